@@ -1,0 +1,80 @@
+/**
+ * Exact payload sizes of the bulk messages, so a host can split uploads and batches into the
+ * largest frames a device accepts. The sizes follow the encoder's rules (PROTOCOL.md section
+ * "MessagePack profile"): maps as fixmap, keys as fixstr, unsigned integers in their shortest
+ * form, byte arrays as the shortest bin.
+ */
+import { cobsMaxEncodedLength } from './cobs.ts';
+import { CRC_BYTES, HEADER_BYTES, MAX_PAYLOAD } from './frame.ts';
+
+export { MAX_PAYLOAD };
+
+/** Bytes of a non-negative integer in the shortest MessagePack form. */
+export function uintBytes(v: number): number {
+  return v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : v < 0x100000000 ? 5 : 9;
+}
+/** Bytes of the MessagePack bin header for `n` data bytes. */
+export function binHeaderBytes(n: number): number {
+  return n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+/** Bytes of a MessagePack array header for `n` elements. */
+export function arrayHeaderBytes(n: number): number {
+  return n < 0x10 ? 1 : n < 0x10000 ? 3 : 5;
+}
+/** Bytes of a short ASCII key (fixstr). */
+function key(k: string): number {
+  return 1 + k.length;
+}
+
+/** Payload bytes of WEIGHTS_WRITE { layer, offset, codes } with `count` codes. */
+export function weightsWritePayloadBytes(count: number, layer = 0xff, offset = 0xffffffff): number {
+  return 1 + key('layer') + uintBytes(layer) + key('offset') + uintBytes(offset) + key('codes') + binHeaderBytes(2 * count) + 2 * count;
+}
+
+/**
+ * The largest number of codes a WEIGHTS_WRITE payload can carry within `maxPayload` bytes,
+ * whatever its layer (u8) and offset (u32): the host chunks uploads with it.
+ */
+export function maxCodesPerChunk(maxPayload: number): number {
+  let n = Math.max(0, Math.floor((Math.min(maxPayload, MAX_PAYLOAD) - weightsWritePayloadBytes(0)) / 2));
+  while (n > 0 && weightsWritePayloadBytes(n) > maxPayload) n--;
+  return n;
+}
+
+/** Payload bytes of RUN { batch, inputs } for `batch` samples of `inputs0` input ticks. */
+export function runRequestPayloadBytes(batch: number, inputs0: number): number {
+  const b = 2 * batch * inputs0;
+  return 1 + key('batch') + uintBytes(batch) + key('inputs') + binHeaderBytes(b) + b;
+}
+
+/** Payload bytes of the RUN reply { batch, layers } for `batch` samples. */
+export function runResponsePayloadBytes(batch: number, outputs: readonly number[]): number {
+  let s = 1 + key('batch') + uintBytes(batch) + key('layers') + arrayHeaderBytes(outputs.length);
+  for (const o of outputs) s += binHeaderBytes(2 * batch * o) + 2 * batch * o;
+  return s;
+}
+
+/**
+ * The largest batch (0..65535) for which both a RUN request and its reply fit in `maxPayload`
+ * bytes. 0 means not even one sample fits.
+ */
+export function maxBatchFor(maxPayload: number, layers: readonly { inputs: number; outputs: number }[]): number {
+  if (layers.length === 0) return 0;
+  const in0 = layers[0]!.inputs;
+  const outs = layers.map((l) => l.outputs);
+  const fits = (b: number) => runRequestPayloadBytes(b, in0) <= maxPayload && runResponsePayloadBytes(b, outs) <= maxPayload;
+  // sizes grow monotonically with the batch: binary search
+  let lo = 0;
+  let hi = 0xffff;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Worst-case wire bytes of one frame with a `payload`-byte payload, including the 0x00 delimiter. */
+export function maxWireBytes(payload: number): number {
+  return cobsMaxEncodedLength(HEADER_BYTES + payload + CRC_BYTES) + 1;
+}

@@ -1,0 +1,153 @@
+/**
+ * The message catalogue as TypeScript types: the contract between the codec, the mock
+ * board and the host. PROTOCOL.md is the normative text; schemas.ts validates payloads
+ * against these shapes. Binary arrays travel as MessagePack `bin` (little-endian) and
+ * decode to the typed arrays named here.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+export const MsgType = {
+  HELLO: 0x01,
+  PING: 0x02,
+  RESET: 0x03,
+  WEIGHTS_WRITE: 0x10,
+  WEIGHTS_CRC: 0x11,
+  NEURON_CONFIG: 0x12,
+  RUN: 0x20,
+  SELF_TEST: 0x30,
+  STATUS: 0x31,
+  LOG: 0x50,
+  ALERT: 0x51,
+  PROGRESS: 0x52,
+  ERROR: 0x7f,
+} as const;
+export type MsgTypeName = keyof typeof MsgType;
+export type MsgTypeCode = (typeof MsgType)[MsgTypeName];
+
+/** Header flag bits. A response echoes its request's seq; an event carries the device's own counter. */
+export const Flags = {
+  RESPONSE: 0x01,
+  EVENT: 0x02,
+} as const;
+
+export const ErrorCode = {
+  UNKNOWN_TYPE: 1,
+  BAD_PAYLOAD: 2,
+  OUT_OF_RANGE: 3,
+  BAD_LAYER: 4,
+  TOO_LARGE: 5,
+  BUSY: 6,
+  UNSUPPORTED: 7,
+  VERSION: 8,
+  HARDWARE_FAULT: 9,
+  INTERNAL: 10,
+} as const;
+export type ErrorCodeName = keyof typeof ErrorCode;
+
+export interface LayerInfo {
+  inputs: number;
+  outputs: number;
+  /** Per synapse row: the input that drives it (u16 LE). Weight memory is rows x outputs codes. */
+  rowInput: Uint16Array;
+  /** Per synapse row: 0 = NMOS, 1 = PMOS. */
+  rowPolarity: Uint8Array;
+  /** Inference window of this layer in ticks. */
+  horizonTicks: number;
+}
+
+export interface HelloRequest {
+  /** Highest protocol version the host speaks. */
+  hostProtocol: number;
+  host: string;
+}
+export interface HelloResponse {
+  protocol: number;
+  minProtocol: number;
+  firmware: string;
+  boardId: string;
+  chipId: string;
+  layers: LayerInfo[];
+  dac: { bits: number; vMin: number; vMax: number };
+  safe: { nmos: [number, number]; pmos: [number, number] };
+  tickSeconds: number;
+  maxPayload: number;
+  maxBatch: number;
+  /** Optional capabilities, e.g. "neuron-config", "self-test". */
+  features: string[];
+}
+
+export interface PingRequest { nonce: number; data?: Uint8Array }
+export interface PingResponse { nonce: number; data?: Uint8Array }
+
+export type ResetRequest = Record<string, never>;
+export type ResetResponse = Record<string, never>;
+
+/** Writes `codes.length` codes into a layer's weight memory starting at `offset` (row-major index). */
+export interface WeightsWriteRequest { layer: number; offset: number; codes: Uint16Array }
+export interface WeightsWriteResponse { layer: number; offset: number; count: number }
+
+/** CRC-32C over the layer's whole weight memory as u16 LE. */
+export interface WeightsCrcRequest { layer: number }
+export interface WeightsCrcResponse { layer: number; count: number; crc: number }
+
+/** Sets (or with no voltages, reads) the precharge and threshold voltages of a layer. */
+export interface NeuronConfigRequest { layer: number; vRest?: number; vThreshold?: number }
+export interface NeuronConfigResponse { layer: number; vRest: number; vThreshold: number }
+
+/** `inputs` is batch x layers[0].inputs ticks; 0xFFFF = silent. */
+export interface RunRequest { batch: number; inputs: Uint16Array }
+/** Per layer, batch x outputs spike ticks; 0xFFFF = silent in the window. */
+export interface RunResponse { batch: number; layers: Uint16Array[] }
+
+export interface SelfTestRequest { tests?: string[] }
+export interface SelfTestResult { name: string; ok: boolean; detail: string }
+export interface SelfTestResponse { results: SelfTestResult[] }
+
+export type StatusRequest = Record<string, never>;
+export interface StatusResponse {
+  supplyV: number;
+  temperatureC: number;
+  uptimeMs: number;
+  counters: {
+    framesOk: number;
+    crcErrors: number;
+    framingErrors: number;
+    oversize: number;
+    unknownType: number;
+    badPayload: number;
+    refused: number;
+    /** Frames with a good CRC but a header version the device does not speak (added; optional for older devices). */
+    versionErrors?: number;
+  };
+}
+
+export interface LogEvent { level: 'debug' | 'info' | 'warn' | 'error'; text: string }
+export interface AlertEvent { kind: 'brown-out' | 'over-temperature' | 'fault'; value: number; text: string }
+export interface ProgressEvent { task: string; done: number; total: number }
+export interface ErrorResponse { code: number; message: string }
+
+/** For each type: what the host sends and what the device answers (events have no request). */
+export interface Catalog {
+  HELLO: { request: HelloRequest; response: HelloResponse };
+  PING: { request: PingRequest; response: PingResponse };
+  RESET: { request: ResetRequest; response: ResetResponse };
+  WEIGHTS_WRITE: { request: WeightsWriteRequest; response: WeightsWriteResponse };
+  WEIGHTS_CRC: { request: WeightsCrcRequest; response: WeightsCrcResponse };
+  NEURON_CONFIG: { request: NeuronConfigRequest; response: NeuronConfigResponse };
+  RUN: { request: RunRequest; response: RunResponse };
+  SELF_TEST: { request: SelfTestRequest; response: SelfTestResponse };
+  STATUS: { request: StatusRequest; response: StatusResponse };
+}
+export type RequestName = keyof Catalog;
+export interface Events { LOG: LogEvent; ALERT: AlertEvent; PROGRESS: ProgressEvent }
+export type EventName = keyof Events;
+
+/** A decoded frame: header fields plus the validated message. */
+export interface Frame {
+  version: number;
+  type: number;
+  flags: number;
+  seq: number;
+  message: unknown;
+}

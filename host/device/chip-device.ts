@@ -1,0 +1,416 @@
+/**
+ * ChipDevice: one board with its chip, as an instrument. Opens the link, says HELLO (and
+ * negotiates the protocol), then offers the operations a workflow needs: upload, verify,
+ * run, status, self-test, neuron voltages. It splits large operations into frames the
+ * device accepts, pipelines them over the link, checks every argument before anything is
+ * sent (the host never sends an unsafe gate code), and checks every reply against what was
+ * asked (lengths, echoes, geometry) so that a confused device fails loudly, not silently.
+ */
+import os from 'node:os';
+import { randomInt } from 'node:crypto';
+import { Observable, filter, from, lastValueFrom, map, mergeMap, toArray } from 'rxjs';
+import {
+  PROTOCOL_VERSION,
+  maxCodesPerChunk,
+  maxBatchFor,
+  type HelloResponse,
+  type LayerInfo,
+  type ProgressEvent,
+  type SelfTestResult,
+  type StatusResponse,
+} from '../../firmware-protocol/index.ts';
+import { crc32c } from '../../firmware-protocol/crc32c.ts';
+import { LinkClient, type DeviceEvent, type LinkOptions, type Transport } from '../link/link-client.ts';
+import { ProtocolViolationError } from '../link/errors.ts';
+import { openTransport, type SerialOpenOptions } from '../link/transport.ts';
+import { DEFAULT_DEVICE_URI } from './device-uri.ts';
+import { helloProblems, negotiateProtocol } from './hello-check.ts';
+import { assertSafeCodes, safeCodeRanges, type SafeCodes } from './weight-safety.ts';
+import { changedRuns, fullRuns, type CodeRun } from './weight-runs.ts';
+
+const SILENT = 0xffff;
+const HOST_NAME = 'spikeloop/0.1.0';
+
+export interface ChipDeviceOptions extends LinkOptions {
+  /** Identifies the host in HELLO. */
+  hostName?: string;
+  /** For serial: and pty: URIs (a mock serialport binding in tests). */
+  serial?: SerialOpenOptions;
+}
+
+/** HELLO plus what the host derived from it. */
+export interface DeviceInfo extends HelloResponse {
+  /** Protocol version both sides speak. */
+  negotiatedProtocol: number;
+  /** Codes per WEIGHTS_WRITE frame. */
+  chunkCodes: number;
+  /** Samples per RUN frame. */
+  runBatch: number;
+}
+
+export interface UploadProgress {
+  layer: number;
+  done: number;
+  total: number;
+}
+
+export interface UploadOptions {
+  onProgress?: (p: UploadProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface UploadResult {
+  layer: number;
+  /** Codes sent (for uploadChanged, including re-sent unchanged codes in merged gaps). */
+  codes: number;
+  frames: number;
+  /** Codes that differ between prev and next (uploadChanged). */
+  changed?: number;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  layer: number;
+  count: number;
+  deviceCrc: number;
+  hostCrc: number;
+  detail: string;
+}
+
+export interface RunOptions {
+  /** Per-attempt timeout of each RUN frame, ms. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface SelfTestOptions {
+  tests?: string[];
+  onProgress?: (p: ProgressEvent) => void;
+  timeoutMs?: number;
+}
+
+export class UnsupportedFeatureError extends Error {
+  override name = 'UnsupportedFeatureError';
+}
+
+export class ChipDevice {
+  private cachedInfo: DeviceInfo | undefined;
+  private safeCodes: SafeCodes | undefined;
+
+  private constructor(
+    readonly link: LinkClient,
+    readonly uri: string,
+    private readonly hostName: string,
+  ) {}
+
+  /** Opens a device URI (default: the embedded mock) and says HELLO. */
+  static async open(uri: string = DEFAULT_DEVICE_URI, opts: ChipDeviceOptions = {}): Promise<ChipDevice> {
+    const transport = await openTransport(uri, opts.serial);
+    return ChipDevice.over(transport, opts);
+  }
+
+  /** A device over an already open transport; says HELLO (and closes the transport if that fails). */
+  static async over(transport: Transport, opts: ChipDeviceOptions = {}): Promise<ChipDevice> {
+    const link = new LinkClient(transport, opts);
+    const dev = new ChipDevice(link, transport.description, opts.hostName ?? HOST_NAME);
+    try {
+      await dev.hello();
+    } catch (err) {
+      await link.close('HELLO failed').catch(() => {});
+      throw err;
+    }
+    return dev;
+  }
+
+  /** Device events (LOG, ALERT, PROGRESS). */
+  get events$(): Observable<DeviceEvent> {
+    return this.link.events$;
+  }
+
+  /** The cached HELLO (after open). */
+  get info(): DeviceInfo {
+    if (!this.cachedInfo) throw new Error('no HELLO yet: open the device with ChipDevice.open()');
+    return this.cachedInfo;
+  }
+
+  async hello(): Promise<DeviceInfo> {
+    const h = await this.link.request('HELLO', { hostProtocol: PROTOCOL_VERSION, host: this.hostName });
+    // Version first: a newer device may describe itself in ways an older host cannot check.
+    const negotiatedProtocol = negotiateProtocol(h.protocol, h.minProtocol, `the firmware (${h.firmware ?? 'unknown'})`);
+    const problems = helloProblems(h);
+    if (problems.length > 0) throw new ProtocolViolationError('HELLO', problems.join('; '));
+    const chunkCodes = maxCodesPerChunk(h.maxPayload);
+    const runBatch = Math.min(h.maxBatch, maxBatchFor(h.maxPayload, h.layers));
+    if (!(chunkCodes >= 1)) throw new ProtocolViolationError('HELLO', `maxPayload ${h.maxPayload} leaves no room for weight codes`);
+    if (!(runBatch >= 1)) {
+      throw new ProtocolViolationError('HELLO', `maxPayload ${h.maxPayload} cannot hold one RUN sample of this geometry`);
+    }
+    this.cachedInfo = { ...h, negotiatedProtocol, chunkCodes, runBatch };
+    this.safeCodes = safeCodeRanges(h);
+    return this.cachedInfo;
+  }
+
+  /** Safe code range per polarity ([NMOS, PMOS]) from the announced DAC and safe windows. */
+  get safeCodeRanges(): SafeCodes {
+    if (!this.safeCodes) throw new Error('no HELLO yet');
+    return this.safeCodes;
+  }
+
+  private layerInfo(layer: number): LayerInfo {
+    const layers = this.info.layers;
+    if (!Number.isInteger(layer) || layer < 0 || layer >= layers.length) {
+      throw new RangeError(`layer ${layer} does not exist: this chip has layers 0..${layers.length - 1}`);
+    }
+    return layers[layer]!;
+  }
+
+  /** Number of codes in a layer's weight memory (rows x outputs). */
+  weightCount(layer: number): number {
+    const l = this.layerInfo(layer);
+    return l.rowInput.length * l.outputs;
+  }
+
+  private checkCodes(layer: number, codes: Uint16Array, what: string): LayerInfo {
+    const l = this.layerInfo(layer);
+    if (!(codes instanceof Uint16Array)) throw new TypeError(`${what} must be a Uint16Array of DAC codes`);
+    const want = l.rowInput.length * l.outputs;
+    if (codes.length !== want) {
+      throw new RangeError(
+        `${what} has ${codes.length} codes, layer ${layer} needs ${want} (${l.rowInput.length} rows x ${l.outputs} outputs, row-major)`,
+      );
+    }
+    return l;
+  }
+
+  /** Writes a whole layer's codes, pipelined in chunks. Every code is checked against the safe window first. */
+  async uploadWeights(layer: number, codes: Uint16Array, opts: UploadOptions = {}): Promise<UploadResult> {
+    const l = this.checkCodes(layer, codes, 'codes');
+    assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, codes);
+    const runs = fullRuns(codes.length, this.info.chunkCodes);
+    await this.writeRuns(layer, codes, runs, opts);
+    return { layer, codes: codes.length, frames: runs.length };
+  }
+
+  /** Sends only the runs of codes that differ between `prev` (what the device holds) and `next`. */
+  async uploadChanged(layer: number, prev: Uint16Array, next: Uint16Array, opts: UploadOptions = {}): Promise<UploadResult> {
+    const l = this.checkCodes(layer, next, 'next');
+    this.checkCodes(layer, prev, 'prev');
+    const runs = changedRuns(prev, next, this.info.chunkCodes);
+    for (const r of runs) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, r.offset, r.offset + r.count);
+    let changed = 0;
+    for (let i = 0; i < next.length; i++) if (prev[i] !== next[i]) changed++;
+    await this.writeRuns(layer, next, runs, opts);
+    return { layer, codes: runs.reduce((s, r) => s + r.count, 0), frames: runs.length, changed };
+  }
+
+  private async writeRuns(layer: number, codes: Uint16Array, runs: CodeRun[], opts: UploadOptions): Promise<void> {
+    const total = runs.reduce((s, r) => s + r.count, 0);
+    let done = 0;
+    opts.onProgress?.({ layer, done, total });
+    await lastValueFrom(
+      from(runs).pipe(
+        // The link's window bounds what is in flight; this only avoids building every request up front.
+        mergeMap(
+          (r) =>
+            this.link.request$('WEIGHTS_WRITE', { layer, offset: r.offset, codes: codes.slice(r.offset, r.offset + r.count) }).pipe(
+              map((reply) => {
+                if (reply.layer !== layer || reply.offset !== r.offset || reply.count !== r.count) {
+                  throw new ProtocolViolationError(
+                    'WEIGHTS_WRITE',
+                    `wrote layer ${layer} offset ${r.offset} count ${r.count}, device acknowledged layer ${reply.layer} offset ${reply.offset} count ${reply.count}`,
+                  );
+                }
+                done += r.count;
+                opts.onProgress?.({ layer, done, total });
+                return r.count;
+              }),
+            ),
+          32,
+        ),
+        toArray(),
+        abortable(opts.signal),
+      ),
+    );
+  }
+
+  /** Compares the device's WEIGHTS_CRC with the CRC-32C of `expected` (u16 little-endian). */
+  async verifyWeights(layer: number, expected: Uint16Array): Promise<VerifyResult> {
+    this.checkCodes(layer, expected, 'expected');
+    const hostCrc = crc32c(u16le(expected));
+    const r = await this.link.request('WEIGHTS_CRC', { layer });
+    if (r.layer !== layer) throw new ProtocolViolationError('WEIGHTS_CRC', `asked for layer ${layer}, got layer ${r.layer}`);
+    const base = { layer, count: r.count, deviceCrc: r.crc >>> 0, hostCrc };
+    if (r.count !== expected.length) {
+      return { ...base, ok: false, detail: `device holds ${r.count} codes in layer ${layer}, host expects ${expected.length}` };
+    }
+    const ok = base.deviceCrc === hostCrc;
+    return {
+      ...base,
+      ok,
+      detail: ok
+        ? `layer ${layer}: ${r.count} codes match (crc32c ${hex32(hostCrc)})`
+        : `layer ${layer}: device crc32c ${hex32(base.deviceCrc)} != host ${hex32(hostCrc)}; re-upload the layer`,
+    };
+  }
+
+  /**
+   * One inference per sample. `inputTicks` is batch x inputs (0xFFFF = silent). Split into
+   * device-sized RUN frames, pipelined; returns per layer batch x outputs spike ticks.
+   */
+  async run(inputTicks: Uint16Array, batch: number, opts: RunOptions = {}): Promise<Uint16Array[]> {
+    const info = this.info;
+    const nIn = info.layers[0]!.inputs;
+    if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`batch must be a whole number >= 1, got ${batch}`);
+    if (!(inputTicks instanceof Uint16Array)) throw new TypeError('inputTicks must be a Uint16Array (ticks, 0xFFFF = silent)');
+    if (inputTicks.length !== batch * nIn) {
+      throw new RangeError(`inputTicks has ${inputTicks.length} values, batch ${batch} x ${nIn} inputs needs ${batch * nIn}`);
+    }
+    const out = info.layers.map((l) => new Uint16Array(batch * l.outputs));
+    const chunks = fullRuns(batch, info.runBatch);
+    await lastValueFrom(
+      from(chunks).pipe(
+        mergeMap(
+          (c) =>
+            this.link
+              .request$('RUN', { batch: c.count, inputs: inputTicks.slice(c.offset * nIn, (c.offset + c.count) * nIn) }, { timeoutMs: opts.timeoutMs })
+              .pipe(map((reply) => this.placeRun(reply, c, out))),
+          32,
+        ),
+        toArray(),
+        abortable(opts.signal),
+      ),
+    );
+    return out;
+  }
+
+  private placeRun(reply: { batch: number; layers: Uint16Array[] }, c: CodeRun, out: Uint16Array[]): void {
+    const layers = this.info.layers;
+    const bad = (d: string) => new ProtocolViolationError('RUN', d);
+    if (reply.batch !== c.count) throw bad(`asked for ${c.count} samples, got batch ${reply.batch}`);
+    if (!Array.isArray(reply.layers) || reply.layers.length !== layers.length) {
+      throw bad(`expected spike times of ${layers.length} layers, got ${reply.layers?.length}`);
+    }
+    for (let l = 0; l < layers.length; l++) {
+      const t = reply.layers[l]!;
+      const n = c.count * layers[l]!.outputs;
+      if (!(t instanceof Uint16Array) || t.length !== n) {
+        throw bad(`layer ${l}: expected ${n} spike times (${c.count} x ${layers[l]!.outputs}), got ${t?.length}`);
+      }
+      const h = layers[l]!.horizonTicks;
+      for (let i = 0; i < n; i++) {
+        if (t[i]! > h && t[i] !== SILENT) throw bad(`layer ${l}: spike tick ${t[i]} is past the layer's horizon ${h}`);
+      }
+      out[l]!.set(t, c.offset * layers[l]!.outputs);
+    }
+  }
+
+  async status(): Promise<StatusResponse> {
+    const s = await this.link.request('STATUS', {});
+    if (!Number.isFinite(s.supplyV) || !Number.isFinite(s.temperatureC)) {
+      throw new ProtocolViolationError('STATUS', `supplyV ${s.supplyV} / temperatureC ${s.temperatureC} are not numbers`);
+    }
+    return s;
+  }
+
+  private requireFeature(feature: string, what: string): void {
+    if (!this.info.features.includes(feature)) {
+      throw new UnsupportedFeatureError(
+        `${what} needs the '${feature}' feature, which this device does not announce (features: ${this.info.features.join(', ') || 'none'}); update the firmware`,
+      );
+    }
+  }
+
+  /** Runs the board's self tests; PROGRESS events are passed to onProgress (and appear on events$). */
+  async selfTest(opts: SelfTestOptions = {}): Promise<SelfTestResult[]> {
+    this.requireFeature('self-test', 'self test');
+    const sub = this.link.events$
+      .pipe(filter((e): e is Extract<DeviceEvent, { type: 'PROGRESS' }> => e.type === 'PROGRESS'))
+      .subscribe((e) => opts.onProgress?.(e.event));
+    try {
+      const r = await this.link.request('SELF_TEST', opts.tests ? { tests: opts.tests } : {}, { timeoutMs: opts.timeoutMs });
+      if (!Array.isArray(r.results)) throw new ProtocolViolationError('SELF_TEST', 'results is not a list');
+      return r.results;
+    } finally {
+      sub.unsubscribe();
+    }
+  }
+
+  /** Sets a layer's precharge and threshold voltages; returns what the device applied (after its DAC rounding). */
+  async setNeuronVoltages(layer: number, vRest: number, vThreshold: number): Promise<{ vRest: number; vThreshold: number }> {
+    this.layerInfo(layer);
+    this.requireFeature('neuron-config', 'setting neuron voltages');
+    if (!Number.isFinite(vRest) || !Number.isFinite(vThreshold)) {
+      throw new RangeError(`vRest ${vRest} and vThreshold ${vThreshold} must be finite volts`);
+    }
+    if (!(vThreshold < vRest)) {
+      throw new RangeError(`vThreshold ${vThreshold} V must be below vRest ${vRest} V (the membrane falls from rest to threshold)`);
+    }
+    const r = await this.link.request('NEURON_CONFIG', { layer, vRest, vThreshold });
+    if (r.layer !== layer) throw new ProtocolViolationError('NEURON_CONFIG', `set layer ${layer}, device answered for layer ${r.layer}`);
+    return { vRest: r.vRest, vThreshold: r.vThreshold };
+  }
+
+  /** Reads a layer's precharge and threshold voltages. */
+  async neuronVoltages(layer: number): Promise<{ vRest: number; vThreshold: number }> {
+    this.layerInfo(layer);
+    const r = await this.link.request('NEURON_CONFIG', { layer });
+    if (r.layer !== layer) throw new ProtocolViolationError('NEURON_CONFIG', `read layer ${layer}, device answered for layer ${r.layer}`);
+    return { vRest: r.vRest, vThreshold: r.vThreshold };
+  }
+
+  async reset(): Promise<void> {
+    await this.link.request('RESET', {});
+  }
+
+  /** Round trip with a random nonce (and optional data) that the device must echo. */
+  async ping(data?: Uint8Array): Promise<{ rttMs: number; nonce: number }> {
+    const nonce = randomInt(0, 2 ** 32);
+    const t0 = performance.now();
+    const r = await this.link.request('PING', data ? { nonce, data } : { nonce });
+    const rttMs = performance.now() - t0;
+    if (r.nonce !== nonce) throw new ProtocolViolationError('PING', `sent nonce ${nonce}, got ${r.nonce} back`);
+    if (data && !(r.data instanceof Uint8Array && Buffer.compare(r.data, data) === 0)) {
+      throw new ProtocolViolationError('PING', `echoed data differs from the ${data.length} bytes sent`);
+    }
+    return { rttMs, nonce };
+  }
+
+  async close(): Promise<void> {
+    await this.link.close();
+  }
+}
+
+/** The u16 codes as little-endian bytes (a view on little-endian hosts). */
+function u16le(a: Uint16Array): Uint8Array {
+  if (os.endianness() === 'LE') return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const b = new Uint8Array(a.length * 2);
+  for (let i = 0; i < a.length; i++) {
+    b[2 * i] = a[i]! & 0xff;
+    b[2 * i + 1] = a[i]! >>> 8;
+  }
+  return b;
+}
+
+function hex32(n: number): string {
+  return '0x' + (n >>> 0).toString(16).padStart(8, '0');
+}
+
+/** Errors the stream (and so cancels its in-flight requests) when the signal aborts. */
+function abortable<T>(signal?: AbortSignal) {
+  return (source: Observable<T>): Observable<T> =>
+    !signal
+      ? source
+      : new Observable<T>((sub) => {
+          const onAbort = () => sub.error(signal.reason ?? new Error('aborted'));
+          if (signal.aborted) {
+            onAbort();
+            return;
+          }
+          signal.addEventListener('abort', onAbort, { once: true });
+          const inner = source.subscribe(sub);
+          return () => {
+            signal.removeEventListener('abort', onAbort);
+            inner.unsubscribe();
+          };
+        });
+}

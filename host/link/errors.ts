@@ -1,0 +1,110 @@
+/**
+ * Typed failures of the link. Each says what happened and what to do about it, so a CLI can
+ * print `err.message` as its one-line summary.
+ */
+import { ErrorCode, type ErrorCodeName } from '../../firmware-protocol/messages.ts';
+
+export abstract class LinkError extends Error {
+  /** Stable machine-readable kind, for --json output and tests. */
+  abstract readonly kind: string;
+}
+
+/** No reply within the per-attempt timeout, after every retry. */
+export class LinkTimeoutError extends LinkError {
+  readonly kind = 'timeout';
+  override name = 'LinkTimeoutError';
+  constructor(
+    readonly request: string,
+    readonly attempts: number,
+    readonly timeoutMs: number,
+    readonly seqs: readonly number[],
+  ) {
+    super(
+      `${request} got no reply: ${attempts} attempt${attempts === 1 ? '' : 's'} timed out after ${timeoutMs} ms each ` +
+        `(seq ${seqs.join(', ')}); check that the board is powered and running spikeloop firmware, and the baud rate`,
+    );
+  }
+}
+
+/** The link closed (host close, unplug, stream error) while a request was pending or being made. */
+export class LinkClosedError extends LinkError {
+  readonly kind = 'closed';
+  override name = 'LinkClosedError';
+  constructor(
+    readonly reason: string,
+    readonly request?: string,
+  ) {
+    super(request ? `${request} failed: link closed (${reason})` : `link closed (${reason})`);
+  }
+}
+
+/** The device answered, but with something the protocol does not allow (a firmware bug, or a different device). */
+export class ProtocolViolationError extends LinkError {
+  readonly kind = 'protocol';
+  override name = 'ProtocolViolationError';
+  constructor(
+    readonly request: string,
+    readonly detail: string,
+  ) {
+    super(`${request}: device reply violates the protocol: ${detail}; update the firmware or report it with \`spikeloop info --json\``);
+  }
+}
+
+/** What the host should do for each ERROR code (mirrors PROTOCOL.md's error table). */
+export const ERROR_ADVICE: Record<ErrorCodeName, string> = {
+  UNKNOWN_TYPE: 'the firmware does not implement this request; update the firmware or check `spikeloop info` features',
+  BAD_PAYLOAD: 'the request did not match the message schema; this is a host bug, report it with the request',
+  OUT_OF_RANGE: 'a value is outside what the device accepts; check it against `spikeloop info` (DAC range, safe window, layer sizes)',
+  BAD_LAYER: 'no such layer on this chip; layers are numbered from 0, see `spikeloop info`',
+  TOO_LARGE: "the request exceeds the device's maxPayload or maxBatch; split it (ChipDevice does this from HELLO)",
+  BUSY: 'the device is busy with another task; wait for it to finish and retry',
+  UNSUPPORTED: 'the device lacks this feature; see the features list in `spikeloop info`',
+  VERSION: 'the device and host protocol versions are incompatible; update the older of spikeloop and the firmware',
+  HARDWARE_FAULT: 'the board reported a hardware fault; check supply, temperature and connections, then run `spikeloop` self-test',
+  INTERNAL: 'the firmware hit an internal error; reset the board and report the message to the firmware author',
+};
+
+const codeNames = new Map<number, ErrorCodeName>(
+  (Object.entries(ErrorCode) as [ErrorCodeName, number][]).map(([k, v]) => [v, k]),
+);
+
+export function errorCodeName(code: number): ErrorCodeName | `CODE_${number}` {
+  return codeNames.get(code) ?? `CODE_${code}`;
+}
+
+/** The device answered a request with an ERROR frame. */
+export class DeviceError extends LinkError {
+  readonly kind = 'device';
+  override name = 'DeviceError';
+  readonly codeName: string;
+  readonly advice: string;
+  constructor(
+    readonly request: string,
+    readonly code: number,
+    readonly deviceMessage: string,
+  ) {
+    const codeName = errorCodeName(code);
+    const advice =
+      (ERROR_ADVICE as Record<string, string>)[codeName] ?? 'unknown error code; update spikeloop or check the firmware documentation';
+    super(`${request} refused by device: ${codeName} (${code}): ${deviceMessage || 'no message'}; ${advice}`);
+    this.codeName = codeName;
+    this.advice = advice;
+  }
+}
+
+/** Errors worth another attempt with a fresh seq, for idempotent requests. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof AttemptTimeout) return true;
+  return err instanceof DeviceError && err.code === ErrorCode.BUSY;
+}
+
+/** One attempt's timeout (internal; the caller sees LinkTimeoutError after the last retry). */
+export class AttemptTimeout extends Error {
+  override name = 'AttemptTimeout';
+  constructor(
+    readonly seq: number,
+    readonly timeoutMs: number,
+  ) {
+    super(`no reply to seq ${seq} within ${timeoutMs} ms`);
+  }
+}

