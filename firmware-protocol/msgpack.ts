@@ -18,7 +18,8 @@ export const MAX_DEPTH = 16;
  * written in insertion order, integers in their shortest form, other numbers as float64.
  */
 export function packPayload(value: unknown): Uint8Array {
-  return packr.pack(plain(value, 0));
+  // a copy: msgpackr returns a view into a buffer it reuses for later calls
+  return new Uint8Array(packr.pack(plain(value, 0)));
 }
 
 /** Copies maps without their undefined entries (absent optional fields); refuses non-byte typed arrays. */

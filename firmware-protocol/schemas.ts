@@ -168,7 +168,7 @@ export const NeuronConfigResponseSchema = z.object({ layer: u8, vRest: finite, v
 
 export const RunRequestSchema = z.object({ batch: int(1, 0xffff), inputs: u16Array }).superRefine((v, ctx) => {
   const n = v.inputs.length;
-  if (n === 0 || n % v.batch !== 0) {
+  if (v.batch >= 1 && (n === 0 || n % v.batch !== 0)) {
     ctx.addIssue({
       code: 'custom',
       path: ['inputs'],
@@ -181,7 +181,7 @@ export const RunResponseSchema = z
   .object({ batch: int(1, 0xffff), layers: z.array(u16Array, { error: 'expected an array of tick arrays' }).min(1, { error: 'expected at least one layer' }) })
   .superRefine((v, ctx) => {
     v.layers.forEach((ticks, l) => {
-      if (ticks.length === 0 || ticks.length % v.batch !== 0) {
+      if (v.batch >= 1 && ticks.length === 0 || ticks.length % v.batch !== 0) {
         ctx.addIssue({
           code: 'custom',
           path: ['layers', l],
@@ -336,7 +336,8 @@ function describe(v: unknown): string | undefined {
 }
 
 function issuesToError(code: ProtocolErrorCode, label: string, issues: readonly z.core.$ZodIssue[]): ProtocolError {
-  const first = issues[0]!;
+  // a field's own problem explains more than a cross-field rule that tripped over it
+  const first = issues.find((i) => i.code !== 'custom') ?? issues[0]!;
   const field = formatPath(first.path);
   const input = (first as { input?: unknown }).input;
   let msg = first.message;

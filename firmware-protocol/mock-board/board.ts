@@ -12,7 +12,7 @@ import { crc32c } from '../crc32c.ts';
 import { codeToVolts, dacMaxCode, safeCodeRange } from '../dac.ts';
 import type { DecodeEvent } from '../decoder.ts';
 import { ProtocolError } from '../errors.ts';
-import { encodeError, encodeEvent, encodeResponse } from '../frame.ts';
+import { encodeError, encodeEvent, encodeResponse, MAX_PAYLOAD } from '../frame.ts';
 import { maxBatchFor } from '../limits.ts';
 import {
   ErrorCode,
@@ -258,7 +258,8 @@ export class MockBoard {
     const handler = this.handlers[req] as Handler<RequestName>;
     const response = await handler(f.message as never);
     try {
-      return encodeResponse(req, f.seq, response as never, { maxPayload: this.maxPayload });
+      // HELLO is exempt: the host learns maxPayload from it, so it must take HELLO up to the protocol ceiling
+      return encodeResponse(req, f.seq, response as never, { maxPayload: req === 'HELLO' ? MAX_PAYLOAD : this.maxPayload });
     } catch (e) {
       if (e instanceof ProtocolError && e.code === 'oversize') throw new Refusal(ErrorCode.TOO_LARGE, e.message);
       throw e;

@@ -82,13 +82,14 @@ export function serveBoard(board: MockBoard, stream: Duplex, opts: ServeOptions 
     for (const ev of decoder.push(chunk)) {
       if (ev.kind === 'frame' && queue.length >= maxQueue) {
         own.busy++;
+        board.counters.framesOk++;
         board.counters.refused++;
         void write(encodeError(ev.frame.seq, ErrorCode.BUSY, `device busy: ${queue.length} requests waiting; retry later`));
         continue;
       }
       queue.push(ev);
+      kick(); // the first request starts at once, so it does not count against the queue
     }
-    kick();
   };
   const stop = () => {
     closed = true;

@@ -4,7 +4,7 @@ import type { OptionSpec } from './command.ts';
 import { DEFAULT_DEVICE_URI, parseDeviceUri } from '../device/device-uri.ts';
 
 /** --device URI: validated by the device-URI parser, defaulting to the embedded mock. */
-export const deviceOption: OptionSpec = {
+export const deviceOption = {
   type: 'string',
   placeholder: 'URI',
   description: `device to talk to: serial:/dev/ttyACM0[?baud=N], pty:PATH or mock:KIND[?seed=N&geometry=A-B-C] (default ${DEFAULT_DEVICE_URI})`,
@@ -21,28 +21,47 @@ export const deviceOption: OptionSpec = {
       }
       return uri;
     }),
-};
+} satisfies OptionSpec;
 
-/** A whole number flag within [lo, hi]. */
-export function intOption(description: string, lo: number, hi: number, fallback?: number, placeholder = 'N'): OptionSpec {
-  const n = z
+const whole = (lo: number, hi: number) =>
+  z
     .string()
     .regex(/^-?\d+$/, 'expected a whole number')
     .transform(Number)
     .pipe(z.number().int().min(lo, `must be >= ${lo}`).max(hi, `must be <= ${hi}`));
+
+/** An optional whole-number flag within [lo, hi]. */
+export function intOption(description: string, lo: number, hi: number, placeholder = 'N') {
+  return { type: 'string', placeholder, description, schema: whole(lo, hi).optional() } satisfies OptionSpec;
+}
+
+/** A whole-number flag within [lo, hi] with a default. */
+export function intOptionWithDefault(description: string, lo: number, hi: number, fallback: number, placeholder = 'N') {
   return {
     type: 'string',
     placeholder,
-    description: fallback === undefined ? description : `${description} (default ${fallback})`,
-    schema: fallback === undefined ? n.optional() : n.optional().transform((v) => v ?? fallback),
-  };
+    description: `${description} (default ${fallback})`,
+    schema: whole(lo, hi)
+      .optional()
+      .transform((v) => v ?? fallback),
+  } satisfies OptionSpec;
 }
 
-export const flag = (description: string): OptionSpec => ({
-  type: 'boolean',
-  description,
-  schema: z.boolean().optional().transform((v) => v ?? false),
-});
+/** An optional string flag matching a pattern. */
+export function patternOption(description: string, pattern: RegExp, hint: string, placeholder = 'VALUE') {
+  return { type: 'string', placeholder, description, schema: z.string().regex(pattern, hint).optional() } satisfies OptionSpec;
+}
+
+export function flag(description: string) {
+  return {
+    type: 'boolean',
+    description,
+    schema: z
+      .boolean()
+      .optional()
+      .transform((v) => v ?? false),
+  } satisfies OptionSpec;
+}
 
 /** --timeout MS for commands that talk to a device. */
-export const timeoutOption = intOption('per-request timeout in milliseconds', 10, 600_000, undefined, 'MS');
+export const timeoutOption = intOption('per-request timeout in milliseconds', 10, 600_000, 'MS');

@@ -6,7 +6,6 @@
  */
 import type { Duplex } from 'node:stream';
 import { SerialPortStream } from '@serialport/stream';
-import type { BindingInterface } from '@serialport/bindings-interface';
 import { SerialPort } from 'serialport';
 import { parseDeviceUri, type DeviceAddress, type MockAddress, type SerialAddress } from '../device/device-uri.ts';
 import type { Transport } from './link-client.ts';
@@ -15,9 +14,12 @@ export class TransportError extends Error {
   override name = 'TransportError';
 }
 
+/** A serialport binding (the native one by default; serialport's MockBinding in tests). */
+export type SerialBinding = ConstructorParameters<typeof SerialPortStream>[0]['binding'];
+
 export interface SerialOpenOptions {
   /** A serialport binding other than the native one (MockBinding in tests). */
-  binding?: BindingInterface;
+  binding?: SerialBinding;
 }
 
 /** Turns an open failure into a message that says what to do. */
@@ -25,6 +27,7 @@ function explainOpenError(path: string, err: Error): string {
   const m = err.message;
   if (/ENOENT|No such file|cannot open.*not found/i.test(m)) return `cannot open ${path}: no such port; run \`spikeloop ports\` to list ports, or check the cable`;
   if (/EACCES|Permission denied/i.test(m)) return `cannot open ${path}: permission denied; add your user to the dialout (or uucp) group and log in again`;
+  if (/ENOTTY|Inappropriate ioctl/i.test(m)) return `cannot open ${path}: not a serial port (not a tty); run \`spikeloop ports\` to list ports`;
   if (/EBUSY|locked|Resource busy/i.test(m)) return `cannot open ${path}: port in use by another program (a serial monitor, ModemManager?); close it and retry`;
   return `cannot open ${path}: ${m}`;
 }

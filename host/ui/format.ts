@@ -64,8 +64,15 @@ export function formatRate(perSecond: number, unit = 'it'): string {
     [1e6, 'M'],
     [1e3, 'k'],
   ];
-  for (const [f, p] of prefixes) if (perSecond >= f) return `${(perSecond / f).toPrecision(3).replace(/\.?0+$/, '')}${p} ${unit}/s`;
-  return `${perSecond >= 10 ? Math.round(perSecond) : perSecond.toPrecision(2)} ${unit}/s`;
+  const trim = (x: string) => (x.includes('.') ? x.replace(/\.?0+$/, '') : x);
+  for (const [f, p] of prefixes) {
+    // 0.9995 * f: values that would round to "1000" take the next prefix instead.
+    if (perSecond >= 0.9995 * f) {
+      const x = perSecond / f;
+      return `${x >= 100 ? Math.round(x) : trim(x.toPrecision(3))}${p} ${unit}/s`;
+    }
+  }
+  return `${perSecond >= 10 ? Math.round(perSecond) : trim(perSecond.toPrecision(2))} ${unit}/s`;
 }
 
 /** Custom progress fields as "loss=0.1234 acc=0.91". */

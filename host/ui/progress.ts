@@ -105,7 +105,9 @@ export class Progress {
     this.samples.push({ t, done: this.done });
     while (this.samples.length > 2 && t - this.samples[0]!.t > RATE_WINDOW_MS) this.samples.shift();
     if (this.tty) {
-      if (t - this.lastDraw >= this.o.minRedrawMs) this.draw(t);
+      // Throttled, except that reaching the total is always shown.
+      const complete = this.total !== undefined && this.done >= this.total;
+      if (t - this.lastDraw >= this.o.minRedrawMs || complete) this.draw(t);
     } else {
       this.maybeLine(t);
     }

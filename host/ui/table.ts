@@ -25,7 +25,8 @@ export interface TableOptions {
   style?: TableStyle;
 }
 
-function cellText(v: unknown): string {
+/** One value as table text: numbers via formatNumber, null/undefined as "-", booleans yes/no. */
+export function cellText(v: unknown): string {
   if (v === null || v === undefined) return '-';
   if (typeof v === 'number') return formatNumber(v);
   if (typeof v === 'boolean') return v ? 'yes' : 'no';

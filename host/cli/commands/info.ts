@@ -1,7 +1,7 @@
 /** `spikeloop info`: open a device, say HELLO, print what it announces. */
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
 import { deviceOption, timeoutOption } from '../common-options.ts';
-import { formatPairs, formatTable } from '../format.ts';
+import { renderKeyValue, renderTable } from '../../ui/table.ts';
 import { ChipDevice, type DeviceInfo } from '../../device/chip-device.ts';
 
 export const name = 'info';
@@ -24,7 +24,7 @@ export function isDualRail(l: DeviceInfo['layers'][number]): boolean {
 
 export function describeInfo(info: DeviceInfo, uri: string): string {
   const si = (s: number) => (s >= 1e-3 ? `${(s * 1e3).toPrecision(3)} ms` : s >= 1e-6 ? `${(s * 1e6).toPrecision(3)} us` : `${(s * 1e9).toPrecision(3)} ns`);
-  const head = formatPairs([
+  const head = renderKeyValue([
     ['device', uri],
     ['firmware', info.firmware],
     ['board', info.boardId],
@@ -38,24 +38,23 @@ export function describeInfo(info: DeviceInfo, uri: string): string {
     ['limits', `maxPayload ${info.maxPayload} B (${info.chunkCodes} codes/frame), maxBatch ${info.maxBatch} (${info.runBatch} samples/RUN)`],
     ['features', info.features.join(', ') || 'none'],
   ]);
-  const layers = formatTable(
-    ['layer', 'inputs', 'outputs', 'rows', 'NMOS', 'PMOS', 'layout', 'horizon'],
+  const layers = renderTable(
     info.layers.map((l, i) => {
       let pmos = 0;
       for (const p of l.rowPolarity) pmos += p;
-      return [
-        String(i),
-        String(l.inputs),
-        String(l.outputs),
-        String(l.rowInput.length),
-        String(l.rowPolarity.length - pmos),
-        String(pmos),
-        isDualRail(l) ? 'dual-rail' : 'custom',
-        `${l.horizonTicks} ticks (${si(l.horizonTicks * info.tickSeconds)})`,
-      ];
+      return {
+        layer: i,
+        inputs: l.inputs,
+        outputs: l.outputs,
+        rows: l.rowInput.length,
+        NMOS: l.rowPolarity.length - pmos,
+        PMOS: pmos,
+        layout: isDualRail(l) ? 'dual-rail' : 'custom',
+        horizon: `${l.horizonTicks} ticks (${si(l.horizonTicks * info.tickSeconds)})`,
+      };
     }),
   );
-  return `${head}\n\n${layers}`;
+  return `${head}\n${layers}`.trimEnd();
 }
 
 export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {

@@ -2,7 +2,7 @@
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
 import { flag } from '../common-options.ts';
 import { listPorts } from '../../link/port-list.ts';
-import { formatTable } from '../format.ts';
+import { renderTable } from '../../ui/table.ts';
 
 export const name = 'ports';
 export const summary = 'list serial ports and mark the ones that look like a spikeloop board';
@@ -24,16 +24,15 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     ctx.print(ctx.options.boards ? 'no likely boards found (run without --boards to see every port)' : 'no serial ports found');
   } else {
     ctx.print(
-      formatTable(
-        ['', 'device', 'usb id', 'driver', 'description'],
-        ports.map((p) => [
-          p.likelyBoard ? '*' : '',
-          p.path,
-          p.vendorId ? `${p.vendorId}:${p.productId ?? '????'}` : '',
-          p.driver ?? '',
-          [p.manufacturer, p.product].filter(Boolean).join(' ') || p.reason,
-        ]),
-      ),
+      renderTable(
+        ports.map((p) => ({
+          board: p.likelyBoard ? '*' : '',
+          device: p.path,
+          'usb id': p.vendorId ? `${p.vendorId}:${p.productId ?? '????'}` : '',
+          driver: p.driver ?? '',
+          description: [p.manufacturer, p.product].filter(Boolean).join(' ') || p.reason,
+        })),
+      ).trimEnd(),
     );
     if (ports.some((p) => p.likelyBoard)) ctx.print('* likely board: try  spikeloop info --device serial:<device>');
   }

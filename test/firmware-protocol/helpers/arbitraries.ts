@@ -5,7 +5,8 @@ import type { Catalog, EventName, Events, LayerInfo, RequestName } from '../../.
 const u8 = fc.integer({ min: 0, max: 0xff });
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.nat({ max: 0xffffffff });
-const num = fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 });
+// -0 travels as the integer 0 (integral numbers are sent as MessagePack ints)
+const num = fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }).map((x) => (x === 0 ? 0 : x));
 const str = fc.string({ maxLength: 20 });
 const nonEmpty = fc.string({ minLength: 1, maxLength: 20 });
 const u16arr = (min: number, max: number) => fc.array(u16, { minLength: min, maxLength: max }).map((a) => Uint16Array.from(a));

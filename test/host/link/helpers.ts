@@ -15,13 +15,14 @@ export function rng(seed: number): () => number {
   };
 }
 
-/** A byte-oriented duplex end whose writes are handed to `sink` (asynchronously, like a wire). */
-class End extends Duplex {
+/** A byte-oriented duplex end; what it writes arrives at its peer asynchronously, like over a wire. */
+export class End extends Duplex {
   peer!: End;
-  filter: (b: Uint8Array) => Uint8Array = (b) => b;
+  /** Transforms the bytes this end sends (fault injection). */
+  mangle: (b: Uint8Array) => Uint8Array = (b) => b;
   override _read(): void {}
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    const out = this.filter(chunk);
+    const out = this.mangle(chunk);
     setImmediate(() => {
       if (out.length > 0 && !this.peer.destroyed) this.peer.push(Buffer.from(out));
     });
@@ -33,7 +34,7 @@ class End extends Duplex {
   }
 }
 
-/** Two connected duplex ends. `filter` on an end transforms the bytes it sends (fault injection). */
+/** Two connected duplex ends. `mangle` on an end transforms the bytes it sends (fault injection). */
 export function pipePair(): [End, End] {
   const a = new End();
   const b = new End();

@@ -1,6 +1,6 @@
 /** The link over serialport's stream with the MockBinding: the same stream class a real port uses. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MockBinding, type MockPortBinding } from '@serialport/binding-mock';
+import { SerialPortMock } from 'serialport';
 import { FrameDecoder, encodeResponse, encodeEvent, typeName } from '../../../firmware-protocol/index.ts';
 import { LinkClient } from '../../../host/link/link-client.ts';
 import { LinkClosedError, LinkTimeoutError } from '../../../host/link/errors.ts';
@@ -9,6 +9,16 @@ import { parseDeviceUri, type SerialAddress } from '../../../host/device/device-
 import { firstValueFrom } from 'rxjs';
 
 const PATH = '/dev/ttyMOCK0';
+// serialport's own MockBinding (@serialport/binding-mock), reached through SerialPortMock for its types.
+const MockBinding = SerialPortMock.binding;
+/** The parts of @serialport/binding-mock's MockPortBinding the tests drive. */
+interface MockPortBinding {
+  isOpen: boolean;
+  recording: Buffer;
+  write(buf: Buffer): Promise<void>;
+  read(buf: Buffer, offset: number, length: number): Promise<{ buffer: Buffer; bytesRead: number }>;
+  emitData(data: Buffer): void;
+}
 
 /** Scripts the far end of a MockBinding port: decodes what the host writes and answers via emitData. */
 function script(binding: MockPortBinding, answer: (name: string, seq: number, message: unknown) => Uint8Array[] | undefined) {

@@ -1,0 +1,240 @@
+/**
+ * Regenerates the golden vectors in ../vectors from the messages below: `npm run vectors`.
+ * Every file is an array of entries a codec in any language can check itself against;
+ * PROTOCOL.md ("Golden vectors") describes the format.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeFrame, encodeRawFrame } from '../frame.ts';
+import { packPayload } from '../msgpack.ts';
+import { maxBatchFor } from '../limits.ts';
+import { cobsEncode } from '../cobs.ts';
+import { crc32c } from '../crc32c.ts';
+import { ErrorCode, Flags, MsgType, PROTOCOL_VERSION, type MsgTypeName } from '../messages.ts';
+import { toHex, toJsonForm, type JsonValue } from '../json-form.ts';
+import { dualRailLayer } from '../../models/chips/chip-backend.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const outDir = join(here, '..', 'vectors');
+
+interface Vector {
+  name: string;
+  type: MsgTypeName;
+  type_code: number;
+  direction: 'request' | 'response' | 'event' | 'error';
+  version: number;
+  flags: number;
+  seq: number;
+  message: JsonValue;
+  frame_hex: string;
+}
+
+function vector(name: string, type: MsgTypeName, direction: Vector['direction'], seq: number, message: unknown, version = PROTOCOL_VERSION): Vector {
+  const flags = direction === 'request' ? 0 : direction === 'event' ? Flags.EVENT : Flags.RESPONSE;
+  const wire = encodeFrame(MsgType[type], flags, seq, message, { version });
+  return { name, type, type_code: MsgType[type], direction, version, flags, seq, message: toJsonForm(message), frame_hex: toHex(wire) };
+}
+
+const SILENT = 0xffff;
+const l0 = dualRailLayer(2, 2);
+const l1 = dualRailLayer(2, 1);
+
+const requests: Vector[] = [
+  vector('HELLO from a host speaking protocol 1', 'HELLO', 'request', 1, { hostProtocol: 1, host: 'spikeloop/0.1.0' }),
+  vector('PING without data', 'PING', 'request', 2, { nonce: 3735928559 }),
+  vector('PING with data (bin)', 'PING', 'request', 3, { nonce: 7, data: Uint8Array.of(0, 1, 2, 0, 255) }),
+  vector('RESET', 'RESET', 'request', 4, {}),
+  vector('WEIGHTS_WRITE of 4 codes into layer 0 at offset 0', 'WEIGHTS_WRITE', 'request', 5, { layer: 0, offset: 0, codes: Uint16Array.of(228, 300, 795, 700) }),
+  vector('WEIGHTS_WRITE at a large offset', 'WEIGHTS_WRITE', 'request', 6, { layer: 1, offset: 401000, codes: Uint16Array.of(0x0102, 0x0a0b) }),
+  vector('WEIGHTS_CRC of layer 1', 'WEIGHTS_CRC', 'request', 7, { layer: 1 }),
+  vector('NEURON_CONFIG read', 'NEURON_CONFIG', 'request', 8, { layer: 0 }),
+  vector('NEURON_CONFIG set both voltages', 'NEURON_CONFIG', 'request', 9, { layer: 0, vRest: 1.3, vThreshold: 0.85 }),
+  vector('RUN of 2 samples with 2 inputs (0xFFFF = silent)', 'RUN', 'request', 10, { batch: 2, inputs: Uint16Array.of(0, 12, SILENT, 40) }),
+  vector('SELF_TEST, all tests', 'SELF_TEST', 'request', 11, {}),
+  vector('SELF_TEST, named tests', 'SELF_TEST', 'request', 12, { tests: ['dac', 'timer'] }),
+  vector('STATUS', 'STATUS', 'request', 13, {}),
+  vector('HELLO from a newer host (header version 2)', 'HELLO', 'request', 14, { hostProtocol: 2, host: 'spikeloop/9' }, 2),
+];
+
+const responses: Vector[] = [
+  vector('HELLO response of a 2-2-1 dual-rail chip', 'HELLO', 'response', 1, {
+    protocol: 1,
+    minProtocol: 1,
+    firmware: 'spikeloop-mock/1.0',
+    boardId: 'mock-toy',
+    chipId: 'toy-chip-1',
+    layers: [
+      { ...l0, horizonTicks: 200 },
+      { ...l1, horizonTicks: 250 },
+    ],
+    dac: { bits: 10, vMin: 0, vMax: 1.8 },
+    safe: { nmos: [0.4, 1.2], pmos: [0.6, 1.4] },
+    tickSeconds: 1e-8,
+    maxPayload: 16384,
+    maxBatch: maxBatchFor(16384, [l0, l1]),
+    features: ['self-test', 'status', 'neuron-config'],
+  }),
+  vector('PING response without data', 'PING', 'response', 2, { nonce: 3735928559 }),
+  vector('PING response with data', 'PING', 'response', 3, { nonce: 7, data: Uint8Array.of(0, 1, 2, 0, 255) }),
+  vector('RESET response', 'RESET', 'response', 4, {}),
+  vector('WEIGHTS_WRITE response', 'WEIGHTS_WRITE', 'response', 5, { layer: 0, offset: 0, count: 4 }),
+  vector('WEIGHTS_CRC response', 'WEIGHTS_CRC', 'response', 7, { layer: 1, count: 4, crc: 0xe3069283 }),
+  vector('NEURON_CONFIG response', 'NEURON_CONFIG', 'response', 9, { layer: 0, vRest: 1.3, vThreshold: 0.85 }),
+  vector('RUN response: per layer, batch x outputs ticks', 'RUN', 'response', 10, { batch: 2, layers: [Uint16Array.of(57, SILENT, 61, 90), Uint16Array.of(130, SILENT)] }),
+  vector('SELF_TEST response', 'SELF_TEST', 'response', 11, {
+    results: [
+      { name: 'dac', ok: true, detail: '12 DAC channels read back equal to weight memory' },
+      { name: 'timer', ok: false, detail: 'delay 100 ticks captured as 101' },
+    ],
+  }),
+  vector('STATUS response', 'STATUS', 'response', 13, {
+    supplyV: 1.7985,
+    temperatureC: 31.5,
+    uptimeMs: 123456,
+    counters: { framesOk: 1000, crcErrors: 2, framingErrors: 1, oversize: 0, unknownType: 0, badPayload: 3, refused: 4, versionErrors: 0 },
+  }),
+];
+
+const events: Vector[] = [
+  vector('LOG event', 'LOG', 'event', 0, { level: 'info', text: 'spikeloop-mock/1.0 ready' }),
+  vector('ALERT event', 'ALERT', 'event', 1, { kind: 'brown-out', value: 1.52, text: 'supply below 1.6 V' }),
+  vector('PROGRESS event', 'PROGRESS', 'event', 2, { task: 'self-test', done: 1, total: 3 }),
+];
+
+const errors: Vector[] = Object.entries(ErrorCode).map(([name, code], i) =>
+  vector(`ERROR ${name}`, 'ERROR', 'error', 20 + i, { code, message: `example ${name.toLowerCase().replace(/_/g, ' ')}` }),
+);
+
+// ---- damaged frames ---------------------------------------------------------------------
+
+interface Damaged {
+  name: string;
+  frame_hex: string;
+  /** Receiver limit for this case (bytes between delimiters); absent = the protocol maximum. */
+  max_frame_bytes?: number;
+  /** Decoder events in order: errors (code, header when the CRC was good) and frames. */
+  events: ({ kind: 'error'; error: string; header: { version: number; type: number; flags: number; seq: number } | null } | { kind: 'frame'; type: MsgTypeName; seq: number })[];
+  /** What a device answers: an ERROR frame on that seq, or nothing. */
+  device_answer: { seq: number; code: keyof typeof ErrorCode } | null;
+}
+
+const hex = (b: Uint8Array) => toHex(b);
+const good = encodeFrame(MsgType.WEIGHTS_CRC, 0, 30, { layer: 1 });
+const flipped = good.slice();
+flipped[good.length - 4] ^= 0x01; // a CRC byte
+const payloadOf = (v: unknown) => packPayload(v);
+const raw = (h: { version?: number; type: number; flags?: number; seq: number }, p: Uint8Array) =>
+  encodeRawFrame({ version: h.version ?? PROTOCOL_VERSION, type: h.type, flags: h.flags ?? 0, seq: h.seq }, p);
+const hdr = (type: number, seq: number, version = PROTOCOL_VERSION, flags = 0) => ({ version, type, flags, seq });
+
+/** A body with a good CRC whose length field says 5 while 1 payload byte follows. */
+function lengthMismatch(): Uint8Array {
+  const body = Uint8Array.of(PROTOCOL_VERSION, MsgType.STATUS, 0, 0, 34, 0, 5, 0, 0x80, 0, 0, 0, 0);
+  new DataView(body.buffer).setUint32(9, crc32c(body.subarray(0, 9)), true);
+  return Uint8Array.of(...cobsEncode(body), 0);
+}
+
+const damaged: Damaged[] = [
+  { name: 'bad CRC (one CRC bit flipped)', frame_hex: hex(flipped), events: [{ kind: 'error', error: 'crc', header: null }], device_answer: null },
+  {
+    name: 'truncated (last 3 bytes before the delimiter lost)',
+    frame_hex: hex(Uint8Array.of(...good.subarray(0, good.length - 4), 0)),
+    events: [{ kind: 'error', error: 'framing', header: null }],
+    device_answer: null,
+  },
+  {
+    name: 'bad COBS (a block runs past the delimiter)',
+    frame_hex: '0f010203040506070800',
+    events: [{ kind: 'error', error: 'framing', header: null }],
+    device_answer: null,
+  },
+  {
+    name: 'too short for header and CRC',
+    frame_hex: hex(Uint8Array.of(...cobsEncode(Uint8Array.of(1, 2, 3, 4, 5, 6)), 0)),
+    events: [{ kind: 'error', error: 'framing', header: null }],
+    device_answer: null,
+  },
+  { name: 'length field disagrees with the payload (CRC good)', frame_hex: hex(lengthMismatch()), events: [{ kind: 'error', error: 'framing', header: null }], device_answer: null },
+  {
+    name: 'oversize: 300-byte PING against a 256-byte receive buffer',
+    frame_hex: hex(encodeFrame(MsgType.PING, 0, 31, { nonce: 1, data: new Uint8Array(280).fill(0x55) })),
+    max_frame_bytes: 256,
+    events: [{ kind: 'error', error: 'oversize', header: null }],
+    device_answer: null,
+  },
+  {
+    name: 'unknown type 0x44 (CRC good)',
+    frame_hex: hex(raw({ type: 0x44, seq: 32 }, payloadOf({}))),
+    events: [{ kind: 'error', error: 'unknown-type', header: hdr(0x44, 32) }],
+    device_answer: { seq: 32, code: 'UNKNOWN_TYPE' },
+  },
+  {
+    name: 'EVENT flag on a request type',
+    frame_hex: hex(raw({ type: MsgType.STATUS, flags: Flags.EVENT, seq: 33 }, payloadOf({}))),
+    events: [{ kind: 'error', error: 'unknown-type', header: hdr(MsgType.STATUS, 33, 1, Flags.EVENT) }],
+    device_answer: { seq: 33, code: 'UNKNOWN_TYPE' },
+  },
+  {
+    name: 'bad payload: field out of range (layer 256)',
+    frame_hex: hex(raw({ type: MsgType.WEIGHTS_CRC, seq: 34 }, payloadOf({ layer: 256 }))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_CRC, 34) }],
+    device_answer: { seq: 34, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'bad payload: MessagePack extension type (timestamp)',
+    frame_hex: hex(raw({ type: MsgType.WEIGHTS_CRC, seq: 35 }, Uint8Array.of(0x81, 0xa5, 0x6c, 0x61, 0x79, 0x65, 0x72, 0xd6, 0xff, 0, 0, 0, 1))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_CRC, 35) }],
+    device_answer: { seq: 35, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'bad payload: u16 array of odd byte length',
+    frame_hex: hex(raw({ type: MsgType.RUN, seq: 36 }, payloadOf({ batch: 1, inputs: Uint8Array.of(1, 2, 3) }))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.RUN, 36) }],
+    device_answer: { seq: 36, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'bad payload: trailing bytes after the value',
+    frame_hex: hex(raw({ type: MsgType.STATUS, seq: 37 }, Uint8Array.of(0x80, 0xc0))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.STATUS, 37) }],
+    device_answer: { seq: 37, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'wrong version: STATUS with header version 2',
+    frame_hex: hex(raw({ version: 2, type: MsgType.STATUS, seq: 38 }, payloadOf({}))),
+    events: [{ kind: 'error', error: 'version', header: hdr(MsgType.STATUS, 38, 2) }],
+    device_answer: { seq: 38, code: 'VERSION' },
+  },
+  {
+    name: 'garbage glued in front of a good frame (no 0x00 between)',
+    frame_hex: '1337c0' + hex(encodeFrame(MsgType.STATUS, 0, 39, {})),
+    events: [
+      { kind: 'error', error: 'framing', header: null },
+      { kind: 'frame', type: 'STATUS', seq: 39 },
+    ],
+    device_answer: null,
+  },
+  {
+    name: 'garbage, a delimiter, then a good frame',
+    frame_hex: '5a5a5a00' + hex(encodeFrame(MsgType.PING, 0, 40, { nonce: 9 })),
+    events: [
+      { kind: 'error', error: 'framing', header: null },
+      { kind: 'frame', type: 'PING', seq: 40 },
+    ],
+    device_answer: null,
+  },
+];
+
+/** JSON with number arrays kept on one line. */
+function dump(file: string, data: unknown): void {
+  const text = JSON.stringify(data, null, 2).replace(/\[\s+(-?\d[\d.e+-]*(?:,\s+-?\d[\d.e+-]*)*)\s+\]/g, (_m, body: string) => `[${body.replace(/\s+/g, ' ')}]`);
+  writeFileSync(join(outDir, file), `${text}\n`);
+}
+
+mkdirSync(outDir, { recursive: true });
+dump('requests.json', requests);
+dump('responses.json', responses);
+dump('events.json', events);
+dump('errors.json', errors);
+dump('damaged.json', damaged);
+console.log(`wrote ${requests.length + responses.length + events.length + errors.length} frames and ${damaged.length} damaged cases to ${outDir}`);

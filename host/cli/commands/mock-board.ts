@@ -1,0 +1,114 @@
+/**
+ * `spikeloop mock-board`: serve a mock board (chip backend + protocol dispatcher) on a
+ * pseudo-terminal or an existing serial port, so the host side can be exercised over a real
+ * tty. With --pty the first line of stdout is `{"pty": "<path the host opens>"}`.
+ */
+import { z } from 'zod';
+import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
+import { flag, intOption, intOptionWithDefault, patternOption } from '../common-options.ts';
+import { openSerialTransport } from '../../link/transport.ts';
+import { DEFAULT_BAUD } from '../../device/device-uri.ts';
+
+export const name = 'mock-board';
+export const summary = 'serve a mock board on a pseudo-terminal (--pty) or a serial port (--port PATH) until interrupted';
+export const description =
+  'The board answers the spikeloop protocol with a chip model behind it. --pty creates a\n' +
+  'pseudo-terminal pair with socat and prints {"pty": "<host path>"} as the first line of stdout;\n' +
+  'point the host at it with --device pty:<host path>. Stops on SIGINT/SIGTERM (or, with\n' +
+  '--until-stdin-closes, when standard input closes, so a parent that dies takes it along).';
+export const examples = [
+  'spikeloop mock-board --pty --geometry 784-256-128-10',
+  'spikeloop mock-board --port /dev/ttyUSB1 --chip ideal --seed 3',
+];
+
+export const options = {
+  pty: flag('create a pseudo-terminal pair (needs socat) and serve one end'),
+  port: { type: 'string', placeholder: 'PATH', description: 'serve an existing serial port instead', schema: z.string().min(1, 'expected a port path').optional() },
+  baud: intOptionWithDefault('baud rate for --port', 50, 20_000_000, DEFAULT_BAUD),
+  chip: {
+    type: 'string',
+    placeholder: 'KIND',
+    description: 'chip backend (default ideal)',
+    schema: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]*$/, 'expected a chip kind such as ideal')
+      .optional()
+      .transform((v) => v ?? 'ideal'),
+  },
+  seed: intOption('chip seed (default: the backend default)', 0, 2 ** 32 - 1),
+  geometry: patternOption('layer sizes, inputs first (default: the backend default)', /^\d+(-\d+)+$/, 'expected sizes joined by dashes, e.g. 784-256-128-10', 'A-B-C'),
+  maxPayload: intOption('largest payload the board accepts, bytes (default 16384)', 64, 65_535, 'BYTES'),
+  untilStdinCloses: flag('also stop when standard input closes'),
+} satisfies OptionsSpec;
+
+export function check(o: ParsedOptions<typeof options>): string | undefined {
+  if (o.pty === (o.port !== undefined)) return 'give exactly one of --pty and --port PATH';
+  return undefined;
+}
+
+export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {
+  const o = ctx.options;
+  const { createChip } = await import('../../../models/chips/index.ts');
+  const { MockBoard, serveBoard, openPtyPair } = await import('../../../firmware-protocol/mock-board/index.ts');
+
+  const chipOptions: Record<string, string> = {};
+  if (o.seed !== undefined) chipOptions.seed = String(o.seed);
+  if (o.geometry !== undefined) chipOptions.geometry = o.geometry;
+  const backend = await createChip(o.chip, chipOptions);
+  const cleanups: (() => Promise<void>)[] = [async () => backend.close?.()];
+  const cleanup = async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch((e: Error) => ctx.warn(`cleanup: ${e.message}`));
+  };
+
+  try {
+    const board = new MockBoard(backend, o.maxPayload !== undefined ? { maxPayload: o.maxPayload } : {});
+    let servedPath: string;
+    let hostPath: string | undefined;
+    if (o.pty) {
+      const pair = await openPtyPair();
+      cleanups.push(() => pair.close());
+      servedPath = pair.devicePath;
+      hostPath = pair.hostPath;
+    } else {
+      servedPath = o.port!;
+    }
+    const port = await openSerialTransport({ scheme: 'pty', uri: `pty:${servedPath}`, path: servedPath, baudRate: o.baud, rtscts: false });
+    cleanups.push(() => port.close());
+    const server = serveBoard(board, port.stream);
+    cleanups.push(() => server.close());
+
+    // The contract with scripts and tests: this is the first line of stdout.
+    ctx.stdout(JSON.stringify(hostPath ? { pty: hostPath } : { port: servedPath }));
+    const geometry = [backend.geometry[0]!.inputs, ...backend.geometry.map((g) => g.outputs)].join('-');
+    ctx.warn(
+      `mock board (${o.chip}, chip ${backend.chipId}, ${geometry}, maxPayload ${board.maxPayload}) serving ` +
+        (hostPath ? `a pty: connect with --device pty:${hostPath}` : servedPath) +
+        '; Ctrl-C stops it',
+    );
+
+    const reason = await new Promise<string>((resolve) => {
+      if (ctx.signal.aborted) return resolve('signal');
+      ctx.signal.addEventListener('abort', () => resolve(String((ctx.signal.reason as Error)?.message ?? 'signal')), { once: true });
+      port.stream.once('close', () => resolve('the port closed'));
+      if (o.untilStdinCloses) {
+        process.stdin.once('end', () => resolve('stdin closed'));
+        process.stdin.once('close', () => resolve('stdin closed'));
+        process.stdin.resume();
+      }
+    });
+    const stats = server.stats;
+    if (o.untilStdinCloses) process.stdin.pause();
+    await cleanup();
+    ctx.print(`mock board stopped (${reason}): ${stats.handled} requests handled, ${stats.crcErrors} CRC errors`);
+    return {
+      stopped: reason,
+      chip: backend.chipId,
+      geometry,
+      ...(hostPath ? { pty: hostPath } : { port: servedPath }),
+      served: { handled: stats.handled, framesOut: stats.framesOut, framesOk: stats.framesOk, crcErrors: stats.crcErrors, framingErrors: stats.framingErrors },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

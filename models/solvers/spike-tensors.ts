@@ -1,0 +1,178 @@
+/**
+ * Tensor building blocks shared by the DSTD and Euler solvers (tfjs-core, float32):
+ * a layer's parameters as tensors, input spikes as per-bin "switched-on fractions" (eq. 4 of
+ * PNN-MODEL.md), the per-bin conductance and drive sums, and the output convention
+ * (times clamped at the horizon plus a fired mask).
+ *
+ * Shapes: B = batch, M = bins (or Euler steps), N_in / N = inputs / neurons.
+ * Conductances and times are in the normalised units of models/neuron/units.ts.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import type { NeuronModel, PnnLayer } from '../neuron/layer.ts';
+
+/** One dense layer's parameters as tensors (any of them may be tf.Variables being trained). */
+export interface DenseLayerTensors {
+  model?: NeuronModel;
+  /** N_in x N, >= 0. */
+  gE: tf.Tensor2D;
+  /** N_in x N, >= 0. */
+  gI: tf.Tensor2D;
+  ePlus: tf.Scalar | number;
+  eMinus: tf.Scalar | number;
+  /** Finite window end, normalised time. */
+  horizon: number;
+  /** Leak per neuron [N] (or a scalar), >= 0. */
+  gL?: tf.Tensor1D | tf.Scalar;
+  /** Firing level per neuron [N], > 0; absent = 1. */
+  thresholdScale?: tf.Tensor1D;
+  /** Output delay per neuron [N]; absent = 0. */
+  delay?: tf.Tensor1D;
+}
+
+/** A layer's output: times [B, N] with silent neurons clamped at the horizon, mask 1 = fired. */
+export interface LayerSpikes {
+  times: tf.Tensor2D;
+  mask: tf.Tensor2D;
+}
+
+/** Copies a float64 layer into tensors (kicks are not modelled by the tensor solvers). */
+export function layerToTensors(layer: PnnLayer): DenseLayerTensors {
+  if (layer.kick && layer.kick.some((k) => k !== 0)) {
+    throw new RangeError('kick is only supported by the exact solver; DSTD and Euler take kick-free layers');
+  }
+  if (!Number.isFinite(layer.horizon)) throw new RangeError(`tensor solvers need a finite horizon, got ${layer.horizon}`);
+  const { nIn, nOut } = layer;
+  return {
+    model: layer.model,
+    gE: tf.tensor2d(Float32Array.from(layer.gE), [nIn, nOut]),
+    gI: tf.tensor2d(Float32Array.from(layer.gI), [nIn, nOut]),
+    ePlus: tf.scalar(layer.ePlus),
+    eMinus: tf.scalar(layer.eMinus),
+    horizon: layer.horizon,
+    gL: layer.gL ? tf.tensor1d(Float32Array.from(layer.gL)) : undefined,
+    thresholdScale: layer.thresholdScale ? tf.tensor1d(Float32Array.from(layer.thresholdScale)) : undefined,
+    delay: layer.delay ? tf.tensor1d(Float32Array.from(layer.delay)) : undefined,
+  };
+}
+
+/** Disposes the tensors layerToTensors created. */
+export function disposeLayerTensors(p: DenseLayerTensors): void {
+  for (const t of [p.gE, p.gI, p.gL, p.thresholdScale, p.delay]) t?.dispose();
+  if (typeof p.ePlus !== 'number') p.ePlus.dispose();
+  if (typeof p.eMinus !== 'number') p.eMinus.dispose();
+}
+
+export function checkDense(p: DenseLayerTensors, inputTimes: tf.Tensor, bins: number, what: string): void {
+  if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`${what} must be a positive integer, got ${bins}`);
+  if (!(Number.isFinite(p.horizon) && p.horizon > 0)) throw new RangeError(`horizon must be finite and > 0, got ${p.horizon}`);
+  if (p.gE.rank !== 2 || p.gI.rank !== 2 || p.gE.shape.join() !== p.gI.shape.join()) {
+    throw new RangeError(`gE ${JSON.stringify(p.gE.shape)} and gI ${JSON.stringify(p.gI.shape)} must be equal N_in x N matrices`);
+  }
+  if (inputTimes.rank !== 2 || inputTimes.shape[1] !== p.gE.shape[0]) {
+    throw new RangeError(`inputTimes has shape ${JSON.stringify(inputTimes.shape)}, expected [batch, ${p.gE.shape[0]}]`);
+  }
+  if (p.model !== undefined && p.model !== 'pnn' && p.model !== 'ideal') {
+    throw new RangeError(`model must be 'pnn' or 'ideal', got '${String(p.model)}'`);
+  }
+}
+
+/**
+ * Eq. (4): s_j(m) = clip((t_{m+1} - t_j)/dt, 0, 1) on M bins over [0, horizon].
+ * `times` is [B, ...] (any trailing shape, e.g. images for convolutions); returns [B, M, ...].
+ * +Infinity (silent) and anything at or past the horizon give 0 everywhere, with zero gradient.
+ */
+export function binFractions(times: tf.Tensor, bins: number, horizon: number): tf.Tensor {
+  return tf.tidy(() => {
+    const dt = horizon / bins;
+    // Clamp first so +Infinity never enters arithmetic (its gradient is then exactly 0).
+    const t = tf.expandDims(tf.minimum(times, 2 * horizon), 1);
+    const shape = [1, bins, ...times.shape.slice(1).map(() => 1)];
+    const edges = tf.reshape(tf.range(1, bins + 1, 1, 'float32'), shape);
+    return tf.clipByValue(tf.sub(edges, tf.mul(t, 1 / dt)), 0, 1);
+  });
+}
+
+/** Per-bin conductance G and drive A, [B, M, N], of a dense layer given bin fractions S [B, M, N_in]. */
+export function denseDrives(p: DenseLayerTensors, S: tf.Tensor): { G: tf.Tensor3D; A: tf.Tensor3D } {
+  return tf.tidy(() => {
+    const [B, M, nIn] = S.shape;
+    const n = p.gE.shape[1];
+    const S2 = tf.reshape(S, [B * M, nIn]) as tf.Tensor2D;
+    const wA = tf.add(tf.mul(p.gE, p.ePlus), tf.mul(p.gI, p.eMinus)) as tf.Tensor2D;
+    let G: tf.Tensor3D;
+    let A: tf.Tensor3D;
+    if ((p.model ?? 'pnn') === 'pnn') {
+      // One product for both: [S] x [gE + gI | gE E+ + gI E-].
+      const GA = tf.matMul(S2, tf.concat([tf.add(p.gE, p.gI), wA], 1));
+      G = tf.reshape(tf.slice(GA, [0, 0], [B * M, n]), [B, M, n]);
+      A = tf.reshape(tf.slice(GA, [0, n], [B * M, n]), [B, M, n]);
+    } else {
+      A = tf.reshape(tf.matMul(S2, wA), [B, M, n]);
+      G = tf.zeros([B, M, n]);
+    }
+    if (p.gL) G = tf.add(G, p.gL);
+    return { G, A };
+  });
+}
+
+/**
+ * Output convention from raw crossing times [B, N] (+Infinity = no crossing): adds the delay,
+ * marks silent whatever ends past the horizon, clamps silent times at the horizon (zero gradient).
+ */
+export function finishTimes(raw: tf.Tensor, horizon: number, delay?: tf.Tensor): LayerSpikes {
+  const [times, mask] = tf.tidy(() => {
+    const t = delay ? tf.add(raw, delay) : raw;
+    const fired = tf.greaterEqual(horizon, t);
+    return [tf.where(fired, t, tf.fill(t.shape, horizon)), tf.cast(fired, 'float32')];
+  });
+  return { times: times as tf.Tensor2D, mask: mask as tf.Tensor2D };
+}
+
+/** Next layer's input times: silent neurons become +Infinity (not spikes at the horizon). */
+export function spikesToInputs(s: LayerSpikes): tf.Tensor2D {
+  return tf.tidy(() => tf.where(tf.greaterEqual(s.mask, 0.5), s.times, tf.fill(s.times.shape, Infinity)) as tf.Tensor2D);
+}
+
+/**
+ * One-hot [B, M, N] of the first bin whose end value reaches theta (all zero if none), as a
+ * constant for autodiff: a custom op with zero gradient, so no comparison or cumsum is taped
+ * (tfjs's Cumsum gradient is wrong for a non-last axis).
+ */
+export function firstCrossing(uEnd: tf.Tensor, theta: tf.Tensor): tf.Tensor {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [u, th] = args as tf.Tensor[];
+    const crossed = tf.cast(tf.greaterEqual(u, th), 'float32');
+    const first = tf.mul(crossed, tf.cast(tf.lessEqual(tf.cumsum(crossed, 1), 1), 'float32'));
+    return { value: first, gradFunc: () => [tf.zerosLike(u), tf.zerosLike(th)] };
+  });
+  return op(uEnd, theta);
+}
+
+/** phi1(z) = (1 - e^-z)/z for z >= 0 in float32: Taylor series below 0.5, where the formula cancels. */
+export function phi1Tensor(z: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const c = [1, -1 / 2, 1 / 6, -1 / 24, 1 / 120, -1 / 720, 1 / 5040];
+    const series = horner(z, c);
+    const zs = tf.maximum(z, 0.5);
+    const formula = tf.div(tf.sub(1, tf.exp(tf.neg(zs))), zs);
+    return tf.where(tf.less(z, 0.5), series, formula);
+  });
+}
+
+/** phi1'(z) = (e^-z (1 + z) - 1)/z^2, series below 0.5. */
+export function dphi1Tensor(z: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const c = [-1 / 2, 1 / 3, -1 / 8, 1 / 30, -1 / 144, 1 / 840, -1 / 5760];
+    const series = horner(z, c);
+    const zs = tf.maximum(z, 0.5);
+    const formula = tf.div(tf.sub(tf.mul(tf.exp(tf.neg(zs)), tf.add(zs, 1)), 1), tf.square(zs));
+    return tf.where(tf.less(z, 0.5), series, formula);
+  });
+}
+
+function horner(z: tf.Tensor, c: number[]): tf.Tensor {
+  let acc: tf.Tensor = tf.scalar(c[c.length - 1]);
+  for (let k = c.length - 2; k >= 0; k--) acc = tf.add(tf.mul(acc, z), c[k]);
+  return acc;
+}

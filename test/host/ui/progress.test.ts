@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { Progress } from '../../../host/ui/progress.ts';
+
+function fakeStream(isTTY: boolean, columns?: number) {
+  const chunks: string[] = [];
+  return { chunks, text: () => chunks.join(''), write: (s: string) => chunks.push(s), isTTY, columns };
+}
+
+function clock() {
+  let t = 0;
+  return { now: () => t, advance: (ms: number) => (t += ms) };
+}
+
+describe('Progress in line mode (CI, files)', () => {
+  it('prints one line per 10% and a summary, however many updates there are', () => {
+    const s = fakeStream(false);
+    const c = clock();
+    const p = new Progress({ total: 10_000, label: 'train', stream: s, now: c.now });
+    for (let i = 1; i <= 10_000; i++) {
+      c.advance(1);
+      p.tick(1, { loss: 1 / i });
+    }
+    p.finish({ acc: 0.91 });
+    const lines = s.text().trimEnd().split('\n');
+    expect(lines.length).toBe(11); // 10%, 20%, ..., 100% + summary
+    expect(lines[0]).toMatch(/^train +10% 1000\/10000 1k it\/s ETA 9\.0s loss=0\.001$/);
+    expect(lines[10]).toMatch(/^train done 10000\/10000 in 10s \(1k it\/s\) loss=1e-4 acc=0\.91$/);
+    expect(s.text()).not.toContain('\r');
+  });
+
+  it('adds a line when nothing was printed for everySeconds (slow work, unknown total)', () => {
+    const s = fakeStream(false);
+    const c = clock();
+    const p = new Progress({ stream: s, now: c.now, everySeconds: 30, unit: 'batches' });
+    for (let i = 0; i < 100; i++) {
+      c.advance(1000);
+      p.tick();
+    }
+    const lines = s.text().trimEnd().split('\n');
+    expect(lines.length).toBe(3); // at 30 s, 60 s, 90 s
+    expect(lines[0]).toBe('30 batches 1 batches/s');
+  });
+
+  it('log() prints plain lines', () => {
+    const s = fakeStream(false);
+    const p = new Progress({ total: 2, stream: s, now: () => 0 });
+    p.log('calibrated');
+    expect(s.text()).toBe('calibrated\n');
+  });
+});
+
+describe('Progress on a TTY', () => {
+  it('redraws in place, throttled, with bar, percent, rate, ETA and fields', () => {
+    const s = fakeStream(true, 200);
+    const c = clock();
+    const p = new Progress({ total: 100, label: 'ep 1', stream: s, now: c.now, barWidth: 10, minRedrawMs: 100 });
+    for (let i = 0; i < 100; i++) {
+      c.advance(10);
+      p.tick(1, { loss: 0.5 });
+    }
+    // 100 updates 10 ms apart with a 100 ms throttle: about 10 redraws, not 100
+    expect(s.chunks.length).toBeGreaterThanOrEqual(9);
+    expect(s.chunks.length).toBeLessThanOrEqual(11);
+    const last = s.chunks[s.chunks.length - 1]!;
+    expect(last.startsWith('\r')).toBe(true);
+    expect(last.endsWith('\x1b[K')).toBe(true);
+    expect(last).toContain('100 it/s');
+    expect(last).toContain('loss=0.5');
+    expect(last).toMatch(/ep 1 █{10} 100% 100\/100/);
+    // first draw at done = 1, then every 100 ms = every 10 units: 1, 11, 21, 31, 41, 51, ...
+    const mid = s.chunks[5]!;
+    expect(mid).toMatch(/█{5}░{5}  51% 51\/100 100 it\/s ETA 0\.49s loss=0\.5/);
+    p.finish();
+    expect(s.text().endsWith('\n')).toBe(true);
+    p.finish(); // idempotent
+    expect(s.text().split('\n').length).toBe(2);
+  });
+
+  it('log() clears the bar line, prints, and redraws the bar', () => {
+    const s = fakeStream(true);
+    const p = new Progress({ total: 4, stream: s, now: () => 0 });
+    p.update(2);
+    s.chunks.length = 0;
+    p.log('hello');
+    expect(s.chunks[0]).toBe('\r\x1b[Khello\n');
+    expect(s.chunks[1]).toMatch(/^\r.* 50% 2\/4/);
+  });
+
+  it('never writes a line wider than the terminal', () => {
+    const s = fakeStream(true, 40);
+    const p = new Progress({ total: 10, label: 'a-very-long-label-for-this-run', stream: s, now: () => 0 });
+    p.update(5, { loss: 0.25, accuracy: 0.5 });
+    for (const ch of s.chunks) expect(ch.replace('\r', '').replace('\x1b[K', '').length).toBeLessThanOrEqual(39);
+  });
+});
+
+describe('Progress validation', () => {
+  it('rejects a negative or NaN total', () => {
+    expect(() => new Progress({ total: -1 })).toThrow(/total/);
+    expect(() => new Progress({ total: Number.NaN })).toThrow(/total/);
+  });
+  it('total 0 counts as complete; done beyond total shows 100%', () => {
+    const s = fakeStream(false);
+    const p = new Progress({ total: 0, stream: s, now: () => 0 });
+    p.update(0);
+    expect(s.text()).toContain('100%');
+  });
+});
