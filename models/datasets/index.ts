@@ -9,3 +9,7 @@ export { parseCifarBatch, loadCifar10Dir, CIFAR10_CLASS_NAMES } from './cifar.ts
 export { stratifiedSplit, stratifiedSubset } from './split.ts';
 export { IRIS_SPLIT_SEED, IRIS_TEST_PER_CLASS, IRIS_FEATURE_NAMES } from './iris.ts';
 export { FASHION_CLASS_NAMES, FASHION_ORDER_SEED, FASHION_TEST_DIVISOR } from './fashion-mnist.ts';
+export { cacheRoot, datasetCacheDir } from './cache.ts';
+export { loadIris } from './iris.ts';
+export { loadMnist } from './mnist.ts';
+export { loadFashionMnist, type FashionLoadOptions } from './fashion-mnist.ts';

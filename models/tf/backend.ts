@@ -73,14 +73,18 @@ async function tryCpu(): Promise<boolean> {
 
 const TRY: Record<BackendName, () => Promise<boolean>> = { tensorflow: tryNode, wasm: tryWasm, cpu: tryCpu };
 
+/** Validates a backend name (from an option or SPIKELOOP_TF_BACKEND). */
+export function parseBackendName(value: string): BackendName {
+  if (value !== 'tensorflow' && value !== 'wasm' && value !== 'cpu') {
+    throw new RangeError(`unknown tfjs backend '${value}' (SPIKELOOP_TF_BACKEND); accepted: tensorflow, wasm, cpu`);
+  }
+  return value;
+}
+
 function preferred(opts: InitBackendOptions): BackendName | undefined {
   const env = process.env.SPIKELOOP_TF_BACKEND;
   const want = opts.prefer ?? (env === undefined || env === '' ? undefined : env);
-  if (want === undefined) return undefined;
-  if (want !== 'tensorflow' && want !== 'wasm' && want !== 'cpu') {
-    throw new RangeError(`unknown tfjs backend '${want}' (SPIKELOOP_TF_BACKEND); accepted: tensorflow, wasm, cpu`);
-  }
-  return want;
+  return want === undefined ? undefined : parseBackendName(want);
 }
 
 async function choose(first: BackendName | undefined): Promise<BackendName> {

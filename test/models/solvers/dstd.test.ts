@@ -8,6 +8,7 @@ import { disposeLayerTensors, layerToTensors, type DenseLayerTensors } from '../
 import { initBackend } from '../../../models/tf/backend.ts';
 import { convergenceOrder, mulberry } from '../rng.ts';
 import { exactFdGradients, randomCase, relError, type FdCase } from './fd-exact.ts';
+import { tensorGradients, TRAINABLE } from './tensor-grads.ts';
 
 beforeAll(async () => {
   await initBackend();
@@ -127,33 +128,6 @@ describe('DSTD forward', () => {
   });
 });
 
-type Trainable = 'gE' | 'gI' | 'ePlus' | 'eMinus' | 'gL' | 'thresholdScale' | 'delay';
-const TRAINABLE: Trainable[] = ['gE', 'gI', 'ePlus', 'eMinus', 'gL', 'thresholdScale', 'delay'];
-
-/** DSTD gradients of L = sum w * t with respect to every parameter and the input times. */
-export function tensorGradients(
-  c: FdCase,
-  solve: (p: DenseLayerTensors, x: tf.Tensor2D) => { times: tf.Tensor2D },
-): Record<Trainable | 'inputTimes', Float32Array> {
-  const p = layerToTensors(makeLayer(c.spec));
-  const xt = tf.tensor2d(Float32Array.from(c.x), [c.batch, c.spec.nIn]);
-  const wt = tf.tensor2d(Float32Array.from(c.w), [c.batch, c.spec.nOut]);
-  const inputs = [...TRAINABLE.map((k) => p[k] as tf.Tensor), xt];
-  const before = tf.memory().numTensors;
-  const grads = tf.grads((...ts: tf.Tensor[]) => {
-    const q = { ...p } as Record<string, unknown>;
-    TRAINABLE.forEach((k, i) => (q[k] = ts[i]));
-    return tf.sum(tf.mul(solve(q as unknown as DenseLayerTensors, ts[TRAINABLE.length] as tf.Tensor2D).times, wt)) as tf.Scalar;
-  })(inputs);
-  // Nothing but the returned gradients survives the pass.
-  expect(tf.memory().numTensors - before).toBe(grads.length);
-  const out = {} as Record<Trainable | 'inputTimes', Float32Array>;
-  [...TRAINABLE, 'inputTimes' as const].forEach((k, i) => (out[k] = grads[i].dataSync() as Float32Array));
-  tf.dispose([...grads, xt, wt]);
-  disposeLayerTensors(p);
-  return out;
-}
-
 /**
  * Outputs whose DSTD crossing bin also receives an input: there DSTD averages that input over the
  * whole bin, part of it after the true spike, an O(1) error on that output that occurs with
@@ -186,10 +160,6 @@ describe('DSTD gradients against finite differences of the exact solver', () => 
       const gAll = tensorGradients(all, (p, x) => dstdDense(p, x, { bins: 256 }));
       const gCoarse = tensorGradients(clean, (p, x) => dstdDense(p, x, { bins: 32 }));
       for (const k of [...TRAINABLE, 'inputTimes' as const]) {
-        if (process.env.SPIKELOOP_REPORT) {
-          const r = (f: typeof fdAll) => (typeof f[k] === 'number' ? [f[k] as number] : (f[k] as Float64Array));
-          console.log(model, k, relError(gCoarse[k], r(fdClean)), relError(gClean[k], r(fdClean)), relError(gAll[k], r(fdAll)));
-        }
         const ref = (f: typeof fdAll) => (typeof f[k] === 'number' ? [f[k] as number] : (f[k] as Float64Array));
         // Measured at M = 256: clean outputs 1e-6..2e-4 (input times ~1e-3); all outputs 1e-3..3e-2.
         expect(relError(gClean[k], ref(fdClean)), `${k} clean`).toBeLessThan(k === 'inputTimes' ? 1e-2 : 2e-3);

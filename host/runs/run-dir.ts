@@ -1,0 +1,379 @@
+/**
+ * A run folder: everything one command produces, in one place.
+ *
+ *   <out>/record.json    what ran and how it ended (command, args, versions, device,
+ *                        start/end time, status, summary); rewritten atomically
+ *   <out>/metrics.jsonl  one JSON object per line, appended as the run goes
+ *   <out>/run.lock       present while a process owns the folder
+ *   <out>/...            plots, reports, models (use run.file(name))
+ *
+ * A new run needs an empty or missing folder; a non-empty folder is only reused when
+ * resuming the run recorded in it (same command). The lock keeps two processes from
+ * writing one run; a lock left by a dead process is taken over.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { writeJsonAtomicSync } from '../../models/io/atomic-file.ts';
+
+export const RECORD_FILE = 'record.json';
+export const METRICS_FILE = 'metrics.jsonl';
+export const LOCK_FILE = 'run.lock';
+
+export type RunStatus = 'running' | 'finished' | 'failed' | 'interrupted';
+
+export interface RunRecord {
+  schema: 'spikeloop-run';
+  schemaVersion: 1;
+  runId: string;
+  command: string;
+  args: string[];
+  cwd: string;
+  versions: Record<string, string>;
+  device?: unknown;
+  startedAt: string;
+  endedAt?: string;
+  durationSeconds?: number;
+  status: RunStatus;
+  summary?: Record<string, unknown>;
+  error?: { message: string; stack?: string };
+  /** Each time the run was continued with --resume, and how the session before it had ended. */
+  resumes: { at: string; args: string[]; previousStatus: RunStatus }[];
+}
+
+const recordSchema = z.looseObject({
+  schema: z.literal('spikeloop-run'),
+  schemaVersion: z.literal(1),
+  runId: z.string(),
+  command: z.string(),
+  args: z.array(z.string()),
+  cwd: z.string(),
+  versions: z.record(z.string(), z.string()),
+  startedAt: z.string(),
+  status: z.enum(['running', 'finished', 'failed', 'interrupted']),
+  resumes: z.array(z.looseObject({ at: z.string(), args: z.array(z.string()) })),
+});
+
+export class RunDirError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunDirError';
+  }
+}
+
+export interface RunInfo {
+  /** The subcommand, e.g. "train". */
+  command: string;
+  /** The arguments as given (for the record; they are not interpreted here). */
+  args?: string[];
+  /** Device URI or a description of it (firmware version, chip id...). */
+  device?: unknown;
+  /** Extra versions to record (backend, firmware...), added to spikeloop/node/platform. */
+  versions?: Record<string, string>;
+}
+
+export interface OpenRunOptions {
+  /** The folder (--out DIR). Created if missing. */
+  out: string;
+  /** Continue the run recorded in `out` instead of starting a new one. */
+  resume?: boolean;
+  info: RunInfo;
+  /** Clock for tests. */
+  now?: () => Date;
+}
+
+function spikeloopVersion(): string {
+  try {
+    const pkg = fileURLToPath(new URL('../../package.json', import.meta.url));
+    const v = (JSON.parse(fs.readFileSync(pkg, 'utf8')) as { version?: unknown }).version;
+    return typeof v === 'string' ? v : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function baseVersions(extra: Record<string, string> = {}): Record<string, string> {
+  return { spikeloop: spikeloopVersion(), node: process.version, platform: `${process.platform}-${process.arch}`, ...extra };
+}
+
+/** JSON for a metrics line: typed arrays become arrays, bigints strings, non-finite numbers null. */
+function metricsJson(obj: Record<string, unknown>): string {
+  return JSON.stringify(obj, (_k, v: unknown) => {
+    if (typeof v === 'bigint') return v.toString();
+    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return Array.from(v as unknown as ArrayLike<number>);
+    return v;
+  });
+}
+
+/** Appends one JSON object per line; each line is handed to the OS before append() returns. */
+export class MetricsLog {
+  private fd: number | undefined;
+
+  constructor(readonly path: string) {
+    this.fd = fs.openSync(path, 'a');
+    // A crash mid-line leaves a partial last line; start on a fresh line so it stays
+    // one skippable damaged record instead of corrupting the next one.
+    const size = fs.fstatSync(this.fd).size;
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      const rfd = fs.openSync(path, 'r');
+      try {
+        fs.readSync(rfd, last, 0, 1, size - 1);
+      } finally {
+        fs.closeSync(rfd);
+      }
+      if (last[0] !== 0x0a) fs.writeSync(this.fd, '\n');
+    }
+  }
+
+  /** Append a record. Adds `time` (ISO) unless the record has one. */
+  append(record: Record<string, unknown>): void {
+    if (this.fd === undefined) throw new RunDirError(`${this.path}: metrics log is closed`);
+    if (record === null || typeof record !== 'object' || Array.isArray(record)) {
+      throw new TypeError('metrics.append: a record must be a plain object, e.g. { epoch: 1, loss: 0.5 }');
+    }
+    const line = metricsJson('time' in record ? record : { time: new Date().toISOString(), ...record });
+    fs.writeSync(this.fd, line + '\n');
+  }
+
+  /** fsync and close (idempotent). */
+  close(): void {
+    if (this.fd === undefined) return;
+    try {
+      fs.fsyncSync(this.fd);
+    } catch {
+      /* e.g. not supported on this file system */
+    }
+    fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/**
+ * Read a metrics file. Lines that do not parse (a crash mid-write) are skipped and
+ * their 1-based line numbers returned, so a reader can warn instead of failing.
+ */
+export function readMetrics(path: string): { records: Record<string, unknown>[]; skippedLines: number[] } {
+  const text = fs.readFileSync(path, 'utf8');
+  const records: Record<string, unknown>[] = [];
+  const skippedLines: number[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      const v = JSON.parse(line) as unknown;
+      if (v && typeof v === 'object' && !Array.isArray(v)) records.push(v as Record<string, unknown>);
+      else skippedLines.push(i + 1);
+    } catch {
+      skippedLines.push(i + 1);
+    }
+  });
+  return { records, skippedLines };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function acquireLock(dir: string): string {
+  const lock = join(dir, LOCK_FILE);
+  const me = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lock, me, { flag: 'wx' });
+      return lock;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let owner: { pid?: number; host?: string } = {};
+      try {
+        owner = JSON.parse(fs.readFileSync(lock, 'utf8')) as typeof owner;
+      } catch {
+        /* unreadable lock: treat as stale */
+      }
+      const sameHost = owner.host === hostname();
+      if (typeof owner.pid === 'number' && (!sameHost || pidAlive(owner.pid))) {
+        throw new RunDirError(
+          `${dir}: in use by process ${owner.pid}${sameHost ? '' : ` on ${owner.host}`} (${LOCK_FILE}); wait for it to finish, or delete ${LOCK_FILE} if that process is gone`,
+        );
+      }
+      fs.rmSync(lock, { force: true }); // stale: its owner died without cleaning up
+    }
+  }
+  throw new RunDirError(`${dir}: could not take ${LOCK_FILE}`);
+}
+
+export class RunDir {
+  readonly metrics: MetricsLog;
+  private rec: RunRecord;
+  private lock: string | undefined;
+  private readonly now: () => Date;
+  private readonly startMs: number;
+
+  private constructor(
+    readonly path: string,
+    record: RunRecord,
+    readonly resumed: boolean,
+    lock: string,
+    now: () => Date,
+  ) {
+    this.rec = record;
+    this.lock = lock;
+    this.now = now;
+    this.startMs = now().getTime();
+    this.metrics = new MetricsLog(join(path, METRICS_FILE));
+    this.writeRecord();
+  }
+
+  /** Create (or resume) the run folder; see the module comment for the rules. */
+  static open(opts: OpenRunOptions): RunDir {
+    const now = opts.now ?? (() => new Date());
+    if (typeof opts.out !== 'string' || opts.out.trim() === '') throw new RunDirError('--out: a folder path is required, e.g. --out runs/fmnist-1');
+    if (!opts.info || typeof opts.info.command !== 'string' || opts.info.command === '') {
+      throw new RunDirError('run info: command is required (e.g. "train")');
+    }
+    const dir = resolve(opts.out);
+    let entries: string[] = [];
+    if (fs.existsSync(dir)) {
+      if (!fs.statSync(dir).isDirectory()) throw new RunDirError(`--out ${opts.out}: exists and is not a folder; choose another path`);
+      entries = fs.readdirSync(dir);
+    }
+    const args = opts.info.args ?? [];
+
+    if (opts.resume) {
+      const recPath = join(dir, RECORD_FILE);
+      if (!fs.existsSync(recPath)) {
+        throw new RunDirError(`--resume: ${opts.out} holds no ${RECORD_FILE}, so there is no run to resume; drop --resume to start a new run there (it must be empty)`);
+      }
+      let parsed: RunRecord;
+      try {
+        const r = recordSchema.safeParse(JSON.parse(fs.readFileSync(recPath, 'utf8')));
+        if (!r.success) {
+          const issue = r.error.issues[0]!;
+          throw new Error(`field "${issue.path.join('.')}" ${issue.message}`);
+        }
+        parsed = r.data as unknown as RunRecord;
+      } catch (err) {
+        throw new RunDirError(`--resume: ${recPath} is not a valid run record (${(err as Error).message}); start a new run in an empty folder`);
+      }
+      if (parsed.command !== opts.info.command) {
+        throw new RunDirError(`--resume: the run in ${opts.out} was made by "${parsed.command}", not "${opts.info.command}"; resume it with the same command`);
+      }
+      const lock = acquireLock(dir);
+      try {
+        const at = now().toISOString();
+        const record: RunRecord = {
+          ...parsed,
+          status: 'running',
+          // previousStatus "running" means the last session died without recording an end.
+          resumes: [...parsed.resumes, { at, args, previousStatus: parsed.status }],
+          versions: { ...parsed.versions, ...baseVersions(opts.info.versions) },
+          ...(opts.info.device !== undefined ? { device: opts.info.device } : {}),
+        };
+        delete record.endedAt;
+        delete record.durationSeconds;
+        delete record.error;
+        return new RunDir(dir, record, true, lock, now);
+      } catch (err) {
+        fs.rmSync(lock, { force: true });
+        throw err;
+      }
+    }
+
+    if (entries.length > 0) {
+      const shown = entries.slice(0, 5).join(', ') + (entries.length > 5 ? ', ...' : '');
+      const hint = entries.includes(RECORD_FILE) ? ' or pass --resume to continue the run recorded there' : '';
+      throw new RunDirError(`--out ${opts.out}: folder is not empty (${shown}); choose a new folder${hint}`);
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    const lock = acquireLock(dir);
+    const started = now();
+    const record: RunRecord = {
+      schema: 'spikeloop-run',
+      schemaVersion: 1,
+      runId: `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`,
+      command: opts.info.command,
+      args,
+      cwd: process.cwd(),
+      versions: baseVersions(opts.info.versions),
+      ...(opts.info.device !== undefined ? { device: opts.info.device } : {}),
+      startedAt: started.toISOString(),
+      status: 'running',
+      resumes: [],
+    };
+    try {
+      return new RunDir(dir, record, false, lock, now);
+    } catch (err) {
+      fs.rmSync(lock, { force: true });
+      throw err;
+    }
+  }
+
+  get record(): Readonly<RunRecord> {
+    return this.rec;
+  }
+
+  /** A path inside the run folder; refuses names that would escape it. */
+  file(name: string): string {
+    const n = normalize(name);
+    if (name === '' || isAbsolute(name) || n === '..' || n.startsWith('..' + sep)) {
+      throw new RunDirError(`run file "${name}": must be a relative path inside the run folder`);
+    }
+    return join(this.path, n);
+  }
+
+  /** Merge into the record (device details, versions, a partial summary) and rewrite it. */
+  update(patch: { device?: unknown; versions?: Record<string, string>; summary?: Record<string, unknown> }): void {
+    if (patch.device !== undefined) this.rec.device = patch.device;
+    if (patch.versions) this.rec.versions = { ...this.rec.versions, ...patch.versions };
+    if (patch.summary) this.rec.summary = { ...this.rec.summary, ...patch.summary };
+    this.writeRecord();
+  }
+
+  /** Mark the run finished with its summary; closes the metrics log and releases the folder. */
+  finish(summary?: Record<string, unknown>): void {
+    if (summary) this.rec.summary = { ...this.rec.summary, ...summary };
+    this.end('finished');
+  }
+
+  /** Mark the run failed (or interrupted, e.g. on Ctrl-C), recording the error. */
+  fail(error: unknown, status: 'failed' | 'interrupted' = 'failed'): void {
+    const e = error instanceof Error ? error : new Error(String(error));
+    this.rec.error = { message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
+    this.end(status);
+  }
+
+  private end(status: RunStatus): void {
+    if (this.lock === undefined) return; // already ended
+    const t = this.now();
+    this.rec.status = status;
+    this.rec.endedAt = t.toISOString();
+    // Wall time of this session plus earlier sessions is not knowable after a crash;
+    // record the span from the first start instead.
+    this.rec.durationSeconds = Math.max(0, (t.getTime() - Date.parse(this.rec.startedAt)) / 1000);
+    this.metrics.close();
+    this.writeRecord();
+    fs.rmSync(this.lock, { force: true });
+    this.lock = undefined;
+  }
+
+  private writeRecord(): void {
+    writeJsonAtomicSync(join(this.path, RECORD_FILE), this.rec);
+  }
+
+  /** Seconds since this process opened the run. */
+  elapsedSeconds(): number {
+    return (this.now().getTime() - this.startMs) / 1000;
+  }
+}
+
+/** Convenience: `const run = openRunDir({ out, resume, info: { command: 'train', args } })`. */
+export function openRunDir(opts: OpenRunOptions): RunDir {
+  return RunDir.open(opts);
+}
