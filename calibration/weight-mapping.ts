@@ -10,6 +10,7 @@
 
 import type { DacSpec, LayerGeometry, SafeRange } from '../models/chips/chip-backend.ts';
 import { NMOS } from '../models/chips/chip-backend.ts';
+import { codeToVolts, dacMaxCode, safeCodeRange } from '../models/chips/dac.ts';
 import {
   drainCurrent,
   gateVoltageFor,
@@ -49,21 +50,11 @@ export interface MappedLayer {
   zeroed: number;
 }
 
-function maxCode(dac: DacSpec): number {
-  return 2 ** dac.bits - 1;
-}
-
-function codeToVolts(dac: DacSpec, code: number): number {
-  return dac.vMin + (code * (dac.vMax - dac.vMin)) / maxCode(dac);
-}
-
 /** The safe code window of a polarity; throws when the DAC cannot reach the range at all. */
 export function safeCodes(dac: DacSpec, range: readonly [number, number]): [number, number] {
-  const step = (dac.vMax - dac.vMin) / maxCode(dac);
-  const lo = Math.max(0, Math.ceil((range[0] - dac.vMin) / step - 1e-6));
-  const hi = Math.min(maxCode(dac), Math.floor((range[1] - dac.vMin) / step + 1e-6));
-  if (lo > hi) throw new RangeError(`no DAC code lies in the safe range ${range[0]}..${range[1]} V`);
-  return [lo, hi];
+  const w = safeCodeRange(dac, range);
+  if (!w) throw new RangeError(`no DAC code lies in the safe range ${range[0]}..${range[1]} V`);
+  return w;
 }
 
 /** The code of a synapse switched off: least drive inside the safe range. */
@@ -126,7 +117,7 @@ export function mapLayer(
       if (g > 0) {
         const i0 = conductanceToSiemens(g, circuit.capacitance, t0) / dev.lambda;
         const v = gateVoltageFor(dev, i0, circuit.supply, temperatureC, m);
-        const step = (dac.vMax - dac.vMin) / maxCode(dac);
+        const step = (dac.vMax - dac.vMin) / dacMaxCode(dac);
         const c = Math.round((v - dac.vMin) / step);
         code = Math.min(hi, Math.max(lo, c));
         if (c !== code && (nmos ? c > hi : c < lo)) clipped++;
