@@ -50,18 +50,18 @@ export class ProtocolViolationError extends LinkError {
   }
 }
 
-/** What the host should do for each ERROR code (mirrors PROTOCOL.md's error table). */
+/** What the host should do for each ERROR code (PROTOCOL.md section 10, error table). */
 export const ERROR_ADVICE: Record<ErrorCodeName, string> = {
-  UNKNOWN_TYPE: 'the firmware does not implement this request; update the firmware or check `spikeloop info` features',
-  BAD_PAYLOAD: 'the request did not match the message schema; this is a host bug, report it with the request',
-  OUT_OF_RANGE: 'a value is outside what the device accepts; check it against `spikeloop info` (DAC range, safe window, layer sizes)',
-  BAD_LAYER: 'no such layer on this chip; layers are numbered from 0, see `spikeloop info`',
-  TOO_LARGE: "the request exceeds the device's maxPayload or maxBatch; split it (ChipDevice does this from HELLO)",
-  BUSY: 'the device is busy with another task; wait for it to finish and retry',
-  UNSUPPORTED: 'the device lacks this feature; see the features list in `spikeloop info`',
-  VERSION: 'the device and host protocol versions are incompatible; update the older of spikeloop and the firmware',
-  HARDWARE_FAULT: 'the board reported a hardware fault; check supply, temperature and connections, then run `spikeloop` self-test',
-  INTERNAL: 'the firmware hit an internal error; reset the board and report the message to the firmware author',
+  UNKNOWN_TYPE: 'do not retry; the device lacks this message: check its protocol and features with `spikeloop info`',
+  BAD_PAYLOAD: 'host bug: the request did not match the schema or the geometry; do not retry the same bytes, report it',
+  OUT_OF_RANGE: 'nothing was applied; recompute the values within the announced limits (`spikeloop info`: DAC, safe windows, sizes)',
+  BAD_LAYER: 'no such layer (layers are numbered from 0); re-read HELLO with `spikeloop info` and fix the index',
+  TOO_LARGE: 'nothing was executed; split the request to fit maxPayload / maxBatch from HELLO and retry',
+  BUSY: 'the device input queue is full; nothing was executed: back off and retry with a fresh seq',
+  UNSUPPORTED: 'an optional feature or test this device lacks; skip it (see features in `spikeloop info`)',
+  VERSION: 'the device does not speak this frame version; say HELLO again to negotiate',
+  HARDWARE_FAULT: 'the chip or board failed during the operation; check STATUS / SELF_TEST, retry once, then stop and report',
+  INTERNAL: 'firmware bug; report the message, RESET the board, then retry once',
 };
 
 const codeNames = new Map<number, ErrorCodeName>(

@@ -102,6 +102,8 @@ export interface LinkOptions {
   busyBackoffMs?: number;
   /** First seq (random by default). */
   firstSeq?: number;
+  /** Send a 0x00 when the link opens, ending any partial frame the device holds (default true). */
+  leadingDelimiter?: boolean;
 }
 
 export interface RequestOptions {
@@ -146,6 +148,10 @@ export interface LinkStats {
 interface Pending {
   name: RequestName;
   type: number;
+  /** Send order, to tell which pending requests were sent after another. */
+  order: number;
+  /** Restarts the attempt's timeout (a request ahead of it was answered). */
+  restartTimer(): void;
   resolve(frame: Frame): void;
   reject(err: Error): void;
 }
@@ -171,6 +177,7 @@ export class LinkClient {
   private readonly window: number;
   private readonly busyBackoffMs: number;
   private active = 0;
+  private sendOrder = 0;
   private closeReason: string | undefined;
   private resolveClosed!: (reason: string) => void;
   private readonly counters = {
@@ -210,6 +217,8 @@ export class LinkClient {
 
     const s = transport.stream;
     s.on('data', (chunk: Buffer) => this.onBytes(chunk));
+    // PROTOCOL.md 4: a delimiter first ends whatever partial frame the device may hold from before.
+    if (opts.leadingDelimiter ?? true) this.write(new Uint8Array([0]), false);
     s.on('end', () => this.shutdown('the device closed the connection'));
     s.on('close', (err?: Error | null) =>
       this.shutdown(err ? `port disconnected: ${err.message} (board unplugged or reset?)` : 'the port closed (board unplugged or reset?)'),
@@ -338,9 +347,27 @@ export class LinkClient {
         }
         seqsUsed.push(seq);
         const type = MsgType[name];
+        // The clock starts when the frame is handed over; bytes already queued ahead of it delay it on a slow wire.
+        const backlog = this.transport.stream.writableLength + bytes.length;
+        const wireMs = Number.isFinite(this.transport.bytesPerSecond) ? (1000 * backlog) / this.transport.bytesPerSecond : 0;
+        const limit = Math.ceil(timeoutMs + wireMs);
+        const onTimeout = () => {
+          if (state !== 'sent') return;
+          finish();
+          this.seqs.abandon(seq);
+          this.counters.timeouts++;
+          out.error(new AttemptTimeout(seq, limit));
+          this.pump();
+        };
         this.pending.set(seq, {
           name,
           type,
+          order: this.sendOrder++,
+          restartTimer: () => {
+            if (state !== 'sent') return;
+            clearTimeout(timerId);
+            timerId = setTimeout(onTimeout, limit);
+          },
           resolve: (frame) => {
             finish();
             this.seqs.release(seq);
@@ -355,18 +382,7 @@ export class LinkClient {
             this.pump();
           },
         });
-        // The clock starts when the frame is handed over; bytes already queued ahead of it delay it on a slow wire.
-        const backlog = this.transport.stream.writableLength + bytes.length;
-        const wireMs = Number.isFinite(this.transport.bytesPerSecond) ? (1000 * backlog) / this.transport.bytesPerSecond : 0;
-        const limit = Math.ceil(timeoutMs + wireMs);
-        timerId = setTimeout(() => {
-          if (state !== 'sent') return;
-          finish();
-          this.seqs.abandon(seq);
-          this.counters.timeouts++;
-          out.error(new AttemptTimeout(seq, limit));
-          this.pump();
-        }, limit);
+        timerId = setTimeout(onTimeout, limit);
         this.write(bytes);
       },
     };
@@ -396,9 +412,9 @@ export class LinkClient {
     }
   }
 
-  private write(bytes: Uint8Array): void {
+  private write(bytes: Uint8Array, isFrame = true): void {
     this.counters.bytesOut += bytes.length;
-    this.counters.framesOut++;
+    if (isFrame) this.counters.framesOut++;
     try {
       this.transport.stream.write(bytes);
     } catch (err) {
@@ -424,7 +440,10 @@ export class LinkClient {
         const h = ev.header;
         if (h && h.flags & Flags.RESPONSE) {
           const p = this.pending.get(h.seq);
-          if (p) p.reject(new ProtocolViolationError(p.name, `unreadable reply (seq ${h.seq}): ${ev.error.message}`));
+          if (p) {
+            this.progressPast(p.order);
+            p.reject(new ProtocolViolationError(p.name, `unreadable reply (seq ${h.seq}): ${ev.error.message}`));
+          }
         }
         continue;
       }
@@ -454,6 +473,7 @@ export class LinkClient {
       else this.counters.unmatchedReplies++;
       return;
     }
+    this.progressPast(p.order);
     if (frame.type === MsgType.ERROR) {
       this.counters.deviceErrors++;
       const e = frame.message as ErrorResponse;
@@ -463,6 +483,16 @@ export class LinkClient {
     } else {
       p.resolve(frame);
     }
+  }
+
+  /**
+   * A request was answered: the device is working through its queue, so every request sent
+   * after it gets its full timeout again. A deep pipeline then does not eat into the timeouts
+   * of the requests at its end, while a lost request still times out once everything sent
+   * before it has been answered.
+   */
+  private progressPast(order: number): void {
+    for (const q of this.pending.values()) if (q.order > order) q.restartTimer();
   }
 
   private shutdown(reason: string): void {

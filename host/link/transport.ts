@@ -44,6 +44,29 @@ function closeStream(stream: Duplex & { isOpen?: boolean; close?: (cb: (err?: Er
   });
 }
 
+/**
+ * Works around a lost-wakeup in @serialport/bindings-cpp (13.0.0) on Linux and macOS: its Poller
+ * restarts the fd watch with only the event just asked for (`uv_poll_start(handle, events)`),
+ * dropping the other. A write blocked on a full tty (waiting for "writable") loses its watch as
+ * soon as the reader asks for "readable"; if the device then has nothing to send, the write never
+ * resumes and the link deadlocks. Under load this happened within seconds on a pty. Here every
+ * poll asks for every event that still has a waiter.
+ */
+export function keepPollerInterest(port: SerialPortStream): void {
+  type PollerLike = { poll(flag?: number): void; listenerCount(e: string): number };
+  const poller = (port as unknown as { port?: { poller?: PollerLike } }).port?.poller;
+  if (!poller || typeof poller.poll !== 'function' || typeof poller.listenerCount !== 'function') return;
+  const poll = poller.poll.bind(poller);
+  const READABLE = 0b01;
+  const WRITABLE = 0b10;
+  poller.poll = (flag = 0) => {
+    let f = flag;
+    if (poller.listenerCount('readable') > 0) f |= READABLE;
+    if (poller.listenerCount('writable') > 0) f |= WRITABLE;
+    poll(f);
+  };
+}
+
 export async function openSerialTransport(address: SerialAddress, opts: SerialOpenOptions = {}): Promise<Transport> {
   const settings = { path: address.path, baudRate: address.baudRate, rtscts: address.rtscts, autoOpen: false as const };
   const port: SerialPortStream = opts.binding
@@ -52,6 +75,7 @@ export async function openSerialTransport(address: SerialAddress, opts: SerialOp
   await new Promise<void>((resolve, reject) =>
     port.open((err) => (err ? reject(new TransportError(explainOpenError(address.path, err))) : resolve())),
   );
+  keepPollerInterest(port);
   // A pty (mock board) is not rate-limited; a real serial line carries 10 bits per byte (8N1).
   const bytesPerSecond = address.scheme === 'pty' ? Infinity : address.baudRate / 10;
   return {

@@ -10,6 +10,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import type { NeuronModel, PnnLayer } from '../neuron/layer.ts';
+import { matMul } from '../tf/matmul.ts';
 
 /** One dense layer's parameters as tensors (any of them may be tf.Variables being trained). */
 export interface DenseLayerTensors {
@@ -30,11 +31,14 @@ export interface DenseLayerTensors {
   delay?: tf.Tensor1D;
 }
 
-/** A layer's output: times [B, N] with silent neurons clamped at the horizon, mask 1 = fired. */
-export interface LayerSpikes {
+/**
+ * A layer's output: times [B, N] with silent neurons clamped at the horizon, mask 1 = fired.
+ * A type alias (not an interface) so that `tf.tidy(() => spikes)` accepts it as a TensorContainer.
+ */
+export type LayerSpikes = {
   times: tf.Tensor2D;
   mask: tf.Tensor2D;
-}
+};
 
 /** Copies a float64 layer into tensors (kicks are not modelled by the tensor solvers). */
 export function layerToTensors(layer: PnnLayer): DenseLayerTensors {
@@ -100,17 +104,12 @@ export function denseDrives(p: DenseLayerTensors, S: tf.Tensor): { G: tf.Tensor3
     const n = p.gE.shape[1];
     const S2 = tf.reshape(S, [B * M, nIn]) as tf.Tensor2D;
     const wA = tf.add(tf.mul(p.gE, p.ePlus), tf.mul(p.gI, p.eMinus)) as tf.Tensor2D;
+    // Two products rather than one on concatenated weights: slicing the result apart along the
+    // neuron axis is slower than the second product on the wasm backend.
+    const A = tf.reshape(matMul(S2, wA), [B, M, n]) as tf.Tensor3D;
     let G: tf.Tensor3D;
-    let A: tf.Tensor3D;
-    if ((p.model ?? 'pnn') === 'pnn') {
-      // One product for both: [S] x [gE + gI | gE E+ + gI E-].
-      const GA = tf.matMul(S2, tf.concat([tf.add(p.gE, p.gI), wA], 1));
-      G = tf.reshape(tf.slice(GA, [0, 0], [B * M, n]), [B, M, n]);
-      A = tf.reshape(tf.slice(GA, [0, n], [B * M, n]), [B, M, n]);
-    } else {
-      A = tf.reshape(tf.matMul(S2, wA), [B, M, n]);
-      G = tf.zeros([B, M, n]);
-    }
+    if ((p.model ?? 'pnn') === 'pnn') G = tf.reshape(matMul(S2, tf.add(p.gE, p.gI) as tf.Tensor2D), [B, M, n]) as tf.Tensor3D;
+    else G = tf.zeros([B, M, n]);
     if (p.gL) G = tf.add(G, p.gL);
     return { G, A };
   });
@@ -132,47 +131,4 @@ export function finishTimes(raw: tf.Tensor, horizon: number, delay?: tf.Tensor):
 /** Next layer's input times: silent neurons become +Infinity (not spikes at the horizon). */
 export function spikesToInputs(s: LayerSpikes): tf.Tensor2D {
   return tf.tidy(() => tf.where(tf.greaterEqual(s.mask, 0.5), s.times, tf.fill(s.times.shape, Infinity)) as tf.Tensor2D);
-}
-
-/**
- * One-hot [B, M, N] of the first bin whose end value reaches theta (all zero if none), as a
- * constant for autodiff: a custom op with zero gradient, so no comparison or cumsum is taped
- * (tfjs's Cumsum gradient is wrong for a non-last axis).
- */
-export function firstCrossing(uEnd: tf.Tensor, theta: tf.Tensor): tf.Tensor {
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [u, th] = args as tf.Tensor[];
-    const crossed = tf.cast(tf.greaterEqual(u, th), 'float32');
-    const first = tf.mul(crossed, tf.cast(tf.lessEqual(tf.cumsum(crossed, 1), 1), 'float32'));
-    return { value: first, gradFunc: () => [tf.zerosLike(u), tf.zerosLike(th)] };
-  });
-  return op(uEnd, theta);
-}
-
-/** phi1(z) = (1 - e^-z)/z for z >= 0 in float32: Taylor series below 0.5, where the formula cancels. */
-export function phi1Tensor(z: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const c = [1, -1 / 2, 1 / 6, -1 / 24, 1 / 120, -1 / 720, 1 / 5040];
-    const series = horner(z, c);
-    const zs = tf.maximum(z, 0.5);
-    const formula = tf.div(tf.sub(1, tf.exp(tf.neg(zs))), zs);
-    return tf.where(tf.less(z, 0.5), series, formula);
-  });
-}
-
-/** phi1'(z) = (e^-z (1 + z) - 1)/z^2, series below 0.5. */
-export function dphi1Tensor(z: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const c = [-1 / 2, 1 / 3, -1 / 8, 1 / 30, -1 / 144, 1 / 840, -1 / 5760];
-    const series = horner(z, c);
-    const zs = tf.maximum(z, 0.5);
-    const formula = tf.div(tf.sub(tf.mul(tf.exp(tf.neg(zs)), tf.add(zs, 1)), 1), tf.square(zs));
-    return tf.where(tf.less(z, 0.5), series, formula);
-  });
-}
-
-function horner(z: tf.Tensor, c: number[]): tf.Tensor {
-  let acc: tf.Tensor = tf.scalar(c[c.length - 1]);
-  for (let k = c.length - 2; k >= 0; k--) acc = tf.add(tf.mul(acc, z), c[k]);
-  return acc;
 }

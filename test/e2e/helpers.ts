@@ -19,10 +19,10 @@ export interface ChildBoard {
 
 /**
  * Starts `spikeloop mock-board --pty ...` and resolves once it printed its first stdout line
- * ({"pty": path}). --until-stdin-closes ties the child's life to ours.
+ * ({"pty": path}). --exit-with-parent makes the child exit if we die.
  */
 export function startChildBoard(args: string[], timeoutMs = 20_000): Promise<ChildBoard> {
-  const child = spawn(process.execPath, [BIN, 'mock-board', '--pty', '--until-stdin-closes', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'mock-board', '--pty', '--exit-with-parent', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
   const lines: string[] = [];

@@ -14,8 +14,8 @@ export const summary = 'serve a mock board on a pseudo-terminal (--pty) or a ser
 export const description =
   'The board answers the spikeloop protocol with a chip model behind it. --pty creates a\n' +
   'pseudo-terminal pair with socat and prints {"pty": "<host path>"} as the first line of stdout;\n' +
-  'point the host at it with --device pty:<host path>. Stops on SIGINT/SIGTERM (or, with\n' +
-  '--until-stdin-closes, when standard input closes, so a parent that dies takes it along).';
+  'point the host at it with --device pty:<host path>. Stops on SIGINT/SIGTERM (and, with\n' +
+  '--exit-with-parent, when the process that started it exits, so a crashed test leaves nothing behind).';
 export const examples = [
   'spikeloop mock-board --pty --geometry 784-256-128-10',
   'spikeloop mock-board --port /dev/ttyUSB1 --chip ideal --seed 3',
@@ -38,7 +38,7 @@ export const options = {
   seed: intOption('chip seed (default: the backend default)', 0, 2 ** 32 - 1),
   geometry: patternOption('layer sizes, inputs first (default: the backend default)', /^\d+(-\d+)+$/, 'expected sizes joined by dashes, e.g. 784-256-128-10', 'A-B-C'),
   maxPayload: intOption('largest payload the board accepts, bytes (default 16384)', 64, 65_535, 'BYTES'),
-  untilStdinCloses: flag('also stop when standard input closes'),
+  exitWithParent: flag('also stop when the parent process exits'),
 } satisfies OptionsSpec;
 
 export function check(o: ParsedOptions<typeof options>): string | undefined {
@@ -86,18 +86,20 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
         '; Ctrl-C stops it',
     );
 
+    let watch: ReturnType<typeof setInterval> | undefined;
     const reason = await new Promise<string>((resolve) => {
       if (ctx.signal.aborted) return resolve('signal');
       ctx.signal.addEventListener('abort', () => resolve(String((ctx.signal.reason as Error)?.message ?? 'signal')), { once: true });
       port.stream.once('close', () => resolve('the port closed'));
-      if (o.untilStdinCloses) {
-        process.stdin.once('end', () => resolve('stdin closed'));
-        process.stdin.once('close', () => resolve('stdin closed'));
-        process.stdin.resume();
+      if (o.exitWithParent) {
+        // An orphan is re-parented: the parent pid changes. (Reading stdin to notice the parent's
+        // death is not used: it made the board's serial reads stall under load.)
+        const parent = process.ppid;
+        watch = setInterval(() => process.ppid !== parent && resolve('the parent process exited'), 250);
       }
     });
+    if (watch) clearInterval(watch);
     const stats = server.stats;
-    if (o.untilStdinCloses) process.stdin.pause();
     await cleanup();
     ctx.print(`mock board stopped (${reason}): ${stats.handled} requests handled, ${stats.crcErrors} CRC errors`);
     return {

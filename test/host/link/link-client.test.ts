@@ -52,6 +52,32 @@ describe('LinkClient', () => {
     expect(device.requests).toHaveLength(20);
   });
 
+  it('restarts the timeouts of queued-up requests while the device answers those ahead of them', async () => {
+    // The device works through requests one at a time, 100 ms each: the 8th reply comes 800 ms
+    // after it was sent, far past the 400 ms timeout, yet the device never falls silent for 400 ms.
+    const queue: Frame[] = [];
+    let busy = false;
+    const serveNext = (d: FakeDevice) => {
+      const f = queue.shift();
+      if (!f) return void (busy = false);
+      busy = true;
+      setTimeout(() => {
+        d.reply(f.seq, 'PING', f.message);
+        serveNext(d);
+      }, 100);
+    };
+    const { client } = setup(
+      (f, d) => {
+        queue.push(f);
+        if (!busy) serveNext(d);
+      },
+      { timeouts: { PING: 400 }, window: 8 },
+    );
+    const replies = await Promise.all(Array.from({ length: 8 }, (_, i) => client.request('PING', { nonce: i })));
+    expect(replies.map((r) => r.nonce)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(client.stats).toMatchObject({ timeouts: 0, retries: 0 });
+  });
+
   it('times out after its retries, each attempt with a fresh seq', async () => {
     const { client, device } = setup(() => {}, { retries: 2 });
     const err = await client.request('PING', { nonce: 9 }).catch((e) => e);
@@ -214,9 +240,10 @@ describe('LinkClient', () => {
 
   it('refuses a message that breaks its schema before sending anything', async () => {
     const { client, device } = setup();
+    expect(client.stats.bytesOut).toBe(1); // the opening 0x00 delimiter
     await expect(client.request('PING', { nonce: -1 })).rejects.toThrow(/PING: cannot send: PING.nonce/);
     await sleep(5);
     expect(device.requests).toHaveLength(0);
-    expect(client.stats.bytesOut).toBe(0);
+    expect(client.stats).toMatchObject({ bytesOut: 1, framesOut: 0 });
   });
 });

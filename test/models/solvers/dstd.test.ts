@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeLayer } from '../../../models/neuron/layer.ts';
 import { dstdDense, dstdNetwork, spikeTimesFromDrives } from '../../../models/solvers/dstd.ts';
-import { exactForward, exactNetworkForward } from '../../../models/solvers/exact.ts';
+import { exactForward, exactNetworkBackward, exactNetworkForward } from '../../../models/solvers/exact.ts';
 import { disposeLayerTensors, layerToTensors, type DenseLayerTensors } from '../../../models/solvers/spike-tensors.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { convergenceOrder, mulberry } from '../rng.ts';
@@ -171,6 +171,44 @@ describe('DSTD gradients against finite differences of the exact solver', () => 
       }
     });
   }
+
+  it('two-layer network gradients agree with the exact network backward', () => {
+    const rnd = mulberry(21);
+    const mk = (nIn: number, nOut: number, horizon: number, scale: number) =>
+      makeLayer({
+        nIn,
+        nOut,
+        ePlus: 4,
+        eMinus: -2,
+        horizon,
+        gE: Array.from({ length: nIn * nOut }, () => rnd() * scale),
+        gI: Array.from({ length: nIn * nOut }, () => rnd() * scale * 0.3),
+      });
+    const layers = [mk(16, 8, 1, 0.25), mk(8, 4, 2, 0.6)];
+    const batch = 6;
+    const x = Float64Array.from({ length: batch * 16 }, () => (rnd() < 0.2 ? Infinity : rnd() * 0.6));
+    const w1 = Float64Array.from({ length: batch * 4 }, () => rnd() - 0.5);
+    const exact = exactNetworkBackward(layers, x, batch, [undefined, w1]);
+    expect(exact.times[1].every(Number.isFinite)).toBe(true);
+    const ps = layers.map(layerToTensors);
+    const xt = tf.tensor2d(Float32Array.from(x), [batch, 16]);
+    const wt = tf.tensor2d(Float32Array.from(w1), [batch, 4]);
+    const errs = [64, 512].map((bins) => {
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
+        const out = dstdNetwork([{ ...ps[0], gE: a as tf.Tensor2D }, { ...ps[1], gE: b as tf.Tensor2D }], xt, { bins });
+        return tf.sum(tf.mul(out[1].times, wt)) as tf.Scalar;
+      })([ps[0].gE, ps[1].gE]);
+      const e = [relError(g[0].dataSync(), exact.grads[0].gE), relError(g[1].dataSync(), exact.grads[1].gE)];
+      tf.dispose(g);
+      return e;
+    });
+    // Measured: layer 0 / layer 1 at M = 512: 1.6e-3 / 2e-5; M = 64: 6e-2 / 2e-2.
+    expect(errs[1][0]).toBeLessThan(0.05);
+    expect(errs[1][1]).toBeLessThan(0.05);
+    expect(errs[1][0] + errs[1][1]).toBeLessThan(errs[0][0] + errs[0][1]);
+    tf.dispose([xt, wt]);
+    ps.forEach(disposeLayerTensors);
+  });
 
   it('gradients are finite for random networks and any input pattern, all-silent included (property)', () => {
     fc.assert(

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { makeLayer } from '../../../models/neuron/layer.ts';
 import { dstdDense } from '../../../models/solvers/dstd.ts';
@@ -102,5 +103,33 @@ describe('Euler baseline', () => {
     for (let k = 0; k < exact[1].length; k++) expect(Math.abs(got[1][k] - exact[1][k])).toBeLessThan(5e-3);
     xt.dispose();
     ps.forEach(disposeLayerTensors);
+  });
+
+  it('gradients are finite for any input pattern, all-silent included (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1 << 30 }),
+        fc.array(fc.oneof(fc.constant(Infinity), fc.double({ min: -0.2, max: 1.5, noNaN: true })), { minLength: 8, maxLength: 8 }),
+        (seed, xs) => {
+          const rnd = mulberry(seed);
+          const layer = makeLayer({
+            nIn: 4,
+            nOut: 3,
+            ePlus: 1 + 8 * rnd(),
+            eMinus: -8 * rnd(),
+            gE: Array.from({ length: 12 }, () => rnd() * [0, 1, 20][Math.floor(rnd() * 3)]),
+            gI: Array.from({ length: 12 }, () => rnd()),
+            gL: [rnd(), 0, rnd()],
+          });
+          const p = layerToTensors(layer);
+          const x = tf.tensor2d(xs, [2, 4]);
+          const grads = tf.grads((gE: tf.Tensor, t: tf.Tensor) => tf.sum(eulerDense({ ...p, gE: gE as tf.Tensor2D }, t as tf.Tensor2D, { steps: 16 }).times) as tf.Scalar)([p.gE, x]);
+          for (const g of grads) for (const v of g.dataSync()) expect(Number.isFinite(v)).toBe(true);
+          tf.dispose([...grads, x]);
+          disposeLayerTensors(p);
+        },
+      ),
+      { numRuns: 30 },
+    );
   });
 });

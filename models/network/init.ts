@@ -1,0 +1,110 @@
+/**
+ * Deterministic initialisation of a dense spiking network.
+ *
+ * Each synapse's signed weight (drive at rest, in units of the layer's scale) is drawn as
+ * w = z + meanRatio with z standard normal from a per-layer seeded stream; w > 0 becomes an
+ * excitatory conductance (pE = w), w < 0 an inhibitory one (pI = -w). A positive mean lets
+ * neurons reach threshold; the spread breaks symmetry.
+ *
+ * The per-layer scale is then calibrated on a batch of real inputs, layer by layer: a bisection
+ * (in log scale) sets the median output time of the layer, silent outputs counted at the horizon,
+ * to start + targetFraction * (horizon - start), where start is the end of the layer's input
+ * window. This puts the first spikes of every layer inside its window whatever the fan-in, the
+ * data and the neuron model (the reversal potentials make the response sublinear, which a fixed
+ * formula would not see).
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import { deriveSeed, Rng } from '../datasets/rng.ts';
+import { spikesToInputs } from '../solvers/spike-tensors.ts';
+import { DenseSpikeLayer, type DenseLayerState, type DriveMode } from './layer.ts';
+import { checkConfig, SpikingNetwork, type NetworkConfig } from './network.ts';
+import type { SpikeSolver } from './solver.ts';
+
+export interface InitOptions {
+  seed: number;
+  /** Mean of the weight distribution in units of its standard deviation (default 0.5). */
+  meanRatio?: number;
+  /** Where in its window each layer's median spike should land (default 0.6). */
+  targetFraction?: number;
+  drives?: DriveMode;
+}
+
+/** Random pE, pI for one layer with scale 1/sqrt(nIn) (before calibration). */
+export function randomDenseState(config: NetworkConfig, layer: number, seed: number, meanRatio = 0.5): DenseLayerState {
+  const nIn = config.sizes[layer]!;
+  const nOut = config.sizes[layer + 1]!;
+  const rng = new Rng(deriveSeed(seed, layer, 0x1a7e5));
+  const pE = new Float32Array(nIn * nOut);
+  const pI = new Float32Array(nIn * nOut);
+  for (let k = 0; k < pE.length; k++) {
+    const w = rng.normal() + meanRatio;
+    if (w >= 0) pE[k] = w;
+    else pI[k] = -w;
+  }
+  return {
+    kind: 'dense',
+    nIn,
+    nOut,
+    model: config.model,
+    ePlus: config.ePlus,
+    eMinus: config.eMinus,
+    horizon: config.horizons[layer]!,
+    scale: 1 / Math.sqrt(nIn),
+    pE,
+    pI,
+  };
+}
+
+function median(a: Float32Array): number {
+  const s = Float32Array.from(a).sort();
+  return s.length % 2 ? s[(s.length - 1) / 2]! : 0.5 * (s[s.length / 2 - 1]! + s[s.length / 2]!);
+}
+
+/**
+ * Sets layer.scale so that the median output time over `inputTimes` is `target`
+ * (bisection on log(scale), 40 steps: relative precision ~1e-5 over 12 decades).
+ */
+export function calibrateScale(layer: DenseSpikeLayer, inputTimes: tf.Tensor2D, solver: SpikeSolver, target: number): number {
+  const medianAt = (scale: number): number => {
+    layer.scale = scale;
+    return tf.tidy(() => median(layer.forward(inputTimes, solver, { inputGrad: false }).times.dataSync() as Float32Array));
+  };
+  let lo = Math.log(layer.scale) - 14;
+  let hi = Math.log(layer.scale) + 14;
+  for (let i = 0; i < 40; i++) {
+    const mid = 0.5 * (lo + hi);
+    // Larger scale, stronger drive, earlier spikes (for a positive mean weight).
+    if (medianAt(Math.exp(mid)) > target) lo = mid;
+    else hi = mid;
+  }
+  layer.scale = Math.exp(0.5 * (lo + hi));
+  return layer.scale;
+}
+
+/** A calibrated network. `calibration` holds input rows in [0, 1] (n x inputs), e.g. 256 training samples. */
+export function initNetwork(
+  config: NetworkConfig,
+  calibration: { x: Float32Array; n: number },
+  solver: SpikeSolver,
+  opts: InitOptions,
+): SpikingNetwork {
+  checkConfig(config);
+  const tf0 = opts.targetFraction ?? 0.6;
+  if (!(tf0 > 0 && tf0 < 1)) throw new RangeError(`targetFraction must lie in (0, 1), got ${tf0}`);
+  const layers = config.sizes.slice(1).map((_, l) => new DenseSpikeLayer({ ...randomDenseState(config, l, opts.seed, opts.meanRatio), drives: opts.drives }));
+  const net = new SpikingNetwork(config, layers);
+  let x = net.encode(calibration.x, calibration.n);
+  for (let l = 0; l < layers.length; l++) {
+    const start = l === 0 ? 0 : config.horizons[l - 1]!;
+    const h = config.horizons[l]!;
+    calibrateScale(layers[l]!, x, solver, start + tf0 * (h - start));
+    if (l + 1 < layers.length) {
+      const next = tf.tidy(() => spikesToInputs(layers[l]!.forward(x, solver, { inputGrad: false })));
+      x.dispose();
+      x = next;
+    }
+  }
+  x.dispose();
+  return net;
+}

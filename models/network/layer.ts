@@ -1,0 +1,232 @@
+/**
+ * Trainable spiking layers.
+ *
+ * `SpikeLayer` is what a network stacks. It says nothing about how inputs connect to neurons:
+ * a layer turns input spike times into output spikes through a `SpikeSolver` (solver.ts), either
+ * by handing the solver dense parameters or by forming per-bin drives itself (a convolutional
+ * layer would form them with conv2d) and asking the solver only for the crossing. Every layer
+ * works on flat [batch, features] times; a convolutional layer reshapes internally.
+ *
+ * `DenseSpikeLayer` is the fully connected PNN layer of eq. (1). Its trainable parameters are
+ *   pE = gE * ePlus / scale,  pI = gI * |eMinus| / scale   (both >= 0, tf.Variables),
+ * i.e. each synapse's drive at rest (du/dt at u = 0, the ideal model's weight) in units of a fixed
+ * per-layer `scale` chosen at initialisation. Working in these units makes one Adam learning rate
+ * a relative step for every layer, whatever its fan-in, and makes pE - pI the signed weight of the
+ * ideal model. Non-negativity is kept by projection after each optimiser step (project()), not by
+ * a softplus: a conductance must be able to reach exactly zero (a transistor switched off, the
+ * bottom DAC code), the gradient is not damped near zero as softplus' would be, and the stored
+ * number is the physical conductance (up to the constant factor), which the mapping to gate
+ * voltages needs.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import { makeLayer, type NeuronModel, type PnnLayer } from '../neuron/layer.ts';
+import type { LayerSpikes } from '../solvers/spike-tensors.ts';
+import { eventDrives } from './event-drives.ts';
+import { matMulFast } from './fast-matmul.ts';
+import type { SpikeSolver } from './solver.ts';
+
+/** How a dense layer forms per-bin drives when the solver accepts drives. */
+export type DriveMode = 'events' | 'solver';
+
+export interface LayerForwardOptions {
+  /** dL/d(input times) needed (false for the first layer, whose inputs are data). Default true. */
+  inputGrad?: boolean;
+}
+
+export interface SpikeLayer {
+  readonly kind: string;
+  readonly nIn: number;
+  readonly nOut: number;
+  readonly model: NeuronModel;
+  /** Window end, normalised time: later outputs are silent. */
+  readonly horizon: number;
+  /** Differentiable forward pass: times [B, nOut] clamped at the horizon, mask 1 = fired. */
+  forward(inputTimes: tf.Tensor2D, solver: SpikeSolver, opts?: LayerForwardOptions): LayerSpikes;
+  /**
+   * The ideal-limit membrane at the horizon, sum_j w_ij (horizon - t_j)+ with w the drive at rest,
+   * [B, nOut]: how close each neuron came to firing, differentiable in the weights even for silent
+   * neurons (whose clamped output time has no gradient). The dead-neuron term pushes it up.
+   */
+  restPotential(inputTimes: tf.Tensor2D): tf.Tensor2D;
+  trainableVariables(): tf.Variable[];
+  /** Restores constraints (conductances >= 0) after an optimiser step. */
+  project(): void;
+  /** Float64 copy in the solvers' common form (for the exact solver, chip deployment, reports). */
+  toPnnLayer(): PnnLayer;
+  /** Everything needed to rebuild the layer (saved by serialize.ts). */
+  state(): DenseLayerState;
+  dispose(): void;
+}
+
+export interface DenseLayerState {
+  kind: 'dense';
+  nIn: number;
+  nOut: number;
+  model: NeuronModel;
+  ePlus: number;
+  eMinus: number;
+  horizon: number;
+  scale: number;
+  /** nIn x nOut row-major, >= 0. */
+  pE: Float32Array;
+  pI: Float32Array;
+}
+
+export interface DenseLayerOptions extends DenseLayerState {
+  drives?: DriveMode;
+}
+
+export function checkDenseState(s: DenseLayerState): void {
+  const { nIn, nOut } = s;
+  if (!Number.isInteger(nIn) || nIn < 1 || !Number.isInteger(nOut) || nOut < 1) {
+    throw new RangeError(`layer sizes must be positive integers, got ${nIn} x ${nOut}`);
+  }
+  if (s.model !== 'pnn' && s.model !== 'ideal') throw new RangeError(`model must be 'pnn' or 'ideal', got '${String(s.model)}'`);
+  if (!(Number.isFinite(s.ePlus) && s.ePlus > 0)) throw new RangeError(`ePlus must be finite and > 0, got ${s.ePlus}`);
+  if (!(Number.isFinite(s.eMinus) && s.eMinus < 0)) throw new RangeError(`eMinus must be finite and < 0, got ${s.eMinus}`);
+  if (!(Number.isFinite(s.horizon) && s.horizon > 0)) throw new RangeError(`horizon must be finite and > 0, got ${s.horizon}`);
+  if (!(Number.isFinite(s.scale) && s.scale > 0)) throw new RangeError(`scale must be finite and > 0, got ${s.scale}`);
+  for (const [name, a] of [['pE', s.pE], ['pI', s.pI]] as const) {
+    if (!(a instanceof Float32Array) || a.length !== nIn * nOut) {
+      throw new RangeError(`${name} must be a Float32Array of nIn*nOut = ${nIn * nOut} values`);
+    }
+    for (let k = 0; k < a.length; k++) {
+      if (!(a[k]! >= 0 && Number.isFinite(a[k]!))) throw new RangeError(`${name}[${k}] = ${a[k]} must be finite and >= 0`);
+    }
+  }
+}
+
+function variableFrom(a: Float32Array, rows: number, cols: number): tf.Variable<tf.Rank.R2> {
+  const t = tf.tensor2d(a, [rows, cols]);
+  const v = tf.variable(t, true);
+  t.dispose();
+  return v;
+}
+
+export class DenseSpikeLayer implements SpikeLayer {
+  readonly kind = 'dense';
+  readonly nIn: number;
+  readonly nOut: number;
+  readonly model: NeuronModel;
+  readonly ePlus: number;
+  readonly eMinus: number;
+  readonly horizon: number;
+  /** Mutable only so that initialisation can calibrate it (init.ts); fixed during training. */
+  scale: number;
+  readonly drives: DriveMode;
+  readonly pE: tf.Variable<tf.Rank.R2>;
+  readonly pI: tf.Variable<tf.Rank.R2>;
+
+  constructor(o: DenseLayerOptions) {
+    checkDenseState(o);
+    this.nIn = o.nIn;
+    this.nOut = o.nOut;
+    this.model = o.model;
+    this.ePlus = o.ePlus;
+    this.eMinus = o.eMinus;
+    this.horizon = o.horizon;
+    this.scale = o.scale;
+    this.drives = o.drives ?? 'events';
+    this.pE = variableFrom(o.pE, o.nIn, o.nOut);
+    this.pI = variableFrom(o.pI, o.nIn, o.nOut);
+  }
+
+  /** Conductances gE, gI [nIn, nOut] (normalised units), differentiable in pE, pI. */
+  conductances(): { gE: tf.Tensor2D; gI: tf.Tensor2D } {
+    return {
+      gE: tf.mul(this.pE, this.scale / this.ePlus) as tf.Tensor2D,
+      gI: tf.mul(this.pI, this.scale / -this.eMinus) as tf.Tensor2D,
+    };
+  }
+
+  /** Signed drive at rest gE*ePlus + gI*eMinus = scale (pE - pI): the ideal model's weight. */
+  restWeights(): tf.Tensor2D {
+    return tf.mul(tf.sub(this.pE, this.pI), this.scale) as tf.Tensor2D;
+  }
+
+  forward(inputTimes: tf.Tensor2D, solver: SpikeSolver, opts: LayerForwardOptions = {}): LayerSpikes {
+    if (inputTimes.rank !== 2 || inputTimes.shape[1] !== this.nIn) {
+      throw new RangeError(`layer expects input times [batch, ${this.nIn}], got ${JSON.stringify(inputTimes.shape)}`);
+    }
+    const inputGrad = opts.inputGrad ?? true;
+    return tf.tidy(() => {
+      const bins = solver.resolution;
+      if (solver.fromDrives && bins !== undefined && this.drives === 'events') {
+        const B = inputTimes.shape[0];
+        const n = this.nOut;
+        const wA = this.restWeights();
+        let G: tf.Tensor3D;
+        let A: tf.Tensor3D;
+        if (this.model === 'pnn') {
+          const { gE, gI } = this.conductances();
+          const GA = eventDrives(inputTimes, tf.concat([tf.add(gE, gI), wA], 1) as tf.Tensor2D, { bins, horizon: this.horizon, inputGrad });
+          G = tf.slice(GA, [0, 0, 0], [B, bins, n]);
+          A = tf.slice(GA, [0, 0, n], [B, bins, n]);
+        } else {
+          A = eventDrives(inputTimes, wA, { bins, horizon: this.horizon, inputGrad });
+          G = tf.zeros([B, bins, n]);
+        }
+        return solver.fromDrives(G, A, tf.ones([n]), this.horizon);
+      }
+      const { gE, gI } = this.conductances();
+      return solver.dense(
+        { model: this.model, gE, gI, ePlus: this.ePlus, eMinus: this.eMinus, horizon: this.horizon },
+        inputTimes,
+        { inputGrad },
+      );
+    });
+  }
+
+  restPotential(inputTimes: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const lead = tf.relu(tf.sub(this.horizon, tf.minimum(inputTimes, this.horizon))) as tf.Tensor2D;
+      return matMulFast(lead, this.restWeights());
+    });
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return [this.pE, this.pI];
+  }
+
+  project(): void {
+    tf.tidy(() => {
+      this.pE.assign(tf.relu(this.pE));
+      this.pI.assign(tf.relu(this.pI));
+    });
+  }
+
+  toPnnLayer(): PnnLayer {
+    const pE = this.pE.dataSync();
+    const pI = this.pI.dataSync();
+    const kE = this.scale / this.ePlus;
+    const kI = this.scale / -this.eMinus;
+    const gE = new Float64Array(pE.length);
+    const gI = new Float64Array(pI.length);
+    for (let k = 0; k < gE.length; k++) {
+      gE[k] = pE[k]! * kE;
+      gI[k] = pI[k]! * kI;
+    }
+    return makeLayer({ nIn: this.nIn, nOut: this.nOut, model: this.model, gE, gI, ePlus: this.ePlus, eMinus: this.eMinus, horizon: this.horizon });
+  }
+
+  state(): DenseLayerState {
+    return {
+      kind: 'dense',
+      nIn: this.nIn,
+      nOut: this.nOut,
+      model: this.model,
+      ePlus: this.ePlus,
+      eMinus: this.eMinus,
+      horizon: this.horizon,
+      scale: this.scale,
+      pE: Float32Array.from(this.pE.dataSync()),
+      pI: Float32Array.from(this.pI.dataSync()),
+    };
+  }
+
+  dispose(): void {
+    this.pE.dispose();
+    this.pI.dispose();
+  }
+}

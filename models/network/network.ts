@@ -1,0 +1,219 @@
+/**
+ * A spiking network: time-to-first-spike input coding followed by a stack of SpikeLayers, each
+ * with its own window (horizon) in one common time base (units.ts: the input window is [0, tIn],
+ * layer l's outputs must come by horizons[l]; later spikes are silent).
+ *
+ * The predicted class is the earliest output spike; a sample whose outputs are all silent has no
+ * prediction (-1), which counts as wrong.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
+import { NOMINAL_CIRCUIT } from '../chips/sky130-nominal.ts';
+import { ttfsTimes } from '../datasets/coding.ts';
+import type { NeuronModel, PnnLayer } from '../neuron/layer.ts';
+import { reversalPotentials } from '../neuron/units.ts';
+import { spikesToInputs, type LayerSpikes } from '../solvers/spike-tensors.ts';
+import { DenseSpikeLayer, type DenseLayerState, type DriveMode, type SpikeLayer } from './layer.ts';
+import type { SpikeSolver } from './solver.ts';
+
+/** ePlus, eMinus of the nominal sky130 circuit (models/chips/sky130-nominal.ts): 9.5 and -6.25. */
+export const NOMINAL_REVERSAL = Object.freeze(reversalPotentials(NOMINAL_CIRCUIT));
+
+export interface NetworkConfig {
+  /** Layer widths, inputs first: [784, 256, 128, 10]. */
+  sizes: number[];
+  model: NeuronModel;
+  ePlus: number;
+  eMinus: number;
+  /** Input window tIn: a value x in [0, 1] spikes at tIn (1 - x). */
+  inputWindow: number;
+  /** Per layer window end (strictly increasing). */
+  horizons: number[];
+  /** Inputs equal to 0 do not spike at all (instead of spiking at tIn). */
+  silentZeros: boolean;
+}
+
+export const networkConfigSchema = z
+  .strictObject({
+    sizes: z.array(z.number().int().min(1).max(1 << 20)).min(2),
+    model: z.enum(['pnn', 'ideal']),
+    ePlus: z.number().positive().finite(),
+    eMinus: z.number().negative().finite(),
+    inputWindow: z.number().positive().finite(),
+    horizons: z.array(z.number().positive().finite()),
+    silentZeros: z.boolean(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.horizons.length !== c.sizes.length - 1) {
+      ctx.addIssue({ code: 'custom', path: ['horizons'], message: `needs one entry per layer (${c.sizes.length - 1}), got ${c.horizons.length}` });
+    }
+    for (let l = 1; l < c.horizons.length; l++) {
+      if (!(c.horizons[l]! > c.horizons[l - 1]!)) {
+        ctx.addIssue({ code: 'custom', path: ['horizons', l], message: 'horizons must increase layer by layer (each layer fires after its inputs)' });
+      }
+    }
+  });
+
+/** Validates a config; throws RangeError naming the field, the value and the fix. */
+export function checkConfig(c: NetworkConfig): NetworkConfig {
+  const r = networkConfigSchema.safeParse(c);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    const field = i.path.join('.') || '(config)';
+    let value: unknown = c;
+    for (const k of i.path) value = (value as Record<string | number, unknown> | undefined)?.[k as string];
+    throw new RangeError(`network config ${field} = ${JSON.stringify(value)}: ${i.message}`);
+  }
+  return r.data;
+}
+
+/**
+ * The default time layout follows the chip's default windows (models/chips: layer l's window
+ * ends at (l + 1) units): inputs in [0, 1], horizons 1, 2, 3, ...
+ */
+export function defaultConfig(sizes: number[], overrides: Partial<Omit<NetworkConfig, 'sizes'>> = {}): NetworkConfig {
+  const nLayers = sizes.length - 1;
+  return checkConfig({
+    sizes: [...sizes],
+    model: overrides.model ?? 'pnn',
+    ePlus: overrides.ePlus ?? NOMINAL_REVERSAL.ePlus,
+    eMinus: overrides.eMinus ?? NOMINAL_REVERSAL.eMinus,
+    inputWindow: overrides.inputWindow ?? 1,
+    horizons: overrides.horizons ?? Array.from({ length: nLayers }, (_, l) => l + 1),
+    silentZeros: overrides.silentZeros ?? true,
+  });
+}
+
+export interface NetworkForward {
+  /** Every layer's output spikes. */
+  spikes: LayerSpikes[];
+  /** Every layer's input times (+Infinity = silent); inputs[0] is the tensor passed in. */
+  inputs: tf.Tensor2D[];
+}
+
+export class SpikingNetwork {
+  readonly config: NetworkConfig;
+  readonly layers: SpikeLayer[];
+
+  constructor(config: NetworkConfig, layers: SpikeLayer[]) {
+    this.config = checkConfig(config);
+    if (layers.length !== config.sizes.length - 1) throw new RangeError(`got ${layers.length} layers for sizes ${config.sizes.join('-')}`);
+    layers.forEach((l, i) => {
+      if (l.nIn !== config.sizes[i] || l.nOut !== config.sizes[i + 1]) {
+        throw new RangeError(`layer ${i} is ${l.nIn}x${l.nOut}, sizes say ${config.sizes[i]}x${config.sizes[i + 1]}`);
+      }
+    });
+    this.layers = layers;
+  }
+
+  /** Dense layers from their states (pE, pI, scale, ...). */
+  static fromStates(config: NetworkConfig, states: DenseLayerState[], drives: DriveMode = 'events'): SpikingNetwork {
+    return new SpikingNetwork(config, states.map((s) => new DenseSpikeLayer({ ...s, drives })));
+  }
+
+  get inputs(): number {
+    return this.config.sizes[0]!;
+  }
+
+  get classes(): number {
+    return this.config.sizes[this.config.sizes.length - 1]!;
+  }
+
+  /** Input spike times [n, inputs] for rows of values in [0, 1]. */
+  encode(x: Float32Array, n: number): tf.Tensor2D {
+    const t = ttfsTimes(x, { tIn: this.config.inputWindow, silentThreshold: this.config.silentZeros ? 0 : undefined });
+    return tf.tensor2d(t, [n, this.inputs]);
+  }
+
+  /** Differentiable forward pass through every layer. The caller disposes (or tidies) the results. */
+  forward(inputTimes: tf.Tensor2D, solver: SpikeSolver): NetworkForward {
+    const spikes: LayerSpikes[] = [];
+    const inputs: tf.Tensor2D[] = [inputTimes];
+    let x = inputTimes;
+    for (let l = 0; l < this.layers.length; l++) {
+      const s = this.layers[l]!.forward(x, solver, { inputGrad: l > 0 });
+      spikes.push(s);
+      if (l + 1 < this.layers.length) {
+        x = spikesToInputs(s);
+        inputs.push(x);
+      }
+    }
+    return { spikes, inputs };
+  }
+
+  /** Output times [n, classes] (silent = last horizon) and mask, without gradients. */
+  outputs(x: Float32Array, n: number, solver: SpikeSolver): { times: Float32Array; mask: Float32Array } {
+    return tf.tidy(() => {
+      const f = this.forward(this.encode(x, n), solver);
+      const out = f.spikes[f.spikes.length - 1]!;
+      return { times: out.times.dataSync() as Float32Array, mask: out.mask.dataSync() as Float32Array };
+    });
+  }
+
+  /** Predicted classes in batches (earliest output spike; -1 when all outputs are silent). */
+  predict(x: Float32Array, n: number, solver: SpikeSolver, batchSize = 256): Int32Array {
+    const pred = new Int32Array(n);
+    const f = this.inputs;
+    for (let s = 0; s < n; s += batchSize) {
+      const e = Math.min(n, s + batchSize);
+      const o = this.outputs(x.subarray(s * f, e * f), e - s, solver);
+      pred.set(earliestSpike(o.times, o.mask, e - s, this.classes), s);
+    }
+    return pred;
+  }
+
+  trainableVariables(): tf.Variable[] {
+    return this.layers.flatMap((l) => l.trainableVariables());
+  }
+
+  project(): void {
+    for (const l of this.layers) l.project();
+  }
+
+  toPnnLayers(): PnnLayer[] {
+    return this.layers.map((l) => l.toPnnLayer());
+  }
+
+  states(): DenseLayerState[] {
+    return this.layers.map((l) => l.state());
+  }
+
+  /**
+   * A copy with another neuron model and/or reversal potentials, holding each synapse's drive at
+   * rest (the ideal weight) fixed: how a network trained on one model runs on another.
+   */
+  withModel(change: { model?: NeuronModel; ePlus?: number; eMinus?: number; scaleFactor?: number }): SpikingNetwork {
+    const config = { ...this.config, model: change.model ?? this.config.model, ePlus: change.ePlus ?? this.config.ePlus, eMinus: change.eMinus ?? this.config.eMinus };
+    const states = this.states().map((s) => ({
+      ...s,
+      model: config.model,
+      ePlus: config.ePlus,
+      eMinus: config.eMinus,
+      scale: s.scale * (change.scaleFactor ?? 1),
+    }));
+    return SpikingNetwork.fromStates(config, states);
+  }
+
+  dispose(): void {
+    for (const l of this.layers) l.dispose();
+  }
+}
+
+/** argmin over each row of times among fired outputs; -1 for rows with no output spike. */
+export function earliestSpike(times: ArrayLike<number>, mask: ArrayLike<number>, n: number, classes: number): Int32Array {
+  const out = new Int32Array(n);
+  for (let b = 0; b < n; b++) {
+    let best = -1;
+    let bestT = Infinity;
+    for (let c = 0; c < classes; c++) {
+      const k = b * classes + c;
+      if (mask[k]! > 0.5 && times[k]! < bestT) {
+        bestT = times[k]!;
+        best = c;
+      }
+    }
+    out[b] = best;
+  }
+  return out;
+}

@@ -1,0 +1,89 @@
+/**
+ * Saving and loading trained networks: one tensor file (models/io/tensor-file.ts) with a JSON
+ * header (the network config, each layer's description, free-form `info` such as the training
+ * run that produced it) and binary float32 arrays.
+ *
+ * Per layer l the file holds the trained parameters `l<l>.pE`, `l<l>.pI` (reloaded bit for bit,
+ * so a reloaded network predicts exactly as the saved one) and, for tools that want physical
+ * values without this code, the conductances `l<l>.gE`, `l<l>.gI` in normalised units
+ * (g * t0 / C, see models/neuron/units.ts).
+ */
+
+import { z } from 'zod';
+import { loadArrays, saveArrays, TensorFileError, type NumericArray } from '../io/tensor-file.ts';
+import type { DenseLayerState, DriveMode } from './layer.ts';
+import { checkConfig, networkConfigSchema, SpikingNetwork } from './network.ts';
+
+export const NETWORK_FILE_NAME = 'spikeloop-network';
+export const NETWORK_FILE_VERSION = 1;
+
+const layerSchema = z.strictObject({
+  kind: z.literal('dense'),
+  nIn: z.number().int().positive(),
+  nOut: z.number().int().positive(),
+  model: z.enum(['pnn', 'ideal']),
+  ePlus: z.number().positive(),
+  eMinus: z.number().negative(),
+  horizon: z.number().positive(),
+  scale: z.number().positive(),
+});
+
+const metaSchema = z.looseObject({
+  name: z.literal(NETWORK_FILE_NAME),
+  version: z.literal(NETWORK_FILE_VERSION),
+  config: networkConfigSchema,
+  layers: z.array(layerSchema),
+  info: z.record(z.string(), z.unknown()).optional(),
+});
+
+export async function saveNetwork(path: string, net: SpikingNetwork, info: Record<string, unknown> = {}): Promise<void> {
+  const arrays: Record<string, { data: NumericArray; shape: number[] }> = {};
+  const layers = net.states().map((s, l) => {
+    const shape = [s.nIn, s.nOut];
+    const gE = new Float32Array(s.pE.length);
+    const gI = new Float32Array(s.pI.length);
+    const kE = s.scale / s.ePlus;
+    const kI = s.scale / -s.eMinus;
+    for (let k = 0; k < gE.length; k++) {
+      gE[k] = s.pE[k]! * kE;
+      gI[k] = s.pI[k]! * kI;
+    }
+    arrays[`l${l}.pE`] = { data: s.pE, shape };
+    arrays[`l${l}.pI`] = { data: s.pI, shape };
+    arrays[`l${l}.gE`] = { data: gE, shape };
+    arrays[`l${l}.gI`] = { data: gI, shape };
+    const { pE: _pE, pI: _pI, ...desc } = s;
+    return desc;
+  });
+  await saveArrays(path, { name: NETWORK_FILE_NAME, version: NETWORK_FILE_VERSION, config: net.config, layers, info }, arrays);
+}
+
+export interface LoadedNetwork {
+  net: SpikingNetwork;
+  info: Record<string, unknown>;
+}
+
+export async function loadNetwork(path: string, drives: DriveMode = 'events'): Promise<LoadedNetwork> {
+  const file = await loadArrays(path);
+  const parsed = metaSchema.safeParse(file.meta);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new TensorFileError(path, `not a spikeloop network file of version ${NETWORK_FILE_VERSION}: header field "${i.path.join('.')}" ${i.message}; save it again with spikeloop train`);
+  }
+  const meta = parsed.data;
+  const config = checkConfig(meta.config);
+  if (meta.layers.length !== config.sizes.length - 1) {
+    throw new TensorFileError(path, `${meta.layers.length} layers described for sizes ${config.sizes.join('-')}; the file is inconsistent, save it again`);
+  }
+  const states: DenseLayerState[] = meta.layers.map((d, l) => {
+    const get = (k: string): Float32Array => {
+      const a = file.arrays[`l${l}.${k}`];
+      if (!(a instanceof Float32Array) || a.length !== d.nIn * d.nOut) {
+        throw new TensorFileError(path, `array l${l}.${k} is missing or not float32 [${d.nIn}, ${d.nOut}]; save the network again`);
+      }
+      return Float32Array.from(a);
+    };
+    return { ...d, pE: get('pE'), pI: get('pI') };
+  });
+  return { net: SpikingNetwork.fromStates(config, states, drives), info: meta.info ?? {} };
+}

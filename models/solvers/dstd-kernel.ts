@@ -1,0 +1,156 @@
+/**
+ * The DSTD bin recurrence and its adjoint as plain loops over typed arrays (float64 inside).
+ *
+ * Inputs are per-bin conductance G and drive A, laid out [batch, bins, neurons] row-major, and the
+ * firing level theta per neuron. Forward: u_0 = 0, u_{m+1} = u_m e_m + A_m phi_m (eq. 2 over a
+ * bin, e = exp(-G dt), phi = dt phi1(G dt)); the first bin whose end reaches theta holds the spike,
+ * at m* dt + s with s from eq. (3). Backward: the implicit function theorem at u = theta inside bin
+ * m*, then the adjoint of u carried back through the bins before it (lambda_m = lambda_{m+1} e_m).
+ *
+ * These run inside a tf.customGrad op (dstd.ts). Every backend used from Node keeps tensors in
+ * host memory, and one pass over B x M x N numbers here is cheaper than the dozens of small tensor
+ * ops (and slices along the bin axis) the same recurrence costs in tfjs.
+ */
+
+import { dphi1, phi1, timeToThreshold } from './exact.ts';
+
+/** Rounding can put eq. (3) a hair outside the bin whose end crossed (or give Infinity): clamp. */
+function clampToBin(s: number, dt: number): number {
+  return s >= 0 ? (s < dt ? s : dt) : 0;
+}
+
+export interface BinDims {
+  batch: number;
+  bins: number;
+  neurons: number;
+  /** Bin width. */
+  dt: number;
+}
+
+/** Raw crossing times [batch, neurons]; +Infinity where u never reaches theta on the grid. */
+export function dstdForwardKernel(
+  G: ArrayLike<number>,
+  A: ArrayLike<number>,
+  theta: ArrayLike<number>,
+  d: BinDims,
+): Float32Array {
+  const { batch, bins, neurons: n, dt } = d;
+  const out = new Float32Array(batch * n).fill(Infinity);
+  const u = new Float64Array(n);
+  const done = new Uint8Array(n);
+  for (let b = 0; b < batch; b++) {
+    u.fill(0);
+    done.fill(0);
+    let left = n;
+    for (let m = 0; m < bins && left > 0; m++) {
+      const base = (b * bins + m) * n;
+      for (let i = 0; i < n; i++) {
+        if (done[i]) continue;
+        const g = G[base + i];
+        const a = A[base + i];
+        const z = g * dt;
+        const uEnd = u[i] * Math.exp(-z) + a * dt * phi1(z);
+        if (uEnd >= theta[i]) {
+          out[b * n + i] = m * dt + clampToBin(timeToThreshold(u[i], g, a, theta[i]), dt);
+          done[i] = 1;
+          left--;
+        } else {
+          u[i] = uEnd;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+export interface BinGradients {
+  G: Float32Array;
+  A: Float32Array;
+  theta: Float32Array;
+}
+
+/**
+ * Gradients of L given dL/d(raw time) `dy` [batch, neurons] (ignored where silent). `minSlope`
+ * bounds du/dt at the crossing from below so near-tangent crossings give large, not huge,
+ * gradients.
+ */
+export function dstdBackwardKernel(
+  G: ArrayLike<number>,
+  A: ArrayLike<number>,
+  theta: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  d: BinDims,
+  minSlope: number,
+): BinGradients {
+  const { batch, bins, neurons: n, dt } = d;
+  const gBar = new Float32Array(batch * bins * n);
+  const aBar = new Float32Array(batch * bins * n);
+  const thetaBar = new Float64Array(n);
+  const uStart = new Float64Array(bins * n);
+  const u = new Float64Array(n);
+  const bin = new Int32Array(n);
+  const s = new Float64Array(n);
+  const lam = new Float64Array(n);
+  for (let b = 0; b < batch; b++) {
+    // Recompute the forward pass, keeping u at every bin start up to the crossing.
+    u.fill(0);
+    bin.fill(-1);
+    let left = n;
+    let last = -1;
+    for (let m = 0; m < bins && left > 0; m++) {
+      const base = (b * bins + m) * n;
+      for (let i = 0; i < n; i++) {
+        if (bin[i] >= 0) continue;
+        uStart[m * n + i] = u[i];
+        const g = G[base + i];
+        const a = A[base + i];
+        const z = g * dt;
+        const uEnd = u[i] * Math.exp(-z) + a * dt * phi1(z);
+        if (uEnd >= theta[i]) {
+          s[i] = clampToBin(timeToThreshold(u[i], g, a, theta[i]), dt);
+          bin[i] = m;
+          left--;
+          if (m > last) last = m;
+        } else {
+          u[i] = uEnd;
+        }
+      }
+    }
+    // Inside the crossing bin: T = m* dt + s(u*, G*, A*, theta), IFT at u(s) = theta.
+    lam.fill(0);
+    for (let i = 0; i < n; i++) {
+      const m = bin[i];
+      const up = dy[b * n + i];
+      if (m < 0 || up === 0) continue;
+      const k = (b * bins + m) * n + i;
+      const g = G[k];
+      const a = A[k];
+      const uS = uStart[m * n + i];
+      const si = s[i];
+      const slope = Math.max(a - g * theta[i], minSlope);
+      const c = up / slope;
+      const zS = g * si;
+      const eS = Math.exp(-zS);
+      gBar[k] = c * (si * eS * uS - a * si * si * dphi1(zS));
+      aBar[k] = -c * si * phi1(zS);
+      thetaBar[i] += c;
+      lam[i] = -c * eS;
+    }
+    // Bins before the crossing: u_{m+1} = u_m e_m + A_m phi_m.
+    for (let m = last - 1; m >= 0; m--) {
+      const base = (b * bins + m) * n;
+      for (let i = 0; i < n; i++) {
+        const l = lam[i];
+        if (l === 0 || m >= bin[i]) continue;
+        const g = G[base + i];
+        const a = A[base + i];
+        const z = g * dt;
+        const e = Math.exp(-z);
+        gBar[base + i] = l * (a * dt * dt * dphi1(z) - dt * e * uStart[m * n + i]);
+        aBar[base + i] = l * dt * phi1(z);
+        lam[i] = l * e;
+      }
+    }
+  }
+  return { G: gBar, A: aBar, theta: Float32Array.from(thetaBar) };
+}

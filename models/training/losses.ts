@@ -1,0 +1,130 @@
+/**
+ * Loss terms for time-to-first-spike training (PNN-MODEL.md section 5).
+ *
+ * - ttfsCrossEntropy: cross-entropy of softmax(-t_out / tauSoft): the target neuron should fire
+ *   first, by a margin measured in units of tauSoft.
+ * - windowPenalty: keeps fired spikes inside their layer's window, away from the horizon (a spike
+ *   that drifts past it becomes silent and stops passing gradient). Zero for spikes earlier than
+ *   horizon - margin * (window length); quadratic beyond, in units of that margin.
+ * - deadNeuronPenalty: a silent neuron's clamped time has zero gradient, so nothing else would
+ *   ever revive it. For neurons silent on (nearly) the whole batch, and for output neurons that
+ *   should have fired (the label's neuron), this pushes the layer's ideal-limit membrane at the
+ *   horizon (SpikeLayer.restPotential, linear in the weights) up to `target` thresholds. For the
+ *   PNN that potential overestimates the real membrane (the reversal potentials only reduce the
+ *   drive), hence a target above 1.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import type { SpikeLayer } from '../network/layer.ts';
+import type { LayerSpikes } from '../solvers/spike-tensors.ts';
+
+export interface LossConfig {
+  /** Softmax temperature in normalised time units. */
+  tauSoft: number;
+  /** Weight of the window term (0 = off). */
+  windowWeight: number;
+  /** The window term starts this fraction of the window before the horizon. */
+  windowMargin: number;
+  /** Weight of the dead-neuron term (0 = off). */
+  deadWeight: number;
+  /** A hidden neuron firing for at most this fraction of the batch counts as dead. */
+  deadRate: number;
+  /** Ideal-limit membrane (in thresholds) the dead-neuron term pushes silent neurons to. */
+  deadTarget: number;
+}
+
+export const DEFAULT_LOSS: Readonly<LossConfig> = Object.freeze({
+  tauSoft: 0.1,
+  windowWeight: 1,
+  windowMargin: 0.1,
+  deadWeight: 1,
+  deadRate: 0,
+  deadTarget: 2,
+});
+
+/** Mean cross-entropy of softmax(-times / tauSoft) against integer labels [B]. */
+export function ttfsCrossEntropy(times: tf.Tensor2D, labels: tf.Tensor1D, tauSoft: number): tf.Scalar {
+  if (!(tauSoft > 0)) throw new RangeError(`tauSoft must be > 0, got ${tauSoft}`);
+  return tf.tidy(() => {
+    const logp = tf.logSoftmax(tf.mul(times, -1 / tauSoft));
+    const onehot = tf.oneHot(tf.cast(labels, 'int32'), times.shape[1]);
+    return tf.neg(tf.mean(tf.sum(tf.mul(onehot, logp), 1))) as tf.Scalar;
+  });
+}
+
+/** Penalty for fired spikes in the last `margin` of the window [start, horizon]. */
+export function windowPenalty(s: LayerSpikes, start: number, horizon: number, margin: number): tf.Scalar {
+  const width = margin * (horizon - start);
+  if (!(width > 0)) throw new RangeError(`window margin must be > 0 and the window non-empty, got margin ${margin} on [${start}, ${horizon}]`);
+  return tf.tidy(() => {
+    const over = tf.relu(tf.sub(s.times, horizon - width));
+    return tf.mean(tf.mul(s.mask, tf.square(tf.div(over, width)))) as tf.Scalar;
+  });
+}
+
+/** Identity forward, zero gradient. */
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const t = args[0] as tf.Tensor;
+    return { value: tf.clone(t), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
+  });
+  return op(x) as T;
+}
+
+/**
+ * Which (sample, neuron) pairs the dead-neuron term acts on, from a layer's fired mask [B, N]:
+ * hidden layers: every sample of a neuron that fired for at most deadRate * B samples;
+ * the output layer: the label's neuron wherever it stayed silent. Null when there are none.
+ */
+export function deadSelection(mask: Float32Array, B: number, N: number, opts: { deadRate: number; labels?: ArrayLike<number> }): Float32Array | null {
+  const sel = new Float32Array(B * N);
+  let any = false;
+  if (opts.labels) {
+    for (let b = 0; b < B; b++) {
+      const k = b * N + opts.labels[b]!;
+      if (mask[k]! < 0.5) {
+        sel[k] = 1;
+        any = true;
+      }
+    }
+    return any ? sel : null;
+  }
+  const limit = opts.deadRate * B;
+  for (let i = 0; i < N; i++) {
+    let fired = 0;
+    for (let b = 0; b < B; b++) fired += mask[b * N + i]! > 0.5 ? 1 : 0;
+    if (fired <= limit) {
+      any = true;
+      for (let b = 0; b < B; b++) sel[b * N + i] = 1;
+    }
+  }
+  return any ? sel : null;
+}
+
+/**
+ * mean over selected pairs of relu(target - v), v = layer.restPotential(inputs). The inputs are
+ * treated as constants (the term should change this layer's weights, not the layers below).
+ */
+export function deadNeuronPenalty(layer: SpikeLayer, inputs: tf.Tensor2D, selection: Float32Array, target: number): tf.Scalar {
+  return tf.tidy(() => {
+    const [B] = inputs.shape;
+    const sel = tf.tensor2d(selection, [B, layer.nOut]);
+    const v = layer.restPotential(stopGradient(inputs));
+    let count = 0;
+    for (let k = 0; k < selection.length; k++) count += selection[k]!;
+    return tf.div(tf.sum(tf.mul(sel, tf.relu(tf.sub(target, v)))), Math.max(1, count)) as tf.Scalar;
+  });
+}
+
+/** Cross-entropy of softmax(-t / tauSoft) in float64 (evaluation, no tensors). */
+export function crossEntropyOf(times: ArrayLike<number>, labels: ArrayLike<number>, n: number, classes: number, tauSoft: number): number {
+  let total = 0;
+  for (let b = 0; b < n; b++) {
+    let mx = -Infinity;
+    for (let c = 0; c < classes; c++) mx = Math.max(mx, -times[b * classes + c]! / tauSoft);
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp(-times[b * classes + c]! / tauSoft - mx);
+    total += -(-times[b * classes + labels[b]!]! / tauSoft - mx - Math.log(sum));
+  }
+  return n > 0 ? total / n : 0;
+}

@@ -1,0 +1,218 @@
+/**
+ * Mini-batch training of a SpikingNetwork with Adam (tf.train.adam), deterministic for a seed:
+ * the batch order comes from the seeded epoch permutation (models/datasets/batching.ts), the
+ * initialisation from init.ts, and every kernel on the path is deterministic.
+ *
+ * One step: encode the batch (TTFS), forward through the solver, loss = cross-entropy + window
+ * and dead-neuron terms (losses.ts), gradients of every layer's pE, pI, Adam update, projection
+ * onto pE, pI >= 0. Train metrics of an epoch are running means over its batches (measured before
+ * each update); test metrics come from a full pass over the test part after the epoch.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import { batches } from '../datasets/batching.ts';
+import type { DatasetPart } from '../datasets/types.ts';
+import { earliestSpike, type SpikingNetwork } from '../network/network.ts';
+import type { SpikeSolver } from '../network/solver.ts';
+import { evaluateNetwork, type Evaluation } from './evaluate.ts';
+import {
+  DEFAULT_LOSS,
+  deadNeuronPenalty,
+  deadSelection,
+  ttfsCrossEntropy,
+  windowPenalty,
+  type LossConfig,
+} from './losses.ts';
+
+export type LrSchedule = 'constant' | 'cosine';
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  /** Adam learning rate: a relative step for pE, pI (see models/network/layer.ts). */
+  lr: number;
+  seed: number;
+  solver: SpikeSolver;
+  loss?: Partial<LossConfig>;
+  /** 'cosine' decays the rate to 5 % of lr over the run (default 'constant'). */
+  schedule?: LrSchedule;
+  /** Evaluate the test part after every epoch (default true when a test part is given). */
+  evalEachEpoch?: boolean;
+  /** Batch size for evaluation passes (default 512). */
+  evalBatchSize?: number;
+  onBatch?(p: BatchProgress): void;
+  onEpoch?(m: EpochMetrics): void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface BatchProgress {
+  epoch: number;
+  batch: number;
+  batches: number;
+  samples: number;
+  loss: number;
+  acc: number;
+}
+
+export interface EpochMetrics {
+  epoch: number;
+  train_loss: number;
+  train_acc: number;
+  test_loss?: number;
+  test_acc?: number;
+  /** Mean fraction of silent neurons per layer over the epoch's batches. */
+  silent: number[];
+  lr: number;
+  seconds: number;
+  samples_per_s: number;
+}
+
+export interface StepResult {
+  loss: number;
+  correct: number;
+  silent: number[];
+}
+
+/** The scalar loss of one batch plus what the step reports. Runs inside the optimiser's tape. */
+export function batchLoss(
+  net: SpikingNetwork,
+  inputTimes: tf.Tensor2D,
+  labels: Uint8Array,
+  solver: SpikeSolver,
+  cfg: LossConfig,
+): { loss: tf.Scalar; outTimes: tf.Tensor2D; outMask: tf.Tensor2D; silent: number[] } {
+  const B = inputTimes.shape[0];
+  const f = net.forward(inputTimes, solver);
+  const L = net.layers.length;
+  const out = f.spikes[L - 1]!;
+  const y = tf.tensor1d(Int32Array.from(labels), 'int32');
+  let loss: tf.Scalar = ttfsCrossEntropy(out.times, y, cfg.tauSoft);
+  const silent: number[] = [];
+  for (let l = 0; l < L; l++) {
+    const s = f.spikes[l]!;
+    const layer = net.layers[l]!;
+    const start = l === 0 ? 0 : net.config.horizons[l - 1]!;
+    if (cfg.windowWeight > 0) loss = tf.add(loss, tf.mul(windowPenalty(s, start, layer.horizon, cfg.windowMargin), cfg.windowWeight));
+    const mask = s.mask.dataSync() as Float32Array;
+    let fired = 0;
+    for (let k = 0; k < mask.length; k++) fired += mask[k]!;
+    silent.push(1 - fired / mask.length);
+    if (cfg.deadWeight > 0) {
+      const sel = deadSelection(mask, B, layer.nOut, { deadRate: cfg.deadRate, labels: l === L - 1 ? labels : undefined });
+      if (sel) loss = tf.add(loss, tf.mul(deadNeuronPenalty(layer, f.inputs[l]!, sel, cfg.deadTarget), cfg.deadWeight));
+    }
+  }
+  return { loss, outTimes: out.times, outMask: out.mask, silent };
+}
+
+/** One optimiser step on a batch; returns the batch loss (before the update) and hits. */
+export function trainStep(
+  net: SpikingNetwork,
+  optimizer: tf.Optimizer,
+  x: Float32Array,
+  labels: Uint8Array,
+  solver: SpikeSolver,
+  cfg: LossConfig,
+): StepResult {
+  const n = labels.length;
+  const inputTimes = net.encode(x, n);
+  let kept: tf.Tensor[] = [];
+  let silent: number[] = [];
+  const cost = optimizer.minimize(
+    () => {
+      const r = batchLoss(net, inputTimes, labels, solver, cfg);
+      kept = [tf.keep(r.outTimes), tf.keep(r.outMask)];
+      silent = r.silent;
+      return r.loss;
+    },
+    true,
+    net.trainableVariables(),
+  )!;
+  net.project();
+  const loss = cost.dataSync()[0]!;
+  const pred = earliestSpike(kept[0]!.dataSync(), kept[1]!.dataSync(), n, net.classes);
+  let correct = 0;
+  for (let b = 0; b < n; b++) if (pred[b] === labels[b]) correct++;
+  tf.dispose([cost, inputTimes, ...kept]);
+  return { loss, correct, silent };
+}
+
+export function resolveLoss(partial: Partial<LossConfig> = {}): LossConfig {
+  const c = { ...DEFAULT_LOSS, ...partial };
+  if (!(c.tauSoft > 0)) throw new RangeError(`tauSoft must be > 0, got ${c.tauSoft}`);
+  if (!(c.windowMargin > 0 && c.windowMargin < 1)) throw new RangeError(`windowMargin must lie in (0, 1), got ${c.windowMargin}`);
+  if (!(c.windowWeight >= 0 && c.deadWeight >= 0)) throw new RangeError('loss weights must be >= 0');
+  return c;
+}
+
+function learningRate(opts: TrainOptions, epoch: number): number {
+  if ((opts.schedule ?? 'constant') === 'constant' || opts.epochs <= 1) return opts.lr;
+  // Cosine from lr to 5 % of lr, one value per epoch.
+  const f = epoch / (opts.epochs - 1);
+  return opts.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * f)));
+}
+
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/** Trains in place; resolves to the per-epoch metrics. Stops after the current batch when `signal` aborts. */
+export async function trainNetwork(
+  net: SpikingNetwork,
+  data: { train: DatasetPart; test?: DatasetPart },
+  opts: TrainOptions,
+): Promise<EpochMetrics[]> {
+  const cfg = resolveLoss(opts.loss);
+  if (!Number.isInteger(opts.epochs) || opts.epochs < 0) throw new RangeError(`epochs must be a non-negative integer, got ${opts.epochs}`);
+  if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${opts.batchSize}`);
+  if (!(opts.lr > 0)) throw new RangeError(`lr must be > 0, got ${opts.lr}`);
+  if (data.train.features !== net.inputs) throw new RangeError(`data has ${data.train.features} features, the network ${net.inputs} inputs`);
+  const optimizer = tf.train.adam(opts.lr);
+  const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
+  const history: EpochMetrics[] = [];
+  const nBatches = Math.ceil(data.train.n / opts.batchSize);
+  try {
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      const lr = learningRate(opts, epoch);
+      setLr(lr);
+      const t0 = performance.now();
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      const silentSum = new Array<number>(net.layers.length).fill(0);
+      let batch = 0;
+      for (const b of batches(data.train, opts.batchSize, { seed: opts.seed, epoch })) {
+        if (opts.signal?.aborted) break;
+        const r = trainStep(net, optimizer, b.x, b.y, opts.solver, cfg);
+        if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
+        lossSum += r.loss * b.size;
+        correct += r.correct;
+        seen += b.size;
+        r.silent.forEach((s, l) => (silentSum[l]! += s));
+        batch++;
+        opts.onBatch?.({ epoch, batch, batches: nBatches, samples: seen, loss: lossSum / seen, acc: correct / seen });
+        await yieldToEventLoop();
+      }
+      if (seen === 0) break;
+      const seconds = (performance.now() - t0) / 1000;
+      const m: EpochMetrics = {
+        epoch: epoch + 1,
+        train_loss: lossSum / seen,
+        train_acc: correct / seen,
+        silent: silentSum.map((s) => s / batch),
+        lr,
+        seconds,
+        samples_per_s: seen / seconds,
+      };
+      if (data.test && (opts.evalEachEpoch ?? true) && !opts.signal?.aborted) {
+        const e: Evaluation = evaluateNetwork(net, data.test, opts.solver, { batchSize: opts.evalBatchSize, tauSoft: cfg.tauSoft });
+        m.test_loss = e.loss;
+        m.test_acc = e.acc;
+      }
+      history.push(m);
+      await opts.onEpoch?.(m);
+      if (opts.signal?.aborted) break;
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return history;
+}
