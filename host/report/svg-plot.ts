@@ -104,8 +104,11 @@ export function linearTicks(lo: number, hi: number, count = 6, nice = true): Tic
   let best: { step: number; start: number; n: number; score: number } | undefined;
   for (const m of [1, 2, 2.5, 5, 10, 20]) {
     const step = m * mag;
-    const start = nice ? Math.floor(lo / step + 1e-9) * step : Math.ceil(lo / step - 1e-9) * step;
-    const end = nice ? Math.ceil(hi / step - 1e-9) * step : Math.floor(hi / step + 1e-9) * step;
+    let start = nice ? Math.floor(lo / step + 1e-9) * step : Math.ceil(lo / step - 1e-9) * step;
+    let end = nice ? Math.ceil(hi / step - 1e-9) * step : Math.floor(hi / step + 1e-9) * step;
+    // Far from zero, k * step rounds to a float just inside the data: widen by one step then.
+    if (nice && start > lo) start -= step;
+    if (nice && end < hi) end += step;
     const n = Math.round((end - start) / step) + 1;
     if (n < 2 || n > count + 3) continue;
     const waste = nice ? (end - start) / span - 1 : 0;
