@@ -8,8 +8,8 @@
  *
  * The per-layer scale is then calibrated on a batch of real inputs, layer by layer: a bisection
  * (in log scale) sets the median output time of the layer, silent outputs counted at the horizon,
- * to start + targetFraction * (horizon - start), where start is the end of the layer's input
- * window. This puts the first spikes of every layer inside its window whatever the fan-in, the
+ * to start + targetFraction * (horizon - start), where [start, horizon] is the layer's window
+ * (network.ts). This puts the first spikes of every layer inside its window whatever the fan-in, the
  * data and the neuron model (the reversal potentials make the response sublinear, which a fixed
  * formula would not see).
  */
@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed, Rng } from '../datasets/rng.ts';
 import { spikesToInputs } from '../solvers/spike-tensors.ts';
 import { DenseSpikeLayer, type DenseLayerState, type DriveMode } from './layer.ts';
-import { checkConfig, SpikingNetwork, type NetworkConfig } from './network.ts';
+import { checkConfig, gridOffset, SpikingNetwork, windowStart, type NetworkConfig } from './network.ts';
 import type { SpikeSolver } from './solver.ts';
 
 export interface InitOptions {
@@ -50,6 +50,7 @@ export function randomDenseState(config: NetworkConfig, layer: number, seed: num
     ePlus: config.ePlus,
     eMinus: config.eMinus,
     horizon: config.horizons[layer]!,
+    timeOffset: gridOffset(config, layer),
     scale: 1 / Math.sqrt(nIn),
     pE,
     pI,
@@ -96,7 +97,7 @@ export function initNetwork(
   const net = new SpikingNetwork(config, layers);
   let x = net.encode(calibration.x, calibration.n);
   for (let l = 0; l < layers.length; l++) {
-    const start = l === 0 ? 0 : config.horizons[l - 1]!;
+    const start = windowStart(config, l);
     const h = config.horizons[l]!;
     calibrateScale(layers[l]!, x, solver, start + tf0 * (h - start));
     if (l + 1 < layers.length) {

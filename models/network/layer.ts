@@ -67,6 +67,13 @@ export interface DenseLayerState {
   ePlus: number;
   eMinus: number;
   horizon: number;
+  /**
+   * Start of the layer's time grid (the start of its inputs' window). The dynamics are invariant
+   * under a time shift while no input has arrived, so solving on [timeOffset, horizon] instead of
+   * [0, horizon] spends the grid where the layer's inputs and outputs are (inputs arriving before
+   * the offset are treated as arriving at it). 0 = no shift.
+   */
+  timeOffset: number;
   scale: number;
   /** nIn x nOut row-major, >= 0. */
   pE: Float32Array;
@@ -86,6 +93,9 @@ export function checkDenseState(s: DenseLayerState): void {
   if (!(Number.isFinite(s.ePlus) && s.ePlus > 0)) throw new RangeError(`ePlus must be finite and > 0, got ${s.ePlus}`);
   if (!(Number.isFinite(s.eMinus) && s.eMinus < 0)) throw new RangeError(`eMinus must be finite and < 0, got ${s.eMinus}`);
   if (!(Number.isFinite(s.horizon) && s.horizon > 0)) throw new RangeError(`horizon must be finite and > 0, got ${s.horizon}`);
+  if (!(Number.isFinite(s.timeOffset) && s.timeOffset >= 0 && s.timeOffset < s.horizon)) {
+    throw new RangeError(`timeOffset must lie in [0, horizon = ${s.horizon}), got ${s.timeOffset}`);
+  }
   if (!(Number.isFinite(s.scale) && s.scale > 0)) throw new RangeError(`scale must be finite and > 0, got ${s.scale}`);
   for (const [name, a] of [['pE', s.pE], ['pI', s.pI]] as const) {
     if (!(a instanceof Float32Array) || a.length !== nIn * nOut) {
@@ -112,6 +122,7 @@ export class DenseSpikeLayer implements SpikeLayer {
   readonly ePlus: number;
   readonly eMinus: number;
   readonly horizon: number;
+  readonly timeOffset: number;
   /** Mutable only so that initialisation can calibrate it (init.ts); fixed during training. */
   scale: number;
   readonly drives: DriveMode;
@@ -126,6 +137,7 @@ export class DenseSpikeLayer implements SpikeLayer {
     this.ePlus = o.ePlus;
     this.eMinus = o.eMinus;
     this.horizon = o.horizon;
+    this.timeOffset = o.timeOffset;
     this.scale = o.scale;
     this.drives = o.drives ?? 'events';
     this.pE = variableFrom(o.pE, o.nIn, o.nOut);
@@ -151,31 +163,35 @@ export class DenseSpikeLayer implements SpikeLayer {
     }
     const inputGrad = opts.inputGrad ?? true;
     return tf.tidy(() => {
-      const bins = solver.resolution;
-      if (solver.fromDrives && bins !== undefined && this.drives === 'events') {
-        const B = inputTimes.shape[0];
-        const n = this.nOut;
-        const wA = this.restWeights();
-        let G: tf.Tensor3D;
-        let A: tf.Tensor3D;
-        if (this.model === 'pnn') {
-          const { gE, gI } = this.conductances();
-          const GA = eventDrives(inputTimes, tf.concat([tf.add(gE, gI), wA], 1) as tf.Tensor2D, { bins, horizon: this.horizon, inputGrad });
-          G = tf.slice(GA, [0, 0, 0], [B, bins, n]);
-          A = tf.slice(GA, [0, 0, n], [B, bins, n]);
-        } else {
-          A = eventDrives(inputTimes, wA, { bins, horizon: this.horizon, inputGrad });
-          G = tf.zeros([B, bins, n]);
-        }
-        return solver.fromDrives(G, A, tf.ones([n]), this.horizon);
-      }
-      const { gE, gI } = this.conductances();
-      return solver.dense(
-        { model: this.model, gE, gI, ePlus: this.ePlus, eMinus: this.eMinus, horizon: this.horizon },
-        inputTimes,
-        { inputGrad },
-      );
+      const off = this.timeOffset;
+      const x = off > 0 ? (tf.sub(inputTimes, off) as tf.Tensor2D) : inputTimes;
+      const s = this.solve(x, this.horizon - off, solver, inputGrad);
+      return off > 0 ? { times: tf.add(s.times, off) as tf.Tensor2D, mask: s.mask } : s;
     });
+  }
+
+  /** Solves on the shifted grid [0, horizon]. */
+  private solve(inputTimes: tf.Tensor2D, horizon: number, solver: SpikeSolver, inputGrad: boolean): LayerSpikes {
+    const bins = solver.resolution;
+    if (solver.fromDrives && bins !== undefined && this.drives === 'events') {
+      const B = inputTimes.shape[0];
+      const n = this.nOut;
+      const wA = this.restWeights();
+      let G: tf.Tensor3D;
+      let A: tf.Tensor3D;
+      if (this.model === 'pnn') {
+        const { gE, gI } = this.conductances();
+        const GA = eventDrives(inputTimes, tf.concat([tf.add(gE, gI), wA], 1) as tf.Tensor2D, { bins, horizon, inputGrad });
+        G = tf.slice(GA, [0, 0, 0], [B, bins, n]);
+        A = tf.slice(GA, [0, 0, n], [B, bins, n]);
+      } else {
+        A = eventDrives(inputTimes, wA, { bins, horizon, inputGrad });
+        G = tf.zeros([B, bins, n]);
+      }
+      return solver.fromDrives(G, A, tf.ones([n]), horizon);
+    }
+    const { gE, gI } = this.conductances();
+    return solver.dense({ model: this.model, gE, gI, ePlus: this.ePlus, eMinus: this.eMinus, horizon }, inputTimes, { inputGrad });
   }
 
   restPotential(inputTimes: tf.Tensor2D): tf.Tensor2D {
@@ -219,6 +235,7 @@ export class DenseSpikeLayer implements SpikeLayer {
       ePlus: this.ePlus,
       eMinus: this.eMinus,
       horizon: this.horizon,
+      timeOffset: this.timeOffset,
       scale: this.scale,
       pE: Float32Array.from(this.pE.dataSync()),
       pI: Float32Array.from(this.pI.dataSync()),

@@ -1,7 +1,13 @@
 /**
- * A spiking network: time-to-first-spike input coding followed by a stack of SpikeLayers, each
- * with its own window (horizon) in one common time base (units.ts: the input window is [0, tIn],
- * layer l's outputs must come by horizons[l]; later spikes are silent).
+ * A spiking network: time-to-first-spike input coding followed by a stack of SpikeLayers in one
+ * common time base (models/neuron/units.ts).
+ *
+ * Layer-wise windows, as in a synfire chain: inputs spike in [0, tIn]; layer l fires in its own
+ * window [start_l, horizons[l]] with start_0 = tIn and start_l = horizons[l-1], i.e. after all
+ * its inputs have arrived, so every neuron integrates its whole input before it decides. Spikes
+ * after a layer's horizon are silent; the window term of the loss keeps fired spikes inside
+ * [start_l, horizon_l]. The default layout is tIn = 1, horizons 2, 3, 4, ... (on a chip: layer l's
+ * window ends (l + 2) input windows after the start).
  *
  * The predicted class is the earliest output spike; a sample whose outputs are all silent has no
  * prediction (-1), which counts as wrong.
@@ -32,6 +38,8 @@ export interface NetworkConfig {
   horizons: number[];
   /** Inputs equal to 0 do not spike at all (instead of spiking at tIn). */
   silentZeros: boolean;
+  /** Solve each layer on a grid starting at its inputs' window (see DenseLayerState.timeOffset). */
+  shiftGrids: boolean;
 }
 
 export const networkConfigSchema = z
@@ -43,10 +51,14 @@ export const networkConfigSchema = z
     inputWindow: z.number().positive().finite(),
     horizons: z.array(z.number().positive().finite()),
     silentZeros: z.boolean(),
+    shiftGrids: z.boolean(),
   })
   .superRefine((c, ctx) => {
     if (c.horizons.length !== c.sizes.length - 1) {
       ctx.addIssue({ code: 'custom', path: ['horizons'], message: `needs one entry per layer (${c.sizes.length - 1}), got ${c.horizons.length}` });
+    }
+    if (c.horizons.length > 0 && !(c.horizons[0]! > c.inputWindow)) {
+      ctx.addIssue({ code: 'custom', path: ['horizons', 0], message: `the first horizon must come after the input window (${c.inputWindow})` });
     }
     for (let l = 1; l < c.horizons.length; l++) {
       if (!(c.horizons[l]! > c.horizons[l - 1]!)) {
@@ -68,20 +80,30 @@ export function checkConfig(c: NetworkConfig): NetworkConfig {
   return r.data;
 }
 
-/**
- * The default time layout follows the chip's default windows (models/chips: layer l's window
- * ends at (l + 1) units): inputs in [0, 1], horizons 1, 2, 3, ...
- */
+/** Start of layer l's window: the end of its inputs' window. */
+export function windowStart(c: NetworkConfig, l: number): number {
+  return l === 0 ? c.inputWindow : c.horizons[l - 1]!;
+}
+
+/** Where layer l's time grid starts (0, or the start of its inputs' window). */
+export function gridOffset(c: NetworkConfig, l: number): number {
+  if (!c.shiftGrids || l === 0) return 0;
+  return windowStart(c, l - 1);
+}
+
+/** The default layout: tIn = 1 and one more unit per layer (horizons 2, 3, ...). */
 export function defaultConfig(sizes: number[], overrides: Partial<Omit<NetworkConfig, 'sizes'>> = {}): NetworkConfig {
   const nLayers = sizes.length - 1;
+  const tIn = overrides.inputWindow ?? 1;
   return checkConfig({
     sizes: [...sizes],
     model: overrides.model ?? 'pnn',
     ePlus: overrides.ePlus ?? NOMINAL_REVERSAL.ePlus,
     eMinus: overrides.eMinus ?? NOMINAL_REVERSAL.eMinus,
-    inputWindow: overrides.inputWindow ?? 1,
-    horizons: overrides.horizons ?? Array.from({ length: nLayers }, (_, l) => l + 1),
+    inputWindow: tIn,
+    horizons: overrides.horizons ?? Array.from({ length: nLayers }, (_, l) => tIn * (l + 2)),
     silentZeros: overrides.silentZeros ?? true,
+    shiftGrids: overrides.shiftGrids ?? true,
   });
 }
 

@@ -25,6 +25,7 @@ const layerSchema = z.strictObject({
   ePlus: z.number().positive(),
   eMinus: z.number().negative(),
   horizon: z.number().positive(),
+  timeOffset: z.number().nonnegative(),
   scale: z.number().positive(),
 });
 

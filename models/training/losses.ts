@@ -3,9 +3,11 @@
  *
  * - ttfsCrossEntropy: cross-entropy of softmax(-t_out / tauSoft): the target neuron should fire
  *   first, by a margin measured in units of tauSoft.
- * - windowPenalty: keeps fired spikes inside their layer's window, away from the horizon (a spike
- *   that drifts past it becomes silent and stops passing gradient). Zero for spikes earlier than
- *   horizon - margin * (window length); quadratic beyond, in units of that margin.
+ * - windowPenalty: keeps fired spikes inside their layer's window [start, horizon] (network.ts):
+ *   a spike before the start fired before all of its inputs arrived (the neuron decided on part of
+ *   its input, the degenerate "first input wins" regime TTFS training otherwise drifts into), and a
+ *   spike that drifts past the horizon becomes silent and stops passing gradient. Zero inside
+ *   [start, horizon - margin * width]; quadratic outside, in units of margin * width.
  * - deadNeuronPenalty: a silent neuron's clamped time has zero gradient, so nothing else would
  *   ever revive it. For neurons silent on (nearly) the whole batch, and for output neurons that
  *   should have fired (the label's neuron), this pushes the layer's ideal-limit membrane at the
@@ -52,13 +54,14 @@ export function ttfsCrossEntropy(times: tf.Tensor2D, labels: tf.Tensor1D, tauSof
   });
 }
 
-/** Penalty for fired spikes in the last `margin` of the window [start, horizon]. */
+/** Penalty for fired spikes before `start` or in the last `margin` of the window [start, horizon]. */
 export function windowPenalty(s: LayerSpikes, start: number, horizon: number, margin: number): tf.Scalar {
   const width = margin * (horizon - start);
   if (!(width > 0)) throw new RangeError(`window margin must be > 0 and the window non-empty, got margin ${margin} on [${start}, ${horizon}]`);
   return tf.tidy(() => {
-    const over = tf.relu(tf.sub(s.times, horizon - width));
-    return tf.mean(tf.mul(s.mask, tf.square(tf.div(over, width)))) as tf.Scalar;
+    const late = tf.relu(tf.sub(s.times, horizon - width));
+    const early = tf.relu(tf.sub(start, s.times));
+    return tf.mean(tf.mul(s.mask, tf.div(tf.add(tf.square(late), tf.square(early)), width * width))) as tf.Scalar;
   });
 }
 

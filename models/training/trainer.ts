@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { batches } from '../datasets/batching.ts';
 import type { DatasetPart } from '../datasets/types.ts';
-import { earliestSpike, type SpikingNetwork } from '../network/network.ts';
+import { earliestSpike, windowStart, type SpikingNetwork } from '../network/network.ts';
 import type { SpikeSolver } from '../network/solver.ts';
 import { evaluateNetwork, type Evaluation } from './evaluate.ts';
 import {
@@ -91,7 +91,7 @@ export function batchLoss(
   for (let l = 0; l < L; l++) {
     const s = f.spikes[l]!;
     const layer = net.layers[l]!;
-    const start = l === 0 ? 0 : net.config.horizons[l - 1]!;
+    const start = windowStart(net.config, l);
     if (cfg.windowWeight > 0) loss = tf.add(loss, tf.mul(windowPenalty(s, start, layer.horizon, cfg.windowMargin), cfg.windowWeight));
     const mask = s.mask.dataSync() as Float32Array;
     let fired = 0;

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChipDevice } from '../../../host/device/chip-device.ts';
+import {
+  classifyTicks,
+  deployNetwork,
+  deviceHorizons,
+  encodeForDevice,
+  evaluateOnDevice,
+  fitProblems,
+} from '../../../host/workflows/deploy.ts';
+import { SILENT_TICK } from '../../../models/chips/chip-backend.ts';
+import { Rng } from '../../../models/datasets/rng.ts';
+import { initNetwork } from '../../../models/network/init.ts';
+import { defaultConfig, type SpikingNetwork } from '../../../models/network/network.ts';
+import { createSolver } from '../../../models/network/solver.ts';
+import { exactNetworkForward } from '../../../models/solvers/exact.ts';
+import { initBackend } from '../../../models/tf/backend.ts';
+
+const N = 40;
+let device: ChipDevice;
+let net: SpikingNetwork;
+let x: Float32Array;
+
+beforeAll(async () => {
+  await initBackend({ prefer: 'cpu' });
+  // The chip's array is larger than the network: 6 inputs and 5 outputs, the twin uses 4 and 3.
+  device = await ChipDevice.open('mock:ideal?seed=3&geometry=6-8-5');
+  const rng = new Rng(11);
+  x = Float32Array.from({ length: N * 4 }, () => rng.next());
+  net = initNetwork(defaultConfig([4, 8, 3], { inputWindow: 0.5, horizons: deviceHorizons(device.info) }), { x, n: N }, createSolver('exact'), { seed: 5 });
+});
+
+afterAll(async () => {
+  net?.dispose();
+  await device?.close();
+});
+
+describe('deployNetwork', () => {
+  it('uploads verified codes whose chip spike times match the twin on the realised weights', async () => {
+    const d = await deployNetwork(device, net);
+    expect(d.layers.map((l) => l.verified)).toEqual([true, true]);
+    const ticks = encodeForDevice(x, N, net, device.info);
+    const chip = await device.run(ticks, N);
+    // Independent path: the exact solver on the realised twin, times in ticks of 1 ns.
+    const h0 = device.info.layers[0]!.horizonTicks;
+    const inputTimes = new Float64Array(N * 4);
+    for (let s = 0; s < N; s++) {
+      for (let j = 0; j < 4; j++) {
+        const t = ticks[s * 6 + j]!;
+        inputTimes[s * 4 + j] = t === SILENT_TICK ? Infinity : t / h0;
+      }
+    }
+    const twin = exactNetworkForward(d.realised.toPnnLayers(), inputTimes, N);
+    let fired = 0;
+    for (let l = 0; l < 2; l++) {
+      const outs = device.info.layers[l]!.outputs;
+      const nOut = l === 0 ? 8 : 3;
+      for (let s = 0; s < N; s++) {
+        for (let i = 0; i < nOut; i++) {
+          const tw = twin[l]![s * nOut + i]! * h0;
+          const c = chip[l]![s * outs + i]!;
+          if (c === SILENT_TICK) {
+            expect(tw).toBeGreaterThan(device.info.layers[l]!.horizonTicks - 1);
+          } else {
+            fired++;
+            expect(Math.abs(c - tw)).toBeLessThanOrEqual(1);
+          }
+        }
+      }
+    }
+    expect(fired).toBeGreaterThan(N * 4);
+  });
+
+  it('scores the device like the twin scores the realised weights', async () => {
+    const d = await deployNetwork(device, net);
+    const y = Uint8Array.from({ length: N }, (_, k) => k % 3);
+    const onDevice = await evaluateOnDevice(device, net, x, y, N, { batch: 7 });
+    const twinPred = d.realised.predict(x, N, createSolver('exact'));
+    let agree = 0;
+    for (let s = 0; s < N; s++) if (twinPred[s] === onDevice.predictions[s]) agree++;
+    // Tick quantisation may flip a near-tie; nothing more.
+    expect(agree).toBeGreaterThanOrEqual(N - 2);
+    d.realised.dispose();
+  });
+
+  it('refuses a network that does not fit the chip, naming the difference', () => {
+    const late = initNetwork(defaultConfig([4, 8, 3]), { x, n: N }, createSolver('exact'), { seed: 1 });
+    expect(fitProblems(late, device.info).join()).toMatch(/layer 0's window ends at 2 time units in the twin but at 1 on the chip/);
+    late.dispose();
+    const big = defaultConfig([7, 8, 3], { inputWindow: 0.5, horizons: deviceHorizons(device.info) });
+    const tooWide = initNetwork(big, { x: new Float32Array(7 * 4).fill(0.5), n: 4 }, createSolver('exact'), { seed: 1 });
+    expect(fitProblems(tooWide, device.info).join()).toMatch(/layer 0 is 7x8, the chip's array is 6x8/);
+    tooWide.dispose();
+  });
+});
+
+describe('classifyTicks', () => {
+  it('takes the earliest of the first classes and -1 when all are silent', () => {
+    const t = Uint16Array.from([9, 3, 5, 1, SILENT_TICK, SILENT_TICK, SILENT_TICK, 0]);
+    expect(Array.from(classifyTicks(t, 2, 4, 3))).toEqual([1, -1]);
+  });
+});
