@@ -95,7 +95,11 @@ export function initNetwork(
   if (!(tf0 > 0 && tf0 < 1)) throw new RangeError(`targetFraction must lie in (0, 1), got ${tf0}`);
   const layers = config.sizes.slice(1).map((_, l) => new DenseSpikeLayer({ ...randomDenseState(config, l, opts.seed, opts.meanRatio), drives: opts.drives }));
   const net = new SpikingNetwork(config, layers);
-  let x = net.encode(calibration.x, calibration.n);
+  const need = calibration.n * net.inputs;
+  if (!(calibration.n >= 1 && calibration.x.length >= need)) {
+    throw new RangeError(`calibration needs n >= 1 rows of ${net.inputs} values, got n = ${calibration.n} and ${calibration.x.length} values`);
+  }
+  let x = net.encode(calibration.x.subarray(0, need), calibration.n);
   for (let l = 0; l < layers.length; l++) {
     const start = windowStart(config, l);
     const h = config.horizons[l]!;
