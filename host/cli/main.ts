@@ -110,7 +110,7 @@ async function globalHelp(): Promise<string> {
     ...cmds.map((c) => `  ${c.name.padEnd(w)}${c.summary}`),
     '',
     'Every command takes --json (one JSON summary object as the last line of stdout).',
-    'Devices: --device serial:/dev/ttyACM0 | pty:PATH | mock:ideal?seed=7 (the default, no board needed).',
+    'Devices: --device serial:/dev/ttyACM0 | pty:PATH | mock:behavioral?seed=7 (the default, no board needed; also mock:ideal).',
     '',
   ].join('\n');
 }

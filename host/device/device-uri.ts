@@ -12,7 +12,7 @@
 import { z } from 'zod';
 
 /** What every command talks to when no --device is given: the embedded mock, so a laptop needs no board. */
-export const DEFAULT_DEVICE_URI = 'mock:ideal?seed=7';
+export const DEFAULT_DEVICE_URI = 'mock:behavioral?seed=7';
 
 /** USB CDC-ACM ignores the rate, but a UART bridge does not; 921600 is what the reference firmware uses. */
 export const DEFAULT_BAUD = 921_600;

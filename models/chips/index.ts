@@ -6,9 +6,12 @@
 import { z } from 'zod';
 import type { ChipBackend } from './chip-backend.ts';
 import { IdealChip, checkSizes } from './ideal-chip.ts';
+import { BehavioralChip } from './behavioral-chip.ts';
+import { FaultSpecError, parseFaults, type ChipFault } from './faults.ts';
 
 export * from './chip-backend.ts';
 export { IdealChip } from './ideal-chip.ts';
+export { BehavioralChip } from './behavioral-chip.ts';
 
 /** A chip kind or option the caller got wrong; the message names the value and what is accepted. */
 export class ChipOptionsError extends Error {
@@ -32,6 +35,16 @@ const geometrySchema = z
     }
   });
 
+/** `faults=` (grammar in faults.ts); indices are checked against the geometry when the chip is built. */
+const faultsSchema = z.string().transform((spec, ctx) => {
+  try {
+    return { spec, faults: parseFaults(spec) };
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
 interface ChipKind {
   options: Record<string, z.ZodType>;
   create(options: Record<string, unknown>): Promise<ChipBackend>;
@@ -42,6 +55,20 @@ const KINDS: Record<string, ChipKind> = {
     options: { seed: seedSchema, geometry: geometrySchema },
     async create(o) {
       return new IdealChip({ seed: o.seed as number | undefined, sizes: o.geometry as number[] | undefined });
+    },
+  },
+  behavioral: {
+    options: { seed: seedSchema, geometry: geometrySchema, faults: faultsSchema },
+    async create(o) {
+      const f = o.faults as { spec: string; faults: ChipFault[] } | undefined;
+      try {
+        return new BehavioralChip({ seed: o.seed as number | undefined, sizes: o.geometry as number[] | undefined, faults: f?.faults });
+      } catch (e) {
+        if (e instanceof FaultSpecError) {
+          throw new ChipOptionsError(`invalid option faults='${f?.spec}' for chip kind 'behavioral': ${e.message}`);
+        }
+        throw e;
+      }
     },
   },
 };

@@ -27,6 +27,8 @@ export interface InitOptions {
   meanRatio?: number;
   /** Where in its window each layer's median spike should land (default 0.6). */
   targetFraction?: number;
+  /** The same for the output layer (default 0.25: every class neuron fires at first). */
+  outputTargetFraction?: number;
   drives?: DriveMode;
 }
 
@@ -91,8 +93,11 @@ export function initNetwork(
   opts: InitOptions,
 ): SpikingNetwork {
   checkConfig(config);
-  const tf0 = opts.targetFraction ?? 0.6;
-  if (!(tf0 > 0 && tf0 < 1)) throw new RangeError(`targetFraction must lie in (0, 1), got ${tf0}`);
+  const tfHidden = opts.targetFraction ?? 0.6;
+  const tfOut = opts.outputTargetFraction ?? 0.25;
+  for (const [k, v] of [['targetFraction', tfHidden], ['outputTargetFraction', tfOut]] as const) {
+    if (!(v > 0 && v < 1)) throw new RangeError(`${k} must lie in (0, 1), got ${v}`);
+  }
   const layers = config.sizes.slice(1).map((_, l) => new DenseSpikeLayer({ ...randomDenseState(config, l, opts.seed, opts.meanRatio), drives: opts.drives }));
   const net = new SpikingNetwork(config, layers);
   const need = calibration.n * net.inputs;
@@ -103,7 +108,8 @@ export function initNetwork(
   for (let l = 0; l < layers.length; l++) {
     const start = windowStart(config, l);
     const h = config.horizons[l]!;
-    calibrateScale(layers[l]!, x, solver, start + tf0 * (h - start));
+    const frac = l + 1 === layers.length ? tfOut : tfHidden;
+    calibrateScale(layers[l]!, x, solver, start + frac * (h - start));
     if (l + 1 < layers.length) {
       const next = tf.tidy(() => spikesToInputs(layers[l]!.forward(x, solver, { inputGrad: false })));
       x.dispose();

@@ -57,6 +57,8 @@ export interface BatchProgress {
 export interface EpochMetrics {
   epoch: number;
   train_loss: number;
+  /** Epoch means of the loss terms (train_loss is their sum). */
+  train_terms: LossTerms;
   train_acc: number;
   test_loss?: number;
   test_acc?: number;
@@ -67,8 +69,16 @@ export interface EpochMetrics {
   samples_per_s: number;
 }
 
+/** The loss split into its terms (weighted as they enter the total). */
+export interface LossTerms<T = number> {
+  ce: T;
+  window: T;
+  dead: T;
+}
+
 export interface StepResult {
   loss: number;
+  terms: LossTerms;
   correct: number;
   silent: number[];
 }
@@ -80,29 +90,32 @@ export function batchLoss(
   labels: Uint8Array,
   solver: SpikeSolver,
   cfg: LossConfig,
-): { loss: tf.Scalar; outTimes: tf.Tensor2D; outMask: tf.Tensor2D; silent: number[] } {
+): { loss: tf.Scalar; outTimes: tf.Tensor2D; outMask: tf.Tensor2D; silent: number[]; terms: LossTerms<tf.Scalar> } {
   const B = inputTimes.shape[0];
   const f = net.forward(inputTimes, solver);
   const L = net.layers.length;
   const out = f.spikes[L - 1]!;
   const y = tf.tensor1d(Int32Array.from(labels), 'int32');
-  let loss: tf.Scalar = ttfsCrossEntropy(out.times, y, cfg.tauSoft);
+  const ce = ttfsCrossEntropy(out.times, y, cfg.tauSoft);
+  let win: tf.Scalar = tf.scalar(0);
+  let dead: tf.Scalar = tf.scalar(0);
   const silent: number[] = [];
   for (let l = 0; l < L; l++) {
     const s = f.spikes[l]!;
     const layer = net.layers[l]!;
     const start = windowStart(net.config, l);
-    if (cfg.windowWeight > 0) loss = tf.add(loss, tf.mul(windowPenalty(s, start, layer.horizon, cfg.windowMargin), cfg.windowWeight));
+    if (cfg.windowWeight > 0) win = tf.add(win, tf.mul(windowPenalty(s, start, layer.horizon, cfg.windowMargin), cfg.windowWeight));
     const mask = s.mask.dataSync() as Float32Array;
     let fired = 0;
     for (let k = 0; k < mask.length; k++) fired += mask[k]!;
     silent.push(1 - fired / mask.length);
     if (cfg.deadWeight > 0) {
       const sel = deadSelection(mask, B, layer.nOut, { deadRate: cfg.deadRate, labels: l === L - 1 ? labels : undefined });
-      if (sel) loss = tf.add(loss, tf.mul(deadNeuronPenalty(layer, f.inputs[l]!, sel, cfg.deadTarget), cfg.deadWeight));
+      if (sel) dead = tf.add(dead, tf.mul(deadNeuronPenalty(layer, f.inputs[l]!, sel, cfg.deadTarget), cfg.deadWeight));
     }
   }
-  return { loss, outTimes: out.times, outMask: out.mask, silent };
+  const loss = tf.add(tf.add(ce, win), dead) as tf.Scalar;
+  return { loss, outTimes: out.times, outMask: out.mask, silent, terms: { ce, window: win, dead } };
 }
 
 /** One optimiser step on a batch; returns the batch loss (before the update) and hits. */
@@ -121,7 +134,7 @@ export function trainStep(
   const cost = optimizer.minimize(
     () => {
       const r = batchLoss(net, inputTimes, labels, solver, cfg);
-      kept = [tf.keep(r.outTimes), tf.keep(r.outMask)];
+      kept = [r.outTimes, r.outMask, r.terms.ce, r.terms.window, r.terms.dead].map((t) => tf.keep(t));
       silent = r.silent;
       return r.loss;
     },
@@ -133,8 +146,9 @@ export function trainStep(
   const pred = earliestSpike(kept[0]!.dataSync(), kept[1]!.dataSync(), n, net.classes);
   let correct = 0;
   for (let b = 0; b < n; b++) if (pred[b] === labels[b]) correct++;
+  const terms = { ce: kept[2]!.dataSync()[0]!, window: kept[3]!.dataSync()[0]!, dead: kept[4]!.dataSync()[0]! };
   tf.dispose([cost, inputTimes, ...kept]);
-  return { loss, correct, silent };
+  return { loss, terms, correct, silent };
 }
 
 export function resolveLoss(partial: Partial<LossConfig> = {}): LossConfig {
@@ -175,6 +189,7 @@ export async function trainNetwork(
       setLr(lr);
       const t0 = performance.now();
       let lossSum = 0;
+      const termSum: LossTerms = { ce: 0, window: 0, dead: 0 };
       let correct = 0;
       let seen = 0;
       const silentSum = new Array<number>(net.layers.length).fill(0);
@@ -184,6 +199,9 @@ export async function trainNetwork(
         const r = trainStep(net, optimizer, b.x, b.y, opts.solver, cfg);
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
         lossSum += r.loss * b.size;
+        termSum.ce += r.terms.ce * b.size;
+        termSum.window += r.terms.window * b.size;
+        termSum.dead += r.terms.dead * b.size;
         correct += r.correct;
         seen += b.size;
         r.silent.forEach((s, l) => (silentSum[l]! += s));
@@ -196,6 +214,7 @@ export async function trainNetwork(
       const m: EpochMetrics = {
         epoch: epoch + 1,
         train_loss: lossSum / seen,
+        train_terms: { ce: termSum.ce / seen, window: termSum.window / seen, dead: termSum.dead / seen },
         train_acc: correct / seen,
         silent: silentSum.map((s) => s / batch),
         lr,

@@ -23,9 +23,9 @@ describe.skipIf(!socat)('end to end over a pseudo-terminal', () => {
   let local: ChipDevice;
 
   beforeAll(async () => {
-    board = await startChildBoard(['--geometry', GEOMETRY, '--seed', String(SEED)]);
+    board = await startChildBoard(['--chip', 'behavioral', '--geometry', GEOMETRY, '--seed', String(SEED)]);
     remote = await ChipDevice.open(`pty:${board.hostPath}`);
-    local = await ChipDevice.open(`mock:ideal?seed=${SEED}&geometry=${GEOMETRY}`);
+    local = await ChipDevice.open(`mock:behavioral?seed=${SEED}&geometry=${GEOMETRY}`);
   });
   afterAll(async () => {
     await remote?.close();

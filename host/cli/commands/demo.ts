@@ -2,6 +2,8 @@
 import path from 'node:path';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
 import { deviceOption, intOptionWithDefault } from '../common-options.ts';
+import { UsageError } from '../command.ts';
+import { parseDeviceUri } from '../../device/device-uri.ts';
 import { runDemo } from '../../workflows/demo.ts';
 import { z } from 'zod';
 
@@ -14,7 +16,11 @@ export const description =
 export const examples = ['spikeloop demo', 'spikeloop demo --device pty:/dev/pts/5 --out runs/my-demo', 'spikeloop demo --json'];
 
 export const options = {
-  device: deviceOption,
+  device: {
+    ...deviceOption,
+    description: 'device to run on (default: the embedded behavioural mock with a fresh chip seed, mock:behavioral?seed=N)',
+    schema: z.string().min(1).optional(),
+  },
   out: {
     type: 'string',
     placeholder: 'DIR',
@@ -29,6 +35,13 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
   const o = ctx.options;
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
   const out = o.out ?? path.join('runs', `demo-${stamp}`);
-  const summary = await runDemo({ device: o.device, out, seed: o.seed, epochs: o.epochs, signal: ctx.signal, print: ctx.print });
+  // A fresh chip each time: the point is that the flow works on a chip nobody has seen.
+  const device = o.device ?? `mock:behavioral?seed=${Math.floor(Math.random() * 1_000_000)}`;
+  try {
+    parseDeviceUri(device);
+  } catch (err) {
+    throw new UsageError(`--device ${device}: ${(err as Error).message}`);
+  }
+  const summary = await runDemo({ device, out, seed: o.seed, epochs: o.epochs, signal: ctx.signal, print: ctx.print });
   return { ...summary };
 }

@@ -28,12 +28,12 @@ export const options = {
   chip: {
     type: 'string',
     placeholder: 'KIND',
-    description: 'chip backend (default ideal)',
+    description: 'chip backend: behavioral (default), ideal, spice',
     schema: z
       .string()
       .regex(/^[a-z][a-z0-9-]*$/, 'expected a chip kind such as ideal')
       .optional()
-      .transform((v) => v ?? 'ideal'),
+      .transform((v) => v ?? 'behavioral'),
   },
   seed: intOption('chip seed (default: the backend default)', 0, 2 ** 32 - 1),
   geometry: patternOption('layer sizes, inputs first (default: the backend default)', /^\d+(-\d+)+$/, 'expected sizes joined by dashes, e.g. 784-256-128-10', 'A-B-C'),

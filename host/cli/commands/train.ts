@@ -1,0 +1,145 @@
+/** `spikeloop train`: train a spiking network in the twin (or map a ReLU network onto it). */
+import { z } from 'zod';
+import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
+import { flag, intOption, intOptionWithDefault } from '../common-options.ts';
+import { DATASET_SPECS, parseDatasetSpec } from '../../../models/datasets/load.ts';
+import { SOLVER_NAMES } from '../../../models/network/solver.ts';
+import { runTrainWorkflow } from '../../workflows/train.ts';
+
+export const name = 'train';
+export const summary = 'train a spiking network in the digital twin (DSTD, Euler or exact solver; PNN or ideal model), or map a ReLU network onto it';
+export const description =
+  'Trains with Adam on mini-batches, shows a progress bar with loss and accuracy, appends per-epoch train and test metrics ' +
+  'to DIR/metrics.jsonl, saves the network to DIR/network.bin (reloadable), plots the learning curve (DIR/learning-curve.svg, ' +
+  'DIR/report.html) and writes DIR/record.json. Same seed, same numbers. Flags not given take per-data-set presets ' +
+  '(iris: --layers 16 --epochs 300 --batch-size 16 --lr 0.01; images: --layers 256,128 --epochs 20 --batch-size 128 --lr 0.01), ' +
+  'recorded in record.json. --from-ann trains a ReLU network instead, maps it onto the ideal model, and reports its accuracy ' +
+  'on the PNN with the nominal reversal potentials and after a search over a uniform current scale and the operating point.';
+export const examples = [
+  'spikeloop train --dataset iris --out runs/iris-1',
+  'spikeloop train --dataset fashion-mnist --layers 256,128 --bins 16 --epochs 20 --seed 1 --out runs/fmnist-pnn',
+  'spikeloop train --dataset fashion-mnist --model ideal --out runs/fmnist-ideal --json',
+  'spikeloop train --dataset iris --from-ann --out runs/iris-ann',
+];
+
+const positiveNumber = (what: string) =>
+  z
+    .string()
+    .regex(/^(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/, `expected a positive number like 0.01 (${what})`)
+    .transform(Number)
+    .pipe(z.number().positive('must be > 0').finite('must be finite'));
+
+export const options = {
+  dataset: {
+    type: 'string',
+    placeholder: 'SPEC',
+    description: `data set: ${DATASET_SPECS.join(' | ')}`,
+    schema: z
+      .string({ error: `is required; use one of ${DATASET_SPECS.join(', ')}` })
+      .transform((v, ctx) => {
+        try {
+          parseDatasetSpec(v);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+        return v;
+      }),
+  },
+  model: {
+    type: 'string',
+    placeholder: 'pnn|ideal',
+    description: 'neuron model: pnn (finite reversal potentials, nominal sky130) or ideal (current sources) (default pnn)',
+    schema: z
+      .enum(['pnn', 'ideal'], { error: 'must be pnn or ideal' })
+      .optional()
+      .transform((v) => v ?? 'pnn'),
+  },
+  solver: {
+    type: 'string',
+    placeholder: SOLVER_NAMES.join('|'),
+    description: 'solver for training: dstd (default), euler (fine-step ODE, slow) or exact (event-driven float64, small nets only)',
+    schema: z
+      .enum(['dstd', 'euler', 'exact'], { error: `must be one of ${SOLVER_NAMES.join(', ')}` })
+      .optional()
+      .transform((v) => v ?? 'dstd'),
+  },
+  layers: {
+    type: 'string',
+    placeholder: 'N[,N...]',
+    description: 'hidden layer widths, comma separated, e.g. 256,128 (default: per data set)',
+    schema: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'expected comma-separated positive whole numbers like 256,128')
+      .transform((v) => v.split(',').map(Number))
+      .pipe(z.array(z.number().int().min(1, 'each width must be >= 1').max(65536, 'each width must be <= 65536')).max(30, 'at most 30 hidden layers'))
+      .optional(),
+  },
+  bins: intOptionWithDefault('DSTD bins per layer', 1, 4096, 16),
+  eulerSteps: intOption('Euler steps per layer (default 256)', 1, 1_000_000, 'K'),
+  epochs: intOption('training epochs (default: per data set)', 0, 1_000_000),
+  seed: intOptionWithDefault('seed for initialisation, batch order and subsets', 0, 2 ** 31 - 1, 1),
+  out: {
+    type: 'string',
+    placeholder: 'DIR',
+    description: 'run folder; must be empty or missing',
+    schema: z.string({ error: 'is required: a folder for the run, e.g. --out runs/fmnist-1' }).min(1, 'must not be empty'),
+  },
+  lr: {
+    type: 'string',
+    placeholder: 'X',
+    description: 'Adam learning rate (default: per data set)',
+    schema: positiveNumber('the Adam learning rate').optional(),
+  },
+  batchSize: intOption('mini-batch size (default: per data set)', 1, 65536, 'B'),
+  limitTrain: intOption('use at most N training samples (a stratified subset)', 1, 10_000_000),
+  limitTest: intOption('use at most N test samples', 1, 10_000_000),
+  tauSoft: {
+    type: 'string',
+    placeholder: 'X',
+    description: 'softmax temperature of the loss, in time units (default 0.1)',
+    schema: positiveNumber('the softmax temperature').optional(),
+  },
+  schedule: {
+    type: 'string',
+    placeholder: 'constant|cosine',
+    description: 'learning-rate schedule (default cosine)',
+    schema: z.enum(['constant', 'cosine'], { error: 'must be constant or cosine' }).optional(),
+  },
+  fromAnn: flag('train a ReLU network, map it onto the ideal model and evaluate it on the PNN (ANN-to-IMC)'),
+} satisfies OptionsSpec;
+
+export function check(o: ParsedOptions<typeof options>): string | undefined {
+  if (o.fromAnn && o.solver !== 'dstd') return `--from-ann evaluates with the exact solver and trains no spiking network; drop --solver ${o.solver}`;
+  if (o.fromAnn && o.model === 'ideal') return '--from-ann always maps onto the ideal model and reports the PNN beside it; drop --model ideal';
+  if (o.eulerSteps !== undefined && o.solver !== 'euler') return `--euler-steps only applies to --solver euler (got --solver ${o.solver})`;
+  return undefined;
+}
+
+export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {
+  const o = ctx.options;
+  const summary = await runTrainWorkflow({
+    dataset: o.dataset,
+    model: o.model,
+    solver: o.solver,
+    layers: o.layers,
+    bins: o.bins,
+    eulerSteps: o.eulerSteps,
+    epochs: o.epochs,
+    seed: o.seed,
+    out: o.out,
+    lr: o.lr,
+    batchSize: o.batchSize,
+    limitTrain: o.limitTrain,
+    limitTest: o.limitTest,
+    tauSoft: o.tauSoft,
+    schedule: o.schedule,
+    fromAnn: o.fromAnn,
+    args: process.argv.slice(2),
+    signal: ctx.signal,
+    print: ctx.print,
+  });
+  const { test_acc, train_acc, epochs, samples_per_s, backend, ...rest } = summary;
+  // The five headline figures first; the rest of the summary after them.
+  return { test_acc, train_acc, epochs, samples_per_s, backend, ...rest };
+}

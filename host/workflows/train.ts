@@ -1,0 +1,413 @@
+/**
+ * `spikeloop train`: train a spiking network in the twin (or a ReLU network mapped onto it) and
+ * leave everything in one run folder:
+ *
+ *   record.json        what ran, with which settings, and the final figures
+ *   metrics.jsonl      one line per epoch (train and test metrics)
+ *   network.bin        the trained network (models/network/serialize.ts; reload with loadNetwork)
+ *   learning-curve.svg accuracy per epoch, loss-curve.svg the loss terms
+ *   report.html        the same in one page
+ *
+ * Settings a flag does not give come from a per-data-set preset (PRESETS) and are recorded.
+ */
+
+import path from 'node:path';
+import { mapAnnToSnn, searchCurrentScale, type ReversalPair } from '../../models/ann/mapping.ts';
+import { ReluNet, trainReluNet } from '../../models/ann/relu-net.ts';
+import { NOMINAL_CIRCUIT } from '../../models/chips/sky130-nominal.ts';
+import { loadDataset, parseDatasetSpec } from '../../models/datasets/load.ts';
+import type { Dataset } from '../../models/datasets/types.ts';
+import { writeFileAtomic } from '../../models/io/atomic-file.ts';
+import type { NeuronModel } from '../../models/neuron/layer.ts';
+import { reversalPotentials } from '../../models/neuron/units.ts';
+import { initNetwork } from '../../models/network/init.ts';
+import { defaultConfig, NOMINAL_REVERSAL, type SpikingNetwork } from '../../models/network/network.ts';
+import { saveNetwork } from '../../models/network/serialize.ts';
+import { createSolver, type SolverName } from '../../models/network/solver.ts';
+import { evaluateNetwork } from '../../models/training/evaluate.ts';
+import type { LossConfig } from '../../models/training/losses.ts';
+import { trainNetwork, type EpochMetrics, type LrSchedule } from '../../models/training/trainer.ts';
+import { initBackend } from '../../models/tf/backend.ts';
+import { registerGradients } from '../../models/tf/gradients.ts';
+import { writeHtmlReport, type ReportSection } from '../report/html-report.ts';
+import { lineChart } from '../report/svg-plot.ts';
+import { openRunDir, type RunDir } from '../runs/run-dir.ts';
+import { createProgress, type ProgressStream } from '../ui/progress.ts';
+import { renderTable } from '../ui/table.ts';
+
+export interface TrainWorkflowOptions {
+  dataset: string;
+  model: NeuronModel;
+  solver: SolverName;
+  /** Hidden layer widths; preset when absent. */
+  layers?: number[];
+  bins: number;
+  eulerSteps?: number;
+  epochs?: number;
+  seed: number;
+  out: string;
+  lr?: number;
+  batchSize?: number;
+  limitTrain?: number;
+  limitTest?: number;
+  fromAnn: boolean;
+  tauSoft?: number;
+  schedule?: LrSchedule;
+  /** The command line, for the run record. */
+  args?: string[];
+  signal?: AbortSignal;
+  print(line: string): void;
+  /** Where the progress bar goes (default stderr). */
+  progress?: ProgressStream;
+}
+
+/** Settings a run takes when no flag gives them. */
+export interface Preset {
+  layers: number[];
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  schedule: LrSchedule;
+  loss: Partial<LossConfig>;
+  ann: { epochs: number; batchSize: number; lr: number };
+}
+
+export const PRESETS: Record<'tabular' | 'image', Preset> = {
+  // Iris-sized problems: a small hidden layer, many short epochs.
+  tabular: {
+    layers: [16],
+    epochs: 300,
+    batchSize: 16,
+    lr: 0.01,
+    schedule: 'cosine',
+    loss: { tauSoft: 0.1, windowWeight: 0.1, deadWeight: 1 },
+    ann: { epochs: 200, batchSize: 16, lr: 0.01 },
+  },
+  // MNIST-like images: the 784-256-128-10 reference network.
+  image: {
+    layers: [256, 128],
+    epochs: 20,
+    batchSize: 128,
+    lr: 0.01,
+    schedule: 'cosine',
+    loss: { tauSoft: 0.1, windowWeight: 0.1, deadWeight: 1 },
+    ann: { epochs: 10, batchSize: 128, lr: 0.002 },
+  },
+};
+
+export function presetFor(dataset: string): Preset {
+  return parseDatasetSpec(dataset).kind === 'iris' ? PRESETS.tabular : PRESETS.image;
+}
+
+export interface TrainSummary {
+  test_acc: number;
+  train_acc: number;
+  epochs: number;
+  samples_per_s: number;
+  backend: string;
+  [key: string]: unknown;
+}
+
+function pct(x: number | undefined): string {
+  return x === undefined || !Number.isFinite(x) ? 'n/a' : `${(100 * x).toFixed(2)} %`;
+}
+
+function displayPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(p);
+}
+
+/** Operating points a chip can be set to (precharge and threshold voltages), as reversal pairs. */
+export function reversalCandidates(): (ReversalPair & { vRest: number; vThreshold: number })[] {
+  const out: (ReversalPair & { vRest: number; vThreshold: number })[] = [];
+  for (const vRest of [1.2, 1.3, 1.4, 1.5]) {
+    for (const vThreshold of [0.7, 0.8, 0.9, 1.0]) {
+      if (vRest - vThreshold < 0.2) continue;
+      const r = reversalPotentials({ ...NOMINAL_CIRCUIT, vRest, vThreshold });
+      out.push({ ...r, vRest, vThreshold });
+    }
+  }
+  return out;
+}
+
+export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<TrainSummary> {
+  const started = performance.now();
+  const preset = presetFor(opts.dataset);
+  const run = openRunDir({ out: opts.out, info: { command: 'train', args: opts.args ?? [] } });
+  try {
+    const backend = await initBackend();
+    registerGradients();
+    run.update({ versions: { tfjs_backend: backend } });
+    const data = await loadDataset(opts.dataset, { limitTrain: opts.limitTrain, limitTest: opts.limitTest, seed: opts.seed });
+    opts.print(`spikeloop train: ${data.name} (${data.train.n} train / ${data.test.n} test, ${data.split}); tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
+    const summary = opts.fromAnn ? await annFlow(opts, preset, data, run, backend) : await snnFlow(opts, preset, data, run, backend);
+    summary.seconds = (performance.now() - started) / 1000;
+    run.finish(summary);
+    return summary;
+  } catch (err) {
+    run.fail(err, opts.signal?.aborted ? 'interrupted' : 'failed');
+    throw err;
+  }
+}
+
+async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset, run: RunDir, backend: string): Promise<TrainSummary> {
+  const hidden = opts.layers ?? preset.layers;
+  const sizes = [data.features, ...hidden, data.classes];
+  const epochs = opts.epochs ?? preset.epochs;
+  const batchSize = opts.batchSize ?? preset.batchSize;
+  const lr = opts.lr ?? preset.lr;
+  const schedule = opts.schedule ?? preset.schedule;
+  const loss: Partial<LossConfig> = { ...preset.loss, ...(opts.tauSoft !== undefined ? { tauSoft: opts.tauSoft } : {}) };
+  const solver = createSolver(opts.solver, { bins: opts.bins, eulerSteps: opts.eulerSteps });
+  const config = defaultConfig(sizes, { model: opts.model });
+  const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, loss, seed: opts.seed, config };
+  run.update({ summary: { settings } });
+  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${config.ePlus}, eMinus ${config.eMinus}), solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})`);
+  const net = initNetwork(config, { x: data.train.x, n: Math.min(256, data.train.n) }, solver, { seed: opts.seed });
+  try {
+    const batches = Math.ceil(data.train.n / batchSize);
+    const bar = createProgress({ total: epochs * batches, label: 'train', unit: 'batches', stream: opts.progress });
+    const history = await trainNetwork(net, { train: data.train, test: data.test }, {
+      epochs,
+      batchSize,
+      lr,
+      seed: opts.seed,
+      solver,
+      loss,
+      schedule,
+      signal: opts.signal,
+      onBatch: (p) => bar.update(p.epoch * batches + p.batch, { epoch: p.epoch + 1, loss: p.loss, acc: p.acc }),
+      onEpoch: (m) => {
+        run.metrics.append({ ...m });
+        bar.log(`epoch ${m.epoch}/${epochs}: loss ${m.train_loss.toFixed(4)}, train ${pct(m.train_acc)}, test ${pct(m.test_acc)}, ${m.samples_per_s.toFixed(0)} samples/s`);
+      },
+    });
+    bar.finish();
+    if (opts.signal?.aborted) throw new Error('interrupted');
+    const modelFile = run.file('network.bin');
+    await saveNetwork(modelFile, net, { dataset: data.name, source: data.source, seed: opts.seed, solver: opts.solver, bins: opts.bins });
+    const trainEval = evaluateNetwork(net, data.train, solver, { tauSoft: loss.tauSoft });
+    const last = history.at(-1);
+    const testAcc = last?.test_acc ?? evaluateNetwork(net, data.test, solver).acc;
+    let onPnn: number | undefined;
+    if (opts.model === 'ideal') {
+      // The same synapses (drive at rest held) on the PNN with the nominal reversal potentials.
+      const pnn = net.withModel({ model: 'pnn' });
+      onPnn = evaluateNetwork(pnn, data.test, opts.solver === 'euler' ? createSolver('dstd', { bins: opts.bins }) : solver).acc;
+      pnn.dispose();
+    }
+    const trainSeconds = history.reduce((s, m) => s + m.seconds, 0);
+    const trainSamples = history.reduce((s, m) => s + m.samples_per_s * m.seconds, 0);
+    const summary: TrainSummary = {
+      test_acc: testAcc,
+      train_acc: trainEval.acc,
+      epochs: history.length,
+      samples_per_s: trainSeconds > 0 ? trainSamples / trainSeconds : 0,
+      backend,
+      dataset: data.name,
+      model: opts.model,
+      solver: opts.solver,
+      sizes,
+      best_test_acc: Math.max(...history.map((m) => m.test_acc ?? 0)),
+      ...(onPnn !== undefined ? { test_acc_on_pnn: onPnn } : {}),
+      network: modelFile,
+      out: run.path,
+    };
+    await writePlots(run, history, data.name, opts, summary);
+    opts.print(
+      '\n' +
+        renderTable(
+          [
+            { figure: 'test accuracy', value: pct(testAcc) },
+            { figure: 'train accuracy', value: pct(trainEval.acc) },
+            ...(onPnn !== undefined ? [{ figure: 'test accuracy, run on the PNN', value: pct(onPnn) }] : []),
+            { figure: 'epochs', value: String(history.length) },
+            { figure: 'throughput', value: `${summary.samples_per_s.toFixed(0)} samples/s (${backend})` },
+          ],
+          { title: `spikeloop train: ${data.name}, ${sizes.join('-')} ${opts.model}, ${opts.solver}` },
+        ),
+    );
+    opts.print(`network: ${displayPath(modelFile)}`);
+    return summary;
+  } finally {
+    net.dispose();
+  }
+}
+
+async function writePlots(run: RunDir, history: EpochMetrics[], name: string, opts: TrainWorkflowOptions, summary: TrainSummary): Promise<void> {
+  const epochs = history.map((m) => m.epoch);
+  const acc = lineChart({
+    title: `${name}: accuracy per epoch (${opts.model}, ${opts.solver})`,
+    xLabel: 'epoch',
+    yLabel: 'accuracy',
+    series: [
+      { name: 'train (running)', x: epochs, y: history.map((m) => m.train_acc) },
+      { name: 'test', x: epochs, y: history.map((m) => m.test_acc ?? NaN) },
+    ],
+  });
+  const loss = lineChart({
+    title: `${name}: loss per epoch`,
+    xLabel: 'epoch',
+    yLabel: 'loss',
+    series: [
+      { name: 'total', x: epochs, y: history.map((m) => m.train_loss) },
+      { name: 'cross-entropy', x: epochs, y: history.map((m) => m.train_terms.ce) },
+      { name: 'window', x: epochs, y: history.map((m) => m.train_terms.window), dashed: true },
+      { name: 'dead neurons', x: epochs, y: history.map((m) => m.train_terms.dead), dashed: true },
+      { name: 'test cross-entropy', x: epochs, y: history.map((m) => m.test_loss ?? NaN) },
+    ],
+  });
+  await writeFileAtomic(run.file('learning-curve.svg'), acc);
+  await writeFileAtomic(run.file('loss-curve.svg'), loss);
+  const sections: ReportSection[] = [
+    { title: 'Learning curves', blocks: [{ kind: 'plot', svg: acc }, { kind: 'plot', svg: loss }] },
+    {
+      title: 'Epochs',
+      blocks: [
+        {
+          kind: 'table',
+          rows: history.map((m) => ({
+            epoch: m.epoch,
+            loss: m.train_loss,
+            train_acc: m.train_acc,
+            test_acc: m.test_acc,
+            silent: m.silent.map((s) => s.toFixed(2)).join(' / '),
+            lr: m.lr,
+            'samples/s': Math.round(m.samples_per_s),
+          })),
+        },
+      ],
+    },
+  ];
+  await writeHtmlReport(run.file('report.html'), {
+    title: `spikeloop train: ${name}`,
+    summary: { 'test accuracy': pct(summary.test_acc), 'train accuracy': pct(summary.train_acc), epochs: summary.epochs, backend: summary.backend },
+    sections,
+  });
+}
+
+async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset, run: RunDir, backend: string): Promise<TrainSummary> {
+  const hidden = opts.layers ?? preset.layers;
+  const sizes = [data.features, ...hidden, data.classes];
+  const epochs = opts.epochs ?? preset.ann.epochs;
+  const batchSize = opts.batchSize ?? preset.ann.batchSize;
+  const lr = opts.lr ?? preset.ann.lr;
+  run.update({ summary: { settings: { flow: 'ann-to-imc', sizes, epochs, batchSize, lr, seed: opts.seed, rowSum: 1 } } });
+  opts.print(`ANN-to-IMC: ReLU network ${sizes.join('-')} (weights of each neuron summing to 1), ${epochs} epochs of ${batchSize}, Adam lr ${lr}`);
+  const ann = new ReluNet({ sizes, seed: opts.seed, rowSum: 1 });
+  const t0 = performance.now();
+  let samples = 0;
+  try {
+    const bar = createProgress({ total: epochs, label: 'ann', unit: 'epochs', stream: opts.progress });
+    const history = await trainReluNet(ann, { train: data.train, test: data.test }, {
+      epochs,
+      batchSize,
+      lr,
+      seed: opts.seed,
+      signal: opts.signal,
+      onEpoch: (m) => {
+        samples += data.train.n;
+        run.metrics.append({ stage: 'ann', ...m });
+        bar.update(m.epoch, { loss: m.train_loss, acc: m.train_acc, test: m.test_acc });
+      },
+    });
+    bar.finish();
+    if (opts.signal?.aborted) throw new Error('interrupted');
+    const annSeconds = (performance.now() - t0) / 1000;
+    const annTest = ann.accuracy(data.test);
+    const annTrain = ann.accuracy(data.train);
+    const weights = ann.layerWeights();
+    // The exact solver is the reference for evaluating mapped networks (no training needed).
+    const exact = createSolver('exact');
+    const select = { ...data.train, n: Math.min(data.train.n, 2000) };
+    // Slack decides whether neurons with negative pre-activation fire late or stay silent.
+    let bestMap: { slack: number; net: SpikingNetwork; acc: number } | undefined;
+    for (const slack of [0, 0.25, 0.5]) {
+      const m = mapAnnToSnn(weights, { x: data.train.x, n: Math.min(data.train.n, 2000) }, { slack });
+      const acc = evaluateNetwork(m.net, select, exact).acc;
+      run.metrics.append({ stage: 'map', slack, ideal_select_acc: acc, windows: m.windows, invalid: m.invalid });
+      if (!bestMap || acc > bestMap.acc) {
+        bestMap?.net.dispose();
+        bestMap = { slack, net: m.net, acc };
+      } else m.net.dispose();
+    }
+    const mapped = bestMap!.net;
+    try {
+      const idealTest = evaluateNetwork(mapped, data.test, exact).acc;
+      const nominal = mapped.withModel({ model: 'pnn' });
+      const pnnNominal = evaluateNetwork(nominal, data.test, exact).acc;
+      nominal.dispose();
+      const scales = [0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2];
+      const bar2 = createProgress({ total: scales.length * (1 + reversalCandidates().length), label: 'search', unit: 'points', stream: opts.progress });
+      const nominalSearch = searchCurrentScale(mapped, select, exact, { scales, reversal: [NOMINAL_REVERSAL], onPoint: (p) => { bar2.tick(1); run.metrics.append({ stage: 'search', ...p }); } });
+      const fullSearch = searchCurrentScale(mapped, select, exact, { scales, reversal: reversalCandidates(), onPoint: (p) => { bar2.tick(1); run.metrics.append({ stage: 'search', ...p }); } });
+      bar2.finish();
+      const testAt = (p: { scale: number; ePlus: number; eMinus: number }) => {
+        const net = mapped.withModel({ model: 'pnn', ePlus: p.ePlus, eMinus: p.eMinus, scaleFactor: p.scale });
+        try {
+          return evaluateNetwork(net, data.test, exact).acc;
+        } finally {
+          net.dispose();
+        }
+      };
+      const bestNominal = { ...nominalSearch.best, test_acc: testAt(nominalSearch.best) };
+      const bestAny = { ...fullSearch.best, test_acc: testAt(fullSearch.best) };
+      const chosen = bestAny.acc > bestNominal.acc ? bestAny : bestNominal;
+      const deployed = mapped.withModel({ model: 'pnn', ePlus: chosen.ePlus, eMinus: chosen.eMinus, scaleFactor: chosen.scale });
+      const modelFile = run.file('network.bin');
+      await saveNetwork(modelFile, deployed, { dataset: data.name, flow: 'ann-to-imc', seed: opts.seed, scale: chosen.scale, slack: bestMap!.slack });
+      const trainMapped = evaluateNetwork(deployed, data.train, exact).acc;
+      deployed.dispose();
+      const summary: TrainSummary = {
+        test_acc: chosen.test_acc,
+        train_acc: trainMapped,
+        epochs: history.length,
+        samples_per_s: annSeconds > 0 ? samples / annSeconds : 0,
+        backend,
+        flow: 'ann-to-imc',
+        dataset: data.name,
+        sizes,
+        ann_test_acc: annTest,
+        ann_train_acc: annTrain,
+        mapped_ideal_test_acc: idealTest,
+        mapped_pnn_nominal_test_acc: pnnNominal,
+        mapped_pnn_scaled_test_acc: bestNominal.test_acc,
+        mapped_pnn_best_test_acc: bestAny.test_acc,
+        chosen: { scale: chosen.scale, ePlus: chosen.ePlus, eMinus: chosen.eMinus, slack: bestMap!.slack },
+        network: modelFile,
+        out: run.path,
+      };
+      const svg = lineChart({
+        title: `${data.name}: ANN accuracy per epoch`,
+        xLabel: 'epoch',
+        yLabel: 'accuracy',
+        series: [
+          { name: 'train', x: history.map((m) => m.epoch), y: history.map((m) => m.train_acc) },
+          { name: 'test', x: history.map((m) => m.epoch), y: history.map((m) => m.test_acc ?? NaN) },
+        ],
+      });
+          await writeFileAtomic(run.file('learning-curve.svg'), svg);
+      const rows = [
+        { figure: 'ANN (ReLU) test accuracy', value: pct(annTest) },
+        { figure: 'mapped, ideal model', value: pct(idealTest) },
+        { figure: 'mapped, PNN (nominal ePlus/eMinus, scale 1)', value: pct(pnnNominal) },
+        { figure: `mapped, PNN, current scale ${bestNominal.scale}`, value: pct(bestNominal.test_acc) },
+        { figure: `mapped, PNN, scale ${bestAny.scale}, ePlus ${bestAny.ePlus.toFixed(2)}, eMinus ${bestAny.eMinus.toFixed(2)}`, value: pct(bestAny.test_acc) },
+      ];
+      await writeHtmlReport(run.file('report.html'), {
+        title: `spikeloop train --from-ann: ${data.name}`,
+        summary: Object.fromEntries(rows.map((r) => [r.figure, r.value])),
+        sections: [
+          { title: 'ANN training', blocks: [{ kind: 'plot', svg }] },
+          { title: 'Current-scale search (selection set: training data)', blocks: [{ kind: 'table', rows: [...nominalSearch.grid, ...fullSearch.grid].map((p) => ({ ...p })) }] },
+        ],
+      });
+      opts.print('\n' + renderTable(rows, { title: `ANN-to-IMC: ${data.name} ${sizes.join('-')}` }));
+      return summary;
+    } finally {
+      mapped.dispose();
+    }
+  } finally {
+    ann.dispose();
+  }
+}
