@@ -15,6 +15,7 @@ import { batches } from '../datasets/batching.ts';
 import { deriveSeed, Rng } from '../datasets/rng.ts';
 import type { DatasetPart } from '../datasets/types.ts';
 import { matMulFast } from '../network/fast-matmul.ts';
+import { registerGradients } from '../tf/gradients.ts';
 
 export interface ReluNetOptions {
   sizes: number[];
@@ -138,6 +139,8 @@ export async function trainReluNet(
   data: { train: DatasetPart; test?: DatasetPart },
   opts: AnnTrainOptions,
 ): Promise<{ epoch: number; train_loss: number; train_acc: number; test_acc?: number }[]> {
+  // tfjs-core alone registers no gradients; idempotent when the backend setup did it.
+  registerGradients();
   const opt = tf.train.adam(opts.lr);
   const history: { epoch: number; train_loss: number; train_acc: number; test_acc?: number }[] = [];
   const f = net.sizes[0]!;
@@ -149,7 +152,7 @@ export async function trainReluNet(
       let seen = 0;
       for (const b of batches(data.train, opts.batchSize, { seed: opts.seed, epoch })) {
         const x = tf.tensor2d(b.x, [b.size, f]);
-        const y = tf.oneHot(tf.tensor1d(Int32Array.from(b.y), 'int32'), K);
+        const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(b.y), 'int32'), K));
         let pred: tf.Tensor | null = null;
         const cost = opt.minimize(
           () => {

@@ -71,6 +71,31 @@ const KINDS: Record<string, ChipKind> = {
       }
     },
   },
+  spice: {
+    options: {
+      seed: seedSchema,
+      geometry: geometrySchema,
+      engine: z.enum(['wasm', 'ngspice'], "expected engine=wasm (embedded) or engine=ngspice (system ngspice on the PATH)"),
+      mode: z.enum(['transient', 'table'], 'expected mode=transient (full SPICE per neuron) or mode=table (SPICE-characterised tables)'),
+      workers: z.string().regex(/^\d{1,3}$/, 'expected a worker-thread count, e.g. workers=2 (0 = run in this thread)').transform(Number),
+    },
+    async create(o) {
+      // Loaded on demand: the SPICE engines are large and only this kind needs them.
+      const { SpiceChip } = await import('./spice/spice-chip.ts');
+      try {
+        return await SpiceChip.create({
+          seed: o.seed as number | undefined,
+          sizes: o.geometry as number[] | undefined,
+          engine: o.engine as 'wasm' | 'ngspice' | undefined,
+          mode: o.mode as 'transient' | 'table' | undefined,
+          workers: o.workers as number | undefined,
+        });
+      } catch (e) {
+        if (e instanceof RangeError) throw new ChipOptionsError(`chip kind 'spice': ${e.message}`);
+        throw e;
+      }
+    },
+  },
 };
 
 export const CHIP_KINDS: readonly string[] = Object.freeze(Object.keys(KINDS));

@@ -23,6 +23,7 @@ import {
   windowPenalty,
   type LossConfig,
 } from './losses.ts';
+import { registerGradients } from '../tf/gradients.ts';
 
 export type LrSchedule = 'constant' | 'cosine';
 
@@ -174,6 +175,8 @@ export async function trainNetwork(
   data: { train: DatasetPart; test?: DatasetPart },
   opts: TrainOptions,
 ): Promise<EpochMetrics[]> {
+  // tfjs-core alone registers no gradients; idempotent when the backend setup did it.
+  registerGradients();
   const cfg = resolveLoss(opts.loss);
   if (!Number.isInteger(opts.epochs) || opts.epochs < 0) throw new RangeError(`epochs must be a non-negative integer, got ${opts.epochs}`);
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${opts.batchSize}`);

@@ -4,15 +4,15 @@
  *
  * - `synapseSweepNetlist`: one synapse branch (MOSFET + closed switch) with its drain held at `v`
  *   by a source, DC-swept over drain voltage (inner) and gate voltage (outer): I(Vg, v).
- * - `parasiticsNetlist`: the membrane's own load (inverter, discharger, open precharge switch)
- *   and that plus K idle NMOS or PMOS rows, all hung on one driven node through ammeters; a DC
- *   sweep gives their leakage, a falling ramp their capacitance C(v) = (i - i_dc) / (dv/dt).
+ * - `leakageNetlist` / `driveNetlist`: the membrane's own load (inverter, discharger, open
+ *   precharge switch), and that plus K idle NMOS or PMOS rows; a DC sweep gives their leakage,
+ *   a constant-current transient from rest their capacitance C(v).
  * - `inverterSweepNetlist`: every neuron's sensing inverter, with its mismatch, DC-swept to find
  *   its trip point (output at VDD/2).
  */
 
 import { DEFAULT_DESIGN, SKY130_PREAMBLE, type RcSpikeDesign } from './design.ts';
-import { mosLine, num, switchModel } from './netlist.ts';
+import { inputEdge, mosLine, num, switchModel } from './netlist.ts';
 
 /** A uniform grid `start + k * step`, k = 0..count-1. */
 export interface Grid {
@@ -29,6 +29,14 @@ export function gridEnd(g: Grid): number {
   return g.start + (g.count - 1) * g.step;
 }
 
+/**
+ * `start stop step` of a `.dc` sweep that yields exactly the grid: ngspice accumulates the step,
+ * so a stop placed exactly on the last point can lose it to rounding; half a step beyond is safe.
+ */
+export function dcRange(g: Grid): string {
+  return `${num(g.start)} ${num(gridEnd(g) + g.step / 2)} ${num(g.step)}`;
+}
+
 /** `.save` of many vectors, split over continuation lines. */
 function saveLines(names: string[]): string[] {
   const out: string[] = [];
@@ -42,56 +50,113 @@ export function synapseSweepNetlist(pmos: boolean, supply: number, vd: Grid, vg:
   L.push(mosLine('syn', 'mem', 'g', 's', pmos ? 'vdd' : '0', pmos, design.synapse, design.diffusionExtent));
   L.push(pmos ? 'Ssyn vdd s on 0 swsyn' : 'Ssyn s 0 on 0 swsyn');
   L.push('.save i(vm) v(g)');
-  L.push(`.dc vm ${num(vd.start)} ${num(gridEnd(vd))} ${num(vd.step)} vg ${num(vg.start)} ${num(gridEnd(vg))} ${num(vg.step)}`);
+  L.push(`.dc vm ${dcRange(vd)} vg ${dcRange(vg)}`);
   L.push('.end', '');
   return L.join('\n');
 }
 
 export const PARASITIC_GROUPS = ['base', 'nrows', 'prows'] as const;
+export type ParasiticGroup = (typeof PARASITIC_GROUPS)[number];
 
 export interface ParasiticsProbe {
   /** Idle rows per row group. */
   rows: number;
-  /** Precharge level behind the open precharge switch. */
+  /** Precharge level. */
   vRest: number;
   /** Gate voltages of the idle rows (a typical operating point). */
   gateN: number;
   gateP: number;
-  /** 'dc': leakage sweep over `sweep`; 'ramp': fall from VDD to 0 over `rampTime` seconds, sampled every `step`. */
-  analysis: { kind: 'dc'; sweep: Grid } | { kind: 'ramp'; rampTime: number; step: number };
 }
 
-export function parasiticsNetlist(supply: number, probe: ParasiticsProbe, design: RcSpikeDesign = DEFAULT_DESIGN): string {
+/** The membrane's own load (and K idle rows) on node `m`, as in netlist.ts. */
+function groupDevices(g: ParasiticGroup, m: string, tag: string, probe: ParasiticsProbe, design: RcSpikeDesign): string[] {
   const ext = design.diffusionExtent;
-  const L = [`* spikeloop table: membrane parasitics (${probe.analysis.kind})`, ...SKY130_PREAMBLE, switchModel(design, supply)];
-  L.push(`Vdd vdd 0 ${num(supply)}`, 'Voff off 0 0', 'Vpre pre 0 0', `Vrest vrest 0 ${num(probe.vRest)}`);
+  const L = [`Spre_${tag} ${m} vrest pre 0 swsyn`];
+  L.push(mosLine(`dis_${tag}`, m, '0', '0', '0', false, design.discharger, ext));
+  L.push(mosLine(`ip_${tag}`, `o_${tag}`, m, 'vdd', 'vdd', true, design.inverterP, ext));
+  L.push(mosLine(`in_${tag}`, `o_${tag}`, m, '0', '0', false, design.inverterN, ext));
+  L.push(`Cout_${tag} o_${tag} 0 ${num(design.outputLoad)}`);
+  for (let k = 0; g === 'nrows' && k < probe.rows; k++) {
+    L.push(mosLine(`n${k}_${tag}`, m, 'gn', `sn${k}_${tag}`, '0', false, design.synapse, ext), `Sn${k}_${tag} sn${k}_${tag} 0 off 0 swsyn`);
+  }
+  for (let k = 0; g === 'prows' && k < probe.rows; k++) {
+    L.push(mosLine(`p${k}_${tag}`, m, 'gp', `sp${k}_${tag}`, 'vdd', true, design.synapse, ext), `Sp${k}_${tag} vdd sp${k}_${tag} off 0 swsyn`);
+  }
+  return L;
+}
+
+function parasiticsHeader(what: string, supply: number, probe: ParasiticsProbe, design: RcSpikeDesign, pre: string): string[] {
+  const L = [`* spikeloop table: membrane parasitics (${what})`, ...SKY130_PREAMBLE, switchModel(design, supply)];
+  L.push(`Vdd vdd 0 ${num(supply)}`, 'Voff off 0 0', pre, `Vrest vrest 0 ${num(probe.vRest)}`);
   L.push(`Vgn gn 0 ${num(probe.gateN)}`, `Vgp gp 0 ${num(probe.gateP)}`);
-  if (probe.analysis.kind === 'dc') L.push('Vr drive 0 0');
-  else L.push(`Vr drive 0 PWL(0 ${num(supply)} ${num(probe.analysis.rampTime)} 0)`);
+  return L;
+}
+
+/** DC leakage: every group hangs on one swept node through an ammeter `Va_<group>`. */
+export function leakageNetlist(supply: number, probe: ParasiticsProbe, sweep: Grid, design: RcSpikeDesign = DEFAULT_DESIGN): string {
+  const L = parasiticsHeader('dc leakage', supply, probe, design, 'Vpre pre 0 0');
+  L.push('Vr drive 0 0');
+  for (const g of PARASITIC_GROUPS) L.push(`* group ${g}`, `Va_${g} drive m_${g} 0`, ...groupDevices(g, `m_${g}`, g, probe, design));
+  L.push(...saveLines(PARASITIC_GROUPS.map((g) => `i(va_${g})`)));
+  L.push(`.dc vr ${dcRange(sweep)}`, '.end', '');
+  return L.join('\n');
+}
+
+export interface DriveSettings {
+  /** Constant drive current, amperes (sunk on the `dn` copies, sourced on the `up` copies). */
+  current: number;
+  /** Reference capacitor on every driven node, farads (sets the slew rate). */
+  reference: number;
+  time: number;
+  step: number;
+}
+
+/**
+ * Capacitance under the same conditions as a neuron: each group, in a falling (`dn`) and a rising
+ * (`up`) copy, is precharged to vRest through the precharge switch, released at t = 0 and driven
+ * by a constant current into a reference capacitor; C(v) follows from the slew (characterise.ts).
+ * Current drive from rest matters: idle rows' floating source nodes have slow dynamics, and a
+ * voltage ramp from another starting point measured their coupling a few percent off.
+ */
+export function driveNetlist(supply: number, probe: ParasiticsProbe, drive: DriveSettings, design: RcSpikeDesign = DEFAULT_DESIGN): string {
+  const L = parasiticsHeader('current drive', supply, probe, design, `Vpre pre 0 PWL(0 ${num(supply)} 1e-12 0)`);
+  const saved: string[] = [];
   for (const g of PARASITIC_GROUPS) {
-    const m = `m_${g}`;
-    L.push(`* group ${g}`, `Va_${g} drive ${m} 0`);
-    L.push(`Spre_${g} ${m} vrest pre 0 swsyn`);
-    L.push(mosLine(`dis_${g}`, m, '0', '0', '0', false, design.discharger, ext));
-    L.push(mosLine(`ip_${g}`, `o_${g}`, m, 'vdd', 'vdd', true, design.inverterP, ext));
-    L.push(mosLine(`in_${g}`, `o_${g}`, m, '0', '0', false, design.inverterN, ext));
-    L.push(`Cout_${g} o_${g} 0 ${num(design.outputLoad)}`);
-    if (g === 'nrows') {
-      for (let k = 0; k < probe.rows; k++) {
-        L.push(mosLine(`n${k}`, m, 'gn', `sn${k}`, '0', false, design.synapse, ext), `Sn${k} sn${k} 0 off 0 swsyn`);
-      }
-    }
-    if (g === 'prows') {
-      for (let k = 0; k < probe.rows; k++) {
-        L.push(mosLine(`p${k}`, m, 'gp', `sp${k}`, 'vdd', true, design.synapse, ext), `Sp${k} vdd sp${k} off 0 swsyn`);
-      }
+    for (const dir of ['dn', 'up'] as const) {
+      const tag = `${g}_${dir}`;
+      const m = `m_${tag}`;
+      L.push(`* group ${g}, ${dir === 'dn' ? 'falling' : 'rising'}`, `Cref_${tag} ${m} 0 ${num(drive.reference)}`);
+      L.push(dir === 'dn' ? `Idrv_${tag} ${m} 0 PWL(0 0 1e-12 ${num(drive.current)})` : `Idrv_${tag} 0 ${m} PWL(0 0 1e-12 ${num(drive.current)})`);
+      L.push(...groupDevices(g, m, tag, probe, design));
+      saved.push(`v(${m})`);
     }
   }
-  L.push(...saveLines(['v(drive)', ...PARASITIC_GROUPS.map((g) => `i(va_${g})`)]));
-  const a = probe.analysis;
-  if (a.kind === 'dc') L.push(`.dc vr ${num(a.sweep.start)} ${num(gridEnd(a.sweep))} ${num(a.sweep.step)}`);
-  else L.push(`.tran ${num(a.step)} ${num(a.rampTime)} 0 ${num(a.step)}`);
-  L.push('.end', '');
+  L.push(...saveLines(saved), '.option method=gear');
+  L.push(`.tran ${num(drive.step)} ${num(drive.time)} 0 ${num(drive.step)}`, '.end', '');
+  return L.join('\n');
+}
+
+/**
+ * Switch-on charge of a synapse branch: one branch per (gate, drain) grid point, each drain held
+ * by its own source; all switches close together at `at` (edge as in netlist.ts). The charge the
+ * branch pushes into the held node beyond its steady currents before and after is the kick.
+ */
+export function kickNetlist(pmos: boolean, supply: number, vg: Grid, vd: Grid, at: number, end: number, step: number, design: RcSpikeDesign = DEFAULT_DESIGN): string {
+  const ext = design.diffusionExtent;
+  const L = [`* spikeloop table: ${pmos ? 'PMOS' : 'NMOS'} synapse switch-on charge`, ...SKY130_PREAMBLE, switchModel(design, supply)];
+  L.push(`Vdd vdd 0 ${num(supply)}`, `Vc c 0 ${inputEdge(at, design.inputEdge, supply)}`);
+  const saved: string[] = [];
+  for (let a = 0; a < vg.count; a++) {
+    for (let b = 0; b < vd.count; b++) {
+      const k = `${a}_${b}`;
+      L.push(`Vd${k} d${k} 0 ${num(gridValue(vd, b))}`, `Vg${k} g${k} 0 ${num(gridValue(vg, a))}`);
+      L.push(mosLine(`m${k}`, `d${k}`, `g${k}`, `s${k}`, pmos ? 'vdd' : '0', pmos, design.synapse, ext));
+      L.push(pmos ? `S${k} vdd s${k} c 0 swsyn` : `S${k} s${k} 0 c 0 swsyn`);
+      saved.push(`i(vd${k})`);
+    }
+  }
+  L.push(...saveLines(saved), '.option method=gear');
+  L.push(`.tran ${num(step)} ${num(end)} 0 ${num(step)}`, '.end', '');
   return L.join('\n');
 }
 
@@ -107,7 +172,7 @@ export function inverterSweepNetlist(supply: number, dvth: Float64Array, sweep: 
     L.push(mosLine(`in${i}`, `o${i}`, `gn${i}`, '0', '0', false, design.inverterN, ext), `Vsn${i} gn${i} x ${num(-dvth[2 * i])}`);
   }
   L.push(...saveLines(Array.from({ length: n }, (_, i) => `v(o${i})`)));
-  L.push(`.dc vx ${num(sweep.start)} ${num(gridEnd(sweep))} ${num(sweep.step)}`);
+  L.push(`.dc vx ${dcRange(sweep)}`);
   L.push('.end', '');
   return L.join('\n');
 }

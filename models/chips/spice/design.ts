@@ -15,7 +15,7 @@ export interface MosSize {
 }
 
 export interface RcSpikeDesign {
-  /** Synapse current source (the brief's reference size, 1 um / 0.25 um). */
+  /** Synapse current source (the reference design's 1 um / 0.25 um). */
   synapse: MosSize;
   /** Sensing inverter; sized so that its trip point sits near the nominal 0.9 V threshold. */
   inverterP: MosSize;

@@ -6,6 +6,9 @@
 export class SpiceError extends Error {
   override name = 'SpiceError';
 
+  /** The one-line summary, without the simulator lines appended to `message`. */
+  readonly summary: string;
+
   constructor(
     message: string,
     /** The netlist text the engine was given. */
@@ -16,6 +19,7 @@ export class SpiceError extends Error {
     readonly engine = '',
   ) {
     super(SpiceError.describe(message, messages));
+    this.summary = message;
   }
 
   private static describe(message: string, messages: readonly string[]): string {
@@ -24,9 +28,20 @@ export class SpiceError extends Error {
   }
 
   /** A plain object that survives structured cloning (worker threads). */
-  toJSON(): { message: string; netlist: string; messages: string[]; engine: string } {
-    return { message: this.message, netlist: this.netlist, messages: [...this.messages], engine: this.engine };
+  toJSON(): SpiceErrorData {
+    return { summary: this.summary, netlist: this.netlist, messages: [...this.messages], engine: this.engine };
   }
+
+  static fromJSON(d: SpiceErrorData): SpiceError {
+    return new SpiceError(d.summary, d.netlist, d.messages, d.engine);
+  }
+}
+
+export interface SpiceErrorData {
+  summary: string;
+  netlist: string;
+  messages: string[];
+  engine: string;
 }
 
 /** Lines of simulator output that mean the run did not produce a trustworthy result. */

@@ -1,0 +1,371 @@
+/**
+ * The SPICE chip: an RC-Spike array on sky130 simulated in ngspice, behind the ChipBackend seam.
+ *
+ * - `transient` mode: every neuron of every sample is its own netlist (netlist.ts), a transient
+ *   over its layer's window on the pool's engines (pool.ts); the spike is where the inverter output
+ *   crosses VDD/2 (transient.ts). Faithful and slow (about a second per neuron on the wasm engine).
+ * - `table` mode: the synapse transistors, the membrane's parasitics and each neuron's inverter are
+ *   characterised once with SPICE sweeps (cached on disk), then the membrane equation is integrated
+ *   with those tables (table-neuron.ts): milliseconds per neuron, for calibration and in-situ runs
+ *   on large arrays.
+ *
+ * Both modes see the same chip: mismatch comes from the seed (mismatch.ts). Inputs arrive as ticks;
+ * spikes pass between layers as continuous times, as on silicon; only what the board reports is
+ * quantised (floor to ticks, silent past the layer's window). A neuron with no input spike before
+ * its window ends is reported silent without simulation (only leakage would act on it).
+ */
+
+import { NMOS, dualRailLayer, SILENT_TICK, type ChipBackend, type ChipSupply, type ChipTiming, type DacSpec, type LayerGeometry, type SafeRange } from '../chip-backend.ts';
+import {
+  DEFAULT_DAC,
+  DEFAULT_LAYER_WINDOW_TICKS,
+  DEFAULT_SAFE,
+  DEFAULT_TICK_SECONDS,
+  MAX_LAYERS,
+  NOMINAL_CIRCUIT,
+  NOMINAL_TEMPERATURE_C,
+} from '../sky130-nominal.ts';
+import { DEFAULT_DESIGN, type RcSpikeDesign } from './design.ts';
+import { findNgspice, type EngineKind } from './engine.ts';
+import { drawMismatch, type LayerMismatch } from './mismatch.ts';
+import { neuronNetlist } from './netlist.ts';
+import { SpicePool } from './pool.ts';
+import { spiceCacheDir, type CacheStats } from './table-cache.ts';
+import { tableLayerForward, type TableLayerModel } from './table-neuron.ts';
+import { buildTableLayer, characteriseDevices, characteriseTripPoints, type DeviceTables, type TableSetup } from './tables.ts';
+import { spikeTimeOf } from './transient.ts';
+
+export type SpiceMode = 'transient' | 'table';
+export const SPICE_MODES: readonly SpiceMode[] = Object.freeze(['transient', 'table']);
+
+/** The default array: small enough for full transients (12 neurons per sample). */
+export const DEFAULT_SPICE_SIZES: readonly number[] = Object.freeze([16, 8, 4]);
+
+export interface SpiceProgress {
+  phase: 'characterise' | 'simulate';
+  layer: number;
+  done: number;
+  total: number;
+}
+
+export interface SpiceChipOptions {
+  seed?: number;
+  engine?: EngineKind;
+  mode?: SpiceMode;
+  /** Layer widths, inputs first (default 16-8-4). */
+  sizes?: readonly number[];
+  tickSeconds?: number;
+  horizonTicks?: readonly number[];
+  /** Worker threads for transients (default: available parallelism; 0 = this thread). */
+  workers?: number;
+  /** Table cache folder; default $SPIKELOOP_CACHE/spice or <repo>/.cache/spice; null = no cache. */
+  cacheDir?: string | null;
+  design?: RcSpikeDesign;
+  /** Largest transient time step, seconds (default one tick). */
+  maxStep?: number;
+  /** Per-simulation time limit, milliseconds. */
+  timeoutMs?: number;
+  ngspicePath?: string;
+  onProgress?: (p: SpiceProgress) => void;
+}
+
+function checkSizes(sizes: readonly number[], mode: SpiceMode): void {
+  if (sizes.length < 2) throw new RangeError(`a network needs at least 2 sizes (inputs and one layer), got ${sizes.length}`);
+  if (sizes.length - 1 > MAX_LAYERS) throw new RangeError(`at most ${MAX_LAYERS} layers fit the 16-bit tick windows, got ${sizes.length - 1}`);
+  for (const [k, n] of sizes.entries()) {
+    if (!Number.isInteger(n) || n < 1 || n > 32767) throw new RangeError(`size ${k} = ${n} must be an integer in 1..32767`);
+  }
+  if (mode === 'transient' && sizes[0] > 4096) {
+    throw new RangeError(`transient mode simulates every synapse of a neuron in one netlist; ${sizes[0]} inputs is too many (use mode=table)`);
+  }
+}
+
+export class SpiceChip implements ChipBackend {
+  readonly chipId: string;
+  readonly geometry: readonly LayerGeometry[];
+  readonly timing: ChipTiming;
+  readonly dac: DacSpec = DEFAULT_DAC;
+  readonly safe: SafeRange = DEFAULT_SAFE;
+  readonly mode: SpiceMode;
+  readonly engine: EngineKind;
+  readonly design: RcSpikeDesign;
+  /** Per-device threshold shifts of this chip (diagnostics; a real board cannot see them). */
+  readonly mismatch: readonly LayerMismatch[];
+  /** Table-mode cache hits and misses so far. */
+  readonly cacheStats: CacheStats = { hits: 0, misses: 0 };
+  private readonly volts: Float64Array[];
+  private pool: SpicePool;
+  private readonly poolOptions: ConstructorParameters<typeof SpicePool>[0];
+  private readonly maxStep: number;
+  private readonly onProgress?: (p: SpiceProgress) => void;
+  private tables?: DeviceTables;
+  private trips: Float64Array[] = [];
+  private readonly tableModels: (TableLayerModel | undefined)[];
+  private closed = false;
+
+  private constructor(opts: SpiceChipOptions) {
+    const seed = opts.seed ?? 0;
+    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+    const mode = opts.mode ?? 'transient';
+    if (!SPICE_MODES.includes(mode)) throw new RangeError(`mode must be one of ${SPICE_MODES.join(', ')}, got '${String(mode)}'`);
+    const engine = opts.engine ?? 'wasm';
+    if (engine !== 'wasm' && engine !== 'ngspice') throw new RangeError(`engine must be 'wasm' or 'ngspice', got '${String(engine)}'`);
+    const sizes = opts.sizes ?? DEFAULT_SPICE_SIZES;
+    checkSizes(sizes, mode);
+    const nLayers = sizes.length - 1;
+    const tickSeconds = opts.tickSeconds ?? DEFAULT_TICK_SECONDS;
+    if (!(Number.isFinite(tickSeconds) && tickSeconds > 0)) throw new RangeError(`tickSeconds must be positive and finite, got ${tickSeconds}`);
+    const horizonTicks = opts.horizonTicks ? [...opts.horizonTicks] : Array.from({ length: nLayers }, (_, l) => DEFAULT_LAYER_WINDOW_TICKS * (l + 1));
+    if (horizonTicks.length !== nLayers) throw new RangeError(`horizonTicks has ${horizonTicks.length} entries, expected one per layer (${nLayers})`);
+    for (const [l, h] of horizonTicks.entries()) {
+      if (!Number.isInteger(h) || h < 1 || h >= SILENT_TICK) throw new RangeError(`horizonTicks[${l}] = ${h} must be an integer in 1..65534`);
+    }
+    const maxStep = opts.maxStep ?? tickSeconds;
+    if (!(Number.isFinite(maxStep) && maxStep > 0)) throw new RangeError(`maxStep must be positive and finite, got ${maxStep}`);
+    this.mode = mode;
+    this.engine = engine;
+    this.design = opts.design ?? DEFAULT_DESIGN;
+    this.maxStep = maxStep;
+    this.onProgress = opts.onProgress;
+    this.chipId = `spice-${seed}`;
+    this.geometry = Object.freeze(Array.from({ length: nLayers }, (_, l) => dualRailLayer(sizes[l], sizes[l + 1])));
+    this.timing = Object.freeze({ tickSeconds, horizonTicks: Object.freeze(horizonTicks) as number[] });
+    this.mismatch = Object.freeze(drawMismatch(seed, this.geometry, this.design));
+    // Power-on state: every synapse off (NMOS gates at ground, PMOS gates at the supply).
+    this.volts = this.geometry.map((g) => {
+      const v = new Float64Array(g.rowInput.length * g.outputs);
+      for (let r = 0; r < g.rowInput.length; r++) {
+        if (g.rowPolarity[r] !== NMOS) v.fill(NOMINAL_CIRCUIT.supply, r * g.outputs, (r + 1) * g.outputs);
+      }
+      return v;
+    });
+    this.tableModels = this.geometry.map(() => undefined);
+    this.poolOptions = { engine, workers: opts.workers, ngspicePath: opts.ngspicePath, timeoutMs: opts.timeoutMs };
+    this.pool = new SpicePool(this.poolOptions);
+  }
+
+  /**
+   * Builds a chip; in table mode this characterises the devices (or loads them from the cache).
+   * Throws RangeError for malformed options and when engine 'ngspice' is asked for but absent.
+   */
+  static async create(opts: SpiceChipOptions = {}): Promise<SpiceChip> {
+    if (opts.engine === 'ngspice' && !(opts.ngspicePath ?? findNgspice())) {
+      throw new RangeError("engine 'ngspice' needs an ngspice executable on the PATH (e.g. apt-get install ngspice); use engine=wasm otherwise");
+    }
+    const chip = new SpiceChip(opts);
+    if (chip.mode === 'table') {
+      try {
+        await chip.characterise(opts.cacheDir === null ? undefined : spiceCacheDir(opts.cacheDir));
+        // Table mode needs no simulator after this: release the workers (a new pool starts none).
+        await chip.pool.close();
+        chip.pool = new SpicePool(chip.poolOptions);
+      } catch (e) {
+        await chip.close();
+        throw e;
+      }
+    }
+    return chip;
+  }
+
+  private async characterise(cacheDir: string | undefined): Promise<void> {
+    const setup: TableSetup = {
+      run: (n) => this.pool.run(n),
+      engineVersion: await this.engineVersion(),
+      cacheDir,
+      design: this.design,
+      supply: NOMINAL_CIRCUIT.supply,
+      vRest: NOMINAL_CIRCUIT.vRest,
+      dac: this.dac,
+      stats: this.cacheStats,
+    };
+    const total = 1 + this.geometry.length;
+    this.onProgress?.({ phase: 'characterise', layer: -1, done: 0, total });
+    this.tables = await characteriseDevices(setup);
+    this.onProgress?.({ phase: 'characterise', layer: -1, done: 1, total });
+    this.trips = [];
+    for (let l = 0; l < this.geometry.length; l++) {
+      this.trips.push(await characteriseTripPoints(setup, this.mismatch[l].inverterDvth));
+      this.onProgress?.({ phase: 'characterise', layer: l, done: 2 + l, total });
+    }
+  }
+
+  /** The engine's identity, for cache keys (starts no simulator for ngspice: asks the binary). */
+  private async engineVersion(): Promise<string> {
+    if (this.engine === 'wasm') {
+      const { eecircuitVersion } = await import('./sky130-models.ts');
+      return `eecircuit-engine@${eecircuitVersion()}`;
+    }
+    const { NgspiceEngine } = await import('./ngspice-engine.ts');
+    const e = await NgspiceEngine.start(this.poolOptions.ngspicePath ?? findNgspice()!);
+    await e.close();
+    return e.version;
+  }
+
+  private horizonSeconds(l: number): number {
+    return this.timing.horizonTicks[l] * this.timing.tickSeconds;
+  }
+
+  private checkLayerIndex(layer: number): void {
+    if (!Number.isInteger(layer) || layer < 0 || layer >= this.geometry.length) {
+      throw new RangeError(`layer ${layer} does not exist; this chip has layers 0..${this.geometry.length - 1}`);
+    }
+  }
+
+  neuronVoltages(layer: number): { vRest: number; vThreshold: number } {
+    this.checkLayerIndex(layer);
+    return { vRest: NOMINAL_CIRCUIT.vRest, vThreshold: NOMINAL_CIRCUIT.vThreshold };
+  }
+
+  setGateVoltages(layer: number, volts: Float64Array): void {
+    this.checkLayerIndex(layer);
+    const g = this.geometry[layer];
+    const n = g.rowInput.length * g.outputs;
+    if (!(volts instanceof Float64Array) || volts.length !== n) {
+      throw new RangeError(`layer ${layer} gate voltages must be a Float64Array of rows*outputs = ${n} values`);
+    }
+    const { vMin, vMax } = this.dac;
+    for (let k = 0; k < n; k++) {
+      const v = volts[k];
+      if (!(v >= vMin && v <= vMax)) throw new RangeError(`gate voltage [${k}] = ${v} V is outside the DAC range ${vMin}..${vMax} V`);
+    }
+    this.volts[layer] = Float64Array.from(volts);
+    this.tableModels[layer] = undefined;
+  }
+
+  /** The programmed gate voltages of a layer (a copy). */
+  gateVoltages(layer: number): Float64Array {
+    this.checkLayerIndex(layer);
+    return Float64Array.from(this.volts[layer]);
+  }
+
+  /** The transient netlist of one neuron for given input times (seconds, Infinity = silent). */
+  neuronNetlist(layer: number, output: number, inputSeconds: Float64Array, opts: { saveMembrane?: boolean; title?: string } = {}): string {
+    this.checkLayerIndex(layer);
+    const g = this.geometry[layer];
+    if (!Number.isInteger(output) || output < 0 || output >= g.outputs) throw new RangeError(`layer ${layer} has outputs 0..${g.outputs - 1}, got ${output}`);
+    if (inputSeconds.length !== g.inputs) throw new RangeError(`layer ${layer} takes ${g.inputs} input times, got ${inputSeconds.length}`);
+    const rows = g.rowInput.length;
+    const rowGate = new Float64Array(rows);
+    const rowDvth = new Float64Array(rows);
+    const mm = this.mismatch[layer];
+    for (let r = 0; r < rows; r++) {
+      rowGate[r] = this.volts[layer][r * g.outputs + output];
+      rowDvth[r] = mm.synapseDvth[r * g.outputs + output];
+    }
+    return neuronNetlist({
+      title: opts.title ?? `${this.chipId} layer ${layer} neuron ${output}`,
+      capacitance: NOMINAL_CIRCUIT.capacitance,
+      vRest: NOMINAL_CIRCUIT.vRest,
+      supply: NOMINAL_CIRCUIT.supply,
+      horizon: this.horizonSeconds(layer),
+      maxStep: Math.min(this.maxStep, this.horizonSeconds(layer) / 100),
+      rowPolarity: g.rowPolarity,
+      rowInput: g.rowInput,
+      rowGate,
+      rowDvth,
+      inputTimes: inputSeconds,
+      inverterDvth: [mm.inverterDvth[2 * output], mm.inverterDvth[2 * output + 1]],
+      design: this.design,
+      saveMembrane: opts.saveMembrane,
+    });
+  }
+
+  /** Table mode's integrator model of a layer (built from the current gate voltages). */
+  tableModel(layer: number): TableLayerModel {
+    this.checkLayerIndex(layer);
+    if (!this.tables) throw new Error(`this chip runs in ${this.mode} mode; tables exist only in table mode`);
+    let m = this.tableModels[layer];
+    if (!m) {
+      m = buildTableLayer(this.tables, {
+        geometry: this.geometry[layer],
+        gates: this.volts[layer],
+        synapseDvth: this.mismatch[layer].synapseDvth,
+        vTrip: this.trips[layer],
+        capacitance: NOMINAL_CIRCUIT.capacitance,
+        vRest: NOMINAL_CIRCUIT.vRest,
+        horizon: this.horizonSeconds(layer),
+        delay: 0,
+      });
+      this.tableModels[layer] = m;
+    }
+    return m;
+  }
+
+  /**
+   * One layer's spike times in seconds (Infinity = silent), `batch x outputs`, for input times in
+   * seconds, `batch x inputs`: the continuous values, before the board's tick quantisation.
+   */
+  async layerSpikeTimes(layer: number, inputSeconds: Float64Array, batch: number, onDone?: (done: number, total: number) => void): Promise<Float64Array> {
+    this.checkLayerIndex(layer);
+    if (this.closed) throw new Error('this SPICE chip is closed');
+    const g = this.geometry[layer];
+    if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
+    if (inputSeconds.length !== batch * g.inputs) throw new RangeError(`layer ${layer} needs batch*inputs = ${batch * g.inputs} input times, got ${inputSeconds.length}`);
+    for (let k = 0; k < inputSeconds.length; k++) {
+      if (!(inputSeconds[k] >= 0)) throw new RangeError(`input time [${k}] = ${inputSeconds[k]} s must be >= 0 (Infinity = silent)`);
+    }
+    if (this.mode === 'table') {
+      const out = tableLayerForward(this.tableModel(layer), inputSeconds, batch);
+      onDone?.(batch * g.outputs, batch * g.outputs);
+      return out;
+    }
+    const horizon = this.horizonSeconds(layer);
+    const out = new Float64Array(batch * g.outputs).fill(Infinity);
+    const jobs: { k: number; netlist: string }[] = [];
+    for (let b = 0; b < batch; b++) {
+      const x = inputSeconds.subarray(b * g.inputs, (b + 1) * g.inputs);
+      let any = false;
+      for (let j = 0; j < x.length && !any; j++) any = x[j] < horizon;
+      if (!any) continue;
+      for (let i = 0; i < g.outputs; i++) jobs.push({ k: b * g.outputs + i, netlist: this.neuronNetlist(layer, i, x, { title: `${this.chipId} layer ${layer} sample ${b} neuron ${i}` }) });
+    }
+    let done = 0;
+    const total = jobs.length;
+    await Promise.all(
+      jobs.map(async (job) => {
+        const res = await this.pool.run(job.netlist);
+        out[job.k] = spikeTimeOf(res, NOMINAL_CIRCUIT.supply, horizon, job.netlist);
+        onDone?.(++done, total);
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * One inference per sample; per layer, `batch x outputs` spike ticks. An optional `onProgress`
+   * (here or at construction) reports neurons simulated per layer.
+   */
+  async run(inputTicks: Uint16Array, batch: number, opts: { onProgress?: (p: SpiceProgress) => void } = {}): Promise<Uint16Array[]> {
+    if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
+    const nIn = this.geometry[0].inputs;
+    if (!(inputTicks instanceof Uint16Array) || inputTicks.length !== batch * nIn) {
+      throw new RangeError(`inputTicks must be a Uint16Array of batch*inputs = ${batch}*${nIn} values`);
+    }
+    const progress = opts.onProgress ?? this.onProgress;
+    const ts = this.timing.tickSeconds;
+    let x: Float64Array = new Float64Array(inputTicks.length);
+    for (let k = 0; k < x.length; k++) x[k] = inputTicks[k] === SILENT_TICK ? Infinity : inputTicks[k] * ts;
+    const out: Uint16Array[] = [];
+    for (let l = 0; l < this.geometry.length; l++) {
+      const y = await this.layerSpikeTimes(l, x, batch, (done, total) => progress?.({ phase: 'simulate', layer: l, done, total }));
+      const h = this.timing.horizonTicks[l];
+      const ticks = new Uint16Array(y.length);
+      for (let k = 0; k < y.length; k++) {
+        const t = y[k] / ts;
+        ticks[k] = t <= h ? Math.max(0, Math.floor(t)) : SILENT_TICK;
+      }
+      out.push(ticks);
+      x = y;
+    }
+    return out;
+  }
+
+  supply(): ChipSupply {
+    return { supplyV: NOMINAL_CIRCUIT.supply, temperatureC: NOMINAL_TEMPERATURE_C };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pool.close();
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Table mode's characterised chip: device tables (shared by every chip with the same design and
+ * engine) and per-chip trip points, assembled into per-layer integrator models (table-neuron.ts).
+ */
+
+import { NMOS, type DacSpec, type LayerGeometry } from '../chip-backend.ts';
+import {
+  capacitanceJob,
+  DEFAULT_PARASITICS,
+  leakageJob,
+  parasiticsFrom,
+  synapseJob,
+  tripPointJob,
+  kickJob,
+  type IvTable,
+  type KickTable,
+  type Parasitics,
+} from './characterise.ts';
+import type { Grid } from './characterise-netlists.ts';
+import type { RcSpikeDesign } from './design.ts';
+import type { SpiceVectors } from './engine.ts';
+import { cachedJob, type CacheStats } from './table-cache.ts';
+import { gateColumn, type TableLayerModel } from './table-neuron.ts';
+
+export interface DeviceTables {
+  nmos: IvTable;
+  pmos: IvTable;
+  kickN: KickTable;
+  kickP: KickTable;
+  parasitics: Parasitics;
+}
+
+/** The precharge switch opens within the first picosecond; inputs before then kick nothing. */
+export const PRECHARGE_RELEASE = 1e-12;
+
+export interface TableSetup {
+  run: (netlist: string) => Promise<SpiceVectors>;
+  engineVersion: string;
+  /** Cache folder; undefined = characterise every time. */
+  cacheDir: string | undefined;
+  design: RcSpikeDesign;
+  supply: number;
+  vRest: number;
+  dac: DacSpec;
+  stats?: CacheStats;
+}
+
+/** Drain grid: the supply range in 10 mV steps. */
+export function drainGrid(supply: number): Grid {
+  const count = Math.round(supply / 0.01) + 1;
+  return { start: 0, step: supply / (count - 1), count };
+}
+
+/**
+ * Gate grid: every DAC code's voltage, extended by 64 codes on each side so that gates shifted by
+ * threshold mismatch (several sigma) stay on the table.
+ */
+export function gateGrid(dac: DacSpec): Grid {
+  const levels = 2 ** dac.bits;
+  const step = (dac.vMax - dac.vMin) / (levels - 1);
+  return { start: dac.vMin - 64 * step, step, count: levels + 128 };
+}
+
+export async function characteriseDevices(s: TableSetup): Promise<DeviceTables> {
+  const vd = drainGrid(s.supply);
+  const vg = gateGrid(s.dac);
+  const job = <T>(j: Parameters<typeof cachedJob<T>>[0]) => cachedJob(j, s.run, s.engineVersion, s.cacheDir, s.stats);
+  const [nmos, pmos, leak, kickN, kickP] = await Promise.all([
+    job(synapseJob(false, s.supply, vd, vg, s.design)),
+    job(synapseJob(true, s.supply, vd, vg, s.design)),
+    job(leakageJob(s.supply, s.vRest, vd, DEFAULT_PARASITICS, s.design)),
+    job(kickJob(false, s.supply, undefined, undefined, s.design)),
+    job(kickJob(true, s.supply, undefined, undefined, s.design)),
+  ]);
+  const cap = await job(capacitanceJob(s.supply, s.vRest, vd, leak, DEFAULT_PARASITICS, s.design));
+  return { nmos, pmos, kickN, kickP, parasitics: parasiticsFrom(vd, leak, cap) };
+}
+
+export async function characteriseTripPoints(s: TableSetup, inverterDvth: Float64Array): Promise<Float64Array> {
+  return cachedJob(tripPointJob(s.supply, inverterDvth, undefined, s.design), s.run, s.engineVersion, s.cacheDir, s.stats);
+}
+
+export interface TableLayerInputs {
+  geometry: LayerGeometry;
+  /** Programmed gate voltages, rows x outputs. */
+  gates: Float64Array;
+  synapseDvth: Float64Array;
+  vTrip: Float64Array;
+  capacitance: number;
+  vRest: number;
+  horizon: number;
+  delay: number;
+  /** Model switch-on charge kicks (default true). */
+  kicks?: boolean;
+}
+
+export function buildTableLayer(t: DeviceTables, x: TableLayerInputs): TableLayerModel {
+  const g = x.geometry;
+  const rows = g.rowInput.length;
+  const n = rows * g.outputs;
+  const column = new Int32Array(n);
+  const fraction = new Float64Array(n);
+  const gateEff = new Float64Array(n);
+  let nN = 0;
+  for (let r = 0; r < rows; r++) {
+    const nm = g.rowPolarity[r] === NMOS;
+    if (nm) nN++;
+    const vg = (nm ? t.nmos : t.pmos).vg;
+    for (let i = 0; i < g.outputs; i++) {
+      const k = r * g.outputs + i;
+      const veff = nm ? x.gates[k] - x.synapseDvth[k] : x.gates[k] + x.synapseDvth[k];
+      gateEff[k] = veff;
+      const c = gateColumn(vg, veff);
+      column[k] = c.column;
+      fraction[k] = c.fraction;
+    }
+  }
+  const nP = rows - nN;
+  const p = t.parasitics;
+  const capacitance = p.capBase.map((c, k) => x.capacitance + c + nN * p.capRowN[k] + nP * p.capRowP[k]);
+  const leak = p.leakBase.map((c, k) => c + nN * p.leakRowN[k] + nP * p.leakRowP[k]);
+  return {
+    nIn: g.inputs,
+    nOut: g.outputs,
+    rowInput: g.rowInput,
+    rowPolarity: g.rowPolarity,
+    nmos: t.nmos,
+    pmos: t.pmos,
+    kickN: x.kicks === false ? undefined : t.kickN,
+    kickP: x.kicks === false ? undefined : t.kickP,
+    kickAfter: PRECHARGE_RELEASE,
+    gateEff,
+    column,
+    fraction,
+    capacitance,
+    leak,
+    vTrip: x.vTrip,
+    vRest: x.vRest,
+    horizon: x.horizon,
+    delay: x.delay,
+  };
+}

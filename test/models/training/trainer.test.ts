@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { DatasetPart } from '../../../models/datasets/types.ts';
+import { initNetwork } from '../../../models/network/init.ts';
+import { defaultConfig } from '../../../models/network/network.ts';
+import { createSolver } from '../../../models/network/solver.ts';
+import { evaluateNetwork } from '../../../models/training/evaluate.ts';
+import { trainNetwork } from '../../../models/training/trainer.ts';
+import { initBackend } from '../../../models/tf/backend.ts';
+import { mulberry } from '../rng.ts';
+
+beforeAll(async () => {
+  await initBackend({ prefer: 'cpu' });
+});
+
+/** Two classes separated by which half of the inputs is bright (linearly separable). */
+function toySet(seed: number, n: number): DatasetPart {
+  const rnd = mulberry(seed);
+  const f = 6;
+  const x = new Float32Array(n * f);
+  const y = new Uint8Array(n);
+  for (let s = 0; s < n; s++) {
+    const c = s % 2;
+    y[s] = c;
+    for (let j = 0; j < f; j++) {
+      const bright = (j < f / 2) === (c === 0);
+      x[s * f + j] = bright ? 0.6 + 0.4 * rnd() : 0.3 * rnd();
+    }
+  }
+  return { name: 'toy', x, y, n, features: f, classes: 2, classNames: ['a', 'b'] };
+}
+
+async function trainToy(seed: number, epochs: number) {
+  const train = toySet(1, 64);
+  const test = toySet(2, 32);
+  const solver = createSolver('dstd', { bins: 12 });
+  const net = initNetwork(defaultConfig([6, 8, 2]), { x: train.x, n: 64 }, solver, { seed });
+  const before = evaluateNetwork(net, train, solver);
+  const history = await trainNetwork(net, { train, test }, { epochs, batchSize: 16, lr: 0.02, seed, solver, loss: { windowWeight: 0.1 } });
+  const states = net.states();
+  net.dispose();
+  return { before, history, states };
+}
+
+describe('trainNetwork', () => {
+  it('reduces the loss and learns a separable toy problem, leaving no tensors behind', async () => {
+    const tensors = tf.memory().numTensors;
+    const { before, history } = await trainToy(3, 25);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(history).toHaveLength(25);
+    expect(history.at(-1)!.train_terms.ce).toBeLessThan(0.5 * history[0]!.train_terms.ce);
+    expect(history.at(-1)!.train_terms.ce).toBeLessThan(before.loss);
+    expect(history.at(-1)!.test_acc).toBeGreaterThanOrEqual(0.9);
+    const m = history.at(-1)!;
+    expect(m.train_loss).toBeCloseTo(m.train_terms.ce + m.train_terms.window + m.train_terms.dead, 6);
+  });
+
+  it('is deterministic: same seed, identical metrics and weights', async () => {
+    const a = await trainToy(7, 3);
+    const b = await trainToy(7, 3);
+    const strip = (h: typeof a.history) => h.map(({ seconds: _s, samples_per_s: _r, ...rest }) => rest);
+    expect(strip(a.history)).toEqual(strip(b.history));
+    expect(a.states).toEqual(b.states);
+    const c = await trainToy(8, 3);
+    expect(strip(c.history)).not.toEqual(strip(a.history));
+  });
+
+  it('rejects bad options with the offending value', async () => {
+    const train = toySet(1, 8);
+    const solver = createSolver('exact');
+    const net = initNetwork(defaultConfig([6, 2]), { x: train.x, n: 8 }, solver, { seed: 1 });
+    await expect(trainNetwork(net, { train }, { epochs: 1, batchSize: 0, lr: 0.1, seed: 1, solver })).rejects.toThrow(/batchSize must be a positive integer, got 0/);
+    await expect(trainNetwork(net, { train }, { epochs: 1, batchSize: 4, lr: -1, seed: 1, solver })).rejects.toThrow(/lr must be > 0, got -1/);
+    await expect(trainNetwork(net, { train }, { epochs: 1, batchSize: 4, lr: 0.1, seed: 1, solver, loss: { tauSoft: 0 } })).rejects.toThrow(/tauSoft/);
+    net.dispose();
+  });
+
+  it('trains with the exact solver (implicit-function-theorem gradients) too', async () => {
+    const train = toySet(4, 32);
+    const solver = createSolver('exact');
+    const net = initNetwork(defaultConfig([6, 4, 2]), { x: train.x, n: 32 }, solver, { seed: 2 });
+    const h = await trainNetwork(net, { train }, { epochs: 8, batchSize: 8, lr: 0.03, seed: 2, solver, loss: { windowWeight: 0.1 } });
+    expect(h.at(-1)!.train_terms.ce).toBeLessThan(h[0]!.train_terms.ce);
+    net.dispose();
+  });
+});
