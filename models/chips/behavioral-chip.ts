@@ -36,14 +36,12 @@ import {
 } from './chip-backend.ts';
 import { checkFaults, formatFaults, synapseRow, type ChipFault } from './faults.ts';
 import { gateVoltagesToLayer } from './gate-to-layer.ts';
-import { checkSizes } from './ideal-chip.ts';
+import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
 import { drawChip, RUN_STREAM, SKY130_MAGNITUDES, type ChipDraw, type MismatchMagnitudes, type ProcessDraw } from './mismatch.ts';
 import {
   DEFAULT_DAC,
-  DEFAULT_LAYER_WINDOW_TICKS,
   DEFAULT_SAFE,
   DEFAULT_SIZES,
-  DEFAULT_TICK_SECONDS,
   NOMINAL_CIRCUIT,
   NOMINAL_NMOS,
   NOMINAL_PMOS,
@@ -167,24 +165,11 @@ export class BehavioralChip implements ChipBackend {
   #reads = 0;
 
   constructor(opts: BehavioralChipOptions = {}) {
-    const seed = opts.seed ?? 0;
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+    const seed = checkSeed(opts.seed ?? 0);
     const sizes = opts.sizes ?? DEFAULT_SIZES;
     checkSizes(sizes);
     const nLayers = sizes.length - 1;
-    const tickSeconds = opts.tickSeconds ?? DEFAULT_TICK_SECONDS;
-    if (!(Number.isFinite(tickSeconds) && tickSeconds > 0)) {
-      throw new RangeError(`tickSeconds must be positive and finite, got ${tickSeconds}`);
-    }
-    const horizonTicks = opts.horizonTicks
-      ? [...opts.horizonTicks]
-      : Array.from({ length: nLayers }, (_, l) => DEFAULT_LAYER_WINDOW_TICKS * (l + 1));
-    if (horizonTicks.length !== nLayers) {
-      throw new RangeError(`horizonTicks has ${horizonTicks.length} entries, expected one per layer (${nLayers})`);
-    }
-    for (const [l, h] of horizonTicks.entries()) {
-      if (!Number.isInteger(h) || h < 1 || h >= 0xffff) throw new RangeError(`horizonTicks[${l}] = ${h} must be an integer in 1..65534`);
-    }
+    const timing = resolveTiming(nLayers, opts);
     const m: MismatchMagnitudes = { ...SKY130_MAGNITUDES, ...(opts.magnitudes ?? {}) };
     checkMagnitudes(m);
     this.geometry = Object.freeze(Array.from({ length: nLayers }, (_, l) => dualRailLayer(sizes[l], sizes[l + 1])));
@@ -196,7 +181,7 @@ export class BehavioralChip implements ChipBackend {
       `behavioral-${seed}` +
       (defaultSizes ? '' : `-${sizes.join('x')}`) +
       (faults.length ? `-f${hash8(formatFaults(faults))}` : '');
-    this.timing = Object.freeze({ tickSeconds, horizonTicks: Object.freeze(horizonTicks) as number[] });
+    this.timing = timing;
     this.#seed = seed;
     this.#m = m;
     this.#faults = faults;
@@ -358,9 +343,7 @@ export class BehavioralChip implements ChipBackend {
   }
 
   #checkLayerIndex(layer: number): void {
-    if (!Number.isInteger(layer) || layer < 0 || layer >= this.geometry.length) {
-      throw new RangeError(`layer ${layer} does not exist; this chip has layers 0..${this.geometry.length - 1}`);
-    }
+    checkLayerIndex(layer, this.geometry.length);
   }
 
   neuronVoltages(layer: number): { vRest: number; vThreshold: number } {
@@ -388,18 +371,7 @@ export class BehavioralChip implements ChipBackend {
 
   setGateVoltages(layer: number, volts: Float64Array): void {
     this.#checkLayerIndex(layer);
-    const g = this.geometry[layer];
-    const n = g.rowInput.length * g.outputs;
-    if (!(volts instanceof Float64Array) || volts.length !== n) {
-      throw new RangeError(`layer ${layer} gate voltages must be a Float64Array of rows*outputs = ${n} values`);
-    }
-    const { vMin, vMax } = this.dac;
-    for (let k = 0; k < n; k++) {
-      const v = volts[k];
-      if (!(v >= vMin && v <= vMax)) {
-        throw new RangeError(`gate voltage [${k}] = ${v} V is outside the DAC range ${vMin}..${vMax} V`);
-      }
-    }
+    checkGateVoltages(layer, this.geometry[layer], this.dac, volts);
     this.#volts[layer] = Float64Array.from(volts);
     this.#layers[layer] = this.#buildLayer(layer);
   }

@@ -20,14 +20,12 @@ import {
   type LayerGeometry,
   type SafeRange,
 } from './chip-backend.ts';
+import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
 import { gateVoltagesToLayer } from './gate-to-layer.ts';
 import {
   DEFAULT_DAC,
-  DEFAULT_LAYER_WINDOW_TICKS,
   DEFAULT_SAFE,
   DEFAULT_SIZES,
-  DEFAULT_TICK_SECONDS,
-  MAX_LAYERS,
   NOMINAL_CIRCUIT,
   NOMINAL_NMOS,
   NOMINAL_PMOS,
@@ -45,19 +43,6 @@ export interface IdealChipOptions {
   horizonTicks?: readonly number[];
 }
 
-/** Checks layer widths; throws RangeError naming the problem. */
-export function checkSizes(sizes: readonly number[]): void {
-  if (sizes.length < 2) throw new RangeError(`a network needs at least 2 sizes (inputs and one layer), got ${sizes.length}`);
-  if (sizes.length - 1 > MAX_LAYERS) {
-    throw new RangeError(`at most ${MAX_LAYERS} layers fit the 16-bit tick windows, got ${sizes.length - 1}`);
-  }
-  for (const [k, n] of sizes.entries()) {
-    if (!Number.isInteger(n) || n < 1 || n > 32767) {
-      throw new RangeError(`size ${k} = ${n} must be an integer in 1..32767`);
-    }
-  }
-}
-
 export class IdealChip implements ChipBackend {
   readonly chipId: string;
   readonly geometry: readonly LayerGeometry[];
@@ -69,27 +54,14 @@ export class IdealChip implements ChipBackend {
   private readonly layers: PnnLayer[];
 
   constructor(opts: IdealChipOptions = {}) {
-    const seed = opts.seed ?? 0;
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+    const seed = checkSeed(opts.seed ?? 0);
     const sizes = opts.sizes ?? DEFAULT_SIZES;
     checkSizes(sizes);
     const nLayers = sizes.length - 1;
-    const tickSeconds = opts.tickSeconds ?? DEFAULT_TICK_SECONDS;
-    if (!(Number.isFinite(tickSeconds) && tickSeconds > 0)) {
-      throw new RangeError(`tickSeconds must be positive and finite, got ${tickSeconds}`);
-    }
-    const horizonTicks = opts.horizonTicks
-      ? [...opts.horizonTicks]
-      : Array.from({ length: nLayers }, (_, l) => DEFAULT_LAYER_WINDOW_TICKS * (l + 1));
-    if (horizonTicks.length !== nLayers) {
-      throw new RangeError(`horizonTicks has ${horizonTicks.length} entries, expected one per layer (${nLayers})`);
-    }
-    for (const [l, h] of horizonTicks.entries()) {
-      if (!Number.isInteger(h) || h < 1 || h >= 0xffff) throw new RangeError(`horizonTicks[${l}] = ${h} must be an integer in 1..65534`);
-    }
+    const timing = resolveTiming(nLayers, opts);
     this.chipId = `ideal-${seed}`;
     this.geometry = Object.freeze(Array.from({ length: nLayers }, (_, l) => dualRailLayer(sizes[l], sizes[l + 1])));
-    this.timing = Object.freeze({ tickSeconds, horizonTicks: Object.freeze(horizonTicks) as number[] });
+    this.timing = timing;
     this.circuits = Array.from({ length: nLayers }, () => ({ ...NOMINAL_CIRCUIT }));
     // Power-on state: every synapse off (NMOS gates at ground, PMOS gates at the supply).
     this.volts = this.geometry.map((g) => {
@@ -119,9 +91,7 @@ export class IdealChip implements ChipBackend {
   }
 
   private checkLayerIndex(layer: number): void {
-    if (!Number.isInteger(layer) || layer < 0 || layer >= this.geometry.length) {
-      throw new RangeError(`layer ${layer} does not exist; this chip has layers 0..${this.geometry.length - 1}`);
-    }
+    checkLayerIndex(layer, this.geometry.length);
   }
 
   /** The normalised model the chip currently runs (for tests and diagnostics; a real board has no such view). */
@@ -148,18 +118,7 @@ export class IdealChip implements ChipBackend {
 
   setGateVoltages(layer: number, volts: Float64Array): void {
     this.checkLayerIndex(layer);
-    const g = this.geometry[layer];
-    const n = g.rowInput.length * g.outputs;
-    if (!(volts instanceof Float64Array) || volts.length !== n) {
-      throw new RangeError(`layer ${layer} gate voltages must be a Float64Array of rows*outputs = ${n} values`);
-    }
-    const { vMin, vMax } = this.dac;
-    for (let k = 0; k < n; k++) {
-      const v = volts[k];
-      if (!(v >= vMin && v <= vMax)) {
-        throw new RangeError(`gate voltage [${k}] = ${v} V is outside the DAC range ${vMin}..${vMax} V`);
-      }
-    }
+    checkGateVoltages(layer, this.geometry[layer], this.dac, volts);
     this.volts[layer] = Float64Array.from(volts);
     this.layers[layer] = this.buildLayer(layer);
   }

@@ -5,7 +5,8 @@
 
 import { z } from 'zod';
 import type { ChipBackend } from './chip-backend.ts';
-import { IdealChip, checkSizes } from './ideal-chip.ts';
+import { checkSizes } from './chip-checks.ts';
+import { IdealChip } from './ideal-chip.ts';
 import { BehavioralChip } from './behavioral-chip.ts';
 import { FaultSpecError, parseFaults, type ChipFault } from './faults.ts';
 

@@ -15,13 +15,11 @@
  * its window ends is reported silent without simulation (only leakage would act on it).
  */
 
+import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from '../chip-checks.ts';
 import { NMOS, dualRailLayer, SILENT_TICK, type ChipBackend, type ChipSupply, type ChipTiming, type DacSpec, type LayerGeometry, type SafeRange } from '../chip-backend.ts';
 import {
   DEFAULT_DAC,
-  DEFAULT_LAYER_WINDOW_TICKS,
   DEFAULT_SAFE,
-  DEFAULT_TICK_SECONDS,
-  MAX_LAYERS,
   NOMINAL_CIRCUIT,
   NOMINAL_TEMPERATURE_C,
 } from '../sky130-nominal.ts';
@@ -69,12 +67,8 @@ export interface SpiceChipOptions {
   onProgress?: (p: SpiceProgress) => void;
 }
 
-function checkSizes(sizes: readonly number[], mode: SpiceMode): void {
-  if (sizes.length < 2) throw new RangeError(`a network needs at least 2 sizes (inputs and one layer), got ${sizes.length}`);
-  if (sizes.length - 1 > MAX_LAYERS) throw new RangeError(`at most ${MAX_LAYERS} layers fit the 16-bit tick windows, got ${sizes.length - 1}`);
-  for (const [k, n] of sizes.entries()) {
-    if (!Number.isInteger(n) || n < 1 || n > 32767) throw new RangeError(`size ${k} = ${n} must be an integer in 1..32767`);
-  }
+function checkSpiceSizes(sizes: readonly number[], mode: SpiceMode): void {
+  checkSizes(sizes);
   if (mode === 'transient' && sizes[0] > 4096) {
     throw new RangeError(`transient mode simulates every synapse of a neuron in one netlist; ${sizes[0]} inputs is too many (use mode=table)`);
   }
@@ -105,21 +99,16 @@ export class SpiceChip implements ChipBackend {
 
   private constructor(opts: SpiceChipOptions) {
     const seed = opts.seed ?? 0;
-    if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+    checkSeed(seed);
     const mode = opts.mode ?? 'transient';
     if (!SPICE_MODES.includes(mode)) throw new RangeError(`mode must be one of ${SPICE_MODES.join(', ')}, got '${String(mode)}'`);
     const engine = opts.engine ?? 'wasm';
     if (engine !== 'wasm' && engine !== 'ngspice') throw new RangeError(`engine must be 'wasm' or 'ngspice', got '${String(engine)}'`);
     const sizes = opts.sizes ?? DEFAULT_SPICE_SIZES;
-    checkSizes(sizes, mode);
+    checkSpiceSizes(sizes, mode);
     const nLayers = sizes.length - 1;
-    const tickSeconds = opts.tickSeconds ?? DEFAULT_TICK_SECONDS;
-    if (!(Number.isFinite(tickSeconds) && tickSeconds > 0)) throw new RangeError(`tickSeconds must be positive and finite, got ${tickSeconds}`);
-    const horizonTicks = opts.horizonTicks ? [...opts.horizonTicks] : Array.from({ length: nLayers }, (_, l) => DEFAULT_LAYER_WINDOW_TICKS * (l + 1));
-    if (horizonTicks.length !== nLayers) throw new RangeError(`horizonTicks has ${horizonTicks.length} entries, expected one per layer (${nLayers})`);
-    for (const [l, h] of horizonTicks.entries()) {
-      if (!Number.isInteger(h) || h < 1 || h >= SILENT_TICK) throw new RangeError(`horizonTicks[${l}] = ${h} must be an integer in 1..65534`);
-    }
+    const timing = resolveTiming(nLayers, opts);
+    const tickSeconds = timing.tickSeconds;
     const maxStep = opts.maxStep ?? tickSeconds;
     if (!(Number.isFinite(maxStep) && maxStep > 0)) throw new RangeError(`maxStep must be positive and finite, got ${maxStep}`);
     this.mode = mode;
@@ -129,7 +118,7 @@ export class SpiceChip implements ChipBackend {
     this.onProgress = opts.onProgress;
     this.chipId = `spice-${seed}`;
     this.geometry = Object.freeze(Array.from({ length: nLayers }, (_, l) => dualRailLayer(sizes[l], sizes[l + 1])));
-    this.timing = Object.freeze({ tickSeconds, horizonTicks: Object.freeze(horizonTicks) as number[] });
+    this.timing = timing;
     this.mismatch = Object.freeze(drawMismatch(seed, this.geometry, this.design));
     // Power-on state: every synapse off (NMOS gates at ground, PMOS gates at the supply).
     this.volts = this.geometry.map((g) => {
@@ -206,9 +195,7 @@ export class SpiceChip implements ChipBackend {
   }
 
   private checkLayerIndex(layer: number): void {
-    if (!Number.isInteger(layer) || layer < 0 || layer >= this.geometry.length) {
-      throw new RangeError(`layer ${layer} does not exist; this chip has layers 0..${this.geometry.length - 1}`);
-    }
+    checkLayerIndex(layer, this.geometry.length);
   }
 
   neuronVoltages(layer: number): { vRest: number; vThreshold: number } {
@@ -218,16 +205,7 @@ export class SpiceChip implements ChipBackend {
 
   setGateVoltages(layer: number, volts: Float64Array): void {
     this.checkLayerIndex(layer);
-    const g = this.geometry[layer];
-    const n = g.rowInput.length * g.outputs;
-    if (!(volts instanceof Float64Array) || volts.length !== n) {
-      throw new RangeError(`layer ${layer} gate voltages must be a Float64Array of rows*outputs = ${n} values`);
-    }
-    const { vMin, vMax } = this.dac;
-    for (let k = 0; k < n; k++) {
-      const v = volts[k];
-      if (!(v >= vMin && v <= vMax)) throw new RangeError(`gate voltage [${k}] = ${v} V is outside the DAC range ${vMin}..${vMax} V`);
-    }
+    checkGateVoltages(layer, this.geometry[layer], this.dac, volts);
     this.volts[layer] = Float64Array.from(volts);
     this.tableModels[layer] = undefined;
   }
