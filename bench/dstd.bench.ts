@@ -6,13 +6,19 @@
  * Accuracy: spike-time RMSE against the exact solver, layer by layer (each layer fed the exact
  * solver's spikes of the layer below, so a solver's own error is measured, not the propagation),
  * over the neurons that fire in both, in normalised time units (a layer window is 1 unit);
- * fired/silent disagreements are counted separately. The Euler step count is searched (doubling)
- * until its RMSE is at most DSTD's (M = 16): that is the "matched accuracy" Euler.
+ * fired/silent disagreements are counted separately. The Euler step count is searched (doubling,
+ * up to MAX_EULER_STEPS) until its RMSE is at most DSTD's (M = 16): the "matched accuracy" Euler.
+ * Euler is first order (RMSE ~ 1/K, as the search shows); if the search ends before matching,
+ * the matched K is extrapolated from the finest step count that ran.
  *
  * Cost: CPU milliseconds of one step (median of repeats; CPU rather than wall time so that other
  * processes on the machine do not count) and peak tensor bytes during the step (tf.profile).
- * The exact solver works in float64 typed arrays outside tfjs; its figure adds the bytes of the
- * arrays it allocates to its (small) tensor peak.
+ * Euler runs in child processes (its tape can exhaust the wasm heap, which aborts the process);
+ * when the matched K does not run at batch 128, its cost is the least-squares line a + b K
+ * through the step counts that do run (Euler's per-step work and tape are the same at every
+ * step), evaluated at the matched K: `euler_measured_directly` says which. The exact solver
+ * works in float64 typed arrays outside tfjs; its memory adds the bytes of the arrays it
+ * allocates to its (small) tensor peak.
  *
  * Prints ONE JSON line:
  *   speedup_vs_euler, memory_ratio_vs_euler, speedup_vs_exact, memory_ratio_vs_exact,

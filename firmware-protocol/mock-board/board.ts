@@ -31,6 +31,8 @@ import {
 } from '../messages.ts';
 import { typeName } from '../schemas.ts';
 
+/** Least time between two PROGRESS events of one request (PROTOCOL.md: at least one a second). */
+export const PROGRESS_INTERVAL_MS = 250;
 export const DEFAULT_MAX_PAYLOAD = 16384;
 export const MIN_PROTOCOL = 1;
 export const SELF_TESTS = ['dac', 'timer', 'supply'] as const;
@@ -199,6 +201,21 @@ export class MockBoard {
   subscribe(listener: (frame: Uint8Array) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * A progress sink for one RUN: forwards the backend's progress as PROGRESS events ("run"),
+   * at most every PROGRESS_INTERVAL_MS, so a host keeps a long request alive without a flood.
+   */
+  private runProgress(): (p: { done: number; total: number }) => void {
+    let last = -Infinity;
+    return ({ done, total }) => {
+      const now = this.clock();
+      if (now - last < PROGRESS_INTERVAL_MS && done < total) return;
+      last = now;
+      const d = Math.max(0, Math.min(0xffffffff, Math.floor(done)));
+      this.emitEvent('PROGRESS', { task: 'run', done: d, total: Math.max(d, Math.floor(total)) });
+    };
   }
 
   /** Sends an unsolicited event with the board's own event counter; returns its frame. */
@@ -386,7 +403,7 @@ export class MockBoard {
       this.applyWeights();
       let out: Uint16Array[];
       try {
-        out = await this.backend.run(m.inputs, m.batch);
+        out = await this.backend.run(m.inputs, m.batch, { onProgress: this.runProgress() });
       } catch (e) {
         throw new Refusal(ErrorCode.HARDWARE_FAULT, `RUN: the chip run failed: ${(e as Error)?.message ?? String(e)}`);
       }

@@ -78,9 +78,11 @@ export interface VerifyResult {
 }
 
 export interface RunOptions {
-  /** Per-attempt timeout of each RUN frame, ms. */
+  /** Per-attempt timeout of each RUN frame, ms (restarted by the device's PROGRESS events). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Samples finished so far, after each RUN frame's reply. */
+  onProgress?: (p: { done: number; total: number }) => void;
 }
 
 export interface SelfTestOptions {
@@ -267,13 +269,20 @@ export class ChipDevice {
     }
     const out = info.layers.map((l) => new Uint16Array(batch * l.outputs));
     const chunks = fullRuns(batch, info.runBatch);
+    let done = 0;
     await lastValueFrom(
       from(chunks).pipe(
         mergeMap(
           (c) =>
             this.link
               .request$('RUN', { batch: c.count, inputs: inputTicks.slice(c.offset * nIn, (c.offset + c.count) * nIn) }, { timeoutMs: opts.timeoutMs })
-              .pipe(map((reply) => this.placeRun(reply, c, out))),
+              .pipe(
+                map((reply) => {
+                  this.placeRun(reply, c, out);
+                  done += c.count;
+                  opts.onProgress?.({ done, total: batch });
+                }),
+              ),
           32,
         ),
         toArray(),

@@ -460,6 +460,7 @@ export class LinkClient {
         return;
       }
       this.counters.events++;
+      if (type === 'PROGRESS') this.keepAlive();
       this.eventsSubject.next({ type, seq: frame.seq, event: frame.message } as DeviceEvent);
       return;
     }
@@ -493,6 +494,17 @@ export class LinkClient {
    */
   private progressPast(order: number): void {
     for (const q of this.pending.values()) if (q.order > order) q.restartTimer();
+  }
+
+  /**
+   * A PROGRESS event: the device is still serving the oldest request it holds (it serves in
+   * order), so that request gets its full timeout again. A long RUN on a slow chip then lives as
+   * long as the device keeps reporting, and still times out soon after the reports stop.
+   */
+  private keepAlive(): void {
+    let oldest: Pending | undefined;
+    for (const q of this.pending.values()) if (oldest === undefined || q.order < oldest.order) oldest = q;
+    oldest?.restartTimer();
   }
 
   private shutdown(reason: string): void {

@@ -139,7 +139,15 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       deployment.realised.dispose();
       const onDevice = await stage(
         'measure on the device',
-        () => evaluateOnDevice(device, net, data.test.x, data.test.y, data.test.n, { signal: opts.signal }),
+        async () => {
+          const bar = createProgress({ total: data.test.n, label: 'device', unit: 'samples' });
+          const e = await evaluateOnDevice(device, net, data.test.x, data.test.y, data.test.n, {
+            signal: opts.signal,
+            onProgress: (done) => bar.update(done),
+          });
+          bar.finish();
+          return e;
+        },
         (e) => `device test accuracy ${pct(e.accuracy)} (twin on the realised weights: ${pct(realisedAcc)})`,
       );
       run.metrics.append({ stage: 'deploy', twin_acc: twinAcc, realised_twin_acc: realisedAcc, deployed_acc: onDevice.accuracy });

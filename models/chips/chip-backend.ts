@@ -54,6 +54,15 @@ export interface ChipSupply {
   temperatureC: number;
 }
 
+export interface ChipRunOptions {
+  /**
+   * Called now and then during a long run with the work done so far (units are the backend's:
+   * neurons simulated, samples...). A board forwards it as PROGRESS events, which tell the host
+   * the request is still being served.
+   */
+  onProgress?: (p: { done: number; total: number }) => void;
+}
+
 export interface ChipBackend {
   /** A stable identifier of this chip (for a mock: derived from its kind and seed). */
   readonly chipId: string;
@@ -71,7 +80,7 @@ export interface ChipBackend {
    * One inference per sample. `inputTicks` is `batch x geometry[0].inputs` (SILENT_TICK = no spike).
    * Returns, per layer, `batch x outputs` spike ticks (SILENT_TICK when silent in the window).
    */
-  run(inputTicks: Uint16Array, batch: number): Promise<Uint16Array[]>;
+  run(inputTicks: Uint16Array, batch: number, opts?: ChipRunOptions): Promise<Uint16Array[]>;
   /** Supply and temperature as the board's sensors would read them. */
   supply(): ChipSupply;
   /** Releases workers or engines the backend holds. */
