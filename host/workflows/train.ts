@@ -52,6 +52,10 @@ export interface TrainWorkflowOptions {
   limitTest?: number;
   fromAnn: boolean;
   tauSoft?: number;
+  /** Loss: hidden neurons firing for at most this fraction of a batch count as dead. */
+  deadRate?: number;
+  /** Loss: weight of the window term. */
+  windowWeight?: number;
   schedule?: LrSchedule;
   /** The command line, for the run record. */
   args?: string[];
@@ -157,7 +161,12 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
   const batchSize = opts.batchSize ?? preset.batchSize;
   const lr = opts.lr ?? preset.lr;
   const schedule = opts.schedule ?? preset.schedule;
-  const loss: Partial<LossConfig> = { ...preset.loss, ...(opts.tauSoft !== undefined ? { tauSoft: opts.tauSoft } : {}) };
+  const loss: Partial<LossConfig> = {
+    ...preset.loss,
+    ...(opts.tauSoft !== undefined ? { tauSoft: opts.tauSoft } : {}),
+    ...(opts.deadRate !== undefined ? { deadRate: opts.deadRate } : {}),
+    ...(opts.windowWeight !== undefined ? { windowWeight: opts.windowWeight } : {}),
+  };
   const solver = createSolver(opts.solver, { bins: opts.bins, eulerSteps: opts.eulerSteps });
   const config = defaultConfig(sizes, { model: opts.model });
   const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, loss, seed: opts.seed, config };

@@ -72,13 +72,15 @@ export class ReluNet {
     return tf.add(tf.sub(v, tf.mean(v, 0, true)), this.rowSum / nIn) as tf.Tensor2D;
   }
 
-  /** Logits [B, classes]; with `activations`, every hidden layer's ReLU output as well. */
-  forward(x: tf.Tensor2D): { logits: tf.Tensor2D; hidden: tf.Tensor2D[] } {
+  /** Logits [B, classes], every hidden layer's ReLU output and pre-activation. */
+  forward(x: tf.Tensor2D): { logits: tf.Tensor2D; hidden: tf.Tensor2D[]; pre: tf.Tensor2D[] } {
     const hidden: tf.Tensor2D[] = [];
+    const pre: tf.Tensor2D[] = [];
     let a = x;
     for (let l = 0; l < this.v.length; l++) {
       const z = tf.add(matMulFast(a, this.weights(l)), this.b[l]!) as tf.Tensor2D;
-      if (l + 1 === this.v.length) return { logits: z, hidden };
+      if (l + 1 === this.v.length) return { logits: z, hidden, pre };
+      pre.push(z);
       a = tf.relu(z);
       hidden.push(a);
     }
@@ -130,6 +132,12 @@ export interface AnnTrainOptions {
   seed: number;
   /** L2 penalty on the weights (default 0). */
   weightDecay?: number;
+  /**
+   * Weight of mean(relu(-z)) over hidden pre-activations (default 0). A hidden unit at zero
+   * activation is where the ideal mapping departs from the ANN (mapping.ts): a spiking neuron
+   * cannot fire exactly at its window's end. This term keeps units in their linear range.
+   */
+  activeWeight?: number;
   onEpoch?(m: { epoch: number; train_loss: number; train_acc: number; test_acc?: number }): void;
   signal?: AbortSignal;
 }
@@ -156,9 +164,12 @@ export async function trainReluNet(
         let pred: tf.Tensor | null = null;
         const cost = opt.minimize(
           () => {
-            const { logits } = net.forward(x);
+            const { logits, pre } = net.forward(x);
             pred = tf.keep(tf.argMax(logits, 1));
             let loss = tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1)));
+            if (opts.activeWeight) {
+              for (const z of pre) loss = tf.add(loss, tf.mul(tf.mean(tf.relu(tf.neg(z))), opts.activeWeight));
+            }
             if (opts.weightDecay) {
               for (let l = 0; l < net.v.length; l++) loss = tf.add(loss, tf.mul(tf.sum(tf.square(net.weights(l))), opts.weightDecay));
             }

@@ -68,6 +68,8 @@ export interface EpochMetrics {
   lr: number;
   seconds: number;
   samples_per_s: number;
+  /** Present (true) when the run was stopped part-way through this epoch. */
+  partial?: boolean;
 }
 
 /** The loss split into its terms (weighted as they enter the total). */
@@ -223,6 +225,7 @@ export async function trainNetwork(
         lr,
         seconds,
         samples_per_s: seen / seconds,
+        ...(batch < nBatches ? { partial: true } : {}),
       };
       if (data.test && (opts.evalEachEpoch ?? true) && !opts.signal?.aborted) {
         const e: Evaluation = evaluateNetwork(net, data.test, opts.solver, { batchSize: opts.evalBatchSize, tauSoft: cfg.tauSoft });

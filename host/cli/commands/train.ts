@@ -100,6 +100,26 @@ export const options = {
     description: 'softmax temperature of the loss, in time units (default 0.1)',
     schema: positiveNumber('the softmax temperature').optional(),
   },
+  deadRate: {
+    type: 'string',
+    placeholder: 'X',
+    description: 'hidden neurons firing for at most this fraction of a batch count as dead and are pushed to fire (default 0)',
+    schema: z
+      .string()
+      .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, 'expected a fraction between 0 and 1 like 0.1')
+      .transform(Number)
+      .optional(),
+  },
+  windowWeight: {
+    type: 'string',
+    placeholder: 'X',
+    description: 'weight of the term keeping spikes inside their layer windows (default 0.1)',
+    schema: z
+      .string()
+      .regex(/^(\d+\.?\d*|\.\d+)$/, 'expected a number >= 0 like 0.1')
+      .transform(Number)
+      .optional(),
+  },
   schedule: {
     type: 'string',
     placeholder: 'constant|cosine',
@@ -133,6 +153,8 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     limitTrain: o.limitTrain,
     limitTest: o.limitTest,
     tauSoft: o.tauSoft,
+    deadRate: o.deadRate,
+    windowWeight: o.windowWeight,
     schedule: o.schedule,
     fromAnn: o.fromAnn,
     args: process.argv.slice(2),

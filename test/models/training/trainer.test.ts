@@ -75,6 +75,17 @@ describe('trainNetwork', () => {
     net.dispose();
   });
 
+  it('stops after the current batch when the signal aborts, marking the epoch partial', async () => {
+    const train = toySet(1, 64);
+    const solver = createSolver('dstd', { bins: 8 });
+    const net = initNetwork(defaultConfig([6, 4, 2]), { x: train.x, n: 64 }, solver, { seed: 1 });
+    const ctl = new AbortController();
+    const h = await trainNetwork(net, { train }, { epochs: 5, batchSize: 8, lr: 0.01, seed: 1, solver, signal: ctl.signal, onBatch: (p) => p.batch === 2 && ctl.abort() });
+    expect(h).toHaveLength(1);
+    expect(h[0]).toMatchObject({ epoch: 1, partial: true });
+    net.dispose();
+  });
+
   it('trains with the exact solver (implicit-function-theorem gradients) too', async () => {
     const train = toySet(4, 32);
     const solver = createSolver('exact');
