@@ -19,6 +19,7 @@ import { openRunDir } from '../runs/run-dir.ts';
 import { createProgress } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { deployNetwork, deviceHorizons, evaluateOnDevice } from './deploy.ts';
+import { presetFor } from './train.ts';
 import { SILENT_TICK } from '../../models/chips/chip-backend.ts';
 
 export interface DemoOptions {
@@ -93,8 +94,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     // 2. Train the twin on Iris with the chip's own time windows and the PNN model.
     const data = await loadDataset('iris', { seed: opts.seed });
     const sizes = [data.features, ...hiddenSizes(device), data.classes];
-    const config = defaultConfig(sizes, { model: 'pnn', inputWindow: 0.5, horizons: deviceHorizons(info) });
+    // Inputs take the first half of layer 0's window (one twin time unit), the layers the rest.
+    // Grids start at 0 (shiftGrids off): a shifted grid moves inputs that arrive before the
+    // layer's window to its start, which the chip does not do, and the twin must match the chip.
+    const config = defaultConfig(sizes, { model: 'pnn', inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2), shiftGrids: false });
     const solver = createSolver('dstd', { bins: 16 });
+    const preset = presetFor('iris');
     const net = initNetwork(config, { x: data.train.x, n: data.train.n }, solver, { seed: opts.seed });
     let history: EpochMetrics[] = [];
     try {
@@ -104,11 +109,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
           const bar = createProgress({ total: opts.epochs, label: 'train', unit: 'epochs' });
           const h = await trainNetwork(net, { train: data.train, test: data.test }, {
             epochs: opts.epochs,
-            batchSize: 16,
-            lr: 0.02,
+            batchSize: preset.batchSize,
+            lr: preset.lr,
             seed: opts.seed,
             solver,
-            schedule: 'cosine',
+            schedule: preset.schedule,
+            loss: preset.loss,
             signal: opts.signal,
             onEpoch: (m) => {
               run.metrics.append({ stage: 'train', ...m });

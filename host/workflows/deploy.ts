@@ -22,23 +22,22 @@ export function nominalCurves(): LayerCurves {
   return { nmos: NOMINAL_NMOS, pmos: NOMINAL_PMOS, circuit: NOMINAL_CIRCUIT, temperatureC: NOMINAL_TEMPERATURE_C };
 }
 
-/** Seconds per twin time unit: layer 0's window on this device. */
-export function deviceTimeUnit(info: DeviceInfo): number {
-  return info.tickSeconds * info.layers[0]!.horizonTicks;
+/**
+ * The device's layer windows in twin time units of `unitTicks` ticks (default: layer 0's window,
+ * so it ends at 1). A network meant for this device is configured with these horizons.
+ */
+export function deviceHorizons(info: DeviceInfo, unitTicks = info.layers[0]!.horizonTicks): number[] {
+  return info.layers.map((l) => l.horizonTicks / unitTicks);
 }
 
-/**
- * The device's layer windows in twin time units (layer 0's window = 1). A network meant for this
- * device is configured with these horizons and an input window of at most 1.
- */
-export function deviceHorizons(info: DeviceInfo): number[] {
-  const h0 = info.layers[0]!.horizonTicks;
-  return info.layers.map((l) => l.horizonTicks / h0);
+/** Ticks per twin time unit, read off the network's first window against the device's. */
+export function unitTicksOf(net: SpikingNetwork, info: DeviceInfo): number {
+  return info.layers[0]!.horizonTicks / net.config.horizons[0]!;
 }
 
 /**
  * Reasons a network cannot run on this device as it is, each naming what differs and the fix;
- * empty when it fits.
+ * empty when it fits. The twin may use any time unit; its windows must be the device's in it.
  */
 export function fitProblems(net: SpikingNetwork, info: DeviceInfo): string[] {
   const problems: string[] = [];
@@ -52,21 +51,21 @@ export function fitProblems(net: SpikingNetwork, info: DeviceInfo): string[] {
     );
     return problems;
   }
-  const horizons = deviceHorizons(info);
+  const unit = unitTicksOf(net, info);
+  const want = deviceHorizons(info, unit);
   info.layers.forEach((chip, l) => {
     if (sizes[l]! > chip.inputs || sizes[l + 1]! > chip.outputs) {
       problems.push(`layer ${l} is ${sizes[l]}x${sizes[l + 1]}, the chip's array is ${chip.inputs}x${chip.outputs}`);
     }
-    const want = horizons[l]!;
     const have = net.config.horizons[l]!;
-    if (Math.abs(have - want) > 1e-9 * want) {
+    if (Math.abs(have - want[l]!) > 1e-9 * want[l]!) {
       problems.push(
-        `layer ${l}'s window ends at ${have} time units in the twin but at ${want} on the chip (${chip.horizonTicks} ticks): configure the twin with deviceHorizons()`,
+        `layer ${l}'s window ends at ${have} time units in the twin but at ${want[l]} on the chip (${chip.horizonTicks} ticks at ${unit} ticks per unit): configure the twin with deviceHorizons()`,
       );
     }
   });
-  if (net.config.inputWindow > 1 + 1e-12) {
-    problems.push(`the input window (${net.config.inputWindow}) is longer than the chip's first window (1)`);
+  if (net.config.inputWindow > net.config.horizons[0]! * (1 + 1e-12)) {
+    problems.push(`the input window (${net.config.inputWindow}) is longer than the chip's first window (${net.config.horizons[0]})`);
   }
   return problems;
 }
@@ -98,7 +97,8 @@ export async function deployNetwork(device: ChipDevice, net: SpikingNetwork, opt
   const info = device.info;
   const problems = fitProblems(net, info);
   if (problems.length > 0) throw new RangeError(`the network does not fit ${info.chipId}: ${problems.join('; ')}`);
-  const t0 = deviceTimeUnit(info);
+  // Seconds per twin time unit.
+  const t0 = unitTicksOf(net, info) * info.tickSeconds;
   const pnn = net.toPnnLayers();
   const states = net.states();
   const layers: DeployedLayer[] = [];
@@ -128,7 +128,7 @@ export async function deployNetwork(device: ChipDevice, net: SpikingNetwork, opt
 export function encodeForDevice(x: Float32Array, n: number, net: SpikingNetwork, info: DeviceInfo): Uint16Array {
   const features = net.inputs;
   const chipInputs = info.layers[0]!.inputs;
-  const horizonTicks = Math.round(net.config.inputWindow * info.layers[0]!.horizonTicks);
+  const horizonTicks = Math.round(net.config.inputWindow * unitTicksOf(net, info));
   const ticks = ttfsTicks(x.subarray(0, n * features), {
     horizonTicks,
     silentThreshold: net.config.silentZeros ? 0 : undefined,

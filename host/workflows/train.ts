@@ -77,11 +77,12 @@ export interface Preset {
 }
 
 export const PRESETS: Record<'tabular' | 'image', Preset> = {
-  // Iris-sized problems: a small hidden layer, many short epochs.
+  // Iris-sized problems: a small hidden layer, many short epochs. Hidden width and batch size
+  // chosen by 5-fold cross-validation on Iris' training part (never its test part).
   tabular: {
-    layers: [16],
+    layers: [32],
     epochs: 300,
-    batchSize: 16,
+    batchSize: 8,
     lr: 0.01,
     schedule: 'cosine',
     loss: { tauSoft: 0.1, windowWeight: 0.1, deadWeight: 1 },

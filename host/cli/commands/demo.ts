@@ -28,7 +28,7 @@ export const options = {
     schema: z.string().min(1, 'must not be empty').optional(),
   },
   seed: intOptionWithDefault('seed for the network initialisation and batch order', 0, 2 ** 31 - 1, 1),
-  epochs: intOptionWithDefault('training epochs of the twin', 1, 10_000, 60),
+  epochs: intOptionWithDefault('training epochs of the twin', 1, 10_000, 150),
 } satisfies OptionsSpec;
 
 export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {

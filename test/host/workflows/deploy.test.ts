@@ -27,7 +27,7 @@ beforeAll(async () => {
   device = await ChipDevice.open('mock:ideal?seed=3&geometry=6-8-5');
   const rng = new Rng(11);
   x = Float32Array.from({ length: N * 4 }, () => rng.next());
-  net = initNetwork(defaultConfig([4, 8, 3], { inputWindow: 0.5, horizons: deviceHorizons(device.info) }), { x, n: N }, createSolver('exact'), { seed: 5 });
+  net = initNetwork(defaultConfig([4, 8, 3], { inputWindow: 1, horizons: deviceHorizons(device.info, device.info.layers[0]!.horizonTicks / 2) }), { x, n: N }, createSolver('exact'), { seed: 5 });
 });
 
 afterAll(async () => {
@@ -42,7 +42,7 @@ describe('deployNetwork', () => {
     const ticks = encodeForDevice(x, N, net, device.info);
     const chip = await device.run(ticks, N);
     // Independent path: the exact solver on the realised twin, times in ticks of 1 ns.
-    const h0 = device.info.layers[0]!.horizonTicks;
+    const h0 = device.info.layers[0]!.horizonTicks / 2; // ticks per twin time unit
     const inputTimes = new Float64Array(N * 4);
     for (let s = 0; s < N; s++) {
       for (let j = 0; j < 4; j++) {
@@ -85,7 +85,8 @@ describe('deployNetwork', () => {
 
   it('refuses a network that does not fit the chip, naming the difference', () => {
     const late = initNetwork(defaultConfig([4, 8, 3]), { x, n: N }, createSolver('exact'), { seed: 1 });
-    expect(fitProblems(late, device.info).join()).toMatch(/layer 0's window ends at 2 time units in the twin but at 1 on the chip/);
+    // Twin windows 2, 3 against the chip's 2000, 4000 ticks: 1000 ticks per unit makes layer 1 end at 4.
+    expect(fitProblems(late, device.info).join()).toMatch(/layer 1's window ends at 3 time units in the twin but at 4 on the chip/);
     late.dispose();
     const big = defaultConfig([7, 8, 3], { inputWindow: 0.5, horizons: deviceHorizons(device.info) });
     const tooWide = initNetwork(big, { x: new Float32Array(7 * 4).fill(0.5), n: 4 }, createSolver('exact'), { seed: 1 });
