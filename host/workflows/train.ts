@@ -126,7 +126,7 @@ function displayPath(p: string): string {
 export function reversalCandidates(): (ReversalPair & { vRest: number; vThreshold: number })[] {
   const out: (ReversalPair & { vRest: number; vThreshold: number })[] = [];
   for (const vRest of [1.2, 1.3, 1.4, 1.5]) {
-    for (const vThreshold of [0.7, 0.8, 0.9, 1.0]) {
+    for (const vThreshold of [0.8, 0.9, 1.0]) {
       if (vRest - vThreshold < 0.2) continue;
       const r = reversalPotentials({ ...NOMINAL_CIRCUIT, vRest, vThreshold });
       out.push({ ...r, vRest, vThreshold });
@@ -329,7 +329,7 @@ async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
     const weights = ann.layerWeights();
     // The exact solver is the reference for evaluating mapped networks (no training needed).
     const exact = createSolver('exact');
-    const select = { ...data.train, n: Math.min(data.train.n, 2000) };
+    const select = { ...data.train, n: Math.min(data.train.n, 1000) };
     // Slack decides whether neurons with negative pre-activation fire late or stay silent.
     let bestMap: { slack: number; net: SpikingNetwork; acc: number } | undefined;
     for (const slack of [0, 0.25, 0.5]) {
@@ -347,7 +347,8 @@ async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
       const nominal = mapped.withModel({ model: 'pnn' });
       const pnnNominal = evaluateNetwork(nominal, data.test, exact).acc;
       nominal.dispose();
-      const scales = [0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 2];
+      // Geometric: a balanced excitatory/inhibitory network can need several times the current.
+      const scales = Array.from({ length: 11 }, (_, k) => Number((0.5 * Math.SQRT2 ** k).toPrecision(3)));
       const bar2 = createProgress({ total: scales.length * (1 + reversalCandidates().length), label: 'search', unit: 'points', stream: opts.progress });
       const nominalSearch = searchCurrentScale(mapped, select, exact, { scales, reversal: [NOMINAL_REVERSAL], onPoint: (p) => { bar2.tick(1); run.metrics.append({ stage: 'search', ...p }); } });
       const fullSearch = searchCurrentScale(mapped, select, exact, { scales, reversal: reversalCandidates(), onPoint: (p) => { bar2.tick(1); run.metrics.append({ stage: 'search', ...p }); } });

@@ -14,12 +14,15 @@ import { Worker } from 'node:worker_threads';
 import { createEngine, type EngineKind, type SpiceEngine, type SpiceVectors } from './engine.ts';
 import { SpiceError, type SpiceErrorData } from './errors.ts';
 
+/** Longest a worker may take to start its engine before its job is failed. */
+const START_LIMIT_MS = 5 * 60_000;
+
 export interface PoolOptions {
   engine: EngineKind;
   /** Worker threads (default: available parallelism); 0 = run in this thread. Capped at the available parallelism. */
   workers?: number;
   ngspicePath?: string;
-  /** Per-job limit, milliseconds (default 30 min). */
+  /** Per-job simulation limit, milliseconds from the engine being ready (default 30 min). */
   timeoutMs?: number;
 }
 
@@ -92,10 +95,14 @@ export class SpicePool {
       workerData: { engine: this.opts.engine, ngspicePath: this.opts.ngspicePath },
     });
     const slot: Slot = { worker, job: undefined };
-    worker.on('message', (m: { id: number; ok: boolean; names?: string[]; data?: Float64Array[]; error?: SpiceErrorData }) => {
+    worker.on('message', (m: { id: number; started?: boolean; ok?: boolean; names?: string[]; data?: Float64Array[]; error?: SpiceErrorData }) => {
       const job = slot.job;
       if (!job || m.id !== job.id) return;
       clearTimeout(job.timer);
+      if (m.started) {
+        job.timer = this.limit(slot, job, this.opts.timeoutMs ?? 30 * 60_000, 'did not finish');
+        return;
+      }
       slot.job = undefined;
       worker.unref();
       if (m.ok) job.resolve({ names: m.names ?? [], data: m.data ?? [] });
@@ -119,6 +126,20 @@ export class SpicePool {
     return slot;
   }
 
+  /** Fails `job` and replaces its worker unless it settles within `ms`. */
+  private limit(slot: Slot, job: NonNullable<Slot['job']>, ms: number, what: string): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      if (slot.job !== job) return;
+      slot.job = undefined;
+      this.drop(slot);
+      void slot.worker.terminate();
+      job.reject(new SpiceError(`SPICE run ${what} within ${ms} ms`, job.netlist, [], this.opts.engine));
+      this.dispatch();
+    }, ms);
+    timer.unref?.();
+    return timer;
+  }
+
   private drop(slot: Slot): void {
     const k = this.slots.indexOf(slot);
     if (k >= 0) this.slots.splice(k, 1);
@@ -134,17 +155,9 @@ export class SpicePool {
       }
       const job = this.queue.shift()!;
       const id = this.nextId++;
-      const timeoutMs = this.opts.timeoutMs ?? 30 * 60_000;
-      const active: Slot['job'] = { ...job, id };
-      active.timer = setTimeout(() => {
-        if (slot!.job !== active) return;
-        slot!.job = undefined;
-        this.drop(slot!);
-        void slot!.worker.terminate();
-        job.reject(new SpiceError(`SPICE run did not finish within ${timeoutMs} ms`, job.netlist, [], this.opts.engine));
-        this.dispatch();
-      }, timeoutMs);
-      active.timer.unref?.();
+      const active: NonNullable<Slot['job']> = { ...job, id };
+      // Until the worker reports its engine ready, only a hung start-up is caught.
+      active.timer = this.limit(slot, active, START_LIMIT_MS, 'did not start');
       slot.job = active;
       slot.worker.ref();
       slot.worker.postMessage({ id, netlist: job.netlist });

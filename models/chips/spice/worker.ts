@@ -2,7 +2,8 @@
  * Worker-thread entry: owns one SPICE engine and runs the netlists the pool sends, one at a time.
  *
  *   in:  { id, netlist }
- *   out: { id, ok: true, names, data }          (vectors transferred, not copied)
+ *   out: { id, started: true }                   (engine ready, simulation starting)
+ *        { id, ok: true, names, data }          (vectors transferred, not copied)
  *        { id, ok: false, error: SpiceErrorData }   (any failure travels as a SpiceError)
  *
  * The engine is created on the first job (workerData: { engine, ngspicePath, timeoutMs }).
@@ -33,7 +34,10 @@ parentPort?.on('message', async (msg: { id: number; netlist: string } | { close:
   const { id, netlist } = msg;
   try {
     engine ??= createEngine(setup.engine, { ngspicePath: setup.ngspicePath });
-    const res = await (await engine).run(netlist);
+    const ready = await engine;
+    // The pool's time limit covers the simulation, not the engine's start-up.
+    parentPort?.postMessage({ id, started: true });
+    const res = await ready.run(netlist);
     parentPort?.postMessage({ id, ok: true, names: res.names, data: res.data }, res.data.map((d) => d.buffer as ArrayBuffer));
   } catch (e) {
     const err = e instanceof SpiceError ? e : new SpiceError(e instanceof Error ? e.message : String(e), netlist, [], setup.engine);
