@@ -12,7 +12,7 @@ import { cobsDecode, cobsMaxEncodedLength } from './cobs.ts';
 import { crc32c } from './crc32c.ts';
 import { ProtocolError } from './errors.ts';
 import { CRC_BYTES, HEADER_BYTES, MAX_PAYLOAD, type FrameHeader } from './frame.ts';
-import { MsgType, PROTOCOL_VERSION, type Frame } from './messages.ts';
+import { MsgType, PROTOCOL_VERSION, type Frame, type ReceiveCounters } from './messages.ts';
 import { unpackPayload } from './msgpack.ts';
 import { fromWire, schemaFor } from './schemas.ts';
 
@@ -20,14 +20,7 @@ export type DecodeEvent =
   | { kind: 'frame'; frame: Frame }
   | { kind: 'error'; error: ProtocolError; header?: FrameHeader };
 
-export interface DecoderStats {
-  framesOk: number;
-  crcErrors: number;
-  framingErrors: number;
-  oversize: number;
-  unknownType: number;
-  badPayload: number;
-  versionErrors: number;
+export interface DecoderStats extends ReceiveCounters {
   bytesDiscarded: number;
 }
 

@@ -105,17 +105,22 @@ export interface SelfTestResult { name: string; ok: boolean; detail: string }
 export interface SelfTestResponse { results: SelfTestResult[] }
 
 export type StatusRequest = Record<string, never>;
+/** What a receiver counts about the frames it gets (the decoder's and the board's counters). */
+export interface ReceiveCounters {
+  framesOk: number;
+  crcErrors: number;
+  framingErrors: number;
+  oversize: number;
+  unknownType: number;
+  badPayload: number;
+  versionErrors: number;
+}
+
 export interface StatusResponse {
   supplyV: number;
   temperatureC: number;
   uptimeMs: number;
-  counters: {
-    framesOk: number;
-    crcErrors: number;
-    framingErrors: number;
-    oversize: number;
-    unknownType: number;
-    badPayload: number;
+  counters: Omit<ReceiveCounters, 'versionErrors'> & {
     refused: number;
     /** Frames with a good CRC but a header version the device does not speak (added; optional for older devices). */
     versionErrors?: number;

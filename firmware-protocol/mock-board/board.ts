@@ -27,6 +27,7 @@ import {
   type LayerInfo,
   type RequestName,
   type SelfTestResult,
+  type ReceiveCounters,
   type StatusResponse,
 } from '../messages.ts';
 import { typeName } from '../schemas.ts';
@@ -48,14 +49,7 @@ export interface MockBoardOptions {
   nominalSupplyV?: number;
 }
 
-export interface BoardCounters {
-  framesOk: number;
-  crcErrors: number;
-  framingErrors: number;
-  oversize: number;
-  unknownType: number;
-  badPayload: number;
-  versionErrors: number;
+export interface BoardCounters extends ReceiveCounters {
   /** Requests answered with ERROR. */
   refused: number;
 }
