@@ -59,3 +59,18 @@ export interface Command<S extends OptionsSpec = OptionsSpec> {
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/**
+ * The command ran to the end but its result is a failure (e.g. bring-up found faults): exit 1, and
+ * under --json the `summary` fields go into the final JSON line next to `"ok": false`.
+ */
+export class CommandFailedError extends Error {
+  override name = 'CommandFailedError';
+  readonly kind = 'failed';
+  constructor(
+    message: string,
+    readonly summary: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}

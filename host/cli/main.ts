@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Command, CommandContext, OptionSpec } from './command.ts';
-import { UsageError } from './command.ts';
+import { CommandFailedError, UsageError } from './command.ts';
 import { commandNames, loadAllCommands, loadCommand } from './registry.ts';
 
 export interface MainIO {
@@ -36,6 +36,11 @@ export function toJson(value: unknown): string {
     if (typeof v === 'bigint') return v.toString();
     return v;
   });
+}
+
+function withoutOk(summary: Record<string, unknown>): Record<string, unknown> {
+  const { ok: _ok, ...rest } = summary;
+  return rest;
 }
 
 function errorKind(err: unknown): string {
@@ -188,7 +193,9 @@ export async function main(argv: string[], ioOverride: Partial<MainIO> = {}): Pr
   const fail = (code: number, err: unknown, name?: string): number => {
     const line = oneLine(err);
     io.stderr(`spikeloop${name ? ' ' + name : ''}: ${line}\n`);
-    if (wantsJson) io.stdout(toJson({ ok: false, ...(name ? { command: name } : {}), error: line, kind: errorKind(err) }) + '\n');
+    // A CommandFailedError carries the command's summary: it still belongs in the JSON line.
+    const summary = err instanceof CommandFailedError ? withoutOk(err.summary) : {};
+    if (wantsJson) io.stdout(toJson({ ok: false, ...(name ? { command: name } : {}), ...summary, error: line, kind: errorKind(err) }) + '\n');
     return code;
   };
 

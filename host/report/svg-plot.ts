@@ -1,7 +1,7 @@
 /**
  * Dependency-free SVG plots for run reports: line charts (learning curves), scatter
  * (predicted vs measured, with the identity line), spike rasters (neurons x time, one
- * band per layer) and histograms. Each function returns one standalone, well-formed
+ * band per layer), histograms and heat maps (a matrix as coloured cells). Each function returns one standalone, well-formed
  * SVG document as a string that also embeds directly in HTML.
  *
  * Geometry: the plot area is the rectangle with class "plot-area"; data map linearly (or
@@ -651,4 +651,128 @@ export function histogram(spec: HistogramSpec): string {
   });
   if (several || items.some((i) => i.name !== spec.series[0]?.name)) body += legend(a, items, pts);
   return open(spec, a, 'histogram') + body + titleAndLabels({ yLabel: spec.density ? 'fraction' : 'count', ...spec }, a) + '</svg>';
+}
+
+// ------------------------------------------------------------------------ heat map
+
+export interface HeatMapMark {
+  row: number;
+  col: number;
+}
+
+export interface HeatMapSpec extends PlotFrame {
+  /** rows x cols values, row-major. +Infinity is drawn as "silent" (dark grey), NaN as blank. */
+  values: ArrayLike<number>;
+  rows: number;
+  cols: number;
+  /** Colour by log10 of the value (values <= 0 count as blank). */
+  log?: boolean;
+  /** Colour range (default: the finite data extent). */
+  domain?: [number, number];
+  /** Larger maps are averaged in blocks so that neither axis has more than this many cells. Default 128. */
+  maxCells?: number;
+  /** Cells to outline (e.g. flagged synapses); drawn on top, whatever the block size. */
+  marks?: HeatMapMark[];
+  colorLabel?: string;
+}
+
+/** Viridis, sampled at five stops: perceptually uniform and readable in grey. */
+const VIRIDIS = ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'];
+const SILENT_FILL = '#3a3a3a';
+
+function rampColor(t: number): string {
+  const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
+  const k = Math.min(VIRIDIS.length - 2, Math.floor(x));
+  const f = x - k;
+  const a = VIRIDIS[k]!;
+  const b = VIRIDIS[k + 1]!;
+  const ch = (s: string, i: number) => parseInt(s.slice(1 + 2 * i, 3 + 2 * i), 16);
+  return '#' + [0, 1, 2].map((i) => Math.round(ch(a, i) + (ch(b, i) - ch(a, i)) * f).toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * A matrix as coloured cells (rows top to bottom, columns left to right) with a colour bar; big
+ * matrices are block-averaged (in log space with `log`), so the file stays small.
+ */
+export function heatMap(spec: HeatMapSpec): string {
+  const { rows, cols, values } = spec;
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0 || values.length !== rows * cols) {
+    throw new RangeError(`heatMap: values must hold rows x cols = ${rows} x ${cols} numbers, got ${values.length}`);
+  }
+  const maxCells = spec.maxCells ?? 128;
+  const br = Math.max(1, Math.ceil(rows / maxCells));
+  const bc = Math.max(1, Math.ceil(cols / maxCells));
+  const nr = Math.ceil(rows / br);
+  const nc = Math.ceil(cols / bc);
+  const tf = (v: number) => (spec.log ? (v > 0 ? Math.log10(v) : NaN) : v);
+  // Block means; NaN = nothing finite, Infinity = only silent cells.
+  const cells = new Float64Array(nr * nc);
+  for (let R = 0; R < nr; R++) {
+    for (let C = 0; C < nc; C++) {
+      let sum = 0;
+      let n = 0;
+      let silent = 0;
+      for (let r = R * br; r < Math.min(rows, (R + 1) * br); r++) {
+        for (let c = C * bc; c < Math.min(cols, (C + 1) * bc); c++) {
+          const v = values[r * cols + c]!;
+          if (v === Infinity) silent++;
+          else {
+            const t = tf(v);
+            if (Number.isFinite(t)) {
+              sum += t;
+              n++;
+            }
+          }
+        }
+      }
+      cells[R * nc + C] = n > 0 ? sum / n : silent > 0 ? Infinity : NaN;
+    }
+  }
+  const [lo, hi] = safeExtent(...(spec.domain ? ([tf(spec.domain[0]), tf(spec.domain[1])] as [number, number]) : extent([cells])));
+  const yt = linearTicks(0, Math.max(1, rows), 6, false);
+  const xt = linearTicks(0, Math.max(1, cols), 7, false);
+  const a = layout({ height: 460, ...spec }, yt.labels, { rightExtra: 70 });
+  const sx = makeScale([0, Math.max(1, cols)], [a.x0, a.x1]);
+  const sy = makeScale([0, Math.max(1, rows)], [a.y0, a.y1]);
+  let body = xAxis(a, xt, sx, false) + yAxis(a, yt, sy, false) + '<g class="cells" shape-rendering="crispEdges">';
+  for (let R = 0; R < nr; R++) {
+    for (let C = 0; C < nc; C++) {
+      const v = cells[R * nc + C]!;
+      if (Number.isNaN(v)) continue;
+      const fill = v === Infinity ? SILENT_FILL : rampColor((v - lo) / (hi - lo));
+      const x0 = sx(C * bc);
+      const y0 = sy(R * br);
+      body += `<rect x="${f2(x0)}" y="${f2(y0)}" width="${f2(sx(Math.min(cols, (C + 1) * bc)) - x0)}" height="${f2(sy(Math.min(rows, (R + 1) * br)) - y0)}" fill="${fill}"/>`;
+    }
+  }
+  body += '</g>';
+  if (spec.marks?.length) {
+    body += '<g class="marks">';
+    for (const m of spec.marks) {
+      const cx = sx(m.col + 0.5);
+      const cy = sy(m.row + 0.5);
+      body += `<circle cx="${f2(cx)}" cy="${f2(cy)}" r="6" fill="none" stroke="#d62728" stroke-width="2"/>`;
+    }
+    body += '</g>';
+  }
+  body += frameRect(a);
+  // Colour bar with its own axis.
+  const bx = a.x1 + 14;
+  const steps = 32;
+  body += '<g class="color-bar">';
+  for (let k = 0; k < steps; k++) {
+    const y = a.y1 - ((k + 1) * (a.y1 - a.y0)) / steps;
+    body += `<rect x="${f2(bx)}" y="${f2(y)}" width="12" height="${f2((a.y1 - a.y0) / steps + 0.5)}" fill="${rampColor((k + 0.5) / steps)}"/>`;
+  }
+  const ct = linearTicks(lo, hi, 5, false);
+  const cs = makeScale([lo, hi], [a.y1, a.y0]);
+  ct.values.forEach((v, i) => {
+    const label = spec.log ? String(Number((10 ** v).toPrecision(2))) : ct.labels[i]!;
+    body += `<text x="${f2(bx + 16)}" y="${f2(cs(v) + 4)}" font-size="10" fill="${AXIS}">${escapeXml(label)}</text>`;
+  });
+  if (spec.colorLabel) body += `<text x="${f2(bx)}" y="${f2(a.y0 - 6)}" font-size="10" fill="${AXIS}">${escapeXml(spec.colorLabel)}</text>`;
+  body += `<rect x="${f2(bx)}" y="${f2(a.y1 + 8)}" width="12" height="8" fill="${SILENT_FILL}"/><text x="${f2(bx + 16)}" y="${f2(a.y1 + 16)}" font-size="10" fill="${AXIS}">silent</text>`;
+  body += '</g>';
+  if (rows * cols === 0) body += noData(a);
+  return open(spec, a, 'heat-map') + body + titleAndLabels(spec, a) + '</svg>';
 }
