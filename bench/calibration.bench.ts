@@ -1,0 +1,92 @@
+/**
+ * Calibration accuracy and speed on the two mocks. Prints ONE JSON line, one object per mock:
+ *
+ *   behavioral: { backend, geometry, seeds, rmse_pnn, rmse_ideal (seconds), rmse_pnn_ticks, rmse_ideal_ticks,
+ *                 ratio, floor_ticks, pnn_over_floor, e_plus_err, e_minus_err (relative, as fitted),
+ *                 e_plus_err_per_theta, e_minus_err_per_theta (E / mean threshold scale against the truth's),
+ *                 g_err_median, g_err_p95 (per-synapse conductance at the probe codes), seconds (per chip) }
+ *     averaged over dies (seeds) the fit never saw; the floor is sqrt(1/12 + jitter^2) ticks with the
+ *     jitter estimated from repeated held-out readings (calibration/modelling-error.ts).
+ *   spice: { backend, geometry, rmse_pnn, rmse_ideal, rmse_pnn_ticks, rmse_ideal_ticks, ratio, e_plus, seconds }
+ *     table mode (SPICE-characterised, cached); no jitter, so its floor is the timer's 1/sqrt(12) tick.
+ *
+ * Both mocks are driven in process through the same probe and fit code the `calibrate` command
+ * runs over a device link (calibration/backend-target.ts); the behavioural truth is read only here,
+ * to score. Environment: CAL_GEOMETRY (default 32-16-8), CAL_SEEDS (default 101,202,303),
+ * CAL_SPICE=0 skips the SPICE mock.
+ */
+import { backendTarget } from '../calibration/backend-target.ts';
+import { calibrateChip } from '../calibration/calibrate-chip.ts';
+import { drivenInputs } from '../calibration/probe-run.ts';
+import { scoreAgainstTruth } from '../calibration/truth-score.ts';
+import { BehavioralChip } from '../models/chips/behavioral-chip.ts';
+import { createChip } from '../models/chips/index.ts';
+
+const geometry = process.env.CAL_GEOMETRY ?? '32-16-8';
+const seeds = (process.env.CAL_SEEDS ?? '101,202,303').split(',').map(Number);
+const sizes = geometry.split('-').map(Number);
+const round = (x: number, d = 4) => Number(x.toPrecision(d));
+const avg = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
+
+async function behavioural(): Promise<Record<string, unknown>> {
+  const rows: Record<string, number>[] = [];
+  for (const seed of seeds) {
+    const t = performance.now();
+    const chip = new BehavioralChip({ seed, sizes });
+    const sup = chip.supply();
+    const target = backendTarget(chip);
+    const res = await calibrateChip(target, { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
+    const seconds = (performance.now() - t) / 1000;
+    const score = scoreAgainstTruth(chip, res.profile, target.layers.map((_, l) => drivenInputs(target.layers, l)));
+    rows.push({
+      rmse_pnn: res.rmse.pnnSeconds,
+      rmse_ideal: res.rmse.idealSeconds,
+      rmse_pnn_ticks: res.rmse.pnnTicks,
+      rmse_ideal_ticks: res.rmse.idealTicks,
+      ratio: res.rmse.ratio,
+      floor_ticks: res.noise.floorTicks,
+      pnn_over_floor: res.rmse.pnnTicks / res.noise.floorTicks,
+      e_plus_err: score.ePlus.relError,
+      e_minus_err: score.eMinus.relError,
+      e_plus_err_per_theta: score.ePlus.relErrorPerTheta,
+      e_minus_err_per_theta: score.eMinus.relErrorPerTheta,
+      g_err_median: score.conductance.median,
+      g_err_p95: score.conductance.p95,
+      seconds,
+    });
+    process.stderr.write(`behavioral seed ${seed}: ${JSON.stringify(rows.at(-1))}\n`);
+  }
+  const out: Record<string, unknown> = { backend: 'mock:behavioral', geometry, seeds };
+  for (const k of Object.keys(rows[0])) out[k] = round(avg(rows.map((r) => r[k])));
+  out.worst_pnn_over_floor = round(Math.max(...rows.map((r) => r.pnn_over_floor)));
+  out.worst_e_plus_err = round(Math.max(...rows.map((r) => r.e_plus_err)));
+  out.worst_g_err_median = round(Math.max(...rows.map((r) => r.g_err_median)));
+  return out;
+}
+
+async function spice(): Promise<Record<string, unknown>> {
+  const t = performance.now();
+  const chip = await createChip('spice', { seed: '3', mode: 'table' });
+  try {
+    const sup = chip.supply();
+    const res = await calibrateChip(backendTarget(chip), { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
+    return {
+      backend: 'mock:spice?seed=3&mode=table',
+      geometry: [chip.geometry[0].inputs, ...chip.geometry.map((g) => g.outputs)].join('-'),
+      rmse_pnn: round(res.rmse.pnnSeconds),
+      rmse_ideal: round(res.rmse.idealSeconds),
+      rmse_pnn_ticks: round(res.rmse.pnnTicks),
+      rmse_ideal_ticks: round(res.rmse.idealTicks),
+      ratio: round(res.rmse.ratio),
+      e_plus: round(res.globals.ePlus),
+      e_minus: round(res.globals.eMinus),
+      seconds: round((performance.now() - t) / 1000),
+    };
+  } finally {
+    await chip.close?.();
+  }
+}
+
+const result: Record<string, unknown> = { behavioral: await behavioural() };
+if (process.env.CAL_SPICE !== '0') result.spice = await spice();
+console.log(JSON.stringify(result));

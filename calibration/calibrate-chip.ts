@@ -1,0 +1,519 @@
+/**
+ * Calibrating a chip: probe every selected layer (probe-plan.ts, probe-run.ts), fit the bottom-up
+ * PNN and the ideal top-down model to the same measurements (layer-fit.ts), score both on the
+ * held-out patterns (modelling-error.ts), and assemble the chip profile (chip-profile.ts).
+ *
+ * Optimiser: Levenberg-Marquardt throughout (lm.ts). The problem is a nonlinear least-squares fit
+ * of spike times that separates per neuron once the globals are fixed (each neuron's own inputs
+ * are measured), with two free parameters per neuron after the sweeps are projected out and four
+ * globals (E+, E-, NMOS/PMOS kick per volt). Gauss-Newton steps with Marquardt damping converge in
+ * a handful of iterations and need no learning rate; Adam on the twin would need hundreds of
+ * passes over all probes for the same accuracy.
+ *
+ * `refitGlobals` (drift-refit.ts, the `--quick` refit) keeps every per-synapse and per-neuron value of
+ * an existing profile and refits only E+, E- and the timer offset from pattern probes.
+ */
+
+import { NMOS, PMOS } from '../models/chips/chip-backend.ts';
+import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';
+import type { NeuronCircuit } from '../models/neuron/units.ts';
+import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, type ChipProfile } from './chip-profile.ts';
+import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from './layer-fit.ts';
+import { levenbergMarquardt } from './lm.ts';
+import { emptyResiduals, floorTicks, jitterFromRepeats, perNeuron, rmseTicks, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
+import {
+  DEFAULT_PROBE_SIZES,
+  patternBlocks,
+  pickCodes,
+  referenceNmos,
+  scanBlocks,
+  scanGrid,
+  sweepBlocks,
+  type LayerProbeContext,
+  type ProbeSizes,
+} from './probe-plan.ts';
+import { drivenInputs, measureBlocks, type LayerSamples, type ProbeTarget } from './probe-run.ts';
+import { familyFromMosfet, familyToMosfet, logConductance, type CurveContext, type CurveFamily } from './transfer-fit.ts';
+
+/** Layers up to this many driven inputs are polished inside the globals fit (wider ones only at the end). */
+const NESTED_POLISH_MAX_INPUTS = 64;
+
+/** Default precharge steps of the raised-precharge sweeps, volts (1.3 V -> 1.4 V and 1.65 V on the reference design). */
+export const REST_SHIFT_VOLTS: readonly number[] = [0.1, 0.35];
+
+export interface CalibrateChipOptions {
+  chipId: string;
+  boardId?: string;
+  firmware?: string;
+  /** Sensor readings at calibration time (from the board's STATUS). */
+  temperatureC: number;
+  supplyV: number;
+  /** Layers to probe and fit (default all); the others keep nominal placeholders. */
+  layers?: readonly number[];
+  /** Seed of the probe patterns. */
+  seed?: number;
+  sizes?: Partial<ProbeSizes>;
+  /** Neurons per layer used to fit the globals (default 16). */
+  globalNeurons?: number;
+  /** Joint per-neuron refinement of every transistor's gain runs on layers with at most this many driven inputs (default 160). */
+  polishMaxInputs?: number;
+  /** Precharge steps of the raised-precharge sweeps, volts (default REST_SHIFT_VOLTS; [] = none). Used when the device can program its precharge. */
+  restShiftVolts?: readonly number[];
+  /** Skip the global fit and use these (diagnostics: e.g. a mock's hidden truth). */
+  fixedGlobals?: GlobalParams;
+  /** Programmed precharge / threshold per layer, volts (default nominal). */
+  neuronVoltages?: readonly { vRest: number; vThreshold: number }[];
+  signal?: AbortSignal;
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+export interface CurvePoint {
+  layer: number;
+  polarity: 'nmos' | 'pmos';
+  volts: number;
+  /** Median measured conductance over the layer's probed synapses at this code (normalised) and the fitted family's. */
+  measured: number;
+  fitted: number;
+  nominal: number;
+}
+
+export interface CalibrationResult {
+  profile: ChipProfile;
+  /** Held-out pairs, ticks. */
+  heldOut: { pnn: ResidualSet; ideal: ResidualSet };
+  perNeuron: { pnn: NeuronResidual[]; ideal: NeuronResidual[] };
+  rmse: { pnnTicks: number; idealTicks: number; pnnSeconds: number; idealSeconds: number; ratio: number };
+  noise: { jitterTicks: number; floorTicks: number; repeatPairs: number };
+  curves: CurvePoint[];
+  codes: { layer: number; nmos: number[]; pmos: number[] }[];
+  probes: { fit: number; heldOut: number; blocks: number };
+  globals: GlobalParams;
+  seconds: { probing: number; fitting: number };
+  /** The fitted layer models (diagnostics: per-neuron state and data). */
+  fitters: { pnn: LayerFitter[]; ideal: LayerFitter[] };
+}
+
+function median(a: number[]): number {
+  if (!a.length) return Infinity;
+  const s = [...a].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Median single-input delay (ticks) per grid code from scan measurements. */
+function scanDelays(samples: readonly LayerSamples[], codeOf: (b: number, i: number) => number, perUnit: number): Map<number, number> {
+  const by = new Map<number, number[]>();
+  samples.forEach((s, q) => {
+    const nIn = s.inputs.length / s.batch;
+    const n = s.out.length / s.batch;
+    for (let b = 0; b < s.batch; b++) {
+      let tIn = Infinity;
+      for (let j = 0; j < nIn; j++) tIn = Math.min(tIn, s.inputs[b * nIn + j]);
+      for (let i = 0; i < n; i++) {
+        const c = codeOf(q, i);
+        const d = (s.out[b * n + i] - tIn) * perUnit;
+        if (!by.has(c)) by.set(c, []);
+        by.get(c)!.push(Number.isFinite(d) ? d : Infinity);
+      }
+    }
+  });
+  const out = new Map<number, number>();
+  for (const [c, v] of by) out.set(c, median(v));
+  return out;
+}
+
+function nominalGlobals(c: NeuronCircuit): GlobalParams {
+  const dv = c.vRest - c.vThreshold;
+  return {
+    ePlus: (c.vRest + 1 / c.lambdaN) / dv,
+    eMinus: (c.vRest - c.supply - 1 / c.lambdaP) / dv,
+    kickNmos: 0,
+    kickPmos: 0,
+  };
+}
+
+interface LayerRun {
+  layer: number;
+  ctx: LayerProbeContext;
+  samples: LayerSamples[];
+  nCodes: number[];
+  pCodes: number[];
+}
+
+/** Probes one layer (scan, sweeps, patterns, held-out) and returns its measurements. */
+async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSizes, seed: number, opts: CalibrateChipOptions): Promise<LayerRun> {
+  const g = target.layers[l];
+  const perUnit = target.layers[0].horizonTicks;
+  const ctx: LayerProbeContext = {
+    layer: l,
+    geometry: g,
+    dac: target.dac,
+    safe: target.safe,
+    driven: drivenInputs(target.layers, l),
+    windowTicks: target.layers[0].horizonTicks,
+  };
+  const progress = (stage: string) => (d: number, t: number) => opts.onProgress?.(`layer ${l}: ${stage}`, d, t);
+  const run = (blocks: Parameters<typeof measureBlocks>[1], stage: string) => measureBlocks(target, blocks, { signal: opts.signal, onProgress: progress(stage) });
+
+  const gridN = scanGrid(target.dac, target.safe, NMOS, sizes.scanCodes);
+  const scanN = scanBlocks(ctx, NMOS, gridN, sizes.scanInputs);
+  const scanNs = await run(scanN.blocks, 'NMOS scan');
+  const delaysN = scanDelays(scanNs, scanN.codeOf, perUnit);
+  const targetsN = [0.1, 0.17, 0.28, 0.45].slice(0, sizes.sweepN);
+  const nCodes = pickCodes(delaysN, ctx.windowTicks, targetsN);
+  if (nCodes.length === 0) {
+    throw new Error(`layer ${l}: no NMOS gate code in the safe window made a single synapse fire inside the window; check the chip and its neuron voltages`);
+  }
+  const sweepN = await run(sweepBlocks(ctx, NMOS, nCodes), 'NMOS sweeps');
+  // The same sweeps with the precharge raised: the membrane starts a known distance below rest,
+  // which pins the reversal potentials and the threshold scale in absolute terms (spike times
+  // alone leave E+, E- and the thresholds free along a valley; see README.md).
+  // Two steps: one step alone pins only each neuron's threshold (the E+ and threshold directions of
+  // a single step are nearly parallel); a small and a large step differ enough to pin E+ as well.
+  const shifts = opts.restShiftVolts ?? REST_SHIFT_VOLTS;
+  const strongest = [...nCodes].sort((a, b) => b - a).slice(0, 3);
+  const restSweeps =
+    target.setNeuronVoltages && target.neuronVoltages && shifts.length
+      ? await run(
+          shifts.flatMap((dv, k) => sweepBlocks(ctx, NMOS, k === 0 ? nCodes : strongest).map((b) => ({ ...b, restShiftVolts: dv }))),
+          'NMOS sweeps, raised precharge',
+        )
+      : [];
+  const ref = referenceNmos(nCodes);
+  // Reference delay: NMOS alone at the reference code, median over the sweep.
+  const refBlock = sweepN[nCodes.indexOf(ref)];
+  const refDelays: number[] = [];
+  {
+    const nIn = g.inputs;
+    const n = g.outputs;
+    for (let b = 0; b < refBlock.batch; b++) {
+      let tIn = Infinity;
+      for (let j = 0; j < nIn; j++) tIn = Math.min(tIn, refBlock.inputs[b * nIn + j]);
+      for (let i = 0; i < n; i++) refDelays.push((refBlock.out[b * n + i] - tIn) * perUnit);
+    }
+  }
+  const tRef = median(refDelays);
+  const gridP = scanGrid(target.dac, target.safe, PMOS, sizes.scanCodes);
+  const scanP = scanBlocks(ctx, PMOS, gridP, sizes.scanInputs, ref);
+  const scanPs = await run(scanP.blocks, 'PMOS scan');
+  const delaysP = scanDelays(scanPs, scanP.codeOf, perUnit);
+  const pCodes = Number.isFinite(tRef) ? pickCodes(delaysP, tRef, [1.3, 1.8, 2.6].slice(0, sizes.sweepP)) : [];
+  // A second pass against the strongest NMOS code catches PMOS transistors strong enough to
+  // silence their pair at the weak reference (they would otherwise have no sweep at all).
+  const strongRef = Math.max(...nCodes);
+  const sweepP = pCodes.length
+    ? await run([...sweepBlocks(ctx, PMOS, pCodes, ref), ...(strongRef !== ref ? sweepBlocks(ctx, PMOS, pCodes, strongRef) : [])], 'PMOS sweeps')
+    : [];
+  const patterns = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, false), 'patterns');
+  const held = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, true), 'held-out patterns');
+  return { layer: l, ctx, samples: [...scanNs, ...sweepN, ...restSweeps, ...scanPs, ...sweepP, ...patterns, ...held], nCodes, pCodes };
+}
+
+function checkLayers(target: ProbeTarget, layers: readonly number[] | undefined): number[] {
+  const all = target.layers.map((_, l) => l);
+  if (!layers) return all;
+  const out = [...new Set(layers)].sort((a, b) => a - b);
+  for (const l of out) {
+    if (!Number.isInteger(l) || l < 0 || l >= target.layers.length) {
+      throw new RangeError(`layer ${l} does not exist: the chip has layers 0..${target.layers.length - 1}`);
+    }
+  }
+  return out;
+}
+
+function subset(n: number, k: number): number[] {
+  if (n <= k) return Array.from({ length: n }, (_, i) => i);
+  return Array.from({ length: k }, (_, q) => Math.floor((q * n) / k));
+}
+
+/** Fits globals on a subset of neurons of every layer (outer LM), neurons refitted inside. */
+function fitGlobals(fitters: LayerFitter[], start: GlobalParams, perLayer: number, signal?: AbortSignal, polish = false, polishLimit = 160): GlobalParams {
+  const pick = fitters.map((f) => subset(f.data.input.geometry.outputs, perLayer).filter((i) => f.data.neurons[i].pat.count.length > 0));
+  const toG = (p: Float64Array): GlobalParams => ({ ePlus: p[0], eMinus: p[1], kickNmos: p[2], kickPmos: p[3] });
+  // Every trial starts the per-neuron fits from the same state, so the objective is a function of
+  // the globals alone (warm starts from the previous trial would make it depend on the search path).
+  const snaps = fitters.map((f) => f.snapshot());
+  const res = (p: Float64Array): Float64Array => {
+    signal?.throwIfAborted();
+    const g = toG(p);
+    fitters.forEach((f, k) => f.restore(snaps[k]));
+    const parts: Float64Array[] = [];
+    fitters.forEach((f, k) => {
+      for (const i of pick[k]) {
+        // Nested polishing costs (driven inputs)^2 per sample and trial: only narrow layers get it here.
+        if (polish && f.data.input.driven <= Math.min(polishLimit, NESTED_POLISH_MAX_INPUTS)) {
+          // Score each trial with the jointly refined neuron: the projection alone leaves
+          // conductance errors that the globals would otherwise absorb.
+          f.fitNeuron(i, g, 6);
+          f.polishNeuron(i, g, 6);
+          parts.push(Float64Array.from(f.residualsFixed(i, g)));
+        } else parts.push(f.fitNeuron(i, g, 6));
+      }
+    });
+    const len = parts.reduce((s, a) => s + a.length, 0);
+    const r = new Float64Array(len);
+    let o = 0;
+    for (const a of parts) {
+      r.set(a, o);
+      o += a.length;
+    }
+    return r;
+  };
+  const fit = levenbergMarquardt(res, [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos], {
+    // Steps well above the noise of the nested per-neuron solves, so the Jacobian sees the slope.
+    steps: [0.05, 0.05, 1e-4, 1e-4],
+    lower: [1.2, -200, 0, 0],
+    upper: [200, -0.3, 0.05, 0.05],
+    maxIterations: 12,
+    tolerance: 1e-6,
+  });
+  return toG(fit.params);
+}
+
+/** Collects held-out residuals (ticks) of every neuron of the fitted layers. */
+function heldOutSet(fitters: LayerFitter[], layers: number[], globals: GlobalParams, horizons: number[], perUnit: number): ResidualSet {
+  const r = emptyResiduals();
+  fitters.forEach((f, k) => {
+    const l = layers[k];
+    const cap = horizons[l] / perUnit;
+    for (let i = 0; i < f.data.input.geometry.outputs; i++) {
+      const { predicted, measured } = f.heldOutResiduals(i, globals);
+      for (let s = 0; s < predicted.length; s++) {
+        const p = Math.min(Number.isFinite(predicted[s]) ? predicted[s] : cap, cap);
+        r.predicted.push(p * perUnit);
+        r.measured.push(measured[s] * perUnit);
+        r.layer.push(l);
+        r.neuron.push(i);
+      }
+    }
+  });
+  return r;
+}
+
+/** Edge jitter from the two readings of the held-out set. */
+function noiseFromRepeats(runs: LayerRun[], perUnit: number): { jitterTicks: number; floorTicks: number; repeatPairs: number } {
+  let s = 0;
+  let c = 0;
+  for (const run of runs) {
+    const reps = run.samples.filter((x) => x.kind === 'heldout');
+    const a = reps.find((x) => x.repeat === 0);
+    const b = reps.find((x) => x.repeat === 1);
+    if (!a || !b) continue;
+    // The first probed layer only: layer 0 sees identical inputs in both readings; a deeper layer's
+    // inputs jitter too, which makes its estimate (and the floor) slightly larger.
+    if (run !== runs[0]) continue;
+    for (let k = 0; k < a.out.length; k++) {
+      if (Number.isFinite(a.out[k]) && Number.isFinite(b.out[k])) {
+        const d = (a.out[k] - b.out[k]) * perUnit;
+        s += d * d;
+        c++;
+      }
+    }
+  }
+  const jitter = c ? jitterFromRepeats(s / c) : 0;
+  return { jitterTicks: jitter, floorTicks: floorTicks(jitter), repeatPairs: c };
+}
+
+/** Probes and fits a chip; returns the profile and the modelling-error figures. */
+export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOptions): Promise<CalibrationResult> {
+  const layers = checkLayers(target, opts.layers);
+  const sizes: ProbeSizes = { ...DEFAULT_PROBE_SIZES, ...(opts.sizes ?? {}) };
+  const seed = opts.seed ?? 1;
+  const perUnit = target.layers[0].horizonTicks;
+  const t0 = perUnit * target.tickSeconds;
+  const curveCtx: CurveContext = { supply: opts.supplyV, temperatureC: opts.temperatureC };
+  const circuitOf = (l: number): NeuronCircuit => ({
+    ...NOMINAL_CIRCUIT,
+    ...(opts.neuronVoltages?.[l] ?? {}),
+    supply: opts.supplyV,
+  });
+
+  const tProbe = performance.now();
+  const runs: LayerRun[] = [];
+  for (const l of layers) runs.push(await probeLayer(target, l, sizes, seed, opts));
+  const probingSeconds = (performance.now() - tProbe) / 1000;
+
+  const tFit = performance.now();
+  const g0 = nominalGlobals(circuitOf(layers[0]));
+  const nominalFamilies = (l: number) => {
+    const c = circuitOf(l);
+    return {
+      nmos: familyFromMosfet({ ...NOMINAL_NMOS, lambda: c.lambdaN }, curveCtx, c.capacitance, t0),
+      pmos: familyFromMosfet({ ...NOMINAL_PMOS, lambda: c.lambdaP }, curveCtx, c.capacitance, t0),
+    };
+  };
+  const mkFitters = (ideal: boolean) =>
+    runs.map((run) => {
+      const data = buildDataset({
+        layer: run.layer,
+        geometry: target.layers[run.layer],
+        dac: target.dac,
+        ctx: curveCtx,
+        perUnit,
+        driven: run.ctx.driven,
+        horizon: target.layers[run.layer].horizonTicks / perUnit,
+        swingVolts: circuitOf(run.layer).vRest - circuitOf(run.layer).vThreshold,
+        samples: run.samples,
+      });
+      const f = new LayerFitter(data, ideal, nominalFamilies(run.layer));
+      f.initialiseFamilies(ideal ? { ePlus: 1, eMinus: -1, kickNmos: 0, kickPmos: 0 } : g0);
+      return f;
+    });
+  const step = (s: string, d: number, t: number) => opts.onProgress?.(s, d, t);
+
+  // Bottom-up PNN.
+  step('fit PNN', 0, 4);
+  const pnn = mkFitters(false);
+  const fitAll = (fs: LayerFitter[], g: GlobalParams, its: number) => {
+    for (const f of fs) {
+      for (let i = 0; i < f.data.input.geometry.outputs; i++) {
+        opts.signal?.throwIfAborted();
+        f.fitNeuron(i, g, its);
+      }
+    }
+  };
+  const polishLimit = opts.polishMaxInputs ?? 160;
+  const polishAll = (fs: LayerFitter[], g: GlobalParams) => {
+    for (const f of fs) {
+      if (f.data.input.driven > polishLimit) continue;
+      for (let i = 0; i < f.data.input.geometry.outputs; i++) {
+        opts.signal?.throwIfAborted();
+        f.polishNeuron(i, g, 8);
+      }
+    }
+  };
+  fitAll(pnn, g0, 6);
+  step('fit PNN', 1, 4);
+  let globals = opts.fixedGlobals ?? fitGlobals(pnn, g0, opts.globalNeurons ?? 16, opts.signal, true, polishLimit);
+  step('fit PNN', 2, 4);
+  fitAll(pnn, globals, 8);
+  for (const f of pnn) f.refitFamilies(globals);
+  if (!opts.fixedGlobals) globals = fitGlobals(pnn, globals, opts.globalNeurons ?? 16, opts.signal, true, polishLimit);
+  step('fit PNN', 3, 4);
+  fitAll(pnn, globals, 10);
+  polishAll(pnn, globals);
+  step('fit PNN', 4, 4);
+
+  // Ideal top-down model on the same data.
+  step('fit ideal model', 0, 1);
+  const idealG: GlobalParams = { ePlus: 1, eMinus: -1, kickNmos: 0, kickPmos: 0 };
+  const ideal = mkFitters(true);
+  fitAll(ideal, idealG, 8);
+  for (const f of ideal) f.refitFamilies(idealG);
+  fitAll(ideal, idealG, 8);
+  polishAll(ideal, idealG);
+  step('fit ideal model', 1, 1);
+
+  const horizons = target.layers.map((l) => l.horizonTicks);
+  const hoPnn = heldOutSet(pnn, layers, globals, horizons, perUnit);
+  const hoIdeal = heldOutSet(ideal, layers, idealG, horizons, perUnit);
+  const rP = rmseTicks(hoPnn);
+  const rI = rmseTicks(hoIdeal);
+  const noise = noiseFromRepeats(runs, perUnit);
+  const fitSeconds = (performance.now() - tFit) / 1000;
+
+  // Profile.
+  const profile = nominalChipProfile({
+    chipId: opts.chipId,
+    boardId: opts.boardId,
+    firmware: opts.firmware,
+    secondsPerTick: target.tickSeconds,
+    temperatureC: opts.temperatureC,
+    layers: target.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, rows: l.rowInput.length, horizonTicks: l.horizonTicks })),
+  });
+  profile.schemaVersion = PROFILE_SCHEMA_VERSION;
+  profile.supplyV = opts.supplyV;
+  // Layer 0's delays carry the timer offset (only their sum is observable): the smallest becomes the offset.
+  const f0 = layers[0] === 0 ? pnn[0] : undefined;
+  let offset = 0;
+  if (f0) {
+    let m = Infinity;
+    for (let i = 0; i < f0.state.delay.length; i++) if (f0.data.neurons[i].pat.count.length) m = Math.min(m, f0.state.delay[i]);
+    offset = Number.isFinite(m) ? m : 0;
+  }
+  profile.global = { ePlus: globals.ePlus, eMinus: globals.eMinus, timerOffsetTicks: offset * perUnit, kickNmos: globals.kickNmos, kickPmos: globals.kickPmos };
+  const curves: CurvePoint[] = [];
+  pnn.forEach((f, k) => {
+    const l = layers[k];
+    const c = { ...circuitOf(l), ...lambdasFor(globals.ePlus, globals.eMinus, circuitOf(l)) };
+    const pl = profile.layers[l];
+    const nIn = pl.inputs;
+    const n = pl.outputs;
+    const { rowN, rowP } = f.data;
+    pl.calibrated = true;
+    pl.circuit = c;
+    pl.nmos = familyToMosfet(f.state.families.nmos, NOMINAL_NMOS, c.lambdaN, curveCtx, c.capacitance, t0);
+    pl.pmos = familyToMosfet(f.state.families.pmos, NOMINAL_PMOS, c.lambdaP, curveCtx, c.capacitance, t0);
+    const fired: number[] = [];
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < nIn; j++) {
+        pl.dVth[rowN[j] * n + i] = f.state.dVthN[i * nIn + j];
+        pl.gain[rowN[j] * n + i] = Math.exp(f.state.lnGainN[i * nIn + j]);
+        pl.dVth[rowP[j] * n + i] = f.state.dVthP[i * nIn + j];
+        pl.gain[rowP[j] * n + i] = Math.exp(f.state.lnGainP[i * nIn + j]);
+      }
+      if (f.data.neurons[i].pat.count.length) fired.push(f.state.delay[i]);
+    }
+    const fallback = fired.length ? median(fired) : offset;
+    for (let i = 0; i < n; i++) {
+      const has = f.data.neurons[i].pat.count.length > 0;
+      pl.thresholdScale[i] = has ? f.state.theta[i] : 1;
+      const d = (has ? f.state.delay[i] : fallback) - (l === 0 ? offset : 0);
+      pl.delay[i] = Math.max(0, d);
+    }
+    // Calibration-curve data: measured (median over probed synapses) against the fitted family.
+    for (const pol of ['nmos', 'pmos'] as const) {
+      const volts = pol === 'nmos' ? f.data.voltsN : f.data.voltsP;
+      const fam: CurveFamily = f.state.families[pol];
+      const nomFam = nominalFamilies(l)[pol];
+      for (let q = 0; q < volts.length; q++) {
+        const gs: number[] = [];
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < f.data.input.driven; j++) {
+            const kk = i * nIn + j;
+            const dv = pol === 'nmos' ? f.state.dVthN[kk] : f.state.dVthP[kk];
+            const lg = pol === 'nmos' ? f.state.lnGainN[kk] : f.state.lnGainP[kk];
+            gs.push(Math.exp(logConductance(fam, volts[q], curveCtx, dv, lg)));
+          }
+        }
+        curves.push({
+          layer: l,
+          polarity: pol,
+          volts: volts[q],
+          measured: median(gs),
+          fitted: Math.exp(logConductance(fam, volts[q], curveCtx)),
+          nominal: Math.exp(logConductance(nomFam, volts[q], curveCtx)),
+        });
+      }
+    }
+    profile.notes ??= {};
+    profile.notes[`layer${l}.nmosCodes`] = runs[k].nCodes.join(',');
+    profile.notes[`layer${l}.pmosCodes`] = runs[k].pCodes.join(',');
+  });
+  const nFit = runs.reduce((s, r) => s + r.samples.filter((x) => x.kind !== 'heldout').reduce((a, b) => a + b.batch, 0), 0);
+  const nHeld = runs.reduce((s, r) => s + r.samples.filter((x) => x.kind === 'heldout').reduce((a, b) => a + b.batch, 0), 0);
+  const ts = target.tickSeconds;
+  profile.fit = {
+    rmsePnnSeconds: rP * ts,
+    rmsePnnTicks: rP,
+    rmseIdealSeconds: rI * ts,
+    rmseIdealTicks: rI,
+    nProbes: nFit,
+    nHeldOut: nHeld,
+    floorTicks: noise.floorTicks,
+  };
+  profile.notes = { ...(profile.notes ?? {}), optimiser: 'levenberg-marquardt', probeSeed: seed, noiseTicks: NOISE_TICKS };
+  return {
+    profile,
+    heldOut: { pnn: hoPnn, ideal: hoIdeal },
+    perNeuron: { pnn: perNeuron(hoPnn), ideal: perNeuron(hoIdeal) },
+    rmse: { pnnTicks: rP, idealTicks: rI, pnnSeconds: rP * ts, idealSeconds: rI * ts, ratio: rI / rP },
+    noise,
+    curves,
+    codes: runs.map((r) => ({ layer: r.layer, nmos: r.nCodes, pmos: r.pCodes })),
+    probes: { fit: nFit, heldOut: nHeld, blocks: runs.reduce((s, r) => s + r.samples.length, 0) },
+    globals,
+    seconds: { probing: probingSeconds, fitting: fitSeconds },
+    fitters: { pnn, ideal },
+  };
+}
+

@@ -1,0 +1,110 @@
+/**
+ * One neuron of eq. (1) (PNN-MODEL.md) as the calibration fits it: a spike time from a short list
+ * of active inputs, and the closed-form inversions that turn a single-synapse spike time into that
+ * synapse's conductance.
+ *
+ * Inputs are given per active input: time (normalised), gE, gI and the kick of its switching on.
+ * For the ideal (current-based) model pass ePlus = 1, eMinus = -1, `ideal = true`: gE and gI are
+ * then drives (du/dt contributions) and nothing depends on u. The crossing level is `theta`; the
+ * returned time excludes the neuron's delay. There is no window: a neuron that never crosses
+ * returns +Infinity.
+ */
+
+import { phi1, timeToThreshold } from '../models/solvers/exact.ts';
+
+export interface NeuronInputs {
+  /** Number of active inputs (entries used in the arrays below). */
+  count: number;
+  /** Switch-on times, ascending. */
+  times: Float64Array;
+  gE: Float64Array;
+  gI: Float64Array;
+  kick: Float64Array;
+}
+
+export interface NeuronPhysics {
+  ePlus: number;
+  eMinus: number;
+  theta: number;
+  ideal: boolean;
+}
+
+/** Spike crossing time of one neuron (no delay), +Infinity when it never reaches theta. */
+export function neuronCrossing(inp: NeuronInputs, p: NeuronPhysics): number {
+  const { count, times, gE, gI, kick } = inp;
+  const { ePlus, eMinus, theta, ideal } = p;
+  let u = 0;
+  let G = 0;
+  let A = 0;
+  let tPrev = 0;
+  for (let k = 0; k < count; k++) {
+    const t = times[k];
+    if (k > 0 && t > tPrev) {
+      const d = t - tPrev;
+      const s = timeToThreshold(u, G, A, theta);
+      if (s <= d) return tPrev + s;
+      const z = G * d;
+      u = u * Math.exp(-z) + A * d * phi1(z);
+    }
+    if (!ideal) G += gE[k] + gI[k];
+    A += gE[k] * ePlus + gI[k] * eMinus;
+    u += kick[k];
+    if (u >= theta) return t;
+    tPrev = t;
+  }
+  if (count === 0) return Infinity;
+  const s = timeToThreshold(u, G, A, theta);
+  return s < Infinity ? tPrev + s : Infinity;
+}
+
+/**
+ * Conductance (or, ideal, drive) of an excitatory synapse firing its neuron alone after `tau`
+ * (spike time minus switch-on minus delay), starting from the kick `u0`:
+ * PNN: tau = ln((E+ - u0)/(E+ - theta)) / g; ideal: tau = (theta - u0) / w. NaN when impossible.
+ */
+export function excitatoryFromTime(tau: number, u0: number, p: NeuronPhysics): number {
+  if (!(tau > 0)) return NaN;
+  if (p.ideal) return (p.theta - u0) / tau;
+  if (!(p.ePlus > p.theta) || u0 >= p.theta) return NaN;
+  return Math.log((p.ePlus - u0) / (p.ePlus - p.theta)) / tau;
+}
+
+/**
+ * Inhibitory conductance of a PMOS synapse switched on together with a known excitatory one
+ * (`gE`), given the pair's firing time `tau` (after switch-on, delay removed). Solved by safeguarded
+ * Newton on the closed-form time (monotone in gI). NaN when tau is shorter than gE alone allows.
+ */
+export function inhibitoryFromPairTime(tau: number, gE: number, u0: number, p: NeuronPhysics, guess = 0): number {
+  if (!(tau > 0) || !(gE > 0)) return NaN;
+  const { ePlus, eMinus, theta } = p;
+  if (p.ideal) {
+    // tau = (theta - u0) / (wE - wI)  (wE = gE * 1, wI = gI * 1 with ePlus = 1, eMinus = -1)
+    const wI = (gE * ePlus - (theta - u0) / tau) / -eMinus;
+    return wI >= 0 ? wI : NaN;
+  }
+  const time = (gI: number): number => {
+    const G = gE + gI;
+    const U = (gE * ePlus + gI * eMinus) / G;
+    if (!(U > theta)) return Infinity;
+    return Math.log((U - u0) / (U - theta)) / G;
+  };
+  if (time(0) >= tau) return NaN;
+  // U > theta  <=>  gI < gE (E+ - theta) / (theta - E-)
+  const hi = (gE * (ePlus - theta)) / (theta - eMinus);
+  let lo = 0;
+  let up = hi;
+  let x = guess > 0 && guess < hi ? guess : 0.5 * hi;
+  for (let it = 0; it < 40; it++) {
+    const t = time(x);
+    if (t > tau) up = x;
+    else lo = x;
+    const G = gE + x;
+    const U = (gE * ePlus + x * eMinus) / G;
+    const deriv = (((eMinus - U) * (u0 - theta)) / ((U - u0) * (U - theta))) / (G * G) - t / G;
+    let next = x - (t - tau) / deriv;
+    if (!(next > lo && next < up) || !Number.isFinite(next)) next = 0.5 * (lo + up);
+    if (Math.abs(next - x) <= 1e-12 * Math.max(x, 1e-12)) return next;
+    x = next;
+  }
+  return x;
+}

@@ -1,0 +1,88 @@
+/**
+ * Scoring a fitted profile against a simulated die's hidden truth (models/chips/behavioral-chip.ts
+ * hiddenTruth()). For tests and benchmarks only: calibration itself never sees the truth, and a real
+ * chip has none to compare with.
+ *
+ * Conductances are compared at the probe codes: every synapse of a polarity at one code (the other
+ * polarity off), the die's normalised gE / gI against profileLayerConductances() at the same gates.
+ * E+ and E- are compared both as fitted and as E / mean(thresholdScale): only the ratio of a reversal
+ * potential to a neuron's trip level is observable in spike times (the profile fixes the convention
+ * "mean threshold scale = 1"), so the second figure is the one a fit can get right on any die.
+ */
+
+import type { BehavioralChip } from '../models/chips/behavioral-chip.ts';
+import { codeToVolts } from '../models/chips/dac.ts';
+import { NMOS } from '../models/chips/chip-backend.ts';
+import { profileLayerConductances, type ChipProfile } from './chip-profile.ts';
+
+export interface TruthScore {
+  ePlus: { fitted: number; truth: number; relError: number; relErrorPerTheta: number };
+  eMinus: { fitted: number; truth: number; relError: number; relErrorPerTheta: number };
+  /** |g_fit / g_true - 1| over probed synapses at the probe codes: median, 95th percentile, max. */
+  conductance: { median: number; p95: number; max: number; count: number };
+  timerOffsetTicks: { fitted: number; truth: number };
+}
+
+function mean(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let k = 0; k < a.length; k++) s += a[k];
+  return s / a.length;
+}
+
+/** Probe codes per layer as the calibration recorded them in the profile's notes. */
+function codesOf(p: ChipProfile, l: number, pol: 'nmos' | 'pmos'): number[] {
+  const raw = p.notes?.[`layer${l}.${pol}Codes`];
+  return typeof raw === 'string' && raw ? raw.split(',').map(Number) : [];
+}
+
+/** Scores `profile` against `chip`'s truth. Reprograms the chip's gates (restore them afterwards if needed). */
+export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, drivenPerLayer?: readonly number[]): TruthScore {
+  const errs: number[] = [];
+  chip.geometry.forEach((g, l) => {
+    if (!profile.layers[l]?.calibrated) return;
+    const driven = drivenPerLayer?.[l] ?? g.inputs;
+    for (const [pol, name] of [[0, 'nmos'], [1, 'pmos']] as const) {
+      for (const code of codesOf(profile, l, name)) {
+        const volts = new Float64Array(g.rowInput.length * g.outputs);
+        for (let r = 0; r < g.rowInput.length; r++) {
+          const isN = g.rowPolarity[r] === NMOS;
+          const v = g.rowPolarity[r] === pol ? codeToVolts(chip.dac, code) : isN ? chip.safe.nmos[0] : chip.safe.pmos[1];
+          volts.fill(v, r * g.outputs, (r + 1) * g.outputs);
+        }
+        chip.setGateVoltages(l, volts);
+        const truth = chip.hiddenTruth().layers[l].model;
+        const fit = profileLayerConductances(profile, l, volts, g);
+        const a = pol === 0 ? truth.gE : truth.gI;
+        const b = pol === 0 ? fit.gE : fit.gI;
+        for (let j = 0; j < driven; j++) {
+          for (let i = 0; i < g.outputs; i++) {
+            const k = j * g.outputs + i;
+            if (a[k] > 0) errs.push(Math.abs(b[k] / a[k] - 1));
+          }
+        }
+      }
+    }
+  });
+  errs.sort((x, y) => x - y);
+  const t = chip.hiddenTruth();
+  const cal = profile.layers.map((l, k) => (l.calibrated ? k : -1)).filter((k) => k >= 0);
+  const thetaTrue = mean(cal.flatMap((k) => Array.from(t.layers[k].model.thresholdScale!)));
+  const thetaFit = mean(cal.flatMap((k) => Array.from(profile.layers[k].thresholdScale)));
+  const e = (fitted: number, truth: number) => ({
+    fitted,
+    truth,
+    relError: Math.abs(fitted / truth - 1),
+    relErrorPerTheta: Math.abs(fitted / thetaFit / (truth / thetaTrue) - 1),
+  });
+  return {
+    ePlus: e(profile.global.ePlus, t.layers[0].ePlus),
+    eMinus: e(profile.global.eMinus, t.layers[0].eMinus),
+    conductance: {
+      median: errs[errs.length >> 1] ?? NaN,
+      p95: errs[Math.floor(errs.length * 0.95)] ?? NaN,
+      max: errs[errs.length - 1] ?? NaN,
+      count: errs.length,
+    },
+    timerOffsetTicks: { fitted: profile.global.timerOffsetTicks, truth: t.tdcOffsetTicks },
+  };
+}

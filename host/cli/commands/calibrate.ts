@@ -1,0 +1,94 @@
+/** `spikeloop calibrate`: fit a chip's PNN parameters from probe measurements and write its profile. */
+import { z } from 'zod';
+import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
+import { deviceOption, flag, intOption, timeoutOption } from '../common-options.ts';
+import { ChipDevice } from '../../device/chip-device.ts';
+import { createProgress } from '../../ui/progress.ts';
+import { runCalibrateWorkflow } from '../../workflows/calibrate.ts';
+
+export const name = 'calibrate';
+export const summary = "probe a chip, fit its PNN parameters (E+, E-, thresholds, delays, per-transistor curves) and write its profile";
+export const description =
+  'Probes every layer (code scans, single-synapse sweeps of NMOS and PMOS rows, sparse and dense E/I patterns, and a held-out set ' +
+  'never used by the fit; deeper layers through identity relays), fits the bottom-up PNN and the ideal top-down model to the same ' +
+  'measurements with Levenberg-Marquardt, and scores both on the held-out set. Writes DIR/profile.slp (versioned, validated, written ' +
+  'atomically), DIR/calibration.json, DIR/report.html (predicted-vs-measured, per-neuron residuals, calibration curves) and DIR/record.json. ' +
+  '--quick refits only the global parameters (E+, E-, timer offset; the kicks are kept) of an existing profile against drift: DIR/profile.slp is ' +
+  'updated in place, or --profile PATH is read and a new DIR written. --layers limits a full calibration to some layers (the others ' +
+  'keep nominal placeholders). The --json line carries rmse_pnn and rmse_ideal in seconds (and *_ticks), ratio and profile.';
+export const examples = [
+  "spikeloop calibrate --device 'mock:behavioral?seed=7&geometry=32-16-8' --out runs/cal-7",
+  "spikeloop calibrate --device 'mock:behavioral?seed=7&geometry=32-16-8' --out runs/cal-7 --quick",
+  "spikeloop calibrate --device 'mock:spice?seed=3&mode=table' --out runs/cal-spice --json",
+  'spikeloop calibrate --device serial:/dev/ttyACM0 --out runs/chip-a --layers 2',
+];
+
+export const options = {
+  device: deviceOption,
+  out: {
+    type: 'string',
+    placeholder: 'DIR',
+    description: 'run folder: new (must be empty or missing), or with --quick the folder of an earlier calibration',
+    schema: z.string({ error: 'is required: the run folder, e.g. --out runs/cal-1' }).min(1, 'must not be empty'),
+  },
+  quick: flag('refit only the global parameters of an existing profile (drift); seconds, not minutes'),
+  profile: {
+    type: 'string',
+    placeholder: 'PATH',
+    description: 'with --quick: the profile to start from (default DIR/profile.slp)',
+    schema: z.string().min(1, 'must not be empty').optional(),
+  },
+  layers: {
+    type: 'string',
+    placeholder: 'L[,L...]',
+    description: 'layers to calibrate, comma separated, e.g. 0,1 (default all)',
+    schema: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'expected comma-separated layer indices like 0,1')
+      .transform((v) => v.split(',').map(Number))
+      .optional(),
+  },
+  seed: intOption('seed of the probe patterns (default 1)', 0, 2 ** 31 - 1),
+  timeout: timeoutOption,
+} satisfies OptionsSpec;
+
+export function check(o: ParsedOptions<typeof options>): string | undefined {
+  if (o.profile && !o.quick) return '--profile goes with --quick (a full calibration starts from nothing)';
+  if (o.layers && o.quick) return '--layers goes with a full calibration; --quick refits the globals of every calibrated layer';
+  return undefined;
+}
+
+export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {
+  const o = ctx.options;
+  const device = await ChipDevice.open(o.device, o.timeout ? { timeouts: { HELLO: o.timeout, RUN: o.timeout, WEIGHTS_WRITE: o.timeout } } : {});
+  try {
+    const n = device.info.layers.length;
+    for (const l of o.layers ?? []) {
+      if (l >= n) throw new RangeError(`--layers ${l}: the chip has layers 0..${n - 1}`);
+    }
+    let bar: ReturnType<typeof createProgress> | undefined;
+    let stage = '';
+    const summary = await runCalibrateWorkflow(device, {
+      out: o.out,
+      quick: o.quick,
+      profile: o.profile,
+      layers: o.layers,
+      seed: o.seed,
+      signal: ctx.signal,
+      print: ctx.print,
+      deviceUri: o.device,
+      onProgress: (s, done, total) => {
+        if (s !== stage) {
+          bar?.finish();
+          stage = s;
+          bar = createProgress({ total, label: s, unit: 'steps' });
+        }
+        bar!.update(done);
+      },
+    });
+    bar?.finish();
+    return { ...summary };
+  } finally {
+    await device.close();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Calibration against simulated dies the fit never saw (seeds chosen here, not tuned on): the
+ * fitted model must predict held-out spike times near the measurement floor, beat the ideal model,
+ * and the drift refit must undo a disturbed profile. The hidden truth is read only to score.
+ */
+import { describe, expect, it } from 'vitest';
+import { backendTarget } from '../../calibration/backend-target.ts';
+import { calibrateChip } from '../../calibration/calibrate-chip.ts';
+import { refitGlobals } from '../../calibration/drift-refit.ts';
+import { scoreAgainstTruth } from '../../calibration/truth-score.ts';
+import { BehavioralChip } from '../../models/chips/behavioral-chip.ts';
+import { IdealChip } from '../../models/chips/ideal-chip.ts';
+
+const sizes = [10, 5, 3];
+
+describe('calibrateChip on the behavioural mock', () => {
+  it('fits unseen dies: held-out RMSE within 2x of the floor, better than the ideal model; the drift refit recovers', async () => {
+    for (const seed of [90210, 4711]) {
+      const chip = new BehavioralChip({ seed, sizes });
+      const sup = chip.supply();
+      const target = backendTarget(chip);
+      const res = await calibrateChip(target, { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, sizes: { patternsPerConfig: 64, heldOutPatterns: 48 } });
+      // The floor from repeated readings must see the die's jitter (0.25 ns = 0.25 ticks).
+      expect(res.noise.jitterTicks).toBeGreaterThan(0.15);
+      expect(res.noise.jitterTicks).toBeLessThan(0.35);
+      expect(res.rmse.pnnTicks).toBeLessThan(2 * res.noise.floorTicks);
+      expect(res.rmse.idealTicks).toBeGreaterThan(2 * res.rmse.pnnTicks);
+      expect(res.profile.chipId).toBe(chip.chipId);
+      // The raised-precharge sweeps restore the programmed voltages.
+      for (let l = 0; l < 2; l++) expect(chip.neuronVoltages(l)).toEqual({ vRest: 1.3, vThreshold: 0.9 });
+      expect(res.profile.layers.every((l) => l.calibrated)).toBe(true);
+      // The raised-precharge sweeps pin E+ and the thresholds in absolute terms; on a die this
+      // small (8 neurons) E+ lands within ~10 % and the conductances follow it (bench:calibration
+      // measures the 5 % / 2 % targets on 32-16-8). Without those sweeps E+ drifted by up to 30 %.
+      const score = scoreAgainstTruth(chip, res.profile);
+      expect(score.conductance.count).toBeGreaterThan(100);
+      expect(score.ePlus.relError).toBeLessThan(0.12);
+      expect(score.eMinus.relError).toBeLessThan(0.08);
+      expect(score.conductance.median).toBeLessThan(0.1);
+
+      // Drift: disturb the globals, refit them from a short probe run.
+      const disturbed = structuredClone(res.profile);
+      disturbed.global.ePlus *= 1.2;
+      disturbed.global.timerOffsetTicks += 4;
+      const q = await refitGlobals(target, disturbed, { temperatureC: sup.temperatureC, supplyV: sup.supplyV });
+      expect(q.before.rmseTicks).toBeGreaterThan(3 * q.rmse.pnnTicks);
+      expect(q.rmse.pnnTicks).toBeLessThan(2 * res.noise.floorTicks);
+      expect(Math.abs(q.globals.timerOffsetTicks - res.profile.global.timerOffsetTicks)).toBeLessThan(1);
+    }
+  }, 120_000);
+
+  it('refuses layers that do not exist', async () => {
+    const chip = new IdealChip({ seed: 1, sizes: [4, 2] });
+    await expect(calibrateChip(backendTarget(chip), { chipId: chip.chipId, temperatureC: 27, supplyV: 1.8, layers: [3] })).rejects.toThrow(/layer 3 does not exist/);
+  });
+});

@@ -1,0 +1,67 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { excitatoryFromTime, inhibitoryFromPairTime, neuronCrossing } from '../../calibration/neuron-model.ts';
+import { makeLayer } from '../../models/neuron/layer.ts';
+import { exactForward } from '../../models/solvers/exact.ts';
+
+/** The exact solver on a one-neuron layer: the independent reference. */
+function reference(times: number[], gE: number[], gI: number[], kick: number[], ePlus: number, eMinus: number, theta: number, ideal: boolean): number {
+  const layer = makeLayer({ nIn: times.length, nOut: 1, model: ideal ? 'ideal' : 'pnn', gE, gI, kick, ePlus, eMinus, horizon: Infinity, thresholdScale: theta });
+  return exactForward(layer, Float64Array.from(times), 1).times[0];
+}
+
+describe('single-neuron model', () => {
+  it('matches the exact solver on random staggered E/I inputs (PNN and ideal)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ t: fc.double({ min: 0, max: 0.5, noNaN: true }), gE: fc.double({ min: 0, max: 3, noNaN: true }), gI: fc.double({ min: 0, max: 1, noNaN: true }), k: fc.double({ min: -0.01, max: 0.01, noNaN: true }) }), { minLength: 1, maxLength: 8 }),
+        fc.double({ min: 1.5, max: 20, noNaN: true }),
+        fc.double({ min: -10, max: -0.5, noNaN: true }),
+        fc.double({ min: 0.8, max: 1.2, noNaN: true }),
+        fc.boolean(),
+        (inputs, ePlus, eMinus, theta, ideal) => {
+          const s = [...inputs].sort((a, b) => a.t - b.t);
+          const ep = ideal ? 1 : ePlus;
+          const em = ideal ? -1 : eMinus;
+          const ref = reference(s.map((x) => x.t), s.map((x) => x.gE), s.map((x) => x.gI), s.map((x) => x.k), ep, em, theta, ideal);
+          const got = neuronCrossing(
+            { count: s.length, times: Float64Array.from(s, (x) => x.t), gE: Float64Array.from(s, (x) => x.gE), gI: Float64Array.from(s, (x) => x.gI), kick: Float64Array.from(s, (x) => x.k) },
+            { ePlus: ep, eMinus: em, theta, ideal },
+          );
+          if (ref === Infinity) expect(got).toBe(Infinity);
+          else expect(got).toBeCloseTo(ref, 9);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('inverts a single excitatory synapse exactly (closed form against the solver)', () => {
+    for (const [g, ePlus, theta, u0] of [
+      [0.7, 9.5, 1, 0],
+      [2.3, 5.5, 1.04, -0.002],
+      [0.05, 30, 0.97, 0.001],
+    ]) {
+      const t = reference([0], [g], [0], [u0], ePlus, -5, theta, false);
+      expect(excitatoryFromTime(t, u0, { ePlus, eMinus: -5, theta, ideal: false })).toBeCloseTo(g, 10);
+      const ti = reference([0], [g], [0], [u0], 1, -1, 1, true);
+      expect(excitatoryFromTime(ti, u0, { ePlus: 1, eMinus: -1, theta: 1, ideal: true })).toBeCloseTo(g, 10);
+    }
+    expect(excitatoryFromTime(-1, 0, { ePlus: 9, eMinus: -5, theta: 1, ideal: false })).toBeNaN();
+  });
+
+  it('recovers an inhibitory conductance from its pair time with a known excitatory one', () => {
+    for (const [gE, gI, ePlus, eMinus, u0] of [
+      [1.2, 0.3, 9.5, -6.25, 0],
+      [0.8, 0.5, 5.5, -4, -0.001],
+      [2, 0.05, 12, -8, 0.002],
+    ]) {
+      const t = reference([0], [gE], [gI], [u0], ePlus, eMinus, 1, false);
+      expect(inhibitoryFromPairTime(t, gE, u0, { ePlus, eMinus, theta: 1, ideal: false })).toBeCloseTo(gI, 8);
+      const ti = reference([0], [gE], [gI], [u0], 1, -1, 1, true);
+      expect(inhibitoryFromPairTime(ti, gE, u0, { ePlus: 1, eMinus: -1, theta: 1, ideal: true })).toBeCloseTo(gI, 10);
+    }
+    // Faster than the excitatory synapse alone allows: no solution.
+    expect(inhibitoryFromPairTime(0.01, 1, 0, { ePlus: 9.5, eMinus: -6, theta: 1, ideal: false })).toBeNaN();
+  });
+});

@@ -1,0 +1,60 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChipProfileError, loadChipProfile } from '../../../calibration/chip-profile.ts';
+import { ChipDevice } from '../../../host/device/chip-device.ts';
+import { runCalibrateWorkflow } from '../../../host/workflows/calibrate.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'calibrate-wf-'));
+let device: ChipDevice;
+
+beforeAll(async () => {
+  device = await ChipDevice.open('mock:behavioral?seed=515&geometry=8-4-2');
+});
+afterAll(async () => {
+  await device.close();
+});
+
+describe('calibrate workflow over a device link', () => {
+  it('writes a loadable profile, the record and the report; quick refits the globals in place', async () => {
+    const out = join(root, 'full');
+    const lines: string[] = [];
+    const s = await runCalibrateWorkflow(device, { out, print: (l) => lines.push(l), sizes: { patternsPerConfig: 48, heldOutPatterns: 32 } });
+    expect(s.mode).toBe('full');
+    expect(s.rmse_pnn).toBeCloseTo(s.rmse_pnn_ticks * device.info.tickSeconds, 15);
+    expect(s.ratio).toBeCloseTo(s.rmse_ideal / s.rmse_pnn, 10);
+    expect(s.rmse_pnn_ticks).toBeLessThan(3 * s.floor_ticks!);
+    const p = await loadChipProfile(s.profile, { chipId: device.info.chipId });
+    expect(p.fit.rmsePnnTicks).toBeCloseTo(s.rmse_pnn_ticks, 12);
+    expect(p.boardId).toBe(device.info.boardId);
+    for (const f of ['record.json', 'report.html', 'calibration.json', 'metrics.jsonl']) expect(existsSync(join(out, f))).toBe(true);
+    const report = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(report).toMatch(/Predicted against measured/);
+    expect(report).toMatch(/Per-neuron residuals/);
+    expect(report).toMatch(/Calibration curves/);
+    expect(JSON.parse(readFileSync(join(out, 'record.json'), 'utf8')).status).toBe('finished');
+
+    const q = await runCalibrateWorkflow(device, { out, quick: true });
+    expect(q.mode).toBe('quick');
+    expect(q.ideal_from_profile).toBe(true);
+    expect(q.rmse_pnn_ticks).toBeLessThan(3 * s.floor_ticks!);
+    const p2 = await loadChipProfile(q.profile, { chipId: device.info.chipId });
+    expect(p2.notes?.lastRefit).toBe('quick');
+    expect(p2.layers[0].dVth).toEqual(p.layers[0].dVth);
+  }, 120_000);
+
+  it('refuses a quick refit from another chip profile before touching the run folder', async () => {
+    const other = await ChipDevice.open('mock:behavioral?seed=516&geometry=8-4-2');
+    try {
+      const out = join(root, 'other');
+      await runCalibrateWorkflow(other, { out: join(root, 'o1'), sizes: { patternsPerConfig: 16, heldOutPatterns: 8, patternConfigs: 1, eiConfigs: 1 } });
+      const err = await runCalibrateWorkflow(device, { out, quick: true, profile: join(root, 'o1', 'profile.slp') }).catch((e) => e);
+      expect(err).toBeInstanceOf(ChipProfileError);
+      expect((err as ChipProfileError).reason).toBe('wrong-chip');
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      await other.close();
+    }
+  }, 120_000);
+});
