@@ -47,6 +47,11 @@ export interface MockBoardOptions {
   clock?: () => number;
   /** Nominal supply for the `supply` self-test (volts, +-5 % accepted). Default 1.8. */
   nominalSupplyV?: number;
+  /**
+   * Extra milliseconds every RUN takes before its reply (default 0): a slower board or chip, so
+   * that host-side pipelining can be measured against the in-process mock.
+   */
+  runDelayMs?: number;
 }
 
 export interface BoardCounters extends ReceiveCounters {
@@ -111,6 +116,7 @@ export class MockBoard {
   private readonly clock: () => number;
   private readonly startMs: number;
   private readonly nominalSupplyV: number;
+  private readonly runDelayMs: number;
   private eventSeq = 0;
   private readonly listeners = new Set<(frame: Uint8Array) => void>();
 
@@ -126,6 +132,11 @@ export class MockBoard {
     this.clock = opts.clock ?? (() => performance.now());
     this.startMs = this.clock();
     this.nominalSupplyV = opts.nominalSupplyV ?? 1.8;
+    const runDelayMs = opts.runDelayMs ?? 0;
+    if (!(Number.isFinite(runDelayMs) && runDelayMs >= 0 && runDelayMs <= 600_000)) {
+      throw new RangeError(`MockBoard runDelayMs: expected 0..600000 milliseconds, got ${runDelayMs}`);
+    }
+    this.runDelayMs = runDelayMs;
 
     this.geometry = backend.geometry;
     if (this.geometry.length === 0) throw new RangeError('MockBoard: the backend has no layers');
@@ -401,6 +412,7 @@ export class MockBoard {
       } catch (e) {
         throw new Refusal(ErrorCode.HARDWARE_FAULT, `RUN: the chip run failed: ${(e as Error)?.message ?? String(e)}`);
       }
+      if (this.runDelayMs > 0) await new Promise((r) => setTimeout(r, this.runDelayMs));
       if (!Array.isArray(out) || out.length !== this.geometry.length) {
         throw new Refusal(ErrorCode.INTERNAL, `RUN: backend returned ${Array.isArray(out) ? out.length : typeof out} layer(s), expected ${this.geometry.length}`);
       }

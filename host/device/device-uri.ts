@@ -4,7 +4,8 @@
  *   serial:/dev/ttyACM0?baud=921600   a board on a serial port (USB CDC-ACM or a UART bridge)
  *   pty:/dev/pts/7                     a mock board already serving a pseudo-terminal
  *   mock:ideal?seed=7&geometry=16-8-4  the embedded mock board, in process, over the same codec
- *                                      (maxPayload=N sets the board's frame limit; other options go to the chip)
+ *                                      (maxPayload=N sets the board's frame limit, runDelayMs=N slows
+ *                                      every RUN by N ms; other options go to the chip)
  *
  * Parsing is strict: an unknown scheme, option or malformed value fails with a message that
  * names it and says how to fix it, before anything is opened.
@@ -34,7 +35,7 @@ export interface MockAddress {
   /** Options for the chip backend (seed, geometry, ...), as strings; the backend validates them. */
   chipOptions: Record<string, string>;
   /** Options for the mock board itself (limits it announces), validated here. */
-  board: { maxPayload?: number };
+  board: { maxPayload?: number; runDelayMs?: number };
 }
 
 export type DeviceAddress = SerialAddress | MockAddress;
@@ -64,6 +65,8 @@ const serialOptionSchemas = {
 /** Board-level mock options; everything else in a mock URI goes to the chip backend. */
 const mockBoardOptionSchemas = {
   maxPayload: intIn(64, 65_535),
+  /** Milliseconds added to every RUN (a slower board, for pipelining measurements). */
+  runDelayMs: intIn(0, 600_000),
 } as const;
 
 const chipKind = /^[a-z][a-z0-9-]*$/;
@@ -132,7 +135,7 @@ export function parseDeviceUri(uri: string): DeviceAddress {
   const chipOptions: Record<string, string> = {};
   const board: MockAddress['board'] = {};
   for (const [k, v] of params) {
-    if (k === 'maxPayload') {
+    if (k === 'maxPayload' || k === 'runDelayMs') {
       board[k] = parseOption(uri, k, v, mockBoardOptionSchemas[k]);
     } else if (!chipOptionKey.test(k)) {
       fail(uri, `option name '${k}' is not valid`, 'use letters, digits, - and _');

@@ -4,7 +4,8 @@
  * twin's accuracy on the weights the codes really realise (quantised and clipped).
  */
 
-import { mapLayer, type LayerCurves } from '../../calibration/weight-mapping.ts';
+import { loadChipProfile, profileLayerCurves, type ChipProfile } from '../../calibration/chip-profile.ts';
+import { mapLayer, type LayerCurves, type MappedLayer } from '../../calibration/weight-mapping.ts';
 import { SILENT_TICK } from '../../models/chips/chip-backend.ts';
 import {
   NOMINAL_CIRCUIT,
@@ -15,7 +16,13 @@ import {
 import { ttfsTicks } from '../../models/datasets/coding.ts';
 import type { DenseLayerState } from '../../models/network/layer.ts';
 import { SpikingNetwork } from '../../models/network/network.ts';
-import type { ChipDevice, DeviceInfo } from '../device/chip-device.ts';
+import { loadDataset } from '../../models/datasets/load.ts';
+import { loadNetwork } from '../../models/network/serialize.ts';
+import { createSolver } from '../../models/network/solver.ts';
+import { initBackend } from '../../models/tf/backend.ts';
+import { ChipDevice, type DeviceInfo } from '../device/chip-device.ts';
+import { createProgress } from '../ui/progress.ts';
+import { renderTable } from '../ui/table.ts';
 
 /** The nominal sky130 transfer curves: what a chip is assumed to be before it is calibrated. */
 export function nominalCurves(): LayerCurves {
@@ -92,27 +99,29 @@ export interface DeployOptions {
   signal?: AbortSignal;
 }
 
-/** Maps, uploads and CRC-verifies every layer; throws if a layer's read-back differs. */
-export async function deployNetwork(device: ChipDevice, net: SpikingNetwork, opts: DeployOptions = {}): Promise<Deployment> {
-  const info = device.info;
+export interface MappedNetwork {
+  /** Per layer: the codes to upload and what they realise (calibration/weight-mapping.ts). */
+  layers: MappedLayer[];
+  /** Every layer's state with pE, pI replaced by what the codes realise. */
+  realisedStates: DenseLayerState[];
+}
+
+/** Maps every layer's conductances to DAC codes through `curves` (nominal where absent); no I/O. */
+export function mapNetwork(net: SpikingNetwork, info: DeviceInfo, curves?: readonly LayerCurves[]): MappedNetwork {
   const problems = fitProblems(net, info);
   if (problems.length > 0) throw new RangeError(`the network does not fit ${info.chipId}: ${problems.join('; ')}`);
   // Seconds per twin time unit.
   const t0 = unitTicksOf(net, info) * info.tickSeconds;
   const pnn = net.toPnnLayers();
   const states = net.states();
-  const layers: DeployedLayer[] = [];
+  const layers: MappedLayer[] = [];
   const realisedStates: DenseLayerState[] = [];
   for (let l = 0; l < pnn.length; l++) {
     const p = pnn[l]!;
     const chip = info.layers[l]!;
-    const curves = opts.curves?.[l] ?? nominalCurves();
     const geometry = { inputs: chip.inputs, outputs: chip.outputs, rowInput: chip.rowInput, rowPolarity: chip.rowPolarity };
-    const m = mapLayer(p.gE, p.gI, p.nIn, p.nOut, { geometry, dac: info.dac, safe: info.safe, t0 }, curves);
-    const up = await device.uploadWeights(l, m.codes, { onProgress: opts.onProgress, signal: opts.signal });
-    const check = await device.verifyWeights(l, m.codes);
-    if (!check.ok) throw new Error(`layer ${l} did not verify after upload: ${check.detail}`);
-    layers.push({ layer: l, codes: m.codes, clipped: m.clipped, zeroed: m.zeroed, frames: up.frames, verified: check.ok });
+    const m = mapLayer(p.gE, p.gI, p.nIn, p.nOut, { geometry, dac: info.dac, safe: info.safe, t0 }, curves?.[l] ?? nominalCurves());
+    layers.push(m);
     const s = states[l]!;
     // Back to the layer's trainable units: pE = gE * ePlus / scale, pI = gI * |eMinus| / scale.
     realisedStates.push({
@@ -121,21 +130,78 @@ export async function deployNetwork(device: ChipDevice, net: SpikingNetwork, opt
       pI: Float32Array.from(m.gI, (g) => (g * -s.eMinus) / s.scale),
     });
   }
-  return { layers, realised: SpikingNetwork.fromStates(net.config, realisedStates) };
+  return { layers, realisedStates };
 }
 
-/** Input ticks for the chip's first layer: the twin's inputs first, the rest of the array silent. */
+/** Maps, uploads and CRC-verifies every layer; throws if a layer's read-back differs. */
+export async function deployNetwork(device: ChipDevice, net: SpikingNetwork, opts: DeployOptions = {}): Promise<Deployment> {
+  const mapped = mapNetwork(net, device.info, opts.curves);
+  const layers: DeployedLayer[] = [];
+  for (const [l, m] of mapped.layers.entries()) {
+    const up = await device.uploadWeights(l, m.codes, { onProgress: opts.onProgress, signal: opts.signal });
+    const check = await device.verifyWeights(l, m.codes);
+    if (!check.ok) throw new Error(`layer ${l} did not verify after upload: ${check.detail}`);
+    layers.push({ layer: l, codes: m.codes, clipped: m.clipped, zeroed: m.zeroed, frames: up.frames, verified: check.ok });
+  }
+  return { layers, realised: SpikingNetwork.fromStates(net.config, mapped.realisedStates) };
+}
+
+/** Every layer's transfer curves from a chip profile (calibration/chip-profile.ts). */
+export function curvesFromProfile(profile: ChipProfile, info: DeviceInfo): LayerCurves[] {
+  if (profile.layers.length !== info.layers.length) {
+    throw new RangeError(`the profile describes ${profile.layers.length} layers, the chip has ${info.layers.length}: calibrate this chip again`);
+  }
+  profile.layers.forEach((p, l) => {
+    const c = info.layers[l]!;
+    if (p.inputs !== c.inputs || p.outputs !== c.outputs || p.rows !== c.rowInput.length) {
+      throw new RangeError(
+        `profile layer ${l} is ${p.inputs}x${p.outputs} with ${p.rows} rows, the chip's ${c.inputs}x${c.outputs} with ${c.rowInput.length}: calibrate this chip again`,
+      );
+    }
+  });
+  return profile.layers.map((_, l) => profileLayerCurves(profile, l));
+}
+
+/**
+ * A layer's measured ticks (batch x the chip's outputs) as twin times for the network's first
+ * `nOut` neurons: the centre of the tick (the timer floors), minus the board's timer offset
+ * (twin units), +Infinity when silent.
+ */
+export function ticksToTwinTimes(ticks: Uint16Array, batch: number, chipOutputs: number, nOut: number, unitTicks: number, offset = 0): Float32Array {
+  const out = new Float32Array(batch * nOut);
+  for (let s = 0; s < batch; s++) {
+    for (let i = 0; i < nOut; i++) {
+      const t = ticks[s * chipOutputs + i]!;
+      out[s * nOut + i] = t === SILENT_TICK ? Infinity : Math.max(0, (t + 0.5) / unitTicks - offset);
+    }
+  }
+  return out;
+}
+
+/**
+ * Input ticks for the chip's first layer: the twin's inputs first (the data features, then the
+ * reference input at its fixed time when the network has one), the rest of the array silent.
+ * `x` holds n rows of `net.features` values.
+ */
 export function encodeForDevice(x: Float32Array, n: number, net: SpikingNetwork, info: DeviceInfo): Uint16Array {
-  const features = net.inputs;
+  const features = net.features;
+  const inputs = net.inputs;
   const chipInputs = info.layers[0]!.inputs;
-  const horizonTicks = Math.round(net.config.inputWindow * unitTicksOf(net, info));
+  if (x.length < n * features) throw new RangeError(`encodeForDevice needs ${n} rows of ${features} values, got ${x.length} values`);
+  const unit = unitTicksOf(net, info);
+  const horizonTicks = Math.round(net.config.inputWindow * unit);
   const ticks = ttfsTicks(x.subarray(0, n * features), {
     horizonTicks,
     silentThreshold: net.config.silentZeros ? 0 : undefined,
   });
-  if (chipInputs === features) return ticks;
+  const bias = net.config.biasSpike;
+  if (chipInputs === features && bias === undefined) return ticks;
   const out = new Uint16Array(n * chipInputs).fill(SILENT_TICK);
-  for (let s = 0; s < n; s++) out.set(ticks.subarray(s * features, (s + 1) * features), s * chipInputs);
+  const biasTick = bias === undefined ? SILENT_TICK : Math.round(bias * unit);
+  for (let s = 0; s < n; s++) {
+    out.set(ticks.subarray(s * features, (s + 1) * features), s * chipInputs);
+    if (bias !== undefined) out[s * chipInputs + inputs - 1] = biasTick;
+  }
   return out;
 }
 
@@ -184,7 +250,7 @@ export async function evaluateOnDevice(
   let correct = 0;
   for (let s = 0; s < n; s += batch) {
     const b = Math.min(batch, n - s);
-    const ticks = encodeForDevice(x.subarray(s * net.inputs, (s + b) * net.inputs), b, net, info);
+    const ticks = encodeForDevice(x.subarray(s * net.features, (s + b) * net.features), b, net, info);
     const layers = await device.run(ticks, b, { signal: opts.signal });
     if (s === 0) sampleTicks = layers;
     const pred = classifyTicks(layers[last]!, b, outputs, classes);
@@ -193,4 +259,128 @@ export async function evaluateOnDevice(
     opts.onProgress?.(s + b, n);
   }
   return { accuracy: n > 0 ? correct / n : 0, predictions, sampleTicks, samples: Math.min(n, batch) };
+}
+
+export interface DeployWorkflowOptions {
+  device: string;
+  /** A network file (models/network/serialize.ts). */
+  model: string;
+  /** A chip profile (calibration/chip-profile.ts); nominal curves with a warning when absent. */
+  profile?: string;
+  /** Score the test part of this data set on the device and in the twin. */
+  dataset?: string;
+  limitTest?: number;
+  seed?: number;
+  signal?: AbortSignal;
+  print(line: string): void;
+  warn(line: string): void;
+}
+
+export interface DeploySummary {
+  device: string;
+  chip_id: string;
+  model: string;
+  curves: 'calibrated' | 'nominal';
+  profile: string | null;
+  /** Synapses whose conductance lay beyond the safe gate range (realised at its edge). */
+  clipped_synapses: number;
+  /** Non-zero conductances below the smallest realisable step (switched off). */
+  zeroed_synapses: number;
+  frames: number;
+  weights_verified: boolean;
+  layers: { layer: number; codes: number; clipped: number; zeroed: number; frames: number; verified: boolean }[];
+  dataset?: string;
+  test_samples?: number;
+  /** Test accuracy measured on the device. */
+  deployed_acc?: number;
+  /** The twin (exact solver) on the conductances the codes realise. */
+  realised_twin_acc?: number;
+  /** The twin (exact solver) on the network's own conductances. */
+  twin_acc?: number;
+  [key: string]: unknown;
+}
+
+/** Accuracy of a network's earliest-spike predictions (exact solver, the reference). */
+function exactAccuracy(net: SpikingNetwork, x: Float32Array, y: Uint8Array, n: number): number {
+  const pred = net.predict(x, n, createSolver('exact'));
+  let correct = 0;
+  for (let s = 0; s < n; s++) if (pred[s] === y[s]) correct++;
+  return n > 0 ? correct / n : 0;
+}
+
+/** `spikeloop deploy`: map through the profile's curves, upload, verify, and optionally score on the device. */
+export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<DeploySummary> {
+  await initBackend();
+  const { net, info: modelInfo } = await loadNetwork(opts.model);
+  const device = await ChipDevice.open(opts.device);
+  try {
+    const info = device.info;
+    let curves: LayerCurves[] | undefined;
+    if (opts.profile) {
+      const profile = await loadChipProfile(opts.profile, { chipId: info.chipId });
+      curves = curvesFromProfile(profile, info);
+    } else {
+      opts.warn(
+        `WARNING: no --profile given: conductances are mapped through the NOMINAL sky130 transfer curves, so this chip's own mismatch is not compensated and accuracy on the device will suffer. Run \`spikeloop calibrate --device ${opts.device}\` and pass its profile with --profile.`,
+      );
+    }
+    const problems = fitProblems(net, info);
+    if (problems.length > 0) throw new RangeError(`the network in ${opts.model} does not fit ${info.chipId}: ${problems.join('; ')}`);
+    opts.print(`spikeloop deploy: ${opts.model} (${net.config.sizes.join('-')}) onto ${info.chipId} at ${opts.device}, ${curves ? `calibrated curves from ${opts.profile}` : 'nominal curves'}`);
+    const d = await deployNetwork(device, net, { curves, signal: opts.signal });
+    const summary: DeploySummary = {
+      device: opts.device,
+      chip_id: info.chipId,
+      model: opts.model,
+      curves: curves ? 'calibrated' : 'nominal',
+      profile: opts.profile ?? null,
+      clipped_synapses: d.layers.reduce((s, l) => s + l.clipped, 0),
+      zeroed_synapses: d.layers.reduce((s, l) => s + l.zeroed, 0),
+      frames: d.layers.reduce((s, l) => s + l.frames, 0),
+      weights_verified: d.layers.every((l) => l.verified),
+      layers: d.layers.map((l) => ({ layer: l.layer, codes: l.codes.length, clipped: l.clipped, zeroed: l.zeroed, frames: l.frames, verified: l.verified })),
+    };
+    const rows: Record<string, unknown>[] = d.layers.map((l) => ({ layer: l.layer, codes: l.codes.length, frames: l.frames, clipped: l.clipped, zeroed: l.zeroed, 'CRC verified': l.verified }));
+    opts.print(renderTable(rows, { title: 'uploaded layers' }));
+    if (summary.clipped_synapses > 0) {
+      opts.warn(`${summary.clipped_synapses} synapses needed more conductance than the safe gate range gives and were clipped to its edge`);
+    }
+    try {
+      if (opts.dataset) {
+        const data = await loadDataset(opts.dataset, { limitTest: opts.limitTest, seed: opts.seed ?? (typeof modelInfo.seed === 'number' ? modelInfo.seed : undefined) });
+        if (data.features !== net.features || data.classes !== net.classes) {
+          throw new RangeError(`${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on`);
+        }
+        const test = data.test;
+        const bar = createProgress({ total: test.n, label: 'device', unit: 'samples' });
+        const onDevice = await evaluateOnDevice(device, net, test.x, test.y, test.n, { signal: opts.signal, onProgress: (done) => bar.update(done) });
+        bar.finish();
+        summary.dataset = data.name;
+        summary.test_samples = test.n;
+        summary.deployed_acc = onDevice.accuracy;
+        summary.realised_twin_acc = exactAccuracy(d.realised, test.x, test.y, test.n);
+        summary.twin_acc = exactAccuracy(net, test.x, test.y, test.n);
+        opts.print(
+          renderTable(
+            [
+              { figure: 'device test accuracy', value: pct(summary.deployed_acc) },
+              { figure: 'twin on the realised (quantised, clipped) weights', value: pct(summary.realised_twin_acc) },
+              { figure: "twin on the network's own weights", value: pct(summary.twin_acc) },
+            ],
+            { title: `${data.name}: ${test.n} test samples` },
+          ),
+        );
+      }
+    } finally {
+      d.realised.dispose();
+    }
+    return summary;
+  } finally {
+    net.dispose();
+    await device.close();
+  }
+}
+
+function pct(x: number | undefined): string {
+  return x === undefined || !Number.isFinite(x) ? 'n/a' : `${(100 * x).toFixed(2)} %`;
 }

@@ -73,6 +73,8 @@ export interface Preset {
   lr: number;
   schedule: LrSchedule;
   loss: Partial<LossConfig>;
+  /** A reference input spiking at this time in every sample (NetworkConfig.biasSpike); absent = none. */
+  biasSpike?: number;
   ann: { epochs: number; batchSize: number; lr: number };
 }
 
@@ -86,6 +88,9 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
     lr: 0.01,
     schedule: 'cosine',
     loss: { tauSoft: 0.1, windowWeight: 0.1, deadWeight: 1 },
+    // With 4 features the network must see the mean input time, which a reference spike gives
+    // (models/network/network.ts, biasSpike): 80 % -> 95.6 % test accuracy on Iris.
+    biasSpike: 0,
     ann: { epochs: 200, batchSize: 16, lr: 0.01 },
   },
   // MNIST-like images: the 784-256-128-10 reference network.
@@ -157,7 +162,8 @@ export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<Trai
 
 async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset, run: RunDir, backend: string): Promise<TrainSummary> {
   const hidden = opts.layers ?? preset.layers;
-  const sizes = [data.features, ...hidden, data.classes];
+  const biasSpike = preset.biasSpike;
+  const sizes = [data.features + (biasSpike === undefined ? 0 : 1), ...hidden, data.classes];
   const epochs = opts.epochs ?? preset.epochs;
   const batchSize = opts.batchSize ?? preset.batchSize;
   const lr = opts.lr ?? preset.lr;
@@ -169,10 +175,10 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
     ...(opts.windowWeight !== undefined ? { windowWeight: opts.windowWeight } : {}),
   };
   const solver = createSolver(opts.solver, { bins: opts.bins, eulerSteps: opts.eulerSteps });
-  const config = defaultConfig(sizes, { model: opts.model });
+  const config = defaultConfig(sizes, { model: opts.model, biasSpike });
   const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, loss, seed: opts.seed, config };
   run.update({ summary: { settings } });
-  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${config.ePlus}, eMinus ${config.eMinus}), solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})`);
+  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${config.ePlus}, eMinus ${config.eMinus}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})`);
   const net = initNetwork(config, { x: data.train.x, n: Math.min(256, data.train.n) }, solver, { seed: opts.seed });
   try {
     const batches = Math.ceil(data.train.n / batchSize);
@@ -199,11 +205,17 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
     const trainEval = evaluateNetwork(net, data.train, solver, { tauSoft: loss.tauSoft });
     const last = history.at(-1);
     const testAcc = last?.test_acc ?? evaluateNetwork(net, data.test, solver).acc;
+    // The exact solver is the physics reference (what a chip computes): report its accuracy beside
+    // the training solver's, so that a solver artefact cannot pass for accuracy.
+    const exact = createSolver('exact');
+    const testAccExact = opts.solver === 'exact' ? testAcc : evaluateNetwork(net, data.test, exact).acc;
     let onPnn: number | undefined;
+    let onPnnExact: number | undefined;
     if (opts.model === 'ideal') {
       // The same synapses (drive at rest held) on the PNN with the nominal reversal potentials.
       const pnn = net.withModel({ model: 'pnn' });
       onPnn = evaluateNetwork(pnn, data.test, opts.solver === 'euler' ? createSolver('dstd', { bins: opts.bins }) : solver).acc;
+      onPnnExact = evaluateNetwork(pnn, data.test, exact).acc;
       pnn.dispose();
     }
     const trainSeconds = history.reduce((s, m) => s + m.seconds, 0);
@@ -214,12 +226,13 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
       epochs: history.length,
       samples_per_s: trainSeconds > 0 ? trainSamples / trainSeconds : 0,
       backend,
+      test_acc_exact: testAccExact,
       dataset: data.name,
       model: opts.model,
       solver: opts.solver,
       sizes,
       best_test_acc: Math.max(...history.map((m) => m.test_acc ?? 0)),
-      ...(onPnn !== undefined ? { test_acc_on_pnn: onPnn } : {}),
+      ...(onPnn !== undefined ? { test_acc_on_pnn: onPnn, test_acc_on_pnn_exact: onPnnExact } : {}),
       network: modelFile,
       out: run.path,
     };
@@ -228,9 +241,15 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
       '\n' +
         renderTable(
           [
-            { figure: 'test accuracy', value: pct(testAcc) },
+            { figure: `test accuracy (${opts.solver})`, value: pct(testAcc) },
+            ...(opts.solver !== 'exact' ? [{ figure: 'test accuracy (exact solver, the physics reference)', value: pct(testAccExact) }] : []),
             { figure: 'train accuracy', value: pct(trainEval.acc) },
-            ...(onPnn !== undefined ? [{ figure: 'test accuracy, run on the PNN', value: pct(onPnn) }] : []),
+            ...(onPnn !== undefined
+              ? [
+                  { figure: `test accuracy, run on the PNN (${opts.solver === 'euler' ? 'dstd' : opts.solver})`, value: pct(onPnn) },
+                  { figure: 'test accuracy, run on the PNN (exact solver)', value: pct(onPnnExact) },
+                ]
+              : []),
             { figure: 'epochs', value: String(history.length) },
             { figure: 'throughput', value: `${summary.samples_per_s.toFixed(0)} samples/s (${backend})` },
           ],
@@ -291,7 +310,13 @@ async function writePlots(run: RunDir, history: EpochMetrics[], name: string, op
   ];
   await writeHtmlReport(run.file('report.html'), {
     title: `spikeloop train: ${name}`,
-    summary: { 'test accuracy': pct(summary.test_acc), 'train accuracy': pct(summary.train_acc), epochs: summary.epochs, backend: summary.backend },
+    summary: {
+      'test accuracy': pct(summary.test_acc),
+      ...(typeof summary.test_acc_exact === 'number' ? { 'test accuracy (exact solver)': pct(summary.test_acc_exact) } : {}),
+      'train accuracy': pct(summary.train_acc),
+      epochs: summary.epochs,
+      backend: summary.backend,
+    },
     sections,
   });
 }

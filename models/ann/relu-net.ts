@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { batches } from '../datasets/batching.ts';
 import { deriveSeed, Rng } from '../datasets/rng.ts';
 import type { DatasetPart } from '../datasets/types.ts';
-import { matMulFast } from '../network/fast-matmul.ts';
+import { matMul } from '../tf/matmul.ts';
 import { registerGradients } from '../tf/gradients.ts';
 
 export interface ReluNetOptions {
@@ -78,7 +78,7 @@ export class ReluNet {
     const pre: tf.Tensor2D[] = [];
     let a = x;
     for (let l = 0; l < this.v.length; l++) {
-      const z = tf.add(matMulFast(a, this.weights(l)), this.b[l]!) as tf.Tensor2D;
+      const z = tf.add(matMul(a, this.weights(l)), this.b[l]!) as tf.Tensor2D;
       if (l + 1 === this.v.length) return { logits: z, hidden, pre };
       pre.push(z);
       a = tf.relu(z);

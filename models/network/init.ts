@@ -100,9 +100,9 @@ export function initNetwork(
   }
   const layers = config.sizes.slice(1).map((_, l) => new DenseSpikeLayer({ ...randomDenseState(config, l, opts.seed, opts.meanRatio), drives: opts.drives }));
   const net = new SpikingNetwork(config, layers);
-  const need = calibration.n * net.inputs;
+  const need = calibration.n * net.features;
   if (!(calibration.n >= 1 && calibration.x.length >= need)) {
-    throw new RangeError(`calibration needs n >= 1 rows of ${net.inputs} values, got n = ${calibration.n} and ${calibration.x.length} values`);
+    throw new RangeError(`calibration needs n >= 1 rows of ${net.features} values, got n = ${calibration.n} and ${calibration.x.length} values`);
   }
   let x = net.encode(calibration.x.subarray(0, need), calibration.n);
   for (let l = 0; l < layers.length; l++) {

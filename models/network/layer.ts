@@ -23,7 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { makeLayer, type NeuronModel, type PnnLayer } from '../neuron/layer.ts';
 import type { LayerSpikes } from '../solvers/spike-tensors.ts';
 import { eventDrives } from './event-drives.ts';
-import { matMulFast } from './fast-matmul.ts';
+import { matMul } from '../tf/matmul.ts';
 import type { SpikeSolver } from './solver.ts';
 
 /** How a dense layer forms per-bin drives when the solver accepts drives. */
@@ -68,16 +68,24 @@ export interface DenseLayerState {
   eMinus: number;
   horizon: number;
   /**
-   * Start of the layer's time grid (the start of its inputs' window). The dynamics are invariant
-   * under a time shift while no input has arrived, so solving on [timeOffset, horizon] instead of
-   * [0, horizon] spends the grid where the layer's inputs and outputs are (inputs arriving before
-   * the offset are treated as arriving at it). 0 = no shift.
+   * Where a grid solver's resolution is spent (the start of the layer's inputs' window): its M
+   * bins (or steps) cover [timeOffset, horizon] instead of [0, horizon]. Inputs that arrive before
+   * the offset are not moved: the grid is extended backwards in bins of the same width down to the
+   * earliest input of the batch (layerGrid), so the layer computes the same physics as the exact
+   * solver for any input times. The membrane stays at rest until the first input, so the bins
+   * left out before it change nothing. 0 = the grid starts at 0.
    */
   timeOffset: number;
   scale: number;
   /** nIn x nOut row-major, >= 0. */
   pE: Float32Array;
   pI: Float32Array;
+  /**
+   * Per-neuron firing level [nOut] (> 0; absent = 1) and output delay [nOut] (absent = 0), as a
+   * calibration measured them on a chip (PNN-MODEL.md section 7). Fixed: not trained.
+   */
+  thresholdScale?: Float32Array;
+  delay?: Float32Array;
 }
 
 export interface DenseLayerOptions extends DenseLayerState {
@@ -97,6 +105,14 @@ export function checkDenseState(s: DenseLayerState): void {
     throw new RangeError(`timeOffset must lie in [0, horizon = ${s.horizon}), got ${s.timeOffset}`);
   }
   if (!(Number.isFinite(s.scale) && s.scale > 0)) throw new RangeError(`scale must be finite and > 0, got ${s.scale}`);
+  const perNeuron = [['thresholdScale', s.thresholdScale, (v: number) => v > 0, '> 0'], ['delay', s.delay, (v: number) => true, 'finite']] as const;
+  for (const [name, a, ok, what] of perNeuron) {
+    if (a === undefined) continue;
+    if (!(a instanceof Float32Array) || a.length !== nOut) throw new RangeError(`${name} must be a Float32Array of nOut = ${nOut} values`);
+    for (let k = 0; k < a.length; k++) {
+      if (!(Number.isFinite(a[k]!) && ok(a[k]!))) throw new RangeError(`${name}[${k}] = ${a[k]} must be ${what}`);
+    }
+  }
   for (const [name, a] of [['pE', s.pE], ['pI', s.pI]] as const) {
     if (!(a instanceof Float32Array) || a.length !== nIn * nOut) {
       throw new RangeError(`${name} must be a Float32Array of nIn*nOut = ${nIn * nOut} values`);
@@ -114,6 +130,33 @@ function variableFrom(a: Float32Array, rows: number, cols: number): tf.Variable<
   return v;
 }
 
+export interface LayerGrid {
+  /** Time of the grid's first edge (<= timeOffset; may be < 0). */
+  start: number;
+  /** Bins (or steps) of width (horizon - timeOffset) / resolution from start to the horizon. */
+  bins: number;
+}
+
+/**
+ * The grid a grid solver uses for one batch: `resolution` bins over [offset, horizon], extended
+ * backwards by whole bins of the same width until it covers the earliest finite input time (not
+ * below 0; an input before 0 counts as switched on from the grid's start, as on an unshifted grid).
+ * Bin edges stay aligned on the offset, so the figures do not depend on how far the extension goes.
+ */
+export function layerGrid(inputTimes: ArrayLike<number>, offset: number, horizon: number, resolution: number): LayerGrid {
+  if (!(offset > 0)) return { start: 0, bins: resolution };
+  const dt = (horizon - offset) / resolution;
+  let tMin = offset;
+  for (let k = 0; k < inputTimes.length; k++) {
+    const t = inputTimes[k]!;
+    if (t < tMin) tMin = t;
+  }
+  if (!(tMin < offset)) return { start: offset, bins: resolution };
+  // A relative tolerance keeps an input sitting on an edge (up to rounding) from adding a bin.
+  const pre = Math.min(Math.ceil((offset - Math.max(tMin, 0)) / dt - 1e-6), Math.ceil(offset / dt - 1e-6));
+  return { start: offset - pre * dt, bins: resolution + pre };
+}
+
 export class DenseSpikeLayer implements SpikeLayer {
   readonly kind = 'dense';
   readonly nIn: number;
@@ -128,6 +171,9 @@ export class DenseSpikeLayer implements SpikeLayer {
   readonly drives: DriveMode;
   readonly pE: tf.Variable<tf.Rank.R2>;
   readonly pI: tf.Variable<tf.Rank.R2>;
+  /** Fixed per-neuron firing level and output delay (DenseLayerState), or undefined. */
+  readonly thresholdScale?: tf.Tensor1D;
+  readonly delay?: tf.Tensor1D;
 
   constructor(o: DenseLayerOptions) {
     checkDenseState(o);
@@ -142,6 +188,8 @@ export class DenseSpikeLayer implements SpikeLayer {
     this.drives = o.drives ?? 'events';
     this.pE = variableFrom(o.pE, o.nIn, o.nOut);
     this.pI = variableFrom(o.pI, o.nIn, o.nOut);
+    if (o.thresholdScale) this.thresholdScale = tf.keep(tf.tensor1d(Float32Array.from(o.thresholdScale)));
+    if (o.delay) this.delay = tf.keep(tf.tensor1d(Float32Array.from(o.delay)));
   }
 
   /** Conductances gE, gI [nIn, nOut] (normalised units), differentiable in pE, pI. */
@@ -163,16 +211,16 @@ export class DenseSpikeLayer implements SpikeLayer {
     }
     const inputGrad = opts.inputGrad ?? true;
     return tf.tidy(() => {
-      const off = this.timeOffset;
-      const x = off > 0 ? (tf.sub(inputTimes, off) as tf.Tensor2D) : inputTimes;
-      const s = this.solve(x, this.horizon - off, solver, inputGrad);
-      return off > 0 ? { times: tf.add(s.times, off) as tf.Tensor2D, mask: s.mask } : s;
+      const grid = solver.resolution === undefined ? undefined : layerGrid(inputTimes.dataSync(), this.timeOffset, this.horizon, solver.resolution);
+      const start = grid?.start ?? 0;
+      const x = start !== 0 ? (tf.sub(inputTimes, start) as tf.Tensor2D) : inputTimes;
+      const s = this.solve(x, this.horizon - start, grid?.bins, solver, inputGrad);
+      return start !== 0 ? { times: tf.add(s.times, start) as tf.Tensor2D, mask: s.mask } : s;
     });
   }
 
-  /** Solves on the shifted grid [0, horizon]. */
-  private solve(inputTimes: tf.Tensor2D, horizon: number, solver: SpikeSolver, inputGrad: boolean): LayerSpikes {
-    const bins = solver.resolution;
+  /** Solves on [0, horizon] (times already shifted to the grid's start), `bins` grid bins or steps. */
+  private solve(inputTimes: tf.Tensor2D, horizon: number, bins: number | undefined, solver: SpikeSolver, inputGrad: boolean): LayerSpikes {
     if (solver.fromDrives && bins !== undefined && this.drives === 'events') {
       const B = inputTimes.shape[0];
       const n = this.nOut;
@@ -188,16 +236,17 @@ export class DenseSpikeLayer implements SpikeLayer {
         A = eventDrives(inputTimes, wA, { bins, horizon, inputGrad });
         G = tf.zeros([B, bins, n]);
       }
-      return solver.fromDrives(G, A, tf.ones([n]), horizon);
+      return solver.fromDrives(G, A, this.thresholdScale ?? tf.ones([n]), horizon, this.delay);
     }
     const { gE, gI } = this.conductances();
-    return solver.dense({ model: this.model, gE, gI, ePlus: this.ePlus, eMinus: this.eMinus, horizon }, inputTimes, { inputGrad });
+    const p = { model: this.model, gE, gI, ePlus: this.ePlus, eMinus: this.eMinus, horizon, thresholdScale: this.thresholdScale, delay: this.delay };
+    return solver.dense(p, inputTimes, { inputGrad, bins });
   }
 
   restPotential(inputTimes: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
       const lead = tf.relu(tf.sub(this.horizon, tf.minimum(inputTimes, this.horizon))) as tf.Tensor2D;
-      return matMulFast(lead, this.restWeights());
+      return matMul(lead, this.restWeights());
     });
   }
 
@@ -223,7 +272,19 @@ export class DenseSpikeLayer implements SpikeLayer {
       gE[k] = pE[k]! * kE;
       gI[k] = pI[k]! * kI;
     }
-    return makeLayer({ nIn: this.nIn, nOut: this.nOut, model: this.model, gE, gI, ePlus: this.ePlus, eMinus: this.eMinus, horizon: this.horizon });
+    const vec = (t?: tf.Tensor1D) => (t ? Float64Array.from(t.dataSync()) : undefined);
+    return makeLayer({
+      nIn: this.nIn,
+      nOut: this.nOut,
+      model: this.model,
+      gE,
+      gI,
+      ePlus: this.ePlus,
+      eMinus: this.eMinus,
+      horizon: this.horizon,
+      thresholdScale: vec(this.thresholdScale),
+      delay: vec(this.delay),
+    });
   }
 
   state(): DenseLayerState {
@@ -239,11 +300,15 @@ export class DenseSpikeLayer implements SpikeLayer {
       scale: this.scale,
       pE: Float32Array.from(this.pE.dataSync()),
       pI: Float32Array.from(this.pI.dataSync()),
+      ...(this.thresholdScale ? { thresholdScale: Float32Array.from(this.thresholdScale.dataSync()) } : {}),
+      ...(this.delay ? { delay: Float32Array.from(this.delay.dataSync()) } : {}),
     };
   }
 
   dispose(): void {
     this.pE.dispose();
     this.pI.dispose();
+    this.thresholdScale?.dispose();
+    this.delay?.dispose();
   }
 }

@@ -40,6 +40,14 @@ export interface NetworkConfig {
   silentZeros: boolean;
   /** Solve each layer on a grid starting at its inputs' window (see DenseLayerState.timeOffset). */
   shiftGrids: boolean;
+  /**
+   * When set, the last of the sizes[0] inputs is a reference ("bias") channel that spikes at this
+   * time in every sample; the data fill the other sizes[0] - 1. Why: when every neuron fires
+   * after all its inputs arrived, its spike time is 1/W + sum_j (w_j/W) t_j with coefficients
+   * summing to 1, so the network cannot see the mean input time (a linear classifier on the
+   * inputs loses one direction); a fixed input spike with its own weight restores it.
+   */
+  biasSpike?: number;
 }
 
 export const networkConfigSchema = z
@@ -52,10 +60,17 @@ export const networkConfigSchema = z
     horizons: z.array(z.number().positive().finite()),
     silentZeros: z.boolean(),
     shiftGrids: z.boolean(),
+    biasSpike: z.number().finite().nonnegative().optional(),
   })
   .superRefine((c, ctx) => {
     if (c.horizons.length !== c.sizes.length - 1) {
       ctx.addIssue({ code: 'custom', path: ['horizons'], message: `needs one entry per layer (${c.sizes.length - 1}), got ${c.horizons.length}` });
+    }
+    if (c.biasSpike !== undefined && !(c.biasSpike <= c.inputWindow)) {
+      ctx.addIssue({ code: 'custom', path: ['biasSpike'], message: `the reference spike must come inside the input window [0, ${c.inputWindow}]` });
+    }
+    if (c.biasSpike !== undefined && c.sizes[0]! < 2) {
+      ctx.addIssue({ code: 'custom', path: ['sizes', 0], message: 'with biasSpike the first size counts the reference input too: needs >= 2' });
     }
     if (c.horizons.length > 0 && !(c.horizons[0]! > c.inputWindow)) {
       ctx.addIssue({ code: 'custom', path: ['horizons', 0], message: `the first horizon must come after the input window (${c.inputWindow})` });
@@ -104,6 +119,7 @@ export function defaultConfig(sizes: number[], overrides: Partial<Omit<NetworkCo
     horizons: overrides.horizons ?? Array.from({ length: nLayers }, (_, l) => tIn * (l + 2)),
     silentZeros: overrides.silentZeros ?? true,
     shiftGrids: overrides.shiftGrids ?? true,
+    ...(overrides.biasSpike !== undefined ? { biasSpike: overrides.biasSpike } : {}),
   });
 }
 
@@ -134,18 +150,33 @@ export class SpikingNetwork {
     return new SpikingNetwork(config, states.map((s) => new DenseSpikeLayer({ ...s, drives })));
   }
 
+  /** Inputs of the first layer (data features plus the reference input, if any). */
   get inputs(): number {
     return this.config.sizes[0]!;
+  }
+
+  /** Values per data row: inputs without the reference input (config.biasSpike). */
+  get features(): number {
+    return this.inputs - (this.config.biasSpike === undefined ? 0 : 1);
   }
 
   get classes(): number {
     return this.config.sizes[this.config.sizes.length - 1]!;
   }
 
-  /** Input spike times [n, inputs] for rows of values in [0, 1]. */
+  /** Input spike times [n, inputs] for n rows of `features` values in [0, 1] (plus the reference spike). */
   encode(x: Float32Array, n: number): tf.Tensor2D {
+    const f = this.features;
+    if (x.length !== n * f) throw new RangeError(`encode needs ${n} rows of ${f} values (${n * f}), got ${x.length}`);
     const t = ttfsTimes(x, { tIn: this.config.inputWindow, silentThreshold: this.config.silentZeros ? 0 : undefined });
-    return tf.tensor2d(t, [n, this.inputs]);
+    const bias = this.config.biasSpike;
+    if (bias === undefined) return tf.tensor2d(t, [n, f]);
+    const withBias = new Float32Array(n * (f + 1));
+    for (let r = 0; r < n; r++) {
+      withBias.set(t.subarray(r * f, (r + 1) * f), r * (f + 1));
+      withBias[r * (f + 1) + f] = bias;
+    }
+    return tf.tensor2d(withBias, [n, f + 1]);
   }
 
   /** Differentiable forward pass through every layer. The caller disposes (or tidies) the results. */
@@ -176,7 +207,7 @@ export class SpikingNetwork {
   /** Predicted classes in batches (earliest output spike; -1 when all outputs are silent). */
   predict(x: Float32Array, n: number, solver: SpikeSolver, batchSize = 256): Int32Array {
     const pred = new Int32Array(n);
-    const f = this.inputs;
+    const f = this.features;
     for (let s = 0; s < n; s += batchSize) {
       const e = Math.min(n, s + batchSize);
       const o = this.outputs(x.subarray(s * f, e * f), e - s, solver);

@@ -53,7 +53,9 @@ export async function saveNetwork(path: string, net: SpikingNetwork, info: Recor
     arrays[`l${l}.pI`] = { data: s.pI, shape };
     arrays[`l${l}.gE`] = { data: gE, shape };
     arrays[`l${l}.gI`] = { data: gI, shape };
-    const { pE: _pE, pI: _pI, ...desc } = s;
+    if (s.thresholdScale) arrays[`l${l}.thresholdScale`] = { data: s.thresholdScale, shape: [s.nOut] };
+    if (s.delay) arrays[`l${l}.delay`] = { data: s.delay, shape: [s.nOut] };
+    const { pE: _pE, pI: _pI, thresholdScale: _t, delay: _d, ...desc } = s;
     return desc;
   });
   await saveArrays(path, { name: NETWORK_FILE_NAME, version: NETWORK_FILE_VERSION, config: net.config, layers, info }, arrays);
@@ -84,7 +86,14 @@ export async function loadNetwork(path: string, drives: DriveMode = 'events'): P
       }
       return Float32Array.from(a);
     };
-    return { ...d, pE: get('pE'), pI: get('pI') };
+    /** Optional per-neuron array [nOut]. */
+    const opt = (k: 'thresholdScale' | 'delay'): { [key: string]: Float32Array } => {
+      const a = file.arrays[`l${l}.${k}`];
+      if (a === undefined) return {};
+      if (!(a instanceof Float32Array) || a.length !== d.nOut) throw new TensorFileError(path, `array l${l}.${k} is not float32 [${d.nOut}]; save the network again`);
+      return { [k]: Float32Array.from(a) };
+    };
+    return { ...d, pE: get('pE'), pI: get('pI'), ...opt('thresholdScale'), ...opt('delay') };
   });
   return { net: SpikingNetwork.fromStates(config, states, drives), info: meta.info ?? {} };
 }

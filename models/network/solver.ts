@@ -20,6 +20,11 @@ export const SOLVER_NAMES: readonly SolverName[] = ['dstd', 'euler', 'exact'];
 export interface DenseCallOptions {
   /** Gradients with respect to the input times are needed (false for the network's first layer). */
   inputGrad?: boolean;
+  /**
+   * Grid solvers: bins (steps) over [0, horizon] for this call, when the layer extends its grid
+   * beyond the solver's resolution (layer.ts, layerGrid). Default: the solver's resolution.
+   */
+  bins?: number;
 }
 
 export interface SpikeSolver {
@@ -29,8 +34,9 @@ export interface SpikeSolver {
   /** A dense layer: input times [B, N_in] (+Infinity = silent) to spikes (times clamped at the horizon, mask). */
   dense(p: DenseLayerTensors, inputTimes: tf.Tensor2D, opts?: DenseCallOptions): LayerSpikes;
   /**
-   * Grid solvers only: spikes from per-bin conductance G and drive A, both [B, M, N] with
-   * M = resolution bins over [0, horizon]. theta = firing levels [N].
+   * Grid solvers only: spikes from per-bin conductance G and drive A, both [B, M, N] with M equal
+   * bins over [0, horizon] (M = resolution, or more when the layer extended its grid). theta =
+   * firing levels [N].
    */
   fromDrives?(G: tf.Tensor3D, A: tf.Tensor3D, theta: tf.Tensor1D, horizon: number, delay?: tf.Tensor1D): LayerSpikes;
 }
@@ -40,7 +46,10 @@ export interface SolverOptions {
   bins?: number;
   /** Euler steps per layer (default 256). */
   eulerSteps?: number;
-  /** DSTD: lower bound on du/dt at a crossing in the backward pass, as a fraction of 1/horizon (default 1e-3). */
+  /**
+   * DSTD: lower bound on du/dt at a crossing in the backward pass, as a fraction of 1/span
+   * (default 1e-3), span = resolution bins' width (the horizon unless the grid was extended).
+   */
   minSlope?: number;
 }
 
@@ -54,10 +63,15 @@ export function dstdSolver(bins = 16, minSlope = 1e-3): SpikeSolver {
   return {
     name: 'dstd',
     resolution: bins,
-    dense: (p, x) => dstdDense(p, x, { bins, minSlope: minSlope / p.horizon }),
+    dense: (p, x, o) => {
+      const m = o?.bins ?? bins;
+      positiveInt('bins', m);
+      return dstdDense(p, x, { bins: m, minSlope: minSlope / ((p.horizon / m) * bins) });
+    },
     fromDrives: (G, A, theta, horizon, delay) => {
+      const dt = horizon / G.shape[1];
       const [times, mask] = tf.tidy(() => {
-        const raw = spikeTimesFromDrives(G, A, theta, { dt: horizon / bins, minSlope: minSlope / horizon });
+        const raw = spikeTimesFromDrives(G, A, theta, { dt, minSlope: minSlope / (dt * bins) });
         const out = finishTimes(raw, horizon, delay);
         return [out.times, out.mask];
       });
@@ -68,7 +82,7 @@ export function dstdSolver(bins = 16, minSlope = 1e-3): SpikeSolver {
 
 export function eulerSolver(steps = 256): SpikeSolver {
   positiveInt('eulerSteps', steps);
-  return { name: 'euler', resolution: steps, dense: (p, x) => eulerDense(p, x, { steps }) };
+  return { name: 'euler', resolution: steps, dense: (p, x, o) => eulerDense(p, x, { steps: positiveInt('steps', o?.bins ?? steps) }) };
 }
 
 export function exactSolver(): SpikeSolver {

@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { batches } from '../datasets/batching.ts';
 import type { DatasetPart } from '../datasets/types.ts';
-import { earliestSpike, windowStart, type SpikingNetwork } from '../network/network.ts';
+import { earliestSpike, windowStart, type NetworkForward, type SpikingNetwork } from '../network/network.ts';
 import type { SpikeSolver } from '../network/solver.ts';
 import { evaluateNetwork, type Evaluation } from './evaluate.ts';
 import {
@@ -86,16 +86,22 @@ export interface StepResult {
   silent: number[];
 }
 
+export interface BatchLoss {
+  loss: tf.Scalar;
+  outTimes: tf.Tensor2D;
+  outMask: tf.Tensor2D;
+  silent: number[];
+  terms: LossTerms<tf.Scalar>;
+}
+
 /** The scalar loss of one batch plus what the step reports. Runs inside the optimiser's tape. */
-export function batchLoss(
-  net: SpikingNetwork,
-  inputTimes: tf.Tensor2D,
-  labels: Uint8Array,
-  solver: SpikeSolver,
-  cfg: LossConfig,
-): { loss: tf.Scalar; outTimes: tf.Tensor2D; outMask: tf.Tensor2D; silent: number[]; terms: LossTerms<tf.Scalar> } {
-  const B = inputTimes.shape[0];
-  const f = net.forward(inputTimes, solver);
+export function batchLoss(net: SpikingNetwork, inputTimes: tf.Tensor2D, labels: Uint8Array, solver: SpikeSolver, cfg: LossConfig): BatchLoss {
+  return forwardLoss(net, net.forward(inputTimes, solver), labels, cfg);
+}
+
+/** The loss of a forward pass already made (every layer's spikes and inputs), e.g. one with a chip's times substituted. */
+export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint8Array, cfg: LossConfig): BatchLoss {
+  const B = f.inputs[0]!.shape[0];
   const L = net.layers.length;
   const out = f.spikes[L - 1]!;
   const y = tf.tensor1d(Int32Array.from(labels), 'int32');
@@ -183,7 +189,7 @@ export async function trainNetwork(
   if (!Number.isInteger(opts.epochs) || opts.epochs < 0) throw new RangeError(`epochs must be a non-negative integer, got ${opts.epochs}`);
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${opts.batchSize}`);
   if (!(opts.lr > 0)) throw new RangeError(`lr must be > 0, got ${opts.lr}`);
-  if (data.train.features !== net.inputs) throw new RangeError(`data has ${data.train.features} features, the network ${net.inputs} inputs`);
+  if (data.train.features !== net.features) throw new RangeError(`data has ${data.train.features} features, the network takes ${net.features}`);
   const optimizer = tf.train.adam(opts.lr);
   const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
   const history: EpochMetrics[] = [];

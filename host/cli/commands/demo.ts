@@ -1,25 +1,37 @@
 /** `spikeloop demo` (`npm start`): the main job on the embedded mock board, end to end. */
 import path from 'node:path';
+import { z } from 'zod';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
-import { deviceOption, intOptionWithDefault } from '../common-options.ts';
+import { intOption, intOptionWithDefault } from '../common-options.ts';
 import { UsageError } from '../command.ts';
 import { parseDeviceUri } from '../../device/device-uri.ts';
-import { runDemo } from '../../workflows/demo.ts';
-import { z } from 'zod';
+import { runDemo, type DemoDataset } from '../../workflows/demo.ts';
+import { options as calibrateOptions } from './calibrate.ts';
 
 export const name = 'demo';
-export const summary = 'the main job: board check, twin training, deployment and measurement on a device (the embedded mock by default)';
+export const summary = 'the main job: bring-up, calibration, twin training, deployment and in-situ fine-tuning on a fresh chip (the embedded mock by default)';
 export const description =
-  'Checks the board (HELLO, self-test, status), trains an Iris network in the digital twin with DSTD on the PNN model, ' +
-  "maps its conductances to DAC codes through the chip's transfer curves, uploads and verifies them, and measures test " +
-  'accuracy on the device beside the twin. Writes a run folder with record.json, metrics.jsonl, the model and report.html.';
-export const examples = ['spikeloop demo', 'spikeloop demo --device pty:/dev/pts/5 --out runs/my-demo', 'spikeloop demo --json'];
+  'On a fresh behavioural chip (a random seed, printed, unless --seed or --device pins it): brings the chip up (stops if it is not healthy), ' +
+  'calibrates the layers the networks depend on most (default: every layer of at most 256 inputs; the 784-input first layer keeps nominal curves, ' +
+  '`spikeloop calibrate` does it in full), trains Iris and a Fashion-MNIST subset in the digital twin (DSTD on the PNN model with the calibrated ' +
+  'reversal potentials), deploys each through the nominal and through the calibrated transfer curves and measures both on the device, fine-tunes ' +
+  'with the chip in the loop, and prints a table of accuracies, calibration RMSE and time per stage. Writes one run folder with record.json, ' +
+  'metrics.jsonl, profile.slp, the networks, the stage reports and report.html.';
+export const examples = [
+  'spikeloop demo',
+  'spikeloop demo --seed 7 --json',
+  "spikeloop demo --device 'mock:behavioral?seed=3&geometry=784-64-32-10' --fashion-train 500",
+  'spikeloop demo --device serial:/dev/ttyACM0 --out runs/board-17-demo',
+];
+
+const DATASETS = ['iris', 'fashion-mnist'] as const;
 
 export const options = {
   device: {
-    ...deviceOption,
-    description: 'device to run on (default: the embedded behavioural mock with a fresh chip seed, mock:behavioral?seed=N)',
-    schema: z.string().min(1).optional(),
+    type: 'string',
+    placeholder: 'URI',
+    description: 'device to run on (default: the embedded behavioural mock with a fresh chip, mock:behavioral?seed=SEED)',
+    schema: z.string().min(1, 'must not be empty').optional(),
   },
   out: {
     type: 'string',
@@ -27,21 +39,67 @@ export const options = {
     description: 'run folder (default runs/demo-<date-time>); must be empty or missing',
     schema: z.string().min(1, 'must not be empty').optional(),
   },
-  seed: intOptionWithDefault('seed for the network initialisation and batch order', 0, 2 ** 31 - 1, 1),
-  epochs: intOptionWithDefault('training epochs of the twin', 1, 10_000, 150),
+  seed: intOption('seed of the mock chip (without --device) and of training, data split and probes (default: a random one, printed)', 0, 999_999),
+  irisEpochs: intOptionWithDefault('twin training epochs on Iris', 1, 10_000, 150),
+  fashionTrain: intOptionWithDefault('Fashion-MNIST training samples (0 skips Fashion-MNIST)', 0, 60_000, 1500),
+  fashionTest: intOptionWithDefault('Fashion-MNIST test samples', 1, 10_000, 300),
+  fashionEpochs: intOptionWithDefault('twin training epochs on the Fashion-MNIST subset', 1, 1000, 4),
+  finetuneEpochs: intOptionWithDefault('in-situ fine-tuning epochs (0 skips fine-tuning)', 0, 1000, 5),
+  finetune: {
+    type: 'string',
+    placeholder: 'LIST',
+    description: 'networks to fine-tune on the chip, comma-separated: iris, fashion-mnist (default iris)',
+    schema: z
+      .string()
+      .optional()
+      .transform((v, ctx) => {
+        const list = (v ?? 'iris').split(',').map((s) => s.trim()).filter(Boolean);
+        const bad = list.find((s) => !(DATASETS as readonly string[]).includes(s));
+        if (bad !== undefined || list.length === 0) {
+          ctx.addIssue({ code: 'custom', message: `"${bad ?? v}" is not a demo network: use iris, fashion-mnist or both (iris,fashion-mnist)` });
+          return z.NEVER;
+        }
+        return list as DemoDataset[];
+      }),
+  },
+  // The same layer list as `spikeloop calibrate --layers`.
+  calibrateLayers: { ...calibrateOptions.layers, description: 'chip layers to calibrate, comma-separated (default: every layer of at most 256 inputs)' },
 } satisfies OptionsSpec;
 
 export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {
   const o = ctx.options;
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
   const out = o.out ?? path.join('runs', `demo-${stamp}`);
-  // A fresh chip each time: the point is that the flow works on a chip nobody has seen.
-  const device = o.device ?? `mock:behavioral?seed=${Math.floor(Math.random() * 1_000_000)}`;
+  // A fresh chip each time unless pinned: the point is that the flow works on a chip nobody has seen.
+  const seed = o.seed ?? Math.floor(Math.random() * 1_000_000);
+  const device = o.device ?? `mock:behavioral?seed=${seed}`;
   try {
     parseDeviceUri(device);
   } catch (err) {
     throw new UsageError(`--device ${device}: ${(err as Error).message}`);
   }
-  const summary = await runDemo({ device, out, seed: o.seed, epochs: o.epochs, signal: ctx.signal, print: ctx.print });
-  return { ...summary };
+  if (o.fashionTrain === 0 && o.finetune.includes('fashion-mnist')) {
+    throw new UsageError('--finetune fashion-mnist needs the Fashion-MNIST network: set --fashion-train above 0');
+  }
+  const repeat = `spikeloop demo --seed ${seed}${o.device ? ` --device '${o.device}'` : ''}`;
+  ctx.print(`seed ${seed}${o.seed === undefined ? ' (drawn at random)' : ''}: repeat this run with \`${repeat}\``);
+  const summary = await runDemo({
+    device,
+    out,
+    seed,
+    irisEpochs: o.irisEpochs,
+    fashion: o.fashionTrain > 0 ? { train: o.fashionTrain, test: o.fashionTest, epochs: o.fashionEpochs } : null,
+    finetuneEpochs: o.finetuneEpochs,
+    finetune: o.finetune,
+    calibrateLayers: o.calibrateLayers,
+    signal: ctx.signal,
+    print: ctx.print,
+    warn: ctx.warn,
+  });
+  ctx.print(`repeat: ${repeat}`);
+  return {
+    ...summary,
+    rmse_pnn: summary.calibration.rmse_pnn,
+    rmse_ideal: summary.calibration.rmse_ideal,
+  };
 }

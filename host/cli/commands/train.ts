@@ -12,8 +12,9 @@ export const description =
   'Trains with Adam on mini-batches, shows a progress bar with loss and accuracy, appends per-epoch train and test metrics ' +
   'to DIR/metrics.jsonl, saves the network to DIR/network.bin (reloadable), plots the learning curve (DIR/learning-curve.svg, ' +
   'DIR/report.html) and writes DIR/record.json. Same seed, same numbers. Flags not given take per-data-set presets ' +
-  '(iris: --layers 32 --epochs 300 --batch-size 8 --lr 0.01; images: --layers 256,128 --epochs 20 --batch-size 128 --lr 0.01), ' +
-  'recorded in record.json. --from-ann trains a ReLU network instead, maps it onto the ideal model, and reports its accuracy ' +
+  '(iris: --layers 32 --epochs 300 --batch-size 8 --lr 0.01 and a reference input spiking at t = 0; images: --layers 256,128 ' +
+  '--epochs 20 --batch-size 128 --lr 0.01), recorded in record.json. Test accuracy is reported for the training solver and ' +
+  'for the exact solver (test_acc_exact, the physics reference). --from-ann trains a ReLU network instead, maps it onto the ideal model, and reports its accuracy ' +
   'on the PNN with the nominal reversal potentials and after a search over a uniform current scale and the operating point.';
 export const examples = [
   'spikeloop train --dataset iris --out runs/iris-1',

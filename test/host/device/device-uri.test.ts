@@ -59,3 +59,12 @@ describe('parseDeviceUri', () => {
     }
   });
 });
+
+describe('mock board option runDelayMs', () => {
+  it('goes to the board, not the chip, and is validated', () => {
+    const a = parseDeviceUri('mock:behavioral?seed=7&runDelayMs=250');
+    expect(a).toMatchObject({ scheme: 'mock', chipOptions: { seed: '7' }, board: { runDelayMs: 250 } });
+    expect(() => parseDeviceUri('mock:ideal?runDelayMs=-5')).toThrow(/runDelayMs='-5' expected a whole number/);
+    expect(() => parseDeviceUri('mock:ideal?runDelayMs=700000')).toThrow(/runDelayMs='700000' must be <= 600000/);
+  });
+});

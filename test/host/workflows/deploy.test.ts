@@ -95,6 +95,37 @@ describe('deployNetwork', () => {
   });
 });
 
+describe('encodeForDevice with a reference input', () => {
+  it('puts the data features first, the reference spike at its tick in the next input, the rest silent; the device agrees with the twin', async () => {
+    const cfg = defaultConfig([5, 8, 3], {
+      inputWindow: 1,
+      horizons: deviceHorizons(device.info, device.info.layers[0]!.horizonTicks / 2),
+      biasSpike: 0.25,
+    });
+    const biased = initNetwork(cfg, { x, n: N }, createSolver('exact'), { seed: 9 });
+    try {
+      expect(biased.features).toBe(4);
+      const ticks = encodeForDevice(x, N, biased, device.info);
+      const unit = device.info.layers[0]!.horizonTicks / 2;
+      for (let s = 0; s < N; s++) {
+        for (let j = 0; j < 4; j++) expect(ticks[s * 6 + j]).toBe(Math.round(unit * (1 - x[s * 4 + j]!)));
+        expect(ticks[s * 6 + 4]).toBe(Math.round(0.25 * unit));
+        expect(ticks[s * 6 + 5]).toBe(SILENT_TICK);
+      }
+      const d = await deployNetwork(device, biased);
+      const y = Uint8Array.from({ length: N }, (_, k) => k % 3);
+      const onDevice = await evaluateOnDevice(device, biased, x, y, N);
+      const twinPred = d.realised.predict(x, N, createSolver('exact'));
+      let agree = 0;
+      for (let s = 0; s < N; s++) if (twinPred[s] === onDevice.predictions[s]) agree++;
+      expect(agree).toBeGreaterThanOrEqual(N - 2);
+      d.realised.dispose();
+    } finally {
+      biased.dispose();
+    }
+  });
+});
+
 describe('classifyTicks', () => {
   it('takes the earliest of the first classes and -1 when all are silent', () => {
     const t = Uint16Array.from([9, 3, 5, 1, SILENT_TICK, SILENT_TICK, SILENT_TICK, 0]);

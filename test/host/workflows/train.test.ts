@@ -84,6 +84,11 @@ describe('spikeloop train: runs', () => {
     const { net, info } = await loadNetwork(join(a, 'network.bin'));
     expect(info).toMatchObject({ dataset: data.name, seed: 3, bins: 8 });
     expect(evaluateNetwork(net, data.test, createSolver('dstd', { bins: 8 })).acc).toBe(sa.test_acc);
+    // The exact solver's accuracy is reported beside the training solver's.
+    expect(evaluateNetwork(net, data.test, createSolver('exact')).acc).toBe(sa.test_acc_exact);
+    // Iris preset: a reference input spiking at t = 0 beside the 4 features.
+    expect(net.config.biasSpike).toBe(0);
+    expect([net.inputs, net.features]).toEqual([5, 4]);
     net.dispose();
   });
 

@@ -217,6 +217,25 @@ describe('SpikingNetwork', () => {
     ti.times.forEach((t, k) => expect(tp.times[k]! + 1e-5).toBeGreaterThanOrEqual(t));
   });
 
+  it('biasSpike: a reference input spiking at a fixed time after the data features', () => {
+    const cfg = defaultConfig([3, 4, 3], { biasSpike: 0.25 });
+    const plain = tinyNet('pnn', 5);
+    const s = plain.states().map((st, l) => (l === 0 ? { ...st, nIn: 3, pE: st.pE.subarray(0, 12), pI: st.pI.subarray(0, 12) } : st));
+    const net = SpikingNetwork.fromStates(cfg, s);
+    made.push(net);
+    expect([net.inputs, net.features]).toEqual([3, 2]);
+    const t = tf.tidy(() => Array.from(net.encode(Float32Array.of(0.5, 0, 1, 0.2), 2).dataSync()));
+    expect(t).toEqual([0.5, Infinity, 0.25, 0, 0.800000011920929, 0.25]);
+    expect(() => net.encode(Float32Array.of(0.5, 0, 1), 2)).toThrow(/2 rows of 2 values/);
+    // predict and outputs take rows of `features` values; the reference spike is added inside.
+    const x = Float32Array.of(0.9, 0.1, 0.3, 0.8);
+    const ref = exactNetworkForward(net.toPnnLayers(), Float64Array.of(0.1, 0.9, 0.25, 0.7, 0.2, 0.25), 2).at(-1)!;
+    const o = net.outputs(x, 2, createSolver('exact'));
+    ref.forEach((r, k) => expect(o.times[k]).toBeCloseTo(Math.min(r, 3), 5));
+    expect(() => defaultConfig([3, 2], { biasSpike: 2 })).toThrow(/biasSpike/);
+    expect(() => defaultConfig([1, 2], { biasSpike: 0 })).toThrow(/sizes.0/);
+  });
+
   it('validates its configuration, naming the field', () => {
     expect(() => defaultConfig([4, 3], { horizons: [0.5] })).toThrow(/horizons.0/);
     expect(() => defaultConfig([4, 3, 2], { horizons: [2, 2] })).toThrow(/horizons.1/);

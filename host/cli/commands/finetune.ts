@@ -1,0 +1,93 @@
+/** `spikeloop finetune`: in-situ training with the chip in the loop, pipelined, checkpointed, resumable. */
+import { z } from 'zod';
+import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
+import { deviceOption, flag, intOption } from '../common-options.ts';
+import { FINETUNE_DEFAULTS, runFinetune } from '../../workflows/finetune.ts';
+import { options as trainOptions } from './train.ts';
+
+export const name = 'finetune';
+export const summary = 'finish training on the chip: device forward pass, twin backward pass, only changed codes uploaded; pipelined and resumable';
+export const description =
+  'Each batch runs on the device, which returns every layer\'s spike times; the twin\'s DSTD forward is evaluated on the ' +
+  "device's times layer by layer, the loss on the device's outputs, and the gradient flows back through the twin. Adam " +
+  "updates the conductances, the profile's curves map them to DAC codes, and only the codes that changed are uploaded. The " +
+  'device measures the next batch while the host computes the last gradient (one-batch lag, see host/workflows/README.md; ' +
+  '--no-pipeline turns it off). Each epoch: CRC verified, device and twin test accuracy in DIR/metrics.jsonl, a checkpoint ' +
+  '(model, optimiser, device codes, cursor). Ctrl-C or a lost device leaves a resumable run: --resume DIR continues at the ' +
+  'batch where it stopped. Writes learning-curve.svg, spike-raster.svg, report.html and network.bin.';
+export const examples = [
+  'spikeloop finetune --device mock:behavioral?seed=7 --model runs/fmnist/network.bin --profile runs/cal/profile.slp --dataset fashion-mnist --epochs 3 --out runs/ft',
+  'spikeloop finetune --device mock:behavioral?seed=7 --resume runs/ft',
+  'spikeloop finetune --model runs/iris/network.bin --dataset iris --epochs 5 --uncalibrated --out runs/ft-iris --json',
+];
+
+export const options = {
+  device: deviceOption,
+  model: { type: 'string', placeholder: 'FILE', description: 'trained network to start from (new runs)', schema: z.string().min(1, 'must not be empty').optional() },
+  profile: {
+    type: 'string',
+    placeholder: 'FILE',
+    description: 'chip profile from spikeloop calibrate (required unless --uncalibrated; a resumed run reuses its own)',
+    schema: z.string().min(1, 'must not be empty').optional(),
+  },
+  uncalibrated: flag('map through the nominal transfer curves instead of a chip profile'),
+  dataset: { ...trainOptions.dataset, schema: trainOptions.dataset.schema.optional() },
+  epochs: intOption('total epochs of the run (a resumed run may raise it)', 1, 1_000_000),
+  out: { type: 'string', placeholder: 'DIR', description: 'run folder of a new run (must be empty or missing)', schema: z.string().min(1, 'must not be empty').optional() },
+  resume: { type: 'string', placeholder: 'DIR', description: 'continue the interrupted run in DIR', schema: z.string().min(1, 'must not be empty').optional() },
+  lr: { ...trainOptions.lr, description: `Adam learning rate on the conductances (default ${FINETUNE_DEFAULTS.lr})` },
+  batchSize: intOption(`mini-batch size (default ${FINETUNE_DEFAULTS.batchSize})`, 1, 65536, 'B'),
+  bins: intOption(`DSTD bins per layer of the twin (default ${FINETUNE_DEFAULTS.bins})`, 1, 4096),
+  seed: intOption(`seed of the batch order and subsets (default ${FINETUNE_DEFAULTS.seed})`, 0, 2 ** 31 - 1),
+  limitTrain: trainOptions.limitTrain,
+  limitTest: trainOptions.limitTest,
+  noPipeline: flag('measure and learn one after the other (no overlap, no one-batch lag)'),
+  checkpointEvery: intOption('also checkpoint every N batches (default: at epoch ends)', 1, 1_000_000),
+} satisfies OptionsSpec;
+
+export function check(o: ParsedOptions<typeof options>): string | undefined {
+  if (o.resume) {
+    if (o.out && o.out !== o.resume) return `--resume continues the run in its own folder; drop --out ${o.out} or make it ${o.resume}`;
+    for (const k of ['model', 'dataset', 'lr', 'batchSize', 'bins', 'seed', 'limitTrain', 'limitTest'] as const) {
+      if (o[k] !== undefined) return `--resume takes the run's own settings from its checkpoint; drop --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
+    }
+    if (o.noPipeline || o.uncalibrated) return '--resume takes the run\'s own settings from its checkpoint; drop --no-pipeline / --uncalibrated';
+    return undefined;
+  }
+  if (!o.model) return '--model FILE is required (or --resume DIR)';
+  if (!o.dataset) return '--dataset is required (or --resume DIR)';
+  if (o.epochs === undefined) return '--epochs N is required (or --resume DIR)';
+  if (!o.out) return '--out DIR is required (or --resume DIR)';
+  if (!o.profile && !o.uncalibrated) return 'fine-tuning needs the chip profile: --profile FILE (from spikeloop calibrate), or --uncalibrated to map through nominal curves';
+  if (o.profile && o.uncalibrated) return '--profile and --uncalibrated contradict each other; give one';
+  return undefined;
+}
+
+export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {
+  const o = ctx.options;
+  const summary = await runFinetune({
+    device: o.device,
+    out: o.resume ?? o.out!,
+    resume: o.resume !== undefined,
+    model: o.model,
+    profile: o.profile,
+    uncalibrated: o.uncalibrated,
+    dataset: o.dataset,
+    epochs: o.epochs,
+    lr: o.lr,
+    batchSize: o.batchSize,
+    bins: o.bins,
+    seed: o.seed,
+    limitTrain: o.limitTrain,
+    limitTest: o.limitTest,
+    pipelined: !o.noPipeline,
+    checkpointEvery: o.checkpointEvery,
+    args: process.argv.slice(2),
+    signal: ctx.signal,
+    print: ctx.print,
+    warn: ctx.warn,
+  });
+  if (summary.interrupted) throw new Error(`interrupted; the run is saved: continue with spikeloop finetune --resume ${summary.out} --device ${o.device}`);
+  const { deployed_acc, finetuned_acc, twin_acc, epochs, ...rest } = summary;
+  return { deployed_acc, finetuned_acc, twin_acc, epochs, ...rest };
+}

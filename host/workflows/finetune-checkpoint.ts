@@ -1,0 +1,194 @@
+/**
+ * Checkpoints of an in-situ fine-tuning run, resumable after Ctrl-C, a crash or a lost device.
+ *
+ * A checkpoint is a generation of two files plus a commit record:
+ *
+ *   checkpoint-<g>.network.bin  the twin's conductances (models/network/serialize.ts)
+ *   checkpoint-<g>.state.bin    Adam's moments (float64), the device codes, and in the header the
+ *                               cursor, settings and per-epoch history (models/io/tensor-file.ts)
+ *   checkpoint.json             { generation, ... }: written atomically after both files, so it
+ *                               names either the previous complete generation or the new one
+ *
+ * Older generations are removed after the commit. The cursor is the next batch to process
+ * (epoch, batch within the epoch); the epoch's batch order is a pure function of (seed, epoch),
+ * so the cursor is the whole state of the shuffling. `runCodes` are the codes the device must hold
+ * when that batch is measured (with pipelining, the codes before the last update: see finetune.ts);
+ * `codes` are the codes of the saved conductances.
+ */
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { loadArrays, saveArrays, type ArrayInput } from '../../models/io/tensor-file.ts';
+import { writeJsonAtomic } from '../../models/io/atomic-file.ts';
+import { loadNetwork, saveNetwork } from '../../models/network/serialize.ts';
+import type { SpikingNetwork } from '../../models/network/network.ts';
+import type { AdamState } from '../../models/training/in-loop.ts';
+
+export const CHECKPOINT_FILE = 'checkpoint.json';
+const STATE_NAME = 'spikeloop-finetune-state';
+const VERSION = 1;
+
+export const finetuneSettingsSchema = z.strictObject({
+  /** The network file the run started from. */
+  model: z.string(),
+  dataset: z.string(),
+  limitTrain: z.number().int().positive().nullable(),
+  limitTest: z.number().int().positive().nullable(),
+  seed: z.number().int().nonnegative(),
+  batchSize: z.number().int().positive(),
+  lr: z.number().positive(),
+  bins: z.number().int().positive(),
+  epochs: z.number().int().nonnegative(),
+  profile: z.string().nullable(),
+  pipelined: z.boolean(),
+  /** Loss settings (models/training/losses.ts LossConfig). */
+  loss: z.record(z.string(), z.number()),
+});
+export type FinetuneSettings = z.infer<typeof finetuneSettingsSchema>;
+
+export const epochRecordSchema = z.looseObject({
+  epoch: z.number().int().nonnegative(),
+  device_acc: z.number(),
+  twin_acc: z.number(),
+});
+export type EpochRecord = z.infer<typeof epochRecordSchema>;
+
+const stateMetaSchema = z.strictObject({
+  name: z.literal(STATE_NAME),
+  version: z.literal(VERSION),
+  chipId: z.string(),
+  cursor: z.strictObject({ epoch: z.number().int().nonnegative(), batch: z.number().int().nonnegative() }),
+  adamStep: z.number().int().nonnegative(),
+  variables: z.number().int().positive(),
+  layers: z.number().int().positive(),
+  settings: finetuneSettingsSchema,
+  history: z.array(epochRecordSchema),
+  /** Batches applied so far (over all sessions). */
+  steps: z.number().int().nonnegative(),
+});
+
+const commitSchema = z.strictObject({ generation: z.number().int().positive(), network: z.string(), state: z.string(), savedAt: z.string() });
+
+export interface Checkpoint {
+  chipId: string;
+  cursor: { epoch: number; batch: number };
+  settings: FinetuneSettings;
+  history: EpochRecord[];
+  steps: number;
+  adam: AdamState;
+  /** Codes of the saved conductances, per layer. */
+  codes: Uint16Array[];
+  /** Codes the device must hold when the batch at the cursor is measured, per layer. */
+  runCodes: Uint16Array[];
+}
+
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+/** The committed generation in `dir`, or 0 when there is none. */
+function committed(dir: string): z.infer<typeof commitSchema> | undefined {
+  const p = path.join(dir, CHECKPOINT_FILE);
+  if (!fs.existsSync(p)) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(p, 'utf8'));
+  } catch (e) {
+    throw new CheckpointError(`${p} is not valid JSON (${(e as Error).message}); the run cannot be resumed from it`);
+  }
+  const r = commitSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new CheckpointError(`${p}: field "${i.path.join('.')}" ${i.message}; the run cannot be resumed from it`);
+  }
+  return r.data;
+}
+
+export function hasCheckpoint(dir: string): boolean {
+  return fs.existsSync(path.join(dir, CHECKPOINT_FILE));
+}
+
+/** Writes a new generation and commits it atomically; removes older generations. */
+export async function saveCheckpoint(dir: string, net: SpikingNetwork, c: Checkpoint): Promise<void> {
+  // Past every generation on disk, committed or not (a damaged commit record does not block saving).
+  let g = 1;
+  for (const f of fs.readdirSync(dir)) {
+    const m = /^checkpoint-(\d+)\.(network|state)\.bin$/.exec(f);
+    if (m) g = Math.max(g, Number(m[1]) + 1);
+  }
+  const network = `checkpoint-${g}.network.bin`;
+  const state = `checkpoint-${g}.state.bin`;
+  await saveNetwork(path.join(dir, network), net, { checkpoint: g, chipId: c.chipId });
+  const arrays: Record<string, ArrayInput> = {};
+  c.adam.m.forEach((a, i) => (arrays[`adam.m${i}`] = a));
+  c.adam.v.forEach((a, i) => (arrays[`adam.v${i}`] = a));
+  c.codes.forEach((a, l) => (arrays[`codes${l}`] = a));
+  c.runCodes.forEach((a, l) => (arrays[`runCodes${l}`] = a));
+  const meta: z.infer<typeof stateMetaSchema> = {
+    name: STATE_NAME,
+    version: VERSION,
+    chipId: c.chipId,
+    cursor: { ...c.cursor },
+    adamStep: c.adam.step,
+    variables: c.adam.m.length,
+    layers: c.codes.length,
+    settings: c.settings,
+    history: c.history,
+    steps: c.steps,
+  };
+  await saveArrays(path.join(dir, state), meta, arrays);
+  await writeJsonAtomic(path.join(dir, CHECKPOINT_FILE), { generation: g, network, state, savedAt: new Date().toISOString() });
+  for (const f of fs.readdirSync(dir)) {
+    const m = /^checkpoint-(\d+)\.(network|state)\.bin$/.exec(f);
+    if (m && Number(m[1]) !== g) fs.rmSync(path.join(dir, f), { force: true });
+  }
+}
+
+/** Loads the committed checkpoint of `dir` (throws CheckpointError naming the problem). */
+export async function loadCheckpoint(dir: string): Promise<{ net: SpikingNetwork; checkpoint: Checkpoint }> {
+  const c = committed(dir);
+  if (!c) throw new CheckpointError(`${dir} holds no ${CHECKPOINT_FILE}: nothing to resume (start a new run with --out)`);
+  const file = await loadArrays(path.join(dir, c.state)).catch((e: Error) => {
+    throw new CheckpointError(`checkpoint state ${c.state} in ${dir} cannot be read: ${e.message}`);
+  });
+  const r = stateMetaSchema.safeParse(file.meta);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new CheckpointError(`checkpoint state ${c.state}: header field "${i.path.join('.')}" ${i.message}`);
+  }
+  const meta = r.data;
+  const get = <T>(name: string, ctor: new (...a: never[]) => T): T => {
+    const a = file.arrays[name];
+    if (!(a instanceof ctor)) throw new CheckpointError(`checkpoint state ${c.state} lacks array ${name}`);
+    return a;
+  };
+  const copy64 = (name: string) => Float64Array.from(get(name, Float64Array));
+  const copy16 = (name: string) => Uint16Array.from(get(name, Uint16Array));
+  const adam: AdamState = {
+    step: meta.adamStep,
+    m: Array.from({ length: meta.variables }, (_, i) => copy64(`adam.m${i}`)),
+    v: Array.from({ length: meta.variables }, (_, i) => copy64(`adam.v${i}`)),
+  };
+  const { net } = await loadNetwork(path.join(dir, c.network)).catch((e: Error) => {
+    throw new CheckpointError(`checkpoint network ${c.network} in ${dir} cannot be read: ${e.message}`);
+  });
+  const vars = net.trainableVariables();
+  if (vars.length !== adam.m.length || vars.some((v, i) => v.size !== adam.m[i]!.length)) {
+    net.dispose();
+    throw new CheckpointError(`checkpoint ${c.generation} in ${dir}: the optimiser state does not match the network`);
+  }
+  return {
+    net,
+    checkpoint: {
+      chipId: meta.chipId,
+      cursor: meta.cursor,
+      settings: meta.settings,
+      history: meta.history,
+      steps: meta.steps,
+      adam,
+      codes: Array.from({ length: meta.layers }, (_, l) => copy16(`codes${l}`)),
+      runCodes: Array.from({ length: meta.layers }, (_, l) => copy16(`runCodes${l}`)),
+    },
+  };
+}

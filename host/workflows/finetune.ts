@@ -1,0 +1,521 @@
+/**
+ * `spikeloop finetune`: finish a twin-trained network's training with the chip in the loop
+ * (PNN-MODEL.md section 6).
+ *
+ * Each batch: RUN on the device (every layer's spike ticks) -> the twin's DSTD forward with the
+ * device's times substituted layer by layer and the loss on the device's outputs, backward through
+ * the twin (models/training/in-loop.ts) -> Adam on the conductances, projected onto g >= 0 -> map
+ * to DAC codes through the profile's curves -> upload only the codes that changed.
+ *
+ * Pipelining (finetune-pipeline.ts): the RUN of batch k+1 goes out before the host starts on batch
+ * k, so the device measures while the host computes. The one-batch lag: batch k+1 is measured on
+ * the codes from before batch k's update, and its gradient (the twin's Jacobian at the current
+ * conductances, the loss at the device's outputs) is applied to the conductances after that
+ * update, a delayed-gradient step of delay one. Adam's normalised step at fine-tuning rates (the
+ * default lr is 0.002, a fifth of twin training's) moves each conductance by about lr per batch, so
+ * the stale measurement differs from a fresh one by one such step; `pipelined: false` removes the
+ * lag (and the overlap). Uploads are issued, not awaited, at the end of each batch: the link and
+ * the device keep requests in order, so they land before the next RUN, which is issued later.
+ *
+ * Each epoch ends with the pipeline drained: uploads done, CRC of every layer verified, test
+ * accuracy on the device and in the twin appended to metrics.jsonl, and a checkpoint
+ * (finetune-checkpoint.ts). Ctrl-C (the signal) stops after the current batch and checkpoints
+ * mid-epoch; a lost device or any other failure checkpoints the last consistent state (every
+ * batch before the cursor applied exactly once); `resume: true` continues at the cursor. After a
+ * hard kill the run resumes from the last epoch's (or `checkpointEvery`) checkpoint, whose later
+ * batches were never saved and are learnt again from the saved state.
+ */
+
+import { SILENT_TICK } from '../../models/chips/chip-backend.ts';
+import { epochOrder, gatherLabels, gatherRows, miniBatches } from '../../models/datasets/batching.ts';
+import { loadDataset } from '../../models/datasets/load.ts';
+import type { DatasetPart } from '../../models/datasets/types.ts';
+import { writeFileAtomic } from '../../models/io/atomic-file.ts';
+import type { SpikingNetwork } from '../../models/network/network.ts';
+import { loadNetwork, saveNetwork } from '../../models/network/serialize.ts';
+import { createSolver } from '../../models/network/solver.ts';
+import { evaluateNetwork } from '../../models/training/evaluate.ts';
+import { adamStep, inLoopGradients, newAdamState, type AdamState } from '../../models/training/in-loop.ts';
+import { resolveLoss } from '../../models/training/trainer.ts';
+import { initBackend } from '../../models/tf/backend.ts';
+import { registerGradients } from '../../models/tf/gradients.ts';
+import { loadChipProfile, profileTwinPhysics } from '../../calibration/chip-profile.ts';
+import type { LayerCurves } from '../../calibration/weight-mapping.ts';
+import { ChipDevice } from '../device/chip-device.ts';
+import { writeHtmlReport } from '../report/html-report.ts';
+import { lineChart, spikeRaster } from '../report/svg-plot.ts';
+import { openRunDir, type RunDir } from '../runs/run-dir.ts';
+import { createProgress, type ProgressStream } from '../ui/progress.ts';
+import { renderTable } from '../ui/table.ts';
+import {
+  curvesFromProfile,
+  encodeForDevice,
+  evaluateOnDevice,
+  fitProblems,
+  nominalCurves,
+  ticksToTwinTimes,
+  unitTicksOf,
+} from './deploy.ts';
+import { CodeMapper } from './finetune-codes.ts';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type EpochRecord, type FinetuneSettings } from './finetune-checkpoint.ts';
+import { runPipeline, type BatchTiming } from './finetune-pipeline.ts';
+
+export const FINETUNE_DEFAULTS = { lr: 0.002, batchSize: 32, bins: 16, seed: 1 } as const;
+
+export interface FinetuneOptions {
+  device: string;
+  /** Run folder; with `resume` the folder of the run to continue. */
+  out: string;
+  resume?: boolean;
+  /** Network file to start from (new runs). */
+  model?: string;
+  /** Chip profile; required unless `uncalibrated`. */
+  profile?: string;
+  uncalibrated?: boolean;
+  /** Data set spec (new runs). */
+  dataset?: string;
+  /** Total epochs of the run (a resumed run may raise it). */
+  epochs?: number;
+  lr?: number;
+  batchSize?: number;
+  bins?: number;
+  seed?: number;
+  limitTrain?: number;
+  limitTest?: number;
+  /** Default true: the device measures the next batch while the host learns from the last. */
+  pipelined?: boolean;
+  /** Also checkpoint every N batches (0 / absent: at epoch ends only). */
+  checkpointEvery?: number;
+  /** After every learnt batch (position in the run, running device accuracy of the epoch). */
+  onBatch?(p: { epoch: number; batch: number; steps: number; acc: number }): void;
+  args?: string[];
+  signal?: AbortSignal;
+  print(line: string): void;
+  warn(line: string): void;
+  progress?: ProgressStream;
+}
+
+export interface FinetuneSummary {
+  device: string;
+  chip_id: string;
+  curves: 'calibrated' | 'nominal';
+  /** Device test accuracy before fine-tuning (the deployment) and after. */
+  deployed_acc: number;
+  finetuned_acc: number;
+  /** The twin on its own conductances, after fine-tuning. */
+  twin_acc: number;
+  epochs: number;
+  batches: number;
+  host_ms_per_batch: number;
+  device_ms_per_batch: number | null;
+  wall_ms_per_batch: number;
+  /** max(host, device) / wall per batch: 1 = the slower side never waits for the other. */
+  overlap_efficiency: number | null;
+  pipelined: boolean;
+  changed_codes_per_batch: number;
+  interrupted: boolean;
+  network: string;
+  out: string;
+  [key: string]: unknown;
+}
+
+/** What the device holds and the host knows, batch by batch; checkpointed as it is. */
+interface LoopState {
+  cursor: { epoch: number; batch: number };
+  adam: AdamState;
+  /** Codes of the twin's current conductances (uploaded or on their way). */
+  codes: Uint16Array[];
+  /** The codes the latest issued RUN was measured with, and its batch. */
+  issued?: { epoch: number; batch: number; codes: Uint16Array[] };
+  history: EpochRecord[];
+  steps: number;
+}
+
+function mean(a: readonly number[]): number | null {
+  return a.length ? a.reduce((s, v) => s + v, 0) / a.length : null;
+}
+
+function pct(x: number | undefined | null): string {
+  return x === undefined || x === null || !Number.isFinite(x) ? 'n/a' : `${(100 * x).toFixed(2)} %`;
+}
+
+function isLinkLoss(err: unknown): boolean {
+  const n = (err as Error)?.name ?? '';
+  return /LinkClosed|LinkTimeout|Transport/.test(n);
+}
+
+export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummary> {
+  await initBackend();
+  registerGradients();
+  const resuming = opts.resume === true;
+  if (resuming && !hasCheckpoint(opts.out)) throw new Error(`${opts.out} holds no checkpoint to resume; start a new run with --out`);
+  let net: SpikingNetwork;
+  let settings: FinetuneSettings;
+  let state: LoopState;
+  let savedChip: string | undefined;
+  if (resuming) {
+    const c = await loadCheckpoint(opts.out);
+    net = c.net;
+    settings = { ...c.checkpoint.settings, epochs: opts.epochs ?? c.checkpoint.settings.epochs };
+    savedChip = c.checkpoint.chipId;
+    state = {
+      cursor: c.checkpoint.cursor,
+      adam: c.checkpoint.adam,
+      codes: c.checkpoint.codes,
+      issued: { ...c.checkpoint.cursor, codes: c.checkpoint.runCodes },
+      history: c.checkpoint.history,
+      steps: c.checkpoint.steps,
+    };
+  } else {
+    if (!opts.model || !opts.dataset || opts.epochs === undefined) throw new Error('a new fine-tuning run needs a model, a data set and a number of epochs');
+    if (!opts.profile && !opts.uncalibrated) throw new Error('fine-tuning needs the chip profile (--profile FILE from spikeloop calibrate), or --uncalibrated to map through nominal curves');
+    net = (await loadNetwork(opts.model)).net;
+    settings = {
+      model: opts.model,
+      dataset: opts.dataset,
+      limitTrain: opts.limitTrain ?? null,
+      limitTest: opts.limitTest ?? null,
+      seed: opts.seed ?? FINETUNE_DEFAULTS.seed,
+      batchSize: opts.batchSize ?? FINETUNE_DEFAULTS.batchSize,
+      lr: opts.lr ?? FINETUNE_DEFAULTS.lr,
+      bins: opts.bins ?? FINETUNE_DEFAULTS.bins,
+      epochs: opts.epochs,
+      profile: opts.profile ?? null,
+      pipelined: opts.pipelined ?? true,
+      loss: { ...resolveLoss({ windowWeight: 0.1 }) },
+    };
+    state = { cursor: { epoch: 0, batch: 0 }, adam: newAdamState(net), codes: [], history: [], steps: 0 };
+  }
+  const run = openRunDir({ out: opts.out, resume: resuming, info: { command: 'finetune', args: opts.args ?? [], device: opts.device } });
+  let device: ChipDevice | undefined;
+  let consistent = false;
+  /** The codes the batch at the cursor must be measured with. */
+  const cursorRunCodes = () =>
+    state.issued && state.issued.epoch === state.cursor.epoch && state.issued.batch === state.cursor.batch ? state.issued.codes : state.codes;
+  const checkpoint = async (runCodes: Uint16Array[]) =>
+    saveCheckpoint(run.path, net, {
+      chipId: device!.info.chipId,
+      cursor: { ...state.cursor },
+      settings,
+      history: state.history,
+      steps: state.steps,
+      adam: state.adam,
+      codes: state.codes,
+      runCodes,
+    });
+  try {
+    device = await ChipDevice.open(opts.device);
+    const info = device.info;
+    if (savedChip !== undefined && savedChip !== info.chipId) {
+      throw new Error(`the run was fine-tuning chip ${savedChip}, the device holds chip ${info.chipId}: resume on the same chip`);
+    }
+    const problems = fitProblems(net, info);
+    if (problems.length > 0) throw new RangeError(`the network does not fit ${info.chipId}: ${problems.join('; ')}`);
+    const unitTicks = unitTicksOf(net, info);
+    let curves: LayerCurves[] | undefined;
+    let timerOffset = 0;
+    const profilePath = opts.profile ?? settings.profile ?? undefined;
+    if (profilePath) {
+      const profile = await loadChipProfile(profilePath, { chipId: info.chipId });
+      curves = curvesFromProfile(profile, info);
+      const physics = profileTwinPhysics(profile);
+      // The profile's offset is in layer-0 windows; the twin's unit may differ.
+      timerOffset = (physics.timerOffset * info.layers[0]!.horizonTicks) / unitTicks;
+      const off = (a: number, b: number) => Math.abs(a - b) > 0.05 * Math.abs(b);
+      if (net.config.model === 'pnn' && (off(net.config.ePlus, physics.ePlus) || off(net.config.eMinus, physics.eMinus))) {
+        opts.warn(
+          `note: the network was trained with ePlus ${net.config.ePlus.toFixed(2)}, eMinus ${net.config.eMinus.toFixed(2)}; the profile measured ${physics.ePlus.toFixed(2)}, ${physics.eMinus.toFixed(2)}. The device's times correct the forward pass, but a twin trained with the profile's values starts closer.`,
+        );
+      }
+    } else {
+      opts.warn('WARNING: --uncalibrated: codes come from the NOMINAL transfer curves; the chip loop still corrects the forward pass, but every update lands on the chip with its mismatch');
+    }
+    const solver = createSolver('dstd', { bins: settings.bins });
+    const loss = resolveLoss(settings.loss);
+    const data = await loadDataset(settings.dataset, {
+      limitTrain: settings.limitTrain ?? undefined,
+      limitTest: settings.limitTest ?? undefined,
+      seed: settings.seed,
+    });
+    if (data.features !== net.features || data.classes !== net.classes) {
+      throw new RangeError(`${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs`);
+    }
+    run.update({ device: { uri: opts.device, chipId: info.chipId }, summary: { settings } });
+    const nL = net.layers.length;
+    const outputsOf = info.layers.map((l) => l.outputs);
+
+    // Bring the device to the state the next RUN expects: everything uploaded and verified.
+    const mapper = new CodeMapper(info, curves ?? info.layers.map(() => nominalCurves()), unitTicks * info.tickSeconds);
+    const mapCodes = () => mapper.codes(net);
+    if (!resuming) {
+      state.codes = mapCodes();
+      state.issued = undefined;
+    }
+    const startCodes = state.issued?.codes ?? state.codes;
+    for (let l = 0; l < nL; l++) {
+      await device.uploadWeights(l, startCodes[l]!, { signal: opts.signal });
+      const v = await device.verifyWeights(l, startCodes[l]!);
+      if (!v.ok) throw new Error(`layer ${l} did not verify after upload: ${v.detail}`);
+    }
+    let onDevice = startCodes.map((c) => c.slice());
+    /**
+     * Uploads in flight. All layers' changed runs are issued at once (the link and the device keep
+     * requests in order); a RUN waits for the uploads before it, so it never sees half an update.
+     */
+    let uploads: Promise<unknown> = Promise.resolve();
+    let uploadError: unknown;
+    const queueUpload = (next: Uint16Array[]) => {
+      const prev = onDevice;
+      onDevice = next.map((c) => c.slice());
+      const dev = device!;
+      const sent = Promise.all(next.map((codes, l) => dev.uploadChanged(l, prev[l]!, codes)));
+      sent.catch((e: unknown) => (uploadError ??= e));
+      uploads = Promise.all([uploads, sent]);
+      let changed = 0;
+      for (let l = 0; l < nL; l++) for (let k = 0; k < next[l]!.length; k++) if (prev[l]![k] !== next[l]![k]) changed++;
+      return changed;
+    };
+    const drain = async () => {
+      await uploads.catch(() => {});
+      if (uploadError) throw uploadError;
+    };
+
+    const test = data.test;
+    const evaluate = async (epoch: number, extra: Record<string, unknown>): Promise<{ ticks: Uint16Array[] }> => {
+      await drain();
+      const crc = await Promise.all(onDevice.map((c, l) => device!.verifyWeights(l, c)));
+      const bad = crc.find((v) => !v.ok);
+      if (bad) throw new Error(`CRC check after epoch ${epoch} failed: ${bad.detail}`);
+      const e = await evaluateOnDevice(device!, net, test.x, test.y, test.n, { signal: opts.signal });
+      const twin = evaluateNetwork(net, test, solver, { tauSoft: loss.tauSoft }).acc;
+      const rec: EpochRecord = { epoch, device_acc: e.accuracy, twin_acc: twin, crc_ok: true, ...extra };
+      state.history.push(rec);
+      run.metrics.append({ ...rec });
+      return { ticks: e.sampleTicks };
+    };
+    let lastTicks: Uint16Array[] = [];
+    if (!resuming) {
+      opts.print(`spikeloop finetune: ${settings.model} on ${info.chipId} (${opts.device}), ${data.name} ${data.train.n} train / ${test.n} test, ${settings.epochs} epochs of batches of ${settings.batchSize}, Adam lr ${settings.lr}, ${settings.pipelined ? 'pipelined' : 'sequential'}`);
+      lastTicks = (await evaluate(0, { stage: 'deployed' })).ticks;
+      await checkpoint(state.codes);
+    } else {
+      opts.print(`spikeloop finetune: resuming ${run.path} at epoch ${state.cursor.epoch + 1}, batch ${state.cursor.batch + 1} (${state.steps} batches done)`);
+    }
+    consistent = true;
+    opts.print(`deployed: device ${pct(state.history[0]?.device_acc)}, twin ${pct(state.history[0]?.twin_acc)}`);
+
+    const perEpoch = Math.ceil(data.train.n / settings.batchSize);
+    const bar = createProgress({ total: settings.epochs * perEpoch, label: 'finetune', unit: 'batches', stream: opts.progress });
+    bar.update(state.cursor.epoch * perEpoch + state.cursor.batch);
+    const allTimings: BatchTiming[] = [];
+    let changedTotal = 0;
+    let batchesThisSession = 0;
+    let interrupted = false;
+    let resumeUpload = resuming ? state.codes : undefined;
+
+    for (let epoch = state.cursor.epoch; epoch < settings.epochs; epoch++) {
+      const order = epochOrder(data.train.n, settings.seed, epoch);
+      const all = [...miniBatches(order, settings.batchSize)];
+      const first = state.cursor.epoch === epoch ? state.cursor.batch : 0;
+      state.cursor = { epoch, batch: first };
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      const epochTimings: BatchTiming[] = [];
+      const items = all.slice(first).map((indices, k) => ({ batch: first + k, indices }))[Symbol.iterator]();
+      await runPipeline({
+        batches: items,
+        pipelined: settings.pipelined,
+        signal: opts.signal,
+        measure: (b) => {
+          const x = gatherRows(data.train.x, data.train.features, b.indices);
+          const ticks = encodeForDevice(x, b.indices.length, net, info);
+          let markSent!: () => void;
+          const sent = new Promise<void>((r) => (markSent = r));
+          const result = (async () => {
+            try {
+              // Never measure half an update: the uploads before this RUN complete first.
+              await drain();
+              state.issued = { epoch, batch: b.batch, codes: onDevice };
+              const p = device!.run(ticks, b.indices.length);
+              // After a resume the first RUN uses the checkpoint's run codes; the current ones follow it.
+              if (resumeUpload) {
+                queueUpload(resumeUpload);
+                resumeUpload = undefined;
+              }
+              markSent();
+              return { x, ticks: await p };
+            } finally {
+              markSent();
+            }
+          })();
+          return { sent, result };
+        },
+        learn: async (b, m) => {
+          if (uploadError) throw uploadError;
+          const n = b.indices.length;
+          const labels = gatherLabels(data.train.y, b.indices);
+          const measured = net.layers.map((layer, l) => ticksToTwinTimes(m.ticks[l]!, n, outputsOf[l]!, layer.nOut, unitTicks, timerOffset));
+          const g = inLoopGradients(net, m.x, labels, measured, solver, loss);
+          if (!Number.isFinite(g.loss)) throw new Error(`loss became ${g.loss} at epoch ${epoch + 1}, batch ${b.batch + 1}; lower --lr`);
+          adamStep(net, state.adam, g.grads, { lr: settings.lr });
+          // The batch is applied: from here a checkpoint counts it once.
+          state.cursor = { epoch, batch: b.batch + 1 };
+          state.steps++;
+          state.codes = mapCodes();
+          changedTotal += queueUpload(state.codes);
+          lossSum += g.loss * n;
+          correct += g.correct;
+          seen += n;
+          batchesThisSession++;
+          bar.update(epoch * perEpoch + b.batch + 1, { epoch: epoch + 1, loss: lossSum / seen, acc: correct / seen });
+          opts.onBatch?.({ epoch, batch: b.batch, steps: state.steps, acc: correct / seen });
+          if (opts.checkpointEvery && state.steps % opts.checkpointEvery === 0 && b.batch + 1 < all.length) {
+            await drain();
+            await checkpoint(cursorRunCodes());
+          }
+        },
+        onBatch: (t) => epochTimings.push(t),
+      });
+      allTimings.push(...epochTimings.slice(1));
+      if (opts.signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      // Epoch end: drained pipeline, verified codes, device and twin accuracy, checkpoint.
+      const steady = epochTimings.slice(1);
+      const host = mean(steady.map((t) => t.hostMs));
+      const dev = mean(steady.flatMap((t) => (t.deviceMs === undefined ? [] : [t.deviceMs])));
+      const wall = mean(steady.map((t) => t.wallMs));
+      lastTicks = (
+        await evaluate(epoch + 1, {
+          train_loss: seen ? lossSum / seen : null,
+          train_device_acc: seen ? correct / seen : null,
+          batches: epochTimings.length,
+          host_ms_per_batch: host,
+          device_ms_per_batch: dev,
+          wall_ms_per_batch: wall,
+          overlap_efficiency: host !== null && wall ? Math.max(host, dev ?? 0) / wall : null,
+          lr: settings.lr,
+        })
+      ).ticks;
+      state.cursor = { epoch: epoch + 1, batch: 0 };
+      await checkpoint(state.codes);
+      const r = state.history.at(-1)!;
+      bar.log(`epoch ${epoch + 1}/${settings.epochs}: device ${pct(r.device_acc)}, twin ${pct(r.twin_acc)}, train loss ${(seen ? lossSum / seen : NaN).toFixed(4)}, host ${host?.toFixed(0)} ms / device ${dev?.toFixed(0) ?? '-'} ms / wall ${wall?.toFixed(0)} ms per batch`);
+    }
+    bar.finish();
+    if (interrupted) {
+      await drain().catch(() => {});
+      await checkpoint(cursorRunCodes());
+    }
+
+    const host = mean(allTimings.map((t) => t.hostMs)) ?? 0;
+    const devMs = mean(allTimings.flatMap((t) => (t.deviceMs === undefined ? [] : [t.deviceMs])));
+    const wall = mean(allTimings.map((t) => t.wallMs)) ?? 0;
+    const final = state.history.at(-1)!;
+    const networkFile = run.file('network.bin');
+    await saveNetwork(networkFile, net, { dataset: data.name, finetunedOn: info.chipId, seed: settings.seed, epochs: state.cursor.epoch });
+    const summary: FinetuneSummary = {
+      device: opts.device,
+      chip_id: info.chipId,
+      curves: curves ? 'calibrated' : 'nominal',
+      deployed_acc: state.history[0]?.device_acc ?? NaN,
+      finetuned_acc: final.device_acc,
+      twin_acc: final.twin_acc,
+      epochs: final.epoch,
+      batches: state.steps,
+      host_ms_per_batch: host,
+      device_ms_per_batch: devMs,
+      wall_ms_per_batch: wall,
+      overlap_efficiency: wall > 0 ? Math.max(host, devMs ?? 0) / wall : null,
+      pipelined: settings.pipelined,
+      changed_codes_per_batch: batchesThisSession ? changedTotal / batchesThisSession : 0,
+      interrupted,
+      cursor: { ...state.cursor },
+      network: networkFile,
+      out: run.path,
+    };
+    await writeOutputs(run, state.history, lastTicks, info.layers, summary, data.name);
+    opts.print(
+      '\n' +
+        renderTable(
+          [
+            { figure: 'device accuracy, deployed', value: pct(summary.deployed_acc) },
+            { figure: 'device accuracy, fine-tuned', value: pct(summary.finetuned_acc) },
+            { figure: 'twin accuracy', value: pct(summary.twin_acc) },
+            { figure: 'host / device / wall ms per batch', value: `${host.toFixed(1)} / ${devMs?.toFixed(1) ?? '-'} / ${wall.toFixed(1)}` },
+            { figure: 'overlap efficiency', value: summary.overlap_efficiency?.toFixed(3) ?? '-' },
+          ],
+          { title: `spikeloop finetune: ${data.name} on ${info.chipId}${interrupted ? ' (interrupted)' : ''}` },
+        ),
+    );
+    if (interrupted) {
+      opts.print(`interrupted at epoch ${state.cursor.epoch + 1}, batch ${state.cursor.batch + 1}: continue with spikeloop finetune --resume ${run.path} --device ${opts.device}`);
+      run.fail(new Error('interrupted'), 'interrupted');
+    } else run.finish({ ...summary });
+    return summary;
+  } catch (err) {
+    // Save what is consistent: every batch before the cursor applied once, the device state to restore.
+    if (consistent) await checkpoint(cursorRunCodes()).catch(() => {});
+    run.fail(err, opts.signal?.aborted ? 'interrupted' : 'failed');
+    if (consistent && isLinkLoss(err)) {
+      throw new Error(
+        `the device was lost at epoch ${state.cursor.epoch + 1}, batch ${state.cursor.batch + 1} (${(err as Error).message}); the run is saved: reconnect and continue with spikeloop finetune --resume ${run.path} --device URI`,
+      );
+    }
+    throw err;
+  } finally {
+    net.dispose();
+    await device?.close().catch(() => {});
+  }
+}
+
+async function writeOutputs(
+  run: RunDir,
+  history: EpochRecord[],
+  ticks: Uint16Array[],
+  chip: { horizonTicks: number; outputs: number }[],
+  summary: FinetuneSummary,
+  name: string,
+): Promise<void> {
+  const horizons = chip.map((l) => l.horizonTicks);
+  const outputs = chip.map((l) => l.outputs);
+  const epochs = history.map((r) => r.epoch);
+  const curve = lineChart({
+    title: `${name}: accuracy while fine-tuning on the chip`,
+    xLabel: 'epoch (0 = deployed)',
+    yLabel: 'test accuracy',
+    series: [
+      { name: 'device', x: epochs, y: history.map((r) => r.device_acc) },
+      { name: 'twin', x: epochs, y: history.map((r) => r.twin_acc), dashed: true },
+    ],
+  });
+  await writeFileAtomic(run.file('learning-curve.svg'), curve);
+  const h0 = horizons[0]!;
+  const raster = ticks.length === 0 ? undefined : spikeRaster({
+    title: 'device spikes, first test sample (after fine-tuning)',
+    xLabel: 'time (layer-0 windows)',
+    layers: ticks.map((t, l) => ({
+      name: `layer ${l}`,
+      times: Array.from(t.subarray(0, outputs[l]!), (v) => (v === SILENT_TICK ? Infinity : v / h0)),
+      horizon: horizons[l]! / h0,
+    })),
+  });
+  if (raster) await writeFileAtomic(run.file('spike-raster.svg'), raster);
+  const sections = [
+    { title: 'Learning curve', blocks: [{ kind: 'plot' as const, svg: curve }] },
+    ...(raster ? [{ title: 'Spikes on the device', blocks: [{ kind: 'plot' as const, svg: raster }] }] : []),
+    { title: 'Epochs', blocks: [{ kind: 'table' as const, rows: history.map((r) => ({ ...r })) }] },
+  ];
+  await writeHtmlReport(run.file('report.html'), {
+    title: `spikeloop finetune: ${name}`,
+    summary: {
+      'device accuracy, deployed': pct(summary.deployed_acc),
+      'device accuracy, fine-tuned': pct(summary.finetuned_acc),
+      'twin accuracy': pct(summary.twin_acc),
+      'overlap efficiency': summary.overlap_efficiency?.toFixed(3) ?? '-',
+    },
+    sections,
+  });
+}

@@ -1,0 +1,63 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../../host/cli/main.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-demo-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+async function cli(...argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { stdout: (t) => (out += t), stderr: (t) => (err += t), signal: new AbortController().signal });
+  const lines = out.trimEnd().split('\n');
+  return { code, out, err, last: lines[lines.length - 1] ?? '' };
+}
+
+describe('spikeloop demo', () => {
+  it('rejects an unknown network to fine-tune, naming the value and the choices', async () => {
+    const r = await cli('demo', '--finetune', 'cifar', '--out', path.join(dir, 'bad1'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/cifar.*iris, fashion-mnist/);
+    expect(fs.existsSync(path.join(dir, 'bad1'))).toBe(false);
+  });
+
+  it('rejects fine-tuning Fashion-MNIST when it is not trained', async () => {
+    const r = await cli('demo', '--fashion-train', '0', '--finetune', 'fashion-mnist', '--out', path.join(dir, 'bad2'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--fashion-train/);
+  });
+
+  it('rejects a malformed layer list', async () => {
+    const r = await cli('demo', '--calibrate-layers', '1;2', '--out', path.join(dir, 'bad3'));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/calibrate-layers/);
+  });
+
+  it('runs on a small chip and ends --json with the summary; the seed is printed and used', async () => {
+    const out = path.join(dir, 'run');
+    const r = await cli(
+      'demo',
+      '--device', 'mock:behavioral?seed=5&geometry=784-16-8-10',
+      '--seed', '9',
+      '--iris-epochs', '2',
+      '--fashion-train', '0',
+      '--finetune-epochs', '1',
+      '--out', out,
+      '--json',
+    );
+    expect(r.code, r.err + r.out.slice(-2000)).toBe(0);
+    const s = JSON.parse(r.last) as Record<string, unknown>;
+    expect(s.ok).toBe(true);
+    expect(s.seed).toBe(9);
+    expect(r.err).toContain('--seed 9');
+    for (const k of ['twin_acc', 'deployed_acc', 'deployed_nominal_acc', 'finetuned_acc', 'rmse_pnn', 'rmse_ideal', 'seconds']) {
+      expect(typeof s[k], k).toBe('number');
+    }
+    expect(s.rmse_pnn as number).toBeLessThan(s.rmse_ideal as number);
+    expect(s.calibrated_layers).toEqual([1, 2]);
+    expect(s.report).toBe(path.join(out, 'report.html'));
+    expect(fs.readFileSync(s.report as string, 'utf8')).toContain('after in-situ fine-tuning');
+  }, 120_000);
+});

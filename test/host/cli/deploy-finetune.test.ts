@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../../../host/cli/main.ts';
+import { ChipDevice } from '../../../host/device/chip-device.ts';
+import { deviceHorizons } from '../../../host/workflows/deploy.ts';
+import { loadDataset } from '../../../models/datasets/load.ts';
+import { initNetwork } from '../../../models/network/init.ts';
+import { defaultConfig } from '../../../models/network/network.ts';
+import { saveNetwork } from '../../../models/network/serialize.ts';
+import { createSolver } from '../../../models/network/solver.ts';
+import { initBackend } from '../../../models/tf/backend.ts';
+
+const DEVICE = 'mock:ideal?seed=5&geometry=4-6-3';
+let dir: string;
+let model: string;
+
+async function cli(...argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { stdout: (t) => (out += t), stderr: (t) => (err += t), signal: new AbortController().signal });
+  const lines = out.trimEnd().split('\n');
+  return { code, out, err, last: lines[lines.length - 1] ?? '' };
+}
+
+beforeAll(async () => {
+  process.env.SPIKELOOP_TF_BACKEND = 'cpu';
+  await initBackend({ prefer: 'cpu' });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-deploy-'));
+  const dev = await ChipDevice.open(DEVICE);
+  const info = dev.info;
+  await dev.close();
+  const data = await loadDataset('iris', { seed: 1 });
+  const config = defaultConfig([4, 6, 3], { inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2), shiftGrids: false });
+  const net = initNetwork(config, { x: data.train.x, n: data.train.n }, createSolver('dstd'), { seed: 1 });
+  await saveNetwork((model = path.join(dir, 'model.bin')), net, { seed: 1 });
+  net.dispose();
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+describe('spikeloop deploy', () => {
+  it('uploads, verifies and scores on the device; without a profile it warns loudly', async () => {
+    const r = await cli('deploy', '--device', DEVICE, '--model', model, '--dataset', 'iris', '--json');
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/WARNING: no --profile given: .*NOMINAL/);
+    const j = JSON.parse(r.last);
+    expect(j).toMatchObject({ ok: true, command: 'deploy', curves: 'nominal', profile: null, weights_verified: true, test_samples: 45 });
+    expect(j.deployed_acc).toBeGreaterThanOrEqual(0);
+    expect(j.layers).toHaveLength(2);
+  });
+
+  it('names a missing model file', async () => {
+    const r = await cli('deploy', '--device', DEVICE, '--model', path.join(dir, 'nope.bin'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/nope\.bin/);
+  });
+});
+
+describe('spikeloop finetune flags', () => {
+  const usage: [string[], RegExp][] = [
+    [['finetune', '--model', 'm.bin', '--dataset', 'iris', '--epochs', '2', '--out', 'x'], /needs the chip profile: --profile FILE .* or --uncalibrated/],
+    [['finetune', '--dataset', 'iris', '--epochs', '2', '--out', 'x', '--uncalibrated'], /--model FILE is required \(or --resume DIR\)/],
+    [['finetune', '--resume', 'runs/a', '--model', 'm.bin'], /--resume takes the run's own settings from its checkpoint; drop --model/],
+    [['finetune', '--resume', 'runs/a', '--out', 'runs/b'], /--resume continues the run in its own folder/],
+    [['finetune', '--model', 'm.bin', '--dataset', 'iris', '--epochs', '0', '--out', 'x', '--uncalibrated'], /--epochs '0': must be >= 1/],
+  ];
+  it.each(usage)('exits 2 on %j', async (argv, re) => {
+    const r = await cli(...argv);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(re);
+  });
+
+  it('runs an uncalibrated fine-tuning end to end with a JSON summary', async () => {
+    const out = path.join(dir, 'ft');
+    const r = await cli('finetune', '--device', DEVICE, '--model', model, '--dataset', 'iris', '--epochs', '1', '--out', out, '--uncalibrated', '--batch-size', '16', '--json');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.last);
+    expect(j).toMatchObject({ ok: true, command: 'finetune', curves: 'nominal', epochs: 1, batches: 7, interrupted: false });
+    expect(fs.existsSync(path.join(out, 'checkpoint.json'))).toBe(true);
+  }, 60_000);
+});

@@ -1,0 +1,124 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readMetrics } from '../../../host/runs/run-dir.ts';
+import { runDemo, type DemoSummary } from '../../../host/workflows/demo.ts';
+
+// A small chip whose first layer still takes 784 inputs, so both data sets fit; every stage runs.
+const DEVICE = 'mock:behavioral?seed=5&geometry=784-16-8-10';
+const SMALL_PROBES = { patternConfigs: 2, eiConfigs: 1, patternsPerConfig: 24, heldOutPatterns: 24 };
+
+describe('runDemo on a small chip', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeloop-demo-'));
+  const out = path.join(dir, 'run');
+  const lines: string[] = [];
+  let summary: DemoSummary;
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('runs bring-up, calibration, training, deployment and fine-tuning end to end', async () => {
+    summary = await runDemo({
+      device: DEVICE,
+      out,
+      seed: 3,
+      irisEpochs: 4,
+      fashion: { train: 64, test: 32, epochs: 1 },
+      finetuneEpochs: 1,
+      jitterRepeats: 4,
+      calibrationSizes: SMALL_PROBES,
+      print: (l) => lines.push(l),
+      warn: (l) => lines.push(l),
+      progress: { write: () => true, isTTY: false },
+    });
+    expect(summary.bringup_ok).toBe(true);
+    expect(summary.calibrated_layers).toEqual([1, 2]);
+    expect(summary.networks.map((n) => n.dataset)).toEqual(['iris', 'fashion-mnist']);
+  }, 120_000);
+
+  it('reports a calibration whose PNN beats the ideal model', () => {
+    const c = summary.calibration;
+    expect(Number.isFinite(c.rmse_pnn_ticks)).toBe(true);
+    expect(c.rmse_pnn_ticks).toBeGreaterThan(0);
+    expect(c.rmse_pnn_ticks).toBeLessThan(c.rmse_ideal_ticks);
+    expect(fs.existsSync(summary.profile)).toBe(true);
+  });
+
+  it('measures the fine-tuned accuracy on the device, in the fine-tuning run', () => {
+    const iris = summary.networks[0]!;
+    expect(iris.finetuned_acc).not.toBeNull();
+    expect(summary.finetuned_acc).toBe(iris.finetuned_acc);
+    // The fine-tuning run's own metrics: epoch 0 is the deployment, the last epoch the device's final figure.
+    const { records } = readMetrics(path.join(out, 'finetune-iris', 'metrics.jsonl'));
+    const epochs = records.filter((r) => typeof r.device_acc === 'number');
+    expect(epochs.length).toBe(2);
+    expect(epochs.at(-1)!.device_acc).toBe(iris.finetuned_acc);
+    // Fine-tuning starts from the calibrated deployment: its epoch 0 is the demo's deployed figure.
+    expect(epochs[0]!.device_acc).toBe(iris.deployed_acc);
+    // A measured accuracy is a count over the test set.
+    const n = iris.test_samples;
+    expect(Math.abs(iris.finetuned_acc! * n - Math.round(iris.finetuned_acc! * n))).toBeLessThan(1e-6);
+    // Fashion-MNIST was not fine-tuned (default: Iris only).
+    expect(summary.networks[1]!.finetuned_acc).toBeNull();
+  });
+
+  it('measures deployed accuracies over the test sets', () => {
+    for (const n of summary.networks) {
+      for (const a of [n.twin_acc, n.deployed_acc, n.deployed_nominal_acc]) {
+        expect(a).toBeGreaterThanOrEqual(0);
+        expect(a).toBeLessThanOrEqual(1);
+        expect(Math.abs(a * n.test_samples - Math.round(a * n.test_samples))).toBeLessThan(1e-6);
+      }
+    }
+    expect(summary.networks[1]!.test_samples).toBe(32);
+    expect(summary.networks[1]!.train_samples).toBe(64);
+  });
+
+  it('leaves one run folder with the record, metrics, networks, stage reports and a report holding the table', () => {
+    for (const f of ['record.json', 'metrics.jsonl', 'profile.slp', 'iris-network.bin', 'fashion-mnist-network.bin', 'bringup/report.html', 'calibration/report.html', 'finetune-iris/report.html']) {
+      expect(fs.existsSync(path.join(out, f)), f).toBe(true);
+    }
+    const record = JSON.parse(fs.readFileSync(path.join(out, 'record.json'), 'utf8')) as { status: string };
+    expect(record.status).toBe('finished');
+    const html = fs.readFileSync(summary.report, 'utf8');
+    expect(summary.report).toBe(path.join(out, 'report.html'));
+    expect(html).toContain('deployed, calibrated curves');
+    expect(html).toContain('after in-situ fine-tuning');
+    expect(html).toContain('held-out RMSE PNN / ideal');
+    expect(html).toContain('href="bringup/report.html"');
+    expect(html).toContain('<svg');
+    const stages = readMetrics(path.join(out, 'metrics.jsonl')).records.map((r) => r.stage);
+    for (const s of ['bringup', 'train', 'deploy', 'finetune']) expect(stages).toContain(s);
+    // The printed table names every stage's time and the total.
+    const text = lines.join('\n');
+    expect(text).toContain('time taken');
+    expect(summary.stages.map((s) => s.stage.split(' (')[0])).toEqual(['bring-up', 'calibration', 'twin training', 'deploy', 'twin training', 'deploy', 'in-situ fine-tuning']);
+  });
+});
+
+describe('runDemo on an unhealthy chip', () => {
+  it('stops after bring-up with the failed check named', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeloop-demo-bad-'));
+    try {
+      const out = path.join(dir, 'run');
+      await expect(
+        runDemo({
+          device: 'mock:behavioral?seed=5&geometry=784-16-8-10&faults=dead-neuron:1.3',
+          out,
+          seed: 3,
+          irisEpochs: 1,
+          fashion: null,
+          finetuneEpochs: 0,
+          jitterRepeats: 4,
+          print: () => {},
+          progress: { write: () => true, isTTY: false },
+        }),
+      ).rejects.toThrow(/failed bring-up.*neuron/s);
+      expect(fs.existsSync(path.join(out, 'bringup', 'report.html'))).toBe(true);
+      expect(fs.existsSync(path.join(out, 'calibration'))).toBe(false);
+      const record = JSON.parse(fs.readFileSync(path.join(out, 'record.json'), 'utf8')) as { status: string };
+      expect(record.status).toBe('failed');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

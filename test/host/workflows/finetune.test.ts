@@ -1,0 +1,114 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nominalChipProfile, saveChipProfile } from '../../../calibration/chip-profile.ts';
+import { ChipDevice } from '../../../host/device/chip-device.ts';
+import { deviceHorizons, evaluateOnDevice, mapNetwork } from '../../../host/workflows/deploy.ts';
+import { loadCheckpoint } from '../../../host/workflows/finetune-checkpoint.ts';
+import { runFinetune, type FinetuneOptions } from '../../../host/workflows/finetune.ts';
+import { readMetrics } from '../../../host/runs/run-dir.ts';
+import { loadDataset } from '../../../models/datasets/load.ts';
+import { initNetwork } from '../../../models/network/init.ts';
+import { defaultConfig } from '../../../models/network/network.ts';
+import { loadNetwork, saveNetwork } from '../../../models/network/serialize.ts';
+import { createSolver } from '../../../models/network/solver.ts';
+import { trainNetwork } from '../../../models/training/trainer.ts';
+import { initBackend } from '../../../models/tf/backend.ts';
+
+// mock:ideal is deterministic (no jitter), so two runs on it see the same spike times.
+const DEVICE = 'mock:ideal?seed=3&geometry=4-12-3';
+let dir: string;
+let model: string;
+let profile: string;
+const sink = { print: () => {}, warn: () => {}, progress: { write: () => true } };
+
+beforeAll(async () => {
+  await initBackend({ prefer: 'cpu' });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-test-'));
+  const dev = await ChipDevice.open(DEVICE);
+  const info = dev.info;
+  await saveChipProfile(
+    (profile = path.join(dir, 'profile.slp')),
+    nominalChipProfile({
+      chipId: info.chipId,
+      secondsPerTick: info.tickSeconds,
+      layers: info.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, rows: l.rowInput.length, horizonTicks: l.horizonTicks })),
+    }),
+  );
+  await dev.close();
+  const data = await loadDataset('iris', { seed: 1 });
+  const solver = createSolver('dstd', { bins: 16 });
+  const config = defaultConfig([4, 12, 3], { inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2), shiftGrids: false });
+  const net = initNetwork(config, { x: data.train.x, n: data.train.n }, solver, { seed: 2 });
+  await trainNetwork(net, data, { epochs: 5, batchSize: 8, lr: 0.01, seed: 2, solver });
+  await saveNetwork((model = path.join(dir, 'model.bin')), net, {});
+  net.dispose();
+}, 120_000);
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function base(out: string): FinetuneOptions {
+  return { device: DEVICE, out: path.join(dir, out), model, profile, dataset: 'iris', epochs: 2, batchSize: 16, lr: 0.005, seed: 4, ...sink };
+}
+
+async function params(file: string): Promise<Float32Array[]> {
+  const { net } = await loadNetwork(file);
+  const p = net.states().flatMap((s) => [s.pE, s.pI]);
+  net.dispose();
+  return p;
+}
+
+describe('runFinetune', () => {
+  it('an aborted and resumed run ends exactly where an uninterrupted one does', async () => {
+    const whole = await runFinetune(base('whole'));
+    expect(whole.interrupted).toBe(false);
+    expect(whole.batches).toBe(2 * Math.ceil(105 / 16));
+
+    const ac = new AbortController();
+    const cut = await runFinetune({ ...base('cut'), signal: ac.signal, onBatch: (p) => p.steps === 3 && ac.abort() });
+    expect(cut.interrupted).toBe(true);
+    expect(cut.batches).toBe(3);
+    const saved = await loadCheckpoint(path.join(dir, 'cut'));
+    expect(saved.checkpoint.cursor).toEqual({ epoch: 0, batch: 3 });
+    saved.net.dispose();
+
+    const resumed = await runFinetune({ device: DEVICE, out: path.join(dir, 'cut'), resume: true, ...sink });
+    expect(resumed.interrupted).toBe(false);
+    expect(resumed.batches).toBe(whole.batches);
+    const a = await params(whole.network);
+    const b = await params(resumed.network);
+    a.forEach((p, i) => expect(Buffer.from(b[i]!.buffer).equals(Buffer.from(p.buffer))).toBe(true));
+    const ma = readMetrics(path.join(dir, 'whole', 'metrics.jsonl')).records.map((r) => [r.epoch, r.device_acc, r.twin_acc]);
+    const mb = readMetrics(path.join(dir, 'cut', 'metrics.jsonl')).records.map((r) => [r.epoch, r.device_acc, r.twin_acc]);
+    expect(mb).toEqual(ma);
+    expect(ma.map((r) => r[0])).toEqual([0, 1, 2]);
+    for (const f of ['learning-curve.svg', 'spike-raster.svg', 'report.html', 'network.bin', 'checkpoint.json']) expect(fs.existsSync(path.join(dir, 'cut', f))).toBe(true);
+    const record = JSON.parse(fs.readFileSync(path.join(dir, 'cut', 'record.json'), 'utf8'));
+    expect(record.status).toBe('finished');
+    expect(record.resumes).toHaveLength(1);
+  }, 120_000);
+
+  it("leaves on the device the codes of its conductances, and the device's accuracy is what it reports", async () => {
+    const s = await runFinetune({ ...base('check'), epochs: 1 });
+    const { net } = await loadNetwork(s.network);
+    const dev = await ChipDevice.open(DEVICE);
+    try {
+      // A fresh device with the final conductances mapped and uploaded scores what the run reported last.
+      const { nominalCurves } = await import('../../../host/workflows/deploy.ts');
+      const codes = mapNetwork(net, dev.info, [nominalCurves(), nominalCurves()]).layers.map((m) => m.codes);
+      for (const [l, c] of codes.entries()) await dev.uploadWeights(l, c);
+      const data = await loadDataset('iris', { seed: 4 });
+      const e = await evaluateOnDevice(dev, net, data.test.x, data.test.y, data.test.n);
+      expect(e.accuracy).toBeCloseTo(s.finetuned_acc, 10);
+    } finally {
+      net.dispose();
+      await dev.close();
+    }
+  }, 60_000);
+
+  it('needs a profile unless told to map uncalibrated, and refuses another chip on resume', async () => {
+    await expect(runFinetune({ ...base('noprofile'), profile: undefined })).rejects.toThrow(/profile.*--uncalibrated/);
+    await expect(runFinetune({ ...base('check'), device: 'mock:ideal?seed=4&geometry=4-12-3', resume: true })).rejects.toThrow(/resume on the same chip|belongs to chip/);
+  }, 30_000);
+});
