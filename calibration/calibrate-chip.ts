@@ -35,8 +35,16 @@ import {
 import { drivenInputs, measureBlocks, type LayerSamples, type ProbeTarget } from './probe-run.ts';
 import { familyFromMosfet, familyToMosfet, logConductance, type CurveContext, type CurveFamily } from './transfer-fit.ts';
 
-/** Layers up to this many driven inputs are polished inside the globals fit (wider ones only at the end). */
-const NESTED_POLISH_MAX_INPUTS = 64;
+/**
+ * Work budget of the globals fit per layer, in driven inputs x neurons: a layer contributes up to
+ * `globalNeurons` neurons, fewer when they are wide (a 784-input neuron brings 784 inputs' worth of
+ * sweeps, raised-precharge sweeps and patterns, so one pins the globals about as well as sixteen
+ * 32-input ones), and at least one.
+ */
+const GLOBAL_FIT_BUDGET = 16 * 64;
+
+/** Chips whose layers all have at most this many driven inputs get the full (slower) globals fit. */
+const NARROW_INPUTS = 64;
 
 /** Default precharge steps of the raised-precharge sweeps, volts (1.3 V -> 1.4 V and 1.65 V on the reference design). */
 export const REST_SHIFT_VOLTS: readonly number[] = [0.1, 0.35];
@@ -55,7 +63,7 @@ export interface CalibrateChipOptions {
   sizes?: Partial<ProbeSizes>;
   /** Neurons per layer used to fit the globals (default 16). */
   globalNeurons?: number;
-  /** Joint per-neuron refinement of every transistor's gain runs on layers with at most this many driven inputs (default 160). */
+  /** Joint per-neuron refinement of every transistor's gain runs on layers with at most this many driven inputs (default: every layer). */
   polishMaxInputs?: number;
   /** Precharge steps of the raised-precharge sweeps, volts (default REST_SHIFT_VOLTS; [] = none). Used when the device can program its precharge. */
   restShiftVolts?: readonly number[];
@@ -225,9 +233,32 @@ function subset(n: number, k: number): number[] {
   return Array.from({ length: k }, (_, q) => Math.floor((q * n) / k));
 }
 
+/** The neurons of each layer the globals fit uses (see GLOBAL_FIT_BUDGET); silent neurons excluded. */
+function globalSubsets(fitters: LayerFitter[], perLayer: number): number[][] {
+  return fitters.map((f) => {
+    const k = Math.max(1, Math.min(perLayer, Math.floor(GLOBAL_FIT_BUDGET / Math.max(1, f.data.input.driven))));
+    return subset(f.data.input.geometry.outputs, k).filter((i) => f.data.neurons[i].pat.count.length > 0);
+  });
+}
+
+/** Starts every neuron outside the fitted subsets at its layer's median threshold and delay (they differ by a few % between neurons). */
+function warmStart(fitters: LayerFitter[], subsets: number[][]): void {
+  fitters.forEach((f, k) => {
+    if (!subsets[k].length) return;
+    const th = median(subsets[k].map((i) => f.state.theta[i]));
+    const de = median(subsets[k].map((i) => f.state.delay[i]));
+    const done = new Set(subsets[k]);
+    for (let i = 0; i < f.state.theta.length; i++) {
+      if (done.has(i)) continue;
+      f.state.theta[i] = th;
+      f.state.delay[i] = de;
+    }
+  });
+}
+
 /** Fits globals on a subset of neurons of every layer (outer LM), neurons refitted inside. */
-function fitGlobals(fitters: LayerFitter[], start: GlobalParams, perLayer: number, signal?: AbortSignal, polish = false, polishLimit = 160): GlobalParams {
-  const pick = fitters.map((f) => subset(f.data.input.geometry.outputs, perLayer).filter((i) => f.data.neurons[i].pat.count.length > 0));
+function fitGlobals(fitters: LayerFitter[], start: GlobalParams, perLayer: number, signal?: AbortSignal, polish = false, polishLimit = Infinity, maxIterations = 12): GlobalParams {
+  const pick = globalSubsets(fitters, perLayer);
   const toG = (p: Float64Array): GlobalParams => ({ ePlus: p[0], eMinus: p[1], kickNmos: p[2], kickPmos: p[3] });
   // Every trial starts the per-neuron fits from the same state, so the objective is a function of
   // the globals alone (warm starts from the previous trial would make it depend on the search path).
@@ -239,8 +270,7 @@ function fitGlobals(fitters: LayerFitter[], start: GlobalParams, perLayer: numbe
     const parts: Float64Array[] = [];
     fitters.forEach((f, k) => {
       for (const i of pick[k]) {
-        // Nested polishing costs (driven inputs)^2 per sample and trial: only narrow layers get it here.
-        if (polish && f.data.input.driven <= Math.min(polishLimit, NESTED_POLISH_MAX_INPUTS)) {
+        if (polish && f.data.input.driven <= polishLimit) {
           // Score each trial with the jointly refined neuron: the projection alone leaves
           // conductance errors that the globals would otherwise absorb.
           f.fitNeuron(i, g, 6);
@@ -263,7 +293,7 @@ function fitGlobals(fitters: LayerFitter[], start: GlobalParams, perLayer: numbe
     steps: [0.05, 0.05, 1e-4, 1e-4],
     lower: [1.2, -200, 0, 0],
     upper: [200, -0.3, 0.05, 0.05],
-    maxIterations: 12,
+    maxIterations,
     tolerance: 1e-6,
   });
   return toG(fit.params);
@@ -341,20 +371,23 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
       pmos: familyFromMosfet({ ...NOMINAL_PMOS, lambda: c.lambdaP }, curveCtx, c.capacitance, t0),
     };
   };
+  // One dataset per layer, shared by the PNN and the ideal fitters (they only read it).
+  const datasets = runs.map((run) =>
+    buildDataset({
+      layer: run.layer,
+      geometry: target.layers[run.layer],
+      dac: target.dac,
+      ctx: curveCtx,
+      perUnit,
+      driven: run.ctx.driven,
+      horizon: target.layers[run.layer].horizonTicks / perUnit,
+      swingVolts: circuitOf(run.layer).vRest - circuitOf(run.layer).vThreshold,
+      samples: run.samples,
+    }),
+  );
   const mkFitters = (ideal: boolean) =>
-    runs.map((run) => {
-      const data = buildDataset({
-        layer: run.layer,
-        geometry: target.layers[run.layer],
-        dac: target.dac,
-        ctx: curveCtx,
-        perUnit,
-        driven: run.ctx.driven,
-        horizon: target.layers[run.layer].horizonTicks / perUnit,
-        swingVolts: circuitOf(run.layer).vRest - circuitOf(run.layer).vThreshold,
-        samples: run.samples,
-      });
-      const f = new LayerFitter(data, ideal, nominalFamilies(run.layer));
+    runs.map((run, k) => {
+      const f = new LayerFitter(datasets[k], ideal, nominalFamilies(run.layer));
       f.initialiseFamilies(ideal ? { ePlus: 1, eMinus: -1, kickNmos: 0, kickPmos: 0 } : g0);
       return f;
     });
@@ -371,36 +404,59 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
       }
     }
   };
-  const polishLimit = opts.polishMaxInputs ?? 160;
-  const polishAll = (fs: LayerFitter[], g: GlobalParams) => {
+  const polishLimit = opts.polishMaxInputs ?? Infinity;
+  const polishAll = (fs: LayerFitter[], g: GlobalParams, its: number) => {
     for (const f of fs) {
       if (f.data.input.driven > polishLimit) continue;
       for (let i = 0; i < f.data.input.geometry.outputs; i++) {
         opts.signal?.throwIfAborted();
-        f.polishNeuron(i, g, 8);
+        f.polishNeuron(i, g, its);
       }
     }
   };
-  fitAll(pnn, g0, 6);
+  // Only the neurons the globals fit uses need a start at the nominal globals (and they alone feed
+  // the family refit in between); every neuron is fitted once, at the final globals, then polished.
+  const starts = globalSubsets(pnn, opts.globalNeurons ?? 16);
+  if (!opts.fixedGlobals) pnn.forEach((f, k) => starts[k].forEach((i) => f.fitNeuron(i, g0, 6)));
   step('fit PNN', 1, 4);
-  let globals = opts.fixedGlobals ?? fitGlobals(pnn, g0, opts.globalNeurons ?? 16, opts.signal, true, polishLimit);
+  // First pass with the projected fit only (cheap: it gets the globals near), the second scores
+  // each trial with the polished neurons (the projection alone leaves conductance errors that the
+  // globals would absorb).
+  // Narrow chips (every layer within NARROW_INPUTS) can afford the polished objective and more
+  // outer steps in both passes, which walks further along the E+ / threshold valley.
+  const narrow = pnn.every((f) => f.data.input.driven <= NARROW_INPUTS);
+  const outerSteps = narrow ? 12 : 8;
+  let globals = opts.fixedGlobals ?? fitGlobals(pnn, g0, opts.globalNeurons ?? 16, opts.signal, narrow, polishLimit, outerSteps);
   step('fit PNN', 2, 4);
-  fitAll(pnn, globals, 8);
-  for (const f of pnn) f.refitFamilies(globals);
-  if (!opts.fixedGlobals) globals = fitGlobals(pnn, globals, opts.globalNeurons ?? 16, opts.signal, true, polishLimit);
+  if (!opts.fixedGlobals) {
+    pnn.forEach((f, k) => {
+      starts[k].forEach((i) => f.fitNeuron(i, globals, 8));
+      f.refitFamilies(globals, undefined, starts[k]);
+    });
+    globals = fitGlobals(pnn, globals, opts.globalNeurons ?? 16, opts.signal, true, polishLimit, outerSteps);
+  } else {
+    fitAll(pnn, globals, 8);
+    for (const f of pnn) f.refitFamilies(globals);
+  }
   step('fit PNN', 3, 4);
-  fitAll(pnn, globals, 10);
-  polishAll(pnn, globals);
+  if (!opts.fixedGlobals) warmStart(pnn, starts);
+  // Warm starts and the polish that follows make a short projected fit enough here.
+  fitAll(pnn, globals, 6);
+  polishAll(pnn, globals, 6);
   step('fit PNN', 4, 4);
 
   // Ideal top-down model on the same data.
   step('fit ideal model', 0, 1);
   const idealG: GlobalParams = { ePlus: 1, eMinus: -1, kickNmos: 0, kickPmos: 0 };
   const ideal = mkFitters(true);
-  fitAll(ideal, idealG, 8);
-  for (const f of ideal) f.refitFamilies(idealG);
-  fitAll(ideal, idealG, 8);
-  polishAll(ideal, idealG);
+  ideal.forEach((f, k) => {
+    starts[k].forEach((i) => f.fitNeuron(i, idealG, 8));
+    f.refitFamilies(idealG, undefined, starts[k]);
+  });
+  warmStart(ideal, starts);
+  fitAll(ideal, idealG, 5);
+  // The reference model converges in fewer steps (no reversal potentials: times are nearly linear in the gains).
+  polishAll(ideal, idealG, 5);
   step('fit ideal model', 1, 1);
 
   const horizons = target.layers.map((l) => l.horizonTicks);

@@ -26,7 +26,8 @@
 import { NMOS, type DacSpec, type LayerGeometry } from '../models/chips/chip-backend.ts';
 import { codeToVolts } from '../models/chips/dac.ts';
 import { levenbergMarquardt, solveSpd } from './lm.ts';
-import { excitatoryFromTime, inhibitoryFromPairTime, neuronCrossing, type NeuronInputs, type NeuronPhysics } from './neuron-model.ts';
+import { crossingGradBuffers, excitatoryFromTime, inhibitoryFromPairTime, neuronCrossing, neuronCrossingGrad, type CrossingGrad, type NeuronInputs, type NeuronPhysics } from './neuron-model.ts';
+import { sparseNormalSolve } from './sparse-normal.ts';
 import type { LayerSamples } from './probe-run.ts';
 import { fitFamily, fitSynapse, logConductance, type CurveContext, type CurveFamily, type SynapseObservations } from './transfer-fit.ts';
 
@@ -41,6 +42,8 @@ const MISS_PENALTY = 50;
 const ROBUST = 4;
 /** Prior sigma of the polish step's ln-gain corrections. */
 const SHIFT_PRIOR = 0.1;
+/** Unknowns up to which the polish solves its normal equations densely; wider neurons use conjugate gradients. */
+const DENSE_POLISH_MAX = 2 + 2 * 64;
 
 export interface GlobalParams {
   ePlus: number;
@@ -228,7 +231,9 @@ class Scratch {
   inputs: NeuronInputs;
   obsN: SynapseObservations[];
   obsP: SynapseObservations[];
+  grad: CrossingGrad;
   constructor(nIn: number, maxEntries: number, perSyn: number) {
+    this.grad = crossingGradBuffers(maxEntries);
     this.inputs = {
       count: 0,
       times: new Float64Array(maxEntries),
@@ -516,11 +521,15 @@ export class LayerFitter {
   /**
    * Joint refinement of one neuron: theta, delay and a ln-gain correction of each of its probed
    * transistors, against every fit sample (sweeps and patterns) at once. Gauss-Newton with
-   * Marquardt damping; the Jacobian of a sample with respect to a transistor's ln gain comes from
-   * re-solving that sample with the one conductance nudged (only the inputs it has active), so a
-   * step costs (samples x active inputs^2), which limits it to narrow layers. Residuals are
-   * down-weighted Cauchy-style beyond `ROBUST` noise units: patterns that end close to the firing
-   * boundary are hypersensitive to every conductance and must not dominate.
+   * Marquardt damping. The Jacobian is analytic (`neuronCrossingGrad`: one reverse sweep per
+   * sample gives the derivative with respect to every active conductance), stored sparse (a row
+   * holds threshold, delay and the sample's active inputs: one for a sweep, at most ~50 for a
+   * pattern), so building it costs O(active inputs) per sample. The normal equations are solved
+   * densely (Cholesky) while the neuron has few transistors and by Jacobi-preconditioned conjugate
+   * gradients on the sparse Jacobian otherwise, so a 784-input neuron (1570 unknowns) costs about
+   * as much as a narrow one per sample. Residuals are down-weighted Cauchy-style beyond `ROBUST`
+   * noise units: patterns that end close to the firing boundary are hypersensitive to every
+   * conductance and must not dominate.
    */
   polishNeuron(i: number, globals: GlobalParams, iterations = 6): void {
     const { data, state } = this;
@@ -536,27 +545,28 @@ export class LayerFitter {
     const shift = new Float64Array(2 * driven);
     // A transistor no sweep measured (e.g. a PMOS strong enough to silence its pair) sits at its
     // family's curve; only the patterns can place it, so its correction is nearly unconstrained.
-    const prior = new Float64Array(2 * driven);
+    const prior = new Float64Array(P);
+    prior[0] = ideal ? 1 : this.thetaPrior;
+    prior[1] = Infinity;
     for (let j = 0; j < driven; j++) {
-      prior[j] = state.obsN[base + j] > 0 ? SHIFT_PRIOR : 1;
-      prior[driven + j] = state.obsP[base + j] > 0 ? SHIFT_PRIOR : 1;
+      prior[2 + j] = state.obsN[base + j] > 0 ? SHIFT_PRIOR : 1;
+      prior[2 + driven + j] = state.obsP[base + j] > 0 ? SHIFT_PRIOR : 1;
     }
     const pred = new Float64Array(m);
+    const trial = new Float64Array(m);
     const inp = this.scratch.inputs;
+    const gb = this.scratch.grad;
     const { kN, kP } = this.kicks(globals);
-    const load = (s: number, theta: number): NeuronPhysics => {
-      this.loadSample(d, s, kN, kP);
-      return this.physics(globals, theta);
-    };
     const cost = (theta: number, delay: number, out: Float64Array): number => {
       let c = 0;
+      const phys = this.physics(globals, theta);
       for (let s = 0; s < m; s++) {
-        const phys = load(s, theta);
+        this.loadSample(d, s, kN, kP);
         out[s] = neuronCrossing(inp, phys) + delay;
         const r = this.rawResidual(d, s, out[s]);
         c += Number.isFinite(r) ? ROBUST * ROBUST * Math.log1p((r / ROBUST) ** 2) : 1e6;
       }
-      for (let q = 0; q < shift.length; q++) c += (shift[q] / prior[q]) ** 2;
+      for (let q = 0; q < shift.length; q++) c += (shift[q] / prior[2 + q]) ** 2;
       if (!ideal) c += ((theta - 1) / this.thetaPrior) ** 2;
       return c;
     };
@@ -565,74 +575,88 @@ export class LayerFitter {
     this.fillTables(i);
     let c0 = cost(theta, delay, pred);
     let mu = 1e-2;
-    const J = new Float64Array(P);
-    const nzIdx = new Int32Array(P);
+    // Sparse Jacobian (rows = samples), sqrt(weight) folded in.
+    let nnzCap = 0;
+    for (let s = 0; s < m; s++) nnzCap += 2 + 2 * d.pat.count[s];
+    const rowPtr = new Int32Array(m + 1);
+    const col = new Int32Array(nnzCap);
+    const val = new Float64Array(nnzCap);
+    const rw = new Float64Array(m);
+    const b = new Float64Array(P);
+    const diag = new Float64Array(P);
+    const dense = P <= DENSE_POLISH_MAX;
+    const A = dense ? new Float64Array(P * P) : null;
+    const sc = perUnit / NOISE_TICKS;
     for (let it = 0; it < iterations; it++) {
-      const A = new Float64Array(P * P);
-      const b = new Float64Array(P);
-      const predTheta = new Float64Array(m);
-      if (!ideal) cost(theta + 1e-5, delay, predTheta);
+      b.fill(0);
+      diag.fill(0);
+      const phys = this.physics(globals, theta);
+      let nnz = 0;
       for (let s = 0; s < m; s++) {
+        rowPtr[s] = nnz;
         const r = this.rawResidual(d, s, pred[s]);
+        rw[s] = 0;
         if (!Number.isFinite(r) || (r === 0 && d.pat.tOut[s] === Infinity)) continue;
-        const w = 1 / (1 + (r / ROBUST) ** 2);
-        // J is sparse (threshold, delay and the sample's active inputs): track the touched entries.
-        let nz = 0;
-        const touch = (a: number) => {
-          if (J[a] === 0) nzIdx[nz++] = a;
-        };
-        const sc = perUnit / NOISE_TICKS;
+        const sw = 1 / Math.sqrt(1 + (r / ROBUST) ** 2);
+        rw[s] = sw * r;
+        this.loadSample(d, s, kN, kP);
+        const T = neuronCrossingGrad(inp, phys, gb);
+        if (!Number.isFinite(T)) continue;
         if (!ideal) {
-          touch(0);
-          J[0] = ((predTheta[s] - pred[s]) / 1e-5) * sc;
+          col[nnz] = 0;
+          val[nnz++] = gb.dTheta * sc * sw;
         }
-        touch(1);
-        J[1] = sc;
-        const phys = load(s, theta);
-        const cnt = inp.count;
+        col[nnz] = 1;
+        val[nnz++] = sc * sw;
         const st = d.pat.start[s];
-        const h = 1e-4;
-        for (let k = 0; k < cnt; k++) {
+        for (let k = 0; k < inp.count; k++) {
           const j = d.ent.j[st + k];
           if (j >= driven) continue;
-          for (const pol of [0, 1]) {
-            const arr = pol === 0 ? inp.gE : inp.gI;
-            const g0 = arr[k];
-            if (!(g0 > 1e-9)) continue;
-            arr[k] = g0 * (1 + h);
-            const t1 = neuronCrossing(inp, phys) + delay;
-            arr[k] = g0;
-            const dt = ((t1 - pred[s]) / h) * sc;
-            if (Number.isFinite(dt) && dt !== 0) {
-              touch(2 + pol * driven + j);
-              J[2 + pol * driven + j] += dt;
-            }
+          // d t / d ln(gain) = g * d t / d g.
+          const gE = inp.gE[k];
+          if (gE > 1e-9 && gb.dgE[k] !== 0) {
+            col[nnz] = 2 + j;
+            val[nnz++] = gb.dgE[k] * gE * sc * sw;
+          }
+          const gI = inp.gI[k];
+          if (gI > 1e-9 && gb.dgI[k] !== 0) {
+            col[nnz] = 2 + driven + j;
+            val[nnz++] = gb.dgI[k] * gI * sc * sw;
           }
         }
-        for (let x = 0; x < nz; x++) {
-          const a = nzIdx[x];
-          b[a] -= w * J[a] * r;
-          for (let y = 0; y < nz; y++) {
-            const q = nzIdx[y];
-            if (q <= a) A[a * P + q] += w * J[a] * J[q];
-          }
-        }
-        for (let x = 0; x < nz; x++) J[nzIdx[x]] = 0;
       }
-      for (let a = 0; a < P; a++) for (let q = 0; q < a; q++) A[q * P + a] = A[a * P + q];
-      if (!ideal) {
-        A[0] += 1 / this.thetaPrior ** 2;
-        b[0] -= (theta - 1) / this.thetaPrior ** 2;
-      } else A[0] += 1;
-      for (let q = 0; q < shift.length; q++) {
-        A[(2 + q) * P + 2 + q] += 1 / prior[q] ** 2;
-        b[2 + q] -= shift[q] / prior[q] ** 2;
+      rowPtr[m] = nnz;
+      for (let s = 0; s < m; s++) {
+        const r = rw[s];
+        for (let q = rowPtr[s]; q < rowPtr[s + 1]; q++) {
+          b[col[q]] -= val[q] * r;
+          diag[col[q]] += val[q] * val[q];
+        }
+      }
+      // Priors (threshold at 1, ln-gain corrections at 0); the delay is free.
+      if (!ideal) b[0] -= (theta - 1) / this.thetaPrior ** 2;
+      for (let q = 0; q < shift.length; q++) b[2 + q] -= shift[q] / prior[2 + q] ** 2;
+      for (let a = 0; a < P; a++) diag[a] += 1 / prior[a] ** 2;
+      if (A) {
+        A.fill(0);
+        for (let s = 0; s < m; s++) {
+          const e = rowPtr[s + 1];
+          for (let x = rowPtr[s]; x < e; x++) {
+            const a = col[x];
+            const va = val[x];
+            for (let y = rowPtr[s]; y < e; y++) A[a * P + col[y]] += va * val[y];
+          }
+        }
+        for (let a = 0; a < P; a++) A[a * P + a] += 1 / prior[a] ** 2;
       }
       let accepted = false;
       for (let tries = 0; tries < 6 && !accepted; tries++) {
-        const Ad = Float64Array.from(A);
-        for (let a = 0; a < P; a++) Ad[a * P + a] += mu * A[a * P + a] + 1e-12;
-        const dx = solveSpd(Ad, b, P);
+        let dx: Float64Array | null;
+        if (A) {
+          const Ad = Float64Array.from(A);
+          for (let a = 0; a < P; a++) Ad[a * P + a] += mu * A[a * P + a] + 1e-12;
+          dx = solveSpd(Ad, b, P);
+        } else dx = sparseNormalSolve(rowPtr, col, val, m, diag, prior, mu, b, { maxIterations: 25, tolerance: 1e-3 });
         if (!dx) {
           mu *= 10;
           continue;
@@ -641,11 +665,12 @@ export class LayerFitter {
         const nDelay = delay + dx[1];
         for (let q = 0; q < shift.length; q++) {
           const step = Math.max(-0.3, Math.min(0.3, dx[2 + q]));
+          dx[2 + q] = step;
+          if (step === 0) continue;
           shift[q] += step;
           this.applyShift(i, q, driven, step);
         }
         this.fillTables(i);
-        const trial = new Float64Array(m);
         const c1 = cost(nTheta, nDelay, trial);
         if (c1 < c0) {
           theta = nTheta;
@@ -658,7 +683,8 @@ export class LayerFitter {
           if (rel < 1e-6) it = iterations;
         } else {
           for (let q = 0; q < shift.length; q++) {
-            const step = Math.max(-0.3, Math.min(0.3, dx[2 + q]));
+            const step = dx[2 + q];
+            if (step === 0) continue;
             shift[q] -= step;
             this.applyShift(i, q, driven, -step);
           }
@@ -712,17 +738,19 @@ export class LayerFitter {
    * Re-fits the curve families to every neuron's committed synapse observations, then moves the
    * mean transistor shift and ln gain into the family (so per-transistor values stay centred).
    */
-  refitFamilies(globals: GlobalParams, maxObs = 20000): void {
+  refitFamilies(globals: GlobalParams, maxObs = 20000, neurons?: readonly number[]): void {
     // Fixed effects: every transistor gets a free ln-conductance offset while the family's slope
     // and threshold are fitted, alternating. A pooled fit without offsets is biased: at weak codes
     // only the stronger transistors fire inside the window, which flattens the apparent slope.
+    // `neurons` limits the pool to neurons whose theta and delay are already fitted.
     const { data, state } = this;
     const n = data.input.geometry.outputs;
+    const pool = neurons ?? Array.from({ length: n }, (_, i) => i);
     const pooled = { nmos: [[], [], [], []] as number[][], pmos: [[], [], [], []] as number[][] };
-    const step = Math.max(1, Math.floor((n * data.input.driven) / Math.max(1, maxObs / 6)));
+    const step = Math.max(1, Math.floor((pool.length * data.input.driven) / Math.max(1, maxObs / 6)));
     let k = 0;
     let syn = 0;
-    for (let i = 0; i < n; i++) {
+    for (const i of pool) {
       this.projectSynapses(i, globals, state.theta[i], state.delay[i], false);
       for (let j = 0; j < data.input.driven; j++, k++) {
         if (k % step) continue;

@@ -10,7 +10,7 @@
  * returns +Infinity.
  */
 
-import { phi1, timeToThreshold } from '../models/solvers/exact.ts';
+import { dphi1, phi1, timeToThreshold } from '../models/solvers/exact.ts';
 
 export interface NeuronInputs {
   /** Number of active inputs (entries used in the arrays below). */
@@ -57,6 +57,103 @@ export function neuronCrossing(inp: NeuronInputs, p: NeuronPhysics): number {
   return s < Infinity ? tPrev + s : Infinity;
 }
 
+/** Buffers of `neuronCrossingGrad` (per active input; reuse one per neuron fit). */
+export interface CrossingGrad {
+  /** dT/dgE, dT/dgI per active input (zero for inputs after the crossing). */
+  dgE: Float64Array;
+  dgI: Float64Array;
+  /** dT/dtheta, dT/dE+, dT/dE- of the last call. */
+  dTheta: number;
+  dEPlus: number;
+  dEMinus: number;
+  /** Forward trace (u, G, A after each applied event). */
+  u: Float64Array;
+  G: Float64Array;
+  A: Float64Array;
+}
+
+export function crossingGradBuffers(maxInputs: number): CrossingGrad {
+  const n = Math.max(1, maxInputs);
+  return { dgE: new Float64Array(n), dgI: new Float64Array(n), dTheta: 0, dEPlus: 0, dEMinus: 0, u: new Float64Array(n), G: new Float64Array(n), A: new Float64Array(n) };
+}
+
+/**
+ * `neuronCrossing` plus its exact derivatives (PNN-MODEL.md eq. 2-3 and the implicit function
+ * theorem at u(T) = theta, the reverse pass of models/solvers/exact.ts for one neuron): one
+ * backward sweep over the intervals gives dT/dg of every active input, so a sample costs
+ * O(active inputs) instead of O(active^2) for finite differences. A silent neuron, or one that a
+ * kick alone lifts over threshold, has zero derivatives.
+ */
+export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: CrossingGrad): number {
+  const { count, times, gE, gI, kick } = inp;
+  const { ePlus, eMinus, theta, ideal } = p;
+  const { u: trU, G: trG, A: trA, dgE, dgI } = out;
+  dgE.fill(0, 0, count);
+  dgI.fill(0, 0, count);
+  out.dTheta = 0;
+  out.dEPlus = 0;
+  out.dEMinus = 0;
+  let u = 0;
+  let G = 0;
+  let A = 0;
+  let tPrev = 0;
+  let kc = -1;
+  let T = Infinity;
+  for (let k = 0; k < count; k++) {
+    const t = times[k];
+    if (k > 0 && t > tPrev) {
+      const d = t - tPrev;
+      const s = timeToThreshold(u, G, A, theta);
+      if (s <= d) {
+        T = tPrev + s;
+        kc = k - 1;
+        break;
+      }
+      const z = G * d;
+      u = u * Math.exp(-z) + A * d * phi1(z);
+    }
+    if (!ideal) G += gE[k] + gI[k];
+    A += gE[k] * ePlus + gI[k] * eMinus;
+    u += kick[k];
+    trU[k] = u;
+    trG[k] = G;
+    trA[k] = A;
+    if (u >= theta) return t;
+    tPrev = t;
+  }
+  if (count === 0) return Infinity;
+  if (kc < 0) {
+    const s = timeToThreshold(u, G, A, theta);
+    if (!(s < Infinity)) return Infinity;
+    T = tPrev + s;
+    kc = count - 1;
+  }
+  const slope = trA[kc] - trG[kc] * theta;
+  let lam = -1 / slope;
+  out.dTheta = 1 / slope;
+  let cg = 0;
+  let ca = 0;
+  let dEp = 0;
+  let dEm = 0;
+  for (let k = kc; k >= 0; k--) {
+    const d = (k === kc ? T : times[k + 1]) - times[k];
+    const Gk = trG[k];
+    const z = Gk * d;
+    const e = Math.exp(-z);
+    // u_end = u e^{-z} + A d phi1(z): partials with respect to G and A of this interval.
+    if (!ideal) cg += lam * (-d * e * trU[k] + trA[k] * d * d * dphi1(z));
+    ca += lam * d * phi1(z);
+    lam *= e;
+    dgE[k] = cg + ca * ePlus;
+    dgI[k] = cg + ca * eMinus;
+    dEp += ca * gE[k];
+    dEm += ca * gI[k];
+  }
+  out.dEPlus = dEp;
+  out.dEMinus = dEm;
+  return T;
+}
+
 /**
  * Conductance (or, ideal, drive) of an excitatory synapse firing its neuron alone after `tau`
  * (spike time minus switch-on minus delay), starting from the kick `u0`:
@@ -67,6 +164,14 @@ export function excitatoryFromTime(tau: number, u0: number, p: NeuronPhysics): n
   if (p.ideal) return (p.theta - u0) / tau;
   if (!(p.ePlus > p.theta) || u0 >= p.theta) return NaN;
   return Math.log((p.ePlus - u0) / (p.ePlus - p.theta)) / tau;
+}
+
+/** Firing time of an NMOS + PMOS pair switched on together (module-level: this runs per sweep sample and fit step). */
+function pairTime(gE: number, gI: number, ePlus: number, eMinus: number, theta: number, u0: number): number {
+  const G = gE + gI;
+  const U = (gE * ePlus + gI * eMinus) / G;
+  if (!(U > theta)) return Infinity;
+  return Math.log((U - u0) / (U - theta)) / G;
 }
 
 /**
@@ -82,20 +187,14 @@ export function inhibitoryFromPairTime(tau: number, gE: number, u0: number, p: N
     const wI = (gE * ePlus - (theta - u0) / tau) / -eMinus;
     return wI >= 0 ? wI : NaN;
   }
-  const time = (gI: number): number => {
-    const G = gE + gI;
-    const U = (gE * ePlus + gI * eMinus) / G;
-    if (!(U > theta)) return Infinity;
-    return Math.log((U - u0) / (U - theta)) / G;
-  };
-  if (time(0) >= tau) return NaN;
+  if (pairTime(gE, 0, ePlus, eMinus, theta, u0) >= tau) return NaN;
   // U > theta  <=>  gI < gE (E+ - theta) / (theta - E-)
   const hi = (gE * (ePlus - theta)) / (theta - eMinus);
   let lo = 0;
   let up = hi;
   let x = guess > 0 && guess < hi ? guess : 0.5 * hi;
   for (let it = 0; it < 40; it++) {
-    const t = time(x);
+    const t = pairTime(gE, x, ePlus, eMinus, theta, u0);
     if (t > tau) up = x;
     else lo = x;
     const G = gE + x;

@@ -36,9 +36,6 @@ export const SYNAPSE_PRIOR = { dVth: 0.02, lnGain: 0.05 };
 function softplus(x: number): number {
   return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
 }
-function sigmoid(x: number): number {
-  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
-}
 
 function overdrive(f: CurveFamily, v: number, ctx: CurveContext, dVth: number): number {
   return f.polarity === 'nmos' ? v - f.vth - dVth : ctx.supply - v - f.vth - dVth;
@@ -85,9 +82,12 @@ export function fitSynapse(
     let b2 = -pg * g;
     for (let k = 0; k < obs.count; k++) {
       const x = overdrive(f, obs.volts[k], ctx, d) / (2 * f.n * ut);
-      const sp = softplus(x);
+      // softplus and sigmoid share one exponential (this loop is the projection's hot spot).
+      const e = Math.exp(-Math.abs(x));
+      const sp = (x > 0 ? x : 0) + Math.log1p(e);
+      const sig = x >= 0 ? 1 / (1 + e) : e / (1 + e);
       const r = obs.lnG[k] - (f.lnScale + g + 2 * Math.log(sp));
-      const jd = -sigmoid(x) / (sp * f.n * ut);
+      const jd = -sig / (sp * f.n * ut);
       const w = obs.weight[k];
       a11 += w * jd * jd;
       a12 += w * jd;
