@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../../host/cli/main.ts';
+import { cli as runCli } from './run-cli.ts';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -14,12 +14,8 @@ function outDir(): string {
 }
 
 async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const ac = new AbortController();
-  const code = await main(argv, { stdout: (t) => (out += t), stderr: (t) => (err += t), signal: ac.signal });
-  const lines = out.trimEnd().split('\n');
-  return { code, out, err, json: JSON.parse(lines[lines.length - 1] ?? '{}') as Record<string, unknown> };
+  const r = await runCli(...argv);
+  return { ...r, json: JSON.parse(r.last || '{}') as Record<string, unknown> };
 }
 
 describe('spikeloop bringup', () => {

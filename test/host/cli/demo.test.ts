@@ -2,18 +2,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../../host/cli/main.ts';
+import { cli } from './run-cli.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-demo-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { stdout: (t) => (out += t), stderr: (t) => (err += t), signal: new AbortController().signal });
-  const lines = out.trimEnd().split('\n');
-  return { code, out, err, last: lines[lines.length - 1] ?? '' };
-}
 
 describe('spikeloop demo', () => {
   it('rejects an unknown network to fine-tune, naming the value and the choices', async () => {

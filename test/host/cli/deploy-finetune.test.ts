@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../../host/cli/main.ts';
+import { cli } from './run-cli.ts';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
 import { deviceHorizons } from '../../../host/workflows/deploy.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
@@ -16,13 +16,6 @@ const DEVICE = 'mock:ideal?seed=5&geometry=4-6-3';
 let dir: string;
 let model: string;
 
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { stdout: (t) => (out += t), stderr: (t) => (err += t), signal: new AbortController().signal });
-  const lines = out.trimEnd().split('\n');
-  return { code, out, err, last: lines[lines.length - 1] ?? '' };
-}
 
 beforeAll(async () => {
   process.env.SPIKELOOP_TF_BACKEND = 'cpu';

@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { main } from '../../../host/cli/main.ts';
+import { cli } from './run-cli.ts';
 import { BIN } from '../../e2e/helpers.ts';
 
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const ac = new AbortController();
-  const code = await main(argv, { stdout: (t) => (out += t), stderr: (t) => (err += t), signal: ac.signal });
-  const lines = out.trimEnd().split('\n');
-  return { code, out, err, last: lines[lines.length - 1] ?? '' };
-}
 
 describe('spikeloop CLI', () => {
   it('lists commands', async () => {
