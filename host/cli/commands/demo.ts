@@ -44,16 +44,17 @@ export const options = {
   fashionTrain: intOptionWithDefault('Fashion-MNIST training samples (0 skips Fashion-MNIST)', 0, 60_000, 1500),
   fashionTest: intOptionWithDefault('Fashion-MNIST test samples', 1, 10_000, 300),
   fashionEpochs: intOptionWithDefault('twin training epochs on the Fashion-MNIST subset', 1, 1000, 4),
-  finetuneEpochs: intOptionWithDefault('in-situ fine-tuning epochs (0 skips fine-tuning)', 0, 1000, 5),
+  finetuneEpochs: intOptionWithDefault('in-situ fine-tuning epochs (0 skips fine-tuning)', 0, 1000, 3),
   finetune: {
     type: 'string',
     placeholder: 'LIST',
-    description: 'networks to fine-tune on the chip, comma-separated: iris, fashion-mnist (default iris)',
+    description: 'networks to fine-tune on the chip, comma-separated: iris, fashion-mnist (default fashion-mnist, or iris with --fashion-train 0)',
     schema: z
       .string()
       .optional()
       .transform((v, ctx) => {
-        const list = (v ?? 'iris').split(',').map((s) => s.trim()).filter(Boolean);
+        if (v === undefined) return undefined;
+        const list = v.split(',').map((s) => s.trim()).filter(Boolean);
         const bad = list.find((s) => !(DATASETS as readonly string[]).includes(s));
         if (bad !== undefined || list.length === 0) {
           ctx.addIssue({ code: 'custom', message: `"${bad ?? v}" is not a demo network: use iris, fashion-mnist or both (iris,fashion-mnist)` });
@@ -63,7 +64,7 @@ export const options = {
       }),
   },
   // The same layer list as `spikeloop calibrate --layers`.
-  calibrateLayers: { ...calibrateOptions.layers, description: 'chip layers to calibrate, comma-separated (default: every layer of at most 256 inputs)' },
+  calibrateLayers: { ...calibrateOptions.layers, description: 'chip layers to calibrate, comma-separated (default: every layer of at most 1024 inputs, the whole reference chip)' },
 } satisfies OptionsSpec;
 
 export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {
@@ -78,7 +79,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
   } catch (err) {
     throw new UsageError(`--device ${device}: ${(err as Error).message}`);
   }
-  if (o.fashionTrain === 0 && o.finetune.includes('fashion-mnist')) {
+  if (o.fashionTrain === 0 && o.finetune?.includes('fashion-mnist')) {
     throw new UsageError('--finetune fashion-mnist needs the Fashion-MNIST network: set --fashion-train above 0');
   }
   const repeat = `spikeloop demo --seed ${seed}${o.device ? ` --device '${o.device}'` : ''}`;

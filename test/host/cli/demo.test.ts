@@ -37,6 +37,7 @@ describe('spikeloop demo', () => {
       '--iris-epochs', '2',
       '--fashion-train', '0',
       '--finetune-epochs', '1',
+      '--calibrate-layers', '1,2',
       '--out', out,
       '--json',
     );

@@ -3,11 +3,25 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readMetrics } from '../../../host/runs/run-dir.ts';
-import { runDemo, type DemoSummary } from '../../../host/workflows/demo.ts';
+import { defaultCalibrationLayers, defaultFinetune, runDemo, type DemoSummary } from '../../../host/workflows/demo.ts';
+import type { DeviceInfo } from '../../../host/device/chip-device.ts';
 
 // A small chip whose first layer still takes 784 inputs, so both data sets fit; every stage runs.
 const DEVICE = 'mock:behavioral?seed=5&geometry=784-16-8-10';
 const SMALL_PROBES = { patternConfigs: 2, eiConfigs: 1, patternsPerConfig: 24, heldOutPatterns: 24 };
+
+describe('demo defaults', () => {
+  const chip = (...inputs: number[]) => ({ layers: inputs.map((n) => ({ inputs: n })) }) as unknown as DeviceInfo;
+  it('calibrates every layer of the reference chip, and only the narrow layers of a wider one', () => {
+    expect(defaultCalibrationLayers(chip(784, 256, 128))).toEqual([0, 1, 2]);
+    expect(defaultCalibrationLayers(chip(4096, 256, 128))).toEqual([1, 2]);
+    expect(defaultCalibrationLayers(chip(4096))).toEqual([0]);
+  });
+  it('fine-tunes Fashion-MNIST when it is trained, else Iris', () => {
+    expect(defaultFinetune(true)).toEqual(['fashion-mnist']);
+    expect(defaultFinetune(false)).toEqual(['iris']);
+  });
+});
 
 describe('runDemo on a small chip', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeloop-demo-'));
@@ -24,6 +38,9 @@ describe('runDemo on a small chip', () => {
       irisEpochs: 4,
       fashion: { train: 64, test: 32, epochs: 1 },
       finetuneEpochs: 1,
+      // The wide 784-input layer and Fashion-MNIST fine-tuning are the defaults' slow parts.
+      calibrateLayers: [1, 2],
+      finetune: ['iris'],
       jitterRepeats: 4,
       calibrationSizes: SMALL_PROBES,
       print: (l) => lines.push(l),
