@@ -1,5 +1,7 @@
 /** Number, duration and rate formatting shared by the progress bar, tables and reports. */
 
+import path from 'node:path';
+
 /** Characters of `s` as shown on a terminal: ANSI colour/cursor sequences take no room. */
 export function visibleWidth(s: string): number {
   // eslint-disable-next-line no-control-regex
@@ -81,4 +83,15 @@ export function formatFields(fields: Readonly<Record<string, number | string | u
     .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}=${typeof v === 'number' ? formatNumber(v) : v}`)
     .join(' ');
+}
+
+/** A fraction as a percentage with two decimals ("86.24 %"); "n/a" when missing or not finite. */
+export function formatPercent(x: number | undefined | null): string {
+  return x === undefined || x === null || !Number.isFinite(x) ? 'n/a' : `${(100 * x).toFixed(2)} %`;
+}
+
+/** A path for people: relative to the working directory when inside it, absolute otherwise. */
+export function displayPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(p);
 }

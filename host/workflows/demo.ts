@@ -41,6 +41,7 @@ import { runCalibrateWorkflow, PROFILE_FILE, type CalibrateSummary } from './cal
 import { curvesFromProfile, deployNetwork, deviceHorizons, evaluateOnDevice } from './deploy.ts';
 import { runFinetune, type FinetuneSummary } from './finetune.ts';
 import { presetFor } from './train.ts';
+import { displayPath, formatPercent } from '../ui/format.ts';
 
 /**
  * Layers with at most this many inputs are calibrated by default: every layer of the reference
@@ -212,7 +213,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       const trained = await stage(
         `twin training (${label(d.name)})`,
         () => trainTwin(d.data, d.epochs, info, profile, opts, run, bar, d.name),
-        (t) => `${t.sizes.join('-')}, ${d.data.train.n} train / ${d.data.test.n} test samples, ${d.epochs} epochs: twin test accuracy ${pct(t.history.at(-1)?.test_acc)}`,
+        (t) => `${t.sizes.join('-')}, ${d.data.train.n} train / ${d.data.test.n} test samples, ${d.epochs} epochs: twin test accuracy ${formatPercent(t.history.at(-1)?.test_acc)}`,
       );
       nets.push(trained.net);
       histories.set(d.name, trained.history);
@@ -225,7 +226,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
           const calibrated = await deployAndMeasure(device!, trained.net, d.data, curves, opts, bar, 'calibrated');
           return { nominal, calibrated };
         },
-        (r) => `device test accuracy through nominal curves ${pct(r.nominal.acc)}, through the calibrated curves ${pct(r.calibrated.acc)} (${r.calibrated.clipped} synapses clipped)`,
+        (r) => `device test accuracy through nominal curves ${formatPercent(r.nominal.acc)}, through the calibrated curves ${formatPercent(r.calibrated.acc)} (${r.calibrated.clipped} synapses clipped)`,
       );
       raster ??= { ticks: deployed.calibrated.ticks, title: `${label(d.name)}, first test sample, calibrated deployment` };
       const r: DemoNetworkResult = {
@@ -259,7 +260,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       const ft = await stage(
         `in-situ fine-tuning (${label(name)})`,
         () => finetune(r, out, profilePath, opts),
-        (s) => `device test accuracy ${pct(s.deployed_acc)} -> ${pct(s.finetuned_acc)} in ${s.epochs} epochs (${s.batches} batches, ${s.changed_codes_per_batch.toFixed(0)} codes changed per batch)`,
+        (s) => `device test accuracy ${formatPercent(s.deployed_acc)} -> ${formatPercent(s.finetuned_acc)} in ${s.epochs} epochs (${s.batches} batches, ${s.changed_codes_per_batch.toFixed(0)} codes changed per batch)`,
       );
       r.finetuned_acc = ft.finetuned_acc;
       r.finetuned_twin_acc = ft.twin_acc;
@@ -490,10 +491,10 @@ function tableRows(
   const rows: { figure: string; value: string }[] = [];
   for (const r of results) {
     const name = r.dataset === 'iris' ? 'Iris' : `Fashion-MNIST (${r.train_samples} train / ${r.test_samples} test)`;
-    rows.push({ figure: `${name}: twin test accuracy`, value: `${pct(r.twin_acc)} (${r.sizes.join('-')}, ${r.epochs} epochs)` });
-    rows.push({ figure: `${name}: deployed, nominal curves`, value: pct(r.deployed_nominal_acc) });
-    rows.push({ figure: `${name}: deployed, calibrated curves`, value: pct(r.deployed_acc) });
-    rows.push({ figure: `${name}: after in-situ fine-tuning`, value: r.finetuned_acc === null ? 'not fine-tuned' : pct(r.finetuned_acc) });
+    rows.push({ figure: `${name}: twin test accuracy`, value: `${formatPercent(r.twin_acc)} (${r.sizes.join('-')}, ${r.epochs} epochs)` });
+    rows.push({ figure: `${name}: deployed, nominal curves`, value: formatPercent(r.deployed_nominal_acc) });
+    rows.push({ figure: `${name}: deployed, calibrated curves`, value: formatPercent(r.deployed_acc) });
+    rows.push({ figure: `${name}: after in-situ fine-tuning`, value: r.finetuned_acc === null ? 'not fine-tuned' : formatPercent(r.finetuned_acc) });
   }
   const skipped = info.layers.map((_, k) => k).filter((k) => !layers.includes(k));
   rows.push({
@@ -556,10 +557,10 @@ async function writeReport(file: string, r: ReportInput): Promise<void> {
             network: n.sizes.join('-'),
             train: n.train_samples,
             test: n.test_samples,
-            twin: pct(n.twin_acc),
-            'deployed (nominal)': pct(n.deployed_nominal_acc),
-            'deployed (calibrated)': pct(n.deployed_acc),
-            'fine-tuned': n.finetuned_acc === null ? '-' : pct(n.finetuned_acc),
+            twin: formatPercent(n.twin_acc),
+            'deployed (nominal)': formatPercent(n.deployed_nominal_acc),
+            'deployed (calibrated)': formatPercent(n.deployed_acc),
+            'fine-tuned': n.finetuned_acc === null ? '-' : formatPercent(n.finetuned_acc),
           })),
         },
       ],
@@ -618,12 +619,3 @@ async function writeReport(file: string, r: ReportInput): Promise<void> {
   });
 }
 
-/** Relative to the working directory when inside it, absolute otherwise. */
-function displayPath(p: string): string {
-  const rel = path.relative(process.cwd(), p);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(p);
-}
-
-function pct(x: number | undefined | null): string {
-  return x === undefined || x === null || !Number.isFinite(x) ? 'n/a' : `${(100 * x).toFixed(2)} %`;
-}

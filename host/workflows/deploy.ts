@@ -23,6 +23,7 @@ import { initBackend } from '../../models/tf/backend.ts';
 import { ChipDevice, type DeviceInfo } from '../device/chip-device.ts';
 import { createProgress } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
+import { formatPercent } from '../ui/format.ts';
 
 /** The nominal sky130 transfer curves: what a chip is assumed to be before it is calibrated. */
 export function nominalCurves(): LayerCurves {
@@ -363,9 +364,9 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
         opts.print(
           renderTable(
             [
-              { figure: 'device test accuracy', value: pct(summary.deployed_acc) },
-              { figure: 'twin on the realised (quantised, clipped) weights', value: pct(summary.realised_twin_acc) },
-              { figure: "twin on the network's own weights", value: pct(summary.twin_acc) },
+              { figure: 'device test accuracy', value: formatPercent(summary.deployed_acc) },
+              { figure: 'twin on the realised (quantised, clipped) weights', value: formatPercent(summary.realised_twin_acc) },
+              { figure: "twin on the network's own weights", value: formatPercent(summary.twin_acc) },
             ],
             { title: `${data.name}: ${test.n} test samples` },
           ),
@@ -381,6 +382,3 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
   }
 }
 
-function pct(x: number | undefined): string {
-  return x === undefined || !Number.isFinite(x) ? 'n/a' : `${(100 * x).toFixed(2)} %`;
-}

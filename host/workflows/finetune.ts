@@ -59,6 +59,7 @@ import {
 import { CodeMapper } from './finetune-codes.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type EpochRecord, type FinetuneSettings } from './finetune-checkpoint.ts';
 import { runPipeline, type BatchTiming } from './finetune-pipeline.ts';
+import { formatPercent } from '../ui/format.ts';
 
 export const FINETUNE_DEFAULTS = { lr: 0.002, batchSize: 32, bins: 16, seed: 1 } as const;
 
@@ -133,10 +134,6 @@ interface LoopState {
 
 function mean(a: readonly number[]): number | null {
   return a.length ? a.reduce((s, v) => s + v, 0) / a.length : null;
-}
-
-function pct(x: number | undefined | null): string {
-  return x === undefined || x === null || !Number.isFinite(x) ? 'n/a' : `${(100 * x).toFixed(2)} %`;
 }
 
 function isLinkLoss(err: unknown): boolean {
@@ -302,7 +299,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       opts.print(`spikeloop finetune: resuming ${run.path} at epoch ${state.cursor.epoch + 1}, batch ${state.cursor.batch + 1} (${state.steps} batches done)`);
     }
     consistent = true;
-    opts.print(`deployed: device ${pct(state.history[0]?.device_acc)}, twin ${pct(state.history[0]?.twin_acc)}`);
+    opts.print(`deployed: device ${formatPercent(state.history[0]?.device_acc)}, twin ${formatPercent(state.history[0]?.twin_acc)}`);
 
     const perEpoch = Math.ceil(data.train.n / settings.batchSize);
     const bar = createProgress({ total: settings.epochs * perEpoch, label: 'finetune', unit: 'batches', stream: opts.progress });
@@ -402,7 +399,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       state.cursor = { epoch: epoch + 1, batch: 0 };
       await checkpoint(state.codes);
       const r = state.history.at(-1)!;
-      bar.log(`epoch ${epoch + 1}/${settings.epochs}: device ${pct(r.device_acc)}, twin ${pct(r.twin_acc)}, train loss ${(seen ? lossSum / seen : NaN).toFixed(4)}, host ${host?.toFixed(0)} ms / device ${dev?.toFixed(0) ?? '-'} ms / wall ${wall?.toFixed(0)} ms per batch`);
+      bar.log(`epoch ${epoch + 1}/${settings.epochs}: device ${formatPercent(r.device_acc)}, twin ${formatPercent(r.twin_acc)}, train loss ${(seen ? lossSum / seen : NaN).toFixed(4)}, host ${host?.toFixed(0)} ms / device ${dev?.toFixed(0) ?? '-'} ms / wall ${wall?.toFixed(0)} ms per batch`);
     }
     bar.finish();
     if (interrupted) {
@@ -441,9 +438,9 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       '\n' +
         renderTable(
           [
-            { figure: 'device accuracy, deployed', value: pct(summary.deployed_acc) },
-            { figure: 'device accuracy, fine-tuned', value: pct(summary.finetuned_acc) },
-            { figure: 'twin accuracy', value: pct(summary.twin_acc) },
+            { figure: 'device accuracy, deployed', value: formatPercent(summary.deployed_acc) },
+            { figure: 'device accuracy, fine-tuned', value: formatPercent(summary.finetuned_acc) },
+            { figure: 'twin accuracy', value: formatPercent(summary.twin_acc) },
             { figure: 'host / device / wall ms per batch', value: `${host.toFixed(1)} / ${devMs?.toFixed(1) ?? '-'} / ${wall.toFixed(1)}` },
             { figure: 'overlap efficiency', value: summary.overlap_efficiency?.toFixed(3) ?? '-' },
           ],
@@ -511,9 +508,9 @@ async function writeOutputs(
   await writeHtmlReport(run.file('report.html'), {
     title: `spikeloop finetune: ${name}`,
     summary: {
-      'device accuracy, deployed': pct(summary.deployed_acc),
-      'device accuracy, fine-tuned': pct(summary.finetuned_acc),
-      'twin accuracy': pct(summary.twin_acc),
+      'device accuracy, deployed': formatPercent(summary.deployed_acc),
+      'device accuracy, fine-tuned': formatPercent(summary.finetuned_acc),
+      'twin accuracy': formatPercent(summary.twin_acc),
       'overlap efficiency': summary.overlap_efficiency?.toFixed(3) ?? '-',
     },
     sections,

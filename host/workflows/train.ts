@@ -11,7 +11,6 @@
  * Settings a flag does not give come from a per-data-set preset (PRESETS) and are recorded.
  */
 
-import path from 'node:path';
 import { mapAnnToSnn, searchCurrentScale, type ReversalPair } from '../../models/ann/mapping.ts';
 import { ReluNet, trainReluNet } from '../../models/ann/relu-net.ts';
 import { NOMINAL_CIRCUIT } from '../../models/chips/sky130-nominal.ts';
@@ -34,6 +33,7 @@ import { lineChart } from '../report/svg-plot.ts';
 import { openRunDir, type RunDir } from '../runs/run-dir.ts';
 import { createProgress, type ProgressStream } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
+import { displayPath, formatPercent } from '../ui/format.ts';
 
 export interface TrainWorkflowOptions {
   dataset: string;
@@ -118,15 +118,6 @@ export interface TrainSummary {
   [key: string]: unknown;
 }
 
-function pct(x: number | undefined): string {
-  return x === undefined || !Number.isFinite(x) ? 'n/a' : `${(100 * x).toFixed(2)} %`;
-}
-
-function displayPath(p: string): string {
-  const rel = path.relative(process.cwd(), p);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(p);
-}
-
 /** Operating points a chip can be set to (precharge and threshold voltages), as reversal pairs. */
 export function reversalCandidates(): (ReversalPair & { vRest: number; vThreshold: number })[] {
   const out: (ReversalPair & { vRest: number; vThreshold: number })[] = [];
@@ -195,7 +186,7 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
       onBatch: (p) => bar.update(p.epoch * batches + p.batch, { epoch: p.epoch + 1, loss: p.loss, acc: p.acc }),
       onEpoch: (m) => {
         run.metrics.append({ ...m });
-        bar.log(`epoch ${m.epoch}/${epochs}: loss ${m.train_loss.toFixed(4)}, train ${pct(m.train_acc)}, test ${pct(m.test_acc)}, ${m.samples_per_s.toFixed(0)} samples/s`);
+        bar.log(`epoch ${m.epoch}/${epochs}: loss ${m.train_loss.toFixed(4)}, train ${formatPercent(m.train_acc)}, test ${formatPercent(m.test_acc)}, ${m.samples_per_s.toFixed(0)} samples/s`);
       },
     });
     bar.finish();
@@ -241,13 +232,13 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
       '\n' +
         renderTable(
           [
-            { figure: `test accuracy (${opts.solver})`, value: pct(testAcc) },
-            ...(opts.solver !== 'exact' ? [{ figure: 'test accuracy (exact solver, the physics reference)', value: pct(testAccExact) }] : []),
-            { figure: 'train accuracy', value: pct(trainEval.acc) },
+            { figure: `test accuracy (${opts.solver})`, value: formatPercent(testAcc) },
+            ...(opts.solver !== 'exact' ? [{ figure: 'test accuracy (exact solver, the physics reference)', value: formatPercent(testAccExact) }] : []),
+            { figure: 'train accuracy', value: formatPercent(trainEval.acc) },
             ...(onPnn !== undefined
               ? [
-                  { figure: `test accuracy, run on the PNN (${opts.solver === 'euler' ? 'dstd' : opts.solver})`, value: pct(onPnn) },
-                  { figure: 'test accuracy, run on the PNN (exact solver)', value: pct(onPnnExact) },
+                  { figure: `test accuracy, run on the PNN (${opts.solver === 'euler' ? 'dstd' : opts.solver})`, value: formatPercent(onPnn) },
+                  { figure: 'test accuracy, run on the PNN (exact solver)', value: formatPercent(onPnnExact) },
                 ]
               : []),
             { figure: 'epochs', value: String(history.length) },
@@ -311,9 +302,9 @@ async function writePlots(run: RunDir, history: EpochMetrics[], name: string, op
   await writeHtmlReport(run.file('report.html'), {
     title: `spikeloop train: ${name}`,
     summary: {
-      'test accuracy': pct(summary.test_acc),
-      ...(typeof summary.test_acc_exact === 'number' ? { 'test accuracy (exact solver)': pct(summary.test_acc_exact) } : {}),
-      'train accuracy': pct(summary.train_acc),
+      'test accuracy': formatPercent(summary.test_acc),
+      ...(typeof summary.test_acc_exact === 'number' ? { 'test accuracy (exact solver)': formatPercent(summary.test_acc_exact) } : {}),
+      'train accuracy': formatPercent(summary.train_acc),
       epochs: summary.epochs,
       backend: summary.backend,
     },
@@ -424,11 +415,11 @@ async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
       });
           await writeFileAtomic(run.file('learning-curve.svg'), svg);
       const rows = [
-        { figure: 'ANN (ReLU) test accuracy', value: pct(annTest) },
-        { figure: 'mapped, ideal model', value: pct(idealTest) },
-        { figure: 'mapped, PNN (nominal ePlus/eMinus, scale 1)', value: pct(pnnNominal) },
-        { figure: `mapped, PNN, current scale ${bestNominal.scale}`, value: pct(bestNominal.test_acc) },
-        { figure: `mapped, PNN, scale ${bestAny.scale}, ePlus ${bestAny.ePlus.toFixed(2)}, eMinus ${bestAny.eMinus.toFixed(2)}`, value: pct(bestAny.test_acc) },
+        { figure: 'ANN (ReLU) test accuracy', value: formatPercent(annTest) },
+        { figure: 'mapped, ideal model', value: formatPercent(idealTest) },
+        { figure: 'mapped, PNN (nominal ePlus/eMinus, scale 1)', value: formatPercent(pnnNominal) },
+        { figure: `mapped, PNN, current scale ${bestNominal.scale}`, value: formatPercent(bestNominal.test_acc) },
+        { figure: `mapped, PNN, scale ${bestAny.scale}, ePlus ${bestAny.ePlus.toFixed(2)}, eMinus ${bestAny.eMinus.toFixed(2)}`, value: formatPercent(bestAny.test_acc) },
       ];
       await writeHtmlReport(run.file('report.html'), {
         title: `spikeloop train --from-ann: ${data.name}`,

@@ -11,6 +11,7 @@ import { createProgress, type Progress } from '../../ui/progress.ts';
 import { renderTable } from '../../ui/table.ts';
 import { runBringup, type BringupRecord, type StepId } from '../../workflows/bringup.ts';
 import { writeBringupJson, writeBringupReport } from '../../workflows/bringup-report.ts';
+import { displayPath } from '../../ui/format.ts';
 
 export const name = 'bringup';
 export const summary = 'bring a board and chip up: link, protocol, weight memory, neurons, synapses, jitter, supply';
@@ -112,9 +113,4 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     throw new CommandFailedError(`bring-up failed: ${why}`, result);
   }
   return result;
-}
-
-function displayPath(p: string): string {
-  const rel = path.relative(process.cwd(), p);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : path.resolve(p);
 }
