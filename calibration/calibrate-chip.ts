@@ -46,8 +46,21 @@ const GLOBAL_FIT_BUDGET = 16 * 64;
 /** Chips whose layers all have at most this many driven inputs get the full (slower) globals fit. */
 const NARROW_INPUTS = 64;
 
-/** Default precharge steps of the raised-precharge sweeps, volts (1.3 V -> 1.4 V and 1.65 V on the reference design). */
-export const REST_SHIFT_VOLTS: readonly number[] = [0.1, 0.35];
+/** Default precharge steps of the raised-precharge sweeps, volts (1.3 V -> 1.4, 1.5, 1.65 and 1.75 V on the reference design). */
+export const REST_SHIFT_VOLTS: readonly number[] = [0.1, 0.2, 0.35, 0.45];
+
+/** Raised precharge never comes closer than this to the supply (the PMOS synapses need headroom). */
+const PRECHARGE_HEADROOM_VOLTS = 0.04;
+
+/**
+ * The precharge steps this layer can take: none without the neuron-config feature, and only those
+ * that keep the raised precharge PRECHARGE_HEADROOM_VOLTS below the supply.
+ */
+async function usableShifts(target: ProbeTarget, l: number, shifts: readonly number[], supplyV: number): Promise<number[]> {
+  if (!shifts.length || !target.setNeuronVoltages || !target.neuronVoltages) return [];
+  const { vRest } = await target.neuronVoltages(l);
+  return shifts.filter((dv) => dv > 0 && vRest + dv <= supplyV - PRECHARGE_HEADROOM_VOLTS);
+}
 
 export interface CalibrateChipOptions {
   chipId: string;
@@ -65,7 +78,7 @@ export interface CalibrateChipOptions {
   globalNeurons?: number;
   /** Joint per-neuron refinement of every transistor's gain runs on layers with at most this many driven inputs (default: every layer). */
   polishMaxInputs?: number;
-  /** Precharge steps of the raised-precharge sweeps, volts (default REST_SHIFT_VOLTS; [] = none). Used when the device can program its precharge. */
+  /** Precharge steps of the raised-precharge sweeps, volts (default REST_SHIFT_VOLTS; [] = none). Used when the device can program its precharge; steps that would bring it within 40 mV of the supply are skipped. */
   restShiftVolts?: readonly number[];
   /** Skip the global fit and use these (diagnostics: e.g. a mock's hidden truth). */
   fixedGlobals?: GlobalParams;
@@ -174,18 +187,18 @@ async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSizes, see
   const sweepN = await run(sweepBlocks(ctx, NMOS, nCodes), 'NMOS sweeps');
   // The same sweeps with the precharge raised: the membrane starts a known distance below rest,
   // which pins the reversal potentials and the threshold scale in absolute terms (spike times
-  // alone leave E+, E- and the thresholds free along a valley; see README.md).
-  // Two steps: one step alone pins only each neuron's threshold (the E+ and threshold directions of
-  // a single step are nearly parallel); a small and a large step differ enough to pin E+ as well.
-  const shifts = opts.restShiftVolts ?? REST_SHIFT_VOLTS;
-  const strongest = [...nCodes].sort((a, b) => b - a).slice(0, 3);
-  const restSweeps =
-    target.setNeuronVoltages && target.neuronVoltages && shifts.length
-      ? await run(
-          shifts.flatMap((dv, k) => sweepBlocks(ctx, NMOS, k === 0 ? nCodes : strongest).map((b) => ({ ...b, restShiftVolts: dv }))),
-          'NMOS sweeps, raised precharge',
-        )
-      : [];
+  // alone leave E+, E- and the thresholds free along a valley; see README.md). One step alone pins
+  // only each neuron's threshold (the E+ and threshold directions of a single step are nearly
+  // parallel); E+ comes from how the delay changes across steps, a small effect (about 1 / E+ of
+  // the drive), so every sweep code is repeated at every step: with two steps and three codes on
+  // the second, jitter left E+ off by up to 8 % on some dies, with four steps on every code by < 1 %.
+  const shifts = await usableShifts(target, l, opts.restShiftVolts ?? REST_SHIFT_VOLTS, opts.supplyV);
+  const restSweeps = shifts.length
+    ? await run(
+        shifts.flatMap((dv) => sweepBlocks(ctx, NMOS, nCodes).map((b) => ({ ...b, restShiftVolts: dv }))),
+        'NMOS sweeps, raised precharge',
+      )
+    : [];
   const ref = referenceNmos(nCodes);
   // Reference delay: NMOS alone at the reference code, median over the sweep.
   const refBlock = sweepN[nCodes.indexOf(ref)];

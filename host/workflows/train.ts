@@ -8,21 +8,28 @@
  *   learning-curve.svg accuracy per epoch, loss-curve.svg the loss terms
  *   report.html        the same in one page
  *
+ * With `cv: K`, stratified K-fold cross-validation instead: train and test parts pooled, per fold a
+ * fresh network trained on the other folds with the same settings and tested on the held-out one;
+ * cv.jsonl (one line per fold), fold-<k>/network.bin, and test_acc = pooled CV accuracy.
+ *
  * Settings a flag does not give come from a per-data-set preset (PRESETS) and are recorded.
  */
 
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { mapAnnToSnn, searchCurrentScale, type ReversalPair } from '../../models/ann/mapping.ts';
 import { ReluNet, trainReluNet } from '../../models/ann/relu-net.ts';
 import { NOMINAL_CIRCUIT } from '../../models/chips/sky130-nominal.ts';
+import { classCounts, CrossValidationError, foldCountProblem, foldParts, loadPooledDataset, stratifiedFolds, type PooledDataset } from '../../models/datasets/cross-validation.ts';
 import { loadDataset, parseDatasetSpec } from '../../models/datasets/load.ts';
-import type { Dataset } from '../../models/datasets/types.ts';
+import type { Dataset, DatasetPart } from '../../models/datasets/types.ts';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
 import type { NeuronModel } from '../../models/neuron/layer.ts';
 import { reversalPotentials } from '../../models/neuron/units.ts';
 import { initNetwork } from '../../models/network/init.ts';
-import { defaultConfig, NOMINAL_REVERSAL, type SpikingNetwork } from '../../models/network/network.ts';
+import { defaultConfig, NOMINAL_REVERSAL, type NetworkConfig, type SpikingNetwork } from '../../models/network/network.ts';
 import { saveNetwork } from '../../models/network/serialize.ts';
-import { createSolver, type SolverName } from '../../models/network/solver.ts';
+import { createSolver, type SolverName, type SpikeSolver } from '../../models/network/solver.ts';
 import { evaluateNetwork } from '../../models/training/evaluate.ts';
 import type { LossConfig } from '../../models/training/losses.ts';
 import { trainNetwork, type EpochMetrics, type LrSchedule } from '../../models/training/trainer.ts';
@@ -30,7 +37,7 @@ import { initBackend } from '../../models/tf/backend.ts';
 import { registerGradients } from '../../models/tf/gradients.ts';
 import { writeHtmlReport, type ReportSection } from '../report/html-report.ts';
 import { lineChart } from '../report/svg-plot.ts';
-import { openRunDir, type RunDir } from '../runs/run-dir.ts';
+import { MetricsLog, openRunDir, type RunDir } from '../runs/run-dir.ts';
 import { createProgress, type ProgressStream } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { displayPath, formatPercent } from '../ui/format.ts';
@@ -51,7 +58,14 @@ export interface TrainWorkflowOptions {
   limitTrain?: number;
   limitTest?: number;
   fromAnn: boolean;
+  /** Stratified K-fold cross-validation (2..20) over the pooled train and test parts, SNN flow only. */
+  cv?: number;
   tauSoft?: number;
+  /**
+   * A reference input spiking at this time in every sample (NetworkConfig.biasSpike): the network
+   * takes one input more than the data has. null = none; absent = the preset's choice.
+   */
+  referenceSpike?: number | null;
   /** Loss: hidden neurons firing for at most this fraction of a batch count as dead. */
   deadRate?: number;
   /** Loss: weight of the window term. */
@@ -134,14 +148,21 @@ export function reversalCandidates(): (ReversalPair & { vRest: number; vThreshol
 export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<TrainSummary> {
   const started = performance.now();
   const preset = presetFor(opts.dataset);
+  const cv = opts.cv === undefined ? undefined : await prepareCv(opts, opts.cv);
   const run = openRunDir({ out: opts.out, info: { command: 'train', args: opts.args ?? [] } });
   try {
     const backend = await initBackend();
     registerGradients();
     run.update({ versions: { tfjs_backend: backend } });
-    const data = await loadDataset(opts.dataset, { limitTrain: opts.limitTrain, limitTest: opts.limitTest, seed: opts.seed });
-    opts.print(`spikeloop train: ${data.name} (${data.train.n} train / ${data.test.n} test, ${data.split}); tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
-    const summary = opts.fromAnn ? await annFlow(opts, preset, data, run, backend) : await snnFlow(opts, preset, data, run, backend);
+    let summary: TrainSummary;
+    if (cv) {
+      opts.print(`spikeloop train: ${cv.pool.name}, stratified ${cv.k}-fold cross-validation over all ${cv.pool.n} samples (train and test parts pooled; folds from seed ${opts.seed}); tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
+      summary = await cvFlow({ ...opts, cv: cv.k }, preset, cv.pool, cv.folds, run, backend);
+    } else {
+      const data = await loadDataset(opts.dataset, { limitTrain: opts.limitTrain, limitTest: opts.limitTest, seed: opts.seed });
+      opts.print(`spikeloop train: ${data.name} (${data.train.n} train / ${data.test.n} test, ${data.split}); tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
+      summary = opts.fromAnn ? await annFlow(opts, preset, data, run, backend) : await snnFlow(opts, preset, data, run, backend);
+    }
     summary.seconds = (performance.now() - started) / 1000;
     run.finish(summary);
     return summary;
@@ -151,10 +172,36 @@ export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<Trai
   }
 }
 
-async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset, run: RunDir, backend: string): Promise<TrainSummary> {
+/** Checks `--cv K` against the flags and the data (before any run folder exists) and assigns the folds. */
+async function prepareCv(opts: TrainWorkflowOptions, k: number): Promise<{ k: number; pool: PooledDataset; folds: Uint8Array }> {
+  if (opts.fromAnn) throw new CrossValidationError('--cv works with the SNN flow only; drop --from-ann');
+  if (opts.limitTrain !== undefined || opts.limitTest !== undefined) {
+    throw new CrossValidationError(`--cv pools the whole data set into ${k} folds; drop --limit-train / --limit-test`);
+  }
+  if (!Number.isInteger(k) || k < 2 || k > 20) throw new CrossValidationError(`--cv must be a whole number from 2 to 20, got ${k}`);
+  const pool = await loadPooledDataset(opts.dataset);
+  const problem = foldCountProblem(pool.y, pool.classes, pool.classNames, k);
+  if (problem) throw new CrossValidationError(problem);
+  return { k, pool, folds: stratifiedFolds(pool.y, pool.classes, k, opts.seed) };
+}
+
+/** Everything one SNN training takes from flags and preset; the same for every CV fold. */
+interface SnnSetup {
+  sizes: number[];
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  schedule: LrSchedule;
+  loss: Partial<LossConfig>;
+  solver: SpikeSolver;
+  config: NetworkConfig;
+  settings: Record<string, unknown>;
+}
+
+function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, classes: number): SnnSetup {
   const hidden = opts.layers ?? preset.layers;
-  const biasSpike = preset.biasSpike;
-  const sizes = [data.features + (biasSpike === undefined ? 0 : 1), ...hidden, data.classes];
+  const biasSpike = opts.referenceSpike === null ? undefined : (opts.referenceSpike ?? preset.biasSpike);
+  const sizes = [features + (biasSpike === undefined ? 0 : 1), ...hidden, classes];
   const epochs = opts.epochs ?? preset.epochs;
   const batchSize = opts.batchSize ?? preset.batchSize;
   const lr = opts.lr ?? preset.lr;
@@ -168,90 +215,240 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
   const solver = createSolver(opts.solver, { bins: opts.bins, eulerSteps: opts.eulerSteps });
   const config = defaultConfig(sizes, { model: opts.model, biasSpike });
   const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, loss, seed: opts.seed, config };
-  run.update({ summary: { settings } });
   opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${config.ePlus}, eMinus ${config.eMinus}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})`);
-  const net = initNetwork(config, { x: data.train.x, n: Math.min(256, data.train.n) }, solver, { seed: opts.seed });
+  return { sizes, epochs, batchSize, lr, schedule, loss, solver, config, settings };
+}
+
+/** One trained network's figures (the network itself is saved and disposed). */
+interface SnnResult {
+  history: EpochMetrics[];
+  testAcc: number;
+  testAccExact: number;
+  trainAcc: number;
+  onPnn?: number;
+  onPnnExact?: number;
+  samplesPerS: number;
+}
+
+/**
+ * Initialise a fresh network, train it on `parts.train` (test metrics per epoch on `parts.test`),
+ * save it to `modelFile` and evaluate it: the training solver and the exact one on the test part,
+ * and for the ideal model the same synapses on the PNN.
+ */
+async function trainOneSnn(
+  opts: TrainWorkflowOptions,
+  s: SnnSetup,
+  parts: { train: DatasetPart; test: DatasetPart },
+  run: RunDir,
+  where: { label: string; modelFile: string; info: Record<string, unknown>; metrics?: Record<string, unknown> },
+): Promise<SnnResult> {
+  const { solver, epochs, batchSize } = s;
+  const net = initNetwork(s.config, { x: parts.train.x, n: Math.min(256, parts.train.n) }, solver, { seed: opts.seed });
   try {
-    const batches = Math.ceil(data.train.n / batchSize);
-    const bar = createProgress({ total: epochs * batches, label: 'train', unit: 'batches', stream: opts.progress });
-    const history = await trainNetwork(net, { train: data.train, test: data.test }, {
+    const batches = Math.ceil(parts.train.n / batchSize);
+    const bar = createProgress({ total: epochs * batches, label: where.label, unit: 'batches', stream: opts.progress });
+    const history = await trainNetwork(net, parts, {
       epochs,
       batchSize,
-      lr,
+      lr: s.lr,
       seed: opts.seed,
       solver,
-      loss,
-      schedule,
+      loss: s.loss,
+      schedule: s.schedule,
       signal: opts.signal,
       onBatch: (p) => bar.update(p.epoch * batches + p.batch, { epoch: p.epoch + 1, loss: p.loss, acc: p.acc }),
       onEpoch: (m) => {
-        run.metrics.append({ ...m });
-        bar.log(`epoch ${m.epoch}/${epochs}: loss ${m.train_loss.toFixed(4)}, train ${formatPercent(m.train_acc)}, test ${formatPercent(m.test_acc)}, ${m.samples_per_s.toFixed(0)} samples/s`);
+        run.metrics.append({ ...where.metrics, ...m });
+        bar.log(`${where.metrics ? `${where.label}, ` : ''}epoch ${m.epoch}/${epochs}: loss ${m.train_loss.toFixed(4)}, train ${formatPercent(m.train_acc)}, test ${formatPercent(m.test_acc)}, ${m.samples_per_s.toFixed(0)} samples/s`);
       },
     });
     bar.finish();
     if (opts.signal?.aborted) throw new Error('interrupted');
-    const modelFile = run.file('network.bin');
-    await saveNetwork(modelFile, net, { dataset: data.name, source: data.source, seed: opts.seed, solver: opts.solver, bins: opts.bins });
-    const trainEval = evaluateNetwork(net, data.train, solver, { tauSoft: loss.tauSoft });
-    const last = history.at(-1);
-    const testAcc = last?.test_acc ?? evaluateNetwork(net, data.test, solver).acc;
+    await saveNetwork(where.modelFile, net, { ...where.info, seed: opts.seed, solver: opts.solver, bins: opts.bins });
+    const trainAcc = evaluateNetwork(net, parts.train, solver, { tauSoft: s.loss.tauSoft }).acc;
+    const testAcc = history.at(-1)?.test_acc ?? evaluateNetwork(net, parts.test, solver).acc;
     // The exact solver is the physics reference (what a chip computes): report its accuracy beside
     // the training solver's, so that a solver artefact cannot pass for accuracy.
     const exact = createSolver('exact');
-    const testAccExact = opts.solver === 'exact' ? testAcc : evaluateNetwork(net, data.test, exact).acc;
+    const testAccExact = opts.solver === 'exact' ? testAcc : evaluateNetwork(net, parts.test, exact).acc;
     let onPnn: number | undefined;
     let onPnnExact: number | undefined;
     if (opts.model === 'ideal') {
       // The same synapses (drive at rest held) on the PNN with the nominal reversal potentials.
       const pnn = net.withModel({ model: 'pnn' });
-      onPnn = evaluateNetwork(pnn, data.test, opts.solver === 'euler' ? createSolver('dstd', { bins: opts.bins }) : solver).acc;
-      onPnnExact = evaluateNetwork(pnn, data.test, exact).acc;
+      onPnn = evaluateNetwork(pnn, parts.test, opts.solver === 'euler' ? createSolver('dstd', { bins: opts.bins }) : solver).acc;
+      onPnnExact = evaluateNetwork(pnn, parts.test, exact).acc;
       pnn.dispose();
     }
-    const trainSeconds = history.reduce((s, m) => s + m.seconds, 0);
-    const trainSamples = history.reduce((s, m) => s + m.samples_per_s * m.seconds, 0);
-    const summary: TrainSummary = {
-      test_acc: testAcc,
-      train_acc: trainEval.acc,
-      epochs: history.length,
-      samples_per_s: trainSeconds > 0 ? trainSamples / trainSeconds : 0,
-      backend,
-      test_acc_exact: testAccExact,
-      dataset: data.name,
-      model: opts.model,
-      solver: opts.solver,
-      sizes,
-      best_test_acc: Math.max(...history.map((m) => m.test_acc ?? 0)),
-      ...(onPnn !== undefined ? { test_acc_on_pnn: onPnn, test_acc_on_pnn_exact: onPnnExact } : {}),
-      network: modelFile,
-      out: run.path,
-    };
-    await writePlots(run, history, data.name, opts, summary);
-    opts.print(
-      '\n' +
-        renderTable(
-          [
-            { figure: `test accuracy (${opts.solver})`, value: formatPercent(testAcc) },
-            ...(opts.solver !== 'exact' ? [{ figure: 'test accuracy (exact solver, the physics reference)', value: formatPercent(testAccExact) }] : []),
-            { figure: 'train accuracy', value: formatPercent(trainEval.acc) },
-            ...(onPnn !== undefined
-              ? [
-                  { figure: `test accuracy, run on the PNN (${opts.solver === 'euler' ? 'dstd' : opts.solver})`, value: formatPercent(onPnn) },
-                  { figure: 'test accuracy, run on the PNN (exact solver)', value: formatPercent(onPnnExact) },
-                ]
-              : []),
-            { figure: 'epochs', value: String(history.length) },
-            { figure: 'throughput', value: `${summary.samples_per_s.toFixed(0)} samples/s (${backend})` },
-          ],
-          { title: `spikeloop train: ${data.name}, ${sizes.join('-')} ${opts.model}, ${opts.solver}` },
-        ),
-    );
-    opts.print(`network: ${displayPath(modelFile)}`);
-    return summary;
+    const trainSeconds = history.reduce((t, m) => t + m.seconds, 0);
+    const trainSamples = history.reduce((t, m) => t + m.samples_per_s * m.seconds, 0);
+    const samplesPerS = trainSeconds > 0 ? trainSamples / trainSeconds : 0;
+    return { history, testAcc, testAccExact, trainAcc, samplesPerS, ...(onPnn !== undefined ? { onPnn, onPnnExact } : {}) };
   } finally {
     net.dispose();
   }
+}
+
+async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset, run: RunDir, backend: string): Promise<TrainSummary> {
+  const s = snnSetup(opts, preset, data.features, data.classes);
+  run.update({ summary: { settings: s.settings } });
+  const modelFile = run.file('network.bin');
+  const r = await trainOneSnn(opts, s, data, run, { label: 'train', modelFile, info: { dataset: data.name, source: data.source } });
+  const { history, testAcc, testAccExact, onPnn, onPnnExact } = r;
+  const summary: TrainSummary = {
+    test_acc: testAcc,
+    train_acc: r.trainAcc,
+    epochs: history.length,
+    samples_per_s: r.samplesPerS,
+    backend,
+    test_acc_exact: testAccExact,
+    dataset: data.name,
+    model: opts.model,
+    solver: opts.solver,
+    sizes: s.sizes,
+    best_test_acc: Math.max(...history.map((m) => m.test_acc ?? 0)),
+    ...(onPnn !== undefined ? { test_acc_on_pnn: onPnn, test_acc_on_pnn_exact: onPnnExact } : {}),
+    network: modelFile,
+    out: run.path,
+  };
+  await writePlots(run, history, data.name, opts, summary);
+  opts.print(
+    '\n' +
+      renderTable(
+        [
+          { figure: `test accuracy (${opts.solver})`, value: formatPercent(testAcc) },
+          ...(opts.solver !== 'exact' ? [{ figure: 'test accuracy (exact solver, the physics reference)', value: formatPercent(testAccExact) }] : []),
+          { figure: 'train accuracy', value: formatPercent(r.trainAcc) },
+          ...(onPnn !== undefined
+            ? [
+                { figure: `test accuracy, run on the PNN (${opts.solver === 'euler' ? 'dstd' : opts.solver})`, value: formatPercent(onPnn) },
+                { figure: 'test accuracy, run on the PNN (exact solver)', value: formatPercent(onPnnExact) },
+              ]
+            : []),
+          { figure: 'epochs', value: String(history.length) },
+          { figure: 'throughput', value: `${summary.samples_per_s.toFixed(0)} samples/s (${backend})` },
+        ],
+        { title: `spikeloop train: ${data.name}, ${s.sizes.join('-')} ${opts.model}, ${opts.solver}` },
+      ),
+  );
+  opts.print(`network: ${displayPath(modelFile)}`);
+  return summary;
+}
+
+/** One fold of a cross-validation run, as in cv.jsonl and the summary's `cv.folds`. */
+export interface CvFold {
+  fold: number;
+  n: number;
+  test_acc: number;
+  test_acc_exact: number;
+  train_acc: number;
+  /** Held-out samples classified right (training solver, exact solver). */
+  correct: number;
+  correct_exact: number;
+  n_train: number;
+}
+
+/**
+ * Stratified K-fold cross-validation with the SNN flow: per fold a fresh network trained on the
+ * other folds (settings exactly as snnFlow's) and tested on the held-out fold.
+ */
+async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Preset, pool: PooledDataset, folds: Uint8Array, run: RunDir, backend: string): Promise<TrainSummary> {
+  const k = opts.cv;
+  const s = snnSetup(opts, preset, pool.features, pool.classes);
+  run.update({ summary: { settings: { ...s.settings, cv: k } } });
+  const log = new MetricsLog(run.file('cv.jsonl'));
+  const results: (CvFold & { history: EpochMetrics[]; samplesPerS: number })[] = [];
+  try {
+    for (let f = 0; f < k; f++) {
+      const parts = foldParts(pool, folds, f, opts.seed);
+      const dir = run.file(`fold-${f + 1}`);
+      mkdirSync(dir, { recursive: true });
+      const label = `fold ${f + 1}/${k}`;
+      const r = await trainOneSnn(opts, s, parts, run, {
+        label,
+        modelFile: join(dir, 'network.bin'),
+        info: { dataset: pool.name, source: pool.source, cv_k: k, cv_fold: f + 1, ...(parts.normalization ? { normalization: parts.normalization } : {}) },
+        metrics: { fold: f + 1 },
+      });
+      const n = parts.test.n;
+      const fold: CvFold = {
+        fold: f + 1,
+        n,
+        test_acc: r.testAcc,
+        test_acc_exact: r.testAccExact,
+        train_acc: r.trainAcc,
+        correct: Math.round(r.testAcc * n),
+        correct_exact: Math.round(r.testAccExact * n),
+        n_train: parts.train.n,
+      };
+      results.push({ ...fold, history: r.history, samplesPerS: r.samplesPerS });
+      log.append({ ...fold, class_counts: classCounts(parts.test.y, pool.classes), test_indices: parts.testIndices, ...(parts.normalization ? { normalization: parts.normalization } : {}) });
+      opts.print(`${label}: ${n} held out, test ${formatPercent(fold.test_acc)} (exact solver ${formatPercent(fold.test_acc_exact)}), train ${formatPercent(fold.train_acc)}`);
+    }
+  } finally {
+    log.close();
+  }
+  const total = results.reduce((t, r) => t + r.n, 0);
+  const pooled = results.reduce((t, r) => t + r.correct, 0) / total;
+  const pooledExact = results.reduce((t, r) => t + r.correct_exact, 0) / total;
+  const accs = results.map((r) => r.test_acc);
+  const mean = accs.reduce((t, a) => t + a, 0) / k;
+  // Sample standard deviation (k - 1): the spread one would expect of another fold.
+  const std = Math.sqrt(accs.reduce((t, a) => t + (a - mean) ** 2, 0) / (k - 1));
+  const folds_ = results.map(({ history: _h, samplesPerS: _s, ...f }) => f);
+  const summary: TrainSummary = {
+    test_acc: pooled,
+    train_acc: results.reduce((t, r) => t + r.train_acc, 0) / k,
+    epochs: results[0]?.history.length ?? 0,
+    samples_per_s: results.reduce((t, r) => t + r.samplesPerS, 0) / k,
+    backend,
+    test_acc_exact: pooledExact,
+    dataset: pool.name,
+    model: opts.model,
+    solver: opts.solver,
+    sizes: s.sizes,
+    cv: { k, n: total, folds: folds_, mean, std, test_acc_exact: pooledExact, scaling: pool.scaling === 'min-max-per-fold' ? 'min-max fitted on each fold\'s training folds' : 'fixed (pixels / 255)' },
+    networks: results.map((r) => run.file(`fold-${r.fold}/network.bin`)),
+    out: run.path,
+  };
+  await writeCvReport(run, results, pool.name, opts, summary);
+  opts.print(
+    '\n' +
+      renderTable(
+        [
+          ...folds_.map((f) => ({ fold: String(f.fold), 'n test': f.n, 'test acc': formatPercent(f.test_acc), 'exact test acc': formatPercent(f.test_acc_exact), 'train acc': formatPercent(f.train_acc) })),
+          { fold: 'pooled', 'n test': total, 'test acc': formatPercent(pooled), 'exact test acc': formatPercent(pooledExact), 'train acc': formatPercent(summary.train_acc) },
+          { fold: 'mean ± std', 'n test': '', 'test acc': `${formatPercent(mean)} ± ${formatPercent(std)}`, 'exact test acc': '', 'train acc': '' },
+        ],
+        { title: `spikeloop train --cv ${k}: ${pool.name}, ${s.sizes.join('-')} ${opts.model}, ${opts.solver}` },
+      ),
+  );
+  opts.print(`folds: ${displayPath(run.file('cv.jsonl'))}; networks: ${displayPath(run.file('fold-<k>/network.bin'))}`);
+  return summary;
+}
+
+async function writeCvReport(run: RunDir, results: (CvFold & { history: EpochMetrics[] })[], name: string, opts: TrainWorkflowOptions, summary: TrainSummary): Promise<void> {
+  const acc = lineChart({
+    title: `${name}: held-out accuracy per epoch, per fold (${opts.model}, ${opts.solver})`,
+    xLabel: 'epoch',
+    yLabel: 'accuracy',
+    series: results.map((r) => ({ name: `fold ${r.fold}`, x: r.history.map((m) => m.epoch), y: r.history.map((m) => m.test_acc ?? NaN) })),
+  });
+  await writeFileAtomic(run.file('learning-curve.svg'), acc);
+  await writeHtmlReport(run.file('report.html'), {
+    title: `spikeloop train --cv ${results.length}: ${name}`,
+    summary: {
+      'pooled CV accuracy': formatPercent(summary.test_acc),
+      'pooled CV accuracy (exact solver)': formatPercent(summary.test_acc_exact as number),
+      'train accuracy (mean over folds)': formatPercent(summary.train_acc),
+      epochs: summary.epochs,
+      backend: summary.backend,
+    },
+    sections: [
+      { title: 'Folds', blocks: [{ kind: 'table', rows: results.map(({ history: _h, ...f }) => ({ ...f })) }] },
+      { title: 'Learning curves', blocks: [{ kind: 'plot', svg: acc }] },
+    ],
+  });
 }
 
 async function writePlots(run: RunDir, history: EpochMetrics[], name: string, opts: TrainWorkflowOptions, summary: TrainSummary): Promise<void> {

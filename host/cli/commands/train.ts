@@ -1,7 +1,8 @@
 /** `spikeloop train`: train a spiking network in the twin (or map a ReLU network onto it). */
 import { z } from 'zod';
-import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
+import { UsageError, type CommandContext, type OptionsSpec, type ParsedOptions } from '../command.ts';
 import { flag, intOption, intOptionWithDefault } from '../common-options.ts';
+import { CrossValidationError } from '../../../models/datasets/cross-validation.ts';
 import { DATASET_SPECS, parseDatasetSpec } from '../../../models/datasets/load.ts';
 import { SOLVER_NAMES } from '../../../models/network/solver.ts';
 import { runTrainWorkflow } from '../../workflows/train.ts';
@@ -15,12 +16,17 @@ export const description =
   '(iris: --layers 32 --epochs 300 --batch-size 8 --lr 0.01 and a reference input spiking at t = 0; images: --layers 256,128 ' +
   '--epochs 20 --batch-size 128 --lr 0.01), recorded in record.json. Test accuracy is reported for the training solver and ' +
   'for the exact solver (test_acc_exact, the physics reference). --from-ann trains a ReLU network instead, maps it onto the ideal model, and reports its accuracy ' +
-  'on the PNN with the nominal reversal potentials and after a search over a uniform current scale and the operating point.';
+  'on the PNN with the nominal reversal potentials and after a search over a uniform current scale and the operating point. ' +
+  '--cv K runs stratified K-fold cross-validation instead: train and test parts pooled, K folds from --seed, per fold a fresh ' +
+  'network trained on the other folds (same settings; iris features min-max scaled on those folds only) and tested on the ' +
+  'held-out one; per-fold lines in DIR/cv.jsonl, networks in DIR/fold-<k>/network.bin, test_acc = pooled CV accuracy, and cv ' +
+  '{ k, folds, mean, std, test_acc_exact } in the summary.';
 export const examples = [
   'spikeloop train --dataset iris --out runs/iris-1',
   'spikeloop train --dataset fashion-mnist --layers 256,128 --bins 16 --epochs 20 --seed 1 --out runs/fmnist-pnn',
   'spikeloop train --dataset fashion-mnist --model ideal --out runs/fmnist-ideal --json',
   'spikeloop train --dataset iris --from-ann --out runs/iris-ann',
+  'spikeloop train --dataset iris --cv 5 --out runs/iris-cv5 --json',
 ];
 
 const positiveNumber = (what: string) =>
@@ -101,6 +107,17 @@ export const options = {
     description: 'softmax temperature of the loss, in time units (default 0.1)',
     schema: positiveNumber('the softmax temperature').optional(),
   },
+  referenceSpike: {
+    type: 'string',
+    placeholder: 'T|none',
+    description:
+      'a reference input spiking at time T in [0, 1] (input windows) in every sample, one network input more than the data has; none = without (default: 0 for iris, none for images, which fill all 784 inputs of the reference chip)',
+    schema: z
+      .string()
+      .regex(/^(none|0(\.\d+)?|1(\.0+)?|\.\d+)$/, 'expected a time in [0, 1] like 0 or 0.5, or none')
+      .transform((v) => (v === 'none' ? null : Number(v)))
+      .optional(),
+  },
   deadRate: {
     type: 'string',
     placeholder: 'X',
@@ -128,11 +145,14 @@ export const options = {
     schema: z.enum(['constant', 'cosine'], { error: 'must be constant or cosine' }).optional(),
   },
   fromAnn: flag('train a ReLU network, map it onto the ideal model and evaluate it on the PNN (ANN-to-IMC)'),
+  cv: intOption('stratified K-fold cross-validation: pool train and test, train a fresh network per fold on the other folds, test on the held-out one (SNN flow only)', 2, 20, 'K'),
 } satisfies OptionsSpec;
 
 export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.fromAnn && o.solver !== 'dstd') return `--from-ann evaluates with the exact solver and trains no spiking network; drop --solver ${o.solver}`;
   if (o.fromAnn && o.model === 'ideal') return '--from-ann always maps onto the ideal model and reports the PNN beside it; drop --model ideal';
+  if (o.cv !== undefined && o.fromAnn) return '--cv works with the SNN flow only; drop --from-ann';
+  if (o.cv !== undefined && (o.limitTrain !== undefined || o.limitTest !== undefined)) return `--cv pools the whole data set into ${o.cv} folds; drop --limit-train / --limit-test`;
   if (o.eulerSteps !== undefined && o.solver !== 'euler') return `--euler-steps only applies to --solver euler (got --solver ${o.solver})`;
   return undefined;
 }
@@ -140,6 +160,7 @@ export function check(o: ParsedOptions<typeof options>): string | undefined {
 export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {
   const o = ctx.options;
   const summary = await runTrainWorkflow({
+    cv: o.cv,
     dataset: o.dataset,
     model: o.model,
     solver: o.solver,
@@ -154,6 +175,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     limitTrain: o.limitTrain,
     limitTest: o.limitTest,
     tauSoft: o.tauSoft,
+    referenceSpike: o.referenceSpike,
     deadRate: o.deadRate,
     windowWeight: o.windowWeight,
     schedule: o.schedule,
@@ -161,6 +183,9 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     args: process.argv.slice(2),
     signal: ctx.signal,
     print: ctx.print,
+  }).catch((err: unknown) => {
+    // A fold count the data cannot fill is a usage error (exit 2), found once the data is loaded.
+    throw err instanceof CrossValidationError ? new UsageError(err.message) : err;
   });
   const { test_acc, train_acc, epochs, samples_per_s, backend, ...rest } = summary;
   // The five headline figures first; the rest of the summary after them.

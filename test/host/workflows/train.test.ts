@@ -1,9 +1,10 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../../host/cli/main.ts';
 import { readMetrics } from '../../../host/runs/run-dir.ts';
+import { readIrisSamples } from '../../../models/datasets/iris.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
 import { loadNetwork } from '../../../models/network/serialize.ts';
 import { createSolver } from '../../../models/network/solver.ts';
@@ -37,6 +38,12 @@ describe('spikeloop train: flags', () => {
     [['--dataset', 'iris', '--from-ann', '--solver', 'exact', '--out', 'x'], /--from-ann evaluates with the exact solver.*drop --solver exact/],
     [['--dataset', 'iris', '--euler-steps', '64', '--out', 'x'], /--euler-steps only applies to --solver euler/],
     [['--dataset', 'iris', '--ephocs', '3', '--out', 'x'], /unknown flag --ephocs for 'train'; did you mean --epochs\?/],
+    [['--dataset', 'iris', '--cv', '3', '--from-ann', '--out', 'x'], /--cv works with the SNN flow only; drop --from-ann/],
+    [['--dataset', 'iris', '--cv', '1', '--out', 'x'], /invalid --cv '1': must be >= 2/],
+    [['--dataset', 'iris', '--cv', '21', '--out', 'x'], /invalid --cv '21': must be <= 20/],
+    [['--dataset', 'iris', '--cv', 'five', '--out', 'x'], /invalid --cv 'five': expected a whole number/],
+    [['--dataset', 'iris', '--cv', '3', '--limit-train', '50', '--out', 'x'], /--cv pools the whole data set into 3 folds; drop --limit-train/],
+    [['--dataset', 'iris', '--reference-spike', '1.5', '--out', 'x'], /invalid --reference-spike '1.5': expected a time in \[0, 1\] like 0 or 0.5, or none/],
   ];
   for (const [args, message] of cases) {
     it(`rejects ${args.join(' ')} with exit code 2 and a message naming flag, value and fix`, async () => {
@@ -92,6 +99,21 @@ describe('spikeloop train: runs', () => {
     net.dispose();
   });
 
+  it('--reference-spike moves the reference input or removes it', async () => {
+    const [none, half] = [join(root, 'ref-none'), join(root, 'ref-half')];
+    const short = (out: string) => ['--dataset', 'iris', '--layers', '4', '--epochs', '1', '--bins', '4', '--out', out, '--json'];
+    const rn = await cli([...short(none), '--reference-spike', 'none']);
+    const rh = await cli([...short(half), '--reference-spike', '0.5']);
+    expect(rn.code, rn.err).toBe(0);
+    expect(rh.code, rh.err).toBe(0);
+    const a = await loadNetwork(join(none, 'network.bin'));
+    const b = await loadNetwork(join(half, 'network.bin'));
+    expect([a.net.inputs, a.net.config.biasSpike]).toEqual([4, undefined]);
+    expect([b.net.inputs, b.net.config.biasSpike]).toEqual([5, 0.5]);
+    a.net.dispose();
+    b.net.dispose();
+  });
+
   it('--from-ann trains a ReLU network, maps it and reports both accuracies', async () => {
     const out = join(root, 'ann');
     const r = await cli(['--dataset', 'iris', '--from-ann', '--layers', '5', '--epochs', '5', '--out', out, '--json']);
@@ -108,5 +130,120 @@ describe('spikeloop train: runs', () => {
     const data = await loadDataset('iris', { seed: 1 });
     expect(evaluateNetwork(net, data.test, createSolver('exact')).acc).toBe(s.test_acc);
     net.dispose();
+  });
+});
+
+describe('spikeloop train --cv', () => {
+  const args = (out: string, seed: number) => ['--dataset', 'iris', '--cv', '3', '--layers', '6', '--epochs', '2', '--bins', '8', '--seed', String(seed), '--out', out, '--json'];
+  type FoldLine = { fold: number; n: number; correct: number; correct_exact: number; test_acc: number; test_acc_exact: number; train_acc: number; class_counts: number[]; test_indices: number[]; normalization: { min: number[]; max: number[] } };
+  const folds = (dir: string) => readMetrics(join(dir, 'cv.jsonl')).records as unknown as FoldLine[];
+  const runs = new Map<string, { code: number; out: string; err: string }>();
+  const runOnce = async (tag: string, seed: number) => {
+    if (!runs.has(tag)) runs.set(tag, await cli(args(join(root, tag), seed)));
+    const r = runs.get(tag)!;
+    expect(r.code, r.err).toBe(0);
+    return { summary: lastJson(r.out), folds: folds(join(root, tag)), dir: join(root, tag), err: r.err };
+  };
+
+  it('tests every sample exactly once, in stratified folds, and pools the accuracy from the per-fold counts', async () => {
+    const { summary, folds: lines, dir, err } = await runOnce('cv-a', 3);
+    const iris = readIrisSamples();
+    expect(lines.map((l) => l.fold)).toEqual([1, 2, 3]);
+    // Every pooled sample held out exactly once.
+    const all = lines.flatMap((l) => l.test_indices).sort((p, q) => p - q);
+    expect(all).toEqual(Array.from({ length: 150 }, (_, i) => i));
+    expect(lines.reduce((t, l) => t + l.n, 0)).toBe(150);
+    for (const l of lines) expect(l.test_indices).toHaveLength(l.n);
+    // Stratified: the labels of each fold's held-out samples, counted from the data set itself.
+    const perFold = lines.map((l) => [0, 1, 2].map((c) => l.test_indices.filter((i) => iris.y[i] === c).length));
+    expect(perFold).toEqual(lines.map((l) => l.class_counts));
+    for (let c = 0; c < 3; c++) {
+      const counts = perFold.map((p) => p[c]!);
+      expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
+    }
+    // Pooled accuracy = correct held-out samples over all folds / 150, for both solvers.
+    const cv = summary.cv as { k: number; n: number; folds: FoldLine[]; mean: number; std: number; test_acc_exact: number };
+    expect(cv.k).toBe(3);
+    expect(cv.folds.map((f) => [f.fold, f.n, f.correct, f.test_acc, f.test_acc_exact])).toEqual(lines.map((l) => [l.fold, l.n, l.correct, l.test_acc, l.test_acc_exact]));
+    for (const l of lines) {
+      expect(l.correct).toBe(Math.round(l.test_acc * l.n));
+      expect(l.correct / l.n).toBe(l.test_acc);
+    }
+    expect(summary.test_acc).toBe(lines.reduce((t, l) => t + l.correct, 0) / 150);
+    expect(cv.test_acc_exact).toBe(lines.reduce((t, l) => t + l.correct_exact, 0) / 150);
+    expect(summary.test_acc_exact).toBe(cv.test_acc_exact);
+    expect(cv.mean).toBeCloseTo(lines.reduce((t, l) => t + l.test_acc, 0) / 3, 12);
+    // A per-fold line on the console and the summary table.
+    for (const f of [1, 2, 3]) expect(err).toMatch(new RegExp(`fold ${f}/3: 50 held out, test`));
+    expect(err).toMatch(/fold\s+n test\s+test acc\s+exact test acc/);
+    expect(err).toMatch(/pooled\s+150/);
+    const record = JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8'));
+    expect(record).toMatchObject({ status: 'finished', summary: { test_acc: summary.test_acc, cv: { k: 3 } } });
+  });
+
+  it('scales each fold with its training folds only; the saved fold networks reproduce the fold accuracies', async () => {
+    const { folds: lines, dir } = await runOnce('cv-a', 3);
+    const iris = readIrisSamples();
+    const F = iris.features;
+    for (const l of lines) {
+      // Min/max of the raw features over the samples NOT held out, computed here from the raw data.
+      const held = new Set(l.test_indices);
+      const train = Array.from({ length: 150 }, (_, i) => i).filter((i) => !held.has(i));
+      const min = Array.from({ length: F }, (_, f) => Math.min(...train.map((i) => iris.x[i * F + f]!)));
+      const max = Array.from({ length: F }, (_, f) => Math.max(...train.map((i) => iris.x[i * F + f]!)));
+      expect(l.normalization).toEqual({ min, max });
+      const x = new Float32Array(l.n * F);
+      l.test_indices.forEach((i, r) => {
+        for (let f = 0; f < F; f++) x[r * F + f] = Math.min(1, Math.max(0, (iris.x[i * F + f]! - min[f]!) / (max[f]! - min[f]!)));
+      });
+      const part = { x, y: Uint8Array.from(l.test_indices, (i) => iris.y[i]!), n: l.n, features: F };
+      const { net, info } = await loadNetwork(join(dir, `fold-${l.fold}`, 'network.bin'));
+      expect(info).toMatchObject({ cv_k: 3, cv_fold: l.fold, seed: 3 });
+      expect(evaluateNetwork(net, part, createSolver('dstd', { bins: 8 })).acc).toBe(l.test_acc);
+      expect(evaluateNetwork(net, part, createSolver('exact')).acc).toBe(l.test_acc_exact);
+      net.dispose();
+    }
+  });
+
+  it('same seed, same folds and accuracies; another seed, other folds', async () => {
+    const a = await runOnce('cv-a', 3);
+    const b = await runOnce('cv-b', 3);
+    const c = await runOnce('cv-c', 4);
+    const key = (ls: FoldLine[]) => ls.map(({ fold, test_indices, test_acc, test_acc_exact, train_acc, correct }) => ({ fold, test_indices, test_acc, test_acc_exact, train_acc, correct }));
+    expect(key(b.folds)).toEqual(key(a.folds));
+    expect(b.summary.cv).toEqual(a.summary.cv);
+    expect(b.summary.test_acc).toBe(a.summary.test_acc);
+    expect(c.folds.map((l) => l.test_indices)).not.toEqual(a.folds.map((l) => l.test_indices));
+  });
+
+  it('rejects more folds than the smallest class has samples, naming the class and its count, before creating the run folder', async () => {
+    // A tiny IDX set: 2x2 images, classes 0 and 1 with 6 samples each, class 2 with 2 train + 1 test.
+    const data = join(root, 'idx-small');
+    mkdirSync(data);
+    const idx = (dims: number[], bytes: number[]) => {
+      const head = Buffer.alloc(4 + 4 * dims.length);
+      head.writeUInt8(8, 2);
+      head.writeUInt8(dims.length, 3);
+      dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
+      return Buffer.concat([head, Buffer.from(bytes)]);
+    };
+    const trainY = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2];
+    const testY = [0, 1, 2];
+    writeFileSync(join(data, 'train-images-idx3-ubyte'), idx([trainY.length, 2, 2], trainY.flatMap((y) => [y * 80, 20, 200, y * 40])));
+    writeFileSync(join(data, 'train-labels-idx1-ubyte'), idx([trainY.length], trainY));
+    writeFileSync(join(data, 't10k-images-idx3-ubyte'), idx([testY.length, 2, 2], testY.flatMap((y) => [y * 80, 20, 200, y * 40])));
+    writeFileSync(join(data, 't10k-labels-idx1-ubyte'), idx([testY.length], testY));
+    const out = join(root, 'cv-small');
+    const r = await cli(['--dataset', `idx:${data}`, '--cv', '4', '--epochs', '1', '--out', out, '--json']);
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toMatch(/--cv 4 needs at least 4 samples of every class, but class 2 has 3; use --cv 3 or fewer folds/);
+    expect(lastJson(r.out)).toMatchObject({ ok: false, kind: 'usage' });
+    expect(existsSync(out)).toBe(false);
+    // Three folds fit: every class in every fold.
+    const ok = await cli(['--dataset', `idx:${data}`, '--cv', '3', '--layers', '3', '--epochs', '1', '--out', out, '--json']);
+    expect(ok.code, ok.err).toBe(0);
+    const lines = folds(out);
+    for (const l of lines) expect(l.class_counts.every((n) => n >= 1)).toBe(true);
+    expect(lines.reduce((t, l) => t + l.n, 0)).toBe(17);
   });
 });
