@@ -17,7 +17,7 @@
 import { NMOS, PMOS } from '../models/chips/chip-backend.ts';
 import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';
 import type { NeuronCircuit } from '../models/neuron/units.ts';
-import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, type ChipProfile } from './chip-profile.ts';
+import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from './layer-fit.ts';
 import { levenbergMarquardt } from './lm.ts';
 import { emptyResiduals, floorTicks, jitterFromRepeats, perNeuron, rmseTicks, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
@@ -32,6 +32,7 @@ import {
   type LayerProbeContext,
   type ProbeSizes,
 } from './probe-plan.ts';
+import { pmosFollowUpBlocks, unmeasuredPmos, type RegularPmosSweeps } from './pmos-follow-up.ts';
 import { drivenInputs, measureBlocks, type LayerSamples, type ProbeTarget } from './probe-run.ts';
 import { familyFromMosfet, familyToMosfet, logConductance, type CurveContext, type CurveFamily } from './transfer-fit.ts';
 
@@ -224,9 +225,19 @@ async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSizes, see
   const sweepP = pCodes.length
     ? await run([...sweepBlocks(ctx, PMOS, pCodes, ref), ...(strongRef !== ref ? sweepBlocks(ctx, PMOS, pCodes, strongRef) : [])], 'PMOS sweeps')
     : [];
+  // Transistors outside every regular pair get codes of their own (pmos-follow-up.ts).
+  const pairBlocks = [...pCodes.map((c) => ({ nmosCode: ref, pmosCode: c })), ...(strongRef !== ref ? pCodes.map((c) => ({ nmosCode: strongRef, pmosCode: c })) : [])];
+  const regular: RegularPmosSweeps = {
+    nmosAlone: new Map(nCodes.map((c, k) => [c, sweepN[k]])),
+    pairs: pairBlocks.map((p, k) => ({ ...p, samples: sweepP[k] })),
+    weakRef: ref,
+    strongRef,
+    perUnit,
+  };
+  const followUp = sweepP.length ? await run(pmosFollowUpBlocks(ctx, unmeasuredPmos(g, ctx.driven, regular), pCodes, regular), 'PMOS follow-up sweeps') : [];
   const patterns = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, false), 'patterns');
   const held = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, true), 'held-out patterns');
-  return { layer: l, ctx, samples: [...scanNs, ...sweepN, ...restSweeps, ...scanPs, ...sweepP, ...patterns, ...held], nCodes, pCodes };
+  return { layer: l, ctx, samples: [...scanNs, ...sweepN, ...restSweeps, ...scanPs, ...sweepP, ...followUp, ...patterns, ...held], nCodes, pCodes };
 }
 
 function checkLayers(target: ProbeTarget, layers: readonly number[] | undefined): number[] {
@@ -270,7 +281,16 @@ function warmStart(fitters: LayerFitter[], subsets: number[][]): void {
 }
 
 /** Fits globals on a subset of neurons of every layer (outer LM), neurons refitted inside. */
-function fitGlobals(fitters: LayerFitter[], start: GlobalParams, perLayer: number, signal?: AbortSignal, polish = false, polishLimit = Infinity, maxIterations = 12): GlobalParams {
+function fitGlobals(
+  fitters: LayerFitter[],
+  start: GlobalParams,
+  perLayer: number,
+  bounds: { ePlusMin: number; eMinusMax: number },
+  signal?: AbortSignal,
+  polish = false,
+  polishLimit = Infinity,
+  maxIterations = 12,
+): GlobalParams {
   const pick = globalSubsets(fitters, perLayer);
   const toG = (p: Float64Array): GlobalParams => ({ ePlus: p[0], eMinus: p[1], kickNmos: p[2], kickPmos: p[3] });
   // Every trial starts the per-neuron fits from the same state, so the objective is a function of
@@ -304,8 +324,8 @@ function fitGlobals(fitters: LayerFitter[], start: GlobalParams, perLayer: numbe
   const fit = levenbergMarquardt(res, [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos], {
     // Steps well above the noise of the nested per-neuron solves, so the Jacobian sees the slope.
     steps: [0.05, 0.05, 1e-4, 1e-4],
-    lower: [1.2, -200, 0, 0],
-    upper: [200, -0.3, 0.05, 0.05],
+    lower: [bounds.ePlusMin, -200, 0, 0],
+    upper: [200, bounds.eMinusMax, 0.05, 0.05],
     maxIterations,
     tolerance: 1e-6,
   });
@@ -377,6 +397,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
 
   const tFit = performance.now();
   const g0 = nominalGlobals(circuitOf(layers[0]));
+  const bounds = reversalBounds(layers.map(circuitOf));
   const nominalFamilies = (l: number) => {
     const c = circuitOf(l);
     return {
@@ -439,14 +460,14 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
   // outer steps in both passes, which walks further along the E+ / threshold valley.
   const narrow = pnn.every((f) => f.data.input.driven <= NARROW_INPUTS);
   const outerSteps = narrow ? 12 : 8;
-  let globals = opts.fixedGlobals ?? fitGlobals(pnn, g0, opts.globalNeurons ?? 16, opts.signal, narrow, polishLimit, outerSteps);
+  let globals = opts.fixedGlobals ?? fitGlobals(pnn, g0, opts.globalNeurons ?? 16, bounds, opts.signal, narrow, polishLimit, outerSteps);
   step('fit PNN', 2, 4);
   if (!opts.fixedGlobals) {
     pnn.forEach((f, k) => {
       starts[k].forEach((i) => f.fitNeuron(i, globals, 8));
       f.refitFamilies(globals, undefined, starts[k]);
     });
-    globals = fitGlobals(pnn, globals, opts.globalNeurons ?? 16, opts.signal, true, polishLimit, outerSteps);
+    globals = fitGlobals(pnn, globals, opts.globalNeurons ?? 16, bounds, opts.signal, true, polishLimit, outerSteps);
   } else {
     fitAll(pnn, globals, 8);
     for (const f of pnn) f.refitFamilies(globals);

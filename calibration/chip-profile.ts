@@ -337,6 +337,26 @@ export function lambdasFor(ePlus: number, eMinus: number, c: Pick<NeuronCircuit,
   return { lambdaN, lambdaP };
 }
 
+/** The smallest Early voltage (1 / lambda) a fit may give a synapse transistor, volts (sky130 short devices are near 2-3 V). */
+export const MIN_EARLY_VOLTS = 0.25;
+
+/**
+ * Bounds on fitted reversal potentials that keep every circuit's channel-length modulation positive
+ * and at most 1 / MIN_EARLY_VOLTS: E+ at least (vRest + V_E,min) / swing and E- at most
+ * (vRest - VDD - V_E,min) / swing on every layer. Without them a poorly informed fit can run to
+ * values no transistor has (and lambdasFor would refuse the profile).
+ */
+export function reversalBounds(circuits: readonly Pick<NeuronCircuit, 'vRest' | 'vThreshold' | 'supply'>[]): { ePlusMin: number; eMinusMax: number } {
+  let ePlusMin = -Infinity;
+  let eMinusMax = Infinity;
+  for (const c of circuits) {
+    const dv = c.vRest - c.vThreshold;
+    ePlusMin = Math.max(ePlusMin, (c.vRest + MIN_EARLY_VOLTS) / dv);
+    eMinusMax = Math.min(eMinusMax, (c.vRest - c.supply - MIN_EARLY_VOLTS) / dv);
+  }
+  return { ePlusMin, eMinusMax };
+}
+
 export interface NominalProfileOptions {
   chipId: string;
   boardId?: string;

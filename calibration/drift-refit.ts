@@ -7,7 +7,7 @@
  */
 
 import { NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';
-import { lambdasFor, type ChipProfile } from './chip-profile.ts';
+import { lambdasFor, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { buildDataset, LayerFitter, type GlobalParams } from './layer-fit.ts';
 import { levenbergMarquardt } from './lm.ts';
 import { emptyResiduals, rmseTicks, perNeuron, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
@@ -117,10 +117,12 @@ export async function refitGlobals(target: ProbeTarget, profile: ChipProfile, op
   const rms = (r: Float64Array) => Math.sqrt(r.reduce((s, x) => s + x * x, 0) / Math.max(1, r.length)) * 0.4;
   const before = rms(residuals(Float64Array.from(start), 'heldout'));
   opts.onProgress?.('refit globals', 0, 1);
+  // The supply may have drifted too: the bounds hold for today's reading and the profile's.
+  const bounds = reversalBounds(layers.flatMap((l) => [profile.layers[l].circuit, { ...profile.layers[l].circuit, supply: opts.supplyV }]));
   const fit = levenbergMarquardt((p) => residuals(p), start, {
     steps: [0.02, 0.02, 0.02],
-    lower: [1.2, -200, -50],
-    upper: [200, -0.3, 50],
+    lower: [bounds.ePlusMin, -200, -50],
+    upper: [200, bounds.eMinusMax, 50],
     maxIterations: 12,
   });
   opts.onProgress?.('refit globals', 1, 1);

@@ -179,7 +179,7 @@ export function buildDataset(input: LayerFitInput): LayerDataset {
           d.sn.tIn.push(s.inputs[b * nIn + active[0]]);
           d.sn.tOut.push(tOut);
           idx(codesP, cp0);
-        } else if (s.kind === 'sweep-p' && active.length === 1) {
+        } else if (s.kind === 'sweep-p' && active.length === 1 && u0 === 0) {
           d.sp.j.push(active[0]);
           d.sp.cn.push(idx(codesN, cn0));
           d.sp.cp.push(idx(codesP, cp0));

@@ -9,6 +9,8 @@ import {
   encodeChipProfile,
   lambdasFor,
   loadChipProfile,
+  MIN_EARLY_VOLTS,
+  reversalBounds,
   nominalChipProfile,
   PROFILE_SCHEMA_VERSION,
   profileLayerCurves,
@@ -140,6 +142,23 @@ describe('chip profile files', () => {
     const l = lambdasFor(5.5, -4, { vRest: 1.3, vThreshold: 0.9, supply: 1.8 });
     expect((1.3 + 1 / l.lambdaN) / 0.4).toBeCloseTo(5.5, 12);
     expect((1.3 - 1.8 - 1 / l.lambdaP) / 0.4).toBeCloseTo(-4, 12);
+  });
+
+  it('reversal bounds keep every circuit at an Early voltage of at least MIN_EARLY_VOLTS', () => {
+    const a = { vRest: 1.3, vThreshold: 0.9, supply: 1.8 };
+    const b = { vRest: 1.5, vThreshold: 1.0, supply: 1.8 };
+    const { ePlusMin, eMinusMax } = reversalBounds([a, b]);
+    // Hand values: a gives (1.3 + 0.25) / 0.4 = 3.875 and (1.3 - 1.8 - 0.25) / 0.4 = -1.875; b gives 3.5 and -1.1.
+    expect(ePlusMin).toBeCloseTo(3.875, 12);
+    expect(eMinusMax).toBeCloseTo(-1.875, 12);
+    for (const c of [a, b]) {
+      const l = lambdasFor(ePlusMin, eMinusMax, c);
+      expect(1 / l.lambdaN).toBeGreaterThanOrEqual(MIN_EARLY_VOLTS - 1e-12);
+      expect(1 / l.lambdaP).toBeGreaterThanOrEqual(MIN_EARLY_VOLTS - 1e-12);
+    }
+    // Beyond the bound the circuit would need a shorter Early voltage, and far beyond it none at all.
+    expect(1 / lambdasFor(ePlusMin - 0.1, eMinusMax, a).lambdaN).toBeLessThan(MIN_EARLY_VOLTS);
+    expect(() => lambdasFor(ePlusMin, -1, a)).toThrow(/non-positive channel-length modulation/);
   });
 });
 
