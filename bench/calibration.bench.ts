@@ -2,7 +2,8 @@
  * Calibration accuracy and speed on the two mocks. Prints ONE JSON line, one object per mock:
  *
  *   behavioral: { backend, geometry, seeds, rmse_pnn, rmse_ideal (seconds), rmse_pnn_ticks, rmse_ideal_ticks,
- *                 ratio, floor_ticks, pnn_over_floor, e_plus_err, e_minus_err (relative, as fitted),
+ *                 ratio, floor_ticks, pnn_over_floor, pooled_floor_ticks, pnn_over_pooled_floor (per-layer floors from the
+ *                 repeats pooled over the held-out set: deeper layers' readings also move with their inputs' jitter), e_plus_err, e_minus_err (relative, as fitted),
  *                 e_plus_err_per_theta, e_minus_err_per_theta (E / mean threshold scale against the truth's),
  *                 g_err_median, g_err_p95 (per-synapse conductance at the probe codes), seconds (per chip) }
  *     averaged over dies (seeds) the fit never saw; the floor is sqrt(1/12 + jitter^2) ticks with the
@@ -46,6 +47,8 @@ async function behavioural(): Promise<Record<string, unknown>> {
       ratio: res.rmse.ratio,
       floor_ticks: res.noise.floorTicks,
       pnn_over_floor: res.rmse.pnnTicks / res.noise.floorTicks,
+      pooled_floor_ticks: res.noise.pooledFloorTicks,
+      pnn_over_pooled_floor: res.rmse.pnnTicks / res.noise.pooledFloorTicks,
       e_plus_err: score.ePlus.relError,
       e_minus_err: score.eMinus.relError,
       e_plus_err_per_theta: score.ePlus.relErrorPerTheta,
@@ -59,6 +62,7 @@ async function behavioural(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { backend: 'mock:behavioral', geometry, seeds };
   for (const k of Object.keys(rows[0])) out[k] = round(avg(rows.map((r) => r[k])));
   out.worst_pnn_over_floor = round(Math.max(...rows.map((r) => r.pnn_over_floor)));
+  out.worst_pnn_over_pooled_floor = round(Math.max(...rows.map((r) => r.pnn_over_pooled_floor)));
   out.worst_e_plus_err = round(Math.max(...rows.map((r) => r.e_plus_err)));
   out.worst_g_err_median = round(Math.max(...rows.map((r) => r.g_err_median)));
   return out;

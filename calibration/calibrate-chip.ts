@@ -105,7 +105,7 @@ export interface CalibrationResult {
   heldOut: { pnn: ResidualSet; ideal: ResidualSet };
   perNeuron: { pnn: NeuronResidual[]; ideal: NeuronResidual[] };
   rmse: { pnnTicks: number; idealTicks: number; pnnSeconds: number; idealSeconds: number; ratio: number };
-  noise: { jitterTicks: number; floorTicks: number; repeatPairs: number };
+  noise: NoiseFigures;
   curves: CurvePoint[];
   codes: { layer: number; nmos: number[]; pmos: number[] }[];
   probes: { fit: number; heldOut: number; blocks: number };
@@ -352,18 +352,30 @@ function heldOutSet(fitters: LayerFitter[], layers: number[], globals: GlobalPar
   return r;
 }
 
-/** Edge jitter from the two readings of the held-out set. */
-function noiseFromRepeats(runs: LayerRun[], perUnit: number): { jitterTicks: number; floorTicks: number; repeatPairs: number } {
-  let s = 0;
-  let c = 0;
+export interface NoiseFigures {
+  /** Layer 0's edge jitter (ticks rms) from the two readings of the held-out set, and its floor sqrt(1/12 + jitter^2). */
+  jitterTicks: number;
+  floorTicks: number;
+  repeatPairs: number;
+  /**
+   * The same per probed layer. A deeper layer's readings also move with its inputs' jitter, amplified
+   * where a pattern barely crosses threshold, so its noise is measured, not assumed to be layer 0's.
+   */
+  perLayer: { layer: number; jitterTicks: number; floorTicks: number; repeatPairs: number }[];
+  /** The floor of the whole held-out set: per-layer floors pooled over its fired samples (rms). */
+  pooledFloorTicks: number;
+}
+
+/** Edge noise per layer from the two readings of the held-out set. */
+function noiseFromRepeats(runs: LayerRun[], perUnit: number, heldOut: ResidualSet): NoiseFigures {
+  const perLayer: NoiseFigures['perLayer'] = [];
   for (const run of runs) {
     const reps = run.samples.filter((x) => x.kind === 'heldout');
     const a = reps.find((x) => x.repeat === 0);
     const b = reps.find((x) => x.repeat === 1);
     if (!a || !b) continue;
-    // The first probed layer only: layer 0 sees identical inputs in both readings; a deeper layer's
-    // inputs jitter too, which makes its estimate (and the floor) slightly larger.
-    if (run !== runs[0]) continue;
+    let s = 0;
+    let c = 0;
     for (let k = 0; k < a.out.length; k++) {
       if (Number.isFinite(a.out[k]) && Number.isFinite(b.out[k])) {
         const d = (a.out[k] - b.out[k]) * perUnit;
@@ -371,9 +383,16 @@ function noiseFromRepeats(runs: LayerRun[], perUnit: number): { jitterTicks: num
         c++;
       }
     }
+    const jitter = c ? jitterFromRepeats(s / c) : 0;
+    perLayer.push({ layer: run.layer, jitterTicks: jitter, floorTicks: floorTicks(jitter), repeatPairs: c });
   }
-  const jitter = c ? jitterFromRepeats(s / c) : 0;
-  return { jitterTicks: jitter, floorTicks: floorTicks(jitter), repeatPairs: c };
+  // Layer 0 sees identical inputs in both readings: its figure is the chip's own edge jitter.
+  const first = perLayer[0] ?? { jitterTicks: 0, floorTicks: floorTicks(0), repeatPairs: 0 };
+  const floorOf = new Map(perLayer.map((p) => [p.layer, p.floorTicks]));
+  let sq = 0;
+  for (const l of heldOut.layer) sq += (floorOf.get(l) ?? first.floorTicks) ** 2;
+  const pooled = heldOut.layer.length ? Math.sqrt(sq / heldOut.layer.length) : first.floorTicks;
+  return { jitterTicks: first.jitterTicks, floorTicks: first.floorTicks, repeatPairs: first.repeatPairs, perLayer, pooledFloorTicks: pooled };
 }
 
 /** Probes and fits a chip; returns the profile and the modelling-error figures. */
@@ -498,7 +517,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
   const hoIdeal = heldOutSet(ideal, layers, idealG, horizons, perUnit);
   const rP = rmseTicks(hoPnn);
   const rI = rmseTicks(hoIdeal);
-  const noise = noiseFromRepeats(runs, perUnit);
+  const noise = noiseFromRepeats(runs, perUnit, hoPnn);
   const fitSeconds = (performance.now() - tFit) / 1000;
 
   // Profile.

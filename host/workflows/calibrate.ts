@@ -47,6 +47,8 @@ export interface CalibrateSummary {
   rmse_ideal_ticks: number;
   /** Timer-quantisation + jitter floor, ticks (full mode). */
   floor_ticks?: number;
+  /** The held-out set's floor with per-layer noise from the repeats (deeper layers carry their inputs' jitter). */
+  floor_pooled_ticks?: number;
   profile: string;
   report: string;
   chip_id: string;
@@ -237,6 +239,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         rmse_pnn_ticks: res.rmse.pnnTicks,
         rmse_ideal_ticks: res.rmse.idealTicks,
         floor_ticks: res.noise.floorTicks,
+        floor_pooled_ticks: res.noise.pooledFloorTicks,
         profile: profilePath,
         report: reportPath,
         chip_id: info.chipId,
@@ -263,6 +266,10 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         { figure: 'held-out RMSE, ideal top-down', value: `${res.rmse.idealTicks.toFixed(3)} ticks (${(res.rmse.idealSeconds * 1e9).toFixed(3)} ns)` },
         { figure: 'ideal / PNN', value: res.rmse.ratio.toFixed(2) },
         { figure: 'floor sqrt(1/12 + jitter^2)', value: `${res.noise.floorTicks.toFixed(3)} ticks (jitter ${res.noise.jitterTicks.toFixed(3)} from ${res.noise.repeatPairs} repeated edges)` },
+        {
+          figure: 'floor per layer (repeats; deeper layers carry their inputs\' jitter)',
+          value: `${res.noise.perLayer.map((p) => `layer ${p.layer}: ${p.floorTicks.toFixed(3)}`).join(', ')}; pooled over the held-out set ${res.noise.pooledFloorTicks.toFixed(3)} ticks`,
+        },
         { figure: 'E+, E-', value: `${res.globals.ePlus.toFixed(3)}, ${res.globals.eMinus.toFixed(3)}` },
         { figure: 'kick per volt (NMOS, PMOS)', value: `${res.globals.kickNmos.toExponential(3)}, ${res.globals.kickPmos.toExponential(3)}` },
         { figure: 'timer offset', value: `${res.profile.global.timerOffsetTicks.toFixed(3)} ticks` },

@@ -24,6 +24,14 @@ describe('calibrateChip on the behavioural mock', () => {
       expect(res.noise.jitterTicks).toBeGreaterThan(0.15);
       expect(res.noise.jitterTicks).toBeLessThan(0.35);
       expect(res.rmse.pnnTicks).toBeLessThan(2 * res.noise.floorTicks);
+      // Per layer: layer 0's figure is the headline one; the deeper layer's readings move with its
+      // inputs' jitter too, so its noise is at least the chip's own; the pooled floor lies between.
+      expect(res.noise.perLayer.map((p) => p.layer)).toEqual([0, 1]);
+      expect(res.noise.perLayer[0]!.floorTicks).toBe(res.noise.floorTicks);
+      expect(res.noise.perLayer[1]!.jitterTicks).toBeGreaterThan(0.8 * res.noise.jitterTicks);
+      const floors = res.noise.perLayer.map((p) => p.floorTicks);
+      expect(res.noise.pooledFloorTicks).toBeGreaterThanOrEqual(Math.min(...floors) - 1e-12);
+      expect(res.noise.pooledFloorTicks).toBeLessThanOrEqual(Math.max(...floors) + 1e-12);
       expect(res.rmse.idealTicks).toBeGreaterThan(2 * res.rmse.pnnTicks);
       expect(res.profile.chipId).toBe(chip.chipId);
       // The raised-precharge sweeps restore the programmed voltages.
