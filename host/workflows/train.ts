@@ -107,14 +107,17 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
     biasSpike: 0,
     ann: { epochs: 200, batchSize: 16, lr: 0.01 },
   },
-  // MNIST-like images: the 784-256-128-10 reference network.
+  // MNIST-like images: the 784-256-128-10 reference network. tauSoft 0.2 rather than 0.1 (Fashion-MNIST,
+  // 20 epochs, seed 1): 86.15 % instead of 85.40 % at epoch 12, 86.43 % instead of 86.24 % at the end;
+  // with a reference input as well (--reference-spike 0, 785 inputs: more than the reference chip
+  // has, hence not the default) 86.73 %.
   image: {
     layers: [256, 128],
     epochs: 20,
     batchSize: 128,
     lr: 0.01,
     schedule: 'cosine',
-    loss: { tauSoft: 0.1, windowWeight: 0.1, deadWeight: 1 },
+    loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1 },
     ann: { epochs: 10, batchSize: 128, lr: 0.002 },
   },
 };
