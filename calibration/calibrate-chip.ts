@@ -192,7 +192,8 @@ async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSizes, see
   // only each neuron's threshold (the E+ and threshold directions of a single step are nearly
   // parallel); E+ comes from how the delay changes across steps, a small effect (about 1 / E+ of
   // the drive), so every sweep code is repeated at every step: with two steps and three codes on
-  // the second, jitter left E+ off by up to 8 % on some dies, with four steps on every code by < 1 %.
+  // the second, jitter left E+ off by up to 8 % on some dies, with four steps on every code by at
+  // most 2.5 % on the dies tried (calibration/README.md).
   const shifts = await usableShifts(target, l, opts.restShiftVolts ?? REST_SHIFT_VOLTS, opts.supplyV);
   const restSweeps = shifts.length
     ? await run(
@@ -222,14 +223,13 @@ async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSizes, see
   // A second pass against the strongest NMOS code catches PMOS transistors strong enough to
   // silence their pair at the weak reference (they would otherwise have no sweep at all).
   const strongRef = Math.max(...nCodes);
-  const sweepP = pCodes.length
-    ? await run([...sweepBlocks(ctx, PMOS, pCodes, ref), ...(strongRef !== ref ? sweepBlocks(ctx, PMOS, pCodes, strongRef) : [])], 'PMOS sweeps')
-    : [];
-  // Transistors outside every regular pair get codes of their own (pmos-follow-up.ts).
-  const pairBlocks = [...pCodes.map((c) => ({ nmosCode: ref, pmosCode: c })), ...(strongRef !== ref ? pCodes.map((c) => ({ nmosCode: strongRef, pmosCode: c })) : [])];
+  const partners = strongRef !== ref ? [ref, strongRef] : [ref];
+  const sweepP = pCodes.length ? await run(partners.flatMap((n) => sweepBlocks(ctx, PMOS, pCodes, n)), 'PMOS sweeps') : [];
+  // Transistors outside every regular pair get codes of their own (pmos-follow-up.ts). sweepBlocks
+  // returns one block per PMOS code, so block k pairs partner floor(k / pCodes) with code k mod pCodes.
   const regular: RegularPmosSweeps = {
     nmosAlone: new Map(nCodes.map((c, k) => [c, sweepN[k]])),
-    pairs: pairBlocks.map((p, k) => ({ ...p, samples: sweepP[k] })),
+    pairs: sweepP.map((samples, k) => ({ nmosCode: partners[Math.floor(k / pCodes.length)], pmosCode: pCodes[k % pCodes.length], samples })),
     weakRef: ref,
     strongRef,
     perUnit,
@@ -386,7 +386,8 @@ function noiseFromRepeats(runs: LayerRun[], perUnit: number, heldOut: ResidualSe
     const jitter = c ? jitterFromRepeats(s / c) : 0;
     perLayer.push({ layer: run.layer, jitterTicks: jitter, floorTicks: floorTicks(jitter), repeatPairs: c });
   }
-  // Layer 0 sees identical inputs in both readings: its figure is the chip's own edge jitter.
+  // Layer 0 sees identical inputs in both readings: its figure is the chip's own edge jitter (when
+  // `layers` starts deeper, the first probed layer stands in for it, slightly high).
   const first = perLayer[0] ?? { jitterTicks: 0, floorTicks: floorTicks(0), repeatPairs: 0 };
   const floorOf = new Map(perLayer.map((p) => [p.layer, p.floorTicks]));
   let sq = 0;
