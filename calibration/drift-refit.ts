@@ -103,7 +103,8 @@ export async function refitGlobals(target: ProbeTarget, profile: ChipProfile, op
     const parts: Float64Array[] = [];
     fitters.forEach((f, k) => {
       const shift = layers[k] === 0 ? p[2] / perUnit : 0;
-      for (let i = 0; i < f.data.input.geometry.outputs; i++) parts.push(Float64Array.from(f.residualsFixed(i, g, shift, which)));
+      // The fit minimises the down-weighted residuals, as the full calibration does; held-out scores stay plain.
+      for (let i = 0; i < f.data.input.geometry.outputs; i++) parts.push(Float64Array.from(f.residualsFixed(i, g, shift, which, which === 'fit')));
     });
     const out = new Float64Array(parts.reduce((s, a) => s + a.length, 0));
     let o = 0;

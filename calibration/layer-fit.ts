@@ -707,8 +707,9 @@ export class LayerFitter {
   /**
    * Residuals (noise units, no prior) of neuron i's fit samples with the committed synapse state,
    * at the given globals and an extra delay shift: the fixed-synapse evaluation of a drift refit.
+   * `robust` applies the Cauchy-style down-weighting the per-neuron fits minimise (see polishNeuron).
    */
-  residualsFixed(i: number, globals: GlobalParams, delayShift = 0, which: 'fit' | 'heldout' = 'fit'): Float64Array {
+  residualsFixed(i: number, globals: GlobalParams, delayShift = 0, which: 'fit' | 'heldout' = 'fit', robust = false): Float64Array {
     const d = which === 'fit' ? this.data.neurons[i] : this.data.heldOut[i];
     const m = d.pat.count.length;
     const pred = new Float64Array(m);
@@ -716,7 +717,7 @@ export class LayerFitter {
     const theta = this.state.theta[i];
     this.predict(d, globals, theta, this.state.delay[i] + delayShift, pred);
     const r = new Float64Array(m + (this.state.ideal ? 0 : 1));
-    this.residualsOf(d, pred, theta, r, false);
+    this.residualsOf(d, pred, theta, r, robust);
     return r.subarray(0, m);
   }
 
