@@ -177,12 +177,18 @@ export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<Trai
   }
 }
 
+/** Why `--cv K` cannot go with the other flags (the CLI's flag check and the workflow both ask), or undefined. */
+export function cvFlagConflict(o: { cv?: number; fromAnn?: boolean; limitTrain?: number; limitTest?: number }): string | undefined {
+  if (o.cv === undefined) return undefined;
+  if (o.fromAnn) return '--cv works with the SNN flow only; drop --from-ann';
+  if (o.limitTrain !== undefined || o.limitTest !== undefined) return `--cv pools the whole data set into ${o.cv} folds; drop --limit-train / --limit-test`;
+  return undefined;
+}
+
 /** Checks `--cv K` against the flags and the data (before any run folder exists) and assigns the folds. */
 async function prepareCv(opts: TrainWorkflowOptions, k: number): Promise<{ k: number; pool: PooledDataset; folds: Uint8Array }> {
-  if (opts.fromAnn) throw new CrossValidationError('--cv works with the SNN flow only; drop --from-ann');
-  if (opts.limitTrain !== undefined || opts.limitTest !== undefined) {
-    throw new CrossValidationError(`--cv pools the whole data set into ${k} folds; drop --limit-train / --limit-test`);
-  }
+  const conflict = cvFlagConflict({ ...opts, cv: k });
+  if (conflict) throw new CrossValidationError(conflict);
   if (!Number.isInteger(k) || k < 2 || k > 20) throw new CrossValidationError(`--cv must be a whole number from 2 to 20, got ${k}`);
   const pool = await loadPooledDataset(opts.dataset);
   const problem = foldCountProblem(pool.y, pool.classes, pool.classNames, k);
@@ -363,15 +369,17 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
   run.update({ summary: { settings: { ...s.settings, cv: k } } });
   const log = new MetricsLog(run.file('cv.jsonl'));
   const results: (CvFold & { history: EpochMetrics[]; samplesPerS: number })[] = [];
+  const networks: string[] = [];
   try {
     for (let f = 0; f < k; f++) {
       const parts = foldParts(pool, folds, f, opts.seed);
       const dir = run.file(`fold-${f + 1}`);
       mkdirSync(dir, { recursive: true });
       const label = `fold ${f + 1}/${k}`;
+      const modelFile = join(dir, 'network.bin');
       const r = await trainOneSnn(opts, s, parts, run, {
         label,
-        modelFile: join(dir, 'network.bin'),
+        modelFile,
         info: { dataset: pool.name, source: pool.source, cv_k: k, cv_fold: f + 1, ...(parts.normalization ? { normalization: parts.normalization } : {}) },
         metrics: { fold: f + 1 },
       });
@@ -387,6 +395,7 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
         n_train: parts.train.n,
       };
       results.push({ ...fold, history: r.history, samplesPerS: r.samplesPerS });
+      networks.push(modelFile);
       log.append({ ...fold, class_counts: classCounts(parts.test.y, pool.classes), test_indices: parts.testIndices, ...(parts.normalization ? { normalization: parts.normalization } : {}) });
       opts.print(`${label}: ${n} held out, test ${formatPercent(fold.test_acc)} (exact solver ${formatPercent(fold.test_acc_exact)}), train ${formatPercent(fold.train_acc)}`);
     }
@@ -413,7 +422,7 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
     solver: opts.solver,
     sizes: s.sizes,
     cv: { k, n: total, folds: folds_, mean, std, test_acc_exact: pooledExact, scaling: pool.scaling === 'min-max-per-fold' ? 'min-max fitted on each fold\'s training folds' : 'fixed (pixels / 255)' },
-    networks: results.map((r) => run.file(`fold-${r.fold}/network.bin`)),
+    networks,
     out: run.path,
   };
   await writeCvReport(run, results, pool.name, opts, summary);

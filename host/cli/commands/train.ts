@@ -5,7 +5,7 @@ import { flag, intOption, intOptionWithDefault } from '../common-options.ts';
 import { CrossValidationError } from '../../../models/datasets/cross-validation.ts';
 import { DATASET_SPECS, parseDatasetSpec } from '../../../models/datasets/load.ts';
 import { SOLVER_NAMES } from '../../../models/network/solver.ts';
-import { runTrainWorkflow } from '../../workflows/train.ts';
+import { cvFlagConflict, runTrainWorkflow } from '../../workflows/train.ts';
 
 export const name = 'train';
 export const summary = 'train a spiking network in the digital twin (DSTD, Euler or exact solver; PNN or ideal model), or map a ReLU network onto it';
@@ -151,8 +151,8 @@ export const options = {
 export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.fromAnn && o.solver !== 'dstd') return `--from-ann evaluates with the exact solver and trains no spiking network; drop --solver ${o.solver}`;
   if (o.fromAnn && o.model === 'ideal') return '--from-ann always maps onto the ideal model and reports the PNN beside it; drop --model ideal';
-  if (o.cv !== undefined && o.fromAnn) return '--cv works with the SNN flow only; drop --from-ann';
-  if (o.cv !== undefined && (o.limitTrain !== undefined || o.limitTest !== undefined)) return `--cv pools the whole data set into ${o.cv} folds; drop --limit-train / --limit-test`;
+  const cvConflict = cvFlagConflict(o);
+  if (cvConflict) return cvConflict;
   if (o.eulerSteps !== undefined && o.solver !== 'euler') return `--euler-steps only applies to --solver euler (got --solver ${o.solver})`;
   return undefined;
 }
