@@ -20,7 +20,7 @@ import type { NeuronCircuit } from '../models/neuron/units.ts';
 import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from './layer-fit.ts';
 import { levenbergMarquardt } from './lm.ts';
-import { emptyResiduals, floorTicks, jitterFromRepeats, perNeuron, rmseTicks, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
+import { emptyResiduals, errorTail, floorTicks, jitterFromRepeats, perNeuron, rmseTicks, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
 import {
   DEFAULT_PROBE_SIZES,
   patternBlocks,
@@ -99,6 +99,35 @@ export interface CurvePoint {
   nominal: number;
 }
 
+/** One held-out pair, ticks. */
+export interface HeldOutSample {
+  layer: number;
+  neuron: number;
+  /** Index into the neuron's held-out patterns. */
+  pattern: number;
+  /** Inputs that spiked in the pattern. */
+  inputs: number;
+  measuredTicks: number;
+  predictedTicks: number;
+  errorTicks: number;
+  /** How far the predicted spike moves for a 0.1 % change of the neuron's threshold, ticks. */
+  ticksPerPermilleThreshold: number;
+}
+
+export interface HeldOutTail {
+  /** Fraction of the held-out pairs counted as the tail. */
+  fraction: number;
+  /** The tail's pairs, worst first. */
+  samples: HeldOutSample[];
+  /** Their share of the summed squared error, 0..1. */
+  share: number;
+  /** RMSE of every other pair, ticks. */
+  rmseRestTicks: number;
+}
+
+/** Share of the held-out pairs the report lists as the worst. */
+export const TAIL_FRACTION = 0.01;
+
 export interface CalibrationResult {
   profile: ChipProfile;
   /** Held-out pairs, ticks. */
@@ -106,6 +135,8 @@ export interface CalibrationResult {
   perNeuron: { pnn: NeuronResidual[]; ideal: NeuronResidual[] };
   rmse: { pnnTicks: number; idealTicks: number; pnnSeconds: number; idealSeconds: number; ratio: number };
   noise: NoiseFigures;
+  /** The held-out pairs that carry most of the PNN's squared error (see `heldOutTail`). */
+  tail: HeldOutTail;
   curves: CurvePoint[];
   codes: { layer: number; nmos: number[]; pmos: number[] }[];
   probes: { fit: number; heldOut: number; blocks: number };
@@ -349,10 +380,34 @@ function heldOutSet(fitters: LayerFitter[], layers: number[], globals: GlobalPar
         r.measured.push(measured[s] * perUnit);
         r.layer.push(l);
         r.neuron.push(i);
+        r.pattern.push(s);
       }
     }
   });
   return r;
+}
+
+/** The worst held-out pairs of a fitted model and, for each, how sensitive its spike time is. */
+export function heldOutTail(fitters: LayerFitter[], layers: number[], set: ResidualSet, globals: GlobalParams, fraction: number): HeldOutTail {
+  const t = errorTail(set, fraction);
+  const samples = t.worst.map((k): HeldOutSample => {
+    const l = set.layer[k];
+    const i = set.neuron[k];
+    const s = set.pattern[k];
+    const f = fitters[layers.indexOf(l)];
+    const theta = f.state.ideal ? 1 : f.state.theta[i];
+    return {
+      layer: l,
+      neuron: i,
+      pattern: s,
+      inputs: f.data.heldOut[i].pat.count[s],
+      measuredTicks: set.measured[k],
+      predictedTicks: set.predicted[k],
+      errorTicks: set.predicted[k] - set.measured[k],
+      ticksPerPermilleThreshold: Math.abs(f.heldOutThresholdSensitivity(i, s, globals)) * theta * 1e-3,
+    };
+  });
+  return { fraction, samples, share: t.share, rmseRestTicks: t.rmseRestTicks };
 }
 
 export interface NoiseFigures {
@@ -621,6 +676,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
     perNeuron: { pnn: perNeuron(hoPnn), ideal: perNeuron(hoIdeal) },
     rmse: { pnnTicks: rP, idealTicks: rI, pnnSeconds: rP * ts, idealSeconds: rI * ts, ratio: rI / rP },
     noise,
+    tail: heldOutTail(pnn, layers, hoPnn, globals, TAIL_FRACTION),
     curves,
     codes: runs.map((r) => ({ layer: r.layer, nmos: r.nCodes, pmos: r.pCodes })),
     probes: { fit: nFit, heldOut: nHeld, blocks: runs.reduce((s, r) => s + r.samples.length, 0) },

@@ -146,6 +146,7 @@ export async function refitGlobals(target: ProbeTarget, profile: ChipProfile, op
         held.measured.push(m);
         held.layer.push(l);
         held.neuron.push(i);
+        held.pattern.push(s);
       }
     }
   });

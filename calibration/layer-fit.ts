@@ -519,6 +519,21 @@ export class LayerFitter {
   }
 
   /**
+   * How far held-out pattern s of neuron i moves for a change of its threshold scale: d t / d theta
+   * in ticks per unit of theta (0 where the model leaves it silent). A pattern whose membrane creeps
+   * up to threshold has a large value, and so the same large sensitivity to every conductance in it:
+   * that is what makes its prediction hard, not the measurement.
+   */
+  heldOutThresholdSensitivity(i: number, s: number, globals: GlobalParams): number {
+    const d = this.data.heldOut[i];
+    if (!(s >= 0 && s < d.pat.count.length)) throw new RangeError(`neuron ${i} has no held-out pattern ${s}`);
+    this.fillTables(i);
+    const { kN, kP } = this.kicks(globals);
+    const T = neuronCrossingGrad(this.loadSample(d, s, kN, kP), this.physics(globals, this.state.theta[i]), this.scratch.grad);
+    return Number.isFinite(T) ? this.scratch.grad.dTheta * this.data.input.perUnit : 0;
+  }
+
+  /**
    * Joint refinement of one neuron: theta, delay and a ln-gain correction of each of its probed
    * transistors, against every fit sample (sweeps and patterns) at once. Gauss-Newton with
    * Marquardt damping. The Jacobian is analytic (`neuronCrossingGrad`: one reverse sweep per

@@ -15,10 +15,12 @@ export interface ResidualSet {
   measured: number[];
   layer: number[];
   neuron: number[];
+  /** Which of the neuron's held-out patterns each pair is (index into its held-out set). */
+  pattern: number[];
 }
 
 export function emptyResiduals(): ResidualSet {
-  return { predicted: [], measured: [], layer: [], neuron: [] };
+  return { predicted: [], measured: [], layer: [], neuron: [], pattern: [] };
 }
 
 /** RMSE in ticks over every pair. */
@@ -52,6 +54,36 @@ export function perNeuron(r: ResidualSet): NeuronResidual[] {
   return [...map.values()]
     .sort((a, b) => a.layer - b.layer || a.neuron - b.neuron)
     .map((e) => ({ layer: e.layer, neuron: e.neuron, count: e.n, bias: e.s / e.n, rmse: Math.sqrt(e.s2 / e.n) }));
+}
+
+/**
+ * How much of the squared error the worst pairs carry. An RMSE over spike times is a tail statistic:
+ * a pattern whose membrane only just reaches threshold moves by tens of ticks for a 0.1 % change of
+ * one conductance, so a few such patterns can set the figure while the rest sit at the floor.
+ */
+export interface ErrorTail {
+  /** Indices of the worst pairs (largest |predicted - measured|), worst first. */
+  worst: number[];
+  /** Their share of the summed squared error, 0..1 (0 when there is no error at all). */
+  share: number;
+  /** RMSE of the other pairs, ticks (NaN when none are left). */
+  rmseRestTicks: number;
+}
+
+/** The worst `fraction` of the pairs (at least one when there are any) and what they carry. */
+export function errorTail(r: ResidualSet, fraction: number): ErrorTail {
+  if (!(fraction >= 0 && fraction <= 1)) throw new RangeError(`fraction must be in [0, 1], got ${fraction}`);
+  const n = r.predicted.length;
+  const sq = r.predicted.map((p, k) => (p - r.measured[k]) ** 2);
+  const order = sq.map((_, k) => k).sort((a, b) => sq[b] - sq[a]);
+  const count = n ? Math.min(n, Math.max(1, Math.round(fraction * n))) : 0;
+  const worst = order.slice(0, count);
+  let total = 0;
+  for (const x of sq) total += x;
+  let top = 0;
+  for (const k of worst) top += sq[k];
+  const rest = n - count;
+  return { worst, share: total > 0 ? top / total : 0, rmseRestTicks: rest > 0 ? Math.sqrt(Math.max(0, total - top) / rest) : NaN };
 }
 
 /** Standard normal CDF (Abramowitz-Stegun 7.1.26 erf, |error| < 1.5e-7). */

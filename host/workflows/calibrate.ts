@@ -60,6 +60,9 @@ export interface CalibrateSummary {
   seconds: number;
   /** Quick mode: the ideal model is not refitted; its figure is the profile's. */
   ideal_from_profile?: boolean;
+  /** Full mode: share of the PNN's squared held-out error carried by its worst 1 % of pairs, and the RMSE of the rest (ticks). */
+  tail_share?: number;
+  rmse_pnn_rest_ticks?: number;
 }
 
 /** Adapts a ChipDevice to what calibration needs: uploads send only the codes that changed. */
@@ -146,6 +149,38 @@ function residualSection(pnn: NeuronResidual[], ideal?: NeuronResidual[]): Repor
             pnn_bias: Number(n.bias.toFixed(3)),
             ideal_rmse: byKey.has(`${n.layer}.${n.neuron}`) ? Number(byKey.get(`${n.layer}.${n.neuron}`)!.rmse.toFixed(3)) : '',
           })),
+      },
+    ],
+  };
+}
+
+function tailSection(res: CalibrationResult): ReportSection {
+  const t = res.tail;
+  return {
+    title: 'Worst held-out patterns',
+    blocks: [
+      {
+        kind: 'text',
+        text:
+          `The worst ${(t.fraction * 100).toFixed(0)} % of the held-out pairs (${t.samples.length}) carry ${(t.share * 100).toFixed(1)} % of the bottom-up PNN's squared error; ` +
+          `the other pairs have an RMSE of ${t.rmseRestTicks.toFixed(3)} ticks (pooled floor ${res.noise.pooledFloorTicks.toFixed(3)}). ` +
+          'A pattern whose membrane creeps up to threshold (excitation and inhibition nearly balanced, a late spike) moves by tens of ticks for a 0.1 % change of its threshold ' +
+          'and by as much for 0.1 % of any conductance in it, so its prediction needs parameters finer than timing noise pins them; a large "ticks per 0.1 % threshold" marks such a pattern. ' +
+          'A large error on an insensitive pattern points at the model or a fault instead.',
+      },
+      {
+        kind: 'table',
+        caption: 'Worst held-out pairs of the bottom-up PNN (ticks).',
+        rows: t.samples.map((x) => ({
+          layer: x.layer,
+          neuron: x.neuron,
+          pattern: x.pattern,
+          inputs: x.inputs,
+          measured: Number(x.measuredTicks.toFixed(1)),
+          predicted: Number(x.predictedTicks.toFixed(2)),
+          error: Number(x.errorTicks.toFixed(2)),
+          ticks_per_0_1pct_threshold: Number(x.ticksPerPermilleThreshold.toFixed(2)),
+        })),
       },
     ],
   };
@@ -249,11 +284,14 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         timer_offset_ticks: res.profile.global.timerOffsetTicks,
         probes: res.probes.fit + res.probes.heldOut,
         seconds,
+        tail_share: res.tail.share,
+        rmse_pnn_rest_ticks: res.tail.rmseRestTicks,
       };
       await writeJsonAtomic(run.file('calibration.json'), {
         summary,
         globals: res.globals,
         noise: res.noise,
+        tail: res.tail,
         codes: res.codes,
         probes: res.probes,
         seconds: res.seconds,
@@ -269,6 +307,10 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         {
           figure: 'floor per layer (repeats; deeper layers carry their inputs\' jitter)',
           value: `${res.noise.perLayer.map((p) => `layer ${p.layer}: ${p.floorTicks.toFixed(3)}`).join(', ')}; pooled over the held-out set ${res.noise.pooledFloorTicks.toFixed(3)} ticks`,
+        },
+        {
+          figure: `worst ${(res.tail.fraction * 100).toFixed(0)} % of held-out pairs (${res.tail.samples.length})`,
+          value: `${(res.tail.share * 100).toFixed(1)} % of the squared error; RMSE of the rest ${res.tail.rmseRestTicks.toFixed(3)} ticks`,
         },
         { figure: 'E+, E-', value: `${res.globals.ePlus.toFixed(3)}, ${res.globals.eMinus.toFixed(3)}` },
         { figure: 'kick per volt (NMOS, PMOS)', value: `${res.globals.kickNmos.toExponential(3)}, ${res.globals.kickPmos.toExponential(3)}` },
@@ -300,6 +342,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
             { name: 'ideal top-down', r: res.heldOut.ideal },
           ]),
           residualSection(res.perNeuron.pnn, res.perNeuron.ideal),
+          tailSection(res),
           curveSection(res),
         ],
       });

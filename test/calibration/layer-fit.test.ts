@@ -3,22 +3,27 @@
  * what the globals fit and the drift refit minimise (the same Cauchy-style weighting the per-neuron
  * polish minimises, so one pattern that grazes threshold cannot pull E+).
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { backendTarget } from '../../calibration/backend-target.ts';
-import { calibrateChip } from '../../calibration/calibrate-chip.ts';
+import { calibrateChip, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
+import { NOISE_TICKS } from '../../calibration/layer-fit.ts';
 import { BehavioralChip } from '../../models/chips/behavioral-chip.ts';
 
+let res: CalibrationResult;
+beforeAll(async () => {
+  const chip = new BehavioralChip({ seed: 31337, sizes: [8, 4] });
+  const sup = chip.supply();
+  res = await calibrateChip(backendTarget(chip), {
+    chipId: chip.chipId,
+    temperatureC: sup.temperatureC,
+    supplyV: sup.supplyV,
+    layers: [0],
+    sizes: { patternsPerConfig: 24, heldOutPatterns: 16 },
+  });
+}, 60_000);
+
 describe('LayerFitter.residualsFixed', () => {
-  it('down-weights as r -> 4 sign(r) sqrt(ln(1 + (r/4)^2)), and leaves small residuals nearly unchanged', async () => {
-    const chip = new BehavioralChip({ seed: 31337, sizes: [8, 4] });
-    const sup = chip.supply();
-    const res = await calibrateChip(backendTarget(chip), {
-      chipId: chip.chipId,
-      temperatureC: sup.temperatureC,
-      supplyV: sup.supplyV,
-      layers: [0],
-      sizes: { patternsPerConfig: 24, heldOutPatterns: 16 },
-    });
+  it('down-weights as r -> 4 sign(r) sqrt(ln(1 + (r/4)^2)), and leaves small residuals nearly unchanged', () => {
     const f = res.fitters.pnn[0]!;
     const g = res.globals;
     // A disturbed E+ makes large residuals too, so both regimes of the weighting are exercised.
@@ -44,5 +49,59 @@ describe('LayerFitter.residualsFixed', () => {
     }
     expect(checked).toBeGreaterThan(200);
     expect(large).toBeGreaterThan(0);
-  }, 60_000);
+  });
+});
+
+describe('LayerFitter.heldOutThresholdSensitivity', () => {
+  it('matches central differences of the held-out prediction in the threshold scale', () => {
+    const f = res.fitters.pnn[0]!;
+    const g = res.globals;
+    const h = 1e-6;
+    let checked = 0;
+    for (let i = 0; i < f.data.input.geometry.outputs; i++) {
+      const theta = f.state.theta[i]!;
+      const at = (x: number): Float64Array => {
+        f.state.theta[i] = x;
+        const r = f.residualsFixed(i, g, 0, 'heldout');
+        f.state.theta[i] = theta;
+        return r;
+      };
+      const base = at(theta);
+      const up = at(theta + h);
+      const down = at(theta - h);
+      for (let s = 0; s < base.length; s++) {
+        const measured = f.data.heldOut[i]!.pat.tOut[s]!;
+        // Silent readings score "how early the model fires", and a sample at the window edge has no derivative.
+        if (!Number.isFinite(measured) || Math.abs(base[s]!) > 1000) continue;
+        const fd = ((up[s]! - down[s]!) / (2 * h)) * NOISE_TICKS;
+        const an = f.heldOutThresholdSensitivity(i, s, g);
+        expect(an).toBeGreaterThan(0); // a higher threshold fires later
+        expect(Math.abs(an - fd)).toBeLessThan(1e-4 * Math.abs(fd) + 1e-3);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(30);
+    expect(() => f.heldOutThresholdSensitivity(0, 10_000, g)).toThrow(/no held-out pattern 10000/);
+  });
+});
+
+describe('calibrateChip tail', () => {
+  it('lists the worst 1 % of held-out pairs, worst first, with their share of the squared error', () => {
+    const ho = res.heldOut.pnn;
+    const t = res.tail;
+    const n = ho.predicted.length;
+    expect(t.samples.length).toBe(Math.max(1, Math.round(0.01 * n)));
+    const err = ho.predicted.map((p, k) => p - ho.measured[k]!);
+    const sorted = err.map(Math.abs).sort((a, b) => b - a);
+    t.samples.forEach((x, q) => {
+      expect(Math.abs(x.errorTicks)).toBeCloseTo(sorted[q]!, 9);
+      expect(x.errorTicks).toBeCloseTo(x.predictedTicks - x.measuredTicks, 9);
+      expect(x.inputs).toBe(res.fitters.pnn[0]!.data.heldOut[x.neuron]!.pat.count[x.pattern]);
+      expect(x.ticksPerPermilleThreshold).toBeGreaterThanOrEqual(0);
+    });
+    const total = err.reduce((a, e) => a + e * e, 0);
+    const top = t.samples.reduce((a, x) => a + x.errorTicks ** 2, 0);
+    expect(t.share).toBeCloseTo(top / total, 9);
+    expect(t.rmseRestTicks).toBeCloseTo(Math.sqrt((total - top) / (n - t.samples.length)), 9);
+  });
 });

@@ -33,6 +33,16 @@ describe('calibrate workflow over a device link', () => {
     expect(report).toMatch(/Predicted against measured/);
     expect(report).toMatch(/Per-neuron residuals/);
     expect(report).toMatch(/Calibration curves/);
+    expect(report).toMatch(/Worst held-out patterns/);
+    expect(report).toMatch(/ticks_per_0_1pct_threshold/);
+    const record = JSON.parse(readFileSync(join(out, 'calibration.json'), 'utf8'));
+    expect(record.tail.samples.length).toBeGreaterThanOrEqual(1);
+    expect(record.tail.share).toBe(s.tail_share);
+    expect(s.tail_share).toBeGreaterThan(0);
+    expect(s.tail_share).toBeLessThanOrEqual(1);
+    // Dropping the worst pairs can only lower the RMSE.
+    expect(s.rmse_pnn_rest_ticks).toBeLessThanOrEqual(s.rmse_pnn_ticks);
+    expect(lines.join('\n')).toMatch(/worst 1 % of held-out pairs/);
     expect(JSON.parse(readFileSync(join(out, 'record.json'), 'utf8')).status).toBe('finished');
 
     const q = await runCalibrateWorkflow(device, { out, quick: true });
