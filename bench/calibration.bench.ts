@@ -5,7 +5,9 @@
  *                 ratio, floor_ticks, pnn_over_floor, pooled_floor_ticks, pnn_over_pooled_floor (per-layer floors from the
  *                 repeats pooled over the held-out set: deeper layers' readings also move with their inputs' jitter), e_plus_err, e_minus_err (relative, as fitted),
  *                 e_plus_err_per_theta, e_minus_err_per_theta (E / mean threshold scale against the truth's),
- *                 g_err_median, g_err_p95 (per-synapse conductance at the probe codes), seconds (per chip) }
+ *                 g_err_median, g_err_p95 (per-synapse conductance at the probe codes), tail_share (share of the
+ *                 squared held-out error in the worst 1 % of pairs), rest_over_floor (RMSE of the other 99 % over
+ *                 the floor), seconds (per chip) }
  *     averaged over dies (seeds) the fit never saw; the floor is sqrt(1/12 + jitter^2) ticks with the
  *     jitter estimated from repeated held-out readings (calibration/modelling-error.ts).
  *   spice: { backend, geometry, rmse_pnn, rmse_ideal, rmse_pnn_ticks, rmse_ideal_ticks, ratio, e_plus, seconds }
@@ -14,7 +16,7 @@
  * Both mocks are driven in process through the same probe and fit code the `calibrate` command
  * runs over a device link (calibration/backend-target.ts); the behavioural truth is read only here,
  * to score. Environment: CAL_GEOMETRY (default 32-16-8), CAL_SEEDS (default 101,202,303),
- * CAL_SPICE=0 skips the SPICE mock.
+ * CAL_PROBE_SEED (the probe design's random patterns, default 1), CAL_SPICE=0 skips the SPICE mock.
  */
 import { backendTarget } from '../calibration/backend-target.ts';
 import { calibrateChip } from '../calibration/calibrate-chip.ts';
@@ -26,6 +28,8 @@ import { createChip } from '../models/chips/index.ts';
 const geometry = process.env.CAL_GEOMETRY ?? '32-16-8';
 const seeds = (process.env.CAL_SEEDS ?? '101,202,303').split(',').map(Number);
 const sizes = geometry.split('-').map(Number);
+const probeSeed = Number(process.env.CAL_PROBE_SEED ?? 1);
+if (!Number.isInteger(probeSeed) || probeSeed < 0) throw new RangeError(`CAL_PROBE_SEED must be a non-negative integer, got ${process.env.CAL_PROBE_SEED}`);
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
 const avg = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
 
@@ -36,7 +40,7 @@ async function behavioural(): Promise<Record<string, unknown>> {
     const chip = new BehavioralChip({ seed, sizes });
     const sup = chip.supply();
     const target = backendTarget(chip);
-    const res = await calibrateChip(target, { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
+    const res = await calibrateChip(target, { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
     const seconds = (performance.now() - t) / 1000;
     const score = scoreAgainstTruth(chip, res.profile, target.layers.map((_, l) => drivenInputs(target.layers, l)));
     rows.push({
@@ -55,16 +59,19 @@ async function behavioural(): Promise<Record<string, unknown>> {
       e_minus_err_per_theta: score.eMinus.relErrorPerTheta,
       g_err_median: score.conductance.median,
       g_err_p95: score.conductance.p95,
+      tail_share: res.tail.share,
+      rest_over_floor: res.tail.rmseRestTicks / res.noise.pooledFloorTicks,
       seconds,
     });
     process.stderr.write(`behavioral seed ${seed}: ${JSON.stringify(rows.at(-1))}\n`);
   }
-  const out: Record<string, unknown> = { backend: 'mock:behavioral', geometry, seeds };
+  const out: Record<string, unknown> = { backend: 'mock:behavioral', geometry, seeds, probe_seed: probeSeed };
   for (const k of Object.keys(rows[0])) out[k] = round(avg(rows.map((r) => r[k])));
   out.worst_pnn_over_floor = round(Math.max(...rows.map((r) => r.pnn_over_floor)));
   out.worst_pnn_over_pooled_floor = round(Math.max(...rows.map((r) => r.pnn_over_pooled_floor)));
   out.worst_e_plus_err = round(Math.max(...rows.map((r) => r.e_plus_err)));
   out.worst_g_err_median = round(Math.max(...rows.map((r) => r.g_err_median)));
+  out.worst_rest_over_floor = round(Math.max(...rows.map((r) => r.rest_over_floor)));
   return out;
 }
 
@@ -73,7 +80,7 @@ async function spice(): Promise<Record<string, unknown>> {
   const chip = await createChip('spice', { seed: '3', mode: 'table' });
   try {
     const sup = chip.supply();
-    const res = await calibrateChip(backendTarget(chip), { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
+    const res = await calibrateChip(backendTarget(chip), { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
     return {
       backend: 'mock:spice?seed=3&mode=table',
       geometry: [chip.geometry[0].inputs, ...chip.geometry.map((g) => g.outputs)].join('-'),
