@@ -58,8 +58,9 @@ export function perNeuron(r: ResidualSet): NeuronResidual[] {
 
 /**
  * How much of the squared error the worst pairs carry. An RMSE over spike times is a tail statistic:
- * a pattern whose membrane only just reaches threshold moves by tens of ticks for a 0.1 % change of
- * one conductance, so a few such patterns can set the figure while the rest sit at the floor.
+ * a pattern whose membrane only just reaches threshold moves by several ticks for a 0.1 % change of
+ * one conductance (33 ticks for 0.43 % on one die), so a few such patterns can set the figure while
+ * the rest sit at the floor.
  */
 export interface ErrorTail {
   /** Indices of the worst pairs (largest |predicted - measured|), worst first. */

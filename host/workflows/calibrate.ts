@@ -164,8 +164,8 @@ function tailSection(res: CalibrationResult): ReportSection {
         text:
           `The worst ${(t.fraction * 100).toFixed(0)} % of the held-out pairs (${t.samples.length}) carry ${(t.share * 100).toFixed(1)} % of the bottom-up PNN's squared error; ` +
           `the other pairs have an RMSE of ${t.rmseRestTicks.toFixed(3)} ticks (pooled floor ${res.noise.pooledFloorTicks.toFixed(3)}). ` +
-          'A pattern whose membrane creeps up to threshold (excitation and inhibition nearly balanced, a late spike) moves by tens of ticks for a 0.1 % change of its threshold ' +
-          'and by as much for 0.1 % of any conductance in it, so its prediction needs parameters finer than timing noise pins them; a large "ticks per 0.1 % threshold" marks such a pattern. ' +
+          'A pattern whose membrane creeps up to threshold (excitation and inhibition nearly balanced, a late spike) moves by several ticks for a 0.1 % change of its threshold ' +
+          'and by as much for 0.1 % of any conductance in it (tens of ticks for half a percent), so its prediction needs parameters finer than timing noise pins them; a large "ticks per 0.1 % threshold" marks such a pattern. ' +
           'A large error on an insensitive pattern points at the model or a fault instead.',
       },
       {
