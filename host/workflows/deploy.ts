@@ -186,7 +186,6 @@ export function ticksToTwinTimes(ticks: Uint16Array, batch: number, chipOutputs:
  */
 export function encodeForDevice(x: Float32Array, n: number, net: SpikingNetwork, info: DeviceInfo): Uint16Array {
   const features = net.features;
-  const inputs = net.inputs;
   const chipInputs = info.layers[0]!.inputs;
   if (x.length < n * features) throw new RangeError(`encodeForDevice needs ${n} rows of ${features} values, got ${x.length} values`);
   const unit = unitTicksOf(net, info);
@@ -199,9 +198,10 @@ export function encodeForDevice(x: Float32Array, n: number, net: SpikingNetwork,
   if (chipInputs === features && bias === undefined) return ticks;
   const out = new Uint16Array(n * chipInputs).fill(SILENT_TICK);
   const biasTick = bias === undefined ? SILENT_TICK : Math.round(bias * unit);
+  const ref = net.referenceInput;
   for (let s = 0; s < n; s++) {
     out.set(ticks.subarray(s * features, (s + 1) * features), s * chipInputs);
-    if (bias !== undefined) out[s * chipInputs + inputs - 1] = biasTick;
+    if (ref !== undefined) out[s * chipInputs + ref] = biasTick;
   }
   return out;
 }

@@ -48,6 +48,12 @@ export interface NetworkConfig {
    * inputs loses one direction); a fixed input spike with its own weight restores it.
    */
   biasSpike?: number;
+  /**
+   * With biasSpike: the reference takes the place of this data feature instead of an input more,
+   * so the network keeps the data's width (a chip has no spare input). For a feature the data
+   * leave dark: pixel 0 of Fashion-MNIST is nonzero in 0.03 % of the training images.
+   */
+  biasReplaces?: number;
 }
 
 export const networkConfigSchema = z
@@ -61,6 +67,7 @@ export const networkConfigSchema = z
     silentZeros: z.boolean(),
     shiftGrids: z.boolean(),
     biasSpike: z.number().finite().nonnegative().optional(),
+    biasReplaces: z.number().int().nonnegative().optional(),
   })
   .superRefine((c, ctx) => {
     if (c.horizons.length !== c.sizes.length - 1) {
@@ -68,6 +75,12 @@ export const networkConfigSchema = z
     }
     if (c.biasSpike !== undefined && !(c.biasSpike <= c.inputWindow)) {
       ctx.addIssue({ code: 'custom', path: ['biasSpike'], message: `the reference spike must come inside the input window [0, ${c.inputWindow}]` });
+    }
+    if (c.biasReplaces !== undefined && c.biasSpike === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['biasReplaces'], message: 'replaces a feature with the reference spike, so it needs biasSpike too' });
+    }
+    if (c.biasReplaces !== undefined && !(c.biasReplaces < c.sizes[0]!)) {
+      ctx.addIssue({ code: 'custom', path: ['biasReplaces'], message: `must name one of the ${c.sizes[0]} inputs (0..${c.sizes[0]! - 1})` });
     }
     if (c.biasSpike !== undefined && c.sizes[0]! < 2) {
       ctx.addIssue({ code: 'custom', path: ['sizes', 0], message: 'with biasSpike the first size counts the reference input too: needs >= 2' });
@@ -120,6 +133,7 @@ export function defaultConfig(sizes: number[], overrides: Partial<Omit<NetworkCo
     silentZeros: overrides.silentZeros ?? true,
     shiftGrids: overrides.shiftGrids ?? true,
     ...(overrides.biasSpike !== undefined ? { biasSpike: overrides.biasSpike } : {}),
+    ...(overrides.biasReplaces !== undefined ? { biasReplaces: overrides.biasReplaces } : {}),
   });
 }
 
@@ -155,9 +169,15 @@ export class SpikingNetwork {
     return this.config.sizes[0]!;
   }
 
-  /** Values per data row: inputs without the reference input (config.biasSpike). */
+  /** Values per data row: inputs without an appended reference input (config.biasSpike, biasReplaces). */
   get features(): number {
-    return this.inputs - (this.config.biasSpike === undefined ? 0 : 1);
+    return this.inputs - (this.config.biasSpike === undefined || this.config.biasReplaces !== undefined ? 0 : 1);
+  }
+
+  /** The input that carries the reference spike (config.biasSpike), or undefined. */
+  get referenceInput(): number | undefined {
+    if (this.config.biasSpike === undefined) return undefined;
+    return this.config.biasReplaces ?? this.inputs - 1;
   }
 
   get classes(): number {
@@ -171,6 +191,11 @@ export class SpikingNetwork {
     const t = ttfsTimes(x, { tIn: this.config.inputWindow, silentThreshold: this.config.silentZeros ? 0 : undefined });
     const bias = this.config.biasSpike;
     if (bias === undefined) return tf.tensor2d(t, [n, f]);
+    const k = this.config.biasReplaces;
+    if (k !== undefined) {
+      for (let r = 0; r < n; r++) t[r * f + k] = bias;
+      return tf.tensor2d(t, [n, f]);
+    }
     const withBias = new Float32Array(n * (f + 1));
     for (let r = 0; r < n; r++) {
       withBias.set(t.subarray(r * f, (r + 1) * f), r * (f + 1));

@@ -118,6 +118,17 @@ export const options = {
       .transform((v) => (v === 'none' ? null : Number(v)))
       .optional(),
   },
+  referenceReplaces: {
+    type: 'string',
+    placeholder: 'K|none',
+    description:
+      'with a reference spike: it takes the place of data feature K (one the data leave dark, e.g. 0 for Fashion-MNIST, whose pixel 0 is lit in 0.03 % of images) instead of an input more, so the network keeps the data\'s width and fits a chip with no spare input; none = appended (default)',
+    schema: z
+      .string()
+      .regex(/^(none|\d{1,7})$/, 'expected a feature index like 0, or none')
+      .transform((v) => (v === 'none' ? null : Number(v)))
+      .optional(),
+  },
   deadRate: {
     type: 'string',
     placeholder: 'X',
@@ -176,6 +187,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     limitTest: o.limitTest,
     tauSoft: o.tauSoft,
     referenceSpike: o.referenceSpike,
+    referenceReplaces: o.referenceReplaces,
     deadRate: o.deadRate,
     windowWeight: o.windowWeight,
     schedule: o.schedule,

@@ -126,6 +126,38 @@ describe('encodeForDevice with a reference input', () => {
   });
 });
 
+describe('encodeForDevice with a reference spike in place of a feature', () => {
+  it('puts the reference tick where feature 2 was, keeps the others, and the device agrees with the twin', async () => {
+    const cfg = defaultConfig([4, 8, 3], {
+      inputWindow: 1,
+      horizons: deviceHorizons(device.info, device.info.layers[0]!.horizonTicks / 2),
+      biasSpike: 0.25,
+      biasReplaces: 2,
+    });
+    const net = initNetwork(cfg, { x, n: N }, createSolver('exact'), { seed: 9 });
+    try {
+      expect([net.features, net.referenceInput]).toEqual([4, 2]);
+      const ticks = encodeForDevice(x, N, net, device.info);
+      const unit = device.info.layers[0]!.horizonTicks / 2;
+      for (let s = 0; s < N; s++) {
+        for (const j of [0, 1, 3]) expect(ticks[s * 6 + j]).toBe(Math.round(unit * (1 - x[s * 4 + j]!)));
+        expect(ticks[s * 6 + 2]).toBe(Math.round(0.25 * unit));
+        expect([ticks[s * 6 + 4], ticks[s * 6 + 5]]).toEqual([SILENT_TICK, SILENT_TICK]);
+      }
+      const d = await deployNetwork(device, net);
+      const y = Uint8Array.from({ length: N }, (_, k) => k % 3);
+      const onDevice = await evaluateOnDevice(device, net, x, y, N);
+      const twinPred = d.realised.predict(x, N, createSolver('exact'));
+      let agree = 0;
+      for (let s = 0; s < N; s++) if (twinPred[s] === onDevice.predictions[s]) agree++;
+      expect(agree).toBeGreaterThanOrEqual(N - 2);
+      d.realised.dispose();
+    } finally {
+      net.dispose();
+    }
+  });
+});
+
 describe('classifyTicks', () => {
   it('takes the earliest of the first classes and -1 when all are silent', () => {
     const t = Uint16Array.from([9, 3, 5, 1, SILENT_TICK, SILENT_TICK, SILENT_TICK, 0]);

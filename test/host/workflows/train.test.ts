@@ -114,6 +114,22 @@ describe('spikeloop train: runs', () => {
     b.net.dispose();
   });
 
+  it('--reference-replaces puts the reference in place of a feature; an index the data lack is refused', async () => {
+    const out = join(root, 'ref-replaces');
+    const short = (o: string) => ['--dataset', 'iris', '--layers', '4', '--epochs', '1', '--bins', '4', '--out', o, '--json'];
+    const r = await cli([...short(out), '--reference-replaces', '3']);
+    expect(r.code, r.err).toBe(0);
+    const { net } = await loadNetwork(join(out, 'network.bin'));
+    expect([net.inputs, net.features, net.config.biasSpike, net.config.biasReplaces]).toEqual([4, 4, 0, 3]);
+    net.dispose();
+    const bad = await cli([...short(join(root, 'ref-bad')), '--reference-replaces', '4']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/--reference-replaces 4: the data have features 0\.\.3/);
+    const word = await cli([...short(join(root, 'ref-word')), '--reference-replaces', 'first']);
+    expect(word.code).toBe(2);
+    expect(word.err).toMatch(/reference-replaces.*feature index/);
+  });
+
   it('--from-ann trains a ReLU network, maps it and reports both accuracies', async () => {
     const out = join(root, 'ann');
     const r = await cli(['--dataset', 'iris', '--from-ann', '--layers', '5', '--epochs', '5', '--out', out, '--json']);

@@ -236,6 +236,24 @@ describe('SpikingNetwork', () => {
     expect(() => defaultConfig([1, 2], { biasSpike: 0 })).toThrow(/sizes.0/);
   });
 
+  it('biasReplaces: the reference spike takes the place of one data feature, the width stays the data\'s', () => {
+    const cfg = defaultConfig([3, 4, 3], { biasSpike: 0.25, biasReplaces: 1 });
+    const s = tinyNet('pnn', 5).states().map((st, l) => (l === 0 ? { ...st, nIn: 3, pE: st.pE.subarray(0, 12), pI: st.pI.subarray(0, 12) } : st));
+    const net = SpikingNetwork.fromStates(cfg, s);
+    made.push(net);
+    expect([net.inputs, net.features, net.referenceInput]).toEqual([3, 3, 1]);
+    // Feature 1 is dropped (0.7 and 0 alike), the reference sits there in every row.
+    const t = tf.tidy(() => Array.from(net.encode(Float32Array.of(0.5, 0.7, 1, 0.2, 0, 0), 2).dataSync()));
+    expect(t).toEqual([0.5, 0.25, 0, 0.800000011920929, 0.25, Infinity]);
+    const x = Float32Array.of(0.9, 0.3, 0.1, 0.3, 0.8, 0.6);
+    const ref = exactNetworkForward(net.toPnnLayers(), Float64Array.of(0.1, 0.25, 0.9, 0.7, 0.25, 0.4), 2).at(-1)!;
+    const o = net.outputs(x, 2, createSolver('exact'));
+    ref.forEach((r, k) => expect(o.times[k]).toBeCloseTo(Math.min(r, 3), 5));
+    expect(() => defaultConfig([3, 2], { biasReplaces: 0 })).toThrow(/biasReplaces.*needs biasSpike/);
+    expect(() => defaultConfig([3, 2], { biasSpike: 0, biasReplaces: 3 })).toThrow(/biasReplaces = 3.*0\.\.2/);
+    expect(defaultConfig([3, 2], { biasSpike: 0 }).biasReplaces).toBeUndefined();
+  });
+
   it('validates its configuration, naming the field', () => {
     expect(() => defaultConfig([4, 3], { horizons: [0.5] })).toThrow(/horizons.0/);
     expect(() => defaultConfig([4, 3, 2], { horizons: [2, 2] })).toThrow(/horizons.1/);

@@ -48,6 +48,19 @@ describe('saveNetwork / loadNetwork', () => {
     back.dispose();
   });
 
+  it('keeps a reference spike that replaces a feature: same inputs, same predictions', async () => {
+    const solver = createSolver('exact');
+    const x = data(3, 20, 4);
+    const net = initNetwork(defaultConfig([4, 5, 3], { biasSpike: 0, biasReplaces: 0 }), { x, n: 20 }, solver, { seed: 2 });
+    const file = join(dir, 'replaces.bin');
+    await saveNetwork(file, net);
+    const { net: back } = await loadNetwork(file);
+    expect([back.config.biasReplaces, back.features, back.referenceInput]).toEqual([0, 4, 0]);
+    expect(Array.from(back.outputs(x, 20, solver).times)).toEqual(Array.from(net.outputs(x, 20, solver).times));
+    net.dispose();
+    back.dispose();
+  });
+
   it('refuses a damaged file and a file of another kind, naming the problem', async () => {
     const solver = createSolver('exact');
     const net = initNetwork(defaultConfig([3, 2], {}), { x: data(2, 8, 3), n: 8 }, solver, { seed: 1 });
