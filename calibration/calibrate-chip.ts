@@ -32,6 +32,7 @@ import {
   type LayerProbeContext,
   type ProbeSizes,
 } from './probe-plan.ts';
+import { fineGrid, median, monotoneRatios, pairDelayRatios, pairTransition, scanDelays } from './scan-analysis.ts';
 import { pmosFollowUpBlocks, unmeasuredPmos, type RegularPmosSweeps } from './pmos-follow-up.ts';
 import { drivenInputs, measureBlocks, type LayerSamples, type ProbeTarget } from './probe-run.ts';
 import { familyFromMosfet, familyToMosfet, logConductance, type CurveContext, type CurveFamily } from './transfer-fit.ts';
@@ -52,6 +53,8 @@ export const REST_SHIFT_VOLTS: readonly number[] = [0.1, 0.2, 0.35, 0.45];
 
 /** Raised precharge never comes closer than this to the supply (the PMOS synapses need headroom). */
 const PRECHARGE_HEADROOM_VOLTS = 0.04;
+/** Codes of the fine PMOS scan across the pair's step from silence to no effect (about 1.5 codes apart there). */
+const FINE_SCAN_CODES = 16;
 
 /**
  * The precharge steps this layer can take: none without the neuron-config feature, and only those
@@ -146,34 +149,6 @@ export interface CalibrationResult {
   fitters: { pnn: LayerFitter[]; ideal: LayerFitter[] };
 }
 
-function median(a: number[]): number {
-  if (!a.length) return Infinity;
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
-}
-
-/** Median single-input delay (ticks) per grid code from scan measurements. */
-function scanDelays(samples: readonly LayerSamples[], codeOf: (b: number, i: number) => number, perUnit: number): Map<number, number> {
-  const by = new Map<number, number[]>();
-  samples.forEach((s, q) => {
-    const nIn = s.inputs.length / s.batch;
-    const n = s.out.length / s.batch;
-    for (let b = 0; b < s.batch; b++) {
-      let tIn = Infinity;
-      for (let j = 0; j < nIn; j++) tIn = Math.min(tIn, s.inputs[b * nIn + j]);
-      for (let i = 0; i < n; i++) {
-        const c = codeOf(q, i);
-        const d = (s.out[b * n + i] - tIn) * perUnit;
-        if (!by.has(c)) by.set(c, []);
-        by.get(c)!.push(Number.isFinite(d) ? d : Infinity);
-      }
-    }
-  });
-  const out = new Map<number, number>();
-  for (const [c, v] of by) out.set(c, median(v));
-  return out;
-}
-
 function nominalGlobals(c: NeuronCircuit): GlobalParams {
   const dv = c.vRest - c.vThreshold;
   return {
@@ -184,7 +159,7 @@ function nominalGlobals(c: NeuronCircuit): GlobalParams {
   };
 }
 
-interface LayerRun {
+export interface LayerRun {
   layer: number;
   ctx: LayerProbeContext;
   samples: LayerSamples[];
@@ -193,7 +168,7 @@ interface LayerRun {
 }
 
 /** Probes one layer (scan, sweeps, patterns, held-out) and returns its measurements. */
-async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSizes, seed: number, opts: CalibrateChipOptions): Promise<LayerRun> {
+export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSizes, seed: number, opts: CalibrateChipOptions): Promise<LayerRun> {
   const g = target.layers[l];
   const perUnit = target.layers[0].horizonTicks;
   const ctx: LayerProbeContext = {
@@ -249,8 +224,23 @@ async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSizes, see
   const gridP = scanGrid(target.dac, target.safe, PMOS, sizes.scanCodes);
   const scanP = scanBlocks(ctx, PMOS, gridP, sizes.scanInputs, ref);
   const scanPs = await run(scanP.blocks, 'PMOS scan');
-  const delaysP = scanDelays(scanPs, scanP.codeOf, perUnit);
-  const pCodes = Number.isFinite(tRef) ? pickCodes(delaysP, tRef, [1.3, 1.8, 2.6].slice(0, sizes.sweepP)) : [];
+  // PMOS codes by the pair's delay over its NMOS partner's alone, synapse by synapse, made monotone
+  // in the code, with a fine scan across the step from silence to no effect (scan-analysis.ts: on
+  // some dies that step fell between two coarse codes and every picked code was a transistor off).
+  const targetsP = [1.2, 1.45, 1.8].slice(0, sizes.sweepP);
+  const ratiosP = pairDelayRatios(scanPs, scanP.codeOf, refBlock);
+  let smoothP = monotoneRatios(ratiosP);
+  const span = targetsP.length ? pairTransition(smoothP, 2 * targetsP[targetsP.length - 1], 1 + (targetsP[0] - 1) / 2) : undefined;
+  const fineScan: LayerSamples[] = [];
+  if (span && Number.isFinite(tRef)) {
+    const fine = fineGrid(span[0], span[1], FINE_SCAN_CODES);
+    // The grid twice, the second time rotated by half: each code on at least two neurons.
+    const h = fine.length >> 1;
+    const scanF = scanBlocks(ctx, PMOS, [...fine, ...fine.slice(h), ...fine.slice(0, h)], sizes.scanInputs, ref);
+    fineScan.push(...(await run(scanF.blocks, 'PMOS fine scan')));
+    smoothP = monotoneRatios(new Map([...ratiosP, ...pairDelayRatios(fineScan, scanF.codeOf, refBlock)]));
+  }
+  const pCodes = Number.isFinite(tRef) ? pickCodes(smoothP, 1, targetsP) : [];
   // A second pass against the strongest NMOS code catches PMOS transistors strong enough to
   // silence their pair at the weak reference (they would otherwise have no sweep at all).
   const strongRef = Math.max(...nCodes);
@@ -268,7 +258,7 @@ async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSizes, see
   const followUp = sweepP.length ? await run(pmosFollowUpBlocks(ctx, unmeasuredPmos(g, ctx.driven, regular), pCodes, regular), 'PMOS follow-up sweeps') : [];
   const patterns = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, false), 'patterns');
   const held = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, true), 'held-out patterns');
-  return { layer: l, ctx, samples: [...scanNs, ...sweepN, ...restSweeps, ...scanPs, ...sweepP, ...followUp, ...patterns, ...held], nCodes, pCodes };
+  return { layer: l, ctx, samples: [...scanNs, ...sweepN, ...restSweeps, ...scanPs, ...fineScan, ...sweepP, ...followUp, ...patterns, ...held], nCodes, pCodes };
 }
 
 function checkLayers(target: ProbeTarget, layers: readonly number[] | undefined): number[] {

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { backendTarget } from '../../calibration/backend-target.ts';
-import { calibrateChip } from '../../calibration/calibrate-chip.ts';
+import { calibrateChip, probeLayer } from '../../calibration/calibrate-chip.ts';
+import { DEFAULT_PROBE_SIZES, referenceNmos } from '../../calibration/probe-plan.ts';
+import { median } from '../../calibration/scan-analysis.ts';
 import { refitGlobals } from '../../calibration/drift-refit.ts';
 import { scoreAgainstTruth } from '../../calibration/truth-score.ts';
 import { BehavioralChip } from '../../models/chips/behavioral-chip.ts';
@@ -56,6 +58,38 @@ describe('calibrateChip on the behavioural mock', () => {
       expect(Math.abs(q.globals.timerOffsetTicks - res.profile.global.timerOffsetTicks)).toBeLessThan(1);
     }
   }, 120_000);
+
+  it('picks PMOS sweep codes that slow their pairs measurably, also where the pair\'s step falls between two coarse scan codes', async () => {
+    // Die 77 of 32-16-8: on its layer 0 every coarse PMOS code either silenced the pair or slowed it
+    // by under 10 %, and the old pick was a transistor nearly off (conductance 1/1000 of a mid NMOS one).
+    const chip = new BehavioralChip({ seed: 77, sizes: [32, 16, 8] });
+    const sup = chip.supply();
+    const target = backendTarget(chip);
+    for (const l of [0, 1]) {
+      const run = await probeLayer(target, l, DEFAULT_PROBE_SIZES, 1, { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
+      expect(run.samples.some((s) => s.kind === 'scan-p' && s.codes.length > 0)).toBe(true);
+      expect(new Set(run.pCodes).size).toBe(3);
+      // Measured: per synapse, the pair's delay over the NMOS partner's alone (weak reference code).
+      const n = target.layers[l]!.outputs;
+      const nIn = target.layers[l]!.inputs;
+      const alone = run.samples.filter((s) => s.kind === 'sweep-n' && !s.restShiftVolts)[run.nCodes.indexOf(referenceNmos(run.nCodes))]!;
+      const pairs = run.samples.filter((s) => s.kind === 'sweep-p').slice(0, run.pCodes.length);
+      const ratios = pairs.map((p) => {
+        const r: number[] = [];
+        for (let b = 0; b < p.batch; b++) {
+          const tIn = Math.min(...p.inputs.subarray(b * nIn, (b + 1) * nIn));
+          const tA = Math.min(...alone.inputs.subarray(b * nIn, (b + 1) * nIn));
+          for (let i = 0; i < n; i++) r.push((p.out[b * n + i] - tIn) / (alone.out[b * n + i] - tA));
+        }
+        return median(r);
+      });
+      // Targets 1.2, 1.45, 1.8: every code slows its pair by 10 % or more, and no code silences it.
+      for (const r of ratios) {
+        expect(r).toBeGreaterThan(1.1);
+        expect(r).toBeLessThan(2.5);
+      }
+    }
+  }, 60_000);
 
   it('refuses layers that do not exist', async () => {
     const chip = new IdealChip({ seed: 1, sizes: [4, 2] });
