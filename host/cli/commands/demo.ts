@@ -12,8 +12,7 @@ export const name = 'demo';
 export const summary = 'the main job: bring-up, calibration, twin training, deployment and in-situ fine-tuning on a fresh chip (the embedded mock by default)';
 export const description =
   'On a fresh behavioural chip (a random seed, printed, unless --seed or --device pins it): brings the chip up (stops if it is not healthy), ' +
-  'calibrates the layers the networks depend on most (default: every layer of at most 256 inputs; the 784-input first layer keeps nominal curves, ' +
-  '`spikeloop calibrate` does it in full), trains Iris and a Fashion-MNIST subset in the digital twin (DSTD on the PNN model with the calibrated ' +
+  'calibrates the chip (default: every layer of at most 1024 inputs, the whole reference chip; --calibrate-layers picks fewer), trains Iris and a Fashion-MNIST subset in the digital twin (DSTD on the PNN model with the calibrated ' +
   'reversal potentials), deploys each through the nominal and through the calibrated transfer curves and measures both on the device, fine-tunes ' +
   'with the chip in the loop, and prints a table of accuracies, calibration RMSE and time per stage. Writes one run folder with record.json, ' +
   'metrics.jsonl, profile.slp, the networks, the stage reports and report.html.';
