@@ -75,6 +75,10 @@ export interface TrainWorkflowOptions {
   deadRate?: number;
   /** Loss: weight of the window term. */
   windowWeight?: number;
+  /** Loss: silent outputs enter the cross-entropy after the horizon, this many windows per threshold short (LossConfig.silentScale; 0 = clamped). */
+  silentScale?: number;
+  /** Loss: the membrane the dead-neuron term pushes (LossConfig.deadMembrane): the ideal-limit rest potential or the model's own. */
+  deadMembrane?: 'ideal' | 'model';
   schedule?: LrSchedule;
   /** The command line, for the run record. */
   args?: string[];
@@ -236,6 +240,8 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
     ...(opts.tauSoft !== undefined ? { tauSoft: opts.tauSoft } : {}),
     ...(opts.deadRate !== undefined ? { deadRate: opts.deadRate } : {}),
     ...(opts.windowWeight !== undefined ? { windowWeight: opts.windowWeight } : {}),
+    ...(opts.silentScale !== undefined ? { silentScale: opts.silentScale } : {}),
+    ...(opts.deadMembrane !== undefined ? { deadMembrane: opts.deadMembrane === 'model' ? 1 : 0 } : {}),
   };
   const solver = createSolver(opts.solver, { bins: opts.bins, eulerSteps: opts.eulerSteps });
   const config = defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces });

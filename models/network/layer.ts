@@ -23,6 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { makeLayer, type NeuronModel, type PnnLayer } from '../neuron/layer.ts';
 import type { LayerSpikes } from '../solvers/spike-tensors.ts';
 import { eventDrives } from './event-drives.ts';
+import { membraneAtEnd } from '../solvers/dstd.ts';
 import { matMul } from '../tf/matmul.ts';
 import type { SpikeSolver } from './solver.ts';
 
@@ -31,6 +32,13 @@ export type DriveMode = 'events' | 'solver';
 
 export interface LayerForwardOptions {
   /** dL/d(input times) needed (false for the first layer, whose inputs are data). Default true. */
+  inputGrad?: boolean;
+}
+
+export interface MembraneOptions {
+  /** Bins over the layer's window (its grid is extended backwards as layerGrid does). */
+  bins: number;
+  /** Gradients with respect to the input times are needed (default true). */
   inputGrad?: boolean;
 }
 
@@ -49,6 +57,14 @@ export interface SpikeLayer {
    * neurons (whose clamped output time has no gradient). The dead-neuron term pushes it up.
    */
   restPotential(inputTimes: tf.Tensor2D): tf.Tensor2D;
+  /**
+   * The model's own membrane at the horizon in units of each neuron's firing level, [B, nOut],
+   * on a DSTD grid of `bins` bins over the layer's window (as the trainer's grid): for a silent
+   * neuron, how far below threshold it ended (< 1), differentiable in the weights (and, with
+   * inputGrad, in the input times). For the PNN it is lower than restPotential, which leaves out
+   * the reversal potentials; for the ideal model the two agree (up to the firing level).
+   */
+  horizonMembrane(inputTimes: tf.Tensor2D, opts: MembraneOptions): tf.Tensor2D;
   trainableVariables(): tf.Variable[];
   /** Restores constraints (conductances >= 0) after an optimiser step. */
   project(): void;
@@ -222,31 +238,51 @@ export class DenseSpikeLayer implements SpikeLayer {
   /** Solves on [0, horizon] (times already shifted to the grid's start), `bins` grid bins or steps. */
   private solve(inputTimes: tf.Tensor2D, horizon: number, bins: number | undefined, solver: SpikeSolver, inputGrad: boolean): LayerSpikes {
     if (solver.fromDrives && bins !== undefined && this.drives === 'events') {
-      const B = inputTimes.shape[0];
-      const n = this.nOut;
-      const wA = this.restWeights();
-      let G: tf.Tensor3D;
-      let A: tf.Tensor3D;
-      if (this.model === 'pnn') {
-        const { gE, gI } = this.conductances();
-        const GA = eventDrives(inputTimes, tf.concat([tf.add(gE, gI), wA], 1) as tf.Tensor2D, { bins, horizon, inputGrad });
-        G = tf.slice(GA, [0, 0, 0], [B, bins, n]);
-        A = tf.slice(GA, [0, 0, n], [B, bins, n]);
-      } else {
-        A = eventDrives(inputTimes, wA, { bins, horizon, inputGrad });
-        G = tf.zeros([B, bins, n]);
-      }
-      return solver.fromDrives(G, A, this.thresholdScale ?? tf.ones([n]), horizon, this.delay);
+      const { G, A } = this.binDrives(inputTimes, bins, horizon, inputGrad);
+      return solver.fromDrives(G, A, this.thresholdScale ?? tf.ones([this.nOut]), horizon, this.delay);
     }
     const { gE, gI } = this.conductances();
     const p = { model: this.model, gE, gI, ePlus: this.ePlus, eMinus: this.eMinus, horizon, thresholdScale: this.thresholdScale, delay: this.delay };
     return solver.dense(p, inputTimes, { inputGrad, bins });
   }
 
+  /**
+   * Per-bin drives [B, bins, nOut] on [0, horizon] (times already shifted to the grid's start),
+   * accumulated spike by spike: G = sum of active conductances, A = their rest-weighted sum (the
+   * ideal model has no G). Call inside a tidy.
+   */
+  private binDrives(inputTimes: tf.Tensor2D, bins: number, horizon: number, inputGrad: boolean): { G: tf.Tensor3D; A: tf.Tensor3D } {
+    const B = inputTimes.shape[0];
+    const n = this.nOut;
+    const wA = this.restWeights();
+    if (this.model !== 'pnn') return { G: tf.zeros([B, bins, n]), A: eventDrives(inputTimes, wA, { bins, horizon, inputGrad }) };
+    const { gE, gI } = this.conductances();
+    const GA = eventDrives(inputTimes, tf.concat([tf.add(gE, gI), wA], 1) as tf.Tensor2D, { bins, horizon, inputGrad });
+    return { G: tf.slice(GA, [0, 0, 0], [B, bins, n]), A: tf.slice(GA, [0, 0, n], [B, bins, n]) };
+  }
+
   restPotential(inputTimes: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
       const lead = tf.relu(tf.sub(this.horizon, tf.minimum(inputTimes, this.horizon))) as tf.Tensor2D;
       return matMul(lead, this.restWeights());
+    });
+  }
+
+  horizonMembrane(inputTimes: tf.Tensor2D, opts: MembraneOptions): tf.Tensor2D {
+    if (inputTimes.rank !== 2 || inputTimes.shape[1] !== this.nIn) {
+      throw new RangeError(`layer expects input times [batch, ${this.nIn}], got ${JSON.stringify(inputTimes.shape)}`);
+    }
+    if (!Number.isInteger(opts.bins) || opts.bins < 1) throw new RangeError(`bins must be a positive integer, got ${opts.bins}`);
+    const inputGrad = opts.inputGrad ?? true;
+    return tf.tidy(() => {
+      // The same grid and drives as the DSTD forward pass, so a silent neuron's value is the u its
+      // recursion ended on, whichever solver is training.
+      const grid = layerGrid(inputTimes.dataSync(), this.timeOffset, this.horizon, opts.bins);
+      const x = grid.start !== 0 ? (tf.sub(inputTimes, grid.start) as tf.Tensor2D) : inputTimes;
+      const span = this.horizon - grid.start;
+      const { G, A } = this.binDrives(x, grid.bins, span, inputGrad);
+      const u = membraneAtEnd(G, A, span / grid.bins);
+      return this.thresholdScale ? (tf.div(u, this.thresholdScale) as tf.Tensor2D) : u;
     });
   }
 

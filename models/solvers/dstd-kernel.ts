@@ -137,20 +137,85 @@ export function dstdBackwardKernel(
       lam[i] = -c * eS;
     }
     // Bins before the crossing: u_{m+1} = u_m e_m + A_m phi_m.
-    for (let m = last - 1; m >= 0; m--) {
-      const base = (b * bins + m) * n;
-      for (let i = 0; i < n; i++) {
-        const l = lam[i];
-        if (l === 0 || m >= bin[i]) continue;
-        const g = G[base + i];
-        const a = A[base + i];
-        const z = g * dt;
-        const e = Math.exp(-z);
-        gBar[base + i] = l * (a * dt * dt * dphi1(z) - dt * e * uStart[m * n + i]);
-        aBar[base + i] = l * dt * phi1(z);
-        lam[i] = l * e;
-      }
-    }
+    for (let m = last - 1; m >= 0; m--) binAdjoint(G, A, uStart, lam, gBar, aBar, (b * bins + m) * n, m, n, dt, bin);
   }
   return { G: gBar, A: aBar, theta: Float32Array.from(thetaBar) };
+}
+
+/**
+ * The membrane at the grid's end [batch, neurons], integrating every bin and ignoring the firing
+ * level: for a neuron that stays silent it is the u the forward recursion ends on. Why: a silent
+ * neuron's clamped time carries no gradient, but how far this u stays below threshold does (the
+ * trainer's surrogate for silent neurons, models/training/losses.ts).
+ */
+export function membraneEndKernel(G: ArrayLike<number>, A: ArrayLike<number>, d: BinDims): Float32Array {
+  const { batch, bins, neurons: n, dt } = d;
+  const out = new Float32Array(batch * n);
+  const u = new Float64Array(n);
+  for (let b = 0; b < batch; b++) {
+    u.fill(0);
+    for (let m = 0; m < bins; m++) {
+      const base = (b * bins + m) * n;
+      for (let i = 0; i < n; i++) {
+        const z = G[base + i] * dt;
+        u[i] = u[i] * Math.exp(-z) + A[base + i] * dt * phi1(z);
+      }
+    }
+    for (let i = 0; i < n; i++) out[b * n + i] = u[i];
+  }
+  return out;
+}
+
+/** Adjoint of membraneEndKernel: dL/dG, dL/dA [batch, bins, neurons] from dL/du_end `dy` [batch, neurons]. */
+export function membraneEndBackwardKernel(G: ArrayLike<number>, A: ArrayLike<number>, dy: ArrayLike<number>, d: BinDims): { G: Float32Array; A: Float32Array } {
+  const { batch, bins, neurons: n, dt } = d;
+  const gBar = new Float32Array(batch * bins * n);
+  const aBar = new Float32Array(batch * bins * n);
+  const uStart = new Float64Array(bins * n);
+  const lam = new Float64Array(n);
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < n; i++) uStart[i] = 0;
+    for (let m = 0; m + 1 < bins; m++) {
+      const base = (b * bins + m) * n;
+      for (let i = 0; i < n; i++) {
+        const z = G[base + i] * dt;
+        uStart[(m + 1) * n + i] = uStart[m * n + i] * Math.exp(-z) + A[base + i] * dt * phi1(z);
+      }
+    }
+    for (let i = 0; i < n; i++) lam[i] = dy[b * n + i];
+    // u_{m+1} = u_m e_m + A_m dt phi1(G_m dt), carried back from the last bin.
+    for (let m = bins - 1; m >= 0; m--) binAdjoint(G, A, uStart, lam, gBar, aBar, (b * bins + m) * n, m, n, dt);
+  }
+  return { G: gBar, A: aBar };
+}
+
+/**
+ * Adjoint of bin m of u_{m+1} = u_m e_m + A_m dt phi1(G_m dt) (e_m = exp(-G_m dt)) for every neuron
+ * with lam != 0 and, given `crossing`, m before its crossing bin: writes the bin's dL/dG and dL/dA
+ * at `base` and carries lam back to u_m. `uStart` holds u at each bin's start, [bins, n].
+ */
+function binAdjoint(
+  G: ArrayLike<number>,
+  A: ArrayLike<number>,
+  uStart: Float64Array,
+  lam: Float64Array,
+  gBar: Float32Array,
+  aBar: Float32Array,
+  base: number,
+  m: number,
+  n: number,
+  dt: number,
+  crossing?: ArrayLike<number>,
+): void {
+  for (let i = 0; i < n; i++) {
+    const l = lam[i];
+    if (l === 0 || (crossing !== undefined && m >= crossing[i])) continue;
+    const g = G[base + i];
+    const a = A[base + i];
+    const z = g * dt;
+    const e = Math.exp(-z);
+    gBar[base + i] = l * (a * dt * dt * dphi1(z) - dt * e * uStart[m * n + i]);
+    aBar[base + i] = l * dt * phi1(z);
+    lam[i] = l * e;
+  }
 }

@@ -14,7 +14,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
-import { dstdBackwardKernel, dstdForwardKernel } from './dstd-kernel.ts';
+import { dstdBackwardKernel, dstdForwardKernel, membraneEndBackwardKernel, membraneEndKernel } from './dstd-kernel.ts';
 import {
   binFractions,
   checkDense,
@@ -71,6 +71,32 @@ export function spikeTimesFromDrives(G: tf.Tensor3D, A: tf.Tensor3D, theta: tf.T
     };
   });
   return op(G, A, theta) as tf.Tensor2D;
+}
+
+/**
+ * The membrane at the end of the grid [B, N] from per-bin G and A [B, M, N] (bin width dt), every
+ * bin integrated and no firing level applied: for a silent neuron, the u the DSTD recursion ends
+ * on at the horizon. Differentiable in G and A, so a silent neuron gets a gradient through it.
+ */
+export function membraneAtEnd(G: tf.Tensor3D, A: tf.Tensor3D, dt: number): tf.Tensor2D {
+  if (G.rank !== 3 || A.shape.join() !== G.shape.join()) {
+    throw new RangeError(`G ${JSON.stringify(G.shape)} and A ${JSON.stringify(A.shape)} must be equal [batch, bins, neurons]`);
+  }
+  if (!(dt > 0)) throw new RangeError(`dt must be > 0, got ${dt}`);
+  const [batch, bins, neurons] = G.shape;
+  const dims = { batch, bins, neurons, dt };
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [g, a] = args as tf.Tensor[];
+    (args[2] as tf.GradSaveFunc)([g, a]);
+    return {
+      value: tf.tensor2d(membraneEndKernel(g.dataSync(), a.dataSync(), dims), [batch, neurons]),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const r = membraneEndBackwardKernel(saved[0].dataSync(), saved[1].dataSync(), dy.dataSync(), dims);
+        return [tf.tensor3d(r.G, [batch, bins, neurons]), tf.tensor3d(r.A, [batch, bins, neurons])];
+      },
+    };
+  });
+  return op(G, A) as tf.Tensor2D;
 }
 
 /** One dense layer: input spike times [B, N_in] (+Infinity = silent) to output spikes. */

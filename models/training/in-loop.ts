@@ -97,7 +97,7 @@ export function inLoopLoss(
   solver: SpikeSolver,
   cfg: LossConfig,
 ): BatchLoss {
-  return forwardLoss(net, substitutedForward(net, inputTimes, measured, solver), labels, cfg);
+  return forwardLoss(net, substitutedForward(net, inputTimes, measured, solver), labels, cfg, { bins: solver.resolution });
 }
 
 export interface InLoopGradients {

@@ -13,7 +13,14 @@
  *   should have fired (the label's neuron), this pushes the layer's ideal-limit membrane at the
  *   horizon (SpikeLayer.restPotential, linear in the weights) up to `target` thresholds. For the
  *   PNN that potential overestimates the real membrane (the reversal potentials only reduce the
- *   drive), hence a target above 1.
+ *   drive), hence a target above 1; deadMembrane 1 uses the model's own membrane at the horizon
+ *   instead (SpikeLayer.horizonMembrane).
+ * - silentPseudoTimes (silentScale > 0): silent output neurons enter the cross-entropy at
+ *   horizon + silentScale * width * (1 - u_H) (u_H = their membrane at the horizon in thresholds)
+ *   instead of at the horizon, so the cross-entropy itself pulls a silent label neuron towards
+ *   firing and pushes silent competitors away, in proportion to how far each stayed from
+ *   threshold. Continuous at the threshold (u_H -> 1 gives the horizon, where a neuron that just
+ *   fired lands) and monotone; the fired times, the mask and so the predictions are unchanged.
  */
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -33,6 +40,17 @@ export interface LossConfig {
   deadRate: number;
   /** Ideal-limit membrane (in thresholds) the dead-neuron term pushes silent neurons to. */
   deadTarget: number;
+  /**
+   * The membrane the dead-neuron term pushes: 0 = restPotential (ideal limit, linear in the
+   * weights, overestimates the PNN), 1 = the model's membrane at the horizon (horizonMembrane).
+   * Numbers, not names: loss settings are stored as numbers (fine-tuning checkpoints).
+   */
+  deadMembrane: number;
+  /**
+   * Silent output neurons in the cross-entropy: 0 = clamped at the horizon (no gradient); > 0 =
+   * silentPseudoTimes with this many output windows of delay per threshold the membrane fell short.
+   */
+  silentScale: number;
 }
 
 export const DEFAULT_LOSS: Readonly<LossConfig> = Object.freeze({
@@ -42,6 +60,8 @@ export const DEFAULT_LOSS: Readonly<LossConfig> = Object.freeze({
   deadWeight: 1,
   deadRate: 0,
   deadTarget: 2,
+  deadMembrane: 0,
+  silentScale: 0,
 });
 
 /** Mean cross-entropy of softmax(-times / tauSoft) against integer labels [B]. */
@@ -51,6 +71,20 @@ export function ttfsCrossEntropy(times: tf.Tensor2D, labels: tf.Tensor1D, tauSof
     const logp = tf.logSoftmax(tf.mul(times, -1 / tauSoft));
     const onehot = tf.oneHot(tf.cast(labels, 'int32'), times.shape[1]);
     return tf.neg(tf.mean(tf.sum(tf.mul(onehot, logp), 1))) as tf.Scalar;
+  });
+}
+
+/**
+ * Output times for the cross-entropy with silent neurons placed after the horizon:
+ * fired: t; silent: horizon + scale * width * relu(1 - membrane), membrane [B, N] in thresholds at
+ * the horizon (SpikeLayer.horizonMembrane). The relu keeps a neuron silent only through its delay
+ * (u_H already at threshold) at the horizon.
+ */
+export function silentPseudoTimes(s: LayerSpikes, membrane: tf.Tensor2D, horizon: number, width: number, scale: number): tf.Tensor2D {
+  if (!(width > 0) || !(scale > 0)) throw new RangeError(`width (${width}) and scale (${scale}) must be > 0`);
+  return tf.tidy(() => {
+    const late = tf.add(tf.mul(tf.relu(tf.sub(1, membrane)), scale * width), horizon);
+    return tf.where(tf.greaterEqual(s.mask, 0.5), s.times, late) as tf.Tensor2D;
   });
 }
 
@@ -105,14 +139,16 @@ export function deadSelection(mask: Float32Array, B: number, N: number, opts: { 
 }
 
 /**
- * mean over selected pairs of relu(target - v), v = layer.restPotential(inputs). The inputs are
- * treated as constants (the term should change this layer's weights, not the layers below).
+ * mean over selected pairs of relu(target - v), v = layer.restPotential(inputs), or with
+ * `membrane` = { bins } the model's membrane layer.horizonMembrane(inputs) on that grid. The inputs
+ * are treated as constants (the term should change this layer's weights, not the layers below).
  */
-export function deadNeuronPenalty(layer: SpikeLayer, inputs: tf.Tensor2D, selection: Float32Array, target: number): tf.Scalar {
+export function deadNeuronPenalty(layer: SpikeLayer, inputs: tf.Tensor2D, selection: Float32Array, target: number, membrane?: { bins: number }): tf.Scalar {
   return tf.tidy(() => {
     const [B] = inputs.shape;
     const sel = tf.tensor2d(selection, [B, layer.nOut]);
-    const v = layer.restPotential(stopGradient(inputs));
+    const x = stopGradient(inputs);
+    const v = membrane ? layer.horizonMembrane(x, { bins: membrane.bins, inputGrad: false }) : layer.restPotential(x);
     let count = 0;
     for (let k = 0; k < selection.length; k++) count += selection[k]!;
     return tf.div(tf.sum(tf.mul(sel, tf.relu(tf.sub(target, v)))), Math.max(1, count)) as tf.Scalar;

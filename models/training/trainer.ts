@@ -19,6 +19,7 @@ import {
   DEFAULT_LOSS,
   deadNeuronPenalty,
   deadSelection,
+  silentPseudoTimes,
   ttfsCrossEntropy,
   windowPenalty,
   type LossConfig,
@@ -96,16 +97,29 @@ export interface BatchLoss {
 
 /** The scalar loss of one batch plus what the step reports. Runs inside the optimiser's tape. */
 export function batchLoss(net: SpikingNetwork, inputTimes: tf.Tensor2D, labels: Uint8Array, solver: SpikeSolver, cfg: LossConfig): BatchLoss {
-  return forwardLoss(net, net.forward(inputTimes, solver), labels, cfg);
+  return forwardLoss(net, net.forward(inputTimes, solver), labels, cfg, { bins: solver.resolution });
 }
 
-/** The loss of a forward pass already made (every layer's spikes and inputs), e.g. one with a chip's times substituted. */
-export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint8Array, cfg: LossConfig): BatchLoss {
+/** Bins of the grid the membrane terms use (silentScale > 0, deadMembrane 1) when the solver has none. */
+export const MEMBRANE_BINS = 16;
+
+/**
+ * The loss of a forward pass already made (every layer's spikes and inputs), e.g. one with a chip's
+ * times substituted. `bins`: the grid of the membrane terms (the training solver's, default MEMBRANE_BINS).
+ */
+export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint8Array, cfg: LossConfig, opts: { bins?: number } = {}): BatchLoss {
   const B = f.inputs[0]!.shape[0];
   const L = net.layers.length;
   const out = f.spikes[L - 1]!;
   const y = tf.tensor1d(Int32Array.from(labels), 'int32');
-  const ce = ttfsCrossEntropy(out.times, y, cfg.tauSoft);
+  const bins = opts.bins ?? MEMBRANE_BINS;
+  let ceTimes = out.times;
+  if (cfg.silentScale > 0) {
+    const last = net.layers[L - 1]!;
+    const u = last.horizonMembrane(f.inputs[L - 1]!, { bins, inputGrad: L > 1 });
+    ceTimes = silentPseudoTimes(out, u, last.horizon, last.horizon - windowStart(net.config, L - 1), cfg.silentScale);
+  }
+  const ce = ttfsCrossEntropy(ceTimes, y, cfg.tauSoft);
   let win: tf.Scalar = tf.scalar(0);
   let dead: tf.Scalar = tf.scalar(0);
   const silent: number[] = [];
@@ -120,7 +134,7 @@ export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint
     silent.push(1 - fired / mask.length);
     if (cfg.deadWeight > 0) {
       const sel = deadSelection(mask, B, layer.nOut, { deadRate: cfg.deadRate, labels: l === L - 1 ? labels : undefined });
-      if (sel) dead = tf.add(dead, tf.mul(deadNeuronPenalty(layer, f.inputs[l]!, sel, cfg.deadTarget), cfg.deadWeight));
+      if (sel) dead = tf.add(dead, tf.mul(deadNeuronPenalty(layer, f.inputs[l]!, sel, cfg.deadTarget, cfg.deadMembrane === 1 ? { bins } : undefined), cfg.deadWeight));
     }
   }
   const loss = tf.add(tf.add(ce, win), dead) as tf.Scalar;
@@ -165,6 +179,8 @@ export function resolveLoss(partial: Partial<LossConfig> = {}): LossConfig {
   if (!(c.tauSoft > 0)) throw new RangeError(`tauSoft must be > 0, got ${c.tauSoft}`);
   if (!(c.windowMargin > 0 && c.windowMargin < 1)) throw new RangeError(`windowMargin must lie in (0, 1), got ${c.windowMargin}`);
   if (!(c.windowWeight >= 0 && c.deadWeight >= 0)) throw new RangeError('loss weights must be >= 0');
+  if (c.deadMembrane !== 0 && c.deadMembrane !== 1) throw new RangeError(`deadMembrane must be 0 (ideal-limit rest potential) or 1 (the model's membrane), got ${c.deadMembrane}`);
+  if (!(c.silentScale >= 0 && Number.isFinite(c.silentScale))) throw new RangeError(`silentScale must be finite and >= 0 (0 = silent outputs clamped), got ${c.silentScale}`);
   return c;
 }
 

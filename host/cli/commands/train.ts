@@ -149,6 +149,23 @@ export const options = {
       .transform(Number)
       .optional(),
   },
+  silentScale: {
+    type: 'string',
+    placeholder: 'X',
+    description:
+      'silent output neurons enter the cross-entropy at horizon + X windows per threshold their membrane at the horizon fell short, so the loss pulls a silent label neuron and pushes silent competitors (predictions unchanged); 0 = clamped at the horizon without gradient (default 0)',
+    schema: z
+      .string()
+      .regex(/^(\d+\.?\d*|\.\d+)$/, 'expected a number >= 0 like 1')
+      .transform(Number)
+      .optional(),
+  },
+  deadMembrane: {
+    type: 'string',
+    placeholder: 'ideal|model',
+    description: "membrane the dead-neuron term pushes up: ideal (ideal-limit rest potential, linear in the weights) or model (the neuron model's own membrane at the horizon on the DSTD grid) (default ideal)",
+    schema: z.enum(['ideal', 'model'], { error: 'must be ideal or model' }).optional(),
+  },
   schedule: {
     type: 'string',
     placeholder: 'constant|cosine',
@@ -190,6 +207,8 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     referenceReplaces: o.referenceReplaces,
     deadRate: o.deadRate,
     windowWeight: o.windowWeight,
+    silentScale: o.silentScale,
+    deadMembrane: o.deadMembrane,
     schedule: o.schedule,
     fromAnn: o.fromAnn,
     args: process.argv.slice(2),
