@@ -16,10 +16,12 @@
  * Both mocks are driven in process through the same probe and fit code the `calibrate` command
  * runs over a device link (calibration/backend-target.ts); the behavioural truth is read only here,
  * to score. Environment: CAL_GEOMETRY (default 32-16-8), CAL_SEEDS (default 101,202,303),
- * CAL_PROBE_SEED (the probe design's random patterns, default 1), CAL_SPICE=0 skips the SPICE mock.
+ * CAL_PROBE_SEED (the probe design's random patterns, default 1), CAL_SPICE=0 skips the SPICE mock,
+ * CAL_ADAPTIVE (the adaptive round: 0 = none, the default; 1 = DEFAULT_ADAPTIVE, what
+ * `calibrate --adaptive` runs; or configs,patterns,minTicksPerPermille).
  */
 import { backendTarget } from '../calibration/backend-target.ts';
-import { calibrateChip } from '../calibration/calibrate-chip.ts';
+import { calibrateChip, DEFAULT_ADAPTIVE, type AdaptiveOptions } from '../calibration/calibrate-chip.ts';
 import { drivenInputs } from '../calibration/probe-run.ts';
 import { scoreAgainstTruth } from '../calibration/truth-score.ts';
 import { BehavioralChip } from '../models/chips/behavioral-chip.ts';
@@ -30,8 +32,19 @@ const seeds = (process.env.CAL_SEEDS ?? '101,202,303').split(',').map(Number);
 const sizes = geometry.split('-').map(Number);
 const probeSeed = Number(process.env.CAL_PROBE_SEED ?? 1);
 if (!Number.isInteger(probeSeed) || probeSeed < 0) throw new RangeError(`CAL_PROBE_SEED must be a non-negative integer, got ${process.env.CAL_PROBE_SEED}`);
+const adaptive = parseAdaptive(process.env.CAL_ADAPTIVE);
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
 const avg = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
+
+function parseAdaptive(v: string | undefined): Partial<AdaptiveOptions> | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (v === '0') return { configs: 0 };
+  if (v === '1') return { ...DEFAULT_ADAPTIVE };
+  const [configs, patterns, minTicksPerPermille] = v.split(',').map(Number);
+  const ok = Number.isInteger(configs) && configs >= 0 && Number.isInteger(patterns) && patterns > 0 && minTicksPerPermille > 0;
+  if (!ok) throw new RangeError(`CAL_ADAPTIVE must be 0, 1 or configs,patterns,minTicksPerPermille like 4,256,1.5, got ${v}`);
+  return { configs, patterns, minTicksPerPermille };
+}
 
 async function behavioural(): Promise<Record<string, unknown>> {
   const rows: Record<string, number>[] = [];
@@ -40,7 +53,7 @@ async function behavioural(): Promise<Record<string, unknown>> {
     const chip = new BehavioralChip({ seed, sizes });
     const sup = chip.supply();
     const target = backendTarget(chip);
-    const res = await calibrateChip(target, { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
+    const res = await calibrateChip(target, { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, adaptive });
     const seconds = (performance.now() - t) / 1000;
     const score = scoreAgainstTruth(chip, res.profile, target.layers.map((_, l) => drivenInputs(target.layers, l)));
     rows.push({
@@ -65,7 +78,7 @@ async function behavioural(): Promise<Record<string, unknown>> {
     });
     process.stderr.write(`behavioral seed ${seed}: ${JSON.stringify(rows.at(-1))}\n`);
   }
-  const out: Record<string, unknown> = { backend: 'mock:behavioral', geometry, seeds, probe_seed: probeSeed };
+  const out: Record<string, unknown> = { backend: 'mock:behavioral', geometry, seeds, probe_seed: probeSeed, adaptive: process.env.CAL_ADAPTIVE ?? '0' };
   for (const k of Object.keys(rows[0])) out[k] = round(avg(rows.map((r) => r[k])));
   out.worst_pnn_over_floor = round(Math.max(...rows.map((r) => r.pnn_over_floor)));
   out.worst_pnn_over_pooled_floor = round(Math.max(...rows.map((r) => r.pnn_over_pooled_floor)));
@@ -80,7 +93,7 @@ async function spice(): Promise<Record<string, unknown>> {
   const chip = await createChip('spice', { seed: '3', mode: 'table' });
   try {
     const sup = chip.supply();
-    const res = await calibrateChip(backendTarget(chip), { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
+    const res = await calibrateChip(backendTarget(chip), { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, adaptive });
     return {
       backend: 'mock:spice?seed=3&mode=table',
       geometry: [chip.geometry[0].inputs, ...chip.geometry.map((g) => g.outputs)].join('-'),

@@ -18,6 +18,7 @@ import { NMOS, PMOS } from '../models/chips/chip-backend.ts';
 import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';
 import type { NeuronCircuit } from '../models/neuron/units.ts';
 import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, reversalBounds, type ChipProfile } from './chip-profile.ts';
+import { creepingPatterns, resolveAdaptive, type AdaptiveOptions } from './adaptive-patterns.ts';
 import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from './layer-fit.ts';
 import { levenbergMarquardt } from './lm.ts';
 import { emptyResiduals, errorTail, floorTicks, jitterFromRepeats, perNeuron, rmseTicks, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
@@ -36,6 +37,8 @@ import { fineGrid, median, monotoneRatios, pairDelayRatios, pairTransition, scan
 import { pmosFollowUpBlocks, unmeasuredPmos, type RegularPmosSweeps } from './pmos-follow-up.ts';
 import { drivenInputs, measureBlocks, type LayerSamples, type ProbeTarget } from './probe-run.ts';
 import { familyFromMosfet, familyToMosfet, logConductance, type CurveContext, type CurveFamily } from './transfer-fit.ts';
+
+export { DEFAULT_ADAPTIVE, type AdaptiveOptions } from './adaptive-patterns.ts';
 
 /**
  * Work budget of the globals fit per layer, in driven inputs x neurons: a layer contributes up to
@@ -84,6 +87,8 @@ export interface CalibrateChipOptions {
   polishMaxInputs?: number;
   /** Precharge steps of the raised-precharge sweeps, volts (default REST_SHIFT_VOLTS; [] = none). Used when the device can program its precharge; steps that would bring it within 40 mV of the supply are skipped. */
   restShiftVolts?: readonly number[];
+  /** The adaptive round after the first fit (adaptive-patterns.ts): default none (configs 0); DEFAULT_ADAPTIVE is what `--adaptive` asks for. */
+  adaptive?: Partial<AdaptiveOptions>;
   /** Skip the global fit and use these (diagnostics: e.g. a mock's hidden truth). */
   fixedGlobals?: GlobalParams;
   /** Programmed precharge / threshold per layer, volts (default nominal). */
@@ -131,6 +136,13 @@ export interface HeldOutTail {
 /** Share of the held-out pairs the report lists as the worst. */
 export const TAIL_FRACTION = 0.01;
 
+/** What the adaptive round did: candidate rows measured and rows added to the fit set, in all and per layer. */
+export interface AdaptiveRecord {
+  candidates: number;
+  kept: number;
+  layers: { layer: number; candidates: number; kept: number }[];
+}
+
 export interface CalibrationResult {
   profile: ChipProfile;
   /** Held-out pairs, ticks. */
@@ -142,7 +154,8 @@ export interface CalibrationResult {
   tail: HeldOutTail;
   curves: CurvePoint[];
   codes: { layer: number; nmos: number[]; pmos: number[] }[];
-  probes: { fit: number; heldOut: number; blocks: number };
+  /** Probe counts: fit patterns (adaptive ones included), held-out patterns, blocks; what the adaptive round did. */
+  probes: { fit: number; heldOut: number; blocks: number; adaptive: AdaptiveRecord };
   globals: GlobalParams;
   seconds: { probing: number; fitting: number };
   /** The fitted layer models (diagnostics: per-neuron state and data). */
@@ -255,10 +268,16 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
     strongRef,
     perUnit,
   };
+  // The weak-partner pairs again at every raised-precharge step. With E/I mixtures alone E+ and E-
+  // trade along a valley (E+ up, |E-| down) by 1-2.5 % once the PMOS codes inhibit for real; how a
+  // pair's delay changes with the starting depth pins E- the way the NMOS steps pin E+ (README.md).
+  const pShift = sweepP.length && shifts.length
+    ? await run(shifts.flatMap((dv) => sweepBlocks(ctx, PMOS, pCodes, ref).map((b) => ({ ...b, restShiftVolts: dv }))), 'PMOS sweeps, raised precharge')
+    : [];
   const followUp = sweepP.length ? await run(pmosFollowUpBlocks(ctx, unmeasuredPmos(g, ctx.driven, regular), pCodes, regular), 'PMOS follow-up sweeps') : [];
   const patterns = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, false), 'patterns');
   const held = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, true), 'held-out patterns');
-  return { layer: l, ctx, samples: [...scanNs, ...sweepN, ...restSweeps, ...scanPs, ...fineScan, ...sweepP, ...followUp, ...patterns, ...held], nCodes, pCodes };
+  return { layer: l, ctx, samples: [...scanNs, ...sweepN, ...restSweeps, ...scanPs, ...fineScan, ...sweepP, ...pShift, ...followUp, ...patterns, ...held], nCodes, pCodes };
 }
 
 function checkLayers(target: ProbeTarget, layers: readonly number[] | undefined): number[] {
@@ -449,6 +468,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
   const layers = checkLayers(target, opts.layers);
   const sizes: ProbeSizes = { ...DEFAULT_PROBE_SIZES, ...(opts.sizes ?? {}) };
   const seed = opts.seed ?? 1;
+  const adaptive = resolveAdaptive({ configs: 0, ...(opts.adaptive ?? {}) });
   const perUnit = target.layers[0].horizonTicks;
   const t0 = perUnit * target.tickSeconds;
   const curveCtx: CurveContext = { supply: opts.supplyV, temperatureC: opts.temperatureC };
@@ -545,6 +565,30 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
   // Warm starts and the polish that follows make a short projected fit enough here.
   fitAll(pnn, globals, 6);
   polishAll(pnn, globals, 6);
+  const adaptiveRecord: AdaptiveRecord = { candidates: 0, kept: 0, layers: [] };
+  if (adaptive.configs > 0) {
+    // The adaptive round: patterns the fit predicts to creep up to threshold pin the conductance
+    // combinations random patterns measure least well (adaptive-patterns.ts, README.md "Adaptive patterns").
+    for (let k = 0; k < runs.length; k++) {
+      const run = runs[k];
+      const got = await creepingPatterns(target, run.ctx, { nmos: run.nCodes, pmos: run.pCodes }, pnn[k], globals, adaptive, seed, {
+        signal: opts.signal,
+        onProgress: (d, t) => opts.onProgress?.(`layer ${run.layer}: adaptive candidates`, d, t),
+      });
+      const kept = got.kept.reduce((a, e) => a + e.batch, 0);
+      adaptiveRecord.candidates += got.candidates;
+      adaptiveRecord.kept += kept;
+      adaptiveRecord.layers.push({ layer: run.layer, candidates: got.candidates, kept });
+      if (kept === 0) continue;
+      run.samples.push(...got.kept);
+      datasets[k] = buildDataset({ ...datasets[k].input, samples: run.samples });
+      const f = new LayerFitter(datasets[k], false, nominalFamilies(run.layer));
+      f.adopt(pnn[k]);
+      pnn[k] = f;
+      fitAll([f], globals, 6);
+      polishAll([f], globals, 6);
+    }
+  }
   step('fit PNN', 4, 4);
 
   // Ideal top-down model on the same data.
@@ -669,7 +713,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
     tail: heldOutTail(pnn, layers, hoPnn, globals, TAIL_FRACTION),
     curves,
     codes: runs.map((r) => ({ layer: r.layer, nmos: r.nCodes, pmos: r.pCodes })),
-    probes: { fit: nFit, heldOut: nHeld, blocks: runs.reduce((s, r) => s + r.samples.length, 0) },
+    probes: { fit: nFit, heldOut: nHeld, blocks: runs.reduce((s, r) => s + r.samples.length, 0), adaptive: adaptiveRecord },
     globals,
     seconds: { probing: probingSeconds, fitting: fitSeconds },
     fitters: { pnn, ideal },

@@ -90,8 +90,11 @@ interface NeuronData {
   sn: { j: Int32Array; c: Int32Array; tIn: Float64Array; tOut: Float64Array };
   /** sweep-p: input, NMOS code index, PMOS code index, times. */
   sp: { j: Int32Array; cn: Int32Array; cp: Int32Array; tIn: Float64Array; tOut: Float64Array };
-  /** patterns (fit only): per sample start/count into entries, output time, starting membrane (u). */
-  pat: { start: Int32Array; count: Int32Array; tOut: Float64Array; u0: Float64Array };
+  /**
+   * patterns (fit only): per sample start/count into entries, output time, starting membrane (u),
+   * and where it came from: the index of its block in the input's samples and its row in that block.
+   */
+  pat: { start: Int32Array; count: Int32Array; tOut: Float64Array; u0: Float64Array; block: Int32Array; row: Int32Array };
   ent: { j: Int32Array; t: Float64Array; cn: Int32Array; cp: Int32Array };
 }
 
@@ -148,13 +151,14 @@ export function buildDataset(input: LayerFitInput): LayerDataset {
   const mk = () => ({
     sn: { j: new Grow(), c: new Grow(), tIn: new Grow(), tOut: new Grow() },
     sp: { j: new Grow(), cn: new Grow(), cp: new Grow(), tIn: new Grow(), tOut: new Grow() },
-    pat: { start: new Grow(), count: new Grow(), tOut: new Grow(), u0: new Grow() },
+    pat: { start: new Grow(), count: new Grow(), tOut: new Grow(), u0: new Grow(), block: new Grow(), row: new Grow() },
     ent: { j: new Grow(), t: new Grow(), cn: new Grow(), cp: new Grow() },
   });
   const fit = Array.from({ length: n }, mk);
   let hasRestShift = false;
   const held = Array.from({ length: n }, mk);
-  for (const s of input.samples) {
+  for (let q = 0; q < input.samples.length; q++) {
+    const s = input.samples[q];
     if (s.layer !== input.layer) continue;
     if (s.kind === 'scan-n' || s.kind === 'scan-p') continue;
     if (s.kind === 'heldout' && s.repeat !== 0) continue;
@@ -191,6 +195,8 @@ export function buildDataset(input: LayerFitInput): LayerDataset {
         d.pat.count.push(active.length);
         d.pat.tOut.push(tOut);
         d.pat.u0.push(u0);
+        d.pat.block.push(q);
+        d.pat.row.push(b);
         for (const j of active) {
           d.ent.j.push(j);
           d.ent.t.push(s.inputs[b * nIn + j]);
@@ -209,7 +215,14 @@ export function buildDataset(input: LayerFitInput): LayerDataset {
       tIn: Float64Array.from(d.sp.tIn.a),
       tOut: Float64Array.from(d.sp.tOut.a),
     },
-    pat: { start: Int32Array.from(d.pat.start.a), count: Int32Array.from(d.pat.count.a), tOut: Float64Array.from(d.pat.tOut.a), u0: Float64Array.from(d.pat.u0.a) },
+    pat: {
+      start: Int32Array.from(d.pat.start.a),
+      count: Int32Array.from(d.pat.count.a),
+      tOut: Float64Array.from(d.pat.tOut.a),
+      u0: Float64Array.from(d.pat.u0.a),
+      block: Int32Array.from(d.pat.block.a),
+      row: Int32Array.from(d.pat.row.a),
+    },
     ent: { j: Int32Array.from(d.ent.j.a), t: Float64Array.from(d.ent.t.a), cn: Int32Array.from(d.ent.cn.a), cp: Int32Array.from(d.ent.cp.a) },
   });
   return {
@@ -302,6 +315,13 @@ export class LayerFitter {
       obsN: s.obsN.slice(),
       obsP: s.obsP.slice(),
     };
+  }
+
+  /** Takes over another fitter's state of the same layer (a dataset with more samples, say), families included. */
+  adopt(other: LayerFitter): void {
+    this.restore(other.snapshot());
+    Object.assign(this.state.families.nmos, other.state.families.nmos);
+    Object.assign(this.state.families.pmos, other.state.families.pmos);
   }
 
   /** Restores what snapshot() saved. */
@@ -510,27 +530,33 @@ export class LayerFitter {
 
   /** Held-out residuals in ticks (predicted - measured) of neuron i with the committed state. */
   heldOutResiduals(i: number, globals: GlobalParams): { predicted: Float64Array; measured: Float64Array } {
-    const d = this.data.heldOut[i];
-    const m = d.pat.count.length;
-    const pred = new Float64Array(m);
+    return { predicted: this.predicted(i, globals, 'heldout'), measured: Float64Array.from(this.data.heldOut[i].pat.tOut) };
+  }
+
+  /** Predicted spike times (normalised, +Infinity = never) of neuron i's fit or held-out patterns with the committed state. */
+  predicted(i: number, globals: GlobalParams, which: 'fit' | 'heldout' = 'fit'): Float64Array {
+    const d = which === 'fit' ? this.data.neurons[i] : this.data.heldOut[i];
+    const pred = new Float64Array(d.pat.count.length);
     this.fillTables(i);
     this.predict(d, globals, this.state.theta[i], this.state.delay[i], pred);
-    return { predicted: pred, measured: Float64Array.from(d.pat.tOut) };
+    return pred;
   }
 
   /**
-   * How far held-out pattern s of neuron i moves for a change of its threshold scale: d t / d theta
-   * in ticks per unit of theta (0 where the model leaves it silent). A pattern whose membrane creeps
+   * How far held-out pattern s of neuron i (`which` = 'fit': fit pattern s) moves for a change of
+   * its threshold scale: d t / d theta in ticks per unit of theta (0 where the model leaves it silent
+   * inside the window). A pattern whose membrane creeps
    * up to threshold has a large value, and so the same large sensitivity to every conductance in it:
    * that is what makes its prediction hard, not the measurement.
    */
-  heldOutThresholdSensitivity(i: number, s: number, globals: GlobalParams): number {
-    const d = this.data.heldOut[i];
-    if (!(s >= 0 && s < d.pat.count.length)) throw new RangeError(`neuron ${i} has no held-out pattern ${s}`);
+  heldOutThresholdSensitivity(i: number, s: number, globals: GlobalParams, which: 'fit' | 'heldout' = 'heldout'): number {
+    const d = which === 'fit' ? this.data.neurons[i] : this.data.heldOut[i];
+    if (!(s >= 0 && s < d.pat.count.length)) throw new RangeError(`neuron ${i} has no ${which === 'fit' ? 'fit' : 'held-out'} pattern ${s}`);
     this.fillTables(i);
     const { kN, kP } = this.kicks(globals);
     const T = neuronCrossingGrad(this.loadSample(d, s, kN, kP), this.physics(globals, this.state.theta[i]), this.scratch.grad);
-    return Number.isFinite(T) ? this.scratch.grad.dTheta * this.data.input.perUnit : 0;
+    // A crossing after the window end is a silent reading: it does not move with the threshold.
+    return T + this.state.delay[i] < this.data.input.horizon ? this.scratch.grad.dTheta * this.data.input.perUnit : 0;
   }
 
   /**

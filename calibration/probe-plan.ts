@@ -272,6 +272,21 @@ export function patternBlocks(ctx: LayerProbeContext, nCodes: readonly number[],
 }
 
 /**
+ * Candidate patterns for the adaptive round (calibrate-chip.ts): random configurations and inputs
+ * drawn like the held-out set's, from a seed stream of their own (neither the fit's nor the
+ * held-out set's), measured once. The fit keeps only the ones it predicts to creep up to threshold.
+ */
+export function candidateBlocks(ctx: LayerProbeContext, nCodes: readonly number[], pCodes: readonly number[], configs: number, count: number, seed: number): ProbeBlock[] {
+  const blocks: ProbeBlock[] = [];
+  for (let q = 0; q < configs; q++) {
+    const rng = new Rng(deriveSeed(seed, 3, ctx.layer, q));
+    const codes = patternCodes(ctx, nCodes, pCodes, 0.75, 0.35, rng);
+    blocks.push({ layer: ctx.layer, kind: 'pattern', codes, inputTicks: patternInputs(ctx, count, rng), batch: count });
+  }
+  return blocks;
+}
+
+/**
  * The NMOS reference code of PMOS sweeps: the second-weakest NMOS sweep code. A weak partner makes
  * the PMOS current a large share of the pair's, so its conductance is well resolved.
  */

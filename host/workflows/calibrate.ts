@@ -7,7 +7,7 @@
  */
 
 import path from 'node:path';
-import { calibrateChip, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
+import { calibrateChip, DEFAULT_ADAPTIVE, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
 import { loadChipProfile, saveChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
 import { refitGlobals, type DriftRefitResult } from '../../calibration/drift-refit.ts';
 import type { ProbeSizes } from '../../calibration/probe-plan.ts';
@@ -32,6 +32,8 @@ export interface CalibrateWorkflowOptions {
   layers?: number[];
   seed?: number;
   sizes?: Partial<ProbeSizes>;
+  /** Run the adaptive round (full mode; calibration/adaptive-patterns.ts, DEFAULT_ADAPTIVE). */
+  adaptive?: boolean;
   signal?: AbortSignal;
   print?: (line: string) => void;
   onProgress?: (stage: string, done: number, total: number) => void;
@@ -262,6 +264,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         layers: opts.layers,
         seed: opts.seed,
         sizes: opts.sizes,
+        ...(opts.adaptive ? { adaptive: DEFAULT_ADAPTIVE } : {}),
         signal: opts.signal,
         onProgress: opts.onProgress,
       });
@@ -315,7 +318,12 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         { figure: 'E+, E-', value: `${res.globals.ePlus.toFixed(3)}, ${res.globals.eMinus.toFixed(3)}` },
         { figure: 'kick per volt (NMOS, PMOS)', value: `${res.globals.kickNmos.toExponential(3)}, ${res.globals.kickPmos.toExponential(3)}` },
         { figure: 'timer offset', value: `${res.profile.global.timerOffsetTicks.toFixed(3)} ticks` },
-        { figure: 'probes (fit + held-out)', value: `${res.probes.fit} + ${res.probes.heldOut}` },
+        {
+          figure: 'probes (fit + held-out)',
+          value:
+            `${res.probes.fit} + ${res.probes.heldOut}` +
+            (res.probes.adaptive.candidates ? ` (adaptive: ${res.probes.adaptive.kept} of ${res.probes.adaptive.candidates} candidates, predicted to creep up to threshold, in the fit set)` : ''),
+        },
         { figure: 'time (probing, fitting)', value: `${res.seconds.probing.toFixed(1)} s, ${res.seconds.fitting.toFixed(1)} s` },
       ];
       await writeHtmlReport(reportPath, {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { backendTarget } from '../../calibration/backend-target.ts';
-import { calibrateChip, probeLayer } from '../../calibration/calibrate-chip.ts';
+import { calibrateChip, DEFAULT_ADAPTIVE, probeLayer } from '../../calibration/calibrate-chip.ts';
 import { DEFAULT_PROBE_SIZES, referenceNmos } from '../../calibration/probe-plan.ts';
 import { median } from '../../calibration/scan-analysis.ts';
 import { refitGlobals } from '../../calibration/drift-refit.ts';
@@ -21,7 +21,9 @@ describe('calibrateChip on the behavioural mock', () => {
       const chip = new BehavioralChip({ seed, sizes });
       const sup = chip.supply();
       const target = backendTarget(chip);
-      const res = await calibrateChip(target, { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, sizes: { patternsPerConfig: 64, heldOutPatterns: 48 } });
+      // The second die with the adaptive round (off by default).
+      const adaptive = seed === 4711 ? DEFAULT_ADAPTIVE : undefined;
+      const res = await calibrateChip(target, { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, sizes: { patternsPerConfig: 64, heldOutPatterns: 48 }, adaptive });
       // The floor from repeated readings must see the die's jitter (0.25 ns = 0.25 ticks).
       expect(res.noise.jitterTicks).toBeGreaterThan(0.15);
       expect(res.noise.jitterTicks).toBeLessThan(0.35);
@@ -36,6 +38,12 @@ describe('calibrateChip on the behavioural mock', () => {
       expect(res.noise.pooledFloorTicks).toBeLessThanOrEqual(Math.max(...floors) + 1e-12);
       expect(res.rmse.idealTicks).toBeGreaterThan(2 * res.rmse.pnnTicks);
       expect(res.profile.chipId).toBe(chip.chipId);
+      if (adaptive) {
+        // The adaptive round measured its candidates and kept a few for the fit.
+        expect(res.probes.adaptive.layers.map((x) => [x.layer, x.candidates])).toEqual([[0, 4 * 256], [1, 4 * 256]]);
+        expect(res.probes.adaptive.kept).toBeGreaterThan(0);
+        expect(res.probes.adaptive.kept).toBeLessThan(res.probes.adaptive.candidates / 4);
+      } else expect(res.probes.adaptive).toEqual({ candidates: 0, kept: 0, layers: [] });
       // The raised-precharge sweeps restore the programmed voltages.
       for (let l = 0; l < 2; l++) expect(chip.neuronVoltages(l)).toEqual({ vRest: 1.3, vThreshold: 0.9 });
       expect(res.profile.layers.every((l) => l.calibrated)).toBe(true);

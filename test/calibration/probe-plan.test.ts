@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { NMOS, PMOS, SILENT_TICK, dualRailLayer } from '../../models/chips/chip-backend.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE } from '../../models/chips/sky130-nominal.ts';
 import { Rng } from '../../models/datasets/rng.ts';
-import { DEFAULT_PROBE_SIZES, eiBlock, patternBlocks, pickCodes, scanGrid, sweepBlocks } from '../../calibration/probe-plan.ts';
+import { candidateBlocks, DEFAULT_PROBE_SIZES, eiBlock, patternBlocks, pickCodes, scanGrid, sweepBlocks } from '../../calibration/probe-plan.ts';
 import { codeWindow } from '../../calibration/probe-configs.ts';
 
 const g = dualRailLayer(6, 4);
@@ -58,5 +58,27 @@ describe('probe design', () => {
         expect((n === offN) !== (p === offP)).toBe(true);
       }
     }
+  });
+
+  it('adaptive candidates: reproducible per seed, drawn apart from the fit and held-out patterns, driven inputs only', () => {
+    const a = candidateBlocks(ctx, [230, 220], [820, 830], 3, 16, 5);
+    const b = candidateBlocks(ctx, [230, 220], [820, 830], 3, 16, 5);
+    expect(a.length).toBe(3);
+    a.forEach((blk, q) => {
+      expect(blk.kind).toBe('pattern');
+      expect(blk.batch).toBe(16);
+      expect(blk.inputTicks).toEqual(b[q].inputTicks);
+      expect(blk.codes).toEqual(b[q].codes);
+      for (let s = 0; s < blk.batch; s++) expect(blk.inputTicks[s * 6 + 5]).toBe(SILENT_TICK);
+    });
+    // Configurations differ from one another and from another seed's.
+    expect(a[0].codes).not.toEqual(a[1].codes);
+    expect(candidateBlocks(ctx, [230, 220], [820, 830], 1, 16, 6)[0].inputTicks).not.toEqual(a[0].inputTicks);
+    const same = (x: Uint16Array, y: Uint16Array) => x.length === y.length && x.every((t, k) => t === y[k]);
+    const others = [
+      ...patternBlocks(ctx, [230, 220], [820, 830], { ...DEFAULT_PROBE_SIZES, patternsPerConfig: 16 }, 5, false),
+      ...patternBlocks(ctx, [230, 220], [820, 830], { ...DEFAULT_PROBE_SIZES, heldOutPatterns: 16 }, 5, true),
+    ];
+    for (const c of a) for (const o of others) expect(same(c.inputTicks, o.inputTicks)).toBe(false);
   });
 });

@@ -29,6 +29,7 @@ describe('spikeloop CLI', () => {
     [['ports', '--boards=yes'], /flag --boards takes no value/],
     [['mock-board'], /give exactly one of --pty and --port PATH/],
     [['mock-board', '--pty', '--geometry', '784x10'], /invalid --geometry '784x10': expected sizes joined by dashes/],
+    [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--quick', '--adaptive'], /--adaptive goes with a full calibration/],
   ];
   it.each(usage)('exits 2 on %j naming the flag, the value and the fix', async (argv, re) => {
     const r = await cli(...argv);

@@ -54,6 +54,17 @@ describe('calibrate workflow over a device link', () => {
     expect(p2.layers[0].dVth).toEqual(p.layers[0].dVth);
   }, 120_000);
 
+  it('with adaptive, records the candidates measured and the rows kept, and reports them', async () => {
+    const out = join(root, 'adaptive');
+    const s = await runCalibrateWorkflow(device, { out, adaptive: true, sizes: { patternsPerConfig: 48, heldOutPatterns: 32 } });
+    const record = JSON.parse(readFileSync(join(out, 'calibration.json'), 'utf8'));
+    expect(record.probes.adaptive.candidates).toBe(2 * 4 * 256);
+    expect(record.probes.adaptive.layers.map((x: { layer: number }) => x.layer)).toEqual([0, 1]);
+    expect(record.probes.adaptive.kept).toBe(record.probes.adaptive.layers.reduce((a: number, x: { kept: number }) => a + x.kept, 0));
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/adaptive: \d+ of 2048 candidates/);
+    expect(s.rmse_pnn_ticks).toBeLessThan(3 * s.floor_ticks!);
+  }, 120_000);
+
   it('refuses a quick refit from another chip profile before touching the run folder', async () => {
     const other = await ChipDevice.open('mock:behavioral?seed=516&geometry=8-4-2');
     try {
