@@ -21,6 +21,7 @@
  * `calibrate --adaptive` runs; or configs,patterns,minTicksPerPermille).
  */
 import { backendTarget } from '../calibration/backend-target.ts';
+import { resolveAdaptive } from '../calibration/adaptive-patterns.ts';
 import { calibrateChip, DEFAULT_ADAPTIVE, type AdaptiveOptions } from '../calibration/calibrate-chip.ts';
 import { drivenInputs } from '../calibration/probe-run.ts';
 import { scoreAgainstTruth } from '../calibration/truth-score.ts';
@@ -40,10 +41,10 @@ function parseAdaptive(v: string | undefined): Partial<AdaptiveOptions> | undefi
   if (v === undefined || v === '') return undefined;
   if (v === '0') return { configs: 0 };
   if (v === '1') return { ...DEFAULT_ADAPTIVE };
-  const [configs, patterns, minTicksPerPermille] = v.split(',').map(Number);
-  const ok = Number.isInteger(configs) && configs >= 0 && Number.isInteger(patterns) && patterns > 0 && minTicksPerPermille > 0;
-  if (!ok) throw new RangeError(`CAL_ADAPTIVE must be 0, 1 or configs,patterns,minTicksPerPermille like 4,256,1.5, got ${v}`);
-  return { configs, patterns, minTicksPerPermille };
+  const parts = v.split(',').map(Number);
+  if (parts.length !== 3) throw new RangeError(`CAL_ADAPTIVE must be 0, 1 or configs,patterns,minTicksPerPermille like 4,256,1.5, got ${v}`);
+  const [configs, patterns, minTicksPerPermille] = parts;
+  return resolveAdaptive({ configs, patterns, minTicksPerPermille });
 }
 
 async function behavioural(): Promise<Record<string, unknown>> {

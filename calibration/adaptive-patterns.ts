@@ -12,8 +12,7 @@
  * patterns (figures in README.md).
  */
 
-import type { GlobalParams, LayerFitter } from './layer-fit.ts';
-import { buildDataset, LayerFitter as Fitter } from './layer-fit.ts';
+import { buildDataset, LayerFitter, type GlobalParams } from './layer-fit.ts';
 import { candidateBlocks, type LayerProbeContext } from './probe-plan.ts';
 import { measureBlocks, type LayerSamples, type ProbeTarget } from './probe-run.ts';
 
@@ -68,7 +67,7 @@ export async function creepingPatterns(
   if (ctx.layer !== fitted.data.input.layer) throw new RangeError(`the probe context is layer ${ctx.layer}, the fitter layer ${fitted.data.input.layer}`);
   const cand = await measureBlocks(target, candidateBlocks(ctx, codes.nmos, codes.pmos, a.configs, a.patterns, seed), opts);
   const fam = fitted.state.families;
-  const probe = new Fitter(buildDataset({ ...fitted.data.input, samples: cand }), false, { nmos: { ...fam.nmos }, pmos: { ...fam.pmos } });
+  const probe = new LayerFitter(buildDataset({ ...fitted.data.input, samples: cand }), false, { nmos: { ...fam.nmos }, pmos: { ...fam.pmos } });
   probe.adopt(fitted);
   const keep = cand.map(() => new Set<number>());
   const n = probe.data.input.geometry.outputs;

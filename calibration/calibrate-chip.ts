@@ -576,8 +576,6 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
         onProgress: (d, t) => opts.onProgress?.(`layer ${run.layer}: adaptive candidates`, d, t),
       });
       const kept = got.kept.reduce((a, e) => a + e.batch, 0);
-      adaptiveRecord.candidates += got.candidates;
-      adaptiveRecord.kept += kept;
       adaptiveRecord.layers.push({ layer: run.layer, candidates: got.candidates, kept });
       if (kept === 0) continue;
       run.samples.push(...got.kept);
@@ -588,6 +586,8 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
       fitAll([f], globals, 6);
       polishAll([f], globals, 6);
     }
+    adaptiveRecord.candidates = adaptiveRecord.layers.reduce((a, x) => a + x.candidates, 0);
+    adaptiveRecord.kept = adaptiveRecord.layers.reduce((a, x) => a + x.kept, 0);
   }
   step('fit PNN', 4, 4);
 
