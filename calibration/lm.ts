@@ -95,9 +95,13 @@ export function levenbergMarquardt(residuals: (p: Float64Array) => Float64Array,
     for (let s = 0; s < m; s++) {
       const rs = r[s];
       if (!Number.isFinite(rs)) continue;
+      // A row whose perturbed residual failed (non-finite) in any direction says nothing reliable
+      // about the others either; keeping its finite entries would also leak NaN into J^T J.
+      let rowOk = true;
+      for (let a = 0; a < n; a++) if (!Number.isFinite(J[s * n + a])) rowOk = false;
+      if (!rowOk) continue;
       for (let a = 0; a < n; a++) {
         const ja = J[s * n + a];
-        if (!Number.isFinite(ja)) continue;
         Jtr[a] += ja * rs;
         for (let b = 0; b <= a; b++) JtJ[a * n + b] += ja * J[s * n + b];
       }
@@ -109,7 +113,7 @@ export function levenbergMarquardt(residuals: (p: Float64Array) => Float64Array,
       for (let a = 0; a < n; a++) A[a * n + a] += mu * (JtJ[a * n + a] + 1e-12);
       const neg = Jtr.map((x) => -x);
       const dx = solveSpd(A, neg, n);
-      if (!dx) {
+      if (!dx || !dx.every(Number.isFinite)) {
         mu *= 10;
         continue;
       }

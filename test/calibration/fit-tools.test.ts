@@ -20,6 +20,19 @@ describe('Levenberg-Marquardt', () => {
     const fit = levenbergMarquardt((p) => Float64Array.of(p[0] - 5), [0], { steps: [1e-6], upper: [2] });
     expect(fit.params[0]).toBe(2);
   });
+
+  it('ignores residuals whose finite-difference probe failed and never returns non-finite parameters', () => {
+    // Row 0 turns non-finite whenever p[0] is probed upward (a pattern that stops firing, say); the
+    // other rows define the problem. Before, that row's finite entries leaked NaN into J^T J.
+    const target = [1.5, -0.5];
+    const base = [1, 0];
+    const res = (p: Float64Array) =>
+      Float64Array.of(p[0] > base[0] + 1e-9 && p[0] < base[0] + 0.02 ? Number.NaN : 0.1 * (p[0] - target[0]), p[0] - target[0], p[1] - target[1], p[0] + p[1] - target[0] - target[1]);
+    const fit = levenbergMarquardt(res, base, { steps: [0.01, 0.01], maxIterations: 50, tolerance: 1e-14 });
+    expect(Array.from(fit.params).every(Number.isFinite)).toBe(true);
+    expect(fit.params[0]).toBeCloseTo(target[0], 6);
+    expect(fit.params[1]).toBeCloseTo(target[1], 6);
+  });
 });
 
 describe('transfer-curve fits', () => {
