@@ -21,9 +21,15 @@ import { fileURLToPath } from 'node:url';
 import { foldParts, loadPooledDataset, stratifiedFolds } from '../models/datasets/cross-validation.ts';
 import { loadIris } from '../models/datasets/iris.ts';
 
-const seeds = (process.env.IRIS_SEEDS ?? '1,2,3,4,5').split(',').map(Number);
-const cvSeeds = (process.env.IRIS_CV_SEEDS ?? '1,2,3,4,5').split(',').map(Number);
-for (const s of [...seeds, ...cvSeeds]) if (!Number.isInteger(s) || s < 0) throw new RangeError(`IRIS_SEEDS / IRIS_CV_SEEDS must be comma-separated non-negative integers, got ${process.env.IRIS_SEEDS} / ${process.env.IRIS_CV_SEEDS}`);
+/** A comma-separated list of seeds from environment variable `name` (each a whole number >= 0). */
+function seedList(name: string): number[] {
+  const raw = process.env[name] ?? '1,2,3,4,5';
+  const parts = raw.split(',').map((x) => x.trim());
+  if (!parts.every((x) => /^\d+$/.test(x))) throw new RangeError(`${name} must be comma-separated whole numbers like 1,2,3, got ${JSON.stringify(raw)}`);
+  return parts.map(Number);
+}
+const seeds = seedList('IRIS_SEEDS');
+const cvSeeds = seedList('IRIS_CV_SEEDS');
 const runSnn = process.env.IRIS_SNN !== '0';
 const cli = fileURLToPath(new URL('../bin/spikeloop.js', import.meta.url));
 
