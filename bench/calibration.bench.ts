@@ -18,11 +18,13 @@
  * to score. Environment: CAL_GEOMETRY (default 32-16-8), CAL_SEEDS (default 101,202,303),
  * CAL_PROBE_SEED (the probe design's random patterns, default 1), CAL_SPICE=0 skips the SPICE mock,
  * CAL_ADAPTIVE (the adaptive round: 0 = none, the default; 1 = DEFAULT_ADAPTIVE, what
- * `calibrate --adaptive` runs; or configs,patterns,minTicksPerPermille).
+ * `calibrate --adaptive` runs; or configs,patterns,minTicksPerPermille), CAL_SWEEP_REPEATS (how many times
+ * each single-synapse sweep is measured, default the probe plan's 3; `calibrate --sweep-repeats`).
  */
 import { backendTarget } from '../calibration/backend-target.ts';
 import { resolveAdaptive } from '../calibration/adaptive-patterns.ts';
 import { calibrateChip, DEFAULT_ADAPTIVE, type AdaptiveOptions } from '../calibration/calibrate-chip.ts';
+import { DEFAULT_PROBE_SIZES } from '../calibration/probe-plan.ts';
 import { drivenInputs } from '../calibration/probe-run.ts';
 import { scoreAgainstTruth } from '../calibration/truth-score.ts';
 import { BehavioralChip } from '../models/chips/behavioral-chip.ts';
@@ -34,6 +36,8 @@ const sizes = geometry.split('-').map(Number);
 const probeSeed = Number(process.env.CAL_PROBE_SEED ?? 1);
 if (!Number.isInteger(probeSeed) || probeSeed < 0) throw new RangeError(`CAL_PROBE_SEED must be a non-negative integer, got ${process.env.CAL_PROBE_SEED}`);
 const adaptive = parseAdaptive(process.env.CAL_ADAPTIVE);
+const sweepRepeats = Number(process.env.CAL_SWEEP_REPEATS ?? DEFAULT_PROBE_SIZES.sweepRepeats);
+if (!Number.isInteger(sweepRepeats) || sweepRepeats < 1) throw new RangeError(`CAL_SWEEP_REPEATS must be an integer >= 1, got ${process.env.CAL_SWEEP_REPEATS}`);
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
 const avg = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
 
@@ -54,7 +58,7 @@ async function behavioural(): Promise<Record<string, unknown>> {
     const chip = new BehavioralChip({ seed, sizes });
     const sup = chip.supply();
     const target = backendTarget(chip);
-    const res = await calibrateChip(target, { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, adaptive });
+    const res = await calibrateChip(target, { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, adaptive, sizes: { sweepRepeats } });
     const seconds = (performance.now() - t) / 1000;
     const score = scoreAgainstTruth(chip, res.profile, target.layers.map((_, l) => drivenInputs(target.layers, l)));
     rows.push({
@@ -79,7 +83,7 @@ async function behavioural(): Promise<Record<string, unknown>> {
     });
     process.stderr.write(`behavioral seed ${seed}: ${JSON.stringify(rows.at(-1))}\n`);
   }
-  const out: Record<string, unknown> = { backend: 'mock:behavioral', geometry, seeds, probe_seed: probeSeed, adaptive: process.env.CAL_ADAPTIVE ?? '0' };
+  const out: Record<string, unknown> = { backend: 'mock:behavioral', geometry, seeds, probe_seed: probeSeed, adaptive: process.env.CAL_ADAPTIVE ?? '0', sweep_repeats: sweepRepeats };
   for (const k of Object.keys(rows[0])) out[k] = round(avg(rows.map((r) => r[k])));
   out.worst_pnn_over_floor = round(Math.max(...rows.map((r) => r.pnn_over_floor)));
   out.worst_pnn_over_pooled_floor = round(Math.max(...rows.map((r) => r.pnn_over_pooled_floor)));
@@ -94,10 +98,11 @@ async function spice(): Promise<Record<string, unknown>> {
   const chip = await createChip('spice', { seed: '3', mode: 'table' });
   try {
     const sup = chip.supply();
-    const res = await calibrateChip(backendTarget(chip), { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, adaptive });
+    const res = await calibrateChip(backendTarget(chip), { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, adaptive, sizes: { sweepRepeats } });
     return {
       backend: 'mock:spice?seed=3&mode=table',
       geometry: [chip.geometry[0].inputs, ...chip.geometry.map((g) => g.outputs)].join('-'),
+      sweep_repeats: sweepRepeats,
       rmse_pnn: round(res.rmse.pnnSeconds),
       rmse_ideal: round(res.rmse.idealSeconds),
       rmse_pnn_ticks: round(res.rmse.pnnTicks),

@@ -31,6 +31,7 @@ import {
   scanGrid,
   sweepBlocks,
   type LayerProbeContext,
+  type ProbeBlock,
   type ProbeSizes,
 } from './probe-plan.ts';
 import { fineGrid, median, monotoneRatios, pairDelayRatios, pairTransition, scanDelays } from './scan-analysis.ts';
@@ -155,7 +156,8 @@ export interface CalibrationResult {
   curves: CurvePoint[];
   codes: { layer: number; nmos: number[]; pmos: number[] }[];
   /** Probe counts: fit patterns (adaptive ones included), held-out patterns, blocks; what the adaptive round did. */
-  probes: { fit: number; heldOut: number; blocks: number; adaptive: AdaptiveRecord };
+  /** Probe counts; `sweepRepeats`: how many times each single-synapse sweep was measured. */
+  probes: { fit: number; heldOut: number; blocks: number; sweepRepeats: number; adaptive: AdaptiveRecord };
   globals: GlobalParams;
   seconds: { probing: number; fitting: number };
   /** The fitted layer models (diagnostics: per-neuron state and data). */
@@ -205,6 +207,8 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
     throw new Error(`layer ${l}: no NMOS gate code in the safe window made a single synapse fire inside the window; check the chip and its neuron voltages`);
   }
   const sweepN = await run(sweepBlocks(ctx, NMOS, nCodes), 'NMOS sweeps');
+  const again = (k: number, blocks: () => ProbeBlock[]) => Array.from({ length: Math.max(0, k - 1) }, blocks).flat();
+  const sweepNAgain = await run(again(sizes.sweepRepeats, () => sweepBlocks(ctx, NMOS, nCodes)), 'NMOS sweeps, repeated');
   // The same sweeps with the precharge raised: the membrane starts a known distance below rest,
   // which pins the reversal potentials and the threshold scale in absolute terms (spike times
   // alone leave E+, E- and the thresholds free along a valley; see README.md). One step alone pins
@@ -259,6 +263,9 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
   const strongRef = Math.max(...nCodes);
   const partners = strongRef !== ref ? [ref, strongRef] : [ref];
   const sweepP = pCodes.length ? await run(partners.flatMap((n) => sweepBlocks(ctx, PMOS, pCodes, n)), 'PMOS sweeps') : [];
+  const sweepPAgain = pCodes.length
+    ? await run(again(sizes.sweepRepeats, () => partners.flatMap((n) => sweepBlocks(ctx, PMOS, pCodes, n))), 'PMOS sweeps, repeated')
+    : [];
   // Transistors outside every regular pair get codes of their own (pmos-follow-up.ts). sweepBlocks
   // returns one block per PMOS code, so block k pairs partner floor(k / pCodes) with code k mod pCodes.
   const regular: RegularPmosSweeps = {
@@ -277,7 +284,7 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
   const followUp = sweepP.length ? await run(pmosFollowUpBlocks(ctx, unmeasuredPmos(g, ctx.driven, regular), pCodes, regular), 'PMOS follow-up sweeps') : [];
   const patterns = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, false), 'patterns');
   const held = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, true), 'held-out patterns');
-  return { layer: l, ctx, samples: [...scanNs, ...sweepN, ...restSweeps, ...scanPs, ...fineScan, ...sweepP, ...pShift, ...followUp, ...patterns, ...held], nCodes, pCodes };
+  return { layer: l, ctx, samples: [...scanNs, ...sweepN, ...sweepNAgain, ...restSweeps, ...scanPs, ...fineScan, ...sweepP, ...sweepPAgain, ...pShift, ...followUp, ...patterns, ...held], nCodes, pCodes };
 }
 
 function checkLayers(target: ProbeTarget, layers: readonly number[] | undefined): number[] {
@@ -467,6 +474,9 @@ function noiseFromRepeats(runs: LayerRun[], perUnit: number, heldOut: ResidualSe
 export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOptions): Promise<CalibrationResult> {
   const layers = checkLayers(target, opts.layers);
   const sizes: ProbeSizes = { ...DEFAULT_PROBE_SIZES, ...(opts.sizes ?? {}) };
+  if (!(Number.isInteger(sizes.sweepRepeats) && sizes.sweepRepeats >= 1)) {
+    throw new RangeError(`sizes.sweepRepeats must be an integer >= 1 (each sweep measured that many times), got ${sizes.sweepRepeats}`);
+  }
   const seed = opts.seed ?? 1;
   const adaptive = resolveAdaptive({ configs: 0, ...(opts.adaptive ?? {}) });
   const perUnit = target.layers[0].horizonTicks;
@@ -703,7 +713,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
     nHeldOut: nHeld,
     floorTicks: noise.floorTicks,
   };
-  profile.notes = { ...(profile.notes ?? {}), optimiser: 'levenberg-marquardt', probeSeed: seed, noiseTicks: NOISE_TICKS };
+  profile.notes = { ...(profile.notes ?? {}), optimiser: 'levenberg-marquardt', probeSeed: seed, sweepRepeats: sizes.sweepRepeats, noiseTicks: NOISE_TICKS };
   return {
     profile,
     heldOut: { pnn: hoPnn, ideal: hoIdeal },
@@ -713,7 +723,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
     tail: heldOutTail(pnn, layers, hoPnn, globals, TAIL_FRACTION),
     curves,
     codes: runs.map((r) => ({ layer: r.layer, nmos: r.nCodes, pmos: r.pCodes })),
-    probes: { fit: nFit, heldOut: nHeld, blocks: runs.reduce((s, r) => s + r.samples.length, 0), adaptive: adaptiveRecord },
+    probes: { fit: nFit, heldOut: nHeld, blocks: runs.reduce((s, r) => s + r.samples.length, 0), sweepRepeats: sizes.sweepRepeats, adaptive: adaptiveRecord },
     globals,
     seconds: { probing: probingSeconds, fitting: fitSeconds },
     fitters: { pnn, ideal },

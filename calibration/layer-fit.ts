@@ -291,12 +291,19 @@ export class LayerFitter {
       obsP: new Uint8Array(n * nIn),
     };
     let maxEnt = 1;
-    let perSyn = 1;
     for (const d of [...data.neurons, ...data.heldOut]) {
       for (let s = 0; s < d.pat.count.length; s++) maxEnt = Math.max(maxEnt, d.pat.count[s]);
     }
-    perSyn = Math.max(perSyn, data.codesN.length, data.codesP.length) * 2 + 2;
-    this.scratch = new Scratch(nIn, maxEnt, perSyn * 4);
+    // Room for every sweep sample of a transistor (repeated sweeps included): none may be dropped.
+    let perSyn = 1;
+    const perInput = new Int32Array(nIn);
+    for (const d of data.neurons) {
+      for (const js of [d.sn.j, d.sp.j]) {
+        perInput.fill(0);
+        for (const j of js) perSyn = Math.max(perSyn, ++perInput[j]);
+      }
+    }
+    this.scratch = new Scratch(nIn, maxEnt, perSyn);
     this.gN = new Float64Array(nIn * Math.max(1, data.codesN.length));
     this.gP = new Float64Array(nIn * Math.max(1, data.codesP.length));
   }

@@ -53,6 +53,12 @@ export interface ProbeSizes {
   scanInputs: number;
   sweepN: number;
   sweepP: number;
+  /**
+   * How many times the regular single-synapse sweeps (NMOS alone, PMOS pairs at both partners) are
+   * measured. Patterns that end near threshold amplify a 0.1 % conductance error into tens of ticks,
+   * and single readings leave that much from jitter (calibration/README.md).
+   */
+  sweepRepeats: number;
   patternConfigs: number;
   /** Excite-then-inhibit configurations (eiBlock). */
   eiConfigs: number;
@@ -65,6 +71,7 @@ export const DEFAULT_PROBE_SIZES: ProbeSizes = {
   scanInputs: 6,
   sweepN: 4,
   sweepP: 3,
+  sweepRepeats: 3,
   patternConfigs: 3,
   eiConfigs: 2,
   patternsPerConfig: 96,

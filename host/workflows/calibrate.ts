@@ -321,7 +321,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         {
           figure: 'probes (fit + held-out)',
           value:
-            `${res.probes.fit} + ${res.probes.heldOut}` +
+            `${res.probes.fit} + ${res.probes.heldOut}, sweeps measured ${res.probes.sweepRepeats}x` +
             (res.probes.adaptive.candidates ? ` (adaptive: ${res.probes.adaptive.kept} of ${res.probes.adaptive.candidates} candidates, predicted to creep up to threshold, in the fit set)` : ''),
         },
         { figure: 'time (probing, fitting)', value: `${res.seconds.probing.toFixed(1)} s, ${res.seconds.fitting.toFixed(1)} s` },

@@ -99,6 +99,51 @@ describe('calibrateChip on the behavioural mock', () => {
     }
   }, 60_000);
 
+  it('measures every single-synapse sweep sweepRepeats times: same codes and inputs, fresh readings', async () => {
+    const chip = new BehavioralChip({ seed: 5150, sizes: [6, 4] });
+    const sup = chip.supply();
+    const target = backendTarget(chip);
+    const opts = { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV };
+    const once = await probeLayer(target, 0, { ...DEFAULT_PROBE_SIZES, sweepRepeats: 1 }, 1, opts);
+    const thrice = await probeLayer(target, 0, { ...DEFAULT_PROBE_SIZES, sweepRepeats: 3 }, 1, opts);
+    const plain = (r: typeof once, kind: string) => r.samples.filter((s) => s.kind === kind && !s.restShiftVolts);
+    for (const kind of ['sweep-n', 'sweep-p']) {
+      const a = plain(once, kind);
+      const b = plain(thrice, kind);
+      // Follow-up PMOS sweeps (per-transistor codes) are measured once either way.
+      const followUps = kind === 'sweep-p' ? a.length - 2 * once.pCodes.length : 0;
+      expect(a.length).toBeGreaterThan(0);
+      expect(b.length).toBe(3 * (a.length - followUps) + followUps);
+      // The repeats are the first pass again: same codes and inputs; the readings differ by jitter.
+      const k = kind === 'sweep-n' ? once.nCodes.length : 2 * once.pCodes.length;
+      let moved = 0;
+      for (let q = 0; q < k; q++) {
+        for (const rep of [1, 2]) {
+          const x = b[q]!;
+          const y = b[rep * k + q]!;
+          expect(Array.from(y.codes)).toEqual(Array.from(x.codes));
+          expect(Array.from(y.inputs)).toEqual(Array.from(x.inputs));
+          for (let e = 0; e < x.out.length; e++) {
+            if (!Number.isFinite(x.out[e]!)) continue;
+            const d = Math.abs(y.out[e]! - x.out[e]!) * target.layers[0]!.horizonTicks;
+            expect(d).toBeLessThan(5);
+            if (d > 0) moved++;
+          }
+        }
+      }
+      expect(moved).toBeGreaterThan(0);
+    }
+  }, 60_000);
+
+  it('refuses sweepRepeats that are not whole numbers of at least 1', async () => {
+    const chip = new BehavioralChip({ seed: 1, sizes: [4, 2] });
+    for (const sweepRepeats of [0, 1.5, Number.NaN]) {
+      await expect(calibrateChip(backendTarget(chip), { chipId: chip.chipId, temperatureC: 27, supplyV: 1.8, sizes: { sweepRepeats } })).rejects.toThrow(
+        /sizes\.sweepRepeats must be an integer >= 1/,
+      );
+    }
+  });
+
   it('refuses layers that do not exist', async () => {
     const chip = new IdealChip({ seed: 1, sizes: [4, 2] });
     await expect(calibrateChip(backendTarget(chip), { chipId: chip.chipId, temperatureC: 27, supplyV: 1.8, layers: [3] })).rejects.toThrow(/layer 3 does not exist/);

@@ -105,3 +105,38 @@ describe('calibrateChip tail', () => {
     expect(t.rmseRestTicks).toBeCloseTo(Math.sqrt((total - top) / (n - t.samples.length)), 9);
   });
 });
+
+describe('LayerFitter sweep observations', () => {
+  it('keeps every repeated sweep reading of a transistor (none dropped for lack of room)', async () => {
+    // 16 repeats: 3 PMOS codes x 2 partners x 16 readings per transistor, more than the room the
+    // observation buffers once had ((distinct codes x 2 + 2) x 4), which silently dropped the rest.
+    const chip = new BehavioralChip({ seed: 2718, sizes: [6, 3] });
+    const sup = chip.supply();
+    const r = await calibrateChip(backendTarget(chip), {
+      chipId: chip.chipId,
+      temperatureC: sup.temperatureC,
+      supplyV: sup.supplyV,
+      sizes: { patternsPerConfig: 16, heldOutPatterns: 8, sweepRepeats: 16 },
+    });
+    const f = r.fitters.pnn[0]!;
+    const nIn = f.data.input.geometry.inputs;
+    let most = 0;
+    let transistors = 0;
+    for (let i = 0; i < f.data.input.geometry.outputs; i++) {
+      const d = f.data.neurons[i]!;
+      for (let j = 0; j < f.data.input.driven; j++) {
+        const rowsN = d.sn.j.filter((x) => x === j).length;
+        const rowsP = d.sp.j.filter((x) => x === j).length;
+        most = Math.max(most, rowsP);
+        // A reading the model cannot invert (none expected here) is the only thing left out.
+        expect(f.state.obsN[i * nIn + j]).toBeGreaterThanOrEqual(rowsN - 1);
+        expect(f.state.obsN[i * nIn + j]).toBeLessThanOrEqual(rowsN);
+        expect(f.state.obsP[i * nIn + j]).toBeGreaterThanOrEqual(rowsP - 1);
+        expect(f.state.obsP[i * nIn + j]).toBeLessThanOrEqual(rowsP);
+        transistors++;
+      }
+    }
+    expect(transistors).toBe(6 * 3);
+    expect(most).toBeGreaterThan((Math.max(f.data.codesN.length, f.data.codesP.length) * 2 + 2) * 4);
+  }, 120_000);
+});

@@ -49,6 +49,11 @@ export const options = {
       .optional(),
   },
   seed: intOption('seed of the probe patterns (default 1)', 0, 2 ** 31 - 1),
+  sweepRepeats: intOption(
+    'how many times each single-synapse sweep is measured (default 3): fewer is faster, more pins the conductances closer for patterns that end near threshold',
+    1,
+    16,
+  ),
   adaptive: flag(
     'after the first fit, measure 4 x 256 random patterns per layer and refit with those the model predicts to creep up to threshold (fewer large held-out errors when the model form is exact; slightly worse on the SPICE mock)',
   ),
@@ -59,6 +64,7 @@ export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.profile && !o.quick) return '--profile goes with --quick (a full calibration starts from nothing)';
   if (o.layers && o.quick) return '--layers goes with a full calibration; --quick refits the globals of every calibrated layer';
   if (o.adaptive && o.quick) return '--adaptive goes with a full calibration; --quick refits only the globals';
+  if (o.sweepRepeats !== undefined && o.quick) return '--sweep-repeats goes with a full calibration; --quick measures no sweeps';
   return undefined;
 }
 
@@ -79,6 +85,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
       layers: o.layers,
       seed: o.seed,
       adaptive: o.adaptive,
+      sizes: o.sweepRepeats !== undefined ? { sweepRepeats: o.sweepRepeats } : undefined,
       signal: ctx.signal,
       print: ctx.print,
       deviceUri: o.device,

@@ -30,6 +30,8 @@ describe('spikeloop CLI', () => {
     [['mock-board'], /give exactly one of --pty and --port PATH/],
     [['mock-board', '--pty', '--geometry', '784x10'], /invalid --geometry '784x10': expected sizes joined by dashes/],
     [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--quick', '--adaptive'], /--adaptive goes with a full calibration/],
+    [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--quick', '--sweep-repeats', '2'], /--sweep-repeats goes with a full calibration/],
+    [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--sweep-repeats', '0'], /invalid --sweep-repeats '0': must be >= 1/],
   ];
   it.each(usage)('exits 2 on %j naming the flag, the value and the fix', async (argv, re) => {
     const r = await cli(...argv);

@@ -28,6 +28,7 @@ describe('calibrate workflow over a device link', () => {
     const p = await loadChipProfile(s.profile, { chipId: device.info.chipId });
     expect(p.fit.rmsePnnTicks).toBeCloseTo(s.rmse_pnn_ticks, 12);
     expect(p.boardId).toBe(device.info.boardId);
+    expect(p.notes?.sweepRepeats).toBe(3);
     for (const f of ['record.json', 'report.html', 'calibration.json', 'metrics.jsonl']) expect(existsSync(join(out, f))).toBe(true);
     const report = readFileSync(join(out, 'report.html'), 'utf8');
     expect(report).toMatch(/Predicted against measured/);
@@ -36,6 +37,8 @@ describe('calibrate workflow over a device link', () => {
     expect(report).toMatch(/Worst held-out patterns/);
     expect(report).toMatch(/ticks_per_0_1pct_threshold/);
     const record = JSON.parse(readFileSync(join(out, 'calibration.json'), 'utf8'));
+    expect(record.probes.sweepRepeats).toBe(3);
+    expect(report).toMatch(/sweeps measured 3x/);
     expect(record.tail.samples.length).toBeGreaterThanOrEqual(1);
     expect(record.tail.share).toBe(s.tail_share);
     expect(s.tail_share).toBeGreaterThan(0);
@@ -56,8 +59,9 @@ describe('calibrate workflow over a device link', () => {
 
   it('with adaptive, records the candidates measured and the rows kept, and reports them', async () => {
     const out = join(root, 'adaptive');
-    const s = await runCalibrateWorkflow(device, { out, adaptive: true, sizes: { patternsPerConfig: 48, heldOutPatterns: 32 } });
+    const s = await runCalibrateWorkflow(device, { out, adaptive: true, sizes: { patternsPerConfig: 48, heldOutPatterns: 32, sweepRepeats: 2 } });
     const record = JSON.parse(readFileSync(join(out, 'calibration.json'), 'utf8'));
+    expect(record.probes.sweepRepeats).toBe(2);
     expect(record.probes.adaptive.candidates).toBe(2 * 4 * 256);
     expect(record.probes.adaptive.layers.map((x: { layer: number }) => x.layer)).toEqual([0, 1]);
     expect(record.probes.adaptive.kept).toBe(record.probes.adaptive.layers.reduce((a: number, x: { kept: number }) => a + x.kept, 0));

@@ -8,7 +8,8 @@ import type { DeviceInfo } from '../../../host/device/chip-device.ts';
 
 // A small chip whose first layer still takes 784 inputs, so both data sets fit; every stage runs.
 const DEVICE = 'mock:behavioral?seed=5&geometry=784-16-8-10';
-const SMALL_PROBES = { patternConfigs: 2, eiConfigs: 1, patternsPerConfig: 24, heldOutPatterns: 24 };
+// Small sets, one reading per sweep: this test checks the flow, test/calibration the fit's accuracy.
+const SMALL_PROBES = { patternConfigs: 2, eiConfigs: 1, patternsPerConfig: 24, heldOutPatterns: 24, sweepRepeats: 1 };
 
 describe('demo defaults', () => {
   const chip = (...inputs: number[]) => ({ layers: inputs.map((n) => ({ inputs: n })) }) as unknown as DeviceInfo;
