@@ -155,8 +155,7 @@ export interface CalibrationResult {
   tail: HeldOutTail;
   curves: CurvePoint[];
   codes: { layer: number; nmos: number[]; pmos: number[] }[];
-  /** Probe counts: fit patterns (adaptive ones included), held-out patterns, blocks; what the adaptive round did. */
-  /** Probe counts; `sweepRepeats`: how many times each single-synapse sweep was measured. */
+  /** Probe counts: fit patterns (adaptive ones included), held-out patterns, blocks; how many times each single-synapse sweep was measured; what the adaptive round did. */
   probes: { fit: number; heldOut: number; blocks: number; sweepRepeats: number; adaptive: AdaptiveRecord };
   globals: GlobalParams;
   seconds: { probing: number; fitting: number };
@@ -206,9 +205,12 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
   if (nCodes.length === 0) {
     throw new Error(`layer ${l}: no NMOS gate code in the safe window made a single synapse fire inside the window; check the chip and its neuron voltages`);
   }
-  const sweepN = await run(sweepBlocks(ctx, NMOS, nCodes), 'NMOS sweeps');
-  const again = (k: number, blocks: () => ProbeBlock[]) => Array.from({ length: Math.max(0, k - 1) }, blocks).flat();
-  const sweepNAgain = await run(again(sizes.sweepRepeats, () => sweepBlocks(ctx, NMOS, nCodes)), 'NMOS sweeps, repeated');
+  // Sweeps are read sizes.sweepRepeats times; the first reading is kept apart because the code
+  // picks and the PMOS follow-up below index into it.
+  const laterReadings = (blocks: () => ProbeBlock[]) => Array.from({ length: Math.max(0, sizes.sweepRepeats - 1) }, blocks).flat();
+  const nmosSweeps = () => sweepBlocks(ctx, NMOS, nCodes);
+  const sweepN = await run(nmosSweeps(), 'NMOS sweeps');
+  const sweepNAgain = await run(laterReadings(nmosSweeps), 'NMOS sweeps, repeated');
   // The same sweeps with the precharge raised: the membrane starts a known distance below rest,
   // which pins the reversal potentials and the threshold scale in absolute terms (spike times
   // alone leave E+, E- and the thresholds free along a valley; see README.md). One step alone pins
@@ -262,10 +264,9 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
   // silence their pair at the weak reference (they would otherwise have no sweep at all).
   const strongRef = Math.max(...nCodes);
   const partners = strongRef !== ref ? [ref, strongRef] : [ref];
-  const sweepP = pCodes.length ? await run(partners.flatMap((n) => sweepBlocks(ctx, PMOS, pCodes, n)), 'PMOS sweeps') : [];
-  const sweepPAgain = pCodes.length
-    ? await run(again(sizes.sweepRepeats, () => partners.flatMap((n) => sweepBlocks(ctx, PMOS, pCodes, n))), 'PMOS sweeps, repeated')
-    : [];
+  const pairSweeps = () => partners.flatMap((n) => sweepBlocks(ctx, PMOS, pCodes, n));
+  const sweepP = pCodes.length ? await run(pairSweeps(), 'PMOS sweeps') : [];
+  const sweepPAgain = pCodes.length ? await run(laterReadings(pairSweeps), 'PMOS sweeps, repeated') : [];
   // Transistors outside every regular pair get codes of their own (pmos-follow-up.ts). sweepBlocks
   // returns one block per PMOS code, so block k pairs partner floor(k / pCodes) with code k mod pCodes.
   const regular: RegularPmosSweeps = {
