@@ -19,12 +19,36 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import { eventDrivesBackwardSimd, eventDrivesForwardSimd, simdKernelsAvailable } from '../kernels/event-drives-simd.ts';
+
+/** Which loops compute the drives: 'simd' (WebAssembly SIMD, models/kernels) or 'js' (the ones below). */
+export type EventKernel = 'simd' | 'js';
 
 export interface EventDriveOptions {
   bins: number;
   horizon: number;
   /** Compute dL/d(times) in the backward pass (false for a network's fixed input layer). */
   inputGrad?: boolean;
+  /** Kernel to use (default: defaultEventKernel()). */
+  kernel?: EventKernel;
+}
+
+let chosenKernel: EventKernel | undefined;
+
+/**
+ * 'simd' where the engine runs WebAssembly SIMD, else 'js'; `SPIKELOOP_EVENT_KERNEL=js|simd`
+ * forces one (e.g. to compare them side by side). Read once per process.
+ */
+export function defaultEventKernel(): EventKernel {
+  if (chosenKernel === undefined) {
+    const env = typeof process === 'undefined' ? undefined : process.env.SPIKELOOP_EVENT_KERNEL;
+    if (env !== undefined && env !== '' && env !== 'js' && env !== 'simd') {
+      throw new RangeError(`SPIKELOOP_EVENT_KERNEL is '${env}'; accepted: js, simd (or unset)`);
+    }
+    if (env === 'simd' && !simdKernelsAvailable()) throw new Error('SPIKELOOP_EVENT_KERNEL=simd, but this engine has no WebAssembly SIMD; unset it');
+    chosenKernel = env === 'js' || env === 'simd' ? env : simdKernelsAvailable() ? 'simd' : 'js';
+  }
+  return chosenKernel;
 }
 
 function check(times: tf.Tensor, w: tf.Tensor, o: EventDriveOptions): void {
@@ -34,6 +58,8 @@ function check(times: tf.Tensor, w: tf.Tensor, o: EventDriveOptions): void {
   }
   if (!Number.isInteger(o.bins) || o.bins < 1) throw new RangeError(`bins must be a positive integer, got ${o.bins}`);
   if (!(Number.isFinite(o.horizon) && o.horizon > 0)) throw new RangeError(`horizon must be finite and > 0, got ${o.horizon}`);
+  if (o.kernel !== undefined && o.kernel !== 'js' && o.kernel !== 'simd') throw new RangeError(`kernel must be 'js' or 'simd', got '${String(o.kernel)}'`);
+  if (o.kernel === 'simd' && !simdKernelsAvailable()) throw new Error("kernel 'simd' needs WebAssembly SIMD, which this engine lacks; use 'js'");
 }
 
 /**
@@ -172,15 +198,18 @@ export function eventDrives(times: tf.Tensor2D, w: tf.Tensor2D, opts: EventDrive
   const C = w.shape[1];
   const { bins, horizon } = opts;
   const inputGrad = opts.inputGrad ?? true;
+  const simd = (opts.kernel ?? defaultEventKernel()) === 'simd';
+  const forward = simd ? eventDrivesForwardSimd : eventDrivesForward;
+  const backward = simd ? eventDrivesBackwardSimd : eventDrivesBackward;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [t, weights] = args as tf.Tensor[];
     const { bin, frac } = locateSpikes(t.dataSync() as Float32Array, bins, horizon);
     const wArr = weights.dataSync() as Float32Array;
-    const out = eventDrivesForward(bin, frac, wArr, batch, nIn, C, bins);
+    const out = forward(bin, frac, wArr, batch, nIn, C, bins);
     return {
       value: tf.tensor3d(out, [batch, bins, C]),
       gradFunc: (dy: tf.Tensor) => {
-        const g = eventDrivesBackward(bin, frac, wArr, dy.dataSync() as Float32Array, batch, nIn, C, bins, horizon / bins, inputGrad);
+        const g = backward(bin, frac, wArr, dy.dataSync() as Float32Array, batch, nIn, C, bins, horizon / bins, inputGrad);
         return [tf.tensor2d(g.dTimes, [batch, nIn]), tf.tensor2d(g.dW, [nIn, C])];
       },
     };

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { eventDrives, locateSpikes } from '../../../models/network/event-drives.ts';
+import { eventDrives, locateSpikes, type EventKernel } from '../../../models/network/event-drives.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { mulberry } from '../rng.ts';
 
@@ -38,14 +38,14 @@ function randomCase(seed: number, B = 3, nIn = 7, C = 5, M = 6, h = 2) {
   return { times, w, B, nIn, C, M, h };
 }
 
-describe('eventDrives', () => {
+describe.each<EventKernel>(['js', 'simd'])('eventDrives (%s kernels)', (kernel) => {
   it('equals the bin fractions of eq. (4) summed over inputs', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1e6 }), fc.integer({ min: 1, max: 9 }), (seed, M) => {
         const c = randomCase(seed, 3, 7, 5, M);
         const ref = reference(c.times, c.w, c.B, c.nIn, c.C, c.M, c.h);
         const got = tf.tidy(() =>
-          eventDrives(tf.tensor2d(c.times, [c.B, c.nIn]), tf.tensor2d(c.w, [c.nIn, c.C]), { bins: c.M, horizon: c.h }).dataSync(),
+          eventDrives(tf.tensor2d(c.times, [c.B, c.nIn]), tf.tensor2d(c.w, [c.nIn, c.C]), { bins: c.M, horizon: c.h, kernel }).dataSync(),
         );
         for (let k = 0; k < ref.length; k++) expect(got[k]).toBeCloseTo(ref[k]!, 4);
       }),
@@ -59,7 +59,7 @@ describe('eventDrives', () => {
     const L = (times: number[], w: number[]) => reference(times, w, c.B, c.nIn, c.C, c.M, c.h).reduce((s, v, k) => s + v * dy[k]!, 0);
     const [gt, gw] = tf.tidy(() => {
       const g = tf.grads((t: tf.Tensor, w: tf.Tensor) =>
-        tf.sum(tf.mul(eventDrives(t as tf.Tensor2D, w as tf.Tensor2D, { bins: c.M, horizon: c.h }), tf.tensor3d(dy, [c.B, c.M, c.C]))),
+        tf.sum(tf.mul(eventDrives(t as tf.Tensor2D, w as tf.Tensor2D, { bins: c.M, horizon: c.h, kernel }), tf.tensor3d(dy, [c.B, c.M, c.C]))),
       )([tf.tensor2d(c.times, [c.B, c.nIn]), tf.tensor2d(c.w, [c.nIn, c.C])]);
       return g.map((x) => x.dataSync());
     });
@@ -92,7 +92,7 @@ describe('eventDrives', () => {
     const [off, on] = [false, true].map((inputGrad) =>
       tf.tidy(() => {
         const t = tf.tensor2d(c.times, [c.B, c.nIn]);
-        return tf.grad((x: tf.Tensor) => tf.sum(eventDrives(x as tf.Tensor2D, tf.tensor2d(c.w, [c.nIn, c.C]), { bins: c.M, horizon: c.h, inputGrad })))(t).dataSync();
+        return tf.grad((x: tf.Tensor) => tf.sum(eventDrives(x as tf.Tensor2D, tf.tensor2d(c.w, [c.nIn, c.C]), { bins: c.M, horizon: c.h, inputGrad, kernel })))(t).dataSync();
       }),
     );
     expect(Array.from(off!).every((v) => v === 0)).toBe(true);
@@ -102,6 +102,9 @@ describe('eventDrives', () => {
     expect(Array.from(on!).some((v) => v !== 0)).toBe(true);
   });
 
+});
+
+describe('eventDrives', () => {
   it('locates spikes on the grid', () => {
     const { bin, frac } = locateSpikes(Float32Array.from([0, 0.25, 0.3, 1, Infinity, -1, NaN]), 4, 1);
     expect(Array.from(bin)).toEqual([0, 1, 1, 4, 4, -1, 4]);
@@ -116,5 +119,6 @@ describe('eventDrives', () => {
     expect(() => eventDrives(t, tf.zeros([4, 2]) as tf.Tensor2D, { bins: 4, horizon: 1 })).toThrow(/weights must be \[3, C\]/);
     expect(() => eventDrives(t, tf.zeros([3, 2]) as tf.Tensor2D, { bins: 0, horizon: 1 })).toThrow(/bins/);
     expect(() => eventDrives(t, tf.zeros([3, 2]) as tf.Tensor2D, { bins: 4, horizon: Infinity })).toThrow(/horizon/);
+    expect(() => eventDrives(t, tf.zeros([3, 2]) as tf.Tensor2D, { bins: 4, horizon: 1, kernel: 'gpu' as EventKernel })).toThrow(/kernel must be 'js' or 'simd', got 'gpu'/);
   });
 });
