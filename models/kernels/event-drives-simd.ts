@@ -99,16 +99,17 @@ function need(): Exports {
   return k;
 }
 
+/** The signature both implementations of the forward kernel share (network/event-drives.ts). */
+export type EventForwardKernel = (bin: Int32Array, frac: Float32Array, w: Float32Array, batch: number, nIn: number, C: number, bins: number) => Float32Array;
+
+/** ... and of the backward kernel. */
+export type EventBackwardKernel = (
+  bin: Int32Array, frac: Float32Array, w: Float32Array, dy: Float32Array,
+  batch: number, nIn: number, C: number, bins: number, dt: number, inputGrad: boolean,
+) => { dW: Float32Array; dTimes: Float32Array };
+
 /** eventDrivesForward on SIMD: drives [batch, bins, C]. */
-export function eventDrivesForwardSimd(
-  bin: Int32Array,
-  frac: Float32Array,
-  w: Float32Array,
-  batch: number,
-  nIn: number,
-  C: number,
-  bins: number,
-): Float32Array {
+export const eventDrivesForwardSimd: EventForwardKernel = (bin, frac, w, batch, nIn, C, bins) => {
   const k = need();
   const Cp = pad4(C);
   const [pBin, pFrac, pW, pOut] = layout(k, [batch * nIn * 4, batch * nIn * 4, nIn * Cp * 4, batch * bins * Cp * 4]) as [number, number, number, number];
@@ -119,21 +120,10 @@ export function eventDrivesForwardSimd(
   heap.fill(0, pOut / 4, pOut / 4 + batch * bins * Cp);
   k.forward(pBin, pFrac, pW, pOut, batch, nIn, Cp, bins);
   return getRows(heap, pOut / 4, batch * bins, C, Cp);
-}
+};
 
 /** eventDrivesBackward on SIMD: dL/dW [nIn, C] and dL/d(times) [batch, nIn] (zeros unless inputGrad). */
-export function eventDrivesBackwardSimd(
-  bin: Int32Array,
-  frac: Float32Array,
-  w: Float32Array,
-  dy: Float32Array,
-  batch: number,
-  nIn: number,
-  C: number,
-  bins: number,
-  dt: number,
-  inputGrad: boolean,
-): { dW: Float32Array; dTimes: Float32Array } {
+export const eventDrivesBackwardSimd: EventBackwardKernel = (bin, frac, w, dy, batch, nIn, C, bins, dt, inputGrad) => {
   const k = need();
   const Cp = pad4(C);
   const n = batch * nIn;
@@ -149,4 +139,4 @@ export function eventDrivesBackwardSimd(
   heap.fill(0, pDT / 4, pDT / 4 + n);
   k.backward(pBin, pFrac, pW, pDy, pDW, pDT, pRc, batch, nIn, Cp, bins, dt, inputGrad ? 1 : 0);
   return { dW: getRows(heap, pDW / 4, nIn, C, Cp), dTimes: heap.slice(pDT / 4, pDT / 4 + n) };
-}
+};
