@@ -12,19 +12,7 @@
  * ops (and slices along the bin axis) the same recurrence costs in tfjs.
  */
 
-import { timeToThreshold } from './exact.ts';
-
-// exact.ts's phi1 and dphi1 written in terms of em1 = expm1(-z), which also gives e^-z = 1 + em1:
-// one transcendental call per neuron and bin where e^-z, phi1 and dphi1 took three (they were a
-// third of the kernels' time). dphi1's numerator e^-z (1 + z) - 1 is em1 (1 + z) + z.
-function phi1Of(z: number, em1: number): number {
-  return z < 1e-8 ? 1 - 0.5 * z : -em1 / z;
-}
-
-function dphi1Of(z: number, em1: number): number {
-  if (z < 1e-2) return -0.5 + z * (1 / 3 + z * (-1 / 8 + z * (1 / 30 - z / 144)));
-  return (em1 * (1 + z) + z) / (z * z);
-}
+import { dphi1FromExpm1 as dphi1Of, phi1FromExpm1 as phi1Of, timeToThreshold } from './exact.ts';
 
 /** Rounding can put eq. (3) a hair outside the bin whose end crossed (or give Infinity): clamp. */
 function clampToBin(s: number, dt: number): number {

@@ -50,13 +50,31 @@ export interface ExactBackwardResult {
 
 /** (1 - e^-z)/z for z >= 0, 1 at z = 0. */
 export function phi1(z: number): number {
-  return z < 1e-8 ? 1 - 0.5 * z : -Math.expm1(-z) / z;
+  return phi1FromExpm1(z, z < 1e-8 ? 0 : Math.expm1(-z));
 }
 
 /** d/dz phi1(z) = (e^-z (1 + z) - 1)/z^2, series near 0 where the formula cancels. */
 export function dphi1(z: number): number {
-  if (z < 1e-2) return -0.5 + z * (1 / 3 + z * (-1 / 8 + z * (1 / 30 - z / 144)));
+  if (z < 1e-2) return dphi1Series(z);
   return (Math.exp(-z) * (1 + z) - 1) / (z * z);
+}
+
+/**
+ * phi1 and dphi1 given em1 = expm1(-z), which also gives e^-z = 1 + em1: for loops that need all
+ * three (the DSTD kernels), one transcendental call instead of three. dphi1's numerator
+ * e^-z (1 + z) - 1 is em1 (1 + z) + z.
+ */
+export function phi1FromExpm1(z: number, em1: number): number {
+  return z < 1e-8 ? 1 - 0.5 * z : -em1 / z;
+}
+
+export function dphi1FromExpm1(z: number, em1: number): number {
+  if (z < 1e-2) return dphi1Series(z);
+  return (em1 * (1 + z) + z) / (z * z);
+}
+
+function dphi1Series(z: number): number {
+  return -0.5 + z * (1 / 3 + z * (-1 / 8 + z * (1 / 30 - z / 144)));
 }
 
 /** -log1p(-x)/x for 0 <= x < 1, 1 at x = 0. */
