@@ -82,6 +82,9 @@ export class Progress {
     const first = this.samples[0]!;
     const last = this.samples[this.samples.length - 1]!;
     const dt = (last.t - first.t) / 1000;
+    // Only the step across a pause (an evaluation between epochs) in the window: its rate would be
+    // one step per pause; the mean since the start counts the pauses as often as they recur.
+    if (this.samples.length <= 2 && last.t - first.t > RATE_WINDOW_MS && last.t > this.start) return (this.done * 1000) / (last.t - this.start);
     return dt > 0 ? (last.done - first.done) / dt : 0;
   }
 

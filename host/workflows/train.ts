@@ -80,6 +80,8 @@ export interface TrainWorkflowOptions {
   /** Loss: the membrane the dead-neuron term pushes (LossConfig.deadMembrane): the ideal-limit rest potential or the model's own. */
   deadMembrane?: 'ideal' | 'model';
   schedule?: LrSchedule;
+  /** Decay of the moving average of the weights (TrainOptions.averageDecay); 0 = off; absent = the preset's. */
+  averageDecay?: number;
   /** The command line, for the run record. */
   args?: string[];
   signal?: AbortSignal;
@@ -95,6 +97,8 @@ export interface Preset {
   batchSize: number;
   lr: number;
   schedule: LrSchedule;
+  /** Moving average of the weights (TrainOptions.averageDecay); 0 = off. */
+  averageDecay: number;
   loss: Partial<LossConfig>;
   /** A reference input spiking at this time in every sample (NetworkConfig.biasSpike); absent = none. */
   biasSpike?: number;
@@ -112,6 +116,7 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
     batchSize: 8,
     lr: 0.01,
     schedule: 'cosine',
+    averageDecay: 0,
     loss: { tauSoft: 0.1, windowWeight: 0.1, deadWeight: 1 },
     // With 4 features the network must see the mean input time, which a reference spike gives
     // (models/network/network.ts, biasSpike): 80 % -> 95.6 % test accuracy on Iris.
@@ -133,6 +138,7 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
     batchSize: 64,
     lr: 0.01,
     schedule: 'cosine',
+    averageDecay: 0,
     loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1 },
     ann: { epochs: 10, batchSize: 128, lr: 0.002 },
   },
@@ -217,6 +223,7 @@ interface SnnSetup {
   batchSize: number;
   lr: number;
   schedule: LrSchedule;
+  averageDecay: number;
   loss: Partial<LossConfig>;
   solver: SpikeSolver;
   config: NetworkConfig;
@@ -235,6 +242,7 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
   const batchSize = opts.batchSize ?? preset.batchSize;
   const lr = opts.lr ?? preset.lr;
   const schedule = opts.schedule ?? preset.schedule;
+  const averageDecay = opts.averageDecay ?? preset.averageDecay;
   const loss: Partial<LossConfig> = {
     ...preset.loss,
     ...(opts.tauSoft !== undefined ? { tauSoft: opts.tauSoft } : {}),
@@ -245,9 +253,9 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
   };
   const solver = createSolver(opts.solver, { bins: opts.bins, eulerSteps: opts.eulerSteps });
   const config = defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces });
-  const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, loss, seed: opts.seed, config };
-  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${config.ePlus}, eMinus ${config.eMinus}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})`);
-  return { sizes, epochs, batchSize, lr, schedule, loss, solver, config, settings };
+  const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, averageDecay, loss, seed: opts.seed, config };
+  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${config.ePlus}, eMinus ${config.eMinus}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}`);
+  return { sizes, epochs, batchSize, lr, schedule, averageDecay, loss, solver, config, settings };
 }
 
 /** One trained network's figures (the network itself is saved and disposed). */
@@ -286,11 +294,12 @@ async function trainOneSnn(
       solver,
       loss: s.loss,
       schedule: s.schedule,
+      averageDecay: s.averageDecay,
       signal: opts.signal,
       onBatch: (p) => bar.update(p.epoch * batches + p.batch, { epoch: p.epoch + 1, loss: p.loss, acc: p.acc }),
       onEpoch: (m) => {
         run.metrics.append({ ...where.metrics, ...m });
-        bar.log(`${where.metrics ? `${where.label}, ` : ''}epoch ${m.epoch}/${epochs}: loss ${m.train_loss.toFixed(4)}, train ${formatPercent(m.train_acc)}, test ${formatPercent(m.test_acc)}, ${m.samples_per_s.toFixed(0)} samples/s`);
+        bar.log(`${where.metrics ? `${where.label}, ` : ''}epoch ${m.epoch}/${epochs}: loss ${m.train_loss.toFixed(4)}, train ${formatPercent(m.train_acc)}, test ${formatPercent(m.test_acc)}${m.test_acc_raw === undefined ? '' : ` (averaged; ${formatPercent(m.test_acc_raw)} without)`}, ${m.samples_per_s.toFixed(0)} samples/s`);
       },
     });
     bar.finish();
@@ -326,6 +335,7 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
   const modelFile = run.file('network.bin');
   const r = await trainOneSnn(opts, s, data, run, { label: 'train', modelFile, info: { dataset: data.name, source: data.source } });
   const { history, testAcc, testAccExact, onPnn, onPnnExact } = r;
+  const testAccRaw = history.at(-1)?.test_acc_raw;
   const summary: TrainSummary = {
     test_acc: testAcc,
     train_acc: r.trainAcc,
@@ -338,6 +348,7 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
     solver: opts.solver,
     sizes: s.sizes,
     best_test_acc: Math.max(...history.map((m) => m.test_acc ?? 0)),
+    ...(testAccRaw !== undefined ? { test_acc_raw: testAccRaw } : {}),
     ...(onPnn !== undefined ? { test_acc_on_pnn: onPnn, test_acc_on_pnn_exact: onPnnExact } : {}),
     network: modelFile,
     out: run.path,
@@ -349,6 +360,7 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
         [
           { figure: `test accuracy (${opts.solver})`, value: formatPercent(testAcc) },
           ...(opts.solver !== 'exact' ? [{ figure: 'test accuracy (exact solver, the physics reference)', value: formatPercent(testAccExact) }] : []),
+          ...(testAccRaw !== undefined ? [{ figure: `test accuracy, optimiser's weights without the average (${opts.solver})`, value: formatPercent(testAccRaw) }] : []),
           { figure: 'train accuracy', value: formatPercent(r.trainAcc) },
           ...(onPnn !== undefined
             ? [
@@ -493,7 +505,10 @@ async function writePlots(run: RunDir, history: EpochMetrics[], name: string, op
     yLabel: 'accuracy',
     series: [
       { name: 'train (running)', x: epochs, y: history.map((m) => m.train_acc) },
-      { name: 'test', x: epochs, y: history.map((m) => m.test_acc ?? NaN) },
+      { name: history.some((m) => m.test_acc_raw !== undefined) ? 'test (averaged weights)' : 'test', x: epochs, y: history.map((m) => m.test_acc ?? NaN) },
+      ...(history.some((m) => m.test_acc_raw !== undefined)
+        ? [{ name: "test (optimiser's weights)", x: epochs, y: history.map((m) => m.test_acc_raw ?? NaN), dashed: true }]
+        : []),
     ],
   });
   const loss = lineChart({
@@ -522,6 +537,7 @@ async function writePlots(run: RunDir, history: EpochMetrics[], name: string, op
             loss: m.train_loss,
             train_acc: m.train_acc,
             test_acc: m.test_acc,
+            ...(m.test_acc_raw !== undefined ? { test_acc_raw: m.test_acc_raw } : {}),
             silent: m.silent.map((s) => s.toFixed(2)).join(' / '),
             lr: m.lr,
             'samples/s': Math.round(m.samples_per_s),

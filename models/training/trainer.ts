@@ -25,6 +25,7 @@ import {
   type LossConfig,
 } from './losses.ts';
 import { registerGradients } from '../tf/gradients.ts';
+import { WeightAverage } from './weight-average.ts';
 
 export type LrSchedule = 'constant' | 'cosine';
 
@@ -42,6 +43,12 @@ export interface TrainOptions {
   evalEachEpoch?: boolean;
   /** Batch size for evaluation passes (default 512). */
   evalBatchSize?: number;
+  /**
+   * Decay of an exponential moving average of the weights (weight-average.ts), in (0, 1), e.g.
+   * 0.999 (about the last 1000 steps); 0 or absent = off. When on, test metrics and the trained
+   * network are the averaged weights; the optimiser's own weights are reported as test_acc_raw.
+   */
+  averageDecay?: number;
   onBatch?(p: BatchProgress): void;
   onEpoch?(m: EpochMetrics): void | Promise<void>;
   signal?: AbortSignal;
@@ -64,6 +71,9 @@ export interface EpochMetrics {
   train_acc: number;
   test_loss?: number;
   test_acc?: number;
+  /** With averageDecay: the test figures of the optimiser's own (not averaged) weights. */
+  test_loss_raw?: number;
+  test_acc_raw?: number;
   /** Mean fraction of silent neurons per layer over the epoch's batches. */
   silent: number[];
   lr: number;
@@ -206,6 +216,9 @@ export async function trainNetwork(
   if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${opts.batchSize}`);
   if (!(opts.lr > 0)) throw new RangeError(`lr must be > 0, got ${opts.lr}`);
   if (data.train.features !== net.features) throw new RangeError(`data has ${data.train.features} features, the network takes ${net.features}`);
+  const decay = opts.averageDecay ?? 0;
+  if (!(decay >= 0 && decay < 1)) throw new RangeError(`averageDecay must lie in [0, 1) (0 = off), got ${decay}`);
+  const average = decay > 0 ? new WeightAverage(net.trainableVariables(), decay) : undefined;
   const optimizer = tf.train.adam(opts.lr);
   const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
   const history: EpochMetrics[] = [];
@@ -225,6 +238,7 @@ export async function trainNetwork(
         if (opts.signal?.aborted) break;
         const r = trainStep(net, optimizer, b.x, b.y, opts.solver, cfg);
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
+        average?.update();
         lossSum += r.loss * b.size;
         termSum.ce += r.terms.ce * b.size;
         termSum.window += r.terms.window * b.size;
@@ -250,9 +264,16 @@ export async function trainNetwork(
         ...(batch < nBatches ? { partial: true } : {}),
       };
       if (data.test && (opts.evalEachEpoch ?? true) && !opts.signal?.aborted) {
-        const e: Evaluation = evaluateNetwork(net, data.test, opts.solver, { batchSize: opts.evalBatchSize, tauSoft: cfg.tauSoft });
+        const test = data.test;
+        const evaluate = (): Evaluation => evaluateNetwork(net, test, opts.solver, { batchSize: opts.evalBatchSize, tauSoft: cfg.tauSoft });
+        const e = average ? average.withAverage(evaluate) : evaluate();
         m.test_loss = e.loss;
         m.test_acc = e.acc;
+        if (average) {
+          const raw = evaluate();
+          m.test_loss_raw = raw.loss;
+          m.test_acc_raw = raw.acc;
+        }
       }
       history.push(m);
       await opts.onEpoch?.(m);
@@ -260,6 +281,9 @@ export async function trainNetwork(
     }
   } finally {
     optimizer.dispose();
+    // The averaged weights are the trained network (also after an abort: they are what was reported).
+    if (average && average.updates > 0) average.commit();
+    average?.dispose();
   }
   return history;
 }

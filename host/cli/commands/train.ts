@@ -172,12 +172,25 @@ export const options = {
     description: 'learning-rate schedule (default cosine)',
     schema: z.enum(['constant', 'cosine'], { error: 'must be constant or cosine' }).optional(),
   },
+  ema: {
+    type: 'string',
+    placeholder: 'DECAY',
+    description:
+      'keep an exponential moving average of the weights with this decay per step (e.g. 0.999, about the last 1000 steps) and report and save it; the optimiser\'s own weights are reported beside it as test_acc_raw per epoch; 0 = off (default 0)',
+    schema: z
+      .string()
+      .regex(/^(0(\.\d+)?|\.\d+)$/, 'expected a decay in [0, 1) like 0.999, or 0 for off')
+      .transform(Number)
+      .pipe(z.number().lt(1, 'must be below 1 (1 would never move from the initial weights)'))
+      .optional(),
+  },
   fromAnn: flag('train a ReLU network, map it onto the ideal model and evaluate it on the PNN (ANN-to-IMC)'),
   cv: intOption('stratified K-fold cross-validation: pool train and test, train a fresh network per fold on the other folds, test on the held-out one (SNN flow only)', 2, 20, 'K'),
 } satisfies OptionsSpec;
 
 export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.fromAnn && o.solver !== 'dstd') return `--from-ann evaluates with the exact solver and trains no spiking network; drop --solver ${o.solver}`;
+  if (o.fromAnn && o.ema !== undefined) return '--ema averages a spiking network\'s weights while it trains; --from-ann trains a ReLU network and maps it, so drop --ema';
   if (o.fromAnn && o.model === 'ideal') return '--from-ann always maps onto the ideal model and reports the PNN beside it; drop --model ideal';
   const cvConflict = cvFlagConflict(o);
   if (cvConflict) return cvConflict;
@@ -210,6 +223,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     silentScale: o.silentScale,
     deadMembrane: o.deadMembrane,
     schedule: o.schedule,
+    averageDecay: o.ema,
     fromAnn: o.fromAnn,
     args: process.argv.slice(2),
     signal: ctx.signal,

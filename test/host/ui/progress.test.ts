@@ -28,6 +28,27 @@ describe('Progress in line mode (CI, files)', () => {
     expect(s.text()).not.toContain('\r');
   });
 
+  it('keeps a sane rate and ETA right after a pause (an evaluation between epochs)', () => {
+    const c = clock();
+    const p = new Progress({ total: 2000, stream: fakeStream(false), now: c.now });
+    for (let i = 1; i <= 1000; i++) {
+      c.advance(10); // 100 it/s for 10 s
+      p.tick();
+    }
+    expect(p.rate).toBeCloseTo(100, 6);
+    c.advance(20_000); // a 20 s pause, then one step
+    p.tick();
+    // Not 1 step per 20 s: the mean since the start, pause included (1001 in 30 s).
+    expect(p.rate).toBeCloseTo(1001 / 30, 6);
+    expect(p.eta).toBeCloseTo(999 / (1001 / 30), 3);
+    for (let i = 0; i < 1100; i++) {
+      c.advance(10);
+      p.tick();
+    }
+    // Once the window refills, the recent rate again.
+    expect(p.rate).toBeCloseTo(100, 6);
+  });
+
   it('adds a line when nothing was printed for everySeconds (slow work, unknown total)', () => {
     const s = fakeStream(false);
     const c = clock();

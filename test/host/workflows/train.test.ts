@@ -44,6 +44,9 @@ describe('spikeloop train: flags', () => {
     [['--dataset', 'iris', '--cv', 'five', '--out', 'x'], /invalid --cv 'five': expected a whole number/],
     [['--dataset', 'iris', '--cv', '3', '--limit-train', '50', '--out', 'x'], /--cv pools the whole data set into 3 folds; drop --limit-train/],
     [['--dataset', 'iris', '--reference-spike', '1.5', '--out', 'x'], /invalid --reference-spike '1.5': expected a time in \[0, 1\] like 0 or 0.5, or none/],
+    [['--dataset', 'iris', '--ema', '1', '--out', 'x'], /invalid --ema '1': expected a decay in \[0, 1\) like 0.999, or 0 for off/],
+    [['--dataset', 'iris', '--ema', '0.999.1', '--out', 'x'], /invalid --ema '0.999.1': expected a decay in \[0, 1\)/],
+    [['--dataset', 'iris', '--from-ann', '--ema', '0.9', '--out', 'x'], /--ema averages a spiking network's weights.*drop --ema/],
   ];
   for (const [args, message] of cases) {
     it(`rejects ${args.join(' ')} with exit code 2 and a message naming flag, value and fix`, async () => {
@@ -128,6 +131,30 @@ describe('spikeloop train: runs', () => {
     const word = await cli([...short(join(root, 'ref-word')), '--reference-replaces', 'first']);
     expect(word.code).toBe(2);
     expect(word.err).toMatch(/reference-replaces.*feature index/);
+  });
+
+  it('--ema reports and saves the averaged weights, with the optimiser\'s own beside them', async () => {
+    const [plain, avg] = [join(root, 'ema-off'), join(root, 'ema-on')];
+    const rp = await cli(args(plain));
+    const ra = await cli([...args(avg), '--ema', '0.9']);
+    expect(rp.code, rp.err).toBe(0);
+    expect(ra.code, ra.err).toBe(0);
+    const [sp, sa] = [lastJson(rp.out), lastJson(ra.out)];
+    const [mp, ma] = [readMetrics(join(plain, 'metrics.jsonl')).records, readMetrics(join(avg, 'metrics.jsonl')).records];
+    // Averaging does not change the optimiser's path: its weights test as the plain run's did.
+    expect(ma.map((m) => m.test_acc_raw)).toEqual(mp.map((m) => m.test_acc));
+    expect(sa.test_acc_raw).toBe(sp.test_acc);
+    expect(sp).not.toHaveProperty('test_acc_raw');
+    const record = JSON.parse(readFileSync(join(avg, 'record.json'), 'utf8'));
+    expect(record.summary.settings.averageDecay).toBe(0.9);
+    // The saved network is the averaged one: it reproduces the reported (averaged) accuracy.
+    const data = await loadDataset('iris', { seed: 3 });
+    const a = await loadNetwork(join(avg, 'network.bin'));
+    const p = await loadNetwork(join(plain, 'network.bin'));
+    expect(evaluateNetwork(a.net, data.test, createSolver('dstd', { bins: 8 })).acc).toBe(sa.test_acc);
+    expect(a.net.states()).not.toEqual(p.net.states());
+    a.net.dispose();
+    p.net.dispose();
   });
 
   it('--from-ann trains a ReLU network, maps it and reports both accuracies', async () => {
