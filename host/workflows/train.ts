@@ -501,14 +501,15 @@ async function writeCvReport(run: RunDir, results: (CvFold & { history: EpochMet
 
 async function writePlots(run: RunDir, history: EpochMetrics[], name: string, opts: TrainWorkflowOptions, summary: TrainSummary): Promise<void> {
   const epochs = history.map((m) => m.epoch);
+  const averaged = history.some((m) => m.test_acc_raw !== undefined);
   const acc = lineChart({
     title: `${name}: accuracy per epoch (${opts.model}, ${opts.solver})`,
     xLabel: 'epoch',
     yLabel: 'accuracy',
     series: [
       { name: 'train (running)', x: epochs, y: history.map((m) => m.train_acc) },
-      { name: history.some((m) => m.test_acc_raw !== undefined) ? 'test (averaged weights)' : 'test', x: epochs, y: history.map((m) => m.test_acc ?? NaN) },
-      ...(history.some((m) => m.test_acc_raw !== undefined)
+      { name: averaged ? 'test (averaged weights)' : 'test', x: epochs, y: history.map((m) => m.test_acc ?? NaN) },
+      ...(averaged
         ? [{ name: "test (optimiser's weights)", x: epochs, y: history.map((m) => m.test_acc_raw ?? NaN), dashed: true }]
         : []),
     ],

@@ -1,34 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { DatasetPart } from '../../../models/datasets/types.ts';
 import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig } from '../../../models/network/network.ts';
 import { createSolver } from '../../../models/network/solver.ts';
 import { evaluateNetwork } from '../../../models/training/evaluate.ts';
 import { trainNetwork } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
-import { mulberry } from '../rng.ts';
+import { toySet } from './toy-set.ts';
 
 beforeAll(async () => {
   await initBackend({ prefer: 'cpu' });
 });
-
-/** Two classes separated by which half of the inputs is bright (linearly separable). */
-function toySet(seed: number, n: number): DatasetPart {
-  const rnd = mulberry(seed);
-  const f = 6;
-  const x = new Float32Array(n * f);
-  const y = new Uint8Array(n);
-  for (let s = 0; s < n; s++) {
-    const c = s % 2;
-    y[s] = c;
-    for (let j = 0; j < f; j++) {
-      const bright = (j < f / 2) === (c === 0);
-      x[s * f + j] = bright ? 0.6 + 0.4 * rnd() : 0.3 * rnd();
-    }
-  }
-  return { name: 'toy', x, y, n, features: f, classes: 2, classNames: ['a', 'b'] };
-}
 
 async function trainToy(seed: number, epochs: number) {
   const train = toySet(1, 64);

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { DatasetPart } from '../../../models/datasets/types.ts';
 import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig } from '../../../models/network/network.ts';
 import { createSolver } from '../../../models/network/solver.ts';
@@ -8,6 +7,7 @@ import { trainNetwork, type EpochMetrics } from '../../../models/training/traine
 import { WeightAverage } from '../../../models/training/weight-average.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { mulberry } from '../rng.ts';
+import { toySet } from './toy-set.ts';
 
 beforeAll(async () => {
   await initBackend({ prefer: 'cpu' });
@@ -66,20 +66,6 @@ describe('WeightAverage', () => {
     v.dispose();
   });
 });
-
-/** Two classes told apart by which half of the inputs is bright. */
-function toySet(seed: number, n: number): DatasetPart {
-  const rnd = mulberry(seed);
-  const f = 6;
-  const x = new Float32Array(n * f);
-  const y = new Uint8Array(n);
-  for (let s = 0; s < n; s++) {
-    const c = s % 2;
-    y[s] = c;
-    for (let j = 0; j < f; j++) x[s * f + j] = (j < f / 2) === (c === 0) ? 0.6 + 0.4 * rnd() : 0.3 * rnd();
-  }
-  return { name: 'toy', x, y, n, features: f, classes: 2, classNames: ['a', 'b'] };
-}
 
 async function train(averageDecay: number | undefined, epochs = 3) {
   const trainPart = toySet(1, 64);
