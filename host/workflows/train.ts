@@ -30,17 +30,19 @@ import { initNetwork } from '../../models/network/init.ts';
 import { defaultConfig, NOMINAL_REVERSAL, type NetworkConfig, type SpikingNetwork } from '../../models/network/network.ts';
 import { saveNetwork } from '../../models/network/serialize.ts';
 import { createSolver, type SolverName, type SpikeSolver } from '../../models/network/solver.ts';
+import { addConfusion, confusionMatrix, type ConfusionMatrix } from '../../models/training/confusion.ts';
 import { evaluateNetwork } from '../../models/training/evaluate.ts';
 import type { LossConfig } from '../../models/training/losses.ts';
 import { trainNetwork, type EpochMetrics, type LrSchedule } from '../../models/training/trainer.ts';
 import { initBackend } from '../../models/tf/backend.ts';
 import { registerGradients } from '../../models/tf/gradients.ts';
 import { writeHtmlReport, type ReportSection } from '../report/html-report.ts';
+import { CONFUSION_FILE, writeConfusion } from './train-confusion.ts';
 import { lineChart } from '../report/svg-plot.ts';
 import { MetricsLog, openRunDir, type RunDir } from '../runs/run-dir.ts';
 import { createProgress, type ProgressStream } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
-import { displayPath, formatPercent } from '../ui/format.ts';
+import { displayPath, formatNumber, formatPercent } from '../ui/format.ts';
 
 export interface TrainWorkflowOptions {
   dataset: string;
@@ -256,7 +258,7 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
   const solver = createSolver(opts.solver, { bins: opts.bins, eulerSteps: opts.eulerSteps });
   const config = defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces });
   const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, averageDecay, loss, seed: opts.seed, config };
-  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${config.ePlus}, eMinus ${config.eMinus}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}`);
+  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}`);
   return { sizes, epochs, batchSize, lr, schedule, averageDecay, loss, solver, config, settings };
 }
 
@@ -269,6 +271,8 @@ interface SnnResult {
   onPnn?: number;
   onPnnExact?: number;
   samplesPerS: number;
+  /** Test part, exact solver (the physics a chip computes). */
+  confusion: ConfusionMatrix;
 }
 
 /**
@@ -312,7 +316,9 @@ async function trainOneSnn(
     // The exact solver is the physics reference (what a chip computes): report its accuracy beside
     // the training solver's, so that a solver artefact cannot pass for accuracy.
     const exact = createSolver('exact');
-    const testAccExact = opts.solver === 'exact' ? testAcc : evaluateNetwork(net, parts.test, exact).acc;
+    const exactEval = evaluateNetwork(net, parts.test, exact);
+    const testAccExact = opts.solver === 'exact' ? testAcc : exactEval.acc;
+    const confusion = confusionMatrix(parts.test.y, exactEval.predictions, parts.test.classes);
     let onPnn: number | undefined;
     let onPnnExact: number | undefined;
     if (opts.model === 'ideal') {
@@ -325,7 +331,7 @@ async function trainOneSnn(
     const trainSeconds = history.reduce((t, m) => t + m.seconds, 0);
     const trainSamples = history.reduce((t, m) => t + m.samples_per_s * m.seconds, 0);
     const samplesPerS = trainSeconds > 0 ? trainSamples / trainSeconds : 0;
-    return { history, testAcc, testAccExact, trainAcc, samplesPerS, ...(onPnn !== undefined ? { onPnn, onPnnExact } : {}) };
+    return { history, testAcc, testAccExact, trainAcc, samplesPerS, confusion, ...(onPnn !== undefined ? { onPnn, onPnnExact } : {}) };
   } finally {
     net.dispose();
   }
@@ -355,7 +361,9 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
     network: modelFile,
     out: run.path,
   };
-  await writePlots(run, history, data.name, opts, summary);
+  const confusion = await writeConfusion(run, r.confusion, data.classNames, 'test part, exact solver');
+  summary.confusion = run.file(CONFUSION_FILE);
+  await writePlots(run, history, data.name, opts, summary, [confusion.section]);
   opts.print(
     '\n' +
       renderTable(
@@ -376,6 +384,7 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
         { title: `spikeloop train: ${data.name}, ${s.sizes.join('-')} ${opts.model}, ${opts.solver}` },
       ),
   );
+  opts.print('\n' + confusion.table);
   opts.print(`network: ${displayPath(modelFile)}`);
   return summary;
 }
@@ -404,6 +413,8 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
   const log = new MetricsLog(run.file('cv.jsonl'));
   const results: (CvFold & { history: EpochMetrics[]; samplesPerS: number })[] = [];
   const networks: string[] = [];
+  // Every sample is held out exactly once, so the folds' test matrices add up to one over the pool.
+  let pooledConfusion: ConfusionMatrix | undefined;
   try {
     for (let f = 0; f < k; f++) {
       const parts = foldParts(pool, folds, f, opts.seed);
@@ -430,6 +441,7 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
       };
       results.push({ ...fold, history: r.history, samplesPerS: r.samplesPerS });
       networks.push(modelFile);
+      pooledConfusion = pooledConfusion ? addConfusion(pooledConfusion, r.confusion) : r.confusion;
       log.append({ ...fold, class_counts: classCounts(parts.test.y, pool.classes), test_indices: parts.testIndices, ...(parts.normalization ? { normalization: parts.normalization } : {}) });
       opts.print(`${label}: ${n} held out, test ${formatPercent(fold.test_acc)} (exact solver ${formatPercent(fold.test_acc_exact)}), train ${formatPercent(fold.train_acc)}`);
     }
@@ -459,7 +471,9 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
     networks,
     out: run.path,
   };
-  await writeCvReport(run, results, pool.name, opts, summary);
+  const confusion = await writeConfusion(run, pooledConfusion!, pool.classNames, `every sample held out once, ${k} folds, exact solver`);
+  summary.confusion = run.file(CONFUSION_FILE);
+  await writeCvReport(run, results, pool.name, opts, summary, confusion.section);
   opts.print(
     '\n' +
       renderTable(
@@ -471,11 +485,12 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
         { title: `spikeloop train --cv ${k}: ${pool.name}, ${s.sizes.join('-')} ${opts.model}, ${opts.solver}` },
       ),
   );
+  opts.print('\n' + confusion.table);
   opts.print(`folds: ${displayPath(run.file('cv.jsonl'))}; networks: ${displayPath(run.file('fold-<k>/network.bin'))}`);
   return summary;
 }
 
-async function writeCvReport(run: RunDir, results: (CvFold & { history: EpochMetrics[] })[], name: string, opts: TrainWorkflowOptions, summary: TrainSummary): Promise<void> {
+async function writeCvReport(run: RunDir, results: (CvFold & { history: EpochMetrics[] })[], name: string, opts: TrainWorkflowOptions, summary: TrainSummary, confusion: ReportSection): Promise<void> {
   const acc = lineChart({
     title: `${name}: held-out accuracy per epoch, per fold (${opts.model}, ${opts.solver})`,
     xLabel: 'epoch',
@@ -495,11 +510,12 @@ async function writeCvReport(run: RunDir, results: (CvFold & { history: EpochMet
     sections: [
       { title: 'Folds', blocks: [{ kind: 'table', rows: results.map(({ history: _h, ...f }) => ({ ...f })) }] },
       { title: 'Learning curves', blocks: [{ kind: 'plot', svg: acc }] },
+      confusion,
     ],
   });
 }
 
-async function writePlots(run: RunDir, history: EpochMetrics[], name: string, opts: TrainWorkflowOptions, summary: TrainSummary): Promise<void> {
+async function writePlots(run: RunDir, history: EpochMetrics[], name: string, opts: TrainWorkflowOptions, summary: TrainSummary, extra: ReportSection[] = []): Promise<void> {
   const epochs = history.map((m) => m.epoch);
   const averaged = history.some((m) => m.test_acc_raw !== undefined);
   const acc = lineChart({
@@ -558,7 +574,7 @@ async function writePlots(run: RunDir, history: EpochMetrics[], name: string, op
       epochs: summary.epochs,
       backend: summary.backend,
     },
-    sections,
+    sections: [...sections, ...extra],
   });
 }
 

@@ -96,6 +96,18 @@ describe('spikeloop train: runs', () => {
     expect(evaluateNetwork(net, data.test, createSolver('dstd', { bins: 8 })).acc).toBe(sa.test_acc);
     // The exact solver's accuracy is reported beside the training solver's.
     expect(evaluateNetwork(net, data.test, createSolver('exact')).acc).toBe(sa.test_acc_exact);
+    // The confusion matrix counts the exact solver's predictions on the test part.
+    const cm = JSON.parse(readFileSync(join(a, 'confusion.json'), 'utf8')) as { classes: string[]; columns: string[]; rows: number[][]; n: number };
+    expect(sa.confusion).toBe(join(a, 'confusion.json'));
+    expect(cm.classes).toEqual([...data.classNames]);
+    expect(cm.columns).toEqual([...data.classNames, 'no spike']);
+    const pred = evaluateNetwork(net, data.test, createSolver('exact')).predictions;
+    const expected = data.classNames.map(() => [0, 0, 0, 0]);
+    for (let i = 0; i < data.test.n; i++) expected[data.test.y[i]!]![pred[i]! < 0 ? 3 : pred[i]!]!++;
+    expect(cm.rows).toEqual(expected);
+    expect(cm.rows.reduce((t, r, c) => t + r[c]!, 0) / cm.n).toBe(sa.test_acc_exact);
+    expect(ra.err).toMatch(/per class \(test part, exact solver\)[\s\S]*versicolor\s+15/);
+    expect(readFileSync(join(a, 'report.html'), 'utf8')).toContain('<table class="confusion">');
     // Iris preset: a reference input spiking at t = 0 beside the 4 features.
     expect(net.config.biasSpike).toBe(0);
     expect([net.inputs, net.features]).toEqual([5, 4]);
@@ -222,6 +234,12 @@ describe('spikeloop train --cv', () => {
     expect(err).toMatch(/pooled\s+150/);
     const record = JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8'));
     expect(record).toMatchObject({ status: 'finished', summary: { test_acc: summary.test_acc, cv: { k: 3 } } });
+    // The pooled confusion matrix holds every sample once: rows are the class sizes, the diagonal the exact solver's right answers.
+    const cm = JSON.parse(readFileSync(join(dir, 'confusion.json'), 'utf8')) as { rows: number[][]; n: number; what: string };
+    expect(cm.n).toBe(150);
+    expect(cm.rows.map((r) => r.reduce((t, c) => t + c, 0))).toEqual([50, 50, 50]);
+    expect(cm.rows.reduce((t, r, c) => t + r[c]!, 0)).toBe(lines.reduce((t, l) => t + l.correct_exact, 0));
+    expect(cm.what).toMatch(/held out once, 3 folds/);
   });
 
   it('scales each fold with its training folds only; the saved fold networks reproduce the fold accuracies', async () => {
