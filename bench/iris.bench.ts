@@ -3,10 +3,10 @@
  * reference classifiers on the same data, so its accuracy is judged against what the data allow
  * rather than against a figure from another split. Prints ONE JSON line:
  *
- *   fixed_split: { test_n, snn: { per_seed, mean }, knn1, knn3, knn5, softmax, missed_by_all_references }
+ *   fixed_split: { test_n, snn: { per_seed, mean }, knn1, knn3, knn5, softmax, lda, qda, missed_by_all_references }
  *     the package's fixed 105 / 45 split (models/datasets/iris.ts); accuracies as fractions;
  *     missed_by_all_references = test rows (indices into the test part) that every reference gets wrong.
- *   cv5: { seeds, per_seed, snn, knn5, softmax }  stratified 5-fold cross-validation over all 150 samples
+ *   cv5: { seeds, per_seed, snn, knn5, softmax, qda }  stratified 5-fold cross-validation over all 150 samples
  *     with the folds `spikeloop train --cv 5 --seed S` uses (scaling fitted per fold): pooled accuracy per
  *     seed (folds and initialisation both follow it) and the mean over the seeds.
  *
@@ -100,6 +100,65 @@ function softmaxRegression(train: Part, test: Part, F: number, classes: number, 
   return out;
 }
 
+/**
+ * Gaussian discriminant analysis: each class a normal density with its own covariance (QDA:
+ * quadratic boundaries) or one pooled covariance (LDA: linear ones), equal priors (the parts are
+ * stratified). Log densities through a Cholesky factor; a ridge of 1e-9 of the mean variance keeps
+ * a degenerate class covariance factorable.
+ */
+function gaussianDiscriminant(train: Part, test: Part, F: number, classes: number, pooled: boolean): boolean[] {
+  const mean = Array.from({ length: classes }, () => new Float64Array(F));
+  const count = new Float64Array(classes);
+  for (let i = 0; i < train.n; i++) {
+    const c = train.y[i]!;
+    count[c]++;
+    for (let f = 0; f < F; f++) mean[c]![f] += train.x[i * F + f]!;
+  }
+  mean.forEach((m, c) => m.forEach((v, f) => (m[f] = v / count[c]!)));
+  const scatter = Array.from({ length: classes }, () => new Float64Array(F * F));
+  for (let i = 0; i < train.n; i++) {
+    const c = train.y[i]!;
+    for (let a = 0; a < F; a++) for (let b = 0; b < F; b++) scatter[c]![a * F + b] += (train.x[i * F + a]! - mean[c]![a]!) * (train.x[i * F + b]! - mean[c]![b]!);
+  }
+  const covs = pooled
+    ? Array(classes).fill(scatter.reduce((t, S) => t.map((v, k) => v + S[k]! / (train.n - classes)), new Float64Array(F * F)))
+    : scatter.map((S, c) => S.map((v) => v / (count[c]! - 1)));
+  const factors = covs.map((C: Float64Array) => {
+    let tr = 0;
+    for (let a = 0; a < F; a++) tr += C[a * F + a]!;
+    const L = new Float64Array(F * F);
+    for (let a = 0; a < F; a++) {
+      for (let b = 0; b <= a; b++) {
+        let v = C[a * F + b]! + (a === b ? (1e-9 * tr) / F : 0);
+        for (let k = 0; k < b; k++) v -= L[a * F + k]! * L[b * F + k]!;
+        L[a * F + b] = a === b ? Math.sqrt(v) : v / L[b * F + b]!;
+      }
+    }
+    let logDet = 0;
+    for (let a = 0; a < F; a++) logDet += 2 * Math.log(L[a * F + a]!);
+    return { L, logDet };
+  });
+  const out: boolean[] = [];
+  const z = new Float64Array(F);
+  const score = new Float64Array(classes);
+  for (let i = 0; i < test.n; i++) {
+    for (let c = 0; c < classes; c++) {
+      const { L, logDet } = factors[c]!;
+      // Solve L z = x - mean: the Mahalanobis distance is |z|^2.
+      let q = 0;
+      for (let a = 0; a < F; a++) {
+        let v = test.x[i * F + a]! - mean[c]![a]!;
+        for (let k = 0; k < a; k++) v -= L[a * F + k]! * z[k]!;
+        z[a] = v / L[a * F + a]!;
+        q += z[a]! * z[a]!;
+      }
+      score[c] = -0.5 * (q + logDet);
+    }
+    out.push(argmax(score) === test.y[i]);
+  }
+  return out;
+}
+
 function argmax(v: ArrayLike<number>): number {
   let b = 0;
   for (let i = 1; i < v.length; i++) if (v[i]! > v[b]!) b = i;
@@ -127,6 +186,8 @@ const refs = {
   knn3: knn(iris.train, iris.test, iris.features, 3, iris.classes),
   knn5: knn(iris.train, iris.test, iris.features, 5, iris.classes),
   softmax: softmaxRegression(iris.train, iris.test, iris.features, iris.classes),
+  lda: gaussianDiscriminant(iris.train, iris.test, iris.features, iris.classes, true),
+  qda: gaussianDiscriminant(iris.train, iris.test, iris.features, iris.classes, false),
 };
 const missedByAll = [...Array(iris.test.n).keys()].filter((i) => Object.values(refs).every((r) => !r[i]));
 const fixed: Record<string, unknown> = {
@@ -146,13 +207,14 @@ if (runSnn) {
 const pool = await loadPooledDataset('iris');
 const cvRows = cvSeeds.map((seed) => {
   const folds = stratifiedFolds(pool.y, pool.classes, 5, seed);
-  const right = { knn5: [] as boolean[], softmax: [] as boolean[] };
+  const right = { knn5: [] as boolean[], softmax: [] as boolean[], qda: [] as boolean[] };
   for (let f = 0; f < 5; f++) {
     const p = foldParts(pool, folds, f, seed);
     right.knn5.push(...knn(p.train, p.test, pool.features, 5, pool.classes));
     right.softmax.push(...softmaxRegression(p.train, p.test, pool.features, pool.classes));
+    right.qda.push(...gaussianDiscriminant(p.train, p.test, pool.features, pool.classes, false));
   }
-  const row: Record<string, number> = { seed, knn5: acc(right.knn5), softmax: acc(right.softmax) };
+  const row: Record<string, number> = { seed, knn5: acc(right.knn5), softmax: acc(right.softmax), qda: acc(right.qda) };
   if (runSnn) {
     process.stderr.write(`iris SNN, 5-fold cross-validation, seed ${seed}\n`);
     row.snn = snnRun(['--cv', '5', '--seed', String(seed)]).test_acc;
@@ -165,6 +227,7 @@ const cv: Record<string, unknown> = {
   per_seed: cvRows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, k === 'seed' ? v : round(v)]))),
   knn5: mean('knn5'),
   softmax: mean('softmax'),
+  qda: mean('qda'),
   ...(runSnn ? { snn: mean('snn') } : {}),
 };
 
