@@ -4,6 +4,8 @@
  * twin's accuracy on the weights the codes really realise (quantised and clipped).
  */
 
+import { classFigures, confusionJson, confusionMatrix } from '../../models/training/confusion.ts';
+import { classTableRows } from './confusion-report.ts';
 import { loadChipProfile, profileLayerCurves, type ChipProfile } from '../../calibration/chip-profile.ts';
 import { mapLayer, type LayerCurves, type MappedLayer } from '../../calibration/weight-mapping.ts';
 import { SILENT_TICK } from '../../models/chips/chip-backend.ts';
@@ -294,6 +296,10 @@ export interface DeploySummary {
   test_samples?: number;
   /** Test accuracy measured on the device. */
   deployed_acc?: number;
+  /** Test samples for which the device fired no output neuron. */
+  device_no_spike?: number;
+  /** The device's test confusion matrix: rows true class, columns predicted, last column no spike. */
+  device_confusion?: ReturnType<typeof confusionJson>;
   /** The twin (exact solver) on the conductances the codes realise. */
   realised_twin_acc?: number;
   /** The twin (exact solver) on the network's own conductances. */
@@ -359,6 +365,10 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
         summary.dataset = data.name;
         summary.test_samples = test.n;
         summary.deployed_acc = onDevice.accuracy;
+        // Which classes the chip mixes up, and whether its errors are wrong spikes or silence.
+        const cm = confusionMatrix(test.y.subarray(0, test.n), onDevice.predictions, data.classes);
+        summary.device_no_spike = classFigures(cm).reduce((t, f) => t + f.noSpike, 0);
+        summary.device_confusion = confusionJson(cm, data.classNames);
         summary.realised_twin_acc = exactAccuracy(d.realised, test.x, test.y, test.n);
         summary.twin_acc = exactAccuracy(net, test.x, test.y, test.n);
         opts.print(
@@ -371,6 +381,7 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
             { title: `${data.name}: ${test.n} test samples` },
           ),
         );
+        opts.print(renderTable(classTableRows(cm, data.classNames), { title: 'per class on the device' }));
       }
     } finally {
       d.realised.dispose();

@@ -37,7 +37,7 @@ import { trainNetwork, type EpochMetrics, type LrSchedule } from '../../models/t
 import { initBackend } from '../../models/tf/backend.ts';
 import { registerGradients } from '../../models/tf/gradients.ts';
 import { writeHtmlReport, type ReportSection } from '../report/html-report.ts';
-import { CONFUSION_FILE, writeConfusion } from './train-confusion.ts';
+import { CONFUSION_FILE, writeConfusion } from './confusion-report.ts';
 import { lineChart } from '../report/svg-plot.ts';
 import { MetricsLog, openRunDir, type RunDir } from '../runs/run-dir.ts';
 import { createProgress, type ProgressStream } from '../ui/progress.ts';

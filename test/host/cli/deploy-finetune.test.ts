@@ -41,6 +41,14 @@ describe('spikeloop deploy', () => {
     expect(j).toMatchObject({ ok: true, command: 'deploy', curves: 'nominal', profile: null, weights_verified: true, test_samples: 45 });
     expect(j.deployed_acc).toBeGreaterThanOrEqual(0);
     expect(j.layers).toHaveLength(2);
+    // The device's confusion matrix holds every test sample once and agrees with its accuracy.
+    const cm = j.device_confusion as { rows: number[][]; n: number; columns: string[] };
+    expect(cm.n).toBe(45);
+    expect(cm.columns.at(-1)).toBe('no spike');
+    expect(cm.rows.map((r) => r.reduce((t, c) => t + c, 0))).toEqual([15, 15, 15]);
+    expect(cm.rows.reduce((t, r, c) => t + r[c]!, 0) / 45).toBeCloseTo(j.deployed_acc, 12);
+    expect(cm.rows.reduce((t, r) => t + r.at(-1)!, 0)).toBe(j.device_no_spike);
+    expect(r.err).toMatch(/per class on the device[\s\S]*setosa\s+15/);
   });
 
   it('names a missing model file', async () => {

@@ -1,5 +1,5 @@
 /**
- * What `spikeloop train` shows of a test confusion matrix: `confusion.json` in the run folder, a
+ * What `spikeloop train` and `deploy` show of a test confusion matrix: `confusion.json` in a run folder, a
  * per-class table on the terminal, and a report section with the shaded matrix.
  */
 import { classFigures, confusionJson, type ConfusionMatrix } from '../../models/training/confusion.ts';
