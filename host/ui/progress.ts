@@ -6,6 +6,11 @@
  * else (CI, files, pipes) it prints a plain line each time another `everyPercent` of the
  * work is done, or after `everySeconds` without a line, and a final summary: a bounded
  * number of lines, never a flood.
+ *
+ * Rate and ETA: the rate is the work rate over the last few seconds with pauses left out (a
+ * test pass between training epochs, far longer than a step), so it neither drops after a pause
+ * nor, for short pauses, reads low for the ten seconds after one; the ETA adds the pause time
+ * seen so far per unit of work for the work still to do, since such pauses recur (once an epoch).
  */
 import { formatDuration, formatFields, formatRate } from './format.ts';
 
@@ -40,13 +45,25 @@ export interface ProgressOptions {
 }
 
 const RATE_WINDOW_MS = 10_000;
+/** An interval between updates is a pause when it is this many times the typical step... */
+const PAUSE_FACTOR = 20;
+/** ...and at least this long (ms): a slow step of a fast loop is not a pause. */
+const PAUSE_MIN_MS = 1000;
+/** Weight of the newest step in the typical step interval (moving average). */
+const STEP_EMA = 0.1;
 
 export class Progress {
   readonly total: number | undefined;
   private done = 0;
   private fields: ProgressFields = {};
   private readonly start: number;
-  private readonly samples: { t: number; done: number }[] = [];
+  /** Updates in the rate window; `pause` marks an interval (from the previous sample) that was one. */
+  private readonly samples: { t: number; done: number; pause: boolean }[] = [];
+  /** Moving average of the intervals between updates that were not pauses (ms); undefined until one. */
+  private stepMs: number | undefined;
+  private pausedMs = 0;
+  /** The part of pausedMs inside the rate window. */
+  private windowPausedMs = 0;
   private lastDraw = -Infinity;
   private lastLine: number;
   private lastStep = 0;
@@ -74,25 +91,31 @@ export class Progress {
     };
     this.start = this.now();
     this.lastLine = this.start;
-    this.samples.push({ t: this.start, done: 0 });
+    this.samples.push({ t: this.start, done: 0, pause: false });
   }
 
-  /** Units done per second over the last few seconds (0 until measurable). */
+  /** Units done per second over the last few seconds, pauses left out (0 until measurable). */
   get rate(): number {
-    const first = this.samples[0]!;
-    const last = this.samples[this.samples.length - 1]!;
-    const dt = (last.t - first.t) / 1000;
-    // Only the step across a pause (an evaluation between epochs) in the window: its rate would be
-    // one step per pause; the mean since the start counts the pauses as often as they recur.
-    if (this.samples.length <= 2 && last.t - first.t > RATE_WINDOW_MS && last.t > this.start) return (this.done * 1000) / (last.t - this.start);
-    return dt > 0 ? (last.done - first.done) / dt : 0;
+    let units = 0;
+    let ms = 0;
+    for (let i = 1; i < this.samples.length; i++) {
+      const a = this.samples[i - 1]!;
+      const b = this.samples[i]!;
+      if (b.pause) continue;
+      units += b.done - a.done;
+      ms += b.t - a.t;
+    }
+    return ms > 0 ? (units * 1000) / ms : 0;
   }
 
-  /** Seconds left at the current rate; undefined when unknown. */
+  /** Seconds left: the work at the current rate plus the pauses it will bring; undefined when unknown. */
   get eta(): number | undefined {
     if (this.total === undefined) return undefined;
     const r = this.rate;
-    return r > 0 ? Math.max(0, this.total - this.done) / r : undefined;
+    if (!(r > 0)) return undefined;
+    const left = Math.max(0, this.total - this.done);
+    const pausePerUnit = this.done > 0 ? this.pausedMs / 1000 / this.done : 0;
+    return left / r + left * pausePerUnit;
   }
 
   get value(): number {
@@ -105,8 +128,19 @@ export class Progress {
     if (Number.isFinite(done)) this.done = Math.max(0, done);
     if (fields) this.fields = { ...this.fields, ...fields };
     const t = this.now();
-    this.samples.push({ t, done: this.done });
-    while (this.samples.length > 2 && t - this.samples[0]!.t > RATE_WINDOW_MS) this.samples.shift();
+    const dt = t - this.samples[this.samples.length - 1]!.t;
+    const pause = this.stepMs !== undefined && dt >= PAUSE_MIN_MS && dt > PAUSE_FACTOR * this.stepMs;
+    if (pause) this.pausedMs += dt;
+    else if (dt > 0) this.stepMs = this.stepMs === undefined ? dt : this.stepMs + STEP_EMA * (dt - this.stepMs);
+    this.samples.push({ t, done: this.done, pause });
+    if (pause) this.windowPausedMs += dt;
+    // The window spans RATE_WINDOW_MS of work, not of wall time: after a pause it still holds the
+    // steps before it, so the rate is known again from the first step after a pause.
+    while (this.samples.length > 2 && t - this.samples[0]!.t - this.windowPausedMs > RATE_WINDOW_MS) {
+      const [a, b] = [this.samples[0]!, this.samples[1]!];
+      if (b.pause) this.windowPausedMs -= b.t - a.t;
+      this.samples.shift();
+    }
     if (this.tty) {
       // Throttled, except that reaching the total is always shown.
       const complete = this.total !== undefined && this.done >= this.total;

@@ -28,7 +28,7 @@ describe('Progress in line mode (CI, files)', () => {
     expect(s.text()).not.toContain('\r');
   });
 
-  it('keeps a sane rate and ETA right after a pause (an evaluation between epochs)', () => {
+  it('keeps the work rate across a pause (an evaluation between epochs) and counts recurring pauses in the ETA', () => {
     const c = clock();
     const p = new Progress({ total: 2000, stream: fakeStream(false), now: c.now });
     for (let i = 1; i <= 1000; i++) {
@@ -36,17 +36,58 @@ describe('Progress in line mode (CI, files)', () => {
       p.tick();
     }
     expect(p.rate).toBeCloseTo(100, 6);
+    expect(p.eta).toBeCloseTo(10, 6);
     c.advance(20_000); // a 20 s pause, then one step
     p.tick();
-    // Not 1 step per 20 s: the mean since the start, pause included (1001 in 30 s).
-    expect(p.rate).toBeCloseTo(1001 / 30, 6);
-    expect(p.eta).toBeCloseTo(999 / (1001 / 30), 3);
+    // Not 1 step per 20 s: the work rate, the pause left out.
+    expect(p.rate).toBeCloseTo(100, 6);
+    // 999 steps at 100/s, plus 20 s of pause per 1001 steps done, for the 999 to come.
+    expect(p.eta).toBeCloseTo(999 / 100 + (999 * 20) / 1001, 6);
     for (let i = 0; i < 1100; i++) {
       c.advance(10);
       p.tick();
     }
-    // Once the window refills, the recent rate again.
     expect(p.rate).toBeCloseTo(100, 6);
+  });
+
+  it('reads the work rate, not a diluted one, in the seconds after a pause shorter than the rate window', () => {
+    const c = clock();
+    const p = new Progress({ total: 4000, stream: fakeStream(false), now: c.now });
+    for (let i = 0; i < 1000; i++) {
+      c.advance(10);
+      p.tick();
+    }
+    c.advance(6000); // a 6 s test pass
+    p.tick();
+    for (let i = 0; i < 200; i++) {
+      c.advance(10);
+      p.tick();
+    }
+    // The wall-clock window would hold 4 s of steps and the pause: 601 steps in 10 s.
+    expect(p.rate).toBeCloseTo(100, 6);
+    expect(p.eta).toBeCloseTo(2799 / 100 + (2799 * 6) / 1201, 6);
+  });
+
+  it('follows a real slowdown, which is no pause, and never calls the steps of a slow loop pauses', () => {
+    const c = clock();
+    const p = new Progress({ total: 10_000, stream: fakeStream(false), now: c.now });
+    for (let i = 0; i < 1000; i++) {
+      c.advance(10);
+      p.tick();
+    }
+    for (let i = 0; i < 1000; i++) {
+      c.advance(30); // another job took the cores: 3x slower
+      p.tick();
+    }
+    expect(p.rate).toBeCloseTo(1000 / 30, 6);
+    expect(p.eta).toBeCloseTo(8000 / (1000 / 30), 6);
+    const slow = new Progress({ total: 100, stream: fakeStream(false), now: c.now });
+    for (let i = 0; i < 10; i++) {
+      c.advance(i % 2 === 0 ? 2000 : 5000); // irregular multi-second steps
+      slow.tick();
+    }
+    expect(slow.rate).toBeCloseTo(2 / 7, 6);
+    expect(slow.eta).toBeCloseTo(90 * 3.5, 6);
   });
 
   it('adds a line when nothing was printed for everySeconds (slow work, unknown total)', () => {
