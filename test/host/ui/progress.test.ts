@@ -11,6 +11,14 @@ function clock() {
   return { now: () => t, advance: (ms: number) => (t += ms) };
 }
 
+/** `n` steps of `ms` each. */
+function steps(p: Progress, c: ReturnType<typeof clock>, n: number, ms: number): void {
+  for (let i = 0; i < n; i++) {
+    c.advance(ms);
+    p.tick();
+  }
+}
+
 describe('Progress in line mode (CI, files)', () => {
   it('prints one line per 10% and a summary, however many updates there are', () => {
     const s = fakeStream(false);
@@ -31,10 +39,7 @@ describe('Progress in line mode (CI, files)', () => {
   it('keeps the work rate across a pause (an evaluation between epochs) and counts recurring pauses in the ETA', () => {
     const c = clock();
     const p = new Progress({ total: 2000, stream: fakeStream(false), now: c.now });
-    for (let i = 1; i <= 1000; i++) {
-      c.advance(10); // 100 it/s for 10 s
-      p.tick();
-    }
+    steps(p, c, 1000, 10); // 100 it/s for 10 s
     expect(p.rate).toBeCloseTo(100, 6);
     expect(p.eta).toBeCloseTo(10, 6);
     c.advance(20_000); // a 20 s pause, then one step
@@ -43,26 +48,17 @@ describe('Progress in line mode (CI, files)', () => {
     expect(p.rate).toBeCloseTo(100, 6);
     // 999 steps at 100/s, plus 20 s of pause per 1001 steps done, for the 999 to come.
     expect(p.eta).toBeCloseTo(999 / 100 + (999 * 20) / 1001, 6);
-    for (let i = 0; i < 1100; i++) {
-      c.advance(10);
-      p.tick();
-    }
+    steps(p, c, 1100, 10);
     expect(p.rate).toBeCloseTo(100, 6);
   });
 
   it('reads the work rate, not a diluted one, in the seconds after a pause shorter than the rate window', () => {
     const c = clock();
     const p = new Progress({ total: 4000, stream: fakeStream(false), now: c.now });
-    for (let i = 0; i < 1000; i++) {
-      c.advance(10);
-      p.tick();
-    }
+    steps(p, c, 1000, 10);
     c.advance(6000); // a 6 s test pass
     p.tick();
-    for (let i = 0; i < 200; i++) {
-      c.advance(10);
-      p.tick();
-    }
+    steps(p, c, 200, 10);
     // The wall-clock window would hold 4 s of steps and the pause: 601 steps in 10 s.
     expect(p.rate).toBeCloseTo(100, 6);
     expect(p.eta).toBeCloseTo(2799 / 100 + (2799 * 6) / 1201, 6);
@@ -71,14 +67,8 @@ describe('Progress in line mode (CI, files)', () => {
   it('follows a real slowdown, which is no pause, and never calls the steps of a slow loop pauses', () => {
     const c = clock();
     const p = new Progress({ total: 10_000, stream: fakeStream(false), now: c.now });
-    for (let i = 0; i < 1000; i++) {
-      c.advance(10);
-      p.tick();
-    }
-    for (let i = 0; i < 1000; i++) {
-      c.advance(30); // another job took the cores: 3x slower
-      p.tick();
-    }
+    steps(p, c, 1000, 10);
+    steps(p, c, 1000, 30); // another job took the cores: 3x slower
     expect(p.rate).toBeCloseTo(1000 / 30, 6);
     expect(p.eta).toBeCloseTo(8000 / (1000 / 30), 6);
     const slow = new Progress({ total: 100, stream: fakeStream(false), now: c.now });
