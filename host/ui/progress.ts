@@ -130,10 +130,11 @@ export class Progress {
     const t = this.now();
     const dt = t - this.samples[this.samples.length - 1]!.t;
     const pause = this.stepMs !== undefined && dt >= PAUSE_MIN_MS && dt > PAUSE_FACTOR * this.stepMs;
-    if (pause) this.pausedMs += dt;
-    else if (dt > 0) this.stepMs = this.stepMs === undefined ? dt : this.stepMs + STEP_EMA * (dt - this.stepMs);
+    if (pause) {
+      this.pausedMs += dt;
+      this.windowPausedMs += dt;
+    } else if (dt > 0) this.stepMs = this.stepMs === undefined ? dt : this.stepMs + STEP_EMA * (dt - this.stepMs);
     this.samples.push({ t, done: this.done, pause });
-    if (pause) this.windowPausedMs += dt;
     // The window spans RATE_WINDOW_MS of work, not of wall time: after a pause it still holds the
     // steps before it, so the rate is known again from the first step after a pause.
     while (this.samples.length > 2 && t - this.samples[0]!.t - this.windowPausedMs > RATE_WINDOW_MS) {
