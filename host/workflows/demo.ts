@@ -418,7 +418,7 @@ async function trainTwin(
     const b = bar(epochs, `train ${name}`, 'epochs');
     const history = await trainNetwork(net, { train: data.train, test: data.test }, {
       epochs,
-      // Image batches of 16 (not the preset's 128): a small subset needs many steps; on 1000 images,
+      // Image batches of 16 (not the preset's 64): a small subset needs many steps; on 1000 images,
       // 3 epochs reached 35 % test accuracy at 16 against 20 % at 64.
       batchSize: name === 'iris' ? preset.batchSize : 16,
       lr: preset.lr,

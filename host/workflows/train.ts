@@ -81,6 +81,8 @@ export interface TrainWorkflowOptions {
   silentScale?: number;
   /** Loss: the membrane the dead-neuron term pushes (LossConfig.deadMembrane): the ideal-limit rest potential or the model's own. */
   deadMembrane?: 'ideal' | 'model';
+  /** Loss: what the dead-neuron term is a mean over (LossConfig.deadMean); absent = the preset's. */
+  deadMean?: 'selected' | 'batch';
   schedule?: LrSchedule;
   /** Decay of the moving average of the weights (TrainOptions.averageDecay); 0 = off; absent = the preset's. */
   averageDecay?: number;
@@ -267,6 +269,7 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
     ...(opts.windowWeight !== undefined ? { windowWeight: opts.windowWeight } : {}),
     ...(opts.silentScale !== undefined ? { silentScale: opts.silentScale } : {}),
     ...(opts.deadMembrane !== undefined ? { deadMembrane: opts.deadMembrane === 'model' ? 1 : 0 } : {}),
+    ...(opts.deadMean !== undefined ? { deadMean: opts.deadMean === 'batch' ? 1 : 0 } : {}),
   };
   const solver = createSolver(opts.solver, { bins: opts.bins, eulerSteps: opts.eulerSteps });
   const config = defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces });

@@ -47,6 +47,13 @@ export interface LossConfig {
    */
   deadMembrane: number;
   /**
+   * What the dead-neuron term is a mean over: 0 = the selected (sample, neuron) pairs, so a batch
+   * with one silent label neuron pushes it as hard as the whole cross-entropy pulls; 1 = every
+   * candidate pair (output layer: the batch's samples; hidden layers: samples x neurons), so the
+   * term, like the cross-entropy, is a mean over the batch and shrinks as fewer neurons stay silent.
+   */
+  deadMean: number;
+  /**
    * Silent output neurons in the cross-entropy: 0 = clamped at the horizon (no gradient); > 0 =
    * silentPseudoTimes with this many output windows of delay per threshold the membrane fell short.
    */
@@ -61,6 +68,7 @@ export const DEFAULT_LOSS: Readonly<LossConfig> = Object.freeze({
   deadRate: 0,
   deadTarget: 2,
   deadMembrane: 0,
+  deadMean: 0,
   silentScale: 0,
 });
 
@@ -139,11 +147,14 @@ export function deadSelection(mask: Float32Array, B: number, N: number, opts: { 
 }
 
 /**
- * mean over selected pairs of relu(target - v), v = layer.restPotential(inputs), or with
- * `membrane` = { bins } the model's membrane layer.horizonMembrane(inputs) on that grid. The inputs
- * are treated as constants (the term should change this layer's weights, not the layers below).
+ * Sum over selected pairs of relu(target - v), v = layer.restPotential(inputs), or with
+ * `membrane` = { bins } the model's membrane layer.horizonMembrane(inputs) on that grid, divided by
+ * `candidates` when given (a mean over every pair that could have been selected, LossConfig.deadMean
+ * 1), else by the number selected. The inputs are treated as constants (the term should change this
+ * layer's weights, not the layers below).
  */
-export function deadNeuronPenalty(layer: SpikeLayer, inputs: tf.Tensor2D, selection: Float32Array, target: number, membrane?: { bins: number }): tf.Scalar {
+export function deadNeuronPenalty(layer: SpikeLayer, inputs: tf.Tensor2D, selection: Float32Array, target: number, membrane?: { bins: number }, candidates?: number): tf.Scalar {
+  if (candidates !== undefined && !(Number.isInteger(candidates) && candidates > 0)) throw new RangeError(`candidates must be a positive integer, got ${candidates}`);
   return tf.tidy(() => {
     const [B] = inputs.shape;
     const sel = tf.tensor2d(selection, [B, layer.nOut]);
@@ -151,7 +162,7 @@ export function deadNeuronPenalty(layer: SpikeLayer, inputs: tf.Tensor2D, select
     const v = membrane ? layer.horizonMembrane(x, { bins: membrane.bins, inputGrad: false }) : layer.restPotential(x);
     let count = 0;
     for (let k = 0; k < selection.length; k++) count += selection[k]!;
-    return tf.div(tf.sum(tf.mul(sel, tf.relu(tf.sub(target, v)))), Math.max(1, count)) as tf.Scalar;
+    return tf.div(tf.sum(tf.mul(sel, tf.relu(tf.sub(target, v)))), candidates ?? Math.max(1, count)) as tf.Scalar;
   });
 }
 

@@ -144,7 +144,8 @@ export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint
     silent.push(1 - fired / mask.length);
     if (cfg.deadWeight > 0) {
       const sel = deadSelection(mask, B, layer.nOut, { deadRate: cfg.deadRate, labels: l === L - 1 ? labels : undefined });
-      if (sel) dead = tf.add(dead, tf.mul(deadNeuronPenalty(layer, f.inputs[l]!, sel, cfg.deadTarget, cfg.deadMembrane === 1 ? { bins } : undefined), cfg.deadWeight));
+      const candidates = cfg.deadMean === 1 ? (l === L - 1 ? B : B * layer.nOut) : undefined;
+      if (sel) dead = tf.add(dead, tf.mul(deadNeuronPenalty(layer, f.inputs[l]!, sel, cfg.deadTarget, cfg.deadMembrane === 1 ? { bins } : undefined, candidates), cfg.deadWeight));
     }
   }
   const loss = tf.add(tf.add(ce, win), dead) as tf.Scalar;
@@ -190,6 +191,7 @@ export function resolveLoss(partial: Partial<LossConfig> = {}): LossConfig {
   if (!(c.windowMargin > 0 && c.windowMargin < 1)) throw new RangeError(`windowMargin must lie in (0, 1), got ${c.windowMargin}`);
   if (!(c.windowWeight >= 0 && c.deadWeight >= 0)) throw new RangeError('loss weights must be >= 0');
   if (c.deadMembrane !== 0 && c.deadMembrane !== 1) throw new RangeError(`deadMembrane must be 0 (ideal-limit rest potential) or 1 (the model's membrane), got ${c.deadMembrane}`);
+  if (c.deadMean !== 0 && c.deadMean !== 1) throw new RangeError(`deadMean must be 0 (mean over the selected pairs) or 1 (mean over every candidate pair), got ${c.deadMean}`);
   if (!(c.silentScale >= 0 && Number.isFinite(c.silentScale))) throw new RangeError(`silentScale must be finite and >= 0 (0 = silent outputs clamped), got ${c.silentScale}`);
   return c;
 }

@@ -166,6 +166,13 @@ export const options = {
     description: "membrane the dead-neuron term pushes up: ideal (ideal-limit rest potential, linear in the weights) or model (the neuron model's own membrane at the horizon on the DSTD grid) (default ideal)",
     schema: z.enum(['ideal', 'model'], { error: 'must be ideal or model' }).optional(),
   },
+  deadMean: {
+    type: 'string',
+    placeholder: 'selected|batch',
+    description:
+      'what the dead-neuron term is a mean over: selected (the silent label neurons and dead hidden neurons it acts on, so a batch with one pushes it as hard as the cross-entropy pulls) or batch (every sample and neuron it could act on, a mean over the batch like the cross-entropy) (default selected)',
+    schema: z.enum(['selected', 'batch'], { error: 'must be selected or batch' }).optional(),
+  },
   schedule: {
     type: 'string',
     placeholder: 'constant|cosine',
@@ -222,6 +229,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     windowWeight: o.windowWeight,
     silentScale: o.silentScale,
     deadMembrane: o.deadMembrane,
+    deadMean: o.deadMean,
     schedule: o.schedule,
     averageDecay: o.ema,
     fromAnn: o.fromAnn,

@@ -47,6 +47,7 @@ describe('spikeloop train: flags', () => {
     [['--dataset', 'iris', '--ema', '1', '--out', 'x'], /invalid --ema '1': expected a decay in \[0, 1\) like 0.999, or 0 for off/],
     [['--dataset', 'iris', '--ema', '0.999.1', '--out', 'x'], /invalid --ema '0.999.1': expected a decay in \[0, 1\)/],
     [['--dataset', 'iris', '--from-ann', '--ema', '0.9', '--out', 'x'], /--ema averages a spiking network's weights.*drop --ema/],
+    [['--dataset', 'iris', '--dead-mean', 'all', '--out', 'x'], /invalid --dead-mean 'all': must be selected or batch/],
   ];
   for (const [args, message] of cases) {
     it(`rejects ${args.join(' ')} with exit code 2 and a message naming flag, value and fix`, async () => {
@@ -127,6 +128,22 @@ describe('spikeloop train: runs', () => {
     expect([b.net.inputs, b.net.config.biasSpike]).toEqual([5, 0.5]);
     a.net.dispose();
     b.net.dispose();
+  });
+
+  it('--dead-mean batch is recorded and makes the dead term a mean over the batch', async () => {
+    const [sel, bat] = [join(root, 'dead-selected'), join(root, 'dead-batch')];
+    const short = (out: string) => ['--dataset', 'iris', '--layers', '4', '--epochs', '1', '--bins', '4', '--out', out, '--json'];
+    const rs = await cli(short(sel));
+    const rb = await cli([...short(bat), '--dead-mean', 'batch']);
+    expect(rs.code, rs.err).toBe(0);
+    expect(rb.code, rb.err).toBe(0);
+    const settings = (dir: string) => (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: { loss: Record<string, number> } } }).summary.settings.loss;
+    expect(settings(sel).deadMean).toBeUndefined();
+    expect(settings(bat).deadMean).toBe(1);
+    const firstEpoch = (dir: string) => JSON.parse(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n')[0]!) as { train_terms: { dead: number } };
+    // The same first batch's selections, divided by every candidate pair instead of by the selected ones.
+    expect(firstEpoch(sel).train_terms.dead).toBeGreaterThan(0);
+    expect(firstEpoch(bat).train_terms.dead).toBeLessThan(firstEpoch(sel).train_terms.dead);
   });
 
   it('--reference-replaces puts the reference in place of a feature; an index the data lack is refused', async () => {

@@ -66,6 +66,41 @@ describe('dead neurons', () => {
     expect(deadSelection(Float32Array.from([1, 1]), 1, 2, { deadRate: 0 })).toBeNull();
   });
 
+  it('is the mean shortfall below the target over the selected pairs, or over every candidate', () => {
+    const rnd = mulberry(5);
+    const nIn = 5;
+    const nOut = 3;
+    const B = 4;
+    const layer = new DenseSpikeLayer({
+      kind: 'dense',
+      nIn,
+      nOut,
+      model: 'pnn',
+      ePlus: 9.5,
+      eMinus: -6.25,
+      horizon: 2,
+      timeOffset: 0,
+      scale: 0.4,
+      pE: Float32Array.from({ length: nIn * nOut }, () => rnd()),
+      pI: Float32Array.from({ length: nIn * nOut }, () => rnd()),
+    });
+    const x = tf.tensor2d(Float32Array.from({ length: B * nIn }, () => rnd()), [B, nIn]);
+    const v = tf.tidy(() => layer.restPotential(x).dataSync());
+    // Three of the twelve pairs, as a silent label neuron or a dead hidden one would select them.
+    const sel = Float32Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]);
+    const target = 2;
+    let sum = 0;
+    sel.forEach((m, k) => (sum += m * Math.max(0, target - v[k]!)));
+    expect(sum).toBeGreaterThan(0);
+    const value = (candidates?: number) => tf.tidy(() => deadNeuronPenalty(layer, x, sel, target, undefined, candidates).dataSync()[0]!);
+    expect(value()).toBeCloseTo(sum / 3, 5);
+    expect(value(B)).toBeCloseTo(sum / B, 5);
+    expect(value(B * nOut)).toBeCloseTo(sum / (B * nOut), 5);
+    expect(() => value(0)).toThrow(/candidates must be a positive integer, got 0/);
+    x.dispose();
+    layer.dispose();
+  });
+
   it('the dead-neuron term alone revives silent neurons: after a few steps they fire', () => {
     const rnd = mulberry(3);
     const nIn = 12;

@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initNetwork } from '../../../models/network/init.ts';
-import { defaultConfig } from '../../../models/network/network.ts';
+import { defaultConfig, SpikingNetwork } from '../../../models/network/network.ts';
 import { createSolver } from '../../../models/network/solver.ts';
 import { evaluateNetwork } from '../../../models/training/evaluate.ts';
-import { trainNetwork } from '../../../models/training/trainer.ts';
+import { batchLoss, resolveLoss, trainNetwork } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
+import { mulberry } from '../rng.ts';
 import { toySet } from './toy-set.ts';
 
 beforeAll(async () => {
@@ -75,5 +76,56 @@ describe('trainNetwork', () => {
     const h = await trainNetwork(net, { train }, { epochs: 8, batchSize: 8, lr: 0.03, seed: 2, solver, loss: { windowWeight: 0.1 } });
     expect(h.at(-1)!.train_terms.ce).toBeLessThan(h[0]!.train_terms.ce);
     net.dispose();
+  });
+});
+
+describe('the dead-neuron term', () => {
+  // One layer, 6 inputs to 3 outputs, inhibitory enough that some label neurons stay silent.
+  function net(): SpikingNetwork {
+    const rnd = mulberry(17);
+    const state = {
+      kind: 'dense' as const,
+      nIn: 6,
+      nOut: 3,
+      model: 'pnn' as const,
+      ePlus: 9.5,
+      eMinus: -6.25,
+      horizon: 2,
+      timeOffset: 0,
+      scale: 0.5,
+      pE: Float32Array.from({ length: 18 }, () => rnd()),
+      pI: Float32Array.from({ length: 18 }, (_, k) => (k % 3 === 0 ? 1.5 : 0.3) * rnd()),
+    };
+    return SpikingNetwork.fromStates(defaultConfig([6, 3]), [state]);
+  }
+
+  it('deadMean 1 is a mean over the batch: the selected-pairs mean times the share of silent label neurons', () => {
+    const n = net();
+    const B = 12;
+    const rnd = mulberry(4);
+    const x = Float32Array.from({ length: B * 6 }, () => rnd());
+    const labels = Uint8Array.from({ length: B }, (_, b) => b % 3);
+    const input = n.encode(x, B);
+    const run = (deadMean: number) =>
+      tf.tidy(() => {
+        const r = batchLoss(n, input, labels, createSolver('dstd', { bins: 16 }), resolveLoss({ windowWeight: 0, deadMean }));
+        const mask = r.outMask.dataSync();
+        let silentLabels = 0;
+        for (let b = 0; b < B; b++) if (mask[b * 3 + labels[b]!]! < 0.5) silentLabels++;
+        return { dead: r.terms.dead.dataSync()[0]!, ce: r.terms.ce.dataSync()[0]!, silentLabels };
+      });
+    const selected = run(0);
+    const batch = run(1);
+    expect(selected.silentLabels).toBeGreaterThan(0);
+    expect(selected.silentLabels).toBeLessThan(B);
+    expect(selected.dead).toBeGreaterThan(0);
+    expect(batch.dead).toBeCloseTo((selected.dead * selected.silentLabels) / B, 5);
+    expect(batch.ce).toBe(selected.ce);
+    input.dispose();
+    n.dispose();
+  });
+
+  it('refuses a deadMean other than 0 or 1', () => {
+    expect(() => resolveLoss({ deadMean: 2 })).toThrow(/deadMean must be 0 .* or 1 .*, got 2/);
   });
 });
