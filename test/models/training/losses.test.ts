@@ -56,6 +56,13 @@ describe('windowPenalty', () => {
   });
 });
 
+/** A PNN layer on the nominal reversal potentials, window [0, 2], drawing its pE and pI from the given sources. */
+function pnnLayer(nIn: number, nOut: number, scale: number, pE: () => number, pI: () => number): DenseSpikeLayer {
+  const e = Float32Array.from({ length: nIn * nOut }, pE);
+  const i = Float32Array.from({ length: nIn * nOut }, pI);
+  return new DenseSpikeLayer({ kind: 'dense', nIn, nOut, model: 'pnn', ePlus: 9.5, eMinus: -6.25, horizon: 2, timeOffset: 0, scale, pE: e, pI: i });
+}
+
 describe('dead neurons', () => {
   it('selects neurons silent on the whole batch, and silent label neurons at the output', () => {
     // B = 3, N = 2: neuron 0 fired once, neuron 1 never.
@@ -71,19 +78,7 @@ describe('dead neurons', () => {
     const nIn = 5;
     const nOut = 3;
     const B = 4;
-    const layer = new DenseSpikeLayer({
-      kind: 'dense',
-      nIn,
-      nOut,
-      model: 'pnn',
-      ePlus: 9.5,
-      eMinus: -6.25,
-      horizon: 2,
-      timeOffset: 0,
-      scale: 0.4,
-      pE: Float32Array.from({ length: nIn * nOut }, () => rnd()),
-      pI: Float32Array.from({ length: nIn * nOut }, () => rnd()),
-    });
+    const layer = pnnLayer(nIn, nOut, 0.4, () => rnd(), () => rnd());
     const x = tf.tensor2d(Float32Array.from({ length: B * nIn }, () => rnd()), [B, nIn]);
     const v = tf.tidy(() => layer.restPotential(x).dataSync());
     // Three of the twelve pairs, as a silent label neuron or a dead hidden one would select them.
@@ -106,19 +101,7 @@ describe('dead neurons', () => {
     const nIn = 12;
     const nOut = 6;
     // Mostly inhibitory synapses: every neuron silent at first.
-    const layer = new DenseSpikeLayer({
-      kind: 'dense',
-      nIn,
-      nOut,
-      model: 'pnn',
-      ePlus: 9.5,
-      eMinus: -6.25,
-      horizon: 2,
-      timeOffset: 0,
-      scale: 0.3,
-      pE: Float32Array.from({ length: nIn * nOut }, () => 0.1 * rnd()),
-      pI: Float32Array.from({ length: nIn * nOut }, () => 0.5 + rnd()),
-    });
+    const layer = pnnLayer(nIn, nOut, 0.3, () => 0.1 * rnd(), () => 0.5 + rnd());
     const x = tf.tensor2d(Float32Array.from({ length: 16 * nIn }, () => rnd()), [16, nIn]);
     const solver = createSolver('dstd', { bins: 16 });
     const firedFraction = () => tf.tidy(() => tf.mean(layer.forward(x, solver).mask).dataSync()[0]!);
