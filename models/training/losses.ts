@@ -160,10 +160,14 @@ export function deadNeuronPenalty(layer: SpikeLayer, inputs: tf.Tensor2D, select
     const sel = tf.tensor2d(selection, [B, layer.nOut]);
     const x = stopGradient(inputs);
     const v = membrane ? layer.horizonMembrane(x, { bins: membrane.bins, inputGrad: false }) : layer.restPotential(x);
-    let count = 0;
-    for (let k = 0; k < selection.length; k++) count += selection[k]!;
-    return tf.div(tf.sum(tf.mul(sel, tf.relu(tf.sub(target, v)))), candidates ?? Math.max(1, count)) as tf.Scalar;
+    return tf.div(tf.sum(tf.mul(sel, tf.relu(tf.sub(target, v)))), candidates ?? Math.max(1, selectedCount(selection))) as tf.Scalar;
   });
+}
+
+function selectedCount(selection: Float32Array): number {
+  let count = 0;
+  for (let k = 0; k < selection.length; k++) count += selection[k]!;
+  return count;
 }
 
 /** Cross-entropy of softmax(-t / tauSoft) in float64 (evaluation, no tensors). */

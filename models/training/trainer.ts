@@ -143,8 +143,10 @@ export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint
     for (let k = 0; k < mask.length; k++) fired += mask[k]!;
     silent.push(1 - fired / mask.length);
     if (cfg.deadWeight > 0) {
-      const sel = deadSelection(mask, B, layer.nOut, { deadRate: cfg.deadRate, labels: l === L - 1 ? labels : undefined });
-      const candidates = cfg.deadMean === 1 ? (l === L - 1 ? B : B * layer.nOut) : undefined;
+      // The output layer selects at most the label neuron of each sample; a hidden layer any pair.
+      const output = l === L - 1;
+      const sel = deadSelection(mask, B, layer.nOut, { deadRate: cfg.deadRate, labels: output ? labels : undefined });
+      const candidates = cfg.deadMean === 1 ? (output ? B : B * layer.nOut) : undefined;
       if (sel) dead = tf.add(dead, tf.mul(deadNeuronPenalty(layer, f.inputs[l]!, sel, cfg.deadTarget, cfg.deadMembrane === 1 ? { bins } : undefined, candidates), cfg.deadWeight));
     }
   }
