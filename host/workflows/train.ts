@@ -8,9 +8,10 @@
  *   learning-curve.svg accuracy per epoch, loss-curve.svg the loss terms
  *   report.html        the same in one page
  *
- * With `cv: K`, stratified K-fold cross-validation instead: train and test parts pooled, per fold a
- * fresh network trained on the other folds with the same settings and tested on the held-out one;
- * cv.jsonl (one line per fold), fold-<k>/network.bin, and test_acc = pooled CV accuracy.
+ * With `cv: K`, stratified K-fold cross-validation instead: train and test parts pooled (or, with
+ * `cvPart: 'train'`, the training part only, for choosing settings without seeing the test part),
+ * per fold a fresh network trained on the other folds with the same settings and tested on the
+ * held-out one; cv.jsonl (one line per fold), fold-<k>/network.bin, and test_acc = pooled CV accuracy.
  *
  * Settings a flag does not give come from a per-data-set preset (PRESETS) and are recorded.
  */
@@ -20,7 +21,7 @@ import { join } from 'node:path';
 import { mapAnnToSnn, searchCurrentScale, type ReversalPair } from '../../models/ann/mapping.ts';
 import { ReluNet, trainReluNet } from '../../models/ann/relu-net.ts';
 import { NOMINAL_CIRCUIT } from '../../models/chips/sky130-nominal.ts';
-import { classCounts, CrossValidationError, foldCountProblem, foldParts, loadPooledDataset, stratifiedFolds, type PooledDataset } from '../../models/datasets/cross-validation.ts';
+import { classCounts, CrossValidationError, foldCountProblem, foldParts, loadPooledDataset, stratifiedFolds, type CvPart, type PooledDataset } from '../../models/datasets/cross-validation.ts';
 import { loadDataset, parseDatasetSpec } from '../../models/datasets/load.ts';
 import type { Dataset, DatasetPart } from '../../models/datasets/types.ts';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
@@ -62,6 +63,8 @@ export interface TrainWorkflowOptions {
   fromAnn: boolean;
   /** Stratified K-fold cross-validation (2..20) over the pooled train and test parts, SNN flow only. */
   cv?: number;
+  /** What `cv` pools: every sample (default) or the training part only (the test part unseen). */
+  cvPart?: CvPart;
   tauSoft?: number;
   /**
    * A reference input spiking at this time in every sample (NetworkConfig.biasSpike): the network
@@ -204,7 +207,8 @@ export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<Trai
     run.update({ versions: { tfjs_backend: backend } });
     let summary: TrainSummary;
     if (cv) {
-      opts.print(`spikeloop train: ${cv.pool.name}, stratified ${cv.k}-fold cross-validation over all ${cv.pool.n} samples (train and test parts pooled; folds from seed ${opts.seed}); tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
+      const pooled = cv.pool.part === 'all' ? `all ${cv.pool.n} samples (train and test parts pooled` : `the ${cv.pool.n} samples of the training part (the test part unseen`;
+      opts.print(`spikeloop train: ${cv.pool.name}, stratified ${cv.k}-fold cross-validation over ${pooled}; folds from seed ${opts.seed}); tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
       summary = await cvFlow({ ...opts, cv: cv.k }, preset, cv.pool, cv.folds, run, backend);
     } else {
       const data = await loadDataset(opts.dataset, { limitTrain: opts.limitTrain, limitTest: opts.limitTest, seed: opts.seed });
@@ -221,10 +225,10 @@ export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<Trai
 }
 
 /** Why `--cv K` cannot go with the other flags (the CLI's flag check and the workflow both ask), or undefined. */
-export function cvFlagConflict(o: { cv?: number; fromAnn?: boolean; limitTrain?: number; limitTest?: number }): string | undefined {
-  if (o.cv === undefined) return undefined;
+export function cvFlagConflict(o: { cv?: number; cvPart?: CvPart; fromAnn?: boolean; limitTrain?: number; limitTest?: number }): string | undefined {
+  if (o.cv === undefined) return o.cvPart === undefined ? undefined : '--cv-part chooses what --cv pools; add --cv K or drop --cv-part';
   if (o.fromAnn) return '--cv works with the SNN flow only; drop --from-ann';
-  if (o.limitTrain !== undefined || o.limitTest !== undefined) return `--cv pools the whole data set into ${o.cv} folds; drop --limit-train / --limit-test`;
+  if (o.limitTrain !== undefined || o.limitTest !== undefined) return `--cv pools ${o.cvPart === 'train' ? 'the whole training part' : 'the whole data set'} into ${o.cv} folds; drop --limit-train / --limit-test`;
   return undefined;
 }
 
@@ -233,7 +237,7 @@ async function prepareCv(opts: TrainWorkflowOptions, k: number): Promise<{ k: nu
   const conflict = cvFlagConflict({ ...opts, cv: k });
   if (conflict) throw new CrossValidationError(conflict);
   if (!Number.isInteger(k) || k < 2 || k > 20) throw new CrossValidationError(`--cv must be a whole number from 2 to 20, got ${k}`);
-  const pool = await loadPooledDataset(opts.dataset);
+  const pool = await loadPooledDataset(opts.dataset, opts.cvPart ?? 'all');
   const problem = foldCountProblem(pool.y, pool.classes, pool.classNames, k);
   if (problem) throw new CrossValidationError(problem);
   return { k, pool, folds: stratifiedFolds(pool.y, pool.classes, k, opts.seed) };
@@ -429,7 +433,7 @@ export interface CvFold {
 async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Preset, pool: PooledDataset, folds: Uint8Array, run: RunDir, backend: string): Promise<TrainSummary> {
   const k = opts.cv;
   const s = snnSetup(opts, preset, pool.features, pool.classes);
-  run.update({ summary: { settings: { ...s.settings, cv: k } } });
+  run.update({ summary: { settings: { ...s.settings, cv: k, cv_part: pool.part } } });
   const log = new MetricsLog(run.file('cv.jsonl'));
   const results: (CvFold & { history: EpochMetrics[]; samplesPerS: number })[] = [];
   const networks: string[] = [];
@@ -462,7 +466,7 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
       results.push({ ...fold, history: r.history, samplesPerS: r.samplesPerS });
       networks.push(modelFile);
       pooledConfusion = pooledConfusion ? addConfusion(pooledConfusion, r.confusion) : r.confusion;
-      log.append({ ...fold, class_counts: classCounts(parts.test.y, pool.classes), test_indices: parts.testIndices, ...(parts.normalization ? { normalization: parts.normalization } : {}) });
+      log.append({ ...fold, class_counts: classCounts(parts.test.y, pool.classes), test_indices: Array.from(parts.testIndices, (i) => pool.sampleIndex[i]!), ...(parts.normalization ? { normalization: parts.normalization } : {}) });
       opts.print(`${label}: ${n} held out, test ${formatPercent(fold.test_acc)} (exact solver ${formatPercent(fold.test_acc_exact)}), train ${formatPercent(fold.train_acc)}`);
     }
   } finally {
@@ -487,7 +491,7 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
     model: opts.model,
     solver: opts.solver,
     sizes: s.sizes,
-    cv: { k, n: total, folds: folds_, mean, std, test_acc_exact: pooledExact, scaling: pool.scaling === 'min-max-per-fold' ? 'min-max fitted on each fold\'s training folds' : 'fixed (pixels / 255)' },
+    cv: { k, part: pool.part, n: total, folds: folds_, mean, std, test_acc_exact: pooledExact, scaling: pool.scaling === 'min-max-per-fold' ? 'min-max fitted on each fold\'s training folds' : 'fixed (pixels / 255)' },
     networks,
     out: run.path,
   };

@@ -2,16 +2,20 @@
  * Stratified K-fold cross-validation: a data set's train and test parts pooled, each sample given
  * one of K folds (seeded), and per fold a training part (the other K-1 folds) and a held-out part.
  *
+ * The pool is either every sample (`all`: an estimate of how well the method does on the data) or
+ * the training part only (`train`: for choosing settings; the test part stays unseen, so it still
+ * gives an unbiased figure for the settings chosen).
+ *
  * Scaling: a data set scaled with fixed constants (pixels / 255) is pooled as loaded. Iris is
  * min-max scaled with statistics of a training part, so it is pooled from its raw samples and
  * rescaled per fold with the fold's training folds only (scaling.ts); the held-out fold never
  * shapes the scaling.
  */
 import { parseDatasetSpec, loadDataset } from './load.ts';
-import { readIrisSamples } from './iris.ts';
+import { IRIS_SPLIT_SEED, IRIS_TEST_PER_CLASS, readIrisSamples } from './iris.ts';
 import { deriveSeed, Rng } from './rng.ts';
 import { applyMinMax, fitMinMax, type MinMax } from './scaling.ts';
-import { indicesByClass } from './split.ts';
+import { indicesByClass, stratifiedSplit } from './split.ts';
 import type { DatasetPart } from './types.ts';
 
 /** A wrong fold count for a data set (K above the smallest class's count). */
@@ -35,23 +39,44 @@ export interface PooledDataset {
   classNames: readonly string[];
   shape?: [number, number, number];
   scaling: 'fixed' | 'min-max-per-fold';
+  /** Which samples were pooled (CvPart). */
+  part: CvPart;
+  /**
+   * Sample number of each pooled row, in the data set's own numbering: iris's package order
+   * (0..149), else the training part followed by the test part.
+   */
+  sampleIndex: Uint32Array;
 }
 
-/** Pool a data set's train and test parts (iris: its raw samples, in the package's order). */
-export async function loadPooledDataset(spec: string): Promise<PooledDataset> {
+/** What cross-validation pools: every sample, or the training part only (the test part unseen). */
+export type CvPart = 'all' | 'train';
+export const CV_PARTS: readonly CvPart[] = ['all', 'train'];
+
+/**
+ * Pool a data set's samples for cross-validation (iris: its raw samples, in the package's order;
+ * with `part` 'train' only those of the fixed split's training part).
+ */
+export async function loadPooledDataset(spec: string, part: CvPart = 'all'): Promise<PooledDataset> {
   if (parseDatasetSpec(spec).kind === 'iris') {
     const s = readIrisSamples();
-    return { name: 'iris', source: s.source, x: s.x, y: s.y, n: s.n, features: s.features, classes: s.classNames.length, classNames: s.classNames, scaling: 'min-max-per-fold' };
+    const keep = part === 'all' ? Uint32Array.from({ length: s.n }, (_, i) => i) : stratifiedSplit(s.y, 3, () => IRIS_TEST_PER_CLASS, IRIS_SPLIT_SEED).train.slice().sort();
+    const x = new Float64Array(keep.length * s.features);
+    keep.forEach((i, r) => x.set(s.x.subarray(i * s.features, (i + 1) * s.features), r * s.features));
+    const y = Uint8Array.from(keep, (i) => s.y[i]!);
+    return { name: 'iris', source: s.source, x, y, n: keep.length, features: s.features, classes: s.classNames.length, classNames: s.classNames, scaling: 'min-max-per-fold', part, sampleIndex: keep };
   }
   const d = await loadDataset(spec);
-  const n = d.train.n + d.test.n;
+  const n = d.train.n + (part === 'all' ? d.test.n : 0);
   const x = new Float32Array(n * d.features);
   x.set(d.train.x.subarray(0, d.train.n * d.features));
-  x.set(d.test.x.subarray(0, d.test.n * d.features), d.train.n * d.features);
   const y = new Uint8Array(n);
   y.set(d.train.y.subarray(0, d.train.n));
-  y.set(d.test.y.subarray(0, d.test.n), d.train.n);
-  return { name: d.name, source: d.source, x, y, n, features: d.features, classes: d.classes, classNames: d.classNames, ...(d.shape ? { shape: d.shape } : {}), scaling: 'fixed' };
+  if (part === 'all') {
+    x.set(d.test.x.subarray(0, d.test.n * d.features), d.train.n * d.features);
+    y.set(d.test.y.subarray(0, d.test.n), d.train.n);
+  }
+  const sampleIndex = Uint32Array.from({ length: n }, (_, i) => i);
+  return { name: d.name, source: d.source, x, y, n, features: d.features, classes: d.classes, classNames: d.classNames, ...(d.shape ? { shape: d.shape } : {}), scaling: 'fixed', part, sampleIndex };
 }
 
 /** Samples per class. */

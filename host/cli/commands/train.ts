@@ -20,13 +20,15 @@ export const description =
   '--cv K runs stratified K-fold cross-validation instead: train and test parts pooled, K folds from --seed, per fold a fresh ' +
   'network trained on the other folds (same settings; iris features min-max scaled on those folds only) and tested on the ' +
   'held-out one; per-fold lines in DIR/cv.jsonl, networks in DIR/fold-<k>/network.bin, test_acc = pooled CV accuracy, and cv ' +
-  '{ k, folds, mean, std, test_acc_exact } in the summary.';
+  '{ k, part, folds, mean, std, test_acc_exact } in the summary. --cv-part train pools the training part only, so settings can be ' +
+  'chosen by cross-validation while the test part stays unseen for the final figure.';
 export const examples = [
   'spikeloop train --dataset iris --out runs/iris-1',
   'spikeloop train --dataset fashion-mnist --layers 256,128 --bins 16 --epochs 20 --seed 1 --out runs/fmnist-pnn',
   'spikeloop train --dataset fashion-mnist --model ideal --out runs/fmnist-ideal --json',
   'spikeloop train --dataset iris --from-ann --out runs/iris-ann',
   'spikeloop train --dataset iris --cv 5 --out runs/iris-cv5 --json',
+  'spikeloop train --dataset iris --cv 5 --cv-part train --tau-soft 0.05 --out runs/iris-cv5-tau005 --json',
 ];
 
 const positiveNumber = (what: string) =>
@@ -193,6 +195,13 @@ export const options = {
   },
   fromAnn: flag('train a ReLU network, map it onto the ideal model and evaluate it on the PNN (ANN-to-IMC)'),
   cv: intOption('stratified K-fold cross-validation: pool train and test, train a fresh network per fold on the other folds, test on the held-out one (SNN flow only)', 2, 20, 'K'),
+  cvPart: {
+    type: 'string',
+    placeholder: 'all|train',
+    description:
+      'what --cv pools: all (train and test parts: how well the method does on the data) or train (the training part only: for choosing settings, the test part stays unseen) (default all)',
+    schema: z.enum(['all', 'train'], { error: 'must be all or train' }).optional(),
+  },
 } satisfies OptionsSpec;
 
 export function check(o: ParsedOptions<typeof options>): string | undefined {
@@ -209,6 +218,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
   const o = ctx.options;
   const summary = await runTrainWorkflow({
     cv: o.cv,
+    cvPart: o.cvPart,
     dataset: o.dataset,
     model: o.model,
     solver: o.solver,

@@ -48,6 +48,9 @@ describe('spikeloop train: flags', () => {
     [['--dataset', 'iris', '--ema', '0.999.1', '--out', 'x'], /invalid --ema '0.999.1': expected a decay in \[0, 1\)/],
     [['--dataset', 'iris', '--from-ann', '--ema', '0.9', '--out', 'x'], /--ema averages a spiking network's weights.*drop --ema/],
     [['--dataset', 'iris', '--dead-mean', 'all', '--out', 'x'], /invalid --dead-mean 'all': must be selected or batch/],
+    [['--dataset', 'iris', '--cv', '3', '--cv-part', 'test', '--out', 'x'], /invalid --cv-part 'test': must be all or train/],
+    [['--dataset', 'iris', '--cv-part', 'train', '--out', 'x'], /--cv-part chooses what --cv pools; add --cv K or drop --cv-part/],
+    [['--dataset', 'iris', '--cv', '3', '--cv-part', 'train', '--limit-test', '5', '--out', 'x'], /--cv pools the whole training part into 3 folds; drop --limit-train/],
   ];
   for (const [args, message] of cases) {
     it(`rejects ${args.join(' ')} with exit code 2 and a message naming flag, value and fix`, async () => {
@@ -292,6 +295,39 @@ describe('spikeloop train --cv', () => {
     expect(b.summary.cv).toEqual(a.summary.cv);
     expect(b.summary.test_acc).toBe(a.summary.test_acc);
     expect(c.folds.map((l) => l.test_indices)).not.toEqual(a.folds.map((l) => l.test_indices));
+  });
+
+  it('with --cv-part train holds out only the fixed split\'s training samples, each once, and scales each fold from its own training folds', async () => {
+    const out = join(root, 'cv-train-part');
+    const r = await cli(['--dataset', 'iris', '--cv', '3', '--cv-part', 'train', '--layers', '6', '--epochs', '2', '--bins', '8', '--seed', '3', '--out', out, '--json']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/cross-validation over the 105 samples of the training part \(the test part unseen/);
+    const summary = lastJson(r.out);
+    const lines = folds(out);
+    const iris = readIrisSamples();
+    const F = iris.features;
+    const held = lines.flatMap((l) => l.test_indices).sort((p, q) => p - q);
+    expect(new Set(held).size).toBe(105);
+    // The held-out samples are the training part the plain loader gives: the same raw rows, scaled with its statistics.
+    const fixed = await loadDataset('iris');
+    const { min, max } = fixed.normalization!;
+    const key = (v: ArrayLike<number>) => Array.from(v).join(',');
+    const scaledHeld = held.map((i) => key(Array.from({ length: F }, (_, f) => Math.fround((iris.x[i * F + f]! - min[f]!) / (max[f]! - min[f]!))))).sort();
+    const trainRows = Array.from({ length: fixed.train.n }, (_, r) => key(fixed.train.x.subarray(r * F, (r + 1) * F))).sort();
+    expect(scaledHeld).toEqual(trainRows);
+    // Each fold's scaling comes from the other training-part samples only (never a test-part sample).
+    for (const l of lines) {
+      const mine = new Set(l.test_indices);
+      const others = held.filter((i) => !mine.has(i));
+      expect(l.normalization).toEqual({
+        min: Array.from({ length: F }, (_, f) => Math.min(...others.map((i) => iris.x[i * F + f]!))),
+        max: Array.from({ length: F }, (_, f) => Math.max(...others.map((i) => iris.x[i * F + f]!))),
+      });
+    }
+    expect(summary.cv).toMatchObject({ k: 3, part: 'train', n: 105 });
+    expect(summary.test_acc).toBe(lines.reduce((t, l) => t + l.correct, 0) / 105);
+    const record = JSON.parse(readFileSync(join(out, 'record.json'), 'utf8'));
+    expect(record.summary.settings).toMatchObject({ cv: 3, cv_part: 'train' });
   });
 
   it('rejects more folds than the smallest class has samples, naming the class and its count, before creating the run folder', async () => {
