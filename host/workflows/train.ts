@@ -154,10 +154,12 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
   // and 85.84 % against 86.41 and 86.34 %, train 86.46 and 86.30 % against 86.92 and 87.03 %), so
   // the early side of the window is what lets the network keep fitting. A heavier term (0.3) is
   // behind all the way and ends at 85.81 and 85.94 % (train 87.31, 87.17 %), so 0.1 stays.
-  // All of the above use the dead-neuron term over the pairs it selects (deadMean 0). As a mean over
-  // the batch (--dead-mean batch) the best flags end at 87.75 / 87.38 / 87.61 / 87.66 % (seeds 1-4,
-  // train 89.2-89.5 %) against 86.81 % mean; the second hidden layer is 14 % silent per sample
-  // instead of 80 %. Not yet the preset: the 20-epoch default with it is still to be measured.
+  // All of the above use the dead-neuron term over the pairs it selects (deadMean 0, --dead-mean
+  // selected), which pushes one silent label neuron in a batch as hard as the cross-entropy pulls on
+  // the whole batch. As a mean over the batch (deadMean 1) the second hidden layer is 14 % silent per
+  // sample instead of 80 % and the network fits better: these 20 epochs end at 87.88 % (seeds 1 and 2,
+  // train 89.7 %) against 86.60 / 86.54 %, and the slower flags above at 87.60 % mean over seeds 1-4,
+  // so the batch mean is the preset and the 20-epoch run the best measured.
   image: {
     layers: [256, 128],
     epochs: 20,
@@ -165,7 +167,7 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
     lr: 0.01,
     schedule: 'cosine',
     averageDecay: 0,
-    loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1 },
+    loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1 },
     ann: { epochs: 10, batchSize: 128, lr: 0.002 },
   },
 };

@@ -14,7 +14,7 @@ export const description =
   'to DIR/metrics.jsonl, saves the network to DIR/network.bin (reloadable), plots the learning curve (DIR/learning-curve.svg, ' +
   'DIR/report.html) and writes DIR/record.json. Same seed, same numbers. Flags not given take per-data-set presets ' +
   '(iris: --layers 32 --epochs 300 --batch-size 8 --lr 0.01 --tau-soft 0.1 and a reference input spiking at t = 0; images: --layers 256,128 ' +
-  '--epochs 20 --batch-size 64 --lr 0.01 --tau-soft 0.2), recorded in record.json. Test accuracy is reported for the training solver and ' +
+  '--epochs 20 --batch-size 64 --lr 0.01 --tau-soft 0.2 --dead-mean batch), recorded in record.json. Test accuracy is reported for the training solver and ' +
   'for the exact solver (test_acc_exact, the physics reference). --from-ann trains a ReLU network instead, maps it onto the ideal model, and reports its accuracy ' +
   'on the PNN with the nominal reversal potentials and after a search over a uniform current scale and the operating point. ' +
   '--cv K runs stratified K-fold cross-validation instead: train and test parts pooled, K folds from --seed, per fold a fresh ' +
@@ -172,7 +172,7 @@ export const options = {
     type: 'string',
     placeholder: 'selected|batch',
     description:
-      'what the dead-neuron term is a mean over: selected (the silent label neurons and dead hidden neurons it acts on, so a batch with one pushes it as hard as the cross-entropy pulls) or batch (every sample and neuron it could act on, a mean over the batch like the cross-entropy) (default selected)',
+      'what the dead-neuron term is a mean over: selected (the silent label neurons and dead hidden neurons it acts on, so a batch with one pushes it as hard as the cross-entropy pulls) or batch (every sample and neuron it could act on, a mean over the batch like the cross-entropy) (default: batch for images, selected for iris)',
     schema: z.enum(['selected', 'batch'], { error: 'must be selected or batch' }).optional(),
   },
   schedule: {

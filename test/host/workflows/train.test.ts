@@ -22,6 +22,23 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 
 const lastJson = (s: string) => JSON.parse(s.trim().split('\n').at(-1)!) as Record<string, unknown>;
 
+/** A tiny IDX set in `dir` (2x2 images whose pixels follow the label), for the image preset. */
+function writeIdxSet(dir: string, trainY: number[], testY: number[]): void {
+  mkdirSync(dir);
+  const idx = (dims: number[], bytes: number[]) => {
+    const head = Buffer.alloc(4 + 4 * dims.length);
+    head.writeUInt8(8, 2);
+    head.writeUInt8(dims.length, 3);
+    dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
+    return Buffer.concat([head, Buffer.from(bytes)]);
+  };
+  const pixels = (ys: number[]) => ys.flatMap((y) => [y * 80, 20, 200, y * 40]);
+  writeFileSync(join(dir, 'train-images-idx3-ubyte'), idx([trainY.length, 2, 2], pixels(trainY)));
+  writeFileSync(join(dir, 'train-labels-idx1-ubyte'), idx([trainY.length], trainY));
+  writeFileSync(join(dir, 't10k-images-idx3-ubyte'), idx([testY.length, 2, 2], pixels(testY)));
+  writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), idx([testY.length], testY));
+}
+
 describe('spikeloop train: flags', () => {
   const cases: [string[], RegExp][] = [
     [['--out', 'x'], /invalid --dataset \(missing\): is required; use one of iris/],
@@ -147,6 +164,20 @@ describe('spikeloop train: runs', () => {
     // The same first batch's selections, divided by every candidate pair instead of by the selected ones.
     expect(firstEpoch(sel).train_terms.dead).toBeGreaterThan(0);
     expect(firstEpoch(bat).train_terms.dead).toBeLessThan(firstEpoch(sel).train_terms.dead);
+  });
+
+  it('image data sets take the batch mean by default; --dead-mean selected restores the selected mean', async () => {
+    const data = join(root, 'idx-dead-mean');
+    writeIdxSet(data, [0, 0, 0, 1, 1, 1, 2, 2, 2], [0, 1, 2]);
+    const [dflt, sel] = [join(root, 'img-dead-default'), join(root, 'img-dead-selected')];
+    const short = (out: string) => ['--dataset', `idx:${data}`, '--layers', '3', '--epochs', '1', '--bins', '4', '--out', out, '--json'];
+    const rd = await cli(short(dflt));
+    const rs = await cli([...short(sel), '--dead-mean', 'selected']);
+    expect(rd.code, rd.err).toBe(0);
+    expect(rs.code, rs.err).toBe(0);
+    const loss = (dir: string) => (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: { loss: Record<string, number> } } }).summary.settings.loss;
+    expect(loss(dflt).deadMean).toBe(1);
+    expect(loss(sel).deadMean).toBe(0);
   });
 
   it('--reference-replaces puts the reference in place of a feature; an index the data lack is refused', async () => {
@@ -333,20 +364,7 @@ describe('spikeloop train --cv', () => {
   it('rejects more folds than the smallest class has samples, naming the class and its count, before creating the run folder', async () => {
     // A tiny IDX set: 2x2 images, classes 0 and 1 with 6 samples each, class 2 with 2 train + 1 test.
     const data = join(root, 'idx-small');
-    mkdirSync(data);
-    const idx = (dims: number[], bytes: number[]) => {
-      const head = Buffer.alloc(4 + 4 * dims.length);
-      head.writeUInt8(8, 2);
-      head.writeUInt8(dims.length, 3);
-      dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
-      return Buffer.concat([head, Buffer.from(bytes)]);
-    };
-    const trainY = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2];
-    const testY = [0, 1, 2];
-    writeFileSync(join(data, 'train-images-idx3-ubyte'), idx([trainY.length, 2, 2], trainY.flatMap((y) => [y * 80, 20, 200, y * 40])));
-    writeFileSync(join(data, 'train-labels-idx1-ubyte'), idx([trainY.length], trainY));
-    writeFileSync(join(data, 't10k-images-idx3-ubyte'), idx([testY.length, 2, 2], testY.flatMap((y) => [y * 80, 20, 200, y * 40])));
-    writeFileSync(join(data, 't10k-labels-idx1-ubyte'), idx([testY.length], testY));
+    writeIdxSet(data, [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2], [0, 1, 2]);
     const out = join(root, 'cv-small');
     const r = await cli(['--dataset', `idx:${data}`, '--cv', '4', '--epochs', '1', '--out', out, '--json']);
     expect(r.code, r.err).toBe(2);
