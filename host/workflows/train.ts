@@ -499,7 +499,7 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
   };
   const confusion = await writeConfusion(run, pooledConfusion!, pool.classNames, `every sample held out once, ${k} folds, exact solver`);
   summary.confusion = run.file(CONFUSION_FILE);
-  await writeCvReport(run, results, pool.name, opts, summary, confusion.section);
+  await writeCvReport(run, results, pool, opts, summary, confusion.section);
   opts.print(
     '\n' +
       renderTable(
@@ -508,7 +508,7 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
           { fold: 'pooled', 'n test': total, 'test acc': formatPercent(pooled), 'exact test acc': formatPercent(pooledExact), 'train acc': formatPercent(summary.train_acc) },
           { fold: 'mean ± std', 'n test': '', 'test acc': `${formatPercent(mean)} ± ${formatPercent(std)}`, 'exact test acc': '', 'train acc': '' },
         ],
-        { title: `spikeloop train --cv ${k}: ${pool.name}, ${s.sizes.join('-')} ${opts.model}, ${opts.solver}` },
+        { title: `spikeloop train --cv ${k}${cvPartFlag(pool)}: ${pool.name}, ${s.sizes.join('-')} ${opts.model}, ${opts.solver}` },
       ),
   );
   opts.print('\n' + confusion.table);
@@ -516,7 +516,11 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
   return summary;
 }
 
-async function writeCvReport(run: RunDir, results: (CvFold & { history: EpochMetrics[] })[], name: string, opts: TrainWorkflowOptions, summary: TrainSummary, confusion: ReportSection): Promise<void> {
+/** The flag naming a training-part pool, for titles ('' for the default pool of every sample). */
+const cvPartFlag = (pool: PooledDataset) => (pool.part === 'train' ? ' --cv-part train' : '');
+
+async function writeCvReport(run: RunDir, results: (CvFold & { history: EpochMetrics[] })[], pool: PooledDataset, opts: TrainWorkflowOptions, summary: TrainSummary, confusion: ReportSection): Promise<void> {
+  const name = pool.part === 'train' ? `${pool.name} (training part)` : pool.name;
   const acc = lineChart({
     title: `${name}: held-out accuracy per epoch, per fold (${opts.model}, ${opts.solver})`,
     xLabel: 'epoch',
@@ -525,8 +529,9 @@ async function writeCvReport(run: RunDir, results: (CvFold & { history: EpochMet
   });
   await writeFileAtomic(run.file('learning-curve.svg'), acc);
   await writeHtmlReport(run.file('report.html'), {
-    title: `spikeloop train --cv ${results.length}: ${name}`,
+    title: `spikeloop train --cv ${results.length}${cvPartFlag(pool)}: ${pool.name}`,
     summary: {
+      pooled: pool.part === 'train' ? `the ${pool.n} samples of the training part (the test part unseen)` : `all ${pool.n} samples (train and test parts)`,
       'pooled CV accuracy': formatPercent(summary.test_acc),
       'pooled CV accuracy (exact solver)': formatPercent(summary.test_acc_exact as number),
       'train accuracy (mean over folds)': formatPercent(summary.train_acc),

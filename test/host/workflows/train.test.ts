@@ -291,6 +291,7 @@ describe('spikeloop train --cv', () => {
     expect(cm.rows.map((r) => r.reduce((t, c) => t + c, 0))).toEqual([50, 50, 50]);
     expect(cm.rows.reduce((t, r, c) => t + r[c]!, 0)).toBe(lines.reduce((t, l) => t + l.correct_exact, 0));
     expect(cm.what).toMatch(/held out once, 3 folds/);
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('all 150 samples (train and test parts)');
   });
 
   it('scales each fold with its training folds only; the saved fold networks reproduce the fold accuracies', async () => {
@@ -359,6 +360,9 @@ describe('spikeloop train --cv', () => {
     expect(summary.test_acc).toBe(lines.reduce((t, l) => t + l.correct, 0) / 105);
     const record = JSON.parse(readFileSync(join(out, 'record.json'), 'utf8'));
     expect(record.summary.settings).toMatchObject({ cv: 3, cv_part: 'train' });
+    // The summary table and the report say which samples were pooled.
+    expect(r.err).toMatch(/spikeloop train --cv 3 --cv-part train: iris/);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('the 105 samples of the training part (the test part unseen)');
   });
 
   it('rejects more folds than the smallest class has samples, naming the class and its count, before creating the run folder', async () => {
