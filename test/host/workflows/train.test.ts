@@ -381,5 +381,13 @@ describe('spikeloop train --cv', () => {
     const lines = folds(out);
     for (const l of lines) expect(l.class_counts.every((n) => n >= 1)).toBe(true);
     expect(lines.reduce((t, l) => t + l.n, 0)).toBe(17);
+    // The training part alone has 2 samples of class 2: 3 folds no longer fit, 2 do, over training samples 0..13.
+    const trainOnly = (k: string, dir: string) => cli(['--dataset', `idx:${data}`, '--cv', k, '--cv-part', 'train', '--layers', '3', '--epochs', '1', '--out', join(root, dir), '--json']);
+    const three = await trainOnly('3', 'cv-small-train-3');
+    expect(three.code).toBe(2);
+    expect(three.err).toMatch(/--cv 3 needs at least 3 samples of every class, but class 2 has 2; use --cv 2/);
+    const two = await trainOnly('2', 'cv-small-train-2');
+    expect(two.code, two.err).toBe(0);
+    expect(folds(join(root, 'cv-small-train-2')).flatMap((l) => l.test_indices).sort((p, q) => p - q)).toEqual(Array.from({ length: 14 }, (_, i) => i));
   });
 });
