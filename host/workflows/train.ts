@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { mapAnnToSnn, searchCurrentScale, type ReversalPair } from '../../models/ann/mapping.ts';
 import { ReluNet, trainReluNet } from '../../models/ann/relu-net.ts';
 import { NOMINAL_CIRCUIT } from '../../models/chips/sky130-nominal.ts';
-import { classCounts, CrossValidationError, foldCountProblem, foldParts, loadPooledDataset, stratifiedFolds, type CvPart, type PooledDataset } from '../../models/datasets/cross-validation.ts';
+import { classCounts, CrossValidationError, describePool, foldCountProblem, foldParts, loadPooledDataset, stratifiedFolds, type CvPart, type PooledDataset } from '../../models/datasets/cross-validation.ts';
 import { loadDataset, parseDatasetSpec } from '../../models/datasets/load.ts';
 import type { Dataset, DatasetPart } from '../../models/datasets/types.ts';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
@@ -212,8 +212,7 @@ export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<Trai
     run.update({ versions: { tfjs_backend: backend } });
     let summary: TrainSummary;
     if (cv) {
-      const pooled = cv.pool.part === 'all' ? `all ${cv.pool.n} samples (train and test parts pooled` : `the ${cv.pool.n} samples of the training part (the test part unseen`;
-      opts.print(`spikeloop train: ${cv.pool.name}, stratified ${cv.k}-fold cross-validation over ${pooled}; folds from seed ${opts.seed}); tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
+      opts.print(`spikeloop train: ${cv.pool.name}, stratified ${cv.k}-fold cross-validation over ${describePool(cv.pool)}, folds from seed ${opts.seed}; tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
       summary = await cvFlow({ ...opts, cv: cv.k }, preset, cv.pool, cv.folds, run, backend);
     } else {
       const data = await loadDataset(opts.dataset, { limitTrain: opts.limitTrain, limitTest: opts.limitTest, seed: opts.seed });
@@ -534,7 +533,7 @@ async function writeCvReport(run: RunDir, results: (CvFold & { history: EpochMet
   await writeHtmlReport(run.file('report.html'), {
     title: `spikeloop train --cv ${results.length}${cvPartFlag(pool)}: ${pool.name}`,
     summary: {
-      pooled: pool.part === 'train' ? `the ${pool.n} samples of the training part (the test part unseen)` : `all ${pool.n} samples (train and test parts)`,
+      pooled: describePool(pool),
       'pooled CV accuracy': formatPercent(summary.test_acc),
       'pooled CV accuracy (exact solver)': formatPercent(summary.test_acc_exact as number),
       'train accuracy (mean over folds)': formatPercent(summary.train_acc),

@@ -12,10 +12,10 @@
  * shapes the scaling.
  */
 import { parseDatasetSpec, loadDataset } from './load.ts';
-import { IRIS_SPLIT_SEED, IRIS_TEST_PER_CLASS, readIrisSamples } from './iris.ts';
+import { irisFixedSplit, readIrisSamples } from './iris.ts';
 import { deriveSeed, Rng } from './rng.ts';
 import { applyMinMax, fitMinMax, type MinMax } from './scaling.ts';
-import { indicesByClass, stratifiedSplit } from './split.ts';
+import { indicesByClass } from './split.ts';
 import type { DatasetPart } from './types.ts';
 
 /** A wrong fold count for a data set (K above the smallest class's count). */
@@ -49,8 +49,13 @@ export interface PooledDataset {
 }
 
 /** What cross-validation pools: every sample, or the training part only (the test part unseen). */
-export type CvPart = 'all' | 'train';
-export const CV_PARTS: readonly CvPart[] = ['all', 'train'];
+export const CV_PARTS = ['all', 'train'] as const;
+export type CvPart = (typeof CV_PARTS)[number];
+
+/** Which samples a pool holds, in words (console, report). */
+export function describePool(pool: Pick<PooledDataset, 'part' | 'n'>): string {
+  return pool.part === 'all' ? `all ${pool.n} samples (train and test parts)` : `the ${pool.n} samples of the training part (the test part unseen)`;
+}
 
 /**
  * Pool a data set's samples for cross-validation (iris: its raw samples, in the package's order;
@@ -59,7 +64,7 @@ export const CV_PARTS: readonly CvPart[] = ['all', 'train'];
 export async function loadPooledDataset(spec: string, part: CvPart = 'all'): Promise<PooledDataset> {
   if (parseDatasetSpec(spec).kind === 'iris') {
     const s = readIrisSamples();
-    const keep = part === 'all' ? Uint32Array.from({ length: s.n }, (_, i) => i) : stratifiedSplit(s.y, 3, () => IRIS_TEST_PER_CLASS, IRIS_SPLIT_SEED).train.slice().sort();
+    const keep = part === 'all' ? Uint32Array.from({ length: s.n }, (_, i) => i) : irisFixedSplit(s.y).train.slice().sort();
     const x = new Float64Array(keep.length * s.features);
     keep.forEach((i, r) => x.set(s.x.subarray(i * s.features, (i + 1) * s.features), r * s.features));
     const y = Uint8Array.from(keep, (i) => s.y[i]!);

@@ -13,6 +13,6 @@ export { cacheRoot, datasetCacheDir } from './cache.ts';
 export { loadIris } from './iris.ts';
 export { loadMnist } from './mnist.ts';
 export { loadFashionMnist, type FashionLoadOptions } from './fashion-mnist.ts';
-export { readIrisSamples } from './iris.ts';
+export { readIrisSamples, irisFixedSplit } from './iris.ts';
 export { fitMinMax, applyMinMax, type MinMax } from './scaling.ts';
-export { loadPooledDataset, stratifiedFolds, foldParts, foldCountProblem, classCounts, CrossValidationError, type PooledDataset, type FoldParts } from './cross-validation.ts';
+export { loadPooledDataset, describePool, stratifiedFolds, foldParts, foldCountProblem, classCounts, CrossValidationError, CV_PARTS, type CvPart, type PooledDataset, type FoldParts } from './cross-validation.ts';

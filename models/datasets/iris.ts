@@ -47,9 +47,14 @@ export function readIrisSamples(): { x: Float64Array; y: Uint8Array; n: number; 
   return { x: all, y, n: 150, features, classNames, source: where };
 }
 
+/** The fixed split's sample numbers (package order) of the training and test parts. */
+export function irisFixedSplit(y: ArrayLike<number>): { train: Uint32Array; test: Uint32Array } {
+  return stratifiedSplit(y, 3, () => IRIS_TEST_PER_CLASS, IRIS_SPLIT_SEED);
+}
+
 export function loadIris(): RawDataset {
   const { x: all, y, features, classNames, source: where } = readIrisSamples();
-  const { train, test } = stratifiedSplit(y, 3, () => IRIS_TEST_PER_CLASS, IRIS_SPLIT_SEED);
+  const { train, test } = irisFixedSplit(y);
   const normalization = fitMinMax(all, features, train);
   const part = (idx: Uint32Array) => ({ x: applyMinMax(all, features, idx, normalization), y: Uint8Array.from(idx, (i) => y[i]!), n: idx.length });
   return {

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { UsageError, type CommandContext, type OptionsSpec, type ParsedOptions } from '../command.ts';
 import { flag, intOption, intOptionWithDefault } from '../common-options.ts';
-import { CrossValidationError } from '../../../models/datasets/cross-validation.ts';
+import { CrossValidationError, CV_PARTS } from '../../../models/datasets/cross-validation.ts';
 import { DATASET_SPECS, parseDatasetSpec } from '../../../models/datasets/load.ts';
 import { SOLVER_NAMES } from '../../../models/network/solver.ts';
 import { cvFlagConflict, runTrainWorkflow } from '../../workflows/train.ts';
@@ -200,7 +200,7 @@ export const options = {
     placeholder: 'all|train',
     description:
       'what --cv pools: all (train and test parts: how well the method does on the data) or train (the training part only: for choosing settings, the test part stays unseen) (default all)',
-    schema: z.enum(['all', 'train'], { error: 'must be all or train' }).optional(),
+    schema: z.enum(CV_PARTS, { error: 'must be all or train' }).optional(),
   },
 } satisfies OptionsSpec;
 
