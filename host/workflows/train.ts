@@ -89,6 +89,8 @@ export interface TrainWorkflowOptions {
   schedule?: LrSchedule;
   /** Decay of the moving average of the weights (TrainOptions.averageDecay); 0 = off; absent = the preset's. */
   averageDecay?: number;
+  /** Gaussian noise on the training batches' scaled features (TrainOptions.inputNoise); 0 = off; absent = the preset's. */
+  inputNoise?: number;
   /** The command line, for the run record. */
   args?: string[];
   signal?: AbortSignal;
@@ -106,6 +108,8 @@ export interface Preset {
   schedule: LrSchedule;
   /** Moving average of the weights (TrainOptions.averageDecay); 0 = off. */
   averageDecay: number;
+  /** Noise on the training inputs (TrainOptions.inputNoise); 0 = off. */
+  inputNoise: number;
   loss: Partial<LossConfig>;
   /** A reference input spiking at this time in every sample (NetworkConfig.biasSpike); absent = none. */
   biasSpike?: number;
@@ -132,6 +136,7 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
     lr: 0.01,
     schedule: 'cosine',
     averageDecay: 0,
+    inputNoise: 0,
     loss: { tauSoft: 0.1, windowWeight: 0.1, deadWeight: 1 },
     // With 4 features the network must see the mean input time, which a reference spike gives
     // (models/network/network.ts, biasSpike): 80 % -> 95.6 % test accuracy on Iris.
@@ -170,6 +175,7 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
     lr: 0.01,
     schedule: 'cosine',
     averageDecay: 0,
+    inputNoise: 0,
     loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1 },
     ann: { epochs: 10, batchSize: 128, lr: 0.002 },
   },
@@ -255,6 +261,7 @@ interface SnnSetup {
   lr: number;
   schedule: LrSchedule;
   averageDecay: number;
+  inputNoise: number;
   loss: Partial<LossConfig>;
   solver: SpikeSolver;
   config: NetworkConfig;
@@ -274,6 +281,7 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
   const lr = opts.lr ?? preset.lr;
   const schedule = opts.schedule ?? preset.schedule;
   const averageDecay = opts.averageDecay ?? preset.averageDecay;
+  const inputNoise = opts.inputNoise ?? preset.inputNoise;
   const loss: Partial<LossConfig> = {
     ...preset.loss,
     ...(opts.tauSoft !== undefined ? { tauSoft: opts.tauSoft } : {}),
@@ -285,9 +293,9 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
   };
   const solver = createSolver(opts.solver, { bins: opts.bins, eulerSteps: opts.eulerSteps });
   const config = defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces });
-  const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, averageDecay, loss, seed: opts.seed, config };
-  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}`);
-  return { sizes, epochs, batchSize, lr, schedule, averageDecay, loss, solver, config, settings };
+  const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, averageDecay, inputNoise, loss, seed: opts.seed, config };
+  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}${inputNoise > 0 ? `, input noise ${inputNoise}` : ''}`);
+  return { sizes, epochs, batchSize, lr, schedule, averageDecay, inputNoise, loss, solver, config, settings };
 }
 
 /** One trained network's figures (the network itself is saved and disposed). */
@@ -329,6 +337,7 @@ async function trainOneSnn(
       loss: s.loss,
       schedule: s.schedule,
       averageDecay: s.averageDecay,
+      inputNoise: s.inputNoise,
       signal: opts.signal,
       onBatch: (p) => bar.update(p.epoch * batches + p.batch, { epoch: p.epoch + 1, loss: p.loss, acc: p.acc }),
       onEpoch: (m) => {

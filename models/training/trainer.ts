@@ -26,6 +26,7 @@ import {
 } from './losses.ts';
 import { registerGradients } from '../tf/gradients.ts';
 import { WeightAverage } from './weight-average.ts';
+import { noisyInputs } from './input-noise.ts';
 
 export type LrSchedule = 'constant' | 'cosine';
 
@@ -49,6 +50,12 @@ export interface TrainOptions {
    * network are the averaged weights; the optimiser's own weights are reported as test_acc_raw.
    */
   averageDecay?: number;
+  /**
+   * Standard deviation of Gaussian noise added to each training batch's scaled features (a fraction
+   * of the input window; input-noise.ts), fresh every batch; 0 or absent = off. Evaluation never
+   * sees noise.
+   */
+  inputNoise?: number;
   onBatch?(p: BatchProgress): void;
   onEpoch?(m: EpochMetrics): void | Promise<void>;
   signal?: AbortSignal;
@@ -222,6 +229,8 @@ export async function trainNetwork(
   if (data.train.features !== net.features) throw new RangeError(`data has ${data.train.features} features, the network takes ${net.features}`);
   const decay = opts.averageDecay ?? 0;
   if (!(decay >= 0 && decay < 1)) throw new RangeError(`averageDecay must lie in [0, 1) (0 = off), got ${decay}`);
+  const inputNoise = opts.inputNoise ?? 0;
+  if (!(inputNoise >= 0 && inputNoise < 1)) throw new RangeError(`inputNoise must lie in [0, 1) (a fraction of the input window; 0 = off), got ${inputNoise}`);
   const average = decay > 0 ? new WeightAverage(net.trainableVariables(), decay) : undefined;
   const optimizer = tf.train.adam(opts.lr);
   const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
@@ -240,7 +249,8 @@ export async function trainNetwork(
       let batch = 0;
       for (const b of batches(data.train, opts.batchSize, { seed: opts.seed, epoch })) {
         if (opts.signal?.aborted) break;
-        const r = trainStep(net, optimizer, b.x, b.y, opts.solver, cfg);
+        const x = noisyInputs(b.x, { std: inputNoise, seed: opts.seed, epoch, batch, keepZeros: net.config.silentZeros });
+        const r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
         average?.update();
         lossSum += r.loss * b.size;

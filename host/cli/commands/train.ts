@@ -193,6 +193,18 @@ export const options = {
       .pipe(z.number().lt(1, 'must be below 1 (1 would never move from the initial weights)'))
       .optional(),
   },
+  inputNoise: {
+    type: 'string',
+    placeholder: 'STD',
+    description:
+      'add Gaussian noise of this standard deviation to every training batch\'s scaled features (a fraction of the input window, so also input-timer jitter), fresh each batch; evaluation sees none; 0 = off (default 0)',
+    schema: z
+      .string()
+      .regex(/^(0(\.\d+)?|\.\d+)$/, 'expected a standard deviation in [0, 1) like 0.05, or 0 for off')
+      .transform(Number)
+      .pipe(z.number().lt(1, 'must be below 1 (the features span [0, 1])'))
+      .optional(),
+  },
   fromAnn: flag('train a ReLU network, map it onto the ideal model and evaluate it on the PNN (ANN-to-IMC)'),
   cv: intOption('stratified K-fold cross-validation: pool train and test, train a fresh network per fold on the other folds, test on the held-out one (SNN flow only)', 2, 20, 'K'),
   cvPart: {
@@ -207,6 +219,7 @@ export const options = {
 export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.fromAnn && o.solver !== 'dstd') return `--from-ann evaluates with the exact solver and trains no spiking network; drop --solver ${o.solver}`;
   if (o.fromAnn && o.ema !== undefined) return '--ema averages a spiking network\'s weights while it trains; --from-ann trains a ReLU network and maps it, so drop --ema';
+  if (o.fromAnn && o.inputNoise !== undefined) return '--input-noise regularises a spiking network\'s training; --from-ann trains a ReLU network and maps it, so drop --input-noise';
   if (o.fromAnn && o.model === 'ideal') return '--from-ann always maps onto the ideal model and reports the PNN beside it; drop --model ideal';
   const cvConflict = cvFlagConflict(o);
   if (cvConflict) return cvConflict;
@@ -242,6 +255,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     deadMean: o.deadMean,
     schedule: o.schedule,
     averageDecay: o.ema,
+    inputNoise: o.inputNoise,
     fromAnn: o.fromAnn,
     args: process.argv.slice(2),
     signal: ctx.signal,

@@ -64,6 +64,9 @@ describe('spikeloop train: flags', () => {
     [['--dataset', 'iris', '--ema', '1', '--out', 'x'], /invalid --ema '1': expected a decay in \[0, 1\) like 0.999, or 0 for off/],
     [['--dataset', 'iris', '--ema', '0.999.1', '--out', 'x'], /invalid --ema '0.999.1': expected a decay in \[0, 1\)/],
     [['--dataset', 'iris', '--from-ann', '--ema', '0.9', '--out', 'x'], /--ema averages a spiking network's weights.*drop --ema/],
+    [['--dataset', 'iris', '--input-noise', '1', '--out', 'x'], /invalid --input-noise '1': expected a standard deviation in \[0, 1\) like 0.05, or 0 for off/],
+    [['--dataset', 'iris', '--input-noise=-0.1', '--out', 'x'], /invalid --input-noise '-0.1': expected a standard deviation in \[0, 1\)/],
+    [['--dataset', 'iris', '--from-ann', '--input-noise', '0.05', '--out', 'x'], /--input-noise regularises a spiking network's training.*drop --input-noise/],
     [['--dataset', 'iris', '--dead-mean', 'all', '--out', 'x'], /invalid --dead-mean 'all': must be selected or batch/],
     [['--dataset', 'iris', '--cv', '3', '--cv-part', 'test', '--out', 'x'], /invalid --cv-part 'test': must be all or train/],
     [['--dataset', 'iris', '--cv-part', 'train', '--out', 'x'], /--cv-part chooses what --cv pools; add --cv K or drop --cv-part/],
@@ -218,6 +221,21 @@ describe('spikeloop train: runs', () => {
     expect(a.net.states()).not.toEqual(p.net.states());
     a.net.dispose();
     p.net.dispose();
+  });
+
+  it('--input-noise trains on noisy inputs, records the setting and repeats for a seed', async () => {
+    const [plain, noisy, again] = [join(root, 'noise-off'), join(root, 'noise-on'), join(root, 'noise-again')];
+    const rp = await cli(args(plain));
+    const rn = await cli([...args(noisy), '--input-noise', '0.1']);
+    const ra = await cli([...args(again), '--input-noise', '0.1']);
+    for (const r of [rp, rn, ra]) expect(r.code, r.err).toBe(0);
+    expect(rn.err).toMatch(/input noise 0.1/);
+    const record = (dir: string) => JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8'));
+    expect(record(noisy).summary.settings.inputNoise).toBe(0.1);
+    expect(record(plain).summary.settings.inputNoise).toBe(0);
+    const losses = (dir: string) => readMetrics(join(dir, 'metrics.jsonl')).records.map((m) => m.train_loss);
+    expect(losses(noisy)).toEqual(losses(again));
+    expect(losses(noisy)).not.toEqual(losses(plain));
   });
 
   it('--from-ann trains a ReLU network, maps it and reports both accuracies', async () => {
