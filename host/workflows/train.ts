@@ -129,6 +129,10 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
   // Without the window term (windowWeight 0) the same CV gives 94.9 % against 95.9 % (seeds 1-3).
   // `--cv 5 --cv-part train` runs that CV (seeds 1-5: 95.24 %, per seed 92.4-97.1 %); silent output
   // neurons in the cross-entropy (--silent-scale 1) give the same 95.24 %, so they stay off.
+  // Noise on the training inputs (--input-noise, same CV, seeds 1-10): off 94.67 %, 0.05 96.10 %
+  // (5 seeds better, 3 worse, 2 equal; lowest seed 95.24 % against 92.38 %), 0.1 95.81 %, 0.2
+  // 95.43 % (seeds 1-5); so 0.05. Judged on the fixed split only after that choice: 95.11 %
+  // (exact solver 95.56 %) over seeds 1-5, against 94.67 % without.
   tabular: {
     layers: [32],
     epochs: 300,
@@ -136,7 +140,7 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
     lr: 0.01,
     schedule: 'cosine',
     averageDecay: 0,
-    inputNoise: 0,
+    inputNoise: 0.05,
     loss: { tauSoft: 0.1, windowWeight: 0.1, deadWeight: 1 },
     // With 4 features the network must see the mean input time, which a reference spike gives
     // (models/network/network.ts, biasSpike): 80 % -> 95.6 % test accuracy on Iris.

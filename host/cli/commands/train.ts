@@ -197,7 +197,7 @@ export const options = {
     type: 'string',
     placeholder: 'STD',
     description:
-      'add Gaussian noise of this standard deviation to every training batch\'s scaled features (a fraction of the input window, so also input-timer jitter), fresh each batch; evaluation sees none; 0 = off (default 0)',
+      'add Gaussian noise of this standard deviation to every training batch\'s scaled features (a fraction of the input window, so also input-timer jitter), fresh each batch; evaluation sees none; 0 = off (default 0.05 for iris, 0 for images)',
     schema: z
       .string()
       .regex(/^(0(\.\d+)?|\.\d+)$/, 'expected a standard deviation in [0, 1) like 0.05, or 0 for off')

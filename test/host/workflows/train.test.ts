@@ -181,6 +181,8 @@ describe('spikeloop train: runs', () => {
     const loss = (dir: string) => (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: { loss: Record<string, number> } } }).summary.settings.loss;
     expect(loss(dflt).deadMean).toBe(1);
     expect(loss(sel).deadMean).toBe(0);
+    // Input noise is an Iris setting; images train on their pixels as they are.
+    expect(JSON.parse(readFileSync(join(dflt, 'record.json'), 'utf8')).summary.settings.inputNoise).toBe(0);
   });
 
   it('--reference-replaces puts the reference in place of a feature; an index the data lack is refused', async () => {
@@ -223,19 +225,23 @@ describe('spikeloop train: runs', () => {
     p.net.dispose();
   });
 
-  it('--input-noise trains on noisy inputs, records the setting and repeats for a seed', async () => {
-    const [plain, noisy, again] = [join(root, 'noise-off'), join(root, 'noise-on'), join(root, 'noise-again')];
-    const rp = await cli(args(plain));
+  it('--input-noise trains on noisy inputs, records the setting and repeats for a seed; iris defaults to 0.05', async () => {
+    const [plain, preset, noisy, again] = [join(root, 'noise-off'), join(root, 'noise-preset'), join(root, 'noise-on'), join(root, 'noise-again')];
+    const rp = await cli([...args(plain), '--input-noise', '0']);
+    const rd = await cli(args(preset));
     const rn = await cli([...args(noisy), '--input-noise', '0.1']);
     const ra = await cli([...args(again), '--input-noise', '0.1']);
-    for (const r of [rp, rn, ra]) expect(r.code, r.err).toBe(0);
+    for (const r of [rp, rd, rn, ra]) expect(r.code, r.err).toBe(0);
     expect(rn.err).toMatch(/input noise 0.1/);
+    expect(rp.err).not.toMatch(/input noise/);
     const record = (dir: string) => JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8'));
     expect(record(noisy).summary.settings.inputNoise).toBe(0.1);
+    expect(record(preset).summary.settings.inputNoise).toBe(0.05);
     expect(record(plain).summary.settings.inputNoise).toBe(0);
     const losses = (dir: string) => readMetrics(join(dir, 'metrics.jsonl')).records.map((m) => m.train_loss);
     expect(losses(noisy)).toEqual(losses(again));
     expect(losses(noisy)).not.toEqual(losses(plain));
+    expect(losses(preset)).not.toEqual(losses(plain));
   });
 
   it('--from-ann trains a ReLU network, maps it and reports both accuracies', async () => {
