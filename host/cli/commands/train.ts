@@ -7,6 +7,16 @@ import { DATASET_SPECS, parseDatasetSpec } from '../../../models/datasets/load.t
 import { SOLVER_NAMES } from '../../../models/network/solver.ts';
 import { cvFlagConflict, runTrainWorkflow } from '../../workflows/train.ts';
 
+/** An optional number in [0, 1) written as a plain decimal (0 = off). */
+function fractionBelowOne(expected: string, belowOne: string) {
+  return z
+    .string()
+    .regex(/^(0(\.\d+)?|\.\d+)$/, `expected ${expected}, or 0 for off`)
+    .transform(Number)
+    .pipe(z.number().lt(1, belowOne))
+    .optional();
+}
+
 export const name = 'train';
 export const summary = 'train a spiking network in the digital twin (DSTD, Euler or exact solver; PNN or ideal model), or map a ReLU network onto it';
 export const description =
@@ -186,24 +196,14 @@ export const options = {
     placeholder: 'DECAY',
     description:
       'keep an exponential moving average of the weights with this decay per step (e.g. 0.999, about the last 1000 steps) and report and save it; the optimiser\'s own weights are reported beside it as test_acc_raw per epoch; 0 = off (default 0)',
-    schema: z
-      .string()
-      .regex(/^(0(\.\d+)?|\.\d+)$/, 'expected a decay in [0, 1) like 0.999, or 0 for off')
-      .transform(Number)
-      .pipe(z.number().lt(1, 'must be below 1 (1 would never move from the initial weights)'))
-      .optional(),
+    schema: fractionBelowOne('a decay in [0, 1) like 0.999', 'must be below 1 (1 would never move from the initial weights)'),
   },
   inputNoise: {
     type: 'string',
     placeholder: 'STD',
     description:
       'add Gaussian noise of this standard deviation to every training batch\'s scaled features (a fraction of the input window, so also input-timer jitter), fresh each batch; evaluation sees none; 0 = off (default 0.05 for iris, 0 for images)',
-    schema: z
-      .string()
-      .regex(/^(0(\.\d+)?|\.\d+)$/, 'expected a standard deviation in [0, 1) like 0.05, or 0 for off')
-      .transform(Number)
-      .pipe(z.number().lt(1, 'must be below 1 (the features span [0, 1])'))
-      .optional(),
+    schema: fractionBelowOne('a standard deviation in [0, 1) like 0.05', 'must be below 1 (the features span [0, 1])'),
   },
   fromAnn: flag('train a ReLU network, map it onto the ideal model and evaluate it on the PNN (ANN-to-IMC)'),
   cv: intOption('stratified K-fold cross-validation: pool train and test, train a fresh network per fold on the other folds, test on the held-out one (SNN flow only)', 2, 20, 'K'),

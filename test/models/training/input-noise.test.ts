@@ -103,7 +103,10 @@ describe('trainNetwork with inputNoise', () => {
     const trainPart = toySet(1, 8);
     const solver = createSolver('exact');
     const net = initNetwork(defaultConfig([6, 2]), { x: trainPart.x, n: 8 }, solver, { seed: 1 });
-    await expect(trainNetwork(net, { train: trainPart }, { epochs: 1, batchSize: 4, lr: 0.1, seed: 1, solver, inputNoise: 1 })).rejects.toThrow(/inputNoise must lie in \[0, 1\).*got 1/);
+    for (const inputNoise of [1, -0.05, Number.NaN]) {
+      const run = trainNetwork(net, { train: trainPart }, { epochs: 1, batchSize: 4, lr: 0.1, seed: 1, solver, inputNoise });
+      await expect(run).rejects.toThrow(new RegExp(`inputNoise must lie in \\[0, 1\\).*got ${inputNoise}`));
+    }
     net.dispose();
   });
 });
