@@ -91,6 +91,8 @@ export interface TrainWorkflowOptions {
   averageDecay?: number;
   /** Gaussian noise on the training batches' scaled features (TrainOptions.inputNoise); 0 = off; absent = the preset's. */
   inputNoise?: number;
+  /** Decoupled weight decay (TrainOptions.weightDecay); 0 = off; absent = the preset's. */
+  weightDecay?: number;
   /** The command line, for the run record. */
   args?: string[];
   signal?: AbortSignal;
@@ -110,6 +112,8 @@ export interface Preset {
   averageDecay: number;
   /** Noise on the training inputs (TrainOptions.inputNoise); 0 = off. */
   inputNoise: number;
+  /** Decoupled weight decay (TrainOptions.weightDecay); 0 = off. */
+  weightDecay: number;
   loss: Partial<LossConfig>;
   /** A reference input spiking at this time in every sample (NetworkConfig.biasSpike); absent = none. */
   biasSpike?: number;
@@ -143,6 +147,7 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
     schedule: 'cosine',
     averageDecay: 0,
     inputNoise: 0.05,
+    weightDecay: 0,
     loss: { tauSoft: 0.1, windowWeight: 0.1, deadWeight: 1 },
     // With 4 features the network must see the mean input time, which a reference spike gives
     // (models/network/network.ts, biasSpike): 80 % -> 95.6 % test accuracy on Iris.
@@ -182,6 +187,7 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
     schedule: 'cosine',
     averageDecay: 0,
     inputNoise: 0,
+    weightDecay: 0,
     loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1 },
     ann: { epochs: 10, batchSize: 128, lr: 0.002 },
   },
@@ -268,6 +274,7 @@ interface SnnSetup {
   schedule: LrSchedule;
   averageDecay: number;
   inputNoise: number;
+  weightDecay: number;
   loss: Partial<LossConfig>;
   solver: SpikeSolver;
   config: NetworkConfig;
@@ -288,6 +295,8 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
   const schedule = opts.schedule ?? preset.schedule;
   const averageDecay = opts.averageDecay ?? preset.averageDecay;
   const inputNoise = opts.inputNoise ?? preset.inputNoise;
+  const weightDecay = opts.weightDecay ?? preset.weightDecay;
+  if (!(lr * weightDecay < 1)) throw new RangeError(`--weight-decay ${weightDecay} with --lr ${lr}: every step multiplies the weights by 1 - lr * weight decay, which must stay above 0; use a weight decay below ${formatNumber(1 / lr)}`);
   const loss: Partial<LossConfig> = {
     ...preset.loss,
     ...(opts.tauSoft !== undefined ? { tauSoft: opts.tauSoft } : {}),
@@ -299,9 +308,9 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
   };
   const solver = createSolver(opts.solver, { bins: opts.bins, eulerSteps: opts.eulerSteps });
   const config = defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces });
-  const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, averageDecay, inputNoise, loss, seed: opts.seed, config };
-  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}${inputNoise > 0 ? `, input noise ${inputNoise}` : ''}`);
-  return { sizes, epochs, batchSize, lr, schedule, averageDecay, inputNoise, loss, solver, config, settings };
+  const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, averageDecay, inputNoise, weightDecay, loss, seed: opts.seed, config };
+  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}${inputNoise > 0 ? `, input noise ${inputNoise}` : ''}${weightDecay > 0 ? `, weight decay ${weightDecay}` : ''}`);
+  return { sizes, epochs, batchSize, lr, schedule, averageDecay, inputNoise, weightDecay, loss, solver, config, settings };
 }
 
 /** One trained network's figures (the network itself is saved and disposed). */
@@ -344,6 +353,7 @@ async function trainOneSnn(
       schedule: s.schedule,
       averageDecay: s.averageDecay,
       inputNoise: s.inputNoise,
+      weightDecay: s.weightDecay,
       signal: opts.signal,
       onBatch: (p) => bar.update(p.epoch * batches + p.batch, { epoch: p.epoch + 1, loss: p.loss, acc: p.acc }),
       onEpoch: (m) => {

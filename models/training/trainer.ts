@@ -5,7 +5,7 @@
  *
  * One step: encode the batch (TTFS), forward through the solver, loss = cross-entropy + window
  * and dead-neuron terms (losses.ts), gradients of every layer's pE, pI, Adam update, projection
- * onto pE, pI >= 0. Train metrics of an epoch are running means over its batches (measured before
+ * onto pE, pI >= 0, and with weightDecay a decoupled shrink of pE, pI (weight-decay.ts). Train metrics of an epoch are running means over its batches (measured before
  * each update); test metrics come from a full pass over the test part after the epoch.
  */
 
@@ -27,6 +27,7 @@ import {
 import { registerGradients } from '../tf/gradients.ts';
 import { WeightAverage } from './weight-average.ts';
 import { noisyInputs } from './input-noise.ts';
+import { decayFactor, decayWeights } from './weight-decay.ts';
 
 export type LrSchedule = 'constant' | 'cosine';
 
@@ -56,6 +57,11 @@ export interface TrainOptions {
    * sees noise.
    */
   inputNoise?: number;
+  /**
+   * Decoupled weight decay (weight-decay.ts): after every step pE, pI shrink by 1 - lr * weightDecay,
+   * lr being the step's scheduled rate; 0 or absent = off.
+   */
+  weightDecay?: number;
   onBatch?(p: BatchProgress): void;
   onEpoch?(m: EpochMetrics): void | Promise<void>;
   signal?: AbortSignal;
@@ -231,6 +237,8 @@ export async function trainNetwork(
   if (!(decay >= 0 && decay < 1)) throw new RangeError(`averageDecay must lie in [0, 1) (0 = off), got ${decay}`);
   const inputNoise = opts.inputNoise ?? 0;
   if (!(inputNoise >= 0 && inputNoise < 1)) throw new RangeError(`inputNoise must lie in [0, 1) (a fraction of the input window; 0 = off), got ${inputNoise}`);
+  const weightDecay = opts.weightDecay ?? 0;
+  decayFactor(opts.lr, weightDecay);
   const average = decay > 0 ? new WeightAverage(net.trainableVariables(), decay) : undefined;
   const optimizer = tf.train.adam(opts.lr);
   const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
@@ -240,6 +248,7 @@ export async function trainNetwork(
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       const lr = learningRate(opts, epoch);
       setLr(lr);
+      const shrink = decayFactor(lr, weightDecay);
       const t0 = performance.now();
       let lossSum = 0;
       const termSum: LossTerms = { ce: 0, window: 0, dead: 0 };
@@ -252,6 +261,7 @@ export async function trainNetwork(
         const x = noisyInputs(b.x, { std: inputNoise, seed: opts.seed, epoch, batch, keepZeros: net.config.silentZeros });
         const r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
+        decayWeights(net.trainableVariables(), shrink);
         average?.update();
         lossSum += r.loss * b.size;
         termSum.ce += r.terms.ce * b.size;

@@ -205,6 +205,17 @@ export const options = {
       'add Gaussian noise of this standard deviation to every training batch\'s scaled features (a fraction of the input window, so also input-timer jitter), fresh each batch; evaluation sees none; 0 = off (default 0.05 for iris, 0 for images)',
     schema: fractionBelowOne('a standard deviation in [0, 1) like 0.05', 'must be below 1 (the features span [0, 1])'),
   },
+  weightDecay: {
+    type: 'string',
+    placeholder: 'X',
+    description:
+      'decoupled weight decay (AdamW): after every step each synapse\'s pE, pI shrink by the factor 1 - lr * X, pulling unused conductances toward an off transistor; 0 = off (default 0)',
+    schema: z
+      .string()
+      .regex(/^(\d+\.?\d*|\.\d+)$/, 'expected a number >= 0 like 0.01')
+      .transform(Number)
+      .optional(),
+  },
   fromAnn: flag('train a ReLU network, map it onto the ideal model and evaluate it on the PNN (ANN-to-IMC)'),
   cv: intOption('stratified K-fold cross-validation: pool train and test, train a fresh network per fold on the other folds, test on the held-out one (SNN flow only)', 2, 20, 'K'),
   cvPart: {
@@ -220,6 +231,7 @@ export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.fromAnn && o.solver !== 'dstd') return `--from-ann evaluates with the exact solver and trains no spiking network; drop --solver ${o.solver}`;
   if (o.fromAnn && o.ema !== undefined) return '--ema averages a spiking network\'s weights while it trains; --from-ann trains a ReLU network and maps it, so drop --ema';
   if (o.fromAnn && o.inputNoise !== undefined) return '--input-noise regularises a spiking network\'s training; --from-ann trains a ReLU network and maps it, so drop --input-noise';
+  if (o.fromAnn && o.weightDecay !== undefined) return '--weight-decay regularises a spiking network\'s training; --from-ann trains a ReLU network and maps it, so drop --weight-decay';
   if (o.fromAnn && o.model === 'ideal') return '--from-ann always maps onto the ideal model and reports the PNN beside it; drop --model ideal';
   const cvConflict = cvFlagConflict(o);
   if (cvConflict) return cvConflict;
@@ -256,6 +268,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     schedule: o.schedule,
     averageDecay: o.ema,
     inputNoise: o.inputNoise,
+    weightDecay: o.weightDecay,
     fromAnn: o.fromAnn,
     args: process.argv.slice(2),
     signal: ctx.signal,

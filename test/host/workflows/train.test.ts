@@ -67,6 +67,8 @@ describe('spikeloop train: flags', () => {
     [['--dataset', 'iris', '--input-noise', '1', '--out', 'x'], /invalid --input-noise '1': expected a standard deviation in \[0, 1\) like 0.05, or 0 for off/],
     [['--dataset', 'iris', '--input-noise=-0.1', '--out', 'x'], /invalid --input-noise '-0.1': expected a standard deviation in \[0, 1\)/],
     [['--dataset', 'iris', '--from-ann', '--input-noise', '0.05', '--out', 'x'], /--input-noise regularises a spiking network's training.*drop --input-noise/],
+    [['--dataset', 'iris', '--weight-decay', 'lots', '--out', 'x'], /invalid --weight-decay 'lots': expected a number >= 0 like 0.01/],
+    [['--dataset', 'iris', '--from-ann', '--weight-decay', '0.01', '--out', 'x'], /--weight-decay regularises a spiking network's training.*drop --weight-decay/],
     [['--dataset', 'iris', '--dead-mean', 'all', '--out', 'x'], /invalid --dead-mean 'all': must be selected or batch/],
     [['--dataset', 'iris', '--cv', '3', '--cv-part', 'test', '--out', 'x'], /invalid --cv-part 'test': must be all or train/],
     [['--dataset', 'iris', '--cv-part', 'train', '--out', 'x'], /--cv-part chooses what --cv pools; add --cv K or drop --cv-part/],
@@ -242,6 +244,28 @@ describe('spikeloop train: runs', () => {
     expect(losses(noisy)).toEqual(losses(again));
     expect(losses(noisy)).not.toEqual(losses(plain));
     expect(losses(preset)).not.toEqual(losses(plain));
+  });
+
+  it('--weight-decay shrinks the trained weights, records the setting and refuses a decay the rate turns negative', async () => {
+    const [plain, decayed, tooMuch] = [join(root, 'wd-off'), join(root, 'wd-on'), join(root, 'wd-too-much')];
+    const rp = await cli(args(plain));
+    const rw = await cli([...args(decayed), '--weight-decay', '20']);
+    for (const r of [rp, rw]) expect(r.code, r.err).toBe(0);
+    expect(rw.err).toMatch(/weight decay 20/);
+    expect(rp.err).not.toMatch(/weight decay/);
+    const record = (dir: string) => JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8'));
+    expect(record(decayed).summary.settings.weightDecay).toBe(20);
+    expect(record(plain).summary.settings.weightDecay).toBe(0);
+    const total = async (dir: string) => {
+      const { net } = await loadNetwork(join(dir, 'network.bin'));
+      const sum = net.states().reduce((s, l) => s + l.pE.reduce((a, v) => a + v, 0) + l.pI.reduce((a, v) => a + v, 0), 0);
+      net.dispose();
+      return sum;
+    };
+    expect(await total(decayed)).toBeLessThan(0.9 * (await total(plain)));
+    const rt = await cli([...args(tooMuch), '--lr', '0.05', '--weight-decay', '20']);
+    expect(rt.code).not.toBe(0);
+    expect(rt.err).toMatch(/--weight-decay 20 with --lr 0.05: .*use a weight decay below 20/);
   });
 
   it('--from-ann trains a ReLU network, maps it and reports both accuracies', async () => {
