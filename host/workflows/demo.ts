@@ -426,6 +426,10 @@ async function trainTwin(
       solver,
       schedule: preset.schedule,
       loss: preset.loss,
+      // The preset's regularisers too (Iris: input noise, which is also training for input-timer jitter).
+      averageDecay: preset.averageDecay,
+      inputNoise: preset.inputNoise,
+      weightDecay: preset.weightDecay,
       signal: opts.signal,
       onEpoch: (m) => {
         run.metrics.append({ stage: 'train', dataset: name, ...m });
