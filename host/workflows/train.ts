@@ -123,22 +123,10 @@ export interface Preset {
 }
 
 export const PRESETS: Record<'tabular' | 'image', Preset> = {
-  // Iris-sized problems: a small hidden layer, many short epochs. Hidden width and batch size
-  // chosen by 5-fold cross-validation on Iris' training part (never its test part). tauSoft by the
-  // same CV, seeds 1-5: 0.1 -> 95.4 %, 0.05 -> 97.0 %, 0.03 -> 96.8 %; but 0.05 on the fixed split
-  // gives 94.22 % against 94.67 % (one sample in 225 fewer), so the gain is within the seeds'
-  // spread and 0.1 stays. Input coding in the same CV (seeds 1-3, plain TTFS 96.5 %): Gaussian
-  // population coding of each feature with 3 fields 97.1 %, with 5 fields 95.2 %, on/off pairs
-  // 96.5 %; all within the seeds' spread, so plain TTFS stays (one input line per feature on a chip).
-  // Without the window term (windowWeight 0) the same CV gives 94.9 % against 95.9 % (seeds 1-3).
-  // `--cv 5 --cv-part train` runs that CV (seeds 1-5: 95.24 %, per seed 92.4-97.1 %); silent output
-  // neurons in the cross-entropy (--silent-scale 1) give the same 95.24 %, so they stay off.
-  // Noise on the training inputs (--input-noise, same CV, seeds 1-10): off 94.67 %, 0.05 96.10 %
-  // (5 seeds better, 3 worse, 2 equal; lowest seed 95.24 % against 92.38 %), 0.1 95.81 %, 0.2
-  // 95.43 % (seeds 1-5); so 0.05. Judged on the fixed split only after that choice: 95.11 %
-  // (exact solver 95.56 %) over seeds 1-5, against 94.67 % without; in 5-fold CV over all 150
-  // samples (npm run bench:iris, seeds 1-5) 96.27 % against 96.8 %, so the gain is small and
-  // inside the seeds' spread, but it is what the training-part CV chose.
+  // Iris-sized problems: a small hidden layer, many short epochs. Every setting here was chosen by
+  // 5-fold cross-validation on Iris' training part (`--cv 5 --cv-part train`), never on its test
+  // part; docs/RESULTS.md lists what was measured (widths, tauSoft, input codings, the window and
+  // dead-neuron terms, input noise, bins, weight decay) and the figures on the fixed split.
   tabular: {
     layers: [32],
     epochs: 300,
@@ -154,31 +142,11 @@ export const PRESETS: Record<'tabular' | 'image', Preset> = {
     biasSpike: 0,
     ann: { epochs: 200, batchSize: 16, lr: 0.01 },
   },
-  // MNIST-like images: the 784-256-128-10 reference network. tauSoft 0.2 rather than 0.1 (Fashion-MNIST,
-  // 20 epochs, seed 1): 86.15 % instead of 85.40 % at epoch 12, 86.43 % instead of 86.24 % at the end;
-  // with a reference input as well (--reference-spike 0, 785 inputs: more than the reference chip
-  // has, hence not the default) 86.73 %. Batches of 64 rather than 128: the network underfits (train
-  // accuracy within 1.5 points of test) and learns per update, not per sample (5 epochs on 10k
-  // images: 76.4 % against 70.5 %; 20 epochs: 86.65 % against 86.43 %) at the same samples/s.
-  // Batches of 32 go too far (86.25 % at 20 epochs, and 20 % fewer samples/s). A reference spike in
-  // place of pixel 0 (--reference-spike 0 --reference-replaces 0, keeping 784 inputs) gave 86.59 % and
-  // 86.79 % (seeds 1, 2) against 86.65 % and 86.54 %: within seed noise, so not the default.
-  // The best measured run is slower and not the default: --lr 0.005 --tau-soft 0.4 --epochs 30 ends at
-  // 87.00 % (seed 1) in about an hour on 2 cores, where these 20 epochs take half an hour for 86.60 %;
-  // 86.81 % mean over seeds 1-4. Without the window term (--window-weight 0, same flags) half the
-  // hidden spikes come before their window starts (the neuron decides on part of its input): the
-  // run leads at first (10k images, 8 epochs: 75.5 % against 73.4 %; penalising only late spikes
-  // 75.2 %) but falls behind in train and test accuracy by epoch 14 of 30 (seeds 1, 2: test 86.22
-  // and 85.84 % against 86.41 and 86.34 %, train 86.46 and 86.30 % against 86.92 and 87.03 %), so
-  // the early side of the window is what lets the network keep fitting. A heavier term (0.3) is
-  // behind all the way and ends at 85.81 and 85.94 % (train 87.31, 87.17 %), so 0.1 stays.
-  // All of the above use the dead-neuron term over the pairs it selects (deadMean 0, --dead-mean
-  // selected), which pushes one silent label neuron in a batch as hard as the cross-entropy pulls on
-  // the whole batch. As a mean over the batch (deadMean 1) the second hidden layer is 14 % silent per
-  // sample instead of 80 % and the network fits better: these 20 epochs end at 87.88 / 87.88 / 88.07 %
-  // (seeds 1-3, train 89.7 %) against 86.60 / 86.54 %, and the slower flags above at 87.60 % mean over seeds 1-4,
-  // so the batch mean is the preset and the 20-epoch run the best measured. With --model ideal the
-  // same 20 epochs end at 87.73 / 87.99 %: the reversal potentials cost nothing once trained with.
+  // MNIST-like images: the 784-256-128-10 reference network. The network underfits, so batches of
+  // 64 (it learns per update, at the same samples/s as 128), a softer softmax (tauSoft 0.2) and the
+  // dead-neuron term as a mean over the batch (deadMean 1: over the selected pairs one silent label
+  // neuron is pushed as hard as the whole cross-entropy pulls, and the second hidden layer stays
+  // mostly silent). docs/RESULTS.md has the measurements behind each choice.
   image: {
     layers: [256, 128],
     epochs: 20,
