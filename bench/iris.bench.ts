@@ -179,6 +179,8 @@ function argmax(v: ArrayLike<number>): number {
 }
 
 const acc = (r: boolean[]) => r.filter(Boolean).length / r.length;
+/** The rows a per-row right/wrong list gets wrong. */
+const wrongRows = (r: boolean[]) => [...r.keys()].filter((i) => !r[i]);
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
 
 interface SnnSummary {
@@ -200,7 +202,7 @@ async function snnRun(args: string[], wrongOn?: Part): Promise<SnnSummary & { wr
     const { net } = await loadNetwork(join(dir, 'run', 'network.bin'));
     try {
       const e = evaluateNetwork(net, { x: Float32Array.from(wrongOn.x), y: Uint8Array.from(wrongOn.y), n: wrongOn.n, features: net.features }, createSolver('exact'));
-      return { ...summary, wrong: [...e.predictions.keys()].filter((i) => e.predictions[i] !== wrongOn.y[i]) };
+      return { ...summary, wrong: wrongRows(Array.from(e.predictions, (p, i) => p === wrongOn.y[i])) };
     } finally {
       net.dispose();
     }
@@ -218,7 +220,6 @@ const refs = {
   lda: gaussianDiscriminant(iris.train, iris.test, iris.features, iris.classes, true),
   qda: gaussianDiscriminant(iris.train, iris.test, iris.features, iris.classes, false),
 };
-const wrongRows = (r: boolean[]) => [...r.keys()].filter((i) => !r[i]);
 const missed = Object.fromEntries(Object.entries(refs).map(([k, r]) => [k, wrongRows(r)]));
 const missedByAll = [...Array(iris.test.n).keys()].filter((i) => Object.values(refs).every((r) => !r[i]));
 const fixed: Record<string, unknown> = {
