@@ -106,6 +106,13 @@ export interface DemoNetworkResult {
   /** Device test accuracy through the nominal curves (uncalibrated) and the profile's. */
   deployed_nominal_acc: number;
   deployed_acc: number;
+  /**
+   * Test samples with no output spike at all on the device (each counts as wrong), through the
+   * nominal and the calibrated curves: tells a chip left silent by the mapping from one that fires
+   * the wrong class.
+   */
+  deployed_nominal_no_spike: number;
+  deployed_no_spike: number;
   clipped_synapses: number;
   /** After in-situ fine-tuning, measured on the device; null when the network was not fine-tuned. */
   finetuned_acc: number | null;
@@ -228,7 +235,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
           const calibrated = await deployAndMeasure(device!, trained.net, d.data, curves, opts, bar, 'calibrated');
           return { nominal, calibrated };
         },
-        (r) => `device test accuracy through nominal curves ${formatPercent(r.nominal.acc)}, through the calibrated curves ${formatPercent(r.calibrated.acc)} (${r.calibrated.clipped} synapses clipped)`,
+        (r) => `device test accuracy through nominal curves ${deviceAccuracy(r.nominal.acc, r.nominal.noSpike, d.data.test.n)}, through the calibrated curves ${deviceAccuracy(r.calibrated.acc, r.calibrated.noSpike, d.data.test.n)} (${r.calibrated.clipped} synapses clipped)`,
       );
       raster ??= { ticks: deployed.calibrated.ticks, title: `${label(d.name)}, first test sample, calibrated deployment` };
       const r: DemoNetworkResult = {
@@ -240,12 +247,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         twin_acc: trained.history.at(-1)?.test_acc ?? NaN,
         deployed_nominal_acc: deployed.nominal.acc,
         deployed_acc: deployed.calibrated.acc,
+        deployed_nominal_no_spike: deployed.nominal.noSpike,
+        deployed_no_spike: deployed.calibrated.noSpike,
         clipped_synapses: deployed.calibrated.clipped,
         finetuned_acc: null,
         finetuned_twin_acc: null,
         network: file,
       };
-      run.metrics.append({ stage: 'deploy', dataset: d.name, twin_acc: r.twin_acc, deployed_nominal_acc: r.deployed_nominal_acc, deployed_acc: r.deployed_acc, clipped: r.clipped_synapses });
+      run.metrics.append({ stage: 'deploy', dataset: d.name, twin_acc: r.twin_acc, deployed_nominal_acc: r.deployed_nominal_acc, deployed_acc: r.deployed_acc, deployed_nominal_no_spike: r.deployed_nominal_no_spike, deployed_no_spike: r.deployed_no_spike, clipped: r.clipped_synapses });
       results.push(r);
     }
     for (const n of nets.splice(0)) n.dispose();
@@ -452,13 +461,19 @@ async function deployAndMeasure(
   opts: DemoOptions,
   bar: (t: number, l: string, u: string) => Progress,
   which: 'nominal' | 'calibrated',
-): Promise<{ acc: number; clipped: number; ticks: Uint16Array[] }> {
+): Promise<{ acc: number; noSpike: number; clipped: number; ticks: Uint16Array[] }> {
   const d = await deployNetwork(device, net, { curves, signal: opts.signal });
   d.realised.dispose();
   const b = bar(data.test.n, `device (${which})`, 'samples');
   const e = await evaluateOnDevice(device, net, data.test.x, data.test.y, data.test.n, { signal: opts.signal, onProgress: (done) => b.update(done) });
   b.finish();
-  return { acc: e.accuracy, clipped: d.layers.reduce((s, l) => s + l.clipped, 0), ticks: e.sampleTicks };
+  const noSpike = e.predictions.reduce((t, p) => t + (p === -1 ? 1 : 0), 0);
+  return { acc: e.accuracy, noSpike, clipped: d.layers.reduce((s, l) => s + l.clipped, 0), ticks: e.sampleTicks };
+}
+
+/** A device accuracy, with how many of the n test samples had no output spike when any had none. */
+export function deviceAccuracy(acc: number, noSpike: number, n: number): string {
+  return `${formatPercent(acc)}${noSpike > 0 ? ` (${noSpike} of ${n} without an output spike)` : ''}`;
 }
 
 async function finetune(r: DemoNetworkResult, out: string, profile: string, opts: DemoOptions): Promise<FinetuneSummary> {
@@ -498,8 +513,8 @@ function tableRows(
   for (const r of results) {
     const name = r.dataset === 'iris' ? 'Iris' : `Fashion-MNIST (${r.train_samples} train / ${r.test_samples} test)`;
     rows.push({ figure: `${name}: twin test accuracy`, value: `${formatPercent(r.twin_acc)} (${r.sizes.join('-')}, ${r.epochs} epochs)` });
-    rows.push({ figure: `${name}: deployed, nominal curves`, value: formatPercent(r.deployed_nominal_acc) });
-    rows.push({ figure: `${name}: deployed, calibrated curves`, value: formatPercent(r.deployed_acc) });
+    rows.push({ figure: `${name}: deployed, nominal curves`, value: deviceAccuracy(r.deployed_nominal_acc, r.deployed_nominal_no_spike, r.test_samples) });
+    rows.push({ figure: `${name}: deployed, calibrated curves`, value: deviceAccuracy(r.deployed_acc, r.deployed_no_spike, r.test_samples) });
     rows.push({ figure: `${name}: after in-situ fine-tuning`, value: r.finetuned_acc === null ? 'not fine-tuned' : formatPercent(r.finetuned_acc) });
   }
   const skipped = info.layers.map((_, k) => k).filter((k) => !layers.includes(k));
@@ -564,8 +579,8 @@ async function writeReport(file: string, r: ReportInput): Promise<void> {
             train: n.train_samples,
             test: n.test_samples,
             twin: formatPercent(n.twin_acc),
-            'deployed (nominal)': formatPercent(n.deployed_nominal_acc),
-            'deployed (calibrated)': formatPercent(n.deployed_acc),
+            'deployed (nominal)': deviceAccuracy(n.deployed_nominal_acc, n.deployed_nominal_no_spike, n.test_samples),
+            'deployed (calibrated)': deviceAccuracy(n.deployed_acc, n.deployed_no_spike, n.test_samples),
             'fine-tuned': n.finetuned_acc === null ? '-' : formatPercent(n.finetuned_acc),
           })),
         },

@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readMetrics } from '../../../host/runs/run-dir.ts';
-import { defaultCalibrationLayers, defaultFinetune, runDemo, type DemoSummary } from '../../../host/workflows/demo.ts';
+import { defaultCalibrationLayers, defaultFinetune, deviceAccuracy, runDemo, type DemoSummary } from '../../../host/workflows/demo.ts';
 import type { DeviceInfo } from '../../../host/device/chip-device.ts';
+import { formatPercent } from '../../../host/ui/format.ts';
 
 // A small chip whose first layer still takes 784 inputs, so both data sets fit; every stage runs.
 const DEVICE = 'mock:behavioral?seed=5&geometry=784-16-8-10';
@@ -21,6 +22,11 @@ describe('demo defaults', () => {
   it('fine-tunes Fashion-MNIST when it is trained, else Iris', () => {
     expect(defaultFinetune(true)).toEqual(['fashion-mnist']);
     expect(defaultFinetune(false)).toEqual(['iris']);
+  });
+  it('words a device accuracy with its silent samples only when there are some', () => {
+    expect(deviceAccuracy(0, 45, 45)).toBe('0.00 % (45 of 45 without an output spike)');
+    expect(deviceAccuracy(28 / 30, 2, 30)).toBe('93.33 % (2 of 30 without an output spike)');
+    expect(deviceAccuracy(42 / 45, 0, 45)).toBe('93.33 %');
   });
 });
 
@@ -85,6 +91,20 @@ describe('runDemo on a small chip', () => {
         expect(a).toBeGreaterThanOrEqual(0);
         expect(a).toBeLessThanOrEqual(1);
         expect(Math.abs(a * n.test_samples - Math.round(a * n.test_samples))).toBeLessThan(1e-6);
+      }
+    }
+    const text = lines.join('\n');
+    for (const n of summary.networks) {
+      for (const [acc, silent] of [
+        [n.deployed_nominal_acc, n.deployed_nominal_no_spike],
+        [n.deployed_acc, n.deployed_no_spike],
+      ] as const) {
+        expect(Number.isInteger(silent)).toBe(true);
+        expect(silent).toBeGreaterThanOrEqual(0);
+        // A sample without an output spike is never right.
+        expect(Math.round(acc * n.test_samples) + silent).toBeLessThanOrEqual(n.test_samples);
+        // The printed table names the silent samples exactly when there are some.
+        expect(text.includes(`${formatPercent(acc)} (${silent} of ${n.test_samples} without an output spike)`)).toBe(silent > 0);
       }
     }
     expect(summary.networks[1]!.test_samples).toBe(32);
