@@ -123,10 +123,10 @@ export interface Preset {
 }
 
 export const PRESETS: Record<'tabular' | 'image', Preset> = {
-  // Iris-sized problems: a small hidden layer, many short epochs. Every setting here was chosen by
-  // 5-fold cross-validation on Iris' training part (`--cv 5 --cv-part train`), never on its test
-  // part; docs/RESULTS.md lists what was measured (widths, tauSoft, input codings, the window and
-  // dead-neuron terms, input noise, bins, weight decay) and the figures on the fixed split.
+  // Iris-sized problems: a small hidden layer, many short epochs. Settings are compared by 5-fold
+  // cross-validation on Iris' training part (`--cv 5 --cv-part train`) and judged on the test part
+  // only afterwards; docs/RESULTS.md lists what was measured (widths, tauSoft, input codings, the
+  // window and dead-neuron terms, input noise, bins, weight decay) and the fixed-split figures.
   tabular: {
     layers: [32],
     epochs: 300,
