@@ -467,8 +467,7 @@ async function deployAndMeasure(
   const b = bar(data.test.n, `device (${which})`, 'samples');
   const e = await evaluateOnDevice(device, net, data.test.x, data.test.y, data.test.n, { signal: opts.signal, onProgress: (done) => b.update(done) });
   b.finish();
-  const noSpike = e.predictions.reduce((t, p) => t + (p === -1 ? 1 : 0), 0);
-  return { acc: e.accuracy, noSpike, clipped: d.layers.reduce((s, l) => s + l.clipped, 0), ticks: e.sampleTicks };
+  return { acc: e.accuracy, noSpike: e.noSpike, clipped: d.layers.reduce((s, l) => s + l.clipped, 0), ticks: e.sampleTicks };
 }
 
 /** A device accuracy, with how many of the n test samples had no output spike when any had none. */

@@ -229,6 +229,8 @@ export function classifyTicks(outTicks: Uint16Array, n: number, outputs: number,
 export interface DeviceEvaluation {
   accuracy: number;
   predictions: Int32Array;
+  /** Samples with no output spike at all (prediction -1; each counts as wrong). */
+  noSpike: number;
   /** Every layer's spike ticks of the first samples (for rasters). */
   sampleTicks: Uint16Array[];
   samples: number;
@@ -251,6 +253,7 @@ export async function evaluateOnDevice(
   const predictions = new Int32Array(n);
   let sampleTicks: Uint16Array[] = [];
   let correct = 0;
+  let noSpike = 0;
   for (let s = 0; s < n; s += batch) {
     const b = Math.min(batch, n - s);
     const ticks = encodeForDevice(x.subarray(s * net.features, (s + b) * net.features), b, net, info);
@@ -258,10 +261,13 @@ export async function evaluateOnDevice(
     if (s === 0) sampleTicks = layers;
     const pred = classifyTicks(layers[last]!, b, outputs, classes);
     predictions.set(pred, s);
-    for (let k = 0; k < b; k++) if (pred[k] === y[s + k]) correct++;
+    for (let k = 0; k < b; k++) {
+      if (pred[k] === y[s + k]) correct++;
+      if (pred[k] === -1) noSpike++;
+    }
     opts.onProgress?.(s + b, n);
   }
-  return { accuracy: n > 0 ? correct / n : 0, predictions, sampleTicks, samples: Math.min(n, batch) };
+  return { accuracy: n > 0 ? correct / n : 0, predictions, noSpike, sampleTicks, samples: Math.min(n, batch) };
 }
 
 export interface DeployWorkflowOptions {

@@ -80,6 +80,7 @@ describe('deployNetwork', () => {
     for (let s = 0; s < N; s++) if (twinPred[s] === onDevice.predictions[s]) agree++;
     // Tick quantisation may flip a near-tie; nothing more.
     expect(agree).toBeGreaterThanOrEqual(N - 2);
+    expect(onDevice.noSpike).toBe(onDevice.predictions.filter((p) => p === -1).length);
     d.realised.dispose();
   });
 
