@@ -263,8 +263,9 @@ function hardRows(): Record<string, unknown>[] {
   const all = Uint32Array.from({ length: raw.n }, (_, i) => i);
   const scaled = applyMinMax(raw.x, raw.features, all, iris.normalization!);
   const F = raw.features;
-  const rows = [...Array(iris.test.n).keys()].filter((i) => Object.values(refs).some((r) => !r[i]) || [...snnWrong.values()].some((w) => w.includes(i)));
-  return rows.map((i) => {
+  const missedBy = (i: number) => [...Object.entries(refs).filter(([, r]) => !r[i]).map(([name]) => name), ...[...snnWrong].filter(([, w]) => w.includes(i)).map(([s]) => `snn_seed_${s}`)];
+  const rows = [...Array(iris.test.n).keys()].map((i) => ({ i, by: missedBy(i) })).filter((r) => r.by.length > 0);
+  return rows.map(({ i, by }) => {
     const k = test[i]!;
     let near = -1;
     let nearD = Infinity;
@@ -279,7 +280,7 @@ function hardRows(): Record<string, unknown>[] {
       sample: k,
       class: raw.classNames[raw.y[k]!],
       cm: Array.from(raw.x.subarray(k * F, (k + 1) * F)),
-      missed_by: [...Object.entries(refs).filter(([, r]) => !r[i]).map(([name]) => name), ...[...snnWrong].filter(([, w]) => w.includes(i)).map(([s]) => `snn_seed_${s}`)],
+      missed_by: by,
       nearest_other_class: { sample: near, class: raw.classNames[raw.y[near]!], cm: Array.from(raw.x.subarray(near * F, (near + 1) * F)), distance: round(Math.sqrt(nearD)), in_test: test.includes(near) },
     };
   });
