@@ -1,5 +1,5 @@
 /**
- * Fitting one layer's neurons to probe measurements (PNN-MODEL.md section 7).
+ * Fitting one layer's neurons to probe measurements (docs/MODEL.md §9).
  *
  * Per neuron the unknowns are its threshold scale and delay (for layer 0 the delay includes the
  * board's timer offset), and per synapse transistor a threshold shift and gain around the layer's

@@ -1,5 +1,5 @@
 /**
- * One neuron of eq. (1) (PNN-MODEL.md) as the calibration fits it: a spike time from a short list
+ * One neuron of eq. (1) (docs/MODEL.md §2) as the calibration fits it: a spike time from a short list
  * of active inputs, and the closed-form inversions that turn a single-synapse spike time into that
  * synapse's conductance.
  *
@@ -78,7 +78,7 @@ export function crossingGradBuffers(maxInputs: number): CrossingGrad {
 }
 
 /**
- * `neuronCrossing` plus its exact derivatives (PNN-MODEL.md eq. 2-3 and the implicit function
+ * `neuronCrossing` plus its exact derivatives (docs/MODEL.md eqs. (2)-(3) and the implicit function
  * theorem at u(T) = theta, the reverse pass of models/solvers/exact.ts for one neuron): one
  * backward sweep over the intervals gives dT/dg of every active input, so a sample costs
  * O(active inputs) instead of O(active^2) for finite differences. A silent neuron, or one that a

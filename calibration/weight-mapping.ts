@@ -1,6 +1,6 @@
 /**
  * Trained conductances -> gate voltages -> DAC codes, and back to the conductances the codes
- * really yield (PNN-MODEL.md section 2: "works with the conductance the code really yields").
+ * really yield (docs/MODEL.md §8, eq. (12): the twin works with the conductance the code really yields).
  *
  * The twin's layer l is embedded in the chip's layer l: twin input j drives the chip rows of
  * input j, twin neuron i is chip neuron i. Chip synapses the twin does not use are switched off

@@ -1,6 +1,6 @@
 /**
  * The statistics of bring-up, free of any device: robust location and scale, a robust curve fit,
- * and the inversion of the neuron model (PNN-MODEL.md eq. 1 with one excitatory and one inhibitory
+ * and the inversion of the neuron model (docs/MODEL.md eq. (1) with one excitatory and one inhibitory
  * synapse switched on at t = 0) that turns a spike delay into an inhibitory conductance.
  *
  * Why two gate codes for "weak": a transistor's threshold mismatch changes its current by a factor
@@ -120,7 +120,7 @@ function leastSquares(x: number[], y: number[], degree: number): [number, number
   return [c[0] - c[1] * xm + c[2] * xm * xm, c[1] - 2 * c[2] * xm, c[2]];
 }
 
-/** Reversal potentials of the reference circuit (normalised, PNN-MODEL.md section 2). */
+/** Reversal potentials of the reference circuit (normalised, docs/MODEL.md §2, eq. (5)). */
 export const NOMINAL_REVERSAL = reversalPotentials(NOMINAL_CIRCUIT);
 
 /**

@@ -1,6 +1,6 @@
 /**
  * `spikeloop finetune`: finish a twin-trained network's training with the chip in the loop
- * (PNN-MODEL.md section 6).
+ * (docs/MODEL.md §7).
  *
  * Each batch: RUN on the device (every layer's spike ticks) -> the twin's DSTD forward with the
  * device's times substituted layer by layer and the loss on the device's outputs, backward through

@@ -1,6 +1,6 @@
 /**
  * A ReLU multilayer perceptron trained in tfjs: the "train an ideal network, then map it" baseline
- * (ANN-to-IMC) of PNN-MODEL.md section 8.
+ * (ANN-to-IMC) of docs/MODEL.md §10.
  *
  * Every layer computes z = a W + b. With `rowSum` set, the weights of each neuron are
  * parametrised so that they sum to exactly `rowSum` (W = V - mean_j V + rowSum / nIn): that is

@@ -1,5 +1,5 @@
 /**
- * Time-to-first-spike input coding (PNN-MODEL.md section 5): a value x in [0, 1] fires at
+ * Time-to-first-spike input coding (docs/MODEL.md §6, eq. (8)): a value x in [0, 1] fires at
  * t = tIn * (1 - x), so brighter means earlier. Optionally values at or below
  * `silentThreshold` do not fire at all (t = +Infinity; tick SILENT_TICK), which saves
  * synapse activity for the many zero pixels of an image.

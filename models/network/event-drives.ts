@@ -1,6 +1,6 @@
 /**
  * Per-bin drives of a dense layer computed event by event: the same numbers as
- * `denseDrives(p, binFractions(times, M, horizon))` (PNN-MODEL.md eq. 4 and one matrix product),
+ * `denseDrives(p, binFractions(times, M, horizon))` (docs/MODEL.md eq. (4) and one matrix product),
  * at a fraction of the cost.
  *
  * Why: a spike switches its synapse on once, so the bin fractions s_j(m) of eq. (4) change in at

@@ -98,7 +98,7 @@ export interface DenseLayerState {
   pI: Float32Array;
   /**
    * Per-neuron firing level [nOut] (> 0; absent = 1) and output delay [nOut] (absent = 0), as a
-   * calibration measured them on a chip (PNN-MODEL.md section 7). Fixed: not trained.
+   * calibration measured them on a chip (docs/MODEL.md §9). Fixed: not trained.
    */
   thresholdScale?: Float32Array;
   delay?: Float32Array;

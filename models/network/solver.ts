@@ -1,5 +1,5 @@
 /**
- * The seam between a network's layers and the three solvers of PNN-MODEL.md section 4.
+ * The seam between a network's layers and the three solvers of docs/MODEL.md §5.
  *
  * A layer hands the solver either its dense parameters (`dense`) or, for solvers that work on a
  * time grid, the per-bin drives it computed itself (`fromDrives`): that second path lets a layer

@@ -1,6 +1,6 @@
 /**
  * One layer of PNN neurons in normalised units (see units.ts): the parameters of eq. (1) of
- * PNN-MODEL.md, shared by the float64 exact solver and converted to tensors for DSTD and Euler.
+ * docs/MODEL.md §2, shared by the float64 exact solver and converted to tensors for DSTD and Euler.
  *
  *   du_i/dt = sum_j H(t - t_j) [ gE_ij (ePlus - u_i) + gI_ij (eMinus - u_i) ] - gL_i u_i     ('pnn')
  *   du_i/dt = sum_j H(t - t_j) [ gE_ij ePlus + gI_ij eMinus ]             - gL_i u_i     ('ideal')

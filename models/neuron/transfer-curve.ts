@@ -1,5 +1,5 @@
 /**
- * Gate voltage -> synapse current: the transistor transfer curve `f` of PNN-MODEL.md section 2.
+ * Gate voltage -> synapse current: the transistor transfer curve `f` of docs/MODEL.md §8, eq. (11).
  *
  * EKV-style interpolation between weak and strong inversion (saturation, forward current only):
  *   I0 = gain * Is * softplus(vov / (2 n UT))^2,    Is = 2 n kp (W/L) UT^2

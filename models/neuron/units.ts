@@ -2,7 +2,7 @@
  * The one place where SI quantities (volts, seconds, siemens, amperes) become the normalised
  * quantities every solver works in, and back.
  *
- * Normalised units (PNN-MODEL.md sections 2-3):
+ * Normalised units (docs/MODEL.md §3, eq. (6)):
  * - membrane state `u = (vRest - v) / (vRest - vThreshold)`: 0 at rest, 1 at the nominal threshold;
  * - time `t / t0`, where `t0` (seconds) is the network's time unit. By convention `t0` is the first
  *   layer's horizon, so layer 0's window is [0, 1]; later layers carry their own horizon in the same
@@ -82,7 +82,7 @@ export function conductanceToSiemens(gNorm: number, capacitance: number, t0: num
 
 /**
  * Reversal potentials in units of u. NMOS: E_n = -1/lambdaN, PMOS: E_p = VDD + 1/lambdaP
- * (PNN-MODEL.md section 2). lambda = 0 gives +/-Infinity: the ideal current-source limit.
+ * (docs/MODEL.md §2, eq. (5)). lambda = 0 gives +/-Infinity: the ideal current-source limit.
  */
 export function reversalPotentials(c: NeuronCircuit): { ePlus: number; eMinus: number } {
   const dv = swingVolts(c);

@@ -1,5 +1,5 @@
 /**
- * Differentiable spike-time discretisation (DSTD), PNN-MODEL.md section 4, on tfjs-core.
+ * Differentiable spike-time discretisation (DSTD), docs/MODEL.md §5.2, on tfjs-core.
  *
  * A fixed grid of M bins of width dt covers [0, horizon]. Each input's step is replaced by its
  * average over each bin (binFractions, eq. 4); per bin G(m) = s(m)(gE + gI) (+ gL) and

@@ -1,5 +1,5 @@
 /**
- * The exact, event-driven solver of PNN-MODEL.md section 4 (float64, the reference).
+ * The exact, event-driven solver of docs/MODEL.md §5.1 (float64, the reference).
  *
  * Per sample the active inputs are sorted once; between consecutive input times every neuron
  * follows du/dt = A - G u exactly (eq. 2), and the first interval whose end reaches threshold gives

@@ -1,7 +1,7 @@
 /**
  * Tensor building blocks shared by the DSTD and Euler solvers (tfjs-core, float32):
- * a layer's parameters as tensors, input spikes as per-bin "switched-on fractions" (eq. 4 of
- * PNN-MODEL.md), the per-bin conductance and drive sums, and the output convention
+ * a layer's parameters as tensors, input spikes as per-bin "switched-on fractions" (eq. (4) of
+ * docs/MODEL.md §5.2), the per-bin conductance and drive sums, and the output convention
  * (times clamped at the horizon plus a fired mask).
  *
  * Shapes: B = batch, M = bins (or Euler steps), N_in / N = inputs / neurons.

@@ -1,5 +1,5 @@
 /**
- * Training with the chip in the loop (PNN-MODEL.md section 6): the chip runs the forward pass,
+ * Training with the chip in the loop (docs/MODEL.md §7, eq. (10)): the chip runs the forward pass,
  * the twin supplies the backward pass.
  *
  * Given every layer's spike times as the chip measured them (twin time units, +Infinity =

@@ -1,5 +1,5 @@
 /**
- * Loss terms for time-to-first-spike training (PNN-MODEL.md section 5).
+ * Loss terms for time-to-first-spike training (docs/MODEL.md §6, eq. (9)).
  *
  * - ttfsCrossEntropy: cross-entropy of softmax(-t_out / tauSoft): the target neuron should fire
  *   first, by a margin measured in units of tauSoft.

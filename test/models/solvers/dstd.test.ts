@@ -14,7 +14,7 @@ beforeAll(async () => {
   await initBackend();
 });
 
-/** The layer of PNN-MODEL.md's numpy check: 100 inputs, 50 neurons, E+ = 4, E- = -2. */
+/** The reference layer of docs/MODEL.md §5.5: 100 inputs, 50 neurons, E+ = 4, E- = -2. */
 function referenceLayer(model: 'pnn' | 'ideal') {
   const rnd = mulberry(7);
   const nIn = 100;

@@ -74,7 +74,7 @@ describe('RC-Spike neuron transients (sky130)', () => {
     expect(n).toBeGreaterThan(50);
     const b = (n * sxy - sx * sy) / (n * sxx - sx * sx);
     const a = (sy - b * sx) / n;
-    // PNN-MODEL section 2: C dv/dt = g (E_n - v), so dv/dt = a + b v with b = -g/C < 0 (the fall
+    // docs/MODEL.md §2: C dv/dt = g (E_n - v), so dv/dt = a + b v with b = -g/C < 0 (the fall
     // slows as v drops toward threshold) and E_n = -a/b below the whole swing.
     expect(b).toBeLessThan(0);
     const eN = -a / b;
