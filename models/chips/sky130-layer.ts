@@ -33,19 +33,55 @@ export interface Sky130MappingParams {
 
 /** Half-width of the centred difference for the drain slope, volts (the curves' membrane knots are 0.1 V apart). */
 const SLOPE_DV = 0.1;
+/** Gate step of the per-membrane-window drive tables, volts (ln I and s/I are smooth on it: error ~1e-6). */
+const DRIVE_STEP = 0.5e-3;
+
+/** ln|I| at mid-swing and the slope over the current (s/I, 1/V) on a fine gate grid, for one device and membrane window. */
+interface DriveTable {
+  start: number;
+  count: number;
+  lnI: Float64Array;
+  slopeOverI: Float64Array;
+}
+
+const driveTables = new WeakMap<TransferCurves, Map<string, DriveTable>>();
+
+function driveTable(curves: TransferCurves, pmos: boolean, vRest: number, vThreshold: number): DriveTable {
+  let byKey = driveTables.get(curves);
+  if (!byKey) driveTables.set(curves, (byKey = new Map()));
+  const key = `${pmos ? 'p' : 'n'}:${vRest}:${vThreshold}`;
+  const have = byKey.get(key);
+  if (have) return have;
+  const [gLo, gHi] = curves.gateRange;
+  const count = Math.round((gHi - gLo) / DRIVE_STEP) + 1;
+  const vm = 0.5 * (vRest + vThreshold);
+  const pol = pmos ? 'pmos' : 'nmos';
+  const lnI = new Float64Array(count);
+  const slopeOverI = new Float64Array(count);
+  for (let k = 0; k < count; k++) {
+    const g = Math.min(gHi, gLo + k * DRIVE_STEP);
+    const i0 = curves.current(pol, g, vm);
+    const s = (curves.current(pol, g, vm + SLOPE_DV) - curves.current(pol, g, vm - SLOPE_DV)) / (2 * SLOPE_DV);
+    lnI[k] = Math.log(Math.abs(i0));
+    // A drain current that grows toward the membrane's own voltage is no conductance (junction-level currents): a constant current.
+    slopeOverI[k] = s < 0 ? s / i0 : 0;
+  }
+  const t = { start: gLo, count, lnI, slopeOverI };
+  byKey.set(key, t);
+  return t;
+}
 
 /** One transistor's drive in u units: du/dt += a - b u (normalised by t0). */
 export function synapseDrive(curves: TransferCurves, pmos: boolean, vg: number, p: Pick<Sky130MappingParams, 'capacitance' | 'vRest' | 'vThreshold' | 't0'>, dVth = 0, gain = 1): { a: number; b: number } {
-  const [gLo, gHi] = curves.gateRange;
-  // A threshold shift acts as a gate offset (|Vgs| smaller for a positive shift).
-  const g = Math.min(gHi, Math.max(gLo, pmos ? vg + dVth : vg - dVth));
+  const t = driveTable(curves, pmos, p.vRest, p.vThreshold);
+  // A threshold shift acts as a gate offset (|Vgs| smaller for a positive shift); clamped to the curves.
+  const x = Math.min(t.count - 1, Math.max(0, ((pmos ? vg + dVth : vg - dVth) - t.start) / DRIVE_STEP));
+  const j = Math.min(t.count - 2, Math.floor(x));
+  const f = x - j;
+  const i0 = (pmos ? 1 : -1) * gain * Math.exp(t.lnI[j] + f * (t.lnI[j + 1] - t.lnI[j]));
+  const s = i0 * (t.slopeOverI[j] + f * (t.slopeOverI[j + 1] - t.slopeOverI[j]));
   const swing = p.vRest - p.vThreshold;
   const vm = 0.5 * (p.vRest + p.vThreshold);
-  const pol = pmos ? 'pmos' : 'nmos';
-  const i0 = gain * curves.current(pol, g, vm);
-  let s = (gain * (curves.current(pol, g, vm + SLOPE_DV) - curves.current(pol, g, vm - SLOPE_DV))) / (2 * SLOPE_DV);
-  // A drain current that grows toward the membrane's own voltage is no conductance (junction-level currents): keep it as a constant current.
-  if (!(s < 0)) s = 0;
   // dv/dt = I/C and u = (vRest - v)/swing: du/dt = -(I0 + s (vRest - u swing - vm)) / (C swing).
   const a = (-(i0 + s * (p.vRest - vm)) / (p.capacitance * swing)) * p.t0;
   const b = (-s / p.capacitance) * p.t0;
