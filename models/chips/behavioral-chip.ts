@@ -36,7 +36,7 @@ import {
 } from './chip-backend.ts';
 import { checkFaults, formatFaults, synapseRow, type ChipFault } from './faults.ts';
 import { gateVoltagesToLayer } from './gate-to-layer.ts';
-import { sky130NominalCurves } from './sky130-curves.ts';
+import { sky130DieCurves, sky130NominalCurves, type TransferCurves } from './sky130-curves.ts';
 import { sky130GateVoltagesToLayer, synapseDrive } from './sky130-layer.ts';
 import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
 import { drawChip, RUN_STREAM, SKY130_MAGNITUDES, type ChipDraw, type MismatchMagnitudes, type ProcessDraw } from './mismatch.ts';
@@ -159,6 +159,8 @@ export class BehavioralChip implements ChipBackend {
   // The hidden truth lives in private fields: not enumerable, not reachable from outside the class.
   readonly #seed: number;
   readonly #physics: BehavioralPhysics;
+  /** physics=sky130: the die's transistor curves (its temperature and process point); null for ekv. */
+  readonly #curves: TransferCurves | null;
   readonly #m: MismatchMagnitudes;
   readonly #draw: ChipDraw;
   readonly #faults: readonly ChipFault[];
@@ -202,6 +204,12 @@ export class BehavioralChip implements ChipBackend {
     this.#m = m;
     this.#faults = faults;
     this.#draw = drawChip(seed, this.geometry, m);
+    // sky130: the chip-level threshold draws place the die between the PDK corners (12 mV = 1 sigma).
+    const z = (dv: number) => (m.globalVthSigma > 0 ? dv / m.globalVthSigma : 0);
+    this.#curves =
+      physics === 'sky130'
+        ? sky130DieCurves({ temperatureC: this.#draw.process.temperatureC, zN: -z(this.#draw.process.dVthN), zP: -z(this.#draw.process.dVthP) })
+        : null;
     this.#programmed = this.geometry.map(() => ({ vRest: NOMINAL_CIRCUIT.vRest, vThreshold: NOMINAL_CIRCUIT.vThreshold }));
 
     const p = this.#draw.process;
@@ -307,13 +315,14 @@ export class BehavioralChip implements ChipBackend {
   }
 
   /**
-   * sky130 physics: the curves hold at the nominal 1.8 V, so a PMOS sees a supply deviation as a
-   * gate offset (its Vsg moves with VDD); folded into the threshold shift.
+   * sky130 physics: the chip-level shift is in the die's curves (its process point), so only the
+   * local threshold shift remains; the curves hold at the nominal 1.8 V, so a PMOS sees a supply
+   * deviation as a gate offset (its Vsg moves with VDD), folded in here.
    */
   #sky130Shift(l: number): Float64Array {
     const g = this.geometry[l];
     const dSupply = this.#draw.process.supplyV - NOMINAL_CIRCUIT.supply;
-    const out = Float64Array.from(this.#dVth[l]);
+    const out = Float64Array.from(this.#draw.layers[l].dVthLocal);
     for (let r = 0; r < g.rowInput.length; r++) {
       if (g.rowPolarity[r] === NMOS) continue;
       for (let i = 0; i < g.outputs; i++) out[r * g.outputs + i] -= dSupply;
@@ -350,7 +359,7 @@ export class BehavioralChip implements ChipBackend {
     const base =
       this.#physics === 'sky130'
         ? sky130GateVoltagesToLayer(g, volts, {
-            curves: sky130NominalCurves(),
+            curves: this.#curves!,
             capacitance: NOMINAL_CIRCUIT.capacitance,
             vRest: circuit.vRest,
             vThreshold: circuit.vThreshold,
@@ -502,7 +511,8 @@ export class BehavioralChip implements ChipBackend {
       const conductanceGain = new Float64Array(volts.length);
       const mm = { dVth: 0, gain: 1 };
       if (this.#physics === 'sky130') {
-        const curves = sky130NominalCurves();
+        const curves = this.#curves!;
+        const nominal = sky130NominalCurves();
         const shift = this.#sky130Shift(l);
         const ctx = { capacitance: NOMINAL_CIRCUIT.capacitance, vRest: circuit.vRest, vThreshold: circuit.vThreshold, t0 };
         for (let r = 0; r < g.rowInput.length; r++) {
@@ -510,7 +520,7 @@ export class BehavioralChip implements ChipBackend {
           for (let i = 0; i < n; i++) {
             const k = r * n + i;
             const bTrue = synapseDrive(curves, pmos, volts[k], ctx, shift[k], gain[k]).b;
-            const bNom = synapseDrive(curves, pmos, this.#volts[l][k], ctx).b;
+            const bNom = synapseDrive(nominal, pmos, this.#volts[l][k], ctx).b;
             conductanceGain[k] = bNom > 0 ? bTrue / bNom : 0;
           }
         }

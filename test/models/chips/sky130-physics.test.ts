@@ -3,7 +3,8 @@ import { BehavioralChip } from '../../../models/chips/behavioral-chip.ts';
 import { NMOS, SILENT_TICK, type ChipBackend } from '../../../models/chips/chip-backend.ts';
 import { ChipOptionsError, createChip } from '../../../models/chips/index.ts';
 import { SKY130_MAGNITUDES, type MismatchMagnitudes } from '../../../models/chips/mismatch.ts';
-import { NOMINAL_CIRCUIT, sky130NominalCurves } from '../../../models/chips/sky130-nominal.ts';
+import { NOMINAL_CIRCUIT, sky130Curves, sky130NominalCurves } from '../../../models/chips/sky130-nominal.ts';
+import { sky130DieCurves } from '../../../models/chips/sky130-curves.ts';
 import { synapseDrive } from '../../../models/chips/sky130-layer.ts';
 
 const ZERO: MismatchMagnitudes = {
@@ -101,5 +102,64 @@ describe('behavioural chip with physics=sky130', () => {
     const gK = ekv.hiddenTruth().layers[0].model.gE[0];
     expect(gK / gS).toBeGreaterThan(30);
     expect(sky.hiddenTruth().layers[0].conductanceGain[0]).toBeCloseTo(1, 12);
+  });
+});
+
+describe('a sky130 die\'s curves: temperature and process point', () => {
+  const nominal = sky130NominalCurves();
+  const knots: [number, number][] = [
+    [0.35, 1.0],
+    [0.5, 1.1],
+    [0.6, 1.3],
+  ];
+  const pknots: [number, number][] = [
+    [1.35, 1.0],
+    [1.2, 1.1],
+    [1.05, 1.3],
+  ];
+
+  it('is the nominal at 27 C and z = 0, and the characterised curves at 85 C and at the corners', () => {
+    expect(sky130DieCurves({ temperatureC: 27, zN: 0, zP: 0 })).toBe(nominal);
+    const hot = sky130DieCurves({ temperatureC: 85, zN: 0, zP: 0 });
+    const ref = sky130Curves('card', 85);
+    for (const [vg, v] of knots) expect(hot.current('nmos', vg, v) / ref.current('nmos', vg, v)).toBeCloseTo(1, 4);
+    for (const [vg, v] of pknots) expect(hot.current('pmos', vg, v) / ref.current('pmos', vg, v)).toBeCloseTo(1, 4);
+    // +3 sigma NMOS is the ff corner's NMOS against tt; the PMOS stays where it was.
+    const fastN = sky130DieCurves({ temperatureC: 27, zN: 3, zP: 0 });
+    const ff = sky130Curves('ff', 27);
+    const tt = sky130Curves('tt', 27);
+    for (const [vg, v] of knots) {
+      expect(fastN.current('nmos', vg, v) / nominal.current('nmos', vg, v)).toBeCloseTo(ff.current('nmos', vg, v) / tt.current('nmos', vg, v), 4);
+    }
+    for (const [vg, v] of pknots) expect(fastN.current('pmos', vg, v)).toBeCloseTo(nominal.current('pmos', vg, v), 20);
+    const slowP = sky130DieCurves({ temperatureC: 27, zN: 0, zP: -1.5 });
+    const ss = sky130Curves('ss', 27);
+    for (const [vg, v] of pknots) {
+      const want = Math.sqrt(ss.current('pmos', vg, v) / tt.current('pmos', vg, v));
+      expect(slowP.current('pmos', vg, v) / nominal.current('pmos', vg, v)).toBeCloseTo(want, 4);
+    }
+  });
+
+  it('moves E+ with temperature as the characterised tables do', () => {
+    const cold = sky130DieCurves({ temperatureC: -40, zN: 0, zP: 0 });
+    expect(cold.reversal('nmos', 0.5)!).toBeCloseTo(sky130Curves('card', -40).reversal('nmos', 0.5)!, 2);
+    expect(cold.reversal('nmos', 0.5)!).toBeLessThan(nominal.reversal('nmos', 0.5)!);
+  });
+
+  it('a die drawn with the default magnitudes sits at its own temperature and process point', () => {
+    const chip = new BehavioralChip({ seed: 11, sizes: [2, 1], physics: 'sky130' });
+    const t = chip.hiddenTruth();
+    const expectedCurves = sky130DieCurves({
+      temperatureC: t.temperatureC,
+      zN: -t.process.dVthN / SKY130_MAGNITUDES.globalVthSigma,
+      zP: -t.process.dVthP / SKY130_MAGNITUDES.globalVthSigma,
+    });
+    chip.setGateVoltages(0, gatesWith(chip, 0, [[0, 0, 0.5]]));
+    const truth = chip.hiddenTruth().layers[0];
+    const ctx = { capacitance: NOMINAL_CIRCUIT.capacitance, vRest: 1.3, vThreshold: 0.9, t0: chip.t0 };
+    const want = synapseDrive(expectedCurves, false, 0.5, ctx, truth.local.dVth[0], truth.gain[0]).b;
+    const nominalB = synapseDrive(nominal, false, 0.5, ctx).b;
+    expect(truth.conductanceGain[0]).toBeCloseTo(want / nominalB, 10);
+    expect(Math.abs(truth.conductanceGain[0] - 1)).toBeGreaterThan(1e-3);
   });
 });
