@@ -19,7 +19,9 @@
  * CAL_PROBE_SEED (the probe design's random patterns, default 1), CAL_SPICE=0 skips the SPICE mock,
  * CAL_ADAPTIVE (the adaptive round: 0 = none, the default; 1 = DEFAULT_ADAPTIVE, what
  * `calibrate --adaptive` runs; or configs,patterns,minTicksPerPermille), CAL_SWEEP_REPEATS (how many times
- * each single-synapse sweep is measured, default the probe plan's 3; `calibrate --sweep-repeats`).
+ * each single-synapse sweep is measured, default the probe plan's 3; `calibrate --sweep-repeats`),
+ * CAL_PHYSICS (the behavioural die's transistors: ekv, the default, or sky130; a sky130 die has a
+ * reversal potential per synapse, so its E+- and conductance errors against the truth are not printed).
  */
 import { backendTarget } from '../calibration/backend-target.ts';
 import { resolveAdaptive } from '../calibration/adaptive-patterns.ts';
@@ -27,11 +29,14 @@ import { calibrateChip, DEFAULT_ADAPTIVE, type AdaptiveOptions } from '../calibr
 import { DEFAULT_PROBE_SIZES } from '../calibration/probe-plan.ts';
 import { drivenInputs } from '../calibration/probe-run.ts';
 import { scoreAgainstTruth } from '../calibration/truth-score.ts';
-import { BehavioralChip } from '../models/chips/behavioral-chip.ts';
+import { BEHAVIORAL_PHYSICS, BehavioralChip, type BehavioralPhysics } from '../models/chips/behavioral-chip.ts';
 import { createChip } from '../models/chips/index.ts';
 
 const geometry = process.env.CAL_GEOMETRY ?? '32-16-8';
 const seeds = (process.env.CAL_SEEDS ?? '101,202,303').split(',').map(Number);
+// The behavioural die's transistor physics: ekv (default) or sky130 (SPICE-characterised curves).
+const physics = (process.env.CAL_PHYSICS ?? 'ekv') as BehavioralPhysics;
+if (!BEHAVIORAL_PHYSICS.includes(physics)) throw new RangeError(`CAL_PHYSICS must be one of ${BEHAVIORAL_PHYSICS.join(', ')}, got ${process.env.CAL_PHYSICS}`);
 const sizes = geometry.split('-').map(Number);
 const probeSeed = Number(process.env.CAL_PROBE_SEED ?? 1);
 if (!Number.isInteger(probeSeed) || probeSeed < 0) throw new RangeError(`CAL_PROBE_SEED must be a non-negative integer, got ${process.env.CAL_PROBE_SEED}`);
@@ -55,12 +60,23 @@ async function behavioural(): Promise<Record<string, unknown>> {
   const rows: Record<string, number>[] = [];
   for (const seed of seeds) {
     const t = performance.now();
-    const chip = new BehavioralChip({ seed, sizes });
+    const chip = new BehavioralChip({ seed, sizes, physics });
     const sup = chip.supply();
     const target = backendTarget(chip);
     const res = await calibrateChip(target, { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, adaptive, sizes: { sweepRepeats } });
     const seconds = (performance.now() - t) / 1000;
-    const score = scoreAgainstTruth(chip, res.profile, target.layers.map((_, l) => drivenInputs(target.layers, l)));
+    // A sky130 die has a reversal potential per synapse (its layer's ePlus / eMinus are solver anchors): no one truth to score E+- and g against.
+    const score = physics === 'ekv' ? scoreAgainstTruth(chip, res.profile, target.layers.map((_, l) => drivenInputs(target.layers, l))) : undefined;
+    const truthKeys: Record<string, number> = score
+      ? {
+          e_plus_err: score.ePlus.relError,
+          e_minus_err: score.eMinus.relError,
+          e_plus_err_per_theta: score.ePlus.relErrorPerTheta,
+          e_minus_err_per_theta: score.eMinus.relErrorPerTheta,
+          g_err_median: score.conductance.median,
+          g_err_p95: score.conductance.p95,
+        }
+      : {};
     rows.push({
       rmse_pnn: res.rmse.pnnSeconds,
       rmse_ideal: res.rmse.idealSeconds,
@@ -71,24 +87,21 @@ async function behavioural(): Promise<Record<string, unknown>> {
       pnn_over_floor: res.rmse.pnnTicks / res.noise.floorTicks,
       pooled_floor_ticks: res.noise.pooledFloorTicks,
       pnn_over_pooled_floor: res.rmse.pnnTicks / res.noise.pooledFloorTicks,
-      e_plus_err: score.ePlus.relError,
-      e_minus_err: score.eMinus.relError,
-      e_plus_err_per_theta: score.ePlus.relErrorPerTheta,
-      e_minus_err_per_theta: score.eMinus.relErrorPerTheta,
-      g_err_median: score.conductance.median,
-      g_err_p95: score.conductance.p95,
+      ...truthKeys,
       tail_share: res.tail.share,
       rest_over_floor: res.tail.rmseRestTicks / res.noise.pooledFloorTicks,
       seconds,
     });
     process.stderr.write(`behavioral seed ${seed}: ${JSON.stringify(rows.at(-1))}\n`);
   }
-  const out: Record<string, unknown> = { backend: 'mock:behavioral', geometry, seeds, probe_seed: probeSeed, adaptive: process.env.CAL_ADAPTIVE ?? '0', sweep_repeats: sweepRepeats };
+  const out: Record<string, unknown> = { backend: 'mock:behavioral', physics, geometry, seeds, probe_seed: probeSeed, adaptive: process.env.CAL_ADAPTIVE ?? '0', sweep_repeats: sweepRepeats };
   for (const k of Object.keys(rows[0])) out[k] = round(avg(rows.map((r) => r[k])));
   out.worst_pnn_over_floor = round(Math.max(...rows.map((r) => r.pnn_over_floor)));
   out.worst_pnn_over_pooled_floor = round(Math.max(...rows.map((r) => r.pnn_over_pooled_floor)));
-  out.worst_e_plus_err = round(Math.max(...rows.map((r) => r.e_plus_err)));
-  out.worst_g_err_median = round(Math.max(...rows.map((r) => r.g_err_median)));
+  if (physics === 'ekv') {
+    out.worst_e_plus_err = round(Math.max(...rows.map((r) => r.e_plus_err)));
+    out.worst_g_err_median = round(Math.max(...rows.map((r) => r.g_err_median)));
+  }
   out.worst_rest_over_floor = round(Math.max(...rows.map((r) => r.rest_over_floor)));
   return out;
 }

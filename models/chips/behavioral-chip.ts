@@ -36,6 +36,8 @@ import {
 } from './chip-backend.ts';
 import { checkFaults, formatFaults, synapseRow, type ChipFault } from './faults.ts';
 import { gateVoltagesToLayer } from './gate-to-layer.ts';
+import { sky130DieCurves, sky130NominalCurves, type TransferCurves } from './sky130-curves.ts';
+import { sky130GateVoltagesToLayer, synapseDrive } from './sky130-layer.ts';
 import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
 import { drawChip, RUN_STREAM, SKY130_MAGNITUDES, type ChipDraw, type MismatchMagnitudes, type ProcessDraw } from './mismatch.ts';
 import {
@@ -61,7 +63,16 @@ export interface BehavioralChipOptions {
   horizonTicks?: readonly number[];
   /** Overrides of the documented magnitudes (in-process only: e.g. jitterSeconds: 0 for a noiseless die). */
   magnitudes?: Partial<MismatchMagnitudes>;
+  /**
+   * Synapse transistor physics: `ekv` (default) the EKV nominal of sky130-nominal.ts; `sky130` the
+   * SPICE-characterised curves of the bundled card (sky130-curves.ts), with the gate-dependent
+   * reversal potentials solved exactly (sky130-layer.ts). The die's draws are the same for both.
+   */
+  physics?: BehavioralPhysics;
 }
+
+export type BehavioralPhysics = 'ekv' | 'sky130';
+export const BEHAVIORAL_PHYSICS: readonly BehavioralPhysics[] = Object.freeze(['ekv', 'sky130']);
 
 /** Neuron fault codes. */
 const OK = 0;
@@ -147,6 +158,9 @@ export class BehavioralChip implements ChipBackend {
 
   // The hidden truth lives in private fields: not enumerable, not reachable from outside the class.
   readonly #seed: number;
+  readonly #physics: BehavioralPhysics;
+  /** physics=sky130: the die's transistor curves (its temperature and process point); null for ekv. */
+  readonly #curves: TransferCurves | null;
   readonly #m: MismatchMagnitudes;
   readonly #draw: ChipDraw;
   readonly #faults: readonly ChipFault[];
@@ -176,16 +190,26 @@ export class BehavioralChip implements ChipBackend {
     const faults = [...(opts.faults ?? [])];
     checkFaults(faults, this.geometry);
 
+    const physics = opts.physics ?? 'ekv';
+    if (!BEHAVIORAL_PHYSICS.includes(physics)) throw new RangeError(`physics '${String(physics)}' is not one of ${BEHAVIORAL_PHYSICS.join(', ')}`);
+    this.#physics = physics;
     const defaultSizes = sizes.length === DEFAULT_SIZES.length && sizes.every((n, k) => n === DEFAULT_SIZES[k]);
     this.chipId =
       `behavioral-${seed}` +
       (defaultSizes ? '' : `-${sizes.join('x')}`) +
-      (faults.length ? `-f${hash8(formatFaults(faults))}` : '');
+      (faults.length ? `-f${hash8(formatFaults(faults))}` : '') +
+      (physics === 'sky130' ? '-sky130' : '');
     this.timing = timing;
     this.#seed = seed;
     this.#m = m;
     this.#faults = faults;
     this.#draw = drawChip(seed, this.geometry, m);
+    // sky130: the chip-level threshold draws place the die between the PDK corners (12 mV = 1 sigma).
+    const z = (dv: number) => (m.globalVthSigma > 0 ? dv / m.globalVthSigma : 0);
+    this.#curves =
+      physics === 'sky130'
+        ? sky130DieCurves({ temperatureC: this.#draw.process.temperatureC, zN: -z(this.#draw.process.dVthN), zP: -z(this.#draw.process.dVthP) })
+        : null;
     this.#programmed = this.geometry.map(() => ({ vRest: NOMINAL_CIRCUIT.vRest, vThreshold: NOMINAL_CIRCUIT.vThreshold }));
 
     const p = this.#draw.process;
@@ -238,6 +262,11 @@ export class BehavioralChip implements ChipBackend {
     this.#layers = this.geometry.map((_, l) => this.#buildLayer(l));
   }
 
+  /** Which transistor physics the die has (a getter, so the chip's enumerable fields stay the board's). */
+  get physics(): BehavioralPhysics {
+    return this.#physics;
+  }
+
   /** Seconds per normalised time unit: layer 0's window. */
   get t0(): number {
     return this.timing.tickSeconds * this.timing.horizonTicks[0];
@@ -285,6 +314,22 @@ export class BehavioralChip implements ChipBackend {
     return { capacitance, vTrip };
   }
 
+  /**
+   * sky130 physics: the chip-level shift is in the die's curves (its process point), so only the
+   * local threshold shift remains; the curves hold at the nominal 1.8 V, so a PMOS sees a supply
+   * deviation as a gate offset (its Vsg moves with VDD), folded in here.
+   */
+  #sky130Shift(l: number): Float64Array {
+    const g = this.geometry[l];
+    const dSupply = this.#draw.process.supplyV - NOMINAL_CIRCUIT.supply;
+    const out = Float64Array.from(this.#draw.layers[l].dVthLocal);
+    for (let r = 0; r < g.rowInput.length; r++) {
+      if (g.rowPolarity[r] === NMOS) continue;
+      for (let i = 0; i < g.outputs; i++) out[r * g.outputs + i] -= dSupply;
+    }
+    return out;
+  }
+
   #buildLayer(l: number): PnnLayer {
     const g = this.geometry[l];
     const d = this.#draw.layers[l];
@@ -310,13 +355,28 @@ export class BehavioralChip implements ChipBackend {
       gL[i] = (d.leakAmps[i] / (0.5 * swing) / capacitance[i]) * t0;
     }
     const volts = this.#gateVolts(l);
-    const base = gateVoltagesToLayer(g, volts, {
+    const horizon = this.timing.horizonTicks[l] / this.timing.horizonTicks[0];
+    const base =
+      this.#physics === 'sky130'
+        ? sky130GateVoltagesToLayer(g, volts, {
+            curves: this.#curves!,
+            capacitance: NOMINAL_CIRCUIT.capacitance,
+            vRest: circuit.vRest,
+            vThreshold: circuit.vThreshold,
+            t0,
+            horizon,
+            dVth: this.#sky130Shift(l),
+            gain: this.#gain[l],
+            thresholdScale,
+            delay,
+          })
+        : gateVoltagesToLayer(g, volts, {
       nmos: NOMINAL_NMOS,
       pmos: NOMINAL_PMOS,
       circuit,
       temperatureC: p.temperatureC,
       t0,
-      horizon: this.timing.horizonTicks[l] / this.timing.horizonTicks[0],
+      horizon,
       dVth: this.#dVth[l],
       gain: this.#gain[l],
       thresholdScale,
@@ -450,7 +510,22 @@ export class BehavioralChip implements ChipBackend {
       const n = g.outputs;
       const conductanceGain = new Float64Array(volts.length);
       const mm = { dVth: 0, gain: 1 };
-      for (let r = 0; r < g.rowInput.length; r++) {
+      if (this.#physics === 'sky130') {
+        const curves = this.#curves!;
+        const nominal = sky130NominalCurves();
+        const shift = this.#sky130Shift(l);
+        const ctx = { capacitance: NOMINAL_CIRCUIT.capacitance, vRest: circuit.vRest, vThreshold: circuit.vThreshold, t0 };
+        for (let r = 0; r < g.rowInput.length; r++) {
+          const pmos = g.rowPolarity[r] !== NMOS;
+          for (let i = 0; i < n; i++) {
+            const k = r * n + i;
+            const bTrue = synapseDrive(curves, pmos, volts[k], ctx, shift[k], gain[k]).b;
+            const bNom = synapseDrive(nominal, pmos, this.#volts[l][k], ctx).b;
+            conductanceGain[k] = bNom > 0 ? bTrue / bNom : 0;
+          }
+        }
+      }
+      for (let r = 0; r < g.rowInput.length && this.#physics === 'ekv'; r++) {
         const nmos = g.rowPolarity[r] === NMOS;
         const dev = nmos ? NOMINAL_NMOS : NOMINAL_PMOS;
         const lamTrue = nmos ? p.lambdaN : p.lambdaP;

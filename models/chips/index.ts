@@ -59,11 +59,21 @@ const KINDS: Record<string, ChipKind> = {
     },
   },
   behavioral: {
-    options: { seed: seedSchema, geometry: geometrySchema, faults: faultsSchema },
+    options: {
+      seed: seedSchema,
+      geometry: geometrySchema,
+      faults: faultsSchema,
+      physics: z.enum(['ekv', 'sky130'], 'expected physics=ekv (EKV nominal, default) or physics=sky130 (SPICE-characterised sky130 curves)'),
+    },
     async create(o) {
       const f = o.faults as { spec: string; faults: ChipFault[] } | undefined;
       try {
-        return new BehavioralChip({ seed: o.seed as number | undefined, sizes: o.geometry as number[] | undefined, faults: f?.faults });
+        return new BehavioralChip({
+          seed: o.seed as number | undefined,
+          sizes: o.geometry as number[] | undefined,
+          faults: f?.faults,
+          physics: o.physics as 'ekv' | 'sky130' | undefined,
+        });
       } catch (e) {
         if (e instanceof FaultSpecError) {
           throw new ChipOptionsError(`invalid option faults='${f?.spec}' for chip kind 'behavioral': ${e.message}`);

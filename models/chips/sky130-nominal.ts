@@ -75,3 +75,11 @@ export const DEFAULT_SAFE: Readonly<SafeRange> = Object.freeze({
   nmos: Object.freeze([0, 1.0]) as readonly [number, number],
   pmos: Object.freeze([0.8, 1.8]) as readonly [number, number],
 });
+
+/**
+ * The synapse transistors as the bundled sky130 card simulates them (27 C, no corner): tabulated
+ * drain current against gate and membrane voltage, and E+ / E- against gate voltage, from
+ * spice/data/sky130-devices.json (`npm run characterise`). The EKV parameters above are the
+ * older, made-up nominal the chips still use; these curves conduct 65-1660x less in the DAC windows.
+ */
+export { sky130NominalCurves, sky130Curves, type TransferCurves } from './sky130-curves.ts';

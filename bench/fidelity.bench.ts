@@ -1,0 +1,87 @@
+/**
+ * Fidelity of the chip models to sky130 (issue #29's targets). Prints ONE JSON line:
+ *   curve_max_rel_err        nominal curves (sky130NominalCurves, from spice/data/sky130-devices.json)
+ *                            against a fresh SPICE run: largest |I_curve - I_spice| / |I_spice| over
+ *                            20 points per device type spread across the safe gate windows, with the
+ *                            membrane spread between threshold and rest (points off the table knots)
+ *   curve_max_rel_err_nmos / _pmos   the same per device type
+ *   ekv_max_rel_err          the EKV nominal the chips still use (NOMINAL_NMOS / NOMINAL_PMOS,
+ *                            I0 (1 + lambda Vds)) against the same SPICE points, for contrast
+ *   engine                   the SPICE engine of the fresh run (FIDELITY_ENGINE=wasm|ngspice, default wasm)
+ *   data_engine, data_card_sha256   where the curves came from
+ * Keys of #29 that need the sky130 behavioural chip or the whole-flow SPICE mock are not printed yet.
+ */
+import { performance } from 'node:perf_hooks';
+import { drainCurrent } from '../models/neuron/transfer-curve.ts';
+import { DEFAULT_SAFE, NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C, sky130NominalCurves } from '../models/chips/sky130-nominal.ts';
+import { cardSha256 } from '../models/chips/spice/characterise-devices.ts';
+import { loadDeviceData } from '../models/chips/spice/device-data.ts';
+import { devicePointsNetlist, type DevicePoint } from '../models/chips/spice/device-netlists.ts';
+import { createEngine, getVector, type EngineKind } from '../models/chips/spice/engine.ts';
+
+const POINTS = 20;
+const round = (x: number, d = 4) => Number(x.toPrecision(d));
+
+/** Evenly spread over the window (cell centres, so never on a 10 mV knot), membrane scrambled over the swing. */
+export function fidelityPoints(window: readonly [number, number], n = POINTS): DevicePoint[] {
+  const [lo, hi] = window;
+  const { vRest, vThreshold } = NOMINAL_CIRCUIT;
+  return Array.from({ length: n }, (_, k) => ({
+    vg: lo + ((k + 0.5) / n) * (hi - lo) + 0.0037,
+    v: vThreshold + ((((7 * k) % n) + 0.5) / n) * (vRest - vThreshold),
+  })).map((p) => ({ vg: Math.min(hi, Math.max(lo, p.vg)), v: p.v }));
+}
+
+async function main(): Promise<void> {
+  const kind = (process.env.FIDELITY_ENGINE ?? 'wasm') as EngineKind;
+  if (kind !== 'wasm' && kind !== 'ngspice') throw new Error(`FIDELITY_ENGINE=${kind}: accepted wasm, ngspice`);
+  const data = loadDeviceData();
+  if (data.card.sha256 !== cardSha256()) throw new Error('spice/data/sky130-devices.json was made from another model card; run npm run characterise');
+  const curves = sky130NominalCurves();
+  const engine = await createEngine(kind);
+  const t0 = performance.now();
+  const out: Record<string, unknown> = {};
+  let worst = 0;
+  let worstEkv = 0;
+  try {
+    for (const polarity of ['nmos', 'pmos'] as const) {
+      const pmos = polarity === 'pmos';
+      const pts = fidelityPoints(DEFAULT_SAFE[polarity]);
+      const netlist = devicePointsNetlist(pmos, 'card', NOMINAL_TEMPERATURE_C, NOMINAL_CIRCUIT.supply, pts);
+      const res = await engine.run(netlist);
+      let err = 0;
+      let errEkv = 0;
+      pts.forEach((p, k) => {
+        const spice = getVector(res, `i(vm${k})`, netlist)[0];
+        const curve = curves.current(polarity, p.vg, p.v);
+        err = Math.max(err, Math.abs(curve - spice) / Math.abs(spice));
+        const dev = pmos ? NOMINAL_PMOS : NOMINAL_NMOS;
+        const vds = pmos ? NOMINAL_CIRCUIT.supply - p.v : p.v;
+        const ekv = (pmos ? 1 : -1) * drainCurrent(dev, p.vg, NOMINAL_CIRCUIT.supply, NOMINAL_TEMPERATURE_C) * (1 + dev.lambda * vds);
+        errEkv = Math.max(errEkv, Math.abs(ekv - spice) / Math.abs(spice));
+      });
+      out[`curve_max_rel_err_${polarity}`] = round(err);
+      worst = Math.max(worst, err);
+      worstEkv = Math.max(worstEkv, errEkv);
+    }
+  } finally {
+    await engine.close();
+  }
+  console.log(
+    JSON.stringify({
+      curve_max_rel_err: round(worst),
+      ...out,
+      curve_points_per_device: POINTS,
+      ekv_max_rel_err: round(worstEkv),
+      engine: kind,
+      data_engine: `${data.engine.kind} ${data.engine.version}`,
+      data_card_sha256: data.card.sha256.slice(0, 16),
+      seconds: round((performance.now() - t0) / 1000, 3),
+    }),
+  );
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exitCode = 1;
+});
