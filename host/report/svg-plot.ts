@@ -1,147 +1,17 @@
 /**
  * Report charts as standalone SVG documents (that also embed in the HTML reports): line charts
- * (learning curves, transfer curves), scatter (predicted vs measured), spike rasters, histograms and
- * heat maps. Observable Plot draws them on a linkedom document, so no browser or canvas is needed
- * and every function stays synchronous; this module only turns the project's data into marks and
- * adds what Plot leaves to HTML (the title and a legend row) inside the SVG.
+ * (learning curves, transfer curves), scatter (predicted vs measured), spike rasters and histograms
+ * here, heat maps in heat-map.ts. Observable Plot draws them (see plot-frame.ts); these functions
+ * turn the project's data into marks.
  *
  * Each mark group carries a class (plot-area, series, points, layer, spikes, bars, cells...) and, for
  * a named series, its name as data-name, so tests and readers can find them.
  */
 import * as Plot from '@observablehq/plot';
-import { DOMParser } from 'linkedom';
-import { escapeXml } from './escape-xml.ts';
+import { colorOf, dataName, extent, finite, frameMark, noData, render, safeExtent, textWidth, type LegendItem, type PlotFrame } from './plot-frame.ts';
 
-/** Colour-blind-safe palette (Okabe-Ito, minus yellow, plus grey). */
-export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#7F7F7F', '#000000'];
-const FONT = "system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif";
-const SILENT_FILL = '#3a3a3a';
-// An XML document, not an HTML one: linkedom then serialises as XML (escaping '<' in attribute values too).
-const document = new DOMParser().parseFromString('<svg xmlns="http://www.w3.org/2000/svg"/>', 'image/svg+xml');
-
-/** The part of a linkedom element used here (the project compiles without the DOM library). */
-interface SvgNode {
-  outerHTML: string;
-  getAttribute(name: string): string | null;
-  setAttribute(name: string, value: string): void;
-  querySelector(selector: string): SvgNode | null;
-}
-
-export interface PlotFrame {
-  width?: number;
-  height?: number;
-  title?: string;
-  xLabel?: string;
-  yLabel?: string;
-}
-
-interface LegendItem {
-  name: string;
-  color: string;
-  kind: 'line' | 'dashed' | 'point' | 'box';
-}
-
-/** Rough width of text in pixels (average glyph ~0.58 em in sans-serif). */
-const textWidth = (s: string, size: number) => s.length * size * 0.58;
-const finite = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v);
-const colorOf = (given: string | undefined, i: number) => given ?? PALETTE[i % PALETTE.length]!;
-
-function extent(arrays: ArrayLike<number>[]): [number, number] {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const a of arrays) for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) [lo, hi] = [Math.min(lo, a[i]!), Math.max(hi, a[i]!)];
-  return [lo, hi];
-}
-
-/** Widen an empty or zero-width extent so that it has width. */
-function safeExtent([lo, hi]: [number, number]): [number, number] {
-  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 1];
-  if (lo === hi) return lo === 0 ? [-1, 1] : [lo - Math.abs(lo) * 0.1, hi + Math.abs(hi) * 0.1];
-  return [lo, hi];
-}
-
-/** Swatches laid out in rows of at most `width` pixels. */
-function legendMarkup(items: LegendItem[], x0: number, y0: number, width: number): { svg: string; height: number } {
-  if (items.length === 0) return { svg: '', height: 0 };
-  let x = 0;
-  let y = 0;
-  let svg = `<g class="legend" transform="translate(${x0},${y0})" font-size="11" text-anchor="start">`;
-  for (const it of items) {
-    const w = 30 + textWidth(it.name, 11) + 14;
-    if (x > 0 && x + w > width) [x, y] = [0, y + 16];
-    const cy = y + 8;
-    if (it.kind === 'point') svg += `<circle cx="${x + 12}" cy="${cy}" r="3.5" fill="${it.color}"/>`;
-    else if (it.kind === 'box') svg += `<rect x="${x + 5}" y="${cy - 5}" width="14" height="10" fill="${it.color}" fill-opacity="0.5" stroke="${it.color}"/>`;
-    else svg += `<line x1="${x + 2}" y1="${cy}" x2="${x + 22}" y2="${cy}" stroke="${it.color}" stroke-width="2"${it.kind === 'dashed' ? ' stroke-dasharray="5 3"' : ''}/>`;
-    svg += `<text x="${x + 28}" y="${cy + 4}" fill="#333333">${escapeXml(it.name)}</text>`;
-    x += w;
-  }
-  return { svg: svg + '</g>', height: y + 20 };
-}
-
-interface Extras {
-  legend?: LegendItem[];
-  /** Markup drawn last, given the top of the header (below the title): the heat map's colour ramp. */
-  overlay?: (top: number, width: number) => string;
-  /** A square plot area (scatter with the identity line). */
-  square?: boolean;
-}
-
-/** Plot's SVG with the title, the legend and the y label in a header above the plot area. */
-function render(kind: string, frame: PlotFrame, options: Plot.PlotOptions, { legend = [], overlay, square }: Extras = {}): string {
-  const width = frame.width ?? options.width ?? 640;
-  const titleH = frame.title ? 28 : 6;
-  const legendW = width - 100;
-  const legendH = legendMarkup(legend, 0, 0, legendW).height;
-  // The x label centred under its axis; the y label ("↑ loss") just above the plot area, where
-  // it never collides with the tick labels, whose width Plot fits the left margin to (Plot would
-  // put it at the very top, above the title).
-  const yLabel = options.y?.label ?? null;
-  const marginTop = titleH + legendH + (options.marginTop ?? 12) + (yLabel !== null ? 18 : 0);
-  const marginBottom = frame.xLabel ? 42 : 30;
-  // Square: a fixed left margin (Plot would fit it to the tick labels after sizing the height).
-  const fixed = square ? { marginLeft: 56, height: width - 56 - 24 + marginTop + marginBottom } : {};
-  const svg = Plot.plot({
-    document,
-    width,
-    height: frame.height ?? 400,
-    marginRight: 24,
-    marginBottom,
-    style: { background: '#ffffff', fontSize: '11px', fontFamily: FONT },
-    className: 'spikeloop-plot',
-    ...options,
-    ...fixed,
-    x: { labelAnchor: 'center', labelArrow: 'none', ...options.x },
-    y: { ...options.y, label: null },
-    marginTop,
-  }) as unknown as SvgNode;
-  svg.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
-  svg.setAttribute('class', `spikeloop-plot ${kind}`);
-  // Plot chose the left margin from the tick labels; the legend starts where the plot area does.
-  const left = Number(svg.querySelector('.plot-area')?.getAttribute('x') ?? 40);
-  let s = svg.outerHTML;
-  const open = s.indexOf('>') + 1;
-  if (frame.title) s = `${s.slice(0, open)}<title>${escapeXml(frame.title)}</title>${s.slice(open)}`;
-  let head = legendMarkup(legend, left, titleH, legendW).svg + (overlay?.(titleH, width) ?? '');
-  if (yLabel !== null) head += `<text class="y-label" x="4" y="${marginTop - 10}" text-anchor="start" fill="#333333">${options.y?.reverse ? '\u2193' : '\u2191'} ${escapeXml(yLabel)}</text>`;
-  if (frame.title) head += `<text class="title" x="${width / 2}" y="19" text-anchor="middle" font-size="14" font-weight="600" fill="#333333">${escapeXml(frame.title)}</text>`;
-  return s.slice(0, -'</svg>'.length) + head + '</svg>';
-}
-
-/** Mark options that put the series name on the mark's group as data-name. */
-function dataName(name: string): { render: Plot.RenderFunction } {
-  return {
-    render(index, scales, values, dimensions, context, next) {
-      const g = next!(index, scales, values, dimensions, context) as unknown as SvgNode | null;
-      g?.setAttribute('data-name', name);
-      return g as never;
-    },
-  };
-}
-
-const noData = () => Plot.text(['no data'], { frameAnchor: 'middle', fill: '#888888', fontSize: 12, className: 'no-data' });
-const frameMark = () => Plot.frame({ stroke: '#333333', className: 'plot-area' });
-
+export { heatMap, type HeatMapMark, type HeatMapSpec } from './heat-map.ts';
+export { PALETTE, type PlotFrame } from './plot-frame.ts';
 // ---------------------------------------------------------------------- line chart
 
 export interface LineSeries {
@@ -187,7 +57,8 @@ export function lineChart(spec: LineChartSpec): string {
   const decades = spec.yLog && e1 - e0 > 2 ? Array.from({ length: e1 - e0 + 1 }, (_, k) => 10 ** (e0 + k)) : undefined;
   const decadeLabel = (v: number) => (v >= 1e-3 && v < 1e5 ? String(Number(v.toPrecision(1))) : v.toExponential(0).replace('e+', 'e').replace('-', '\u2212'));
   const marks: Plot.Markish[] = series.flatMap((s) => {
-    const common = { x: 'x', y: 'y', clip: true, ...dataName(s.name) };
+    // Clipped to the plot area only on fixed axes: markers at the data's edges stay whole.
+    const common = { x: 'x', y: 'y', clip: Boolean(spec.xDomain ?? spec.yDomain), ...dataName(s.name) };
     const line = Plot.line(s.points, { ...common, stroke: s.color, strokeWidth: 2, strokeDasharray: s.dashed ? '6 4' : undefined, className: 'series' });
     const dots = (s.markers ?? s.points.length <= 40) ? [Plot.dot(s.points.filter((p) => Number.isFinite(p.y)), { ...common, fill: s.color, r: 2.5, className: 'markers' })] : [];
     return [line, ...dots];
@@ -197,8 +68,8 @@ export function lineChart(spec: LineChartSpec): string {
     'line-chart',
     spec,
     {
-      x: { label: spec.xLabel ?? null, domain: spec.xDomain ?? (empty ? [0, 1] : undefined), ticks: xTicks, tickFormat: xTicks ? 'd' : undefined, grid: true },
-      y: { label: spec.yLabel ?? null, type: spec.yLog ? 'log' : 'linear', domain: spec.yDomain ?? (empty ? [0, 1] : undefined), nice: !spec.yDomain, grid: true, ticks: decades, tickFormat: decades ? decadeLabel : undefined },
+      x: { domain: spec.xDomain ?? (empty ? [0, 1] : undefined), ticks: xTicks, tickFormat: xTicks ? 'd' : undefined, grid: true },
+      y: { type: spec.yLog ? 'log' : 'linear', domain: spec.yDomain ?? (empty ? [0, 1] : undefined), nice: !spec.yDomain, grid: true, ticks: decades, tickFormat: decades ? decadeLabel : undefined },
       marks: [...marks, frameMark(), empty ? noData() : null],
     },
     { legend },
@@ -247,8 +118,8 @@ export function scatterPlot(spec: ScatterSpec): string {
     'scatter',
     { width: 480, height: 480, ...spec },
     {
-      x: { label: spec.xLabel ?? null, domain: xDomain, ticks: 6, grid: true },
-      y: { label: spec.yLabel ?? null, domain: yDomain, ticks: 6, grid: true },
+      x: { domain: xDomain, ticks: 6, grid: true },
+      y: { domain: yDomain, ticks: 6, grid: true },
       marks: [
         identity ? Plot.line([[xDomain[0], xDomain[0]], [xDomain[1], xDomain[1]]], { stroke: '#999999', strokeDasharray: '4 3', className: 'identity' }) : null,
         ...groups.map((g) => Plot.dot(g.points, { x: 'x', y: 'y', r: spec.pointRadius ?? 3, fill: g.color, fillOpacity: 0.7, clip: true, className: 'points', ...dataName(g.name ?? '') })),
@@ -292,8 +163,7 @@ export interface RasterSpec extends PlotFrame {
  */
 export function spikeRaster(spec: RasterSpec): string {
   const GAP = 0.25;
-  let top = 0;
-  let tmax = -Infinity;
+  let [top, tmax] = [0, -Infinity];
   const spikes: { t: number; y1: number; y2: number; layer: number }[] = [];
   const silent: { y: number }[] = [];
   const bands = spec.layers.map((l, li) => {
@@ -328,10 +198,7 @@ export function spikeRaster(spec: RasterSpec): string {
   const marginLeft = 24 + Math.max(50, ...bands.map((b) => textWidth(b.name, 11)));
   const marks: Plot.Markish[] = bands.flatMap((b, li) => [
     Plot.rect([b], { y1: 'y1', y2: 'y2', fill: li % 2 ? '#f2f2f2' : '#f8f8f8', fillOpacity: 0.6, stroke: '#dddddd', className: 'layer', ...dataName(b.name) }),
-    Plot.ruleX(
-      spikes.filter((s) => s.layer === li),
-      { x: 't', y1: 'y1', y2: 'y2', stroke: b.color, strokeWidth: b.neurons <= 100 ? 2 : 1.5, className: 'spikes', ...dataName(b.name) },
-    ),
+    Plot.ruleX(spikes.filter((s) => s.layer === li), { x: 't', y1: 'y1', y2: 'y2', stroke: b.color, strokeWidth: b.neurons <= 100 ? 2 : 1.5, className: 'spikes', ...dataName(b.name) }),
     finite(b.horizon) ? Plot.ruleX([b.horizon], { y1: b.y1, y2: b.y2, stroke: '#555555', strokeDasharray: '4 3', className: 'horizon' }) : null,
     Plot.text([b.name], { frameAnchor: 'left', y: (b.y1 + b.y2) / 2, dx: -8, dy: -8, textAnchor: 'end', fontWeight: 600, className: 'layer-name' }),
     Plot.text([label(b)], { frameAnchor: 'left', y: (b.y1 + b.y2) / 2, dx: -8, dy: 8, textAnchor: 'end', fontSize: 10, fill: '#666666', lineAnchor: 'middle', className: 'layer-info', ...dataName(b.name) }),
@@ -344,7 +211,7 @@ export function spikeRaster(spec: RasterSpec): string {
     {
       marginLeft,
       marginRight: 24,
-      x: { label: spec.xLabel ?? null, domain: tDomain, nice: spec.tDomain === undefined, grid: true },
+      x: { domain: tDomain, nice: spec.tDomain === undefined, grid: true },
       y: { domain: [0, Math.max(1, top - GAP)], reverse: true, axis: null },
       marks: [...marks, bands.length === 0 ? noData() : null],
     },
@@ -393,119 +260,12 @@ export function histogram(spec: HistogramSpec): string {
   const showLegend = several || legend.some((l, i) => l.name !== spec.series[i]!.name);
   return render(
     'histogram',
-    spec,
+    { ...spec, yLabel: spec.yLabel ?? (spec.density ? 'fraction' : 'count') },
     {
-      x: { label: spec.xLabel ?? null, domain: [lo, hi] },
-      y: { label: spec.yLabel ?? (spec.density ? 'fraction' : 'count'), grid: true, nice: true, domain: maxN === 0 ? [0, 1] : undefined },
+      x: { domain: [lo, hi] },
+      y: { grid: true, nice: true, domain: maxN === 0 ? [0, 1] : undefined },
       marks: [...marks, Plot.ruleY([0]), frameMark(), maxN === 0 ? noData() : null],
     },
     { legend: showLegend ? legend : [] },
-  );
-}
-
-// ------------------------------------------------------------------------ heat map
-
-export interface HeatMapMark {
-  row: number;
-  col: number;
-}
-
-export interface HeatMapSpec extends PlotFrame {
-  /** rows x cols values, row-major. +Infinity is drawn as "silent" (dark grey), NaN as blank. */
-  values: ArrayLike<number>;
-  rows: number;
-  cols: number;
-  /** Colour by log10 of the value (values <= 0 count as blank). */
-  log?: boolean;
-  /** Colour range (default: the finite data extent). */
-  domain?: [number, number];
-  /** Larger maps are averaged in blocks so that neither axis has more than this many cells. Default 128. */
-  maxCells?: number;
-  /** Cells to circle (e.g. flagged synapses); drawn on top, whatever the block size. */
-  marks?: HeatMapMark[];
-  colorLabel?: string;
-}
-
-/**
- * A matrix as coloured cells (viridis; rows top to bottom) with a colour ramp in the header. Big
- * matrices are block-averaged (geometric means with `log`), so the file stays small.
- */
-export function heatMap(spec: HeatMapSpec): string {
-  const { rows, cols, values } = spec;
-  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0 || values.length !== rows * cols) {
-    throw new RangeError(`heatMap: values must hold rows x cols = ${rows} x ${cols} numbers, got ${values.length}`);
-  }
-  const maxCells = spec.maxCells ?? 128;
-  const br = Math.max(1, Math.ceil(rows / maxCells));
-  const bc = Math.max(1, Math.ceil(cols / maxCells));
-  const tf = (v: number) => (spec.log ? (v > 0 ? Math.log10(v) : NaN) : v);
-  const cells: { x1: number; x2: number; y1: number; y2: number; v: number }[] = [];
-  const silent: typeof cells = [];
-  for (let R = 0; R * br < rows; R++) {
-    for (let C = 0; C * bc < cols; C++) {
-      let [sum, n, quiet] = [0, 0, 0];
-      for (let r = R * br; r < Math.min(rows, (R + 1) * br); r++) {
-        for (let c = C * bc; c < Math.min(cols, (C + 1) * bc); c++) {
-          const v = values[r * cols + c]!;
-          const t = tf(v);
-          if (v === Infinity) quiet++;
-          else if (Number.isFinite(t)) [sum, n] = [sum + t, n + 1];
-        }
-      }
-      const cell = { x1: C * bc, x2: Math.min(cols, (C + 1) * bc), y1: R * br, y2: Math.min(rows, (R + 1) * br), v: spec.log ? 10 ** (sum / n) : sum / n };
-      if (n > 0) cells.push(cell);
-      else if (quiet > 0) silent.push(cell);
-    }
-  }
-  const color = {
-    type: spec.log ? ('log' as const) : ('linear' as const),
-    scheme: 'viridis' as const,
-    domain: spec.domain ?? (cells.length ? safeExtent(extent([cells.map((c) => c.v)])) : [1, 10]),
-    clamp: true,
-    label: spec.colorLabel ?? null,
-  };
-  const width = spec.width ?? 640;
-  // The colour ramp (a small Plot chart of its own: Plot's ramp legend needs a canvas) and a
-  // "silent" swatch sit in the header, right-aligned.
-  const ramp = (top: number) => {
-    const [d0, d1] = color.domain;
-    const at = (k: number) => (spec.log ? d0 * (d1 / d0) ** (k / 64) : d0 + ((d1 - d0) * k) / 64);
-    const steps = Array.from({ length: 64 }, (_, k) => ({ x1: at(k), x2: at(k + 1) }));
-    const mid = (d: { x1: number; x2: number }) => (spec.log ? Math.sqrt(d.x1 * d.x2) : (d.x1 + d.x2) / 2);
-    const el = Plot.plot({
-      document,
-      width: 240,
-      height: 44,
-      marginTop: 16,
-      marginBottom: 16,
-      marginLeft: 10,
-      marginRight: 10,
-      style: { fontSize: '10px', fontFamily: FONT },
-      className: 'spikeloop-ramp',
-      x: { type: color.type, domain: [d0, d1], label: null, ticks: 4, tickSize: 4 },
-      color,
-      marks: [Plot.rect(steps, { x1: 'x1', x2: 'x2', fill: mid, stroke: mid, shapeRendering: 'crispEdges' }), Plot.text([spec.colorLabel ?? ''], { frameAnchor: 'top-left', dy: -9, textAnchor: 'start' })],
-    }) as unknown as SvgNode;
-    el.setAttribute('x', String(width - 24 - 240 - 50));
-    el.setAttribute('y', String(top));
-    return `<g class="color-bar">${el.outerHTML}<rect x="${width - 70}" y="${top + 14}" width="12" height="14" fill="${SILENT_FILL}"/><text x="${width - 54}" y="${top + 25}" font-size="10" text-anchor="start" fill="#333333">silent</text></g>`;
-  };
-  return render(
-    'heat-map',
-    { height: 460, ...spec, width },
-    {
-      marginTop: 56,
-      x: { label: spec.xLabel ?? null, domain: [0, Math.max(1, cols)] },
-      y: { label: spec.yLabel ?? null, domain: [0, Math.max(1, rows)], reverse: true },
-      color,
-      marks: [
-        Plot.rect(cells, { x1: 'x1', x2: 'x2', y1: 'y1', y2: 'y2', fill: 'v', shapeRendering: 'crispEdges', className: 'cells' }),
-        Plot.rect(silent, { x1: 'x1', x2: 'x2', y1: 'y1', y2: 'y2', fill: SILENT_FILL, shapeRendering: 'crispEdges', className: 'silent-cells' }),
-        Plot.dot(spec.marks ?? [], { x: (m: HeatMapMark) => m.col + 0.5, y: (m: HeatMapMark) => m.row + 0.5, r: 6, stroke: '#d62728', strokeWidth: 2, className: 'marks' }),
-        frameMark(),
-        rows * cols === 0 ? noData() : null,
-      ],
-    },
-    { overlay: ramp },
   );
 }

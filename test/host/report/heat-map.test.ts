@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { heatMap } from '../../../host/report/svg-plot.ts';
+import { heatMap } from '../../../host/report/heat-map.ts';
 import { byClass, byName, findAll, parseXml, textOf } from './xml-check.ts';
 
 function cells(svg: string) {
