@@ -69,20 +69,22 @@ export function heatMap(spec: HeatMapSpec): string {
   // The colour ramp (a small Plot chart of its own: Plot's ramp legend needs a canvas) and a
   // "silent" swatch sit in the header, right-aligned.
   const ramp = (top: number) => {
+    // Drawn on a linear axis over log10 of the values with `log` (Plot's log axis labels only some
+    // ticks): 64 colour steps, five ticks at two significant digits, evenly spaced in that axis.
     const [d0, d1] = color.domain;
-    const at = (k: number) => (spec.log ? d0 * (d1 / d0) ** (k / 64) : d0 + ((d1 - d0) * k) / 64);
-    const steps = Array.from({ length: 64 }, (_, k) => ({ x1: at(k), x2: at(k + 1) }));
-    const mid = (d: { x1: number; x2: number }) => (spec.log ? Math.sqrt(d.x1 * d.x2) : (d.x1 + d.x2) / 2);
-    // Less than two decades: five log-spaced ticks at two digits (Plot would label only the powers of ten).
-    const ticks = spec.log && d1 / d0 < 100 ? [...new Set([0, 16, 32, 48, 64].map((k) => Number(at(k).toPrecision(2))))] : 4;
+    const f = spec.log ? Math.log10 : (v: number) => v;
+    const at = (k: number) => f(d0) + ((f(d1) - f(d0)) * k) / 64;
+    const value = (x: number) => (spec.log ? 10 ** x : x);
+    const steps = Array.from({ length: 64 }, (_, k) => ({ x1: at(k), x2: at(k + 1), v: value(at(k + 0.5)) }));
+    const ticks = [...new Set([0, 16, 32, 48, 64].map((k) => Number(value(at(k)).toPrecision(2))))];
     const el = Plot.plot({
       document,
       width: 240, height: 44, marginTop: 16, marginBottom: 16, marginLeft: 14, marginRight: 14,
       style: { fontSize: '10px', fontFamily: FONT },
       className: 'spikeloop-ramp',
-      x: { type: color.type, domain: [d0, d1], label: null, ticks, tickFormat: typeof ticks === 'number' ? undefined : String, tickSize: 4 },
+      x: { domain: [f(d0), f(d1)], label: null, ticks: ticks.map(f), tickFormat: (x: number) => String(Number(value(x).toPrecision(2))), tickSize: 4 },
       color,
-      marks: [Plot.rect(steps, { x1: 'x1', x2: 'x2', fill: mid, stroke: mid, shapeRendering: 'crispEdges' }), Plot.text([spec.colorLabel ?? ''], { frameAnchor: 'top-left', dy: -9, textAnchor: 'start' })],
+      marks: [Plot.rect(steps, { x1: 'x1', x2: 'x2', fill: 'v', stroke: 'v', shapeRendering: 'crispEdges' }), Plot.text([spec.colorLabel ?? ''], { frameAnchor: 'top-left', dy: -9, textAnchor: 'start' })],
     }) as unknown as SvgNode;
     el.setAttribute('x', String(width - 24 - 240 - 50));
     el.setAttribute('y', String(top));
