@@ -7,6 +7,7 @@
  * stdout is one JSON object ({"ok": true, ...summary} or {"ok": false, "error": ...}) and
  * human-readable lines go to stderr. Runtime failures exit 1 with a one-line summary.
  */
+import { distance } from 'fastest-levenshtein';
 import { parseArgs } from 'node:util';
 import type { Command, CommandContext, OptionSpec } from './command.ts';
 import { CommandFailedError, UsageError } from './command.ts';
@@ -55,25 +56,11 @@ function oneLine(err: unknown): string {
   return msg.replace(/\s*\n\s*/g, '; ');
 }
 
-function levenshtein(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const t = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = t;
-    }
-  }
-  return d[b.length]!;
-}
-
 function closest(word: string, candidates: string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
-    const dist = levenshtein(word, c);
+    const dist = distance(word, c);
     if (dist < bestD) {
       bestD = dist;
       best = c;

@@ -6,7 +6,7 @@
  */
 import type { ConfusionMatrix } from '../../models/training/confusion.ts';
 import { classFigures } from '../../models/training/confusion.ts';
-import { escapeXml } from './svg-plot.ts';
+import { escapeXml } from './escape-xml.ts';
 
 const CSS_CLASS = 'confusion';
 

@@ -5,7 +5,7 @@
  */
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
 import { cellText as cell, tableCells, type Column } from '../ui/table.ts';
-import { escapeXml } from './svg-plot.ts';
+import { escapeXml } from './escape-xml.ts';
 
 export type ReportBlock =
   /** Paragraphs; blank lines separate them. Plain text (escaped). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { heatMap } from '../../../host/report/svg-plot.ts';
-import { byClass, byName, findAll, parseXml } from './xml-check.ts';
+import { heatMap } from '../../../host/report/heat-map.ts';
+import { byClass, byName, findAll, parseXml, textOf } from './xml-check.ts';
 
 function cells(svg: string) {
   const root = parseXml(svg);
@@ -21,11 +21,21 @@ describe('heatMap', () => {
   });
 
   it('shows silent (Infinity) cells in grey, leaves NaN blank, and circles marks', () => {
-    const svg = heatMap({ values: [1, Infinity, NaN, 4], rows: 2, cols: 2, marks: [{ row: 1, col: 0 }] });
-    const c = cells(svg);
-    expect(c).toHaveLength(3);
-    expect(c.map((e) => e.attrs.fill)).toContain('#3a3a3a');
-    expect(findAll(findAll(parseXml(svg), byClass('marks'))[0]!, byName('circle'))).toHaveLength(1);
+    const svg = heatMap({ values: [1, Infinity, NaN, 4], rows: 2, cols: 2, marks: [{ row: 1, col: 0 }], colorLabel: 'ticks <t>' });
+    const root = parseXml(svg);
+    expect(cells(svg)).toHaveLength(2);
+    const silent = findAll(root, byClass('silent-cells'))[0]!;
+    expect(silent.attrs.fill).toBe('#3a3a3a');
+    const [s] = findAll(silent, byName('rect'));
+    const [first] = cells(svg);
+    // The silent cell is the second of the first row: right of the first cell, level with it.
+    expect(Number(s!.attrs.x)).toBeCloseTo(Number(first!.attrs.x) + Number(first!.attrs.width), 1);
+    expect(s!.attrs.y).toBe(first!.attrs.y);
+    const circles = findAll(findAll(root, byClass('marks'))[0]!, byName('circle'));
+    expect(circles).toHaveLength(1);
+    // Row 1, column 0: centred on the lower-left cell.
+    expect(Number(circles[0]!.attrs.cx)).toBeCloseTo(Number(first!.attrs.x) + Number(first!.attrs.width) / 2, 1);
+    expect(textOf(findAll(root, byClass('color-bar'))[0]!)).toContain('ticks <t>');
   });
 
   it('averages big matrices in blocks (log space with log) so the file stays small', () => {
