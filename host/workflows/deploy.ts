@@ -32,12 +32,26 @@ export function nominalCurves(): LayerCurves {
   return { nmos: NOMINAL_NMOS, pmos: NOMINAL_PMOS, circuit: NOMINAL_CIRCUIT, temperatureC: NOMINAL_TEMPERATURE_C };
 }
 
+/** A chip's layer windows, as HELLO announces them or a chip profile records them. */
+export interface ChipWindows {
+  layers: readonly { horizonTicks: number }[];
+}
+
 /**
  * The device's layer windows in twin time units of `unitTicks` ticks (default: layer 0's window,
  * so it ends at 1). A network meant for this device is configured with these horizons.
  */
-export function deviceHorizons(info: DeviceInfo, unitTicks = info.layers[0]!.horizonTicks): number[] {
+export function deviceHorizons(info: ChipWindows, unitTicks = info.layers[0]!.horizonTicks): number[] {
   return info.layers.map((l) => l.horizonTicks / unitTicks);
+}
+
+/**
+ * The time base of a twin trained for a chip: inputs take the first half of layer 0's window (one
+ * twin time unit), the layers the rest, each ending where the chip's does; grids start at 0
+ * (shiftGrids off) as the chip's do.
+ */
+export function chipTimeBase(chip: ChipWindows): { inputWindow: number; horizons: number[]; shiftGrids: boolean } {
+  return { inputWindow: 1, horizons: deviceHorizons(chip, chip.layers[0]!.horizonTicks / 2), shiftGrids: false };
 }
 
 /** Ticks per twin time unit, read off the network's first window against the device's. */
@@ -54,7 +68,7 @@ export function fitProblems(net: SpikingNetwork, info: DeviceInfo): string[] {
   const sizes = net.config.sizes;
   if (net.layers.length !== info.layers.length) {
     problems.push(
-      `the network has ${net.layers.length} layers, the chip ${info.layers.length}: train with --layers matching the chip's hidden layers (${info.layers
+      `the network has ${net.layers.length} layers, the chip ${info.layers.length}: train the network for this chip with spikeloop train --profile FILE (or --device URI), which takes its hidden widths (${info.layers
         .slice(0, -1)
         .map((l) => l.outputs)
         .join(',')})`,
@@ -65,17 +79,17 @@ export function fitProblems(net: SpikingNetwork, info: DeviceInfo): string[] {
   const want = deviceHorizons(info, unit);
   info.layers.forEach((chip, l) => {
     if (sizes[l]! > chip.inputs || sizes[l + 1]! > chip.outputs) {
-      problems.push(`layer ${l} is ${sizes[l]}x${sizes[l + 1]}, the chip's array is ${chip.inputs}x${chip.outputs}`);
+      problems.push(`layer ${l} is ${sizes[l]}x${sizes[l + 1]}, the chip's array is ${chip.inputs}x${chip.outputs}: train the network for this chip with spikeloop train --profile FILE (or --device URI)`);
     }
     const have = net.config.horizons[l]!;
     if (Math.abs(have - want[l]!) > 1e-9 * want[l]!) {
       problems.push(
-        `layer ${l}'s window ends at ${have} time units in the twin but at ${want[l]} on the chip (${chip.horizonTicks} ticks at ${unit} ticks per unit): configure the twin with deviceHorizons()`,
+        `layer ${l}'s window ends at ${have} time units in the twin but at ${want[l]} on the chip (${chip.horizonTicks} ticks at ${unit} ticks per unit): train the network for this chip with spikeloop train --profile FILE (or --device URI)`,
       );
     }
   });
   if (net.config.inputWindow > net.config.horizons[0]! * (1 + 1e-12)) {
-    problems.push(`the input window (${net.config.inputWindow}) is longer than the chip's first window (${net.config.horizons[0]})`);
+    problems.push(`the input window (${net.config.inputWindow}) is longer than the chip's first window (${net.config.horizons[0]}): train the network for this chip with spikeloop train --profile FILE (or --device URI)`);
   }
   return problems;
 }

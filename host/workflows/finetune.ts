@@ -183,7 +183,12 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     };
     state = { cursor: { epoch: 0, batch: 0 }, adam: newAdamState(net), codes: [], history: [], steps: 0 };
   }
-  const run = openRunDir({ out: opts.out, resume: resuming, info: { command: 'finetune', args: opts.args ?? [], device: opts.device } });
+  const run = openRunDir({
+    out: opts.out,
+    resume: resuming,
+    info: { command: 'finetune', args: opts.args ?? [], device: opts.device },
+    continueHint: `continue the run recorded there with spikeloop finetune --resume ${opts.out}`,
+  });
   let device: ChipDevice | undefined;
   let consistent = false;
   /** The codes the batch at the cursor must be measured with. */
@@ -455,7 +460,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
   } catch (err) {
     // Save what is consistent: every batch before the cursor applied once, the device state to restore.
     if (consistent) await checkpoint(cursorRunCodes()).catch(() => {});
-    run.fail(err, opts.signal?.aborted ? 'interrupted' : 'failed');
+    const stopped = run.stopped(err, opts.signal, consistent ? `continue with spikeloop finetune --resume ${run.path} --device ${opts.device}` : resuming ? `nothing changed; continue with spikeloop finetune --resume ${run.path} --device ${opts.device}` : 'nothing was trained yet: run the same command again');
+    if (opts.signal?.aborted) throw stopped;
     if (consistent && isLinkLoss(err)) {
       throw new Error(
         `the device was lost at epoch ${state.cursor.epoch + 1}, batch ${state.cursor.batch + 1} (${(err as Error).message}); the run is saved: reconnect and continue with spikeloop finetune --resume ${run.path} --device URI`,
