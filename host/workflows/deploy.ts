@@ -26,6 +26,7 @@ import { ChipDevice, type DeviceInfo } from '../device/chip-device.ts';
 import { createProgress } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { formatPercent } from '../ui/format.ts';
+import { checkInputFile, MODEL_FILE_FIX, PROFILE_FILE_FIX } from './input-file.ts';
 
 /** The nominal sky130 transfer curves: what a chip is assumed to be before it is calibrated. */
 export function nominalCurves(): LayerCurves {
@@ -337,10 +338,24 @@ function exactAccuracy(net: SpikingNetwork, x: Float32Array, y: Uint8Array, n: n
 
 /** `spikeloop deploy`: map through the profile's curves, upload, verify, and optionally score on the device. */
 export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<DeploySummary> {
+  // Every input is read and checked before the device is opened.
+  checkInputFile('--model', opts.model, MODEL_FILE_FIX);
+  if (opts.profile) checkInputFile('--profile', opts.profile, PROFILE_FILE_FIX);
   await initBackend();
   const { net, info: modelInfo } = await loadNetwork(opts.model);
-  const device = await ChipDevice.open(opts.device);
+  let device: ChipDevice | undefined;
   try {
+    if (opts.profile) await loadChipProfile(opts.profile);
+    const data = opts.dataset
+      ? await loadDataset(opts.dataset, { limitTest: opts.limitTest, seed: opts.seed ?? (typeof modelInfo.seed === 'number' ? modelInfo.seed : undefined) })
+      : undefined;
+    if (data && (data.features !== net.features || data.classes !== net.classes)) {
+      throw new RangeError(
+        `--dataset ${opts.dataset}: ${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on${typeof modelInfo.dataset === 'string' ? ` (${modelInfo.dataset})` : ''}`,
+      );
+    }
+    opts.signal?.throwIfAborted();
+    device = await ChipDevice.open(opts.device);
     const info = device.info;
     let curves: LayerCurves[] | undefined;
     if (opts.profile) {
@@ -373,11 +388,7 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
       opts.warn(`${summary.clipped_synapses} synapses needed more conductance than the safe gate range gives and were clipped to its edge`);
     }
     try {
-      if (opts.dataset) {
-        const data = await loadDataset(opts.dataset, { limitTest: opts.limitTest, seed: opts.seed ?? (typeof modelInfo.seed === 'number' ? modelInfo.seed : undefined) });
-        if (data.features !== net.features || data.classes !== net.classes) {
-          throw new RangeError(`${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on`);
-        }
+      if (data) {
         const test = data.test;
         const bar = createProgress({ total: test.n, label: 'device', unit: 'samples' });
         const onDevice = await evaluateOnDevice(device, net, test.x, test.y, test.n, { signal: opts.signal, onProgress: (done) => bar.update(done) });
@@ -409,7 +420,7 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
     return summary;
   } finally {
     net.dispose();
-    await device.close();
+    await device?.close();
   }
 }
 

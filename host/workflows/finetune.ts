@@ -45,6 +45,7 @@ import { ChipDevice } from '../device/chip-device.ts';
 import { writeHtmlReport } from '../report/html-report.ts';
 import { lineChart, spikeRaster } from '../report/svg-plot.ts';
 import { openRunDir, type RunDir } from '../runs/run-dir.ts';
+import { checkInputFile, MODEL_FILE_FIX, PROFILE_FILE_FIX } from './input-file.ts';
 import { createProgress, type ProgressStream } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import {
@@ -166,6 +167,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
   } else {
     if (!opts.model || !opts.dataset || opts.epochs === undefined) throw new Error('a new fine-tuning run needs a model, a data set and a number of epochs');
     if (!opts.profile && !opts.uncalibrated) throw new Error('fine-tuning needs the chip profile (--profile FILE from spikeloop calibrate), or --uncalibrated to map through nominal curves');
+    checkInputFile('--model', opts.model, MODEL_FILE_FIX);
+    if (opts.profile) checkInputFile('--profile', opts.profile, PROFILE_FILE_FIX);
     net = (await loadNetwork(opts.model)).net;
     settings = {
       model: opts.model,

@@ -40,10 +40,11 @@ import { registerGradients } from '../../models/tf/gradients.ts';
 import { writeHtmlReport, type ReportSection } from '../report/html-report.ts';
 import { CONFUSION_FILE, writeConfusion } from './confusion-report.ts';
 import { lineChart } from '../report/svg-plot.ts';
-import { MetricsLog, openRunDir, type RunDir } from '../runs/run-dir.ts';
+import { checkOutWritable, MetricsLog, openRunDir, type RunDir } from '../runs/run-dir.ts';
 import { loadChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
 import { ChipDevice } from '../device/chip-device.ts';
 import { chipTimeBase } from './deploy.ts';
+import { checkInputFile, PROFILE_FILE_FIX } from './input-file.ts';
 import { createProgress, type ProgressStream } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { displayPath, formatNumber, formatPercent } from '../ui/format.ts';
@@ -217,11 +218,12 @@ export class ChipFitError extends Error {
  */
 export async function chipTarget(o: { profile?: string; device?: string }): Promise<ChipTarget | undefined> {
   if (o.profile !== undefined) {
+    checkInputFile('--profile', o.profile, PROFILE_FILE_FIX);
     let p: ChipProfile;
     try {
       p = await loadChipProfile(o.profile);
     } catch (err) {
-      throw new ChipFitError(`--profile ${o.profile}: ${(err as Error).message.replace(`${o.profile}: `, '')}; pass the profile.slp written by spikeloop calibrate`);
+      throw new ChipFitError(`--profile ${o.profile}: ${(err as Error).message.replace(`${o.profile}: `, '')}; ${PROFILE_FILE_FIX}`);
     }
     return { source: `profile ${o.profile}`, chipId: p.chipId, layers: p.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, horizonTicks: l.horizonTicks })), ePlus: p.global.ePlus, eMinus: p.global.eMinus };
   }
@@ -275,6 +277,7 @@ export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<Trai
   const preset = presetFor(opts.dataset);
   if (opts.chip && opts.fromAnn) throw new ChipFitError('--from-ann maps a ReLU network onto windows of its own, not a chip\'s: drop --from-ann to train for the chip, or drop --profile / --device');
   // Everything that can be refused is checked before the run folder exists.
+  checkOutWritable(opts.out);
   const cv = opts.cv === undefined ? undefined : await prepareCv(opts, opts.cv);
   const data = cv ? undefined : await loadDataset(opts.dataset, { limitTrain: opts.limitTrain, limitTest: opts.limitTest, seed: opts.seed });
   const shape = cv ? cv.pool : data!;
