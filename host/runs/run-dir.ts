@@ -469,7 +469,7 @@ export class RunDir {
       return error;
     }
     this.fail(error, 'interrupted');
-    return new Error(`interrupted; ${join(this.path, RECORD_FILE)} records it (status "interrupted"); ${howToContinue}`);
+    return new Error(`${join(this.path, RECORD_FILE)} records it (status "interrupted"); ${howToContinue}`);
   }
 
   private discard(): void {
