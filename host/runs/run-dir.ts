@@ -423,11 +423,25 @@ export class RunDir {
     return this.rec;
   }
 
-  /** A path inside the run folder; refuses names that would escape it. */
+  /**
+   * A path inside the run folder; refuses names that would escape it, lexically or through a
+   * symbolic link planted at the path or at a folder on the way to it.
+   */
   file(name: string): string {
     const n = normalize(name);
     if (name === '' || isAbsolute(name) || n === '..' || n.startsWith('..' + sep)) {
       throw new RunDirError(`run file "${name}": must be a relative path inside the run folder`);
+    }
+    let p = this.path;
+    for (const part of n.split(sep)) {
+      p = join(p, part);
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(p);
+      } catch {
+        break; // not there yet: nothing to follow
+      }
+      if (st.isSymbolicLink()) throw new RunDirError(`${p} is a symbolic link; spikeloop writes only to files inside the run folder: remove the link and run again`);
     }
     return join(this.path, n);
   }

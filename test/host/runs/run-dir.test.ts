@@ -207,6 +207,19 @@ describe('what a run folder refuses', () => {
     expect(existsSync(join(out, LOCK_FILE))).toBe(false);
   });
 
+  it('never hands out a run file path that goes through a symbolic link', () => {
+    const out = join(root, 'files');
+    const run = openRunDir({ out, info });
+    const outside = join(root, 'elsewhere');
+    mkdirSync(outside);
+    symlinkSync(outside, join(out, 'fold-1'));
+    symlinkSync(join(outside, 'x.svg'), join(out, 'plot.svg'));
+    expect(() => run.file('fold-1/network.bin')).toThrow(/fold-1 is a symbolic link; .* remove the link/);
+    expect(() => run.file('plot.svg')).toThrow(/plot\.svg is a symbolic link/);
+    expect(run.file('report.html')).toBe(join(out, 'report.html'));
+    run.finish();
+  });
+
   it('removes a new run that failed before it wrote anything, and the folders it made', () => {
     const out = join(root, 'new', 'deep');
     const run = openRunDir({ out, info });
