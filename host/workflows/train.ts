@@ -283,6 +283,7 @@ export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<Trai
   const shape = cv ? cv.pool : data!;
   const misfit = chipFitProblem(opts, preset, shape.features, shape.classes, shape.name);
   if (misfit) throw new ChipFitError(misfit);
+  // Throws on a --reference-replaces the data do not have.
   if (!opts.fromAnn) networkSizes(opts, preset, shape.features, shape.classes);
   const run = openRunDir({ out: opts.out, info: { command: 'train', args: opts.args ?? [], ...(opts.chip ? { device: { chip_id: opts.chip.chipId, from: opts.chip.source } } : {}) } });
   try {
