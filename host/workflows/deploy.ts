@@ -60,16 +60,25 @@ export function unitTicksOf(net: SpikingNetwork, info: DeviceInfo): number {
   return info.layers[0]!.horizonTicks / net.config.horizons[0]!;
 }
 
+/** What makes a network fit a chip: training it for that chip. */
+export const FIT_FIX = 'train the network for this chip with spikeloop train --profile FILE (or --device URI)';
+
+/** Throws, naming every mismatch and the fix, unless `net` fits the device (fitProblems). */
+export function checkFits(net: SpikingNetwork, info: DeviceInfo, what = 'the network'): void {
+  const problems = fitProblems(net, info);
+  if (problems.length > 0) throw new RangeError(`${what} does not fit ${info.chipId}: ${problems.join('; ')}; ${FIT_FIX}`);
+}
+
 /**
- * Reasons a network cannot run on this device as it is, each naming what differs and the fix;
- * empty when it fits. The twin may use any time unit; its windows must be the device's in it.
+ * Reasons a network cannot run on this device as it is, each naming what differs; empty when it
+ * fits (checkFits adds the fix). The twin may use any time unit; its windows must be the device's in it.
  */
 export function fitProblems(net: SpikingNetwork, info: DeviceInfo): string[] {
   const problems: string[] = [];
   const sizes = net.config.sizes;
   if (net.layers.length !== info.layers.length) {
     problems.push(
-      `the network has ${net.layers.length} layers, the chip ${info.layers.length}: train the network for this chip with spikeloop train --profile FILE (or --device URI), which takes its hidden widths (${info.layers
+      `the network has ${net.layers.length} layers, the chip ${info.layers.length} (the chip's hidden widths are ${info.layers
         .slice(0, -1)
         .map((l) => l.outputs)
         .join(',')})`,
@@ -80,17 +89,17 @@ export function fitProblems(net: SpikingNetwork, info: DeviceInfo): string[] {
   const want = deviceHorizons(info, unit);
   info.layers.forEach((chip, l) => {
     if (sizes[l]! > chip.inputs || sizes[l + 1]! > chip.outputs) {
-      problems.push(`layer ${l} is ${sizes[l]}x${sizes[l + 1]}, the chip's array is ${chip.inputs}x${chip.outputs}: train the network for this chip with spikeloop train --profile FILE (or --device URI)`);
+      problems.push(`layer ${l} is ${sizes[l]}x${sizes[l + 1]}, the chip's array is ${chip.inputs}x${chip.outputs}`);
     }
     const have = net.config.horizons[l]!;
     if (Math.abs(have - want[l]!) > 1e-9 * want[l]!) {
       problems.push(
-        `layer ${l}'s window ends at ${have} time units in the twin but at ${want[l]} on the chip (${chip.horizonTicks} ticks at ${unit} ticks per unit): train the network for this chip with spikeloop train --profile FILE (or --device URI)`,
+        `layer ${l}'s window ends at ${have} time units in the twin but at ${want[l]} on the chip (${chip.horizonTicks} ticks at ${unit} ticks per unit)`,
       );
     }
   });
   if (net.config.inputWindow > net.config.horizons[0]! * (1 + 1e-12)) {
-    problems.push(`the input window (${net.config.inputWindow}) is longer than the chip's first window (${net.config.horizons[0]}): train the network for this chip with spikeloop train --profile FILE (or --device URI)`);
+    problems.push(`the input window (${net.config.inputWindow}) is longer than the chip's first window (${net.config.horizons[0]})`);
   }
   return problems;
 }
@@ -126,8 +135,7 @@ export interface MappedNetwork {
 
 /** Maps every layer's conductances to DAC codes through `curves` (nominal where absent); no I/O. */
 export function mapNetwork(net: SpikingNetwork, info: DeviceInfo, curves?: readonly LayerCurves[]): MappedNetwork {
-  const problems = fitProblems(net, info);
-  if (problems.length > 0) throw new RangeError(`the network does not fit ${info.chipId}: ${problems.join('; ')}`);
+  checkFits(net, info);
   // Seconds per twin time unit.
   const t0 = unitTicksOf(net, info) * info.tickSeconds;
   const pnn = net.toPnnLayers();
@@ -357,6 +365,7 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
     opts.signal?.throwIfAborted();
     device = await ChipDevice.open(opts.device);
     const info = device.info;
+    checkFits(net, info, `the network in ${opts.model}`);
     let curves: LayerCurves[] | undefined;
     if (opts.profile) {
       const profile = await loadChipProfile(opts.profile, { chipId: info.chipId });
@@ -366,8 +375,6 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
         `WARNING: no --profile given: conductances are mapped through the NOMINAL sky130 transfer curves, so this chip's own mismatch is not compensated and accuracy on the device will suffer. Run \`spikeloop calibrate --device ${opts.device}\` and pass its profile with --profile.`,
       );
     }
-    const problems = fitProblems(net, info);
-    if (problems.length > 0) throw new RangeError(`the network in ${opts.model} does not fit ${info.chipId}: ${problems.join('; ')}`);
     opts.print(`spikeloop deploy: ${opts.model} (${net.config.sizes.join('-')}) onto ${info.chipId} at ${opts.device}, ${curves ? `calibrated curves from ${opts.profile}` : 'nominal curves'}`);
     const d = await deployNetwork(device, net, { curves, signal: opts.signal });
     const summary: DeploySummary = {

@@ -52,7 +52,7 @@ import {
   curvesFromProfile,
   encodeForDevice,
   evaluateOnDevice,
-  fitProblems,
+  checkFits,
   nominalCurves,
   ticksToTwinTimes,
   unitTicksOf,
@@ -214,8 +214,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     if (savedChip !== undefined && savedChip !== info.chipId) {
       throw new Error(`the run was fine-tuning chip ${savedChip}, the device holds chip ${info.chipId}: resume on the same chip`);
     }
-    const problems = fitProblems(net, info);
-    if (problems.length > 0) throw new RangeError(`the network does not fit ${info.chipId}: ${problems.join('; ')}`);
+    checkFits(net, info);
     const unitTicks = unitTicksOf(net, info);
     let curves: LayerCurves[] | undefined;
     let timerOffset = 0;
