@@ -291,6 +291,16 @@ function onlyRunFiles(dir: string): boolean {
   });
 }
 
+/** The command that made the run recorded in `dir`, if a valid record says. */
+function recordedCommand(dir: string): string | undefined {
+  try {
+    const rec = recordSchema.safeParse(JSON.parse(fs.readFileSync(join(dir, RECORD_FILE), 'utf8')));
+    return rec.success ? rec.data.command : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A folder left by a run that failed or was interrupted before it produced anything. */
 function leftNothing(dir: string, entries: string[]): boolean {
   if (!entries.includes(RECORD_FILE) || entries.includes(LOCK_FILE) || !onlyRunFiles(dir)) return false;
@@ -390,7 +400,7 @@ export class RunDir {
     }
     if (entries.length > 0) {
       const shown = entries.slice(0, 5).join(', ') + (entries.length > 5 ? ', ...' : '');
-      const hint = entries.includes(RECORD_FILE) && opts.continueHint ? ` or ${opts.continueHint}` : ` (or delete ${opts.out} to start over)`;
+      const hint = opts.continueHint && recordedCommand(dir) === opts.info.command ? ` or ${opts.continueHint}` : ` (or delete ${opts.out} to start over)`;
       throw new RunDirError(`--out ${opts.out}: folder is not empty (${shown}); choose a new folder${hint}`);
     }
     const created = fs.mkdirSync(dir, { recursive: true });

@@ -242,7 +242,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       seed: settings.seed,
     });
     if (data.features !== net.features || data.classes !== net.classes) {
-      throw new RangeError(`${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs`);
+      throw new RangeError(`--dataset ${settings.dataset}: ${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on`);
     }
     run.update({ device: { uri: opts.device, chipId: info.chipId }, summary: { settings } });
     const nL = net.layers.length;

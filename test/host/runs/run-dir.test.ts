@@ -63,6 +63,8 @@ describe('openRunDir: new runs', () => {
     // a finished run's folder: the command's own way to continue, and only when it has one
     expect(() => openRunDir({ out: empty, info, continueHint: 'continue it with --resume DIR' })).toThrow(/or continue it with --resume DIR$/);
     expect(() => openRunDir({ out: empty, info })).not.toThrow(/--resume/);
+    // and only for a run its own command made
+    expect(() => openRunDir({ out: empty, info: { command: 'calibrate' }, continueHint: 'refit it with --quick' })).toThrow(/choose a new folder \(or delete .* to start over\)$/);
   });
 
   it('refuses a path that is a file and a missing command', () => {
