@@ -32,7 +32,9 @@ export const description =
   'network trained on the other folds (same settings; iris features min-max scaled on those folds only) and tested on the ' +
   'held-out one; per-fold lines in DIR/cv.jsonl, networks in DIR/fold-<k>/network.bin, test_acc = pooled CV accuracy, and cv ' +
   '{ k, part, folds, mean, std, test_acc_exact } in the summary. --cv-part train pools the training part only, so settings can be ' +
-  'chosen by cross-validation while the test part stays unseen for the final figure.';
+  'chosen by cross-validation while the test part stays unseen for the final figure. --profile FILE (from spikeloop calibrate) or --device URI ' +
+  "trains for that chip, so spikeloop deploy and finetune take the network: the chip's hidden widths, its layer windows as the twin's time " +
+  'base and, from a profile, its calibrated ePlus and eMinus; a data set or --layers the chip cannot take is refused (exit 2) before anything runs.';
 export const examples = [
   'spikeloop train --dataset iris --out runs/iris-1',
   'spikeloop train --dataset fashion-mnist --layers 256,128 --bins 16 --epochs 20 --seed 1 --out runs/fmnist-pnn',
