@@ -20,7 +20,8 @@ import type { NeuronCircuit } from '../models/neuron/units.ts';
 import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { creepingPatterns, resolveAdaptive, type AdaptiveOptions } from './adaptive-patterns.ts';
 import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from './layer-fit.ts';
-import { levenbergMarquardt } from './lm.ts';
+import { levenbergMarquardtAsync } from './lm.ts';
+import { pauser } from '../models/io/event-loop.ts';
 import { emptyResiduals, errorTail, floorTicks, jitterFromRepeats, perNeuron, rmseTicks, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
 import {
   DEFAULT_PROBE_SIZES,
@@ -328,29 +329,32 @@ function warmStart(fitters: LayerFitter[], subsets: number[][]): void {
   });
 }
 
-/** Fits globals on a subset of neurons of every layer (outer LM), neurons refitted inside. */
-function fitGlobals(
+/**
+ * Fits globals on a subset of neurons of every layer (outer LM), neurons refitted inside; `pause`
+ * runs between neuron fits (a turn of the event loop, and a stop once the signal aborts).
+ */
+async function fitGlobals(
   fitters: LayerFitter[],
   start: GlobalParams,
   perLayer: number,
   bounds: { ePlusMin: number; eMinusMax: number },
-  signal?: AbortSignal,
+  pause: () => Promise<void>,
   polish = false,
   polishLimit = Infinity,
   maxIterations = 12,
-): GlobalParams {
+): Promise<GlobalParams> {
   const pick = globalSubsets(fitters, perLayer);
   const toG = (p: Float64Array): GlobalParams => ({ ePlus: p[0], eMinus: p[1], kickNmos: p[2], kickPmos: p[3] });
   // Every trial starts the per-neuron fits from the same state, so the objective is a function of
   // the globals alone (warm starts from the previous trial would make it depend on the search path).
   const snaps = fitters.map((f) => f.snapshot());
-  const res = (p: Float64Array): Float64Array => {
-    signal?.throwIfAborted();
+  const res = async (p: Float64Array): Promise<Float64Array> => {
     const g = toG(p);
     fitters.forEach((f, k) => f.restore(snaps[k]));
     const parts: Float64Array[] = [];
-    fitters.forEach((f, k) => {
+    for (const [k, f] of fitters.entries()) {
       for (const i of pick[k]) {
+        await pause();
         if (polish && f.data.input.driven <= polishLimit) {
           // Score each trial with the jointly refined neuron: the projection alone leaves
           // conductance errors that the globals would otherwise absorb. The score is the
@@ -362,7 +366,7 @@ function fitGlobals(
           parts.push(Float64Array.from(f.residualsFixed(i, g, 0, 'fit', true)));
         } else parts.push(f.fitNeuron(i, g, 6));
       }
-    });
+    }
     const len = parts.reduce((s, a) => s + a.length, 0);
     const r = new Float64Array(len);
     let o = 0;
@@ -372,7 +376,7 @@ function fitGlobals(
     }
     return r;
   };
-  const fit = levenbergMarquardt(res, [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos], {
+  const fit = await levenbergMarquardtAsync(res, [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos], {
     // Steps well above the noise of the nested per-neuron solves, so the Jacobian sees the slope.
     steps: [0.05, 0.05, 1e-4, 1e-4],
     lower: [bounds.ePlusMin, -200, 0, 0],
@@ -529,28 +533,40 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
   // Bottom-up PNN.
   step('fit PNN', 0, 4);
   const pnn = mkFitters(false);
-  const fitAll = (fs: LayerFitter[], g: GlobalParams, its: number) => {
+  // The fit is synchronous work of seconds to minutes: between neurons it gives the event loop a
+  // turn, so Ctrl-C / SIGTERM reach the signal and stop it there.
+  const pause = pauser(opts.signal);
+  const fitAll = async (fs: LayerFitter[], g: GlobalParams, its: number) => {
     for (const f of fs) {
       for (let i = 0; i < f.data.input.geometry.outputs; i++) {
-        opts.signal?.throwIfAborted();
+        await pause();
         f.fitNeuron(i, g, its);
       }
     }
   };
   const polishLimit = opts.polishMaxInputs ?? Infinity;
-  const polishAll = (fs: LayerFitter[], g: GlobalParams, its: number) => {
+  const polishAll = async (fs: LayerFitter[], g: GlobalParams, its: number) => {
     for (const f of fs) {
       if (f.data.input.driven > polishLimit) continue;
       for (let i = 0; i < f.data.input.geometry.outputs; i++) {
-        opts.signal?.throwIfAborted();
+        await pause();
         f.polishNeuron(i, g, its);
+      }
+    }
+  };
+  /** Fits the given neurons of every fitter (starts[k] of fitter k). */
+  const fitSome = async (fs: LayerFitter[], which: number[][], g: GlobalParams, its: number) => {
+    for (const [k, f] of fs.entries()) {
+      for (const i of which[k]!) {
+        await pause();
+        f.fitNeuron(i, g, its);
       }
     }
   };
   // Only the neurons the globals fit uses need a start at the nominal globals (and they alone feed
   // the family refit in between); every neuron is fitted once, at the final globals, then polished.
   const starts = globalSubsets(pnn, opts.globalNeurons ?? 16);
-  if (!opts.fixedGlobals) pnn.forEach((f, k) => starts[k].forEach((i) => f.fitNeuron(i, g0, 6)));
+  if (!opts.fixedGlobals) await fitSome(pnn, starts, g0, 6);
   step('fit PNN', 1, 4);
   // First pass with the projected fit only (cheap: it gets the globals near), the second scores
   // each trial with the polished neurons (the projection alone leaves conductance errors that the
@@ -559,23 +575,23 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
   // outer steps in both passes, which walks further along the E+ / threshold valley.
   const narrow = pnn.every((f) => f.data.input.driven <= NARROW_INPUTS);
   const outerSteps = narrow ? 12 : 8;
-  let globals = opts.fixedGlobals ?? fitGlobals(pnn, g0, opts.globalNeurons ?? 16, bounds, opts.signal, narrow, polishLimit, outerSteps);
+  let globals = opts.fixedGlobals ?? (await fitGlobals(pnn, g0, opts.globalNeurons ?? 16, bounds, pause, narrow, polishLimit, outerSteps));
   step('fit PNN', 2, 4);
   if (!opts.fixedGlobals) {
-    pnn.forEach((f, k) => {
-      starts[k].forEach((i) => f.fitNeuron(i, globals, 8));
+    for (const [k, f] of pnn.entries()) {
+      await fitSome([f], [starts[k]!], globals, 8);
       f.refitFamilies(globals, undefined, starts[k]);
-    });
-    globals = fitGlobals(pnn, globals, opts.globalNeurons ?? 16, bounds, opts.signal, true, polishLimit, outerSteps);
+    }
+    globals = await fitGlobals(pnn, globals, opts.globalNeurons ?? 16, bounds, pause, true, polishLimit, outerSteps);
   } else {
-    fitAll(pnn, globals, 8);
+    await fitAll(pnn, globals, 8);
     for (const f of pnn) f.refitFamilies(globals);
   }
   step('fit PNN', 3, 4);
   if (!opts.fixedGlobals) warmStart(pnn, starts);
   // Warm starts and the polish that follows make a short projected fit enough here.
-  fitAll(pnn, globals, 6);
-  polishAll(pnn, globals, 6);
+  await fitAll(pnn, globals, 6);
+  await polishAll(pnn, globals, 6);
   const adaptiveRecord: AdaptiveRecord = { candidates: 0, kept: 0, layers: [] };
   if (adaptive.configs > 0) {
     // The adaptive round: patterns the fit predicts to creep up to threshold pin the conductance
@@ -594,8 +610,8 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
       const f = new LayerFitter(datasets[k], false, nominalFamilies(run.layer));
       f.adopt(pnn[k]);
       pnn[k] = f;
-      fitAll([f], globals, 6);
-      polishAll([f], globals, 6);
+      await fitAll([f], globals, 6);
+      await polishAll([f], globals, 6);
     }
     adaptiveRecord.candidates = adaptiveRecord.layers.reduce((a, x) => a + x.candidates, 0);
     adaptiveRecord.kept = adaptiveRecord.layers.reduce((a, x) => a + x.kept, 0);
@@ -606,14 +622,14 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
   step('fit ideal model', 0, 1);
   const idealG: GlobalParams = { ePlus: 1, eMinus: -1, kickNmos: 0, kickPmos: 0 };
   const ideal = mkFitters(true);
-  ideal.forEach((f, k) => {
-    starts[k].forEach((i) => f.fitNeuron(i, idealG, 8));
+  for (const [k, f] of ideal.entries()) {
+    await fitSome([f], [starts[k]!], idealG, 8);
     f.refitFamilies(idealG, undefined, starts[k]);
-  });
+  }
   warmStart(ideal, starts);
-  fitAll(ideal, idealG, 5);
+  await fitAll(ideal, idealG, 5);
   // The reference model converges in fewer steps (no reversal potentials: times are nearly linear in the gains).
-  polishAll(ideal, idealG, 5);
+  await polishAll(ideal, idealG, 5);
   step('fit ideal model', 1, 1);
 
   const horizons = target.layers.map((l) => l.horizonTicks);

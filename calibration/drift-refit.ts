@@ -9,7 +9,8 @@
 import { NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';
 import { lambdasFor, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { buildDataset, LayerFitter, type GlobalParams } from './layer-fit.ts';
-import { levenbergMarquardt } from './lm.ts';
+import { levenbergMarquardtAsync } from './lm.ts';
+import { pauser } from '../models/io/event-loop.ts';
 import { emptyResiduals, rmseTicks, perNeuron, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
 import { DEFAULT_PROBE_SIZES, patternBlocks, type LayerProbeContext } from './probe-plan.ts';
 import { drivenInputs, measureBlocks, type ProbeTarget } from './probe-run.ts';
@@ -120,7 +121,12 @@ export async function refitGlobals(target: ProbeTarget, profile: ChipProfile, op
   opts.onProgress?.('refit globals', 0, 1);
   // The supply may have drifted too: the bounds hold for today's reading and the profile's.
   const bounds = reversalBounds(layers.flatMap((l) => [profile.layers[l].circuit, { ...profile.layers[l].circuit, supply: opts.supplyV }]));
-  const fit = levenbergMarquardt((p) => residuals(p), start, {
+  // Each evaluation is synchronous; between them the event loop gets a turn, so a signal can stop the refit.
+  const pause = pauser(opts.signal, 0);
+  const fit = await levenbergMarquardtAsync(async (p) => {
+    await pause();
+    return residuals(p);
+  }, start, {
     steps: [0.02, 0.02, 0.02],
     lower: [bounds.ePlusMin, -200, -50],
     upper: [200, bounds.eMinusMax, 50],

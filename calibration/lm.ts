@@ -70,10 +70,29 @@ function clampTo(p: Float64Array, o: LmOptions): void {
  * (non-finite entries are treated as a failed step).
  */
 export function levenbergMarquardt(residuals: (p: Float64Array) => Float64Array, start: ArrayLike<number>, o: LmOptions): LmResult {
+  const steps = lmSteps(start, o);
+  let s = steps.next();
+  while (!s.done) s = steps.next(residuals(s.value));
+  return s.value;
+}
+
+/**
+ * levenbergMarquardt with residuals computed asynchronously: a long fit (each residual a set of
+ * nested fits) can yield to the event loop between evaluations, so a signal can stop it.
+ */
+export async function levenbergMarquardtAsync(residuals: (p: Float64Array) => Promise<Float64Array>, start: ArrayLike<number>, o: LmOptions): Promise<LmResult> {
+  const steps = lmSteps(start, o);
+  let s = steps.next();
+  while (!s.done) s = steps.next(await residuals(s.value));
+  return s.value;
+}
+
+/** The algorithm, once for both drivers: yields each point to evaluate and takes its residuals back. */
+function* lmSteps(start: ArrayLike<number>, o: LmOptions): Generator<Float64Array, LmResult, Float64Array> {
   const n = start.length;
   const p = Float64Array.from(start);
   clampTo(p, o);
-  let r = residuals(p);
+  let r = yield p;
   let cost = sumSq(r);
   let mu = 1e-3;
   const maxIt = o.maxIterations ?? 20;
@@ -87,7 +106,7 @@ export function levenbergMarquardt(residuals: (p: Float64Array) => Float64Array,
       let h = o.steps[k];
       if (o.upper && q[k] + h > o.upper[k]) h = -h;
       q[k] += h;
-      const rq = residuals(q);
+      const rq = yield q;
       for (let s = 0; s < m; s++) J[s * n + k] = (rq[s] - r[s]) / h;
     }
     const JtJ = new Float64Array(n * n);
@@ -120,7 +139,7 @@ export function levenbergMarquardt(residuals: (p: Float64Array) => Float64Array,
       const q = Float64Array.from(p);
       for (let a = 0; a < n; a++) q[a] += dx[a];
       clampTo(q, o);
-      const rq = residuals(q);
+      const rq = yield q;
       const c = sumSq(rq);
       if (Number.isFinite(c) && c < cost) {
         const rel = (cost - c) / Math.max(cost, 1e-300);

@@ -3,32 +3,30 @@ import { z } from 'zod';
 import type { OptionSpec } from './command.ts';
 import { DEFAULT_DEVICE_URI, parseDeviceUri } from '../device/device-uri.ts';
 
+/** A device URI the parser accepts, or the parser's reason as the flag's issue. */
+const deviceUri = z.string().superRefine((uri, ctx) => {
+  try {
+    parseDeviceUri(uri);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
 /** --device URI: validated by the device-URI parser, defaulting to the embedded mock. */
 export const deviceOption = {
   type: 'string',
   placeholder: 'URI',
   description: `device to talk to: serial:/dev/ttyACM0[?baud=N], pty:PATH or mock:KIND[?seed=N&geometry=A-B-C] (default ${DEFAULT_DEVICE_URI})`,
-  schema: z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      const uri = v ?? DEFAULT_DEVICE_URI;
-      try {
-        parseDeviceUri(uri);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-      return uri;
-    }),
+  schema: deviceUri.optional().transform((v) => v ?? DEFAULT_DEVICE_URI),
 } satisfies OptionSpec;
 
+const lowest = (lo: number) => (lo === 1 ? 'must be >= 1 (a positive whole number)' : `must be >= ${lo}`);
 const whole = (lo: number, hi: number) =>
   z
     .string()
     .regex(/^-?\d+$/, 'expected a whole number')
     .transform(Number)
-    .pipe(z.number().int().min(lo, `must be >= ${lo}`).max(hi, `must be <= ${hi}`));
+    .pipe(z.number().int().min(lo, lowest(lo)).max(hi, `must be <= ${hi}`));
 
 /** An optional whole-number flag within [lo, hi]. */
 export function intOption(description: string, lo: number, hi: number, placeholder = 'N') {

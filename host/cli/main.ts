@@ -5,7 +5,8 @@
  * command's zod schema; a wrong flag or value exits 2 with a message naming the flag, the
  * value and the fix. Every command accepts --help and --json; with --json the last line of
  * stdout is one JSON object ({"ok": true, ...summary} or {"ok": false, "error": ...}) and
- * human-readable lines go to stderr. Runtime failures exit 1 with a one-line summary.
+ * human-readable lines go to stderr. Runtime failures exit 1 with a one-line summary; a command
+ * stopped by SIGINT or SIGTERM exits 130.
  */
 import { distance } from 'fastest-levenshtein';
 import { parseArgs } from 'node:util';
@@ -73,6 +74,15 @@ function allOptions(cmd: Command): [string, OptionSpec][] {
   return Object.entries(cmd.options);
 }
 
+/** The error a command threw once stopped, as one message that starts with what stopped it. */
+function interruption(err: unknown, reason: unknown): Error & { kind: string } {
+  const why = reason instanceof Error ? reason.message : 'interrupted';
+  const msg = err instanceof Error ? err.message : String(err);
+  // An abort seen deep inside (a pending request, a fit) says only that it was aborted.
+  const detail = /^(interrupted|this operation was aborted|the operation was aborted)\.?$/i.test(msg) || msg === why ? '' : `: ${msg}`;
+  return Object.assign(new Error(`${why}${detail}`), { kind: 'interrupted' });
+}
+
 /** Help text for one command. */
 export function commandHelp(cmd: Command): string {
   const lines = [`spikeloop ${cmd.name}: ${cmd.summary}`, '', `usage: spikeloop ${cmd.name} [flags]`];
@@ -133,6 +143,26 @@ function explainParseError(err: Error & { code?: string }, cmd: Command, argv: s
   }
 }
 
+/**
+ * `--epochs -3` as `--epochs=-3`: parseArgs takes a value starting with '-' for a flag, so a
+ * negative number would read as a missing value; joined, it reaches the flag's schema, which
+ * says what the value must be.
+ */
+function joinNegativeValues(argv: string[], config: Record<string, { type: 'string' | 'boolean'; short?: string }>): string[] {
+  const takesValue = (a: string) =>
+    Object.entries(config).some(([k, c]) => c.type === 'string' && (a === `--${k}` || (c.short !== undefined && a === `-${c.short}`)));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (takesValue(a) && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 /** Parses and validates flags against a command's options. Throws UsageError. */
 export function parseCommandFlags(cmd: Command, argv: string[]): { options: Record<string, unknown>; json: boolean; help: boolean } {
   const config: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
@@ -142,7 +172,7 @@ export function parseCommandFlags(cmd: Command, argv: string[]): { options: Reco
   for (const [k, o] of Object.entries(cmd.options)) config[flagName(k)] = { type: o.type, ...(o.short ? { short: o.short } : {}) };
   let values: Record<string, string | boolean | undefined>;
   try {
-    values = parseArgs({ args: argv, options: config, strict: true, allowPositionals: false }).values as typeof values;
+    values = parseArgs({ args: joinNegativeValues(argv, config), options: config, strict: true, allowPositionals: false }).values as typeof values;
   } catch (err) {
     throw new UsageError(explainParseError(err as Error & { code?: string }, cmd, argv));
   }
@@ -169,7 +199,7 @@ export function parseCommandFlags(cmd: Command, argv: string[]): { options: Reco
 
 /**
  * Runs the CLI with `argv` (without node and script). Resolves to the exit code:
- * 0 success, 1 failure, 2 usage error.
+ * 0 success, 1 failure, 2 usage error, 130 interrupted.
  */
 export async function main(argv: string[], ioOverride: Partial<MainIO> = {}): Promise<number> {
   const io: MainIO = { ...defaultIO, ...ioOverride };
@@ -267,6 +297,8 @@ export async function main(argv: string[], ioOverride: Partial<MainIO> = {}): Pr
     if (json) io.stdout(toJson({ ok: true, command: cmd.name, ...summary }) + '\n');
     return 0;
   } catch (err) {
+    // Stopped by SIGINT / SIGTERM (or the caller's signal): 130, as a shell reports Ctrl-C.
+    if (controller.signal.aborted) return fail(130, interruption(err, controller.signal.reason), cmdName);
     return fail(err instanceof UsageError ? 2 : 1, err, cmdName);
   } finally {
     outer?.removeEventListener('abort', onOuter);

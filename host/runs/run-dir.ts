@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { hostname } from 'node:os';
-import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { writeJsonAtomicSync } from '../../models/io/atomic-file.ts';
@@ -83,6 +83,55 @@ export interface OpenRunOptions {
   info: RunInfo;
   /** Clock for tests. */
   now?: () => Date;
+  /**
+   * How to continue the run recorded in a non-empty `out`, for the refusal's hint, e.g.
+   * "pass --resume to continue it" (only commands with such a flag give one).
+   */
+  continueHint?: string;
+}
+
+/** Mounts whose files are not storage (writing there can hang or spin): never a run folder. */
+const PSEUDO_ROOTS = ['/proc', '/sys', '/dev'];
+// statfs magic numbers of pseudo file systems (proc, sysfs, cgroup, cgroup2, debugfs, tracefs, securityfs).
+const PSEUDO_FS_TYPES = new Set([0x9fa0, 0x62656572, 0x27e0eb, 0x63677270, 0x64626720, 0x74726163, 0x73636673]);
+
+/**
+ * Refuses an --out that cannot hold a run before anything is created: a path under a pseudo
+ * file system (/proc, /sys, /dev), or one whose nearest existing folder cannot be written.
+ */
+export function checkOutWritable(out: string): void {
+  const dir = resolve(out);
+  let existing = dir;
+  while (!fs.existsSync(existing)) {
+    const up = dirname(existing);
+    if (up === existing) break;
+    existing = up;
+  }
+  let real = existing;
+  try {
+    real = fs.realpathSync(existing);
+  } catch {
+    /* keep the path as given */
+  }
+  const pseudo = [dir, real].some((p) => PSEUDO_ROOTS.some((r) => p === r || p.startsWith(r + sep)));
+  let fsType: number | undefined;
+  try {
+    fsType = Number(fs.statfsSync(real).type);
+  } catch {
+    /* statfs not available here */
+  }
+  if (pseudo || (fsType !== undefined && PSEUDO_FS_TYPES.has(fsType))) {
+    throw new RunDirError(`--out ${out}: ${real} is a system pseudo-filesystem, not storage; choose a folder on disk, e.g. --out runs/NAME`);
+  }
+  if (existing === dir && !fs.statSync(dir).isDirectory()) throw new RunDirError(`--out ${out}: exists and is not a folder; choose another path`);
+  const target = existing === dir ? 'the folder' : `its parent ${existing}`;
+  try {
+    fs.accessSync(existing, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EROFS' ? 'is on a read-only file system' : code === 'EACCES' || code === 'EPERM' ? 'is not writable by this user' : `cannot be written (${code ?? (err as Error).message})`;
+    throw new RunDirError(`--out ${out}: ${target} ${why}; choose a folder you can write, e.g. --out runs/NAME`);
+  }
 }
 
 function spikeloopVersion(): string {
@@ -111,15 +160,31 @@ function metricsJson(obj: Record<string, unknown>): string {
 /** Appends one JSON object per line; each line is handed to the OS before append() returns. */
 export class MetricsLog {
   private fd: number | undefined;
+  /** Records appended by this process. */
+  appended = 0;
 
   constructor(readonly path: string) {
-    this.fd = fs.openSync(path, 'a');
+    // O_NOFOLLOW: a symbolic link planted in the run folder must not redirect the log elsewhere.
+    const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants;
+    try {
+      this.fd = fs.openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+        throw new RunDirError(`${path} is a symbolic link; spikeloop writes only to files inside the run folder: remove the link and run again`);
+      }
+      throw err;
+    }
+    if (!fs.fstatSync(this.fd).isFile()) {
+      fs.closeSync(this.fd);
+      this.fd = undefined;
+      throw new RunDirError(`${path} is not a regular file; remove it and run again`);
+    }
     // A crash mid-line leaves a partial last line; start on a fresh line so it stays
     // one skippable damaged record instead of corrupting the next one.
     const size = fs.fstatSync(this.fd).size;
     if (size > 0) {
       const last = Buffer.alloc(1);
-      const rfd = fs.openSync(path, 'r');
+      const rfd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
       try {
         fs.readSync(rfd, last, 0, 1, size - 1);
       } finally {
@@ -137,6 +202,7 @@ export class MetricsLog {
     }
     const line = metricsJson('time' in record ? record : { time: new Date().toISOString(), ...record });
     fs.writeSync(this.fd, line + '\n');
+    this.appended++;
   }
 
   /** fsync and close (idempotent). */
@@ -209,12 +275,51 @@ function acquireLock(dir: string): string {
   throw new RunDirError(`${dir}: could not take ${LOCK_FILE}`);
 }
 
+/** True when a folder holds nothing but a run's record and lock and an empty metrics log. */
+function onlyRunFiles(dir: string): boolean {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return false;
+  }
+  return entries.every((f) => {
+    if (f === RECORD_FILE || f === LOCK_FILE || f.startsWith(`.${RECORD_FILE}.`)) return true;
+    if (f !== METRICS_FILE) return false;
+    const st = fs.lstatSync(join(dir, f));
+    return st.isFile() && st.size === 0;
+  });
+}
+
+/** The command that made the run recorded in `dir`, if a valid record says. */
+function recordedCommand(dir: string): string | undefined {
+  try {
+    const rec = recordSchema.safeParse(JSON.parse(fs.readFileSync(join(dir, RECORD_FILE), 'utf8')));
+    return rec.success ? rec.data.command : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A folder left by a run that failed or was interrupted before it produced anything. */
+function leftNothing(dir: string, entries: string[]): boolean {
+  if (!entries.includes(RECORD_FILE) || entries.includes(LOCK_FILE) || !onlyRunFiles(dir)) return false;
+  try {
+    const rec = recordSchema.safeParse(JSON.parse(fs.readFileSync(join(dir, RECORD_FILE), 'utf8')));
+    return rec.success && (rec.data.status === 'failed' || rec.data.status === 'interrupted') && rec.data.resumes.length === 0;
+  } catch {
+    return false;
+  }
+}
+
 export class RunDir {
   readonly metrics: MetricsLog;
   private rec: RunRecord;
   private lock: string | undefined;
   private readonly now: () => Date;
   private readonly startMs: number;
+  /** The outermost folder this run created (mkdir -p), removed again if the run leaves nothing. */
+  private createdFrom: string | undefined;
 
   private constructor(
     readonly path: string,
@@ -238,6 +343,7 @@ export class RunDir {
     if (!opts.info || typeof opts.info.command !== 'string' || opts.info.command === '') {
       throw new RunDirError('run info: command is required (e.g. "train")');
     }
+    checkOutWritable(opts.out);
     const dir = resolve(opts.out);
     let entries: string[] = [];
     if (fs.existsSync(dir)) {
@@ -286,12 +392,18 @@ export class RunDir {
       }
     }
 
+    // A run that ended before it produced anything (only its record and an empty metrics log) is
+    // no reason to refuse the folder: the same --out starts afresh there.
+    if (entries.length > 0 && leftNothing(dir, entries)) {
+      for (const f of entries) fs.rmSync(join(dir, f), { force: true });
+      entries = [];
+    }
     if (entries.length > 0) {
       const shown = entries.slice(0, 5).join(', ') + (entries.length > 5 ? ', ...' : '');
-      const hint = entries.includes(RECORD_FILE) ? ' or pass --resume to continue the run recorded there' : '';
+      const hint = opts.continueHint && recordedCommand(dir) === opts.info.command ? ` or ${opts.continueHint}` : ` (or delete ${opts.out} to start over)`;
       throw new RunDirError(`--out ${opts.out}: folder is not empty (${shown}); choose a new folder${hint}`);
     }
-    fs.mkdirSync(dir, { recursive: true });
+    const created = fs.mkdirSync(dir, { recursive: true });
     const lock = acquireLock(dir);
     const started = now();
     const record: RunRecord = {
@@ -308,7 +420,9 @@ export class RunDir {
       resumes: [],
     };
     try {
-      return new RunDir(dir, record, false, lock, now);
+      const run = new RunDir(dir, record, false, lock, now);
+      run.createdFrom = created;
+      return run;
     } catch (err) {
       fs.rmSync(lock, { force: true });
       throw err;
@@ -319,11 +433,25 @@ export class RunDir {
     return this.rec;
   }
 
-  /** A path inside the run folder; refuses names that would escape it. */
+  /**
+   * A path inside the run folder; refuses names that would escape it, lexically or through a
+   * symbolic link planted at the path or at a folder on the way to it.
+   */
   file(name: string): string {
     const n = normalize(name);
     if (name === '' || isAbsolute(name) || n === '..' || n.startsWith('..' + sep)) {
       throw new RunDirError(`run file "${name}": must be a relative path inside the run folder`);
+    }
+    let p = this.path;
+    for (const part of n.split(sep)) {
+      p = join(p, part);
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(p);
+      } catch {
+        break; // not there yet: nothing to follow
+      }
+      if (st.isSymbolicLink()) throw new RunDirError(`${p} is a symbolic link; spikeloop writes only to files inside the run folder: remove the link and run again`);
     }
     return join(this.path, n);
   }
@@ -342,11 +470,44 @@ export class RunDir {
     this.end('finished');
   }
 
-  /** Mark the run failed (or interrupted, e.g. on Ctrl-C), recording the error. */
+  /**
+   * Mark the run failed (or interrupted, e.g. on Ctrl-C), recording the error. A new run that
+   * failed before it wrote anything (no metrics, no files besides its record) is removed instead,
+   * folder and all, so the same --out can be used again once the cause is fixed.
+   */
   fail(error: unknown, status: 'failed' | 'interrupted' = 'failed'): void {
     const e = error instanceof Error ? error : new Error(String(error));
     this.rec.error = { message: e.message, ...(e.stack ? { stack: e.stack } : {}) };
+    const untouched = status === 'failed' && !this.resumed && this.lock !== undefined && this.metrics.appended === 0 && onlyRunFiles(this.path);
     this.end(status);
+    if (untouched) this.discard();
+  }
+
+  /**
+   * Ends the run after `error`: "interrupted" when `signal` stopped it, else "failed" (see fail).
+   * Returns the error to rethrow; an interruption's says where it is recorded and `howToContinue`.
+   */
+  stopped(error: unknown, signal: AbortSignal | undefined, howToContinue: string): unknown {
+    if (!signal?.aborted) {
+      this.fail(error);
+      return error;
+    }
+    this.fail(error, 'interrupted');
+    return new Error(`${join(this.path, RECORD_FILE)} records it (status "interrupted"); ${howToContinue}`);
+  }
+
+  private discard(): void {
+    for (const f of [RECORD_FILE, METRICS_FILE]) fs.rmSync(join(this.path, f), { force: true });
+    if (this.createdFrom === undefined) return;
+    // Remove the folders mkdir created, innermost first, as long as they are empty.
+    for (let d = this.path; ; d = dirname(d)) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        return;
+      }
+      if (d === resolve(this.createdFrom) || dirname(d) === d) return;
+    }
   }
 
   private end(status: RunStatus): void {

@@ -246,7 +246,12 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
   const startProfile = opts.quick
     ? await loadChipProfile(opts.profile ?? path.join(opts.out, PROFILE_FILE), { chipId: info.chipId })
     : undefined;
-  const run = openRunDir({ out: opts.out, resume: opts.quick && !opts.profile ? true : undefined, info: { command: 'calibrate', args: process.argv.slice(2), device: opts.deviceUri ?? device.uri } });
+  const run = openRunDir({
+    out: opts.out,
+    resume: opts.quick && !opts.profile ? true : undefined,
+    info: { command: 'calibrate', args: process.argv.slice(2), device: opts.deviceUri ?? device.uri },
+    continueHint: `refit the profile recorded there with spikeloop calibrate --quick --out ${opts.out}`,
+  });
   try {
     const status = await device.status();
     const target = deviceProbeTarget(device, opts.signal);
@@ -406,7 +411,10 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
     run.finish({ ...summary });
     return summary;
   } catch (err) {
-    run.fail(err, opts.signal?.aborted ? 'interrupted' : 'failed');
-    throw err;
+    throw run.stopped(
+      err,
+      opts.signal,
+      opts.quick ? 'the profile is as it was: run the same command again' : `nothing was fitted yet; run the same command again (the same --out ${opts.out} is taken when the run left no results, else choose a new one)`,
+    );
   }
 }

@@ -38,7 +38,7 @@ import { renderTable } from '../ui/table.ts';
 import { runBringup, type BringupRecord, type StepId } from './bringup.ts';
 import { writeBringupJson, writeBringupReport } from './bringup-report.ts';
 import { runCalibrateWorkflow, PROFILE_FILE, type CalibrateSummary } from './calibrate.ts';
-import { curvesFromProfile, deployNetwork, deviceHorizons, evaluateOnDevice } from './deploy.ts';
+import { chipTimeBase, curvesFromProfile, deployNetwork, evaluateOnDevice } from './deploy.ts';
 import { runFinetune, type FinetuneSummary } from './finetune.ts';
 import { presetFor } from './train.ts';
 import { displayPath, formatPercent } from '../ui/format.ts';
@@ -314,8 +314,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     run.finish({ ...summary });
     return summary;
   } catch (err) {
-    run.fail(err, opts.signal?.aborted ? 'interrupted' : 'failed');
-    throw err;
+    throw run.stopped(err, opts.signal, `a demo cannot be continued: run it again (add --seed ${opts.seed} for the same chip)`);
   } finally {
     for (const n of nets) n.dispose();
     await device?.close().catch(() => {});
@@ -410,15 +409,12 @@ async function trainTwin(
   const biasSpike = preset.biasSpike;
   const sizes = [data.features + (biasSpike === undefined ? 0 : 1), ...info.layers.slice(0, -1).map((l) => l.outputs), data.classes];
   const physics = profileTwinPhysics(profile);
-  // Inputs take the first half of layer 0's window (one twin time unit), the layers the rest; grids
-  // start at 0 (shiftGrids off) as the chip's do. Reversal potentials: the calibrated ones.
+  // The chip's time base (chipTimeBase); reversal potentials: the calibrated ones.
   const config = defaultConfig(sizes, {
     model: 'pnn',
     ePlus: physics.ePlus,
     eMinus: physics.eMinus,
-    inputWindow: 1,
-    horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2),
-    shiftGrids: false,
+    ...chipTimeBase(info),
     ...(biasSpike === undefined ? {} : { biasSpike }),
   });
   const solver = createSolver('dstd', { bins: 16 });

@@ -26,18 +26,33 @@ import { ChipDevice, type DeviceInfo } from '../device/chip-device.ts';
 import { createProgress } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { formatPercent } from '../ui/format.ts';
+import { checkInputFile, MODEL_FILE_FIX, PROFILE_FILE_FIX } from './input-file.ts';
 
 /** The nominal sky130 transfer curves: what a chip is assumed to be before it is calibrated. */
 export function nominalCurves(): LayerCurves {
   return { nmos: NOMINAL_NMOS, pmos: NOMINAL_PMOS, circuit: NOMINAL_CIRCUIT, temperatureC: NOMINAL_TEMPERATURE_C };
 }
 
+/** A chip's layer windows, as HELLO announces them or a chip profile records them. */
+export interface ChipWindows {
+  layers: readonly { horizonTicks: number }[];
+}
+
 /**
  * The device's layer windows in twin time units of `unitTicks` ticks (default: layer 0's window,
  * so it ends at 1). A network meant for this device is configured with these horizons.
  */
-export function deviceHorizons(info: DeviceInfo, unitTicks = info.layers[0]!.horizonTicks): number[] {
+export function deviceHorizons(info: ChipWindows, unitTicks = info.layers[0]!.horizonTicks): number[] {
   return info.layers.map((l) => l.horizonTicks / unitTicks);
+}
+
+/**
+ * The time base of a twin trained for a chip: inputs take the first half of layer 0's window (one
+ * twin time unit), the layers the rest, each ending where the chip's does; grids start at 0
+ * (shiftGrids off) as the chip's do.
+ */
+export function chipTimeBase(chip: ChipWindows): { inputWindow: number; horizons: number[]; shiftGrids: boolean } {
+  return { inputWindow: 1, horizons: deviceHorizons(chip, chip.layers[0]!.horizonTicks / 2), shiftGrids: false };
 }
 
 /** Ticks per twin time unit, read off the network's first window against the device's. */
@@ -45,16 +60,25 @@ export function unitTicksOf(net: SpikingNetwork, info: DeviceInfo): number {
   return info.layers[0]!.horizonTicks / net.config.horizons[0]!;
 }
 
+/** What makes a network fit a chip: training it for that chip. */
+export const FIT_FIX = 'train the network for this chip with spikeloop train --profile FILE (or --device URI)';
+
+/** Throws, naming every mismatch and the fix, unless `net` fits the device (fitProblems). */
+export function checkFits(net: SpikingNetwork, info: DeviceInfo, what = 'the network'): void {
+  const problems = fitProblems(net, info);
+  if (problems.length > 0) throw new RangeError(`${what} does not fit ${info.chipId}: ${problems.join('; ')}; ${FIT_FIX}`);
+}
+
 /**
- * Reasons a network cannot run on this device as it is, each naming what differs and the fix;
- * empty when it fits. The twin may use any time unit; its windows must be the device's in it.
+ * Reasons a network cannot run on this device as it is, each naming what differs; empty when it
+ * fits (checkFits adds the fix). The twin may use any time unit; its windows must be the device's in it.
  */
 export function fitProblems(net: SpikingNetwork, info: DeviceInfo): string[] {
   const problems: string[] = [];
   const sizes = net.config.sizes;
   if (net.layers.length !== info.layers.length) {
     problems.push(
-      `the network has ${net.layers.length} layers, the chip ${info.layers.length}: train with --layers matching the chip's hidden layers (${info.layers
+      `the network has ${net.layers.length} layers, the chip ${info.layers.length} (the chip's hidden widths are ${info.layers
         .slice(0, -1)
         .map((l) => l.outputs)
         .join(',')})`,
@@ -70,7 +94,7 @@ export function fitProblems(net: SpikingNetwork, info: DeviceInfo): string[] {
     const have = net.config.horizons[l]!;
     if (Math.abs(have - want[l]!) > 1e-9 * want[l]!) {
       problems.push(
-        `layer ${l}'s window ends at ${have} time units in the twin but at ${want[l]} on the chip (${chip.horizonTicks} ticks at ${unit} ticks per unit): configure the twin with deviceHorizons()`,
+        `layer ${l}'s window ends at ${have} time units in the twin but at ${want[l]} on the chip (${chip.horizonTicks} ticks at ${unit} ticks per unit)`,
       );
     }
   });
@@ -111,8 +135,7 @@ export interface MappedNetwork {
 
 /** Maps every layer's conductances to DAC codes through `curves` (nominal where absent); no I/O. */
 export function mapNetwork(net: SpikingNetwork, info: DeviceInfo, curves?: readonly LayerCurves[]): MappedNetwork {
-  const problems = fitProblems(net, info);
-  if (problems.length > 0) throw new RangeError(`the network does not fit ${info.chipId}: ${problems.join('; ')}`);
+  checkFits(net, info);
   // Seconds per twin time unit.
   const t0 = unitTicksOf(net, info) * info.tickSeconds;
   const pnn = net.toPnnLayers();
@@ -323,11 +346,26 @@ function exactAccuracy(net: SpikingNetwork, x: Float32Array, y: Uint8Array, n: n
 
 /** `spikeloop deploy`: map through the profile's curves, upload, verify, and optionally score on the device. */
 export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<DeploySummary> {
+  // Every input is read and checked before the device is opened.
+  checkInputFile('--model', opts.model, MODEL_FILE_FIX);
+  if (opts.profile) checkInputFile('--profile', opts.profile, PROFILE_FILE_FIX);
   await initBackend();
   const { net, info: modelInfo } = await loadNetwork(opts.model);
-  const device = await ChipDevice.open(opts.device);
+  let device: ChipDevice | undefined;
   try {
+    if (opts.profile) await loadChipProfile(opts.profile);
+    const data = opts.dataset
+      ? await loadDataset(opts.dataset, { limitTest: opts.limitTest, seed: opts.seed ?? (typeof modelInfo.seed === 'number' ? modelInfo.seed : undefined) })
+      : undefined;
+    if (data && (data.features !== net.features || data.classes !== net.classes)) {
+      throw new RangeError(
+        `--dataset ${opts.dataset}: ${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on${typeof modelInfo.dataset === 'string' ? ` (${modelInfo.dataset})` : ''}`,
+      );
+    }
+    opts.signal?.throwIfAborted();
+    device = await ChipDevice.open(opts.device);
     const info = device.info;
+    checkFits(net, info, `the network in ${opts.model}`);
     let curves: LayerCurves[] | undefined;
     if (opts.profile) {
       const profile = await loadChipProfile(opts.profile, { chipId: info.chipId });
@@ -337,8 +375,6 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
         `WARNING: no --profile given: conductances are mapped through the NOMINAL sky130 transfer curves, so this chip's own mismatch is not compensated and accuracy on the device will suffer. Run \`spikeloop calibrate --device ${opts.device}\` and pass its profile with --profile.`,
       );
     }
-    const problems = fitProblems(net, info);
-    if (problems.length > 0) throw new RangeError(`the network in ${opts.model} does not fit ${info.chipId}: ${problems.join('; ')}`);
     opts.print(`spikeloop deploy: ${opts.model} (${net.config.sizes.join('-')}) onto ${info.chipId} at ${opts.device}, ${curves ? `calibrated curves from ${opts.profile}` : 'nominal curves'}`);
     const d = await deployNetwork(device, net, { curves, signal: opts.signal });
     const summary: DeploySummary = {
@@ -359,11 +395,7 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
       opts.warn(`${summary.clipped_synapses} synapses needed more conductance than the safe gate range gives and were clipped to its edge`);
     }
     try {
-      if (opts.dataset) {
-        const data = await loadDataset(opts.dataset, { limitTest: opts.limitTest, seed: opts.seed ?? (typeof modelInfo.seed === 'number' ? modelInfo.seed : undefined) });
-        if (data.features !== net.features || data.classes !== net.classes) {
-          throw new RangeError(`${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on`);
-        }
+      if (data) {
         const test = data.test;
         const bar = createProgress({ total: test.n, label: 'device', unit: 'samples' });
         const onDevice = await evaluateOnDevice(device, net, test.x, test.y, test.n, { signal: opts.signal, onProgress: (done) => bar.update(done) });
@@ -395,7 +427,7 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
     return summary;
   } finally {
     net.dispose();
-    await device.close();
+    await device?.close();
   }
 }
 

@@ -45,13 +45,14 @@ import { ChipDevice } from '../device/chip-device.ts';
 import { writeHtmlReport } from '../report/html-report.ts';
 import { lineChart, spikeRaster } from '../report/svg-plot.ts';
 import { openRunDir, type RunDir } from '../runs/run-dir.ts';
+import { checkInputFile, MODEL_FILE_FIX, PROFILE_FILE_FIX } from './input-file.ts';
 import { createProgress, type ProgressStream } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import {
   curvesFromProfile,
   encodeForDevice,
   evaluateOnDevice,
-  fitProblems,
+  checkFits,
   nominalCurves,
   ticksToTwinTimes,
   unitTicksOf,
@@ -166,6 +167,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
   } else {
     if (!opts.model || !opts.dataset || opts.epochs === undefined) throw new Error('a new fine-tuning run needs a model, a data set and a number of epochs');
     if (!opts.profile && !opts.uncalibrated) throw new Error('fine-tuning needs the chip profile (--profile FILE from spikeloop calibrate), or --uncalibrated to map through nominal curves');
+    checkInputFile('--model', opts.model, MODEL_FILE_FIX);
+    if (opts.profile) checkInputFile('--profile', opts.profile, PROFILE_FILE_FIX);
     net = (await loadNetwork(opts.model)).net;
     settings = {
       model: opts.model,
@@ -183,7 +186,12 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     };
     state = { cursor: { epoch: 0, batch: 0 }, adam: newAdamState(net), codes: [], history: [], steps: 0 };
   }
-  const run = openRunDir({ out: opts.out, resume: resuming, info: { command: 'finetune', args: opts.args ?? [], device: opts.device } });
+  const run = openRunDir({
+    out: opts.out,
+    resume: resuming,
+    info: { command: 'finetune', args: opts.args ?? [], device: opts.device },
+    continueHint: `continue the run recorded there with spikeloop finetune --resume ${opts.out}`,
+  });
   let device: ChipDevice | undefined;
   let consistent = false;
   /** The codes the batch at the cursor must be measured with. */
@@ -206,8 +214,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     if (savedChip !== undefined && savedChip !== info.chipId) {
       throw new Error(`the run was fine-tuning chip ${savedChip}, the device holds chip ${info.chipId}: resume on the same chip`);
     }
-    const problems = fitProblems(net, info);
-    if (problems.length > 0) throw new RangeError(`the network does not fit ${info.chipId}: ${problems.join('; ')}`);
+    checkFits(net, info);
     const unitTicks = unitTicksOf(net, info);
     let curves: LayerCurves[] | undefined;
     let timerOffset = 0;
@@ -235,7 +242,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       seed: settings.seed,
     });
     if (data.features !== net.features || data.classes !== net.classes) {
-      throw new RangeError(`${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs`);
+      throw new RangeError(`--dataset ${settings.dataset}: ${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on`);
     }
     run.update({ device: { uri: opts.device, chipId: info.chipId }, summary: { settings } });
     const nL = net.layers.length;
@@ -455,7 +462,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
   } catch (err) {
     // Save what is consistent: every batch before the cursor applied once, the device state to restore.
     if (consistent) await checkpoint(cursorRunCodes()).catch(() => {});
-    run.fail(err, opts.signal?.aborted ? 'interrupted' : 'failed');
+    const stopped = run.stopped(err, opts.signal, consistent ? `continue with spikeloop finetune --resume ${run.path} --device ${opts.device}` : resuming ? `nothing changed; continue with spikeloop finetune --resume ${run.path} --device ${opts.device}` : 'nothing was trained yet: run the same command again');
+    if (opts.signal?.aborted) throw stopped;
     if (consistent && isLinkLoss(err)) {
       throw new Error(
         `the device was lost at epoch ${state.cursor.epoch + 1}, batch ${state.cursor.batch + 1} (${(err as Error).message}); the run is saved: reconnect and continue with spikeloop finetune --resume ${run.path} --device URI`,

@@ -40,7 +40,11 @@ import { registerGradients } from '../../models/tf/gradients.ts';
 import { writeHtmlReport, type ReportSection } from '../report/html-report.ts';
 import { CONFUSION_FILE, writeConfusion } from './confusion-report.ts';
 import { lineChart } from '../report/svg-plot.ts';
-import { MetricsLog, openRunDir, type RunDir } from '../runs/run-dir.ts';
+import { checkOutWritable, MetricsLog, openRunDir, type RunDir } from '../runs/run-dir.ts';
+import { loadChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
+import { ChipDevice } from '../device/chip-device.ts';
+import { chipTimeBase } from './deploy.ts';
+import { checkInputFile, PROFILE_FILE_FIX } from './input-file.ts';
 import { createProgress, type ProgressStream } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { displayPath, formatNumber, formatPercent } from '../ui/format.ts';
@@ -93,6 +97,11 @@ export interface TrainWorkflowOptions {
   inputNoise?: number;
   /** Decoupled weight decay (TrainOptions.weightDecay); 0 = off; absent = the preset's. */
   weightDecay?: number;
+  /**
+   * Train for this chip (chipTarget): its hidden widths, its layer windows as the twin's horizons
+   * (chipTimeBase) and, from a profile, its calibrated reversal potentials.
+   */
+  chip?: ChipTarget;
   /** The command line, for the run record. */
   args?: string[];
   signal?: AbortSignal;
@@ -187,30 +196,115 @@ export function reversalCandidates(): (ReversalPair & { vRest: number; vThreshol
   return out;
 }
 
+/** A chip to train for: what a profile records or a device announces in HELLO. */
+export interface ChipTarget {
+  /** Where the chip was read, for messages: "profile runs/cal/profile.slp" or "device mock:...". */
+  source: string;
+  chipId: string;
+  layers: { inputs: number; outputs: number; horizonTicks: number }[];
+  /** Calibrated reversal potentials (a profile's); the nominal ones when absent. */
+  ePlus?: number;
+  eMinus?: number;
+}
+
+/** A network that cannot be trained for the chip as asked: what differs and the flag that fixes it. */
+export class ChipFitError extends Error {
+  override name = 'ChipFitError';
+}
+
+/**
+ * The chip `--profile FILE` records or `--device URI` announces (HELLO only: the device is opened,
+ * read and closed). Throws with the flag named when the file or the device cannot be read.
+ */
+export async function chipTarget(o: { profile?: string; device?: string }): Promise<ChipTarget | undefined> {
+  if (o.profile !== undefined) {
+    checkInputFile('--profile', o.profile, PROFILE_FILE_FIX);
+    let p: ChipProfile;
+    try {
+      p = await loadChipProfile(o.profile);
+    } catch (err) {
+      throw new ChipFitError(`--profile ${o.profile}: ${(err as Error).message.replace(`${o.profile}: `, '')}; ${PROFILE_FILE_FIX}`);
+    }
+    return { source: `profile ${o.profile}`, chipId: p.chipId, layers: p.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, horizonTicks: l.horizonTicks })), ePlus: p.global.ePlus, eMinus: p.global.eMinus };
+  }
+  if (o.device !== undefined) {
+    const device = await ChipDevice.open(o.device);
+    try {
+      const info = device.info;
+      return { source: `device ${o.device}`, chipId: info.chipId, layers: info.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, horizonTicks: l.horizonTicks })) };
+    } finally {
+      await device.close();
+    }
+  }
+  return undefined;
+}
+
+/** The layer sizes a run trains: inputs (the data's, plus an appended reference input), hidden widths, classes. */
+function networkSizes(opts: TrainWorkflowOptions, preset: Preset, features: number, classes: number): { sizes: number[]; biasSpike?: number; biasReplaces?: number } {
+  const hidden = opts.chip ? opts.chip.layers.slice(0, -1).map((l) => l.outputs) : (opts.layers ?? preset.layers);
+  const biasSpike = opts.referenceSpike === null ? undefined : (opts.referenceSpike ?? preset.biasSpike);
+  const biasReplaces = biasSpike === undefined || opts.referenceReplaces === null ? undefined : (opts.referenceReplaces ?? preset.biasReplaces);
+  if (biasReplaces !== undefined && !(biasReplaces < features)) {
+    throw new RangeError(`--reference-replaces ${biasReplaces}: the data have features 0..${features - 1}; name one of them, or none to append the reference input`);
+  }
+  const sizes = [features + (biasSpike === undefined || biasReplaces !== undefined ? 0 : 1), ...hidden, classes];
+  return { sizes, ...(biasSpike !== undefined ? { biasSpike } : {}), ...(biasReplaces !== undefined ? { biasReplaces } : {}) };
+}
+
+/** Why a network of the run's settings cannot be trained for the chip (flag and fix named), or undefined. */
+export function chipFitProblem(opts: TrainWorkflowOptions, preset: Preset, features: number, classes: number, dataName: string): string | undefined {
+  const chip = opts.chip;
+  if (!chip) return undefined;
+  const hidden = chip.layers.slice(0, -1).map((l) => l.outputs);
+  const of = `the chip of ${chip.source} (${chip.chipId}, ${[chip.layers[0]!.inputs, ...chip.layers.map((l) => l.outputs)].join('-')})`;
+  if (opts.layers && opts.layers.join(',') !== hidden.join(',')) {
+    return `--layers ${opts.layers.join(',')} asks for hidden layers ${opts.layers.join('-')}, but ${of} has ${hidden.length ? hidden.join('-') : 'none'}: a network for a chip takes the chip's widths, so drop --layers`;
+  }
+  if (hidden.length === 0) return `${of} has a single layer; a network trained here needs at least one hidden layer: train for a chip with two or more layers`;
+  const { sizes, biasSpike, biasReplaces } = networkSizes(opts, preset, features, classes);
+  const inputs = chip.layers[0]!.inputs;
+  if (sizes[0]! > inputs) {
+    const ref = biasSpike !== undefined && biasReplaces === undefined;
+    return `${dataName} needs ${sizes[0]} inputs (${features} features${ref ? ' and the reference input' : ''}), but ${of} has ${inputs}: ${ref && features <= inputs ? 'pass --reference-replaces K to put the reference spike in place of feature K, or --reference-spike none' : 'train for a chip with more inputs'}`;
+  }
+  const outputs = chip.layers.at(-1)!.outputs;
+  if (classes > outputs) return `${dataName} has ${classes} classes, but ${of} has ${outputs} output neurons: train for a chip with at least ${classes} outputs`;
+  return undefined;
+}
+
 export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<TrainSummary> {
   const started = performance.now();
   const preset = presetFor(opts.dataset);
+  if (opts.chip && opts.fromAnn) throw new ChipFitError('--from-ann maps a ReLU network onto windows of its own, not a chip\'s: drop --from-ann to train for the chip, or drop --profile / --device');
+  // Everything that can be refused is checked before the run folder exists.
+  checkOutWritable(opts.out);
   const cv = opts.cv === undefined ? undefined : await prepareCv(opts, opts.cv);
-  const run = openRunDir({ out: opts.out, info: { command: 'train', args: opts.args ?? [] } });
+  const data = cv ? undefined : await loadDataset(opts.dataset, { limitTrain: opts.limitTrain, limitTest: opts.limitTest, seed: opts.seed });
+  const shape = cv ? cv.pool : data!;
+  const misfit = chipFitProblem(opts, preset, shape.features, shape.classes, shape.name);
+  if (misfit) throw new ChipFitError(misfit);
+  // Throws on a --reference-replaces the data do not have.
+  if (!opts.fromAnn) networkSizes(opts, preset, shape.features, shape.classes);
+  const run = openRunDir({ out: opts.out, info: { command: 'train', args: opts.args ?? [], ...(opts.chip ? { device: { chip_id: opts.chip.chipId, from: opts.chip.source } } : {}) } });
   try {
     const backend = await initBackend();
     registerGradients();
     run.update({ versions: { tfjs_backend: backend } });
     let summary: TrainSummary;
+    const forChip = opts.chip ? `; for ${opts.chip.chipId} (${opts.chip.source})` : '';
     if (cv) {
-      opts.print(`spikeloop train: ${cv.pool.name}, stratified ${cv.k}-fold cross-validation over ${describePool(cv.pool)}, folds from seed ${opts.seed}; tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
+      opts.print(`spikeloop train: ${cv.pool.name}, stratified ${cv.k}-fold cross-validation over ${describePool(cv.pool)}, folds from seed ${opts.seed}${forChip}; tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
       summary = await cvFlow({ ...opts, cv: cv.k }, preset, cv.pool, cv.folds, run, backend);
     } else {
-      const data = await loadDataset(opts.dataset, { limitTrain: opts.limitTrain, limitTest: opts.limitTest, seed: opts.seed });
-      opts.print(`spikeloop train: ${data.name} (${data.train.n} train / ${data.test.n} test, ${data.split}); tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
-      summary = opts.fromAnn ? await annFlow(opts, preset, data, run, backend) : await snnFlow(opts, preset, data, run, backend);
+      opts.print(`spikeloop train: ${data!.name} (${data!.train.n} train / ${data!.test.n} test, ${data!.split})${forChip}; tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
+      summary = opts.fromAnn ? await annFlow(opts, preset, data!, run, backend) : await snnFlow(opts, preset, data!, run, backend);
     }
+    if (opts.chip) summary.chip = { chip_id: opts.chip.chipId, from: opts.chip.source };
     summary.seconds = (performance.now() - started) / 1000;
     run.finish(summary);
     return summary;
   } catch (err) {
-    run.fail(err, opts.signal?.aborted ? 'interrupted' : 'failed');
-    throw err;
+    throw run.stopped(err, opts.signal, `training cannot be continued: run it again (with a new --out, or delete ${opts.out})`);
   }
 }
 
@@ -250,13 +344,7 @@ interface SnnSetup {
 }
 
 function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, classes: number): SnnSetup {
-  const hidden = opts.layers ?? preset.layers;
-  const biasSpike = opts.referenceSpike === null ? undefined : (opts.referenceSpike ?? preset.biasSpike);
-  const biasReplaces = biasSpike === undefined || opts.referenceReplaces === null ? undefined : (opts.referenceReplaces ?? preset.biasReplaces);
-  if (biasReplaces !== undefined && !(biasReplaces < features)) {
-    throw new RangeError(`--reference-replaces ${biasReplaces}: the data have features 0..${features - 1}; name one of them, or none to append the reference input`);
-  }
-  const sizes = [features + (biasSpike === undefined || biasReplaces !== undefined ? 0 : 1), ...hidden, classes];
+  const { sizes, biasSpike, biasReplaces } = networkSizes(opts, preset, features, classes);
   const epochs = opts.epochs ?? preset.epochs;
   const batchSize = opts.batchSize ?? preset.batchSize;
   const lr = opts.lr ?? preset.lr;
@@ -275,8 +363,12 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
     ...(opts.deadMean !== undefined ? { deadMean: opts.deadMean === 'batch' ? 1 : 0 } : {}),
   };
   const solver = createSolver(opts.solver, { bins: opts.bins, eulerSteps: opts.eulerSteps });
-  const config = defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces });
+  const chip = opts.chip;
+  // For a chip: its windows, and (PNN) the reversal potentials its profile calibrated.
+  const physics = chip && opts.model === 'pnn' && chip.ePlus !== undefined && chip.eMinus !== undefined ? { ePlus: chip.ePlus, eMinus: chip.eMinus } : {};
+  const config = defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces, ...(chip ? { ...chipTimeBase(chip), ...physics } : {}) });
   const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, averageDecay, inputNoise, weightDecay, loss, seed: opts.seed, config };
+  if (chip) opts.print(`for ${chip.chipId}: its hidden widths, its windows (horizons ${config.horizons.map((h) => formatNumber(h)).join(', ')} input windows)${'ePlus' in physics ? ', its calibrated ePlus and eMinus' : ', nominal ePlus and eMinus (--profile gives calibrated ones)'}`);
   opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}${inputNoise > 0 ? `, input noise ${inputNoise}` : ''}${weightDecay > 0 ? `, weight decay ${weightDecay}` : ''}`);
   return { sizes, epochs, batchSize, lr, schedule, averageDecay, inputNoise, weightDecay, loss, solver, config, settings };
 }
@@ -362,7 +454,7 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
   const s = snnSetup(opts, preset, data.features, data.classes);
   run.update({ summary: { settings: s.settings } });
   const modelFile = run.file('network.bin');
-  const r = await trainOneSnn(opts, s, data, run, { label: 'train', modelFile, info: { dataset: data.name, source: data.source } });
+  const r = await trainOneSnn(opts, s, data, run, { label: 'train', modelFile, info: { dataset: data.name, source: data.source, ...(opts.chip ? { chip: opts.chip.chipId } : {}) } });
   const { history, testAcc, testAccExact, onPnn, onPnnExact } = r;
   const testAccRaw = history.at(-1)?.test_acc_raw;
   const summary: TrainSummary = {

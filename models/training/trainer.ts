@@ -9,6 +9,7 @@
  * each update); test metrics come from a full pass over the test part after the epoch.
  */
 
+import { yieldToEventLoop } from '../io/event-loop.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import { batches } from '../datasets/batching.ts';
 import type { DatasetPart } from '../datasets/types.ts';
@@ -218,7 +219,6 @@ function learningRate(opts: TrainOptions, epoch: number): number {
   return opts.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * f)));
 }
 
-const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /** Trains in place; resolves to the per-epoch metrics. Stops after the current batch when `signal` aborts. */
 export async function trainNetwork(

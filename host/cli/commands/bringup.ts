@@ -79,8 +79,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     });
   } catch (err) {
     bar?.finish();
-    runDir.fail(err, ctx.signal.aborted ? 'interrupted' : 'failed');
-    throw err;
+    throw runDir.stopped(err, ctx.signal, 'run bring-up again (with a new --out, or the same once its folder is deleted)');
   }
   bar?.finish();
   const jsonPath = runDir.file('bringup.json');

@@ -4,7 +4,10 @@ import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
 import { deviceOption, flag, intOption, timeoutOption } from '../common-options.ts';
 import { ChipDevice } from '../../device/chip-device.ts';
 import { createProgress } from '../../ui/progress.ts';
-import { runCalibrateWorkflow } from '../../workflows/calibrate.ts';
+import { PROFILE_FILE, runCalibrateWorkflow } from '../../workflows/calibrate.ts';
+import { checkInputFile, PROFILE_FILE_FIX } from '../../workflows/input-file.ts';
+import { checkOutWritable } from '../../runs/run-dir.ts';
+import path from 'node:path';
 
 export const name = 'calibrate';
 export const summary = "probe a chip, fit its PNN parameters (E+, E-, thresholds, delays, per-transistor curves) and write its profile";
@@ -70,6 +73,9 @@ export function check(o: ParsedOptions<typeof options>): string | undefined {
 
 export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {
   const o = ctx.options;
+  // The run folder's place and the profile to start from are checked before the device is opened.
+  checkOutWritable(o.out);
+  if (o.quick) checkInputFile('--profile', o.profile ?? path.join(o.out, PROFILE_FILE), o.profile ? PROFILE_FILE_FIX : `--quick refits the profile of an earlier calibration in --out ${o.out}; give that folder, or the profile with --profile FILE`);
   const device = await ChipDevice.open(o.device, o.timeout ? { timeouts: { HELLO: o.timeout, RUN: o.timeout, WEIGHTS_WRITE: o.timeout } } : {});
   try {
     const n = device.info.layers.length;

@@ -87,7 +87,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     print: ctx.print,
     warn: ctx.warn,
   });
-  if (summary.interrupted) throw new Error(`interrupted; the run is saved: continue with spikeloop finetune --resume ${summary.out} --device ${o.device}`);
+  if (summary.interrupted) throw new Error(`the run is saved (checkpoint and record.json, status "interrupted"): continue with spikeloop finetune --resume ${summary.out} --device ${o.device}`);
   const { deployed_acc, finetuned_acc, twin_acc, epochs, ...rest } = summary;
   return { deployed_acc, finetuned_acc, twin_acc, epochs, ...rest };
 }

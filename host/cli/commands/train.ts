@@ -5,7 +5,8 @@ import { flag, intOption, intOptionWithDefault } from '../common-options.ts';
 import { CrossValidationError, CV_PARTS } from '../../../models/datasets/cross-validation.ts';
 import { DATASET_SPECS, parseDatasetSpec } from '../../../models/datasets/load.ts';
 import { SOLVER_NAMES } from '../../../models/network/solver.ts';
-import { cvFlagConflict, runTrainWorkflow } from '../../workflows/train.ts';
+import { chipTarget, ChipFitError, cvFlagConflict, runTrainWorkflow } from '../../workflows/train.ts';
+import { deviceOption } from '../common-options.ts';
 
 /** An optional number in [0, 1) written as a plain decimal (0 = off). */
 function fractionBelowOne(expected: string, belowOne: string) {
@@ -31,11 +32,15 @@ export const description =
   'network trained on the other folds (same settings; iris features min-max scaled on those folds only) and tested on the ' +
   'held-out one; per-fold lines in DIR/cv.jsonl, networks in DIR/fold-<k>/network.bin, test_acc = pooled CV accuracy, and cv ' +
   '{ k, part, folds, mean, std, test_acc_exact } in the summary. --cv-part train pools the training part only, so settings can be ' +
-  'chosen by cross-validation while the test part stays unseen for the final figure.';
+  'chosen by cross-validation while the test part stays unseen for the final figure. --profile FILE (from spikeloop calibrate) or --device URI ' +
+  "trains for that chip, so spikeloop deploy and finetune take the network: the chip's hidden widths, its layer windows as the twin's time " +
+  'base and, from a profile, its calibrated ePlus and eMinus; a data set or --layers the chip cannot take is refused (exit 2) before anything runs.';
 export const examples = [
   'spikeloop train --dataset iris --out runs/iris-1',
   'spikeloop train --dataset fashion-mnist --layers 256,128 --bins 16 --epochs 20 --seed 1 --out runs/fmnist-pnn',
   'spikeloop train --dataset fashion-mnist --model ideal --out runs/fmnist-ideal --json',
+  'spikeloop train --dataset iris --profile runs/cal/profile.slp --out runs/iris-chip',
+  "spikeloop train --dataset iris --device 'mock:behavioral?seed=5&geometry=16-8-4' --out runs/iris-chip",
   'spikeloop train --dataset iris --from-ann --out runs/iris-ann',
   'spikeloop train --dataset iris --cv 5 --out runs/iris-cv5 --json',
   'spikeloop train --dataset iris --cv 5 --cv-part train --tau-soft 0.05 --out runs/iris-cv5-tau005 --json',
@@ -96,7 +101,7 @@ export const options = {
   },
   bins: intOptionWithDefault('DSTD bins per layer', 1, 4096, 16),
   eulerSteps: intOption('Euler steps per layer (default 256)', 1, 1_000_000, 'K'),
-  epochs: intOption('training epochs (default: per data set)', 0, 1_000_000),
+  epochs: intOption('training epochs (default: per data set)', 1, 1_000_000),
   seed: intOptionWithDefault('seed for initialisation, batch order and subsets', 0, 2 ** 31 - 1, 1),
   out: {
     type: 'string',
@@ -216,6 +221,18 @@ export const options = {
       .transform(Number)
       .optional(),
   },
+  profile: {
+    type: 'string',
+    placeholder: 'FILE',
+    description:
+      "train for the chip a profile from spikeloop calibrate describes: its hidden widths, its layer windows (the twin's time base) and its calibrated ePlus and eMinus, so that spikeloop deploy and finetune take the network",
+    schema: z.string().min(1, 'must not be empty').optional(),
+  },
+  device: {
+    ...deviceOption,
+    description: `train for the chip a device announces (HELLO: hidden widths and layer windows; nominal ePlus and eMinus, --profile gives calibrated ones): ${deviceOption.description.replace(/ \(default [^)]*\)$/, '')}`,
+    schema: deviceOption.schema.optional(),
+  },
   fromAnn: flag('train a ReLU network, map it onto the ideal model and evaluate it on the PNN (ANN-to-IMC)'),
   cv: intOption('stratified K-fold cross-validation: pool train and test, train a fresh network per fold on the other folds, test on the held-out one (SNN flow only)', 2, 20, 'K'),
   cvPart: {
@@ -228,6 +245,8 @@ export const options = {
 } satisfies OptionsSpec;
 
 export function check(o: ParsedOptions<typeof options>): string | undefined {
+  if (o.profile !== undefined && o.device !== undefined) return '--profile and --device both name the chip to train for; give one (the profile also carries the calibrated ePlus and eMinus)';
+  if (o.fromAnn && (o.profile !== undefined || o.device !== undefined)) return "--from-ann maps a ReLU network onto windows of its own, not a chip's: drop --from-ann to train for the chip";
   if (o.fromAnn && o.solver !== 'dstd') return `--from-ann evaluates with the exact solver and trains no spiking network; drop --solver ${o.solver}`;
   if (o.fromAnn && o.ema !== undefined) return '--ema averages a spiking network\'s weights while it trains; --from-ann trains a ReLU network and maps it, so drop --ema';
   if (o.fromAnn && o.inputNoise !== undefined) return '--input-noise regularises a spiking network\'s training; --from-ann trains a ReLU network and maps it, so drop --input-noise';
@@ -241,7 +260,11 @@ export function check(o: ParsedOptions<typeof options>): string | undefined {
 
 export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {
   const o = ctx.options;
+  const chip = await chipTarget({ profile: o.profile, device: o.device }).catch((err: unknown) => {
+    throw err instanceof ChipFitError ? new UsageError(err.message) : err;
+  });
   const summary = await runTrainWorkflow({
+    chip,
     cv: o.cv,
     cvPart: o.cvPart,
     dataset: o.dataset,
@@ -274,8 +297,9 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     signal: ctx.signal,
     print: ctx.print,
   }).catch((err: unknown) => {
-    // A fold count the data cannot fill is a usage error (exit 2), found once the data is loaded.
-    throw err instanceof CrossValidationError ? new UsageError(err.message) : err;
+    // A fold count the data cannot fill, or a network the chip cannot take, is a usage error (exit
+    // 2), found once the data and the chip are read.
+    throw err instanceof CrossValidationError || err instanceof ChipFitError ? new UsageError(err.message) : err;
   });
   const { test_acc, train_acc, epochs, samples_per_s, backend, ...rest } = summary;
   // The five headline figures first; the rest of the summary after them.

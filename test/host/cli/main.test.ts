@@ -32,6 +32,11 @@ describe('spikeloop CLI', () => {
     [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--quick', '--adaptive'], /--adaptive goes with a full calibration/],
     [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--quick', '--sweep-repeats', '2'], /--sweep-repeats goes with a full calibration/],
     [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--sweep-repeats', '0'], /invalid --sweep-repeats '0': must be >= 1/],
+    // A negative value reaches the flag's check instead of reading as a missing value.
+    [['train', '--dataset', 'iris', '--epochs', '-3', '--out', 'x'], /invalid --epochs '-3': must be >= 1 \(a positive whole number\)/],
+    [['train', '--dataset', 'iris', '--lr', '-1', '--out', 'x'], /invalid --lr '-1': expected a positive number like 0\.01/],
+    [['train', '--dataset', 'iris', '--profile', 'p.slp', '--device', 'mock:ideal', '--out', 'x'], /--profile and --device both name the chip to train for; give one/],
+    [['train', '--dataset', 'iris', '--profile', 'p.slp', '--from-ann', '--out', 'x'], /--from-ann maps a ReLU network onto windows of its own/],
   ];
   it.each(usage)('exits 2 on %j naming the flag, the value and the fix', async (argv, re) => {
     const r = await cli(...argv);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -58,10 +58,13 @@ describe('openRunDir: new runs', () => {
     const busy = join(root, 'busy');
     mkdirSync(busy);
     writeFileSync(join(busy, 'notes.txt'), 'keep me');
-    expect(() => openRunDir({ out: busy, info })).toThrow(/--out .*busy: folder is not empty \(notes\.txt\); choose a new folder$/);
+    expect(() => openRunDir({ out: busy, info })).toThrow(/--out .*busy: folder is not empty \(notes\.txt\); choose a new folder \(or delete .*busy to start over\)$/);
     expect(readFileSync(join(busy, 'notes.txt'), 'utf8')).toBe('keep me');
-    // a finished run's folder: suggest --resume
-    expect(() => openRunDir({ out: empty, info })).toThrow(/or pass --resume/);
+    // a finished run's folder: the command's own way to continue, and only when it has one
+    expect(() => openRunDir({ out: empty, info, continueHint: 'continue it with --resume DIR' })).toThrow(/or continue it with --resume DIR$/);
+    expect(() => openRunDir({ out: empty, info })).not.toThrow(/--resume/);
+    // and only for a run its own command made
+    expect(() => openRunDir({ out: empty, info: { command: 'calibrate' }, continueHint: 'refit it with --quick' })).toThrow(/choose a new folder \(or delete .* to start over\)$/);
   });
 
   it('refuses a path that is a file and a missing command', () => {
@@ -176,5 +179,68 @@ describe('resume', () => {
     openRunDir({ out: other, info: { command: 'calibrate' } }).finish();
     expect(() => openRunDir({ out: other, info, resume: true })).toThrow(/was made by "calibrate", not "train"/);
     expect(existsSync(join(other, LOCK_FILE))).toBe(false);
+  });
+});
+
+describe('what a run folder refuses', () => {
+  it('refuses --out on a pseudo-filesystem at once, creating nothing', () => {
+    for (const out of ['/proc/spikeloop-run', '/sys/spikeloop/run', '/dev/spikeloop-run']) {
+      expect(() => openRunDir({ out, info })).toThrow(/is a system pseudo-filesystem, not storage; choose a folder on disk/);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  it.skipIf(process.getuid?.() === 0)('refuses a folder it cannot write, naming the flag and the fix', () => {
+    const ro = join(root, 'ro');
+    mkdirSync(ro, { mode: 0o555 });
+    expect(() => openRunDir({ out: join(ro, 'run'), info })).toThrow(/--out .*ro\/run: its parent .*ro is not writable by this user; choose a folder you can write/);
+  });
+
+  it('never appends metrics through a symbolic link planted in the run folder', () => {
+    const out = join(root, 'linked');
+    openRunDir({ out, info }).finish();
+    const outside = join(root, 'outside.jsonl');
+    writeFileSync(outside, '');
+    rmSync(join(out, 'metrics.jsonl'));
+    symlinkSync(outside, join(out, 'metrics.jsonl'));
+    expect(() => openRunDir({ out, info, resume: true })).toThrow(/metrics\.jsonl is a symbolic link; .* remove the link/);
+    expect(readFileSync(outside, 'utf8')).toBe('');
+    // and the refusal leaves the folder free for the next attempt (no stale lock)
+    expect(existsSync(join(out, LOCK_FILE))).toBe(false);
+  });
+
+  it('never hands out a run file path that goes through a symbolic link', () => {
+    const out = join(root, 'files');
+    const run = openRunDir({ out, info });
+    const outside = join(root, 'elsewhere');
+    mkdirSync(outside);
+    symlinkSync(outside, join(out, 'fold-1'));
+    symlinkSync(join(outside, 'x.svg'), join(out, 'plot.svg'));
+    expect(() => run.file('fold-1/network.bin')).toThrow(/fold-1 is a symbolic link; .* remove the link/);
+    expect(() => run.file('plot.svg')).toThrow(/plot\.svg is a symbolic link/);
+    expect(run.file('report.html')).toBe(join(out, 'report.html'));
+    run.finish();
+  });
+
+  it('removes a new run that failed before it wrote anything, and the folders it made', () => {
+    const out = join(root, 'new', 'deep');
+    const run = openRunDir({ out, info });
+    run.fail(new Error('--dataset: no such data set'));
+    expect(existsSync(join(root, 'new'))).toBe(false);
+    // a run that did some work keeps its record
+    const kept = join(root, 'kept');
+    const r2 = openRunDir({ out: kept, info });
+    r2.metrics.append({ epoch: 1 });
+    r2.fail(new Error('device lost'));
+    expect(readRecord(kept).status).toBe('failed');
+  });
+
+  it('takes the same --out again after a run left nothing but its record', () => {
+    const out = join(root, 'stopped');
+    openRunDir({ out, info }).fail(new Error('interrupted by SIGINT'), 'interrupted');
+    expect(readRecord(out).status).toBe('interrupted');
+    const again = openRunDir({ out, info });
+    again.finish();
+    expect(readRecord(out).status).toBe('finished');
   });
 });
