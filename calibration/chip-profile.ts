@@ -245,13 +245,7 @@ export function decodeChipProfile(bytes: Uint8Array, source: string, opts: LoadP
   if (h.schemaVersion !== PROFILE_SCHEMA_VERSION) {
     throw new ChipProfileError(source, 'invalid', `unknown profile schema version ${h.schemaVersion} (this spikeloop reads ${PROFILE_SCHEMA_VERSION}); ${redo}`);
   }
-  if (opts.chipId !== undefined && h.chipId !== opts.chipId) {
-    throw new ChipProfileError(
-      source,
-      'wrong-chip',
-      `profile belongs to chip "${h.chipId}", but the device is chip "${opts.chipId}"; calibrate this chip (spikeloop calibrate --device ...) or pass its own profile`,
-    );
-  }
+  if (opts.chipId !== undefined) checkProfileChip(h, source, opts.chipId);
   const layers: ChipProfileLayer[] = h.layers.map((lh, i) => {
     const arr = {} as Record<(typeof ARRAY_FIELDS)[number], Float64Array>;
     for (const f of ARRAY_FIELDS) {
@@ -268,6 +262,16 @@ export function decodeChipProfile(bytes: Uint8Array, source: string, opts: LoadP
   const problems = profileProblems(profile);
   if (problems.length) throw new ChipProfileError(source, 'damaged', `${problems.join('; ')}; ${redo}`);
   return profile;
+}
+
+/** Refuses a profile measured on another chip than the device's (`chipId` from its HELLO). */
+export function checkProfileChip(profile: { chipId: string }, source: string, chipId: string): void {
+  if (profile.chipId === chipId) return;
+  throw new ChipProfileError(
+    source,
+    'wrong-chip',
+    `profile belongs to chip "${profile.chipId}", but the device is chip "${chipId}"; calibrate this chip (spikeloop calibrate --device ...) or pass its own profile`,
+  );
 }
 
 /** Reads and validates a profile; refuses damage, a newer schema and (with `chipId`) another chip. */

@@ -39,7 +39,7 @@ import { adamStep, inLoopGradients, newAdamState, type AdamState } from '../../m
 import { resolveLoss } from '../../models/training/trainer.ts';
 import { initBackend } from '../../models/tf/backend.ts';
 import { registerGradients } from '../../models/tf/gradients.ts';
-import { loadChipProfile, profileTwinPhysics } from '../../calibration/chip-profile.ts';
+import { checkProfileChip, loadChipProfile, profileTwinPhysics } from '../../calibration/chip-profile.ts';
 import type { LayerCurves } from '../../calibration/weight-mapping.ts';
 import { ChipDevice } from '../device/chip-device.ts';
 import { writeHtmlReport } from '../report/html-report.ts';
@@ -209,6 +209,18 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       runCodes,
     });
   try {
+    // Every input is read and checked before the device is opened: the profile (its integrity
+    // here, its chip once HELLO names the chip) and the data set against the network.
+    const profilePath = opts.profile ?? settings.profile ?? undefined;
+    const profile = profilePath ? await loadChipProfile(profilePath) : undefined;
+    const data = await loadDataset(settings.dataset, {
+      limitTrain: settings.limitTrain ?? undefined,
+      limitTest: settings.limitTest ?? undefined,
+      seed: settings.seed,
+    });
+    if (data.features !== net.features || data.classes !== net.classes) {
+      throw new RangeError(`--dataset ${settings.dataset}: ${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on`);
+    }
     device = await ChipDevice.open(opts.device);
     const info = device.info;
     if (savedChip !== undefined && savedChip !== info.chipId) {
@@ -218,9 +230,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     const unitTicks = unitTicksOf(net, info);
     let curves: LayerCurves[] | undefined;
     let timerOffset = 0;
-    const profilePath = opts.profile ?? settings.profile ?? undefined;
-    if (profilePath) {
-      const profile = await loadChipProfile(profilePath, { chipId: info.chipId });
+    if (profile) {
+      checkProfileChip(profile, profilePath!, info.chipId);
       curves = curvesFromProfile(profile, info);
       const physics = profileTwinPhysics(profile);
       // The profile's offset is in layer-0 windows; the twin's unit may differ.
@@ -236,14 +247,6 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     }
     const solver = createSolver('dstd', { bins: settings.bins });
     const loss = resolveLoss(settings.loss);
-    const data = await loadDataset(settings.dataset, {
-      limitTrain: settings.limitTrain ?? undefined,
-      limitTest: settings.limitTest ?? undefined,
-      seed: settings.seed,
-    });
-    if (data.features !== net.features || data.classes !== net.classes) {
-      throw new RangeError(`--dataset ${settings.dataset}: ${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on`);
-    }
     run.update({ device: { uri: opts.device, chipId: info.chipId }, summary: { settings } });
     const nL = net.layers.length;
     const outputsOf = info.layers.map((l) => l.outputs);

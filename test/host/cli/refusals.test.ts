@@ -114,6 +114,26 @@ describe('deploy checks every input before the device', () => {
   });
 });
 
+describe('finetune checks every input before the device', () => {
+  it('a --dataset the network was not trained on is refused before the device is opened, leaving no folder', async () => {
+    const out = path.join(dir, 'ft-data', 'run');
+    const r = await cli('finetune', '--device', NO_DEVICE, '--model', model, '--uncalibrated', '--dataset', 'fashion-mnist', '--limit-train', '10', '--limit-test', '10', '--epochs', '1', '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/--dataset fashion-mnist: .*784 features .*pass the data set it was trained on/);
+    expect(r.err).not.toMatch(/nonexistent/);
+    expect(gone(path.join(dir, 'ft-data'))).toBe(true);
+  });
+
+  it('a damaged --profile is refused before the device is opened', async () => {
+    const out = path.join(dir, 'ft-prof', 'run');
+    const r = await cli('finetune', '--device', NO_DEVICE, '--model', model, '--profile', damaged, '--dataset', 'iris', '--epochs', '1', '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/damaged\.slp: damaged profile/);
+    expect(r.err).not.toMatch(/nonexistent/);
+    expect(gone(path.join(dir, 'ft-prof'))).toBe(true);
+  });
+});
+
 describe('failed runs leave nothing behind', () => {
   it('calibrate --quick with a foreign profile: refused, no folder', async () => {
     const out = path.join(dir, 'quick');
