@@ -91,6 +91,12 @@ export interface SelfTestOptions {
   timeoutMs?: number;
 }
 
+/** The last upload issued for a layer: settles (never rejects) when it is done; `failed` if it failed. */
+interface LayerWrite {
+  settled: Promise<void>;
+  failed?: Error;
+}
+
 export class UnsupportedFeatureError extends Error {
   override name = 'UnsupportedFeatureError';
 }
@@ -98,6 +104,8 @@ export class UnsupportedFeatureError extends Error {
 export class ChipDevice {
   private cachedInfo: DeviceInfo | undefined;
   private safeCodes: SafeCodes | undefined;
+  /** Per layer: the last upload issued. */
+  private readonly layerWrites = new Map<number, LayerWrite>();
 
   private constructor(
     readonly link: LinkClient,
@@ -189,11 +197,16 @@ export class ChipDevice {
     const l = this.checkCodes(layer, codes, 'codes');
     assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, codes);
     const runs = fullRuns(codes.length, this.info.chunkCodes);
-    await this.writeRuns(layer, codes, runs, opts);
+    const copy = codes.slice();
+    await this.inLayerOrder(layer, 'full', () => this.writeRuns(layer, copy, runs, opts), opts.signal);
     return { layer, codes: codes.length, frames: runs.length };
   }
 
-  /** Sends only the runs of codes that differ between `prev` (what the device holds) and `next`. */
+  /**
+   * Sends only the runs of codes that differ between `prev` (what the device holds once every
+   * upload issued before this one has landed) and `next`. May be issued before the previous
+   * upload of the layer finished: it starts after it.
+   */
   async uploadChanged(layer: number, prev: Uint16Array, next: Uint16Array, opts: UploadOptions = {}): Promise<UploadResult> {
     const l = this.checkCodes(layer, next, 'next');
     this.checkCodes(layer, prev, 'prev');
@@ -201,8 +214,48 @@ export class ChipDevice {
     for (const r of runs) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, r.offset, r.offset + r.count);
     let changed = 0;
     for (let i = 0; i < next.length; i++) if (prev[i] !== next[i]) changed++;
-    await this.writeRuns(layer, next, runs, opts);
+    // The frames are built from copies now: the caller may reuse its arrays before this upload's turn.
+    const codes = next.slice();
+    await this.inLayerOrder(layer, 'changed', () => this.writeRuns(layer, codes, runs, opts), opts.signal);
     return { layer, codes: runs.reduce((s, r) => s + r.count, 0), frames: runs.length, changed };
+  }
+
+  /**
+   * Runs the uploads of one layer one after another, in the order they were issued. Frames of
+   * one upload never overlap, so they may be in flight together (and retried in any order); two
+   * uploads of a layer may write the same codes, so the later one starts only when every frame
+   * of the earlier one is acknowledged. Otherwise a later batch's frames could land before an
+   * earlier batch's last ones (the link's queue holds a window of each upload at a time) and leave
+   * stale codes on the device. A changed-only upload after a failed one fails too: what the device
+   * holds is unknown until a full upload succeeds.
+   */
+  private inLayerOrder(layer: number, kind: 'full' | 'changed', write: () => Promise<void>, signal?: AbortSignal): Promise<void> {
+    const before = this.layerWrites.get(layer);
+    const entry: LayerWrite = { settled: Promise.resolve() };
+    const result = (async () => {
+      await before?.settled;
+      if (signal?.aborted) throw signal.reason ?? new Error('upload aborted');
+      if (kind === 'changed' && before?.failed) {
+        throw new Error(`an earlier upload of layer ${layer} failed (${before.failed.message}); the device's codes are unknown: upload the whole layer again`);
+      }
+      try {
+        await write();
+      } catch (err) {
+        entry.failed = err instanceof Error ? err : new Error(String(err));
+        throw err;
+      }
+    })();
+    entry.settled = result.catch((err: unknown) => {
+      entry.failed ??= err instanceof Error ? err : new Error(String(err));
+    });
+    this.layerWrites.set(layer, entry);
+    return result;
+  }
+
+  /** Resolves once every upload issued so far (of one layer, or of all) has settled. */
+  private uploadsSettled(layer?: number): Promise<unknown> {
+    if (layer !== undefined) return this.layerWrites.get(layer)?.settled ?? Promise.resolve();
+    return Promise.all([...this.layerWrites.values()].map((w) => w.settled));
   }
 
   private async writeRuns(layer: number, codes: Uint16Array, runs: CodeRun[], opts: UploadOptions): Promise<void> {
@@ -239,6 +292,8 @@ export class ChipDevice {
   async verifyWeights(layer: number, expected: Uint16Array): Promise<VerifyResult> {
     this.checkCodes(layer, expected, 'expected');
     const hostCrc = crc32c(u16le(expected));
+    // The CRC describes every upload of the layer issued before this call.
+    await this.uploadsSettled(layer);
     const r = await this.link.request('WEIGHTS_CRC', { layer });
     if (r.layer !== layer) throw new ProtocolViolationError('WEIGHTS_CRC', `asked for layer ${layer}, got layer ${r.layer}`);
     const base = { layer, count: r.count, deviceCrc: r.crc >>> 0, hostCrc };
@@ -270,6 +325,8 @@ export class ChipDevice {
     const out = info.layers.map((l) => new Uint16Array(batch * l.outputs));
     const chunks = fullRuns(batch, info.runBatch);
     let done = 0;
+    // A RUN measures every upload issued before it, never half of one.
+    await this.uploadsSettled();
     await lastValueFrom(
       from(chunks).pipe(
         mergeMap(
