@@ -91,6 +91,27 @@ describe('upload ordering', () => {
     expect((await device.verifyWeights(0, cur)).ok).toBe(true);
   });
 
+  it('a RUN issued between two uploads measures the first and not the second', async () => {
+    const { board, device } = await boardDevice();
+    const ref = await boardDevice();
+    const a = safeCodes(board, device, 5);
+    const b = sparseUpdate(board, device, a, 3, 0);
+    const c = sparseUpdate(board, device, b, 2, 1);
+    await device.uploadWeights(0, a);
+    const inputs = new Uint16Array(4 * 60).map((_, i) => (i * 13) % 700);
+    const first = device.uploadChanged(0, a, b);
+    const measured = device.run(inputs, 4);
+    const second = device.uploadChanged(0, b, c);
+    const [, got] = await Promise.all([first, measured, second]);
+    await ref.device.uploadWeights(0, b);
+    const want = await ref.device.run(inputs, 4);
+    expect(Array.from(got[0]!)).toEqual(Array.from(want[0]!));
+    await ref.device.uploadWeights(0, c);
+    const other = await ref.device.run(inputs, 4);
+    expect(Array.from(other[0]!)).not.toEqual(Array.from(want[0]!)); // b and c really differ on the chip
+    expect(Array.from(board.readWeights(0))).toEqual(Array.from(c));
+  });
+
   it('keeps the order when frames are lost and retried on a noisy line', async () => {
     const { board, device } = await boardDevice({ retries: 8, timeouts: { WEIGHTS_WRITE: 150, WEIGHTS_CRC: 150, HELLO: 150 } }, true);
     let cur = safeCodes(board, device, 3);
