@@ -39,7 +39,7 @@ export function wireSeconds(bytes: number, baud: number): number {
 
 /** True when the options change anything (otherwise the stream is used as it is). */
 export function lineIsEmulated(o: LineOptions): boolean {
-  return o.baud !== undefined || (o.latencyMs ?? 0) > 0 || (o.byteErrorRate ?? 0) > 0;
+  return o.baud !== undefined || (o.latencyMs ?? 0) > 0 || o.byteErrorRate !== undefined;
 }
 
 /** One direction: paces chunks, flips bytes, delivers in order. */
@@ -47,18 +47,18 @@ class Lane {
   private readonly queue: { at: number; bytes: Uint8Array; sent?: () => void; sentAt: number }[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private lineFree = 0;
-  private readonly rng: Rng | undefined;
+  private readonly rng: Rng;
   bytes = 0;
   flipped = 0;
 
   constructor(
     private readonly msPerByte: number,
     private readonly latencyMs: number,
-    private readonly errorRate: number,
+    public errorRate: number,
     seed: number,
     private readonly deliver: (b: Uint8Array) => void,
   ) {
-    this.rng = errorRate > 0 ? new Rng(seed) : undefined;
+    this.rng = new Rng(seed);
   }
 
   get paced(): boolean {
@@ -81,7 +81,7 @@ class Lane {
   }
 
   private mangle(chunk: Uint8Array): Uint8Array {
-    if (!this.rng) return chunk;
+    if (!(this.errorRate > 0)) return chunk;
     let out: Uint8Array | undefined;
     for (let i = 0; i < chunk.length; i++) {
       if (this.rng.next() < this.errorRate) {
@@ -172,6 +172,13 @@ export class EmulatedLine extends Duplex {
       this.toBoard.flush();
       if (!this.destroyed) this.destroy();
     });
+  }
+
+  /** Changes the byte error rate of both directions from now on (a bench sets up on a clean line, then adds noise). */
+  setByteErrorRate(rate: number): void {
+    if (!(rate >= 0 && rate <= 0.5)) throw new RangeError(`byte error rate must be in 0..0.5, got ${rate}`);
+    this.toHost.errorRate = rate;
+    this.toBoard.errorRate = rate;
   }
 
   get stats(): LineStats {

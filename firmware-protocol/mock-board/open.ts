@@ -18,6 +18,8 @@ export interface ServedMock {
   backend: ChipBackend;
   /** Wire rate the line emulates in bytes per second (Infinity when not paced). */
   bytesPerSecond: number;
+  /** The emulated line, when the spec asks for one (baud=, latencyMs= or byteErrorRate=). */
+  line?: EmulatedLine;
   readonly stats: ServeStats & { line?: LineStats };
   /** Stops serving and releases the chip (the stream stays with its owner). */
   close(): Promise<void>;
@@ -45,6 +47,7 @@ export async function serveMockSpec(spec: MockSpec, stream: Duplex): Promise<Ser
     board,
     backend,
     bytesPerSecond: spec.line.baud ? spec.line.baud / 10 : Infinity,
+    ...(line instanceof EmulatedLine ? { line } : {}),
     get stats() {
       return { ...server.stats, ...(line instanceof EmulatedLine ? { line: line.stats } : {}) };
     },
@@ -65,6 +68,7 @@ export async function openMockBoard(spec: MockSpec): Promise<OpenedMock> {
     board: served.board,
     backend: served.backend,
     bytesPerSecond: served.bytesPerSecond,
+    ...(served.line ? { line: served.line } : {}),
     get stats() {
       return served.stats;
     },

@@ -120,10 +120,12 @@ export interface RequestExpectation {
 }
 
 /**
- * The least device allowance of an adaptive timeout: above the one second within which a board
- * reports PROGRESS on a long request (PROTOCOL.md), so a slow request is kept alive, not retried.
+ * The least device allowance of an adaptive timeout. Below the board's PROGRESS interval (at most
+ * a second, PROTOCOL.md), so a request that is usually quick and once runs long may be sent again
+ * (all adaptive requests are idempotent; the late reply is quarantined): a retry costs one more
+ * request, while on a noisy line every lost frame costs this long.
  */
-export const ADAPTIVE_FLOOR_MS = 1500;
+export const ADAPTIVE_FLOOR_MS = 500;
 /** An adaptive timeout allows this many times the learnt service time. */
 export const ADAPTIVE_MARGIN = 4;
 /** Replies seen of a request type before its timeout adapts. */
@@ -466,7 +468,7 @@ export class LinkClient {
    * The device's share of an attempt's timeout. Fixed (the configured timeout) until a request
    * type has been answered a few times; then ADAPTIVE_MARGIN times the learnt service time of the
    * expected work, at least ADAPTIVE_FLOOR_MS, at most the configured timeout: a lost RUN costs
-   * about two seconds instead of ten, and a long one still lives on the board's PROGRESS events.
+   * about half a second instead of ten, and a long one still lives on the board's PROGRESS events.
    */
   plannedTimeoutMs(name: RequestName, expect?: RequestExpectation): number {
     return this.deviceAllowanceMs(name, this.timeouts[name], expect, false);
