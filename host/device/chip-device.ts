@@ -554,8 +554,26 @@ export class ChipDevice {
   }
 
   async close(): Promise<void> {
+    if (!this.link.isClosed) {
+      const st = this.link.stats;
+      closedTotals.bytesOut += st.bytesOut;
+      closedTotals.bytesIn += st.bytesIn;
+      closedTotals.framesOut += st.framesOut;
+      closedTotals.framesIn += st.framesIn;
+      closedTotals.devices++;
+    }
     await this.link.close();
   }
+}
+
+const closedTotals = { bytesOut: 0, bytesIn: 0, framesOut: 0, framesIn: 0, devices: 0 };
+
+/**
+ * Link traffic of every device closed in this process so far: what a workflow that opens its own
+ * devices moved over the wire (bench:link-budget takes the difference around a run).
+ */
+export function closedLinkTotals(): Readonly<typeof closedTotals> {
+  return { ...closedTotals };
 }
 
 /** The u16 codes as little-endian bytes (a view on little-endian hosts). */
