@@ -3,7 +3,8 @@
  * emulated line that changes bytes at a given rate in both directions (seeded), and a sequence
  * of mixed operations (RUN of one sample, WEIGHTS_WRITE of 256 codes anywhere in any layer, PING
  * with 64 bytes, STATUS), the same sequence on a clean line and at each rate. Each layer is
- * uploaded and verified on a clean line first; the noise starts with the operations.
+ * uploaded on a clean line first and three RUNs made there (so the link knows the board's RUN
+ * time, as after any workflow's first RUNs); the noise starts with the operations.
  *
  * Prints ONE JSON line; per rate:
  *   misdirected           replies that answer another request (wrong nonce, wrong write echo, RUN
@@ -51,10 +52,14 @@ async function measure(rate: number, ops: Op[], initial: Uint16Array[]) {
   );
   const ref = await ChipDevice.open(`mock:ideal?seed=${SEED}&geometry=${GEOMETRY}`, { notice: () => {} });
   const mirror = initial.map((c) => c.slice());
+  const info0 = dev.info.layers[0]!;
   for (const [l, c] of mirror.entries()) {
     await dev.uploadWeights(l, c);
     await ref.uploadWeights(l, c);
   }
+  // A few clean RUNs, as any workflow's first ones: the link learns the board's RUN time, so a
+  // lost RUN costs the adaptive timeout rather than the fixed 10 s.
+  for (let k = 0; k < 3; k++) await dev.run(new Uint16Array(info0.inputs).fill(0xffff), 1);
   const s0 = dev.link.stats;
   mock.line!.setByteErrorRate(rate);
   let misdirected = 0;

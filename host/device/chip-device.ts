@@ -38,7 +38,8 @@ export interface ChipDeviceOptions extends LinkOptions {
   serial?: SerialOpenOptions;
   /**
    * Where a line estimating the wire time of long work goes (uploads and runs expected to take
-   * more than `noticeAfterS` on the wire). Default: standard error.
+   * more than `noticeAfterS` on a line of known rate: serial:, or pty: and mock: with baud=).
+   * Default: standard error.
    */
   notice?: (line: string) => void;
   /** Seconds of expected wire time from which a notice is given (default 5). */
@@ -373,6 +374,9 @@ export class ChipDevice {
 
   /** Tells the user how long the wire alone will take, when that is long. */
   private announce(what: string, bytesOut: number, bytesIn: number): void {
+    // Only for a line with a known rate: HELLO's measured figure includes the device's own time
+    // and start-up, too pessimistic to print for an unpaced mock or pty.
+    if (!Number.isFinite(this.info.link.nominalBytesPerSecond)) return;
     const s = this.wireSeconds(bytesOut, bytesIn);
     if (s < this.noticeAfterS) return;
     const rate = this.info.link.bytesPerSecond;
