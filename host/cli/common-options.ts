@@ -2,6 +2,8 @@
 import { z } from 'zod';
 import type { OptionSpec } from './command.ts';
 import { DEFAULT_DEVICE_URI, parseDeviceUri } from '../device/device-uri.ts';
+import { geometrySchema } from '../../models/chips/index.ts';
+import { MAX_SEED } from '../../models/chips/chip-checks.ts';
 
 /** A device URI the parser accepts, or the parser's reason as the flag's issue. */
 const deviceUri = z.string().superRefine((uri, ctx) => {
@@ -16,9 +18,46 @@ const deviceUri = z.string().superRefine((uri, ctx) => {
 export const deviceOption = {
   type: 'string',
   placeholder: 'URI',
-  description: `device to talk to: serial:/dev/ttyACM0[?baud=N], pty:PATH or mock:KIND[?seed=N&geometry=A-B-C] (default ${DEFAULT_DEVICE_URI})`,
+  description: `device to talk to: serial:/dev/ttyACM0[?baud=N], pty:PATH[?baud=N] or mock:KIND[?seed=N&geometry=A-B-C&baud=N&byteErrorRate=P] (default ${DEFAULT_DEVICE_URI})`,
   schema: deviceUri.optional().transform((v) => v ?? DEFAULT_DEVICE_URI),
 } satisfies OptionSpec;
+
+/** --device mock:... for a command that serves a mock board: the same options as a mock --device. */
+export const mockDeviceOption = {
+  type: 'string',
+  placeholder: 'URI',
+  description: 'the mock board to serve, as a mock: device address (chip, board and line options, e.g. mock:behavioral?seed=7&faults=dead-neuron:0.3&baud=921600)',
+  schema: z
+    .string()
+    .optional()
+    .superRefine((uri, ctx) => {
+      if (uri === undefined) return;
+      try {
+        if (parseDeviceUri(uri).scheme !== 'mock') ctx.addIssue({ code: 'custom', message: `'${uri}' is not a mock: address; write mock:KIND?options` });
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }),
+} satisfies OptionSpec;
+
+/** --geometry A-B-C: layer widths, checked by the chips' own geometry schema; kept as text. */
+export const geometryOption = (description: string) =>
+  ({
+    type: 'string',
+    placeholder: 'A-B-C',
+    description,
+    schema: z
+      .string()
+      .optional()
+      .superRefine((v, ctx) => {
+        if (v === undefined) return;
+        const r = geometrySchema.safeParse(v);
+        if (!r.success) ctx.addIssue({ code: 'custom', message: r.error.issues.map((i) => i.message).join('; ') });
+      }),
+  }) satisfies OptionSpec;
+
+/** --seed N of a chip: the same range as a seed= in a device address. */
+export const chipSeedOption = (description: string) => intOption(description, 0, MAX_SEED);
 
 const lowest = (lo: number) => (lo === 1 ? 'must be >= 1 (a positive whole number)' : `must be >= ${lo}`);
 const whole = (lo: number, hi: number) =>

@@ -8,7 +8,7 @@
  */
 import os from 'node:os';
 import { randomInt } from 'node:crypto';
-import { Observable, filter, from, lastValueFrom, map, mergeMap, toArray } from 'rxjs';
+import { Observable, catchError, concat, filter, from, lastValueFrom, map, mergeMap, reduce, throwError, toArray } from 'rxjs';
 import {
   PROTOCOL_VERSION,
   maxCodesPerChunk,
@@ -21,7 +21,7 @@ import {
 } from '../../firmware-protocol/index.ts';
 import { crc32c } from '../../firmware-protocol/crc32c.ts';
 import { LinkClient, type DeviceEvent, type LinkOptions, type Transport } from '../link/link-client.ts';
-import { ProtocolViolationError } from '../link/errors.ts';
+import { LinkTimeoutError, ProtocolViolationError } from '../link/errors.ts';
 import { openTransport, type SerialOpenOptions } from '../link/transport.ts';
 import { DEFAULT_DEVICE_URI } from './device-uri.ts';
 import { helloProblems, negotiateProtocol } from './hello-check.ts';
@@ -36,7 +36,31 @@ export interface ChipDeviceOptions extends LinkOptions {
   hostName?: string;
   /** For serial: and pty: URIs (a mock serialport binding in tests). */
   serial?: SerialOpenOptions;
+  /**
+   * Where a line estimating the wire time of long work goes (uploads and runs expected to take
+   * more than `noticeAfterS` on a line of known rate: serial:, or pty: and mock: with baud=).
+   * Default: standard error.
+   */
+  notice?: (line: string) => void;
+  /** Seconds of expected wire time from which a notice is given (default 5). */
+  noticeAfterS?: number;
 }
+
+/** What the host knows of the line after HELLO. */
+export interface LinkPlan {
+  /** The rate the transport announces (baud / 10), Infinity when it is not rate-limited. */
+  nominalBytesPerSecond: number;
+  /** Bytes of the HELLO exchange per second of its round trip (includes the device's time: a lower bound on the rate). */
+  measuredBytesPerSecond: number;
+  /** The rate used for estimates: the nominal one when known, else the measured one. */
+  bytesPerSecond: number;
+  helloMs: number;
+}
+
+/** Frame overhead of a request or reply beyond its array payload (header, msgpack keys, CRC, COBS), generous. */
+const FRAME_OVERHEAD = 48;
+/** A write is split in two after failing all its attempts, down to this many codes. */
+const MIN_SPLIT_CODES = 16;
 
 /** HELLO plus what the host derived from it. */
 export interface DeviceInfo extends HelloResponse {
@@ -46,6 +70,8 @@ export interface DeviceInfo extends HelloResponse {
   chunkCodes: number;
   /** Samples per RUN frame. */
   runBatch: number;
+  /** The line as measured at HELLO. */
+  link: LinkPlan;
 }
 
 export interface UploadProgress {
@@ -91,6 +117,12 @@ export interface SelfTestOptions {
   timeoutMs?: number;
 }
 
+/** The last upload issued for a layer: settles (never rejects) when it is done; `failed` if it failed. */
+interface LayerWrite {
+  settled: Promise<void>;
+  failed?: Error;
+}
+
 export class UnsupportedFeatureError extends Error {
   override name = 'UnsupportedFeatureError';
 }
@@ -98,11 +130,19 @@ export class UnsupportedFeatureError extends Error {
 export class ChipDevice {
   private cachedInfo: DeviceInfo | undefined;
   private safeCodes: SafeCodes | undefined;
+  /** Per layer: the last upload issued. */
+  private readonly layerWrites = new Map<number, LayerWrite>();
+  /** Uploads issued and not yet settled. */
+  private pendingUploads = 0;
+  /** Opens when the RUNs issued so far have queued their frames: uploads issued after a RUN wait for it. */
+  private runGate: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly link: LinkClient,
     readonly uri: string,
     private readonly hostName: string,
+    private readonly notice: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+    private readonly noticeAfterS = 5,
   ) {}
 
   /** Opens a device URI (default: the embedded mock) and says HELLO. */
@@ -114,7 +154,7 @@ export class ChipDevice {
   /** A device over an already open transport; says HELLO (and closes the transport if that fails). */
   static async over(transport: Transport, opts: ChipDeviceOptions = {}): Promise<ChipDevice> {
     const link = new LinkClient(transport, opts);
-    const dev = new ChipDevice(link, transport.description, opts.hostName ?? HOST_NAME);
+    const dev = new ChipDevice(link, transport.description, opts.hostName ?? HOST_NAME, opts.notice, opts.noticeAfterS);
     try {
       await dev.hello();
     } catch (err) {
@@ -136,7 +176,11 @@ export class ChipDevice {
   }
 
   async hello(): Promise<DeviceInfo> {
+    const s0 = this.link.stats;
+    const t0 = performance.now();
     const h = await this.link.request('HELLO', { hostProtocol: PROTOCOL_VERSION, host: this.hostName });
+    const helloMs = performance.now() - t0;
+    const s1 = this.link.stats;
     // Version first: a newer device may describe itself in ways an older host cannot check.
     const negotiatedProtocol = negotiateProtocol(h.protocol, h.minProtocol, `the firmware (${h.firmware ?? 'unknown'})`);
     const problems = helloProblems(h);
@@ -147,7 +191,16 @@ export class ChipDevice {
     if (!(runBatch >= 1)) {
       throw new ProtocolViolationError('HELLO', `maxPayload ${h.maxPayload} cannot hold one RUN sample of this geometry`);
     }
-    this.cachedInfo = { ...h, negotiatedProtocol, chunkCodes, runBatch };
+    // HELLO carries the row tables, a few hundred bytes to a few KB: enough to see a slow line.
+    const nominal = this.link.transport.bytesPerSecond;
+    const measured = (s1.bytesOut - s0.bytesOut + s1.bytesIn - s0.bytesIn) / Math.max(helloMs / 1000, 1e-6);
+    const link: LinkPlan = {
+      nominalBytesPerSecond: nominal,
+      measuredBytesPerSecond: measured,
+      bytesPerSecond: Number.isFinite(nominal) ? nominal : measured,
+      helloMs,
+    };
+    this.cachedInfo = { ...h, negotiatedProtocol, chunkCodes, runBatch, link };
     this.safeCodes = safeCodeRanges(h);
     return this.cachedInfo;
   }
@@ -189,11 +242,16 @@ export class ChipDevice {
     const l = this.checkCodes(layer, codes, 'codes');
     assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, codes);
     const runs = fullRuns(codes.length, this.info.chunkCodes);
-    await this.writeRuns(layer, codes, runs, opts);
+    const copy = codes.slice();
+    await this.inLayerOrder(layer, 'full', () => this.writeRuns(layer, copy, runs, opts), opts.signal);
     return { layer, codes: codes.length, frames: runs.length };
   }
 
-  /** Sends only the runs of codes that differ between `prev` (what the device holds) and `next`. */
+  /**
+   * Sends only the runs of codes that differ between `prev` (what the device holds once every
+   * upload issued before this one has landed) and `next`. May be issued before the previous
+   * upload of the layer finished: it starts after it.
+   */
   async uploadChanged(layer: number, prev: Uint16Array, next: Uint16Array, opts: UploadOptions = {}): Promise<UploadResult> {
     const l = this.checkCodes(layer, next, 'next');
     this.checkCodes(layer, prev, 'prev');
@@ -201,30 +259,70 @@ export class ChipDevice {
     for (const r of runs) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, r.offset, r.offset + r.count);
     let changed = 0;
     for (let i = 0; i < next.length; i++) if (prev[i] !== next[i]) changed++;
-    await this.writeRuns(layer, next, runs, opts);
+    // The frames are built from copies now: the caller may reuse its arrays before this upload's turn.
+    const codes = next.slice();
+    await this.inLayerOrder(layer, 'changed', () => this.writeRuns(layer, codes, runs, opts), opts.signal);
     return { layer, codes: runs.reduce((s, r) => s + r.count, 0), frames: runs.length, changed };
+  }
+
+  /**
+   * Runs the uploads of one layer one after another, in the order they were issued. Frames of
+   * one upload never overlap, so they may be in flight together (and retried in any order); two
+   * uploads of a layer may write the same codes, so the later one starts only when every frame
+   * of the earlier one is acknowledged. Otherwise a later batch's frames could land before an
+   * earlier batch's last ones (the link's queue holds a window of each upload at a time) and leave
+   * stale codes on the device. A changed-only upload after a failed one fails too: what the device
+   * holds is unknown until a full upload succeeds.
+   */
+  private inLayerOrder(layer: number, kind: 'full' | 'changed', write: () => Promise<void>, signal?: AbortSignal): Promise<void> {
+    const before = this.layerWrites.get(layer);
+    const gate = this.runGate;
+    const entry: LayerWrite = { settled: Promise.resolve() };
+    this.pendingUploads++;
+    const result = (async () => {
+      await before?.settled;
+      await gate;
+      if (signal?.aborted) throw signal.reason ?? new Error('upload aborted');
+      if (kind === 'changed' && before?.failed) {
+        throw new Error(`an earlier upload of layer ${layer} failed (${before.failed.message}); the device's codes are unknown: upload the whole layer again`);
+      }
+      try {
+        await write();
+      } catch (err) {
+        entry.failed = err instanceof Error ? err : new Error(String(err));
+        throw err;
+      }
+    })();
+    entry.settled = result
+      .catch((err: unknown) => {
+        entry.failed ??= err instanceof Error ? err : new Error(String(err));
+      })
+      .finally(() => this.pendingUploads--);
+    this.layerWrites.set(layer, entry);
+    return result;
+  }
+
+  /** Resolves once every upload issued so far (of one layer, or of all) has settled. */
+  private uploadsSettled(layer?: number): Promise<unknown> {
+    if (layer !== undefined) return this.layerWrites.get(layer)?.settled ?? Promise.resolve();
+    return Promise.all([...this.layerWrites.values()].map((w) => w.settled));
   }
 
   private async writeRuns(layer: number, codes: Uint16Array, runs: CodeRun[], opts: UploadOptions): Promise<void> {
     const total = runs.reduce((s, r) => s + r.count, 0);
     let done = 0;
+    this.announce(`upload of layer ${layer}`, total * 2 + runs.length * FRAME_OVERHEAD, runs.length * FRAME_OVERHEAD);
     opts.onProgress?.({ layer, done, total });
     await lastValueFrom(
       from(runs).pipe(
         // The link's window bounds what is in flight; this only avoids building every request up front.
         mergeMap(
           (r) =>
-            this.link.request$('WEIGHTS_WRITE', { layer, offset: r.offset, codes: codes.slice(r.offset, r.offset + r.count) }).pipe(
-              map((reply) => {
-                if (reply.layer !== layer || reply.offset !== r.offset || reply.count !== r.count) {
-                  throw new ProtocolViolationError(
-                    'WEIGHTS_WRITE',
-                    `wrote layer ${layer} offset ${r.offset} count ${r.count}, device acknowledged layer ${reply.layer} offset ${reply.offset} count ${reply.count}`,
-                  );
-                }
-                done += r.count;
+            this.writeRun$(layer, codes, r).pipe(
+              map((n) => {
+                done += n;
                 opts.onProgress?.({ layer, done, total });
-                return r.count;
+                return n;
               }),
             ),
           32,
@@ -235,10 +333,64 @@ export class ChipDevice {
     );
   }
 
+  /**
+   * One WEIGHTS_WRITE, acknowledged as asked. A run that fails every attempt (a noisy line loses
+   * long frames more often than short ones) is split in two and each half sent on its own, down
+   * to MIN_SPLIT_CODES. Emits the codes written.
+   */
+  private writeRun$(layer: number, codes: Uint16Array, r: CodeRun): Observable<number> {
+    return this.link
+      .request$('WEIGHTS_WRITE', { layer, offset: r.offset, codes: codes.slice(r.offset, r.offset + r.count) }, { expect: { replyBytes: FRAME_OVERHEAD, work: r.count } })
+      .pipe(
+        map((reply) => {
+          if (reply.layer !== layer || reply.offset !== r.offset || reply.count !== r.count) {
+            throw new ProtocolViolationError(
+              'WEIGHTS_WRITE',
+              `wrote layer ${layer} offset ${r.offset} count ${r.count}, device acknowledged layer ${reply.layer} offset ${reply.offset} count ${reply.count}`,
+            );
+          }
+          return r.count;
+        }),
+        catchError((err: unknown) => {
+          if (!(err instanceof LinkTimeoutError) || r.count < 2 * MIN_SPLIT_CODES || this.link.isClosed) return throwError(() => err);
+          this.splitWrites++;
+          const half = Math.ceil(r.count / 2);
+          return concat(
+            this.writeRun$(layer, codes, { offset: r.offset, count: half }),
+            this.writeRun$(layer, codes, { offset: r.offset + half, count: r.count - half }),
+          ).pipe(reduce((a, n) => a + n, 0));
+        }),
+      );
+  }
+
+  /** Writes split after failing whole (see writeRun$). */
+  splitWrites = 0;
+
+  /** Seconds the wire needs for this traffic at the rate learnt at HELLO. */
+  wireSeconds(bytesOut: number, bytesIn: number): number {
+    const rate = this.info.link.bytesPerSecond;
+    return Number.isFinite(rate) && rate > 0 ? (bytesOut + bytesIn) / rate : 0;
+  }
+
+  /** Tells the user how long the wire alone will take, when that is long. */
+  private announce(what: string, bytesOut: number, bytesIn: number): void {
+    // Only for a line with a known rate: HELLO's measured figure includes the device's own time
+    // and start-up, too pessimistic to print for an unpaced mock or pty.
+    if (!Number.isFinite(this.info.link.nominalBytesPerSecond)) return;
+    const s = this.wireSeconds(bytesOut, bytesIn);
+    if (s < this.noticeAfterS) return;
+    const rate = this.info.link.bytesPerSecond;
+    this.notice(
+      `${what}: ${(bytesOut / 1e6).toFixed(2)} MB out, ${(bytesIn / 1e6).toFixed(2)} MB in; about ${s.toFixed(0)} s on the wire at ${Math.round(rate)} B/s`,
+    );
+  }
+
   /** Compares the device's WEIGHTS_CRC with the CRC-32C of `expected` (u16 little-endian). */
   async verifyWeights(layer: number, expected: Uint16Array): Promise<VerifyResult> {
     this.checkCodes(layer, expected, 'expected');
     const hostCrc = crc32c(u16le(expected));
+    // The CRC describes every upload of the layer issued before this call.
+    await this.uploadsSettled(layer);
     const r = await this.link.request('WEIGHTS_CRC', { layer });
     if (r.layer !== layer) throw new ProtocolViolationError('WEIGHTS_CRC', `asked for layer ${layer}, got layer ${r.layer}`);
     const base = { layer, count: r.count, deviceCrc: r.crc >>> 0, hostCrc };
@@ -270,25 +422,46 @@ export class ChipDevice {
     const out = info.layers.map((l) => new Uint16Array(batch * l.outputs));
     const chunks = fullRuns(batch, info.runBatch);
     let done = 0;
-    await lastValueFrom(
+    const outPerSample = info.layers.reduce((t, l) => t + l.outputs, 0);
+    this.announce(`RUN of ${batch} samples`, batch * nIn * 2 + chunks.length * FRAME_OVERHEAD, batch * outPerSample * 2 + chunks.length * FRAME_OVERHEAD);
+    // A RUN measures every upload issued before it, never half of one, and none issued after it:
+    // with uploads pending it waits for them, and holds later uploads until its frames are queued.
+    let openGate: (() => void) | undefined;
+    if (this.pendingUploads > 0) {
+      const gate = new Promise<void>((r) => (openGate = r));
+      const earlier = this.runGate;
+      this.runGate = Promise.all([earlier, gate]).then(() => {});
+      try {
+        await this.uploadsSettled();
+      } catch (err) {
+        openGate!();
+        throw err;
+      }
+    }
+    const measured = lastValueFrom(
       from(chunks).pipe(
-        mergeMap(
-          (c) =>
-            this.link
-              .request$('RUN', { batch: c.count, inputs: inputTicks.slice(c.offset * nIn, (c.offset + c.count) * nIn) }, { timeoutMs: opts.timeoutMs })
-              .pipe(
-                map((reply) => {
-                  this.placeRun(reply, c, out);
-                  done += c.count;
-                  opts.onProgress?.({ done, total: batch });
-                }),
-              ),
-          32,
+        // Every frame is queued on the link at once (its window bounds what is in flight), so an
+        // upload issued later queues behind all of them.
+        mergeMap((c) =>
+          this.link
+            .request$('RUN', { batch: c.count, inputs: inputTicks.slice(c.offset * nIn, (c.offset + c.count) * nIn) }, {
+              timeoutMs: opts.timeoutMs,
+              expect: { replyBytes: c.count * outPerSample * 2 + FRAME_OVERHEAD, work: c.count },
+            })
+            .pipe(
+              map((reply) => {
+                this.placeRun(reply, c, out);
+                done += c.count;
+                opts.onProgress?.({ done, total: batch });
+              }),
+            ),
         ),
         toArray(),
         abortable(opts.signal),
       ),
     );
+    openGate?.();
+    await measured;
     return out;
   }
 
@@ -385,8 +558,26 @@ export class ChipDevice {
   }
 
   async close(): Promise<void> {
+    if (!this.link.isClosed) {
+      const st = this.link.stats;
+      closedTotals.bytesOut += st.bytesOut;
+      closedTotals.bytesIn += st.bytesIn;
+      closedTotals.framesOut += st.framesOut;
+      closedTotals.framesIn += st.framesIn;
+      closedTotals.devices++;
+    }
     await this.link.close();
   }
+}
+
+const closedTotals = { bytesOut: 0, bytesIn: 0, framesOut: 0, framesIn: 0, devices: 0 };
+
+/**
+ * Link traffic of every device closed in this process so far: what a workflow that opens its own
+ * devices moved over the wire (bench:link-budget takes the difference around a run).
+ */
+export function closedLinkTotals(): Readonly<typeof closedTotals> {
+  return { ...closedTotals };
 }
 
 /** The u16 codes as little-endian bytes (a view on little-endian hosts). */

@@ -4,13 +4,16 @@
  *   serial:/dev/ttyACM0?baud=921600   a board on a serial port (USB CDC-ACM or a UART bridge)
  *   pty:/dev/pts/7                     a mock board already serving a pseudo-terminal
  *   mock:ideal?seed=7&geometry=16-8-4  the embedded mock board, in process, over the same codec
- *                                      (maxPayload=N sets the board's frame limit, runDelayMs=N slows
- *                                      every RUN by N ms; other options go to the chip)
+ *                                      (board and line options: maxPayload, runDelayMs, baud,
+ *                                      latencyMs, byteErrorRate, errorSeed; the rest go to the chip:
+ *                                      firmware-protocol/mock-board/mock-spec.ts)
  *
- * Parsing is strict: an unknown scheme, option or malformed value fails with a message that
- * names it and says how to fix it, before anything is opened.
+ * One schema per scheme; parsing is strict: an unknown scheme, option or malformed value fails
+ * with a message that names it and says how to fix it, before anything is opened. The result is
+ * the typed address every opener takes (host/link/transport.ts).
  */
 import { z } from 'zod';
+import { MockSpecError, mockSpecParams, parseMockSpec, type MockSpec } from '../../firmware-protocol/mock-board/mock-spec.ts';
 
 /** What every command talks to when no --device is given: the embedded mock, so a laptop needs no board. */
 export const DEFAULT_DEVICE_URI = 'mock:behavioral?seed=7';
@@ -23,6 +26,8 @@ export interface SerialAddress {
   uri: string;
   path: string;
   baudRate: number;
+  /** baud= was written: on a pty (a mock board paced to that rate) the host plans for it. */
+  baudGiven: boolean;
   /** Hardware flow control (RTS/CTS). */
   rtscts: boolean;
 }
@@ -34,8 +39,10 @@ export interface MockAddress {
   chip: string;
   /** Options for the chip backend (seed, geometry, ...), as strings; the backend validates them. */
   chipOptions: Record<string, string>;
-  /** Options for the mock board itself (limits it announces), validated here. */
-  board: { maxPayload?: number; runDelayMs?: number };
+  /** Options for the mock board itself (limits it announces). */
+  board: MockSpec['board'];
+  /** The chip, board and line, validated. */
+  spec: MockSpec;
 }
 
 export type DeviceAddress = SerialAddress | MockAddress;
@@ -57,20 +64,11 @@ const bool = z
   .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'], 'expected true or false')
   .transform((v) => v === '1' || v === 'true' || v === 'yes' || v === 'on');
 
+/** serial: and pty: options. */
 const serialOptionSchemas = {
   baud: intIn(50, 20_000_000),
   rtscts: bool,
 } as const;
-
-/** Board-level mock options; everything else in a mock URI goes to the chip backend. */
-const mockBoardOptionSchemas = {
-  maxPayload: intIn(64, 65_535),
-  /** Milliseconds added to every RUN (a slower board, for pipelining measurements). */
-  runDelayMs: intIn(0, 600_000),
-} as const;
-
-const chipKind = /^[a-z][a-z0-9-]*$/;
-const chipOptionKey = /^[A-Za-z][A-Za-z0-9_-]*$/;
 
 function fail(uri: string, what: string, fix: string): never {
   throw new DeviceUriError(`bad device URI '${uri}': ${what}; ${fix}`);
@@ -119,47 +117,36 @@ export function parseDeviceUri(uri: string): DeviceAddress {
   if (scheme === 'serial' || scheme === 'pty') {
     if (path === '') fail(uri, 'no port path', `write ${scheme}:/dev/ttyACM0 (see \`spikeloop ports\`)`);
     let baudRate = DEFAULT_BAUD;
+    let baudGiven = false;
     let rtscts = false;
     for (const [k, v] of params) {
-      if (k === 'baud') baudRate = parseOption(uri, k, v, serialOptionSchemas.baud);
-      else if (k === 'rtscts') rtscts = parseOption(uri, k, v, serialOptionSchemas.rtscts);
+      if (k === 'baud') {
+        baudRate = parseOption(uri, k, v, serialOptionSchemas.baud);
+        baudGiven = true;
+      } else if (k === 'rtscts') rtscts = parseOption(uri, k, v, serialOptionSchemas.rtscts);
       else fail(uri, `unknown option '${k}'`, `allowed options for ${scheme}: ${Object.keys(serialOptionSchemas).join(', ')}`);
     }
-    return { scheme, uri, path, baudRate, rtscts };
+    return { scheme, uri, path, baudRate, baudGiven, rtscts };
   }
 
-  // mock:
-  if (!chipKind.test(path)) {
-    fail(uri, `chip kind '${path}' is not a name`, 'write mock:ideal (or another chip backend kind, lower-case)');
+  try {
+    const spec = parseMockSpec(path, params);
+    return { scheme: 'mock', uri, chip: spec.chip.kind, chipOptions: { ...spec.chip.raw }, board: spec.board, spec };
+  } catch (e) {
+    // The mock's and the chip's own messages name the option, the value and what is accepted.
+    if (e instanceof MockSpecError || (e as Error).name === 'ChipOptionsError') throw new DeviceUriError(`bad device URI '${uri}': ${(e as Error).message}`);
+    throw e;
   }
-  const chipOptions: Record<string, string> = {};
-  const board: MockAddress['board'] = {};
-  for (const [k, v] of params) {
-    if (k === 'maxPayload' || k === 'runDelayMs') {
-      board[k] = parseOption(uri, k, v, mockBoardOptionSchemas[k]);
-    } else if (!chipOptionKey.test(k)) {
-      fail(uri, `option name '${k}' is not valid`, 'use letters, digits, - and _');
-    } else {
-      if (k === 'seed') parseOption(uri, k, v, intIn(0, 2 ** 32 - 1));
-      if (k === 'geometry' && !/^\d+(-\d+)+$/.test(v)) {
-        fail(uri, `geometry '${v}' is not a layer-size list`, 'write geometry=784-256-128-10 (input size, then each layer)');
-      }
-      chipOptions[k] = v;
-    }
-  }
-  return { scheme: 'mock', uri, chip: path, chipOptions, board };
 }
 
 /** A URI that reproduces an address (normalised spelling). */
 export function formatDeviceUri(a: DeviceAddress): string {
   if (a.scheme === 'mock') {
-    const q = new URLSearchParams({ ...a.chipOptions });
-    for (const [k, v] of Object.entries(a.board)) if (v !== undefined) q.set(k, String(v));
-    const s = q.toString();
+    const s = new URLSearchParams(mockSpecParams(a.spec)).toString();
     return `mock:${a.chip}${s ? '?' + s : ''}`;
   }
   const q = new URLSearchParams();
-  if (a.baudRate !== DEFAULT_BAUD) q.set('baud', String(a.baudRate));
+  if (a.baudGiven || a.baudRate !== DEFAULT_BAUD) q.set('baud', String(a.baudRate));
   if (a.rtscts) q.set('rtscts', 'true');
   const s = q.toString();
   return `${a.scheme}:${a.path}${s ? '?' + s : ''}`;

@@ -104,7 +104,32 @@ export interface LinkOptions {
   firstSeq?: number;
   /** Send a 0x00 when the link opens, ending any partial frame the device holds (default true). */
   leadingDelimiter?: boolean;
+  /**
+   * Scale each attempt's timeout to the expected work once the device's service time for the
+   * request is known (default true): see `plannedTimeoutMs`. Off: the fixed timeouts.
+   */
+  adaptiveTimeouts?: boolean;
 }
+
+/** What a request will cost, for its timeout: the reply's size and the device's work in units. */
+export interface RequestExpectation {
+  /** Bytes of the reply (its wire time is part of the wait). */
+  replyBytes?: number;
+  /** Units of device work (samples of a RUN, codes of a write); the service time is learnt per unit. */
+  work?: number;
+}
+
+/**
+ * The least device allowance of an adaptive timeout. Below the board's PROGRESS interval (at most
+ * a second, PROTOCOL.md), so a request that is usually quick and once runs long may be sent again
+ * (all adaptive requests are idempotent; the late reply is quarantined): a retry costs one more
+ * request, while on a noisy line every lost frame costs this long.
+ */
+export const ADAPTIVE_FLOOR_MS = 500;
+/** An adaptive timeout allows this many times the learnt service time. */
+export const ADAPTIVE_MARGIN = 4;
+/** Replies seen of a request type before its timeout adapts. */
+const ADAPTIVE_AFTER = 2;
 
 export interface RequestOptions {
   /** Per-attempt timeout in ms (default from DEFAULT_TIMEOUTS / LinkOptions.timeouts). */
@@ -115,6 +140,8 @@ export interface RequestOptions {
   idempotent?: boolean;
   /** Cancels the request (the seq is quarantined). */
   signal?: AbortSignal;
+  /** Size of the reply and amount of work, so the timeout scales to them. */
+  expect?: RequestExpectation;
 }
 
 export interface LinkStats {
@@ -176,6 +203,11 @@ export class LinkClient {
   private readonly retries: number;
   private readonly window: number;
   private readonly busyBackoffMs: number;
+  private readonly adaptive: boolean;
+  /** Learnt device service time per unit of work, by request type (exponential average). */
+  private readonly service = new Map<RequestName, { msPerUnit: number; n: number }>();
+  /** When the last reply arrived: a pipelined reply's service began no earlier. */
+  private lastReplyAt = 0;
   private active = 0;
   private sendOrder = 0;
   private closeReason: string | undefined;
@@ -207,6 +239,7 @@ export class LinkClient {
     this.retries = opts.retries ?? 3;
     this.window = opts.window ?? 8;
     this.busyBackoffMs = opts.busyBackoffMs ?? 50;
+    this.adaptive = opts.adaptiveTimeouts ?? true;
     for (const [k, v] of Object.entries({ retries: this.retries, window: this.window })) {
       if (!Number.isInteger(v) || v < (k === 'window' ? 1 : 0)) throw new RangeError(`link option ${k} must be a whole number >= ${k === 'window' ? 1 : 0}, got ${v}`);
     }
@@ -248,7 +281,7 @@ export class LinkClient {
       let attempt = 0;
       this.counters.requests++;
       const attempt$ = new Observable<ResponseMessage<N>>((sub) =>
-        this.attempt(name, message, timeoutMs, ++attempt > 1, seqsUsed, {
+        this.attempt(name, message, timeoutMs, opts.expect, opts.timeoutMs !== undefined, ++attempt > 1, seqsUsed, {
           next: (m) => {
             sub.next(m as ResponseMessage<N>);
             sub.complete();
@@ -267,7 +300,8 @@ export class LinkClient {
         }),
         catchError((err: unknown) => {
           this.counters.failed++;
-          if (err instanceof AttemptTimeout) return throwError(() => new LinkTimeoutError(name, seqsUsed.length, timeoutMs, seqsUsed));
+          // The last attempt's own limit: with adaptive timeouts it is what the host really waited.
+          if (err instanceof AttemptTimeout) return throwError(() => new LinkTimeoutError(name, seqsUsed.length, err.timeoutMs, seqsUsed));
           return throwError(() => err);
         }),
       );
@@ -305,6 +339,8 @@ export class LinkClient {
     name: RequestName,
     message: unknown,
     timeoutMs: number,
+    expect: RequestExpectation | undefined,
+    fixedTimeout: boolean,
     isRetry: boolean,
     seqsUsed: number[],
     out: { next(m: unknown): void; error(e: unknown): void },
@@ -349,9 +385,24 @@ export class LinkClient {
         const type = MsgType[name];
         // The clock starts when the frame is handed over; bytes already queued ahead of it delay it on a slow wire.
         const backlog = this.transport.stream.writableLength + bytes.length;
-        const wireMs = Number.isFinite(this.transport.bytesPerSecond) ? (1000 * backlog) / this.transport.bytesPerSecond : 0;
-        const limit = Math.ceil(timeoutMs + wireMs);
+        const wireMs = this.wireMs(backlog) + this.wireMs(expect?.replyBytes ?? 0);
+        const limit = Math.ceil(this.deviceAllowanceMs(name, timeoutMs, expect, fixedTimeout) + wireMs);
+        const sentAt = performance.now();
+        let armedAt = sentAt;
         const onTimeout = () => {
+          if (state !== 'sent') return;
+          // The host's own event loop may have been blocked (a long computation) while the reply
+          // waited unread: only the device's silence counts, so re-arm once the late tick shows it.
+          const late = performance.now() - armedAt - limit;
+          if (late > 50) {
+            armedAt = performance.now();
+            timerId = setTimeout(onTimeout, limit);
+            return;
+          }
+          // Let pending input be read first: a reply already on the port is not a timeout.
+          setImmediate(expire);
+        };
+        const expire = () => {
           if (state !== 'sent') return;
           finish();
           this.seqs.abandon(seq);
@@ -366,9 +417,11 @@ export class LinkClient {
           restartTimer: () => {
             if (state !== 'sent') return;
             clearTimeout(timerId);
+            armedAt = performance.now();
             timerId = setTimeout(onTimeout, limit);
           },
           resolve: (frame) => {
+            this.learnService(name, sentAt, bytes.length, expect);
             finish();
             this.seqs.release(seq);
             this.counters.replies++;
@@ -404,6 +457,45 @@ export class LinkClient {
         this.pump();
       }
     };
+  }
+
+  /** Milliseconds the wire needs for `bytes` (0 on a medium that is not rate-limited). */
+  wireMs(bytes: number): number {
+    return Number.isFinite(this.transport.bytesPerSecond) && this.transport.bytesPerSecond > 0 ? (1000 * bytes) / this.transport.bytesPerSecond : 0;
+  }
+
+  /**
+   * The device's share of an attempt's timeout. Fixed (the configured timeout) until a request
+   * type has been answered a few times; then ADAPTIVE_MARGIN times the learnt service time of the
+   * expected work, at least ADAPTIVE_FLOOR_MS, at most the configured timeout: a lost RUN costs
+   * about half a second instead of ten, and a long one still lives on the board's PROGRESS events.
+   */
+  plannedTimeoutMs(name: RequestName, expect?: RequestExpectation): number {
+    return this.deviceAllowanceMs(name, this.timeouts[name], expect, false);
+  }
+
+  private deviceAllowanceMs(name: RequestName, configured: number, expect: RequestExpectation | undefined, fixed: boolean): number {
+    const s = this.service.get(name);
+    if (fixed || !this.adaptive || !IDEMPOTENT[name] || !s || s.n < ADAPTIVE_AFTER) return configured;
+    const expected = s.msPerUnit * Math.max(1, expect?.work ?? 1);
+    return Math.min(configured, Math.max(Math.min(configured, ADAPTIVE_FLOOR_MS), ADAPTIVE_MARGIN * expected));
+  }
+
+  /** Learns the device's time for a request from a reply: arrival minus wire and queueing. */
+  private learnService(name: RequestName, sentAt: number, requestBytes: number, expect: RequestExpectation | undefined): void {
+    const now = performance.now();
+    const start = Math.max(sentAt + this.wireMs(requestBytes), this.lastReplyAt);
+    this.lastReplyAt = now;
+    const ms = Math.max(0, now - start - this.wireMs(expect?.replyBytes ?? 0));
+    const perUnit = ms / Math.max(1, expect?.work ?? 1);
+    const s = this.service.get(name);
+    if (!s) this.service.set(name, { msPerUnit: perUnit, n: 1 });
+    else {
+      // Slow to forget a slow reply, quick to take a slower one: a timeout that is too short costs a retry.
+      const a = perUnit > s.msPerUnit ? 0.5 : 0.1;
+      s.msPerUnit += a * (perUnit - s.msPerUnit);
+      s.n++;
+    }
   }
 
   private pump(): void {

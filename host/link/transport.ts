@@ -1,8 +1,9 @@
 /**
- * Opens the byte stream behind a device URI:
+ * Opens the byte stream behind a device address, through a registry of openers by scheme:
  *   serial:PATH  and  pty:PATH  -> serialport's SerialPort (a pty is a tty, so the same code path)
- *   mock:KIND?...               -> createChip + MockBoard + serveBoard over an in-process duplex pair:
- *                                  the same codec and the same bytes as over a wire.
+ *   mock:KIND?...               -> the mock board's own opener (firmware-protocol/mock-board/open.ts):
+ *                                  the board in process over an in-memory line, the same codec and
+ *                                  bytes as over a wire, paced and noisy when the address says so.
  */
 import type { Duplex } from 'node:stream';
 import { SerialPortStream } from '@serialport/stream';
@@ -76,8 +77,9 @@ export async function openSerialTransport(address: SerialAddress, opts: SerialOp
     port.open((err) => (err ? reject(new TransportError(explainOpenError(address.path, err))) : resolve())),
   );
   keepPollerInterest(port);
-  // A pty (mock board) is not rate-limited; a real serial line carries 10 bits per byte (8N1).
-  const bytesPerSecond = address.scheme === 'pty' ? Infinity : address.baudRate / 10;
+  // A pty is not rate-limited unless baud= says the board behind it is paced; a real serial line
+  // carries 10 bits per byte (8N1).
+  const bytesPerSecond = address.scheme === 'pty' && !address.baudGiven ? Infinity : address.baudRate / 10;
   return {
     description: address.uri,
     stream: port,
@@ -88,36 +90,27 @@ export async function openSerialTransport(address: SerialAddress, opts: SerialOp
 
 export async function openMockTransport(address: MockAddress): Promise<Transport> {
   // Loaded on demand: chip backends may pull in heavy engines that serial users never need.
-  const { createChip } = await import('../../models/chips/index.ts');
-  const { MockBoard, serveBoard, duplexPair } = await import('../../firmware-protocol/mock-board/index.ts');
-  const backend = await createChip(address.chip, address.chipOptions);
-  let board: InstanceType<typeof MockBoard>;
+  const { openMockBoard } = await import('../../firmware-protocol/mock-board/open.ts');
+  let mock;
   try {
-    board = new MockBoard(backend, { ...address.board });
+    mock = await openMockBoard(address.spec);
   } catch (err) {
-    await backend.close?.();
-    throw new TransportError(`cannot build the mock board for ${address.uri}: ${(err as Error).message}`);
+    throw new TransportError(`cannot open ${address.uri}: ${(err as Error).message}`);
   }
-  const [host, device] = duplexPair();
-  const server = serveBoard(board, device);
-  let closing: Promise<void> | undefined;
-  return {
-    description: address.uri,
-    stream: host,
-    bytesPerSecond: Infinity,
-    close: () =>
-      (closing ??= (async () => {
-        host.end();
-        host.destroy();
-        await server.close();
-        await backend.close?.();
-      })()),
-  };
+  return { description: address.uri, stream: mock.stream, bytesPerSecond: mock.bytesPerSecond, close: () => mock.close() };
 }
+
+type Opener = (address: DeviceAddress, opts: SerialOpenOptions) => Promise<Transport>;
+
+/** One opener per scheme. */
+const OPENERS: Record<DeviceAddress['scheme'], Opener> = {
+  serial: (a, o) => openSerialTransport(a as SerialAddress, o),
+  pty: (a, o) => openSerialTransport(a as SerialAddress, o),
+  mock: (a) => openMockTransport(a as MockAddress),
+};
 
 /** Opens the stream behind a device URI (or a parsed address). */
 export async function openTransport(uri: string | DeviceAddress, opts: SerialOpenOptions = {}): Promise<Transport> {
   const address = typeof uri === 'string' ? parseDeviceUri(uri) : uri;
-  if (address.scheme === 'mock') return openMockTransport(address);
-  return openSerialTransport(address, opts);
+  return OPENERS[address.scheme](address, opts);
 }

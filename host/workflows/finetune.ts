@@ -14,8 +14,8 @@
  * update, a delayed-gradient step of delay one. Adam's normalised step at fine-tuning rates (the
  * default lr is 0.002, a fifth of twin training's) moves each conductance by about lr per batch, so
  * the stale measurement differs from a fresh one by one such step; `pipelined: false` removes the
- * lag (and the overlap). Uploads are issued, not awaited, at the end of each batch: the link and
- * the device keep requests in order, so they land before the next RUN, which is issued later.
+ * lag (and the overlap). Uploads are issued, not awaited, at the end of each batch: ChipDevice
+ * lands the uploads of a layer in the order they were issued, and a RUN after all of them.
  *
  * Each epoch ends with the pipeline drained: uploads done, CRC of every layer verified, test
  * accuracy on the device and in the twin appended to metrics.jsonl, and a checkpoint
@@ -266,8 +266,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     }
     let onDevice = startCodes.map((c) => c.slice());
     /**
-     * Uploads in flight. All layers' changed runs are issued at once (the link and the device keep
-     * requests in order); a RUN waits for the uploads before it, so it never sees half an update.
+     * Uploads in flight. All layers' changed runs are issued at once (ChipDevice keeps each layer's
+     * uploads in issue order); a RUN waits for the uploads before it, so it never sees half an update.
      */
     let uploads: Promise<unknown> = Promise.resolve();
     let uploadError: unknown;

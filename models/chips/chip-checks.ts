@@ -8,8 +8,11 @@ import type { ChipTiming, DacSpec, LayerGeometry } from './chip-backend.ts';
 import { SILENT_TICK } from './chip-backend.ts';
 import { DEFAULT_LAYER_WINDOW_TICKS, DEFAULT_TICK_SECONDS, MAX_LAYERS } from './sky130-nominal.ts';
 
+/** Largest chip seed: seeds are 32-bit everywhere (URIs, flags, the generators). */
+export const MAX_SEED = 2 ** 32 - 1;
+
 export function checkSeed(seed: number): number {
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > MAX_SEED) throw new RangeError(`seed must be an integer in 0..${MAX_SEED}, got ${seed}`);
   return seed;
 }
 

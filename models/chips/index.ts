@@ -1,11 +1,14 @@
 /**
  * Chip backends by name: `createChip('ideal', { seed: '7', geometry: '16-8-4' })`.
- * Options arrive as strings (URI query parameters, CLI flags) and are validated here.
+ * Options arrive as strings (URI query parameters, CLI flags) and are validated here, once:
+ * `parseChipOptions` checks them (device URIs call it while parsing, before anything opens) and
+ * `buildChip` builds from what it returned. `seedSchema` and `geometrySchema` are the only
+ * definitions of a seed and a geometry string.
  */
 
 import { z } from 'zod';
 import type { ChipBackend } from './chip-backend.ts';
-import { checkSizes } from './chip-checks.ts';
+import { checkSizes, MAX_SEED } from './chip-checks.ts';
 import { IdealChip } from './ideal-chip.ts';
 import { BehavioralChip } from './behavioral-chip.ts';
 import { FaultSpecError, parseFaults, type ChipFault } from './faults.ts';
@@ -19,12 +22,15 @@ export class ChipOptionsError extends Error {
   override name = 'ChipOptionsError';
 }
 
-const seedSchema = z
+/** A chip seed as text: a whole number in 0..2^32-1 (what checkSeed accepts). */
+export const seedSchema = z
   .string()
-  .regex(/^\d{1,15}$/, 'expected a non-negative integer, e.g. seed=7')
-  .transform(Number);
+  .regex(/^\d{1,10}$/, 'expected a non-negative integer, e.g. seed=7')
+  .transform(Number)
+  .pipe(z.number().max(MAX_SEED, `must be <= ${MAX_SEED}`));
 
-const geometrySchema = z
+/** Layer widths as text, inputs first (784-256-128-10), checked by checkSizes. */
+export const geometrySchema = z
   .string()
   .regex(/^\d+(-\d+)+$/, 'expected layer widths joined by dashes, inputs first, e.g. geometry=784-256-128-10')
   .transform((s) => s.split('-').map(Number))
@@ -111,7 +117,16 @@ const KINDS: Record<string, ChipKind> = {
 
 export const CHIP_KINDS: readonly string[] = Object.freeze(Object.keys(KINDS));
 
-export async function createChip(kind: string, options: Record<string, string> = {}): Promise<ChipBackend> {
+/** A chip kind with its options validated (`parseChipOptions`), ready for `buildChip`. */
+export interface ChipSpec {
+  kind: string;
+  /** The options as given (for messages and to write the spec back as text). */
+  raw: Readonly<Record<string, string>>;
+  options: Readonly<Record<string, unknown>>;
+}
+
+/** Checks a chip kind and its text options; throws ChipOptionsError naming the bad one and what is accepted. */
+export function parseChipOptions(kind: string, options: Record<string, string> = {}): ChipSpec {
   const spec = Object.hasOwn(KINDS, kind) ? KINDS[kind] : undefined;
   if (!spec) {
     throw new ChipOptionsError(`unknown chip kind '${kind}'; accepted kinds: ${CHIP_KINDS.join(', ')}`);
@@ -132,5 +147,14 @@ export async function createChip(kind: string, options: Record<string, string> =
     }
     parsed[name] = r.data;
   }
-  return spec.create(parsed);
+  return { kind, raw: { ...options }, options: parsed };
+}
+
+/** Builds the chip a parsed spec describes. */
+export function buildChip(spec: ChipSpec): Promise<ChipBackend> {
+  return KINDS[spec.kind]!.create({ ...spec.options });
+}
+
+export async function createChip(kind: string, options: Record<string, string> = {}): Promise<ChipBackend> {
+  return buildChip(parseChipOptions(kind, options));
 }

@@ -5,9 +5,9 @@
  */
 import { z } from 'zod';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
-import { flag, intOption, intOptionWithDefault, patternOption } from '../common-options.ts';
+import { chipSeedOption, flag, geometryOption, intOption, intOptionWithDefault, mockDeviceOption } from '../common-options.ts';
 import { openSerialTransport } from '../../link/transport.ts';
-import { DEFAULT_BAUD } from '../../device/device-uri.ts';
+import { DEFAULT_BAUD, parseDeviceUri, type MockAddress } from '../../device/device-uri.ts';
 
 export const name = 'mock-board';
 export const summary = 'serve a mock board on a pseudo-terminal (--pty) or a serial port (--port PATH) until interrupted';
@@ -18,6 +18,7 @@ export const description =
   '--exit-with-parent, when the process that started it exits, so a crashed test leaves nothing behind).';
 export const examples = [
   'spikeloop mock-board --pty --geometry 784-256-128-10',
+  "spikeloop mock-board --pty --device 'mock:behavioral?seed=7&faults=dead-neuron:0.3&runDelayMs=20&baud=921600'",
   'spikeloop mock-board --port /dev/ttyUSB1 --chip ideal --seed 3',
 ];
 
@@ -35,33 +36,39 @@ export const options = {
       .optional()
       .transform((v) => v ?? 'behavioral'),
   },
-  seed: intOption('chip seed (default: the backend default)', 0, 2 ** 32 - 1),
-  geometry: patternOption('layer sizes, inputs first (default: the backend default)', /^\d+(-\d+)+$/, 'expected sizes joined by dashes, e.g. 784-256-128-10', 'A-B-C'),
+  seed: chipSeedOption('chip seed (default: the backend default)'),
+  geometry: geometryOption('layer sizes, inputs first (default: the backend default)'),
   maxPayload: intOption('largest payload the board accepts, bytes (default 16384)', 64, 65_535, 'BYTES'),
+  device: mockDeviceOption,
   exitWithParent: flag('also stop when the parent process exits'),
 } satisfies OptionsSpec;
 
 export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.pty === (o.port !== undefined)) return 'give exactly one of --pty and --port PATH';
+  if (o.device !== undefined && (o.seed !== undefined || o.geometry !== undefined || o.maxPayload !== undefined || o.chip !== 'behavioral')) {
+    return '--device mock:... already names the chip and the board: put seed=, geometry=, maxPayload= in it instead of --chip/--seed/--geometry/--max-payload';
+  }
   return undefined;
 }
 
 export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {
   const o = ctx.options;
-  const { createChip } = await import('../../../models/chips/index.ts');
-  const { MockBoard, serveBoard, openPtyPair } = await import('../../../firmware-protocol/mock-board/index.ts');
+  const { openPtyPair } = await import('../../../firmware-protocol/mock-board/index.ts');
+  const { serveMockSpec } = await import('../../../firmware-protocol/mock-board/open.ts');
 
-  const chipOptions: Record<string, string> = {};
-  if (o.seed !== undefined) chipOptions.seed = String(o.seed);
-  if (o.geometry !== undefined) chipOptions.geometry = o.geometry;
-  const backend = await createChip(o.chip, chipOptions);
-  const cleanups: (() => Promise<void>)[] = [async () => backend.close?.()];
+  // The flags are a shorthand for a mock: address; both go through the one parser.
+  const q = new URLSearchParams();
+  if (o.seed !== undefined) q.set('seed', String(o.seed));
+  if (o.geometry !== undefined) q.set('geometry', o.geometry);
+  if (o.maxPayload !== undefined) q.set('maxPayload', String(o.maxPayload));
+  const uri = o.device ?? `mock:${o.chip}${q.size ? '?' + q.toString() : ''}`;
+  const address = parseDeviceUri(uri) as MockAddress;
+  const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async () => {
     for (const c of cleanups.splice(0).reverse()) await c().catch((e: Error) => ctx.warn(`cleanup: ${e.message}`));
   };
 
   try {
-    const board = new MockBoard(backend, o.maxPayload !== undefined ? { maxPayload: o.maxPayload } : {});
     let servedPath: string;
     let hostPath: string | undefined;
     if (o.pty) {
@@ -72,16 +79,22 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     } else {
       servedPath = o.port!;
     }
-    const port = await openSerialTransport({ scheme: 'pty', uri: `pty:${servedPath}`, path: servedPath, baudRate: o.baud, rtscts: false });
+    const port = await openSerialTransport({ scheme: 'pty', uri: `pty:${servedPath}`, path: servedPath, baudRate: o.baud, baudGiven: true, rtscts: false });
     cleanups.push(() => port.close());
-    const server = serveBoard(board, port.stream);
+    const server = await serveMockSpec(address.spec, port.stream);
     cleanups.push(() => server.close());
+    const { board, backend } = server;
+    const line = address.spec.line;
 
     // The contract with scripts and tests: this is the first line of stdout.
     ctx.stdout(JSON.stringify(hostPath ? { pty: hostPath } : { port: servedPath }));
     const geometry = [backend.geometry[0]!.inputs, ...backend.geometry.map((g) => g.outputs)].join('-');
     ctx.warn(
-      `mock board (${o.chip}, chip ${backend.chipId}, ${geometry}, maxPayload ${board.maxPayload}) serving ` +
+      `mock board (${address.chip}, chip ${backend.chipId}, ${geometry}, maxPayload ${board.maxPayload}` +
+        (line.baud ? `, paced to ${line.baud} baud` : '') +
+        (line.latencyMs ? `, ${line.latencyMs} ms latency` : '') +
+        (line.byteErrorRate ? `, byte error rate ${line.byteErrorRate}` : '') +
+        ') serving ' +
         (hostPath ? `a pty: connect with --device pty:${hostPath}` : servedPath) +
         '; Ctrl-C stops it',
     );

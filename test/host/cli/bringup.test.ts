@@ -52,12 +52,11 @@ describe('spikeloop bringup', () => {
     expect(r.err).toMatch(/spikeloop bringup: bring-up failed: every neuron fires: 1 of 12 neurons faulty: dead 0\.2/);
   });
 
-  it('a bad fault list in the device URI fails the link step, naming the token', async () => {
+  it('a bad fault list in the device URI is a usage error naming the token, before anything opens', async () => {
     const r = await cli('bringup', '--device', 'mock:behavioral?faults=broken-neuron:0.1', '--out', outDir(), '--json');
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.json.ok).toBe(false);
-    expect(r.json.stopped_early).toMatchObject({ step: 'link' });
-    expect(String(r.json.error)).toMatch(/unknown fault kind 'broken-neuron'/);
+    expect(r.err).toMatch(/unknown fault kind 'broken-neuron'/);
   });
 
   it('refuses a bad flag value with exit 2', async () => {

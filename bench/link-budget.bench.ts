@@ -1,0 +1,112 @@
+/**
+ * What each workflow moves over the link and how long it takes on a real line rate: the command
+ * runs in process against the embedded behavioural mock (784-256-128-10, seed 7) twice, once
+ * behind a line paced to 921,600 baud (10 bits per byte, both directions) and once unpaced. The
+ * bytes and frames are the host's own link counters (every device the workflow opened and closed).
+ *
+ * Prints ONE JSON line: per workflow bytes_out, bytes_in, frames (requests sent), wall_s at
+ * 921,600 baud, wall_s_unpaced, and wire_s_out (bytes_out alone at that rate).
+ *
+ *   npm run bench:link-budget                                   deploy,finetune (the cheap ones)
+ *   npm run bench:link-budget -- --workflows deploy,finetune,bringup
+ *   --images N   test images scored by deploy (default 1000; the issue's figure is 10000)
+ *   --train N    training images of the one fine-tuning epoch, batch 32 (default 320)
+ *   --baud B     the paced rate (default 921600)
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { main as cli } from '../host/cli/main.ts';
+import { ChipDevice, closedLinkTotals } from '../host/device/chip-device.ts';
+import { deviceHorizons } from '../host/workflows/deploy.ts';
+import { loadDataset } from '../models/datasets/load.ts';
+import { initNetwork } from '../models/network/init.ts';
+import { defaultConfig } from '../models/network/network.ts';
+import { saveNetwork } from '../models/network/serialize.ts';
+import { createSolver } from '../models/network/solver.ts';
+import { initBackend } from '../models/tf/backend.ts';
+
+const WORKFLOWS = ['deploy', 'finetune', 'bringup'] as const;
+type Workflow = (typeof WORKFLOWS)[number];
+
+const { values } = parseArgs({
+  options: { workflows: { type: 'string' }, images: { type: 'string' }, train: { type: 'string' }, baud: { type: 'string' } },
+});
+const chosen = (values.workflows ?? 'deploy,finetune').split(',') as Workflow[];
+for (const w of chosen) if (!WORKFLOWS.includes(w)) throw new RangeError(`--workflows: unknown workflow '${w}'; choose from ${WORKFLOWS.join(', ')}`);
+const IMAGES = Number(values.images ?? 1000);
+const TRAIN = Number(values.train ?? 320);
+const BAUD = Number(values.baud ?? 921_600);
+const CHIP = 'mock:behavioral?seed=7&geometry=784-256-128-10';
+
+const round = (x: number, d = 4) => Number(x.toPrecision(d));
+
+async function prepareModel(dir: string): Promise<string> {
+  await initBackend();
+  const dev = await ChipDevice.open(CHIP, { notice: () => {} });
+  const info = dev.info;
+  await dev.close();
+  const data = await loadDataset('fashion-mnist', { limitTrain: 256, limitTest: 32, seed: 1 });
+  const config = defaultConfig([784, 256, 128, 10], { inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2), shiftGrids: false });
+  const net = initNetwork(config, { x: data.train.x, n: data.train.n }, createSolver('dstd'), { seed: 1 });
+  const file = path.join(dir, 'model.bin');
+  await saveNetwork(file, net, { seed: 1 });
+  net.dispose();
+  return file;
+}
+
+function argv(w: Workflow, device: string, model: string, out: string): string[] {
+  switch (w) {
+    case 'deploy':
+      return ['deploy', '--device', device, '--model', model, '--dataset', 'fashion-mnist', '--limit-test', String(IMAGES), '--json'];
+    case 'finetune':
+      return ['finetune', '--device', device, '--model', model, '--dataset', 'fashion-mnist', '--limit-train', String(TRAIN), '--limit-test', '100', '--epochs', '1', '--batch-size', '32', '--uncalibrated', '--out', out, '--json'];
+    case 'bringup':
+      return ['bringup', '--device', device, '--out', out, '--json'];
+  }
+}
+
+async function measure(w: Workflow, device: string, model: string, dir: string) {
+  const before = closedLinkTotals();
+  const t0 = performance.now();
+  let err = '';
+  const code = await cli(argv(w, device, model, fs.mkdtempSync(path.join(dir, `${w}-`))), {
+    stdout: () => {},
+    stderr: (t) => (err += t),
+    signal: new AbortController().signal,
+  });
+  const wall = (performance.now() - t0) / 1000;
+  const after = closedLinkTotals();
+  if (code !== 0 && w !== 'bringup') throw new Error(`${w} exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
+  return { code, wall, bytesOut: after.bytesOut - before.bytesOut, bytesIn: after.bytesIn - before.bytesIn, frames: after.framesOut - before.framesOut };
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'link-budget-'));
+  try {
+    const model = await prepareModel(dir);
+    const result: Record<string, unknown> = {};
+    for (const w of chosen) {
+      const unpaced = await measure(w, CHIP, model, dir);
+      const paced = await measure(w, `${CHIP}&baud=${BAUD}`, model, dir);
+      result[w] = {
+        bytes_out: paced.bytesOut,
+        bytes_in: paced.bytesIn,
+        frames: paced.frames,
+        wall_s: round(paced.wall),
+        wall_s_unpaced: round(unpaced.wall),
+        wire_s_out: round((paced.bytesOut * 10) / BAUD),
+        ...(w === 'deploy' ? { images: IMAGES } : w === 'finetune' ? { train_images: TRAIN, batch: 32 } : { exit_code: paced.code }),
+      };
+    }
+    console.log(JSON.stringify({ bench: 'link-budget', chip: CHIP, baud: BAUD, workflows: result }));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.log(JSON.stringify({ bench: 'link-budget', ok: false, error: (err as Error).message }));
+  process.exitCode = 1;
+});

@@ -1,0 +1,75 @@
+/**
+ * Pipelined fine-tuning over a real pseudo-terminal: the uploads of consecutive batches overlap
+ * on the wire (each batch's changed-only upload is issued, not awaited), and the end-of-epoch
+ * CRC of every layer must still match the codes the host last issued. 89 samples in batches of 8
+ * end with a batch of one: its upload is issued while the previous batch's ~950-frame upload of
+ * layer 0 is still on the wire (no RUN waits between them), and being sparser it used to overtake
+ * it and leave stale codes (CRC mismatch on every run before uploads were ordered per layer).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChipDevice } from '../../host/device/chip-device.ts';
+import { deviceHorizons } from '../../host/workflows/deploy.ts';
+import { runFinetune } from '../../host/workflows/finetune.ts';
+import { loadDataset } from '../../models/datasets/load.ts';
+import { initNetwork } from '../../models/network/init.ts';
+import { defaultConfig } from '../../models/network/network.ts';
+import { saveNetwork } from '../../models/network/serialize.ts';
+import { createSolver } from '../../models/network/solver.ts';
+import { initBackend } from '../../models/tf/backend.ts';
+import { haveSocat, startChildBoard, type ChildBoard } from './helpers.ts';
+
+const GEOMETRY = '784-64-10';
+const SEED = 7;
+const socat = haveSocat();
+
+describe.skipIf(!socat)('pipelined finetune over a pseudo-terminal', () => {
+  let dir: string;
+  let model: string;
+  let board: ChildBoard;
+
+  beforeAll(async () => {
+    process.env.SPIKELOOP_TF_BACKEND = 'cpu';
+    await initBackend({ prefer: 'cpu' });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-pty-'));
+    board = await startChildBoard(['--chip', 'behavioral', '--geometry', GEOMETRY, '--seed', String(SEED)]);
+    const dev = await ChipDevice.open(`mock:behavioral?seed=${SEED}&geometry=${GEOMETRY}`);
+    const info = dev.info;
+    await dev.close();
+    const data = await loadDataset('fashion-mnist', { limitTrain: 89, limitTest: 32, seed: 1 });
+    const config = defaultConfig([784, 64, 10], { inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2), shiftGrids: false });
+    const net = initNetwork(config, { x: data.train.x, n: data.train.n }, createSolver('dstd'), { seed: 1 });
+    await saveNetwork((model = path.join(dir, 'model.bin')), net, { seed: 1 });
+    net.dispose();
+  }, 120_000);
+
+  afterAll(async () => {
+    if (board) await board.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('ends the epoch with every layer CRC-verified', async () => {
+    const warnings: string[] = [];
+    const s = await runFinetune({
+      device: `pty:${board.hostPath}`,
+      out: path.join(dir, 'run'),
+      model,
+      dataset: 'fashion-mnist',
+      limitTrain: 89,
+      limitTest: 32,
+      epochs: 1,
+      batchSize: 8,
+      uncalibrated: true,
+      pipelined: true,
+      print: () => {},
+      warn: (l) => warnings.push(l),
+    });
+    expect(s.pipelined).toBe(true);
+    expect(s.batches).toBe(12);
+    expect(s.changed_codes_per_batch).toBeGreaterThan(100);
+    // runFinetune throws when the end-of-epoch CRC of a layer does not match; reaching here is the pass.
+    expect(s.interrupted).toBe(false);
+  }, 180_000);
+});
