@@ -126,6 +126,8 @@ flipped[good.length - 4] ^= 0x01; // a CRC byte
 const payloadOf = (v: unknown) => packPayload(v);
 const raw = (h: { version?: number; type: number; flags?: number; seq: number }, p: Uint8Array) =>
   encodeRawFrame({ version: h.version ?? PROTOCOL_VERSION, type: h.type, flags: h.flags ?? 0, seq: h.seq }, p);
+/** A MessagePack fixstr (keys of hand-made payloads). */
+const fixstr = (k: string) => [0xa0 | k.length, ...new TextEncoder().encode(k)];
 const hdr = (type: number, seq: number, version = PROTOCOL_VERSION, flags = 0) => ({ version, type, flags, seq });
 
 /** A body with a good CRC whose length field says 5 while 1 payload byte follows. */
@@ -198,6 +200,30 @@ const damaged: Damaged[] = [
     frame_hex: hex(raw({ type: MsgType.STATUS, seq: 37 }, Uint8Array.of(0x80, 0xc0))),
     events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.STATUS, 37) }],
     device_answer: { seq: 37, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'bad payload: integer field sent as a float (RUN.batch float64 1.0)',
+    frame_hex: hex(raw({ type: MsgType.RUN, seq: 41 }, Uint8Array.of(0x82, ...fixstr('batch'), 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, ...fixstr('inputs'), 0xc4, 4, 0, 0, 0xff, 0xff))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.RUN, 41) }],
+    device_answer: { seq: 41, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'bad payload: integer field sent as a float (WEIGHTS_WRITE.layer float32 1.0)',
+    frame_hex: hex(raw({ type: MsgType.WEIGHTS_WRITE, seq: 42 }, Uint8Array.of(0x83, ...fixstr('layer'), 0xca, 0x3f, 0x80, 0, 0, ...fixstr('offset'), 0, ...fixstr('codes'), 0xc4, 2, 0x2c, 1))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_WRITE, 42) }],
+    device_answer: { seq: 42, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'bad payload: integer field sent as a float (WEIGHTS_WRITE.layer float64 1.5)',
+    frame_hex: hex(raw({ type: MsgType.WEIGHTS_WRITE, seq: 43 }, Uint8Array.of(0x83, ...fixstr('layer'), 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, ...fixstr('offset'), 0, ...fixstr('codes'), 0xc4, 2, 0x2c, 1))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_WRITE, 43) }],
+    device_answer: { seq: 43, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'bad payload: duplicate map key (WEIGHTS_CRC with layer twice)',
+    frame_hex: hex(raw({ type: MsgType.WEIGHTS_CRC, seq: 44 }, Uint8Array.of(0x82, ...fixstr('layer'), 1, ...fixstr('layer'), 0))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_CRC, 44) }],
+    device_answer: { seq: 44, code: 'BAD_PAYLOAD' },
   },
   {
     name: 'wrong version: STATUS with header version 2',
