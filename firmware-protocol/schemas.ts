@@ -202,6 +202,30 @@ export const RunResponseSchema = z
     });
   });
 
+/** A u8[] list of layer indices in strictly ascending order (each layer at most once). */
+const layerList = u8Array.refine((a) => a.length >= 1, { error: 'expected at least one layer index' }).refine(
+  (a) => a.every((x, i) => i === 0 || x > a[i - 1]!),
+  { error: 'expected layer indices in strictly ascending order' },
+);
+const nonEmptyBin = u8Array.refine((a) => a.length >= 1, { error: 'expected at least one byte' });
+
+export const WeightsPatchRequestSchema = z.object({ layer: u8, offset: u32, data: nonEmptyBin });
+export const WeightsPatchResponseSchema = z.object({ layer: u8, offset: u32, count: u32 });
+
+export const RunPackedRequestSchema = z.object({ batch: int(1, 0xffff), inputs: nonEmptyBin, layers: layerList.optional() });
+export const RunPackedResponseSchema = z
+  .object({ batch: int(1, 0xffff), layers: layerList, spikes: z.array(nonEmptyBin, { error: 'expected an array of spike records' }) })
+  .superRefine((v, ctx) => {
+    if (v.spikes.length !== v.layers.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['spikes'],
+        message: `expected one record block per listed layer = ${v.layers.length}, got ${v.spikes.length}`,
+        input: v.spikes.length,
+      });
+    }
+  });
+
 export const SelfTestRequestSchema = z.object({ tests: z.array(nonEmptyText, { error: 'expected an array of test names' }).optional() });
 export const SelfTestResponseSchema = z.object({
   results: z.array(z.object({ name: nonEmptyText, ok: z.boolean({ error: 'expected a boolean' }), detail: text }), {
@@ -251,7 +275,9 @@ export const requestSchemas: { [K in RequestName]: Schema<Catalog[K]['request']>
   WEIGHTS_WRITE: WeightsWriteRequestSchema,
   WEIGHTS_CRC: WeightsCrcRequestSchema,
   NEURON_CONFIG: NeuronConfigRequestSchema,
+  WEIGHTS_PATCH: WeightsPatchRequestSchema,
   RUN: RunRequestSchema,
+  RUN_PACKED: RunPackedRequestSchema,
   SELF_TEST: SelfTestRequestSchema,
   STATUS: StatusRequestSchema,
 };
@@ -262,7 +288,9 @@ export const responseSchemas: { [K in RequestName]: Schema<Catalog[K]['response'
   WEIGHTS_WRITE: WeightsWriteResponseSchema,
   WEIGHTS_CRC: WeightsCrcResponseSchema,
   NEURON_CONFIG: NeuronConfigResponseSchema,
+  WEIGHTS_PATCH: WeightsPatchResponseSchema,
   RUN: RunResponseSchema,
+  RUN_PACKED: RunPackedResponseSchema,
   SELF_TEST: SelfTestResponseSchema,
   STATUS: StatusResponseSchema,
 };
