@@ -3,12 +3,14 @@
  * memory as a sequence of segments, starting at cell `offset`:
  *
  *   head = varint(n << 1 | mode), n >= 1
- *   mode 0 SPARSE: n entries of varint(gap) u16le(code): cell = pos + gap, then pos = cell + 1
+ *   mode 0 SPARSE: n entries of varint(gap << bits | code): cell = pos + gap, then pos = cell + 1
  *   mode 1 DENSE:  varint(gap) then n x u16le(code): cells pos + gap .. pos + gap + n - 1
  *
- * `pos` starts at `offset`, so cells only ever increase (no cell twice in a frame). A sparse
- * entry costs 3 bytes for a gap below 128 and 4 below 16384; a dense run 2 bytes per cell. The
- * encoder sends runs of (nearly) consecutive changed cells dense and the rest sparse.
+ * `bits` is the DAC's (HELLO `dac.bits`); a sparse entry is a u32, so its gap is below
+ * 2^(32 - bits) (the encoder re-sends an unchanged cell to bridge a longer one). `pos` starts at
+ * `offset`, so cells only ever increase (no cell twice in a frame). With a 10-bit DAC a sparse
+ * entry costs 2 bytes for a gap below 16, 3 below 2048, 4 below 262144; a dense run 2 bytes per
+ * cell. The encoder sends runs of (nearly) consecutive changed cells dense and the rest sparse.
  */
 import { ByteReader, ByteWriter, varintBytes } from './varint.ts';
 
@@ -18,19 +20,31 @@ export interface PatchFrame {
   data: Uint8Array;
   /** Cells written. */
   count: number;
+  /** One past the last cell written: the frame touches cells offset .. end - 1 only. */
+  end: number;
 }
 
 type Segment = { sparse: true; cells: number[]; codes: number[] } | { sparse: false; start: number; codes: Uint16Array };
 
-/** Bytes of a sparse entry after the previous written cell `pos` (exclusive end). */
-const sparseEntry = (gap: number) => varintBytes(gap) + 2;
+/** The u32 of a sparse entry: gap above the code's `bits` bits. */
+const sparseValue = (gap: number, code: number, bits: number) => gap * 2 ** bits + code;
+
+/** The longest gap one sparse entry can carry with `bits`-bit codes. */
+export function maxSparseGap(bits: number): number {
+  return 2 ** (32 - bits) - 1;
+}
+
+function checkBits(bits: number): void {
+  if (!Number.isInteger(bits) || bits < 1 || bits > 16) throw new RangeError(`DAC bits must be 1..16, got ${bits}`);
+}
 
 /**
  * Frames that turn `prev` into `next` (same layer), each with at most `maxData` data bytes.
  * Cells equal in both are not sent, except inside a dense run where re-sending a lone unchanged
  * cell costs less than a sparse entry.
  */
-export function encodePatch(prev: Uint16Array, next: Uint16Array, maxData: number): PatchFrame[] {
+export function encodePatch(prev: Uint16Array, next: Uint16Array, maxData: number, bits: number): PatchFrame[] {
+  checkBits(bits);
   if (prev.length !== next.length) throw new RangeError(`encodePatch: prev has ${prev.length} codes, next ${next.length}; they must be the same layer`);
   if (!Number.isInteger(maxData) || maxData < 8) throw new RangeError(`encodePatch: maxData must be a whole number >= 8, got ${maxData}`);
   const changed: number[] = [];
@@ -50,8 +64,7 @@ export function encodePatch(prev: Uint16Array, next: Uint16Array, maxData: numbe
       if (s.sparse) {
         w.varint(s.cells.length * 2);
         s.cells.forEach((c, k) => {
-          w.varint(c - p);
-          w.u16(s.codes[k]!);
+          w.varint(sparseValue(c - p, s.codes[k]!, bits));
           p = c + 1;
         });
       } else {
@@ -61,7 +74,7 @@ export function encodePatch(prev: Uint16Array, next: Uint16Array, maxData: numbe
         p = s.start + s.codes.length;
       }
     }
-    frames.push({ offset, data: w.finish(), count });
+    frames.push({ offset, data: w.finish(), count, end: p });
     segs = [];
     used = 0;
     offset = -1;
@@ -74,17 +87,20 @@ export function encodePatch(prev: Uint16Array, next: Uint16Array, maxData: numbe
     }
   };
 
+  const gapLimit = maxSparseGap(bits);
   const addSparse = (cell: number) => {
+    // a gap too long for one entry: re-send the cell the longest gap away (its code is unchanged)
+    while (offset >= 0 && cell - pos > gapLimit) addSparse(pos + gapLimit);
     open(cell);
     let last: Segment | undefined = segs[segs.length - 1];
-    let cost = sparseEntry(cell - pos);
+    let cost = varintBytes(sparseValue(cell - pos, next[cell]!, bits));
     if (last?.sparse) cost += varintBytes((last.cells.length + 1) * 2) - varintBytes(last.cells.length * 2);
     else cost += 1;
     if (used + cost > maxData) {
       close();
       open(cell);
       last = undefined;
-      cost = 1 + sparseEntry(0);
+      cost = 1 + varintBytes(sparseValue(0, next[cell]!, bits));
     }
     if (!last?.sparse) {
       last = { sparse: true, cells: [], codes: [] };
@@ -137,11 +153,13 @@ export function encodePatch(prev: Uint16Array, next: Uint16Array, maxData: numbe
  * ProtocolError('bad-payload') naming `what`; whether the cells exist and the codes are safe is
  * the receiver's check.
  */
-export function decodePatch(data: Uint8Array, offset: number, what: string): { cells: Float64Array; codes: Uint16Array } {
+export function decodePatch(data: Uint8Array, offset: number, bits: number, what: string): { cells: Float64Array; codes: Uint16Array } {
+  checkBits(bits);
   const r = new ByteReader(data, what);
-  // every cell costs at least 2 bytes: this bounds the arrays
-  const cells = new Float64Array(data.length >>> 1);
-  const codes = new Uint16Array(data.length >>> 1);
+  // every cell costs at least 1 byte: this bounds the arrays
+  const cells = new Float64Array(data.length);
+  const codes = new Uint16Array(data.length);
+  const unit = 2 ** bits;
   let n = 0;
   let pos = offset;
   while (!r.done) {
@@ -157,10 +175,11 @@ export function decodePatch(data: Uint8Array, offset: number, what: string): { c
       }
     } else {
       for (let k = 0; k < count; k++) {
-        pos += r.varint();
+        const v = r.varint();
+        pos += Math.floor(v / unit);
         if (n >= cells.length) r.fail('more cells than bytes');
         cells[n] = pos++;
-        codes[n++] = r.u16();
+        codes[n++] = v % unit;
       }
     }
   }

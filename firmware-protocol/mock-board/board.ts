@@ -438,7 +438,7 @@ export class MockBoard {
       const size = g.rowInput.length * g.outputs;
       let p: { cells: Float64Array; codes: Uint16Array };
       try {
-        p = decodePatch(m.data, m.offset, 'WEIGHTS_PATCH.data');
+        p = decodePatch(m.data, m.offset, this.backend.dac.bits, 'WEIGHTS_PATCH.data');
       } catch (e) {
         throw new Refusal(ErrorCode.BAD_PAYLOAD, (e as Error).message);
       }

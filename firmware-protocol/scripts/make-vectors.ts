@@ -47,7 +47,7 @@ const patchPrev = new Uint16Array(400).fill(228);
 const patchNext = patchPrev.slice();
 for (const [cell, code] of [[100, 300], [103, 301], [300, 795]] as const) patchNext[cell] = code;
 for (let c = 310; c <= 317; c++) patchNext[c] = 390 + c;
-const patchFrames = encodePatch(patchPrev, patchNext, 1000);
+const patchFrames = encodePatch(patchPrev, patchNext, 1000, 10);
 if (patchFrames.length !== 1) throw new Error('the patch vector should be one frame');
 const patchData = patchFrames[0]!.data;
 const probe784 = new Uint16Array(784).fill(SILENT);

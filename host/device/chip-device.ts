@@ -13,6 +13,18 @@ import {
   PROTOCOL_VERSION,
   maxCodesPerChunk,
   maxBatchFor,
+  maxPackedBatchFor,
+  maxPatchDataBytes,
+  maxWireBytes,
+  runPackedRequestPayloadBytes,
+  weightsPatchPayloadBytes,
+  weightsWritePayloadBytes,
+  ProtocolError,
+  decodeRecords,
+  writeRecord,
+  encodePatch,
+  ByteWriter,
+  type PatchFrame,
   type HelloResponse,
   type LayerInfo,
   type ProgressEvent,
@@ -44,8 +56,10 @@ export interface DeviceInfo extends HelloResponse {
   negotiatedProtocol: number;
   /** Codes per WEIGHTS_WRITE frame. */
   chunkCodes: number;
-  /** Samples per RUN frame. */
+  /** Samples per RUN frame (protocol 2: per RUN_PACKED frame reporting every layer, at worst). */
   runBatch: number;
+  /** Protocol 2: segment bytes per WEIGHTS_PATCH frame (0 when the device speaks only version 1). */
+  patchDataBytes: number;
 }
 
 export interface UploadProgress {
@@ -66,6 +80,8 @@ export interface UploadResult {
   frames: number;
   /** Codes that differ between prev and next (uploadChanged). */
   changed?: number;
+  /** How uploadChanged sent them: WEIGHTS_PATCH frames, or a full upload when that was no larger. */
+  via?: 'patch' | 'full' | 'runs';
 }
 
 export interface VerifyResult {
@@ -83,6 +99,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Samples finished so far, after each RUN frame's reply. */
   onProgress?: (p: { done: number; total: number }) => void;
+  /**
+   * Layers whose spike times are wanted (default all). With protocol 2 the device returns only
+   * these; the others come back as empty arrays. With protocol 1 every layer is returned.
+   */
+  layers?: readonly number[];
 }
 
 export interface SelfTestOptions {
@@ -142,12 +163,18 @@ export class ChipDevice {
     const problems = helloProblems(h);
     if (problems.length > 0) throw new ProtocolViolationError('HELLO', problems.join('; '));
     const chunkCodes = maxCodesPerChunk(h.maxPayload);
-    const runBatch = Math.min(h.maxBatch, maxBatchFor(h.maxPayload, h.layers));
+    const v2 = negotiatedProtocol >= 2;
+    const runBatch = v2
+      ? maxPackedBatchFor(h.maxPayload, h.layers.map((l) => l.outputs))
+      : Math.min(h.maxBatch, maxBatchFor(h.maxPayload, h.layers));
+    const patchDataBytes = v2 ? maxPatchDataBytes(h.maxPayload) : 0;
     if (!(chunkCodes >= 1)) throw new ProtocolViolationError('HELLO', `maxPayload ${h.maxPayload} leaves no room for weight codes`);
     if (!(runBatch >= 1)) {
       throw new ProtocolViolationError('HELLO', `maxPayload ${h.maxPayload} cannot hold one RUN sample of this geometry`);
     }
-    this.cachedInfo = { ...h, negotiatedProtocol, chunkCodes, runBatch };
+    this.cachedInfo = { ...h, negotiatedProtocol, chunkCodes, runBatch, patchDataBytes };
+    // every later request goes out in the negotiated version (PROTOCOL.md section 7)
+    this.link.protocolVersion = negotiatedProtocol;
     this.safeCodes = safeCodeRanges(h);
     return this.cachedInfo;
   }
@@ -193,32 +220,74 @@ export class ChipDevice {
     return { layer, codes: codes.length, frames: runs.length };
   }
 
-  /** Sends only the runs of codes that differ between `prev` (what the device holds) and `next`. */
+  /**
+   * Sends only what differs between `prev` (what the device holds) and `next`. Protocol 2:
+   * WEIGHTS_PATCH frames (sparse or dense segments), or a full upload when that would not be
+   * larger on the wire; protocol 1: WEIGHTS_WRITE runs of changed codes.
+   */
   async uploadChanged(layer: number, prev: Uint16Array, next: Uint16Array, opts: UploadOptions = {}): Promise<UploadResult> {
     const l = this.checkCodes(layer, next, 'next');
     this.checkCodes(layer, prev, 'prev');
-    const runs = changedRuns(prev, next, this.info.chunkCodes);
-    for (const r of runs) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, r.offset, r.offset + r.count);
     let changed = 0;
     for (let i = 0; i < next.length; i++) if (prev[i] !== next[i]) changed++;
+    if (this.info.patchDataBytes > 0) {
+      const patches = encodePatch(prev, next, this.info.patchDataBytes, this.info.dac.bits);
+      for (const f of patches) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, f.offset, f.end);
+      if (patchWireBytes(layer, patches) >= fullWireBytes(layer, next.length, this.info.chunkCodes)) {
+        const r = await this.uploadWeights(layer, next, opts);
+        return { ...r, changed, via: 'full' };
+      }
+      await this.writePatches(layer, patches, opts);
+      return { layer, codes: patches.reduce((s, f) => s + f.count, 0), frames: patches.length, changed, via: 'patch' };
+    }
+    const runs = changedRuns(prev, next, this.info.chunkCodes);
+    for (const r of runs) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, r.offset, r.offset + r.count);
     await this.writeRuns(layer, next, runs, opts);
-    return { layer, codes: runs.reduce((s, r) => s + r.count, 0), frames: runs.length, changed };
+    return { layer, codes: runs.reduce((s, r) => s + r.count, 0), frames: runs.length, changed, via: 'runs' };
   }
 
-  private async writeRuns(layer: number, codes: Uint16Array, runs: CodeRun[], opts: UploadOptions): Promise<void> {
-    const total = runs.reduce((s, r) => s + r.count, 0);
+  private writePatches(layer: number, patches: PatchFrame[], opts: UploadOptions): Promise<void> {
+    return this.sendWrites(
+      layer,
+      patches.map((f) => ({ offset: f.offset, count: f.count, reply$: () => this.link.request$('WEIGHTS_PATCH', { layer, offset: f.offset, data: f.data }) })),
+      'WEIGHTS_PATCH',
+      opts,
+    );
+  }
+
+  private writeRuns(layer: number, codes: Uint16Array, runs: CodeRun[], opts: UploadOptions): Promise<void> {
+    return this.sendWrites(
+      layer,
+      runs.map((r) => ({
+        offset: r.offset,
+        count: r.count,
+        reply$: () => this.link.request$('WEIGHTS_WRITE', { layer, offset: r.offset, codes: codes.slice(r.offset, r.offset + r.count) }),
+      })),
+      'WEIGHTS_WRITE',
+      opts,
+    );
+  }
+
+  /** Sends write frames of one layer, checking each acknowledgement against what was written. */
+  private async sendWrites(
+    layer: number,
+    writes: { offset: number; count: number; reply$: () => Observable<{ layer: number; offset: number; count: number }> }[],
+    what: 'WEIGHTS_WRITE' | 'WEIGHTS_PATCH',
+    opts: UploadOptions,
+  ): Promise<void> {
+    const total = writes.reduce((s, r) => s + r.count, 0);
     let done = 0;
     opts.onProgress?.({ layer, done, total });
     await lastValueFrom(
-      from(runs).pipe(
+      from(writes).pipe(
         // The link's window bounds what is in flight; this only avoids building every request up front.
         mergeMap(
           (r) =>
-            this.link.request$('WEIGHTS_WRITE', { layer, offset: r.offset, codes: codes.slice(r.offset, r.offset + r.count) }).pipe(
+            r.reply$().pipe(
               map((reply) => {
                 if (reply.layer !== layer || reply.offset !== r.offset || reply.count !== r.count) {
                   throw new ProtocolViolationError(
-                    'WEIGHTS_WRITE',
+                    what,
                     `wrote layer ${layer} offset ${r.offset} count ${r.count}, device acknowledged layer ${reply.layer} offset ${reply.offset} count ${reply.count}`,
                   );
                 }
@@ -267,6 +336,10 @@ export class ChipDevice {
     if (inputTicks.length !== batch * nIn) {
       throw new RangeError(`inputTicks has ${inputTicks.length} values, batch ${batch} x ${nIn} inputs needs ${batch * nIn}`);
     }
+    const wanted = opts.layers === undefined ? undefined : [...new Set(opts.layers)].sort((a, b) => a - b);
+    for (const l of wanted ?? []) this.layerInfo(l);
+    if (wanted?.length === 0) throw new RangeError('layers: ask for at least one layer');
+    if (info.negotiatedProtocol >= 2) return this.runPacked(inputTicks, batch, wanted, opts);
     const out = info.layers.map((l) => new Uint16Array(batch * l.outputs));
     const chunks = fullRuns(batch, info.runBatch);
     let done = 0;
@@ -292,6 +365,77 @@ export class ChipDevice {
     return out;
   }
 
+  /**
+   * Protocol 2: each sample's inputs as its smallest spike record; as many samples per
+   * RUN_PACKED frame as the request and the worst-case reply (every listed neuron firing) allow.
+   */
+  private async runPacked(inputTicks: Uint16Array, batch: number, wanted: number[] | undefined, opts: RunOptions): Promise<Uint16Array[]> {
+    const info = this.info;
+    const nIn = info.layers[0]!.inputs;
+    const listed = wanted ?? info.layers.map((_, l) => l);
+    const layersField = wanted && wanted.length < info.layers.length ? Uint8Array.from(wanted) : undefined;
+    const maxB = Math.min(0xffff, maxPackedBatchFor(info.maxPayload, listed.map((l) => info.layers[l]!.outputs)));
+    if (maxB < 1) throw new RangeError(`maxPayload ${info.maxPayload} cannot hold the reply of one sample for layers ${listed.join(',')}`);
+    const w = new ByteWriter(batch * 8);
+    const ends = new Uint32Array(batch);
+    for (let s = 0; s < batch; s++) {
+      writeRecord(w, inputTicks, s * nIn, nIn);
+      ends[s] = w.length;
+    }
+    const records = w.finish();
+    const chunks: (CodeRun & { from: number; to: number })[] = [];
+    for (let s = 0; s < batch; ) {
+      const first = s;
+      const from = s === 0 ? 0 : ends[s - 1]!;
+      s++;
+      while (s < batch && s - first < maxB && runPackedRequestPayloadBytes(s - first + 1, ends[s]! - from, layersField?.length ?? 0) <= info.maxPayload) s++;
+      const to = ends[s - 1]!;
+      if (runPackedRequestPayloadBytes(s - first, to - from, layersField?.length ?? 0) > info.maxPayload) {
+        throw new RangeError(`sample ${first}'s inputs take ${to - from} bytes packed, more than maxPayload ${info.maxPayload} allows`);
+      }
+      chunks.push({ offset: first, count: s - first, from, to });
+    }
+    const out = info.layers.map((l, k) => new Uint16Array(listed.includes(k) ? batch * l.outputs : 0));
+    let done = 0;
+    await lastValueFrom(
+      from(chunks).pipe(
+        mergeMap(
+          (c) =>
+            this.link
+              .request$(
+                'RUN_PACKED',
+                layersField ? { batch: c.count, inputs: records.subarray(c.from, c.to), layers: layersField } : { batch: c.count, inputs: records.subarray(c.from, c.to) },
+                { timeoutMs: opts.timeoutMs },
+              )
+              .pipe(
+                map((reply) => {
+                  const bad = (d: string) => new ProtocolViolationError('RUN_PACKED', d);
+                  if (reply.batch !== c.count) throw bad(`asked for ${c.count} samples, got batch ${reply.batch}`);
+                  if (reply.layers.length !== listed.length || listed.some((l, k) => reply.layers[k] !== l)) {
+                    throw bad(`asked for layers ${listed.join(',')}, got ${[...reply.layers].join(',')}`);
+                  }
+                  listed.forEach((l, k) => {
+                    let t: Uint16Array;
+                    try {
+                      t = decodeRecords(reply.spikes[k]!, c.count, info.layers[l]!.outputs, `layer ${l} spikes`);
+                    } catch (e) {
+                      throw bad(e instanceof ProtocolError ? e.message : String(e));
+                    }
+                    this.placeLayer(l, t, c, out, bad);
+                  });
+                  done += c.count;
+                  opts.onProgress?.({ done, total: batch });
+                }),
+              ),
+          32,
+        ),
+        toArray(),
+        abortable(opts.signal),
+      ),
+    );
+    return out;
+  }
+
   private placeRun(reply: { batch: number; layers: Uint16Array[] }, c: CodeRun, out: Uint16Array[]): void {
     const layers = this.info.layers;
     const bad = (d: string) => new ProtocolViolationError('RUN', d);
@@ -299,18 +443,21 @@ export class ChipDevice {
     if (!Array.isArray(reply.layers) || reply.layers.length !== layers.length) {
       throw bad(`expected spike times of ${layers.length} layers, got ${reply.layers?.length}`);
     }
-    for (let l = 0; l < layers.length; l++) {
-      const t = reply.layers[l]!;
-      const n = c.count * layers[l]!.outputs;
-      if (!(t instanceof Uint16Array) || t.length !== n) {
-        throw bad(`layer ${l}: expected ${n} spike times (${c.count} x ${layers[l]!.outputs}), got ${t?.length}`);
-      }
-      const h = layers[l]!.horizonTicks;
-      for (let i = 0; i < n; i++) {
-        if (t[i]! > h && t[i] !== SILENT) throw bad(`layer ${l}: spike tick ${t[i]} is past the layer's horizon ${h}`);
-      }
-      out[l]!.set(t, c.offset * layers[l]!.outputs);
+    for (let l = 0; l < layers.length; l++) this.placeLayer(l, reply.layers[l]!, c, out, bad);
+  }
+
+  /** Checks one layer's spike times of a RUN chunk (count, horizon) and copies them into place. */
+  private placeLayer(l: number, t: Uint16Array, c: CodeRun, out: Uint16Array[], bad: (d: string) => Error): void {
+    const layer = this.info.layers[l]!;
+    const n = c.count * layer.outputs;
+    if (!(t instanceof Uint16Array) || t.length !== n) {
+      throw bad(`layer ${l}: expected ${n} spike times (${c.count} x ${layer.outputs}), got ${t?.length}`);
     }
+    const h = layer.horizonTicks;
+    for (let i = 0; i < n; i++) {
+      if (t[i]! > h && t[i] !== SILENT) throw bad(`layer ${l}: spike tick ${t[i]} is past the layer's horizon ${h}`);
+    }
+    out[l]!.set(t, c.offset * layer.outputs);
   }
 
   async status(): Promise<StatusResponse> {
@@ -398,6 +545,21 @@ function u16le(a: Uint16Array): Uint8Array {
     b[2 * i + 1] = a[i]! >>> 8;
   }
   return b;
+}
+
+/** Frame header, CRC, COBS and delimiter around a payload, plus an acknowledgement of about this size coming back. */
+const ACK_WIRE_BYTES = 40;
+
+/** Wire bytes (worst-case COBS) of WEIGHTS_PATCH frames and their acknowledgements. */
+function patchWireBytes(layer: number, patches: PatchFrame[]): number {
+  return patches.reduce((s, f) => s + maxWireBytes(weightsPatchPayloadBytes(f.data.length, layer, f.offset)) + ACK_WIRE_BYTES, 0);
+}
+
+/** Wire bytes of a full upload of `total` codes in WEIGHTS_WRITE chunks of `chunk` codes, with acknowledgements. */
+function fullWireBytes(layer: number, total: number, chunk: number): number {
+  let s = 0;
+  for (let off = 0; off < total; off += chunk) s += maxWireBytes(weightsWritePayloadBytes(Math.min(chunk, total - off), layer, off)) + ACK_WIRE_BYTES;
+  return s;
 }
 
 function hex32(n: number): string {

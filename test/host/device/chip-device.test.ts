@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MockBoard, serveBoard, duplexPair } from '../../../firmware-protocol/mock-board/index.ts';
+import { MockBoard, serveBoard, duplexPair, type MockBoardOptions } from '../../../firmware-protocol/mock-board/index.ts';
 import { maxCodesPerChunk, MsgType, typeName, type Frame, type HelloResponse } from '../../../firmware-protocol/index.ts';
 import { ChipDevice, UnsupportedFeatureError, type ChipDeviceOptions } from '../../../host/device/chip-device.ts';
 import { VersionMismatchError } from '../../../host/device/hello-check.ts';
@@ -14,9 +14,9 @@ afterEach(async () => {
 });
 
 // HELLO must fit in maxPayload (it carries the row tables), so small-payload boards get small chips.
-async function boardDevice(sizes = [30, 50], maxPayload = 600, opts: ChipDeviceOptions = {}) {
+async function boardDevice(sizes = [30, 50], maxPayload = 600, opts: ChipDeviceOptions = {}, boardOpts: MockBoardOptions = {}) {
   const backend = new ToyBackend(sizes);
-  const board = new MockBoard(backend, { maxPayload });
+  const board = new MockBoard(backend, { maxPayload, ...boardOpts });
   const [host, dev] = duplexPair();
   const server = serveBoard(board, dev);
   open.push(server);
@@ -41,7 +41,7 @@ describe('ChipDevice over a mock board', () => {
   it('says HELLO and derives chunk sizes from maxPayload', async () => {
     const { device, backend } = await boardDevice();
     const info = device.info;
-    expect(info).toMatchObject({ chipId: 'toy-1', negotiatedProtocol: 1, maxPayload: 600 });
+    expect(info).toMatchObject({ chipId: 'toy-1', negotiatedProtocol: 2, maxPayload: 600 });
     expect(info.layers.map((l) => [l.inputs, l.outputs, l.rowInput.length, l.horizonTicks])).toEqual([[30, 50, 60, 1000]]);
     expect(info.chunkCodes).toBe(maxCodesPerChunk(600));
     expect(info.runBatch).toBeGreaterThanOrEqual(1);
@@ -87,8 +87,9 @@ describe('ChipDevice over a mock board', () => {
     expect(Array.from(board.readWeights(0))).toEqual(Array.from(before));
   });
 
-  it('uploadChanged sends only the changed runs and leaves the board equal to next', async () => {
-    const { device, board } = await boardDevice();
+  it('uploadChanged sends only the changed runs and leaves the board equal to next (protocol 1 board)', async () => {
+    const { device, board } = await boardDevice(undefined, undefined, {}, { protocol: 1 });
+    expect(device.info.negotiatedProtocol).toBe(1);
     const prev = randomSafeCodes(board, device, 0, 3);
     await device.uploadWeights(0, prev);
     const next = prev.slice();
@@ -183,13 +184,16 @@ async function scripted(hello: HelloResponse, answer: (f: Frame, d: FakeDevice) 
 
 describe('ChipDevice against scripted devices', () => {
   it('refuses a device that needs a newer protocol, telling to update spikeloop', async () => {
-    await expect(scripted(helloOf({ protocol: 3, minProtocol: 2 }))).rejects.toThrow(VersionMismatchError);
-    await expect(scripted(helloOf({ protocol: 3, minProtocol: 2 }))).rejects.toThrow(/needs protocol 2 or newer.*update spikeloop/);
+    await expect(scripted(helloOf({ protocol: 4, minProtocol: 3 }))).rejects.toThrow(VersionMismatchError);
+    await expect(scripted(helloOf({ protocol: 4, minProtocol: 3 }))).rejects.toThrow(/needs protocol 3 or newer.*update spikeloop/);
   });
 
   it('accepts a newer device that still speaks our protocol', async () => {
     const d = await scripted(helloOf({ protocol: 4, minProtocol: 1 }));
-    expect(d.info.negotiatedProtocol).toBe(1);
+    expect(d.info.negotiatedProtocol).toBe(2);
+    const old = await scripted(helloOf({ protocol: 1, minProtocol: 1 }));
+    expect(old.info.negotiatedProtocol).toBe(1);
+    expect(old.link.protocolVersion).toBe(1);
   });
 
   it('refuses RUN replies of the wrong shape or past the horizon', async () => {
