@@ -36,7 +36,7 @@ import { LinkClient, type DeviceEvent, type LinkOptions, type Transport } from '
 import { ProtocolViolationError } from '../link/errors.ts';
 import { openTransport, type SerialOpenOptions } from '../link/transport.ts';
 import { DEFAULT_DEVICE_URI } from './device-uri.ts';
-import { helloProblems, negotiateProtocol } from './hello-check.ts';
+import { HOST_MIN_PROTOCOL, helloProblems, negotiateProtocol } from './hello-check.ts';
 import { assertSafeCodes, safeCodeRanges, type SafeCodes } from './weight-safety.ts';
 import { changedRuns, fullRuns, type CodeRun } from './weight-runs.ts';
 
@@ -48,6 +48,8 @@ export interface ChipDeviceOptions extends LinkOptions {
   hostName?: string;
   /** For serial: and pty: URIs (a mock serialport binding in tests). */
   serial?: SerialOpenOptions;
+  /** Highest protocol version to offer in HELLO (default PROTOCOL_VERSION; 1 to compare with version 1). */
+  maxProtocol?: number;
 }
 
 /** HELLO plus what the host derived from it. */
@@ -124,7 +126,12 @@ export class ChipDevice {
     readonly link: LinkClient,
     readonly uri: string,
     private readonly hostName: string,
-  ) {}
+    private readonly maxProtocol: number,
+  ) {
+    if (!Number.isInteger(maxProtocol) || maxProtocol < HOST_MIN_PROTOCOL || maxProtocol > PROTOCOL_VERSION) {
+      throw new RangeError(`maxProtocol must be ${HOST_MIN_PROTOCOL}..${PROTOCOL_VERSION}, got ${maxProtocol}`);
+    }
+  }
 
   /** Opens a device URI (default: the embedded mock) and says HELLO. */
   static async open(uri: string = DEFAULT_DEVICE_URI, opts: ChipDeviceOptions = {}): Promise<ChipDevice> {
@@ -135,7 +142,7 @@ export class ChipDevice {
   /** A device over an already open transport; says HELLO (and closes the transport if that fails). */
   static async over(transport: Transport, opts: ChipDeviceOptions = {}): Promise<ChipDevice> {
     const link = new LinkClient(transport, opts);
-    const dev = new ChipDevice(link, transport.description, opts.hostName ?? HOST_NAME);
+    const dev = new ChipDevice(link, transport.description, opts.hostName ?? HOST_NAME, opts.maxProtocol ?? PROTOCOL_VERSION);
     try {
       await dev.hello();
     } catch (err) {
@@ -157,9 +164,9 @@ export class ChipDevice {
   }
 
   async hello(): Promise<DeviceInfo> {
-    const h = await this.link.request('HELLO', { hostProtocol: PROTOCOL_VERSION, host: this.hostName });
+    const h = await this.link.request('HELLO', { hostProtocol: this.maxProtocol, host: this.hostName });
     // Version first: a newer device may describe itself in ways an older host cannot check.
-    const negotiatedProtocol = negotiateProtocol(h.protocol, h.minProtocol, `the firmware (${h.firmware ?? 'unknown'})`);
+    const negotiatedProtocol = negotiateProtocol(h.protocol, h.minProtocol, `the firmware (${h.firmware ?? 'unknown'})`, this.maxProtocol);
     const problems = helloProblems(h);
     if (problems.length > 0) throw new ProtocolViolationError('HELLO', problems.join('; '));
     const chunkCodes = maxCodesPerChunk(h.maxPayload);
