@@ -7,7 +7,7 @@
  *                       DEPLOY_SAMPLES MNIST test images, with an initialised (untrained) network
  *                       of the chip's geometry and windows
  * Each runs once with the host offering protocol 1 (RUN, WEIGHTS_WRITE) and once offering 2
- * (RUN_PACKED, WEIGHTS_PATCH). Prints ONE JSON line.
+ * (RUN_PACKED, WEIGHTS_PATCH). `CALIBRATE=0` skips the calibrations. Prints ONE JSON line.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,8 @@ import { initBackend } from '../models/tf/backend.ts';
 
 const URI = 'mock:behavioral?seed=7&geometry=784-256-128-10';
 const DEPLOY_SAMPLES = Number(process.env.DEPLOY_SAMPLES ?? 1000);
+/** CALIBRATE=0 measures the deploy alone (no full calibration, no --quick). */
+const CALIBRATE = process.env.CALIBRATE !== '0';
 
 type Counts = { bytes_out: number; bytes_in: number; frames_out: number; s: number };
 
@@ -40,7 +42,7 @@ async function main(): Promise<void> {
   const profFile = path.join(dir, 'full', 'profile.slp');
   try {
     // the profile --quick starts from: one full calibration (protocol 2), its bytes recorded too
-    {
+    if (CALIBRATE) {
       const dev = await ChipDevice.open(URI);
       try {
         const t0 = performance.now();
@@ -56,8 +58,8 @@ async function main(): Promise<void> {
         const info = dev.info;
         let b = dev.link.stats;
         let t0 = performance.now();
-        await runCalibrateWorkflow(dev, { out: path.join(dir, `quick-${p}`), quick: true, profile: profFile });
-        const quick = delta(dev, b, t0);
+        if (CALIBRATE) await runCalibrateWorkflow(dev, { out: path.join(dir, `quick-${p}`), quick: true, profile: profFile });
+        const quick = CALIBRATE ? delta(dev, b, t0) : undefined;
         // deploy: upload + verify, then score
         const sizes = [784, ...info.layers.map((l) => l.outputs)];
         const config = defaultConfig(sizes, { model: 'pnn', inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2), shiftGrids: false });
