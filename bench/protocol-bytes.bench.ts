@@ -7,7 +7,9 @@
  *                       DEPLOY_SAMPLES MNIST test images, with an initialised (untrained) network
  *                       of the chip's geometry and windows
  * Each runs once with the host offering protocol 1 (RUN, WEIGHTS_WRITE) and once offering 2
- * (RUN_PACKED, WEIGHTS_PATCH). `CALIBRATE=0` skips the calibrations. Prints ONE JSON line.
+ * (RUN_PACKED, WEIGHTS_PATCH). `CALIBRATE=0` skips the calibrations, `DEPLOY=0` the deploy,
+ * `CAL_LAYERS=2` calibrates (and refits) only those layers (a full 784-256-128-10 calibration
+ * takes 6 minutes or more). Prints ONE JSON line.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +28,10 @@ const URI = 'mock:behavioral?seed=7&geometry=784-256-128-10';
 const DEPLOY_SAMPLES = Number(process.env.DEPLOY_SAMPLES ?? 1000);
 /** CALIBRATE=0 measures the deploy alone (no full calibration, no --quick). */
 const CALIBRATE = process.env.CALIBRATE !== '0';
+/** DEPLOY=0 measures the calibrations alone. */
+const DEPLOY = process.env.DEPLOY !== '0';
+/** CAL_LAYERS=2 (comma-separated) limits the full calibration, and so what --quick refits, to those layers. */
+const CAL_LAYERS = process.env.CAL_LAYERS ? process.env.CAL_LAYERS.split(',').map(Number) : undefined;
 
 type Counts = { bytes_out: number; bytes_in: number; frames_out: number; s: number };
 
@@ -38,7 +44,7 @@ async function main(): Promise<void> {
   await initBackend();
   const dir = mkdtempSync(path.join(tmpdir(), 'protocol-bytes-'));
   const data = await loadDataset('mnist', { limitTrain: 256, limitTest: DEPLOY_SAMPLES });
-  const out: Record<string, unknown> = { uri: URI, deploy_samples: DEPLOY_SAMPLES };
+  const out: Record<string, unknown> = { uri: URI, deploy_samples: DEPLOY ? DEPLOY_SAMPLES : 0, cal_layers: CAL_LAYERS ?? 'all' };
   const profFile = path.join(dir, 'full', 'profile.slp');
   try {
     // the profile --quick starts from: one full calibration (protocol 2), its bytes recorded too
@@ -46,7 +52,7 @@ async function main(): Promise<void> {
       const dev = await ChipDevice.open(URI);
       try {
         const t0 = performance.now();
-        await runCalibrateWorkflow(dev, { out: path.join(dir, 'full') });
+        await runCalibrateWorkflow(dev, { out: path.join(dir, 'full'), ...(CAL_LAYERS ? { layers: CAL_LAYERS } : {}) });
         out.v2_calibrate_full = delta(dev, { bytesOut: 0, bytesIn: 0, framesOut: 0 } as LinkStats, t0);
       } finally {
         await dev.close();
@@ -60,6 +66,10 @@ async function main(): Promise<void> {
         let t0 = performance.now();
         if (CALIBRATE) await runCalibrateWorkflow(dev, { out: path.join(dir, `quick-${p}`), quick: true, profile: profFile });
         const quick = CALIBRATE ? delta(dev, b, t0) : undefined;
+        if (!DEPLOY) {
+          out[`v${p}`] = { negotiated: info.negotiatedProtocol, calibrate_quick: quick };
+          continue;
+        }
         // deploy: upload + verify, then score
         const sizes = [784, ...info.layers.map((l) => l.outputs)];
         const config = defaultConfig(sizes, { model: 'pnn', inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2), shiftGrids: false });
