@@ -25,8 +25,11 @@ export interface ProbeTarget {
   tickSeconds: number;
   /** Writes a whole layer's weight memory (implementations may send only what changed). */
   upload(layer: number, codes: Uint16Array): Promise<void>;
-  /** One inference per sample; every layer's spike ticks (batch x outputs, SILENT_TICK = silent). */
-  run(inputTicks: Uint16Array, batch: number): Promise<Uint16Array[]>;
+  /**
+   * One inference per sample; every layer's spike ticks (batch x outputs, SILENT_TICK = silent).
+   * `layers` names the layers the caller reads: a target may return only those (the others empty).
+   */
+  run(inputTicks: Uint16Array, batch: number, layers?: readonly number[]): Promise<Uint16Array[]>;
   /** Programmable precharge / threshold (the board's "neuron-config" feature); absent when fixed. */
   neuronVoltages?(layer: number): Promise<{ vRest: number; vThreshold: number }>;
   setNeuronVoltages?(layer: number, vRest: number, vThreshold: number): Promise<{ vRest: number; vThreshold: number }>;
@@ -92,6 +95,8 @@ export async function measureBlocks(target: ProbeTarget, blocks: readonly ProbeB
     }
     let res: Uint16Array[];
     let shift = 0;
+    // the block reads its layer's inputs (the layer before, for l > 0) and outputs
+    const read = l === 0 ? [0] : [l - 1, l];
     if (b.restShiftVolts) {
       if (!target.setNeuronVoltages || !target.neuronVoltages) throw new Error('this device cannot program its neuron voltages (no neuron-config feature)');
       const v = await target.neuronVoltages(l);
@@ -99,11 +104,11 @@ export async function measureBlocks(target: ProbeTarget, blocks: readonly ProbeB
       // What the board applied (after its DAC rounding) is what the membrane starts from.
       shift = applied.vRest - v.vRest;
       try {
-        res = await target.run(ticks, b.batch);
+        res = await target.run(ticks, b.batch, read);
       } finally {
         await target.setNeuronVoltages(l, v.vRest, v.vThreshold);
       }
-    } else res = await target.run(ticks, b.batch);
+    } else res = await target.run(ticks, b.batch, read);
     const toTimes = (a: Uint16Array) => Float64Array.from(a, (x) => (x === SILENT_TICK ? Infinity : (x + 0.5) / perUnit));
     const inputs = l === 0 ? Float64Array.from(ticks, (x) => (x === SILENT_TICK ? Infinity : x / perUnit)) : toTimes(res[l - 1]);
     out.push({ layer: l, kind: b.kind, codes: b.codes, batch: b.batch, inputs, out: toTimes(res[l]), repeat: b.repeat, restShiftVolts: shift || undefined });

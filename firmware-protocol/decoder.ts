@@ -12,9 +12,9 @@ import { cobsDecode, cobsMaxEncodedLength } from './cobs.ts';
 import { crc32c } from './crc32c.ts';
 import { ProtocolError } from './errors.ts';
 import { CRC_BYTES, HEADER_BYTES, MAX_PAYLOAD, type FrameHeader } from './frame.ts';
-import { MsgType, PROTOCOL_VERSION, type Frame, type ReceiveCounters } from './messages.ts';
+import { MIN_PROTOCOL_VERSION, MsgType, PROTOCOL_VERSION, TYPE_SINCE, type Frame, type ReceiveCounters } from './messages.ts';
 import { unpackPayload } from './msgpack.ts';
-import { fromWire, schemaFor } from './schemas.ts';
+import { fromWire, schemaFor, typeName } from './schemas.ts';
 
 export type DecodeEvent =
   | { kind: 'frame'; frame: Frame }
@@ -33,6 +33,11 @@ const VERSION_FREE_TYPES: ReadonlySet<number> = new Set([MsgType.HELLO, MsgType.
 export interface FrameDecoderOptions {
   /** Largest encoded frame (bytes between delimiters) accepted; default MAX_FRAME_BYTES. */
   maxFrameBytes?: number;
+  /**
+   * Header versions read ([lowest, highest]); default every version this implementation speaks.
+   * A frame of a type newer than its header version is an unknown type.
+   */
+  versions?: readonly [number, number];
 }
 
 type BodyResult =
@@ -51,6 +56,7 @@ export class FrameDecoder {
     bytesDiscarded: 0,
   };
   readonly maxFrameBytes: number;
+  readonly versions: readonly [number, number];
   private buf: Uint8Array;
   private len = 0;
   private skipping = false;
@@ -61,6 +67,7 @@ export class FrameDecoder {
       throw new RangeError(`FrameDecoder maxFrameBytes: expected an integer >= ${HEADER_BYTES + CRC_BYTES + 1}, got ${max}`);
     }
     this.maxFrameBytes = max;
+    this.versions = opts.versions ?? [MIN_PROTOCOL_VERSION, PROTOCOL_VERSION];
     this.buf = new Uint8Array(Math.min(max, 4096));
   }
 
@@ -144,15 +151,27 @@ export class FrameDecoder {
 
   private interpret(header: FrameHeader, payload: Uint8Array): DecodeEvent {
     const hexType = `0x${header.type.toString(16).padStart(2, '0')}`;
-    if (header.version !== PROTOCOL_VERSION && !VERSION_FREE_TYPES.has(header.type)) {
+    const [vLo, vHi] = this.versions;
+    if ((header.version < vLo || header.version > vHi) && !VERSION_FREE_TYPES.has(header.type)) {
       this.stats.versionErrors++;
+      const speaks = vLo === vHi ? `${vLo}` : `${vLo}..${vHi}`;
       return {
         kind: 'error',
         header,
-        error: new ProtocolError('version', `frame of type ${hexType} has protocol version ${header.version}; this side speaks ${PROTOCOL_VERSION} (say HELLO to negotiate)`, {
+        error: new ProtocolError('version', `frame of type ${hexType} has protocol version ${header.version}; this side speaks ${speaks} (say HELLO to negotiate)`, {
           field: 'version',
           value: header.version,
         }),
+      };
+    }
+    const name = typeName(header.type);
+    const since = name === undefined ? undefined : TYPE_SINCE[name];
+    if (since !== undefined && header.version < since) {
+      this.stats.unknownType++;
+      return {
+        kind: 'error',
+        header,
+        error: new ProtocolError('unknown-type', `type ${hexType} (${name}) exists from protocol ${since} on; this frame is version ${header.version}`, { value: header.type }),
       };
     }
     const entry = schemaFor(header.type, header.flags);

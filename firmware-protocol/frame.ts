@@ -7,7 +7,7 @@ import { crc32c } from './crc32c.ts';
 import { ProtocolError } from './errors.ts';
 import { packPayload } from './msgpack.ts';
 import { schemaFor, toWire } from './schemas.ts';
-import { ErrorCode, Flags, MsgType, PROTOCOL_VERSION, type Catalog, type EventName, type Events, type RequestName } from './messages.ts';
+import { ErrorCode, Flags, MsgType, PROTOCOL_VERSION, TYPE_SINCE, type Catalog, type EventName, type Events, type RequestName } from './messages.ts';
 
 export const HEADER_BYTES = 8;
 export const CRC_BYTES = 4;
@@ -72,12 +72,17 @@ export function encodeFrame(type: number, flags: number, seq: number, message: u
   if (!entry) {
     throw new ProtocolError('unknown-type', `no message of type 0x${type.toString(16).padStart(2, '0')} with flags 0x${flags.toString(16)} in the catalogue`, { value: type });
   }
+  const version = opts.version ?? PROTOCOL_VERSION;
+  const since = TYPE_SINCE[entry.name];
+  if (since !== undefined && version < since) {
+    throw new ProtocolError('schema', `${entry.label} exists from protocol ${since} on; it cannot be written in a version ${version} frame`, { field: 'version', value: version });
+  }
   const payload = packPayload(toWire(entry, message));
   const limit = opts.maxPayload ?? MAX_PAYLOAD;
   if (payload.length > limit) {
     throw new ProtocolError('oversize', `${entry.label}: payload of ${payload.length} bytes exceeds the limit of ${limit} bytes; split it (see maxCodesPerChunk / maxBatchFor)`, { value: payload.length });
   }
-  return encodeRawFrame({ version: opts.version ?? PROTOCOL_VERSION, type, flags, seq }, payload);
+  return encodeRawFrame({ version, type, flags, seq }, payload);
 }
 
 export function encodeRequest<K extends RequestName>(name: K, seq: number, msg: Catalog[K]['request'], opts?: EncodeOptions): Uint8Array {

@@ -78,3 +78,51 @@ export function maxBatchFor(maxPayload: number, layers: readonly { inputs: numbe
 export function maxWireBytes(payload: number): number {
   return cobsMaxEncodedLength(HEADER_BYTES + payload + CRC_BYTES) + 1;
 }
+
+// ---- protocol 2 -----------------------------------------------------------------------------
+
+/** Payload bytes of WEIGHTS_PATCH { layer, offset, data } with `dataBytes` bytes of segments. */
+export function weightsPatchPayloadBytes(dataBytes: number, layer = 0xff, offset = 0xffffffff): number {
+  return 1 + key('layer') + uintBytes(layer) + key('offset') + uintBytes(offset) + key('data') + binHeaderBytes(dataBytes) + dataBytes;
+}
+
+/** The most segment bytes a WEIGHTS_PATCH payload can carry within `maxPayload`, whatever its layer and offset. */
+export function maxPatchDataBytes(maxPayload: number): number {
+  let n = Math.max(0, Math.min(maxPayload, MAX_PAYLOAD) - weightsPatchPayloadBytes(0));
+  while (n > 0 && weightsPatchPayloadBytes(n) > maxPayload) n--;
+  return n;
+}
+
+/** Payload bytes of RUN_PACKED { batch, inputs, layers? } with `inputBytes` bytes of records and `listed` layer indices (0: field absent). */
+export function runPackedRequestPayloadBytes(batch: number, inputBytes: number, listed = 0): number {
+  return (
+    1 + key('batch') + uintBytes(batch) + key('inputs') + binHeaderBytes(inputBytes) + inputBytes + (listed > 0 ? key('layers') + binHeaderBytes(listed) + listed : 0)
+  );
+}
+
+/**
+ * The largest RUN_PACKED reply { batch, layers, spikes } for `batch` samples reporting layers
+ * with these output counts: every record in its largest form (1 + 2 x outputs bytes). A device
+ * refuses a RUN_PACKED whose worst-case reply exceeds its maxPayload (TOO_LARGE) before running it.
+ */
+export function runPackedResponseMaxBytes(batch: number, outputs: readonly number[]): number {
+  const L = outputs.length;
+  let s = 1 + key('batch') + uintBytes(batch) + key('layers') + binHeaderBytes(L) + L + key('spikes') + arrayHeaderBytes(L);
+  for (const o of outputs) {
+    const b = batch * (1 + 2 * o);
+    s += binHeaderBytes(b) + b;
+  }
+  return s;
+}
+
+/** The largest batch (0..65535) whose worst-case RUN_PACKED reply for these layers' outputs fits `maxPayload`. */
+export function maxPackedBatchFor(maxPayload: number, outputs: readonly number[]): number {
+  let lo = 0;
+  let hi = 0xffff;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (runPackedResponseMaxBytes(mid, outputs) <= maxPayload) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}

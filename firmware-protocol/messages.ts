@@ -5,7 +5,10 @@
  * decode to the typed arrays named here.
  */
 
-export const PROTOCOL_VERSION = 1;
+/** Highest protocol version this implementation speaks (PROTOCOL.md section 7). */
+export const PROTOCOL_VERSION = 2;
+/** Lowest protocol version this implementation still speaks. */
+export const MIN_PROTOCOL_VERSION = 1;
 
 export const MsgType = {
   HELLO: 0x01,
@@ -14,7 +17,9 @@ export const MsgType = {
   WEIGHTS_WRITE: 0x10,
   WEIGHTS_CRC: 0x11,
   NEURON_CONFIG: 0x12,
+  WEIGHTS_PATCH: 0x13,
   RUN: 0x20,
+  RUN_PACKED: 0x21,
   SELF_TEST: 0x30,
   STATUS: 0x31,
   LOG: 0x50,
@@ -24,6 +29,12 @@ export const MsgType = {
 } as const;
 export type MsgTypeName = keyof typeof MsgType;
 export type MsgTypeCode = (typeof MsgType)[MsgTypeName];
+
+/** Message types added after version 1: the version that introduced them (older frames may not carry them). */
+export const TYPE_SINCE: Readonly<Partial<Record<MsgTypeName, number>>> = {
+  WEIGHTS_PATCH: 2,
+  RUN_PACKED: 2,
+};
 
 /** Header flag bits. A response echoes its request's seq; an event carries the device's own counter. */
 export const Flags = {
@@ -100,6 +111,24 @@ export interface RunRequest { batch: number; inputs: Uint16Array }
 /** Per layer, batch x outputs spike ticks; 0xFFFF = silent in the window. */
 export interface RunResponse { batch: number; layers: Uint16Array[] }
 
+/**
+ * Protocol 2: writes scattered cells of a layer's weight memory. `data` is a sequence of
+ * segments (weight-patch.ts, PROTOCOL.md 10.13) starting at cell `offset`: sparse (gap, code)
+ * entries or dense runs of codes, whichever the sender found smaller.
+ */
+export interface WeightsPatchRequest { layer: number; offset: number; data: Uint8Array }
+/** `count`: cells written. */
+export interface WeightsPatchResponse { layer: number; offset: number; count: number }
+
+/**
+ * Protocol 2: inferences with packed spike records (spike-records.ts, PROTOCOL.md 10.14).
+ * `inputs` holds `batch` records over layers[0].inputs; `layers` lists (ascending) the layers
+ * whose spikes the reply carries; absent means all.
+ */
+export interface RunPackedRequest { batch: number; inputs: Uint8Array; layers?: Uint8Array }
+/** `spikes[k]`: `batch` records over the outputs of layer `layers[k]`. */
+export interface RunPackedResponse { batch: number; layers: Uint8Array; spikes: Uint8Array[] }
+
 export interface SelfTestRequest { tests?: string[] }
 export interface SelfTestResult { name: string; ok: boolean; detail: string }
 export interface SelfTestResponse { results: SelfTestResult[] }
@@ -140,7 +169,9 @@ export interface Catalog {
   WEIGHTS_WRITE: { request: WeightsWriteRequest; response: WeightsWriteResponse };
   WEIGHTS_CRC: { request: WeightsCrcRequest; response: WeightsCrcResponse };
   NEURON_CONFIG: { request: NeuronConfigRequest; response: NeuronConfigResponse };
+  WEIGHTS_PATCH: { request: WeightsPatchRequest; response: WeightsPatchResponse };
   RUN: { request: RunRequest; response: RunResponse };
+  RUN_PACKED: { request: RunPackedRequest; response: RunPackedResponse };
   SELF_TEST: { request: SelfTestRequest; response: SelfTestResponse };
   STATUS: { request: StatusRequest; response: StatusResponse };
 }

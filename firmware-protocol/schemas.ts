@@ -48,8 +48,18 @@ export function int(lo: number, hi: number) {
 export const u8 = int(0, 0xff);
 export const u16 = int(0, 0xffff);
 export const u32 = int(0, 0xffffffff);
+/**
+ * A `number` field: a MessagePack int or float. msgpack.ts hands floats over boxed (Number
+ * objects) so that integer fields, plain z.number(), refuse them; number fields unbox here.
+ */
+function numberField(out: z.ZodNumber) {
+  return z.codec(z.union([z.number(), z.instanceof(Number)], { error: 'expected a finite number' }), out, {
+    decode: (v) => Number(v),
+    encode: (v) => v,
+  });
+}
 /** Any finite number (MessagePack int or float; NaN and infinities are refused). */
-export const finite = z.number({ error: 'expected a finite number' });
+export const finite = numberField(z.number({ error: 'expected a finite number' }));
 export const text = z.string({ error: 'expected a string' });
 export const nonEmptyText = text.min(1, { error: 'expected a non-empty string' });
 
@@ -121,7 +131,7 @@ export const HelloResponseSchema = z
       .object({ bits: int(1, 16), vMin: finite, vMax: finite })
       .refine((d) => d.vMin < d.vMax, { error: 'expected vMin < vMax', path: ['vMax'] }),
     safe: z.object({ nmos: voltRange, pmos: voltRange }),
-    tickSeconds: finite.positive({ error: 'expected seconds per tick > 0' }),
+    tickSeconds: numberField(z.number({ error: 'expected a finite number' }).positive({ error: 'expected seconds per tick > 0' })),
     maxPayload: int(64, 0xffff),
     maxBatch: u16,
     features: z.array(nonEmptyText, { error: 'expected an array of strings' }),
@@ -192,6 +202,30 @@ export const RunResponseSchema = z
     });
   });
 
+/** A u8[] list of layer indices in strictly ascending order (each layer at most once). */
+const layerList = u8Array.refine((a) => a.length >= 1, { error: 'expected at least one layer index' }).refine(
+  (a) => a.every((x, i) => i === 0 || x > a[i - 1]!),
+  { error: 'expected layer indices in strictly ascending order' },
+);
+const nonEmptyBin = u8Array.refine((a) => a.length >= 1, { error: 'expected at least one byte' });
+
+export const WeightsPatchRequestSchema = z.object({ layer: u8, offset: u32, data: nonEmptyBin });
+export const WeightsPatchResponseSchema = z.object({ layer: u8, offset: u32, count: u32 });
+
+export const RunPackedRequestSchema = z.object({ batch: int(1, 0xffff), inputs: nonEmptyBin, layers: layerList.optional() });
+export const RunPackedResponseSchema = z
+  .object({ batch: int(1, 0xffff), layers: layerList, spikes: z.array(nonEmptyBin, { error: 'expected an array of spike records' }) })
+  .superRefine((v, ctx) => {
+    if (v.spikes.length !== v.layers.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['spikes'],
+        message: `expected one record block per listed layer = ${v.layers.length}, got ${v.spikes.length}`,
+        input: v.spikes.length,
+      });
+    }
+  });
+
 export const SelfTestRequestSchema = z.object({ tests: z.array(nonEmptyText, { error: 'expected an array of test names' }).optional() });
 export const SelfTestResponseSchema = z.object({
   results: z.array(z.object({ name: nonEmptyText, ok: z.boolean({ error: 'expected a boolean' }), detail: text }), {
@@ -203,7 +237,7 @@ export const StatusRequestSchema = Empty;
 export const StatusResponseSchema = z.object({
   supplyV: finite,
   temperatureC: finite,
-  uptimeMs: finite.min(0, { error: 'expected milliseconds >= 0' }),
+  uptimeMs: numberField(z.number({ error: 'expected a finite number' }).min(0, { error: 'expected milliseconds >= 0' })),
   counters: z.object({
     framesOk: u32,
     crcErrors: u32,
@@ -241,7 +275,9 @@ export const requestSchemas: { [K in RequestName]: Schema<Catalog[K]['request']>
   WEIGHTS_WRITE: WeightsWriteRequestSchema,
   WEIGHTS_CRC: WeightsCrcRequestSchema,
   NEURON_CONFIG: NeuronConfigRequestSchema,
+  WEIGHTS_PATCH: WeightsPatchRequestSchema,
   RUN: RunRequestSchema,
+  RUN_PACKED: RunPackedRequestSchema,
   SELF_TEST: SelfTestRequestSchema,
   STATUS: StatusRequestSchema,
 };
@@ -252,7 +288,9 @@ export const responseSchemas: { [K in RequestName]: Schema<Catalog[K]['response'
   WEIGHTS_WRITE: WeightsWriteResponseSchema,
   WEIGHTS_CRC: WeightsCrcResponseSchema,
   NEURON_CONFIG: NeuronConfigResponseSchema,
+  WEIGHTS_PATCH: WeightsPatchResponseSchema,
   RUN: RunResponseSchema,
+  RUN_PACKED: RunPackedResponseSchema,
   SELF_TEST: SelfTestResponseSchema,
   STATUS: StatusResponseSchema,
 };
@@ -327,6 +365,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
 function describe(v: unknown): string | undefined {
   if (v === undefined) return 'nothing';
   if (v === null) return 'nil';
+  if (v instanceof Number) return `${v.valueOf()} (a MessagePack float)`;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
   if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as Uint8Array).length})`;

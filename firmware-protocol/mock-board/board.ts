@@ -13,12 +13,15 @@ import { codeToVolts, dacMaxCode, safeCodeRange } from '../dac.ts';
 import type { DecodeEvent } from '../decoder.ts';
 import { ProtocolError } from '../errors.ts';
 import { encodeError, encodeEvent, encodeResponse, MAX_PAYLOAD } from '../frame.ts';
-import { maxBatchFor } from '../limits.ts';
+import { maxBatchFor, runPackedResponseMaxBytes } from '../limits.ts';
+import { decodeRecords, encodeRecords } from '../spike-records.ts';
+import { decodePatch } from '../weight-patch.ts';
 import {
   ErrorCode,
   Flags,
   MsgType,
   PROTOCOL_VERSION,
+  TYPE_SINCE,
   type Catalog,
   type EventName,
   type Events,
@@ -52,6 +55,11 @@ export interface MockBoardOptions {
    * that host-side pipelining can be measured against the in-process mock.
    */
   runDelayMs?: number;
+  /**
+   * Highest protocol version the board speaks (default PROTOCOL_VERSION): 1 emulates a board
+   * from before protocol 2 (no WEIGHTS_PATCH, no RUN_PACKED), to test a host's fallback.
+   */
+  protocol?: number;
 }
 
 export interface BoardCounters extends ReceiveCounters {
@@ -93,6 +101,9 @@ export class MockBoard {
   readonly boardId: string;
   readonly maxPayload: number;
   readonly maxBatch: number;
+  /** Highest and lowest protocol versions spoken (announced in HELLO). */
+  readonly protocol: number;
+  readonly minProtocol = MIN_PROTOCOL;
   readonly counters: BoardCounters = {
     framesOk: 0,
     crcErrors: 0,
@@ -118,6 +129,8 @@ export class MockBoard {
   private readonly nominalSupplyV: number;
   private readonly runDelayMs: number;
   private eventSeq = 0;
+  /** Version of the events the board sends: the one negotiated at the last HELLO (the lowest before any). */
+  private sessionVersion = MIN_PROTOCOL;
   private readonly listeners = new Set<(frame: Uint8Array) => void>();
 
   constructor(backend: ChipBackend, opts: MockBoardOptions = {}) {
@@ -137,6 +150,11 @@ export class MockBoard {
       throw new RangeError(`MockBoard runDelayMs: expected 0..600000 milliseconds, got ${runDelayMs}`);
     }
     this.runDelayMs = runDelayMs;
+    const protocol = opts.protocol ?? PROTOCOL_VERSION;
+    if (!Number.isInteger(protocol) || protocol < MIN_PROTOCOL || protocol > PROTOCOL_VERSION) {
+      throw new RangeError(`MockBoard protocol: expected an integer in ${MIN_PROTOCOL}..${PROTOCOL_VERSION}, got ${protocol}`);
+    }
+    this.protocol = protocol;
 
     this.geometry = backend.geometry;
     if (this.geometry.length === 0) throw new RangeError('MockBoard: the backend has no layers');
@@ -187,8 +205,8 @@ export class MockBoard {
     const features = ['self-test', 'status'];
     if (typeof b.setNeuronVoltages === 'function') features.push('neuron-config');
     return {
-      protocol: PROTOCOL_VERSION,
-      minProtocol: MIN_PROTOCOL,
+      protocol: this.protocol,
+      minProtocol: this.minProtocol,
       firmware: this.firmware,
       boardId: this.boardId,
       chipId: b.chipId,
@@ -225,7 +243,7 @@ export class MockBoard {
 
   /** Sends an unsolicited event with the board's own event counter; returns its frame. */
   emitEvent<K extends EventName>(name: K, msg: Events[K]): Uint8Array {
-    const frame = encodeEvent(name, this.eventSeq, msg);
+    const frame = encodeEvent(name, this.eventSeq, msg, { version: this.sessionVersion });
     this.eventSeq = (this.eventSeq + 1) & 0xffff;
     for (const l of this.listeners) {
       try {
@@ -242,11 +260,17 @@ export class MockBoard {
     if (ev.kind === 'error') return this.handleDecodeError(ev);
     this.counters.framesOk++;
     const f = ev.frame;
+    const version = this.replyVersion(f.version);
     try {
-      return [await this.dispatch(f)];
+      return [await this.dispatch(f, version)];
     } catch (e) {
-      return [this.refuse(f.seq, e)];
+      return [this.refuse(f.seq, e, version)];
     }
+  }
+
+  /** Answers go out in the request's version when the board speaks it, else in the session's (HELLO, ERROR VERSION). */
+  private replyVersion(v: number): number {
+    return v >= this.minProtocol && v <= this.protocol ? v : this.sessionVersion;
   }
 
   private handleDecodeError(ev: Extract<DecodeEvent, { kind: 'error' }>): Uint8Array[] {
@@ -262,26 +286,35 @@ export class MockBoard {
     if (!ev.header) return []; // damaged: never acted on
     const code =
       ev.error.code === 'unknown-type' ? ErrorCode.UNKNOWN_TYPE : ev.error.code === 'version' ? ErrorCode.VERSION : ErrorCode.BAD_PAYLOAD;
-    return [this.refuse(ev.header.seq, new Refusal(code, ev.error.message))];
+    return [this.refuse(ev.header.seq, new Refusal(code, ev.error.message), this.replyVersion(ev.header.version))];
   }
 
-  private refuse(seq: number, e: unknown): Uint8Array {
+  private refuse(seq: number, e: unknown, version: number): Uint8Array {
     this.counters.refused++;
-    if (e instanceof Refusal) return encodeError(seq, e.code, e.message);
-    return encodeError(seq, ErrorCode.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    if (e instanceof Refusal) return encodeError(seq, e.code, e.message, { version });
+    return encodeError(seq, ErrorCode.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`, { version });
   }
 
-  private async dispatch(f: Frame): Promise<Uint8Array> {
+  private async dispatch(f: Frame, version: number): Promise<Uint8Array> {
     const name = typeName(f.type);
     if (f.flags & (Flags.RESPONSE | Flags.EVENT) || name === undefined || name === 'ERROR' || !(name in this.handlers)) {
       throw new Refusal(ErrorCode.UNKNOWN_TYPE, `the device accepts requests only; got type 0x${f.type.toString(16)} with flags 0x${f.flags.toString(16)}`);
     }
     const req = name as RequestName;
+    const since = TYPE_SINCE[req];
+    if (since !== undefined && (since > this.protocol || since > f.version)) {
+      throw new Refusal(ErrorCode.UNKNOWN_TYPE, `${req} needs protocol ${since}; this board speaks ${this.minProtocol}..${this.protocol} and the frame is version ${f.version}`);
+    }
     const handler = this.handlers[req] as Handler<RequestName>;
     const response = await handler(f.message as never);
+    if (req === 'HELLO') {
+      const v = Math.min((f.message as { hostProtocol: number }).hostProtocol, this.protocol);
+      if (v >= this.minProtocol) this.sessionVersion = v;
+      version = this.sessionVersion;
+    }
     try {
       // HELLO is exempt: the host learns maxPayload from it, so it must take HELLO up to the protocol ceiling
-      return encodeResponse(req, f.seq, response as never, { maxPayload: req === 'HELLO' ? MAX_PAYLOAD : this.maxPayload });
+      return encodeResponse(req, f.seq, response as never, { maxPayload: req === 'HELLO' ? MAX_PAYLOAD : this.maxPayload, version });
     } catch (e) {
       if (e instanceof ProtocolError && e.code === 'oversize') throw new Refusal(ErrorCode.TOO_LARGE, e.message);
       throw e;
@@ -301,6 +334,50 @@ export class MockBoard {
     if (layer >= this.geometry.length) {
       throw new Refusal(ErrorCode.BAD_LAYER, `${label}.layer: ${layer}, but the chip has ${this.geometry.length} layer(s) (0..${this.geometry.length - 1})`);
     }
+  }
+
+  /** Refuses (OUT_OF_RANGE, nothing written) a code outside the DAC or its row's safe window; `cellOf(k)` is code k's cell. */
+  private checkSafe(label: string, layer: number, cellOf: (k: number) => number, codes: Uint16Array): void {
+    const g = this.geometry[layer]!;
+    const max = dacMaxCode(this.backend.dac);
+    for (let k = 0; k < codes.length; k++) {
+      const idx = cellOf(k);
+      const row = Math.floor(idx / g.outputs);
+      const pol = g.rowPolarity[row] === NMOS ? 0 : 1;
+      const c = codes[k]!;
+      const [lo, hi] = this.window[pol];
+      if (c > max || c < lo || c > hi) {
+        const what = c > max ? `exceeds the ${this.backend.dac.bits}-bit DAC (max ${max})` : `drives ${fmtV(codeToVolts(this.backend.dac, c))}`;
+        const rng = pol === 0 ? this.backend.safe.nmos : this.backend.safe.pmos;
+        const at = label === 'WEIGHTS_WRITE' ? `WEIGHTS_WRITE.codes[${k}]` : `${label} cell ${idx}`;
+        throw new Refusal(
+          ErrorCode.OUT_OF_RANGE,
+          `${at}: code ${c} (layer ${layer}, row ${row} ${pol === 0 ? 'NMOS' : 'PMOS'}, output ${idx % g.outputs}) ${what}, outside the safe window ${fmtV(rng[0])}..${fmtV(rng[1])} = codes ${lo}..${hi}; nothing of this chunk was written`,
+        );
+      }
+    }
+  }
+
+  /** Drives pending weights, runs the chip and checks what it returned (one array per layer, batch x outputs). */
+  private async runChip(inputs: Uint16Array, batch: number, label: string): Promise<Uint16Array[]> {
+    this.applyWeights();
+    let out: Uint16Array[];
+    try {
+      out = await this.backend.run(inputs, batch, { onProgress: this.runProgress() });
+    } catch (e) {
+      throw new Refusal(ErrorCode.HARDWARE_FAULT, `${label}: the chip run failed: ${(e as Error)?.message ?? String(e)}`);
+    }
+    if (this.runDelayMs > 0) await new Promise((r) => setTimeout(r, this.runDelayMs));
+    if (!Array.isArray(out) || out.length !== this.geometry.length) {
+      throw new Refusal(ErrorCode.INTERNAL, `${label}: backend returned ${Array.isArray(out) ? out.length : typeof out} layer(s), expected ${this.geometry.length}`);
+    }
+    out.forEach((t, l) => {
+      const want = batch * this.geometry[l]!.outputs;
+      if (!(t instanceof Uint16Array) || t.length !== want) {
+        throw new Refusal(ErrorCode.INTERNAL, `${label}: backend returned ${(t as Uint16Array)?.length} ticks for layer ${l}, expected batch*outputs = ${want}`);
+      }
+    });
+    return out;
   }
 
   /** Drives changed layers' gate voltages onto the chip. */
@@ -349,23 +426,33 @@ export class MockBoard {
           `WEIGHTS_WRITE: codes ${m.offset}..${m.offset + n - 1} run past the end of layer ${m.layer}'s weight memory (${g.rowInput.length} rows x ${g.outputs} outputs = ${size} codes); nothing written`,
         );
       }
-      const max = dacMaxCode(this.backend.dac);
-      for (let k = 0; k < n; k++) {
-        const idx = m.offset + k;
-        const row = Math.floor(idx / g.outputs);
-        const pol = g.rowPolarity[row] === NMOS ? 0 : 1;
-        const c = m.codes[k]!;
-        const [lo, hi] = this.window[pol];
-        if (c > max || c < lo || c > hi) {
-          const what = c > max ? `exceeds the ${this.backend.dac.bits}-bit DAC (max ${max})` : `drives ${fmtV(codeToVolts(this.backend.dac, c))}`;
-          const rng = pol === 0 ? this.backend.safe.nmos : this.backend.safe.pmos;
-          throw new Refusal(
-            ErrorCode.OUT_OF_RANGE,
-            `WEIGHTS_WRITE.codes[${k}]: code ${c} (layer ${m.layer}, row ${row} ${pol === 0 ? 'NMOS' : 'PMOS'}, output ${idx % g.outputs}) ${what}, outside the safe window ${fmtV(rng[0])}..${fmtV(rng[1])} = codes ${lo}..${hi}; nothing of this chunk was written`,
-          );
-        }
-      }
+      this.checkSafe('WEIGHTS_WRITE', m.layer, (k) => m.offset + k, m.codes);
       this.weights[m.layer]!.set(m.codes, m.offset);
+      this.dirty[m.layer] = true;
+      return { layer: m.layer, offset: m.offset, count: n };
+    },
+
+    WEIGHTS_PATCH: (m) => {
+      this.checkLayer('WEIGHTS_PATCH', m.layer);
+      const g = this.geometry[m.layer]!;
+      const size = g.rowInput.length * g.outputs;
+      let p: { cells: Float64Array; codes: Uint16Array };
+      try {
+        p = decodePatch(m.data, m.offset, this.backend.dac.bits, 'WEIGHTS_PATCH.data');
+      } catch (e) {
+        throw new Refusal(ErrorCode.BAD_PAYLOAD, (e as Error).message);
+      }
+      const n = p.cells.length;
+      if (n > 0 && p.cells[n - 1]! >= size) {
+        throw new Refusal(
+          ErrorCode.OUT_OF_RANGE,
+          `WEIGHTS_PATCH: cell ${p.cells[n - 1]} is past the end of layer ${m.layer}'s weight memory (${g.rowInput.length} rows x ${g.outputs} outputs = ${size} codes); nothing written`,
+        );
+      }
+      // the whole frame is checked before any cell is written, as for WEIGHTS_WRITE
+      this.checkSafe('WEIGHTS_PATCH', m.layer, (k) => p.cells[k]!, p.codes);
+      const w = this.weights[m.layer]!;
+      for (let k = 0; k < n; k++) w[p.cells[k]!] = p.codes[k]!;
       this.dirty[m.layer] = true;
       return { layer: m.layer, offset: m.offset, count: n };
     },
@@ -405,24 +492,32 @@ export class MockBoard {
       if (m.inputs.length !== m.batch * in0) {
         throw new Refusal(ErrorCode.BAD_PAYLOAD, `RUN.inputs: expected batch*${in0} = ${m.batch * in0} ticks, got ${m.inputs.length}`);
       }
-      this.applyWeights();
-      let out: Uint16Array[];
-      try {
-        out = await this.backend.run(m.inputs, m.batch, { onProgress: this.runProgress() });
-      } catch (e) {
-        throw new Refusal(ErrorCode.HARDWARE_FAULT, `RUN: the chip run failed: ${(e as Error)?.message ?? String(e)}`);
-      }
-      if (this.runDelayMs > 0) await new Promise((r) => setTimeout(r, this.runDelayMs));
-      if (!Array.isArray(out) || out.length !== this.geometry.length) {
-        throw new Refusal(ErrorCode.INTERNAL, `RUN: backend returned ${Array.isArray(out) ? out.length : typeof out} layer(s), expected ${this.geometry.length}`);
-      }
-      out.forEach((t, l) => {
-        const want = m.batch * this.geometry[l]!.outputs;
-        if (!(t instanceof Uint16Array) || t.length !== want) {
-          throw new Refusal(ErrorCode.INTERNAL, `RUN: backend returned ${(t as Uint16Array)?.length} ticks for layer ${l}, expected batch*outputs = ${want}`);
-        }
-      });
+      const out = await this.runChip(m.inputs, m.batch, 'RUN');
       return { batch: m.batch, layers: out };
+    },
+
+    RUN_PACKED: async (m) => {
+      const nL = this.geometry.length;
+      const listed = m.layers ?? Uint8Array.from(this.geometry, (_, l) => l);
+      const bad = listed.find((l) => l >= nL);
+      if (bad !== undefined) {
+        throw new Refusal(ErrorCode.BAD_LAYER, `RUN_PACKED.layers: layer ${bad}, but the chip has ${nL} layer(s) (0..${nL - 1})`);
+      }
+      const worst = runPackedResponseMaxBytes(m.batch, [...listed].map((l) => this.geometry[l]!.outputs));
+      if (worst > this.maxPayload) {
+        throw new Refusal(
+          ErrorCode.TOO_LARGE,
+          `RUN_PACKED.batch: ${m.batch} samples could need a ${worst}-byte reply for layers ${[...listed].join(',')}, over maxPayload = ${this.maxPayload}; split the batch`,
+        );
+      }
+      let inputs: Uint16Array;
+      try {
+        inputs = decodeRecords(m.inputs, m.batch, this.geometry[0]!.inputs, 'RUN_PACKED.inputs');
+      } catch (e) {
+        throw new Refusal(ErrorCode.BAD_PAYLOAD, (e as Error).message);
+      }
+      const out = await this.runChip(inputs, m.batch, 'RUN_PACKED');
+      return { batch: m.batch, layers: Uint8Array.from(listed), spikes: [...listed].map((l) => encodeRecords(out[l]!, m.batch, this.geometry[l]!.outputs)) };
     },
 
     SELF_TEST: (m) => {

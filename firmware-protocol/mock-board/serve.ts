@@ -37,7 +37,7 @@ export interface BoardServer {
 export function serveBoard(board: MockBoard, stream: Duplex, opts: ServeOptions = {}): BoardServer {
   const maxQueue = opts.maxQueue ?? 64;
   // a real board has a fixed receive buffer: frames beyond its maxPayload are dropped as oversize
-  const decoder = new FrameDecoder({ maxFrameBytes: maxWireBytes(board.maxPayload) - 1 });
+  const decoder = new FrameDecoder({ maxFrameBytes: maxWireBytes(board.maxPayload) - 1, versions: [board.minProtocol, board.protocol] });
   const own = { handled: 0, framesOut: 0, busy: 0, lastError: undefined as Error | undefined };
   const queue: DecodeEvent[] = [];
   let running: Promise<void> | null = null;

@@ -11,9 +11,11 @@ import { packPayload } from '../msgpack.ts';
 import { maxBatchFor } from '../limits.ts';
 import { cobsEncode } from '../cobs.ts';
 import { crc32c } from '../crc32c.ts';
-import { ErrorCode, Flags, MsgType, PROTOCOL_VERSION, type MsgTypeName } from '../messages.ts';
+import { ErrorCode, Flags, MsgType, type MsgTypeName } from '../messages.ts';
 import { toHex, toJsonForm, type JsonValue } from '../json-form.ts';
 import { dualRailLayer } from '../../models/chips/chip-backend.ts';
+import { encodeRecords } from '../spike-records.ts';
+import { encodePatch } from '../weight-patch.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outDir = join(here, '..', 'vectors');
@@ -30,13 +32,26 @@ interface Vector {
   frame_hex: string;
 }
 
-function vector(name: string, type: MsgTypeName, direction: Vector['direction'], seq: number, message: unknown, version = PROTOCOL_VERSION): Vector {
+/** The version-1 vectors stay version-1 frames: a version-2 codec still reads and writes them (PROTOCOL.md section 7). */
+const V1 = 1;
+
+function vector(name: string, type: MsgTypeName, direction: Vector['direction'], seq: number, message: unknown, version = V1): Vector {
   const flags = direction === 'request' ? 0 : direction === 'event' ? Flags.EVENT : Flags.RESPONSE;
   const wire = encodeFrame(MsgType[type], flags, seq, message, { version });
   return { name, type, type_code: MsgType[type], direction, version, flags, seq, message: toJsonForm(message), frame_hex: toHex(wire) };
 }
 
 const SILENT = 0xffff;
+/** Cells 100, 103, 300 sparse (the gap 103 -> 300 takes a 2-byte varint), then 310..317 as a dense run (weight-patch.ts). */
+const patchPrev = new Uint16Array(400).fill(228);
+const patchNext = patchPrev.slice();
+for (const [cell, code] of [[100, 300], [103, 301], [300, 795]] as const) patchNext[cell] = code;
+for (let c = 310; c <= 317; c++) patchNext[c] = 390 + c;
+const patchFrames = encodePatch(patchPrev, patchNext, 1000, 10);
+if (patchFrames.length !== 1) throw new Error('the patch vector should be one frame');
+const patchData = patchFrames[0]!.data;
+const probe784 = new Uint16Array(784).fill(SILENT);
+probe784[700] = 1999;
 const l0 = dualRailLayer(2, 2);
 const l1 = dualRailLayer(2, 1);
 
@@ -55,6 +70,32 @@ const requests: Vector[] = [
   vector('SELF_TEST, named tests', 'SELF_TEST', 'request', 12, { tests: ['dac', 'timer'] }),
   vector('STATUS', 'STATUS', 'request', 13, {}),
   vector('HELLO from a newer host (header version 2)', 'HELLO', 'request', 14, { hostProtocol: 2, host: 'spikeloop/9' }, 2),
+  // ---- protocol 2
+  vector('v2: STATUS in a version-2 frame', 'STATUS', 'request', 60, {}, 2),
+  vector(
+    'v2: WEIGHTS_PATCH: a sparse segment (cells 100, 103, 300) then a dense run (cells 310..317)',
+    'WEIGHTS_PATCH',
+    'request',
+    61,
+    { layer: 0, offset: 100, data: patchData },
+    2,
+  ),
+  vector(
+    'v2: RUN_PACKED of 3 samples over 4 inputs: sparse (input 2 at tick 40), silent, dense varint; all layers',
+    'RUN_PACKED',
+    'request',
+    62,
+    { batch: 3, inputs: encodeRecords(Uint16Array.of(SILENT, SILENT, 40, SILENT, SILENT, SILENT, SILENT, SILENT, 1, 2, 3, SILENT), 3, 4) },
+    2,
+  ),
+  vector(
+    'v2: RUN_PACKED of one single-synapse probe (input 700 at tick 1999 of 784), reply for layer 1 only',
+    'RUN_PACKED',
+    'request',
+    63,
+    { batch: 1, inputs: encodeRecords(probe784, 1, 784), layers: Uint8Array.of(1) },
+    2,
+  ),
 ];
 
 const responses: Vector[] = [
@@ -82,6 +123,20 @@ const responses: Vector[] = [
   vector('WEIGHTS_CRC response', 'WEIGHTS_CRC', 'response', 7, { layer: 1, count: 4, crc: 0xe3069283 }),
   vector('NEURON_CONFIG response', 'NEURON_CONFIG', 'response', 9, { layer: 0, vRest: 1.3, vThreshold: 0.85 }),
   vector('RUN response: per layer, batch x outputs ticks', 'RUN', 'response', 10, { batch: 2, layers: [Uint16Array.of(57, SILENT, 61, 90), Uint16Array.of(130, SILENT)] }),
+  vector('v2: WEIGHTS_PATCH response', 'WEIGHTS_PATCH', 'response', 61, { layer: 0, offset: 100, count: 11 }, 2),
+  vector(
+    'v2: RUN_PACKED response, both layers of a 2-2-1 chip, only fired neurons',
+    'RUN_PACKED',
+    'response',
+    62,
+    {
+      batch: 2,
+      layers: Uint8Array.of(0, 1),
+      spikes: [encodeRecords(Uint16Array.of(57, SILENT, 61, 90), 2, 2), encodeRecords(Uint16Array.of(130, SILENT), 2, 1)],
+    },
+    2,
+  ),
+  vector('v2: RUN_PACKED response for layer 1 only', 'RUN_PACKED', 'response', 63, { batch: 1, layers: Uint8Array.of(1), spikes: [encodeRecords(Uint16Array.of(3000, SILENT, SILENT), 1, 3)] }, 2),
   vector('SELF_TEST response', 'SELF_TEST', 'response', 11, {
     results: [
       { name: 'dac', ok: true, detail: '12 DAC channels read back equal to weight memory' },
@@ -120,17 +175,19 @@ interface Damaged {
 }
 
 const hex = (b: Uint8Array) => toHex(b);
-const good = encodeFrame(MsgType.WEIGHTS_CRC, 0, 30, { layer: 1 });
+const good = encodeFrame(MsgType.WEIGHTS_CRC, 0, 30, { layer: 1 }, { version: V1 });
 const flipped = good.slice();
 flipped[good.length - 4] ^= 0x01; // a CRC byte
 const payloadOf = (v: unknown) => packPayload(v);
 const raw = (h: { version?: number; type: number; flags?: number; seq: number }, p: Uint8Array) =>
-  encodeRawFrame({ version: h.version ?? PROTOCOL_VERSION, type: h.type, flags: h.flags ?? 0, seq: h.seq }, p);
-const hdr = (type: number, seq: number, version = PROTOCOL_VERSION, flags = 0) => ({ version, type, flags, seq });
+  encodeRawFrame({ version: h.version ?? V1, type: h.type, flags: h.flags ?? 0, seq: h.seq }, p);
+/** A MessagePack fixstr (keys of hand-made payloads). */
+const fixstr = (k: string) => [0xa0 | k.length, ...new TextEncoder().encode(k)];
+const hdr = (type: number, seq: number, version = V1, flags = 0) => ({ version, type, flags, seq });
 
 /** A body with a good CRC whose length field says 5 while 1 payload byte follows. */
 function lengthMismatch(): Uint8Array {
-  const body = Uint8Array.of(PROTOCOL_VERSION, MsgType.STATUS, 0, 0, 34, 0, 5, 0, 0x80, 0, 0, 0, 0);
+  const body = Uint8Array.of(V1, MsgType.STATUS, 0, 0, 34, 0, 5, 0, 0x80, 0, 0, 0, 0);
   new DataView(body.buffer).setUint32(9, crc32c(body.subarray(0, 9)), true);
   return Uint8Array.of(...cobsEncode(body), 0);
 }
@@ -158,7 +215,7 @@ const damaged: Damaged[] = [
   { name: 'length field disagrees with the payload (CRC good)', frame_hex: hex(lengthMismatch()), events: [{ kind: 'error', error: 'framing', header: null }], device_answer: null },
   {
     name: 'oversize: 300-byte PING against a 256-byte receive buffer',
-    frame_hex: hex(encodeFrame(MsgType.PING, 0, 31, { nonce: 1, data: new Uint8Array(280).fill(0x55) })),
+    frame_hex: hex(encodeFrame(MsgType.PING, 0, 31, { nonce: 1, data: new Uint8Array(280).fill(0x55) }, { version: V1 })),
     max_frame_bytes: 256,
     events: [{ kind: 'error', error: 'oversize', header: null }],
     device_answer: null,
@@ -200,14 +257,56 @@ const damaged: Damaged[] = [
     device_answer: { seq: 37, code: 'BAD_PAYLOAD' },
   },
   {
-    name: 'wrong version: STATUS with header version 2',
-    frame_hex: hex(raw({ version: 2, type: MsgType.STATUS, seq: 38 }, payloadOf({}))),
-    events: [{ kind: 'error', error: 'version', header: hdr(MsgType.STATUS, 38, 2) }],
+    name: 'bad payload: integer field sent as a float (RUN.batch float64 1.0)',
+    frame_hex: hex(raw({ type: MsgType.RUN, seq: 41 }, Uint8Array.of(0x82, ...fixstr('batch'), 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, ...fixstr('inputs'), 0xc4, 4, 0, 0, 0xff, 0xff))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.RUN, 41) }],
+    device_answer: { seq: 41, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'bad payload: integer field sent as a float (WEIGHTS_WRITE.layer float32 1.0)',
+    frame_hex: hex(raw({ type: MsgType.WEIGHTS_WRITE, seq: 42 }, Uint8Array.of(0x83, ...fixstr('layer'), 0xca, 0x3f, 0x80, 0, 0, ...fixstr('offset'), 0, ...fixstr('codes'), 0xc4, 2, 0x2c, 1))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_WRITE, 42) }],
+    device_answer: { seq: 42, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'bad payload: integer field sent as a float (WEIGHTS_WRITE.layer float64 1.5)',
+    frame_hex: hex(raw({ type: MsgType.WEIGHTS_WRITE, seq: 43 }, Uint8Array.of(0x83, ...fixstr('layer'), 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, ...fixstr('offset'), 0, ...fixstr('codes'), 0xc4, 2, 0x2c, 1))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_WRITE, 43) }],
+    device_answer: { seq: 43, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'bad payload: duplicate map key (WEIGHTS_CRC with layer twice)',
+    frame_hex: hex(raw({ type: MsgType.WEIGHTS_CRC, seq: 44 }, Uint8Array.of(0x82, ...fixstr('layer'), 1, ...fixstr('layer'), 0))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_CRC, 44) }],
+    device_answer: { seq: 44, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'wrong version: STATUS with header version 3',
+    frame_hex: hex(raw({ version: 3, type: MsgType.STATUS, seq: 38 }, payloadOf({}))),
+    events: [{ kind: 'error', error: 'version', header: hdr(MsgType.STATUS, 38, 3) }],
     device_answer: { seq: 38, code: 'VERSION' },
   },
   {
+    name: 'v2 type in a version-1 frame: RUN_PACKED with header version 1',
+    frame_hex: hex(raw({ version: 1, type: MsgType.RUN_PACKED, seq: 45 }, payloadOf({ batch: 1, inputs: Uint8Array.of(0) }))),
+    events: [{ kind: 'error', error: 'unknown-type', header: hdr(MsgType.RUN_PACKED, 45, 1) }],
+    device_answer: { seq: 45, code: 'UNKNOWN_TYPE' },
+  },
+  {
+    name: 'v2 bad payload: RUN_PACKED.layers not ascending',
+    frame_hex: hex(raw({ version: 2, type: MsgType.RUN_PACKED, seq: 46 }, payloadOf({ batch: 1, inputs: Uint8Array.of(0), layers: Uint8Array.of(1, 0) }))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.RUN_PACKED, 46, 2) }],
+    device_answer: { seq: 46, code: 'BAD_PAYLOAD' },
+  },
+  {
+    name: 'v2 bad payload: WEIGHTS_PATCH.layer sent as float64 0.0',
+    frame_hex: hex(raw({ version: 2, type: MsgType.WEIGHTS_PATCH, seq: 47 }, Uint8Array.of(0x83, ...fixstr('layer'), 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, ...fixstr('offset'), 0, ...fixstr('data'), 0xc4, 3, 2, 0x2c, 1))),
+    events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_PATCH, 47, 2) }],
+    device_answer: { seq: 47, code: 'BAD_PAYLOAD' },
+  },
+  {
     name: 'garbage glued in front of a good frame (no 0x00 between)',
-    frame_hex: '1337c0' + hex(encodeFrame(MsgType.STATUS, 0, 39, {})),
+    frame_hex: '1337c0' + hex(encodeFrame(MsgType.STATUS, 0, 39, {}, { version: V1 })),
     events: [
       { kind: 'error', error: 'framing', header: null },
       { kind: 'frame', type: 'STATUS', seq: 39 },
@@ -216,7 +315,7 @@ const damaged: Damaged[] = [
   },
   {
     name: 'garbage, a delimiter, then a good frame',
-    frame_hex: '5a5a5a00' + hex(encodeFrame(MsgType.PING, 0, 40, { nonce: 9 })),
+    frame_hex: '5a5a5a00' + hex(encodeFrame(MsgType.PING, 0, 40, { nonce: 9 }, { version: V1 })),
     events: [
       { kind: 'error', error: 'framing', header: null },
       { kind: 'frame', type: 'PING', seq: 40 },

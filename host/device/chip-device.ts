@@ -13,6 +13,18 @@ import {
   PROTOCOL_VERSION,
   maxCodesPerChunk,
   maxBatchFor,
+  maxPackedBatchFor,
+  maxPatchDataBytes,
+  maxWireBytes,
+  runPackedRequestPayloadBytes,
+  weightsPatchPayloadBytes,
+  weightsWritePayloadBytes,
+  ProtocolError,
+  decodeRecords,
+  writeRecord,
+  encodePatch,
+  ByteWriter,
+  type PatchFrame,
   type HelloResponse,
   type LayerInfo,
   type ProgressEvent,
@@ -24,7 +36,7 @@ import { LinkClient, type DeviceEvent, type LinkOptions, type Transport } from '
 import { LinkTimeoutError, ProtocolViolationError } from '../link/errors.ts';
 import { openTransport, type SerialOpenOptions } from '../link/transport.ts';
 import { DEFAULT_DEVICE_URI } from './device-uri.ts';
-import { helloProblems, negotiateProtocol } from './hello-check.ts';
+import { HOST_MIN_PROTOCOL, helloProblems, negotiateProtocol } from './hello-check.ts';
 import { assertSafeCodes, safeCodeRanges, type SafeCodes } from './weight-safety.ts';
 import { changedRuns, fullRuns, type CodeRun } from './weight-runs.ts';
 
@@ -36,6 +48,8 @@ export interface ChipDeviceOptions extends LinkOptions {
   hostName?: string;
   /** For serial: and pty: URIs (a mock serialport binding in tests). */
   serial?: SerialOpenOptions;
+  /** Highest protocol version to offer in HELLO (default PROTOCOL_VERSION; 1 to compare with version 1). */
+  maxProtocol?: number;
   /**
    * Where a line estimating the wire time of long work goes (uploads and runs expected to take
    * more than `noticeAfterS` on a line of known rate: serial:, or pty: and mock: with baud=).
@@ -68,8 +82,10 @@ export interface DeviceInfo extends HelloResponse {
   negotiatedProtocol: number;
   /** Codes per WEIGHTS_WRITE frame. */
   chunkCodes: number;
-  /** Samples per RUN frame. */
+  /** Samples per RUN frame (protocol 2: per RUN_PACKED frame reporting every layer, at worst). */
   runBatch: number;
+  /** Protocol 2: segment bytes per WEIGHTS_PATCH frame (0 when the device speaks only version 1). */
+  patchDataBytes: number;
   /** The line as measured at HELLO. */
   link: LinkPlan;
 }
@@ -92,6 +108,8 @@ export interface UploadResult {
   frames: number;
   /** Codes that differ between prev and next (uploadChanged). */
   changed?: number;
+  /** How uploadChanged sent them: WEIGHTS_PATCH frames, or a full upload when that was no larger. */
+  via?: 'patch' | 'full' | 'runs';
 }
 
 export interface VerifyResult {
@@ -109,6 +127,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Samples finished so far, after each RUN frame's reply. */
   onProgress?: (p: { done: number; total: number }) => void;
+  /**
+   * Layers whose spike times are wanted (default all). With protocol 2 the device returns only
+   * these; the others come back as empty arrays. With protocol 1 every layer is returned.
+   */
+  layers?: readonly number[];
 }
 
 export interface SelfTestOptions {
@@ -141,9 +164,14 @@ export class ChipDevice {
     readonly link: LinkClient,
     readonly uri: string,
     private readonly hostName: string,
+    private readonly maxProtocol: number,
     private readonly notice: (line: string) => void = (l) => process.stderr.write(l + '\n'),
     private readonly noticeAfterS = 5,
-  ) {}
+  ) {
+    if (!Number.isInteger(maxProtocol) || maxProtocol < HOST_MIN_PROTOCOL || maxProtocol > PROTOCOL_VERSION) {
+      throw new RangeError(`maxProtocol must be ${HOST_MIN_PROTOCOL}..${PROTOCOL_VERSION}, got ${maxProtocol}`);
+    }
+  }
 
   /** Opens a device URI (default: the embedded mock) and says HELLO. */
   static async open(uri: string = DEFAULT_DEVICE_URI, opts: ChipDeviceOptions = {}): Promise<ChipDevice> {
@@ -154,7 +182,7 @@ export class ChipDevice {
   /** A device over an already open transport; says HELLO (and closes the transport if that fails). */
   static async over(transport: Transport, opts: ChipDeviceOptions = {}): Promise<ChipDevice> {
     const link = new LinkClient(transport, opts);
-    const dev = new ChipDevice(link, transport.description, opts.hostName ?? HOST_NAME, opts.notice, opts.noticeAfterS);
+    const dev = new ChipDevice(link, transport.description, opts.hostName ?? HOST_NAME, opts.maxProtocol ?? PROTOCOL_VERSION, opts.notice, opts.noticeAfterS);
     try {
       await dev.hello();
     } catch (err) {
@@ -178,15 +206,19 @@ export class ChipDevice {
   async hello(): Promise<DeviceInfo> {
     const s0 = this.link.stats;
     const t0 = performance.now();
-    const h = await this.link.request('HELLO', { hostProtocol: PROTOCOL_VERSION, host: this.hostName });
+    const h = await this.link.request('HELLO', { hostProtocol: this.maxProtocol, host: this.hostName });
     const helloMs = performance.now() - t0;
     const s1 = this.link.stats;
     // Version first: a newer device may describe itself in ways an older host cannot check.
-    const negotiatedProtocol = negotiateProtocol(h.protocol, h.minProtocol, `the firmware (${h.firmware ?? 'unknown'})`);
+    const negotiatedProtocol = negotiateProtocol(h.protocol, h.minProtocol, `the firmware (${h.firmware ?? 'unknown'})`, this.maxProtocol);
     const problems = helloProblems(h);
     if (problems.length > 0) throw new ProtocolViolationError('HELLO', problems.join('; '));
     const chunkCodes = maxCodesPerChunk(h.maxPayload);
-    const runBatch = Math.min(h.maxBatch, maxBatchFor(h.maxPayload, h.layers));
+    const v2 = negotiatedProtocol >= 2;
+    const runBatch = v2
+      ? maxPackedBatchFor(h.maxPayload, h.layers.map((l) => l.outputs))
+      : Math.min(h.maxBatch, maxBatchFor(h.maxPayload, h.layers));
+    const patchDataBytes = v2 ? maxPatchDataBytes(h.maxPayload) : 0;
     if (!(chunkCodes >= 1)) throw new ProtocolViolationError('HELLO', `maxPayload ${h.maxPayload} leaves no room for weight codes`);
     if (!(runBatch >= 1)) {
       throw new ProtocolViolationError('HELLO', `maxPayload ${h.maxPayload} cannot hold one RUN sample of this geometry`);
@@ -200,7 +232,9 @@ export class ChipDevice {
       bytesPerSecond: Number.isFinite(nominal) ? nominal : measured,
       helloMs,
     };
-    this.cachedInfo = { ...h, negotiatedProtocol, chunkCodes, runBatch, link };
+    this.cachedInfo = { ...h, negotiatedProtocol, chunkCodes, runBatch, patchDataBytes, link };
+    // every later request goes out in the negotiated version (PROTOCOL.md section 7)
+    this.link.protocolVersion = negotiatedProtocol;
     this.safeCodes = safeCodeRanges(h);
     return this.cachedInfo;
   }
@@ -242,27 +276,38 @@ export class ChipDevice {
     const l = this.checkCodes(layer, codes, 'codes');
     assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, codes);
     const runs = fullRuns(codes.length, this.info.chunkCodes);
+    // The frames are built from a copy: the caller may reuse its array before this upload's turn.
     const copy = codes.slice();
     await this.inLayerOrder(layer, 'full', () => this.writeRuns(layer, copy, runs, opts), opts.signal);
     return { layer, codes: codes.length, frames: runs.length };
   }
 
   /**
-   * Sends only the runs of codes that differ between `prev` (what the device holds once every
-   * upload issued before this one has landed) and `next`. May be issued before the previous
-   * upload of the layer finished: it starts after it.
+   * Sends only what differs between `prev` (what the device holds once every upload issued before
+   * this one has landed) and `next`. Protocol 2: WEIGHTS_PATCH frames (sparse or dense segments),
+   * or a full upload when that would not be larger on the wire; protocol 1: WEIGHTS_WRITE runs of
+   * changed codes. May be issued before the previous upload of the layer finished: it starts after it.
    */
   async uploadChanged(layer: number, prev: Uint16Array, next: Uint16Array, opts: UploadOptions = {}): Promise<UploadResult> {
     const l = this.checkCodes(layer, next, 'next');
     this.checkCodes(layer, prev, 'prev');
-    const runs = changedRuns(prev, next, this.info.chunkCodes);
-    for (const r of runs) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, r.offset, r.offset + r.count);
     let changed = 0;
     for (let i = 0; i < next.length; i++) if (prev[i] !== next[i]) changed++;
-    // The frames are built from copies now: the caller may reuse its arrays before this upload's turn.
+    if (this.info.patchDataBytes > 0) {
+      const patches = encodePatch(prev, next, this.info.patchDataBytes, this.info.dac.bits);
+      for (const f of patches) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, f.offset, f.end);
+      if (patchWireBytes(layer, patches) >= fullWireBytes(layer, next.length, this.info.chunkCodes)) {
+        const r = await this.uploadWeights(layer, next, opts);
+        return { ...r, changed, via: 'full' };
+      }
+      await this.inLayerOrder(layer, 'changed', () => this.writePatches(layer, patches, opts), opts.signal);
+      return { layer, codes: patches.reduce((s, f) => s + f.count, 0), frames: patches.length, changed, via: 'patch' };
+    }
+    const runs = changedRuns(prev, next, this.info.chunkCodes);
+    for (const r of runs) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, r.offset, r.offset + r.count);
     const codes = next.slice();
     await this.inLayerOrder(layer, 'changed', () => this.writeRuns(layer, codes, runs, opts), opts.signal);
-    return { layer, codes: runs.reduce((s, r) => s + r.count, 0), frames: runs.length, changed };
+    return { layer, codes: runs.reduce((s, r) => s + r.count, 0), frames: runs.length, changed, via: 'runs' };
   }
 
   /**
@@ -308,17 +353,44 @@ export class ChipDevice {
     return Promise.all([...this.layerWrites.values()].map((w) => w.settled));
   }
 
-  private async writeRuns(layer: number, codes: Uint16Array, runs: CodeRun[], opts: UploadOptions): Promise<void> {
+  private writePatches(layer: number, patches: PatchFrame[], opts: UploadOptions): Promise<void> {
+    const wire = patchWireBytes(layer, patches);
+    return this.sendWrites(
+      layer,
+      patches.map((f) => ({
+        count: f.count,
+        send$: () =>
+          this.link
+            .request$('WEIGHTS_PATCH', { layer, offset: f.offset, data: f.data }, { expect: { replyBytes: FRAME_OVERHEAD, work: f.count } })
+            .pipe(map((reply) => checkAck('WEIGHTS_PATCH', layer, f, reply))),
+      })),
+      wire,
+      opts,
+    );
+  }
+
+  private writeRuns(layer: number, codes: Uint16Array, runs: CodeRun[], opts: UploadOptions): Promise<void> {
     const total = runs.reduce((s, r) => s + r.count, 0);
+    return this.sendWrites(
+      layer,
+      runs.map((r) => ({ count: r.count, send$: () => this.writeRun$(layer, codes, r) })),
+      total * 2 + runs.length * FRAME_OVERHEAD * 2,
+      opts,
+    );
+  }
+
+  /** Sends write frames of one layer; each `send$` emits the codes its acknowledgements confirm. */
+  private async sendWrites(layer: number, writes: { count: number; send$: () => Observable<number> }[], wireBytes: number, opts: UploadOptions): Promise<void> {
+    const total = writes.reduce((s, r) => s + r.count, 0);
     let done = 0;
-    this.announce(`upload of layer ${layer}`, total * 2 + runs.length * FRAME_OVERHEAD, runs.length * FRAME_OVERHEAD);
+    this.announce(`upload of layer ${layer}`, wireBytes, 0);
     opts.onProgress?.({ layer, done, total });
     await lastValueFrom(
-      from(runs).pipe(
+      from(writes).pipe(
         // The link's window bounds what is in flight; this only avoids building every request up front.
         mergeMap(
           (r) =>
-            this.writeRun$(layer, codes, r).pipe(
+            r.send$().pipe(
               map((n) => {
                 done += n;
                 opts.onProgress?.({ layer, done, total });
@@ -342,15 +414,7 @@ export class ChipDevice {
     return this.link
       .request$('WEIGHTS_WRITE', { layer, offset: r.offset, codes: codes.slice(r.offset, r.offset + r.count) }, { expect: { replyBytes: FRAME_OVERHEAD, work: r.count } })
       .pipe(
-        map((reply) => {
-          if (reply.layer !== layer || reply.offset !== r.offset || reply.count !== r.count) {
-            throw new ProtocolViolationError(
-              'WEIGHTS_WRITE',
-              `wrote layer ${layer} offset ${r.offset} count ${r.count}, device acknowledged layer ${reply.layer} offset ${reply.offset} count ${reply.count}`,
-            );
-          }
-          return r.count;
-        }),
+        map((reply) => checkAck('WEIGHTS_WRITE', layer, r, reply)),
         catchError((err: unknown) => {
           if (!(err instanceof LinkTimeoutError) || r.count < 2 * MIN_SPLIT_CODES || this.link.isClosed) return throwError(() => err);
           this.splitWrites++;
@@ -380,9 +444,7 @@ export class ChipDevice {
     const s = this.wireSeconds(bytesOut, bytesIn);
     if (s < this.noticeAfterS) return;
     const rate = this.info.link.bytesPerSecond;
-    this.notice(
-      `${what}: ${(bytesOut / 1e6).toFixed(2)} MB out, ${(bytesIn / 1e6).toFixed(2)} MB in; about ${s.toFixed(0)} s on the wire at ${Math.round(rate)} B/s`,
-    );
+    this.notice(`${what}: ${(bytesOut / 1e6).toFixed(2)} MB out, ${(bytesIn / 1e6).toFixed(2)} MB in; about ${s.toFixed(0)} s on the wire at ${Math.round(rate)} B/s`);
   }
 
   /** Compares the device's WEIGHTS_CRC with the CRC-32C of `expected` (u16 little-endian). */
@@ -419,11 +481,9 @@ export class ChipDevice {
     if (inputTicks.length !== batch * nIn) {
       throw new RangeError(`inputTicks has ${inputTicks.length} values, batch ${batch} x ${nIn} inputs needs ${batch * nIn}`);
     }
-    const out = info.layers.map((l) => new Uint16Array(batch * l.outputs));
-    const chunks = fullRuns(batch, info.runBatch);
-    let done = 0;
-    const outPerSample = info.layers.reduce((t, l) => t + l.outputs, 0);
-    this.announce(`RUN of ${batch} samples`, batch * nIn * 2 + chunks.length * FRAME_OVERHEAD, batch * outPerSample * 2 + chunks.length * FRAME_OVERHEAD);
+    const wanted = opts.layers === undefined ? undefined : [...new Set(opts.layers)].sort((a, b) => a - b);
+    for (const l of wanted ?? []) this.layerInfo(l);
+    if (wanted?.length === 0) throw new RangeError('layers: ask for at least one layer');
     // A RUN measures every upload issued before it, never half of one, and none issued after it:
     // with uploads pending it waits for them, and holds later uploads until its frames are queued.
     let openGate: (() => void) | undefined;
@@ -431,17 +491,30 @@ export class ChipDevice {
       const gate = new Promise<void>((r) => (openGate = r));
       const earlier = this.runGate;
       this.runGate = Promise.all([earlier, gate]).then(() => {});
-      try {
-        await this.uploadsSettled();
-      } catch (err) {
-        openGate!();
-        throw err;
-      }
+      await this.uploadsSettled();
     }
-    const measured = lastValueFrom(
+    let measured: Promise<Uint16Array[]>;
+    try {
+      // Both paths queue every frame on the link before they first yield (the link's window
+      // bounds what is in flight), so an upload issued later queues behind all of them.
+      measured = info.negotiatedProtocol >= 2 ? this.runPacked(inputTicks, batch, wanted, opts) : this.runV1(inputTicks, batch, opts);
+    } finally {
+      openGate?.();
+    }
+    return measured;
+  }
+
+  /** Protocol 1: RUN frames of dense u16 inputs; every layer comes back. */
+  private async runV1(inputTicks: Uint16Array, batch: number, opts: RunOptions): Promise<Uint16Array[]> {
+    const info = this.info;
+    const nIn = info.layers[0]!.inputs;
+    const out = info.layers.map((l) => new Uint16Array(batch * l.outputs));
+    const chunks = fullRuns(batch, info.runBatch);
+    const outPerSample = info.layers.reduce((t, l) => t + l.outputs, 0);
+    this.announce(`RUN of ${batch} samples`, batch * nIn * 2 + chunks.length * FRAME_OVERHEAD, batch * outPerSample * 2 + chunks.length * FRAME_OVERHEAD);
+    let done = 0;
+    await lastValueFrom(
       from(chunks).pipe(
-        // Every frame is queued on the link at once (its window bounds what is in flight), so an
-        // upload issued later queues behind all of them.
         mergeMap((c) =>
           this.link
             .request$('RUN', { batch: c.count, inputs: inputTicks.slice(c.offset * nIn, (c.offset + c.count) * nIn) }, {
@@ -460,8 +533,78 @@ export class ChipDevice {
         abortable(opts.signal),
       ),
     );
-    openGate?.();
-    await measured;
+    return out;
+  }
+
+  /**
+   * Protocol 2: each sample's inputs as its smallest spike record; as many samples per
+   * RUN_PACKED frame as the request and the worst-case reply (every listed neuron firing) allow.
+   */
+  private async runPacked(inputTicks: Uint16Array, batch: number, wanted: number[] | undefined, opts: RunOptions): Promise<Uint16Array[]> {
+    const info = this.info;
+    const nIn = info.layers[0]!.inputs;
+    const listed = wanted ?? info.layers.map((_, l) => l);
+    const layersField = wanted && wanted.length < info.layers.length ? Uint8Array.from(wanted) : undefined;
+    const maxB = Math.min(0xffff, maxPackedBatchFor(info.maxPayload, listed.map((l) => info.layers[l]!.outputs)));
+    if (maxB < 1) throw new RangeError(`maxPayload ${info.maxPayload} cannot hold the reply of one sample for layers ${listed.join(',')}`);
+    const w = new ByteWriter(batch * 8);
+    const ends = new Uint32Array(batch);
+    for (let s = 0; s < batch; s++) {
+      writeRecord(w, inputTicks, s * nIn, nIn);
+      ends[s] = w.length;
+    }
+    const records = w.finish();
+    const chunks: (CodeRun & { from: number; to: number })[] = [];
+    for (let s = 0; s < batch; ) {
+      const first = s;
+      const from = s === 0 ? 0 : ends[s - 1]!;
+      s++;
+      while (s < batch && s - first < maxB && runPackedRequestPayloadBytes(s - first + 1, ends[s]! - from, layersField?.length ?? 0) <= info.maxPayload) s++;
+      const to = ends[s - 1]!;
+      if (runPackedRequestPayloadBytes(s - first, to - from, layersField?.length ?? 0) > info.maxPayload) {
+        throw new RangeError(`sample ${first}'s inputs take ${to - from} bytes packed, more than maxPayload ${info.maxPayload} allows`);
+      }
+      chunks.push({ offset: first, count: s - first, from, to });
+    }
+    const out = info.layers.map((l, k) => new Uint16Array(listed.includes(k) ? batch * l.outputs : 0));
+    // Replies carry only the neurons that fired; every listed neuron firing (3 bytes each) bounds them.
+    const replyPerSample = listed.reduce((t, l) => t + info.layers[l]!.outputs, 0) * 3;
+    this.announce(`RUN of ${batch} samples`, records.length + chunks.length * FRAME_OVERHEAD, batch * replyPerSample + chunks.length * FRAME_OVERHEAD);
+    let done = 0;
+    await lastValueFrom(
+      from(chunks).pipe(
+        mergeMap((c) =>
+            this.link
+              .request$(
+                'RUN_PACKED',
+                layersField ? { batch: c.count, inputs: records.subarray(c.from, c.to), layers: layersField } : { batch: c.count, inputs: records.subarray(c.from, c.to) },
+                { timeoutMs: opts.timeoutMs, expect: { replyBytes: c.count * replyPerSample + FRAME_OVERHEAD, work: c.count } },
+              )
+              .pipe(
+                map((reply) => {
+                  const bad = (d: string) => new ProtocolViolationError('RUN_PACKED', d);
+                  if (reply.batch !== c.count) throw bad(`asked for ${c.count} samples, got batch ${reply.batch}`);
+                  if (reply.layers.length !== listed.length || listed.some((l, k) => reply.layers[k] !== l)) {
+                    throw bad(`asked for layers ${listed.join(',')}, got ${[...reply.layers].join(',')}`);
+                  }
+                  listed.forEach((l, k) => {
+                    let t: Uint16Array;
+                    try {
+                      t = decodeRecords(reply.spikes[k]!, c.count, info.layers[l]!.outputs, `layer ${l} spikes`);
+                    } catch (e) {
+                      throw bad(e instanceof ProtocolError ? e.message : String(e));
+                    }
+                    this.placeLayer(l, t, c, out, bad);
+                  });
+                  done += c.count;
+                  opts.onProgress?.({ done, total: batch });
+                }),
+              ),
+        ),
+        toArray(),
+        abortable(opts.signal),
+      ),
+    );
     return out;
   }
 
@@ -472,18 +615,21 @@ export class ChipDevice {
     if (!Array.isArray(reply.layers) || reply.layers.length !== layers.length) {
       throw bad(`expected spike times of ${layers.length} layers, got ${reply.layers?.length}`);
     }
-    for (let l = 0; l < layers.length; l++) {
-      const t = reply.layers[l]!;
-      const n = c.count * layers[l]!.outputs;
-      if (!(t instanceof Uint16Array) || t.length !== n) {
-        throw bad(`layer ${l}: expected ${n} spike times (${c.count} x ${layers[l]!.outputs}), got ${t?.length}`);
-      }
-      const h = layers[l]!.horizonTicks;
-      for (let i = 0; i < n; i++) {
-        if (t[i]! > h && t[i] !== SILENT) throw bad(`layer ${l}: spike tick ${t[i]} is past the layer's horizon ${h}`);
-      }
-      out[l]!.set(t, c.offset * layers[l]!.outputs);
+    for (let l = 0; l < layers.length; l++) this.placeLayer(l, reply.layers[l]!, c, out, bad);
+  }
+
+  /** Checks one layer's spike times of a RUN chunk (count, horizon) and copies them into place. */
+  private placeLayer(l: number, t: Uint16Array, c: CodeRun, out: Uint16Array[], bad: (d: string) => Error): void {
+    const layer = this.info.layers[l]!;
+    const n = c.count * layer.outputs;
+    if (!(t instanceof Uint16Array) || t.length !== n) {
+      throw bad(`layer ${l}: expected ${n} spike times (${c.count} x ${layer.outputs}), got ${t?.length}`);
     }
+    const h = layer.horizonTicks;
+    for (let i = 0; i < n; i++) {
+      if (t[i]! > h && t[i] !== SILENT) throw bad(`layer ${l}: spike tick ${t[i]} is past the layer's horizon ${h}`);
+    }
+    out[l]!.set(t, c.offset * layer.outputs);
   }
 
   async status(): Promise<StatusResponse> {
@@ -580,6 +726,17 @@ export function closedLinkTotals(): Readonly<typeof closedTotals> {
   return { ...closedTotals };
 }
 
+/** Checks a write's acknowledgement against what was written; returns the codes it confirms. */
+function checkAck(what: 'WEIGHTS_WRITE' | 'WEIGHTS_PATCH', layer: number, w: { offset: number; count: number }, reply: { layer: number; offset: number; count: number }): number {
+  if (reply.layer !== layer || reply.offset !== w.offset || reply.count !== w.count) {
+    throw new ProtocolViolationError(
+      what,
+      `wrote layer ${layer} offset ${w.offset} count ${w.count}, device acknowledged layer ${reply.layer} offset ${reply.offset} count ${reply.count}`,
+    );
+  }
+  return w.count;
+}
+
 /** The u16 codes as little-endian bytes (a view on little-endian hosts). */
 function u16le(a: Uint16Array): Uint8Array {
   if (os.endianness() === 'LE') return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -589,6 +746,21 @@ function u16le(a: Uint16Array): Uint8Array {
     b[2 * i + 1] = a[i]! >>> 8;
   }
   return b;
+}
+
+/** Frame header, CRC, COBS and delimiter around a payload, plus an acknowledgement of about this size coming back. */
+const ACK_WIRE_BYTES = 40;
+
+/** Wire bytes (worst-case COBS) of WEIGHTS_PATCH frames and their acknowledgements. */
+function patchWireBytes(layer: number, patches: PatchFrame[]): number {
+  return patches.reduce((s, f) => s + maxWireBytes(weightsPatchPayloadBytes(f.data.length, layer, f.offset)) + ACK_WIRE_BYTES, 0);
+}
+
+/** Wire bytes of a full upload of `total` codes in WEIGHTS_WRITE chunks of `chunk` codes, with acknowledgements. */
+function fullWireBytes(layer: number, total: number, chunk: number): number {
+  let s = 0;
+  for (let off = 0; off < total; off += chunk) s += maxWireBytes(weightsWritePayloadBytes(Math.min(chunk, total - off), layer, off)) + ACK_WIRE_BYTES;
+  return s;
 }
 
 function hex32(n: number): string {

@@ -24,10 +24,10 @@ export class VersionMismatchError extends Error {
  * The protocol version both sides speak, or VersionMismatchError. A device newer than the host
  * is fine as long as it still speaks the host's version (its minProtocol <= ours).
  */
-export function negotiateProtocol(deviceProtocol: number, deviceMinProtocol: number, firmware = 'the firmware'): number {
-  if (deviceMinProtocol > PROTOCOL_VERSION) {
+export function negotiateProtocol(deviceProtocol: number, deviceMinProtocol: number, firmware = 'the firmware', hostProtocol = PROTOCOL_VERSION): number {
+  if (deviceMinProtocol > hostProtocol) {
     throw new VersionMismatchError(
-      `${firmware} needs protocol ${deviceMinProtocol} or newer, but this spikeloop speaks protocol ${PROTOCOL_VERSION}; ` +
+      `${firmware} needs protocol ${deviceMinProtocol} or newer, but this spikeloop speaks protocol ${hostProtocol}; ` +
         'update spikeloop (npm install spikeloop@latest)',
       deviceProtocol,
       deviceMinProtocol,
@@ -40,7 +40,7 @@ export function negotiateProtocol(deviceProtocol: number, deviceMinProtocol: num
       deviceMinProtocol,
     );
   }
-  return Math.min(deviceProtocol, PROTOCOL_VERSION);
+  return Math.min(deviceProtocol, hostProtocol);
 }
 
 const isInt = (v: unknown, lo = 0, hi = Number.MAX_SAFE_INTEGER): v is number =>

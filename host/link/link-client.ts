@@ -18,7 +18,9 @@ import {
   encodeRequest,
   FrameDecoder,
   Flags,
+  MIN_PROTOCOL_VERSION,
   MsgType,
+  PROTOCOL_VERSION,
   type Catalog,
   type Frame,
   type RequestName,
@@ -61,7 +63,9 @@ export const DEFAULT_TIMEOUTS: Readonly<Record<RequestName, number>> = {
   WEIGHTS_WRITE: 1000,
   WEIGHTS_CRC: 2000,
   NEURON_CONFIG: 1000,
+  WEIGHTS_PATCH: 1000,
   RUN: 10_000,
+  RUN_PACKED: 10_000,
   SELF_TEST: 60_000,
   STATUS: 1000,
 };
@@ -78,7 +82,9 @@ export const IDEMPOTENT: Readonly<Record<RequestName, boolean>> = {
   WEIGHTS_WRITE: true,
   WEIGHTS_CRC: true,
   NEURON_CONFIG: true,
+  WEIGHTS_PATCH: true,
   RUN: true,
+  RUN_PACKED: true,
   SELF_TEST: false,
   STATUS: true,
 };
@@ -195,6 +201,11 @@ export class LinkClient {
   readonly closed: Promise<string>;
 
   private readonly decoder = new FrameDecoder();
+  /**
+   * Header version of the requests sent (HELLO always carries the highest): the lowest this side
+   * speaks until HELLO has negotiated one; ChipDevice sets it (PROTOCOL.md section 7).
+   */
+  protocolVersion: number = MIN_PROTOCOL_VERSION;
   private readonly seqs: SeqAllocator;
   private readonly pending = new Map<number, Pending>();
   private readonly waiting: Ticket[] = [];
@@ -372,7 +383,7 @@ export class LinkClient {
         let bytes: Uint8Array;
         try {
           seq = this.seqs.allocate();
-          bytes = encodeRequest(name, seq, message as never);
+          bytes = encodeRequest(name, seq, message as never, { version: name === 'HELLO' ? PROTOCOL_VERSION : this.protocolVersion });
         } catch (err) {
           if (seq >= 0) this.seqs.release(seq);
           state = 'done';

@@ -82,7 +82,7 @@ export function deviceProbeTarget(device: ChipDevice, signal?: AbortSignal): Pro
       else await device.uploadWeights(layer, codes, { signal });
       last[layer] = codes.slice();
     },
-    run: (ticks, batch) => device.run(ticks, batch, { signal }),
+    run: (ticks, batch, layers) => device.run(ticks, batch, { signal, layers }),
     ...(info.features.includes('neuron-config')
       ? {
           neuronVoltages: (layer: number) => device.neuronVoltages(layer),

@@ -280,7 +280,8 @@ export async function evaluateOnDevice(
   for (let s = 0; s < n; s += batch) {
     const b = Math.min(batch, n - s);
     const ticks = encodeForDevice(x.subarray(s * net.features, (s + b) * net.features), b, net, info);
-    const layers = await device.run(ticks, b, { signal: opts.signal });
+    // Scoring needs the output layer; the first batch keeps every layer (sampleTicks). On protocol 2 the board sends only those.
+    const layers = await device.run(ticks, b, { signal: opts.signal, ...(s === 0 ? {} : { layers: [last] }) });
     if (s === 0) sampleTicks = layers;
     const pred = classifyTicks(layers[last]!, b, outputs, classes);
     predictions.set(pred, s);

@@ -28,8 +28,12 @@ describe('FrameDecoder: frames with a good CRC but nothing to act on', () => {
   });
 
   it('reports a foreign version with its header, except for HELLO and ERROR', () => {
-    const run = encodeRawFrame({ version: 2, type: MsgType.STATUS, flags: 0, seq: 5 }, msgpack(0x80));
-    expect(decodeAll(run)[0]).toMatchObject({ kind: 'error', error: { code: 'version' }, header: { version: 2, seq: 5 } });
+    const run = encodeRawFrame({ version: 3, type: MsgType.STATUS, flags: 0, seq: 5 }, msgpack(0x80));
+    expect(decodeAll(run)[0]).toMatchObject({ kind: 'error', error: { code: 'version' }, header: { version: 3, seq: 5 } });
+    // a decoder limited to version 1 (a board from before protocol 2) refuses version-2 frames
+    const v2 = encodeRawFrame({ version: 2, type: MsgType.STATUS, flags: 0, seq: 7 }, msgpack(0x80));
+    expect(new FrameDecoder({ versions: [1, 1] }).push(v2)[0]).toMatchObject({ kind: 'error', error: { code: 'version' }, header: { version: 2, seq: 7 } });
+    expect(decodeAll(v2)[0]).toMatchObject({ kind: 'frame', frame: { version: 2, seq: 7 } });
     const hello = encodeRawFrame({ version: 7, type: MsgType.HELLO, flags: 0, seq: 6 }, msgpack(0x82, ...str('hostProtocol'), 7, ...str('host'), ...str('h')));
     expect(decodeAll(hello)[0]).toMatchObject({ kind: 'frame', frame: { version: 7, message: { hostProtocol: 7, host: 'h' } } });
   });

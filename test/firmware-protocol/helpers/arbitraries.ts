@@ -32,6 +32,9 @@ const layers: fc.Arbitrary<LayerInfo[]> = fc.integer({ min: 1, max: 6 }).chain((
   }),
 );
 
+/** Distinct layer indices, ascending (RUN_PACKED.layers). */
+const layerList = fc.uniqueArray(u8, { minLength: 1, maxLength: 4 }).map((a) => Uint8Array.from(a.sort((x, y) => x - y)));
+
 const range = fc.tuple(num, num).map(([a, b]) => (a <= b ? [a, b] : [b, a]) as [number, number]);
 
 export const requests: { [K in RequestName]: fc.Arbitrary<Catalog[K]['request']> } = {
@@ -43,6 +46,11 @@ export const requests: { [K in RequestName]: fc.Arbitrary<Catalog[K]['request']>
   NEURON_CONFIG: fc.record({ layer: u8, vRest: num, vThreshold: num }, { requiredKeys: ['layer'] }),
   RUN: fc.record({ batch: fc.integer({ min: 1, max: 5 }), per: fc.integer({ min: 1, max: 10 }), seed: u16 }).chain(({ batch, per }) =>
     u16arr(batch * per, batch * per).map((inputs) => ({ batch, inputs })),
+  ),
+  WEIGHTS_PATCH: fc.record({ layer: u8, offset: u32, data: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
+  RUN_PACKED: fc.record(
+    { batch: fc.integer({ min: 1, max: 0xffff }), inputs: fc.uint8Array({ minLength: 1, maxLength: 40 }), layers: layerList },
+    { requiredKeys: ['batch', 'inputs'] },
   ),
   SELF_TEST: fc.record({ tests: fc.array(nonEmpty, { maxLength: 4 }) }, { requiredKeys: [] }),
   STATUS: fc.constant({}),
@@ -73,6 +81,10 @@ export const responses: { [K in RequestName]: fc.Arbitrary<Catalog[K]['response'
   NEURON_CONFIG: fc.record({ layer: u8, vRest: num, vThreshold: num }),
   RUN: fc.record({ batch: fc.integer({ min: 1, max: 4 }), outs: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }) }).chain(({ batch, outs }) =>
     fc.tuple(...outs.map((o) => u16arr(batch * o, batch * o))).map((layers) => ({ batch, layers })),
+  ),
+  WEIGHTS_PATCH: fc.record({ layer: u8, offset: u32, count: u32 }),
+  RUN_PACKED: fc.record({ batch: fc.integer({ min: 1, max: 0xffff }), layers: layerList }).chain(({ batch, layers }) =>
+    fc.tuple(...[...layers].map(() => fc.uint8Array({ minLength: 1, maxLength: 20 }))).map((spikes) => ({ batch, layers, spikes })),
   ),
   SELF_TEST: fc.record({ results: fc.array(fc.record({ name: nonEmpty, ok: fc.boolean(), detail: str }), { maxLength: 4 }) }),
   STATUS: fc.record({

@@ -24,7 +24,7 @@ let now: number;
 let seq = 0;
 
 async function send(wire: Uint8Array): Promise<Reply> {
-  const evs = new FrameDecoder().push(wire);
+  const evs = new FrameDecoder({ versions: [board.minProtocol, board.protocol] }).push(wire);
   const out: Uint8Array[] = [];
   for (const ev of evs) out.push(...(await board.handle(ev)));
   const back = new FrameDecoder();
@@ -75,7 +75,7 @@ beforeEach(() => {
 describe('MockBoard: HELLO, PING, STATUS', () => {
   it('announces the backend geometry, DAC, safe windows and limits', async () => {
     const h = await ask('HELLO', { hostProtocol: 1, host: 'test' });
-    expect(h).toMatchObject({ protocol: 1, minProtocol: 1, firmware: 'fw-test/0.1', boardId: 'bench-1', chipId: 'toy-chip-1', maxPayload: 16384, tickSeconds: 1e-8 });
+    expect(h).toMatchObject({ protocol: 2, minProtocol: 1, firmware: 'fw-test/0.1', boardId: 'bench-1', chipId: 'toy-chip-1', maxPayload: 16384, tickSeconds: 1e-8 });
     expect(h.layers.map((l) => [l.inputs, l.outputs, l.horizonTicks])).toEqual([
       [4, 3, 200],
       [3, 2, 200],
@@ -284,9 +284,12 @@ describe('MockBoard: frames it cannot act on', () => {
     expect((await send(damaged)).frames).toEqual([]);
   });
 
-  it('answers HELLO of any header version, in its own version', async () => {
+  it('answers HELLO of any header version, in the negotiated version', async () => {
     const r = await send(encodeRequest('HELLO', 31, { hostProtocol: 3, host: 'future' }, { version: 3 }));
-    expect(r.frames[0]).toMatchObject({ version: 1, type: MsgType.HELLO, flags: Flags.RESPONSE, seq: 31, message: { protocol: 1, minProtocol: 1 } });
+    expect(r.frames[0]).toMatchObject({ version: 2, type: MsgType.HELLO, flags: Flags.RESPONSE, seq: 31, message: { protocol: 2, minProtocol: 1 } });
+    board = new MockBoard(chip, { protocol: 1 });
+    const old = await send(encodeRequest('HELLO', 32, { hostProtocol: 2, host: 'now' }, { version: 2 }));
+    expect(old.frames[0]).toMatchObject({ version: 1, type: MsgType.HELLO, seq: 32, message: { protocol: 1, minProtocol: 1 } });
   });
 
   it('answers HELLO even when it is larger than the maxPayload it announces', async () => {

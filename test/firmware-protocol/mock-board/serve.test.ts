@@ -153,7 +153,7 @@ describe('serveBoard over a real pseudo-terminal (socat)', () => {
     server = serveBoard(new MockBoard(new ToyChip()), device);
     const h = host(hostPort);
     hostPort.write(encodeRequest('HELLO', 100, { hostProtocol: 1, host: 'pty-test' }));
-    expect((await h.reply(100)).message).toMatchObject({ protocol: 1, chipId: 'toy-chip-1' });
+    expect((await h.reply(100)).message).toMatchObject({ protocol: 2, chipId: 'toy-chip-1' });
     hostPort.write(encodeRequest('RUN', 101, { batch: 1, inputs: Uint16Array.of(0, 0, 0, 0) }));
     const r = (await h.reply(101)).message as { layers: Uint16Array[] };
     expect(r.layers.map((l) => l.length)).toEqual([3, 2]);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MockBoard, serveBoard, duplexPair } from '../../../firmware-protocol/mock-board/index.ts';
-import { maxCodesPerChunk, MsgType, typeName, type Frame, type HelloResponse } from '../../../firmware-protocol/index.ts';
+import { MockBoard, serveBoard, duplexPair, type MockBoardOptions } from '../../../firmware-protocol/mock-board/index.ts';
+import { encodeRequest, maxCodesPerChunk, MsgType, typeName, type Frame, type HelloResponse } from '../../../firmware-protocol/index.ts';
 import { ChipDevice, UnsupportedFeatureError, type ChipDeviceOptions } from '../../../host/device/chip-device.ts';
 import { VersionMismatchError } from '../../../host/device/hello-check.ts';
 import { UnsafeWeightsError } from '../../../host/device/weight-safety.ts';
@@ -14,9 +14,9 @@ afterEach(async () => {
 });
 
 // HELLO must fit in maxPayload (it carries the row tables), so small-payload boards get small chips.
-async function boardDevice(sizes = [30, 50], maxPayload = 600, opts: ChipDeviceOptions = {}) {
+async function boardDevice(sizes = [30, 50], maxPayload = 600, opts: ChipDeviceOptions = {}, boardOpts: MockBoardOptions = {}) {
   const backend = new ToyBackend(sizes);
-  const board = new MockBoard(backend, { maxPayload });
+  const board = new MockBoard(backend, { maxPayload, ...boardOpts });
   const [host, dev] = duplexPair();
   const server = serveBoard(board, dev);
   open.push(server);
@@ -41,7 +41,7 @@ describe('ChipDevice over a mock board', () => {
   it('says HELLO and derives chunk sizes from maxPayload', async () => {
     const { device, backend } = await boardDevice();
     const info = device.info;
-    expect(info).toMatchObject({ chipId: 'toy-1', negotiatedProtocol: 1, maxPayload: 600 });
+    expect(info).toMatchObject({ chipId: 'toy-1', negotiatedProtocol: 2, maxPayload: 600 });
     expect(info.layers.map((l) => [l.inputs, l.outputs, l.rowInput.length, l.horizonTicks])).toEqual([[30, 50, 60, 1000]]);
     expect(info.chunkCodes).toBe(maxCodesPerChunk(600));
     expect(info.runBatch).toBeGreaterThanOrEqual(1);
@@ -87,8 +87,9 @@ describe('ChipDevice over a mock board', () => {
     expect(Array.from(board.readWeights(0))).toEqual(Array.from(before));
   });
 
-  it('uploadChanged sends only the changed runs and leaves the board equal to next', async () => {
-    const { device, board } = await boardDevice();
+  it('uploadChanged sends only the changed runs and leaves the board equal to next (protocol 1 board)', async () => {
+    const { device, board } = await boardDevice(undefined, undefined, {}, { protocol: 1 });
+    expect(device.info.negotiatedProtocol).toBe(1);
     const prev = randomSafeCodes(board, device, 0, 3);
     await device.uploadWeights(0, prev);
     const next = prev.slice();
@@ -183,13 +184,16 @@ async function scripted(hello: HelloResponse, answer: (f: Frame, d: FakeDevice) 
 
 describe('ChipDevice against scripted devices', () => {
   it('refuses a device that needs a newer protocol, telling to update spikeloop', async () => {
-    await expect(scripted(helloOf({ protocol: 3, minProtocol: 2 }))).rejects.toThrow(VersionMismatchError);
-    await expect(scripted(helloOf({ protocol: 3, minProtocol: 2 }))).rejects.toThrow(/needs protocol 2 or newer.*update spikeloop/);
+    await expect(scripted(helloOf({ protocol: 4, minProtocol: 3 }))).rejects.toThrow(VersionMismatchError);
+    await expect(scripted(helloOf({ protocol: 4, minProtocol: 3 }))).rejects.toThrow(/needs protocol 3 or newer.*update spikeloop/);
   });
 
   it('accepts a newer device that still speaks our protocol', async () => {
     const d = await scripted(helloOf({ protocol: 4, minProtocol: 1 }));
-    expect(d.info.negotiatedProtocol).toBe(1);
+    expect(d.info.negotiatedProtocol).toBe(2);
+    const old = await scripted(helloOf({ protocol: 1, minProtocol: 1 }));
+    expect(old.info.negotiatedProtocol).toBe(1);
+    expect(old.link.protocolVersion).toBe(1);
   });
 
   it('refuses RUN replies of the wrong shape or past the horizon', async () => {
@@ -220,5 +224,86 @@ describe('ChipDevice against scripted devices', () => {
     await expect(d.selfTest()).rejects.toThrow(UnsupportedFeatureError);
     await expect(d.setNeuronVoltages(0, 1.3, 0.9)).rejects.toThrow(/'neuron-config' feature/);
     expect(d.link.stats.framesOut).toBe(out);
+  });
+});
+
+describe('ChipDevice, protocol 2 against protocol 1', () => {
+  it('run() gives the same spikes through RUN_PACKED as through RUN, and only the layers asked for', async () => {
+    const v2 = await boardDevice([20, 12, 4], 600);
+    const v1 = await boardDevice([20, 12, 4], 600, {}, { protocol: 1 });
+    expect([v2.device.info.negotiatedProtocol, v1.device.info.negotiatedProtocol]).toEqual([2, 1]);
+    for (const l of [0, 1]) {
+      const codes = randomSafeCodes(v2.board, v2.device, l, 20 + l);
+      await v2.device.uploadWeights(l, codes);
+      await v1.device.uploadWeights(l, codes);
+    }
+    const batch = 60;
+    const r = rng(9);
+    // sparse, dense and silent samples
+    const inputs = new Uint16Array(batch * 20).map((_, i) => {
+      const s = Math.floor(i / 20);
+      const p = s % 3 === 0 ? 0.05 : s % 3 === 1 ? 0.9 : 0;
+      return r() < p ? Math.floor(r() * 1000) : 0xffff;
+    });
+    const a = await v2.device.run(inputs, batch);
+    const b = await v1.device.run(inputs, batch);
+    expect(a.map((x) => Array.from(x))).toEqual(b.map((x) => Array.from(x)));
+    expect(b[1]!.some((t) => t !== 0xffff)).toBe(true);
+    const last = await v2.device.run(inputs, batch, { layers: [1] });
+    expect(last[0]).toHaveLength(0);
+    expect(Array.from(last[1]!)).toEqual(Array.from(b[1]!));
+    // a version-1 board returns every layer whatever is asked
+    expect((await v1.device.run(inputs, batch, { layers: [1] }))[0]).toHaveLength(batch * 12);
+    await expect(v2.device.run(inputs, batch, { layers: [2] })).rejects.toThrow(/layer 2 does not exist/);
+  });
+
+  it('a single-synapse probe RUN costs at most 16 bytes per sample on the wire (784 inputs, link counters)', async () => {
+    const { device } = await boardDevice([784, 16, 4], 16384);
+    const batch = 256;
+    const inputs = new Uint16Array(batch * 784).fill(0xffff);
+    for (let s = 0; s < batch; s++) inputs[s * 784 + ((s * 131) % 784)] = 500 + s;
+    const before = device.link.stats;
+    await device.run(inputs, batch);
+    const after = device.link.stats;
+    const out = (after.bytesOut - before.bytesOut) / batch;
+    expect(out).toBeLessThanOrEqual(16);
+    // version 1 sent all 784 ticks as u16
+    const v1 = await boardDevice([784, 16, 4], 16384, {}, { protocol: 1 });
+    const b1 = v1.device.link.stats.bytesOut;
+    await v1.device.run(inputs, batch);
+    expect((v1.device.link.stats.bytesOut - b1) / batch).toBeGreaterThan(1568);
+  });
+
+  it('uploadChanged sends WEIGHTS_PATCH frames no larger than min(full upload, 4 bytes per changed code + frame overhead), or the full upload', async () => {
+    const { device, board } = await boardDevice([100, 60], 2048);
+    const prev = randomSafeCodes(board, device, 0, 5);
+    await device.uploadWeights(0, prev);
+    const [nm, pm] = device.safeCodeRanges;
+    const r = rng(6);
+    let cur = prev;
+    for (const fraction of [0.0005, 0.01, 0.1, 0.4, 0.95]) {
+      const next = cur.slice();
+      const l = device.info.layers[0]!;
+      for (let i = 0; i < next.length; i++) {
+        if (r() >= fraction) continue;
+        const w = l.rowPolarity[Math.floor(i / l.outputs)] ? pm : nm;
+        next[i] = next[i] === w.lo ? w.lo + 1 : w.lo;
+      }
+      const out0 = device.link.stats.bytesOut;
+      const res = await device.uploadChanged(0, cur, next);
+      const sent = device.link.stats.bytesOut - out0;
+      expect(Array.from(board.readWeights(0))).toEqual(Array.from(next));
+      // the full upload of the same codes, measured the same way (writing them again changes nothing)
+      const f0 = device.link.stats.bytesOut;
+      const fullFrames = (await device.uploadWeights(0, next)).frames;
+      const full = device.link.stats.bytesOut - f0;
+      // frame overhead: the wire bytes of an empty WEIGHTS_PATCH frame, per frame sent
+      const overhead = encodeRequest('WEIGHTS_PATCH', 1, { layer: 0, offset: 0, data: new Uint8Array(1) }, { version: 2 }).length;
+      // the same codes in frames with other seqs differ by up to a COBS byte per frame
+      expect(sent).toBeLessThanOrEqual(Math.min(full + fullFrames, 4 * res.changed! + res.frames * overhead));
+      if (fraction <= 0.1) expect(res.via).toBe('patch');
+      cur = next;
+    }
+    expect((await device.verifyWeights(0, cur)).ok).toBe(true);
   });
 });

@@ -227,6 +227,25 @@ describe('LinkClient', () => {
     expect(e2.message).toMatch(/unreadable reply.*nonce/);
   });
 
+  it('refuses a reply with a float in an integer field or a duplicate key (PROTOCOL.md section 2)', async () => {
+    const key = (k: string) => [0xa0 | k.length, ...new TextEncoder().encode(k)];
+    const { client } = setup((f, d) => {
+      // {nonce: float64 of the nonce} / {nonce, nonce}
+      const n = nonceOf(f);
+      const float = new Uint8Array(9);
+      float[0] = 0xcb;
+      new DataView(float.buffer).setFloat64(1, n);
+      const payload = n === 1 ? Uint8Array.of(0x81, ...key('nonce'), ...float) : Uint8Array.of(0x82, ...key('nonce'), n, ...key('nonce'), n);
+      d.raw(encodeRawFrame({ version: PROTOCOL_VERSION, type: MsgType.PING, flags: Flags.RESPONSE, seq: f.seq }, payload));
+    });
+    const e1 = await client.request('PING', { nonce: 1 }, { timeoutMs: 60_000 }).catch((e) => e);
+    expect(e1).toBeInstanceOf(ProtocolViolationError);
+    expect(e1.message).toMatch(/PING response\.nonce: expected an integer.*MessagePack float/);
+    const e2 = await client.request('PING', { nonce: 2 }, { timeoutMs: 60_000 }).catch((e) => e);
+    expect(e2).toBeInstanceOf(ProtocolViolationError);
+    expect(e2.message).toMatch(/duplicate map key "nonce"/);
+  });
+
   it('cancels on abort and quarantines the seq', async () => {
     const frames: Frame[] = [];
     const { client } = setup((f) => frames.push(f), { timeouts: { PING: 60_000 } });

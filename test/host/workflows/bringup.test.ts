@@ -113,7 +113,7 @@ describe('bring-up stops early only where going on could harm the chip', () => {
   it('a device that needs a newer protocol is refused before anything is written', async () => {
     const board = await boardFor({ seed: '3', geometry: '8-4' });
     const newer = board.hello();
-    board.hello = () => ({ ...newer, protocol: 3, minProtocol: 2 });
+    board.hello = () => ({ ...newer, protocol: 4, minProtocol: 3 });
     let writes = 0;
     const h = handlers(board);
     const write = h.WEIGHTS_WRITE;
@@ -121,7 +121,7 @@ describe('bring-up stops early only where going on could harm the chip', () => {
     const rec = await runBringup(() => deviceOn(board));
     expect(rec.ok).toBe(false);
     expect(rec.stoppedEarly?.step).toBe('protocol');
-    expect(rec.stoppedEarly?.reason).toMatch(/needs protocol 2 or newer.*update spikeloop/);
+    expect(rec.stoppedEarly?.reason).toMatch(/needs protocol 3 or newer.*update spikeloop/);
     expect(rec.checks.map((c) => `${c.step}:${c.status}`)).toEqual(['link:pass', 'protocol:fail']);
     expect(writes).toBe(0);
   });

@@ -1,0 +1,121 @@
+/**
+ * Packed spike records of protocol 2 (PROTOCOL.md section 2.1): one record per sample gives
+ * the spike tick of each of `width` lines (inputs of layer 0 in a RUN_PACKED request, outputs
+ * of a layer in its reply). Three forms; the encoder writes the smallest (ties: the lower mode):
+ *
+ *   head = varint(n << 2 | mode)
+ *   mode 0 SPARSE:       n entries of varint(gap) varint(tick); line = previous line + 1 + gap
+ *                        (the first: gap); lines not listed are silent; tick < 0xFFFF
+ *   mode 1 DENSE_VARINT: n = 0, then `width` varints: 0 = silent, v = tick v - 1
+ *   mode 2 DENSE_U16:    n = 0, then `width` u16 LE ticks, 0xFFFF = silent
+ *   mode 3: reserved (refused)
+ *
+ * A single active input costs 5 bytes; a silent sample 1; all lines at most 1 + 2 x width.
+ */
+import { ByteReader, ByteWriter, varintBytes } from './varint.ts';
+
+export const SILENT = 0xffff;
+export const RecordMode = { SPARSE: 0, DENSE_VARINT: 1, DENSE_U16: 2 } as const;
+
+/** Largest record over `width` lines (the dense u16 form, which every smaller choice beats or ties). */
+export function maxRecordBytes(width: number): number {
+  return 1 + 2 * width;
+}
+
+/** Bytes of the smallest record of one sample, and its mode. */
+export function recordSize(t: Uint16Array, start: number, width: number): { bytes: number; mode: number } {
+  let sparse = 0;
+  let n = 0;
+  let dense = 1;
+  let last = -1;
+  for (let j = 0; j < width; j++) {
+    const v = t[start + j]!;
+    if (v === SILENT) {
+      dense += 1;
+      continue;
+    }
+    dense += varintBytes(v + 1);
+    sparse += varintBytes(j - last - 1) + varintBytes(v);
+    last = j;
+    n++;
+  }
+  sparse += varintBytes(n * 4);
+  const u16 = maxRecordBytes(width);
+  if (sparse <= dense && sparse <= u16) return { bytes: sparse, mode: RecordMode.SPARSE };
+  if (dense <= u16) return { bytes: dense, mode: RecordMode.DENSE_VARINT };
+  return { bytes: u16, mode: RecordMode.DENSE_U16 };
+}
+
+/** Appends the smallest record of one sample (`width` ticks from `start`). */
+export function writeRecord(w: ByteWriter, t: Uint16Array, start: number, width: number): void {
+  const { mode } = recordSize(t, start, width);
+  if (mode === RecordMode.SPARSE) {
+    let n = 0;
+    for (let j = 0; j < width; j++) if (t[start + j] !== SILENT) n++;
+    w.varint(n * 4);
+    let last = -1;
+    for (let j = 0; j < width; j++) {
+      const v = t[start + j]!;
+      if (v === SILENT) continue;
+      w.varint(j - last - 1);
+      w.varint(v);
+      last = j;
+    }
+  } else if (mode === RecordMode.DENSE_VARINT) {
+    w.varint(RecordMode.DENSE_VARINT);
+    for (let j = 0; j < width; j++) {
+      const v = t[start + j]!;
+      w.varint(v === SILENT ? 0 : v + 1);
+    }
+  } else {
+    w.varint(RecordMode.DENSE_U16);
+    for (let j = 0; j < width; j++) w.u16(t[start + j]!);
+  }
+}
+
+/** Records of `batch` samples of `width` ticks each (sample-major `t`). */
+export function encodeRecords(t: Uint16Array, batch: number, width: number): Uint8Array {
+  if (t.length !== batch * width) throw new RangeError(`encodeRecords: ${t.length} ticks, batch ${batch} x width ${width} needs ${batch * width}`);
+  const w = new ByteWriter(batch * 8);
+  for (let s = 0; s < batch; s++) writeRecord(w, t, s * width, width);
+  return w.finish();
+}
+
+/**
+ * Decodes exactly `batch` records over `width` lines into sample-major ticks (0xFFFF = silent).
+ * Throws ProtocolError('bad-payload') naming `what`, the sample and the byte offset.
+ */
+export function decodeRecords(b: Uint8Array, batch: number, width: number, what: string): Uint16Array {
+  const out = new Uint16Array(batch * width).fill(SILENT);
+  const r = new ByteReader(b, what);
+  for (let s = 0; s < batch; s++) {
+    if (r.done) r.fail(`${batch} records expected, the bytes end after ${s}`);
+    const at = s * width;
+    const head = r.varint();
+    const mode = head & 3;
+    const n = Math.floor(head / 4);
+    if (mode === RecordMode.SPARSE) {
+      if (n > width) r.fail(`sample ${s}: ${n} sparse entries for ${width} lines`);
+      let line = -1;
+      for (let k = 0; k < n; k++) {
+        line += 1 + r.varint();
+        if (line >= width) r.fail(`sample ${s}: line ${line} is past the last of ${width} lines`);
+        const tick = r.varint();
+        if (tick >= SILENT) r.fail(`sample ${s}: tick ${tick} of line ${line} (a listed line must have a tick < 65535)`);
+        out[at + line] = tick;
+      }
+    } else if (mode === RecordMode.DENSE_VARINT || mode === RecordMode.DENSE_U16) {
+      if (n !== 0) r.fail(`sample ${s}: dense record head ${head} must have count 0`);
+      for (let j = 0; j < width; j++) {
+        if (mode === RecordMode.DENSE_U16) out[at + j] = r.u16();
+        else {
+          const v = r.varint();
+          if (v > SILENT) r.fail(`sample ${s}: line ${j} value ${v} (at most 65535 = tick 65534)`);
+          out[at + j] = v === 0 ? SILENT : v - 1;
+        }
+      }
+    } else r.fail(`sample ${s}: record mode 3 is reserved`);
+  }
+  if (!r.done) r.fail(`${b.length - r.pos} bytes left after ${batch} records`);
+  return out;
+}

@@ -1,0 +1,82 @@
+/**
+ * Unsigned LEB128 varints of protocol 2's packed arrays (PROTOCOL.md section 2.1): 7 bits per
+ * byte, low group first, high bit set on every byte but the last. Values are u32; the encoding
+ * is the shortest (a receiver refuses a redundant trailing 0x00 group and more than 5 bytes).
+ */
+import { ProtocolError } from './errors.ts';
+
+/** Bytes of `v` as a varint. */
+export function varintBytes(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+}
+
+/** Growable byte buffer with varint and u16 writers. */
+export class ByteWriter {
+  private buf: Uint8Array;
+  length = 0;
+  constructor(capacity = 64) {
+    this.buf = new Uint8Array(Math.max(16, capacity));
+  }
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const grown = new Uint8Array(Math.max(this.length + n, this.buf.length * 2));
+    grown.set(this.buf.subarray(0, this.length));
+    this.buf = grown;
+  }
+  varint(v: number): void {
+    this.room(5);
+    let x = v >>> 0;
+    while (x >= 0x80) {
+      this.buf[this.length++] = (x & 0x7f) | 0x80;
+      x >>>= 7;
+    }
+    this.buf[this.length++] = x;
+  }
+  u16(v: number): void {
+    this.room(2);
+    this.buf[this.length++] = v & 0xff;
+    this.buf[this.length++] = v >>> 8;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+  /** A copy of what was written. */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
+/** Reads varints and u16s from a byte array; every failure is a ProtocolError('bad-payload') naming `what` and the offset. */
+export class ByteReader {
+  pos = 0;
+  constructor(
+    readonly b: Uint8Array,
+    readonly what: string,
+  ) {}
+  get done(): boolean {
+    return this.pos >= this.b.length;
+  }
+  fail(msg: string): never {
+    throw new ProtocolError('bad-payload', `${this.what}: ${msg}`, { value: this.pos });
+  }
+  varint(): number {
+    let v = 0;
+    for (let i = 0; i < 5; i++) {
+      if (this.pos >= this.b.length) this.fail(`varint cut off at byte ${this.pos} of ${this.b.length}`);
+      const c = this.b[this.pos++]!;
+      if (i > 0 && c === 0) this.fail(`varint at byte ${this.pos - 1 - i} is not in its shortest form`);
+      if (i === 4 && c > 0x0f) this.fail(`varint at byte ${this.pos - 5} exceeds 32 bits`);
+      v += (c & 0x7f) * 2 ** (7 * i);
+      if (c < 0x80) return v;
+    }
+    return this.fail(`varint at byte ${this.pos - 5} longer than 5 bytes`);
+  }
+  u16(): number {
+    if (this.pos + 2 > this.b.length) this.fail(`u16 cut off at byte ${this.pos} of ${this.b.length}`);
+    const v = this.b[this.pos]! | (this.b[this.pos + 1]! << 8);
+    this.pos += 2;
+    return v;
+  }
+}
