@@ -56,7 +56,9 @@ export interface ConvShape {
 
 /** Validates a geometry (RangeError naming the field) and derives the output size and padding. */
 export function convShape(g: ConvGeometry): ConvShape {
-  const r = convGeometrySchema.safeParse(g);
+  // Only the geometry's own fields: callers pass layer states that hold more.
+  const { inH, inW, inC, channels, kernelH, kernelW, stride, padding } = g;
+  const r = convGeometrySchema.safeParse({ inH, inW, inC, channels, kernelH, kernelW, stride, padding });
   if (!r.success) {
     const i = r.error.issues[0]!;
     const f = i.path.join('.');
