@@ -9,7 +9,7 @@
  * Solvers (docs/MODEL.md §5):
  * - DSTD (any solver with fromDrives): per-bin drives are a convolution of the per-bin input
  *   fractions s(m) of eq. (4): G = conv(s, gE + gI), A = conv(s, gE E+ + gI E-), one conv2d over
- *   all bins at once for both kernels (conv2dStack), then the solver's crossing step.
+ *   all bins at once, then the solver's crossing step.
  * - Exact and Euler: the convolution unrolled to its dense Toeplitz weights (convToDense), handed to
  *   the solver's dense path; the gradient of a shared weight sums over its positions. That is the
  *   layer a crossbar holds, so the exact solver's figures are the chip's; its cost grows with
@@ -21,7 +21,7 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2dShared, conv2dStack } from '../conv/conv-op.ts';
+import { conv2dShared } from '../conv/conv-op.ts';
 import { convShape, convToDense, denseToConvGrad, pooledShape, type ConvGeometry, type ConvShape, type Padding } from '../conv/geometry.ts';
 import { maxPool, minPoolSpikes } from '../conv/min-pool.ts';
 import { makeLayer, type NeuronModel, type PnnLayer } from '../neuron/layer.ts';
@@ -201,9 +201,9 @@ export class ConvSpikeLayer implements SpikeLayer {
       return { G: tf.zeros([B, bins, n]), A };
     }
     const { gE, gI } = this.conductances();
-    const Y = conv2dStack(S4, [tf.add(gE, gI) as tf.Tensor4D, wA], g.stride, g.padding, inputGrad);
-    const [G, A] = tf.unstack(Y).map((t) => tf.reshape(t, [B, bins, n]) as tf.Tensor3D);
-    return { G: G!, A: A! };
+    const G = tf.reshape(conv2dShared(S4, tf.add(gE, gI) as tf.Tensor4D, g.stride, g.padding, inputGrad), [B, bins, n]) as tf.Tensor3D;
+    const A = tf.reshape(conv2dShared(S4, wA, g.stride, g.padding, inputGrad), [B, bins, n]) as tf.Tensor3D;
+    return { G, A };
   }
 
   /** [B, outH outW channels] to the pooled [B, nOut] by the largest value per window. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { conv2dShared, conv2dStack } from '../../../models/conv/conv-op.ts';
+import { conv2dShared } from '../../../models/conv/conv-op.ts';
 import { convShape, convToDense, denseToConvGrad, toeplitzIndex, type ConvGeometry } from '../../../models/conv/geometry.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { mulberry } from '../rng.ts';
@@ -109,28 +109,6 @@ describe('conv geometry and its Toeplitz unroll against a direct loop', () => {
     expect(Math.max(...Array.from(noInput[0]!.dataSync(), Math.abs))).toBe(0);
     expect(Array.from(noInput[1]!.dataSync())).toEqual(Array.from(ours[1]!.dataSync()));
     tf.dispose([xt, kt, wOut, ...ours, ...theirs, ...noInput]);
-  });
-
-  it('conv2dStack: one convolution per kernel, stacked, each kernel with its own gradient', () => {
-    const g = CASES[1]!;
-    const { x, k } = randomArrays(g, 2, 15);
-    const xt = tf.tensor4d(Float32Array.from(x), [2, g.inH, g.inW, g.inC]);
-    const shape: [number, number, number, number] = [g.kernelH, g.kernelW, g.inC, g.channels];
-    const k1 = tf.tensor4d(Float32Array.from(k), shape);
-    const k2 = tf.tensor4d(Float32Array.from(k, (v) => v * v), shape);
-    const both = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
-      const y = conv2dStack(a as tf.Tensor4D, [b as tf.Tensor4D, c as tf.Tensor4D], g.stride, g.padding);
-      return tf.add(tf.sum(tf.gather(y, 0)), tf.mul(tf.sum(tf.gather(y, 1)), 3));
-    })([xt, k1, k2]);
-    const one = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
-      tf.add(tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, g.stride, g.padding)), tf.mul(tf.sum(tf.conv2d(a as tf.Tensor4D, c as tf.Tensor4D, g.stride, g.padding)), 3)),
-    )([xt, k1, k2]);
-    for (let q = 0; q < 3; q++) {
-      const o = both[q]!.dataSync();
-      const t = one[q]!.dataSync();
-      for (let i = 0; i < o.length; i++) expect(o[i]!).toBeCloseTo(t[i]!, 3);
-    }
-    tf.dispose([xt, k1, k2, ...both, ...one]);
   });
 
   it('denseToConvGrad is the adjoint of convToDense (a shared weight sums over its positions)', () => {
