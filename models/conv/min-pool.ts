@@ -10,14 +10,24 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerSpikes } from '../solvers/spike-tensors.ts';
 
-/** Earliest value per window of a [B, H, W, C] tensor, differentiable (gradient to the argmin). */
-export function minPool(x: tf.Tensor4D, size: number): tf.Tensor4D {
-  return tf.tidy(() => tf.neg(tf.maxPool(tf.neg(x), size, size, 'valid')) as tf.Tensor4D);
+/**
+ * The largest value per window (a pooled neuron's membrane: the one closest to firing),
+ * differentiable (gradient to the argmax). The values are shifted to >= 1 before pooling: the wasm
+ * backend's MaxPoolGrad (tfjs 4.22) sends no gradient out of a window whose values are all
+ * negative, and negated spike times always are.
+ */
+export function maxPool(x: tf.Tensor4D, size: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const lo = tf.min(x).dataSync()[0]!;
+    if (!Number.isFinite(lo) || lo >= 1) return tf.maxPool(x, size, size, 'valid');
+    const shift = 1 - lo;
+    return tf.sub(tf.maxPool(tf.add(x, shift) as tf.Tensor4D, size, size, 'valid'), shift) as tf.Tensor4D;
+  });
 }
 
-/** The largest value per window (a pooled neuron's membrane: the one closest to firing). */
-export function maxPool(x: tf.Tensor4D, size: number): tf.Tensor4D {
-  return tf.maxPool(x, size, size, 'valid');
+/** Earliest value per window of a [B, H, W, C] tensor, differentiable (gradient to the argmin). */
+export function minPool(x: tf.Tensor4D, size: number): tf.Tensor4D {
+  return tf.tidy(() => tf.neg(maxPool(tf.neg(x) as tf.Tensor4D, size)) as tf.Tensor4D);
 }
 
 /**
