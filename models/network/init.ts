@@ -17,7 +17,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed, Rng } from '../datasets/rng.ts';
 import { spikesToInputs } from '../solvers/spike-tensors.ts';
-import { DenseSpikeLayer, type DenseLayerState, type DriveMode } from './layer.ts';
+import { compileArchitecture } from './arch.ts';
+import { ConvSpikeLayer, convLayerShape, type ConvLayerState } from './conv-layer.ts';
+import { DenseSpikeLayer, type DenseLayerState, type DriveMode, type SpikeLayer } from './layer.ts';
 import { checkConfig, gridOffset, SpikingNetwork, windowStart, type NetworkConfig } from './network.ts';
 import type { SpikeSolver } from './solver.ts';
 
@@ -59,6 +61,40 @@ export function randomDenseState(config: NetworkConfig, layer: number, seed: num
   };
 }
 
+/**
+ * Random HWIO kernels for conv layer `layer` of config.arch, drawn as randomDenseState draws its
+ * weights, with scale 1/sqrt(fan-in) (kernelH kernelW inC) before calibration.
+ */
+export function randomConvState(config: NetworkConfig, layer: number, seed: number, meanRatio = 0.5): ConvLayerState {
+  const spec = config.arch ? compileArchitecture(config.arch).layers[layer] : undefined;
+  if (spec?.kind !== 'conv') throw new RangeError(`layer ${layer} of this config is not a conv layer`);
+  const g = spec.geometry;
+  const shape = convLayerShape({ ...g, pool: spec.pool });
+  const rng = new Rng(deriveSeed(seed, layer, 0x1a7e5));
+  const pE = new Float32Array(shape.kernelSize);
+  const pI = new Float32Array(shape.kernelSize);
+  for (let k = 0; k < pE.length; k++) {
+    const w = rng.normal() + meanRatio;
+    if (w >= 0) pE[k] = w;
+    else pI[k] = -w;
+  }
+  return {
+    kind: 'conv',
+    ...g,
+    pool: spec.pool,
+    nIn: shape.nIn,
+    nOut: shape.nPooled,
+    model: config.model,
+    ePlus: config.ePlus,
+    eMinus: config.eMinus,
+    horizon: config.horizons[layer]!,
+    timeOffset: gridOffset(config, layer),
+    scale: 1 / Math.sqrt(g.kernelH * g.kernelW * g.inC),
+    pE,
+    pI,
+  };
+}
+
 function median(a: Float32Array): number {
   const s = Float32Array.from(a).sort();
   return s.length % 2 ? s[(s.length - 1) / 2]! : 0.5 * (s[s.length / 2 - 1]! + s[s.length / 2]!);
@@ -68,7 +104,7 @@ function median(a: Float32Array): number {
  * Sets layer.scale so that the median output time over `inputTimes` is `target`
  * (bisection on log(scale), 40 steps: relative precision ~1e-5 over 12 decades).
  */
-export function calibrateScale(layer: DenseSpikeLayer, inputTimes: tf.Tensor2D, solver: SpikeSolver, target: number): number {
+export function calibrateScale(layer: SpikeLayer & { scale: number }, inputTimes: tf.Tensor2D, solver: SpikeSolver, target: number): number {
   const medianAt = (scale: number): number => {
     layer.scale = scale;
     return tf.tidy(() => median(layer.forward(inputTimes, solver, { inputGrad: false }).times.dataSync() as Float32Array));
@@ -98,7 +134,14 @@ export function initNetwork(
   for (const [k, v] of [['targetFraction', tfHidden], ['outputTargetFraction', tfOut]] as const) {
     if (!(v > 0 && v < 1)) throw new RangeError(`${k} must lie in (0, 1), got ${v}`);
   }
-  const layers = config.sizes.slice(1).map((_, l) => new DenseSpikeLayer({ ...randomDenseState(config, l, opts.seed, opts.meanRatio), drives: opts.drives }));
+  const kinds = config.arch ? compileArchitecture(config.arch).layers.map((c) => c.kind) : undefined;
+  const layers = config.sizes
+    .slice(1)
+    .map((_, l) =>
+      kinds?.[l] === 'conv'
+        ? new ConvSpikeLayer(randomConvState(config, l, opts.seed, opts.meanRatio))
+        : new DenseSpikeLayer({ ...randomDenseState(config, l, opts.seed, opts.meanRatio), drives: opts.drives }),
+    );
   const net = new SpikingNetwork(config, layers);
   const need = calibration.n * net.features;
   if (!(calibration.n >= 1 && calibration.x.length >= need)) {

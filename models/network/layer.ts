@@ -26,6 +26,10 @@ import { eventDrives } from './event-drives.ts';
 import { membraneAtEnd } from '../solvers/dstd.ts';
 import { matMul } from '../tf/matmul.ts';
 import type { SpikeSolver } from './solver.ts';
+import type { ConvLayerState } from './conv-layer.ts';
+
+/** What rebuilds any layer kind (serialize.ts, SpikingNetwork.fromStates). */
+export type LayerState = DenseLayerState | ConvLayerState;
 
 /** How a dense layer forms per-bin drives when the solver accepts drives. */
 export type DriveMode = 'events' | 'solver';
@@ -71,7 +75,7 @@ export interface SpikeLayer {
   /** Float64 copy in the solvers' common form (for the exact solver, chip deployment, reports). */
   toPnnLayer(): PnnLayer;
   /** Everything needed to rebuild the layer (saved by serialize.ts). */
-  state(): DenseLayerState;
+  state(): LayerState;
   dispose(): void;
 }
 

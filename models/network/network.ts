@@ -20,7 +20,9 @@ import { ttfsTimes } from '../datasets/coding.ts';
 import type { NeuronModel, PnnLayer } from '../neuron/layer.ts';
 import { reversalPotentials } from '../neuron/units.ts';
 import { spikesToInputs, type LayerSpikes } from '../solvers/spike-tensors.ts';
-import { DenseSpikeLayer, type DenseLayerState, type DriveMode, type SpikeLayer } from './layer.ts';
+import { architectureSchema, compileArchitecture, type Architecture } from './arch.ts';
+import { ConvSpikeLayer } from './conv-layer.ts';
+import { DenseSpikeLayer, type DenseLayerState, type DriveMode, type LayerState, type SpikeLayer } from './layer.ts';
 import type { SpikeSolver } from './solver.ts';
 
 /** ePlus, eMinus of the nominal sky130 circuit (models/chips/sky130-nominal.ts): 9.5 and -6.25. */
@@ -54,6 +56,11 @@ export interface NetworkConfig {
    * leave dark: pixel 0 of Fashion-MNIST is nonzero in 0.03 % of the training images.
    */
   biasReplaces?: number;
+  /**
+   * Convolutional and pooling structure (arch.ts); absent = every layer dense. When set, `sizes`
+   * must be the widths it compiles to, and the layers must match it kind by kind.
+   */
+  arch?: Architecture;
 }
 
 export const networkConfigSchema = z
@@ -68,6 +75,7 @@ export const networkConfigSchema = z
     shiftGrids: z.boolean(),
     biasSpike: z.number().finite().nonnegative().optional(),
     biasReplaces: z.number().int().nonnegative().optional(),
+    arch: architectureSchema.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.horizons.length !== c.sizes.length - 1) {
@@ -84,6 +92,20 @@ export const networkConfigSchema = z
     }
     if (c.biasSpike !== undefined && c.sizes[0]! < 2) {
       ctx.addIssue({ code: 'custom', path: ['sizes', 0], message: 'with biasSpike the first size counts the reference input too: needs >= 2' });
+    }
+    if (c.arch !== undefined) {
+      let sizes: number[] | undefined;
+      try {
+        sizes = compileArchitecture(c.arch).sizes;
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['arch'], message: (err as Error).message });
+      }
+      if (sizes && sizes.join() !== c.sizes.join()) {
+        ctx.addIssue({ code: 'custom', path: ['sizes'], message: `the architecture compiles to widths ${sizes.join('-')}; set sizes to them` });
+      }
+      if (c.biasSpike !== undefined && c.biasReplaces === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['biasSpike'], message: 'an appended reference input does not fit an image input; give biasReplaces (a pixel the data leave dark) too' });
+      }
     }
     if (c.horizons.length > 0 && !(c.horizons[0]! > c.inputWindow)) {
       ctx.addIssue({ code: 'custom', path: ['horizons', 0], message: `the first horizon must come after the input window (${c.inputWindow})` });
@@ -134,7 +156,13 @@ export function defaultConfig(sizes: number[], overrides: Partial<Omit<NetworkCo
     shiftGrids: overrides.shiftGrids ?? true,
     ...(overrides.biasSpike !== undefined ? { biasSpike: overrides.biasSpike } : {}),
     ...(overrides.biasReplaces !== undefined ? { biasReplaces: overrides.biasReplaces } : {}),
+    ...(overrides.arch !== undefined ? { arch: overrides.arch } : {}),
   });
+}
+
+/** The default layout for an architecture: sizes compiled from it, the rest as defaultConfig. */
+export function archConfig(arch: Architecture, overrides: Partial<Omit<NetworkConfig, 'sizes' | 'arch'>> = {}): NetworkConfig {
+  return defaultConfig(compileArchitecture(arch).sizes, { ...overrides, arch });
 }
 
 export interface NetworkForward {
@@ -151,17 +179,33 @@ export class SpikingNetwork {
   constructor(config: NetworkConfig, layers: SpikeLayer[]) {
     this.config = checkConfig(config);
     if (layers.length !== config.sizes.length - 1) throw new RangeError(`got ${layers.length} layers for sizes ${config.sizes.join('-')}`);
+    const compiled = config.arch ? compileArchitecture(config.arch).layers : undefined;
     layers.forEach((l, i) => {
       if (l.nIn !== config.sizes[i] || l.nOut !== config.sizes[i + 1]) {
         throw new RangeError(`layer ${i} is ${l.nIn}x${l.nOut}, sizes say ${config.sizes[i]}x${config.sizes[i + 1]}`);
+      }
+      const want = compiled?.[i]?.kind ?? 'dense';
+      if (l.kind !== want) throw new RangeError(`layer ${i} is ${l.kind}, the architecture says ${want}`);
+      const spec = compiled?.[i];
+      if (spec?.kind === 'conv' && l instanceof ConvSpikeLayer) {
+        const g = l.geometry;
+        const same = (Object.keys(spec.geometry) as (keyof typeof g)[]).every((k) => g[k] === spec.geometry[k]) && l.pool === spec.pool;
+        if (!same) throw new RangeError(`layer ${i}'s geometry ${JSON.stringify({ ...g, pool: l.pool })} differs from the architecture's ${JSON.stringify({ ...spec.geometry, pool: spec.pool })}`);
       }
     });
     this.layers = layers;
   }
 
-  /** Dense layers from their states (pE, pI, scale, ...). */
-  static fromStates(config: NetworkConfig, states: DenseLayerState[], drives: DriveMode = 'events'): SpikingNetwork {
-    return new SpikingNetwork(config, states.map((s) => new DenseSpikeLayer({ ...s, drives })));
+  /** Layers from their states (pE, pI, scale, ...; dense or conv by `kind`). */
+  static fromStates(config: NetworkConfig, states: LayerState[], drives: DriveMode = 'events'): SpikingNetwork {
+    const layers: SpikeLayer[] = [];
+    try {
+      for (const s of states) layers.push(s.kind === 'conv' ? new ConvSpikeLayer(s) : new DenseSpikeLayer({ ...s, drives }));
+      return new SpikingNetwork(config, layers);
+    } catch (err) {
+      for (const l of layers) l.dispose();
+      throw err;
+    }
   }
 
   /** Inputs of the first layer (data features plus the reference input, if any). */
@@ -253,8 +297,17 @@ export class SpikingNetwork {
     return this.layers.map((l) => l.toPnnLayer());
   }
 
-  states(): DenseLayerState[] {
+  /** Every layer's state, whatever its kind. */
+  layerStates(): LayerState[] {
     return this.layers.map((l) => l.state());
+  }
+
+  /** Dense states (chip mapping, deployment): a network with conv layers has none yet (issue #31). */
+  states(): DenseLayerState[] {
+    return this.layerStates().map((s, l) => {
+      if (s.kind !== 'dense') throw new RangeError(`layer ${l} is ${s.kind}: this path takes dense layers only (deploying conv nets is not implemented)`);
+      return s;
+    });
   }
 
   /**
@@ -263,7 +316,7 @@ export class SpikingNetwork {
    */
   withModel(change: { model?: NeuronModel; ePlus?: number; eMinus?: number; scaleFactor?: number }): SpikingNetwork {
     const config = { ...this.config, model: change.model ?? this.config.model, ePlus: change.ePlus ?? this.config.ePlus, eMinus: change.eMinus ?? this.config.eMinus };
-    const states = this.states().map((s) => ({
+    const states = this.layerStates().map((s) => ({
       ...s,
       model: config.model,
       ePlus: config.ePlus,

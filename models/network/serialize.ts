@@ -6,18 +6,23 @@
  * Per layer l the file holds the trained parameters `l<l>.pE`, `l<l>.pI` (reloaded bit for bit,
  * so a reloaded network predicts exactly as the saved one) and, for tools that want physical
  * values without this code, the conductances `l<l>.gE`, `l<l>.gI` in normalised units
- * (g * t0 / C, see models/neuron/units.ts).
+ * (g * t0 / C, see models/neuron/units.ts). A conv layer (conv-layer.ts) stores its shared
+ * kernels the same way, shaped [kernelH, kernelW, inC, channels] (HWIO), and its geometry in the
+ * header; the config's `arch` says which layers are conv. Files with conv layers are version 2;
+ * a network of dense layers is still written as version 1, and both versions load.
  */
 
 import { z } from 'zod';
 import { loadArrays, saveArrays, TensorFileError, type NumericArray } from '../io/tensor-file.ts';
-import type { DenseLayerState, DriveMode } from './layer.ts';
+import { convGeometrySchema } from '../conv/geometry.ts';
+import type { DriveMode, LayerState } from './layer.ts';
 import { checkConfig, networkConfigSchema, SpikingNetwork } from './network.ts';
 
 export const NETWORK_FILE_NAME = 'spikeloop-network';
-export const NETWORK_FILE_VERSION = 1;
+/** Written for networks with conv layers; dense-only networks keep version 1 (older readers load them). */
+export const NETWORK_FILE_VERSION = 2;
 
-const layerSchema = z.strictObject({
+const denseLayerSchema = z.strictObject({
   kind: z.literal('dense'),
   nIn: z.number().int().positive(),
   nOut: z.number().int().positive(),
@@ -29,9 +34,24 @@ const layerSchema = z.strictObject({
   scale: z.number().positive(),
 });
 
+const convLayerSchema = convGeometrySchema.extend({
+  kind: z.literal('conv'),
+  pool: z.number().int().positive(),
+  nIn: z.number().int().positive(),
+  nOut: z.number().int().positive(),
+  model: z.enum(['pnn', 'ideal']),
+  ePlus: z.number().positive(),
+  eMinus: z.number().negative(),
+  horizon: z.number().positive(),
+  timeOffset: z.number().nonnegative(),
+  scale: z.number().positive(),
+});
+
+const layerSchema = z.discriminatedUnion('kind', [denseLayerSchema, convLayerSchema]);
+
 const metaSchema = z.looseObject({
   name: z.literal(NETWORK_FILE_NAME),
-  version: z.literal(NETWORK_FILE_VERSION),
+  version: z.union([z.literal(1), z.literal(2)]),
   config: networkConfigSchema,
   layers: z.array(layerSchema),
   info: z.record(z.string(), z.unknown()).optional(),
@@ -39,8 +59,9 @@ const metaSchema = z.looseObject({
 
 export async function saveNetwork(path: string, net: SpikingNetwork, info: Record<string, unknown> = {}): Promise<void> {
   const arrays: Record<string, { data: NumericArray; shape: number[] }> = {};
-  const layers = net.states().map((s, l) => {
-    const shape = [s.nIn, s.nOut];
+  const states = net.layerStates();
+  const layers = states.map((s, l) => {
+    const shape = s.kind === 'conv' ? [s.kernelH, s.kernelW, s.inC, s.channels] : [s.nIn, s.nOut];
     const gE = new Float32Array(s.pE.length);
     const gI = new Float32Array(s.pI.length);
     const kE = s.scale / s.ePlus;
@@ -53,12 +74,17 @@ export async function saveNetwork(path: string, net: SpikingNetwork, info: Recor
     arrays[`l${l}.pI`] = { data: s.pI, shape };
     arrays[`l${l}.gE`] = { data: gE, shape };
     arrays[`l${l}.gI`] = { data: gI, shape };
+    if (s.kind === 'conv') {
+      const { pE: _pE, pI: _pI, ...desc } = s;
+      return desc;
+    }
     if (s.thresholdScale) arrays[`l${l}.thresholdScale`] = { data: s.thresholdScale, shape: [s.nOut] };
     if (s.delay) arrays[`l${l}.delay`] = { data: s.delay, shape: [s.nOut] };
     const { pE: _pE, pI: _pI, thresholdScale: _t, delay: _d, ...desc } = s;
     return desc;
   });
-  await saveArrays(path, { name: NETWORK_FILE_NAME, version: NETWORK_FILE_VERSION, config: net.config, layers, info }, arrays);
+  const version = states.some((s) => s.kind !== 'dense') || net.config.arch !== undefined ? NETWORK_FILE_VERSION : 1;
+  await saveArrays(path, { name: NETWORK_FILE_NAME, version, config: net.config, layers, info }, arrays);
 }
 
 export interface LoadedNetwork {
@@ -71,21 +97,24 @@ export async function loadNetwork(path: string, drives: DriveMode = 'events'): P
   const parsed = metaSchema.safeParse(file.meta);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
-    throw new TensorFileError(path, `not a spikeloop network file of version ${NETWORK_FILE_VERSION}: header field "${i.path.join('.')}" ${i.message}; save it again with spikeloop train`);
+    throw new TensorFileError(path, `not a spikeloop network file of version 1 or ${NETWORK_FILE_VERSION}: header field "${i.path.join('.')}" ${i.message}; save it again with spikeloop train`);
   }
   const meta = parsed.data;
   const config = checkConfig(meta.config);
   if (meta.layers.length !== config.sizes.length - 1) {
     throw new TensorFileError(path, `${meta.layers.length} layers described for sizes ${config.sizes.join('-')}; the file is inconsistent, save it again`);
   }
-  const states: DenseLayerState[] = meta.layers.map((d, l) => {
+  const states: LayerState[] = meta.layers.map((d, l) => {
+    const shape = d.kind === 'conv' ? [d.kernelH, d.kernelW, d.inC, d.channels] : [d.nIn, d.nOut];
+    const count = shape.reduce((a, b) => a * b, 1);
     const get = (k: string): Float32Array => {
       const a = file.arrays[`l${l}.${k}`];
-      if (!(a instanceof Float32Array) || a.length !== d.nIn * d.nOut) {
-        throw new TensorFileError(path, `array l${l}.${k} is missing or not float32 [${d.nIn}, ${d.nOut}]; save the network again`);
+      if (!(a instanceof Float32Array) || a.length !== count) {
+        throw new TensorFileError(path, `array l${l}.${k} is missing or not float32 [${shape.join(', ')}]; save the network again`);
       }
       return Float32Array.from(a);
     };
+    if (d.kind === 'conv') return { ...d, pE: get('pE'), pI: get('pI') };
     /** Optional per-neuron array [nOut]. */
     const opt = (k: 'thresholdScale' | 'delay'): { [key: string]: Float32Array } => {
       const a = file.arrays[`l${l}.${k}`];
@@ -95,5 +124,11 @@ export async function loadNetwork(path: string, drives: DriveMode = 'events'): P
     };
     return { ...d, pE: get('pE'), pI: get('pI'), ...opt('thresholdScale'), ...opt('delay') };
   });
-  return { net: SpikingNetwork.fromStates(config, states, drives), info: meta.info ?? {} };
+  let net: SpikingNetwork;
+  try {
+    net = SpikingNetwork.fromStates(config, states, drives);
+  } catch (err) {
+    throw new TensorFileError(path, `the layers do not match the network config: ${(err as Error).message}; save the network again`);
+  }
+  return { net, info: meta.info ?? {} };
 }
