@@ -9,6 +9,7 @@
  *         |     PMOS: source -- switch -- VDD  (sources: inhibitory)
  *         |     the switch closes when the row's input spikes and stays closed (a step)
  *         +-- sensing inverter -> out          (fires when mem falls through its trip point)
+ *               behind a level shift: the programmed threshold (NEURON_CONFIG) moves the trip point
  *
  * Switches sit on the source side so that closing one does not dump a floating node's charge on
  * the membrane. Each input's spike is a PWL edge on the control of its rows' switches, centred on
@@ -42,6 +43,11 @@ export interface NeuronNetlistSpec {
   inputTimes: Float64Array;
   /** Threshold shifts of the inverter's NMOS and PMOS, volts. */
   inverterDvth: readonly [number, number];
+  /**
+   * Programmed threshold minus the design's nominal one (NEURON_CONFIG), volts: the sense input is
+   * level-shifted by its negative, so the inverter trips that much higher on the membrane. 0 = nominal.
+   */
+  thresholdShift?: number;
   design?: RcSpikeDesign;
   /** Also save the membrane voltage (tests, diagnostics). */
   saveMembrane?: boolean;
@@ -136,8 +142,9 @@ export function neuronNetlist(spec: NeuronNetlistSpec): string {
 
   L.push('* sensing inverter; series sources carry its threshold mismatch');
   const [dn, dp] = spec.inverterDvth;
-  L.push(mosLine('ip', 'out', 'gip', 'vdd', 'vdd', true, d.inverterP, ext), `Vsip gip mem ${num(dp)}`);
-  L.push(mosLine('in', 'out', 'gin', '0', '0', false, d.inverterN, ext), `Vsin gin mem ${num(-dn)}`);
+  const shift = -(spec.thresholdShift ?? 0);
+  L.push(mosLine('ip', 'out', 'gip', 'vdd', 'vdd', true, d.inverterP, ext), `Vsip gip mem ${num(dp + shift)}`);
+  L.push(mosLine('in', 'out', 'gin', '0', '0', false, d.inverterN, ext), `Vsin gin mem ${num(-dn + shift)}`);
   L.push(`Cout out 0 ${num(d.outputLoad)}`);
 
   // Gear integration: trapezoidal rings after each switch closure and made the spike time depend on

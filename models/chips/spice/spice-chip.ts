@@ -88,6 +88,8 @@ export class SpiceChip implements ChipBackend {
   /** Table-mode cache hits and misses so far. */
   readonly cacheStats: CacheStats = { hits: 0, misses: 0 };
   private readonly volts: Float64Array[];
+  /** Programmed precharge and threshold per layer (NEURON_CONFIG). */
+  private readonly neuron: { vRest: number; vThreshold: number }[];
   private pool: SpicePool;
   private readonly poolOptions: ConstructorParameters<typeof SpicePool>[0];
   private readonly maxStep: number;
@@ -128,6 +130,7 @@ export class SpiceChip implements ChipBackend {
       }
       return v;
     });
+    this.neuron = this.geometry.map(() => ({ vRest: NOMINAL_CIRCUIT.vRest, vThreshold: NOMINAL_CIRCUIT.vThreshold }));
     this.tableModels = this.geometry.map(() => undefined);
     this.poolOptions = { engine, workers: opts.workers, ngspicePath: opts.ngspicePath, timeoutMs: opts.timeoutMs };
     this.pool = new SpicePool(this.poolOptions);
@@ -200,7 +203,33 @@ export class SpiceChip implements ChipBackend {
 
   neuronVoltages(layer: number): { vRest: number; vThreshold: number } {
     this.checkLayerIndex(layer);
-    return { vRest: NOMINAL_CIRCUIT.vRest, vThreshold: NOMINAL_CIRCUIT.vThreshold };
+    return { ...this.neuron[layer] };
+  }
+
+  /**
+   * NEURON_CONFIG: the precharge level (the precharge switch's source) and the threshold (a level
+   * shift of the sensing inverter's input by the nominal threshold minus this one, so each inverter
+   * keeps its own mismatch offset). Refuses a pair with a neuron whose trip point would not lie
+   * below the precharge, or a precharge the table mode's drain grid cannot start from.
+   */
+  setNeuronVoltages(layer: number, vRest: number, vThreshold: number): void {
+    this.checkLayerIndex(layer);
+    const supply = NOMINAL_CIRCUIT.supply;
+    if (!(Number.isFinite(vRest) && Number.isFinite(vThreshold) && vThreshold > 0 && vThreshold < vRest && vRest < supply)) {
+      throw new RangeError(`need 0 < vThreshold (${vThreshold} V) < vRest (${vRest} V) < supply (${supply} V)`);
+    }
+    if (vRest > supply - 0.02) throw new RangeError(`vRest ${vRest} V: the precharge switch needs 20 mV of headroom below the ${supply} V supply; program at most ${supply - 0.02} V`);
+    if (this.trips.length) {
+      const shift = vThreshold - NOMINAL_CIRCUIT.vThreshold;
+      const trips = this.trips[layer];
+      for (let i = 0; i < trips.length; i++) {
+        if (!(trips[i] + shift < vRest - 0.01)) {
+          throw new RangeError(`neuron ${layer}.${i}: its trip point ${(trips[i] + shift).toFixed(4)} V would not lie below vRest ${vRest} V; lower vThreshold`);
+        }
+      }
+    }
+    this.neuron[layer] = { vRest, vThreshold };
+    this.tableModels[layer] = undefined;
   }
 
   setGateVoltages(layer: number, volts: Float64Array): void {
@@ -233,8 +262,9 @@ export class SpiceChip implements ChipBackend {
     return neuronNetlist({
       title: opts.title ?? `${this.chipId} layer ${layer} neuron ${output}`,
       capacitance: NOMINAL_CIRCUIT.capacitance,
-      vRest: NOMINAL_CIRCUIT.vRest,
+      vRest: this.neuron[layer].vRest,
       supply: NOMINAL_CIRCUIT.supply,
+      thresholdShift: this.neuron[layer].vThreshold - NOMINAL_CIRCUIT.vThreshold,
       horizon: this.horizonSeconds(layer),
       maxStep: Math.min(this.maxStep, this.horizonSeconds(layer) / 100),
       rowPolarity: g.rowPolarity,
@@ -258,9 +288,9 @@ export class SpiceChip implements ChipBackend {
         geometry: this.geometry[layer],
         gates: this.volts[layer],
         synapseDvth: this.mismatch[layer].synapseDvth,
-        vTrip: this.trips[layer],
+        vTrip: this.trips[layer].map((v) => v + this.neuron[layer].vThreshold - NOMINAL_CIRCUIT.vThreshold),
         capacitance: NOMINAL_CIRCUIT.capacitance,
-        vRest: NOMINAL_CIRCUIT.vRest,
+        vRest: this.neuron[layer].vRest,
         horizon: this.horizonSeconds(layer),
         delay: 0,
       });
