@@ -24,7 +24,19 @@ export interface RcSpikeDesign {
   discharger: MosSize;
   /** Drain/source diffusion extension, metres: ad = w * ext, pd = 2 (w + ext). 0 = no junctions. */
   diffusionExtent: number;
-  /** Ideal switch on and off resistance, ohms (synapse switches and the precharge switch). */
+  /**
+   * `mos`: the precharge switch and the input switches are sky130 transistors driven by gate edges
+   * (charge injection and gate-edge kicks included); `ideal`: voltage-controlled resistors.
+   */
+  switches: 'mos' | 'ideal';
+  /** Precharge switch (PMOS, membrane to vRest, gate low while precharging). */
+  prechargeSwitch: MosSize;
+  /** Input switches: NMOS (excitatory row's source to ground), PMOS (inhibitory row's source to VDD). */
+  inputSwitchN: MosSize;
+  inputSwitchP: MosSize;
+  /** Rise time of the precharge switch's gate at release (t = 0 .. this), seconds. */
+  prechargeEdge: number;
+  /** Ideal switch on and off resistance, ohms (switches = 'ideal'). */
   switchOn: number;
   switchOff: number;
   /** Rise time of an input's switch control edge, seconds; the switch closes mid-edge, at the spike time. */
@@ -47,6 +59,11 @@ export const DEFAULT_DESIGN: Readonly<RcSpikeDesign> = Object.freeze({
   inverterN: Object.freeze({ w: 1e-6, l: 0.15e-6 }),
   discharger: Object.freeze({ w: 1e-6, l: 0.15e-6 }),
   diffusionExtent: 0.29e-6,
+  switches: 'mos',
+  prechargeSwitch: Object.freeze({ w: 0.42e-6, l: 0.15e-6 }),
+  inputSwitchN: Object.freeze({ w: 0.42e-6, l: 0.15e-6 }),
+  inputSwitchP: Object.freeze({ w: 0.42e-6, l: 0.15e-6 }),
+  prechargeEdge: 10e-12,
   switchOn: 10,
   switchOff: 1e13,
   inputEdge: 10e-12,

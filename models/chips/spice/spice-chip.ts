@@ -293,6 +293,8 @@ export class SpiceChip implements ChipBackend {
         vRest: this.neuron[layer].vRest,
         horizon: this.horizonSeconds(layer),
         delay: 0,
+        // A MOS precharge switch is off about half-way up its gate edge.
+        kickAfter: this.design.switches === 'mos' ? this.design.prechargeEdge / 2 : undefined,
       });
       this.tableModels[layer] = m;
     }

@@ -76,7 +76,8 @@ describe('SpiceChip NEURON_CONFIG', () => {
       tTran.push(t);
       const time = getVector(res, 'time');
       const mem = getVector(res, 'v(mem)');
-      expect(mem[0]).toBeCloseTo(cfg.vRest, 3);
+      // (the MOS precharge switch holds it to within its on-resistance times the leakage)
+      expect(Math.abs(mem[0] - cfg.vRest)).toBeLessThan(2e-3);
       let k = 1;
       while (time[k] < t) k++;
       const vAtSpike = mem[k - 1] + ((t - time[k - 1]) / (time[k] - time[k - 1])) * (mem[k] - mem[k - 1]);
