@@ -11,7 +11,7 @@
  *   its trip point (output at VDD/2).
  */
 
-import { DEFAULT_DESIGN, SKY130_PREAMBLE, type RcSpikeDesign } from './design.ts';
+import { DEFAULT_DESIGN, preamble, type RcSpikeDesign } from './design.ts';
 import { inputEdge, inputEdgeB, inputSwitchLine, mosLine, num, prechargeControl, prechargeLines, switchModel } from './netlist.ts';
 
 /** A uniform grid `start + k * step`, k = 0..count-1. */
@@ -45,7 +45,7 @@ function saveLines(names: string[]): string[] {
 }
 
 export function synapseSweepNetlist(pmos: boolean, supply: number, vd: Grid, vg: Grid, design: RcSpikeDesign = DEFAULT_DESIGN): string {
-  const L = [`* spikeloop table: ${pmos ? 'PMOS' : 'NMOS'} synapse branch I(Vg, Vd)`, ...SKY130_PREAMBLE, switchModel(design, supply)];
+  const L = [`* spikeloop table: ${pmos ? 'PMOS' : 'NMOS'} synapse branch I(Vg, Vd)`, ...preamble(design), switchModel(design, supply)];
   L.push(`Vdd vdd 0 ${num(supply)}`, `Von on 0 ${num(supply)}`, 'Vonb onb 0 0', 'Vm mem 0 0', 'Vg g 0 0');
   L.push(mosLine('syn', 'mem', 'g', 's', pmos ? 'vdd' : '0', pmos, design.synapse, design.diffusionExtent));
   L.push(inputSwitchLine(design, 'syn', pmos, 's', 'on', 'onb'));
@@ -86,7 +86,7 @@ function groupDevices(g: ParasiticGroup, m: string, tag: string, probe: Parasiti
 }
 
 function parasiticsHeader(what: string, supply: number, probe: ParasiticsProbe, design: RcSpikeDesign, pre: string): string[] {
-  const L = [`* spikeloop table: membrane parasitics (${what})`, ...SKY130_PREAMBLE, switchModel(design, supply)];
+  const L = [`* spikeloop table: membrane parasitics (${what})`, ...preamble(design), switchModel(design, supply)];
   L.push(`Vdd vdd 0 ${num(supply)}`, 'Voff off 0 0', `Voffb offb 0 ${num(supply)}`, `Vpre pre 0 ${pre}`, `Vrest vrest 0 ${num(probe.vRest)}`);
   L.push(`Vgn gn 0 ${num(probe.gateN)}`, `Vgp gp 0 ${num(probe.gateP)}`);
   return L;
@@ -143,7 +143,7 @@ export function driveNetlist(supply: number, probe: ParasiticsProbe, drive: Driv
  */
 export function kickNetlist(pmos: boolean, supply: number, vg: Grid, vd: Grid, at: number, end: number, step: number, design: RcSpikeDesign = DEFAULT_DESIGN): string {
   const ext = design.diffusionExtent;
-  const L = [`* spikeloop table: ${pmos ? 'PMOS' : 'NMOS'} synapse switch-on charge`, ...SKY130_PREAMBLE, switchModel(design, supply)];
+  const L = [`* spikeloop table: ${pmos ? 'PMOS' : 'NMOS'} synapse switch-on charge`, ...preamble(design), switchModel(design, supply)];
   L.push(`Vdd vdd 0 ${num(supply)}`, `Vc c 0 ${inputEdge(at, design.inputEdge, supply)}`, `Vcb cb 0 ${inputEdgeB(at, design.inputEdge, supply)}`);
   const saved: string[] = [];
   for (let a = 0; a < vg.count; a++) {
@@ -165,7 +165,7 @@ export function inverterSweepNetlist(supply: number, dvth: Float64Array, sweep: 
   const n = dvth.length / 2;
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`inverter shifts must hold 2 values per inverter, got ${dvth.length}`);
   const ext = design.diffusionExtent;
-  const L = [`* spikeloop table: trip points of ${n} sensing inverters`, ...SKY130_PREAMBLE];
+  const L = [`* spikeloop table: trip points of ${n} sensing inverters`, ...preamble(design)];
   L.push(`Vdd vdd 0 ${num(supply)}`, 'Vx x 0 0');
   for (let i = 0; i < n; i++) {
     L.push(mosLine(`ip${i}`, `o${i}`, `gp${i}`, 'vdd', 'vdd', true, design.inverterP, ext), `Vsp${i} gp${i} x ${num(dvth[2 * i + 1])}`);
@@ -183,7 +183,7 @@ export function inverterSweepNetlist(supply: number, dvth: Float64Array, sweep: 
  * driving it. The jump the node makes by `end` is the switch's charge injection.
  */
 export function releaseNetlist(supply: number, probe: ParasiticsProbe, vr: Grid, reference: number, end: number, step: number, design: RcSpikeDesign = DEFAULT_DESIGN): string {
-  const L = [`* spikeloop table: precharge release (charge injection)`, ...SKY130_PREAMBLE, switchModel(design, supply)];
+  const L = [`* spikeloop table: precharge release (charge injection)`, ...preamble(design), switchModel(design, supply)];
   L.push(`Vdd vdd 0 ${num(supply)}`, `Vpre pre 0 ${prechargeControl(design, supply, 'release')}`);
   const saved: string[] = [];
   for (let k = 0; k < vr.count; k++) {

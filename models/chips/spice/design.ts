@@ -46,6 +46,8 @@ export interface RcSpikeDesign {
   /** Pelgrom threshold-mismatch coefficients A_VT, volt metres (sigma = A_VT / sqrt(W L)). */
   avtN: number;
   avtP: number;
+  /** Die temperature, deg C (a `.temp` line in every netlist); absent = ngspice's 27 C. */
+  temperatureC?: number;
 }
 
 /**
@@ -83,3 +85,8 @@ export const PFET = 'sky130_fd_pr__pfet_01v8';
 
 /** Netlist preamble that loads the bundled sky130 models with Monte Carlo off (mismatch is ours). */
 export const SKY130_PREAMBLE = ['.param mc_switch=0', '.include modelcard.skywater'] as const;
+
+/** The preamble of a netlist of this design: the models, and the die's temperature when it has one. */
+export function preamble(design: RcSpikeDesign): string[] {
+  return design.temperatureC === undefined ? [...SKY130_PREAMBLE] : [...SKY130_PREAMBLE, `.temp ${Number(design.temperatureC.toPrecision(12))}`];
+}

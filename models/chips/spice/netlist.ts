@@ -20,7 +20,7 @@
  */
 
 import { NMOS } from '../chip-backend.ts';
-import { DEFAULT_DESIGN, NFET, PFET, SKY130_PREAMBLE, type MosSize, type RcSpikeDesign } from './design.ts';
+import { DEFAULT_DESIGN, NFET, PFET, preamble, type MosSize, type RcSpikeDesign } from './design.ts';
 
 /** Everything one neuron's transient depends on, in SI units. */
 export interface NeuronNetlistSpec {
@@ -151,7 +151,7 @@ export function neuronNetlist(spec: NeuronNetlistSpec): string {
   const ext = d.diffusionExtent;
   const vdd = spec.supply;
   const title = (spec.title ?? 'neuron').replace(/[\r\n]+/g, ' ');
-  const L: string[] = [`* spikeloop RC-Spike neuron, sky130: ${title}`, ...SKY130_PREAMBLE, switchModel(d, vdd)];
+  const L: string[] = [`* spikeloop RC-Spike neuron, sky130: ${title}`, ...preamble(d), switchModel(d, vdd)];
   L.push(`Vdd vdd 0 ${num(vdd)}`, `Vrest vrest 0 ${num(spec.vRest)}`);
   L.push('* precharge: closed for the operating point, released at t = 0');
   L.push(...prechargeLines(d, vdd, 'mem', 'm', 'release'));

@@ -21,11 +21,10 @@ import {
   DEFAULT_DAC,
   DEFAULT_SAFE,
   NOMINAL_CIRCUIT,
-  NOMINAL_TEMPERATURE_C,
 } from '../sky130-nominal.ts';
 import { DEFAULT_DESIGN, type RcSpikeDesign } from './design.ts';
 import { findNgspice, type EngineKind } from './engine.ts';
-import { drawMismatch, type LayerMismatch } from './mismatch.ts';
+import { drawDie, drawMismatch, NOMINAL_DIE, type DieDraw, type LayerMismatch } from './mismatch.ts';
 import { neuronNetlist } from './netlist.ts';
 import { SpicePool } from './pool.ts';
 import { spiceCacheDir, type CacheStats } from './table-cache.ts';
@@ -59,6 +58,11 @@ export interface SpiceChipOptions {
   /** Table cache folder; default $SPIKELOOP_CACHE/spice or <repo>/.cache/spice; null = no cache. */
   cacheDir?: string | null;
   design?: RcSpikeDesign;
+  /**
+   * Draw the die's MIM capacitance, supply and temperature from the seed (default true); false =
+   * the nominal die (103.3 fF, 1.8 V, the design's temperature or 27 C).
+   */
+  dieSpread?: boolean;
   /** Largest transient time step, seconds (default one tick). */
   maxStep?: number;
   /** Per-simulation time limit, milliseconds. */
@@ -83,6 +87,8 @@ export class SpiceChip implements ChipBackend {
   readonly mode: SpiceMode;
   readonly engine: EngineKind;
   readonly design: RcSpikeDesign;
+  /** This die's MIM capacitance multiplier, true supply and temperature (drawn from the seed). */
+  readonly die: DieDraw;
   /** Per-device threshold shifts of this chip (diagnostics; a real board cannot see them). */
   readonly mismatch: readonly LayerMismatch[];
   /** Table-mode cache hits and misses so far. */
@@ -115,7 +121,8 @@ export class SpiceChip implements ChipBackend {
     if (!(Number.isFinite(maxStep) && maxStep > 0)) throw new RangeError(`maxStep must be positive and finite, got ${maxStep}`);
     this.mode = mode;
     this.engine = engine;
-    this.design = opts.design ?? DEFAULT_DESIGN;
+    this.die = opts.dieSpread === false ? { ...NOMINAL_DIE, temperatureC: opts.design?.temperatureC ?? NOMINAL_DIE.temperatureC } : drawDie(seed);
+    this.design = { ...(opts.design ?? DEFAULT_DESIGN), temperatureC: opts.dieSpread === false ? opts.design?.temperatureC : this.die.temperatureC };
     this.maxStep = maxStep;
     this.onProgress = opts.onProgress;
     this.chipId = `spice-${seed}`;
@@ -165,7 +172,7 @@ export class SpiceChip implements ChipBackend {
       engineVersion: await this.engineVersion(),
       cacheDir,
       design: this.design,
-      supply: NOMINAL_CIRCUIT.supply,
+      supply: this.die.supplyV,
       vRest: NOMINAL_CIRCUIT.vRest,
       dac: this.dac,
       stats: this.cacheStats,
@@ -214,7 +221,7 @@ export class SpiceChip implements ChipBackend {
    */
   setNeuronVoltages(layer: number, vRest: number, vThreshold: number): void {
     this.checkLayerIndex(layer);
-    const supply = NOMINAL_CIRCUIT.supply;
+    const supply = this.die.supplyV;
     if (!(Number.isFinite(vRest) && Number.isFinite(vThreshold) && vThreshold > 0 && vThreshold < vRest && vRest < supply)) {
       throw new RangeError(`need 0 < vThreshold (${vThreshold} V) < vRest (${vRest} V) < supply (${supply} V)`);
     }
@@ -261,9 +268,9 @@ export class SpiceChip implements ChipBackend {
     }
     return neuronNetlist({
       title: opts.title ?? `${this.chipId} layer ${layer} neuron ${output}`,
-      capacitance: NOMINAL_CIRCUIT.capacitance,
+      capacitance: NOMINAL_CIRCUIT.capacitance * this.die.capacitanceScale,
       vRest: this.neuron[layer].vRest,
-      supply: NOMINAL_CIRCUIT.supply,
+      supply: this.die.supplyV,
       thresholdShift: this.neuron[layer].vThreshold - NOMINAL_CIRCUIT.vThreshold,
       horizon: this.horizonSeconds(layer),
       maxStep: Math.min(this.maxStep, this.horizonSeconds(layer) / 100),
@@ -289,7 +296,7 @@ export class SpiceChip implements ChipBackend {
         gates: this.volts[layer],
         synapseDvth: this.mismatch[layer].synapseDvth,
         vTrip: this.trips[layer].map((v) => v + this.neuron[layer].vThreshold - NOMINAL_CIRCUIT.vThreshold),
-        capacitance: NOMINAL_CIRCUIT.capacitance,
+        capacitance: NOMINAL_CIRCUIT.capacitance * this.die.capacitanceScale,
         vRest: this.neuron[layer].vRest,
         horizon: this.horizonSeconds(layer),
         delay: 0,
@@ -334,7 +341,7 @@ export class SpiceChip implements ChipBackend {
     await Promise.all(
       jobs.map(async (job) => {
         const res = await this.pool.run(job.netlist);
-        out[job.k] = spikeTimeOf(res, NOMINAL_CIRCUIT.supply, horizon, job.netlist);
+        out[job.k] = spikeTimeOf(res, this.die.supplyV, horizon, job.netlist);
         onDone?.(++done, total);
       }),
     );
@@ -371,7 +378,7 @@ export class SpiceChip implements ChipBackend {
   }
 
   supply(): ChipSupply {
-    return { supplyV: NOMINAL_CIRCUIT.supply, temperatureC: NOMINAL_TEMPERATURE_C };
+    return { supplyV: this.die.supplyV, temperatureC: this.die.temperatureC };
   }
 
   async close(): Promise<void> {
