@@ -9,6 +9,11 @@
  *                            I0 (1 + lambda Vds)) against the same SPICE points, for contrast
  *   engine                   the SPICE engine of the fresh run (FIDELITY_ENGINE=wasm|ngspice, default wasm)
  *   data_engine, data_card_sha256   where the curves came from
+ *   spice_e_plus_spread      only with FIDELITY_SPICE_DIES=<seeds, comma-separated>: each SPICE die
+ *                            (16-8-4, table mode, its own C / supply / temperature draw, one model card)
+ *                            is calibrated (raised-precharge sweeps through NEURON_CONFIG) and the key is
+ *                            (max - min) / mean of the fitted E+; with spice_e_plus, spice_ratio (ideal
+ *                            over PNN held-out RMSE) per die and spice_ratio_min. About a minute per die.
  * Keys of #29 that need the sky130 behavioural chip or the whole-flow SPICE mock are not printed yet.
  */
 import { performance } from 'node:perf_hooks';
@@ -67,9 +72,11 @@ async function main(): Promise<void> {
   } finally {
     await engine.close();
   }
+  const dies = await spiceDies(kind);
   console.log(
     JSON.stringify({
       curve_max_rel_err: round(worst),
+      ...dies,
       ...out,
       curve_points_per_device: POINTS,
       ekv_max_rel_err: round(worstEkv),
@@ -79,6 +86,41 @@ async function main(): Promise<void> {
       seconds: round((performance.now() - t0) / 1000, 3),
     }),
   );
+}
+
+/** Calibrates the SPICE dies FIDELITY_SPICE_DIES names; {} when unset. */
+async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
+  const raw = process.env.FIDELITY_SPICE_DIES;
+  if (!raw) return {};
+  const seeds = raw.split(',').map((x) => Number(x.trim()));
+  if (seeds.length < 2 || seeds.some((x) => !Number.isInteger(x) || x < 0)) {
+    throw new Error(`FIDELITY_SPICE_DIES=${raw}: give two or more non-negative integer seeds, comma-separated (e.g. 3,4,5,6,7)`);
+  }
+  const { SpiceChip } = await import('../models/chips/spice/spice-chip.ts');
+  const { backendTarget } = await import('../calibration/backend-target.ts');
+  const { calibrateChip } = await import('../calibration/calibrate-chip.ts');
+  const ePlus: number[] = [];
+  const ratio: number[] = [];
+  for (const seed of seeds) {
+    const chip = await SpiceChip.create({ seed, mode: 'table', engine });
+    try {
+      const sup = chip.supply();
+      const res = await calibrateChip(backendTarget(chip), { seed: 1, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
+      ePlus.push(res.globals.ePlus);
+      ratio.push(res.rmse.ratio);
+    } finally {
+      await chip.close();
+    }
+  }
+  const mean = ePlus.reduce((a, b) => a + b, 0) / ePlus.length;
+  return {
+    spice_e_plus_spread: round((Math.max(...ePlus) - Math.min(...ePlus)) / mean),
+    spice_e_plus: ePlus.map((x) => round(x)),
+    spice_ratio: ratio.map((x) => round(x)),
+    spice_ratio_min: round(Math.min(...ratio)),
+    spice_dies: seeds,
+    spice_geometry: '16-8-4',
+  };
 }
 
 main().catch((e: unknown) => {

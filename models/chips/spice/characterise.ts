@@ -11,6 +11,7 @@ import {
   inverterSweepNetlist,
   kickNetlist,
   leakageNetlist,
+  releaseNetlist,
   synapseSweepNetlist,
   type DriveSettings,
   type Grid,
@@ -311,4 +312,44 @@ export function tripPointJob(supply: number, dvth: Float64Array, sweep: Grid = D
 /** Assembles the parasitics from the leakage and capacitance results. */
 export function parasiticsFrom(vd: Grid, leak: GroupArrays, cap: GroupArrays): Parasitics {
   return { vd, capBase: cap.base, capRowN: cap.rowN, capRowP: cap.rowP, leakBase: leak.base, leakRowN: leak.rowN, leakRowP: leak.rowP };
+}
+
+/** Charge (coulombs, into the membrane) the precharge switch dumps on release, per precharge level. */
+export interface ReleaseTable {
+  vr: Grid;
+  charge: Float64Array;
+}
+
+/** Precharge levels of the release table: below nominal rest up to 20 mV under the supply. */
+export const RELEASE_VR: Readonly<Grid> = Object.freeze({ start: 1.0, step: 0.02, count: 40 });
+const RELEASE_END = 0.3e-9;
+const RELEASE_STEP = 1e-12;
+
+/**
+ * The injection charge: the base group's jump on release times the node's capacitance (reference
+ * plus the base load's C at the precharge level, from the capacitance job).
+ */
+export function releaseJob(supply: number, vRest: number, vd: Grid, cap: GroupArrays, vr: Grid = RELEASE_VR, s: ParasiticsSettings = DEFAULT_PARASITICS, design: RcSpikeDesign = DEFAULT_DESIGN): CharacterisationJob<ReleaseTable> {
+  const ref = s.drive.reference;
+  const netlist = releaseNetlist(supply, probeOf(s, vRest), vr, ref, RELEASE_END, RELEASE_STEP, design);
+  return {
+    name: 'precharge-release',
+    netlist,
+    parse(res) {
+      const t = getVector(res, 'time', netlist);
+      if (t.length < 10 || t[t.length - 1] < RELEASE_END * (1 - 1e-9)) throw new SpiceError('precharge release transient ended early', netlist);
+      const charge = new Float64Array(vr.count);
+      for (let k = 0; k < vr.count; k++) {
+        const v = getVector(res, `v(m${k})`, netlist);
+        const v0 = v[0];
+        charge[k] = (v[v.length - 1] - v0) * (ref + onGrid(cap.base, vd, v0));
+      }
+      return { vr, charge };
+    },
+    toArrays: (r) => ({ charge: r.charge }),
+    fromArrays: (a) => {
+      if (a.charge?.length !== vr.count) throw new Error('cached release table has the wrong size');
+      return { vr, charge: a.charge };
+    },
+  };
 }

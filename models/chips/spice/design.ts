@@ -24,7 +24,19 @@ export interface RcSpikeDesign {
   discharger: MosSize;
   /** Drain/source diffusion extension, metres: ad = w * ext, pd = 2 (w + ext). 0 = no junctions. */
   diffusionExtent: number;
-  /** Ideal switch on and off resistance, ohms (synapse switches and the precharge switch). */
+  /**
+   * `mos`: the precharge switch and the input switches are sky130 transistors driven by gate edges
+   * (charge injection and gate-edge kicks included); `ideal`: voltage-controlled resistors.
+   */
+  switches: 'mos' | 'ideal';
+  /** Precharge switch (PMOS, membrane to vRest, gate low while precharging). */
+  prechargeSwitch: MosSize;
+  /** Input switches: NMOS (excitatory row's source to ground), PMOS (inhibitory row's source to VDD). */
+  inputSwitchN: MosSize;
+  inputSwitchP: MosSize;
+  /** Rise time of the precharge switch's gate at release (t = 0 .. this), seconds. */
+  prechargeEdge: number;
+  /** Ideal switch on and off resistance, ohms (switches = 'ideal'). */
   switchOn: number;
   switchOff: number;
   /** Rise time of an input's switch control edge, seconds; the switch closes mid-edge, at the spike time. */
@@ -34,6 +46,8 @@ export interface RcSpikeDesign {
   /** Pelgrom threshold-mismatch coefficients A_VT, volt metres (sigma = A_VT / sqrt(W L)). */
   avtN: number;
   avtP: number;
+  /** Die temperature, deg C (a `.temp` line in every netlist); absent = ngspice's 27 C. */
+  temperatureC?: number;
 }
 
 /**
@@ -47,6 +61,11 @@ export const DEFAULT_DESIGN: Readonly<RcSpikeDesign> = Object.freeze({
   inverterN: Object.freeze({ w: 1e-6, l: 0.15e-6 }),
   discharger: Object.freeze({ w: 1e-6, l: 0.15e-6 }),
   diffusionExtent: 0.29e-6,
+  switches: 'mos',
+  prechargeSwitch: Object.freeze({ w: 0.42e-6, l: 0.15e-6 }),
+  inputSwitchN: Object.freeze({ w: 0.42e-6, l: 0.15e-6 }),
+  inputSwitchP: Object.freeze({ w: 0.42e-6, l: 0.15e-6 }),
+  prechargeEdge: 10e-12,
   switchOn: 10,
   switchOff: 1e13,
   inputEdge: 10e-12,
@@ -66,3 +85,8 @@ export const PFET = 'sky130_fd_pr__pfet_01v8';
 
 /** Netlist preamble that loads the bundled sky130 models with Monte Carlo off (mismatch is ours). */
 export const SKY130_PREAMBLE = ['.param mc_switch=0', '.include modelcard.skywater'] as const;
+
+/** The preamble of a netlist of this design: the models, and the die's temperature when it has one. */
+export function preamble(design: RcSpikeDesign): string[] {
+  return design.temperatureC === undefined ? [...SKY130_PREAMBLE] : [...SKY130_PREAMBLE, `.temp ${Number(design.temperatureC.toPrecision(12))}`];
+}

@@ -7,6 +7,8 @@
 
 import { deriveSeed, Rng } from '../../datasets/rng.ts';
 import { NMOS, type LayerGeometry } from '../chip-backend.ts';
+import { SKY130_MAGNITUDES } from '../mismatch.ts';
+import { NOMINAL_CIRCUIT } from '../sky130-nominal.ts';
 import { sigmaVth, type RcSpikeDesign } from './design.ts';
 
 export interface LayerMismatch {
@@ -37,4 +39,30 @@ export function drawMismatch(seed: number, geometry: readonly LayerGeometry[], d
     }
     return { synapseDvth, inverterDvth };
   });
+}
+
+/** A die's own circuit: MIM capacitance multiplier, true supply and temperature. */
+export interface DieDraw {
+  capacitanceScale: number;
+  supplyV: number;
+  temperatureC: number;
+}
+
+/** The nominal die (no spread). */
+export const NOMINAL_DIE: Readonly<DieDraw> = Object.freeze({ capacitanceScale: 1, supplyV: NOMINAL_CIRCUIT.supply, temperatureC: 27 });
+
+/**
+ * Die-level spread from the seed, with the behavioural chip's magnitudes (models/chips/mismatch.ts:
+ * MIM density 3 %, supply 0.5 %, temperature 1.5 C, one sigma), rounded so netlists stay short
+ * (0.1 mV, 0.01 C, 1e-5). Its own stream: device draws do not move when this is added.
+ */
+export function drawDie(seed: number): DieDraw {
+  const m = SKY130_MAGNITUDES;
+  const r = new Rng(deriveSeed(seed, 1000, 3));
+  const round = (x: number, q: number) => Math.round(x / q) * q;
+  return {
+    capacitanceScale: round(Math.max(0.5, 1 + r.normal(0, m.globalCapSigma)), 1e-5),
+    supplyV: round(NOMINAL_CIRCUIT.supply * (1 + Math.max(-0.03, Math.min(0.03, r.normal(0, m.supplySigma)))), 1e-4),
+    temperatureC: round(27 + r.normal(0, m.temperatureSigmaC), 0.01),
+  };
 }

@@ -9,6 +9,7 @@
  *         |     PMOS: source -- switch -- VDD  (sources: inhibitory)
  *         |     the switch closes when the row's input spikes and stays closed (a step)
  *         +-- sensing inverter -> out          (fires when mem falls through its trip point)
+ *               behind a level shift: the programmed threshold (NEURON_CONFIG) moves the trip point
  *
  * Switches sit on the source side so that closing one does not dump a floating node's charge on
  * the membrane. Each input's spike is a PWL edge on the control of its rows' switches, centred on
@@ -19,7 +20,7 @@
  */
 
 import { NMOS } from '../chip-backend.ts';
-import { DEFAULT_DESIGN, NFET, PFET, SKY130_PREAMBLE, type MosSize, type RcSpikeDesign } from './design.ts';
+import { DEFAULT_DESIGN, NFET, PFET, preamble, type MosSize, type RcSpikeDesign } from './design.ts';
 
 /** Everything one neuron's transient depends on, in SI units. */
 export interface NeuronNetlistSpec {
@@ -42,6 +43,11 @@ export interface NeuronNetlistSpec {
   inputTimes: Float64Array;
   /** Threshold shifts of the inverter's NMOS and PMOS, volts. */
   inverterDvth: readonly [number, number];
+  /**
+   * Programmed threshold minus the design's nominal one (NEURON_CONFIG), volts: the sense input is
+   * level-shifted by its negative, so the inverter trips that much higher on the membrane. 0 = nominal.
+   */
+  thresholdShift?: number;
   design?: RcSpikeDesign;
   /** Also save the membrane voltage (tests, diagnostics). */
   saveMembrane?: boolean;
@@ -69,6 +75,44 @@ export function mosLine(name: string, d: string, g: string, s: string, b: string
 /** The ideal switch model shared by synapse and precharge switches: closed above VDD/2 on its control. */
 export function switchModel(design: RcSpikeDesign, supply: number): string {
   return `.model swsyn sw vt=${num(supply / 2)} vh=0 ron=${num(design.switchOn)} roff=${num(design.switchOff)}`;
+}
+
+/**
+ * The precharge switch between `mem` and `vrest`. `state`: 'release' (closed for the operating
+ * point, opened at t = 0), 'open' (held open), 'closed'. Ideal: control `pre` high = closed. MOS: a
+ * PMOS whose gate `preb` is low while precharging and rises over `prechargeEdge` at release; the
+ * channel charge and gate overlap it dumps on the membrane are the charge injection.
+ */
+export function prechargeLines(d: RcSpikeDesign, vdd: number, mem: string, tag: string, state: 'release' | 'open' | 'closed', shareControl = false): string[] {
+  const ctrl = shareControl ? 'pre' : `pre_${tag}`;
+  const L: string[] = shareControl ? [] : [`Vpre_${tag} ${ctrl} 0 ${prechargeControl(d, vdd, state)}`];
+  L.push(d.switches === 'ideal' ? `Spre_${tag} ${mem} vrest ${ctrl} 0 swsyn` : mosLine(`pre_${tag}`, mem, ctrl, 'vrest', 'vdd', true, d.prechargeSwitch, d.diffusionExtent));
+  return L;
+}
+
+/** The value of the precharge switch's control source for a state (see prechargeLines). */
+export function prechargeControl(d: RcSpikeDesign, vdd: number, state: 'release' | 'open' | 'closed'): string {
+  if (d.switches === 'ideal') return state === 'release' ? `PWL(0 ${num(vdd)} 1e-12 0)` : state === 'open' ? '0' : num(vdd);
+  return state === 'release' ? `PWL(0 0 ${num(d.prechargeEdge)} ${num(vdd)})` : state === 'open' ? num(vdd) : '0';
+}
+
+/**
+ * The input switch of a row: `s` to ground (NMOS row) or VDD to `s` (PMOS row), closed while
+ * `ctrl` is high. MOS: an NMOS gated by `ctrl` or a PMOS gated by its complement `ctrlB`.
+ */
+export function inputSwitchLine(d: RcSpikeDesign, name: string, pmos: boolean, s: string, ctrl: string, ctrlB: string): string {
+  if (d.switches === 'ideal') return pmos ? `S${name} vdd ${s} ${ctrl} 0 swsyn` : `S${name} ${s} 0 ${ctrl} 0 swsyn`;
+  return pmos
+    ? mosLine(`sw${name}`, s, ctrlB, 'vdd', 'vdd', true, d.inputSwitchP, d.diffusionExtent)
+    : mosLine(`sw${name}`, s, ctrl, '0', '0', false, d.inputSwitchN, d.diffusionExtent);
+}
+
+/** PWL of the complement of an input's control (VDD until the spike, 0 after). */
+export function inputEdgeB(t: number, edge: number, supply: number): string {
+  const half = edge / 2;
+  if (t - half > 0) return `PWL(0 ${num(supply)} ${num(t - half)} ${num(supply)} ${num(t + half)} 0)`;
+  const v0 = supply - (supply * (half - t)) / edge;
+  return `PWL(0 ${num(v0)} ${num(t + half)} 0)`;
 }
 
 /** PWL control of an input's switches: 0 until the spike, VDD after, the edge centred on `t`. */
@@ -107,10 +151,10 @@ export function neuronNetlist(spec: NeuronNetlistSpec): string {
   const ext = d.diffusionExtent;
   const vdd = spec.supply;
   const title = (spec.title ?? 'neuron').replace(/[\r\n]+/g, ' ');
-  const L: string[] = [`* spikeloop RC-Spike neuron, sky130: ${title}`, ...SKY130_PREAMBLE, switchModel(d, vdd)];
+  const L: string[] = [`* spikeloop RC-Spike neuron, sky130: ${title}`, ...preamble(d), switchModel(d, vdd)];
   L.push(`Vdd vdd 0 ${num(vdd)}`, `Vrest vrest 0 ${num(spec.vRest)}`);
   L.push('* precharge: closed for the operating point, released at t = 0');
-  L.push(`Vpre pre 0 PWL(0 ${num(vdd)} 1e-12 0)`, 'Spre mem vrest pre 0 swsyn');
+  L.push(...prechargeLines(d, vdd, 'mem', 'm', 'release'));
   L.push(`Cmem mem 0 ${num(spec.capacitance)}`);
   L.push('* discharger, held off during the window');
   L.push(mosLine('dis', 'mem', '0', '0', '0', false, d.discharger, ext));
@@ -122,6 +166,7 @@ export function neuronNetlist(spec: NeuronNetlistSpec): string {
     if (!used[j]) continue;
     const t = spec.inputTimes[j];
     L.push(t < spec.horizon ? `Vin${j} in${j} 0 ${inputEdge(t, d.inputEdge, vdd)}` : `Vin${j} in${j} 0 0`);
+    if (d.switches === 'mos') L.push(t < spec.horizon ? `Vinb${j} inb${j} 0 ${inputEdgeB(t, d.inputEdge, vdd)}` : `Vinb${j} inb${j} 0 ${num(vdd)}`);
   }
 
   L.push('* synapses: gate source = programmed voltage shifted by the device threshold mismatch');
@@ -131,13 +176,14 @@ export function neuronNetlist(spec: NeuronNetlistSpec): string {
     const gate = pmos ? spec.rowGate[r] + spec.rowDvth[r] : spec.rowGate[r] - spec.rowDvth[r];
     L.push(mosLine(`r${r}`, 'mem', `g${r}`, `s${r}`, pmos ? 'vdd' : '0', pmos, d.synapse, ext));
     L.push(`Vg${r} g${r} 0 ${num(gate)}`);
-    L.push(pmos ? `Sr${r} vdd s${r} in${j} 0 swsyn` : `Sr${r} s${r} 0 in${j} 0 swsyn`);
+    L.push(inputSwitchLine(d, `r${r}`, pmos, `s${r}`, `in${j}`, `inb${j}`));
   }
 
   L.push('* sensing inverter; series sources carry its threshold mismatch');
   const [dn, dp] = spec.inverterDvth;
-  L.push(mosLine('ip', 'out', 'gip', 'vdd', 'vdd', true, d.inverterP, ext), `Vsip gip mem ${num(dp)}`);
-  L.push(mosLine('in', 'out', 'gin', '0', '0', false, d.inverterN, ext), `Vsin gin mem ${num(-dn)}`);
+  const shift = -(spec.thresholdShift ?? 0);
+  L.push(mosLine('ip', 'out', 'gip', 'vdd', 'vdd', true, d.inverterP, ext), `Vsip gip mem ${num(dp + shift)}`);
+  L.push(mosLine('in', 'out', 'gin', '0', '0', false, d.inverterN, ext), `Vsin gin mem ${num(-dn + shift)}`);
   L.push(`Cout out 0 ${num(d.outputLoad)}`);
 
   // Gear integration: trapezoidal rings after each switch closure and made the spike time depend on

@@ -21,11 +21,10 @@ import {
   DEFAULT_DAC,
   DEFAULT_SAFE,
   NOMINAL_CIRCUIT,
-  NOMINAL_TEMPERATURE_C,
 } from '../sky130-nominal.ts';
 import { DEFAULT_DESIGN, type RcSpikeDesign } from './design.ts';
 import { findNgspice, type EngineKind } from './engine.ts';
-import { drawMismatch, type LayerMismatch } from './mismatch.ts';
+import { drawDie, drawMismatch, NOMINAL_DIE, type DieDraw, type LayerMismatch } from './mismatch.ts';
 import { neuronNetlist } from './netlist.ts';
 import { SpicePool } from './pool.ts';
 import { spiceCacheDir, type CacheStats } from './table-cache.ts';
@@ -59,6 +58,11 @@ export interface SpiceChipOptions {
   /** Table cache folder; default $SPIKELOOP_CACHE/spice or <repo>/.cache/spice; null = no cache. */
   cacheDir?: string | null;
   design?: RcSpikeDesign;
+  /**
+   * Draw the die's MIM capacitance, supply and temperature from the seed (default true); false =
+   * the nominal die (103.3 fF, 1.8 V, the design's temperature or 27 C).
+   */
+  dieSpread?: boolean;
   /** Largest transient time step, seconds (default one tick). */
   maxStep?: number;
   /** Per-simulation time limit, milliseconds. */
@@ -83,11 +87,15 @@ export class SpiceChip implements ChipBackend {
   readonly mode: SpiceMode;
   readonly engine: EngineKind;
   readonly design: RcSpikeDesign;
+  /** This die's MIM capacitance multiplier, true supply and temperature (drawn from the seed). */
+  readonly die: DieDraw;
   /** Per-device threshold shifts of this chip (diagnostics; a real board cannot see them). */
   readonly mismatch: readonly LayerMismatch[];
   /** Table-mode cache hits and misses so far. */
   readonly cacheStats: CacheStats = { hits: 0, misses: 0 };
   private readonly volts: Float64Array[];
+  /** Programmed precharge and threshold per layer (NEURON_CONFIG). */
+  private readonly neuron: { vRest: number; vThreshold: number }[];
   private pool: SpicePool;
   private readonly poolOptions: ConstructorParameters<typeof SpicePool>[0];
   private readonly maxStep: number;
@@ -113,7 +121,8 @@ export class SpiceChip implements ChipBackend {
     if (!(Number.isFinite(maxStep) && maxStep > 0)) throw new RangeError(`maxStep must be positive and finite, got ${maxStep}`);
     this.mode = mode;
     this.engine = engine;
-    this.design = opts.design ?? DEFAULT_DESIGN;
+    this.die = opts.dieSpread === false ? { ...NOMINAL_DIE, temperatureC: opts.design?.temperatureC ?? NOMINAL_DIE.temperatureC } : drawDie(seed);
+    this.design = { ...(opts.design ?? DEFAULT_DESIGN), temperatureC: opts.dieSpread === false ? opts.design?.temperatureC : this.die.temperatureC };
     this.maxStep = maxStep;
     this.onProgress = opts.onProgress;
     this.chipId = `spice-${seed}`;
@@ -128,6 +137,7 @@ export class SpiceChip implements ChipBackend {
       }
       return v;
     });
+    this.neuron = this.geometry.map(() => ({ vRest: NOMINAL_CIRCUIT.vRest, vThreshold: NOMINAL_CIRCUIT.vThreshold }));
     this.tableModels = this.geometry.map(() => undefined);
     this.poolOptions = { engine, workers: opts.workers, ngspicePath: opts.ngspicePath, timeoutMs: opts.timeoutMs };
     this.pool = new SpicePool(this.poolOptions);
@@ -162,7 +172,7 @@ export class SpiceChip implements ChipBackend {
       engineVersion: await this.engineVersion(),
       cacheDir,
       design: this.design,
-      supply: NOMINAL_CIRCUIT.supply,
+      supply: this.die.supplyV,
       vRest: NOMINAL_CIRCUIT.vRest,
       dac: this.dac,
       stats: this.cacheStats,
@@ -200,7 +210,33 @@ export class SpiceChip implements ChipBackend {
 
   neuronVoltages(layer: number): { vRest: number; vThreshold: number } {
     this.checkLayerIndex(layer);
-    return { vRest: NOMINAL_CIRCUIT.vRest, vThreshold: NOMINAL_CIRCUIT.vThreshold };
+    return { ...this.neuron[layer] };
+  }
+
+  /**
+   * NEURON_CONFIG: the precharge level (the precharge switch's source) and the threshold (a level
+   * shift of the sensing inverter's input by the nominal threshold minus this one, so each inverter
+   * keeps its own mismatch offset). Refuses a pair with a neuron whose trip point would not lie
+   * below the precharge, or a precharge the table mode's drain grid cannot start from.
+   */
+  setNeuronVoltages(layer: number, vRest: number, vThreshold: number): void {
+    this.checkLayerIndex(layer);
+    const supply = this.die.supplyV;
+    if (!(Number.isFinite(vRest) && Number.isFinite(vThreshold) && vThreshold > 0 && vThreshold < vRest && vRest < supply)) {
+      throw new RangeError(`need 0 < vThreshold (${vThreshold} V) < vRest (${vRest} V) < supply (${supply} V)`);
+    }
+    if (vRest > supply - 0.02) throw new RangeError(`vRest ${vRest} V: the precharge switch needs 20 mV of headroom below the ${supply} V supply; program at most ${supply - 0.02} V`);
+    if (this.trips.length) {
+      const shift = vThreshold - NOMINAL_CIRCUIT.vThreshold;
+      const trips = this.trips[layer];
+      for (let i = 0; i < trips.length; i++) {
+        if (!(trips[i] + shift < vRest - 0.01)) {
+          throw new RangeError(`neuron ${layer}.${i}: its trip point ${(trips[i] + shift).toFixed(4)} V would not lie below vRest ${vRest} V; lower vThreshold`);
+        }
+      }
+    }
+    this.neuron[layer] = { vRest, vThreshold };
+    this.tableModels[layer] = undefined;
   }
 
   setGateVoltages(layer: number, volts: Float64Array): void {
@@ -232,9 +268,10 @@ export class SpiceChip implements ChipBackend {
     }
     return neuronNetlist({
       title: opts.title ?? `${this.chipId} layer ${layer} neuron ${output}`,
-      capacitance: NOMINAL_CIRCUIT.capacitance,
-      vRest: NOMINAL_CIRCUIT.vRest,
-      supply: NOMINAL_CIRCUIT.supply,
+      capacitance: NOMINAL_CIRCUIT.capacitance * this.die.capacitanceScale,
+      vRest: this.neuron[layer].vRest,
+      supply: this.die.supplyV,
+      thresholdShift: this.neuron[layer].vThreshold - NOMINAL_CIRCUIT.vThreshold,
       horizon: this.horizonSeconds(layer),
       maxStep: Math.min(this.maxStep, this.horizonSeconds(layer) / 100),
       rowPolarity: g.rowPolarity,
@@ -258,11 +295,13 @@ export class SpiceChip implements ChipBackend {
         geometry: this.geometry[layer],
         gates: this.volts[layer],
         synapseDvth: this.mismatch[layer].synapseDvth,
-        vTrip: this.trips[layer],
-        capacitance: NOMINAL_CIRCUIT.capacitance,
-        vRest: NOMINAL_CIRCUIT.vRest,
+        vTrip: this.trips[layer].map((v) => v + this.neuron[layer].vThreshold - NOMINAL_CIRCUIT.vThreshold),
+        capacitance: NOMINAL_CIRCUIT.capacitance * this.die.capacitanceScale,
+        vRest: this.neuron[layer].vRest,
         horizon: this.horizonSeconds(layer),
         delay: 0,
+        // A MOS precharge switch is off about half-way up its gate edge.
+        kickAfter: this.design.switches === 'mos' ? this.design.prechargeEdge / 2 : undefined,
       });
       this.tableModels[layer] = m;
     }
@@ -302,7 +341,7 @@ export class SpiceChip implements ChipBackend {
     await Promise.all(
       jobs.map(async (job) => {
         const res = await this.pool.run(job.netlist);
-        out[job.k] = spikeTimeOf(res, NOMINAL_CIRCUIT.supply, horizon, job.netlist);
+        out[job.k] = spikeTimeOf(res, this.die.supplyV, horizon, job.netlist);
         onDone?.(++done, total);
       }),
     );
@@ -339,7 +378,7 @@ export class SpiceChip implements ChipBackend {
   }
 
   supply(): ChipSupply {
-    return { supplyV: NOMINAL_CIRCUIT.supply, temperatureC: NOMINAL_TEMPERATURE_C };
+    return { supplyV: this.die.supplyV, temperatureC: this.die.temperatureC };
   }
 
   async close(): Promise<void> {

@@ -12,7 +12,9 @@ import {
   synapseJob,
   tripPointJob,
   kickJob,
+  releaseJob,
   type IvTable,
+  type ReleaseTable,
   type KickTable,
   type Parasitics,
 } from './characterise.ts';
@@ -28,6 +30,8 @@ export interface DeviceTables {
   kickN: KickTable;
   kickP: KickTable;
   parasitics: Parasitics;
+  /** Precharge switch charge injection against the precharge level (absent: ideal switch, none). */
+  release?: ReleaseTable;
 }
 
 /** The precharge switch opens within the first picosecond; inputs before then kick nothing. */
@@ -73,7 +77,8 @@ export async function characteriseDevices(s: TableSetup): Promise<DeviceTables> 
     job(kickJob(true, s.supply, undefined, undefined, s.design)),
   ]);
   const cap = await job(capacitanceJob(s.supply, s.vRest, vd, leak, DEFAULT_PARASITICS, s.design));
-  return { nmos, pmos, kickN, kickP, parasitics: parasiticsFrom(vd, leak, cap) };
+  const release = s.design.switches === 'mos' ? await job(releaseJob(s.supply, s.vRest, vd, cap, undefined, DEFAULT_PARASITICS, s.design)) : undefined;
+  return { nmos, pmos, kickN, kickP, parasitics: parasiticsFrom(vd, leak, cap), release };
 }
 
 export async function characteriseTripPoints(s: TableSetup, inverterDvth: Float64Array): Promise<Float64Array> {
@@ -90,6 +95,8 @@ export interface TableLayerInputs {
   vRest: number;
   horizon: number;
   delay: number;
+  /** Inputs switching before this (seconds) kick nothing: the precharge switch still holds the membrane. */
+  kickAfter?: number;
   /** Model switch-on charge kicks (default true). */
   kicks?: boolean;
 }
@@ -119,6 +126,8 @@ export function buildTableLayer(t: DeviceTables, x: TableLayerInputs): TableLaye
   const p = t.parasitics;
   const capacitance = p.capBase.map((c, k) => x.capacitance + c + nN * p.capRowN[k] + nP * p.capRowP[k]);
   const leak = p.leakBase.map((c, k) => c + nN * p.leakRowN[k] + nP * p.leakRowP[k]);
+  // The precharge switch's injection lands on the whole membrane: the start moves by Q / C(vRest).
+  const vStart = t.release ? x.vRest + onGridValue(t.release.vr, t.release.charge, x.vRest) / onGridValue(p.vd, capacitance, x.vRest) : x.vRest;
   return {
     nIn: g.inputs,
     nOut: g.outputs,
@@ -128,15 +137,23 @@ export function buildTableLayer(t: DeviceTables, x: TableLayerInputs): TableLaye
     pmos: t.pmos,
     kickN: x.kicks === false ? undefined : t.kickN,
     kickP: x.kicks === false ? undefined : t.kickP,
-    kickAfter: PRECHARGE_RELEASE,
+    kickAfter: x.kickAfter ?? PRECHARGE_RELEASE,
     gateEff,
     column,
     fraction,
     capacitance,
     leak,
     vTrip: x.vTrip,
-    vRest: x.vRest,
+    vRest: vStart,
     horizon: x.horizon,
     delay: x.delay,
   };
+}
+
+/** Linear interpolation on a grid, clamped at its ends. */
+function onGridValue(g: Grid, values: Float64Array, v: number): number {
+  const x = (v - g.start) / g.step;
+  const j = Math.min(g.count - 2, Math.max(0, Math.floor(x)));
+  const f = Math.min(1, Math.max(0, x - j));
+  return values[j] + f * (values[j + 1] - values[j]);
 }

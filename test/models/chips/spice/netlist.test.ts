@@ -53,9 +53,23 @@ describe('neuron netlist', () => {
 
   it('wires NMOS rows to ground and PMOS rows to VDD through their input switches', () => {
     expect(line(text, 'Xr0').slice(0, 6)).toEqual(['Xr0', 'mem', 'g0', 's0', '0', 'sky130_fd_pr__nfet_01v8']);
-    expect(line(text, 'Sr0')).toEqual(['Sr0', 's0', '0', 'in0', '0', 'swsyn']);
     expect(line(text, 'Xr1').slice(0, 6)).toEqual(['Xr1', 'mem', 'g1', 's1', 'vdd', 'sky130_fd_pr__pfet_01v8']);
-    expect(line(text, 'Sr1')).toEqual(['Sr1', 'vdd', 's1', 'in0', '0', 'swsyn']);
+    // Default: transistor switches, an NMOS gated by the input, a PMOS by its complement.
+    expect(line(text, 'Xswr0').slice(0, 6)).toEqual(['Xswr0', 's0', 'in0', '0', '0', 'sky130_fd_pr__nfet_01v8']);
+    expect(line(text, 'Xswr1').slice(0, 6)).toEqual(['Xswr1', 's1', 'inb0', 'vdd', 'vdd', 'sky130_fd_pr__pfet_01v8']);
+    expect(line(text, 'Xswr0')).toContain('w=4.2e-7');
+    expect(pwlCrossing(line(text, 'Vin1'), 0.9)).toBeCloseTo(300e-9, 18);
+    expect(1.8 - pwlCrossing(line(text, 'Vinb1').map((x, k) => (k < 3 ? x : x)), 0.9)).toBeGreaterThan(0);
+    expect(line(text, 'Vinb2')).toEqual(['Vinb2', 'inb2', '0', '1.8']);
+    // The precharge switch: a PMOS from vrest whose gate rises at t = 0.
+    expect(line(text, 'Xpre_m').slice(0, 6)).toEqual(['Xpre_m', 'mem', 'pre_m', 'vrest', 'vdd', 'sky130_fd_pr__pfet_01v8']);
+    expect(line(text, 'Vpre_m').join(' ')).toBe('Vpre_m pre_m 0 PWL(0 0 1e-11 1.8)');
+    // Ideal switches on request.
+    const ideal = neuronNetlist(spec({ design: { ...DEFAULT_DESIGN, switches: 'ideal' } }));
+    expect(line(ideal, 'Sr0')).toEqual(['Sr0', 's0', '0', 'in0', '0', 'swsyn']);
+    expect(line(ideal, 'Sr1')).toEqual(['Sr1', 'vdd', 's1', 'in0', '0', 'swsyn']);
+    expect(line(ideal, 'Spre_m')).toEqual(['Spre_m', 'mem', 'vrest', 'pre_m', '0', 'swsyn']);
+    expect(ideal).not.toContain('Vinb');
     expect(line(text, 'Xr0')).toContain('w=0.000001');
     expect(line(text, 'Xr0')).toContain('l=2.5e-7');
   });
