@@ -42,6 +42,14 @@ export async function planSubmission(req: SubmitRequest, queues: FarmQueues, db:
     throw new SubmitError((err as Error).message);
   }
 
+  // The flags and their rules first: a wrong flag is the first thing to hear about.
+  try {
+    parseJobFlags(kind, raw);
+  } catch (err) {
+    if (err instanceof JobFlagError) throw new SubmitError(err.message);
+    throw err;
+  }
+
   let chips: (string | null)[];
   const online = new Set((await onlineChips(queues.redis)).map((c) => c.chipId));
   if (CHIP_JOBS.has(kind)) {
