@@ -60,7 +60,11 @@ async function irisNetworkFor(file: string): Promise<void> {
   });
   const solver = createSolver('dstd', { bins: 16 });
   const net = initNetwork(config, { x: data.train.x, n: data.train.n }, solver, { seed: 1 });
-  await trainNetwork(net, { train: data.train, test: data.test }, { epochs: 20, batchSize: preset.batchSize, lr: preset.lr, seed: 1, solver, loss: preset.loss });
+  await trainNetwork(
+    net,
+    { train: data.train, test: data.test },
+    { epochs: 20, batchSize: preset.batchSize, lr: preset.lr, seed: 1, solver, loss: preset.loss },
+  );
   await saveNetwork(file, net, { dataset: 'iris', seed: 1 });
   net.dispose();
 }
@@ -101,13 +105,18 @@ async function runFarm(workerGroups: number[][], kill: boolean, network: string)
       // The injected fault: the second worker dies in the middle of one of its calibrations and comes back.
       const victim = workers[1]!;
       const mine = cals.filter((j) => victim.chips.includes(j.chip!));
-      await until('a calibration under way on the second worker', async () => {
-        for (const j of mine) {
-          const job = await queues.chip(j.chip!).getJob(j.job_id);
-          if ((await job?.getState()) === 'active' && (job?.progress as { stage?: string })?.stage) return true;
-        }
-        return undefined;
-      }, 600_000, 200);
+      await until(
+        'a calibration under way on the second worker',
+        async () => {
+          for (const j of mine) {
+            const job = await queues.chip(j.chip!).getJob(j.job_id);
+            if ((await job?.getState()) === 'active' && (job?.progress as { stage?: string })?.stage) return true;
+          }
+          return undefined;
+        },
+        600_000,
+        200,
+      );
       log('SIGKILL the second worker');
       await victim.kill();
       workers[1] = await startWorker(args(workerGroups[1]!), env);

@@ -30,7 +30,7 @@ export const options = {
   farmDir: text('shared farm folder: artifacts of every job, chips.db (default $SPIKELOOP_FARM_DIR, else ./farm)', 'DIR'),
   device: text('worker: a board to serve; repeat for more boards', 'URI'),
   noCpu: yes('worker: do not take CPU jobs (twin training)'),
-  lockMs: text('worker: job lock lifetime; a dead worker\'s job is retried this long after (default 30000)', 'MS'),
+  lockMs: text("worker: job lock lifetime; a dead worker's job is retried this long after (default 30000)", 'MS'),
   heartbeatMs: text('worker: registry heartbeat (default 5000; entries live 3 heartbeats)', 'MS'),
   id: text('worker: its name (default host-pid)', 'NAME'),
   chip: text('submit: the chip the job is for; results: only this chip', 'ID'),
@@ -78,7 +78,13 @@ export interface FarmOptions {
 }
 
 /** Flags of the farm itself that submit takes out of the argv before the rest goes to the job. */
-const SUBMIT_OWN: Record<string, 'string' | 'boolean'> = { '--redis': 'string', '--farm-dir': 'string', '--chip': 'string', '--all': 'boolean', '--json': 'boolean' };
+const SUBMIT_OWN: Record<string, 'string' | 'boolean'> = {
+  '--redis': 'string',
+  '--farm-dir': 'string',
+  '--chip': 'string',
+  '--all': 'boolean',
+  '--json': 'boolean',
+};
 
 const ALLOWED: Record<Sub, string[]> = {
   worker: ['redis', 'farm-dir', 'device', 'no-cpu', 'lock-ms', 'heartbeat-ms', 'id'],
@@ -107,7 +113,8 @@ export function parseArgv(argv: string[]): { options: Record<string, unknown>; j
 
   if (s === 'submit') {
     const [job, ...tail] = rest;
-    if (job === undefined || job.startsWith('-')) throw new UsageError('farm submit needs the job first: spikeloop farm submit JOB [--chip ID | --all] [job flags]');
+    if (job === undefined || job.startsWith('-'))
+      throw new UsageError('farm submit needs the job first: spikeloop farm submit JOB [--chip ID | --all] [job flags]');
     o.job = job;
     for (let i = 0; i < tail.length; i++) {
       const t = tail[i]!;
@@ -151,7 +158,8 @@ export function parseArgv(argv: string[]): { options: Record<string, unknown>; j
     o.out = v.out as string | undefined;
     if (o.id !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(o.id)) throw new UsageError(`invalid --id '${o.id}': letters, digits, . _ - only`);
     if (s === 'worker') {
-      if (o.devices.length === 0 && o.noCpu) throw new UsageError('farm worker: give --device URI (one per board), or drop --no-cpu to serve the CPU queue only');
+      if (o.devices.length === 0 && o.noCpu)
+        throw new UsageError('farm worker: give --device URI (one per board), or drop --no-cpu to serve the CPU queue only');
     }
   }
   if (o.redis !== undefined) {
@@ -169,7 +177,9 @@ function headline(r: ResultRow): string {
   const s = JSON.parse(r.summary) as Record<string, any>;
   switch (r.kind) {
     case 'bringup':
-      return s.ok ? 'pass' : `FAIL ${[...(s.dead_neurons ?? []), ...(s.bad_synapses ?? [])].slice(0, 4).join(' ')}${s.failed_checks?.length ? ` (${s.failed_checks.length} check(s))` : ''}`;
+      return s.ok
+        ? 'pass'
+        : `FAIL ${[...(s.dead_neurons ?? []), ...(s.bad_synapses ?? [])].slice(0, 4).join(' ')}${s.failed_checks?.length ? ` (${s.failed_checks.length} check(s))` : ''}`;
     case 'calibrate':
       return `${s.mode} E+ ${Number(s.e_plus).toFixed(3)} E- ${Number(s.e_minus).toFixed(3)} rmse ${Number(s.rmse_pnn_ticks).toFixed(2)}/${Number(s.rmse_ideal_ticks).toFixed(2)} ticks`;
     case 'deploy':
@@ -223,15 +233,44 @@ export async function run(ctx: CommandContext<Record<string, unknown>>): Promise
           if (err instanceof SubmitError) throw new UsageError(`refused: ${err.message}`);
           throw err;
         }
-        for (const j of res.jobs) ctx.print(`${j.job_id}  ${j.kind}${j.chip ? ` on ${j.chip}` : ' (CPU queue)'}${j.online ? '' : '  (chip off line: waits for a worker holding it)'}`);
+        for (const j of res.jobs)
+          ctx.print(`${j.job_id}  ${j.kind}${j.chip ? ` on ${j.chip}` : ' (CPU queue)'}${j.online ? '' : '  (chip off line: waits for a worker holding it)'}`);
         return { jobs: res.jobs, offline: res.offline };
       }
       case 'status': {
         const st = await farmStatus(queues);
-        ctx.print(renderTable(st.workers.map((w) => ({ worker: w.id, host: w.host, chips: w.chips.length, cpu: w.cpu ? 'yes' : 'no', seen: w.seenAt })), { title: `workers on line: ${st.workers.length}` }));
-        ctx.print(renderTable(st.chips.map((c) => ({ chip: c.chip, geometry: c.geometry, online: c.online ? 'yes' : 'no', worker: c.worker ?? '', uri: c.uri, problem: c.unreachable ?? '' })), { title: 'chips' }));
-        ctx.print(renderTable(st.queues.map((q) => ({ ...q, chip: q.chip ?? '' })), { title: 'queues' }));
-        if (st.running.length) ctx.print(renderTable(st.running.map((r) => ({ job: r.job_id, chip: r.chip ?? 'cpu', attempt: r.attempt, progress: JSON.stringify(r.progress) })), { title: 'running' }));
+        ctx.print(
+          renderTable(
+            st.workers.map((w) => ({ worker: w.id, host: w.host, chips: w.chips.length, cpu: w.cpu ? 'yes' : 'no', seen: w.seenAt })),
+            { title: `workers on line: ${st.workers.length}` },
+          ),
+        );
+        ctx.print(
+          renderTable(
+            st.chips.map((c) => ({
+              chip: c.chip,
+              geometry: c.geometry,
+              online: c.online ? 'yes' : 'no',
+              worker: c.worker ?? '',
+              uri: c.uri,
+              problem: c.unreachable ?? '',
+            })),
+            { title: 'chips' },
+          ),
+        );
+        ctx.print(
+          renderTable(
+            st.queues.map((q) => ({ ...q, chip: q.chip ?? '' })),
+            { title: 'queues' },
+          ),
+        );
+        if (st.running.length)
+          ctx.print(
+            renderTable(
+              st.running.map((r) => ({ job: r.job_id, chip: r.chip ?? 'cpu', attempt: r.attempt, progress: JSON.stringify(r.progress) })),
+              { title: 'running' },
+            ),
+          );
         return { ...st };
       }
       case 'results': {
@@ -240,7 +279,15 @@ export async function run(ctx: CommandContext<Record<string, unknown>>): Promise
         const rows = database.results({ chip: o.chip, kind: o.kind });
         ctx.print(
           renderTable(
-            rows.map((r) => ({ job: r.job_id, chip: r.chip_id ?? 'cpu', kind: r.kind, status: r.status, tries: r.attempts, seconds: r.seconds === null ? '' : Number(r.seconds.toFixed(1)), result: headline(r) })),
+            rows.map((r) => ({
+              job: r.job_id,
+              chip: r.chip_id ?? 'cpu',
+              kind: r.kind,
+              status: r.status,
+              tries: r.attempts,
+              seconds: r.seconds === null ? '' : Number(r.seconds.toFixed(1)),
+              result: headline(r),
+            })),
             { title: `results: ${rows.length} job(s), ${displayPath(database.path)}` },
           ),
         );

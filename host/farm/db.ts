@@ -75,8 +75,28 @@ CREATE INDEX IF NOT EXISTS results_by_chip ON results (chip_id, kind, finished_a
 `;
 
 const COLUMNS: (keyof ResultRow)[] = [
-  'job_id', 'chip_id', 'kind', 'status', 'attempts', 'stalls', 'worker', 'host', 'submitted_at', 'finished_at', 'seconds',
-  'error', 'artifacts', 'summary', 'ok', 'mode', 'e_plus', 'e_minus', 'rmse_pnn_ticks', 'rmse_ideal_ticks', 'accuracy', 'profile',
+  'job_id',
+  'chip_id',
+  'kind',
+  'status',
+  'attempts',
+  'stalls',
+  'worker',
+  'host',
+  'submitted_at',
+  'finished_at',
+  'seconds',
+  'error',
+  'artifacts',
+  'summary',
+  'ok',
+  'mode',
+  'e_plus',
+  'e_minus',
+  'rmse_pnn_ticks',
+  'rmse_ideal_ticks',
+  'accuracy',
+  'profile',
 ];
 
 export class ChipDb {
@@ -93,7 +113,9 @@ export class ChipDb {
     this.db.exec(SCHEMA);
     const cols = COLUMNS.join(', ');
     const vals = COLUMNS.map((c) => `@${c}`).join(', ');
-    const updates = COLUMNS.filter((c) => c !== 'job_id').map((c) => `${c} = excluded.${c}`).join(', ');
+    const updates = COLUMNS.filter((c) => c !== 'job_id')
+      .map((c) => `${c} = excluded.${c}`)
+      .join(', ');
     this.insertResult = this.db.prepare(
       `INSERT INTO results (${cols}) VALUES (${vals})
        ON CONFLICT (job_id) DO UPDATE SET ${updates} WHERE results.status = 'failed' AND excluded.status = 'completed'`,
@@ -111,7 +133,15 @@ export class ChipDb {
   }
 
   upsertChip(c: ChipEntry): void {
-    this.upsertChipStmt.run({ chipId: c.chipId, geometry: c.geometry.join('-'), boardId: c.boardId, uri: c.uri, worker: c.worker, host: c.host, seenAt: c.seenAt });
+    this.upsertChipStmt.run({
+      chipId: c.chipId,
+      geometry: c.geometry.join('-'),
+      boardId: c.boardId,
+      uri: c.uri,
+      worker: c.worker,
+      host: c.host,
+      seenAt: c.seenAt,
+    });
   }
 
   /** Records a finished job; true when the row was written (false: already there). */
@@ -119,7 +149,15 @@ export class ChipDb {
     return this.db.transaction(() => {
       const wrote = this.insertResult.run(row).changes > 0;
       if (wrote && row.status === 'completed' && row.kind === 'calibrate' && row.profile && row.chip_id) {
-        this.upsertChipStmt.run({ chipId: row.chip_id, geometry: null, boardId: null, uri: null, worker: row.worker, host: row.host, seenAt: row.finished_at ?? new Date().toISOString() });
+        this.upsertChipStmt.run({
+          chipId: row.chip_id,
+          geometry: null,
+          boardId: null,
+          uri: null,
+          worker: row.worker,
+          host: row.host,
+          seenAt: row.finished_at ?? new Date().toISOString(),
+        });
         this.setProfile.run(row);
       }
       return wrote;
@@ -130,7 +168,9 @@ export class ChipDb {
     const where: string[] = [];
     if (filter.chip) where.push('chip_id = @chip');
     if (filter.kind) where.push('kind = @kind');
-    return this.db.prepare(`SELECT * FROM results ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY finished_at, job_id`).all(filter) as ResultRow[];
+    return this.db
+      .prepare(`SELECT * FROM results ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY finished_at, job_id`)
+      .all(filter) as ResultRow[];
   }
 
   chips(): ChipRow[] {

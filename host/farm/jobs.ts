@@ -101,8 +101,12 @@ export const JOB_SPECS: Record<JobKind, JobSpec> = {
     summary: 'fit the chip profile (full), or refit its globals against drift (--quick)',
     defaultTimeoutS: 3600,
     options: {
-      quick: bool('refit only the global parameters of the chip\'s current profile'),
-      profile: { type: 'string', description: 'with --quick: the profile to start from (default: the chip\'s current profile in the database)', schema: existingFile('profile').optional() },
+      quick: bool("refit only the global parameters of the chip's current profile"),
+      profile: {
+        type: 'string',
+        description: "with --quick: the profile to start from (default: the chip's current profile in the database)",
+        schema: existingFile('profile').optional(),
+      },
       layers: { type: 'string', description: 'layers to calibrate, e.g. 0,1 (default all)', schema: intList.optional() },
       seed: optInt('seed of the probe patterns', 0, 2 ** 31 - 1),
       sweepRepeats: optInt('readings of each single-synapse sweep (default 3)', 1, 16),
@@ -111,20 +115,29 @@ export const JOB_SPECS: Record<JobKind, JobSpec> = {
       adaptive: bool('add the adaptive round of sensitive patterns'),
     },
     check(o) {
-      if (o.quick && (o.layers || o.sweepRepeats !== undefined || o.patterns !== undefined || o.adaptive)) return '--quick refits the globals only; drop --layers, --sweep-repeats, --patterns and --adaptive';
+      if (o.quick && (o.layers || o.sweepRepeats !== undefined || o.patterns !== undefined || o.adaptive))
+        return '--quick refits the globals only; drop --layers, --sweep-repeats, --patterns and --adaptive';
       if (o.profile && !o.quick) return '--profile goes with --quick (a full calibration starts from nothing)';
       return undefined;
     },
   },
   deploy: {
     kind: 'deploy',
-    summary: 'map a network through the chip\'s current profile, upload, verify, score on the device',
+    summary: "map a network through the chip's current profile, upload, verify, score on the device",
     defaultTimeoutS: 1800,
     options: {
-      model: { type: 'string', description: 'network file (network.bin of spikeloop train) in the shared folder', schema: existingFile('network file').optional() },
-      profile: { type: 'string', description: 'chip profile (default: the chip\'s current profile in the database)', schema: existingFile('profile').optional() },
+      model: {
+        type: 'string',
+        description: 'network file (network.bin of spikeloop train) in the shared folder',
+        schema: existingFile('network file').optional(),
+      },
+      profile: {
+        type: 'string',
+        description: "chip profile (default: the chip's current profile in the database)",
+        schema: existingFile('profile').optional(),
+      },
       nominal: bool('map through the nominal sky130 curves, not a profile'),
-      dataset: { type: 'string', description: 'score this data set\'s test part on the device', schema: dataset.optional() },
+      dataset: { type: 'string', description: "score this data set's test part on the device", schema: dataset.optional() },
       limitTest: optInt('score at most N test samples', 1, 10_000_000),
       seed: optInt('seed choosing the test subset', 0, 2 ** 31 - 1),
     },
@@ -143,7 +156,11 @@ export const JOB_SPECS: Record<JobKind, JobSpec> = {
       model: { type: 'string', description: 'network to start from', schema: existingFile('network file').optional() },
       dataset: { type: 'string', description: 'data set', schema: dataset.optional() },
       epochs: optInt('epochs', 1, 1_000_000),
-      profile: { type: 'string', description: 'chip profile (default: the chip\'s current profile in the database)', schema: existingFile('profile').optional() },
+      profile: {
+        type: 'string',
+        description: "chip profile (default: the chip's current profile in the database)",
+        schema: existingFile('profile').optional(),
+      },
       uncalibrated: bool('map through the nominal curves instead of a profile'),
       lr: { type: 'string', description: 'Adam learning rate', schema: positive.optional() },
       batchSize: optInt('mini-batch size', 1, 65536),
@@ -162,7 +179,7 @@ export const JOB_SPECS: Record<JobKind, JobSpec> = {
   },
   train: {
     kind: 'train',
-    summary: 'train a network in the digital twin (any worker\'s CPU); --cv K runs cross-validation',
+    summary: "train a network in the digital twin (any worker's CPU); --cv K runs cross-validation",
     defaultTimeoutS: 6 * 3600,
     options: {
       dataset: { type: 'string', description: 'data set', schema: dataset.optional() },
@@ -205,7 +222,9 @@ export function rawJobFlags(kind: JobKind, argv: string[]): RawFlags {
   try {
     values = parseArgs({ args: argv, options: config, strict: true, allowPositionals: false }).values;
   } catch (err) {
-    const known = Object.keys(all).map((k) => `--${flagName(k)}`).join(', ');
+    const known = Object.keys(all)
+      .map((k) => `--${flagName(k)}`)
+      .join(', ');
     throw new JobFlagError(`${kind}: ${(err as Error).message.split('\n')[0]}; the ${kind} job takes ${known}`);
   }
   const out: RawFlags = {};
@@ -260,6 +279,11 @@ export function jobsHelp(): string {
     lines.push(`  ${spec.kind}${CHIP_JOBS.has(spec.kind) ? ' (--chip ID | --all)' : ' (CPU queue)'}: ${spec.summary}`);
     for (const [k, o] of Object.entries(spec.options)) lines.push(`      --${flagName(k)}${o.type === 'string' ? ' VALUE' : ''}  ${o.description}`);
   }
-  lines.push('  every job: ' + Object.entries(COMMON).map(([k, o]) => `--${flagName(k)} N (${o.description})`).join('; '));
+  lines.push(
+    '  every job: ' +
+      Object.entries(COMMON)
+        .map(([k, o]) => `--${flagName(k)} N (${o.description})`)
+        .join('; '),
+  );
   return lines.join('\n');
 }

@@ -68,14 +68,33 @@ export async function writeFarmReport(db: ChipDb, out: string): Promise<{ chips:
       report: link(s.report),
     };
   });
-  sections.push({ title: 'Bring-up findings per die', blocks: findings.length ? [{ kind: 'table', rows: findings }] : [{ kind: 'text', text: 'No bring-up has finished yet.' }] });
+  sections.push({
+    title: 'Bring-up findings per die',
+    blocks: findings.length ? [{ kind: 'table', rows: findings }] : [{ kind: 'text', text: 'No bring-up has finished yet.' }],
+  });
 
   const cal = [...fullCal.values()];
   const blocks: ReportSection['blocks'] = [];
   if (cal.length) {
     const vals = (f: (r: ResultRow) => number | null) => cal.map(f).filter((v): v is number => v !== null);
-    blocks.push({ kind: 'plot', svg: histogram({ series: [{ name: 'E+', values: vals((r) => r.e_plus) }], title: `E+ over ${cal.length} die(s)`, xLabel: 'E+ (V, normalised reversal potential)', yLabel: 'dies' }) });
-    blocks.push({ kind: 'plot', svg: histogram({ series: [{ name: 'E-', values: vals((r) => r.e_minus) }], title: `E- over ${cal.length} die(s)`, xLabel: 'E- (V, normalised reversal potential)', yLabel: 'dies' }) });
+    blocks.push({
+      kind: 'plot',
+      svg: histogram({
+        series: [{ name: 'E+', values: vals((r) => r.e_plus) }],
+        title: `E+ over ${cal.length} die(s)`,
+        xLabel: 'E+ (V, normalised reversal potential)',
+        yLabel: 'dies',
+      }),
+    });
+    blocks.push({
+      kind: 'plot',
+      svg: histogram({
+        series: [{ name: 'E-', values: vals((r) => r.e_minus) }],
+        title: `E- over ${cal.length} die(s)`,
+        xLabel: 'E- (V, normalised reversal potential)',
+        yLabel: 'dies',
+      }),
+    });
     blocks.push({
       kind: 'plot',
       svg: histogram({
@@ -111,7 +130,13 @@ export async function writeFarmReport(db: ChipDb, out: string): Promise<{ chips:
 
   await writeHtmlReport(out, {
     title: 'Board farm: the lot',
-    summary: { chips: chips.length, jobs: rows.length, 'bring-up yield': yieldShare === null ? 'no bring-up yet' : `${passed}/${bringups.size}`, calibrated: anyCal.size, failed: failed.length },
+    summary: {
+      chips: chips.length,
+      jobs: rows.length,
+      'bring-up yield': yieldShare === null ? 'no bring-up yet' : `${passed}/${bringups.size}`,
+      calibrated: anyCal.size,
+      failed: failed.length,
+    },
     sections,
   });
   return { chips: chips.length, jobs: rows.length, yield: yieldShare, calibrated: anyCal.size };

@@ -185,7 +185,12 @@ export async function runFarmJob(ctx: JobRunContext): Promise<Record<string, unk
         warn: ctx.log,
         onBatch: (q) => ctx.progress({ stage: `epoch ${q.epoch}`, done: q.epoch, total: epochs }),
       });
-      if (s.interrupted) throw new Error(signal.aborted ? `fine-tuning stopped: ${String((signal.reason as Error)?.message ?? signal.reason)}; the next attempt resumes from its checkpoint` : 'fine-tuning was interrupted; the next attempt resumes from its checkpoint');
+      if (s.interrupted)
+        throw new Error(
+          signal.aborted
+            ? `fine-tuning stopped: ${String((signal.reason as Error)?.message ?? signal.reason)}; the next attempt resumes from its checkpoint`
+            : 'fine-tuning was interrupted; the next attempt resumes from its checkpoint',
+        );
       summary = { ...s, resumed: resume };
       break;
     }
@@ -217,7 +222,14 @@ export async function runFarmJob(ctx: JobRunContext): Promise<Record<string, unk
       break;
     }
   }
-  const result = { ...summary, job_id: jobId, kind: data.kind, chip: chip, artifacts: dir, job_seconds: Number(((performance.now() - started) / 1000).toFixed(3)) };
+  const result = {
+    ...summary,
+    job_id: jobId,
+    kind: data.kind,
+    chip: chip,
+    artifacts: dir,
+    job_seconds: Number(((performance.now() - started) / 1000).toFixed(3)),
+  };
   writeJsonAtomicSync(join(dir, RESULT_FILE), result);
   return result;
 }

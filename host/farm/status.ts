@@ -51,7 +51,15 @@ export async function farmStatus(queues: FarmQueues): Promise<FarmStatus> {
   for (const q of await queues.all()) {
     const c = await q.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized', 'waiting-children');
     const chip = q.name === CPU_QUEUE ? null : q.name.replace(/^chip\./, '');
-    qs.push({ queue: q.name, chip, waiting: (c.waiting ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0, completed: c.completed ?? 0, failed: c.failed ?? 0 });
+    qs.push({
+      queue: q.name,
+      chip,
+      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      completed: c.completed ?? 0,
+      failed: c.failed ?? 0,
+    });
     if ((c.active ?? 0) > 0) {
       for (const j of await q.getJobs(['active'])) {
         if (!j) continue;

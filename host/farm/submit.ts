@@ -32,7 +32,11 @@ export interface Submitted {
 const newJobId = (kind: string, chip: string | null) => `${kind}-${chip ?? 'cpu'}-${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
 /** Validates a submission and returns the jobs it would add, without adding them. */
-export async function planSubmission(req: SubmitRequest, queues: FarmQueues, db: ChipDb): Promise<{ kind: JobKind; jobs: { chip: string | null; data: JobData; attempts: number; backoffMs: number }[]; offline: string[] }> {
+export async function planSubmission(
+  req: SubmitRequest,
+  queues: FarmQueues,
+  db: ChipDb,
+): Promise<{ kind: JobKind; jobs: { chip: string | null; data: JobData; attempts: number; backoffMs: number }[]; offline: string[] }> {
   if (!isJobKind(req.job)) throw new SubmitError(`unknown job '${req.job}'; jobs: ${JOB_KINDS.join(', ')}`);
   const kind = req.job;
   let raw;
@@ -62,7 +66,9 @@ export async function planSubmission(req: SubmitRequest, queues: FarmQueues, db:
       const known = new Set([...(await knownChips(queues.redis)).map((c) => c.chipId), ...db.chips().map((c) => c.chip_id)]);
       if (!known.has(req.chip!)) {
         const list = [...known].sort();
-        throw new SubmitError(`unknown chip '${req.chip}'; ${list.length ? `known chips: ${list.join(', ')}` : 'no chip has been announced yet (start a worker with its board)'}`);
+        throw new SubmitError(
+          `unknown chip '${req.chip}'; ${list.length ? `known chips: ${list.join(', ')}` : 'no chip has been announced yet (start a worker with its board)'}`,
+        );
       }
       chips = [req.chip!];
     }

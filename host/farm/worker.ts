@@ -68,7 +68,11 @@ async function identify(uri: string, worker: string, host: string): Promise<Chip
 const ABORT_GRACE_MS = 10_000;
 
 /** Runs one job in its own thread (job-thread.ts); rejects with the job's error. */
-function runInThread(input: { jobId: string; data: unknown; uri?: string; farmDir: string }, signal: AbortSignal, progress: (p: JobProgress) => void): Promise<Record<string, unknown>> {
+function runInThread(
+  input: { jobId: string; data: unknown; uri?: string; farmDir: string },
+  signal: AbortSignal,
+  progress: (p: JobProgress) => void,
+): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const thread = new Thread(new URL('./job-thread.js', import.meta.url), { workerData: input });
     let settled = false;
@@ -93,8 +97,16 @@ function runInThread(input: { jobId: string; data: unknown; uri?: string; farmDi
     thread.on('message', (m: { type: string; p?: JobProgress; result?: Record<string, unknown>; message?: string; permanent?: boolean }) => {
       if (m.type === 'progress') progress(m.p!);
       // A workflow may leave a handle open (a timer, a backend); the thread has nothing more to do.
-      else if (m.type === 'done') settle(() => (void thread.terminate(), resolve(m.result!)));
-      else if (m.type === 'error') settle(() => (void thread.terminate(), reject(m.permanent ? new PermanentJobError(m.message!) : new Error(m.message))));
+      else if (m.type === 'done')
+        settle(() => {
+          void thread.terminate();
+          resolve(m.result!);
+        });
+      else if (m.type === 'error')
+        settle(() => {
+          void thread.terminate();
+          reject(m.permanent ? new PermanentJobError(m.message!) : new Error(m.message));
+        });
     });
     thread.on('error', (err) => settle(() => reject(err)));
     thread.on('exit', (code) => settle(() => reject(new Error(`the job's thread exited (${code}) without a result`))));

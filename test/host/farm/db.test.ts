@@ -6,9 +6,29 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ChipDb, type ResultRow } from '../../../host/farm/db.ts';
 
 const row = (over: Partial<ResultRow>): ResultRow => ({
-  job_id: 'j1', chip_id: 'c1', kind: 'calibrate', status: 'completed', attempts: 1, stalls: 0, worker: 'w', host: 'h',
-  submitted_at: null, finished_at: '2026-01-01T00:00:00.000Z', seconds: 1, error: null, artifacts: null, summary: '{}',
-  ok: 1, mode: 'full', e_plus: 9, e_minus: -6, rmse_pnn_ticks: 0.5, rmse_ideal_ticks: 6, accuracy: null, profile: '/p1', ...over,
+  job_id: 'j1',
+  chip_id: 'c1',
+  kind: 'calibrate',
+  status: 'completed',
+  attempts: 1,
+  stalls: 0,
+  worker: 'w',
+  host: 'h',
+  submitted_at: null,
+  finished_at: '2026-01-01T00:00:00.000Z',
+  seconds: 1,
+  error: null,
+  artifacts: null,
+  summary: '{}',
+  ok: 1,
+  mode: 'full',
+  e_plus: 9,
+  e_minus: -6,
+  rmse_pnn_ticks: 0.5,
+  rmse_ideal_ticks: 6,
+  accuracy: null,
+  profile: '/p1',
+  ...over,
 });
 
 describe('ChipDb', () => {
@@ -25,7 +45,10 @@ describe('ChipDb', () => {
     expect(db.results()[0]!.e_plus).toBe(9);
     expect(db.recordResult(row({ job_id: 'j2', status: 'failed', error: 'board gone', profile: null }))).toBe(true);
     expect(db.recordResult(row({ job_id: 'j2', finished_at: '2026-01-02T00:00:00.000Z', profile: '/p2' }))).toBe(true);
-    expect(db.results().map((r) => [r.job_id, r.status])).toEqual([['j1', 'completed'], ['j2', 'completed']]);
+    expect(db.results().map((r) => [r.job_id, r.status])).toEqual([
+      ['j1', 'completed'],
+      ['j2', 'completed'],
+    ]);
     // The newest calibration is the chip's current profile, whatever order the rows arrive in.
     expect(db.chip('c1')).toMatchObject({ current_profile: '/p2', profile_job: 'j2' });
     db.recordResult(row({ job_id: 'j0', finished_at: '2025-12-31T00:00:00.000Z', profile: '/p0' }));
@@ -34,7 +57,9 @@ describe('ChipDb', () => {
     // The unique key is in the file: a second process opening it sees the same rows.
     const again = new ChipDb(join(dir, 'chips.db'));
     expect(again.db.prepare('SELECT COUNT(*) AS n FROM results').get()).toEqual({ n: 3 });
-    expect(() => again.db.prepare("INSERT INTO results (job_id, kind, status, attempts, stalls, summary) VALUES ('j1', 'x', 'completed', 1, 0, '{}')").run()).toThrow(/UNIQUE/);
+    expect(() =>
+      again.db.prepare("INSERT INTO results (job_id, kind, status, attempts, stalls, summary) VALUES ('j1', 'x', 'completed', 1, 0, '{}')").run(),
+    ).toThrow(/UNIQUE/);
     again.close();
   });
 });

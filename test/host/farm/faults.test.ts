@@ -117,11 +117,9 @@ describe.skipIf(!redisOk)('farm faults (real Redis, worker processes, mock board
     await redis.stop();
     await new Promise((r) => setTimeout(r, 1500));
     await redis.start();
-    await until('all jobs to complete', async () => ((await states()).every((s) => s === 'completed') ? true : undefined), 50_000, 500).catch(
-      (err: Error) => {
-        throw new Error(`${err.message}; worker log:\n${w.log()}`);
-      },
-    );
+    await until('all jobs to complete', async () => ((await states()).every((s) => s === 'completed') ? true : undefined), 50_000, 500).catch((err: Error) => {
+      throw new Error(`${err.message}; worker log:\n${w.log()}`);
+    });
     const rows = await results();
     expect(rows.map((r) => r.job_id).sort()).toEqual([...ids].sort());
     expect(rows.every((r) => r.status === 'completed')).toBe(true);

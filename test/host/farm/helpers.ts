@@ -48,7 +48,24 @@ export async function startRedis(): Promise<LocalRedis> {
     new Promise<void>((resolve, reject) => {
       const c = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no', '--protected-mode', 'yes'],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'always',
+          '--save',
+          '',
+          '--daemonize',
+          'no',
+          '--protected-mode',
+          'yes',
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       child = c;

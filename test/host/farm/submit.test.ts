@@ -30,7 +30,18 @@ describe.skipIf(!haveRedis())('farm submit', () => {
     await announce(
       client,
       { id: 'w1', host: 'h', pid: 1, chips: [CHIP], cpu: true, startedAt: now, seenAt: now },
-      [{ chipId: CHIP, uri: 'mock:behavioral?seed=31&geometry=16-8-4', worker: 'w1', host: 'h', geometry: [16, 8, 4], boardId: 'b', firmware: 'f', seenAt: now }],
+      [
+        {
+          chipId: CHIP,
+          uri: 'mock:behavioral?seed=31&geometry=16-8-4',
+          worker: 'w1',
+          host: 'h',
+          geometry: [16, 8, 4],
+          boardId: 'b',
+          firmware: 'f',
+          seenAt: now,
+        },
+      ],
       60_000,
     );
   });
@@ -57,7 +68,9 @@ describe.skipIf(!haveRedis())('farm submit', () => {
     expect(await refused('calibrate', ['--patterns', '2'], { chip: CHIP })).toMatch(/invalid --patterns '2': must be >= 4/);
     expect(await refused('calibrate', ['--frob'], { chip: CHIP })).toMatch(/calibrate: Unknown option '--frob'.*takes --timeout/);
     expect(await refused('calibrate', ['--quick', '--layers', '0'], { chip: CHIP })).toMatch(/--quick refits the globals only/);
-    expect(await refused('calibrate', ['--quick'], { chip: CHIP })).toMatch(new RegExp(`chip ${CHIP} has no profile yet; run spikeloop farm submit calibrate --chip ${CHIP} first`));
+    expect(await refused('calibrate', ['--quick'], { chip: CHIP })).toMatch(
+      new RegExp(`chip ${CHIP} has no profile yet; run spikeloop farm submit calibrate --chip ${CHIP} first`),
+    );
     expect(await refused('deploy', ['--dataset', 'iris'], { chip: CHIP })).toMatch(/--model FILE is required/);
     expect(await refused('deploy', ['--model', join(dir, 'missing.bin'), '--nominal'], { chip: CHIP })).toMatch(/invalid --model .*no such file/);
     expect(await refused('finetune', ['--dataset', 'iris', '--uncalibrated'], { chip: CHIP })).toMatch(/--model FILE is required/);
@@ -68,13 +81,32 @@ describe.skipIf(!haveRedis())('farm submit', () => {
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
   });
 
-  it('queues a valid job with its retries and the chip\'s current profile filled in', async () => {
+  it("queues a valid job with its retries and the chip's current profile filled in", async () => {
     const profile = join(dir, 'profile.slp');
     writeFileSync(profile, 'x');
     db.recordResult({
-      job_id: 'cal-1', chip_id: CHIP, kind: 'calibrate', status: 'completed', attempts: 1, stalls: 0, worker: 'w1', host: 'h',
-      submitted_at: null, finished_at: '2026-01-01T00:00:00.000Z', seconds: 1, error: null, artifacts: dir, summary: '{}',
-      ok: 1, mode: 'full', e_plus: 9, e_minus: -6, rmse_pnn_ticks: 0.5, rmse_ideal_ticks: 6, accuracy: null, profile,
+      job_id: 'cal-1',
+      chip_id: CHIP,
+      kind: 'calibrate',
+      status: 'completed',
+      attempts: 1,
+      stalls: 0,
+      worker: 'w1',
+      host: 'h',
+      submitted_at: null,
+      finished_at: '2026-01-01T00:00:00.000Z',
+      seconds: 1,
+      error: null,
+      artifacts: dir,
+      summary: '{}',
+      ok: 1,
+      mode: 'full',
+      e_plus: 9,
+      e_minus: -6,
+      rmse_pnn_ticks: 0.5,
+      rmse_ideal_ticks: 6,
+      accuracy: null,
+      profile,
     });
     const res = await submit({ job: 'calibrate', chip: CHIP, all: false, argv: ['--quick', '--attempts', '5', '--backoff', '100'] }, queues, db);
     expect(res.jobs).toHaveLength(1);
