@@ -18,56 +18,19 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadDataset } from '../models/datasets/load.ts';
-import { initNetwork } from '../models/network/init.ts';
-import { defaultConfig } from '../models/network/network.ts';
-import { saveNetwork } from '../models/network/serialize.ts';
-import { createSolver } from '../models/network/solver.ts';
-import { trainNetwork } from '../models/training/trainer.ts';
-import { initBackend } from '../models/tf/backend.ts';
-import { ChipDevice } from '../host/device/chip-device.ts';
 import { connectRedis } from '../host/farm/config.ts';
 import { ChipDb, DB_FILE } from '../host/farm/db.ts';
 import { FarmQueues } from '../host/farm/queues.ts';
 import { RESULT_FILE } from '../host/farm/run-job.ts';
 import { submit } from '../host/farm/submit.ts';
 import { syncResults } from '../host/farm/sync.ts';
-import { deviceHorizons } from '../host/workflows/deploy.ts';
-import { presetFor } from '../host/workflows/train.ts';
-import { startRedis, startWorker, until, type SpawnedWorker } from '../test/host/farm/helpers.ts';
+import { irisNetworkFor, startRedis, startWorker, until, type SpawnedWorker } from '../test/host/farm/helpers.ts';
 
 const SEEDS = [101, 102, 103, 104, 105, 106, 107, 108];
 const dev = (seed: number) => `mock:behavioral?seed=${seed}&geometry=16-8-4`;
 const chipOf = (seed: number) => `behavioral-${seed}-16x8x4`;
 const CAL = (process.env.FARM_BENCH_CAL ?? '--sweep-repeats 1 --patterns 8 --held-out 8').split(/\s+/).filter(Boolean);
 const log = (s: string) => process.stderr.write(`[bench:farm] ${s}\n`);
-
-/** An Iris network shaped and timed for the 16-8-4 chip (as the demo trains one), a few epochs. */
-async function irisNetworkFor(file: string): Promise<void> {
-  await initBackend();
-  const device = await ChipDevice.open(dev(SEEDS[0]!));
-  const info = device.info;
-  await device.close();
-  const data = await loadDataset('iris');
-  const preset = presetFor('iris');
-  const sizes = [data.features + (preset.biasSpike === undefined ? 0 : 1), ...info.layers.slice(0, -1).map((l) => l.outputs), data.classes];
-  const config = defaultConfig(sizes, {
-    model: 'pnn',
-    inputWindow: 1,
-    horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2),
-    shiftGrids: false,
-    ...(preset.biasSpike === undefined ? {} : { biasSpike: preset.biasSpike }),
-  });
-  const solver = createSolver('dstd', { bins: 16 });
-  const net = initNetwork(config, { x: data.train.x, n: data.train.n }, solver, { seed: 1 });
-  await trainNetwork(
-    net,
-    { train: data.train, test: data.test },
-    { epochs: 20, batchSize: preset.batchSize, lr: preset.lr, seed: 1, solver, loss: preset.loss },
-  );
-  await saveNetwork(file, net, { dataset: 'iris', seed: 1 });
-  net.dispose();
-}
 
 interface RunFigures {
   wall_s: number;
@@ -160,7 +123,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'spikeloop-farm-net-'));
 try {
   mkdirSync(scratch, { recursive: true });
   const network = join(scratch, 'iris-16x8x4.bin');
-  await irisNetworkFor(network);
+  await irisNetworkFor(dev(SEEDS[0]!), network);
   log('2 workers x 4 chips, one SIGKILL');
   const two = await runFarm([SEEDS.slice(0, 4), SEEDS.slice(4)], true, network);
   log(`2 workers: ${two.wall_s.toFixed(1)} s; 1 worker x 8 chips`);

@@ -10,6 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { loadDataset } from '../../../models/datasets/load.ts';
+import { initNetwork } from '../../../models/network/init.ts';
+import { defaultConfig } from '../../../models/network/network.ts';
+import { saveNetwork } from '../../../models/network/serialize.ts';
+import { createSolver } from '../../../models/network/solver.ts';
+import { trainNetwork } from '../../../models/training/trainer.ts';
+import { initBackend } from '../../../models/tf/backend.ts';
+import { ChipDevice } from '../../../host/device/chip-device.ts';
+import { deviceHorizons } from '../../../host/workflows/deploy.ts';
+import { presetFor } from '../../../host/workflows/train.ts';
 
 export const BIN = fileURLToPath(new URL('../../../bin/spikeloop.js', import.meta.url));
 
@@ -189,3 +199,31 @@ export async function until<T>(what: string, check: () => Promise<T | undefined>
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/** An Iris network shaped and timed for the chip at `uri` (as the demo trains one), a few epochs: what deploy and finetune jobs need. */
+export async function irisNetworkFor(uri: string, file: string, epochs = 20): Promise<void> {
+  await initBackend();
+  const device = await ChipDevice.open(uri);
+  const info = device.info;
+  await device.close();
+  const data = await loadDataset('iris');
+  const preset = presetFor('iris');
+  const sizes = [data.features + (preset.biasSpike === undefined ? 0 : 1), ...info.layers.slice(0, -1).map((l) => l.outputs), data.classes];
+  const config = defaultConfig(sizes, {
+    model: 'pnn',
+    inputWindow: 1,
+    horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2),
+    shiftGrids: false,
+    ...(preset.biasSpike === undefined ? {} : { biasSpike: preset.biasSpike }),
+  });
+  const solver = createSolver('dstd', { bins: 16 });
+  const net = initNetwork(config, { x: data.train.x, n: data.train.n }, solver, { seed: 1 });
+  await trainNetwork(
+    net,
+    { train: data.train, test: data.test },
+    { epochs, batchSize: preset.batchSize, lr: preset.lr, seed: 1, solver, loss: preset.loss },
+  );
+  await saveNetwork(file, net, { dataset: 'iris', seed: 1 });
+  net.dispose();
+}
+
