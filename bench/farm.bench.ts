@@ -13,7 +13,7 @@
  *
  * The mock boards compute their chips on the host's CPU, so on a machine with few cores the farm is
  * CPU-bound, not board-bound: the speedup measures that machine. Environment: FARM_BENCH_CAL
- * (calibrate flags, default "--sweep-repeats 1 --patterns 8 --held-out 8").
+ * (calibrate flags, default "--sweep-repeats 1 --patterns 8 --held-out 8"), FARM_BENCH_KILL=0 (no kill).
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -30,6 +30,8 @@ const SEEDS = [101, 102, 103, 104, 105, 106, 107, 108];
 const dev = (seed: number) => `mock:behavioral?seed=${seed}&geometry=16-8-4`;
 const chipOf = (seed: number) => `behavioral-${seed}-16x8x4`;
 const CAL = (process.env.FARM_BENCH_CAL ?? '--sweep-repeats 1 --patterns 8 --held-out 8').split(/\s+/).filter(Boolean);
+/** FARM_BENCH_KILL=0 leaves out the injected kill (the scaling alone). */
+const KILL = process.env.FARM_BENCH_KILL !== '0';
 const log = (s: string) => process.stderr.write(`[bench:farm] ${s}\n`);
 
 interface RunFigures {
@@ -124,8 +126,8 @@ try {
   mkdirSync(scratch, { recursive: true });
   const network = join(scratch, 'iris-16x8x4.bin');
   await irisNetworkFor(dev(SEEDS[0]!), network);
-  log('2 workers x 4 chips, one SIGKILL');
-  const two = await runFarm([SEEDS.slice(0, 4), SEEDS.slice(4)], true, network);
+  log(`2 workers x 4 chips${KILL ? ', one SIGKILL' : ''}`);
+  const two = await runFarm([SEEDS.slice(0, 4), SEEDS.slice(4)], KILL, network);
   log(`2 workers: ${two.wall_s.toFixed(1)} s; 1 worker x 8 chips`);
   const one = await runFarm([SEEDS], false, network);
   log(`1 worker: ${one.wall_s.toFixed(1)} s`);
@@ -143,6 +145,7 @@ try {
       duplicated: two.duplicated,
       retried: two.retried,
       one_worker: { lost: one.lost, duplicated: one.duplicated, retried: one.retried },
+      injected_kill: KILL,
       calibrate_flags: CAL.join(' '),
       cores: availableParallelism(),
     }),

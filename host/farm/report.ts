@@ -21,7 +21,25 @@ const fixed = (v: number | null | undefined, d: number) => (typeof v === 'number
 
 export async function writeFarmReport(db: ChipDb, out: string): Promise<{ chips: number; jobs: number; yield: number | null; calibrated: number }> {
   const rows = db.results();
-  const chips = db.chips();
+  // Every die the database knows of: announced by a worker, or named by a job's result.
+  const known = db.chips();
+  const chips = [...known];
+  for (const id of new Set(rows.map((r) => r.chip_id).filter((c): c is string => c !== null)))
+    if (!known.some((c) => c.chip_id === id))
+      chips.push({
+        chip_id: id,
+        geometry: null,
+        board_id: null,
+        uri: null,
+        worker: null,
+        host: null,
+        first_seen: '',
+        last_seen: '',
+        current_profile: null,
+        profile_job: null,
+        profile_at: null,
+      });
+  chips.sort((a, b) => a.chip_id.localeCompare(b.chip_id));
   const bringups = latestPerChip(rows, 'bringup');
   const fullCal = latestPerChip(rows, 'calibrate', (r) => r.mode === 'full');
   const anyCal = latestPerChip(rows, 'calibrate');
