@@ -1,6 +1,6 @@
 /**
  * Jobs beyond bring-up and calibration, through real worker processes: twin training on the CPU
- * queue, and fine-tuning that resumes from its checkpoint after its worker was SIGKILLed.
+ * queue, fine-tuning that resumes from its checkpoint after its worker was SIGKILLed, and a timeout.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,7 +60,27 @@ describe.skipIf(!haveRedis())('farm jobs: CPU training, resumable fine-tuning', 
     const a = await startWorker(args, env);
     workers.push(a);
     const s = await cli(
-      ['farm', 'submit', 'finetune', '--chip', CHIP, '--uncalibrated', '--model', net, '--dataset', 'iris', '--epochs', '3', '--limit-train', '32', '--limit-test', '16', '--batch-size', '8', '--json'],
+      [
+        'farm',
+        'submit',
+        'finetune',
+        '--chip',
+        CHIP,
+        '--uncalibrated',
+        '--model',
+        net,
+        '--dataset',
+        'iris',
+        '--epochs',
+        '3',
+        '--limit-train',
+        '32',
+        '--limit-test',
+        '16',
+        '--batch-size',
+        '8',
+        '--json',
+      ],
       env,
     );
     expect(s.json?.ok, s.stderr).toBe(true);
@@ -73,4 +93,13 @@ describe.skipIf(!haveRedis())('farm jobs: CPU training, resumable fine-tuning', 
     const job = (await queues.chip(CHIP).getJob(id))!;
     expect(job.returnvalue).toMatchObject({ resumed: true, epochs: 3 });
   }, 90_000);
+
+  it('an attempt that runs past its --timeout is aborted and the job fails with the reason', async () => {
+    const s = await cli(['farm', 'submit', 'bringup', '--chip', CHIP, '--jitter-runs', '1000', '--timeout', '1', '--attempts', '1', '--json'], env);
+    expect(s.json?.ok, s.stderr).toBe(true);
+    const id = s.json.jobs[0].job_id as string;
+    await until('the job to fail', async () => ((await (await queues.chip(CHIP).getJob(id))?.getState()) === 'failed' ? true : undefined), 40_000);
+    const job = (await queues.chip(CHIP).getJob(id))!;
+    expect(job.failedReason).toMatch(/^timed out after 1 s \(--timeout\)/);
+  });
 });
