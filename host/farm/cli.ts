@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { UsageError, type CommandContext, type OptionsSpec } from '../cli/command.ts';
 import { renderTable } from '../ui/table.ts';
 import { displayPath } from '../ui/format.ts';
+import { parseDeviceUri } from '../device/device-uri.ts';
 import { connectRedis, farmDirFrom, pingRedis, redisUrlFrom, redisUrlSchema } from './config.ts';
 import { ChipDb, DB_FILE, type ResultRow } from './db.ts';
 import { jobsHelp } from './jobs.ts';
@@ -166,8 +167,12 @@ export function parseArgv(argv: string[]): { options: Record<string, unknown>; j
     const r = redisUrlSchema.safeParse(o.redis);
     if (!r.success) throw new UsageError(`invalid --redis '${o.redis}': ${r.error.issues[0]!.message}`);
   }
-  if (o.devices.length) {
-    // Device URIs are checked by the worker when it opens them (host/device parses them).
+  for (const uri of o.devices) {
+    try {
+      parseDeviceUri(uri);
+    } catch (err) {
+      throw new UsageError(`invalid --device '${uri}': ${(err as Error).message}`);
+    }
   }
   return { options: o as unknown as Record<string, unknown>, json, help: false };
 }

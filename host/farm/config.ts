@@ -55,9 +55,15 @@ export function connectRedis(url: string, opts: { failFast?: boolean } = {}): Re
 
 /** Fails fast with a clear message when nothing answers at `url` (for the one-shot commands). */
 export async function pingRedis(client: Redis, url: string): Promise<void> {
+  // The connection's own error (ECONNREFUSED, ...) says more than the retry limit the command hits.
+  let cause: string | undefined;
+  const onError = (err: Error) => (cause ??= err.message);
+  client.on('error', onError);
   try {
     await client.ping();
   } catch (err) {
-    throw new Error(`no Redis at ${url} (${(err as Error).message}); start one (redis-server) or give --redis / SPIKELOOP_REDIS`);
+    throw new Error(`no Redis at ${url} (${cause ?? (err as Error).message}); start one (redis-server) or give --redis / SPIKELOOP_REDIS`);
+  } finally {
+    client.off('error', onError);
   }
 }

@@ -90,7 +90,7 @@ describe.skipIf(!redisOk)('farm faults (real Redis, worker processes, mock board
     await a.kill();
     expect(await stateOf(chipOf(11), id!)).toBe('active'); // still locked by the dead worker
     await worker(['--device', dev(11)]);
-    await until('the job to complete', async () => ((await stateOf(chipOf(11), id!)) === 'completed' ? true : undefined), 50_000);
+    await until('the job to complete', async () => ((await stateOf(chipOf(11), id!)) === 'completed' ? true : undefined), 100_000);
     const job = (await queues.chip(chipOf(11)).getJob(id!))!;
     expect(job.stalledCounter).toBeGreaterThanOrEqual(1);
     expect(finishedAttempts(farmDir, id!)).toBe(1);
@@ -99,7 +99,7 @@ describe.skipIf(!redisOk)('farm faults (real Redis, worker processes, mock board
     // A second sync writes nothing new.
     const again = await cli(['farm', 'sync', '--json'], env);
     expect(again.json.written).toBe(0);
-  });
+  }, 150_000);
 
   it('Redis restarted during a run: every job completes and lands once', async () => {
     fresh();
@@ -117,35 +117,39 @@ describe.skipIf(!redisOk)('farm faults (real Redis, worker processes, mock board
     await redis.stop();
     await new Promise((r) => setTimeout(r, 1500));
     await redis.start();
-    await until('all jobs to complete', async () => ((await states()).every((s) => s === 'completed') ? true : undefined), 50_000, 500).catch((err: Error) => {
+    await until('all jobs to complete', async () => ((await states()).every((s) => s === 'completed') ? true : undefined), 110_000, 500).catch((err: Error) => {
       throw new Error(`${err.message}; worker log:\n${w.log()}`);
     });
     const rows = await results();
     expect(rows.map((r) => r.job_id).sort()).toEqual([...ids].sort());
     expect(rows.every((r) => r.status === 'completed')).toBe(true);
     for (const id of ids) expect(finishedAttempts(farmDir, id)).toBeGreaterThanOrEqual(1);
-  }, 90_000);
+  }, 150_000);
 
-  it.skipIf(!haveSocat())('a board that disappears fails its job with the reason after its retries; the other chip goes on', async () => {
-    fresh();
-    const board = await startChildBoard(['--chip', 'behavioral', '--geometry', '16-8-4', '--seed', '14']);
-    await worker(['--device', `pty:${board.hostPath}`, '--device', dev(15)]);
-    await board.stop();
-    const ids = await submit(['bringup', '--all', '--jitter-runs', '4', '--attempts', '2', '--backoff', '200']);
-    const gone = ids.find((id) => id.includes(chipOf(14)))!;
-    const alive = ids.find((id) => id.includes(chipOf(15)))!;
-    await until('both jobs to finish', async () => {
-      const [g, a] = [await stateOf(chipOf(14), gone), await stateOf(chipOf(15), alive)];
-      return g === 'failed' && a === 'completed' ? true : undefined;
-    });
-    const job = (await queues.chip(chipOf(14)).getJob(gone))!;
-    expect(job.attemptsMade).toBe(2);
-    const rows = await results();
-    const failed = rows.find((r) => r.job_id === gone)!;
-    expect(failed.status).toBe('failed');
-    expect(failed.error).toMatch(new RegExp(`board pty:${board.hostPath} of chip ${chipOf(14)} does not answer`));
-    expect(rows.find((r) => r.job_id === alive)!.status).toBe('completed');
-    const status = await cli(['farm', 'status', '--json'], env);
-    expect(status.json.chips.find((c: { chip: string }) => c.chip === chipOf(14)).unreachable).toMatch(/does not answer/);
-  });
+  it.skipIf(!haveSocat())(
+    'a board that disappears fails its job with the reason after its retries; the other chip goes on',
+    async () => {
+      fresh();
+      const board = await startChildBoard(['--chip', 'behavioral', '--geometry', '16-8-4', '--seed', '14']);
+      await worker(['--device', `pty:${board.hostPath}`, '--device', dev(15)]);
+      await board.stop();
+      const ids = await submit(['bringup', '--all', '--jitter-runs', '4', '--attempts', '2', '--backoff', '200']);
+      const gone = ids.find((id) => id.includes(chipOf(14)))!;
+      const alive = ids.find((id) => id.includes(chipOf(15)))!;
+      await until('both jobs to finish', async () => {
+        const [g, a] = [await stateOf(chipOf(14), gone), await stateOf(chipOf(15), alive)];
+        return g === 'failed' && a === 'completed' ? true : undefined;
+      });
+      const job = (await queues.chip(chipOf(14)).getJob(gone))!;
+      expect(job.attemptsMade).toBe(2);
+      const rows = await results();
+      const failed = rows.find((r) => r.job_id === gone)!;
+      expect(failed.status).toBe('failed');
+      expect(failed.error).toMatch(new RegExp(`board pty:${board.hostPath} of chip ${chipOf(14)} does not answer`));
+      expect(rows.find((r) => r.job_id === alive)!.status).toBe('completed');
+      const status = await cli(['farm', 'status', '--json'], env);
+      expect(status.json.chips.find((c: { chip: string }) => c.chip === chipOf(14)).unreachable).toMatch(/does not answer/);
+    },
+    120_000,
+  );
 });

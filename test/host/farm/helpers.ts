@@ -218,12 +218,7 @@ export async function irisNetworkFor(uri: string, file: string, epochs = 20): Pr
   });
   const solver = createSolver('dstd', { bins: 16 });
   const net = initNetwork(config, { x: data.train.x, n: data.train.n }, solver, { seed: 1 });
-  await trainNetwork(
-    net,
-    { train: data.train, test: data.test },
-    { epochs, batchSize: preset.batchSize, lr: preset.lr, seed: 1, solver, loss: preset.loss },
-  );
+  await trainNetwork(net, { train: data.train, test: data.test }, { epochs, batchSize: preset.batchSize, lr: preset.lr, seed: 1, solver, loss: preset.loss });
   await saveNetwork(file, net, { dataset: 'iris', seed: 1 });
   net.dispose();
 }
-

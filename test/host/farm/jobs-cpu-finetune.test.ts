@@ -44,14 +44,14 @@ describe.skipIf(!haveRedis())('farm jobs: CPU training, resumable fine-tuning', 
     expect(s.json?.ok, s.stderr).toBe(true);
     const id = s.json.jobs[0].job_id as string;
     expect(s.json.jobs[0].queue).toBe(CPU_QUEUE);
-    await until('the train job', async () => ((await (await queues.get(CPU_QUEUE).getJob(id))?.getState()) === 'completed' ? true : undefined), 50_000);
+    await until('the train job', async () => ((await (await queues.get(CPU_QUEUE).getJob(id))?.getState()) === 'completed' ? true : undefined), 100_000);
     const r = await cli(['farm', 'results', '--kind', 'train', '--json'], env);
     const row = r.json.results[0];
     expect(row).toMatchObject({ job_id: id, status: 'completed', chip_id: null });
     expect(row.summary.test_acc).toBeGreaterThanOrEqual(0);
     expect(existsSync(row.summary.network)).toBe(true);
     await workers.pop()!.stop();
-  });
+  }, 120_000);
 
   it('a fine-tuning job whose worker is killed resumes from its checkpoint on the next worker', async () => {
     const net = join(farmDir, 'iris-16x8x4.bin');
@@ -86,13 +86,13 @@ describe.skipIf(!haveRedis())('farm jobs: CPU training, resumable fine-tuning', 
     expect(s.json?.ok, s.stderr).toBe(true);
     const id = s.json.jobs[0].job_id as string;
     const checkpoint = join(farmDir, 'jobs', id, 'finetune', 'checkpoint.json');
-    await until('the first checkpoint', async () => (existsSync(checkpoint) ? true : undefined), 50_000, 100);
+    await until('the first checkpoint', async () => (existsSync(checkpoint) ? true : undefined), 100_000, 100);
     await a.kill();
     workers.push(await startWorker(args, env));
-    await until('the job to complete', async () => ((await (await queues.chip(CHIP).getJob(id))?.getState()) === 'completed' ? true : undefined), 50_000);
+    await until('the job to complete', async () => ((await (await queues.chip(CHIP).getJob(id))?.getState()) === 'completed' ? true : undefined), 100_000);
     const job = (await queues.chip(CHIP).getJob(id))!;
     expect(job.returnvalue).toMatchObject({ resumed: true, epochs: 3 });
-  }, 90_000);
+  }, 150_000);
 
   it('an attempt that runs past its --timeout is aborted and the job fails with the reason', async () => {
     const s = await cli(['farm', 'submit', 'bringup', '--chip', CHIP, '--jitter-runs', '1000', '--timeout', '1', '--attempts', '1', '--json'], env);
