@@ -44,6 +44,16 @@ export class PermanentJobError extends Error {
   override name = 'PermanentJobError';
 }
 
+/** A network that does not fit the chip will not fit it on the next attempt either. */
+async function notFitting<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof RangeError && /does not fit/.test(err.message)) throw new PermanentJobError(err.message);
+    throw err;
+  }
+}
+
 export const jobDir = (farmDir: string, jobId: string) => join(farmDir, 'jobs', jobId);
 
 /** A fresh attempt folder: try-1, try-2, ... (a killed attempt's folder is left as it was). */
@@ -143,17 +153,19 @@ export async function runFarmJob(ctx: JobRunContext): Promise<Record<string, unk
       dir = attemptDir(farmDir, jobId);
       ctx.progress({ stage: 'deploy', done: 0, total: 1 });
       summary = {
-        ...(await runDeployWorkflow({
-          device: uri,
-          model: p.model,
-          profile: p.nominal ? undefined : p.profile,
-          dataset: p.dataset,
-          limitTest: p.limitTest,
-          seed: p.seed,
-          signal,
-          print: ctx.log,
-          warn: ctx.log,
-        })),
+        ...(await notFitting(
+          runDeployWorkflow({
+            device: uri,
+            model: p.model,
+            profile: p.nominal ? undefined : p.profile,
+            dataset: p.dataset,
+            limitTest: p.limitTest,
+            seed: p.seed,
+            signal,
+            print: ctx.log,
+            warn: ctx.log,
+          }),
+        )),
       };
       writeJsonAtomicSync(join(dir, 'deploy.json'), summary);
       break;
@@ -164,27 +176,29 @@ export async function runFarmJob(ctx: JobRunContext): Promise<Record<string, unk
       // Killed before its first checkpoint: nothing to resume, and a new run needs an empty folder.
       if (!resume && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
       const epochs = p.epochs as number;
-      const s = await runFinetune({
-        device: uri,
-        out: dir,
-        resume,
-        model: resume ? undefined : p.model,
-        profile: p.profile,
-        uncalibrated: resume ? undefined : p.uncalibrated,
-        dataset: resume ? undefined : p.dataset,
-        epochs,
-        lr: resume ? undefined : p.lr,
-        batchSize: resume ? undefined : p.batchSize,
-        seed: resume ? undefined : p.seed,
-        limitTrain: resume ? undefined : p.limitTrain,
-        limitTest: resume ? undefined : p.limitTest,
-        checkpointEvery: p.checkpointEvery,
-        args: ['farm', data.kind, jobId],
-        signal,
-        print: ctx.log,
-        warn: ctx.log,
-        onBatch: (q) => ctx.progress({ stage: `epoch ${q.epoch}`, done: q.epoch, total: epochs }),
-      });
+      const s = await notFitting(
+        runFinetune({
+          device: uri,
+          out: dir,
+          resume,
+          model: resume ? undefined : p.model,
+          profile: p.profile,
+          uncalibrated: resume ? undefined : p.uncalibrated,
+          dataset: resume ? undefined : p.dataset,
+          epochs,
+          lr: resume ? undefined : p.lr,
+          batchSize: resume ? undefined : p.batchSize,
+          seed: resume ? undefined : p.seed,
+          limitTrain: resume ? undefined : p.limitTrain,
+          limitTest: resume ? undefined : p.limitTest,
+          checkpointEvery: p.checkpointEvery,
+          args: ['farm', data.kind, jobId],
+          signal,
+          print: ctx.log,
+          warn: ctx.log,
+          onBatch: (q) => ctx.progress({ stage: `epoch ${q.epoch}`, done: q.epoch, total: epochs }),
+        }),
+      );
       if (s.interrupted)
         throw new Error(
           signal.aborted

@@ -22,6 +22,8 @@ describe.skipIf(!haveRedis())('farm jobs: CPU training, resumable fine-tuning', 
   let farmDir: string;
   let env: NodeJS.ProcessEnv;
   const workers: SpawnedWorker[] = [];
+  /** The train job's network: shaped for the twin's default windows, not for the 16-8-4 chip. */
+  let trained = '';
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -50,6 +52,7 @@ describe.skipIf(!haveRedis())('farm jobs: CPU training, resumable fine-tuning', 
     expect(row).toMatchObject({ job_id: id, status: 'completed', chip_id: null });
     expect(row.summary.test_acc).toBeGreaterThanOrEqual(0);
     expect(existsSync(row.summary.network)).toBe(true);
+    trained = row.summary.network;
     await workers.pop()!.stop();
   }, 120_000);
 
@@ -102,4 +105,15 @@ describe.skipIf(!haveRedis())('farm jobs: CPU training, resumable fine-tuning', 
     const job = (await queues.chip(CHIP).getJob(id))!;
     expect(job.failedReason).toMatch(/^timed out after 1 s \(--timeout\)/);
   });
+
+  it('a deploy whose network does not fit the chip fails at once with the reason, without retries', async () => {
+    expect(trained).not.toBe('');
+    const s = await cli(['farm', 'submit', 'deploy', '--chip', CHIP, '--model', trained, '--nominal', '--json'], env);
+    expect(s.json?.ok, s.stderr).toBe(true);
+    const id = s.json.jobs[0].job_id as string;
+    await until('the job to fail', async () => ((await (await queues.chip(CHIP).getJob(id))?.getState()) === 'failed' ? true : undefined), 60_000);
+    const job = (await queues.chip(CHIP).getJob(id))!;
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toMatch(/does not fit behavioral-41-16x8x4/);
+  }, 90_000);
 });
