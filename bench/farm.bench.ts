@@ -107,7 +107,7 @@ async function runFarm(workerGroups: number[][], kill: boolean, network: string)
       const finished = existsSync(dir) ? readdirSync(dir).filter((d) => existsSync(join(dir, d, RESULT_FILE))).length : 0;
       if (finished > 1) duplicated += finished - 1;
     }
-    const rows = db.db.prepare('SELECT COUNT(*) AS n, COUNT(DISTINCT job_id) AS u FROM results').get() as { n: number; u: number };
+    const rows = db.db.get('SELECT COUNT(*) AS n, COUNT(DISTINCT job_id) AS u FROM results') as unknown as { n: number; u: number };
     duplicated += rows.n - rows.u;
     lost += ids.length - rows.n;
     return { wall_s: wall, jobs: ids.length, lost, duplicated, retried };

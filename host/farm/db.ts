@@ -1,15 +1,21 @@
 /**
- * The chip database: SQLite (better-sqlite3) on the coordinating host, one file, queryable with
- * any SQLite client. Only the coordinator writes it (farm results / report / sync pull finished
+ * The chip database: SQLite (node-sqlite3-wasm: SQLite compiled to WebAssembly, so it installs
+ * wherever npm does, with no compiler) on the coordinating host, one file, queryable with any
+ * SQLite client. Only the coordinator writes it (farm results / report / sync pull finished
  * jobs from Redis), so no host writes SQLite over a network file system.
+ *
+ * Its file system layer locks with a folder `chips.db.lock` (SQLite's dot-file locking) and has no
+ * shared memory, hence the rollback journal rather than WAL. Another client must use the same
+ * locking (`sqlite3 -vfs unix-dotfile`). A process killed mid-write leaves the lock folder behind;
+ * the error then names it.
  *
  * Idempotent by construction: `results.job_id` is the BullMQ job id and the primary key, so a
  * job that was retried, replayed after a Redis restart or synced twice lands once. The one update
  * allowed is a failed job that was later retried by hand and completed.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import sqlite from 'node-sqlite3-wasm';
 import type { ChipEntry } from './registry.ts';
 
 export const DB_FILE = 'chips.db';
@@ -99,18 +105,33 @@ const COLUMNS: (keyof ResultRow)[] = [
   'profile',
 ];
 
-export class ChipDb {
-  readonly db: Database.Database;
-  private readonly insertResult: Database.Statement;
-  private readonly setProfile: Database.Statement;
-  private readonly upsertChipStmt: Database.Statement;
+type Params = Record<string, string | number | null>;
 
-  constructor(readonly path: string) {
+/** node-sqlite3-wasm binds named parameters by their full name, prefix included; a missing value is NULL. */
+const named = (values: object): Params => Object.fromEntries(Object.entries(values).map(([k, v]) => [`@${k}`, (v ?? null) as string | number | null]));
+
+export class ChipDb {
+  readonly db: sqlite.Database;
+  private readonly insertResult: sqlite.Statement;
+  private readonly setProfile: sqlite.Statement;
+  private readonly upsertChipStmt: sqlite.Statement;
+
+  /** `busyMs`: how long a command waits for another one's write before failing. */
+  constructor(
+    readonly path: string,
+    busyMs = 5000,
+  ) {
     mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
+    // Created here so it gets the usual permissions (the wasm layer would create it owner-only).
+    closeSync(openSync(path, 'a'));
+    this.db = new sqlite.Database(path);
+    try {
+      this.db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.round(busyMs))}`);
+      this.locked(() => this.db.exec(SCHEMA));
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
     const cols = COLUMNS.join(', ');
     const vals = COLUMNS.map((c) => `@${c}`).join(', ');
     const updates = COLUMNS.filter((c) => c !== 'job_id')
@@ -132,56 +153,102 @@ export class ChipDb {
     );
   }
 
-  upsertChip(c: ChipEntry): void {
-    this.upsertChipStmt.run({
-      chipId: c.chipId,
-      geometry: c.geometry.join('-'),
-      boardId: c.boardId,
-      uri: c.uri,
-      worker: c.worker,
-      host: c.host,
-      seenAt: c.seenAt,
+  /** Runs `fn`; a lock still held after the busy timeout becomes an error naming the lock folder and the fix. */
+  private locked<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof Error && /database is locked/.test(err.message)) {
+        throw new Error(
+          `chip database ${this.path} is locked (folder ${this.path}.lock): another farm command is writing it, ` +
+            `or one was killed while writing; if no farm command is running, remove that folder and retry`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** `fn` in one transaction: all of it or nothing. */
+  private transaction<T>(fn: () => T): T {
+    return this.locked(() => {
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const out = fn();
+        this.db.exec('COMMIT');
+        return out;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw err;
+      }
     });
+  }
+
+  upsertChip(c: ChipEntry): void {
+    this.locked(() =>
+      this.upsertChipStmt.run(
+        named({
+          chipId: c.chipId,
+          geometry: c.geometry.join('-'),
+          boardId: c.boardId,
+          uri: c.uri,
+          worker: c.worker,
+          host: c.host,
+          seenAt: c.seenAt,
+        }),
+      ),
+    );
   }
 
   /** Records a finished job; true when the row was written (false: already there). */
   recordResult(row: ResultRow): boolean {
-    return this.db.transaction(() => {
-      const wrote = this.insertResult.run(row).changes > 0;
+    return this.transaction(() => {
+      const wrote = this.insertResult.run(named(row)).changes > 0;
       if (wrote && row.status === 'completed' && row.kind === 'calibrate' && row.profile && row.chip_id) {
-        this.upsertChipStmt.run({
-          chipId: row.chip_id,
-          geometry: null,
-          boardId: null,
-          uri: null,
-          worker: row.worker,
-          host: row.host,
-          seenAt: row.finished_at ?? new Date().toISOString(),
-        });
-        this.setProfile.run(row);
+        this.upsertChipStmt.run(
+          named({
+            chipId: row.chip_id,
+            geometry: null,
+            boardId: null,
+            uri: null,
+            worker: row.worker,
+            host: row.host,
+            seenAt: row.finished_at ?? new Date().toISOString(),
+          }),
+        );
+        this.setProfile.run(named({ profile: row.profile, job_id: row.job_id, finished_at: row.finished_at, chip_id: row.chip_id }));
       }
       return wrote;
-    })();
+    });
   }
 
   results(filter: { chip?: string; kind?: string } = {}): ResultRow[] {
     const where: string[] = [];
-    if (filter.chip) where.push('chip_id = @chip');
-    if (filter.kind) where.push('kind = @kind');
-    return this.db
-      .prepare(`SELECT * FROM results ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY finished_at, job_id`)
-      .all(filter) as ResultRow[];
+    const params: Params = {};
+    if (filter.chip) {
+      where.push('chip_id = @chip');
+      params['@chip'] = filter.chip;
+    }
+    if (filter.kind) {
+      where.push('kind = @kind');
+      params['@kind'] = filter.kind;
+    }
+    const sql = `SELECT * FROM results ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY finished_at, job_id`;
+    return this.locked(() => this.db.all(sql, params)) as unknown as ResultRow[];
   }
 
   chips(): ChipRow[] {
-    return this.db.prepare('SELECT * FROM chips ORDER BY chip_id').all() as ChipRow[];
+    return this.locked(() => this.db.all('SELECT * FROM chips ORDER BY chip_id')) as unknown as ChipRow[];
   }
 
   chip(id: string): ChipRow | undefined {
-    return this.db.prepare('SELECT * FROM chips WHERE chip_id = ?').get(id) as ChipRow | undefined;
+    return (this.locked(() => this.db.get('SELECT * FROM chips WHERE chip_id = ?', id)) ?? undefined) as ChipRow | undefined;
   }
 
+  /** Frees the statements (the wasm heap is not garbage-collected) and closes the file. */
   close(): void {
+    if (!this.db.isOpen) return;
+    for (const s of [this.insertResult, this.setProfile, this.upsertChipStmt]) if (!s.isFinalized) s.finalize();
     this.db.close();
   }
 }

@@ -1,5 +1,6 @@
 /** The chip database lands each job once, whatever the number of syncs, and keeps the current profile. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -56,10 +57,41 @@ describe('ChipDb', () => {
     db.close();
     // The unique key is in the file: a second process opening it sees the same rows.
     const again = new ChipDb(join(dir, 'chips.db'));
-    expect(again.db.prepare('SELECT COUNT(*) AS n FROM results').get()).toEqual({ n: 3 });
-    expect(() =>
-      again.db.prepare("INSERT INTO results (job_id, kind, status, attempts, stalls, summary) VALUES ('j1', 'x', 'completed', 1, 0, '{}')").run(),
-    ).toThrow(/UNIQUE/);
+    expect(again.db.get('SELECT COUNT(*) AS n FROM results')).toEqual({ n: 3 });
+    expect(() => again.db.run("INSERT INTO results (job_id, kind, status, attempts, stalls, summary) VALUES ('j1', 'x', 'completed', 1, 0, '{}')")).toThrow(
+      /UNIQUE/,
+    );
+    again.close();
+  });
+
+  it('a command killed mid-write: the next one fails naming the lock folder and the fix; after the fix the half write is rolled back', () => {
+    dir = mkdtempSync(join(tmpdir(), 'spikeloop-db-'));
+    const file = join(dir, 'chips.db');
+    const db = new ChipDb(file);
+    db.recordResult(row({}));
+    db.close();
+    // A writer that exits inside its transaction leaves its lock folder and a hot journal.
+    const killed = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import sqlite from 'node-sqlite3-wasm';
+         const db = new sqlite.Database(${JSON.stringify(file)});
+         db.exec('BEGIN IMMEDIATE');
+         db.run("DELETE FROM results");
+         db.run("INSERT INTO results (job_id, kind, status, attempts, stalls, summary) VALUES ('half', 'x', 'completed', 1, 0, '{}')");
+         process.exit(0);`,
+      ],
+      { cwd: process.cwd(), encoding: 'utf8' },
+    );
+    expect(killed.stderr).toBe('');
+    expect(existsSync(`${file}.lock`)).toBe(true);
+    expect(() => new ChipDb(file, 50)).toThrow(`${file} is locked (folder ${file}.lock)`);
+    expect(() => new ChipDb(file, 50)).toThrow('if no farm command is running, remove that folder and retry');
+    rmSync(`${file}.lock`, { recursive: true });
+    const again = new ChipDb(file, 50);
+    expect(again.results().map((r) => r.job_id)).toEqual(['j1']);
     again.close();
   });
 });
