@@ -51,6 +51,8 @@ export interface Command<S extends OptionsSpec = OptionsSpec> {
   options: S;
   /** Checks across flags (e.g. exactly one of --pty, --port); return an error message or undefined. */
   check?(options: ParsedOptions<S>): string | undefined;
+  /** A command whose argv does not fit one flag set (subcommands, repeated flags) parses it itself; throws UsageError. */
+  parseArgv?(argv: string[]): { options: Record<string, unknown>; json: boolean; help: boolean };
   /** Does the work; the returned object is the --json summary (main adds "ok": true). */
   run(ctx: CommandContext<ParsedOptions<S>>): Promise<Record<string, unknown>>;
 }

@@ -253,7 +253,7 @@ export async function main(argv: string[], ioOverride: Partial<MainIO> = {}): Pr
 
   let parsed: ReturnType<typeof parseCommandFlags>;
   try {
-    parsed = parseCommandFlags(cmd, rest);
+    parsed = cmd.parseArgv ? cmd.parseArgv(rest) : parseCommandFlags(cmd, rest);
   } catch (err) {
     return fail(err instanceof UsageError ? 2 : 1, err, cmdName);
   }

@@ -1,0 +1,2 @@
+/** `spikeloop farm`: the board farm (host/farm/README.md). */
+export { name, summary, description, examples, options, parseArgv, run } from '../../farm/cli.ts';
