@@ -42,7 +42,8 @@ const probeSeed = Number(process.env.CAL_PROBE_SEED ?? 1);
 if (!Number.isInteger(probeSeed) || probeSeed < 0) throw new RangeError(`CAL_PROBE_SEED must be a non-negative integer, got ${process.env.CAL_PROBE_SEED}`);
 const adaptive = parseAdaptive(process.env.CAL_ADAPTIVE);
 const sweepRepeats = Number(process.env.CAL_SWEEP_REPEATS ?? DEFAULT_PROBE_SIZES.sweepRepeats);
-if (!Number.isInteger(sweepRepeats) || sweepRepeats < 1) throw new RangeError(`CAL_SWEEP_REPEATS must be an integer >= 1, got ${process.env.CAL_SWEEP_REPEATS}`);
+if (!Number.isInteger(sweepRepeats) || sweepRepeats < 1)
+  throw new RangeError(`CAL_SWEEP_REPEATS must be an integer >= 1, got ${process.env.CAL_SWEEP_REPEATS}`);
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
 const avg = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
 
@@ -63,10 +64,24 @@ async function behavioural(): Promise<Record<string, unknown>> {
     const chip = new BehavioralChip({ seed, sizes, physics });
     const sup = chip.supply();
     const target = backendTarget(chip);
-    const res = await calibrateChip(target, { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, adaptive, sizes: { sweepRepeats } });
+    const res = await calibrateChip(target, {
+      seed: probeSeed,
+      chipId: chip.chipId,
+      temperatureC: sup.temperatureC,
+      supplyV: sup.supplyV,
+      adaptive,
+      sizes: { sweepRepeats },
+    });
     const seconds = (performance.now() - t) / 1000;
     // A sky130 die has a reversal potential per synapse (its layer's ePlus / eMinus are solver anchors): no one truth to score E+- and g against.
-    const score = physics === 'ekv' ? scoreAgainstTruth(chip, res.profile, target.layers.map((_, l) => drivenInputs(target.layers, l))) : undefined;
+    const score =
+      physics === 'ekv'
+        ? scoreAgainstTruth(
+            chip,
+            res.profile,
+            target.layers.map((_, l) => drivenInputs(target.layers, l)),
+          )
+        : undefined;
     const truthKeys: Record<string, number> = score
       ? {
           e_plus_err: score.ePlus.relError,
@@ -94,7 +109,15 @@ async function behavioural(): Promise<Record<string, unknown>> {
     });
     process.stderr.write(`behavioral seed ${seed}: ${JSON.stringify(rows.at(-1))}\n`);
   }
-  const out: Record<string, unknown> = { backend: 'mock:behavioral', physics, geometry, seeds, probe_seed: probeSeed, adaptive: process.env.CAL_ADAPTIVE ?? '0', sweep_repeats: sweepRepeats };
+  const out: Record<string, unknown> = {
+    backend: 'mock:behavioral',
+    physics,
+    geometry,
+    seeds,
+    probe_seed: probeSeed,
+    adaptive: process.env.CAL_ADAPTIVE ?? '0',
+    sweep_repeats: sweepRepeats,
+  };
   for (const k of Object.keys(rows[0])) out[k] = round(avg(rows.map((r) => r[k])));
   out.worst_pnn_over_floor = round(Math.max(...rows.map((r) => r.pnn_over_floor)));
   out.worst_pnn_over_pooled_floor = round(Math.max(...rows.map((r) => r.pnn_over_pooled_floor)));
@@ -111,7 +134,14 @@ async function spice(): Promise<Record<string, unknown>> {
   const chip = await createChip('spice', { seed: '3', mode: 'table' });
   try {
     const sup = chip.supply();
-    const res = await calibrateChip(backendTarget(chip), { seed: probeSeed, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, adaptive, sizes: { sweepRepeats } });
+    const res = await calibrateChip(backendTarget(chip), {
+      seed: probeSeed,
+      chipId: chip.chipId,
+      temperatureC: sup.temperatureC,
+      supplyV: sup.supplyV,
+      adaptive,
+      sizes: { sweepRepeats },
+    });
     return {
       backend: 'mock:spice?seed=3&mode=table',
       geometry: [chip.geometry[0].inputs, ...chip.geometry.map((g) => g.outputs)].join('-'),

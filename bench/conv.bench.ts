@@ -105,7 +105,10 @@ async function main(): Promise<void> {
     const arch = archPreset('cifar-vgg5');
     const config = archConfig(arch, { model: 'pnn' });
     const kinds = compileArchitecture(arch).layers;
-    const net = SpikingNetwork.fromStates(config, kinds.map((k, l) => (k.kind === 'conv' ? randomConvState(config, l, 1) : randomDenseState(config, l, 1))));
+    const net = SpikingNetwork.fromStates(
+      config,
+      kinds.map((k, l) => (k.kind === 'conv' ? randomConvState(config, l, 1) : randomDenseState(config, l, 1))),
+    );
     const x = Float32Array.from({ length: B * config.sizes[0]! }, (_, k) => ((k * 2654435761) % 1000) / 1000);
     const y = Uint8Array.from({ length: B }, (_, k) => k % 10);
     const solver = createSolver('dstd', { bins: 16 });
@@ -130,7 +133,7 @@ async function main(): Promise<void> {
     out.vgg5_step_ms = round(stepMs);
     out.vgg5_step_wall_ms = round(med(wall));
     out.vgg5_samples_per_s = round((B * 1000) / stepMs);
-    out.vgg5_epoch_hours_projected = round((50000 / ((B * 1000) / stepMs)) / 3600, 3);
+    out.vgg5_epoch_hours_projected = round(50000 / ((B * 1000) / stepMs) / 3600, 3);
     out.vgg5_tensor_bytes_after = tf.memory().numBytes;
     opt.dispose();
     net.dispose();
@@ -151,17 +154,21 @@ async function main(): Promise<void> {
       const c0 = cpuMs();
       const net = initNetwork(archConfig(archPreset('mnist-conv'), { model }), { x: data.train.x, n: Math.min(32, data.train.n) }, solver, { seed: 1 });
       const initS = (performance.now() - t0) / 1000;
-      const hist = await trainNetwork(net, { train: data.train }, {
-        epochs: 1,
-        batchSize: 32,
-        lr,
-        seed: 1,
-        solver,
-        loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1 },
-        onBatch: (p) => {
-          if (p.batch % 10 === 0) note(`${model}: batch ${p.batch}/${p.batches}, train acc ${round(p.acc, 3)}`);
+      const hist = await trainNetwork(
+        net,
+        { train: data.train },
+        {
+          epochs: 1,
+          batchSize: 32,
+          lr,
+          seed: 1,
+          solver,
+          loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1 },
+          onBatch: (p) => {
+            if (p.batch % 10 === 0) note(`${model}: batch ${p.batch}/${p.batches}, train acc ${round(p.acc, 3)}`);
+          },
         },
-      });
+      );
       const e = evaluateNetwork(net, data.test, solver, { batchSize: 64, tauSoft: 0.2 });
       out[`fmnist_conv_${model}_acc`] = round(e.acc);
       runs[model] = {

@@ -250,12 +250,21 @@ async function main(): Promise<void> {
   const extrapolate = (pts: { x: number; cost: StepCost }[], x0: number): StepCost | undefined =>
     pts.length < 2
       ? undefined
-      : { cpu_ms: round(line(pts, x0, (c) => c.cpu_ms)), wall_ms: round(line(pts, x0, (c) => c.wall_ms)), peak_bytes: Math.round(line(pts, x0, (c) => c.peak_bytes)) };
-  const stepsFit = extrapolate(stepPoints.map((p) => ({ x: p.steps, cost: p.cost })), eulerSteps);
+      : {
+          cpu_ms: round(line(pts, x0, (c) => c.cpu_ms)),
+          wall_ms: round(line(pts, x0, (c) => c.wall_ms)),
+          peak_bytes: Math.round(line(pts, x0, (c) => c.peak_bytes)),
+        };
+  const stepsFit = extrapolate(
+    stepPoints.map((p) => ({ x: p.steps, cost: p.cost })),
+    eulerSteps,
+  );
   // Predicted peak at the matched K (every large tensor of the step is batch x steps x width).
   const predicted = (b: number) => (stepsFit ? (stepsFit.peak_bytes * b) / BATCH : Infinity);
   const direct = predicted(BATCH) <= EULER_BYTES_BUDGET ? runChild<StepCost>(['--euler-step', String(eulerSteps), String(BATCH)]) : undefined;
-  note(`Euler ${eulerSteps} steps at batch ${BATCH}: ${direct ? JSON.stringify(direct) : `not run (predicted peak ${predicted(BATCH)} bytes > ${EULER_BYTES_BUDGET}) or out of memory`}`);
+  note(
+    `Euler ${eulerSteps} steps at batch ${BATCH}: ${direct ? JSON.stringify(direct) : `not run (predicted peak ${predicted(BATCH)} bytes > ${EULER_BYTES_BUDGET}) or out of memory`}`,
+  );
   const method = direct ? 'direct' : 'steps_fit';
   const eulerAt128 = direct ?? stepsFit;
   if (!eulerAt128) throw new Error(`Euler ran at fewer than two step counts of batch ${BATCH}; cannot give its cost`);

@@ -45,7 +45,14 @@ type Op =
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
 
 async function measure(rate: number, ops: Op[], initial: Uint16Array[]) {
-  const mock = await openMockBoard(parseMockSpec('ideal', [['seed', SEED], ['geometry', GEOMETRY], ['byteErrorRate', '0'], ['errorSeed', '11']]));
+  const mock = await openMockBoard(
+    parseMockSpec('ideal', [
+      ['seed', SEED],
+      ['geometry', GEOMETRY],
+      ['byteErrorRate', '0'],
+      ['errorSeed', '11'],
+    ]),
+  );
   const dev = await ChipDevice.over(
     { description: `mock:ideal (byte error rate ${rate})`, stream: mock.stream, bytesPerSecond: Infinity, close: () => mock.close() },
     { retries: 10, notice: () => {} },
@@ -69,7 +76,13 @@ async function measure(rate: number, ops: Op[], initial: Uint16Array[]) {
     try {
       if (op.kind === 'run') {
         const [got, want] = await Promise.all([dev.run(op.inputs, 1), ref.run(op.inputs, 1)]);
-        if (got.some((g, l) => Buffer.compare(Buffer.from(g.buffer, g.byteOffset, g.byteLength), Buffer.from(want[l]!.buffer, want[l]!.byteOffset, want[l]!.byteLength)) !== 0)) misdirected++;
+        if (
+          got.some(
+            (g, l) =>
+              Buffer.compare(Buffer.from(g.buffer, g.byteOffset, g.byteLength), Buffer.from(want[l]!.buffer, want[l]!.byteOffset, want[l]!.byteLength)) !== 0,
+          )
+        )
+          misdirected++;
       } else if (op.kind === 'write') {
         const next = mirror[op.layer]!.slice();
         next.set(op.codes, op.offset);
@@ -163,7 +176,13 @@ async function main(): Promise<void> {
       chip: 'ideal',
       ops: OPS,
       mix: { run: 0.4, write_256_codes: 0.3, ping_64_bytes: 0.2, status: 0.1 },
-      clean: { ops_per_s: clean.ops_per_s, wall_s: clean.wall_s, misdirected: clean.misdirected, weights_crc_mismatch: clean.weights_crc_mismatch, failed_ops: clean.failed_ops },
+      clean: {
+        ops_per_s: clean.ops_per_s,
+        wall_s: clean.wall_s,
+        misdirected: clean.misdirected,
+        weights_crc_mismatch: clean.weights_crc_mismatch,
+        failed_ops: clean.failed_ops,
+      },
       rates: noisy,
     }),
   );

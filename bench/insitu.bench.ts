@@ -109,7 +109,10 @@ async function calibrated(dir: string): Promise<string | undefined> {
   const file = fileURLToPath(new URL('../host/workflows/calibrate.ts', import.meta.url));
   if (process.env.BENCH_PROFILE === 'truth' || !fs.existsSync(file)) return undefined;
   const mod = (await import(pathToFileURL(file).href)) as {
-    runCalibrateWorkflow?: (device: ChipDevice, o: { out: string; seed?: number; deviceUri?: string; print?: (l: string) => void }) => Promise<{ profile: string }>;
+    runCalibrateWorkflow?: (
+      device: ChipDevice,
+      o: { out: string; seed?: number; deviceUri?: string; print?: (l: string) => void },
+    ) => Promise<{ profile: string }>;
   };
   if (typeof mod.runCalibrateWorkflow !== 'function') return undefined;
   const device = await ChipDevice.open(BASE_URI);
@@ -123,7 +126,12 @@ async function calibrated(dir: string): Promise<string | undefined> {
   }
 }
 
-async function trainTwin(data: Dataset, info: ChipDevice['info'], model: 'pnn' | 'ideal', physics: { ePlus: number; eMinus: number }): Promise<{ net: SpikingNetwork; acc: number }> {
+async function trainTwin(
+  data: Dataset,
+  info: ChipDevice['info'],
+  model: 'pnn' | 'ideal',
+  physics: { ePlus: number; eMinus: number },
+): Promise<{ net: SpikingNetwork; acc: number }> {
   const config = defaultConfig([784, 256, 128, 10], {
     model,
     ePlus: physics.ePlus,

@@ -96,7 +96,7 @@ function softmaxRegression(train: Part, test: Part, F: number, classes: number, 
       scores(train.x, i);
       const m = Math.max(...z);
       let sum = 0;
-      for (let c = 0; c < classes; c++) sum += (z[c] = Math.exp(z[c]! - m));
+      for (let c = 0; c < classes; c++) sum += z[c] = Math.exp(z[c]! - m);
       for (let c = 0; c < classes; c++) {
         const g = z[c]! / sum - (train.y[i] === c ? 1 : 0);
         for (let f = 0; f < F; f++) G[c * D + f] += g * train.x[i * F + f]!;
@@ -131,7 +131,8 @@ function gaussianDiscriminant(train: Part, test: Part, F: number, classes: numbe
   const scatter = Array.from({ length: classes }, () => new Float64Array(F * F));
   for (let i = 0; i < train.n; i++) {
     const c = train.y[i]!;
-    for (let a = 0; a < F; a++) for (let b = 0; b < F; b++) scatter[c]![a * F + b] += (train.x[i * F + a]! - mean[c]![a]!) * (train.x[i * F + b]! - mean[c]![b]!);
+    for (let a = 0; a < F; a++)
+      for (let b = 0; b < F; b++) scatter[c]![a * F + b] += (train.x[i * F + a]! - mean[c]![a]!) * (train.x[i * F + b]! - mean[c]![b]!);
   }
   const covs = pooled
     ? Array(classes).fill(scatter.reduce((t, S) => t.map((v, k) => v + S[k]! / (train.n - classes)), new Float64Array(F * F)))
@@ -195,13 +196,20 @@ interface SnnSummary {
 async function snnRun(args: string[], wrongOn?: Part): Promise<SnnSummary & { wrong?: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'spikeloop-iris-bench-'));
   try {
-    const out = execFileSync(process.execPath, [cli, 'train', '--dataset', 'iris', '--out', join(dir, 'run'), '--json', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    const out = execFileSync(process.execPath, [cli, 'train', '--dataset', 'iris', '--out', join(dir, 'run'), '--json', ...args], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const last = out.trim().split('\n').at(-1) ?? '';
     const summary = JSON.parse(last) as SnnSummary;
     if (!wrongOn) return summary;
     const { net } = await loadNetwork(join(dir, 'run', 'network.bin'));
     try {
-      const e = evaluateNetwork(net, { x: Float32Array.from(wrongOn.x), y: Uint8Array.from(wrongOn.y), n: wrongOn.n, features: net.features }, createSolver('exact'));
+      const e = evaluateNetwork(
+        net,
+        { x: Float32Array.from(wrongOn.x), y: Uint8Array.from(wrongOn.y), n: wrongOn.n, features: net.features },
+        createSolver('exact'),
+      );
       return { ...summary, wrong: wrongRows(Array.from(e.predictions, (p, i) => p === wrongOn.y[i])) };
     } finally {
       net.dispose();
@@ -263,7 +271,12 @@ function hardRows(): Record<string, unknown>[] {
   const all = Uint32Array.from({ length: raw.n }, (_, i) => i);
   const scaled = applyMinMax(raw.x, raw.features, all, iris.normalization!);
   const F = raw.features;
-  const missedBy = (i: number) => [...Object.entries(refs).filter(([, r]) => !r[i]).map(([name]) => name), ...[...snnWrong].filter(([, w]) => w.includes(i)).map(([s]) => `snn_seed_${s}`)];
+  const missedBy = (i: number) => [
+    ...Object.entries(refs)
+      .filter(([, r]) => !r[i])
+      .map(([name]) => name),
+    ...[...snnWrong].filter(([, w]) => w.includes(i)).map(([s]) => `snn_seed_${s}`),
+  ];
   const rows = [...Array(iris.test.n).keys()].map((i) => ({ i, by: missedBy(i) })).filter((r) => r.by.length > 0);
   return rows.map(({ i, by }) => {
     const k = test[i]!;
@@ -281,7 +294,13 @@ function hardRows(): Record<string, unknown>[] {
       class: raw.classNames[raw.y[k]!],
       cm: Array.from(raw.x.subarray(k * F, (k + 1) * F)),
       missed_by: by,
-      nearest_other_class: { sample: near, class: raw.classNames[raw.y[near]!], cm: Array.from(raw.x.subarray(near * F, (near + 1) * F)), distance: round(Math.sqrt(nearD)), in_test: test.includes(near) },
+      nearest_other_class: {
+        sample: near,
+        class: raw.classNames[raw.y[near]!],
+        cm: Array.from(raw.x.subarray(near * F, (near + 1) * F)),
+        distance: round(Math.sqrt(nearD)),
+        in_test: test.includes(near),
+      },
     };
   });
 }

@@ -61,7 +61,27 @@ function argv(w: Workflow, device: string, model: string, out: string): string[]
     case 'deploy':
       return ['deploy', '--device', device, '--model', model, '--dataset', 'fashion-mnist', '--limit-test', String(IMAGES), '--json'];
     case 'finetune':
-      return ['finetune', '--device', device, '--model', model, '--dataset', 'fashion-mnist', '--limit-train', String(TRAIN), '--limit-test', '100', '--epochs', '1', '--batch-size', '32', '--uncalibrated', '--out', out, '--json'];
+      return [
+        'finetune',
+        '--device',
+        device,
+        '--model',
+        model,
+        '--dataset',
+        'fashion-mnist',
+        '--limit-train',
+        String(TRAIN),
+        '--limit-test',
+        '100',
+        '--epochs',
+        '1',
+        '--batch-size',
+        '32',
+        '--uncalibrated',
+        '--out',
+        out,
+        '--json',
+      ];
     case 'bringup':
       return ['bringup', '--device', device, '--out', out, '--json'];
   }

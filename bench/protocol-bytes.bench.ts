@@ -37,7 +37,12 @@ type Counts = { bytes_out: number; bytes_in: number; frames_out: number; s: numb
 
 function delta(dev: ChipDevice, b: LinkStats, t0: number): Counts {
   const a = dev.link.stats;
-  return { bytes_out: a.bytesOut - b.bytesOut, bytes_in: a.bytesIn - b.bytesIn, frames_out: a.framesOut - b.framesOut, s: Number(((performance.now() - t0) / 1000).toFixed(1)) };
+  return {
+    bytes_out: a.bytesOut - b.bytesOut,
+    bytes_in: a.bytesIn - b.bytesIn,
+    frames_out: a.framesOut - b.framesOut,
+    s: Number(((performance.now() - t0) / 1000).toFixed(1)),
+  };
 }
 
 async function main(): Promise<void> {
@@ -72,7 +77,12 @@ async function main(): Promise<void> {
         }
         // deploy: upload + verify, then score
         const sizes = [784, ...info.layers.map((l) => l.outputs)];
-        const config = defaultConfig(sizes, { model: 'pnn', inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2), shiftGrids: false });
+        const config = defaultConfig(sizes, {
+          model: 'pnn',
+          inputWindow: 1,
+          horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2),
+          shiftGrids: false,
+        });
         const net = initNetwork(config, { x: data.train.x, n: Math.min(256, data.train.n) }, createSolver('dstd', { bins: 16 }), { seed: 1 });
         b = dev.link.stats;
         t0 = performance.now();

@@ -37,7 +37,12 @@ function median(xs: number[]): number {
 }
 
 /** Per-run wall time of one neuron's transient on one warm engine. */
-async function transientTiming(engine: 'wasm' | 'ngspice', gates: Float64Array, inputs: Float64Array, batch: number): Promise<{ perRun: number; times: Float64Array }> {
+async function transientTiming(
+  engine: 'wasm' | 'ngspice',
+  gates: Float64Array,
+  inputs: Float64Array,
+  batch: number,
+): Promise<{ perRun: number; times: Float64Array }> {
   const chip = await SpiceChip.create({ seed: 1, sizes: [16, 1], engine, workers: 1 });
   try {
     chip.setGateVoltages(0, gates);

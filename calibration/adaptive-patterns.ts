@@ -31,9 +31,12 @@ export const DEFAULT_ADAPTIVE: Readonly<AdaptiveOptions> = Object.freeze({ confi
 /** DEFAULT_ADAPTIVE with `partial` applied, checked. */
 export function resolveAdaptive(partial: Partial<AdaptiveOptions> = {}): AdaptiveOptions {
   const a = { ...DEFAULT_ADAPTIVE, ...partial };
-  if (!(Number.isInteger(a.configs) && a.configs >= 0)) throw new RangeError(`adaptive.configs must be an integer >= 0 (0 = no adaptive round), got ${a.configs}`);
-  if (!(Number.isInteger(a.patterns) && a.patterns >= 1 && a.patterns <= 4096)) throw new RangeError(`adaptive.patterns must be an integer in 1..4096, got ${a.patterns}`);
-  if (!(a.minTicksPerPermille > 0 && Number.isFinite(a.minTicksPerPermille))) throw new RangeError(`adaptive.minTicksPerPermille must be > 0 (ticks per 0.1 % of threshold), got ${a.minTicksPerPermille}`);
+  if (!(Number.isInteger(a.configs) && a.configs >= 0))
+    throw new RangeError(`adaptive.configs must be an integer >= 0 (0 = no adaptive round), got ${a.configs}`);
+  if (!(Number.isInteger(a.patterns) && a.patterns >= 1 && a.patterns <= 4096))
+    throw new RangeError(`adaptive.patterns must be an integer in 1..4096, got ${a.patterns}`);
+  if (!(a.minTicksPerPermille > 0 && Number.isFinite(a.minTicksPerPermille)))
+    throw new RangeError(`adaptive.minTicksPerPermille must be > 0 (ticks per 0.1 % of threshold), got ${a.minTicksPerPermille}`);
   return a;
 }
 

@@ -15,7 +15,10 @@ export function backendTarget(chip: ChipBackend): ProbeTarget {
     safe: chip.safe,
     tickSeconds: chip.timing.tickSeconds,
     async upload(layer, codes) {
-      chip.setGateVoltages(layer, Float64Array.from(codes, (c) => codeToVolts(chip.dac, c)));
+      chip.setGateVoltages(
+        layer,
+        Float64Array.from(codes, (c) => codeToVolts(chip.dac, c)),
+      );
     },
     run: (inputTicks, batch) => chip.run(inputTicks, batch),
     ...(chip.setNeuronVoltages

@@ -195,7 +195,8 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
     windowTicks: target.layers[0].horizonTicks,
   };
   const progress = (stage: string) => (d: number, t: number) => opts.onProgress?.(`layer ${l}: ${stage}`, d, t);
-  const run = (blocks: Parameters<typeof measureBlocks>[1], stage: string) => measureBlocks(target, blocks, { signal: opts.signal, onProgress: progress(stage) });
+  const run = (blocks: Parameters<typeof measureBlocks>[1], stage: string) =>
+    measureBlocks(target, blocks, { signal: opts.signal, onProgress: progress(stage) });
 
   const gridN = scanGrid(target.dac, target.safe, NMOS, sizes.scanCodes);
   const scanN = scanBlocks(ctx, NMOS, gridN, sizes.scanInputs);
@@ -280,13 +281,36 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
   // The weak-partner pairs again at every raised-precharge step. With E/I mixtures alone E+ and E-
   // trade along a valley (E+ up, |E-| down) by 1-2.5 % once the PMOS codes inhibit for real; how a
   // pair's delay changes with the starting depth pins E- the way the NMOS steps pin E+ (README.md).
-  const pShift = sweepP.length && shifts.length
-    ? await run(shifts.flatMap((dv) => sweepBlocks(ctx, PMOS, pCodes, ref).map((b) => ({ ...b, restShiftVolts: dv }))), 'PMOS sweeps, raised precharge')
-    : [];
+  const pShift =
+    sweepP.length && shifts.length
+      ? await run(
+          shifts.flatMap((dv) => sweepBlocks(ctx, PMOS, pCodes, ref).map((b) => ({ ...b, restShiftVolts: dv }))),
+          'PMOS sweeps, raised precharge',
+        )
+      : [];
   const followUp = sweepP.length ? await run(pmosFollowUpBlocks(ctx, unmeasuredPmos(g, ctx.driven, regular), pCodes, regular), 'PMOS follow-up sweeps') : [];
   const patterns = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, false), 'patterns');
   const held = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, true), 'held-out patterns');
-  return { layer: l, ctx, samples: [...scanNs, ...sweepN, ...sweepNAgain, ...restSweeps, ...scanPs, ...fineScan, ...sweepP, ...sweepPAgain, ...pShift, ...followUp, ...patterns, ...held], nCodes, pCodes };
+  return {
+    layer: l,
+    ctx,
+    samples: [
+      ...scanNs,
+      ...sweepN,
+      ...sweepNAgain,
+      ...restSweeps,
+      ...scanPs,
+      ...fineScan,
+      ...sweepP,
+      ...sweepPAgain,
+      ...pShift,
+      ...followUp,
+      ...patterns,
+      ...held,
+    ],
+    nCodes,
+    pCodes,
+  };
 }
 
 function checkLayers(target: ProbeTarget, layers: readonly number[] | undefined): number[] {
@@ -746,4 +770,3 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
     fitters: { pnn, ideal },
   };
 }
-

@@ -243,7 +243,11 @@ export function decodeChipProfile(bytes: Uint8Array, source: string, opts: LoadP
   }
   const h = parsed.data;
   if (h.schemaVersion !== PROFILE_SCHEMA_VERSION) {
-    throw new ChipProfileError(source, 'invalid', `unknown profile schema version ${h.schemaVersion} (this spikeloop reads ${PROFILE_SCHEMA_VERSION}); ${redo}`);
+    throw new ChipProfileError(
+      source,
+      'invalid',
+      `unknown profile schema version ${h.schemaVersion} (this spikeloop reads ${PROFILE_SCHEMA_VERSION}); ${redo}`,
+    );
   }
   if (opts.chipId !== undefined) checkProfileChip(h, source, opts.chipId);
   const layers: ChipProfileLayer[] = h.layers.map((lh, i) => {
@@ -417,10 +421,17 @@ export function nominalChipProfile(o: NominalProfileOptions): ChipProfile {
  * The conductances (normalised gE, gI: inputs x outputs) the profile predicts for one layer at the
  * given gate voltages (rows x outputs, volts): the calibrated twin's view of a programmed array.
  */
-export function profileLayerConductances(profile: ChipProfile, layer: number, gateVolts: Float64Array, geometry: LayerGeometry): { gE: Float64Array; gI: Float64Array } {
+export function profileLayerConductances(
+  profile: ChipProfile,
+  layer: number,
+  gateVolts: Float64Array,
+  geometry: LayerGeometry,
+): { gE: Float64Array; gI: Float64Array } {
   const l = checkLayerIndex(profile, layer);
   if (geometry.outputs !== l.outputs || geometry.rowInput.length !== l.rows) {
-    throw new RangeError(`layer ${layer}: the geometry (${geometry.rowInput.length} rows x ${geometry.outputs}) does not match the profile (${l.rows} x ${l.outputs})`);
+    throw new RangeError(
+      `layer ${layer}: the geometry (${geometry.rowInput.length} rows x ${geometry.outputs}) does not match the profile (${l.rows} x ${l.outputs})`,
+    );
   }
   const m = gateVoltagesToLayer(geometry, gateVolts, {
     nmos: l.nmos,

@@ -72,7 +72,17 @@ export async function refitGlobals(target: ProbeTarget, profile: ChipProfile, op
       onProgress: (d, t) => opts.onProgress?.(`layer ${l}: patterns`, d, t),
     });
     probes += samples.reduce((s, x) => s + x.batch, 0);
-    const data = buildDataset({ layer: l, geometry: g, dac: target.dac, ctx, perUnit, driven: pctx.driven, horizon: g.horizonTicks / perUnit, swingVolts: pl.circuit.vRest - pl.circuit.vThreshold, samples });
+    const data = buildDataset({
+      layer: l,
+      geometry: g,
+      dac: target.dac,
+      ctx,
+      perUnit,
+      driven: pctx.driven,
+      horizon: g.horizonTicks / perUnit,
+      swingVolts: pl.circuit.vRest - pl.circuit.vThreshold,
+      samples,
+    });
     const fams = {
       nmos: familyFromMosfet(pl.nmos, ctx, pl.circuit.capacitance, t0),
       pmos: familyFromMosfet(pl.pmos, ctx, pl.circuit.capacitance, t0),
@@ -123,15 +133,19 @@ export async function refitGlobals(target: ProbeTarget, profile: ChipProfile, op
   const bounds = reversalBounds(layers.flatMap((l) => [profile.layers[l].circuit, { ...profile.layers[l].circuit, supply: opts.supplyV }]));
   // Each evaluation is synchronous; between them the event loop gets a turn, so a signal can stop the refit.
   const pause = pauser(opts.signal, 0);
-  const fit = await levenbergMarquardtAsync(async (p) => {
-    await pause();
-    return residuals(p);
-  }, start, {
-    steps: [0.02, 0.02, 0.02],
-    lower: [bounds.ePlusMin, -200, -50],
-    upper: [200, bounds.eMinusMax, 50],
-    maxIterations: 12,
-  });
+  const fit = await levenbergMarquardtAsync(
+    async (p) => {
+      await pause();
+      return residuals(p);
+    },
+    start,
+    {
+      steps: [0.02, 0.02, 0.02],
+      lower: [bounds.ePlusMin, -200, -50],
+      upper: [200, bounds.eMinusMax, 50],
+      maxIterations: 12,
+    },
+  );
   opts.onProgress?.('refit globals', 1, 1);
   const g = toG(fit.params);
   const dOffset = fit.params[2];

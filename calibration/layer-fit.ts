@@ -26,7 +26,16 @@
 import { NMOS, type DacSpec, type LayerGeometry } from '../models/chips/chip-backend.ts';
 import { codeToVolts } from '../models/chips/dac.ts';
 import { levenbergMarquardt, solveSpd } from './lm.ts';
-import { crossingGradBuffers, excitatoryFromTime, inhibitoryFromPairTime, neuronCrossing, neuronCrossingGrad, type CrossingGrad, type NeuronInputs, type NeuronPhysics } from './neuron-model.ts';
+import {
+  crossingGradBuffers,
+  excitatoryFromTime,
+  inhibitoryFromPairTime,
+  neuronCrossing,
+  neuronCrossingGrad,
+  type CrossingGrad,
+  type NeuronInputs,
+  type NeuronPhysics,
+} from './neuron-model.ts';
 import { sparseNormalSolve } from './sparse-normal.ts';
 import type { LayerSamples } from './probe-run.ts';
 import { fitFamily, fitSynapse, logConductance, type CurveContext, type CurveFamily, type SynapseObservations } from './transfer-fit.ts';
@@ -119,7 +128,8 @@ function rowsOf(g: LayerGeometry): { rowN: Int32Array; rowP: Int32Array } {
   for (let r = 0; r < g.rowInput.length; r++) {
     const j = g.rowInput[r];
     const target = g.rowPolarity[r] === NMOS ? rowN : rowP;
-    if (target[j] !== -1) throw new RangeError(`input ${j} has more than one ${g.rowPolarity[r] === NMOS ? 'NMOS' : 'PMOS'} row; calibration handles dual-rail arrays only`);
+    if (target[j] !== -1)
+      throw new RangeError(`input ${j} has more than one ${g.rowPolarity[r] === NMOS ? 'NMOS' : 'PMOS'} row; calibration handles dual-rail arrays only`);
     target[j] = r;
   }
   for (let j = 0; j < g.inputs; j++) {
@@ -345,9 +355,7 @@ export class LayerFitter {
   }
 
   physics(globals: GlobalParams, theta: number): NeuronPhysics {
-    return this.state.ideal
-      ? { ePlus: 1, eMinus: -1, theta: 1, ideal: true }
-      : { ePlus: globals.ePlus, eMinus: globals.eMinus, theta, ideal: false };
+    return this.state.ideal ? { ePlus: 1, eMinus: -1, theta: 1, ideal: true } : { ePlus: globals.ePlus, eMinus: globals.eMinus, theta, ideal: false };
   }
 
   private kicks(globals: GlobalParams): { kN: number; kP: number } {
@@ -425,7 +433,15 @@ export class LayerFitter {
    * MAP curve of every driven transistor of one polarity from its observations (warm-started from
    * dV / lg at offset `off`), then the conductance table (input x code) of all inputs.
    */
-  private fitCurves(fam: CurveFamily, obs: SynapseObservations[], dV: Float64Array, lg: Float64Array, off: number, volts: Float64Array, table: Float64Array): void {
+  private fitCurves(
+    fam: CurveFamily,
+    obs: SynapseObservations[],
+    dV: Float64Array,
+    lg: Float64Array,
+    off: number,
+    volts: Float64Array,
+    table: Float64Array,
+  ): void {
     const { ctx, driven } = this.data.input;
     const nIn = this.data.input.geometry.inputs;
     const K = volts.length;

@@ -80,7 +80,11 @@ export function levenbergMarquardt(residuals: (p: Float64Array) => Float64Array,
  * levenbergMarquardt with residuals computed asynchronously: a long fit (each residual a set of
  * nested fits) can yield to the event loop between evaluations, so a signal can stop it.
  */
-export async function levenbergMarquardtAsync(residuals: (p: Float64Array) => Promise<Float64Array>, start: ArrayLike<number>, o: LmOptions): Promise<LmResult> {
+export async function levenbergMarquardtAsync(
+  residuals: (p: Float64Array) => Promise<Float64Array>,
+  start: ArrayLike<number>,
+  o: LmOptions,
+): Promise<LmResult> {
   const steps = lmSteps(start, o);
   let s = steps.next();
   while (!s.done) s = steps.next(await residuals(s.value));

@@ -74,7 +74,16 @@ export interface CrossingGrad {
 
 export function crossingGradBuffers(maxInputs: number): CrossingGrad {
   const n = Math.max(1, maxInputs);
-  return { dgE: new Float64Array(n), dgI: new Float64Array(n), dTheta: 0, dEPlus: 0, dEMinus: 0, u: new Float64Array(n), G: new Float64Array(n), A: new Float64Array(n) };
+  return {
+    dgE: new Float64Array(n),
+    dgI: new Float64Array(n),
+    dTheta: 0,
+    dEPlus: 0,
+    dEMinus: 0,
+    u: new Float64Array(n),
+    G: new Float64Array(n),
+    A: new Float64Array(n),
+  };
 }
 
 /**
@@ -199,7 +208,7 @@ export function inhibitoryFromPairTime(tau: number, gE: number, u0: number, p: N
     else lo = x;
     const G = gE + x;
     const U = (gE * ePlus + x * eMinus) / G;
-    const deriv = (((eMinus - U) * (u0 - theta)) / ((U - u0) * (U - theta))) / (G * G) - t / G;
+    const deriv = ((eMinus - U) * (u0 - theta)) / ((U - u0) * (U - theta)) / (G * G) - t / G;
     let next = x - (t - tau) / deriv;
     if (!(next > lo && next < up) || !Number.isFinite(next)) next = 0.5 * (lo + up);
     if (Math.abs(next - x) <= 1e-12 * Math.max(x, 1e-12)) return next;

@@ -72,7 +72,12 @@ export function unmeasuredPmos(geometry: LayerGeometry, driven: number, sweeps: 
 }
 
 /** Blocks that measure the transistors `unmeasuredPmos` flagged; empty when none are. */
-export function pmosFollowUpBlocks(ctx: LayerProbeContext, flags: Int8Array, regularPmos: readonly number[], sweeps: Pick<RegularPmosSweeps, 'weakRef' | 'strongRef'>): ProbeBlock[] {
+export function pmosFollowUpBlocks(
+  ctx: LayerProbeContext,
+  flags: Int8Array,
+  regularPmos: readonly number[],
+  sweeps: Pick<RegularPmosSweeps, 'weakRef' | 'strongRef'>,
+): ProbeBlock[] {
   const { geometry: g, dac, safe, driven } = ctx;
   const n = g.outputs;
   if (!regularPmos.length || !flags.some((f) => f !== 0)) return [];

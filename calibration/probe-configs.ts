@@ -63,9 +63,7 @@ function checkedCode(geom: LayerGeometry, dac: DacSpec, safe: SafeRange, row: nu
   const c = typeof code === 'number' ? code : pol === NMOS ? code.nmos : code.pmos;
   const [lo, hi] = codeWindow(dac, safe, pol);
   if (!Number.isInteger(c) || c < lo || c > hi) {
-    throw new RangeError(
-      `code ${c} for row ${row} (${pol === NMOS ? 'NMOS' : 'PMOS'}) is outside its safe window ${lo}..${hi}; pick a code in it`,
-    );
+    throw new RangeError(`code ${c} for row ${row} (${pol === NMOS ? 'NMOS' : 'PMOS'}) is outside its safe window ${lo}..${hi}; pick a code in it`);
   }
   return c;
 }

@@ -100,7 +100,13 @@ function singleInputs(driven: number, inputs: number, count: number, at = 0): { 
  * Scan blocks: grid code g[(q * outputs + i) mod K] on neuron i's rows of `polarity` in config q;
  * for PMOS scans the NMOS rows sit at `refNmos`.
  */
-export function scanBlocks(ctx: LayerProbeContext, polarity: number, grid: readonly number[], scanInputs: number, refNmos?: number): { blocks: ProbeBlock[]; codeOf: (block: number, neuron: number) => number } {
+export function scanBlocks(
+  ctx: LayerProbeContext,
+  polarity: number,
+  grid: readonly number[],
+  scanInputs: number,
+  refNmos?: number,
+): { blocks: ProbeBlock[]; codeOf: (block: number, neuron: number) => number } {
   const { geometry: g, dac, safe } = ctx;
   const n = g.outputs;
   const configs = Math.max(1, Math.ceil(grid.length / n));
@@ -221,7 +227,14 @@ export function patternInputs(ctx: LayerProbeContext, count: number, rng: Rng, s
  * synapses predict every pattern exactly whatever E+ is (w = -ln(1 - u/E+) integrates to the same
  * level), so E+ and E- are pinned by how much an inhibitor slows a membrane at different depolarisations.
  */
-export function eiBlock(ctx: LayerProbeContext, nCodes: readonly number[], pCodes: readonly number[], count: number, rng: Rng, kind: 'pattern' | 'heldout'): ProbeBlock {
+export function eiBlock(
+  ctx: LayerProbeContext,
+  nCodes: readonly number[],
+  pCodes: readonly number[],
+  count: number,
+  rng: Rng,
+  kind: 'pattern' | 'heldout',
+): ProbeBlock {
   const { geometry: g, dac, safe } = ctx;
   const w = allOffCodes(g, dac, safe);
   const n = g.outputs;
@@ -254,16 +267,21 @@ export function eiBlock(ctx: LayerProbeContext, nCodes: readonly number[], pCode
 }
 
 /** Pattern blocks for the fit (`heldOut` false) or the held-out set (another seed stream, measured twice). */
-export function patternBlocks(ctx: LayerProbeContext, nCodes: readonly number[], pCodes: readonly number[], sizes: ProbeSizes, seed: number, heldOut: boolean): ProbeBlock[] {
+export function patternBlocks(
+  ctx: LayerProbeContext,
+  nCodes: readonly number[],
+  pCodes: readonly number[],
+  sizes: ProbeSizes,
+  seed: number,
+  heldOut: boolean,
+): ProbeBlock[] {
   const blocks: ProbeBlock[] = [];
   const configs = heldOut ? 1 : sizes.patternConfigs;
   for (let q = 0; q < configs; q++) {
     const rng = new Rng(deriveSeed(seed, heldOut ? 1 : 0, ctx.layer, q));
     // The last fit configuration is a weak, mostly excitatory one where dense patterns take long.
     const weak = !heldOut && q === configs - 1 && configs > 1;
-    const codes = weak
-      ? patternCodes(ctx, nCodes.slice(-1), pCodes.slice(0, 1), 0.8, 0.2, rng)
-      : patternCodes(ctx, nCodes, pCodes, 0.75, 0.35, rng);
+    const codes = weak ? patternCodes(ctx, nCodes.slice(-1), pCodes.slice(0, 1), 0.8, 0.2, rng) : patternCodes(ctx, nCodes, pCodes, 0.75, 0.35, rng);
     const count = heldOut ? sizes.heldOutPatterns : sizes.patternsPerConfig;
     const inputTicks = patternInputs(ctx, count, rng);
     if (heldOut) {
@@ -283,7 +301,14 @@ export function patternBlocks(ctx: LayerProbeContext, nCodes: readonly number[],
  * drawn like the held-out set's, from a seed stream of their own (neither the fit's nor the
  * held-out set's), measured once. The fit keeps only the ones it predicts to creep up to threshold.
  */
-export function candidateBlocks(ctx: LayerProbeContext, nCodes: readonly number[], pCodes: readonly number[], configs: number, count: number, seed: number): ProbeBlock[] {
+export function candidateBlocks(
+  ctx: LayerProbeContext,
+  nCodes: readonly number[],
+  pCodes: readonly number[],
+  configs: number,
+  count: number,
+  seed: number,
+): ProbeBlock[] {
   const blocks: ProbeBlock[] = [];
   for (let q = 0; q < configs; q++) {
     const rng = new Rng(deriveSeed(seed, 3, ctx.layer, q));
@@ -301,4 +326,3 @@ export function referenceNmos(nCodes: readonly number[]): number {
   const s = [...nCodes].sort((a, b) => a - b);
   return s[Math.min(1, s.length - 1)];
 }
-

@@ -41,7 +41,10 @@ export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, dr
   chip.geometry.forEach((g, l) => {
     if (!profile.layers[l]?.calibrated) return;
     const driven = drivenPerLayer?.[l] ?? g.inputs;
-    for (const [pol, name] of [[0, 'nmos'], [1, 'pmos']] as const) {
+    for (const [pol, name] of [
+      [0, 'nmos'],
+      [1, 'pmos'],
+    ] as const) {
       for (const code of codesOf(profile, l, name)) {
         const volts = new Float64Array(g.rowInput.length * g.outputs);
         for (let r = 0; r < g.rowInput.length; r++) {

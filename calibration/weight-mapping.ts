@@ -11,12 +11,7 @@
 import type { DacSpec, LayerGeometry, SafeRange } from '../models/chips/chip-backend.ts';
 import { NMOS } from '../models/chips/chip-backend.ts';
 import { codeToVolts, dacMaxCode, safeCodeRange } from '../models/chips/dac.ts';
-import {
-  drainCurrent,
-  gateVoltageFor,
-  type MosfetMismatch,
-  type MosfetParams,
-} from '../models/neuron/transfer-curve.ts';
+import { drainCurrent, gateVoltageFor, type MosfetMismatch, type MosfetParams } from '../models/neuron/transfer-curve.ts';
 import { conductanceToSiemens, siemensToConductance, type NeuronCircuit } from '../models/neuron/units.ts';
 
 /** What maps a conductance to a gate voltage on one chip layer: nominal curves or a calibrated profile. */
@@ -66,14 +61,7 @@ export function offCode(dac: DacSpec, safe: SafeRange, polarity: number): number
  * Maps one twin layer (`gE`, `gI`: nIn x nOut, normalised) onto a chip layer. The twin layer may
  * be smaller than the chip layer; it may not be larger.
  */
-export function mapLayer(
-  gE: Float64Array,
-  gI: Float64Array,
-  nIn: number,
-  nOut: number,
-  target: ChipLayerTarget,
-  curves: LayerCurves,
-): MappedLayer {
+export function mapLayer(gE: Float64Array, gI: Float64Array, nIn: number, nOut: number, target: ChipLayerTarget, curves: LayerCurves): MappedLayer {
   const { geometry, dac, safe, t0 } = target;
   const { inputs, outputs, rowInput, rowPolarity } = geometry;
   if (nIn > inputs || nOut > outputs) {

@@ -16,9 +16,7 @@ import { MIN_PROTOCOL_VERSION, MsgType, PROTOCOL_VERSION, TYPE_SINCE, type Frame
 import { unpackPayload } from './msgpack.ts';
 import { fromWire, schemaFor, typeName } from './schemas.ts';
 
-export type DecodeEvent =
-  | { kind: 'frame'; frame: Frame }
-  | { kind: 'error'; error: ProtocolError; header?: FrameHeader };
+export type DecodeEvent = { kind: 'frame'; frame: Frame } | { kind: 'error'; error: ProtocolError; header?: FrameHeader };
 
 export interface DecoderStats extends ReceiveCounters {
   bytesDiscarded: number;
@@ -40,9 +38,7 @@ export interface FrameDecoderOptions {
   versions?: readonly [number, number];
 }
 
-type BodyResult =
-  | { ok: true; header: FrameHeader; payload: Uint8Array }
-  | { ok: false; error: ProtocolError };
+type BodyResult = { ok: true; header: FrameHeader; payload: Uint8Array } | { ok: false; error: ProtocolError };
 
 export class FrameDecoder {
   readonly stats: DecoderStats = {
@@ -111,7 +107,9 @@ export class FrameDecoder {
       this.stats.bytesDiscarded += need;
       out.push({
         kind: 'error',
-        error: new ProtocolError('oversize', `frame longer than ${this.maxFrameBytes} bytes without a 0x00 delimiter; skipped to the next 0x00`, { value: need }),
+        error: new ProtocolError('oversize', `frame longer than ${this.maxFrameBytes} bytes without a 0x00 delimiter; skipped to the next 0x00`, {
+          value: need,
+        }),
       });
       this.len = 0;
       this.skipping = true;
@@ -158,10 +156,14 @@ export class FrameDecoder {
       return {
         kind: 'error',
         header,
-        error: new ProtocolError('version', `frame of type ${hexType} has protocol version ${header.version}; this side speaks ${speaks} (say HELLO to negotiate)`, {
-          field: 'version',
-          value: header.version,
-        }),
+        error: new ProtocolError(
+          'version',
+          `frame of type ${hexType} has protocol version ${header.version}; this side speaks ${speaks} (say HELLO to negotiate)`,
+          {
+            field: 'version',
+            value: header.version,
+          },
+        ),
       };
     }
     const name = typeName(header.type);
@@ -171,7 +173,9 @@ export class FrameDecoder {
       return {
         kind: 'error',
         header,
-        error: new ProtocolError('unknown-type', `type ${hexType} (${name}) exists from protocol ${since} on; this frame is version ${header.version}`, { value: header.type }),
+        error: new ProtocolError('unknown-type', `type ${hexType} (${name}) exists from protocol ${since} on; this frame is version ${header.version}`, {
+          value: header.type,
+        }),
       };
     }
     const entry = schemaFor(header.type, header.flags);
@@ -180,7 +184,9 @@ export class FrameDecoder {
       return {
         kind: 'error',
         header,
-        error: new ProtocolError('unknown-type', `no message of type ${hexType} with flags 0x${header.flags.toString(16)} in the catalogue`, { value: header.type }),
+        error: new ProtocolError('unknown-type', `no message of type ${hexType} with flags 0x${header.flags.toString(16)} in the catalogue`, {
+          value: header.type,
+        }),
       };
     }
     try {
@@ -210,7 +216,10 @@ function parseBody(enc: Uint8Array): BodyResult {
   }
   const min = HEADER_BYTES + CRC_BYTES;
   if (body.length < min) {
-    return { ok: false, error: new ProtocolError('framing', `frame of ${body.length} bytes is shorter than header + CRC (${min} bytes)`, { value: body.length }) };
+    return {
+      ok: false,
+      error: new ProtocolError('framing', `frame of ${body.length} bytes is shorter than header + CRC (${min} bytes)`, { value: body.length }),
+    };
   }
   const n = body.length - CRC_BYTES;
   const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
@@ -219,14 +228,19 @@ function parseBody(enc: Uint8Array): BodyResult {
   if (want !== got) {
     return {
       ok: false,
-      error: new ProtocolError('crc', `CRC-32C mismatch: frame says 0x${want.toString(16).padStart(8, '0')}, bytes give 0x${got.toString(16).padStart(8, '0')}`),
+      error: new ProtocolError(
+        'crc',
+        `CRC-32C mismatch: frame says 0x${want.toString(16).padStart(8, '0')}, bytes give 0x${got.toString(16).padStart(8, '0')}`,
+      ),
     };
   }
   const payloadLen = dv.getUint16(6, true);
   if (payloadLen !== n - HEADER_BYTES) {
     return {
       ok: false,
-      error: new ProtocolError('framing', `header payload length ${payloadLen} disagrees with the ${n - HEADER_BYTES} payload bytes received`, { value: payloadLen }),
+      error: new ProtocolError('framing', `header payload length ${payloadLen} disagrees with the ${n - HEADER_BYTES} payload bytes received`, {
+        value: payloadLen,
+      }),
     };
   }
   return {

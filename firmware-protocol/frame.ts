@@ -70,17 +70,26 @@ export interface EncodeOptions {
 export function encodeFrame(type: number, flags: number, seq: number, message: unknown, opts: EncodeOptions = {}): Uint8Array {
   const entry = schemaFor(type, flags);
   if (!entry) {
-    throw new ProtocolError('unknown-type', `no message of type 0x${type.toString(16).padStart(2, '0')} with flags 0x${flags.toString(16)} in the catalogue`, { value: type });
+    throw new ProtocolError('unknown-type', `no message of type 0x${type.toString(16).padStart(2, '0')} with flags 0x${flags.toString(16)} in the catalogue`, {
+      value: type,
+    });
   }
   const version = opts.version ?? PROTOCOL_VERSION;
   const since = TYPE_SINCE[entry.name];
   if (since !== undefined && version < since) {
-    throw new ProtocolError('schema', `${entry.label} exists from protocol ${since} on; it cannot be written in a version ${version} frame`, { field: 'version', value: version });
+    throw new ProtocolError('schema', `${entry.label} exists from protocol ${since} on; it cannot be written in a version ${version} frame`, {
+      field: 'version',
+      value: version,
+    });
   }
   const payload = packPayload(toWire(entry, message));
   const limit = opts.maxPayload ?? MAX_PAYLOAD;
   if (payload.length > limit) {
-    throw new ProtocolError('oversize', `${entry.label}: payload of ${payload.length} bytes exceeds the limit of ${limit} bytes; split it (see maxCodesPerChunk / maxBatchFor)`, { value: payload.length });
+    throw new ProtocolError(
+      'oversize',
+      `${entry.label}: payload of ${payload.length} bytes exceeds the limit of ${limit} bytes; split it (see maxCodesPerChunk / maxBatchFor)`,
+      { value: payload.length },
+    );
   }
   return encodeRawFrame({ version, type, flags, seq }, payload);
 }

@@ -96,7 +96,13 @@ export function maxPatchDataBytes(maxPayload: number): number {
 /** Payload bytes of RUN_PACKED { batch, inputs, layers? } with `inputBytes` bytes of records and `listed` layer indices (0: field absent). */
 export function runPackedRequestPayloadBytes(batch: number, inputBytes: number, listed = 0): number {
   return (
-    1 + key('batch') + uintBytes(batch) + key('inputs') + binHeaderBytes(inputBytes) + inputBytes + (listed > 0 ? key('layers') + binHeaderBytes(listed) + listed : 0)
+    1 +
+    key('batch') +
+    uintBytes(batch) +
+    key('inputs') +
+    binHeaderBytes(inputBytes) +
+    inputBytes +
+    (listed > 0 ? key('layers') + binHeaderBytes(listed) + listed : 0)
   );
 }
 

@@ -88,50 +88,108 @@ export interface HelloResponse {
   features: string[];
 }
 
-export interface PingRequest { nonce: number; data?: Uint8Array }
-export interface PingResponse { nonce: number; data?: Uint8Array }
+export interface PingRequest {
+  nonce: number;
+  data?: Uint8Array;
+}
+export interface PingResponse {
+  nonce: number;
+  data?: Uint8Array;
+}
 
 export type ResetRequest = Record<string, never>;
 export type ResetResponse = Record<string, never>;
 
 /** Writes `codes.length` codes into a layer's weight memory starting at `offset` (row-major index). */
-export interface WeightsWriteRequest { layer: number; offset: number; codes: Uint16Array }
-export interface WeightsWriteResponse { layer: number; offset: number; count: number }
+export interface WeightsWriteRequest {
+  layer: number;
+  offset: number;
+  codes: Uint16Array;
+}
+export interface WeightsWriteResponse {
+  layer: number;
+  offset: number;
+  count: number;
+}
 
 /** CRC-32C over the layer's whole weight memory as u16 LE. */
-export interface WeightsCrcRequest { layer: number }
-export interface WeightsCrcResponse { layer: number; count: number; crc: number }
+export interface WeightsCrcRequest {
+  layer: number;
+}
+export interface WeightsCrcResponse {
+  layer: number;
+  count: number;
+  crc: number;
+}
 
 /** Sets (or with no voltages, reads) the precharge and threshold voltages of a layer. */
-export interface NeuronConfigRequest { layer: number; vRest?: number; vThreshold?: number }
-export interface NeuronConfigResponse { layer: number; vRest: number; vThreshold: number }
+export interface NeuronConfigRequest {
+  layer: number;
+  vRest?: number;
+  vThreshold?: number;
+}
+export interface NeuronConfigResponse {
+  layer: number;
+  vRest: number;
+  vThreshold: number;
+}
 
 /** `inputs` is batch x layers[0].inputs ticks; 0xFFFF = silent. */
-export interface RunRequest { batch: number; inputs: Uint16Array }
+export interface RunRequest {
+  batch: number;
+  inputs: Uint16Array;
+}
 /** Per layer, batch x outputs spike ticks; 0xFFFF = silent in the window. */
-export interface RunResponse { batch: number; layers: Uint16Array[] }
+export interface RunResponse {
+  batch: number;
+  layers: Uint16Array[];
+}
 
 /**
  * Protocol 2: writes scattered cells of a layer's weight memory. `data` is a sequence of
  * segments (weight-patch.ts, PROTOCOL.md 10.13) starting at cell `offset`: sparse (gap, code)
  * entries or dense runs of codes, whichever the sender found smaller.
  */
-export interface WeightsPatchRequest { layer: number; offset: number; data: Uint8Array }
+export interface WeightsPatchRequest {
+  layer: number;
+  offset: number;
+  data: Uint8Array;
+}
 /** `count`: cells written. */
-export interface WeightsPatchResponse { layer: number; offset: number; count: number }
+export interface WeightsPatchResponse {
+  layer: number;
+  offset: number;
+  count: number;
+}
 
 /**
  * Protocol 2: inferences with packed spike records (spike-records.ts, PROTOCOL.md 10.14).
  * `inputs` holds `batch` records over layers[0].inputs; `layers` lists (ascending) the layers
  * whose spikes the reply carries; absent means all.
  */
-export interface RunPackedRequest { batch: number; inputs: Uint8Array; layers?: Uint8Array }
+export interface RunPackedRequest {
+  batch: number;
+  inputs: Uint8Array;
+  layers?: Uint8Array;
+}
 /** `spikes[k]`: `batch` records over the outputs of layer `layers[k]`. */
-export interface RunPackedResponse { batch: number; layers: Uint8Array; spikes: Uint8Array[] }
+export interface RunPackedResponse {
+  batch: number;
+  layers: Uint8Array;
+  spikes: Uint8Array[];
+}
 
-export interface SelfTestRequest { tests?: string[] }
-export interface SelfTestResult { name: string; ok: boolean; detail: string }
-export interface SelfTestResponse { results: SelfTestResult[] }
+export interface SelfTestRequest {
+  tests?: string[];
+}
+export interface SelfTestResult {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+export interface SelfTestResponse {
+  results: SelfTestResult[];
+}
 
 export type StatusRequest = Record<string, never>;
 /** What a receiver counts about the frames it gets (the decoder's and the board's counters). */
@@ -156,10 +214,24 @@ export interface StatusResponse {
   };
 }
 
-export interface LogEvent { level: 'debug' | 'info' | 'warn' | 'error'; text: string }
-export interface AlertEvent { kind: 'brown-out' | 'over-temperature' | 'fault'; value: number; text: string }
-export interface ProgressEvent { task: string; done: number; total: number }
-export interface ErrorResponse { code: number; message: string }
+export interface LogEvent {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  text: string;
+}
+export interface AlertEvent {
+  kind: 'brown-out' | 'over-temperature' | 'fault';
+  value: number;
+  text: string;
+}
+export interface ProgressEvent {
+  task: string;
+  done: number;
+  total: number;
+}
+export interface ErrorResponse {
+  code: number;
+  message: string;
+}
 
 /** For each type: what the host sends and what the device answers (events have no request). */
 export interface Catalog {
@@ -176,7 +248,11 @@ export interface Catalog {
   STATUS: { request: StatusRequest; response: StatusResponse };
 }
 export type RequestName = keyof Catalog;
-export interface Events { LOG: LogEvent; ALERT: AlertEvent; PROGRESS: ProgressEvent }
+export interface Events {
+  LOG: LogEvent;
+  ALERT: AlertEvent;
+  PROGRESS: ProgressEvent;
+}
 export type EventName = keyof Events;
 
 /** A decoded frame: header fields plus the validated message. */

@@ -104,25 +104,62 @@ function scan(b: Uint8Array, pos: number, depth: number, st: ScanState): number 
   if (t <= 0x9f) return scanArray(b, pos + 1, t & 0x0f, depth, st);
   if (t <= 0xbf) return skip(b, pos + 1, t & 0x1f);
   switch (t) {
-    case 0xc0: case 0xc2: case 0xc3: return pos + 1;
-    case 0xc4: need(b, pos, 2); return skip(b, pos + 2, b[pos + 1]!);
-    case 0xc5: need(b, pos, 3); return skip(b, pos + 3, be16(b, pos + 1));
-    case 0xc6: need(b, pos, 5); return skip(b, pos + 5, be32(b, pos + 1));
-    case 0xca: st.floats.push([...st.path]); return skip(b, pos + 1, 4);
-    case 0xcb: st.floats.push([...st.path]); return skip(b, pos + 1, 8);
-    case 0xcc: case 0xd0: return skip(b, pos + 1, 1);
-    case 0xcd: case 0xd1: return skip(b, pos + 1, 2);
-    case 0xce: case 0xd2: return skip(b, pos + 1, 4);
-    case 0xcf: case 0xd3: return skip(b, pos + 1, 8);
-    case 0xd9: need(b, pos, 2); return skip(b, pos + 2, b[pos + 1]!);
-    case 0xda: need(b, pos, 3); return skip(b, pos + 3, be16(b, pos + 1));
-    case 0xdb: need(b, pos, 5); return skip(b, pos + 5, be32(b, pos + 1));
-    case 0xdc: need(b, pos, 3); return scanArray(b, pos + 3, be16(b, pos + 1), depth, st);
-    case 0xdd: need(b, pos, 5); return scanArray(b, pos + 5, be32(b, pos + 1), depth, st);
-    case 0xde: need(b, pos, 3); return scanMap(b, pos + 3, be16(b, pos + 1), depth, st);
-    case 0xdf: need(b, pos, 5); return scanMap(b, pos + 5, be32(b, pos + 1), depth, st);
-    case 0xc1: return bad(`byte 0xc1 (never used in MessagePack) at offset ${pos}`);
-    default: return bad(`extension type 0x${t.toString(16)} at offset ${pos} is not allowed in this protocol`);
+    case 0xc0:
+    case 0xc2:
+    case 0xc3:
+      return pos + 1;
+    case 0xc4:
+      need(b, pos, 2);
+      return skip(b, pos + 2, b[pos + 1]!);
+    case 0xc5:
+      need(b, pos, 3);
+      return skip(b, pos + 3, be16(b, pos + 1));
+    case 0xc6:
+      need(b, pos, 5);
+      return skip(b, pos + 5, be32(b, pos + 1));
+    case 0xca:
+      st.floats.push([...st.path]);
+      return skip(b, pos + 1, 4);
+    case 0xcb:
+      st.floats.push([...st.path]);
+      return skip(b, pos + 1, 8);
+    case 0xcc:
+    case 0xd0:
+      return skip(b, pos + 1, 1);
+    case 0xcd:
+    case 0xd1:
+      return skip(b, pos + 1, 2);
+    case 0xce:
+    case 0xd2:
+      return skip(b, pos + 1, 4);
+    case 0xcf:
+    case 0xd3:
+      return skip(b, pos + 1, 8);
+    case 0xd9:
+      need(b, pos, 2);
+      return skip(b, pos + 2, b[pos + 1]!);
+    case 0xda:
+      need(b, pos, 3);
+      return skip(b, pos + 3, be16(b, pos + 1));
+    case 0xdb:
+      need(b, pos, 5);
+      return skip(b, pos + 5, be32(b, pos + 1));
+    case 0xdc:
+      need(b, pos, 3);
+      return scanArray(b, pos + 3, be16(b, pos + 1), depth, st);
+    case 0xdd:
+      need(b, pos, 5);
+      return scanArray(b, pos + 5, be32(b, pos + 1), depth, st);
+    case 0xde:
+      need(b, pos, 3);
+      return scanMap(b, pos + 3, be16(b, pos + 1), depth, st);
+    case 0xdf:
+      need(b, pos, 5);
+      return scanMap(b, pos + 5, be32(b, pos + 1), depth, st);
+    case 0xc1:
+      return bad(`byte 0xc1 (never used in MessagePack) at offset ${pos}`);
+    default:
+      return bad(`extension type 0x${t.toString(16)} at offset ${pos} is not allowed in this protocol`);
   }
 }
 
@@ -149,11 +186,22 @@ function scanMap(b: Uint8Array, pos: number, count: number, depth: number, st: S
     const t = b[pos]!;
     let len: number;
     let start: number;
-    if (t >= 0xa0 && t <= 0xbf) { len = t & 0x1f; start = pos + 1; }
-    else if (t === 0xd9) { need(b, pos, 2); len = b[pos + 1]!; start = pos + 2; }
-    else if (t === 0xda) { need(b, pos, 3); len = be16(b, pos + 1); start = pos + 3; }
-    else if (t === 0xdb) { need(b, pos, 5); len = be32(b, pos + 1); start = pos + 5; }
-    else return bad(`map key at offset ${pos} is not a string (type byte 0x${t.toString(16)})`);
+    if (t >= 0xa0 && t <= 0xbf) {
+      len = t & 0x1f;
+      start = pos + 1;
+    } else if (t === 0xd9) {
+      need(b, pos, 2);
+      len = b[pos + 1]!;
+      start = pos + 2;
+    } else if (t === 0xda) {
+      need(b, pos, 3);
+      len = be16(b, pos + 1);
+      start = pos + 3;
+    } else if (t === 0xdb) {
+      need(b, pos, 5);
+      len = be32(b, pos + 1);
+      start = pos + 5;
+    } else return bad(`map key at offset ${pos} is not a string (type byte 0x${t.toString(16)})`);
     need(b, start, len);
     if (len === PROTO_KEY.length && PROTO_KEY.every((c, k) => b[start + k] === c)) bad(`map key "__proto__" at offset ${pos} is not allowed`);
     // A C receiver that stops at the first match and msgpackr (last one wins) would disagree.

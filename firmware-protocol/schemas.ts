@@ -7,15 +7,7 @@
  */
 import { z } from 'zod';
 import { ProtocolError, type ProtocolErrorCode } from './errors.ts';
-import {
-  Flags,
-  MsgType,
-  type Catalog,
-  type EventName,
-  type Events,
-  type MsgTypeName,
-  type RequestName,
-} from './messages.ts';
+import { Flags, MsgType, type Catalog, type EventName, type Events, type MsgTypeName, type RequestName } from './messages.ts';
 
 type Schema<T> = z.ZodType<T, any>;
 
@@ -73,15 +65,12 @@ export const u16Array = z.codec(
 );
 
 /** u8 array: MessagePack `bin` <-> Uint8Array (decoding copies, so frames never alias receive buffers). */
-export const u8Array = z.codec(
-  z.instanceof(Uint8Array, { error: 'expected MessagePack bin' }),
-  z.instanceof(Uint8Array, { error: 'expected a Uint8Array' }),
-  { decode: (b) => new Uint8Array(b), encode: (a) => a },
-);
+export const u8Array = z.codec(z.instanceof(Uint8Array, { error: 'expected MessagePack bin' }), z.instanceof(Uint8Array, { error: 'expected a Uint8Array' }), {
+  decode: (b) => new Uint8Array(b),
+  encode: (a) => a,
+});
 
-const voltRange = z
-  .tuple([finite, finite], { error: 'expected [low, high] volts' })
-  .refine(([lo, hi]) => lo <= hi, { error: 'expected low <= high' });
+const voltRange = z.tuple([finite, finite], { error: 'expected [low, high] volts' }).refine(([lo, hi]) => lo <= hi, { error: 'expected low <= high' });
 
 // ---- shared shapes ------------------------------------------------------------------------
 
@@ -127,9 +116,7 @@ export const HelloResponseSchema = z
     boardId: nonEmptyText,
     chipId: nonEmptyText,
     layers: z.array(LayerInfoSchema, { error: 'expected an array of layers' }).min(1, { error: 'expected at least one layer' }),
-    dac: z
-      .object({ bits: int(1, 16), vMin: finite, vMax: finite })
-      .refine((d) => d.vMin < d.vMax, { error: 'expected vMin < vMax', path: ['vMax'] }),
+    dac: z.object({ bits: int(1, 16), vMin: finite, vMax: finite }).refine((d) => d.vMin < d.vMax, { error: 'expected vMin < vMax', path: ['vMax'] }),
     safe: z.object({ nmos: voltRange, pmos: voltRange }),
     tickSeconds: numberField(z.number({ error: 'expected a finite number' }).positive({ error: 'expected seconds per tick > 0' })),
     maxPayload: int(64, 0xffff),
@@ -160,14 +147,12 @@ export const PingResponseSchema = z.object({ nonce, data: u8Array.optional() });
 export const ResetRequestSchema = Empty;
 export const ResetResponseSchema = Empty;
 
-export const WeightsWriteRequestSchema = z
-  .object({ layer: u8, offset: u32, codes: u16Array })
-  .superRefine((v, ctx) => {
-    if (v.codes.length === 0) ctx.addIssue({ code: 'custom', path: ['codes'], message: 'expected at least one code', input: 0 });
-    if (v.offset + v.codes.length > 0x100000000) {
-      ctx.addIssue({ code: 'custom', path: ['offset'], message: 'offset + count exceeds the u32 address space', input: v.offset });
-    }
-  });
+export const WeightsWriteRequestSchema = z.object({ layer: u8, offset: u32, codes: u16Array }).superRefine((v, ctx) => {
+  if (v.codes.length === 0) ctx.addIssue({ code: 'custom', path: ['codes'], message: 'expected at least one code', input: 0 });
+  if (v.offset + v.codes.length > 0x100000000) {
+    ctx.addIssue({ code: 'custom', path: ['offset'], message: 'offset + count exceeds the u32 address space', input: v.offset });
+  }
+});
 export const WeightsWriteResponseSchema = z.object({ layer: u8, offset: u32, count: u32 });
 
 export const WeightsCrcRequestSchema = z.object({ layer: u8 });
@@ -191,7 +176,7 @@ export const RunResponseSchema = z
   .object({ batch: int(1, 0xffff), layers: z.array(u16Array, { error: 'expected an array of tick arrays' }).min(1, { error: 'expected at least one layer' }) })
   .superRefine((v, ctx) => {
     v.layers.forEach((ticks, l) => {
-      if (v.batch >= 1 && ticks.length === 0 || ticks.length % v.batch !== 0) {
+      if ((v.batch >= 1 && ticks.length === 0) || ticks.length % v.batch !== 0) {
         ctx.addIssue({
           code: 'custom',
           path: ['layers', l],
@@ -203,10 +188,9 @@ export const RunResponseSchema = z
   });
 
 /** A u8[] list of layer indices in strictly ascending order (each layer at most once). */
-const layerList = u8Array.refine((a) => a.length >= 1, { error: 'expected at least one layer index' }).refine(
-  (a) => a.every((x, i) => i === 0 || x > a[i - 1]!),
-  { error: 'expected layer indices in strictly ascending order' },
-);
+const layerList = u8Array
+  .refine((a) => a.length >= 1, { error: 'expected at least one layer index' })
+  .refine((a) => a.every((x, i) => i === 0 || x > a[i - 1]!), { error: 'expected layer indices in strictly ascending order' });
 const nonEmptyBin = u8Array.refine((a) => a.length >= 1, { error: 'expected at least one byte' });
 
 export const WeightsPatchRequestSchema = z.object({ layer: u8, offset: u32, data: nonEmptyBin });

@@ -276,16 +276,27 @@ export class MockBoard {
   private handleDecodeError(ev: Extract<DecodeEvent, { kind: 'error' }>): Uint8Array[] {
     const c = this.counters;
     switch (ev.error.code) {
-      case 'crc': c.crcErrors++; break;
-      case 'framing': c.framingErrors++; break;
-      case 'oversize': c.oversize++; break;
-      case 'unknown-type': c.unknownType++; break;
-      case 'version': c.versionErrors++; break;
-      default: c.badPayload++; break;
+      case 'crc':
+        c.crcErrors++;
+        break;
+      case 'framing':
+        c.framingErrors++;
+        break;
+      case 'oversize':
+        c.oversize++;
+        break;
+      case 'unknown-type':
+        c.unknownType++;
+        break;
+      case 'version':
+        c.versionErrors++;
+        break;
+      default:
+        c.badPayload++;
+        break;
     }
     if (!ev.header) return []; // damaged: never acted on
-    const code =
-      ev.error.code === 'unknown-type' ? ErrorCode.UNKNOWN_TYPE : ev.error.code === 'version' ? ErrorCode.VERSION : ErrorCode.BAD_PAYLOAD;
+    const code = ev.error.code === 'unknown-type' ? ErrorCode.UNKNOWN_TYPE : ev.error.code === 'version' ? ErrorCode.VERSION : ErrorCode.BAD_PAYLOAD;
     return [this.refuse(ev.header.seq, new Refusal(code, ev.error.message), this.replyVersion(ev.header.version))];
   }
 
@@ -303,7 +314,10 @@ export class MockBoard {
     const req = name as RequestName;
     const since = TYPE_SINCE[req];
     if (since !== undefined && (since > this.protocol || since > f.version)) {
-      throw new Refusal(ErrorCode.UNKNOWN_TYPE, `${req} needs protocol ${since}; this board speaks ${this.minProtocol}..${this.protocol} and the frame is version ${f.version}`);
+      throw new Refusal(
+        ErrorCode.UNKNOWN_TYPE,
+        `${req} needs protocol ${since}; this board speaks ${this.minProtocol}..${this.protocol} and the frame is version ${f.version}`,
+      );
     }
     const handler = this.handlers[req] as Handler<RequestName>;
     const response = await handler(f.message as never);
@@ -369,12 +383,18 @@ export class MockBoard {
     }
     if (this.runDelayMs > 0) await new Promise((r) => setTimeout(r, this.runDelayMs));
     if (!Array.isArray(out) || out.length !== this.geometry.length) {
-      throw new Refusal(ErrorCode.INTERNAL, `${label}: backend returned ${Array.isArray(out) ? out.length : typeof out} layer(s), expected ${this.geometry.length}`);
+      throw new Refusal(
+        ErrorCode.INTERNAL,
+        `${label}: backend returned ${Array.isArray(out) ? out.length : typeof out} layer(s), expected ${this.geometry.length}`,
+      );
     }
     out.forEach((t, l) => {
       const want = batch * this.geometry[l]!.outputs;
       if (!(t instanceof Uint16Array) || t.length !== want) {
-        throw new Refusal(ErrorCode.INTERNAL, `${label}: backend returned ${(t as Uint16Array)?.length} ticks for layer ${l}, expected batch*outputs = ${want}`);
+        throw new Refusal(
+          ErrorCode.INTERNAL,
+          `${label}: backend returned ${(t as Uint16Array)?.length} ticks for layer ${l}, expected batch*outputs = ${want}`,
+        );
       }
     });
     return out;
@@ -468,7 +488,10 @@ export class MockBoard {
       if (m.vRest !== undefined || m.vThreshold !== undefined) {
         const set = this.backend.setNeuronVoltages;
         if (typeof set !== 'function') {
-          throw new Refusal(ErrorCode.UNSUPPORTED, 'NEURON_CONFIG: this chip has fixed precharge and threshold voltages (no "neuron-config" feature); send NEURON_CONFIG without voltages to read them');
+          throw new Refusal(
+            ErrorCode.UNSUPPORTED,
+            'NEURON_CONFIG: this chip has fixed precharge and threshold voltages (no "neuron-config" feature); send NEURON_CONFIG without voltages to read them',
+          );
         }
         const cur = this.hw('neuronVoltages', () => this.backend.neuronVoltages(m.layer));
         const vRest = m.vRest ?? cur.vRest;
@@ -503,7 +526,10 @@ export class MockBoard {
       if (bad !== undefined) {
         throw new Refusal(ErrorCode.BAD_LAYER, `RUN_PACKED.layers: layer ${bad}, but the chip has ${nL} layer(s) (0..${nL - 1})`);
       }
-      const worst = runPackedResponseMaxBytes(m.batch, [...listed].map((l) => this.geometry[l]!.outputs));
+      const worst = runPackedResponseMaxBytes(
+        m.batch,
+        [...listed].map((l) => this.geometry[l]!.outputs),
+      );
       if (worst > this.maxPayload) {
         throw new Refusal(
           ErrorCode.TOO_LARGE,
@@ -524,7 +550,10 @@ export class MockBoard {
       const tests = m.tests ?? [...SELF_TESTS];
       const unknown = tests.filter((t) => !(SELF_TESTS as readonly string[]).includes(t));
       if (unknown.length > 0) {
-        throw new Refusal(ErrorCode.UNSUPPORTED, `SELF_TEST.tests: unknown test(s) ${unknown.map((t) => JSON.stringify(t)).join(', ')}; this board runs ${SELF_TESTS.join(', ')}`);
+        throw new Refusal(
+          ErrorCode.UNSUPPORTED,
+          `SELF_TEST.tests: unknown test(s) ${unknown.map((t) => JSON.stringify(t)).join(', ')}; this board runs ${SELF_TESTS.join(', ')}`,
+        );
       }
       const results: SelfTestResult[] = [];
       this.progress('self-test', 0, tests.length);

@@ -155,7 +155,7 @@ export class EmulatedLine extends Duplex {
     opts: LineOptions,
   ) {
     super();
-    const msPerByte = opts.baud ? (1000 * wireSeconds(1, opts.baud)) : 0;
+    const msPerByte = opts.baud ? 1000 * wireSeconds(1, opts.baud) : 0;
     const latency = opts.latencyMs ?? 0;
     const rate = opts.byteErrorRate ?? 0;
     const seed = opts.errorSeed ?? 1;

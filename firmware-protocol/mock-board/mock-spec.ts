@@ -86,7 +86,11 @@ export function parseMockSpec(kind: string, params: readonly (readonly [string, 
   } catch (e) {
     const msg = (e as Error).message;
     // The chip lists its own options; the board and the line take these too.
-    throw new MockSpecError(/accepted options:/.test(msg) ? `${msg}, and for the board or line: ${[...Object.keys(MOCK_BOARD_OPTIONS), ...Object.keys(MOCK_LINE_OPTIONS)].join(', ')}` : msg);
+    throw new MockSpecError(
+      /accepted options:/.test(msg)
+        ? `${msg}, and for the board or line: ${[...Object.keys(MOCK_BOARD_OPTIONS), ...Object.keys(MOCK_LINE_OPTIONS)].join(', ')}`
+        : msg,
+    );
   }
   return { chip, board, line };
 }

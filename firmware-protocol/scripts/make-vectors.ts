@@ -45,7 +45,12 @@ const SILENT = 0xffff;
 /** Cells 100, 103, 300 sparse (the gap 103 -> 300 takes a 2-byte varint), then 310..317 as a dense run (weight-patch.ts). */
 const patchPrev = new Uint16Array(400).fill(228);
 const patchNext = patchPrev.slice();
-for (const [cell, code] of [[100, 300], [103, 301], [300, 795]] as const) patchNext[cell] = code;
+for (const [cell, code] of [
+  [100, 300],
+  [103, 301],
+  [300, 795],
+] as const)
+  patchNext[cell] = code;
 for (let c = 310; c <= 317; c++) patchNext[c] = 390 + c;
 const patchFrames = encodePatch(patchPrev, patchNext, 1000, 10);
 if (patchFrames.length !== 1) throw new Error('the patch vector should be one frame');
@@ -60,7 +65,11 @@ const requests: Vector[] = [
   vector('PING without data', 'PING', 'request', 2, { nonce: 3735928559 }),
   vector('PING with data (bin)', 'PING', 'request', 3, { nonce: 7, data: Uint8Array.of(0, 1, 2, 0, 255) }),
   vector('RESET', 'RESET', 'request', 4, {}),
-  vector('WEIGHTS_WRITE of 4 codes into layer 0 at offset 0', 'WEIGHTS_WRITE', 'request', 5, { layer: 0, offset: 0, codes: Uint16Array.of(228, 300, 795, 700) }),
+  vector('WEIGHTS_WRITE of 4 codes into layer 0 at offset 0', 'WEIGHTS_WRITE', 'request', 5, {
+    layer: 0,
+    offset: 0,
+    codes: Uint16Array.of(228, 300, 795, 700),
+  }),
   vector('WEIGHTS_WRITE at a large offset', 'WEIGHTS_WRITE', 'request', 6, { layer: 1, offset: 401000, codes: Uint16Array.of(0x0102, 0x0a0b) }),
   vector('WEIGHTS_CRC of layer 1', 'WEIGHTS_CRC', 'request', 7, { layer: 1 }),
   vector('NEURON_CONFIG read', 'NEURON_CONFIG', 'request', 8, { layer: 0 }),
@@ -122,7 +131,10 @@ const responses: Vector[] = [
   vector('WEIGHTS_WRITE response', 'WEIGHTS_WRITE', 'response', 5, { layer: 0, offset: 0, count: 4 }),
   vector('WEIGHTS_CRC response', 'WEIGHTS_CRC', 'response', 7, { layer: 1, count: 4, crc: 0xe3069283 }),
   vector('NEURON_CONFIG response', 'NEURON_CONFIG', 'response', 9, { layer: 0, vRest: 1.3, vThreshold: 0.85 }),
-  vector('RUN response: per layer, batch x outputs ticks', 'RUN', 'response', 10, { batch: 2, layers: [Uint16Array.of(57, SILENT, 61, 90), Uint16Array.of(130, SILENT)] }),
+  vector('RUN response: per layer, batch x outputs ticks', 'RUN', 'response', 10, {
+    batch: 2,
+    layers: [Uint16Array.of(57, SILENT, 61, 90), Uint16Array.of(130, SILENT)],
+  }),
   vector('v2: WEIGHTS_PATCH response', 'WEIGHTS_PATCH', 'response', 61, { layer: 0, offset: 100, count: 11 }, 2),
   vector(
     'v2: RUN_PACKED response, both layers of a 2-2-1 chip, only fired neurons',
@@ -136,7 +148,14 @@ const responses: Vector[] = [
     },
     2,
   ),
-  vector('v2: RUN_PACKED response for layer 1 only', 'RUN_PACKED', 'response', 63, { batch: 1, layers: Uint8Array.of(1), spikes: [encodeRecords(Uint16Array.of(3000, SILENT, SILENT), 1, 3)] }, 2),
+  vector(
+    'v2: RUN_PACKED response for layer 1 only',
+    'RUN_PACKED',
+    'response',
+    63,
+    { batch: 1, layers: Uint8Array.of(1), spikes: [encodeRecords(Uint16Array.of(3000, SILENT, SILENT), 1, 3)] },
+    2,
+  ),
   vector('SELF_TEST response', 'SELF_TEST', 'response', 11, {
     results: [
       { name: 'dac', ok: true, detail: '12 DAC channels read back equal to weight memory' },
@@ -169,7 +188,10 @@ interface Damaged {
   /** Receiver limit for this case (bytes between delimiters); absent = the protocol maximum. */
   max_frame_bytes?: number;
   /** Decoder events in order: errors (code, header when the CRC was good) and frames. */
-  events: ({ kind: 'error'; error: string; header: { version: number; type: number; flags: number; seq: number } | null } | { kind: 'frame'; type: MsgTypeName; seq: number })[];
+  events: (
+    | { kind: 'error'; error: string; header: { version: number; type: number; flags: number; seq: number } | null }
+    | { kind: 'frame'; type: MsgTypeName; seq: number }
+  )[];
   /** What a device answers: an ERROR frame on that seq, or nothing. */
   device_answer: { seq: number; code: keyof typeof ErrorCode } | null;
 }
@@ -212,7 +234,12 @@ const damaged: Damaged[] = [
     events: [{ kind: 'error', error: 'framing', header: null }],
     device_answer: null,
   },
-  { name: 'length field disagrees with the payload (CRC good)', frame_hex: hex(lengthMismatch()), events: [{ kind: 'error', error: 'framing', header: null }], device_answer: null },
+  {
+    name: 'length field disagrees with the payload (CRC good)',
+    frame_hex: hex(lengthMismatch()),
+    events: [{ kind: 'error', error: 'framing', header: null }],
+    device_answer: null,
+  },
   {
     name: 'oversize: 300-byte PING against a 256-byte receive buffer',
     frame_hex: hex(encodeFrame(MsgType.PING, 0, 31, { nonce: 1, data: new Uint8Array(280).fill(0x55) }, { version: V1 })),
@@ -258,19 +285,34 @@ const damaged: Damaged[] = [
   },
   {
     name: 'bad payload: integer field sent as a float (RUN.batch float64 1.0)',
-    frame_hex: hex(raw({ type: MsgType.RUN, seq: 41 }, Uint8Array.of(0x82, ...fixstr('batch'), 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, ...fixstr('inputs'), 0xc4, 4, 0, 0, 0xff, 0xff))),
+    frame_hex: hex(
+      raw(
+        { type: MsgType.RUN, seq: 41 },
+        Uint8Array.of(0x82, ...fixstr('batch'), 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, ...fixstr('inputs'), 0xc4, 4, 0, 0, 0xff, 0xff),
+      ),
+    ),
     events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.RUN, 41) }],
     device_answer: { seq: 41, code: 'BAD_PAYLOAD' },
   },
   {
     name: 'bad payload: integer field sent as a float (WEIGHTS_WRITE.layer float32 1.0)',
-    frame_hex: hex(raw({ type: MsgType.WEIGHTS_WRITE, seq: 42 }, Uint8Array.of(0x83, ...fixstr('layer'), 0xca, 0x3f, 0x80, 0, 0, ...fixstr('offset'), 0, ...fixstr('codes'), 0xc4, 2, 0x2c, 1))),
+    frame_hex: hex(
+      raw(
+        { type: MsgType.WEIGHTS_WRITE, seq: 42 },
+        Uint8Array.of(0x83, ...fixstr('layer'), 0xca, 0x3f, 0x80, 0, 0, ...fixstr('offset'), 0, ...fixstr('codes'), 0xc4, 2, 0x2c, 1),
+      ),
+    ),
     events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_WRITE, 42) }],
     device_answer: { seq: 42, code: 'BAD_PAYLOAD' },
   },
   {
     name: 'bad payload: integer field sent as a float (WEIGHTS_WRITE.layer float64 1.5)',
-    frame_hex: hex(raw({ type: MsgType.WEIGHTS_WRITE, seq: 43 }, Uint8Array.of(0x83, ...fixstr('layer'), 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, ...fixstr('offset'), 0, ...fixstr('codes'), 0xc4, 2, 0x2c, 1))),
+    frame_hex: hex(
+      raw(
+        { type: MsgType.WEIGHTS_WRITE, seq: 43 },
+        Uint8Array.of(0x83, ...fixstr('layer'), 0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, ...fixstr('offset'), 0, ...fixstr('codes'), 0xc4, 2, 0x2c, 1),
+      ),
+    ),
     events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_WRITE, 43) }],
     device_answer: { seq: 43, code: 'BAD_PAYLOAD' },
   },
@@ -300,7 +342,12 @@ const damaged: Damaged[] = [
   },
   {
     name: 'v2 bad payload: WEIGHTS_PATCH.layer sent as float64 0.0',
-    frame_hex: hex(raw({ version: 2, type: MsgType.WEIGHTS_PATCH, seq: 47 }, Uint8Array.of(0x83, ...fixstr('layer'), 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, ...fixstr('offset'), 0, ...fixstr('data'), 0xc4, 3, 2, 0x2c, 1))),
+    frame_hex: hex(
+      raw(
+        { version: 2, type: MsgType.WEIGHTS_PATCH, seq: 47 },
+        Uint8Array.of(0x83, ...fixstr('layer'), 0xcb, 0, 0, 0, 0, 0, 0, 0, 0, ...fixstr('offset'), 0, ...fixstr('data'), 0xc4, 3, 2, 0x2c, 1),
+      ),
+    ),
     events: [{ kind: 'error', error: 'bad-payload', header: hdr(MsgType.WEIGHTS_PATCH, 47, 2) }],
     device_answer: { seq: 47, code: 'BAD_PAYLOAD' },
   },
@@ -326,7 +373,10 @@ const damaged: Damaged[] = [
 
 /** JSON with number arrays kept on one line. */
 function dump(file: string, data: unknown): void {
-  const text = JSON.stringify(data, null, 2).replace(/\[\s+(-?\d[\d.e+-]*(?:,\s+-?\d[\d.e+-]*)*)\s+\]/g, (_m, body: string) => `[${body.replace(/\s+/g, ' ')}]`);
+  const text = JSON.stringify(data, null, 2).replace(
+    /\[\s+(-?\d[\d.e+-]*(?:,\s+-?\d[\d.e+-]*)*)\s+\]/g,
+    (_m, body: string) => `[${body.replace(/\s+/g, ' ')}]`,
+  );
   writeFileSync(join(outDir, file), `${text}\n`);
 }
 

@@ -26,7 +26,8 @@ export const deviceOption = {
 export const mockDeviceOption = {
   type: 'string',
   placeholder: 'URI',
-  description: 'the mock board to serve, as a mock: device address (chip, board and line options, e.g. mock:behavioral?seed=7&faults=dead-neuron:0.3&baud=921600)',
+  description:
+    'the mock board to serve, as a mock: device address (chip, board and line options, e.g. mock:behavioral?seed=7&faults=dead-neuron:0.3&baud=921600)',
   schema: z
     .string()
     .optional()

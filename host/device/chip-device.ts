@@ -216,7 +216,10 @@ export class ChipDevice {
     const chunkCodes = maxCodesPerChunk(h.maxPayload);
     const v2 = negotiatedProtocol >= 2;
     const runBatch = v2
-      ? maxPackedBatchFor(h.maxPayload, h.layers.map((l) => l.outputs))
+      ? maxPackedBatchFor(
+          h.maxPayload,
+          h.layers.map((l) => l.outputs),
+        )
       : Math.min(h.maxBatch, maxBatchFor(h.maxPayload, h.layers));
     const patchDataBytes = v2 ? maxPatchDataBytes(h.maxPayload) : 0;
     if (!(chunkCodes >= 1)) throw new ProtocolViolationError('HELLO', `maxPayload ${h.maxPayload} leaves no room for weight codes`);
@@ -264,9 +267,7 @@ export class ChipDevice {
     if (!(codes instanceof Uint16Array)) throw new TypeError(`${what} must be a Uint16Array of DAC codes`);
     const want = l.rowInput.length * l.outputs;
     if (codes.length !== want) {
-      throw new RangeError(
-        `${what} has ${codes.length} codes, layer ${layer} needs ${want} (${l.rowInput.length} rows x ${l.outputs} outputs, row-major)`,
-      );
+      throw new RangeError(`${what} has ${codes.length} codes, layer ${layer} needs ${want} (${l.rowInput.length} rows x ${l.outputs} outputs, row-major)`);
     }
     return l;
   }
@@ -412,7 +413,11 @@ export class ChipDevice {
    */
   private writeRun$(layer: number, codes: Uint16Array, r: CodeRun): Observable<number> {
     return this.link
-      .request$('WEIGHTS_WRITE', { layer, offset: r.offset, codes: codes.slice(r.offset, r.offset + r.count) }, { expect: { replyBytes: FRAME_OVERHEAD, work: r.count } })
+      .request$(
+        'WEIGHTS_WRITE',
+        { layer, offset: r.offset, codes: codes.slice(r.offset, r.offset + r.count) },
+        { expect: { replyBytes: FRAME_OVERHEAD, work: r.count } },
+      )
       .pipe(
         map((reply) => checkAck('WEIGHTS_WRITE', layer, r, reply)),
         catchError((err: unknown) => {
@@ -444,7 +449,9 @@ export class ChipDevice {
     const s = this.wireSeconds(bytesOut, bytesIn);
     if (s < this.noticeAfterS) return;
     const rate = this.info.link.bytesPerSecond;
-    this.notice(`${what}: ${(bytesOut / 1e6).toFixed(2)} MB out, ${(bytesIn / 1e6).toFixed(2)} MB in; about ${s.toFixed(0)} s on the wire at ${Math.round(rate)} B/s`);
+    this.notice(
+      `${what}: ${(bytesOut / 1e6).toFixed(2)} MB out, ${(bytesIn / 1e6).toFixed(2)} MB in; about ${s.toFixed(0)} s on the wire at ${Math.round(rate)} B/s`,
+    );
   }
 
   /** Compares the device's WEIGHTS_CRC with the CRC-32C of `expected` (u16 little-endian). */
@@ -517,10 +524,14 @@ export class ChipDevice {
       from(chunks).pipe(
         mergeMap((c) =>
           this.link
-            .request$('RUN', { batch: c.count, inputs: inputTicks.slice(c.offset * nIn, (c.offset + c.count) * nIn) }, {
-              timeoutMs: opts.timeoutMs,
-              expect: { replyBytes: c.count * outPerSample * 2 + FRAME_OVERHEAD, work: c.count },
-            })
+            .request$(
+              'RUN',
+              { batch: c.count, inputs: inputTicks.slice(c.offset * nIn, (c.offset + c.count) * nIn) },
+              {
+                timeoutMs: opts.timeoutMs,
+                expect: { replyBytes: c.count * outPerSample * 2 + FRAME_OVERHEAD, work: c.count },
+              },
+            )
             .pipe(
               map((reply) => {
                 this.placeRun(reply, c, out);
@@ -545,7 +556,13 @@ export class ChipDevice {
     const nIn = info.layers[0]!.inputs;
     const listed = wanted ?? info.layers.map((_, l) => l);
     const layersField = wanted && wanted.length < info.layers.length ? Uint8Array.from(wanted) : undefined;
-    const maxB = Math.min(0xffff, maxPackedBatchFor(info.maxPayload, listed.map((l) => info.layers[l]!.outputs)));
+    const maxB = Math.min(
+      0xffff,
+      maxPackedBatchFor(
+        info.maxPayload,
+        listed.map((l) => info.layers[l]!.outputs),
+      ),
+    );
     if (maxB < 1) throw new RangeError(`maxPayload ${info.maxPayload} cannot hold the reply of one sample for layers ${listed.join(',')}`);
     const w = new ByteWriter(batch * 8);
     const ends = new Uint32Array(batch);
@@ -574,32 +591,34 @@ export class ChipDevice {
     await lastValueFrom(
       from(chunks).pipe(
         mergeMap((c) =>
-            this.link
-              .request$(
-                'RUN_PACKED',
-                layersField ? { batch: c.count, inputs: records.subarray(c.from, c.to), layers: layersField } : { batch: c.count, inputs: records.subarray(c.from, c.to) },
-                { timeoutMs: opts.timeoutMs, expect: { replyBytes: c.count * replyPerSample + FRAME_OVERHEAD, work: c.count } },
-              )
-              .pipe(
-                map((reply) => {
-                  const bad = (d: string) => new ProtocolViolationError('RUN_PACKED', d);
-                  if (reply.batch !== c.count) throw bad(`asked for ${c.count} samples, got batch ${reply.batch}`);
-                  if (reply.layers.length !== listed.length || listed.some((l, k) => reply.layers[k] !== l)) {
-                    throw bad(`asked for layers ${listed.join(',')}, got ${[...reply.layers].join(',')}`);
+          this.link
+            .request$(
+              'RUN_PACKED',
+              layersField
+                ? { batch: c.count, inputs: records.subarray(c.from, c.to), layers: layersField }
+                : { batch: c.count, inputs: records.subarray(c.from, c.to) },
+              { timeoutMs: opts.timeoutMs, expect: { replyBytes: c.count * replyPerSample + FRAME_OVERHEAD, work: c.count } },
+            )
+            .pipe(
+              map((reply) => {
+                const bad = (d: string) => new ProtocolViolationError('RUN_PACKED', d);
+                if (reply.batch !== c.count) throw bad(`asked for ${c.count} samples, got batch ${reply.batch}`);
+                if (reply.layers.length !== listed.length || listed.some((l, k) => reply.layers[k] !== l)) {
+                  throw bad(`asked for layers ${listed.join(',')}, got ${[...reply.layers].join(',')}`);
+                }
+                listed.forEach((l, k) => {
+                  let t: Uint16Array;
+                  try {
+                    t = decodeRecords(reply.spikes[k]!, c.count, info.layers[l]!.outputs, `layer ${l} spikes`);
+                  } catch (e) {
+                    throw bad(e instanceof ProtocolError ? e.message : String(e));
                   }
-                  listed.forEach((l, k) => {
-                    let t: Uint16Array;
-                    try {
-                      t = decodeRecords(reply.spikes[k]!, c.count, info.layers[l]!.outputs, `layer ${l} spikes`);
-                    } catch (e) {
-                      throw bad(e instanceof ProtocolError ? e.message : String(e));
-                    }
-                    this.placeLayer(l, t, c, out, bad);
-                  });
-                  done += c.count;
-                  opts.onProgress?.({ done, total: batch });
-                }),
-              ),
+                  this.placeLayer(l, t, c, out, bad);
+                });
+                done += c.count;
+                opts.onProgress?.({ done, total: batch });
+              }),
+            ),
         ),
         toArray(),
         abortable(opts.signal),
@@ -727,7 +746,12 @@ export function closedLinkTotals(): Readonly<typeof closedTotals> {
 }
 
 /** Checks a write's acknowledgement against what was written; returns the codes it confirms. */
-function checkAck(what: 'WEIGHTS_WRITE' | 'WEIGHTS_PATCH', layer: number, w: { offset: number; count: number }, reply: { layer: number; offset: number; count: number }): number {
+function checkAck(
+  what: 'WEIGHTS_WRITE' | 'WEIGHTS_PATCH',
+  layer: number,
+  w: { offset: number; count: number },
+  reply: { layer: number; offset: number; count: number },
+): number {
   if (reply.layer !== layer || reply.offset !== w.offset || reply.count !== w.count) {
     throw new ProtocolViolationError(
       what,

@@ -43,8 +43,7 @@ export function negotiateProtocol(deviceProtocol: number, deviceMinProtocol: num
   return Math.min(deviceProtocol, hostProtocol);
 }
 
-const isInt = (v: unknown, lo = 0, hi = Number.MAX_SAFE_INTEGER): v is number =>
-  typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
+const isInt = (v: unknown, lo = 0, hi = Number.MAX_SAFE_INTEGER): v is number => typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi;
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /** Problems with a HELLO reply, as readable sentences; empty when it is consistent. */

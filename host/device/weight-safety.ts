@@ -44,7 +44,10 @@ export function assertSafeCodes(
   from = 0,
   to = codes.length,
 ): void {
-  const nLo = safe[0].lo, nHi = safe[0].hi, pLo = safe[1].lo, pHi = safe[1].hi;
+  const nLo = safe[0].lo,
+    nHi = safe[0].hi,
+    pLo = safe[1].lo,
+    pHi = safe[1].hi;
   for (let i = from; i < to; i++) {
     const row = (i / outputs) | 0;
     const pol = rowPolarity[row];

@@ -64,9 +64,7 @@ export const ERROR_ADVICE: Record<ErrorCodeName, string> = {
   INTERNAL: 'firmware bug; report the message, RESET the board, then retry once',
 };
 
-const codeNames = new Map<number, ErrorCodeName>(
-  (Object.entries(ErrorCode) as [ErrorCodeName, number][]).map(([k, v]) => [v, k]),
-);
+const codeNames = new Map<number, ErrorCodeName>((Object.entries(ErrorCode) as [ErrorCodeName, number][]).map(([k, v]) => [v, k]));
 
 export function errorCodeName(code: number): ErrorCodeName | `CODE_${number}` {
   return codeNames.get(code) ?? `CODE_${code}`;
@@ -84,8 +82,7 @@ export class DeviceError extends LinkError {
     readonly deviceMessage: string,
   ) {
     const codeName = errorCodeName(code);
-    const advice =
-      (ERROR_ADVICE as Record<string, string>)[codeName] ?? 'unknown error code; update spikeloop or check the firmware documentation';
+    const advice = (ERROR_ADVICE as Record<string, string>)[codeName] ?? 'unknown error code; update spikeloop or check the firmware documentation';
     super(`${request} refused by device: ${codeName} (${code}): ${deviceMessage || 'no message'}; ${advice}`);
     this.codeName = codeName;
     this.advice = advice;

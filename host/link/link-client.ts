@@ -29,14 +29,7 @@ import {
   type ErrorResponse,
 } from '../../firmware-protocol/index.ts';
 import { SeqAllocator } from './seq-allocator.ts';
-import {
-  AttemptTimeout,
-  DeviceError,
-  LinkClosedError,
-  LinkTimeoutError,
-  ProtocolViolationError,
-  isRetryable,
-} from './errors.ts';
+import { AttemptTimeout, DeviceError, LinkClosedError, LinkTimeoutError, ProtocolViolationError, isRetryable } from './errors.ts';
 
 /** A byte stream to a device, plus how to let go of it. */
 export interface Transport {
@@ -252,7 +245,8 @@ export class LinkClient {
     this.busyBackoffMs = opts.busyBackoffMs ?? 50;
     this.adaptive = opts.adaptiveTimeouts ?? true;
     for (const [k, v] of Object.entries({ retries: this.retries, window: this.window })) {
-      if (!Number.isInteger(v) || v < (k === 'window' ? 1 : 0)) throw new RangeError(`link option ${k} must be a whole number >= ${k === 'window' ? 1 : 0}, got ${v}`);
+      if (!Number.isInteger(v) || v < (k === 'window' ? 1 : 0))
+        throw new RangeError(`link option ${k} must be a whole number >= ${k === 'window' ? 1 : 0}, got ${v}`);
     }
     const longest = Math.max(...Object.values(this.timeouts).filter((t) => t !== DEFAULT_TIMEOUTS.SELF_TEST));
     this.seqs = new SeqAllocator({ quarantineMs: opts.quarantineMs ?? Math.max(30_000, 4 * longest), start: opts.firstSeq });

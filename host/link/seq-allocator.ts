@@ -67,8 +67,7 @@ export class SeqAllocator {
       }
     }
     throw new SeqExhaustedError(
-      `all 65536 sequence numbers are in flight or quarantined (${this.inFlightCount} in flight); ` +
-        'lower the request window or the quarantine time',
+      `all 65536 sequence numbers are in flight or quarantined (${this.inFlightCount} in flight); ` + 'lower the request window or the quarantine time',
     );
   }
 

@@ -26,7 +26,8 @@ export interface SerialOpenOptions {
 /** Turns an open failure into a message that says what to do. */
 function explainOpenError(path: string, err: Error): string {
   const m = err.message;
-  if (/ENOENT|No such file|cannot open.*not found/i.test(m)) return `cannot open ${path}: no such port; run \`spikeloop ports\` to list ports, or check the cable`;
+  if (/ENOENT|No such file|cannot open.*not found/i.test(m))
+    return `cannot open ${path}: no such port; run \`spikeloop ports\` to list ports, or check the cable`;
   if (/EACCES|Permission denied/i.test(m)) return `cannot open ${path}: permission denied; add your user to the dialout (or uucp) group and log in again`;
   if (/ENOTTY|Inappropriate ioctl/i.test(m)) return `cannot open ${path}: not a serial port (not a tty); run \`spikeloop ports\` to list ports`;
   if (/EBUSY|locked|Resource busy/i.test(m)) return `cannot open ${path}: port in use by another program (a serial monitor, ModemManager?); close it and retry`;
@@ -70,12 +71,8 @@ export function keepPollerInterest(port: SerialPortStream): void {
 
 export async function openSerialTransport(address: SerialAddress, opts: SerialOpenOptions = {}): Promise<Transport> {
   const settings = { path: address.path, baudRate: address.baudRate, rtscts: address.rtscts, autoOpen: false as const };
-  const port: SerialPortStream = opts.binding
-    ? new SerialPortStream({ ...settings, binding: opts.binding })
-    : new SerialPort(settings);
-  await new Promise<void>((resolve, reject) =>
-    port.open((err) => (err ? reject(new TransportError(explainOpenError(address.path, err))) : resolve())),
-  );
+  const port: SerialPortStream = opts.binding ? new SerialPortStream({ ...settings, binding: opts.binding }) : new SerialPort(settings);
+  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(new TransportError(explainOpenError(address.path, err))) : resolve())));
   keepPollerInterest(port);
   // A pty is not rate-limited unless baud= says the board behind it is paced; a real serial line
   // carries 10 bits per byte (8N1).

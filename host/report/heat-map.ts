@@ -79,12 +79,20 @@ export function heatMap(spec: HeatMapSpec): string {
     const ticks = [...new Set([0, 16, 32, 48, 64].map((k) => Number(value(at(k)).toPrecision(2))))];
     const el = Plot.plot({
       document,
-      width: 240, height: 44, marginTop: 16, marginBottom: 16, marginLeft: 14, marginRight: 14,
+      width: 240,
+      height: 44,
+      marginTop: 16,
+      marginBottom: 16,
+      marginLeft: 14,
+      marginRight: 14,
       style: { fontSize: '10px', fontFamily: FONT },
       className: 'spikeloop-ramp',
       x: { domain: [f(d0), f(d1)], label: null, ticks: ticks.map(f), tickFormat: (x: number) => String(Number(value(x).toPrecision(2))), tickSize: 4 },
       color,
-      marks: [Plot.rect(steps, { x1: 'x1', x2: 'x2', fill: 'v', stroke: 'v', shapeRendering: 'crispEdges' }), Plot.text([spec.colorLabel ?? ''], { frameAnchor: 'top-left', dy: -9, textAnchor: 'start' })],
+      marks: [
+        Plot.rect(steps, { x1: 'x1', x2: 'x2', fill: 'v', stroke: 'v', shapeRendering: 'crispEdges' }),
+        Plot.text([spec.colorLabel ?? ''], { frameAnchor: 'top-left', dy: -9, textAnchor: 'start' }),
+      ],
     }) as unknown as SvgNode;
     el.setAttribute('x', String(width - 24 - 240 - 50));
     el.setAttribute('y', String(top));
@@ -101,7 +109,14 @@ export function heatMap(spec: HeatMapSpec): string {
       marks: [
         Plot.rect(cells, { x1: 'x1', x2: 'x2', y1: 'y1', y2: 'y2', fill: 'v', shapeRendering: 'crispEdges', className: 'cells' }),
         Plot.rect(silent, { x1: 'x1', x2: 'x2', y1: 'y1', y2: 'y2', fill: SILENT_FILL, shapeRendering: 'crispEdges', className: 'silent-cells' }),
-        Plot.dot(spec.marks ?? [], { x: (m: HeatMapMark) => m.col + 0.5, y: (m: HeatMapMark) => m.row + 0.5, r: 6, stroke: '#d62728', strokeWidth: 2, className: 'marks' }),
+        Plot.dot(spec.marks ?? [], {
+          x: (m: HeatMapMark) => m.col + 0.5,
+          y: (m: HeatMapMark) => m.row + 0.5,
+          r: 6,
+          stroke: '#d62728',
+          strokeWidth: 2,
+          className: 'marks',
+        }),
         frameMark(),
         rows * cols === 0 ? noData() : null,
       ],

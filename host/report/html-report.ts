@@ -132,7 +132,9 @@ export function renderHtmlReport(spec: ReportSpec): string {
     out.push(`<section class="summary">${items.join('')}</section>`);
   }
   if (spec.sections.length > 2) {
-    out.push(`<nav><strong>Contents</strong><ol>${spec.sections.map((s, i) => `<li><a href="#sec-${i + 1}">${escapeXml(s.title)}</a></li>`).join('')}</ol></nav>`);
+    out.push(
+      `<nav><strong>Contents</strong><ol>${spec.sections.map((s, i) => `<li><a href="#sec-${i + 1}">${escapeXml(s.title)}</a></li>`).join('')}</ol></nav>`,
+    );
   }
   spec.sections.forEach((s, i) => {
     out.push(`<section id="sec-${i + 1}">`, `<h2>${escapeXml(s.title)}</h2>`);

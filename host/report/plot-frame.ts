@@ -65,7 +65,8 @@ function legendMarkup(items: LegendItem[], x0: number, y0: number, width: number
     const cy = y + 8;
     if (it.kind === 'point') svg += `<circle cx="${x + 12}" cy="${cy}" r="3.5" fill="${it.color}"/>`;
     else if (it.kind === 'box') svg += `<rect x="${x + 5}" y="${cy - 5}" width="14" height="10" fill="${it.color}" fill-opacity="0.5" stroke="${it.color}"/>`;
-    else svg += `<line x1="${x + 2}" y1="${cy}" x2="${x + 22}" y2="${cy}" stroke="${it.color}" stroke-width="2"${it.kind === 'dashed' ? ' stroke-dasharray="5 3"' : ''}/>`;
+    else
+      svg += `<line x1="${x + 2}" y1="${cy}" x2="${x + 22}" y2="${cy}" stroke="${it.color}" stroke-width="2"${it.kind === 'dashed' ? ' stroke-dasharray="5 3"' : ''}/>`;
     svg += `<text x="${x + 28}" y="${cy + 4}" fill="#333333">${escapeXml(it.name)}</text>`;
     x += w;
   }
@@ -116,10 +117,15 @@ export function render(kind: string, frame: PlotFrame, options: Plot.PlotOptions
   const open = s.indexOf('>') + 1;
   if (frame.title) s = `${s.slice(0, open)}<title>${escapeXml(frame.title)}</title>${s.slice(open)}`;
   let head = legendMarkup(legend, left, titleH, legendW).svg + (overlay?.(titleH, width) ?? '');
-  if (yLabel !== null) head += `<text class="y-label" x="4" y="${marginTop - 10}" text-anchor="start" fill="#333333">${options.y?.reverse ? '\u2193' : '\u2191'} ${escapeXml(yLabel)}</text>`;
-  if (frame.title) head += `<text class="title" x="${width / 2}" y="19" text-anchor="middle" font-size="14" font-weight="600" fill="#333333">${escapeXml(frame.title)}</text>`;
+  if (yLabel !== null)
+    head += `<text class="y-label" x="4" y="${marginTop - 10}" text-anchor="start" fill="#333333">${options.y?.reverse ? '\u2193' : '\u2191'} ${escapeXml(yLabel)}</text>`;
+  if (frame.title)
+    head += `<text class="title" x="${width / 2}" y="19" text-anchor="middle" font-size="14" font-weight="600" fill="#333333">${escapeXml(frame.title)}</text>`;
   // Coordinates to two decimals: Plot writes 302.00000000000006, which would make the files far larger.
-  s = s.replace(/ (x|y|x1|x2|y1|y2|cx|cy|width|height|d|transform)="([^"]*)"/g, (_, k: string, v: string) => ` ${k}="${v.replace(/\d+\.\d{3,}/g, (n) => String(Math.round(Number(n) * 100) / 100))}"`);
+  s = s.replace(
+    / (x|y|x1|x2|y1|y2|cx|cy|width|height|d|transform)="([^"]*)"/g,
+    (_, k: string, v: string) => ` ${k}="${v.replace(/\d+\.\d{3,}/g, (n) => String(Math.round(Number(n) * 100) / 100))}"`,
+  );
   return s.slice(0, -'</svg>'.length) + head + '</svg>';
 }
 

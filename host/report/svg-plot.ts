@@ -49,7 +49,8 @@ export function lineChart(spec: LineChartSpec): string {
   // Epochs and neuron indices: whole-number ticks on a short integer axis (Plot would tick 0.2, 0.4...).
   const xs = series.flatMap((s) => s.points.map((p) => p.x)).filter(Number.isFinite);
   const [xlo, xhi] = spec.xDomain ?? extent([xs]);
-  const xTicks = !empty && xs.every(Number.isInteger) && xhi - xlo <= 10 ? Array.from({ length: Math.floor(xhi - xlo) + 1 }, (_, k) => Math.ceil(xlo) + k) : undefined;
+  const xTicks =
+    !empty && xs.every(Number.isInteger) && xhi - xlo <= 10 ? Array.from({ length: Math.floor(xhi - xlo) + 1 }, (_, k) => Math.ceil(xlo) + k) : undefined;
   // A log axis over many decades: ticks and grid lines at the powers of ten only, labelled 0.01 or 1e-6
   // (Plot would add a grid line at every 2..9 and SI prefixes such as 10µ).
   const [ylo, yhi] = spec.yDomain ?? extent(series.map((s) => s.points.map((p) => p.y)));
@@ -60,16 +61,32 @@ export function lineChart(spec: LineChartSpec): string {
     // Clipped to the plot area only on fixed axes: markers at the data's edges stay whole.
     const common = { x: 'x', y: 'y', clip: Boolean(spec.xDomain ?? spec.yDomain), ...dataName(s.name) };
     const line = Plot.line(s.points, { ...common, stroke: s.color, strokeWidth: 2, strokeDasharray: s.dashed ? '6 4' : undefined, className: 'series' });
-    const dots = (s.markers ?? s.points.length <= 40) ? [Plot.dot(s.points.filter((p) => Number.isFinite(p.y)), { ...common, fill: s.color, r: 2.5, className: 'markers' })] : [];
+    const dots =
+      (s.markers ?? s.points.length <= 40)
+        ? [
+            Plot.dot(
+              s.points.filter((p) => Number.isFinite(p.y)),
+              { ...common, fill: s.color, r: 2.5, className: 'markers' },
+            ),
+          ]
+        : [];
     return [line, ...dots];
   });
-  const legend = (spec.legend ?? series.length > 1) ? series.map((s) => ({ name: s.name, color: s.color, kind: s.dashed ? ('dashed' as const) : ('line' as const) })) : [];
+  const legend =
+    (spec.legend ?? series.length > 1) ? series.map((s) => ({ name: s.name, color: s.color, kind: s.dashed ? ('dashed' as const) : ('line' as const) })) : [];
   return render(
     'line-chart',
     spec,
     {
       x: { domain: spec.xDomain ?? (empty ? [0, 1] : undefined), ticks: xTicks, tickFormat: xTicks ? 'd' : undefined, grid: true },
-      y: { type: spec.yLog ? 'log' : 'linear', domain: spec.yDomain ?? (empty ? [0, 1] : undefined), nice: !spec.yDomain, grid: true, ticks: decades, tickFormat: decades ? decadeLabel : undefined },
+      y: {
+        type: spec.yLog ? 'log' : 'linear',
+        domain: spec.yDomain ?? (empty ? [0, 1] : undefined),
+        nice: !spec.yDomain,
+        grid: true,
+        ticks: decades,
+        tickFormat: decades ? decadeLabel : undefined,
+      },
       marks: [...marks, frameMark(), empty ? noData() : null],
     },
     { legend },
@@ -113,7 +130,8 @@ export function scatterPlot(spec: ScatterSpec): string {
   const yDomain = identity ? xDomain : (spec.domain ?? padded(extent(ys)));
   const total = groups.reduce((n, g) => n + g.points.length, 0);
   const named = groups.filter((g) => g.name);
-  const legend = named.length > 1 || (named.length === 1 && groups.length > 1) ? named.map((g) => ({ name: g.name!, color: g.color, kind: 'point' as const })) : [];
+  const legend =
+    named.length > 1 || (named.length === 1 && groups.length > 1) ? named.map((g) => ({ name: g.name!, color: g.color, kind: 'point' as const })) : [];
   return render(
     'scatter',
     { width: 480, height: 480, ...spec },
@@ -121,9 +139,30 @@ export function scatterPlot(spec: ScatterSpec): string {
       x: { domain: xDomain, ticks: 6, grid: true },
       y: { domain: yDomain, ticks: 6, grid: true },
       marks: [
-        identity ? Plot.line([[xDomain[0], xDomain[0]], [xDomain[1], xDomain[1]]], { stroke: '#999999', strokeDasharray: '4 3', className: 'identity' }) : null,
-        ...groups.map((g) => Plot.dot(g.points, { x: 'x', y: 'y', r: spec.pointRadius ?? 3, fill: g.color, fillOpacity: 0.7, clip: true, className: 'points', ...dataName(g.name ?? '') })),
-        spec.annotation ? Plot.text([spec.annotation], { frameAnchor: 'top-left', dx: 8, dy: 10, fontSize: 12, textAnchor: 'start', className: 'annotation' }) : null,
+        identity
+          ? Plot.line(
+              [
+                [xDomain[0], xDomain[0]],
+                [xDomain[1], xDomain[1]],
+              ],
+              { stroke: '#999999', strokeDasharray: '4 3', className: 'identity' },
+            )
+          : null,
+        ...groups.map((g) =>
+          Plot.dot(g.points, {
+            x: 'x',
+            y: 'y',
+            r: spec.pointRadius ?? 3,
+            fill: g.color,
+            fillOpacity: 0.7,
+            clip: true,
+            className: 'points',
+            ...dataName(g.name ?? ''),
+          }),
+        ),
+        spec.annotation
+          ? Plot.text([spec.annotation], { frameAnchor: 'top-left', dx: 8, dy: 10, fontSize: 12, textAnchor: 'start', className: 'annotation' })
+          : null,
         frameMark(),
         total === 0 ? noData() : null,
       ],
@@ -198,13 +237,28 @@ export function spikeRaster(spec: RasterSpec): string {
   const marginLeft = 24 + Math.max(50, ...bands.map((b) => textWidth(b.name, 11)));
   const marks: Plot.Markish[] = bands.flatMap((b, li) => [
     Plot.rect([b], { y1: 'y1', y2: 'y2', fill: li % 2 ? '#f2f2f2' : '#f8f8f8', fillOpacity: 0.6, stroke: '#dddddd', className: 'layer', ...dataName(b.name) }),
-    Plot.ruleX(spikes.filter((s) => s.layer === li), { x: 't', y1: 'y1', y2: 'y2', stroke: b.color, strokeWidth: b.neurons <= 100 ? 2 : 1.5, className: 'spikes', ...dataName(b.name) }),
+    Plot.ruleX(
+      spikes.filter((s) => s.layer === li),
+      { x: 't', y1: 'y1', y2: 'y2', stroke: b.color, strokeWidth: b.neurons <= 100 ? 2 : 1.5, className: 'spikes', ...dataName(b.name) },
+    ),
     finite(b.horizon) ? Plot.ruleX([b.horizon], { y1: b.y1, y2: b.y2, stroke: '#555555', strokeDasharray: '4 3', className: 'horizon' }) : null,
     Plot.text([b.name], { frameAnchor: 'left', y: (b.y1 + b.y2) / 2, dx: -8, dy: -8, textAnchor: 'end', fontWeight: 600, className: 'layer-name' }),
-    Plot.text([label(b)], { frameAnchor: 'left', y: (b.y1 + b.y2) / 2, dx: -8, dy: 8, textAnchor: 'end', fontSize: 10, fill: '#666666', lineAnchor: 'middle', className: 'layer-info', ...dataName(b.name) }),
+    Plot.text([label(b)], {
+      frameAnchor: 'left',
+      y: (b.y1 + b.y2) / 2,
+      dx: -8,
+      dy: 8,
+      textAnchor: 'end',
+      fontSize: 10,
+      fill: '#666666',
+      lineAnchor: 'middle',
+      className: 'layer-info',
+      ...dataName(b.name),
+    }),
   ]);
   // Silent neurons: a short grey dash in the right margin, level with the neuron's row.
-  if (showSilent && silent.length) marks.push(Plot.text(silent, { y: 'y', text: () => '\u2014', frameAnchor: 'right', textAnchor: 'start', dx: 3, fill: '#888888', className: 'silent' }));
+  if (showSilent && silent.length)
+    marks.push(Plot.text(silent, { y: 'y', text: () => '\u2014', frameAnchor: 'right', textAnchor: 'start', dx: 3, fill: '#888888', className: 'silent' }));
   return render(
     'raster',
     { height: 120 + 90 * bands.length, ...spec, yLabel: undefined },
@@ -255,7 +309,25 @@ export function histogram(spec: HistogramSpec): string {
     legend.push({ name: extra ? `${s.name} (${extra})` : s.name, color, kind: 'box' });
     // One mark per series: bars overlap instead of stacking. Density divides by every value of the series, counted or not.
     const reduce = spec.density ? { reduceIndex: (index: number[]) => index.length / Math.max(1, s.values.length) } : 'count';
-    return Plot.rectY(inside, Plot.binX<Plot.RectYOptions>({ y: reduce }, { x: (v: number) => Math.min(v, lastMid), thresholds, domain: [lo, hi], fill: color, fillOpacity: several ? 0.4 : 0.75, stroke: color, strokeWidth: several ? 1.2 : 0.6, insetLeft: 0.5, insetRight: 0.5, className: 'bars', ...dataName(s.name) }));
+    return Plot.rectY(
+      inside,
+      Plot.binX<Plot.RectYOptions>(
+        { y: reduce },
+        {
+          x: (v: number) => Math.min(v, lastMid),
+          thresholds,
+          domain: [lo, hi],
+          fill: color,
+          fillOpacity: several ? 0.4 : 0.75,
+          stroke: color,
+          strokeWidth: several ? 1.2 : 0.6,
+          insetLeft: 0.5,
+          insetRight: 0.5,
+          className: 'bars',
+          ...dataName(s.name),
+        },
+      ),
+    );
   });
   const showLegend = several || legend.some((l, i) => l.name !== spec.series[i]!.name);
   return render(

@@ -129,7 +129,12 @@ export function checkOutWritable(out: string): void {
     fs.accessSync(existing, fs.constants.W_OK | fs.constants.X_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'EROFS' ? 'is on a read-only file system' : code === 'EACCES' || code === 'EPERM' ? 'is not writable by this user' : `cannot be written (${code ?? (err as Error).message})`;
+    const why =
+      code === 'EROFS'
+        ? 'is on a read-only file system'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'is not writable by this user'
+          : `cannot be written (${code ?? (err as Error).message})`;
     throw new RunDirError(`--out ${out}: ${target} ${why}; choose a folder you can write, e.g. --out runs/NAME`);
   }
 }
@@ -355,7 +360,9 @@ export class RunDir {
     if (opts.resume) {
       const recPath = join(dir, RECORD_FILE);
       if (!fs.existsSync(recPath)) {
-        throw new RunDirError(`--resume: ${opts.out} holds no ${RECORD_FILE}, so there is no run to resume; drop --resume to start a new run there (it must be empty)`);
+        throw new RunDirError(
+          `--resume: ${opts.out} holds no ${RECORD_FILE}, so there is no run to resume; drop --resume to start a new run there (it must be empty)`,
+        );
       }
       let parsed: RunRecord;
       try {
@@ -409,7 +416,10 @@ export class RunDir {
     const record: RunRecord = {
       schema: 'spikeloop-run',
       schemaVersion: 1,
-      runId: `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`,
+      runId: `${started
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`,
       command: opts.info.command,
       args,
       cwd: process.cwd(),
@@ -451,7 +461,8 @@ export class RunDir {
       } catch {
         break; // not there yet: nothing to follow
       }
-      if (st.isSymbolicLink()) throw new RunDirError(`${p} is a symbolic link; spikeloop writes only to files inside the run folder: remove the link and run again`);
+      if (st.isSymbolicLink())
+        throw new RunDirError(`${p} is a symbolic link; spikeloop writes only to files inside the run folder: remove the link and run again`);
     }
     return join(this.path, n);
   }

@@ -40,10 +40,7 @@ export function tableCells(
   rows: readonly Readonly<Record<string, unknown>>[],
   columnsArg?: (string | Column)[],
 ): { titles: string[]; cells: string[][]; align: ('left' | 'right')[] } {
-  const columns: Column[] = (
-    columnsArg ??
-    [...new Set(rows.flatMap((r) => Object.keys(r)))]
-  ).map((c) => (typeof c === 'string' ? { key: c } : c));
+  const columns: Column[] = (columnsArg ?? [...new Set(rows.flatMap((r) => Object.keys(r)))]).map((c) => (typeof c === 'string' ? { key: c } : c));
   const titles = columns.map((c) => c.title ?? c.key);
   const align: ('left' | 'right')[] = [];
   const cols = columns.map((c) => {

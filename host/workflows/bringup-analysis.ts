@@ -66,7 +66,12 @@ export function robustQuadraticFit(x: ArrayLike<number>, y: ArrayLike<number>, t
   const at = (v: number) => evalFit({ coef, range }, v);
   for (let round = 0; round < rounds; round++) {
     const degree = keep.length >= 30 ? 2 : keep.length >= 4 ? 1 : 0;
-    coef = leastSquares(keep.map((k) => x[k]), keep.map((k) => y[k]), degree) ?? coef;
+    coef =
+      leastSquares(
+        keep.map((k) => x[k]),
+        keep.map((k) => y[k]),
+        degree,
+      ) ?? coef;
     range = [Infinity, -Infinity];
     for (const k of keep) range = [Math.min(range[0], x[k]), Math.max(range[1], x[k])];
     const res = keep.map((k) => y[k] - at(x[k]));

@@ -20,15 +20,7 @@
  * Mismatch is per chip, so every threshold is relative to the layer's own robust statistics.
  */
 
-import {
-  excitatoryFromTime,
-  firingTime,
-  inhibitoryFromTime,
-  median,
-  robustQuadraticFit,
-  robustSigma,
-  evalFit,
-} from './bringup-analysis.ts';
+import { excitatoryFromTime, firingTime, inhibitoryFromTime, median, robustQuadraticFit, robustSigma, evalFit } from './bringup-analysis.ts';
 
 export const PROBE_NAMES = ['off', 'full', 'n0', 'n1', 'n2', 'eq', 'p1', 'p2'] as const;
 export type ProbeName = (typeof PROBE_NAMES)[number];
@@ -137,7 +129,13 @@ export function analyseLayer(m: LayerMeasurements, deadNeurons: ReadonlySet<numb
           measuredNmos++;
           unmeasured++;
         } else {
-          flag(j, i, 'pmos', 'shorted', `holds the neuron silent under full NMOS drive, and against a second input (alone: ${bt} ticks, together: ${fmtTicks(pair)})`);
+          flag(
+            j,
+            i,
+            'pmos',
+            'shorted',
+            `holds the neuron silent under full NMOS drive, and against a second input (alone: ${bt} ticks, together: ${fmtTicks(pair)})`,
+          );
           measuredPmos++;
           unmeasured++;
         }
@@ -174,7 +172,13 @@ export function analyseLayer(m: LayerMeasurements, deadNeurons: ReadonlySet<numb
     const t2 = times.n2[k];
     if (t1 === Infinity) {
       weakNmos[k] = 1;
-      flag(j, i, 'nmos', 'weak', `silent at the first NMOS code (layer median ${fmtTicks(med1)} ticks), ${fmtTicks(t2)} ticks at the second, fires under full drive`);
+      flag(
+        j,
+        i,
+        'nmos',
+        'weak',
+        `silent at the first NMOS code (layer median ${fmtTicks(med1)} ticks), ${fmtTicks(t2)} ticks at the second, fires under full drive`,
+      );
       continue;
     }
     if (fit && Number.isFinite(x[k]) && Number.isFinite(y[k])) {
@@ -222,10 +226,16 @@ export function analyseLayer(m: LayerMeasurements, deadNeurons: ReadonlySet<numb
     const t1 = times.eq[k];
     const d1 = times.p1[k] - t1;
     const d2 = times.p2[k] - t1;
-    const expected = (firingTime(gE[k], medG2) * H + off) - t1;
+    const expected = firingTime(gE[k], medG2) * H + off - t1;
     if (d2 <= NO_DELAY_TICKS && d1 <= NO_DELAY_TICKS) {
       if (expected >= DEAD_POWER * NO_DELAY_TICKS) {
-        flag(j, i, 'pmos', 'dead', `adds ${d1} / ${d2} ticks at the two PMOS codes where the layer's median PMOS adds ${fmtTicks(expected)} ticks at the second`);
+        flag(
+          j,
+          i,
+          'pmos',
+          'dead',
+          `adds ${d1} / ${d2} ticks at the two PMOS codes where the layer's median PMOS adds ${fmtTicks(expected)} ticks at the second`,
+        );
         measuredPmos++;
       } else unmeasured++;
       continue;
@@ -236,7 +246,13 @@ export function analyseLayer(m: LayerMeasurements, deadNeurons: ReadonlySet<numb
     pmosZ[k] = z2;
     const low = Math.max(Number.isNaN(z1) ? -Infinity : z1, Number.isNaN(z2) ? -Infinity : z2);
     if (low < -Z_WEAK_PMOS) {
-      flag(j, i, 'pmos', 'weak', `inhibition ${z1.toFixed(1)} / ${z2.toFixed(1)} robust sigmas below the layer's at the two PMOS codes (delays ${d1} / ${fmtTicks(d2)} ticks)`);
+      flag(
+        j,
+        i,
+        'pmos',
+        'weak',
+        `inhibition ${z1.toFixed(1)} / ${z2.toFixed(1)} robust sigmas below the layer's at the two PMOS codes (delays ${d1} / ${fmtTicks(d2)} ticks)`,
+      );
     }
   }
   for (const [j, why] of Object.entries(m.unreachable)) notes.push(why);
@@ -259,7 +275,9 @@ export function analyseLayer(m: LayerMeasurements, deadNeurons: ReadonlySet<numb
 }
 
 function medianInf(v: Float64Array): number {
-  const s = Array.from(v).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  const s = Array.from(v)
+    .filter((x) => !Number.isNaN(x))
+    .sort((a, b) => a - b);
   return s.length ? s[s.length >> 1] : NaN;
 }
 
@@ -282,7 +300,11 @@ export function equalisingCodes(
   const med = median(times.full);
   const offset = Number.isFinite(med) ? med : 0;
   const out = new Int32Array(inputs * outputs).fill(-1);
-  const pts: [ProbeName, number][] = [['n0', codes.n0], ['n1', codes.n1], ['n2', codes.n2]];
+  const pts: [ProbeName, number][] = [
+    ['n0', codes.n0],
+    ['n1', codes.n1],
+    ['n2', codes.n2],
+  ];
   const lnTarget = Math.log(Math.max(1, targetTicks - offset));
   for (let k = 0; k < out.length; k++) {
     const known = pts.map(([p, c]) => [c, times[p][k] - offset] as const).filter(([, t]) => Number.isFinite(t) && t >= 1);

@@ -43,13 +43,14 @@ export async function writeBringupReport(path: string, rec: BringupRecord): Prom
         kind: 'table',
         rows: rec.checks.map((c) => ({ step: c.title, status: c.status.toUpperCase(), detail: c.detail, seconds: Number(c.seconds.toFixed(2)) })),
       },
-      ...(rec.stoppedEarly
-        ? [{ kind: 'text' as const, text: `Stopped early at "${rec.stoppedEarly.step}": ${rec.stoppedEarly.reason}` }]
-        : []),
+      ...(rec.stoppedEarly ? [{ kind: 'text' as const, text: `Stopped early at "${rec.stoppedEarly.step}": ${rec.stoppedEarly.reason}` }] : []),
     ],
   });
   const faults = [
-    ...rec.neurons.map((n) => ({ fault: `${n.kind}-neuron:${n.layer}.${n.neuron}`, evidence: n.kind === 'dead' ? 'silent under full drive' : 'fires with no input' })),
+    ...rec.neurons.map((n) => ({
+      fault: `${n.kind}-neuron:${n.layer}.${n.neuron}`,
+      evidence: n.kind === 'dead' ? 'silent under full drive' : 'fires with no input',
+    })),
     ...rec.synapses.map((s) => ({ fault: `${s.kind}-synapse:${s.layer}.${s.input}.${s.neuron}.${s.polarity}`, evidence: s.evidence })),
   ];
   sections.push({
@@ -108,7 +109,8 @@ export async function writeBringupReport(path: string, rec: BringupRecord): Prom
         }),
       },
     ];
-    if (d.notes.length) blocks.push({ kind: 'text', text: d.notes.slice(0, 20).join('; ') + (d.notes.length > 20 ? ` (and ${d.notes.length - 20} more)` : '') });
+    if (d.notes.length)
+      blocks.push({ kind: 'text', text: d.notes.slice(0, 20).join('; ') + (d.notes.length > 20 ? ` (and ${d.notes.length - 20} more)` : '') });
     sections.push({ title: `Layer ${d.layer} (${d.inputs} inputs x ${d.outputs} neurons)`, blocks });
   }
   if (rec.jitter) {
@@ -136,7 +138,11 @@ export async function writeBringupReport(path: string, rec: BringupRecord): Prom
         {
           kind: 'kv',
           caption: 'DAC codes found on the chip (bisection on layer 0); all inside the announced safe windows.',
-          pairs: { 'full NMOS drive': rec.codes.full, 'NMOS n0 / n1 / n2': `${rec.codes.n0} / ${rec.codes.n1} / ${rec.codes.n2}`, 'PMOS p1 / p2': `${rec.codes.p1} / ${rec.codes.p2}` },
+          pairs: {
+            'full NMOS drive': rec.codes.full,
+            'NMOS n0 / n1 / n2': `${rec.codes.n0} / ${rec.codes.n1} / ${rec.codes.n2}`,
+            'PMOS p1 / p2': `${rec.codes.p1} / ${rec.codes.p2}`,
+          },
         },
       ],
     });
@@ -158,6 +164,8 @@ export async function writeBringupReport(path: string, rec: BringupRecord): Prom
 }
 
 function finiteMedian(v: ArrayLike<number>): number | null {
-  const s = Array.from(v).filter(Number.isFinite).sort((a, b) => a - b);
+  const s = Array.from(v)
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
   return s.length ? s[s.length >> 1] : null;
 }

@@ -27,7 +27,7 @@
  * target median time or delay), so nothing here assumes a particular transistor.
  */
 
-import { Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import type { SelfTestResult, StatusResponse } from '../../firmware-protocol/index.ts';
 import {
   allOffCodes,
@@ -42,7 +42,7 @@ import {
   type MemoryPattern,
 } from '../../calibration/probe-configs.ts';
 import { NMOS, PMOS, SILENT_TICK, type DacSpec, type LayerGeometry, type SafeRange } from '../../models/chips/chip-backend.ts';
-import { ChipDevice, type DeviceInfo } from '../device/chip-device.ts';
+import type { ChipDevice, DeviceInfo } from '../device/chip-device.ts';
 import { VersionMismatchError } from '../device/hello-check.ts';
 import { ProtocolViolationError } from '../link/errors.ts';
 import {
@@ -380,8 +380,7 @@ async function stepMemory(bench: Bench, rec: BringupRecord, seed: number, check:
   const patterns: (MemoryPattern | 'off')[] = [...MEMORY_PATTERNS, 'off'];
   for (const pattern of patterns) {
     for (let l = 0; l < bench.layers; l++) {
-      const codes =
-        pattern === 'off' ? bench.off(l) : memoryPatternCodes(geometry[l], dac, safe, pattern, seed + 7919 * l);
+      const codes = pattern === 'off' ? bench.off(l) : memoryPatternCodes(geometry[l], dac, safe, pattern, seed + 7919 * l);
       const v = await bench.setVerified(l, codes);
       rec.memory.push({ pattern, layer: l, ok: v.ok, detail: v.detail });
       tick(++done, total);
@@ -429,7 +428,11 @@ async function stepHealth(dev: ChipDevice, rec: BringupRecord, check: Check, don
     throw new StopEarly('health', `self-test failed: ${harmful.map((r) => `${r.name}: ${r.detail}`).join('; ')}; the chip is not driven`);
   }
   const summary = results.map((r) => `${r.name} ${r.ok ? 'ok' : 'FAILED'}`).join(', ');
-  check('health', failed.length ? 'fail' : 'pass', `self-test ${summary}${failed.length ? ` (${failed.map((r) => r.detail).join('; ')})` : ''}${parts.length ? `; ${parts.join('; ')}` : ''}`);
+  check(
+    'health',
+    failed.length ? 'fail' : 'pass',
+    `self-test ${summary}${failed.length ? ` (${failed.map((r) => r.detail).join('; ')})` : ''}${parts.length ? `; ${parts.join('; ')}` : ''}`,
+  );
 }
 
 interface NeuronFaults {
@@ -624,7 +627,11 @@ async function stepSynapses(bench: Bench, rec: BringupRecord, nf: NeuronFaults, 
   check(
     'synapses',
     bad ? 'fail' : unmeasured ? 'warn' : 'pass',
-    (bad ? `${bad} faulty synapses (${Object.entries(kinds).map(([k, v]) => `${v} ${k}`).join(', ')}) among ${measured} measured` : `all ${measured} measured synapses within the chip's own spread`) +
+    (bad
+      ? `${bad} faulty synapses (${Object.entries(kinds)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(', ')}) among ${measured} measured`
+      : `all ${measured} measured synapses within the chip's own spread`) +
       (unmeasured ? `; ${unmeasured} not measurable (behind a faulty neuron or relay)` : '') +
       `; codes full ${codes.full}, NMOS ${codes.n0}/${codes.n1}/${codes.n2}, PMOS ${codes.p1}/${codes.p2} on equalised NMOS`,
   );
@@ -760,15 +767,7 @@ async function setRelays(bench: Bench, l: number, shift: number, nf: NeuronFault
 }
 
 /** In sample s, did each relay layer fire exactly the planned neurons (and no other)? */
-function relayClean(
-  bench: Bench,
-  l: number,
-  out: Uint16Array[],
-  s: number,
-  targets: { j: number; src: number }[],
-  shift: number,
-  nf: NeuronFaults,
-): boolean {
+function relayClean(bench: Bench, l: number, out: Uint16Array[], s: number, targets: { j: number; src: number }[], shift: number, nf: NeuronFaults): boolean {
   for (let k = 0; k < l; k++) {
     const n = bench.geometry[k].outputs;
     const want = new Set(targets.map((t) => (k === l - 1 ? t.src + shift : t.src)));

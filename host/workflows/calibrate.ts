@@ -243,9 +243,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
   const info = device.info;
   const mode = opts.quick ? 'quick' : 'full';
   // Quick mode reads the profile before the run folder (possibly the same folder) is opened.
-  const startProfile = opts.quick
-    ? await loadChipProfile(opts.profile ?? path.join(opts.out, PROFILE_FILE), { chipId: info.chipId })
-    : undefined;
+  const startProfile = opts.quick ? await loadChipProfile(opts.profile ?? path.join(opts.out, PROFILE_FILE), { chipId: info.chipId }) : undefined;
   const run = openRunDir({
     out: opts.out,
     resume: opts.quick && !opts.profile ? true : undefined,
@@ -259,7 +257,9 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
     const reportPath = run.file('report.html');
     let summary: CalibrateSummary;
     if (!opts.quick) {
-      print(`spikeloop calibrate: ${info.chipId} (${[info.layers[0]!.inputs, ...info.layers.map((l) => l.outputs)].join('-')}), ${status.supplyV.toFixed(3)} V, ${status.temperatureC.toFixed(1)} C; run folder ${run.path}`);
+      print(
+        `spikeloop calibrate: ${info.chipId} (${[info.layers[0]!.inputs, ...info.layers.map((l) => l.outputs)].join('-')}), ${status.supplyV.toFixed(3)} V, ${status.temperatureC.toFixed(1)} C; run folder ${run.path}`,
+      );
       const res = await calibrateChip(target, {
         chipId: info.chipId,
         boardId: info.boardId,
@@ -311,9 +311,12 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         { figure: 'held-out RMSE, bottom-up PNN', value: `${res.rmse.pnnTicks.toFixed(3)} ticks (${(res.rmse.pnnSeconds * 1e9).toFixed(3)} ns)` },
         { figure: 'held-out RMSE, ideal top-down', value: `${res.rmse.idealTicks.toFixed(3)} ticks (${(res.rmse.idealSeconds * 1e9).toFixed(3)} ns)` },
         { figure: 'ideal / PNN', value: res.rmse.ratio.toFixed(2) },
-        { figure: 'floor sqrt(1/12 + jitter^2)', value: `${res.noise.floorTicks.toFixed(3)} ticks (jitter ${res.noise.jitterTicks.toFixed(3)} from ${res.noise.repeatPairs} repeated edges)` },
         {
-          figure: 'floor per layer (repeats; deeper layers carry their inputs\' jitter)',
+          figure: 'floor sqrt(1/12 + jitter^2)',
+          value: `${res.noise.floorTicks.toFixed(3)} ticks (jitter ${res.noise.jitterTicks.toFixed(3)} from ${res.noise.repeatPairs} repeated edges)`,
+        },
+        {
+          figure: "floor per layer (repeats; deeper layers carry their inputs' jitter)",
           value: `${res.noise.perLayer.map((p) => `layer ${p.layer}: ${p.floorTicks.toFixed(3)}`).join(', ')}; pooled over the held-out set ${res.noise.pooledFloorTicks.toFixed(3)} ticks`,
         },
         {
@@ -327,7 +330,9 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
           figure: 'probes (fit + held-out)',
           value:
             `${res.probes.fit} + ${res.probes.heldOut}, sweeps measured ${res.probes.sweepRepeats}x` +
-            (res.probes.adaptive.candidates ? ` (adaptive: ${res.probes.adaptive.kept} of ${res.probes.adaptive.candidates} candidates, predicted to creep up to threshold, in the fit set)` : ''),
+            (res.probes.adaptive.candidates
+              ? ` (adaptive: ${res.probes.adaptive.kept} of ${res.probes.adaptive.candidates} candidates, predicted to creep up to threshold, in the fit set)`
+              : ''),
         },
         { figure: 'time (probing, fitting)', value: `${res.seconds.probing.toFixed(1)} s, ${res.seconds.fitting.toFixed(1)} s` },
       ];
@@ -347,7 +352,11 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
                   'each layer driven by its measured inputs. Optimiser: Levenberg-Marquardt (per neuron, with the globals in an outer loop).',
               },
               { kind: 'table', rows: profileTable(res.profile), caption: 'Fitted per-layer parameters (delays exclude the timer offset).' },
-              { kind: 'table', rows: res.codes.map((c) => ({ layer: c.layer, nmos_codes: c.nmos.join(' '), pmos_codes: c.pmos.join(' ') })), caption: 'Probe codes chosen from the scans.' },
+              {
+                kind: 'table',
+                rows: res.codes.map((c) => ({ layer: c.layer, nmos_codes: c.nmos.join(' '), pmos_codes: c.pmos.join(' ') })),
+                caption: 'Probe codes chosen from the scans.',
+              },
             ],
           },
           scatterSection('Predicted against measured', [
@@ -394,7 +403,10 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
       const rows = [
         { figure: 'held-out RMSE before refit', value: `${res.before.rmseTicks.toFixed(3)} ticks` },
         { figure: 'held-out RMSE after refit', value: `${res.rmse.pnnTicks.toFixed(3)} ticks` },
-        { figure: 'E+, E-', value: `${prof.global.ePlus.toFixed(3)} -> ${res.globals.ePlus.toFixed(3)}, ${prof.global.eMinus.toFixed(3)} -> ${res.globals.eMinus.toFixed(3)}` },
+        {
+          figure: 'E+, E-',
+          value: `${prof.global.ePlus.toFixed(3)} -> ${res.globals.ePlus.toFixed(3)}, ${prof.global.eMinus.toFixed(3)} -> ${res.globals.eMinus.toFixed(3)}`,
+        },
         { figure: 'timer offset', value: `${prof.global.timerOffsetTicks.toFixed(3)} -> ${res.globals.timerOffsetTicks.toFixed(3)} ticks` },
         { figure: 'probes', value: String(res.probes) },
         { figure: 'time', value: `${seconds.toFixed(1)} s` },
@@ -403,7 +415,10 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         title: 'spikeloop calibrate --quick',
         subtitle: `${info.chipId} on ${opts.deviceUri ?? device.uri}`,
         summary: Object.fromEntries(rows.map((r) => [r.figure, r.value])),
-        sections: [scatterSection('Predicted against measured', [{ name: 'bottom-up PNN (refitted globals)', r: res.heldOut }]), residualSection(res.perNeuron)],
+        sections: [
+          scatterSection('Predicted against measured', [{ name: 'bottom-up PNN (refitted globals)', r: res.heldOut }]),
+          residualSection(res.perNeuron),
+        ],
       });
       print('\n' + renderTable(rows, { title: 'spikeloop calibrate --quick' }));
     }
@@ -414,7 +429,9 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
     throw run.stopped(
       err,
       opts.signal,
-      opts.quick ? 'the profile is as it was: run the same command again' : `nothing was fitted yet; run the same command again (the same --out ${opts.out} is taken when the run left no results, else choose a new one)`,
+      opts.quick
+        ? 'the profile is as it was: run the same command again'
+        : `nothing was fitted yet; run the same command again (the same --out ${opts.out} is taken when the run left no results, else choose a new one)`,
     );
   }
 }

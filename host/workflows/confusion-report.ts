@@ -35,7 +35,10 @@ export async function writeConfusion(
   what: string,
 ): Promise<{ table: string; section: ReportSection }> {
   // One line per row of counts, so the file reads as the matrix it is.
-  const text = JSON.stringify({ what, ...confusionJson(cm, classNames) }, null, 1).replace(/\[\s+([\d,\s]+?)\s+\]/g, (_, nums: string) => `[${nums.split(/,\s*/).join(', ')}]`);
+  const text = JSON.stringify({ what, ...confusionJson(cm, classNames) }, null, 1).replace(
+    /\[\s+([\d,\s]+?)\s+\]/g,
+    (_, nums: string) => `[${nums.split(/,\s*/).join(', ')}]`,
+  );
   await writeFileAtomic(run.file(CONFUSION_FILE), text + '\n');
   const rows = classTableRows(cm, classNames);
   return {
@@ -43,7 +46,14 @@ export async function writeConfusion(
     section: {
       title: 'Confusion matrix',
       blocks: [
-        { kind: 'html', html: confusionTableHtml(cm, classNames, `${cm.n} samples, ${what}; rows: true class, columns: predicted class (earliest output spike); cells shaded by their share of the row`) },
+        {
+          kind: 'html',
+          html: confusionTableHtml(
+            cm,
+            classNames,
+            `${cm.n} samples, ${what}; rows: true class, columns: predicted class (earliest output spike); cells shaded by their share of the row`,
+          ),
+        },
         { kind: 'table', rows },
       ],
     },

@@ -158,7 +158,7 @@ function geometryOf(info: DeviceInfo): string {
 export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   const started = performance.now();
   const startedCpu = process.cpuUsage();
-    const stages: DemoSummary['stages'] = [];
+  const stages: DemoSummary['stages'] = [];
   const stage = async <T>(name: string, work: () => Promise<T>, describe: (r: T) => string): Promise<T> => {
     opts.print(`\n== ${name}`);
     const t = performance.now();
@@ -188,12 +188,18 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     run.update({ device: { uri: opts.device, chipId: info.chipId, geometry } });
 
     // 1. Bring-up: a chip that fails it is not worth calibrating.
-    const rec = await stage('bring-up', () => bringup(device!, run, opts, bar), (r) => `${info.chipId} (${geometry}): ${r.checks.filter((c) => c.status === 'pass').length}/${r.checks.length} checks passed`);
+    const rec = await stage(
+      'bring-up',
+      () => bringup(device!, run, opts, bar),
+      (r) => `${info.chipId} (${geometry}): ${r.checks.filter((c) => c.status === 'pass').length}/${r.checks.length} checks passed`,
+    );
     run.metrics.append({ stage: 'bringup', ok: rec.ok, seconds: rec.seconds, dead_neurons: rec.dead_neurons.length, bad_synapses: rec.bad_synapses.length });
     if (!rec.ok) {
       const failed = rec.checks.filter((c) => c.status === 'fail').map((c) => `${c.title}: ${c.detail}`);
       const why = rec.stoppedEarly ? `stopped at ${rec.stoppedEarly.step}: ${rec.stoppedEarly.reason}` : failed.join('; ');
-      throw new Error(`the chip failed bring-up (${why}); see ${displayPath(run.file('bringup/report.html'))}. A chip that fails bring-up is not calibrated or trained on.`);
+      throw new Error(
+        `the chip failed bring-up (${why}); see ${displayPath(run.file('bringup/report.html'))}. A chip that fails bring-up is not calibrated or trained on.`,
+      );
     }
 
     // 2. Calibration of the chosen layers; the profile is copied to the run folder's top.
@@ -213,7 +219,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     datasets.push({ name: 'iris', data: await loadDataset('iris', { seed: opts.seed }), epochs: opts.irisEpochs });
     if (opts.fashion) {
       const f = opts.fashion;
-      datasets.push({ name: 'fashion-mnist', data: await loadDataset('fashion-mnist', { limitTrain: f.train, limitTest: f.test, seed: opts.seed }), epochs: f.epochs });
+      datasets.push({
+        name: 'fashion-mnist',
+        data: await loadDataset('fashion-mnist', { limitTrain: f.train, limitTest: f.test, seed: opts.seed }),
+        epochs: f.epochs,
+      });
     }
     const results: DemoNetworkResult[] = [];
     const histories = new Map<DemoDataset, EpochMetrics[]>();
@@ -222,7 +232,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       const trained = await stage(
         `twin training (${label(d.name)})`,
         () => trainTwin(d.data, d.epochs, info, profile, opts, run, bar, d.name),
-        (t) => `${t.sizes.join('-')}, ${d.data.train.n} train / ${d.data.test.n} test samples, ${d.epochs} epochs: twin test accuracy ${formatPercent(t.history.at(-1)?.test_acc)}`,
+        (t) =>
+          `${t.sizes.join('-')}, ${d.data.train.n} train / ${d.data.test.n} test samples, ${d.epochs} epochs: twin test accuracy ${formatPercent(t.history.at(-1)?.test_acc)}`,
       );
       nets.push(trained.net);
       histories.set(d.name, trained.history);
@@ -235,7 +246,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
           const calibrated = await deployAndMeasure(device!, trained.net, d.data, curves, opts, bar, 'calibrated');
           return { nominal, calibrated };
         },
-        (r) => `device test accuracy through nominal curves ${deviceAccuracy(r.nominal.acc, r.nominal.noSpike, d.data.test.n)}, through the calibrated curves ${deviceAccuracy(r.calibrated.acc, r.calibrated.noSpike, d.data.test.n)} (${r.calibrated.clipped} synapses clipped)`,
+        (r) =>
+          `device test accuracy through nominal curves ${deviceAccuracy(r.nominal.acc, r.nominal.noSpike, d.data.test.n)}, through the calibrated curves ${deviceAccuracy(r.calibrated.acc, r.calibrated.noSpike, d.data.test.n)} (${r.calibrated.clipped} synapses clipped)`,
       );
       raster ??= { ticks: deployed.calibrated.ticks, title: `${label(d.name)}, first test sample, calibrated deployment` };
       const r: DemoNetworkResult = {
@@ -254,7 +266,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         finetuned_twin_acc: null,
         network: file,
       };
-      run.metrics.append({ stage: 'deploy', dataset: d.name, twin_acc: r.twin_acc, deployed_nominal_acc: r.deployed_nominal_acc, deployed_acc: r.deployed_acc, deployed_nominal_no_spike: r.deployed_nominal_no_spike, deployed_no_spike: r.deployed_no_spike, clipped: r.clipped_synapses });
+      run.metrics.append({
+        stage: 'deploy',
+        dataset: d.name,
+        twin_acc: r.twin_acc,
+        deployed_nominal_acc: r.deployed_nominal_acc,
+        deployed_acc: r.deployed_acc,
+        deployed_nominal_no_spike: r.deployed_nominal_no_spike,
+        deployed_no_spike: r.deployed_no_spike,
+        clipped: r.clipped_synapses,
+      });
       results.push(r);
     }
     for (const n of nets.splice(0)) n.dispose();
@@ -271,12 +292,20 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       const ft = await stage(
         `in-situ fine-tuning (${label(name)})`,
         () => finetune(r, out, profilePath, opts),
-        (s) => `device test accuracy ${formatPercent(s.deployed_acc)} -> ${formatPercent(s.finetuned_acc)} in ${s.epochs} epochs (${s.batches} batches, ${s.changed_codes_per_batch.toFixed(0)} codes changed per batch)`,
+        (s) =>
+          `device test accuracy ${formatPercent(s.deployed_acc)} -> ${formatPercent(s.finetuned_acc)} in ${s.epochs} epochs (${s.batches} batches, ${s.changed_codes_per_batch.toFixed(0)} codes changed per batch)`,
       );
       r.finetuned_acc = ft.finetuned_acc;
       r.finetuned_twin_acc = ft.twin_acc;
       finetuneDirs[name] = out;
-      run.metrics.append({ stage: 'finetune', dataset: name, deployed_acc: ft.deployed_acc, finetuned_acc: ft.finetuned_acc, twin_acc: ft.twin_acc, epochs: ft.epochs });
+      run.metrics.append({
+        stage: 'finetune',
+        dataset: name,
+        deployed_acc: ft.deployed_acc,
+        finetuned_acc: ft.finetuned_acc,
+        twin_acc: ft.twin_acc,
+        epochs: ft.epochs,
+      });
     }
 
     // 6. Table and report.
@@ -366,7 +395,13 @@ async function bringup(device: ChipDevice, run: RunDir, opts: DemoOptions, bar: 
   return rec;
 }
 
-async function calibrate(device: ChipDevice, run: RunDir, layers: number[], opts: DemoOptions, bar: (t: number, l: string, u: string) => Progress): Promise<CalibrateSummary> {
+async function calibrate(
+  device: ChipDevice,
+  run: RunDir,
+  layers: number[],
+  opts: DemoOptions,
+  bar: (t: number, l: string, u: string) => Progress,
+): Promise<CalibrateSummary> {
   let b: Progress | undefined;
   let current = '';
   try {
@@ -421,26 +456,30 @@ async function trainTwin(
   const net = initNetwork(config, { x: data.train.x, n: Math.min(256, data.train.n) }, solver, { seed: opts.seed });
   try {
     const b = bar(epochs, `train ${name}`, 'epochs');
-    const history = await trainNetwork(net, { train: data.train, test: data.test }, {
-      epochs,
-      // Image batches of 16 (not the preset's 64): a small subset needs many steps; on 1000 images,
-      // 3 epochs reached 35 % test accuracy at 16 against 20 % at 64.
-      batchSize: name === 'iris' ? preset.batchSize : 16,
-      lr: preset.lr,
-      seed: opts.seed,
-      solver,
-      schedule: preset.schedule,
-      loss: preset.loss,
-      // The preset's regularisers too (Iris: input noise, which is also training for input-timer jitter).
-      averageDecay: preset.averageDecay,
-      inputNoise: preset.inputNoise,
-      weightDecay: preset.weightDecay,
-      signal: opts.signal,
-      onEpoch: (m) => {
-        run.metrics.append({ stage: 'train', dataset: name, ...m });
-        b.update(m.epoch, { loss: m.train_loss, acc: m.train_acc, test: m.test_acc });
+    const history = await trainNetwork(
+      net,
+      { train: data.train, test: data.test },
+      {
+        epochs,
+        // Image batches of 16 (not the preset's 64): a small subset needs many steps; on 1000 images,
+        // 3 epochs reached 35 % test accuracy at 16 against 20 % at 64.
+        batchSize: name === 'iris' ? preset.batchSize : 16,
+        lr: preset.lr,
+        seed: opts.seed,
+        solver,
+        schedule: preset.schedule,
+        loss: preset.loss,
+        // The preset's regularisers too (Iris: input noise, which is also training for input-timer jitter).
+        averageDecay: preset.averageDecay,
+        inputNoise: preset.inputNoise,
+        weightDecay: preset.weightDecay,
+        signal: opts.signal,
+        onEpoch: (m) => {
+          run.metrics.append({ stage: 'train', dataset: name, ...m });
+          b.update(m.epoch, { loss: m.train_loss, acc: m.train_acc, test: m.test_acc });
+        },
       },
-    });
+    );
     b.finish();
     return { net, history, sizes };
   } catch (err) {
@@ -560,7 +599,15 @@ async function writeReport(file: string, r: ReportInput): Promise<void> {
             'deployment of every network through the nominal curves and through the calibrated ones, device test accuracy of both, and in-situ fine-tuning from the calibrated deployment.',
         },
         { kind: 'html', html: `<p>Stage reports: ${links.join(' · ')}</p>` },
-        { kind: 'table', rows: r.stages.map((s) => ({ stage: s.stage, seconds: Number(s.seconds.toFixed(2)), cpu_seconds: Number(s.cpu_seconds.toFixed(2)), result: s.result })) },
+        {
+          kind: 'table',
+          rows: r.stages.map((s) => ({
+            stage: s.stage,
+            seconds: Number(s.seconds.toFixed(2)),
+            cpu_seconds: Number(s.cpu_seconds.toFixed(2)),
+            result: s.result,
+          })),
+        },
       ],
     },
     {
@@ -601,7 +648,12 @@ async function writeReport(file: string, r: ReportInput): Promise<void> {
   const ftBlocks: ReportSection['blocks'] = [];
   for (const [d, dir] of Object.entries(r.finetuneDirs)) {
     const svg = path.join(dir, 'learning-curve.svg');
-    if (fs.existsSync(svg)) ftBlocks.push({ kind: 'plot', caption: `Device and twin test accuracy while fine-tuning ${d} on the chip (epoch 0 = the calibrated deployment).`, svg: fs.readFileSync(svg, 'utf8') });
+    if (fs.existsSync(svg))
+      ftBlocks.push({
+        kind: 'plot',
+        caption: `Device and twin test accuracy while fine-tuning ${d} on the chip (epoch 0 = the calibrated deployment).`,
+        svg: fs.readFileSync(svg, 'utf8'),
+      });
   }
   if (ftBlocks.length) sections.push({ title: 'In-situ fine-tuning', blocks: ftBlocks });
   if (r.raster) {
@@ -634,4 +686,3 @@ async function writeReport(file: string, r: ReportInput): Promise<void> {
     sections,
   });
 }
-

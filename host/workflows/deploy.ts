@@ -9,12 +9,7 @@ import { classTableRows } from './confusion-report.ts';
 import { loadChipProfile, profileLayerCurves, type ChipProfile } from '../../calibration/chip-profile.ts';
 import { mapLayer, type LayerCurves, type MappedLayer } from '../../calibration/weight-mapping.ts';
 import { SILENT_TICK } from '../../models/chips/chip-backend.ts';
-import {
-  NOMINAL_CIRCUIT,
-  NOMINAL_NMOS,
-  NOMINAL_PMOS,
-  NOMINAL_TEMPERATURE_C,
-} from '../../models/chips/sky130-nominal.ts';
+import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from '../../models/chips/sky130-nominal.ts';
 import { ttfsTicks } from '../../models/datasets/coding.ts';
 import type { DenseLayerState } from '../../models/network/layer.ts';
 import { SpikingNetwork } from '../../models/network/network.ts';
@@ -376,7 +371,9 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
         `WARNING: no --profile given: conductances are mapped through the NOMINAL sky130 transfer curves, so this chip's own mismatch is not compensated and accuracy on the device will suffer. Run \`spikeloop calibrate --device ${opts.device}\` and pass its profile with --profile.`,
       );
     }
-    opts.print(`spikeloop deploy: ${opts.model} (${net.config.sizes.join('-')}) onto ${info.chipId} at ${opts.device}, ${curves ? `calibrated curves from ${opts.profile}` : 'nominal curves'}`);
+    opts.print(
+      `spikeloop deploy: ${opts.model} (${net.config.sizes.join('-')}) onto ${info.chipId} at ${opts.device}, ${curves ? `calibrated curves from ${opts.profile}` : 'nominal curves'}`,
+    );
     const d = await deployNetwork(device, net, { curves, signal: opts.signal });
     const summary: DeploySummary = {
       device: opts.device,
@@ -390,7 +387,14 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
       weights_verified: d.layers.every((l) => l.verified),
       layers: d.layers.map((l) => ({ layer: l.layer, codes: l.codes.length, clipped: l.clipped, zeroed: l.zeroed, frames: l.frames, verified: l.verified })),
     };
-    const rows: Record<string, unknown>[] = d.layers.map((l) => ({ layer: l.layer, codes: l.codes.length, frames: l.frames, clipped: l.clipped, zeroed: l.zeroed, 'CRC verified': l.verified }));
+    const rows: Record<string, unknown>[] = d.layers.map((l) => ({
+      layer: l.layer,
+      codes: l.codes.length,
+      frames: l.frames,
+      clipped: l.clipped,
+      zeroed: l.zeroed,
+      'CRC verified': l.verified,
+    }));
     opts.print(renderTable(rows, { title: 'uploaded layers' }));
     if (summary.clipped_synapses > 0) {
       opts.warn(`${summary.clipped_synapses} synapses needed more conductance than the safe gate range gives and were clipped to its edge`);
@@ -431,4 +435,3 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
     await device?.close();
   }
 }
-

@@ -48,15 +48,7 @@ import { openRunDir, type RunDir } from '../runs/run-dir.ts';
 import { checkInputFile, MODEL_FILE_FIX, PROFILE_FILE_FIX } from './input-file.ts';
 import { createProgress, type ProgressStream } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
-import {
-  curvesFromProfile,
-  encodeForDevice,
-  evaluateOnDevice,
-  checkFits,
-  nominalCurves,
-  ticksToTwinTimes,
-  unitTicksOf,
-} from './deploy.ts';
+import { curvesFromProfile, encodeForDevice, evaluateOnDevice, checkFits, nominalCurves, ticksToTwinTimes, unitTicksOf } from './deploy.ts';
 import { CodeMapper } from './finetune-codes.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type EpochRecord, type FinetuneSettings } from './finetune-checkpoint.ts';
 import { runPipeline, type BatchTiming } from './finetune-pipeline.ts';
@@ -166,7 +158,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     };
   } else {
     if (!opts.model || !opts.dataset || opts.epochs === undefined) throw new Error('a new fine-tuning run needs a model, a data set and a number of epochs');
-    if (!opts.profile && !opts.uncalibrated) throw new Error('fine-tuning needs the chip profile (--profile FILE from spikeloop calibrate), or --uncalibrated to map through nominal curves');
+    if (!opts.profile && !opts.uncalibrated)
+      throw new Error('fine-tuning needs the chip profile (--profile FILE from spikeloop calibrate), or --uncalibrated to map through nominal curves');
     checkInputFile('--model', opts.model, MODEL_FILE_FIX);
     if (opts.profile) checkInputFile('--profile', opts.profile, PROFILE_FILE_FIX);
     net = (await loadNetwork(opts.model)).net;
@@ -219,7 +212,9 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       seed: settings.seed,
     });
     if (data.features !== net.features || data.classes !== net.classes) {
-      throw new RangeError(`--dataset ${settings.dataset}: ${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on`);
+      throw new RangeError(
+        `--dataset ${settings.dataset}: ${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on`,
+      );
     }
     device = await ChipDevice.open(opts.device);
     const info = device.info;
@@ -243,7 +238,9 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
         );
       }
     } else {
-      opts.warn('WARNING: --uncalibrated: codes come from the NOMINAL transfer curves; the chip loop still corrects the forward pass, but every update lands on the chip with its mismatch');
+      opts.warn(
+        'WARNING: --uncalibrated: codes come from the NOMINAL transfer curves; the chip loop still corrects the forward pass, but every update lands on the chip with its mismatch',
+      );
     }
     const solver = createSolver('dstd', { bins: settings.bins });
     const loss = resolveLoss(settings.loss);
@@ -302,7 +299,9 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     };
     let lastTicks: Uint16Array[] = [];
     if (!resuming) {
-      opts.print(`spikeloop finetune: ${settings.model} on ${info.chipId} (${opts.device}), ${data.name} ${data.train.n} train / ${test.n} test, ${settings.epochs} epochs of batches of ${settings.batchSize}, Adam lr ${settings.lr}, ${settings.pipelined ? 'pipelined' : 'sequential'}`);
+      opts.print(
+        `spikeloop finetune: ${settings.model} on ${info.chipId} (${opts.device}), ${data.name} ${data.train.n} train / ${test.n} test, ${settings.epochs} epochs of batches of ${settings.batchSize}, Adam lr ${settings.lr}, ${settings.pipelined ? 'pipelined' : 'sequential'}`,
+      );
       lastTicks = (await evaluate(0, { stage: 'deployed' })).ticks;
       await checkpoint(state.codes);
     } else {
@@ -329,7 +328,10 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       let correct = 0;
       let seen = 0;
       const epochTimings: BatchTiming[] = [];
-      const items = all.slice(first).map((indices, k) => ({ batch: first + k, indices }))[Symbol.iterator]();
+      const items = all
+        .slice(first)
+        .map((indices, k) => ({ batch: first + k, indices }))
+        [Symbol.iterator]();
       await runPipeline({
         batches: items,
         pipelined: settings.pipelined,
@@ -409,7 +411,9 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       state.cursor = { epoch: epoch + 1, batch: 0 };
       await checkpoint(state.codes);
       const r = state.history.at(-1)!;
-      bar.log(`epoch ${epoch + 1}/${settings.epochs}: device ${formatPercent(r.device_acc)}, twin ${formatPercent(r.twin_acc)}, train loss ${(seen ? lossSum / seen : NaN).toFixed(4)}, host ${host?.toFixed(0)} ms / device ${dev?.toFixed(0) ?? '-'} ms / wall ${wall?.toFixed(0)} ms per batch`);
+      bar.log(
+        `epoch ${epoch + 1}/${settings.epochs}: device ${formatPercent(r.device_acc)}, twin ${formatPercent(r.twin_acc)}, train loss ${(seen ? lossSum / seen : NaN).toFixed(4)}, host ${host?.toFixed(0)} ms / device ${dev?.toFixed(0) ?? '-'} ms / wall ${wall?.toFixed(0)} ms per batch`,
+      );
     }
     bar.finish();
     if (interrupted) {
@@ -458,14 +462,24 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
         ),
     );
     if (interrupted) {
-      opts.print(`interrupted at epoch ${state.cursor.epoch + 1}, batch ${state.cursor.batch + 1}: continue with spikeloop finetune --resume ${run.path} --device ${opts.device}`);
+      opts.print(
+        `interrupted at epoch ${state.cursor.epoch + 1}, batch ${state.cursor.batch + 1}: continue with spikeloop finetune --resume ${run.path} --device ${opts.device}`,
+      );
       run.fail(new Error('interrupted'), 'interrupted');
     } else run.finish({ ...summary });
     return summary;
   } catch (err) {
     // Save what is consistent: every batch before the cursor applied once, the device state to restore.
     if (consistent) await checkpoint(cursorRunCodes()).catch(() => {});
-    const stopped = run.stopped(err, opts.signal, consistent ? `continue with spikeloop finetune --resume ${run.path} --device ${opts.device}` : resuming ? `nothing changed; continue with spikeloop finetune --resume ${run.path} --device ${opts.device}` : 'nothing was trained yet: run the same command again');
+    const stopped = run.stopped(
+      err,
+      opts.signal,
+      consistent
+        ? `continue with spikeloop finetune --resume ${run.path} --device ${opts.device}`
+        : resuming
+          ? `nothing changed; continue with spikeloop finetune --resume ${run.path} --device ${opts.device}`
+          : 'nothing was trained yet: run the same command again',
+    );
     if (opts.signal?.aborted) throw stopped;
     if (consistent && isLinkLoss(err)) {
       throw new Error(
@@ -501,15 +515,18 @@ async function writeOutputs(
   });
   await writeFileAtomic(run.file('learning-curve.svg'), curve);
   const h0 = horizons[0]!;
-  const raster = ticks.length === 0 ? undefined : spikeRaster({
-    title: 'device spikes, first test sample (after fine-tuning)',
-    xLabel: 'time (layer-0 windows)',
-    layers: ticks.map((t, l) => ({
-      name: `layer ${l}`,
-      times: Array.from(t.subarray(0, outputs[l]!), (v) => (v === SILENT_TICK ? Infinity : v / h0)),
-      horizon: horizons[l]! / h0,
-    })),
-  });
+  const raster =
+    ticks.length === 0
+      ? undefined
+      : spikeRaster({
+          title: 'device spikes, first test sample (after fine-tuning)',
+          xLabel: 'time (layer-0 windows)',
+          layers: ticks.map((t, l) => ({
+            name: `layer ${l}`,
+            times: Array.from(t.subarray(0, outputs[l]!), (v) => (v === SILENT_TICK ? Infinity : v / h0)),
+            horizon: horizons[l]! / h0,
+          })),
+        });
   if (raster) await writeFileAtomic(run.file('spike-raster.svg'), raster);
   const sections = [
     { title: 'Learning curve', blocks: [{ kind: 'plot' as const, svg: curve }] },

@@ -11,7 +11,14 @@ export function checkInputFile(flag: string, path: string, fix: string): void {
     st = fs.statSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'ENOTDIR' ? 'a folder on the path is a file' : code === 'EACCES' ? 'not readable by this user' : `cannot be read (${code ?? (err as Error).message})`;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'ENOTDIR'
+          ? 'a folder on the path is a file'
+          : code === 'EACCES'
+            ? 'not readable by this user'
+            : `cannot be read (${code ?? (err as Error).message})`;
     throw new InputFileError(`${flag} ${path}: ${why}; ${fix}`);
   }
   if (st.isDirectory()) throw new InputFileError(`${flag} ${path}: is a folder, not a file; ${fix}`);

@@ -21,7 +21,17 @@ import { join } from 'node:path';
 import { mapAnnToSnn, searchCurrentScale, type ReversalPair } from '../../models/ann/mapping.ts';
 import { ReluNet, trainReluNet } from '../../models/ann/relu-net.ts';
 import { NOMINAL_CIRCUIT } from '../../models/chips/sky130-nominal.ts';
-import { classCounts, CrossValidationError, describePool, foldCountProblem, foldParts, loadPooledDataset, stratifiedFolds, type CvPart, type PooledDataset } from '../../models/datasets/cross-validation.ts';
+import {
+  classCounts,
+  CrossValidationError,
+  describePool,
+  foldCountProblem,
+  foldParts,
+  loadPooledDataset,
+  stratifiedFolds,
+  type CvPart,
+  type PooledDataset,
+} from '../../models/datasets/cross-validation.ts';
 import { loadDataset, parseDatasetSpec } from '../../models/datasets/load.ts';
 import type { Dataset, DatasetPart } from '../../models/datasets/types.ts';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
@@ -225,13 +235,23 @@ export async function chipTarget(o: { profile?: string; device?: string }): Prom
     } catch (err) {
       throw new ChipFitError(`--profile ${o.profile}: ${(err as Error).message.replace(`${o.profile}: `, '')}; ${PROFILE_FILE_FIX}`);
     }
-    return { source: `profile ${o.profile}`, chipId: p.chipId, layers: p.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, horizonTicks: l.horizonTicks })), ePlus: p.global.ePlus, eMinus: p.global.eMinus };
+    return {
+      source: `profile ${o.profile}`,
+      chipId: p.chipId,
+      layers: p.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, horizonTicks: l.horizonTicks })),
+      ePlus: p.global.ePlus,
+      eMinus: p.global.eMinus,
+    };
   }
   if (o.device !== undefined) {
     const device = await ChipDevice.open(o.device);
     try {
       const info = device.info;
-      return { source: `device ${o.device}`, chipId: info.chipId, layers: info.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, horizonTicks: l.horizonTicks })) };
+      return {
+        source: `device ${o.device}`,
+        chipId: info.chipId,
+        layers: info.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, horizonTicks: l.horizonTicks })),
+      };
     } finally {
       await device.close();
     }
@@ -240,12 +260,19 @@ export async function chipTarget(o: { profile?: string; device?: string }): Prom
 }
 
 /** The layer sizes a run trains: inputs (the data's, plus an appended reference input), hidden widths, classes. */
-function networkSizes(opts: TrainWorkflowOptions, preset: Preset, features: number, classes: number): { sizes: number[]; biasSpike?: number; biasReplaces?: number } {
+function networkSizes(
+  opts: TrainWorkflowOptions,
+  preset: Preset,
+  features: number,
+  classes: number,
+): { sizes: number[]; biasSpike?: number; biasReplaces?: number } {
   const hidden = opts.chip ? opts.chip.layers.slice(0, -1).map((l) => l.outputs) : (opts.layers ?? preset.layers);
   const biasSpike = opts.referenceSpike === null ? undefined : (opts.referenceSpike ?? preset.biasSpike);
   const biasReplaces = biasSpike === undefined || opts.referenceReplaces === null ? undefined : (opts.referenceReplaces ?? preset.biasReplaces);
   if (biasReplaces !== undefined && !(biasReplaces < features)) {
-    throw new RangeError(`--reference-replaces ${biasReplaces}: the data have features 0..${features - 1}; name one of them, or none to append the reference input`);
+    throw new RangeError(
+      `--reference-replaces ${biasReplaces}: the data have features 0..${features - 1}; name one of them, or none to append the reference input`,
+    );
   }
   const sizes = [features + (biasSpike === undefined || biasReplaces !== undefined ? 0 : 1), ...hidden, classes];
   return { sizes, ...(biasSpike !== undefined ? { biasSpike } : {}), ...(biasReplaces !== undefined ? { biasReplaces } : {}) };
@@ -268,14 +295,18 @@ export function chipFitProblem(opts: TrainWorkflowOptions, preset: Preset, featu
     return `${dataName} needs ${sizes[0]} inputs (${features} features${ref ? ' and the reference input' : ''}), but ${of} has ${inputs}: ${ref && features <= inputs ? 'pass --reference-replaces K to put the reference spike in place of feature K, or --reference-spike none' : 'train for a chip with more inputs'}`;
   }
   const outputs = chip.layers.at(-1)!.outputs;
-  if (classes > outputs) return `${dataName} has ${classes} classes, but ${of} has ${outputs} output neurons: train for a chip with at least ${classes} outputs`;
+  if (classes > outputs)
+    return `${dataName} has ${classes} classes, but ${of} has ${outputs} output neurons: train for a chip with at least ${classes} outputs`;
   return undefined;
 }
 
 export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<TrainSummary> {
   const started = performance.now();
   const preset = presetFor(opts.dataset);
-  if (opts.chip && opts.fromAnn) throw new ChipFitError('--from-ann maps a ReLU network onto windows of its own, not a chip\'s: drop --from-ann to train for the chip, or drop --profile / --device');
+  if (opts.chip && opts.fromAnn)
+    throw new ChipFitError(
+      "--from-ann maps a ReLU network onto windows of its own, not a chip's: drop --from-ann to train for the chip, or drop --profile / --device",
+    );
   // Everything that can be refused is checked before the run folder exists.
   checkOutWritable(opts.out);
   const cv = opts.cv === undefined ? undefined : await prepareCv(opts, opts.cv);
@@ -285,7 +316,10 @@ export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<Trai
   if (misfit) throw new ChipFitError(misfit);
   // Throws on a --reference-replaces the data do not have.
   if (!opts.fromAnn) networkSizes(opts, preset, shape.features, shape.classes);
-  const run = openRunDir({ out: opts.out, info: { command: 'train', args: opts.args ?? [], ...(opts.chip ? { device: { chip_id: opts.chip.chipId, from: opts.chip.source } } : {}) } });
+  const run = openRunDir({
+    out: opts.out,
+    info: { command: 'train', args: opts.args ?? [], ...(opts.chip ? { device: { chip_id: opts.chip.chipId, from: opts.chip.source } } : {}) },
+  });
   try {
     const backend = await initBackend();
     registerGradients();
@@ -293,10 +327,14 @@ export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<Trai
     let summary: TrainSummary;
     const forChip = opts.chip ? `; for ${opts.chip.chipId} (${opts.chip.source})` : '';
     if (cv) {
-      opts.print(`spikeloop train: ${cv.pool.name}, stratified ${cv.k}-fold cross-validation over ${describePool(cv.pool)}, folds from seed ${opts.seed}${forChip}; tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
+      opts.print(
+        `spikeloop train: ${cv.pool.name}, stratified ${cv.k}-fold cross-validation over ${describePool(cv.pool)}, folds from seed ${opts.seed}${forChip}; tfjs backend ${backend}; run folder ${displayPath(run.path)}`,
+      );
       summary = await cvFlow({ ...opts, cv: cv.k }, preset, cv.pool, cv.folds, run, backend);
     } else {
-      opts.print(`spikeloop train: ${data!.name} (${data!.train.n} train / ${data!.test.n} test, ${data!.split})${forChip}; tfjs backend ${backend}; run folder ${displayPath(run.path)}`);
+      opts.print(
+        `spikeloop train: ${data!.name} (${data!.train.n} train / ${data!.test.n} test, ${data!.split})${forChip}; tfjs backend ${backend}; run folder ${displayPath(run.path)}`,
+      );
       summary = opts.fromAnn ? await annFlow(opts, preset, data!, run, backend) : await snnFlow(opts, preset, data!, run, backend);
     }
     if (opts.chip) summary.chip = { chip_id: opts.chip.chipId, from: opts.chip.source };
@@ -312,7 +350,8 @@ export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<Trai
 export function cvFlagConflict(o: { cv?: number; cvPart?: CvPart; fromAnn?: boolean; limitTrain?: number; limitTest?: number }): string | undefined {
   if (o.cv === undefined) return o.cvPart === undefined ? undefined : '--cv-part chooses what --cv pools; add --cv K or drop --cv-part';
   if (o.fromAnn) return '--cv works with the SNN flow only; drop --from-ann';
-  if (o.limitTrain !== undefined || o.limitTest !== undefined) return `--cv pools ${o.cvPart === 'train' ? 'the whole training part' : 'the whole data set'} into ${o.cv} folds; drop --limit-train / --limit-test`;
+  if (o.limitTrain !== undefined || o.limitTest !== undefined)
+    return `--cv pools ${o.cvPart === 'train' ? 'the whole training part' : 'the whole data set'} into ${o.cv} folds; drop --limit-train / --limit-test`;
   return undefined;
 }
 
@@ -352,7 +391,10 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
   const averageDecay = opts.averageDecay ?? preset.averageDecay;
   const inputNoise = opts.inputNoise ?? preset.inputNoise;
   const weightDecay = opts.weightDecay ?? preset.weightDecay;
-  if (!(lr * weightDecay < 1)) throw new RangeError(`--weight-decay ${weightDecay} with --lr ${lr}: every step multiplies the weights by 1 - lr * weight decay, which must stay above 0; use a weight decay below ${formatNumber(1 / lr)}`);
+  if (!(lr * weightDecay < 1))
+    throw new RangeError(
+      `--weight-decay ${weightDecay} with --lr ${lr}: every step multiplies the weights by 1 - lr * weight decay, which must stay above 0; use a weight decay below ${formatNumber(1 / lr)}`,
+    );
   const loss: Partial<LossConfig> = {
     ...preset.loss,
     ...(opts.tauSoft !== undefined ? { tauSoft: opts.tauSoft } : {}),
@@ -367,9 +409,30 @@ function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: number, 
   // For a chip: its windows, and (PNN) the reversal potentials its profile calibrated.
   const physics = chip && opts.model === 'pnn' && chip.ePlus !== undefined && chip.eMinus !== undefined ? { ePlus: chip.ePlus, eMinus: chip.eMinus } : {};
   const config = defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces, ...(chip ? { ...chipTimeBase(chip), ...physics } : {}) });
-  const settings = { sizes, model: opts.model, solver: opts.solver, bins: opts.bins, eulerSteps: opts.eulerSteps, epochs, batchSize, lr, schedule, averageDecay, inputNoise, weightDecay, loss, seed: opts.seed, config };
-  if (chip) opts.print(`for ${chip.chipId}: its hidden widths, its windows (horizons ${config.horizons.map((h) => formatNumber(h)).join(', ')} input windows)${'ePlus' in physics ? ', its calibrated ePlus and eMinus' : ', nominal ePlus and eMinus (--profile gives calibrated ones)'}`);
-  opts.print(`network ${sizes.join('-')} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}${inputNoise > 0 ? `, input noise ${inputNoise}` : ''}${weightDecay > 0 ? `, weight decay ${weightDecay}` : ''}`);
+  const settings = {
+    sizes,
+    model: opts.model,
+    solver: opts.solver,
+    bins: opts.bins,
+    eulerSteps: opts.eulerSteps,
+    epochs,
+    batchSize,
+    lr,
+    schedule,
+    averageDecay,
+    inputNoise,
+    weightDecay,
+    loss,
+    seed: opts.seed,
+    config,
+  };
+  if (chip)
+    opts.print(
+      `for ${chip.chipId}: its hidden widths, its windows (horizons ${config.horizons.map((h) => formatNumber(h)).join(', ')} input windows)${'ePlus' in physics ? ', its calibrated ePlus and eMinus' : ', nominal ePlus and eMinus (--profile gives calibrated ones)'}`,
+    );
+  opts.print(
+    `network ${sizes.join('-')} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}${inputNoise > 0 ? `, input noise ${inputNoise}` : ''}${weightDecay > 0 ? `, weight decay ${weightDecay}` : ''}`,
+  );
   return { sizes, epochs, batchSize, lr, schedule, averageDecay, inputNoise, weightDecay, loss, solver, config, settings };
 }
 
@@ -418,7 +481,9 @@ async function trainOneSnn(
       onBatch: (p) => bar.update(p.epoch * batches + p.batch, { epoch: p.epoch + 1, loss: p.loss, acc: p.acc }),
       onEpoch: (m) => {
         run.metrics.append({ ...where.metrics, ...m });
-        bar.log(`${where.metrics ? `${where.label}, ` : ''}epoch ${m.epoch}/${epochs}: loss ${m.train_loss.toFixed(4)}, train ${formatPercent(m.train_acc)}, test ${formatPercent(m.test_acc)}${m.test_acc_raw === undefined ? '' : ` (averaged; ${formatPercent(m.test_acc_raw)} without)`}, ${m.samples_per_s.toFixed(0)} samples/s`);
+        bar.log(
+          `${where.metrics ? `${where.label}, ` : ''}epoch ${m.epoch}/${epochs}: loss ${m.train_loss.toFixed(4)}, train ${formatPercent(m.train_acc)}, test ${formatPercent(m.test_acc)}${m.test_acc_raw === undefined ? '' : ` (averaged; ${formatPercent(m.test_acc_raw)} without)`}, ${m.samples_per_s.toFixed(0)} samples/s`,
+        );
       },
     });
     bar.finish();
@@ -454,7 +519,11 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
   const s = snnSetup(opts, preset, data.features, data.classes);
   run.update({ summary: { settings: s.settings } });
   const modelFile = run.file('network.bin');
-  const r = await trainOneSnn(opts, s, data, run, { label: 'train', modelFile, info: { dataset: data.name, source: data.source, ...(opts.chip ? { chip: opts.chip.chipId } : {}) } });
+  const r = await trainOneSnn(opts, s, data, run, {
+    label: 'train',
+    modelFile,
+    info: { dataset: data.name, source: data.source, ...(opts.chip ? { chip: opts.chip.chipId } : {}) },
+  });
   const { history, testAcc, testAccExact, onPnn, onPnnExact } = r;
   const testAccRaw = history.at(-1)?.test_acc_raw;
   const summary: TrainSummary = {
@@ -483,7 +552,9 @@ async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
         [
           { figure: `test accuracy (${opts.solver})`, value: formatPercent(testAcc) },
           ...(opts.solver !== 'exact' ? [{ figure: 'test accuracy (exact solver, the physics reference)', value: formatPercent(testAccExact) }] : []),
-          ...(testAccRaw !== undefined ? [{ figure: `test accuracy, optimiser's weights without the average (${opts.solver})`, value: formatPercent(testAccRaw) }] : []),
+          ...(testAccRaw !== undefined
+            ? [{ figure: `test accuracy, optimiser's weights without the average (${opts.solver})`, value: formatPercent(testAccRaw) }]
+            : []),
           { figure: 'train accuracy', value: formatPercent(r.trainAcc) },
           ...(onPnn !== undefined
             ? [
@@ -519,7 +590,14 @@ export interface CvFold {
  * Stratified K-fold cross-validation with the SNN flow: per fold a fresh network trained on the
  * other folds (settings exactly as snnFlow's) and tested on the held-out fold.
  */
-async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Preset, pool: PooledDataset, folds: Uint8Array, run: RunDir, backend: string): Promise<TrainSummary> {
+async function cvFlow(
+  opts: TrainWorkflowOptions & { cv: number },
+  preset: Preset,
+  pool: PooledDataset,
+  folds: Uint8Array,
+  run: RunDir,
+  backend: string,
+): Promise<TrainSummary> {
   const k = opts.cv;
   const s = snnSetup(opts, preset, pool.features, pool.classes);
   run.update({ summary: { settings: { ...s.settings, cv: k, cv_part: pool.part } } });
@@ -555,8 +633,15 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
       results.push({ ...fold, history: r.history, samplesPerS: r.samplesPerS });
       networks.push(modelFile);
       pooledConfusion = pooledConfusion ? addConfusion(pooledConfusion, r.confusion) : r.confusion;
-      log.append({ ...fold, class_counts: classCounts(parts.test.y, pool.classes), test_indices: Array.from(parts.testIndices, (i) => pool.sampleIndex[i]!), ...(parts.normalization ? { normalization: parts.normalization } : {}) });
-      opts.print(`${label}: ${n} held out, test ${formatPercent(fold.test_acc)} (exact solver ${formatPercent(fold.test_acc_exact)}), train ${formatPercent(fold.train_acc)}`);
+      log.append({
+        ...fold,
+        class_counts: classCounts(parts.test.y, pool.classes),
+        test_indices: Array.from(parts.testIndices, (i) => pool.sampleIndex[i]!),
+        ...(parts.normalization ? { normalization: parts.normalization } : {}),
+      });
+      opts.print(
+        `${label}: ${n} held out, test ${formatPercent(fold.test_acc)} (exact solver ${formatPercent(fold.test_acc_exact)}), train ${formatPercent(fold.train_acc)}`,
+      );
     }
   } finally {
     log.close();
@@ -580,7 +665,16 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
     model: opts.model,
     solver: opts.solver,
     sizes: s.sizes,
-    cv: { k, part: pool.part, n: total, folds: folds_, mean, std, test_acc_exact: pooledExact, scaling: pool.scaling === 'min-max-per-fold' ? 'min-max fitted on each fold\'s training folds' : 'fixed (pixels / 255)' },
+    cv: {
+      k,
+      part: pool.part,
+      n: total,
+      folds: folds_,
+      mean,
+      std,
+      test_acc_exact: pooledExact,
+      scaling: pool.scaling === 'min-max-per-fold' ? "min-max fitted on each fold's training folds" : 'fixed (pixels / 255)',
+    },
     networks,
     out: run.path,
   };
@@ -591,8 +685,20 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
     '\n' +
       renderTable(
         [
-          ...folds_.map((f) => ({ fold: String(f.fold), 'n test': f.n, 'test acc': formatPercent(f.test_acc), 'exact test acc': formatPercent(f.test_acc_exact), 'train acc': formatPercent(f.train_acc) })),
-          { fold: 'pooled', 'n test': total, 'test acc': formatPercent(pooled), 'exact test acc': formatPercent(pooledExact), 'train acc': formatPercent(summary.train_acc) },
+          ...folds_.map((f) => ({
+            fold: String(f.fold),
+            'n test': f.n,
+            'test acc': formatPercent(f.test_acc),
+            'exact test acc': formatPercent(f.test_acc_exact),
+            'train acc': formatPercent(f.train_acc),
+          })),
+          {
+            fold: 'pooled',
+            'n test': total,
+            'test acc': formatPercent(pooled),
+            'exact test acc': formatPercent(pooledExact),
+            'train acc': formatPercent(summary.train_acc),
+          },
           { fold: 'mean ± std', 'n test': '', 'test acc': `${formatPercent(mean)} ± ${formatPercent(std)}`, 'exact test acc': '', 'train acc': '' },
         ],
         { title: `spikeloop train --cv ${k}${cvPartFlag(pool)}: ${pool.name}, ${s.sizes.join('-')} ${opts.model}, ${opts.solver}` },
@@ -606,7 +712,14 @@ async function cvFlow(opts: TrainWorkflowOptions & { cv: number }, preset: Prese
 /** The flag naming a training-part pool, for titles ('' for the default pool of every sample). */
 const cvPartFlag = (pool: PooledDataset) => (pool.part === 'train' ? ' --cv-part train' : '');
 
-async function writeCvReport(run: RunDir, results: (CvFold & { history: EpochMetrics[] })[], pool: PooledDataset, opts: TrainWorkflowOptions, summary: TrainSummary, confusion: ReportSection): Promise<void> {
+async function writeCvReport(
+  run: RunDir,
+  results: (CvFold & { history: EpochMetrics[] })[],
+  pool: PooledDataset,
+  opts: TrainWorkflowOptions,
+  summary: TrainSummary,
+  confusion: ReportSection,
+): Promise<void> {
   const name = pool.part === 'train' ? `${pool.name} (training part)` : pool.name;
   const acc = lineChart({
     title: `${name}: held-out accuracy per epoch, per fold (${opts.model}, ${opts.solver})`,
@@ -633,7 +746,14 @@ async function writeCvReport(run: RunDir, results: (CvFold & { history: EpochMet
   });
 }
 
-async function writePlots(run: RunDir, history: EpochMetrics[], name: string, opts: TrainWorkflowOptions, summary: TrainSummary, extra: ReportSection[] = []): Promise<void> {
+async function writePlots(
+  run: RunDir,
+  history: EpochMetrics[],
+  name: string,
+  opts: TrainWorkflowOptions,
+  summary: TrainSummary,
+  extra: ReportSection[] = [],
+): Promise<void> {
   const epochs = history.map((m) => m.epoch);
   const averaged = history.some((m) => m.test_acc_raw !== undefined);
   const acc = lineChart({
@@ -643,9 +763,7 @@ async function writePlots(run: RunDir, history: EpochMetrics[], name: string, op
     series: [
       { name: 'train (running)', x: epochs, y: history.map((m) => m.train_acc) },
       { name: averaged ? 'test (averaged weights)' : 'test', x: epochs, y: history.map((m) => m.test_acc ?? NaN) },
-      ...(averaged
-        ? [{ name: "test (optimiser's weights)", x: epochs, y: history.map((m) => m.test_acc_raw ?? NaN), dashed: true }]
-        : []),
+      ...(averaged ? [{ name: "test (optimiser's weights)", x: epochs, y: history.map((m) => m.test_acc_raw ?? NaN), dashed: true }] : []),
     ],
   });
   const loss = lineChart({
@@ -663,7 +781,13 @@ async function writePlots(run: RunDir, history: EpochMetrics[], name: string, op
   await writeFileAtomic(run.file('learning-curve.svg'), acc);
   await writeFileAtomic(run.file('loss-curve.svg'), loss);
   const sections: ReportSection[] = [
-    { title: 'Learning curves', blocks: [{ kind: 'plot', svg: acc }, { kind: 'plot', svg: loss }] },
+    {
+      title: 'Learning curves',
+      blocks: [
+        { kind: 'plot', svg: acc },
+        { kind: 'plot', svg: loss },
+      ],
+    },
     {
       title: 'Epochs',
       blocks: [
@@ -709,18 +833,22 @@ async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
   let samples = 0;
   try {
     const bar = createProgress({ total: epochs, label: 'ann', unit: 'epochs', stream: opts.progress });
-    const history = await trainReluNet(ann, { train: data.train, test: data.test }, {
-      epochs,
-      batchSize,
-      lr,
-      seed: opts.seed,
-      signal: opts.signal,
-      onEpoch: (m) => {
-        samples += data.train.n;
-        run.metrics.append({ stage: 'ann', ...m });
-        bar.update(m.epoch, { loss: m.train_loss, acc: m.train_acc, test: m.test_acc });
+    const history = await trainReluNet(
+      ann,
+      { train: data.train, test: data.test },
+      {
+        epochs,
+        batchSize,
+        lr,
+        seed: opts.seed,
+        signal: opts.signal,
+        onEpoch: (m) => {
+          samples += data.train.n;
+          run.metrics.append({ stage: 'ann', ...m });
+          bar.update(m.epoch, { loss: m.train_loss, acc: m.train_acc, test: m.test_acc });
+        },
       },
-    });
+    );
     bar.finish();
     if (opts.signal?.aborted) throw new Error('interrupted');
     const annSeconds = (performance.now() - t0) / 1000;
@@ -750,8 +878,22 @@ async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
       // Geometric: a balanced excitatory/inhibitory network can need several times the current.
       const scales = Array.from({ length: 11 }, (_, k) => Number((0.5 * Math.SQRT2 ** k).toPrecision(3)));
       const bar2 = createProgress({ total: scales.length * (1 + reversalCandidates().length), label: 'search', unit: 'points', stream: opts.progress });
-      const nominalSearch = searchCurrentScale(mapped, select, exact, { scales, reversal: [NOMINAL_REVERSAL], onPoint: (p) => { bar2.tick(1); run.metrics.append({ stage: 'search', ...p }); } });
-      const fullSearch = searchCurrentScale(mapped, select, exact, { scales, reversal: reversalCandidates(), onPoint: (p) => { bar2.tick(1); run.metrics.append({ stage: 'search', ...p }); } });
+      const nominalSearch = searchCurrentScale(mapped, select, exact, {
+        scales,
+        reversal: [NOMINAL_REVERSAL],
+        onPoint: (p) => {
+          bar2.tick(1);
+          run.metrics.append({ stage: 'search', ...p });
+        },
+      });
+      const fullSearch = searchCurrentScale(mapped, select, exact, {
+        scales,
+        reversal: reversalCandidates(),
+        onPoint: (p) => {
+          bar2.tick(1);
+          run.metrics.append({ stage: 'search', ...p });
+        },
+      });
       bar2.finish();
       const testAt = (p: { scale: number; ePlus: number; eMinus: number }) => {
         const net = mapped.withModel({ model: 'pnn', ePlus: p.ePlus, eMinus: p.eMinus, scaleFactor: p.scale });
@@ -797,20 +939,26 @@ async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset
           { name: 'test', x: history.map((m) => m.epoch), y: history.map((m) => m.test_acc ?? NaN) },
         ],
       });
-          await writeFileAtomic(run.file('learning-curve.svg'), svg);
+      await writeFileAtomic(run.file('learning-curve.svg'), svg);
       const rows = [
         { figure: 'ANN (ReLU) test accuracy', value: formatPercent(annTest) },
         { figure: 'mapped, ideal model', value: formatPercent(idealTest) },
         { figure: 'mapped, PNN (nominal ePlus/eMinus, scale 1)', value: formatPercent(pnnNominal) },
         { figure: `mapped, PNN, current scale ${bestNominal.scale}`, value: formatPercent(bestNominal.test_acc) },
-        { figure: `mapped, PNN, scale ${bestAny.scale}, ePlus ${bestAny.ePlus.toFixed(2)}, eMinus ${bestAny.eMinus.toFixed(2)}`, value: formatPercent(bestAny.test_acc) },
+        {
+          figure: `mapped, PNN, scale ${bestAny.scale}, ePlus ${bestAny.ePlus.toFixed(2)}, eMinus ${bestAny.eMinus.toFixed(2)}`,
+          value: formatPercent(bestAny.test_acc),
+        },
       ];
       await writeHtmlReport(run.file('report.html'), {
         title: `spikeloop train --from-ann: ${data.name}`,
         summary: Object.fromEntries(rows.map((r) => [r.figure, r.value])),
         sections: [
           { title: 'ANN training', blocks: [{ kind: 'plot', svg }] },
-          { title: 'Current-scale search (selection set: training data)', blocks: [{ kind: 'table', rows: [...nominalSearch.grid, ...fullSearch.grid].map((p) => ({ ...p })) }] },
+          {
+            title: 'Current-scale search (selection set: training data)',
+            blocks: [{ kind: 'table', rows: [...nominalSearch.grid, ...fullSearch.grid].map((p) => ({ ...p })) }],
+          },
         ],
       });
       opts.print('\n' + renderTable(rows, { title: `ANN-to-IMC: ${data.name} ${sizes.join('-')}` }));

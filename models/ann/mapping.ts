@@ -92,7 +92,9 @@ export function mapAnnToSnn(layers: AnnLayerWeights[], calibration: { x: Float32
       }
     }
     let bad = 0;
-    const posS = Array.from(S).filter((s) => s > 0).sort((a, c) => a - c);
+    const posS = Array.from(S)
+      .filter((s) => s > 0)
+      .sort((a, c) => a - c);
     const fallbackS = posS.length ? posS[Math.floor(posS.length / 2)]! : 1;
     const Seff = Float64Array.from(S, (s) => {
       if (s > 0) return s;

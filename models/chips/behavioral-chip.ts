@@ -40,15 +40,7 @@ import { sky130DieCurves, sky130NominalCurves, type TransferCurves } from './sky
 import { sky130GateVoltagesToLayer, synapseDrive } from './sky130-layer.ts';
 import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
 import { drawChip, RUN_STREAM, SKY130_MAGNITUDES, type ChipDraw, type MismatchMagnitudes, type ProcessDraw } from './mismatch.ts';
-import {
-  DEFAULT_DAC,
-  DEFAULT_SAFE,
-  DEFAULT_SIZES,
-  NOMINAL_CIRCUIT,
-  NOMINAL_NMOS,
-  NOMINAL_PMOS,
-  NOMINAL_TEMPERATURE_C,
-} from './sky130-nominal.ts';
+import { DEFAULT_DAC, DEFAULT_SAFE, DEFAULT_SIZES, NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from './sky130-nominal.ts';
 import { ticksToTimes } from './ticks.ts';
 
 export interface BehavioralChipOptions {
@@ -346,9 +338,7 @@ export class BehavioralChip implements ChipBackend {
     for (let i = 0; i < n; i++) {
       thresholdScale[i] = (circuit.vRest - vTrip[i]) / swing;
       if (!(thresholdScale[i] > 0)) {
-        throw new RangeError(
-          `neuron ${l}.${i}: its trip point ${vTrip[i].toFixed(4)} V is not below vRest ${circuit.vRest} V; widen vRest - vThreshold`,
-        );
+        throw new RangeError(`neuron ${l}.${i}: its trip point ${vTrip[i].toFixed(4)} V is not below vRest ${circuit.vRest} V; widen vRest - vThreshold`);
       }
       delay[i] = d.delaySeconds[i] / t0;
       // Subthreshold leakage saturates above a few UT: linearised as a conductance at mid-swing.
@@ -371,17 +361,17 @@ export class BehavioralChip implements ChipBackend {
             delay,
           })
         : gateVoltagesToLayer(g, volts, {
-      nmos: NOMINAL_NMOS,
-      pmos: NOMINAL_PMOS,
-      circuit,
-      temperatureC: p.temperatureC,
-      t0,
-      horizon,
-      dVth: this.#dVth[l],
-      gain: this.#gain[l],
-      thresholdScale,
-      delay,
-    });
+            nmos: NOMINAL_NMOS,
+            pmos: NOMINAL_PMOS,
+            circuit,
+            temperatureC: p.temperatureC,
+            t0,
+            horizon,
+            dVth: this.#dVth[l],
+            gain: this.#gain[l],
+            thresholdScale,
+            delay,
+          });
     // Switching a synapse on moves its gate from the off rail to Vg; the gate-drain overlap couples
     // C_ov * dVg onto the membrane: NMOS gates rise (membrane up, u down), PMOS gates fall (u up).
     const kick = new Float64Array(g.inputs * n);

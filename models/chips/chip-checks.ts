@@ -35,9 +35,7 @@ export function resolveTiming(nLayers: number, opts: { tickSeconds?: number; hor
   if (!(Number.isFinite(tickSeconds) && tickSeconds > 0)) {
     throw new RangeError(`tickSeconds must be positive and finite, got ${tickSeconds}`);
   }
-  const horizonTicks = opts.horizonTicks
-    ? [...opts.horizonTicks]
-    : Array.from({ length: nLayers }, (_, l) => DEFAULT_LAYER_WINDOW_TICKS * (l + 1));
+  const horizonTicks = opts.horizonTicks ? [...opts.horizonTicks] : Array.from({ length: nLayers }, (_, l) => DEFAULT_LAYER_WINDOW_TICKS * (l + 1));
   if (horizonTicks.length !== nLayers) {
     throw new RangeError(`horizonTicks has ${horizonTicks.length} entries, expected one per layer (${nLayers})`);
   }

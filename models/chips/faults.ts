@@ -14,7 +14,7 @@
  * L is the layer, I the neuron (output) within it, J the input. Indices are decimal, from 0.
  */
 
-import { type LayerGeometry } from './chip-backend.ts';
+import type { LayerGeometry } from './chip-backend.ts';
 
 export type NeuronFaultKind = 'dead-neuron' | 'stuck-neuron';
 export type SynapseFaultKind = 'dead-synapse' | 'shorted-synapse' | 'weak-synapse';

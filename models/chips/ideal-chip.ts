@@ -7,30 +7,13 @@
  * only what the board reports is quantised.
  */
 
-import { type PnnLayer } from '../neuron/layer.ts';
+import type { PnnLayer } from '../neuron/layer.ts';
 import { checkCircuit, type NeuronCircuit } from '../neuron/units.ts';
 import { exactNetworkForward } from '../solvers/exact.ts';
-import {
-  dualRailLayer,
-  NMOS,
-  type ChipBackend,
-  type ChipSupply,
-  type ChipTiming,
-  type DacSpec,
-  type LayerGeometry,
-  type SafeRange,
-} from './chip-backend.ts';
+import { dualRailLayer, NMOS, type ChipBackend, type ChipSupply, type ChipTiming, type DacSpec, type LayerGeometry, type SafeRange } from './chip-backend.ts';
 import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
 import { gateVoltagesToLayer } from './gate-to-layer.ts';
-import {
-  DEFAULT_DAC,
-  DEFAULT_SAFE,
-  DEFAULT_SIZES,
-  NOMINAL_CIRCUIT,
-  NOMINAL_NMOS,
-  NOMINAL_PMOS,
-  NOMINAL_TEMPERATURE_C,
-} from './sky130-nominal.ts';
+import { DEFAULT_DAC, DEFAULT_SAFE, DEFAULT_SIZES, NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from './sky130-nominal.ts';
 import { ticksToTimes, timesToTicks } from './ticks.ts';
 
 export interface IdealChipOptions {

@@ -92,9 +92,12 @@ const KINDS: Record<string, ChipKind> = {
     options: {
       seed: seedSchema,
       geometry: geometrySchema,
-      engine: z.enum(['wasm', 'ngspice'], "expected engine=wasm (embedded) or engine=ngspice (system ngspice on the PATH)"),
+      engine: z.enum(['wasm', 'ngspice'], 'expected engine=wasm (embedded) or engine=ngspice (system ngspice on the PATH)'),
       mode: z.enum(['transient', 'table'], 'expected mode=transient (full SPICE per neuron) or mode=table (SPICE-characterised tables)'),
-      workers: z.string().regex(/^\d{1,3}$/, 'expected a worker-thread count, e.g. workers=2 (0 = run in this thread)').transform(Number),
+      workers: z
+        .string()
+        .regex(/^\d{1,3}$/, 'expected a worker-thread count, e.g. workers=2 (0 = run in this thread)')
+        .transform(Number),
     },
     async create(o) {
       // Loaded on demand: the SPICE engines are large and only this kind needs them.
@@ -136,9 +139,7 @@ export function parseChipOptions(kind: string, options: Record<string, string> =
   for (const [name, value] of Object.entries(options ?? {})) {
     const schema = Object.hasOwn(spec.options, name) ? spec.options[name] : undefined;
     if (!schema) {
-      throw new ChipOptionsError(
-        `unknown option '${name}' for chip kind '${kind}'; accepted options: ${accepted.join(', ')}`,
-      );
+      throw new ChipOptionsError(`unknown option '${name}' for chip kind '${kind}'; accepted options: ${accepted.join(', ')}`);
     }
     const r = schema.safeParse(value);
     if (!r.success) {

@@ -113,7 +113,8 @@ class DieCurves implements TransferCurves {
       if (!x) throw new RangeError(`device data lacks corner ${corner} at ${t} C; regenerate it with npm run characterise`);
       return x;
     };
-    if (!Number.isFinite(die.temperatureC) || !Number.isFinite(die.zN) || !Number.isFinite(die.zP)) throw new RangeError(`die process must be finite, got ${JSON.stringify(die)}`);
+    if (!Number.isFinite(die.temperatureC) || !Number.isFinite(die.zN) || !Number.isFinite(die.zP))
+      throw new RangeError(`die process must be finite, got ${JSON.stringify(die)}`);
     this.#nominal = sky130NominalCurves();
     this.temperatureC = die.temperatureC;
     this.gateRange = this.#nominal.gateRange;
@@ -141,7 +142,15 @@ class DieCurves implements TransferCurves {
 
   reversal(polarity: Polarity, vg: number): number | null {
     const v = 1.1;
-    return reversalFrom(this.current(polarity, vg, v - 0.1), this.current(polarity, vg, v), this.current(polarity, vg, v + 0.1), v, 0.1, this.#vRest, this.#swing);
+    return reversalFrom(
+      this.current(polarity, vg, v - 0.1),
+      this.current(polarity, vg, v),
+      this.current(polarity, vg, v + 0.1),
+      v,
+      0.1,
+      this.#vRest,
+      this.#swing,
+    );
   }
 }
 

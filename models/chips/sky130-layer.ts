@@ -72,7 +72,14 @@ function driveTable(curves: TransferCurves, pmos: boolean, vRest: number, vThres
 }
 
 /** One transistor's drive in u units: du/dt += a - b u (normalised by t0). */
-export function synapseDrive(curves: TransferCurves, pmos: boolean, vg: number, p: Pick<Sky130MappingParams, 'capacitance' | 'vRest' | 'vThreshold' | 't0'>, dVth = 0, gain = 1): { a: number; b: number } {
+export function synapseDrive(
+  curves: TransferCurves,
+  pmos: boolean,
+  vg: number,
+  p: Pick<Sky130MappingParams, 'capacitance' | 'vRest' | 'vThreshold' | 't0'>,
+  dVth = 0,
+  gain = 1,
+): { a: number; b: number } {
   const t = driveTable(curves, pmos, p.vRest, p.vThreshold);
   // A threshold shift acts as a gate offset (|Vgs| smaller for a positive shift); clamped to the curves.
   const x = Math.min(t.count - 1, Math.max(0, ((pmos ? vg + dVth : vg - dVth) - t.start) / DRIVE_STEP));

@@ -66,7 +66,8 @@ export function convShape(g: ConvGeometry): ConvShape {
   }
   const axis = (n: number, k: number, name: string): [number, number, number] => {
     if (g.padding === 'valid') {
-      if (k > n) throw new RangeError(`conv geometry: kernel ${name} ${k} is larger than the input's ${n} with padding 'valid'; use 'same' or a smaller kernel`);
+      if (k > n)
+        throw new RangeError(`conv geometry: kernel ${name} ${k} is larger than the input's ${n} with padding 'valid'; use 'same' or a smaller kernel`);
       return [Math.floor((n - k) / g.stride) + 1, 0, 0];
     }
     const out = Math.ceil(n / g.stride);

@@ -11,18 +11,7 @@ import { DatasetError, type RawDataset } from './types.ts';
 export const CIFAR_SIDE = 32;
 export const CIFAR_PIXELS = CIFAR_SIDE * CIFAR_SIDE * 3;
 export const CIFAR_RECORD = 1 + CIFAR_PIXELS;
-export const CIFAR10_CLASS_NAMES = [
-  'airplane',
-  'automobile',
-  'bird',
-  'cat',
-  'deer',
-  'dog',
-  'frog',
-  'horse',
-  'ship',
-  'truck',
-] as const;
+export const CIFAR10_CLASS_NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
 
 /** Parse one batch file's bytes; `x` is HWC uint8, `n x 3072`. */
 export function parseCifarBatch(bytes: Uint8Array, file: string): { x: Uint8Array; y: Uint8Array; n: number } {

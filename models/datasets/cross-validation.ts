@@ -68,7 +68,19 @@ export async function loadPooledDataset(spec: string, part: CvPart = 'all'): Pro
     const x = new Float64Array(keep.length * s.features);
     keep.forEach((i, r) => x.set(s.x.subarray(i * s.features, (i + 1) * s.features), r * s.features));
     const y = Uint8Array.from(keep, (i) => s.y[i]!);
-    return { name: 'iris', source: s.source, x, y, n: keep.length, features: s.features, classes: s.classNames.length, classNames: s.classNames, scaling: 'min-max-per-fold', part, sampleIndex: keep };
+    return {
+      name: 'iris',
+      source: s.source,
+      x,
+      y,
+      n: keep.length,
+      features: s.features,
+      classes: s.classNames.length,
+      classNames: s.classNames,
+      scaling: 'min-max-per-fold',
+      part,
+      sampleIndex: keep,
+    };
   }
   const d = await loadDataset(spec);
   const n = d.train.n + (part === 'all' ? d.test.n : 0);
@@ -81,7 +93,20 @@ export async function loadPooledDataset(spec: string, part: CvPart = 'all'): Pro
     y.set(d.test.y.subarray(0, d.test.n), d.train.n);
   }
   const sampleIndex = Uint32Array.from({ length: n }, (_, i) => i);
-  return { name: d.name, source: d.source, x, y, n, features: d.features, classes: d.classes, classNames: d.classNames, ...(d.shape ? { shape: d.shape } : {}), scaling: 'fixed', part, sampleIndex };
+  return {
+    name: d.name,
+    source: d.source,
+    x,
+    y,
+    n,
+    features: d.features,
+    classes: d.classes,
+    classNames: d.classNames,
+    ...(d.shape ? { shape: d.shape } : {}),
+    scaling: 'fixed',
+    part,
+    sampleIndex,
+  };
 }
 
 /** Samples per class. */

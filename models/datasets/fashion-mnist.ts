@@ -25,18 +25,7 @@ import { datasetCacheDir } from './cache.ts';
 import { deriveSeed, Rng } from './rng.ts';
 import { DatasetError, type LoadOptions, type RawDataset } from './types.ts';
 
-export const FASHION_CLASS_NAMES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-] as const;
+export const FASHION_CLASS_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'] as const;
 export const FASHION_ORDER_SEED = 20240608;
 /** Fraction of each class kept for test: 1/7 (6000/1000 per class, as in the original set). */
 export const FASHION_TEST_DIVISOR = 7;
@@ -105,7 +94,9 @@ export async function parseFashionPackage(files: string[]): Promise<FashionPacka
         continue;
       }
       if (!Array.isArray(rec) || rec.length !== PIXELS) {
-        throw new DatasetError(`${file}: record ${i} is not ${PIXELS} pixels (got ${Array.isArray(rec) ? rec.length : typeof rec}); reinstall the fashion-mnist package`);
+        throw new DatasetError(
+          `${file}: record ${i} is not ${PIXELS} pixels (got ${Array.isArray(rec) ? rec.length : typeof rec}); reinstall the fashion-mnist package`,
+        );
       }
       const o = kept * PIXELS;
       for (let p = 0; p < PIXELS; p++) {
@@ -216,7 +207,7 @@ export async function loadFashionMnist(opts: FashionLoadOptions = {}): Promise<R
         dropped: data.dropped,
       };
       try {
-          await saveArrays(path, { ...meta }, { pixels: { data: data.pixels, shape: [data.labels.length, 28, 28] }, labels: data.labels });
+        await saveArrays(path, { ...meta }, { pixels: { data: data.pixels, shape: [data.labels.length, 28, 28] }, labels: data.labels });
         cache = { path, status: 'miss' };
       } catch {
         cache = { path, status: 'write-failed' }; // read-only cache dir: still usable, just slow next time

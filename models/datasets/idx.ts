@@ -71,9 +71,7 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   const expected = headerLen + count * t.size;
   if (bytes.byteLength !== expected) {
     const what = bytes.byteLength < expected ? 'truncated' : 'has trailing bytes';
-    throw new DatasetError(
-      `${file}: ${what}: dims [${dims.join(', ')}] of ${t.dtype} need ${expected} bytes but the file has ${bytes.byteLength}; ${fix}`,
-    );
+    throw new DatasetError(`${file}: ${what}: dims [${dims.join(', ')}] of ${t.dtype} need ${expected} bytes but the file has ${bytes.byteLength}; ${fix}`);
   }
   let data: IdxData;
   const body = bytes.subarray(headerLen);
@@ -85,7 +83,14 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
       data = new Int8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
       break;
     default: {
-      const out = t.dtype === 'int16' ? new Int16Array(count) : t.dtype === 'int32' ? new Int32Array(count) : t.dtype === 'float32' ? new Float32Array(count) : new Float64Array(count);
+      const out =
+        t.dtype === 'int16'
+          ? new Int16Array(count)
+          : t.dtype === 'int32'
+            ? new Int32Array(count)
+            : t.dtype === 'float32'
+              ? new Float32Array(count)
+              : new Float64Array(count);
       const get =
         t.dtype === 'int16'
           ? (o: number) => dv.getInt16(o, false)
@@ -193,19 +198,27 @@ export async function loadIdxDir(dir: string, opts: IdxDirOptions = {}): Promise
   const trainY = asLabels(tl, paths.trainLabels);
   const testY = asLabels(sl, paths.testLabels);
   if (trainY.length !== train.n) {
-    throw new DatasetError(`${paths.trainLabels}: ${trainY.length} labels but ${basename(paths.trainImages)} has ${train.n} images; the files are from different sets`);
+    throw new DatasetError(
+      `${paths.trainLabels}: ${trainY.length} labels but ${basename(paths.trainImages)} has ${train.n} images; the files are from different sets`,
+    );
   }
   if (testY.length !== test.n) {
-    throw new DatasetError(`${paths.testLabels}: ${testY.length} labels but ${basename(paths.testImages)} has ${test.n} images; the files are from different sets`);
+    throw new DatasetError(
+      `${paths.testLabels}: ${testY.length} labels but ${basename(paths.testImages)} has ${test.n} images; the files are from different sets`,
+    );
   }
   if (train.shape.join('x') !== test.shape.join('x')) {
-    throw new DatasetError(`${paths.testImages}: images are ${test.shape.join('x')} but training images are ${train.shape.join('x')}; the files are from different sets`);
+    throw new DatasetError(
+      `${paths.testImages}: images are ${test.shape.join('x')} but training images are ${train.shape.join('x')}; the files are from different sets`,
+    );
   }
   let classes = 0;
   for (const v of trainY) if (v + 1 > classes) classes = v + 1;
   for (let i = 0; i < testY.length; i++) {
     if (testY[i]! >= classes) {
-      throw new DatasetError(`${paths.testLabels}: label ${testY[i]} at index ${i} is outside the training labels 0..${classes - 1}; the files are from different sets`);
+      throw new DatasetError(
+        `${paths.testLabels}: label ${testY[i]} at index ${i} is outside the training labels 0..${classes - 1}; the files are from different sets`,
+      );
     }
   }
   if (opts.classNames && opts.classNames.length < classes) {

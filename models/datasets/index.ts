@@ -15,4 +15,16 @@ export { loadMnist } from './mnist.ts';
 export { loadFashionMnist, type FashionLoadOptions } from './fashion-mnist.ts';
 export { readIrisSamples, irisFixedSplit } from './iris.ts';
 export { fitMinMax, applyMinMax, type MinMax } from './scaling.ts';
-export { loadPooledDataset, describePool, stratifiedFolds, foldParts, foldCountProblem, classCounts, CrossValidationError, CV_PARTS, type CvPart, type PooledDataset, type FoldParts } from './cross-validation.ts';
+export {
+  loadPooledDataset,
+  describePool,
+  stratifiedFolds,
+  foldParts,
+  foldCountProblem,
+  classCounts,
+  CrossValidationError,
+  CV_PARTS,
+  type CvPart,
+  type PooledDataset,
+  type FoldParts,
+} from './cross-validation.ts';

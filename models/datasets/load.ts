@@ -14,9 +14,7 @@ import { DatasetError, type Dataset, type LoadOptions } from './types.ts';
 
 export const DATASET_SPECS = ['iris', 'fashion-mnist', 'mnist', 'idx:DIR', 'cifar10:DIR'] as const;
 
-export type DatasetSpec =
-  | { kind: 'iris' | 'fashion-mnist' | 'mnist' }
-  | { kind: 'idx' | 'cifar10'; dir: string };
+export type DatasetSpec = { kind: 'iris' | 'fashion-mnist' | 'mnist' } | { kind: 'idx' | 'cifar10'; dir: string };
 
 const ALIASES: Record<string, 'iris' | 'fashion-mnist' | 'mnist'> = {
   iris: 'iris',
@@ -37,7 +35,8 @@ export function parseDatasetSpec(spec: string): DatasetSpec {
   const scheme = colon > 1 ? s.slice(0, colon).toLowerCase() : '';
   if (scheme === 'idx' || scheme === 'cifar10' || scheme === 'cifar-10') {
     const dir = s.slice(colon + 1);
-    if (!dir) throw new DatasetError(`dataset spec "${spec}" has no directory; e.g. ${scheme === 'idx' ? 'idx:./data/mnist' : 'cifar10:./data/cifar-10-batches-bin'}`);
+    if (!dir)
+      throw new DatasetError(`dataset spec "${spec}" has no directory; e.g. ${scheme === 'idx' ? 'idx:./data/mnist' : 'cifar10:./data/cifar-10-batches-bin'}`);
     return { kind: scheme === 'idx' ? 'idx' : 'cifar10', dir: resolve(dir) };
   }
   const kind = ALIASES[s.toLowerCase()];

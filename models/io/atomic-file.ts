@@ -13,11 +13,7 @@ import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Bytes to write: a string (UTF-8), one buffer, or a stream of chunks (written in order). */
-export type AtomicData =
-  | string
-  | ArrayBufferView
-  | Iterable<ArrayBufferView | string>
-  | AsyncIterable<ArrayBufferView | string>;
+export type AtomicData = string | ArrayBufferView | Iterable<ArrayBufferView | string> | AsyncIterable<ArrayBufferView | string>;
 
 export interface AtomicWriteOptions {
   /** File mode of the new file (default 0o644, before umask). */
@@ -96,8 +92,7 @@ export function writeFileAtomicSync(path: string, data: string | ArrayBufferView
   const fd = fs.openSync(tmp, 'wx', options.mode ?? 0o644);
   let closed = false;
   try {
-    const chunks: Iterable<ArrayBufferView | string> =
-      typeof data === 'string' || ArrayBuffer.isView(data) ? [data] : data;
+    const chunks: Iterable<ArrayBufferView | string> = typeof data === 'string' || ArrayBuffer.isView(data) ? [data] : data;
     for (const chunk of chunks) {
       const bytes = toBytes(chunk);
       let off = 0;

@@ -29,15 +29,7 @@ const PREAMBLE = 24;
 const ALIGN = 8;
 
 export type DType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
-export type NumericArray =
-  | Uint8Array
-  | Int8Array
-  | Uint16Array
-  | Int16Array
-  | Uint32Array
-  | Int32Array
-  | Float32Array
-  | Float64Array;
+export type NumericArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
 
 const CTORS = {
   uint8: Uint8Array,
@@ -130,9 +122,7 @@ export function encodeArrays(meta: TensorFileMeta, arrays: Record<string, ArrayI
     const data = ArrayBuffer.isView(input) ? input : input?.data;
     const dtype = dtypeOf(data);
     if (!dtype || !data) {
-      throw new TypeError(
-        `saveArrays: array "${name}" is not a supported typed array; use one of ${DTYPES.map((d) => CTORS[d].name).join(', ')}`,
-      );
+      throw new TypeError(`saveArrays: array "${name}" is not a supported typed array; use one of ${DTYPES.map((d) => CTORS[d].name).join(', ')}`);
     }
     const shape = ArrayBuffer.isView(input) ? [data.length] : [...input.shape];
     if (!shape.every((d) => Number.isInteger(d) && d >= 0) || shape.reduce((p, d) => p * d, 1) !== data.length) {
@@ -223,7 +213,10 @@ export function decodeArrays(bytes: Uint8Array, source = '<buffer>'): LoadedArra
   const dataStart = align(PREAMBLE + headerLen);
   const expected = dataStart + header.dataBytes;
   if (bytes.byteLength < expected) {
-    fail(source, `truncated: the header describes ${expected} bytes but the file has ${bytes.byteLength} (cut short by an interrupted copy or write?); ${recreate}`);
+    fail(
+      source,
+      `truncated: the header describes ${expected} bytes but the file has ${bytes.byteLength} (cut short by an interrupted copy or write?); ${recreate}`,
+    );
   }
   if (bytes.byteLength > expected) {
     fail(source, `${bytes.byteLength - expected} unexpected bytes after the last array; ${recreate}`);
@@ -236,7 +229,10 @@ export function decodeArrays(bytes: Uint8Array, source = '<buffer>'): LoadedArra
     const Ctor = CTORS[e.dtype];
     const count = e.shape.reduce((p, d) => p * d, 1);
     if (count * Ctor.BYTES_PER_ELEMENT !== e.byteLength) {
-      fail(source, `array "${e.name}": shape [${e.shape.join(', ')}] of ${e.dtype} needs ${count * Ctor.BYTES_PER_ELEMENT} bytes but the header says ${e.byteLength}; ${recreate}`);
+      fail(
+        source,
+        `array "${e.name}": shape [${e.shape.join(', ')}] of ${e.dtype} needs ${count * Ctor.BYTES_PER_ELEMENT} bytes but the header says ${e.byteLength}; ${recreate}`,
+      );
     }
     if (e.offset % ALIGN !== 0 || e.offset < prevEnd || e.offset + e.byteLength > header.dataBytes) {
       fail(source, `array "${e.name}": offset ${e.offset} (+${e.byteLength} bytes) is misaligned, overlapping or outside the data section; ${recreate}`);
@@ -245,9 +241,7 @@ export function decodeArrays(bytes: Uint8Array, source = '<buffer>'): LoadedArra
     const blob = bytes.subarray(dataStart + e.offset, dataStart + e.offset + e.byteLength);
     if (crc32(blob) !== e.crc32) fail(source, `array "${e.name}": data CRC mismatch (bytes changed since saving); ${recreate}`);
     const view =
-      blob.byteOffset % Ctor.BYTES_PER_ELEMENT === 0
-        ? new Ctor(blob.buffer as ArrayBuffer, blob.byteOffset, count)
-        : new Ctor(blob.slice().buffer, 0, count);
+      blob.byteOffset % Ctor.BYTES_PER_ELEMENT === 0 ? new Ctor(blob.buffer as ArrayBuffer, blob.byteOffset, count) : new Ctor(blob.slice().buffer, 0, count);
     out.arrays[e.name] = view;
     out.shapes[e.name] = [...e.shape];
     out.dtypes[e.name] = e.dtype;

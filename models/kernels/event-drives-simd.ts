@@ -27,8 +27,19 @@ interface Exports {
   memory: WasmMemory;
   forward(bin: number, frac: number, w: number, out: number, batch: number, nIn: number, C: number, bins: number): void;
   backward(
-    bin: number, frac: number, w: number, dy: number, dW: number, dT: number, rc: number,
-    batch: number, nIn: number, C: number, bins: number, dt: number, inputGrad: number,
+    bin: number,
+    frac: number,
+    w: number,
+    dy: number,
+    dW: number,
+    dT: number,
+    rc: number,
+    batch: number,
+    nIn: number,
+    C: number,
+    bins: number,
+    dt: number,
+    inputGrad: number,
   ): void;
 }
 
@@ -104,8 +115,16 @@ export type EventForwardKernel = (bin: Int32Array, frac: Float32Array, w: Float3
 
 /** ... and of the backward kernel. */
 export type EventBackwardKernel = (
-  bin: Int32Array, frac: Float32Array, w: Float32Array, dy: Float32Array,
-  batch: number, nIn: number, C: number, bins: number, dt: number, inputGrad: boolean,
+  bin: Int32Array,
+  frac: Float32Array,
+  w: Float32Array,
+  dy: Float32Array,
+  batch: number,
+  nIn: number,
+  C: number,
+  bins: number,
+  dt: number,
+  inputGrad: boolean,
 ) => { dW: Float32Array; dTimes: Float32Array };
 
 /** eventDrivesForward on SIMD: drives [batch, bins, C]. */
@@ -128,7 +147,13 @@ export const eventDrivesBackwardSimd: EventBackwardKernel = (bin, frac, w, dy, b
   const Cp = pad4(C);
   const n = batch * nIn;
   const [pBin, pFrac, pW, pDy, pDW, pDT, pRc] = layout(k, [n * 4, n * 4, nIn * Cp * 4, batch * bins * Cp * 4, nIn * Cp * 4, n * 4, bins * Cp * 4]) as [
-    number, number, number, number, number, number, number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
   ];
   const heap = new Float32Array(k.memory.buffer);
   new Int32Array(k.memory.buffer).set(bin.subarray(0, n), pBin / 4);

@@ -20,7 +20,14 @@ export const archLayerSchema = z.discriminatedUnion('type', [
     padding: z.enum(['same', 'valid']).default('same'),
   }),
   z.strictObject({ type: z.literal('pool'), size: z.number().int().min(2).max(8) }),
-  z.strictObject({ type: z.literal('dense'), units: z.number().int().min(1).max(1 << 16) }),
+  z.strictObject({
+    type: z.literal('dense'),
+    units: z
+      .number()
+      .int()
+      .min(1)
+      .max(1 << 16),
+  }),
 ]);
 
 export const architectureSchema = z.strictObject({
@@ -64,7 +71,16 @@ export function compileArchitecture(a: ArchitectureInput): CompiledArchitecture 
     const where = `architecture layers.${k} (${e.type})`;
     if (e.type === 'conv') {
       if (flat !== undefined) throw new RangeError(`${where}: a conv layer cannot follow a dense layer; put conv and pool entries first`);
-      const geometry: ConvGeometry = { inH: h, inW: w, inC: c, channels: e.channels, kernelH: e.kernel, kernelW: e.kernel, stride: e.stride, padding: e.padding };
+      const geometry: ConvGeometry = {
+        inH: h,
+        inW: w,
+        inC: c,
+        channels: e.channels,
+        kernelH: e.kernel,
+        kernelW: e.kernel,
+        stride: e.stride,
+        padding: e.padding,
+      };
       let s;
       try {
         s = convShape(geometry);

@@ -24,8 +24,14 @@ export function exactConvForward(s: ConvLayerState, pE: ArrayLike<number>, pI: A
     nIn: shape.nIn,
     nOut: shape.nOut,
     model: s.model,
-    gE: convToDense(Float64Array.from(pE, (v) => v * kE), s),
-    gI: convToDense(Float64Array.from(pI, (v) => v * kI), s),
+    gE: convToDense(
+      Float64Array.from(pE, (v) => v * kE),
+      s,
+    ),
+    gI: convToDense(
+      Float64Array.from(pI, (v) => v * kI),
+      s,
+    ),
     ePlus: s.ePlus,
     eMinus: s.eMinus,
     horizon: s.horizon,
@@ -72,7 +78,7 @@ export function convGradCheck(s: ConvLayerState, x: Float64Array, batch: number,
   const p0E = Float64Array.from(s.pE);
   const p0I = Float64Array.from(s.pI);
   const ref = exactConvForward(s, p0E, p0I, x, batch);
-  const w = Float64Array.from(ref, (t, k) => (Number.isFinite(t) ? (((k * 7919) % 1000) / 1000 - 0.5) : 0));
+  const w = Float64Array.from(ref, (t, k) => (Number.isFinite(t) ? ((k * 7919) % 1000) / 1000 - 0.5 : 0));
   const loss = (pE: Float64Array, pI: Float64Array): number => {
     const t = exactConvForward(s, pE, pI, x, batch);
     let sum = 0;
@@ -81,7 +87,10 @@ export function convGradCheck(s: ConvLayerState, x: Float64Array, batch: number,
   };
   const n = p0E.length;
   const finiteDiff = new Float64Array(2 * n);
-  for (const [which, p] of [[0, p0E], [1, p0I]] as const) {
+  for (const [which, p] of [
+    [0, p0E],
+    [1, p0I],
+  ] as const) {
     for (let i = 0; i < n; i++) {
       const v = p[i]!;
       const step = h * Math.max(Math.abs(v), 1e-3);

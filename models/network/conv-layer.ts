@@ -59,7 +59,9 @@ export function convLayerShape(s: ConvGeometry & { pool: number }): ConvShape & 
 export function checkConvState(s: ConvLayerState): void {
   const shape = convLayerShape(s);
   if (s.nIn !== shape.nIn || s.nOut !== shape.nPooled) {
-    throw new RangeError(`conv layer sizes ${s.nIn} x ${s.nOut} do not match its geometry (${shape.nIn} x ${shape.nPooled}); rebuild the layer from its geometry`);
+    throw new RangeError(
+      `conv layer sizes ${s.nIn} x ${s.nOut} do not match its geometry (${shape.nIn} x ${shape.nPooled}); rebuild the layer from its geometry`,
+    );
   }
   if (s.model !== 'pnn' && s.model !== 'ideal') throw new RangeError(`model must be 'pnn' or 'ideal', got '${String(s.model)}'`);
   if (!(Number.isFinite(s.ePlus) && s.ePlus > 0)) throw new RangeError(`ePlus must be finite and > 0, got ${s.ePlus}`);
@@ -69,7 +71,10 @@ export function checkConvState(s: ConvLayerState): void {
     throw new RangeError(`timeOffset must lie in [0, horizon = ${s.horizon}), got ${s.timeOffset}`);
   }
   if (!(Number.isFinite(s.scale) && s.scale > 0)) throw new RangeError(`scale must be finite and > 0, got ${s.scale}`);
-  for (const [name, a] of [['pE', s.pE], ['pI', s.pI]] as const) {
+  for (const [name, a] of [
+    ['pE', s.pE],
+    ['pI', s.pI],
+  ] as const) {
     if (!(a instanceof Float32Array) || a.length !== shape.kernelSize) {
       throw new RangeError(`${name} must be a Float32Array of kernelH*kernelW*inC*channels = ${shape.kernelSize} values`);
     }
@@ -140,7 +145,9 @@ export class ConvSpikeLayer implements SpikeLayer {
 
   private checkInput(inputTimes: tf.Tensor2D): void {
     if (inputTimes.rank !== 2 || inputTimes.shape[1] !== this.nIn) {
-      throw new RangeError(`conv layer expects input times [batch, ${this.nIn}] (${this.geometry.inH}x${this.geometry.inW}x${this.geometry.inC}), got ${JSON.stringify(inputTimes.shape)}`);
+      throw new RangeError(
+        `conv layer expects input times [batch, ${this.nIn}] (${this.geometry.inH}x${this.geometry.inW}x${this.geometry.inC}), got ${JSON.stringify(inputTimes.shape)}`,
+      );
     }
   }
 
@@ -261,8 +268,14 @@ export class ConvSpikeLayer implements SpikeLayer {
       nIn: this.nIn,
       nOut: this.shape.nOut,
       model: this.model,
-      gE: convToDense(Float64Array.from(pE, (v) => v * kE), this.geometry),
-      gI: convToDense(Float64Array.from(pI, (v) => v * kI), this.geometry),
+      gE: convToDense(
+        Float64Array.from(pE, (v) => v * kE),
+        this.geometry,
+      ),
+      gI: convToDense(
+        Float64Array.from(pI, (v) => v * kI),
+        this.geometry,
+      ),
       ePlus: this.ePlus,
       eMinus: this.eMinus,
       horizon: this.horizon,
@@ -272,7 +285,9 @@ export class ConvSpikeLayer implements SpikeLayer {
   /** The unrolled layer; a pooled layer has no single dense form (pooling is not a synapse). */
   toPnnLayer(): PnnLayer {
     if (this.pool !== 1) {
-      throw new RangeError(`conv layer with pool ${this.pool} has no dense PnnLayer form: use toUnrolledLayer() and pool its spikes; deploying pooled conv nets is not implemented`);
+      throw new RangeError(
+        `conv layer with pool ${this.pool} has no dense PnnLayer form: use toUnrolledLayer() and pool its spikes; deploying pooled conv nets is not implemented`,
+      );
     }
     return this.toUnrolledLayer();
   }

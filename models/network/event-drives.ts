@@ -101,15 +101,7 @@ export function locateSpikes(times: Float32Array | Float64Array, bins: number, h
 }
 
 /** Forward kernel: increments per bin, then a cumulative sum over bins. */
-export function eventDrivesForward(
-  bin: Int32Array,
-  frac: Float32Array,
-  w: Float32Array,
-  batch: number,
-  nIn: number,
-  C: number,
-  bins: number,
-): Float32Array {
+export function eventDrivesForward(bin: Int32Array, frac: Float32Array, w: Float32Array, batch: number, nIn: number, C: number, bins: number): Float32Array {
   const out = new Float32Array(batch * bins * C);
   for (let b = 0; b < batch; b++) {
     const base = b * bins * C;

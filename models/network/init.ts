@@ -122,16 +122,14 @@ export function calibrateScale(layer: SpikeLayer & { scale: number }, inputTimes
 }
 
 /** A calibrated network. `calibration` holds input rows in [0, 1] (n x inputs), e.g. 256 training samples. */
-export function initNetwork(
-  config: NetworkConfig,
-  calibration: { x: Float32Array; n: number },
-  solver: SpikeSolver,
-  opts: InitOptions,
-): SpikingNetwork {
+export function initNetwork(config: NetworkConfig, calibration: { x: Float32Array; n: number }, solver: SpikeSolver, opts: InitOptions): SpikingNetwork {
   checkConfig(config);
   const tfHidden = opts.targetFraction ?? 0.6;
   const tfOut = opts.outputTargetFraction ?? 0.25;
-  for (const [k, v] of [['targetFraction', tfHidden], ['outputTargetFraction', tfOut]] as const) {
+  for (const [k, v] of [
+    ['targetFraction', tfHidden],
+    ['outputTargetFraction', tfOut],
+  ] as const) {
     if (!(v > 0 && v < 1)) throw new RangeError(`${k} must lie in (0, 1), got ${v}`);
   }
   const kinds = config.arch ? compileArchitecture(config.arch).layers.map((c) => c.kind) : undefined;

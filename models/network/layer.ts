@@ -125,7 +125,10 @@ export function checkDenseState(s: DenseLayerState): void {
     throw new RangeError(`timeOffset must lie in [0, horizon = ${s.horizon}), got ${s.timeOffset}`);
   }
   if (!(Number.isFinite(s.scale) && s.scale > 0)) throw new RangeError(`scale must be finite and > 0, got ${s.scale}`);
-  const perNeuron = [['thresholdScale', s.thresholdScale, (v: number) => v > 0, '> 0'], ['delay', s.delay, (v: number) => true, 'finite']] as const;
+  const perNeuron = [
+    ['thresholdScale', s.thresholdScale, (v: number) => v > 0, '> 0'],
+    ['delay', s.delay, (v: number) => true, 'finite'],
+  ] as const;
   for (const [name, a, ok, what] of perNeuron) {
     if (a === undefined) continue;
     if (!(a instanceof Float32Array) || a.length !== nOut) throw new RangeError(`${name} must be a Float32Array of nOut = ${nOut} values`);
@@ -133,7 +136,10 @@ export function checkDenseState(s: DenseLayerState): void {
       if (!(Number.isFinite(a[k]!) && ok(a[k]!))) throw new RangeError(`${name}[${k}] = ${a[k]} must be ${what}`);
     }
   }
-  for (const [name, a] of [['pE', s.pE], ['pI', s.pI]] as const) {
+  for (const [name, a] of [
+    ['pE', s.pE],
+    ['pI', s.pI],
+  ] as const) {
     if (!(a instanceof Float32Array) || a.length !== nIn * nOut) {
       throw new RangeError(`${name} must be a Float32Array of nIn*nOut = ${nIn * nOut} values`);
     }

@@ -65,7 +65,15 @@ export interface NetworkConfig {
 
 export const networkConfigSchema = z
   .strictObject({
-    sizes: z.array(z.number().int().min(1).max(1 << 20)).min(2),
+    sizes: z
+      .array(
+        z
+          .number()
+          .int()
+          .min(1)
+          .max(1 << 20),
+      )
+      .min(2),
     model: z.enum(['pnn', 'ideal']),
     ePlus: z.number().positive().finite(),
     eMinus: z.number().negative().finite(),
@@ -104,7 +112,11 @@ export const networkConfigSchema = z
         ctx.addIssue({ code: 'custom', path: ['sizes'], message: `the architecture compiles to widths ${sizes.join('-')}; set sizes to them` });
       }
       if (c.biasSpike !== undefined && c.biasReplaces === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['biasSpike'], message: 'an appended reference input does not fit an image input; give biasReplaces (a pixel the data leave dark) too' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['biasSpike'],
+          message: 'an appended reference input does not fit an image input; give biasReplaces (a pixel the data leave dark) too',
+        });
       }
     }
     if (c.horizons.length > 0 && !(c.horizons[0]! > c.inputWindow)) {
@@ -190,7 +202,10 @@ export class SpikingNetwork {
       if (spec?.kind === 'conv' && l instanceof ConvSpikeLayer) {
         const g = l.geometry;
         const same = (Object.keys(spec.geometry) as (keyof typeof g)[]).every((k) => g[k] === spec.geometry[k]) && l.pool === spec.pool;
-        if (!same) throw new RangeError(`layer ${i}'s geometry ${JSON.stringify({ ...g, pool: l.pool })} differs from the architecture's ${JSON.stringify({ ...spec.geometry, pool: spec.pool })}`);
+        if (!same)
+          throw new RangeError(
+            `layer ${i}'s geometry ${JSON.stringify({ ...g, pool: l.pool })} differs from the architecture's ${JSON.stringify({ ...spec.geometry, pool: spec.pool })}`,
+          );
       }
     });
     this.layers = layers;
@@ -315,7 +330,12 @@ export class SpikingNetwork {
    * rest (the ideal weight) fixed: how a network trained on one model runs on another.
    */
   withModel(change: { model?: NeuronModel; ePlus?: number; eMinus?: number; scaleFactor?: number }): SpikingNetwork {
-    const config = { ...this.config, model: change.model ?? this.config.model, ePlus: change.ePlus ?? this.config.ePlus, eMinus: change.eMinus ?? this.config.eMinus };
+    const config = {
+      ...this.config,
+      model: change.model ?? this.config.model,
+      ePlus: change.ePlus ?? this.config.ePlus,
+      eMinus: change.eMinus ?? this.config.eMinus,
+    };
     const states = this.layerStates().map((s) => ({
       ...s,
       model: config.model,

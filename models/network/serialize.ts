@@ -97,7 +97,10 @@ export async function loadNetwork(path: string, drives: DriveMode = 'events'): P
   const parsed = metaSchema.safeParse(file.meta);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
-    throw new TensorFileError(path, `not a spikeloop network file of version 1 or ${NETWORK_FILE_VERSION}: header field "${i.path.join('.')}" ${i.message}; save it again with spikeloop train`);
+    throw new TensorFileError(
+      path,
+      `not a spikeloop network file of version 1 or ${NETWORK_FILE_VERSION}: header field "${i.path.join('.')}" ${i.message}; save it again with spikeloop train`,
+    );
   }
   const meta = parsed.data;
   const config = checkConfig(meta.config);
@@ -119,7 +122,8 @@ export async function loadNetwork(path: string, drives: DriveMode = 'events'): P
     const opt = (k: 'thresholdScale' | 'delay'): { [key: string]: Float32Array } => {
       const a = file.arrays[`l${l}.${k}`];
       if (a === undefined) return {};
-      if (!(a instanceof Float32Array) || a.length !== d.nOut) throw new TensorFileError(path, `array l${l}.${k} is not float32 [${d.nOut}]; save the network again`);
+      if (!(a instanceof Float32Array) || a.length !== d.nOut)
+        throw new TensorFileError(path, `array l${l}.${k} is not float32 [${d.nOut}]; save the network again`);
       return { [k]: Float32Array.from(a) };
     };
     return { ...d, pE: get('pE'), pI: get('pI'), ...opt('thresholdScale'), ...opt('delay') };

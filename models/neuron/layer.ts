@@ -86,13 +86,7 @@ export function makeLayer(spec: LayerSpec): PnnLayer {
   return layer;
 }
 
-function checkArray(
-  name: string,
-  a: Float64Array | undefined,
-  n: number,
-  ok: (x: number) => boolean,
-  what: string,
-): void {
+function checkArray(name: string, a: Float64Array | undefined, n: number, ok: (x: number) => boolean, what: string): void {
   if (a === undefined) return;
   if (!(a instanceof Float64Array)) throw new TypeError(`${name} must be a Float64Array`);
   if (a.length !== n) throw new RangeError(`${name} has length ${a.length}, expected ${n}`);

@@ -56,13 +56,7 @@ function overdrive(p: MosfetParams, vGate: number, supply: number, m: MosfetMism
 }
 
 /** I0 (amperes) at gate voltage `vGate`. Monotone: increasing in vGate for NMOS, decreasing for PMOS. */
-export function drainCurrent(
-  p: MosfetParams,
-  vGate: number,
-  supply: number,
-  temperatureC: number,
-  m: MosfetMismatch = NO_MISMATCH,
-): number {
+export function drainCurrent(p: MosfetParams, vGate: number, supply: number, temperatureC: number, m: MosfetMismatch = NO_MISMATCH): number {
   const ut = thermalVoltage(temperatureC);
   const sp = softplus(overdrive(p, vGate, supply, m) / (2 * p.n * ut));
   return m.gain * specificCurrent(p, temperatureC) * sp * sp;
@@ -72,13 +66,7 @@ export function drainCurrent(
  * Inverse of drainCurrent: the gate voltage that yields I0 = `current` (> 0). Used to map trained
  * conductances to gate voltages (and, through the DAC, to codes).
  */
-export function gateVoltageFor(
-  p: MosfetParams,
-  current: number,
-  supply: number,
-  temperatureC: number,
-  m: MosfetMismatch = NO_MISMATCH,
-): number {
+export function gateVoltageFor(p: MosfetParams, current: number, supply: number, temperatureC: number, m: MosfetMismatch = NO_MISMATCH): number {
   if (!(current > 0) || !Number.isFinite(current)) {
     throw new RangeError(`current must be positive and finite, got ${current}`);
   }

@@ -41,11 +41,12 @@ export function checkCircuit(c: NeuronCircuit): void {
   positiveFinite('capacitance', c.capacitance);
   positiveFinite('supply', c.supply);
   if (!(Number.isFinite(c.vRest) && Number.isFinite(c.vThreshold) && c.vThreshold < c.vRest)) {
-    throw new RangeError(
-      `vThreshold (${c.vThreshold} V) must be below vRest (${c.vRest} V); both finite`,
-    );
+    throw new RangeError(`vThreshold (${c.vThreshold} V) must be below vRest (${c.vRest} V); both finite`);
   }
-  for (const [name, v] of [['lambdaN', c.lambdaN], ['lambdaP', c.lambdaP]] as const) {
+  for (const [name, v] of [
+    ['lambdaN', c.lambdaN],
+    ['lambdaP', c.lambdaP],
+  ] as const) {
     if (!(Number.isFinite(v) && v >= 0)) throw new RangeError(`${name} must be finite and >= 0, got ${v}`);
   }
 }

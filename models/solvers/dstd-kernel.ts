@@ -28,12 +28,7 @@ export interface BinDims {
 }
 
 /** Raw crossing times [batch, neurons]; +Infinity where u never reaches theta on the grid. */
-export function dstdForwardKernel(
-  G: ArrayLike<number>,
-  A: ArrayLike<number>,
-  theta: ArrayLike<number>,
-  d: BinDims,
-): Float32Array {
+export function dstdForwardKernel(G: ArrayLike<number>, A: ArrayLike<number>, theta: ArrayLike<number>, d: BinDims): Float32Array {
   const { batch, bins, neurons: n, dt } = d;
   const out = new Float32Array(batch * n).fill(Infinity);
   const u = new Float64Array(n);

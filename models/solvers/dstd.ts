@@ -15,15 +15,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { dstdBackwardKernel, dstdForwardKernel, membraneEndBackwardKernel, membraneEndKernel } from './dstd-kernel.ts';
-import {
-  binFractions,
-  checkDense,
-  denseDrives,
-  finishTimes,
-  spikesToInputs,
-  type DenseLayerTensors,
-  type LayerSpikes,
-} from './spike-tensors.ts';
+import { binFractions, checkDense, denseDrives, finishTimes, spikesToInputs, type DenseLayerTensors, type LayerSpikes } from './spike-tensors.ts';
 
 export interface DstdOptions {
   /** Number of bins M over the layer's horizon. */
@@ -119,11 +111,7 @@ export function dstdDense(p: DenseLayerTensors, inputTimes: tf.Tensor2D, opts: D
  * A dense network: every layer's spikes. Layer l's inputs are layer l-1's times with silent
  * neurons as +Infinity; `opts` is one options object for all layers or one per layer.
  */
-export function dstdNetwork(
-  layers: readonly DenseLayerTensors[],
-  inputTimes: tf.Tensor2D,
-  opts: DstdOptions | readonly DstdOptions[],
-): LayerSpikes[] {
+export function dstdNetwork(layers: readonly DenseLayerTensors[], inputTimes: tf.Tensor2D, opts: DstdOptions | readonly DstdOptions[]): LayerSpikes[] {
   const per = Array.isArray(opts) ? opts : layers.map(() => opts as DstdOptions);
   if (per.length !== layers.length) throw new RangeError(`got ${per.length} option objects for ${layers.length} layers`);
   const out: LayerSpikes[] = [];

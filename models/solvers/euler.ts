@@ -58,11 +58,7 @@ export function eulerDense(p: DenseLayerTensors, inputTimes: tf.Tensor2D, opts: 
   return { times: times as tf.Tensor2D, mask: mask as tf.Tensor2D };
 }
 
-export function eulerNetwork(
-  layers: readonly DenseLayerTensors[],
-  inputTimes: tf.Tensor2D,
-  opts: EulerOptions | readonly EulerOptions[],
-): LayerSpikes[] {
+export function eulerNetwork(layers: readonly DenseLayerTensors[], inputTimes: tf.Tensor2D, opts: EulerOptions | readonly EulerOptions[]): LayerSpikes[] {
   const per = Array.isArray(opts) ? opts : layers.map(() => opts as EulerOptions);
   if (per.length !== layers.length) throw new RangeError(`got ${per.length} option objects for ${layers.length} layers`);
   const out: LayerSpikes[] = [];

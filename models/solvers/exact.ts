@@ -290,12 +290,7 @@ class LayerKernel {
 }
 
 /** One layer, one batch: output spike times. */
-export function exactForward(
-  layer: PnnLayer,
-  inputTimes: Float64Array,
-  batch: number,
-  opts: ExactOptions = {},
-): ExactForwardResult {
+export function exactForward(layer: PnnLayer, inputTimes: Float64Array, batch: number, opts: ExactOptions = {}): ExactForwardResult {
   if (opts.validate !== false) {
     checkLayer(layer);
     checkInputTimes(inputTimes, batch, layer.nIn);
@@ -328,13 +323,7 @@ function zeroGradients(layer: PnnLayer, batch: number): ExactGradients {
  * Reverse-mode gradients of L given dL/d(output time) (`gradTimes`, batch x nOut; entries for
  * silent outputs are ignored, a silent output has no gradient). Recomputes the forward pass.
  */
-export function exactBackward(
-  layer: PnnLayer,
-  inputTimes: Float64Array,
-  batch: number,
-  gradTimes: Float64Array,
-  opts: ExactOptions = {},
-): ExactBackwardResult {
+export function exactBackward(layer: PnnLayer, inputTimes: Float64Array, batch: number, gradTimes: Float64Array, opts: ExactOptions = {}): ExactBackwardResult {
   const { nIn, nOut } = layer;
   if (opts.validate !== false) {
     checkLayer(layer);
@@ -441,12 +430,7 @@ function checkChain(layers: readonly PnnLayer[]): void {
 }
 
 /** Every layer's output times; layer l's inputs are layer l-1's outputs in the same time base. */
-export function exactNetworkForward(
-  layers: readonly PnnLayer[],
-  inputTimes: Float64Array,
-  batch: number,
-  opts: ExactOptions = {},
-): Float64Array[] {
+export function exactNetworkForward(layers: readonly PnnLayer[], inputTimes: Float64Array, batch: number, opts: ExactOptions = {}): Float64Array[] {
   checkChain(layers);
   const out: Float64Array[] = [];
   let x = inputTimes;

@@ -60,12 +60,7 @@ function checkMeasured(net: SpikingNetwork, batch: number, measured: MeasuredTim
  * Every layer's spikes with the chip's values and the twin's gradients (see the file comment),
  * plus each layer's input times (the chip's, silent = +Infinity). Call inside a gradient tape.
  */
-export function substitutedForward(
-  net: SpikingNetwork,
-  inputTimes: tf.Tensor2D,
-  measured: MeasuredTimes,
-  solver: SpikeSolver,
-): NetworkForward {
+export function substitutedForward(net: SpikingNetwork, inputTimes: tf.Tensor2D, measured: MeasuredTimes, solver: SpikeSolver): NetworkForward {
   const B = inputTimes.shape[0];
   checkMeasured(net, B, measured);
   const spikes: LayerSpikes[] = [];

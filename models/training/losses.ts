@@ -153,8 +153,16 @@ export function deadSelection(mask: Float32Array, B: number, N: number, opts: { 
  * 1), else by the number selected. The inputs are treated as constants (the term should change this
  * layer's weights, not the layers below).
  */
-export function deadNeuronPenalty(layer: SpikeLayer, inputs: tf.Tensor2D, selection: Float32Array, target: number, membrane?: { bins: number }, candidates?: number): tf.Scalar {
-  if (candidates !== undefined && !(Number.isInteger(candidates) && candidates > 0)) throw new RangeError(`candidates must be a positive integer, got ${candidates}`);
+export function deadNeuronPenalty(
+  layer: SpikeLayer,
+  inputs: tf.Tensor2D,
+  selection: Float32Array,
+  target: number,
+  membrane?: { bins: number },
+  candidates?: number,
+): tf.Scalar {
+  if (candidates !== undefined && !(Number.isInteger(candidates) && candidates > 0))
+    throw new RangeError(`candidates must be a positive integer, got ${candidates}`);
   return tf.tidy(() => {
     const [B] = inputs.shape;
     const sel = tf.tensor2d(selection, [B, layer.nOut]);

@@ -16,15 +16,7 @@ import type { DatasetPart } from '../datasets/types.ts';
 import { earliestSpike, windowStart, type NetworkForward, type SpikingNetwork } from '../network/network.ts';
 import type { SpikeSolver } from '../network/solver.ts';
 import { evaluateNetwork, type Evaluation } from './evaluate.ts';
-import {
-  DEFAULT_LOSS,
-  deadNeuronPenalty,
-  deadSelection,
-  silentPseudoTimes,
-  ttfsCrossEntropy,
-  windowPenalty,
-  type LossConfig,
-} from './losses.ts';
+import { DEFAULT_LOSS, deadNeuronPenalty, deadSelection, silentPseudoTimes, ttfsCrossEntropy, windowPenalty, type LossConfig } from './losses.ts';
 import { registerGradients } from '../tf/gradients.ts';
 import { WeightAverage } from './weight-average.ts';
 import { noisyInputs } from './input-noise.ts';
@@ -161,7 +153,11 @@ export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint
       const output = l === L - 1;
       const sel = deadSelection(mask, B, layer.nOut, { deadRate: cfg.deadRate, labels: output ? labels : undefined });
       const candidates = cfg.deadMean === 1 ? (output ? B : B * layer.nOut) : undefined;
-      if (sel) dead = tf.add(dead, tf.mul(deadNeuronPenalty(layer, f.inputs[l]!, sel, cfg.deadTarget, cfg.deadMembrane === 1 ? { bins } : undefined, candidates), cfg.deadWeight));
+      if (sel)
+        dead = tf.add(
+          dead,
+          tf.mul(deadNeuronPenalty(layer, f.inputs[l]!, sel, cfg.deadTarget, cfg.deadMembrane === 1 ? { bins } : undefined, candidates), cfg.deadWeight),
+        );
     }
   }
   const loss = tf.add(tf.add(ce, win), dead) as tf.Scalar;
@@ -169,14 +165,7 @@ export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint
 }
 
 /** One optimiser step on a batch; returns the batch loss (before the update) and hits. */
-export function trainStep(
-  net: SpikingNetwork,
-  optimizer: tf.Optimizer,
-  x: Float32Array,
-  labels: Uint8Array,
-  solver: SpikeSolver,
-  cfg: LossConfig,
-): StepResult {
+export function trainStep(net: SpikingNetwork, optimizer: tf.Optimizer, x: Float32Array, labels: Uint8Array, solver: SpikeSolver, cfg: LossConfig): StepResult {
   const n = labels.length;
   const inputTimes = net.encode(x, n);
   let kept: tf.Tensor[] = [];
@@ -206,9 +195,12 @@ export function resolveLoss(partial: Partial<LossConfig> = {}): LossConfig {
   if (!(c.tauSoft > 0)) throw new RangeError(`tauSoft must be > 0, got ${c.tauSoft}`);
   if (!(c.windowMargin > 0 && c.windowMargin < 1)) throw new RangeError(`windowMargin must lie in (0, 1), got ${c.windowMargin}`);
   if (!(c.windowWeight >= 0 && c.deadWeight >= 0)) throw new RangeError('loss weights must be >= 0');
-  if (c.deadMembrane !== 0 && c.deadMembrane !== 1) throw new RangeError(`deadMembrane must be 0 (ideal-limit rest potential) or 1 (the model's membrane), got ${c.deadMembrane}`);
-  if (c.deadMean !== 0 && c.deadMean !== 1) throw new RangeError(`deadMean must be 0 (mean over the selected pairs) or 1 (mean over every candidate pair), got ${c.deadMean}`);
-  if (!(c.silentScale >= 0 && Number.isFinite(c.silentScale))) throw new RangeError(`silentScale must be finite and >= 0 (0 = silent outputs clamped), got ${c.silentScale}`);
+  if (c.deadMembrane !== 0 && c.deadMembrane !== 1)
+    throw new RangeError(`deadMembrane must be 0 (ideal-limit rest potential) or 1 (the model's membrane), got ${c.deadMembrane}`);
+  if (c.deadMean !== 0 && c.deadMean !== 1)
+    throw new RangeError(`deadMean must be 0 (mean over the selected pairs) or 1 (mean over every candidate pair), got ${c.deadMean}`);
+  if (!(c.silentScale >= 0 && Number.isFinite(c.silentScale)))
+    throw new RangeError(`silentScale must be finite and >= 0 (0 = silent outputs clamped), got ${c.silentScale}`);
   return c;
 }
 
@@ -219,13 +211,8 @@ function learningRate(opts: TrainOptions, epoch: number): number {
   return opts.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * f)));
 }
 
-
 /** Trains in place; resolves to the per-epoch metrics. Stops after the current batch when `signal` aborts. */
-export async function trainNetwork(
-  net: SpikingNetwork,
-  data: { train: DatasetPart; test?: DatasetPart },
-  opts: TrainOptions,
-): Promise<EpochMetrics[]> {
+export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPart; test?: DatasetPart }, opts: TrainOptions): Promise<EpochMetrics[]> {
   // tfjs-core alone registers no gradients; idempotent when the backend setup did it.
   registerGradients();
   const cfg = resolveLoss(opts.loss);

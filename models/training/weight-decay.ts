@@ -14,7 +14,10 @@ import * as tf from '@tensorflow/tfjs-core';
 export function decayFactor(lr: number, weightDecay: number): number {
   if (!(weightDecay >= 0 && Number.isFinite(weightDecay))) throw new RangeError(`weightDecay must be finite and >= 0 (0 = off), got ${weightDecay}`);
   const f = 1 - lr * weightDecay;
-  if (!(f > 0)) throw new RangeError(`lr * weightDecay must be below 1 (every step multiplies the weights by 1 - lr * weightDecay), got lr ${lr}, weightDecay ${weightDecay}`);
+  if (!(f > 0))
+    throw new RangeError(
+      `lr * weightDecay must be below 1 (every step multiplies the weights by 1 - lr * weightDecay), got lr ${lr}, weightDecay ${weightDecay}`,
+    );
   return f;
 }
 

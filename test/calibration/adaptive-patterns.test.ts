@@ -74,7 +74,8 @@ describe('creepingPatterns', () => {
     const got = await creepingPatterns(target, ctx, codes, fitted, res.globals, a, 9);
     const kept = got.kept;
     expect(got.candidates).toBe(2 * 64);
-    const rowsOf = (blocks: LayerSamples[]) => blocks.map((b) => Array.from({ length: b.batch }, (_, r) => Array.from(b.inputs.subarray(r * 16, (r + 1) * 16)).join()));
+    const rowsOf = (blocks: LayerSamples[]) =>
+      blocks.map((b) => Array.from({ length: b.batch }, (_, r) => Array.from(b.inputs.subarray(r * 16, (r + 1) * 16)).join()));
     const allRows = rowsOf(all).flat();
     const keptRows = new Set(rowsOf(kept).flat());
     const sens = rowSensitivities(fitted, all).flat();
@@ -98,7 +99,9 @@ describe('creepingPatterns', () => {
 
   it('refuses a probe context of another layer and bad options', async () => {
     const fitted = res.fitters.pnn[0]!;
-    await expect(creepingPatterns(target, { ...ctx, layer: 1 }, { nmos: [], pmos: [] }, fitted, res.globals, resolveAdaptive(), 1)).rejects.toThrow(/layer 1, the fitter layer 0/);
+    await expect(creepingPatterns(target, { ...ctx, layer: 1 }, { nmos: [], pmos: [] }, fitted, res.globals, resolveAdaptive(), 1)).rejects.toThrow(
+      /layer 1, the fitter layer 0/,
+    );
     expect(() => resolveAdaptive({ configs: -1 })).toThrow(/adaptive.configs/);
     expect(() => resolveAdaptive({ patterns: 0 })).toThrow(/adaptive.patterns/);
     expect(() => resolveAdaptive({ minTicksPerPermille: 0 })).toThrow(/minTicksPerPermille/);
@@ -109,7 +112,11 @@ describe('LayerFitter.adopt and pattern provenance', () => {
   it('a fitter on more samples that adopts a fitted one predicts the shared samples identically', () => {
     const fitted = res.fitters.pnn[0]!;
     const { samples } = fitted.data.input;
-    const more = new LayerFitter(buildDataset({ ...fitted.data.input, samples: [...samples, samples.find((s) => s.kind === 'pattern')!] }), false, structuredClone(fitted.state.families));
+    const more = new LayerFitter(
+      buildDataset({ ...fitted.data.input, samples: [...samples, samples.find((s) => s.kind === 'pattern')!] }),
+      false,
+      structuredClone(fitted.state.families),
+    );
     more.adopt(fitted);
     for (let i = 0; i < 4; i++) {
       expect(Array.from(more.residualsFixed(i, res.globals, 0, 'heldout'))).toEqual(Array.from(fitted.residualsFixed(i, res.globals, 0, 'heldout')));

@@ -23,7 +23,13 @@ describe('calibrateChip on the behavioural mock', () => {
       const target = backendTarget(chip);
       // The second die with the adaptive round (off by default).
       const adaptive = seed === 4711 ? DEFAULT_ADAPTIVE : undefined;
-      const res = await calibrateChip(target, { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, sizes: { patternsPerConfig: 64, heldOutPatterns: 48 }, adaptive });
+      const res = await calibrateChip(target, {
+        chipId: chip.chipId,
+        temperatureC: sup.temperatureC,
+        supplyV: sup.supplyV,
+        sizes: { patternsPerConfig: 64, heldOutPatterns: 48 },
+        adaptive,
+      });
       // The floor from repeated readings must see the die's jitter (0.25 ns = 0.25 ticks).
       expect(res.noise.jitterTicks).toBeGreaterThan(0.15);
       expect(res.noise.jitterTicks).toBeLessThan(0.35);
@@ -40,7 +46,10 @@ describe('calibrateChip on the behavioural mock', () => {
       expect(res.profile.chipId).toBe(chip.chipId);
       if (adaptive) {
         // The adaptive round measured its candidates and kept a few for the fit.
-        expect(res.probes.adaptive.layers.map((x) => [x.layer, x.candidates])).toEqual([[0, 4 * 256], [1, 4 * 256]]);
+        expect(res.probes.adaptive.layers.map((x) => [x.layer, x.candidates])).toEqual([
+          [0, 4 * 256],
+          [1, 4 * 256],
+        ]);
         expect(res.probes.adaptive.kept).toBeGreaterThan(0);
         expect(res.probes.adaptive.kept).toBeLessThan(res.probes.adaptive.candidates / 4);
       } else expect(res.probes.adaptive).toEqual({ candidates: 0, kept: 0, layers: [] });
@@ -67,7 +76,7 @@ describe('calibrateChip on the behavioural mock', () => {
     }
   }, 120_000);
 
-  it('picks PMOS sweep codes that slow their pairs measurably, also where the pair\'s step falls between two coarse scan codes', async () => {
+  it("picks PMOS sweep codes that slow their pairs measurably, also where the pair's step falls between two coarse scan codes", async () => {
     // Die 77 of 32-16-8: on its layer 0 every coarse PMOS code either silenced the pair or slowed it
     // by under 10 %, and the old pick was a transistor nearly off (conductance 1/1000 of a mid NMOS one).
     const chip = new BehavioralChip({ seed: 77, sizes: [32, 16, 8] });
@@ -146,6 +155,8 @@ describe('calibrateChip on the behavioural mock', () => {
 
   it('refuses layers that do not exist', async () => {
     const chip = new IdealChip({ seed: 1, sizes: [4, 2] });
-    await expect(calibrateChip(backendTarget(chip), { chipId: chip.chipId, temperatureC: 27, supplyV: 1.8, layers: [3] })).rejects.toThrow(/layer 3 does not exist/);
+    await expect(calibrateChip(backendTarget(chip), { chipId: chip.chipId, temperatureC: 27, supplyV: 1.8, layers: [3] })).rejects.toThrow(
+      /layer 3 does not exist/,
+    );
   });
 });

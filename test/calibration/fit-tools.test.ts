@@ -10,7 +10,11 @@ describe('Levenberg-Marquardt', () => {
   it('fits y = a exp(-b x) + c to noiseless data from a distant start', () => {
     const xs = Array.from({ length: 30 }, (_, k) => k / 10);
     const ys = xs.map((x) => 2.5 * Math.exp(-1.3 * x) + 0.4);
-    const fit = levenbergMarquardt((p) => Float64Array.from(xs, (x, k) => p[0] * Math.exp(-p[1] * x) + p[2] - ys[k]), [1, 0.5, 0], { steps: [1e-6, 1e-6, 1e-6], maxIterations: 100, tolerance: 1e-14 });
+    const fit = levenbergMarquardt((p) => Float64Array.from(xs, (x, k) => p[0] * Math.exp(-p[1] * x) + p[2] - ys[k]), [1, 0.5, 0], {
+      steps: [1e-6, 1e-6, 1e-6],
+      maxIterations: 100,
+      tolerance: 1e-14,
+    });
     expect(fit.params[0]).toBeCloseTo(2.5, 6);
     expect(fit.params[1]).toBeCloseTo(1.3, 6);
     expect(fit.params[2]).toBeCloseTo(0.4, 6);
@@ -27,7 +31,12 @@ describe('Levenberg-Marquardt', () => {
     const target = [1.5, -0.5];
     const base = [1, 0];
     const res = (p: Float64Array) =>
-      Float64Array.of(p[0] > base[0] + 1e-9 && p[0] < base[0] + 0.02 ? Number.NaN : 0.1 * (p[0] - target[0]), p[0] - target[0], p[1] - target[1], p[0] + p[1] - target[0] - target[1]);
+      Float64Array.of(
+        p[0] > base[0] + 1e-9 && p[0] < base[0] + 0.02 ? Number.NaN : 0.1 * (p[0] - target[0]),
+        p[0] - target[0],
+        p[1] - target[1],
+        p[0] + p[1] - target[0] - target[1],
+      );
     const fit = levenbergMarquardt(res, base, { steps: [0.01, 0.01], maxIterations: 50, tolerance: 1e-14 });
     expect(Array.from(fit.params).every(Number.isFinite)).toBe(true);
     expect(fit.params[0]).toBeCloseTo(target[0], 6);

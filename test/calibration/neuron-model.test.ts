@@ -6,14 +6,33 @@ import { exactForward } from '../../models/solvers/exact.ts';
 
 /** The exact solver on a one-neuron layer: the independent reference. */
 function reference(times: number[], gE: number[], gI: number[], kick: number[], ePlus: number, eMinus: number, theta: number, ideal: boolean): number {
-  const layer = makeLayer({ nIn: times.length, nOut: 1, model: ideal ? 'ideal' : 'pnn', gE, gI, kick, ePlus, eMinus, horizon: Infinity, thresholdScale: theta });
+  const layer = makeLayer({
+    nIn: times.length,
+    nOut: 1,
+    model: ideal ? 'ideal' : 'pnn',
+    gE,
+    gI,
+    kick,
+    ePlus,
+    eMinus,
+    horizon: Infinity,
+    thresholdScale: theta,
+  });
   return exactForward(layer, Float64Array.from(times), 1).times[0];
 }
 
 /** Random sorted-able inputs (time, gE in [gEMin, 3], gI in [0, gIMax], kick), E+, E-, theta, ideal flag. */
 function neuronCase(gEMin: number, gIMax: number) {
   return [
-    fc.array(fc.record({ t: fc.double({ min: 0, max: 0.5, noNaN: true }), gE: fc.double({ min: gEMin, max: 3, noNaN: true }), gI: fc.double({ min: 0, max: gIMax, noNaN: true }), k: fc.double({ min: -0.01, max: 0.01, noNaN: true }) }), { minLength: 1, maxLength: 8 }),
+    fc.array(
+      fc.record({
+        t: fc.double({ min: 0, max: 0.5, noNaN: true }),
+        gE: fc.double({ min: gEMin, max: 3, noNaN: true }),
+        gI: fc.double({ min: 0, max: gIMax, noNaN: true }),
+        k: fc.double({ min: -0.01, max: 0.01, noNaN: true }),
+      }),
+      { minLength: 1, maxLength: 8 },
+    ),
     fc.double({ min: 1.5, max: 20, noNaN: true }),
     fc.double({ min: -10, max: -0.5, noNaN: true }),
     fc.double({ min: 0.8, max: 1.2, noNaN: true }),
@@ -24,71 +43,86 @@ function neuronCase(gEMin: number, gIMax: number) {
 describe('single-neuron model', () => {
   it('matches the exact solver on random staggered E/I inputs (PNN and ideal)', () => {
     fc.assert(
-      fc.property(
-        ...neuronCase(0, 1),
-        (inputs, ePlus, eMinus, theta, ideal) => {
-          const s = [...inputs].sort((a, b) => a.t - b.t);
-          const ep = ideal ? 1 : ePlus;
-          const em = ideal ? -1 : eMinus;
-          const ref = reference(s.map((x) => x.t), s.map((x) => x.gE), s.map((x) => x.gI), s.map((x) => x.k), ep, em, theta, ideal);
-          const got = neuronCrossing(
-            { count: s.length, times: Float64Array.from(s, (x) => x.t), gE: Float64Array.from(s, (x) => x.gE), gI: Float64Array.from(s, (x) => x.gI), kick: Float64Array.from(s, (x) => x.k) },
-            { ePlus: ep, eMinus: em, theta, ideal },
-          );
-          if (ref === Infinity) expect(got).toBe(Infinity);
-          else expect(got).toBeCloseTo(ref, 9);
-        },
-      ),
+      fc.property(...neuronCase(0, 1), (inputs, ePlus, eMinus, theta, ideal) => {
+        const s = [...inputs].sort((a, b) => a.t - b.t);
+        const ep = ideal ? 1 : ePlus;
+        const em = ideal ? -1 : eMinus;
+        const ref = reference(
+          s.map((x) => x.t),
+          s.map((x) => x.gE),
+          s.map((x) => x.gI),
+          s.map((x) => x.k),
+          ep,
+          em,
+          theta,
+          ideal,
+        );
+        const got = neuronCrossing(
+          {
+            count: s.length,
+            times: Float64Array.from(s, (x) => x.t),
+            gE: Float64Array.from(s, (x) => x.gE),
+            gI: Float64Array.from(s, (x) => x.gI),
+            kick: Float64Array.from(s, (x) => x.k),
+          },
+          { ePlus: ep, eMinus: em, theta, ideal },
+        );
+        if (ref === Infinity) expect(got).toBe(Infinity);
+        else expect(got).toBeCloseTo(ref, 9);
+      }),
       { numRuns: 300 },
     );
   });
 
   it('analytic spike-time gradients match central finite differences of the crossing (PNN and ideal)', () => {
     fc.assert(
-      fc.property(
-        ...neuronCase(0.05, 0.5),
-        (inputs, ePlus, eMinus, theta, ideal) => {
-          const s = [...inputs].sort((a, b) => a.t - b.t);
-          const inp = { count: s.length, times: Float64Array.from(s, (x) => x.t), gE: Float64Array.from(s, (x) => x.gE), gI: Float64Array.from(s, (x) => x.gI), kick: Float64Array.from(s, (x) => x.k) };
-          const phys = { ePlus: ideal ? 1 : ePlus, eMinus: ideal ? -1 : eMinus, theta, ideal };
-          const buf = crossingGradBuffers(s.length);
-          const T = neuronCrossingGrad(inp, phys, buf);
-          expect(T).toBe(neuronCrossing(inp, phys));
-          if (!Number.isFinite(T)) return;
-          const h = 1e-6;
-          const fd = (apply: (sign: number) => void): number => {
-            apply(1);
-            const a = neuronCrossing(inp, phys);
-            apply(-1);
-            const b = neuronCrossing(inp, phys);
-            apply(0);
-            return (a - b) / (2 * h);
-          };
-          // Skip samples sitting on a kink (the crossing interval changes within +-h): FD is meaningless there.
-          const tol = (x: number, y: number) => Math.abs(x - y) <= 1e-4 * (1 + Math.abs(y));
-          let kinks = 0;
-          for (let k = 0; k < s.length; k++) {
-            for (const arr of [inp.gE, inp.gI]) {
-              const g0 = arr[k];
-              const num = fd((sg) => (arr[k] = g0 + sg * h));
-              const ana = (arr === inp.gE ? buf.dgE : buf.dgI)[k];
-              if (!tol(ana, num)) kinks++;
-            }
+      fc.property(...neuronCase(0.05, 0.5), (inputs, ePlus, eMinus, theta, ideal) => {
+        const s = [...inputs].sort((a, b) => a.t - b.t);
+        const inp = {
+          count: s.length,
+          times: Float64Array.from(s, (x) => x.t),
+          gE: Float64Array.from(s, (x) => x.gE),
+          gI: Float64Array.from(s, (x) => x.gI),
+          kick: Float64Array.from(s, (x) => x.k),
+        };
+        const phys = { ePlus: ideal ? 1 : ePlus, eMinus: ideal ? -1 : eMinus, theta, ideal };
+        const buf = crossingGradBuffers(s.length);
+        const T = neuronCrossingGrad(inp, phys, buf);
+        expect(T).toBe(neuronCrossing(inp, phys));
+        if (!Number.isFinite(T)) return;
+        const h = 1e-6;
+        const fd = (apply: (sign: number) => void): number => {
+          apply(1);
+          const a = neuronCrossing(inp, phys);
+          apply(-1);
+          const b = neuronCrossing(inp, phys);
+          apply(0);
+          return (a - b) / (2 * h);
+        };
+        // Skip samples sitting on a kink (the crossing interval changes within +-h): FD is meaningless there.
+        const tol = (x: number, y: number) => Math.abs(x - y) <= 1e-4 * (1 + Math.abs(y));
+        let kinks = 0;
+        for (let k = 0; k < s.length; k++) {
+          for (const arr of [inp.gE, inp.gI]) {
+            const g0 = arr[k];
+            const num = fd((sg) => (arr[k] = g0 + sg * h));
+            const ana = (arr === inp.gE ? buf.dgE : buf.dgI)[k];
+            if (!tol(ana, num)) kinks++;
           }
-          const t0 = phys.theta;
-          const dth = fd((sg) => (phys.theta = t0 + sg * h));
-          if (!tol(buf.dTheta, dth)) kinks++;
-          if (!ideal) {
-            const e0 = phys.ePlus;
-            const dep = fd((sg) => (phys.ePlus = e0 + sg * h));
-            if (!tol(buf.dEPlus, dep)) kinks++;
-            const m0 = phys.eMinus;
-            const dem = fd((sg) => (phys.eMinus = m0 + sg * h));
-            if (!tol(buf.dEMinus, dem)) kinks++;
-          }
-          expect(kinks).toBe(0);
-        },
-      ),
+        }
+        const t0 = phys.theta;
+        const dth = fd((sg) => (phys.theta = t0 + sg * h));
+        if (!tol(buf.dTheta, dth)) kinks++;
+        if (!ideal) {
+          const e0 = phys.ePlus;
+          const dep = fd((sg) => (phys.ePlus = e0 + sg * h));
+          if (!tol(buf.dEPlus, dep)) kinks++;
+          const m0 = phys.eMinus;
+          const dem = fd((sg) => (phys.eMinus = m0 + sg * h));
+          if (!tol(buf.dEMinus, dem)) kinks++;
+        }
+        expect(kinks).toBe(0);
+      }),
       { numRuns: 300 },
     );
   });

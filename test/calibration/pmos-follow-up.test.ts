@@ -23,15 +23,41 @@ describe('PMOS follow-up sweeps', () => {
   const strongRef = 240;
   // NMOS alone: every pair fires at the weak and the strong reference.
   const alone = new Map([
-    [weakRef, sweep('sweep-n', [[0.3, 0.3], [0.3, Infinity]])],
-    [strongRef, sweep('sweep-n', [[0.1, 0.1], [0.1, 0.1]])],
+    [
+      weakRef,
+      sweep('sweep-n', [
+        [0.3, 0.3],
+        [0.3, Infinity],
+      ]),
+    ],
+    [
+      strongRef,
+      sweep('sweep-n', [
+        [0.1, 0.1],
+        [0.1, 0.1],
+      ]),
+    ],
   ]);
   // (input 0, neuron 0): measured (0.3 -> 0.5); (0, 1): silenced at every code (too strong);
   // (1, 0): no delay added beyond 0.5 tick at any code (too weak); (1, 1): its weak-reference NMOS never fired, and at the
   // strong reference the pair is measured.
   const pairs = [
-    { nmosCode: weakRef, pmosCode: 820, samples: sweep('sweep-p', [[0.5, Infinity], [0.3004, Infinity]]) },
-    { nmosCode: strongRef, pmosCode: 820, samples: sweep('sweep-p', [[0.2, Infinity], [0.1003, 0.4]]) },
+    {
+      nmosCode: weakRef,
+      pmosCode: 820,
+      samples: sweep('sweep-p', [
+        [0.5, Infinity],
+        [0.3004, Infinity],
+      ]),
+    },
+    {
+      nmosCode: strongRef,
+      pmosCode: 820,
+      samples: sweep('sweep-p', [
+        [0.2, Infinity],
+        [0.1003, 0.4],
+      ]),
+    },
   ];
   const regular: RegularPmosSweeps = { nmosAlone: alone, pairs, weakRef, strongRef, perUnit };
 
@@ -55,7 +81,9 @@ describe('PMOS follow-up sweeps', () => {
       expect(b.batch).toBe(2);
       // Sample b drives input b alone (both driven inputs carry a flagged transistor).
       for (let s = 0; s < 2; s++) {
-        const on = Array.from(b.inputTicks.subarray(s * 3, s * 3 + 3)).map((t, j) => (t === SILENT_TICK ? -1 : j)).filter((j) => j >= 0);
+        const on = Array.from(b.inputTicks.subarray(s * 3, s * 3 + 3))
+          .map((t, j) => (t === SILENT_TICK ? -1 : j))
+          .filter((j) => j >= 0);
         expect(on).toEqual([s]);
       }
       const code = (input: number, pol: number, i: number) => {

@@ -19,7 +19,10 @@ import { MockBoard } from '../../firmware-protocol/mock-board/board.ts';
 
 // Hand-computed windows of the reference DAC (10 bits over 0..1.8 V): NMOS 0..1.0 V -> codes 0..568
 // (1.0 / 1.8 * 1023 = 568.3), PMOS 0.8..1.8 V -> codes 455..1023 (0.8 / 1.8 * 1023 = 454.7).
-const N_LO = 0, N_HI = 568, P_LO = 455, P_HI = 1023;
+const N_LO = 0,
+  N_HI = 568,
+  P_LO = 455,
+  P_HI = 1023;
 const dac = DEFAULT_DAC;
 const safe = DEFAULT_SAFE;
 

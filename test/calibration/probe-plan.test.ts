@@ -33,7 +33,9 @@ describe('probe design', () => {
     const [b] = sweepBlocks(ctx, NMOS, [230]);
     expect(b.batch).toBe(5);
     for (let s = 0; s < b.batch; s++) {
-      const on = Array.from(b.inputTicks.subarray(s * 6, s * 6 + 6)).map((t, j) => (t === SILENT_TICK ? -1 : j)).filter((j) => j >= 0);
+      const on = Array.from(b.inputTicks.subarray(s * 6, s * 6 + 6))
+        .map((t, j) => (t === SILENT_TICK ? -1 : j))
+        .filter((j) => j >= 0);
       expect(on).toEqual([s]);
     }
     const blocks = patternBlocks(ctx, [230, 220], [820, 830], { ...DEFAULT_PROBE_SIZES, patternsPerConfig: 20 }, 3, false);
@@ -44,7 +46,9 @@ describe('probe design', () => {
       for (let s = 0; s < blk.batch; s++) expect(blk.inputTicks[s * 6 + 5]).toBe(SILENT_TICK);
     }
     // Held-out patterns differ from every fit block.
-    expect(blocks.some((blk) => blk.inputTicks.length === held[0].inputTicks.length && blk.inputTicks.every((t, k) => t === held[0].inputTicks[k]))).toBe(false);
+    expect(blocks.some((blk) => blk.inputTicks.length === held[0].inputTicks.length && blk.inputTicks.every((t, k) => t === held[0].inputTicks[k]))).toBe(
+      false,
+    );
   });
 
   it('an E/I block makes each synapse a pure exciter or a pure inhibitor', () => {

@@ -35,17 +35,27 @@ function isotonicDecreasing(y: number[]): number[] {
 }
 
 describe('pairDelayRatios', () => {
-  it('divides each pair delay by the same synapse\'s NMOS-alone delay, takes the median per code, counts silence as Infinity', () => {
+  it("divides each pair delay by the same synapse's NMOS-alone delay, takes the median per code, counts silence as Infinity", () => {
     // NMOS alone: input j, neuron i fires after 100 (1 + j) (1 + 0.5 i): strongly different synapses.
-    const alone = singles('sweep-n', 3, [0, 1, 2], [0, 1, 2].map((j) => [0, 1].map((i) => 100 * (1 + j) * (1 + 0.5 * i))));
+    const alone = singles(
+      'sweep-n',
+      3,
+      [0, 1, 2],
+      [0, 1, 2].map((j) => [0, 1].map((i) => 100 * (1 + j) * (1 + 0.5 * i))),
+    );
     // Scan: neuron 0 at code 800, neuron 1 at code 820; pairs slowed by 2.0x (800) and 1.25x (820),
     // except input 2 on neuron 0, silenced.
     const codeOf = (_q: number, i: number) => (i === 0 ? 800 : 820);
-    const scan = singles('scan-p', 3, [0, 1, 2], [
-      [200, 150 * 1.25],
-      [400, 300 * 1.25],
-      [Infinity, 450 * 1.25],
-    ]);
+    const scan = singles(
+      'scan-p',
+      3,
+      [0, 1, 2],
+      [
+        [200, 150 * 1.25],
+        [400, 300 * 1.25],
+        [Infinity, 450 * 1.25],
+      ],
+    );
     const r = pairDelayRatios([scan], codeOf, alone);
     // Code 800: ratios 2, 2, Infinity -> median 2; code 820: 1.25 three times.
     expect(r.get(800)).toBeCloseTo(2, 9);
@@ -67,16 +77,36 @@ describe('pairDelayRatios', () => {
 
 describe('monotoneRatios', () => {
   it('keeps a non-increasing sequence, pools a violating pair to its geometric mean, caps silence', () => {
-    const kept = monotoneRatios(new Map([[800, 3], [810, 2], [820, 1]]));
+    const kept = monotoneRatios(
+      new Map([
+        [800, 3],
+        [810, 2],
+        [820, 1],
+      ]),
+    );
     expect([...kept.keys()]).toEqual([800, 810, 820]);
     [3, 2, 1].forEach((r, k) => expect([...kept.values()][k]).toBeCloseTo(r, 12));
-    const m = monotoneRatios(new Map([[800, Infinity], [810, 2], [820, 3], [830, 1]]));
+    const m = monotoneRatios(
+      new Map([
+        [800, Infinity],
+        [810, 2],
+        [820, 3],
+        [830, 1],
+      ]),
+    );
     expect(m.get(800)).toBeCloseTo(SILENT_RATIO, 12);
     expect(m.get(810)).toBeCloseTo(Math.sqrt(6), 12);
     expect(m.get(820)).toBeCloseTo(Math.sqrt(6), 12);
     expect(m.get(830)).toBe(1);
     // Codes come back sorted whatever the insertion order.
-    expect([...monotoneRatios(new Map([[830, 1], [800, 3]])).keys()]).toEqual([800, 830]);
+    expect([
+      ...monotoneRatios(
+        new Map([
+          [830, 1],
+          [800, 3],
+        ]),
+      ).keys(),
+    ]).toEqual([800, 830]);
   });
 
   it('is the least-squares non-increasing fit of the log ratios (min-max formula, random inputs)', () => {
@@ -95,11 +125,35 @@ describe('monotoneRatios', () => {
 
 describe('pairTransition and fineGrid', () => {
   it('spans the last silencing code to the first nearly free one; none when the step is resolved already', () => {
-    const coarse = new Map([[786, 10], [810, 10], [834, 1.1], [857, 1.02]]);
+    const coarse = new Map([
+      [786, 10],
+      [810, 10],
+      [834, 1.1],
+      [857, 1.02],
+    ]);
     expect(pairTransition(coarse, 5.2, 1.15)).toEqual([810, 834]);
     // No silencing code: from the strongest; never free: to the weakest.
-    expect(pairTransition(new Map([[800, 2], [820, 1.5], [840, 1.3]]), 5.2, 1.15)).toEqual([800, 840]);
-    expect(pairTransition(new Map([[800, 10], [802, 1.0]]), 5.2, 1.15)).toBeUndefined();
+    expect(
+      pairTransition(
+        new Map([
+          [800, 2],
+          [820, 1.5],
+          [840, 1.3],
+        ]),
+        5.2,
+        1.15,
+      ),
+    ).toEqual([800, 840]);
+    expect(
+      pairTransition(
+        new Map([
+          [800, 10],
+          [802, 1.0],
+        ]),
+        5.2,
+        1.15,
+      ),
+    ).toBeUndefined();
     const fine = fineGrid(810, 834, 16);
     expect(fine.length).toBeGreaterThan(12);
     expect(fine.every((c) => c > 810 && c < 834 && Number.isInteger(c))).toBe(true);

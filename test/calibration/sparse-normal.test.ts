@@ -4,7 +4,7 @@ import { sparseNormalSolve } from '../../calibration/sparse-normal.ts';
 import { Rng } from '../../models/datasets/rng.ts';
 
 describe('sparse damped normal equations', () => {
-  it('matches a dense Cholesky solve of (J\'J + D + mu diag) x = b', () => {
+  it("matches a dense Cholesky solve of (J'J + D + mu diag) x = b", () => {
     const rng = new Rng(5);
     const n = 40;
     const rows = 120;

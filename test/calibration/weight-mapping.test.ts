@@ -4,14 +4,7 @@ import { mapLayer, offCode, safeCodes, type LayerCurves } from '../../calibratio
 import { dualRailLayer, NMOS } from '../../models/chips/chip-backend.ts';
 import { codeToVolts } from '../../models/chips/dac.ts';
 import { gateVoltagesToLayer } from '../../models/chips/gate-to-layer.ts';
-import {
-  DEFAULT_DAC,
-  DEFAULT_SAFE,
-  NOMINAL_CIRCUIT,
-  NOMINAL_NMOS,
-  NOMINAL_PMOS,
-  NOMINAL_TEMPERATURE_C,
-} from '../../models/chips/sky130-nominal.ts';
+import { DEFAULT_DAC, DEFAULT_SAFE, NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from '../../models/chips/sky130-nominal.ts';
 
 const t0 = 2e-6;
 const curves: LayerCurves = {

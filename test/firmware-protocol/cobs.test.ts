@@ -3,7 +3,14 @@ import fc from 'fast-check';
 import { cobsDecode, cobsEncode, cobsMaxEncodedLength } from '../../firmware-protocol/cobs.ts';
 import { ProtocolError } from '../../firmware-protocol/errors.ts';
 
-const h = (s: string) => Uint8Array.from(s.trim().split(/\s+/).filter(Boolean).map((x) => parseInt(x, 16)));
+const h = (s: string) =>
+  Uint8Array.from(
+    s
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((x) => parseInt(x, 16)),
+  );
 const range = (a: number, b: number) => Uint8Array.from({ length: b - a + 1 }, (_, i) => a + i);
 const cat = (...p: Uint8Array[]) => Uint8Array.from(p.flatMap((x) => [...x]));
 

@@ -187,23 +187,27 @@ describe('FrameDecoder: chunking', () => {
       fc.uint8Array({ minLength: 1, maxLength: 40 }).map((g) => ({ m: null, g })),
     );
     fc.assert(
-      fc.property(fc.array(item, { minLength: 1, maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }), (items, sizes) => {
-        const stream = concat(...items.map((it, i) => (it.m ? encodeAny(it.m, i) : it.g!)));
-        const whole = decodeAll(stream);
-        const bytewise = new FrameDecoder();
-        const one: DecodeEvent[] = [];
-        for (let i = 0; i < stream.length; i++) one.push(...bytewise.push(stream.subarray(i, i + 1)));
-        const chunked = new FrameDecoder();
-        const many: DecodeEvent[] = [];
-        for (let i = 0, k = 0; i < stream.length; k++) {
-          const n = sizes[k % sizes.length]!;
-          many.push(...chunked.push(stream.subarray(i, i + n)));
-          i += n;
-        }
-        expect(one).toEqual(whole);
-        expect(many).toEqual(whole);
-        expect(bytewise.stats).toEqual(chunked.stats);
-      }),
+      fc.property(
+        fc.array(item, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }),
+        (items, sizes) => {
+          const stream = concat(...items.map((it, i) => (it.m ? encodeAny(it.m, i) : it.g!)));
+          const whole = decodeAll(stream);
+          const bytewise = new FrameDecoder();
+          const one: DecodeEvent[] = [];
+          for (let i = 0; i < stream.length; i++) one.push(...bytewise.push(stream.subarray(i, i + 1)));
+          const chunked = new FrameDecoder();
+          const many: DecodeEvent[] = [];
+          for (let i = 0, k = 0; i < stream.length; k++) {
+            const n = sizes[k % sizes.length]!;
+            many.push(...chunked.push(stream.subarray(i, i + n)));
+            i += n;
+          }
+          expect(one).toEqual(whole);
+          expect(many).toEqual(whole);
+          expect(bytewise.stats).toEqual(chunked.stats);
+        },
+      ),
       { numRuns: 150 },
     );
   });

@@ -50,7 +50,12 @@ describe('maxCodesPerChunk', () => {
     const codes = Uint16Array.from({ length: total }, (_, i) => (i * 2654435761) % 4096);
     let wire = 0;
     for (let off = 0; off < total; off += chunk) {
-      const f = encodeRequest('WEIGHTS_WRITE', off & 0xffff, { layer: 0, offset: off, codes: codes.subarray(off, Math.min(total, off + chunk)) }, { maxPayload });
+      const f = encodeRequest(
+        'WEIGHTS_WRITE',
+        off & 0xffff,
+        { layer: 0, offset: off, codes: codes.subarray(off, Math.min(total, off + chunk)) },
+        { maxPayload },
+      );
       expect(f.length).toBeLessThanOrEqual(maxWireBytes(maxPayload));
       wire += f.length;
     }

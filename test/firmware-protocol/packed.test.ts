@@ -151,19 +151,30 @@ function apply(prev: Uint16Array, frames: { offset: number; data: Uint8Array; co
 }
 
 const changesArb = fc
-  .record({ bits: fc.integer({ min: 12, max: 16 }), n: fc.integer({ min: 1, max: 3000 }), p: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 0.01, noNaN: true })), runs: fc.boolean(), maxData: fc.integer({ min: 8, max: 3000 }) })
+  .record({
+    bits: fc.integer({ min: 12, max: 16 }),
+    n: fc.integer({ min: 1, max: 3000 }),
+    p: fc.oneof(fc.constant(0), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 0.01, noNaN: true })),
+    runs: fc.boolean(),
+    maxData: fc.integer({ min: 8, max: 3000 }),
+  })
   .chain(({ bits, n, p, runs, maxData }) =>
-    fc.tuple(fc.array(fc.integer({ min: 0, max: 4095 }), { minLength: n, maxLength: n }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: n, maxLength: n })).map(([codes, u]) => {
-      const prev = Uint16Array.from(codes);
-      const next = prev.slice();
-      let on = false;
-      for (let i = 0; i < n; i++) {
-        // runs: changes come in stretches (rows of a layer), otherwise independently
-        on = runs ? (u[i]! < 0.05 ? !on : on) : u[i]! < p;
-        if (on && (!runs || u[i]! < 0.9)) next[i] = (prev[i]! + 1 + (i % 7)) & 0xfff;
-      }
-      return { prev, next, maxData, bits };
-    }),
+    fc
+      .tuple(
+        fc.array(fc.integer({ min: 0, max: 4095 }), { minLength: n, maxLength: n }),
+        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: n, maxLength: n }),
+      )
+      .map(([codes, u]) => {
+        const prev = Uint16Array.from(codes);
+        const next = prev.slice();
+        let on = false;
+        for (let i = 0; i < n; i++) {
+          // runs: changes come in stretches (rows of a layer), otherwise independently
+          on = runs ? (u[i]! < 0.05 ? !on : on) : u[i]! < p;
+          if (on && (!runs || u[i]! < 0.9)) next[i] = (prev[i]! + 1 + (i % 7)) & 0xfff;
+        }
+        return { prev, next, maxData, bits };
+      }),
   );
 
 describe('weight patches', () => {

@@ -29,10 +29,30 @@ function decode(type: number, payload: number[]) {
 
 describe('strict payloads', () => {
   it.each([
-    ['RUN.batch float64 1.0', MsgType.RUN, [0x82, ...str('batch'), ...f64(1), ...str('inputs'), 0xc4, 2, 0, 0], /RUN\.batch: expected an integer.*got 1 \(a MessagePack float\)/],
-    ['WEIGHTS_WRITE.layer float32 1.0', MsgType.WEIGHTS_WRITE, [0x83, ...str('layer'), ...f32(1), ...str('offset'), 0, ...str('codes'), 0xc4, 2, 1, 0], /WEIGHTS_WRITE\.layer: expected an integer/],
-    ['WEIGHTS_WRITE.layer float64 1.5', MsgType.WEIGHTS_WRITE, [0x83, ...str('layer'), ...f64(1.5), ...str('offset'), 0, ...str('codes'), 0xc4, 2, 1, 0], /WEIGHTS_WRITE\.layer: expected an integer/],
-    ['WEIGHTS_WRITE.offset float64 0.0', MsgType.WEIGHTS_WRITE, [0x83, ...str('layer'), 0, ...str('offset'), ...f64(0), ...str('codes'), 0xc4, 2, 1, 0], /WEIGHTS_WRITE\.offset: expected an integer/],
+    [
+      'RUN.batch float64 1.0',
+      MsgType.RUN,
+      [0x82, ...str('batch'), ...f64(1), ...str('inputs'), 0xc4, 2, 0, 0],
+      /RUN\.batch: expected an integer.*got 1 \(a MessagePack float\)/,
+    ],
+    [
+      'WEIGHTS_WRITE.layer float32 1.0',
+      MsgType.WEIGHTS_WRITE,
+      [0x83, ...str('layer'), ...f32(1), ...str('offset'), 0, ...str('codes'), 0xc4, 2, 1, 0],
+      /WEIGHTS_WRITE\.layer: expected an integer/,
+    ],
+    [
+      'WEIGHTS_WRITE.layer float64 1.5',
+      MsgType.WEIGHTS_WRITE,
+      [0x83, ...str('layer'), ...f64(1.5), ...str('offset'), 0, ...str('codes'), 0xc4, 2, 1, 0],
+      /WEIGHTS_WRITE\.layer: expected an integer/,
+    ],
+    [
+      'WEIGHTS_WRITE.offset float64 0.0',
+      MsgType.WEIGHTS_WRITE,
+      [0x83, ...str('layer'), 0, ...str('offset'), ...f64(0), ...str('codes'), 0xc4, 2, 1, 0],
+      /WEIGHTS_WRITE\.offset: expected an integer/,
+    ],
     ['PING.nonce float64 -0.0', MsgType.PING, [0x81, ...str('nonce'), ...f64(-0)], /PING\.nonce: expected an integer/],
   ])('refuses a float in an integer field: %s', (_n, type, payload, msg) => {
     const ev = decode(type, payload);

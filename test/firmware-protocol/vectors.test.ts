@@ -36,9 +36,25 @@ const good = goodFiles.flatMap((f) => load<Vector[]>(f).map((v) => [`${f}: ${v.n
 
 describe('golden vectors on disk', () => {
   it('cover every type in every direction it has', () => {
-    expect(readdirSync(dir).filter((f) => f.endsWith('.json')).sort()).toEqual([...goodFiles, 'damaged.json'].sort());
+    expect(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .sort(),
+    ).toEqual([...goodFiles, 'damaged.json'].sort());
     const seen = new Set(good.map(([, v]) => `${v.direction}:${v.type}`));
-    for (const name of ['HELLO', 'PING', 'RESET', 'WEIGHTS_WRITE', 'WEIGHTS_CRC', 'NEURON_CONFIG', 'WEIGHTS_PATCH', 'RUN', 'RUN_PACKED', 'SELF_TEST', 'STATUS']) {
+    for (const name of [
+      'HELLO',
+      'PING',
+      'RESET',
+      'WEIGHTS_WRITE',
+      'WEIGHTS_CRC',
+      'NEURON_CONFIG',
+      'WEIGHTS_PATCH',
+      'RUN',
+      'RUN_PACKED',
+      'SELF_TEST',
+      'STATUS',
+    ]) {
       expect(seen).toContain(`request:${name}`);
       expect(seen).toContain(`response:${name}`);
     }

@@ -18,7 +18,7 @@ export const summary = 'bring a board and chip up: link, protocol, weight memory
 export const description =
   'Runs, in order: link and HELLO, protocol version, weight-memory write and CRC read-back (low, full-scale = the ' +
   'safe window extremes, checkerboard, random), every neuron under a strong known input (dead and stuck neurons), ' +
-  'every synapse alone (dead, weak and shorted synapses, as outliers against the chip\'s own spread), repeatability ' +
+  "every synapse alone (dead, weak and shorted synapses, as outliers against the chip's own spread), repeatability " +
   'of identical runs (timer jitter), supply and temperature. It stops early only where going on could harm the chip. ' +
   'Writes a run folder with record.json, bringup.json and report.html; exits 1 with a summary when anything fails. ' +
   'Findings use the faults= grammar of the behavioural mock (dead-neuron:L.I, weak-synapse:L.J.I.nmos, ...).';
@@ -54,7 +54,8 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
   const onProgress = (p: { step: StepId; label: string; done: number; total: number }) => {
     if (p.step !== barStep) {
       bar?.finish();
-      bar = p.total > 1 ? createProgress({ total: p.total, label: p.step, unit: p.step === 'synapses' || p.step === 'jitter' ? 'samples' : 'steps' }) : undefined;
+      bar =
+        p.total > 1 ? createProgress({ total: p.total, label: p.step, unit: p.step === 'synapses' || p.step === 'jitter' ? 'samples' : 'steps' }) : undefined;
       barStep = p.step;
     }
     bar?.update(p.done);
@@ -87,7 +88,13 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
   writeBringupJson(jsonPath, rec);
   await writeBringupReport(reportPath, rec);
 
-  ctx.print('\n' + renderTable(rec.checks.map((c) => ({ step: c.title, result: c.status.toUpperCase(), seconds: Number(c.seconds.toFixed(2)) })), { title: `bring-up of ${rec.device.chipId ?? o.device}` }));
+  ctx.print(
+    '\n' +
+      renderTable(
+        rec.checks.map((c) => ({ step: c.title, result: c.status.toUpperCase(), seconds: Number(c.seconds.toFixed(2)) })),
+        { title: `bring-up of ${rec.device.chipId ?? o.device}` },
+      ),
+  );
   const findings = [...rec.dead_neurons, ...rec.bad_synapses];
   if (findings.length) ctx.print(`findings: ${findings.join(', ')}`);
   ctx.print(`report: ${displayPath(reportPath)}`);

@@ -10,7 +10,7 @@ import { checkOutWritable } from '../../runs/run-dir.ts';
 import path from 'node:path';
 
 export const name = 'calibrate';
-export const summary = "probe a chip, fit its PNN parameters (E+, E-, thresholds, delays, per-transistor curves) and write its profile";
+export const summary = 'probe a chip, fit its PNN parameters (E+, E-, thresholds, delays, per-transistor curves) and write its profile';
 export const description =
   'Probes every layer (code scans, single-synapse sweeps of NMOS and PMOS rows, sparse and dense E/I patterns, and a held-out set ' +
   'never used by the fit; deeper layers through identity relays), fits the bottom-up PNN and the ideal top-down model to the same ' +
@@ -75,7 +75,14 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
   const o = ctx.options;
   // The run folder's place and the profile to start from are checked before the device is opened.
   checkOutWritable(o.out);
-  if (o.quick) checkInputFile('--profile', o.profile ?? path.join(o.out, PROFILE_FILE), o.profile ? PROFILE_FILE_FIX : `--quick refits the profile of an earlier calibration in --out ${o.out}; give that folder, or the profile with --profile FILE`);
+  if (o.quick)
+    checkInputFile(
+      '--profile',
+      o.profile ?? path.join(o.out, PROFILE_FILE),
+      o.profile
+        ? PROFILE_FILE_FIX
+        : `--quick refits the profile of an earlier calibration in --out ${o.out}; give that folder, or the profile with --profile FILE`,
+    );
   const device = await ChipDevice.open(o.device, o.timeout ? { timeouts: { HELLO: o.timeout, RUN: o.timeout, WEIGHTS_WRITE: o.timeout } } : {});
   try {
     const n = device.info.layers.length;

@@ -53,7 +53,10 @@ export const options = {
       .optional()
       .transform((v, ctx) => {
         if (v === undefined) return undefined;
-        const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+        const list = v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         const bad = list.find((s) => !(DATASETS as readonly string[]).includes(s));
         if (bad !== undefined || list.length === 0) {
           ctx.addIssue({ code: 'custom', message: `"${bad ?? v}" is not a demo network: use iris, fashion-mnist or both (iris,fashion-mnist)` });
@@ -63,7 +66,10 @@ export const options = {
       }),
   },
   // The same layer list as `spikeloop calibrate --layers`.
-  calibrateLayers: { ...calibrateOptions.layers, description: 'chip layers to calibrate, comma-separated (default: every layer of at most 1024 inputs, the whole reference chip)' },
+  calibrateLayers: {
+    ...calibrateOptions.layers,
+    description: 'chip layers to calibrate, comma-separated (default: every layer of at most 1024 inputs, the whole reference chip)',
+  },
 } satisfies OptionsSpec;
 
 export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {

@@ -6,7 +6,8 @@ import { runDeployWorkflow } from '../../workflows/deploy.ts';
 import { options as trainOptions } from './train.ts';
 
 export const name = 'deploy';
-export const summary = "map a trained network's conductances to DAC codes through the chip profile, upload, CRC-verify, and measure test accuracy on the device";
+export const summary =
+  "map a trained network's conductances to DAC codes through the chip profile, upload, CRC-verify, and measure test accuracy on the device";
 export const description =
   "Conductances become gate voltages through the profile's per-synapse inverse transfer curves, then DAC codes (quantised, " +
   'never outside the safe windows the board announces; a conductance the chip cannot realise is clipped to the window edge and ' +
@@ -29,10 +30,14 @@ export const options = {
   profile: {
     type: 'string',
     placeholder: 'FILE',
-    description: "chip profile from spikeloop calibrate (default: nominal curves, with a warning)",
+    description: 'chip profile from spikeloop calibrate (default: nominal curves, with a warning)',
     schema: z.string().min(1, 'must not be empty').optional(),
   },
-  dataset: { ...trainOptions.dataset, description: `score this data set's test part on the device: ${trainOptions.dataset.description.replace(/^data set: /, '')}`, schema: trainOptions.dataset.schema.optional() },
+  dataset: {
+    ...trainOptions.dataset,
+    description: `score this data set's test part on the device: ${trainOptions.dataset.description.replace(/^data set: /, '')}`,
+    schema: trainOptions.dataset.schema.optional(),
+  },
   limitTest: intOption('score at most N test samples (a stratified subset)', 1, 10_000_000),
   seed: intOption("seed choosing the test subset (default: the model's training seed)", 0, 2 ** 31 - 1),
 } satisfies OptionsSpec;

@@ -8,7 +8,7 @@ import { options as trainOptions } from './train.ts';
 export const name = 'finetune';
 export const summary = 'finish training on the chip: device forward pass, twin backward pass, only changed codes uploaded; pipelined and resumable';
 export const description =
-  'Each batch runs on the device, which returns every layer\'s spike times; the twin\'s DSTD forward is evaluated on the ' +
+  "Each batch runs on the device, which returns every layer's spike times; the twin's DSTD forward is evaluated on the " +
   "device's times layer by layer, the loss on the device's outputs, and the gradient flows back through the twin. Adam " +
   "updates the conductances, the profile's curves map them to DAC codes, and only the codes that changed are uploaded. The " +
   'device measures the next batch while the host computes the last gradient (one-batch lag, see host/workflows/README.md; ' +
@@ -23,7 +23,12 @@ export const examples = [
 
 export const options = {
   device: deviceOption,
-  model: { type: 'string', placeholder: 'FILE', description: 'trained network to start from (new runs)', schema: z.string().min(1, 'must not be empty').optional() },
+  model: {
+    type: 'string',
+    placeholder: 'FILE',
+    description: 'trained network to start from (new runs)',
+    schema: z.string().min(1, 'must not be empty').optional(),
+  },
   profile: {
     type: 'string',
     placeholder: 'FILE',
@@ -33,7 +38,12 @@ export const options = {
   uncalibrated: flag('map through the nominal transfer curves instead of a chip profile'),
   dataset: { ...trainOptions.dataset, schema: trainOptions.dataset.schema.optional() },
   epochs: intOption('total epochs of the run (a resumed run may raise it)', 1, 1_000_000),
-  out: { type: 'string', placeholder: 'DIR', description: 'run folder of a new run (must be empty or missing)', schema: z.string().min(1, 'must not be empty').optional() },
+  out: {
+    type: 'string',
+    placeholder: 'DIR',
+    description: 'run folder of a new run (must be empty or missing)',
+    schema: z.string().min(1, 'must not be empty').optional(),
+  },
   resume: { type: 'string', placeholder: 'DIR', description: 'continue the interrupted run in DIR', schema: z.string().min(1, 'must not be empty').optional() },
   lr: { ...trainOptions.lr, description: `Adam learning rate on the conductances (default ${FINETUNE_DEFAULTS.lr})` },
   batchSize: intOption(`mini-batch size (default ${FINETUNE_DEFAULTS.batchSize})`, 1, 65536, 'B'),
@@ -51,14 +61,15 @@ export function check(o: ParsedOptions<typeof options>): string | undefined {
     for (const k of ['model', 'dataset', 'lr', 'batchSize', 'bins', 'seed', 'limitTrain', 'limitTest'] as const) {
       if (o[k] !== undefined) return `--resume takes the run's own settings from its checkpoint; drop --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
     }
-    if (o.noPipeline || o.uncalibrated) return '--resume takes the run\'s own settings from its checkpoint; drop --no-pipeline / --uncalibrated';
+    if (o.noPipeline || o.uncalibrated) return "--resume takes the run's own settings from its checkpoint; drop --no-pipeline / --uncalibrated";
     return undefined;
   }
   if (!o.model) return '--model FILE is required (or --resume DIR)';
   if (!o.dataset) return '--dataset is required (or --resume DIR)';
   if (o.epochs === undefined) return '--epochs N is required (or --resume DIR)';
   if (!o.out) return '--out DIR is required (or --resume DIR)';
-  if (!o.profile && !o.uncalibrated) return 'fine-tuning needs the chip profile: --profile FILE (from spikeloop calibrate), or --uncalibrated to map through nominal curves';
+  if (!o.profile && !o.uncalibrated)
+    return 'fine-tuning needs the chip profile: --profile FILE (from spikeloop calibrate), or --uncalibrated to map through nominal curves';
   if (o.profile && o.uncalibrated) return '--profile and --uncalibrated contradict each other; give one';
   return undefined;
 }
@@ -87,7 +98,10 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     print: ctx.print,
     warn: ctx.warn,
   });
-  if (summary.interrupted) throw new Error(`the run is saved (checkpoint and record.json, status "interrupted"): continue with spikeloop finetune --resume ${summary.out} --device ${o.device}`);
+  if (summary.interrupted)
+    throw new Error(
+      `the run is saved (checkpoint and record.json, status "interrupted"): continue with spikeloop finetune --resume ${summary.out} --device ${o.device}`,
+    );
   const { deployed_acc, finetuned_acc, twin_acc, epochs, ...rest } = summary;
   return { deployed_acc, finetuned_acc, twin_acc, epochs, ...rest };
 }

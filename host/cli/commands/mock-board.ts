@@ -24,7 +24,12 @@ export const examples = [
 
 export const options = {
   pty: flag('create a pseudo-terminal pair (needs socat) and serve one end'),
-  port: { type: 'string', placeholder: 'PATH', description: 'serve an existing serial port instead', schema: z.string().min(1, 'expected a port path').optional() },
+  port: {
+    type: 'string',
+    placeholder: 'PATH',
+    description: 'serve an existing serial port instead',
+    schema: z.string().min(1, 'expected a port path').optional(),
+  },
   baud: intOptionWithDefault('baud rate for --port', 50, 20_000_000, DEFAULT_BAUD),
   chip: {
     type: 'string',

@@ -58,17 +58,15 @@ export const options = {
     type: 'string',
     placeholder: 'SPEC',
     description: `data set: ${DATASET_SPECS.join(' | ')}`,
-    schema: z
-      .string({ error: `is required; use one of ${DATASET_SPECS.join(', ')}` })
-      .transform((v, ctx) => {
-        try {
-          parseDatasetSpec(v);
-        } catch (err) {
-          ctx.addIssue({ code: 'custom', message: (err as Error).message });
-          return z.NEVER;
-        }
-        return v;
-      }),
+    schema: z.string({ error: `is required; use one of ${DATASET_SPECS.join(', ')}` }).transform((v, ctx) => {
+      try {
+        parseDatasetSpec(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+      return v;
+    }),
   },
   model: {
     type: 'string',
@@ -139,7 +137,7 @@ export const options = {
     type: 'string',
     placeholder: 'K|none',
     description:
-      'with a reference spike: it takes the place of data feature K (one the data leave dark, e.g. 0 for Fashion-MNIST, whose pixel 0 is lit in 0.03 % of images) instead of an input more, so the network keeps the data\'s width and fits a chip with no spare input; none = appended (default)',
+      "with a reference spike: it takes the place of data feature K (one the data leave dark, e.g. 0 for Fashion-MNIST, whose pixel 0 is lit in 0.03 % of images) instead of an input more, so the network keeps the data's width and fits a chip with no spare input; none = appended (default)",
     schema: z
       .string()
       .regex(/^(none|\d{1,7})$/, 'expected a feature index like 0, or none')
@@ -180,7 +178,8 @@ export const options = {
   deadMembrane: {
     type: 'string',
     placeholder: 'ideal|model',
-    description: "membrane the dead-neuron term pushes up: ideal (ideal-limit rest potential, linear in the weights) or model (the neuron model's own membrane at the horizon on the DSTD grid) (default ideal)",
+    description:
+      "membrane the dead-neuron term pushes up: ideal (ideal-limit rest potential, linear in the weights) or model (the neuron model's own membrane at the horizon on the DSTD grid) (default ideal)",
     schema: z.enum(['ideal', 'model'], { error: 'must be ideal or model' }).optional(),
   },
   deadMean: {
@@ -200,21 +199,21 @@ export const options = {
     type: 'string',
     placeholder: 'DECAY',
     description:
-      'keep an exponential moving average of the weights with this decay per step (e.g. 0.999, about the last 1000 steps) and report and save it; the optimiser\'s own weights are reported beside it as test_acc_raw per epoch; 0 = off (default 0)',
+      "keep an exponential moving average of the weights with this decay per step (e.g. 0.999, about the last 1000 steps) and report and save it; the optimiser's own weights are reported beside it as test_acc_raw per epoch; 0 = off (default 0)",
     schema: fractionBelowOne('a decay in [0, 1) like 0.999', 'must be below 1 (1 would never move from the initial weights)'),
   },
   inputNoise: {
     type: 'string',
     placeholder: 'STD',
     description:
-      'add Gaussian noise of this standard deviation to every training batch\'s scaled features (a fraction of the input window, so also input-timer jitter), fresh each batch; evaluation sees none; 0 = off (default 0.05 for iris, 0 for images)',
+      "add Gaussian noise of this standard deviation to every training batch's scaled features (a fraction of the input window, so also input-timer jitter), fresh each batch; evaluation sees none; 0 = off (default 0.05 for iris, 0 for images)",
     schema: fractionBelowOne('a standard deviation in [0, 1) like 0.05', 'must be below 1 (the features span [0, 1])'),
   },
   weightDecay: {
     type: 'string',
     placeholder: 'X',
     description:
-      'decoupled weight decay (AdamW): after every step each synapse\'s pE, pI shrink by the factor 1 - lr * X, pulling unused conductances toward an off transistor; 0 = off (default 0)',
+      "decoupled weight decay (AdamW): after every step each synapse's pE, pI shrink by the factor 1 - lr * X, pulling unused conductances toward an off transistor; 0 = off (default 0)",
     schema: z
       .string()
       .regex(/^(\d+\.?\d*|\.\d+)$/, 'expected a number >= 0 like 0.01')
@@ -234,7 +233,12 @@ export const options = {
     schema: deviceOption.schema.optional(),
   },
   fromAnn: flag('train a ReLU network, map it onto the ideal model and evaluate it on the PNN (ANN-to-IMC)'),
-  cv: intOption('stratified K-fold cross-validation: pool train and test, train a fresh network per fold on the other folds, test on the held-out one (SNN flow only)', 2, 20, 'K'),
+  cv: intOption(
+    'stratified K-fold cross-validation: pool train and test, train a fresh network per fold on the other folds, test on the held-out one (SNN flow only)',
+    2,
+    20,
+    'K',
+  ),
   cvPart: {
     type: 'string',
     placeholder: 'all|train',
@@ -245,12 +249,17 @@ export const options = {
 } satisfies OptionsSpec;
 
 export function check(o: ParsedOptions<typeof options>): string | undefined {
-  if (o.profile !== undefined && o.device !== undefined) return '--profile and --device both name the chip to train for; give one (the profile also carries the calibrated ePlus and eMinus)';
-  if (o.fromAnn && (o.profile !== undefined || o.device !== undefined)) return "--from-ann maps a ReLU network onto windows of its own, not a chip's: drop --from-ann to train for the chip";
+  if (o.profile !== undefined && o.device !== undefined)
+    return '--profile and --device both name the chip to train for; give one (the profile also carries the calibrated ePlus and eMinus)';
+  if (o.fromAnn && (o.profile !== undefined || o.device !== undefined))
+    return "--from-ann maps a ReLU network onto windows of its own, not a chip's: drop --from-ann to train for the chip";
   if (o.fromAnn && o.solver !== 'dstd') return `--from-ann evaluates with the exact solver and trains no spiking network; drop --solver ${o.solver}`;
-  if (o.fromAnn && o.ema !== undefined) return '--ema averages a spiking network\'s weights while it trains; --from-ann trains a ReLU network and maps it, so drop --ema';
-  if (o.fromAnn && o.inputNoise !== undefined) return '--input-noise regularises a spiking network\'s training; --from-ann trains a ReLU network and maps it, so drop --input-noise';
-  if (o.fromAnn && o.weightDecay !== undefined) return '--weight-decay regularises a spiking network\'s training; --from-ann trains a ReLU network and maps it, so drop --weight-decay';
+  if (o.fromAnn && o.ema !== undefined)
+    return "--ema averages a spiking network's weights while it trains; --from-ann trains a ReLU network and maps it, so drop --ema";
+  if (o.fromAnn && o.inputNoise !== undefined)
+    return "--input-noise regularises a spiking network's training; --from-ann trains a ReLU network and maps it, so drop --input-noise";
+  if (o.fromAnn && o.weightDecay !== undefined)
+    return "--weight-decay regularises a spiking network's training; --from-ann trains a ReLU network and maps it, so drop --weight-decay";
   if (o.fromAnn && o.model === 'ideal') return '--from-ann always maps onto the ideal model and reports the PNN beside it; drop --model ideal';
   const cvConflict = cvFlagConflict(o);
   if (cvConflict) return cvConflict;

@@ -61,7 +61,10 @@ export async function simulateTable(engine: SpiceEngine, corner: CornerOrCard, t
     const sign = pmos ? 1 : -1;
     for (let k = 0; k < i.length; k++) {
       if (!(sign * i[k] > 0)) {
-        throw new SpiceError(`${pmos ? 'PMOS' : 'NMOS'} current ${i[k]} A at Vg ${gridValue(vg, Math.floor(k / vd.count))} V has the wrong sign (corner ${corner}, ${temperatureC} C)`, netlist);
+        throw new SpiceError(
+          `${pmos ? 'PMOS' : 'NMOS'} current ${i[k]} A at Vg ${gridValue(vg, Math.floor(k / vd.count))} V has the wrong sign (corner ${corner}, ${temperatureC} C)`,
+          netlist,
+        );
       }
     }
     out[pmos ? 'pmos' : 'nmos'] = Array.from(i, round);
@@ -87,7 +90,14 @@ function meanSd(xs: number[]): { mean: number; sd: number } {
   return { mean, sd };
 }
 
-async function mismatchStats(engine: SpiceEngine, pmos: boolean, copies: number, seed: number, card: string, nominal: DeviceTable): Promise<DeviceData['mismatch']['nmos']> {
+async function mismatchStats(
+  engine: SpiceEngine,
+  pmos: boolean,
+  copies: number,
+  seed: number,
+  card: string,
+  nominal: DeviceTable,
+): Promise<DeviceData['mismatch']['nmos']> {
   const vg = MISMATCH_GATES[pmos ? 'pmos' : 'nmos'];
   const vd: Grid = { start: REVERSAL_AT - MEMBRANE_GRID.step, step: MEMBRANE_GRID.step, count: 3 };
   const netlist = mismatchNetlist({ pmos, corner: 'card', temperatureC: 27, supply: NOMINAL_CIRCUIT.supply, vg, vd, count: copies, seed, card });
@@ -99,10 +109,13 @@ async function mismatchStats(engine: SpiceEngine, pmos: boolean, copies: number,
   for (let ig = 0; ig < vg.count; ig++) {
     const g = gridValue(vg, ig);
     const lnI = cur.map((c) => Math.log(Math.abs(c[ig * 3 + 1])));
-    const e = cur.map((c) => reversalFrom(c[ig * 3], c[ig * 3 + 1], c[ig * 3 + 2], REVERSAL_AT, vd.step, NOMINAL_CIRCUIT.vRest, swing)).filter((x): x is number => x !== null);
+    const e = cur
+      .map((c) => reversalFrom(c[ig * 3], c[ig * 3 + 1], c[ig * 3 + 2], REVERSAL_AT, vd.step, NOMINAL_CIRCUIT.vRest, swing))
+      .filter((x): x is number => x !== null);
     const l = meanSd(lnI);
     const h = 0.01;
-    const dLn = (Math.log(Math.abs(tableCurrent(nominal, pmos, g + h, REVERSAL_AT))) - Math.log(Math.abs(tableCurrent(nominal, pmos, g - h, REVERSAL_AT)))) / (2 * h);
+    const dLn =
+      (Math.log(Math.abs(tableCurrent(nominal, pmos, g + h, REVERSAL_AT))) - Math.log(Math.abs(tableCurrent(nominal, pmos, g - h, REVERSAL_AT)))) / (2 * h);
     const es = e.length >= copies / 2 ? meanSd(e) : null;
     stats.vg.push(round(g));
     stats.meanLnI.push(round(l.mean));

@@ -77,10 +77,16 @@ function groupDevices(g: ParasiticGroup, m: string, tag: string, probe: Parasiti
   L.push(mosLine(`in_${tag}`, `o_${tag}`, m, '0', '0', false, design.inverterN, ext));
   L.push(`Cout_${tag} o_${tag} 0 ${num(design.outputLoad)}`);
   for (let k = 0; g === 'nrows' && k < probe.rows; k++) {
-    L.push(mosLine(`n${k}_${tag}`, m, 'gn', `sn${k}_${tag}`, '0', false, design.synapse, ext), inputSwitchLine(design, `n${k}_${tag}`, false, `sn${k}_${tag}`, 'off', 'offb'));
+    L.push(
+      mosLine(`n${k}_${tag}`, m, 'gn', `sn${k}_${tag}`, '0', false, design.synapse, ext),
+      inputSwitchLine(design, `n${k}_${tag}`, false, `sn${k}_${tag}`, 'off', 'offb'),
+    );
   }
   for (let k = 0; g === 'prows' && k < probe.rows; k++) {
-    L.push(mosLine(`p${k}_${tag}`, m, 'gp', `sp${k}_${tag}`, 'vdd', true, design.synapse, ext), inputSwitchLine(design, `p${k}_${tag}`, true, `sp${k}_${tag}`, 'off', 'offb'));
+    L.push(
+      mosLine(`p${k}_${tag}`, m, 'gp', `sp${k}_${tag}`, 'vdd', true, design.synapse, ext),
+      inputSwitchLine(design, `p${k}_${tag}`, true, `sp${k}_${tag}`, 'off', 'offb'),
+    );
   }
   return L;
 }
@@ -141,7 +147,16 @@ export function driveNetlist(supply: number, probe: ParasiticsProbe, drive: Driv
  * by its own source; all switches close together at `at` (edge as in netlist.ts). The charge the
  * branch pushes into the held node beyond its steady currents before and after is the kick.
  */
-export function kickNetlist(pmos: boolean, supply: number, vg: Grid, vd: Grid, at: number, end: number, step: number, design: RcSpikeDesign = DEFAULT_DESIGN): string {
+export function kickNetlist(
+  pmos: boolean,
+  supply: number,
+  vg: Grid,
+  vd: Grid,
+  at: number,
+  end: number,
+  step: number,
+  design: RcSpikeDesign = DEFAULT_DESIGN,
+): string {
   const ext = design.diffusionExtent;
   const L = [`* spikeloop table: ${pmos ? 'PMOS' : 'NMOS'} synapse switch-on charge`, ...preamble(design), switchModel(design, supply)];
   L.push(`Vdd vdd 0 ${num(supply)}`, `Vc c 0 ${inputEdge(at, design.inputEdge, supply)}`, `Vcb cb 0 ${inputEdgeB(at, design.inputEdge, supply)}`);
@@ -182,7 +197,15 @@ export function inverterSweepNetlist(supply: number, dvth: Float64Array, sweep: 
  * reference capacitor, precharged through its switch and released at t = 0 with nothing else
  * driving it. The jump the node makes by `end` is the switch's charge injection.
  */
-export function releaseNetlist(supply: number, probe: ParasiticsProbe, vr: Grid, reference: number, end: number, step: number, design: RcSpikeDesign = DEFAULT_DESIGN): string {
+export function releaseNetlist(
+  supply: number,
+  probe: ParasiticsProbe,
+  vr: Grid,
+  reference: number,
+  end: number,
+  step: number,
+  design: RcSpikeDesign = DEFAULT_DESIGN,
+): string {
   const L = [`* spikeloop table: precharge release (charge injection)`, ...preamble(design), switchModel(design, supply)];
   L.push(`Vdd vdd 0 ${num(supply)}`, `Vpre pre 0 ${prechargeControl(design, supply, 'release')}`);
   const saved: string[] = [];

@@ -120,7 +120,13 @@ function probeOf(s: ParasiticsSettings, vRest: number): ParasiticsProbe {
 }
 
 /** DC leakage (current into the membrane) of the base circuit and of one idle row, on the drain grid. */
-export function leakageJob(supply: number, vRest: number, vd: Grid, s: ParasiticsSettings = DEFAULT_PARASITICS, design: RcSpikeDesign = DEFAULT_DESIGN): CharacterisationJob<GroupArrays> {
+export function leakageJob(
+  supply: number,
+  vRest: number,
+  vd: Grid,
+  s: ParasiticsSettings = DEFAULT_PARASITICS,
+  design: RcSpikeDesign = DEFAULT_DESIGN,
+): CharacterisationJob<GroupArrays> {
   const netlist = leakageNetlist(supply, probeOf(s, vRest), vd, design);
   return {
     name: 'leakage',
@@ -214,7 +220,11 @@ export function capacitanceJob(
           }
         }
         const idx = xs.map((_, k) => k).sort((a, b) => xs[a] - xs[b]);
-        return resample(Float64Array.from(idx, (k) => xs[k]), Float64Array.from(idx, (k) => ys[k]), vd);
+        return resample(
+          Float64Array.from(idx, (k) => xs[k]),
+          Float64Array.from(idx, (k) => ys[k]),
+          vd,
+        );
       };
       const base = cap('base');
       return { base, rowN: perRow(cap('nrows'), base, s.rows), rowP: perRow(cap('prows'), base, s.rows) };
@@ -241,7 +251,13 @@ const KICK_AT = 2e-9;
 const KICK_END = 8e-9;
 const KICK_STEP = 4e-12;
 
-export function kickJob(pmos: boolean, supply: number, vg: Grid = KICK_VG, vd: Grid = KICK_VD, design: RcSpikeDesign = DEFAULT_DESIGN): CharacterisationJob<KickTable> {
+export function kickJob(
+  pmos: boolean,
+  supply: number,
+  vg: Grid = KICK_VG,
+  vd: Grid = KICK_VD,
+  design: RcSpikeDesign = DEFAULT_DESIGN,
+): CharacterisationJob<KickTable> {
   const netlist = kickNetlist(pmos, supply, vg, vd, KICK_AT, KICK_END, KICK_STEP, design);
   return {
     name: pmos ? 'kick-pmos' : 'kick-nmos',
@@ -278,7 +294,12 @@ export function kickJob(pmos: boolean, supply: number, vg: Grid = KICK_VG, vd: G
 export const DEFAULT_TRIP_SWEEP: Readonly<Grid> = Object.freeze({ start: 0.5, step: 0.5e-3, count: 1601 });
 
 /** Trip point (input voltage where the output crosses VDD/2) of each inverter, volts. */
-export function tripPointJob(supply: number, dvth: Float64Array, sweep: Grid = DEFAULT_TRIP_SWEEP, design: RcSpikeDesign = DEFAULT_DESIGN): CharacterisationJob<Float64Array> {
+export function tripPointJob(
+  supply: number,
+  dvth: Float64Array,
+  sweep: Grid = DEFAULT_TRIP_SWEEP,
+  design: RcSpikeDesign = DEFAULT_DESIGN,
+): CharacterisationJob<Float64Array> {
   const netlist = inverterSweepNetlist(supply, dvth, sweep, design);
   const n = dvth.length / 2;
   return {
@@ -329,7 +350,15 @@ const RELEASE_STEP = 1e-12;
  * The injection charge: the base group's jump on release times the node's capacitance (reference
  * plus the base load's C at the precharge level, from the capacitance job).
  */
-export function releaseJob(supply: number, vRest: number, vd: Grid, cap: GroupArrays, vr: Grid = RELEASE_VR, s: ParasiticsSettings = DEFAULT_PARASITICS, design: RcSpikeDesign = DEFAULT_DESIGN): CharacterisationJob<ReleaseTable> {
+export function releaseJob(
+  supply: number,
+  vRest: number,
+  vd: Grid,
+  cap: GroupArrays,
+  vr: Grid = RELEASE_VR,
+  s: ParasiticsSettings = DEFAULT_PARASITICS,
+  design: RcSpikeDesign = DEFAULT_DESIGN,
+): CharacterisationJob<ReleaseTable> {
   const ref = s.drive.reference;
   const netlist = releaseNetlist(supply, probeOf(s, vRest), vr, ref, RELEASE_END, RELEASE_STEP, design);
   return {

@@ -28,7 +28,14 @@ export interface DeviceSweepSpec {
 }
 
 function header(title: string, mc: boolean, corner: CornerOrCard, temperatureC: number, extra: string[] = []): string[] {
-  return [`* spikeloop devices: ${title}`, `.param mc_switch=${mc ? 1 : 0}`, '.include modelcard.skywater', ...cornerParamLines(corner), ...extra, `.temp ${num(temperatureC)}`];
+  return [
+    `* spikeloop devices: ${title}`,
+    `.param mc_switch=${mc ? 1 : 0}`,
+    '.include modelcard.skywater',
+    ...cornerParamLines(corner),
+    ...extra,
+    `.temp ${num(temperatureC)}`,
+  ];
 }
 
 export function deviceSweepNetlist(s: DeviceSweepSpec): string {
@@ -93,7 +100,14 @@ export interface DevicePoint {
  * (a one-step DC sweep of an unconnected source, which both engines return as vectors): the
  * current into the membrane of device k is `i(vm<k>)`.
  */
-export function devicePointsNetlist(pmos: boolean, corner: CornerOrCard, temperatureC: number, supply: number, points: readonly DevicePoint[], design: RcSpikeDesign = DEFAULT_DESIGN): string {
+export function devicePointsNetlist(
+  pmos: boolean,
+  corner: CornerOrCard,
+  temperatureC: number,
+  supply: number,
+  points: readonly DevicePoint[],
+  design: RcSpikeDesign = DEFAULT_DESIGN,
+): string {
   if (points.length === 0) throw new RangeError('no device points to simulate');
   const rail = pmos ? 'vdd' : '0';
   const L = header(`${points.length} ${pmos ? 'PMOS' : 'NMOS'} operating points, corner ${corner}, ${temperatureC} C`, false, corner, temperatureC);

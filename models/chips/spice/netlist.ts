@@ -86,7 +86,11 @@ export function switchModel(design: RcSpikeDesign, supply: number): string {
 export function prechargeLines(d: RcSpikeDesign, vdd: number, mem: string, tag: string, state: 'release' | 'open' | 'closed', shareControl = false): string[] {
   const ctrl = shareControl ? 'pre' : `pre_${tag}`;
   const L: string[] = shareControl ? [] : [`Vpre_${tag} ${ctrl} 0 ${prechargeControl(d, vdd, state)}`];
-  L.push(d.switches === 'ideal' ? `Spre_${tag} ${mem} vrest ${ctrl} 0 swsyn` : mosLine(`pre_${tag}`, mem, ctrl, 'vrest', 'vdd', true, d.prechargeSwitch, d.diffusionExtent));
+  L.push(
+    d.switches === 'ideal'
+      ? `Spre_${tag} ${mem} vrest ${ctrl} 0 swsyn`
+      : mosLine(`pre_${tag}`, mem, ctrl, 'vrest', 'vdd', true, d.prechargeSwitch, d.diffusionExtent),
+  );
   return L;
 }
 
@@ -126,7 +130,11 @@ export function inputEdge(t: number, edge: number, supply: number): string {
 
 function checkSpec(s: NeuronNetlistSpec): void {
   const rows = s.rowPolarity.length;
-  for (const [name, a] of [['rowInput', s.rowInput], ['rowGate', s.rowGate], ['rowDvth', s.rowDvth]] as const) {
+  for (const [name, a] of [
+    ['rowInput', s.rowInput],
+    ['rowGate', s.rowGate],
+    ['rowDvth', s.rowDvth],
+  ] as const) {
     if (a.length !== rows) throw new RangeError(`${name} has ${a.length} entries, expected one per row (${rows})`);
   }
   for (let r = 0; r < rows; r++) {
@@ -134,7 +142,12 @@ function checkSpec(s: NeuronNetlistSpec): void {
       throw new RangeError(`row ${r} reads input ${s.rowInput[r]}, but only ${s.inputTimes.length} inputs are given`);
     }
   }
-  for (const [name, x] of [['capacitance', s.capacitance], ['supply', s.supply], ['horizon', s.horizon], ['maxStep', s.maxStep]] as const) {
+  for (const [name, x] of [
+    ['capacitance', s.capacitance],
+    ['supply', s.supply],
+    ['horizon', s.horizon],
+    ['maxStep', s.maxStep],
+  ] as const) {
     if (!(Number.isFinite(x) && x > 0)) throw new RangeError(`${name} must be positive and finite, got ${x}`);
   }
   if (!(s.vRest > 0 && s.vRest < s.supply)) throw new RangeError(`vRest must lie in (0, supply), got ${s.vRest}`);

@@ -37,7 +37,9 @@ interface Header {
 function readLine(buf: Uint8Array, pos: number): { line: string; next: number } {
   let end = pos;
   while (end < buf.length && buf[end] !== 0x0a) end++;
-  const line = Buffer.from(buf.buffer, buf.byteOffset + pos, end - pos).toString('latin1').replace(/\r$/, '');
+  const line = Buffer.from(buf.buffer, buf.byteOffset + pos, end - pos)
+    .toString('latin1')
+    .replace(/\r$/, '');
   return { line, next: Math.min(end + 1, buf.length) };
 }
 

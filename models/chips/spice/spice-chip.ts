@@ -16,12 +16,18 @@
  */
 
 import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from '../chip-checks.ts';
-import { NMOS, dualRailLayer, SILENT_TICK, type ChipBackend, type ChipSupply, type ChipTiming, type DacSpec, type LayerGeometry, type SafeRange } from '../chip-backend.ts';
 import {
-  DEFAULT_DAC,
-  DEFAULT_SAFE,
-  NOMINAL_CIRCUIT,
-} from '../sky130-nominal.ts';
+  NMOS,
+  dualRailLayer,
+  SILENT_TICK,
+  type ChipBackend,
+  type ChipSupply,
+  type ChipTiming,
+  type DacSpec,
+  type LayerGeometry,
+  type SafeRange,
+} from '../chip-backend.ts';
+import { DEFAULT_DAC, DEFAULT_SAFE, NOMINAL_CIRCUIT } from '../sky130-nominal.ts';
 import { DEFAULT_DESIGN, type RcSpikeDesign } from './design.ts';
 import { findNgspice, type EngineKind } from './engine.ts';
 import { drawDie, drawMismatch, NOMINAL_DIE, type DieDraw, type LayerMismatch } from './mismatch.ts';
@@ -225,13 +231,16 @@ export class SpiceChip implements ChipBackend {
     if (!(Number.isFinite(vRest) && Number.isFinite(vThreshold) && vThreshold > 0 && vThreshold < vRest && vRest < supply)) {
       throw new RangeError(`need 0 < vThreshold (${vThreshold} V) < vRest (${vRest} V) < supply (${supply} V)`);
     }
-    if (vRest > supply - 0.02) throw new RangeError(`vRest ${vRest} V: the precharge switch needs 20 mV of headroom below the ${supply} V supply; program at most ${supply - 0.02} V`);
+    if (vRest > supply - 0.02)
+      throw new RangeError(`vRest ${vRest} V: the precharge switch needs 20 mV of headroom below the ${supply} V supply; program at most ${supply - 0.02} V`);
     if (this.trips.length) {
       const shift = vThreshold - NOMINAL_CIRCUIT.vThreshold;
       const trips = this.trips[layer];
       for (let i = 0; i < trips.length; i++) {
         if (!(trips[i] + shift < vRest - 0.01)) {
-          throw new RangeError(`neuron ${layer}.${i}: its trip point ${(trips[i] + shift).toFixed(4)} V would not lie below vRest ${vRest} V; lower vThreshold`);
+          throw new RangeError(
+            `neuron ${layer}.${i}: its trip point ${(trips[i] + shift).toFixed(4)} V would not lie below vRest ${vRest} V; lower vThreshold`,
+          );
         }
       }
     }
@@ -317,7 +326,8 @@ export class SpiceChip implements ChipBackend {
     if (this.closed) throw new Error('this SPICE chip is closed');
     const g = this.geometry[layer];
     if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
-    if (inputSeconds.length !== batch * g.inputs) throw new RangeError(`layer ${layer} needs batch*inputs = ${batch * g.inputs} input times, got ${inputSeconds.length}`);
+    if (inputSeconds.length !== batch * g.inputs)
+      throw new RangeError(`layer ${layer} needs batch*inputs = ${batch * g.inputs} input times, got ${inputSeconds.length}`);
     for (let k = 0; k < inputSeconds.length; k++) {
       if (!(inputSeconds[k] >= 0)) throw new RangeError(`input time [${k}] = ${inputSeconds[k]} s must be >= 0 (Infinity = silent)`);
     }
@@ -334,7 +344,8 @@ export class SpiceChip implements ChipBackend {
       let any = false;
       for (let j = 0; j < x.length && !any; j++) any = x[j] < horizon;
       if (!any) continue;
-      for (let i = 0; i < g.outputs; i++) jobs.push({ k: b * g.outputs + i, netlist: this.neuronNetlist(layer, i, x, { title: `${this.chipId} layer ${layer} sample ${b} neuron ${i}` }) });
+      for (let i = 0; i < g.outputs; i++)
+        jobs.push({ k: b * g.outputs + i, netlist: this.neuronNetlist(layer, i, x, { title: `${this.chipId} layer ${layer} sample ${b} neuron ${i}` }) });
     }
     let done = 0;
     const total = jobs.length;

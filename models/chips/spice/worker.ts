@@ -38,7 +38,10 @@ parentPort?.on('message', async (msg: { id: number; netlist: string } | { close:
     // The pool's time limit covers the simulation, not the engine's start-up.
     parentPort?.postMessage({ id, started: true });
     const res = await ready.run(netlist);
-    parentPort?.postMessage({ id, ok: true, names: res.names, data: res.data }, res.data.map((d) => d.buffer as ArrayBuffer));
+    parentPort?.postMessage(
+      { id, ok: true, names: res.names, data: res.data },
+      res.data.map((d) => d.buffer as ArrayBuffer),
+    );
   } catch (e) {
     const err = e instanceof SpiceError ? e : new SpiceError(e instanceof Error ? e.message : String(e), netlist, [], setup.engine);
     parentPort?.postMessage({ id, ok: false, error: err.toJSON() });

@@ -14,7 +14,12 @@ const bytes = (max: number) => fc.uint8Array({ maxLength: max });
 
 const layer = (inputs: number): fc.Arbitrary<LayerInfo> =>
   fc
-    .record({ outputs: fc.integer({ min: 1, max: 8 }), rows: fc.integer({ min: 1, max: 12 }), horizonTicks: fc.integer({ min: 1, max: 0xfffe }), seed: fc.array(fc.nat(), { minLength: 12, maxLength: 12 }) })
+    .record({
+      outputs: fc.integer({ min: 1, max: 8 }),
+      rows: fc.integer({ min: 1, max: 12 }),
+      horizonTicks: fc.integer({ min: 1, max: 0xfffe }),
+      seed: fc.array(fc.nat(), { minLength: 12, maxLength: 12 }),
+    })
     .map(({ outputs, rows, horizonTicks, seed }) => ({
       inputs,
       outputs,
@@ -44,9 +49,9 @@ export const requests: { [K in RequestName]: fc.Arbitrary<Catalog[K]['request']>
   WEIGHTS_WRITE: fc.record({ layer: u8, offset: fc.nat({ max: 0xfff00000 }), codes: u16arr(1, 50) }),
   WEIGHTS_CRC: fc.record({ layer: u8 }),
   NEURON_CONFIG: fc.record({ layer: u8, vRest: num, vThreshold: num }, { requiredKeys: ['layer'] }),
-  RUN: fc.record({ batch: fc.integer({ min: 1, max: 5 }), per: fc.integer({ min: 1, max: 10 }), seed: u16 }).chain(({ batch, per }) =>
-    u16arr(batch * per, batch * per).map((inputs) => ({ batch, inputs })),
-  ),
+  RUN: fc
+    .record({ batch: fc.integer({ min: 1, max: 5 }), per: fc.integer({ min: 1, max: 10 }), seed: u16 })
+    .chain(({ batch, per }) => u16arr(batch * per, batch * per).map((inputs) => ({ batch, inputs }))),
   WEIGHTS_PATCH: fc.record({ layer: u8, offset: u32, data: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
   RUN_PACKED: fc.record(
     { batch: fc.integer({ min: 1, max: 0xffff }), inputs: fc.uint8Array({ minLength: 1, maxLength: 40 }), layers: layerList },
@@ -64,9 +69,9 @@ export const responses: { [K in RequestName]: fc.Arbitrary<Catalog[K]['response'
       boardId: nonEmpty,
       chipId: nonEmpty,
       layers,
-      dac: fc.record({ bits: fc.integer({ min: 1, max: 16 }), vMin: num }).chain((d) =>
-        fc.double({ noNaN: true, min: 1e-3, max: 10 }).map((span) => ({ ...d, vMax: d.vMin + span })),
-      ),
+      dac: fc
+        .record({ bits: fc.integer({ min: 1, max: 16 }), vMin: num })
+        .chain((d) => fc.double({ noNaN: true, min: 1e-3, max: 10 }).map((span) => ({ ...d, vMax: d.vMin + span }))),
       safe: fc.record({ nmos: range, pmos: range }),
       tickSeconds: fc.double({ noNaN: true, min: 1e-12, max: 1 }),
       maxPayload: fc.integer({ min: 64, max: 0xffff }),
@@ -79,13 +84,15 @@ export const responses: { [K in RequestName]: fc.Arbitrary<Catalog[K]['response'
   WEIGHTS_WRITE: fc.record({ layer: u8, offset: u32, count: u32 }),
   WEIGHTS_CRC: fc.record({ layer: u8, count: u32, crc: u32 }),
   NEURON_CONFIG: fc.record({ layer: u8, vRest: num, vThreshold: num }),
-  RUN: fc.record({ batch: fc.integer({ min: 1, max: 4 }), outs: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }) }).chain(({ batch, outs }) =>
-    fc.tuple(...outs.map((o) => u16arr(batch * o, batch * o))).map((layers) => ({ batch, layers })),
-  ),
+  RUN: fc
+    .record({ batch: fc.integer({ min: 1, max: 4 }), outs: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }) })
+    .chain(({ batch, outs }) => fc.tuple(...outs.map((o) => u16arr(batch * o, batch * o))).map((layers) => ({ batch, layers }))),
   WEIGHTS_PATCH: fc.record({ layer: u8, offset: u32, count: u32 }),
-  RUN_PACKED: fc.record({ batch: fc.integer({ min: 1, max: 0xffff }), layers: layerList }).chain(({ batch, layers }) =>
-    fc.tuple(...[...layers].map(() => fc.uint8Array({ minLength: 1, maxLength: 20 }))).map((spikes) => ({ batch, layers, spikes })),
-  ),
+  RUN_PACKED: fc
+    .record({ batch: fc.integer({ min: 1, max: 0xffff }), layers: layerList })
+    .chain(({ batch, layers }) =>
+      fc.tuple(...[...layers].map(() => fc.uint8Array({ minLength: 1, maxLength: 20 }))).map((spikes) => ({ batch, layers, spikes })),
+    ),
   SELF_TEST: fc.record({ results: fc.array(fc.record({ name: nonEmpty, ok: fc.boolean(), detail: str }), { maxLength: 4 }) }),
   STATUS: fc.record({
     supplyV: num,

@@ -5,10 +5,14 @@ import type { AnyMessage } from './arbitraries.ts';
 
 export function encodeAny(m: AnyMessage, seq: number): Uint8Array {
   switch (m.dir) {
-    case 'request': return encodeRequest(m.name, seq, m.msg as never);
-    case 'response': return encodeResponse(m.name, seq, m.msg as never);
-    case 'event': return encodeEvent(m.name, seq, m.msg as never);
-    case 'error': return encodeError(seq, m.msg.code, m.msg.message);
+    case 'request':
+      return encodeRequest(m.name, seq, m.msg as never);
+    case 'response':
+      return encodeResponse(m.name, seq, m.msg as never);
+    case 'event':
+      return encodeEvent(m.name, seq, m.msg as never);
+    case 'error':
+      return encodeError(seq, m.msg.code, m.msg.message);
   }
 }
 

@@ -19,7 +19,13 @@ let board: MockBoard;
 let seq = 0;
 
 beforeEach(() => {
-  chip = new ToyChip({ layers: [[6, 5], [5, 3]], horizonTicks: [300, 400] });
+  chip = new ToyChip({
+    layers: [
+      [6, 5],
+      [5, 3],
+    ],
+    horizonTicks: [300, 400],
+  });
   board = new MockBoard(chip, { maxPayload: 512 });
 });
 
@@ -78,12 +84,21 @@ describe('MockBoard: RUN_PACKED', () => {
 
   it('refuses a missing layer, a batch whose worst-case reply exceeds maxPayload, and malformed records', async () => {
     const inputs = encodeRecords(new Uint16Array(6).fill(SILENT), 1, 6);
-    expect(await refusal('RUN_PACKED', { batch: 1, inputs, layers: Uint8Array.of(0, 2) })).toMatchObject({ code: ErrorCode.BAD_LAYER, message: expect.stringMatching(/layer 2/) });
+    expect(await refusal('RUN_PACKED', { batch: 1, inputs, layers: Uint8Array.of(0, 2) })).toMatchObject({
+      code: ErrorCode.BAD_LAYER,
+      message: expect.stringMatching(/layer 2/),
+    });
     const b = maxPackedBatchFor(512, [5, 3]);
     const many = encodeRecords(new Uint16Array((b + 1) * 6).fill(SILENT), b + 1, 6);
-    expect(await refusal('RUN_PACKED', { batch: b + 1, inputs: many })).toMatchObject({ code: ErrorCode.TOO_LARGE, message: expect.stringMatching(/split the batch/) });
+    expect(await refusal('RUN_PACKED', { batch: b + 1, inputs: many })).toMatchObject({
+      code: ErrorCode.TOO_LARGE,
+      message: expect.stringMatching(/split the batch/),
+    });
     expect((await ask('RUN_PACKED', { batch: b, inputs: many.subarray(0, b) })).batch).toBe(b);
-    expect(await refusal('RUN_PACKED', { batch: 2, inputs })).toMatchObject({ code: ErrorCode.BAD_PAYLOAD, message: expect.stringMatching(/RUN_PACKED\.inputs: 2 records expected/) });
+    expect(await refusal('RUN_PACKED', { batch: 2, inputs })).toMatchObject({
+      code: ErrorCode.BAD_PAYLOAD,
+      message: expect.stringMatching(/RUN_PACKED\.inputs: 2 records expected/),
+    });
     expect(await refusal('RUN_PACKED', { batch: 1, inputs: Uint8Array.of(0x04, 0x06, 0x01) })).toMatchObject({
       code: ErrorCode.BAD_PAYLOAD,
       message: expect.stringMatching(/line 6 is past the last of 6 lines/),
@@ -95,9 +110,18 @@ describe('MockBoard: WEIGHTS_PATCH', () => {
   it('writes the same memory as WEIGHTS_WRITE of the whole layer', async () => {
     const prev = board.readWeights(0);
     const next = prev.slice();
-    for (const [i, c] of [[0, 500], [1, 501], [2, 502], [3, 503], [9, 400], [29, 610]] as const) next[i] = c; // row 0 NMOS, rows 1 and 5 PMOS
+    for (const [i, c] of [
+      [0, 500],
+      [1, 501],
+      [2, 502],
+      [3, 503],
+      [9, 400],
+      [29, 610],
+    ] as const)
+      next[i] = c; // row 0 NMOS, rows 1 and 5 PMOS
     const frames = encodePatch(prev, next, 60, chip.dac.bits);
-    for (const f of frames) expect(await ask('WEIGHTS_PATCH', { layer: 0, offset: f.offset, data: f.data })).toEqual({ layer: 0, offset: f.offset, count: f.count });
+    for (const f of frames)
+      expect(await ask('WEIGHTS_PATCH', { layer: 0, offset: f.offset, data: f.data })).toEqual({ layer: 0, offset: f.offset, count: f.count });
     expect(board.readWeights(0)).toEqual(next);
   });
 
@@ -109,12 +133,21 @@ describe('MockBoard: WEIGHTS_PATCH', () => {
     next[0] = 500; // fine
     next[6] = 2; // row 1 is PMOS: code 2 drives 0 V, far below its window
     const [f] = encodePatch(before, next, 100, chip.dac.bits);
-    expect(await refusal('WEIGHTS_PATCH', { layer: 0, offset: f!.offset, data: f!.data })).toMatchObject({ code: ErrorCode.OUT_OF_RANGE, message: expect.stringMatching(/nothing of this chunk was written/) });
+    expect(await refusal('WEIGHTS_PATCH', { layer: 0, offset: f!.offset, data: f!.data })).toMatchObject({
+      code: ErrorCode.OUT_OF_RANGE,
+      message: expect.stringMatching(/nothing of this chunk was written/),
+    });
     expect(board.readWeights(0)).toEqual(before);
     // one sparse entry at cell size (gap 0 from offset size)
-    expect(await refusal('WEIGHTS_PATCH', { layer: 0, offset: size, data: Uint8Array.of(0x02, 0xf4, 0x03) })).toMatchObject({ code: ErrorCode.OUT_OF_RANGE, message: expect.stringMatching(/past the end/) });
+    expect(await refusal('WEIGHTS_PATCH', { layer: 0, offset: size, data: Uint8Array.of(0x02, 0xf4, 0x03) })).toMatchObject({
+      code: ErrorCode.OUT_OF_RANGE,
+      message: expect.stringMatching(/past the end/),
+    });
     expect(await refusal('WEIGHTS_PATCH', { layer: 5, offset: 0, data: Uint8Array.of(0x02, 0x00) })).toMatchObject({ code: ErrorCode.BAD_LAYER });
-    expect(await refusal('WEIGHTS_PATCH', { layer: 0, offset: 0, data: Uint8Array.of(0x00) })).toMatchObject({ code: ErrorCode.BAD_PAYLOAD, message: expect.stringMatching(/WEIGHTS_PATCH\.data/) });
+    expect(await refusal('WEIGHTS_PATCH', { layer: 0, offset: 0, data: Uint8Array.of(0x00) })).toMatchObject({
+      code: ErrorCode.BAD_PAYLOAD,
+      message: expect.stringMatching(/WEIGHTS_PATCH\.data/),
+    });
     expect(board.readWeights(0)).toEqual(before);
   });
 });
@@ -126,7 +159,9 @@ describe('a version-1 board', () => {
     // its decoder does not read version 2: ERROR VERSION, sent in its own version
     expect(f).toBeInstanceOf(Error);
     const s = ++seq;
-    const evs = new FrameDecoder({ versions: [1, 1] }).push(encodeRequest('WEIGHTS_PATCH', s, { layer: 0, offset: 0, data: Uint8Array.of(2, 0) }, { version: 2 }));
+    const evs = new FrameDecoder({ versions: [1, 1] }).push(
+      encodeRequest('WEIGHTS_PATCH', s, { layer: 0, offset: 0, data: Uint8Array.of(2, 0) }, { version: 2 }),
+    );
     const out = (await board.handle(evs[0]!)).flatMap((b) => new FrameDecoder().push(b));
     expect(out[0]).toMatchObject({ kind: 'frame', frame: { version: 1, type: MsgType.ERROR, seq: s, message: { code: ErrorCode.VERSION } } });
     expect((await ask('WEIGHTS_CRC', { layer: 0 }, 1)).layer).toBe(0);

@@ -75,7 +75,15 @@ beforeEach(() => {
 describe('MockBoard: HELLO, PING, STATUS', () => {
   it('announces the backend geometry, DAC, safe windows and limits', async () => {
     const h = await ask('HELLO', { hostProtocol: 1, host: 'test' });
-    expect(h).toMatchObject({ protocol: 2, minProtocol: 1, firmware: 'fw-test/0.1', boardId: 'bench-1', chipId: 'toy-chip-1', maxPayload: 16384, tickSeconds: 1e-8 });
+    expect(h).toMatchObject({
+      protocol: 2,
+      minProtocol: 1,
+      firmware: 'fw-test/0.1',
+      boardId: 'bench-1',
+      chipId: 'toy-chip-1',
+      maxPayload: 16384,
+      tickSeconds: 1e-8,
+    });
     expect(h.layers.map((l) => [l.inputs, l.outputs, l.horizonTicks])).toEqual([
       [4, 3, 200],
       [3, 2, 200],
@@ -178,7 +186,10 @@ describe('MockBoard: RUN', () => {
   it('drives codes as vMin + code * step volts and returns every layer of the backend', async () => {
     const c = NMOS_CODES[200]!;
     await ask('WEIGHTS_WRITE', { layer: 0, offset: 0, codes: Uint16Array.of(c) }); // input 0 -> output 0, NMOS
-    const r = await ask('RUN', { batch: 2, inputs: Uint16Array.of(5, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK) });
+    const r = await ask('RUN', {
+      batch: 2,
+      inputs: Uint16Array.of(5, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK),
+    });
     // volts on the chip: independent formula
     expect(chip.gates[0]![0]).toBeCloseTo(c * STEP, 12);
     expect(chip.gates[0]![3]).toBeCloseTo(PMOS_OFF * STEP, 12); // row 1 (PMOS of input 0), output 0

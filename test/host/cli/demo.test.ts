@@ -7,7 +7,6 @@ import { cli } from './run-cli.ts';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-demo-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-
 describe('spikeloop demo', () => {
   it('rejects an unknown network to fine-tune, naming the value and the choices', async () => {
     const r = await cli('demo', '--finetune', 'cifar', '--out', path.join(dir, 'bad1'));
@@ -32,13 +31,20 @@ describe('spikeloop demo', () => {
     const out = path.join(dir, 'run');
     const r = await cli(
       'demo',
-      '--device', 'mock:behavioral?seed=5&geometry=784-16-8-10',
-      '--seed', '9',
-      '--iris-epochs', '2',
-      '--fashion-train', '0',
-      '--finetune-epochs', '1',
-      '--calibrate-layers', '1,2',
-      '--out', out,
+      '--device',
+      'mock:behavioral?seed=5&geometry=784-16-8-10',
+      '--seed',
+      '9',
+      '--iris-epochs',
+      '2',
+      '--fashion-train',
+      '0',
+      '--finetune-epochs',
+      '1',
+      '--calibrate-layers',
+      '1,2',
+      '--out',
+      out,
       '--json',
     );
     expect(r.code, r.err + r.out.slice(-2000)).toBe(0);

@@ -16,7 +16,6 @@ const DEVICE = 'mock:ideal?seed=5&geometry=4-6-3';
 let dir: string;
 let model: string;
 
-
 beforeAll(async () => {
   process.env.SPIKELOOP_TF_BACKEND = 'cpu';
   await initBackend({ prefer: 'cpu' });
@@ -74,7 +73,23 @@ describe('spikeloop finetune flags', () => {
 
   it('runs an uncalibrated fine-tuning end to end with a JSON summary', async () => {
     const out = path.join(dir, 'ft');
-    const r = await cli('finetune', '--device', DEVICE, '--model', model, '--dataset', 'iris', '--epochs', '1', '--out', out, '--uncalibrated', '--batch-size', '16', '--json');
+    const r = await cli(
+      'finetune',
+      '--device',
+      DEVICE,
+      '--model',
+      model,
+      '--dataset',
+      'iris',
+      '--epochs',
+      '1',
+      '--out',
+      out,
+      '--uncalibrated',
+      '--batch-size',
+      '16',
+      '--json',
+    );
     expect(r.code).toBe(0);
     const j = JSON.parse(r.last);
     expect(j).toMatchObject({ ok: true, command: 'finetune', curves: 'nominal', epochs: 1, batches: 7, interrupted: false });

@@ -86,10 +86,13 @@ describe('interrupting the CLI', () => {
 
     it('finetune stops on SIGINT, records "interrupted" and names --resume, which continues it', async () => {
       const out = path.join(dir, 'ft');
-      const r = await spawnCli(['finetune', '--device', SLOW_CHIP, '--model', model, '--uncalibrated', '--dataset', 'iris', '--epochs', '3', '--batch-size', '8', '--out', out], {
-        when: /finetune +\d+% [1-9]\d*\/\d+/,
-        signal: 'SIGINT',
-      });
+      const r = await spawnCli(
+        ['finetune', '--device', SLOW_CHIP, '--model', model, '--uncalibrated', '--dataset', 'iris', '--epochs', '3', '--batch-size', '8', '--out', out],
+        {
+          when: /finetune +\d+% [1-9]\d*\/\d+/,
+          signal: 'SIGINT',
+        },
+      );
       expect(r.signalled, r.err).toBe(true);
       expect(r.code, r.err + r.out).toBe(130);
       expect(r.msAfterSignal).toBeLessThan(PROMPT_MS);

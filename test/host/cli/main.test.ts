@@ -3,7 +3,6 @@ import { spawnSync } from 'node:child_process';
 import { cli } from './run-cli.ts';
 import { BIN } from '../../e2e/helpers.ts';
 
-
 describe('spikeloop CLI', () => {
   it('lists commands', async () => {
     const r = await cli('--help');
@@ -21,7 +20,10 @@ describe('spikeloop CLI', () => {
 
   const usage: [string[], RegExp][] = [
     [['info', '--devcie', 'mock:ideal'], /unknown flag --devcie for 'info'; did you mean --device\?/],
-    [['info', '--device', 'usb:/dev/x'], /invalid --device 'usb:\/dev\/x': bad device URI 'usb:\/dev\/x': unknown scheme 'usb'; use one of serial:, pty:, mock:/],
+    [
+      ['info', '--device', 'usb:/dev/x'],
+      /invalid --device 'usb:\/dev\/x': bad device URI 'usb:\/dev\/x': unknown scheme 'usb'; use one of serial:, pty:, mock:/,
+    ],
     [['info', '--device'], /flag --device needs a value: --device URI/],
     [['info', '--timeout', 'soon'], /invalid --timeout 'soon': expected a whole number; expected per-request timeout in milliseconds/],
     [['info', '--timeout', '1'], /invalid --timeout '1': must be >= 10/],
@@ -40,7 +42,10 @@ describe('spikeloop CLI', () => {
     // A negative value reaches the flag's check instead of reading as a missing value.
     [['train', '--dataset', 'iris', '--epochs', '-3', '--out', 'x'], /invalid --epochs '-3': must be >= 1 \(a positive whole number\)/],
     [['train', '--dataset', 'iris', '--lr', '-1', '--out', 'x'], /invalid --lr '-1': expected a positive number like 0\.01/],
-    [['train', '--dataset', 'iris', '--profile', 'p.slp', '--device', 'mock:ideal', '--out', 'x'], /--profile and --device both name the chip to train for; give one/],
+    [
+      ['train', '--dataset', 'iris', '--profile', 'p.slp', '--device', 'mock:ideal', '--out', 'x'],
+      /--profile and --device both name the chip to train for; give one/,
+    ],
     [['train', '--dataset', 'iris', '--profile', 'p.slp', '--from-ann', '--out', 'x'], /--from-ann maps a ReLU network onto windows of its own/],
   ];
   it.each(usage)('exits 2 on %j naming the flag, the value and the fix', async (argv, re) => {

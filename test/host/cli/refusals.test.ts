@@ -56,7 +56,7 @@ describe('train for a chip: refusals before the run folder', () => {
     expect(gone(out)).toBe(true);
   });
 
-  it('--layers that are not the chip\'s: names the flag and says to drop it', async () => {
+  it("--layers that are not the chip's: names the flag and says to drop it", async () => {
     const out = path.join(dir, 'layers');
     const r = await cli('train', '--dataset', 'iris', '--layers', '32', '--profile', profile, '--out', out);
     expect(r.code).toBe(2);
@@ -117,7 +117,24 @@ describe('deploy checks every input before the device', () => {
 describe('finetune checks every input before the device', () => {
   it('a --dataset the network was not trained on is refused before the device is opened, leaving no folder', async () => {
     const out = path.join(dir, 'ft-data', 'run');
-    const r = await cli('finetune', '--device', NO_DEVICE, '--model', model, '--uncalibrated', '--dataset', 'fashion-mnist', '--limit-train', '10', '--limit-test', '10', '--epochs', '1', '--out', out);
+    const r = await cli(
+      'finetune',
+      '--device',
+      NO_DEVICE,
+      '--model',
+      model,
+      '--uncalibrated',
+      '--dataset',
+      'fashion-mnist',
+      '--limit-train',
+      '10',
+      '--limit-test',
+      '10',
+      '--epochs',
+      '1',
+      '--out',
+      out,
+    );
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/--dataset fashion-mnist: .*784 features .*pass the data set it was trained on/);
     expect(r.err).not.toMatch(/nonexistent/);
@@ -161,7 +178,18 @@ describe('failed runs leave nothing behind', () => {
     const out = path.join(dir, 'again');
     fs.mkdirSync(out);
     fs.writeFileSync(path.join(out, 'metrics.jsonl'), '');
-    const rec = { schema: 'spikeloop-run', schemaVersion: 1, runId: 'x', command: 'train', args: [], cwd: dir, versions: {}, startedAt: new Date().toISOString(), status: 'failed', resumes: [] };
+    const rec = {
+      schema: 'spikeloop-run',
+      schemaVersion: 1,
+      runId: 'x',
+      command: 'train',
+      args: [],
+      cwd: dir,
+      versions: {},
+      startedAt: new Date().toISOString(),
+      status: 'failed',
+      resumes: [],
+    };
     fs.writeFileSync(path.join(out, 'record.json'), JSON.stringify(rec));
     const r = await cli('train', '--dataset', 'iris', '--epochs', '1', '--limit-train', '12', '--out', out, '--json');
     expect(r.code, r.err).toBe(0);

@@ -51,7 +51,10 @@ describe('parseDeviceUri', () => {
     ['mock:ideal?geometry=784-0', /size 1 = 0/],
     ['mock:ideal?seed=4294967296', /seed='4294967296'.*must be <= 4294967295/],
     ['mock:ideal?seed=123456789012345', /seed='123456789012345'/],
-    ['mock:ideal?colour=blue', /unknown option 'colour' for chip kind 'ideal'.*seed, geometry.*maxPayload, runDelayMs, baud, latencyMs, byteErrorRate, errorSeed/],
+    [
+      'mock:ideal?colour=blue',
+      /unknown option 'colour' for chip kind 'ideal'.*seed, geometry.*maxPayload, runDelayMs, baud, latencyMs, byteErrorRate, errorSeed/,
+    ],
     ['mock:warp', /unknown chip kind 'warp'/],
     ['mock:ideal?baud=fast', /baud='fast' expected a whole number/],
     ['mock:ideal?byteErrorRate=2', /byteErrorRate='2' must be <= 0.5/],

@@ -29,7 +29,9 @@ describe('negotiateProtocol', () => {
   });
   it('refuses a device that no longer speaks ours, telling to update spikeloop', () => {
     expect(() => negotiateProtocol(PROTOCOL_VERSION + 2, PROTOCOL_VERSION + 1, 'fw 9')).toThrow(VersionMismatchError);
-    expect(() => negotiateProtocol(PROTOCOL_VERSION + 2, PROTOCOL_VERSION + 1, 'fw 9')).toThrow(new RegExp(`fw 9 needs protocol ${PROTOCOL_VERSION + 1} or newer.*update spikeloop`));
+    expect(() => negotiateProtocol(PROTOCOL_VERSION + 2, PROTOCOL_VERSION + 1, 'fw 9')).toThrow(
+      new RegExp(`fw 9 needs protocol ${PROTOCOL_VERSION + 1} or newer.*update spikeloop`),
+    );
   });
   it('refuses a device older than anything we speak, telling to update the firmware', () => {
     expect(() => negotiateProtocol(0, 0)).toThrow(/update the board firmware/);

@@ -28,9 +28,9 @@ describe('changedRuns', () => {
   it('covers every change, stays sorted and disjoint, respects maxRun, and applying the runs reproduces next', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 400 }).chain((n) =>
-          fc.tuple(fc.uint16Array({ minLength: n, maxLength: n, max: 3 }), fc.uint16Array({ minLength: n, maxLength: n, max: 3 })),
-        ),
+        fc
+          .integer({ min: 1, max: 400 })
+          .chain((n) => fc.tuple(fc.uint16Array({ minLength: n, maxLength: n, max: 3 }), fc.uint16Array({ minLength: n, maxLength: n, max: 3 }))),
         fc.integer({ min: 1, max: 50 }),
         fc.integer({ min: 0, max: 20 }),
         ([prev, next], maxRun, gap) => {

@@ -50,7 +50,10 @@ describe('link under byte corruption and loss', () => {
     });
     await device.uploadWeights(0, fixed0);
     const ref = new ToyBackend([8, 6, 4]);
-    ref.setGateVoltages(0, Float64Array.from(fixed0, (c) => (c * 1.8) / 4095));
+    ref.setGateVoltages(
+      0,
+      Float64Array.from(fixed0, (c) => (c * 1.8) / 4095),
+    );
 
     const mirror1 = board.readWeights(1); // what the host believes layer 1 holds
     const total1 = mirror1.length;
@@ -95,7 +98,9 @@ describe('link under byte corruption and loss', () => {
       return link.request$('RUN', { batch, inputs }).pipe(
         mergeMap(async (rep): Promise<Outcome> => {
           const want = (await ref.run(inputs, batch))[0]!;
-          const same = rep.batch === batch && Buffer.compare(Buffer.from(rep.layers[0]!.buffer, rep.layers[0]!.byteOffset, rep.layers[0]!.byteLength), Buffer.from(want.buffer)) === 0;
+          const same =
+            rep.batch === batch &&
+            Buffer.compare(Buffer.from(rep.layers[0]!.buffer, rep.layers[0]!.byteOffset, rep.layers[0]!.byteLength), Buffer.from(want.buffer)) === 0;
           return { kind, ok: true, mismatch: same ? undefined : `RUN batch ${batch}: layer-0 ticks differ` };
         }),
       );

@@ -97,10 +97,11 @@ export class FakeDevice {
     public handle: (frame: Frame, dev: FakeDevice) => void = (f, d) => d.echo(f),
   ) {
     stream.on('data', (b: Buffer) => {
-      for (const ev of this.decoder.push(b)) if (ev.kind === 'frame') {
-        this.requests.push(ev.frame);
-        this.handle(ev.frame, this);
-      }
+      for (const ev of this.decoder.push(b))
+        if (ev.kind === 'frame') {
+          this.requests.push(ev.frame);
+          this.handle(ev.frame, this);
+        }
     });
   }
   /** Answers PING with its own nonce/data, other requests with nothing useful. */

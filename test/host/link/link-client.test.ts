@@ -106,7 +106,8 @@ describe('LinkClient', () => {
     const { client, device } = setup(
       (f, d) => {
         const nonce = nonceOf(f);
-        if (nonce === 1 && late.length === 0) late.push(f); // first attempt: answered only later
+        if (nonce === 1 && late.length === 0)
+          late.push(f); // first attempt: answered only later
         else if (nonce === 2) {
           // while request 2 is in flight, the late answer to request 1's first seq arrives
           d.reply(late[0]!.seq, 'PING', { nonce: 1 });
@@ -144,10 +145,9 @@ describe('LinkClient', () => {
 
   it('retries BUSY with a fresh seq and backoff', async () => {
     let n = 0;
-    const { client, device } = setup(
-      (f, d) => (n++ < 2 ? d.error(f.seq, ErrorCode.BUSY, 'self test running') : d.reply(f.seq, 'PING', f.message)),
-      { busyBackoffMs: 1 },
-    );
+    const { client, device } = setup((f, d) => (n++ < 2 ? d.error(f.seq, ErrorCode.BUSY, 'self test running') : d.reply(f.seq, 'PING', f.message)), {
+      busyBackoffMs: 1,
+    });
     expect((await client.request('PING', { nonce: 3 })).nonce).toBe(3);
     expect(new Set(device.requests.map((f) => f.seq)).size).toBe(3);
     expect(client.stats.retries).toBe(2);
@@ -216,7 +216,13 @@ describe('LinkClient', () => {
 
   it('fails a request at once when its reply has the wrong type or an unreadable payload', async () => {
     const { client } = setup((f, d) => {
-      if (nonceOf(f) === 1) d.reply(f.seq, 'STATUS', { supplyV: 1.8, temperatureC: 25, uptimeMs: 1, counters: { framesOk: 0, crcErrors: 0, framingErrors: 0, oversize: 0, unknownType: 0, badPayload: 0, refused: 0 } });
+      if (nonceOf(f) === 1)
+        d.reply(f.seq, 'STATUS', {
+          supplyV: 1.8,
+          temperatureC: 25,
+          uptimeMs: 1,
+          counters: { framesOk: 0, crcErrors: 0, framingErrors: 0, oversize: 0, unknownType: 0, badPayload: 0, refused: 0 },
+        });
       else d.raw(encodeRawFrame({ version: PROTOCOL_VERSION, type: MsgType.PING, flags: Flags.RESPONSE, seq: f.seq }, packPayload({ nonce: 'x' })));
     });
     const e1 = await client.request('PING', { nonce: 1 }, { timeoutMs: 60_000 }).catch((e) => e);

@@ -18,7 +18,10 @@ function setup() {
   const [host, dev] = duplexPair();
   const server = serveBoard(board, dev);
   const client = new LinkClient(transportOf(host), { timeouts: { PING: 500 } });
-  closers.push(() => server.close(), () => client.close());
+  closers.push(
+    () => server.close(),
+    () => client.close(),
+  );
   return { board, client, host, dev, server };
 }
 

@@ -89,7 +89,10 @@ describe('link plan at HELLO', () => {
     expect(dev.info.link.measuredBytesPerSecond).toBeGreaterThan(0);
     const l = dev.info.layers[0]!;
     const [n, p] = dev.safeCodeRanges;
-    await dev.uploadWeights(0, new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => (l.rowPolarity[Math.floor(i / l.outputs)] ? p.hi : n.lo)));
+    await dev.uploadWeights(
+      0,
+      new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => (l.rowPolarity[Math.floor(i / l.outputs)] ? p.hi : n.lo)),
+    );
     expect(notices.some((t) => /upload of layer 0: .* MB out, .* about \d+ s on the wire at 11520 B\/s/.test(t))).toBe(true);
   });
 
@@ -103,7 +106,10 @@ describe('link plan at HELLO', () => {
     await dev.run(new Uint16Array(16).fill(3), 1);
     const l = dev.info.layers[0]!;
     const [n, p] = dev.safeCodeRanges;
-    await dev.uploadWeights(0, new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => (l.rowPolarity[Math.floor(i / l.outputs)] ? p.hi : n.lo)));
+    await dev.uploadWeights(
+      0,
+      new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => (l.rowPolarity[Math.floor(i / l.outputs)] ? p.hi : n.lo)),
+    );
     expect(notices).toEqual([]);
   });
 });

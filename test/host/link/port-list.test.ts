@@ -33,7 +33,10 @@ function fakeSysfs(root: string): void {
   symlinkSync(join(root, `${ft}/1-3:1.0/ttyUSB0`), join(root, 'class/tty/ttyUSB0/device'));
   // 8250 UARTs: ttyS0 real (type 4), ttyS1 phantom (type 0)
   dev('devices/platform/serial8250');
-  for (const [n, t] of [['ttyS0', '4'], ['ttyS1', '0']] as const) {
+  for (const [n, t] of [
+    ['ttyS0', '4'],
+    ['ttyS1', '0'],
+  ] as const) {
     dev(`class/tty/${n}`);
     file(`class/tty/${n}/type`, t);
     symlinkSync(join(root, 'devices/platform/serial8250'), join(root, `class/tty/${n}/device`));

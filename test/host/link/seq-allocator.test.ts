@@ -5,30 +5,34 @@ import { SeqAllocator, SeqExhaustedError } from '../../../host/link/seq-allocato
 describe('SeqAllocator', () => {
   it('never hands out a seq that is in flight (model-based)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 0xffff }), fc.array(fc.tuple(fc.constantFrom('alloc', 'release', 'abandon'), fc.nat()), { maxLength: 300 }), (start, ops) => {
-        const a = new SeqAllocator({ start, quarantineMs: 1000, now: () => 0 });
-        const held = new Set<number>();
-        const quarantined = new Set<number>();
-        for (const [op, k] of ops) {
-          if (op === 'alloc') {
-            const s = a.allocate();
-            expect(s).toBeGreaterThanOrEqual(0);
-            expect(s).toBeLessThanOrEqual(0xffff);
-            expect(held.has(s)).toBe(false);
-            expect(quarantined.has(s)).toBe(false);
-            held.add(s);
-          } else if (held.size > 0) {
-            const s = [...held][k % held.size]!;
-            held.delete(s);
-            if (op === 'abandon') {
-              a.abandon(s);
-              quarantined.add(s);
-            } else a.release(s);
+      fc.property(
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.array(fc.tuple(fc.constantFrom('alloc', 'release', 'abandon'), fc.nat()), { maxLength: 300 }),
+        (start, ops) => {
+          const a = new SeqAllocator({ start, quarantineMs: 1000, now: () => 0 });
+          const held = new Set<number>();
+          const quarantined = new Set<number>();
+          for (const [op, k] of ops) {
+            if (op === 'alloc') {
+              const s = a.allocate();
+              expect(s).toBeGreaterThanOrEqual(0);
+              expect(s).toBeLessThanOrEqual(0xffff);
+              expect(held.has(s)).toBe(false);
+              expect(quarantined.has(s)).toBe(false);
+              held.add(s);
+            } else if (held.size > 0) {
+              const s = [...held][k % held.size]!;
+              held.delete(s);
+              if (op === 'abandon') {
+                a.abandon(s);
+                quarantined.add(s);
+              } else a.release(s);
+            }
           }
-        }
-        expect(a.inFlight).toBe(held.size);
-        for (const q of quarantined) expect(a.isQuarantined(q)).toBe(true);
-      }),
+          expect(a.inFlight).toBe(held.size);
+          for (const q of quarantined) expect(a.isQuarantined(q)).toBe(true);
+        },
+      ),
     );
   });
 

@@ -27,8 +27,26 @@ const spec = (): ReportSpec => ({
         },
       ],
     },
-    { title: 'Device', blocks: [{ kind: 'kv', pairs: [['firmware', '1.2.0'], ['ticks/s', 1e6]] }, { kind: 'code', text: 'spikeloop train --device mock: <x>' }] },
-    { title: 'Errors', blocks: [{ kind: 'plot', svg: histogram({ series: [{ name: 'err', values: [1, 2, 2, 3] }] }) }, { kind: 'html', html: '<p class="raw">raw <b>ok</b></p>' }] },
+    {
+      title: 'Device',
+      blocks: [
+        {
+          kind: 'kv',
+          pairs: [
+            ['firmware', '1.2.0'],
+            ['ticks/s', 1e6],
+          ],
+        },
+        { kind: 'code', text: 'spikeloop train --device mock: <x>' },
+      ],
+    },
+    {
+      title: 'Errors',
+      blocks: [
+        { kind: 'plot', svg: histogram({ series: [{ name: 'err', values: [1, 2, 2, 3] }] }) },
+        { kind: 'html', html: '<p class="raw">raw <b>ok</b></p>' },
+      ],
+    },
   ],
 });
 

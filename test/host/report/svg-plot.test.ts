@@ -115,7 +115,15 @@ describe('lineChart', () => {
 describe('scatterPlot', () => {
   it('draws y = x corner to corner of a square plot and puts points (v, v) on it', () => {
     const x = [0, 10, 20, 30, 40];
-    const svg = checkSvgRoot(scatterPlot({ groups: [{ name: 'a <1>', x, y: x.map((v) => v + 1) }, { name: 'b', x, y: x }], annotation: 'RMSE < 1' }));
+    const svg = checkSvgRoot(
+      scatterPlot({
+        groups: [
+          { name: 'a <1>', x, y: x.map((v) => v + 1) },
+          { name: 'b', x, y: x },
+        ],
+        annotation: 'RMSE < 1',
+      }),
+    );
     const a = area(svg);
     expect(a.x1 - a.x0).toBeCloseTo(a.y1 - a.y0, 0);
     const id = pathCommands(findAll(findAll(svg, byClass('identity'))[0]!, byName('path'))[0]!.attrs.d!);
@@ -188,7 +196,17 @@ describe('histogram', () => {
   });
 
   it('with density, each series is a fraction of its own size', () => {
-    const svg = parseXml(histogram({ density: true, bins: 2, range: [0, 2], series: [{ name: 'a', values: [0, 0, 0, 1.5] }, { name: 'b', values: [0.5, 1.5, 5] }] }));
+    const svg = parseXml(
+      histogram({
+        density: true,
+        bins: 2,
+        range: [0, 2],
+        series: [
+          { name: 'a', values: [0, 0, 0, 1.5] },
+          { name: 'b', values: [0.5, 1.5, 5] },
+        ],
+      }),
+    );
     const height = (name: string) => findAll(named(svg, name)[0]!, byName('rect')).map((r) => Number(r.attrs.height));
     const [a0, a1] = height('a');
     const [b0, b1] = height('b');

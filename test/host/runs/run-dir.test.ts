@@ -58,13 +58,17 @@ describe('openRunDir: new runs', () => {
     const busy = join(root, 'busy');
     mkdirSync(busy);
     writeFileSync(join(busy, 'notes.txt'), 'keep me');
-    expect(() => openRunDir({ out: busy, info })).toThrow(/--out .*busy: folder is not empty \(notes\.txt\); choose a new folder \(or delete .*busy to start over\)$/);
+    expect(() => openRunDir({ out: busy, info })).toThrow(
+      /--out .*busy: folder is not empty \(notes\.txt\); choose a new folder \(or delete .*busy to start over\)$/,
+    );
     expect(readFileSync(join(busy, 'notes.txt'), 'utf8')).toBe('keep me');
     // a finished run's folder: the command's own way to continue, and only when it has one
     expect(() => openRunDir({ out: empty, info, continueHint: 'continue it with --resume DIR' })).toThrow(/or continue it with --resume DIR$/);
     expect(() => openRunDir({ out: empty, info })).not.toThrow(/--resume/);
     // and only for a run its own command made
-    expect(() => openRunDir({ out: empty, info: { command: 'calibrate' }, continueHint: 'refit it with --quick' })).toThrow(/choose a new folder \(or delete .* to start over\)$/);
+    expect(() => openRunDir({ out: empty, info: { command: 'calibrate' }, continueHint: 'refit it with --quick' })).toThrow(
+      /choose a new folder \(or delete .* to start over\)$/,
+    );
   });
 
   it('refuses a path that is a file and a missing command', () => {
@@ -193,7 +197,9 @@ describe('what a run folder refuses', () => {
   it.skipIf(process.getuid?.() === 0)('refuses a folder it cannot write, naming the flag and the fix', () => {
     const ro = join(root, 'ro');
     mkdirSync(ro, { mode: 0o555 });
-    expect(() => openRunDir({ out: join(ro, 'run'), info })).toThrow(/--out .*ro\/run: its parent .*ro is not writable by this user; choose a folder you can write/);
+    expect(() => openRunDir({ out: join(ro, 'run'), info })).toThrow(
+      /--out .*ro\/run: its parent .*ro is not writable by this user; choose a folder you can write/,
+    );
   });
 
   it('never appends metrics through a symbolic link planted in the run folder', () => {

@@ -121,7 +121,7 @@ describe('Progress on a TTY', () => {
     expect(last).toMatch(/ep 1 █{10} 100% 100\/100/);
     // first draw at done = 1, then every 100 ms = every 10 units: 1, 11, 21, 31, 41, 51, ...
     const mid = s.chunks[5]!;
-    expect(mid).toMatch(/█{5}░{5}  51% 51\/100 100 it\/s ETA 0\.49s loss=0\.5/);
+    expect(mid).toMatch(/█{5}░{5} {2}51% 51\/100 100 it\/s ETA 0\.49s loss=0\.5/);
     p.finish();
     expect(s.text().endsWith('\n')).toBe(true);
     p.finish(); // idempotent

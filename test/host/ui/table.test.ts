@@ -9,19 +9,17 @@ const rows = [
 describe('renderTable', () => {
   it('aligns columns: numbers right with shared decimals, text left', () => {
     expect(renderTable(rows)).toBe(
-      [
-        'epoch    loss     acc  note',
-        '-----  ------  ------  -------',
-        '    1  0.5432  0.8000  warm-up',
-        '   10  0.0123  0.9132  -',
-        '',
-      ].join('\n'),
+      ['epoch    loss     acc  note', '-----  ------  ------  -------', '    1  0.5432  0.8000  warm-up', '   10  0.0123  0.9132  -', ''].join('\n'),
     );
   });
 
   it('honours column selection, titles, fixed decimals and custom formats', () => {
     const out = renderTable(rows, {
-      columns: [{ key: 'epoch', title: '#' }, { key: 'acc', title: 'accuracy', decimals: 1 }, { key: 'loss', format: (v) => `${(v as number) * 100}%`, align: 'right' }],
+      columns: [
+        { key: 'epoch', title: '#' },
+        { key: 'acc', title: 'accuracy', decimals: 1 },
+        { key: 'loss', format: (v) => `${(v as number) * 100}%`, align: 'right' },
+      ],
     });
     const lines = out.trimEnd().split('\n');
     expect(lines[0]).toBe(' #  accuracy     loss');
@@ -39,7 +37,10 @@ describe('renderTable', () => {
   });
 
   it('handles NaN, infinities, booleans, objects and newlines', () => {
-    const out = renderTable([{ a: Number.NaN, b: true, c: { x: 1 }, d: 'two\nlines' }, { a: Infinity, b: false, c: [1], d: '' }]);
+    const out = renderTable([
+      { a: Number.NaN, b: true, c: { x: 1 }, d: 'two\nlines' },
+      { a: Infinity, b: false, c: [1], d: '' },
+    ]);
     expect(out).toContain('NaN');
     expect(out).toContain('inf');
     expect(out).toContain('yes');

@@ -112,7 +112,16 @@ describe('runDemo on a small chip', () => {
   });
 
   it('leaves one run folder with the record, metrics, networks, stage reports and a report holding the table', () => {
-    for (const f of ['record.json', 'metrics.jsonl', 'profile.slp', 'iris-network.bin', 'fashion-mnist-network.bin', 'bringup/report.html', 'calibration/report.html', 'finetune-iris/report.html']) {
+    for (const f of [
+      'record.json',
+      'metrics.jsonl',
+      'profile.slp',
+      'iris-network.bin',
+      'fashion-mnist-network.bin',
+      'bringup/report.html',
+      'calibration/report.html',
+      'finetune-iris/report.html',
+    ]) {
       expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     }
     const record = JSON.parse(fs.readFileSync(path.join(out, 'record.json'), 'utf8')) as { status: string };
@@ -129,7 +138,15 @@ describe('runDemo on a small chip', () => {
     // The printed table names every stage's time and the total.
     const text = lines.join('\n');
     expect(text).toContain('time taken');
-    expect(summary.stages.map((s) => s.stage.split(' (')[0])).toEqual(['bring-up', 'calibration', 'twin training', 'deploy', 'twin training', 'deploy', 'in-situ fine-tuning']);
+    expect(summary.stages.map((s) => s.stage.split(' (')[0])).toEqual([
+      'bring-up',
+      'calibration',
+      'twin training',
+      'deploy',
+      'twin training',
+      'deploy',
+      'in-situ fine-tuning',
+    ]);
   });
 });
 

@@ -1,13 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
-import {
-  classifyTicks,
-  deployNetwork,
-  deviceHorizons,
-  encodeForDevice,
-  evaluateOnDevice,
-  fitProblems,
-} from '../../../host/workflows/deploy.ts';
+import { classifyTicks, deployNetwork, deviceHorizons, encodeForDevice, evaluateOnDevice, fitProblems } from '../../../host/workflows/deploy.ts';
 import { SILENT_TICK } from '../../../models/chips/chip-backend.ts';
 import { Rng } from '../../../models/datasets/rng.ts';
 import { initNetwork } from '../../../models/network/init.ts';
@@ -27,7 +20,12 @@ beforeAll(async () => {
   device = await ChipDevice.open('mock:ideal?seed=3&geometry=6-8-5');
   const rng = new Rng(11);
   x = Float32Array.from({ length: N * 4 }, () => rng.next());
-  net = initNetwork(defaultConfig([4, 8, 3], { inputWindow: 1, horizons: deviceHorizons(device.info, device.info.layers[0]!.horizonTicks / 2) }), { x, n: N }, createSolver('exact'), { seed: 5 });
+  net = initNetwork(
+    defaultConfig([4, 8, 3], { inputWindow: 1, horizons: deviceHorizons(device.info, device.info.layers[0]!.horizonTicks / 2) }),
+    { x, n: N },
+    createSolver('exact'),
+    { seed: 5 },
+  );
 });
 
 afterAll(async () => {

@@ -31,8 +31,18 @@ function sample(step: number): Checkpoint {
     chipId: 'chip-x',
     cursor: { epoch: 2, batch: step },
     settings: {
-      model: 'm.bin', dataset: 'iris', limitTrain: null, limitTest: 30, seed: 4, batchSize: 8, lr: 0.002, bins: 16,
-      epochs: 5, profile: null, pipelined: true, loss: { tauSoft: 0.1 },
+      model: 'm.bin',
+      dataset: 'iris',
+      limitTrain: null,
+      limitTest: 30,
+      seed: 4,
+      batchSize: 8,
+      lr: 0.002,
+      bins: 16,
+      epochs: 5,
+      profile: null,
+      pipelined: true,
+      loss: { tauSoft: 0.1 },
     },
     history: [{ epoch: 0, device_acc: 0.5, twin_acc: 0.75 }],
     steps: 17 + step,
@@ -58,8 +68,14 @@ describe('finetune checkpoints', () => {
     expect(checkpoint.adam.step).toBe(2);
     checkpoint.adam.m.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(want.adam.m[i]!)));
     checkpoint.adam.v.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(want.adam.v[i]!)));
-    expect(checkpoint.codes.map((c) => Array.from(c))).toEqual([[1, 2, 3, 2], [9, 8]]);
-    expect(checkpoint.runCodes.map((c) => Array.from(c))).toEqual([[1, 2, 3, 0], [9, 7]]);
+    expect(checkpoint.codes.map((c) => Array.from(c))).toEqual([
+      [1, 2, 3, 2],
+      [9, 8],
+    ]);
+    expect(checkpoint.runCodes.map((c) => Array.from(c))).toEqual([
+      [1, 2, 3, 0],
+      [9, 7],
+    ]);
     expect(back.states().map((s) => Array.from(s.pE))).toEqual(net.states().map((s) => Array.from(s.pE)));
     back.dispose();
   });

@@ -22,10 +22,19 @@ beforeAll(async () => {
   // Per-transistor mismatch, as a calibrated profile carries it.
   curves = info.layers.map((l) => {
     const n = l.rowInput.length * l.outputs;
-    return { ...nominalCurves(), dVth: Float64Array.from({ length: n }, () => 0.03 * (rnd() - 0.5)), gain: Float64Array.from({ length: n }, () => 0.7 + 0.6 * rnd()) };
+    return {
+      ...nominalCurves(),
+      dVth: Float64Array.from({ length: n }, () => 0.03 * (rnd() - 0.5)),
+      gain: Float64Array.from({ length: n }, () => 0.7 + 0.6 * rnd()),
+    };
   });
   const x = Float32Array.from({ length: 40 * 10 }, () => rnd());
-  net = initNetwork(defaultConfig([10, 16, 4], { inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2) }), { x, n: 40 }, createSolver('exact'), { seed: 3 });
+  net = initNetwork(
+    defaultConfig([10, 16, 4], { inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2) }),
+    { x, n: 40 },
+    createSolver('exact'),
+    { seed: 3 },
+  );
   // Spread the weights over decades, with exact zeros and some far beyond the safe range.
   for (const v of net.trainableVariables()) {
     const w = Float32Array.from({ length: v.size }, () => {

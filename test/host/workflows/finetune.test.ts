@@ -83,7 +83,8 @@ describe('runFinetune', () => {
     const mb = readMetrics(path.join(dir, 'cut', 'metrics.jsonl')).records.map((r) => [r.epoch, r.device_acc, r.twin_acc]);
     expect(mb).toEqual(ma);
     expect(ma.map((r) => r[0])).toEqual([0, 1, 2]);
-    for (const f of ['learning-curve.svg', 'spike-raster.svg', 'report.html', 'network.bin', 'checkpoint.json']) expect(fs.existsSync(path.join(dir, 'cut', f))).toBe(true);
+    for (const f of ['learning-curve.svg', 'spike-raster.svg', 'report.html', 'network.bin', 'checkpoint.json'])
+      expect(fs.existsSync(path.join(dir, 'cut', f))).toBe(true);
     const record = JSON.parse(fs.readFileSync(path.join(dir, 'cut', 'record.json'), 'utf8'));
     expect(record.status).toBe('finished');
     expect(record.resumes).toHaveLength(1);
@@ -109,6 +110,8 @@ describe('runFinetune', () => {
 
   it('needs a profile unless told to map uncalibrated, and refuses another chip on resume', async () => {
     await expect(runFinetune({ ...base('noprofile'), profile: undefined })).rejects.toThrow(/profile.*--uncalibrated/);
-    await expect(runFinetune({ ...base('check'), device: 'mock:ideal?seed=4&geometry=4-12-3', resume: true })).rejects.toThrow(/resume on the same chip|belongs to chip/);
+    await expect(runFinetune({ ...base('check'), device: 'mock:ideal?seed=4&geometry=4-12-3', resume: true })).rejects.toThrow(
+      /resume on the same chip|belongs to chip/,
+    );
   }, 30_000);
 });

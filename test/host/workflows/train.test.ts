@@ -68,11 +68,17 @@ describe('spikeloop train: flags', () => {
     [['--dataset', 'iris', '--input-noise=-0.1', '--out', 'x'], /invalid --input-noise '-0.1': expected a standard deviation in \[0, 1\)/],
     [['--dataset', 'iris', '--from-ann', '--input-noise', '0.05', '--out', 'x'], /--input-noise regularises a spiking network's training.*drop --input-noise/],
     [['--dataset', 'iris', '--weight-decay', 'lots', '--out', 'x'], /invalid --weight-decay 'lots': expected a number >= 0 like 0.01/],
-    [['--dataset', 'iris', '--from-ann', '--weight-decay', '0.01', '--out', 'x'], /--weight-decay regularises a spiking network's training.*drop --weight-decay/],
+    [
+      ['--dataset', 'iris', '--from-ann', '--weight-decay', '0.01', '--out', 'x'],
+      /--weight-decay regularises a spiking network's training.*drop --weight-decay/,
+    ],
     [['--dataset', 'iris', '--dead-mean', 'all', '--out', 'x'], /invalid --dead-mean 'all': must be selected or batch/],
     [['--dataset', 'iris', '--cv', '3', '--cv-part', 'test', '--out', 'x'], /invalid --cv-part 'test': must be all or train/],
     [['--dataset', 'iris', '--cv-part', 'train', '--out', 'x'], /--cv-part chooses what --cv pools; add --cv K or drop --cv-part/],
-    [['--dataset', 'iris', '--cv', '3', '--cv-part', 'train', '--limit-test', '5', '--out', 'x'], /--cv pools the whole training part into 3 folds; drop --limit-train/],
+    [
+      ['--dataset', 'iris', '--cv', '3', '--cv-part', 'train', '--limit-test', '5', '--out', 'x'],
+      /--cv pools the whole training part into 3 folds; drop --limit-train/,
+    ],
   ];
   for (const [args, message] of cases) {
     it(`rejects ${args.join(' ')} with exit code 2 and a message naming flag, value and fix`, async () => {
@@ -95,7 +101,23 @@ describe('spikeloop train: flags', () => {
 });
 
 describe('spikeloop train: runs', () => {
-  const args = (out: string) => ['--dataset', 'iris', '--layers', '6', '--epochs', '4', '--batch-size', '35', '--bins', '8', '--seed', '3', '--out', out, '--json'];
+  const args = (out: string) => [
+    '--dataset',
+    'iris',
+    '--layers',
+    '6',
+    '--epochs',
+    '4',
+    '--batch-size',
+    '35',
+    '--bins',
+    '8',
+    '--seed',
+    '3',
+    '--out',
+    out,
+    '--json',
+  ];
   const strip = (records: Record<string, unknown>[]) => records.map(({ time: _t, seconds: _s, samples_per_s: _r, ...rest }) => rest);
 
   it('writes metrics, record, plots and a reloadable network; same seed, identical metrics', async () => {
@@ -162,7 +184,8 @@ describe('spikeloop train: runs', () => {
     const rb = await cli([...short(bat), '--dead-mean', 'batch']);
     expect(rs.code, rs.err).toBe(0);
     expect(rb.code, rb.err).toBe(0);
-    const settings = (dir: string) => (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: { loss: Record<string, number> } } }).summary.settings.loss;
+    const settings = (dir: string) =>
+      (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: { loss: Record<string, number> } } }).summary.settings.loss;
     expect(settings(sel).deadMean).toBeUndefined();
     expect(settings(bat).deadMean).toBe(1);
     const firstEpoch = (dir: string) => JSON.parse(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n')[0]!) as { train_terms: { dead: number } };
@@ -180,7 +203,8 @@ describe('spikeloop train: runs', () => {
     const rs = await cli([...short(sel), '--dead-mean', 'selected']);
     expect(rd.code, rd.err).toBe(0);
     expect(rs.code, rs.err).toBe(0);
-    const loss = (dir: string) => (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: { loss: Record<string, number> } } }).summary.settings.loss;
+    const loss = (dir: string) =>
+      (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: { loss: Record<string, number> } } }).summary.settings.loss;
     expect(loss(dflt).deadMean).toBe(1);
     expect(loss(sel).deadMean).toBe(0);
     // Input noise is an Iris setting; images train on their pixels as they are.
@@ -203,7 +227,7 @@ describe('spikeloop train: runs', () => {
     expect(word.err).toMatch(/reference-replaces.*feature index/);
   });
 
-  it('--ema reports and saves the averaged weights, with the optimiser\'s own beside them', async () => {
+  it("--ema reports and saves the averaged weights, with the optimiser's own beside them", async () => {
     const [plain, avg] = [join(root, 'ema-off'), join(root, 'ema-on')];
     const rp = await cli(args(plain));
     const ra = await cli([...args(avg), '--ema', '0.9']);
@@ -288,8 +312,35 @@ describe('spikeloop train: runs', () => {
 });
 
 describe('spikeloop train --cv', () => {
-  const args = (out: string, seed: number) => ['--dataset', 'iris', '--cv', '3', '--layers', '6', '--epochs', '2', '--bins', '8', '--seed', String(seed), '--out', out, '--json'];
-  type FoldLine = { fold: number; n: number; correct: number; correct_exact: number; test_acc: number; test_acc_exact: number; train_acc: number; class_counts: number[]; test_indices: number[]; normalization: { min: number[]; max: number[] } };
+  const args = (out: string, seed: number) => [
+    '--dataset',
+    'iris',
+    '--cv',
+    '3',
+    '--layers',
+    '6',
+    '--epochs',
+    '2',
+    '--bins',
+    '8',
+    '--seed',
+    String(seed),
+    '--out',
+    out,
+    '--json',
+  ];
+  type FoldLine = {
+    fold: number;
+    n: number;
+    correct: number;
+    correct_exact: number;
+    test_acc: number;
+    test_acc_exact: number;
+    train_acc: number;
+    class_counts: number[];
+    test_indices: number[];
+    normalization: { min: number[]; max: number[] };
+  };
   const folds = (dir: string) => readMetrics(join(dir, 'cv.jsonl')).records as unknown as FoldLine[];
   const runs = new Map<string, { code: number; out: string; err: string }>();
   const runOnce = async (tag: string, seed: number) => {
@@ -318,7 +369,9 @@ describe('spikeloop train --cv', () => {
     // Pooled accuracy = correct held-out samples over all folds / 150, for both solvers.
     const cv = summary.cv as { k: number; n: number; folds: FoldLine[]; mean: number; std: number; test_acc_exact: number };
     expect(cv.k).toBe(3);
-    expect(cv.folds.map((f) => [f.fold, f.n, f.correct, f.test_acc, f.test_acc_exact])).toEqual(lines.map((l) => [l.fold, l.n, l.correct, l.test_acc, l.test_acc_exact]));
+    expect(cv.folds.map((f) => [f.fold, f.n, f.correct, f.test_acc, f.test_acc_exact])).toEqual(
+      lines.map((l) => [l.fold, l.n, l.correct, l.test_acc, l.test_acc_exact]),
+    );
     for (const l of lines) {
       expect(l.correct).toBe(Math.round(l.test_acc * l.n));
       expect(l.correct / l.n).toBe(l.test_acc);
@@ -370,16 +423,35 @@ describe('spikeloop train --cv', () => {
     const a = await runOnce('cv-a', 3);
     const b = await runOnce('cv-b', 3);
     const c = await runOnce('cv-c', 4);
-    const key = (ls: FoldLine[]) => ls.map(({ fold, test_indices, test_acc, test_acc_exact, train_acc, correct }) => ({ fold, test_indices, test_acc, test_acc_exact, train_acc, correct }));
+    const key = (ls: FoldLine[]) =>
+      ls.map(({ fold, test_indices, test_acc, test_acc_exact, train_acc, correct }) => ({ fold, test_indices, test_acc, test_acc_exact, train_acc, correct }));
     expect(key(b.folds)).toEqual(key(a.folds));
     expect(b.summary.cv).toEqual(a.summary.cv);
     expect(b.summary.test_acc).toBe(a.summary.test_acc);
     expect(c.folds.map((l) => l.test_indices)).not.toEqual(a.folds.map((l) => l.test_indices));
   });
 
-  it('with --cv-part train holds out only the fixed split\'s training samples, each once, and scales each fold from its own training folds', async () => {
+  it("with --cv-part train holds out only the fixed split's training samples, each once, and scales each fold from its own training folds", async () => {
     const out = join(root, 'cv-train-part');
-    const r = await cli(['--dataset', 'iris', '--cv', '3', '--cv-part', 'train', '--layers', '6', '--epochs', '2', '--bins', '8', '--seed', '3', '--out', out, '--json']);
+    const r = await cli([
+      '--dataset',
+      'iris',
+      '--cv',
+      '3',
+      '--cv-part',
+      'train',
+      '--layers',
+      '6',
+      '--epochs',
+      '2',
+      '--bins',
+      '8',
+      '--seed',
+      '3',
+      '--out',
+      out,
+      '--json',
+    ]);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/cross-validation over the 105 samples of the training part \(the test part unseen/);
     const summary = lastJson(r.out);
@@ -430,12 +502,17 @@ describe('spikeloop train --cv', () => {
     for (const l of lines) expect(l.class_counts.every((n) => n >= 1)).toBe(true);
     expect(lines.reduce((t, l) => t + l.n, 0)).toBe(17);
     // The training part alone has 2 samples of class 2: 3 folds no longer fit, 2 do, over training samples 0..13.
-    const trainOnly = (k: string, dir: string) => cli(['--dataset', `idx:${data}`, '--cv', k, '--cv-part', 'train', '--layers', '3', '--epochs', '1', '--out', join(root, dir), '--json']);
+    const trainOnly = (k: string, dir: string) =>
+      cli(['--dataset', `idx:${data}`, '--cv', k, '--cv-part', 'train', '--layers', '3', '--epochs', '1', '--out', join(root, dir), '--json']);
     const three = await trainOnly('3', 'cv-small-train-3');
     expect(three.code).toBe(2);
     expect(three.err).toMatch(/--cv 3 needs at least 3 samples of every class, but class 2 has 2; use --cv 2/);
     const two = await trainOnly('2', 'cv-small-train-2');
     expect(two.code, two.err).toBe(0);
-    expect(folds(join(root, 'cv-small-train-2')).flatMap((l) => l.test_indices).sort((p, q) => p - q)).toEqual(Array.from({ length: 14 }, (_, i) => i));
+    expect(
+      folds(join(root, 'cv-small-train-2'))
+        .flatMap((l) => l.test_indices)
+        .sort((p, q) => p - q),
+    ).toEqual(Array.from({ length: 14 }, (_, i) => i));
   });
 });

@@ -69,7 +69,7 @@ describe('behavioural chip: a die drawn from a seed', () => {
     expect(a.some((o) => o.some((t) => t !== SILENT_TICK))).toBe(true);
   });
 
-  it('one synapse matches the SI closed form with the die\'s true parameters (kick, leak, trip, delay, offset)', async () => {
+  it("one synapse matches the SI closed form with the die's true parameters (kick, leak, trip, delay, offset)", async () => {
     // 0.1 ns ticks resolve the sub-nanosecond terms; window still 2 us.
     const chip = new BehavioralChip({
       seed: 21,
@@ -246,7 +246,20 @@ describe('behavioural chip: a die drawn from a seed', () => {
 
   it('a lower threshold reference delays spikes; each neuron keeps its own trip offset', async () => {
     const chip = new BehavioralChip({ seed: 3, sizes: [4, 2], magnitudes: { jitterSeconds: 0 } });
-    chip.setGateVoltages(0, gatesWith(chip, 0, [0, 2, 4, 6].flatMap((r) => [[r, 0, 0.4], [r, 1, 0.4]] as [number, number, number][])));
+    chip.setGateVoltages(
+      0,
+      gatesWith(
+        chip,
+        0,
+        [0, 2, 4, 6].flatMap(
+          (r) =>
+            [
+              [r, 0, 0.4],
+              [r, 1, 0.4],
+            ] as [number, number, number][],
+        ),
+      ),
+    );
     const x = Uint16Array.of(0, 10, 20, 30);
     const [t1] = await chip.run(x, 1);
     const s1 = chip.hiddenTruth().layers[0].vTrip;
@@ -261,7 +274,7 @@ describe('behavioural chip: a die drawn from a seed', () => {
     expect(chip.neuronVoltages(0)).toEqual({ vRest: 1.3, vThreshold: 0.8 });
   });
 
-  it('sensors read the die\'s supply and temperature with small noise', () => {
+  it("sensors read the die's supply and temperature with small noise", () => {
     const chip = new BehavioralChip({ seed: 8, sizes: [2, 1] });
     const t = chip.hiddenTruth();
     const reads = Array.from({ length: 400 }, () => chip.supply());
@@ -280,7 +293,13 @@ describe('behavioural chip: a die drawn from a seed', () => {
 
   it('the kick of a switching synapse is C_ov dVg / (C swing), NMOS down in u, PMOS up', () => {
     const chip = new BehavioralChip({ seed: 4, sizes: [2, 2] });
-    chip.setGateVoltages(0, gatesWith(chip, 0, [[0, 0, 0.3], [3, 1, 1.5]]));
+    chip.setGateVoltages(
+      0,
+      gatesWith(chip, 0, [
+        [0, 0, 0.3],
+        [3, 1, 1.5],
+      ]),
+    );
     const t = chip.hiddenTruth();
     const l0 = t.layers[0];
     const k = l0.model.kick!;
@@ -309,9 +328,25 @@ describe('behavioural chip: the truth stays hidden', () => {
     expect(other.neuronVoltages(0)).toEqual(chip.neuronVoltages(0));
 
     const x = Uint16Array.from({ length: 8 }, (_, j) => 50 * j);
-    chip.setGateVoltages(0, gatesWith(chip, 0, [[0, 0, 0.4], [2, 1, 0.4], [4, 2, 0.4], [6, 3, 0.4]]));
+    chip.setGateVoltages(
+      0,
+      gatesWith(chip, 0, [
+        [0, 0, 0.4],
+        [2, 1, 0.4],
+        [4, 2, 0.4],
+        [6, 3, 0.4],
+      ]),
+    );
     const twin = new BehavioralChip({ seed: 3, sizes: [8, 4] });
-    twin.setGateVoltages(0, gatesWith(twin, 0, [[0, 0, 0.4], [2, 1, 0.4], [4, 2, 0.4], [6, 3, 0.4]]));
+    twin.setGateVoltages(
+      0,
+      gatesWith(twin, 0, [
+        [0, 0, 0.4],
+        [2, 1, 0.4],
+        [4, 2, 0.4],
+        [6, 3, 0.4],
+      ]),
+    );
     const tt = chip.hiddenTruth();
     tt.layers[0].model.gE.fill(0);
     tt.layers[0].dVth.fill(1);
@@ -372,7 +407,14 @@ describe('behavioural chip: planted faults', () => {
     const mk = (faults?: string) => new BehavioralChip({ seed: 12, sizes: [4, 3], faults: faults ? parseFaults(faults) : undefined });
     const ok = mk();
     const dead = mk('dead-synapse:0.1.2.nmos');
-    for (const c of [ok, dead]) c.setGateVoltages(0, gatesWith(c, 0, [[2, 2, 0.45], [2, 0, 0.45]]));
+    for (const c of [ok, dead])
+      c.setGateVoltages(
+        0,
+        gatesWith(c, 0, [
+          [2, 2, 0.45],
+          [2, 0, 0.45],
+        ]),
+      );
     const [a] = await ok.run(only1, 1);
     const [b] = await dead.run(only1, 1);
     expect(a[2]).not.toBe(SILENT_TICK);
@@ -395,7 +437,13 @@ describe('behavioural chip: planted faults', () => {
     const mk = (faults?: string) => new BehavioralChip({ seed: 12, sizes: [4, 3], faults: faults ? parseFaults(faults) : undefined });
     const ok = mk();
     const bad = mk('shorted-synapse:0.1.2.pmos');
-    const excite: [number, number, number][] = [0, 4, 6].flatMap((r) => [[r, 0, 0.45], [r, 2, 0.45]] as [number, number, number][]);
+    const excite: [number, number, number][] = [0, 4, 6].flatMap(
+      (r) =>
+        [
+          [r, 0, 0.45],
+          [r, 2, 0.45],
+        ] as [number, number, number][],
+    );
     for (const c of [ok, bad]) c.setGateVoltages(0, gatesWith(c, 0, excite));
     const [a] = await ok.run(x, 1);
     const [b] = await bad.run(x, 1);
@@ -405,13 +453,23 @@ describe('behavioural chip: planted faults', () => {
   });
 
   it('weak synapse carries its fraction of the current: a lone input takes 1/F times as long', async () => {
-    const mk = (faults?: string) =>
-      new BehavioralChip({ seed: 12, sizes: [2, 2], faults: faults ? parseFaults(faults) : undefined });
+    const mk = (faults?: string) => new BehavioralChip({ seed: 12, sizes: [2, 2], faults: faults ? parseFaults(faults) : undefined });
     const x = Uint16Array.of(100, SILENT_TICK);
-    for (const [spec, f] of [['weak-synapse:0.0.1.nmos@0.1', 0.1], ['weak-synapse:0.0.1.nmos', 0.1], ['weak-synapse:0.0.1.nmos@0.25', 0.25]] as const) {
+    for (const [spec, f] of [
+      ['weak-synapse:0.0.1.nmos@0.1', 0.1],
+      ['weak-synapse:0.0.1.nmos', 0.1],
+      ['weak-synapse:0.0.1.nmos@0.25', 0.25],
+    ] as const) {
       const ok = mk();
       const bad = mk(spec);
-      for (const c of [ok, bad]) c.setGateVoltages(0, gatesWith(c, 0, [[0, 1, 0.5], [0, 0, 0.5]]));
+      for (const c of [ok, bad])
+        c.setGateVoltages(
+          0,
+          gatesWith(c, 0, [
+            [0, 1, 0.5],
+            [0, 0, 0.5],
+          ]),
+        );
       const [a] = await ok.run(x, 1);
       const [b] = await bad.run(x, 1);
       // t = ln((E+ - u0) / (E+ - theta)) / g is 1/g: delay, offset and jitter (~3 ticks) blur it a little.

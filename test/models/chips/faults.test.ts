@@ -1,20 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { dualRailLayer } from '../../../models/chips/chip-backend.ts';
-import {
-  checkFaults,
-  DEFAULT_WEAK_FRACTION,
-  FaultSpecError,
-  formatFaults,
-  parseFaults,
-  type ChipFault,
-} from '../../../models/chips/faults.ts';
+import { checkFaults, DEFAULT_WEAK_FRACTION, FaultSpecError, formatFaults, parseFaults, type ChipFault } from '../../../models/chips/faults.ts';
 
 describe('faults grammar', () => {
   it('parses every form, with whitespace and empty tokens ignored', () => {
     const f = parseFaults(
-      ' dead-neuron:0.5; stuck-neuron:1.3;dead-synapse:0.12.5.nmos;shorted-synapse:0.3.7.pmos;' +
-        'weak-synapse:2.1.0.nmos@0.25;weak-synapse:2.1.1.pmos;',
+      ' dead-neuron:0.5; stuck-neuron:1.3;dead-synapse:0.12.5.nmos;shorted-synapse:0.3.7.pmos;' + 'weak-synapse:2.1.0.nmos@0.25;weak-synapse:2.1.1.pmos;',
     );
     const strip = (x: ChipFault) => {
       const { token: _, ...rest } = x;

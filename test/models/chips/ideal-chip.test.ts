@@ -4,7 +4,6 @@ import { NMOS, SILENT_TICK, type ChipBackend } from '../../../models/chips/chip-
 import { ChipOptionsError, createChip, IdealChip } from '../../../models/chips/index.ts';
 import { mulberry } from '../rng.ts';
 
-
 /** Random gates in the weak-inversion range where spikes land inside the windows. */
 function randomGates(chip: ChipBackend, rnd: () => number): Float64Array[] {
   return chip.geometry.map((g) => {

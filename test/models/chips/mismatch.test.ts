@@ -83,7 +83,13 @@ describe('behavioural chip: device statistics match the documented magnitudes', 
     // Delay: 0.35 ns + 2 ps per driven gate (layer 1 has 2 rows per input x 1 output), 10 % spread.
     const meanDelay = 0.35e-9 + 2e-12 * 2;
     expectNormalish(l0.delaySeconds, meanDelay, 0.1 * meanDelay, 0.03, 'delay');
-    expectNormalish(Array.from(l0.leakAmps, (a) => Math.log(a / 5e-12)), 0, 0.7, 0.03, 'log leakage');
+    expectNormalish(
+      Array.from(l0.leakAmps, (a) => Math.log(a / 5e-12)),
+      0,
+      0.7,
+      0.03,
+      'log leakage',
+    );
   });
 
   it('chip-level draws over many dies', () => {

@@ -105,7 +105,7 @@ describe('behavioural chip with physics=sky130', () => {
   });
 });
 
-describe('a sky130 die\'s curves: temperature and process point', () => {
+describe("a sky130 die's curves: temperature and process point", () => {
   const nominal = sky130NominalCurves();
   const knots: [number, number][] = [
     [0.35, 1.0],

@@ -96,8 +96,14 @@ describe('conv geometry and its Toeplitz unroll against a direct loop', () => {
     const xt = tf.tensor4d(Float32Array.from(x), [batch, g.inH, g.inW, g.inC]);
     const kt = tf.tensor4d(Float32Array.from(k), [g.kernelH, g.kernelW, g.inC, g.channels]);
     const s = convShape(g);
-    const wOut = tf.tensor4d(Float32Array.from({ length: batch * s.nOut }, (_, i) => Math.sin(i + 1)), [batch, s.outH, s.outW, g.channels]);
-    const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv2dShared(a as tf.Tensor4D, b as tf.Tensor4D, g.stride, g.padding), wOut)))([xt, kt]);
+    const wOut = tf.tensor4d(
+      Float32Array.from({ length: batch * s.nOut }, (_, i) => Math.sin(i + 1)),
+      [batch, s.outH, s.outW, g.channels],
+    );
+    const ours = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv2dShared(a as tf.Tensor4D, b as tf.Tensor4D, g.stride, g.padding), wOut)))([
+      xt,
+      kt,
+    ]);
     const theirs = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, g.stride, g.padding), wOut)))([xt, kt]);
     for (let q = 0; q < 2; q++) {
       const o = ours[q]!.dataSync();
@@ -105,7 +111,9 @@ describe('conv geometry and its Toeplitz unroll against a direct loop', () => {
       expect(o.length).toBe(t.length);
       for (let i = 0; i < o.length; i++) expect(o[i]!).toBeCloseTo(t[i]!, 4);
     }
-    const noInput = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv2dShared(a as tf.Tensor4D, b as tf.Tensor4D, g.stride, g.padding, false), wOut)))([xt, kt]);
+    const noInput = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(conv2dShared(a as tf.Tensor4D, b as tf.Tensor4D, g.stride, g.padding, false), wOut)),
+    )([xt, kt]);
     expect(Math.max(...Array.from(noInput[0]!.dataSync(), Math.abs))).toBe(0);
     expect(Array.from(noInput[1]!.dataSync())).toEqual(Array.from(ours[1]!.dataSync()));
     tf.dispose([xt, kt, wOut, ...ours, ...theirs, ...noInput]);

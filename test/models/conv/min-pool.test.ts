@@ -17,7 +17,9 @@ describe('earliest-spike pooling', () => {
     const [oh, ow] = [Math.floor(H / p), Math.floor(W / p)];
     const wOut = Float32Array.from({ length: B * oh * ow * C }, (_, i) => i + 1);
     const y = tf.tidy(() => minPool(xt, p).dataSync());
-    const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(minPool(a as tf.Tensor4D, p), tf.tensor4d(wOut, [B, oh, ow, C]))))(xt).dataSync();
+    const g = tf
+      .grad((a: tf.Tensor) => tf.sum(tf.mul(minPool(a as tf.Tensor4D, p), tf.tensor4d(wOut, [B, oh, ow, C]))))(xt)
+      .dataSync();
     const want = new Float32Array(x.length);
     for (let b = 0; b < B; b++)
       for (let oy = 0; oy < oh; oy++)

@@ -22,15 +22,26 @@ describe('conv building blocks on the wasm backend', () => {
   it('earliest-spike pooling sends the gradient to each window argmin, also in windows of negated (all-negative) values', () => {
     const x = tf.tensor4d([1, 2, 3, 0.5, 5, 6, 7, 8], [1, 2, 4, 1]);
     expect(Array.from(minPool(x, 2).dataSync())).toEqual([1, 0.5]);
-    const g = tf.grad((a: tf.Tensor) => tf.sum(minPool(a as tf.Tensor4D, 2)))(x).dataSync();
+    const g = tf
+      .grad((a: tf.Tensor) => tf.sum(minPool(a as tf.Tensor4D, 2)))(x)
+      .dataSync();
     expect(Array.from(g, (v) => v + 0)).toEqual([1, 0, 0, 1, 0, 0, 0, 0]);
     tf.dispose([x]);
   });
 
   it('conv2dShared kernel and input gradients equal finite differences (no Conv2DBackpropFilter needed)', () => {
-    const x = tf.tensor4d(Float32Array.from({ length: 2 * 5 * 5 * 2 }, (_, i) => Math.sin(i)), [2, 5, 5, 2]);
-    const w = tf.tensor4d(Float32Array.from({ length: 3 * 3 * 2 * 3 }, (_, i) => Math.cos(i)), [3, 3, 2, 3]);
-    const wo = tf.tensor4d(Float32Array.from({ length: 2 * 3 * 3 * 3 }, (_, i) => Math.sin(2 * i + 1)), [2, 3, 3, 3]);
+    const x = tf.tensor4d(
+      Float32Array.from({ length: 2 * 5 * 5 * 2 }, (_, i) => Math.sin(i)),
+      [2, 5, 5, 2],
+    );
+    const w = tf.tensor4d(
+      Float32Array.from({ length: 3 * 3 * 2 * 3 }, (_, i) => Math.cos(i)),
+      [3, 3, 2, 3],
+    );
+    const wo = tf.tensor4d(
+      Float32Array.from({ length: 2 * 3 * 3 * 3 }, (_, i) => Math.sin(2 * i + 1)),
+      [2, 3, 3, 3],
+    );
     const f = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv2dShared(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same'), wo));
     const [gx, gw] = tf.grads(f)([x, w]);
     const wData = w.dataSync();

@@ -20,7 +20,8 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function writeBatches(d: string, perBatch = 2) {
-  for (let i = 1; i <= 5; i++) writeFileSync(join(d, `data_batch_${i}.bin`), Buffer.concat(Array.from({ length: perBatch }, (_, j) => record((i + j) % 10, i * 10 + j))));
+  for (let i = 1; i <= 5; i++)
+    writeFileSync(join(d, `data_batch_${i}.bin`), Buffer.concat(Array.from({ length: perBatch }, (_, j) => record((i + j) % 10, i * 10 + j))));
   writeFileSync(join(d, 'test_batch.bin'), Buffer.concat([record(3, 99), record(9, 7)]));
 }
 

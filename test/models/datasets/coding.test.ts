@@ -20,12 +20,17 @@ describe('ttfsTimes', () => {
 
   it('is monotone: brighter is never later; all times inside [0, tIn]', () => {
     fc.assert(
-      fc.property(fc.float({ min: 0, max: 1, noNaN: true }), fc.float({ min: 0, max: 1, noNaN: true }), fc.double({ min: 1e-6, max: 1e6, noNaN: true }), (a, b, tIn) => {
-        const [ta, tb] = ttfsTimes([a, b], { tIn });
-        if (a <= b) expect(ta!).toBeGreaterThanOrEqual(tb!);
-        expect(ta!).toBeGreaterThanOrEqual(0);
-        expect(ta!).toBeLessThanOrEqual(Math.fround(tIn));
-      }),
+      fc.property(
+        fc.float({ min: 0, max: 1, noNaN: true }),
+        fc.float({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 1e-6, max: 1e6, noNaN: true }),
+        (a, b, tIn) => {
+          const [ta, tb] = ttfsTimes([a, b], { tIn });
+          if (a <= b) expect(ta!).toBeGreaterThanOrEqual(tb!);
+          expect(ta!).toBeGreaterThanOrEqual(0);
+          expect(ta!).toBeLessThanOrEqual(Math.fround(tIn));
+        },
+      ),
     );
   });
 

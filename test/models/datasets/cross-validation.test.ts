@@ -6,24 +6,29 @@ import { loadIris, readIrisSamples } from '../../../models/datasets/iris.ts';
 describe('stratifiedFolds', () => {
   it('deals every class over the folds evenly, for any labels and fold count', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 200 }), fc.integer({ min: 2, max: 9 }), fc.integer(), (labels, k, seed) => {
-        const y = Uint8Array.from(labels);
-        const folds = stratifiedFolds(y, 4, k, seed);
-        expect(folds.length).toBe(y.length);
-        const sizes = new Array(k).fill(0);
-        for (let c = 0; c < 4; c++) {
-          const per = new Array(k).fill(0);
-          y.forEach((v, i) => {
-            if (v === c) per[folds[i]!]++;
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 200 }),
+        fc.integer({ min: 2, max: 9 }),
+        fc.integer(),
+        (labels, k, seed) => {
+          const y = Uint8Array.from(labels);
+          const folds = stratifiedFolds(y, 4, k, seed);
+          expect(folds.length).toBe(y.length);
+          const sizes = new Array(k).fill(0);
+          for (let c = 0; c < 4; c++) {
+            const per = new Array(k).fill(0);
+            y.forEach((v, i) => {
+              if (v === c) per[folds[i]!]++;
+            });
+            expect(Math.max(...per) - Math.min(...per)).toBeLessThanOrEqual(1);
+          }
+          folds.forEach((f) => {
+            expect(f).toBeLessThan(k);
+            sizes[f]++;
           });
-          expect(Math.max(...per) - Math.min(...per)).toBeLessThanOrEqual(1);
-        }
-        folds.forEach((f) => {
-          expect(f).toBeLessThan(k);
-          sizes[f]++;
-        });
-        expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
-      }),
+          expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -88,7 +93,7 @@ describe('loadPooledDataset', () => {
     expect(Array.from(pool.y)).toEqual(Array.from(raw.y));
   });
 
-  it('with part train pools exactly the fixed split\'s 105 training samples, raw, and none of its test samples', async () => {
+  it("with part train pools exactly the fixed split's 105 training samples, raw, and none of its test samples", async () => {
     const pool = await loadPooledDataset('iris', 'train');
     const raw = readIrisSamples();
     const iris = loadIris();
@@ -110,7 +115,9 @@ describe('loadPooledDataset', () => {
     const inPool = new Set(pool.sampleIndex);
     const rest = Array.from({ length: 150 }, (_, i) => i).filter((i) => !inPool.has(i));
     expect(rest).toHaveLength(45);
-    const restScaled = rest.map((i) => Array.from({ length: F }, (_, j) => Math.fround(Math.min(1, Math.max(0, (raw.x[i * F + j]! - min[j]!) / (max[j]! - min[j]!))))));
+    const restScaled = rest.map((i) =>
+      Array.from({ length: F }, (_, j) => Math.fround(Math.min(1, Math.max(0, (raw.x[i * F + j]! - min[j]!) / (max[j]! - min[j]!))))),
+    );
     expect(sortRows(restScaled)).toEqual(sortRows(rows(iris.test.x, iris.test.n, F)));
   });
 });

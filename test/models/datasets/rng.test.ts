@@ -5,7 +5,7 @@ import { deriveSeed, fmix32, mulberry32, Rng, seededPermutation } from '../../..
 // The widely published mulberry32 one-liner (Tommy Ettinger's algorithm), kept verbatim
 // as an independent reference for the class implementation.
 function referenceMulberry32(a: number) {
-  return function () {
+  return () => {
     a |= 0;
     a = (a + 0x6d2b79f5) | 0;
     let t = Math.imul(a ^ (a >>> 15), 1 | a);

@@ -19,7 +19,10 @@ describe('stratifiedSubset', () => {
           const got = [...idx].filter((i) => y[i] === c).length;
           expect(Math.abs(got - (k * total) / y.length)).toBeLessThan(1);
           // the earliest members of each class are the ones taken
-          const firsts = ys.map((v, i) => (v === c ? i : -1)).filter((i) => i >= 0).slice(0, got);
+          const firsts = ys
+            .map((v, i) => (v === c ? i : -1))
+            .filter((i) => i >= 0)
+            .slice(0, got);
           expect([...idx].filter((i) => y[i] === c)).toEqual(firsts);
         }
       }),

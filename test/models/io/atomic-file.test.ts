@@ -2,12 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  writeFileAtomic,
-  writeFileAtomicSync,
-  writeJsonAtomic,
-  writeJsonAtomicSync,
-} from '../../../models/io/atomic-file.ts';
+import { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic, writeJsonAtomicSync } from '../../../models/io/atomic-file.ts';
 
 let dir: string;
 beforeEach(() => {

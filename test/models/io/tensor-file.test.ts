@@ -4,15 +4,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  decodeArrays,
-  encodeArrays,
-  loadArrays,
-  loadArraysSync,
-  saveArrays,
-  saveArraysSync,
-  TensorFileError,
-} from '../../../models/io/tensor-file.ts';
+import { decodeArrays, encodeArrays, loadArrays, loadArraysSync, saveArrays, saveArraysSync, TensorFileError } from '../../../models/io/tensor-file.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -76,9 +68,7 @@ describe('tensor-file round trip', () => {
         (f, d, u) => {
           const arrays = { f: Float32Array.from(f), d: Float64Array.from(d), u: Uint16Array.from(u) };
           const got = decodeArrays(concat(encodeArrays({ name: 'p' }, arrays)));
-          expect(new Uint8Array(got.arrays.f!.buffer, got.arrays.f!.byteOffset, got.arrays.f!.byteLength)).toEqual(
-            new Uint8Array(arrays.f.buffer),
-          );
+          expect(new Uint8Array(got.arrays.f!.buffer, got.arrays.f!.byteOffset, got.arrays.f!.byteLength)).toEqual(new Uint8Array(arrays.f.buffer));
           expect([...got.arrays.d!]).toEqual([...arrays.d]);
           expect([...got.arrays.u!]).toEqual(u);
         },

@@ -94,13 +94,38 @@ describe('convolutional PNN layer', () => {
     const wt = tf.tensor2d(w, [batch, sh.nOut]);
     const conv = tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.forward(xt, solver).times, wt)) as tf.Scalar, [layer.pE, layer.pI]);
-      return { loss: value.dataSync()[0]!, gE: grads[layer.pE.name]!.dataSync(), gI: grads[layer.pI.name]!.dataSync(), t: layer.forward(xt, solver).times.dataSync() };
+      return {
+        loss: value.dataSync()[0]!,
+        gE: grads[layer.pE.name]!.dataSync(),
+        gI: grads[layer.pI.name]!.dataSync(),
+        t: layer.forward(xt, solver).times.dataSync(),
+      };
     });
     // Reference: the same layer unrolled to dense gE, gI and DSTD's dense path (binFractions + matMul).
     const kE = s.scale / s.ePlus;
     const kI = s.scale / -s.eMinus;
-    const gE = tf.variable(tf.tensor2d(Float32Array.from(convToDense(Float64Array.from(s.pE, (v) => v * kE), s)), [s.nIn, sh.nOut]));
-    const gI = tf.variable(tf.tensor2d(Float32Array.from(convToDense(Float64Array.from(s.pI, (v) => v * kI), s)), [s.nIn, sh.nOut]));
+    const gE = tf.variable(
+      tf.tensor2d(
+        Float32Array.from(
+          convToDense(
+            Float64Array.from(s.pE, (v) => v * kE),
+            s,
+          ),
+        ),
+        [s.nIn, sh.nOut],
+      ),
+    );
+    const gI = tf.variable(
+      tf.tensor2d(
+        Float32Array.from(
+          convToDense(
+            Float64Array.from(s.pI, (v) => v * kI),
+            s,
+          ),
+        ),
+        [s.nIn, sh.nOut],
+      ),
+    );
     const dense = tf.tidy(() => {
       const f = () => solver.dense({ model: s.model, gE, gI, ePlus: s.ePlus, eMinus: s.eMinus, horizon: s.horizon }, xt).times;
       const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(f(), wt)) as tf.Scalar, [gE, gI]);
@@ -159,7 +184,10 @@ describe('convolutional PNN layer', () => {
     const rest = tf.tidy(() => layer.restPotential(xt).dataSync());
     // Independent: the unrolled rest weights, sum_j w_ij (horizon - t_j)+, max over each pool window.
     const sh = layer.shape;
-    const W = convToDense(Float64Array.from(s.pE, (v, k) => s.scale * (v - s.pI[k]!)), s);
+    const W = convToDense(
+      Float64Array.from(s.pE, (v, k) => s.scale * (v - s.pI[k]!)),
+      s,
+    );
     for (let b = 0; b < batch; b++)
       for (let py = 0; py < sh.poolH; py++)
         for (let px = 0; px < sh.poolW; px++)

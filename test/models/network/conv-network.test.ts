@@ -59,9 +59,27 @@ describe('architecture descriptions', () => {
 
   it('rejects descriptions that cannot be built, naming the entry and the fix', () => {
     const input = { height: 8, width: 8, channels: 1 };
-    expect(() => compileArchitecture({ input, layers: [{ type: 'pool', size: 2 }, { type: 'dense', units: 3 }] })).toThrow(/layers\.0 \(pool\).*right after a conv/);
-    expect(() => compileArchitecture({ input, layers: [{ type: 'dense', units: 3 }, { type: 'conv', channels: 2, kernel: 3 }] })).toThrow(/layers\.1 \(conv\).*cannot follow a dense/);
-    expect(() => compileArchitecture({ input, layers: [{ type: 'conv', channels: 2, kernel: 9, padding: 'valid' }] })).toThrow(/layers\.0 \(conv\).*kernel height 9/);
+    expect(() =>
+      compileArchitecture({
+        input,
+        layers: [
+          { type: 'pool', size: 2 },
+          { type: 'dense', units: 3 },
+        ],
+      }),
+    ).toThrow(/layers\.0 \(pool\).*right after a conv/);
+    expect(() =>
+      compileArchitecture({
+        input,
+        layers: [
+          { type: 'dense', units: 3 },
+          { type: 'conv', channels: 2, kernel: 3 },
+        ],
+      }),
+    ).toThrow(/layers\.1 \(conv\).*cannot follow a dense/);
+    expect(() => compileArchitecture({ input, layers: [{ type: 'conv', channels: 2, kernel: 9, padding: 'valid' }] })).toThrow(
+      /layers\.0 \(conv\).*kernel height 9/,
+    );
     expect(() => compileArchitecture({ input, layers: [{ type: 'conv', channels: 0, kernel: 3 }] })).toThrow(/layers\.0\.channels/);
     expect(() => archPreset('vgg16')).toThrow(/unknown architecture preset 'vgg16'; use one of mnist-conv, cifar-vgg5/);
   });

@@ -92,7 +92,9 @@ describe.each<EventKernel>(['js', 'simd'])('eventDrives (%s kernels)', (kernel) 
     const [off, on] = [false, true].map((inputGrad) =>
       tf.tidy(() => {
         const t = tf.tensor2d(c.times, [c.B, c.nIn]);
-        return tf.grad((x: tf.Tensor) => tf.sum(eventDrives(x as tf.Tensor2D, tf.tensor2d(c.w, [c.nIn, c.C]), { bins: c.M, horizon: c.h, inputGrad, kernel })))(t).dataSync();
+        return tf
+          .grad((x: tf.Tensor) => tf.sum(eventDrives(x as tf.Tensor2D, tf.tensor2d(c.w, [c.nIn, c.C]), { bins: c.M, horizon: c.h, inputGrad, kernel })))(t)
+          .dataSync();
       }),
     );
     expect(Array.from(off!).every((v) => v === 0)).toBe(true);
@@ -101,7 +103,6 @@ describe.each<EventKernel>(['js', 'simd'])('eventDrives (%s kernels)', (kernel) 
     });
     expect(Array.from(on!).some((v) => v !== 0)).toBe(true);
   });
-
 });
 
 describe('eventDrives', () => {
@@ -119,6 +120,8 @@ describe('eventDrives', () => {
     expect(() => eventDrives(t, tf.zeros([4, 2]) as tf.Tensor2D, { bins: 4, horizon: 1 })).toThrow(/weights must be \[3, C\]/);
     expect(() => eventDrives(t, tf.zeros([3, 2]) as tf.Tensor2D, { bins: 0, horizon: 1 })).toThrow(/bins/);
     expect(() => eventDrives(t, tf.zeros([3, 2]) as tf.Tensor2D, { bins: 4, horizon: Infinity })).toThrow(/horizon/);
-    expect(() => eventDrives(t, tf.zeros([3, 2]) as tf.Tensor2D, { bins: 4, horizon: 1, kernel: 'gpu' as EventKernel })).toThrow(/kernel must be 'js' or 'simd', got 'gpu'/);
+    expect(() => eventDrives(t, tf.zeros([3, 2]) as tf.Tensor2D, { bins: 4, horizon: 1, kernel: 'gpu' as EventKernel })).toThrow(
+      /kernel must be 'js' or 'simd', got 'gpu'/,
+    );
   });
 });

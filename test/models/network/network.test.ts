@@ -27,7 +27,19 @@ function tinyNet(model: 'pnn' | 'ideal', seed = 3, config: Partial<NetworkConfig
     const nOut = cfg.sizes[l + 1]!;
     const pE = Float32Array.from({ length: nIn * nOut }, () => 0.4 + rnd());
     const pI = Float32Array.from({ length: nIn * nOut }, () => (rnd() < 0.4 ? 0.6 * rnd() : 0));
-    return { kind: 'dense', nIn, nOut, model, ePlus: cfg.ePlus, eMinus: cfg.eMinus, horizon: cfg.horizons[l]!, timeOffset: 0, scale: l === 0 ? 0.45 : 0.55, pE, pI };
+    return {
+      kind: 'dense',
+      nIn,
+      nOut,
+      model,
+      ePlus: cfg.ePlus,
+      eMinus: cfg.eMinus,
+      horizon: cfg.horizons[l]!,
+      timeOffset: 0,
+      scale: l === 0 ? 0.45 : 0.55,
+      pE,
+      pI,
+    };
   });
   const net = SpikingNetwork.fromStates(cfg, states);
   made.push(net);
@@ -60,7 +72,13 @@ describe('network gradients against finite differences', () => {
     const loss64 = (): number => {
       const out = exactNetworkForward(net.toPnnLayers(), times64, n).at(-1)!;
       const h = net.config.horizons.at(-1)!;
-      return crossEntropyOf(Array.from(out, (t) => Math.min(t, h)), y, n, 3, cfgCE.tauSoft);
+      return crossEntropyOf(
+        Array.from(out, (t) => Math.min(t, h)),
+        y,
+        n,
+        3,
+        cfgCE.tauSoft,
+      );
     };
     const g = autodiff(net, x, y, createSolver('exact'));
     const vars = net.trainableVariables();
@@ -158,7 +176,10 @@ describe('DenseSpikeLayer', () => {
     const s = net.states()[1]!;
     const plain = new DenseSpikeLayer({ ...s, timeOffset: 0 });
     const shifted = new DenseSpikeLayer({ ...s, timeOffset: 0.9 });
-    const x = tf.tensor2d(Float32Array.from({ length: 4 * 4 }, (_, k) => 1 + 0.07 * k), [4, 4]);
+    const x = tf.tensor2d(
+      Float32Array.from({ length: 4 * 4 }, (_, k) => 1 + 0.07 * k),
+      [4, 4],
+    );
     const exact = createSolver('exact');
     const t0 = tf.tidy(() => plain.forward(x, exact).times.dataSync());
     const t1 = tf.tidy(() => shifted.forward(x, exact).times.dataSync());
@@ -236,9 +257,11 @@ describe('SpikingNetwork', () => {
     expect(() => defaultConfig([1, 2], { biasSpike: 0 })).toThrow(/sizes.0/);
   });
 
-  it('biasReplaces: the reference spike takes the place of one data feature, the width stays the data\'s', () => {
+  it("biasReplaces: the reference spike takes the place of one data feature, the width stays the data's", () => {
     const cfg = defaultConfig([3, 4, 3], { biasSpike: 0.25, biasReplaces: 1 });
-    const s = tinyNet('pnn', 5).states().map((st, l) => (l === 0 ? { ...st, nIn: 3, pE: st.pE.subarray(0, 12), pI: st.pI.subarray(0, 12) } : st));
+    const s = tinyNet('pnn', 5)
+      .states()
+      .map((st, l) => (l === 0 ? { ...st, nIn: 3, pE: st.pE.subarray(0, 12), pI: st.pI.subarray(0, 12) } : st));
     const net = SpikingNetwork.fromStates(cfg, s);
     made.push(net);
     expect([net.inputs, net.features, net.referenceInput]).toEqual([3, 3, 1]);

@@ -22,7 +22,6 @@ import { trainNetwork } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { mulberry } from '../rng.ts';
 
-
 const nIn = 12;
 const nOut = 5;
 const B = 8;
@@ -78,13 +77,21 @@ describe('layerGrid', () => {
 
 describe('a shifted grid with inputs before the offset', () => {
   it('the case is discriminating: moving early inputs to the offset changes the exact spike times a lot', () => {
-    const moved = exactForward(exactLayer(Float64Array.from(pE), Float64Array.from(pI)), x.map((t) => Math.max(t, 1)), B).times;
+    const moved = exactForward(
+      exactLayer(Float64Array.from(pE), Float64Array.from(pI)),
+      x.map((t) => Math.max(t, 1)),
+      B,
+    ).times;
     expect(maxError(Float64Array.from(moved, (t) => Math.min(t, 3)))).toBeGreaterThan(0.3);
     // Some neurons even fire before the offset.
     expect(Array.from(exactTimes).some((t) => t < 1)).toBe(true);
   });
 
-  for (const [name, drives] of [['dstd, event drives', 'events'], ['dstd, solver drives', 'solver'], ['euler', 'solver']] as const) {
+  for (const [name, drives] of [
+    ['dstd, event drives', 'events'],
+    ['dstd, solver drives', 'solver'],
+    ['euler', 'solver'],
+  ] as const) {
     it(`${name}: spike times converge to the exact solver's`, () => {
       const l = new DenseSpikeLayer({ ...layer.state(), drives });
       const errs = [8, 32, 128].map((M) => {
@@ -165,7 +172,11 @@ describe('fixed per-neuron threshold scale and delay (a calibrated twin)', () =>
     ).times;
     // Non-vacuous: the calibration moves the exact spikes.
     expect(Math.max(...Array.from(ref, (t, k) => Math.abs(Math.min(t, 3) - Math.min(exactTimes[k]!, 3))))).toBeGreaterThan(0.05);
-    for (const [name, drives] of [['dstd', 'events'], ['dstd', 'solver'], ['euler', 'solver']] as const) {
+    for (const [name, drives] of [
+      ['dstd', 'events'],
+      ['dstd', 'solver'],
+      ['euler', 'solver'],
+    ] as const) {
       const l = new DenseSpikeLayer({ ...cal.state(), drives });
       const s = createSolver(name, { bins: 128, eulerSteps: 512 });
       const t = tf.tidy(() => l.forward(tf.tensor2d(Float32Array.from(x), [B, nIn]), s).times.dataSync());
@@ -202,7 +213,12 @@ describe('a trained network on shifted grids', () => {
     const net = initNetwork(config, { x: data.train.x, n: data.train.n }, solver, { seed: 2, targetFraction: 0.02 });
     try {
       await trainNetwork(net, { train: data.train }, { epochs: 8, batchSize: 8, lr: 0.01, seed: 2, solver, loss: { windowWeight: 0 } });
-      const all = { ...data.train, x: Float32Array.of(...data.train.x, ...data.test.x), y: Uint8Array.of(...data.train.y, ...data.test.y), n: data.train.n + data.test.n };
+      const all = {
+        ...data.train,
+        x: Float32Array.of(...data.train.x, ...data.test.x),
+        y: Uint8Array.of(...data.train.y, ...data.test.y),
+        n: data.train.n + data.test.n,
+      };
       // Non-vacuous: hidden spikes before layer 1's grid offset, which the fix must integrate.
       const input = Float64Array.from(all.x, (v) => (v <= 0 ? Infinity : 1 - v));
       const hidden = exactNetworkForward(net.toPnnLayers(), input, all.n)[0]!;

@@ -56,9 +56,7 @@ describe('DSTD forward', () => {
       const p = layerToTensors(layer);
       const xt = tf.tensor2d(Float32Array.from(x), [batch, layer.nIn]);
       const bins = [16, 32, 64, 128];
-      const errs = bins.map((M) =>
-        tf.tidy(() => meanAbsError(exact, dstdDense(p, xt, { bins: M }).times.dataSync() as Float32Array)),
-      );
+      const errs = bins.map((M) => tf.tidy(() => meanAbsError(exact, dstdDense(p, xt, { bins: M }).times.dataSync() as Float32Array)));
       const order = convergenceOrder(bins, errs);
       // Measured: pnn 2.0, ideal 2.0 (mean absolute error); M = 32 is within ~0.03 % of the horizon.
       expect(order).toBeGreaterThan(1.6);
@@ -104,7 +102,15 @@ describe('DSTD forward', () => {
     // Neurons 0 and 1 of the first layer have no excitation: silent, and must stay out of layer 2.
     const gE0 = Array.from({ length: 360 }, (_, k) => (k % 12 < 2 ? 0 : rnd() * 0.2));
     const l0 = makeLayer({ nIn: 30, nOut: 12, ePlus: 5, eMinus: -3, gE: gE0, gI: Array.from({ length: 360 }, () => rnd() * 0.1) });
-    const l1 = makeLayer({ nIn: 12, nOut: 4, ePlus: 5, eMinus: -3, horizon: 2, gE: Array.from({ length: 48 }, () => rnd() * 0.6), gI: Array.from({ length: 48 }, () => rnd() * 0.2) });
+    const l1 = makeLayer({
+      nIn: 12,
+      nOut: 4,
+      ePlus: 5,
+      eMinus: -3,
+      horizon: 2,
+      gE: Array.from({ length: 48 }, () => rnd() * 0.6),
+      gI: Array.from({ length: 48 }, () => rnd() * 0.2),
+    });
     const x = Float64Array.from({ length: 3 * 30 }, () => (rnd() < 0.3 ? Infinity : rnd() * 0.5));
     const exact = exactNetworkForward([l0, l1], x, 3);
     expect(exact[0].some((t) => t === Infinity)).toBe(true);
@@ -195,7 +201,14 @@ describe('DSTD gradients against finite differences of the exact solver', () => 
     const wt = tf.tensor2d(Float32Array.from(w1), [batch, 4]);
     const errs = [64, 512].map((bins) => {
       const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
-        const out = dstdNetwork([{ ...ps[0], gE: a as tf.Tensor2D }, { ...ps[1], gE: b as tf.Tensor2D }], xt, { bins });
+        const out = dstdNetwork(
+          [
+            { ...ps[0], gE: a as tf.Tensor2D },
+            { ...ps[1], gE: b as tf.Tensor2D },
+          ],
+          xt,
+          { bins },
+        );
         return tf.sum(tf.mul(out[1].times, wt)) as tf.Scalar;
       })([ps[0].gE, ps[1].gE]);
       const e = [relError(g[0].dataSync(), exact.grads[0].gE), relError(g[1].dataSync(), exact.grads[1].gE)];
@@ -239,7 +252,18 @@ describe('DSTD gradients against finite differences of the exact solver', () => 
           const x = tf.tensor2d(xs, [2, 5]);
           const vars = layers.flatMap((l) => [l.gE, l.gI, l.ePlus as tf.Scalar, l.eMinus as tf.Scalar, l.gL!, l.thresholdScale!]);
           const grads = tf.grads((...ts: tf.Tensor[]) => {
-            const ls = layers.map((l, i) => ({ ...l, gE: ts[6 * i], gI: ts[6 * i + 1], ePlus: ts[6 * i + 2], eMinus: ts[6 * i + 3], gL: ts[6 * i + 4], thresholdScale: ts[6 * i + 5] }) as DenseLayerTensors);
+            const ls = layers.map(
+              (l, i) =>
+                ({
+                  ...l,
+                  gE: ts[6 * i],
+                  gI: ts[6 * i + 1],
+                  ePlus: ts[6 * i + 2],
+                  eMinus: ts[6 * i + 3],
+                  gL: ts[6 * i + 4],
+                  thresholdScale: ts[6 * i + 5],
+                }) as DenseLayerTensors,
+            );
             const out = dstdNetwork(ls, ts[12] as tf.Tensor2D, { bins });
             return tf.add(tf.sum(out[1].times), tf.sum(out[0].times)) as tf.Scalar;
           })([...vars, x]);
@@ -257,8 +281,15 @@ describe('DSTD gradients against finite differences of the exact solver', () => 
     const G = tf.zeros([2, 4, 3]) as tf.Tensor3D;
     const A = tf.fill([2, 4, 3], -1) as tf.Tensor3D;
     const theta = tf.ones([3]) as tf.Tensor1D;
-    const [gG, gA, gT] = tf.grads((g: tf.Tensor, a: tf.Tensor, th: tf.Tensor) =>
-      tf.sum(tf.where(tf.isFinite(spikeTimesFromDrives(g as tf.Tensor3D, a as tf.Tensor3D, th as tf.Tensor1D, { dt: 0.25, minSlope: 1e-3 })), tf.ones([2, 3]), tf.zeros([2, 3]))) as tf.Scalar,
+    const [gG, gA, gT] = tf.grads(
+      (g: tf.Tensor, a: tf.Tensor, th: tf.Tensor) =>
+        tf.sum(
+          tf.where(
+            tf.isFinite(spikeTimesFromDrives(g as tf.Tensor3D, a as tf.Tensor3D, th as tf.Tensor1D, { dt: 0.25, minSlope: 1e-3 })),
+            tf.ones([2, 3]),
+            tf.zeros([2, 3]),
+          ),
+        ) as tf.Scalar,
     )([G, A, theta]);
     for (const g of [gG, gA, gT]) expect(Array.from(g.dataSync()).every((v) => v === 0)).toBe(true);
     tf.dispose([G, A, theta, gG, gA, gT]);

@@ -123,7 +123,9 @@ describe('Euler baseline', () => {
           });
           const p = layerToTensors(layer);
           const x = tf.tensor2d(xs, [2, 4]);
-          const grads = tf.grads((gE: tf.Tensor, t: tf.Tensor) => tf.sum(eulerDense({ ...p, gE: gE as tf.Tensor2D }, t as tf.Tensor2D, { steps: 16 }).times) as tf.Scalar)([p.gE, x]);
+          const grads = tf.grads(
+            (gE: tf.Tensor, t: tf.Tensor) => tf.sum(eulerDense({ ...p, gE: gE as tf.Tensor2D }, t as tf.Tensor2D, { steps: 16 }).times) as tf.Scalar,
+          )([p.gE, x]);
           for (const g of grads) for (const v of g.dataSync()) expect(Number.isFinite(v)).toBe(true);
           tf.dispose([...grads, x]);
           disposeLayerTensors(p);

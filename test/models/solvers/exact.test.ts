@@ -1,12 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { makeLayer, type LayerSpec, type PnnLayer } from '../../../models/neuron/layer.ts';
-import {
-  exactBackward,
-  exactForward,
-  exactNetworkBackward,
-  exactNetworkForward,
-} from '../../../models/solvers/exact.ts';
+import { exactBackward, exactForward, exactNetworkBackward, exactNetworkForward } from '../../../models/solvers/exact.ts';
 import { mulberry } from '../rng.ts';
 
 const one = (spec: Partial<LayerSpec> & { gE?: number[]; gI?: number[] }): PnnLayer =>
@@ -152,44 +147,39 @@ describe('exactForward: one neuron against closed forms', () => {
 
   it('agrees with fine-step RK4 on random layers (pnn and ideal)', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 1000 }),
-        fc.constantFrom<'pnn' | 'ideal'>('pnn', 'ideal'),
-        (seed, model) => {
-          const rnd = mulberry(seed);
-          const nIn = 5;
-          const nOut = 3;
-          const steps = 4000;
-          const layer = makeLayer({
-            nIn,
-            nOut,
-            model,
-            gE: Array.from({ length: nIn * nOut }, () => rnd() * 1.5),
-            gI: Array.from({ length: nIn * nOut }, () => rnd() * 0.5),
-            ePlus: 2 + 4 * rnd(),
-            eMinus: -1 - 3 * rnd(),
-            gL: Array.from({ length: nOut }, () => rnd() * 0.5),
-            thresholdScale: Array.from({ length: nOut }, () => 0.8 + 0.4 * rnd()),
-          });
-          // Inputs on the RK4 grid so its steps never straddle a switch.
-          const x = Float64Array.from({ length: nIn }, () => (rnd() < 0.2 ? Infinity : Math.floor(rnd() * 0.6 * steps) / steps));
-          const ref = rk4Reference(layer, x, steps);
-          const got = exactForward(layer, x, 1).times;
-          for (let i = 0; i < nOut; i++) {
-            if (ref[i] === Infinity || got[i] === Infinity) {
-              // Both silent, or a crossing within a hair of the horizon.
-              expect(Math.min(ref[i], got[i])).toSatisfy((t: number) => t === Infinity || t > 0.999);
-            } else {
-              expect(Math.abs(got[i] - ref[i])).toBeLessThan(2e-6);
-            }
+      fc.property(fc.integer({ min: 1, max: 1000 }), fc.constantFrom<'pnn' | 'ideal'>('pnn', 'ideal'), (seed, model) => {
+        const rnd = mulberry(seed);
+        const nIn = 5;
+        const nOut = 3;
+        const steps = 4000;
+        const layer = makeLayer({
+          nIn,
+          nOut,
+          model,
+          gE: Array.from({ length: nIn * nOut }, () => rnd() * 1.5),
+          gI: Array.from({ length: nIn * nOut }, () => rnd() * 0.5),
+          ePlus: 2 + 4 * rnd(),
+          eMinus: -1 - 3 * rnd(),
+          gL: Array.from({ length: nOut }, () => rnd() * 0.5),
+          thresholdScale: Array.from({ length: nOut }, () => 0.8 + 0.4 * rnd()),
+        });
+        // Inputs on the RK4 grid so its steps never straddle a switch.
+        const x = Float64Array.from({ length: nIn }, () => (rnd() < 0.2 ? Infinity : Math.floor(rnd() * 0.6 * steps) / steps));
+        const ref = rk4Reference(layer, x, steps);
+        const got = exactForward(layer, x, 1).times;
+        for (let i = 0; i < nOut; i++) {
+          if (ref[i] === Infinity || got[i] === Infinity) {
+            // Both silent, or a crossing within a hair of the horizon.
+            expect(Math.min(ref[i], got[i])).toSatisfy((t: number) => t === Infinity || t > 0.999);
+          } else {
+            expect(Math.abs(got[i] - ref[i])).toBeLessThan(2e-6);
           }
-        },
-      ),
+        }
+      }),
       { numRuns: 30 },
     );
   });
 });
-
 
 function randomSpec(rnd: () => number, nIn: number, nOut: number, model: 'pnn' | 'ideal'): LayerSpec {
   return {
@@ -251,14 +241,20 @@ describe('exactBackward against central finite differences', () => {
       const check = (name: string, arr: Float64Array, g: Float64Array) => {
         for (let k = 0; k < arr.length; k++) {
           if (!Number.isFinite(arr[k])) continue;
-          const d = fd(() => arr[k], (v) => (arr[k] = v));
+          const d = fd(
+            () => arr[k],
+            (v) => (arr[k] = v),
+          );
           expect(Math.abs(d - g[k]), `${name}[${k}]`).toBeLessThan(1e-7 + 1e-6 * Math.abs(d));
         }
       };
       for (const key of Object.keys(arrays) as (keyof typeof arrays)[]) check(key, arrays[key], grads[key]);
       check('inputTimes', x, grads.inputTimes);
       for (const key of ['ePlus', 'eMinus'] as const) {
-        const d = fd(() => scalars[key], (v) => (scalars[key] = v));
+        const d = fd(
+          () => scalars[key],
+          (v) => (scalars[key] = v),
+        );
         expect(Math.abs(d - grads[key]), key).toBeLessThan(1e-7 + 1e-6 * Math.abs(d));
       }
     });

@@ -31,4 +31,3 @@ export function tensorGradients(
   disposeLayerTensors(p);
   return out;
 }
-

@@ -9,11 +9,7 @@ describe('confusionMatrix', () => {
   const cm = confusionMatrix(labels, preds, 3);
 
   it('counts (true, predicted) pairs with silence in its own column', () => {
-    expect(Array.from(cm.counts)).toEqual([
-      2, 1, 0, 0,
-      0, 1, 0, 1,
-      0, 2, 1, 0,
-    ]);
+    expect(Array.from(cm.counts)).toEqual([2, 1, 0, 0, 0, 1, 0, 1, 0, 2, 1, 0]);
     expect(cm.n).toBe(8);
     expect(confusionAccuracy(cm)).toBe(4 / 8);
   });
@@ -25,7 +21,11 @@ describe('confusionMatrix', () => {
     // Class 1 is predicted 4 times (once right), class 2 once (right), class 0 twice (both right).
     expect(f.map((c) => c.precision)).toEqual([1, 1 / 4, 1]);
     expect(f.map((c) => c.noSpike)).toEqual([0, 1, 0]);
-    expect(f.map((c) => [c.confusedWith, c.confusedCount])).toEqual([[1, 1], [-1, 0], [1, 2]]);
+    expect(f.map((c) => [c.confusedWith, c.confusedCount])).toEqual([
+      [1, 1],
+      [-1, 0],
+      [1, 2],
+    ]);
   });
 
   it('marks classes without samples or predictions as NaN and breaks confusion ties toward the lower class', () => {
@@ -56,7 +56,11 @@ describe('confusionMatrix', () => {
     expect(confusionJson(cm, ['a', 'b', 'c'])).toEqual({
       classes: ['a', 'b', 'c'],
       columns: ['a', 'b', 'c', 'no spike'],
-      rows: [[2, 1, 0, 0], [0, 1, 0, 1], [0, 2, 1, 0]],
+      rows: [
+        [2, 1, 0, 0],
+        [0, 1, 0, 1],
+        [0, 2, 1, 0],
+      ],
       n: 8,
     });
     expect(() => confusionJson(cm, ['a', 'b'])).toThrow(/2 class names for 3 classes/);
@@ -65,9 +69,17 @@ describe('confusionMatrix', () => {
   it('random samples: rows sum to the class counts, the diagonal to the matches, recall averages to accuracy', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 6 }).chain((k) => fc.tuple(fc.constant(k), fc.array(fc.tuple(fc.integer({ min: 0, max: k - 1 }), fc.integer({ min: -1, max: k - 1 })), { maxLength: 60 }))),
+        fc
+          .integer({ min: 1, max: 6 })
+          .chain((k) =>
+            fc.tuple(fc.constant(k), fc.array(fc.tuple(fc.integer({ min: 0, max: k - 1 }), fc.integer({ min: -1, max: k - 1 })), { maxLength: 60 })),
+          ),
         ([k, pairs]) => {
-          const m = confusionMatrix(pairs.map((p) => p[0]), pairs.map((p) => p[1]), k);
+          const m = confusionMatrix(
+            pairs.map((p) => p[0]),
+            pairs.map((p) => p[1]),
+            k,
+          );
           const figs = classFigures(m);
           let total = 0;
           for (let t = 0; t < k; t++) {

@@ -130,7 +130,12 @@ describe('adamStep', () => {
     });
     expect(state.step).toBe(3);
     // A step far past zero lands exactly on zero (a transistor switched off), never below.
-    adamStep(a, state, va.map((v) => new Float32Array(v.size).fill(1)), { lr: 1e3 });
+    adamStep(
+      a,
+      state,
+      va.map((v) => new Float32Array(v.size).fill(1)),
+      { lr: 1e3 },
+    );
     for (const v of va) expect(Math.max(...v.dataSync())).toBe(0);
     opt.dispose();
     a.dispose();

@@ -70,7 +70,8 @@ describe('noisyInputs', () => {
 
   it('refuses a negative or non-finite standard deviation', () => {
     const x = new Float32Array(4);
-    for (const std of [-0.1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => noisyInputs(x, { ...base, std })).toThrow(/input noise std must be finite and >= 0.*got/);
+    for (const std of [-0.1, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => noisyInputs(x, { ...base, std })).toThrow(/input noise std must be finite and >= 0.*got/);
   });
 });
 
@@ -80,7 +81,11 @@ describe('trainNetwork with inputNoise', () => {
     const test = toySet(2, 16);
     const solver = createSolver('dstd', { bins: 12 });
     const net = initNetwork(defaultConfig([6, 8, 2]), { x: trainPart.x, n: 32 }, solver, { seed: 5 });
-    const history = await trainNetwork(net, { train: trainPart, test }, { epochs: 2, batchSize: 8, lr: 0.02, seed: 5, solver, ...(inputNoise !== undefined ? { inputNoise } : {}) });
+    const history = await trainNetwork(
+      net,
+      { train: trainPart, test },
+      { epochs: 2, batchSize: 8, lr: 0.02, seed: 5, solver, ...(inputNoise !== undefined ? { inputNoise } : {}) },
+    );
     const weights = net.trainableVariables().map((v) => Array.from(v.dataSync()));
     net.dispose();
     // Everything but the timings.

@@ -2,14 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DenseSpikeLayer } from '../../../models/network/layer.ts';
 import { createSolver } from '../../../models/network/solver.ts';
-import {
-  crossEntropyOf,
-  deadNeuronPenalty,
-  deadSelection,
-  stopGradient,
-  ttfsCrossEntropy,
-  windowPenalty,
-} from '../../../models/training/losses.ts';
+import { crossEntropyOf, deadNeuronPenalty, deadSelection, stopGradient, ttfsCrossEntropy, windowPenalty } from '../../../models/training/losses.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { mulberry } from '../rng.ts';
 
@@ -33,7 +26,9 @@ describe('ttfsCrossEntropy', () => {
     const labels = tf.tensor1d(y, 'int32');
     expect(ttfsCrossEntropy(times, labels, tau).dataSync()[0]).toBeCloseTo(ref, 5);
     expect(crossEntropyOf(t, y, 2, 3, tau)).toBeCloseTo(ref, 10);
-    const g = tf.grad((x: tf.Tensor) => ttfsCrossEntropy(x as tf.Tensor2D, labels, tau))(times).dataSync();
+    const g = tf
+      .grad((x: tf.Tensor) => ttfsCrossEntropy(x as tf.Tensor2D, labels, tau))(times)
+      .dataSync();
     const z0 = t.slice(0, 3).map((v) => Math.exp(-v / tau));
     const p0 = z0.map((v) => v / z0.reduce((a, c) => a + c));
     // dL/dt_c = -(p_c - [c = y]) / (tau * B)
@@ -78,8 +73,17 @@ describe('dead neurons', () => {
     const nIn = 5;
     const nOut = 3;
     const B = 4;
-    const layer = pnnLayer(nIn, nOut, 0.4, () => rnd(), () => rnd());
-    const x = tf.tensor2d(Float32Array.from({ length: B * nIn }, () => rnd()), [B, nIn]);
+    const layer = pnnLayer(
+      nIn,
+      nOut,
+      0.4,
+      () => rnd(),
+      () => rnd(),
+    );
+    const x = tf.tensor2d(
+      Float32Array.from({ length: B * nIn }, () => rnd()),
+      [B, nIn],
+    );
     const v = tf.tidy(() => layer.restPotential(x).dataSync());
     // Three of the twelve pairs, as a silent label neuron or a dead hidden one would select them.
     const sel = Float32Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]);
@@ -101,18 +105,31 @@ describe('dead neurons', () => {
     const nIn = 12;
     const nOut = 6;
     // Mostly inhibitory synapses: every neuron silent at first.
-    const layer = pnnLayer(nIn, nOut, 0.3, () => 0.1 * rnd(), () => 0.5 + rnd());
-    const x = tf.tensor2d(Float32Array.from({ length: 16 * nIn }, () => rnd()), [16, nIn]);
+    const layer = pnnLayer(
+      nIn,
+      nOut,
+      0.3,
+      () => 0.1 * rnd(),
+      () => 0.5 + rnd(),
+    );
+    const x = tf.tensor2d(
+      Float32Array.from({ length: 16 * nIn }, () => rnd()),
+      [16, nIn],
+    );
     const solver = createSolver('dstd', { bins: 16 });
     const firedFraction = () => tf.tidy(() => tf.mean(layer.forward(x, solver).mask).dataSync()[0]!);
     expect(firedFraction()).toBe(0);
     const opt = tf.train.adam(0.05);
     for (let step = 0; step < 60 && firedFraction() < 0.9; step++) {
-      opt.minimize(() => {
-        const mask = layer.forward(x, solver).mask.dataSync() as Float32Array;
-        const sel = deadSelection(mask, 16, nOut, { deadRate: 0 });
-        return sel ? deadNeuronPenalty(layer, x, sel, 2) : (tf.scalar(0) as tf.Scalar);
-      }, false, layer.trainableVariables());
+      opt.minimize(
+        () => {
+          const mask = layer.forward(x, solver).mask.dataSync() as Float32Array;
+          const sel = deadSelection(mask, 16, nOut, { deadRate: 0 });
+          return sel ? deadNeuronPenalty(layer, x, sel, 2) : (tf.scalar(0) as tf.Scalar);
+        },
+        false,
+        layer.trainableVariables(),
+      );
       layer.project();
     }
     expect(firedFraction()).toBeGreaterThan(0.9);
@@ -124,6 +141,12 @@ describe('dead neurons', () => {
   it('stopGradient passes values and blocks gradients', () => {
     const x = tf.tensor1d([1, 2, 3]);
     expect(Array.from(stopGradient(x).dataSync())).toEqual([1, 2, 3]);
-    expect(Array.from(tf.grad((v: tf.Tensor) => tf.sum(tf.mul(stopGradient(v), v)))(x).dataSync())).toEqual([1, 2, 3]);
+    expect(
+      Array.from(
+        tf
+          .grad((v: tf.Tensor) => tf.sum(tf.mul(stopGradient(v), v)))(x)
+          .dataSync(),
+      ),
+    ).toEqual([1, 2, 3]);
   });
 });

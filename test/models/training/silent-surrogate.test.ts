@@ -121,10 +121,25 @@ describe('horizonMembrane', () => {
 
 describe('silentPseudoTimes', () => {
   it('keeps fired times and places silent neurons at horizon + scale * width * (1 - u)+', () => {
-    const s = { times: tf.tensor2d([[3.2, 4, 4], [4, 3.5, 4]]), mask: tf.tensor2d([[1, 0, 0], [0, 1, 0]]) };
-    const u = tf.tensor2d([[0.1, 0.75, 1.2], [-0.5, 0.3, 1]]);
+    const s = {
+      times: tf.tensor2d([
+        [3.2, 4, 4],
+        [4, 3.5, 4],
+      ]),
+      mask: tf.tensor2d([
+        [1, 0, 0],
+        [0, 1, 0],
+      ]),
+    };
+    const u = tf.tensor2d([
+      [0.1, 0.75, 1.2],
+      [-0.5, 0.3, 1],
+    ]);
     const t = silentPseudoTimes(s, u, 4, 1, 2).arraySync();
-    const want = [[3.2, 4.5, 4], [7, 3.5, 4]];
+    const want = [
+      [3.2, 4.5, 4],
+      [7, 3.5, 4],
+    ];
     t.forEach((row, b) => row.forEach((v, c) => expect(v).toBeCloseTo(want[b]![c]!, 6)));
     expect(() => silentPseudoTimes(s, u, 4, 1, 0)).toThrow(/scale/);
     tf.dispose([s.times, s.mask, u]);

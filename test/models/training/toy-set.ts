@@ -11,7 +11,7 @@ export function toySet(seed: number, n: number): DatasetPart {
     const c = s % 2;
     y[s] = c;
     for (let j = 0; j < f; j++) {
-      const bright = (j < f / 2) === (c === 0);
+      const bright = j < f / 2 === (c === 0);
       x[s * f + j] = bright ? 0.6 + 0.4 * rnd() : 0.3 * rnd();
     }
   }

@@ -52,7 +52,9 @@ describe('trainNetwork', () => {
     const train = toySet(1, 8);
     const solver = createSolver('exact');
     const net = initNetwork(defaultConfig([6, 2]), { x: train.x, n: 8 }, solver, { seed: 1 });
-    await expect(trainNetwork(net, { train }, { epochs: 1, batchSize: 0, lr: 0.1, seed: 1, solver })).rejects.toThrow(/batchSize must be a positive integer, got 0/);
+    await expect(trainNetwork(net, { train }, { epochs: 1, batchSize: 0, lr: 0.1, seed: 1, solver })).rejects.toThrow(
+      /batchSize must be a positive integer, got 0/,
+    );
     await expect(trainNetwork(net, { train }, { epochs: 1, batchSize: 4, lr: -1, seed: 1, solver })).rejects.toThrow(/lr must be > 0, got -1/);
     await expect(trainNetwork(net, { train }, { epochs: 1, batchSize: 4, lr: 0.1, seed: 1, solver, loss: { tauSoft: 0 } })).rejects.toThrow(/tauSoft/);
     net.dispose();
@@ -63,7 +65,11 @@ describe('trainNetwork', () => {
     const solver = createSolver('dstd', { bins: 8 });
     const net = initNetwork(defaultConfig([6, 4, 2]), { x: train.x, n: 64 }, solver, { seed: 1 });
     const ctl = new AbortController();
-    const h = await trainNetwork(net, { train }, { epochs: 5, batchSize: 8, lr: 0.01, seed: 1, solver, signal: ctl.signal, onBatch: (p) => p.batch === 2 && ctl.abort() });
+    const h = await trainNetwork(
+      net,
+      { train },
+      { epochs: 5, batchSize: 8, lr: 0.01, seed: 1, solver, signal: ctl.signal, onBatch: (p) => p.batch === 2 && ctl.abort() },
+    );
     expect(h).toHaveLength(1);
     expect(h[0]).toMatchObject({ epoch: 1, partial: true });
     net.dispose();

@@ -47,7 +47,11 @@ describe('WeightAverage', () => {
     // The optimiser's weights come back bit for bit.
     expect(Array.from(v.dataSync())).toEqual(Array.from(current));
     // and also when fn throws.
-    expect(() => avg.withAverage(() => { throw new Error('boom'); })).toThrow('boom');
+    expect(() =>
+      avg.withAverage(() => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
     expect(Array.from(v.dataSync())).toEqual(Array.from(current));
     avg.commit();
     Array.from(v.dataSync()).forEach((x, i) => expect(x).toBeCloseTo(expected[i]!, 5));
@@ -74,16 +78,20 @@ async function train(averageDecay: number | undefined, epochs = 3) {
   const net = initNetwork(defaultConfig([6, 8, 2]), { x: trainPart.x, n: 64 }, solver, { seed: 5 });
   const initial = net.trainableVariables().map((v) => Float64Array.from(v.dataSync()));
   const steps: Float64Array[][] = [];
-  const history: EpochMetrics[] = await trainNetwork(net, { train: trainPart, test }, {
-    epochs,
-    batchSize: 16,
-    lr: 0.02,
-    seed: 5,
-    solver,
-    loss: { windowWeight: 0.1 },
-    ...(averageDecay !== undefined ? { averageDecay } : {}),
-    onBatch: () => steps.push(net.trainableVariables().map((v) => Float64Array.from(v.dataSync()))),
-  });
+  const history: EpochMetrics[] = await trainNetwork(
+    net,
+    { train: trainPart, test },
+    {
+      epochs,
+      batchSize: 16,
+      lr: 0.02,
+      seed: 5,
+      solver,
+      loss: { windowWeight: 0.1 },
+      ...(averageDecay !== undefined ? { averageDecay } : {}),
+      onBatch: () => steps.push(net.trainableVariables().map((v) => Float64Array.from(v.dataSync()))),
+    },
+  );
   const final = net.trainableVariables().map((v) => Float64Array.from(v.dataSync()));
   net.dispose();
   return { history, initial, steps, final };
@@ -105,7 +113,11 @@ describe('trainNetwork with averageDecay', () => {
     expect(plain.history[0]!.test_acc_raw).toBeUndefined();
     // The network it returns holds the average of the per-step weights.
     averaged.final.forEach((w, k) => {
-      const ref = referenceAverage(averaged.initial[k]!, averaged.steps.map((s) => s[k]!), 0.8);
+      const ref = referenceAverage(
+        averaged.initial[k]!,
+        averaged.steps.map((s) => s[k]!),
+        0.8,
+      );
       let maxErr = 0;
       for (let i = 0; i < w.length; i++) maxErr = Math.max(maxErr, Math.abs(w[i]! - ref[i]!));
       expect(maxErr).toBeLessThan(1e-5 * Math.max(1, ...Array.from(ref, Math.abs)));
@@ -117,7 +129,9 @@ describe('trainNetwork with averageDecay', () => {
     const trainPart = toySet(1, 8);
     const solver = createSolver('exact');
     const net = initNetwork(defaultConfig([6, 2]), { x: trainPart.x, n: 8 }, solver, { seed: 1 });
-    await expect(trainNetwork(net, { train: trainPart }, { epochs: 1, batchSize: 4, lr: 0.1, seed: 1, solver, averageDecay: 1 })).rejects.toThrow(/averageDecay must lie in \[0, 1\).*got 1/);
+    await expect(trainNetwork(net, { train: trainPart }, { epochs: 1, batchSize: 4, lr: 0.1, seed: 1, solver, averageDecay: 1 })).rejects.toThrow(
+      /averageDecay must lie in \[0, 1\).*got 1/,
+    );
     net.dispose();
   });
 });

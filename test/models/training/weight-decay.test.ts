@@ -25,7 +25,12 @@ describe('decayFactor and decayWeights', () => {
   });
 
   it('multiplies every variable in place without leaking tensors', () => {
-    const a = tf.variable(tf.tensor2d([[0, 1], [2, 3]]));
+    const a = tf.variable(
+      tf.tensor2d([
+        [0, 1],
+        [2, 3],
+      ]),
+    );
     const b = tf.variable(tf.tensor1d([0.5, 4]));
     const before = tf.memory().numTensors;
     decayWeights([a, b], 0.75);

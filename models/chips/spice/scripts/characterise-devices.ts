@@ -15,7 +15,11 @@ import { createEngine, ENGINE_KINDS } from '../engine.ts';
 const flags = z.object({
   engine: z.enum(ENGINE_KINDS as unknown as ['wasm', 'ngspice']),
   copies: z.coerce.number().int().min(10).max(2000),
-  seed: z.coerce.number().int().min(1).max(2 ** 31 - 1),
+  seed: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1),
   out: z.string().min(1),
 });
 

@@ -45,7 +45,8 @@ describe('committed sky130 device data', () => {
         expect(Math.abs(t.pmos[ig * n + 5])).toBeLessThanOrEqual(Math.abs(t.pmos[(ig - 1) * n + 5]) * (1 + 1e-3));
       }
     }
-    const at = (c: string, temp: number, pmos: boolean, vg: number) => Math.abs(tableCurrent(data.sweeps.find((s) => s.corner === c && s.temperatureC === temp)!, pmos, vg, 1.1));
+    const at = (c: string, temp: number, pmos: boolean, vg: number) =>
+      Math.abs(tableCurrent(data.sweeps.find((s) => s.corner === c && s.temperatureC === temp)!, pmos, vg, 1.1));
     expect(at('ff', 27, false, 0.5)).toBeGreaterThan(at('tt', 27, false, 0.5));
     expect(at('tt', 27, false, 0.5)).toBeGreaterThan(at('ss', 27, false, 0.5));
     expect(at('ff', 27, true, 1.2)).toBeGreaterThan(at('tt', 27, true, 1.2));
@@ -91,7 +92,17 @@ describe('re-simulated sample of the data', () => {
     it(`matches a fresh SPICE run within 2e-5 (${name})`, async () => {
       const t = get();
       for (const pmos of [false, true]) {
-        const knots = pmos ? [[24, 3], [28, 5], [32, 8]] : [[8, 3], [10, 5], [13, 8]];
+        const knots = pmos
+          ? [
+              [24, 3],
+              [28, 5],
+              [32, 8],
+            ]
+          : [
+              [8, 3],
+              [10, 5],
+              [13, 8],
+            ];
         const scale = t.vg.step === 0.05 ? 1 : 5; // the nominal table has 10 mV knots
         const idx = knots.map(([g, v]) => [g * scale, v] as const);
         const pts = idx.map(([g, v]) => ({ vg: gridValue(t.vg, g), v: gridValue(t.vd, v) }));

@@ -30,7 +30,12 @@ function line(text: string, name: string): string[] {
 
 /** Time at which a PWL source first reaches `level` (linear segments): an independent reading of the edge. */
 function pwlCrossing(tokens: string[], level: number): number {
-  const pts = tokens.join(' ').replace(/^.*PWL\(|\)$/g, '').trim().split(/\s+/).map(Number);
+  const pts = tokens
+    .join(' ')
+    .replace(/^.*PWL\(|\)$/g, '')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
   for (let k = 2; k < pts.length; k += 2) {
     const [t0, v0, t1, v1] = [pts[k - 2], pts[k - 1], pts[k], pts[k + 1]];
     if (v0 < level && v1 >= level) return t0 + ((level - v0) / (v1 - v0)) * (t1 - t0);
@@ -59,7 +64,13 @@ describe('neuron netlist', () => {
     expect(line(text, 'Xswr1').slice(0, 6)).toEqual(['Xswr1', 's1', 'inb0', 'vdd', 'vdd', 'sky130_fd_pr__pfet_01v8']);
     expect(line(text, 'Xswr0')).toContain('w=4.2e-7');
     expect(pwlCrossing(line(text, 'Vin1'), 0.9)).toBeCloseTo(300e-9, 18);
-    expect(1.8 - pwlCrossing(line(text, 'Vinb1').map((x, k) => (k < 3 ? x : x)), 0.9)).toBeGreaterThan(0);
+    expect(
+      1.8 -
+        pwlCrossing(
+          line(text, 'Vinb1').map((x, k) => (k < 3 ? x : x)),
+          0.9,
+        ),
+    ).toBeGreaterThan(0);
     expect(line(text, 'Vinb2')).toEqual(['Vinb2', 'inb2', '0', '1.8']);
     // The precharge switch: a PMOS from vrest whose gate rises at t = 0.
     expect(line(text, 'Xpre_m').slice(0, 6)).toEqual(['Xpre_m', 'mem', 'pre_m', 'vrest', 'vdd', 'sky130_fd_pr__pfet_01v8']);

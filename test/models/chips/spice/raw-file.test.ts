@@ -14,7 +14,15 @@ function rawFile(names: string[], points: number[][], binary: boolean, header: P
     ...names.map((n, k) => `\t${k}\t${n}\t${k === 0 ? 'time' : 'voltage'}`),
   ];
   if (!binary) {
-    const body = points.map((p, k) => `${k}\t${p[0].toExponential(15)}\n${p.slice(1).map((x) => `\t${x.toExponential(15)}`).join('\n')}`).join('\n');
+    const body = points
+      .map(
+        (p, k) =>
+          `${k}\t${p[0].toExponential(15)}\n${p
+            .slice(1)
+            .map((x) => `\t${x.toExponential(15)}`)
+            .join('\n')}`,
+      )
+      .join('\n');
     return Buffer.from(`${lines.join('\n')}\nValues:\n${body}\n`, 'latin1');
   }
   const head = Buffer.from(`${lines.join('\n')}\nBinary:\n`, 'latin1');

@@ -67,56 +67,68 @@ describe('createChip("spice")', () => {
 });
 
 describe('SPICE chip in table mode', () => {
-  it('runs the default array: ticks inside the windows, silence propagates, progress reported', async () => {
-    const chip = (await createChip('spice', { seed: '5', mode: 'table' })) as SpiceChip;
-    open.push(chip);
-    const rnd = mulberry(11);
-    randomGates(chip, rnd);
-    const batch = 6;
-    const ticks = Uint16Array.from({ length: batch * 16 }, (_, k) => (k < 16 ? SILENT_TICK : rnd() < 0.2 ? SILENT_TICK : Math.floor(rnd() * 1200)));
-    const events: SpiceProgress[] = [];
-    const out = await chip.run(ticks, batch, { onProgress: (p) => events.push(p) });
-    expect(out.map((o) => o.length)).toEqual([batch * 8, batch * 4]);
-    // Sample 0 has no input spikes: everything stays silent.
-    expect(Array.from(out[0].subarray(0, 8))).toEqual(new Array(8).fill(SILENT_TICK));
-    expect(Array.from(out[1].subarray(0, 4))).toEqual(new Array(4).fill(SILENT_TICK));
-    let fired = 0;
-    out.forEach((o, l) => {
-      for (const t of o) {
-        if (t === SILENT_TICK) continue;
-        fired++;
-        expect(t).toBeLessThanOrEqual(chip.timing.horizonTicks[l]);
-      }
-    });
-    expect(fired).toBeGreaterThan(10);
-    expect(events.filter((e) => e.phase === 'simulate').map((e) => e.layer)).toEqual([0, 1]);
-    // Deterministic: the same chip and inputs give the same ticks.
-    expect(await chip.run(ticks, batch)).toEqual(out);
-  }, LONG);
+  it(
+    'runs the default array: ticks inside the windows, silence propagates, progress reported',
+    async () => {
+      const chip = (await createChip('spice', { seed: '5', mode: 'table' })) as SpiceChip;
+      open.push(chip);
+      const rnd = mulberry(11);
+      randomGates(chip, rnd);
+      const batch = 6;
+      const ticks = Uint16Array.from({ length: batch * 16 }, (_, k) => (k < 16 ? SILENT_TICK : rnd() < 0.2 ? SILENT_TICK : Math.floor(rnd() * 1200)));
+      const events: SpiceProgress[] = [];
+      const out = await chip.run(ticks, batch, { onProgress: (p) => events.push(p) });
+      expect(out.map((o) => o.length)).toEqual([batch * 8, batch * 4]);
+      // Sample 0 has no input spikes: everything stays silent.
+      expect(Array.from(out[0].subarray(0, 8))).toEqual(new Array(8).fill(SILENT_TICK));
+      expect(Array.from(out[1].subarray(0, 4))).toEqual(new Array(4).fill(SILENT_TICK));
+      let fired = 0;
+      out.forEach((o, l) => {
+        for (const t of o) {
+          if (t === SILENT_TICK) continue;
+          fired++;
+          expect(t).toBeLessThanOrEqual(chip.timing.horizonTicks[l]);
+        }
+      });
+      expect(fired).toBeGreaterThan(10);
+      expect(events.filter((e) => e.phase === 'simulate').map((e) => e.layer)).toEqual([0, 1]);
+      // Deterministic: the same chip and inputs give the same ticks.
+      expect(await chip.run(ticks, batch)).toEqual(out);
+    },
+    LONG,
+  );
 
-  it('is time-invariant: inputs 100 ns later give a spike 100 ns later', async () => {
-    const chip = (await createChip('spice', { seed: '5', mode: 'table', geometry: '4-1' })) as SpiceChip;
-    open.push(chip);
-    chip.setGateVoltages(0, Float64Array.from([0.5, 1.8, 0.5, 1.8, 0.5, 1.8, 0.5, 1.8]));
-    // Not from t = 0: inputs there switch on while the precharge still holds the membrane (no kick).
-    const t = await chip.layerSpikeTimes(0, Float64Array.from([50e-9, 50e-9, 50e-9, 50e-9, 150e-9, 150e-9, 150e-9, 150e-9]), 2);
-    // Only pA leakage acts during the extra 100 ns of waiting: a few ps.
-    expect(t[1] - t[0]).toBeCloseTo(100e-9, 10);
-  }, LONG);
+  it(
+    'is time-invariant: inputs 100 ns later give a spike 100 ns later',
+    async () => {
+      const chip = (await createChip('spice', { seed: '5', mode: 'table', geometry: '4-1' })) as SpiceChip;
+      open.push(chip);
+      chip.setGateVoltages(0, Float64Array.from([0.5, 1.8, 0.5, 1.8, 0.5, 1.8, 0.5, 1.8]));
+      // Not from t = 0: inputs there switch on while the precharge still holds the membrane (no kick).
+      const t = await chip.layerSpikeTimes(0, Float64Array.from([50e-9, 50e-9, 50e-9, 50e-9, 150e-9, 150e-9, 150e-9, 150e-9]), 2);
+      // Only pA leakage acts during the extra 100 ns of waiting: a few ps.
+      expect(t[1] - t[0]).toBeCloseTo(100e-9, 10);
+    },
+    LONG,
+  );
 });
 
 describe('SPICE chip in transient mode', () => {
-  it('runs netlists end to end and quantises spikes to ticks', async () => {
-    const chip = await SpiceChip.create({ seed: 2, sizes: [3, 2], workers: 2 });
-    open.push(chip);
-    chip.setGateVoltages(0, Float64Array.from([0.55, 0.6, 1.8, 1.8, 0.55, 0.5, 1.8, 1.4, 0, 0, 1.8, 1.8]));
-    const ticks = Uint16Array.from([0, 200, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK]);
-    const [out] = await chip.run(ticks, 2);
-    const t = await chip.layerSpikeTimes(0, Float64Array.from([0, 200e-9, Infinity]), 1);
-    expect(Array.from(out.subarray(0, 2))).toEqual(Array.from(t, (x) => Math.floor(x / 1e-9)));
-    expect(Array.from(out.subarray(2))).toEqual([SILENT_TICK, SILENT_TICK]);
-    expect(out[0]).toBeGreaterThan(0);
-  }, LONG);
+  it(
+    'runs netlists end to end and quantises spikes to ticks',
+    async () => {
+      const chip = await SpiceChip.create({ seed: 2, sizes: [3, 2], workers: 2 });
+      open.push(chip);
+      chip.setGateVoltages(0, Float64Array.from([0.55, 0.6, 1.8, 1.8, 0.55, 0.5, 1.8, 1.4, 0, 0, 1.8, 1.8]));
+      const ticks = Uint16Array.from([0, 200, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK]);
+      const [out] = await chip.run(ticks, 2);
+      const t = await chip.layerSpikeTimes(0, Float64Array.from([0, 200e-9, Infinity]), 1);
+      expect(Array.from(out.subarray(0, 2))).toEqual(Array.from(t, (x) => Math.floor(x / 1e-9)));
+      expect(Array.from(out.subarray(2))).toEqual([SILENT_TICK, SILENT_TICK]);
+      expect(out[0]).toBeGreaterThan(0);
+    },
+    LONG,
+  );
 
   it('reports a failing simulation as a SpiceError with the netlist it ran', async () => {
     // 1.1 um lies between the binned sizes of the sky130 models: ngspice finds no model.

@@ -52,46 +52,56 @@ function memAt(res: SpiceVectors, t: number): number {
 }
 
 describe('transistor switches', () => {
-  it('the precharge PMOS injects charge on release, as table mode starts the membrane', async () => {
-    const chip = await SpiceChip.create({ seed: 3, sizes: [1, 1], mode: 'table', dieSpread: false });
-    chips.push(chip);
-    const jumps: string[] = [];
-    for (const vRest of [1.3, 1.65]) {
-      chip.setNeuronVoltages(0, vRest, 0.9);
-      const predicted = chip.tableModel(0).vRest - vRest;
-      const [mos, ideal] = await Promise.all([pool.run(netlist(vRest, 0, Infinity)), pool.run(netlist(vRest, 0, Infinity, true))]);
-      const jump = memAt(mos, 1e-9) - memAt(mos, 0);
-      jumps.push(`${vRest} V: ${(jump * 1e3).toFixed(3)} mV (table ${(predicted * 1e3).toFixed(3)} mV)`);
-      // Injection of a few tenths of a percent of the 0.4 V swing; ideal switches inject nothing.
-      expect(jump).toBeGreaterThan(0.5e-3);
-      expect(Math.abs(memAt(ideal, 1e-9) - memAt(ideal, 0))).toBeLessThan(0.05e-3);
-      expect(Math.abs(predicted - jump)).toBeLessThan(0.15 * jump);
-    }
-    console.info(`precharge injection: ${jumps.join(', ')}`);
-  }, LONG);
+  it(
+    'the precharge PMOS injects charge on release, as table mode starts the membrane',
+    async () => {
+      const chip = await SpiceChip.create({ seed: 3, sizes: [1, 1], mode: 'table', dieSpread: false });
+      chips.push(chip);
+      const jumps: string[] = [];
+      for (const vRest of [1.3, 1.65]) {
+        chip.setNeuronVoltages(0, vRest, 0.9);
+        const predicted = chip.tableModel(0).vRest - vRest;
+        const [mos, ideal] = await Promise.all([pool.run(netlist(vRest, 0, Infinity)), pool.run(netlist(vRest, 0, Infinity, true))]);
+        const jump = memAt(mos, 1e-9) - memAt(mos, 0);
+        jumps.push(`${vRest} V: ${(jump * 1e3).toFixed(3)} mV (table ${(predicted * 1e3).toFixed(3)} mV)`);
+        // Injection of a few tenths of a percent of the 0.4 V swing; ideal switches inject nothing.
+        expect(jump).toBeGreaterThan(0.5e-3);
+        expect(Math.abs(memAt(ideal, 1e-9) - memAt(ideal, 0))).toBeLessThan(0.05e-3);
+        expect(Math.abs(predicted - jump)).toBeLessThan(0.15 * jump);
+      }
+      console.info(`precharge injection: ${jumps.join(', ')}`);
+    },
+    LONG,
+  );
 
-  it('a gate-switched input kicks the membrane by the tabulated charge', async () => {
-    const chip = await SpiceChip.create({ seed: 3, sizes: [1, 1], mode: 'table', dieSpread: false });
-    chips.push(chip);
-    const m = chip.tableModel(0);
-    const at = 300e-9;
-    const vn = 0.45;
-    const [mos, ideal] = await Promise.all([pool.run(netlist(1.3, vn, at)), pool.run(netlist(1.3, vn, at, true))]);
-    // The jump across the edge, less the steady drift before and after it (slopes over 10 ns).
-    const jump = (res: SpiceVectors) => {
-      const before = (memAt(res, at - 5e-9) - memAt(res, at - 15e-9)) / 10e-9;
-      const after = (memAt(res, at + 15e-9) - memAt(res, at + 5e-9)) / 10e-9;
-      return memAt(res, at + 5e-9) - memAt(res, at - 5e-9) - 5e-9 * (before + after);
-    };
-    const v = memAt(mos, at - 5e-9);
-    const kick = jump(mos);
-    const kickIdeal = jump(ideal);
-    const predicted = (kickCharge(m.kickN!, vn, v) + kickCharge(m.kickP!, 1.8, v)) / m.capacitance[Math.round(v / 0.01)];
-    console.info(`input kick, NMOS synapse at ${vn} V: ${(kick * 1e3).toFixed(3)} mV (table ${(predicted * 1e3).toFixed(3)} mV, ideal switches ${(kickIdeal * 1e3).toFixed(3)} mV)`);
-    expect(Math.abs(kick)).toBeGreaterThan(0.1e-3);
-    expect(Math.abs(kick - predicted)).toBeLessThan(0.2 * Math.abs(kick));
-    // The kick is mostly the row's floating source node emptying; the switch's own gate edge adds
-    // little here (measured 2 uV against ideal switches), so only bound it.
-    expect(Math.abs(kick - kickIdeal)).toBeLessThan(0.2 * Math.abs(kick));
-  }, LONG);
+  it(
+    'a gate-switched input kicks the membrane by the tabulated charge',
+    async () => {
+      const chip = await SpiceChip.create({ seed: 3, sizes: [1, 1], mode: 'table', dieSpread: false });
+      chips.push(chip);
+      const m = chip.tableModel(0);
+      const at = 300e-9;
+      const vn = 0.45;
+      const [mos, ideal] = await Promise.all([pool.run(netlist(1.3, vn, at)), pool.run(netlist(1.3, vn, at, true))]);
+      // The jump across the edge, less the steady drift before and after it (slopes over 10 ns).
+      const jump = (res: SpiceVectors) => {
+        const before = (memAt(res, at - 5e-9) - memAt(res, at - 15e-9)) / 10e-9;
+        const after = (memAt(res, at + 15e-9) - memAt(res, at + 5e-9)) / 10e-9;
+        return memAt(res, at + 5e-9) - memAt(res, at - 5e-9) - 5e-9 * (before + after);
+      };
+      const v = memAt(mos, at - 5e-9);
+      const kick = jump(mos);
+      const kickIdeal = jump(ideal);
+      const predicted = (kickCharge(m.kickN!, vn, v) + kickCharge(m.kickP!, 1.8, v)) / m.capacitance[Math.round(v / 0.01)];
+      console.info(
+        `input kick, NMOS synapse at ${vn} V: ${(kick * 1e3).toFixed(3)} mV (table ${(predicted * 1e3).toFixed(3)} mV, ideal switches ${(kickIdeal * 1e3).toFixed(3)} mV)`,
+      );
+      expect(Math.abs(kick)).toBeGreaterThan(0.1e-3);
+      expect(Math.abs(kick - predicted)).toBeLessThan(0.2 * Math.abs(kick));
+      // The kick is mostly the row's floating source node emptying; the switch's own gate edge adds
+      // little here (measured 2 uV against ideal switches), so only bound it.
+      expect(Math.abs(kick - kickIdeal)).toBeLessThan(0.2 * Math.abs(kick));
+    },
+    LONG,
+  );
 });

@@ -74,7 +74,7 @@ describe('table-mode membrane integrator', () => {
     const i0 = 15e-9;
     const m = model({ polarity: [NMOS], gates: [0.5], nmos: (vg, v) => -(i0 / 0.5) * vg * (1 + lambda * v) });
     const E = -1 / lambda;
-    const expected = ((100e-15 / (i0 * lambda)) * Math.log((1.3 - E) / (0.9 - E)));
+    const expected = (100e-15 / (i0 * lambda)) * Math.log((1.3 - E) / (0.9 - E));
     expect(fire(m, [0])).toBeCloseTo(expected, 16);
   });
 

@@ -45,50 +45,62 @@ const gates = [0.52, 0.56, 0.6, 0.7];
 const runs = Promise.all([...gates.map((v) => oneInput(v, 1.8, v === 0.56)), oneInput(0.6, 1.35)].map((n) => pool.run(n).then((r) => ({ n, r }))));
 
 describe('RC-Spike neuron transients (sky130)', () => {
-  it('spike times fall monotonically as the synapse drive grows', async () => {
-    const res = await runs;
-    const t = gates.map((_, k) => spikeTimeOf(res[k].r, 1.8, HORIZON, res[k].n));
-    for (const x of t) expect(Number.isFinite(x)).toBe(true);
-    for (let k = 1; k < t.length; k++) expect(t[k]).toBeLessThan(t[k - 1]);
-  }, LONG);
+  it(
+    'spike times fall monotonically as the synapse drive grows',
+    async () => {
+      const res = await runs;
+      const t = gates.map((_, k) => spikeTimeOf(res[k].r, 1.8, HORIZON, res[k].n));
+      for (const x of t) expect(Number.isFinite(x)).toBe(true);
+      for (let k = 1; k < t.length; k++) expect(t[k]).toBeLessThan(t[k - 1]);
+    },
+    LONG,
+  );
 
-  it('the membrane slows as it nears threshold: a finite reversal potential, ePlus > 1', async () => {
-    const { r } = (await runs)[1];
-    const time = getVector(r, 'time');
-    const v = getVector(r, 'v(mem)');
-    // Least-squares line dv/dt = a + b v over the sweep from rest to threshold (centred differences).
-    let n = 0;
-    let sx = 0;
-    let sy = 0;
-    let sxx = 0;
-    let sxy = 0;
-    for (let k = 2; k + 2 < time.length; k++) {
-      if (!(v[k] < VREST - 0.03 && v[k] > VTH + 0.03)) continue;
-      const y = (v[k + 2] - v[k - 2]) / (time[k + 2] - time[k - 2]);
-      n++;
-      sx += v[k];
-      sy += y;
-      sxx += v[k] * v[k];
-      sxy += v[k] * y;
-    }
-    expect(n).toBeGreaterThan(50);
-    const b = (n * sxy - sx * sy) / (n * sxx - sx * sx);
-    const a = (sy - b * sx) / n;
-    // docs/MODEL.md §2: C dv/dt = g (E_n - v), so dv/dt = a + b v with b = -g/C < 0 (the fall
-    // slows as v drops toward threshold) and E_n = -a/b below the whole swing.
-    expect(b).toBeLessThan(0);
-    const eN = -a / b;
-    const ePlus = (VREST - eN) / (VREST - VTH);
-    expect(Number.isFinite(ePlus)).toBe(true);
-    expect(ePlus).toBeGreaterThan(1);
-    expect(eN).toBeLessThan(VTH);
-    console.info(`sky130 NMOS synapse at Vg = 0.56 V: E_n = ${eN.toFixed(3)} V, ePlus = ${ePlus.toFixed(2)} (nominal model: 9.5)`);
-  }, LONG);
+  it(
+    'the membrane slows as it nears threshold: a finite reversal potential, ePlus > 1',
+    async () => {
+      const { r } = (await runs)[1];
+      const time = getVector(r, 'time');
+      const v = getVector(r, 'v(mem)');
+      // Least-squares line dv/dt = a + b v over the sweep from rest to threshold (centred differences).
+      let n = 0;
+      let sx = 0;
+      let sy = 0;
+      let sxx = 0;
+      let sxy = 0;
+      for (let k = 2; k + 2 < time.length; k++) {
+        if (!(v[k] < VREST - 0.03 && v[k] > VTH + 0.03)) continue;
+        const y = (v[k + 2] - v[k - 2]) / (time[k + 2] - time[k - 2]);
+        n++;
+        sx += v[k];
+        sy += y;
+        sxx += v[k] * v[k];
+        sxy += v[k] * y;
+      }
+      expect(n).toBeGreaterThan(50);
+      const b = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+      const a = (sy - b * sx) / n;
+      // docs/MODEL.md §2: C dv/dt = g (E_n - v), so dv/dt = a + b v with b = -g/C < 0 (the fall
+      // slows as v drops toward threshold) and E_n = -a/b below the whole swing.
+      expect(b).toBeLessThan(0);
+      const eN = -a / b;
+      const ePlus = (VREST - eN) / (VREST - VTH);
+      expect(Number.isFinite(ePlus)).toBe(true);
+      expect(ePlus).toBeGreaterThan(1);
+      expect(eN).toBeLessThan(VTH);
+      console.info(`sky130 NMOS synapse at Vg = 0.56 V: E_n = ${eN.toFixed(3)} V, ePlus = ${ePlus.toFixed(2)} (nominal model: 9.5)`);
+    },
+    LONG,
+  );
 
-  it('a PMOS synapse on the same input delays firing', async () => {
-    const res = await runs;
-    const alone = spikeTimeOf(res[2].r, 1.8, HORIZON, res[2].n);
-    const withP = spikeTimeOf(res[4].r, 1.8, HORIZON, res[4].n);
-    expect(withP).toBeGreaterThan(alone);
-  }, LONG);
+  it(
+    'a PMOS synapse on the same input delays firing',
+    async () => {
+      const res = await runs;
+      const alone = spikeTimeOf(res[2].r, 1.8, HORIZON, res[2].n);
+      const withP = spikeTimeOf(res[4].r, 1.8, HORIZON, res[4].n);
+      expect(withP).toBeGreaterThan(alone);
+    },
+    LONG,
+  );
 });

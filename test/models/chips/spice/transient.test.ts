@@ -6,7 +6,13 @@ describe('reading spikes from a transient', () => {
   it('interpolates the first rising crossing linearly', () => {
     // v = 2 t on [0, 1]: crosses 0.9 at t = 0.45 exactly.
     const t = Float64Array.from({ length: 11 }, (_, k) => k / 10);
-    expect(firstRisingCrossing(t, t.map((x) => 2 * x), 0.9)).toBeCloseTo(0.45, 14);
+    expect(
+      firstRisingCrossing(
+        t,
+        t.map((x) => 2 * x),
+        0.9,
+      ),
+    ).toBeCloseTo(0.45, 14);
     // Falling-then-rising: only the upward crossing counts.
     const v = Float64Array.from([1.5, 1.0, 0.2, 0.4, 1.4]);
     expect(firstRisingCrossing(Float64Array.from([0, 1, 2, 3, 4]), v, 0.9)).toBeCloseTo(3.5, 14);
