@@ -9,7 +9,8 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { parseDatasetSpec } from '../../models/datasets/load.ts';
+import { flag, intOption } from '../cli/common-options.ts';
+import { options as trainOptions } from '../cli/commands/train.ts';
 
 export const JOB_KINDS = ['bringup', 'calibrate', 'deploy', 'finetune', 'train'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
@@ -30,40 +31,16 @@ interface FlagSpec {
   schema: z.ZodType;
 }
 
-const whole = (lo: number, hi: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'expected a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(lo, `must be >= ${lo}`).max(hi, `must be <= ${hi}`));
-const optInt = (description: string, lo: number, hi: number): FlagSpec => ({ type: 'string', description, schema: whole(lo, hi).optional() });
-const bool = (description: string): FlagSpec => ({
-  type: 'boolean',
-  description,
-  schema: z
-    .boolean()
-    .optional()
-    .transform((v) => v ?? false),
-});
+// The same flag schemas as the single-board commands, so a job's flags mean what the command's do.
+const optInt = (description: string, lo: number, hi: number): FlagSpec => intOption(description, lo, hi);
+const bool = (description: string): FlagSpec => flag(description);
 const existingFile = (what: string) =>
   z
     .string()
     .min(1, 'must not be empty')
     .refine((p) => existsSync(p), `no such file; give a ${what} every worker can read (the shared farm folder)`);
-const positive = z
-  .string()
-  .regex(/^(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/, 'expected a positive number like 0.01')
-  .transform(Number)
-  .pipe(z.number().positive('must be > 0'));
-const dataset = z.string().transform((v, ctx) => {
-  try {
-    parseDatasetSpec(v);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-    return z.NEVER;
-  }
-  return v;
-});
+const positive = trainOptions.lr.schema;
+const dataset = trainOptions.dataset.schema;
 const intList = z
   .string()
   .regex(/^\d+(,\d+)*$/, 'expected comma-separated whole numbers like 0,1')
@@ -162,7 +139,7 @@ export const JOB_SPECS: Record<JobKind, JobSpec> = {
         schema: existingFile('profile').optional(),
       },
       uncalibrated: bool('map through the nominal curves instead of a profile'),
-      lr: { type: 'string', description: 'Adam learning rate', schema: positive.optional() },
+      lr: { type: 'string', description: 'Adam learning rate', schema: positive },
       batchSize: optInt('mini-batch size', 1, 65536),
       limitTrain: optInt('train on at most N samples', 1, 10_000_000),
       limitTest: optInt('test on at most N samples', 1, 10_000_000),
@@ -187,7 +164,7 @@ export const JOB_SPECS: Record<JobKind, JobSpec> = {
       epochs: optInt('epochs', 1, 100_000),
       seed: optInt('seed', 0, 2 ** 31 - 1),
       batchSize: optInt('mini-batch size', 1, 65536),
-      lr: { type: 'string', description: 'learning rate', schema: positive.optional() },
+      lr: { type: 'string', description: 'learning rate', schema: positive },
       limitTrain: optInt('train on at most N samples', 1, 10_000_000),
       limitTest: optInt('test on at most N samples', 1, 10_000_000),
       cv: optInt('stratified K-fold cross-validation', 2, 20),
