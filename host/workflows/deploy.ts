@@ -22,6 +22,7 @@ import { createProgress } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { formatPercent } from '../ui/format.ts';
 import { checkInputFile, MODEL_FILE_FIX, PROFILE_FILE_FIX } from './input-file.ts';
+import { unitsOf } from '../../models/network/conductance-units.ts';
 
 /** The nominal sky130 transfer curves: what a chip is assumed to be before it is calibrated. */
 export function nominalCurves(): LayerCurves {
@@ -144,12 +145,8 @@ export function mapNetwork(net: SpikingNetwork, info: DeviceInfo, curves?: reado
     const m = mapLayer(p.gE, p.gI, p.nIn, p.nOut, { geometry, dac: info.dac, safe: info.safe, t0 }, curves?.[l] ?? nominalCurves());
     layers.push(m);
     const s = states[l]!;
-    // Back to the layer's trainable units: pE = gE * ePlus / scale, pI = gI * |eMinus| / scale.
-    realisedStates.push({
-      ...s,
-      pE: Float32Array.from(m.gE, (g) => (g * s.ePlus) / s.scale),
-      pI: Float32Array.from(m.gI, (g) => (g * -s.eMinus) / s.scale),
-    });
+    // Back to the layer's trainable units.
+    realisedStates.push({ ...s, ...unitsOf(s, m.gE, m.gI) });
   }
   return { layers, realisedStates };
 }

@@ -14,24 +14,18 @@ import { exactForward } from '../solvers/exact.ts';
 import { ConvSpikeLayer, convLayerShape, type ConvLayerState } from './conv-layer.ts';
 import type { SpikeSolver } from './solver.ts';
 import { convToDense } from '../conv/geometry.ts';
+import { conductancesOf } from './conductance-units.ts';
 
 /** Pooled output times [batch, nOut] (+Infinity = silent) of a conv layer with kernels pE, pI (HWIO, float64). */
 export function exactConvForward(s: ConvLayerState, pE: ArrayLike<number>, pI: ArrayLike<number>, x: Float64Array, batch: number): Float64Array {
   const shape = convLayerShape(s);
-  const kE = s.scale / s.ePlus;
-  const kI = s.scale / -s.eMinus;
+  const g = conductancesOf(s, pE, pI);
   const layer = makeLayer({
     nIn: shape.nIn,
     nOut: shape.nOut,
     model: s.model,
-    gE: convToDense(
-      Float64Array.from(pE, (v) => v * kE),
-      s,
-    ),
-    gI: convToDense(
-      Float64Array.from(pI, (v) => v * kI),
-      s,
-    ),
+    gE: convToDense(g.gE, s),
+    gI: convToDense(g.gI, s),
     ePlus: s.ePlus,
     eMinus: s.eMinus,
     horizon: s.horizon,

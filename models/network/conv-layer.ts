@@ -29,6 +29,7 @@ import { membraneAtEnd } from '../solvers/dstd.ts';
 import { binFractions, type LayerSpikes } from '../solvers/spike-tensors.ts';
 import { layerGrid, type LayerForwardOptions, type MembraneOptions, type SpikeLayer } from './layer.ts';
 import type { SpikeSolver } from './solver.ts';
+import { conductanceFactors, conductancesOf } from './conductance-units.ts';
 
 export interface ConvLayerState extends ConvGeometry {
   kind: 'conv';
@@ -135,7 +136,8 @@ export class ConvSpikeLayer implements SpikeLayer {
 
   /** Kernels gE, gI (normalised conductances), differentiable in pE, pI. */
   conductances(): { gE: tf.Tensor4D; gI: tf.Tensor4D } {
-    return { gE: tf.mul(this.pE, this.scale / this.ePlus) as tf.Tensor4D, gI: tf.mul(this.pI, this.scale / -this.eMinus) as tf.Tensor4D };
+    const { kE, kI } = conductanceFactors(this);
+    return { gE: tf.mul(this.pE, kE) as tf.Tensor4D, gI: tf.mul(this.pI, kI) as tf.Tensor4D };
   }
 
   /** The ideal model's kernel: drive at rest scale (pE - pI). */
@@ -260,22 +262,13 @@ export class ConvSpikeLayer implements SpikeLayer {
    * what a crossbar holds, and what the exact solver runs.
    */
   toUnrolledLayer(): PnnLayer {
-    const pE = this.pE.dataSync();
-    const pI = this.pI.dataSync();
-    const kE = this.scale / this.ePlus;
-    const kI = this.scale / -this.eMinus;
+    const { gE, gI } = conductancesOf(this, this.pE.dataSync(), this.pI.dataSync());
     return makeLayer({
       nIn: this.nIn,
       nOut: this.shape.nOut,
       model: this.model,
-      gE: convToDense(
-        Float64Array.from(pE, (v) => v * kE),
-        this.geometry,
-      ),
-      gI: convToDense(
-        Float64Array.from(pI, (v) => v * kI),
-        this.geometry,
-      ),
+      gE: convToDense(gE, this.geometry),
+      gI: convToDense(gI, this.geometry),
       ePlus: this.ePlus,
       eMinus: this.eMinus,
       horizon: this.horizon,

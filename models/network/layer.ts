@@ -27,6 +27,7 @@ import { membraneAtEnd } from '../solvers/dstd.ts';
 import { matMul } from '../tf/matmul.ts';
 import type { SpikeSolver } from './solver.ts';
 import type { ConvLayerState } from './conv-layer.ts';
+import { conductanceFactors, conductancesOf } from './conductance-units.ts';
 
 /** What rebuilds any layer kind (serialize.ts, SpikingNetwork.fromStates). */
 export type LayerState = DenseLayerState | ConvLayerState;
@@ -221,8 +222,8 @@ export class DenseSpikeLayer implements SpikeLayer {
   /** Conductances gE, gI [nIn, nOut] (normalised units), differentiable in pE, pI. */
   conductances(): { gE: tf.Tensor2D; gI: tf.Tensor2D } {
     return {
-      gE: tf.mul(this.pE, this.scale / this.ePlus) as tf.Tensor2D,
-      gI: tf.mul(this.pI, this.scale / -this.eMinus) as tf.Tensor2D,
+      gE: tf.mul(this.pE, conductanceFactors(this).kE) as tf.Tensor2D,
+      gI: tf.mul(this.pI, conductanceFactors(this).kI) as tf.Tensor2D,
     };
   }
 
@@ -308,16 +309,7 @@ export class DenseSpikeLayer implements SpikeLayer {
   }
 
   toPnnLayer(): PnnLayer {
-    const pE = this.pE.dataSync();
-    const pI = this.pI.dataSync();
-    const kE = this.scale / this.ePlus;
-    const kI = this.scale / -this.eMinus;
-    const gE = new Float64Array(pE.length);
-    const gI = new Float64Array(pI.length);
-    for (let k = 0; k < gE.length; k++) {
-      gE[k] = pE[k]! * kE;
-      gI[k] = pI[k]! * kI;
-    }
+    const { gE, gI } = conductancesOf(this, this.pE.dataSync(), this.pI.dataSync());
     const vec = (t?: tf.Tensor1D) => (t ? Float64Array.from(t.dataSync()) : undefined);
     return makeLayer({
       nIn: this.nIn,

@@ -17,6 +17,7 @@ import { loadArrays, saveArrays, TensorFileError, type NumericArray } from '../i
 import { convGeometrySchema } from '../conv/geometry.ts';
 import type { DriveMode, LayerState } from './layer.ts';
 import { checkConfig, networkConfigSchema, SpikingNetwork } from './network.ts';
+import { conductancesOf } from './conductance-units.ts';
 
 export const NETWORK_FILE_NAME = 'spikeloop-network';
 /** Written for networks with conv layers; dense-only networks keep version 1 (older readers load them). */
@@ -62,14 +63,9 @@ export async function saveNetwork(path: string, net: SpikingNetwork, info: Recor
   const states = net.layerStates();
   const layers = states.map((s, l) => {
     const shape = s.kind === 'conv' ? [s.kernelH, s.kernelW, s.inC, s.channels] : [s.nIn, s.nOut];
-    const gE = new Float32Array(s.pE.length);
-    const gI = new Float32Array(s.pI.length);
-    const kE = s.scale / s.ePlus;
-    const kI = s.scale / -s.eMinus;
-    for (let k = 0; k < gE.length; k++) {
-      gE[k] = s.pE[k]! * kE;
-      gI[k] = s.pI[k]! * kI;
-    }
+    const g = conductancesOf(s, s.pE, s.pI);
+    const gE = Float32Array.from(g.gE);
+    const gI = Float32Array.from(g.gI);
     arrays[`l${l}.pE`] = { data: s.pE, shape };
     arrays[`l${l}.pI`] = { data: s.pI, shape };
     arrays[`l${l}.gE`] = { data: gE, shape };
