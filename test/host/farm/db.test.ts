@@ -5,32 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChipDb, type ResultRow } from '../../../host/farm/db.ts';
+import { resultRow } from './result-row.ts';
 
-const row = (over: Partial<ResultRow>): ResultRow => ({
-  job_id: 'j1',
-  chip_id: 'c1',
-  kind: 'calibrate',
-  status: 'completed',
-  attempts: 1,
-  stalls: 0,
-  worker: 'w',
-  host: 'h',
-  submitted_at: null,
-  finished_at: '2026-01-01T00:00:00.000Z',
-  seconds: 1,
-  error: null,
-  artifacts: null,
-  summary: '{}',
-  ok: 1,
-  mode: 'full',
-  e_plus: 9,
-  e_minus: -6,
-  rmse_pnn_ticks: 0.5,
-  rmse_ideal_ticks: 6,
-  accuracy: null,
-  profile: '/p1',
-  ...over,
-});
+// A completed full calibration unless overridden.
+const row = (over: Partial<ResultRow>): ResultRow =>
+  resultRow({ job_id: 'j1', kind: 'calibrate', mode: 'full', e_plus: 9, e_minus: -6, rmse_pnn_ticks: 0.5, rmse_ideal_ticks: 6, profile: '/p1', ...over });
 
 describe('ChipDb', () => {
   let dir: string;

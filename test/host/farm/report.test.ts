@@ -3,34 +3,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChipDb, type ResultRow } from '../../../host/farm/db.ts';
+import { ChipDb } from '../../../host/farm/db.ts';
+import { resultRow } from './result-row.ts';
 import { writeFarmReport } from '../../../host/farm/report.ts';
 
-const base = (over: Partial<ResultRow>): ResultRow => ({
-  job_id: 'j',
-  chip_id: 'c1',
-  kind: 'bringup',
-  status: 'completed',
-  attempts: 1,
-  stalls: 0,
-  worker: 'w',
-  host: 'h',
-  submitted_at: null,
-  finished_at: '2026-01-01T00:00:00.000Z',
-  seconds: 1,
-  error: null,
-  artifacts: null,
-  summary: '{}',
-  ok: 1,
-  mode: null,
-  e_plus: null,
-  e_minus: null,
-  rmse_pnn_ticks: null,
-  rmse_ideal_ticks: null,
-  accuracy: null,
-  profile: null,
-  ...over,
-});
+const base = resultRow;
 
 describe('writeFarmReport', () => {
   let dir: string;
