@@ -108,13 +108,17 @@ function scan(b: Uint8Array, pos: number, depth: number, st: ScanState): number 
     case 0xc2:
     case 0xc3:
       return pos + 1;
+    // bin 8/16/32 and str 8/16/32: a length, then that many bytes
     case 0xc4:
+    case 0xd9:
       need(b, pos, 2);
       return skip(b, pos + 2, b[pos + 1]!);
     case 0xc5:
+    case 0xda:
       need(b, pos, 3);
       return skip(b, pos + 3, be16(b, pos + 1));
     case 0xc6:
+    case 0xdb:
       need(b, pos, 5);
       return skip(b, pos + 5, be32(b, pos + 1));
     case 0xca:
@@ -135,15 +139,6 @@ function scan(b: Uint8Array, pos: number, depth: number, st: ScanState): number 
     case 0xcf:
     case 0xd3:
       return skip(b, pos + 1, 8);
-    case 0xd9:
-      need(b, pos, 2);
-      return skip(b, pos + 2, b[pos + 1]!);
-    case 0xda:
-      need(b, pos, 3);
-      return skip(b, pos + 3, be16(b, pos + 1));
-    case 0xdb:
-      need(b, pos, 5);
-      return skip(b, pos + 5, be32(b, pos + 1));
     case 0xdc:
       need(b, pos, 3);
       return scanArray(b, pos + 3, be16(b, pos + 1), depth, st);
