@@ -8,11 +8,12 @@
  *   ideal_s_per_sample   the same for the ideal chip
  *   fired                fraction of neurons firing inside the window, per layer
  */
-import { NMOS, SILENT_TICK, type ChipBackend } from '../models/chips/chip-backend.ts';
+import { NMOS, type ChipBackend } from '../models/chips/chip-backend.ts';
 import { BehavioralChip } from '../models/chips/behavioral-chip.ts';
-import { codeToVolts, voltsToCode } from '../models/chips/dac.ts';
+import { codeToVolts, voltsToCode } from '../wire/dac.ts';
 import { IdealChip } from '../models/chips/ideal-chip.ts';
 import { Rng } from '../models/datasets/rng.ts';
+import { SILENT_TICK } from '../wire/ticks.ts';
 
 const SIZES = [784, 256, 128, 10];
 const BATCH = 32;

@@ -12,10 +12,11 @@
  *   behavioral_s_per_sample         behavioural chip, 784-256-128-10, seconds per sample (null with a reason if absent)
  */
 import { performance } from 'node:perf_hooks';
-import { NMOS, SILENT_TICK, type ChipBackend } from '../models/chips/chip-backend.ts';
+import { NMOS, type ChipBackend } from '../models/chips/chip-backend.ts';
 import { CHIP_KINDS, createChip } from '../models/chips/index.ts';
 import { availableEngines } from '../models/chips/spice/engine.ts';
 import { SpiceChip } from '../models/chips/spice/spice-chip.ts';
+import { SILENT_TICK } from '../wire/ticks.ts';
 
 const HORIZON = 2e-6;
 const round = (x: number | null, d = 4) => (x === null || !Number.isFinite(x) ? x : Number(x.toPrecision(d)));

@@ -5,7 +5,7 @@
  */
 
 import type { ChipBackend } from '../models/chips/chip-backend.ts';
-import { codeToVolts } from '../models/chips/dac.ts';
+import { codeToVolts } from '../wire/dac.ts';
 import type { ProbeTarget } from './probe-run.ts';
 
 export function backendTarget(chip: ChipBackend): ProbeTarget {

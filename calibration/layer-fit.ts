@@ -24,7 +24,7 @@
  */
 
 import { NMOS, type DacSpec, type LayerGeometry } from '../models/chips/chip-backend.ts';
-import { codeToVolts } from '../models/chips/dac.ts';
+import { codeToVolts } from '../wire/dac.ts';
 import { levenbergMarquardt, solveSpd } from './lm.ts';
 import {
   crossingGradBuffers,

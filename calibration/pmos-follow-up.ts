@@ -15,10 +15,11 @@
  * cost one sample per affected input.
  */
 
-import { NMOS, PMOS, SILENT_TICK, type LayerGeometry } from '../models/chips/chip-backend.ts';
+import { NMOS, PMOS, type LayerGeometry } from '../models/chips/chip-backend.ts';
 import { allOffCodes, codeWindow } from './probe-configs.ts';
 import type { LayerProbeContext, ProbeBlock } from './probe-plan.ts';
 import type { LayerSamples } from './probe-run.ts';
+import { SILENT_TICK } from '../wire/ticks.ts';
 
 /** PMOS code steps beyond the regular codes: about 35 mV each on the reference DAC (a factor e in subthreshold current). */
 export const FOLLOW_UP_STEPS: readonly number[] = [20, 40];

@@ -17,9 +17,10 @@
  *   to estimate the measurement noise.
  */
 
-import { NMOS, PMOS, SILENT_TICK, type DacSpec, type LayerGeometry, type SafeRange } from '../models/chips/chip-backend.ts';
+import { NMOS, PMOS, type DacSpec, type LayerGeometry, type SafeRange } from '../models/chips/chip-backend.ts';
 import { deriveSeed, Rng } from '../models/datasets/rng.ts';
 import { allOffCodes, codeWindow } from './probe-configs.ts';
+import { SILENT_TICK } from '../wire/ticks.ts';
 
 export type BlockKind = 'scan-n' | 'scan-p' | 'sweep-n' | 'sweep-p' | 'pattern' | 'heldout';
 

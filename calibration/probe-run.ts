@@ -9,9 +9,10 @@
  * (tick + 0.5) / ticksPerUnit, the unbiased estimate of a time the timer floors. Silent = +Infinity.
  */
 
-import { NMOS, SILENT_TICK, type DacSpec, type LayerGeometry, type SafeRange } from '../models/chips/chip-backend.ts';
+import { NMOS, type DacSpec, type LayerGeometry, type SafeRange } from '../models/chips/chip-backend.ts';
 import { fullOnCode, relayCodes } from './probe-configs.ts';
 import type { BlockKind, ProbeBlock } from './probe-plan.ts';
+import { SILENT_TICK } from '../wire/ticks.ts';
 
 export interface ProbeLayer extends LayerGeometry {
   horizonTicks: number;

@@ -11,7 +11,7 @@
  */
 
 import type { BehavioralChip } from '../models/chips/behavioral-chip.ts';
-import { codeToVolts } from '../models/chips/dac.ts';
+import { codeToVolts } from '../wire/dac.ts';
 import { NMOS } from '../models/chips/chip-backend.ts';
 import { profileLayerConductances, type ChipProfile } from './chip-profile.ts';
 

@@ -10,7 +10,7 @@
 
 import type { DacSpec, LayerGeometry, SafeRange } from '../models/chips/chip-backend.ts';
 import { NMOS } from '../models/chips/chip-backend.ts';
-import { codeToVolts, dacMaxCode, safeCodeRange } from '../models/chips/dac.ts';
+import { codeToVolts, dacMaxCode, safeCodeRange } from '../wire/dac.ts';
 import { drainCurrent, gateVoltageFor, type MosfetMismatch, type MosfetParams } from '../models/neuron/transfer-curve.ts';
 import { conductanceToSiemens, siemensToConductance, type NeuronCircuit } from '../models/neuron/units.ts';
 

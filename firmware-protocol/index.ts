@@ -49,5 +49,4 @@ export {
 export { encodeRecords, decodeRecords, writeRecord, recordSize, maxRecordBytes, RecordMode } from './spike-records.ts';
 export { encodePatch, decodePatch, type PatchFrame } from './weight-patch.ts';
 export { ByteWriter, ByteReader, varintBytes } from './varint.ts';
-export { codeToVolts, voltsToCode, safeCodeRange, dacMaxCode, CODE_EPSILON, type DacLike } from './dac.ts';
 export { toJsonForm, fromJsonForm, toHex, fromHex, type JsonValue } from './json-form.ts';

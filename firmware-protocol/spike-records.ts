@@ -12,9 +12,9 @@
  *
  * A single active input costs 5 bytes; a silent sample 1; all lines at most 1 + 2 x width.
  */
+import { SILENT_TICK } from '../wire/ticks.ts';
 import { ByteReader, ByteWriter, varintBytes } from './varint.ts';
 
-export const SILENT = 0xffff;
 export const RecordMode = { SPARSE: 0, DENSE_VARINT: 1, DENSE_U16: 2 } as const;
 
 /** Largest record over `width` lines (the dense u16 form, which every smaller choice beats or ties). */
@@ -30,7 +30,7 @@ export function recordSize(t: Uint16Array, start: number, width: number): { byte
   let last = -1;
   for (let j = 0; j < width; j++) {
     const v = t[start + j]!;
-    if (v === SILENT) {
+    if (v === SILENT_TICK) {
       dense += 1;
       continue;
     }
@@ -51,12 +51,12 @@ export function writeRecord(w: ByteWriter, t: Uint16Array, start: number, width:
   const { mode } = recordSize(t, start, width);
   if (mode === RecordMode.SPARSE) {
     let n = 0;
-    for (let j = 0; j < width; j++) if (t[start + j] !== SILENT) n++;
+    for (let j = 0; j < width; j++) if (t[start + j] !== SILENT_TICK) n++;
     w.varint(n * 4);
     let last = -1;
     for (let j = 0; j < width; j++) {
       const v = t[start + j]!;
-      if (v === SILENT) continue;
+      if (v === SILENT_TICK) continue;
       w.varint(j - last - 1);
       w.varint(v);
       last = j;
@@ -65,7 +65,7 @@ export function writeRecord(w: ByteWriter, t: Uint16Array, start: number, width:
     w.varint(RecordMode.DENSE_VARINT);
     for (let j = 0; j < width; j++) {
       const v = t[start + j]!;
-      w.varint(v === SILENT ? 0 : v + 1);
+      w.varint(v === SILENT_TICK ? 0 : v + 1);
     }
   } else {
     w.varint(RecordMode.DENSE_U16);
@@ -86,7 +86,7 @@ export function encodeRecords(t: Uint16Array, batch: number, width: number): Uin
  * Throws ProtocolError('bad-payload') naming `what`, the sample and the byte offset.
  */
 export function decodeRecords(b: Uint8Array, batch: number, width: number, what: string): Uint16Array {
-  const out = new Uint16Array(batch * width).fill(SILENT);
+  const out = new Uint16Array(batch * width).fill(SILENT_TICK);
   const r = new ByteReader(b, what);
   for (let s = 0; s < batch; s++) {
     if (r.done) r.fail(`${batch} records expected, the bytes end after ${s}`);
@@ -101,7 +101,7 @@ export function decodeRecords(b: Uint8Array, batch: number, width: number, what:
         line += 1 + r.varint();
         if (line >= width) r.fail(`sample ${s}: line ${line} is past the last of ${width} lines`);
         const tick = r.varint();
-        if (tick >= SILENT) r.fail(`sample ${s}: tick ${tick} of line ${line} (a listed line must have a tick < 65535)`);
+        if (tick >= SILENT_TICK) r.fail(`sample ${s}: tick ${tick} of line ${line} (a listed line must have a tick < 65535)`);
         out[at + line] = tick;
       }
     } else if (mode === RecordMode.DENSE_VARINT || mode === RecordMode.DENSE_U16) {
@@ -110,8 +110,8 @@ export function decodeRecords(b: Uint8Array, batch: number, width: number, what:
         if (mode === RecordMode.DENSE_U16) out[at + j] = r.u16();
         else {
           const v = r.varint();
-          if (v > SILENT) r.fail(`sample ${s}: line ${j} value ${v} (at most 65535 = tick 65534)`);
-          out[at + j] = v === 0 ? SILENT : v - 1;
+          if (v > SILENT_TICK) r.fail(`sample ${s}: line ${j} value ${v} (at most 65535 = tick 65534)`);
+          out[at + j] = v === 0 ? SILENT_TICK : v - 1;
         }
       }
     } else r.fail(`sample ${s}: record mode 3 is reserved`);

@@ -7,9 +7,9 @@
  * it never throws. Events (LOG, ALERT, PROGRESS) go to subscribers as encoded frames.
  */
 import type { ChipBackend, LayerGeometry } from '../../models/chips/chip-backend.ts';
-import { NMOS, SILENT_TICK } from '../../models/chips/chip-backend.ts';
+import { NMOS } from '../../models/chips/chip-backend.ts';
 import { crc32c } from '../crc32c.ts';
-import { codeToVolts, dacMaxCode, safeCodeRange } from '../dac.ts';
+import { codeToVolts, dacMaxCode, safeCodeRange } from '../../wire/dac.ts';
 import type { DecodeEvent } from '../decoder.ts';
 import { ProtocolError } from '../errors.ts';
 import { encodeError, encodeEvent, encodeResponse, MAX_PAYLOAD } from '../frame.ts';
@@ -34,6 +34,7 @@ import {
   type StatusResponse,
 } from '../messages.ts';
 import { typeName } from '../schemas.ts';
+import { SILENT_TICK } from '../../wire/ticks.ts';
 
 /** Least time between two PROGRESS events of one request (PROTOCOL.md: at least one a second). */
 export const PROGRESS_INTERVAL_MS = 250;

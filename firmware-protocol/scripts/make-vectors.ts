@@ -16,6 +16,7 @@ import { toHex, toJsonForm, type JsonValue } from '../json-form.ts';
 import { dualRailLayer } from '../../models/chips/chip-backend.ts';
 import { encodeRecords } from '../spike-records.ts';
 import { encodePatch } from '../weight-patch.ts';
+import { SILENT_TICK } from '../../wire/ticks.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outDir = join(here, '..', 'vectors');
@@ -41,7 +42,6 @@ function vector(name: string, type: MsgTypeName, direction: Vector['direction'],
   return { name, type, type_code: MsgType[type], direction, version, flags, seq, message: toJsonForm(message), frame_hex: toHex(wire) };
 }
 
-const SILENT = 0xffff;
 /** Cells 100, 103, 300 sparse (the gap 103 -> 300 takes a 2-byte varint), then 310..317 as a dense run (weight-patch.ts). */
 const patchPrev = new Uint16Array(400).fill(228);
 const patchNext = patchPrev.slice();
@@ -55,7 +55,7 @@ for (let c = 310; c <= 317; c++) patchNext[c] = 390 + c;
 const patchFrames = encodePatch(patchPrev, patchNext, 1000, 10);
 if (patchFrames.length !== 1) throw new Error('the patch vector should be one frame');
 const patchData = patchFrames[0]!.data;
-const probe784 = new Uint16Array(784).fill(SILENT);
+const probe784 = new Uint16Array(784).fill(SILENT_TICK);
 probe784[700] = 1999;
 const l0 = dualRailLayer(2, 2);
 const l1 = dualRailLayer(2, 1);
@@ -74,7 +74,7 @@ const requests: Vector[] = [
   vector('WEIGHTS_CRC of layer 1', 'WEIGHTS_CRC', 'request', 7, { layer: 1 }),
   vector('NEURON_CONFIG read', 'NEURON_CONFIG', 'request', 8, { layer: 0 }),
   vector('NEURON_CONFIG set both voltages', 'NEURON_CONFIG', 'request', 9, { layer: 0, vRest: 1.3, vThreshold: 0.85 }),
-  vector('RUN of 2 samples with 2 inputs (0xFFFF = silent)', 'RUN', 'request', 10, { batch: 2, inputs: Uint16Array.of(0, 12, SILENT, 40) }),
+  vector('RUN of 2 samples with 2 inputs (0xFFFF = silent)', 'RUN', 'request', 10, { batch: 2, inputs: Uint16Array.of(0, 12, SILENT_TICK, 40) }),
   vector('SELF_TEST, all tests', 'SELF_TEST', 'request', 11, {}),
   vector('SELF_TEST, named tests', 'SELF_TEST', 'request', 12, { tests: ['dac', 'timer'] }),
   vector('STATUS', 'STATUS', 'request', 13, {}),
@@ -94,7 +94,14 @@ const requests: Vector[] = [
     'RUN_PACKED',
     'request',
     62,
-    { batch: 3, inputs: encodeRecords(Uint16Array.of(SILENT, SILENT, 40, SILENT, SILENT, SILENT, SILENT, SILENT, 1, 2, 3, SILENT), 3, 4) },
+    {
+      batch: 3,
+      inputs: encodeRecords(
+        Uint16Array.of(SILENT_TICK, SILENT_TICK, 40, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK, SILENT_TICK, 1, 2, 3, SILENT_TICK),
+        3,
+        4,
+      ),
+    },
     2,
   ),
   vector(
@@ -133,7 +140,7 @@ const responses: Vector[] = [
   vector('NEURON_CONFIG response', 'NEURON_CONFIG', 'response', 9, { layer: 0, vRest: 1.3, vThreshold: 0.85 }),
   vector('RUN response: per layer, batch x outputs ticks', 'RUN', 'response', 10, {
     batch: 2,
-    layers: [Uint16Array.of(57, SILENT, 61, 90), Uint16Array.of(130, SILENT)],
+    layers: [Uint16Array.of(57, SILENT_TICK, 61, 90), Uint16Array.of(130, SILENT_TICK)],
   }),
   vector('v2: WEIGHTS_PATCH response', 'WEIGHTS_PATCH', 'response', 61, { layer: 0, offset: 100, count: 11 }, 2),
   vector(
@@ -144,7 +151,7 @@ const responses: Vector[] = [
     {
       batch: 2,
       layers: Uint8Array.of(0, 1),
-      spikes: [encodeRecords(Uint16Array.of(57, SILENT, 61, 90), 2, 2), encodeRecords(Uint16Array.of(130, SILENT), 2, 1)],
+      spikes: [encodeRecords(Uint16Array.of(57, SILENT_TICK, 61, 90), 2, 2), encodeRecords(Uint16Array.of(130, SILENT_TICK), 2, 1)],
     },
     2,
   ),
@@ -153,7 +160,7 @@ const responses: Vector[] = [
     'RUN_PACKED',
     'response',
     63,
-    { batch: 1, layers: Uint8Array.of(1), spikes: [encodeRecords(Uint16Array.of(3000, SILENT, SILENT), 1, 3)] },
+    { batch: 1, layers: Uint8Array.of(1), spikes: [encodeRecords(Uint16Array.of(3000, SILENT_TICK, SILENT_TICK), 1, 3)] },
     2,
   ),
   vector('SELF_TEST response', 'SELF_TEST', 'response', 11, {

@@ -4,7 +4,8 @@
  * code c -> vMin + c * (vMax - vMin) / (2^bits - 1)), the ones the board applies, so host and
  * board agree on every code.
  */
-import { codeToVolts, safeCodeRange, type HelloResponse } from '../../firmware-protocol/index.ts';
+import type { HelloResponse } from '../../firmware-protocol/index.ts';
+import { codeToVolts, safeCodeRange } from '../../wire/dac.ts';
 
 export interface CodeRange {
   /** Lowest and highest safe code (inclusive); lo > hi when no code is safe. */

@@ -41,7 +41,7 @@ import {
   withInputsOff,
   type MemoryPattern,
 } from '../../calibration/probe-configs.ts';
-import { NMOS, PMOS, SILENT_TICK, type DacSpec, type LayerGeometry, type SafeRange } from '../../models/chips/chip-backend.ts';
+import { NMOS, PMOS, type DacSpec, type LayerGeometry, type SafeRange } from '../../models/chips/chip-backend.ts';
 import type { ChipDevice, DeviceInfo } from '../device/chip-device.ts';
 import { VersionMismatchError } from '../device/hello-check.ts';
 import { ProtocolViolationError } from '../link/errors.ts';
@@ -54,6 +54,7 @@ import {
   type ProbeName,
   type SynapseFlag,
 } from './bringup-diagnosis.ts';
+import { SILENT_TICK } from '../../wire/ticks.ts';
 
 export type StepId = 'link' | 'protocol' | 'memory' | 'health' | 'neurons' | 'synapses' | 'jitter' | 'supply';
 

@@ -20,7 +20,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { profileTwinPhysics, loadChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
 import type { ProbeSizes } from '../../calibration/probe-plan.ts';
-import { SILENT_TICK } from '../../models/chips/chip-backend.ts';
 import { loadDataset } from '../../models/datasets/load.ts';
 import type { Dataset } from '../../models/datasets/types.ts';
 import { initNetwork } from '../../models/network/init.ts';
@@ -42,6 +41,7 @@ import { chipTimeBase, curvesFromProfile, deployNetwork, evaluateOnDevice } from
 import { runFinetune, type FinetuneSummary } from './finetune.ts';
 import { presetFor } from './train.ts';
 import { displayPath, formatPercent } from '../ui/format.ts';
+import { SILENT_TICK } from '../../wire/ticks.ts';
 
 /**
  * Layers with at most this many inputs are calibrated by default: every layer of the reference

@@ -8,7 +8,6 @@ import { classFigures, confusionJson, confusionMatrix } from '../../models/train
 import { classTableRows } from './confusion-report.ts';
 import { loadChipProfile, profileLayerCurves, type ChipProfile } from '../../calibration/chip-profile.ts';
 import { mapLayer, type LayerCurves, type MappedLayer } from '../../calibration/weight-mapping.ts';
-import { SILENT_TICK } from '../../models/chips/chip-backend.ts';
 import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from '../../models/chips/sky130-nominal.ts';
 import { ttfsTicks } from '../../models/datasets/coding.ts';
 import type { DenseLayerState } from '../../models/network/layer.ts';
@@ -23,6 +22,7 @@ import { renderTable } from '../ui/table.ts';
 import { formatPercent } from '../ui/format.ts';
 import { checkInputFile, MODEL_FILE_FIX, PROFILE_FILE_FIX } from './input-file.ts';
 import { unitsOf } from '../../models/network/conductance-units.ts';
+import { SILENT_TICK } from '../../wire/ticks.ts';
 
 /** The nominal sky130 transfer curves: what a chip is assumed to be before it is calibrated. */
 export function nominalCurves(): LayerCurves {

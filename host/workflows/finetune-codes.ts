@@ -13,7 +13,7 @@
 import type { LayerCurves } from '../../calibration/weight-mapping.ts';
 import { safeCodes } from '../../calibration/weight-mapping.ts';
 import { NMOS } from '../../models/chips/chip-backend.ts';
-import { dacMaxCode } from '../../models/chips/dac.ts';
+import { dacMaxCode } from '../../wire/dac.ts';
 import type { SpikingNetwork } from '../../models/network/network.ts';
 import { drainCurrent, gateVoltageFor, type MosfetMismatch } from '../../models/neuron/transfer-curve.ts';
 import { conductanceToSiemens, siemensToConductance } from '../../models/neuron/units.ts';

@@ -26,7 +26,6 @@
  * batches were never saved and are learnt again from the saved state.
  */
 
-import { SILENT_TICK } from '../../models/chips/chip-backend.ts';
 import { epochOrder, gatherLabels, gatherRows, miniBatches } from '../../models/datasets/batching.ts';
 import { loadDataset } from '../../models/datasets/load.ts';
 import type { DatasetPart } from '../../models/datasets/types.ts';
@@ -53,6 +52,7 @@ import { CodeMapper } from './finetune-codes.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type EpochRecord, type FinetuneSettings } from './finetune-checkpoint.ts';
 import { runPipeline, type BatchTiming } from './finetune-pipeline.ts';
 import { formatPercent } from '../ui/format.ts';
+import { SILENT_TICK } from '../../wire/ticks.ts';
 
 export const FINETUNE_DEFAULTS = { lr: 0.002, batchSize: 32, bins: 16, seed: 1 } as const;
 

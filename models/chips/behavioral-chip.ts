@@ -23,17 +23,7 @@ import { checkLayer, type PnnLayer } from '../neuron/layer.ts';
 import { drainCurrent } from '../neuron/transfer-curve.ts';
 import { checkCircuit, type NeuronCircuit } from '../neuron/units.ts';
 import { exactForward } from '../solvers/exact.ts';
-import {
-  dualRailLayer,
-  NMOS,
-  SILENT_TICK,
-  type ChipBackend,
-  type ChipSupply,
-  type ChipTiming,
-  type DacSpec,
-  type LayerGeometry,
-  type SafeRange,
-} from './chip-backend.ts';
+import { dualRailLayer, NMOS, type ChipBackend, type ChipSupply, type ChipTiming, type DacSpec, type LayerGeometry, type SafeRange } from './chip-backend.ts';
 import { checkFaults, formatFaults, synapseRow, type ChipFault } from './faults.ts';
 import { gateVoltagesToLayer } from './gate-to-layer.ts';
 import { sky130DieCurves, sky130NominalCurves, type TransferCurves } from './sky130-curves.ts';
@@ -41,7 +31,8 @@ import { sky130GateVoltagesToLayer, synapseDrive } from './sky130-layer.ts';
 import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
 import { drawChip, RUN_STREAM, SKY130_MAGNITUDES, type ChipDraw, type MismatchMagnitudes, type ProcessDraw } from './mismatch.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE, DEFAULT_SIZES, NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from './sky130-nominal.ts';
-import { ticksToTimes } from './ticks.ts';
+import { ticksToTimes } from '../../wire/ticks.ts';
+import { SILENT_TICK } from '../../wire/ticks.ts';
 
 export interface BehavioralChipOptions {
   /** Which die: same seed and geometry, same chip. Default 0. */

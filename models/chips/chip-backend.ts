@@ -13,9 +13,6 @@
 export const NMOS = 0;
 export const PMOS = 1;
 
-/** Marks a silent input or output in tick arrays. */
-export const SILENT_TICK = 0xffff;
-
 /**
  * One layer's synapse array. Weight memory is `rows x outputs` DAC codes, row-major
  * (index `r * outputs + i`). Row `r` is a transistor driven by input `rowInput[r]`

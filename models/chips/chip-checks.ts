@@ -5,8 +5,8 @@
  */
 
 import type { ChipTiming, DacSpec, LayerGeometry } from './chip-backend.ts';
-import { SILENT_TICK } from './chip-backend.ts';
 import { DEFAULT_LAYER_WINDOW_TICKS, DEFAULT_TICK_SECONDS, MAX_LAYERS } from './sky130-nominal.ts';
+import { SILENT_TICK } from '../../wire/ticks.ts';
 
 /** Largest chip seed: seeds are 32-bit everywhere (URIs, flags, the generators). */
 export const MAX_SEED = 2 ** 32 - 1;

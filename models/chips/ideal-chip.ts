@@ -14,7 +14,7 @@ import { dualRailLayer, NMOS, type ChipBackend, type ChipSupply, type ChipTiming
 import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
 import { gateVoltagesToLayer } from './gate-to-layer.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE, DEFAULT_SIZES, NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from './sky130-nominal.ts';
-import { ticksToTimes, timesToTicks } from './ticks.ts';
+import { ticksToTimes, timesToTicks } from '../../wire/ticks.ts';
 
 export interface IdealChipOptions {
   /** Only names the chip: the ideal chip has nothing random. */

@@ -5,10 +5,7 @@
  * synapse activity for the many zero pixels of an image.
  */
 
-/** Tick value meaning "no spike" in tick arrays (the wire format's convention). */
-export const SILENT_TICK = 0xffff;
-/** Largest usable horizon in ticks (SILENT_TICK itself is reserved). */
-export const MAX_HORIZON_TICKS = 0xfffe;
+import { MAX_HORIZON_TICKS, SILENT_TICK } from '../../wire/ticks.ts';
 
 export interface TtfsOptions {
   /** Input window: x = 0 fires at tIn, x = 1 at 0. Any time unit; must be > 0. */

@@ -3,7 +3,7 @@ export { DatasetError } from './types.ts';
 export { loadDataset, parseDatasetSpec, DATASET_SPECS, type DatasetSpec } from './load.ts';
 export { Rng, mulberry32, deriveSeed, fmix32, seededPermutation } from './rng.ts';
 export { batches, miniBatches, epochOrder, gatherRows, gatherLabels, type Batch, type BatchOptions } from './batching.ts';
-export { ttfsTimes, ttfsTicks, SILENT_TICK, MAX_HORIZON_TICKS, type TtfsOptions, type TtfsTickOptions } from './coding.ts';
+export { ttfsTimes, ttfsTicks, type TtfsOptions, type TtfsTickOptions } from './coding.ts';
 export { parseIdx, readIdxFile, loadIdxDir, type IdxArray } from './idx.ts';
 export { parseCifarBatch, loadCifar10Dir, CIFAR10_CLASS_NAMES } from './cifar.ts';
 export { stratifiedSplit, stratifiedSubset } from './split.ts';

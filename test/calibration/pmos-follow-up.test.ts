@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { NMOS, PMOS, SILENT_TICK, dualRailLayer } from '../../models/chips/chip-backend.ts';
+import { NMOS, PMOS, dualRailLayer } from '../../models/chips/chip-backend.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE } from '../../models/chips/sky130-nominal.ts';
 import { allOffCodes, codeWindow } from '../../calibration/probe-configs.ts';
 import { FOLLOW_UP_STEPS, pmosFollowUpBlocks, unmeasuredPmos, type RegularPmosSweeps } from '../../calibration/pmos-follow-up.ts';
 import type { LayerSamples } from '../../calibration/probe-run.ts';
+import { SILENT_TICK } from '../../wire/ticks.ts';
 
 // 3 inputs (2 driven) x 2 neurons; times in normalised units, 1000 ticks per unit.
 const g = dualRailLayer(3, 2);

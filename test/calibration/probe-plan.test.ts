@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { NMOS, PMOS, SILENT_TICK, dualRailLayer } from '../../models/chips/chip-backend.ts';
+import { NMOS, PMOS, dualRailLayer } from '../../models/chips/chip-backend.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE } from '../../models/chips/sky130-nominal.ts';
 import { Rng } from '../../models/datasets/rng.ts';
 import { candidateBlocks, DEFAULT_PROBE_SIZES, eiBlock, patternBlocks, pickCodes, scanGrid, sweepBlocks } from '../../calibration/probe-plan.ts';
 import { codeWindow } from '../../calibration/probe-configs.ts';
+import { SILENT_TICK } from '../../wire/ticks.ts';
 
 const g = dualRailLayer(6, 4);
 const ctx = { layer: 0, geometry: g, dac: DEFAULT_DAC, safe: DEFAULT_SAFE, driven: 5, windowTicks: 2000 };

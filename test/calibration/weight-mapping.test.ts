@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { mapLayer, offCode, safeCodes, type LayerCurves } from '../../calibration/weight-mapping.ts';
 import { dualRailLayer, NMOS } from '../../models/chips/chip-backend.ts';
-import { codeToVolts } from '../../models/chips/dac.ts';
+import { codeToVolts } from '../../wire/dac.ts';
 import { gateVoltagesToLayer } from '../../models/chips/gate-to-layer.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE, NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from '../../models/chips/sky130-nominal.ts';
 

@@ -25,8 +25,7 @@ import {
   runPackedResponseMaxBytes,
   maxPackedBatchFor,
 } from '../../firmware-protocol/index.ts';
-
-const SILENT = 0xffff;
+import { SILENT_TICK } from '../../wire/ticks.ts';
 
 /** Sample-major ticks where each line is active with probability `p`. */
 const ticksArb = fc
@@ -37,7 +36,7 @@ const ticksArb = fc
         minLength: batch * width,
         maxLength: batch * width,
       })
-      .map((cells) => ({ batch, width, t: Uint16Array.from(cells, ([u, tick]) => (u < p ? tick : SILENT)) })),
+      .map((cells) => ({ batch, width, t: Uint16Array.from(cells, ([u, tick]) => (u < p ? tick : SILENT_TICK)) })),
   );
 
 describe('varints', () => {
@@ -81,14 +80,14 @@ describe('spike records', () => {
 
   it('picks sparse for few active lines, dense varint for many small ticks, dense u16 for many large ticks', () => {
     const w = 100;
-    const few = new Uint16Array(w).fill(SILENT);
+    const few = new Uint16Array(w).fill(SILENT_TICK);
     few[7] = 1000;
     expect(recordSize(few, 0, w)).toEqual({ bytes: 1 + 1 + 2, mode: 0 });
     const small = Uint16Array.from({ length: w }, (_, j) => j % 100);
     expect(recordSize(small, 0, w).mode).toBe(1);
     const large = Uint16Array.from({ length: w }, () => 40000);
     expect(recordSize(large, 0, w)).toEqual({ bytes: 1 + 2 * w, mode: 2 });
-    expect(recordSize(new Uint16Array(w).fill(SILENT), 0, w)).toEqual({ bytes: 1, mode: 0 });
+    expect(recordSize(new Uint16Array(w).fill(SILENT_TICK), 0, w)).toEqual({ bytes: 1, mode: 0 });
   });
 
   it.each([
@@ -106,7 +105,7 @@ describe('spike records', () => {
   it('a single-synapse probe on 784 inputs costs at most 16 wire bytes per sample (request; and its worst-case reply for one layer)', () => {
     // target of issue 28: measured on the encoded frame, 32 probes per RUN_PACKED
     const batch = 32;
-    const t = new Uint16Array(batch * 784).fill(SILENT);
+    const t = new Uint16Array(batch * 784).fill(SILENT_TICK);
     for (let s = 0; s < batch; s++) t[s * 784 + ((s * 97) % 784)] = 1999;
     const wire = encodeRequest('RUN_PACKED', 1, { batch, inputs: encodeRecords(t, batch, 784), layers: Uint8Array.of(0) }, { version: 2 });
     expect(wire.length / batch).toBeLessThanOrEqual(16);

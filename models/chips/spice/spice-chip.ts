@@ -16,17 +16,7 @@
  */
 
 import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from '../chip-checks.ts';
-import {
-  NMOS,
-  dualRailLayer,
-  SILENT_TICK,
-  type ChipBackend,
-  type ChipSupply,
-  type ChipTiming,
-  type DacSpec,
-  type LayerGeometry,
-  type SafeRange,
-} from '../chip-backend.ts';
+import { NMOS, dualRailLayer, type ChipBackend, type ChipSupply, type ChipTiming, type DacSpec, type LayerGeometry, type SafeRange } from '../chip-backend.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE, NOMINAL_CIRCUIT } from '../sky130-nominal.ts';
 import { DEFAULT_DESIGN, type RcSpikeDesign } from './design.ts';
 import { findNgspice, type EngineKind } from './engine.ts';
@@ -37,6 +27,7 @@ import { spiceCacheDir, type CacheStats } from './table-cache.ts';
 import { tableLayerForward, type TableLayerModel } from './table-neuron.ts';
 import { buildTableLayer, characteriseDevices, characteriseTripPoints, type DeviceTables, type TableSetup } from './tables.ts';
 import { spikeTimeOf } from './transient.ts';
+import { SILENT_TICK } from '../../../wire/ticks.ts';
 
 export type SpiceMode = 'transient' | 'table';
 export const SPICE_MODES: readonly SpiceMode[] = Object.freeze(['transient', 'table']);

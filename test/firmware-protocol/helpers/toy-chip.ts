@@ -4,7 +4,8 @@
  * by the summed drive of every active synapse each tick; a neuron fires in the first tick at
  * whose end it has fallen by at least vRest - vThreshold. Layers form a chain.
  */
-import { dualRailLayer, NMOS, SILENT_TICK, type ChipBackend, type LayerGeometry } from '../../../models/chips/chip-backend.ts';
+import { dualRailLayer, NMOS, type ChipBackend, type LayerGeometry } from '../../../models/chips/chip-backend.ts';
+import { SILENT_TICK } from '../../../wire/ticks.ts';
 
 export const VDD = 1.8;
 /** Volts per tick per volt of overdrive. */

@@ -12,8 +12,8 @@ import { decodeRecords, encodeRecords } from '../../../firmware-protocol/spike-r
 import { encodePatch } from '../../../firmware-protocol/weight-patch.ts';
 import { maxPackedBatchFor } from '../../../firmware-protocol/limits.ts';
 import { ToyChip } from '../helpers/toy-chip.ts';
+import { SILENT_TICK } from '../../../wire/ticks.ts';
 
-const SILENT = 0xffff;
 let chip: ToyChip;
 let board: MockBoard;
 let seq = 0;
@@ -66,8 +66,8 @@ describe('MockBoard: RUN_PACKED', () => {
   it('gives the spikes RUN gives, for every layer or the ones asked for', async () => {
     await loud();
     const batch = 4;
-    const inputs = new Uint16Array(batch * 6).fill(SILENT);
-    inputs.set([0, 5, SILENT, 20, SILENT, SILENT], 0); // some inputs
+    const inputs = new Uint16Array(batch * 6).fill(SILENT_TICK);
+    inputs.set([0, 5, SILENT_TICK, 20, SILENT_TICK, SILENT_TICK], 0); // some inputs
     inputs.set([3, 3, 3, 3, 3, 3], 6); // all inputs
     inputs[15] = 100; // one input (sample 2); sample 3 silent
     const ref = await ask('RUN', { batch, inputs }, 1);
@@ -75,7 +75,7 @@ describe('MockBoard: RUN_PACKED', () => {
     expect([...all.layers]).toEqual([0, 1]);
     expect(decodeRecords(all.spikes[0]!, batch, 5, 'l0')).toEqual(ref.layers[0]);
     expect(decodeRecords(all.spikes[1]!, batch, 3, 'l1')).toEqual(ref.layers[1]);
-    expect(ref.layers[1]!.some((t) => t !== SILENT)).toBe(true); // the comparison is not all-silent
+    expect(ref.layers[1]!.some((t) => t !== SILENT_TICK)).toBe(true); // the comparison is not all-silent
     const one = await ask('RUN_PACKED', { batch, inputs: encodeRecords(inputs, batch, 6), layers: Uint8Array.of(1) });
     expect([...one.layers]).toEqual([1]);
     expect(one.spikes).toHaveLength(1);
@@ -83,13 +83,13 @@ describe('MockBoard: RUN_PACKED', () => {
   });
 
   it('refuses a missing layer, a batch whose worst-case reply exceeds maxPayload, and malformed records', async () => {
-    const inputs = encodeRecords(new Uint16Array(6).fill(SILENT), 1, 6);
+    const inputs = encodeRecords(new Uint16Array(6).fill(SILENT_TICK), 1, 6);
     expect(await refusal('RUN_PACKED', { batch: 1, inputs, layers: Uint8Array.of(0, 2) })).toMatchObject({
       code: ErrorCode.BAD_LAYER,
       message: expect.stringMatching(/layer 2/),
     });
     const b = maxPackedBatchFor(512, [5, 3]);
-    const many = encodeRecords(new Uint16Array((b + 1) * 6).fill(SILENT), b + 1, 6);
+    const many = encodeRecords(new Uint16Array((b + 1) * 6).fill(SILENT_TICK), b + 1, 6);
     expect(await refusal('RUN_PACKED', { batch: b + 1, inputs: many })).toMatchObject({
       code: ErrorCode.TOO_LARGE,
       message: expect.stringMatching(/split the batch/),

@@ -5,8 +5,8 @@ import { encodeRawFrame, encodeRequest, encodeResponse } from '../../../firmware
 import { crc32c } from '../../../firmware-protocol/crc32c.ts';
 import { maxBatchFor } from '../../../firmware-protocol/limits.ts';
 import { ErrorCode, Flags, MsgType, type Catalog, type Frame, type RequestName } from '../../../firmware-protocol/messages.ts';
-import { SILENT_TICK } from '../../../models/chips/chip-backend.ts';
 import { GAIN, ToyChip, VT_N } from '../helpers/toy-chip.ts';
+import { SILENT_TICK } from '../../../wire/ticks.ts';
 
 const STEP = 1.8 / 1023; // the toy chip's 10-bit DAC over 0..1.8 V
 /** Independent reference of the code windows: brute force over all codes. */

@@ -8,8 +8,8 @@ import { openPtyPair } from '../../../firmware-protocol/mock-board/pty.ts';
 import { FrameDecoder } from '../../../firmware-protocol/decoder.ts';
 import { encodeRequest } from '../../../firmware-protocol/frame.ts';
 import { Flags, MsgType, type Frame } from '../../../firmware-protocol/messages.ts';
-import { SILENT_TICK } from '../../../models/chips/chip-backend.ts';
 import { ToyChip } from '../helpers/toy-chip.ts';
+import { SILENT_TICK } from '../../../wire/ticks.ts';
 
 /** A minimal host: collects decoded frames and waits for a response by seq. */
 function host(stream: Duplex) {

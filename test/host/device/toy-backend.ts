@@ -2,7 +2,8 @@
  * A tiny deterministic ChipBackend for device tests: not physics, just a function of the gate
  * voltages and input ticks that any mistake in chunking, ordering or reassembly would change.
  */
-import { dualRailLayer, SILENT_TICK, type ChipBackend, type LayerGeometry } from '../../../models/chips/chip-backend.ts';
+import { dualRailLayer, type ChipBackend, type LayerGeometry } from '../../../models/chips/chip-backend.ts';
+import { SILENT_TICK } from '../../../wire/ticks.ts';
 
 export class ToyBackend implements ChipBackend {
   readonly chipId = 'toy-1';

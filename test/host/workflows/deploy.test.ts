@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
 import { classifyTicks, deployNetwork, deviceHorizons, encodeForDevice, evaluateOnDevice, fitProblems } from '../../../host/workflows/deploy.ts';
-import { SILENT_TICK } from '../../../models/chips/chip-backend.ts';
 import { Rng } from '../../../models/datasets/rng.ts';
 import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig, type SpikingNetwork } from '../../../models/network/network.ts';
 import { createSolver } from '../../../models/network/solver.ts';
 import { exactNetworkForward } from '../../../models/solvers/exact.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
+import { SILENT_TICK } from '../../../wire/ticks.ts';
 
 const N = 40;
 let device: ChipDevice;

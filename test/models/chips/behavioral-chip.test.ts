@@ -1,11 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BehavioralChip } from '../../../models/chips/behavioral-chip.ts';
-import { NMOS, SILENT_TICK, type ChipBackend } from '../../../models/chips/chip-backend.ts';
+import { NMOS, type ChipBackend } from '../../../models/chips/chip-backend.ts';
 import { parseFaults } from '../../../models/chips/faults.ts';
 import { ChipOptionsError, CHIP_KINDS, createChip, IdealChip } from '../../../models/chips/index.ts';
 import { SKY130_MAGNITUDES, type MismatchMagnitudes } from '../../../models/chips/mismatch.ts';
 import { mulberry } from '../rng.ts';
+import { SILENT_TICK } from '../../../wire/ticks.ts';
 
 /** Random gates in the weak-inversion range where spikes land inside the windows. */
 function randomGates(chip: ChipBackend, rnd: () => number): Float64Array[] {

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NMOS, SILENT_TICK, type ChipBackend } from '../../../models/chips/chip-backend.ts';
+import { NMOS, type ChipBackend } from '../../../models/chips/chip-backend.ts';
 import { ChipOptionsError, createChip, IdealChip } from '../../../models/chips/index.ts';
 import { mulberry } from '../rng.ts';
+import { SILENT_TICK } from '../../../wire/ticks.ts';
 
 /** Random gates in the weak-inversion range where spikes land inside the windows. */
 function randomGates(chip: ChipBackend, rnd: () => number): Float64Array[] {

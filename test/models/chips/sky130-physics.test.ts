@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { BehavioralChip } from '../../../models/chips/behavioral-chip.ts';
-import { NMOS, SILENT_TICK, type ChipBackend } from '../../../models/chips/chip-backend.ts';
+import { NMOS, type ChipBackend } from '../../../models/chips/chip-backend.ts';
 import { ChipOptionsError, createChip } from '../../../models/chips/index.ts';
 import { SKY130_MAGNITUDES, type MismatchMagnitudes } from '../../../models/chips/mismatch.ts';
 import { NOMINAL_CIRCUIT, sky130Curves, sky130NominalCurves } from '../../../models/chips/sky130-nominal.ts';
 import { sky130DieCurves } from '../../../models/chips/sky130-curves.ts';
 import { synapseDrive } from '../../../models/chips/sky130-layer.ts';
+import { SILENT_TICK } from '../../../wire/ticks.ts';
 
 const ZERO: MismatchMagnitudes = {
   ...(Object.fromEntries(Object.keys(SKY130_MAGNITUDES).map((k) => [k, 0])) as unknown as MismatchMagnitudes),

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SILENT_TICK, ttfsTicks, ttfsTimes } from '../../../models/datasets/coding.ts';
+import { ttfsTicks, ttfsTimes } from '../../../models/datasets/coding.ts';
+import { SILENT_TICK } from '../../../wire/ticks.ts';
 
 describe('ttfsTimes', () => {
   it('follows t = tIn (1 - x)', () => {

@@ -3,12 +3,13 @@
  * array, a transient run end to end, and failures surfacing as SpiceError with their netlist.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { NMOS, SILENT_TICK, type ChipBackend } from '../../../../models/chips/chip-backend.ts';
+import { NMOS, type ChipBackend } from '../../../../models/chips/chip-backend.ts';
 import { ChipOptionsError, CHIP_KINDS, createChip } from '../../../../models/chips/index.ts';
 import { DEFAULT_DESIGN } from '../../../../models/chips/spice/design.ts';
 import { SpiceError } from '../../../../models/chips/spice/errors.ts';
 import { SpiceChip, type SpiceProgress } from '../../../../models/chips/spice/spice-chip.ts';
 import { mulberry } from '../../rng.ts';
+import { SILENT_TICK } from '../../../../wire/ticks.ts';
 
 /** Long tests (a cold table cache means SPICE characterisation first): generous limit, still run in CI. */
 const LONG = 240_000;
