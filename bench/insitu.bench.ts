@@ -35,8 +35,8 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { nominalChipProfile, profileTwinPhysics, saveChipProfile, type ChipProfile } from '../calibration/chip-profile.ts';
 import { ChipDevice } from '../host/device/chip-device.ts';
-import { curvesFromProfile, deviceHorizons, encodeForDevice, runDeployWorkflow, unitTicksOf } from '../host/workflows/deploy.ts';
-import { CodeMapper } from '../host/workflows/finetune-codes.ts';
+import { ChipMapping, curvesFromProfile, deviceHorizons } from '../calibration/chip-mapping.ts';
+import { runDeployWorkflow } from '../host/workflows/deploy.ts';
 import { runFinetune } from '../host/workflows/finetune.ts';
 import { readMetrics } from '../host/runs/run-dir.ts';
 import type { BehavioralChip } from '../models/chips/behavioral-chip.ts';
@@ -162,8 +162,8 @@ async function trainTwin(
 /** Host milliseconds of one fine-tuning batch (gradient, Adam, mapping), on a copy of the network. */
 async function hostMsPerBatch(file: string, data: Dataset, info: ChipDevice['info'], profile: ChipProfile): Promise<number> {
   const { net } = await loadNetwork(file);
-  const mapper = new CodeMapper(info, curvesFromProfile(profile, info), unitTicksOf(net, info) * info.tickSeconds);
-  mapper.codes(net);
+  const mapping = new ChipMapping(net, info, curvesFromProfile(profile, info));
+  mapping.codes();
   const solver = createSolver('dstd', { bins: BINS });
   const adam = newAdamState(net);
   const times: number[] = [];
@@ -175,7 +175,7 @@ async function hostMsPerBatch(file: string, data: Dataset, info: ChipDevice['inf
     const t = performance.now();
     const g = inLoopGradients(net, x, y, measured, solver, resolveLoss({ windowWeight: 0.1 }));
     adamStep(net, adam, g.grads, { lr: FT_LR });
-    mapper.codes(net);
+    mapping.codes();
     if (k > 0) times.push(performance.now() - t);
   }
   net.dispose();
@@ -189,7 +189,7 @@ async function deviceMsPerBatch(uri: string, net: SpikingNetwork, data: Dataset)
     const times: number[] = [];
     for (let k = 0; k < 5; k++) {
       const idx = Uint32Array.from({ length: FT_BATCH }, (_, i) => k * FT_BATCH + i);
-      const ticks = encodeForDevice(gatherRows(data.train.x, 784, idx), FT_BATCH, net, dev.info);
+      const ticks = new ChipMapping(net, dev.info).encodeInputs(gatherRows(data.train.x, 784, idx), FT_BATCH);
       const t = performance.now();
       await dev.run(ticks, FT_BATCH);
       times.push(performance.now() - t);

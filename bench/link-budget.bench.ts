@@ -19,7 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { main as cli } from '../host/cli/main.ts';
 import { ChipDevice, closedLinkTotals } from '../host/device/chip-device.ts';
-import { deviceHorizons } from '../host/workflows/deploy.ts';
+import { deviceHorizons } from '../calibration/chip-mapping.ts';
 import { loadDataset } from '../models/datasets/load.ts';
 import { initNetwork } from '../models/network/init.ts';
 import { defaultConfig } from '../models/network/network.ts';

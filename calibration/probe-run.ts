@@ -4,15 +4,15 @@
  * are what the device measured on the previous layer (or the ticks sent, for layer 0), so each layer
  * is fitted on its own real inputs.
  *
- * Times come back normalised (t0 = layer 0's window): inputs of layer 0 are tick / ticksPerUnit
- * exactly (the board drives edges on ticks); measured spikes are the centre of their tick,
- * (tick + 0.5) / ticksPerUnit, the unbiased estimate of a time the timer floors. Silent = +Infinity.
+ * Times come back normalised (t0 = layer 0's window) by wire/ticks.ts: inputs of layer 0 are edge
+ * times (the board drives edges on ticks), measured spikes capture times (the tick's centre, the
+ * unbiased estimate of a time the timer floors). Silent = +Infinity.
  */
 
 import { NMOS, type DacSpec, type LayerGeometry, type SafeRange } from '../models/chips/chip-backend.ts';
 import { fullOnCode, relayCodes } from './probe-configs.ts';
 import type { BlockKind, ProbeBlock } from './probe-plan.ts';
-import { SILENT_TICK } from '../wire/ticks.ts';
+import { captureTime, SILENT_TICK, ticksToTimes } from '../wire/ticks.ts';
 
 export interface ProbeLayer extends LayerGeometry {
   horizonTicks: number;
@@ -110,8 +110,8 @@ export async function measureBlocks(target: ProbeTarget, blocks: readonly ProbeB
         await target.setNeuronVoltages(l, v.vRest, v.vThreshold);
       }
     } else res = await target.run(ticks, b.batch, read);
-    const toTimes = (a: Uint16Array) => Float64Array.from(a, (x) => (x === SILENT_TICK ? Infinity : (x + 0.5) / perUnit));
-    const inputs = l === 0 ? Float64Array.from(ticks, (x) => (x === SILENT_TICK ? Infinity : x / perUnit)) : toTimes(res[l - 1]);
+    const toTimes = (a: Uint16Array) => Float64Array.from(a, (x) => captureTime(x, perUnit));
+    const inputs = l === 0 ? ticksToTimes(ticks, perUnit) : toTimes(res[l - 1]);
     out.push({ layer: l, kind: b.kind, codes: b.codes, batch: b.batch, inputs, out: toTimes(res[l]), repeat: b.repeat, restShiftVolts: shift || undefined });
     opts.onProgress?.(k + 1, blocks.length);
   }

@@ -55,6 +55,7 @@ import {
   type SynapseFlag,
 } from './bringup-diagnosis.ts';
 import { SILENT_TICK } from '../../wire/ticks.ts';
+import { layerGeometry } from '../../calibration/chip-mapping.ts';
 
 export type StepId = 'link' | 'protocol' | 'memory' | 'health' | 'neurons' | 'synapses' | 'jitter' | 'supply';
 
@@ -322,7 +323,7 @@ class Bench {
     readonly signal: AbortSignal | undefined,
   ) {
     this.info = dev.info;
-    this.geometry = this.info.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, rowInput: l.rowInput, rowPolarity: l.rowPolarity }));
+    this.geometry = this.info.layers.map(layerGeometry);
     this.dac = this.info.dac;
     this.safe = { nmos: this.info.safe.nmos as [number, number], pmos: this.info.safe.pmos as [number, number] };
     this.held = this.geometry.map(() => undefined);

@@ -19,6 +19,7 @@ import { writeHtmlReport, type ReportSection } from '../report/html-report.ts';
 import { lineChart, scatterPlot } from '../report/svg-plot.ts';
 import { openRunDir } from '../runs/run-dir.ts';
 import { renderTable } from '../ui/table.ts';
+import { chipLayer } from '../../calibration/chip-mapping.ts';
 
 export const PROFILE_FILE = 'profile.slp';
 
@@ -72,7 +73,7 @@ export function deviceProbeTarget(device: ChipDevice, signal?: AbortSignal): Pro
   const info = device.info;
   const last: (Uint16Array | undefined)[] = info.layers.map(() => undefined);
   return {
-    layers: info.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, rowInput: l.rowInput, rowPolarity: l.rowPolarity, horizonTicks: l.horizonTicks })),
+    layers: info.layers.map(chipLayer),
     dac: info.dac,
     safe: info.safe,
     tickSeconds: info.tickSeconds,

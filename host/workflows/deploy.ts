@@ -1,104 +1,24 @@
 /**
- * Running a twin-trained network on a chip: map its conductances to DAC codes through the
- * chip's transfer curves, upload and verify them, and measure accuracy on the device beside the
+ * Running a twin-trained network on a chip: upload and verify the DAC codes a ChipMapping
+ * (calibration/chip-mapping.ts) gives for it, and measure accuracy on the device beside the
  * twin's accuracy on the weights the codes really realise (quantised and clipped).
  */
 
 import { classFigures, confusionJson, confusionMatrix } from '../../models/training/confusion.ts';
 import { classTableRows } from './confusion-report.ts';
-import { loadChipProfile, profileLayerCurves, type ChipProfile } from '../../calibration/chip-profile.ts';
-import { mapLayer, type LayerCurves, type MappedLayer } from '../../calibration/weight-mapping.ts';
-import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from '../../models/chips/sky130-nominal.ts';
-import { ttfsTicks } from '../../models/datasets/coding.ts';
-import type { DenseLayerState } from '../../models/network/layer.ts';
-import { SpikingNetwork } from '../../models/network/network.ts';
+import { loadChipProfile } from '../../calibration/chip-profile.ts';
+import { ChipMapping, checkFits, curvesFromProfile } from '../../calibration/chip-mapping.ts';
+import type { LayerCurves } from '../../calibration/weight-mapping.ts';
+import type { SpikingNetwork } from '../../models/network/network.ts';
 import { loadDataset } from '../../models/datasets/load.ts';
 import { loadNetwork } from '../../models/network/serialize.ts';
 import { createSolver } from '../../models/network/solver.ts';
 import { initBackend } from '../../models/tf/backend.ts';
-import { ChipDevice, type DeviceInfo } from '../device/chip-device.ts';
+import { ChipDevice } from '../device/chip-device.ts';
 import { createProgress } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { formatPercent } from '../ui/format.ts';
 import { checkInputFile, MODEL_FILE_FIX, PROFILE_FILE_FIX } from './input-file.ts';
-import { unitsOf } from '../../models/network/conductance-units.ts';
-import { SILENT_TICK } from '../../wire/ticks.ts';
-
-/** The nominal sky130 transfer curves: what a chip is assumed to be before it is calibrated. */
-export function nominalCurves(): LayerCurves {
-  return { nmos: NOMINAL_NMOS, pmos: NOMINAL_PMOS, circuit: NOMINAL_CIRCUIT, temperatureC: NOMINAL_TEMPERATURE_C };
-}
-
-/** A chip's layer windows, as HELLO announces them or a chip profile records them. */
-export interface ChipWindows {
-  layers: readonly { horizonTicks: number }[];
-}
-
-/**
- * The device's layer windows in twin time units of `unitTicks` ticks (default: layer 0's window,
- * so it ends at 1). A network meant for this device is configured with these horizons.
- */
-export function deviceHorizons(info: ChipWindows, unitTicks = info.layers[0]!.horizonTicks): number[] {
-  return info.layers.map((l) => l.horizonTicks / unitTicks);
-}
-
-/**
- * The time base of a twin trained for a chip: inputs take the first half of layer 0's window (one
- * twin time unit), the layers the rest, each ending where the chip's does; grids start at 0
- * (shiftGrids off) as the chip's do.
- */
-export function chipTimeBase(chip: ChipWindows): { inputWindow: number; horizons: number[]; shiftGrids: boolean } {
-  return { inputWindow: 1, horizons: deviceHorizons(chip, chip.layers[0]!.horizonTicks / 2), shiftGrids: false };
-}
-
-/** Ticks per twin time unit, read off the network's first window against the device's. */
-export function unitTicksOf(net: SpikingNetwork, info: DeviceInfo): number {
-  return info.layers[0]!.horizonTicks / net.config.horizons[0]!;
-}
-
-/** What makes a network fit a chip: training it for that chip. */
-export const FIT_FIX = 'train the network for this chip with spikeloop train --profile FILE (or --device URI)';
-
-/** Throws, naming every mismatch and the fix, unless `net` fits the device (fitProblems). */
-export function checkFits(net: SpikingNetwork, info: DeviceInfo, what = 'the network'): void {
-  const problems = fitProblems(net, info);
-  if (problems.length > 0) throw new RangeError(`${what} does not fit ${info.chipId}: ${problems.join('; ')}; ${FIT_FIX}`);
-}
-
-/**
- * Reasons a network cannot run on this device as it is, each naming what differs; empty when it
- * fits (checkFits adds the fix). The twin may use any time unit; its windows must be the device's in it.
- */
-export function fitProblems(net: SpikingNetwork, info: DeviceInfo): string[] {
-  const problems: string[] = [];
-  const sizes = net.config.sizes;
-  if (net.layers.length !== info.layers.length) {
-    problems.push(
-      `the network has ${net.layers.length} layers, the chip ${info.layers.length} (the chip's hidden widths are ${info.layers
-        .slice(0, -1)
-        .map((l) => l.outputs)
-        .join(',')})`,
-    );
-    return problems;
-  }
-  const unit = unitTicksOf(net, info);
-  const want = deviceHorizons(info, unit);
-  info.layers.forEach((chip, l) => {
-    if (sizes[l]! > chip.inputs || sizes[l + 1]! > chip.outputs) {
-      problems.push(`layer ${l} is ${sizes[l]}x${sizes[l + 1]}, the chip's array is ${chip.inputs}x${chip.outputs}`);
-    }
-    const have = net.config.horizons[l]!;
-    if (Math.abs(have - want[l]!) > 1e-9 * want[l]!) {
-      problems.push(
-        `layer ${l}'s window ends at ${have} time units in the twin but at ${want[l]} on the chip (${chip.horizonTicks} ticks at ${unit} ticks per unit)`,
-      );
-    }
-  });
-  if (net.config.inputWindow > net.config.horizons[0]! * (1 + 1e-12)) {
-    problems.push(`the input window (${net.config.inputWindow}) is longer than the chip's first window (${net.config.horizons[0]})`);
-  }
-  return problems;
-}
 
 export interface DeployedLayer {
   layer: number;
@@ -122,38 +42,10 @@ export interface DeployOptions {
   signal?: AbortSignal;
 }
 
-export interface MappedNetwork {
-  /** Per layer: the codes to upload and what they realise (calibration/weight-mapping.ts). */
-  layers: MappedLayer[];
-  /** Every layer's state with pE, pI replaced by what the codes realise. */
-  realisedStates: DenseLayerState[];
-}
-
-/** Maps every layer's conductances to DAC codes through `curves` (nominal where absent); no I/O. */
-export function mapNetwork(net: SpikingNetwork, info: DeviceInfo, curves?: readonly LayerCurves[]): MappedNetwork {
-  checkFits(net, info);
-  // Seconds per twin time unit.
-  const t0 = unitTicksOf(net, info) * info.tickSeconds;
-  const pnn = net.toPnnLayers();
-  const states = net.states();
-  const layers: MappedLayer[] = [];
-  const realisedStates: DenseLayerState[] = [];
-  for (let l = 0; l < pnn.length; l++) {
-    const p = pnn[l]!;
-    const chip = info.layers[l]!;
-    const geometry = { inputs: chip.inputs, outputs: chip.outputs, rowInput: chip.rowInput, rowPolarity: chip.rowPolarity };
-    const m = mapLayer(p.gE, p.gI, p.nIn, p.nOut, { geometry, dac: info.dac, safe: info.safe, t0 }, curves?.[l] ?? nominalCurves());
-    layers.push(m);
-    const s = states[l]!;
-    // Back to the layer's trainable units.
-    realisedStates.push({ ...s, ...unitsOf(s, m.gE, m.gI) });
-  }
-  return { layers, realisedStates };
-}
-
 /** Maps, uploads and CRC-verifies every layer; throws if a layer's read-back differs. */
 export async function deployNetwork(device: ChipDevice, net: SpikingNetwork, opts: DeployOptions = {}): Promise<Deployment> {
-  const mapped = mapNetwork(net, device.info, opts.curves);
+  const mapping = new ChipMapping(net, device.info, opts.curves);
+  const mapped = mapping.map();
   const layers: DeployedLayer[] = [];
   for (const [l, m] of mapped.layers.entries()) {
     const up = await device.uploadWeights(l, m.codes, { onProgress: opts.onProgress, signal: opts.signal });
@@ -161,84 +53,7 @@ export async function deployNetwork(device: ChipDevice, net: SpikingNetwork, opt
     if (!check.ok) throw new Error(`layer ${l} did not verify after upload: ${check.detail}`);
     layers.push({ layer: l, codes: m.codes, clipped: m.clipped, zeroed: m.zeroed, frames: up.frames, verified: check.ok });
   }
-  return { layers, realised: SpikingNetwork.fromStates(net.config, mapped.realisedStates) };
-}
-
-/** Every layer's transfer curves from a chip profile (calibration/chip-profile.ts). */
-export function curvesFromProfile(profile: ChipProfile, info: DeviceInfo): LayerCurves[] {
-  if (profile.layers.length !== info.layers.length) {
-    throw new RangeError(`the profile describes ${profile.layers.length} layers, the chip has ${info.layers.length}: calibrate this chip again`);
-  }
-  profile.layers.forEach((p, l) => {
-    const c = info.layers[l]!;
-    if (p.inputs !== c.inputs || p.outputs !== c.outputs || p.rows !== c.rowInput.length) {
-      throw new RangeError(
-        `profile layer ${l} is ${p.inputs}x${p.outputs} with ${p.rows} rows, the chip's ${c.inputs}x${c.outputs} with ${c.rowInput.length}: calibrate this chip again`,
-      );
-    }
-  });
-  return profile.layers.map((_, l) => profileLayerCurves(profile, l));
-}
-
-/**
- * A layer's measured ticks (batch x the chip's outputs) as twin times for the network's first
- * `nOut` neurons: the centre of the tick (the timer floors), minus the board's timer offset
- * (twin units), +Infinity when silent.
- */
-export function ticksToTwinTimes(ticks: Uint16Array, batch: number, chipOutputs: number, nOut: number, unitTicks: number, offset = 0): Float32Array {
-  const out = new Float32Array(batch * nOut);
-  for (let s = 0; s < batch; s++) {
-    for (let i = 0; i < nOut; i++) {
-      const t = ticks[s * chipOutputs + i]!;
-      out[s * nOut + i] = t === SILENT_TICK ? Infinity : Math.max(0, (t + 0.5) / unitTicks - offset);
-    }
-  }
-  return out;
-}
-
-/**
- * Input ticks for the chip's first layer: the twin's inputs first (the data features, then the
- * reference input at its fixed time when the network has one), the rest of the array silent.
- * `x` holds n rows of `net.features` values.
- */
-export function encodeForDevice(x: Float32Array, n: number, net: SpikingNetwork, info: DeviceInfo): Uint16Array {
-  const features = net.features;
-  const chipInputs = info.layers[0]!.inputs;
-  if (x.length < n * features) throw new RangeError(`encodeForDevice needs ${n} rows of ${features} values, got ${x.length} values`);
-  const unit = unitTicksOf(net, info);
-  const horizonTicks = Math.round(net.config.inputWindow * unit);
-  const ticks = ttfsTicks(x.subarray(0, n * features), {
-    horizonTicks,
-    silentThreshold: net.config.silentZeros ? 0 : undefined,
-  });
-  const bias = net.config.biasSpike;
-  if (chipInputs === features && bias === undefined) return ticks;
-  const out = new Uint16Array(n * chipInputs).fill(SILENT_TICK);
-  const biasTick = bias === undefined ? SILENT_TICK : Math.round(bias * unit);
-  const ref = net.referenceInput;
-  for (let s = 0; s < n; s++) {
-    out.set(ticks.subarray(s * features, (s + 1) * features), s * chipInputs);
-    if (ref !== undefined) out[s * chipInputs + ref] = biasTick;
-  }
-  return out;
-}
-
-/** Class = earliest spike among the first `classes` output neurons; -1 when all are silent. */
-export function classifyTicks(outTicks: Uint16Array, n: number, outputs: number, classes: number): Int32Array {
-  const pred = new Int32Array(n);
-  for (let s = 0; s < n; s++) {
-    let best = -1;
-    let bestTick = SILENT_TICK;
-    for (let i = 0; i < classes; i++) {
-      const t = outTicks[s * outputs + i]!;
-      if (t < bestTick) {
-        bestTick = t;
-        best = i;
-      }
-    }
-    pred[s] = best;
-  }
-  return pred;
+  return { layers, realised: mapping.realisedNetwork(mapped) };
 }
 
 export interface DeviceEvaluation {
@@ -261,9 +76,8 @@ export async function evaluateOnDevice(
   opts: { batch?: number; onProgress?: (done: number, total: number) => void; signal?: AbortSignal } = {},
 ): Promise<DeviceEvaluation> {
   const info = device.info;
+  const mapping = new ChipMapping(net, info);
   const last = info.layers.length - 1;
-  const outputs = info.layers[last]!.outputs;
-  const classes = net.classes;
   const batch = opts.batch ?? Math.max(1, info.runBatch * 4);
   const predictions = new Int32Array(n);
   let sampleTicks: Uint16Array[] = [];
@@ -271,11 +85,11 @@ export async function evaluateOnDevice(
   let noSpike = 0;
   for (let s = 0; s < n; s += batch) {
     const b = Math.min(batch, n - s);
-    const ticks = encodeForDevice(x.subarray(s * net.features, (s + b) * net.features), b, net, info);
+    const ticks = mapping.encodeInputs(x.subarray(s * net.features, (s + b) * net.features), b);
     // Scoring needs the output layer; the first batch keeps every layer (sampleTicks). On protocol 2 the board sends only those.
     const layers = await device.run(ticks, b, { signal: opts.signal, ...(s === 0 ? {} : { layers: [last] }) });
     if (s === 0) sampleTicks = layers;
-    const pred = classifyTicks(layers[last]!, b, outputs, classes);
+    const pred = mapping.classify(layers[last]!, b);
     predictions.set(pred, s);
     for (let k = 0; k < b; k++) {
       if (pred[k] === y[s + k]) correct++;

@@ -40,6 +40,7 @@ import { initBackend } from '../../models/tf/backend.ts';
 import { registerGradients } from '../../models/tf/gradients.ts';
 import { checkProfileChip, loadChipProfile, profileTwinPhysics } from '../../calibration/chip-profile.ts';
 import type { LayerCurves } from '../../calibration/weight-mapping.ts';
+import { ChipMapping, checkFits, curvesFromProfile, unitTicksOf } from '../../calibration/chip-mapping.ts';
 import { ChipDevice } from '../device/chip-device.ts';
 import { writeHtmlReport } from '../report/html-report.ts';
 import { lineChart, spikeRaster } from '../report/svg-plot.ts';
@@ -47,8 +48,7 @@ import { openRunDir, type RunDir } from '../runs/run-dir.ts';
 import { checkInputFile, MODEL_FILE_FIX, PROFILE_FILE_FIX } from './input-file.ts';
 import { createProgress, type ProgressStream } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
-import { curvesFromProfile, encodeForDevice, evaluateOnDevice, checkFits, nominalCurves, ticksToTwinTimes, unitTicksOf } from './deploy.ts';
-import { CodeMapper } from './finetune-codes.ts';
+import { evaluateOnDevice } from './deploy.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type EpochRecord, type FinetuneSettings } from './finetune-checkpoint.ts';
 import { runPipeline, type BatchTiming } from './finetune-pipeline.ts';
 import { formatPercent } from '../ui/format.ts';
@@ -246,11 +246,10 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     const loss = resolveLoss(settings.loss);
     run.update({ device: { uri: opts.device, chipId: info.chipId }, summary: { settings } });
     const nL = net.layers.length;
-    const outputsOf = info.layers.map((l) => l.outputs);
 
     // Bring the device to the state the next RUN expects: everything uploaded and verified.
-    const mapper = new CodeMapper(info, curves ?? info.layers.map(() => nominalCurves()), unitTicks * info.tickSeconds);
-    const mapCodes = () => mapper.codes(net);
+    const mapping = new ChipMapping(net, info, curves);
+    const mapCodes = () => mapping.codes().codes;
     if (!resuming) {
       state.codes = mapCodes();
       state.issued = undefined;
@@ -338,7 +337,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
         signal: opts.signal,
         measure: (b) => {
           const x = gatherRows(data.train.x, data.train.features, b.indices);
-          const ticks = encodeForDevice(x, b.indices.length, net, info);
+          const ticks = mapping.encodeInputs(x, b.indices.length);
           let markSent!: () => void;
           const sent = new Promise<void>((r) => (markSent = r));
           const result = (async () => {
@@ -364,7 +363,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
           if (uploadError) throw uploadError;
           const n = b.indices.length;
           const labels = gatherLabels(data.train.y, b.indices);
-          const measured = net.layers.map((layer, l) => ticksToTwinTimes(m.ticks[l]!, n, outputsOf[l]!, layer.nOut, unitTicks, timerOffset));
+          const measured = net.layers.map((_, l) => mapping.measuredTimes(l, m.ticks[l]!, n, timerOffset));
           const g = inLoopGradients(net, m.x, labels, measured, solver, loss);
           if (!Number.isFinite(g.loss)) throw new Error(`loss became ${g.loss} at epoch ${epoch + 1}, batch ${b.batch + 1}; lower --lr`);
           adamStep(net, state.adam, g.grads, { lr: settings.lr });

@@ -53,7 +53,7 @@ import { lineChart } from '../report/svg-plot.ts';
 import { checkOutWritable, MetricsLog, openRunDir, type RunDir } from '../runs/run-dir.ts';
 import { loadChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
 import { ChipDevice } from '../device/chip-device.ts';
-import { chipTimeBase } from './deploy.ts';
+import { chipTimeBase } from '../../calibration/chip-mapping.ts';
 import { checkInputFile, PROFILE_FILE_FIX } from './input-file.ts';
 import { createProgress, type ProgressStream } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';

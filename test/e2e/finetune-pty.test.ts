@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChipDevice } from '../../host/device/chip-device.ts';
-import { deviceHorizons } from '../../host/workflows/deploy.ts';
+import { deviceHorizons } from '../../calibration/chip-mapping.ts';
 import { runFinetune } from '../../host/workflows/finetune.ts';
 import { loadDataset } from '../../models/datasets/load.ts';
 import { initNetwork } from '../../models/network/init.ts';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './run-cli.ts';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
-import { deviceHorizons } from '../../../host/workflows/deploy.ts';
+import { deviceHorizons } from '../../../calibration/chip-mapping.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
 import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig } from '../../../models/network/network.ts';

@@ -18,7 +18,7 @@ import { createSolver } from '../../../models/network/solver.ts';
 import { trainNetwork } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
-import { deviceHorizons } from '../../../host/workflows/deploy.ts';
+import { deviceHorizons } from '../../../calibration/chip-mapping.ts';
 import { presetFor } from '../../../host/workflows/train.ts';
 
 export const BIN = fileURLToPath(new URL('../../../bin/spikeloop.js', import.meta.url));

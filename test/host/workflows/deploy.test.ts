@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
-import { classifyTicks, deployNetwork, deviceHorizons, encodeForDevice, evaluateOnDevice, fitProblems } from '../../../host/workflows/deploy.ts';
+import { ChipMapping, classifyTicks, deviceHorizons, fitProblems } from '../../../calibration/chip-mapping.ts';
+import { deployNetwork, evaluateOnDevice } from '../../../host/workflows/deploy.ts';
 import { Rng } from '../../../models/datasets/rng.ts';
 import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig, type SpikingNetwork } from '../../../models/network/network.ts';
@@ -37,7 +38,7 @@ describe('deployNetwork', () => {
   it('uploads verified codes whose chip spike times match the twin on the realised weights', async () => {
     const d = await deployNetwork(device, net);
     expect(d.layers.map((l) => l.verified)).toEqual([true, true]);
-    const ticks = encodeForDevice(x, N, net, device.info);
+    const ticks = new ChipMapping(net, device.info).encodeInputs(x, N);
     const chip = await device.run(ticks, N);
     // Independent path: the exact solver on the realised twin, times in ticks of 1 ns.
     const h0 = device.info.layers[0]!.horizonTicks / 2; // ticks per twin time unit
@@ -94,7 +95,7 @@ describe('deployNetwork', () => {
   });
 });
 
-describe('encodeForDevice with a reference input', () => {
+describe('ChipMapping.encodeInputs with a reference input', () => {
   it('puts the data features first, the reference spike at its tick in the next input, the rest silent; the device agrees with the twin', async () => {
     const cfg = defaultConfig([5, 8, 3], {
       inputWindow: 1,
@@ -104,7 +105,7 @@ describe('encodeForDevice with a reference input', () => {
     const biased = initNetwork(cfg, { x, n: N }, createSolver('exact'), { seed: 9 });
     try {
       expect(biased.features).toBe(4);
-      const ticks = encodeForDevice(x, N, biased, device.info);
+      const ticks = new ChipMapping(biased, device.info).encodeInputs(x, N);
       const unit = device.info.layers[0]!.horizonTicks / 2;
       for (let s = 0; s < N; s++) {
         for (let j = 0; j < 4; j++) expect(ticks[s * 6 + j]).toBe(Math.round(unit * (1 - x[s * 4 + j]!)));
@@ -125,7 +126,7 @@ describe('encodeForDevice with a reference input', () => {
   });
 });
 
-describe('encodeForDevice with a reference spike in place of a feature', () => {
+describe('ChipMapping.encodeInputs with a reference spike in place of a feature', () => {
   it('puts the reference tick where feature 2 was, keeps the others, and the device agrees with the twin', async () => {
     const cfg = defaultConfig([4, 8, 3], {
       inputWindow: 1,
@@ -136,7 +137,7 @@ describe('encodeForDevice with a reference spike in place of a feature', () => {
     const net = initNetwork(cfg, { x, n: N }, createSolver('exact'), { seed: 9 });
     try {
       expect([net.features, net.referenceInput]).toEqual([4, 2]);
-      const ticks = encodeForDevice(x, N, net, device.info);
+      const ticks = new ChipMapping(net, device.info).encodeInputs(x, N);
       const unit = device.info.layers[0]!.horizonTicks / 2;
       for (let s = 0; s < N; s++) {
         for (const j of [0, 1, 3]) expect(ticks[s * 6 + j]).toBe(Math.round(unit * (1 - x[s * 4 + j]!)));

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nominalChipProfile, saveChipProfile } from '../../../calibration/chip-profile.ts';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
-import { deviceHorizons, evaluateOnDevice, mapNetwork } from '../../../host/workflows/deploy.ts';
+import { ChipMapping, deviceHorizons } from '../../../calibration/chip-mapping.ts';
+import { evaluateOnDevice } from '../../../host/workflows/deploy.ts';
 import { loadCheckpoint } from '../../../host/workflows/finetune-checkpoint.ts';
 import { runFinetune, type FinetuneOptions } from '../../../host/workflows/finetune.ts';
 import { readMetrics } from '../../../host/runs/run-dir.ts';
@@ -96,8 +97,7 @@ describe('runFinetune', () => {
     const dev = await ChipDevice.open(DEVICE);
     try {
       // A fresh device with the final conductances mapped and uploaded scores what the run reported last.
-      const { nominalCurves } = await import('../../../host/workflows/deploy.ts');
-      const codes = mapNetwork(net, dev.info, [nominalCurves(), nominalCurves()]).layers.map((m) => m.codes);
+      const codes = new ChipMapping(net, dev.info).map().layers.map((m) => m.codes);
       for (const [l, c] of codes.entries()) await dev.uploadWeights(l, c);
       const data = await loadDataset('iris', { seed: 4 });
       const e = await evaluateOnDevice(dev, net, data.test.x, data.test.y, data.test.n);

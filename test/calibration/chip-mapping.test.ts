@@ -1,14 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LayerCurves } from '../../../calibration/weight-mapping.ts';
-import { ChipDevice } from '../../../host/device/chip-device.ts';
-import { deviceHorizons, mapNetwork, nominalCurves, unitTicksOf } from '../../../host/workflows/deploy.ts';
-import { CodeMapper } from '../../../host/workflows/finetune-codes.ts';
-import { initNetwork } from '../../../models/network/init.ts';
-import { defaultConfig, type SpikingNetwork } from '../../../models/network/network.ts';
-import { createSolver } from '../../../models/network/solver.ts';
-import { initBackend } from '../../../models/tf/backend.ts';
-import { mulberry } from '../../models/rng.ts';
+import type { LayerCurves } from '../../calibration/weight-mapping.ts';
+import { ChipDevice } from '../../host/device/chip-device.ts';
+import { ChipMapping, deviceHorizons, nominalCurves } from '../../calibration/chip-mapping.ts';
+import { initNetwork } from '../../models/network/init.ts';
+import { defaultConfig, type SpikingNetwork } from '../../models/network/network.ts';
+import { createSolver } from '../../models/network/solver.ts';
+import { initBackend } from '../../models/tf/backend.ts';
+import { mulberry } from '../models/rng.ts';
 
 let device: ChipDevice;
 let net: SpikingNetwork;
@@ -50,24 +49,38 @@ afterAll(async () => {
 });
 
 function mapped(): Uint16Array[] {
-  return mapNetwork(net, device.info, curves).layers.map((m) => m.codes);
+  return new ChipMapping(net, device.info, curves).map().layers.map((m) => m.codes);
 }
 
-describe('CodeMapper', () => {
+describe('ChipMapping.codes', () => {
   it('gives the codes of mapLayer, and after small updates recomputes only the synapses that crossed a code', () => {
-    const t0 = unitTicksOf(net, device.info) * device.info.tickSeconds;
-    const mapper = new CodeMapper(device.info, curves, t0);
+    const mapping = new ChipMapping(net, device.info, curves);
     const total = device.info.layers.reduce((s, l) => s + l.rowInput.length * l.outputs, 0);
-    expect(mapper.codes(net)).toEqual(mapped());
+    expect(mapping.codes().codes).toEqual(mapped());
     const rnd = mulberry(9);
     for (let step = 0; step < 5; step++) {
       for (const v of net.trainableVariables()) {
         const w = Float32Array.from(v.dataSync(), (p) => Math.max(0, p * (1 + 0.01 * (rnd() - 0.5))));
         v.assign(tf.tensor(w, v.shape));
       }
-      const got = mapper.codes(net);
-      expect(got).toEqual(mapped());
-      expect(mapper.recomputed).toBeLessThan(total / 4);
+      const got = mapping.codes();
+      expect(got.codes).toEqual(mapped());
+      expect(got.recomputed).toBeLessThan(total / 4);
     }
+  });
+});
+
+describe('ChipMapping.measuredTimes', () => {
+  it("reads a captured tick at its centre in twin units, minus the timer offset, never below 0; the chip's extra outputs dropped", () => {
+    const mapping = new ChipMapping(net, device.info, curves);
+    const unit = device.info.layers[0]!.horizonTicks / net.config.horizons[0]!;
+    expect(mapping.unitTicks).toBe(unit);
+    // Layer 1: the chip has 5 outputs, the network 4; two samples.
+    const ticks = Uint16Array.of(0, 9, 0xffff, 40, 7, 3, 0xffff, 0xffff, 1, 2);
+    const offset = 2 / unit;
+    const got = Array.from(mapping.measuredTimes(1, ticks, 2, offset));
+    const want = [0, 9, Infinity, 40, 3, Infinity, Infinity, 1].map((t) => (t === Infinity ? t : Math.max(0, Math.fround((t + 0.5) / unit - offset))));
+    expect(got).toEqual(want);
+    expect(Array.from(mapping.classify(ticks, 2))).toEqual([0, 3]);
   });
 });
