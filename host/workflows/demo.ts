@@ -40,7 +40,7 @@ import { runCalibrateWorkflow, PROFILE_FILE, type CalibrateSummary } from './cal
 import { chipTimeBase, curvesFromProfile } from '../../calibration/chip-mapping.ts';
 import { deployNetwork, evaluateOnDevice } from './deploy.ts';
 import { runFinetune, type FinetuneSummary } from './finetune.ts';
-import { presetFor } from './train.ts';
+import { presetFor } from '../../models/training/presets.ts';
 import { displayPath, formatPercent } from '../ui/format.ts';
 import { SILENT_TICK } from '../../wire/ticks.ts';
 

@@ -5,7 +5,9 @@ import { flag, intOption, intOptionWithDefault } from '../common-options.ts';
 import { CrossValidationError, CV_PARTS } from '../../../models/datasets/cross-validation.ts';
 import { DATASET_SPECS, parseDatasetSpec } from '../../../models/datasets/load.ts';
 import { SOLVER_NAMES } from '../../../models/network/solver.ts';
-import { chipTarget, ChipFitError, cvFlagConflict, runTrainWorkflow } from '../../workflows/train.ts';
+import { runTrainWorkflow } from '../../workflows/train.ts';
+import { chipTarget, ChipFitError } from '../../workflows/train-chip.ts';
+import { cvFlagConflict } from '../../workflows/train-cv.ts';
 import { deviceOption } from '../common-options.ts';
 
 /** An optional number in [0, 1) written as a plain decimal (0 = off). */

@@ -19,7 +19,7 @@ import { trainNetwork } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
 import { deviceHorizons } from '../../../calibration/chip-mapping.ts';
-import { presetFor } from '../../../host/workflows/train.ts';
+import { presetFor } from '../../../models/training/presets.ts';
 
 export const BIN = fileURLToPath(new URL('../../../bin/spikeloop.js', import.meta.url));
 

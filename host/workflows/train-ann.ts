@@ -1,0 +1,152 @@
+/**
+ * `spikeloop train --from-ann`: train a ReLU network, map it onto the spiking model and search the
+ * PNN's current scale and operating point (models/ann/imc-search.ts), then report and save the
+ * chosen network.
+ */
+
+import { ReluNet, trainReluNet } from '../../models/ann/relu-net.ts';
+import type { Dataset } from '../../models/datasets/types.ts';
+import { writeFileAtomic } from '../../models/io/atomic-file.ts';
+import { saveNetwork } from '../../models/network/serialize.ts';
+import { createSolver } from '../../models/network/solver.ts';
+import { evaluateNetwork } from '../../models/training/evaluate.ts';
+import { writeHtmlReport } from '../report/html-report.ts';
+import { lineChart } from '../report/svg-plot.ts';
+import type { RunDir } from '../runs/run-dir.ts';
+import { createProgress } from '../ui/progress.ts';
+import { renderTable } from '../ui/table.ts';
+import { formatPercent } from '../ui/format.ts';
+import type { Preset } from '../../models/training/presets.ts';
+import { searchImcMapping } from '../../models/ann/imc-search.ts';
+import type { TrainSummary, TrainWorkflowOptions } from './train-options.ts';
+
+export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset, run: RunDir, backend: string): Promise<TrainSummary> {
+  const hidden = opts.layers ?? preset.layers;
+  const sizes = [data.features, ...hidden, data.classes];
+  const epochs = opts.epochs ?? preset.ann.epochs;
+  const batchSize = opts.batchSize ?? preset.ann.batchSize;
+  const lr = opts.lr ?? preset.ann.lr;
+  run.update({ summary: { settings: { flow: 'ann-to-imc', sizes, epochs, batchSize, lr, seed: opts.seed, rowSum: 1 } } });
+  opts.print(`ANN-to-IMC: ReLU network ${sizes.join('-')} (weights of each neuron summing to 1), ${epochs} epochs of ${batchSize}, Adam lr ${lr}`);
+  const ann = new ReluNet({ sizes, seed: opts.seed, rowSum: 1 });
+  const t0 = performance.now();
+  let samples = 0;
+  try {
+    const bar = createProgress({ total: epochs, label: 'ann', unit: 'epochs', stream: opts.progress });
+    const history = await trainReluNet(
+      ann,
+      { train: data.train, test: data.test },
+      {
+        epochs,
+        batchSize,
+        lr,
+        seed: opts.seed,
+        signal: opts.signal,
+        onEpoch: (m) => {
+          samples += data.train.n;
+          run.metrics.append({ stage: 'ann', ...m });
+          bar.update(m.epoch, { loss: m.train_loss, acc: m.train_acc, test: m.test_acc });
+        },
+      },
+    );
+    bar.finish();
+    if (opts.signal?.aborted) throw new Error('interrupted');
+    const annSeconds = (performance.now() - t0) / 1000;
+    const annTest = ann.accuracy(data.test);
+    const annTrain = ann.accuracy(data.train);
+    const weights = ann.layerWeights();
+    // The exact solver is the reference for evaluating mapped networks (no training needed).
+    const exact = createSolver('exact');
+    let bar2: ReturnType<typeof createProgress> | undefined;
+    const search = searchImcMapping(weights, data.train, exact, {
+      onMap: (p) => run.metrics.append({ stage: 'map', ...p }),
+      onSearchStart: (points) => {
+        bar2 = createProgress({ total: points, label: 'search', unit: 'points', stream: opts.progress });
+      },
+      onPoint: (p) => {
+        bar2!.tick(1);
+        run.metrics.append({ stage: 'search', ...p });
+      },
+    });
+    bar2!.finish();
+    const { mapped, nominalSearch, fullSearch } = search;
+    try {
+      const idealTest = evaluateNetwork(mapped, data.test, exact).acc;
+      const nominal = mapped.withModel({ model: 'pnn' });
+      const pnnNominal = evaluateNetwork(nominal, data.test, exact).acc;
+      nominal.dispose();
+      const testAt = (p: { scale: number; ePlus: number; eMinus: number }) => {
+        const net = mapped.withModel({ model: 'pnn', ePlus: p.ePlus, eMinus: p.eMinus, scaleFactor: p.scale });
+        try {
+          return evaluateNetwork(net, data.test, exact).acc;
+        } finally {
+          net.dispose();
+        }
+      };
+      const bestNominal = { ...nominalSearch.best, test_acc: testAt(nominalSearch.best) };
+      const bestAny = { ...fullSearch.best, test_acc: testAt(fullSearch.best) };
+      const chosen = bestAny.acc > bestNominal.acc ? bestAny : bestNominal;
+      const deployed = mapped.withModel({ model: 'pnn', ePlus: chosen.ePlus, eMinus: chosen.eMinus, scaleFactor: chosen.scale });
+      const modelFile = run.file('network.bin');
+      await saveNetwork(modelFile, deployed, { dataset: data.name, flow: 'ann-to-imc', seed: opts.seed, scale: chosen.scale, slack: search.slack });
+      const trainMapped = evaluateNetwork(deployed, data.train, exact).acc;
+      deployed.dispose();
+      const summary: TrainSummary = {
+        test_acc: chosen.test_acc,
+        train_acc: trainMapped,
+        epochs: history.length,
+        samples_per_s: annSeconds > 0 ? samples / annSeconds : 0,
+        backend,
+        flow: 'ann-to-imc',
+        dataset: data.name,
+        sizes,
+        ann_test_acc: annTest,
+        ann_train_acc: annTrain,
+        mapped_ideal_test_acc: idealTest,
+        mapped_pnn_nominal_test_acc: pnnNominal,
+        mapped_pnn_scaled_test_acc: bestNominal.test_acc,
+        mapped_pnn_best_test_acc: bestAny.test_acc,
+        chosen: { scale: chosen.scale, ePlus: chosen.ePlus, eMinus: chosen.eMinus, slack: search.slack },
+        network: modelFile,
+        out: run.path,
+      };
+      const svg = lineChart({
+        title: `${data.name}: ANN accuracy per epoch`,
+        xLabel: 'epoch',
+        yLabel: 'accuracy',
+        series: [
+          { name: 'train', x: history.map((m) => m.epoch), y: history.map((m) => m.train_acc) },
+          { name: 'test', x: history.map((m) => m.epoch), y: history.map((m) => m.test_acc ?? NaN) },
+        ],
+      });
+      await writeFileAtomic(run.file('learning-curve.svg'), svg);
+      const rows = [
+        { figure: 'ANN (ReLU) test accuracy', value: formatPercent(annTest) },
+        { figure: 'mapped, ideal model', value: formatPercent(idealTest) },
+        { figure: 'mapped, PNN (nominal ePlus/eMinus, scale 1)', value: formatPercent(pnnNominal) },
+        { figure: `mapped, PNN, current scale ${bestNominal.scale}`, value: formatPercent(bestNominal.test_acc) },
+        {
+          figure: `mapped, PNN, scale ${bestAny.scale}, ePlus ${bestAny.ePlus.toFixed(2)}, eMinus ${bestAny.eMinus.toFixed(2)}`,
+          value: formatPercent(bestAny.test_acc),
+        },
+      ];
+      await writeHtmlReport(run.file('report.html'), {
+        title: `spikeloop train --from-ann: ${data.name}`,
+        summary: Object.fromEntries(rows.map((r) => [r.figure, r.value])),
+        sections: [
+          { title: 'ANN training', blocks: [{ kind: 'plot', svg }] },
+          {
+            title: 'Current-scale search (selection set: training data)',
+            blocks: [{ kind: 'table', rows: [...nominalSearch.grid, ...fullSearch.grid].map((p) => ({ ...p })) }],
+          },
+        ],
+      });
+      opts.print('\n' + renderTable(rows, { title: `ANN-to-IMC: ${data.name} ${sizes.join('-')}` }));
+      return summary;
+    } finally {
+      mapped.dispose();
+    }
+  } finally {
+    ann.dispose();
+  }
+}
