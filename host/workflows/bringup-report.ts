@@ -7,7 +7,7 @@
 import { writeJsonAtomicSync } from '../../models/io/atomic-file.ts';
 import { writeHtmlReport, type ReportSection } from '../report/html-report.ts';
 import { heatMap, histogram } from '../report/svg-plot.ts';
-import type { BringupRecord } from './bringup.ts';
+import type { BringupRecord } from './bringup-record.ts';
 
 /** The record as JSON: per-synapse arrays replaced by their summary statistics. */
 export function recordForJson(rec: BringupRecord): Record<string, unknown> {

@@ -9,7 +9,8 @@ import { DEFAULT_TIMEOUTS } from '../../link/link-client.ts';
 import { openRunDir } from '../../runs/run-dir.ts';
 import { createProgress, type Progress } from '../../ui/progress.ts';
 import { renderTable } from '../../ui/table.ts';
-import { runBringup, type BringupRecord, type StepId } from '../../workflows/bringup.ts';
+import { runBringup } from '../../workflows/bringup.ts';
+import type { BringupRecord, StepId } from '../../workflows/bringup-record.ts';
 import { writeBringupJson, writeBringupReport } from '../../workflows/bringup-report.ts';
 import { displayPath } from '../../ui/format.ts';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
-import { runBringup, type BringupRecord } from '../../../host/workflows/bringup.ts';
+import { runBringup } from '../../../host/workflows/bringup.ts';
+import type { BringupRecord } from '../../../host/workflows/bringup-record.ts';
 import { duplexPair, MockBoard, serveBoard } from '../../../firmware-protocol/mock-board/index.ts';
 import { createChip } from '../../../models/chips/index.ts';
 import { parseFaults, formatFaults } from '../../../models/chips/faults.ts';
