@@ -24,30 +24,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conv2dShared } from '../conv/conv-op.ts';
 import { convShape, convToDense, denseToConvGrad, pooledShape, type ConvGeometry, type ConvShape, type Padding } from '../conv/geometry.ts';
 import { maxPool, minPoolSpikes } from '../conv/min-pool.ts';
-import { makeLayer, type NeuronModel, type PnnLayer } from '../neuron/layer.ts';
-import { membraneAtEnd } from '../solvers/dstd.ts';
+import { makeLayer, type PnnLayer } from '../neuron/layer.ts';
 import { binFractions, type LayerSpikes } from '../solvers/spike-tensors.ts';
-import { layerGrid, type LayerForwardOptions, type MembraneOptions, type SpikeLayer } from './layer.ts';
+import type { SpikeLayer } from './layer.ts';
+import { checkSynapsePhysics, checkUnits, SynapseLayer, type SynapseLayerState } from './synapse-layer.ts';
 import type { SpikeSolver } from './solver.ts';
-import { conductanceFactors, conductancesOf } from './conductance-units.ts';
+import { conductancesOf } from './conductance-units.ts';
 
-export interface ConvLayerState extends ConvGeometry {
+export interface ConvLayerState extends ConvGeometry, SynapseLayerState {
   kind: 'conv';
   /** Earliest-spike pooling window (and stride) after the convolution; 1 = none. */
   pool: number;
-  /** Flat widths: inH inW inC, and the pooled outH outW channels (derived; checked). */
-  nIn: number;
-  nOut: number;
-  model: NeuronModel;
-  ePlus: number;
-  eMinus: number;
-  horizon: number;
-  /** As DenseLayerState.timeOffset. */
-  timeOffset: number;
-  scale: number;
-  /** HWIO kernels [kernelH, kernelW, inC, channels], >= 0. */
-  pE: Float32Array;
-  pI: Float32Array;
+  /** Flat widths nIn (inH inW inC) and nOut (the pooled outH outW channels) are derived and checked; pE, pI are HWIO kernels [kernelH, kernelW, inC, channels]. */
 }
 
 /** Output sizes of a conv layer with its pool: the convolution's map and the pooled one. */
@@ -64,47 +52,19 @@ export function checkConvState(s: ConvLayerState): void {
       `conv layer sizes ${s.nIn} x ${s.nOut} do not match its geometry (${shape.nIn} x ${shape.nPooled}); rebuild the layer from its geometry`,
     );
   }
-  if (s.model !== 'pnn' && s.model !== 'ideal') throw new RangeError(`model must be 'pnn' or 'ideal', got '${String(s.model)}'`);
-  if (!(Number.isFinite(s.ePlus) && s.ePlus > 0)) throw new RangeError(`ePlus must be finite and > 0, got ${s.ePlus}`);
-  if (!(Number.isFinite(s.eMinus) && s.eMinus < 0)) throw new RangeError(`eMinus must be finite and < 0, got ${s.eMinus}`);
-  if (!(Number.isFinite(s.horizon) && s.horizon > 0)) throw new RangeError(`horizon must be finite and > 0, got ${s.horizon}`);
-  if (!(Number.isFinite(s.timeOffset) && s.timeOffset >= 0 && s.timeOffset < s.horizon)) {
-    throw new RangeError(`timeOffset must lie in [0, horizon = ${s.horizon}), got ${s.timeOffset}`);
-  }
-  if (!(Number.isFinite(s.scale) && s.scale > 0)) throw new RangeError(`scale must be finite and > 0, got ${s.scale}`);
-  for (const [name, a] of [
-    ['pE', s.pE],
-    ['pI', s.pI],
-  ] as const) {
-    if (!(a instanceof Float32Array) || a.length !== shape.kernelSize) {
-      throw new RangeError(`${name} must be a Float32Array of kernelH*kernelW*inC*channels = ${shape.kernelSize} values`);
-    }
-    for (let k = 0; k < a.length; k++) {
-      if (!(a[k]! >= 0 && Number.isFinite(a[k]!))) throw new RangeError(`${name}[${k}] = ${a[k]} must be finite and >= 0`);
-    }
-  }
+  checkSynapsePhysics(s);
+  checkUnits(s, shape.kernelSize, 'kernelH*kernelW*inC*channels');
 }
 
-export class ConvSpikeLayer implements SpikeLayer {
+export class ConvSpikeLayer extends SynapseLayer<tf.Rank.R4> implements SpikeLayer {
   readonly kind = 'conv';
-  readonly nIn: number;
-  readonly nOut: number;
-  readonly model: NeuronModel;
-  readonly ePlus: number;
-  readonly eMinus: number;
-  readonly horizon: number;
-  readonly timeOffset: number;
   readonly geometry: ConvGeometry;
   readonly pool: number;
   readonly shape: ReturnType<typeof convLayerShape>;
-  /** Mutable only so that initialisation can calibrate it (init.ts); fixed during training. */
-  scale: number;
-  /** HWIO kernels. */
-  readonly pE: tf.Variable<tf.Rank.R4>;
-  readonly pI: tf.Variable<tf.Rank.R4>;
 
   constructor(o: ConvLayerState) {
     checkConvState(o);
+    super(o, [o.kernelH, o.kernelW, o.inC, o.channels]);
     this.geometry = {
       inH: o.inH,
       inW: o.inW,
@@ -117,27 +77,10 @@ export class ConvSpikeLayer implements SpikeLayer {
     };
     this.pool = o.pool;
     this.shape = convLayerShape(o);
-    this.nIn = o.nIn;
-    this.nOut = o.nOut;
-    this.model = o.model;
-    this.ePlus = o.ePlus;
-    this.eMinus = o.eMinus;
-    this.horizon = o.horizon;
-    this.timeOffset = o.timeOffset;
-    this.scale = o.scale;
-    const kshape: [number, number, number, number] = [o.kernelH, o.kernelW, o.inC, o.channels];
-    this.pE = tf.variable(tf.tensor4d(Float32Array.from(o.pE), kshape), true);
-    this.pI = tf.variable(tf.tensor4d(Float32Array.from(o.pI), kshape), true);
   }
 
   get padding(): Padding {
     return this.geometry.padding;
-  }
-
-  /** Kernels gE, gI (normalised conductances), differentiable in pE, pI. */
-  conductances(): { gE: tf.Tensor4D; gI: tf.Tensor4D } {
-    const { kE, kI } = conductanceFactors(this);
-    return { gE: tf.mul(this.pE, kE) as tf.Tensor4D, gI: tf.mul(this.pI, kI) as tf.Tensor4D };
   }
 
   /** The ideal model's kernel: drive at rest scale (pE - pI). */
@@ -145,7 +88,7 @@ export class ConvSpikeLayer implements SpikeLayer {
     return tf.mul(tf.sub(this.pE, this.pI), this.scale) as tf.Tensor4D;
   }
 
-  private checkInput(inputTimes: tf.Tensor2D): void {
+  protected override checkInput(inputTimes: tf.Tensor2D): void {
     if (inputTimes.rank !== 2 || inputTimes.shape[1] !== this.nIn) {
       throw new RangeError(
         `conv layer expects input times [batch, ${this.nIn}] (${this.geometry.inH}x${this.geometry.inW}x${this.geometry.inC}), got ${JSON.stringify(inputTimes.shape)}`,
@@ -153,28 +96,20 @@ export class ConvSpikeLayer implements SpikeLayer {
     }
   }
 
-  forward(inputTimes: tf.Tensor2D, solver: SpikeSolver, opts: LayerForwardOptions = {}): LayerSpikes {
-    this.checkInput(inputTimes);
-    const inputGrad = opts.inputGrad ?? true;
-    return tf.tidy(() => {
-      const grid = solver.resolution === undefined ? undefined : layerGrid(inputTimes.dataSync(), this.timeOffset, this.horizon, solver.resolution);
-      const start = grid?.start ?? 0;
-      const x = start !== 0 ? (tf.sub(inputTimes, start) as tf.Tensor2D) : inputTimes;
-      let s = this.solve(x, this.horizon - start, grid?.bins, solver, inputGrad);
-      if (start !== 0) s = { times: tf.add(s.times, start) as tf.Tensor2D, mask: s.mask };
-      if (this.pool === 1) return s;
-      return minPoolSpikes(s, this.shape.outH, this.shape.outW, this.geometry.channels, this.pool);
-    });
+  /** Earliest-spike pooling (pool > 1). */
+  protected override outputSpikes(s: LayerSpikes): LayerSpikes {
+    if (this.pool === 1) return s;
+    return minPoolSpikes(s, this.shape.outH, this.shape.outW, this.geometry.channels, this.pool);
   }
 
   /** Un-pooled spikes [B, outH outW channels] on [0, horizon] (times shifted to the grid's start). */
-  private solve(x: tf.Tensor2D, horizon: number, bins: number | undefined, solver: SpikeSolver, inputGrad: boolean): LayerSpikes {
+  protected solve(x: tf.Tensor2D, horizon: number, bins: number | undefined, solver: SpikeSolver, inputGrad: boolean): LayerSpikes {
     if (solver.fromDrives && bins !== undefined) {
       const { G, A } = this.binDrives(x, bins, horizon, inputGrad);
       return solver.fromDrives(G, A, tf.ones([this.shape.nOut]), horizon);
     }
     const { gE, gI } = this.conductances();
-    const p = { model: this.model, gE: this.unroll(gE), gI: this.unroll(gI), ePlus: this.ePlus, eMinus: this.eMinus, horizon };
+    const p = { model: this.model, gE: this.unroll(gE as tf.Tensor4D), gI: this.unroll(gI as tf.Tensor4D), ePlus: this.ePlus, eMinus: this.eMinus, horizon };
     return solver.dense(p, x, { inputGrad, bins });
   }
 
@@ -197,7 +132,7 @@ export class ConvSpikeLayer implements SpikeLayer {
    * Per-bin drives G, A [B, bins, outH outW channels] on [0, horizon] by one convolution of the
    * bin fractions over all bins (eq. (4)); the ideal model has G = 0. Call inside a tidy.
    */
-  private binDrives(x: tf.Tensor2D, bins: number, horizon: number, inputGrad: boolean): { G: tf.Tensor3D; A: tf.Tensor3D } {
+  protected binDrives(x: tf.Tensor2D, bins: number, horizon: number, inputGrad: boolean): { G: tf.Tensor3D; A: tf.Tensor3D } {
     const g = this.geometry;
     const B = x.shape[0];
     const n = this.shape.nOut;
@@ -234,27 +169,9 @@ export class ConvSpikeLayer implements SpikeLayer {
     });
   }
 
-  horizonMembrane(inputTimes: tf.Tensor2D, opts: MembraneOptions): tf.Tensor2D {
-    this.checkInput(inputTimes);
-    if (!Number.isInteger(opts.bins) || opts.bins < 1) throw new RangeError(`bins must be a positive integer, got ${opts.bins}`);
-    return tf.tidy(() => {
-      const grid = layerGrid(inputTimes.dataSync(), this.timeOffset, this.horizon, opts.bins);
-      const x = grid.start !== 0 ? (tf.sub(inputTimes, grid.start) as tf.Tensor2D) : inputTimes;
-      const span = this.horizon - grid.start;
-      const { G, A } = this.binDrives(x, grid.bins, span, opts.inputGrad ?? true);
-      return this.poolMax(membraneAtEnd(G, A, span / grid.bins));
-    });
-  }
-
-  trainableVariables(): tf.Variable[] {
-    return [this.pE, this.pI];
-  }
-
-  project(): void {
-    tf.tidy(() => {
-      this.pE.assign(tf.relu(this.pE));
-      this.pI.assign(tf.relu(this.pI));
-    });
+  /** Pooled by the largest value per window. */
+  protected membraneOutput(u: tf.Tensor2D): tf.Tensor2D {
+    return this.poolMax(u);
   }
 
   /**
@@ -286,25 +203,6 @@ export class ConvSpikeLayer implements SpikeLayer {
   }
 
   state(): ConvLayerState {
-    return {
-      kind: 'conv',
-      ...this.geometry,
-      pool: this.pool,
-      nIn: this.nIn,
-      nOut: this.nOut,
-      model: this.model,
-      ePlus: this.ePlus,
-      eMinus: this.eMinus,
-      horizon: this.horizon,
-      timeOffset: this.timeOffset,
-      scale: this.scale,
-      pE: Float32Array.from(this.pE.dataSync()),
-      pI: Float32Array.from(this.pI.dataSync()),
-    };
-  }
-
-  dispose(): void {
-    this.pE.dispose();
-    this.pI.dispose();
+    return { kind: 'conv', ...this.geometry, pool: this.pool, ...this.synapseState() };
   }
 }
