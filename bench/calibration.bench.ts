@@ -57,21 +57,26 @@ function parseAdaptive(v: string | undefined): Partial<AdaptiveOptions> | undefi
   return resolveAdaptive({ configs, patterns, minTicksPerPermille });
 }
 
+/** Calibrates an in-process chip with the bench's settings, at the supply and temperature it reports. */
+function calibrateBackend(chip: Parameters<typeof backendTarget>[0] & { chipId: string }, target = backendTarget(chip)) {
+  const sup = chip.supply();
+  return calibrateChip(target, {
+    seed: probeSeed,
+    chipId: chip.chipId,
+    temperatureC: sup.temperatureC,
+    supplyV: sup.supplyV,
+    adaptive,
+    sizes: { sweepRepeats },
+  });
+}
+
 async function behavioural(): Promise<Record<string, unknown>> {
   const rows: Record<string, number>[] = [];
   for (const seed of seeds) {
     const t = performance.now();
     const chip = new BehavioralChip({ seed, sizes, physics });
-    const sup = chip.supply();
     const target = backendTarget(chip);
-    const res = await calibrateChip(target, {
-      seed: probeSeed,
-      chipId: chip.chipId,
-      temperatureC: sup.temperatureC,
-      supplyV: sup.supplyV,
-      adaptive,
-      sizes: { sweepRepeats },
-    });
+    const res = await calibrateBackend(chip, target);
     const seconds = (performance.now() - t) / 1000;
     // A sky130 die has a reversal potential per synapse (its layer's ePlus / eMinus are solver anchors): no one truth to score E+- and g against.
     const score =
@@ -133,15 +138,7 @@ async function spice(): Promise<Record<string, unknown>> {
   const t = performance.now();
   const chip = await createChip('spice', { seed: '3', mode: 'table' });
   try {
-    const sup = chip.supply();
-    const res = await calibrateChip(backendTarget(chip), {
-      seed: probeSeed,
-      chipId: chip.chipId,
-      temperatureC: sup.temperatureC,
-      supplyV: sup.supplyV,
-      adaptive,
-      sizes: { sweepRepeats },
-    });
+    const res = await calibrateBackend(chip);
     return {
       backend: 'mock:spice?seed=3&mode=table',
       geometry: [chip.geometry[0].inputs, ...chip.geometry.map((g) => g.outputs)].join('-'),

@@ -133,6 +133,22 @@ export class LayerCodeRule {
     return siemensToConductance(i0 * dev.lambda, circuit.capacitance, this.target.t0);
   }
 
+  /**
+   * Visits every synapse the twin layer (gE, gI: nIn x nOut) uses, with its row's target g; the
+   * chip's other synapses get the off code in `codes`.
+   */
+  eachSynapse(codes: Uint16Array, gE: Float64Array, gI: Float64Array, nIn: number, nOut: number, visit: (r: number, k: number, g: number) => void): void {
+    const { rowInput, outputs } = this.target.geometry;
+    for (let r = 0; r < rowInput.length; r++) {
+      const j = rowInput[r]!;
+      for (let i = 0; i < outputs; i++) {
+        const k = r * outputs + i;
+        if (j >= nIn || i >= nOut) codes[k] = this.off(r);
+        else visit(r, k, this.rowTarget(r, i, gE, gI, nOut));
+      }
+    }
+  }
+
   /** Row r's transistor with synapse k's mismatch loaded into this.m. */
   private device(r: number, k: number): MosfetParams {
     const { curves } = this;
@@ -166,28 +182,19 @@ export function mapLayer(gE: Float64Array, gI: Float64Array, nIn: number, nOut: 
   const realI = new Float64Array(nIn * nOut);
   let clipped = 0;
   let zeroed = 0;
-  for (let r = 0; r < rows; r++) {
-    const j = rowInput[r]!;
+  rule.eachSynapse(codes, gE, gI, nIn, nOut, (r, k, g) => {
     const off = rule.off(r);
-    const real = rule.isNmos(r) ? realE : realI;
-    for (let i = 0; i < outputs; i++) {
-      const k = r * outputs + i;
-      if (j >= nIn || i >= nOut) {
-        codes[k] = off;
-        continue;
-      }
-      const g = rule.rowTarget(r, i, gE, gI, nOut);
-      let code = off;
-      if (g > 0) {
-        const c = rule.code(r, k, g);
-        code = c.code;
-        if (c.clipped) clipped++;
-        if (code === off) zeroed++;
-      }
-      codes[k] = code;
-      real[j * nOut + i]! += rule.conductanceAt(r, k, code);
+    let code = off;
+    if (g > 0) {
+      const c = rule.code(r, k, g);
+      code = c.code;
+      if (c.clipped) clipped++;
+      if (code === off) zeroed++;
     }
-  }
+    codes[k] = code;
+    const i = k % outputs;
+    (rule.isNmos(r) ? realE : realI)[rowInput[r]! * nOut + i]! += rule.conductanceAt(r, k, code);
+  });
   return { codes, gE: realE, gI: realI, clipped, zeroed };
 }
 
@@ -217,34 +224,24 @@ export class IncrementalLayerCodes {
   update(gE: Float64Array, gI: Float64Array, nIn: number, nOut: number): number {
     const { rule, codes, lo, hi } = this;
     checkLayerFits(gE, gI, nIn, nOut, rule.target.geometry);
-    const { rowInput, outputs } = rule.target.geometry;
     let recomputed = 0;
-    for (let r = 0; r < rowInput.length; r++) {
-      const j = rowInput[r]!;
+    rule.eachSynapse(codes, gE, gI, nIn, nOut, (r, k, g) => {
+      const off = rule.off(r);
+      if (!(g > 0)) {
+        codes[k] = off;
+        lo[k] = NaN;
+        return;
+      }
+      if (g >= lo[k]! && g < hi[k]!) return;
+      recomputed++;
       const nmos = rule.isNmos(r);
       const [wLo, wHi] = rule.window(r);
-      const off = rule.off(r);
-      for (let i = 0; i < outputs; i++) {
-        const k = r * outputs + i;
-        if (j >= nIn || i >= nOut) {
-          codes[k] = off;
-          continue;
-        }
-        const g = rule.rowTarget(r, i, gE, gI, nOut);
-        if (!(g > 0)) {
-          codes[k] = off;
-          lo[k] = NaN;
-          continue;
-        }
-        if (g >= lo[k]! && g < hi[k]!) continue;
-        recomputed++;
-        const code = rule.code(r, k, g).code;
-        codes[k] = code;
-        // NMOS: more conductance = higher gate; PMOS: lower gate. The window's ends take every target beyond them.
-        lo[k] = code === off ? 0 : rule.conductanceAt(r, k, nmos ? code - 0.5 : code + 0.5);
-        hi[k] = code === (nmos ? wHi : wLo) ? Infinity : rule.conductanceAt(r, k, nmos ? code + 0.5 : code - 0.5);
-      }
-    }
+      const code = rule.code(r, k, g).code;
+      codes[k] = code;
+      // NMOS: more conductance = higher gate; PMOS: lower gate. The window's ends take every target beyond them.
+      lo[k] = code === off ? 0 : rule.conductanceAt(r, k, nmos ? code - 0.5 : code + 0.5);
+      hi[k] = code === (nmos ? wHi : wLo) ? Infinity : rule.conductanceAt(r, k, nmos ? code + 0.5 : code - 0.5);
+    });
     return recomputed;
   }
 }

@@ -242,7 +242,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
   const print = opts.print ?? (() => {});
   const started = performance.now();
   const info = device.info;
-  const mode = opts.quick ? 'quick' : 'full';
+  const mode: CalibrateSummary['mode'] = opts.quick ? 'quick' : 'full';
   // Quick mode reads the profile before the run folder (possibly the same folder) is opened.
   const startProfile = opts.quick ? await loadChipProfile(opts.profile ?? path.join(opts.out, PROFILE_FILE), { chipId: info.chipId }) : undefined;
   const run = openRunDir({
@@ -257,6 +257,8 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
     const profilePath = run.file(PROFILE_FILE);
     const reportPath = run.file('report.html');
     let summary: CalibrateSummary;
+    // Where the results went, the same for both modes.
+    const where = () => ({ profile: profilePath, report: reportPath, chip_id: info.chipId, mode });
     if (!opts.quick) {
       print(
         `spikeloop calibrate: ${info.chipId} (${[info.layers[0]!.inputs, ...info.layers.map((l) => l.outputs)].join('-')}), ${status.supplyV.toFixed(3)} V, ${status.temperatureC.toFixed(1)} C; run folder ${run.path}`,
@@ -284,10 +286,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         rmse_ideal_ticks: res.rmse.idealTicks,
         floor_ticks: res.noise.floorTicks,
         floor_pooled_ticks: res.noise.pooledFloorTicks,
-        profile: profilePath,
-        report: reportPath,
-        chip_id: info.chipId,
-        mode,
+        ...where(),
         e_plus: res.globals.ePlus,
         e_minus: res.globals.eMinus,
         timer_offset_ticks: res.profile.global.timerOffsetTicks,
@@ -389,10 +388,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         ratio: idealTicks / res.rmse.pnnTicks,
         rmse_pnn_ticks: res.rmse.pnnTicks,
         rmse_ideal_ticks: idealTicks,
-        profile: profilePath,
-        report: reportPath,
-        chip_id: info.chipId,
-        mode,
+        ...where(),
         e_plus: res.globals.ePlus,
         e_minus: res.globals.eMinus,
         timer_offset_ticks: res.globals.timerOffsetTicks,

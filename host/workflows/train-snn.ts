@@ -13,7 +13,7 @@ import { createSolver, type SpikeSolver } from '../../models/network/solver.ts';
 import { confusionMatrix, type ConfusionMatrix } from '../../models/training/confusion.ts';
 import { evaluateNetwork } from '../../models/training/evaluate.ts';
 import type { LossConfig } from '../../models/training/losses.ts';
-import { trainNetwork, type EpochMetrics, type LrSchedule } from '../../models/training/trainer.ts';
+import { trainNetwork, type EpochMetrics } from '../../models/training/trainer.ts';
 import { writeHtmlReport, type ReportSection } from '../report/html-report.ts';
 import { CONFUSION_FILE, writeConfusion } from './confusion-report.ts';
 import { lineChart } from '../report/svg-plot.ts';
@@ -27,16 +27,8 @@ import type { TrainSummary, TrainWorkflowOptions } from './train-options.ts';
 import { networkSizes } from './train-chip.ts';
 
 /** Everything one SNN training takes from flags and preset; the same for every CV fold. */
-export interface SnnSetup {
+export interface SnnSetup extends Pick<Preset, 'epochs' | 'batchSize' | 'lr' | 'schedule' | 'averageDecay' | 'inputNoise' | 'weightDecay' | 'loss'> {
   sizes: number[];
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  schedule: LrSchedule;
-  averageDecay: number;
-  inputNoise: number;
-  weightDecay: number;
-  loss: Partial<LossConfig>;
   solver: SpikeSolver;
   config: NetworkConfig;
   settings: Record<string, unknown>;

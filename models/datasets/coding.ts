@@ -24,20 +24,33 @@ function badValue(i: number, v: number): never {
   throw new RangeError(`ttfs: input ${i} is ${v}; values must lie in [0, 1] (scale the data first, e.g. pixels / 255)`);
 }
 
-/** Spike times for every element of `x` (any shape, flattened); Infinity = silent. */
-export function ttfsTimes(x: ArrayLike<number>, opts: TtfsOptions, out?: Float32Array): Float32Array {
-  const { tIn } = opts;
-  if (!(tIn > 0) || !Number.isFinite(tIn)) throw new RangeError(`ttfs: tIn must be a positive finite number, got ${tIn}`);
-  const thr = opts.silentThreshold ?? -Infinity;
+/**
+ * Checks the threshold and `out`, then writes each value's code: `silent` at or below the
+ * threshold, `fire(v)` otherwise (values must lie in [0, 1]).
+ */
+function encode<T extends Float32Array | Uint16Array>(
+  x: ArrayLike<number>,
+  silentThreshold: number | undefined,
+  t: T,
+  silent: number,
+  fire: (v: number) => number,
+): T {
+  const thr = silentThreshold ?? -Infinity;
   if (Number.isNaN(thr)) throw new RangeError('ttfs: silentThreshold is NaN');
-  const t = out ?? new Float32Array(x.length);
   if (t.length !== x.length) throw new RangeError(`ttfs: out has ${t.length} elements, input has ${x.length}`);
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
     if (!(v >= 0 && v <= 1)) badValue(i, v);
-    t[i] = v <= thr ? Infinity : tIn * (1 - v);
+    t[i] = v <= thr ? silent : fire(v);
   }
   return t;
+}
+
+/** Spike times for every element of `x` (any shape, flattened); Infinity = silent. */
+export function ttfsTimes(x: ArrayLike<number>, opts: TtfsOptions, out?: Float32Array): Float32Array {
+  const { tIn } = opts;
+  if (!(tIn > 0) || !Number.isFinite(tIn)) throw new RangeError(`ttfs: tIn must be a positive finite number, got ${tIn}`);
+  return encode(x, opts.silentThreshold, out ?? new Float32Array(x.length), Infinity, (v) => tIn * (1 - v));
 }
 
 /** Spike ticks: round(horizonTicks * (1 - x)); SILENT_TICK = silent. */
@@ -46,14 +59,5 @@ export function ttfsTicks(x: ArrayLike<number>, opts: TtfsTickOptions, out?: Uin
   if (!Number.isInteger(h) || h < 1 || h > MAX_HORIZON_TICKS) {
     throw new RangeError(`ttfs: horizonTicks must be an integer in 1..${MAX_HORIZON_TICKS}, got ${h}`);
   }
-  const thr = opts.silentThreshold ?? -Infinity;
-  if (Number.isNaN(thr)) throw new RangeError('ttfs: silentThreshold is NaN');
-  const t = out ?? new Uint16Array(x.length);
-  if (t.length !== x.length) throw new RangeError(`ttfs: out has ${t.length} elements, input has ${x.length}`);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i]!;
-    if (!(v >= 0 && v <= 1)) badValue(i, v);
-    t[i] = v <= thr ? SILENT_TICK : Math.round(h * (1 - v));
-  }
-  return t;
+  return encode(x, opts.silentThreshold, out ?? new Uint16Array(x.length), SILENT_TICK, (v) => Math.round(h * (1 - v)));
 }

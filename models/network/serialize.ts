@@ -23,8 +23,8 @@ export const NETWORK_FILE_NAME = 'spikeloop-network';
 /** Written for networks with conv layers; dense-only networks keep version 1 (older readers load them). */
 export const NETWORK_FILE_VERSION = 2;
 
-const denseLayerSchema = z.strictObject({
-  kind: z.literal('dense'),
+/** What every synapse layer records (models/network/synapse-layer.ts). */
+const synapseFields = {
   nIn: z.number().int().positive(),
   nOut: z.number().int().positive(),
   model: z.enum(['pnn', 'ideal']),
@@ -33,20 +33,11 @@ const denseLayerSchema = z.strictObject({
   horizon: z.number().positive(),
   timeOffset: z.number().nonnegative(),
   scale: z.number().positive(),
-});
+};
 
-const convLayerSchema = convGeometrySchema.extend({
-  kind: z.literal('conv'),
-  pool: z.number().int().positive(),
-  nIn: z.number().int().positive(),
-  nOut: z.number().int().positive(),
-  model: z.enum(['pnn', 'ideal']),
-  ePlus: z.number().positive(),
-  eMinus: z.number().negative(),
-  horizon: z.number().positive(),
-  timeOffset: z.number().nonnegative(),
-  scale: z.number().positive(),
-});
+const denseLayerSchema = z.strictObject({ kind: z.literal('dense'), ...synapseFields });
+
+const convLayerSchema = convGeometrySchema.extend({ kind: z.literal('conv'), pool: z.number().int().positive(), ...synapseFields });
 
 const layerSchema = z.discriminatedUnion('kind', [denseLayerSchema, convLayerSchema]);
 

@@ -5,7 +5,8 @@ import { ChipDevice, UnsupportedFeatureError, type ChipDeviceOptions } from '../
 import { VersionMismatchError } from '../../../host/device/hello-check.ts';
 import { UnsafeWeightsError } from '../../../host/device/weight-safety.ts';
 import { DeviceError, ProtocolViolationError } from '../../../host/link/errors.ts';
-import { FakeDevice, pipePair, rng, transportOf } from '../link/helpers.ts';
+import { FakeDevice, pipePair, transportOf } from '../link/helpers.ts';
+import { mulberry as rng } from '../../models/rng.ts';
 import { ToyBackend } from './toy-backend.ts';
 
 const open: { close(): Promise<void> }[] = [];

@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MockBoard, serveBoard, duplexPair } from '../../../firmware-protocol/mock-board/index.ts';
 import { ChipDevice, type ChipDeviceOptions } from '../../../host/device/chip-device.ts';
-import { faultFilter, pipePair, rng, transportOf } from '../link/helpers.ts';
+import { faultFilter, pipePair, transportOf } from '../link/helpers.ts';
+import { mulberry as rng } from '../../models/rng.ts';
 import { ToyBackend } from './toy-backend.ts';
 
 const open: { close(): Promise<void> }[] = [];

@@ -10,7 +10,8 @@ import { MockBoard, serveBoard } from '../../../firmware-protocol/mock-board/ind
 import { ChipDevice } from '../../../host/device/chip-device.ts';
 import { LinkTimeoutError } from '../../../host/link/errors.ts';
 import { ToyBackend } from '../device/toy-backend.ts';
-import { faultFilter, pipePair, rng, transportOf } from './helpers.ts';
+import { faultFilter, pipePair, transportOf } from './helpers.ts';
+import { mulberry as rng } from '../../models/rng.ts';
 
 const RATE = 1e-3;
 const N = 1000;

@@ -3,18 +3,6 @@ import { Duplex } from 'node:stream';
 import { FrameDecoder, encodeResponse, encodeEvent, encodeError, type Frame, type RequestName, typeName } from '../../../firmware-protocol/index.ts';
 import type { Transport } from '../../../host/link/link-client.ts';
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A byte-oriented duplex end; what it writes arrives at its peer asynchronously, like over a wire. */
 export class End extends Duplex {
   peer!: End;

@@ -95,6 +95,21 @@ describe('deployNetwork', () => {
   });
 });
 
+/** Deploys `net` and counts the samples of x on which the device and the twin on the realised weights predict alike. */
+async function deviceTwinAgreement(net: SpikingNetwork): Promise<number> {
+  const d = await deployNetwork(device, net);
+  try {
+    const y = Uint8Array.from({ length: N }, (_, k) => k % 3);
+    const onDevice = await evaluateOnDevice(device, net, x, y, N);
+    const twinPred = d.realised.predict(x, N, createSolver('exact'));
+    let agree = 0;
+    for (let s = 0; s < N; s++) if (twinPred[s] === onDevice.predictions[s]) agree++;
+    return agree;
+  } finally {
+    d.realised.dispose();
+  }
+}
+
 describe('ChipMapping.encodeInputs with a reference input', () => {
   it('puts the data features first, the reference spike at its tick in the next input, the rest silent; the device agrees with the twin', async () => {
     const cfg = defaultConfig([5, 8, 3], {
@@ -112,14 +127,7 @@ describe('ChipMapping.encodeInputs with a reference input', () => {
         expect(ticks[s * 6 + 4]).toBe(Math.round(0.25 * unit));
         expect(ticks[s * 6 + 5]).toBe(SILENT_TICK);
       }
-      const d = await deployNetwork(device, biased);
-      const y = Uint8Array.from({ length: N }, (_, k) => k % 3);
-      const onDevice = await evaluateOnDevice(device, biased, x, y, N);
-      const twinPred = d.realised.predict(x, N, createSolver('exact'));
-      let agree = 0;
-      for (let s = 0; s < N; s++) if (twinPred[s] === onDevice.predictions[s]) agree++;
-      expect(agree).toBeGreaterThanOrEqual(N - 2);
-      d.realised.dispose();
+      expect(await deviceTwinAgreement(biased)).toBeGreaterThanOrEqual(N - 2);
     } finally {
       biased.dispose();
     }
@@ -144,14 +152,7 @@ describe('ChipMapping.encodeInputs with a reference spike in place of a feature'
         expect(ticks[s * 6 + 2]).toBe(Math.round(0.25 * unit));
         expect([ticks[s * 6 + 4], ticks[s * 6 + 5]]).toEqual([SILENT_TICK, SILENT_TICK]);
       }
-      const d = await deployNetwork(device, net);
-      const y = Uint8Array.from({ length: N }, (_, k) => k % 3);
-      const onDevice = await evaluateOnDevice(device, net, x, y, N);
-      const twinPred = d.realised.predict(x, N, createSolver('exact'));
-      let agree = 0;
-      for (let s = 0; s < N; s++) if (twinPred[s] === onDevice.predictions[s]) agree++;
-      expect(agree).toBeGreaterThanOrEqual(N - 2);
-      d.realised.dispose();
+      expect(await deviceTwinAgreement(net)).toBeGreaterThanOrEqual(N - 2);
     } finally {
       net.dispose();
     }

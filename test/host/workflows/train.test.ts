@@ -101,23 +101,7 @@ describe('spikeloop train: flags', () => {
 });
 
 describe('spikeloop train: runs', () => {
-  const args = (out: string) => [
-    '--dataset',
-    'iris',
-    '--layers',
-    '6',
-    '--epochs',
-    '4',
-    '--batch-size',
-    '35',
-    '--bins',
-    '8',
-    '--seed',
-    '3',
-    '--out',
-    out,
-    '--json',
-  ];
+  const args = (out: string) => [...'--dataset iris --layers 6 --epochs 4 --batch-size 35 --bins 8 --seed 3 --out'.split(' '), out, '--json'];
   const strip = (records: Record<string, unknown>[]) => records.map(({ time: _t, seconds: _s, samples_per_s: _r, ...rest }) => rest);
 
   it('writes metrics, record, plots and a reloadable network; same seed, identical metrics', async () => {
@@ -313,17 +297,7 @@ describe('spikeloop train: runs', () => {
 
 describe('spikeloop train --cv', () => {
   const args = (out: string, seed: number) => [
-    '--dataset',
-    'iris',
-    '--cv',
-    '3',
-    '--layers',
-    '6',
-    '--epochs',
-    '2',
-    '--bins',
-    '8',
-    '--seed',
+    ...'--dataset iris --cv 3 --layers 6 --epochs 2 --bins 8 --seed'.split(' '),
     String(seed),
     '--out',
     out,
@@ -433,25 +407,7 @@ describe('spikeloop train --cv', () => {
 
   it("with --cv-part train holds out only the fixed split's training samples, each once, and scales each fold from its own training folds", async () => {
     const out = join(root, 'cv-train-part');
-    const r = await cli([
-      '--dataset',
-      'iris',
-      '--cv',
-      '3',
-      '--cv-part',
-      'train',
-      '--layers',
-      '6',
-      '--epochs',
-      '2',
-      '--bins',
-      '8',
-      '--seed',
-      '3',
-      '--out',
-      out,
-      '--json',
-    ]);
+    const r = await cli([...'--dataset iris --cv 3 --cv-part train --layers 6 --epochs 2 --bins 8 --seed 3 --out'.split(' '), out, '--json']);
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(/cross-validation over the 105 samples of the training part \(the test part unseen/);
     const summary = lastJson(r.out);

@@ -104,28 +104,20 @@ describe('convolutional PNN layer', () => {
     // Reference: the same layer unrolled to dense gE, gI and DSTD's dense path (binFractions + matMul).
     const kE = s.scale / s.ePlus;
     const kI = s.scale / -s.eMinus;
-    const gE = tf.variable(
-      tf.tensor2d(
-        Float32Array.from(
-          convToDense(
-            Float64Array.from(s.pE, (v) => v * kE),
-            s,
+    const unrolled = (p: Float32Array, k: number) =>
+      tf.variable(
+        tf.tensor2d(
+          Float32Array.from(
+            convToDense(
+              Float64Array.from(p, (v) => v * k),
+              s,
+            ),
           ),
+          [s.nIn, sh.nOut],
         ),
-        [s.nIn, sh.nOut],
-      ),
-    );
-    const gI = tf.variable(
-      tf.tensor2d(
-        Float32Array.from(
-          convToDense(
-            Float64Array.from(s.pI, (v) => v * kI),
-            s,
-          ),
-        ),
-        [s.nIn, sh.nOut],
-      ),
-    );
+      );
+    const gE = unrolled(s.pE, kE);
+    const gI = unrolled(s.pI, kI);
     const dense = tf.tidy(() => {
       const f = () => solver.dense({ model: s.model, gE, gI, ePlus: s.ePlus, eMinus: s.eMinus, horizon: s.horizon }, xt).times;
       const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(f(), wt)) as tf.Scalar, [gE, gI]);

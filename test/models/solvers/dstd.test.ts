@@ -9,6 +9,7 @@ import { initBackend } from '../../../models/tf/backend.ts';
 import { convergenceOrder, mulberry } from '../rng.ts';
 import { exactFdGradients, randomCase, relError, type FdCase } from './fd-exact.ts';
 import { tensorGradients, TRAINABLE } from './tensor-grads.ts';
+import { randomLayerCase } from './random-layer.ts';
 
 beforeAll(async () => {
   await initBackend();
@@ -16,20 +17,7 @@ beforeAll(async () => {
 
 /** The reference layer of docs/MODEL.md §5.5: 100 inputs, 50 neurons, E+ = 4, E- = -2. */
 function referenceLayer(model: 'pnn' | 'ideal') {
-  const rnd = mulberry(7);
-  const nIn = 100;
-  const nOut = 50;
-  const batch = 10;
-  const layer = makeLayer({
-    nIn,
-    nOut,
-    model,
-    ePlus: 4,
-    eMinus: -2,
-    gE: Array.from({ length: nIn * nOut }, () => rnd() * 0.06),
-    gI: Array.from({ length: nIn * nOut }, () => rnd() * 0.03),
-  });
-  const x = Float64Array.from({ length: batch * nIn }, () => (rnd() < 0.2 ? Infinity : rnd() * 0.5));
+  const { layer, x, batch } = randomLayerCase({ model, seed: 7, nIn: 100, nOut: 50, batch: 10, gEMax: 0.06, gIMax: 0.03 });
   return { layer, x, batch, exact: exactForward(layer, x, batch).times };
 }
 

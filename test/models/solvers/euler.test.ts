@@ -10,27 +10,14 @@ import { initBackend } from '../../../models/tf/backend.ts';
 import { convergenceOrder, mulberry } from '../rng.ts';
 import { exactFdGradients, randomCase, relError } from './fd-exact.ts';
 import { tensorGradients, TRAINABLE } from './tensor-grads.ts';
+import { randomLayerCase } from './random-layer.ts';
 
 beforeAll(async () => {
   await initBackend();
 });
 
 function layerAndInputs(model: 'pnn' | 'ideal', seed = 7) {
-  const rnd = mulberry(seed);
-  const nIn = 60;
-  const nOut = 30;
-  const batch = 6;
-  const layer = makeLayer({
-    nIn,
-    nOut,
-    model,
-    ePlus: 4,
-    eMinus: -2,
-    gE: Array.from({ length: nIn * nOut }, () => rnd() * 0.1),
-    gI: Array.from({ length: nIn * nOut }, () => rnd() * 0.05),
-  });
-  const x = Float64Array.from({ length: batch * nIn }, () => (rnd() < 0.2 ? Infinity : rnd() * 0.5));
-  return { layer, x, batch };
+  return randomLayerCase({ model, seed, nIn: 60, nOut: 30, batch: 6, gEMax: 0.1, gIMax: 0.05 });
 }
 
 function meanAbsError(exact: Float64Array, got: ArrayLike<number>): number {
