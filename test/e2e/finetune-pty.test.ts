@@ -7,7 +7,6 @@
  * it and leave stale codes (CRC mismatch on every run before uploads were ordered per layer).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChipDevice } from '../../host/device/chip-device.ts';
@@ -18,8 +17,8 @@ import { initNetwork } from '../../models/network/init.ts';
 import { defaultConfig } from '../../models/network/network.ts';
 import { saveNetwork } from '../../models/network/serialize.ts';
 import { createSolver } from '../../models/network/solver.ts';
-import { initBackend } from '../../models/tf/backend.ts';
 import { haveSocat, startChildBoard, type ChildBoard } from './helpers.ts';
+import { cpuTwinDir } from '../host/cli/setup.ts';
 
 const GEOMETRY = '784-64-10';
 const SEED = 7;
@@ -31,9 +30,7 @@ describe.skipIf(!socat)('pipelined finetune over a pseudo-terminal', () => {
   let board: ChildBoard;
 
   beforeAll(async () => {
-    process.env.SPIKELOOP_TF_BACKEND = 'cpu';
-    await initBackend({ prefer: 'cpu' });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-pty-'));
+    dir = await cpuTwinDir('ft-pty-');
     board = await startChildBoard(['--chip', 'behavioral', '--geometry', GEOMETRY, '--seed', String(SEED)]);
     const dev = await ChipDevice.open(`mock:behavioral?seed=${SEED}&geometry=${GEOMETRY}`);
     const info = dev.info;

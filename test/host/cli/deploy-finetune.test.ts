@@ -1,28 +1,22 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './run-cli.ts';
-import { ChipDevice } from '../../../host/device/chip-device.ts';
 import { deviceHorizons } from '../../../calibration/chip-mapping.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
 import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig } from '../../../models/network/network.ts';
 import { saveNetwork } from '../../../models/network/serialize.ts';
 import { createSolver } from '../../../models/network/solver.ts';
-import { initBackend } from '../../../models/tf/backend.ts';
+import { cpuTwinDir, helloOf } from './setup.ts';
 
 const DEVICE = 'mock:ideal?seed=5&geometry=4-6-3';
 let dir: string;
 let model: string;
 
 beforeAll(async () => {
-  process.env.SPIKELOOP_TF_BACKEND = 'cpu';
-  await initBackend({ prefer: 'cpu' });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-deploy-'));
-  const dev = await ChipDevice.open(DEVICE);
-  const info = dev.info;
-  await dev.close();
+  dir = await cpuTwinDir('cli-deploy-');
+  const info = await helloOf(DEVICE);
   const data = await loadDataset('iris', { seed: 1 });
   const config = defaultConfig([4, 6, 3], { inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2), shiftGrids: false });
   const net = initNetwork(config, { x: data.train.x, n: data.train.n }, createSolver('dstd'), { seed: 1 });

@@ -4,18 +4,16 @@
  * same --out takes again).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli } from './run-cli.ts';
 import { nominalChipProfile, saveChipProfile } from '../../../calibration/chip-profile.ts';
-import { ChipDevice } from '../../../host/device/chip-device.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
 import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig } from '../../../models/network/network.ts';
 import { saveNetwork } from '../../../models/network/serialize.ts';
 import { createSolver } from '../../../models/network/solver.ts';
-import { initBackend } from '../../../models/tf/backend.ts';
+import { cpuTwinDir, helloOf } from './setup.ts';
 
 const CHIP = 'mock:behavioral?seed=5&geometry=16-8-4';
 // A device that cannot be opened: a command that reports something else has checked it first.
@@ -27,12 +25,8 @@ let damaged: string;
 let model: string;
 
 beforeAll(async () => {
-  process.env.SPIKELOOP_TF_BACKEND = 'cpu';
-  await initBackend({ prefer: 'cpu' });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-refusals-'));
-  const dev = await ChipDevice.open(CHIP);
-  const info = dev.info;
-  await dev.close();
+  dir = await cpuTwinDir('cli-refusals-');
+  const info = await helloOf(CHIP);
   const layers = info.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, rows: l.rowInput.length, horizonTicks: l.horizonTicks }));
   await saveChipProfile((profile = path.join(dir, 'chip.slp')), nominalChipProfile({ chipId: info.chipId, secondsPerTick: info.tickSeconds, layers }));
   await saveChipProfile((foreign = path.join(dir, 'other.slp')), nominalChipProfile({ chipId: 'another-chip', secondsPerTick: info.tickSeconds, layers }));

@@ -95,6 +95,9 @@ describe('deployNetwork', () => {
   });
 });
 
+/** Inputs in the first half of layer 0's window, the layers' windows the device's. */
+const chipTimes = () => ({ inputWindow: 1, horizons: deviceHorizons(device.info, device.info.layers[0]!.horizonTicks / 2) });
+
 /** Deploys `net` and counts the samples of x on which the device and the twin on the realised weights predict alike. */
 async function deviceTwinAgreement(net: SpikingNetwork): Promise<number> {
   const d = await deployNetwork(device, net);
@@ -112,11 +115,7 @@ async function deviceTwinAgreement(net: SpikingNetwork): Promise<number> {
 
 describe('ChipMapping.encodeInputs with a reference input', () => {
   it('puts the data features first, the reference spike at its tick in the next input, the rest silent; the device agrees with the twin', async () => {
-    const cfg = defaultConfig([5, 8, 3], {
-      inputWindow: 1,
-      horizons: deviceHorizons(device.info, device.info.layers[0]!.horizonTicks / 2),
-      biasSpike: 0.25,
-    });
+    const cfg = defaultConfig([5, 8, 3], { ...chipTimes(), biasSpike: 0.25 });
     const biased = initNetwork(cfg, { x, n: N }, createSolver('exact'), { seed: 9 });
     try {
       expect(biased.features).toBe(4);
@@ -137,8 +136,7 @@ describe('ChipMapping.encodeInputs with a reference input', () => {
 describe('ChipMapping.encodeInputs with a reference spike in place of a feature', () => {
   it('puts the reference tick where feature 2 was, keeps the others, and the device agrees with the twin', async () => {
     const cfg = defaultConfig([4, 8, 3], {
-      inputWindow: 1,
-      horizons: deviceHorizons(device.info, device.info.layers[0]!.horizonTicks / 2),
+      ...chipTimes(),
       biasSpike: 0.25,
       biasReplaces: 2,
     });

@@ -39,6 +39,11 @@ function writeIdxSet(dir: string, trainY: number[], testY: number[]): void {
   writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), idx([testY.length], testY));
 }
 
+/** The loss settings a run folder's record.json holds. */
+function recordedLoss(dir: string): Record<string, number> {
+  return (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: { loss: Record<string, number> } } }).summary.settings.loss;
+}
+
 describe('spikeloop train: flags', () => {
   const cases: [string[], RegExp][] = [
     [['--out', 'x'], /invalid --dataset \(missing\): is required; use one of iris/],
@@ -168,8 +173,7 @@ describe('spikeloop train: runs', () => {
     const rb = await cli([...short(bat), '--dead-mean', 'batch']);
     expect(rs.code, rs.err).toBe(0);
     expect(rb.code, rb.err).toBe(0);
-    const settings = (dir: string) =>
-      (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: { loss: Record<string, number> } } }).summary.settings.loss;
+    const settings = recordedLoss;
     expect(settings(sel).deadMean).toBeUndefined();
     expect(settings(bat).deadMean).toBe(1);
     const firstEpoch = (dir: string) => JSON.parse(readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n')[0]!) as { train_terms: { dead: number } };
@@ -187,8 +191,7 @@ describe('spikeloop train: runs', () => {
     const rs = await cli([...short(sel), '--dead-mean', 'selected']);
     expect(rd.code, rd.err).toBe(0);
     expect(rs.code, rs.err).toBe(0);
-    const loss = (dir: string) =>
-      (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: { loss: Record<string, number> } } }).summary.settings.loss;
+    const loss = recordedLoss;
     expect(loss(dflt).deadMean).toBe(1);
     expect(loss(sel).deadMean).toBe(0);
     // Input noise is an Iris setting; images train on their pixels as they are.
