@@ -1,26 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { BehavioralChip } from '../../../models/chips/behavioral-chip.ts';
-import { NMOS, type ChipBackend } from '../../../models/chips/chip-backend.ts';
+import { NMOS } from '../../../models/chips/chip-backend.ts';
 import { ChipOptionsError, createChip } from '../../../models/chips/index.ts';
 import { SKY130_MAGNITUDES, type MismatchMagnitudes } from '../../../models/chips/mismatch.ts';
 import { NOMINAL_CIRCUIT, sky130Curves, sky130NominalCurves } from '../../../models/chips/sky130-nominal.ts';
 import { sky130DieCurves } from '../../../models/chips/sky130-curves.ts';
 import { synapseDrive } from '../../../models/chips/sky130-layer.ts';
 import { SILENT_TICK } from '../../../wire/ticks.ts';
+import { gatesWith } from './gates.ts';
 
 const ZERO: MismatchMagnitudes = {
   ...(Object.fromEntries(Object.keys(SKY130_MAGNITUDES).map((k) => [k, 0])) as unknown as MismatchMagnitudes),
   capDensity: SKY130_MAGNITUDES.capDensity,
 };
-
-/** Gates with every synapse off, except the listed (row, output) set to `volts`. */
-function gatesWith(chip: ChipBackend, l: number, set: [row: number, out: number, volts: number][]): Float64Array {
-  const g = chip.geometry[l];
-  const v = new Float64Array(g.rowInput.length * g.outputs);
-  for (let r = 0; r < g.rowInput.length; r++) if (g.rowPolarity[r] !== NMOS) v.fill(1.8, r * g.outputs, (r + 1) * g.outputs);
-  for (const [r, i, x] of set) v[r * g.outputs + i] = x;
-  return v;
-}
 
 /** First time (s) the membrane, from vRest at t = 0, reaches vThreshold under C dv/dt = current(t, v); RK4. */
 function crossing(current: (t: number, v: number) => number, dt = 0.05e-9, tMax = 2e-6): number {
