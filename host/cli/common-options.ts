@@ -85,6 +85,11 @@ export function intOptionWithDefault(description: string, lo: number, hi: number
   } satisfies OptionSpec;
 }
 
+/** An optional non-empty string flag (a path, an address). */
+export function stringOption(description: string, placeholder = 'VALUE') {
+  return { type: 'string', placeholder, description, schema: z.string().min(1, 'must not be empty').optional() } satisfies OptionSpec;
+}
+
 /** An optional string flag matching a pattern. */
 export function patternOption(description: string, pattern: RegExp, hint: string, placeholder = 'VALUE') {
   return { type: 'string', placeholder, description, schema: z.string().regex(pattern, hint).optional() } satisfies OptionSpec;

@@ -1,9 +1,8 @@
 /** `spikeloop bringup`: check a board and its chip step by step and diagnose dead or faulty parts. */
 import path from 'node:path';
-import { z } from 'zod';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
 import { CommandFailedError } from '../command.ts';
-import { deviceOption, intOptionWithDefault, timeoutOption } from '../common-options.ts';
+import { deviceOption, intOptionWithDefault, timeoutOption, stringOption } from '../common-options.ts';
 import { ChipDevice } from '../../device/chip-device.ts';
 import { DEFAULT_TIMEOUTS } from '../../link/link-client.ts';
 import { openRunDir } from '../../runs/run-dir.ts';
@@ -31,12 +30,7 @@ export const examples = [
 
 export const options = {
   device: deviceOption,
-  out: {
-    type: 'string',
-    placeholder: 'DIR',
-    description: 'run folder (default runs/bringup-<date-time>); must be empty or missing',
-    schema: z.string().min(1, 'must not be empty').optional(),
-  },
+  out: stringOption('run folder (default runs/bringup-<date-time>); must be empty or missing', 'DIR'),
   seed: intOptionWithDefault('seed of the random weight-memory pattern', 0, 2 ** 31 - 1, 1),
   jitterRuns: intOptionWithDefault('identical runs for the jitter check', 2, 1000, 32),
   maxJitter: intOptionWithDefault('largest acceptable rms timer jitter, in ticks', 1, 1000, 2, 'TICKS'),

@@ -1,7 +1,7 @@
 /** `spikeloop calibrate`: fit a chip's PNN parameters from probe measurements and write its profile. */
 import { z } from 'zod';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
-import { deviceOption, flag, intOption, timeoutOption } from '../common-options.ts';
+import { deviceOption, flag, intOption, timeoutOption, stringOption } from '../common-options.ts';
 import { ChipDevice } from '../../device/chip-device.ts';
 import { createProgress } from '../../ui/progress.ts';
 import { PROFILE_FILE, runCalibrateWorkflow } from '../../workflows/calibrate.ts';
@@ -35,12 +35,7 @@ export const options = {
     schema: z.string({ error: 'is required: the run folder, e.g. --out runs/cal-1' }).min(1, 'must not be empty'),
   },
   quick: flag('refit only the global parameters of an existing profile (drift); seconds, not minutes'),
-  profile: {
-    type: 'string',
-    placeholder: 'PATH',
-    description: 'with --quick: the profile to start from (default DIR/profile.slp)',
-    schema: z.string().min(1, 'must not be empty').optional(),
-  },
+  profile: stringOption('with --quick: the profile to start from (default DIR/profile.slp)', 'PATH'),
   layers: {
     type: 'string',
     placeholder: 'L[,L...]',

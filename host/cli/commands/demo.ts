@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
-import { intOption, intOptionWithDefault } from '../common-options.ts';
+import { intOption, intOptionWithDefault, stringOption } from '../common-options.ts';
 import { UsageError } from '../command.ts';
 import { parseDeviceUri } from '../../device/device-uri.ts';
 import { runDemo, type DemoDataset } from '../../workflows/demo.ts';
@@ -26,18 +26,8 @@ export const examples = [
 const DATASETS = ['iris', 'fashion-mnist'] as const;
 
 export const options = {
-  device: {
-    type: 'string',
-    placeholder: 'URI',
-    description: 'device to run on (default: the embedded behavioural mock with a fresh chip, mock:behavioral?seed=SEED)',
-    schema: z.string().min(1, 'must not be empty').optional(),
-  },
-  out: {
-    type: 'string',
-    placeholder: 'DIR',
-    description: 'run folder (default runs/demo-<date-time>); must be empty or missing',
-    schema: z.string().min(1, 'must not be empty').optional(),
-  },
+  device: stringOption('device to run on (default: the embedded behavioural mock with a fresh chip, mock:behavioral?seed=SEED)', 'URI'),
+  out: stringOption('run folder (default runs/demo-<date-time>); must be empty or missing', 'DIR'),
   seed: intOption('seed of the mock chip (without --device) and of training, data split and probes (default: a random one, printed)', 0, 999_999),
   irisEpochs: intOptionWithDefault('twin training epochs on Iris', 1, 10_000, 150),
   fashionTrain: intOptionWithDefault('Fashion-MNIST training samples (0 skips Fashion-MNIST)', 0, 60_000, 1500),

@@ -1,7 +1,7 @@
 /** `spikeloop deploy`: a twin-trained network onto a chip, verified, optionally scored on the device. */
 import { z } from 'zod';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
-import { deviceOption, intOption } from '../common-options.ts';
+import { deviceOption, intOption, stringOption } from '../common-options.ts';
 import { runDeployWorkflow } from '../../workflows/deploy.ts';
 import { options as trainOptions } from './train.ts';
 
@@ -27,12 +27,7 @@ export const options = {
     description: 'trained network (network.bin of spikeloop train)',
     schema: z.string({ error: 'is required: the network file, e.g. --model runs/iris/network.bin' }).min(1, 'must not be empty'),
   },
-  profile: {
-    type: 'string',
-    placeholder: 'FILE',
-    description: 'chip profile from spikeloop calibrate (default: nominal curves, with a warning)',
-    schema: z.string().min(1, 'must not be empty').optional(),
-  },
+  profile: stringOption('chip profile from spikeloop calibrate (default: nominal curves, with a warning)', 'FILE'),
   dataset: {
     ...trainOptions.dataset,
     description: `score this data set's test part on the device: ${trainOptions.dataset.description.replace(/^data set: /, '')}`,

@@ -1,7 +1,5 @@
-/** `spikeloop finetune`: in-situ training with the chip in the loop, pipelined, checkpointed, resumable. */
-import { z } from 'zod';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
-import { deviceOption, flag, intOption } from '../common-options.ts';
+import { deviceOption, flag, intOption, stringOption } from '../common-options.ts';
 import { FINETUNE_DEFAULTS, runFinetune } from '../../workflows/finetune.ts';
 import { options as trainOptions } from './train.ts';
 
@@ -23,28 +21,13 @@ export const examples = [
 
 export const options = {
   device: deviceOption,
-  model: {
-    type: 'string',
-    placeholder: 'FILE',
-    description: 'trained network to start from (new runs)',
-    schema: z.string().min(1, 'must not be empty').optional(),
-  },
-  profile: {
-    type: 'string',
-    placeholder: 'FILE',
-    description: 'chip profile from spikeloop calibrate (required unless --uncalibrated; a resumed run reuses its own)',
-    schema: z.string().min(1, 'must not be empty').optional(),
-  },
+  model: stringOption('trained network to start from (new runs)', 'FILE'),
+  profile: stringOption('chip profile from spikeloop calibrate (required unless --uncalibrated; a resumed run reuses its own)', 'FILE'),
   uncalibrated: flag('map through the nominal transfer curves instead of a chip profile'),
   dataset: { ...trainOptions.dataset, schema: trainOptions.dataset.schema.optional() },
   epochs: intOption('total epochs of the run (a resumed run may raise it)', 1, 1_000_000),
-  out: {
-    type: 'string',
-    placeholder: 'DIR',
-    description: 'run folder of a new run (must be empty or missing)',
-    schema: z.string().min(1, 'must not be empty').optional(),
-  },
-  resume: { type: 'string', placeholder: 'DIR', description: 'continue the interrupted run in DIR', schema: z.string().min(1, 'must not be empty').optional() },
+  out: stringOption('run folder of a new run (must be empty or missing)', 'DIR'),
+  resume: stringOption('continue the interrupted run in DIR', 'DIR'),
   lr: { ...trainOptions.lr, description: `Adam learning rate on the conductances (default ${FINETUNE_DEFAULTS.lr})` },
   batchSize: intOption(`mini-batch size (default ${FINETUNE_DEFAULTS.batchSize})`, 1, 65536, 'B'),
   bins: intOption(`DSTD bins per layer of the twin (default ${FINETUNE_DEFAULTS.bins})`, 1, 4096),
