@@ -38,14 +38,7 @@ export interface InitOptions {
 export function randomDenseState(config: NetworkConfig, layer: number, seed: number, meanRatio = 0.5): DenseLayerState {
   const nIn = config.sizes[layer]!;
   const nOut = config.sizes[layer + 1]!;
-  const rng = new Rng(deriveSeed(seed, layer, 0x1a7e5));
-  const pE = new Float32Array(nIn * nOut);
-  const pI = new Float32Array(nIn * nOut);
-  for (let k = 0; k < pE.length; k++) {
-    const w = rng.normal() + meanRatio;
-    if (w >= 0) pE[k] = w;
-    else pI[k] = -w;
-  }
+  const { pE, pI } = signedUnits(nIn * nOut, seed, layer, meanRatio);
   return {
     kind: 'dense',
     nIn,
@@ -70,14 +63,7 @@ export function randomConvState(config: NetworkConfig, layer: number, seed: numb
   if (spec?.kind !== 'conv') throw new RangeError(`layer ${layer} of this config is not a conv layer`);
   const g = spec.geometry;
   const shape = convLayerShape({ ...g, pool: spec.pool });
-  const rng = new Rng(deriveSeed(seed, layer, 0x1a7e5));
-  const pE = new Float32Array(shape.kernelSize);
-  const pI = new Float32Array(shape.kernelSize);
-  for (let k = 0; k < pE.length; k++) {
-    const w = rng.normal() + meanRatio;
-    if (w >= 0) pE[k] = w;
-    else pI[k] = -w;
-  }
+  const { pE, pI } = signedUnits(shape.kernelSize, seed, layer, meanRatio);
   return {
     kind: 'conv',
     ...g,
@@ -159,4 +145,17 @@ export function initNetwork(config: NetworkConfig, calibration: { x: Float32Arra
   }
   x.dispose();
   return net;
+}
+
+/** `size` standard normal weights shifted by meanRatio (seeded per layer), split by sign into pE and pI. */
+function signedUnits(size: number, seed: number, layer: number, meanRatio: number): { pE: Float32Array; pI: Float32Array } {
+  const rng = new Rng(deriveSeed(seed, layer, 0x1a7e5));
+  const pE = new Float32Array(size);
+  const pI = new Float32Array(size);
+  for (let k = 0; k < pE.length; k++) {
+    const w = rng.normal() + meanRatio;
+    if (w >= 0) pE[k] = w;
+    else pI[k] = -w;
+  }
+  return { pE, pI };
 }

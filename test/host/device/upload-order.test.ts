@@ -44,6 +44,19 @@ function safeCodes(board: MockBoard, device: ChipDevice, seed: number): Uint16Ar
 }
 
 /** `base` with every k-th code moved to another safe value: a sparse update spread over the layer. */
+/** Uploads `first`, then issues `steps` unawaited uploads of changed runs, step s changing `size(s)` codes; the last codes and the uploads. */
+async function chainUploads(board: MockBoard, device: ChipDevice, first: Uint16Array, steps: number, size: (s: number) => number) {
+  await device.uploadWeights(0, first);
+  const pending: Promise<unknown>[] = [];
+  let cur = first;
+  for (let s = 0; s < steps; s++) {
+    const next = sparseUpdate(board, device, cur, size(s), s);
+    pending.push(device.uploadChanged(0, cur, next));
+    cur = next;
+  }
+  return { pending, last: cur };
+}
+
 function sparseUpdate(board: MockBoard, device: ChipDevice, base: Uint16Array, k: number, phase: number): Uint16Array {
   const l = device.info.layers[0]!;
   const next = base.slice();
@@ -76,15 +89,8 @@ describe('upload ordering', () => {
 
   it('a chain of unawaited sparse uploads ends with the last one; a RUN issued after them sees it', async () => {
     const { board, device } = await boardDevice();
-    let cur = safeCodes(board, device, 2);
-    await device.uploadWeights(0, cur);
-    const pending: Promise<unknown>[] = [];
-    for (let s = 0; s < 6; s++) {
-      // Sparse and dense updates alternate, so a later upload has fewer frames than the one before.
-      const next = sparseUpdate(board, device, cur, s % 2 ? 97 : 3, s);
-      pending.push(device.uploadChanged(0, cur, next));
-      cur = next;
-    }
+    // Sparse and dense updates alternate, so a later upload has fewer frames than the one before.
+    const { pending, last: cur } = await chainUploads(board, device, safeCodes(board, device, 2), 6, (s) => (s % 2 ? 97 : 3));
     const seen: Uint16Array[] = [];
     const ran = device.run(new Uint16Array(60).fill(0), 1).then(() => seen.push(board.readWeights(0)));
     await Promise.all([...pending, ran]);
@@ -115,14 +121,7 @@ describe('upload ordering', () => {
 
   it('keeps the order when frames are lost and retried on a noisy line', async () => {
     const { board, device } = await boardDevice({ retries: 8, timeouts: { WEIGHTS_WRITE: 150, WEIGHTS_CRC: 150, HELLO: 150 } }, true);
-    let cur = safeCodes(board, device, 3);
-    await device.uploadWeights(0, cur);
-    const pending: Promise<unknown>[] = [];
-    for (let s = 0; s < 4; s++) {
-      const next = sparseUpdate(board, device, cur, s % 2 ? 89 : 5, s);
-      pending.push(device.uploadChanged(0, cur, next));
-      cur = next;
-    }
+    const { pending, last: cur } = await chainUploads(board, device, safeCodes(board, device, 3), 4, (s) => (s % 2 ? 89 : 5));
     await Promise.all(pending);
     expect(device.link.stats.retries).toBeGreaterThan(0); // the noise really cost frames
     expect(Array.from(board.readWeights(0))).toEqual(Array.from(cur));
