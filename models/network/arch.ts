@@ -115,6 +115,9 @@ export function compileArchitecture(a: ArchitectureInput): CompiledArchitecture 
   return { sizes, layers };
 }
 
+/** A conv layer of `channels` kernel x kernel followed by 2x2 earliest-spike pooling. */
+const convPool = (channels: number, kernel: number) => [{ type: 'conv', channels, kernel } as const, { type: 'pool', size: 2 } as const];
+
 /** Named architectures (`--arch` presets). */
 export const ARCH_PRESETS = {
   /**
@@ -123,14 +126,7 @@ export const ARCH_PRESETS = {
    */
   'mnist-conv': {
     input: { height: 28, width: 28, channels: 1 },
-    layers: [
-      { type: 'conv', channels: 16, kernel: 5 },
-      { type: 'pool', size: 2 },
-      { type: 'conv', channels: 32, kernel: 3 },
-      { type: 'pool', size: 2 },
-      { type: 'dense', units: 128 },
-      { type: 'dense', units: 10 },
-    ],
+    layers: [...convPool(16, 5), ...convPool(32, 3), { type: 'dense', units: 128 }, { type: 'dense', units: 10 }],
   },
   /**
    * VGG-5-like net for CIFAR-10 (32x32x3), three 3x3 conv layers and two dense layers:
@@ -139,16 +135,7 @@ export const ARCH_PRESETS = {
    */
   'cifar-vgg5': {
     input: { height: 32, width: 32, channels: 3 },
-    layers: [
-      { type: 'conv', channels: 64, kernel: 3 },
-      { type: 'pool', size: 2 },
-      { type: 'conv', channels: 128, kernel: 3 },
-      { type: 'pool', size: 2 },
-      { type: 'conv', channels: 256, kernel: 3 },
-      { type: 'pool', size: 2 },
-      { type: 'dense', units: 256 },
-      { type: 'dense', units: 10 },
-    ],
+    layers: [...convPool(64, 3), ...convPool(128, 3), ...convPool(256, 3), { type: 'dense', units: 256 }, { type: 'dense', units: 10 }],
   },
 } as const satisfies Record<string, ArchitectureInput>;
 

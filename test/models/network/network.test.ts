@@ -61,6 +61,19 @@ function autodiff(net: SpikingNetwork, x: Float32Array, y: Uint8Array, solver: S
   });
 }
 
+/** Central difference of `loss` in element k of variable v (whose values are `base`); v is restored. */
+function centralDifference(v: tf.Variable, base: Float32Array, k: number, eps: number, loss: () => number): number {
+  const at = (d: number) => {
+    const p = Float32Array.from(base);
+    p[k]! += d;
+    v.assign(tf.tensor(p, v.shape));
+    return loss();
+  };
+  const fd = (at(eps) - at(-eps)) / (2 * eps);
+  v.assign(tf.tensor(base, v.shape));
+  return fd;
+}
+
 describe('network gradients against finite differences', () => {
   it('exact solver: autodiff through every layer equals central differences of the float64 forward pass', () => {
     const net = tinyNet('pnn');
@@ -88,14 +101,7 @@ describe('network gradients against finite differences', () => {
       for (let k = 0; k < base.length; k += 2) {
         if (base[k] === 0) continue; // projected parameters sit on the constraint
         const eps = 1e-3 * base[k]!;
-        const at = (d: number) => {
-          const p = Float32Array.from(base);
-          p[k]! += d;
-          v.assign(tf.tensor(p, v.shape));
-          return loss64();
-        };
-        const fd = (at(eps) - at(-eps)) / (2 * eps);
-        v.assign(tf.tensor(base, v.shape));
+        const fd = centralDifference(v, base, k, eps, loss64);
         expect(g[vi]![k]).toBeCloseTo(fd, Math.abs(fd) > 1 ? 1 : 2);
         compared++;
       }
@@ -120,14 +126,7 @@ describe('network gradients against finite differences', () => {
         for (let k = 1; k < base.length; k += 3) {
           if (base[k] === 0) continue;
           const eps = 2e-3 * base[k]!;
-          const at = (d: number) => {
-            const p = Float32Array.from(base);
-            p[k]! += d;
-            v.assign(tf.tensor(p, v.shape));
-            return lossAt();
-          };
-          const fd = (at(eps) - at(-eps)) / (2 * eps);
-          v.assign(tf.tensor(base, v.shape));
+          const fd = centralDifference(v, base, k, eps, lossAt);
           expect(Math.abs(g[vi]![k]! - fd)).toBeLessThan(0.03 * Math.abs(fd) + 5e-3);
           compared++;
         }
