@@ -91,15 +91,36 @@ async function measure(w: Workflow, device: string, model: string, dir: string) 
   const before = closedLinkTotals();
   const t0 = performance.now();
   let err = '';
+  let out = '';
   const code = await cli(argv(w, device, model, fs.mkdtempSync(path.join(dir, `${w}-`))), {
-    stdout: () => {},
+    stdout: (t) => (out += t),
     stderr: (t) => (err += t),
     signal: new AbortController().signal,
   });
   const wall = (performance.now() - t0) / 1000;
   const after = closedLinkTotals();
   if (code !== 0 && w !== 'bringup') throw new Error(`${w} exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
-  return { code, wall, bytesOut: after.bytesOut - before.bytesOut, bytesIn: after.bytesIn - before.bytesIn, frames: after.framesOut - before.framesOut };
+  return {
+    code,
+    wall,
+    bytesOut: after.bytesOut - before.bytesOut,
+    bytesIn: after.bytesIn - before.bytesIn,
+    frames: after.framesOut - before.framesOut,
+    summary: lastJson(out),
+  };
+}
+
+/** The workflow's --json summary (its last JSON line), for the per-batch timings of finetune. */
+function lastJson(text: string): Record<string, unknown> {
+  for (const line of text.trim().split('\n').reverse()) {
+    try {
+      const v = JSON.parse(line) as unknown;
+      if (v && typeof v === 'object') return v as Record<string, unknown>;
+    } catch {
+      // not JSON: a table or a progress line
+    }
+  }
+  return {};
 }
 
 async function main(): Promise<void> {
@@ -117,7 +138,19 @@ async function main(): Promise<void> {
         wall_s: round(paced.wall),
         wall_s_unpaced: round(unpaced.wall),
         wire_s_out: round((paced.bytesOut * 10) / BAUD),
-        ...(w === 'deploy' ? { images: IMAGES } : w === 'finetune' ? { train_images: TRAIN, batch: 32 } : { exit_code: paced.code }),
+        ...(w === 'deploy'
+          ? { images: IMAGES }
+          : w === 'finetune'
+            ? {
+                train_images: TRAIN,
+                batch: 32,
+                ms_per_sample: round((paced.wall * 1000) / TRAIN),
+                // host / device / wall ms per batch (steady batches), paced and unpaced
+                batch_ms: [paced, unpaced].map((m) =>
+                  ['host_ms_per_batch', 'device_ms_per_batch', 'wall_ms_per_batch'].map((k) => round(Number(m.summary[k]))),
+                ),
+              }
+            : { exit_code: paced.code }),
       };
     }
     console.log(JSON.stringify({ bench: 'link-budget', chip: CHIP, baud: BAUD, workflows: result }));

@@ -9,6 +9,11 @@
  * dropped instead of being matched to some other request. Garbage on the line is skipped
  * by the frame decoder (COBS frames resynchronise at the next 0x00).
  *
+ * A lost frame is usually noticed long before its timeout: the device answers in arrival order
+ * (PROTOCOL.md section 6), so a reply to a later request means every earlier one still waiting
+ * was lost; a NAK event (protocol 2, sent in order with the replies) or a damaged frame from the
+ * device means the oldest request still waiting was. Such a request is sent again at once.
+ *
  *   bytes in --FrameDecoder--> frames --seq--> pending request --> Observable reply
  *                                    \--EVENT flag--> events$
  */
@@ -16,6 +21,9 @@ import type { Duplex } from 'node:stream';
 import { Observable, Subject, defer, throwError, timer, retry, catchError, firstValueFrom } from 'rxjs';
 import {
   encodeRequest,
+  CRC_BYTES,
+  HEADER_BYTES,
+  ErrorCode,
   FrameDecoder,
   Flags,
   MIN_PROTOCOL_VERSION,
@@ -29,7 +37,7 @@ import {
   type ErrorResponse,
 } from '../../firmware-protocol/index.ts';
 import { SeqAllocator } from './seq-allocator.ts';
-import { AttemptTimeout, DeviceError, LinkClosedError, LinkTimeoutError, ProtocolViolationError, isRetryable } from './errors.ts';
+import { AttemptLost, AttemptTimeout, DeviceError, LinkClosedError, LinkTimeoutError, ProtocolViolationError, isRetryable } from './errors.ts';
 
 /** A byte stream to a device, plus how to let go of it. */
 export interface Transport {
@@ -86,6 +94,7 @@ const EVENT_TYPES = new Map<number, EventName>([
   [MsgType.LOG, 'LOG'],
   [MsgType.ALERT, 'ALERT'],
   [MsgType.PROGRESS, 'PROGRESS'],
+  [MsgType.NAK, 'NAK'],
 ]);
 
 export interface LinkOptions {
@@ -108,7 +117,16 @@ export interface LinkOptions {
    * request is known (default true): see `plannedTimeoutMs`. Off: the fixed timeouts.
    */
   adaptiveTimeouts?: boolean;
+  /**
+   * Send a request again as soon as it is known lost (a reply to a later request, a NAK, a
+   * damaged frame from the device) instead of at its timeout (default true). Relies on the
+   * device answering in arrival order (PROTOCOL.md section 6); off for one that does not.
+   */
+  detectLoss?: boolean;
 }
+
+/** The shortest damaged frame that may have been a reply (header and CRC); shorter is line garbage. */
+const MIN_FRAME_BYTES = HEADER_BYTES + CRC_BYTES;
 
 /** What a request will cost, for its timeout: the reply's size and the device's work in units. */
 export interface RequestExpectation {
@@ -153,6 +171,8 @@ export interface LinkStats {
   retries: number;
   /** Attempts that timed out (each may have been retried). */
   timeouts: number;
+  /** Attempts found lost before their timeout (a later reply, a NAK, a damaged reply) and sent again at once. */
+  lost: number;
   /** Requests that failed for good (timeout after retries, device error, closed, ...). */
   failed: number;
   cancelled: number;
@@ -178,6 +198,8 @@ interface Pending {
   order: number;
   /** Restarts the attempt's timeout (a request ahead of it was answered). */
   restartTimer(): void;
+  /** The attempt is known lost: fail it now (as a timeout would) so that it is retried. */
+  lose(why: string): void;
   resolve(frame: Frame): void;
   reject(err: Error): void;
 }
@@ -208,6 +230,7 @@ export class LinkClient {
   private readonly window: number;
   private readonly busyBackoffMs: number;
   private readonly adaptive: boolean;
+  private readonly detectLoss: boolean;
   /** Learnt device service time per unit of work, by request type (exponential average). */
   private readonly service = new Map<RequestName, { msPerUnit: number; n: number }>();
   /** When the last reply arrived: a pipelined reply's service began no earlier. */
@@ -225,6 +248,7 @@ export class LinkClient {
     replies: 0,
     retries: 0,
     timeouts: 0,
+    lost: 0,
     failed: 0,
     cancelled: 0,
     lateReplies: 0,
@@ -244,6 +268,7 @@ export class LinkClient {
     this.window = opts.window ?? 8;
     this.busyBackoffMs = opts.busyBackoffMs ?? 50;
     this.adaptive = opts.adaptiveTimeouts ?? true;
+    this.detectLoss = opts.detectLoss ?? true;
     for (const [k, v] of Object.entries({ retries: this.retries, window: this.window })) {
       if (!Number.isInteger(v) || v < (k === 'window' ? 1 : 0))
         throw new RangeError(`link option ${k} must be a whole number >= ${k === 'window' ? 1 : 0}, got ${v}`);
@@ -425,6 +450,14 @@ export class LinkClient {
             armedAt = performance.now();
             timerId = setTimeout(onTimeout, limit);
           },
+          lose: (why) => {
+            if (state !== 'sent') return;
+            finish();
+            this.seqs.abandon(seq);
+            this.counters.lost++;
+            out.error(new AttemptLost(seq, performance.now() - sentAt, why));
+            this.pump();
+          },
           resolve: (frame) => {
             this.learnService(name, sentAt, bytes.length, expect);
             finish();
@@ -541,6 +574,11 @@ export class LinkClient {
             this.progressPast(p.order);
             p.reject(new ProtocolViolationError(p.name, `unreadable reply (seq ${h.seq}): ${ev.error.message}`));
           }
+        } else if (!h && this.detectLoss && (ev.bytes ?? 0) >= MIN_FRAME_BYTES) {
+          // A damaged frame: most of what the device sends are replies, in order, so it is most
+          // likely the reply to the oldest request waiting. Sending that again costs one request
+          // if it was an event instead; waiting for the timeout costs the timeout.
+          this.oldestPending()?.lose(`a damaged frame arrived (${ev.error.code})`);
         }
         continue;
       }
@@ -558,6 +596,9 @@ export class LinkClient {
       }
       this.counters.events++;
       if (type === 'PROGRESS') this.keepAlive();
+      // The device found a damaged frame; it answered everything that arrived before it, so the
+      // oldest request still waiting (or its reply) is lost.
+      if (type === 'NAK' && this.detectLoss) this.oldestPending()?.lose('the device received a damaged frame (NAK)');
       this.eventsSubject.next({ type, seq: frame.seq, event: frame.message } as DeviceEvent);
       return;
     }
@@ -571,10 +612,13 @@ export class LinkClient {
       else this.counters.unmatchedReplies++;
       return;
     }
+    const e = frame.type === MsgType.ERROR ? (frame.message as ErrorResponse) : undefined;
+    // BUSY is answered at once, out of order; every other reply comes in arrival order, so the
+    // requests sent before this one that are still waiting were lost (or their replies were).
+    if (this.detectLoss && e?.code !== ErrorCode.BUSY) this.losePast(p.order);
     this.progressPast(p.order);
-    if (frame.type === MsgType.ERROR) {
+    if (e) {
       this.counters.deviceErrors++;
-      const e = frame.message as ErrorResponse;
       p.reject(new DeviceError(p.name, e.code, e.message));
     } else if (frame.type !== p.type) {
       p.reject(new ProtocolViolationError(p.name, `reply to seq ${frame.seq} has type 0x${frame.type.toString(16)}, expected 0x${p.type.toString(16)}`));
@@ -593,15 +637,25 @@ export class LinkClient {
     for (const q of this.pending.values()) if (q.order > order) q.restartTimer();
   }
 
+  /** Fails (for a retry) every request sent before `order` that is still waiting. */
+  private losePast(order: number): void {
+    const earlier = [...this.pending.values()].filter((q) => q.order < order);
+    for (const q of earlier) q.lose('a request sent after it was answered first');
+  }
+
+  private oldestPending(): Pending | undefined {
+    let oldest: Pending | undefined;
+    for (const q of this.pending.values()) if (oldest === undefined || q.order < oldest.order) oldest = q;
+    return oldest;
+  }
+
   /**
    * A PROGRESS event: the device is still serving the oldest request it holds (it serves in
    * order), so that request gets its full timeout again. A long RUN on a slow chip then lives as
    * long as the device keeps reporting, and still times out soon after the reports stop.
    */
   private keepAlive(): void {
-    let oldest: Pending | undefined;
-    for (const q of this.pending.values()) if (oldest === undefined || q.order < oldest.order) oldest = q;
-    oldest?.restartTimer();
+    this.oldestPending()?.restartTimer();
   }
 
   private shutdown(reason: string): void {
