@@ -72,6 +72,7 @@ async function measure(rate: number, ops: Op[], initial: Uint16Array[]) {
   mock.line!.setByteErrorRate(rate);
   let misdirected = 0;
   let failed = 0;
+  const failures: string[] = [];
   const t0 = performance.now();
   for (const op of ops) {
     try {
@@ -101,7 +102,10 @@ async function measure(rate: number, ops: Op[], initial: Uint16Array[]) {
       }
     } catch (err) {
       if (err instanceof ProtocolViolationError && /nonce|acknowledged|echoed/.test(err.message)) misdirected++;
-      else failed++;
+      else {
+        failed++;
+        if (failures.length < 5) failures.push(`${op.kind}: ${(err as Error).message}`);
+      }
       if (op.kind === 'write') {
         // The layer is unknown after a failed write: write all of it again before going on.
         await dev.uploadWeights(op.layer, mirror[op.layer]!).catch(() => {});
@@ -126,6 +130,7 @@ async function measure(rate: number, ops: Op[], initial: Uint16Array[]) {
     split_writes: dev.splitWrites,
     decode_errors: s1.decodeErrors - s0.decodeErrors,
     flipped_bytes: line.flippedToBoard + line.flippedToHost,
+    ...(failures.length > 0 ? { failures } : {}),
   };
   await dev.close();
   await ref.close();

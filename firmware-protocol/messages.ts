@@ -239,6 +239,12 @@ export interface NakEvent {
   error: 'crc' | 'framing' | 'oversize';
   /** Damaged frames since power-up (wrapping at 2^32), so a host can tell a lost NAK. */
   damaged: number;
+  /**
+   * Seq of the last intact request received before the damaged frame (absent when there was
+   * none): the damaged frame is the host's next one after it, so a NAK about an attempt the host
+   * has already given up is not taken for one about the attempt that replaced it.
+   */
+  after?: number;
 }
 export interface ErrorResponse {
   code: number;

@@ -251,6 +251,7 @@ export const ProgressEventSchema = z
 export const NakEventSchema = z.object({
   error: z.enum(['crc', 'framing', 'oversize'], { error: 'expected "crc", "framing" or "oversize"' }),
   damaged: u32,
+  after: u16.optional(),
 });
 export const ErrorResponseSchema = z.object({ code: int(1, 0xff), message: text });
 

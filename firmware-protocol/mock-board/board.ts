@@ -131,6 +131,8 @@ export class MockBoard {
   private eventSeq = 0;
   /** Damaged frames received (the NAK event's counter). */
   private damaged = 0;
+  /** Seq of the last intact frame received (-1: none yet), for NAK's `after`. */
+  private lastIntactSeq = -1;
   /** Version of the events the board sends: the one negotiated at the last HELLO (the lowest before any). */
   private sessionVersion = MIN_PROTOCOL;
   private readonly listeners = new Set<(frame: Uint8Array) => void>();
@@ -265,7 +267,11 @@ export class MockBoard {
 
   /** Answers one decoded frame or decode error. Never throws; a damaged frame gets no answer. */
   async handle(ev: DecodeEvent): Promise<Uint8Array[]> {
-    if (ev.kind === 'error') return this.handleDecodeError(ev);
+    if (ev.kind === 'error') {
+      if (ev.header) this.lastIntactSeq = ev.header.seq;
+      return this.handleDecodeError(ev);
+    }
+    this.lastIntactSeq = ev.frame.seq;
     this.counters.framesOk++;
     const f = ev.frame;
     const version = this.replyVersion(f.version);
@@ -310,7 +316,7 @@ export class MockBoard {
       // Fewer bytes than a header and CRC are line garbage, not a request.
       if (this.sessionVersion < 2 || (ev.bytes ?? 0) < HEADER_BYTES + CRC_BYTES || (kind !== 'crc' && kind !== 'framing' && kind !== 'oversize')) return [];
       this.damaged = (this.damaged + 1) >>> 0;
-      return [this.eventFrame('NAK', { error: kind, damaged: this.damaged })];
+      return [this.eventFrame('NAK', { error: kind, damaged: this.damaged, ...(this.lastIntactSeq >= 0 ? { after: this.lastIntactSeq } : {}) })];
     }
     const code = ev.error.code === 'unknown-type' ? ErrorCode.UNKNOWN_TYPE : ev.error.code === 'version' ? ErrorCode.VERSION : ErrorCode.BAD_PAYLOAD;
     return [this.refuse(ev.header.seq, new Refusal(code, ev.error.message), this.replyVersion(ev.header.version))];

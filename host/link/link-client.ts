@@ -35,6 +35,7 @@ import {
   type Events,
   type EventName,
   type ErrorResponse,
+  type NakEvent,
 } from '../../firmware-protocol/index.ts';
 import { SeqAllocator } from './seq-allocator.ts';
 import { AttemptLost, AttemptTimeout, DeviceError, LinkClosedError, LinkTimeoutError, ProtocolViolationError, isRetryable } from './errors.ts';
@@ -223,6 +224,8 @@ export class LinkClient {
   protocolVersion: number = MIN_PROTOCOL_VERSION;
   private readonly seqs: SeqAllocator;
   private readonly pending = new Map<number, Pending>();
+  /** Send order of the last frame sent with each seq (a NAK names the intact request before the damaged frame). */
+  private readonly sentOrder = new Map<number, number>();
   private readonly waiting: Ticket[] = [];
   private readonly eventsSubject = new Subject<DeviceEvent>();
   private readonly timeouts: Record<RequestName, number>;
@@ -440,6 +443,7 @@ export class LinkClient {
           out.error(new AttemptTimeout(seq, limit));
           this.pump();
         };
+        this.sentOrder.set(seq, this.sendOrder);
         this.pending.set(seq, {
           name,
           type,
@@ -598,7 +602,7 @@ export class LinkClient {
       if (type === 'PROGRESS') this.keepAlive();
       // The device found a damaged frame; it answered everything that arrived before it, so the
       // oldest request still waiting (or its reply) is lost.
-      if (type === 'NAK' && this.detectLoss) this.oldestPending()?.lose('the device received a damaged frame (NAK)');
+      if (type === 'NAK' && this.detectLoss) this.nakLost((frame.message as NakEvent).after)?.lose('the device received a damaged frame (NAK)');
       this.eventsSubject.next({ type, seq: frame.seq, event: frame.message } as DeviceEvent);
       return;
     }
@@ -641,6 +645,20 @@ export class LinkClient {
   private losePast(order: number): void {
     const earlier = [...this.pending.values()].filter((q) => q.order < order);
     for (const q of earlier) q.lose('a request sent after it was answered first');
+  }
+
+  /**
+   * The attempt a NAK is about: the one sent right after the intact request `after` (the device
+   * names it), if still waiting; none when that one was already answered or given up (a NAK
+   * arriving after the host re-sent on another sign must not fail the new attempt too). Without
+   * `after` (nothing intact before it), the oldest waiting.
+   */
+  private nakLost(after: number | undefined): Pending | undefined {
+    if (after === undefined) return this.oldestPending();
+    const o = this.sentOrder.get(after);
+    if (o === undefined) return undefined;
+    for (const q of this.pending.values()) if (q.order === o + 1) return q;
+    return undefined;
   }
 
   private oldestPending(): Pending | undefined {

@@ -185,9 +185,11 @@ describe('MockBoard: NAK', () => {
     expect(await answers(damaged())).toEqual([]); // no HELLO yet: the session is version 1
     await ask('HELLO', { hostProtocol: 2, host: 'test' });
     const [nak1] = await answers(damaged());
-    expect(nak1).toMatchObject({ type: MsgType.NAK, flags: Flags.EVENT, version: 2, message: { error: 'crc', damaged: 1 } });
+    // `after`: the seq of the last intact request, here the HELLO
+    expect(nak1).toMatchObject({ type: MsgType.NAK, flags: Flags.EVENT, version: 2, message: { error: 'crc', damaged: 1, after: seq } });
+    await ask('STATUS', {});
     const [nak2] = await answers(damaged());
-    expect(nak2!.message).toEqual({ error: 'crc', damaged: 2 });
+    expect(nak2!.message).toEqual({ error: 'crc', damaged: 2, after: seq });
     expect(nak2!.seq).toBe((nak1!.seq + 1) & 0xffff);
     await ask('HELLO', { hostProtocol: 1, host: 'test' }, 1);
     expect(await answers(damaged())).toEqual([]);

@@ -144,6 +144,31 @@ describe('LinkClient', () => {
     expect(client.stats).toMatchObject({ timeouts: 0, lost: 1, retries: 1, events: 1 });
   });
 
+  it('takes a NAK for the attempt sent right after the request it names, and ignores one about an attempt already re-sent', async () => {
+    let first = -1;
+    let nak: Uint8Array | undefined;
+    const { client, device } = setup(
+      (f, d) => {
+        if (nonceOf(f) === 1) {
+          first = f.seq;
+          return d.reply(f.seq, 'PING', f.message);
+        }
+        if (nak === undefined) {
+          // the first attempt of PING 2 arrives damaged: the device names PING 1 as the last intact request
+          nak = encodeEvent('NAK', 0, { error: 'crc', damaged: 1, after: first }, { version: 2 });
+          return d.raw(nak);
+        }
+        d.raw(nak); // the same NAK again, late: it is about the attempt given up, not this one
+        d.reply(f.seq, 'PING', f.message);
+      },
+      { timeouts: { PING: 60_000 } },
+    );
+    await client.request('PING', { nonce: 1 });
+    expect((await client.request('PING', { nonce: 2 })).nonce).toBe(2);
+    expect(device.requests.map(nonceOf)).toEqual([1, 2, 2]);
+    expect(client.stats).toMatchObject({ timeouts: 0, lost: 1, retries: 1, events: 2 });
+  });
+
   it('sends the oldest waiting request again at once when a damaged frame arrives', async () => {
     let n = 0;
     const { client } = setup(
