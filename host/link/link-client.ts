@@ -312,9 +312,13 @@ export class LinkClient {
       const retries = idempotent ? (opts.retries ?? this.retries) : 0;
       const seqsUsed: number[] = [];
       let attempt = 0;
+      // Attempts of this request that timed out: each doubles the next one's device allowance (up
+      // to the fixed timeout). A device that is slower than learnt (a loaded host running the mock,
+      // a long RUN) is still working on the abandoned attempt when the next arrives behind it.
+      let timedOut = 0;
       this.counters.requests++;
       const attempt$ = new Observable<ResponseMessage<N>>((sub) =>
-        this.attempt(name, message, timeoutMs, opts.expect, opts.timeoutMs !== undefined, ++attempt > 1, seqsUsed, {
+        this.attempt(name, message, timeoutMs, opts.expect, opts.timeoutMs !== undefined, ++attempt > 1, seqsUsed, 2 ** timedOut, {
           next: (m) => {
             sub.next(m as ResponseMessage<N>);
             sub.complete();
@@ -327,6 +331,7 @@ export class LinkClient {
           count: retries,
           delay: (err: unknown, n: number) => {
             if (this.isClosed || !isRetryable(err)) return throwError(() => err);
+            if (err instanceof AttemptTimeout && !(err instanceof AttemptLost)) timedOut++;
             this.counters.retries++;
             return err instanceof DeviceError ? timer(this.busyBackoffMs * 2 ** (n - 1)) : timer(0);
           },
@@ -376,6 +381,7 @@ export class LinkClient {
     fixedTimeout: boolean,
     isRetry: boolean,
     seqsUsed: number[],
+    backoff: number,
     out: { next(m: unknown): void; error(e: unknown): void },
   ): () => void {
     if (this.closeReason !== undefined) {
@@ -419,7 +425,7 @@ export class LinkClient {
         // The clock starts when the frame is handed over; bytes already queued ahead of it delay it on a slow wire.
         const backlog = this.transport.stream.writableLength + bytes.length;
         const wireMs = this.wireMs(backlog) + this.wireMs(expect?.replyBytes ?? 0);
-        const limit = Math.ceil(this.deviceAllowanceMs(name, timeoutMs, expect, fixedTimeout) + wireMs);
+        const limit = Math.ceil(Math.min(timeoutMs, backoff * this.deviceAllowanceMs(name, timeoutMs, expect, fixedTimeout)) + wireMs);
         const sentAt = performance.now();
         let armedAt = sentAt;
         const onTimeout = () => {
