@@ -608,7 +608,7 @@ export class LinkClient {
       if (type === 'PROGRESS') this.keepAlive();
       // The device found a damaged frame; it answered everything that arrived before it, so the
       // oldest request still waiting (or its reply) is lost.
-      if (type === 'NAK' && this.detectLoss) this.nakLost((frame.message as NakEvent).after)?.lose('the device received a damaged frame (NAK)');
+      if (type === 'NAK' && this.detectLoss) this.nakLost(frame.message as NakEvent)?.lose('the device received a damaged frame (NAK)');
       this.eventsSubject.next({ type, seq: frame.seq, event: frame.message } as DeviceEvent);
       return;
     }
@@ -659,13 +659,21 @@ export class LinkClient {
    * arriving after the host re-sent on another sign must not fail the new attempt too). Without
    * `after` (nothing intact before it), the oldest waiting.
    */
-  private nakLost(after: number | undefined): Pending | undefined {
+  private nakLost(nak: NakEvent): Pending | undefined {
+    const { after, damaged } = nak;
     if (after === undefined) return this.oldestPending();
     const o = this.sentOrder.get(after);
     if (o === undefined) return undefined;
-    for (const q of this.pending.values()) if (q.order === o + 1) return q;
+    // Damaged frames in a row share `after`: the k-th of them (by the device's counter) is the
+    // k-th frame sent after it. The same NAK twice names the same frame.
+    if (this.nakRun?.after !== after || this.nakRun.order !== o) this.nakRun = { after, order: o, firstDamaged: damaged };
+    const k = ((damaged - this.nakRun.firstDamaged) >>> 0) + 1;
+    for (const q of this.pending.values()) if (q.order === o + k) return q;
     return undefined;
   }
+
+  /** The NAKs naming the same intact request: its seq and send order, and the first one's damaged count. */
+  private nakRun: { after: number; order: number; firstDamaged: number } | undefined;
 
   private oldestPending(): Pending | undefined {
     let oldest: Pending | undefined;

@@ -169,6 +169,27 @@ describe('LinkClient', () => {
     expect(client.stats).toMatchObject({ timeouts: 0, lost: 1, retries: 1, events: 2 });
   });
 
+  it('takes NAKs in a row naming the same intact request for the frames sent one after another after it', async () => {
+    let first = -1;
+    let damaged = 0;
+    const { client, device } = setup(
+      (f, d) => {
+        if (nonceOf(f) === 1) {
+          first = f.seq;
+          return d.reply(f.seq, 'PING', f.message);
+        }
+        // the first two attempts of PING 2 arrive damaged; the device still names PING 1 as the last intact one
+        if (damaged < 2) return d.raw(encodeEvent('NAK', damaged, { error: 'crc', damaged: ++damaged, after: first }, { version: 2 }));
+        d.reply(f.seq, 'PING', f.message);
+      },
+      { timeouts: { PING: 60_000 } },
+    );
+    await client.request('PING', { nonce: 1 });
+    expect((await client.request('PING', { nonce: 2 })).nonce).toBe(2);
+    expect(device.requests.map(nonceOf)).toEqual([1, 2, 2, 2]);
+    expect(client.stats).toMatchObject({ timeouts: 0, lost: 2, retries: 2 });
+  });
+
   it('sends the oldest waiting request again at once when a damaged frame arrives', async () => {
     let n = 0;
     const { client } = setup(
