@@ -316,13 +316,9 @@ export class LinkClient {
       // to the fixed timeout). A device that is slower than learnt (a loaded host running the mock,
       // a long RUN) is still working on the abandoned attempt when the next arrives behind it.
       let timedOut = 0;
-      // Attempts of this request failed as lost before their timeout. From the second on, the next
-      // attempt waits for its reply or timeout: a run of stale signals (NAKs and damaged replies of
-      // attempts already re-sent) must not use up every retry within a millisecond.
-      let lostCount = 0;
       this.counters.requests++;
       const attempt$ = new Observable<ResponseMessage<N>>((sub) =>
-        this.attempt(name, message, timeoutMs, opts.expect, opts.timeoutMs !== undefined, ++attempt > 1, seqsUsed, 2 ** timedOut, lostCount >= 2, {
+        this.attempt(name, message, timeoutMs, opts.expect, opts.timeoutMs !== undefined, ++attempt > 1, seqsUsed, 2 ** timedOut, {
           next: (m) => {
             sub.next(m as ResponseMessage<N>);
             sub.complete();
@@ -335,8 +331,7 @@ export class LinkClient {
           count: retries,
           delay: (err: unknown, n: number) => {
             if (this.isClosed || !isRetryable(err)) return throwError(() => err);
-            if (err instanceof AttemptLost) lostCount++;
-            else if (err instanceof AttemptTimeout) timedOut++;
+            if (err instanceof AttemptTimeout && !(err instanceof AttemptLost)) timedOut++;
             this.counters.retries++;
             return err instanceof DeviceError ? timer(this.busyBackoffMs * 2 ** (n - 1)) : timer(0);
           },
@@ -387,7 +382,6 @@ export class LinkClient {
     isRetry: boolean,
     seqsUsed: number[],
     backoff: number,
-    noFastLoss: boolean,
     out: { next(m: unknown): void; error(e: unknown): void },
   ): () => void {
     if (this.closeReason !== undefined) {
@@ -467,7 +461,7 @@ export class LinkClient {
             timerId = setTimeout(onTimeout, limit);
           },
           lose: (why) => {
-            if (state !== 'sent' || noFastLoss) return;
+            if (state !== 'sent') return;
             finish();
             this.seqs.abandon(seq);
             this.counters.lost++;

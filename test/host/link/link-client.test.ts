@@ -190,20 +190,6 @@ describe('LinkClient', () => {
     expect(client.stats).toMatchObject({ timeouts: 0, lost: 2, retries: 2 });
   });
 
-  it('after two attempts of a request were lost, the next one is not failed by another NAK but waits for its reply', async () => {
-    let n = 0;
-    const { client, device } = setup(
-      (f, d) => {
-        d.raw(encodeEvent('NAK', n, { error: 'crc', damaged: n + 1 }, { version: 2 }));
-        if (n++ >= 2) d.reply(f.seq, 'PING', f.message);
-      },
-      { timeouts: { PING: 60_000 } },
-    );
-    expect((await client.request('PING', { nonce: 3 })).nonce).toBe(3);
-    expect(device.requests).toHaveLength(3);
-    expect(client.stats).toMatchObject({ timeouts: 0, lost: 2, retries: 2, replies: 1 });
-  });
-
   it('sends the oldest waiting request again at once when a damaged frame arrives', async () => {
     let n = 0;
     const { client } = setup(
