@@ -12,7 +12,8 @@
  *   weights_crc_mismatch  layers whose CRC differs at the end from the codes the host wrote
  *   failed_ops            operations that failed for good (after retries and splitting)
  *   throughput_vs_clean   operations per second relative to the clean line
- *   retries, timeouts, split_writes, decode_errors, flipped_bytes, wall_s
+ *   retries, timeouts, lost (attempts found lost before their timeout and sent again at once),
+ *   split_writes, decode_errors, flipped_bytes, wall_s
  *
  *   npm run bench:faults                  100 operations per rate (about a minute)
  *   npm run bench:faults -- --ops 1000    the full figure (FAULTS_OPS=1000 does the same)
@@ -71,6 +72,7 @@ async function measure(rate: number, ops: Op[], initial: Uint16Array[]) {
   mock.line!.setByteErrorRate(rate);
   let misdirected = 0;
   let failed = 0;
+  const failures: string[] = [];
   const t0 = performance.now();
   for (const op of ops) {
     try {
@@ -100,7 +102,10 @@ async function measure(rate: number, ops: Op[], initial: Uint16Array[]) {
       }
     } catch (err) {
       if (err instanceof ProtocolViolationError && /nonce|acknowledged|echoed/.test(err.message)) misdirected++;
-      else failed++;
+      else {
+        failed++;
+        if (failures.length < 5) failures.push(`${op.kind}: ${(err as Error).message}`);
+      }
       if (op.kind === 'write') {
         // The layer is unknown after a failed write: write all of it again before going on.
         await dev.uploadWeights(op.layer, mirror[op.layer]!).catch(() => {});
@@ -121,9 +126,11 @@ async function measure(rate: number, ops: Op[], initial: Uint16Array[]) {
     wall_s: round(wall),
     retries: s1.retries - s0.retries,
     timeouts: s1.timeouts - s0.timeouts,
+    lost: s1.lost - s0.lost,
     split_writes: dev.splitWrites,
     decode_errors: s1.decodeErrors - s0.decodeErrors,
     flipped_bytes: line.flippedToBoard + line.flippedToHost,
+    ...(failures.length > 0 ? { failures } : {}),
   };
   await dev.close();
   await ref.close();

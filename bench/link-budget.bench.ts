@@ -9,9 +9,15 @@
  *
  *   npm run bench:link-budget                                   deploy,finetune (the cheap ones)
  *   npm run bench:link-budget -- --workflows deploy,finetune,bringup
+ *   --workflows calibrate,calibrate-quick,start   the long ones: a full calibration (calibrate-quick
+ *                starts from its profile, or from one made first, unpaced and not counted), and
+ *                `npm start` (the demo) on the same chip
  *   --images N   test images scored by deploy (default 1000; the issue's figure is 10000)
  *   --train N    training images of the one fine-tuning epoch, batch 32 (default 320)
  *   --baud B     the paced rate (default 921600)
+ *   --unpaced-only  no paced run: wall_s_projected gives [max(unpaced, wire out), unpaced + wire out
+ *                + wire in] at the rate (perfect overlap of compute and wire, and none), for
+ *                workflows too long to run paced in the time at hand
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,11 +33,17 @@ import { saveNetwork } from '../models/network/serialize.ts';
 import { createSolver } from '../models/network/solver.ts';
 import { initBackend } from '../models/tf/backend.ts';
 
-const WORKFLOWS = ['deploy', 'finetune', 'bringup'] as const;
+const WORKFLOWS = ['deploy', 'finetune', 'bringup', 'calibrate', 'calibrate-quick', 'start'] as const;
 type Workflow = (typeof WORKFLOWS)[number];
 
 const { values } = parseArgs({
-  options: { workflows: { type: 'string' }, images: { type: 'string' }, train: { type: 'string' }, baud: { type: 'string' } },
+  options: {
+    workflows: { type: 'string' },
+    images: { type: 'string' },
+    train: { type: 'string' },
+    baud: { type: 'string' },
+    'unpaced-only': { type: 'boolean' },
+  },
 });
 const chosen = (values.workflows ?? 'deploy,finetune').split(',') as Workflow[];
 for (const w of chosen) if (!WORKFLOWS.includes(w)) throw new RangeError(`--workflows: unknown workflow '${w}'; choose from ${WORKFLOWS.join(', ')}`);
@@ -56,8 +68,17 @@ async function prepareModel(dir: string): Promise<string> {
   return file;
 }
 
+/** A full calibration's run folder, for calibrate --quick to start from (made once per bench run). */
+let calibrated: string | undefined;
+
 function argv(w: Workflow, device: string, model: string, out: string): string[] {
   switch (w) {
+    case 'calibrate':
+      return ['calibrate', '--device', device, '--out', out, '--json'];
+    case 'calibrate-quick':
+      return ['calibrate', '--device', device, '--out', calibrated!, '--quick', '--json'];
+    case 'start':
+      return ['demo', '--device', device, '--seed', '7', '--out', out, '--json'];
     case 'deploy':
       return ['deploy', '--device', device, '--model', model, '--dataset', 'fashion-mnist', '--limit-test', String(IMAGES), '--json'];
     case 'finetune':
@@ -88,18 +109,42 @@ function argv(w: Workflow, device: string, model: string, out: string): string[]
 }
 
 async function measure(w: Workflow, device: string, model: string, dir: string) {
+  if (w === 'calibrate-quick' && calibrated === undefined) await measure('calibrate', CHIP, model, dir);
   const before = closedLinkTotals();
   const t0 = performance.now();
   let err = '';
-  const code = await cli(argv(w, device, model, fs.mkdtempSync(path.join(dir, `${w}-`))), {
-    stdout: () => {},
+  let out = '';
+  const out0 = fs.mkdtempSync(path.join(dir, `${w}-`));
+  if (w === 'calibrate') calibrated = out0;
+  const code = await cli(argv(w, device, model, out0), {
+    stdout: (t) => (out += t),
     stderr: (t) => (err += t),
     signal: new AbortController().signal,
   });
   const wall = (performance.now() - t0) / 1000;
   const after = closedLinkTotals();
   if (code !== 0 && w !== 'bringup') throw new Error(`${w} exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
-  return { code, wall, bytesOut: after.bytesOut - before.bytesOut, bytesIn: after.bytesIn - before.bytesIn, frames: after.framesOut - before.framesOut };
+  return {
+    code,
+    wall,
+    bytesOut: after.bytesOut - before.bytesOut,
+    bytesIn: after.bytesIn - before.bytesIn,
+    frames: after.framesOut - before.framesOut,
+    summary: lastJson(out),
+  };
+}
+
+/** The workflow's --json summary (its last JSON line), for the per-batch timings of finetune. */
+function lastJson(text: string): Record<string, unknown> {
+  for (const line of text.trim().split('\n').reverse()) {
+    try {
+      const v = JSON.parse(line) as unknown;
+      if (v && typeof v === 'object') return v as Record<string, unknown>;
+    } catch {
+      // not JSON: a table or a progress line
+    }
+  }
+  return {};
 }
 
 async function main(): Promise<void> {
@@ -109,6 +154,20 @@ async function main(): Promise<void> {
     const result: Record<string, unknown> = {};
     for (const w of chosen) {
       const unpaced = await measure(w, CHIP, model, dir);
+      if (values['unpaced-only']) {
+        const out = (unpaced.bytesOut * 10) / BAUD;
+        const inn = (unpaced.bytesIn * 10) / BAUD;
+        result[w] = {
+          bytes_out: unpaced.bytesOut,
+          bytes_in: unpaced.bytesIn,
+          frames: unpaced.frames,
+          wall_s_unpaced: round(unpaced.wall),
+          wire_s_out: round(out),
+          wall_s_projected: [round(Math.max(unpaced.wall, out)), round(unpaced.wall + out + inn)],
+          ...(w === 'calibrate' || w === 'calibrate-quick' ? { rmse_pnn_ticks_unpaced: round(Number(unpaced.summary.rmse_pnn_ticks)) } : {}),
+        };
+        continue;
+      }
       const paced = await measure(w, `${CHIP}&baud=${BAUD}`, model, dir);
       result[w] = {
         bytes_out: paced.bytesOut,
@@ -117,7 +176,22 @@ async function main(): Promise<void> {
         wall_s: round(paced.wall),
         wall_s_unpaced: round(unpaced.wall),
         wire_s_out: round((paced.bytesOut * 10) / BAUD),
-        ...(w === 'deploy' ? { images: IMAGES } : w === 'finetune' ? { train_images: TRAIN, batch: 32 } : { exit_code: paced.code }),
+        ...(w === 'deploy'
+          ? { images: IMAGES }
+          : w === 'finetune'
+            ? {
+                train_images: TRAIN,
+                batch: 32,
+                ms_per_sample: round((paced.wall * 1000) / TRAIN),
+                // host / device / wall ms per batch (steady batches), paced and unpaced
+                batch_ms: [paced, unpaced].map((m) =>
+                  ['host_ms_per_batch', 'device_ms_per_batch', 'wall_ms_per_batch'].map((k) => round(Number(m.summary[k]))),
+                ),
+              }
+            : w === 'calibrate' || w === 'calibrate-quick'
+              ? // held-out RMSE of the PNN model, paced and unpaced (the target: within 10 % of each other)
+                { rmse_pnn_ticks: round(Number(paced.summary.rmse_pnn_ticks)), rmse_pnn_ticks_unpaced: round(Number(unpaced.summary.rmse_pnn_ticks)) }
+              : { exit_code: paced.code }),
       };
     }
     console.log(JSON.stringify({ bench: 'link-budget', chip: CHIP, baud: BAUD, workflows: result }));

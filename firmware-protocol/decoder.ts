@@ -16,7 +16,8 @@ import { MIN_PROTOCOL_VERSION, MsgType, PROTOCOL_VERSION, TYPE_SINCE, type Frame
 import { unpackPayload } from './msgpack.ts';
 import { fromWire, schemaFor, typeName } from './schemas.ts';
 
-export type DecodeEvent = { kind: 'frame'; frame: Frame } | { kind: 'error'; error: ProtocolError; header?: FrameHeader };
+/** A decoded frame, or an error with the header when the CRC was good and, for damaged bytes, how many were dropped. */
+export type DecodeEvent = { kind: 'frame'; frame: Frame } | { kind: 'error'; error: ProtocolError; header?: FrameHeader; bytes?: number };
 
 export interface DecoderStats extends ReceiveCounters {
   bytesDiscarded: number;
@@ -110,6 +111,7 @@ export class FrameDecoder {
         error: new ProtocolError('oversize', `frame longer than ${this.maxFrameBytes} bytes without a 0x00 delimiter; skipped to the next 0x00`, {
           value: need,
         }),
+        bytes: need,
       });
       this.len = 0;
       this.skipping = true;
@@ -133,7 +135,7 @@ export class FrameDecoder {
       if (k > 0) {
         this.stats.framingErrors++;
         this.stats.bytesDiscarded += k;
-        out.push({ kind: 'error', error: new ProtocolError('framing', `${k} bytes of garbage before a frame discarded`, { value: k }) });
+        out.push({ kind: 'error', error: new ProtocolError('framing', `${k} bytes of garbage before a frame discarded`, { value: k }), bytes: k });
         res = parseBody(enc.subarray(k));
       }
     }
@@ -141,7 +143,7 @@ export class FrameDecoder {
       if (res.error.code === 'crc') this.stats.crcErrors++;
       else this.stats.framingErrors++;
       this.stats.bytesDiscarded += enc.length;
-      out.push({ kind: 'error', error: res.error });
+      out.push({ kind: 'error', error: res.error, bytes: enc.length });
       return;
     }
     out.push(this.interpret(res.header, res.payload));

@@ -25,6 +25,7 @@ export const MsgType = {
   LOG: 0x50,
   ALERT: 0x51,
   PROGRESS: 0x52,
+  NAK: 0x53,
   ERROR: 0x7f,
 } as const;
 export type MsgTypeName = keyof typeof MsgType;
@@ -34,6 +35,7 @@ export type MsgTypeCode = (typeof MsgType)[MsgTypeName];
 export const TYPE_SINCE: Readonly<Partial<Record<MsgTypeName, number>>> = {
   WEIGHTS_PATCH: 2,
   RUN_PACKED: 2,
+  NAK: 2,
 };
 
 /** Header flag bits. A response echoes its request's seq; an event carries the device's own counter. */
@@ -228,6 +230,22 @@ export interface ProgressEvent {
   done: number;
   total: number;
 }
+/**
+ * Version 2: the device received a damaged frame (steps 1-6 of PROTOCOL.md section 4). Sent in
+ * order with the replies, after the replies to every request received before the damaged frame.
+ */
+export interface NakEvent {
+  /** What was wrong with the frame. */
+  error: 'crc' | 'framing' | 'oversize';
+  /** Damaged frames since power-up (wrapping at 2^32), so a host can tell a lost NAK. */
+  damaged: number;
+  /**
+   * Seq of the last intact request received before the damaged frame (absent when there was
+   * none): the damaged frame is the host's next one after it, so a NAK about an attempt the host
+   * has already given up is not taken for one about the attempt that replaced it.
+   */
+  after?: number;
+}
 export interface ErrorResponse {
   code: number;
   message: string;
@@ -252,6 +270,7 @@ export interface Events {
   LOG: LogEvent;
   ALERT: AlertEvent;
   PROGRESS: ProgressEvent;
+  NAK: NakEvent;
 }
 export type EventName = keyof Events;
 

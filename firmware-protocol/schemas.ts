@@ -248,6 +248,11 @@ export const AlertEventSchema = z.object({
 export const ProgressEventSchema = z
   .object({ task: nonEmptyText, done: u32, total: u32 })
   .refine((p) => p.done <= p.total, { error: 'expected done <= total', path: ['done'] });
+export const NakEventSchema = z.object({
+  error: z.enum(['crc', 'framing', 'oversize'], { error: 'expected "crc", "framing" or "oversize"' }),
+  damaged: u32,
+  after: u16.optional(),
+});
 export const ErrorResponseSchema = z.object({ code: int(1, 0xff), message: text });
 
 // ---- lookup -------------------------------------------------------------------------------
@@ -282,6 +287,7 @@ export const eventSchemas: { [K in EventName]: Schema<Events[K]> } = {
   LOG: LogEventSchema,
   ALERT: AlertEventSchema,
   PROGRESS: ProgressEventSchema,
+  NAK: NakEventSchema,
 };
 
 const NAME_OF = new Map<number, MsgTypeName>(Object.entries(MsgType).map(([k, v]) => [v, k as MsgTypeName]));

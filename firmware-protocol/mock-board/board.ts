@@ -12,7 +12,7 @@ import { crc32c } from '../crc32c.ts';
 import { codeToVolts, dacMaxCode, safeCodeRange } from '../../wire/dac.ts';
 import type { DecodeEvent } from '../decoder.ts';
 import { ProtocolError } from '../errors.ts';
-import { encodeError, encodeEvent, encodeResponse, MAX_PAYLOAD } from '../frame.ts';
+import { CRC_BYTES, encodeError, encodeEvent, encodeResponse, HEADER_BYTES, MAX_PAYLOAD } from '../frame.ts';
 import { maxBatchFor, runPackedResponseMaxBytes } from '../limits.ts';
 import { decodeRecords, encodeRecords } from '../spike-records.ts';
 import { decodePatch } from '../weight-patch.ts';
@@ -130,6 +130,10 @@ export class MockBoard {
   private readonly nominalSupplyV: number;
   private readonly runDelayMs: number;
   private eventSeq = 0;
+  /** Damaged frames received (the NAK event's counter). */
+  private damaged = 0;
+  /** Seq of the last intact frame received (-1: none yet), for NAK's `after`. */
+  private lastIntactSeq = -1;
   /** Version of the events the board sends: the one negotiated at the last HELLO (the lowest before any). */
   private sessionVersion = MIN_PROTOCOL;
   private readonly listeners = new Set<(frame: Uint8Array) => void>();
@@ -242,10 +246,16 @@ export class MockBoard {
     };
   }
 
-  /** Sends an unsolicited event with the board's own event counter; returns its frame. */
-  emitEvent<K extends EventName>(name: K, msg: Events[K]): Uint8Array {
+  /** An event frame with the board's own event counter, not yet sent (a NAK goes out in order with the replies). */
+  private eventFrame<K extends EventName>(name: K, msg: Events[K]): Uint8Array {
     const frame = encodeEvent(name, this.eventSeq, msg, { version: this.sessionVersion });
     this.eventSeq = (this.eventSeq + 1) & 0xffff;
+    return frame;
+  }
+
+  /** Sends an unsolicited event with the board's own event counter; returns its frame. */
+  emitEvent<K extends EventName>(name: K, msg: Events[K]): Uint8Array {
+    const frame = this.eventFrame(name, msg);
     for (const l of this.listeners) {
       try {
         l(frame);
@@ -258,7 +268,11 @@ export class MockBoard {
 
   /** Answers one decoded frame or decode error. Never throws; a damaged frame gets no answer. */
   async handle(ev: DecodeEvent): Promise<Uint8Array[]> {
-    if (ev.kind === 'error') return this.handleDecodeError(ev);
+    if (ev.kind === 'error') {
+      if (ev.header) this.lastIntactSeq = ev.header.seq;
+      return this.handleDecodeError(ev);
+    }
+    this.lastIntactSeq = ev.frame.seq;
     this.counters.framesOk++;
     const f = ev.frame;
     const version = this.replyVersion(f.version);
@@ -296,7 +310,15 @@ export class MockBoard {
         c.badPayload++;
         break;
     }
-    if (!ev.header) return []; // damaged: never acted on
+    if (!ev.header) {
+      // Damaged: never acted on. Protocol 2 says so (NAK, in order with the replies), so the host
+      // re-sends the lost request at once instead of waiting for its timeout.
+      const kind = ev.error.code;
+      // Fewer bytes than a header and CRC are line garbage, not a request.
+      if (this.sessionVersion < 2 || (ev.bytes ?? 0) < HEADER_BYTES + CRC_BYTES || (kind !== 'crc' && kind !== 'framing' && kind !== 'oversize')) return [];
+      this.damaged = (this.damaged + 1) >>> 0;
+      return [this.eventFrame('NAK', { error: kind, damaged: this.damaged, ...(this.lastIntactSeq >= 0 ? { after: this.lastIntactSeq } : {}) })];
+    }
     const code = ev.error.code === 'unknown-type' ? ErrorCode.UNKNOWN_TYPE : ev.error.code === 'version' ? ErrorCode.VERSION : ErrorCode.BAD_PAYLOAD;
     return [this.refuse(ev.header.seq, new Refusal(code, ev.error.message), this.replyVersion(ev.header.version))];
   }

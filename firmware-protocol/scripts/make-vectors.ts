@@ -181,6 +181,7 @@ const events: Vector[] = [
   vector('LOG event', 'LOG', 'event', 0, { level: 'info', text: 'spikeloop-mock/1.0 ready' }),
   vector('ALERT event', 'ALERT', 'event', 1, { kind: 'brown-out', value: 1.52, text: 'supply below 1.6 V' }),
   vector('PROGRESS event', 'PROGRESS', 'event', 2, { task: 'self-test', done: 1, total: 3 }),
+  vector('v2: NAK event after a frame with a bad CRC', 'NAK', 'event', 3, { error: 'crc', damaged: 1, after: 41 }, 2),
 ];
 
 const errors: Vector[] = Object.entries(ErrorCode).map(([name, code], i) =>

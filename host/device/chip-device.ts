@@ -435,6 +435,22 @@ export class ChipDevice {
   /** Writes split after failing whole (see writeRun$). */
   splitWrites = 0;
 
+  /** RUN traffic so far (request and reply bytes on the wire, samples), for estimates of later RUNs. */
+  private readonly runTraffic = { samples: 0, bytesOut: 0, bytesIn: 0 };
+
+  /**
+   * Seconds the line needs per RUN sample at the rate learnt at HELLO: the mean of the RUNs so
+   * far, before any the protocol-1 size (every input and output as u16, an upper bound).
+   * Undefined when the line's rate is not known (an unpaced mock or pty).
+   */
+  runWireSecondsPerSample(): number | undefined {
+    if (!Number.isFinite(this.info.link.nominalBytesPerSecond)) return undefined;
+    const t = this.runTraffic;
+    if (t.samples > 0) return this.wireSeconds(t.bytesOut / t.samples, t.bytesIn / t.samples);
+    const outs = this.info.layers.reduce((n, l) => n + l.outputs, 0);
+    return this.wireSeconds(this.info.layers[0]!.inputs * 2, outs * 2);
+  }
+
   /** Seconds the wire needs for this traffic at the rate learnt at HELLO. */
   wireSeconds(bytesOut: number, bytesIn: number): number {
     const rate = this.info.link.bytesPerSecond;
@@ -519,6 +535,9 @@ export class ChipDevice {
     const chunks = fullRuns(batch, info.runBatch);
     const outPerSample = info.layers.reduce((t, l) => t + l.outputs, 0);
     this.announce(`RUN of ${batch} samples`, batch * nIn * 2 + chunks.length * FRAME_OVERHEAD, batch * outPerSample * 2 + chunks.length * FRAME_OVERHEAD);
+    this.runTraffic.samples += batch;
+    this.runTraffic.bytesOut += batch * nIn * 2 + chunks.length * FRAME_OVERHEAD;
+    this.runTraffic.bytesIn += batch * outPerSample * 2 + chunks.length * FRAME_OVERHEAD;
     let done = 0;
     await lastValueFrom(
       from(chunks).pipe(
@@ -571,6 +590,8 @@ export class ChipDevice {
       ends[s] = w.length;
     }
     const records = w.finish();
+    this.runTraffic.samples += batch;
+    this.runTraffic.bytesOut += records.length;
     const chunks: (CodeRun & { from: number; to: number })[] = [];
     for (let s = 0; s < batch; ) {
       const first = s;
@@ -615,6 +636,7 @@ export class ChipDevice {
                   }
                   this.placeLayer(l, t, c, out, bad);
                 });
+                for (const sp of reply.spikes) this.runTraffic.bytesIn += sp.length;
                 done += c.count;
                 opts.onProgress?.({ done, total: batch });
               }),

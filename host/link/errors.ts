@@ -101,7 +101,20 @@ export class AttemptTimeout extends Error {
   constructor(
     readonly seq: number,
     readonly timeoutMs: number,
+    message = `no reply to seq ${seq} within ${timeoutMs} ms`,
   ) {
-    super(`no reply to seq ${seq} within ${timeoutMs} ms`);
+    super(message);
+  }
+}
+
+/**
+ * One attempt known lost before its timeout (internal, retried like a timeout): the device
+ * answers in order, so a reply to a later request, a NAK or a damaged reply frame shows that
+ * this request or its reply did not arrive.
+ */
+export class AttemptLost extends AttemptTimeout {
+  override name = 'AttemptLost';
+  constructor(seq: number, waitedMs: number, why: string) {
+    super(seq, waitedMs, `seq ${seq} lost after ${Math.round(waitedMs)} ms: ${why}`);
   }
 }

@@ -9,6 +9,11 @@
  * dropped instead of being matched to some other request. Garbage on the line is skipped
  * by the frame decoder (COBS frames resynchronise at the next 0x00).
  *
+ * A lost frame is usually noticed long before its timeout: the device answers in arrival order
+ * (PROTOCOL.md section 6), so a reply to a later request means every earlier one still waiting
+ * was lost; a NAK event (protocol 2, sent in order with the replies) or a damaged frame from the
+ * device means the oldest request still waiting was. Such a request is sent again at once.
+ *
  *   bytes in --FrameDecoder--> frames --seq--> pending request --> Observable reply
  *                                    \--EVENT flag--> events$
  */
@@ -16,6 +21,9 @@ import type { Duplex } from 'node:stream';
 import { Observable, Subject, defer, throwError, timer, retry, catchError, firstValueFrom } from 'rxjs';
 import {
   encodeRequest,
+  CRC_BYTES,
+  HEADER_BYTES,
+  ErrorCode,
   FrameDecoder,
   Flags,
   MIN_PROTOCOL_VERSION,
@@ -27,9 +35,10 @@ import {
   type Events,
   type EventName,
   type ErrorResponse,
+  type NakEvent,
 } from '../../firmware-protocol/index.ts';
 import { SeqAllocator } from './seq-allocator.ts';
-import { AttemptTimeout, DeviceError, LinkClosedError, LinkTimeoutError, ProtocolViolationError, isRetryable } from './errors.ts';
+import { AttemptLost, AttemptTimeout, DeviceError, LinkClosedError, LinkTimeoutError, ProtocolViolationError, isRetryable } from './errors.ts';
 
 /** A byte stream to a device, plus how to let go of it. */
 export interface Transport {
@@ -86,6 +95,7 @@ const EVENT_TYPES = new Map<number, EventName>([
   [MsgType.LOG, 'LOG'],
   [MsgType.ALERT, 'ALERT'],
   [MsgType.PROGRESS, 'PROGRESS'],
+  [MsgType.NAK, 'NAK'],
 ]);
 
 export interface LinkOptions {
@@ -108,7 +118,16 @@ export interface LinkOptions {
    * request is known (default true): see `plannedTimeoutMs`. Off: the fixed timeouts.
    */
   adaptiveTimeouts?: boolean;
+  /**
+   * Send a request again as soon as it is known lost (a reply to a later request, a NAK, a
+   * damaged frame from the device) instead of at its timeout (default true). Relies on the
+   * device answering in arrival order (PROTOCOL.md section 6); off for one that does not.
+   */
+  detectLoss?: boolean;
 }
+
+/** The shortest damaged frame that may have been a reply (header and CRC); shorter is line garbage. */
+const MIN_FRAME_BYTES = HEADER_BYTES + CRC_BYTES;
 
 /** What a request will cost, for its timeout: the reply's size and the device's work in units. */
 export interface RequestExpectation {
@@ -153,6 +172,8 @@ export interface LinkStats {
   retries: number;
   /** Attempts that timed out (each may have been retried). */
   timeouts: number;
+  /** Attempts found lost before their timeout (a later reply, a NAK, a damaged reply) and sent again at once. */
+  lost: number;
   /** Requests that failed for good (timeout after retries, device error, closed, ...). */
   failed: number;
   cancelled: number;
@@ -178,6 +199,8 @@ interface Pending {
   order: number;
   /** Restarts the attempt's timeout (a request ahead of it was answered). */
   restartTimer(): void;
+  /** The attempt is known lost: fail it now (as a timeout would) so that it is retried. */
+  lose(why: string): void;
   resolve(frame: Frame): void;
   reject(err: Error): void;
 }
@@ -201,6 +224,8 @@ export class LinkClient {
   protocolVersion: number = MIN_PROTOCOL_VERSION;
   private readonly seqs: SeqAllocator;
   private readonly pending = new Map<number, Pending>();
+  /** Send order of the last frame sent with each seq (a NAK names the intact request before the damaged frame). */
+  private readonly sentOrder = new Map<number, number>();
   private readonly waiting: Ticket[] = [];
   private readonly eventsSubject = new Subject<DeviceEvent>();
   private readonly timeouts: Record<RequestName, number>;
@@ -208,6 +233,7 @@ export class LinkClient {
   private readonly window: number;
   private readonly busyBackoffMs: number;
   private readonly adaptive: boolean;
+  private readonly detectLoss: boolean;
   /** Learnt device service time per unit of work, by request type (exponential average). */
   private readonly service = new Map<RequestName, { msPerUnit: number; n: number }>();
   /** When the last reply arrived: a pipelined reply's service began no earlier. */
@@ -225,6 +251,7 @@ export class LinkClient {
     replies: 0,
     retries: 0,
     timeouts: 0,
+    lost: 0,
     failed: 0,
     cancelled: 0,
     lateReplies: 0,
@@ -244,6 +271,7 @@ export class LinkClient {
     this.window = opts.window ?? 8;
     this.busyBackoffMs = opts.busyBackoffMs ?? 50;
     this.adaptive = opts.adaptiveTimeouts ?? true;
+    this.detectLoss = opts.detectLoss ?? true;
     for (const [k, v] of Object.entries({ retries: this.retries, window: this.window })) {
       if (!Number.isInteger(v) || v < (k === 'window' ? 1 : 0))
         throw new RangeError(`link option ${k} must be a whole number >= ${k === 'window' ? 1 : 0}, got ${v}`);
@@ -284,9 +312,13 @@ export class LinkClient {
       const retries = idempotent ? (opts.retries ?? this.retries) : 0;
       const seqsUsed: number[] = [];
       let attempt = 0;
+      // Attempts of this request that timed out: each doubles the next one's device allowance (up
+      // to the fixed timeout). A device that is slower than learnt (a loaded host running the mock,
+      // a long RUN) is still working on the abandoned attempt when the next arrives behind it.
+      let timedOut = 0;
       this.counters.requests++;
       const attempt$ = new Observable<ResponseMessage<N>>((sub) =>
-        this.attempt(name, message, timeoutMs, opts.expect, opts.timeoutMs !== undefined, ++attempt > 1, seqsUsed, {
+        this.attempt(name, message, timeoutMs, opts.expect, opts.timeoutMs !== undefined, ++attempt > 1, seqsUsed, 2 ** timedOut, {
           next: (m) => {
             sub.next(m as ResponseMessage<N>);
             sub.complete();
@@ -299,6 +331,7 @@ export class LinkClient {
           count: retries,
           delay: (err: unknown, n: number) => {
             if (this.isClosed || !isRetryable(err)) return throwError(() => err);
+            if (err instanceof AttemptTimeout && !(err instanceof AttemptLost)) timedOut++;
             this.counters.retries++;
             return err instanceof DeviceError ? timer(this.busyBackoffMs * 2 ** (n - 1)) : timer(0);
           },
@@ -348,6 +381,7 @@ export class LinkClient {
     fixedTimeout: boolean,
     isRetry: boolean,
     seqsUsed: number[],
+    backoff: number,
     out: { next(m: unknown): void; error(e: unknown): void },
   ): () => void {
     if (this.closeReason !== undefined) {
@@ -391,7 +425,7 @@ export class LinkClient {
         // The clock starts when the frame is handed over; bytes already queued ahead of it delay it on a slow wire.
         const backlog = this.transport.stream.writableLength + bytes.length;
         const wireMs = this.wireMs(backlog) + this.wireMs(expect?.replyBytes ?? 0);
-        const limit = Math.ceil(this.deviceAllowanceMs(name, timeoutMs, expect, fixedTimeout) + wireMs);
+        const limit = Math.ceil(Math.min(timeoutMs, backoff * this.deviceAllowanceMs(name, timeoutMs, expect, fixedTimeout)) + wireMs);
         const sentAt = performance.now();
         let armedAt = sentAt;
         const onTimeout = () => {
@@ -415,6 +449,7 @@ export class LinkClient {
           out.error(new AttemptTimeout(seq, limit));
           this.pump();
         };
+        this.sentOrder.set(seq, this.sendOrder);
         this.pending.set(seq, {
           name,
           type,
@@ -424,6 +459,14 @@ export class LinkClient {
             clearTimeout(timerId);
             armedAt = performance.now();
             timerId = setTimeout(onTimeout, limit);
+          },
+          lose: (why) => {
+            if (state !== 'sent') return;
+            finish();
+            this.seqs.abandon(seq);
+            this.counters.lost++;
+            out.error(new AttemptLost(seq, performance.now() - sentAt, why));
+            this.pump();
           },
           resolve: (frame) => {
             this.learnService(name, sentAt, bytes.length, expect);
@@ -541,6 +584,11 @@ export class LinkClient {
             this.progressPast(p.order);
             p.reject(new ProtocolViolationError(p.name, `unreadable reply (seq ${h.seq}): ${ev.error.message}`));
           }
+        } else if (!h && this.detectLoss && (ev.bytes ?? 0) >= MIN_FRAME_BYTES) {
+          // A damaged frame: most of what the device sends are replies, in order, so it is most
+          // likely the reply to the oldest request waiting. Sending that again costs one request
+          // if it was an event instead; waiting for the timeout costs the timeout.
+          this.oldestPending()?.lose(`a damaged frame arrived (${ev.error.code})`);
         }
         continue;
       }
@@ -558,6 +606,9 @@ export class LinkClient {
       }
       this.counters.events++;
       if (type === 'PROGRESS') this.keepAlive();
+      // The device found a damaged frame; it answered everything that arrived before it, so the
+      // oldest request still waiting (or its reply) is lost.
+      if (type === 'NAK' && this.detectLoss) this.nakLost(frame.message as NakEvent)?.lose('the device received a damaged frame (NAK)');
       this.eventsSubject.next({ type, seq: frame.seq, event: frame.message } as DeviceEvent);
       return;
     }
@@ -571,10 +622,13 @@ export class LinkClient {
       else this.counters.unmatchedReplies++;
       return;
     }
+    const e = frame.type === MsgType.ERROR ? (frame.message as ErrorResponse) : undefined;
+    // BUSY is answered at once, out of order; every other reply comes in arrival order, so the
+    // requests sent before this one that are still waiting were lost (or their replies were).
+    if (this.detectLoss && e?.code !== ErrorCode.BUSY) this.losePast(p.order);
     this.progressPast(p.order);
-    if (frame.type === MsgType.ERROR) {
+    if (e) {
       this.counters.deviceErrors++;
-      const e = frame.message as ErrorResponse;
       p.reject(new DeviceError(p.name, e.code, e.message));
     } else if (frame.type !== p.type) {
       p.reject(new ProtocolViolationError(p.name, `reply to seq ${frame.seq} has type 0x${frame.type.toString(16)}, expected 0x${p.type.toString(16)}`));
@@ -593,15 +647,47 @@ export class LinkClient {
     for (const q of this.pending.values()) if (q.order > order) q.restartTimer();
   }
 
+  /** Fails (for a retry) every request sent before `order` that is still waiting. */
+  private losePast(order: number): void {
+    const earlier = [...this.pending.values()].filter((q) => q.order < order);
+    for (const q of earlier) q.lose('a request sent after it was answered first');
+  }
+
+  /**
+   * The attempt a NAK is about: the one sent right after the intact request `after` (the device
+   * names it), if still waiting; none when that one was already answered or given up (a NAK
+   * arriving after the host re-sent on another sign must not fail the new attempt too). Without
+   * `after` (nothing intact before it), the oldest waiting.
+   */
+  private nakLost(nak: NakEvent): Pending | undefined {
+    const { after, damaged } = nak;
+    if (after === undefined) return this.oldestPending();
+    const o = this.sentOrder.get(after);
+    if (o === undefined) return undefined;
+    // Damaged frames in a row share `after`: the k-th of them (by the device's counter) is the
+    // k-th frame sent after it. The same NAK twice names the same frame.
+    if (this.nakRun?.after !== after || this.nakRun.order !== o) this.nakRun = { after, order: o, firstDamaged: damaged };
+    const k = ((damaged - this.nakRun.firstDamaged) >>> 0) + 1;
+    for (const q of this.pending.values()) if (q.order === o + k) return q;
+    return undefined;
+  }
+
+  /** The NAKs naming the same intact request: its seq and send order, and the first one's damaged count. */
+  private nakRun: { after: number; order: number; firstDamaged: number } | undefined;
+
+  private oldestPending(): Pending | undefined {
+    let oldest: Pending | undefined;
+    for (const q of this.pending.values()) if (oldest === undefined || q.order < oldest.order) oldest = q;
+    return oldest;
+  }
+
   /**
    * A PROGRESS event: the device is still serving the oldest request it holds (it serves in
    * order), so that request gets its full timeout again. A long RUN on a slow chip then lives as
    * long as the device keeps reporting, and still times out soon after the reports stop.
    */
   private keepAlive(): void {
-    let oldest: Pending | undefined;
-    for (const q of this.pending.values()) if (oldest === undefined || q.order < oldest.order) oldest = q;
-    oldest?.restartTimer();
+    this.oldestPending()?.restartTimer();
   }
 
   private shutdown(reason: string): void {

@@ -42,6 +42,12 @@ export interface ProgressOptions {
   minRedrawMs?: number;
   /** Millisecond clock (tests inject a fake). */
   now?: () => number;
+  /**
+   * Seconds the serial line needs per unit of work (its bytes at the link's rate), when known:
+   * the status shows the wire time left, and the ETA is never below it (before the rate is known
+   * too, it is the ETA).
+   */
+  wireSecondsPerUnit?: number;
 }
 
 const RATE_WINDOW_MS = 10_000;
@@ -71,6 +77,7 @@ export class Progress {
   private readonly stream: ProgressStream;
   private readonly tty: boolean;
   private readonly now: () => number;
+  private readonly wirePerUnit: number | undefined;
   private readonly o: Required<Pick<ProgressOptions, 'label' | 'unit' | 'barWidth' | 'everyPercent' | 'everySeconds' | 'minRedrawMs'>>;
 
   constructor(opts: ProgressOptions = {}) {
@@ -81,6 +88,9 @@ export class Progress {
     this.stream = opts.stream ?? process.stderr;
     this.tty = opts.tty ?? Boolean(this.stream.isTTY);
     this.now = opts.now ?? (() => performance.now());
+    const w = opts.wireSecondsPerUnit;
+    if (w !== undefined && !(Number.isFinite(w) && w >= 0)) throw new RangeError(`wireSecondsPerUnit must be a non-negative number, got ${w}`);
+    this.wirePerUnit = w !== undefined && w > 0 ? w : undefined;
     this.o = {
       label: opts.label ?? '',
       unit: opts.unit ?? 'it',
@@ -111,11 +121,19 @@ export class Progress {
   /** Seconds left: the work at the current rate plus the pauses it will bring; undefined when unknown. */
   get eta(): number | undefined {
     if (this.total === undefined) return undefined;
+    const wire = this.wireLeft;
     const r = this.rate;
-    if (!(r > 0)) return undefined;
+    if (!(r > 0)) return wire;
     const left = Math.max(0, this.total - this.done);
     const pausePerUnit = this.done > 0 ? this.pausedMs / 1000 / this.done : 0;
-    return left / r + left * pausePerUnit;
+    return Math.max(left / r + left * pausePerUnit, wire ?? 0);
+  }
+
+  /** Seconds of wire time the work left needs, when the option gives the time per unit. */
+  get wireLeft(): number | undefined {
+    const w = this.wirePerUnit;
+    if (this.total === undefined || w === undefined) return undefined;
+    return Math.max(0, this.total - this.done) * w;
   }
 
   get value(): number {
@@ -202,6 +220,8 @@ export class Progress {
     parts.push(formatRate(this.rate, this.o.unit));
     const eta = this.eta;
     if (eta !== undefined) parts.push(`ETA ${formatDuration(eta)}`);
+    const wire = this.wireLeft;
+    if (wire !== undefined) parts.push(`wire ${formatDuration(wire)}`);
     const f = formatFields(this.fields);
     if (f) parts.push(f);
     return parts.join(' ');

@@ -83,11 +83,25 @@ export async function evaluateOnDevice(
   let sampleTicks: Uint16Array[] = [];
   let correct = 0;
   let noSpike = 0;
-  for (let s = 0; s < n; s += batch) {
+  const issue = (s: number) => {
     const b = Math.min(batch, n - s);
     const ticks = mapping.encodeInputs(x.subarray(s * net.features, (s + b) * net.features), b);
     // Scoring needs the output layer; the first batch keeps every layer (sampleTicks). On protocol 2 the board sends only those.
-    const layers = await device.run(ticks, b, { signal: opts.signal, ...(s === 0 ? {} : { layers: [last] }) });
+    return device.run(ticks, b, { signal: opts.signal, ...(s === 0 ? {} : { layers: [last] }) });
+  };
+  // The next batch is on the wire while the board runs this one: on a slow line the two overlap.
+  let ahead: Promise<Uint16Array[]> | undefined = n > 0 ? issue(0) : undefined;
+  for (let s = 0; s < n; s += batch) {
+    const b = Math.min(batch, n - s);
+    const current = ahead!;
+    ahead = s + batch < n ? issue(s + batch) : undefined;
+    let layers: Uint16Array[];
+    try {
+      layers = await current;
+    } catch (err) {
+      ahead?.catch(() => {}); // failing anyway: the batch ahead must not end as an unhandled rejection
+      throw err;
+    }
     if (s === 0) sampleTicks = layers;
     const pred = mapping.classify(layers[last]!, b);
     predictions.set(pred, s);
@@ -213,7 +227,8 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
     try {
       if (data) {
         const test = data.test;
-        const bar = createProgress({ total: test.n, label: 'device', unit: 'samples' });
+        const wire = device.runWireSecondsPerSample();
+        const bar = createProgress({ total: test.n, label: 'device', unit: 'samples', ...(wire ? { wireSecondsPerUnit: wire } : {}) });
         const onDevice = await evaluateOnDevice(device, net, test.x, test.y, test.n, { signal: opts.signal, onProgress: (done) => bar.update(done) });
         bar.finish();
         summary.dataset = data.name;

@@ -109,6 +109,7 @@ export const events: { [K in EventName]: fc.Arbitrary<Events[K]> } = {
   LOG: fc.record({ level: fc.constantFrom('debug', 'info', 'warn', 'error'), text: str }),
   ALERT: fc.record({ kind: fc.constantFrom('brown-out', 'over-temperature', 'fault'), value: num, text: str }),
   PROGRESS: fc.record({ task: nonEmpty, total: u32 }).chain((p) => fc.nat({ max: p.total }).map((done) => ({ ...p, done }))),
+  NAK: fc.record({ error: fc.constantFrom('crc', 'framing', 'oversize'), damaged: u32, after: u16 }, { requiredKeys: ['error', 'damaged'] }),
 };
 
 export const errorMessage = fc.record({ code: fc.integer({ min: 1, max: 255 }), message: str });

@@ -167,3 +167,38 @@ describe('a version-1 board', () => {
     expect((await ask('WEIGHTS_CRC', { layer: 0 }, 1)).layer).toBe(0);
   });
 });
+
+describe('MockBoard: NAK', () => {
+  /** What the board sends back for these bytes, decoded. */
+  async function answers(bytes: Uint8Array): Promise<Frame[]> {
+    const out: Uint8Array[] = [];
+    for (const ev of new FrameDecoder({ versions: [board.minProtocol, board.protocol] }).push(bytes)) out.push(...(await board.handle(ev)));
+    return out.flatMap((f) => new FrameDecoder().push(f)).map((ev) => (ev.kind === 'frame' ? ev.frame : Promise.reject(ev.error)) as Frame);
+  }
+  const damaged = () => {
+    const f = encodeRequest('PING', 9, { nonce: 1 }, { version: 2 });
+    f[5] = f[5] === 0x42 ? 0x43 : 0x42; // a changed byte inside the frame: the CRC fails
+    return f;
+  };
+
+  it('answers a damaged frame with a NAK event once a version-2 session is negotiated, and nothing in version 1', async () => {
+    expect(await answers(damaged())).toEqual([]); // no HELLO yet: the session is version 1
+    await ask('HELLO', { hostProtocol: 2, host: 'test' });
+    const [nak1] = await answers(damaged());
+    // `after`: the seq of the last intact request, here the HELLO
+    expect(nak1).toMatchObject({ type: MsgType.NAK, flags: Flags.EVENT, version: 2, message: { error: 'crc', damaged: 1, after: seq } });
+    await ask('STATUS', {});
+    const [nak2] = await answers(damaged());
+    expect(nak2!.message).toEqual({ error: 'crc', damaged: 2, after: seq });
+    expect(nak2!.seq).toBe((nak1!.seq + 1) & 0xffff);
+    await ask('HELLO', { hostProtocol: 1, host: 'test' }, 1);
+    expect(await answers(damaged())).toEqual([]);
+  });
+
+  it('sends no NAK for line garbage too short to be a frame glued in front of a good one', async () => {
+    await ask('HELLO', { hostProtocol: 2, host: 'test' });
+    const good = encodeRequest('PING', 10, { nonce: 2 }, { version: 2 });
+    const frames = await answers(Uint8Array.from([0x13, 0x37, ...good]));
+    expect(frames.map((f) => f.type)).toEqual([MsgType.PING]);
+  });
+});

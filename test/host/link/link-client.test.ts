@@ -1,6 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { firstValueFrom, take, toArray } from 'rxjs';
-import { ErrorCode, MsgType, encodeRawFrame, Flags, PROTOCOL_VERSION, packPayload, type Frame } from '../../../firmware-protocol/index.ts';
+import {
+  ErrorCode,
+  MsgType,
+  encodeEvent,
+  encodeRawFrame,
+  encodeResponse,
+  Flags,
+  PROTOCOL_VERSION,
+  packPayload,
+  type Frame,
+} from '../../../firmware-protocol/index.ts';
 import { LinkClient, type LinkOptions } from '../../../host/link/link-client.ts';
 import { DeviceError, LinkClosedError, LinkTimeoutError, ProtocolViolationError } from '../../../host/link/errors.ts';
 import { FakeDevice, pipePair, sleep, tick, transportOf } from './helpers.ts';
@@ -22,10 +32,13 @@ const nonceOf = (f: Frame) => (f.message as { nonce: number }).nonce;
 describe('LinkClient', () => {
   it('matches replies by seq, whatever order they come in', async () => {
     const held: Frame[] = [];
-    const { client } = setup((f, d) => {
-      held.push(f);
-      if (held.length === 3) for (const h of held.reverse()) d.reply(h.seq, 'PING', { nonce: nonceOf(h) });
-    });
+    const { client } = setup(
+      (f, d) => {
+        held.push(f);
+        if (held.length === 3) for (const h of held.reverse()) d.reply(h.seq, 'PING', { nonce: nonceOf(h) });
+      },
+      { detectLoss: false },
+    ); // answers out of order, which PROTOCOL.md section 6 rules out
     const replies = await Promise.all([1, 2, 3].map((nonce) => client.request('PING', { nonce })));
     expect(replies.map((r) => r.nonce)).toEqual([1, 2, 3]);
     expect(client.stats).toMatchObject({ requests: 3, replies: 3, framesOut: 3, framesIn: 3, timeouts: 0 });
@@ -99,6 +112,112 @@ describe('LinkClient', () => {
     expect(r.nonce).toBe(77);
     expect(device.requests[0]!.seq).not.toBe(device.requests[1]!.seq);
     expect(client.stats).toMatchObject({ retries: 1, timeouts: 1, replies: 1 });
+  });
+
+  // Loss detection (PROTOCOL.md section 6: the device answers in arrival order). The timeouts are a
+  // minute, so a request that completes was sent again because its loss was seen, not timed out.
+  it('sends a request again at once when a request sent after it is answered first', async () => {
+    let dropped = false;
+    const { client, device } = setup(
+      (f, d) => {
+        if (nonceOf(f) === 1 && !dropped) dropped = true;
+        else d.reply(f.seq, 'PING', f.message);
+      },
+      { timeouts: { PING: 60_000 } },
+    );
+    const replies = await Promise.all([1, 2].map((nonce) => client.request('PING', { nonce })));
+    expect(replies.map((r) => r.nonce)).toEqual([1, 2]);
+    expect(device.requests.map(nonceOf)).toEqual([1, 2, 1]);
+    expect(client.stats).toMatchObject({ timeouts: 0, lost: 1, retries: 1, replies: 2 });
+  });
+
+  it('sends the oldest waiting request again at once on a NAK event', async () => {
+    let n = 0;
+    const { client } = setup(
+      (f, d) => {
+        if (n++ === 0) d.raw(encodeEvent('NAK', 0, { error: 'crc', damaged: 1 }, { version: 2 }));
+        else d.reply(f.seq, 'PING', f.message);
+      },
+      { timeouts: { PING: 60_000 } },
+    );
+    expect((await client.request('PING', { nonce: 5 })).nonce).toBe(5);
+    expect(client.stats).toMatchObject({ timeouts: 0, lost: 1, retries: 1, events: 1 });
+  });
+
+  it('takes a NAK for the attempt sent right after the request it names, and ignores one about an attempt already re-sent', async () => {
+    let first = -1;
+    let nak: Uint8Array | undefined;
+    const { client, device } = setup(
+      (f, d) => {
+        if (nonceOf(f) === 1) {
+          first = f.seq;
+          return d.reply(f.seq, 'PING', f.message);
+        }
+        if (nak === undefined) {
+          // the first attempt of PING 2 arrives damaged: the device names PING 1 as the last intact request
+          nak = encodeEvent('NAK', 0, { error: 'crc', damaged: 1, after: first }, { version: 2 });
+          return d.raw(nak);
+        }
+        d.raw(nak); // the same NAK again, late: it is about the attempt given up, not this one
+        d.reply(f.seq, 'PING', f.message);
+      },
+      { timeouts: { PING: 60_000 } },
+    );
+    await client.request('PING', { nonce: 1 });
+    expect((await client.request('PING', { nonce: 2 })).nonce).toBe(2);
+    expect(device.requests.map(nonceOf)).toEqual([1, 2, 2]);
+    expect(client.stats).toMatchObject({ timeouts: 0, lost: 1, retries: 1, events: 2 });
+  });
+
+  it('takes NAKs in a row naming the same intact request for the frames sent one after another after it', async () => {
+    let first = -1;
+    let damaged = 0;
+    const { client, device } = setup(
+      (f, d) => {
+        if (nonceOf(f) === 1) {
+          first = f.seq;
+          return d.reply(f.seq, 'PING', f.message);
+        }
+        // the first two attempts of PING 2 arrive damaged; the device still names PING 1 as the last intact one
+        if (damaged < 2) return d.raw(encodeEvent('NAK', damaged, { error: 'crc', damaged: ++damaged, after: first }, { version: 2 }));
+        d.reply(f.seq, 'PING', f.message);
+      },
+      { timeouts: { PING: 60_000 } },
+    );
+    await client.request('PING', { nonce: 1 });
+    expect((await client.request('PING', { nonce: 2 })).nonce).toBe(2);
+    expect(device.requests.map(nonceOf)).toEqual([1, 2, 2, 2]);
+    expect(client.stats).toMatchObject({ timeouts: 0, lost: 2, retries: 2 });
+  });
+
+  it('sends the oldest waiting request again at once when a damaged frame arrives', async () => {
+    let n = 0;
+    const { client } = setup(
+      (f, d) => {
+        if (n++ > 0) return d.reply(f.seq, 'PING', f.message);
+        const good = encodeResponse('PING', f.seq, f.message as never);
+        const bad = good.slice();
+        bad[6] = bad[6]! === 0x55 ? 0x56 : 0x55; // inside the frame: the CRC fails
+        d.raw(bad);
+      },
+      { timeouts: { PING: 60_000 } },
+    );
+    expect((await client.request('PING', { nonce: 6 })).nonce).toBe(6);
+    expect(client.stats).toMatchObject({ timeouts: 0, lost: 1, retries: 1, decodeErrors: 1 });
+  });
+
+  it('does not take a reply for loss when the device answers out of order and detectLoss is off', async () => {
+    const held: Frame[] = [];
+    const { client, device } = setup(
+      (f, d) => {
+        held.push(f);
+        if (held.length === 2) for (const h of held.reverse()) d.reply(h.seq, 'PING', { nonce: nonceOf(h) });
+      },
+      { detectLoss: false },
+    );
+    await Promise.all([1, 2].map((nonce) => client.request('PING', { nonce })));
+    expect(device.requests).toHaveLength(2);
+    expect(client.stats).toMatchObject({ lost: 0, retries: 0 });
   });
 
   it('drops a late reply to an abandoned seq instead of matching it to a later request', async () => {

@@ -112,4 +112,20 @@ describe('link plan at HELLO', () => {
     );
     expect(notices).toEqual([]);
   });
+
+  it('estimates the wire time of a RUN sample: the protocol-1 bound first, then what the RUNs so far took', async () => {
+    const dev = await ChipDevice.open('mock:ideal?seed=1&geometry=16-8-4&baud=115200', { notice: () => {} });
+    open.push(dev);
+    // 16 inputs and 8 + 4 outputs as u16, at 11,520 B/s
+    expect(dev.runWireSecondsPerSample()).toBeCloseTo((16 * 2 + 12 * 2) / 11_520, 9);
+    const ticks = new Uint16Array(4 * 16).fill(0xffff);
+    for (let s = 0; s < 4; s++) ticks[s * 16 + s] = 10; // one active input per sample: a few bytes packed
+    await dev.run(ticks, 4);
+    const est = dev.runWireSecondsPerSample()!;
+    expect(est).toBeGreaterThan(0);
+    expect(est).toBeLessThan((16 * 2) / 11_520);
+    const unpaced = await ChipDevice.open('mock:ideal?seed=1&geometry=16-8-4', { notice: () => {} });
+    open.push(unpaced);
+    expect(unpaced.runWireSecondsPerSample()).toBeUndefined();
+  });
 });

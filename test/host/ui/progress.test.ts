@@ -157,4 +157,17 @@ describe('Progress validation', () => {
     p.update(0);
     expect(s.text()).toContain('100%');
   });
+
+  it('shows the wire time left and never gives an ETA below it', () => {
+    const s = fakeStream(false);
+    const c = clock();
+    const p = new Progress({ total: 100, label: 'device', unit: 'samples', stream: s, now: c.now, wireSecondsPerUnit: 0.5 });
+    expect(p.eta).toBe(50); // before any rate: the wire time alone
+    steps(p, c, 10, 10); // 10 samples at 100 per second: the compute alone would say 0.9 s
+    expect(p.wireLeft).toBe(45);
+    expect(p.eta).toBe(45);
+    p.update(100);
+    expect(p.wireLeft).toBe(0);
+    expect(() => new Progress({ total: 1, stream: s, wireSecondsPerUnit: -1 })).toThrow(/wireSecondsPerUnit/);
+  });
 });
