@@ -107,6 +107,8 @@ export interface TrainWorkflowOptions {
   inputNoise?: number;
   /** Decoupled weight decay (TrainOptions.weightDecay); 0 = off; absent = the preset's. */
   weightDecay?: number;
+  /** Worker threads for the training steps (TrainOptions.workers); absent = 1. */
+  workers?: number;
   /**
    * Train for this chip (chipTarget): its hidden widths, its layer windows as the twin's horizons
    * (chipTimeBase) and, from a profile, its calibrated reversal potentials.
@@ -477,6 +479,7 @@ async function trainOneSnn(
       averageDecay: s.averageDecay,
       inputNoise: s.inputNoise,
       weightDecay: s.weightDecay,
+      workers: opts.workers,
       signal: opts.signal,
       onBatch: (p) => bar.update(p.epoch * batches + p.batch, { epoch: p.epoch + 1, loss: p.loss, acc: p.acc }),
       onEpoch: (m) => {

@@ -198,13 +198,15 @@ export class DataParallelStep {
           }
           dead += (cfg.deadWeight * value) / denominator;
           const factor = cfg.deadWeight / denominator;
-          // pE then pI, each [nIn, nOut] row-major: element k is neuron k % nOut.
+          // pE then pI, each [nIn, nOut] row-major: column i is neuron i.
           for (const base of [layerOffset, layerOffset + size]) {
-            for (let k = 0; k < size; k++) {
-              if (!chosen[k % nOut]) continue;
-              let sum = 0;
-              for (let s = 0; s < S; s++) sum += all[s * 2 * P + P + base + k]!;
-              total[base + k]! += factor * sum;
+            for (let row = base; row < base + size; row += nOut) {
+              for (let i = 0; i < nOut; i++) {
+                if (!chosen[i]) continue;
+                let sum = 0;
+                for (let s = 0; s < S; s++) sum += all[s * 2 * P + P + row + i]!;
+                total[row + i]! += factor * sum;
+              }
             }
           }
         }

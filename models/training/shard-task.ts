@@ -75,7 +75,9 @@ let replica: Replica | undefined;
 
 async function replicaFor(spec: ReplicaSpec, weights: Float32Array): Promise<Replica> {
   if (replica?.id === spec.id) return replica;
-  await initBackend({ prefer: spec.backend as BackendName });
+  const backend = await initBackend({ prefer: spec.backend as BackendName });
+  // Another backend would compute other numbers than the caller's thread (and at another speed).
+  if (backend !== spec.backend) throw new Error(`a pool worker initialised the ${backend} tfjs backend, the training thread uses ${spec.backend}`);
   registerGradients();
   replica?.net.dispose();
   replica = undefined;

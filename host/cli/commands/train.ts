@@ -1,7 +1,7 @@
 /** `spikeloop train`: train a spiking network in the twin (or map a ReLU network onto it). */
 import { z } from 'zod';
 import { UsageError, type CommandContext, type OptionsSpec, type ParsedOptions } from '../command.ts';
-import { flag, intOption, intOptionWithDefault } from '../common-options.ts';
+import { flag, intOption, intOptionWithDefault, workersOption } from '../common-options.ts';
 import { CrossValidationError, CV_PARTS } from '../../../models/datasets/cross-validation.ts';
 import { DATASET_SPECS, parseDatasetSpec } from '../../../models/datasets/load.ts';
 import { SOLVER_NAMES } from '../../../models/network/solver.ts';
@@ -209,6 +209,7 @@ export const options = {
       "add Gaussian noise of this standard deviation to every training batch's scaled features (a fraction of the input window, so also input-timer jitter), fresh each batch; evaluation sees none; 0 = off (default 0.05 for iris, 0 for images)",
     schema: fractionBelowOne('a standard deviation in [0, 1) like 0.05', 'must be below 1 (the features span [0, 1])'),
   },
+  workers: workersOption,
   weightDecay: {
     type: 'string',
     placeholder: 'X',
@@ -301,6 +302,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     averageDecay: o.ema,
     inputNoise: o.inputNoise,
     weightDecay: o.weightDecay,
+    workers: o.workers,
     fromAnn: o.fromAnn,
     args: process.argv.slice(2),
     signal: ctx.signal,
