@@ -18,6 +18,7 @@
  * (TWIN_EPOCHS, TWIN_SEEDS, TWIN_LIMIT_TRAIN, TWIN_LIMIT_TEST size it); prints one JSON line.
  */
 
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -35,6 +36,33 @@ const SIZES = [784, 256, 128, 10];
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
 const note = (msg: string) => process.stderr.write(`twin-scaling: ${msg}\n`);
 
+/**
+ * CPU time of every thread of this process in clock ticks (Linux /proc: utime + stime), by thread
+ * id; empty elsewhere. The main thread's id is the process id.
+ */
+function threadTicks(): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), Number(f[11]) + Number(f[12]));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const TICK_MS = 10;
+
 function median(a: number[]): number {
   const s = [...a].sort((p, q) => p - q);
   const m = s.length >> 1;
@@ -43,6 +71,9 @@ function median(a: number[]): number {
 
 interface Variant {
   name: string;
+  workers: number;
+  /** CPU ticks per thread id over this variant's timed steps. */
+  ticks: Map<number, number>;
   step(x: Float32Array, y: Uint8Array): Promise<void> | void;
   close(): Promise<void>;
   times: number[];
@@ -80,6 +111,8 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
     const optimizer = tf.train.adam(0.01);
     variants.push({
       name: '1',
+      workers: 1,
+      ticks: new Map(),
       step: (x, y) => void trainStep(net, optimizer, x, y, solver, cfg),
       close: async () => {
         optimizer.dispose();
@@ -100,6 +133,8 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
     started[w] = performance.now() - t0;
     variants.push({
       name: w === 1 ? '1_sharded' : String(w),
+      workers: w,
+      ticks: new Map(),
       step: async (x, y) => void (await dp.step(optimizer, x, y)),
       close: async () => {
         await pool.close();
@@ -119,12 +154,14 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
     const roundMs: Record<string, number> = {};
     for (const v of order) {
       const t: number[] = [];
+      const before = threadTicks();
       for (let k = 0; k < steps; k++) {
         const b = batches[(batch + k) % batches.length]!;
         const t0 = performance.now();
         await v.step(b.x, b.y);
         t.push(performance.now() - t0);
       }
+      for (const [tid, ticks] of threadTicks()) v.ticks.set(tid, (v.ticks.get(tid) ?? 0) + ticks - (before.get(tid) ?? 0));
       v.times.push(...t);
       roundMs[v.name] = median(t);
     }
@@ -136,6 +173,25 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
   for (const v of variants) await v.close();
   const out: Record<string, unknown> = { twin_backend: backend, twin_batch: B, twin_bins: 16, twin_rounds: rounds, twin_steps_per_round: steps };
   for (const v of variants) out[`twin_step_ms_${v.name}`] = round(median(v.times));
+  // CPU per step by thread: this thread's (encoding, reduction, Adam, publishing) and each pool
+  // worker's (the busiest threads after it). On an idle machine a step's wall time is about this
+  // thread's CPU plus the busiest worker's, so their ratio projects the speedup the load hides.
+  const cpu: Record<string, { main: number; workers: number[]; other: number }> = {};
+  for (const v of variants) {
+    const n = v.times.length;
+    const main = ((v.ticks.get(process.pid) ?? 0) * TICK_MS) / n;
+    const rest = [...v.ticks.entries()].filter(([tid]) => tid !== process.pid).map(([, t]) => (t * TICK_MS) / n);
+    rest.sort((p, q) => q - p);
+    const w = v.workers > 1 ? rest.slice(0, v.workers) : [];
+    const other = rest.slice(w.length).reduce((p, q) => p + q, 0);
+    cpu[v.name] = { main, workers: w, other };
+    out[`twin_step_cpu_ms_${v.name}`] = { main: round(main, 3), workers: w.map((x) => round(x, 3)), other_threads: round(other, 3) };
+  }
+  for (const w of workers) {
+    const c = cpu[String(w)]!;
+    const critical = c.main + Math.max(0, ...c.workers);
+    if (critical > 0) out[`twin_step_speedup_${w}_cpu_projection`] = round(cpu['1']!.main / critical, 3);
+  }
   for (const w of workers) {
     out[`twin_step_speedup_${w}`] = round(median(ratios[w]!), 3);
     out[`twin_step_speedup_${w}_rounds`] = ratios[w]!.map((x) => round(x, 3));
