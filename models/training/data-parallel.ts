@@ -31,6 +31,21 @@ export function dataParallelSupported(net: SpikingNetwork): boolean {
   return net.layers.every((l) => l instanceof DenseSpikeLayer);
 }
 
+/**
+ * Least work per shard (rows x synapses) that data-parallel steps take on: below it the fixed cost
+ * of a step across threads (the weights and gradients through shared memory, waking the workers,
+ * a few ms) outweighs the shard's own work. 2^20 synapse-rows are about 4 ms of DSTD at M = 16
+ * (bench:dstd: 61 ms for 128 rows of 784-256-128-10's 234 000 synapses); an Iris network
+ * (4-32-3, batches of 8) is a thousandth of that.
+ */
+export const MIN_SHARD_SYNAPSE_ROWS = 2 ** 20;
+
+/** True when `workers` workers are worth it for batches of `batchSize` on this network. */
+export function dataParallelWorthIt(net: SpikingNetwork, batchSize: number, workers: number): boolean {
+  const synapses = net.layers.reduce((a, l) => a + l.nIn * l.nOut, 0);
+  return workers > 1 && dataParallelSupported(net) && Math.floor(batchSize / workers) * synapses >= MIN_SHARD_SYNAPSE_ROWS;
+}
+
 /** Contiguous shards [start, end) of a batch of n rows over `workers` workers (empty shards left out). */
 export function shardRanges(n: number, workers: number): [number, number][] {
   const out: [number, number][] = [];

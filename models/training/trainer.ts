@@ -22,7 +22,7 @@ import { WeightAverage } from './weight-average.ts';
 import { noisyInputs } from './input-noise.ts';
 import { decayFactor, decayWeights } from './weight-decay.ts';
 import { TaskPool, checkWorkers } from '../parallel/pool.ts';
-import { DataParallelStep, dataParallelSupported } from './data-parallel.ts';
+import { DataParallelStep, dataParallelSupported, dataParallelWorthIt } from './data-parallel.ts';
 
 export type LrSchedule = 'constant' | 'cosine';
 
@@ -60,7 +60,8 @@ export interface TrainOptions {
   /**
    * Worker threads for data-parallel steps (data-parallel.ts: the batch split across workers, their
    * gradients summed in a fixed order, so a seed and a worker count repeat); 1 or absent = every
-   * step on this thread (trainStep). A network with conv layers always trains on this thread.
+   * step on this thread (trainStep). A network with conv layers, or one whose shards would hold less
+   * than MIN_SHARD_SYNAPSE_ROWS of work (an Iris-sized network), trains on this thread.
    */
   workers?: number;
   /** A pool to run the steps on instead of one made (and closed) for this run; its size is the worker count. */
@@ -238,7 +239,8 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
   decayFactor(opts.lr, weightDecay);
   const average = decay > 0 ? new WeightAverage(net.trainableVariables(), decay) : undefined;
   const workers = opts.pool?.workers ?? checkWorkers(opts.workers ?? 1);
-  const ownPool = workers > 1 && !opts.pool && dataParallelSupported(net) ? new TaskPool(workers) : undefined;
+  // An explicit pool is used whatever the size; `workers` only where the shards are worth it.
+  const ownPool = !opts.pool && dataParallelWorthIt(net, opts.batchSize, workers) ? new TaskPool(workers) : undefined;
   const pool = opts.pool ?? ownPool;
   const parallel =
     pool && pool.workers > 1 && dataParallelSupported(net)

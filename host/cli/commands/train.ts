@@ -34,7 +34,9 @@ export const description =
   '{ k, part, folds, mean, std, test_acc_exact } in the summary. --cv-part train pools the training part only, so settings can be ' +
   'chosen by cross-validation while the test part stays unseen for the final figure. --profile FILE (from spikeloop calibrate) or --device URI ' +
   "trains for that chip, so spikeloop deploy and finetune take the network: the chip's hidden widths, its layer windows as the twin's time " +
-  'base and, from a profile, its calibrated ePlus and eMinus; a data set or --layers the chip cannot take is refused (exit 2) before anything runs.';
+  'base and, from a profile, its calibrated ePlus and eMinus; a data set or --layers the chip cannot take is refused (exit 2) before anything runs. ' +
+  '--workers N splits each training batch across N threads (gradients summed in a fixed order: the same seed and N give the same numbers; ' +
+  'N = 1 trains on this thread; so do networks with conv layers and networks too small for shards to pay, such as the iris preset).';
 export const examples = [
   'spikeloop train --dataset iris --out runs/iris-1',
   'spikeloop train --dataset fashion-mnist --layers 256,128 --bins 16 --epochs 20 --seed 1 --out runs/fmnist-pnn',

@@ -4,7 +4,7 @@ import { initNetwork } from '../../../models/network/init.ts';
 import { archConfig, defaultConfig, type SpikingNetwork } from '../../../models/network/network.ts';
 import { createSolver } from '../../../models/network/solver.ts';
 import { TaskPool } from '../../../models/parallel/pool.ts';
-import { DataParallelStep, shardRanges } from '../../../models/training/data-parallel.ts';
+import { DataParallelStep, dataParallelWorthIt, shardRanges } from '../../../models/training/data-parallel.ts';
 import type { LossConfig } from '../../../models/training/losses.ts';
 import { batchLoss, resolveLoss, trainNetwork } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
@@ -142,12 +142,31 @@ describe('data-parallel training steps', () => {
       optimizer.dispose();
     }
     net.dispose();
-    const train = toySet(1, 32);
+    // Large enough for `workers: 2` to make (and close) a pool of its own: 64 rows x 17 024 synapses per shard.
+    const rnd = mulberry(9);
+    const train = {
+      name: 'random',
+      x: Float32Array.from({ length: 128 * 64 }, () => rnd()),
+      y: Uint8Array.from({ length: 128 }, (_, k) => k % 10),
+      n: 128,
+      features: 64,
+      classes: 10,
+      classNames: [],
+    };
     const before = tf.memory().numTensors;
-    const toy = initNetwork(defaultConfig([6, 8, 2]), { x: train.x, n: 32 }, solver, { seed: 1 });
-    await trainNetwork(toy, { train }, { epochs: 2, batchSize: 8, lr: 0.02, seed: 1, solver, workers: 2 });
-    toy.dispose();
+    const wide = initNetwork(defaultConfig([64, 128, 64, 10]), { x: train.x, n: 128 }, solver, { seed: 1 });
+    expect(dataParallelWorthIt(wide, 128, 2)).toBe(true);
+    await trainNetwork(wide, { train }, { epochs: 2, batchSize: 128, lr: 0.02, seed: 1, solver, workers: 2 });
+    wide.dispose();
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('leaves networks too small for shards to pay on one thread', () => {
+    const x = new Float32Array(8 * 4).fill(0.5);
+    const iris = initNetwork(defaultConfig([4, 32, 3]), { x, n: 8 }, solver, { seed: 1 });
+    expect(dataParallelWorthIt(iris, 8, 2)).toBe(false);
+    expect(dataParallelWorthIt(iris, 8, 1)).toBe(false);
+    iris.dispose();
   });
 
   it('stops on the signal: a step cut short is dropped whole, the epoch marked partial, and the pool still works', async () => {
