@@ -94,6 +94,8 @@ export interface EpochMetrics {
   /** Mean fraction of silent neurons per layer over the epoch's batches. */
   silent: number[];
   lr: number;
+  /** Threads the steps ran on: 1, or the workers of data-parallel steps (numbers depend on it). */
+  workers: number;
   seconds: number;
   samples_per_s: number;
   /** Present (true) when the run was stopped part-way through this epoch. */
@@ -298,6 +300,7 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
         train_acc: correct / seen,
         silent: silentSum.map((s) => s / batch),
         lr,
+        workers: parallel?.workers ?? 1,
         seconds,
         samples_per_s: seen / seconds,
         ...(batch < nBatches ? { partial: true } : {}),

@@ -124,6 +124,8 @@ describe('data-parallel training steps', () => {
     expect(b.history).toEqual(a.history);
     expect(b.states).toEqual(a.states);
     const one = await run(1);
+    expect(a.history.map((m) => m.workers)).toEqual([2, 2, 2, 2]);
+    expect(one.history[0]!.workers).toBe(1);
     expect(a.history.at(-1)!.test_acc).toBeGreaterThanOrEqual(0.9);
     expect(Math.abs(a.history.at(-1)!.train_loss - one.history.at(-1)!.train_loss)).toBeLessThan(0.05 * one.history.at(-1)!.train_loss);
   });
@@ -159,7 +161,8 @@ describe('data-parallel training steps', () => {
     await trainNetwork(wide, { train }, { epochs: 2, batchSize: 128, lr: 0.02, seed: 1, solver, workers: 2 });
     wide.dispose();
     expect(tf.memory().numTensors).toBe(before);
-  });
+    // Two new threads each load tsx, tfjs and its gradients: slow on a busy machine.
+  }, 240_000);
 
   it('leaves networks too small for shards to pay on one thread', () => {
     const x = new Float32Array(8 * 4).fill(0.5);
