@@ -4,6 +4,7 @@ import type { OptionSpec } from './command.ts';
 import { DEFAULT_DEVICE_URI, parseDeviceUri } from '../device/device-uri.ts';
 import { geometrySchema } from '../../models/chips/index.ts';
 import { MAX_SEED } from '../../models/chips/chip-checks.ts';
+import { defaultWorkers } from '../../models/parallel/pool.ts';
 
 /** A device URI the parser accepts, or the parser's reason as the flag's issue. */
 const deviceUri = z.string().superRefine((uri, ctx) => {
@@ -108,3 +109,11 @@ export function flag(description: string) {
 
 /** --timeout MS for commands that talk to a device. */
 export const timeoutOption = intOption('per-request timeout in milliseconds', 10, 600_000, 'MS');
+
+/** --workers N: threads for the parallel parts of a command (calibration fits, training steps); default the available cores. */
+export const workersOption = intOptionWithDefault(
+  `worker threads for calibration fits and training steps (default ${defaultWorkers()}, the available cores; 1 = this thread only)`,
+  1,
+  256,
+  defaultWorkers(),
+);

@@ -53,6 +53,8 @@ export interface TrainWorkflowOptions {
   inputNoise?: number;
   /** Decoupled weight decay (TrainOptions.weightDecay); 0 = off; absent = the preset's. */
   weightDecay?: number;
+  /** Worker threads for the training steps (TrainOptions.workers); absent = 1. */
+  workers?: number;
   /**
    * Train for this chip (chipTarget): its hidden widths, its layer windows as the twin's horizons
    * (chipTimeBase) and, from a profile, its calibrated reversal potentials.

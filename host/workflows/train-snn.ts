@@ -129,6 +129,7 @@ export async function trainOneSnn(
       averageDecay: s.averageDecay,
       inputNoise: s.inputNoise,
       weightDecay: s.weightDecay,
+      workers: opts.workers,
       signal: opts.signal,
       onBatch: (p) => bar.update(p.epoch * batches + p.batch, { epoch: p.epoch + 1, loss: p.loss, acc: p.acc }),
       onEpoch: (m) => {

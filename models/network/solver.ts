@@ -31,6 +31,8 @@ export interface SpikeSolver {
   readonly name: SolverName;
   /** Bins per layer (DSTD) or steps per layer (Euler); undefined for the exact solver. */
   readonly resolution?: number;
+  /** What createSolver(name, options) rebuilds this solver from (another thread's copy of it). */
+  readonly options?: SolverOptions;
   /** A dense layer: input times [B, N_in] (+Infinity = silent) to spikes (times clamped at the horizon, mask). */
   dense(p: DenseLayerTensors, inputTimes: tf.Tensor2D, opts?: DenseCallOptions): LayerSpikes;
   /**
@@ -63,6 +65,7 @@ export function dstdSolver(bins = 16, minSlope = 1e-3): SpikeSolver {
   return {
     name: 'dstd',
     resolution: bins,
+    options: { bins, minSlope },
     dense: (p, x, o) => {
       const m = o?.bins ?? bins;
       positiveInt('bins', m);
@@ -82,7 +85,12 @@ export function dstdSolver(bins = 16, minSlope = 1e-3): SpikeSolver {
 
 export function eulerSolver(steps = 256): SpikeSolver {
   positiveInt('eulerSteps', steps);
-  return { name: 'euler', resolution: steps, dense: (p, x, o) => eulerDense(p, x, { steps: positiveInt('steps', o?.bins ?? steps) }) };
+  return {
+    name: 'euler',
+    resolution: steps,
+    options: { eulerSteps: steps },
+    dense: (p, x, o) => eulerDense(p, x, { steps: positiveInt('steps', o?.bins ?? steps) }),
+  };
 }
 
 export function exactSolver(): SpikeSolver {

@@ -166,9 +166,20 @@ export function deadNeuronPenalty(
   return tf.tidy(() => {
     const [B] = inputs.shape;
     const sel = tf.tensor2d(selection, [B, layer.nOut]);
+    return tf.div(tf.sum(tf.mul(sel, deadNeuronMargins(layer, inputs, target, membrane))), candidates ?? Math.max(1, selectedCount(selection))) as tf.Scalar;
+  });
+}
+
+/**
+ * relu(target - v) [B, nOut] for every (sample, neuron) pair, v as in deadNeuronPenalty, the inputs
+ * held constant. A dense layer's column i depends on neuron i's own weights only, which is what lets
+ * data-parallel training (data-parallel.ts) select dead neurons after its shards are summed.
+ */
+export function deadNeuronMargins(layer: SpikeLayer, inputs: tf.Tensor2D, target: number, membrane?: { bins: number }): tf.Tensor2D {
+  return tf.tidy(() => {
     const x = stopGradient(inputs);
     const v = membrane ? layer.horizonMembrane(x, { bins: membrane.bins, inputGrad: false }) : layer.restPotential(x);
-    return tf.div(tf.sum(tf.mul(sel, tf.relu(tf.sub(target, v)))), candidates ?? Math.max(1, selectedCount(selection))) as tf.Scalar;
+    return tf.relu(tf.sub(target, v)) as tf.Tensor2D;
   });
 }
 

@@ -21,6 +21,8 @@ import { registerGradients } from '../tf/gradients.ts';
 import { WeightAverage } from './weight-average.ts';
 import { noisyInputs } from './input-noise.ts';
 import { decayFactor, decayWeights } from './weight-decay.ts';
+import { TaskPool, checkWorkers } from '../parallel/pool.ts';
+import { DataParallelStep, dataParallelSupported, dataParallelWorthIt } from './data-parallel.ts';
 
 export type LrSchedule = 'constant' | 'cosine';
 
@@ -55,6 +57,15 @@ export interface TrainOptions {
    * lr being the step's scheduled rate; 0 or absent = off.
    */
   weightDecay?: number;
+  /**
+   * Worker threads for data-parallel steps (data-parallel.ts: the batch split across workers, their
+   * gradients summed in a fixed order, so a seed and a worker count repeat); 1 or absent = every
+   * step on this thread (trainStep). A network with conv layers, or one whose shards would hold less
+   * than MIN_SHARD_SYNAPSE_ROWS of work (an Iris-sized network), trains on this thread.
+   */
+  workers?: number;
+  /** A pool to run the steps on instead of one made (and closed) for this run; its size is the worker count. */
+  pool?: TaskPool;
   onBatch?(p: BatchProgress): void;
   onEpoch?(m: EpochMetrics): void | Promise<void>;
   signal?: AbortSignal;
@@ -83,6 +94,8 @@ export interface EpochMetrics {
   /** Mean fraction of silent neurons per layer over the epoch's batches. */
   silent: number[];
   lr: number;
+  /** Threads the steps ran on: 1, or the workers of data-parallel steps (numbers depend on it). */
+  workers: number;
   seconds: number;
   samples_per_s: number;
   /** Present (true) when the run was stopped part-way through this epoch. */
@@ -227,6 +240,14 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
   const weightDecay = opts.weightDecay ?? 0;
   decayFactor(opts.lr, weightDecay);
   const average = decay > 0 ? new WeightAverage(net.trainableVariables(), decay) : undefined;
+  const workers = opts.pool?.workers ?? checkWorkers(opts.workers ?? 1);
+  // An explicit pool is used whatever the size; `workers` only where the shards are worth it.
+  const ownPool = !opts.pool && dataParallelWorthIt(net, opts.batchSize, workers) ? new TaskPool(workers) : undefined;
+  const pool = opts.pool ?? ownPool;
+  const parallel =
+    pool && pool.workers > 1 && dataParallelSupported(net)
+      ? new DataParallelStep(net, pool, { solver: opts.solver, loss: cfg, maxBatch: opts.batchSize })
+      : undefined;
   const optimizer = tf.train.adam(opts.lr);
   const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
   const history: EpochMetrics[] = [];
@@ -246,7 +267,16 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
       for (const b of batches(data.train, opts.batchSize, { seed: opts.seed, epoch })) {
         if (opts.signal?.aborted) break;
         const x = noisyInputs(b.x, { std: inputNoise, seed: opts.seed, epoch, batch, keepZeros: net.config.silentZeros });
-        const r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
+        let r: StepResult;
+        if (parallel) {
+          try {
+            r = await parallel.step(optimizer, x, b.y, opts.signal);
+          } catch (err) {
+            // A step cut short by the signal is dropped whole: no partial update.
+            if (opts.signal?.aborted) break;
+            throw err;
+          }
+        } else r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
         decayWeights(net.trainableVariables(), shrink);
         average?.update();
@@ -270,6 +300,7 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
         train_acc: correct / seen,
         silent: silentSum.map((s) => s / batch),
         lr,
+        workers: parallel?.workers ?? 1,
         seconds,
         samples_per_s: seen / seconds,
         ...(batch < nBatches ? { partial: true } : {}),
@@ -291,6 +322,7 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
       if (opts.signal?.aborted) break;
     }
   } finally {
+    await ownPool?.close();
     optimizer.dispose();
     // The averaged weights are the trained network (also after an abort: they are what was reported).
     if (average && average.updates > 0) average.commit();

@@ -1,7 +1,7 @@
 /** `spikeloop train`: train a spiking network in the twin (or map a ReLU network onto it). */
 import { z } from 'zod';
 import { UsageError, type CommandContext, type OptionsSpec, type ParsedOptions } from '../command.ts';
-import { flag, intOption, intOptionWithDefault } from '../common-options.ts';
+import { flag, intOption, intOptionWithDefault, workersOption } from '../common-options.ts';
 import { CrossValidationError, CV_PARTS } from '../../../models/datasets/cross-validation.ts';
 import { DATASET_SPECS, parseDatasetSpec } from '../../../models/datasets/load.ts';
 import { SOLVER_NAMES } from '../../../models/network/solver.ts';
@@ -36,7 +36,9 @@ export const description =
   '{ k, part, folds, mean, std, test_acc_exact } in the summary. --cv-part train pools the training part only, so settings can be ' +
   'chosen by cross-validation while the test part stays unseen for the final figure. --profile FILE (from spikeloop calibrate) or --device URI ' +
   "trains for that chip, so spikeloop deploy and finetune take the network: the chip's hidden widths, its layer windows as the twin's time " +
-  'base and, from a profile, its calibrated ePlus and eMinus; a data set or --layers the chip cannot take is refused (exit 2) before anything runs.';
+  'base and, from a profile, its calibrated ePlus and eMinus; a data set or --layers the chip cannot take is refused (exit 2) before anything runs. ' +
+  '--workers N splits each training batch across N threads (gradients summed in a fixed order: the same seed and N give the same numbers; ' +
+  'N = 1 trains on this thread; so do networks with conv layers and networks too small for shards to pay, such as the iris preset).';
 export const examples = [
   'spikeloop train --dataset iris --out runs/iris-1',
   'spikeloop train --dataset fashion-mnist --layers 256,128 --bins 16 --epochs 20 --seed 1 --out runs/fmnist-pnn',
@@ -211,6 +213,7 @@ export const options = {
       "add Gaussian noise of this standard deviation to every training batch's scaled features (a fraction of the input window, so also input-timer jitter), fresh each batch; evaluation sees none; 0 = off (default 0.05 for iris, 0 for images)",
     schema: fractionBelowOne('a standard deviation in [0, 1) like 0.05', 'must be below 1 (the features span [0, 1])'),
   },
+  workers: workersOption,
   weightDecay: {
     type: 'string',
     placeholder: 'X',
@@ -303,6 +306,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     averageDecay: o.ema,
     inputNoise: o.inputNoise,
     weightDecay: o.weightDecay,
+    workers: o.workers,
     fromAnn: o.fromAnn,
     args: process.argv.slice(2),
     signal: ctx.signal,

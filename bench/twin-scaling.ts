@@ -1,0 +1,273 @@
+/**
+ * The twin's part of bench:scaling (issue #30): data-parallel DSTD training steps across pool workers.
+ *
+ * `twinStepScaling`: one training step (forward, backward, Adam, projection) of the 784-256-128-10
+ * Fashion-MNIST network, PNN model, DSTD M = 16, batch 128, wasm backend, wall milliseconds.
+ * One worker is the trainer's one-thread step (trainStep); N > 1 workers the data-parallel step
+ * (models/training/data-parallel.ts) on a pool of N threads. The variants run interleaved, in
+ * rounds of `steps` steps each, the order reversed every other round, so that load from other
+ * processes on a shared machine falls on all of them alike; each round gives a ratio, and the
+ * headline figures are medians. The load average is reported before and after.
+ * `twin_step_ms_1_sharded` is the data-parallel path with one worker (inline): what sharding itself costs.
+ *
+ * `twinAccuracyScaling`: the image preset's training (batch 64, lr 0.01 cosine, its loss) of the
+ * same network on Fashion-MNIST for each seed and worker count; final test accuracy (DSTD), the
+ * mean over seeds per worker count and the difference to one worker in points.
+ *
+ * Run alone: `npm run bench:twin-scaling` (steps) or `TWIN_SCALING=accuracy npm run bench:twin-scaling`
+ * (TWIN_EPOCHS, TWIN_SEEDS, TWIN_LIMIT_TRAIN, TWIN_LIMIT_TEST size it); prints one JSON line.
+ */
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import { PRESETS } from '../models/training/presets.ts';
+import { loadDataset } from '../models/datasets/load.ts';
+import { initNetwork } from '../models/network/init.ts';
+import { defaultConfig, SpikingNetwork } from '../models/network/network.ts';
+import { createSolver } from '../models/network/solver.ts';
+import { TaskPool } from '../models/parallel/pool.ts';
+import { DataParallelStep } from '../models/training/data-parallel.ts';
+import { resolveLoss, trainNetwork, trainStep } from '../models/training/trainer.ts';
+import { initBackend } from '../models/tf/backend.ts';
+
+const SIZES = [784, 256, 128, 10];
+const round = (x: number, d = 4) => Number(x.toPrecision(d));
+const note = (msg: string) => process.stderr.write(`twin-scaling: ${msg}\n`);
+
+/**
+ * CPU time of every thread of this process in clock ticks (Linux /proc: utime + stime), by thread
+ * id; empty elsewhere. The main thread's id is the process id.
+ */
+function threadTicks(): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), Number(f[11]) + Number(f[12]));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const TICK_MS = 10;
+
+function median(a: number[]): number {
+  const s = [...a].sort((p, q) => p - q);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+interface Variant {
+  name: string;
+  workers: number;
+  /** CPU ticks per thread id over this variant's timed steps. */
+  ticks: Map<number, number>;
+  step(x: Float32Array, y: Uint8Array): Promise<void> | void;
+  close(): Promise<void>;
+  times: number[];
+}
+
+export interface TwinStepOptions {
+  /** Worker counts to time beside one worker (default [2]). */
+  workers?: number[];
+  rounds?: number;
+  steps?: number;
+  batch?: number;
+}
+
+/** `twin_step_ms_<N>` for 1 and each worker count, `twin_step_speedup_<N>`, their per-round ratios and the load average. */
+export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Record<string, unknown>> {
+  const workers = opts.workers ?? [2];
+  const rounds = opts.rounds ?? 8;
+  const steps = opts.steps ?? 5;
+  const B = opts.batch ?? 128;
+  const backend = await initBackend();
+  const data = await loadDataset('fashion-mnist', { limitTrain: 8 * B, limitTest: 10 });
+  const solver = createSolver('dstd', { bins: 16 });
+  const cfg = resolveLoss(PRESETS.image.loss);
+  const config = defaultConfig(SIZES, { model: 'pnn' });
+  const init = initNetwork(config, { x: data.train.x, n: 256 }, solver, { seed: 1 });
+  const states = init.states();
+  init.dispose();
+  const fresh = (): SpikingNetwork => SpikingNetwork.fromStates(config, states);
+  const batches: { x: Float32Array; y: Uint8Array }[] = [];
+  for (let k = 0; k < 8; k++) batches.push({ x: data.train.x.slice(k * B * 784, (k + 1) * B * 784), y: data.train.y.slice(k * B, (k + 1) * B) });
+
+  const variants: Variant[] = [];
+  {
+    const net = fresh();
+    const optimizer = tf.train.adam(0.01);
+    variants.push({
+      name: '1',
+      workers: 1,
+      ticks: new Map(),
+      step: (x, y) => void trainStep(net, optimizer, x, y, solver, cfg),
+      close: async () => {
+        optimizer.dispose();
+        net.dispose();
+      },
+      times: [],
+    });
+  }
+  const started: Record<string, number> = {};
+  for (const w of [1, ...workers]) {
+    const net = fresh();
+    const optimizer = tf.train.adam(0.01);
+    const t0 = performance.now();
+    const pool = new TaskPool(w);
+    const dp = new DataParallelStep(net, pool, { solver, loss: cfg, maxBatch: B });
+    // The first step starts the threads, their backends and replicas.
+    await dp.step(optimizer, batches[0]!.x, batches[0]!.y);
+    started[w] = performance.now() - t0;
+    variants.push({
+      name: w === 1 ? '1_sharded' : String(w),
+      workers: w,
+      ticks: new Map(),
+      step: async (x, y) => void (await dp.step(optimizer, x, y)),
+      close: async () => {
+        await pool.close();
+        optimizer.dispose();
+        net.dispose();
+      },
+      times: [],
+    });
+  }
+  const load0 = loadavg();
+  // Warm-up: two steps each, untimed.
+  for (const v of variants) for (let k = 0; k < 2; k++) await v.step(batches[k]!.x, batches[k]!.y);
+  const ratios: Record<string, number[]> = Object.fromEntries(workers.map((w) => [w, []]));
+  let batch = 0;
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 ? [...variants].reverse() : variants;
+    const roundMs: Record<string, number> = {};
+    for (const v of order) {
+      const t: number[] = [];
+      const before = threadTicks();
+      for (let k = 0; k < steps; k++) {
+        const b = batches[(batch + k) % batches.length]!;
+        const t0 = performance.now();
+        await v.step(b.x, b.y);
+        t.push(performance.now() - t0);
+      }
+      for (const [tid, ticks] of threadTicks()) v.ticks.set(tid, (v.ticks.get(tid) ?? 0) + ticks - (before.get(tid) ?? 0));
+      v.times.push(...t);
+      roundMs[v.name] = median(t);
+    }
+    batch += steps;
+    for (const w of workers) ratios[w]!.push(roundMs['1']! / roundMs[String(w)]!);
+    note(`round ${r + 1}/${rounds}: ${variants.map((v) => `${v.name} ${roundMs[v.name]!.toFixed(1)} ms`).join(', ')}; load ${loadavg()[0]!.toFixed(1)}`);
+  }
+  const load1 = loadavg();
+  for (const v of variants) await v.close();
+  const out: Record<string, unknown> = { twin_backend: backend, twin_batch: B, twin_bins: 16, twin_rounds: rounds, twin_steps_per_round: steps };
+  for (const v of variants) out[`twin_step_ms_${v.name}`] = round(median(v.times));
+  // CPU per step by thread: this thread's (encoding, reduction, Adam, publishing) and each pool
+  // worker's (the busiest threads after it). On an idle machine a step's wall time is about this
+  // thread's CPU plus the busiest worker's, so their ratio projects the speedup the load hides.
+  const cpu: Record<string, { main: number; workers: number[]; other: number }> = {};
+  for (const v of variants) {
+    const n = v.times.length;
+    const main = ((v.ticks.get(process.pid) ?? 0) * TICK_MS) / n;
+    const rest = [...v.ticks.entries()].filter(([tid]) => tid !== process.pid).map(([, t]) => (t * TICK_MS) / n);
+    rest.sort((p, q) => q - p);
+    const w = v.workers > 1 ? rest.slice(0, v.workers) : [];
+    const other = rest.slice(w.length).reduce((p, q) => p + q, 0);
+    cpu[v.name] = { main, workers: w, other };
+    out[`twin_step_cpu_ms_${v.name}`] = { main: round(main, 3), workers: w.map((x) => round(x, 3)), other_threads: round(other, 3) };
+  }
+  for (const w of workers) {
+    const c = cpu[String(w)]!;
+    const critical = c.main + Math.max(0, ...c.workers);
+    if (critical > 0) out[`twin_step_speedup_${w}_cpu_projection`] = round(cpu['1']!.main / critical, 3);
+  }
+  for (const w of workers) {
+    out[`twin_step_speedup_${w}`] = round(median(ratios[w]!), 3);
+    out[`twin_step_speedup_${w}_rounds`] = ratios[w]!.map((x) => round(x, 3));
+    out[`twin_pool_start_ms_${w}`] = round(started[w]!);
+  }
+  out.twin_load_avg_1min = [round(load0[0]!, 3), round(load1[0]!, 3)];
+  return out;
+}
+
+export interface TwinAccuracyOptions {
+  workers?: number[];
+  seeds?: number[];
+  epochs?: number;
+  limitTrain?: number;
+  limitTest?: number;
+}
+
+/** Final test accuracy per seed and worker count; `twin_acc_mean_<N>` and `twin_acc_diff_points_<N>` (N workers minus one). */
+export async function twinAccuracyScaling(opts: TwinAccuracyOptions = {}): Promise<Record<string, unknown>> {
+  const workers = opts.workers ?? [1, 2];
+  const seeds = opts.seeds ?? [1, 2, 3];
+  const epochs = opts.epochs ?? 5;
+  await initBackend();
+  const preset = PRESETS.image;
+  const solver = createSolver('dstd', { bins: 16 });
+  const acc: Record<string, number[]> = Object.fromEntries(workers.map((w) => [w, []]));
+  const seconds: Record<string, number[]> = Object.fromEntries(workers.map((w) => [w, []]));
+  for (const seed of seeds) {
+    const data = await loadDataset('fashion-mnist', { limitTrain: opts.limitTrain, limitTest: opts.limitTest, seed });
+    for (const w of workers) {
+      const net = initNetwork(defaultConfig(SIZES, { model: 'pnn' }), { x: data.train.x, n: Math.min(256, data.train.n) }, solver, { seed });
+      const t0 = performance.now();
+      const history = await trainNetwork(net, data, {
+        epochs,
+        batchSize: preset.batchSize,
+        lr: preset.lr,
+        schedule: preset.schedule,
+        seed,
+        solver,
+        loss: preset.loss,
+        workers: w,
+      });
+      net.dispose();
+      const a = history.at(-1)!.test_acc!;
+      acc[w]!.push(a);
+      seconds[w]!.push((performance.now() - t0) / 1000);
+      note(`seed ${seed}, ${w} worker(s): test ${(100 * a).toFixed(2)} % after ${epochs} epochs, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    }
+  }
+  const mean = (a: number[]) => a.reduce((p, q) => p + q, 0) / a.length;
+  const out: Record<string, unknown> = {
+    twin_acc_epochs: epochs,
+    twin_acc_seeds: seeds,
+    twin_acc_limit_train: opts.limitTrain ?? null,
+    twin_acc_limit_test: opts.limitTest ?? null,
+  };
+  for (const w of workers) {
+    out[`twin_acc_${w}`] = acc[w]!.map((a) => round(100 * a, 5));
+    out[`twin_acc_mean_${w}`] = round(100 * mean(acc[w]!), 5);
+    out[`twin_acc_train_s_${w}`] = seconds[w]!.map((s) => round(s, 3));
+    if (w !== workers[0]) out[`twin_acc_diff_points_${w}`] = round(100 * (mean(acc[w]!) - mean(acc[workers[0]!]!)), 3);
+  }
+  return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const env = process.env;
+  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const result =
+    env.TWIN_SCALING === 'accuracy'
+      ? await twinAccuracyScaling({
+          epochs: num(env.TWIN_EPOCHS),
+          seeds: env.TWIN_SEEDS?.split(',').map(Number),
+          limitTrain: num(env.TWIN_LIMIT_TRAIN),
+          limitTest: num(env.TWIN_LIMIT_TEST),
+        })
+      : await twinStepScaling({ rounds: num(env.TWIN_ROUNDS), steps: num(env.TWIN_STEPS) });
+  console.log(JSON.stringify(result));
+}

@@ -1,0 +1,77 @@
+/**
+ * The project's worker pool: a thin layer over piscina that runs a named export of a task module
+ * on worker threads. Independent problems (one neuron's fit, one shard of a training batch) are
+ * tasks; a task is a pure function of its input, so a result never depends on the worker count.
+ *
+ * `workers: 1` runs tasks inline in this thread (no thread start-up, the same code path as a
+ * worker), which is also the reference every other worker count must reproduce.
+ */
+
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+
+const ENTRY = new URL('./task-entry.mjs', import.meta.url).href;
+
+/** The default worker count: the cores this process may use. */
+export function defaultWorkers(): number {
+  return Math.max(1, availableParallelism());
+}
+
+/** Checks a worker count from a flag or an option; throws naming the value and the fix. */
+export function checkWorkers(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 256) {
+    throw new RangeError(`workers must be an integer from 1 to 256, got ${n}: pass --workers N (default ${defaultWorkers()}, the available cores)`);
+  }
+  return n;
+}
+
+export interface TaskOptions {
+  /** Buffers moved (not copied) to the worker with the input. */
+  transfer?: ArrayBuffer[];
+  signal?: AbortSignal;
+}
+
+export class TaskPool {
+  readonly workers: number;
+  private readonly pool: Piscina | undefined;
+  private readonly inline = new Map<string, Promise<Record<string, unknown>>>();
+
+  constructor(workers: number = defaultWorkers()) {
+    this.workers = checkWorkers(workers);
+    if (this.workers > 1) {
+      this.pool = new Piscina({ filename: ENTRY, minThreads: this.workers, maxThreads: this.workers, idleTimeout: 60_000 });
+    }
+  }
+
+  /** Runs `fn` exported by `module` (a file URL, e.g. `new URL('./fit-task.ts', import.meta.url)`) on `input`. */
+  async run<I, O>(module: URL, fn: string, input: I, opts: TaskOptions = {}): Promise<O> {
+    opts.signal?.throwIfAborted();
+    if (!this.pool) {
+      let loaded = this.inline.get(module.href);
+      if (!loaded) {
+        loaded = import(module.href) as Promise<Record<string, unknown>>;
+        this.inline.set(module.href, loaded);
+      }
+      const f = (await loaded)[fn];
+      if (typeof f !== 'function') throw new TypeError(`pool task ${fn} is not exported by ${module.href}`);
+      return (await f(input)) as O;
+    }
+    return this.pool.run({ module: module.href, fn, input }, { transferList: opts.transfer, signal: opts.signal ?? null }) as Promise<O>;
+  }
+
+  /** Maps `inputs` through a task, results in input order; `onDone` fires as each one finishes. */
+  runAll<I, O>(module: URL, fn: string, inputs: readonly I[], opts: { signal?: AbortSignal; onDone?: (index: number) => void } = {}): Promise<O[]> {
+    return Promise.all(
+      inputs.map((input, k) =>
+        this.run<I, O>(module, fn, input, { signal: opts.signal }).then((r) => {
+          opts.onDone?.(k);
+          return r;
+        }),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.destroy();
+  }
+}

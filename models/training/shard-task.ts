@@ -1,0 +1,223 @@
+/**
+ * The worker side of data-parallel training (data-parallel.ts): one shard of a batch, on this
+ * thread's replica of the network. Loaded once per pool thread, so the tfjs backend and the
+ * replica (rebuilt only when another network arrives) persist from step to step; the weights
+ * come from shared memory at every step.
+ *
+ * Writes into this shard's slot of the shared gradient buffer:
+ *   main: d/dp [(n_s / B) (cross-entropy_s + window_s)]: the batch means' share of this shard;
+ *   dead: d/dp sum over candidate pairs of relu(target - v): unnormalised, every candidate neuron
+ *         of a hidden layer (a neuron that fired for at most deadRate * B of this shard's samples,
+ *         a superset of the batch's dead neurons), the silent label neurons of the output layer.
+ * The caller selects and normalises the dead term once every shard's firing counts are summed.
+ */
+
+import * as tf from '@tensorflow/tfjs-core';
+import type { NetworkConfig } from '../network/network.ts';
+import { earliestSpike, SpikingNetwork } from '../network/network.ts';
+import type { DenseLayerState, DriveMode } from '../network/layer.ts';
+import { createSolver, type SolverName, type SolverOptions, type SpikeSolver } from '../network/solver.ts';
+import { type BackendName, initBackend } from '../tf/backend.ts';
+import { registerGradients } from '../tf/gradients.ts';
+import { deadNeuronMargins, type LossConfig } from './losses.ts';
+import { forwardLoss, MEMBRANE_BINS } from './trainer.ts';
+
+/** A dense layer without its weights (those travel through shared memory). */
+export type FixedLayerState = Omit<DenseLayerState, 'pE' | 'pI'>;
+
+/** Everything a thread needs to build its replica; `id` names one training run's network. */
+export interface ReplicaSpec {
+  id: string;
+  backend: string;
+  config: NetworkConfig;
+  layers: FixedLayerState[];
+  drives: DriveMode;
+  solver: { name: SolverName; options?: SolverOptions };
+  loss: LossConfig;
+}
+
+export interface ShardInput {
+  spec: ReplicaSpec;
+  /** Float32 weights: every layer's pE then pI, row-major, layer by layer. */
+  weights: SharedArrayBuffer;
+  /** Float32 rows of the batch (features each) and their labels. */
+  x: SharedArrayBuffer;
+  y: SharedArrayBuffer;
+  /** Float32, shards x 2 x parameters: this shard's main then dead gradients. */
+  grads: SharedArrayBuffer;
+  shard: number;
+  /** Rows [start, end) of a batch of `batch` rows. */
+  start: number;
+  end: number;
+  batch: number;
+}
+
+export interface ShardResult {
+  /** This shard's share of the batch's cross-entropy and window term. */
+  ce: number;
+  window: number;
+  correct: number;
+  /** Per layer: how many of this shard's samples each neuron fired for. */
+  fired: Int32Array[];
+  /** Per layer: sum over this shard's candidate pairs of relu(target - v), per neuron (empty with deadWeight 0). */
+  dead: Float64Array[];
+  /** Candidate pairs of the output layer (silent label neurons). */
+  deadLabels: number;
+}
+
+interface Replica {
+  id: string;
+  net: SpikingNetwork;
+  solver: SpikeSolver;
+}
+
+let replica: Replica | undefined;
+
+async function replicaFor(spec: ReplicaSpec, weights: Float32Array): Promise<Replica> {
+  if (replica?.id === spec.id) return replica;
+  const backend = await initBackend({ prefer: spec.backend as BackendName });
+  // Another backend would compute other numbers than the caller's thread (and at another speed).
+  if (backend !== spec.backend) throw new Error(`a pool worker initialised the ${backend} tfjs backend, the training thread uses ${spec.backend}`);
+  registerGradients();
+  replica?.net.dispose();
+  replica = undefined;
+  let offset = 0;
+  const states: DenseLayerState[] = spec.layers.map((l) => {
+    const size = l.nIn * l.nOut;
+    const pE = weights.slice(offset, offset + size);
+    const pI = weights.slice(offset + size, offset + 2 * size);
+    offset += 2 * size;
+    return { ...l, pE, pI };
+  });
+  replica = { id: spec.id, net: SpikingNetwork.fromStates(spec.config, states, spec.drives), solver: createSolver(spec.solver.name, spec.solver.options) };
+  return replica;
+}
+
+/** Copies the shared weights into the replica's variables (copies: a tensor must not alias memory the caller rewrites). */
+function loadWeights(net: SpikingNetwork, weights: Float32Array): void {
+  let offset = 0;
+  tf.tidy(() => {
+    for (const v of net.trainableVariables()) {
+      v.assign(tf.tensor(weights.slice(offset, offset + v.size), v.shape));
+      offset += v.size;
+    }
+  });
+}
+
+/** One shard's gradients into shared memory; see the file comment. */
+export async function shardGradients(input: ShardInput): Promise<ShardResult> {
+  const { spec, start, end, batch, shard } = input;
+  const weights = new Float32Array(input.weights);
+  const { net, solver } = await replicaFor(spec, weights);
+  loadWeights(net, weights);
+  const cfg = spec.loss;
+  const n = end - start;
+  const features = net.features;
+  const x = new Float32Array(input.x, start * features * 4, n * features).slice();
+  const labels = new Uint8Array(input.y, start, n).slice();
+  const vars = net.trainableVariables();
+  const P = vars.reduce((a, v) => a + v.size, 0);
+  const mainOut = new Float32Array(input.grads, shard * 2 * P * 4, P);
+  const deadOut = new Float32Array(input.grads, (shard * 2 + 1) * P * 4, P);
+  const L = net.layers.length;
+  const share = n / batch;
+
+  const inputTimes = net.encode(x, n);
+  let kept: tf.Tensor[] = [];
+  let inputs: tf.Tensor2D[] = [];
+  let masks: tf.Tensor[] = [];
+  const main = tf.variableGrads(() => {
+    const f = net.forward(inputTimes, solver);
+    const r = forwardLoss(net, f, labels, { ...cfg, deadWeight: 0 }, { bins: solver.resolution });
+    kept = [r.outTimes, r.outMask, r.terms.ce, r.terms.window].map((t) => tf.keep(t));
+    inputs = f.inputs.map((t) => tf.keep(t));
+    masks = f.spikes.map((s) => tf.keep(s.mask));
+    return tf.mul(r.loss, share) as tf.Scalar;
+  }, vars);
+  writeGrads(vars, main.grads, mainOut);
+  const maskData = masks.map((m) => m.dataSync() as Float32Array);
+  const pred = earliestSpike(kept[0]!.dataSync(), kept[1]!.dataSync(), n, net.classes);
+  let correct = 0;
+  for (let b = 0; b < n; b++) if (pred[b] === labels[b]) correct++;
+  const ce = kept[2]!.dataSync()[0]! * share;
+  const window = kept[3]!.dataSync()[0]! * share;
+  tf.dispose([main.value, ...Object.values(main.grads), ...kept, ...masks]);
+
+  const fired: Int32Array[] = [];
+  const dead: Float64Array[] = [];
+  let deadLabels = 0;
+  // Candidate selection per layer: [n, nOut] 0/1, or null when the layer has no candidate.
+  const selections: (Float32Array | null)[] = [];
+  for (let l = 0; l < L; l++) {
+    const nOut = net.layers[l]!.nOut;
+    const mask = maskData[l]!;
+    const count = new Int32Array(nOut);
+    for (let b = 0; b < n; b++) for (let i = 0; i < nOut; i++) if (mask[b * nOut + i]! > 0.5) count[i]!++;
+    fired.push(count);
+    if (!(cfg.deadWeight > 0)) {
+      selections.push(null);
+      continue;
+    }
+    const sel = new Float32Array(n * nOut);
+    let any = false;
+    if (l === L - 1) {
+      for (let b = 0; b < n; b++) {
+        const k = b * nOut + labels[b]!;
+        if (mask[k]! < 0.5) {
+          sel[k] = 1;
+          deadLabels++;
+          any = true;
+        }
+      }
+    } else {
+      // A neuron that fired for more than deadRate * batch samples here cannot be dead on the batch.
+      const limit = cfg.deadRate * batch;
+      for (let i = 0; i < nOut; i++) {
+        if (count[i]! > limit) continue;
+        any = true;
+        for (let b = 0; b < n; b++) sel[b * nOut + i] = 1;
+      }
+    }
+    selections.push(any ? sel : null);
+  }
+
+  deadOut.fill(0);
+  if (selections.some((s) => s !== null)) {
+    const perNeuron: tf.Tensor[] = [];
+    const deadVars = net.layers.flatMap((layer, l) => (selections[l] ? layer.trainableVariables() : []));
+    const d = tf.variableGrads(() => {
+      let total: tf.Scalar = tf.scalar(0);
+      for (let l = 0; l < L; l++) {
+        const sel = selections[l];
+        if (!sel) continue;
+        const layer = net.layers[l]!;
+        const m = tf.mul(
+          tf.tensor2d(sel, [n, layer.nOut]),
+          deadNeuronMargins(layer, inputs[l]!, cfg.deadTarget, cfg.deadMembrane === 1 ? { bins: solver.resolution ?? MEMBRANE_BINS } : undefined),
+        );
+        const s = tf.sum(m, 0);
+        perNeuron[l] = tf.keep(s);
+        total = tf.add(total, tf.sum(s));
+      }
+      return total;
+    }, deadVars);
+    writeGrads(vars, d.grads, deadOut);
+    for (let l = 0; l < L; l++) dead.push(perNeuron[l] ? Float64Array.from(perNeuron[l]!.dataSync()) : new Float64Array(0));
+    tf.dispose([d.value, ...Object.values(d.grads), ...perNeuron.filter((t) => t)]);
+  } else {
+    for (let l = 0; l < L; l++) dead.push(new Float64Array(0));
+  }
+  tf.dispose([inputTimes, ...inputs.slice(1)]);
+  return { ce, window, correct, fired, dead, deadLabels };
+}
+
+/** Each variable's gradient (absent: none computed) at its offset in `out`; zeros elsewhere. */
+function writeGrads(vars: tf.Variable[], grads: tf.NamedTensorMap, out: Float32Array): void {
+  let offset = 0;
+  for (const v of vars) {
+    const g = grads[v.name];
+    if (g) out.set(g.dataSync() as Float32Array, offset);
+    else out.fill(0, offset, offset + v.size);
+    offset += v.size;
+  }
+}
