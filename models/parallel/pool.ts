@@ -9,6 +9,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { pauser } from '../io/event-loop.ts';
 
 const ENTRY = new URL('./task-entry.mjs', import.meta.url).href;
 
@@ -59,8 +60,22 @@ export class TaskPool {
     return this.pool.run({ module: module.href, fn, input }, { transferList: opts.transfer, signal: opts.signal ?? null }) as Promise<O>;
   }
 
-  /** Maps `inputs` through a task, results in input order; `onDone` fires as each one finishes. */
-  runAll<I, O>(module: URL, fn: string, inputs: readonly I[], opts: { signal?: AbortSignal; onDone?: (index: number) => void } = {}): Promise<O[]> {
+  /**
+   * Maps `inputs` through a task, results in input order; `onDone` fires as each one finishes.
+   * Inline (one worker) the tasks run one after another with a turn of the event loop every
+   * 50 ms between them, so a signal handler can run and abort the rest.
+   */
+  async runAll<I, O>(module: URL, fn: string, inputs: readonly I[], opts: { signal?: AbortSignal; onDone?: (index: number) => void } = {}): Promise<O[]> {
+    if (!this.pool) {
+      const pause = pauser(opts.signal);
+      const out: O[] = [];
+      for (const [k, input] of inputs.entries()) {
+        await pause();
+        out.push(await this.run<I, O>(module, fn, input, { signal: opts.signal }));
+        opts.onDone?.(k);
+      }
+      return out;
+    }
     return Promise.all(
       inputs.map((input, k) =>
         this.run<I, O>(module, fn, input, { signal: opts.signal }).then((r) => {
