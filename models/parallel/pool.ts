@@ -7,6 +7,7 @@
  * worker), which is also the reference every other worker count must reproduce.
  */
 
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { pauser } from '../io/event-loop.ts';
@@ -76,14 +77,32 @@ export class TaskPool {
       }
       return out;
     }
-    return Promise.all(
-      inputs.map((input, k) =>
-        this.run<I, O>(module, fn, input, { signal: opts.signal }).then((r) => {
-          opts.onDone?.(k);
-          return r;
-        }),
-      ),
-    );
+    // piscina listens on the signal once per queued task: one signal of our own (no listener
+    // limit) takes the caller's abort, so the caller's signal carries one listener, not thousands.
+    const outer = opts.signal;
+    outer?.throwIfAborted();
+    const inner = new AbortController();
+    setMaxListeners(0, inner.signal);
+    const forward = () => inner.abort(outer?.reason);
+    outer?.addEventListener('abort', forward, { once: true });
+    try {
+      return await Promise.all(
+        inputs.map((input, k) =>
+          this.run<I, O>(module, fn, input, { signal: inner.signal }).then((r) => {
+            opts.onDone?.(k);
+            return r;
+          }),
+        ),
+      );
+    } catch (err) {
+      // The caller's abort, not piscina's wrapper of it: callers tell an interruption by its reason.
+      if (outer?.aborted) throw outer.reason;
+      throw err;
+    } finally {
+      outer?.removeEventListener('abort', forward);
+      // Tasks still queued after another one failed are not wanted any more.
+      inner.abort();
+    }
   }
 
   async close(): Promise<void> {
