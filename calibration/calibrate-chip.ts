@@ -20,9 +20,9 @@ import type { NeuronCircuit } from '../models/neuron/units.ts';
 import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { creepingPatterns, resolveAdaptive, type AdaptiveOptions } from './adaptive-patterns.ts';
 import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from './layer-fit.ts';
-import { levenbergMarquardtAsync } from './lm.ts';
+import { levenbergMarquardtBatch } from './lm.ts';
 import { TaskPool } from '../models/parallel/pool.ts';
-import { allNeurons, FitPool } from './fit-pool.ts';
+import { allNeurons, FitPool, type NeuronJob } from './fit-pool.ts';
 import { emptyResiduals, errorTail, floorTicks, jitterFromRepeats, perNeuron, rmseTicks, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
 import {
   DEFAULT_PROBE_SIZES,
@@ -380,8 +380,10 @@ async function fitGlobals(
   // Every trial starts the per-neuron fits from the same state, so the objective is a function of
   // the globals alone (warm starts from the previous trial would make it depend on the search path).
   const snaps = fitters.map((f) => f.snapshot());
-  const res = async (p: Float64Array): Promise<Float64Array> => {
-    const g = toG(p);
+  // The points of one batch (a Jacobian's, or one trial) go to the pool together, every point's
+  // neurons starting from the snapshot; their states are written back point by point, so the
+  // fitters end as after evaluating the points one after another.
+  const res = async (points: Float64Array[]): Promise<Float64Array[]> => {
     fitters.forEach((f, k) => f.restore(snaps[k]));
     // Polished, each trial is scored with the jointly refined neuron: the projection alone leaves
     // conductance errors that the globals would otherwise absorb. The score is the down-weighted
@@ -389,27 +391,33 @@ async function fitGlobals(
     // threshold, and pulled E+ 3.5 % off on a die (32-16-8, seed 88, probe seed 2: 0.85 % with
     // this score) whose true globals gave the lower down-weighted cost.
     const results = await fp.run(
-      fitters.map((f, k) => ({
-        fitter: f,
-        neurons: pick[k],
-        globals: g,
-        steps:
-          polish && f.data.input.driven <= polishLimit
-            ? [{ kind: 'fit', iterations: 6 }, { kind: 'polish', iterations: 6 }, { kind: 'score' }]
-            : [{ kind: 'fit', iterations: 6 }],
-      })),
+      points.flatMap((p) =>
+        fitters.map((f, k) => ({
+          fitter: f,
+          neurons: pick[k],
+          globals: toG(p),
+          steps:
+            polish && f.data.input.driven <= polishLimit
+              ? [{ kind: 'fit', iterations: 6 }, { kind: 'polish', iterations: 6 }, { kind: 'score' }]
+              : [{ kind: 'fit', iterations: 6 }],
+        })),
+      ) as NeuronJob[],
     );
-    const parts = results.flat().map((r) => r.residuals ?? new Float64Array(0));
-    const len = parts.reduce((s, a) => s + a.length, 0);
-    const r = new Float64Array(len);
-    let o = 0;
-    for (const a of parts) {
-      r.set(a, o);
-      o += a.length;
-    }
-    return r;
+    return points.map((_, q) => {
+      const parts = results
+        .slice(q * fitters.length, (q + 1) * fitters.length)
+        .flat()
+        .map((r) => r.residuals ?? new Float64Array(0));
+      const r = new Float64Array(parts.reduce((s, a) => s + a.length, 0));
+      let o = 0;
+      for (const a of parts) {
+        r.set(a, o);
+        o += a.length;
+      }
+      return r;
+    });
   };
-  const fit = await levenbergMarquardtAsync(res, [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos], {
+  const fit = await levenbergMarquardtBatch(res, [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos], {
     // Steps well above the noise of the nested per-neuron solves, so the Jacobian sees the slope.
     steps: [0.05, 0.05, 1e-4, 1e-4],
     lower: [bounds.ePlusMin, -200, 0, 0],
