@@ -20,8 +20,9 @@ import type { NeuronCircuit } from '../models/neuron/units.ts';
 import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { creepingPatterns, resolveAdaptive, type AdaptiveOptions } from './adaptive-patterns.ts';
 import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from './layer-fit.ts';
-import { levenbergMarquardtAsync } from './lm.ts';
-import { pauser } from '../models/io/event-loop.ts';
+import { levenbergMarquardtBatch } from './lm.ts';
+import { TaskPool } from '../models/parallel/pool.ts';
+import { allNeurons, FitPool, type NeuronJob } from './fit-pool.ts';
 import { emptyResiduals, errorTail, floorTicks, jitterFromRepeats, perNeuron, rmseTicks, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
 import {
   DEFAULT_PROBE_SIZES,
@@ -95,6 +96,13 @@ export interface CalibrateChipOptions {
   fixedGlobals?: GlobalParams;
   /** Programmed precharge / threshold per layer, volts (default nominal). */
   neuronVoltages?: readonly { vRest: number; vThreshold: number }[];
+  /**
+   * Threads for the per-neuron fits (default 1: this thread). The result is identical for every
+   * count. Ignored when `pool` is given.
+   */
+  workers?: number;
+  /** A pool to run the per-neuron fits on (the caller closes it); default one of `workers` threads for this call. */
+  pool?: TaskPool;
   signal?: AbortSignal;
   onProgress?: (stage: string, done: number, total: number) => void;
 }
@@ -354,15 +362,15 @@ function warmStart(fitters: LayerFitter[], subsets: number[][]): void {
 }
 
 /**
- * Fits globals on a subset of neurons of every layer (outer LM), neurons refitted inside; `pause`
- * runs between neuron fits (a turn of the event loop, and a stop once the signal aborts).
+ * Fits globals on a subset of neurons of every layer (outer LM), the neurons refitted on the pool
+ * inside each trial.
  */
 async function fitGlobals(
   fitters: LayerFitter[],
   start: GlobalParams,
   perLayer: number,
   bounds: { ePlusMin: number; eMinusMax: number },
-  pause: () => Promise<void>,
+  fp: FitPool,
   polish = false,
   polishLimit = Infinity,
   maxIterations = 12,
@@ -372,35 +380,44 @@ async function fitGlobals(
   // Every trial starts the per-neuron fits from the same state, so the objective is a function of
   // the globals alone (warm starts from the previous trial would make it depend on the search path).
   const snaps = fitters.map((f) => f.snapshot());
-  const res = async (p: Float64Array): Promise<Float64Array> => {
-    const g = toG(p);
+  // The points of one batch (a Jacobian's, or one trial) go to the pool together, every point's
+  // neurons starting from the snapshot; their states are written back point by point, so the
+  // fitters end as after evaluating the points one after another.
+  const res = async (points: Float64Array[]): Promise<Float64Array[]> => {
     fitters.forEach((f, k) => f.restore(snaps[k]));
-    const parts: Float64Array[] = [];
-    for (const [k, f] of fitters.entries()) {
-      for (const i of pick[k]) {
-        await pause();
-        if (polish && f.data.input.driven <= polishLimit) {
-          // Score each trial with the jointly refined neuron: the projection alone leaves
-          // conductance errors that the globals would otherwise absorb. The score is the
-          // down-weighted residual the neurons minimise: plain squares are ruled by a few patterns
-          // that graze threshold, and pulled E+ 3.5 % off on a die (32-16-8, seed 88, probe seed 2:
-          // 0.85 % with this score) whose true globals gave the lower down-weighted cost.
-          f.fitNeuron(i, g, 6);
-          f.polishNeuron(i, g, 6);
-          parts.push(Float64Array.from(f.residualsFixed(i, g, 0, 'fit', true)));
-        } else parts.push(f.fitNeuron(i, g, 6));
+    // Polished, each trial is scored with the jointly refined neuron: the projection alone leaves
+    // conductance errors that the globals would otherwise absorb. The score is the down-weighted
+    // residual the neurons minimise: plain squares are ruled by a few patterns that graze
+    // threshold, and pulled E+ 3.5 % off on a die (32-16-8, seed 88, probe seed 2: 0.85 % with
+    // this score) whose true globals gave the lower down-weighted cost.
+    const results = await fp.run(
+      points.flatMap((p) =>
+        fitters.map((f, k) => ({
+          fitter: f,
+          neurons: pick[k],
+          globals: toG(p),
+          steps:
+            polish && f.data.input.driven <= polishLimit
+              ? [{ kind: 'fit', iterations: 6 }, { kind: 'polish', iterations: 6 }, { kind: 'score' }]
+              : [{ kind: 'fit', iterations: 6 }],
+        })),
+      ) as NeuronJob[],
+    );
+    return points.map((_, q) => {
+      const parts = results
+        .slice(q * fitters.length, (q + 1) * fitters.length)
+        .flat()
+        .map((r) => r.residuals ?? new Float64Array(0));
+      const r = new Float64Array(parts.reduce((s, a) => s + a.length, 0));
+      let o = 0;
+      for (const a of parts) {
+        r.set(a, o);
+        o += a.length;
       }
-    }
-    const len = parts.reduce((s, a) => s + a.length, 0);
-    const r = new Float64Array(len);
-    let o = 0;
-    for (const a of parts) {
-      r.set(a, o);
-      o += a.length;
-    }
-    return r;
+      return r;
+    });
   };
-  const fit = await levenbergMarquardtAsync(res, [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos], {
+  const fit = await levenbergMarquardtBatch(res, [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos], {
     // Steps well above the noise of the nested per-neuron solves, so the Jacobian sees the slope.
     steps: [0.05, 0.05, 1e-4, 1e-4],
     lower: [bounds.ePlusMin, -200, 0, 0],
@@ -517,9 +534,16 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
     supply: opts.supplyV,
   });
 
+  // Started before probing, so the threads load while the device works.
+  const pool = opts.pool ?? new TaskPool(opts.workers ?? 1);
   const tProbe = performance.now();
   const runs: LayerRun[] = [];
-  for (const l of layers) runs.push(await probeLayer(target, l, sizes, seed, opts));
+  try {
+    for (const l of layers) runs.push(await probeLayer(target, l, sizes, seed, opts));
+  } catch (e) {
+    if (!opts.pool) await pool.close();
+    throw e;
+  }
   const probingSeconds = (performance.now() - tProbe) / 1000;
 
   const tFit = performance.now();
@@ -546,47 +570,66 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
       samples: run.samples,
     }),
   );
-  const mkFitters = (ideal: boolean) =>
-    runs.map((run, k) => {
-      const f = new LayerFitter(datasets[k], ideal, nominalFamilies(run.layer));
-      f.initialiseFamilies(ideal ? { ePlus: 1, eMinus: -1, kickNmos: 0, kickPmos: 0 } : g0);
-      return f;
-    });
+  try {
+    return await fitChip(
+      target,
+      opts,
+      { layers, sizes, seed, adaptive, perUnit, curveCtx, circuitOf, runs, datasets, nominalFamilies, g0, bounds, t0, tFit, probingSeconds },
+      new FitPool(pool, opts.signal),
+    );
+  } finally {
+    if (!opts.pool) await pool.close();
+  }
+}
+
+interface FitContext {
+  layers: number[];
+  sizes: ProbeSizes;
+  seed: number;
+  adaptive: AdaptiveOptions;
+  perUnit: number;
+  curveCtx: CurveContext;
+  circuitOf: (l: number) => NeuronCircuit;
+  runs: LayerRun[];
+  datasets: ReturnType<typeof buildDataset>[];
+  nominalFamilies: (l: number) => { nmos: CurveFamily; pmos: CurveFamily };
+  g0: GlobalParams;
+  bounds: { ePlusMin: number; eMinusMax: number };
+  t0: number;
+  tFit: number;
+  probingSeconds: number;
+}
+
+/**
+ * The fit, scoring and profile of calibrateChip. Every per-neuron step runs on `fp` (whole layers
+ * at a time); the families, the globals' outer loop and the scoring run here.
+ */
+async function fitChip(target: ProbeTarget, opts: CalibrateChipOptions, c: FitContext, fp: FitPool): Promise<CalibrationResult> {
+  const { layers, sizes, seed, adaptive, perUnit, curveCtx, circuitOf, runs, datasets, nominalFamilies, g0, bounds, t0, tFit, probingSeconds } = c;
+  const idealG: GlobalParams = { ePlus: 1, eMinus: -1, kickNmos: 0, kickPmos: 0 };
+  const mkFitters = (ideal: boolean) => runs.map((run, k) => new LayerFitter(datasets[k], ideal, nominalFamilies(run.layer)));
   const step = (s: string, d: number, t: number) => opts.onProgress?.(s, d, t);
 
   // Bottom-up PNN.
   step('fit PNN', 0, 4);
   const pnn = mkFitters(false);
-  // The fit is synchronous work of seconds to minutes: between neurons it gives the event loop a
-  // turn, so Ctrl-C / SIGTERM reach the signal and stop it there.
-  const pause = pauser(opts.signal);
-  const fitAll = async (fs: LayerFitter[], g: GlobalParams, its: number) => {
-    for (const f of fs) {
-      for (let i = 0; i < f.data.input.geometry.outputs; i++) {
-        await pause();
-        f.fitNeuron(i, g, its);
-      }
-    }
-  };
+  // Initial families from the sweeps at nominal globals, theta 1, delay 0 (LayerFitter.initialiseFamilies).
+  await fp.refitFamilies(pnn, g0);
   const polishLimit = opts.polishMaxInputs ?? Infinity;
-  const polishAll = async (fs: LayerFitter[], g: GlobalParams, its: number) => {
-    for (const f of fs) {
-      if (f.data.input.driven > polishLimit) continue;
-      for (let i = 0; i < f.data.input.geometry.outputs; i++) {
-        await pause();
-        f.polishNeuron(i, g, its);
-      }
-    }
-  };
-  /** Fits the given neurons of every fitter (starts[k] of fitter k). */
-  const fitSome = async (fs: LayerFitter[], which: number[][], g: GlobalParams, its: number) => {
-    for (const [k, f] of fs.entries()) {
-      for (const i of which[k]!) {
-        await pause();
-        f.fitNeuron(i, g, its);
-      }
-    }
-  };
+  const polishes = (f: LayerFitter) => f.data.input.driven <= polishLimit;
+  /** Projected fit of every neuron, then its polish where the layer allows it. */
+  const fitAndPolish = (fs: LayerFitter[], g: GlobalParams, fitIts: number, polishIts: number) =>
+    fp.run(
+      fs.map((f) => ({
+        fitter: f,
+        neurons: allNeurons(f),
+        globals: g,
+        steps: [{ kind: 'fit', iterations: fitIts }, ...(polishes(f) ? [{ kind: 'polish', iterations: polishIts } as const] : [])],
+      })),
+    );
+  /** Projected fit of the given neurons of every fitter (which[k] of fitter k). */
+  const fitSome = (fs: LayerFitter[], which: number[][], g: GlobalParams, its: number) =>
+    fp.run(fs.map((f, k) => ({ fitter: f, neurons: which[k], globals: g, steps: [{ kind: 'fit', iterations: its }] })));
   // Only the neurons the globals fit uses need a start at the nominal globals (and they alone feed
   // the family refit in between); every neuron is fitted once, at the final globals, then polished.
   const starts = globalSubsets(pnn, opts.globalNeurons ?? 16);
@@ -599,23 +642,20 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
   // outer steps in both passes, which walks further along the E+ / threshold valley.
   const narrow = pnn.every((f) => f.data.input.driven <= NARROW_INPUTS);
   const outerSteps = narrow ? 12 : 8;
-  let globals = opts.fixedGlobals ?? (await fitGlobals(pnn, g0, opts.globalNeurons ?? 16, bounds, pause, narrow, polishLimit, outerSteps));
+  let globals = opts.fixedGlobals ?? (await fitGlobals(pnn, g0, opts.globalNeurons ?? 16, bounds, fp, narrow, polishLimit, outerSteps));
   step('fit PNN', 2, 4);
   if (!opts.fixedGlobals) {
-    for (const [k, f] of pnn.entries()) {
-      await fitSome([f], [starts[k]!], globals, 8);
-      f.refitFamilies(globals, undefined, starts[k]);
-    }
-    globals = await fitGlobals(pnn, globals, opts.globalNeurons ?? 16, bounds, pause, true, polishLimit, outerSteps);
+    await fitSome(pnn, starts, globals, 8);
+    await fp.refitFamilies(pnn, globals, starts);
+    globals = await fitGlobals(pnn, globals, opts.globalNeurons ?? 16, bounds, fp, true, polishLimit, outerSteps);
   } else {
-    await fitAll(pnn, globals, 8);
-    for (const f of pnn) f.refitFamilies(globals);
+    await fitSome(pnn, pnn.map(allNeurons), globals, 8);
+    await fp.refitFamilies(pnn, globals);
   }
   step('fit PNN', 3, 4);
   if (!opts.fixedGlobals) warmStart(pnn, starts);
   // Warm starts and the polish that follows make a short projected fit enough here.
-  await fitAll(pnn, globals, 6);
-  await polishAll(pnn, globals, 6);
+  await fitAndPolish(pnn, globals, 6, 6);
   const adaptiveRecord: AdaptiveRecord = { candidates: 0, kept: 0, layers: [] };
   if (adaptive.configs > 0) {
     // The adaptive round: patterns the fit predicts to creep up to threshold pin the conductance
@@ -634,8 +674,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
       const f = new LayerFitter(datasets[k], false, nominalFamilies(run.layer));
       f.adopt(pnn[k]);
       pnn[k] = f;
-      await fitAll([f], globals, 6);
-      await polishAll([f], globals, 6);
+      await fitAndPolish([f], globals, 6, 6);
     }
     adaptiveRecord.candidates = adaptiveRecord.layers.reduce((a, x) => a + x.candidates, 0);
     adaptiveRecord.kept = adaptiveRecord.layers.reduce((a, x) => a + x.kept, 0);
@@ -644,16 +683,13 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
 
   // Ideal top-down model on the same data.
   step('fit ideal model', 0, 1);
-  const idealG: GlobalParams = { ePlus: 1, eMinus: -1, kickNmos: 0, kickPmos: 0 };
   const ideal = mkFitters(true);
-  for (const [k, f] of ideal.entries()) {
-    await fitSome([f], [starts[k]!], idealG, 8);
-    f.refitFamilies(idealG, undefined, starts[k]);
-  }
+  await fp.refitFamilies(ideal, idealG);
+  await fitSome(ideal, starts, idealG, 8);
+  await fp.refitFamilies(ideal, idealG, starts);
   warmStart(ideal, starts);
-  await fitAll(ideal, idealG, 5);
   // The reference model converges in fewer steps (no reversal potentials: times are nearly linear in the gains).
-  await polishAll(ideal, idealG, 5);
+  await fitAndPolish(ideal, idealG, 5, 5);
   step('fit ideal model', 1, 1);
 
   const horizons = target.layers.map((l) => l.horizonTicks);

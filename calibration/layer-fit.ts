@@ -93,6 +93,32 @@ export interface LayerFitState {
   obsP: Uint8Array;
 }
 
+/**
+ * Neuron i's own part of a LayerFitterState: everything a fit of that neuron reads and writes
+ * besides the layer's families (per-transistor arrays are its nIn-long rows). Neurons are
+ * independent problems once the families and globals are fixed, so this is what a fit of one
+ * neuron on another thread takes and gives back (fit-pool.ts).
+ */
+export interface NeuronState {
+  i: number;
+  theta: number;
+  delay: number;
+  dVthN: Float64Array;
+  lnGainN: Float64Array;
+  dVthP: Float64Array;
+  lnGainP: Float64Array;
+  obsN: Uint8Array;
+  obsP: Uint8Array;
+}
+
+/** Sweep observations of one transistor pooled into a family refit (see `familyObservations`). */
+export interface PooledObservations {
+  pol: 'nmos' | 'pmos';
+  volts: Float64Array;
+  lnG: Float64Array;
+  weight: Float64Array;
+}
+
 /** Per neuron, the measurements in a compact form (codes as indices into the layer's code list). */
 interface NeuronData {
   /** sweep-n: input, code index, input time, output time. */
@@ -332,6 +358,39 @@ export class LayerFitter {
       obsN: s.obsN.slice(),
       obsP: s.obsP.slice(),
     };
+  }
+
+  /** A copy of neuron i's state (see NeuronState). */
+  neuronState(i: number): NeuronState {
+    const s = this.state;
+    const nIn = this.data.input.geometry.inputs;
+    const a = i * nIn;
+    const b = a + nIn;
+    return {
+      i,
+      theta: s.theta[i],
+      delay: s.delay[i],
+      dVthN: s.dVthN.slice(a, b),
+      lnGainN: s.lnGainN.slice(a, b),
+      dVthP: s.dVthP.slice(a, b),
+      lnGainP: s.lnGainP.slice(a, b),
+      obsN: s.obsN.slice(a, b),
+      obsP: s.obsP.slice(a, b),
+    };
+  }
+
+  /** Writes back what neuronState() copied (after a fit elsewhere). */
+  setNeuronState(n: NeuronState): void {
+    const s = this.state;
+    const a = n.i * this.data.input.geometry.inputs;
+    s.theta[n.i] = n.theta;
+    s.delay[n.i] = n.delay;
+    s.dVthN.set(n.dVthN, a);
+    s.lnGainN.set(n.lnGainN, a);
+    s.dVthP.set(n.dVthP, a);
+    s.lnGainP.set(n.lnGainP, a);
+    s.obsN.set(n.obsN, a);
+    s.obsP.set(n.obsP, a);
   }
 
   /** Takes over another fitter's state of the same layer (a dataset with more samples, say), families included. */
@@ -804,33 +863,64 @@ export class LayerFitter {
    * mean transistor shift and ln gain into the family (so per-transistor values stay centred).
    */
   refitFamilies(globals: GlobalParams, maxObs = 20000, neurons?: readonly number[]): void {
+    const plan = this.familyPlan(maxObs, neurons);
+    this.fitFamilies(plan.pool.map((i, p) => this.familyObservations(i, globals, p, plan.step)));
+    for (let i = 0; i < this.data.input.geometry.outputs; i++) this.projectNeuron(i, globals);
+  }
+
+  /**
+   * The neurons a family refit pools (`neurons`, default all) and the sampling step over their
+   * driven synapses (synapse k of the pool, counted neuron by neuron, is used when k % step is 0).
+   */
+  familyPlan(maxObs = 20000, neurons?: readonly number[]): { pool: number[]; step: number } {
+    const pool = neurons ? [...neurons] : Array.from({ length: this.data.input.geometry.outputs }, (_, i) => i);
+    return { pool, step: Math.max(1, Math.floor((pool.length * this.data.input.driven) / Math.max(1, maxObs / 6))) };
+  }
+
+  /**
+   * The sweep observations neuron i (the p-th of the plan's pool) contributes to a family refit:
+   * its synapses inferred at its own theta and delay (not committed), the sampled ones with two
+   * readings or more, NMOS before PMOS per input.
+   */
+  familyObservations(i: number, globals: GlobalParams, p: number, step: number): PooledObservations[] {
+    const { data, state } = this;
+    const out: PooledObservations[] = [];
+    this.projectSynapses(i, globals, state.theta[i], state.delay[i], false);
+    const driven = data.input.driven;
+    for (let j = 0; j < driven; j++) {
+      if ((p * driven + j) % step) continue;
+      for (const pol of ['nmos', 'pmos'] as const) {
+        const o = (pol === 'nmos' ? this.scratch.obsN : this.scratch.obsP)[j];
+        if (o.count < 2) continue;
+        out.push({ pol, volts: o.volts.slice(0, o.count), lnG: o.lnG.slice(0, o.count), weight: o.weight.slice(0, o.count) });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Re-fits the curve families to pooled observations (familyObservations of the plan's neurons,
+   * in pool order), then clears every per-transistor shift: each neuron must then be projected
+   * again at the new families (projectNeuron).
+   */
+  fitFamilies(observations: readonly (readonly PooledObservations[])[]): void {
     // Fixed effects: every transistor gets a free ln-conductance offset while the family's slope
     // and threshold are fitted, alternating. A pooled fit without offsets is biased: at weak codes
     // only the stronger transistors fire inside the window, which flattens the apparent slope.
-    // `neurons` limits the pool to neurons whose theta and delay are already fitted.
+    // The pool is limited (familyPlan) to neurons whose theta and delay are already fitted.
     const { data, state } = this;
-    const n = data.input.geometry.outputs;
-    const pool = neurons ?? Array.from({ length: n }, (_, i) => i);
     const pooled = { nmos: [[], [], [], []] as number[][], pmos: [[], [], [], []] as number[][] };
-    const step = Math.max(1, Math.floor((pool.length * data.input.driven) / Math.max(1, maxObs / 6)));
-    let k = 0;
     let syn = 0;
-    for (const i of pool) {
-      this.projectSynapses(i, globals, state.theta[i], state.delay[i], false);
-      for (let j = 0; j < data.input.driven; j++, k++) {
-        if (k % step) continue;
-        for (const pol of ['nmos', 'pmos'] as const) {
-          const o = (pol === 'nmos' ? this.scratch.obsN : this.scratch.obsP)[j];
-          if (o.count < 2) continue;
-          const [volts, lnG, weight, id] = pooled[pol];
-          for (let q = 0; q < o.count; q++) {
-            volts.push(o.volts[q]);
-            lnG.push(o.lnG[q]);
-            weight.push(Math.min(o.weight[q], 1e4));
-            id.push(syn);
-          }
-          syn++;
+    for (const list of observations) {
+      for (const o of list) {
+        const [volts, lnG, weight, id] = pooled[o.pol];
+        for (let q = 0; q < o.volts.length; q++) {
+          volts.push(o.volts[q]);
+          lnG.push(o.lnG[q]);
+          weight.push(Math.min(o.weight[q], 1e4));
+          id.push(syn);
         }
+        syn++;
       }
     }
     const ctx = data.input.ctx;
@@ -873,7 +963,11 @@ export class LayerFitter {
     state.lnGainN.fill(0);
     state.dVthP.fill(0);
     state.lnGainP.fill(0);
-    for (let i = 0; i < n; i++) this.projectSynapses(i, globals, state.theta[i], state.delay[i], true);
+  }
+
+  /** Infers neuron i's transistor curves from its sweeps at its theta and delay and commits them. */
+  projectNeuron(i: number, globals: GlobalParams): void {
+    this.projectSynapses(i, globals, this.state.theta[i], this.state.delay[i], true);
   }
 
   /** Moves the mean per-transistor shift / ln gain of probed synapses into the families. */

@@ -72,7 +72,7 @@ function clampTo(p: Float64Array, o: LmOptions): void {
 export function levenbergMarquardt(residuals: (p: Float64Array) => Float64Array, start: ArrayLike<number>, o: LmOptions): LmResult {
   const steps = lmSteps(start, o);
   let s = steps.next();
-  while (!s.done) s = steps.next(residuals(s.value));
+  while (!s.done) s = steps.next(s.value.map((p) => residuals(p)));
   return s.value;
 }
 
@@ -87,16 +87,40 @@ export async function levenbergMarquardtAsync(
 ): Promise<LmResult> {
   const steps = lmSteps(start, o);
   let s = steps.next();
+  while (!s.done) {
+    const r: Float64Array[] = [];
+    for (const p of s.value) r.push(await residuals(p));
+    s = steps.next(r);
+  }
+  return s.value;
+}
+
+/**
+ * levenbergMarquardtAsync with the points that do not depend on each other's residuals (the
+ * Jacobian's finite-difference points of one iteration) handed over together, so they can be
+ * evaluated in parallel. The same points are asked for in the same order, so the result is
+ * levenbergMarquardt's.
+ */
+export async function levenbergMarquardtBatch(
+  residuals: (points: Float64Array[]) => Promise<Float64Array[]>,
+  start: ArrayLike<number>,
+  o: LmOptions,
+): Promise<LmResult> {
+  const steps = lmSteps(start, o);
+  let s = steps.next();
   while (!s.done) s = steps.next(await residuals(s.value));
   return s.value;
 }
 
-/** The algorithm, once for both drivers: yields each point to evaluate and takes its residuals back. */
-function* lmSteps(start: ArrayLike<number>, o: LmOptions): Generator<Float64Array, LmResult, Float64Array> {
+/**
+ * The algorithm, once for every driver: yields the points to evaluate (several at once where they
+ * are independent: a Jacobian's) and takes their residuals back in the same order.
+ */
+function* lmSteps(start: ArrayLike<number>, o: LmOptions): Generator<Float64Array[], LmResult, Float64Array[]> {
   const n = start.length;
   const p = Float64Array.from(start);
   clampTo(p, o);
-  let r = yield p;
+  let [r] = yield [p];
   let cost = sumSq(r);
   let mu = 1e-3;
   const maxIt = o.maxIterations ?? 20;
@@ -105,13 +129,20 @@ function* lmSteps(start: ArrayLike<number>, o: LmOptions): Generator<Float64Arra
   for (; it < maxIt; it++) {
     const m = r.length;
     const J = new Float64Array(m * n);
+    const hs: number[] = [];
+    const qs: Float64Array[] = [];
     for (let k = 0; k < n; k++) {
       const q = Float64Array.from(p);
       let h = o.steps[k];
       if (o.upper && q[k] + h > o.upper[k]) h = -h;
       q[k] += h;
-      const rq = yield q;
-      for (let s = 0; s < m; s++) J[s * n + k] = (rq[s] - r[s]) / h;
+      hs.push(h);
+      qs.push(q);
+    }
+    const rqs = yield qs;
+    for (let k = 0; k < n; k++) {
+      const rq = rqs[k];
+      for (let s = 0; s < m; s++) J[s * n + k] = (rq[s] - r[s]) / hs[k];
     }
     const JtJ = new Float64Array(n * n);
     const Jtr = new Float64Array(n);
@@ -143,7 +174,7 @@ function* lmSteps(start: ArrayLike<number>, o: LmOptions): Generator<Float64Arra
       const q = Float64Array.from(p);
       for (let a = 0; a < n; a++) q[a] += dx[a];
       clampTo(q, o);
-      const rq = yield q;
+      const [rq] = yield [q];
       const c = sumSq(rq);
       if (Number.isFinite(c) && c < cost) {
         const rel = (cost - c) / Math.max(cost, 1e-300);

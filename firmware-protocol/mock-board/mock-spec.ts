@@ -5,7 +5,7 @@
  * `spikeloop mock-board --pty --device mock:...`.
  *
  *   mock:behavioral?seed=7&geometry=784-256-128-10&faults=dead-neuron:1.3   chip options
- *       &maxPayload=4096&runDelayMs=20                                       board options
+ *       &maxPayload=4096&runDelayMs=20&thread=1                              board options
  *       &baud=921600&latencyMs=1&byteErrorRate=1e-4&errorSeed=3               line options
  */
 import { z } from 'zod';
@@ -15,6 +15,8 @@ import type { LineOptions } from './line.ts';
 export interface MockBoardSettings {
   maxPayload?: number;
   runDelayMs?: number;
+  /** 1: the board and its chip run on a thread of their own (thread.ts); 0 (default): in the host's thread. */
+  thread?: number;
 }
 
 export interface MockSpec {
@@ -41,6 +43,8 @@ export const MOCK_BOARD_OPTIONS = {
   maxPayload: whole(64, 65_535),
   /** Milliseconds added to every RUN (a slower board, for pipelining measurements). */
   runDelayMs: whole(0, 600_000),
+  /** 1 = board and chip on their own thread, overlapping the host (in-process mock only). */
+  thread: whole(0, 1),
 } as const;
 
 export const MOCK_LINE_OPTIONS = {

@@ -90,6 +90,7 @@ export const JOB_SPECS: Record<JobKind, JobSpec> = {
       patterns: optInt('patterns per E/I configuration (default 96): fewer is faster', 4, 4096),
       heldOut: optInt('held-out patterns per layer (default 64)', 4, 4096),
       adaptive: bool('add the adaptive round of sensitive patterns'),
+      workers: optInt('threads for the per-neuron fits (default: the cores of the machine the job runs on)', 1, 256),
     },
     check(o) {
       if (o.quick && (o.layers || o.sweepRepeats !== undefined || o.patterns !== undefined || o.adaptive))

@@ -14,6 +14,7 @@ import { ChipDevice } from '../device/chip-device.ts';
 import { runBringup } from '../workflows/bringup.ts';
 import { writeBringupJson, writeBringupReport } from '../workflows/bringup-report.ts';
 import { runCalibrateWorkflow } from '../workflows/calibrate.ts';
+import { defaultWorkers } from '../../models/parallel/pool.ts';
 import { runDeployWorkflow } from '../workflows/deploy.ts';
 import { hasCheckpoint } from '../workflows/finetune-checkpoint.ts';
 import { runFinetune } from '../workflows/finetune.ts';
@@ -137,6 +138,7 @@ export async function runFarmJob(ctx: JobRunContext): Promise<Record<string, unk
             layers: p.layers,
             seed: p.seed,
             adaptive: p.adaptive,
+            workers: p.workers ?? defaultWorkers(),
             sizes: Object.keys(sizes).length ? sizes : undefined,
             signal,
             print: ctx.log,

@@ -88,9 +88,10 @@ export async function openSerialTransport(address: SerialAddress, opts: SerialOp
 export async function openMockTransport(address: MockAddress): Promise<Transport> {
   // Loaded on demand: chip backends may pull in heavy engines that serial users never need.
   const { openMockBoard } = await import('../../firmware-protocol/mock-board/open.ts');
+  const { openMockBoardThread } = await import('../../firmware-protocol/mock-board/thread.ts');
   let mock;
   try {
-    mock = await openMockBoard(address.spec);
+    mock = address.spec.board.thread ? await openMockBoardThread(address.spec) : await openMockBoard(address.spec);
   } catch (err) {
     throw new TransportError(`cannot open ${address.uri}: ${(err as Error).message}`);
   }

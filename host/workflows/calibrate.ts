@@ -35,6 +35,8 @@ export interface CalibrateWorkflowOptions {
   sizes?: Partial<ProbeSizes>;
   /** Run the adaptive round (full mode; calibration/adaptive-patterns.ts, DEFAULT_ADAPTIVE). */
   adaptive?: boolean;
+  /** Threads for the per-neuron fits (full mode; default 1, this thread); the profile is the same for any count. */
+  workers?: number;
   signal?: AbortSignal;
   print?: (line: string) => void;
   onProgress?: (stage: string, done: number, total: number) => void;
@@ -273,6 +275,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         seed: opts.seed,
         sizes: opts.sizes,
         ...(opts.adaptive ? { adaptive: DEFAULT_ADAPTIVE } : {}),
+        workers: opts.workers,
         signal: opts.signal,
         onProgress: opts.onProgress,
       });

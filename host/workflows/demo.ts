@@ -91,6 +91,8 @@ export interface DemoOptions {
   calibrationSizes?: Partial<ProbeSizes>;
   /** Identical runs of bring-up's jitter check (default 32). */
   jitterRepeats?: number;
+  /** Threads for the calibration's per-neuron fits (default 1). */
+  workers?: number;
   signal?: AbortSignal;
   print(line: string): void;
   warn?(line: string): void;
@@ -412,6 +414,7 @@ async function calibrate(
       layers,
       seed: opts.seed,
       sizes: opts.calibrationSizes ?? DEMO_PROBE_SIZES,
+      workers: opts.workers,
       signal: opts.signal,
       deviceUri: device.uri,
       // Its own table would repeat the demo's; the figures are in calibration/report.html.

@@ -7,8 +7,10 @@
  * worker), which is also the reference every other worker count must reproduce.
  */
 
+import { setMaxListeners } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { pauser } from '../io/event-loop.ts';
 
 const ENTRY = new URL('./task-entry.mjs', import.meta.url).href;
 
@@ -59,16 +61,48 @@ export class TaskPool {
     return this.pool.run({ module: module.href, fn, input }, { transferList: opts.transfer, signal: opts.signal ?? null }) as Promise<O>;
   }
 
-  /** Maps `inputs` through a task, results in input order; `onDone` fires as each one finishes. */
-  runAll<I, O>(module: URL, fn: string, inputs: readonly I[], opts: { signal?: AbortSignal; onDone?: (index: number) => void } = {}): Promise<O[]> {
-    return Promise.all(
-      inputs.map((input, k) =>
-        this.run<I, O>(module, fn, input, { signal: opts.signal }).then((r) => {
-          opts.onDone?.(k);
-          return r;
-        }),
-      ),
-    );
+  /**
+   * Maps `inputs` through a task, results in input order; `onDone` fires as each one finishes.
+   * Inline (one worker) the tasks run one after another with a turn of the event loop every
+   * 50 ms between them, so a signal handler can run and abort the rest.
+   */
+  async runAll<I, O>(module: URL, fn: string, inputs: readonly I[], opts: { signal?: AbortSignal; onDone?: (index: number) => void } = {}): Promise<O[]> {
+    if (!this.pool) {
+      const pause = pauser(opts.signal);
+      const out: O[] = [];
+      for (const [k, input] of inputs.entries()) {
+        await pause();
+        out.push(await this.run<I, O>(module, fn, input, { signal: opts.signal }));
+        opts.onDone?.(k);
+      }
+      return out;
+    }
+    // piscina listens on the signal once per queued task: one signal of our own (no listener
+    // limit) takes the caller's abort, so the caller's signal carries one listener, not thousands.
+    const outer = opts.signal;
+    outer?.throwIfAborted();
+    const inner = new AbortController();
+    setMaxListeners(0, inner.signal);
+    const forward = () => inner.abort(outer?.reason);
+    outer?.addEventListener('abort', forward, { once: true });
+    try {
+      return await Promise.all(
+        inputs.map((input, k) =>
+          this.run<I, O>(module, fn, input, { signal: inner.signal }).then((r) => {
+            opts.onDone?.(k);
+            return r;
+          }),
+        ),
+      );
+    } catch (err) {
+      // The caller's abort, not piscina's wrapper of it: callers tell an interruption by its reason.
+      if (outer?.aborted) throw outer.reason;
+      throw err;
+    } finally {
+      outer?.removeEventListener('abort', forward);
+      // Tasks still queued after another one failed are not wanted any more.
+      inner.abort();
+    }
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 /** `spikeloop calibrate`: fit a chip's PNN parameters from probe measurements and write its profile. */
 import { z } from 'zod';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
-import { deviceOption, flag, intOption, timeoutOption, stringOption } from '../common-options.ts';
+import { deviceOption, flag, intOption, timeoutOption, stringOption, workersOption } from '../common-options.ts';
 import { ChipDevice } from '../../device/chip-device.ts';
 import { createProgress } from '../../ui/progress.ts';
 import { PROFILE_FILE, runCalibrateWorkflow } from '../../workflows/calibrate.ts';
@@ -56,6 +56,7 @@ export const options = {
     'after the first fit, measure 4 x 256 random patterns per layer and refit with those the model predicts to creep up to threshold (fewer large held-out errors when the model form is exact; slightly worse on the SPICE mock)',
   ),
   timeout: timeoutOption,
+  workers: workersOption,
 } satisfies OptionsSpec;
 
 export function check(o: ParsedOptions<typeof options>): string | undefined {
@@ -93,6 +94,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
       layers: o.layers,
       seed: o.seed,
       adaptive: o.adaptive,
+      workers: o.workers,
       sizes: o.sweepRepeats !== undefined ? { sweepRepeats: o.sweepRepeats } : undefined,
       signal: ctx.signal,
       print: ctx.print,

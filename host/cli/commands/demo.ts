@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
-import { intOption, intOptionWithDefault, stringOption } from '../common-options.ts';
+import { intOption, intOptionWithDefault, stringOption, workersOption } from '../common-options.ts';
 import { UsageError } from '../command.ts';
 import { parseDeviceUri } from '../../device/device-uri.ts';
 import { runDemo, type DemoDataset } from '../../workflows/demo.ts';
@@ -60,6 +60,7 @@ export const options = {
     ...calibrateOptions.layers,
     description: 'chip layers to calibrate, comma-separated (default: every layer of at most 1024 inputs, the whole reference chip)',
   },
+  workers: workersOption,
 } satisfies OptionsSpec;
 
 export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): Promise<Record<string, unknown>> {
@@ -68,7 +69,8 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
   const out = o.out ?? path.join('runs', `demo-${stamp}`);
   // A fresh chip each time unless pinned: the point is that the flow works on a chip nobody has seen.
   const seed = o.seed ?? Math.floor(Math.random() * 1_000_000);
-  const device = o.device ?? `mock:behavioral?seed=${seed}`;
+  // With more than one worker the embedded mock's chip gets a thread of its own (host and device overlap).
+  const device = o.device ?? `mock:behavioral?seed=${seed}${o.workers > 1 ? '&thread=1' : ''}`;
   try {
     parseDeviceUri(device);
   } catch (err) {
@@ -88,6 +90,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     finetuneEpochs: o.finetuneEpochs,
     finetune: o.finetune,
     calibrateLayers: o.calibrateLayers,
+    workers: o.workers,
     signal: ctx.signal,
     print: ctx.print,
     warn: ctx.warn,

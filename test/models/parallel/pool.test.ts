@@ -35,6 +35,31 @@ describe('TaskPool', () => {
     expect(Array.from(new Float64Array(buffer))).toEqual([0.5, 1.5, 2.5, 3.5]);
   });
 
+  for (const workers of [1, 2]) {
+    it(`stops a long runAll with the caller's abort reason (${workers} worker(s)), one listener on the caller's signal`, async () => {
+      const pool = new TaskPool(workers);
+      pools.push(pool);
+      const ac = new AbortController();
+      let listeners = 0;
+      const add = ac.signal.addEventListener.bind(ac.signal);
+      ac.signal.addEventListener = ((...a: Parameters<typeof add>) => {
+        listeners++;
+        return add(...a);
+      }) as typeof add;
+      const reason = new Error('stopped by the test');
+      let done = 0;
+      const run = pool.runAll(TASK, 'spin', new Array(40).fill(20), {
+        signal: ac.signal,
+        onDone: () => {
+          if (++done === 2) ac.abort(reason);
+        },
+      });
+      await expect(run).rejects.toBe(reason);
+      expect(done).toBeLessThan(40);
+      expect(listeners).toBeLessThanOrEqual(1);
+    });
+  }
+
   it('names a missing export', async () => {
     const pool = new TaskPool(1);
     await expect(pool.run(TASK, 'cube', 2)).rejects.toThrow(/cube is not exported/);

@@ -10,3 +10,11 @@ export function sumShared(input: { buffer: SharedArrayBuffer; index: number; val
   view[input.index] = input.value;
   return input.index;
 }
+
+/** Busy for `ms` milliseconds (a task long enough to be caught by an abort). */
+export function spin(ms: number): number {
+  const end = performance.now() + ms;
+  let k = 0;
+  while (performance.now() < end) k++;
+  return k;
+}
