@@ -17,6 +17,7 @@
  */
 
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { profileTwinPhysics, loadChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
 import type { ProbeSizes } from '../../calibration/probe-plan.ts';
@@ -69,6 +70,24 @@ export function defaultFinetune(fashionTrained: boolean): DemoDataset[] {
  */
 export const DEMO_PROBE_SIZES: Partial<ProbeSizes> = { patternConfigs: 2, eiConfigs: 1, patternsPerConfig: 32, heldOutPatterns: 32 };
 
+/**
+ * Layer widths of the demo's own mock chip (no --device). Calibration's cost grows with neurons x
+ * inputs and most of it is the 784-input first layer: 64 first-layer neurons instead of the
+ * reference chip's 256 (and one layer fewer) make every stage several times cheaper, and on
+ * Fashion-MNIST a 784-64-10 network still reaches 80 % in seconds of training (docs/RESULTS.md).
+ */
+export const DEMO_GEOMETRY = '784-64-10';
+
+/** What `spikeloop demo` runs when no flag says otherwise (the CLI's defaults); docs/RESULTS.md has what each costs. */
+export const DEMO_DEFAULTS = {
+  irisEpochs: 150,
+  fashionTrain: 12_000,
+  fashionTest: 1000,
+  fashionEpochs: 3,
+  finetuneTrain: 2000,
+  finetuneEpochs: 1,
+} as const;
+
 export type DemoDataset = 'iris' | 'fashion-mnist';
 
 export interface DemoOptions {
@@ -76,10 +95,13 @@ export interface DemoOptions {
   out: string;
   /** Seed of network initialisation, data split, batch order and probe patterns. */
   seed: number;
-  /** Twin epochs on Iris. */
+  /** Twin epochs on Iris; 0 skips Iris. */
   irisEpochs: number;
-  /** The Fashion-MNIST subset (training and test samples) and its twin epochs; null skips it. */
-  fashion: { train: number; test: number; epochs: number } | null;
+  /**
+   * The Fashion-MNIST subset (training and test samples), its twin epochs and, optionally, the training
+   * images in-situ fine-tuning sees (default: the twin's subset); null skips Fashion-MNIST.
+   */
+  fashion: { train: number; test: number; epochs: number; finetuneTrain?: number } | null;
   /** In-situ fine-tuning epochs, and of which networks (default Iris). */
   finetuneEpochs: number;
   finetune?: DemoDataset[];
@@ -89,6 +111,11 @@ export interface DemoOptions {
   calibrationSizes?: Partial<ProbeSizes>;
   /** Identical runs of bring-up's jitter check (default 32). */
   jitterRepeats?: number;
+  /**
+   * Worker threads the compute stages may use (calibration's per-neuron fits, the twin's steps, the
+   * mock chip); recorded in the summary. Default: the cores available.
+   */
+  workers?: number;
   signal?: AbortSignal;
   print(line: string): void;
   warn?(line: string): void;
@@ -140,6 +167,10 @@ export interface DemoSummary {
   stages: { stage: string; seconds: number; cpu_seconds: number; result: string }[];
   seconds: number;
   cpu_seconds: number;
+  /** The whole run, wall seconds (= seconds), and the process's peak resident memory in MB (every thread). */
+  demo_s: number;
+  demo_peak_rss_mb: number;
+  workers: number;
   profile: string;
   report: string;
   [key: string]: unknown;
@@ -175,6 +206,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   };
   const bar = (total: number, label: string, unit: string): Progress => createProgress({ total, label, unit, stream: opts.progress });
 
+  if (opts.irisEpochs <= 0 && !opts.fashion) throw new RangeError('the demo needs a network to train: give Iris epochs above 0 or a Fashion-MNIST subset');
   const run = openRunDir({ out: opts.out, info: { command: 'demo', args: process.argv.slice(2), device: opts.device } });
   const nets: SpikingNetwork[] = [];
   let device: ChipDevice | undefined;
@@ -216,7 +248,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
 
     // 3-4. Twin training, then deployment through nominal and calibrated curves, per data set.
     const datasets: { name: DemoDataset; data: Dataset; epochs: number }[] = [];
-    datasets.push({ name: 'iris', data: await loadDataset('iris', { seed: opts.seed }), epochs: opts.irisEpochs });
+    if (opts.irisEpochs > 0) datasets.push({ name: 'iris', data: await loadDataset('iris', { seed: opts.seed }), epochs: opts.irisEpochs });
     if (opts.fashion) {
       const f = opts.fashion;
       datasets.push({
@@ -337,6 +369,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       stages: stages.map((s) => ({ ...s, seconds: Number(s.seconds.toFixed(2)), cpu_seconds: Number(s.cpu_seconds.toFixed(2)) })),
       seconds,
       cpu_seconds: cpuTotal,
+      demo_s: Number(seconds.toFixed(2)),
+      demo_peak_rss_mb: peakRssMb(),
+      workers: workersOf(opts),
       profile: profilePath,
       report: reportPath,
     };
@@ -350,6 +385,15 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   }
 }
 
+/** Peak resident memory of this process so far, MB (maxRSS covers every thread, so a worker pool's too). */
+export function peakRssMb(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+function workersOf(o: DemoOptions): number {
+  return o.workers ?? os.availableParallelism();
+}
+
 function settingsOf(o: DemoOptions): Record<string, unknown> {
   return {
     seed: o.seed,
@@ -359,6 +403,7 @@ function settingsOf(o: DemoOptions): Record<string, unknown> {
     finetune: o.finetune ?? defaultFinetune(o.fashion !== null),
     calibrate_layers: o.calibrateLayers ?? 'default',
     calibration_sizes: o.calibrationSizes ?? DEMO_PROBE_SIZES,
+    workers: workersOf(o),
   };
 }
 
@@ -520,8 +565,9 @@ async function finetune(r: DemoNetworkResult, out: string, profile: string, opts
     dataset: spec,
     epochs: opts.finetuneEpochs,
     seed: opts.seed,
-    // The twin's own data split: same seed, same subset sizes.
-    ...(spec === 'fashion-mnist' && opts.fashion ? { limitTrain: opts.fashion.train, limitTest: opts.fashion.test } : {}),
+    // The twin's test subset (same seed, same size: the test part does not depend on the training limit); a
+    // stratified subset of the training part, smaller than the twin's when asked.
+    ...(spec === 'fashion-mnist' && opts.fashion ? { limitTrain: opts.fashion.finetuneTrain ?? opts.fashion.train, limitTest: opts.fashion.test } : {}),
     ...(spec === 'iris' ? { batchSize: 16 } : {}),
     signal: opts.signal,
     args: ['(spikeloop demo)'],
@@ -562,6 +608,7 @@ function tableRows(
   });
   for (const s of stages) rows.push({ figure: `time: ${s.stage}`, value: `${s.seconds.toFixed(1)} s (CPU ${s.cpu_seconds.toFixed(1)} s)` });
   rows.push({ figure: 'time taken', value: `${seconds.toFixed(1)} s (CPU ${cpuTotal.toFixed(1)} s)` });
+  rows.push({ figure: 'peak resident memory', value: `${peakRssMb()} MB` });
   return rows;
 }
 
