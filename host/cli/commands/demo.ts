@@ -11,8 +11,8 @@ import { options as calibrateOptions } from './calibrate.ts';
 export const name = 'demo';
 export const summary = 'the main job: bring-up, calibration, twin training, deployment and in-situ fine-tuning on a fresh chip (the embedded mock by default)';
 export const description =
-  'On a fresh behavioural chip (a random seed, printed, unless --seed or --device pins it): brings the chip up (stops if it is not healthy), ' +
-  'calibrates the chip (default: every layer of at most 1024 inputs, the whole reference chip; --calibrate-layers picks fewer), trains Iris and a Fashion-MNIST subset in the digital twin (DSTD on the PNN model with the calibrated ' +
+  'On a fresh behavioural chip (784-64-10 unless --geometry or --device says otherwise; a random seed, printed, unless --seed or --device pins it): brings the chip up (stops if it is not healthy), ' +
+  'calibrates the chip (default: every layer of at most 1024 inputs, the whole reference chip; --calibrate-layers picks fewer), trains a Fashion-MNIST subset (and Iris with --iris-epochs N) in the digital twin (DSTD on the PNN model with the calibrated ' +
   'reversal potentials), deploys each through the nominal and through the calibrated transfer curves and measures both on the device, fine-tunes ' +
   'with the chip in the loop, and prints a table of accuracies, calibration RMSE and time per stage. Writes one run folder with record.json, ' +
   'metrics.jsonl, profile.slp, the networks, the stage reports and report.html.';
@@ -43,7 +43,7 @@ export const options = {
   ),
   seed: intOption('seed of the mock chip (without --device) and of training, data split and probes (default: a random one, printed)', 0, 999_999),
   workers: intOption('worker threads for the compute stages (default: the cores available)', 1, 256),
-  irisEpochs: intOptionWithDefault('twin training epochs on Iris (0 skips Iris)', 0, 10_000, DEMO_DEFAULTS.irisEpochs),
+  irisEpochs: intOptionWithDefault('twin training epochs on Iris (0 skips Iris; 150 trains it well)', 0, 10_000, DEMO_DEFAULTS.irisEpochs),
   fashionTrain: intOptionWithDefault('Fashion-MNIST training samples (0 skips Fashion-MNIST)', 0, 60_000, DEMO_DEFAULTS.fashionTrain),
   fashionTest: intOptionWithDefault('Fashion-MNIST test samples', 1, 10_000, DEMO_DEFAULTS.fashionTest),
   fashionEpochs: intOptionWithDefault('twin training epochs on the Fashion-MNIST subset', 1, 1000, DEMO_DEFAULTS.fashionEpochs),
