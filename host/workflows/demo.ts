@@ -128,8 +128,9 @@ export interface DemoOptions {
   /** Identical runs of bring-up's jitter check (default 32). */
   jitterRepeats?: number;
   /**
-   * Worker threads the compute stages may use (calibration's per-neuron fits, the twin's steps, the
-   * mock chip); recorded in the summary. Default: the cores available.
+   * Worker threads the compute stages may use; recorded in the summary. Default: the cores available.
+   * A worker pool takes it in three places: calibrate() (runCalibrateWorkflow's per-neuron fits),
+   * trainTwin() (trainNetwork's data-parallel steps) and ChipDevice.open (the in-process mock's chip).
    */
   workers?: number;
   signal?: AbortSignal;
