@@ -12,7 +12,7 @@
 import { NMOS, type DacSpec, type LayerGeometry, type SafeRange } from '../models/chips/chip-backend.ts';
 import { fullOnCode, relayCodes } from './probe-configs.ts';
 import type { BlockKind, ProbeBlock } from './probe-plan.ts';
-import { captureTime, SILENT_TICK, ticksToTimes } from '../wire/ticks.ts';
+import { capturedTimes, SILENT_TICK, ticksToTimes } from '../wire/ticks.ts';
 
 export interface ProbeLayer extends LayerGeometry {
   horizonTicks: number;
@@ -110,9 +110,17 @@ export async function measureBlocks(target: ProbeTarget, blocks: readonly ProbeB
         await target.setNeuronVoltages(l, v.vRest, v.vThreshold);
       }
     } else res = await target.run(ticks, b.batch, read);
-    const toTimes = (a: Uint16Array) => Float64Array.from(a, (x) => captureTime(x, perUnit));
-    const inputs = l === 0 ? ticksToTimes(ticks, perUnit) : toTimes(res[l - 1]);
-    out.push({ layer: l, kind: b.kind, codes: b.codes, batch: b.batch, inputs, out: toTimes(res[l]), repeat: b.repeat, restShiftVolts: shift || undefined });
+    const inputs = l === 0 ? ticksToTimes(ticks, perUnit) : capturedTimes(res[l - 1], perUnit);
+    out.push({
+      layer: l,
+      kind: b.kind,
+      codes: b.codes,
+      batch: b.batch,
+      inputs,
+      out: capturedTimes(res[l], perUnit),
+      repeat: b.repeat,
+      restShiftVolts: shift || undefined,
+    });
     opts.onProgress?.(k + 1, blocks.length);
   }
   return out;

@@ -31,6 +31,13 @@ export function ticksToTimes(ticks: Uint16Array, ticksPerUnit: number): Float64A
   return out;
 }
 
+/** Capture times of every tick (captureTime); a plain loop, as this runs over every probe reply. */
+export function capturedTimes(ticks: Uint16Array, ticksPerUnit: number): Float64Array {
+  const out = new Float64Array(ticks.length);
+  for (let k = 0; k < ticks.length; k++) out[k] = captureTime(ticks[k]!, ticksPerUnit);
+  return out;
+}
+
 /**
  * A timer capture counts whole ticks elapsed at the edge: floor. Times past `horizonTicks` (or
  * non-finite) read as SILENT_TICK.

@@ -7,7 +7,7 @@
  */
 
 import path from 'node:path';
-import { calibrateChip, DEFAULT_ADAPTIVE, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
+import { calibrateChip, DEFAULT_ADAPTIVE, type CalibrateChipOptions, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
 import { loadChipProfile, saveChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
 import { refitGlobals, type DriftRefitResult } from '../../calibration/drift-refit.ts';
 import type { ProbeSizes } from '../../calibration/probe-plan.ts';
@@ -37,6 +37,8 @@ export interface CalibrateWorkflowOptions {
   adaptive?: boolean;
   /** Threads for the per-neuron fits (full mode; default 1, this thread); the profile is the same for any count. */
   workers?: number;
+  /** How much fitting the full mode does (calibrateChip's options of the same names; default: all of it). */
+  fit?: Pick<CalibrateChipOptions, 'polishMaxInputs' | 'restShiftVolts'>;
   signal?: AbortSignal;
   print?: (line: string) => void;
   onProgress?: (stage: string, done: number, total: number) => void;
@@ -274,6 +276,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         layers: opts.layers,
         seed: opts.seed,
         sizes: opts.sizes,
+        ...opts.fit,
         ...(opts.adaptive ? { adaptive: DEFAULT_ADAPTIVE } : {}),
         workers: opts.workers,
         signal: opts.signal,

@@ -57,7 +57,16 @@ describe('runDemo on a small chip', () => {
     expect(summary.bringup_ok).toBe(true);
     expect(summary.calibrated_layers).toEqual([1, 2]);
     expect(summary.networks.map((n) => n.dataset)).toEqual(['iris', 'fashion-mnist']);
-  }, 120_000);
+  }, 300_000);
+
+  it("reports the whole run's wall time and peak resident memory", () => {
+    expect(summary.demo_s).toBeCloseTo(summary.seconds, 1);
+    expect(summary.demo_s).toBeGreaterThanOrEqual(summary.stages.reduce((a, s) => a + s.seconds, 0) - 0.1);
+    // maxRSS of this process: a Node process with the twin loaded holds well above 30 MB.
+    expect(summary.demo_peak_rss_mb).toBeGreaterThan(30);
+    expect(Number.isInteger(summary.demo_peak_rss_mb)).toBe(true);
+    expect(summary.workers).toBeGreaterThanOrEqual(1);
+  });
 
   it('reports a calibration whose PNN beats the ideal model', () => {
     const c = summary.calibration;
@@ -147,6 +156,30 @@ describe('runDemo on a small chip', () => {
       'deploy',
       'in-situ fine-tuning',
     ]);
+  });
+});
+
+describe('runDemo with nothing to train', () => {
+  it('refuses before it opens a run folder or the device', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeloop-demo-none-'));
+    try {
+      const out = path.join(dir, 'run');
+      await expect(
+        runDemo({
+          device: DEVICE,
+          out,
+          seed: 3,
+          irisEpochs: 0,
+          fashion: null,
+          finetuneEpochs: 0,
+          print: () => {},
+          progress: { write: () => true, isTTY: false },
+        }),
+      ).rejects.toThrow(/needs a network to train/);
+      expect(fs.existsSync(out)).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
