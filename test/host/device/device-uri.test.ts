@@ -53,7 +53,7 @@ describe('parseDeviceUri', () => {
     ['mock:ideal?seed=123456789012345', /seed='123456789012345'/],
     [
       'mock:ideal?colour=blue',
-      /unknown option 'colour' for chip kind 'ideal'.*seed, geometry.*maxPayload, runDelayMs, baud, latencyMs, byteErrorRate, errorSeed/,
+      /unknown option 'colour' for chip kind 'ideal'.*seed, geometry.*maxPayload, runDelayMs, thread, baud, latencyMs, byteErrorRate, errorSeed/,
     ],
     ['mock:warp', /unknown chip kind 'warp'/],
     ['mock:ideal?baud=fast', /baud='fast' expected a whole number/],
