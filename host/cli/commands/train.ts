@@ -1,7 +1,7 @@
 /** `spikeloop train`: train a spiking network in the twin (or map a ReLU network onto it). */
 import { z } from 'zod';
 import { UsageError, type CommandContext, type OptionsSpec, type ParsedOptions } from '../command.ts';
-import { flag, intOption, intOptionWithDefault, workersOption } from '../common-options.ts';
+import { flag, intOption, intOptionWithDefault } from '../common-options.ts';
 import { CrossValidationError, CV_PARTS } from '../../../models/datasets/cross-validation.ts';
 import { DATASET_SPECS, parseDatasetSpec } from '../../../models/datasets/load.ts';
 import { SOLVER_NAMES } from '../../../models/network/solver.ts';
@@ -213,7 +213,13 @@ export const options = {
       "add Gaussian noise of this standard deviation to every training batch's scaled features (a fraction of the input window, so also input-timer jitter), fresh each batch; evaluation sees none; 0 = off (default 0.05 for iris, 0 for images)",
     schema: fractionBelowOne('a standard deviation in [0, 1) like 0.05', 'must be below 1 (the features span [0, 1])'),
   },
-  workers: workersOption,
+  // Default 1, not the cores: bench:scaling measures a data-parallel step on 2 cores slower than one thread (docs/RESULTS.md).
+  workers: intOptionWithDefault(
+    'threads a training batch is split across (default 1: on 2 cores a split step measured slower than one thread; see docs/RESULTS.md)',
+    1,
+    256,
+    1,
+  ),
   weightDecay: {
     type: 'string',
     placeholder: 'X',
