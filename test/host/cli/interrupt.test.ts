@@ -59,7 +59,10 @@ describe('interrupting the CLI', () => {
 
   it('demo stops on SIGINT: exit 130, record "interrupted"', async () => {
     const out = path.join(dir, 'demo');
-    const r = await spawnCli(['demo', '--device', CHIP, '--seed', '3', '--iris-epochs', '5', '--fashion-train', '0', '--out', out], { when: /fit PNN/, signal: 'SIGINT' });
+    const r = await spawnCli(['demo', '--device', CHIP, '--seed', '3', '--iris-epochs', '5', '--fashion-train', '0', '--out', out], {
+      when: /fit PNN/,
+      signal: 'SIGINT',
+    });
     expect(r.signalled, r.err).toBe(true);
     expect(r.code, r.err + r.out).toBe(130);
     expect(r.msAfterSignal).toBeLessThan(PROMPT_MS);
