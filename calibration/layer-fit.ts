@@ -99,16 +99,10 @@ export interface LayerFitState {
  * independent problems once the families and globals are fixed, so this is what a fit of one
  * neuron on another thread takes and gives back (fit-pool.ts).
  */
-export interface NeuronState {
+export interface NeuronState extends Pick<LayerFitState, 'dVthN' | 'lnGainN' | 'dVthP' | 'lnGainP' | 'obsN' | 'obsP'> {
   i: number;
   theta: number;
   delay: number;
-  dVthN: Float64Array;
-  lnGainN: Float64Array;
-  dVthP: Float64Array;
-  lnGainP: Float64Array;
-  obsN: Uint8Array;
-  obsP: Uint8Array;
 }
 
 /** Sweep observations of one transistor pooled into a family refit (see `familyObservations`). */
