@@ -10,11 +10,8 @@ import { drainCurrent, type MosfetParams } from '../neuron/transfer-curve.ts';
 import { reversalPotentials, synapseConductance, type NeuronCircuit } from '../neuron/units.ts';
 import { NMOS, type LayerGeometry } from './chip-backend.ts';
 
-export interface GateMappingParams {
-  nmos: MosfetParams;
-  pmos: MosfetParams;
-  circuit: NeuronCircuit;
-  temperatureC: number;
+/** What a gate-voltage -> layer mapping takes besides its device physics: the time base and each transistor's spread. */
+export interface LayerSpreadParams {
   /** The network's time unit, seconds. */
   t0: number;
   /** This layer's window end in units of t0. */
@@ -25,6 +22,13 @@ export interface GateMappingParams {
   gain?: Float64Array;
   thresholdScale?: Float64Array;
   delay?: Float64Array;
+}
+
+export interface GateMappingParams extends LayerSpreadParams {
+  nmos: MosfetParams;
+  pmos: MosfetParams;
+  circuit: NeuronCircuit;
+  temperatureC: number;
 }
 
 export function gateVoltagesToLayer(geometry: LayerGeometry, volts: Float64Array, p: GateMappingParams): PnnLayer {

@@ -14,21 +14,16 @@
 
 import { makeLayer, type PnnLayer } from '../neuron/layer.ts';
 import { NMOS, type LayerGeometry } from './chip-backend.ts';
+import type { LayerSpreadParams } from './gate-to-layer.ts';
 import type { TransferCurves } from './sky130-curves.ts';
 
-export interface Sky130MappingParams {
+/** Threshold shifts act on |Vth| here. */
+export interface Sky130MappingParams extends LayerSpreadParams {
   curves: TransferCurves;
   /** Farads (nominal: what the conductances are referred to), volts. */
   capacitance: number;
   vRest: number;
   vThreshold: number;
-  t0: number;
-  horizon: number;
-  /** Per-transistor threshold shifts on |Vth| (volts) and current factors, rows x outputs. */
-  dVth?: Float64Array;
-  gain?: Float64Array;
-  thresholdScale?: Float64Array;
-  delay?: Float64Array;
 }
 
 /** Half-width of the centred difference for the drain slope, volts (the curves' membrane knots are 0.1 V apart). */
