@@ -101,7 +101,7 @@ export function locateSpikes(times: Float32Array | Float64Array, bins: number, h
 }
 
 /** Forward kernel: increments per bin, then a cumulative sum over bins. */
-export function eventDrivesForward(bin: Int32Array, frac: Float32Array, w: Float32Array, batch: number, nIn: number, C: number, bins: number): Float32Array {
+export const eventDrivesForward: EventForwardKernel = (bin, frac, w, batch, nIn, C, bins) => {
   const out = new Float32Array(batch * bins * C);
   for (let b = 0; b < batch; b++) {
     const base = b * bins * C;
@@ -133,21 +133,10 @@ export function eventDrivesForward(bin: Int32Array, frac: Float32Array, w: Float
     }
   }
   return out;
-}
+};
 
 /** Backward kernel: dL/dW and (optionally) dL/d(times) from dL/d(drives). */
-export function eventDrivesBackward(
-  bin: Int32Array,
-  frac: Float32Array,
-  w: Float32Array,
-  dy: Float32Array,
-  batch: number,
-  nIn: number,
-  C: number,
-  bins: number,
-  dt: number,
-  inputGrad: boolean,
-): { dW: Float32Array; dTimes: Float32Array } {
+export const eventDrivesBackward: EventBackwardKernel = (bin, frac, w, dy, batch, nIn, C, bins, dt, inputGrad) => {
   const dW = new Float32Array(nIn * C);
   const dTimes = new Float32Array(batch * nIn);
   // Adjoint of the cumulative sum: a reverse cumulative sum, one sample at a time.
@@ -186,7 +175,7 @@ export function eventDrivesBackward(
     }
   }
   return { dW, dTimes };
-}
+};
 
 /**
  * drives[b, m, :] = sum_j s_j(m) W[j, :] with s from eq. (4) on M bins over [0, horizon].

@@ -27,6 +27,13 @@ export interface BinDims {
   dt: number;
 }
 
+/** u at the end of a bin of length dt with constant drives g, a, from u at its start (exact within the bin). */
+function membraneAtBinEnd(u0: number, g: number, a: number, dt: number): number {
+  const z = g * dt;
+  const em1 = Math.expm1(-z);
+  return u0 * (1 + em1) + a * dt * phi1Of(z, em1);
+}
+
 /** Raw crossing times [batch, neurons]; +Infinity where u never reaches theta on the grid. */
 export function dstdForwardKernel(G: ArrayLike<number>, A: ArrayLike<number>, theta: ArrayLike<number>, d: BinDims): Float32Array {
   const { batch, bins, neurons: n, dt } = d;
@@ -43,9 +50,7 @@ export function dstdForwardKernel(G: ArrayLike<number>, A: ArrayLike<number>, th
         if (done[i]) continue;
         const g = G[base + i];
         const a = A[base + i];
-        const z = g * dt;
-        const em1 = Math.expm1(-z);
-        const uEnd = u[i] * (1 + em1) + a * dt * phi1Of(z, em1);
+        const uEnd = membraneAtBinEnd(u[i], g, a, dt);
         if (uEnd >= theta[i]) {
           out[b * n + i] = m * dt + clampToBin(timeToThreshold(u[i], g, a, theta[i]), dt);
           done[i] = 1;
@@ -100,9 +105,7 @@ export function dstdBackwardKernel(
         uStart[m * n + i] = u[i];
         const g = G[base + i];
         const a = A[base + i];
-        const z = g * dt;
-        const em1 = Math.expm1(-z);
-        const uEnd = u[i] * (1 + em1) + a * dt * phi1Of(z, em1);
+        const uEnd = membraneAtBinEnd(u[i], g, a, dt);
         if (uEnd >= theta[i]) {
           s[i] = clampToBin(timeToThreshold(u[i], g, a, theta[i]), dt);
           bin[i] = m;
@@ -155,9 +158,7 @@ export function membraneEndKernel(G: ArrayLike<number>, A: ArrayLike<number>, d:
     for (let m = 0; m < bins; m++) {
       const base = (b * bins + m) * n;
       for (let i = 0; i < n; i++) {
-        const z = G[base + i] * dt;
-        const em1 = Math.expm1(-z);
-        u[i] = u[i] * (1 + em1) + A[base + i] * dt * phi1Of(z, em1);
+        u[i] = membraneAtBinEnd(u[i], G[base + i], A[base + i], dt);
       }
     }
     for (let i = 0; i < n; i++) out[b * n + i] = u[i];

@@ -11,6 +11,7 @@ import { createEngine, findNgspice, getVector, type SpiceEngine } from '../../..
 import { SpiceError } from '../../../../models/chips/spice/errors.ts';
 import { mosLine, neuronNetlist, switchModel } from '../../../../models/chips/spice/netlist.ts';
 import { spikeTimeOf } from '../../../../models/chips/spice/transient.ts';
+import { dualRailNeuronSpec } from './helpers/neuron-spec.ts';
 
 const NGSPICE = findNgspice();
 const engines: SpiceEngine[] = [];
@@ -38,19 +39,7 @@ function neuron(): string {
     rowDvth[r] = 0.004 * Math.sin(r);
   }
   const inputTimes = Float64Array.from({ length: 16 }, (_, j) => (j % 5 === 4 ? Infinity : j * 37e-9));
-  return neuronNetlist({
-    capacitance: 103.3e-15,
-    vRest: 1.3,
-    supply: 1.8,
-    horizon: 2e-6,
-    maxStep: 1e-9,
-    rowPolarity: g.rowPolarity,
-    rowInput: g.rowInput,
-    rowGate,
-    rowDvth,
-    inputTimes,
-    inverterDvth: [0.002, -0.003],
-  });
+  return neuronNetlist(dualRailNeuronSpec(16, { rowGate, rowDvth, inputTimes, inverterDvth: [0.002, -0.003] }));
 }
 
 describe('wasm engine (eecircuit-engine)', () => {

@@ -1,24 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { dualRailLayer } from '../../../../models/chips/chip-backend.ts';
 import { DEFAULT_DESIGN } from '../../../../models/chips/spice/design.ts';
 import { inputEdge, neuronNetlist, num, type NeuronNetlistSpec } from '../../../../models/chips/spice/netlist.ts';
+import { dualRailNeuronSpec } from './helpers/neuron-spec.ts';
 
 function spec(over: Partial<NeuronNetlistSpec> = {}): NeuronNetlistSpec {
-  const g = dualRailLayer(3, 1);
-  return {
-    capacitance: 103.3e-15,
-    vRest: 1.3,
-    supply: 1.8,
-    horizon: 2e-6,
-    maxStep: 1e-9,
-    rowPolarity: g.rowPolarity,
-    rowInput: g.rowInput,
+  const rows = {
     rowGate: Float64Array.from([0.4, 1.4, 0.5, 1.3, 0.6, 1.2]),
     rowDvth: Float64Array.from([0.01, 0.02, -0.01, -0.02, 0, 0.005]),
     inputTimes: Float64Array.from([0, 300e-9, Infinity]),
-    inverterDvth: [0.003, -0.004],
-    ...over,
+    inverterDvth: [0.003, -0.004] as const,
   };
+  return { ...dualRailNeuronSpec(3, rows), ...over };
 }
 
 /** Tokens of the netlist line starting with `name ` (case-sensitive). */
