@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readMetrics } from '../../../host/runs/run-dir.ts';
-import { defaultCalibrationLayers, defaultFinetune, deviceAccuracy, runDemo, type DemoSummary } from '../../../host/workflows/demo.ts';
+import { defaultCalibrationLayers, defaultFinetune, deviceAccuracy, runDemo, type DemoOptions, type DemoSummary } from '../../../host/workflows/demo.ts';
 import type { DeviceInfo } from '../../../host/device/chip-device.ts';
 import { formatPercent } from '../../../host/ui/format.ts';
 
@@ -159,23 +159,29 @@ describe('runDemo on a small chip', () => {
   });
 });
 
+/** A demo that should stop early, in a fresh temporary folder: its run folder and the promise. */
+function quickDemo(tag: string, over: Partial<DemoOptions>): { dir: string; out: string; run: Promise<DemoSummary> } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `spikeloop-demo-${tag}-`));
+  const out = path.join(dir, 'run');
+  const run = runDemo({
+    device: DEVICE,
+    out,
+    seed: 3,
+    irisEpochs: 0,
+    fashion: null,
+    finetuneEpochs: 0,
+    print: () => {},
+    progress: { write: () => true, isTTY: false },
+    ...over,
+  });
+  return { dir, out, run };
+}
+
 describe('runDemo with nothing to train', () => {
   it('refuses before it opens a run folder or the device', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeloop-demo-none-'));
+    const { dir, out, run } = quickDemo('none', {});
     try {
-      const out = path.join(dir, 'run');
-      await expect(
-        runDemo({
-          device: DEVICE,
-          out,
-          seed: 3,
-          irisEpochs: 0,
-          fashion: null,
-          finetuneEpochs: 0,
-          print: () => {},
-          progress: { write: () => true, isTTY: false },
-        }),
-      ).rejects.toThrow(/needs a network to train/);
+      await expect(run).rejects.toThrow(/needs a network to train/);
       expect(fs.existsSync(out)).toBe(false);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -185,22 +191,13 @@ describe('runDemo with nothing to train', () => {
 
 describe('runDemo on an unhealthy chip', () => {
   it('stops after bring-up with the failed check named', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spikeloop-demo-bad-'));
+    const { dir, out, run } = quickDemo('bad', {
+      device: 'mock:behavioral?seed=5&geometry=784-16-8-10&faults=dead-neuron:1.3',
+      irisEpochs: 1,
+      jitterRepeats: 4,
+    });
     try {
-      const out = path.join(dir, 'run');
-      await expect(
-        runDemo({
-          device: 'mock:behavioral?seed=5&geometry=784-16-8-10&faults=dead-neuron:1.3',
-          out,
-          seed: 3,
-          irisEpochs: 1,
-          fashion: null,
-          finetuneEpochs: 0,
-          jitterRepeats: 4,
-          print: () => {},
-          progress: { write: () => true, isTTY: false },
-        }),
-      ).rejects.toThrow(/failed bring-up.*neuron/s);
+      await expect(run).rejects.toThrow(/failed bring-up.*neuron/s);
       expect(fs.existsSync(path.join(out, 'bringup', 'report.html'))).toBe(true);
       expect(fs.existsSync(path.join(out, 'calibration'))).toBe(false);
       const record = JSON.parse(fs.readFileSync(path.join(out, 'record.json'), 'utf8')) as { status: string };
