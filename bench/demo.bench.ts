@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEMO_GEOMETRY } from '../host/workflows/demo.ts';
+import { DEMO_GEOMETRY } from '../host/workflows/demo-options.ts';
 
 const cli = fileURLToPath(new URL('../bin/spikeloop.js', import.meta.url));
 const seedText = process.env.DEMO_SEED ?? '1';

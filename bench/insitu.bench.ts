@@ -38,7 +38,7 @@ import { ChipDevice } from '../host/device/chip-device.ts';
 import { ChipMapping, curvesFromProfile, deviceHorizons } from '../calibration/chip-mapping.ts';
 import { runDeployWorkflow } from '../host/workflows/deploy.ts';
 import { runFinetune } from '../host/workflows/finetune.ts';
-import { readMetrics } from '../host/runs/run-dir.ts';
+import { readMetrics } from '../host/runs/metrics-log.ts';
 import type { BehavioralChip } from '../models/chips/behavioral-chip.ts';
 import { createChip } from '../models/chips/index.ts';
 import { NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';

@@ -24,7 +24,7 @@ import { backendTarget } from '../calibration/backend-target.ts';
 import { calibrateChip } from '../calibration/calibrate-chip.ts';
 import { encodeChipProfile } from '../calibration/chip-profile.ts';
 import type { ProbeTarget } from '../calibration/probe-run.ts';
-import { DEMO_PROBE_SIZES } from '../host/workflows/demo.ts';
+import { DEMO_PROBE_SIZES } from '../host/workflows/demo-options.ts';
 import { ChipDevice } from '../host/device/chip-device.ts';
 import { BehavioralChip } from '../models/chips/behavioral-chip.ts';
 import { NMOS } from '../models/chips/chip-backend.ts';

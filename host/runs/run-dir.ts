@@ -13,15 +13,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { writeJsonAtomicSync } from '../../models/io/atomic-file.ts';
+import { RunDirError } from './run-dir-error.ts';
+import { checkOutWritable } from './out-path.ts';
+import { MetricsLog } from './metrics-log.ts';
+import { acquireLock, LOCK_FILE } from './run-lock.ts';
 
 export const RECORD_FILE = 'record.json';
 export const METRICS_FILE = 'metrics.jsonl';
-export const LOCK_FILE = 'run.lock';
 
 export type RunStatus = 'running' | 'finished' | 'failed' | 'interrupted';
 
@@ -57,13 +59,6 @@ const recordSchema = z.looseObject({
   resumes: z.array(z.looseObject({ at: z.string(), args: z.array(z.string()) })),
 });
 
-export class RunDirError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RunDirError';
-  }
-}
-
 export interface RunInfo {
   /** The subcommand, e.g. "train". */
   command: string;
@@ -90,55 +85,6 @@ export interface OpenRunOptions {
   continueHint?: string;
 }
 
-/** Mounts whose files are not storage (writing there can hang or spin): never a run folder. */
-const PSEUDO_ROOTS = ['/proc', '/sys', '/dev'];
-// statfs magic numbers of pseudo file systems (proc, sysfs, cgroup, cgroup2, debugfs, tracefs, securityfs).
-const PSEUDO_FS_TYPES = new Set([0x9fa0, 0x62656572, 0x27e0eb, 0x63677270, 0x64626720, 0x74726163, 0x73636673]);
-
-/**
- * Refuses an --out that cannot hold a run before anything is created: a path under a pseudo
- * file system (/proc, /sys, /dev), or one whose nearest existing folder cannot be written.
- */
-export function checkOutWritable(out: string): void {
-  const dir = resolve(out);
-  let existing = dir;
-  while (!fs.existsSync(existing)) {
-    const up = dirname(existing);
-    if (up === existing) break;
-    existing = up;
-  }
-  let real = existing;
-  try {
-    real = fs.realpathSync(existing);
-  } catch {
-    /* keep the path as given */
-  }
-  const pseudo = [dir, real].some((p) => PSEUDO_ROOTS.some((r) => p === r || p.startsWith(r + sep)));
-  let fsType: number | undefined;
-  try {
-    fsType = Number(fs.statfsSync(real).type);
-  } catch {
-    /* statfs not available here */
-  }
-  if (pseudo || (fsType !== undefined && PSEUDO_FS_TYPES.has(fsType))) {
-    throw new RunDirError(`--out ${out}: ${real} is a system pseudo-filesystem, not storage; choose a folder on disk, e.g. --out runs/NAME`);
-  }
-  if (existing === dir && !fs.statSync(dir).isDirectory()) throw new RunDirError(`--out ${out}: exists and is not a folder; choose another path`);
-  const target = existing === dir ? 'the folder' : `its parent ${existing}`;
-  try {
-    fs.accessSync(existing, fs.constants.W_OK | fs.constants.X_OK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'EROFS'
-        ? 'is on a read-only file system'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'is not writable by this user'
-          : `cannot be written (${code ?? (err as Error).message})`;
-    throw new RunDirError(`--out ${out}: ${target} ${why}; choose a folder you can write, e.g. --out runs/NAME`);
-  }
-}
-
 function spikeloopVersion(): string {
   try {
     const pkg = fileURLToPath(new URL('../../package.json', import.meta.url));
@@ -151,133 +97,6 @@ function spikeloopVersion(): string {
 
 function baseVersions(extra: Record<string, string> = {}): Record<string, string> {
   return { spikeloop: spikeloopVersion(), node: process.version, platform: `${process.platform}-${process.arch}`, ...extra };
-}
-
-/** JSON for a metrics line: typed arrays become arrays, bigints strings, non-finite numbers null. */
-function metricsJson(obj: Record<string, unknown>): string {
-  return JSON.stringify(obj, (_k, v: unknown) => {
-    if (typeof v === 'bigint') return v.toString();
-    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return Array.from(v as unknown as ArrayLike<number>);
-    return v;
-  });
-}
-
-/** Appends one JSON object per line; each line is handed to the OS before append() returns. */
-export class MetricsLog {
-  private fd: number | undefined;
-  /** Records appended by this process. */
-  appended = 0;
-
-  constructor(readonly path: string) {
-    // O_NOFOLLOW: a symbolic link planted in the run folder must not redirect the log elsewhere.
-    const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants;
-    try {
-      this.fd = fs.openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW, 0o644);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
-        throw new RunDirError(`${path} is a symbolic link; spikeloop writes only to files inside the run folder: remove the link and run again`);
-      }
-      throw err;
-    }
-    if (!fs.fstatSync(this.fd).isFile()) {
-      fs.closeSync(this.fd);
-      this.fd = undefined;
-      throw new RunDirError(`${path} is not a regular file; remove it and run again`);
-    }
-    // A crash mid-line leaves a partial last line; start on a fresh line so it stays
-    // one skippable damaged record instead of corrupting the next one.
-    const size = fs.fstatSync(this.fd).size;
-    if (size > 0) {
-      const last = Buffer.alloc(1);
-      const rfd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-      try {
-        fs.readSync(rfd, last, 0, 1, size - 1);
-      } finally {
-        fs.closeSync(rfd);
-      }
-      if (last[0] !== 0x0a) fs.writeSync(this.fd, '\n');
-    }
-  }
-
-  /** Append a record. Adds `time` (ISO) unless the record has one. */
-  append(record: Record<string, unknown>): void {
-    if (this.fd === undefined) throw new RunDirError(`${this.path}: metrics log is closed`);
-    if (record === null || typeof record !== 'object' || Array.isArray(record)) {
-      throw new TypeError('metrics.append: a record must be a plain object, e.g. { epoch: 1, loss: 0.5 }');
-    }
-    const line = metricsJson('time' in record ? record : { time: new Date().toISOString(), ...record });
-    fs.writeSync(this.fd, line + '\n');
-    this.appended++;
-  }
-
-  /** fsync and close (idempotent). */
-  close(): void {
-    if (this.fd === undefined) return;
-    try {
-      fs.fsyncSync(this.fd);
-    } catch {
-      /* e.g. not supported on this file system */
-    }
-    fs.closeSync(this.fd);
-    this.fd = undefined;
-  }
-}
-
-/**
- * Read a metrics file. Lines that do not parse (a crash mid-write) are skipped and
- * their 1-based line numbers returned, so a reader can warn instead of failing.
- */
-export function readMetrics(path: string): { records: Record<string, unknown>[]; skippedLines: number[] } {
-  const text = fs.readFileSync(path, 'utf8');
-  const records: Record<string, unknown>[] = [];
-  const skippedLines: number[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    try {
-      const v = JSON.parse(line) as unknown;
-      if (v && typeof v === 'object' && !Array.isArray(v)) records.push(v as Record<string, unknown>);
-      else skippedLines.push(i + 1);
-    } catch {
-      skippedLines.push(i + 1);
-    }
-  });
-  return { records, skippedLines };
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function acquireLock(dir: string): string {
-  const lock = join(dir, LOCK_FILE);
-  const me = JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(lock, me, { flag: 'wx' });
-      return lock;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      let owner: { pid?: number; host?: string } = {};
-      try {
-        owner = JSON.parse(fs.readFileSync(lock, 'utf8')) as typeof owner;
-      } catch {
-        /* unreadable lock: treat as stale */
-      }
-      const sameHost = owner.host === hostname();
-      if (typeof owner.pid === 'number' && (!sameHost || pidAlive(owner.pid))) {
-        throw new RunDirError(
-          `${dir}: in use by process ${owner.pid}${sameHost ? '' : ` on ${owner.host}`} (${LOCK_FILE}); wait for it to finish, or delete ${LOCK_FILE} if that process is gone`,
-        );
-      }
-      fs.rmSync(lock, { force: true }); // stale: its owner died without cleaning up
-    }
-  }
-  throw new RunDirError(`${dir}: could not take ${LOCK_FILE}`);
 }
 
 /** True when a folder holds nothing but a run's record and lock and an empty metrics log. */

@@ -6,7 +6,7 @@ import { ChipDevice } from '../../device/chip-device.ts';
 import { createProgress } from '../../ui/progress.ts';
 import { PROFILE_FILE, runCalibrateWorkflow } from '../../workflows/calibrate.ts';
 import { checkInputFile, PROFILE_FILE_FIX } from '../../workflows/input-file.ts';
-import { checkOutWritable } from '../../runs/run-dir.ts';
+import { checkOutWritable } from '../../runs/out-path.ts';
 import path from 'node:path';
 
 export const name = 'calibrate';

@@ -5,7 +5,8 @@ import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
 import { geometryOption, intOption, intOptionWithDefault, stringOption, workersOption } from '../common-options.ts';
 import { UsageError } from '../command.ts';
 import { parseDeviceUri } from '../../device/device-uri.ts';
-import { DEMO_DEFAULTS, DEMO_GEOMETRY, runDemo, type DemoDataset } from '../../workflows/demo.ts';
+import { runDemo } from '../../workflows/demo.ts';
+import { DEMO_DEFAULTS, DEMO_GEOMETRY, type DemoDataset } from '../../workflows/demo-options.ts';
 import { options as calibrateOptions } from './calibrate.ts';
 
 export const name = 'demo';

@@ -3,7 +3,10 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readd
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LOCK_FILE, openRunDir, readMetrics, RunDirError } from '../../../host/runs/run-dir.ts';
+import { readMetrics } from '../../../host/runs/metrics-log.ts';
+import { openRunDir } from '../../../host/runs/run-dir.ts';
+import { RunDirError } from '../../../host/runs/run-dir-error.ts';
+import { LOCK_FILE } from '../../../host/runs/run-lock.ts';
 
 let root: string;
 beforeEach(() => {

@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readMetrics } from '../../../host/runs/run-dir.ts';
-import { defaultCalibrationLayers, defaultFinetune, deviceAccuracy, runDemo, type DemoOptions, type DemoSummary } from '../../../host/workflows/demo.ts';
+import { readMetrics } from '../../../host/runs/metrics-log.ts';
+import { runDemo } from '../../../host/workflows/demo.ts';
+import { defaultCalibrationLayers, defaultFinetune, type DemoOptions, type DemoSummary } from '../../../host/workflows/demo-options.ts';
+import { deviceAccuracy } from '../../../host/workflows/demo-report.ts';
 import type { DeviceInfo } from '../../../host/device/chip-device.ts';
 import { formatPercent } from '../../../host/ui/format.ts';
 

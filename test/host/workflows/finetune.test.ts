@@ -8,7 +8,7 @@ import { ChipMapping, deviceHorizons } from '../../../calibration/chip-mapping.t
 import { evaluateOnDevice } from '../../../host/workflows/deploy.ts';
 import { loadCheckpoint } from '../../../host/workflows/finetune-checkpoint.ts';
 import { runFinetune, type FinetuneOptions } from '../../../host/workflows/finetune.ts';
-import { readMetrics } from '../../../host/runs/run-dir.ts';
+import { readMetrics } from '../../../host/runs/metrics-log.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
 import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig } from '../../../models/network/network.ts';

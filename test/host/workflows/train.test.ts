@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../../host/cli/main.ts';
-import { readMetrics } from '../../../host/runs/run-dir.ts';
+import { readMetrics } from '../../../host/runs/metrics-log.ts';
 import { readIrisSamples } from '../../../models/datasets/iris.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
 import { loadNetwork } from '../../../models/network/serialize.ts';
