@@ -13,8 +13,11 @@
  *                            (16-8-4, table mode, its own C / supply / temperature draw, one model card)
  *                            is calibrated (raised-precharge sweeps through NEURON_CONFIG) and the key is
  *                            (max - min) / mean of the fitted E+; with spice_e_plus, spice_ratio (ideal
- *                            over PNN held-out RMSE) per die and spice_ratio_min. About a minute per die.
- * Keys of #29 that need the sky130 behavioural chip or the whole-flow SPICE mock are not printed yet.
+ *                            over PNN held-out RMSE) per die and spice_ratio_min, and spice_pnn_over_floor(_max)
+ *                            (PNN held-out RMSE over the die's measured noise floor). About a minute per die.
+ *   spice_flow               only with FIDELITY_FLOW_DIE=<seed>: the whole flow (bring-up, calibration,
+ *                            Iris twin, nominal and calibrated deployment, fine-tuning) on that SPICE die
+ *                            at FIDELITY_FLOW_GEOMETRY (default 64-32-10), table mode (bench/spice-flow.ts)
  */
 import { performance } from 'node:perf_hooks';
 import { drainCurrent } from '../models/neuron/transfer-curve.ts';
@@ -23,6 +26,7 @@ import { cardSha256 } from '../models/chips/spice/characterise-devices.ts';
 import { loadDeviceData } from '../models/chips/spice/device-data.ts';
 import { devicePointsNetlist, type DevicePoint } from '../models/chips/spice/device-netlists.ts';
 import { createEngine, getVector, type EngineKind } from '../models/chips/spice/engine.ts';
+import { spiceFlowFromEnv } from './spice-flow.ts';
 
 const POINTS = 20;
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
@@ -73,10 +77,12 @@ async function main(): Promise<void> {
     await engine.close();
   }
   const dies = await spiceDies(kind);
+  const flow = spiceFlowFromEnv(kind);
   console.log(
     JSON.stringify({
       curve_max_rel_err: round(worst),
       ...dies,
+      ...(flow ? { spice_flow: flow } : {}),
       ...out,
       curve_points_per_device: POINTS,
       ekv_max_rel_err: round(worstEkv),
@@ -101,6 +107,7 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   const { calibrateChip } = await import('../calibration/calibrate-chip.ts');
   const ePlus: number[] = [];
   const ratio: number[] = [];
+  const overFloor: number[] = [];
   for (const seed of seeds) {
     const chip = await SpiceChip.create({ seed, mode: 'table', engine });
     try {
@@ -108,6 +115,7 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
       const res = await calibrateChip(backendTarget(chip), { seed: 1, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
       ePlus.push(res.globals.ePlus);
       ratio.push(res.rmse.ratio);
+      overFloor.push(res.rmse.pnnTicks / res.noise.pooledFloorTicks);
     } finally {
       await chip.close();
     }
@@ -118,6 +126,8 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
     spice_e_plus: ePlus.map((x) => round(x)),
     spice_ratio: ratio.map((x) => round(x)),
     spice_ratio_min: round(Math.min(...ratio)),
+    spice_pnn_over_floor: overFloor.map((x) => round(x)),
+    spice_pnn_over_floor_max: round(Math.max(...overFloor)),
     spice_dies: seeds,
     spice_geometry: '16-8-4',
   };
