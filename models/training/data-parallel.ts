@@ -20,6 +20,7 @@ import { DenseSpikeLayer } from '../network/layer.ts';
 import type { SpikingNetwork } from '../network/network.ts';
 import type { SpikeSolver } from '../network/solver.ts';
 import type { TaskPool } from '../parallel/pool.ts';
+import { readInto, tensorCopy } from '../tf/tensor-io.ts';
 import type { LossConfig } from './losses.ts';
 import type { FixedLayerState, ReplicaSpec, ShardInput, ShardResult } from './shard-task.ts';
 import type { StepResult } from './trainer.ts';
@@ -134,7 +135,7 @@ export class DataParallelStep {
     const r = await this.gradients(x, labels, signal);
     const named: tf.NamedTensorMap = {};
     this.vars.forEach((v, k) => {
-      named[v.name] = tf.tensor(r.grads[k]!, v.shape);
+      named[v.name] = tensorCopy(r.grads[k]!, v.shape);
     });
     optimizer.applyGradients(named);
     tf.dispose(Object.values(named));
@@ -146,7 +147,7 @@ export class DataParallelStep {
     const w = new Float32Array(this.weights);
     let offset = 0;
     for (const v of this.vars) {
-      w.set(v.dataSync() as Float32Array, offset);
+      readInto(v, w, offset);
       offset += v.size;
     }
   }
@@ -231,7 +232,7 @@ export class DataParallelStep {
     const grads: Float32Array[] = [];
     let offset = 0;
     for (const v of this.vars) {
-      grads.push(total.slice(offset, offset + v.size));
+      grads.push(total.subarray(offset, offset + v.size));
       offset += v.size;
     }
     return { loss: ce + window + dead, terms: { ce, window, dead }, correct, silent, grads };

@@ -19,6 +19,7 @@ import type { DenseLayerState, DriveMode } from '../network/layer.ts';
 import { createSolver, type SolverName, type SolverOptions, type SpikeSolver } from '../network/solver.ts';
 import { type BackendName, initBackend } from '../tf/backend.ts';
 import { registerGradients } from '../tf/gradients.ts';
+import { assignFrom, readInto } from '../tf/tensor-io.ts';
 import { deadNeuronMargins, type LossConfig } from './losses.ts';
 import { forwardLoss, MEMBRANE_BINS } from './trainer.ts';
 
@@ -93,15 +94,13 @@ async function replicaFor(spec: ReplicaSpec, weights: Float32Array): Promise<Rep
   return replica;
 }
 
-/** Copies the shared weights into the replica's variables (copies: a tensor must not alias memory the caller rewrites). */
+/** Copies the shared weights into the replica's variables (in place on the wasm backend: no garbage per step). */
 function loadWeights(net: SpikingNetwork, weights: Float32Array): void {
   let offset = 0;
-  tf.tidy(() => {
-    for (const v of net.trainableVariables()) {
-      v.assign(tf.tensor(weights.slice(offset, offset + v.size), v.shape));
-      offset += v.size;
-    }
-  });
+  for (const v of net.trainableVariables()) {
+    assignFrom(v, weights.subarray(offset, offset + v.size));
+    offset += v.size;
+  }
 }
 
 /** One shard's gradients into shared memory; see the file comment. */
@@ -216,7 +215,7 @@ function writeGrads(vars: tf.Variable[], grads: tf.NamedTensorMap, out: Float32A
   let offset = 0;
   for (const v of vars) {
     const g = grads[v.name];
-    if (g) out.set(g.dataSync() as Float32Array, offset);
+    if (g) readInto(g, out, offset);
     else out.fill(0, offset, offset + v.size);
     offset += v.size;
   }
