@@ -85,7 +85,7 @@ export interface TwinStepOptions {
   rounds?: number;
   steps?: number;
   batch?: number;
-  /** Untimed steps per variant first (default 10): each thread's JIT settles in its own isolate. */
+  /** Untimed steps per variant first (default 30): each thread compiles its code in its own isolate, and V8 is still optimising the workers after 10. */
   warmup?: number;
 }
 
@@ -95,7 +95,7 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
   const rounds = opts.rounds ?? 8;
   const steps = opts.steps ?? 5;
   const B = opts.batch ?? 128;
-  const warmup = opts.warmup ?? 10;
+  const warmup = opts.warmup ?? 30;
   const backend = await initBackend();
   const data = await loadDataset('fashion-mnist', { limitTrain: 8 * B, limitTest: 10 });
   const solver = createSolver('dstd', { bins: 16 });
