@@ -6,6 +6,8 @@
  *                           (DEMO_PROBE_SIZES); the probes are measured once and replayed to every run
  *   calib_fit_speedup_2     calib_fit_s at 1 worker over at 2
  *   calib_fit_identical     the profiles of every run are the same bytes
+ *   calib_fit_cpu_s_<N>     CPU seconds of the least costly run at N workers: main thread, other threads
+ *   calib_fit_speedup_2_cpu_projection  1 worker's CPU over 2 workers' main + half their other threads'
  *   mock_run_ms_per_sample  wall ms per sample of a stream of RUNs (batch 32, two in flight) on the
  *                           embedded mock with trained-like weights: at 1 worker the chip in the
  *                           host's thread, from 2 on its own thread (`thread=1`)
@@ -19,6 +21,7 @@
  *
  * A new family is one `Family` in FAMILIES: a name, a setup, and a measure(workers) -> number.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { backendTarget } from '../calibration/backend-target.ts';
 import { calibrateChip } from '../calibration/calibrate-chip.ts';
@@ -81,16 +84,32 @@ function replayable(inner: ProbeTarget): { target: () => ProbeTarget } {
   };
 }
 
+/** CPU seconds of this process's main thread so far (Linux /proc, utime + stime; 0 elsewhere). */
+function mainThreadCpuS(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function calibrationFit(): Family {
   const chip = new BehavioralChip({ seed: 77, sizes: GEOMETRY });
   const sup = chip.supply();
   const tape = replayable(backendTarget(chip));
   const profiles = new Set<string>();
+  // CPU seconds per run: the main thread (the fit's serial part and the pool's dispatch) and every
+  // other thread (pool workers, V8's helpers; process rusage keeps the threads a run's pool ended).
+  const cpu = new Map<number, { main: number; other: number }[]>();
   return {
     key: 'calib_fit_s',
     speedupKey: 'calib_fit_speedup_2',
     passes: Number(process.env.SCALING_PASSES ?? 2),
     async measure(workers) {
+      const m0 = mainThreadCpuS();
+      const c0 = process.cpuUsage();
       const res = await calibrateChip(tape.target(), {
         chipId: chip.chipId,
         temperatureC: sup.temperatureC,
@@ -98,12 +117,34 @@ function calibrationFit(): Family {
         sizes: DEMO_PROBE_SIZES,
         workers,
       });
+      const c1 = process.cpuUsage(c0);
+      const main = mainThreadCpuS() - m0;
+      const all = (c1.user + c1.system) / 1e6;
+      cpu.set(workers, [...(cpu.get(workers) ?? []), { main, other: Math.max(0, all - main) }]);
       res.profile.createdAt = new Date(0).toISOString();
       profiles.add(Buffer.concat(encodeChipProfile(res.profile)).toString('base64'));
       log(`  probing ${res.seconds.probing.toFixed(1)} s, fit ${res.seconds.fitting.toFixed(1)} s, PNN RMSE ${res.rmse.pnnTicks.toFixed(3)} ticks`);
       return res.seconds.fitting;
     },
-    extra: () => ({ calib_fit_identical: profiles.size === 1, calib_geometry: GEOMETRY.join('-') }),
+    extra: () => {
+      // The least CPU of a count's runs (the first run also records the probes); the projection is
+      // one worker's CPU over 2 workers' serial main thread plus half of their other threads' CPU:
+      // what an idle machine would give if the parallel phases split evenly.
+      const least = (w: number) =>
+        (cpu.get(w) ?? []).reduce(
+          (a, b) => (a === undefined || b.main + b.other < a.main + a.other ? b : a),
+          undefined as { main: number; other: number } | undefined,
+        );
+      const out: Record<string, unknown> = { calib_fit_identical: profiles.size === 1, calib_geometry: GEOMETRY.join('-') };
+      for (const w of cpu.keys()) {
+        const c = least(w)!;
+        out[`calib_fit_cpu_s_${w}`] = { main: round(c.main), other_threads: round(c.other) };
+      }
+      const one = least(1);
+      const two = least(2);
+      if (one && two && two.main + two.other > 0) out.calib_fit_speedup_2_cpu_projection = round((one.main + one.other) / (two.main + two.other / 2), 3);
+      return out;
+    },
   };
 }
 

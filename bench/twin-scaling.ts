@@ -85,6 +85,8 @@ export interface TwinStepOptions {
   rounds?: number;
   steps?: number;
   batch?: number;
+  /** Untimed steps per variant first (default 30): each thread compiles its code in its own isolate, and V8 is still optimising the workers after 10. */
+  warmup?: number;
 }
 
 /** `twin_step_ms_<N>` for 1 and each worker count, `twin_step_speedup_<N>`, their per-round ratios and the load average. */
@@ -93,6 +95,7 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
   const rounds = opts.rounds ?? 8;
   const steps = opts.steps ?? 5;
   const B = opts.batch ?? 128;
+  const warmup = opts.warmup ?? 30;
   const backend = await initBackend();
   const data = await loadDataset('fashion-mnist', { limitTrain: 8 * B, limitTest: 10 });
   const solver = createSolver('dstd', { bins: 16 });
@@ -114,6 +117,24 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
       workers: 1,
       ticks: new Map(),
       step: (x, y) => void trainStep(net, optimizer, x, y, solver, cfg),
+      close: async () => {
+        optimizer.dispose();
+        net.dispose();
+      },
+      times: [],
+    });
+  }
+  {
+    // One thread on half the batch: what a shard of 2 costs with no threads involved. Its ratio to
+    // the whole batch bounds the 2-worker speedup: a step costs more than half per half batch.
+    const net = fresh();
+    const optimizer = tf.train.adam(0.01);
+    const h = B >> 1;
+    variants.push({
+      name: '1_half',
+      workers: 1,
+      ticks: new Map(),
+      step: (x, y) => void trainStep(net, optimizer, x.subarray(0, h * 784), y.subarray(0, h), solver, cfg),
       close: async () => {
         optimizer.dispose();
         net.dispose();
@@ -145,8 +166,8 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
     });
   }
   const load0 = loadavg();
-  // Warm-up: two steps each, untimed.
-  for (const v of variants) for (let k = 0; k < 2; k++) await v.step(batches[k]!.x, batches[k]!.y);
+  // Warm-up, untimed.
+  for (let k = 0; k < warmup; k++) for (const v of variants) await v.step(batches[k % batches.length]!.x, batches[k % batches.length]!.y);
   const ratios: Record<string, number[]> = Object.fromEntries(workers.map((w) => [w, []]));
   let batch = 0;
   for (let r = 0; r < rounds; r++) {
@@ -171,7 +192,14 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
   }
   const load1 = loadavg();
   for (const v of variants) await v.close();
-  const out: Record<string, unknown> = { twin_backend: backend, twin_batch: B, twin_bins: 16, twin_rounds: rounds, twin_steps_per_round: steps };
+  const out: Record<string, unknown> = {
+    twin_backend: backend,
+    twin_batch: B,
+    twin_bins: 16,
+    twin_rounds: rounds,
+    twin_steps_per_round: steps,
+    twin_warmup_steps: warmup,
+  };
   for (const v of variants) out[`twin_step_ms_${v.name}`] = round(median(v.times));
   // CPU per step by thread: this thread's (encoding, reduction, Adam, publishing) and each pool
   // worker's (the busiest threads after it). On an idle machine a step's wall time is about this
@@ -192,6 +220,10 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
     const critical = c.main + Math.max(0, ...c.workers);
     if (critical > 0) out[`twin_step_speedup_${w}_cpu_projection`] = round(cpu['1']!.main / critical, 3);
   }
+  // One thread's CPU per step over the same thread on half the batch: the most 2 workers can give
+  // with free threads, reduction and Adam (each shard costs at least a half-batch step less its Adam).
+  const half = cpu['1_half']!;
+  if (half.main > 0) out.twin_step_speedup_2_cpu_bound = round(cpu['1']!.main / half.main, 3);
   for (const w of workers) {
     out[`twin_step_speedup_${w}`] = round(median(ratios[w]!), 3);
     out[`twin_step_speedup_${w}_rounds`] = ratios[w]!.map((x) => round(x, 3));
@@ -268,6 +300,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
           limitTrain: num(env.TWIN_LIMIT_TRAIN),
           limitTest: num(env.TWIN_LIMIT_TEST),
         })
-      : await twinStepScaling({ rounds: num(env.TWIN_ROUNDS), steps: num(env.TWIN_STEPS) });
+      : await twinStepScaling({ rounds: num(env.TWIN_ROUNDS), steps: num(env.TWIN_STEPS), warmup: num(env.TWIN_WARMUP) });
   console.log(JSON.stringify(result));
 }

@@ -96,9 +96,9 @@ function putRows(heap: Float32Array, at: number, src: Float32Array, rows: number
   for (let r = 0; r < rows; r++) heap.set(src.subarray(r * C, (r + 1) * C), at + r * Cp);
 }
 
-/** Reads rows of Cp floats at `at` back into rows of C floats. */
-function getRows(heap: Float32Array, at: number, rows: number, C: number, Cp: number): Float32Array {
-  if (C === Cp) return heap.slice(at, at + rows * C);
+/** Reads rows of Cp floats at `at` back into rows of C floats (`view`: a view of the memory where no repacking is needed). */
+function getRows(heap: Float32Array, at: number, rows: number, C: number, Cp: number, view = false): Float32Array {
+  if (C === Cp) return view ? heap.subarray(at, at + rows * C) : heap.slice(at, at + rows * C);
   const out = new Float32Array(rows * C);
   for (let r = 0; r < rows; r++) out.set(heap.subarray(at + r * Cp, at + r * Cp + C), r * C);
   return out;
@@ -110,8 +110,21 @@ function need(): Exports {
   return k;
 }
 
-/** The signature both implementations of the forward kernel share (network/event-drives.ts). */
-export type EventForwardKernel = (bin: Int32Array, frac: Float32Array, w: Float32Array, batch: number, nIn: number, C: number, bins: number) => Float32Array;
+/**
+ * The signature both implementations of the forward kernel share (network/event-drives.ts).
+ * `view`: the result may be a view of the kernel's own memory, valid until its next call (for a
+ * caller that copies it at once); the JavaScript kernels always return new arrays.
+ */
+export type EventForwardKernel = (
+  bin: Int32Array,
+  frac: Float32Array,
+  w: Float32Array,
+  batch: number,
+  nIn: number,
+  C: number,
+  bins: number,
+  view?: boolean,
+) => Float32Array;
 
 /** ... and of the backward kernel. */
 export type EventBackwardKernel = (
@@ -125,10 +138,11 @@ export type EventBackwardKernel = (
   bins: number,
   dt: number,
   inputGrad: boolean,
+  view?: boolean,
 ) => { dW: Float32Array; dTimes: Float32Array };
 
 /** eventDrivesForward on SIMD: drives [batch, bins, C]. */
-export const eventDrivesForwardSimd: EventForwardKernel = (bin, frac, w, batch, nIn, C, bins) => {
+export const eventDrivesForwardSimd: EventForwardKernel = (bin, frac, w, batch, nIn, C, bins, view = false) => {
   const k = need();
   const Cp = pad4(C);
   const [pBin, pFrac, pW, pOut] = layout(k, [batch * nIn * 4, batch * nIn * 4, nIn * Cp * 4, batch * bins * Cp * 4]) as [number, number, number, number];
@@ -138,11 +152,11 @@ export const eventDrivesForwardSimd: EventForwardKernel = (bin, frac, w, batch, 
   putRows(heap, pW / 4, w, nIn, C, Cp);
   heap.fill(0, pOut / 4, pOut / 4 + batch * bins * Cp);
   k.forward(pBin, pFrac, pW, pOut, batch, nIn, Cp, bins);
-  return getRows(heap, pOut / 4, batch * bins, C, Cp);
+  return getRows(heap, pOut / 4, batch * bins, C, Cp, view);
 };
 
 /** eventDrivesBackward on SIMD: dL/dW [nIn, C] and dL/d(times) [batch, nIn] (zeros unless inputGrad). */
-export const eventDrivesBackwardSimd: EventBackwardKernel = (bin, frac, w, dy, batch, nIn, C, bins, dt, inputGrad) => {
+export const eventDrivesBackwardSimd: EventBackwardKernel = (bin, frac, w, dy, batch, nIn, C, bins, dt, inputGrad, view = false) => {
   const k = need();
   const Cp = pad4(C);
   const n = batch * nIn;
@@ -163,5 +177,5 @@ export const eventDrivesBackwardSimd: EventBackwardKernel = (bin, frac, w, dy, b
   heap.fill(0, pDW / 4, pDW / 4 + nIn * Cp);
   heap.fill(0, pDT / 4, pDT / 4 + n);
   k.backward(pBin, pFrac, pW, pDy, pDW, pDT, pRc, batch, nIn, Cp, bins, dt, inputGrad ? 1 : 0);
-  return { dW: getRows(heap, pDW / 4, nIn, C, Cp), dTimes: heap.slice(pDT / 4, pDT / 4 + n) };
+  return { dW: getRows(heap, pDW / 4, nIn, C, Cp, view), dTimes: view ? heap.subarray(pDT / 4, pDT / 4 + n) : heap.slice(pDT / 4, pDT / 4 + n) };
 };

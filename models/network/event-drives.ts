@@ -28,6 +28,7 @@ import {
   type EventBackwardKernel,
   type EventForwardKernel,
 } from '../kernels/event-drives-simd.ts';
+import { tensorCopy, viewSync } from '../tf/tensor-io.ts';
 
 /** Which loops compute the drives: 'simd' (WebAssembly SIMD, models/kernels) or 'js' (the ones below). */
 export type EventKernel = 'simd' | 'js';
@@ -190,16 +191,18 @@ export function eventDrives(times: tf.Tensor2D, w: tf.Tensor2D, opts: EventDrive
   const simd = (opts.kernel ?? defaultEventKernel()) === 'simd';
   const forward: EventForwardKernel = simd ? eventDrivesForwardSimd : eventDrivesForward;
   const backward: EventBackwardKernel = simd ? eventDrivesBackwardSimd : eventDrivesBackward;
+  // Operands are read through views of the backend's memory and results written from the
+  // kernels' own (tensor-io.ts): a step's several MB of copies would be garbage for V8 to collect.
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [t, weights] = args as tf.Tensor[];
-    const { bin, frac } = locateSpikes(t.dataSync() as Float32Array, bins, horizon);
-    const wArr = weights.dataSync() as Float32Array;
-    const out = forward(bin, frac, wArr, batch, nIn, C, bins);
+    (args[2] as tf.GradSaveFunc)([weights!]);
+    const { bin, frac } = locateSpikes(viewSync(t!), bins, horizon);
+    const out = forward(bin, frac, viewSync(weights!), batch, nIn, C, bins, true);
     return {
-      value: tf.tensor3d(out, [batch, bins, C]),
-      gradFunc: (dy: tf.Tensor) => {
-        const g = backward(bin, frac, wArr, dy.dataSync() as Float32Array, batch, nIn, C, bins, horizon / bins, inputGrad);
-        return [tf.tensor2d(g.dTimes, [batch, nIn]), tf.tensor2d(g.dW, [nIn, C])];
+      value: tensorCopy<tf.Rank.R3>(out, [batch, bins, C]),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const g = backward(bin, frac, viewSync(saved[0]!), viewSync(dy), batch, nIn, C, bins, horizon / bins, inputGrad, true);
+        return [tensorCopy<tf.Rank.R2>(g.dTimes, [batch, nIn]), tensorCopy<tf.Rank.R2>(g.dW, [nIn, C])];
       },
     };
   });

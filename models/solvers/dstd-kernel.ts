@@ -82,10 +82,13 @@ export function dstdBackwardKernel(
   dy: ArrayLike<number>,
   d: BinDims,
   minSlope: number,
+  /** Arrays of at least batch x bins x neurons to write dG, dA into (zeroed first) instead of new ones. */
+  into?: { G: Float32Array; A: Float32Array },
 ): BinGradients {
   const { batch, bins, neurons: n, dt } = d;
-  const gBar = new Float32Array(batch * bins * n);
-  const aBar = new Float32Array(batch * bins * n);
+  const size = batch * bins * n;
+  const gBar = into ? into.G.subarray(0, size).fill(0) : new Float32Array(size);
+  const aBar = into ? into.A.subarray(0, size).fill(0) : new Float32Array(size);
   const thetaBar = new Float64Array(n);
   const uStart = new Float64Array(bins * n);
   const u = new Float64Array(n);

@@ -15,6 +15,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { dstdBackwardKernel, dstdForwardKernel, membraneEndBackwardKernel, membraneEndKernel } from './dstd-kernel.ts';
+import { tensorCopy, viewSync } from '../tf/tensor-io.ts';
 import { binFractions, checkDense, denseDrives, finishTimes, spikesToInputs, type DenseLayerTensors, type LayerSpikes } from './spike-tensors.ts';
 
 export interface DstdOptions {
@@ -31,6 +32,14 @@ export interface DriveOptions {
   /** Bin width. */
   dt: number;
   minSlope: number;
+}
+
+let gradScratch: { G: Float32Array; A: Float32Array } = { G: new Float32Array(0), A: new Float32Array(0) };
+
+/** Reused arrays for the backward kernel's dG, dA: tensorCopy copies them at once, so they are free again after each call. */
+function scratch(size: number): { G: Float32Array; A: Float32Array } {
+  if (gradScratch.G.length < size) gradScratch = { G: new Float32Array(size), A: new Float32Array(size) };
+  return gradScratch;
 }
 
 /**
@@ -52,13 +61,14 @@ export function spikeTimesFromDrives(G: tf.Tensor3D, A: tf.Tensor3D, theta: tf.T
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [g, a, th] = args as tf.Tensor[];
     (args[3] as tf.GradSaveFunc)([g, a, th]);
-    const raw = dstdForwardKernel(g.dataSync() as Float32Array, a.dataSync() as Float32Array, th.dataSync() as Float32Array, dims);
+    // Operands through views of the backend's memory (tensor-io.ts): no copies for V8 to collect.
+    const raw = dstdForwardKernel(viewSync(g!), viewSync(a!), viewSync(th!), dims);
     return {
       value: tf.tensor2d(raw, [batch, neurons]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sg, sa, sth] = saved;
-        const r = dstdBackwardKernel(sg.dataSync(), sa.dataSync(), sth.dataSync(), dy.dataSync(), dims, minSlope);
-        return [tf.tensor3d(r.G, [batch, bins, neurons]), tf.tensor3d(r.A, [batch, bins, neurons]), tf.tensor1d(r.theta)];
+        const r = dstdBackwardKernel(viewSync(sg!), viewSync(sa!), viewSync(sth!), viewSync(dy), dims, minSlope, scratch(batch * bins * neurons));
+        return [tensorCopy(r.G, [batch, bins, neurons]), tensorCopy(r.A, [batch, bins, neurons]), tf.tensor1d(r.theta)];
       },
     };
   });
@@ -81,9 +91,9 @@ export function membraneAtEnd(G: tf.Tensor3D, A: tf.Tensor3D, dt: number): tf.Te
     const [g, a] = args as tf.Tensor[];
     (args[2] as tf.GradSaveFunc)([g, a]);
     return {
-      value: tf.tensor2d(membraneEndKernel(g.dataSync(), a.dataSync(), dims), [batch, neurons]),
+      value: tf.tensor2d(membraneEndKernel(viewSync(g!), viewSync(a!), dims), [batch, neurons]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const r = membraneEndBackwardKernel(saved[0].dataSync(), saved[1].dataSync(), dy.dataSync(), dims);
+        const r = membraneEndBackwardKernel(viewSync(saved[0]!), viewSync(saved[1]!), viewSync(dy), dims);
         return [tf.tensor3d(r.G, [batch, bins, neurons]), tf.tensor3d(r.A, [batch, bins, neurons])];
       },
     };

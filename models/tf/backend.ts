@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerGradients } from './gradients.ts';
+import { installWasmKernels } from './wasm-kernels.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
@@ -50,7 +51,9 @@ async function tryWasm(): Promise<boolean> {
     const uncaught = process.listeners('uncaughtException');
     const rejected = process.listeners('unhandledRejection');
     try {
-      return await tf.setBackend('wasm');
+      const ok = await tf.setBackend('wasm');
+      if (ok) installWasmKernels();
+      return ok;
     } finally {
       for (const l of process.listeners('uncaughtException')) {
         if (!uncaught.includes(l)) process.removeListener('uncaughtException', l);

@@ -15,11 +15,13 @@
  */
 
 import { randomUUID } from 'node:crypto';
+import { serialize } from 'node:v8';
 import * as tf from '@tensorflow/tfjs-core';
 import { DenseSpikeLayer } from '../network/layer.ts';
 import type { SpikingNetwork } from '../network/network.ts';
 import type { SpikeSolver } from '../network/solver.ts';
 import type { TaskPool } from '../parallel/pool.ts';
+import { readInto, tensorCopy } from '../tf/tensor-io.ts';
 import type { LossConfig } from './losses.ts';
 import type { FixedLayerState, ReplicaSpec, ShardInput, ShardResult } from './shard-task.ts';
 import type { StepResult } from './trainer.ts';
@@ -74,6 +76,10 @@ export class DataParallelStep {
   private readonly x: SharedArrayBuffer;
   private readonly y: SharedArrayBuffer;
   private readonly grads: SharedArrayBuffer;
+  /** The spec v8-serialised once: a structured clone of it per task and step cost this thread more than the reduction. */
+  private readonly specBytes: SharedArrayBuffer;
+  /** The reduced gradients, reused from step to step (what `gradients` returns views of). */
+  private readonly total: Float32Array;
 
   constructor(net: SpikingNetwork, pool: TaskPool, opts: { solver: SpikeSolver; loss: LossConfig; maxBatch: number }) {
     if (!dataParallelSupported(net))
@@ -102,9 +108,16 @@ export class DataParallelStep {
     this.x = new SharedArrayBuffer(opts.maxBatch * net.features * 4);
     this.y = new SharedArrayBuffer(opts.maxBatch);
     this.grads = new SharedArrayBuffer(this.workers * 2 * this.P * 4);
+    const bytes = serialize(this.spec);
+    this.specBytes = new SharedArrayBuffer(bytes.length);
+    new Uint8Array(this.specBytes).set(bytes);
+    this.total = new Float32Array(this.P);
   }
 
-  /** The loss gradients of a batch (the trainer's loss, summed over shards in order) and its step figures. */
+  /**
+   * The loss gradients of a batch (the trainer's loss, summed over shards in order) and its step
+   * figures. The gradient arrays are views of a buffer the next call overwrites.
+   */
   async gradients(x: Float32Array, labels: Uint8Array, signal?: AbortSignal): Promise<ReducedStep> {
     const n = labels.length;
     const F = this.net.features;
@@ -115,7 +128,8 @@ export class DataParallelStep {
     new Uint8Array(this.y, 0, n).set(labels);
     const ranges = shardRanges(n, this.workers);
     const inputs: ShardInput[] = ranges.map(([start, end], shard) => ({
-      spec: this.spec,
+      specId: this.spec.id,
+      spec: this.specBytes,
       weights: this.weights,
       x: this.x,
       y: this.y,
@@ -134,7 +148,7 @@ export class DataParallelStep {
     const r = await this.gradients(x, labels, signal);
     const named: tf.NamedTensorMap = {};
     this.vars.forEach((v, k) => {
-      named[v.name] = tf.tensor(r.grads[k]!, v.shape);
+      named[v.name] = tensorCopy(r.grads[k]!, v.shape);
     });
     optimizer.applyGradients(named);
     tf.dispose(Object.values(named));
@@ -146,7 +160,7 @@ export class DataParallelStep {
     const w = new Float32Array(this.weights);
     let offset = 0;
     for (const v of this.vars) {
-      w.set(v.dataSync() as Float32Array, offset);
+      readInto(v, w, offset);
       offset += v.size;
     }
   }
@@ -157,8 +171,9 @@ export class DataParallelStep {
     const P = this.P;
     const S = results.length;
     const all = new Float32Array(this.grads);
-    const total = new Float32Array(P);
-    for (let s = 0; s < S; s++) {
+    const total = this.total;
+    total.set(all.subarray(0, P));
+    for (let s = 1; s < S; s++) {
       const g = all.subarray(s * 2 * P, s * 2 * P + P);
       for (let k = 0; k < P; k++) total[k]! += g[k]!;
     }
@@ -231,7 +246,7 @@ export class DataParallelStep {
     const grads: Float32Array[] = [];
     let offset = 0;
     for (const v of this.vars) {
-      grads.push(total.slice(offset, offset + v.size));
+      grads.push(total.subarray(offset, offset + v.size));
       offset += v.size;
     }
     return { loss: ce + window + dead, terms: { ce, window, dead }, correct, silent, grads };

@@ -12,6 +12,7 @@
  * The caller selects and normalises the dead term once every shard's firing counts are summed.
  */
 
+import { deserialize } from 'node:v8';
 import * as tf from '@tensorflow/tfjs-core';
 import type { NetworkConfig } from '../network/network.ts';
 import { earliestSpike, SpikingNetwork } from '../network/network.ts';
@@ -19,6 +20,7 @@ import type { DenseLayerState, DriveMode } from '../network/layer.ts';
 import { createSolver, type SolverName, type SolverOptions, type SpikeSolver } from '../network/solver.ts';
 import { type BackendName, initBackend } from '../tf/backend.ts';
 import { registerGradients } from '../tf/gradients.ts';
+import { assignFrom, readInto } from '../tf/tensor-io.ts';
 import { deadNeuronMargins, type LossConfig } from './losses.ts';
 import { forwardLoss, MEMBRANE_BINS } from './trainer.ts';
 
@@ -37,7 +39,9 @@ export interface ReplicaSpec {
 }
 
 export interface ShardInput {
-  spec: ReplicaSpec;
+  /** The ReplicaSpec's id, and the spec v8-serialised: sent by reference, read once per thread and network. */
+  specId: string;
+  spec: SharedArrayBuffer;
   /** Float32 weights: every layer's pE then pI, row-major, layer by layer. */
   weights: SharedArrayBuffer;
   /** Float32 rows of the batch (features each) and their labels. */
@@ -67,14 +71,16 @@ export interface ShardResult {
 
 interface Replica {
   id: string;
+  spec: ReplicaSpec;
   net: SpikingNetwork;
   solver: SpikeSolver;
 }
 
 let replica: Replica | undefined;
 
-async function replicaFor(spec: ReplicaSpec, weights: Float32Array): Promise<Replica> {
-  if (replica?.id === spec.id) return replica;
+async function replicaFor(id: string, bytes: SharedArrayBuffer, weights: Float32Array): Promise<Replica> {
+  if (replica?.id === id) return replica;
+  const spec = deserialize(new Uint8Array(bytes)) as ReplicaSpec;
   const backend = await initBackend({ prefer: spec.backend as BackendName });
   // Another backend would compute other numbers than the caller's thread (and at another speed).
   if (backend !== spec.backend) throw new Error(`a pool worker initialised the ${backend} tfjs backend, the training thread uses ${spec.backend}`);
@@ -89,26 +95,24 @@ async function replicaFor(spec: ReplicaSpec, weights: Float32Array): Promise<Rep
     offset += 2 * size;
     return { ...l, pE, pI };
   });
-  replica = { id: spec.id, net: SpikingNetwork.fromStates(spec.config, states, spec.drives), solver: createSolver(spec.solver.name, spec.solver.options) };
+  replica = { id, spec, net: SpikingNetwork.fromStates(spec.config, states, spec.drives), solver: createSolver(spec.solver.name, spec.solver.options) };
   return replica;
 }
 
-/** Copies the shared weights into the replica's variables (copies: a tensor must not alias memory the caller rewrites). */
+/** Copies the shared weights into the replica's variables (in place on the wasm backend: no garbage per step). */
 function loadWeights(net: SpikingNetwork, weights: Float32Array): void {
   let offset = 0;
-  tf.tidy(() => {
-    for (const v of net.trainableVariables()) {
-      v.assign(tf.tensor(weights.slice(offset, offset + v.size), v.shape));
-      offset += v.size;
-    }
-  });
+  for (const v of net.trainableVariables()) {
+    assignFrom(v, weights.subarray(offset, offset + v.size));
+    offset += v.size;
+  }
 }
 
 /** One shard's gradients into shared memory; see the file comment. */
 export async function shardGradients(input: ShardInput): Promise<ShardResult> {
-  const { spec, start, end, batch, shard } = input;
+  const { start, end, batch, shard } = input;
   const weights = new Float32Array(input.weights);
-  const { net, solver } = await replicaFor(spec, weights);
+  const { spec, net, solver } = await replicaFor(input.specId, input.spec, weights);
   loadWeights(net, weights);
   const cfg = spec.loss;
   const n = end - start;
@@ -216,7 +220,7 @@ function writeGrads(vars: tf.Variable[], grads: tf.NamedTensorMap, out: Float32A
   let offset = 0;
   for (const v of vars) {
     const g = grads[v.name];
-    if (g) out.set(g.dataSync() as Float32Array, offset);
+    if (g) readInto(g, out, offset);
     else out.fill(0, offset, offset + v.size);
     offset += v.size;
   }

@@ -1,0 +1,81 @@
+// The data-parallel step on the wasm backend, the one training runs on: there the weights reach
+// the replicas and the gradients leave them through views of the backend's memory (tensor-io.ts),
+// and the event-drive and DSTD kernels read their operands the same way.
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initNetwork } from '../../../models/network/init.ts';
+import { defaultConfig, SpikingNetwork } from '../../../models/network/network.ts';
+import { createSolver } from '../../../models/network/solver.ts';
+import { TaskPool } from '../../../models/parallel/pool.ts';
+import { DataParallelStep } from '../../../models/training/data-parallel.ts';
+import { batchLoss, resolveLoss, trainStep } from '../../../models/training/trainer.ts';
+import { initBackend } from '../../../models/tf/backend.ts';
+import { mulberry } from '../rng.ts';
+
+const N = 40;
+const F = 12;
+const solver = createSolver('dstd', { bins: 8 });
+let pool: TaskPool;
+
+beforeAll(async () => {
+  expect(await initBackend({ prefer: 'wasm' })).toBe('wasm');
+  pool = new TaskPool(2);
+});
+afterAll(async () => {
+  await pool.close();
+});
+
+function batch(seed: number) {
+  const rnd = mulberry(seed);
+  const x = Float32Array.from({ length: N * F }, () => rnd());
+  const y = Uint8Array.from({ length: N }, () => Math.floor(rnd() * 4));
+  return { x, y };
+}
+
+describe('data-parallel training steps on the wasm backend', () => {
+  // Tolerances as in data-parallel.test.ts: shards regroup each gradient's float32 sum.
+  it('gives the one-thread gradients with 1 and 2 workers, step after step', async () => {
+    const { x } = batch(1);
+    const net = initNetwork(defaultConfig([F, 16, 10, 4]), { x, n: N }, solver, { seed: 3 });
+    const cfg = resolveLoss({});
+    const twin = SpikingNetwork.fromStates(net.config, net.states());
+    const opt1 = tf.train.adam(0.02);
+    const opt2 = tf.train.adam(0.02);
+    const inline = new DataParallelStep(net, new TaskPool(1), { solver, loss: cfg, maxBatch: N });
+    const dp = new DataParallelStep(net, pool, { solver, loss: cfg, maxBatch: N });
+    for (let step = 0; step < 3; step++) {
+      const { x: xs, y: ys } = batch(10 + step);
+      const ref = tf.tidy(() => {
+        const r = tf.variableGrads(() => batchLoss(twin, twin.encode(xs, N), ys, solver, cfg).loss, twin.trainableVariables());
+        return twin.trainableVariables().map((v) => Float32Array.from(r.grads[v.name]!.dataSync()));
+      });
+      const largest = Math.max(...ref.map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+      expect(largest).toBeGreaterThan(0);
+      for (const [name, step2] of [
+        ['1 worker', inline],
+        ['2 workers', dp],
+      ] as const) {
+        const r = await step2.gradients(xs, ys);
+        let worst = 0;
+        r.grads.forEach((g, k) => g.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - ref[k]![i]!)))));
+        expect(worst, `${name}, step ${step}`).toBeLessThanOrEqual(1e-5 * largest);
+      }
+      // Both networks take an Adam step of their own; the next step's weights reach the workers through shared memory.
+      trainStep(twin, opt1, xs, ys, solver, cfg);
+      await dp.step(opt2, xs, ys);
+      const a = net.states();
+      const b = twin.states();
+      a.forEach((l, k) => {
+        const pe = (l as { pE: Float32Array }).pE;
+        const pe2 = (b[k] as { pE: Float32Array }).pE;
+        let d = 0;
+        pe.forEach((v, i) => (d = Math.max(d, Math.abs(v - pe2[i]!))));
+        expect(d, `layer ${k} pE after step ${step}`).toBeLessThan(1e-4);
+      });
+    }
+    opt1.dispose();
+    opt2.dispose();
+    net.dispose();
+    twin.dispose();
+  }, 240_000);
+});
