@@ -1,6 +1,7 @@
 /**
  * Behavioural chip speed at 784-256-128-10 with a trained-like weight state (most synapses near
  * off, a minority on in weak inversion, DAC-quantised), against the ideal chip on the same state.
+ * BENCH_PHYSICS picks the behavioural die's transistors (sky130, the default, or ekv).
  * Prints ONE JSON line:
  *   build_s              constructing the chip (drawing every device)
  *   set_gates_s          uploading all three layers (rebuilds the normalised layers)
@@ -9,7 +10,7 @@
  *   fired                fraction of neurons firing inside the window, per layer
  */
 import { NMOS, type ChipBackend } from '../models/chips/chip-backend.ts';
-import { BehavioralChip } from '../models/chips/behavioral-chip.ts';
+import { BehavioralChip, type BehavioralPhysics } from '../models/chips/behavioral-chip.ts';
 import { codeToVolts, voltsToCode } from '../wire/dac.ts';
 import { IdealChip } from '../models/chips/ideal-chip.ts';
 import { Rng } from '../models/datasets/rng.ts';
@@ -33,8 +34,8 @@ function trainedLikeGates(chip: ChipBackend, rng: Rng): Float64Array[] {
       const nmos = g.rowPolarity[r] === NMOS;
       for (let i = 0; i < g.outputs; i++) {
         const on = rng.next() < ON[l][nmos ? 0 : 1];
-        const drive = on ? rng.uniform(0.22, 0.32) : rng.uniform(0, 0.12);
-        const volts = nmos ? drive : 1.8 - drive;
+        // sky130 card at mid-swing: "on" NMOS 0.42-0.52 V (2-30 nA), PMOS 1.35-1.22 V (0.1-3 nA); "off" below 10 pA.
+        const volts = nmos ? (on ? rng.uniform(0.42, 0.52) : rng.uniform(0, 0.25)) : on ? rng.uniform(1.22, 1.35) : rng.uniform(1.55, 1.8);
         v[r * g.outputs + i] = codeToVolts(chip.dac, voltsToCode(chip.dac, volts));
       }
     }
@@ -60,7 +61,8 @@ async function timePerSample(chip: ChipBackend, x: Uint16Array): Promise<{ s: nu
 
 async function main(): Promise<void> {
   let t = performance.now();
-  const chip = new BehavioralChip({ seed: 7, sizes: SIZES });
+  const physics = (process.env.BENCH_PHYSICS ?? 'sky130') as BehavioralPhysics;
+  const chip = new BehavioralChip({ seed: 7, sizes: SIZES, physics });
   const buildS = (performance.now() - t) / 1000;
   const rng = new Rng(1);
   const gates = trainedLikeGates(chip, rng);
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({
       ok: true,
+      physics: chip.physics,
       geometry: SIZES.join('-'),
       batch: BATCH,
       build_s: round(buildS),

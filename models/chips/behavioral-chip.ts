@@ -29,7 +29,7 @@ import { gateVoltagesToLayer } from './gate-to-layer.ts';
 import { sky130DieCurves, sky130NominalCurves, type TransferCurves } from './sky130-curves.ts';
 import { sky130GateVoltagesToLayer, synapseDrive } from './sky130-layer.ts';
 import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
-import { drawChip, RUN_STREAM, SKY130_MAGNITUDES, type ChipDraw, type MismatchMagnitudes, type ProcessDraw } from './mismatch.ts';
+import { drawChip, pdkMismatchMagnitudes, RUN_STREAM, SKY130_MAGNITUDES, type ChipDraw, type MismatchMagnitudes, type ProcessDraw } from './mismatch.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE, DEFAULT_SIZES, NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from './sky130-nominal.ts';
 import { ticksToTimes } from '../../wire/ticks.ts';
 import { SILENT_TICK } from '../../wire/ticks.ts';
@@ -47,9 +47,11 @@ export interface BehavioralChipOptions {
   /** Overrides of the documented magnitudes (in-process only: e.g. jitterSeconds: 0 for a noiseless die). */
   magnitudes?: Partial<MismatchMagnitudes>;
   /**
-   * Synapse transistor physics: `ekv` (default) the EKV nominal of sky130-nominal.ts; `sky130` the
-   * SPICE-characterised curves of the bundled card (sky130-curves.ts), with the gate-dependent
-   * reversal potentials solved exactly (sky130-layer.ts). The die's draws are the same for both.
+   * Synapse transistor physics: `sky130` (default) the SPICE-characterised curves of the bundled
+   * card (sky130-curves.ts) at the die's corner and temperature, with the gate-dependent reversal
+   * potentials solved exactly (sky130-layer.ts) and the PDK Monte Carlo's threshold mismatch;
+   * `ekv` the model's own form (the EKV fit of sky130-nominal.ts, one lambda per polarity), so a
+   * fit can be tested on a chip it can represent exactly. The die's draws come from the same streams.
    */
   physics?: BehavioralPhysics;
 }
@@ -167,21 +169,21 @@ export class BehavioralChip implements ChipBackend {
     checkSizes(sizes);
     const nLayers = sizes.length - 1;
     const timing = resolveTiming(nLayers, opts);
-    const m: MismatchMagnitudes = { ...SKY130_MAGNITUDES, ...(opts.magnitudes ?? {}) };
-    checkMagnitudes(m);
     this.geometry = Object.freeze(Array.from({ length: nLayers }, (_, l) => dualRailLayer(sizes[l], sizes[l + 1])));
     const faults = [...(opts.faults ?? [])];
     checkFaults(faults, this.geometry);
 
-    const physics = opts.physics ?? 'ekv';
+    const physics = opts.physics ?? 'sky130';
     if (!BEHAVIORAL_PHYSICS.includes(physics)) throw new RangeError(`physics '${String(physics)}' is not one of ${BEHAVIORAL_PHYSICS.join(', ')}`);
+    const m: MismatchMagnitudes = { ...(physics === 'sky130' ? pdkMismatchMagnitudes() : SKY130_MAGNITUDES), ...(opts.magnitudes ?? {}) };
+    checkMagnitudes(m);
     this.#physics = physics;
     const defaultSizes = sizes.length === DEFAULT_SIZES.length && sizes.every((n, k) => n === DEFAULT_SIZES[k]);
     this.chipId =
       `behavioral-${seed}` +
       (defaultSizes ? '' : `-${sizes.join('x')}`) +
       (faults.length ? `-f${hash8(formatFaults(faults))}` : '') +
-      (physics === 'sky130' ? '-sky130' : '');
+      (physics === 'ekv' ? '-ekv' : '');
     this.timing = timing;
     this.#seed = seed;
     this.#m = m;

@@ -69,7 +69,10 @@ const KINDS: Record<string, ChipKind> = {
       seed: seedSchema,
       geometry: geometrySchema,
       faults: faultsSchema,
-      physics: z.enum(['ekv', 'sky130'], 'expected physics=ekv (EKV nominal, default) or physics=sky130 (SPICE-characterised sky130 curves)'),
+      physics: z.enum(
+        ['sky130', 'ekv'],
+        'expected physics=sky130 (SPICE-characterised sky130 curves, default) or physics=ekv (the model-form EKV fit of them)',
+      ),
     },
     async create(o) {
       const f = o.faults as { spec: string; faults: ChipFault[] } | undefined;
@@ -78,7 +81,7 @@ const KINDS: Record<string, ChipKind> = {
           seed: o.seed as number | undefined,
           sizes: o.geometry as number[] | undefined,
           faults: f?.faults,
-          physics: o.physics as 'ekv' | 'sky130' | undefined,
+          physics: o.physics as 'sky130' | 'ekv' | undefined,
         });
       } catch (e) {
         if (e instanceof FaultSpecError) {

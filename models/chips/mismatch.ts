@@ -10,7 +10,8 @@
 
 import { deriveSeed, Rng } from '../datasets/rng.ts';
 import { NMOS, type LayerGeometry } from './chip-backend.ts';
-import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS } from './sky130-nominal.ts';
+import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, OPERATING_GATES } from './sky130-nominal.ts';
+import { loadDeviceData } from './spice/device-data.ts';
 
 /** Standard deviations and means of every hidden quantity. SI units unless a name says otherwise. */
 export interface MismatchMagnitudes {
@@ -95,6 +96,35 @@ export const SKY130_MAGNITUDES: Readonly<MismatchMagnitudes> = Object.freeze({
   supplySensorSigmaV: 0.002,
   temperatureSensorSigmaC: 0.3,
 });
+
+let pdk: Readonly<MismatchMagnitudes> | undefined;
+
+/**
+ * SKY130_MAGNITUDES with the synapse threshold mismatch taken from the PDK's own Monte Carlo
+ * (spice/data/sky130-devices.json, `mismatch`: the spread of ln I over 200 copies at W/L 1/0.25 um,
+ * divided by the nominal d ln I / dVg, i.e. the gate offset that explains it): the median over the
+ * operating gate windows, as a Pelgrom coefficient for these devices. It includes every mismatch
+ * parameter the card varies (vth0, voff, nfactor, toxe slopes), so it replaces the hand sum of
+ * vth0 and voff above (NMOS 16.7 mV where that gives 15.5, PMOS 16.2 where vth0 alone gives 11.7).
+ * A_beta stays: 2 % in current is below 1 % of this spread in ln I.
+ */
+export function pdkMismatchMagnitudes(): Readonly<MismatchMagnitudes> {
+  if (pdk) return pdk;
+  const d = loadDeviceData();
+  const sqrtArea = Math.sqrt(d.device.w * d.device.l * 1e12);
+  const aVt = (pol: 'nmos' | 'pmos') => {
+    const s = d.mismatch[pol];
+    const [lo, hi] = OPERATING_GATES[pol];
+    const v = s.vg
+      .map((vg, k) => (vg >= lo - 1e-9 && vg <= hi + 1e-9 ? s.sdVgEquivalent[k] : null))
+      .filter((x): x is number => x !== null)
+      .sort((a, b) => a - b);
+    if (!v.length) throw new RangeError(`device data has no ${pol} mismatch statistics inside ${lo}..${hi} V; regenerate it with npm run characterise`);
+    return v[v.length >> 1] * sqrtArea;
+  };
+  pdk = Object.freeze({ ...SKY130_MAGNITUDES, aVtNmos: aVt('nmos'), aVtPmos: aVt('pmos') });
+  return pdk;
+}
 
 /** Sigma of a synapse transistor's threshold shift, volts (Pelgrom, nominal W and L). */
 export function synapseVthSigma(m: MismatchMagnitudes, polarity: number): number {

@@ -75,7 +75,17 @@ export function synapseDrive(
   dVth = 0,
   gain = 1,
 ): { a: number; b: number } {
-  const t = driveTable(curves, pmos, p.vRest, p.vThreshold);
+  return driveFrom(driveTable(curves, pmos, p.vRest, p.vThreshold), pmos, vg, p, dVth, gain);
+}
+
+function driveFrom(
+  t: DriveTable,
+  pmos: boolean,
+  vg: number,
+  p: Pick<Sky130MappingParams, 'capacitance' | 'vRest' | 'vThreshold' | 't0'>,
+  dVth: number,
+  gain: number,
+): { a: number; b: number } {
   // A threshold shift acts as a gate offset (|Vgs| smaller for a positive shift); clamped to the curves.
   const x = Math.min(t.count - 1, Math.max(0, ((pmos ? vg + dVth : vg - dVth) - t.start) / DRIVE_STEP));
   const j = Math.min(t.count - 2, Math.floor(x));
@@ -96,14 +106,17 @@ export function sky130GateVoltagesToLayer(geometry: LayerGeometry, volts: Float6
   if (volts.length !== rows * outputs) throw new RangeError(`gate voltages have length ${volts.length}, expected rows*outputs = ${rows}*${outputs}`);
   const A = new Float64Array(inputs * outputs);
   const B = new Float64Array(inputs * outputs);
+  // The drive tables once per layer, not per synapse (their lookup builds a key).
+  const tables = [driveTable(p.curves, false, p.vRest, p.vThreshold), driveTable(p.curves, true, p.vRest, p.vThreshold)];
   for (let r = 0; r < rows; r++) {
     const pmos = rowPolarity[r] !== NMOS;
+    const table = tables[pmos ? 1 : 0];
     const base = rowInput[r] * outputs;
     for (let i = 0; i < outputs; i++) {
       const k = r * outputs + i;
       const gain = p.gain ? p.gain[k] : 1;
       if (gain === 0) continue;
-      const d = synapseDrive(p.curves, pmos, volts[k], p, p.dVth ? p.dVth[k] : 0, gain);
+      const d = driveFrom(table, pmos, volts[k], p, p.dVth ? p.dVth[k] : 0, gain);
       A[base + i] += d.a;
       B[base + i] += d.b;
     }

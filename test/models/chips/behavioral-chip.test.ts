@@ -31,9 +31,9 @@ describe('behavioural chip: a die drawn from a seed', () => {
     for (let l = 0; l < 3; l++) expect(chip.neuronVoltages(l)).toEqual(ideal.neuronVoltages(l));
   });
 
-  it('with every magnitude zero it is the ideal chip, tick for tick', async () => {
+  it('with every magnitude zero the model-form (ekv) die is the ideal chip, tick for tick', async () => {
     const rnd = mulberry(3);
-    const chip = new BehavioralChip({ seed: 5, sizes: [16, 8, 4], magnitudes: ZERO });
+    const chip = new BehavioralChip({ seed: 5, sizes: [16, 8, 4], magnitudes: ZERO, physics: 'ekv' });
     const ideal = new IdealChip({ sizes: [16, 8, 4] });
     randomGates(chip, rnd).forEach((v, l) => {
       chip.setGateVoltages(l, v);
@@ -45,16 +45,17 @@ describe('behavioural chip: a die drawn from a seed', () => {
     expect(a.some((o) => o.some((t) => t !== SILENT_TICK))).toBe(true);
   });
 
-  it("one synapse matches the SI closed form with the die's true parameters (kick, leak, trip, delay, offset)", async () => {
+  it("one synapse of a model-form (ekv) die matches the SI closed form with the die's true parameters (kick, leak, trip, delay, offset)", async () => {
     // 0.1 ns ticks resolve the sub-nanosecond terms; window still 2 us.
     const chip = new BehavioralChip({
+      physics: 'ekv',
       seed: 21,
       sizes: [1, 1],
       tickSeconds: 1e-10,
       horizonTicks: [20000],
       magnitudes: { jitterSeconds: 0 },
     });
-    const vg = 0.42;
+    const vg = 0.57;
     chip.setGateVoltages(0, Float64Array.of(vg, 1.8));
     const tr = chip.hiddenTruth();
     const p = tr.process;
@@ -62,8 +63,8 @@ describe('behavioural chip: a die drawn from a seed', () => {
     // EKV written out: I0 = kp_eff * 2 n (W/L) UT^2 * ln(1 + exp(vov / (2 n UT)))^2.
     const ut = (1.380649e-23 * (p.temperatureC + 273.15)) / 1.602176634e-19;
     const ekv = (kp: number, n: number, vov: number) => 2 * n * kp * 4 * ut * ut * Math.log1p(Math.exp(vov / (2 * n * ut))) ** 2;
-    const iN = ekv(250e-6 * p.kpN * l0.local.beta[0], 1.3, vg - (0.5 + p.dVthN + l0.local.dVth[0]));
-    const iP = ekv(60e-6 * p.kpP * l0.local.beta[1], 1.35, p.supplyV - 1.8 - (0.45 + p.dVthP + l0.local.dVth[1]));
+    const iN = ekv(53.3e-6 * p.kpN * l0.local.beta[0], 1.221, vg - (0.609 + p.dVthN + l0.local.dVth[0]));
+    const iP = ekv(4.48e-6 * p.kpP * l0.local.beta[1], 1.373, p.supplyV - 1.8 - (0.675 + p.dVthP + l0.local.dVth[1]));
     const c = l0.capacitance[0];
     const gLeak = l0.leakAmps[0] / 0.2; // linearised at mid-swing (0.2 V)
     // C dv/dt = -iN (1 + lamN v) + iP (1 + lamP (VDD - v)) + gLeak (vRest - v) = a - b v
@@ -130,7 +131,7 @@ describe('behavioural chip: a die drawn from a seed', () => {
   it('jitter: Gaussian edges of the documented rms, floored by the timer', async () => {
     // A 3 ns override makes the spread measurable against the 1 ns floor: var = sigma^2 + 1/12 tick^2.
     const chip = new BehavioralChip({ seed: 2, sizes: [1, 1], magnitudes: { jitterSeconds: 3e-9 } });
-    chip.setGateVoltages(0, Float64Array.of(0.42, 1.8));
+    chip.setGateVoltages(0, Float64Array.of(0.57, 1.8));
     const n = 2000;
     const [out] = await chip.run(new Uint16Array(n).fill(100), n);
     let s = 0;
@@ -221,8 +222,8 @@ describe('behavioural chip: a die drawn from a seed', () => {
         [0, 2, 4, 6].flatMap(
           (r) =>
             [
-              [r, 0, 0.4],
-              [r, 1, 0.4],
+              [r, 0, 0.55],
+              [r, 1, 0.55],
             ] as [number, number, number][],
         ),
       ),
@@ -298,20 +299,20 @@ describe('behavioural chip: the truth stays hidden', () => {
     chip.setGateVoltages(
       0,
       gatesWith(chip, 0, [
-        [0, 0, 0.4],
-        [2, 1, 0.4],
-        [4, 2, 0.4],
-        [6, 3, 0.4],
+        [0, 0, 0.55],
+        [2, 1, 0.55],
+        [4, 2, 0.55],
+        [6, 3, 0.55],
       ]),
     );
     const twin = new BehavioralChip({ seed: 3, sizes: [8, 4] });
     twin.setGateVoltages(
       0,
       gatesWith(twin, 0, [
-        [0, 0, 0.4],
-        [2, 1, 0.4],
-        [4, 2, 0.4],
-        [6, 3, 0.4],
+        [0, 0, 0.55],
+        [2, 1, 0.55],
+        [4, 2, 0.55],
+        [6, 3, 0.55],
       ]),
     );
     const tt = chip.hiddenTruth();
@@ -328,7 +329,7 @@ describe('behavioural chip: planted faults', () => {
       chip,
       0,
       chip.geometry[0].rowPolarity.reduce<[number, number, number][]>((acc, pol, r) => {
-        if (pol === NMOS) for (let i = 0; i < chip.geometry[0].outputs; i++) acc.push([r, i, 0.45]);
+        if (pol === NMOS) for (let i = 0; i < chip.geometry[0].outputs; i++) acc.push([r, i, 0.58]);
         return acc;
       }, []),
     );
@@ -378,8 +379,8 @@ describe('behavioural chip: planted faults', () => {
       c.setGateVoltages(
         0,
         gatesWith(c, 0, [
-          [2, 2, 0.45],
-          [2, 0, 0.45],
+          [2, 2, 0.58],
+          [2, 0, 0.58],
         ]),
       );
     const [a] = await ok.run(only1, 1);
@@ -407,8 +408,8 @@ describe('behavioural chip: planted faults', () => {
     const excite: [number, number, number][] = [0, 4, 6].flatMap(
       (r) =>
         [
-          [r, 0, 0.45],
-          [r, 2, 0.45],
+          [r, 0, 0.58],
+          [r, 2, 0.58],
         ] as [number, number, number][],
     );
     for (const c of [ok, bad]) c.setGateVoltages(0, gatesWith(c, 0, excite));
@@ -433,8 +434,8 @@ describe('behavioural chip: planted faults', () => {
         c.setGateVoltages(
           0,
           gatesWith(c, 0, [
-            [0, 1, 0.5],
-            [0, 0, 0.5],
+            [0, 1, 0.62],
+            [0, 0, 0.62],
           ]),
         );
       const [a] = await ok.run(x, 1);

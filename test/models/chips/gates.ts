@@ -32,13 +32,13 @@ export function expectOneOutputMoved(g: LayerGeometry, before: Uint16Array, afte
   return changed;
 }
 
-/** Random gates in the weak-inversion range where spikes land inside the windows. */
+/** Random gates in the weak-inversion range where spikes land inside the windows (sky130: about 4-100 nA per device). */
 export function randomGates(chip: ChipBackend, rnd: () => number): Float64Array[] {
   return chip.geometry.map((g) => {
     const v = new Float64Array(g.rowInput.length * g.outputs);
     for (let r = 0; r < g.rowInput.length; r++) {
       for (let i = 0; i < g.outputs; i++) {
-        v[r * g.outputs + i] = g.rowPolarity[r] === NMOS ? 0.3 + 0.15 * rnd() : 1.8 - (0.2 + 0.2 * rnd());
+        v[r * g.outputs + i] = g.rowPolarity[r] === NMOS ? 0.45 + 0.13 * rnd() : 1.8 - (0.46 + 0.2 * rnd());
       }
     }
     return v;

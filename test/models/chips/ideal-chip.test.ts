@@ -23,12 +23,12 @@ describe('ideal chip', () => {
 
   it('one synapse matches the SI closed form of C dv/dt = -I0 (1 + lambda v)', async () => {
     const chip = new IdealChip({ sizes: [1, 1] });
-    const vg = 0.4;
+    const vg = 0.55;
     // EKV written out: Is = 2 n kp (W/L) UT^2, I0 = Is ln(1 + exp((Vg - Vth)/(2 n UT)))^2.
     const ut = (1.380649e-23 * 300.15) / 1.602176634e-19;
-    const is = 2 * 1.3 * 250e-6 * 4 * ut * ut;
-    const i0 = is * Math.log1p(Math.exp((vg - 0.5) / (2 * 1.3 * ut))) ** 2;
-    const lambda = 0.4;
+    const is = 2 * 1.221 * 53.3e-6 * 4 * ut * ut;
+    const i0 = is * Math.log1p(Math.exp((vg - 0.609) / (2 * 1.221 * ut))) ** 2;
+    const lambda = 0.846;
     const t = ((103.3e-15 / (lambda * i0)) * Math.log((1.3 + 1 / lambda) / (0.9 + 1 / lambda))) / 1e-9;
     chip.setGateVoltages(0, Float64Array.of(vg, 1.8));
     const [out] = await chip.run(Uint16Array.of(100), 1);
@@ -101,7 +101,7 @@ describe('ideal chip', () => {
 
   it('a lower threshold voltage (larger swing) delays spikes', async () => {
     const chip = new IdealChip({ sizes: [4, 2] });
-    chip.setGateVoltages(0, Float64Array.from([0.4, 0.4, 1.8, 1.8, 0.4, 0.4, 1.8, 1.8, 0.4, 0.4, 1.8, 1.8, 0.4, 0.4, 1.8, 1.8]));
+    chip.setGateVoltages(0, Float64Array.from([0.55, 0.55, 1.8, 1.8, 0.55, 0.55, 1.8, 1.8, 0.55, 0.55, 1.8, 1.8, 0.55, 0.55, 1.8, 1.8]));
     const x = Uint16Array.of(0, 10, 20, 30);
     const [t1] = await chip.run(x, 1);
     chip.setNeuronVoltages(0, 1.3, 0.8);

@@ -8,6 +8,11 @@ import { NMOS } from '../../../models/chips/chip-backend.ts';
 // pfet 2/0.5 (trip point takes half of each vth0 shift).
 const SIGMA_VTH_N = Math.sqrt(3.356 ** 2 + 7 ** 2) / Math.sqrt(0.25) / 1000;
 const SIGMA_VTH_P = 5.856 / Math.sqrt(0.25) / 1000;
+// The default (sky130) die takes its synapse threshold spread from the PDK Monte Carlo in
+// models/chips/spice/data/sky130-devices.json: the median of mismatch.*.sdVgEquivalent over the
+// operating gate windows (NMOS 0.30-0.70 V, PMOS 1.00-1.45 V), read off the file by hand.
+const SIGMA_VTH_N_PDK = 0.0154802;
+const SIGMA_VTH_P_PDK = 0.0162775;
 const SIGMA_BETA = 0.01 / Math.sqrt(0.25);
 const SIGMA_CAP = 0.01 / Math.sqrt(103.3 / 2);
 const SIGMA_TRIP = (0.5 * Math.hypot(3.356 / Math.sqrt(0.5), 5.856 / Math.sqrt(1))) / 1000;
@@ -30,8 +35,8 @@ function expectNormalish(xs: ArrayLike<number>, mean: number, sigma: number, rel
 }
 
 describe('behavioural chip: device statistics match the documented magnitudes', () => {
-  // 40 000 transistors of each polarity, 20 000 neurons in layer 0.
-  const chip = new BehavioralChip({ seed: 11, sizes: [2, 20000, 1] });
+  // 40 000 transistors of each polarity, 20 000 neurons in layer 0; the model-form die has the hand-summed magnitudes.
+  const chip = new BehavioralChip({ seed: 11, sizes: [2, 20000, 1], physics: 'ekv' });
   const truth = chip.hiddenTruth();
 
   it('Pelgrom threshold and current-factor mismatch per polarity', () => {
@@ -54,6 +59,22 @@ describe('behavioural chip: device statistics match the documented magnitudes', 
     // The magnitudes are what a designer would expect at W L = 0.25 um^2.
     expect(SIGMA_VTH_N * 1000).toBeCloseTo(15.5, 1);
     expect(SIGMA_VTH_P * 1000).toBeCloseTo(11.7, 1);
+  });
+
+  it("the default (sky130) die draws the PDK Monte Carlo's threshold spread; other draws unchanged", () => {
+    const sky = new BehavioralChip({ seed: 11, sizes: [2, 20000, 1] });
+    const t = sky.hiddenTruth();
+    const g = sky.geometry[0];
+    const loc = t.layers[0].local;
+    const pick = (pol: number) => {
+      const out: number[] = [];
+      for (let r = 0; r < g.rowInput.length; r++) if (g.rowPolarity[r] === pol) for (let i = 0; i < g.outputs; i++) out.push(loc.dVth[r * g.outputs + i]);
+      return out;
+    };
+    expectNormalish(pick(NMOS), 0, SIGMA_VTH_N_PDK, 0.03, 'sky130 nmos dVth');
+    expectNormalish(pick(1), 0, SIGMA_VTH_P_PDK, 0.03, 'sky130 pmos dVth');
+    expect(t.process).toEqual(truth.process);
+    expect(loc.beta).toEqual(truth.layers[0].local.beta);
   });
 
   it('total threshold shift = chip-level shift of its polarity + local; gain folds kp, beta and C', () => {
@@ -107,7 +128,7 @@ describe('behavioural chip: device statistics match the documented magnitudes', 
       ePlus: [] as number[],
     };
     for (let seed = 0; seed < n; seed++) {
-      const t = new BehavioralChip({ seed, sizes: [1, 1] }).hiddenTruth();
+      const t = new BehavioralChip({ seed, sizes: [1, 1], physics: 'ekv' }).hiddenTruth();
       q.dVthN.push(t.process.dVthN);
       q.dVthP.push(t.process.dVthP);
       q.kpN.push(t.process.kpN);
@@ -123,20 +144,20 @@ describe('behavioural chip: device statistics match the documented magnitudes', 
     expectNormalish(q.dVthN, 0, 0.012, 0.07, 'global dVthN');
     expectNormalish(q.dVthP, 0, 0.012, 0.07, 'global dVthP');
     expectNormalish(q.kpN, 1, 0.03, 0.07, 'global kpN');
-    expectNormalish(q.lambdaN, 0.4, 0.4 * 0.08, 0.07, 'lambdaN');
-    expectNormalish(q.lambdaP, 0.5, 0.5 * 0.08, 0.07, 'lambdaP');
+    expectNormalish(q.lambdaN, 0.846, 0.846 * 0.08, 0.07, 'lambdaN');
+    expectNormalish(q.lambdaP, 1.3, 1.3 * 0.08, 0.07, 'lambdaP');
     expectNormalish(q.cap, 1, 0.03, 0.07, 'MIM density');
     expectNormalish(q.supply, 1.8, 0.009, 0.07, 'supply');
     expectNormalish(q.temp, 27, 1.5, 0.07, 'temperature');
     expectNormalish(q.tdc, 1.5e-9, 0.3e-9, 0.07, 'TDC offset');
     // ePlus = (vRest + 1/lambdaN) / (vRest - vThreshold): finite, > 1, and different on every die.
     expect(new Set(q.ePlus).size).toBe(n);
-    expect(Math.min(...q.ePlus)).toBeGreaterThan(7);
-    expect(Math.max(...q.ePlus)).toBeLessThan(13);
+    expect(Math.min(...q.ePlus)).toBeGreaterThan(4.5);
+    expect(Math.max(...q.ePlus)).toBeLessThan(8.5);
   });
 
   it('a smaller geometry with the same seed sees the same devices in its corner', () => {
-    const small = new BehavioralChip({ seed: 11, sizes: [2, 100, 1] }).hiddenTruth();
+    const small = new BehavioralChip({ seed: 11, sizes: [2, 100, 1], physics: 'ekv' }).hiddenTruth();
     const big = truth.layers[0];
     for (let r = 0; r < 4; r++) {
       for (let i = 0; i < 100; i++) expect(small.layers[0].local.dVth[r * 100 + i]).toBe(big.local.dVth[r * 20000 + i]);

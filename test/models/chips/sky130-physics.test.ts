@@ -79,21 +79,31 @@ describe('behavioural chip with physics=sky130', () => {
     expect(e(0.7) - e(0.62)).toBeGreaterThan(0.5);
   });
 
-  it('is selected by the device URI option, named in the chip id, and rejects other physics', async () => {
-    const chip = await createChip('behavioral', { seed: '3', geometry: '8-4', physics: 'sky130' });
-    expect(chip.chipId).toBe('behavioral-3-8x4-sky130');
-    expect((await createChip('behavioral', { seed: '3', geometry: '8-4' })).chipId).toBe('behavioral-3-8x4');
+  it('is the default, selected by the device URI option, the model-form die named in the chip id; other physics rejected', async () => {
+    const chip = (await createChip('behavioral', { seed: '3', geometry: '8-4' })) as BehavioralChip;
+    expect(chip.chipId).toBe('behavioral-3-8x4');
+    expect(chip.physics).toBe('sky130');
+    expect((await createChip('behavioral', { seed: '3', geometry: '8-4', physics: 'sky130' })).chipId).toBe('behavioral-3-8x4');
+    expect((await createChip('behavioral', { seed: '3', geometry: '8-4', physics: 'ekv' })).chipId).toBe('behavioral-3-8x4-ekv');
     await expect(createChip('behavioral', { physics: 'bsim' })).rejects.toThrow(ChipOptionsError);
-    await expect(createChip('behavioral', { physics: 'bsim' })).rejects.toThrow(/physics='bsim'.*physics=ekv.*physics=sky130/);
+    await expect(createChip('behavioral', { physics: 'bsim' })).rejects.toThrow(/physics='bsim'.*physics=sky130.*physics=ekv/);
   });
 
-  it('conducts the SPICE curve, orders of magnitude below the EKV nominal, and reports its conductance gain', async () => {
+  it("conducts the SPICE curve, which the model-form (EKV fit) die follows within the fit's error, and reports its conductance gain", async () => {
     const sky = new BehavioralChip({ seed: 9, sizes: [2, 1], magnitudes: ZERO, physics: 'sky130' });
-    const ekv = new BehavioralChip({ seed: 9, sizes: [2, 1], magnitudes: ZERO });
-    for (const c of [sky, ekv]) c.setGateVoltages(0, gatesWith(c, 0, [[0, 0, 0.4]]));
-    const gS = sky.hiddenTruth().layers[0].model.gE[0];
-    const gK = ekv.hiddenTruth().layers[0].model.gE[0];
-    expect(gK / gS).toBeGreaterThan(30);
+    const ekv = new BehavioralChip({ seed: 9, sizes: [2, 1], magnitudes: ZERO, physics: 'ekv' });
+    for (const vg of [0.4, 0.5, 0.6]) {
+      for (const c of [sky, ekv]) c.setGateVoltages(0, gatesWith(c, 0, [[0, 0, vg]]));
+      // The sky130 layer's gE / gI are anchors: the synapse's conductance is its drain slope, gE + gI.
+      const m = sky.hiddenTruth().layers[0].model;
+      const gS = m.gE[0] + m.gI[0];
+      const gK = ekv.hiddenTruth().layers[0].model.gE[0];
+      const slope = -(curves.current('nmos', vg, 1.2) - curves.current('nmos', vg, 1.0)) / 0.2;
+      // (the chip reads the slope off a 0.5 mV gate table: within 1 %)
+      expect(gS / ((slope * 2e-6) / NOMINAL_CIRCUIT.capacitance), `vg ${vg}`).toBeCloseTo(1, 2);
+      // The EKV fit matches the current within 13 %; its one lambda misses the slope by up to half.
+      expect(Math.abs(Math.log(gK / gS)), `vg ${vg}`).toBeLessThan(Math.log(1.6));
+    }
     expect(sky.hiddenTruth().layers[0].conductanceGain[0]).toBeCloseTo(1, 12);
   });
 });
