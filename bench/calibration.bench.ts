@@ -20,8 +20,9 @@
  * CAL_ADAPTIVE (the adaptive round: 0 = none, the default; 1 = DEFAULT_ADAPTIVE, what
  * `calibrate --adaptive` runs; or configs,patterns,minTicksPerPermille), CAL_SWEEP_REPEATS (how many times
  * each single-synapse sweep is measured, default the probe plan's 3; `calibrate --sweep-repeats`),
- * CAL_PHYSICS (the behavioural die's transistors: ekv, the default, or sky130; a sky130 die has a
- * reversal potential per synapse, so its E+- and conductance errors against the truth are not printed).
+ * CAL_PHYSICS (the behavioural die's transistors: sky130, the default, or ekv, the model-form die; a
+ * sky130 die has a reversal potential per synapse, so its E+- truth is the die's mean over layer 0's
+ * probe codes and its conductance truth the drain slope: calibration/truth-score.ts).
  */
 import { backendTarget } from '../calibration/backend-target.ts';
 import { resolveAdaptive } from '../calibration/adaptive-patterns.ts';
@@ -34,8 +35,8 @@ import { createChip } from '../models/chips/index.ts';
 
 const geometry = process.env.CAL_GEOMETRY ?? '32-16-8';
 const seeds = (process.env.CAL_SEEDS ?? '101,202,303').split(',').map(Number);
-// The behavioural die's transistor physics: ekv (default) or sky130 (SPICE-characterised curves).
-const physics = (process.env.CAL_PHYSICS ?? 'ekv') as BehavioralPhysics;
+// The behavioural die's transistor physics: sky130 (default, SPICE-characterised curves) or ekv (the model's form).
+const physics = (process.env.CAL_PHYSICS ?? 'sky130') as BehavioralPhysics;
 if (!BEHAVIORAL_PHYSICS.includes(physics)) throw new RangeError(`CAL_PHYSICS must be one of ${BEHAVIORAL_PHYSICS.join(', ')}, got ${process.env.CAL_PHYSICS}`);
 const sizes = geometry.split('-').map(Number);
 const probeSeed = Number(process.env.CAL_PROBE_SEED ?? 1);
@@ -78,25 +79,23 @@ async function behavioural(): Promise<Record<string, unknown>> {
     const target = backendTarget(chip);
     const res = await calibrateBackend(chip, target);
     const seconds = (performance.now() - t) / 1000;
-    // A sky130 die has a reversal potential per synapse (its layer's ePlus / eMinus are solver anchors): no one truth to score E+- and g against.
-    const score =
-      physics === 'ekv'
-        ? scoreAgainstTruth(
-            chip,
-            res.profile,
-            target.layers.map((_, l) => drivenInputs(target.layers, l)),
-          )
-        : undefined;
-    const truthKeys: Record<string, number> = score
-      ? {
-          e_plus_err: score.ePlus.relError,
-          e_minus_err: score.eMinus.relError,
-          e_plus_err_per_theta: score.ePlus.relErrorPerTheta,
-          e_minus_err_per_theta: score.eMinus.relErrorPerTheta,
-          g_err_median: score.conductance.median,
-          g_err_p95: score.conductance.p95,
-        }
-      : {};
+    const score = scoreAgainstTruth(
+      chip,
+      res.profile,
+      target.layers.map((_, l) => drivenInputs(target.layers, l)),
+    );
+    const truthKeys: Record<string, number> = {
+      e_plus: score.ePlus.fitted,
+      e_plus_true: score.ePlus.truth,
+      e_minus: score.eMinus.fitted,
+      e_minus_true: score.eMinus.truth,
+      e_plus_err: score.ePlus.relError,
+      e_minus_err: score.eMinus.relError,
+      e_plus_err_per_theta: score.ePlus.relErrorPerTheta,
+      e_minus_err_per_theta: score.eMinus.relErrorPerTheta,
+      g_err_median: score.conductance.median,
+      g_err_p95: score.conductance.p95,
+    };
     rows.push({
       rmse_pnn: res.rmse.pnnSeconds,
       rmse_ideal: res.rmse.idealSeconds,
@@ -126,10 +125,10 @@ async function behavioural(): Promise<Record<string, unknown>> {
   for (const k of Object.keys(rows[0])) out[k] = round(avg(rows.map((r) => r[k])));
   out.worst_pnn_over_floor = round(Math.max(...rows.map((r) => r.pnn_over_floor)));
   out.worst_pnn_over_pooled_floor = round(Math.max(...rows.map((r) => r.pnn_over_pooled_floor)));
-  if (physics === 'ekv') {
-    out.worst_e_plus_err = round(Math.max(...rows.map((r) => r.e_plus_err)));
-    out.worst_g_err_median = round(Math.max(...rows.map((r) => r.g_err_median)));
-  }
+  out.worst_e_plus_err = round(Math.max(...rows.map((r) => r.e_plus_err)));
+  out.worst_e_minus_err = round(Math.max(...rows.map((r) => r.e_minus_err)));
+  out.worst_g_err_median = round(Math.max(...rows.map((r) => r.g_err_median)));
+  out.min_ratio = round(Math.min(...rows.map((r) => r.ratio)));
   out.worst_rest_over_floor = round(Math.max(...rows.map((r) => r.rest_over_floor)));
   return out;
 }

@@ -5,7 +5,9 @@
  *
  * Conductances are compared at the probe codes: every synapse of a polarity at one code (the other
  * polarity off), the die's normalised gE / gI against profileLayerConductances() at the same gates.
- * E+ and E- are compared both as fitted and as E / mean(thresholdScale): only the ratio of a reversal
+ * E+ and E- are the die's own at the probe codes (BehavioralChip.trueReversal; on a sky130 die they move
+ * with the gate, so the truth is their mean over the first calibrated layer's probe codes; on a
+ * model-form die they are one value). They are compared both as fitted and as E / mean(thresholdScale): only the ratio of a reversal
  * potential to a neuron's trip level is observable in spike times (the profile fixes the convention
  * "mean threshold scale = 1"), so the second figure is the one a fit can get right on any die.
  */
@@ -55,7 +57,9 @@ export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, dr
         chip.setGateVoltages(l, volts);
         const truth = chip.hiddenTruth().layers[l].model;
         const fit = profileLayerConductances(profile, l, volts, g);
-        const a = pol === 0 ? truth.gE : truth.gI;
+        // A sky130 die's gE / gI are the solver's anchors: a synapse's conductance is its drain slope, gE + gI
+        // (the other polarity, off, adds a few pA's worth).
+        const a = chip.physics === 'sky130' ? truth.gE.map((x, k) => x + truth.gI[k]) : pol === 0 ? truth.gE : truth.gI;
         const b = pol === 0 ? fit.gE : fit.gI;
         for (let j = 0; j < driven; j++) {
           for (let i = 0; i < g.outputs; i++) {
@@ -77,9 +81,14 @@ export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, dr
     relError: Math.abs(fitted / truth - 1),
     relErrorPerTheta: Math.abs(fitted / thetaFit / (truth / thetaTrue) - 1),
   });
+  // The truth's E+ / E-: the die's, averaged over layer 0's probe codes (a sky130 die's move with the gate).
+  const trueE = (pol: 'nmos' | 'pmos', fallback: number) => {
+    const codes = codesOf(profile, cal[0] ?? 0, pol);
+    return codes.length ? mean(codes.map((c) => chip.trueReversal(pol, codeToVolts(chip.dac, c)))) : fallback;
+  };
   return {
-    ePlus: e(profile.global.ePlus, t.layers[0].ePlus),
-    eMinus: e(profile.global.eMinus, t.layers[0].eMinus),
+    ePlus: e(profile.global.ePlus, trueE('nmos', t.layers[0].ePlus)),
+    eMinus: e(profile.global.eMinus, trueE('pmos', t.layers[0].eMinus)),
     conductance: {
       median: errs[errs.length >> 1] ?? NaN,
       p95: errs[Math.floor(errs.length * 0.95)] ?? NaN,

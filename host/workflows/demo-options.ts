@@ -125,6 +125,8 @@ export interface DemoNetworkResult {
 export interface DemoSummary {
   device: string;
   chip_id: string;
+  /** The transistor physics of the chip (describeChipPhysics; 'silicon' for a serial device). */
+  chip_physics: string;
   seed: number;
   backend: string;
   geometry: string;

@@ -24,7 +24,9 @@ import { type SpikingNetwork } from '../../models/network/network.ts';
 import { saveNetwork } from '../../models/network/serialize.ts';
 import { type EpochMetrics } from '../../models/training/trainer.ts';
 import { initBackend } from '../../models/tf/backend.ts';
+import { describeChipPhysics } from '../../models/chips/index.ts';
 import { ChipDevice, type DeviceInfo } from '../device/chip-device.ts';
+import { parseDeviceUri } from '../device/device-uri.ts';
 import { openRunDir } from '../runs/run-dir.ts';
 import { createProgress, type Progress } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
@@ -81,6 +83,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     device = await ChipDevice.open(opts.device);
     const info = device.info;
     const geometry = geometryOf(info);
+    const address = parseDeviceUri(opts.device);
+    const chipPhysics = address.scheme === 'mock' ? describeChipPhysics(address.chip, address.chipOptions) : 'silicon';
+    opts.print(`chip physics: ${chipPhysics}`);
     run.update({ device: { uri: opts.device, chipId: info.chipId, geometry } });
 
     // 1. Bring-up: a chip that fails it is not worth calibrating.
@@ -218,6 +223,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     const summary: DemoSummary = {
       device: opts.device,
       chip_id: info.chipId,
+      chip_physics: chipPhysics,
       seed: opts.seed,
       backend,
       geometry,

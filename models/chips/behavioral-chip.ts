@@ -21,7 +21,7 @@
 import { deriveSeed, fmix32, Rng } from '../datasets/rng.ts';
 import { checkLayer, type PnnLayer } from '../neuron/layer.ts';
 import { drainCurrent } from '../neuron/transfer-curve.ts';
-import { checkCircuit, type NeuronCircuit } from '../neuron/units.ts';
+import { checkCircuit, reversalPotentials, type NeuronCircuit } from '../neuron/units.ts';
 import { exactForward } from '../solvers/exact.ts';
 import { dualRailLayer, NMOS, type ChipBackend, type ChipSupply, type ChipTiming, type DacSpec, type LayerGeometry, type SafeRange } from './chip-backend.ts';
 import { checkFaults, formatFaults, synapseRow, type ChipFault } from './faults.ts';
@@ -250,6 +250,25 @@ export class BehavioralChip implements ChipBackend {
   /** Which transistor physics the die has (a getter, so the chip's enumerable fields stay the board's). */
   get physics(): BehavioralPhysics {
     return this.#physics;
+  }
+
+  /**
+   * The die's reversal potential (u units, nominal precharge and threshold) of a synapse transistor
+   * of `polarity` at gate `volts`, without its local mismatch: for scoring a calibration's E+ / E-
+   * (calibration/truth-score.ts); a real chip has no such view. A model-form (ekv) die has one per
+   * polarity, from its lambdas and supply; a sky130 die's moves with the gate.
+   */
+  trueReversal(polarity: 'nmos' | 'pmos', volts: number): number {
+    const p = this.#draw.process;
+    if (this.#physics === 'ekv') {
+      const e = reversalPotentials({ ...NOMINAL_CIRCUIT, supply: p.supplyV, lambdaN: p.lambdaN, lambdaP: p.lambdaP });
+      return polarity === 'nmos' ? e.ePlus : e.eMinus;
+    }
+    // The curves hold at 1.8 V: a PMOS sees the supply deviation as a gate offset (as in #sky130Shift).
+    const vg = polarity === 'pmos' ? volts - (p.supplyV - NOMINAL_CIRCUIT.supply) : volts;
+    const e = this.#curves!.reversal(polarity, vg);
+    if (e === null) throw new RangeError(`a ${polarity} at ${volts} V is off (below 1 pA): no reversal potential`);
+    return e;
   }
 
   /** Seconds per normalised time unit: layer 0's window. */

@@ -162,3 +162,22 @@ export function buildChip(spec: ChipSpec): Promise<ChipBackend> {
 export async function createChip(kind: string, options: Record<string, string> = {}): Promise<ChipBackend> {
   return buildChip(parseChipOptions(kind, options));
 }
+
+/**
+ * Which transistor physics a chip kind with these (text) options computes, in words: what a run
+ * reports so its figures can be read against the right chip. Does not build the chip.
+ */
+export function describeChipPhysics(kind: string, options: Record<string, string> = {}): string {
+  switch (kind) {
+    case 'ideal':
+      return 'ekv: the PNN model form, EKV fit of the sky130 card, no mismatch';
+    case 'behavioral':
+      return options.physics === 'ekv'
+        ? 'ekv: the PNN model form (EKV fit of the sky130 card) with a drawn die'
+        : 'sky130: SPICE-characterised card curves, PDK corner, temperature and Monte Carlo mismatch per die';
+    case 'spice':
+      return `sky130 SPICE: bundled BSIM4 card, ${options.mode === 'table' ? 'characterised tables' : 'full transients'}`;
+    default:
+      return `unknown (chip kind '${kind}')`;
+  }
+}

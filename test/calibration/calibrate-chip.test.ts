@@ -16,9 +16,12 @@ import { IdealChip } from '../../models/chips/ideal-chip.ts';
 const sizes = [10, 5, 3];
 
 describe('calibrateChip on the behavioural mock', () => {
-  it('fits unseen dies: held-out RMSE within 2x of the floor, better than the ideal model; the drift refit recovers', async () => {
+  it('fits unseen dies of its own form: held-out RMSE within 2x of the floor, better than the ideal model; the drift refit recovers', async () => {
+    // Model-form (ekv) dies: the PNN model can represent them exactly, so what is left is the fitter's
+    // error. The default sky130 dies carry a modelling error (a reversal potential per synapse);
+    // bench:calibration measures them (docs/RESULTS.md).
     for (const seed of [90210, 4711]) {
-      const chip = new BehavioralChip({ seed, sizes });
+      const chip = new BehavioralChip({ seed, sizes, physics: 'ekv' });
       const sup = chip.supply();
       const target = backendTarget(chip);
       // The second die with the adaptive round (off by default).
@@ -77,9 +80,11 @@ describe('calibrateChip on the behavioural mock', () => {
   }, 120_000);
 
   it("picks PMOS sweep codes that slow their pairs measurably, also where the pair's step falls between two coarse scan codes", async () => {
-    // Die 77 of 32-16-8: on its layer 0 every coarse PMOS code either silenced the pair or slowed it
-    // by under 10 %, and the old pick was a transistor nearly off (conductance 1/1000 of a mid NMOS one).
-    const chip = new BehavioralChip({ seed: 77, sizes: [32, 16, 8] });
+    // Die 77 of 32-16-8 (model-form physics, where this was found): on its layer 0 every coarse PMOS
+    // code either silenced the pair or slowed it by under 10 %, and the old pick was a transistor
+    // nearly off (conductance 1/1000 of a mid NMOS one). On the sky130 die 77 the weakest pick slows
+    // its pair by a median 6 % only (PDK PMOS mismatch 16 mV against 11.7): see calibration/README.md.
+    const chip = new BehavioralChip({ seed: 77, sizes: [32, 16, 8], physics: 'ekv' });
     const sup = chip.supply();
     const target = backendTarget(chip);
     for (const l of [0, 1]) {
