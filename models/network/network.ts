@@ -25,7 +25,7 @@ import { ConvSpikeLayer } from './conv-layer.ts';
 import { DenseSpikeLayer, type DenseLayerState, type DriveMode, type LayerState, type SpikeLayer } from './layer.ts';
 import type { SpikeSolver } from './solver.ts';
 
-/** ePlus, eMinus of the nominal sky130 circuit (models/chips/sky130-nominal.ts): 9.5 and -6.25. */
+/** ePlus, eMinus of the nominal sky130 circuit (models/chips/sky130-nominal.ts, the EKV fit of the card): 6.20 and -3.17. */
 export const NOMINAL_REVERSAL = Object.freeze(reversalPotentials(NOMINAL_CIRCUIT));
 
 export interface NetworkConfig {
