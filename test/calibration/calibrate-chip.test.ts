@@ -80,11 +80,9 @@ describe('calibrateChip on the behavioural mock', () => {
   }, 120_000);
 
   it("picks PMOS sweep codes that slow their pairs measurably, also where the pair's step falls between two coarse scan codes", async () => {
-    // Die 77 of 32-16-8 (model-form physics, where this was found): on its layer 0 every coarse PMOS
-    // code either silenced the pair or slowed it by under 10 %, and the old pick was a transistor
-    // nearly off (conductance 1/1000 of a mid NMOS one). On the sky130 die 77 the weakest pick slows
-    // its pair by a median 6 % only (PDK PMOS mismatch 16 mV against 11.7): see calibration/README.md.
-    const chip = new BehavioralChip({ seed: 77, sizes: [32, 16, 8], physics: 'ekv' });
+    // Die 77 of 32-16-8: on its layer 0 every coarse PMOS code either silenced the pair or slowed it
+    // by under 10 %, and the old pick was a transistor nearly off (conductance 1/1000 of a mid NMOS one).
+    const chip = new BehavioralChip({ seed: 77, sizes: [32, 16, 8] });
     const sup = chip.supply();
     const target = backendTarget(chip);
     for (const l of [0, 1]) {
