@@ -17,6 +17,8 @@
 import { NMOS, PMOS } from '../models/chips/chip-backend.ts';
 import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';
 import type { NeuronCircuit } from '../models/neuron/units.ts';
+import { codeToVolts } from '../wire/dac.ts';
+import { reversalCurveFor } from './reversal-curve.ts';
 import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { creepingPatterns, resolveAdaptive, type AdaptiveOptions } from './adaptive-patterns.ts';
 import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from './layer-fit.ts';
@@ -749,6 +751,10 @@ async function fitChip(target: ProbeTarget, opts: CalibrateChipOptions, c: FitCo
       const d = (has ? f.state.delay[i] : fallback) - (l === 0 ? offset : 0);
       pl.delay[i] = Math.max(0, d);
     }
+    // E+ / E- against the gate: the card's shape at the fitted level over this layer's sweep codes (reversal-curve.ts;
+    // the single-synapse sweeps, not the pairs' weak NMOS reference, carry the fitted scalar).
+    const volts = (codes: readonly number[]) => codes.map((c) => codeToVolts(target.dac, c));
+    pl.reversal = reversalCurveFor(globals, { nmos: volts(runs[k].nCodes), pmos: volts(runs[k].pCodes) });
     // Calibration-curve data: measured (median over probed synapses) against the fitted family.
     for (const pol of ['nmos', 'pmos'] as const) {
       const volts = pol === 'nmos' ? f.data.voltsN : f.data.voltsP;

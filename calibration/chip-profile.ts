@@ -22,9 +22,13 @@ import { gateVoltagesToLayer } from '../models/chips/gate-to-layer.ts';
 import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from '../models/chips/sky130-nominal.ts';
 import type { MosfetParams } from '../models/neuron/transfer-curve.ts';
 import type { NeuronCircuit } from '../models/neuron/units.ts';
+import type { ReversalCurve } from './reversal-curve.ts';
 import type { LayerCurves } from './weight-mapping.ts';
 
-export const PROFILE_SCHEMA_VERSION = 1;
+/** 2: layers may carry their E+ / E- against gate voltage (`reversal`); version 1 files (without) still load. */
+export const PROFILE_SCHEMA_VERSION = 2;
+/** Schema versions this spikeloop reads. */
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 /** The tensor-file content name of a profile. */
 export const PROFILE_CONTENT_NAME = 'spikeloop-chip-profile';
 
@@ -72,6 +76,15 @@ const layerHeaderSchema = z.strictObject({
   nmos: mosfetSchema,
   pmos: mosfetSchema,
   circuit: circuitSchema,
+  /** E+ (NMOS) and E- (PMOS) in units of u on a gate-voltage grid (calibration/reversal-curve.ts); absent = the circuit's scalars. */
+  reversal: z
+    .strictObject({
+      vStart: finite,
+      vStep: positive,
+      ePlus: z.array(z.number().gt(1).refine(Number.isFinite, 'must be finite')).min(2),
+      eMinus: z.array(z.number().lt(0).refine(Number.isFinite, 'must be finite')).min(2),
+    })
+    .optional(),
 });
 
 /** The JSON part of a profile (arrays excluded). */
@@ -123,6 +136,8 @@ export interface ChipProfileLayer {
   /** Per neuron: firing level (1 = nominal) and output delay (units of t0). */
   thresholdScale: Float64Array;
   delay: Float64Array;
+  /** E+ / E- against gate voltage (schema 2, calibrated layers); absent = the circuit's scalars. */
+  reversal?: ReversalCurve;
 }
 
 export interface ChipProfile extends Omit<ProfileHeader, 'layers'> {
@@ -187,6 +202,9 @@ function layerHeader(l: ChipProfileLayer): ProfileHeader['layers'][number] {
     nmos: { ...l.nmos },
     pmos: { ...l.pmos },
     circuit: { ...l.circuit },
+    ...(l.reversal
+      ? { reversal: { vStart: l.reversal.vStart, vStep: l.reversal.vStep, ePlus: Array.from(l.reversal.ePlus), eMinus: Array.from(l.reversal.eMinus) } }
+      : {}),
   };
 }
 
@@ -242,7 +260,7 @@ export function decodeChipProfile(bytes: Uint8Array, source: string, opts: LoadP
     throw new ChipProfileError(source, 'damaged', `profile field "${issue.path.join('.') || '(root)'}" is invalid (${issue.message}); ${redo}`);
   }
   const h = parsed.data;
-  if (h.schemaVersion !== PROFILE_SCHEMA_VERSION) {
+  if (!READABLE_VERSIONS.includes(h.schemaVersion)) {
     throw new ChipProfileError(
       source,
       'invalid',
@@ -260,7 +278,14 @@ export function decodeChipProfile(bytes: Uint8Array, source: string, opts: LoadP
       }
       arr[f] = Float64Array.from(a);
     }
-    return { ...lh, nmos: lh.nmos as MosfetParams, pmos: lh.pmos as MosfetParams, ...arr };
+    const { reversal, ...rest } = lh;
+    return {
+      ...rest,
+      nmos: lh.nmos as MosfetParams,
+      pmos: lh.pmos as MosfetParams,
+      ...arr,
+      ...(reversal ? { reversal: { ...reversal, ePlus: Float64Array.from(reversal.ePlus), eMinus: Float64Array.from(reversal.eMinus) } } : {}),
+    };
   });
   const profile: ChipProfile = { ...h, layers };
   const problems = profileProblems(profile);
@@ -307,6 +332,7 @@ export function profileLayerCurves(profile: ChipProfile, layer: number): LayerCu
     temperatureC: profile.temperatureC,
     dVth: Float64Array.from(l.dVth),
     gain: Float64Array.from(l.gain),
+    ...(l.reversal ? { reversal: l.reversal } : {}),
   };
 }
 

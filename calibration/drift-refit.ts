@@ -188,6 +188,11 @@ export async function refitGlobals(target: ProbeTarget, profile: ChipProfile, op
     pl.circuit = { ...pl.circuit, supply: opts.supplyV, ...lam };
     pl.nmos = familyToMosfet(fn, NOMINAL_NMOS, lam.lambdaN, curveCtx, pl.circuit.capacitance, t0);
     pl.pmos = familyToMosfet(fp, NOMINAL_PMOS, lam.lambdaP, curveCtx, pl.circuit.capacitance, t0);
+    // The gate dependence keeps its shape; its level follows the refitted scalars.
+    if (pl.reversal) {
+      const r = pl.reversal;
+      pl.reversal = { ...r, ePlus: r.ePlus.map((e) => (e * g.ePlus) / g0.ePlus), eMinus: r.eMinus.map((e) => (e * g.eMinus) / g0.eMinus) };
+    }
   }
   out.fit = { ...out.fit, rmsePnnTicks: rP, rmsePnnSeconds: rP * target.tickSeconds, nHeldOut: held.predicted.length };
   out.notes = { ...(out.notes ?? {}), lastRefit: 'quick', quickProbes: probes };

@@ -17,6 +17,8 @@ import { NMOS } from '../models/chips/chip-backend.ts';
 import { codeToVolts, dacMaxCode, safeCodeRange } from '../wire/dac.ts';
 import { drainCurrent, gateVoltageFor, type MosfetMismatch, type MosfetParams } from '../models/neuron/transfer-curve.ts';
 import { conductanceToSiemens, siemensToConductance, type NeuronCircuit } from '../models/neuron/units.ts';
+import { driveFactor, type ReversalCurve } from './reversal-curve.ts';
+import { reversalPotentials } from '../models/neuron/units.ts';
 
 /** What maps a conductance to a gate voltage on one chip layer: nominal curves or a calibrated profile. */
 export interface LayerCurves {
@@ -27,6 +29,11 @@ export interface LayerCurves {
   /** Per-transistor threshold shift (volts) and gain factor, rows x outputs; absent = nominal. */
   dVth?: Float64Array;
   gain?: Float64Array;
+  /**
+   * A calibrated layer's E+ / E- against gate voltage (reversal-curve.ts): a code's conductance is the
+   * family's scaled so its drive at DRIVE_MATCH_UREF matches; absent = the circuit's one E+ and E-.
+   */
+  reversal?: ReversalCurve;
 }
 
 export interface ChipLayerTarget {
@@ -73,6 +80,8 @@ export class LayerCodeRule {
   private readonly pmosCodes: [number, number];
   private readonly step: number;
   private readonly m: MosfetMismatch = { dVth: 0, gain: 1 };
+  /** The circuit's scalar reversal potentials, what the fitted conductances were fitted with. */
+  private readonly eFit: { ePlus: number; eMinus: number };
 
   constructor(
     readonly target: ChipLayerTarget,
@@ -85,6 +94,7 @@ export class LayerCodeRule {
     this.nmosCodes = safeCodes(dac, safe.nmos);
     this.pmosCodes = safeCodes(dac, safe.pmos);
     this.step = (dac.vMax - dac.vMin) / dacMaxCode(dac);
+    this.eFit = reversalPotentials(curves.circuit);
   }
 
   isNmos(r: number): boolean {
@@ -110,11 +120,22 @@ export class LayerCodeRule {
 
   /** The code nearest to the gate voltage that gives synapse k (of row r) the conductance g > 0, not clamped. */
   nearestCode(r: number, k: number, g: number): number {
-    const { circuit, temperatureC } = this.curves;
+    const { circuit, temperatureC, reversal } = this.curves;
     const dev = this.device(r, k);
     const i0 = conductanceToSiemens(g, circuit.capacitance, this.target.t0) / dev.lambda;
-    const v = gateVoltageFor(dev, i0, circuit.supply, temperatureC, this.m);
+    let v = gateVoltageFor(dev, i0, circuit.supply, temperatureC, this.m);
+    // With a reversal curve the family must give g / factor(v): a fixed point, the factor moving slowly with the gate.
+    if (reversal) for (let it = 0; it < 4; it++) v = gateVoltageFor(dev, i0 / this.factorAt(r, v), circuit.supply, temperatureC, this.m);
     return Math.round((v - this.target.dac.vMin) / this.step);
+  }
+
+  /** The drive factor (reversal-curve.ts) of the transistor loaded in this.m at gate `v`; 1 without a reversal curve. */
+  private factorAt(r: number, v: number): number {
+    const { reversal } = this.curves;
+    if (!reversal) return 1;
+    const pmos = !this.isNmos(r);
+    // A threshold shift acts as a gate offset (|Vgs| smaller for a positive shift), as on the die.
+    return driveFactor(reversal, pmos, pmos ? v + this.m.dVth : v - this.m.dVth, pmos ? this.eFit.eMinus : this.eFit.ePlus);
   }
 
   /** The nearest code clamped to the window, and whether the target lay beyond the window's far end. */
@@ -129,8 +150,9 @@ export class LayerCodeRule {
   conductanceAt(r: number, k: number, code: number): number {
     const { circuit, temperatureC } = this.curves;
     const dev = this.device(r, k);
-    const i0 = drainCurrent(dev, codeToVolts(this.target.dac, code), circuit.supply, temperatureC, this.m);
-    return siemensToConductance(i0 * dev.lambda, circuit.capacitance, this.target.t0);
+    const v = codeToVolts(this.target.dac, code);
+    const i0 = drainCurrent(dev, v, circuit.supply, temperatureC, this.m);
+    return siemensToConductance(i0 * dev.lambda, circuit.capacitance, this.target.t0) * this.factorAt(r, v);
   }
 
   /**

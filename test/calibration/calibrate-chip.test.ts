@@ -89,7 +89,11 @@ describe('calibrateChip on the behavioural mock', () => {
       const run = await probeLayer(target, l, DEFAULT_PROBE_SIZES, 1, { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
       expect(run.samples.some((s) => s.kind === 'scan-p' && s.codes.length > 0)).toBe(true);
       expect(new Set(run.pCodes).size).toBe(3);
-      // Measured: per synapse, the pair's delay over the NMOS partner's alone (weak reference code).
+      // Measured: per synapse, the pair's delay over the NMOS partner's alone (weak reference code), as
+      // calibration reads it (scan-analysis.ts pairDelayRatios): synapses whose partner is silent alone
+      // carry no ratio. On the sky130 die 77 some layer-0 NMOS partners are silent at the reference
+      // code (PDK threshold mismatch), and counting their Infinity / Infinity put the medians at
+      // 1.06-1.23 instead of the 1.20, 1.52, 1.91 the other synapses give.
       const n = target.layers[l]!.outputs;
       const nIn = target.layers[l]!.inputs;
       const alone = run.samples.filter((s) => s.kind === 'sweep-n' && !s.restShiftVolts)[run.nCodes.indexOf(referenceNmos(run.nCodes))]!;
@@ -99,7 +103,7 @@ describe('calibrateChip on the behavioural mock', () => {
         for (let b = 0; b < p.batch; b++) {
           const tIn = Math.min(...p.inputs.subarray(b * nIn, (b + 1) * nIn));
           const tA = Math.min(...alone.inputs.subarray(b * nIn, (b + 1) * nIn));
-          for (let i = 0; i < n; i++) r.push((p.out[b * n + i] - tIn) / (alone.out[b * n + i] - tA));
+          for (let i = 0; i < n; i++) if (Number.isFinite(alone.out[b * n + i])) r.push((p.out[b * n + i] - tIn) / (alone.out[b * n + i] - tA));
         }
         return median(r);
       });

@@ -19,6 +19,7 @@ import {
   type ChipProfile,
 } from '../../calibration/chip-profile.ts';
 import { reversalPotentials } from '../../models/neuron/units.ts';
+import { reversalCurveFor } from '../../calibration/reversal-curve.ts';
 import { encodeArrays, decodeArrays } from '../../models/io/tensor-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'profile-'));
@@ -89,6 +90,28 @@ describe('chip profile files', () => {
     expect(err.message).toMatch(/behavioral-3-4x3x2/);
     expect(err.message).toMatch(/behavioral-9/);
     expect(err.message).toMatch(/calibrate/);
+  });
+
+  it("carries each layer's E+ / E- against gate voltage (schema 2), and still loads version 1 files without it", () => {
+    const p = sample();
+    p.layers[0].reversal = reversalCurveFor({ ePlus: 6.2, eMinus: -3.1 }, { nmos: [0.55, 0.6], pmos: [1.2, 1.25] });
+    const q = decodeChipProfile(bytes(p), 'mem');
+    expect(q.schemaVersion).toBe(2);
+    expect(q.layers[0].reversal!.ePlus).toEqual(p.layers[0].reversal!.ePlus);
+    expect(q.layers[0].reversal!.eMinus).toEqual(p.layers[0].reversal!.eMinus);
+    expect(q.layers[1].reversal).toBeUndefined();
+    expect(profileLayerCurves(q, 0).reversal!.vStep).toBe(p.layers[0].reversal!.vStep);
+    // A version 1 file: no reversal field.
+    const v1 = decodeArrays(bytes(sample()), 'x');
+    const meta = { ...v1.meta, version: 1, profile: { ...(v1.meta.profile as object), schemaVersion: 1 } };
+    const old = decodeChipProfile(Buffer.concat(encodeArrays(meta, v1.arrays)), 'old.slp');
+    expect(old.schemaVersion).toBe(1);
+    expect(old.layers.every((l) => l.reversal === undefined)).toBe(true);
+    // An E+ at or below 1 is no reversal potential: refused, naming the field.
+    const d = decodeArrays(bytes(p), 'x');
+    const prof = d.meta.profile as { layers: { reversal?: { ePlus: number[] } }[] };
+    prof.layers[0].reversal!.ePlus[3] = 0.5;
+    expect(() => decodeChipProfile(Buffer.concat(encodeArrays(d.meta, d.arrays)), 'p.slp')).toThrow(/layers\.0\.reversal\.ePlus\.3/);
   });
 
   it('refuses a newer schema with an upgrade hint', () => {
