@@ -7,9 +7,10 @@
  * the codes it probes (strong ones: a lone synapse must fire inside the window), and each fitted
  * conductance absorbs it: g_fit (E_fit - u) matches the device there. Deployment uses weaker codes,
  * where the device's E is lower and its drive g (E(code) - u) falls short of the fit's. The layer's
- * curve is the bundled card's E(Vg) (sky130-curves.ts) scaled so that its mean over the probed gates
- * is the fitted scalar; the mapping then makes a synapse's drive at a representative membrane level
- * uRef match the twin's: g_fit(code) (E(code) - uRef) / (E_fit - uRef) = g_twin.
+ * curve is the fitted scalar across the probed gates and, beyond them, the bundled card's E(Vg)
+ * (sky130-curves.ts) relative to its value at the nearer probed edge; the mapping then makes a
+ * synapse's drive at a representative membrane level uRef match the twin's:
+ * g_fit(code) (E(code) - uRef) / (E_fit - uRef) = g_twin (docs/MODEL.md §8 compares the variants).
  */
 
 import { sky130NominalCurves } from '../models/chips/sky130-curves.ts';
@@ -36,25 +37,32 @@ function cardReversal(pmos: boolean, v: number): number | null {
 }
 
 /**
- * A layer's reversal curve: the card's E(Vg) of each polarity scaled so that its mean over the
- * probed gates (`probeVolts`) equals the fitted scalar; `null` for a polarity without probes.
- * Knots where the card's device is off take the nearest knot's value.
+ * A layer's reversal curve: the fitted scalar between the lowest and highest probed gate of each
+ * polarity (`probeVolts`), where each fitted conductance has absorbed the device's E; beyond them the
+ * card's E(Vg) relative to its value at the nearer probed edge, times the scalar. `null` ratios (the
+ * card's device off) take the nearest knot's value; a polarity without probes keeps its scalar.
  */
 export function reversalCurveFor(fitted: { ePlus: number; eMinus: number }, probeVolts: { nmos: readonly number[]; pmos: readonly number[] }): ReversalCurve {
   const [vLo, vHi] = sky130NominalCurves().gateRange;
   const count = Math.round((vHi - vLo) / STEP) + 1;
   const curve = (pmos: boolean, probed: readonly number[], scalar: number): Float64Array => {
     const out = new Float64Array(count).fill(scalar);
-    const atProbes = probed.map((v) => cardReversal(pmos, v)).filter((e): e is number => e !== null);
-    if (atProbes.length === 0) return out;
-    const scale = scalar / (atProbes.reduce((s, e) => s + e, 0) / atProbes.length);
-    const raw = Array.from({ length: count }, (_, k) => cardReversal(pmos, Math.min(vHi, vLo + k * STEP)));
-    const first = raw.findIndex((e) => e !== null);
-    let last = scalar / scale;
-    for (let k = 0; k < count; k++) {
-      const e = raw[k] ?? (k < first ? raw[first] : last);
-      last = e ?? last;
-      out[k] = last * scale;
+    if (probed.length === 0) return out;
+    const lo = Math.min(...probed);
+    const hi = Math.max(...probed);
+    const atLo = cardReversal(pmos, lo);
+    const atHi = cardReversal(pmos, hi);
+    // Outward from each edge, so an off knot holds the value next to it.
+    for (const [from, to, dir, edge] of [
+      [Math.ceil((lo - vLo) / STEP) - 1, -1, -1, atLo],
+      [Math.floor((hi - vLo) / STEP) + 1, count, 1, atHi],
+    ] as const) {
+      let last = scalar;
+      for (let k = from; k !== to; k += dir) {
+        const e = cardReversal(pmos, Math.min(vHi, vLo + k * STEP));
+        if (e !== null && edge !== null) last = (scalar * e) / edge;
+        out[k] = last;
+      }
     }
     return out;
   };

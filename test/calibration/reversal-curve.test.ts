@@ -10,19 +10,19 @@ import { codeToVolts } from '../../wire/dac.ts';
 
 const card = sky130NominalCurves();
 const probes = { nmos: [0.54, 0.56, 0.58, 0.6], pmos: [1.14, 1.16, 1.19] };
-const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
 
 describe('reversal curve (E+- against the gate)', () => {
-  it("is the card's E(Vg) scaled to the fitted scalar over the probed gates", () => {
+  it("is the fitted scalar across the probed gates and the card's E(Vg) relative to the nearer edge beyond them", () => {
     const r = reversalCurveFor({ ePlus: 6.5, eMinus: -3.3 }, probes);
-    expect(mean(probes.nmos.map((v) => reversalAt(r, false, v)))).toBeCloseTo(6.5, 2);
-    expect(mean(probes.pmos.map((v) => reversalAt(r, true, v)))).toBeCloseTo(-3.3, 2);
-    // The shape is the card's: ratios between gates on the knots.
-    expect(reversalAt(r, false, 0.35) / reversalAt(r, false, 0.6)).toBeCloseTo(card.reversal('nmos', 0.35)! / card.reversal('nmos', 0.6)!, 6);
-    expect(reversalAt(r, true, 1.4) / reversalAt(r, true, 1.1)).toBeCloseTo(card.reversal('pmos', 1.4)! / card.reversal('pmos', 1.1)!, 6);
+    for (const v of [0.55, 0.57, 0.59]) expect(reversalAt(r, false, v)).toBeCloseTo(6.5, 6);
+    for (const v of [1.15, 1.17]) expect(reversalAt(r, true, v)).toBeCloseTo(-3.3, 6);
+    // Beyond, on the knots: the card's ratio to the edge.
+    expect(reversalAt(r, false, 0.35)).toBeCloseTo((6.5 * card.reversal('nmos', 0.35)!) / card.reversal('nmos', 0.54)!, 6);
+    expect(reversalAt(r, false, 0.65)).toBeCloseTo((6.5 * card.reversal('nmos', 0.65)!) / card.reversal('nmos', 0.6)!, 6);
+    expect(reversalAt(r, true, 1.4)).toBeCloseTo((-3.3 * card.reversal('pmos', 1.4)!) / card.reversal('pmos', 1.19)!, 6);
     // sky130: E+ falls toward weak NMOS gates, |E-| toward weak PMOS gates (higher Vg).
-    expect(reversalAt(r, false, 0.4)).toBeLessThan(reversalAt(r, false, 0.6));
-    expect(Math.abs(reversalAt(r, true, 1.35))).toBeLessThan(Math.abs(reversalAt(r, true, 1.15)));
+    expect(reversalAt(r, false, 0.4)).toBeLessThan(6.5);
+    expect(Math.abs(reversalAt(r, true, 1.35))).toBeLessThan(3.3);
     for (const e of [...r.ePlus, ...r.eMinus.map((x) => -x)]) expect(e).toBeGreaterThan(0);
   });
 
@@ -59,11 +59,14 @@ describe('reversal curve (E+- against the gate)', () => {
       for (let i = 0; i < 2; i++) {
         const k = r * 2 + i;
         const j = geometry.rowInput[r]! * 2 + i;
-        // The card's E at this gate, scaled to the scalar over the probes (knots 10 mV apart: within 1e-3).
         if (!((pmos ? gI : gE)[j]! > 0)) continue;
+        // The card's E at this gate relative to the nearer probed edge (knots 10 mV apart: within 1e-3).
         const pol = pmos ? 'pmos' : 'nmos';
         const scalar = pmos ? e.eMinus : e.ePlus;
-        const eGate = (card.reversal(pol, volts[k]!)! * scalar) / mean((pmos ? probes.pmos : probes.nmos).map((v) => card.reversal(pol, v)!));
+        const probed = pmos ? probes.pmos : probes.nmos;
+        const v = volts[k]!;
+        const edge = v < Math.min(...probed) ? Math.min(...probed) : v > Math.max(...probed) ? Math.max(...probed) : v;
+        const eGate = (scalar * card.reversal(pol, v)!) / card.reversal(pol, edge)!;
         const f = (eGate - DRIVE_MATCH_UREF) / (scalar - DRIVE_MATCH_UREF);
         expect((pmos ? b.gI : b.gE)[j]! / ((pmos ? fam.gI : fam.gE)[j]! * f)).toBeCloseTo(1, 3);
         if (!pmos && b.codes[k]! > a.codes[k]!) stronger++;
