@@ -12,6 +12,10 @@
  *
  * `refitGlobals` (drift-refit.ts, the `--quick` refit) keeps every per-synapse and per-neuron value of
  * an existing profile and refits only E+, E- and the timer offset from pattern probes.
+ *
+ * About 800 lines in one module: probeLayer (the measurement order, 130 lines) and fitChip (fit,
+ * score, profile) are the two stages of one calibration and share its option and result types;
+ * the pure parts already live beside it (probe-plan, scan-analysis, pmos-follow-up, reversal-curve).
  */
 
 import { NMOS, PMOS } from '../models/chips/chip-backend.ts';

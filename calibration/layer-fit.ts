@@ -21,6 +21,11 @@
  *
  * The ideal (top-down) model is fitted through the same path: current sources (no dependence on
  * u), no kick, threshold 1 (it is degenerate with the weights there), delay free.
+ *
+ * One module of about 1000 lines: the dataset layout (buildDataset: flat typed arrays per neuron,
+ * about 270 lines) and LayerFitter's steps (projection, per-neuron LM, the sparse polish, family
+ * refits) index the same arrays, and fit-task.ts moves a neuron's slice of that state between
+ * threads; a split would put the layout and its only reader in two files.
  */
 
 import { NMOS, type DacSpec, type LayerGeometry } from '../models/chips/chip-backend.ts';

@@ -3,9 +3,10 @@
  * different from its schematic, drawn from a seed (magnitudes and sources: README.md, "Behavioural
  * chip: hidden parameters").
  *
- * - per synapse transistor: threshold shift (chip-level + Pelgrom) and current factor, through the
- *   EKV transfer curve at the die's true supply and temperature;
- * - chip-level channel-length modulation per polarity (so ePlus, eMinus differ chip to chip);
+ * - per synapse transistor: threshold shift and current factor, through the SPICE-characterised
+ *   sky130 curves at the die's process point and temperature (sky130-curves.ts, sky130-layer.ts: each
+ *   synapse's reversal potential moves with its gate), or with `physics: 'ekv'` through the EKV
+ *   transfer curve with a chip-level channel-length modulation per polarity (the model's own form);
  * - per neuron: MIM capacitance, inverter trip point (-> thresholdScale), comparator delay, leakage;
  * - per synapse: the capacitive kick of its gate switching on (gate-drain overlap charge over C);
  * - per run: Gaussian jitter on every output edge from a run-counter stream, so the same seed replays
@@ -16,6 +17,10 @@
  * jitter moves the inputs of the next layer too). Nothing of the truth is reachable through the
  * ChipBackend fields (private fields); `hiddenTruth()` returns a copy for tests and calibration
  * targets, in the twin's normalised parametrisation.
+ *
+ * About 600 lines in one class: the hidden truth is private fields (so nothing reaches it through
+ * the backend), and the draw, the gate -> layer rebuild, the run with jitter and faults, and
+ * hiddenTruth() all read them; the physics itself lives in mismatch.ts, sky130-layer.ts and faults.ts.
  */
 
 import { deriveSeed, fmix32, Rng } from '../datasets/rng.ts';
