@@ -5,6 +5,8 @@
  *                 ratio, floor_ticks, pnn_over_floor, pooled_floor_ticks, pnn_over_pooled_floor (per-layer floors from the
  *                 repeats pooled over the held-out set: deeper layers' readings also move with their inputs' jitter), e_plus_err, e_minus_err (relative, as fitted),
  *                 e_plus_err_per_theta, e_minus_err_per_theta (E / mean threshold scale against the truth's),
+ *                 weak_drive_err / weak_drive_err_scalar_e (median |error| of the drive at u = 0.5 the code mapping
+ *                 assumes, 15-90 codes weaker than the sweep codes, with the profile's reversal curve / with the scalars),
  *                 g_err_median, g_err_p95 (per-synapse conductance at the probe codes), tail_share (share of the
  *                 squared held-out error in the worst 1 % of pairs), rest_over_floor (RMSE of the other 99 % over
  *                 the floor), seconds (per chip) }
@@ -29,7 +31,7 @@ import { resolveAdaptive } from '../calibration/adaptive-patterns.ts';
 import { calibrateChip, DEFAULT_ADAPTIVE, type AdaptiveOptions } from '../calibration/calibrate-chip.ts';
 import { DEFAULT_PROBE_SIZES } from '../calibration/probe-plan.ts';
 import { drivenInputs } from '../calibration/probe-run.ts';
-import { scoreAgainstTruth } from '../calibration/truth-score.ts';
+import { scoreAgainstTruth, weakDriveError } from '../calibration/truth-score.ts';
 import { BEHAVIORAL_PHYSICS, BehavioralChip, type BehavioralPhysics } from '../models/chips/behavioral-chip.ts';
 import { createChip } from '../models/chips/index.ts';
 
@@ -79,11 +81,8 @@ async function behavioural(): Promise<Record<string, unknown>> {
     const target = backendTarget(chip);
     const res = await calibrateBackend(chip, target);
     const seconds = (performance.now() - t) / 1000;
-    const score = scoreAgainstTruth(
-      chip,
-      res.profile,
-      target.layers.map((_, l) => drivenInputs(target.layers, l)),
-    );
+    const driven = target.layers.map((_, l) => drivenInputs(target.layers, l));
+    const score = scoreAgainstTruth(chip, res.profile, driven);
     const truthKeys: Record<string, number> = {
       e_plus: score.ePlus.fitted,
       e_plus_true: score.ePlus.truth,
@@ -95,6 +94,8 @@ async function behavioural(): Promise<Record<string, unknown>> {
       e_minus_err_per_theta: score.eMinus.relErrorPerTheta,
       g_err_median: score.conductance.median,
       g_err_p95: score.conductance.p95,
+      weak_drive_err: weakDriveError(chip, res.profile, true, driven),
+      weak_drive_err_scalar_e: weakDriveError(chip, res.profile, false, driven),
     };
     rows.push({
       rmse_pnn: res.rmse.pnnSeconds,

@@ -15,7 +15,8 @@
 import type { BehavioralChip } from '../models/chips/behavioral-chip.ts';
 import { codeToVolts } from '../wire/dac.ts';
 import { NMOS } from '../models/chips/chip-backend.ts';
-import { profileLayerConductances, type ChipProfile } from './chip-profile.ts';
+import { profileLayerConductances, profileLayerCurves, type ChipProfile } from './chip-profile.ts';
+import { LayerCodeRule } from './weight-mapping.ts';
 
 export interface TruthScore {
   ePlus: { fitted: number; truth: number; relError: number; relErrorPerTheta: number };
@@ -97,4 +98,57 @@ export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, dr
     },
     timerOffsetTicks: { fitted: profile.global.timerOffsetTicks, truth: t.tdcOffsetTicks },
   };
+}
+
+/** Codes below the weakest sweep code the weak-drive check visits: steps of 15 codes, about 1/100 of its conductance at the last. */
+const WEAK_STEPS = [15, 30, 45, 60, 75, 90];
+
+/**
+ * How far the drive a profile's mapping assumes at codes weaker than the calibration swept lies from
+ * the die's, where trained networks sit: per calibrated layer and polarity, every driven synapse at
+ * each code of WEAK_STEPS below (NMOS) or above (PMOS) the sweep codes, the drive at u = 0.5 that
+ * LayerCodeRule.conductanceAt implies, g (E - 0.5), against the die's a - 0.5 b; the median of
+ * |fitted / true - 1|. `useCurve` false maps with the scalar E+ / E- alone (the reversal curve removed).
+ */
+export function weakDriveError(chip: BehavioralChip, profile: ChipProfile, useCurve: boolean, drivenPerLayer?: readonly number[]): number {
+  const errs: number[] = [];
+  const { ePlus, eMinus } = profile.global;
+  chip.geometry.forEach((g, l) => {
+    if (!profile.layers[l]?.calibrated) return;
+    const driven = drivenPerLayer?.[l] ?? g.inputs;
+    const curves = profileLayerCurves(profile, l);
+    if (!useCurve) delete curves.reversal;
+    const rule = new LayerCodeRule({ geometry: g, dac: chip.dac, safe: chip.safe, t0: profile.t0Seconds }, curves);
+    for (const [pol, name] of [
+      [0, 'nmos'],
+      [1, 'pmos'],
+    ] as const) {
+      const swept = codesOf(profile, l, name);
+      if (!swept.length) continue;
+      const edge = pol === 0 ? Math.min(...swept) : Math.max(...swept);
+      for (const step of WEAK_STEPS) {
+        const code = pol === 0 ? edge - step : edge + step;
+        const volts = new Float64Array(g.rowInput.length * g.outputs);
+        for (let r = 0; r < g.rowInput.length; r++) {
+          const isN = g.rowPolarity[r] === NMOS;
+          volts.fill(g.rowPolarity[r] === pol ? codeToVolts(chip.dac, code) : isN ? chip.safe.nmos[0] : chip.safe.pmos[1], r * g.outputs, (r + 1) * g.outputs);
+        }
+        chip.setGateVoltages(l, volts);
+        const t = chip.hiddenTruth().layers[l].model;
+        for (let r = 0; r < g.rowInput.length; r++) {
+          const j = g.rowInput[r];
+          if (g.rowPolarity[r] !== pol || j >= driven) continue;
+          for (let i = 0; i < g.outputs; i++) {
+            const k = j * g.outputs + i;
+            // The die's drive at u = 0.5 (both rows of the input; the other polarity is off, a few pA).
+            const truth = t.gE[k] * (t.ePlus - 0.5) + t.gI[k] * (t.eMinus - 0.5);
+            const fit = rule.conductanceAt(r, r * g.outputs + i, code) * ((pol === 0 ? ePlus : eMinus) - 0.5);
+            if (Math.abs(truth) > 0) errs.push(Math.abs(fit / truth - 1));
+          }
+        }
+      }
+    }
+  });
+  errs.sort((x, y) => x - y);
+  return errs[errs.length >> 1] ?? NaN;
 }
