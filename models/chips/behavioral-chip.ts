@@ -33,7 +33,7 @@ import { checkFaults, formatFaults, synapseRow, type ChipFault } from './faults.
 import { gateVoltagesToLayer } from './gate-to-layer.ts';
 import { sky130DieCurves, sky130NominalCurves, type TransferCurves } from './sky130-curves.ts';
 import { sky130GateVoltagesToLayer, synapseDrive } from './sky130-layer.ts';
-import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
+import { checkGateVoltages, checkLayerIndex, checkRunInputs, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
 import { drawChip, pdkMismatchMagnitudes, RUN_STREAM, SKY130_MAGNITUDES, type ChipDraw, type MismatchMagnitudes, type ProcessDraw } from './mismatch.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE, DEFAULT_SIZES, NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from './sky130-nominal.ts';
 import { ticksToTimes } from '../../wire/ticks.ts';
@@ -444,11 +444,7 @@ export class BehavioralChip implements ChipBackend {
   }
 
   async run(inputTicks: Uint16Array, batch: number): Promise<Uint16Array[]> {
-    if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
-    const nIn = this.geometry[0].inputs;
-    if (!(inputTicks instanceof Uint16Array) || inputTicks.length !== batch * nIn) {
-      throw new RangeError(`inputTicks must be a Uint16Array of batch*inputs = ${batch}*${nIn} values`);
-    }
+    checkRunInputs(this.geometry[0], inputTicks, batch);
     const perUnit = this.timing.horizonTicks[0];
     const t0 = this.t0;
     const sigma = this.#m.jitterSeconds / t0;

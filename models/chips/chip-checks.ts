@@ -67,3 +67,11 @@ export function checkGateVoltages(layer: number, g: LayerGeometry, dac: DacSpec,
     }
   }
 }
+
+/** A RUN's input ticks: `batch` rows of the first layer's inputs. */
+export function checkRunInputs(g: LayerGeometry, inputTicks: Uint16Array, batch: number): void {
+  if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
+  if (!(inputTicks instanceof Uint16Array) || inputTicks.length !== batch * g.inputs) {
+    throw new RangeError(`inputTicks must be a Uint16Array of batch*inputs = ${batch}*${g.inputs} values`);
+  }
+}

@@ -11,7 +11,7 @@ import type { PnnLayer } from '../neuron/layer.ts';
 import { checkCircuit, type NeuronCircuit } from '../neuron/units.ts';
 import { exactNetworkForward } from '../solvers/exact.ts';
 import { dualRailLayer, NMOS, type ChipBackend, type ChipSupply, type ChipTiming, type DacSpec, type LayerGeometry, type SafeRange } from './chip-backend.ts';
-import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
+import { checkGateVoltages, checkLayerIndex, checkRunInputs, checkSeed, checkSizes, resolveTiming } from './chip-checks.ts';
 import { gateVoltagesToLayer } from './gate-to-layer.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE, DEFAULT_SIZES, NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from './sky130-nominal.ts';
 import { ticksToTimes, timesToTicks } from '../../wire/ticks.ts';
@@ -107,11 +107,7 @@ export class IdealChip implements ChipBackend {
   }
 
   async run(inputTicks: Uint16Array, batch: number): Promise<Uint16Array[]> {
-    if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
-    const nIn = this.geometry[0].inputs;
-    if (!(inputTicks instanceof Uint16Array) || inputTicks.length !== batch * nIn) {
-      throw new RangeError(`inputTicks must be a Uint16Array of batch*inputs = ${batch}*${nIn} values`);
-    }
+    checkRunInputs(this.geometry[0], inputTicks, batch);
     const perUnit = this.timing.horizonTicks[0];
     const times = exactNetworkForward(this.layers, ticksToTimes(inputTicks, perUnit), batch, { validate: false });
     return times.map((t, l) => timesToTicks(t, perUnit, this.timing.horizonTicks[l]));

@@ -15,7 +15,7 @@
  * its window ends is reported silent without simulation (only leakage would act on it).
  */
 
-import { checkGateVoltages, checkLayerIndex, checkSeed, checkSizes, resolveTiming } from '../chip-checks.ts';
+import { checkGateVoltages, checkLayerIndex, checkRunInputs, checkSeed, checkSizes, resolveTiming } from '../chip-checks.ts';
 import { NMOS, dualRailLayer, type ChipBackend, type ChipSupply, type ChipTiming, type DacSpec, type LayerGeometry, type SafeRange } from '../chip-backend.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE, NOMINAL_CIRCUIT } from '../sky130-nominal.ts';
 import { DEFAULT_DESIGN, type RcSpikeDesign } from './design.ts';
@@ -355,11 +355,7 @@ export class SpiceChip implements ChipBackend {
    * (here or at construction) reports neurons simulated per layer.
    */
   async run(inputTicks: Uint16Array, batch: number, opts: { onProgress?: (p: SpiceProgress) => void } = {}): Promise<Uint16Array[]> {
-    if (!Number.isInteger(batch) || batch < 0) throw new RangeError(`batch must be a non-negative integer, got ${batch}`);
-    const nIn = this.geometry[0].inputs;
-    if (!(inputTicks instanceof Uint16Array) || inputTicks.length !== batch * nIn) {
-      throw new RangeError(`inputTicks must be a Uint16Array of batch*inputs = ${batch}*${nIn} values`);
-    }
+    checkRunInputs(this.geometry[0], inputTicks, batch);
     const progress = opts.onProgress ?? this.onProgress;
     const ts = this.timing.tickSeconds;
     let x: Float64Array = new Float64Array(inputTicks.length);
