@@ -301,7 +301,10 @@ export class ChipDevice {
         const r = await this.uploadWeights(layer, next, opts);
         return { ...r, changed, via: 'full' };
       }
-      await this.inLayerOrder(layer, 'changed', () => this.writePatches(layer, patches, opts), opts.signal);
+      // The frames are built from copies: the caller may reuse its arrays before this upload's turn.
+      const was = prev.slice();
+      const now = next.slice();
+      await this.inLayerOrder(layer, 'changed', () => this.writePatches(layer, patches, was, now, opts), opts.signal);
       return { layer, codes: patches.reduce((s, f) => s + f.count, 0), frames: patches.length, changed, via: 'patch' };
     }
     const runs = changedRuns(prev, next, this.info.chunkCodes);
@@ -354,19 +357,33 @@ export class ChipDevice {
     return Promise.all([...this.layerWrites.values()].map((w) => w.settled));
   }
 
-  private writePatches(layer: number, patches: PatchFrame[], opts: UploadOptions): Promise<void> {
+  private writePatches(layer: number, patches: PatchFrame[], prev: Uint16Array, next: Uint16Array, opts: UploadOptions): Promise<void> {
     const wire = patchWireBytes(layer, patches);
     return this.sendWrites(
       layer,
-      patches.map((f) => ({
-        count: f.count,
-        send$: () =>
-          this.link
-            .request$('WEIGHTS_PATCH', { layer, offset: f.offset, data: f.data }, { expect: { replyBytes: FRAME_OVERHEAD, work: f.count } })
-            .pipe(map((reply) => checkAck('WEIGHTS_PATCH', layer, f, reply))),
-      })),
+      patches.map((f) => ({ count: f.count, send$: () => this.writePatch$(layer, f, prev, next) })),
       wire,
       opts,
+    );
+  }
+
+  /**
+   * One WEIGHTS_PATCH, acknowledged as asked. Like a WEIGHTS_WRITE run, a frame that fails every
+   * attempt is encoded again in two halves of its data (the cells it covers, no others) and each
+   * sent on its own, down to MIN_SPLIT_CODES cells. Emits the cells written.
+   */
+  private writePatch$(layer: number, f: PatchFrame, prev: Uint16Array, next: Uint16Array): Observable<number> {
+    return this.link.request$('WEIGHTS_PATCH', { layer, offset: f.offset, data: f.data }, { expect: { replyBytes: FRAME_OVERHEAD, work: f.count } }).pipe(
+      map((reply) => checkAck('WEIGHTS_PATCH', layer, f, reply)),
+      catchError((err: unknown) => {
+        if (!(err instanceof LinkTimeoutError) || f.count < 2 * MIN_SPLIT_CODES || this.link.isClosed) return throwError(() => err);
+        const halves = encodePatch(prev.subarray(f.offset, f.end), next.subarray(f.offset, f.end), Math.ceil(f.data.length / 2), this.info.dac.bits);
+        if (halves.length < 2) return throwError(() => err);
+        this.splitWrites++;
+        return concat(...halves.map((h) => this.writePatch$(layer, { ...h, offset: h.offset + f.offset, end: h.end + f.offset }, prev, next))).pipe(
+          reduce((a, n) => a + n, 0),
+        );
+      }),
     );
   }
 
