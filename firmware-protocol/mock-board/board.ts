@@ -16,10 +16,10 @@ import { CRC_BYTES, encodeError, encodeEvent, encodeResponse, HEADER_BYTES, MAX_
 import { maxBatchFor, runPackedResponseMaxBytes } from '../limits.ts';
 import { decodeRecords, encodeRecords } from '../spike-records.ts';
 import { decodePatch } from '../weight-patch.ts';
+import { decodeEdit, WEIGHTS_EDIT_FEATURE } from '../weight-edit.ts';
 import {
   ErrorCode,
   Flags,
-  MsgType,
   PROTOCOL_VERSION,
   TYPE_SINCE,
   type Catalog,
@@ -208,6 +208,7 @@ export class MockBoard {
   hello(): HelloResponse {
     const b = this.backend;
     const features = ['self-test', 'status'];
+    if (this.protocol >= 2) features.push(WEIGHTS_EDIT_FEATURE);
     if (typeof b.setNeuronVoltages === 'function') features.push('neuron-config');
     return {
       protocol: this.protocol,
@@ -495,6 +496,30 @@ export class MockBoard {
       // the whole frame is checked before any cell is written, as for WEIGHTS_WRITE
       this.checkSafe('WEIGHTS_PATCH', m.layer, (k) => p.cells[k]!, p.codes);
       const w = this.weights[m.layer]!;
+      for (let k = 0; k < n; k++) w[p.cells[k]!] = p.codes[k]!;
+      this.dirty[m.layer] = true;
+      return { layer: m.layer, offset: m.offset, count: n };
+    },
+
+    WEIGHTS_EDIT: (m) => {
+      this.checkLayer('WEIGHTS_EDIT', m.layer);
+      const g = this.geometry[m.layer]!;
+      const w = this.weights[m.layer]!;
+      let p: ReturnType<typeof decodeEdit>;
+      try {
+        p = decodeEdit(m.data, m.offset, w, 'WEIGHTS_EDIT.data');
+      } catch (e) {
+        throw new Refusal(ErrorCode.BAD_PAYLOAD, (e as Error).message);
+      }
+      if (p.pastEnd !== undefined) {
+        throw new Refusal(
+          ErrorCode.OUT_OF_RANGE,
+          `WEIGHTS_EDIT: cell ${p.pastEnd} is past the end of layer ${m.layer}'s weight memory (${g.rowInput.length} rows x ${g.outputs} outputs = ${w.length} codes); nothing written`,
+        );
+      }
+      // the whole frame is checked before any cell is written, as for WEIGHTS_WRITE
+      this.checkSafe('WEIGHTS_EDIT', m.layer, (k) => p.cells[k]!, p.codes);
+      const n = p.cells.length;
       for (let k = 0; k < n; k++) w[p.cells[k]!] = p.codes[k]!;
       this.dirty[m.layer] = true;
       return { layer: m.layer, offset: m.offset, count: n };

@@ -23,6 +23,8 @@ import {
   decodeRecords,
   writeRecord,
   encodePatch,
+  encodeEdit,
+  WEIGHTS_EDIT_FEATURE,
   ByteWriter,
   type PatchFrame,
   type HelloResponse,
@@ -108,8 +110,8 @@ export interface UploadResult {
   frames: number;
   /** Codes that differ between prev and next (uploadChanged). */
   changed?: number;
-  /** How uploadChanged sent them: WEIGHTS_PATCH frames, or a full upload when that was no larger. */
-  via?: 'patch' | 'full' | 'runs';
+  /** How uploadChanged sent them: WEIGHTS_EDIT or WEIGHTS_PATCH frames, or a full upload when that was no larger. */
+  via?: 'edit' | 'patch' | 'full' | 'runs';
 }
 
 export interface VerifyResult {
@@ -295,17 +297,23 @@ export class ChipDevice {
     let changed = 0;
     for (let i = 0; i < next.length; i++) if (prev[i] !== next[i]) changed++;
     if (this.info.patchDataBytes > 0) {
+      // The smallest on the wire of: WEIGHTS_EDIT (runs and steps, when the board has it), WEIGHTS_PATCH, a full upload.
+      const edits = this.info.features.includes(WEIGHTS_EDIT_FEATURE) ? encodeEdit(prev, next, this.info.patchDataBytes) : undefined;
       const patches = encodePatch(prev, next, this.info.patchDataBytes, this.info.dac.bits);
-      for (const f of patches) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, f.offset, f.end);
-      if (patchWireBytes(layer, patches) >= fullWireBytes(layer, next.length, this.info.chunkCodes)) {
+      const editWire = edits ? patchWireBytes(layer, edits) : Infinity;
+      const patchWire = patchWireBytes(layer, patches);
+      if (Math.min(editWire, patchWire) >= fullWireBytes(layer, next.length, this.info.chunkCodes)) {
         const r = await this.uploadWeights(layer, next, opts);
         return { ...r, changed, via: 'full' };
       }
+      const kind = edits && editWire < patchWire ? 'WEIGHTS_EDIT' : 'WEIGHTS_PATCH';
+      const frames = kind === 'WEIGHTS_EDIT' ? edits! : patches;
+      for (const f of frames) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, f.offset, f.end);
       // The frames are built from copies: the caller may reuse its arrays before this upload's turn.
       const was = prev.slice();
       const now = next.slice();
-      await this.inLayerOrder(layer, 'changed', () => this.writePatches(layer, patches, was, now, opts), opts.signal);
-      return { layer, codes: patches.reduce((s, f) => s + f.count, 0), frames: patches.length, changed, via: 'patch' };
+      await this.inLayerOrder(layer, 'changed', () => this.writePatches(layer, frames, was, now, opts, kind), opts.signal);
+      return { layer, codes: frames.reduce((s, f) => s + f.count, 0), frames: frames.length, changed, via: kind === 'WEIGHTS_EDIT' ? 'edit' : 'patch' };
     }
     const runs = changedRuns(prev, next, this.info.chunkCodes);
     for (const r of runs) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, r.offset, r.offset + r.count);
@@ -357,11 +365,19 @@ export class ChipDevice {
     return Promise.all([...this.layerWrites.values()].map((w) => w.settled));
   }
 
-  private writePatches(layer: number, patches: PatchFrame[], prev: Uint16Array, next: Uint16Array, opts: UploadOptions): Promise<void> {
+  /** Sends WEIGHTS_PATCH or WEIGHTS_EDIT frames from `prev` (what the device holds before them) to `next`. */
+  private writePatches(
+    layer: number,
+    patches: PatchFrame[],
+    prev: Uint16Array,
+    next: Uint16Array,
+    opts: UploadOptions,
+    kind: 'WEIGHTS_PATCH' | 'WEIGHTS_EDIT' = 'WEIGHTS_PATCH',
+  ): Promise<void> {
     const wire = patchWireBytes(layer, patches);
     return this.sendWrites(
       layer,
-      patches.map((f) => ({ count: f.count, send$: () => this.writePatch$(layer, f, prev, next) })),
+      patches.map((f) => ({ count: f.count, send$: () => this.writePatch$(layer, f, prev, next, kind) })),
       wire,
       opts,
     );
@@ -372,15 +388,16 @@ export class ChipDevice {
    * attempt is encoded again in two halves of its data (the cells it covers, no others) and each
    * sent on its own, down to MIN_SPLIT_CODES cells. Emits the cells written.
    */
-  private writePatch$(layer: number, f: PatchFrame, prev: Uint16Array, next: Uint16Array): Observable<number> {
-    return this.link.request$('WEIGHTS_PATCH', { layer, offset: f.offset, data: f.data }, { expect: { replyBytes: FRAME_OVERHEAD, work: f.count } }).pipe(
-      map((reply) => checkAck('WEIGHTS_PATCH', layer, f, reply)),
+  private writePatch$(layer: number, f: PatchFrame, prev: Uint16Array, next: Uint16Array, kind: 'WEIGHTS_PATCH' | 'WEIGHTS_EDIT'): Observable<number> {
+    return this.link.request$(kind, { layer, offset: f.offset, data: f.data }, { expect: { replyBytes: FRAME_OVERHEAD, work: f.count } }).pipe(
+      map((reply) => checkAck(kind, layer, f, reply)),
       catchError((err: unknown) => {
         if (!(err instanceof LinkTimeoutError) || f.count < 2 * MIN_SPLIT_CODES || this.link.isClosed) return throwError(() => err);
-        const halves = encodePatch(prev.subarray(f.offset, f.end), next.subarray(f.offset, f.end), Math.ceil(f.data.length / 2), this.info.dac.bits);
+        const [was, now, half] = [prev.subarray(f.offset, f.end), next.subarray(f.offset, f.end), Math.max(16, Math.ceil(f.data.length / 2))];
+        const halves = kind === 'WEIGHTS_EDIT' ? encodeEdit(was, now, half) : encodePatch(was, now, half, this.info.dac.bits);
         if (halves.length < 2) return throwError(() => err);
         this.splitWrites++;
-        return concat(...halves.map((h) => this.writePatch$(layer, { ...h, offset: h.offset + f.offset, end: h.end + f.offset }, prev, next))).pipe(
+        return concat(...halves.map((h) => this.writePatch$(layer, { ...h, offset: h.offset + f.offset, end: h.end + f.offset }, prev, next, kind))).pipe(
           reduce((a, n) => a + n, 0),
         );
       }),
@@ -786,7 +803,7 @@ export function closedLinkTotals(): Readonly<typeof closedTotals> {
 
 /** Checks a write's acknowledgement against what was written; returns the codes it confirms. */
 function checkAck(
-  what: 'WEIGHTS_WRITE' | 'WEIGHTS_PATCH',
+  what: 'WEIGHTS_WRITE' | 'WEIGHTS_PATCH' | 'WEIGHTS_EDIT',
   layer: number,
   w: { offset: number; count: number },
   reply: { layer: number; offset: number; count: number },
