@@ -6,14 +6,18 @@
  *   mode 0 FILL  varint(gap) varint(code)    cells pos + gap .. pos + gap + n - 1 get `code`; pos = one past the last
  *   mode 1 STEP  n x varint(gap << 2 | low)  cell = pos + gap gets the code c in old - 1 .. old + 2 with c mod 4 = low
  *                                            (old: what the cell holds); pos = cell + 1
- *   modes 2, 3   reserved (refused)
+ *   mode 2 NEAR  varint(gap) ceil(n / 2) bytes  cells pos + gap + k (k < n) get the code c in old - 8 .. old + 7 with
+ *                                            c mod 16 = nibble k (low nibble first); pos = one past the last
+ *   mode 3       reserved (refused)
  *
  * FILL is for the probe configurations of bring-up and calibration (every synapse of a polarity at
  * one code, one synapse per row on): a few bytes per run whatever its length. STEP is for
  * fine-tuning, whose updates move most codes by one step: one byte per changed cell when changed
  * cells are less than 32 apart, against 2-3 for a WEIGHTS_PATCH entry. A STEP names its result
  * by its low bits, not by a difference, so applying a frame twice (a retry whose first attempt
- * landed) leaves the cell as once: the second time the cell already has those low bits.
+ * landed) leaves the cell as once: the second time the cell already has those low bits. NEAR is
+ * the same for a dense stretch of larger moves (Adam's first steps move a third of a layer's codes
+ * by 3-5): half a byte per cell, changed or not.
  */
 import { ByteReader, ByteWriter, varintBytes } from './varint.ts';
 import type { PatchFrame } from './weight-patch.ts';
@@ -21,7 +25,10 @@ import type { PatchFrame } from './weight-patch.ts';
 /** The HELLO feature of a board that takes WEIGHTS_EDIT. */
 export const WEIGHTS_EDIT_FEATURE = 'weights-edit';
 
-export const EditMode = { FILL: 0, STEP: 1 } as const;
+export const EditMode = { FILL: 0, STEP: 1, NEAR: 2 } as const;
+
+/** Cells per block when choosing NEAR against FILL and STEP. */
+const NEAR_BLOCK = 32;
 
 /** Runs of adjacent changed cells with one code at least this long go as FILL, not as steps. */
 const MIN_FILL_RUN = 4;
@@ -31,6 +38,11 @@ export function stepCode(old: number, low: number): number {
   return old - 1 + ((low - (old - 1)) & 3);
 }
 
+/** The code a NEAR nibble makes of a cell holding `old`. */
+export function nearCode(old: number, nibble: number): number {
+  return old - 8 + ((nibble - (old - 8)) & 15);
+}
+
 /** Whether `prev` -> `next` can be sent as a STEP (a change of -1, +1 or +2). */
 function steppable(prev: number, next: number): boolean {
   const d = next - prev;
@@ -38,34 +50,78 @@ function steppable(prev: number, next: number): boolean {
 }
 
 /** What to send, in cell order: a FILL run or one STEP cell. */
-type Item = { fill: true; start: number; count: number; code: number } | { fill: false; cell: number; low: number };
+type Item =
+  | { kind: 'fill'; start: number; count: number; code: number }
+  | { kind: 'step'; cell: number; low: number }
+  | { kind: 'near'; start: number; count: number; codes: Uint16Array };
 
 /**
- * The items that turn `prev` into `next`. A FILL run starts at a changed cell and goes on through
- * every cell with its code (re-writing an unchanged one costs nothing there); it is taken when at
- * least MIN_FILL_RUN cells long, or for a change a STEP cannot name.
+ * The items of cells lo .. hi - 1. A FILL run starts at a changed cell and goes on through every
+ * cell with its code (re-writing an unchanged one costs nothing there); it is taken when at least
+ * MIN_FILL_RUN cells long, or for a change a STEP cannot name.
  */
-function* items(prev: Uint16Array, next: Uint16Array): Generator<Item> {
-  let i = 0;
-  while (i < next.length) {
+function pointItems(prev: Uint16Array, next: Uint16Array, lo: number, hi: number, out: Item[]): number {
+  let bytes = 0;
+  let i = lo;
+  while (i < hi) {
     if (prev[i] === next[i]) {
       i++;
       continue;
     }
     const code = next[i]!;
     let j = i + 1;
-    while (j < next.length && next[j] === code) j++;
+    while (j < hi && next[j] === code) j++;
     // no unchanged cells at the end of a run
     while (j > i + 1 && prev[j - 1] === next[j - 1]) j--;
     if (j - i >= MIN_FILL_RUN || !steppable(prev[i]!, code)) {
       const count = j - i >= MIN_FILL_RUN ? j - i : 1;
-      yield { fill: true, start: i, count, code };
+      out.push({ kind: 'fill', start: i, count, code });
+      bytes += 5;
       i += count;
     } else {
-      yield { fill: false, cell: i, low: code & 3 };
+      out.push({ kind: 'step', cell: i, low: code & 3 });
+      bytes += 1;
       i++;
     }
   }
+  return bytes;
+}
+
+/**
+ * The items that turn `prev` into `next`. Block by block, a block whose changes are all within
+ * -8..+7 goes as NEAR (half a byte per cell) when that is smaller than its own FILL runs and
+ * STEPs; NEAR blocks in a row make one segment, and the stretches between them go as FILL runs
+ * (which may span blocks) and STEPs.
+ */
+function items(prev: Uint16Array, next: Uint16Array): Item[] {
+  const out: Item[] = [];
+  const scratch: Item[] = [];
+  let near: { start: number; end: number } | undefined;
+  let pointFrom = 0;
+  for (let lo = 0; lo < next.length; lo += NEAR_BLOCK) {
+    const hi = Math.min(next.length, lo + NEAR_BLOCK);
+    let changed = false;
+    let close = true;
+    for (let i = lo; i < hi; i++) {
+      const d = next[i]! - prev[i]!;
+      if (d !== 0) changed = true;
+      if (d < -8 || d > 7) close = false;
+    }
+    scratch.length = 0;
+    const isNear = changed && close && Math.ceil((hi - lo) / 2) + (near ? 0 : 3) < pointItems(prev, next, lo, hi, scratch);
+    if (isNear && near) near.end = hi;
+    else if (isNear) {
+      pointItems(prev, next, pointFrom, lo, out);
+      near = { start: lo, end: hi };
+    } else if (near) {
+      out.push({ kind: 'near', start: near.start, count: near.end - near.start, codes: next.subarray(near.start, near.end) });
+      near = undefined;
+      pointFrom = lo;
+    }
+  }
+  if (near) out.push({ kind: 'near', start: near.start, count: near.end - near.start, codes: next.subarray(near.start, near.end) });
+  else pointItems(prev, next, pointFrom, next.length, out);
+  return out;
 }
 
 /** Cuts items into frames of at most `maxData` bytes; a STEP segment gathers the STEP cells in a row. */
@@ -109,12 +165,13 @@ class EditWriter {
   }
 
   add(it: Item): void {
-    const first = it.fill ? it.start : it.cell;
+    if (it.kind === 'near') return this.addNear(it);
+    const first = it.kind === 'fill' ? it.start : it.cell;
     for (let fresh = false; ; fresh = true) {
       this.open(first);
       let cost: number;
       let v = 0;
-      if (it.fill) cost = varintBytes(it.count * 4) + varintBytes(it.start - this.pos) + varintBytes(it.code);
+      if (it.kind === 'fill') cost = varintBytes(it.count * 4) + varintBytes(it.start - this.pos) + varintBytes(it.code);
       else {
         v = (it.cell - this.pos) * 4 + it.low;
         cost = varintBytes(v) + (this.steps.length ? varintBytes((this.steps.length + 1) * 4 + 1) - varintBytes(this.steps.length * 4 + 1) : 1);
@@ -123,7 +180,7 @@ class EditWriter {
         this.close();
         continue;
       }
-      if (it.fill) {
+      if (it.kind === 'fill') {
         this.flushSteps();
         this.w!.varint(it.count * 4);
         this.w!.varint(it.start - this.pos);
@@ -137,6 +194,36 @@ class EditWriter {
         this.count++;
       }
       return;
+    }
+  }
+
+  /** A NEAR run, cut into as many segments as the frames need. */
+  private addNear(it: Extract<Item, { kind: 'near' }>): void {
+    let start = it.start;
+    let k = 0;
+    while (k < it.count) {
+      this.open(start);
+      this.flushSteps();
+      const gapBytes = varintBytes(start - this.pos);
+      // head (at most 5 bytes) and gap, then half a byte per cell
+      const room = this.maxData - this.w!.length - gapBytes - varintBytes((it.count - k) * 4 + 2);
+      const n = Math.min(it.count - k, 2 * room);
+      if (n < 2 && it.count - k >= 2) {
+        this.close();
+        continue;
+      }
+      this.w!.varint(n * 4 + EditMode.NEAR);
+      this.w!.varint(start - this.pos);
+      for (let q = 0; q < n; q += 2) {
+        const a = it.codes[k + q]! & 15;
+        const b = q + 1 < n ? it.codes[k + q + 1]! & 15 : 0;
+        this.w!.u8(a | (b << 4));
+      }
+      this.pos = start + n;
+      this.count += n;
+      start += n;
+      k += n;
+      if (k < it.count) this.close();
     }
   }
 }
@@ -205,6 +292,12 @@ export function decodeEdit(data: Uint8Array, offset: number, memory: Uint16Array
         put(cell, stepCode(memory[cell]!, v & 3));
         pos = cell + 1;
       }
+    } else if (mode === EditMode.NEAR) {
+      const start = pos + r.varint();
+      if (start + count > memory.length) return result(start + count - 1);
+      const bytes = r.bytes(Math.ceil(count / 2));
+      for (let k = 0; k < count; k++) put(start + k, nearCode(memory[start + k]!, (bytes[k >> 1]! >> (4 * (k & 1))) & 15));
+      pos = start + count;
     } else r.fail(`segment mode ${mode} is reserved`);
   }
   return result();

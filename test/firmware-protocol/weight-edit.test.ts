@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError, decodeEdit, editDataBytes, encodeEdit, encodePatch, stepCode } from '../../firmware-protocol/index.ts';
+import { ProtocolError, decodeEdit, editDataBytes, encodeEdit, encodePatch, nearCode, stepCode } from '../../firmware-protocol/index.ts';
 
 const BITS = 10;
 const MAX = 2 ** BITS - 1;
@@ -37,7 +37,7 @@ const editArb = fc
       else if (kind === 6) next[i] = prev[i]! + 2;
       else if (kind === 7) next[i] = code;
       else if (kind === 8) next.fill(code, i, Math.min(next.length, i + len));
-      else next[i] = prev[i]! + 2 <= MAX ? prev[i]! + 2 : prev[i]!;
+      else for (let k = i; k < Math.min(next.length, i + len); k++) next[k] = Math.max(0, Math.min(MAX, prev[k]! + (code % 16) - 8));
     }
     return { prev, next };
   });
@@ -126,12 +126,32 @@ describe('weight edits (FILL and STEP)', () => {
     expect(Array.from(mem)).toEqual(Array.from(next));
   });
 
+  it('NEAR names codes within -8..+7 by their low nibble: the first Adam steps (a third of a layer moved by 3-5) at about half a byte per cell', () => {
+    for (let old = 8; old < 300; old++) for (let d = -8; d <= 7; d++) expect(nearCode(old, (old + d) & 15)).toBe(old + d);
+    const n = 1568 * 256;
+    const prev = new Uint16Array(n).map((_, i) => 300 + (i % 400));
+    let seed = 99;
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const next = prev.map((c) => (rand() < 0.4 ? c - 3 - Math.floor(rand() * 3) : c));
+    const frames = encodeEdit(prev, next, 16_000);
+    const bytes = frames.reduce((s, f) => s + f.data.length, 0);
+    expect(bytes).toBeLessThan(0.53 * n);
+    const patch = encodePatch(prev, next, 16_000, BITS).reduce((s, f) => s + f.data.length, 0);
+    expect(bytes).toBeLessThan(0.6 * patch);
+    const mem = prev.slice();
+    for (const f of frames) {
+      apply(mem, f.data, f.offset);
+      apply(mem, f.data, f.offset); // and again: idempotent
+    }
+    expect(Array.from(mem)).toEqual(Array.from(next));
+  });
+
   it('refuses a reserved mode, a segment without cells and cut-off data, and reports a cell past the end', () => {
     const mem = new Uint16Array(100).fill(5);
     const bad = (data: number[]) => () => decodeEdit(Uint8Array.from(data), 0, mem, 'WEIGHTS_EDIT.data');
-    expect(bad([(1 << 2) | 2, 0])).toThrow(ProtocolError);
-    expect(bad([(1 << 2) | 2, 0])).toThrow(/mode 2 is reserved/);
-    expect(bad([(1 << 2) | 3, 0])).toThrow(/reserved/);
+    expect(bad([(1 << 2) | 3, 0])).toThrow(ProtocolError);
+    expect(bad([(1 << 2) | 3, 0])).toThrow(/mode 3 is reserved/);
+    expect(bad([(3 << 2) | 2, 0, 0x21])).toThrow(/cut off/); // NEAR of 3 cells needs 2 bytes
     expect(bad([0 | 1, 0])).toThrow(/no cells/);
     expect(bad([(2 << 2) | 1, 0])).toThrow(/cut off/);
     expect(bad([(1 << 2) | 0, 0])).toThrow(/cut off/);
