@@ -5,6 +5,11 @@
  * device accepts, pipelines them over the link, checks every argument before anything is
  * sent (the host never sends an unsafe gate code), and checks every reply against what was
  * asked (lengths, echoes, geometry) so that a confused device fails loudly, not silently.
+ *
+ * One module on purpose (about 860 lines): uploads and RUNs share one private ordering state (each
+ * layer's chain of uploads, the gate that holds later uploads behind a RUN, the HELLO-derived frame
+ * sizes), which a split would have to expose. The pure parts are their own modules: weight-runs.ts,
+ * weight-safety.ts, hello-check.ts, and the codecs in firmware-protocol/.
  */
 import os from 'node:os';
 import { randomInt } from 'node:crypto';
@@ -572,30 +577,14 @@ export class ChipDevice {
     this.runTraffic.samples += batch;
     this.runTraffic.bytesOut += batch * nIn * 2 + chunks.length * FRAME_OVERHEAD;
     this.runTraffic.bytesIn += batch * outPerSample * 2 + chunks.length * FRAME_OVERHEAD;
-    let done = 0;
-    await lastValueFrom(
-      from(chunks).pipe(
-        mergeMap((c) =>
-          this.link
-            .request$(
-              'RUN',
-              { batch: c.count, inputs: inputTicks.slice(c.offset * nIn, (c.offset + c.count) * nIn) },
-              {
-                timeoutMs: opts.timeoutMs,
-                expect: { replyBytes: c.count * outPerSample * 2 + FRAME_OVERHEAD, work: c.count },
-              },
-            )
-            .pipe(
-              map((reply) => {
-                this.placeRun(reply, c, out);
-                done += c.count;
-                opts.onProgress?.({ done, total: batch });
-              }),
-            ),
-        ),
-        toArray(),
-        abortable(opts.signal),
-      ),
+    await this.runChunks(chunks, batch, opts, (c) =>
+      this.link
+        .request$(
+          'RUN',
+          { batch: c.count, inputs: inputTicks.slice(c.offset * nIn, (c.offset + c.count) * nIn) },
+          { timeoutMs: opts.timeoutMs, expect: { replyBytes: c.count * outPerSample * 2 + FRAME_OVERHEAD, work: c.count } },
+        )
+        .pipe(map((reply) => this.placeRun(reply, c, out))),
     );
     return out;
   }
@@ -642,45 +631,55 @@ export class ChipDevice {
     // Replies carry only the neurons that fired; every listed neuron firing (3 bytes each) bounds them.
     const replyPerSample = listed.reduce((t, l) => t + info.layers[l]!.outputs, 0) * 3;
     this.announce(`RUN of ${batch} samples`, records.length + chunks.length * FRAME_OVERHEAD, batch * replyPerSample + chunks.length * FRAME_OVERHEAD);
+    await this.runChunks(chunks, batch, opts, (c) =>
+      this.link
+        .request$(
+          'RUN_PACKED',
+          layersField
+            ? { batch: c.count, inputs: records.subarray(c.from, c.to), layers: layersField }
+            : { batch: c.count, inputs: records.subarray(c.from, c.to) },
+          { timeoutMs: opts.timeoutMs, expect: { replyBytes: c.count * replyPerSample + FRAME_OVERHEAD, work: c.count } },
+        )
+        .pipe(
+          map((reply) => {
+            const bad = (d: string) => new ProtocolViolationError('RUN_PACKED', d);
+            if (reply.batch !== c.count) throw bad(`asked for ${c.count} samples, got batch ${reply.batch}`);
+            if (reply.layers.length !== listed.length || listed.some((l, k) => reply.layers[k] !== l)) {
+              throw bad(`asked for layers ${listed.join(',')}, got ${[...reply.layers].join(',')}`);
+            }
+            listed.forEach((l, k) => {
+              let t: Uint16Array;
+              try {
+                t = decodeRecords(reply.spikes[k]!, c.count, info.layers[l]!.outputs, `layer ${l} spikes`);
+              } catch (e) {
+                throw bad(e instanceof ProtocolError ? e.message : String(e));
+              }
+              this.placeLayer(l, t, c, out, bad);
+            });
+            for (const sp of reply.spikes) this.runTraffic.bytesIn += sp.length;
+          }),
+        ),
+    );
+    return out;
+  }
+
+  /** Sends the RUN frames of a batch, pipelined; each reply is placed by its request's own pipe. */
+  private async runChunks<C extends CodeRun>(chunks: C[], total: number, opts: RunOptions, send$: (c: C) => Observable<void>): Promise<void> {
     let done = 0;
     await lastValueFrom(
       from(chunks).pipe(
         mergeMap((c) =>
-          this.link
-            .request$(
-              'RUN_PACKED',
-              layersField
-                ? { batch: c.count, inputs: records.subarray(c.from, c.to), layers: layersField }
-                : { batch: c.count, inputs: records.subarray(c.from, c.to) },
-              { timeoutMs: opts.timeoutMs, expect: { replyBytes: c.count * replyPerSample + FRAME_OVERHEAD, work: c.count } },
-            )
-            .pipe(
-              map((reply) => {
-                const bad = (d: string) => new ProtocolViolationError('RUN_PACKED', d);
-                if (reply.batch !== c.count) throw bad(`asked for ${c.count} samples, got batch ${reply.batch}`);
-                if (reply.layers.length !== listed.length || listed.some((l, k) => reply.layers[k] !== l)) {
-                  throw bad(`asked for layers ${listed.join(',')}, got ${[...reply.layers].join(',')}`);
-                }
-                listed.forEach((l, k) => {
-                  let t: Uint16Array;
-                  try {
-                    t = decodeRecords(reply.spikes[k]!, c.count, info.layers[l]!.outputs, `layer ${l} spikes`);
-                  } catch (e) {
-                    throw bad(e instanceof ProtocolError ? e.message : String(e));
-                  }
-                  this.placeLayer(l, t, c, out, bad);
-                });
-                for (const sp of reply.spikes) this.runTraffic.bytesIn += sp.length;
-                done += c.count;
-                opts.onProgress?.({ done, total: batch });
-              }),
-            ),
+          send$(c).pipe(
+            map(() => {
+              done += c.count;
+              opts.onProgress?.({ done, total });
+            }),
+          ),
         ),
         toArray(),
         abortable(opts.signal),
       ),
     );
-    return out;
   }
 
   private placeRun(reply: { batch: number; layers: Uint16Array[] }, c: CodeRun, out: Uint16Array[]): void {

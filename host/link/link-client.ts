@@ -16,6 +16,10 @@
  *
  *   bytes in --FrameDecoder--> frames --seq--> pending request --> Observable reply
  *                                    \--EVENT flag--> events$
+ *
+ * One module on purpose (about 740 lines): the pending requests, the window, the timers and the
+ * loss detection are one state machine over the same maps; the seqs (seq-allocator.ts), the
+ * errors (errors.ts) and the transports (transport.ts) are their own modules.
  */
 import type { Duplex } from 'node:stream';
 import { Observable, Subject, defer, throwError, timer, retry, catchError, firstValueFrom } from 'rxjs';

@@ -24,6 +24,10 @@
  * batch before the cursor applied exactly once); `resume: true` continues at the cursor. After a
  * hard kill the run resumes from the last epoch's (or `checkpointEvery`) checkpoint, whose later
  * batches were never saved and are learnt again from the saved state.
+ *
+ * One module on purpose (about 560 lines): the batch loop, its checkpoints and its error handling
+ * share one loop state (LoopState, the codes on the device, the uploads in flight); the pipeline
+ * (finetune-pipeline.ts) and the checkpoint files (finetune-checkpoint.ts) are their own modules.
  */
 
 import { epochOrder, gatherLabels, gatherRows, miniBatches } from '../../models/datasets/batching.ts';
