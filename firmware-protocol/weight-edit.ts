@@ -241,6 +241,24 @@ export function encodeEdit(prev: Uint16Array, next: Uint16Array, maxData: number
   return w.frames;
 }
 
+/**
+ * Frames that write every cell of a layer with `next` whatever the device holds: FILL runs of
+ * equal codes only (no STEP or NEAR, which read the old code). Smaller than WEIGHTS_WRITE for the
+ * probe and memory-test configurations, where whole rows share a code.
+ */
+export function encodeFills(next: Uint16Array, maxData: number): PatchFrame[] {
+  if (!Number.isInteger(maxData) || maxData < 16) throw new RangeError(`encodeFills: maxData must be a whole number >= 16, got ${maxData}`);
+  const w = new EditWriter(maxData);
+  for (let i = 0; i < next.length; ) {
+    let j = i + 1;
+    while (j < next.length && next[j] === next[i]) j++;
+    w.add({ kind: 'fill', start: i, count: j - i, code: next[i]! });
+    i = j;
+  }
+  w.close();
+  return w.frames;
+}
+
 /** Data bytes of the edit `prev` -> `next` in one frame (frames cut it at most a few bytes longer). */
 export function editDataBytes(prev: Uint16Array, next: Uint16Array): number {
   return encodeEdit(prev, next, 2 ** 31).reduce((s, f) => s + f.data.length, 0);

@@ -29,6 +29,7 @@ import {
   writeRecord,
   encodePatch,
   encodeEdit,
+  encodeFills,
   WEIGHTS_EDIT_FEATURE,
   ByteWriter,
   type PatchFrame,
@@ -286,6 +287,14 @@ export class ChipDevice {
     const runs = fullRuns(codes.length, this.info.chunkCodes);
     // The frames are built from a copy: the caller may reuse its array before this upload's turn.
     const copy = codes.slice();
+    // Rows that share a code (probe and memory-test configurations) go as WEIGHTS_EDIT FILL runs when that is smaller.
+    if (this.info.features.includes(WEIGHTS_EDIT_FEATURE)) {
+      const fills = encodeFills(copy, this.info.patchDataBytes);
+      if (patchWireBytes(layer, fills) < fullWireBytes(layer, codes.length, this.info.chunkCodes)) {
+        await this.inLayerOrder(layer, 'full', () => this.writePatches(layer, fills, undefined, copy, opts, 'WEIGHTS_EDIT'), opts.signal);
+        return { layer, codes: codes.length, frames: fills.length, via: 'edit' };
+      }
+    }
     await this.inLayerOrder(layer, 'full', () => this.writeRuns(layer, copy, runs, opts), opts.signal);
     return { layer, codes: codes.length, frames: runs.length };
   }
@@ -370,11 +379,14 @@ export class ChipDevice {
     return Promise.all([...this.layerWrites.values()].map((w) => w.settled));
   }
 
-  /** Sends WEIGHTS_PATCH or WEIGHTS_EDIT frames from `prev` (what the device holds before them) to `next`. */
+  /**
+   * Sends WEIGHTS_PATCH or WEIGHTS_EDIT frames from `prev` (what the device holds before them) to
+   * `next`; `prev` undefined: FILL runs that write every cell (encodeFills).
+   */
   private writePatches(
     layer: number,
     patches: PatchFrame[],
-    prev: Uint16Array,
+    prev: Uint16Array | undefined,
     next: Uint16Array,
     opts: UploadOptions,
     kind: 'WEIGHTS_PATCH' | 'WEIGHTS_EDIT' = 'WEIGHTS_PATCH',
@@ -393,13 +405,19 @@ export class ChipDevice {
    * attempt is encoded again in two halves of its data (the cells it covers, no others) and each
    * sent on its own, down to MIN_SPLIT_CODES cells. Emits the cells written.
    */
-  private writePatch$(layer: number, f: PatchFrame, prev: Uint16Array, next: Uint16Array, kind: 'WEIGHTS_PATCH' | 'WEIGHTS_EDIT'): Observable<number> {
+  private writePatch$(
+    layer: number,
+    f: PatchFrame,
+    prev: Uint16Array | undefined,
+    next: Uint16Array,
+    kind: 'WEIGHTS_PATCH' | 'WEIGHTS_EDIT',
+  ): Observable<number> {
     return this.link.request$(kind, { layer, offset: f.offset, data: f.data }, { expect: { replyBytes: FRAME_OVERHEAD, work: f.count } }).pipe(
       map((reply) => checkAck(kind, layer, f, reply)),
       catchError((err: unknown) => {
         if (!(err instanceof LinkTimeoutError) || f.count < 2 * MIN_SPLIT_CODES || this.link.isClosed) return throwError(() => err);
-        const [was, now, half] = [prev.subarray(f.offset, f.end), next.subarray(f.offset, f.end), Math.max(16, Math.ceil(f.data.length / 2))];
-        const halves = kind === 'WEIGHTS_EDIT' ? encodeEdit(was, now, half) : encodePatch(was, now, half, this.info.dac.bits);
+        const [was, now, half] = [prev?.subarray(f.offset, f.end), next.subarray(f.offset, f.end), Math.max(16, Math.ceil(f.data.length / 2))];
+        const halves = !was ? encodeFills(now, half) : kind === 'WEIGHTS_EDIT' ? encodeEdit(was, now, half) : encodePatch(was, now, half, this.info.dac.bits);
         if (halves.length < 2) return throwError(() => err);
         this.splitWrites++;
         return concat(...halves.map((h) => this.writePatch$(layer, { ...h, offset: h.offset + f.offset, end: h.end + f.offset }, prev, next, kind))).pipe(

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError, decodeEdit, editDataBytes, encodeEdit, encodePatch, nearCode, stepCode } from '../../firmware-protocol/index.ts';
+import { ProtocolError, decodeEdit, editDataBytes, encodeEdit, encodeFills, encodePatch, nearCode, stepCode } from '../../firmware-protocol/index.ts';
 
 const BITS = 10;
 const MAX = 2 ** BITS - 1;
@@ -144,6 +144,22 @@ describe('weight edits (FILL and STEP)', () => {
       apply(mem, f.data, f.offset); // and again: idempotent
     }
     expect(Array.from(mem)).toEqual(Array.from(next));
+  });
+
+  it('FILL-only frames write every cell whatever the memory held (a full upload of unknown content)', () => {
+    fc.assert(
+      fc.property(editArb, fc.integer({ min: 16, max: 200 }), ({ prev, next }, maxData) => {
+        const frames = encodeFills(next, maxData);
+        const mem = prev.slice(); // any content: FILL never reads it
+        for (const f of frames) {
+          expect(f.data.length).toBeLessThanOrEqual(maxData);
+          apply(mem, f.data, f.offset);
+        }
+        expect(Array.from(mem)).toEqual(Array.from(next));
+        expect(frames.reduce((s, f) => s + f.count, 0)).toBe(next.length);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('refuses a reserved mode, a segment without cells and cut-off data, and reports a cell past the end', () => {

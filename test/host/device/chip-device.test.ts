@@ -333,6 +333,20 @@ describe('ChipDevice, protocol 2 against protocol 1', () => {
     expect((await device.verifyWeights(0, next)).ok).toBe(true);
   });
 
+  it('uploadWeights sends a configuration whose rows share a code as WEIGHTS_EDIT FILL runs, smaller than WEIGHTS_WRITE, whatever the board held', async () => {
+    const { device, board } = await boardDevice([100, 60], 2048);
+    const l = device.info.layers[0]!;
+    await device.uploadWeights(0, randomSafeCodes(board, device, 0, 9));
+    const high = new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => board.codeWindow(l.rowPolarity[Math.floor(i / l.outputs)]!)[1]);
+    const out0 = device.link.stats.bytesOut;
+    const r = await device.uploadWeights(0, high);
+    const sent = device.link.stats.bytesOut - out0;
+    expect(r.via).toBe('edit');
+    expect(sent).toBeLessThan(high.length / 4); // WEIGHTS_WRITE: 2 bytes per code
+    expect(Array.from(board.readWeights(0))).toEqual(Array.from(high));
+    expect((await device.verifyWeights(0, high)).ok).toBe(true);
+  });
+
   it('the board refuses a WEIGHTS_EDIT step out of the safe window and writes nothing of the frame', async () => {
     const { device, board } = await boardDevice([30, 50], 600);
     const l = device.info.layers[0]!;

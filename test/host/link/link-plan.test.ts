@@ -115,7 +115,8 @@ describe('link plan at HELLO', () => {
     const [n, p] = dev.safeCodeRanges;
     await dev.uploadWeights(
       0,
-      new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => (l.rowPolarity[Math.floor(i / l.outputs)] ? p.hi : n.lo)),
+      // codes that change from cell to cell: a full WEIGHTS_WRITE upload (rows of one code would go as a few FILL runs)
+      new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => (l.rowPolarity[Math.floor(i / l.outputs)] ? p.hi - (i % 2) : n.lo + (i % 2))),
     );
     expect(notices.some((t) => /upload of layer 0: .* MB out, .* about \d+ s on the wire at 11520 B\/s/.test(t))).toBe(true);
   });
@@ -132,7 +133,8 @@ describe('link plan at HELLO', () => {
     const [n, p] = dev.safeCodeRanges;
     await dev.uploadWeights(
       0,
-      new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => (l.rowPolarity[Math.floor(i / l.outputs)] ? p.hi : n.lo)),
+      // codes that change from cell to cell: a full WEIGHTS_WRITE upload (rows of one code would go as a few FILL runs)
+      new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => (l.rowPolarity[Math.floor(i / l.outputs)] ? p.hi - (i % 2) : n.lo + (i % 2))),
     );
     expect(notices).toEqual([]);
   });
