@@ -165,7 +165,10 @@ class EditWriter {
   }
 
   add(it: Item): void {
-    if (it.kind === 'near') return this.addNear(it);
+    if (it.kind === 'near') {
+      this.addNear(it);
+      return;
+    }
     const first = it.kind === 'fill' ? it.start : it.cell;
     for (let fresh = false; ; fresh = true) {
       this.open(first);
