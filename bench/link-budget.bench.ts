@@ -111,6 +111,8 @@ function argv(w: Workflow, device: string, model: string, out: string): string[]
 async function measure(w: Workflow, device: string, model: string, dir: string) {
   if (w === 'calibrate-quick' && calibrated === undefined) await measure('calibrate', CHIP, model, dir);
   const before = closedLinkTotals();
+  const cpu0 = process.cpuUsage();
+  const load0 = os.loadavg()[0]!;
   const t0 = performance.now();
   let err = '';
   let out = '';
@@ -122,11 +124,16 @@ async function measure(w: Workflow, device: string, model: string, dir: string) 
     signal: new AbortController().signal,
   });
   const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const load1 = os.loadavg()[0]!;
   const after = closedLinkTotals();
   if (code !== 0 && w !== 'bringup') throw new Error(`${w} exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
   return {
     code,
     wall,
+    // This process's CPU seconds (the host and the in-process board): beside the wall time on a shared machine.
+    cpu: (cpu.user + cpu.system) / 1e6,
+    load: [round(load0, 3), round(load1, 3)],
     bytesOut: after.bytesOut - before.bytesOut,
     bytesIn: after.bytesIn - before.bytesIn,
     frames: after.framesOut - before.framesOut,
@@ -162,6 +169,8 @@ async function main(): Promise<void> {
           bytes_in: unpaced.bytesIn,
           frames: unpaced.frames,
           wall_s_unpaced: round(unpaced.wall),
+          cpu_s_unpaced: round(unpaced.cpu),
+          load_1min: unpaced.load,
           wire_s_out: round(out),
           wall_s_projected: [round(Math.max(unpaced.wall, out)), round(unpaced.wall + out + inn)],
           ...(w === 'calibrate' || w === 'calibrate-quick' ? { rmse_pnn_ticks_unpaced: round(Number(unpaced.summary.rmse_pnn_ticks)) } : {}),
@@ -175,6 +184,10 @@ async function main(): Promise<void> {
         frames: paced.frames,
         wall_s: round(paced.wall),
         wall_s_unpaced: round(unpaced.wall),
+        cpu_s: round(paced.cpu),
+        cpu_s_unpaced: round(unpaced.cpu),
+        // the 1-minute load average at the start and end of the paced run
+        load_1min: paced.load,
         wire_s_out: round((paced.bytesOut * 10) / BAUD),
         ...(w === 'deploy'
           ? { images: IMAGES }
@@ -187,6 +200,7 @@ async function main(): Promise<void> {
                 batch_ms: [paced, unpaced].map((m) =>
                   ['host_ms_per_batch', 'device_ms_per_batch', 'wall_ms_per_batch'].map((k) => round(Number(m.summary[k]))),
                 ),
+                link_per_batch: paced.summary.link_per_batch,
               }
             : w === 'calibrate' || w === 'calibrate-quick'
               ? // held-out RMSE of the PNN model, paced and unpaced (the target: within 10 % of each other)

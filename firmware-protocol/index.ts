@@ -48,5 +48,6 @@ export {
 } from './limits.ts';
 export { encodeRecords, decodeRecords, writeRecord, recordSize, maxRecordBytes, RecordMode } from './spike-records.ts';
 export { encodePatch, decodePatch, type PatchFrame } from './weight-patch.ts';
+export { encodeEdit, encodeFills, decodeEdit, editDataBytes, stepCode, nearCode, EditMode, WEIGHTS_EDIT_FEATURE } from './weight-edit.ts';
 export { ByteWriter, ByteReader, varintBytes } from './varint.ts';
 export { toJsonForm, fromJsonForm, toHex, fromHex, type JsonValue } from './json-form.ts';

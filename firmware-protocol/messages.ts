@@ -18,6 +18,7 @@ export const MsgType = {
   WEIGHTS_CRC: 0x11,
   NEURON_CONFIG: 0x12,
   WEIGHTS_PATCH: 0x13,
+  WEIGHTS_EDIT: 0x14,
   RUN: 0x20,
   RUN_PACKED: 0x21,
   SELF_TEST: 0x30,
@@ -34,6 +35,7 @@ export type MsgTypeCode = (typeof MsgType)[MsgTypeName];
 /** Message types added after version 1: the version that introduced them (older frames may not carry them). */
 export const TYPE_SINCE: Readonly<Partial<Record<MsgTypeName, number>>> = {
   WEIGHTS_PATCH: 2,
+  WEIGHTS_EDIT: 2,
   RUN_PACKED: 2,
   NAK: 2,
 };
@@ -165,6 +167,14 @@ export interface WeightsPatchResponse {
 }
 
 /**
+ * Protocol 2, feature `weights-edit`: changes cells by runs of one code (FILL) or by small steps
+ * named by their low bits (STEP), weight-edit.ts, PROTOCOL.md 10.15, starting at cell `offset`.
+ * The reply is as for WEIGHTS_PATCH.
+ */
+export type WeightsEditRequest = WeightsPatchRequest;
+export type WeightsEditResponse = WeightsPatchResponse;
+
+/**
  * Protocol 2: inferences with packed spike records (spike-records.ts, PROTOCOL.md 10.14).
  * `inputs` holds `batch` records over layers[0].inputs; `layers` lists (ascending) the layers
  * whose spikes the reply carries; absent means all.
@@ -260,6 +270,7 @@ export interface Catalog {
   WEIGHTS_CRC: { request: WeightsCrcRequest; response: WeightsCrcResponse };
   NEURON_CONFIG: { request: NeuronConfigRequest; response: NeuronConfigResponse };
   WEIGHTS_PATCH: { request: WeightsPatchRequest; response: WeightsPatchResponse };
+  WEIGHTS_EDIT: { request: WeightsEditRequest; response: WeightsEditResponse };
   RUN: { request: RunRequest; response: RunResponse };
   RUN_PACKED: { request: RunPackedRequest; response: RunPackedResponse };
   SELF_TEST: { request: SelfTestRequest; response: SelfTestResponse };

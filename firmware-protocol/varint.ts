@@ -37,6 +37,10 @@ export class ByteWriter {
     this.buf[this.length++] = v & 0xff;
     this.buf[this.length++] = v >>> 8;
   }
+  u8(v: number): void {
+    this.room(1);
+    this.buf[this.length++] = v & 0xff;
+  }
   bytes(b: Uint8Array): void {
     this.room(b.length);
     this.buf.set(b, this.length);
@@ -72,6 +76,13 @@ export class ByteReader {
       if (c < 0x80) return v;
     }
     return this.fail(`varint at byte ${this.pos - 5} longer than 5 bytes`);
+  }
+  /** The next `n` bytes (a view). */
+  bytes(n: number): Uint8Array {
+    if (this.pos + n > this.b.length) this.fail(`${n} bytes cut off at byte ${this.pos} of ${this.b.length}`);
+    const v = this.b.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return v;
   }
   u16(): number {
     if (this.pos + 2 > this.b.length) this.fail(`u16 cut off at byte ${this.pos} of ${this.b.length}`);

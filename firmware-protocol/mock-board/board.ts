@@ -5,6 +5,11 @@
  * driven, neuron settings, link counters, uptime) and delegates physics to a ChipBackend.
  * `handle()` takes one decoded frame (or decode error) and returns the frames to send back;
  * it never throws. Events (LOG, ALERT, PROGRESS) go to subscribers as encoded frames.
+ *
+ * One module on purpose (about 730 lines, most of them the per-message handlers): every handler
+ * reads and writes the one board state above, as a firmware's dispatcher does; the codecs it
+ * calls (weight-patch.ts, weight-edit.ts, spike-records.ts) and the line (line.ts, serve.ts) are
+ * their own modules.
  */
 import type { ChipBackend, LayerGeometry } from '../../models/chips/chip-backend.ts';
 import { NMOS } from '../../models/chips/chip-backend.ts';
@@ -16,10 +21,10 @@ import { CRC_BYTES, encodeError, encodeEvent, encodeResponse, HEADER_BYTES, MAX_
 import { maxBatchFor, runPackedResponseMaxBytes } from '../limits.ts';
 import { decodeRecords, encodeRecords } from '../spike-records.ts';
 import { decodePatch } from '../weight-patch.ts';
+import { decodeEdit, WEIGHTS_EDIT_FEATURE } from '../weight-edit.ts';
 import {
   ErrorCode,
   Flags,
-  MsgType,
   PROTOCOL_VERSION,
   TYPE_SINCE,
   type Catalog,
@@ -208,6 +213,7 @@ export class MockBoard {
   hello(): HelloResponse {
     const b = this.backend;
     const features = ['self-test', 'status'];
+    if (this.protocol >= 2) features.push(WEIGHTS_EDIT_FEATURE);
     if (typeof b.setNeuronVoltages === 'function') features.push('neuron-config');
     return {
       protocol: this.protocol,
@@ -395,6 +401,23 @@ export class MockBoard {
     }
   }
 
+  /**
+   * Writes scattered cells of a layer (WEIGHTS_PATCH, WEIGHTS_EDIT) after checking every code of the
+   * frame against its row's safe window: nothing of a refused frame is written. Returns the ack.
+   */
+  private writeCells(
+    label: string,
+    m: { layer: number; offset: number },
+    p: { cells: Float64Array; codes: Uint16Array },
+  ): { layer: number; offset: number; count: number } {
+    this.checkSafe(label, m.layer, (k) => p.cells[k]!, p.codes);
+    const w = this.weights[m.layer]!;
+    const n = p.cells.length;
+    for (let k = 0; k < n; k++) w[p.cells[k]!] = p.codes[k]!;
+    this.dirty[m.layer] = true;
+    return { layer: m.layer, offset: m.offset, count: n };
+  }
+
   /** Drives pending weights, runs the chip and checks what it returned (one array per layer, batch x outputs). */
   private async runChip(inputs: Uint16Array, batch: number, label: string): Promise<Uint16Array[]> {
     this.applyWeights();
@@ -492,12 +515,26 @@ export class MockBoard {
           `WEIGHTS_PATCH: cell ${p.cells[n - 1]} is past the end of layer ${m.layer}'s weight memory (${g.rowInput.length} rows x ${g.outputs} outputs = ${size} codes); nothing written`,
         );
       }
-      // the whole frame is checked before any cell is written, as for WEIGHTS_WRITE
-      this.checkSafe('WEIGHTS_PATCH', m.layer, (k) => p.cells[k]!, p.codes);
+      return this.writeCells('WEIGHTS_PATCH', m, p);
+    },
+
+    WEIGHTS_EDIT: (m) => {
+      this.checkLayer('WEIGHTS_EDIT', m.layer);
+      const g = this.geometry[m.layer]!;
       const w = this.weights[m.layer]!;
-      for (let k = 0; k < n; k++) w[p.cells[k]!] = p.codes[k]!;
-      this.dirty[m.layer] = true;
-      return { layer: m.layer, offset: m.offset, count: n };
+      let p: ReturnType<typeof decodeEdit>;
+      try {
+        p = decodeEdit(m.data, m.offset, w, 'WEIGHTS_EDIT.data');
+      } catch (e) {
+        throw new Refusal(ErrorCode.BAD_PAYLOAD, (e as Error).message);
+      }
+      if (p.pastEnd !== undefined) {
+        throw new Refusal(
+          ErrorCode.OUT_OF_RANGE,
+          `WEIGHTS_EDIT: cell ${p.pastEnd} is past the end of layer ${m.layer}'s weight memory (${g.rowInput.length} rows x ${g.outputs} outputs = ${w.length} codes); nothing written`,
+        );
+      }
+      return this.writeCells('WEIGHTS_EDIT', m, p);
     },
 
     WEIGHTS_CRC: (m) => {

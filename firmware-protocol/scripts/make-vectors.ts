@@ -16,6 +16,7 @@ import { toHex, toJsonForm, type JsonValue } from '../json-form.ts';
 import { dualRailLayer } from '../../models/chips/chip-backend.ts';
 import { encodeRecords } from '../spike-records.ts';
 import { encodePatch } from '../weight-patch.ts';
+import { encodeEdit } from '../weight-edit.ts';
 import { SILENT_TICK } from '../../wire/ticks.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,6 +56,21 @@ for (let c = 310; c <= 317; c++) patchNext[c] = 390 + c;
 const patchFrames = encodePatch(patchPrev, patchNext, 1000, 10);
 if (patchFrames.length !== 1) throw new Error('the patch vector should be one frame');
 const patchData = patchFrames[0]!.data;
+
+/**
+ * WEIGHTS_EDIT over memory holding 228 everywhere: cells 20..59 FILLed with 300, steps to 227
+ * (cell 61), 229 (62), 230 (70), then cells 96..127 moved by -3..-7 (one NEAR block).
+ */
+const editPrev = new Uint16Array(400).fill(228);
+const editNext = editPrev.slice();
+editNext.fill(300, 20, 60);
+editNext[61] = 227;
+editNext[62] = 229;
+editNext[70] = 230;
+for (let c = 96; c < 128; c++) editNext[c] = 225 - (c % 5);
+const editFrames = encodeEdit(editPrev, editNext, 1000);
+if (editFrames.length !== 1) throw new Error('the edit vector should be one frame');
+const editData = editFrames[0]!.data;
 const probe784 = new Uint16Array(784).fill(SILENT_TICK);
 probe784[700] = 1999;
 const l0 = dualRailLayer(2, 2);
@@ -87,6 +103,14 @@ const requests: Vector[] = [
     'request',
     61,
     { layer: 0, offset: 100, data: patchData },
+    2,
+  ),
+  vector(
+    'v2: WEIGHTS_EDIT (feature weights-edit): on a memory holding 228, FILL cells 20..59 with 300, STEP cells 61, 62, 70 to 227, 229, 230, NEAR cells 96..127 to 225 - (cell mod 5)',
+    'WEIGHTS_EDIT',
+    'request',
+    64,
+    { layer: 0, offset: 20, data: editData },
     2,
   ),
   vector(
@@ -143,6 +167,7 @@ const responses: Vector[] = [
     layers: [Uint16Array.of(57, SILENT_TICK, 61, 90), Uint16Array.of(130, SILENT_TICK)],
   }),
   vector('v2: WEIGHTS_PATCH response', 'WEIGHTS_PATCH', 'response', 61, { layer: 0, offset: 100, count: 11 }, 2),
+  vector('v2: WEIGHTS_EDIT response', 'WEIGHTS_EDIT', 'response', 64, { layer: 0, offset: 20, count: 75 }, 2),
   vector(
     'v2: RUN_PACKED response, both layers of a 2-2-1 chip, only fired neurons',
     'RUN_PACKED',

@@ -5,6 +5,11 @@
  * device accepts, pipelines them over the link, checks every argument before anything is
  * sent (the host never sends an unsafe gate code), and checks every reply against what was
  * asked (lengths, echoes, geometry) so that a confused device fails loudly, not silently.
+ *
+ * One module on purpose (about 860 lines): uploads and RUNs share one private ordering state (each
+ * layer's chain of uploads, the gate that holds later uploads behind a RUN, the HELLO-derived frame
+ * sizes), which a split would have to expose. The pure parts are their own modules: weight-runs.ts,
+ * weight-safety.ts, hello-check.ts, and the codecs in firmware-protocol/.
  */
 import os from 'node:os';
 import { randomInt } from 'node:crypto';
@@ -23,6 +28,9 @@ import {
   decodeRecords,
   writeRecord,
   encodePatch,
+  encodeEdit,
+  encodeFills,
+  WEIGHTS_EDIT_FEATURE,
   ByteWriter,
   type PatchFrame,
   type HelloResponse,
@@ -108,8 +116,8 @@ export interface UploadResult {
   frames: number;
   /** Codes that differ between prev and next (uploadChanged). */
   changed?: number;
-  /** How uploadChanged sent them: WEIGHTS_PATCH frames, or a full upload when that was no larger. */
-  via?: 'patch' | 'full' | 'runs';
+  /** How uploadChanged sent them: WEIGHTS_EDIT or WEIGHTS_PATCH frames, or a full upload when that was no larger. */
+  via?: 'edit' | 'patch' | 'full' | 'runs';
 }
 
 export interface VerifyResult {
@@ -279,6 +287,14 @@ export class ChipDevice {
     const runs = fullRuns(codes.length, this.info.chunkCodes);
     // The frames are built from a copy: the caller may reuse its array before this upload's turn.
     const copy = codes.slice();
+    // Rows that share a code (probe and memory-test configurations) go as WEIGHTS_EDIT FILL runs when that is smaller.
+    if (this.info.features.includes(WEIGHTS_EDIT_FEATURE)) {
+      const fills = encodeFills(copy, this.info.patchDataBytes);
+      if (patchWireBytes(layer, fills) < fullWireBytes(layer, codes.length, this.info.chunkCodes)) {
+        await this.inLayerOrder(layer, 'full', () => this.writePatches(layer, fills, undefined, copy, opts, 'WEIGHTS_EDIT'), opts.signal);
+        return { layer, codes: codes.length, frames: fills.length, via: 'edit' };
+      }
+    }
     await this.inLayerOrder(layer, 'full', () => this.writeRuns(layer, copy, runs, opts), opts.signal);
     return { layer, codes: codes.length, frames: runs.length };
   }
@@ -295,14 +311,23 @@ export class ChipDevice {
     let changed = 0;
     for (let i = 0; i < next.length; i++) if (prev[i] !== next[i]) changed++;
     if (this.info.patchDataBytes > 0) {
+      // The smallest on the wire of: WEIGHTS_EDIT (runs and steps, when the board has it), WEIGHTS_PATCH, a full upload.
+      const edits = this.info.features.includes(WEIGHTS_EDIT_FEATURE) ? encodeEdit(prev, next, this.info.patchDataBytes) : undefined;
       const patches = encodePatch(prev, next, this.info.patchDataBytes, this.info.dac.bits);
-      for (const f of patches) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, f.offset, f.end);
-      if (patchWireBytes(layer, patches) >= fullWireBytes(layer, next.length, this.info.chunkCodes)) {
+      const editWire = edits ? patchWireBytes(layer, edits) : Infinity;
+      const patchWire = patchWireBytes(layer, patches);
+      if (Math.min(editWire, patchWire) >= fullWireBytes(layer, next.length, this.info.chunkCodes)) {
         const r = await this.uploadWeights(layer, next, opts);
         return { ...r, changed, via: 'full' };
       }
-      await this.inLayerOrder(layer, 'changed', () => this.writePatches(layer, patches, opts), opts.signal);
-      return { layer, codes: patches.reduce((s, f) => s + f.count, 0), frames: patches.length, changed, via: 'patch' };
+      const kind = edits && editWire < patchWire ? 'WEIGHTS_EDIT' : 'WEIGHTS_PATCH';
+      const frames = kind === 'WEIGHTS_EDIT' ? edits! : patches;
+      for (const f of frames) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, f.offset, f.end);
+      // The frames are built from copies: the caller may reuse its arrays before this upload's turn.
+      const was = prev.slice();
+      const now = next.slice();
+      await this.inLayerOrder(layer, 'changed', () => this.writePatches(layer, frames, was, now, opts, kind), opts.signal);
+      return { layer, codes: frames.reduce((s, f) => s + f.count, 0), frames: frames.length, changed, via: kind === 'WEIGHTS_EDIT' ? 'edit' : 'patch' };
     }
     const runs = changedRuns(prev, next, this.info.chunkCodes);
     for (const r of runs) assertSafeCodes(this.info, this.safeCodeRanges, layer, l.rowPolarity, l.outputs, next, r.offset, r.offset + r.count);
@@ -354,19 +379,51 @@ export class ChipDevice {
     return Promise.all([...this.layerWrites.values()].map((w) => w.settled));
   }
 
-  private writePatches(layer: number, patches: PatchFrame[], opts: UploadOptions): Promise<void> {
+  /**
+   * Sends WEIGHTS_PATCH or WEIGHTS_EDIT frames from `prev` (what the device holds before them) to
+   * `next`; `prev` undefined: FILL runs that write every cell (encodeFills).
+   */
+  private writePatches(
+    layer: number,
+    patches: PatchFrame[],
+    prev: Uint16Array | undefined,
+    next: Uint16Array,
+    opts: UploadOptions,
+    kind: 'WEIGHTS_PATCH' | 'WEIGHTS_EDIT' = 'WEIGHTS_PATCH',
+  ): Promise<void> {
     const wire = patchWireBytes(layer, patches);
     return this.sendWrites(
       layer,
-      patches.map((f) => ({
-        count: f.count,
-        send$: () =>
-          this.link
-            .request$('WEIGHTS_PATCH', { layer, offset: f.offset, data: f.data }, { expect: { replyBytes: FRAME_OVERHEAD, work: f.count } })
-            .pipe(map((reply) => checkAck('WEIGHTS_PATCH', layer, f, reply))),
-      })),
+      patches.map((f) => ({ count: f.count, send$: () => this.writePatch$(layer, f, prev, next, kind) })),
       wire,
       opts,
+    );
+  }
+
+  /**
+   * One WEIGHTS_PATCH, acknowledged as asked. Like a WEIGHTS_WRITE run, a frame that fails every
+   * attempt is encoded again in two halves of its data (the cells it covers, no others) and each
+   * sent on its own, down to MIN_SPLIT_CODES cells. Emits the cells written.
+   */
+  private writePatch$(
+    layer: number,
+    f: PatchFrame,
+    prev: Uint16Array | undefined,
+    next: Uint16Array,
+    kind: 'WEIGHTS_PATCH' | 'WEIGHTS_EDIT',
+  ): Observable<number> {
+    return this.link.request$(kind, { layer, offset: f.offset, data: f.data }, { expect: { replyBytes: FRAME_OVERHEAD, work: f.count } }).pipe(
+      map((reply) => checkAck(kind, layer, f, reply)),
+      catchError((err: unknown) => {
+        if (!(err instanceof LinkTimeoutError) || f.count < 2 * MIN_SPLIT_CODES || this.link.isClosed) return throwError(() => err);
+        const [was, now, half] = [prev?.subarray(f.offset, f.end), next.subarray(f.offset, f.end), Math.max(16, Math.ceil(f.data.length / 2))];
+        const halves = !was ? encodeFills(now, half) : kind === 'WEIGHTS_EDIT' ? encodeEdit(was, now, half) : encodePatch(was, now, half, this.info.dac.bits);
+        if (halves.length < 2) return throwError(() => err);
+        this.splitWrites++;
+        return concat(...halves.map((h) => this.writePatch$(layer, { ...h, offset: h.offset + f.offset, end: h.end + f.offset }, prev, next, kind))).pipe(
+          reduce((a, n) => a + n, 0),
+        );
+      }),
     );
   }
 
@@ -538,30 +595,14 @@ export class ChipDevice {
     this.runTraffic.samples += batch;
     this.runTraffic.bytesOut += batch * nIn * 2 + chunks.length * FRAME_OVERHEAD;
     this.runTraffic.bytesIn += batch * outPerSample * 2 + chunks.length * FRAME_OVERHEAD;
-    let done = 0;
-    await lastValueFrom(
-      from(chunks).pipe(
-        mergeMap((c) =>
-          this.link
-            .request$(
-              'RUN',
-              { batch: c.count, inputs: inputTicks.slice(c.offset * nIn, (c.offset + c.count) * nIn) },
-              {
-                timeoutMs: opts.timeoutMs,
-                expect: { replyBytes: c.count * outPerSample * 2 + FRAME_OVERHEAD, work: c.count },
-              },
-            )
-            .pipe(
-              map((reply) => {
-                this.placeRun(reply, c, out);
-                done += c.count;
-                opts.onProgress?.({ done, total: batch });
-              }),
-            ),
-        ),
-        toArray(),
-        abortable(opts.signal),
-      ),
+    await this.runChunks(chunks, batch, opts, (c) =>
+      this.link
+        .request$(
+          'RUN',
+          { batch: c.count, inputs: inputTicks.slice(c.offset * nIn, (c.offset + c.count) * nIn) },
+          { timeoutMs: opts.timeoutMs, expect: { replyBytes: c.count * outPerSample * 2 + FRAME_OVERHEAD, work: c.count } },
+        )
+        .pipe(map((reply) => this.placeRun(reply, c, out))),
     );
     return out;
   }
@@ -608,45 +649,55 @@ export class ChipDevice {
     // Replies carry only the neurons that fired; every listed neuron firing (3 bytes each) bounds them.
     const replyPerSample = listed.reduce((t, l) => t + info.layers[l]!.outputs, 0) * 3;
     this.announce(`RUN of ${batch} samples`, records.length + chunks.length * FRAME_OVERHEAD, batch * replyPerSample + chunks.length * FRAME_OVERHEAD);
+    await this.runChunks(chunks, batch, opts, (c) =>
+      this.link
+        .request$(
+          'RUN_PACKED',
+          layersField
+            ? { batch: c.count, inputs: records.subarray(c.from, c.to), layers: layersField }
+            : { batch: c.count, inputs: records.subarray(c.from, c.to) },
+          { timeoutMs: opts.timeoutMs, expect: { replyBytes: c.count * replyPerSample + FRAME_OVERHEAD, work: c.count } },
+        )
+        .pipe(
+          map((reply) => {
+            const bad = (d: string) => new ProtocolViolationError('RUN_PACKED', d);
+            if (reply.batch !== c.count) throw bad(`asked for ${c.count} samples, got batch ${reply.batch}`);
+            if (reply.layers.length !== listed.length || listed.some((l, k) => reply.layers[k] !== l)) {
+              throw bad(`asked for layers ${listed.join(',')}, got ${[...reply.layers].join(',')}`);
+            }
+            listed.forEach((l, k) => {
+              let t: Uint16Array;
+              try {
+                t = decodeRecords(reply.spikes[k]!, c.count, info.layers[l]!.outputs, `layer ${l} spikes`);
+              } catch (e) {
+                throw bad(e instanceof ProtocolError ? e.message : String(e));
+              }
+              this.placeLayer(l, t, c, out, bad);
+            });
+            for (const sp of reply.spikes) this.runTraffic.bytesIn += sp.length;
+          }),
+        ),
+    );
+    return out;
+  }
+
+  /** Sends the RUN frames of a batch, pipelined; each reply is placed by its request's own pipe. */
+  private async runChunks<C extends CodeRun>(chunks: C[], total: number, opts: RunOptions, send$: (c: C) => Observable<void>): Promise<void> {
     let done = 0;
     await lastValueFrom(
       from(chunks).pipe(
         mergeMap((c) =>
-          this.link
-            .request$(
-              'RUN_PACKED',
-              layersField
-                ? { batch: c.count, inputs: records.subarray(c.from, c.to), layers: layersField }
-                : { batch: c.count, inputs: records.subarray(c.from, c.to) },
-              { timeoutMs: opts.timeoutMs, expect: { replyBytes: c.count * replyPerSample + FRAME_OVERHEAD, work: c.count } },
-            )
-            .pipe(
-              map((reply) => {
-                const bad = (d: string) => new ProtocolViolationError('RUN_PACKED', d);
-                if (reply.batch !== c.count) throw bad(`asked for ${c.count} samples, got batch ${reply.batch}`);
-                if (reply.layers.length !== listed.length || listed.some((l, k) => reply.layers[k] !== l)) {
-                  throw bad(`asked for layers ${listed.join(',')}, got ${[...reply.layers].join(',')}`);
-                }
-                listed.forEach((l, k) => {
-                  let t: Uint16Array;
-                  try {
-                    t = decodeRecords(reply.spikes[k]!, c.count, info.layers[l]!.outputs, `layer ${l} spikes`);
-                  } catch (e) {
-                    throw bad(e instanceof ProtocolError ? e.message : String(e));
-                  }
-                  this.placeLayer(l, t, c, out, bad);
-                });
-                for (const sp of reply.spikes) this.runTraffic.bytesIn += sp.length;
-                done += c.count;
-                opts.onProgress?.({ done, total: batch });
-              }),
-            ),
+          send$(c).pipe(
+            map(() => {
+              done += c.count;
+              opts.onProgress?.({ done, total });
+            }),
+          ),
         ),
         toArray(),
         abortable(opts.signal),
       ),
     );
-    return out;
   }
 
   private placeRun(reply: { batch: number; layers: Uint16Array[] }, c: CodeRun, out: Uint16Array[]): void {
@@ -769,7 +820,7 @@ export function closedLinkTotals(): Readonly<typeof closedTotals> {
 
 /** Checks a write's acknowledgement against what was written; returns the codes it confirms. */
 function checkAck(
-  what: 'WEIGHTS_WRITE' | 'WEIGHTS_PATCH',
+  what: 'WEIGHTS_WRITE' | 'WEIGHTS_PATCH' | 'WEIGHTS_EDIT',
   layer: number,
   w: { offset: number; count: number },
   reply: { layer: number; offset: number; count: number },

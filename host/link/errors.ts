@@ -9,7 +9,15 @@ export abstract class LinkError extends Error {
   abstract readonly kind: string;
 }
 
-/** No reply within the per-attempt timeout, after every retry. */
+/** How a request's attempts ended, when some were found lost before their timeout. */
+export interface AttemptTally {
+  timedOut: number;
+  lost: number;
+  /** Why the last lost attempt was judged lost. */
+  lastLoss: string;
+}
+
+/** No reply within the per-attempt timeout (or every attempt found lost), after every retry. */
 export class LinkTimeoutError extends LinkError {
   readonly kind = 'timeout';
   override name = 'LinkTimeoutError';
@@ -18,11 +26,14 @@ export class LinkTimeoutError extends LinkError {
     readonly attempts: number,
     readonly timeoutMs: number,
     readonly seqs: readonly number[],
+    readonly tally?: AttemptTally,
   ) {
-    super(
-      `${request} got no reply: ${attempts} attempt${attempts === 1 ? '' : 's'} timed out after ${timeoutMs} ms each ` +
-        `(seq ${seqs.join(', ')}); check that the board is powered and running spikeloop firmware, and the baud rate`,
-    );
+    const plural = (n: number) => `${n} attempt${n === 1 ? '' : 's'}`;
+    const how =
+      tally && tally.lost > 0
+        ? `${plural(attempts)}: ${tally.timedOut} timed out, ${tally.lost} found lost (the last: ${tally.lastLoss})`
+        : `${plural(attempts)} timed out after ${Math.round(timeoutMs)} ms each`;
+    super(`${request} got no reply: ${how} (seq ${seqs.join(', ')}); check that the board is powered and running spikeloop firmware, and the baud rate`);
   }
 }
 

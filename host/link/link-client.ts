@@ -16,6 +16,10 @@
  *
  *   bytes in --FrameDecoder--> frames --seq--> pending request --> Observable reply
  *                                    \--EVENT flag--> events$
+ *
+ * One module on purpose (about 740 lines): the pending requests, the window, the timers and the
+ * loss detection are one state machine over the same maps; the seqs (seq-allocator.ts), the
+ * errors (errors.ts) and the transports (transport.ts) are their own modules.
  */
 import type { Duplex } from 'node:stream';
 import { Observable, Subject, defer, throwError, timer, retry, catchError, firstValueFrom } from 'rxjs';
@@ -66,6 +70,7 @@ export const DEFAULT_TIMEOUTS: Readonly<Record<RequestName, number>> = {
   WEIGHTS_CRC: 2000,
   NEURON_CONFIG: 1000,
   WEIGHTS_PATCH: 1000,
+  WEIGHTS_EDIT: 1000,
   RUN: 10_000,
   RUN_PACKED: 10_000,
   SELF_TEST: 60_000,
@@ -85,6 +90,7 @@ export const IDEMPOTENT: Readonly<Record<RequestName, boolean>> = {
   WEIGHTS_CRC: true,
   NEURON_CONFIG: true,
   WEIGHTS_PATCH: true,
+  WEIGHTS_EDIT: true,
   RUN: true,
   RUN_PACKED: true,
   SELF_TEST: false,
@@ -103,6 +109,14 @@ export interface LinkOptions {
   timeouts?: Partial<Record<RequestName, number>>;
   /** Extra attempts for an idempotent request after a timeout or BUSY (default 3). */
   retries?: number;
+  /**
+   * Extra attempts for an idempotent request found lost before its timeout (a NAK, a later reply,
+   * a damaged reply), on top of `retries` (default 64). Such an attempt costs its wire time only,
+   * and on a noisy line a long frame is lost about as often as not (a 800-byte RUN at a byte error
+   * rate of 1e-3 gets through both ways with probability 0.45): counting these against `retries`
+   * gave up on a line that was working.
+   */
+  lossRetries?: number;
   /** Requests in flight at once (default 8); more wait in a queue, their timeout not yet running. */
   window?: number;
   /** How long an abandoned seq stays out of use (default 30 s, at least 4x the longest timeout is wise). */
@@ -190,6 +204,8 @@ export interface LinkStats {
   unexpectedFrames: number;
   inFlight: number;
   queued: number;
+  /** Request frames and their wire bytes by request type (every attempt), to see where the bytes go. */
+  sent: Partial<Record<RequestName, { frames: number; bytes: number }>>;
 }
 
 interface Pending {
@@ -230,6 +246,7 @@ export class LinkClient {
   private readonly eventsSubject = new Subject<DeviceEvent>();
   private readonly timeouts: Record<RequestName, number>;
   private readonly retries: number;
+  private readonly lossRetries: number;
   private readonly window: number;
   private readonly busyBackoffMs: number;
   private readonly adaptive: boolean;
@@ -268,11 +285,12 @@ export class LinkClient {
   ) {
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
     this.retries = opts.retries ?? 3;
+    this.lossRetries = opts.lossRetries ?? 64;
     this.window = opts.window ?? 8;
     this.busyBackoffMs = opts.busyBackoffMs ?? 50;
     this.adaptive = opts.adaptiveTimeouts ?? true;
     this.detectLoss = opts.detectLoss ?? true;
-    for (const [k, v] of Object.entries({ retries: this.retries, window: this.window })) {
+    for (const [k, v] of Object.entries({ retries: this.retries, lossRetries: this.lossRetries, window: this.window })) {
       if (!Number.isInteger(v) || v < (k === 'window' ? 1 : 0))
         throw new RangeError(`link option ${k} must be a whole number >= ${k === 'window' ? 1 : 0}, got ${v}`);
     }
@@ -297,8 +315,12 @@ export class LinkClient {
   }
 
   get stats(): LinkStats {
-    return { ...this.counters, inFlight: this.active, queued: this.waiting.length };
+    const sent: LinkStats['sent'] = {};
+    for (const [k, v] of this.sentByType) sent[k] = { ...v };
+    return { ...this.counters, inFlight: this.active, queued: this.waiting.length, sent };
   }
+
+  private readonly sentByType = new Map<RequestName, { frames: number; bytes: number }>();
 
   /**
    * One request as an Observable that emits the reply message once and completes, or errors
@@ -310,12 +332,18 @@ export class LinkClient {
       const timeoutMs = opts.timeoutMs ?? this.timeouts[name];
       const idempotent = opts.idempotent ?? IDEMPOTENT[name];
       const retries = idempotent ? (opts.retries ?? this.retries) : 0;
+      const lossRetries = idempotent ? this.lossRetries : 0;
       const seqsUsed: number[] = [];
       let attempt = 0;
       // Attempts of this request that timed out: each doubles the next one's device allowance (up
       // to the fixed timeout). A device that is slower than learnt (a loaded host running the mock,
       // a long RUN) is still working on the abandoned attempt when the next arrives behind it.
       let timedOut = 0;
+      // Attempts found lost before their timeout: retried at once, against their own budget.
+      let lost = 0;
+      let lastLoss = '';
+      // Timeouts and BUSY replies: against `retries`.
+      let failures = 0;
       this.counters.requests++;
       const attempt$ = new Observable<ResponseMessage<N>>((sub) =>
         this.attempt(name, message, timeoutMs, opts.expect, opts.timeoutMs !== undefined, ++attempt > 1, seqsUsed, 2 ** timedOut, {
@@ -328,18 +356,25 @@ export class LinkClient {
       );
       return attempt$.pipe(
         retry({
-          count: retries,
-          delay: (err: unknown, n: number) => {
+          delay: (err: unknown) => {
             if (this.isClosed || !isRetryable(err)) return throwError(() => err);
-            if (err instanceof AttemptTimeout && !(err instanceof AttemptLost)) timedOut++;
+            if (err instanceof AttemptLost) {
+              lastLoss = err.message;
+              if (++lost > lossRetries) return throwError(() => err);
+            } else {
+              if (err instanceof AttemptTimeout) timedOut++;
+              if (++failures > retries) return throwError(() => err);
+            }
             this.counters.retries++;
-            return err instanceof DeviceError ? timer(this.busyBackoffMs * 2 ** (n - 1)) : timer(0);
+            return err instanceof DeviceError ? timer(this.busyBackoffMs * 2 ** (failures - 1)) : timer(0);
           },
         }),
         catchError((err: unknown) => {
           this.counters.failed++;
           // The last attempt's own limit: with adaptive timeouts it is what the host really waited.
-          if (err instanceof AttemptTimeout) return throwError(() => new LinkTimeoutError(name, seqsUsed.length, err.timeoutMs, seqsUsed));
+          if (err instanceof AttemptTimeout) {
+            return throwError(() => new LinkTimeoutError(name, seqsUsed.length, err.timeoutMs, seqsUsed, { timedOut, lost, lastLoss }));
+          }
           return throwError(() => err);
         }),
       );
@@ -449,6 +484,10 @@ export class LinkClient {
           out.error(new AttemptTimeout(seq, limit));
           this.pump();
         };
+        const byType = this.sentByType.get(name) ?? { frames: 0, bytes: 0 };
+        byType.frames++;
+        byType.bytes += bytes.length;
+        this.sentByType.set(name, byType);
         this.sentOrder.set(seq, this.sendOrder);
         this.pending.set(seq, {
           name,
@@ -567,7 +606,7 @@ export class LinkClient {
     let decoded;
     try {
       decoded = this.decoder.push(chunk);
-    } catch (err) {
+    } catch {
       // The decoder should never throw on input; if it does, drop the chunk rather than the process.
       this.counters.decodeErrors++;
       return;

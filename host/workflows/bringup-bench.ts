@@ -35,9 +35,16 @@ export class Bench {
   async set(layer: number, codes: Uint16Array): Promise<void> {
     this.signal?.throwIfAborted();
     const prev = this.held[layer];
-    if (prev) await this.dev.uploadChanged(layer, prev, codes, { signal: this.signal });
-    else await this.dev.uploadWeights(layer, codes, { signal: this.signal });
+    // What the device holds once this upload lands: a set() issued before this one finishes starts
+    // from it (ChipDevice lands a layer's uploads in the order they were issued).
     this.held[layer] = codes;
+    try {
+      if (prev) await this.dev.uploadChanged(layer, prev, codes, { signal: this.signal });
+      else await this.dev.uploadWeights(layer, codes, { signal: this.signal });
+    } catch (err) {
+      this.held[layer] = undefined;
+      throw err;
+    }
   }
 
   /** Uploads and checks the CRC; the content is known afterwards only if it matched. */

@@ -30,7 +30,7 @@ export async function measureLayer(
   onSamples: (n: number) => void,
   only?: Uint8Array,
 ): Promise<LayerMeasurements> {
-  const { geometry, dac, safe } = bench;
+  const { geometry } = bench;
   const g = geometry[l];
   const nIn = g.inputs;
   const nOut = g.outputs;
@@ -72,14 +72,26 @@ export async function measureLayer(
       if (l > 0) await setRelays(bench, l, shift, nf);
       const clean = new Set(targets.map((t) => t.j));
       const results = new Map<string, Uint16Array[]>();
-      for (const p of probes) {
-        await bench.set(l, p.codes);
+      // Every probe's upload and RUN are issued at once, in order: the device holds each probe's
+      // codes for its own RUN (ChipDevice runs a RUN after the uploads issued before it, and holds
+      // later uploads until its frames are queued), while the next probe's upload goes out as the
+      // current RUN's replies come in.
+      const issued = probes.map((p) => {
+        const set = bench.set(l, p.codes);
         const singles = targets.map((t) => [t.src]);
         // Pairs (target, next target) tell a dead NMOS from a shorted PMOS under full drive.
         const pairs = p.name === PAIR_PROBE && targets.length > 1 ? targets.map((t, k) => [t.src, targets[(k + 1) % targets.length].src]) : [];
-        const x = bench.samples([...singles, ...pairs]);
-        const out = await bench.run(x, singles.length + pairs.length);
-        onSamples(singles.length + pairs.length);
+        const n = singles.length + pairs.length;
+        const run = bench.run(bench.samples([...singles, ...pairs]), n);
+        // awaited below, in order; a failure there stops the rest
+        set.catch(() => {});
+        run.catch(() => {});
+        return { p, set, run, n, singles, pairs };
+      });
+      for (const { p, set, run, n, singles, pairs } of issued) {
+        await set;
+        const out = await run;
+        onSamples(n);
         results.set(p.name, out);
         if (l > 0) {
           targets.forEach((t, k) => {

@@ -24,11 +24,14 @@
  * batch before the cursor applied exactly once); `resume: true` continues at the cursor. After a
  * hard kill the run resumes from the last epoch's (or `checkpointEvery`) checkpoint, whose later
  * batches were never saved and are learnt again from the saved state.
+ *
+ * One module on purpose (about 560 lines): the batch loop, its checkpoints and its error handling
+ * share one loop state (LoopState, the codes on the device, the uploads in flight); the pipeline
+ * (finetune-pipeline.ts) and the checkpoint files (finetune-checkpoint.ts) are their own modules.
  */
 
 import { epochOrder, gatherLabels, gatherRows, miniBatches } from '../../models/datasets/batching.ts';
 import { loadDataset } from '../../models/datasets/load.ts';
-import type { DatasetPart } from '../../models/datasets/types.ts';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
 import type { SpikingNetwork } from '../../models/network/network.ts';
 import { loadNetwork, saveNetwork } from '../../models/network/serialize.ts';
@@ -127,6 +130,17 @@ interface LoopState {
 
 function mean(a: readonly number[]): number | null {
   return a.length ? a.reduce((s, v) => s + v, 0) / a.length : null;
+}
+
+/** Link bytes and request frames per training batch, and the bytes out by request type. */
+function perBatch(t: { bytesOut: number; bytesIn: number; frames: number; byType: Record<string, number> }, batches: number) {
+  const per = (x: number) => (batches > 0 ? Math.round(x / batches) : 0);
+  return {
+    bytes_out: per(t.bytesOut),
+    bytes_in: per(t.bytesIn),
+    frames: per(t.frames),
+    bytes_out_by_request: Object.fromEntries(Object.entries(t.byType).map(([k, v]) => [k, per(v)])),
+  };
 }
 
 function isLinkLoss(err: unknown): boolean {
@@ -317,6 +331,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     let batchesThisSession = 0;
     let interrupted = false;
     let resumeUpload = resuming ? state.codes : undefined;
+    // The link traffic of the training batches alone (not the evaluations between epochs).
+    const traffic = { bytesOut: 0, bytesIn: 0, frames: 0, byType: {} as Record<string, number> };
 
     for (let epoch = state.cursor.epoch; epoch < settings.epochs; epoch++) {
       const order = epochOrder(data.train.n, settings.seed, epoch);
@@ -331,6 +347,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
         .slice(first)
         .map((indices, k) => ({ batch: first + k, indices }))
         [Symbol.iterator]();
+      const s0 = device.link.stats;
       await runPipeline({
         batches: items,
         pipelined: settings.pipelined,
@@ -385,6 +402,12 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
         },
         onBatch: (t) => epochTimings.push(t),
       });
+      await uploads.catch(() => {});
+      const s1 = device.link.stats;
+      traffic.bytesOut += s1.bytesOut - s0.bytesOut;
+      traffic.bytesIn += s1.bytesIn - s0.bytesIn;
+      traffic.frames += s1.framesOut - s0.framesOut;
+      for (const [k, v] of Object.entries(s1.sent)) traffic.byType[k] = (traffic.byType[k] ?? 0) + v.bytes - (s0.sent[k as keyof typeof s0.sent]?.bytes ?? 0);
       allTimings.push(...epochTimings.slice(1));
       if (opts.signal?.aborted) {
         interrupted = true;
@@ -441,6 +464,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       overlap_efficiency: wall > 0 ? Math.max(host, devMs ?? 0) / wall : null,
       pipelined: settings.pipelined,
       changed_codes_per_batch: batchesThisSession ? changedTotal / batchesThisSession : 0,
+      link_per_batch: perBatch(traffic, batchesThisSession),
       interrupted,
       cursor: { ...state.cursor },
       network: networkFile,

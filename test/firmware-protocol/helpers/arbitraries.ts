@@ -53,6 +53,7 @@ export const requests: { [K in RequestName]: fc.Arbitrary<Catalog[K]['request']>
     .record({ batch: fc.integer({ min: 1, max: 5 }), per: fc.integer({ min: 1, max: 10 }), seed: u16 })
     .chain(({ batch, per }) => u16arr(batch * per, batch * per).map((inputs) => ({ batch, inputs }))),
   WEIGHTS_PATCH: fc.record({ layer: u8, offset: u32, data: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
+  WEIGHTS_EDIT: fc.record({ layer: u8, offset: u32, data: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
   RUN_PACKED: fc.record(
     { batch: fc.integer({ min: 1, max: 0xffff }), inputs: fc.uint8Array({ minLength: 1, maxLength: 40 }), layers: layerList },
     { requiredKeys: ['batch', 'inputs'] },
@@ -88,6 +89,7 @@ export const responses: { [K in RequestName]: fc.Arbitrary<Catalog[K]['response'
     .record({ batch: fc.integer({ min: 1, max: 4 }), outs: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 3 }) })
     .chain(({ batch, outs }) => fc.tuple(...outs.map((o) => u16arr(batch * o, batch * o))).map((layers) => ({ batch, layers }))),
   WEIGHTS_PATCH: fc.record({ layer: u8, offset: u32, count: u32 }),
+  WEIGHTS_EDIT: fc.record({ layer: u8, offset: u32, count: u32 }),
   RUN_PACKED: fc
     .record({ batch: fc.integer({ min: 1, max: 0xffff }), layers: layerList })
     .chain(({ batch, layers }) =>

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MockBoard, serveBoard, duplexPair, type MockBoardOptions } from '../../../firmware-protocol/mock-board/index.ts';
-import { encodeRequest, maxCodesPerChunk, MsgType, typeName, type Frame, type HelloResponse } from '../../../firmware-protocol/index.ts';
+import { ByteWriter, encodeRequest, maxCodesPerChunk, MsgType, typeName, type Frame, type HelloResponse } from '../../../firmware-protocol/index.ts';
 import { ChipDevice, UnsupportedFeatureError, type ChipDeviceOptions } from '../../../host/device/chip-device.ts';
 import { VersionMismatchError } from '../../../host/device/hello-check.ts';
 import { UnsafeWeightsError } from '../../../host/device/weight-safety.ts';
@@ -302,9 +302,65 @@ describe('ChipDevice, protocol 2 against protocol 1', () => {
       const overhead = encodeRequest('WEIGHTS_PATCH', 1, { layer: 0, offset: 0, data: new Uint8Array(1) }, { version: 2 }).length;
       // the same codes in frames with other seqs differ by up to a COBS byte per frame
       expect(sent).toBeLessThanOrEqual(Math.min(full + fullFrames, 4 * res.changed! + res.frames * overhead));
-      if (fraction <= 0.1) expect(res.via).toBe('patch');
+      if (fraction <= 0.1) expect(['patch', 'edit']).toContain(res.via);
       cur = next;
     }
     expect((await device.verifyWeights(0, cur)).ok).toBe(true);
+  });
+
+  it('uploadChanged sends fine-tuning steps as WEIGHTS_EDIT, about a byte per changed code, and the board holds next', async () => {
+    const { device, board } = await boardDevice([100, 60], 2048);
+    expect(device.info.features).toContain('weights-edit');
+    const prev = randomSafeCodes(board, device, 0, 7).map((c) => c);
+    const l = device.info.layers[0]!;
+    // keep every code two steps inside its window, so any step stays safe
+    for (let i = 0; i < prev.length; i++) {
+      const [lo, hi] = board.codeWindow(l.rowPolarity[Math.floor(i / l.outputs)]!);
+      prev[i] = Math.min(hi - 2, Math.max(lo + 2, prev[i]!));
+    }
+    await device.uploadWeights(0, prev);
+    const r = rng(8);
+    const next = prev.map((c) => (r() < 0.2 ? c + (r() < 0.5 ? -1 : 1) : c));
+    let changed = 0;
+    for (let i = 0; i < next.length; i++) if (next[i] !== prev[i]) changed++;
+    const out0 = device.link.stats.bytesOut;
+    const res = await device.uploadChanged(0, prev, next);
+    const sent = device.link.stats.bytesOut - out0;
+    expect(res.via).toBe('edit');
+    const overhead = encodeRequest('WEIGHTS_EDIT', 1, { layer: 0, offset: 0, data: new Uint8Array(1) }, { version: 2 }).length;
+    expect(sent).toBeLessThanOrEqual(1.3 * changed + res.frames * overhead);
+    expect(Array.from(board.readWeights(0))).toEqual(Array.from(next));
+    expect((await device.verifyWeights(0, next)).ok).toBe(true);
+  });
+
+  it('uploadWeights sends a configuration whose rows share a code as WEIGHTS_EDIT FILL runs, smaller than WEIGHTS_WRITE, whatever the board held', async () => {
+    const { device, board } = await boardDevice([100, 60], 2048);
+    const l = device.info.layers[0]!;
+    await device.uploadWeights(0, randomSafeCodes(board, device, 0, 9));
+    const high = new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => board.codeWindow(l.rowPolarity[Math.floor(i / l.outputs)]!)[1]);
+    const out0 = device.link.stats.bytesOut;
+    const r = await device.uploadWeights(0, high);
+    const sent = device.link.stats.bytesOut - out0;
+    expect(r.via).toBe('edit');
+    expect(sent).toBeLessThan(high.length / 4); // WEIGHTS_WRITE: 2 bytes per code
+    expect(Array.from(board.readWeights(0))).toEqual(Array.from(high));
+    expect((await device.verifyWeights(0, high)).ok).toBe(true);
+  });
+
+  it('the board refuses a WEIGHTS_EDIT step out of the safe window and writes nothing of the frame', async () => {
+    const { device, board } = await boardDevice([30, 50], 600);
+    const l = device.info.layers[0]!;
+    const codes = new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => board.codeWindow(l.rowPolarity[Math.floor(i / l.outputs)]!)[0]);
+    await device.uploadWeights(0, codes);
+    // FILL cells 0..3 with their row's low code + 1 (safe), then STEP cell 10 one below its low code
+    const lo0 = codes[0]!;
+    const down = (codes[10]! - 1) & 3;
+    const w = new ByteWriter(16);
+    for (const v of [4 << 2, 0, lo0 + 1, (1 << 2) | 1, (6 << 2) | down]) w.varint(v);
+    const data = w.finish();
+    const err = await device.link.request('WEIGHTS_EDIT', { layer: 0, offset: 0, data }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DeviceError);
+    expect((err as DeviceError).codeName).toBe('OUT_OF_RANGE');
+    expect(Array.from(board.readWeights(0))).toEqual(Array.from(codes));
   });
 });

@@ -119,7 +119,7 @@ describe('link under byte corruption and loss', () => {
     const failures = outcomes.filter((o) => !o.ok);
     for (const f of failures) {
       expect(f.error).toBeInstanceOf(LinkTimeoutError);
-      expect((f.error as Error).message).toMatch(/got no reply: 7 attempts timed out/);
+      expect((f.error as Error).message).toMatch(/got no reply: \d+ attempts/);
     }
     expect(failures.length).toBeLessThan(N / 100);
     // the line really was noisy, and the link really worked for it

@@ -190,6 +190,35 @@ describe('LinkClient', () => {
     expect(client.stats).toMatchObject({ timeouts: 0, lost: 2, retries: 2 });
   });
 
+  it('does not give up on a line that keeps answering: losses found before the timeout have their own budget', async () => {
+    // A long frame on a noisy line is lost about as often as not; 12 losses in a row used to
+    // exhaust the 3 retries and fail a request whose line was working all along.
+    let damaged = 0;
+    const { client, device } = setup(
+      (f, d) => {
+        if (damaged < 12) return d.raw(encodeEvent('NAK', damaged, { error: 'crc', damaged: ++damaged }, { version: 2 }));
+        d.reply(f.seq, 'PING', f.message);
+      },
+      { timeouts: { PING: 60_000 }, retries: 3 },
+    );
+    expect((await client.request('PING', { nonce: 3 })).nonce).toBe(3);
+    expect(device.requests).toHaveLength(13);
+    expect(client.stats).toMatchObject({ timeouts: 0, lost: 12, retries: 12, failed: 0 });
+  });
+
+  it('gives up after lossRetries attempts found lost, saying they were lost and why', async () => {
+    let damaged = 0;
+    const { client, device } = setup((_f, d) => d.raw(encodeEvent('NAK', damaged, { error: 'crc', damaged: ++damaged }, { version: 2 })), {
+      timeouts: { PING: 60_000 },
+      lossRetries: 5,
+    });
+    const err = await client.request('PING', { nonce: 4 }).catch((e) => e);
+    expect(err).toBeInstanceOf(LinkTimeoutError);
+    expect(err.attempts).toBe(6);
+    expect(device.requests).toHaveLength(6);
+    expect(err.message).toMatch(/6 attempts: 0 timed out, 6 found lost \(the last: seq \d+ lost after \d+ ms: the device received a damaged frame \(NAK\)\)/);
+  });
+
   it('sends the oldest waiting request again at once when a damaged frame arrives', async () => {
     let n = 0;
     const { client } = setup(

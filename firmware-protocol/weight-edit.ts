@@ -1,0 +1,325 @@
+/**
+ * WEIGHTS_EDIT data (protocol 2 with the `weights-edit` feature, PROTOCOL.md 10.15): segments that
+ * change cells of one layer's weight memory at increasing indices, starting from `pos = offset`.
+ * Each starts with `head = varint(n << 2 | mode)`, `n >= 1`:
+ *
+ *   mode 0 FILL  varint(gap) varint(code)    cells pos + gap .. pos + gap + n - 1 get `code`; pos = one past the last
+ *   mode 1 STEP  n x varint(gap << 2 | low)  cell = pos + gap gets the code c in old - 1 .. old + 2 with c mod 4 = low
+ *                                            (old: what the cell holds); pos = cell + 1
+ *   mode 2 NEAR  varint(gap) ceil(n / 2) bytes  cells pos + gap + k (k < n) get the code c in old - 8 .. old + 7 with
+ *                                            c mod 16 = nibble k (low nibble first); pos = one past the last
+ *   mode 3       reserved (refused)
+ *
+ * FILL is for the probe configurations of bring-up and calibration (every synapse of a polarity at
+ * one code, one synapse per row on): a few bytes per run whatever its length. STEP is for
+ * fine-tuning, whose updates move most codes by one step: one byte per changed cell when changed
+ * cells are less than 32 apart, against 2-3 for a WEIGHTS_PATCH entry. A STEP names its result
+ * by its low bits, not by a difference, so applying a frame twice (a retry whose first attempt
+ * landed) leaves the cell as once: the second time the cell already has those low bits. NEAR is
+ * the same for a dense stretch of larger moves (Adam's first steps move a third of a layer's codes
+ * by 3-5): half a byte per cell, changed or not.
+ */
+import { ByteReader, ByteWriter, varintBytes } from './varint.ts';
+import type { PatchFrame } from './weight-patch.ts';
+
+/** The HELLO feature of a board that takes WEIGHTS_EDIT. */
+export const WEIGHTS_EDIT_FEATURE = 'weights-edit';
+
+export const EditMode = { FILL: 0, STEP: 1, NEAR: 2 } as const;
+
+/** Cells per block when choosing NEAR against FILL and STEP. */
+const NEAR_BLOCK = 32;
+
+/** Runs of adjacent changed cells with one code at least this long go as FILL, not as steps. */
+const MIN_FILL_RUN = 4;
+
+/** The code a STEP with low bits `low` makes of a cell holding `old`. */
+export function stepCode(old: number, low: number): number {
+  return old - 1 + ((low - (old - 1)) & 3);
+}
+
+/** The code a NEAR nibble makes of a cell holding `old`. */
+export function nearCode(old: number, nibble: number): number {
+  return old - 8 + ((nibble - (old - 8)) & 15);
+}
+
+/** Whether `prev` -> `next` can be sent as a STEP (a change of -1, +1 or +2). */
+function steppable(prev: number, next: number): boolean {
+  const d = next - prev;
+  return d === -1 || d === 1 || d === 2;
+}
+
+/** What to send, in cell order: a FILL run or one STEP cell. */
+type Item =
+  | { kind: 'fill'; start: number; count: number; code: number }
+  | { kind: 'step'; cell: number; low: number }
+  | { kind: 'near'; start: number; count: number; codes: Uint16Array };
+
+/**
+ * The items of cells lo .. hi - 1. A FILL run starts at a changed cell and goes on through every
+ * cell with its code (re-writing an unchanged one costs nothing there); it is taken when at least
+ * MIN_FILL_RUN cells long, or for a change a STEP cannot name.
+ */
+function pointItems(prev: Uint16Array, next: Uint16Array, lo: number, hi: number, out: Item[]): number {
+  let bytes = 0;
+  let i = lo;
+  while (i < hi) {
+    if (prev[i] === next[i]) {
+      i++;
+      continue;
+    }
+    const code = next[i]!;
+    let j = i + 1;
+    while (j < hi && next[j] === code) j++;
+    // no unchanged cells at the end of a run
+    while (j > i + 1 && prev[j - 1] === next[j - 1]) j--;
+    if (j - i >= MIN_FILL_RUN || !steppable(prev[i]!, code)) {
+      const count = j - i >= MIN_FILL_RUN ? j - i : 1;
+      out.push({ kind: 'fill', start: i, count, code });
+      bytes += 5;
+      i += count;
+    } else {
+      out.push({ kind: 'step', cell: i, low: code & 3 });
+      bytes += 1;
+      i++;
+    }
+  }
+  return bytes;
+}
+
+/**
+ * The items that turn `prev` into `next`. Block by block, a block whose changes are all within
+ * -8..+7 goes as NEAR (half a byte per cell) when that is smaller than its own FILL runs and
+ * STEPs; NEAR blocks in a row make one segment, and the stretches between them go as FILL runs
+ * (which may span blocks) and STEPs.
+ */
+function items(prev: Uint16Array, next: Uint16Array): Item[] {
+  const out: Item[] = [];
+  const scratch: Item[] = [];
+  let near: { start: number; end: number } | undefined;
+  let pointFrom = 0;
+  for (let lo = 0; lo < next.length; lo += NEAR_BLOCK) {
+    const hi = Math.min(next.length, lo + NEAR_BLOCK);
+    let changed = false;
+    let close = true;
+    for (let i = lo; i < hi; i++) {
+      const d = next[i]! - prev[i]!;
+      if (d !== 0) changed = true;
+      if (d < -8 || d > 7) close = false;
+    }
+    scratch.length = 0;
+    const isNear = changed && close && Math.ceil((hi - lo) / 2) + (near ? 0 : 3) < pointItems(prev, next, lo, hi, scratch);
+    if (isNear && near) near.end = hi;
+    else if (isNear) {
+      pointItems(prev, next, pointFrom, lo, out);
+      near = { start: lo, end: hi };
+    } else if (near) {
+      out.push({ kind: 'near', start: near.start, count: near.end - near.start, codes: next.subarray(near.start, near.end) });
+      near = undefined;
+      pointFrom = lo;
+    }
+  }
+  if (near) out.push({ kind: 'near', start: near.start, count: near.end - near.start, codes: next.subarray(near.start, near.end) });
+  else pointItems(prev, next, pointFrom, next.length, out);
+  return out;
+}
+
+/** Cuts items into frames of at most `maxData` bytes; a STEP segment gathers the STEP cells in a row. */
+class EditWriter {
+  readonly frames: PatchFrame[] = [];
+  private w: ByteWriter | undefined;
+  private offset = 0;
+  private pos = 0;
+  private count = 0;
+  /** The open STEP segment: its entries, not yet written (their head depends on how many). */
+  private steps: number[] = [];
+  private stepBytes = 0;
+
+  constructor(private readonly maxData: number) {}
+
+  private get used(): number {
+    return (this.w?.length ?? 0) + (this.steps.length ? varintBytes(this.steps.length * 4 + 1) + this.stepBytes : 0);
+  }
+
+  private open(first: number): void {
+    if (this.w) return;
+    this.w = new ByteWriter(Math.min(this.maxData, 4096));
+    this.offset = first;
+    this.pos = first;
+    this.count = 0;
+  }
+
+  private flushSteps(): void {
+    if (!this.steps.length) return;
+    this.w!.varint(this.steps.length * 4 + 1);
+    for (const v of this.steps) this.w!.varint(v);
+    this.steps = [];
+    this.stepBytes = 0;
+  }
+
+  close(): void {
+    if (!this.w) return;
+    this.flushSteps();
+    this.frames.push({ offset: this.offset, data: this.w.finish(), count: this.count, end: this.pos });
+    this.w = undefined;
+  }
+
+  add(it: Item): void {
+    if (it.kind === 'near') {
+      this.addNear(it);
+      return;
+    }
+    const first = it.kind === 'fill' ? it.start : it.cell;
+    for (let fresh = false; ; fresh = true) {
+      this.open(first);
+      let cost: number;
+      let v = 0;
+      if (it.kind === 'fill') cost = varintBytes(it.count * 4) + varintBytes(it.start - this.pos) + varintBytes(it.code);
+      else {
+        v = (it.cell - this.pos) * 4 + it.low;
+        cost = varintBytes(v) + (this.steps.length ? varintBytes((this.steps.length + 1) * 4 + 1) - varintBytes(this.steps.length * 4 + 1) : 1);
+      }
+      if (this.used + cost > this.maxData && !fresh) {
+        this.close();
+        continue;
+      }
+      if (it.kind === 'fill') {
+        this.flushSteps();
+        this.w!.varint(it.count * 4);
+        this.w!.varint(it.start - this.pos);
+        this.w!.varint(it.code);
+        this.pos = it.start + it.count;
+        this.count += it.count;
+      } else {
+        this.steps.push(v);
+        this.stepBytes += varintBytes(v);
+        this.pos = it.cell + 1;
+        this.count++;
+      }
+      return;
+    }
+  }
+
+  /** A NEAR run, cut into as many segments as the frames need. */
+  private addNear(it: Extract<Item, { kind: 'near' }>): void {
+    let start = it.start;
+    let k = 0;
+    while (k < it.count) {
+      this.open(start);
+      this.flushSteps();
+      const gapBytes = varintBytes(start - this.pos);
+      // head (at most 5 bytes) and gap, then half a byte per cell
+      const room = this.maxData - this.w!.length - gapBytes - varintBytes((it.count - k) * 4 + 2);
+      const n = Math.min(it.count - k, 2 * room);
+      if (n < 2 && it.count - k >= 2) {
+        this.close();
+        continue;
+      }
+      this.w!.varint(n * 4 + EditMode.NEAR);
+      this.w!.varint(start - this.pos);
+      for (let q = 0; q < n; q += 2) {
+        const a = it.codes[k + q]! & 15;
+        const b = q + 1 < n ? it.codes[k + q + 1]! & 15 : 0;
+        this.w!.u8(a | (b << 4));
+      }
+      this.pos = start + n;
+      this.count += n;
+      start += n;
+      k += n;
+      if (k < it.count) this.close();
+    }
+  }
+}
+
+/**
+ * Frames that turn `prev` (what the device holds) into `next` (same layer), each with at most
+ * `maxData` data bytes. Only changed cells are written, and unchanged ones inside a FILL run.
+ */
+export function encodeEdit(prev: Uint16Array, next: Uint16Array, maxData: number): PatchFrame[] {
+  if (prev.length !== next.length) throw new RangeError(`encodeEdit: prev has ${prev.length} codes, next ${next.length}; they must be the same layer`);
+  if (!Number.isInteger(maxData) || maxData < 16) throw new RangeError(`encodeEdit: maxData must be a whole number >= 16, got ${maxData}`);
+  const w = new EditWriter(maxData);
+  for (const it of items(prev, next)) w.add(it);
+  w.close();
+  return w.frames;
+}
+
+/**
+ * Frames that write every cell of a layer with `next` whatever the device holds: FILL runs of
+ * equal codes only (no STEP or NEAR, which read the old code). Smaller than WEIGHTS_WRITE for the
+ * probe and memory-test configurations, where whole rows share a code.
+ */
+export function encodeFills(next: Uint16Array, maxData: number): PatchFrame[] {
+  if (!Number.isInteger(maxData) || maxData < 16) throw new RangeError(`encodeFills: maxData must be a whole number >= 16, got ${maxData}`);
+  const w = new EditWriter(maxData);
+  for (let i = 0; i < next.length; ) {
+    let j = i + 1;
+    while (j < next.length && next[j] === next[i]) j++;
+    w.add({ kind: 'fill', start: i, count: j - i, code: next[i]! });
+    i = j;
+  }
+  w.close();
+  return w.frames;
+}
+
+/** Data bytes of the edit `prev` -> `next` in one frame (frames cut it at most a few bytes longer). */
+export function editDataBytes(prev: Uint16Array, next: Uint16Array): number {
+  return encodeEdit(prev, next, 2 ** 31).reduce((s, f) => s + f.data.length, 0);
+}
+
+/**
+ * Applies one WEIGHTS_EDIT frame's data to a copy of the cells it touches: the cells and their new
+ * codes in increasing cell order, read against `memory` (what the device holds). Malformed data or
+ * a reserved mode is a ProtocolError('bad-payload') naming `what`. A cell at or past
+ * `memory.length` stops the decoding: `pastEnd` names it (the receiver refuses the frame,
+ * OUT_OF_RANGE); the safety of the codes is the receiver's check too.
+ */
+export function decodeEdit(data: Uint8Array, offset: number, memory: Uint16Array, what: string): { cells: Float64Array; codes: Uint16Array; pastEnd?: number } {
+  const r = new ByteReader(data, what);
+  let cells = new Float64Array(Math.max(16, data.length));
+  let codes = new Uint16Array(cells.length);
+  let n = 0;
+  const put = (cell: number, code: number) => {
+    if (n === cells.length) {
+      const c2 = new Float64Array(cells.length * 2);
+      c2.set(cells);
+      cells = c2;
+      const k2 = new Uint16Array(codes.length * 2);
+      k2.set(codes);
+      codes = k2;
+    }
+    cells[n] = cell;
+    codes[n++] = code;
+  };
+  const result = (pastEnd?: number) => ({ cells: cells.subarray(0, n), codes: codes.subarray(0, n), ...(pastEnd === undefined ? {} : { pastEnd }) });
+  let pos = offset;
+  while (!r.done) {
+    const head = r.varint();
+    const count = Math.floor(head / 4);
+    const mode = head & 3;
+    if (count < 1) r.fail(`segment at byte ${r.pos} has no cells`);
+    if (mode === EditMode.FILL) {
+      const start = pos + r.varint();
+      const code = r.varint();
+      if (code > 0xffff) r.fail(`FILL code ${code} is not a u16`);
+      if (start + count > memory.length) return result(start + count - 1);
+      for (let k = 0; k < count; k++) put(start + k, code);
+      pos = start + count;
+    } else if (mode === EditMode.STEP) {
+      for (let k = 0; k < count; k++) {
+        const v = r.varint();
+        const cell = pos + Math.floor(v / 4);
+        if (cell >= memory.length) return result(cell);
+        put(cell, stepCode(memory[cell]!, v & 3));
+        pos = cell + 1;
+      }
+    } else if (mode === EditMode.NEAR) {
+      const start = pos + r.varint();
+      if (start + count > memory.length) return result(start + count - 1);
+      const bytes = r.bytes(Math.ceil(count / 2));
+      for (let k = 0; k < count; k++) put(start + k, nearCode(memory[start + k]!, (bytes[k >> 1]! >> (4 * (k & 1))) & 15));
+      pos = start + count;
+    } else r.fail(`segment mode ${mode} is reserved`);
+  }
+  return result();
+}
