@@ -7,6 +7,7 @@ import { loadChipProfile, type ChipProfile } from '../../calibration/chip-profil
 import { ChipDevice } from '../device/chip-device.ts';
 import { checkInputFile, PROFILE_FILE_FIX } from './input-file.ts';
 import type { Preset } from '../../models/training/presets.ts';
+import { compileArchitecture, type Architecture } from '../../models/network/arch.ts';
 import type { TrainWorkflowOptions } from './train-options.ts';
 
 /** A chip to train for: what a profile records or a device announces in HELLO. */
@@ -69,6 +70,7 @@ export function networkSizes(
   features: number,
   classes: number,
 ): { sizes: number[]; biasSpike?: number; biasReplaces?: number } {
+  if (opts.arch) return { sizes: archSizes(opts.arch, features, classes) };
   const hidden = opts.chip ? opts.chip.layers.slice(0, -1).map((l) => l.outputs) : (opts.layers ?? preset.layers);
   const biasSpike = opts.referenceSpike === null ? undefined : (opts.referenceSpike ?? preset.biasSpike);
   const biasReplaces = biasSpike === undefined || opts.referenceReplaces === null ? undefined : (opts.referenceReplaces ?? preset.biasReplaces);
@@ -81,10 +83,28 @@ export function networkSizes(
   return { sizes, ...(biasSpike !== undefined ? { biasSpike } : {}), ...(biasReplaces !== undefined ? { biasReplaces } : {}) };
 }
 
+/** The widths of an architecture (--arch), checked against the data: its input image holds the features, its last layer the classes. */
+export function archSizes(arch: Architecture, features: number, classes: number): number[] {
+  const sizes = compileArchitecture(arch).sizes;
+  const { height, width, channels } = arch.input;
+  if (sizes[0] !== features)
+    throw new RangeError(
+      `--arch takes ${height}x${width}x${channels} = ${sizes[0]} input values, but the data have ${features} features: use an architecture whose input is the data's image (e.g. mnist-conv for MNIST and Fashion-MNIST, cifar-vgg5 for CIFAR-10)`,
+    );
+  const last = arch.layers.at(-1)!;
+  if (last.type !== 'dense' || last.units !== classes)
+    throw new RangeError(
+      `--arch ends in ${last.type === 'dense' ? `${last.units} output neurons` : `a ${last.type} entry`}, but the data have ${classes} classes: end it with a dense layer of ${classes} units`,
+    );
+  return sizes;
+}
+
 /** Why a network of the run's settings cannot be trained for the chip (flag and fix named), or undefined. */
 export function chipFitProblem(opts: TrainWorkflowOptions, preset: Preset, features: number, classes: number, dataName: string): string | undefined {
   const chip = opts.chip;
   if (!chip) return undefined;
+  if (opts.arch)
+    return `--arch trains a network with conv layers, which is not trained for a chip yet: train it without --profile / --device, then deploy it (spikeloop deploy maps its conv layers onto the chip's crossbars)`;
   const hidden = chip.layers.slice(0, -1).map((l) => l.outputs);
   const of = `the chip of ${chip.source} (${chip.chipId}, ${[chip.layers[0]!.inputs, ...chip.layers.map((l) => l.outputs)].join('-')})`;
   if (opts.layers && opts.layers.join(',') !== hidden.join(',')) {
