@@ -7,7 +7,7 @@ import { loadChipProfile, type ChipProfile } from '../../calibration/chip-profil
 import { ChipDevice } from '../device/chip-device.ts';
 import { checkInputFile, PROFILE_FILE_FIX } from './input-file.ts';
 import type { Preset } from '../../models/training/presets.ts';
-import { compileArchitecture, type Architecture } from '../../models/network/arch.ts';
+import { compileArchitecture, describeArch, type Architecture } from '../../models/network/arch.ts';
 import type { TrainWorkflowOptions } from './train-options.ts';
 
 /** A chip to train for: what a profile records or a device announces in HELLO. */
@@ -103,8 +103,7 @@ export function archSizes(arch: Architecture, features: number, classes: number)
 export function chipFitProblem(opts: TrainWorkflowOptions, preset: Preset, features: number, classes: number, dataName: string): string | undefined {
   const chip = opts.chip;
   if (!chip) return undefined;
-  if (opts.arch)
-    return `--arch trains a network with conv layers, which is not trained for a chip yet: train it without --profile / --device, then deploy it (spikeloop deploy maps its conv layers onto the chip's crossbars)`;
+  if (opts.arch) return archChipFitProblem(opts.arch, chip, features, classes);
   const hidden = chip.layers.slice(0, -1).map((l) => l.outputs);
   const of = `the chip of ${chip.source} (${chip.chipId}, ${[chip.layers[0]!.inputs, ...chip.layers.map((l) => l.outputs)].join('-')})`;
   if (opts.layers && opts.layers.join(',') !== hidden.join(',')) {
@@ -120,5 +119,21 @@ export function chipFitProblem(opts: TrainWorkflowOptions, preset: Preset, featu
   const outputs = chip.layers.at(-1)!.outputs;
   if (classes > outputs)
     return `${dataName} has ${classes} classes, but ${of} has ${outputs} output neurons: train for a chip with at least ${classes} outputs`;
+  return undefined;
+}
+
+/**
+ * Why an architecture cannot be trained for the chip: a conv layer runs on a crossbar as its
+ * unrolled (Toeplitz) layer, so every unrolled layer must fit the chip's array, and pooling has no
+ * crossbar form. The message names the chip geometry that would hold the network.
+ */
+function archChipFitProblem(arch: Architecture, chip: ChipTarget, features: number, classes: number): string | undefined {
+  const sizes = archSizes(arch, features, classes);
+  const of = `the chip of ${chip.source} (${chip.chipId}, ${[chip.layers[0]!.inputs, ...chip.layers.map((l) => l.outputs)].join('-')})`;
+  if (arch.layers.some((e) => e.type === 'pool'))
+    return `--arch ${describeArch(arch)} pools, and earliest-spike pooling has no crossbar form: for a chip use strided conv entries instead of conv + pool (e.g. --arch mnist-conv-s2)`;
+  const fits = sizes.length - 1 === chip.layers.length && chip.layers.every((c, l) => sizes[l]! <= c.inputs && sizes[l + 1]! <= c.outputs);
+  if (!fits)
+    return `--arch ${describeArch(arch)} unrolls to layers ${sizes.join('-')}, which ${of} does not hold: train for a chip of geometry ${sizes.join('-')} or larger in every layer (e.g. --device 'mock:behavioral?geometry=${sizes.join('-')}')`;
   return undefined;
 }

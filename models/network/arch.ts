@@ -142,6 +142,20 @@ export const ARCH_PRESETS = {
     layers: [...convPool(16, 5), ...convPool(32, 3), { type: 'dense', units: 128 }, { type: 'dense', units: 10 }],
   },
   /**
+   * Smaller conv net for MNIST / Fashion-MNIST with strided convolutions instead of pooling, so
+   * every layer has a crossbar form (its unrolled Toeplitz layer) and deploys: conv 8@5x5 stride 2 -
+   * conv 16@3x3 stride 2 - dense 64 - dense 10 (widths 784-1568-784-64-10).
+   */
+  'mnist-conv-s2': {
+    input: { height: 28, width: 28, channels: 1 },
+    layers: [
+      { type: 'conv', channels: 8, kernel: 5, stride: 2 },
+      { type: 'conv', channels: 16, kernel: 3, stride: 2 },
+      { type: 'dense', units: 64 },
+      { type: 'dense', units: 10 },
+    ],
+  },
+  /**
    * VGG-5-like net for CIFAR-10 (32x32x3), three 3x3 conv layers and two dense layers:
    * conv 64 - pool 2 - conv 128 - pool 2 - conv 256 - pool 2 - dense 256 - dense 10
    * (widths 3072-16384-8192-4096-256-10).

@@ -319,12 +319,35 @@ export class SpikingNetwork {
     return this.layers.map((l) => l.state());
   }
 
-  /** Dense states (chip mapping, deployment): a network with conv layers has none yet (issue #31). */
+  /**
+   * Dense states (chip mapping, deployment): conv layers unrolled to the Toeplitz layers a
+   * crossbar holds (ConvSpikeLayer.toUnrolledState); throws for a pooled conv layer, which has none.
+   */
   states(): DenseLayerState[] {
-    return this.layerStates().map((s, l) => {
-      if (s.kind !== 'dense') throw new RangeError(`layer ${l} is ${s.kind}: this path takes dense layers only (deploying conv nets is not implemented)`);
+    return this.layers.map((l, i) => {
+      if (l instanceof ConvSpikeLayer) {
+        const problem = l.denseFormProblem();
+        if (problem) throw new RangeError(`layer ${i} (conv) has no dense form: ${problem}`);
+        return l.toUnrolledState();
+      }
+      const s = l.state();
+      if (s.kind !== 'dense') throw new RangeError(`layer ${i} is ${s.kind}: this path takes dense and conv layers only`);
       return s;
     });
+  }
+
+  /** Why the network has no dense form (a pooled conv layer), one line per layer; empty when it has one. */
+  denseFormProblems(): string[] {
+    return this.layers.flatMap((l, i) => {
+      const p = l instanceof ConvSpikeLayer ? l.denseFormProblem() : undefined;
+      return p ? [`layer ${i} (conv): ${p}`] : [];
+    });
+  }
+
+  /** The same network with every conv layer unrolled to a dense one (no arch): what a chip runs. */
+  unrolled(): SpikingNetwork {
+    const { arch: _arch, ...config } = this.config;
+    return SpikingNetwork.fromStates(config, this.states());
   }
 
   /**
