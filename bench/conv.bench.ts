@@ -23,7 +23,9 @@
  *                           images), mean over CONV_SEEDS (1) on CONV_FMNIST_TEST test images (2000); per run
  *                           in fmnist_conv_runs (samples/s, CPU and wall seconds); null when not run. With
  *                           CONV_FMNIST_VAL=v, v more training images are held out and scored instead
- *                           (fmnist_conv_*_val_acc), to choose settings without the test set.
+ *                           (fmnist_conv_*_val_acc), to choose settings without the test set. Each run also
+ *                           reports init_fired (per layer, the fraction of neuron-image pairs that fire right
+ *                           after initialisation, on the first 128 training images) and init_no_output_spike.
  *
  * The VGG network is initialised without the scale calibration of init.ts (40 forward passes per
  * layer, which would dwarf the step being measured) on random pixels: the cost of a DSTD step does
@@ -89,6 +91,28 @@ function gradCase(): { s: ConvLayerState; x: Float64Array; batch: number } {
   const batch = 3;
   const x = Float64Array.from({ length: batch * sh.nIn }, () => (rnd() < 0.2 ? Infinity : 0.8 * rnd()));
   return { s, x, batch };
+}
+
+/** Right after initialisation: per layer the fraction of (image, neuron) pairs that fire, and the fraction of images with no output spike. */
+function initFiring(net: SpikingNetwork, x: Float32Array, n: number, solver: ReturnType<typeof createSolver>): { layers: number[]; noOutput: number } {
+  return tf.tidy(() => {
+    const f = net.forward(net.encode(x.subarray(0, n * net.features), n), solver);
+    const layers = f.spikes.map((s) => {
+      const m = s.mask.dataSync();
+      let k = 0;
+      for (let i = 0; i < m.length; i++) k += m[i]!;
+      return k / m.length;
+    });
+    const m = f.spikes.at(-1)!.mask.dataSync();
+    const c = net.classes;
+    let none = 0;
+    for (let b = 0; b < n; b++) {
+      let any = 0;
+      for (let j = 0; j < c; j++) any += m[b * c + j]!;
+      if (any === 0) none++;
+    }
+    return { layers, noOutput: none / n };
+  });
 }
 
 async function main(): Promise<void> {
@@ -180,6 +204,7 @@ async function main(): Promise<void> {
         const c0 = cpuMs();
         const net = initNetwork(archConfig(archPreset(archName), { model }), { x: train.x, n: Math.min(64, train.n) }, solver, { seed });
         const initS = (performance.now() - t0) / 1000;
+        const fired = initFiring(net, train.x, Math.min(128, train.n), solver);
         const hist = await trainNetwork(
           net,
           { train },
@@ -212,6 +237,8 @@ async function main(): Promise<void> {
           bins,
           train_acc: round(hist.at(-1)?.train_acc ?? NaN),
           init_s: round(initS),
+          init_fired: fired.layers.map((f) => round(f, 3)),
+          init_no_output_spike: round(fired.noOutput, 3),
           train_samples_per_s: round(hist.reduce((t, m) => t + m.samples_per_s * m.seconds, 0) / hist.reduce((t, m) => t + m.seconds, 0)),
           total_wall_s: round((performance.now() - t0) / 1000),
           total_cpu_s: round((cpuMs() - c0) / 1000),
