@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { denseToConvGrad } from '../../../models/conv/geometry.ts';
 import { architectureSchema } from '../../../models/network/arch.ts';
-import { ConvSpikeLayer } from '../../../models/network/conv-layer.ts';
+import type { ConvSpikeLayer } from '../../../models/network/conv-layer.ts';
 import { initNetwork } from '../../../models/network/init.ts';
 import { archConfig } from '../../../models/network/network.ts';
 import { createSolver } from '../../../models/network/solver.ts';
