@@ -16,18 +16,24 @@
  *                           median process CPU ms over VGG_REPEATS steps after a warm-up (CPU, not
  *                           wall, because the machine is shared; vgg5_step_wall_ms beside it);
  *   vgg5_samples_per_s, vgg5_epoch_hours_projected (50,000 images) from vgg5_step_ms;
- *   fmnist_conv_pnn_acc, fmnist_conv_ideal_acc: with CONV_FMNIST_TRAIN=n, the mnist-conv preset
- *                           trained for one epoch on n Fashion-MNIST training images (batch 32, lr CONV_FMNIST_LR
- *                           default 0.01, the image preset's loss) and tested on CONV_FMNIST_TEST images (default
- *                           2000; scales calibrated on 32 training images): a smoke run, not the 91 % target
- *                           run; null when not run.
+ *   fmnist_conv_pnn_acc, fmnist_conv_ideal_acc: with CONV_FMNIST_TRAIN=n, the CONV_ARCH preset
+ *                           (default mnist-conv) trained for CONV_FMNIST_EPOCHS (1) epochs on n Fashion-MNIST
+ *                           training images (batch CONV_FMNIST_BATCH 32, lr CONV_FMNIST_LR 0.01, DSTD
+ *                           CONV_FMNIST_BINS 16, the image preset's loss; scales calibrated on 64 training
+ *                           images), mean over CONV_SEEDS (1) on CONV_FMNIST_TEST test images (2000); per run
+ *                           in fmnist_conv_runs (samples/s, CPU and wall seconds); null when not run. With
+ *                           CONV_FMNIST_VAL=v, v more training images are held out and scored instead
+ *                           (fmnist_conv_*_val_acc), to choose settings without the test set. Each run also
+ *                           reports init_fired (per layer, the fraction of neuron-image pairs that fire right
+ *                           after initialisation, on the first 128 training images) and init_no_output_spike.
  *
  * The VGG network is initialised without the scale calibration of init.ts (40 forward passes per
  * layer, which would dwarf the step being measured) on random pixels: the cost of a DSTD step does
  * not depend on how many neurons fire. Load averages at start and end are printed, since the
  * machine's other users inflate every time here.
  * Environment: VGG_REPEATS (default 2), VGG=0 skips the VGG step, CONV_FMNIST_TRAIN, CONV_FMNIST_TEST,
- * CONV_FMNIST_LR.
+ * CONV_FMNIST_VAL, CONV_FMNIST_LR, CONV_FMNIST_EPOCHS, CONV_FMNIST_BATCH, CONV_FMNIST_BINS, CONV_ARCH,
+ * CONV_SEEDS, CONV_MODELS (pnn,ideal).
  */
 import { cpus, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
@@ -87,6 +93,28 @@ function gradCase(): { s: ConvLayerState; x: Float64Array; batch: number } {
   return { s, x, batch };
 }
 
+/** Right after initialisation: per layer the fraction of (image, neuron) pairs that fire, and the fraction of images with no output spike. */
+function initFiring(net: SpikingNetwork, x: Float32Array, n: number, solver: ReturnType<typeof createSolver>): { layers: number[]; noOutput: number } {
+  return tf.tidy(() => {
+    const f = net.forward(net.encode(x.subarray(0, n * net.features), n), solver);
+    const layers = f.spikes.map((s) => {
+      const m = s.mask.dataSync();
+      let k = 0;
+      for (let i = 0; i < m.length; i++) k += m[i]!;
+      return k / m.length;
+    });
+    const m = f.spikes.at(-1)!.mask.dataSync();
+    const c = net.classes;
+    let none = 0;
+    for (let b = 0; b < n; b++) {
+      let any = 0;
+      for (let j = 0; j < c; j++) any += m[b * c + j]!;
+      if (any === 0) none++;
+    }
+    return { layers, noOutput: none / n };
+  });
+}
+
 async function main(): Promise<void> {
   const backend = await initBackend();
   const out: Record<string, unknown> = { backend, cores: cpus().length, load_avg_start: loadavg().map((v) => round(v, 3)) };
@@ -144,46 +172,83 @@ async function main(): Promise<void> {
   out.fmnist_conv_ideal_acc = null;
   if (nTrain > 0) {
     const nTest = envInt('CONV_FMNIST_TEST', 2000);
+    const nVal = envInt('CONV_FMNIST_VAL', 0);
+    const epochs = Math.max(1, envInt('CONV_FMNIST_EPOCHS', 1));
+    const batchSize = Math.max(1, envInt('CONV_FMNIST_BATCH', 32));
+    const bins = Math.max(2, envInt('CONV_FMNIST_BINS', 16));
+    const archName = process.env.CONV_ARCH ?? 'mnist-conv';
+    const seeds = (process.env.CONV_SEEDS ?? '1').split(',').map(Number);
+    const models = (process.env.CONV_MODELS ?? 'pnn,ideal').split(',');
+    if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new RangeError(`CONV_SEEDS must be whole numbers like 1,2,3, got ${process.env.CONV_SEEDS}`);
+    if (!models.every((m) => m === 'pnn' || m === 'ideal')) throw new RangeError(`CONV_MODELS must list pnn and/or ideal, got ${process.env.CONV_MODELS}`);
     const lr = Number(process.env.CONV_FMNIST_LR ?? '0.01');
     if (!(lr > 0 && lr < 1)) throw new RangeError(`CONV_FMNIST_LR must lie in (0, 1), got ${process.env.CONV_FMNIST_LR}`);
-    const data = await loadDataset('fashion-mnist', { limitTrain: nTrain, limitTest: nTest });
-    const solver = createSolver('dstd', { bins: 16 });
-    const runs: Record<string, unknown> = {};
-    for (const model of ['pnn', 'ideal'] as const) {
-      const t0 = performance.now();
-      const c0 = cpuMs();
-      const net = initNetwork(archConfig(archPreset('mnist-conv'), { model }), { x: data.train.x, n: Math.min(32, data.train.n) }, solver, { seed: 1 });
-      const initS = (performance.now() - t0) / 1000;
-      const hist = await trainNetwork(
-        net,
-        { train: data.train },
-        {
-          epochs: 1,
-          batchSize: 32,
-          lr,
-          seed: 1,
-          solver,
-          loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1 },
-          onBatch: (p) => {
-            if (p.batch % 10 === 0) note(`${model}: batch ${p.batch}/${p.batches}, train acc ${round(p.acc, 3)}`);
+    const all = await loadDataset('fashion-mnist', { limitTrain: nTrain + nVal, limitTest: nTest });
+    // With CONV_FMNIST_VAL = v the last v of the training subset are held out and scored instead of
+    // the test set: settings are chosen on them, never on the test set.
+    const part = (from: number, n: number, name: string) => ({
+      ...all.train,
+      name,
+      n,
+      x: all.train.x.subarray(from * 784, (from + n) * 784),
+      y: all.train.y.subarray(from, from + n),
+    });
+    const train = nVal > 0 ? part(0, all.train.n - nVal, 'fashion-mnist/train (head)') : all.train;
+    const scored = nVal > 0 ? part(all.train.n - nVal, nVal, 'fashion-mnist/train (held out)') : all.test;
+    const solver = createSolver('dstd', { bins });
+    const runs: Record<string, unknown>[] = [];
+    for (const model of models as ('pnn' | 'ideal')[]) {
+      const accs: number[] = [];
+      for (const seed of seeds) {
+        const t0 = performance.now();
+        const c0 = cpuMs();
+        const net = initNetwork(archConfig(archPreset(archName), { model }), { x: train.x, n: Math.min(64, train.n) }, solver, { seed });
+        const initS = (performance.now() - t0) / 1000;
+        const fired = initFiring(net, train.x, Math.min(128, train.n), solver);
+        const hist = await trainNetwork(
+          net,
+          { train },
+          {
+            epochs,
+            batchSize,
+            lr,
+            seed,
+            solver,
+            loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1 },
+            onBatch: (p) => {
+              if (p.batch % 20 === 0)
+                note(`${model} seed ${seed}: epoch ${p.epoch} batch ${p.batch}/${p.batches}, loss ${round(p.loss, 3)}, train acc ${round(p.acc, 3)}`);
+            },
           },
-        },
-      );
-      const e = evaluateNetwork(net, data.test, solver, { batchSize: 64, tauSoft: 0.2 });
-      out[`fmnist_conv_${model}_acc`] = round(e.acc);
-      runs[model] = {
-        train_n: data.train.n,
-        test_n: data.test.n,
-        epochs: 1,
-        lr,
-        train_acc: round(hist[0]?.train_acc ?? NaN),
-        init_s: round(initS),
-        train_samples_per_s: round(hist[0]?.samples_per_s ?? NaN),
-        total_wall_s: round((performance.now() - t0) / 1000),
-        total_cpu_s: round((cpuMs() - c0) / 1000),
-      };
-      net.dispose();
+        );
+        const e = evaluateNetwork(net, scored, solver, { batchSize: 64, tauSoft: 0.2 });
+        note(`${model} seed ${seed}: ${scored.name} acc ${e.acc}`);
+        accs.push(e.acc);
+        runs.push({
+          model,
+          seed,
+          scored: scored.name,
+          scored_n: scored.n,
+          acc: round(e.acc),
+          train_n: train.n,
+          epochs,
+          lr,
+          batch: batchSize,
+          bins,
+          train_acc: round(hist.at(-1)?.train_acc ?? NaN),
+          init_s: round(initS),
+          init_fired: fired.layers.map((f) => round(f, 3)),
+          init_no_output_spike: round(fired.noOutput, 3),
+          train_samples_per_s: round(hist.reduce((t, m) => t + m.samples_per_s * m.seconds, 0) / hist.reduce((t, m) => t + m.seconds, 0)),
+          total_wall_s: round((performance.now() - t0) / 1000),
+          total_cpu_s: round((cpuMs() - c0) / 1000),
+        });
+        net.dispose();
+      }
+      if (nVal === 0) out[`fmnist_conv_${model}_acc`] = round(accs.reduce((a, b) => a + b, 0) / accs.length);
+      else out[`fmnist_conv_${model}_val_acc`] = round(accs.reduce((a, b) => a + b, 0) / accs.length);
     }
+    out.fmnist_conv_arch = archName;
     out.fmnist_conv_runs = runs;
   }
   out.load_avg_end = loadavg().map((v) => round(v, 3));

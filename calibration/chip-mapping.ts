@@ -93,7 +93,13 @@ export const FIT_FIX = 'train the network for this chip with spikeloop train --p
 /** Throws, naming every mismatch and the fix, unless `net` fits the chip (fitProblems). */
 export function checkFits(net: SpikingNetwork, chip: ChipDescription, what = 'the network'): void {
   const problems = fitProblems(net, chip);
-  if (problems.length > 0) throw new RangeError(`${what} does not fit ${chip.chipId ?? 'the chip'}: ${problems.join('; ')}; ${FIT_FIX}`);
+  if (problems.length > 0) throw new RangeError(`${what} does not fit ${chip.chipId ?? 'the chip'}: ${problems.join('; ')}; ${fitFix(net)}`);
+}
+
+/** The fix for a misfit: for a conv net also the chip geometry that holds its unrolled layers. */
+function fitFix(net: SpikingNetwork): string {
+  if (!net.config.arch) return FIT_FIX;
+  return `a conv layer runs as its unrolled (Toeplitz) layer, so this network needs a chip of geometry ${net.config.sizes.join('-')} or larger in every layer (e.g. --device 'mock:behavioral?geometry=${net.config.sizes.join('-')}'), and its windows: ${FIT_FIX}`;
 }
 
 /**
@@ -101,7 +107,7 @@ export function checkFits(net: SpikingNetwork, chip: ChipDescription, what = 'th
  * fits (checkFits adds the fix). The twin may use any time unit; its windows must be the chip's in it.
  */
 export function fitProblems(net: SpikingNetwork, chip: ChipDescription): string[] {
-  const problems: string[] = [];
+  const problems: string[] = [...net.denseFormProblems()];
   const sizes = net.config.sizes;
   if (net.layers.length !== chip.layers.length) {
     problems.push(
@@ -214,6 +220,7 @@ export class ChipMapping {
   /** Maps every layer's conductances to DAC codes through the curves. */
   map(): MappedNetwork {
     const { net } = this;
+    // Conv layers as their unrolled Toeplitz layers (unused synapses at 0 map to the off code).
     const pnn = net.toPnnLayers();
     const states = net.states();
     const layers: MappedLayer[] = [];
@@ -228,9 +235,13 @@ export class ChipMapping {
     return { layers, realisedStates };
   }
 
-  /** The twin on the conductances `mapped` realises (the caller disposes it). */
+  /**
+   * The twin on the conductances `mapped` realises (the caller disposes it): dense layers only, a
+   * conv layer's copies realised apart (each synapse through its own curve), so no arch.
+   */
   realisedNetwork(mapped: MappedNetwork): SpikingNetwork {
-    return SpikingNetwork.fromStates(this.net.config, mapped.realisedStates);
+    const { arch: _arch, ...config } = this.net.config;
+    return SpikingNetwork.fromStates(config, mapped.realisedStates);
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { CvPart } from '../../models/datasets/cross-validation.ts';
+import type { Architecture } from '../../models/network/arch.ts';
 import type { NeuronModel } from '../../models/neuron/layer.ts';
 import type { SolverName } from '../../models/network/solver.ts';
 import type { LrSchedule } from '../../models/training/trainer.ts';
@@ -11,6 +12,8 @@ export interface TrainWorkflowOptions {
   solver: SolverName;
   /** Hidden layer widths; preset when absent. */
   layers?: number[];
+  /** A network description with conv layers (--arch; models/network/arch.ts) instead of widths; saved in the network file. */
+  arch?: Architecture;
   bins: number;
   eulerSteps?: number;
   epochs?: number;

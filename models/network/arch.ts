@@ -8,6 +8,7 @@
  * layer-wise windows (docs/MODEL.md §6) and `sizes` are the flat widths between them (NHWC).
  */
 
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { convShape, pooledShape, type ConvGeometry } from '../conv/geometry.ts';
 
@@ -92,7 +93,7 @@ export function compileArchitecture(a: ArchitectureInput): CompiledArchitecture 
       sizes.push(s.nOut);
     } else if (e.type === 'pool') {
       const prev = layers[layers.length - 1];
-      if (!prev || prev.kind !== 'conv' || prev.pool !== 1 || arch.layers[k - 1]?.type !== 'conv') {
+      if (prev?.kind !== 'conv' || prev.pool !== 1 || arch.layers[k - 1]?.type !== 'conv') {
         throw new RangeError(`${where}: a pool entry must come right after a conv entry (it pools that layer's spikes)`);
       }
       let p;
@@ -115,6 +116,18 @@ export function compileArchitecture(a: ArchitectureInput): CompiledArchitecture 
   return { sizes, layers };
 }
 
+/** A one-line description, e.g. "28x28x1 conv16@5x5-pool2-conv32@3x3-pool2-dense128-dense10". */
+export function describeArch(a: Architecture): string {
+  const parts = a.layers.map((e) =>
+    e.type === 'conv'
+      ? `conv${e.channels}@${e.kernel}x${e.kernel}${e.stride > 1 ? `/${e.stride}` : ''}${e.padding === 'valid' ? 'v' : ''}`
+      : e.type === 'pool'
+        ? `pool${e.size}`
+        : `dense${e.units}`,
+  );
+  return `${a.input.height}x${a.input.width}x${a.input.channels} ${parts.join('-')}`;
+}
+
 /** A conv layer of `channels` kernel x kernel followed by 2x2 earliest-spike pooling. */
 const convPool = (channels: number, kernel: number) => [{ type: 'conv', channels, kernel } as const, { type: 'pool', size: 2 } as const];
 
@@ -127,6 +140,20 @@ export const ARCH_PRESETS = {
   'mnist-conv': {
     input: { height: 28, width: 28, channels: 1 },
     layers: [...convPool(16, 5), ...convPool(32, 3), { type: 'dense', units: 128 }, { type: 'dense', units: 10 }],
+  },
+  /**
+   * Smaller conv net for MNIST / Fashion-MNIST with strided convolutions instead of pooling, so
+   * every layer has a crossbar form (its unrolled Toeplitz layer) and deploys: conv 8@5x5 stride 2 -
+   * conv 16@3x3 stride 2 - dense 64 - dense 10 (widths 784-1568-784-64-10).
+   */
+  'mnist-conv-s2': {
+    input: { height: 28, width: 28, channels: 1 },
+    layers: [
+      { type: 'conv', channels: 8, kernel: 5, stride: 2 },
+      { type: 'conv', channels: 16, kernel: 3, stride: 2 },
+      { type: 'dense', units: 64 },
+      { type: 'dense', units: 10 },
+    ],
   },
   /**
    * VGG-5-like net for CIFAR-10 (32x32x3), three 3x3 conv layers and two dense layers:
@@ -145,4 +172,21 @@ export type ArchPresetName = keyof typeof ARCH_PRESETS;
 export function archPreset(name: string): Architecture {
   if (!Object.hasOwn(ARCH_PRESETS, name)) throw new RangeError(`unknown architecture preset '${name}'; use one of ${Object.keys(ARCH_PRESETS).join(', ')}`);
   return architectureSchema.parse(ARCH_PRESETS[name as ArchPresetName]);
+}
+
+/**
+ * `--arch`: a preset name, or a JSON file holding an architecture. Throws RangeError naming the
+ * preset names, the file, or the entry that is wrong.
+ */
+export function readArchitecture(spec: string): Architecture {
+  if (Object.hasOwn(ARCH_PRESETS, spec)) return archPreset(spec);
+  if (!spec.endsWith('.json')) throw new RangeError(`'${spec}' is neither a preset (${Object.keys(ARCH_PRESETS).join(', ')}) nor a .json file`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(spec, 'utf8'));
+  } catch (err) {
+    throw new RangeError(`cannot read the architecture file ${spec}: ${(err as Error).message}`);
+  }
+  compileArchitecture(raw as ArchitectureInput);
+  return architectureSchema.parse(raw);
 }

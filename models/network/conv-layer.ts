@@ -26,7 +26,7 @@ import { convShape, convToDense, denseToConvGrad, pooledShape, type ConvGeometry
 import { maxPool, minPoolSpikes } from '../conv/min-pool.ts';
 import { makeLayer, type PnnLayer } from '../neuron/layer.ts';
 import { binFractions, type LayerSpikes } from '../solvers/spike-tensors.ts';
-import type { SpikeLayer } from './layer.ts';
+import type { DenseLayerState, SpikeLayer } from './layer.ts';
 import { checkSynapsePhysics, checkUnits, SynapseLayer, type SynapseLayerState } from './synapse-layer.ts';
 import type { SpikeSolver } from './solver.ts';
 import { conductancesOf } from './conductance-units.ts';
@@ -192,14 +192,35 @@ export class ConvSpikeLayer extends SynapseLayer<tf.Rank.R4> implements SpikeLay
     });
   }
 
+  /** Why this layer has no dense form (a crossbar's), or undefined: pooling is not a synapse. */
+  denseFormProblem(): string | undefined {
+    if (this.pool === 1) return undefined;
+    return `its ${this.pool}x${this.pool} earliest-spike pooling has no crossbar form (a crossbar holds synapses, not a minimum over neurons): use a strided conv entry instead of conv + pool`;
+  }
+
   /** The unrolled layer; a pooled layer has no single dense form (pooling is not a synapse). */
   toPnnLayer(): PnnLayer {
-    if (this.pool !== 1) {
-      throw new RangeError(
-        `conv layer with pool ${this.pool} has no dense PnnLayer form: use toUnrolledLayer() and pool its spikes; deploying pooled conv nets is not implemented`,
-      );
-    }
+    const problem = this.denseFormProblem();
+    if (problem) throw new RangeError(`conv layer: ${problem}; toUnrolledLayer() gives the layer before pooling`);
     return this.toUnrolledLayer();
+  }
+
+  /**
+   * The dense layer a crossbar holds (pool = 1): the Toeplitz weights in the layer's trainable
+   * units (convToDense is linear), zero outside the receptive fields, same scale and physics.
+   * Each position then owns its copy: what a chip realises through each synapse's own curve.
+   */
+  toUnrolledState(): DenseLayerState {
+    const problem = this.denseFormProblem();
+    if (problem) throw new RangeError(`conv layer: ${problem}`);
+    const s = this.synapseState();
+    return {
+      ...s,
+      kind: 'dense',
+      nOut: this.shape.nOut,
+      pE: Float32Array.from(convToDense(s.pE, this.geometry)),
+      pI: Float32Array.from(convToDense(s.pI, this.geometry)),
+    };
   }
 
   state(): ConvLayerState {

@@ -172,9 +172,11 @@ export function defaultConfig(sizes: number[], overrides: Partial<Omit<NetworkCo
   });
 }
 
-/** The default layout for an architecture: sizes compiled from it, the rest as defaultConfig. */
+/** The default layout for an architecture: sizes compiled from it, zeros spiking at tIn, the rest as defaultConfig. */
 export function archConfig(arch: Architecture, overrides: Partial<Omit<NetworkConfig, 'sizes' | 'arch'>> = {}): NetworkConfig {
-  return defaultConfig(compileArchitecture(arch).sizes, { ...overrides, arch });
+  // Zeros spike at the end of the input window: with silent zeros a conv neuron over a dark part of
+  // the image has no input at all and cannot fire (half of each layer of mnist-conv on Fashion-MNIST).
+  return defaultConfig(compileArchitecture(arch).sizes, { silentZeros: false, ...overrides, arch });
 }
 
 export interface NetworkForward {
@@ -317,12 +319,35 @@ export class SpikingNetwork {
     return this.layers.map((l) => l.state());
   }
 
-  /** Dense states (chip mapping, deployment): a network with conv layers has none yet (issue #31). */
+  /**
+   * Dense states (chip mapping, deployment): conv layers unrolled to the Toeplitz layers a
+   * crossbar holds (ConvSpikeLayer.toUnrolledState); throws for a pooled conv layer, which has none.
+   */
   states(): DenseLayerState[] {
-    return this.layerStates().map((s, l) => {
-      if (s.kind !== 'dense') throw new RangeError(`layer ${l} is ${s.kind}: this path takes dense layers only (deploying conv nets is not implemented)`);
+    return this.layers.map((l, i) => {
+      if (l instanceof ConvSpikeLayer) {
+        const problem = l.denseFormProblem();
+        if (problem) throw new RangeError(`layer ${i} (conv) has no dense form: ${problem}`);
+        return l.toUnrolledState();
+      }
+      const s = l.state();
+      if (s.kind !== 'dense') throw new RangeError(`layer ${i} is ${s.kind}: this path takes dense and conv layers only`);
       return s;
     });
+  }
+
+  /** Why the network has no dense form (a pooled conv layer), one line per layer; empty when it has one. */
+  denseFormProblems(): string[] {
+    return this.layers.flatMap((l, i) => {
+      const p = l instanceof ConvSpikeLayer ? l.denseFormProblem() : undefined;
+      return p ? [`layer ${i} (conv): ${p}`] : [];
+    });
+  }
+
+  /** The same network with every conv layer unrolled to a dense one (no arch): what a chip runs. */
+  unrolled(): SpikingNetwork {
+    const { arch: _arch, ...config } = this.config;
+    return SpikingNetwork.fromStates(config, this.states());
   }
 
   /**

@@ -5,6 +5,7 @@ import { flag, intOption, intOptionWithDefault } from '../common-options.ts';
 import { CrossValidationError, CV_PARTS } from '../../../models/datasets/cross-validation.ts';
 import { DATASET_SPECS, parseDatasetSpec } from '../../../models/datasets/load.ts';
 import { SOLVER_NAMES } from '../../../models/network/solver.ts';
+import { ARCH_PRESETS, readArchitecture } from '../../../models/network/arch.ts';
 import { runTrainWorkflow } from '../../workflows/train.ts';
 import { chipTarget, ChipFitError } from '../../workflows/train-chip.ts';
 import { cvFlagConflict } from '../../workflows/train-cv.ts';
@@ -43,6 +44,7 @@ export const examples = [
   'spikeloop train --dataset iris --out runs/iris-1',
   'spikeloop train --dataset fashion-mnist --layers 256,128 --bins 16 --epochs 20 --seed 1 --out runs/fmnist-pnn',
   'spikeloop train --dataset fashion-mnist --model ideal --out runs/fmnist-ideal --json',
+  'spikeloop train --dataset fashion-mnist --arch mnist-conv --epochs 2 --out runs/fmnist-conv',
   'spikeloop train --dataset iris --profile runs/cal/profile.slp --out runs/iris-chip',
   "spikeloop train --dataset iris --device 'mock:behavioral?seed=5&geometry=16-8-4' --out runs/iris-chip",
   'spikeloop train --dataset iris --from-ann --out runs/iris-ann',
@@ -99,6 +101,23 @@ export const options = {
       .regex(/^\d+(,\d+)*$/, 'expected comma-separated positive whole numbers like 256,128')
       .transform((v) => v.split(',').map(Number))
       .pipe(z.array(z.number().int().min(1, 'each width must be >= 1').max(65536, 'each width must be <= 65536')).max(30, 'at most 30 hidden layers'))
+      .optional(),
+  },
+  arch: {
+    type: 'string',
+    placeholder: 'NAME|FILE',
+    description: `network with conv and pooling layers instead of --layers: a preset (${Object.keys(ARCH_PRESETS).join(', ')}) or a JSON file { input: { height, width, channels }, layers: [{ type: 'conv', channels, kernel, stride?, padding? } | { type: 'pool', size } | { type: 'dense', units }] }; saved in the network file`,
+    schema: z
+      .string()
+      .min(1, 'must not be empty')
+      .transform((v, ctx) => {
+        try {
+          return readArchitecture(v);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+      })
       .optional(),
   },
   bins: intOptionWithDefault('DSTD bins per layer', 1, 4096, 16),
@@ -272,6 +291,12 @@ export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.fromAnn && o.weightDecay !== undefined)
     return "--weight-decay regularises a spiking network's training; --from-ann trains a ReLU network and maps it, so drop --weight-decay";
   if (o.fromAnn && o.model === 'ideal') return '--from-ann always maps onto the ideal model and reports the PNN beside it; drop --model ideal';
+  if (o.arch !== undefined) {
+    if (o.layers !== undefined) return '--arch and --layers both describe the network; give one';
+    if (o.fromAnn) return '--from-ann maps dense ReLU networks only; drop --arch or --from-ann';
+    if (o.referenceSpike !== undefined && o.referenceSpike !== null)
+      return '--arch networks take no reference input spike (their input is the image); drop --reference-spike';
+  }
   const cvConflict = cvFlagConflict(o);
   if (cvConflict) return cvConflict;
   if (o.eulerSteps !== undefined && o.solver !== 'euler') return `--euler-steps only applies to --solver euler (got --solver ${o.solver})`;
@@ -291,6 +316,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     model: o.model,
     solver: o.solver,
     layers: o.layers,
+    arch: o.arch,
     bins: o.bins,
     eulerSteps: o.eulerSteps,
     epochs: o.epochs,

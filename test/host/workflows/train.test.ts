@@ -81,6 +81,12 @@ describe('spikeloop train: flags', () => {
     [['--dataset', 'iris', '--cv', '3', '--cv-part', 'test', '--out', 'x'], /invalid --cv-part 'test': must be all or train/],
     [['--dataset', 'iris', '--cv-part', 'train', '--out', 'x'], /--cv-part chooses what --cv pools; add --cv K or drop --cv-part/],
     [
+      ['--dataset', 'iris', '--arch', 'resnet', '--out', 'x'],
+      /invalid --arch 'resnet': 'resnet' is neither a preset \(mnist-conv, mnist-conv-s2, cifar-vgg5\) nor a .json file/,
+    ],
+    [['--dataset', 'iris', '--arch', 'mnist-conv', '--layers', '8', '--out', 'x'], /--arch and --layers both describe the network; give one/],
+    [['--dataset', 'iris', '--arch', 'mnist-conv', '--from-ann', '--out', 'x'], /--from-ann maps dense ReLU networks only/],
+    [
       ['--dataset', 'iris', '--cv', '3', '--cv-part', 'train', '--limit-test', '5', '--out', 'x'],
       /--cv pools the whole training part into 3 folds; drop --limit-train/,
     ],
@@ -196,6 +202,96 @@ describe('spikeloop train: runs', () => {
     expect(loss(sel).deadMean).toBe(0);
     // Input noise is an Iris setting; images train on their pixels as they are.
     expect(JSON.parse(readFileSync(join(dflt, 'record.json'), 'utf8')).summary.settings.inputNoise).toBe(0);
+  });
+
+  it('--arch trains a conv net described in a file, saves the description and reloads it; an architecture the data do not fit is refused', async () => {
+    const data = join(root, 'idx-arch');
+    writeIdxSet(data, [0, 0, 0, 1, 1, 1, 2, 2, 2], [0, 1, 2]);
+    const archFile = join(root, 'tiny-arch.json');
+    const arch = {
+      input: { height: 2, width: 2, channels: 1 },
+      layers: [
+        { type: 'conv', channels: 3, kernel: 2 },
+        { type: 'pool', size: 2 },
+        { type: 'dense', units: 3 },
+      ],
+    };
+    writeFileSync(archFile, JSON.stringify(arch));
+    const out = join(root, 'img-arch');
+    const r = await cli(['--dataset', `idx:${data}`, '--arch', archFile, '--epochs', '1', '--bins', '4', '--out', out, '--json']);
+    expect(r.code, r.err).toBe(0);
+    const summary = lastJson(r.out);
+    expect(summary.sizes).toEqual([4, 3, 3]);
+    const net = await loadNetwork(join(out, 'network.bin'));
+    expect(net.net.config.arch).toMatchObject({
+      input: arch.input,
+      layers: [
+        { type: 'conv', channels: 3, kernel: 2, stride: 1, padding: 'same' },
+        { type: 'pool', size: 2 },
+        { type: 'dense', units: 3 },
+      ],
+    });
+    expect(net.net.layers.map((l) => l.kind)).toEqual(['conv', 'dense']);
+    net.net.dispose();
+    const misfit = await cli(['--dataset', `idx:${data}`, '--arch', 'mnist-conv', '--epochs', '1', '--out', join(root, 'img-arch-misfit'), '--json']);
+    expect(misfit.code).not.toBe(0);
+    expect(misfit.err).toMatch(/--arch takes 28x28x1 = 784 input values, but the data have 4 features/);
+    expect(existsSync(join(root, 'img-arch-misfit'))).toBe(false);
+    // For a chip: pooling has no crossbar form, and the unrolled layers (4-12-3 here) must fit its arrays.
+    const pooledForChip = await cli([
+      '--dataset',
+      `idx:${data}`,
+      '--arch',
+      archFile,
+      '--device',
+      'mock:ideal?seed=1&geometry=4-12-3',
+      '--out',
+      join(root, 'a1'),
+      '--json',
+    ]);
+    expect(pooledForChip.code).toBe(2);
+    expect(pooledForChip.err).toMatch(/pools, and earliest-spike pooling has no crossbar form: for a chip use strided conv entries/);
+    const strided = join(root, 'strided-arch.json');
+    writeFileSync(
+      strided,
+      JSON.stringify({
+        input: arch.input,
+        layers: [
+          { type: 'conv', channels: 3, kernel: 2 },
+          { type: 'dense', units: 3 },
+        ],
+      }),
+    );
+    const tooSmall = await cli([
+      '--dataset',
+      `idx:${data}`,
+      '--arch',
+      strided,
+      '--device',
+      'mock:ideal?seed=1&geometry=4-8-3',
+      '--out',
+      join(root, 'a2'),
+      '--json',
+    ]);
+    expect(tooSmall.code).toBe(2);
+    expect(tooSmall.err).toMatch(/unrolls to layers 4-12-3, which the chip of device .* does not hold: train for a chip of geometry 4-12-3 or larger/);
+    const fits = await cli([
+      '--dataset',
+      `idx:${data}`,
+      '--arch',
+      strided,
+      '--device',
+      'mock:ideal?seed=1&geometry=4-12-3',
+      '--epochs',
+      '1',
+      '--bins',
+      '4',
+      '--out',
+      join(root, 'a3'),
+      '--json',
+    ]);
+    expect(fits.code, fits.err).toBe(0);
+    expect(lastJson(fits.out).sizes).toEqual([4, 12, 3]);
   });
 
   it('--reference-replaces puts the reference in place of a feature; an index the data lack is refused', async () => {

@@ -4,6 +4,7 @@ import { convToDense, denseToConvGrad } from '../../../models/conv/geometry.ts';
 import { convGradCheck, exactConvForward } from '../../../models/network/conv-grad-check.ts';
 import { ConvSpikeLayer, convLayerShape, type ConvLayerState } from '../../../models/network/conv-layer.ts';
 import { createSolver } from '../../../models/network/solver.ts';
+import { DenseSpikeLayer } from '../../../models/network/layer.ts';
 import type { Padding } from '../../../models/conv/geometry.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { mulberry } from '../rng.ts';
@@ -210,8 +211,27 @@ describe('convolutional PNN layer', () => {
     expect(() => new ConvSpikeLayer({ ...s, pE: new Float32Array(3) })).toThrow(/pE must be a Float32Array/);
     expect(() => new ConvSpikeLayer({ ...s, pool: 7 })).toThrow(/pool size 7 is larger/);
     const layer = new ConvSpikeLayer(s);
-    expect(() => layer.toPnnLayer()).toThrow(/no dense PnnLayer form/);
+    expect(() => layer.toPnnLayer()).toThrow(/earliest-spike pooling has no crossbar form/);
+    expect(() => layer.toUnrolledState()).toThrow(/earliest-spike pooling has no crossbar form/);
     expect(layer.toUnrolledLayer().nOut).toBe(layer.shape.nOut);
     layer.dispose();
+  });
+
+  it('an unpooled layer unrolls to the dense state whose dense layer computes the same spikes', () => {
+    const { s, x, batch } = makeCase(CASES[2]!);
+    const conv = new ConvSpikeLayer(s);
+    const st = conv.toUnrolledState();
+    expect([st.kind, st.nIn, st.nOut, st.scale]).toEqual(['dense', conv.nIn, conv.shape.nOut, conv.scale]);
+    const dense = new DenseSpikeLayer(st);
+    const exact = createSolver('exact');
+    const a = forwardTimes(conv, x, batch, exact);
+    const b = tf.tidy(() => {
+      const o = dense.forward(tf.tensor2d(Float32Array.from(x), [batch, dense.nIn]), exact);
+      return { t: o.times.dataSync() as Float32Array, m: o.mask.dataSync() as Float32Array };
+    });
+    expect(Array.from(b.m)).toEqual(Array.from(a.m));
+    for (let k = 0; k < a.t.length; k++) if (a.m[k]) expect(b.t[k]!).toBeCloseTo(a.t[k]!, 5);
+    conv.dispose();
+    dense.dispose();
   });
 });

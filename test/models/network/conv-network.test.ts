@@ -52,6 +52,7 @@ describe('architecture descriptions', () => {
   it('compiles the presets to the widths their comments state', () => {
     expect(compileArchitecture(archPreset('mnist-conv')).sizes).toEqual([784, 3136, 1568, 128, 10]);
     expect(compileArchitecture(archPreset('cifar-vgg5')).sizes).toEqual([3072, 16384, 8192, 4096, 256, 10]);
+    expect(compileArchitecture(archPreset('mnist-conv-s2')).sizes).toEqual([784, 1568, 784, 64, 10]);
     const c = compileArchitecture(TINY);
     expect(c.sizes).toEqual([64, 64, 6, 3]);
     expect(c.layers[0]).toMatchObject({ kind: 'conv', pool: 2, nIn: 64, nOut: 64, geometry: { inH: 8, channels: 4, stride: 1, padding: 'same' } });
@@ -81,7 +82,7 @@ describe('architecture descriptions', () => {
       /layers\.0 \(conv\).*kernel height 9/,
     );
     expect(() => compileArchitecture({ input, layers: [{ type: 'conv', channels: 0, kernel: 3 }] })).toThrow(/layers\.0\.channels/);
-    expect(() => archPreset('vgg16')).toThrow(/unknown architecture preset 'vgg16'; use one of mnist-conv, cifar-vgg5/);
+    expect(() => archPreset('vgg16')).toThrow(/unknown architecture preset 'vgg16'; use one of mnist-conv, mnist-conv-s2, cifar-vgg5/);
   });
 
   it('a network config with an architecture must carry its widths; an appended reference input is refused', () => {

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initNetwork, randomDenseState } from '../../../models/network/init.ts';
-import { defaultConfig, windowStart } from '../../../models/network/network.ts';
+import { architectureSchema } from '../../../models/network/arch.ts';
+import { archConfig, defaultConfig, windowStart } from '../../../models/network/network.ts';
 import { createSolver } from '../../../models/network/solver.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { mulberry } from '../rng.ts';
@@ -61,5 +62,78 @@ describe('initNetwork', () => {
     const solver = createSolver('exact');
     expect(() => initNetwork(cfg, { x: data(1, 4, 3), n: 4 }, solver, { seed: 1, targetFraction: 1.2 })).toThrow(/targetFraction/);
     expect(() => initNetwork(cfg, { x: data(1, 2, 3), n: 4 }, solver, { seed: 1 })).toThrow(/calibration needs/);
+  });
+});
+
+describe('initNetwork on a conv net', () => {
+  /** 12x12 images, dark but for a bright blob at a random place (as Fashion-MNIST's dark background). */
+  function blobs(seed: number, n: number): Float32Array {
+    const rnd = mulberry(seed);
+    const x = new Float32Array(n * 144);
+    for (let s = 0; s < n; s++) {
+      const cy = 3 + 6 * rnd();
+      const cx = 3 + 6 * rnd();
+      const r = 2 + 2 * rnd();
+      for (let p = 0; p < 144; p++) {
+        const d = Math.hypot(Math.floor(p / 12) - cy, (p % 12) - cx);
+        x[s * 144 + p] = d < r ? 0.4 + 0.6 * rnd() : 0;
+      }
+    }
+    return x;
+  }
+  const arch = {
+    input: { height: 12, width: 12, channels: 1 },
+    layers: [
+      { type: 'conv', channels: 4, kernel: 3 },
+      { type: 'pool', size: 2 },
+      { type: 'conv', channels: 6, kernel: 3 },
+      { type: 'pool', size: 2 },
+      { type: 'dense', units: 8 },
+      { type: 'dense', units: 4 },
+    ],
+  } as const;
+
+  /** Per layer, the fraction of (image, neuron) pairs that fire in their window; and per output, the fraction of images it fires on. */
+  function firing(net: ReturnType<typeof initNetwork>, x: Float32Array, n: number, solver: ReturnType<typeof createSolver>) {
+    return tf.tidy(() => {
+      const f = net.forward(net.encode(x, n), solver);
+      const layers = f.spikes.map((s) => {
+        const m = Array.from(s.mask.dataSync());
+        return m.reduce((a, v) => a + v, 0) / m.length;
+      });
+      const out = f.spikes.at(-1)!;
+      const m = out.mask.dataSync();
+      const k = out.mask.shape[1]!;
+      const perOutput = Array.from({ length: k }, (_, j) => Array.from({ length: n }, (_, b) => m[b * k + j]!).reduce((a, v) => a + v, 0) / n);
+      const t = Array.from(out.times.dataSync()).filter((_, i) => m[i]);
+      const mean = t.reduce((a, v) => a + v, 0) / t.length;
+      const sd = Math.sqrt(t.reduce((a, v) => a + (v - mean) ** 2, 0) / t.length);
+      return { layers, perOutput, sd };
+    });
+  }
+
+  it('makes nearly every neuron of every layer fire on unseen images, where the median alone leaves dark positions silent', () => {
+    const solver = createSolver('dstd', { bins: 8 });
+    const cal = blobs(11, 32);
+    const held = blobs(12, 64);
+    for (const model of ['pnn', 'ideal'] as const) {
+      const net = initNetwork(archConfig(architectureSchema.parse(arch), { model }), { x: cal, n: 32 }, solver, { seed: 2 });
+      const r = firing(net, held, 64, solver);
+      for (const f of r.layers) expect(f).toBeGreaterThan(0.88);
+      for (const f of r.perOutput) expect(f).toBeGreaterThan(0.9);
+      // Output times spread over the output window (width 1), not all at one instant.
+      expect(r.sd).toBeGreaterThan(0.03);
+      net.dispose();
+    }
+    // The previous initialisation: zeros silent and the median alone.
+    const old = initNetwork(archConfig(architectureSchema.parse(arch), { silentZeros: true }), { x: cal, n: 32 }, solver, { seed: 2, fireFraction: null });
+    const r = firing(old, held, 64, solver);
+    expect(Math.min(...r.layers)).toBeLessThan(0.75);
+    old.dispose();
+  });
+
+  it('rejects a firing fraction outside (0, 1]', () => {
+    const cfg = archConfig(architectureSchema.parse(arch));
+    expect(() => initNetwork(cfg, { x: blobs(1, 4), n: 4 }, createSolver('dstd', { bins: 8 }), { seed: 1, fireFraction: 1.5 })).toThrow(/fireFraction/);
   });
 });
