@@ -108,12 +108,14 @@ describe('data-parallel training steps', () => {
   it('repeats bit for bit for a seed and a worker count, and learns like one thread', async () => {
     const train = toySet(1, 64);
     const test = toySet(2, 32);
+    // 12 epochs: with the sky130 card's reversal potentials (E+ 6.2, E- -3.2, the defaults) the toy
+    // problem needs more steps than with the old made-up 9.5 / -6.25 to clear 90 %.
     const run = async (workers: number, seed = 4) => {
       const net = initNetwork(defaultConfig([6, 8, 2]), { x: train.x, n: 64 }, solver, { seed });
       const history = await trainNetwork(
         net,
         { train, test },
-        { epochs: 4, batchSize: 16, lr: 0.02, seed, solver, loss: { windowWeight: 0.1 }, pool: poolOf(workers) },
+        { epochs: 12, batchSize: 16, lr: 0.02, seed, solver, loss: { windowWeight: 0.1 }, pool: poolOf(workers) },
       );
       const states = net.states();
       net.dispose();
@@ -124,7 +126,7 @@ describe('data-parallel training steps', () => {
     expect(b.history).toEqual(a.history);
     expect(b.states).toEqual(a.states);
     const one = await run(1);
-    expect(a.history.map((m) => m.workers)).toEqual([2, 2, 2, 2]);
+    expect(a.history.map((m) => m.workers)).toEqual(Array(12).fill(2));
     expect(one.history[0]!.workers).toBe(1);
     expect(a.history.at(-1)!.test_acc).toBeGreaterThanOrEqual(0.9);
     expect(Math.abs(a.history.at(-1)!.train_loss - one.history.at(-1)!.train_loss)).toBeLessThan(0.05 * one.history.at(-1)!.train_loss);
