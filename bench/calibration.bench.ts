@@ -5,8 +5,9 @@
  *                 ratio, floor_ticks, pnn_over_floor, pooled_floor_ticks, pnn_over_pooled_floor (per-layer floors from the
  *                 repeats pooled over the held-out set: deeper layers' readings also move with their inputs' jitter), e_plus_err, e_minus_err (relative, as fitted),
  *                 e_plus_err_per_theta, e_minus_err_per_theta (E / mean threshold scale against the truth's),
- *                 weak_drive_err / weak_drive_err_scalar_e (median |error| of the drive at u = 0.5 the code mapping
- *                 assumes, 15-90 codes weaker than the sweep codes, with the profile's reversal curve / with the scalars),
+ *                 weak_drive_err / weak_drive_err_reversal_only / weak_drive_err_scalar_e (median |error| of the drive at
+ *                 u = 0.5 the code mapping assumes, 15-90 codes weaker than the sweep codes, with the profile's reversal curve /
+ *                 without its conductance shape beyond the sweep codes / with the scalars),
  *                 g_err_median, g_err_p95 (per-synapse conductance at the probe codes), tail_share (share of the
  *                 squared held-out error in the worst 1 % of pairs), rest_over_floor (RMSE of the other 99 % over
  *                 the floor), seconds (per chip) }
@@ -94,8 +95,9 @@ async function behavioural(): Promise<Record<string, unknown>> {
       e_minus_err_per_theta: score.eMinus.relErrorPerTheta,
       g_err_median: score.conductance.median,
       g_err_p95: score.conductance.p95,
-      weak_drive_err: weakDriveError(chip, res.profile, true, driven),
-      weak_drive_err_scalar_e: weakDriveError(chip, res.profile, false, driven),
+      weak_drive_err: weakDriveError(chip, res.profile, 'curve', driven),
+      weak_drive_err_reversal_only: weakDriveError(chip, res.profile, 'reversal', driven),
+      weak_drive_err_scalar_e: weakDriveError(chip, res.profile, 'scalar', driven),
     };
     rows.push({
       rmse_pnn: res.rmse.pnnSeconds,

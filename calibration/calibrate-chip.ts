@@ -758,7 +758,12 @@ async function fitChip(target: ProbeTarget, opts: CalibrateChipOptions, c: FitCo
     // E+ / E- against the gate: the card's shape at the fitted level over this layer's sweep codes (reversal-curve.ts;
     // the single-synapse sweeps, not the pairs' weak NMOS reference, carry the fitted scalar).
     const volts = (codes: readonly number[]) => codes.map((c) => codeToVolts(target.dac, c));
-    pl.reversal = reversalCurveFor(globals, { nmos: volts(runs[k].nCodes), pmos: volts(runs[k].pCodes) });
+    // Beyond them, the card's conductance shape relative to the fitted family's (the networks sit far below the sweep codes).
+    pl.reversal = reversalCurveFor(
+      globals,
+      { nmos: volts(runs[k].nCodes), pmos: volts(runs[k].pCodes) },
+      { nmos: pl.nmos, pmos: pl.pmos, supply: curveCtx.supply, temperatureC: curveCtx.temperatureC, vMid: 0.5 * (pl.circuit.vRest + pl.circuit.vThreshold) },
+    );
     // Calibration-curve data: measured (median over probed synapses) against the fitted family.
     for (const pol of ['nmos', 'pmos'] as const) {
       const volts = pol === 'nmos' ? f.data.voltsN : f.data.voltsP;

@@ -83,6 +83,9 @@ const layerHeaderSchema = z.strictObject({
       vStep: positive,
       ePlus: z.array(z.number().gt(1).refine(Number.isFinite, 'must be finite')).min(2),
       eMinus: z.array(z.number().lt(0).refine(Number.isFinite, 'must be finite')).min(2),
+      /** The card's conductance shape beyond the probed gates over the fitted family's (reversal-curve.ts); absent = 1. */
+      gFactorN: z.array(positive).min(2).optional(),
+      gFactorP: z.array(positive).min(2).optional(),
     })
     .optional(),
 });
@@ -203,7 +206,16 @@ function layerHeader(l: ChipProfileLayer): ProfileHeader['layers'][number] {
     pmos: { ...l.pmos },
     circuit: { ...l.circuit },
     ...(l.reversal
-      ? { reversal: { vStart: l.reversal.vStart, vStep: l.reversal.vStep, ePlus: Array.from(l.reversal.ePlus), eMinus: Array.from(l.reversal.eMinus) } }
+      ? {
+          reversal: {
+            vStart: l.reversal.vStart,
+            vStep: l.reversal.vStep,
+            ePlus: Array.from(l.reversal.ePlus),
+            eMinus: Array.from(l.reversal.eMinus),
+            ...(l.reversal.gFactorN ? { gFactorN: Array.from(l.reversal.gFactorN) } : {}),
+            ...(l.reversal.gFactorP ? { gFactorP: Array.from(l.reversal.gFactorP) } : {}),
+          },
+        }
       : {}),
   };
 }
@@ -284,7 +296,18 @@ export function decodeChipProfile(bytes: Uint8Array, source: string, opts: LoadP
       nmos: lh.nmos as MosfetParams,
       pmos: lh.pmos as MosfetParams,
       ...arr,
-      ...(reversal ? { reversal: { ...reversal, ePlus: Float64Array.from(reversal.ePlus), eMinus: Float64Array.from(reversal.eMinus) } } : {}),
+      ...(reversal
+        ? {
+            reversal: {
+              vStart: reversal.vStart,
+              vStep: reversal.vStep,
+              ePlus: Float64Array.from(reversal.ePlus),
+              eMinus: Float64Array.from(reversal.eMinus),
+              ...(reversal.gFactorN ? { gFactorN: Float64Array.from(reversal.gFactorN) } : {}),
+              ...(reversal.gFactorP ? { gFactorP: Float64Array.from(reversal.gFactorP) } : {}),
+            },
+          }
+        : {}),
     };
   });
   const profile: ChipProfile = { ...h, layers };

@@ -13,7 +13,8 @@
  * g_fit(code) (E(code) - uRef) / (E_fit - uRef) = g_twin (docs/MODEL.md §8 compares the variants).
  */
 
-import { sky130NominalCurves } from '../models/chips/sky130-curves.ts';
+import { sky130DieCurves, sky130NominalCurves, type TransferCurves } from '../models/chips/sky130-curves.ts';
+import { drainCurrent, type MosfetParams } from '../models/neuron/transfer-curve.ts';
 
 /** A layer's E+ (NMOS) and E- (PMOS) against gate voltage, units of u; linear between knots, held beyond. */
 export interface ReversalCurve {
@@ -21,6 +22,112 @@ export interface ReversalCurve {
   vStep: number;
   ePlus: Float64Array;
   eMinus: Float64Array;
+  /**
+   * Per polarity (NMOS, PMOS), the card's conductance over the fitted family's on the same grid, relative to
+   * their ratio at the nearer probed edge (1 between the edges); absent = 1 (profiles written before it).
+   */
+  gFactorN?: Float64Array;
+  gFactorP?: Float64Array;
+}
+
+/** The fitted transfer families and what evaluating them needs (for the conductance shape beyond the probed gates). */
+export interface FittedFamilies {
+  nmos: MosfetParams;
+  pmos: MosfetParams;
+  supply: number;
+  temperatureC: number;
+  /** The membrane's mid-swing, volts: where the card's conductance (drain slope) is taken. */
+  vMid: number;
+}
+
+/** Half-width of the centred difference for the card's drain slope, volts (as models/chips/sky130-layer.ts). */
+const SLOPE_DV = 0.1;
+/** Process positions searched, in sigmas of the global spread (the PDK corners are +-3). */
+const Z_RANGE = 4;
+
+/** ln of a curve set's conductance (drain slope at the membrane level vm), null where the device is off (below 1 pA). */
+function lnCardConductance(card: TransferCurves, pmos: boolean, v: number, vm: number): number | null {
+  const pol = pmos ? 'pmos' : 'nmos';
+  const [gLo, gHi] = card.gateRange;
+  const vg = Math.min(gHi, Math.max(gLo, v));
+  const gc = Math.abs(card.current(pol, vg, vm + SLOPE_DV) - card.current(pol, vg, vm - SLOPE_DV)) / (2 * SLOPE_DV);
+  return Math.abs(card.current(pol, vg, vm)) > 1e-12 && gc > 0 ? Math.log(gc) : null;
+}
+
+/** The membrane level the card's conductance is taken at, inside its table. */
+function cardMembrane(fam: FittedFamilies): number {
+  const [mLo, mHi] = sky130NominalCurves().membraneRange;
+  return Math.min(mHi - SLOPE_DV, Math.max(mLo + SLOPE_DV, fam.vMid));
+}
+
+/**
+ * The die's process position of one polarity (sigmas, sky130-curves.ts `DieProcess`): the z at which the card, at the
+ * measured temperature, carries the fitted family's conductance at the probed gates (mean log difference zero;
+ * bisection, the card's current rising with z). A global threshold shift moves a subthreshold current by about e per
+ * 30 mV, the die's kp and capacitance by a few per cent, so the level places the die; the fitted slope does not (it
+ * is what is off). 0 without probes.
+ */
+export function processPosition(pmos: boolean, probed: readonly number[], fam: FittedFamilies): number {
+  if (probed.length === 0) return 0;
+  const vm = cardMembrane(fam);
+  const p = pmos ? fam.pmos : fam.nmos;
+  const mismatch = (z: number): number => {
+    const card = sky130DieCurves({ temperatureC: fam.temperatureC, zN: pmos ? 0 : z, zP: pmos ? z : 0 });
+    let sum = 0;
+    let n = 0;
+    for (const v of probed) {
+      const lc = lnCardConductance(card, pmos, v, vm);
+      const gf = drainCurrent(p, v, fam.supply, fam.temperatureC) * p.lambda;
+      if (lc === null || !(gf > 0)) continue;
+      sum += lc - Math.log(gf);
+      n++;
+    }
+    return n ? sum / n : 0;
+  };
+  let lo = -Z_RANGE;
+  let hi = Z_RANGE;
+  if (mismatch(lo) >= 0) return lo;
+  if (mismatch(hi) <= 0) return hi;
+  for (let it = 0; it < 30; it++) {
+    const mid = 0.5 * (lo + hi);
+    if (mismatch(mid) < 0) lo = mid;
+    else hi = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+/**
+ * The card's conductance over the fitted family's against the gate, relative to their ratio at the nearer
+ * probed edge (1 between the edges). The fitted EKV family's subthreshold slope is pinned by the sweep codes
+ * only; the networks sit 1/100 to 1/1000 of a sweep code's conductance below them, where the card's curve
+ * bends away from a constant-slope exponential. Off knots (the card below 1 pA) hold the value next to them.
+ */
+function conductanceFactor(pmos: boolean, probed: readonly number[], fam: FittedFamilies, card: TransferCurves, vLo: number, count: number): Float64Array {
+  const out = new Float64Array(count).fill(1);
+  if (probed.length === 0) return out;
+  const vm = cardMembrane(fam);
+  const p = pmos ? fam.pmos : fam.nmos;
+  const lnRatio = (v: number): number | null => {
+    const lc = lnCardConductance(card, pmos, v, vm);
+    const gf = drainCurrent(p, v, fam.supply, fam.temperatureC);
+    return lc !== null && gf > 0 ? lc - Math.log(gf) : null;
+  };
+  const lo = Math.min(...probed);
+  const hi = Math.max(...probed);
+  const atLo = lnRatio(lo);
+  const atHi = lnRatio(hi);
+  for (const [from, to, dir, edge] of [
+    [Math.ceil((lo - vLo) / STEP) - 1, -1, -1, atLo],
+    [Math.floor((hi - vLo) / STEP) + 1, count, 1, atHi],
+  ] as const) {
+    let last = 1;
+    for (let k = from; k !== to; k += dir) {
+      const r = lnRatio(vLo + k * STEP);
+      if (r !== null && edge !== null) last = Math.exp(r - edge);
+      out[k] = last;
+    }
+  }
+  return out;
 }
 
 /**
@@ -42,7 +149,11 @@ function cardReversal(pmos: boolean, v: number): number | null {
  * card's E(Vg) relative to its value at the nearer probed edge, times the scalar. `null` ratios (the
  * card's device off) take the nearest knot's value; a polarity without probes keeps its scalar.
  */
-export function reversalCurveFor(fitted: { ePlus: number; eMinus: number }, probeVolts: { nmos: readonly number[]; pmos: readonly number[] }): ReversalCurve {
+export function reversalCurveFor(
+  fitted: { ePlus: number; eMinus: number },
+  probeVolts: { nmos: readonly number[]; pmos: readonly number[] },
+  families?: FittedFamilies,
+): ReversalCurve {
   const [vLo, vHi] = sky130NominalCurves().gateRange;
   const count = Math.round((vHi - vLo) / STEP) + 1;
   const curve = (pmos: boolean, probed: readonly number[], scalar: number): Float64Array => {
@@ -71,12 +182,35 @@ export function reversalCurveFor(fitted: { ePlus: number; eMinus: number }, prob
     vStep: STEP,
     ePlus: curve(false, probeVolts.nmos, fitted.ePlus),
     eMinus: curve(true, probeVolts.pmos, fitted.eMinus),
+    ...(families ? conductanceFactors(probeVolts, families, vLo, count) : {}),
+  };
+}
+
+/** Both polarities' conductance shapes, from the card moved to the die's estimated process point at its measured temperature. */
+function conductanceFactors(
+  probeVolts: { nmos: readonly number[]; pmos: readonly number[] },
+  fam: FittedFamilies,
+  vLo: number,
+  count: number,
+): { gFactorN: Float64Array; gFactorP: Float64Array } {
+  const card = sky130DieCurves({
+    temperatureC: fam.temperatureC,
+    zN: processPosition(false, probeVolts.nmos, fam),
+    zP: processPosition(true, probeVolts.pmos, fam),
+  });
+  return {
+    gFactorN: conductanceFactor(false, probeVolts.nmos, fam, card, vLo, count),
+    gFactorP: conductanceFactor(true, probeVolts.pmos, fam, card, vLo, count),
   };
 }
 
 /** E of a polarity at gate `v` (effective: the transistor's threshold shift applied). */
 export function reversalAt(c: ReversalCurve, pmos: boolean, v: number): number {
-  const e = pmos ? c.eMinus : c.ePlus;
+  return onGrid(c, pmos ? c.eMinus : c.ePlus, v);
+}
+
+/** Linear interpolation on the curve's grid, held beyond it. */
+function onGrid(c: ReversalCurve, e: Float64Array, v: number): number {
   const x = Math.min(e.length - 1, Math.max(0, (v - c.vStart) / c.vStep));
   const j = Math.min(e.length - 2, Math.floor(x));
   const t = x - j;
@@ -88,5 +222,6 @@ export function reversalAt(c: ReversalCurve, pmos: boolean, v: number): number {
  * uRef over what g_fit (eFit - uRef) says. 1 where the curve equals the scalar.
  */
 export function driveFactor(c: ReversalCurve, pmos: boolean, v: number, eFit: number, uRef = DRIVE_MATCH_UREF): number {
-  return (reversalAt(c, pmos, v) - uRef) / (eFit - uRef);
+  const g = pmos ? c.gFactorP : c.gFactorN;
+  return ((reversalAt(c, pmos, v) - uRef) / (eFit - uRef)) * (g ? onGrid(c, g, v) : 1);
 }

@@ -108,16 +108,21 @@ const WEAK_STEPS = [15, 30, 45, 60, 75, 90];
  * the die's, where trained networks sit: per calibrated layer and polarity, every driven synapse at
  * each code of WEAK_STEPS below (NMOS) or above (PMOS) the sweep codes, the drive at u = 0.5 that
  * LayerCodeRule.conductanceAt implies, g (E - 0.5), against the die's a - 0.5 b; the median of
- * |fitted / true - 1|. `useCurve` false maps with the scalar E+ / E- alone (the reversal curve removed).
+ * |fitted / true - 1|. `mode`: 'curve' maps with the profile's reversal curve as it is; 'reversal' without its
+ * conductance shape (gFactorN / gFactorP); 'scalar' with the scalar E+ / E- alone (the reversal curve removed).
  */
-export function weakDriveError(chip: BehavioralChip, profile: ChipProfile, useCurve: boolean, drivenPerLayer?: readonly number[]): number {
+export function weakDriveError(chip: BehavioralChip, profile: ChipProfile, mode: 'curve' | 'reversal' | 'scalar', drivenPerLayer?: readonly number[]): number {
   const errs: number[] = [];
   const { ePlus, eMinus } = profile.global;
   chip.geometry.forEach((g, l) => {
     if (!profile.layers[l]?.calibrated) return;
     const driven = drivenPerLayer?.[l] ?? g.inputs;
     const curves = profileLayerCurves(profile, l);
-    if (!useCurve) delete curves.reversal;
+    if (mode === 'scalar') delete curves.reversal;
+    else if (mode === 'reversal' && curves.reversal) {
+      const { gFactorN: _n, gFactorP: _p, ...rest } = curves.reversal;
+      curves.reversal = rest;
+    }
     const rule = new LayerCodeRule({ geometry: g, dac: chip.dac, safe: chip.safe, t0: profile.t0Seconds }, curves);
     for (const [pol, name] of [
       [0, 'nmos'],

@@ -94,8 +94,15 @@ describe('chip profile files', () => {
 
   it("carries each layer's E+ / E- against gate voltage (schema 2), and still loads version 1 files without it", () => {
     const p = sample();
-    p.layers[0].reversal = reversalCurveFor({ ePlus: 6.2, eMinus: -3.1 }, { nmos: [0.55, 0.6], pmos: [1.2, 1.25] });
+    const c = p.layers[0].circuit;
+    p.layers[0].reversal = reversalCurveFor(
+      { ePlus: 6.2, eMinus: -3.1 },
+      { nmos: [0.55, 0.6], pmos: [1.2, 1.25] },
+      { nmos: p.layers[0].nmos, pmos: p.layers[0].pmos, supply: c.supply, temperatureC: 27, vMid: 0.5 * (c.vRest + c.vThreshold) },
+    );
     const q = decodeChipProfile(bytes(p), 'mem');
+    expect(q.layers[0].reversal!.gFactorN).toEqual(p.layers[0].reversal!.gFactorN);
+    expect(q.layers[0].reversal!.gFactorP).toEqual(p.layers[0].reversal!.gFactorP);
     expect(q.schemaVersion).toBe(2);
     expect(q.layers[0].reversal!.ePlus).toEqual(p.layers[0].reversal!.ePlus);
     expect(q.layers[0].reversal!.eMinus).toEqual(p.layers[0].reversal!.eMinus);

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DRIVE_MATCH_UREF, reversalAt, reversalCurveFor } from '../../calibration/reversal-curve.ts';
+import { DRIVE_MATCH_UREF, driveFactor, processPosition, reversalAt, reversalCurveFor } from '../../calibration/reversal-curve.ts';
 import { mapLayer, type LayerCurves } from '../../calibration/weight-mapping.ts';
 import { dualRailLayer } from '../../models/chips/chip-backend.ts';
 import { gateVoltagesToLayer } from '../../models/chips/gate-to-layer.ts';
-import { sky130NominalCurves } from '../../models/chips/sky130-curves.ts';
+import { sky130DieCurves, sky130NominalCurves } from '../../models/chips/sky130-curves.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE, NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } from '../../models/chips/sky130-nominal.ts';
+import { drainCurrent } from '../../models/neuron/transfer-curve.ts';
 import { reversalPotentials } from '../../models/neuron/units.ts';
 import { codeToVolts } from '../../wire/dac.ts';
 
@@ -24,6 +25,55 @@ describe('reversal curve (E+- against the gate)', () => {
     expect(reversalAt(r, false, 0.4)).toBeLessThan(6.5);
     expect(Math.abs(reversalAt(r, true, 1.35))).toBeLessThan(3.3);
     for (const e of [...r.ePlus, ...r.eMinus.map((x) => -x)]) expect(e).toBeGreaterThan(0);
+  });
+
+  it("places the die's process point from the fitted families' conductance level at the probed gates", () => {
+    const c = NOMINAL_CIRCUIT;
+    const vMid = 0.5 * (c.vRest + c.vThreshold);
+    const temperatureC = 40;
+    const die = sky130DieCurves({ temperatureC, zN: 0.8, zP: -1.2 });
+    const lnSlope = (pol: 'nmos' | 'pmos', v: number) => Math.log(Math.abs(die.current(pol, v, vMid + 0.1) - die.current(pol, v, vMid - 0.1)) / 0.2);
+    // Families with the nominal shape, scaled so their mean log conductance over the probes is the die's.
+    const scaled = (pol: 'nmos' | 'pmos') => {
+      const p = pol === 'pmos' ? NOMINAL_PMOS : NOMINAL_NMOS;
+      const vs = pol === 'pmos' ? probes.pmos : probes.nmos;
+      const d = vs.map((v) => lnSlope(pol, v) - Math.log(drainCurrent(p, v, c.supply, temperatureC) * p.lambda));
+      return { ...p, kp: p.kp * Math.exp(d.reduce((a, b) => a + b) / d.length) };
+    };
+    const fam = { nmos: scaled('nmos'), pmos: scaled('pmos'), supply: c.supply, temperatureC, vMid };
+    expect(processPosition(false, probes.nmos, fam)).toBeCloseTo(0.8, 3);
+    expect(processPosition(true, probes.pmos, fam)).toBeCloseTo(-1.2, 3);
+    expect(processPosition(true, [], fam)).toBe(0);
+  });
+
+  it("with the fitted families, carries the die's conductance shape beyond the probed gates relative to the family's", () => {
+    const c = NOMINAL_CIRCUIT;
+    const vMid = 0.5 * (c.vRest + c.vThreshold);
+    // A PMOS family steeper than the card's (the slope factor fitted from a few strong codes).
+    const fam = { nmos: NOMINAL_NMOS, pmos: { ...NOMINAL_PMOS, n: NOMINAL_PMOS.n * 1.05 }, supply: c.supply, temperatureC: NOMINAL_TEMPERATURE_C, vMid };
+    const r = reversalCurveFor({ ePlus: 6.5, eMinus: -3.3 }, probes, fam);
+    const plain = reversalCurveFor({ ePlus: 6.5, eMinus: -3.3 }, probes);
+    const die = sky130DieCurves({
+      temperatureC: NOMINAL_TEMPERATURE_C,
+      zN: processPosition(false, probes.nmos, fam),
+      zP: processPosition(true, probes.pmos, fam),
+    });
+    const slope = (pol: 'nmos' | 'pmos', v: number) => Math.abs(die.current(pol, v, vMid + 0.1) - die.current(pol, v, vMid - 0.1)) / 0.2;
+    const ratio = (pol: 'nmos' | 'pmos', v: number) => slope(pol, v) / drainCurrent(pol === 'pmos' ? fam.pmos : fam.nmos, v, c.supply, NOMINAL_TEMPERATURE_C);
+    for (const [pmos, v, edge] of [
+      [false, 0.4, 0.54],
+      [false, 0.65, 0.6],
+      [true, 1.3, 1.19],
+      [true, 1.4, 1.19],
+      [true, 1.05, 1.14],
+    ] as const) {
+      const pol = pmos ? 'pmos' : 'nmos';
+      const expected = ((reversalAt(r, pmos, v) - DRIVE_MATCH_UREF) / ((pmos ? -3.3 : 6.5) - DRIVE_MATCH_UREF)) * (ratio(pol, v) / ratio(pol, edge));
+      expect(driveFactor(r, pmos, v, pmos ? -3.3 : 6.5) / expected).toBeCloseTo(1, 6);
+    }
+    // Between the edges nothing changes; a PMOS family shallower in the log than the die over-predicts weak gates, so the factor falls there.
+    for (const v of [1.15, 1.17]) expect(driveFactor(r, true, v, -3.3)).toBeCloseTo(driveFactor(plain, true, v, -3.3), 9);
+    expect(driveFactor(r, true, 1.35, -3.3)).toBeLessThan(driveFactor(plain, true, 1.35, -3.3));
   });
 
   it('without probes of a polarity keeps its scalar everywhere', () => {
