@@ -14,7 +14,7 @@ import { archConfig, type SpikingNetwork } from '../../../models/network/network
 import { createSolver } from '../../../models/network/solver.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { trainNetwork } from '../../../models/training/trainer.ts';
-import { mulberry } from '../../models/rng.ts';
+import { bars } from '../../models/network/bar-images.ts';
 
 // An 8x8 image, conv 4@3x3 with stride 2 (a 4x4x4 map: 64 neurons), dense 3: unrolled 64-64-3.
 const ARCH = architectureSchema.parse({
@@ -26,23 +26,6 @@ const ARCH = architectureSchema.parse({
 });
 const root = mkdtempSync(join(tmpdir(), 'spikeloop-deploy-conv-'));
 let device: ChipDevice;
-
-/** Three classes of 8x8 images: a bright bar at the top, the middle or the bottom, plus dim noise. */
-function bars(seed: number, n: number): { x: Float32Array; y: Uint8Array } {
-  const rnd = mulberry(seed);
-  const x = new Float32Array(n * 64);
-  const y = new Uint8Array(n);
-  for (let s = 0; s < n; s++) {
-    const c = s % 3;
-    y[s] = c;
-    for (let p = 0; p < 64; p++) {
-      const row = Math.floor(p / 8);
-      const on = Math.floor(row / 3) === c || (c === 2 && row === 7);
-      x[s * 64 + p] = on ? 0.7 + 0.3 * rnd() : rnd() < 0.3 ? 0.3 * rnd() : 0;
-    }
-  }
-  return { x, y };
-}
 
 /** Which (input, neuron) pairs of the unrolled layer lie in a receptive field, by a direct loop (TensorFlow 'same' padding). */
 function receptive(): boolean[] {

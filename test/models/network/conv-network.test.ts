@@ -13,6 +13,7 @@ import { createSolver } from '../../../models/network/solver.ts';
 import { resolveLoss, trainStep } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { mulberry } from '../rng.ts';
+import { bars } from './bar-images.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'spikeloop-conv-'));
 beforeAll(async () => {
@@ -30,23 +31,6 @@ const TINY_INPUT: ArchitectureInput = {
   ],
 };
 const TINY = architectureSchema.parse(TINY_INPUT);
-
-/** Three classes of 8x8 images: a bright bar at the top, the middle or the bottom, plus noise. */
-function bars(seed: number, n: number): { x: Float32Array; y: Uint8Array } {
-  const rnd = mulberry(seed);
-  const x = new Float32Array(n * 64);
-  const y = new Uint8Array(n);
-  for (let s = 0; s < n; s++) {
-    const c = s % 3;
-    y[s] = c;
-    for (let p = 0; p < 64; p++) {
-      const row = Math.floor(p / 8);
-      const on = Math.floor(row / 3) === c || (c === 2 && row === 7);
-      x[s * 64 + p] = on ? 0.7 + 0.3 * rnd() : rnd() < 0.3 ? 0.3 * rnd() : 0;
-    }
-  }
-  return { x, y };
-}
 
 describe('architecture descriptions', () => {
   it('compiles the presets to the widths their comments state', () => {
