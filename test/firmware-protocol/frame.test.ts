@@ -7,6 +7,7 @@ import { encodeError, encodeFrame, encodeRawFrame, encodeRequest, encodeResponse
 import { ErrorCode, Flags, MsgType, PROTOCOL_VERSION } from '../../firmware-protocol/messages.ts';
 import { anyMessage } from './helpers/arbitraries.ts';
 import { decodeAll, encodeAny } from './helpers/frames.ts';
+import { helloResponse } from './helpers/hello.ts';
 
 function thrown(fn: () => unknown): ProtocolError {
   try {
@@ -90,42 +91,28 @@ describe('encode refuses invalid messages, naming the field', () => {
     [
       'rowPolarity shorter than rowInput',
       () =>
-        encodeResponse('HELLO', 1, {
-          protocol: 1,
-          minProtocol: 1,
-          firmware: 'f',
-          boardId: 'b',
-          chipId: 'c',
-          layers: [{ inputs: 2, outputs: 1, rowInput: Uint16Array.from([0, 0, 1, 1]), rowPolarity: Uint8Array.from([0, 1, 0]), horizonTicks: 10 }],
-          dac: { bits: 8, vMin: 0, vMax: 1.8 },
-          safe: { nmos: [0.3, 1], pmos: [0.6, 1.5] },
-          tickSeconds: 1e-8,
-          maxPayload: 1024,
-          maxBatch: 1,
-          features: [],
-        }),
+        encodeResponse(
+          'HELLO',
+          1,
+          helloResponse({
+            layers: [{ inputs: 2, outputs: 1, rowInput: Uint16Array.from([0, 0, 1, 1]), rowPolarity: Uint8Array.from([0, 1, 0]), horizonTicks: 10 }],
+          }),
+        ),
       'HELLO response.layers[0].rowPolarity',
     ],
     [
       'layers that do not chain',
       () =>
-        encodeResponse('HELLO', 1, {
-          protocol: 1,
-          minProtocol: 1,
-          firmware: 'f',
-          boardId: 'b',
-          chipId: 'c',
-          layers: [
-            { inputs: 1, outputs: 2, rowInput: Uint16Array.from([0]), rowPolarity: Uint8Array.from([0]), horizonTicks: 10 },
-            { inputs: 3, outputs: 1, rowInput: Uint16Array.from([0]), rowPolarity: Uint8Array.from([0]), horizonTicks: 10 },
-          ],
-          dac: { bits: 8, vMin: 0, vMax: 1.8 },
-          safe: { nmos: [0.3, 1], pmos: [0.6, 1.5] },
-          tickSeconds: 1e-8,
-          maxPayload: 1024,
-          maxBatch: 1,
-          features: [],
-        }),
+        encodeResponse(
+          'HELLO',
+          1,
+          helloResponse({
+            layers: [
+              { inputs: 1, outputs: 2, rowInput: Uint16Array.from([0]), rowPolarity: Uint8Array.from([0]), horizonTicks: 10 },
+              { inputs: 3, outputs: 1, rowInput: Uint16Array.from([0]), rowPolarity: Uint8Array.from([0]), horizonTicks: 10 },
+            ],
+          }),
+        ),
       'HELLO response.layers[1].inputs',
     ],
     ['progress done > total', () => encodeFrame(MsgType.PROGRESS, Flags.EVENT, 1, { task: 't', done: 3, total: 2 }), 'PROGRESS.done'],

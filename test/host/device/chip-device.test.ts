@@ -8,6 +8,7 @@ import { DeviceError, ProtocolViolationError } from '../../../host/link/errors.t
 import { FakeDevice, pipePair, transportOf } from '../link/helpers.ts';
 import { mulberry as rng } from '../../models/rng.ts';
 import { ToyBackend } from './toy-backend.ts';
+import { helloResponse } from '../../firmware-protocol/helpers/hello.ts';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -158,21 +159,7 @@ describe('ChipDevice over a mock board', () => {
 // ---- against scripted devices: version negotiation and reply validation ------------------
 
 function helloOf(over: Partial<HelloResponse> = {}): HelloResponse {
-  return {
-    protocol: 1,
-    minProtocol: 1,
-    firmware: 'fake/9',
-    boardId: 'fake',
-    chipId: 'fake',
-    layers: [{ inputs: 2, outputs: 2, rowInput: new Uint16Array([0, 0, 1, 1]), rowPolarity: new Uint8Array([0, 1, 0, 1]), horizonTicks: 100 }],
-    dac: { bits: 8, vMin: 0, vMax: 1.8 },
-    safe: { nmos: [0, 1.8], pmos: [0, 1.8] },
-    tickSeconds: 1e-8,
-    maxPayload: 1024,
-    maxBatch: 8,
-    features: [],
-    ...over,
-  };
+  return helloResponse({ firmware: 'fake/9', boardId: 'fake', chipId: 'fake', ...over });
 }
 
 async function scripted(hello: HelloResponse, answer: (f: Frame, d: FakeDevice) => void = () => {}) {

@@ -1,25 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, type HelloResponse } from '../../../firmware-protocol/messages.ts';
 import { helloProblems, negotiateProtocol, VersionMismatchError } from '../../../host/device/hello-check.ts';
+import { helloResponse } from '../../firmware-protocol/helpers/hello.ts';
 
 function hello(): HelloResponse {
-  return {
-    protocol: 1,
-    minProtocol: 1,
-    firmware: 'fw',
-    boardId: 'b',
-    chipId: 'c',
+  return helloResponse({
     layers: [
       { inputs: 2, outputs: 3, rowInput: new Uint16Array([0, 0, 1, 1]), rowPolarity: new Uint8Array([0, 1, 0, 1]), horizonTicks: 100 },
       { inputs: 3, outputs: 1, rowInput: new Uint16Array([0, 1, 2]), rowPolarity: new Uint8Array([0, 0, 1]), horizonTicks: 200 },
     ],
     dac: { bits: 12, vMin: 0, vMax: 1.8 },
     safe: { nmos: [0.2, 1.2], pmos: [0.6, 1.8] },
-    tickSeconds: 1e-8,
-    maxPayload: 1024,
     maxBatch: 16,
-    features: [],
-  };
+  });
 }
 
 describe('negotiateProtocol', () => {
