@@ -26,7 +26,7 @@ import { reversalCurveFor } from './reversal-curve.ts';
 import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { creepingPatterns, resolveAdaptive, type AdaptiveOptions } from './adaptive-patterns.ts';
 import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from './layer-fit.ts';
-import { levenbergMarquardtBatch } from './lm.ts';
+import { concatResiduals, levenbergMarquardtBatch } from './lm.ts';
 import { TaskPool } from '../models/parallel/pool.ts';
 import { allNeurons, FitPool, type NeuronJob } from './fit-pool.ts';
 import { emptyResiduals, errorTail, floorTicks, jitterFromRepeats, perNeuron, rmseTicks, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
@@ -414,13 +414,7 @@ async function fitGlobals(
         .slice(q * fitters.length, (q + 1) * fitters.length)
         .flat()
         .map((r) => r.residuals ?? new Float64Array(0));
-      const r = new Float64Array(parts.reduce((s, a) => s + a.length, 0));
-      let o = 0;
-      for (const a of parts) {
-        r.set(a, o);
-        o += a.length;
-      }
-      return r;
+      return concatResiduals(parts);
     });
   };
   const fit = await levenbergMarquardtBatch(res, [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos], {

@@ -9,7 +9,7 @@
 import { NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';
 import { lambdasFor, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { buildDataset, LayerFitter, type GlobalParams } from './layer-fit.ts';
-import { levenbergMarquardtAsync } from './lm.ts';
+import { concatResiduals, levenbergMarquardtAsync } from './lm.ts';
 import { pauser } from '../models/io/event-loop.ts';
 import { emptyResiduals, rmseTicks, perNeuron, type NeuronResidual, type ResidualSet } from './modelling-error.ts';
 import { DEFAULT_PROBE_SIZES, patternBlocks, type LayerProbeContext } from './probe-plan.ts';
@@ -117,13 +117,7 @@ export async function refitGlobals(target: ProbeTarget, profile: ChipProfile, op
       // The fit minimises the down-weighted residuals, as the full calibration does; held-out scores stay plain.
       for (let i = 0; i < f.data.input.geometry.outputs; i++) parts.push(Float64Array.from(f.residualsFixed(i, g, shift, which, which === 'fit')));
     });
-    const out = new Float64Array(parts.reduce((s, a) => s + a.length, 0));
-    let o = 0;
-    for (const a of parts) {
-      out.set(a, o);
-      o += a.length;
-    }
-    return out;
+    return concatResiduals(parts);
   };
   const start = [g0.ePlus, g0.eMinus, 0];
   const rms = (r: Float64Array) => Math.sqrt(r.reduce((s, x) => s + x * x, 0) / Math.max(1, r.length)) * 0.4;

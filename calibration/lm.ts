@@ -30,6 +30,17 @@ function sumSq(r: Float64Array): number {
   return s;
 }
 
+/** One residual vector from per-neuron parts, in order (the layout a joint fit's residual function returns). */
+export function concatResiduals(parts: readonly Float64Array[]): Float64Array {
+  const out = new Float64Array(parts.reduce((s, a) => s + a.length, 0));
+  let o = 0;
+  for (const a of parts) {
+    out.set(a, o);
+    o += a.length;
+  }
+  return out;
+}
+
 /** Solves the small symmetric positive-definite system A x = b (Cholesky); null if not SPD. */
 export function solveSpd(A: Float64Array, b: Float64Array, n: number): Float64Array | null {
   const L = new Float64Array(n * n);

@@ -112,22 +112,37 @@ function conductanceFactor(pmos: boolean, probed: readonly number[], fam: Fitted
     const gf = drainCurrent(p, v, fam.supply, fam.temperatureC);
     return lc !== null && gf > 0 ? lc - Math.log(gf) : null;
   };
+  fillBeyondProbes(out, vLo, probed, 1, lnRatio, (r, edge) => Math.exp(r - edge));
+  return out;
+}
+
+/**
+ * Fills the knots of `out` (grid from `vLo`, STEP apart) below the lowest and above the highest probed
+ * gate, outward from each edge: `relative(value at the knot, value at the nearer edge)` where both are
+ * known, else the value of the knot before it (`start` next to the edge). The knots between the edges
+ * stay as `out` holds them.
+ */
+function fillBeyondProbes(
+  out: Float64Array,
+  vLo: number,
+  probed: readonly number[],
+  start: number,
+  valueAt: (v: number) => number | null,
+  relative: (value: number, edge: number) => number,
+): void {
   const lo = Math.min(...probed);
   const hi = Math.max(...probed);
-  const atLo = lnRatio(lo);
-  const atHi = lnRatio(hi);
   for (const [from, to, dir, edge] of [
-    [Math.ceil((lo - vLo) / STEP) - 1, -1, -1, atLo],
-    [Math.floor((hi - vLo) / STEP) + 1, count, 1, atHi],
+    [Math.ceil((lo - vLo) / STEP) - 1, -1, -1, valueAt(lo)],
+    [Math.floor((hi - vLo) / STEP) + 1, out.length, 1, valueAt(hi)],
   ] as const) {
-    let last = 1;
+    let last = start;
     for (let k = from; k !== to; k += dir) {
-      const r = lnRatio(vLo + k * STEP);
-      if (r !== null && edge !== null) last = Math.exp(r - edge);
+      const x = valueAt(vLo + k * STEP);
+      if (x !== null && edge !== null) last = relative(x, edge);
       out[k] = last;
     }
   }
-  return out;
 }
 
 /**
@@ -159,22 +174,15 @@ export function reversalCurveFor(
   const curve = (pmos: boolean, probed: readonly number[], scalar: number): Float64Array => {
     const out = new Float64Array(count).fill(scalar);
     if (probed.length === 0) return out;
-    const lo = Math.min(...probed);
-    const hi = Math.max(...probed);
-    const atLo = cardReversal(pmos, lo);
-    const atHi = cardReversal(pmos, hi);
     // Outward from each edge, so an off knot holds the value next to it.
-    for (const [from, to, dir, edge] of [
-      [Math.ceil((lo - vLo) / STEP) - 1, -1, -1, atLo],
-      [Math.floor((hi - vLo) / STEP) + 1, count, 1, atHi],
-    ] as const) {
-      let last = scalar;
-      for (let k = from; k !== to; k += dir) {
-        const e = cardReversal(pmos, Math.min(vHi, vLo + k * STEP));
-        if (e !== null && edge !== null) last = (scalar * e) / edge;
-        out[k] = last;
-      }
-    }
+    fillBeyondProbes(
+      out,
+      vLo,
+      probed,
+      scalar,
+      (v) => cardReversal(pmos, Math.min(vHi, v)),
+      (e, edge) => (scalar * e) / edge,
+    );
     return out;
   };
   return {

@@ -16,9 +16,8 @@ import type { DacSpec, LayerGeometry, SafeRange } from '../models/chips/chip-bac
 import { NMOS } from '../models/chips/chip-backend.ts';
 import { codeToVolts, dacMaxCode, safeCodeRange } from '../wire/dac.ts';
 import { drainCurrent, gateVoltageFor, type MosfetMismatch, type MosfetParams } from '../models/neuron/transfer-curve.ts';
-import { conductanceToSiemens, siemensToConductance, type NeuronCircuit } from '../models/neuron/units.ts';
+import { conductanceToSiemens, reversalPotentials, siemensToConductance, type NeuronCircuit } from '../models/neuron/units.ts';
 import { driveFactor, type ReversalCurve } from './reversal-curve.ts';
-import { reversalPotentials } from '../models/neuron/units.ts';
 
 /** What maps a conductance to a gate voltage on one chip layer: nominal curves or a calibrated profile. */
 export interface LayerCurves {
