@@ -15,16 +15,24 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 
-/** What is used of the wasm backend's internals (@tensorflow/tfjs-backend-wasm 4.22, BackendWasm). */
-interface WasmBackendView {
-  typedArrayFromHeap(t: { dataId: object; shape: number[]; dtype: string }): Float32Array;
+/** A tensor as the wasm backend's kernels see it. */
+export interface WasmTensorInfo {
+  dataId: object;
+  shape: number[];
+  dtype: tf.DataType;
+}
+
+/** What is used of the wasm backend's internals (@tensorflow/tfjs-backend-wasm 4.22, BackendWasm), here and in wasm-kernels.ts. */
+export interface WasmBackendInternals {
+  typedArrayFromHeap(t: WasmTensorInfo): Float32Array | Int32Array | Uint8Array;
+  makeOutput(shape: number[], dtype: tf.DataType): WasmTensorInfo;
   dataIdMap: { get(id: object): { memoryOffset: number | null; dtype: string; refCount?: number } | undefined };
 }
 
-function wasmBackend(): WasmBackendView | undefined {
+function wasmBackend(): WasmBackendInternals | undefined {
   if (tf.getBackend() !== 'wasm') return undefined;
-  const b = tf.backend() as unknown as Partial<WasmBackendView>;
-  return typeof b.typedArrayFromHeap === 'function' && b.dataIdMap ? (b as WasmBackendView) : undefined;
+  const b = tf.backend() as unknown as Partial<WasmBackendInternals>;
+  return typeof b.typedArrayFromHeap === 'function' && b.dataIdMap ? (b as WasmBackendInternals) : undefined;
 }
 
 /**
@@ -36,7 +44,7 @@ export function viewSync(t: tf.Tensor): Float32Array {
   if (t.dtype === 'float32') {
     const b = wasmBackend();
     const d = b?.dataIdMap.get(t.dataId);
-    if (b && d && d.memoryOffset !== null && d.dtype === 'float32') return b.typedArrayFromHeap(t);
+    if (b && d && d.memoryOffset !== null && d.dtype === 'float32') return b.typedArrayFromHeap(t) as Float32Array;
   }
   return t.dataSync() as Float32Array;
 }
@@ -62,7 +70,7 @@ export function assignFrom(v: tf.Variable, values: Float32Array): void {
   const d = b?.dataIdMap.get(v.dataId);
   // In place only when no other tensor shares the variable's memory.
   if (b && d && d.memoryOffset !== null && d.dtype === 'float32' && d.refCount === 1) {
-    b.typedArrayFromHeap(v).set(values);
+    (b.typedArrayFromHeap(v) as Float32Array).set(values);
     return;
   }
   tf.tidy(() => v.assign(tensorCopy(values, v.shape)));

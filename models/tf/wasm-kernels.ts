@@ -9,16 +9,10 @@
  */
 
 import * as tf from '@tensorflow/tfjs-core';
+import type { WasmBackendInternals, WasmTensorInfo } from './tensor-io.ts';
 
-interface TensorInfo {
-  dataId: object;
-  shape: number[];
-  dtype: tf.DataType;
-}
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
+type TensorInfo = WasmTensorInfo;
+type WasmBackend = Pick<WasmBackendInternals, 'makeOutput' | 'typedArrayFromHeap'>;
 interface KernelArgs {
   inputs: Record<string, TensorInfo>;
   attrs: Record<string, unknown>;
