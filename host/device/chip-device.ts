@@ -401,9 +401,9 @@ export class ChipDevice {
   }
 
   /**
-   * One WEIGHTS_PATCH, acknowledged as asked. Like a WEIGHTS_WRITE run, a frame that fails every
-   * attempt is encoded again in two halves of its data (the cells it covers, no others) and each
-   * sent on its own, down to MIN_SPLIT_CODES cells. Emits the cells written.
+   * One WEIGHTS_PATCH or WEIGHTS_EDIT, acknowledged as asked; a frame that fails every attempt is
+   * encoded again in two halves of its data (the cells it covers, no others; splitOnTimeout$).
+   * Emits the cells written.
    */
   private writePatch$(
     layer: number,
@@ -412,17 +412,29 @@ export class ChipDevice {
     next: Uint16Array,
     kind: 'WEIGHTS_PATCH' | 'WEIGHTS_EDIT',
   ): Observable<number> {
-    return this.link.request$(kind, { layer, offset: f.offset, data: f.data }, { expect: { replyBytes: FRAME_OVERHEAD, work: f.count } }).pipe(
-      map((reply) => checkAck(kind, layer, f, reply)),
+    const sent$ = this.link
+      .request$(kind, { layer, offset: f.offset, data: f.data }, { expect: { replyBytes: FRAME_OVERHEAD, work: f.count } })
+      .pipe(map((reply) => checkAck(kind, layer, f, reply)));
+    return this.splitOnTimeout$(sent$, f.count, () => {
+      const [was, now, half] = [prev?.subarray(f.offset, f.end), next.subarray(f.offset, f.end), Math.max(16, Math.ceil(f.data.length / 2))];
+      const halves = !was ? encodeFills(now, half) : kind === 'WEIGHTS_EDIT' ? encodeEdit(was, now, half) : encodePatch(was, now, half, this.info.dac.bits);
+      return halves.map((h) => this.writePatch$(layer, { ...h, offset: h.offset + f.offset, end: h.end + f.offset }, prev, next, kind));
+    });
+  }
+
+  /**
+   * A write frame (`sent$` emits the cells its acknowledgement confirms) that, when every attempt of
+   * it times out, is sent again as the smaller frames `parts()` builds, one after the other, down to
+   * MIN_SPLIT_CODES cells: a noisy line loses long frames more often than short ones.
+   */
+  private splitOnTimeout$(sent$: Observable<number>, count: number, parts: () => Observable<number>[]): Observable<number> {
+    return sent$.pipe(
       catchError((err: unknown) => {
-        if (!(err instanceof LinkTimeoutError) || f.count < 2 * MIN_SPLIT_CODES || this.link.isClosed) return throwError(() => err);
-        const [was, now, half] = [prev?.subarray(f.offset, f.end), next.subarray(f.offset, f.end), Math.max(16, Math.ceil(f.data.length / 2))];
-        const halves = !was ? encodeFills(now, half) : kind === 'WEIGHTS_EDIT' ? encodeEdit(was, now, half) : encodePatch(was, now, half, this.info.dac.bits);
-        if (halves.length < 2) return throwError(() => err);
+        if (!(err instanceof LinkTimeoutError) || count < 2 * MIN_SPLIT_CODES || this.link.isClosed) return throwError(() => err);
+        const pieces = parts();
+        if (pieces.length < 2) return throwError(() => err);
         this.splitWrites++;
-        return concat(...halves.map((h) => this.writePatch$(layer, { ...h, offset: h.offset + f.offset, end: h.end + f.offset }, prev, next, kind))).pipe(
-          reduce((a, n) => a + n, 0),
-        );
+        return concat(...pieces).pipe(reduce((a, n) => a + n, 0));
       }),
     );
   }
@@ -463,33 +475,23 @@ export class ChipDevice {
     );
   }
 
-  /**
-   * One WEIGHTS_WRITE, acknowledged as asked. A run that fails every attempt (a noisy line loses
-   * long frames more often than short ones) is split in two and each half sent on its own, down
-   * to MIN_SPLIT_CODES. Emits the codes written.
-   */
+  /** One WEIGHTS_WRITE, acknowledged as asked; a run that fails every attempt is sent again in two halves (splitOnTimeout$). Emits the codes written. */
   private writeRun$(layer: number, codes: Uint16Array, r: CodeRun): Observable<number> {
-    return this.link
+    const sent$ = this.link
       .request$(
         'WEIGHTS_WRITE',
         { layer, offset: r.offset, codes: codes.slice(r.offset, r.offset + r.count) },
         { expect: { replyBytes: FRAME_OVERHEAD, work: r.count } },
       )
-      .pipe(
-        map((reply) => checkAck('WEIGHTS_WRITE', layer, r, reply)),
-        catchError((err: unknown) => {
-          if (!(err instanceof LinkTimeoutError) || r.count < 2 * MIN_SPLIT_CODES || this.link.isClosed) return throwError(() => err);
-          this.splitWrites++;
-          const half = Math.ceil(r.count / 2);
-          return concat(
-            this.writeRun$(layer, codes, { offset: r.offset, count: half }),
-            this.writeRun$(layer, codes, { offset: r.offset + half, count: r.count - half }),
-          ).pipe(reduce((a, n) => a + n, 0));
-        }),
-      );
+      .pipe(map((reply) => checkAck('WEIGHTS_WRITE', layer, r, reply)));
+    const half = Math.ceil(r.count / 2);
+    return this.splitOnTimeout$(sent$, r.count, () => [
+      this.writeRun$(layer, codes, { offset: r.offset, count: half }),
+      this.writeRun$(layer, codes, { offset: r.offset + half, count: r.count - half }),
+    ]);
   }
 
-  /** Writes split after failing whole (see writeRun$). */
+  /** Writes split after failing whole (see splitOnTimeout$). */
   splitWrites = 0;
 
   /** RUN traffic so far (request and reply bytes on the wire, samples), for estimates of later RUNs. */
