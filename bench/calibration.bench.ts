@@ -31,6 +31,7 @@ import { backendTarget } from '../calibration/backend-target.ts';
 import { resolveAdaptive } from '../calibration/adaptive-patterns.ts';
 import { calibrateChip, DEFAULT_ADAPTIVE, type AdaptiveOptions } from '../calibration/calibrate-chip.ts';
 import { DEFAULT_PROBE_SIZES } from '../calibration/probe-plan.ts';
+import { meanSensorReading } from '../calibration/sensor-reading.ts';
 import { drivenInputs } from '../calibration/probe-run.ts';
 import { scoreAgainstTruth, weakDriveError } from '../calibration/truth-score.ts';
 import { BEHAVIORAL_PHYSICS, BehavioralChip, type BehavioralPhysics } from '../models/chips/behavioral-chip.ts';
@@ -61,9 +62,9 @@ function parseAdaptive(v: string | undefined): Partial<AdaptiveOptions> | undefi
   return resolveAdaptive({ configs, patterns, minTicksPerPermille });
 }
 
-/** Calibrates an in-process chip with the bench's settings, at the supply and temperature it reports. */
-function calibrateBackend(chip: Parameters<typeof backendTarget>[0] & { chipId: string }, target = backendTarget(chip)) {
-  const sup = chip.supply();
+/** Calibrates an in-process chip with the bench's settings, at the supply and temperature it reports (the mean of the reads `calibrate` takes). */
+async function calibrateBackend(chip: Parameters<typeof backendTarget>[0] & { chipId: string }, target = backendTarget(chip)) {
+  const sup = await meanSensorReading(() => chip.supply());
   return calibrateChip(target, {
     seed: probeSeed,
     chipId: chip.chipId,

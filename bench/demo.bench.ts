@@ -12,8 +12,17 @@
  *
  * Environment: DEMO_SEED (default 1), DEMO_PHYSICS (comma-separated mock physics, default `default`
  * = the mock's own default, e.g. `default,sky130`), DEMO_ARGS (more demo flags, space-separated).
+ *
+ * Several dies: DEMO_SEEDS (comma-separated seeds) or DEMO_RANDOM_SEEDS=N (N seeds drawn at random,
+ * 1..999 999, written to stderr before the first run, as `npm start` draws one) replace DEMO_SEED, and
+ * the line adds
+ *   seeds, per_seed: [{ seed, physics, twin, nominal, calibrated, finetuned (percent), gap_points
+ *                       (twin - calibrated), demo_s, demo_cpu_s }],
+ *   worst_gap_points, calibrated_within_3_all, finetuned_ge_calibrated_all
+ * (the first run's keys stay as they are).
  */
 import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -21,12 +30,26 @@ import { fileURLToPath } from 'node:url';
 import { DEMO_GEOMETRY } from '../host/workflows/demo-options.ts';
 
 const cli = fileURLToPath(new URL('../bin/spikeloop.js', import.meta.url));
-const seedText = process.env.DEMO_SEED ?? '1';
-if (!/^\d+$/.test(seedText)) throw new RangeError(`DEMO_SEED must be a whole number, got ${JSON.stringify(seedText)}`);
+const seeds = demoSeeds();
 const physics = (process.env.DEMO_PHYSICS ?? 'default').split(',').map((s) => s.trim());
 for (const p of physics)
   if (!/^[a-z0-9-]+$/.test(p)) throw new RangeError(`DEMO_PHYSICS must be comma-separated physics names like default,sky130, got ${JSON.stringify(p)}`);
 const extra = (process.env.DEMO_ARGS ?? '').split(/\s+/).filter(Boolean);
+
+/** The dies to run: DEMO_RANDOM_SEEDS drawn at random, else DEMO_SEEDS, else DEMO_SEED (default 1). */
+function demoSeeds(): string[] {
+  const { DEMO_SEED, DEMO_SEEDS, DEMO_RANDOM_SEEDS } = process.env;
+  if (DEMO_RANDOM_SEEDS !== undefined) {
+    if (!/^\d+$/.test(DEMO_RANDOM_SEEDS) || Number(DEMO_RANDOM_SEEDS) < 1 || Number(DEMO_RANDOM_SEEDS) > 100)
+      throw new RangeError(`DEMO_RANDOM_SEEDS must be a count from 1 to 100, got ${JSON.stringify(DEMO_RANDOM_SEEDS)}`);
+    const drawn = Array.from({ length: Number(DEMO_RANDOM_SEEDS) }, () => String(randomInt(1, 1_000_000)));
+    process.stderr.write(`bench:demo: seeds drawn at random: ${drawn.join(',')} (DEMO_SEEDS=${drawn.join(',')} repeats them)\n`);
+    return drawn;
+  }
+  const list = (DEMO_SEEDS ?? DEMO_SEED ?? '1').split(',').map((x) => x.trim());
+  for (const x of list) if (!/^\d+$/.test(x)) throw new RangeError(`DEMO_SEEDS / DEMO_SEED must be whole numbers, comma-separated, got ${JSON.stringify(x)}`);
+  return list;
+}
 
 interface Stage {
   stage: string;
@@ -44,40 +67,64 @@ const loadBefore = os.loadavg()[0];
 const runs: Record<string, unknown>[] = [];
 const dir = mkdtempSync(join(os.tmpdir(), 'bench-demo-'));
 try {
-  for (const p of physics) {
-    // The demo's own chip (its default geometry); a physics other than the default goes on the address.
-    const deviceArgs = p === 'default' ? [] : ['--device', `mock:behavioral?seed=${seedText}&geometry=${DEMO_GEOMETRY}&physics=${p}`];
-    const out = join(dir, p);
-    process.stderr.write(`bench:demo: ${p} physics, seed ${seedText}\n`);
-    const stdout = execFileSync(process.execPath, [cli, 'demo', '--seed', seedText, ...deviceArgs, '--out', out, '--json', ...extra], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-      maxBuffer: 64 << 20,
-    });
-    const s = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-    const fashion = (s.networks as Net[]).find((n) => n.dataset === s.headline);
-    runs.push({
-      physics: p,
-      device: s.device,
-      demo_s: s.demo_s,
-      demo_peak_rss_mb: s.demo_peak_rss_mb,
-      demo_cpu_s: Number((s.cpu_seconds as number).toFixed(1)),
-      headline: s.headline,
-      twin_acc: s.twin_acc,
-      nominal_acc: s.deployed_nominal_acc,
-      calibrated_acc: s.deployed_acc,
-      finetuned_acc: s.finetuned_acc,
-      test_samples: fashion?.test_samples,
-      no_spike: fashion?.deployed_no_spike,
-      rmse_pnn_ticks: (s.calibration as { rmse_pnn_ticks: number }).rmse_pnn_ticks,
-      stages: Object.fromEntries((s.stages as Stage[]).map((x) => [x.stage, [x.seconds, x.cpu_seconds]])),
-    });
-  }
+  for (const seedText of seeds)
+    for (const p of physics) {
+      // The demo's own chip (its default geometry); a physics other than the default goes on the address.
+      const deviceArgs = p === 'default' ? [] : ['--device', `mock:behavioral?seed=${seedText}&geometry=${DEMO_GEOMETRY}&physics=${p}`];
+      const out = join(dir, `${p}-${seedText}`);
+      process.stderr.write(`bench:demo: ${p} physics, seed ${seedText}\n`);
+      const stdout = execFileSync(process.execPath, [cli, 'demo', '--seed', seedText, ...deviceArgs, '--out', out, '--json', ...extra], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        maxBuffer: 64 << 20,
+      });
+      const s = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+      const fashion = (s.networks as Net[]).find((n) => n.dataset === s.headline);
+      runs.push({
+        seed: Number(seedText),
+        physics: p,
+        device: s.device,
+        demo_s: s.demo_s,
+        demo_peak_rss_mb: s.demo_peak_rss_mb,
+        demo_cpu_s: Number((s.cpu_seconds as number).toFixed(1)),
+        headline: s.headline,
+        twin_acc: s.twin_acc,
+        nominal_acc: s.deployed_nominal_acc,
+        calibrated_acc: s.deployed_acc,
+        finetuned_acc: s.finetuned_acc,
+        test_samples: fashion?.test_samples,
+        no_spike: fashion?.deployed_no_spike,
+        rmse_pnn_ticks: (s.calibration as { rmse_pnn_ticks: number }).rmse_pnn_ticks,
+        stages: Object.fromEntries((s.stages as Stage[]).map((x) => [x.stage, [x.seconds, x.cpu_seconds]])),
+      });
+    }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 
 const first = runs[0]!;
+const pct = (x: unknown) => (typeof x === 'number' ? Number((100 * x).toFixed(1)) : null);
+const perSeed = runs.map((r) => ({
+  seed: r.seed,
+  physics: r.physics,
+  twin: pct(r.twin_acc),
+  nominal: pct(r.nominal_acc),
+  calibrated: pct(r.calibrated_acc),
+  finetuned: pct(r.finetuned_acc),
+  gap_points: Number((100 * ((r.twin_acc as number) - (r.calibrated_acc as number))).toFixed(1)),
+  demo_s: r.demo_s,
+  demo_cpu_s: r.demo_cpu_s,
+}));
+const several =
+  seeds.length > 1
+    ? {
+        seeds: seeds.map(Number),
+        per_seed: perSeed,
+        worst_gap_points: Math.max(...perSeed.map((r) => r.gap_points)),
+        calibrated_within_3_all: perSeed.every((r) => r.gap_points <= 3),
+        finetuned_ge_calibrated_all: perSeed.every((r) => r.finetuned !== null && r.calibrated !== null && r.finetuned >= r.calibrated),
+      }
+    : {};
 console.log(
   JSON.stringify({
     demo_s: first.demo_s,
@@ -87,7 +134,8 @@ console.log(
     demo_nominal_acc: first.nominal_acc,
     demo_calibrated_acc: first.calibrated_acc,
     demo_finetuned_acc: first.finetuned_acc,
-    seed: Number(seedText),
+    seed: Number(seeds[0]),
+    ...several,
     runs,
     load_before: loadBefore,
     load_after: os.loadavg()[0],

@@ -105,13 +105,14 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   const { SpiceChip } = await import('../models/chips/spice/spice-chip.ts');
   const { backendTarget } = await import('../calibration/backend-target.ts');
   const { calibrateChip } = await import('../calibration/calibrate-chip.ts');
+  const { meanSensorReading } = await import('../calibration/sensor-reading.ts');
   const ePlus: number[] = [];
   const ratio: number[] = [];
   const overFloor: number[] = [];
   for (const seed of seeds) {
     const chip = await SpiceChip.create({ seed, mode: 'table', engine });
     try {
-      const sup = chip.supply();
+      const sup = await meanSensorReading(() => chip.supply());
       const res = await calibrateChip(backendTarget(chip), { seed: 1, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
       ePlus.push(res.globals.ePlus);
       ratio.push(res.rmse.ratio);

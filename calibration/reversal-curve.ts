@@ -14,6 +14,7 @@
  */
 
 import { sky130DieCurves, sky130NominalCurves, type TransferCurves } from '../models/chips/sky130-curves.ts';
+import { NOMINAL_CIRCUIT } from '../models/chips/sky130-nominal.ts';
 import { drainCurrent, type MosfetParams } from '../models/neuron/transfer-curve.ts';
 
 /** A layer's E+ (NMOS) and E- (PMOS) against gate voltage, units of u; linear between knots, held beyond. */
@@ -45,7 +46,19 @@ const SLOPE_DV = 0.1;
 /** Process positions searched, in sigmas of the global spread (the PDK corners are +-3). */
 const Z_RANGE = 4;
 
-/** ln of a curve set's conductance (drain slope at the membrane level vm), null where the device is off (below 1 pA). */
+/**
+ * The card's gate for a die gate `v`: the card's tables hold at the nominal supply, and a PMOS's source sits at the
+ * supply, so a die at another supply has its PMOS at the card's gate shifted by the difference (its Vsg is what
+ * matters); an NMOS's source is ground. Without it the process position absorbs the supply as a threshold shift,
+ * and the card's shape at that wrong position is what the factor carries (die 706323, 13 mV above the nominal
+ * supply: z_P 2.0 for its drawn 1.3, the mapping's PMOS drive +19 to +49 % over the die's 60-150 codes beyond the
+ * sweep codes; docs/RESULTS.md, "Dies, this round").
+ */
+function cardGate(pmos: boolean, v: number, supply: number): number {
+  return pmos ? v - (supply - NOMINAL_CIRCUIT.supply) : v;
+}
+
+/** ln of a curve set's conductance (drain slope at the membrane level vm), null where the device is off (below 1 pA); `v` is the card's gate. */
 function lnCardConductance(card: TransferCurves, pmos: boolean, v: number, vm: number): number | null {
   const pol = pmos ? 'pmos' : 'nmos';
   const [gLo, gHi] = card.gateRange;
@@ -76,7 +89,7 @@ export function processPosition(pmos: boolean, probed: readonly number[], fam: F
     let sum = 0;
     let n = 0;
     for (const v of probed) {
-      const lc = lnCardConductance(card, pmos, v, vm);
+      const lc = lnCardConductance(card, pmos, cardGate(pmos, v, fam.supply), vm);
       const gf = drainCurrent(p, v, fam.supply, fam.temperatureC) * p.lambda;
       if (lc === null || !(gf > 0)) continue;
       sum += lc - Math.log(gf);
@@ -108,7 +121,7 @@ function conductanceFactor(pmos: boolean, probed: readonly number[], fam: Fitted
   const vm = cardMembrane(fam);
   const p = pmos ? fam.pmos : fam.nmos;
   const lnRatio = (v: number): number | null => {
-    const lc = lnCardConductance(card, pmos, v, vm);
+    const lc = lnCardConductance(card, pmos, cardGate(pmos, v, fam.supply), vm);
     const gf = drainCurrent(p, v, fam.supply, fam.temperatureC);
     return lc !== null && gf > 0 ? lc - Math.log(gf) : null;
   };
@@ -171,6 +184,7 @@ export function reversalCurveFor(
 ): ReversalCurve {
   const [vLo, vHi] = sky130NominalCurves().gateRange;
   const count = Math.round((vHi - vLo) / STEP) + 1;
+  const supply = families?.supply ?? NOMINAL_CIRCUIT.supply;
   const curve = (pmos: boolean, probed: readonly number[], scalar: number): Float64Array => {
     const out = new Float64Array(count).fill(scalar);
     if (probed.length === 0) return out;
@@ -180,7 +194,7 @@ export function reversalCurveFor(
       vLo,
       probed,
       scalar,
-      (v) => cardReversal(pmos, Math.min(vHi, v)),
+      (v) => cardReversal(pmos, Math.min(vHi, Math.max(vLo, cardGate(pmos, v, supply)))),
       (e, edge) => (scalar * e) / edge,
     );
     return out;

@@ -8,6 +8,7 @@
 
 import path from 'node:path';
 import { calibrateChip, DEFAULT_ADAPTIVE, type CalibrateChipOptions, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
+import { meanSensorReading } from '../../calibration/sensor-reading.ts';
 import { loadChipProfile, saveChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
 import { refitGlobals, type DriftRefitResult } from '../../calibration/drift-refit.ts';
 import type { ProbeSizes } from '../../calibration/probe-plan.ts';
@@ -256,7 +257,8 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
     continueHint: `refit the profile recorded there with spikeloop calibrate --quick --out ${opts.out}`,
   });
   try {
-    const status = await device.status();
+    // The mean of several reads: the profile's supply places the card's PMOS curves (calibration/sensor-reading.ts).
+    const status = await meanSensorReading(() => device.status());
     const target = deviceProbeTarget(device, opts.signal);
     const profilePath = run.file(PROFILE_FILE);
     const reportPath = run.file('report.html');

@@ -46,6 +46,30 @@ describe('reversal curve (E+- against the gate)', () => {
     expect(processPosition(true, [], fam)).toBe(0);
   });
 
+  it("reads a die's PMOS at the card's gate shifted by the measured supply: the supply is not taken for a process shift", () => {
+    const c = NOMINAL_CIRCUIT;
+    const vMid = 0.5 * (c.vRest + c.vThreshold);
+    const temperatureC = 30;
+    // 15 mV above the card's supply: the die's PMOS at gate v conducts as the card's at v - 15 mV (its source is the supply).
+    const dSupply = 0.015;
+    const supply = c.supply + dSupply;
+    const die = sky130DieCurves({ temperatureC, zN: 0.6, zP: 1.3 });
+    const lnSlope = (v: number) => Math.log(Math.abs(die.current('pmos', v - dSupply, vMid + 0.1) - die.current('pmos', v - dSupply, vMid - 0.1)) / 0.2);
+    const d = probes.pmos.map((v) => lnSlope(v) - Math.log(drainCurrent(NOMINAL_PMOS, v, supply, temperatureC) * NOMINAL_PMOS.lambda));
+    const pmos = { ...NOMINAL_PMOS, kp: NOMINAL_PMOS.kp * Math.exp(d.reduce((a, b) => a + b) / d.length) };
+    const fam = { nmos: NOMINAL_NMOS, pmos, supply, temperatureC, vMid };
+    expect(processPosition(true, probes.pmos, fam)).toBeCloseTo(1.3, 3);
+    // Beyond the probes the factor carries the die's shape: family times factor over the edge's follows the die.
+    const r = reversalCurveFor({ ePlus: 6.5, eMinus: -3.3 }, probes, fam);
+    const edge = Math.max(...probes.pmos);
+    const famG = (v: number) => drainCurrent(pmos, v, supply, temperatureC);
+    const gFactor = (v: number) => driveFactor(r, true, v, -3.3) / ((reversalAt(r, true, v) - DRIVE_MATCH_UREF) / (-3.3 - DRIVE_MATCH_UREF));
+    for (const v of [1.3, 1.4]) {
+      const predicted = (famG(v) * gFactor(v)) / (famG(edge) * gFactor(edge));
+      expect(predicted / Math.exp(lnSlope(v) - lnSlope(edge))).toBeCloseTo(1, 2);
+    }
+  });
+
   it("with the fitted families, carries the die's conductance shape beyond the probed gates relative to the family's", () => {
     const c = NOMINAL_CIRCUIT;
     const vMid = 0.5 * (c.vRest + c.vThreshold);

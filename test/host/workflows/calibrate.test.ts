@@ -51,7 +51,11 @@ describe('calibrate workflow over a device link', () => {
     const q = await runCalibrateWorkflow(device, { out, quick: true });
     expect(q.mode).toBe('quick');
     expect(q.ideal_from_profile).toBe(true);
-    expect(q.rmse_pnn_ticks).toBeLessThan(3 * s.floor_ticks!);
+    // The refit scores its own 48 held-out patterns, on which the same profile's RMSE moves with the sensor
+    // readings it is refitted at: 1.9-4.7x the floor on dies 515-520 with one read, 2.0-4.8x with the mean of 16
+    // (515: 2.9 and 3.9x). Still far from the ideal model's (about 100x).
+    expect(q.rmse_pnn_ticks).toBeLessThan(5 * s.floor_ticks!);
+    expect(q.ratio).toBeGreaterThan(10);
     const p2 = await loadChipProfile(q.profile, { chipId: device.info.chipId });
     expect(p2.notes?.lastRefit).toBe('quick');
     expect(p2.layers[0].dVth).toEqual(p.layers[0].dVth);
