@@ -7,7 +7,9 @@
  *   demo_twin_acc, demo_nominal_acc,           its Fashion-MNIST figures: twin, deployed through nominal
  *   demo_calibrated_acc, demo_finetuned_acc    and calibrated curves, after in-situ fine-tuning
  *   runs: per chip { device, demo_s, demo_peak_rss_mb, demo_cpu_s, accuracies, test_samples,
- *                    no_spike, rmse_pnn_ticks, stages: { name: [wall s, CPU s] } }
+ *                    no_spike, rmse_pnn_ticks, stages: { name: [wall s, CPU s] },
+ *                    deployed_drive_err: on a behavioural die, per calibrated layer and polarity the drive the
+ *                    calibrated mapping assumed at the deployed codes over the die's hidden truth, summed, - 1 }
  *   load_before, load_after                    1-minute load averages (a shared machine's wall times say little alone)
  *
  * Environment: DEMO_SEED (default 1), DEMO_PHYSICS (comma-separated mock physics, default `default`
@@ -27,7 +29,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { backendTarget } from '../calibration/backend-target.ts';
+import { ChipMapping, curvesFromProfile } from '../calibration/chip-mapping.ts';
+import { loadChipProfile } from '../calibration/chip-profile.ts';
+import { deployedDriveError } from '../calibration/truth-score.ts';
 import { DEMO_GEOMETRY } from '../host/workflows/demo-options.ts';
+import { BEHAVIORAL_PHYSICS, BehavioralChip, type BehavioralPhysics } from '../models/chips/behavioral-chip.ts';
+import { loadNetwork } from '../models/network/serialize.ts';
+import { initBackend } from '../models/tf/backend.ts';
 
 const cli = fileURLToPath(new URL('../bin/spikeloop.js', import.meta.url));
 const seeds = demoSeeds();
@@ -51,6 +60,30 @@ function demoSeeds(): string[] {
   return list;
 }
 
+/**
+ * On a behavioural die: the drive the calibrated mapping assumed at the headline network's deployed codes against
+ * the die's hidden truth, per calibrated layer and polarity (`l0_pmos`: sum of assumed over true drives - 1;
+ * calibration/truth-score.ts deployedDriveError). Null for other devices.
+ */
+async function deployedDrive(device: string, profilePath: string, networkPath: string | undefined): Promise<Record<string, number> | null> {
+  const m = /^mock:behavioral\?(.*)$/.exec(device);
+  if (!m || !networkPath) return null;
+  const q = new URLSearchParams(m[1]);
+  const physics = (q.get('physics') ?? 'sky130') as BehavioralPhysics;
+  if (!BEHAVIORAL_PHYSICS.includes(physics)) return null;
+  const chip = new BehavioralChip({ seed: Number(q.get('seed') ?? 1), sizes: (q.get('geometry') ?? DEMO_GEOMETRY).split('-').map(Number), physics });
+  const profile = await loadChipProfile(profilePath, { chipId: chip.chipId });
+  await initBackend();
+  const { net } = await loadNetwork(networkPath);
+  try {
+    const info = backendTarget(chip);
+    const codes = new ChipMapping(net, info, curvesFromProfile(profile, info)).map().layers.map((l) => l.codes);
+    return Object.fromEntries(deployedDriveError(chip, profile, codes).map((e) => [`l${e.layer}_${e.polarity}`, Number(e.weighted.toFixed(4))]));
+  } finally {
+    net.dispose();
+  }
+}
+
 interface Stage {
   stage: string;
   seconds: number;
@@ -58,6 +91,7 @@ interface Stage {
 }
 interface Net {
   dataset: string;
+  network?: string;
   test_samples: number;
   deployed_no_spike: number;
   deployed_nominal_no_spike: number;
@@ -95,6 +129,7 @@ try {
         test_samples: fashion?.test_samples,
         no_spike: fashion?.deployed_no_spike,
         rmse_pnn_ticks: (s.calibration as { rmse_pnn_ticks: number }).rmse_pnn_ticks,
+        deployed_drive_err: await deployedDrive(s.device as string, s.profile as string, fashion?.network),
         stages: Object.fromEntries((s.stages as Stage[]).map((x) => [x.stage, [x.seconds, x.cpu_seconds]])),
       });
     }
@@ -114,6 +149,7 @@ const perSeed = runs.map((r) => ({
   gap_points: Number((100 * ((r.twin_acc as number) - (r.calibrated_acc as number))).toFixed(1)),
   demo_s: r.demo_s,
   demo_cpu_s: r.demo_cpu_s,
+  deployed_drive_err: r.deployed_drive_err,
 }));
 const several =
   seeds.length > 1

@@ -157,3 +157,64 @@ export function weakDriveError(chip: BehavioralChip, profile: ChipProfile, mode:
   errs.sort((x, y) => x - y);
   return errs[errs.length >> 1] ?? NaN;
 }
+
+/** One calibrated layer and polarity's drive error at a deployed network's codes (deployedDriveError). */
+export interface DeployedDriveError {
+  layer: number;
+  polarity: 'nmos' | 'pmos';
+  /** Synapses on (not at the off code). */
+  count: number;
+  /** sum of the drives the mapping assumes over the die's, minus 1: what a layer's balance sees. */
+  weighted: number;
+  /** Median of fitted / true - 1 over the synapses. */
+  median: number;
+}
+
+/**
+ * How far the drive the code mapping assumes at a deployed network's `codes` (per layer, rows x outputs, as
+ * uploaded) lies from the die's: per calibrated layer and polarity, each synapse not at the off code, the drive at
+ * u = 0.5 that LayerCodeRule.conductanceAt implies through the profile's curves, g (E - 0.5), against the die's
+ * a - 0.5 b (each polarity read with the other switched off). Reprograms the chip's gates.
+ */
+export function deployedDriveError(chip: BehavioralChip, profile: ChipProfile, codes: readonly Uint16Array[]): DeployedDriveError[] {
+  const out: DeployedDriveError[] = [];
+  const { ePlus, eMinus } = profile.global;
+  chip.geometry.forEach((g, l) => {
+    if (!profile.layers[l]?.calibrated || !codes[l]) return;
+    const rule = new LayerCodeRule({ geometry: g, dac: chip.dac, safe: chip.safe, t0: profile.t0Seconds }, profileLayerCurves(profile, l));
+    for (const [pol, name] of [
+      [0, 'nmos'],
+      [1, 'pmos'],
+    ] as const) {
+      const volts = new Float64Array(g.rowInput.length * g.outputs);
+      for (let r = 0; r < g.rowInput.length; r++) {
+        for (let i = 0; i < g.outputs; i++) {
+          const k = r * g.outputs + i;
+          volts[k] = g.rowPolarity[r] === pol ? codeToVolts(chip.dac, codes[l][k]) : g.rowPolarity[r] === NMOS ? chip.safe.nmos[0] : chip.safe.pmos[1];
+        }
+      }
+      chip.setGateVoltages(l, volts);
+      const t = chip.hiddenTruth().layers[l].model;
+      const ratios: number[] = [];
+      let fitSum = 0;
+      let trueSum = 0;
+      for (let r = 0; r < g.rowInput.length; r++) {
+        if (g.rowPolarity[r] !== pol) continue;
+        for (let i = 0; i < g.outputs; i++) {
+          const k = r * g.outputs + i;
+          if (codes[l][k] === rule.off(r)) continue;
+          const kk = g.rowInput[r] * g.outputs + i;
+          const truth = t.gE[kk] * (t.ePlus - 0.5) + t.gI[kk] * (t.eMinus - 0.5);
+          const fit = rule.conductanceAt(r, k, codes[l][k]) * ((pol === 0 ? ePlus : eMinus) - 0.5);
+          if (!(Math.abs(truth) > 0)) continue;
+          ratios.push(fit / truth - 1);
+          fitSum += fit;
+          trueSum += truth;
+        }
+      }
+      ratios.sort((x, y) => x - y);
+      out.push({ layer: l, polarity: name, count: ratios.length, weighted: trueSum ? fitSum / trueSum - 1 : NaN, median: ratios[ratios.length >> 1] ?? NaN });
+    }
+  });
+  return out;
+}
