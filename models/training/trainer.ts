@@ -270,16 +270,23 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
         let r: StepResult;
         if (parallel) {
           try {
-            r = await parallel.step(optimizer, x, b.y, opts.signal);
+            // Adam and the weight decay run on the workers, each on its slice of the weights.
+            r = await parallel.update(x, b.y, { lr, shrink }, opts.signal);
           } catch (err) {
             // A step cut short by the signal is dropped whole: no partial update.
             if (opts.signal?.aborted) break;
             throw err;
           }
-        } else r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
+        } else {
+          r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
+          decayWeights(net.trainableVariables(), shrink);
+        }
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
-        decayWeights(net.trainableVariables(), shrink);
-        average?.update();
+        if (average) {
+          // The average reads the network's variables: a per-step copy of the shared weights (serial work the presets avoid).
+          parallel?.syncNetwork();
+          average.update();
+        }
         lossSum += r.loss * b.size;
         termSum.ce += r.terms.ce * b.size;
         termSum.window += r.terms.window * b.size;
@@ -291,6 +298,7 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
         opts.onBatch?.({ epoch, batch, batches: nBatches, samples: seen, loss: lossSum / seen, acc: correct / seen });
         await yieldToEventLoop();
       }
+      parallel?.syncNetwork();
       if (seen === 0) break;
       const seconds = (performance.now() - t0) / 1000;
       const m: EpochMetrics = {
@@ -322,6 +330,8 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
       if (opts.signal?.aborted) break;
     }
   } finally {
+    // The network holds what training reached, also after an abort or an error.
+    parallel?.syncNetwork();
     await ownPool?.close();
     optimizer.dispose();
     // The averaged weights are the trained network (also after an abort: they are what was reported).
