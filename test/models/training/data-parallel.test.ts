@@ -107,10 +107,21 @@ describe('data-parallel training steps', () => {
   });
 
   // The update on the workers (reduction and Adam per slice of the parameters) against this
-  // thread's reduction and tfjs' Adam on the same shards: the same float32 operations in the same
-  // order, so the same weights to the bit; the dead-neuron term acts on both kinds of layer.
+  // thread's reduction and tfjs' Adam on the same shards. The slices compute Adam in double where
+  // tfjs rounds every operation to float32 (sharded-adam.ts), so the weights agree to a few float32
+  // roundings per step; the dead-neuron term acts on both kinds of layer, and a wrong reduction of
+  // it (a missed shard, a per-shard selection) would move weights by a sizeable part of lr.
   it('applies Adam, the projection and the weight decay on the workers as tfjs does on this thread, with 1, 2 and 3 workers', async () => {
     const { x } = batch(5);
+    const worstOf = (a: SpikingNetwork, b: SpikingNetwork) => {
+      let worst = 0;
+      a.trainableVariables().forEach((v, k) => {
+        const p = v.dataSync();
+        const q = b.trainableVariables()[k]!.dataSync();
+        p.forEach((z, i) => (worst = Math.max(worst, Math.abs(z - q[i]!))));
+      });
+      return worst;
+    };
     for (const w of [1, 2, 3]) {
       const net = deadNet(x);
       const ref = SpikingNetwork.fromStates(net.config, net.states());
@@ -126,11 +137,12 @@ describe('data-parallel training steps', () => {
         (optimizer as unknown as { learningRate: number }).learningRate = lr;
         const b = await reference.step(optimizer, xs, ys);
         decayWeights(ref.trainableVariables(), shrink);
-        expect(a, `${w} workers, step ${step}`).toEqual(b);
+        expect(a.correct, `${w} workers, step ${step}`).toBe(b.correct);
+        expect(a.loss, `${w} workers, step ${step}`).toBeCloseTo(b.loss, 5);
       }
-      expect(net.states()).not.toEqual(ref.states());
+      expect(worstOf(net, ref)).toBeGreaterThan(0.01);
       sharded.syncNetwork();
-      expect(net.states(), `${w} workers`).toEqual(ref.states());
+      expect(worstOf(net, ref), `${w} workers`).toBeLessThan(1e-6);
       // After the sync the network's own weights go back to the workers (here: a change made between steps).
       tf.tidy(() => net.trainableVariables().forEach((v) => v.assign(tf.mul(v, 0.5))));
       tf.tidy(() => ref.trainableVariables().forEach((v) => v.assign(tf.mul(v, 0.5))));
@@ -138,7 +150,7 @@ describe('data-parallel training steps', () => {
       await sharded.update(xs, ys, { lr: 0.01 });
       await reference.step(optimizer, xs, ys);
       sharded.syncNetwork();
-      expect(net.states(), `${w} workers, after a change between steps`).toEqual(ref.states());
+      expect(worstOf(net, ref), `${w} workers, after a change between steps`).toBeLessThan(1e-6);
       optimizer.dispose();
       net.dispose();
       ref.dispose();
