@@ -10,7 +10,7 @@
  * moments, bias corrections, epsilon and order of projection and decay), computed in double and
  * rounded once to float32 where a value is stored, where tfjs rounds after every operation: the
  * bit-exact chain (a Math.fround per operation, three divisions and a square root per parameter)
- * cost a worker 3-5 ms a step on 234 000 parameters, this 1.5-2 ms. A step's weights agree with
+ * cost a worker about twice as much (docs/RESULTS.md, "Every core, this round"). A step's weights agree with
  * tfjs' to a few float32 roundings (test: sharded-adam.test.ts). A slice's numbers do not depend on
  * where the slices are cut, so a seed and a worker count give the same weights every time.
  */
