@@ -9,9 +9,10 @@
  * processes on a shared machine falls on all of them alike; each round gives a ratio, and the
  * headline figures are medians. The load average is reported before and after.
  * `twin_step_ms_1_sharded` is the data-parallel path with one worker (inline): what sharding itself costs.
- * N workers run the training path (DataParallelStep.update: gradients, reduction and Adam on the
- * workers); `TWIN_MAIN_ADAM=1` adds `twin_step_ms_<N>_main_adam`, the reduction and Adam on the
- * calling thread, timed in the same rounds. Per variant: CPU ms per step by thread
+ * N workers run the training path (DataParallelStep.step: the shards' gradients on the workers,
+ * the reduction and Adam on the calling thread); `TWIN_SHARDED_ADAM=1` adds
+ * `twin_step_ms_<N>_sharded_adam` (DataParallelStep.update: the reduction and Adam on the workers
+ * too), timed in the same rounds. Per variant: CPU ms per step by thread
  * (`twin_step_cpu_ms_*`), the CPU projection of the speed-up, and `twin_step_serial_fraction_*`
  * (the calling thread's CPU over one thread's whole step).
  *
@@ -92,8 +93,8 @@ export interface TwinStepOptions {
   batch?: number;
   /** Untimed steps per variant first (default 30): each thread compiles its code in its own isolate, and V8 is still optimising the workers after 10. */
   warmup?: number;
-  /** Also time `<N>_main_adam`: the reduction and Adam on the calling thread (the path before). */
-  mainAdam?: boolean;
+  /** Also time `<N>_sharded_adam`: the reduction and Adam on the workers (DataParallelStep.update). */
+  shardedAdam?: boolean;
 }
 
 /** `twin_step_ms_<N>` for 1 and each worker count, `twin_step_speedup_<N>`, their per-round ratios and the load average. */
@@ -150,13 +151,13 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
     });
   }
   const started: Record<string, number> = {};
-  // `<N>`: the training path (DataParallelStep.update: reduction and Adam on the workers, each on
-  // its slice of the parameters); `<N>_main_adam` with `mainAdam`: the reduction and tfjs' Adam on
-  // this thread (DataParallelStep.step), the path before, for a comparison under the same load.
-  const paths = opts.mainAdam ? (['update', 'main_adam'] as const) : (['update'] as const);
+  // `<N>`: the training path (DataParallelStep.step: the reduction and tfjs' Adam on this thread);
+  // `<N>_sharded_adam` with `shardedAdam`: DataParallelStep.update (the reduction and Adam on the
+  // workers, each on its slice of the parameters), timed in the same rounds.
+  const paths = opts.shardedAdam ? (['step', 'update'] as const) : (['step'] as const);
   for (const w of [1, ...workers]) {
     for (const path of paths) {
-      if (w === 1 && path === 'main_adam') continue;
+      if (w === 1 && path === 'update') continue;
       const net = fresh();
       const optimizer = tf.train.adam(0.01);
       const t0 = performance.now();
@@ -166,9 +167,9 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
         path === 'update' ? (x: Float32Array, y: Uint8Array) => dp.update(x, y, { lr: 0.01 }) : (x: Float32Array, y: Uint8Array) => dp.step(optimizer, x, y);
       // The first step starts the threads, their backends and replicas.
       await step(batches[0]!.x, batches[0]!.y);
-      if (path === 'update') started[w] = performance.now() - t0;
+      if (path === 'step') started[w] = performance.now() - t0;
       variants.push({
-        name: `${w === 1 ? '1_sharded' : String(w)}${path === 'main_adam' ? '_main_adam' : ''}`,
+        name: `${w === 1 ? '1_sharded' : String(w)}${path === 'update' ? '_sharded_adam' : ''}`,
         workers: w,
         ticks: new Map(),
         step: async (x, y) => void (await step(x, y)),
@@ -319,6 +320,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
           limitTrain: num(env.TWIN_LIMIT_TRAIN),
           limitTest: num(env.TWIN_LIMIT_TEST),
         })
-      : await twinStepScaling({ rounds: num(env.TWIN_ROUNDS), steps: num(env.TWIN_STEPS), warmup: num(env.TWIN_WARMUP), mainAdam: env.TWIN_MAIN_ADAM === '1' });
+      : await twinStepScaling({
+          rounds: num(env.TWIN_ROUNDS),
+          steps: num(env.TWIN_STEPS),
+          warmup: num(env.TWIN_WARMUP),
+          shardedAdam: env.TWIN_SHARDED_ADAM === '1',
+        });
   console.log(JSON.stringify(result));
 }

@@ -2,13 +2,14 @@
  * Data-parallel training steps: a batch split into contiguous shards, one per pool worker, each
  * worker's replica of the network computing its shard's loss gradients (shard-task.ts) into a
  * SharedArrayBuffer. Two ways to finish a step:
- *   - `update` (what training uses): the workers also reduce the gradients and apply Adam, each on
- *     its own slice of the parameters (sharded-adam.ts), weights and Adam's moments in shared
- *     memory; this thread only selects the dead-neuron term from the shards' firing counts (a few
- *     numbers per neuron), so it does no per-parameter work. The network's variables catch up
- *     with the shared weights at `syncNetwork()`.
- *   - `gradients` / `step`: this thread sums the shards and a tf.Optimizer steps the network it
- *     holds (kept as the reference `update` is tested against).
+ *   - `gradients` / `step` (what the trainer uses): this thread sums the shards and a tf.Optimizer
+ *     steps the network it holds.
+ *   - `update`: the workers also reduce the gradients and apply Adam, each on its own slice of the
+ *     parameters (sharded-adam.ts), weights and Adam's moments in shared memory; this thread only
+ *     selects the dead-neuron term from the shards' firing counts (a few numbers per neuron), so it
+ *     does no per-parameter work. The network's variables catch up with the shared weights at
+ *     `syncNetwork()`. It measured no faster than `step` on 2 cores (docs/RESULTS.md): what it saves
+ *     this thread, the workers spend.
  * Shards are summed in shard order either way, so a seed and a worker count always give the same numbers.
  *
  * The loss is the trainer's (forwardLoss) exactly, not a per-shard approximation: the

@@ -270,23 +270,20 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
         let r: StepResult;
         if (parallel) {
           try {
-            // Adam and the weight decay run on the workers, each on its slice of the weights.
-            r = await parallel.update(x, b.y, { lr, shrink }, opts.signal);
+            // The reduction and Adam on this thread (DataParallelStep.step). DataParallelStep.update
+            // runs them on the workers instead (then syncNetwork() before the network is read, the
+            // weight decay passed to it); it measured no faster here (docs/RESULTS.md, "Every core,
+            // this round").
+            r = await parallel.step(optimizer, x, b.y, opts.signal);
           } catch (err) {
             // A step cut short by the signal is dropped whole: no partial update.
             if (opts.signal?.aborted) break;
             throw err;
           }
-        } else {
-          r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
-          decayWeights(net.trainableVariables(), shrink);
-        }
+        } else r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
-        if (average) {
-          // The average reads the network's variables: a per-step copy of the shared weights (serial work the presets avoid).
-          parallel?.syncNetwork();
-          average.update();
-        }
+        decayWeights(net.trainableVariables(), shrink);
+        average?.update();
         lossSum += r.loss * b.size;
         termSum.ce += r.terms.ce * b.size;
         termSum.window += r.terms.window * b.size;
@@ -298,7 +295,6 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
         opts.onBatch?.({ epoch, batch, batches: nBatches, samples: seen, loss: lossSum / seen, acc: correct / seen });
         await yieldToEventLoop();
       }
-      parallel?.syncNetwork();
       if (seen === 0) break;
       const seconds = (performance.now() - t0) / 1000;
       const m: EpochMetrics = {
@@ -330,8 +326,6 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
       if (opts.signal?.aborted) break;
     }
   } finally {
-    // The network holds what training reached, also after an abort or an error.
-    parallel?.syncNetwork();
     await ownPool?.close();
     optimizer.dispose();
     // The averaged weights are the trained network (also after an abort: they are what was reported).
