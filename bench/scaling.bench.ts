@@ -18,6 +18,8 @@
  * The counts of a family are measured interleaved (1, 2, then 2, 1, ...: `SCALING_PASSES` passes for the
  * fit, default 2; `SCALING_MOCK_PASSES` for the mock, default 6), and the median of each is reported,
  * so a change in the machine's load hits both alike. Progress goes to stderr.
+ * `SCALING_ONLY=calib` (or `mock`, `twin`, comma-separated) measures those families only;
+ * `TWIN_SHARDED_ADAM=1` adds the twin's step with the reduction and Adam on the workers (DataParallelStep.update).
  *
  * A new family is one `Family` in FAMILIES: a name, a setup, and a measure(workers) -> number.
  */
@@ -204,10 +206,17 @@ function workerCounts(): number[] {
   return [1, 2, 4, 8, 16].filter((w) => w <= 2 || w <= cores);
 }
 
+/** The families `SCALING_ONLY` names (all when unset). */
+function wanted(name: 'calib' | 'mock' | 'twin'): boolean {
+  const only = process.env.SCALING_ONLY;
+  return !only || only.split(',').includes(name);
+}
+
 async function main(): Promise<void> {
   const counts = workerCounts();
   const out: Record<string, unknown> = { cores: availableParallelism(), workers: counts, load_avg_before: round(loadavg()[0], 3) };
-  for (const make of FAMILIES) {
+  const families = FAMILIES.filter((make) => wanted(make === calibrationFit ? 'calib' : 'mock'));
+  for (const make of families) {
     const fam = make();
     await fam.setup?.();
     const samples = new Map<number, number[]>(counts.map((w) => [w, []]));
@@ -225,7 +234,7 @@ async function main(): Promise<void> {
     Object.assign(out, fam.extra?.() ?? {});
   }
   // The twin's data-parallel step (784-256-128-10, batch 128, DSTD M = 16), interleaved inside bench/twin-scaling.ts.
-  Object.assign(out, await twinStepScaling({ workers: counts.filter((w) => w > 1) }));
+  if (wanted('twin')) Object.assign(out, await twinStepScaling({ workers: counts.filter((w) => w > 1), shardedAdam: process.env.TWIN_SHARDED_ADAM === '1' }));
   out.load_avg_after = round(loadavg()[0], 3);
   console.log(JSON.stringify(out));
 }

@@ -9,6 +9,12 @@
  * processes on a shared machine falls on all of them alike; each round gives a ratio, and the
  * headline figures are medians. The load average is reported before and after.
  * `twin_step_ms_1_sharded` is the data-parallel path with one worker (inline): what sharding itself costs.
+ * N workers run the training path (DataParallelStep.step: the shards' gradients on the workers,
+ * the reduction and Adam on the calling thread); `TWIN_SHARDED_ADAM=1` adds
+ * `twin_step_ms_<N>_sharded_adam` (DataParallelStep.update: the reduction and Adam on the workers
+ * too), timed in the same rounds. Per variant: CPU ms per step by thread
+ * (`twin_step_cpu_ms_*`), the CPU projection of the speed-up, and `twin_step_serial_fraction_*`
+ * (the calling thread's CPU over one thread's whole step).
  *
  * `twinAccuracyScaling`: the image preset's training (batch 64, lr 0.01 cosine, its loss) of the
  * same network on Fashion-MNIST for each seed and worker count; final test accuracy (DSTD), the
@@ -87,6 +93,8 @@ export interface TwinStepOptions {
   batch?: number;
   /** Untimed steps per variant first (default 30): each thread compiles its code in its own isolate, and V8 is still optimising the workers after 10. */
   warmup?: number;
+  /** Also time `<N>_sharded_adam`: the reduction and Adam on the workers (DataParallelStep.update). */
+  shardedAdam?: boolean;
 }
 
 /** `twin_step_ms_<N>` for 1 and each worker count, `twin_step_speedup_<N>`, their per-round ratios and the load average. */
@@ -143,27 +151,36 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
     });
   }
   const started: Record<string, number> = {};
+  // `<N>`: the training path (DataParallelStep.step: the reduction and tfjs' Adam on this thread);
+  // `<N>_sharded_adam` with `shardedAdam`: DataParallelStep.update (the reduction and Adam on the
+  // workers, each on its slice of the parameters), timed in the same rounds.
+  const paths = opts.shardedAdam ? (['step', 'update'] as const) : (['step'] as const);
   for (const w of [1, ...workers]) {
-    const net = fresh();
-    const optimizer = tf.train.adam(0.01);
-    const t0 = performance.now();
-    const pool = new TaskPool(w);
-    const dp = new DataParallelStep(net, pool, { solver, loss: cfg, maxBatch: B });
-    // The first step starts the threads, their backends and replicas.
-    await dp.step(optimizer, batches[0]!.x, batches[0]!.y);
-    started[w] = performance.now() - t0;
-    variants.push({
-      name: w === 1 ? '1_sharded' : String(w),
-      workers: w,
-      ticks: new Map(),
-      step: async (x, y) => void (await dp.step(optimizer, x, y)),
-      close: async () => {
-        await pool.close();
-        optimizer.dispose();
-        net.dispose();
-      },
-      times: [],
-    });
+    for (const path of paths) {
+      if (w === 1 && path === 'update') continue;
+      const net = fresh();
+      const optimizer = tf.train.adam(0.01);
+      const t0 = performance.now();
+      const pool = new TaskPool(w);
+      const dp = new DataParallelStep(net, pool, { solver, loss: cfg, maxBatch: B });
+      const step =
+        path === 'update' ? (x: Float32Array, y: Uint8Array) => dp.update(x, y, { lr: 0.01 }) : (x: Float32Array, y: Uint8Array) => dp.step(optimizer, x, y);
+      // The first step starts the threads, their backends and replicas.
+      await step(batches[0]!.x, batches[0]!.y);
+      if (path === 'step') started[w] = performance.now() - t0;
+      variants.push({
+        name: `${w === 1 ? '1_sharded' : String(w)}${path === 'update' ? '_sharded_adam' : ''}`,
+        workers: w,
+        ticks: new Map(),
+        step: async (x, y) => void (await step(x, y)),
+        close: async () => {
+          await pool.close();
+          optimizer.dispose();
+          net.dispose();
+        },
+        times: [],
+      });
+    }
   }
   const load0 = loadavg();
   // Warm-up, untimed.
@@ -215,10 +232,13 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
     cpu[v.name] = { main, workers: w, other };
     out[`twin_step_cpu_ms_${v.name}`] = { main: round(main, 3), workers: w.map((x) => round(x, 3)), other_threads: round(other, 3) };
   }
-  for (const w of workers) {
-    const c = cpu[String(w)]!;
+  for (const v of variants) {
+    if (v.workers < 2) continue;
+    const c = cpu[v.name]!;
     const critical = c.main + Math.max(0, ...c.workers);
-    if (critical > 0) out[`twin_step_speedup_${w}_cpu_projection`] = round(cpu['1']!.main / critical, 3);
+    if (critical > 0) out[`twin_step_speedup_${v.name}_cpu_projection`] = round(cpu['1']!.main / critical, 3);
+    // The part of a step no worker runs: this thread's CPU over one thread's whole step.
+    if (cpu['1']!.main > 0) out[`twin_step_serial_fraction_${v.name}`] = round(c.main / cpu['1']!.main, 3);
   }
   // One thread's CPU per step over the same thread on half the batch: the most 2 workers can give
   // with free threads, reduction and Adam (each shard costs at least a half-batch step less its Adam).
@@ -300,6 +320,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
           limitTrain: num(env.TWIN_LIMIT_TRAIN),
           limitTest: num(env.TWIN_LIMIT_TEST),
         })
-      : await twinStepScaling({ rounds: num(env.TWIN_ROUNDS), steps: num(env.TWIN_STEPS), warmup: num(env.TWIN_WARMUP) });
+      : await twinStepScaling({
+          rounds: num(env.TWIN_ROUNDS),
+          steps: num(env.TWIN_STEPS),
+          warmup: num(env.TWIN_WARMUP),
+          shardedAdam: env.TWIN_SHARDED_ADAM === '1',
+        });
   console.log(JSON.stringify(result));
 }

@@ -6,14 +6,16 @@
  * order the tasks finished in, so the fit is the same for any worker count.
  *
  * A layer's dataset goes to the threads once, serialised into a SharedArrayBuffer that every task
- * of the layer names (a thread deserialises it the first time, fit-task.ts).
+ * of the layer names, the PNN and the ideal fit alike (a thread deserialises it the first time,
+ * fit-task.ts). The family refits run on the pool too, one task per layer and polarity.
  */
 
 import { randomUUID } from 'node:crypto';
 import { serialize } from 'node:v8';
 import type { TaskPool } from '../models/parallel/pool.ts';
-import type { NeuronStep, NeuronTaskInput, NeuronTaskResult } from './fit-task.ts';
-import type { GlobalParams, LayerFitter } from './layer-fit.ts';
+import type { FamilyTaskInput, NeuronStep, NeuronTaskInput, NeuronTaskResult } from './fit-task.ts';
+import type { CurveFamily } from './transfer-fit.ts';
+import type { GlobalParams, LayerDataset, LayerFitter, PooledObservations } from './layer-fit.ts';
 
 const TASK = new URL('./fit-task.ts', import.meta.url);
 
@@ -25,7 +27,8 @@ export interface NeuronJob {
 }
 
 export class FitPool {
-  private readonly shared = new WeakMap<LayerFitter, { key: string; data: SharedArrayBuffer }>();
+  /** Per dataset, its serialised bytes: the PNN and the ideal fitters of a layer share one dataset (and these bytes). */
+  private readonly shared = new WeakMap<LayerDataset, { id: string; data: SharedArrayBuffer }>();
 
   constructor(
     readonly pool: TaskPool,
@@ -33,16 +36,16 @@ export class FitPool {
   ) {}
 
   private handle(f: LayerFitter): { key: string; data: SharedArrayBuffer } {
-    let h = this.shared.get(f);
+    let h = this.shared.get(f.data);
     if (!h) {
       // The raw samples are not needed once the dataset is built (and are the bulk of it).
       const bytes = serialize({ ...f.data, input: { ...f.data.input, samples: [] } });
       const data = new SharedArrayBuffer(bytes.length);
       new Uint8Array(data).set(bytes);
-      h = { key: `${randomUUID()}:${f.state.ideal ? 'ideal' : 'pnn'}`, data };
-      this.shared.set(f, h);
+      h = { id: randomUUID(), data };
+      this.shared.set(f.data, h);
     }
-    return h;
+    return { key: `${h.id}:${f.state.ideal ? 'ideal' : 'pnn'}`, data: h.data };
   }
 
   /**
@@ -95,8 +98,33 @@ export class FitPool {
   async refitFamilies(fitters: readonly LayerFitter[], globals: GlobalParams, neurons?: readonly (readonly number[])[]): Promise<void> {
     const plans = fitters.map((f, k) => f.familyPlan(undefined, neurons?.[k]));
     const obs = await this.run(fitters.map((f, k) => ({ fitter: f, neurons: plans[k].pool, steps: [{ kind: 'observe', step: plans[k].step }], globals })));
-    fitters.forEach((f, k) => f.fitFamilies(obs[k].map((r) => r.observations ?? [])));
+    await this.fitFamilies(
+      fitters,
+      obs.map((o) => o.map((r) => r.observations ?? [])),
+    );
     await this.run(fitters.map((f) => ({ fitter: f, neurons: allNeurons(f), steps: [{ kind: 'project' }], globals })));
+  }
+
+  /**
+   * LayerFitter.fitFamilies of every fitter, each polarity's family a task of its own: the fits of
+   * NMOS and PMOS families read disjoint observations (a polarity's synapses keep their order, so
+   * the sums are the same), and they were the largest serial step of the fit on this thread.
+   */
+  private async fitFamilies(fitters: readonly LayerFitter[], observations: (readonly PooledObservations[])[][]): Promise<void> {
+    const tasks = fitters.flatMap((_f, k) =>
+      (['nmos', 'pmos'] as const).map((pol) => ({ k, pol, observations: observations[k]!.map((list) => list.filter((o) => o.pol === pol)) })),
+    );
+    const inputs = tasks.map(({ k, pol, observations: o }): FamilyTaskInput => {
+      const f = fitters[k]!;
+      const { key, data } = this.handle(f);
+      return { key, data, ideal: f.state.ideal, families: f.state.families, pol, observations: o };
+    });
+    const fitted = await this.pool.runAll<FamilyTaskInput, CurveFamily>(TASK, 'fitFamily', inputs, { signal: this.signal });
+    tasks.forEach(({ k, pol }, t) => {
+      fitters[k]!.state.families[pol] = fitted[t]!;
+    });
+    // The rest of fitFamilies: the per-transistor shifts now live in the families.
+    for (const f of fitters) for (const a of [f.state.dVthN, f.state.lnGainN, f.state.dVthP, f.state.lnGainP]) a.fill(0);
   }
 }
 

@@ -7,7 +7,9 @@
  * globals, so a task's result is the same on any thread and in any order: what makes the profile
  * identical for every worker count. Each thread keeps one LayerFitter per layer dataset (built
  * from the serialised dataset the first time it sees it); the fitter's other neurons are stale
- * there and never read.
+ * there and never read. The PNN and the ideal fitter of a layer share one dataset (read only).
+ *
+ * `fitFamily`: one polarity's family refit of a layer (LayerFitter.fitFamilies on its observations).
  */
 
 import { deserialize } from 'node:v8';
@@ -45,14 +47,28 @@ export interface NeuronTaskResult {
   observations?: PooledObservations[];
 }
 
+/** A family refit of one polarity of a layer (fit-pool.ts): LayerFitter.fitFamilies on that polarity's observations. */
+export interface FamilyTaskInput {
+  key: string;
+  data: SharedArrayBuffer;
+  ideal: boolean;
+  families: { nmos: CurveFamily; pmos: CurveFamily };
+  pol: 'nmos' | 'pmos';
+  /** Per neuron of the refit's pool, its observations of this polarity. */
+  observations: PooledObservations[][];
+}
+
 /** Fitters of this thread by key; a calibration's keys are few, old ones are dropped. */
 const fitters = new Map<string, LayerFitter>();
 const KEEP = 16;
 
-function fitterFor(t: NeuronTaskInput): LayerFitter {
+function fitterFor(t: Pick<NeuronTaskInput, 'key' | 'data' | 'ideal' | 'families'>): LayerFitter {
   let f = fitters.get(t.key);
   if (!f) {
-    const data = deserialize(new Uint8Array(t.data)) as LayerDataset;
+    // A layer's PNN and ideal fitters share their dataset (the key's part before the colon): deserialised once.
+    const dataset = t.key.slice(0, t.key.lastIndexOf(':'));
+    const twin = [...fitters.entries()].find(([k]) => k.slice(0, k.lastIndexOf(':')) === dataset)?.[1];
+    const data = twin ? twin.data : (deserialize(new Uint8Array(t.data)) as LayerDataset);
     f = new LayerFitter(data, t.ideal, t.families);
     fitters.set(t.key, f);
     while (fitters.size > KEEP) fitters.delete(fitters.keys().next().value as string);
@@ -89,4 +105,13 @@ export function fitNeurons(t: NeuronTaskInput): NeuronTaskResult[] {
     out.state = f.neuronState(n.i);
     return out;
   });
+}
+
+/** The family of `pol` fitted to its observations, starting from the families the task carries. */
+export function fitFamily(t: FamilyTaskInput): CurveFamily {
+  const f = fitterFor(t);
+  f.state.families.nmos = { ...t.families.nmos };
+  f.state.families.pmos = { ...t.families.pmos };
+  f.fitFamilies(t.observations);
+  return f.state.families[t.pol];
 }

@@ -1,9 +1,16 @@
 /**
  * Data-parallel training steps: a batch split into contiguous shards, one per pool worker, each
  * worker's replica of the network computing its shard's loss gradients (shard-task.ts) into a
- * SharedArrayBuffer; this thread sums the shards in shard order (so a seed and a worker count
- * always give the same numbers), applies the optimiser step to the network it holds and
- * publishes the new weights through shared memory for the next step.
+ * SharedArrayBuffer. Two ways to finish a step:
+ *   - `gradients` / `step` (what the trainer uses): this thread sums the shards and a tf.Optimizer
+ *     steps the network it holds.
+ *   - `update`: the workers also reduce the gradients and apply Adam, each on its own slice of the
+ *     parameters (sharded-adam.ts), weights and Adam's moments in shared memory; this thread only
+ *     selects the dead-neuron term from the shards' firing counts (a few numbers per neuron), so it
+ *     does no per-parameter work. The network's variables catch up with the shared weights at
+ *     `syncNetwork()`. It measured no faster than `step` on 2 cores (docs/RESULTS.md): what it saves
+ *     this thread, the workers spend.
+ * Shards are summed in shard order either way, so a seed and a worker count always give the same numbers.
  *
  * The loss is the trainer's (forwardLoss) exactly, not a per-shard approximation: the
  * cross-entropy and window terms are batch means, so each shard contributes n_s / B of its own
@@ -21,12 +28,14 @@ import { DenseSpikeLayer } from '../network/layer.ts';
 import type { SpikingNetwork } from '../network/network.ts';
 import type { SpikeSolver } from '../network/solver.ts';
 import type { TaskPool } from '../parallel/pool.ts';
-import { readInto, tensorCopy } from '../tf/tensor-io.ts';
+import { assignFrom, readInto, tensorCopy } from '../tf/tensor-io.ts';
 import type { LossConfig } from './losses.ts';
+import { ADAM_DEFAULTS, AdamClock, type DeadTerm, type UpdateInput } from './sharded-adam.ts';
 import type { FixedLayerState, ReplicaSpec, ShardInput, ShardResult } from './shard-task.ts';
 import type { StepResult } from './trainer.ts';
 
 const TASK = new URL('./shard-task.ts', import.meta.url);
+const UPDATE = new URL('./sharded-adam.ts', import.meta.url);
 
 /** True when data-parallel steps can train this network (every layer dense). */
 export function dataParallelSupported(net: SpikingNetwork): boolean {
@@ -48,7 +57,7 @@ export function dataParallelWorthIt(net: SpikingNetwork, batchSize: number, work
   return workers > 1 && dataParallelSupported(net) && Math.floor(batchSize / workers) * synapses >= MIN_SHARD_SYNAPSE_ROWS;
 }
 
-/** Contiguous shards [start, end) of a batch of n rows over `workers` workers (empty shards left out). */
+/** Contiguous shards [start, end) of a batch of n rows (or slices of n parameters) over `workers` workers (empty ones left out). */
 export function shardRanges(n: number, workers: number): [number, number][] {
   const out: [number, number][] = [];
   for (let k = 0; k < workers; k++) {
@@ -62,6 +71,17 @@ export function shardRanges(n: number, workers: number): [number, number][] {
 /** A step's gradients summed over the shards, one Float32Array per trainable variable (net order). */
 export interface ReducedStep extends StepResult {
   grads: Float32Array[];
+}
+
+/** A step's loss figures and the batch-wide dead-neuron term, from the shards' results alone. */
+interface StepPlan extends StepResult {
+  deadTerms: DeadTerm[];
+}
+
+/** Options of `update`: Adam's learning rate for this step and the decoupled weight decay factor (1 - lr * weightDecay; 1 = off). */
+export interface UpdateOptions {
+  lr: number;
+  shrink?: number;
 }
 
 export class DataParallelStep {
@@ -80,6 +100,11 @@ export class DataParallelStep {
   private readonly specBytes: SharedArrayBuffer;
   /** The reduced gradients, reused from step to step (what `gradients` returns views of). */
   private readonly total: Float32Array;
+  /** Adam's moments for `update` (m then v), made at its first call. */
+  private moments: SharedArrayBuffer | undefined;
+  private clock: AdamClock | undefined;
+  /** True when `update` has moved the shared weights past the network's variables (see syncNetwork). */
+  private ahead = false;
 
   constructor(net: SpikingNetwork, pool: TaskPool, opts: { solver: SpikeSolver; loss: LossConfig; maxBatch: number }) {
     if (!dataParallelSupported(net))
@@ -119,11 +144,64 @@ export class DataParallelStep {
    * figures. The gradient arrays are views of a buffer the next call overwrites.
    */
   async gradients(x: Float32Array, labels: Uint8Array, signal?: AbortSignal): Promise<ReducedStep> {
+    this.syncNetwork();
+    this.publishWeights();
+    const results = await this.shardGradients(x, labels, signal);
+    return this.reduce(results, labels.length);
+  }
+
+  /**
+   * One training step with the optimiser on the workers: the shards' gradients, then each worker
+   * reduces its slice of the parameters and applies Adam (tf.train.adam's arithmetic and defaults,
+   * its state kept here from call to call), the projection onto pE, pI >= 0 and the weight decay.
+   * A step cut short by the signal changes nothing; once the gradients are in, the update runs whole.
+   * The network's variables are not touched: call `syncNetwork()` before reading them.
+   */
+  async update(x: Float32Array, labels: Uint8Array, opts: UpdateOptions, signal?: AbortSignal): Promise<StepResult> {
+    const shrink = opts.shrink ?? 1;
+    if (!(shrink > 0 && shrink <= 1)) throw new RangeError(`shrink must lie in (0, 1] (1 - lr * weightDecay), got ${shrink}`);
+    if (!(opts.lr > 0)) throw new RangeError(`lr must be > 0, got ${opts.lr}`);
+    if (!this.ahead) this.publishWeights();
+    const results = await this.shardGradients(x, labels, signal);
+    const plan = this.plan(results, labels.length);
+    this.moments ??= new SharedArrayBuffer(2 * this.P * 4);
+    this.clock ??= new AdamClock({ lr: opts.lr, ...ADAM_DEFAULTS, epsilon: tf.backend().epsilon() });
+    const adam = this.clock.next(opts.lr);
+    const inputs: UpdateInput[] = shardRanges(this.P, this.workers).map(([start, end]) => ({
+      weights: this.weights,
+      moments: this.moments!,
+      grads: this.grads,
+      shards: results.length,
+      P: this.P,
+      start,
+      end,
+      dead: plan.deadTerms,
+      adam,
+      shrink,
+    }));
+    this.ahead = true;
+    await this.pool.runAll<UpdateInput, void>(UPDATE, 'updateSlice', inputs);
+    return { loss: plan.loss, terms: plan.terms, correct: plan.correct, silent: plan.silent };
+  }
+
+  /** Copies the weights `update` left in shared memory into the network's variables (no-op when they agree). */
+  syncNetwork(): void {
+    if (!this.ahead) return;
+    const w = new Float32Array(this.weights);
+    let offset = 0;
+    for (const v of this.vars) {
+      assignFrom(v, w.subarray(offset, offset + v.size));
+      offset += v.size;
+    }
+    this.ahead = false;
+  }
+
+  /** The shards' gradients of a batch into `grads` (the weights the workers read are the shared ones). */
+  private async shardGradients(x: Float32Array, labels: Uint8Array, signal?: AbortSignal): Promise<ShardResult[]> {
     const n = labels.length;
     const F = this.net.features;
     if (n < 1 || n > this.maxBatch) throw new RangeError(`batch of ${n} rows: this step takes 1 to ${this.maxBatch}`);
     if (x.length !== n * F) throw new RangeError(`batch needs ${n} rows of ${F} values (${n * F}), got ${x.length}`);
-    this.publishWeights();
     new Float32Array(this.x, 0, n * F).set(x);
     new Uint8Array(this.y, 0, n).set(labels);
     const ranges = shardRanges(n, this.workers);
@@ -139,8 +217,7 @@ export class DataParallelStep {
       end,
       batch: n,
     }));
-    const results = await this.pool.runAll<ShardInput, ShardResult>(TASK, 'shardGradients', inputs, { signal });
-    return this.reduce(results, n);
+    return this.pool.runAll<ShardInput, ShardResult>(TASK, 'shardGradients', inputs, { signal });
   }
 
   /** One optimiser step on a batch: gradients, `optimizer.applyGradients`, projection onto pE, pI >= 0. */
@@ -165,9 +242,8 @@ export class DataParallelStep {
     }
   }
 
-  /** Sums shard 0, 1, ... in that order; selects and normalises the dead-neuron term batch-wide. */
+  /** Sums shard 0, 1, ... in that order and adds the batch-wide dead-neuron term (sharded-adam.ts' updateSlice does the same per slice). */
   private reduce(results: ShardResult[], B: number): ReducedStep {
-    const cfg = this.spec.loss;
     const P = this.P;
     const S = results.length;
     const all = new Float32Array(this.grads);
@@ -177,6 +253,33 @@ export class DataParallelStep {
       const g = all.subarray(s * 2 * P, s * 2 * P + P);
       for (let k = 0; k < P; k++) total[k]! += g[k]!;
     }
+    const plan = this.plan(results, B);
+    for (const d of plan.deadTerms) {
+      const size = d.nIn * d.nOut;
+      // pE then pI, each [nIn, nOut] row-major: column i is neuron i.
+      for (const base of [d.offset, d.offset + size]) {
+        for (let row = base; row < base + size; row += d.nOut) {
+          for (let i = 0; i < d.nOut; i++) {
+            if (!d.chosen[i]) continue;
+            let sum = 0;
+            for (let s = 0; s < S; s++) sum += all[s * 2 * P + P + row + i]!;
+            total[row + i]! += d.factor * sum;
+          }
+        }
+      }
+    }
+    const grads: Float32Array[] = [];
+    let offset = 0;
+    for (const v of this.vars) {
+      grads.push(total.subarray(offset, offset + v.size));
+      offset += v.size;
+    }
+    return { loss: plan.loss, terms: plan.terms, correct: plan.correct, silent: plan.silent, grads };
+  }
+
+  /** The step's loss figures from the shards' results; selects and normalises the dead-neuron term batch-wide. */
+  private plan(results: ShardResult[], B: number): StepPlan {
+    const cfg = this.spec.loss;
     let ce = 0;
     let window = 0;
     let correct = 0;
@@ -187,6 +290,7 @@ export class DataParallelStep {
     }
     const L = this.net.layers.length;
     const silent: number[] = [];
+    const deadTerms: DeadTerm[] = [];
     let dead = 0;
     let layerOffset = 0;
     for (let l = 0; l < L; l++) {
@@ -227,28 +331,11 @@ export class DataParallelStep {
             for (let i = 0; i < nOut; i++) if (chosen[i]) value += d[i]!;
           }
           dead += (cfg.deadWeight * value) / denominator;
-          const factor = cfg.deadWeight / denominator;
-          // pE then pI, each [nIn, nOut] row-major: column i is neuron i.
-          for (const base of [layerOffset, layerOffset + size]) {
-            for (let row = base; row < base + size; row += nOut) {
-              for (let i = 0; i < nOut; i++) {
-                if (!chosen[i]) continue;
-                let sum = 0;
-                for (let s = 0; s < S; s++) sum += all[s * 2 * P + P + row + i]!;
-                total[row + i]! += factor * sum;
-              }
-            }
-          }
+          deadTerms.push({ offset: layerOffset, nIn: layer.nIn, nOut, factor: cfg.deadWeight / denominator, chosen });
         }
       }
       layerOffset += 2 * size;
     }
-    const grads: Float32Array[] = [];
-    let offset = 0;
-    for (const v of this.vars) {
-      grads.push(total.subarray(offset, offset + v.size));
-      offset += v.size;
-    }
-    return { loss: ce + window + dead, terms: { ce, window, dead }, correct, silent, grads };
+    return { loss: ce + window + dead, terms: { ce, window, dead }, correct, silent, deadTerms };
   }
 }

@@ -2,8 +2,12 @@
  * Farm test plumbing: a private redis-server on a free loopback port with its own temporary folder
  * (append-only file on, so a restart keeps the queues), and spikeloop CLI processes (workers,
  * submit, results) spawned as a user would run them.
+ *
+ * Nothing outlives the test process: every child is started under `setpriv --pdeathsig` (Linux:
+ * the kernel signals it when this process dies, even by SIGKILL or a runner's timeout), and on a
+ * normal exit the children still running are killed and the Redis folders removed.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +26,28 @@ import { deviceHorizons } from '../../../calibration/chip-mapping.ts';
 import { presetFor } from '../../../models/training/presets.ts';
 
 export const BIN = fileURLToPath(new URL('../../../bin/spikeloop.js', import.meta.url));
+
+const HAVE_SETPRIV = spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0;
+const live = new Set<ChildProcess>();
+const folders = new Set<string>();
+let reaperInstalled = false;
+
+function reap(): void {
+  for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const d of folders) rmSync(d, { recursive: true, force: true });
+}
+
+/** spawn(), tied to this process's life (see the file comment). */
+export function spawnTied(command: string, args: string[], opts: SpawnOptions): ChildProcess {
+  if (!reaperInstalled) {
+    process.once('exit', reap);
+    reaperInstalled = true;
+  }
+  const c = HAVE_SETPRIV ? spawn('setpriv', ['--pdeathsig', 'SIGTERM', command, ...args], opts) : spawn(command, args, opts);
+  live.add(c);
+  c.once('exit', () => live.delete(c));
+  return c;
+}
 
 export function haveRedis(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -53,10 +79,11 @@ export interface LocalRedis {
 export async function startRedis(): Promise<LocalRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'spikeloop-redis-'));
+  folders.add(dir);
   let child: ChildProcess | undefined;
   const start = () =>
     new Promise<void>((resolve, reject) => {
-      const c = spawn(
+      const c = spawnTied(
         'redis-server',
         [
           '--port',
@@ -111,6 +138,7 @@ export async function startRedis(): Promise<LocalRedis> {
     async dispose() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
+      folders.delete(dir);
     },
   };
 }
@@ -128,7 +156,7 @@ export interface SpawnedWorker {
 
 /** Starts `spikeloop farm worker` and resolves once it printed its ready line. */
 export function startWorker(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 60_000): Promise<SpawnedWorker> {
-  const child = spawn(process.execPath, [BIN, 'farm', 'worker', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawnTied(process.execPath, [BIN, 'farm', 'worker', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -171,7 +199,7 @@ export function startWorker(args: string[], env: NodeJS.ProcessEnv = {}, timeout
 /** Runs one CLI command to the end; with --json in args, `json` is its last stdout line parsed. */
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string; json: any }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawnTied(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
