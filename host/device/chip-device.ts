@@ -337,10 +337,14 @@ export class ChipDevice {
     if (this.info.patchDataBytes > 0) {
       // The smallest on the wire of: WEIGHTS_EDIT (runs and steps, when the board has it), WEIGHTS_PATCH, a full upload.
       const edits = this.info.features.includes(WEIGHTS_EDIT_FEATURE) ? encodeEdit(prev, next, this.info.patchDataBytes) : undefined;
-      const patches = encodePatch(prev, next, this.info.patchDataBytes, this.info.dac.bits);
       const editWire = edits ? patchWireBytes(layer, edits) : Infinity;
-      const patchWire = patchWireBytes(layer, patches);
-      if (Math.min(editWire, patchWire) >= this.fullPlan(layer, next).wire) {
+      // a WEIGHTS_PATCH takes at least a byte per changed code: no smaller than an edit of at most that
+      const patches = editWire <= changed ? [] : encodePatch(prev, next, this.info.patchDataBytes, this.info.dac.bits);
+      const patchWire = patches.length ? patchWireBytes(layer, patches) : Infinity;
+      const best = Math.min(editWire, patchWire);
+      // the full upload's plan (a whole-layer encoding) only when the change is not clearly smaller than WEIGHTS_WRITE
+      const write = fullWireBytes(layer, next.length, this.info.chunkCodes);
+      if (best >= write || (best >= write / 10 && best >= this.fullPlan(layer, next).wire)) {
         const r = await this.uploadWeights(layer, next, opts);
         return { ...r, changed, via: 'full' };
       }
