@@ -15,6 +15,9 @@
  *   --images N   test images scored by deploy (default 1000; the issue's figure is 10000)
  *   --train N    training images of the one fine-tuning epoch, batch 32 (default 320)
  *   --baud B     the paced rate (default 921600)
+ *   --cal-layers L,..  the full calibration probes only these layers (`calibrate --layers`), also the
+ *                one calibrate-quick starts from: a quicker profile for calibrate-quick alone (its figure
+ *                then is for a profile of those layers; the JSON says which)
  *   --unpaced-only  no paced run: wall_s_projected gives [max(unpaced, wire out), unpaced + wire out
  *                + wire in] at the rate (perfect overlap of compute and wire, and none), for
  *                workflows too long to run paced in the time at hand
@@ -43,6 +46,7 @@ const { values } = parseArgs({
     train: { type: 'string' },
     baud: { type: 'string' },
     'unpaced-only': { type: 'boolean' },
+    'cal-layers': { type: 'string' },
   },
 });
 const chosen = (values.workflows ?? 'deploy,finetune').split(',') as Workflow[];
@@ -51,6 +55,9 @@ const IMAGES = Number(values.images ?? 1000);
 const TRAIN = Number(values.train ?? 320);
 const BAUD = Number(values.baud ?? 921_600);
 const CHIP = 'mock:behavioral?seed=7&geometry=784-256-128-10';
+const CAL_LAYERS = values['cal-layers'];
+if (CAL_LAYERS !== undefined && !/^\d+(,\d+)*$/.test(CAL_LAYERS))
+  throw new RangeError(`--cal-layers: expected layer indices like 2 or 1,2, got '${CAL_LAYERS}'`);
 
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
 
@@ -74,7 +81,7 @@ let calibrated: string | undefined;
 function argv(w: Workflow, device: string, model: string, out: string): string[] {
   switch (w) {
     case 'calibrate':
-      return ['calibrate', '--device', device, '--out', out, '--json'];
+      return ['calibrate', '--device', device, '--out', out, ...(CAL_LAYERS ? ['--layers', CAL_LAYERS] : []), '--json'];
     case 'calibrate-quick':
       return ['calibrate', '--device', device, '--out', calibrated!, '--quick', '--json'];
     case 'start':
@@ -208,7 +215,7 @@ async function main(): Promise<void> {
               : { exit_code: paced.code }),
       };
     }
-    console.log(JSON.stringify({ bench: 'link-budget', chip: CHIP, baud: BAUD, workflows: result }));
+    console.log(JSON.stringify({ bench: 'link-budget', chip: CHIP, baud: BAUD, ...(CAL_LAYERS ? { cal_layers: CAL_LAYERS } : {}), workflows: result }));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -211,6 +211,24 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
   const progress = (stage: string) => (d: number, t: number) => opts.onProgress?.(`layer ${l}: ${stage}`, d, t);
   const run = (blocks: Parameters<typeof measureBlocks>[1], stage: string) =>
     measureBlocks(target, blocks, { signal: opts.signal, onProgress: progress(stage) });
+  // Groups of blocks that do not depend on each other's readings, measured in one go (on a
+  // pipelined device the line stays full across them); the readings come back per group.
+  const runGroups = async (groups: [ProbeBlock[], string][]): Promise<LayerSamples[][]> => {
+    const starts = groups.map((_, k) => groups.slice(0, k).reduce((s, [b]) => s + b.length, 0));
+    const all = await measureBlocks(
+      target,
+      groups.flatMap(([b]) => b),
+      {
+        signal: opts.signal,
+        onProgress: (d) => {
+          let k = groups.length - 1;
+          while (k > 0 && d <= starts[k]) k--;
+          progress(groups[k][1])(d - starts[k], groups[k][0].length);
+        },
+      },
+    );
+    return groups.map(([b], k) => all.slice(starts[k], starts[k] + b.length));
+  };
 
   const gridN = scanGrid(target.dac, target.safe, NMOS, sizes.scanCodes);
   const scanN = scanBlocks(ctx, NMOS, gridN, sizes.scanInputs);
@@ -225,8 +243,10 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
   // picks and the PMOS follow-up below index into it.
   const laterReadings = (blocks: () => ProbeBlock[]) => Array.from({ length: Math.max(0, sizes.sweepRepeats - 1) }, blocks).flat();
   const nmosSweeps = () => sweepBlocks(ctx, NMOS, nCodes);
-  const sweepN = await run(nmosSweeps(), 'NMOS sweeps');
-  const sweepNAgain = await run(laterReadings(nmosSweeps), 'NMOS sweeps, repeated');
+  const [sweepN, sweepNAgain] = await runGroups([
+    [nmosSweeps(), 'NMOS sweeps'],
+    [laterReadings(nmosSweeps), 'NMOS sweeps, repeated'],
+  ]);
   // The same sweeps with the precharge raised: the membrane starts a known distance below rest,
   // which pins the reversal potentials and the threshold scale in absolute terms (spike times
   // alone leave E+, E- and the thresholds free along a valley; see README.md). One step alone pins
@@ -281,8 +301,12 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
   const strongRef = Math.max(...nCodes);
   const partners = strongRef !== ref ? [ref, strongRef] : [ref];
   const pairSweeps = () => partners.flatMap((n) => sweepBlocks(ctx, PMOS, pCodes, n));
-  const sweepP = pCodes.length ? await run(pairSweeps(), 'PMOS sweeps') : [];
-  const sweepPAgain = pCodes.length ? await run(laterReadings(pairSweeps), 'PMOS sweeps, repeated') : [];
+  const [sweepP, sweepPAgain] = pCodes.length
+    ? await runGroups([
+        [pairSweeps(), 'PMOS sweeps'],
+        [laterReadings(pairSweeps), 'PMOS sweeps, repeated'],
+      ])
+    : [[], []];
   // Transistors outside every regular pair get codes of their own (pmos-follow-up.ts). sweepBlocks
   // returns one block per PMOS code, so block k pairs partner floor(k / pCodes) with code k mod pCodes.
   const regular: RegularPmosSweeps = {
@@ -302,9 +326,11 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
           'PMOS sweeps, raised precharge',
         )
       : [];
-  const followUp = sweepP.length ? await run(pmosFollowUpBlocks(ctx, unmeasuredPmos(g, ctx.driven, regular), pCodes, regular), 'PMOS follow-up sweeps') : [];
-  const patterns = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, false), 'patterns');
-  const held = await run(patternBlocks(ctx, nCodes, pCodes, sizes, seed, true), 'held-out patterns');
+  const [followUp, patterns, held] = await runGroups([
+    [sweepP.length ? pmosFollowUpBlocks(ctx, unmeasuredPmos(g, ctx.driven, regular), pCodes, regular) : [], 'PMOS follow-up sweeps'],
+    [patternBlocks(ctx, nCodes, pCodes, sizes, seed, false), 'patterns'],
+    [patternBlocks(ctx, nCodes, pCodes, sizes, seed, true), 'held-out patterns'],
+  ]);
   return {
     layer: l,
     ctx,

@@ -46,7 +46,7 @@ export {
   runPackedResponseMaxBytes,
   maxPackedBatchFor,
 } from './limits.ts';
-export { encodeRecords, decodeRecords, writeRecord, recordSize, maxRecordBytes, RecordMode } from './spike-records.ts';
+export { encodeRecords, decodeRecords, writeRecord, recordSize, maxRecordBytes, RecordMode, BIT_PACKED_FEATURE, packedBits } from './spike-records.ts';
 export { encodePatch, decodePatch, type PatchFrame } from './weight-patch.ts';
 export { encodeEdit, encodeFills, decodeEdit, editDataBytes, stepCode, nearCode, EditMode, WEIGHTS_EDIT_FEATURE } from './weight-edit.ts';
 export { ByteWriter, ByteReader, varintBytes } from './varint.ts';

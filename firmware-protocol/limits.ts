@@ -93,8 +93,11 @@ export function maxPatchDataBytes(maxPayload: number): number {
   return n;
 }
 
-/** Payload bytes of RUN_PACKED { batch, inputs, layers? } with `inputBytes` bytes of records and `listed` layer indices (0: field absent). */
-export function runPackedRequestPayloadBytes(batch: number, inputBytes: number, listed = 0): number {
+/**
+ * Payload bytes of RUN_PACKED { batch, inputs, layers?, packed? } with `inputBytes` bytes of records,
+ * `listed` layer indices (0: field absent) and `packed: true` when `packed`.
+ */
+export function runPackedRequestPayloadBytes(batch: number, inputBytes: number, listed = 0, packed = false): number {
   return (
     1 +
     key('batch') +
@@ -102,7 +105,8 @@ export function runPackedRequestPayloadBytes(batch: number, inputBytes: number, 
     key('inputs') +
     binHeaderBytes(inputBytes) +
     inputBytes +
-    (listed > 0 ? key('layers') + binHeaderBytes(listed) + listed : 0)
+    (listed > 0 ? key('layers') + binHeaderBytes(listed) + listed : 0) +
+    (packed ? key('packed') + 1 : 0)
   );
 }
 

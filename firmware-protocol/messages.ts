@@ -90,6 +90,11 @@ export interface HelloResponse {
   maxBatch: number;
   /** Optional capabilities, e.g. "neuron-config", "self-test". */
   features: string[];
+  /**
+   * Request frames (each up to maxPayload) the device holds received and not yet answered, the one
+   * it is executing included: the host keeps at most this many in flight. Absent: the host's default.
+   */
+  rxFrames?: number;
 }
 
 export interface PingRequest {
@@ -183,6 +188,8 @@ export interface RunPackedRequest {
   batch: number;
   inputs: Uint8Array;
   layers?: Uint8Array;
+  /** The reply may use PACKED records (only to a board announcing `bit-packed`). */
+  packed?: boolean;
 }
 /** `spikes[k]`: `batch` records over the outputs of layer `layers[k]`. */
 export interface RunPackedResponse {

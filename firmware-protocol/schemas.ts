@@ -122,6 +122,7 @@ export const HelloResponseSchema = z
     maxPayload: int(64, 0xffff),
     maxBatch: u16,
     features: z.array(nonEmptyText, { error: 'expected an array of strings' }),
+    rxFrames: int(1, 0xffff).optional(),
   })
   .superRefine((v, ctx) => {
     if (v.minProtocol > v.protocol) {
@@ -196,7 +197,12 @@ const nonEmptyBin = u8Array.refine((a) => a.length >= 1, { error: 'expected at l
 export const WeightsPatchRequestSchema = z.object({ layer: u8, offset: u32, data: nonEmptyBin });
 export const WeightsPatchResponseSchema = z.object({ layer: u8, offset: u32, count: u32 });
 
-export const RunPackedRequestSchema = z.object({ batch: int(1, 0xffff), inputs: nonEmptyBin, layers: layerList.optional() });
+export const RunPackedRequestSchema = z.object({
+  batch: int(1, 0xffff),
+  inputs: nonEmptyBin,
+  layers: layerList.optional(),
+  packed: z.boolean({ error: 'expected true or false' }).optional(),
+});
 export const RunPackedResponseSchema = z
   .object({ batch: int(1, 0xffff), layers: layerList, spikes: z.array(nonEmptyBin, { error: 'expected an array of spike records' }) })
   .superRefine((v, ctx) => {

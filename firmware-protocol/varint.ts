@@ -46,6 +46,27 @@ export class ByteWriter {
     this.buf.set(b, this.length);
     this.length += b.length;
   }
+  /**
+   * `n` values of `bits` bits each (1..16), `value(k)` for k < n, as a bit stream: value k at bits
+   * k x bits .. (k + 1) x bits - 1, lowest bit first, byte 0 first; ceil(n x bits / 8) bytes, the
+   * unused top bits of the last byte 0.
+   */
+  bits(n: number, bits: number, value: (k: number) => number): void {
+    const bytes = Math.ceil((n * bits) / 8);
+    this.room(bytes);
+    const b = this.buf;
+    b.fill(0, this.length, this.length + bytes);
+    let at = this.length * 8;
+    for (let k = 0; k < n; k++, at += bits) {
+      // at most 16 bits starting anywhere in a byte span 3 bytes
+      const v = value(k) * 2 ** (at & 7);
+      const i = at >>> 3;
+      b[i] = b[i]! | (v & 0xff);
+      if (v > 0xff) b[i + 1] = b[i + 1]! | ((v >>> 8) & 0xff);
+      if (v > 0xffff) b[i + 2] = b[i + 2]! | ((v >>> 16) & 0xff);
+    }
+    this.length += bytes;
+  }
   /** A copy of what was written. */
   finish(): Uint8Array {
     return this.buf.slice(0, this.length);
@@ -83,6 +104,17 @@ export class ByteReader {
     const v = this.b.subarray(this.pos, this.pos + n);
     this.pos += n;
     return v;
+  }
+  /** `n` values of `bits` bits each written by ByteWriter.bits, to `put(k, value)`. */
+  bits(n: number, bits: number, put: (k: number, value: number) => void): void {
+    const b = this.bytes(Math.ceil((n * bits) / 8));
+    const mask = 2 ** bits - 1;
+    let at = 0;
+    for (let k = 0; k < n; k++, at += bits) {
+      const i = at >>> 3;
+      const word = b[i]! | ((b[i + 1] ?? 0) << 8) | ((b[i + 2] ?? 0) << 16);
+      put(k, (word >>> (at & 7)) & mask);
+    }
   }
   u16(): number {
     if (this.pos + 2 > this.b.length) this.fail(`u16 cut off at byte ${this.pos} of ${this.b.length}`);

@@ -8,7 +8,9 @@
  *                                            (old: what the cell holds); pos = cell + 1
  *   mode 2 NEAR  varint(gap) ceil(n / 2) bytes  cells pos + gap + k (k < n) get the code c in old - 8 .. old + 7 with
  *                                            c mod 16 = nibble k (low nibble first); pos = one past the last
- *   mode 3       reserved (refused)
+ *   mode 3 PACKED varint(gap) u8(bits) varint(base) varint(step), then ceil(n x bits / 8) bytes of n values
+ *                                            (ByteWriter.bits): cell pos + gap + k gets base + v_k x step; pos = one past
+ *                                            the last. Only to a board announcing `bit-packed` (else refused)
  *
  * FILL is for the probe configurations of bring-up and calibration (every synapse of a polarity at
  * one code, one synapse per row on): a few bytes per run whatever its length. STEP is for
@@ -25,7 +27,10 @@ import type { PatchFrame } from './weight-patch.ts';
 /** The HELLO feature of a board that takes WEIGHTS_EDIT. */
 export const WEIGHTS_EDIT_FEATURE = 'weights-edit';
 
-export const EditMode = { FILL: 0, STEP: 1, NEAR: 2 } as const;
+export const EditMode = { FILL: 0, STEP: 1, NEAR: 2, PACKED: 3 } as const;
+
+/** Cells per block when choosing PACKED against FILL in a full upload. */
+const PACKED_BLOCK = 256;
 
 /** Cells per block when choosing NEAR against FILL and STEP. */
 const NEAR_BLOCK = 32;
@@ -53,7 +58,8 @@ function steppable(prev: number, next: number): boolean {
 type Item =
   | { kind: 'fill'; start: number; count: number; code: number }
   | { kind: 'step'; cell: number; low: number }
-  | { kind: 'near'; start: number; count: number; codes: Uint16Array };
+  | { kind: 'near'; start: number; count: number; codes: Uint16Array }
+  | { kind: 'packed'; start: number; count: number; codes: Uint16Array; base: number; step: number; bits: number };
 
 /**
  * The items of cells lo .. hi - 1. A FILL run starts at a changed cell and goes on through every
@@ -169,6 +175,10 @@ class EditWriter {
       this.addNear(it);
       return;
     }
+    if (it.kind === 'packed') {
+      this.addPacked(it);
+      return;
+    }
     const first = it.kind === 'fill' ? it.start : it.cell;
     for (let fresh = false; ; fresh = true) {
       this.open(first);
@@ -197,6 +207,36 @@ class EditWriter {
         this.count++;
       }
       return;
+    }
+  }
+
+  /** A PACKED run, cut into as many segments as the frames need. */
+  private addPacked(it: Extract<Item, { kind: 'packed' }>): void {
+    let start = it.start;
+    let k = 0;
+    while (k < it.count) {
+      this.open(start);
+      this.flushSteps();
+      const fixed = varintBytes(start - this.pos) + 1 + varintBytes(it.base) + varintBytes(it.step);
+      const room = this.maxData - this.w!.length - fixed - varintBytes((it.count - k) * 4 + 3);
+      const n = Math.min(it.count - k, Math.floor((room * 8) / it.bits));
+      if (n < 1 && this.w!.length === 0) throw new RangeError(`encodeFills: maxData ${this.maxData} cannot hold a PACKED segment`);
+      if (n < 1 || (n < it.count - k && n < 16 && this.w!.length > 0)) {
+        this.close();
+        continue;
+      }
+      this.w!.varint(n * 4 + EditMode.PACKED);
+      this.w!.varint(start - this.pos);
+      this.w!.u8(it.bits);
+      this.w!.varint(it.base);
+      this.w!.varint(it.step);
+      const from = k;
+      this.w!.bits(n, it.bits, (q) => (it.codes[from + q]! - it.base) / it.step);
+      this.pos = start + n;
+      this.count += n;
+      start += n;
+      k += n;
+      if (k < it.count) this.close();
     }
   }
 
@@ -246,20 +286,92 @@ export function encodeEdit(prev: Uint16Array, next: Uint16Array, maxData: number
 
 /**
  * Frames that write every cell of a layer with `next` whatever the device holds: FILL runs of
- * equal codes only (no STEP or NEAR, which read the old code). Smaller than WEIGHTS_WRITE for the
- * probe and memory-test configurations, where whole rows share a code.
+ * equal codes, and with `packed` (a board announcing `bit-packed`) PACKED runs where a block of
+ * cells is smaller as base + v x step in a few bits (no STEP or NEAR, which read the old code).
+ * Smaller than WEIGHTS_WRITE for the probe and memory-test configurations, where whole rows share
+ * a code (FILL), alternate between two (a checkerboard: 1 bit per cell) or are spread over a window
+ * narrower than the DAC (a random pattern: 10 bits instead of 16).
  */
-export function encodeFills(next: Uint16Array, maxData: number): PatchFrame[] {
+export function encodeFills(next: Uint16Array, maxData: number, packed = false): PatchFrame[] {
   if (!Number.isInteger(maxData) || maxData < 16) throw new RangeError(`encodeFills: maxData must be a whole number >= 16, got ${maxData}`);
   const w = new EditWriter(maxData);
-  for (let i = 0; i < next.length; ) {
-    let j = i + 1;
-    while (j < next.length && next[j] === next[i]) j++;
-    w.add({ kind: 'fill', start: i, count: j - i, code: next[i]! });
-    i = j;
+  const items: Item[] = [];
+  const fills = (lo: number, hi: number) => {
+    for (let i = lo; i < hi; ) {
+      let j = i + 1;
+      while (j < hi && next[j] === next[i]) j++;
+      const last = items[items.length - 1];
+      if (last?.kind === 'fill' && last.code === next[i] && last.start + last.count === i) last.count += j - i;
+      else items.push({ kind: 'fill', start: i, count: j - i, code: next[i]! });
+      i = j;
+    }
+  };
+  if (!packed) fills(0, next.length);
+  else {
+    for (let lo = 0; lo < next.length; lo += PACKED_BLOCK) {
+      const hi = Math.min(next.length, lo + PACKED_BLOCK);
+      const p = packing(next, lo, hi);
+      if (!p || p.bytes >= fillBytes(next, lo, hi)) {
+        fills(lo, hi);
+        continue;
+      }
+      const last = items[items.length - 1];
+      if (last?.kind === 'packed' && last.start + last.count === lo) {
+        // one segment for blocks in a row when their joint packing is as narrow as each alone
+        const base = Math.min(last.base, p.base);
+        const step = gcd(gcd(last.step, p.step), Math.abs(last.base - p.base));
+        const top = Math.max(last.base + (2 ** last.bits - 1) * last.step, p.base + (2 ** p.bits - 1) * p.step);
+        const bits = bitsFor((top - base) / step);
+        if (bits === last.bits && bits === p.bits) {
+          Object.assign(last, { base, step, count: hi - last.start, codes: next.subarray(last.start, hi) });
+          continue;
+        }
+      }
+      items.push({ kind: 'packed', start: lo, count: hi - lo, codes: next.subarray(lo, hi), ...p });
+    }
   }
+  for (const it of items) w.add(it);
   w.close();
   return w.frames;
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/** Bits that hold 0..max. */
+function bitsFor(max: number): number {
+  let b = 1;
+  while (2 ** b - 1 < max) b++;
+  return b;
+}
+
+/** Data bytes of the FILL runs of cells lo..hi-1 (gaps 0). */
+function fillBytes(next: Uint16Array, lo: number, hi: number): number {
+  let s = 0;
+  for (let i = lo; i < hi; ) {
+    let j = i + 1;
+    while (j < hi && next[j] === next[i]) j++;
+    s += varintBytes((j - i) * 4) + 1 + varintBytes(next[i]!);
+    i = j;
+  }
+  return s;
+}
+
+/** The PACKED form of cells lo..hi-1 (base, step, bits) and its data bytes; undefined when they all share a code. */
+function packing(next: Uint16Array, lo: number, hi: number): { base: number; step: number; bits: number; bytes: number } | undefined {
+  let base = 0xffff;
+  let top = 0;
+  for (let i = lo; i < hi; i++) {
+    if (next[i]! < base) base = next[i]!;
+    if (next[i]! > top) top = next[i]!;
+  }
+  if (top === base) return undefined;
+  let step = 0;
+  for (let i = lo; i < hi && step !== 1; i++) step = gcd(step, next[i]! - base);
+  const bits = bitsFor((top - base) / step);
+  return { base, step, bits, bytes: varintBytes((hi - lo) * 4 + 3) + 1 + 1 + varintBytes(base) + varintBytes(step) + Math.ceil(((hi - lo) * bits) / 8) };
 }
 
 /** Data bytes of the edit `prev` -> `next` in one frame (frames cut it at most a few bytes longer). */
@@ -274,7 +386,13 @@ export function editDataBytes(prev: Uint16Array, next: Uint16Array): number {
  * `memory.length` stops the decoding: `pastEnd` names it (the receiver refuses the frame,
  * OUT_OF_RANGE); the safety of the codes is the receiver's check too.
  */
-export function decodeEdit(data: Uint8Array, offset: number, memory: Uint16Array, what: string): { cells: Float64Array; codes: Uint16Array; pastEnd?: number } {
+export function decodeEdit(
+  data: Uint8Array,
+  offset: number,
+  memory: Uint16Array,
+  what: string,
+  allowPacked = true,
+): { cells: Float64Array; codes: Uint16Array; pastEnd?: number } {
   const r = new ByteReader(data, what);
   let cells = new Float64Array(Math.max(16, data.length));
   let codes = new Uint16Array(cells.length);
@@ -319,7 +437,22 @@ export function decodeEdit(data: Uint8Array, offset: number, memory: Uint16Array
       const bytes = r.bytes(Math.ceil(count / 2));
       for (let k = 0; k < count; k++) put(start + k, nearCode(memory[start + k]!, (bytes[k >> 1]! >> (4 * (k & 1))) & 15));
       pos = start + count;
-    } else r.fail(`segment mode ${mode} is reserved`);
+    } else {
+      if (!allowPacked) r.fail(`segment mode 3 (PACKED) needs the bit-packed feature`);
+      const start = pos + r.varint();
+      const bits = r.bytes(1)[0]!;
+      if (bits < 1 || bits > 16) r.fail(`PACKED segment of ${bits} bits per cell (1..16)`);
+      const base = r.varint();
+      const step = r.varint();
+      if (step < 1) r.fail('PACKED step 0 (at least 1)');
+      if (start + count > memory.length) return result(start + count - 1);
+      r.bits(count, bits, (k, v) => {
+        const code = base + v * step;
+        if (code > 0xffff) r.fail(`PACKED code ${code} of cell ${start + k} is not a u16`);
+        put(start + k, code);
+      });
+      pos = start + count;
+    }
   }
   return result();
 }

@@ -19,7 +19,7 @@ import type { DecodeEvent } from '../decoder.ts';
 import { ProtocolError } from '../errors.ts';
 import { CRC_BYTES, encodeError, encodeEvent, encodeResponse, HEADER_BYTES, MAX_PAYLOAD } from '../frame.ts';
 import { maxBatchFor, runPackedResponseMaxBytes } from '../limits.ts';
-import { decodeRecords, encodeRecords } from '../spike-records.ts';
+import { BIT_PACKED_FEATURE, decodeRecords, encodeRecords } from '../spike-records.ts';
 import { decodePatch } from '../weight-patch.ts';
 import { decodeEdit, WEIGHTS_EDIT_FEATURE } from '../weight-edit.ts';
 import {
@@ -66,6 +66,16 @@ export interface MockBoardOptions {
    * from before protocol 2 (no WEIGHTS_PATCH, no RUN_PACKED), to test a host's fallback.
    */
   protocol?: number;
+  /**
+   * Whether the board announces `bit-packed` (PACKED spike records and WEIGHTS_EDIT segments;
+   * default true from protocol 2): false emulates a protocol-2 board from before it.
+   */
+  bitPacked?: boolean;
+  /**
+   * Request frames the board announces it holds queued (HELLO `rxFrames`, default 16); 0 announces
+   * nothing, as a board from before the field.
+   */
+  rxFrames?: number;
 }
 
 export interface BoardCounters extends ReceiveCounters {
@@ -107,6 +117,10 @@ export class MockBoard {
   readonly boardId: string;
   readonly maxPayload: number;
   readonly maxBatch: number;
+  /** Announces and takes PACKED records and edit segments (`bit-packed`). */
+  readonly bitPacked: boolean;
+  /** HELLO `rxFrames` (0: not announced). */
+  readonly rxFrames: number;
   /** Highest and lowest protocol versions spoken (announced in HELLO). */
   readonly protocol: number;
   readonly minProtocol = MIN_PROTOCOL;
@@ -165,6 +179,11 @@ export class MockBoard {
       throw new RangeError(`MockBoard protocol: expected an integer in ${MIN_PROTOCOL}..${PROTOCOL_VERSION}, got ${protocol}`);
     }
     this.protocol = protocol;
+    this.bitPacked = protocol >= 2 && (opts.bitPacked ?? true);
+    const rxFrames = opts.rxFrames ?? 16;
+    if (!Number.isInteger(rxFrames) || rxFrames < 0 || rxFrames > 0xffff)
+      throw new RangeError(`MockBoard rxFrames: expected an integer in 0..65535, got ${rxFrames}`);
+    this.rxFrames = rxFrames;
 
     this.geometry = backend.geometry;
     if (this.geometry.length === 0) throw new RangeError('MockBoard: the backend has no layers');
@@ -214,6 +233,7 @@ export class MockBoard {
     const b = this.backend;
     const features = ['self-test', 'status'];
     if (this.protocol >= 2) features.push(WEIGHTS_EDIT_FEATURE);
+    if (this.bitPacked) features.push(BIT_PACKED_FEATURE);
     if (typeof b.setNeuronVoltages === 'function') features.push('neuron-config');
     return {
       protocol: this.protocol,
@@ -228,6 +248,7 @@ export class MockBoard {
       maxPayload: this.maxPayload,
       maxBatch: this.maxBatch,
       features,
+      ...(this.rxFrames > 0 ? { rxFrames: this.rxFrames } : {}),
     };
   }
 
@@ -446,13 +467,19 @@ export class MockBoard {
     return out;
   }
 
+  /** Volts of each DAC code (built at the first drive). */
+  private codeVolts: Float64Array | undefined;
+
   /** Drives changed layers' gate voltages onto the chip. */
   private applyWeights(): void {
     for (let l = 0; l < this.geometry.length; l++) {
       if (!this.dirty[l]) continue;
       const w = this.weights[l]!;
       const volts = new Float64Array(w.length);
-      for (let i = 0; i < w.length; i++) volts[i] = codeToVolts(this.backend.dac, w[i]!);
+      // the same volts as codeToVolts per cell, from a table of every code
+      this.codeVolts ??= Float64Array.from({ length: dacMaxCode(this.backend.dac) + 1 }, (_, c) => codeToVolts(this.backend.dac, c));
+      const lut = this.codeVolts;
+      for (let i = 0; i < w.length; i++) volts[i] = lut[w[i]!]!;
       this.hw(`setGateVoltages(layer ${l})`, () => this.backend.setGateVoltages(l, volts));
       this.dacRegs[l]!.set(w);
       this.dirty[l] = false;
@@ -524,7 +551,7 @@ export class MockBoard {
       const w = this.weights[m.layer]!;
       let p: ReturnType<typeof decodeEdit>;
       try {
-        p = decodeEdit(m.data, m.offset, w, 'WEIGHTS_EDIT.data');
+        p = decodeEdit(m.data, m.offset, w, 'WEIGHTS_EDIT.data', this.bitPacked);
       } catch (e) {
         throw new Refusal(ErrorCode.BAD_PAYLOAD, (e as Error).message);
       }
@@ -598,12 +625,17 @@ export class MockBoard {
       }
       let inputs: Uint16Array;
       try {
-        inputs = decodeRecords(m.inputs, m.batch, this.geometry[0]!.inputs, 'RUN_PACKED.inputs');
+        inputs = decodeRecords(m.inputs, m.batch, this.geometry[0]!.inputs, 'RUN_PACKED.inputs', this.bitPacked);
       } catch (e) {
         throw new Refusal(ErrorCode.BAD_PAYLOAD, (e as Error).message);
       }
       const out = await this.runChip(inputs, m.batch, 'RUN_PACKED');
-      return { batch: m.batch, layers: Uint8Array.from(listed), spikes: [...listed].map((l) => encodeRecords(out[l]!, m.batch, this.geometry[l]!.outputs)) };
+      const packed = this.bitPacked && m.packed === true;
+      return {
+        batch: m.batch,
+        layers: Uint8Array.from(listed),
+        spikes: [...listed].map((l) => encodeRecords(out[l]!, m.batch, this.geometry[l]!.outputs, packed)),
+      };
     },
 
     SELF_TEST: (m) => {

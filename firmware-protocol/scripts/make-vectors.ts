@@ -16,7 +16,7 @@ import { toHex, toJsonForm, type JsonValue } from '../json-form.ts';
 import { dualRailLayer } from '../../models/chips/chip-backend.ts';
 import { encodeRecords } from '../spike-records.ts';
 import { encodePatch } from '../weight-patch.ts';
-import { encodeEdit } from '../weight-edit.ts';
+import { encodeEdit, encodeFills } from '../weight-edit.ts';
 import { SILENT_TICK } from '../../wire/ticks.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -71,6 +71,11 @@ for (let c = 96; c < 128; c++) editNext[c] = 225 - (c % 5);
 const editFrames = encodeEdit(editPrev, editNext, 1000);
 if (editFrames.length !== 1) throw new Error('the edit vector should be one frame');
 const editData = editFrames[0]!.data;
+// PACKED (bit-packed): cells 0..15 alternate 100 / 400 (1 bit each), 16..31 spread over 200..263 (6 bits each)
+const packedCells = Uint16Array.from({ length: 32 }, (_, i) => (i < 16 ? (i % 2 ? 400 : 100) : 200 + ((i * 37) % 64)));
+const packedEditData = encodeFills(packedCells, 4096, true)[0]!.data;
+// a reply record where 6 neurons of 8 fire between ticks 1000 and 1040: 6 bits each, all ones silent
+const packedTicks = Uint16Array.of(1000, 1010, SILENT_TICK, 1040, 1003, SILENT_TICK, 1021, 1039);
 const probe784 = new Uint16Array(784).fill(SILENT_TICK);
 probe784[700] = 1999;
 const l0 = dualRailLayer(2, 2);
@@ -136,6 +141,22 @@ const requests: Vector[] = [
     { batch: 1, inputs: encodeRecords(probe784, 1, 784), layers: Uint8Array.of(1) },
     2,
   ),
+  vector(
+    'v2: WEIGHTS_EDIT PACKED segments (feature bit-packed): cells 0..15 alternate 100 / 400 in 1 bit (base 100, step 300), cells 16..31 are 200 + (37 k mod 64) in 6 bits',
+    'WEIGHTS_EDIT',
+    'request',
+    65,
+    { layer: 1, offset: 0, data: packedEditData },
+    2,
+  ),
+  vector(
+    'v2: RUN_PACKED asking for PACKED reply records (feature bit-packed), layer 0 only',
+    'RUN_PACKED',
+    'request',
+    66,
+    { batch: 1, inputs: encodeRecords(probe784, 1, 784), layers: Uint8Array.of(0), packed: true },
+    2,
+  ),
 ];
 
 const responses: Vector[] = [
@@ -186,6 +207,39 @@ const responses: Vector[] = [
     'response',
     63,
     { batch: 1, layers: Uint8Array.of(1), spikes: [encodeRecords(Uint16Array.of(3000, SILENT_TICK, SILENT_TICK), 1, 3)] },
+    2,
+  ),
+  vector(
+    'v2: RUN_PACKED response with a PACKED record (feature bit-packed): 8 neurons, 6 fire at ticks 1000..1040, base 1000, 6 bits each',
+    'RUN_PACKED',
+    'response',
+    66,
+    { batch: 1, layers: Uint8Array.of(0), spikes: [encodeRecords(packedTicks, 1, 8, true)] },
+    2,
+  ),
+  vector(
+    'v2: HELLO response announcing bit-packed and a receive queue of 16 frames (rxFrames)',
+    'HELLO',
+    'response',
+    67,
+    {
+      protocol: 2,
+      minProtocol: 1,
+      firmware: 'spikeloop-mock/1.0',
+      boardId: 'mock-toy',
+      chipId: 'toy-chip-1',
+      layers: [
+        { ...l0, horizonTicks: 200 },
+        { ...l1, horizonTicks: 250 },
+      ],
+      dac: { bits: 10, vMin: 0, vMax: 1.8 },
+      safe: { nmos: [0.4, 1.2], pmos: [0.6, 1.4] },
+      tickSeconds: 1e-8,
+      maxPayload: 16384,
+      maxBatch: maxBatchFor(16384, [l0, l1]),
+      features: ['self-test', 'status', 'weights-edit', 'bit-packed'],
+      rxFrames: 16,
+    },
     2,
   ),
   vector('SELF_TEST response', 'SELF_TEST', 'response', 11, {

@@ -31,6 +31,7 @@ import {
   encodeEdit,
   encodeFills,
   WEIGHTS_EDIT_FEATURE,
+  BIT_PACKED_FEATURE,
   ByteWriter,
   type PatchFrame,
   type HelloResponse,
@@ -77,7 +78,14 @@ export interface LinkPlan {
   /** The rate used for estimates: the nominal one when known, else the measured one. */
   bytesPerSecond: number;
   helloMs: number;
+  /** Requests kept in flight: the board's announced receive queue (HELLO `rxFrames`), else the link's default. */
+  window: number;
+  /** Whether `window` comes from the board's announcement. */
+  windowAnnounced: boolean;
 }
+
+/** A link that retried or lost a frame within this long holds uploads behind a RUN until it is answered (ChipDevice.run). */
+const LOSSY_FOR_MS = 10_000;
 
 /** Frame overhead of a request or reply beyond its array payload (header, msgpack keys, CRC, COBS), generous. */
 const FRAME_OVERHEAD = 48;
@@ -151,6 +159,8 @@ export interface SelfTestOptions {
 /** The last upload issued for a layer: settles (never rejects) when it is done; `failed` if it failed. */
 interface LayerWrite {
   settled: Promise<void>;
+  /** Resolves once every frame of the upload has been handed to the link (or it settled without). */
+  queued: Promise<void>;
   failed?: Error;
 }
 
@@ -242,12 +252,19 @@ export class ChipDevice {
       measuredBytesPerSecond: measured,
       bytesPerSecond: Number.isFinite(nominal) ? nominal : measured,
       helloMs,
+      window: this.link.fitWindow(h.rxFrames),
+      windowAnnounced: h.rxFrames !== undefined,
     };
     this.cachedInfo = { ...h, negotiatedProtocol, chunkCodes, runBatch, patchDataBytes, link };
     // every later request goes out in the negotiated version (PROTOCOL.md section 7)
     this.link.protocolVersion = negotiatedProtocol;
     this.safeCodes = safeCodeRanges(h);
     return this.cachedInfo;
+  }
+
+  /** Whether the board reads and writes PACKED spike records and WEIGHTS_EDIT segments (feature `bit-packed`). */
+  private get bitPacked(): boolean {
+    return this.info.negotiatedProtocol >= 2 && this.info.features.includes(BIT_PACKED_FEATURE) && this.info.features.includes(WEIGHTS_EDIT_FEATURE);
   }
 
   /** Safe code range per polarity ([NMOS, PMOS]) from the announced DAC and safe windows. */
@@ -287,16 +304,23 @@ export class ChipDevice {
     const runs = fullRuns(codes.length, this.info.chunkCodes);
     // The frames are built from a copy: the caller may reuse its array before this upload's turn.
     const copy = codes.slice();
-    // Rows that share a code (probe and memory-test configurations) go as WEIGHTS_EDIT FILL runs when that is smaller.
-    if (this.info.features.includes(WEIGHTS_EDIT_FEATURE)) {
-      const fills = encodeFills(copy, this.info.patchDataBytes);
-      if (patchWireBytes(layer, fills) < fullWireBytes(layer, codes.length, this.info.chunkCodes)) {
-        await this.inLayerOrder(layer, 'full', () => this.writePatches(layer, fills, undefined, copy, opts, 'WEIGHTS_EDIT'), opts.signal);
-        return { layer, codes: codes.length, frames: fills.length, via: 'edit' };
-      }
+    // Rows that share a code (probe and memory-test configurations) go as WEIGHTS_EDIT FILL (and PACKED) runs when that is smaller.
+    const { fills } = this.fullPlan(layer, copy);
+    if (fills) {
+      await this.inLayerOrder(layer, 'full', () => this.writePatches(layer, fills, undefined, copy, opts, 'WEIGHTS_EDIT'), opts.signal);
+      return { layer, codes: codes.length, frames: fills.length, via: 'edit' };
     }
     await this.inLayerOrder(layer, 'full', () => this.writeRuns(layer, copy, runs, opts), opts.signal);
     return { layer, codes: codes.length, frames: runs.length };
+  }
+
+  /** How a full upload of `codes` goes: WEIGHTS_EDIT FILL / PACKED frames when smaller than WEIGHTS_WRITE, and its wire bytes. */
+  private fullPlan(layer: number, codes: Uint16Array): { wire: number; fills?: PatchFrame[] } {
+    const write = fullWireBytes(layer, codes.length, this.info.chunkCodes);
+    if (!this.info.features.includes(WEIGHTS_EDIT_FEATURE) || this.info.negotiatedProtocol < 2) return { wire: write };
+    const fills = encodeFills(codes, this.info.patchDataBytes, this.bitPacked);
+    const wire = patchWireBytes(layer, fills);
+    return wire < write ? { wire, fills } : { wire: write };
   }
 
   /**
@@ -313,10 +337,14 @@ export class ChipDevice {
     if (this.info.patchDataBytes > 0) {
       // The smallest on the wire of: WEIGHTS_EDIT (runs and steps, when the board has it), WEIGHTS_PATCH, a full upload.
       const edits = this.info.features.includes(WEIGHTS_EDIT_FEATURE) ? encodeEdit(prev, next, this.info.patchDataBytes) : undefined;
-      const patches = encodePatch(prev, next, this.info.patchDataBytes, this.info.dac.bits);
       const editWire = edits ? patchWireBytes(layer, edits) : Infinity;
-      const patchWire = patchWireBytes(layer, patches);
-      if (Math.min(editWire, patchWire) >= fullWireBytes(layer, next.length, this.info.chunkCodes)) {
+      // a WEIGHTS_PATCH takes at least a byte per changed code: no smaller than an edit of at most that
+      const patches = editWire <= changed ? [] : encodePatch(prev, next, this.info.patchDataBytes, this.info.dac.bits);
+      const patchWire = patches.length ? patchWireBytes(layer, patches) : Infinity;
+      const best = Math.min(editWire, patchWire);
+      // the full upload's plan (a whole-layer encoding) only when the change is not clearly smaller than WEIGHTS_WRITE
+      const write = fullWireBytes(layer, next.length, this.info.chunkCodes);
+      if (best >= write || (best >= write / 10 && best >= this.fullPlan(layer, next).wire)) {
         const r = await this.uploadWeights(layer, next, opts);
         return { ...r, changed, via: 'full' };
       }
@@ -348,7 +376,8 @@ export class ChipDevice {
   private inLayerOrder(layer: number, kind: 'full' | 'changed', write: () => Promise<void>, signal?: AbortSignal): Promise<void> {
     const before = this.layerWrites.get(layer);
     const gate = this.runGate;
-    const entry: LayerWrite = { settled: Promise.resolve() };
+    let markQueued!: () => void;
+    const entry: LayerWrite = { settled: Promise.resolve(), queued: new Promise<void>((r) => (markQueued = r)) };
     this.pendingUploads++;
     const result = (async () => {
       await before?.settled;
@@ -358,7 +387,10 @@ export class ChipDevice {
         throw new Error(`an earlier upload of layer ${layer} failed (${before.failed.message}); the device's codes are unknown: upload the whole layer again`);
       }
       try {
-        await write();
+        // every write path hands all its frames to the link before it first yields (sendWrites)
+        const written = write();
+        markQueued();
+        await written;
       } catch (err) {
         entry.failed = err instanceof Error ? err : new Error(String(err));
         throw err;
@@ -368,9 +400,23 @@ export class ChipDevice {
       .catch((err: unknown) => {
         entry.failed ??= err instanceof Error ? err : new Error(String(err));
       })
-      .finally(() => this.pendingUploads--);
+      .finally(() => {
+        markQueued();
+        this.pendingUploads--;
+      });
     this.layerWrites.set(layer, entry);
     return result;
+  }
+
+  /** Resolves once every upload issued so far has handed all its frames to the link. */
+  private uploadsQueued(): Promise<unknown> {
+    return Promise.all([...this.layerWrites.values()].map((w) => w.queued));
+  }
+
+  /** Attempts on the link that were not answered at once (retried, lost, timed out, failed): a count that only grows. */
+  private linkSetbacks(): number {
+    const s = this.link.stats;
+    return s.retries + s.lost + s.timeouts + s.failed;
   }
 
   /** Resolves once every upload issued so far (of one layer, or of all) has settled. */
@@ -417,7 +463,11 @@ export class ChipDevice {
       .pipe(map((reply) => checkAck(kind, layer, f, reply)));
     return this.splitOnTimeout$(sent$, f.count, () => {
       const [was, now, half] = [prev?.subarray(f.offset, f.end), next.subarray(f.offset, f.end), Math.max(16, Math.ceil(f.data.length / 2))];
-      const halves = !was ? encodeFills(now, half) : kind === 'WEIGHTS_EDIT' ? encodeEdit(was, now, half) : encodePatch(was, now, half, this.info.dac.bits);
+      const halves = !was
+        ? encodeFills(now, half, this.bitPacked)
+        : kind === 'WEIGHTS_EDIT'
+          ? encodeEdit(was, now, half)
+          : encodePatch(was, now, half, this.info.dac.bits);
       return halves.map((h) => this.writePatch$(layer, { ...h, offset: h.offset + f.offset, end: h.end + f.offset }, prev, next, kind));
     });
   }
@@ -457,17 +507,16 @@ export class ChipDevice {
     opts.onProgress?.({ layer, done, total });
     await lastValueFrom(
       from(writes).pipe(
-        // The link's window bounds what is in flight; this only avoids building every request up front.
-        mergeMap(
-          (r) =>
-            r.send$().pipe(
-              map((n) => {
-                done += n;
-                opts.onProgress?.({ layer, done, total });
-                return n;
-              }),
-            ),
-          32,
+        // Every frame goes to the link's queue at once (its window bounds what is in flight), in
+        // order, so a RUN issued after this upload queues behind all of it (run()).
+        mergeMap((r) =>
+          r.send$().pipe(
+            map((n) => {
+              done += n;
+              opts.onProgress?.({ layer, done, total });
+              return n;
+            }),
+          ),
         ),
         toArray(),
         abortable(opts.signal),
@@ -566,25 +615,56 @@ export class ChipDevice {
     const wanted = opts.layers === undefined ? undefined : [...new Set(opts.layers)].sort((a, b) => a - b);
     for (const l of wanted ?? []) this.layerInfo(l);
     if (wanted?.length === 0) throw new RangeError('layers: ask for at least one layer');
-    // A RUN measures every upload issued before it, never half of one, and none issued after it:
-    // with uploads pending it waits for them, and holds later uploads until its frames are queued.
-    let openGate: (() => void) | undefined;
-    if (this.pendingUploads > 0) {
-      const gate = new Promise<void>((r) => (openGate = r));
-      const earlier = this.runGate;
-      this.runGate = Promise.all([earlier, gate]).then(() => {});
-      await this.uploadsSettled();
-    }
+    // Both paths queue every frame on the link before they first yield (the link's window
+    // bounds what is in flight), so an upload issued later queues behind all of them.
+    const send = () => (info.negotiatedProtocol >= 2 ? this.runPacked(inputTicks, batch, wanted, opts) : this.runV1(inputTicks, batch, opts));
+    const lossy = this.lineIsLossy();
+    if (this.pendingUploads === 0 && !lossy) return send();
+    // A RUN measures every upload issued before it, never half of one, and none issued after it.
+    // It goes on the link right behind the uploads' frames, without waiting for their
+    // acknowledgements: the device takes requests in arrival order, so when every frame on the
+    // link was answered at its first attempt, the uploads landed before the RUN. Otherwise (a
+    // retried or lost frame may have landed after it) it is run again once the uploads have
+    // settled. Later uploads are held until this is known, so they cannot overtake it: once the
+    // uploads settled and the RUN's frames are queued, or, on a line that lost frames lately, once
+    // the RUN is answered (a RUN frame sent again after a later upload would measure that upload).
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    const earlier = this.runGate;
+    this.runGate = Promise.all([earlier, gate]).then(() => {});
     let measured: Promise<Uint16Array[]>;
     try {
-      // Both paths queue every frame on the link before they first yield (the link's window
-      // bounds what is in flight), so an upload issued later queues behind all of them.
-      measured = info.negotiatedProtocol >= 2 ? this.runPacked(inputTicks, batch, wanted, opts) : this.runV1(inputTicks, batch, opts);
+      const setbacks = this.linkSetbacks();
+      // the uploads issued before this RUN (later ones wait for the gate)
+      const settled = this.uploadsSettled();
+      await this.uploadsQueued();
+      measured = send();
+      await settled;
+      if (this.linkSetbacks() !== setbacks) {
+        measured.catch(() => {});
+        this.rerunRuns++;
+        measured = send();
+      }
+      if (lossy || this.lineIsLossy()) await measured.catch(() => {});
     } finally {
-      openGate?.();
+      openGate();
     }
     return measured;
   }
+
+  /** Setbacks on the link when last looked at, and when they last grew. */
+  private setbacksSeen = { count: 0, at: -Infinity };
+
+  /** Whether the link lost or retried a frame within the last LOSSY_FOR_MS (looked at as RUNs are issued). */
+  private lineIsLossy(): boolean {
+    const n = this.linkSetbacks();
+    const now = performance.now();
+    if (n !== this.setbacksSeen.count) this.setbacksSeen = { count: n, at: now };
+    return now - this.setbacksSeen.at < LOSSY_FOR_MS;
+  }
+
+  /** RUNs sent behind pending uploads that had to be sent again after them (a frame on the link was not answered at once). */
+  rerunRuns = 0;
 
   /** Protocol 1: RUN frames of dense u16 inputs; every layer comes back. */
   private async runV1(inputTicks: Uint16Array, batch: number, opts: RunOptions): Promise<Uint16Array[]> {
@@ -626,10 +706,11 @@ export class ChipDevice {
       ),
     );
     if (maxB < 1) throw new RangeError(`maxPayload ${info.maxPayload} cannot hold the reply of one sample for layers ${listed.join(',')}`);
+    const packed = this.bitPacked;
     const w = new ByteWriter(batch * 8);
     const ends = new Uint32Array(batch);
     for (let s = 0; s < batch; s++) {
-      writeRecord(w, inputTicks, s * nIn, nIn);
+      writeRecord(w, inputTicks, s * nIn, nIn, packed);
       ends[s] = w.length;
     }
     const records = w.finish();
@@ -640,9 +721,10 @@ export class ChipDevice {
       const first = s;
       const from = s === 0 ? 0 : ends[s - 1]!;
       s++;
-      while (s < batch && s - first < maxB && runPackedRequestPayloadBytes(s - first + 1, ends[s]! - from, layersField?.length ?? 0) <= info.maxPayload) s++;
+      while (s < batch && s - first < maxB && runPackedRequestPayloadBytes(s - first + 1, ends[s]! - from, layersField?.length ?? 0, packed) <= info.maxPayload)
+        s++;
       const to = ends[s - 1]!;
-      if (runPackedRequestPayloadBytes(s - first, to - from, layersField?.length ?? 0) > info.maxPayload) {
+      if (runPackedRequestPayloadBytes(s - first, to - from, layersField?.length ?? 0, packed) > info.maxPayload) {
         throw new RangeError(`sample ${first}'s inputs take ${to - from} bytes packed, more than maxPayload ${info.maxPayload} allows`);
       }
       chunks.push({ offset: first, count: s - first, from, to });
@@ -655,9 +737,12 @@ export class ChipDevice {
       this.link
         .request$(
           'RUN_PACKED',
-          layersField
-            ? { batch: c.count, inputs: records.subarray(c.from, c.to), layers: layersField }
-            : { batch: c.count, inputs: records.subarray(c.from, c.to) },
+          {
+            batch: c.count,
+            inputs: records.subarray(c.from, c.to),
+            ...(layersField ? { layers: layersField } : {}),
+            ...(packed ? { packed: true } : {}),
+          },
           { timeoutMs: opts.timeoutMs, expect: { replyBytes: c.count * replyPerSample + FRAME_OVERHEAD, work: c.count } },
         )
         .pipe(

@@ -117,7 +117,11 @@ export interface LinkOptions {
    * gave up on a line that was working.
    */
   lossRetries?: number;
-  /** Requests in flight at once (default 8); more wait in a queue, their timeout not yet running. */
+  /**
+   * Requests in flight at once; more wait in a queue, their timeout not yet running. Default 8
+   * until the device announces its receive queue (HELLO `rxFrames`, see `fitWindow`), then that,
+   * up to MAX_WINDOW; when given, also the most the announcement may raise it to.
+   */
   window?: number;
   /** How long an abandoned seq stays out of use (default 30 s, at least 4x the longest timeout is wise). */
   quarantineMs?: number;
@@ -139,6 +143,11 @@ export interface LinkOptions {
    */
   detectLoss?: boolean;
 }
+
+/** Requests in flight without a device announcement (HELLO `rxFrames`): what BUSY-free boards have taken so far. */
+export const DEFAULT_WINDOW = 8;
+/** The most requests in flight a device's announcement raises the window to (each holds a seq and a timer). */
+export const MAX_WINDOW = 64;
 
 /** The shortest damaged frame that may have been a reply (header and CRC); shorter is line garbage. */
 const MIN_FRAME_BYTES = HEADER_BYTES + CRC_BYTES;
@@ -247,7 +256,8 @@ export class LinkClient {
   private readonly timeouts: Record<RequestName, number>;
   private readonly retries: number;
   private readonly lossRetries: number;
-  private readonly window: number;
+  private window: number;
+  private readonly windowCap: number | undefined;
   private readonly busyBackoffMs: number;
   private readonly adaptive: boolean;
   private readonly detectLoss: boolean;
@@ -286,7 +296,8 @@ export class LinkClient {
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
     this.retries = opts.retries ?? 3;
     this.lossRetries = opts.lossRetries ?? 64;
-    this.window = opts.window ?? 8;
+    this.window = opts.window ?? DEFAULT_WINDOW;
+    this.windowCap = opts.window;
     this.busyBackoffMs = opts.busyBackoffMs ?? 50;
     this.adaptive = opts.adaptiveTimeouts ?? true;
     this.detectLoss = opts.detectLoss ?? true;
@@ -308,6 +319,26 @@ export class LinkClient {
       this.shutdown(err ? `port disconnected: ${err.message} (board unplugged or reset?)` : 'the port closed (board unplugged or reset?)'),
     );
     s.on('error', (err: Error) => this.shutdown(`port error: ${err.message}`));
+  }
+
+  /** Requests in flight at once now. */
+  get windowSize(): number {
+    return this.window;
+  }
+
+  /**
+   * Sizes the window to the request frames the device holds queued (HELLO `rxFrames`): that many
+   * in flight keep it busy without a BUSY; at most the `window` option (when given) and MAX_WINDOW.
+   * Undefined (a device that does not announce it) keeps the window as it is.
+   */
+  fitWindow(deviceFrames: number | undefined): number {
+    if (deviceFrames !== undefined) {
+      if (!Number.isInteger(deviceFrames) || deviceFrames < 1)
+        throw new RangeError(`fitWindow: the device's rxFrames must be a whole number >= 1, got ${deviceFrames}`);
+      this.window = Math.min(deviceFrames, this.windowCap ?? MAX_WINDOW);
+      this.pump();
+    }
+    return this.window;
   }
 
   get isClosed(): boolean {

@@ -56,9 +56,15 @@ export class Bench {
     return v;
   }
 
-  async run(inputs: Uint16Array, batch: number, onProgress?: (done: number) => void): Promise<Uint16Array[]> {
+  /** Runs samples; `layers` (default all) are the layers whose spike times are read: the others come back empty. */
+  async run(inputs: Uint16Array, batch: number, onProgress?: (done: number) => void, layers?: readonly number[]): Promise<Uint16Array[]> {
     this.signal?.throwIfAborted();
-    return this.dev.run(inputs, batch, { signal: this.signal, onProgress: onProgress && ((p) => onProgress(p.done)) });
+    return this.dev.run(inputs, batch, { signal: this.signal, onProgress: onProgress && ((p) => onProgress(p.done)), layers });
+  }
+
+  /** Layers 0..l: a probe of layer l reads its relays' spikes and its own. */
+  upTo(l: number): number[] {
+    return Array.from({ length: l + 1 }, (_, k) => k);
   }
 
   /** Samples with the given external inputs active at tick 0 (each entry: the inputs of one sample). */

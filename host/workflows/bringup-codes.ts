@@ -50,7 +50,7 @@ export async function chooseCodes(bench: Bench): Promise<ProbeCodes> {
 
   const times = async (codes: Uint16Array): Promise<Float64Array> => {
     await bench.set(0, codes);
-    const t = (await bench.run(x, k))[0];
+    const t = (await bench.run(x, k, undefined, [0]))[0];
     return Float64Array.from(t, (v) => (v === SILENT_TICK ? Infinity : v));
   };
   const medianTime = async (code: number) => medianWithInf(await times(rowsAtCodes(g, dac, safe, nRows, code)));

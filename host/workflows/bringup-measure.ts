@@ -82,7 +82,7 @@ export async function measureLayer(
         // Pairs (target, next target) tell a dead NMOS from a shorted PMOS under full drive.
         const pairs = p.name === PAIR_PROBE && targets.length > 1 ? targets.map((t, k) => [t.src, targets[(k + 1) % targets.length].src]) : [];
         const n = singles.length + pairs.length;
-        const run = bench.run(bench.samples([...singles, ...pairs]), n);
+        const run = bench.run(bench.samples([...singles, ...pairs]), n, undefined, bench.upTo(l));
         // awaited below, in order; a failure there stops the rest
         set.catch(() => {});
         run.catch(() => {});

@@ -82,11 +82,19 @@ export function deviceProbeTarget(device: ChipDevice, signal?: AbortSignal): Pro
     dac: info.dac,
     safe: info.safe,
     tickSeconds: info.tickSeconds,
+    // uploads and RUNs may be issued without awaiting: the device measures each RUN against the uploads before it
+    pipelined: true,
     async upload(layer, codes) {
       const prev = last[layer];
-      if (prev) await device.uploadChanged(layer, prev, codes, { signal });
-      else await device.uploadWeights(layer, codes, { signal });
+      // what the device holds once this lands: an upload issued before it finishes starts from it
       last[layer] = codes.slice();
+      try {
+        if (prev) await device.uploadChanged(layer, prev, codes, { signal });
+        else await device.uploadWeights(layer, codes, { signal });
+      } catch (err) {
+        last[layer] = undefined;
+        throw err;
+      }
     },
     run: (ticks, batch, layers) => device.run(ticks, batch, { signal, layers }),
     ...(info.features.includes('neuron-config')

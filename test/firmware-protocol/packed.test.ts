@@ -78,16 +78,40 @@ describe('spike records', () => {
     );
   });
 
+  it('round-trip random batches with PACKED records allowed, never larger than without', () => {
+    fc.assert(
+      fc.property(ticksArb, ({ batch, width, t }) => {
+        const b = encodeRecords(t, batch, width, true);
+        expect(decodeRecords(b, batch, width, 'r')).toEqual(t);
+        expect(b.length).toBeLessThanOrEqual(encodeRecords(t, batch, width).length);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('packs every line firing within a narrow spread in a few bits, and a board without the feature refuses it', () => {
+    const w = 256;
+    const t = Uint16Array.from({ length: w }, (_, j) => 300 + ((j * 37) % 60));
+    t[5] = SILENT_TICK;
+    const r = recordSize(t, 0, w, true);
+    expect(r).toMatchObject({ mode: 3, bits: 6, base: 300 });
+    expect(r.bytes).toBe(1 + 2 + (w * 6) / 8);
+    expect(recordSize(t, 0, w).bytes).toBe(1 + 2 * 255 + 1);
+    const b = encodeRecords(t, 1, w, true);
+    expect(decodeRecords(b, 1, w, 'r')).toEqual(t);
+    expect(() => decodeRecords(b, 1, w, 'r', false)).toThrow(/PACKED\) needs the bit-packed feature/);
+  });
+
   it('picks sparse for few active lines, dense varint for many small ticks, dense u16 for many large ticks', () => {
     const w = 100;
     const few = new Uint16Array(w).fill(SILENT_TICK);
     few[7] = 1000;
-    expect(recordSize(few, 0, w)).toEqual({ bytes: 1 + 1 + 2, mode: 0 });
+    expect(recordSize(few, 0, w)).toMatchObject({ bytes: 1 + 1 + 2, mode: 0 });
     const small = Uint16Array.from({ length: w }, (_, j) => j % 100);
     expect(recordSize(small, 0, w).mode).toBe(1);
     const large = Uint16Array.from({ length: w }, () => 40000);
-    expect(recordSize(large, 0, w)).toEqual({ bytes: 1 + 2 * w, mode: 2 });
-    expect(recordSize(new Uint16Array(w).fill(SILENT_TICK), 0, w)).toEqual({ bytes: 1, mode: 0 });
+    expect(recordSize(large, 0, w)).toMatchObject({ bytes: 1 + 2 * w, mode: 2 });
+    expect(recordSize(new Uint16Array(w).fill(SILENT_TICK), 0, w)).toMatchObject({ bytes: 1, mode: 0 });
   });
 
   it.each([

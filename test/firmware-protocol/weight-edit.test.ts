@@ -165,13 +165,80 @@ describe('weight edits (FILL and STEP)', () => {
   it('refuses a reserved mode, a segment without cells and cut-off data, and reports a cell past the end', () => {
     const mem = new Uint16Array(100).fill(5);
     const bad = (data: number[]) => () => decodeEdit(Uint8Array.from(data), 0, mem, 'WEIGHTS_EDIT.data');
-    expect(bad([(1 << 2) | 3, 0])).toThrow(ProtocolError);
-    expect(bad([(1 << 2) | 3, 0])).toThrow(/mode 3 is reserved/);
+    const withoutPacked = (data: number[]) => () => decodeEdit(Uint8Array.from(data), 0, mem, 'WEIGHTS_EDIT.data', false);
+    expect(withoutPacked([(1 << 2) | 3, 0, 1, 0, 1, 0])).toThrow(ProtocolError);
+    expect(withoutPacked([(1 << 2) | 3, 0, 1, 0, 1, 0])).toThrow(/PACKED\) needs the bit-packed feature/);
+    expect(bad([(1 << 2) | 3, 0])).toThrow(/cut off/);
+    expect(bad([(1 << 2) | 3, 0, 17, 0, 1, 0])).toThrow(/17 bits per cell/);
+    expect(bad([(1 << 2) | 3, 0, 1, 0, 0, 0])).toThrow(/step 0/);
     expect(bad([(3 << 2) | 2, 0, 0x21])).toThrow(/cut off/); // NEAR of 3 cells needs 2 bytes
     expect(bad([0 | 1, 0])).toThrow(/no cells/);
     expect(bad([(2 << 2) | 1, 0])).toThrow(/cut off/);
     expect(bad([(1 << 2) | 0, 0])).toThrow(/cut off/);
     expect(decodeEdit(Uint8Array.of(3 << 2, 98, 7), 0, mem, 'x').pastEnd).toBe(100);
     expect(decodeEdit(Uint8Array.of((1 << 2) | 1, 0x90, 0x03), 0, mem, 'x').pastEnd).toBe(100); // STEP at gap 100
+  });
+});
+
+describe('PACKED segments (feature bit-packed)', () => {
+  /** A layer's codes: runs of one code, alternating pairs, and codes spread over a window, in random stretches. */
+  const fullArb = fc
+    .array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 1, max: 400 }), fc.integer({ min: 0, max: MAX }), fc.integer({ min: 0, max: MAX })), {
+      minLength: 1,
+      maxLength: 8,
+    })
+    .map((parts) => {
+      const out: number[] = [];
+      let r = 1;
+      for (const [kind, len, a, b] of parts) {
+        for (let k = 0; k < len; k++) {
+          r = (r * 1103515245 + 12345) >>> 0;
+          out.push(kind === 0 ? a : kind === 1 ? (k % 2 ? a : b) : Math.min(a, b) + (r % (Math.abs(a - b) + 1)));
+        }
+      }
+      return Uint16Array.from(out);
+    });
+
+  it('write every cell of any layer (decoded against a memory of other codes), whatever the frame size', () => {
+    fc.assert(
+      fc.property(fullArb, fc.integer({ min: 16, max: 700 }), (next, maxData) => {
+        const mem = new Uint16Array(next.length).fill(MAX);
+        const frames = encodeFills(next, maxData, true);
+        for (const f of frames) {
+          expect(f.data.length).toBeLessThanOrEqual(maxData);
+          apply(mem, f.data, f.offset);
+        }
+        expect(Array.from(mem)).toEqual(Array.from(next));
+        // never more than FILL runs alone
+        const fillsOnly = encodeFills(next, maxData).reduce((s, f) => s + f.data.length, 0);
+        expect(frames.reduce((s, f) => s + f.data.length, 0)).toBeLessThanOrEqual(fillsOnly + 8 * frames.length);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('carry a checkerboard in about 1 bit a cell and a random pattern over a 10-bit window in about 10', () => {
+    const n = 256 * 64;
+    const board = Uint16Array.from({ length: n }, (_, i) => ((Math.floor(i / 256) + i) % 2 ? 568 : 0));
+    let r = 7;
+    const random = Uint16Array.from({ length: n }, () => {
+      r = (r * 1103515245 + 12345) >>> 0;
+      return r % 569;
+    });
+    const bytes = (c: Uint16Array) => encodeFills(c, 16000, true).reduce((s, f) => s + f.data.length, 0);
+    expect(bytes(board)).toBeLessThan((n / 8) * 1.3);
+    expect(bytes(random)).toBeLessThan(((n * 10) / 8) * 1.05);
+    expect(bytes(random)).toBeLessThan(encodeFills(random, 16000).reduce((s, f) => s + f.data.length, 0) / 2.5);
+  });
+
+  it('decode a hand-made segment: 5 cells from 3, base 100, step 10, 3 bits', () => {
+    const mem = new Uint16Array(10);
+    // head (5 << 2 | 3), gap 3, bits 3, base 100, step 10, values 0 1 2 7 5 (LSB first: 000 001 010 111 101)
+    const v = [0, 1, 2, 7, 5];
+    let word = 0;
+    v.forEach((x, k) => (word |= x << (3 * k)));
+    const data = Uint8Array.of((5 << 2) | 3, 3, 3, 100, 10, word & 0xff, (word >> 8) & 0xff);
+    apply(mem, data, 0);
+    expect(Array.from(mem)).toEqual([0, 0, 0, 100, 110, 120, 170, 150, 0, 0]);
   });
 });

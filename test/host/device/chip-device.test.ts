@@ -51,8 +51,29 @@ describe('ChipDevice over a mock board', () => {
     expect(device.weightCount(0)).toBe(backend.geometry[0]!.rowInput.length * 50);
   });
 
+  it("keeps as many requests in flight as the board's announced receive queue (HELLO rxFrames), 8 when it announces none", async () => {
+    const five = await boardDevice(undefined, undefined, {}, { rxFrames: 5 });
+    expect(five.device.info.link).toMatchObject({ window: 5, windowAnnounced: true });
+    expect(five.device.link.windowSize).toBe(5);
+    const silent = await boardDevice(undefined, undefined, {}, { rxFrames: 0 });
+    expect(silent.device.info.rxFrames).toBeUndefined();
+    expect(silent.device.info.link).toMatchObject({ window: 8, windowAnnounced: false });
+    // the host's own limit caps what the board announces
+    const capped = await boardDevice(undefined, undefined, { window: 3 }, { rxFrames: 40 });
+    expect(capped.device.link.windowSize).toBe(3);
+    // and the window is what the link keeps in flight: a batch of many RUN frames never has more out at once
+    let most = 0;
+    const sub = setInterval(() => (most = Math.max(most, five.device.link.stats.inFlight)), 0);
+    const batch = 40 * five.device.info.runBatch;
+    await five.device.run(new Uint16Array(batch * 30).fill(0), batch, { onProgress: () => (most = Math.max(most, five.device.link.stats.inFlight)) });
+    clearInterval(sub);
+    expect(most).toBeLessThanOrEqual(5);
+    expect(most).toBeGreaterThan(1);
+  });
+
   it('uploads a layer in many pipelined chunks; the board holds exactly the codes; CRC verifies', async () => {
-    const { device, board } = await boardDevice();
+    // a board without bit-packed edits: random codes go as WEIGHTS_WRITE
+    const { device, board } = await boardDevice(undefined, undefined, {}, { bitPacked: false });
     const codes = randomSafeCodes(board, device, 0, 1);
     const progress: number[] = [];
     const framesBefore = device.link.stats.framesOut;

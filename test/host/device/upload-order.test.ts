@@ -119,6 +119,50 @@ describe('upload ordering', () => {
     expect(Array.from(board.readWeights(0))).toEqual(Array.from(c));
   });
 
+  it('sends a RUN right behind the uploads before them, without waiting for their acknowledgements', async () => {
+    const { board, device } = await boardDevice();
+    const a = safeCodes(board, device, 6);
+    await device.uploadWeights(0, a);
+    const b = sparseUpdate(board, device, a, 50, 0);
+    const stream = device.link.transport.stream;
+    const write = stream.write.bind(stream);
+    let repliesAtRun: number | undefined;
+    stream.write = ((chunk: Uint8Array, ...rest: never[]) => {
+      if (repliesAtRun === undefined && (device.link.stats.sent.RUN_PACKED?.frames ?? 0) > 0) repliesAtRun = device.link.stats.replies;
+      return write(chunk, ...rest);
+    }) as typeof stream.write;
+    const replies = device.link.stats.replies;
+    const up = device.uploadChanged(0, a, b);
+    const got = device.run(new Uint16Array(60).fill(0), 1);
+    await Promise.all([up, got]);
+    expect(repliesAtRun).toBe(replies); // no acknowledgement had come back when the RUN left
+    expect(device.rerunRuns).toBe(0);
+  });
+
+  it('measures what was uploaded before a RUN when frames are lost and retried (the RUN is sent again after them)', async () => {
+    const { board, device } = await boardDevice({ retries: 8, timeouts: { WEIGHTS_WRITE: 150, WEIGHTS_CRC: 150, HELLO: 150, RUN_PACKED: 300 } }, true);
+    const ref = await boardDevice();
+    let cur = safeCodes(board, device, 7);
+    await device.uploadWeights(0, cur);
+    await ref.device.uploadWeights(0, cur);
+    const inputs = new Uint16Array(4 * 60).map((_, i) => (i * 13) % 700);
+    const issued: { run: Promise<Uint16Array[]>; codes: Uint16Array }[] = [];
+    const uploads: Promise<unknown>[] = [];
+    for (let s = 0; s < 6; s++) {
+      const next = sparseUpdate(board, device, cur, s % 2 ? 7 : 61, s);
+      uploads.push(device.uploadChanged(0, cur, next));
+      issued.push({ run: device.run(inputs, 4), codes: next });
+      cur = next;
+    }
+    await Promise.all(uploads);
+    for (const { run, codes } of issued) {
+      await ref.device.uploadWeights(0, codes);
+      expect(Array.from((await run)[0]!)).toEqual(Array.from((await ref.device.run(inputs, 4))[0]!));
+    }
+    expect(device.link.stats.retries).toBeGreaterThan(0); // the noise really cost frames
+    expect(Array.from(board.readWeights(0))).toEqual(Array.from(cur));
+  }, 60_000);
+
   it('keeps the order when frames are lost and retried on a noisy line', async () => {
     const { board, device } = await boardDevice({ retries: 8, timeouts: { WEIGHTS_WRITE: 150, WEIGHTS_CRC: 150, HELLO: 150 } }, true);
     const { pending, last: cur } = await chainUploads(board, device, safeCodes(board, device, 3), 4, (s) => (s % 2 ? 89 : 5));

@@ -106,7 +106,7 @@ describe('splitting writes that keep failing', () => {
 describe('link plan at HELLO', () => {
   it('knows the rate of a paced mock, and announces long work with its wire time', async () => {
     const notices: string[] = [];
-    const dev = await ChipDevice.open('mock:ideal?seed=1&geometry=16-8-4&baud=115200', { notice: (l) => notices.push(l), noticeAfterS: 0.05 });
+    const dev = await ChipDevice.open('mock:ideal?seed=1&geometry=16-8-4&baud=115200', { notice: (l) => notices.push(l), noticeAfterS: 0.01 });
     open.push(dev);
     expect(dev.info.link.nominalBytesPerSecond).toBe(11_520);
     expect(dev.info.link.bytesPerSecond).toBe(11_520);
@@ -115,8 +115,11 @@ describe('link plan at HELLO', () => {
     const [n, p] = dev.safeCodeRanges;
     await dev.uploadWeights(
       0,
-      // codes that change from cell to cell: a full WEIGHTS_WRITE upload (rows of one code would go as a few FILL runs)
-      new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => (l.rowPolarity[Math.floor(i / l.outputs)] ? p.hi - (i % 2) : n.lo + (i % 2))),
+      // codes spread over each row's window: a full upload of about 10 bits a code (rows of one code would go as a few FILL runs)
+      new Uint16Array(l.rowInput.length * l.outputs).map((_, i) => {
+        const spread = (i * 2654435761) % 1000;
+        return l.rowPolarity[Math.floor(i / l.outputs)] ? p.hi - (spread % (p.hi - p.lo + 1)) : n.lo + (spread % (n.hi - n.lo + 1));
+      }),
     );
     expect(notices.some((t) => /upload of layer 0: .* MB out, .* about \d+ s on the wire at 11520 B\/s/.test(t))).toBe(true);
   });

@@ -6,6 +6,7 @@ import { duplexPair, MockBoard, serveBoard } from '../../../firmware-protocol/mo
 import { createChip } from '../../../models/chips/index.ts';
 import { parseFaults, formatFaults } from '../../../models/chips/faults.ts';
 import { NMOS } from '../../../models/chips/chip-backend.ts';
+import { decodeEdit } from '../../../firmware-protocol/weight-edit.ts';
 
 /** A device on a board the test controls (to make it misbehave). */
 async function deviceOn(board: MockBoard): Promise<ChipDevice> {
@@ -189,14 +190,23 @@ describe('gate-voltage safety', () => {
     const h = handlers(board);
     const write = h.WEIGHTS_WRITE;
     const geometry = board.backend.geometry;
+    const see = (layer: number, cell: number, c: number) => {
+      const g = geometry[layer];
+      const pol = g.rowPolarity[Math.floor(cell / g.outputs)] === NMOS ? 'nmos' : 'pmos';
+      seen[pol] = [Math.min(seen[pol][0], c), Math.max(seen[pol][1], c)];
+    };
     h.WEIGHTS_WRITE = (m: never) => {
       const msg = m as { layer: number; offset: number; codes: Uint16Array };
-      const g = geometry[msg.layer];
-      msg.codes.forEach((c, k) => {
-        const pol = g.rowPolarity[Math.floor((msg.offset + k) / g.outputs)] === NMOS ? 'nmos' : 'pmos';
-        seen[pol] = [Math.min(seen[pol][0], c), Math.max(seen[pol][1], c)];
-      });
+      msg.codes.forEach((c, k) => see(msg.layer, msg.offset + k, c));
       return write(m);
+    };
+    // full uploads of rows of one code, and of patterns in a few bits, go as WEIGHTS_EDIT
+    const edit = h.WEIGHTS_EDIT;
+    h.WEIGHTS_EDIT = (m: never) => {
+      const msg = m as { layer: number; offset: number; data: Uint8Array };
+      const d = decodeEdit(msg.data, msg.offset, board.readWeights(msg.layer), 'test');
+      d.codes.forEach((c, k) => see(msg.layer, d.cells[k]!, c));
+      return edit(m);
     };
     const rec = await runBringup(() => deviceOn(board), { jitterRepeats: 4 });
     expect(rec.ok).toBe(true);
