@@ -17,7 +17,9 @@
  *                            (PNN held-out RMSE over the die's measured noise floor). About a minute per die.
  *   spice_flow               only with FIDELITY_FLOW_DIE=<seed>: the whole flow (bring-up, calibration,
  *                            Iris twin, nominal and calibrated deployment, fine-tuning) on that SPICE die
- *                            at FIDELITY_FLOW_GEOMETRY (default 64-32-10), table mode (bench/spice-flow.ts)
+ *                            at FIDELITY_FLOW_GEOMETRY (default 64-32-10), table mode (bench/spice-flow.ts);
+ *                            its transient_spot_check re-runs FIDELITY_FLOW_SPOT (default 1) test patterns
+ *                            on the same die in transient mode and compares spike by spike
  */
 import { performance } from 'node:perf_hooks';
 import { drainCurrent } from '../models/neuron/transfer-curve.ts';
@@ -77,7 +79,7 @@ async function main(): Promise<void> {
     await engine.close();
   }
   const dies = await spiceDies(kind);
-  const flow = spiceFlowFromEnv(kind);
+  const flow = await spiceFlowFromEnv(kind);
   console.log(
     JSON.stringify({
       curve_max_rel_err: round(worst),

@@ -4,6 +4,9 @@
  * layer, twin training on Iris (its 4 inputs on the first layer's first rows), deployment through the
  * nominal and through the calibrated curves, in-situ fine-tuning; every accuracy measured on the die.
  *
+ * A sample of test patterns then runs again on the same die in transient mode (spice-spot-check.ts):
+ * `transient_spot_check` compares the two spike by spike.
+ *
  * The targets it reports against (issue #29): calibrated deployment within 3 points of the twin,
  * fine-tuned >= twin - 1. Iris has 45 test samples, so one sample is 2.2 points.
  */
@@ -12,9 +15,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { transientSpotCheck } from './spice-spot-check.ts';
 
 export interface SpiceFlowOptions {
   die: number;
+  /** Test patterns re-run in transient mode (spice-spot-check.ts); 0 = none. */
+  spotSamples: number;
   geometry: string;
   seed: number;
   irisEpochs: number;
@@ -34,7 +40,7 @@ interface DemoNet {
 const round = (x: number, d = 4) => Number(x.toFixed(d));
 
 /** Runs the flow and returns the `spice_flow` object (figures, targets and whether each is met). */
-export function spiceFlow(o: SpiceFlowOptions): Record<string, unknown> {
+export async function spiceFlow(o: SpiceFlowOptions): Promise<Record<string, unknown>> {
   const cli = fileURLToPath(new URL('../bin/spikeloop.js', import.meta.url));
   const device = `mock:spice?seed=${o.die}&mode=table&engine=${o.engine}&geometry=${o.geometry}`;
   const dir = mkdtempSync(join(os.tmpdir(), 'bench-spice-flow-'));
@@ -52,6 +58,10 @@ export function spiceFlow(o: SpiceFlowOptions): Record<string, unknown> {
     };
     const n = s.networks[0]!;
     const finetuned = n.finetuned_acc ?? NaN;
+    const spot =
+      o.spotSamples > 0
+        ? await transientSpotCheck({ runDir: join(dir, 'run'), die: o.die, geometry: o.geometry, engine: o.engine, seed: o.seed, samples: o.spotSamples })
+        : undefined;
     return {
       device,
       dataset: 'iris',
@@ -68,6 +78,7 @@ export function spiceFlow(o: SpiceFlowOptions): Record<string, unknown> {
       rmse_pnn_ticks: round(s.calibration.rmse_pnn_ticks),
       rmse_ideal_ticks: round(s.calibration.rmse_ideal_ticks),
       stages: Object.fromEntries(s.stages.map((x) => [x.stage, [round(x.seconds, 1), round(x.cpu_seconds, 1)]])),
+      ...(spot ? { transient_spot_check: spot } : {}),
       seconds: round((performance.now() - t0) / 1000, 1),
     };
   } finally {
@@ -76,12 +87,15 @@ export function spiceFlow(o: SpiceFlowOptions): Record<string, unknown> {
 }
 
 /** The flow FIDELITY_FLOW_DIE asks for (die seed; FIDELITY_FLOW_GEOMETRY, default 64-32-10), or undefined. */
-export function spiceFlowFromEnv(engine: 'wasm' | 'ngspice'): Record<string, unknown> | undefined {
+export async function spiceFlowFromEnv(engine: 'wasm' | 'ngspice'): Promise<Record<string, unknown> | undefined> {
   const raw = process.env.FIDELITY_FLOW_DIE;
   if (raw === undefined || raw === '') return undefined;
   const die = Number(raw);
   if (!Number.isInteger(die) || die < 0) throw new RangeError(`FIDELITY_FLOW_DIE=${raw}: give a non-negative integer die seed, e.g. FIDELITY_FLOW_DIE=4`);
   const geometry = process.env.FIDELITY_FLOW_GEOMETRY ?? '64-32-10';
   if (!/^\d+(-\d+)+$/.test(geometry)) throw new RangeError(`FIDELITY_FLOW_GEOMETRY=${geometry}: give layer widths like 64-32-10`);
-  return spiceFlow({ die, geometry, seed: 1, irisEpochs: 150, finetuneEpochs: 3, engine });
+  const spot = Number(process.env.FIDELITY_FLOW_SPOT ?? 1);
+  if (!Number.isInteger(spot) || spot < 0)
+    throw new RangeError(`FIDELITY_FLOW_SPOT=${process.env.FIDELITY_FLOW_SPOT}: give the number of test patterns to re-run in transient mode (0 = none)`);
+  return spiceFlow({ die, geometry, seed: 1, irisEpochs: 150, finetuneEpochs: 3, engine, spotSamples: spot });
 }

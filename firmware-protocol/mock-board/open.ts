@@ -5,7 +5,7 @@
  * (the pty or serial port of `spikeloop mock-board`). Both paths build the same board.
  */
 import type { Duplex } from 'node:stream';
-import { buildChip } from '../../models/chips/index.ts';
+import { buildChip, type ChipBuildHooks } from '../../models/chips/index.ts';
 import type { ChipBackend } from '../../models/chips/chip-backend.ts';
 import { MockBoard } from './board.ts';
 import { duplexPair } from './duplex-pair.ts';
@@ -31,8 +31,8 @@ export interface OpenedMock extends ServedMock {
 }
 
 /** Serves the board of `spec` on `stream` (the board's end of a pty, port or pair). */
-export async function serveMockSpec(spec: MockSpec, stream: Duplex): Promise<ServedMock> {
-  const backend = await buildChip(spec.chip);
+export async function serveMockSpec(spec: MockSpec, stream: Duplex, hooks: ChipBuildHooks = {}): Promise<ServedMock> {
+  const backend = await buildChip(spec.chip, hooks);
   let board: MockBoard;
   try {
     board = new MockBoard(backend, { ...spec.board });
@@ -61,9 +61,9 @@ export async function serveMockSpec(spec: MockSpec, stream: Duplex): Promise<Ser
 }
 
 /** The board of `spec` in this process, behind an in-memory line; returns the host's end. */
-export async function openMockBoard(spec: MockSpec): Promise<OpenedMock> {
+export async function openMockBoard(spec: MockSpec, hooks: ChipBuildHooks = {}): Promise<OpenedMock> {
   const [host, device] = duplexPair();
-  const served = await serveMockSpec(spec, device);
+  const served = await serveMockSpec(spec, device, hooks);
   return {
     board: served.board,
     backend: served.backend,

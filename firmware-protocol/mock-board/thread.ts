@@ -6,6 +6,7 @@
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Duplex } from 'node:stream';
+import type { ChipBuildHooks, ChipBuildProgress } from '../../models/chips/index.ts';
 import { spawnThread } from '../../models/parallel/thread.ts';
 import type { MockSpec } from './mock-spec.ts';
 import { serveMockSpec } from './open.ts';
@@ -19,22 +20,30 @@ export interface ThreadedMock {
 }
 
 type Control = { ready: true } | { failed: string } | { closed: true };
+/** The chip's build progress, passed on to the host's hooks while the thread builds it. */
+type Progress = { progress: ChipBuildProgress };
 
 /** Builds the board of `spec` on a new thread; resolves once it serves (or rejects with why it could not be built). */
-export async function openMockBoardThread(spec: MockSpec): Promise<ThreadedMock> {
+export async function openMockBoardThread(spec: MockSpec, hooks: ChipBuildHooks = {}): Promise<ThreadedMock> {
   const line = new MessageChannel();
   const control = new MessageChannel();
   const worker = spawnThread(new URL(import.meta.url), 'serveOnThread', { spec, line: line.port2, control: control.port2 }, [line.port2, control.port2]);
   const next = () =>
     new Promise<Control>((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`the mock board's thread stopped (exit code ${code})`));
-      worker.once('error', reject);
-      worker.once('exit', onExit);
-      control.port1.once('message', (m: Control) => {
+      const onMessage = (m: Control | Progress) => {
+        if ('progress' in m) {
+          hooks.onProgress?.(m.progress);
+          return;
+        }
         worker.off('error', reject);
         worker.off('exit', onExit);
+        control.port1.off('message', onMessage);
         resolve(m);
-      });
+      };
+      worker.once('error', reject);
+      worker.once('exit', onExit);
+      control.port1.on('message', onMessage);
     });
   const first = await next();
   if ('failed' in first) {
@@ -65,7 +74,7 @@ export async function serveOnThread(input: { spec: MockSpec; line: MessagePort; 
   let served: Awaited<ReturnType<typeof serveMockSpec>>;
   const stream = portStream(input.line);
   try {
-    served = await serveMockSpec(spec, stream);
+    served = await serveMockSpec(spec, stream, { onProgress: (progress) => control.postMessage({ progress } satisfies Progress) });
   } catch (err) {
     control.postMessage({ failed: (err as Error).message } satisfies Control);
     return;

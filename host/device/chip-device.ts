@@ -44,6 +44,8 @@ import { crc32c } from '../../firmware-protocol/crc32c.ts';
 import { LinkClient, type DeviceEvent, type LinkOptions, type Transport } from '../link/link-client.ts';
 import { LinkTimeoutError, ProtocolViolationError } from '../link/errors.ts';
 import { openTransport, type SerialOpenOptions } from '../link/transport.ts';
+import { buildProgressBar } from '../ui/build-progress.ts';
+import type { ChipBuildProgress } from '../../models/chips/index.ts';
 import { DEFAULT_DEVICE_URI } from './device-uri.ts';
 import { HOST_MIN_PROTOCOL, helloProblems, negotiateProtocol } from './hello-check.ts';
 import { assertSafeCodes, safeCodeRanges, type SafeCodes } from './weight-safety.ts';
@@ -67,6 +69,11 @@ export interface ChipDeviceOptions extends LinkOptions {
   notice?: (line: string) => void;
   /** Seconds of expected wire time from which a notice is given (default 5). */
   noticeAfterS?: number;
+  /**
+   * Progress of building a mock: URI's chip (the SPICE chip characterises its devices for minutes
+   * on first use). Default: a bar on standard error once the build proves slow; false = none.
+   */
+  onChipBuild?: ((p: ChipBuildProgress) => void) | false;
 }
 
 /** What the host knows of the line after HELLO. */
@@ -193,7 +200,8 @@ export class ChipDevice {
 
   /** Opens a device URI (default: the embedded mock) and says HELLO. */
   static async open(uri: string = DEFAULT_DEVICE_URI, opts: ChipDeviceOptions = {}): Promise<ChipDevice> {
-    const transport = await openTransport(uri, opts.serial);
+    const onChipBuild = opts.onChipBuild === false ? undefined : (opts.onChipBuild ?? buildProgressBar());
+    const transport = await openTransport(uri, { ...opts.serial, onProgress: onChipBuild });
     return ChipDevice.over(transport, opts);
   }
 

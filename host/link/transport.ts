@@ -8,6 +8,7 @@
 import type { Duplex } from 'node:stream';
 import { SerialPortStream } from '@serialport/stream';
 import { SerialPort } from 'serialport';
+import type { ChipBuildHooks } from '../../models/chips/index.ts';
 import { parseDeviceUri, type DeviceAddress, type MockAddress, type SerialAddress } from '../device/device-uri.ts';
 import type { Transport } from './link-client.ts';
 
@@ -22,6 +23,9 @@ export interface SerialOpenOptions {
   /** A serialport binding other than the native one (MockBinding in tests). */
   binding?: SerialBinding;
 }
+
+/** What opening any URI takes: the serial options, and for mock: URIs the chip build's progress. */
+export interface TransportOpenOptions extends SerialOpenOptions, ChipBuildHooks {}
 
 /** Turns an open failure into a message that says what to do. */
 function explainOpenError(path: string, err: Error): string {
@@ -85,30 +89,30 @@ export async function openSerialTransport(address: SerialAddress, opts: SerialOp
   };
 }
 
-export async function openMockTransport(address: MockAddress): Promise<Transport> {
+export async function openMockTransport(address: MockAddress, hooks: ChipBuildHooks = {}): Promise<Transport> {
   // Loaded on demand: chip backends may pull in heavy engines that serial users never need.
   const { openMockBoard } = await import('../../firmware-protocol/mock-board/open.ts');
   const { openMockBoardThread } = await import('../../firmware-protocol/mock-board/thread.ts');
   let mock;
   try {
-    mock = address.spec.board.thread ? await openMockBoardThread(address.spec) : await openMockBoard(address.spec);
+    mock = address.spec.board.thread ? await openMockBoardThread(address.spec, hooks) : await openMockBoard(address.spec, hooks);
   } catch (err) {
     throw new TransportError(`cannot open ${address.uri}: ${(err as Error).message}`);
   }
   return { description: address.uri, stream: mock.stream, bytesPerSecond: mock.bytesPerSecond, close: () => mock.close() };
 }
 
-type Opener = (address: DeviceAddress, opts: SerialOpenOptions) => Promise<Transport>;
+type Opener = (address: DeviceAddress, opts: TransportOpenOptions) => Promise<Transport>;
 
 /** One opener per scheme. */
 const OPENERS: Record<DeviceAddress['scheme'], Opener> = {
   serial: (a, o) => openSerialTransport(a as SerialAddress, o),
   pty: (a, o) => openSerialTransport(a as SerialAddress, o),
-  mock: (a) => openMockTransport(a as MockAddress),
+  mock: (a, o) => openMockTransport(a as MockAddress, o),
 };
 
 /** Opens the stream behind a device URI (or a parsed address). */
-export async function openTransport(uri: string | DeviceAddress, opts: SerialOpenOptions = {}): Promise<Transport> {
+export async function openTransport(uri: string | DeviceAddress, opts: TransportOpenOptions = {}): Promise<Transport> {
   const address = typeof uri === 'string' ? parseDeviceUri(uri) : uri;
   return OPENERS[address.scheme](address, opts);
 }

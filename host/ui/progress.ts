@@ -48,6 +48,11 @@ export interface ProgressOptions {
    * too, it is the ETA).
    */
   wireSecondsPerUnit?: number;
+  /**
+   * Show the rate and ETA (default true). False for work in a few uneven steps that end in bursts
+   * (concurrent jobs), where a rate says nothing: the time elapsed is shown instead.
+   */
+  estimate?: boolean;
 }
 
 const RATE_WINDOW_MS = 10_000;
@@ -78,7 +83,7 @@ export class Progress {
   private readonly tty: boolean;
   private readonly now: () => number;
   private readonly wirePerUnit: number | undefined;
-  private readonly o: Required<Pick<ProgressOptions, 'label' | 'unit' | 'barWidth' | 'everyPercent' | 'everySeconds' | 'minRedrawMs'>>;
+  private readonly o: Required<Pick<ProgressOptions, 'label' | 'unit' | 'barWidth' | 'everyPercent' | 'everySeconds' | 'minRedrawMs' | 'estimate'>>;
 
   constructor(opts: ProgressOptions = {}) {
     if (opts.total !== undefined && !(Number.isFinite(opts.total) && opts.total >= 0)) {
@@ -98,6 +103,7 @@ export class Progress {
       everyPercent: Math.max(1, opts.everyPercent ?? 10),
       everySeconds: Math.max(1, opts.everySeconds ?? 30),
       minRedrawMs: opts.minRedrawMs ?? 100,
+      estimate: opts.estimate ?? true,
     };
     this.start = this.now();
     this.lastLine = this.start;
@@ -193,7 +199,8 @@ export class Progress {
     const elapsed = (t - this.start) / 1000;
     const avg = elapsed > 0 ? this.done / elapsed : 0;
     const count = this.total !== undefined ? `${this.done}/${this.total}` : `${this.done} ${this.o.unit}`;
-    const parts = [this.o.label, `done ${count} in ${formatDuration(elapsed)}`, `(${formatRate(avg, this.o.unit)})`, formatFields(this.fields)];
+    const rate = this.o.estimate ? `(${formatRate(avg, this.o.unit)})` : '';
+    const parts = [this.o.label, `done ${count} in ${formatDuration(elapsed)}`, rate, formatFields(this.fields)];
     const line = parts.filter(Boolean).join(' ');
     this.stream.write(this.tty ? `\r\x1b[K${this.fit(line)}\n` : `${line}\n`);
   }
@@ -217,9 +224,13 @@ export class Progress {
     } else {
       parts.push(`${this.done} ${this.o.unit}`);
     }
-    parts.push(formatRate(this.rate, this.o.unit));
-    const eta = this.eta;
-    if (eta !== undefined) parts.push(`ETA ${formatDuration(eta)}`);
+    if (this.o.estimate) {
+      parts.push(formatRate(this.rate, this.o.unit));
+      const eta = this.eta;
+      if (eta !== undefined) parts.push(`ETA ${formatDuration(eta)}`);
+    } else {
+      parts.push(`${formatDuration((this.now() - this.start) / 1000)} so far`);
+    }
     const wire = this.wireLeft;
     if (wire !== undefined) parts.push(`wire ${formatDuration(wire)}`);
     const f = formatFields(this.fields);

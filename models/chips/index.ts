@@ -52,9 +52,25 @@ const faultsSchema = z.string().transform((spec, ctx) => {
   }
 });
 
+/**
+ * Progress of building a chip, for kinds whose build takes long (the SPICE chip characterises its
+ * devices the first time: minutes). `cached`: this step was read from a cache, not computed.
+ */
+export interface ChipBuildProgress {
+  stage: string;
+  done: number;
+  total: number;
+  step?: string;
+  cached?: boolean;
+}
+
+export interface ChipBuildHooks {
+  onProgress?: (p: ChipBuildProgress) => void;
+}
+
 interface ChipKind {
   options: Record<string, z.ZodType>;
-  create(options: Record<string, unknown>): Promise<ChipBackend>;
+  create(options: Record<string, unknown>, hooks: ChipBuildHooks): Promise<ChipBackend>;
 }
 
 const KINDS: Record<string, ChipKind> = {
@@ -102,7 +118,7 @@ const KINDS: Record<string, ChipKind> = {
         .regex(/^\d{1,3}$/, 'expected a worker-thread count, e.g. workers=2 (0 = run in this thread)')
         .transform(Number),
     },
-    async create(o) {
+    async create(o, hooks) {
       // Loaded on demand: the SPICE engines are large and only this kind needs them.
       const { SpiceChip } = await import('./spice/spice-chip.ts');
       try {
@@ -112,6 +128,12 @@ const KINDS: Record<string, ChipKind> = {
           engine: o.engine as 'wasm' | 'ngspice' | undefined,
           mode: o.mode as 'transient' | 'table' | undefined,
           workers: o.workers as number | undefined,
+          onProgress:
+            hooks.onProgress &&
+            ((p) => {
+              if (p.phase === 'characterise')
+                hooks.onProgress?.({ stage: 'characterising the sky130 devices in SPICE', done: p.done, total: p.total, step: p.job, cached: p.cached });
+            }),
         });
       } catch (e) {
         if (e instanceof RangeError) throw new ChipOptionsError(`chip kind 'spice': ${e.message}`);
@@ -155,8 +177,8 @@ export function parseChipOptions(kind: string, options: Record<string, string> =
 }
 
 /** Builds the chip a parsed spec describes. */
-export function buildChip(spec: ChipSpec): Promise<ChipBackend> {
-  return KINDS[spec.kind]!.create({ ...spec.options });
+export function buildChip(spec: ChipSpec, hooks: ChipBuildHooks = {}): Promise<ChipBackend> {
+  return KINDS[spec.kind]!.create({ ...spec.options }, hooks);
 }
 
 export async function createChip(kind: string, options: Record<string, string> = {}): Promise<ChipBackend> {

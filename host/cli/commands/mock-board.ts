@@ -8,6 +8,7 @@ import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
 import { chipSeedOption, flag, geometryOption, intOption, intOptionWithDefault, mockDeviceOption } from '../common-options.ts';
 import { openSerialTransport } from '../../link/transport.ts';
 import { DEFAULT_BAUD, parseDeviceUri, type MockAddress } from '../../device/device-uri.ts';
+import { buildProgressBar } from '../../ui/build-progress.ts';
 
 export const name = 'mock-board';
 export const summary = 'serve a mock board on a pseudo-terminal (--pty) or a serial port (--port PATH) until interrupted';
@@ -86,7 +87,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     }
     const port = await openSerialTransport({ scheme: 'pty', uri: `pty:${servedPath}`, path: servedPath, baudRate: o.baud, baudGiven: true, rtscts: false });
     cleanups.push(() => port.close());
-    const server = await serveMockSpec(address.spec, port.stream);
+    const server = await serveMockSpec(address.spec, port.stream, { onProgress: buildProgressBar() });
     cleanups.push(() => server.close());
     const { board, backend } = server;
     const line = address.spec.line;

@@ -25,7 +25,7 @@ import { neuronNetlist } from './netlist.ts';
 import { SpicePool } from './pool.ts';
 import { spiceCacheDir, type CacheStats } from './table-cache.ts';
 import { tableLayerForward, type TableLayerModel } from './table-neuron.ts';
-import { buildTableLayer, characteriseDevices, characteriseTripPoints, type DeviceTables, type TableSetup } from './tables.ts';
+import { buildTableLayer, characteriseDevices, characteriseTripPoints, deviceJobCount, type DeviceTables, type TableSetup } from './tables.ts';
 import { spikeTimeOf } from './transient.ts';
 import { SILENT_TICK } from '../../../wire/ticks.ts';
 
@@ -40,6 +40,9 @@ export interface SpiceProgress {
   layer: number;
   done: number;
   total: number;
+  /** Characterisation: the job that just ended, and whether it came from the cache (no simulation). */
+  job?: string;
+  cached?: boolean;
 }
 
 export interface SpiceChipOptions {
@@ -174,14 +177,16 @@ export class SpiceChip implements ChipBackend {
       dac: this.dac,
       stats: this.cacheStats,
     };
-    const total = 1 + this.geometry.length;
-    this.onProgress?.({ phase: 'characterise', layer: -1, done: 0, total });
+    // One event per characterisation job: a first run simulates for minutes, a cached one reads files.
+    const total = deviceJobCount(this.design) + this.geometry.length;
+    let done = 0;
+    let layer = -1;
+    setup.onJob = (job, cached) => this.onProgress?.({ phase: 'characterise', layer, done: ++done, total, job, cached });
+    this.onProgress?.({ phase: 'characterise', layer, done, total });
     this.tables = await characteriseDevices(setup);
-    this.onProgress?.({ phase: 'characterise', layer: -1, done: 1, total });
     this.trips = [];
-    for (let l = 0; l < this.geometry.length; l++) {
-      this.trips.push(await characteriseTripPoints(setup, this.mismatch[l].inverterDvth));
-      this.onProgress?.({ phase: 'characterise', layer: l, done: 2 + l, total });
+    for (layer = 0; layer < this.geometry.length; layer++) {
+      this.trips.push(await characteriseTripPoints(setup, this.mismatch[layer].inverterDvth));
     }
   }
 

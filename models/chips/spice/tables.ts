@@ -47,6 +47,13 @@ export interface TableSetup {
   vRest: number;
   dac: DacSpec;
   stats?: CacheStats;
+  /** Called as each characterisation job ends (`cached`: read from the cache, no simulation). */
+  onJob?: (name: string, cached: boolean) => void;
+}
+
+/** Jobs `characteriseDevices` runs (for progress totals): five sweeps, the capacitance, and the release with MOS switches. */
+export function deviceJobCount(design: RcSpikeDesign): number {
+  return design.switches === 'mos' ? 7 : 6;
 }
 
 /** Drain grid: the supply range in 10 mV steps. */
@@ -68,7 +75,7 @@ export function gateGrid(dac: DacSpec): Grid {
 export async function characteriseDevices(s: TableSetup): Promise<DeviceTables> {
   const vd = drainGrid(s.supply);
   const vg = gateGrid(s.dac);
-  const job = <T>(j: Parameters<typeof cachedJob<T>>[0]) => cachedJob(j, s.run, s.engineVersion, s.cacheDir, s.stats);
+  const job = <T>(j: Parameters<typeof cachedJob<T>>[0]) => runJob(s, j);
   const [nmos, pmos, leak, kickN, kickP] = await Promise.all([
     job(synapseJob(false, s.supply, vd, vg, s.design)),
     job(synapseJob(true, s.supply, vd, vg, s.design)),
@@ -82,7 +89,20 @@ export async function characteriseDevices(s: TableSetup): Promise<DeviceTables> 
 }
 
 export async function characteriseTripPoints(s: TableSetup, inverterDvth: Float64Array): Promise<Float64Array> {
-  return cachedJob(tripPointJob(s.supply, inverterDvth, undefined, s.design), s.run, s.engineVersion, s.cacheDir, s.stats);
+  return runJob(s, tripPointJob(s.supply, inverterDvth, undefined, s.design));
+}
+
+/** One job through the cache, reported to `onJob` with whether it was a cache hit. */
+async function runJob<T>(s: TableSetup, j: Parameters<typeof cachedJob<T>>[0]): Promise<T> {
+  // Jobs run concurrently: each counts into its own stats, added to the shared ones after.
+  const own: CacheStats = { hits: 0, misses: 0 };
+  const value = await cachedJob(j, s.run, s.engineVersion, s.cacheDir, own);
+  if (s.stats) {
+    s.stats.hits += own.hits;
+    s.stats.misses += own.misses;
+  }
+  s.onJob?.(j.name, own.hits > 0);
+  return value;
 }
 
 export interface TableLayerInputs {

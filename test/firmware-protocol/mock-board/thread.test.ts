@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
 import { openTransport } from '../../../host/link/transport.ts';
+import type { ChipBuildProgress } from '../../../models/chips/index.ts';
 import { safeCodeRange } from '../../../wire/dac.ts';
 
 const CHIP = 'mock:behavioral?seed=11&geometry=16-8-4';
@@ -33,6 +34,19 @@ async function session(uri: string): Promise<{ hello: string; out: Uint16Array[]
 }
 
 describe('mock board on a thread', () => {
+  it("passes the chip build's progress to the host as the in-thread build reports it", async () => {
+    const uri = 'mock:spice?seed=5&mode=table&geometry=4-1';
+    const here: ChipBuildProgress[] = [];
+    await (await openTransport(uri, { onProgress: (p) => here.push(p) })).close();
+    const crossed: ChipBuildProgress[] = [];
+    await (await openTransport(`${uri}&thread=1`, { onProgress: (p) => crossed.push(p) })).close();
+    expect(here.length).toBeGreaterThan(2);
+    expect(crossed.map((e) => e.done)).toEqual(here.map((e) => e.done));
+    // Jobs that run concurrently end in any order.
+    const key = (e: ChipBuildProgress) => `${e.step}:${e.cached}:${e.total}`;
+    expect(crossed.map(key).sort()).toEqual(here.map(key).sort());
+  }, 300_000);
+
   it('answers as the in-thread board does', async () => {
     const inThread = await session(CHIP);
     const threaded = await session(`${CHIP}&thread=1`);

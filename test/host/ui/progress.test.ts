@@ -171,3 +171,19 @@ describe('Progress validation', () => {
     expect(() => new Progress({ total: 1, stream: s, wireSecondsPerUnit: -1 })).toThrow(/wireSecondsPerUnit/);
   });
 });
+
+describe('Progress without estimates', () => {
+  it('shows the time elapsed instead of a rate and ETA, for work that ends in uneven bursts', () => {
+    const s = fakeStream(false);
+    const c = clock();
+    const p = new Progress({ total: 4, label: 'build', unit: 'steps', stream: s, now: c.now, estimate: false });
+    c.advance(70_000);
+    p.update(1);
+    c.advance(5);
+    p.update(2);
+    const lines = s.text().trimEnd().split('\n');
+    expect(lines).toEqual(['build  25% 1/4 1m10s so far', 'build  50% 2/4 1m10s so far']);
+    p.finish();
+    expect(s.text().trimEnd().split('\n').at(-1)).toBe('build done 2/4 in 1m10s');
+  });
+});

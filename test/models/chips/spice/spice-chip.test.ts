@@ -4,7 +4,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { NMOS, type ChipBackend } from '../../../../models/chips/chip-backend.ts';
-import { ChipOptionsError, CHIP_KINDS, createChip } from '../../../../models/chips/index.ts';
+import { buildChip, ChipOptionsError, CHIP_KINDS, createChip, parseChipOptions, type ChipBuildProgress } from '../../../../models/chips/index.ts';
+import { deviceJobCount } from '../../../../models/chips/spice/tables.ts';
 import { DEFAULT_DESIGN } from '../../../../models/chips/spice/design.ts';
 import { SpiceError } from '../../../../models/chips/spice/errors.ts';
 import { SpiceChip, type SpiceProgress } from '../../../../models/chips/spice/spice-chip.ts';
@@ -95,6 +96,27 @@ describe('SPICE chip in table mode', () => {
       expect(events.filter((e) => e.phase === 'simulate').map((e) => e.layer)).toEqual([0, 1]);
       // Deterministic: the same chip and inputs give the same ticks.
       expect(await chip.run(ticks, batch)).toEqual(out);
+    },
+    LONG,
+  );
+
+  it(
+    'reports each characterisation step to the build hooks',
+    async () => {
+      // Seed 5's tables are the cache's after the test above (or after this first build).
+      await createChip('spice', { seed: '5', mode: 'table' }).then((c) => c.close?.());
+      const events: ChipBuildProgress[] = [];
+      const chip = await buildChip(parseChipOptions('spice', { seed: '5', mode: 'table' }), { onProgress: (p) => events.push(p) });
+      open.push(chip);
+      const total = deviceJobCount(DEFAULT_DESIGN) + chip.geometry.length;
+      expect(events.map((e) => e.done)).toEqual(Array.from({ length: total + 1 }, (_, k) => k));
+      expect(new Set(events.map((e) => e.total))).toEqual(new Set([total]));
+      expect(events.slice(1).every((e) => e.cached === true && typeof e.step === 'string' && e.step.length > 0)).toBe(true);
+      expect(events[0].stage).toMatch(/sky130 devices in SPICE/);
+      // Concurrent jobs end in any order; each job is reported once.
+      const steps = events.slice(1).map((e) => e.step);
+      expect(new Set(steps).size).toBe(deviceJobCount(DEFAULT_DESIGN) + 1);
+      expect(steps.filter((n) => n === steps.at(-1)).length).toBe(chip.geometry.length);
     },
     LONG,
   );
