@@ -37,6 +37,12 @@ export interface InitOptions {
    * nets), null (median only) for dense ones, whose presets were tuned with the median alone.
    */
   fireFraction?: number | null;
+  /**
+   * With fireFraction: the raise stops where more than this fraction of a layer's spikes would come
+   * before its window start (calibrateScale's `start`). Default EARLY_LIMIT; null = no limit (the
+   * raise as before it).
+   */
+  earlyLimit?: number | null;
   drives?: DriveMode;
 }
 
@@ -136,7 +142,7 @@ export const EARLY_LIMIT = 0.05;
  * fraction of the outputs that can fire at all (those that fire at 14 e-folds more drive) fire
  * inside the window: a median alone leaves a bimodal layer (a conv layer's dark or weakly driven
  * positions) silent on its lower half, and silent neurons pass no gradient. With `start` (the
- * layer's window start) the raise stops where more than EARLY_LIMIT of the spikes would come
+ * layer's window start) the raise stops where more than `earlyLimit` of the spikes would come
  * before the start (or the median scale's share, if that is larger).
  */
 export function calibrateScale(
@@ -146,6 +152,7 @@ export function calibrateScale(
   target: number,
   fireFraction?: number,
   start?: number,
+  earlyLimit = EARLY_LIMIT,
 ): number {
   let lo = Math.log(layer.scale) - 14;
   let hi = Math.log(layer.scale) + 14;
@@ -172,8 +179,8 @@ export function calibrateScale(
   }
   let raised = hi;
   if (start !== undefined) {
-    // No further than where more than EARLY_LIMIT of the spikes (or the median scale's share, if larger) come before the start.
-    const limit = Math.max(EARLY_LIMIT, responseAt(layer, inputTimes, solver, Math.exp(atMedian), start).early);
+    // No further than where more than earlyLimit of the spikes (or the median scale's share, if larger) come before the start.
+    const limit = Math.max(earlyLimit, responseAt(layer, inputTimes, solver, Math.exp(atMedian), start).early);
     if (responseAt(layer, inputTimes, solver, Math.exp(raised), start).early > limit) {
       lo = atMedian;
       hi = raised;
@@ -202,6 +209,9 @@ export function initNetwork(config: NetworkConfig, calibration: { x: Float32Arra
   }
   const fireFraction = opts.fireFraction === undefined ? (config.arch ? 0.95 : undefined) : (opts.fireFraction ?? undefined);
   if (fireFraction !== undefined && !(fireFraction > 0 && fireFraction <= 1)) throw new RangeError(`fireFraction must lie in (0, 1], got ${fireFraction}`);
+  const earlyLimit = opts.earlyLimit === undefined ? EARLY_LIMIT : opts.earlyLimit;
+  if (earlyLimit !== null && !(earlyLimit >= 0 && earlyLimit < 1))
+    throw new RangeError(`earlyLimit must lie in [0, 1) or be null (no limit), got ${earlyLimit}`);
   const kinds = config.arch ? compileArchitecture(config.arch).layers.map((c) => c.kind) : undefined;
   const layers = config.sizes
     .slice(1)
@@ -220,7 +230,7 @@ export function initNetwork(config: NetworkConfig, calibration: { x: Float32Arra
     const start = windowStart(config, l);
     const h = config.horizons[l]!;
     const frac = l + 1 === layers.length ? tfOut : tfHidden;
-    calibrateScale(layers[l]!, x, solver, start + frac * (h - start), fireFraction, start);
+    calibrateScale(layers[l]!, x, solver, start + frac * (h - start), fireFraction, earlyLimit === null ? undefined : start, earlyLimit ?? undefined);
     if (l + 1 < layers.length) {
       const next = tf.tidy(() => spikesToInputs(layers[l]!.forward(x, solver, { inputGrad: false })));
       x.dispose();

@@ -180,8 +180,9 @@ describe('initNetwork on a conv net', () => {
     net.dispose();
   });
 
-  it('rejects a firing fraction outside (0, 1]', () => {
+  it('rejects a firing fraction outside (0, 1] and an early limit outside [0, 1)', () => {
     const cfg = archConfig(architectureSchema.parse(arch));
     expect(() => initNetwork(cfg, { x: blobs(1, 4), n: 4 }, createSolver('dstd', { bins: 8 }), { seed: 1, fireFraction: 1.5 })).toThrow(/fireFraction/);
+    expect(() => initNetwork(cfg, { x: blobs(1, 4), n: 4 }, createSolver('dstd', { bins: 8 }), { seed: 1, earlyLimit: 1 })).toThrow(/earlyLimit/);
   });
 });
