@@ -37,6 +37,12 @@ export interface InitOptions {
    * nets), null (median only) for dense ones, whose presets were tuned with the median alone.
    */
   fireFraction?: number | null;
+  /**
+   * With fireFraction: the raise stops where more than this fraction of a layer's spikes would come
+   * before its window start (calibrateScale's `start`). Default EARLY_LIMIT; null = no limit (the
+   * raise as before it).
+   */
+  earlyLimit?: number | null;
   drives?: DriveMode;
 }
 
@@ -93,17 +99,40 @@ function median(a: Float32Array): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : 0.5 * (s[s.length / 2 - 1]! + s[s.length / 2]!);
 }
 
-/** One forward pass of `layer` at `scale`: its output times (silent at +Infinity or the horizon) and the fraction that fired. */
-function responseAt(layer: SpikeLayer & { scale: number }, inputTimes: tf.Tensor2D, solver: SpikeSolver, scale: number): { median: number; fired: number } {
+/**
+ * One forward pass of `layer` at `scale`: the median output time (silent at the horizon), the
+ * fraction that fired, and the fraction of fired outputs before `start` (0 without it).
+ */
+function responseAt(
+  layer: SpikeLayer & { scale: number },
+  inputTimes: tf.Tensor2D,
+  solver: SpikeSolver,
+  scale: number,
+  start = -Infinity,
+): { median: number; fired: number; early: number } {
   layer.scale = scale;
   return tf.tidy(() => {
     const s = layer.forward(inputTimes, solver, { inputGrad: false });
     const m = s.mask.dataSync();
+    const t = s.times.dataSync() as Float32Array;
     let fired = 0;
-    for (let k = 0; k < m.length; k++) fired += m[k]!;
-    return { median: median(s.times.dataSync() as Float32Array), fired: fired / Math.max(1, m.length) };
+    let early = 0;
+    for (let k = 0; k < m.length; k++) {
+      fired += m[k]!;
+      if (m[k]! > 0.5 && t[k]! < start) early++;
+    }
+    return { median: median(t), fired: fired / Math.max(1, m.length), early: early / Math.max(1, fired) };
   });
 }
+
+/**
+ * At most this fraction of a layer's spikes may come before its window start when the firing
+ * fraction raises its scale (calibrateScale's `start`). Why: a spike before the start is a decision
+ * on part of the inputs; the window term of the loss then pushes those spikes later, every later
+ * layer's spikes move with them past their horizons, and the deeper layers fall silent within ten
+ * steps (mnist-conv-s2 on Fashion-MNIST, docs/RESULTS.md "Convolutional nets, this round").
+ */
+export const EARLY_LIMIT = 0.05;
 
 /**
  * Sets layer.scale so that the median output time over `inputTimes` is `target`
@@ -112,7 +141,9 @@ function responseAt(layer: SpikeLayer & { scale: number }, inputTimes: tf.Tensor
  * With `fireFraction`, the scale is then raised, if need be, to the smallest one at which that
  * fraction of the outputs that can fire at all (those that fire at 14 e-folds more drive) fire
  * inside the window: a median alone leaves a bimodal layer (a conv layer's dark or weakly driven
- * positions) silent on its lower half, and silent neurons pass no gradient.
+ * positions) silent on its lower half, and silent neurons pass no gradient. With `start` (the
+ * layer's window start) the raise stops where more than `earlyLimit` of the spikes would come
+ * before the start (or the median scale's share, if that is larger).
  */
 export function calibrateScale(
   layer: SpikeLayer & { scale: number },
@@ -120,6 +151,8 @@ export function calibrateScale(
   solver: SpikeSolver,
   target: number,
   fireFraction?: number,
+  start?: number,
+  earlyLimit = EARLY_LIMIT,
 ): number {
   let lo = Math.log(layer.scale) - 14;
   let hi = Math.log(layer.scale) + 14;
@@ -144,7 +177,22 @@ export function calibrateScale(
     if (responseAt(layer, inputTimes, solver, Math.exp(mid)).fired < goal) lo = mid;
     else hi = mid;
   }
-  layer.scale = Math.exp(hi);
+  let raised = hi;
+  if (start !== undefined) {
+    // No further than where more than earlyLimit of the spikes (or the median scale's share, if larger) come before the start.
+    const limit = Math.max(earlyLimit, responseAt(layer, inputTimes, solver, Math.exp(atMedian), start).early);
+    if (responseAt(layer, inputTimes, solver, Math.exp(raised), start).early > limit) {
+      lo = atMedian;
+      hi = raised;
+      for (let i = 0; i < 20; i++) {
+        const mid = 0.5 * (lo + hi);
+        if (responseAt(layer, inputTimes, solver, Math.exp(mid), start).early > limit) hi = mid;
+        else lo = mid;
+      }
+      raised = lo;
+    }
+  }
+  layer.scale = Math.exp(raised);
   return layer.scale;
 }
 
@@ -161,6 +209,9 @@ export function initNetwork(config: NetworkConfig, calibration: { x: Float32Arra
   }
   const fireFraction = opts.fireFraction === undefined ? (config.arch ? 0.95 : undefined) : (opts.fireFraction ?? undefined);
   if (fireFraction !== undefined && !(fireFraction > 0 && fireFraction <= 1)) throw new RangeError(`fireFraction must lie in (0, 1], got ${fireFraction}`);
+  const earlyLimit = opts.earlyLimit === undefined ? EARLY_LIMIT : opts.earlyLimit;
+  if (earlyLimit !== null && !(earlyLimit >= 0 && earlyLimit < 1))
+    throw new RangeError(`earlyLimit must lie in [0, 1) or be null (no limit), got ${earlyLimit}`);
   const kinds = config.arch ? compileArchitecture(config.arch).layers.map((c) => c.kind) : undefined;
   const layers = config.sizes
     .slice(1)
@@ -179,7 +230,7 @@ export function initNetwork(config: NetworkConfig, calibration: { x: Float32Arra
     const start = windowStart(config, l);
     const h = config.horizons[l]!;
     const frac = l + 1 === layers.length ? tfOut : tfHidden;
-    calibrateScale(layers[l]!, x, solver, start + frac * (h - start), fireFraction);
+    calibrateScale(layers[l]!, x, solver, start + frac * (h - start), fireFraction, earlyLimit === null ? undefined : start, earlyLimit ?? undefined);
     if (l + 1 < layers.length) {
       const next = tf.tidy(() => spikesToInputs(layers[l]!.forward(x, solver, { inputGrad: false })));
       x.dispose();

@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initNetwork, randomDenseState } from '../../../models/network/init.ts';
+import { calibrateScale, EARLY_LIMIT, initNetwork, randomDenseState } from '../../../models/network/init.ts';
 import { architectureSchema } from '../../../models/network/arch.ts';
 import { archConfig, defaultConfig, windowStart } from '../../../models/network/network.ts';
 import { createSolver } from '../../../models/network/solver.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
+import { spikesToInputs } from '../../../models/solvers/spike-tensors.ts';
 import { mulberry } from '../rng.ts';
 
 beforeAll(async () => {
@@ -132,8 +133,56 @@ describe('initNetwork on a conv net', () => {
     old.dispose();
   });
 
-  it('rejects a firing fraction outside (0, 1]', () => {
+  it('raises a scale for the firing fraction only as far as its spikes stay after the window start', () => {
+    const solver = createSolver('dstd', { bins: 8 });
+    const strided = architectureSchema.parse({
+      input: { height: 12, width: 12, channels: 1 },
+      layers: [
+        { type: 'conv', channels: 4, kernel: 5, stride: 2 },
+        { type: 'conv', channels: 8, kernel: 3, stride: 2 },
+        { type: 'dense', units: 4 },
+      ],
+    });
+    const cfg = archConfig(strided);
+    const cal = blobs(21, 16);
+    const net = initNetwork(cfg, { x: cal, n: 16 }, solver, { seed: 3 });
+    /** Fraction of the fired spikes of a layer that come before `start`. */
+    const early = (l: number, x: tf.Tensor2D) =>
+      tf.tidy(() => {
+        const s = net.layers[l]!.forward(x, solver, { inputGrad: false });
+        const m = s.mask.dataSync();
+        const t = s.times.dataSync();
+        let fired = 0;
+        let before = 0;
+        for (let k = 0; k < m.length; k++) {
+          fired += m[k]!;
+          if (m[k]! > 0.5 && t[k]! < windowStart(cfg, l)) before++;
+        }
+        return before / fired;
+      });
+    const x0 = net.encode(cal, 16);
+    const x1 = tf.tidy(() => spikesToInputs(net.layers[0]!.forward(x0, solver, { inputGrad: false })));
+    const layer = net.layers[1] as Parameters<typeof calibrateScale>[0];
+    const start = windowStart(cfg, 1);
+    const target = start + 0.6 * (cfg.horizons[1]! - start);
+    // Raised for 95 % firing alone, a good share of the layer fires before its inputs have all arrived (56 % here).
+    calibrateScale(layer, x1, solver, target, 0.95);
+    const free = early(1, x1);
+    // With the window start the raise stops at EARLY_LIMIT, or at the median scale's share if that is larger.
+    calibrateScale(layer, x1, solver, target);
+    const atMedian = early(1, x1);
+    calibrateScale(layer, x1, solver, target, 0.95, start);
+    const capped = early(1, x1);
+    const limit = Math.max(EARLY_LIMIT, atMedian);
+    expect(free).toBeGreaterThan(2 * limit);
+    expect(capped).toBeLessThanOrEqual(limit + 1e-9);
+    tf.dispose([x0, x1]);
+    net.dispose();
+  });
+
+  it('rejects a firing fraction outside (0, 1] and an early limit outside [0, 1)', () => {
     const cfg = archConfig(architectureSchema.parse(arch));
     expect(() => initNetwork(cfg, { x: blobs(1, 4), n: 4 }, createSolver('dstd', { bins: 8 }), { seed: 1, fireFraction: 1.5 })).toThrow(/fireFraction/);
+    expect(() => initNetwork(cfg, { x: blobs(1, 4), n: 4 }, createSolver('dstd', { bins: 8 }), { seed: 1, earlyLimit: 1 })).toThrow(/earlyLimit/);
   });
 });
