@@ -159,22 +159,27 @@ const requests: Vector[] = [
   ),
 ];
 
+/** The toy board's HELLO fields shared by its version-1 and version-2 replies (the field order is the encoding's). */
+const toyBoard = {
+  firmware: 'spikeloop-mock/1.0',
+  boardId: 'mock-toy',
+  chipId: 'toy-chip-1',
+  layers: [
+    { ...l0, horizonTicks: 200 },
+    { ...l1, horizonTicks: 250 },
+  ],
+  dac: { bits: 10, vMin: 0, vMax: 1.8 },
+  safe: { nmos: [0.4, 1.2], pmos: [0.6, 1.4] },
+  tickSeconds: 1e-8,
+  maxPayload: 16384,
+  maxBatch: maxBatchFor(16384, [l0, l1]),
+};
+
 const responses: Vector[] = [
   vector('HELLO response of a 2-2-1 dual-rail chip', 'HELLO', 'response', 1, {
     protocol: 1,
     minProtocol: 1,
-    firmware: 'spikeloop-mock/1.0',
-    boardId: 'mock-toy',
-    chipId: 'toy-chip-1',
-    layers: [
-      { ...l0, horizonTicks: 200 },
-      { ...l1, horizonTicks: 250 },
-    ],
-    dac: { bits: 10, vMin: 0, vMax: 1.8 },
-    safe: { nmos: [0.4, 1.2], pmos: [0.6, 1.4] },
-    tickSeconds: 1e-8,
-    maxPayload: 16384,
-    maxBatch: maxBatchFor(16384, [l0, l1]),
+    ...toyBoard,
     features: ['self-test', 'status', 'neuron-config'],
   }),
   vector('PING response without data', 'PING', 'response', 2, { nonce: 3735928559 }),
@@ -225,18 +230,7 @@ const responses: Vector[] = [
     {
       protocol: 2,
       minProtocol: 1,
-      firmware: 'spikeloop-mock/1.0',
-      boardId: 'mock-toy',
-      chipId: 'toy-chip-1',
-      layers: [
-        { ...l0, horizonTicks: 200 },
-        { ...l1, horizonTicks: 250 },
-      ],
-      dac: { bits: 10, vMin: 0, vMax: 1.8 },
-      safe: { nmos: [0.4, 1.2], pmos: [0.6, 1.4] },
-      tickSeconds: 1e-8,
-      maxPayload: 16384,
-      maxBatch: maxBatchFor(16384, [l0, l1]),
+      ...toyBoard,
       features: ['self-test', 'status', 'weights-edit', 'bit-packed'],
       rxFrames: 16,
     },
