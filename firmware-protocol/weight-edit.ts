@@ -251,7 +251,9 @@ class EditWriter {
       // head (at most 5 bytes) and gap, then half a byte per cell
       const room = this.maxData - this.w!.length - gapBytes - varintBytes((it.count - k) * 4 + 2);
       const n = Math.min(it.count - k, 2 * room);
-      if (n < 2 && it.count - k >= 2) {
+      // No room for a cell (room can be negative at a frame's end), or for two when two are left: next frame.
+      if (n < 1 || (n < 2 && it.count - k >= 2)) {
+        if (this.w!.length === 0) throw new RangeError(`encodeEdit: maxData ${this.maxData} cannot hold a NEAR segment`);
         this.close();
         continue;
       }

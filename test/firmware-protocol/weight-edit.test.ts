@@ -74,6 +74,23 @@ describe('weight edits (FILL and STEP)', () => {
     );
   });
 
+  it('starts a new frame for a one-cell NEAR tail that no longer fits (a random run found it writing n = -2)', () => {
+    const prev = new Uint16Array(65).fill(1);
+    prev[32] = prev[37] = 121;
+    prev[60] = 122;
+    const next = Uint16Array.from([
+      1, 1, 1, 0, 128, 0, 1, 4, 1, 1, 1, 128, 128, 128, 0, 128, 4, 5, 5, 5, 4, 4, 4, 0, 4, 4, 4, 8, 8, 0, 8, 8, 128, 8, 8, 0, 8, 128, 0, 128, 128, 128, 0, 128,
+      128, 0, 0, 128, 128, 129, 129, 0, 129, 0, 129, 129, 0, 7, 128, 128, 128, 7, 7, 7, 7,
+    ]);
+    const frames = encodeEdit(prev, next, 90);
+    const mem = prev.slice();
+    for (const f of frames) {
+      expect(f.data.length).toBeLessThanOrEqual(90);
+      apply(mem, f.data, f.offset);
+    }
+    expect(Array.from(mem)).toEqual(Array.from(next));
+  });
+
   it('is idempotent: a frame applied twice leaves the memory as applied once', () => {
     fc.assert(
       fc.property(editArb, ({ prev, next }) => {
