@@ -67,6 +67,14 @@ function lnCardConductance(card: TransferCurves, pmos: boolean, v: number, vm: n
   return Math.abs(card.current(pol, vg, vm)) > 1e-12 && gc > 0 ? Math.log(gc) : null;
 }
 
+/** ln of the card's conductance over the fitted family's (drain slope I * lambda) at die gate `v`; null where either is off. */
+function lnConductanceRatio(card: TransferCurves, pmos: boolean, v: number, fam: FittedFamilies): number | null {
+  const p = pmos ? fam.pmos : fam.nmos;
+  const lc = lnCardConductance(card, pmos, cardGate(pmos, v, fam.supply), cardMembrane(fam));
+  const gf = drainCurrent(p, v, fam.supply, fam.temperatureC) * p.lambda;
+  return lc !== null && gf > 0 ? lc - Math.log(gf) : null;
+}
+
 /** The membrane level the card's conductance is taken at, inside its table. */
 function cardMembrane(fam: FittedFamilies): number {
   const [mLo, mHi] = sky130NominalCurves().membraneRange;
@@ -82,17 +90,14 @@ function cardMembrane(fam: FittedFamilies): number {
  */
 export function processPosition(pmos: boolean, probed: readonly number[], fam: FittedFamilies): number {
   if (probed.length === 0) return 0;
-  const vm = cardMembrane(fam);
-  const p = pmos ? fam.pmos : fam.nmos;
   const mismatch = (z: number): number => {
     const card = sky130DieCurves({ temperatureC: fam.temperatureC, zN: pmos ? 0 : z, zP: pmos ? z : 0 });
     let sum = 0;
     let n = 0;
     for (const v of probed) {
-      const lc = lnCardConductance(card, pmos, cardGate(pmos, v, fam.supply), vm);
-      const gf = drainCurrent(p, v, fam.supply, fam.temperatureC) * p.lambda;
-      if (lc === null || !(gf > 0)) continue;
-      sum += lc - Math.log(gf);
+      const r = lnConductanceRatio(card, pmos, v, fam);
+      if (r === null) continue;
+      sum += r;
       n++;
     }
     return n ? sum / n : 0;
@@ -118,14 +123,14 @@ export function processPosition(pmos: boolean, probed: readonly number[], fam: F
 function conductanceFactor(pmos: boolean, probed: readonly number[], fam: FittedFamilies, card: TransferCurves, vLo: number, count: number): Float64Array {
   const out = new Float64Array(count).fill(1);
   if (probed.length === 0) return out;
-  const vm = cardMembrane(fam);
-  const p = pmos ? fam.pmos : fam.nmos;
-  const lnRatio = (v: number): number | null => {
-    const lc = lnCardConductance(card, pmos, cardGate(pmos, v, fam.supply), vm);
-    const gf = drainCurrent(p, v, fam.supply, fam.temperatureC);
-    return lc !== null && gf > 0 ? lc - Math.log(gf) : null;
-  };
-  fillBeyondProbes(out, vLo, probed, 1, lnRatio, (r, edge) => Math.exp(r - edge));
+  fillBeyondProbes(
+    out,
+    vLo,
+    probed,
+    1,
+    (v) => lnConductanceRatio(card, pmos, v, fam),
+    (r, edge) => Math.exp(r - edge),
+  );
   return out;
 }
 
