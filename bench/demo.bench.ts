@@ -7,6 +7,7 @@
  *   demo_twin_acc, demo_nominal_acc,           its Fashion-MNIST figures: twin, deployed through nominal
  *   demo_calibrated_acc, demo_finetuned_acc    and calibrated curves, after in-situ fine-tuning
  *   runs: per chip { device, demo_s, demo_peak_rss_mb, demo_cpu_s, accuracies, test_samples,
+ *                    finetune_kept_epoch (0 = the deployment), finetune_val_acc (per epoch), finetune_last_epoch_acc,
  *                    no_spike, rmse_pnn_ticks, stages: { name: [wall s, CPU s] },
  *                    deployed_drive_err: on a behavioural die, per calibrated layer and polarity the drive the
  *                    calibrated mapping assumed at the deployed codes over the die's hidden truth, summed, - 1 }
@@ -18,14 +19,15 @@
  * Several dies: DEMO_SEEDS (comma-separated seeds) or DEMO_RANDOM_SEEDS=N (N seeds drawn at random,
  * 1..999 999, written to stderr before the first run, as `npm start` draws one) replace DEMO_SEED, and
  * the line adds
- *   seeds, per_seed: [{ seed, physics, twin, nominal, calibrated, finetuned (percent), gap_points
+ *   seeds, per_seed: [{ seed, physics, twin, nominal, calibrated, finetuned (percent), finetune_kept_epoch,
+ *                       finetune_last_epoch (percent), gap_points
  *                       (twin - calibrated), demo_s, demo_cpu_s }],
  *   worst_gap_points, calibrated_within_3_all, finetuned_ge_calibrated_all
  * (the first run's keys stay as they are).
  */
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +86,16 @@ async function deployedDrive(device: string, profilePath: string, networkPath: s
   }
 }
 
+/**
+ * The fine-tuning run's choice (host/workflows/finetune.ts): the epoch kept (0 = the deployment), the device's
+ * accuracy on the validation split per epoch, and the test accuracy of the last epoch run, kept or not.
+ */
+function finetuneKept(record: string): Record<string, unknown> {
+  if (!existsSync(record)) return {};
+  const s = (JSON.parse(readFileSync(record, 'utf8')) as { summary?: Record<string, unknown> }).summary ?? {};
+  return { finetune_kept_epoch: s.kept_epoch ?? null, finetune_val_acc: s.val_acc ?? null, finetune_last_epoch_acc: s.last_epoch_acc ?? null };
+}
+
 interface Stage {
   stage: string;
   seconds: number;
@@ -114,6 +126,7 @@ try {
       });
       const s = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
       const fashion = (s.networks as Net[]).find((n) => n.dataset === s.headline);
+      const ft = finetuneKept(join(out, `finetune-${s.headline as string}`, 'record.json'));
       runs.push({
         seed: Number(seedText),
         physics: p,
@@ -126,6 +139,7 @@ try {
         nominal_acc: s.deployed_nominal_acc,
         calibrated_acc: s.deployed_acc,
         finetuned_acc: s.finetuned_acc,
+        ...ft,
         test_samples: fashion?.test_samples,
         no_spike: fashion?.deployed_no_spike,
         rmse_pnn_ticks: (s.calibration as { rmse_pnn_ticks: number }).rmse_pnn_ticks,
@@ -146,6 +160,8 @@ const perSeed = runs.map((r) => ({
   nominal: pct(r.nominal_acc),
   calibrated: pct(r.calibrated_acc),
   finetuned: pct(r.finetuned_acc),
+  finetune_kept_epoch: r.finetune_kept_epoch ?? null,
+  finetune_last_epoch: pct(r.finetune_last_epoch_acc),
   gap_points: Number((100 * ((r.twin_acc as number) - (r.calibrated_acc as number))).toFixed(1)),
   demo_s: r.demo_s,
   demo_cpu_s: r.demo_cpu_s,

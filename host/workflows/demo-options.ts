@@ -60,6 +60,13 @@ export const DEMO_DEFAULTS = {
   finetuneEpochs: 1,
 } as const;
 
+/**
+ * Fashion-MNIST validation images of the fine-tuning, carved from its training images (added to finetuneTrain):
+ * the device's accuracy on them at the deployment and after each epoch picks the state kept (the deployment
+ * unless an epoch beats it). Two passes of 500 on the device are a small part of the stage's cost.
+ */
+export const DEMO_FINETUNE_VAL = 500;
+
 /** Twin batch size and Adam rate on images (see trainTwin). */
 export const DEMO_IMAGE_BATCH = 32;
 export const DEMO_IMAGE_LR = 0.02;

@@ -19,6 +19,7 @@ import { deployNetwork, evaluateOnDevice } from './deploy.ts';
 import { runFinetune, type FinetuneSummary } from './finetune.ts';
 import { presetFor } from '../../models/training/presets.ts';
 import {
+  DEMO_FINETUNE_VAL,
   DEMO_FIT,
   DEMO_IMAGE_BATCH,
   DEMO_IMAGE_LR,
@@ -182,8 +183,11 @@ export async function finetune(r: DemoNetworkResult, out: string, profile: strin
     epochs: opts.finetuneEpochs,
     seed: opts.seed,
     // The twin's test subset (same seed, same size: the test part does not depend on the training limit); a
-    // stratified subset of the training part, smaller than the twin's when asked.
-    ...(spec === 'fashion-mnist' && opts.fashion ? { limitTrain: opts.fashion.finetuneTrain ?? opts.fashion.train, limitTest: opts.fashion.test } : {}),
+    // stratified subset of the training part, smaller than the twin's when asked, plus the validation split
+    // carved from it (so the batches still see finetuneTrain images), which chooses the epoch kept.
+    ...(spec === 'fashion-mnist' && opts.fashion
+      ? { limitTrain: (opts.fashion.finetuneTrain ?? opts.fashion.train) + DEMO_FINETUNE_VAL, val: DEMO_FINETUNE_VAL, limitTest: opts.fashion.test }
+      : {}),
     ...(spec === 'iris' ? { batchSize: 16 } : {}),
     signal: opts.signal,
     args: ['(spikeloop demo)'],

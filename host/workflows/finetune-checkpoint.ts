@@ -14,6 +14,11 @@
  * so the cursor is the whole state of the shuffling. `runCodes` are the codes the device must hold
  * when that batch is measured (with pipelining, the codes before the last update: see finetune.ts);
  * `codes` are the codes of the saved conductances.
+ *
+ * `best` (runs with a validation split) is the state with the best validation accuracy so far: its epoch,
+ * accuracy, the twin's variables (float32, `best.w<i>`) and the codes (`best.codes<l>`), so a resumed run
+ * still ends on it. A checkpoint written before `best` existed loads without it (its run keeps the last
+ * epoch, as it did); one whose settings ask for a validation split but that lacks `best` is refused.
  */
 
 import fs from 'node:fs';
@@ -42,6 +47,8 @@ export const finetuneSettingsSchema = z.strictObject({
   epochs: z.number().int().nonnegative(),
   profile: z.string().nullable(),
   pipelined: z.boolean(),
+  /** Validation samples carved from the training part (absent in older checkpoints: 0, no split). */
+  val: z.number().int().nonnegative().optional(),
   /** Loss settings (models/training/losses.ts LossConfig). */
   loss: z.record(z.string(), z.number()),
 });
@@ -66,6 +73,7 @@ const stateMetaSchema = z.strictObject({
   history: z.array(epochRecordSchema),
   /** Batches applied so far (over all sessions). */
   steps: z.number().int().nonnegative(),
+  best: z.strictObject({ epoch: z.number().int().nonnegative(), valAcc: z.number().min(0).max(1) }).optional(),
 });
 
 const commitSchema = z.strictObject({ generation: z.number().int().positive(), network: z.string(), state: z.string(), savedAt: z.string() });
@@ -81,6 +89,16 @@ export interface Checkpoint {
   codes: Uint16Array[];
   /** Codes the device must hold when the batch at the cursor is measured, per layer. */
   runCodes: Uint16Array[];
+  best?: BestState;
+}
+
+/** The state with the best validation accuracy: the twin's variables and the codes they map to. */
+export interface BestState {
+  epoch: number;
+  valAcc: number;
+  /** The network's trainable variables, in trainableVariables() order. */
+  weights: Float32Array[];
+  codes: Uint16Array[];
 }
 
 export class CheckpointError extends Error {
@@ -125,6 +143,8 @@ export async function saveCheckpoint(dir: string, net: SpikingNetwork, c: Checkp
   c.adam.v.forEach((a, i) => (arrays[`adam.v${i}`] = a));
   c.codes.forEach((a, l) => (arrays[`codes${l}`] = a));
   c.runCodes.forEach((a, l) => (arrays[`runCodes${l}`] = a));
+  c.best?.weights.forEach((a, i) => (arrays[`best.w${i}`] = a));
+  c.best?.codes.forEach((a, l) => (arrays[`best.codes${l}`] = a));
   const meta: z.infer<typeof stateMetaSchema> = {
     name: STATE_NAME,
     version: VERSION,
@@ -136,6 +156,7 @@ export async function saveCheckpoint(dir: string, net: SpikingNetwork, c: Checkp
     settings: c.settings,
     history: c.history,
     steps: c.steps,
+    ...(c.best ? { best: { epoch: c.best.epoch, valAcc: c.best.valAcc } } : {}),
   };
   await saveArrays(path.join(dir, state), meta, arrays);
   await writeJsonAtomic(path.join(dir, CHECKPOINT_FILE), { generation: g, network, state, savedAt: new Date().toISOString() });
@@ -165,6 +186,11 @@ export async function loadCheckpoint(dir: string): Promise<{ net: SpikingNetwork
   };
   const copy64 = (name: string) => Float64Array.from(get(name, Float64Array));
   const copy16 = (name: string) => Uint16Array.from(get(name, Uint16Array));
+  const copy32 = (name: string) => Float32Array.from(get(name, Float32Array));
+  if ((meta.settings.val ?? 0) > 0 && !meta.best)
+    throw new CheckpointError(
+      `checkpoint state ${c.state} in ${dir}: the run holds out ${meta.settings.val} validation samples but the checkpoint has no best state; it was not written by this version: start a new run`,
+    );
   const adam: AdamState = {
     step: meta.adamStep,
     m: Array.from({ length: meta.variables }, (_, i) => copy64(`adam.m${i}`)),
@@ -178,6 +204,22 @@ export async function loadCheckpoint(dir: string): Promise<{ net: SpikingNetwork
     net.dispose();
     throw new CheckpointError(`checkpoint ${c.generation} in ${dir}: the optimiser state does not match the network`);
   }
+  let best: BestState | undefined;
+  try {
+    best = meta.best && {
+      ...meta.best,
+      weights: vars.map((v, i) => {
+        const w = copy32(`best.w${i}`);
+        if (w.length !== v.size)
+          throw new CheckpointError(`checkpoint state ${c.state}: best.w${i} holds ${w.length} values, the network's variable ${v.size}`);
+        return w;
+      }),
+      codes: Array.from({ length: meta.layers }, (_, l) => copy16(`best.codes${l}`)),
+    };
+  } catch (e) {
+    net.dispose();
+    throw e;
+  }
   return {
     net,
     checkpoint: {
@@ -189,6 +231,7 @@ export async function loadCheckpoint(dir: string): Promise<{ net: SpikingNetwork
       adam,
       codes: Array.from({ length: meta.layers }, (_, l) => copy16(`codes${l}`)),
       runCodes: Array.from({ length: meta.layers }, (_, l) => copy16(`runCodes${l}`)),
+      ...(best ? { best } : {}),
     },
   };
 }

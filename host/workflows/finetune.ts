@@ -32,6 +32,8 @@
 
 import { epochOrder, gatherLabels, gatherRows, miniBatches } from '../../models/datasets/batching.ts';
 import { loadDataset } from '../../models/datasets/load.ts';
+import { holdOut } from '../../models/datasets/split.ts';
+import * as tf from '@tensorflow/tfjs-core';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
 import type { SpikingNetwork } from '../../models/network/network.ts';
 import { loadNetwork, saveNetwork } from '../../models/network/serialize.ts';
@@ -52,12 +54,36 @@ import { checkInputFile, MODEL_FILE_FIX, PROFILE_FILE_FIX } from './input-file.t
 import { createProgress, type ProgressStream } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { evaluateOnDevice } from './deploy.ts';
-import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type EpochRecord, type FinetuneSettings } from './finetune-checkpoint.ts';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type BestState, type EpochRecord, type FinetuneSettings } from './finetune-checkpoint.ts';
 import { runPipeline, type BatchTiming } from './finetune-pipeline.ts';
 import { formatPercent } from '../ui/format.ts';
 import { SILENT_TICK } from '../../wire/ticks.ts';
 
 export const FINETUNE_DEFAULTS = { lr: 0.002, batchSize: 32, bins: 16, seed: 1 } as const;
+
+/**
+ * The validation split when `val` is not given: a tenth of the training part, at most 500 samples. A device
+ * pass is a forward run only (no gradient, no upload); at 500 samples one standard error of an accuracy
+ * near 80 % is 1.8 points, less for the difference of two states measured on the same samples.
+ */
+export const FINETUNE_VAL_DEFAULT = { fraction: 0.1, max: 500 } as const;
+
+/**
+ * Validation samples for a training part of `trainN`: `val` as a count (a whole number >= 1), a fraction of
+ * the part (0 < val < 1), 0 (no split: the last epoch is kept), or the default. Throws naming --val when
+ * the split would leave no training sample.
+ */
+export function validationSize(val: number | undefined, trainN: number): number {
+  if (val === undefined) return Math.min(FINETUNE_VAL_DEFAULT.max, Math.round(FINETUNE_VAL_DEFAULT.fraction * trainN));
+  if (!(val >= 0) || (val > 1 && !Number.isInteger(val)))
+    throw new RangeError(`--val ${val}: give a count of validation samples (a whole number), a fraction below 1 like 0.1, or 0 to keep the last epoch`);
+  const k = val < 1 ? Math.round(val * trainN) : val;
+  if (k >= trainN)
+    throw new RangeError(
+      `--val ${val}: ${k} validation samples leave none of the ${trainN} training samples to learn from; take fewer (e.g. --val ${Math.max(0, Math.floor(trainN / 10))}) or raise --limit-train`,
+    );
+  return k;
+}
 
 export interface FinetuneOptions {
   device: string;
@@ -79,12 +105,18 @@ export interface FinetuneOptions {
   seed?: number;
   limitTrain?: number;
   limitTest?: number;
+  /**
+   * Validation samples carved from the training part (after `limitTrain`), never from the test part: a count,
+   * a fraction below 1, or 0 to keep the last epoch (default FINETUNE_VAL_DEFAULT). The device's accuracy on
+   * them, at the deployment and after each epoch, chooses the state the run ends with.
+   */
+  val?: number;
   /** Default true: the device measures the next batch while the host learns from the last. */
   pipelined?: boolean;
   /** Also checkpoint every N batches (0 / absent: at epoch ends only). */
   checkpointEvery?: number;
-  /** After every learnt batch (position in the run, running device accuracy of the epoch). */
-  onBatch?(p: { epoch: number; batch: number; steps: number; acc: number }): void;
+  /** After every learnt batch (position in the run, running device accuracy of the epoch, the batch's positions in the loaded training part). */
+  onBatch?(p: { epoch: number; batch: number; steps: number; acc: number; samples: Uint32Array }): void;
   args?: string[];
   signal?: AbortSignal;
   print(line: string): void;
@@ -99,9 +131,16 @@ export interface FinetuneSummary {
   /** Device test accuracy before fine-tuning (the deployment) and after. */
   deployed_acc: number;
   finetuned_acc: number;
-  /** The twin on its own conductances, after fine-tuning. */
+  /** The twin on its own conductances, after fine-tuning (the kept state's). */
   twin_acc: number;
+  /** Epochs run; the state kept at the end is `kept_epoch`'s (0 = the deployment; null: no validation split, or interrupted). */
   epochs: number;
+  kept_epoch: number | null;
+  /** Validation samples, and the device's accuracy on them per epoch (index = epoch, 0 = deployed). */
+  val_samples: number;
+  val_acc: (number | null)[];
+  /** Device test accuracy after the last epoch run, whether kept or not. */
+  last_epoch_acc: number;
   batches: number;
   host_ms_per_batch: number;
   device_ms_per_batch: number | null;
@@ -126,6 +165,8 @@ interface LoopState {
   issued?: { epoch: number; batch: number; codes: Uint16Array[] };
   history: EpochRecord[];
   steps: number;
+  /** The state with the best validation accuracy so far (ties: the earlier), when there is a validation split. */
+  best?: BestState;
 }
 
 function mean(a: readonly number[]): number | null {
@@ -169,6 +210,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       issued: { ...c.checkpoint.cursor, codes: c.checkpoint.runCodes },
       history: c.checkpoint.history,
       steps: c.checkpoint.steps,
+      ...(c.checkpoint.best ? { best: c.checkpoint.best } : {}),
     };
   } else {
     if (!opts.model || !opts.dataset || opts.epochs === undefined) throw new Error('a new fine-tuning run needs a model, a data set and a number of epochs');
@@ -201,6 +243,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
   });
   let device: ChipDevice | undefined;
   let consistent = false;
+  /** Every state of the run is checkpointed; what follows (restoring the kept state) must not overwrite it. */
+  let finalSaved = false;
   /** The codes the batch at the cursor must be measured with. */
   const cursorRunCodes = () =>
     state.issued && state.issued.epoch === state.cursor.epoch && state.issued.batch === state.cursor.batch ? state.issued.codes : state.codes;
@@ -214,6 +258,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       adam: state.adam,
       codes: state.codes,
       runCodes,
+      ...(state.best ? { best: state.best } : {}),
     });
   try {
     // Every input is read and checked before the device is opened: the profile (its integrity
@@ -230,6 +275,18 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
         `--dataset ${settings.dataset}: ${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on`,
       );
     }
+    // The validation split: carved from the loaded training part with the run's seed, so a resumed run
+    // carves the same samples; the batches learn from the rest. Never the test part.
+    if (!resuming) settings.val = validationSize(opts.val, data.train.n);
+    else if (settings.val === undefined) opts.warn('note: this run was started without a validation split: it ends with its last epoch, as it was begun');
+    const split = settings.val ? holdOut(data.train, settings.val, settings.seed) : undefined;
+    const train = split?.train ?? data.train;
+    const val = split?.val;
+    if (split && !resuming)
+      await writeFileAtomic(
+        run.file('validation.json'),
+        `${JSON.stringify({ samples: split.val.n, seed: settings.seed, of_train_samples: data.train.n, indices: Array.from(split.valIndices) })}\n`,
+      );
     device = await ChipDevice.open(opts.device);
     const info = device.info;
     if (savedChip !== undefined && savedChip !== info.chipId) {
@@ -305,7 +362,18 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       if (bad) throw new Error(`CRC check after epoch ${epoch} failed: ${bad.detail}`);
       const e = await evaluateOnDevice(device!, net, test.x, test.y, test.n, { signal: opts.signal });
       const twin = evaluateNetwork(net, test, solver, { tauSoft: loss.tauSoft }).acc;
-      const rec: EpochRecord = { epoch, device_acc: e.accuracy, twin_acc: twin, crc_ok: true, ...extra };
+      // Selection looks at the validation split only; the test figures above are recorded, never compared.
+      const v = val ? (await evaluateOnDevice(device!, net, val.x, val.y, val.n, { signal: opts.signal })).accuracy : undefined;
+      const rec: EpochRecord = { epoch, device_acc: e.accuracy, twin_acc: twin, crc_ok: true, ...(v === undefined ? {} : { val_acc: v }), ...extra };
+      // Strictly better only: a tie keeps the earlier state (fewer changes from the deployment).
+      if (v !== undefined && (!state.best || v > state.best.valAcc)) {
+        state.best = {
+          epoch,
+          valAcc: v,
+          codes: onDevice.map((c) => c.slice()),
+          weights: net.trainableVariables().map((w) => Float32Array.from(w.dataSync() as Float32Array)),
+        };
+      }
       state.history.push(rec);
       run.metrics.append({ ...rec });
       return { ticks: e.sampleTicks };
@@ -313,7 +381,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     let lastTicks: Uint16Array[] = [];
     if (!resuming) {
       opts.print(
-        `spikeloop finetune: ${settings.model} on ${info.chipId} (${opts.device}), ${data.name} ${data.train.n} train / ${test.n} test, ${settings.epochs} epochs of batches of ${settings.batchSize}, Adam lr ${settings.lr}, ${settings.pipelined ? 'pipelined' : 'sequential'}`,
+        `spikeloop finetune: ${settings.model} on ${info.chipId} (${opts.device}), ${data.name} ${train.n} train${val ? ` + ${val.n} validation` : ''} / ${test.n} test, ${settings.epochs} epochs of batches of ${settings.batchSize}, Adam lr ${settings.lr}, ${settings.pipelined ? 'pipelined' : 'sequential'}`,
       );
       lastTicks = (await evaluate(0, { stage: 'deployed' })).ticks;
       await checkpoint(state.codes);
@@ -323,7 +391,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     consistent = true;
     opts.print(`deployed: device ${formatPercent(state.history[0]?.device_acc)}, twin ${formatPercent(state.history[0]?.twin_acc)}`);
 
-    const perEpoch = Math.ceil(data.train.n / settings.batchSize);
+    const perEpoch = Math.ceil(train.n / settings.batchSize);
     const bar = createProgress({ total: settings.epochs * perEpoch, label: 'finetune', unit: 'batches', stream: opts.progress });
     bar.update(state.cursor.epoch * perEpoch + state.cursor.batch);
     const allTimings: BatchTiming[] = [];
@@ -335,7 +403,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     const traffic = { bytesOut: 0, bytesIn: 0, frames: 0, byType: {} as Record<string, number> };
 
     for (let epoch = state.cursor.epoch; epoch < settings.epochs; epoch++) {
-      const order = epochOrder(data.train.n, settings.seed, epoch);
+      const order = epochOrder(train.n, settings.seed, epoch);
       const all = [...miniBatches(order, settings.batchSize)];
       const first = state.cursor.epoch === epoch ? state.cursor.batch : 0;
       state.cursor = { epoch, batch: first };
@@ -353,7 +421,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
         pipelined: settings.pipelined,
         signal: opts.signal,
         measure: (b) => {
-          const x = gatherRows(data.train.x, data.train.features, b.indices);
+          const x = gatherRows(train.x, train.features, b.indices);
           const ticks = mapping.encodeInputs(x, b.indices.length);
           let markSent!: () => void;
           const sent = new Promise<void>((r) => (markSent = r));
@@ -379,7 +447,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
         learn: async (b, m) => {
           if (uploadError) throw uploadError;
           const n = b.indices.length;
-          const labels = gatherLabels(data.train.y, b.indices);
+          const labels = gatherLabels(train.y, b.indices);
           const measured = net.layers.map((_, l) => mapping.measuredTimes(l, m.ticks[l]!, n, timerOffset));
           const g = inLoopGradients(net, m.x, labels, measured, solver, loss);
           if (!Number.isFinite(g.loss)) throw new Error(`loss became ${g.loss} at epoch ${epoch + 1}, batch ${b.batch + 1}; lower --lr`);
@@ -394,7 +462,10 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
           seen += n;
           batchesThisSession++;
           bar.update(epoch * perEpoch + b.batch + 1, { epoch: epoch + 1, loss: lossSum / seen, acc: correct / seen });
-          opts.onBatch?.({ epoch, batch: b.batch, steps: state.steps, acc: correct / seen });
+          if (opts.onBatch) {
+            const samples = split ? Uint32Array.from(b.indices, (i) => split.trainIndices[i]!) : b.indices.slice();
+            opts.onBatch({ epoch, batch: b.batch, steps: state.steps, acc: correct / seen, samples });
+          }
           if (opts.checkpointEvery && state.steps % opts.checkpointEvery === 0 && b.batch + 1 < all.length) {
             await drain();
             await checkpoint(cursorRunCodes());
@@ -442,21 +513,53 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       await drain().catch(() => {});
       await checkpoint(cursorRunCodes());
     }
+    finalSaved = true;
+
+    // The run ends on the kept state: if a later epoch validated worse, the kept codes go back on the chip
+    // (only the runs that differ), CRC-verified, and the twin takes the matching conductances. The checkpoint
+    // keeps the last state, so a resumed run with more epochs continues training from there.
+    const final = state.history.at(-1)!;
+    const best = interrupted ? undefined : state.best;
+    const kept = best && state.history.find((r) => r.epoch === best.epoch);
+    if (best && best.epoch !== final.epoch) {
+      await drain();
+      const from = onDevice;
+      await Promise.all(best.codes.map((c, l) => device!.uploadChanged(l, from[l]!, c, { signal: opts.signal })));
+      onDevice = best.codes.map((c) => c.slice());
+      const crc = await Promise.all(best.codes.map((c, l) => device!.verifyWeights(l, c)));
+      const bad = crc.find((v) => !v.ok);
+      if (bad) throw new Error(`CRC check after restoring the codes of epoch ${best.epoch} failed: ${bad.detail}`);
+      net.trainableVariables().forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(best.weights[i]!, v.shape))));
+      lastTicks = (await evaluateOnDevice(device, net, test.x, test.y, Math.min(1, test.n), { signal: opts.signal })).sampleTicks;
+    }
+    if (best)
+      opts.print(
+        `kept epoch ${best.epoch}${best.epoch === 0 ? ' (the deployment)' : ''} of ${final.epoch}: validation device accuracy ${state.history.map((r) => (typeof r.val_acc === 'number' ? formatPercent(r.val_acc) : '-')).join(' / ')} (epochs 0-${final.epoch}); test ${formatPercent(kept?.device_acc)} (last epoch ${formatPercent(final.device_acc)})`,
+      );
 
     const host = mean(allTimings.map((t) => t.hostMs)) ?? 0;
     const devMs = mean(allTimings.flatMap((t) => (t.deviceMs === undefined ? [] : [t.deviceMs])));
     const wall = mean(allTimings.map((t) => t.wallMs)) ?? 0;
-    const final = state.history.at(-1)!;
     const networkFile = run.file('network.bin');
-    await saveNetwork(networkFile, net, { dataset: data.name, finetunedOn: info.chipId, seed: settings.seed, epochs: state.cursor.epoch });
+    await saveNetwork(networkFile, net, {
+      dataset: data.name,
+      finetunedOn: info.chipId,
+      seed: settings.seed,
+      epochs: state.cursor.epoch,
+      ...(best ? { keptEpoch: best.epoch } : {}),
+    });
     const summary: FinetuneSummary = {
       device: opts.device,
       chip_id: info.chipId,
       curves: curves ? 'calibrated' : 'nominal',
       deployed_acc: state.history[0]?.device_acc ?? NaN,
-      finetuned_acc: final.device_acc,
-      twin_acc: final.twin_acc,
+      finetuned_acc: kept?.device_acc ?? final.device_acc,
+      twin_acc: kept?.twin_acc ?? final.twin_acc,
       epochs: final.epoch,
+      kept_epoch: best?.epoch ?? null,
+      val_samples: settings.val ?? 0,
+      val_acc: state.history.map((r) => (typeof r.val_acc === 'number' ? r.val_acc : null)),
+      last_epoch_acc: final.device_acc,
       batches: state.steps,
       host_ms_per_batch: host,
       device_ms_per_batch: devMs,
@@ -477,6 +580,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
           [
             { figure: 'device accuracy, deployed', value: formatPercent(summary.deployed_acc) },
             { figure: 'device accuracy, fine-tuned', value: formatPercent(summary.finetuned_acc) },
+            ...(best ? [{ figure: 'kept epoch (best on validation)', value: `${best.epoch} of ${final.epoch} (${val!.n} samples)` }] : []),
             { figure: 'twin accuracy', value: formatPercent(summary.twin_acc) },
             { figure: 'host / device / wall ms per batch', value: `${host.toFixed(1)} / ${devMs?.toFixed(1) ?? '-'} / ${wall.toFixed(1)}` },
             { figure: 'overlap efficiency', value: summary.overlap_efficiency?.toFixed(3) ?? '-' },
@@ -493,7 +597,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     return summary;
   } catch (err) {
     // Save what is consistent: every batch before the cursor applied once, the device state to restore.
-    if (consistent) await checkpoint(cursorRunCodes()).catch(() => {});
+    if (consistent && !finalSaved) await checkpoint(cursorRunCodes()).catch(() => {});
     const stopped = run.stopped(
       err,
       opts.signal,
@@ -527,13 +631,15 @@ async function writeOutputs(
   const horizons = chip.map((l) => l.horizonTicks);
   const outputs = chip.map((l) => l.outputs);
   const epochs = history.map((r) => r.epoch);
+  const withVal = history.filter((r) => typeof r.val_acc === 'number');
   const curve = lineChart({
     title: `${name}: accuracy while fine-tuning on the chip`,
     xLabel: 'epoch (0 = deployed)',
-    yLabel: 'test accuracy',
+    yLabel: 'accuracy (test; validation dashed)',
     series: [
       { name: 'device', x: epochs, y: history.map((r) => r.device_acc) },
       { name: 'twin', x: epochs, y: history.map((r) => r.twin_acc), dashed: true },
+      ...(withVal.length ? [{ name: 'device, validation', x: withVal.map((r) => r.epoch), y: withVal.map((r) => r.val_acc as number), dashed: true }] : []),
     ],
   });
   await writeFileAtomic(run.file('learning-curve.svg'), curve);
@@ -561,6 +667,8 @@ async function writeOutputs(
     summary: {
       'device accuracy, deployed': formatPercent(summary.deployed_acc),
       'device accuracy, fine-tuned': formatPercent(summary.finetuned_acc),
+      'kept epoch (best on validation)':
+        summary.kept_epoch === null ? 'the last (no validation split)' : `${summary.kept_epoch} (${summary.val_samples} samples)`,
       'twin accuracy': formatPercent(summary.twin_acc),
       'overlap efficiency': summary.overlap_efficiency?.toFixed(3) ?? '-',
     },

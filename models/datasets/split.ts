@@ -142,3 +142,39 @@ export function finishDataset(raw: RawDataset, opts: LoadOptions = {}): Dataset 
   if (raw.cache) ds.cache = raw.cache;
   return ds;
 }
+
+/**
+ * Carve `k` samples off a part as a validation split: a seeded, stratified choice (each class keeps its
+ * share), so model selection never looks at the test part. The rest keeps the part's order. Indices
+ * are positions in `part`; `train` and `val` are new packed parts.
+ */
+export function holdOut(
+  part: DatasetPart,
+  k: number,
+  seed: number,
+): { train: DatasetPart; val: DatasetPart; trainIndices: Uint32Array; valIndices: Uint32Array } {
+  if (!Number.isInteger(k) || k < 0 || k >= part.n)
+    throw new DatasetError(`a validation split of ${k} samples does not fit a training part of ${part.n}: take from 0 to ${part.n - 1}`);
+  // Its own sub-stream: not the order of any epoch (deriveSeed(seed, epoch)) nor of the parts (0, 1).
+  const order = new Rng(deriveSeed(seed, 0x76616c)).permutation(part.n);
+  const picked = stratifiedSubset(
+    Array.from(order, (i) => part.y[i]!),
+    part.classes,
+    k,
+  );
+  const inVal = new Uint8Array(part.n);
+  const valIndices = Uint32Array.from(picked, (p) => order[p]!);
+  for (const i of valIndices) inVal[i] = 1;
+  const trainIndices = new Uint32Array(part.n - k);
+  for (let i = 0, m = 0; i < part.n; i++) if (!inVal[i]) trainIndices[m++] = i;
+  const take = (idx: Uint32Array, which: string): DatasetPart => {
+    const x = new Float32Array(idx.length * part.features);
+    const y = new Uint8Array(idx.length);
+    for (let r = 0; r < idx.length; r++) {
+      x.set(part.x.subarray(idx[r]! * part.features, (idx[r]! + 1) * part.features), r * part.features);
+      y[r] = part.y[idx[r]!]!;
+    }
+    return { ...part, name: `${part.name}/${which}`, x, y, n: idx.length, ...(part.shape ? { shape: [...part.shape] as [number, number, number] } : {}) };
+  };
+  return { train: take(trainIndices, 'fit'), val: take(valIndices, 'validation'), trainIndices, valIndices };
+}

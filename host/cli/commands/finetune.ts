@@ -1,6 +1,7 @@
+import { z } from 'zod';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
 import { deviceOption, flag, intOption, stringOption } from '../common-options.ts';
-import { FINETUNE_DEFAULTS, runFinetune } from '../../workflows/finetune.ts';
+import { FINETUNE_DEFAULTS, FINETUNE_VAL_DEFAULT, runFinetune } from '../../workflows/finetune.ts';
 import { options as trainOptions } from './train.ts';
 
 export const name = 'finetune';
@@ -11,7 +12,8 @@ export const description =
   "updates the conductances, the profile's curves map them to DAC codes, and only the codes that changed are uploaded. The " +
   'device measures the next batch while the host computes the last gradient (one-batch lag, see host/workflows/README.md; ' +
   '--no-pipeline turns it off). Each epoch: CRC verified, device and twin test accuracy in DIR/metrics.jsonl, a checkpoint ' +
-  '(model, optimiser, device codes, cursor). Ctrl-C or a lost device leaves a resumable run: --resume DIR continues at the ' +
+  '(model, optimiser, device codes, cursor). The run ends with the state whose device accuracy on a validation split of the ' +
+  'training part (--val) is best, the deployment unless an epoch beats it; the chip is left holding it (CRC-verified). Ctrl-C or a lost device leaves a resumable run: --resume DIR continues at the ' +
   'batch where it stopped. Writes learning-curve.svg, spike-raster.svg, report.html and network.bin.';
 export const examples = [
   'spikeloop finetune --device mock:behavioral?seed=7 --model runs/fmnist/network.bin --profile runs/cal/profile.slp --dataset fashion-mnist --epochs 3 --out runs/ft',
@@ -34,6 +36,17 @@ export const options = {
   seed: intOption(`seed of the batch order and subsets (default ${FINETUNE_DEFAULTS.seed})`, 0, 2 ** 31 - 1),
   limitTrain: trainOptions.limitTrain,
   limitTest: trainOptions.limitTest,
+  val: {
+    type: 'string',
+    placeholder: 'N|F',
+    description: `validation samples carved from the training part (after --limit-train), never the test part: a count, or a fraction below 1; the device's accuracy on them at the deployment and after each epoch picks the state the run ends with, the deployment unless an epoch beats it (default ${FINETUNE_VAL_DEFAULT.fraction} of the part, at most ${FINETUNE_VAL_DEFAULT.max}; 0 keeps the last epoch)`,
+    schema: z
+      .string()
+      .regex(/^(\d+|0?\.\d+)$/, 'expected a count like 500, a fraction below 1 like 0.1, or 0')
+      .transform(Number)
+      .pipe(z.number().max(10_000_000, 'must be <= 10000000'))
+      .optional(),
+  },
   noPipeline: flag('measure and learn one after the other (no overlap, no one-batch lag)'),
   checkpointEvery: intOption('also checkpoint every N batches (default: at epoch ends)', 1, 1_000_000),
 } satisfies OptionsSpec;
@@ -41,7 +54,7 @@ export const options = {
 export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.resume) {
     if (o.out && o.out !== o.resume) return `--resume continues the run in its own folder; drop --out ${o.out} or make it ${o.resume}`;
-    for (const k of ['model', 'dataset', 'lr', 'batchSize', 'bins', 'seed', 'limitTrain', 'limitTest'] as const) {
+    for (const k of ['model', 'dataset', 'lr', 'batchSize', 'bins', 'seed', 'limitTrain', 'limitTest', 'val'] as const) {
       if (o[k] !== undefined) return `--resume takes the run's own settings from its checkpoint; drop --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
     }
     if (o.noPipeline || o.uncalibrated) return "--resume takes the run's own settings from its checkpoint; drop --no-pipeline / --uncalibrated";
@@ -74,6 +87,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     seed: o.seed,
     limitTrain: o.limitTrain,
     limitTest: o.limitTest,
+    val: o.val,
     pipelined: !o.noPipeline,
     checkpointEvery: o.checkpointEvery,
     args: process.argv.slice(2),

@@ -58,6 +58,11 @@ describe('spikeloop finetune flags', () => {
     [['finetune', '--resume', 'runs/a', '--model', 'm.bin'], /--resume takes the run's own settings from its checkpoint; drop --model/],
     [['finetune', '--resume', 'runs/a', '--out', 'runs/b'], /--resume continues the run in its own folder/],
     [['finetune', '--model', 'm.bin', '--dataset', 'iris', '--epochs', '0', '--out', 'x', '--uncalibrated'], /--epochs '0': must be >= 1/],
+    [
+      ['finetune', '--model', 'm.bin', '--dataset', 'iris', '--epochs', '1', '--out', 'x', '--uncalibrated', '--val', '1.5'],
+      /--val '1.5': expected a count like 500, a fraction below 1/,
+    ],
+    [['finetune', '--resume', 'runs/a', '--val', '50'], /--resume takes the run's own settings from its checkpoint; drop --val/],
   ];
   it.each(usage)('exits 2 on %j', async (argv, re) => {
     const r = await cli(...argv);
@@ -86,7 +91,10 @@ describe('spikeloop finetune flags', () => {
     );
     expect(r.code).toBe(0);
     const j = JSON.parse(r.last);
-    expect(j).toMatchObject({ ok: true, command: 'finetune', curves: 'nominal', epochs: 1, batches: 7, interrupted: false });
+    // 11 of Iris's 105 training samples held out for validation (the default tenth): 94 in batches of 16.
+    expect(j).toMatchObject({ ok: true, command: 'finetune', curves: 'nominal', epochs: 1, batches: 6, val_samples: 11, interrupted: false });
+    expect([0, 1]).toContain(j.kept_epoch);
+    expect(j.finetuned_acc).toBe(j.kept_epoch === 0 ? j.deployed_acc : j.last_epoch_acc);
     expect(fs.existsSync(path.join(out, 'checkpoint.json'))).toBe(true);
   }, 60_000);
 });

@@ -80,6 +80,41 @@ describe('finetune checkpoints', () => {
     back.dispose();
   });
 
+  it('keeps the best state (epoch, validation accuracy, weights, codes) bit for bit; a checkpoint without it still loads', async () => {
+    const d = path.join(dir, 'best');
+    fs.mkdirSync(d);
+    const weights = net.trainableVariables().map((v, i) => Float32Array.from({ length: v.size }, (_, k) => 0.001 * (k + 1) + i));
+    const want = {
+      ...sample(4),
+      settings: { ...sample(4).settings, val: 30 },
+      best: { epoch: 1, valAcc: 0.7, weights, codes: [Uint16Array.from([4, 3, 2, 1]), Uint16Array.from([5, 6])] },
+    };
+    await saveCheckpoint(d, net, want);
+    const { net: back, checkpoint } = await loadCheckpoint(d);
+    back.dispose();
+    expect(checkpoint.settings.val).toBe(30);
+    expect(checkpoint.best!.epoch).toBe(1);
+    expect(checkpoint.best!.valAcc).toBe(0.7);
+    expect(checkpoint.best!.weights.map((w) => Array.from(w))).toEqual(weights.map((w) => Array.from(w)));
+    expect(checkpoint.best!.codes.map((c) => Array.from(c))).toEqual([
+      [4, 3, 2, 1],
+      [5, 6],
+    ]);
+    // Written before validation splits existed: no val, no best. It loads; its run keeps the last epoch.
+    const old = path.join(dir, 'old');
+    fs.mkdirSync(old);
+    await saveCheckpoint(old, net, sample(5));
+    const o = await loadCheckpoint(old);
+    o.net.dispose();
+    expect(o.checkpoint.best).toBeUndefined();
+    expect(o.checkpoint.settings.val).toBeUndefined();
+    // A run that holds out validation samples but whose checkpoint lost its best state is refused, not resumed without it.
+    const lost = path.join(dir, 'lost');
+    fs.mkdirSync(lost);
+    await saveCheckpoint(lost, net, { ...sample(6), settings: { ...sample(6).settings, val: 30 } });
+    await expect(loadCheckpoint(lost)).rejects.toThrow(/holds out 30 validation samples but the checkpoint has no best state/);
+  });
+
   it('an uncommitted generation is ignored: the commit record names the complete one', async () => {
     const d = path.join(dir, 'b');
     fs.mkdirSync(d);

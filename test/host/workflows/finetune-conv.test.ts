@@ -113,6 +113,8 @@ describe('spikeloop finetune on a conv net', () => {
       batchSize: 16,
       lr: 0.01,
       seed: 5,
+      // No validation split: the run ends on its last epoch, whose codes the checkpoint holds (checked below).
+      val: 0,
       ...sink,
     });
     expect(s.interrupted).toBe(false);

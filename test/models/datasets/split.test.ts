@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { finishDataset, stratifiedSplit, stratifiedSubset } from '../../../models/datasets/split.ts';
-import type { RawDataset } from '../../../models/datasets/types.ts';
+import { finishDataset, holdOut, stratifiedSplit, stratifiedSubset } from '../../../models/datasets/split.ts';
+import type { DatasetPart, RawDataset } from '../../../models/datasets/types.ts';
 
 const labelsArb = fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 200 });
 
@@ -98,5 +98,48 @@ describe('finishDataset', () => {
     const ds = finishDataset(r);
     ds.train.x[0] = 9;
     expect(r.train.x[0]).toBe(0);
+  });
+});
+
+describe('holdOut', () => {
+  // Row i holds the value i, so every row names its position.
+  const part = (ys: number[]): DatasetPart => ({
+    name: 'toy/train',
+    x: Float32Array.from(ys, (_, i) => i),
+    y: Uint8Array.from(ys),
+    n: ys.length,
+    features: 1,
+    classes: 5,
+    classNames: ['a', 'b', 'c', 'd', 'e'],
+  });
+
+  it('splits a part into two disjoint parts that together are the part, the validation classes in their share', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 2, maxLength: 200 }), fc.nat(), fc.nat(), (ys, kRaw, seed) => {
+        const p = part(ys);
+        const k = kRaw % p.n;
+        const h = holdOut(p, k, seed);
+        expect(h.val.n).toBe(k);
+        expect(h.train.n).toBe(p.n - k);
+        const rows = [...Array.from(h.train.x), ...Array.from(h.val.x)].sort((a, b) => a - b);
+        expect(rows).toEqual(ys.map((_, i) => i));
+        // The rows and labels are the part's at the indices given; the training rest keeps the part's order.
+        expect(Array.from(h.val.x)).toEqual(Array.from(h.valIndices));
+        expect(Array.from(h.train.x)).toEqual(Array.from(h.trainIndices));
+        expect(Array.from(h.trainIndices)).toEqual([...h.trainIndices].sort((a, b) => a - b));
+        h.valIndices.forEach((i, r) => expect(h.val.y[r]).toBe(ys[i]));
+        for (let c = 0; c < 5; c++) {
+          const share = (k * ys.filter((v) => v === c).length) / p.n;
+          expect(Math.abs(h.val.y.filter((v) => v === c).length - share)).toBeLessThan(1);
+        }
+        // The same seed carves the same samples (a resumed run's split).
+        expect(Array.from(holdOut(p, k, seed).valIndices)).toEqual(Array.from(h.valIndices));
+      }),
+    );
+  });
+
+  it('refuses a split that leaves no training sample', () => {
+    expect(() => holdOut(part([0, 1, 2]), 3, 1)).toThrow(/3 samples does not fit a training part of 3/);
+    expect(() => holdOut(part([0, 1, 2]), -1, 1)).toThrow(/does not fit/);
   });
 });

@@ -1,0 +1,218 @@
+/**
+ * Fine-tuning ends on the state whose device accuracy on the validation split is best (the deployment unless
+ * an epoch beats it), and the chip is left holding it. On mock:ideal (deterministic) the runs below are fixed:
+ * lr 0.005 peaks on validation at epoch 1 of 4 and falls after; lr 0.2 falls below the deployment at every epoch.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { curvesFromProfile, ChipMapping, deviceHorizons } from '../../../calibration/chip-mapping.ts';
+import { loadChipProfile, nominalChipProfile, saveChipProfile } from '../../../calibration/chip-profile.ts';
+import { ChipDevice } from '../../../host/device/chip-device.ts';
+import { readMetrics } from '../../../host/runs/metrics-log.ts';
+import { evaluateOnDevice } from '../../../host/workflows/deploy.ts';
+import { loadCheckpoint } from '../../../host/workflows/finetune-checkpoint.ts';
+import { runFinetune, validationSize, type FinetuneOptions } from '../../../host/workflows/finetune.ts';
+import { loadDataset } from '../../../models/datasets/load.ts';
+import { initNetwork } from '../../../models/network/init.ts';
+import { defaultConfig } from '../../../models/network/network.ts';
+import { loadNetwork, saveNetwork } from '../../../models/network/serialize.ts';
+import { createSolver } from '../../../models/network/solver.ts';
+import { trainNetwork } from '../../../models/training/trainer.ts';
+import { initBackend } from '../../../models/tf/backend.ts';
+
+const DEVICE = 'mock:ideal?seed=3&geometry=4-12-3';
+let dir: string;
+let model: string;
+let profile: string;
+const sink = { print: () => {}, warn: () => {}, progress: { write: () => true } };
+
+beforeAll(async () => {
+  await initBackend({ prefer: 'cpu' });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-best-'));
+  const dev = await ChipDevice.open(DEVICE);
+  const info = dev.info;
+  await saveChipProfile(
+    (profile = path.join(dir, 'profile.slp')),
+    nominalChipProfile({
+      chipId: info.chipId,
+      secondsPerTick: info.tickSeconds,
+      layers: info.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, rows: l.rowInput.length, horizonTicks: l.horizonTicks })),
+    }),
+  );
+  await dev.close();
+  const data = await loadDataset('iris', { seed: 1 });
+  const solver = createSolver('dstd', { bins: 16 });
+  const config = defaultConfig([4, 12, 3], { inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2), shiftGrids: false });
+  const net = initNetwork(config, { x: data.train.x, n: data.train.n }, solver, { seed: 2 });
+  await trainNetwork(net, data, { epochs: 5, batchSize: 8, lr: 0.01, seed: 2, solver });
+  await saveNetwork((model = path.join(dir, 'model.bin')), net, {});
+  net.dispose();
+}, 120_000);
+
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** The devices the runs opened, kept open after the run (close is a no-op) so the test can read their CRCs. */
+const opened: ChipDevice[] = [];
+function keepDevicesOpen(): void {
+  const open = ChipDevice.open.bind(ChipDevice);
+  vi.spyOn(ChipDevice, 'open').mockImplementation(async (...args: Parameters<typeof ChipDevice.open>) => {
+    const d = await open(...args);
+    const close = d.close.bind(d);
+    d.close = async () => {};
+    opened.push(Object.assign(d, { reallyClose: close }));
+    return d;
+  });
+}
+afterEach(async () => {
+  vi.restoreAllMocks();
+  for (const d of opened.splice(0)) await (d as ChipDevice & { reallyClose(): Promise<void> }).reallyClose();
+});
+
+const PEAK = { dataset: 'iris', epochs: 4, batchSize: 16, lr: 0.005, seed: 4, val: 30 } as const;
+const WORSE = { dataset: 'iris', epochs: 3, batchSize: 16, lr: 0.2, seed: 4, val: 20 } as const;
+
+function opts(out: string, o: Partial<FinetuneOptions>): FinetuneOptions {
+  return { device: DEVICE, out: path.join(dir, out), model, profile, ...o, ...sink };
+}
+
+/** The codes a network file maps to through the profile: what the chip must hold for it. */
+async function codesOf(file: string, dev: ChipDevice): Promise<Uint16Array[]> {
+  const { net } = await loadNetwork(file);
+  try {
+    const p = await loadChipProfile(profile, { chipId: dev.info.chipId });
+    return new ChipMapping(net, dev.info, curvesFromProfile(p, dev.info)).map().layers.map((m) => m.codes);
+  } finally {
+    net.dispose();
+  }
+}
+
+async function chipHolds(dev: ChipDevice, codes: Uint16Array[]): Promise<boolean> {
+  const v = await Promise.all(codes.map((c, l) => dev.verifyWeights(l, c)));
+  return v.every((r) => r.ok);
+}
+
+async function params(file: string): Promise<number[][]> {
+  const { net } = await loadNetwork(file);
+  const p = net.states().flatMap((s) => [Array.from(s.pE), Array.from(s.pI)]);
+  net.dispose();
+  return p;
+}
+
+function firstArgmax(a: number[]): number {
+  return a.reduce((best, v, i) => (v > a[best]! ? i : best), 0);
+}
+
+describe('fine-tuning keeps the best validation state', () => {
+  it('ends on the epoch that is best on validation, the chip holding its codes (CRC), though a later epoch was run', async () => {
+    keepDevicesOpen();
+    const s = await runFinetune(opts('peak', PEAK));
+    const dev = opened[0]!;
+    const epochs = readMetrics(path.join(dir, 'peak', 'metrics.jsonl')).records.filter((r) => typeof r.device_acc === 'number');
+    const valAcc = epochs.map((r) => r.val_acc as number);
+    expect(epochs.map((r) => r.epoch)).toEqual([0, 1, 2, 3, 4]);
+    expect(s.val_acc).toEqual(valAcc);
+    expect(s.kept_epoch).toBe(firstArgmax(valAcc));
+    // The case this run is here for: the best is neither the deployment nor the last epoch.
+    expect(s.kept_epoch).toBe(1);
+    expect(s.finetuned_acc).toBe(epochs[1]!.device_acc);
+    expect(s.twin_acc).toBe(epochs[1]!.twin_acc);
+    expect(s.last_epoch_acc).toBe(epochs[4]!.device_acc);
+    expect(s.last_epoch_acc).not.toBe(s.finetuned_acc);
+
+    // The chip holds the codes network.bin maps to, not the last epoch's (the checkpoint's training state).
+    const kept = await codesOf(s.network, dev);
+    expect(await chipHolds(dev, kept)).toBe(true);
+    const { net: lastNet, checkpoint } = await loadCheckpoint(path.join(dir, 'peak'));
+    lastNet.dispose();
+    expect(await chipHolds(dev, checkpoint.codes)).toBe(false);
+    expect(checkpoint.best!.epoch).toBe(1);
+    expect(checkpoint.best!.codes.map((c) => Array.from(c))).toEqual(kept.map((c) => Array.from(c)));
+
+    // Measured again on the chip as left, the kept state scores what the run reports.
+    const data = await loadDataset('iris', { seed: PEAK.seed });
+    const { net } = await loadNetwork(s.network);
+    try {
+      expect((await evaluateOnDevice(dev, net, data.test.x, data.test.y, data.test.n)).accuracy).toBe(s.finetuned_acc);
+    } finally {
+      net.dispose();
+    }
+  }, 120_000);
+
+  it('keeps the deployment when no epoch beats it on validation: fine-tuned == deployed, the chip back on the deployed codes', async () => {
+    keepDevicesOpen();
+    const s = await runFinetune(opts('worse', WORSE));
+    const dev = opened[0]!;
+    expect(s.val_acc.slice(1).every((v) => v! <= s.val_acc[0]!)).toBe(true);
+    expect(s.kept_epoch).toBe(0);
+    expect(s.finetuned_acc).toBe(s.deployed_acc);
+    expect(s.last_epoch_acc).toBeLessThan(s.deployed_acc);
+    expect(await chipHolds(dev, await codesOf(model, dev))).toBe(true);
+    expect(await params(s.network)).toEqual(await params(model));
+  }, 120_000);
+
+  it('a run stopped after its best epoch and resumed still ends on that state', async () => {
+    const whole = await runFinetune(opts('whole', PEAK));
+    const perEpoch = Math.ceil((105 - PEAK.val) / PEAK.batchSize);
+    const ac = new AbortController();
+    // Stop in the third epoch: the best (epoch 1) is only in the checkpoint by then.
+    const cut = await runFinetune({ ...opts('cut', PEAK), signal: ac.signal, onBatch: (p) => p.steps === 2 * perEpoch + 2 && ac.abort() });
+    expect(cut.interrupted).toBe(true);
+    expect(cut.kept_epoch).toBeNull();
+    keepDevicesOpen();
+    const resumed = await runFinetune({ device: DEVICE, out: path.join(dir, 'cut'), resume: true, ...sink });
+    const dev = opened[0]!;
+    expect(resumed.kept_epoch).toBe(whole.kept_epoch);
+    expect(resumed.finetuned_acc).toBe(whole.finetuned_acc);
+    expect(resumed.val_acc).toEqual(whole.val_acc);
+    expect(await params(resumed.network)).toEqual(await params(whole.network));
+    expect(await chipHolds(dev, await codesOf(whole.network, dev))).toBe(true);
+    // ... which is epoch 1's, from the checkpoint, not the last epoch's.
+    expect(resumed.kept_epoch).toBe(1);
+    const { net, checkpoint } = await loadCheckpoint(path.join(dir, 'cut'));
+    net.dispose();
+    expect(await chipHolds(dev, checkpoint.best!.codes)).toBe(true);
+    expect(await chipHolds(dev, checkpoint.codes)).toBe(false);
+  }, 120_000);
+
+  it('carves the validation split from the training part: disjoint from every training batch and from the test part', async () => {
+    const seen: Uint32Array[][] = [[], []];
+    const s = await runFinetune({ ...opts('split', { ...PEAK, epochs: 2 }), onBatch: (p) => seen[p.epoch]!.push(p.samples) });
+    const v = JSON.parse(fs.readFileSync(path.join(dir, 'split', 'validation.json'), 'utf8')) as { samples: number; indices: number[] };
+    expect(v.samples).toBe(PEAK.val);
+    expect(s.val_samples).toBe(PEAK.val);
+    const val = new Set(v.indices);
+    expect(val.size).toBe(PEAK.val);
+    // Each epoch learns from every training sample but the validation ones, once.
+    for (const epoch of seen) {
+      const all = epoch.flatMap((b) => Array.from(b)).sort((a, b) => a - b);
+      expect(all).toEqual(Array.from({ length: 105 }, (_, i) => i).filter((i) => !val.has(i)));
+    }
+    // The positions are the loaded training part's (same data set, limits and seed), and no validation row is a test row.
+    const data = await loadDataset('iris', { seed: PEAK.seed });
+    const row = (x: Float32Array, i: number) => Array.from(x.subarray(i * 4, i * 4 + 4)).join(',');
+    const testRows = new Set(Array.from({ length: data.test.n }, (_, i) => row(data.test.x, i)));
+    expect(v.indices.every((i) => i < data.train.n && !testRows.has(row(data.train.x, i)))).toBe(true);
+    // Stratified: each of the three classes keeps its share of the training part (35 of 105 each).
+    for (let c = 0; c < 3; c++) expect(v.indices.filter((i) => data.train.y[i] === c).length).toBe(10);
+  }, 120_000);
+
+  it('sizes the split: a count, a fraction, 0 (no split), or a tenth of the part up to 500; never the whole part', () => {
+    expect(validationSize(undefined, 105)).toBe(11);
+    expect(validationSize(undefined, 20_000)).toBe(500);
+    expect(validationSize(0.2, 105)).toBe(21);
+    expect(validationSize(40, 105)).toBe(40);
+    expect(validationSize(0, 105)).toBe(0);
+    expect(() => validationSize(105, 105)).toThrow(/--val 105: 105 validation samples leave none of the 105 training samples/);
+    expect(() => validationSize(2.5, 105)).toThrow(/--val 2.5: give a count/);
+  });
+
+  it('with --val 0 keeps the last epoch, as before validation splits', async () => {
+    const s = await runFinetune(opts('noval', { ...WORSE, val: 0 }));
+    expect(s.kept_epoch).toBeNull();
+    expect(s.val_samples).toBe(0);
+    expect(s.finetuned_acc).toBe(s.last_epoch_acc);
+    expect(fs.existsSync(path.join(dir, 'noval', 'validation.json'))).toBe(false);
+  }, 60_000);
+});
