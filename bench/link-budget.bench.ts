@@ -21,6 +21,8 @@
  *   --unpaced-only  no paced run: wall_s_projected gives [max(unpaced, wire out), unpaced + wire out
  *                + wire in] at the rate (perfect overlap of compute and wire, and none), for
  *                workflows too long to run paced in the time at hand
+ *   --paced-only  no unpaced run (its figures null): run the unpaced one in another process with
+ *                --unpaced-only to measure both side by side
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -46,6 +48,7 @@ const { values } = parseArgs({
     train: { type: 'string' },
     baud: { type: 'string' },
     'unpaced-only': { type: 'boolean' },
+    'paced-only': { type: 'boolean' },
     'cal-layers': { type: 'string' },
   },
 });
@@ -148,6 +151,12 @@ async function measure(w: Workflow, device: string, model: string, dir: string) 
   };
 }
 
+/** The demo's stages as { name: [wall s, CPU s] } (its --json summary lists them with their results). */
+function stageTimes(summary: Record<string, unknown>): Record<string, [number, number]> {
+  const stages = (summary.stages ?? []) as { stage: string; seconds: number; cpu_seconds: number }[];
+  return Object.fromEntries(stages.map((x) => [x.stage, [round(x.seconds), round(x.cpu_seconds)]]));
+}
+
 /** The workflow's --json summary (its last JSON line), for the per-batch timings of finetune. */
 function lastJson(text: string): Record<string, unknown> {
   for (const line of text.trim().split('\n').reverse()) {
@@ -167,8 +176,9 @@ async function main(): Promise<void> {
     const model = await prepareModel(dir);
     const result: Record<string, unknown> = {};
     for (const w of chosen) {
-      const unpaced = await measure(w, CHIP, model, dir);
-      if (values['unpaced-only']) {
+      if (values['paced-only'] && values['unpaced-only']) throw new RangeError('--paced-only and --unpaced-only: give at most one');
+      const unpaced = values['paced-only'] ? undefined : await measure(w, CHIP, model, dir);
+      if (unpaced && values['unpaced-only']) {
         const out = (unpaced.bytesOut * 10) / BAUD;
         const inn = (unpaced.bytesIn * 10) / BAUD;
         result[w] = {
@@ -180,7 +190,11 @@ async function main(): Promise<void> {
           load_1min: unpaced.load,
           wire_s_out: round(out),
           wall_s_projected: [round(Math.max(unpaced.wall, out)), round(unpaced.wall + out + inn)],
-          ...(w === 'calibrate' || w === 'calibrate-quick' ? { rmse_pnn_ticks_unpaced: round(Number(unpaced.summary.rmse_pnn_ticks)) } : {}),
+          ...(w === 'calibrate' || w === 'calibrate-quick'
+            ? { rmse_pnn_ticks_unpaced: round(Number(unpaced.summary.rmse_pnn_ticks)), link_by_stage: unpaced.summary.link_by_stage }
+            : w === 'start'
+              ? { exit_code: unpaced.code, stages_unpaced: stageTimes(unpaced.summary) }
+              : {}),
         };
         continue;
       }
@@ -190,9 +204,9 @@ async function main(): Promise<void> {
         bytes_in: paced.bytesIn,
         frames: paced.frames,
         wall_s: round(paced.wall),
-        wall_s_unpaced: round(unpaced.wall),
+        wall_s_unpaced: unpaced ? round(unpaced.wall) : null,
         cpu_s: round(paced.cpu),
-        cpu_s_unpaced: round(unpaced.cpu),
+        cpu_s_unpaced: unpaced ? round(unpaced.cpu) : null,
         // the 1-minute load average at the start and end of the paced run
         load_1min: paced.load,
         wire_s_out: round((paced.bytesOut * 10) / BAUD),
@@ -205,14 +219,21 @@ async function main(): Promise<void> {
                 ms_per_sample: round((paced.wall * 1000) / TRAIN),
                 // host / device / wall ms per batch (steady batches), paced and unpaced
                 batch_ms: [paced, unpaced].map((m) =>
-                  ['host_ms_per_batch', 'device_ms_per_batch', 'wall_ms_per_batch'].map((k) => round(Number(m.summary[k]))),
+                  ['host_ms_per_batch', 'device_ms_per_batch', 'wall_ms_per_batch'].map((k) => round(Number(m?.summary[k]))),
                 ),
                 link_per_batch: paced.summary.link_per_batch,
               }
             : w === 'calibrate' || w === 'calibrate-quick'
-              ? // held-out RMSE of the PNN model, paced and unpaced (the target: within 10 % of each other)
-                { rmse_pnn_ticks: round(Number(paced.summary.rmse_pnn_ticks)), rmse_pnn_ticks_unpaced: round(Number(unpaced.summary.rmse_pnn_ticks)) }
-              : { exit_code: paced.code }),
+              ? // held-out RMSE of the PNN model, paced and unpaced (the target: within 10 % of each other); the paced run's traffic per stage
+                {
+                  rmse_pnn_ticks: round(Number(paced.summary.rmse_pnn_ticks)),
+                  rmse_pnn_ticks_unpaced: unpaced ? round(Number(unpaced.summary.rmse_pnn_ticks)) : null,
+                  link_by_stage: paced.summary.link_by_stage,
+                }
+              : w === 'start'
+                ? // [wall, CPU] seconds per stage of the demo, paced and unpaced
+                  { exit_code: paced.code, stages: stageTimes(paced.summary), stages_unpaced: unpaced ? stageTimes(unpaced.summary) : null }
+                : { exit_code: paced.code }),
       };
     }
     console.log(JSON.stringify({ bench: 'link-budget', chip: CHIP, baud: BAUD, ...(CAL_LAYERS ? { cal_layers: CAL_LAYERS } : {}), workflows: result }));

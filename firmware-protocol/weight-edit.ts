@@ -212,58 +212,66 @@ class EditWriter {
 
   /** A PACKED run, cut into as many segments as the frames need. */
   private addPacked(it: Extract<Item, { kind: 'packed' }>): void {
-    let start = it.start;
-    let k = 0;
-    while (k < it.count) {
-      this.open(start);
-      this.flushSteps();
-      const fixed = varintBytes(start - this.pos) + 1 + varintBytes(it.base) + varintBytes(it.step);
-      const room = this.maxData - this.w!.length - fixed - varintBytes((it.count - k) * 4 + 3);
-      const n = Math.min(it.count - k, Math.floor((room * 8) / it.bits));
-      if (n < 1 && this.w!.length === 0) throw new RangeError(`encodeFills: maxData ${this.maxData} cannot hold a PACKED segment`);
-      if (n < 1 || (n < it.count - k && n < 16 && this.w!.length > 0)) {
-        this.close();
-        continue;
-      }
-      this.w!.varint(n * 4 + EditMode.PACKED);
-      this.w!.varint(start - this.pos);
-      this.w!.u8(it.bits);
-      this.w!.varint(it.base);
-      this.w!.varint(it.step);
-      const from = k;
-      this.w!.bits(n, it.bits, (q) => (it.codes[from + q]! - it.base) / it.step);
-      this.pos = start + n;
-      this.count += n;
-      start += n;
-      k += n;
-      if (k < it.count) this.close();
-    }
+    this.addSegments(it, {
+      mode: EditMode.PACKED,
+      what: 'encodeFills: maxData %d cannot hold a PACKED segment',
+      // bits, base and step after the gap
+      extra: 1 + varintBytes(it.base) + varintBytes(it.step),
+      cells: (room) => Math.floor((room * 8) / it.bits),
+      // a short piece at a frame's end is not worth its head: the next frame takes the run
+      tooFew: (n, left, empty) => n < 1 || (n < left && n < 16 && !empty),
+      body: (w, k, n) => {
+        w.u8(it.bits);
+        w.varint(it.base);
+        w.varint(it.step);
+        w.bits(n, it.bits, (q) => (it.codes[k + q]! - it.base) / it.step);
+      },
+    });
   }
 
   /** A NEAR run, cut into as many segments as the frames need. */
   private addNear(it: Extract<Item, { kind: 'near' }>): void {
+    this.addSegments(it, {
+      mode: EditMode.NEAR,
+      what: 'encodeEdit: maxData %d cannot hold a NEAR segment',
+      extra: 0,
+      // half a byte per cell
+      cells: (room) => 2 * room,
+      // no room for a cell (room can be negative at a frame's end), or for two when two are left
+      tooFew: (n, left) => n < 1 || (n < 2 && left >= 2),
+      body: (w, k, n) => {
+        for (let q = 0; q < n; q += 2) {
+          const a = it.codes[k + q]! & 15;
+          const b = q + 1 < n ? it.codes[k + q + 1]! & 15 : 0;
+          w.u8(a | (b << 4));
+        }
+      },
+    });
+  }
+
+  /**
+   * A run of cells written as segments of one mode (head, gap, `extra` bytes, body), as many cells
+   * in each frame as fit; a frame with too few for the rest is closed and the next one continues.
+   */
+  private addSegments(it: { start: number; count: number }, seg: SegmentKind): void {
     let start = it.start;
     let k = 0;
     while (k < it.count) {
       this.open(start);
       this.flushSteps();
-      const gapBytes = varintBytes(start - this.pos);
-      // head (at most 5 bytes) and gap, then half a byte per cell
-      const room = this.maxData - this.w!.length - gapBytes - varintBytes((it.count - k) * 4 + 2);
-      const n = Math.min(it.count - k, 2 * room);
-      // No room for a cell (room can be negative at a frame's end), or for two when two are left: next frame.
-      if (n < 1 || (n < 2 && it.count - k >= 2)) {
-        if (this.w!.length === 0) throw new RangeError(`encodeEdit: maxData ${this.maxData} cannot hold a NEAR segment`);
+      const left = it.count - k;
+      // head (at most 5 bytes), gap and the mode's fixed fields, then the cells
+      const room = this.maxData - this.w!.length - varintBytes(start - this.pos) - seg.extra - varintBytes(left * 4 + seg.mode);
+      const n = Math.min(left, seg.cells(room));
+      const empty = this.w!.length === 0;
+      if (seg.tooFew(n, left, empty)) {
+        if (empty) throw new RangeError(seg.what.replace('%d', String(this.maxData)));
         this.close();
         continue;
       }
-      this.w!.varint(n * 4 + EditMode.NEAR);
+      this.w!.varint(n * 4 + seg.mode);
       this.w!.varint(start - this.pos);
-      for (let q = 0; q < n; q += 2) {
-        const a = it.codes[k + q]! & 15;
-        const b = q + 1 < n ? it.codes[k + q + 1]! & 15 : 0;
-        this.w!.u8(a | (b << 4));
-      }
+      seg.body(this.w!, k, n);
       this.pos = start + n;
       this.count += n;
       start += n;
@@ -271,6 +279,21 @@ class EditWriter {
       if (k < it.count) this.close();
     }
   }
+}
+
+/** How EditWriter.addSegments writes one mode's runs. */
+interface SegmentKind {
+  mode: (typeof EditMode)[keyof typeof EditMode];
+  /** The error when even an empty frame cannot take a cell (%d: maxData). */
+  what: string;
+  /** Bytes of the segment after its head and gap, before the cells. */
+  extra: number;
+  /** Cells that fit in `room` bytes. */
+  cells(room: number): number;
+  /** Whether n of the `left` cells are too few for a segment here (`empty`: the frame holds nothing yet). */
+  tooFew(n: number, left: number, empty: boolean): boolean;
+  /** Writes the fixed fields and cells k .. k + n - 1 of the run. */
+  body(w: ByteWriter, k: number, n: number): void;
 }
 
 /**

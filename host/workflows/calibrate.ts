@@ -71,6 +71,41 @@ export interface CalibrateSummary {
   /** Full mode: share of the PNN's squared held-out error carried by its worst 1 % of pairs, and the RMSE of the rest (ticks). */
   tail_share?: number;
   rmse_pnn_rest_ticks?: number;
+  /** Link traffic per progress stage (bytes moved until each of its blocks was read; fits move none): where the wire time goes. */
+  link_by_stage: Record<string, StageTraffic>;
+}
+
+export interface StageTraffic {
+  bytes_out: number;
+  bytes_in: number;
+  frames: number;
+  /** Wall seconds between the stage's progress reports and the one before them. */
+  s: number;
+}
+
+/**
+ * Attributes the device's link traffic to progress stages: what moved since the last report goes
+ * to the stage reporting (pipelined blocks run a few ahead, so a stage's first reads carry a little
+ * of the next one's uploads).
+ */
+function stageTraffic(device: ChipDevice) {
+  const by: Record<string, StageTraffic> = {};
+  let last = device.link.stats;
+  let lastT = performance.now();
+  return {
+    by,
+    note(stage: string): void {
+      const now = device.link.stats;
+      const t = performance.now();
+      const e = (by[stage] ??= { bytes_out: 0, bytes_in: 0, frames: 0, s: 0 });
+      e.bytes_out += now.bytesOut - last.bytesOut;
+      e.bytes_in += now.bytesIn - last.bytesIn;
+      e.frames += now.framesOut - last.framesOut;
+      e.s = Number((e.s + (t - lastT) / 1000).toFixed(3));
+      last = now;
+      lastT = t;
+    },
+  };
 }
 
 /** Adapts a ChipDevice to what calibration needs: uploads send only the codes that changed. */
@@ -268,6 +303,11 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
     // The mean of several reads: the profile's supply places the card's PMOS curves (calibration/sensor-reading.ts).
     const status = await meanSensorReading(() => device.status());
     const target = deviceProbeTarget(device, opts.signal);
+    const traffic = stageTraffic(device);
+    const onProgress = (stage: string, done: number, total: number) => {
+      traffic.note(stage);
+      opts.onProgress?.(stage, done, total);
+    };
     const profilePath = run.file(PROFILE_FILE);
     const reportPath = run.file('report.html');
     let summary: CalibrateSummary;
@@ -290,7 +330,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         ...(opts.adaptive ? { adaptive: DEFAULT_ADAPTIVE } : {}),
         workers: opts.workers,
         signal: opts.signal,
-        onProgress: opts.onProgress,
+        onProgress,
       });
       await saveChipProfile(profilePath, res.profile);
       const seconds = (performance.now() - started) / 1000;
@@ -310,6 +350,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         seconds,
         tail_share: res.tail.share,
         rmse_pnn_rest_ticks: res.tail.rmseRestTicks,
+        link_by_stage: traffic.by,
       };
       await writeJsonAtomic(run.file('calibration.json'), {
         summary,
@@ -393,7 +434,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         supplyV: status.supplyV,
         seed: opts.seed,
         signal: opts.signal,
-        onProgress: opts.onProgress,
+        onProgress,
       });
       await saveChipProfile(profilePath, res.profile);
       const seconds = (performance.now() - started) / 1000;
@@ -411,6 +452,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         probes: res.probes,
         seconds,
         ideal_from_profile: true,
+        link_by_stage: traffic.by,
       };
       run.metrics.append({ stage: 'calibrate-quick', before_ticks: res.before.rmseTicks, ...summary });
       const rows = [
