@@ -109,30 +109,47 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   const { calibrateChip } = await import('../calibration/calibrate-chip.ts');
   const { meanSensorReading } = await import('../calibration/sensor-reading.ts');
   const ePlus: number[] = [];
+  const eMinus: number[] = [];
   const ratio: number[] = [];
   const overFloor: number[] = [];
+  const pnnTicks: number[] = [];
+  const shifts: number[][] = [];
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   for (const seed of seeds) {
     const chip = await SpiceChip.create({ seed, mode: 'table', engine });
     try {
       const sup = await meanSensorReading(() => chip.supply());
       const res = await calibrateChip(backendTarget(chip), { seed: 1, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
       ePlus.push(res.globals.ePlus);
+      eMinus.push(res.globals.eMinus);
       ratio.push(res.rmse.ratio);
+      pnnTicks.push(res.rmse.pnnTicks);
       overFloor.push(res.rmse.pnnTicks / res.noise.pooledFloorTicks);
+      // The precharge steps the die allowed (a step too close to its supply is skipped).
+      const used = new Set<number>();
+      for (const f of res.fitters.pnn) for (const b of f.data.input.samples) if (b.restShiftVolts) used.add(b.restShiftVolts);
+      shifts.push([...used].sort((a, b) => a - b));
     } finally {
       await chip.close();
     }
   }
+  const cpu = process.cpuUsage(cpu0);
   const mean = ePlus.reduce((a, b) => a + b, 0) / ePlus.length;
   return {
     spice_e_plus_spread: round((Math.max(...ePlus) - Math.min(...ePlus)) / mean),
     spice_e_plus: ePlus.map((x) => round(x)),
+    spice_e_minus: eMinus.map((x) => round(x)),
+    spice_rest_shifts_v: shifts,
+    spice_pnn_ticks: pnnTicks.map((x) => round(x)),
     spice_ratio: ratio.map((x) => round(x)),
     spice_ratio_min: round(Math.min(...ratio)),
     spice_pnn_over_floor: overFloor.map((x) => round(x)),
     spice_pnn_over_floor_max: round(Math.max(...overFloor)),
     spice_dies: seeds,
     spice_geometry: '16-8-4',
+    spice_seconds: round((performance.now() - t0) / 1000, 3),
+    spice_cpu_s: round((cpu.user + cpu.system) / 1e6, 3),
   };
 }
 
