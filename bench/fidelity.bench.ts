@@ -14,7 +14,9 @@
  *                            is calibrated (raised-precharge sweeps through NEURON_CONFIG) and the key is
  *                            (max - min) / mean of the fitted E+; with spice_e_plus, spice_ratio (ideal
  *                            over PNN held-out RMSE) per die and spice_ratio_min, and spice_pnn_over_floor(_max)
- *                            (PNN held-out RMSE over the die's measured noise floor). About a minute per die.
+ *                            (PNN held-out RMSE over the die's measured noise floor); spice_e_minus, spice_pnn_ticks,
+ *                            spice_rest_shifts_v (the raised-precharge steps each die took), spice_seconds and
+ *                            spice_cpu_s (wall and CPU seconds of this part). About a minute per die.
  *   spice_flow               only with FIDELITY_FLOW_DIE=<seed>: the whole flow (bring-up, calibration,
  *                            Iris twin, nominal and calibrated deployment, fine-tuning) on that SPICE die
  *                            at FIDELITY_FLOW_GEOMETRY (default 64-32-10), table mode (bench/spice-flow.ts);
