@@ -131,7 +131,7 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
       // The precharge steps the die allowed (a step too close to its supply is skipped).
       const used = new Set<number>();
       for (const f of res.fitters.pnn) for (const b of f.data.input.samples) if (b.restShiftVolts) used.add(b.restShiftVolts);
-      shifts.push([...used].sort((a, b) => a - b));
+      shifts.push([...used].sort((a, b) => a - b).map((x) => round(x, 3)));
     } finally {
       await chip.close();
     }
