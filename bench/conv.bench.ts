@@ -17,11 +17,11 @@
  *                           wall, because the machine is shared; vgg5_step_wall_ms beside it);
  *   vgg5_samples_per_s, vgg5_epoch_hours_projected (50,000 images) from vgg5_step_ms;
  *   fmnist_conv_pnn_acc, fmnist_conv_ideal_acc: with CONV_FMNIST_TRAIN=n, the CONV_ARCH preset
- *                           (default mnist-conv) trained for CONV_FMNIST_EPOCHS (1) epochs on n Fashion-MNIST
+ *                           (default mnist-conv-s2; `dense` = the dense 784-256-128-10 reference) trained for CONV_FMNIST_EPOCHS (1) epochs on n Fashion-MNIST
  *                           training images (batch CONV_FMNIST_BATCH 32, Adam lr CONV_FMNIST_LR 0.02 on the
  *                           CONV_FMNIST_SCHEDULE cosine-steps (per step to 5 % of lr; constant, cosine), DSTD
  *                           CONV_FMNIST_BINS 16, the image preset's loss; scales calibrated on 64 training
- *                           images), mean over CONV_SEEDS (1) on CONV_FMNIST_TEST test images (2000); per run
+ *                           images), mean over CONV_SEEDS (1) on CONV_FMNIST_TEST test images (10000); per run
  *                           in fmnist_conv_runs (samples/s, CPU and wall seconds); null when not run. With
  *                           CONV_FMNIST_VAL=v, v more training images are held out and scored instead
  *                           (fmnist_conv_*_val_acc), to choose settings without the test set. Each run also
@@ -44,7 +44,7 @@ import { archPreset, compileArchitecture } from '../models/network/arch.ts';
 import { convGradCheck } from '../models/network/conv-grad-check.ts';
 import { convLayerShape, type ConvLayerState } from '../models/network/conv-layer.ts';
 import { initNetwork, randomConvState, randomDenseState } from '../models/network/init.ts';
-import { archConfig, SpikingNetwork } from '../models/network/network.ts';
+import { archConfig, defaultConfig, SpikingNetwork } from '../models/network/network.ts';
 import { createSolver } from '../models/network/solver.ts';
 import { initBackend } from '../models/tf/backend.ts';
 import { evaluateNetwork } from '../models/training/evaluate.ts';
@@ -173,12 +173,12 @@ async function main(): Promise<void> {
   out.fmnist_conv_pnn_acc = null;
   out.fmnist_conv_ideal_acc = null;
   if (nTrain > 0) {
-    const nTest = envInt('CONV_FMNIST_TEST', 2000);
+    const nTest = envInt('CONV_FMNIST_TEST', 10000);
     const nVal = envInt('CONV_FMNIST_VAL', 0);
     const epochs = Math.max(1, envInt('CONV_FMNIST_EPOCHS', 1));
     const batchSize = Math.max(1, envInt('CONV_FMNIST_BATCH', 32));
     const bins = Math.max(2, envInt('CONV_FMNIST_BINS', 16));
-    const archName = process.env.CONV_ARCH ?? 'mnist-conv';
+    const archName = process.env.CONV_ARCH ?? 'mnist-conv-s2';
     const seeds = (process.env.CONV_SEEDS ?? '1').split(',').map(Number);
     const models = (process.env.CONV_MODELS ?? 'pnn,ideal').split(',');
     if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new RangeError(`CONV_SEEDS must be whole numbers like 1,2,3, got ${process.env.CONV_SEEDS}`);
@@ -207,7 +207,9 @@ async function main(): Promise<void> {
       for (const seed of seeds) {
         const t0 = performance.now();
         const c0 = cpuMs();
-        const net = initNetwork(archConfig(archPreset(archName), { model }), { x: train.x, n: Math.min(64, train.n) }, solver, { seed });
+        // CONV_ARCH=dense: the 784-256-128-10 reference network (silent zeros, as its preset) under the same recipe.
+        const config = archName === 'dense' ? defaultConfig([784, 256, 128, 10], { model }) : archConfig(archPreset(archName), { model });
+        const net = initNetwork(config, { x: train.x, n: Math.min(64, train.n) }, solver, { seed });
         const initS = (performance.now() - t0) / 1000;
         const fired = initFiring(net, train.x, Math.min(128, train.n), solver);
         const hist = await trainNetwork(
