@@ -17,22 +17,24 @@
  *                           wall, because the machine is shared; vgg5_step_wall_ms beside it);
  *   vgg5_samples_per_s, vgg5_epoch_hours_projected (50,000 images) from vgg5_step_ms;
  *   fmnist_conv_pnn_acc, fmnist_conv_ideal_acc: with CONV_FMNIST_TRAIN=n, the CONV_ARCH preset
- *                           (default mnist-conv) trained for CONV_FMNIST_EPOCHS (1) epochs on n Fashion-MNIST
- *                           training images (batch CONV_FMNIST_BATCH 32, lr CONV_FMNIST_LR 0.01, DSTD
+ *                           (default mnist-conv-s2; `dense` = the dense 784-256-128-10 reference) trained for CONV_FMNIST_EPOCHS (1) epochs on n Fashion-MNIST
+ *                           training images (batch CONV_FMNIST_BATCH 32, Adam lr CONV_FMNIST_LR 0.02 on the
+ *                           CONV_FMNIST_SCHEDULE cosine-steps (per step to 5 % of lr; constant, cosine), DSTD
  *                           CONV_FMNIST_BINS 16, the image preset's loss; scales calibrated on 64 training
- *                           images), mean over CONV_SEEDS (1) on CONV_FMNIST_TEST test images (2000); per run
+ *                           images), mean over CONV_SEEDS (1) on CONV_FMNIST_TEST test images (10000); per run
  *                           in fmnist_conv_runs (samples/s, CPU and wall seconds); null when not run. With
  *                           CONV_FMNIST_VAL=v, v more training images are held out and scored instead
  *                           (fmnist_conv_*_val_acc), to choose settings without the test set. Each run also
  *                           reports init_fired (per layer, the fraction of neuron-image pairs that fire right
- *                           after initialisation, on the first 128 training images) and init_no_output_spike.
+ *                           after initialisation, on the first 128 training images), init_no_output_spike, and train_silent
+ *                           (per layer, the silent fraction over the last epoch's batches).
  *
  * The VGG network is initialised without the scale calibration of init.ts (40 forward passes per
  * layer, which would dwarf the step being measured) on random pixels: the cost of a DSTD step does
  * not depend on how many neurons fire. Load averages at start and end are printed, since the
  * machine's other users inflate every time here.
  * Environment: VGG_REPEATS (default 2), VGG=0 skips the VGG step, CONV_FMNIST_TRAIN, CONV_FMNIST_TEST,
- * CONV_FMNIST_VAL, CONV_FMNIST_LR, CONV_FMNIST_EPOCHS, CONV_FMNIST_BATCH, CONV_FMNIST_BINS, CONV_ARCH,
+ * CONV_FMNIST_VAL, CONV_FMNIST_LR, CONV_FMNIST_SCHEDULE, CONV_FMNIST_EPOCHS, CONV_FMNIST_BATCH, CONV_FMNIST_BINS, CONV_ARCH,
  * CONV_SEEDS, CONV_MODELS (pnn,ideal).
  */
 import { cpus, loadavg } from 'node:os';
@@ -42,11 +44,11 @@ import { archPreset, compileArchitecture } from '../models/network/arch.ts';
 import { convGradCheck } from '../models/network/conv-grad-check.ts';
 import { convLayerShape, type ConvLayerState } from '../models/network/conv-layer.ts';
 import { initNetwork, randomConvState, randomDenseState } from '../models/network/init.ts';
-import { archConfig, SpikingNetwork } from '../models/network/network.ts';
+import { archConfig, defaultConfig, SpikingNetwork } from '../models/network/network.ts';
 import { createSolver } from '../models/network/solver.ts';
 import { initBackend } from '../models/tf/backend.ts';
 import { evaluateNetwork } from '../models/training/evaluate.ts';
-import { resolveLoss, trainNetwork, trainStep } from '../models/training/trainer.ts';
+import { resolveLoss, trainNetwork, trainStep, type LrSchedule } from '../models/training/trainer.ts';
 
 const round = (v: number, d = 4) => Number(v.toPrecision(d));
 const note = (s: string) => process.stderr.write(`${s}\n`);
@@ -171,17 +173,20 @@ async function main(): Promise<void> {
   out.fmnist_conv_pnn_acc = null;
   out.fmnist_conv_ideal_acc = null;
   if (nTrain > 0) {
-    const nTest = envInt('CONV_FMNIST_TEST', 2000);
+    const nTest = envInt('CONV_FMNIST_TEST', 10000);
     const nVal = envInt('CONV_FMNIST_VAL', 0);
     const epochs = Math.max(1, envInt('CONV_FMNIST_EPOCHS', 1));
     const batchSize = Math.max(1, envInt('CONV_FMNIST_BATCH', 32));
     const bins = Math.max(2, envInt('CONV_FMNIST_BINS', 16));
-    const archName = process.env.CONV_ARCH ?? 'mnist-conv';
+    const archName = process.env.CONV_ARCH ?? 'mnist-conv-s2';
     const seeds = (process.env.CONV_SEEDS ?? '1').split(',').map(Number);
     const models = (process.env.CONV_MODELS ?? 'pnn,ideal').split(',');
     if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new RangeError(`CONV_SEEDS must be whole numbers like 1,2,3, got ${process.env.CONV_SEEDS}`);
     if (!models.every((m) => m === 'pnn' || m === 'ideal')) throw new RangeError(`CONV_MODELS must list pnn and/or ideal, got ${process.env.CONV_MODELS}`);
-    const lr = Number(process.env.CONV_FMNIST_LR ?? '0.01');
+    const lr = Number(process.env.CONV_FMNIST_LR ?? '0.02');
+    const schedule = (process.env.CONV_FMNIST_SCHEDULE ?? 'cosine-steps') as LrSchedule;
+    if (!['constant', 'cosine', 'cosine-steps'].includes(schedule))
+      throw new RangeError(`CONV_FMNIST_SCHEDULE must be constant, cosine or cosine-steps, got ${process.env.CONV_FMNIST_SCHEDULE}`);
     if (!(lr > 0 && lr < 1)) throw new RangeError(`CONV_FMNIST_LR must lie in (0, 1), got ${process.env.CONV_FMNIST_LR}`);
     const all = await loadDataset('fashion-mnist', { limitTrain: nTrain + nVal, limitTest: nTest });
     // With CONV_FMNIST_VAL = v the last v of the training subset are held out and scored instead of
@@ -202,7 +207,9 @@ async function main(): Promise<void> {
       for (const seed of seeds) {
         const t0 = performance.now();
         const c0 = cpuMs();
-        const net = initNetwork(archConfig(archPreset(archName), { model }), { x: train.x, n: Math.min(64, train.n) }, solver, { seed });
+        // CONV_ARCH=dense: the 784-256-128-10 reference network (silent zeros, as its preset) under the same recipe.
+        const config = archName === 'dense' ? defaultConfig([784, 256, 128, 10], { model }) : archConfig(archPreset(archName), { model });
+        const net = initNetwork(config, { x: train.x, n: Math.min(64, train.n) }, solver, { seed });
         const initS = (performance.now() - t0) / 1000;
         const fired = initFiring(net, train.x, Math.min(128, train.n), solver);
         const hist = await trainNetwork(
@@ -212,6 +219,7 @@ async function main(): Promise<void> {
             epochs,
             batchSize,
             lr,
+            schedule,
             seed,
             solver,
             loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1 },
@@ -233,9 +241,12 @@ async function main(): Promise<void> {
           train_n: train.n,
           epochs,
           lr,
+          schedule,
           batch: batchSize,
           bins,
           train_acc: round(hist.at(-1)?.train_acc ?? NaN),
+          // Per layer, the mean fraction of neuron-image pairs that stayed silent over the last epoch's batches.
+          train_silent: hist.at(-1)?.silent.map((f) => round(f, 3)),
           init_s: round(initS),
           init_fired: fired.layers.map((f) => round(f, 3)),
           init_no_output_spike: round(fired.noOutput, 3),

@@ -24,7 +24,7 @@ import { decayFactor, decayWeights } from './weight-decay.ts';
 import { TaskPool, checkWorkers } from '../parallel/pool.ts';
 import { DataParallelStep, dataParallelSupported, dataParallelWorthIt } from './data-parallel.ts';
 
-export type LrSchedule = 'constant' | 'cosine';
+export type LrSchedule = 'constant' | 'cosine' | 'cosine-steps';
 
 export interface TrainOptions {
   epochs: number;
@@ -34,7 +34,10 @@ export interface TrainOptions {
   seed: number;
   solver: SpikeSolver;
   loss?: Partial<LossConfig>;
-  /** 'cosine' decays the rate to 5 % of lr over the run (default 'constant'). */
+  /**
+   * 'cosine' decays the rate to 5 % of lr over the run, one value per epoch; 'cosine-steps' the same
+   * curve step by step, so a run of one epoch decays too (default 'constant').
+   */
   schedule?: LrSchedule;
   /** Evaluate the test part after every epoch (default true when a test part is given). */
   evalEachEpoch?: boolean;
@@ -217,11 +220,18 @@ export function resolveLoss(partial: Partial<LossConfig> = {}): LossConfig {
   return c;
 }
 
-function learningRate(opts: TrainOptions, epoch: number): number {
-  if ((opts.schedule ?? 'constant') === 'constant' || opts.epochs <= 1) return opts.lr;
-  // Cosine from lr to 5 % of lr, one value per epoch.
-  const f = epoch / (opts.epochs - 1);
-  return opts.lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * f)));
+/** Cosine from lr at step 0 to 5 % of lr at the last of `steps` steps. */
+function cosineRate(lr: number, step: number, steps: number): number {
+  const f = steps <= 1 ? 0 : Math.min(1, step / (steps - 1));
+  return lr * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * f)));
+}
+
+/** The rate of step `batch` (from 0) of epoch `epoch` (from 0), `nBatches` steps an epoch. */
+export function scheduledRate(opts: Pick<TrainOptions, 'lr' | 'epochs' | 'schedule'>, epoch: number, batch: number, nBatches: number): number {
+  const schedule = opts.schedule ?? 'constant';
+  if (schedule === 'constant') return opts.lr;
+  if (schedule === 'cosine') return cosineRate(opts.lr, epoch, opts.epochs);
+  return cosineRate(opts.lr, epoch * nBatches + batch, opts.epochs * nBatches);
 }
 
 /** Trains in place; resolves to the per-epoch metrics. Stops after the current batch when `signal` aborts. */
@@ -254,9 +264,10 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
   const nBatches = Math.ceil(data.train.n / opts.batchSize);
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
-      const lr = learningRate(opts, epoch);
+      const firstLr = scheduledRate(opts, epoch, 0, nBatches);
+      let lr = firstLr;
       setLr(lr);
-      const shrink = decayFactor(lr, weightDecay);
+      let shrink = decayFactor(lr, weightDecay);
       const t0 = performance.now();
       let lossSum = 0;
       const termSum: LossTerms = { ce: 0, window: 0, dead: 0 };
@@ -266,6 +277,11 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
       let batch = 0;
       for (const b of batches(data.train, opts.batchSize, { seed: opts.seed, epoch })) {
         if (opts.signal?.aborted) break;
+        if (opts.schedule === 'cosine-steps' && batch > 0) {
+          lr = scheduledRate(opts, epoch, batch, nBatches);
+          setLr(lr);
+          shrink = decayFactor(lr, weightDecay);
+        }
         const x = noisyInputs(b.x, { std: inputNoise, seed: opts.seed, epoch, batch, keepZeros: net.config.silentZeros });
         let r: StepResult;
         if (parallel) {
@@ -303,7 +319,7 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
         train_terms: { ce: termSum.ce / seen, window: termSum.window / seen, dead: termSum.dead / seen },
         train_acc: correct / seen,
         silent: silentSum.map((s) => s / batch),
-        lr,
+        lr: firstLr,
         workers: parallel?.workers ?? 1,
         seconds,
         samples_per_s: seen / seconds,

@@ -214,9 +214,9 @@ export const options = {
   },
   schedule: {
     type: 'string',
-    placeholder: 'constant|cosine',
-    description: 'learning-rate schedule (default cosine)',
-    schema: z.enum(['constant', 'cosine'], { error: 'must be constant or cosine' }).optional(),
+    placeholder: 'constant|cosine|cosine-steps',
+    description: 'learning-rate schedule: cosine sets one rate per epoch, cosine-steps one per step (so a single epoch decays too) (default cosine)',
+    schema: z.enum(['constant', 'cosine', 'cosine-steps'], { error: 'must be constant, cosine or cosine-steps' }).optional(),
   },
   ema: {
     type: 'string',

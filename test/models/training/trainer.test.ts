@@ -4,7 +4,7 @@ import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig, SpikingNetwork } from '../../../models/network/network.ts';
 import { createSolver } from '../../../models/network/solver.ts';
 import { evaluateNetwork } from '../../../models/training/evaluate.ts';
-import { batchLoss, resolveLoss, trainNetwork } from '../../../models/training/trainer.ts';
+import { batchLoss, resolveLoss, scheduledRate, trainNetwork } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { mulberry } from '../rng.ts';
 import { toySet } from './toy-set.ts';
@@ -82,6 +82,40 @@ describe('trainNetwork', () => {
     const h = await trainNetwork(net, { train }, { epochs: 8, batchSize: 8, lr: 0.03, seed: 2, solver, loss: { windowWeight: 0.1 } });
     expect(h.at(-1)!.train_terms.ce).toBeLessThan(h[0]!.train_terms.ce);
     net.dispose();
+  });
+});
+
+describe('learning-rate schedules', () => {
+  it('cosine-steps runs the cosine from lr to 5 % of lr over every step of the run, cosine one value per epoch', () => {
+    const o = { lr: 0.02, epochs: 2 };
+    // 2 epochs of 5 steps: steps 0..9, the cosine's argument step / 9.
+    const want = (k: number) => 0.02 * (0.05 + 0.475 * (1 + Math.cos((Math.PI * k) / 9)));
+    expect(scheduledRate({ ...o, schedule: 'cosine-steps' }, 0, 0, 5)).toBeCloseTo(0.02, 12);
+    expect(scheduledRate({ ...o, schedule: 'cosine-steps' }, 0, 3, 5)).toBeCloseTo(want(3), 12);
+    expect(scheduledRate({ ...o, schedule: 'cosine-steps' }, 1, 4, 5)).toBeCloseTo(0.001, 12);
+    // One epoch: 'cosine' stays at lr, 'cosine-steps' still decays.
+    expect(scheduledRate({ lr: 0.02, epochs: 1, schedule: 'cosine' }, 0, 4, 5)).toBe(0.02);
+    expect(scheduledRate({ lr: 0.02, epochs: 1, schedule: 'cosine-steps' }, 0, 4, 5)).toBeCloseTo(0.001, 12);
+    expect(scheduledRate({ ...o, schedule: 'cosine' }, 1, 0, 5)).toBeCloseTo(0.001, 12);
+    expect(scheduledRate({ ...o, schedule: 'constant' }, 1, 3, 5)).toBe(0.02);
+  });
+
+  it('a cosine-steps run reports the first rate of each epoch and trains differently from a constant one', async () => {
+    const train = toySet(1, 40);
+    const solver = createSolver('dstd', { bins: 12 });
+    const run = async (schedule: 'constant' | 'cosine-steps') => {
+      const net = initNetwork(defaultConfig([6, 8, 2]), { x: train.x, n: 40 }, solver, { seed: 3 });
+      const h = await trainNetwork(net, { train }, { epochs: 2, batchSize: 8, lr: 0.02, seed: 3, solver, schedule });
+      const w = net.states()[0]!.pE;
+      net.dispose();
+      return { h, w };
+    };
+    const cos = await run('cosine-steps');
+    const flat = await run('constant');
+    expect(cos.h.map((m) => m.lr)).toEqual([0.02, scheduledRate({ lr: 0.02, epochs: 2, schedule: 'cosine-steps' }, 1, 0, 5)]);
+    expect(cos.h[1]!.lr).toBeLessThan(0.02);
+    expect(flat.h.map((m) => m.lr)).toEqual([0.02, 0.02]);
+    expect(Array.from(cos.w)).not.toEqual(Array.from(flat.w));
   });
 });
 
