@@ -73,15 +73,15 @@ describe.skipIf(!haveRedis())('farm jobs: CPU training, resumable fine-tuning', 
     expect(await state()).toBe('waiting-children');
     await until('the cross-validation', async () => ((await state()) === 'completed' ? true : undefined), 300_000);
 
-    const folds = (await cli(['farm', 'results', '--kind', 'cv-fold', '--json'], env)).json.results as { status: string; summary: Record<string, any> }[];
+    const folds = (await cli(['farm', 'results', '--kind', 'cv-fold', '--json'], env)).json.results as { status: string; summary: Record<string, unknown> }[];
     expect(folds.map((f) => f.status)).toEqual(['completed', 'completed', 'completed']);
     const gathered = (
-      (await cli(['farm', 'results', '--kind', 'train', '--json'], env)).json.results as { job_id: string; summary: Record<string, any> }[]
+      (await cli(['farm', 'results', '--kind', 'train', '--json'], env)).json.results as { job_id: string; summary: Record<string, unknown> }[]
     ).find((r) => r.job_id === parent)!;
-    const cv = gathered.summary.cv;
+    const cv = gathered.summary.cv as { k: number; n: number; folds: { fold: number; test_acc: number }[] };
     expect(cv.k).toBe(3);
     expect(cv.n).toBe(150);
-    expect(cv.folds.map((f: { fold: number }) => f.fold)).toEqual([1, 2, 3]);
+    expect(cv.folds.map((f) => f.fold)).toEqual([1, 2, 3]);
     const correct = folds.reduce((t, f) => t + (f.summary.correct as number), 0);
     expect(gathered.summary.test_acc).toBeCloseTo(correct / 150, 12);
     const lines = readFileSync(join(gathered.summary.out as string, 'cv.jsonl'), 'utf8')
@@ -94,7 +94,7 @@ describe.skipIf(!haveRedis())('farm jobs: CPU training, resumable fine-tuning', 
     const out = join(farmDir, 'local-cv');
     const local = await cli(['train', ...flags, '--out', out, '--json'], env);
     expect(local.code, local.stderr).toBe(0);
-    expect(cv.folds.map((f: { test_acc: number }) => f.test_acc)).toEqual(local.json.cv.folds.map((f: { test_acc: number }) => f.test_acc));
+    expect(cv.folds.map((f) => f.test_acc)).toEqual(local.json.cv.folds.map((f: { test_acc: number }) => f.test_acc));
     expect(gathered.summary.test_acc).toBe(local.json.test_acc);
     for (const w of workers.splice(0)) await w.stop();
   }, 420_000);
