@@ -30,7 +30,7 @@ export const options = {
   redis: text('Redis address (default $SPIKELOOP_REDIS, else redis://127.0.0.1:6379)', 'URL'),
   farmDir: text('shared farm folder: artifacts of every job, chips.db (default $SPIKELOOP_FARM_DIR, else ./farm)', 'DIR'),
   device: text('worker: a board to serve; repeat for more boards', 'URI'),
-  noCpu: yes('worker: do not take CPU jobs (twin training)'),
+  noCpu: yes('worker: do not take CPU jobs (twin training, cross-validation folds)'),
   lockMs: text("worker: job lock lifetime; a dead worker's job is retried this long after (default 30000)", 'MS'),
   heartbeatMs: text('worker: registry heartbeat (default 5000; entries live 3 heartbeats)', 'MS'),
   id: text('worker: its name (default host-pid)', 'NAME'),
@@ -202,7 +202,9 @@ function headline(r: ResultRow): string {
     case 'finetune':
       return `acc ${(100 * s.deployed_acc).toFixed(1)} -> ${(100 * s.finetuned_acc).toFixed(1)} %${s.resumed ? ' (resumed)' : ''}`;
     case 'train':
-      return `test acc ${(100 * s.test_acc).toFixed(1)} %`;
+      return `test acc ${(100 * s.test_acc).toFixed(1)} %${s.cv ? ` (${s.cv.k}-fold CV, pooled)` : ''}`;
+    case 'cv-fold':
+      return `fold ${s.fold}/${s.cv_k}: test acc ${(100 * s.test_acc).toFixed(1)} %`;
     default:
       return '';
   }
