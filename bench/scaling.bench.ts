@@ -19,7 +19,6 @@
  * fit, default 2; `SCALING_MOCK_PASSES` for the mock, default 6), and the median of each is reported,
  * so a change in the machine's load hits both alike. Progress goes to stderr.
  * `SCALING_ONLY=calib` (or `mock`, `twin`, comma-separated) measures those families only;
- * `TWIN_SHARDED_ADAM=1` adds the twin's step with the reduction and Adam on the workers (DataParallelStep.update).
  *
  * A new family is one `Family` in FAMILIES: a name, a setup, and a measure(workers) -> number.
  */
@@ -234,7 +233,7 @@ async function main(): Promise<void> {
     Object.assign(out, fam.extra?.() ?? {});
   }
   // The twin's data-parallel step (784-256-128-10, batch 128, DSTD M = 16), interleaved inside bench/twin-scaling.ts.
-  if (wanted('twin')) Object.assign(out, await twinStepScaling({ workers: counts.filter((w) => w > 1), shardedAdam: process.env.TWIN_SHARDED_ADAM === '1' }));
+  if (wanted('twin')) Object.assign(out, await twinStepScaling({ workers: counts.filter((w) => w > 1) }));
   out.load_avg_after = round(loadavg()[0], 3);
   console.log(JSON.stringify(out));
 }

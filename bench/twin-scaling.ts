@@ -10,9 +10,7 @@
  * headline figures are medians. The load average is reported before and after.
  * `twin_step_ms_1_sharded` is the data-parallel path with one worker (inline): what sharding itself costs.
  * N workers run the training path (DataParallelStep.step: the shards' gradients on the workers,
- * the reduction and Adam on the calling thread); `TWIN_SHARDED_ADAM=1` adds
- * `twin_step_ms_<N>_sharded_adam` (DataParallelStep.update: the reduction and Adam on the workers
- * too), timed in the same rounds. Per variant: CPU ms per step by thread
+ * the reduction and Adam on the calling thread). Per variant: CPU ms per step by thread
  * (`twin_step_cpu_ms_*`), the CPU projection of the speed-up, and `twin_step_serial_fraction_*`
  * (the calling thread's CPU over one thread's whole step).
  *
@@ -93,8 +91,6 @@ export interface TwinStepOptions {
   batch?: number;
   /** Untimed steps per variant first (default 30): each thread compiles its code in its own isolate, and V8 is still optimising the workers after 10. */
   warmup?: number;
-  /** Also time `<N>_sharded_adam`: the reduction and Adam on the workers (DataParallelStep.update). */
-  shardedAdam?: boolean;
 }
 
 /** `twin_step_ms_<N>` for 1 and each worker count, `twin_step_speedup_<N>`, their per-round ratios and the load average. */
@@ -151,36 +147,28 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
     });
   }
   const started: Record<string, number> = {};
-  // `<N>`: the training path (DataParallelStep.step: the reduction and tfjs' Adam on this thread);
-  // `<N>_sharded_adam` with `shardedAdam`: DataParallelStep.update (the reduction and Adam on the
-  // workers, each on its slice of the parameters), timed in the same rounds.
-  const paths = opts.shardedAdam ? (['step', 'update'] as const) : (['step'] as const);
   for (const w of [1, ...workers]) {
-    for (const path of paths) {
-      if (w === 1 && path === 'update') continue;
-      const net = fresh();
-      const optimizer = tf.train.adam(0.01);
-      const t0 = performance.now();
-      const pool = new TaskPool(w);
-      const dp = new DataParallelStep(net, pool, { solver, loss: cfg, maxBatch: B });
-      const step =
-        path === 'update' ? (x: Float32Array, y: Uint8Array) => dp.update(x, y, { lr: 0.01 }) : (x: Float32Array, y: Uint8Array) => dp.step(optimizer, x, y);
-      // The first step starts the threads, their backends and replicas.
-      await step(batches[0]!.x, batches[0]!.y);
-      if (path === 'step') started[w] = performance.now() - t0;
-      variants.push({
-        name: `${w === 1 ? '1_sharded' : String(w)}${path === 'update' ? '_sharded_adam' : ''}`,
-        workers: w,
-        ticks: new Map(),
-        step: async (x, y) => void (await step(x, y)),
-        close: async () => {
-          await pool.close();
-          optimizer.dispose();
-          net.dispose();
-        },
-        times: [],
-      });
-    }
+    const net = fresh();
+    const optimizer = tf.train.adam(0.01);
+    const t0 = performance.now();
+    const pool = new TaskPool(w);
+    const dp = new DataParallelStep(net, pool, { solver, loss: cfg, maxBatch: B });
+    const step = (x: Float32Array, y: Uint8Array) => dp.step(optimizer, x, y);
+    // The first step starts the threads, their backends and replicas.
+    await step(batches[0]!.x, batches[0]!.y);
+    started[w] = performance.now() - t0;
+    variants.push({
+      name: w === 1 ? '1_sharded' : String(w),
+      workers: w,
+      ticks: new Map(),
+      step: async (x, y) => void (await step(x, y)),
+      close: async () => {
+        await pool.close();
+        optimizer.dispose();
+        net.dispose();
+      },
+      times: [],
+    });
   }
   const load0 = loadavg();
   // Warm-up, untimed.
@@ -324,7 +312,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
           rounds: num(env.TWIN_ROUNDS),
           steps: num(env.TWIN_STEPS),
           warmup: num(env.TWIN_WARMUP),
-          shardedAdam: env.TWIN_SHARDED_ADAM === '1',
         });
   console.log(JSON.stringify(result));
 }

@@ -30,10 +30,14 @@ export const options = {
   redis: text('Redis address (default $SPIKELOOP_REDIS, else redis://127.0.0.1:6379)', 'URL'),
   farmDir: text('shared farm folder: artifacts of every job, chips.db (default $SPIKELOOP_FARM_DIR, else ./farm)', 'DIR'),
   device: text('worker: a board to serve; repeat for more boards', 'URI'),
-  noCpu: yes('worker: do not take CPU jobs (twin training)'),
+  noCpu: yes('worker: do not take CPU jobs (twin training, cross-validation folds)'),
   lockMs: text("worker: job lock lifetime; a dead worker's job is retried this long after (default 30000)", 'MS'),
   heartbeatMs: text('worker: registry heartbeat (default 5000; entries live 3 heartbeats)', 'MS'),
   id: text('worker: its name (default host-pid)', 'NAME'),
+  cores: text(
+    "worker: cores its jobs may use, split among the jobs running at once (default: the machine's); give each worker its share when several run on one computer",
+    'N',
+  ),
   chip: text('submit: the chip the job is for; results: only this chip', 'ID'),
   all: yes('submit: one job for every chip on line'),
   kind: text('results: only this job kind', 'JOB'),
@@ -71,6 +75,7 @@ export interface FarmOptions {
   noCpu: boolean;
   lockMs: number;
   heartbeatMs: number;
+  cores?: number;
   id?: string;
   chip?: string;
   all: boolean;
@@ -88,7 +93,7 @@ const SUBMIT_OWN: Record<string, 'string' | 'boolean'> = {
 };
 
 const ALLOWED: Record<Sub, string[]> = {
-  worker: ['redis', 'farm-dir', 'device', 'no-cpu', 'lock-ms', 'heartbeat-ms', 'id'],
+  worker: ['redis', 'farm-dir', 'device', 'no-cpu', 'lock-ms', 'heartbeat-ms', 'id', 'cores'],
   submit: [],
   status: ['redis'],
   results: ['redis', 'farm-dir', 'chip', 'kind'],
@@ -154,6 +159,11 @@ export function parseArgv(argv: string[]): { options: Record<string, unknown>; j
     o.lockMs = ms('lock-ms', v['lock-ms'] as string | undefined, 30_000, 1000);
     o.heartbeatMs = ms('heartbeat-ms', v['heartbeat-ms'] as string | undefined, 5000, 100);
     o.id = v.id as string | undefined;
+    if (v.cores !== undefined) {
+      const c = v.cores as string;
+      if (!/^\d+$/.test(c) || Number(c) < 1 || Number(c) > 256) throw new UsageError(`invalid --cores '${c}': expected a whole number of cores, 1 to 256`);
+      o.cores = Number(c);
+    }
     o.chip = v.chip as string | undefined;
     o.kind = v.kind as string | undefined;
     o.out = v.out as string | undefined;
@@ -192,7 +202,9 @@ function headline(r: ResultRow): string {
     case 'finetune':
       return `acc ${(100 * s.deployed_acc).toFixed(1)} -> ${(100 * s.finetuned_acc).toFixed(1)} %${s.resumed ? ' (resumed)' : ''}`;
     case 'train':
-      return `test acc ${(100 * s.test_acc).toFixed(1)} %`;
+      return `test acc ${(100 * s.test_acc).toFixed(1)} %${s.cv ? ` (${s.cv.k}-fold CV, pooled)` : ''}`;
+    case 'cv-fold':
+      return `fold ${s.fold}/${s.cv_k}: test acc ${(100 * s.test_acc).toFixed(1)} %`;
     default:
       return '';
   }
@@ -212,11 +224,14 @@ export async function run(ctx: CommandContext<Record<string, unknown>>): Promise
       cpu: !o.noCpu,
       lockMs: o.lockMs,
       heartbeatMs: o.heartbeatMs,
+      cores: o.cores,
       id: o.id,
       signal: ctx.signal,
       log: (line) => ctx.warn(`[farm] ${line}`),
       // The contract with scripts and tests: one line on stdout once jobs are being taken.
       onReady: (info) => ctx.stdout(JSON.stringify({ ready: true, worker: info.id, chips: info.chips.map((c) => c.chipId) })),
+      // And one more once its job threads are loaded.
+      onWarm: () => ctx.stdout(JSON.stringify({ warm: true })),
     });
     return { ...summary };
   }

@@ -12,10 +12,10 @@ import { z } from 'zod';
 import { flag, intOption } from '../cli/common-options.ts';
 import { options as trainOptions } from '../cli/commands/train.ts';
 
-export const JOB_KINDS = ['bringup', 'calibrate', 'deploy', 'finetune', 'train'] as const;
+export const JOB_KINDS = ['bringup', 'calibrate', 'deploy', 'finetune', 'train', 'cv-fold'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
-/** Jobs that need one particular chip; the others (twin training) run on any worker's CPU. */
+/** Jobs that need one particular chip; the others (twin training, cross-validation folds) run on any worker's CPU. */
 export const CHIP_JOBS: ReadonlySet<JobKind> = new Set(['bringup', 'calibrate', 'deploy', 'finetune']);
 
 /** The queue of jobs for one chip: only a worker holding that chip consumes it. */
@@ -60,6 +60,25 @@ export interface JobSpec {
   /** Cross-flag rules; a message, or undefined when fine. */
   check?(o: Record<string, unknown>): string | undefined;
   defaultTimeoutS: number;
+}
+
+// Twin training's flags, shared by a cross-validation's fold jobs (the same settings for every fold).
+const TRAIN_OPTIONS: Record<string, FlagSpec> = {
+  dataset: { type: 'string', description: 'data set', schema: dataset.optional() },
+  layers: { type: 'string', description: 'hidden widths, e.g. 8 or 256,128', schema: intList.optional() },
+  epochs: optInt('epochs', 1, 100_000),
+  seed: optInt('seed', 0, 2 ** 31 - 1),
+  batchSize: optInt('mini-batch size', 1, 65536),
+  lr: { type: 'string', description: 'learning rate', schema: positive },
+  limitTrain: optInt('train on at most N samples', 1, 10_000_000),
+  limitTest: optInt('test on at most N samples', 1, 10_000_000),
+  cv: optInt('stratified K-fold cross-validation', 2, 20),
+};
+
+function trainCheck(o: Record<string, unknown>): string | undefined {
+  if (!o.dataset) return '--dataset is required';
+  if (o.cv !== undefined && (o.limitTrain !== undefined || o.limitTest !== undefined)) return '--cv pools the data set; drop --limit-train / --limit-test';
+  return undefined;
 }
 
 export const JOB_SPECS: Record<JobKind, JobSpec> = {
@@ -157,22 +176,22 @@ export const JOB_SPECS: Record<JobKind, JobSpec> = {
   },
   train: {
     kind: 'train',
-    summary: "train a network in the digital twin (any worker's CPU); --cv K runs cross-validation",
+    summary: "train a network in the digital twin (any worker's CPU); --cv K queues one cv-fold job per fold and gathers them",
     defaultTimeoutS: 6 * 3600,
-    options: {
-      dataset: { type: 'string', description: 'data set', schema: dataset.optional() },
-      layers: { type: 'string', description: 'hidden widths, e.g. 8 or 256,128', schema: intList.optional() },
-      epochs: optInt('epochs', 1, 100_000),
-      seed: optInt('seed', 0, 2 ** 31 - 1),
-      batchSize: optInt('mini-batch size', 1, 65536),
-      lr: { type: 'string', description: 'learning rate', schema: positive },
-      limitTrain: optInt('train on at most N samples', 1, 10_000_000),
-      limitTest: optInt('test on at most N samples', 1, 10_000_000),
-      cv: optInt('stratified K-fold cross-validation', 2, 20),
-    },
+    options: TRAIN_OPTIONS,
+    check: trainCheck,
+  },
+  'cv-fold': {
+    kind: 'cv-fold',
+    summary: 'one fold of a cross-validation (train --cv K queues them; the train job gathers them)',
+    defaultTimeoutS: 6 * 3600,
+    options: { ...TRAIN_OPTIONS, fold: optInt('the fold to hold out and test, 1..K', 1, 20) },
     check(o) {
-      if (!o.dataset) return '--dataset is required';
-      if (o.cv !== undefined && (o.limitTrain !== undefined || o.limitTest !== undefined)) return '--cv pools the data set; drop --limit-train / --limit-test';
+      const t = trainCheck(o);
+      if (t) return t;
+      if (o.cv === undefined) return '--cv K is required (the number of folds)';
+      if (o.fold === undefined) return '--fold F is required (1..K)';
+      if ((o.fold as number) > (o.cv as number)) return `--fold ${o.fold} is beyond --cv ${o.cv}; folds are 1..${o.cv}`;
       return undefined;
     },
   },

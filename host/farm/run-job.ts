@@ -19,6 +19,7 @@ import { runDeployWorkflow } from '../workflows/deploy.ts';
 import { hasCheckpoint } from '../workflows/finetune-checkpoint.ts';
 import { runFinetune } from '../workflows/finetune.ts';
 import { runTrainWorkflow } from '../workflows/train.ts';
+import { runCvFoldJob, runCvGatherJob } from './cv-jobs.ts';
 import { parseJobFlags, type JobData } from './jobs.ts';
 
 export const RESULT_FILE = 'farm-result.json';
@@ -35,6 +36,10 @@ export interface JobRunContext {
   /** The board's URI on this worker (chip jobs). */
   uri?: string;
   farmDir: string;
+  /** The results of the job's children (a cross-validation's folds, for the train job that gathers them). */
+  children?: unknown[];
+  /** Threads the job's own pools may use when its flags do not say (the worker's share of the cores; default all of them). */
+  workers?: number;
   signal: AbortSignal;
   progress(p: JobProgress): void;
   log(line: string): void;
@@ -138,7 +143,7 @@ export async function runFarmJob(ctx: JobRunContext): Promise<Record<string, unk
             layers: p.layers,
             seed: p.seed,
             adaptive: p.adaptive,
-            workers: p.workers ?? defaultWorkers(),
+            workers: p.workers ?? ctx.workers ?? defaultWorkers(),
             sizes: Object.keys(sizes).length ? sizes : undefined,
             signal,
             print: ctx.log,
@@ -210,31 +215,37 @@ export async function runFarmJob(ctx: JobRunContext): Promise<Record<string, unk
       summary = { ...s, resumed: resume };
       break;
     }
-    case 'train': {
+    case 'train':
+    case 'cv-fold': {
       dir = attemptDir(farmDir, jobId);
-      summary = {
-        ...(await runTrainWorkflow({
-          dataset: p.dataset,
-          model: 'pnn',
-          solver: 'dstd',
-          layers: p.layers,
-          bins: 16,
-          epochs: p.epochs,
-          seed: p.seed ?? 1,
-          out: dir,
-          lr: p.lr,
-          batchSize: p.batchSize,
-          limitTrain: p.limitTrain,
-          limitTest: p.limitTest,
-          fromAnn: false,
-          cv: p.cv,
-          args: ['farm', 'train', jobId],
-          signal,
-          print: ctx.log,
-          progress: { write: () => true, isTTY: false },
-        })),
-        network: p.cv === undefined ? join(dir, 'network.bin') : null,
+      const opts = {
+        dataset: p.dataset,
+        model: 'pnn' as const,
+        solver: 'dstd' as const,
+        layers: p.layers,
+        bins: 16,
+        epochs: p.epochs,
+        seed: p.seed ?? 1,
+        out: dir,
+        lr: p.lr,
+        batchSize: p.batchSize,
+        limitTrain: p.limitTrain,
+        limitTest: p.limitTest,
+        fromAnn: false,
+        cv: p.cv,
+        args: ['farm', data.kind, jobId],
+        signal,
+        print: ctx.log,
+        progress: { write: () => true, isTTY: false },
       };
+      if (data.kind === 'cv-fold') {
+        ctx.progress({ stage: `fold ${p.fold}/${p.cv}`, done: 0, total: 1 });
+        summary = await runCvFoldJob({ ...opts, cv: p.cv }, p.fold);
+      } else if (p.cv !== undefined && ctx.children?.length) {
+        // The parent of the folds' jobs (submit.ts): they have all finished; gather them.
+        ctx.progress({ stage: 'gathering folds', done: 0, total: 1 });
+        summary = { ...(await runCvGatherJob({ ...opts, cv: p.cv }, ctx.children)), network: null };
+      } else summary = { ...(await runTrainWorkflow(opts)), network: p.cv === undefined ? join(dir, 'network.bin') : null };
       break;
     }
   }

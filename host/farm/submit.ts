@@ -5,6 +5,8 @@
  * with its reason instead of failing later on some worker.
  */
 import { randomBytes } from 'node:crypto';
+import { FlowProducer } from 'bullmq';
+import { KEY_PREFIX } from './config.ts';
 import type { ChipDb } from './db.ts';
 import { CHIP_JOBS, CPU_QUEUE, JOB_KINDS, JobFlagError, isJobKind, parseJobFlags, rawJobFlags, type JobData, type JobKind } from './jobs.ts';
 import type { FarmQueues } from './queues.ts';
@@ -108,10 +110,41 @@ export async function planSubmission(
   return { kind, jobs, offline: chips.filter((c): c is string => c !== null && !online.has(c)) };
 }
 
+/**
+ * A cross-validation (`train --cv K`): one cv-fold job per fold and the train job as their parent, in
+ * one BullMQ flow (added atomically). The parent waits until every fold has completed, then gathers
+ * them (cv-jobs.ts); a fold that fails after its attempts fails the parent with it.
+ */
+async function submitCv(j: { data: JobData; attempts: number; backoffMs: number }, k: number, queues: FarmQueues): Promise<Submitted[]> {
+  const common = { attempts: j.attempts, backoff: { type: 'exponential', delay: j.backoffMs }, removeOnComplete: false, removeOnFail: false };
+  const parentId = newJobId('train', null);
+  const children = Array.from({ length: k }, (_, f) => {
+    const flags = { ...j.data.flags, fold: String(f + 1) };
+    const parsed = parseJobFlags('cv-fold', flags);
+    const data: JobData = { ...j.data, kind: 'cv-fold', flags, timeoutMs: parsed.timeoutMs };
+    return { name: 'cv-fold', queueName: CPU_QUEUE, data, opts: { ...common, jobId: `${parentId}-fold-${f + 1}`, failParentOnFailure: true } };
+  });
+  const flow = new FlowProducer({ connection: queues.redis, prefix: KEY_PREFIX });
+  try {
+    await flow.add({ name: 'train', queueName: CPU_QUEUE, data: j.data, opts: { ...common, jobId: parentId }, children });
+  } finally {
+    await flow.close();
+  }
+  return [
+    { job_id: parentId, kind: 'train', chip: null, queue: CPU_QUEUE, online: true },
+    ...children.map((c) => ({ job_id: c.opts.jobId, kind: 'cv-fold' as const, chip: null, queue: CPU_QUEUE, online: true })),
+  ];
+}
+
 export async function submit(req: SubmitRequest, queues: FarmQueues, db: ChipDb): Promise<{ jobs: Submitted[]; offline: string[] }> {
   const plan = await planSubmission(req, queues, db);
   const out: Submitted[] = [];
   for (const j of plan.jobs) {
+    const cv = plan.kind === 'train' ? (parseJobFlags('train', j.data.flags).params.cv as number | undefined) : undefined;
+    if (cv !== undefined) {
+      out.push(...(await submitCv(j, cv, queues)));
+      continue;
+    }
     const q = j.chip === null ? queues.get(CPU_QUEUE) : queues.chip(j.chip);
     const jobId = newJobId(plan.kind, j.chip);
     await q.add(plan.kind, j.data, {

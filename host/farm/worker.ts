@@ -10,13 +10,13 @@
  * (attempts and backoff from its submission); a timeout aborts the attempt through the workflow's
  * AbortSignal. Redis going away pauses the worker; its client reconnects and goes on.
  */
-import { hostname } from 'node:os';
-import { Worker as Thread } from 'node:worker_threads';
+import { availableParallelism, hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { ChipDevice } from '../device/chip-device.ts';
 import { connectRedis, KEY_PREFIX } from './config.ts';
 import { CPU_QUEUE, chipIdSchema, chipQueueName, jobDataSchema } from './jobs.ts';
 import { announce, withdraw, type ChipEntry, type WorkerEntry } from './registry.ts';
+import { JobThreads } from './job-threads.ts';
 import { PermanentJobError, type JobProgress } from './run-job.ts';
 
 export interface FarmWorkerOptions {
@@ -28,11 +28,15 @@ export interface FarmWorkerOptions {
   /** How long a job's lock lasts without renewal: a dead worker's job is retried this long after. */
   lockMs: number;
   heartbeatMs: number;
+  /** Cores this worker may use (default: all of the machine's); shared among the jobs it runs at once. */
+  cores?: number;
   id?: string;
   signal: AbortSignal;
   log(line: string): void;
   /** Called once the worker is registered and consuming (tests and scripts wait for it). */
   onReady?(info: { id: string; chips: ChipEntry[] }): void;
+  /** Called once its job threads are loaded (benches wait for it, so that start-up is not counted as job time). */
+  onWarm?(): void;
 }
 
 export interface FarmWorkerSummary {
@@ -62,55 +66,6 @@ async function identify(uri: string, worker: string, host: string): Promise<Chip
   } finally {
     await device.close();
   }
-}
-
-/** How long an aborted job's thread may take to stop before it is terminated. */
-const ABORT_GRACE_MS = 10_000;
-
-/** Runs one job in its own thread (job-thread.ts); rejects with the job's error. */
-function runInThread(
-  input: { jobId: string; data: unknown; uri?: string; farmDir: string },
-  signal: AbortSignal,
-  progress: (p: JobProgress) => void,
-): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const thread = new Thread(new URL('./job-thread.js', import.meta.url), { workerData: input });
-    let settled = false;
-    let hardStop: NodeJS.Timeout | undefined;
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(hardStop);
-      signal.removeEventListener('abort', onAbort);
-      fn();
-    };
-    const onAbort = () => {
-      const reason = (signal.reason as Error)?.message ?? 'aborted';
-      thread.postMessage({ type: 'abort', reason });
-      hardStop = setTimeout(() => {
-        void thread.terminate();
-        settle(() => reject(new Error(`${reason}; the job did not stop within ${ABORT_GRACE_MS / 1000} s and was terminated`)));
-      }, ABORT_GRACE_MS);
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    thread.on('message', (m: { type: string; p?: JobProgress; result?: Record<string, unknown>; message?: string; permanent?: boolean }) => {
-      if (m.type === 'progress') progress(m.p!);
-      // A workflow may leave a handle open (a timer, a backend); the thread has nothing more to do.
-      else if (m.type === 'done')
-        settle(() => {
-          void thread.terminate();
-          resolve(m.result!);
-        });
-      else if (m.type === 'error')
-        settle(() => {
-          void thread.terminate();
-          reject(m.permanent ? new PermanentJobError(m.message!) : new Error(m.message));
-        });
-    });
-    thread.on('error', (err) => settle(() => reject(err)));
-    thread.on('exit', (code) => settle(() => reject(new Error(`the job's thread exited (${code}) without a result`))));
-  });
 }
 
 export async function runFarmWorker(opts: FarmWorkerOptions): Promise<FarmWorkerSummary> {
@@ -144,6 +99,10 @@ export async function runFarmWorker(opts: FarmWorkerOptions): Promise<FarmWorker
   const timer = setInterval(() => void beat(), opts.heartbeatMs);
 
   const active = new Set<AbortController>();
+  // One thread per job that can run at once (a chip's queue takes one job at a time), kept warm.
+  const threads = new JobThreads();
+  const slots = chips.length + (opts.cpu ? 1 : 0);
+  const cores = opts.cores ?? availableParallelism();
   const counts = { completed: 0, failed: 0 };
 
   const processJob = async (job: Job, uri: string | undefined, entry: ChipEntry | undefined): Promise<Record<string, unknown>> => {
@@ -152,6 +111,9 @@ export async function runFarmWorker(opts: FarmWorkerOptions): Promise<FarmWorker
     const data = parsed.data;
     const controller = new AbortController();
     active.add(controller);
+    // The job's pools (calibration fits) get its share of the cores: the jobs running now split them,
+    // so 8 calibrations on 2 cores fit inline instead of starting 16 pool threads that fight for them.
+    const workers = Math.max(1, Math.floor(cores / active.size));
     let timedOut = false;
     const timeout = setTimeout(() => {
       timedOut = true;
@@ -168,7 +130,13 @@ export async function runFarmWorker(opts: FarmWorkerOptions): Promise<FarmWorker
     };
     opts.log(`job ${job.id} ${data.kind}${data.chip ? ` on ${data.chip}` : ''}: started (attempt ${job.attemptsMade + 1})`);
     try {
-      const result = await runInThread({ jobId: job.id!, data, uri, farmDir: opts.farmDir }, controller.signal, progress);
+      // A cross-validation's train job runs after its folds' jobs (submit.ts): their results are its input.
+      const children = data.kind === 'train' ? Object.values(await job.getChildrenValues()) : [];
+      const result = await threads.run(
+        { jobId: job.id!, data, uri, farmDir: opts.farmDir, workers, ...(children.length ? { children } : {}) },
+        controller.signal,
+        progress,
+      );
       if (entry?.unreachable) delete entry.unreachable;
       counts.completed++;
       opts.log(`job ${job.id}: completed`);
@@ -197,11 +165,14 @@ export async function runFarmWorker(opts: FarmWorkerOptions): Promise<FarmWorker
   };
   const workers: Worker[] = [];
   for (const c of chips) workers.push(new Worker(chipQueueName(c.chipId), (job) => processJob(job, c.uri, c), common));
-  if (opts.cpu) workers.push(new Worker(CPU_QUEUE, (job) => processJob(job, undefined, undefined), common));
+  // CPU jobs (training, cross-validation folds) are single-threaded: as many at once as the worker has cores.
+  if (opts.cpu) workers.push(new Worker(CPU_QUEUE, (job) => processJob(job, undefined, undefined), { ...common, concurrency: cores }));
   for (const w of workers) w.on('error', (err) => opts.log(`queue ${w.name}: ${err.message}`));
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   opts.log(`worker ${id}: ${chips.length} chip(s)${opts.cpu ? ' and the CPU queue' : ''}, Redis ${opts.redisUrl}`);
   opts.onReady?.({ id, chips });
+  // Load the job threads while the queues are quiet (a job that comes first starts its own).
+  void threads.warm(slots).then(() => opts.onWarm?.());
 
   await new Promise<void>((resolve) => {
     if (opts.signal.aborted) resolve();
@@ -211,6 +182,7 @@ export async function runFarmWorker(opts: FarmWorkerOptions): Promise<FarmWorker
   clearInterval(timer);
   for (const c of active) c.abort(new Error('the worker is stopping'));
   await Promise.all(workers.map((w) => w.close().catch(() => {})));
+  await threads.close();
   await withdraw(redis, self).catch(() => {});
   await redis.quit().catch(() => redis.disconnect());
   return { worker: id, chips: self.chips, ...counts };

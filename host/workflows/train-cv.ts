@@ -28,7 +28,7 @@ import { renderTable } from '../ui/table.ts';
 import { displayPath, formatPercent } from '../ui/format.ts';
 import type { Preset } from '../../models/training/presets.ts';
 import type { TrainSummary, TrainWorkflowOptions } from './train-options.ts';
-import { snnSetup, trainOneSnn } from './train-snn.ts';
+import { snnSetup, trainOneSnn, type SnnSetup } from './train-snn.ts';
 
 /** Why `--cv K` cannot go with the other flags (the CLI's flag check and the workflow both ask), or undefined. */
 export function cvFlagConflict(o: { cv?: number; cvPart?: CvPart; fromAnn?: boolean; limitTrain?: number; limitTest?: number }): string | undefined {
@@ -63,6 +63,65 @@ export interface CvFold {
   n_train: number;
 }
 
+/** One fold's outcome: its row, its learning curve, its confusion matrix, its network and its cv.jsonl line. */
+export interface CvFoldOutcome extends CvFold {
+  history: EpochMetrics[];
+  samplesPerS: number;
+  /** Held-out part, exact solver. */
+  confusion: ConfusionMatrix;
+  network: string;
+  /** The fold's line of cv.jsonl. */
+  record: Record<string, unknown>;
+}
+
+/**
+ * Fold `f` (0-based) of a cross-validation: a fresh network trained on the other folds (settings
+ * exactly as snnFlow's), tested on the held-out fold; its network in `fold-<f+1>/` of the run folder.
+ * One fold is a job of its own on a board farm (host/farm), where every fold may run on another host.
+ */
+export async function cvFold(
+  opts: TrainWorkflowOptions & { cv: number },
+  s: SnnSetup,
+  pool: PooledDataset,
+  folds: Uint8Array,
+  f: number,
+  run: RunDir,
+): Promise<CvFoldOutcome> {
+  const k = opts.cv;
+  const parts = foldParts(pool, folds, f, opts.seed);
+  const dir = run.file(`fold-${f + 1}`);
+  mkdirSync(dir, { recursive: true });
+  const modelFile = join(dir, 'network.bin');
+  const r = await trainOneSnn(opts, s, parts, run, {
+    label: `fold ${f + 1}/${k}`,
+    modelFile,
+    info: { dataset: pool.name, source: pool.source, cv_k: k, cv_fold: f + 1, ...(parts.normalization ? { normalization: parts.normalization } : {}) },
+    metrics: { fold: f + 1 },
+  });
+  const n = parts.test.n;
+  const fold: CvFold = {
+    fold: f + 1,
+    n,
+    test_acc: r.testAcc,
+    test_acc_exact: r.testAccExact,
+    train_acc: r.trainAcc,
+    correct: Math.round(r.testAcc * n),
+    correct_exact: Math.round(r.testAccExact * n),
+    n_train: parts.train.n,
+  };
+  const record = {
+    ...fold,
+    class_counts: classCounts(parts.test.y, pool.classes),
+    test_indices: Array.from(parts.testIndices, (i) => pool.sampleIndex[i]!),
+    ...(parts.normalization ? { normalization: parts.normalization } : {}),
+  };
+  return { ...fold, history: r.history, samplesPerS: r.samplesPerS, confusion: r.confusion, network: modelFile, record };
+}
+
+/** The line cvFlow prints as a fold finishes. */
+export const cvFoldLine = (r: CvFold, k: number) =>
+  `fold ${r.fold}/${k}: ${r.n} held out, test ${formatPercent(r.test_acc)} (exact solver ${formatPercent(r.test_acc_exact)}), train ${formatPercent(r.train_acc)}`;
+
 /**
  * Stratified K-fold cross-validation with the SNN flow: per fold a fresh network trained on the
  * other folds (settings exactly as snnFlow's) and tested on the held-out fold.
@@ -79,50 +138,37 @@ export async function cvFlow(
   const s = snnSetup(opts, preset, pool.features, pool.classes);
   run.update({ summary: { settings: { ...s.settings, cv: k, cv_part: pool.part } } });
   const log = new MetricsLog(run.file('cv.jsonl'));
-  const results: (CvFold & { history: EpochMetrics[]; samplesPerS: number })[] = [];
-  const networks: string[] = [];
-  // Every sample is held out exactly once, so the folds' test matrices add up to one over the pool.
-  let pooledConfusion: ConfusionMatrix | undefined;
+  const results: CvFoldOutcome[] = [];
   try {
     for (let f = 0; f < k; f++) {
-      const parts = foldParts(pool, folds, f, opts.seed);
-      const dir = run.file(`fold-${f + 1}`);
-      mkdirSync(dir, { recursive: true });
-      const label = `fold ${f + 1}/${k}`;
-      const modelFile = join(dir, 'network.bin');
-      const r = await trainOneSnn(opts, s, parts, run, {
-        label,
-        modelFile,
-        info: { dataset: pool.name, source: pool.source, cv_k: k, cv_fold: f + 1, ...(parts.normalization ? { normalization: parts.normalization } : {}) },
-        metrics: { fold: f + 1 },
-      });
-      const n = parts.test.n;
-      const fold: CvFold = {
-        fold: f + 1,
-        n,
-        test_acc: r.testAcc,
-        test_acc_exact: r.testAccExact,
-        train_acc: r.trainAcc,
-        correct: Math.round(r.testAcc * n),
-        correct_exact: Math.round(r.testAccExact * n),
-        n_train: parts.train.n,
-      };
-      results.push({ ...fold, history: r.history, samplesPerS: r.samplesPerS });
-      networks.push(modelFile);
-      pooledConfusion = pooledConfusion ? addConfusion(pooledConfusion, r.confusion) : r.confusion;
-      log.append({
-        ...fold,
-        class_counts: classCounts(parts.test.y, pool.classes),
-        test_indices: Array.from(parts.testIndices, (i) => pool.sampleIndex[i]!),
-        ...(parts.normalization ? { normalization: parts.normalization } : {}),
-      });
-      opts.print(
-        `${label}: ${n} held out, test ${formatPercent(fold.test_acc)} (exact solver ${formatPercent(fold.test_acc_exact)}), train ${formatPercent(fold.train_acc)}`,
-      );
+      const r = await cvFold(opts, s, pool, folds, f, run);
+      results.push(r);
+      log.append(r.record);
+      opts.print(cvFoldLine(r, k));
     }
   } finally {
     log.close();
   }
+  return cvSummary(opts, s, pool, results, run, backend);
+}
+
+/**
+ * The cross-validation's figures from its folds' outcomes (in fold order): pooled and mean accuracy,
+ * the pooled confusion matrix, the report and the table. cv.jsonl is the caller's (written as folds end).
+ */
+export async function cvSummary(
+  opts: TrainWorkflowOptions & { cv: number },
+  s: SnnSetup,
+  pool: PooledDataset,
+  results: CvFoldOutcome[],
+  run: RunDir,
+  backend: string,
+): Promise<TrainSummary> {
+  const k = opts.cv;
+  if (results.length !== k) throw new CrossValidationError(`cross-validation summary: ${results.length} fold results for ${k} folds`);
+  const networks = results.map((r) => r.network);
+  // Every sample is held out exactly once, so the folds' test matrices add up to one over the pool.
+  const pooledConfusion = results.slice(1).reduce((m, r) => addConfusion(m, r.confusion), results[0]!.confusion);
   const total = results.reduce((t, r) => t + r.n, 0);
   const pooled = results.reduce((t, r) => t + r.correct, 0) / total;
   const pooledExact = results.reduce((t, r) => t + r.correct_exact, 0) / total;
@@ -130,7 +176,7 @@ export async function cvFlow(
   const mean = accs.reduce((t, a) => t + a, 0) / k;
   // Sample standard deviation (k - 1): the spread one would expect of another fold.
   const std = Math.sqrt(accs.reduce((t, a) => t + (a - mean) ** 2, 0) / (k - 1));
-  const folds_ = results.map(({ history: _h, samplesPerS: _s, ...f }) => f);
+  const folds_ = results.map(({ history: _h, samplesPerS: _s, confusion: _c, network: _n, record: _r, ...f }) => f);
   const summary: TrainSummary = {
     test_acc: pooled,
     train_acc: results.reduce((t, r) => t + r.train_acc, 0) / k,
@@ -155,7 +201,7 @@ export async function cvFlow(
     networks,
     out: run.path,
   };
-  const confusion = await writeConfusion(run, pooledConfusion!, pool.classNames, `every sample held out once, ${k} folds, exact solver`);
+  const confusion = await writeConfusion(run, pooledConfusion, pool.classNames, `every sample held out once, ${k} folds, exact solver`);
   summary.confusion = run.file(CONFUSION_FILE);
   await writeCvReport(run, results, pool, opts, summary, confusion.section);
   opts.print(
@@ -191,7 +237,7 @@ const cvPartFlag = (pool: PooledDataset) => (pool.part === 'train' ? ' --cv-part
 
 async function writeCvReport(
   run: RunDir,
-  results: (CvFold & { history: EpochMetrics[] })[],
+  results: CvFoldOutcome[],
   pool: PooledDataset,
   opts: TrainWorkflowOptions,
   summary: TrainSummary,
@@ -216,7 +262,7 @@ async function writeCvReport(
       backend: summary.backend,
     },
     sections: [
-      { title: 'Folds', blocks: [{ kind: 'table', rows: results.map(({ history: _h, ...f }) => ({ ...f })) }] },
+      { title: 'Folds', blocks: [{ kind: 'table', rows: results.map(({ history: _h, confusion: _c, network: _n, record: _r, ...f }) => ({ ...f })) }] },
       { title: 'Learning curves', blocks: [{ kind: 'plot', svg: acc }] },
       confusion,
     ],

@@ -1,16 +1,11 @@
 /**
  * Data-parallel training steps: a batch split into contiguous shards, one per pool worker, each
  * worker's replica of the network computing its shard's loss gradients (shard-task.ts) into a
- * SharedArrayBuffer. Two ways to finish a step:
- *   - `gradients` / `step` (what the trainer uses): this thread sums the shards and a tf.Optimizer
- *     steps the network it holds.
- *   - `update`: the workers also reduce the gradients and apply Adam, each on its own slice of the
- *     parameters (sharded-adam.ts), weights and Adam's moments in shared memory; this thread only
- *     selects the dead-neuron term from the shards' firing counts (a few numbers per neuron), so it
- *     does no per-parameter work. The network's variables catch up with the shared weights at
- *     `syncNetwork()`. It measured no faster than `step` on 2 cores (docs/RESULTS.md): what it saves
- *     this thread, the workers spend.
- * Shards are summed in shard order either way, so a seed and a worker count always give the same numbers.
+ * SharedArrayBuffer; this thread sums the shards and a tf.Optimizer steps the network it holds
+ * (`gradients` / `step`). Running the reduction and Adam on the workers too, each on its slice of
+ * the parameters, was tried and measured no faster on 2 cores (docs/RESULTS.md, "Every core, this
+ * round"): what it saved this thread, the workers spent; it was removed.
+ * Shards are summed in shard order, so a seed and a worker count always give the same numbers.
  *
  * The loss is the trainer's (forwardLoss) exactly, not a per-shard approximation: the
  * cross-entropy and window terms are batch means, so each shard contributes n_s / B of its own
@@ -28,14 +23,12 @@ import { DenseSpikeLayer } from '../network/layer.ts';
 import type { SpikingNetwork } from '../network/network.ts';
 import type { SpikeSolver } from '../network/solver.ts';
 import type { TaskPool } from '../parallel/pool.ts';
-import { assignFrom, readInto, tensorCopy } from '../tf/tensor-io.ts';
+import { readInto, tensorCopy } from '../tf/tensor-io.ts';
 import type { LossConfig } from './losses.ts';
-import { ADAM_DEFAULTS, AdamClock, type DeadTerm, type UpdateInput } from './sharded-adam.ts';
 import type { FixedLayerState, ReplicaSpec, ShardInput, ShardResult } from './shard-task.ts';
 import type { StepResult } from './trainer.ts';
 
 const TASK = new URL('./shard-task.ts', import.meta.url);
-const UPDATE = new URL('./sharded-adam.ts', import.meta.url);
 
 /** True when data-parallel steps can train this network (every layer dense). */
 export function dataParallelSupported(net: SpikingNetwork): boolean {
@@ -73,15 +66,21 @@ export interface ReducedStep extends StepResult {
   grads: Float32Array[];
 }
 
+/** The dead-neuron term of one layer, selected batch-wide: what the reduction adds to the shards' sums. */
+interface DeadTerm {
+  /** Offset of the layer's pE in the parameter vector; pI follows at offset + nIn * nOut. */
+  offset: number;
+  nIn: number;
+  nOut: number;
+  /** deadWeight / the batch-wide denominator. */
+  factor: number;
+  /** 1 for the neurons (columns) the term acts on. */
+  chosen: Uint8Array;
+}
+
 /** A step's loss figures and the batch-wide dead-neuron term, from the shards' results alone. */
 interface StepPlan extends StepResult {
   deadTerms: DeadTerm[];
-}
-
-/** Options of `update`: Adam's learning rate for this step and the decoupled weight decay factor (1 - lr * weightDecay; 1 = off). */
-export interface UpdateOptions {
-  lr: number;
-  shrink?: number;
 }
 
 export class DataParallelStep {
@@ -100,11 +99,6 @@ export class DataParallelStep {
   private readonly specBytes: SharedArrayBuffer;
   /** The reduced gradients, reused from step to step (what `gradients` returns views of). */
   private readonly total: Float32Array;
-  /** Adam's moments for `update` (m then v), made at its first call. */
-  private moments: SharedArrayBuffer | undefined;
-  private clock: AdamClock | undefined;
-  /** True when `update` has moved the shared weights past the network's variables (see syncNetwork). */
-  private ahead = false;
 
   constructor(net: SpikingNetwork, pool: TaskPool, opts: { solver: SpikeSolver; loss: LossConfig; maxBatch: number }) {
     if (!dataParallelSupported(net))
@@ -144,56 +138,9 @@ export class DataParallelStep {
    * figures. The gradient arrays are views of a buffer the next call overwrites.
    */
   async gradients(x: Float32Array, labels: Uint8Array, signal?: AbortSignal): Promise<ReducedStep> {
-    this.syncNetwork();
     this.publishWeights();
     const results = await this.shardGradients(x, labels, signal);
     return this.reduce(results, labels.length);
-  }
-
-  /**
-   * One training step with the optimiser on the workers: the shards' gradients, then each worker
-   * reduces its slice of the parameters and applies Adam (tf.train.adam's arithmetic and defaults,
-   * its state kept here from call to call), the projection onto pE, pI >= 0 and the weight decay.
-   * A step cut short by the signal changes nothing; once the gradients are in, the update runs whole.
-   * The network's variables are not touched: call `syncNetwork()` before reading them.
-   */
-  async update(x: Float32Array, labels: Uint8Array, opts: UpdateOptions, signal?: AbortSignal): Promise<StepResult> {
-    const shrink = opts.shrink ?? 1;
-    if (!(shrink > 0 && shrink <= 1)) throw new RangeError(`shrink must lie in (0, 1] (1 - lr * weightDecay), got ${shrink}`);
-    if (!(opts.lr > 0)) throw new RangeError(`lr must be > 0, got ${opts.lr}`);
-    if (!this.ahead) this.publishWeights();
-    const results = await this.shardGradients(x, labels, signal);
-    const plan = this.plan(results, labels.length);
-    this.moments ??= new SharedArrayBuffer(2 * this.P * 4);
-    this.clock ??= new AdamClock({ lr: opts.lr, ...ADAM_DEFAULTS, epsilon: tf.backend().epsilon() });
-    const adam = this.clock.next(opts.lr);
-    const inputs: UpdateInput[] = shardRanges(this.P, this.workers).map(([start, end]) => ({
-      weights: this.weights,
-      moments: this.moments!,
-      grads: this.grads,
-      shards: results.length,
-      P: this.P,
-      start,
-      end,
-      dead: plan.deadTerms,
-      adam,
-      shrink,
-    }));
-    this.ahead = true;
-    await this.pool.runAll<UpdateInput, void>(UPDATE, 'updateSlice', inputs);
-    return { loss: plan.loss, terms: plan.terms, correct: plan.correct, silent: plan.silent };
-  }
-
-  /** Copies the weights `update` left in shared memory into the network's variables (no-op when they agree). */
-  syncNetwork(): void {
-    if (!this.ahead) return;
-    const w = new Float32Array(this.weights);
-    let offset = 0;
-    for (const v of this.vars) {
-      assignFrom(v, w.subarray(offset, offset + v.size));
-      offset += v.size;
-    }
-    this.ahead = false;
   }
 
   /** The shards' gradients of a batch into `grads` (the weights the workers read are the shared ones). */
@@ -242,7 +189,7 @@ export class DataParallelStep {
     }
   }
 
-  /** Sums shard 0, 1, ... in that order and adds the batch-wide dead-neuron term (sharded-adam.ts' updateSlice does the same per slice). */
+  /** Sums shard 0, 1, ... in that order and adds the batch-wide dead-neuron term . */
   private reduce(results: ShardResult[], B: number): ReducedStep {
     const P = this.P;
     const S = results.length;

@@ -286,10 +286,8 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
         let r: StepResult;
         if (parallel) {
           try {
-            // The reduction and Adam on this thread (DataParallelStep.step). DataParallelStep.update
-            // runs them on the workers instead (then syncNetwork() before the network is read, the
-            // weight decay passed to it); it measured no faster here (docs/RESULTS.md, "Every core,
-            // this round").
+            // The reduction and Adam on this thread (DataParallelStep.step); on the workers they
+            // measured no faster (docs/RESULTS.md, "Every core, this round").
             r = await parallel.step(optimizer, x, b.y, opts.signal);
           } catch (err) {
             // A step cut short by the signal is dropped whole: no partial update.

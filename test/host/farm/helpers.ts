@@ -74,6 +74,8 @@ export interface LocalRedis {
   start(): Promise<void>;
   /** Stops it and removes its folder. */
   dispose(): Promise<void>;
+  /** The running server's process id (benches read its CPU time). */
+  pid(): number | undefined;
 }
 
 export async function startRedis(): Promise<LocalRedis> {
@@ -135,6 +137,7 @@ export async function startRedis(): Promise<LocalRedis> {
     dir,
     stop,
     start,
+    pid: () => child?.pid,
     async dispose() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
@@ -147,6 +150,8 @@ export interface SpawnedWorker {
   child: ChildProcess;
   id: string;
   chips: string[];
+  /** Resolves once the worker's job threads are loaded (its `{"warm":true}` line). */
+  warm: Promise<void>;
   log(): string;
   /** SIGTERM and wait. */
   stop(): Promise<number | null>;
@@ -160,6 +165,8 @@ export function startWorker(args: string[], env: NodeJS.ProcessEnv = {}, timeout
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let warmed!: () => void;
+  const warm = new Promise<void>((r) => (warmed = r));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -170,18 +177,20 @@ export function startWorker(args: string[], env: NodeJS.ProcessEnv = {}, timeout
       reject(new Error(`farm worker exited (${code}) before it was ready; stderr:\n${err}`));
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      let msg: { ready?: boolean; worker?: string; chips?: string[] };
+      let msg: { ready?: boolean; warm?: boolean; worker?: string; chips?: string[] };
       try {
         msg = JSON.parse(line);
       } catch {
         return;
       }
+      if (msg.warm) warmed();
       if (!msg.ready) return;
       clearTimeout(timer);
       resolve({
         child,
         id: msg.worker!,
         chips: msg.chips!,
+        warm,
         log: () => err,
         async stop() {
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -60,7 +60,7 @@ describe.skipIf(!haveRedis())('farm submit', () => {
   };
 
   it('refuses an unknown job, an unknown chip, bad flags and missing prerequisites, each with its reason', async () => {
-    expect(await refused('frob', [], { chip: CHIP })).toMatch(/unknown job 'frob'; jobs: bringup, calibrate, deploy, finetune, train/);
+    expect(await refused('frob', [], { chip: CHIP })).toMatch(/unknown job 'frob'; jobs: bringup, calibrate, deploy, finetune, train, cv-fold/);
     expect(await refused('bringup', [], { chip: 'nope' })).toMatch(new RegExp(`unknown chip 'nope'; known chips: ${CHIP}`));
     expect(await refused('bringup', [])).toMatch(/give --chip ID or --all/);
     expect(await refused('bringup', [], { chip: CHIP, all: true })).toMatch(/not both/);
@@ -77,6 +77,9 @@ describe.skipIf(!haveRedis())('farm submit', () => {
     expect(await refused('train', ['--dataset', 'iris'], { chip: CHIP })).toMatch(/runs on any worker's CPU; drop --chip/);
     expect(await refused('train', ['--dataset', 'nosuch'])).toMatch(/invalid --dataset 'nosuch'/);
     expect(await refused('bringup', ['--timeout', '0'], { chip: CHIP })).toMatch(/invalid --timeout '0': must be >= 1/);
+    expect(await refused('train', ['--dataset', 'iris', '--cv', '3', '--limit-train', '20'])).toMatch(/--cv pools the data set/);
+    expect(await refused('cv-fold', ['--dataset', 'iris', '--cv', '3', '--fold', '4'])).toMatch(/--fold 4 is beyond --cv 3; folds are 1..3/);
+    expect(await refused('cv-fold', ['--dataset', 'iris', '--fold', '1'])).toMatch(/--cv K is required/);
     const counts = await queues.chip(CHIP).getJobCounts();
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(0);
   });
