@@ -19,8 +19,11 @@
  * The mock boards compute their chips on the host's CPU, so the farm is CPU-bound, not board-bound:
  * on a machine with few cores, one worker running 8 jobs at once already fills them, and the speed-up
  * measures that machine. Environment: FARM_BENCH_CAL (calibrate flags, default
- * "--sweep-repeats 1 --patterns 8 --held-out 8"), FARM_BENCH_KILL=0 (no fault run).
+ * "--sweep-repeats 1 --patterns 8 --held-out 8"), FARM_BENCH_KILL=0 (no fault run), FARM_BENCH_HOSTS=1
+ * (each worker process stands for a computer of its own: pinned to one core with taskset and
+ * `--cores 1`, so the speed-up measures adding a host rather than sharing one machine's cores).
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +41,15 @@ const CAL = (process.env.FARM_BENCH_CAL ?? '--sweep-repeats 1 --patterns 8 --hel
 /** FARM_BENCH_KILL=0 leaves out the injected kill (the scaling alone). */
 const KILL = process.env.FARM_BENCH_KILL !== '0';
 const COLD = process.env.FARM_BENCH_COLD === '1';
+// Each worker process stands for one computer with one core: pinned to its own core (taskset) with
+// `--cores 1`, so 1 worker has one core and 2 workers have two, which is what adding a host gives.
+const HOSTS = process.env.FARM_BENCH_HOSTS === '1';
+
+/** Pins every thread of a worker process (and the threads it starts later, which inherit it) to one core. */
+function pin(w: SpawnedWorker, core: number): void {
+  if (!HOSTS || w.child.pid === undefined) return;
+  execFileSync('taskset', ['-a', '-p', '-c', String(core % availableParallelism()), String(w.child.pid)], { stdio: 'ignore' });
+}
 /** A worker process's start-up on a machine this busy can take minutes. */
 const READY_MS = 600_000;
 const log = (s: string) => process.stderr.write(`[bench:farm] ${s}\n`);
@@ -79,13 +91,18 @@ async function runFarm(workerGroups: number[][], kill: boolean, network: string)
   const workers: SpawnedWorker[] = [];
   let killedCpuS = 0;
   // Each worker gets its share of the machine's cores for its jobs' pools (several workers on one computer).
-  const share = String(Math.max(1, Math.floor(availableParallelism() / workerGroups.length)));
+  const share = HOSTS ? '1' : String(Math.max(1, Math.floor(availableParallelism() / workerGroups.length)));
   const args = (g: number[]) => ['--lock-ms', '4000', '--heartbeat-ms', '1000', '--no-cpu', '--cores', share, ...g.flatMap((s) => ['--device', dev(s)])];
   try {
-    for (const g of workerGroups) workers.push(await startWorker(args(g), env, READY_MS));
+    for (const g of workerGroups) {
+      workers.push(await startWorker(args(g), env, READY_MS));
+      pin(workers.at(-1)!, workers.length - 1);
+    }
     // Steady state: the workers' job threads loaded before the clock starts (a worker is a long-lived
     // process; its start-up is paid once, not per job). FARM_BENCH_COLD=1 starts the clock at once.
     if (!COLD) await Promise.all(workers.map((w) => w.warm));
+    // Again once warm: threads started before the first pin took hold are pinned too.
+    workers.forEach((w, i) => pin(w, i));
     const ids: { id: string; chip: string }[] = [];
     const add = async (job: string, argv: string[], all = true) => {
       const r = await submit({ job, all, argv }, queues, db);
@@ -124,6 +141,7 @@ async function runFarm(workerGroups: number[][], kill: boolean, network: string)
       killedCpuS = processCpuS(victim.child.pid);
       await victim.kill();
       workers[1] = await startWorker(args(workerGroups[1]!), env, READY_MS);
+      pin(workers[1], 1);
     }
     await until('bring-ups and calibrations', () => allDone(ids), 3_600_000, 500);
     await syncResults(queues, db);
@@ -216,7 +234,8 @@ try {
       // What the cores allow: the 1-worker job set's CPU over the 2-worker one's. When one worker
       // already keeps every core busy (cores_busy = cores on an idle machine, jobs_at_once >= cores),
       // 2 workers on the same cores can be no faster than this.
-      speedup_bound_cpu: Number((total(one) / total(two)).toFixed(3)),
+      // With one core per worker (FARM_BENCH_HOSTS=1) the 2 workers have twice the cores: twice that.
+      speedup_bound_cpu: Number((((HOSTS ? 2 : 1) * total(one)) / total(two)).toFixed(3)),
       lost: faults.lost,
       duplicated: faults.duplicated,
       retried: faults.retried,
@@ -225,6 +244,7 @@ try {
       ...(killed ? { two_workers_killed: { ...figures(killed), speedup_vs_one_worker: Number((one.wall_s / killed.wall_s).toFixed(3)) } } : {}),
       injected_kill: KILL,
       warm_start: !COLD,
+      one_core_per_worker: HOSTS,
       calibrate_flags: CAL.join(' '),
       cores,
     }),
