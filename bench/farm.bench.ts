@@ -4,26 +4,26 @@
  * deploys through each chip's new profile. Three runs of that job set: 1 worker holding all 8 chips,
  * 2 workers holding 4 each (the same total work: the speed-up), and 2 workers of which one is
  * SIGKILLed in the middle of a calibration and started again (the injected fault: lost, duplicated,
- * retried). Each worker gets its share of the cores (`--cores`) and the clock starts once its job
+ * retried). Each worker process stands for a computer of its own: it is pinned to one core (taskset,
+ * and `--cores 1` for its jobs' pools), so the speed-up measures what adding a host gives;
+ * FARM_BENCH_HOSTS=0 lets the workers share every core instead (each `--cores` its share), where one
+ * worker running 8 jobs at once already fills the machine. The clock starts once the workers' job
  * threads are loaded (FARM_BENCH_COLD=1: at once). Prints ONE JSON line:
  *
  *   jobs, workers, boards, wall_s (2 workers, from first submission to last job finished),
  *   jobs_per_min, wall_s_one_worker, speedup_vs_one_worker, speedup_bound_cpu (1 worker's CPU
- *   seconds over 2 workers': the most 2 workers can give on cores one worker already fills),
+ *   seconds over 2 workers', times 2 when each worker has a core of its own: the most 2 workers can give),
  *   lost (submitted, not completed), duplicated (jobs run to the end more than once, by their
  *   farm-result.json files, plus database rows beyond one per job), retried (jobs that ran more than
  *   once: stalled by the kill or retried), per run (one_worker, two_workers, two_workers_killed) its
  *   wall, CPU seconds (workers, Redis, this process), cores_busy, start_cpu_s, jobs_at_once and the
- *   load average, and cores (os.availableParallelism()).
+ *   load average, one_core_per_worker, and cores (os.availableParallelism()).
  *
- * The mock boards compute their chips on the host's CPU, so the farm is CPU-bound, not board-bound:
- * on a machine with few cores, one worker running 8 jobs at once already fills them, and the speed-up
- * measures that machine. Environment: FARM_BENCH_CAL (calibrate flags, default
- * "--sweep-repeats 1 --patterns 8 --held-out 8"), FARM_BENCH_KILL=0 (no fault run), FARM_BENCH_HOSTS=1
- * (each worker process stands for a computer of its own: pinned to one core with taskset and
- * `--cores 1`, so the speed-up measures adding a host rather than sharing one machine's cores).
+ * The mock boards compute their chips on the host's CPU, so the farm is CPU-bound, not board-bound.
+ * Environment: FARM_BENCH_CAL (calibrate flags, default "--sweep-repeats 1 --patterns 8 --held-out 8"),
+ * FARM_BENCH_KILL=0 (no fault run), FARM_BENCH_HOSTS=0 (workers share the cores).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,8 +42,9 @@ const CAL = (process.env.FARM_BENCH_CAL ?? '--sweep-repeats 1 --patterns 8 --hel
 const KILL = process.env.FARM_BENCH_KILL !== '0';
 const COLD = process.env.FARM_BENCH_COLD === '1';
 // Each worker process stands for one computer with one core: pinned to its own core (taskset) with
-// `--cores 1`, so 1 worker has one core and 2 workers have two, which is what adding a host gives.
-const HOSTS = process.env.FARM_BENCH_HOSTS === '1';
+// `--cores 1`, so 1 worker has one core and 2 workers have two, which is what adding a host gives. The
+// default where the machine can (2 cores or more, taskset present); FARM_BENCH_HOSTS=0 shares the cores.
+const HOSTS = process.env.FARM_BENCH_HOSTS !== '0' && availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
 
 /** Pins every thread of a worker process (and the threads it starts later, which inherit it) to one core. */
 function pin(w: SpawnedWorker, core: number): void {
@@ -234,7 +235,7 @@ try {
       // What the cores allow: the 1-worker job set's CPU over the 2-worker one's. When one worker
       // already keeps every core busy (cores_busy = cores on an idle machine, jobs_at_once >= cores),
       // 2 workers on the same cores can be no faster than this.
-      // With one core per worker (FARM_BENCH_HOSTS=1) the 2 workers have twice the cores: twice that.
+      // With one core per worker the 2 workers have twice the cores: twice that.
       speedup_bound_cpu: Number((((HOSTS ? 2 : 1) * total(one)) / total(two)).toFixed(3)),
       lost: faults.lost,
       duplicated: faults.duplicated,
