@@ -282,11 +282,6 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     const split = settings.val ? holdOut(data.train, settings.val, settings.seed) : undefined;
     const train = split?.train ?? data.train;
     const val = split?.val;
-    if (split && !resuming)
-      await writeFileAtomic(
-        run.file('validation.json'),
-        `${JSON.stringify({ samples: split.val.n, seed: settings.seed, of_train_samples: data.train.n, indices: Array.from(split.valIndices) })}\n`,
-      );
     device = await ChipDevice.open(opts.device);
     const info = device.info;
     if (savedChip !== undefined && savedChip !== info.chipId) {
@@ -316,6 +311,12 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     const solver = createSolver('dstd', { bins: settings.bins });
     const loss = resolveLoss(settings.loss);
     run.update({ device: { uri: opts.device, chipId: info.chipId }, summary: { settings } });
+    // Written once the device is open and accepted: a run refused before that leaves no folder behind.
+    if (split && !resuming)
+      await writeFileAtomic(
+        run.file('validation.json'),
+        `${JSON.stringify({ samples: split.val.n, seed: settings.seed, of_train_samples: data.train.n, indices: Array.from(split.valIndices) })}\n`,
+      );
     const nL = net.layers.length;
 
     // Bring the device to the state the next RUN expects: everything uploaded and verified.
