@@ -1,50 +1,24 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nominalChipProfile, saveChipProfile } from '../../../calibration/chip-profile.ts';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
-import { ChipMapping, deviceHorizons } from '../../../calibration/chip-mapping.ts';
+import { ChipMapping } from '../../../calibration/chip-mapping.ts';
 import { evaluateOnDevice } from '../../../host/workflows/deploy.ts';
 import { loadCheckpoint } from '../../../host/workflows/finetune-checkpoint.ts';
 import { runFinetune, validationSize, type FinetuneOptions } from '../../../host/workflows/finetune.ts';
 import { readMetrics } from '../../../host/runs/metrics-log.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
-import { initNetwork } from '../../../models/network/init.ts';
-import { defaultConfig } from '../../../models/network/network.ts';
-import { loadNetwork, saveNetwork } from '../../../models/network/serialize.ts';
-import { createSolver } from '../../../models/network/solver.ts';
-import { trainNetwork } from '../../../models/training/trainer.ts';
-import { initBackend } from '../../../models/tf/backend.ts';
+import { loadNetwork } from '../../../models/network/serialize.ts';
+import { FINETUNE_DEVICE, makeFinetuneFixture } from './finetune-fixture.ts';
 
-// mock:ideal is deterministic (no jitter), so two runs on it see the same spike times.
-const DEVICE = 'mock:ideal?seed=3&geometry=4-12-3';
+const DEVICE = FINETUNE_DEVICE;
 let dir: string;
 let model: string;
 let profile: string;
 const sink = { print: () => {}, warn: () => {}, progress: { write: () => true } };
 
 beforeAll(async () => {
-  await initBackend({ prefer: 'cpu' });
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'finetune-test-'));
-  const dev = await ChipDevice.open(DEVICE);
-  const info = dev.info;
-  await saveChipProfile(
-    (profile = path.join(dir, 'profile.slp')),
-    nominalChipProfile({
-      chipId: info.chipId,
-      secondsPerTick: info.tickSeconds,
-      layers: info.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, rows: l.rowInput.length, horizonTicks: l.horizonTicks })),
-    }),
-  );
-  await dev.close();
-  const data = await loadDataset('iris', { seed: 1 });
-  const solver = createSolver('dstd', { bins: 16 });
-  const config = defaultConfig([4, 12, 3], { inputWindow: 1, horizons: deviceHorizons(info, info.layers[0]!.horizonTicks / 2), shiftGrids: false });
-  const net = initNetwork(config, { x: data.train.x, n: data.train.n }, solver, { seed: 2 });
-  await trainNetwork(net, data, { epochs: 5, batchSize: 8, lr: 0.01, seed: 2, solver });
-  await saveNetwork((model = path.join(dir, 'model.bin')), net, {});
-  net.dispose();
+  ({ dir, model, profile } = await makeFinetuneFixture('finetune-test-'));
 }, 120_000);
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
