@@ -19,12 +19,18 @@ import { snnSetup } from '../workflows/train-snn.ts';
 
 type CvOptions = TrainWorkflowOptions & { cv: number };
 
-/** Trains and tests fold `fold` (1..K) in `opts.out`; the result carries what the gathering job needs. */
-export async function runCvFoldJob(opts: CvOptions, fold: number): Promise<Record<string, unknown>> {
+/** What a fold and the gathering both start from: the preset, the folds (from the seed) and the run folder. */
+async function openCvRun(opts: CvOptions) {
   const preset = presetFor(opts.dataset);
   checkOutWritable(opts.out);
   const cv = await prepareCv(opts, opts.cv);
   const run = openRunDir({ out: opts.out, info: { command: 'train', args: opts.args ?? [] } });
+  return { preset, cv, run };
+}
+
+/** Trains and tests fold `fold` (1..K) in `opts.out`; the result carries what the gathering job needs. */
+export async function runCvFoldJob(opts: CvOptions, fold: number): Promise<Record<string, unknown>> {
+  const { preset, cv, run } = await openCvRun(opts);
   try {
     const backend = await initBackend();
     registerGradients();
@@ -104,10 +110,7 @@ export function foldOutcomes(children: unknown[], k: number): CvFoldOutcome[] {
 export async function runCvGatherJob(opts: CvOptions, children: unknown[]): Promise<TrainSummary> {
   const started = performance.now();
   const outcomes = foldOutcomes(children, opts.cv);
-  const preset = presetFor(opts.dataset);
-  checkOutWritable(opts.out);
-  const cv = await prepareCv(opts, opts.cv);
-  const run = openRunDir({ out: opts.out, info: { command: 'train', args: opts.args ?? [] } });
+  const { preset, cv, run } = await openCvRun(opts);
   try {
     const backend = await initBackend();
     run.update({ versions: { tfjs_backend: backend } });
