@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { deviceHorizons } from '../../../calibration/chip-mapping.ts';
 import { nominalChipProfile, saveChipProfile } from '../../../calibration/chip-profile.ts';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
@@ -52,4 +53,17 @@ export async function makeFinetuneFixture(prefix: string): Promise<FinetuneFixtu
   await saveNetwork(model, net, {});
   net.dispose();
   return { dir, model, profile };
+}
+
+/** Silent output for a workflow under test. */
+export const SINK = { print: () => {}, warn: () => {}, progress: { write: () => true } };
+
+/** The fixture of a test file: made before its tests (filled in by then), removed after them. */
+export function useFinetuneFixture(prefix: string): FinetuneFixture {
+  const fx: FinetuneFixture = { dir: '', model: '', profile: '' };
+  beforeAll(async () => {
+    Object.assign(fx, await makeFinetuneFixture(prefix));
+  }, 120_000);
+  afterAll(() => fs.rmSync(fx.dir, { recursive: true, force: true }));
+  return fx;
 }

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { curvesFromProfile, ChipMapping } from '../../../calibration/chip-mapping.ts';
 import { loadChipProfile } from '../../../calibration/chip-profile.ts';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
@@ -15,19 +15,11 @@ import { loadCheckpoint } from '../../../host/workflows/finetune-checkpoint.ts';
 import { runFinetune, validationSize, type FinetuneOptions } from '../../../host/workflows/finetune.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
 import { loadNetwork } from '../../../models/network/serialize.ts';
-import { FINETUNE_DEVICE, makeFinetuneFixture } from './finetune-fixture.ts';
+import { FINETUNE_DEVICE, SINK, useFinetuneFixture } from './finetune-fixture.ts';
 
 const DEVICE = FINETUNE_DEVICE;
-let dir: string;
-let model: string;
-let profile: string;
-const sink = { print: () => {}, warn: () => {}, progress: { write: () => true } };
-
-beforeAll(async () => {
-  ({ dir, model, profile } = await makeFinetuneFixture('finetune-best-'));
-}, 120_000);
-
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const fx = useFinetuneFixture('finetune-best-');
+const sink = SINK;
 
 /** The devices the runs opened, kept open after the run (close is a no-op) so the test can read their CRCs. */
 const opened: ChipDevice[] = [];
@@ -50,14 +42,14 @@ const PEAK = { dataset: 'iris', epochs: 4, batchSize: 16, lr: 0.005, seed: 4, va
 const WORSE = { dataset: 'iris', epochs: 3, batchSize: 16, lr: 0.2, seed: 4, val: 20 } as const;
 
 function opts(out: string, o: Partial<FinetuneOptions>): FinetuneOptions {
-  return { device: DEVICE, out: path.join(dir, out), model, profile, ...o, ...sink };
+  return { device: DEVICE, out: path.join(fx.dir, out), model: fx.model, profile: fx.profile, ...o, ...sink };
 }
 
 /** The codes a network file maps to through the profile: what the chip must hold for it. */
 async function codesOf(file: string, dev: ChipDevice): Promise<Uint16Array[]> {
   const { net } = await loadNetwork(file);
   try {
-    const p = await loadChipProfile(profile, { chipId: dev.info.chipId });
+    const p = await loadChipProfile(fx.profile, { chipId: dev.info.chipId });
     return new ChipMapping(net, dev.info, curvesFromProfile(p, dev.info)).map().layers.map((m) => m.codes);
   } finally {
     net.dispose();
@@ -85,7 +77,7 @@ describe('fine-tuning keeps the best validation state', () => {
     keepDevicesOpen();
     const s = await runFinetune(opts('peak', PEAK));
     const dev = opened[0]!;
-    const epochs = readMetrics(path.join(dir, 'peak', 'metrics.jsonl')).records.filter((r) => typeof r.device_acc === 'number');
+    const epochs = readMetrics(path.join(fx.dir, 'peak', 'metrics.jsonl')).records.filter((r) => typeof r.device_acc === 'number');
     const valAcc = epochs.map((r) => r.val_acc as number);
     expect(epochs.map((r) => r.epoch)).toEqual([0, 1, 2, 3, 4]);
     expect(s.val_acc).toEqual(valAcc);
@@ -100,7 +92,7 @@ describe('fine-tuning keeps the best validation state', () => {
     // The chip holds the codes network.bin maps to, not the last epoch's (the checkpoint's training state).
     const kept = await codesOf(s.network, dev);
     expect(await chipHolds(dev, kept)).toBe(true);
-    const { net: lastNet, checkpoint } = await loadCheckpoint(path.join(dir, 'peak'));
+    const { net: lastNet, checkpoint } = await loadCheckpoint(path.join(fx.dir, 'peak'));
     lastNet.dispose();
     expect(await chipHolds(dev, checkpoint.codes)).toBe(false);
     expect(checkpoint.best!.epoch).toBe(1);
@@ -124,8 +116,8 @@ describe('fine-tuning keeps the best validation state', () => {
     expect(s.kept_epoch).toBe(0);
     expect(s.finetuned_acc).toBe(s.deployed_acc);
     expect(s.last_epoch_acc).toBeLessThan(s.deployed_acc);
-    expect(await chipHolds(dev, await codesOf(model, dev))).toBe(true);
-    expect(await params(s.network)).toEqual(await params(model));
+    expect(await chipHolds(dev, await codesOf(fx.model, dev))).toBe(true);
+    expect(await params(s.network)).toEqual(await params(fx.model));
   }, 120_000);
 
   it('a run stopped after its best epoch and resumed still ends on that state', async () => {
@@ -137,7 +129,7 @@ describe('fine-tuning keeps the best validation state', () => {
     expect(cut.interrupted).toBe(true);
     expect(cut.kept_epoch).toBeNull();
     keepDevicesOpen();
-    const resumed = await runFinetune({ device: DEVICE, out: path.join(dir, 'cut'), resume: true, ...sink });
+    const resumed = await runFinetune({ device: DEVICE, out: path.join(fx.dir, 'cut'), resume: true, ...sink });
     const dev = opened[0]!;
     expect(resumed.kept_epoch).toBe(whole.kept_epoch);
     expect(resumed.finetuned_acc).toBe(whole.finetuned_acc);
@@ -146,7 +138,7 @@ describe('fine-tuning keeps the best validation state', () => {
     expect(await chipHolds(dev, await codesOf(whole.network, dev))).toBe(true);
     // ... which is epoch 1's, from the checkpoint, not the last epoch's.
     expect(resumed.kept_epoch).toBe(1);
-    const { net, checkpoint } = await loadCheckpoint(path.join(dir, 'cut'));
+    const { net, checkpoint } = await loadCheckpoint(path.join(fx.dir, 'cut'));
     net.dispose();
     expect(await chipHolds(dev, checkpoint.best!.codes)).toBe(true);
     expect(await chipHolds(dev, checkpoint.codes)).toBe(false);
@@ -155,7 +147,7 @@ describe('fine-tuning keeps the best validation state', () => {
   it('carves the validation split from the training part: disjoint from every training batch and from the test part', async () => {
     const seen: Uint32Array[][] = [[], []];
     const s = await runFinetune({ ...opts('split', { ...PEAK, epochs: 2 }), onBatch: (p) => seen[p.epoch]!.push(p.samples) });
-    const v = JSON.parse(fs.readFileSync(path.join(dir, 'split', 'validation.json'), 'utf8')) as { samples: number; indices: number[] };
+    const v = JSON.parse(fs.readFileSync(path.join(fx.dir, 'split', 'validation.json'), 'utf8')) as { samples: number; indices: number[] };
     expect(v.samples).toBe(PEAK.val);
     expect(s.val_samples).toBe(PEAK.val);
     const val = new Set(v.indices);
@@ -189,6 +181,6 @@ describe('fine-tuning keeps the best validation state', () => {
     expect(s.kept_epoch).toBeNull();
     expect(s.val_samples).toBe(0);
     expect(s.finetuned_acc).toBe(s.last_epoch_acc);
-    expect(fs.existsSync(path.join(dir, 'noval', 'validation.json'))).toBe(false);
+    expect(fs.existsSync(path.join(fx.dir, 'noval', 'validation.json'))).toBe(false);
   }, 60_000);
 });

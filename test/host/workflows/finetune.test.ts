@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
 import { ChipMapping } from '../../../calibration/chip-mapping.ts';
 import { evaluateOnDevice } from '../../../host/workflows/deploy.ts';
@@ -9,22 +9,25 @@ import { runFinetune, validationSize, type FinetuneOptions } from '../../../host
 import { readMetrics } from '../../../host/runs/metrics-log.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
 import { loadNetwork } from '../../../models/network/serialize.ts';
-import { FINETUNE_DEVICE, makeFinetuneFixture } from './finetune-fixture.ts';
+import { FINETUNE_DEVICE, SINK, useFinetuneFixture } from './finetune-fixture.ts';
 
 const DEVICE = FINETUNE_DEVICE;
-let dir: string;
-let model: string;
-let profile: string;
-const sink = { print: () => {}, warn: () => {}, progress: { write: () => true } };
-
-beforeAll(async () => {
-  ({ dir, model, profile } = await makeFinetuneFixture('finetune-test-'));
-}, 120_000);
-
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+const fx = useFinetuneFixture('finetune-test-');
+const sink = SINK;
 
 function base(out: string): FinetuneOptions {
-  return { device: DEVICE, out: path.join(dir, out), model, profile, dataset: 'iris', epochs: 2, batchSize: 16, lr: 0.005, seed: 4, ...sink };
+  return {
+    device: DEVICE,
+    out: path.join(fx.dir, out),
+    model: fx.model,
+    profile: fx.profile,
+    dataset: 'iris',
+    epochs: 2,
+    batchSize: 16,
+    lr: 0.005,
+    seed: 4,
+    ...sink,
+  };
 }
 
 async function params(file: string): Promise<Float32Array[]> {
@@ -45,23 +48,23 @@ describe('runFinetune', () => {
     const cut = await runFinetune({ ...base('cut'), signal: ac.signal, onBatch: (p) => p.steps === 3 && ac.abort() });
     expect(cut.interrupted).toBe(true);
     expect(cut.batches).toBe(3);
-    const saved = await loadCheckpoint(path.join(dir, 'cut'));
+    const saved = await loadCheckpoint(path.join(fx.dir, 'cut'));
     expect(saved.checkpoint.cursor).toEqual({ epoch: 0, batch: 3 });
     saved.net.dispose();
 
-    const resumed = await runFinetune({ device: DEVICE, out: path.join(dir, 'cut'), resume: true, ...sink });
+    const resumed = await runFinetune({ device: DEVICE, out: path.join(fx.dir, 'cut'), resume: true, ...sink });
     expect(resumed.interrupted).toBe(false);
     expect(resumed.batches).toBe(whole.batches);
     const a = await params(whole.network);
     const b = await params(resumed.network);
     a.forEach((p, i) => expect(Buffer.from(b[i]!.buffer).equals(Buffer.from(p.buffer))).toBe(true));
-    const ma = readMetrics(path.join(dir, 'whole', 'metrics.jsonl')).records.map((r) => [r.epoch, r.device_acc, r.twin_acc]);
-    const mb = readMetrics(path.join(dir, 'cut', 'metrics.jsonl')).records.map((r) => [r.epoch, r.device_acc, r.twin_acc]);
+    const ma = readMetrics(path.join(fx.dir, 'whole', 'metrics.jsonl')).records.map((r) => [r.epoch, r.device_acc, r.twin_acc]);
+    const mb = readMetrics(path.join(fx.dir, 'cut', 'metrics.jsonl')).records.map((r) => [r.epoch, r.device_acc, r.twin_acc]);
     expect(mb).toEqual(ma);
     expect(ma.map((r) => r[0])).toEqual([0, 1, 2]);
     for (const f of ['learning-curve.svg', 'spike-raster.svg', 'report.html', 'network.bin', 'checkpoint.json'])
-      expect(fs.existsSync(path.join(dir, 'cut', f))).toBe(true);
-    const record = JSON.parse(fs.readFileSync(path.join(dir, 'cut', 'record.json'), 'utf8'));
+      expect(fs.existsSync(path.join(fx.dir, 'cut', f))).toBe(true);
+    const record = JSON.parse(fs.readFileSync(path.join(fx.dir, 'cut', 'record.json'), 'utf8'));
     expect(record.status).toBe('finished');
     expect(record.resumes).toHaveLength(1);
   }, 120_000);
