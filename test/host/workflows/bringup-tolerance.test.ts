@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import type { BringupRecord } from '../../../host/workflows/bringup-record.ts';
+import { isolatedWeakSynapses } from '../../../host/workflows/bringup-tolerance.ts';
+
+// 784-64-10: 101,632 synapses, so up to 10 weak ones are tolerated.
+const LAYERS = [
+  { inputs: 784, outputs: 64 },
+  { inputs: 64, outputs: 10 },
+];
+
+function record(o: { bad?: string[]; dead?: string[]; failed?: string[]; stopped?: boolean }): BringupRecord {
+  const failed = o.failed ?? ['synapses'];
+  return {
+    bad_synapses: o.bad ?? [],
+    dead_neurons: o.dead ?? [],
+    checks: ['link', 'protocol', 'memory', 'neurons', 'synapses'].map((step) => ({ step, status: failed.includes(step) ? 'fail' : 'pass' })),
+    ...(o.stopped ? { stoppedEarly: { step: 'link', reason: 'no reply' } } : {}),
+  } as unknown as BringupRecord;
+}
+
+const weak = (n: number) => Array.from({ length: n }, (_, k) => `weak-synapse:0.${k}.5.pmos`);
+
+describe('isolatedWeakSynapses', () => {
+  it('lets a few weak synapses and nothing else go on', () => {
+    expect(isolatedWeakSynapses(record({ bad: weak(1) }), LAYERS)).toBe(true);
+    expect(isolatedWeakSynapses(record({ bad: weak(10) }), LAYERS)).toBe(true);
+  });
+
+  it('stops on more weak synapses than the fraction allows', () => {
+    expect(isolatedWeakSynapses(record({ bad: weak(11) }), LAYERS)).toBe(false);
+  });
+
+  it('stops on any other finding', () => {
+    expect(isolatedWeakSynapses(record({ bad: [...weak(1), 'dead-synapse:0.3.4.nmos'] }), LAYERS)).toBe(false);
+    expect(isolatedWeakSynapses(record({ bad: ['shorted-synapse:1.2.3.pmos'] }), LAYERS)).toBe(false);
+    expect(isolatedWeakSynapses(record({ bad: weak(1), dead: ['0.5'], failed: ['neurons', 'synapses'] }), LAYERS)).toBe(false);
+    expect(isolatedWeakSynapses(record({ bad: weak(1), failed: ['memory', 'synapses'] }), LAYERS)).toBe(false);
+    expect(isolatedWeakSynapses(record({ bad: weak(1), stopped: true }), LAYERS)).toBe(false);
+  });
+
+  it('does not apply to a bring-up that failed without flagging a synapse', () => {
+    expect(isolatedWeakSynapses(record({ bad: [], failed: ['neurons'] }), LAYERS)).toBe(false);
+  });
+
+  it('tolerates one weak synapse even on a small die', () => {
+    expect(isolatedWeakSynapses(record({ bad: weak(1) }), [{ inputs: 16, outputs: 8 }])).toBe(true);
+    expect(isolatedWeakSynapses(record({ bad: weak(2) }), [{ inputs: 16, outputs: 8 }])).toBe(false);
+  });
+});
