@@ -2,6 +2,7 @@
  * Deterministic, stratified index selection: fixed train/test splits, class-balanced
  * subsets for `limitTrain`/`limitTest`, and the final raw-to-float conversion.
  */
+import { gatherLabels, gatherRows } from './batching.ts';
 import { deriveSeed, Rng } from './rng.ts';
 import { DatasetError, type Dataset, type DatasetPart, type LoadOptions, type RawDataset, type RawPart } from './types.ts';
 
@@ -167,14 +168,13 @@ export function holdOut(
   for (const i of valIndices) inVal[i] = 1;
   const trainIndices = new Uint32Array(part.n - k);
   for (let i = 0, m = 0; i < part.n; i++) if (!inVal[i]) trainIndices[m++] = i;
-  const take = (idx: Uint32Array, which: string): DatasetPart => {
-    const x = new Float32Array(idx.length * part.features);
-    const y = new Uint8Array(idx.length);
-    for (let r = 0; r < idx.length; r++) {
-      x.set(part.x.subarray(idx[r]! * part.features, (idx[r]! + 1) * part.features), r * part.features);
-      y[r] = part.y[idx[r]!]!;
-    }
-    return { ...part, name: `${part.name}/${which}`, x, y, n: idx.length, ...(part.shape ? { shape: [...part.shape] as [number, number, number] } : {}) };
-  };
+  const take = (idx: Uint32Array, which: string): DatasetPart => ({
+    ...part,
+    name: `${part.name}/${which}`,
+    x: gatherRows(part.x, part.features, idx),
+    y: gatherLabels(part.y, idx),
+    n: idx.length,
+    ...(part.shape ? { shape: [...part.shape] as [number, number, number] } : {}),
+  });
   return { train: take(trainIndices, 'fit'), val: take(valIndices, 'validation'), trainIndices, valIndices };
 }
