@@ -2,9 +2,10 @@
 
 import os from 'node:os';
 import type { ProbeSizes } from '../../calibration/probe-plan.ts';
-import { type DeviceInfo } from '../device/chip-device.ts';
-import { type ProgressStream } from '../ui/progress.ts';
-import { type CalibrateWorkflowOptions } from './calibrate.ts';
+import { REST_SHIFT_VOLTS } from '../../calibration/calibrate-chip.ts';
+import type { DeviceInfo } from '../device/chip-device.ts';
+import type { ProgressStream } from '../ui/progress.ts';
+import type { CalibrateWorkflowOptions } from './calibrate.ts';
 
 /**
  * Layers with at most this many inputs are calibrated by default: every layer of the reference
@@ -35,10 +36,12 @@ export const DEMO_PROBE_SIZES: Partial<ProbeSizes> = { patternConfigs: 2, eiConf
 
 /**
  * How much the demo's calibration fits: the joint per-transistor polish only on layers of at most 64
- * driven inputs (on the 784-input layer it was a third of the fit's CPU time), and two precharge steps
- * instead of four (they pin E+; the network is trained with the fitted value either way).
+ * driven inputs (on the 784-input layer it was a third of the fit's CPU time), and two of calibration's
+ * four precharge steps (REST_SHIFT_VOLTS; they pin E+, and the network is trained with the fitted value
+ * either way). The top one is calibration's top step, which every die's supply allows: a higher step is
+ * skipped on dies whose supply is low, and the fitted E+ then depends on the die's supply draw.
  */
-export const DEMO_FIT = { polishMaxInputs: 64, restShiftVolts: [0.2, 0.45] } as const;
+export const DEMO_FIT = { polishMaxInputs: 64, restShiftVolts: [REST_SHIFT_VOLTS[1]!, REST_SHIFT_VOLTS.at(-1)!] } as const;
 
 /**
  * Layer widths of the demo's own mock chip (no --device). Calibration's cost grows with neurons x
