@@ -46,7 +46,8 @@ export interface InitOptions {
   /**
    * Take each layer's median over the outputs that can fire on the calibration batch (those that
    * fire at 14 e-folds more drive) instead of over all of them. Default true for networks with an
-   * architecture (conv nets), false for dense ones. Why: with silent zeros a conv neuron over a dark
+   * architecture (conv nets) and silent zeros, false otherwise (with zeros spiking at tIn every conv
+   * position has input, and the initialisation stays as it was). Why: with silent zeros a conv neuron over a dark
    * part of the image has no input and never fires; counted at the horizon, those neurons drag the
    * median up, and the scale that puts it at its target sends most of the others' spikes before
    * the window start (52 % of the first layer's of mnist-conv-s2 on Fashion-MNIST).
@@ -235,7 +236,7 @@ export function initNetwork(config: NetworkConfig, calibration: { x: Float32Arra
   const earlyLimit = opts.earlyLimit === undefined ? EARLY_LIMIT : opts.earlyLimit;
   if (earlyLimit !== null && !(earlyLimit >= 0 && earlyLimit < 1))
     throw new RangeError(`earlyLimit must lie in [0, 1) or be null (no limit), got ${earlyLimit}`);
-  const overFireable = opts.medianOverFireable ?? config.arch !== undefined;
+  const overFireable = opts.medianOverFireable ?? (config.arch !== undefined && config.silentZeros);
   const kinds = config.arch ? compileArchitecture(config.arch).layers.map((c) => c.kind) : undefined;
   const layers = config.sizes
     .slice(1)
