@@ -26,8 +26,12 @@
  *                           CONV_FMNIST_VAL=v, v more training images are held out and scored instead
  *                           (fmnist_conv_*_val_acc), to choose settings without the test set. Each run also
  *                           reports init_fired (per layer, the fraction of neuron-image pairs that fire right
- *                           after initialisation, on the first 128 training images), init_no_output_spike, and train_silent
- *                           (per layer, the silent fraction over the last epoch's batches).
+ *                           after initialisation, on the first 128 training images), init_early (per layer, the fraction
+ *                           of those spikes before the layer's window start), init_no_output_spike, train_silent
+ *                           (per layer, the silent fraction over the last epoch's batches), epoch_train_acc and
+ *                           epoch_terms (per epoch: running training accuracy; cross-entropy, window and dead-neuron
+ *                           terms). CONV_SILENT_ZEROS=1 (0) gives the conv net silent zeros (zeros spiking at tIn);
+ *                           unset, archConfig's default.
  *
  * The VGG network is initialised without the scale calibration of init.ts (40 forward passes per
  * layer, which would dwarf the step being measured) on random pixels: the cost of a DSTD step does
@@ -35,7 +39,7 @@
  * machine's other users inflate every time here.
  * Environment: VGG_REPEATS (default 2), VGG=0 skips the VGG step, CONV_FMNIST_TRAIN, CONV_FMNIST_TEST,
  * CONV_FMNIST_VAL, CONV_FMNIST_LR, CONV_FMNIST_SCHEDULE, CONV_FMNIST_EPOCHS, CONV_FMNIST_BATCH, CONV_FMNIST_BINS, CONV_ARCH,
- * CONV_SEEDS, CONV_MODELS (pnn,ideal).
+ * CONV_SEEDS, CONV_MODELS (pnn,ideal), CONV_SILENT_ZEROS.
  */
 import { cpus, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
@@ -44,7 +48,7 @@ import { archPreset, compileArchitecture } from '../models/network/arch.ts';
 import { convGradCheck } from '../models/network/conv-grad-check.ts';
 import { convLayerShape, type ConvLayerState } from '../models/network/conv-layer.ts';
 import { initNetwork, randomConvState, randomDenseState } from '../models/network/init.ts';
-import { archConfig, defaultConfig, SpikingNetwork } from '../models/network/network.ts';
+import { archConfig, defaultConfig, SpikingNetwork, windowStart } from '../models/network/network.ts';
 import { createSolver } from '../models/network/solver.ts';
 import { initBackend } from '../models/tf/backend.ts';
 import { evaluateNetwork } from '../models/training/evaluate.ts';
@@ -95,14 +99,30 @@ function gradCase(): { s: ConvLayerState; x: Float64Array; batch: number } {
   return { s, x, batch };
 }
 
-/** Right after initialisation: per layer the fraction of (image, neuron) pairs that fire, and the fraction of images with no output spike. */
-function initFiring(net: SpikingNetwork, x: Float32Array, n: number, solver: ReturnType<typeof createSolver>): { layers: number[]; noOutput: number } {
+/**
+ * Per layer the fraction of (image, neuron) pairs that fire, and the fraction of those spikes that
+ * come before the layer's window start (windowStart); the fraction of images with no output spike.
+ */
+function initFiring(
+  net: SpikingNetwork,
+  x: Float32Array,
+  n: number,
+  solver: ReturnType<typeof createSolver>,
+): { layers: number[]; early: number[]; noOutput: number } {
   return tf.tidy(() => {
     const f = net.forward(net.encode(x.subarray(0, n * net.features), n), solver);
-    const layers = f.spikes.map((s) => {
+    const early: number[] = [];
+    const layers = f.spikes.map((s, l) => {
       const m = s.mask.dataSync();
+      const t = s.times.dataSync();
+      const start = windowStart(net.config, l);
       let k = 0;
-      for (let i = 0; i < m.length; i++) k += m[i]!;
+      let before = 0;
+      for (let i = 0; i < m.length; i++) {
+        k += m[i]!;
+        if (m[i]! > 0.5 && t[i]! < start) before++;
+      }
+      early.push(before / Math.max(1, k));
       return k / m.length;
     });
     const m = f.spikes.at(-1)!.mask.dataSync();
@@ -113,7 +133,7 @@ function initFiring(net: SpikingNetwork, x: Float32Array, n: number, solver: Ret
       for (let j = 0; j < c; j++) any += m[b * c + j]!;
       if (any === 0) none++;
     }
-    return { layers, noOutput: none / n };
+    return { layers, early, noOutput: none / n };
   });
 }
 
@@ -181,6 +201,11 @@ async function main(): Promise<void> {
     const archName = process.env.CONV_ARCH ?? 'mnist-conv-s2';
     const seeds = (process.env.CONV_SEEDS ?? '1').split(',').map(Number);
     const models = (process.env.CONV_MODELS ?? 'pnn,ideal').split(',');
+    const silentZerosEnv = process.env.CONV_SILENT_ZEROS;
+    if (silentZerosEnv !== undefined && silentZerosEnv !== '0' && silentZerosEnv !== '1')
+      throw new RangeError(`CONV_SILENT_ZEROS must be 0 or 1, got ${JSON.stringify(silentZerosEnv)}`);
+    // Unset: archConfig's default for the conv net (the dense reference always has silent zeros).
+    const silentZeros = silentZerosEnv === undefined ? {} : { silentZeros: silentZerosEnv === '1' };
     if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new RangeError(`CONV_SEEDS must be whole numbers like 1,2,3, got ${process.env.CONV_SEEDS}`);
     if (!models.every((m) => m === 'pnn' || m === 'ideal')) throw new RangeError(`CONV_MODELS must list pnn and/or ideal, got ${process.env.CONV_MODELS}`);
     const lr = Number(process.env.CONV_FMNIST_LR ?? '0.02');
@@ -208,7 +233,7 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         const c0 = cpuMs();
         // CONV_ARCH=dense: the 784-256-128-10 reference network (silent zeros, as its preset) under the same recipe.
-        const config = archName === 'dense' ? defaultConfig([784, 256, 128, 10], { model }) : archConfig(archPreset(archName), { model });
+        const config = archName === 'dense' ? defaultConfig([784, 256, 128, 10], { model }) : archConfig(archPreset(archName), { model, ...silentZeros });
         const net = initNetwork(config, { x: train.x, n: Math.min(64, train.n) }, solver, { seed });
         const initS = (performance.now() - t0) / 1000;
         const fired = initFiring(net, train.x, Math.min(128, train.n), solver);
@@ -244,11 +269,16 @@ async function main(): Promise<void> {
           schedule,
           batch: batchSize,
           bins,
+          silent_zeros: config.silentZeros,
           train_acc: round(hist.at(-1)?.train_acc ?? NaN),
+          // Per epoch: running training accuracy and the loss terms (cross-entropy, window, dead-neuron).
+          epoch_train_acc: hist.map((m) => round(m.train_acc)),
+          epoch_terms: hist.map((m) => [round(m.train_terms.ce), round(m.train_terms.window), round(m.train_terms.dead)]),
           // Per layer, the mean fraction of neuron-image pairs that stayed silent over the last epoch's batches.
           train_silent: hist.at(-1)?.silent.map((f) => round(f, 3)),
           init_s: round(initS),
           init_fired: fired.layers.map((f) => round(f, 3)),
+          init_early: fired.early.map((f) => round(f, 3)),
           init_no_output_spike: round(fired.noOutput, 3),
           train_samples_per_s: round(hist.reduce((t, m) => t + m.samples_per_s * m.seconds, 0) / hist.reduce((t, m) => t + m.seconds, 0)),
           total_wall_s: round((performance.now() - t0) / 1000),

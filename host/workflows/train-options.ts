@@ -14,6 +14,8 @@ export interface TrainWorkflowOptions {
   layers?: number[];
   /** A network description with conv layers (--arch; models/network/arch.ts) instead of widths; saved in the network file. */
   arch?: Architecture;
+  /** With arch: pixels of 0 spike at the end of the input window ('spike', archConfig's default) or never ('silent'). */
+  zeros?: 'spike' | 'silent';
   bins: number;
   eulerSteps?: number;
   epochs?: number;

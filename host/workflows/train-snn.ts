@@ -62,7 +62,11 @@ export function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: n
   // For a chip: its windows, and (PNN) the reversal potentials its profile calibrated.
   const physics = chip && opts.model === 'pnn' && chip.ePlus !== undefined && chip.eMinus !== undefined ? { ePlus: chip.ePlus, eMinus: chip.eMinus } : {};
   const config = opts.arch
-    ? archConfig(opts.arch, { model: opts.model, ...(chip ? { ...chipTimeBase(chip), ...physics } : {}) })
+    ? archConfig(opts.arch, {
+        model: opts.model,
+        ...(opts.zeros ? { silentZeros: opts.zeros === 'silent' } : {}),
+        ...(chip ? { ...chipTimeBase(chip), ...physics } : {}),
+      })
     : defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces, ...(chip ? { ...chipTimeBase(chip), ...physics } : {}) });
   const settings = {
     sizes,

@@ -212,6 +212,13 @@ export const options = {
       'what the dead-neuron term is a mean over: selected (the silent label neurons and dead hidden neurons it acts on, so a batch with one pushes it as hard as the cross-entropy pulls) or batch (every sample and neuron it could act on, a mean over the batch like the cross-entropy) (default: batch for images, selected for iris)',
     schema: z.enum(['selected', 'batch'], { error: 'must be selected or batch' }).optional(),
   },
+  zeros: {
+    type: 'string',
+    placeholder: 'spike|silent',
+    description:
+      "with --arch: whether a pixel of 0 spikes at the end of the input window (spike) or never (silent, as a dense network's inputs); silent gives the conv net its data-dependent nonlinearity (docs/RESULTS.md, issue #31) (default spike)",
+    schema: z.enum(['spike', 'silent'], { error: 'must be spike or silent' }).optional(),
+  },
   schedule: {
     type: 'string',
     placeholder: 'constant|cosine|cosine-steps',
@@ -291,6 +298,8 @@ export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.fromAnn && o.weightDecay !== undefined)
     return "--weight-decay regularises a spiking network's training; --from-ann trains a ReLU network and maps it, so drop --weight-decay";
   if (o.fromAnn && o.model === 'ideal') return '--from-ann always maps onto the ideal model and reports the PNN beside it; drop --model ideal';
+  if (o.zeros !== undefined && o.arch === undefined)
+    return "--zeros chooses how an --arch network codes dark pixels; a dense network's zeros are always silent: drop --zeros or add --arch";
   if (o.arch !== undefined) {
     if (o.layers !== undefined) return '--arch and --layers both describe the network; give one';
     if (o.fromAnn) return '--from-ann maps dense ReLU networks only; drop --arch or --from-ann';
@@ -317,6 +326,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     solver: o.solver,
     layers: o.layers,
     arch: o.arch,
+    zeros: o.zeros,
     bins: o.bins,
     eulerSteps: o.eulerSteps,
     epochs: o.epochs,

@@ -86,6 +86,8 @@ describe('spikeloop train: flags', () => {
     ],
     [['--dataset', 'iris', '--arch', 'mnist-conv', '--layers', '8', '--out', 'x'], /--arch and --layers both describe the network; give one/],
     [['--dataset', 'iris', '--arch', 'mnist-conv', '--from-ann', '--out', 'x'], /--from-ann maps dense ReLU networks only/],
+    [['--dataset', 'iris', '--zeros', 'silent', '--out', 'x'], /--zeros chooses how an --arch network codes dark pixels.*drop --zeros or add --arch/],
+    [['--dataset', 'iris', '--arch', 'mnist-conv', '--zeros', 'dark', '--out', 'x'], /invalid --zeros 'dark': must be spike or silent/],
     [
       ['--dataset', 'iris', '--cv', '3', '--cv-part', 'train', '--limit-test', '5', '--out', 'x'],
       /--cv pools the whole training part into 3 folds; drop --limit-train/,
@@ -218,7 +220,7 @@ describe('spikeloop train: runs', () => {
     };
     writeFileSync(archFile, JSON.stringify(arch));
     const out = join(root, 'img-arch');
-    const r = await cli(['--dataset', `idx:${data}`, '--arch', archFile, '--epochs', '1', '--bins', '4', '--out', out, '--json']);
+    const r = await cli(['--dataset', `idx:${data}`, '--arch', archFile, '--zeros', 'silent', '--epochs', '1', '--bins', '4', '--out', out, '--json']);
     expect(r.code, r.err).toBe(0);
     const summary = lastJson(r.out);
     expect(summary.sizes).toEqual([4, 3, 3]);
@@ -232,6 +234,8 @@ describe('spikeloop train: runs', () => {
       ],
     });
     expect(net.net.layers.map((l) => l.kind)).toEqual(['conv', 'dense']);
+    // --zeros silent is saved with the network (archConfig's default is zeros spiking at tIn).
+    expect(net.net.config.silentZeros).toBe(true);
     net.net.dispose();
     const misfit = await cli(['--dataset', `idx:${data}`, '--arch', 'mnist-conv', '--epochs', '1', '--out', join(root, 'img-arch-misfit'), '--json']);
     expect(misfit.code).not.toBe(0);

@@ -180,6 +180,63 @@ describe('initNetwork on a conv net', () => {
     net.dispose();
   });
 
+  it('with silent zeros, puts the median of the first spikes that can come at its target and keeps most of them inside the window', () => {
+    // Silent zeros: a position over the dark background has no input and never fires. Counted at
+    // the horizon, those positions drag the median up and the scale that meets it sends most of
+    // the lit positions' spikes before the window start.
+    const solver = createSolver('dstd', { bins: 8 });
+    const strided = architectureSchema.parse({
+      input: { height: 12, width: 12, channels: 1 },
+      layers: [
+        { type: 'conv', channels: 4, kernel: 3, stride: 2 },
+        { type: 'dense', units: 4 },
+      ],
+    });
+    const cfg = archConfig(strided, { silentZeros: true });
+    const cal = blobs(31, 32);
+    const start = windowStart(cfg, 0);
+    const h = cfg.horizons[0]!;
+    /** Layer 0 on `x`: fired times relative to its window, and how many outputs fire at a 1e6 times larger scale (those that can). */
+    const layer0 = (net: ReturnType<typeof initNetwork>) =>
+      tf.tidy(() => {
+        const layer = net.layers[0] as Parameters<typeof calibrateScale>[0];
+        const x = net.encode(cal, 32);
+        const s = layer.forward(x, solver, { inputGrad: false });
+        const m = s.mask.dataSync();
+        const t = s.times.dataSync();
+        const scale = layer.scale;
+        layer.scale = scale * 1e6;
+        const can = layer.forward(x, solver, { inputGrad: false }).mask.dataSync();
+        layer.scale = scale;
+        const rel: number[] = [];
+        const among: number[] = [];
+        for (let k = 0; k < m.length; k++) {
+          if (m[k]! > 0.5) rel.push((t[k]! - start) / (h - start));
+          if (can[k]! > 0.5) among.push(m[k]! > 0.5 ? (t[k]! - start) / (h - start) : 1);
+        }
+        among.sort((a, b) => a - b);
+        return {
+          canFire: among.length / m.length,
+          early: rel.filter((v) => v < 0).length / rel.length,
+          median: 0.5 * (among[Math.floor((among.length - 1) / 2)]! + among[Math.ceil((among.length - 1) / 2)]!),
+        };
+      });
+    const now = initNetwork(cfg, { x: cal, n: 32 }, solver, { seed: 4, fireFraction: null });
+    const before = initNetwork(cfg, { x: cal, n: 32 }, solver, { seed: 4, fireFraction: null, medianOverFireable: false });
+    const a = layer0(now);
+    const b = layer0(before);
+    // The blobs leave a good share of the positions dark: the case this is about.
+    expect(a.canFire).toBeLessThan(0.8);
+    expect(a.canFire).toBeGreaterThan(0.2);
+    expect(a.median).toBeCloseTo(0.6, 2);
+    expect(a.early).toBeLessThan(0.25);
+    // Over every position (dark ones at the horizon) the median of the lit ones lands early.
+    expect(b.early).toBeGreaterThan(0.6);
+    expect(b.median).toBeLessThan(0.1);
+    now.dispose();
+    before.dispose();
+  });
+
   it('rejects a firing fraction outside (0, 1] and an early limit outside [0, 1)', () => {
     const cfg = archConfig(architectureSchema.parse(arch));
     expect(() => initNetwork(cfg, { x: blobs(1, 4), n: 4 }, createSolver('dstd', { bins: 8 }), { seed: 1, fireFraction: 1.5 })).toThrow(/fireFraction/);
