@@ -121,7 +121,7 @@ const stats = Object.fromEntries(
   }
 >;
 const healthyBytes: Record<Mode, Map<number, number>> = { single_pair: new Map(), shape: new Map() };
-const tails: { seed: number; synapse: string; z: number; factor: number; pdk_sigmas: number; planted: boolean }[] = [];
+const tails: { seed: number; die: 'healthy' | 'faulted'; synapse: string; z: number; factor: number; pdk_sigmas: number; planted: boolean }[] = [];
 const plantedJudged: { seed: number; synapse: string; evidence: string }[] = [];
 
 const started = performance.now();
@@ -142,6 +142,7 @@ for (const seed of seeds) {
           for (const t of d.mismatchTails)
             tails.push({
               seed,
+              die: 'healthy',
               synapse: `${t.layer}.${t.input}.${t.neuron}.pmos`,
               z: round(t.z, 2),
               factor: t.unexplainedFactor,
@@ -171,6 +172,7 @@ for (const seed of seeds) {
             const name = `weak-synapse:${t.layer}.${t.input}.${t.neuron}.pmos`;
             tails.push({
               seed,
+              die: 'faulted',
               synapse: `${t.layer}.${t.input}.${t.neuron}.pmos`,
               z: round(t.z, 2),
               factor: t.unexplainedFactor,

@@ -34,7 +34,7 @@ export interface ShapeInput {
   /** ln g at the flagging code (p2) and at the re-check code (p3) of the reference synapses (NaN = not measured). */
   refX: ArrayLike<number>;
   refY: ArrayLike<number>;
-  /** The candidate's ln g at p2 and p3: -Infinity = no measurable conductance, NaN = not measured. */
+  /** The candidate's ln g at p2 and p3: -Infinity = no measurable conductance, +Infinity = held silent, NaN = not measured. */
   x: number;
   y: number;
   /** d ln g / dV at p2 (1/V, > 0: the layer's median curve), to turn the deficit into a gate offset. */
@@ -77,6 +77,7 @@ export function classifyShape(s: ShapeInput): ShapeResult {
   if (!Number.isFinite(s.x) || Number.isNaN(s.y)) return undecided('not measured at both codes');
   if (!(contrast >= MIN_CONTRAST))
     return undecided(`the two codes scale the layer alike (slope ${rho.toFixed(2)}): a threshold shift and a current factor look the same`);
+  if (s.y === Infinity) return undecided('held silent at the stronger code: its NMOS meter was too weak to measure it');
   if (s.y === -Infinity) return { ...out, unexplainedFactor: 0, verdict: 'weak', reason: 'no measurable conductance at the stronger code' };
   if (!(lnFactorSigma <= MAX_LN_FACTOR_SIGMA)) return undecided(`the layer's scatter about its line (${fit.sigma.toFixed(3)}) is too wide to tell`);
   if (lnF < Math.log(WEAK_FACTOR_MAX)) return { ...out, verdict: 'weak', reason: `a current factor ${Math.exp(lnF).toFixed(2)} no threshold shift explains` };

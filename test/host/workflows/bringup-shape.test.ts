@@ -74,5 +74,6 @@ describe('classifyShape', () => {
     expect(classifyShape({ ...layer(6, 10), ...candidate(5) }).verdict).toBe('inconclusive');
     expect(classifyShape({ ...layer(7, 1000, 0.3), ...candidate(0, 0.1) }).reason).toMatch(/too wide/);
     expect(classifyShape({ ...layer(8), x: candidate(5).x, y: NaN }).verdict).toBe('inconclusive');
+    expect(classifyShape({ ...layer(9), x: candidate(5).x, y: Infinity }).reason).toMatch(/held silent/);
   });
 });
