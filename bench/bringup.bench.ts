@@ -15,6 +15,7 @@
  *   --dies N      how many random seeds (default 25)
  *   --faults K    weak synapses planted per faulted die, alternating PMOS / NMOS over both layers (default 4; 0: none)
  *   --healthy-only / --faulted-only
+ *   --shape-only  only with the re-check (half the time; no single_pair figures)
  */
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     faults: { type: 'string' },
     'healthy-only': { type: 'boolean' },
     'faulted-only': { type: 'boolean' },
+    'shape-only': { type: 'boolean' },
   },
 });
 const GEOMETRY = values.geometry ?? '784-64-10';
@@ -87,8 +89,9 @@ async function bringup(seed: number, faults: string[], shapeRecheck: boolean): P
 const found = (rec: BringupRecord) => new Set(rec.bad_synapses);
 const round = (x: number, d = 3) => Number(x.toFixed(d));
 
-const modes = { single_pair: false, shape: true } as const;
-type Mode = keyof typeof modes;
+const allModes = { single_pair: false, shape: true } as const;
+type Mode = keyof typeof allModes;
+const modes: Partial<Record<Mode, boolean>> = values['shape-only'] ? { shape: true } : allModes;
 const stats = Object.fromEntries(
   Object.keys(modes).map((m) => [
     m,
@@ -212,7 +215,7 @@ console.log(
         ];
       }),
     ),
-    recheck_extra: seeds
+    recheck_extra: (values['shape-only'] ? [] : seeds)
       .map((seed) => ({ seed, bytes: (healthyBytes.shape.get(seed) ?? 0) - (healthyBytes.single_pair.get(seed) ?? 0) }))
       .filter((x) => x.bytes !== 0)
       .map((x) => ({ ...x, wire_s_at_921600: round((x.bytes * 10) / BAUD, 2) })),
