@@ -29,7 +29,9 @@ export const PDK_SIGMA_MAX = 7;
 /** The two codes must differ in slope by at least this (1 - rho) for the shape to say anything. */
 export const MIN_CONTRAST = 0.08;
 /** Largest uncertainty (sigma of ln F) at which the shape still decides. */
-export const MAX_LN_FACTOR_SIGMA = 0.25;
+export const MAX_LN_FACTOR_SIGMA = 0.5;
+/** The factor must lie this many of its sigmas from WEAK_FACTOR_MAX for a verdict. */
+export const DECISION_SIGMAS = 2;
 /** Fewest reference synapses for the line. */
 export const MIN_REFERENCES = 20;
 
@@ -85,8 +87,11 @@ export function classifyShape(s: ShapeInput): ShapeResult {
   if (s.y === Infinity) return undecided('held silent at the stronger code: its NMOS meter was too weak to measure it');
   if (s.y === -Infinity) return { ...out, unexplainedFactor: 0, verdict: 'weak', reason: 'no measurable conductance at the stronger code' };
   if (!(lnFactorSigma <= MAX_LN_FACTOR_SIGMA)) return undecided(`the layer's scatter about its line (${fit.sigma.toFixed(3)}) is too wide to tell`);
-  if (lnF < Math.log(WEAK_FACTOR_MAX)) return { ...out, verdict: 'weak', reason: `a current factor ${Math.exp(lnF).toFixed(2)} no threshold shift explains` };
+  const margin = DECISION_SIGMAS * lnFactorSigma;
+  if (lnF < Math.log(WEAK_FACTOR_MAX) - margin)
+    return { ...out, verdict: 'weak', reason: `a current factor ${Math.exp(lnF).toFixed(2)} no threshold shift explains` };
   if (pdkSigmas > PDK_SIGMA_MAX)
     return { ...out, verdict: 'weak', reason: `a threshold shift of ${pdkSigmas.toFixed(1)} PDK sigmas, beyond any natural device` };
-  return { ...out, verdict: 'tail', reason: 'its deficit shrinks with gate drive as a threshold shift does' };
+  if (lnF > Math.log(WEAK_FACTOR_MAX) + margin) return { ...out, verdict: 'tail', reason: 'its deficit shrinks with gate drive as a threshold shift does' };
+  return undecided(`its factor ${Math.exp(lnF).toFixed(2)} lies within ${DECISION_SIGMAS} of its sigmas of ${WEAK_FACTOR_MAX}`);
 }

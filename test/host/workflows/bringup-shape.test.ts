@@ -75,5 +75,9 @@ describe('classifyShape', () => {
     expect(classifyShape({ ...layer(7, 1000, 0.3), ...candidate(0, 0.1) }).reason).toMatch(/too wide/);
     expect(classifyShape({ ...layer(8), x: candidate(5).x, y: NaN }).verdict).toBe('inconclusive');
     expect(classifyShape({ ...layer(9), x: candidate(5).x, y: Infinity }).reason).toMatch(/held silent/);
+    // A factor at the boundary itself is no verdict either way.
+    const edge = classifyShape({ ...layer(10), ...candidate(0, WEAK_FACTOR_MAX) });
+    expect(edge.verdict).toBe('inconclusive');
+    expect(edge.reason).toMatch(/within 2 of its sigmas/);
   });
 });
