@@ -21,7 +21,7 @@ import { evalFit, median, robustQuadraticFit } from './bringup-analysis.ts';
  * A current factor below this, not explained by a threshold shift, is a weak synapse: the middle (in
  * ln) of what bench:bringup read on 25 random 784-64-10 dies, 0.06-0.38 for weak synapses planted at
  * 0.1 and 1.11-2.58 for the natural candidates (a tail reads above 1: the line continued from the
- * bulk misses the curve's bend that far out); 25 further dies read within those ranges (0.06-0.43).
+ * bulk misses the curve's bend that far out); 25 further dies read 0.06-0.43 and 1.10-2.54.
  */
 export const WEAK_FACTOR_MAX = 0.65;
 /** A threshold shift beyond this many of the PDK's mismatch sigmas is no natural device of a die (P < 3e-12 each). */
