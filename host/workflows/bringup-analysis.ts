@@ -48,9 +48,17 @@ export interface CurveFit {
 /**
  * Least-squares quadratic y(x) over the points where both are finite, refitted after dropping
  * points beyond `trim` robust sigmas (outliers must not bend the curve they are judged against).
- * Falls back to a line, then to a constant, when there are too few distinct points.
+ * Falls back to a line, then to a constant, when there are too few distinct points; `maxDegree` 1
+ * fits a line whatever the count.
  */
-export function robustQuadraticFit(x: ArrayLike<number>, y: ArrayLike<number>, trim = 5, rounds = 4, leverage = 3): CurveFit | undefined {
+export function robustQuadraticFit(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  trim = 5,
+  rounds = 4,
+  leverage = 3,
+  maxDegree: 0 | 1 | 2 = 2,
+): CurveFit | undefined {
   const idx: number[] = [];
   for (let k = 0; k < x.length; k++) if (Number.isFinite(x[k]) && Number.isFinite(y[k])) idx.push(k);
   if (idx.length === 0) return undefined;
@@ -65,7 +73,7 @@ export function robustQuadraticFit(x: ArrayLike<number>, y: ArrayLike<number>, t
   let range: [number, number] = [-Infinity, Infinity];
   const at = (v: number) => evalFit({ coef, range }, v);
   for (let round = 0; round < rounds; round++) {
-    const degree = keep.length >= 30 ? 2 : keep.length >= 4 ? 1 : 0;
+    const degree = Math.min(maxDegree, keep.length >= 30 ? 2 : keep.length >= 4 ? 1 : 0);
     coef =
       leastSquares(
         keep.map((k) => x[k]),

@@ -34,39 +34,72 @@ export async function searchCode(lo: number, hi: number, target: number, increas
   return best;
 }
 
-/** Finds the probe codes on layer 0 with a few inputs. */
-export async function chooseCodes(bench: Bench): Promise<ProbeCodes> {
+/** Median NMOS-alone time and median relative PMOS delay of a few inputs of layer 0 (deeper layers off), at given codes. */
+interface Layer0Probe {
+  medianTime(nmosCode: number): Promise<number>;
+  relDelay(nmosCode: number, pmosCode: number): Promise<number>;
+}
+
+async function layer0Probe(bench: Bench): Promise<Layer0Probe> {
   const { geometry, dac, safe } = bench;
   const g = geometry[0];
-  const h0 = bench.info.layers[0].horizonTicks;
   const k = Math.min(16, g.inputs);
   const inputs = Array.from({ length: k }, (_, m) => Math.floor((m * g.inputs) / k));
   const x = bench.samples(inputs.map((j) => [j]));
   const nRows = selectRows(g, { inputs, polarity: NMOS });
   const allRows = selectRows(g, { inputs });
-  const [nLo, nHi] = codeWindow(dac, safe, NMOS);
-  const [pLo, pHi] = codeWindow(dac, safe, PMOS);
   for (let l = 1; l < bench.layers; l++) await bench.set(l, bench.off(l));
-
   const times = async (codes: Uint16Array): Promise<Float64Array> => {
     await bench.set(0, codes);
     const t = (await bench.run(x, k, undefined, [0]))[0];
     return Float64Array.from(t, (v) => (v === SILENT_TICK ? Infinity : v));
   };
-  const medianTime = async (code: number) => medianWithInf(await times(rowsAtCodes(g, dac, safe, nRows, code)));
-  const n0 = await searchCode(nLo, nHi, h0 / 6, false, medianTime);
-  const n1 = await searchCode(n0, nHi, h0 / 20, false, medianTime);
-  const n2 = await searchCode(n1, nHi, Math.max(12, h0 / 100), false, medianTime);
-  const base = await times(rowsAtCodes(g, dac, safe, nRows, n0));
-  const relDelay = async (code: number) => {
-    const t = await times(rowsAtCodes(g, dac, safe, allRows, { nmos: n0, pmos: code }));
-    const r = Array.from(t, (v, m) => (Number.isFinite(base[m]) ? (v - base[m]) / base[m] : NaN)).filter((v) => !Number.isNaN(v));
-    return medianWithInf(Float64Array.from(r));
+  const bases = new Map<number, Float64Array>();
+  return {
+    medianTime: async (code) => medianWithInf(await times(rowsAtCodes(g, dac, safe, nRows, code))),
+    relDelay: async (nmos, pmos) => {
+      let base = bases.get(nmos);
+      if (!base) bases.set(nmos, (base = await times(rowsAtCodes(g, dac, safe, nRows, nmos))));
+      const b = base;
+      const t = await times(rowsAtCodes(g, dac, safe, allRows, { nmos, pmos }));
+      const r = Array.from(t, (v, m) => (Number.isFinite(b[m]) ? (v - b[m]) / b[m] : NaN)).filter((v) => !Number.isNaN(v));
+      return medianWithInf(Float64Array.from(r));
+    },
   };
+}
+
+/** Finds the probe codes on layer 0 with a few inputs. */
+export async function chooseCodes(bench: Bench): Promise<ProbeCodes> {
+  const { dac, safe } = bench;
+  const h0 = bench.info.layers[0].horizonTicks;
+  const [nLo, nHi] = codeWindow(dac, safe, NMOS);
+  const [pLo, pHi] = codeWindow(dac, safe, PMOS);
+  const probe = await layer0Probe(bench);
+  const n0 = await searchCode(nLo, nHi, h0 / 6, false, probe.medianTime);
+  const n1 = await searchCode(n0, nHi, h0 / 20, false, probe.medianTime);
+  const n2 = await searchCode(n1, nHi, Math.max(12, h0 / 100), false, probe.medianTime);
   // PMOS: inhibition grows as the gate code falls from the top of its window.
-  const p1 = await searchCode(pLo, pHi, 0.15, false, async (c) => relDelayOrZero(await relDelay(c)));
-  const p2 = await searchCode(pLo, p1, 0.5, false, async (c) => relDelayOrZero(await relDelay(c)));
+  const pmos = (c: number) => probe.relDelay(n0, c).then(relDelayOrZero);
+  const p1 = await searchCode(pLo, pHi, 0.15, false, pmos);
+  const p2 = await searchCode(pLo, p1, 0.5, false, pmos);
   return { full: fullOnCode(dac, safe, NMOS), n0, n1, n2, p1, p2 };
+}
+
+/**
+ * Codes of the shape re-check (bringup-recheck.ts): an NMOS drive `q` that fires in about a
+ * fortieth of the window (24 ticks at least), so a PMOS that matches it is as strong as the timer
+ * resolves, and the PMOS code `p3` that delays that drive by half: the strongest PMOS gate a delay
+ * measures well, as far toward strong inversion from p2 as the timer allows.
+ */
+export async function chooseShapeCodes(bench: Bench, codes: ProbeCodes): Promise<{ q: number; p3: number }> {
+  const { dac, safe } = bench;
+  const h0 = bench.info.layers[0].horizonTicks;
+  const [, nHi] = codeWindow(dac, safe, NMOS);
+  const [pLo] = codeWindow(dac, safe, PMOS);
+  const probe = await layer0Probe(bench);
+  const q = await searchCode(codes.n1, nHi, Math.max(24, h0 / 40), false, probe.medianTime);
+  const p3 = await searchCode(pLo, codes.p2, 0.5, false, (c) => probe.relDelay(q, c).then(relDelayOrZero));
+  return { q, p3 };
 }
 
 export function relDelayOrZero(v: number): number {

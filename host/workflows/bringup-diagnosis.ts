@@ -6,7 +6,9 @@
  * off), `full` (NMOS at the strongest safe code), `n0`/`n1`/`n2` (NMOS alone at three codes, slow
  * to fast), `eq` (NMOS
  * at a per-synapse code that equalises the times), `p1`/`p2` (eq plus PMOS at a weak and a stronger code); `pair` is the n1 time
- * with a second input (the "buddy") active too, `buddyTime` the buddy's own n1 time.
+ * with a second input (the "buddy") active too, `buddyTime` the buddy's own n1 time. `q` / `q3`
+ * (NMOS alone at a strong code, then with PMOS at a stronger code p3) belong to the shape re-check
+ * of weak-PMOS candidates (bringup-recheck.ts) and are NaN here.
  *
  * Rules, cheapest evidence first:
  *   shorted NMOS  the neuron fires although every synapse is off
@@ -16,13 +18,14 @@
  *                 n1 (twenty times the layer's median time) while it fires at full drive
  *   dead PMOS     adds no delay where the layer's median PMOS would add several ticks
  *   weak PMOS     an inhibitory conductance (model inversion, bringup-analysis.ts) far below the
- *                 layer's robust spread, at either PMOS code
+ *                 layer's robust spread at both PMOS codes (Z_WEAK_PMOS; with the shape re-check a
+ *                 looser screen, Z_SCREEN_PMOS, whose candidates bringup-recheck.ts then judges)
  * Mismatch is per chip, so every threshold is relative to the layer's own robust statistics.
  */
 
 import { excitatoryFromTime, firingTime, inhibitoryFromTime, median, robustQuadraticFit, robustSigma, evalFit } from './bringup-analysis.ts';
 
-export const PROBE_NAMES = ['off', 'full', 'n0', 'n1', 'n2', 'eq', 'p1', 'p2'] as const;
+export const PROBE_NAMES = ['off', 'full', 'n0', 'n1', 'n2', 'eq', 'p1', 'p2', 'q', 'q3'] as const;
 export type ProbeName = (typeof PROBE_NAMES)[number];
 
 export interface LayerMeasurements {
@@ -47,6 +50,28 @@ export interface SynapseFlag {
   polarity: 'nmos' | 'pmos';
   kind: 'dead' | 'weak' | 'shorted';
   evidence: string;
+  /**
+   * Weak PMOS only, after the shape re-check (bringup-recheck.ts): 'weak' when a current factor no
+   * threshold shift explains was measured, 'inconclusive' when the re-check could not tell; absent
+   * when there was no re-check.
+   */
+  shape?: 'weak' | 'inconclusive';
+}
+
+/** A synapse flagged weak at p1 / p2 whose shape across gate codes is that of a threshold shift (kept out of the flags). */
+export interface MismatchTail {
+  layer: number;
+  input: number;
+  neuron: number;
+  polarity: 'nmos' | 'pmos';
+  /** Its robust z at p2 (what flagged it). */
+  z: number;
+  /** The current factor a threshold shift does not explain (1 = none; a weak synapse has its F here). */
+  unexplainedFactor: number;
+  /** The gate offset that explains its deficit at p2, millivolts (positive: weaker), and that in the PDK's mismatch sigmas. */
+  shiftMv: number;
+  pdkSigmas: number;
+  evidence: string;
 }
 
 export interface LayerDiagnosis {
@@ -67,6 +92,12 @@ export interface LayerDiagnosis {
   nmosZ: Float64Array;
   /** Robust z of ln gI at p2 against the layer (NaN where not computed). */
   pmosZ: Float64Array;
+  /** ln gI at p2 (normalised conductance; NaN where not computed): what the shape re-check compares with. */
+  pmosLnG2: Float64Array;
+  /** The layer's median ln gI at p1 and p2 (its slope per code converts a deficit into a gate offset). */
+  pmosMedianLnG: { p1: number; p2: number };
+  /** PMOS candidates the shape re-check (bringup-shape.ts) found to be a threshold-shift tail, not a weak synapse; empty when none. */
+  mismatchTails: MismatchTail[];
   /** Median full-drive time (comparator delay + timer offset), ticks. */
   offsetTicks: number;
 }
@@ -74,11 +105,22 @@ export interface LayerDiagnosis {
 /** Thresholds in robust sigmas; natural synapses of a 200k-synapse layer stay within about 6. */
 export const Z_WEAK_NMOS = 7;
 export const Z_WEAK_PMOS = 5.25;
+/**
+ * With the shape re-check (bringup-recheck.ts) a PMOS this far below the layer at both codes is only
+ * a candidate: the re-check clears the mismatch tails (a few per 50k-synapse layer sit beyond 4), so
+ * the screen can reach the weak synapses that a stronger-than-usual device of their own hides.
+ */
+export const Z_SCREEN_PMOS = 4;
 /** A delay at or below this many ticks counts as none; the layer's median PMOS must add DEAD_POWER times more. */
 export const NO_DELAY_TICKS = 1;
 export const DEAD_POWER = 6;
 
-export function analyseLayer(m: LayerMeasurements, deadNeurons: ReadonlySet<number>, stuckNeurons: ReadonlySet<number>): LayerDiagnosis {
+export function analyseLayer(
+  m: LayerMeasurements,
+  deadNeurons: ReadonlySet<number>,
+  stuckNeurons: ReadonlySet<number>,
+  zWeakPmos = Z_WEAK_PMOS,
+): LayerDiagnosis {
   const { layer, inputs, outputs, times } = m;
   const size = inputs * outputs;
   const H = m.horizonTicks;
@@ -91,14 +133,8 @@ export function analyseLayer(m: LayerMeasurements, deadNeurons: ReadonlySet<numb
     flags.push({ layer, input: j, neuron: i, polarity, kind, evidence });
 
   const usable = (j: number, i: number) => m.reached[j] === 1 && !deadNeurons.has(i) && !stuckNeurons.has(i);
-  // Comparator delay + timer offset per neuron: the full-drive time, where the synapse is near instantaneous.
   const offsetAll = median(times.full);
-  const offset = Float64Array.from({ length: outputs }, (_, i) => {
-    const col: number[] = [];
-    for (let j = 0; j < inputs; j++) if (usable(j, i)) col.push(times.full[j * outputs + i]);
-    const v = median(col);
-    return Number.isFinite(v) ? v : Number.isFinite(offsetAll) ? offsetAll : 0;
-  });
+  const offset = neuronOffsets(m, deadNeurons, stuckNeurons);
 
   // Per synapse state: 0 unjudged, 1 NMOS conducts (candidates for weak tests).
   let measuredNmos = 0;
@@ -245,7 +281,7 @@ export function analyseLayer(m: LayerMeasurements, deadNeurons: ReadonlySet<numb
     const z1 = Number.isFinite(lnG1[k]) && s1 > 0 ? (lnG1[k] - c1) / s1 : gI1[k] === Infinity ? Infinity : NaN;
     pmosZ[k] = z2;
     const low = Math.max(Number.isNaN(z1) ? -Infinity : z1, Number.isNaN(z2) ? -Infinity : z2);
-    if (low < -Z_WEAK_PMOS) {
+    if (low < -zWeakPmos) {
       flag(
         j,
         i,
@@ -270,8 +306,30 @@ export function analyseLayer(m: LayerMeasurements, deadNeurons: ReadonlySet<numb
     pmosDelayTicks: pmosDelay,
     nmosZ,
     pmosZ,
+    pmosLnG2: Float64Array.from(lnG2),
+    pmosMedianLnG: { p1: c1, p2: c2 },
+    mismatchTails: [],
     offsetTicks: offsetAll,
   };
+}
+
+/**
+ * Comparator delay + timer offset per neuron (ticks): the median full-drive time over its usable
+ * synapses, where the synapse is near instantaneous; the layer's median where a neuron has none.
+ */
+export function neuronOffsets(
+  m: Pick<LayerMeasurements, 'inputs' | 'outputs' | 'times' | 'reached'>,
+  deadNeurons: ReadonlySet<number>,
+  stuckNeurons: ReadonlySet<number>,
+): Float64Array {
+  const { inputs, outputs, times } = m;
+  const offsetAll = median(times.full);
+  return Float64Array.from({ length: outputs }, (_, i) => {
+    const col: number[] = [];
+    if (!deadNeurons.has(i) && !stuckNeurons.has(i)) for (let j = 0; j < inputs; j++) if (m.reached[j] === 1) col.push(times.full[j * outputs + i]);
+    const v = median(col);
+    return Number.isFinite(v) ? v : Number.isFinite(offsetAll) ? offsetAll : 0;
+  });
 }
 
 function medianInf(v: Float64Array): number {
@@ -286,15 +344,16 @@ function fmtTicks(t: number): string {
 }
 
 /**
- * Per synapse (j * outputs + i), the NMOS code expected to fire its neuron `targetTicks` after the
- * input: ln(time) is interpolated (or extrapolated) linearly in the code through the two slowest
- * measured codes, clamped to the safe window; -1 where the synapse has no usable times.
+ * Per synapse (j * outputs + i), the NMOS code expected to fire its neuron `targetTicks` (one for
+ * all, or one per synapse: NaN skips it) after the input: ln(time) is interpolated (or extrapolated)
+ * linearly in the code through the two slowest measured codes, clamped to the safe window; -1 where
+ * the synapse has no usable times.
  */
 export function equalisingCodes(
   m: Pick<LayerMeasurements, 'inputs' | 'outputs' | 'times'>,
   codes: { n0: number; n1: number; n2: number },
   window: readonly [number, number],
-  targetTicks: number,
+  targetTicks: number | ArrayLike<number>,
 ): Int32Array {
   const { inputs, outputs, times } = m;
   const med = median(times.full);
@@ -305,14 +364,15 @@ export function equalisingCodes(
     ['n1', codes.n1],
     ['n2', codes.n2],
   ];
-  const lnTarget = Math.log(Math.max(1, targetTicks - offset));
+  const lnTarget = (k: number) => Math.log(Math.max(1, (typeof targetTicks === 'number' ? targetTicks : targetTicks[k]) - offset));
   for (let k = 0; k < out.length; k++) {
+    if (typeof targetTicks !== 'number' && Number.isNaN(targetTicks[k])) continue;
     const known = pts.map(([p, c]) => [c, times[p][k] - offset] as const).filter(([, t]) => Number.isFinite(t) && t >= 1);
     if (known.length < 2) continue;
     const [[ca, ta], [cb, tb]] = known;
     const slope = (Math.log(tb) - Math.log(ta)) / (cb - ca);
     if (!(slope < 0)) continue;
-    const c = Math.round(ca + (lnTarget - Math.log(ta)) / slope);
+    const c = Math.round(ca + (lnTarget(k) - Math.log(ta)) / slope);
     out[k] = Math.min(window[1], Math.max(window[0], c));
   }
   return out;

@@ -45,6 +45,11 @@ export interface BringupOptions {
   jitterRepeats?: number;
   /** Largest acceptable timer jitter (rms, ticks). Default 2. */
   maxJitterTicks?: number;
+  /**
+   * Re-measure weak-PMOS candidates at a stronger gate code and keep only those a threshold shift
+   * does not explain (bringup-recheck.ts). Default true; false gives the single-pair verdict.
+   */
+  shapeRecheck?: boolean;
 }
 
 export interface NeuronRef {
@@ -61,6 +66,9 @@ export interface ProbeCodes {
   n2: number;
   p1: number;
   p2: number;
+  /** Shape re-check (only when a PMOS synapse was flagged weak): NMOS drive and the stronger PMOS code on it. */
+  q?: number;
+  p3?: number;
 }
 
 export interface JitterResult {

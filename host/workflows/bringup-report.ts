@@ -24,6 +24,7 @@ export function recordForJson(rec: BringupRecord): Record<string, unknown> {
       nmosMedianTicks: finiteMedian(d.nmosTicks),
       pmosMedianDelayTicks: finiteMedian(d.pmosDelayTicks),
       flags: d.flags,
+      mismatchTails: d.mismatchTails,
       notes: d.notes,
     })),
     jitter: rec.jitter && { ...rec.jitter, deviations: undefined },
@@ -81,6 +82,7 @@ export async function writeBringupReport(path: string, rec: BringupRecord): Prom
           'median PMOS delay (ticks)': finiteMedian(d.pmosDelayTicks),
           'comparator + timer offset (ticks)': d.offsetTicks,
           flagged: d.flags.length,
+          'PMOS low at p1 / p2 but a threshold-mismatch tail by shape': d.mismatchTails.length,
         },
       },
       {
@@ -109,6 +111,20 @@ export async function writeBringupReport(path: string, rec: BringupRecord): Prom
         }),
       },
     ];
+    if (d.mismatchTails.length) {
+      blocks.push({
+        kind: 'table',
+        caption:
+          'Not faults: PMOS synapses as far below the layer at p1 / p2 as a weak one, whose deficit shrinks at the stronger code p3 as a threshold shift does (bringup-shape.ts).',
+        rows: d.mismatchTails.map((t) => ({
+          synapse: `${t.layer}.${t.input}.${t.neuron}.${t.polarity}`,
+          'z at p2': Number(t.z.toFixed(2)),
+          'unexplained current factor': t.unexplainedFactor,
+          'threshold shift (mV)': t.shiftMv,
+          'PDK sigmas': t.pdkSigmas,
+        })),
+      });
+    }
     if (d.notes.length)
       blocks.push({ kind: 'text', text: d.notes.slice(0, 20).join('; ') + (d.notes.length > 20 ? ` (and ${d.notes.length - 20} more)` : '') });
     sections.push({ title: `Layer ${d.layer} (${d.inputs} inputs x ${d.outputs} neurons)`, blocks });

@@ -12,12 +12,13 @@ import {
 } from '../../calibration/probe-configs.ts';
 import { NMOS, PMOS } from '../../models/chips/chip-backend.ts';
 import type { ChipDevice } from '../device/chip-device.ts';
-import { analyseLayer, equalisingCodes } from './bringup-diagnosis.ts';
+import { analyseLayer, equalisingCodes, Z_SCREEN_PMOS, Z_WEAK_PMOS } from './bringup-diagnosis.ts';
 import { SILENT_TICK } from '../../wire/ticks.ts';
 import { type BringupRecord, type Check, StopEarly, type Tick } from './bringup-record.ts';
 import type { Bench } from './bringup-bench.ts';
 import { chooseCodes } from './bringup-codes.ts';
 import { type Probe, measureLayer } from './bringup-measure.ts';
+import { recheckWeakPmos } from './bringup-recheck.ts';
 
 export async function stepMemory(bench: Bench, rec: BringupRecord, seed: number, check: Check, tick: Tick): Promise<void> {
   const { geometry, dac, safe } = bench;
@@ -134,7 +135,7 @@ export async function stepNeurons(bench: Bench, rec: BringupRecord, check: Check
 
 // ------------------------------------------------------------------------------------ synapses
 
-export async function stepSynapses(bench: Bench, rec: BringupRecord, nf: NeuronFaults, check: Check, tick: Tick): Promise<void> {
+export async function stepSynapses(bench: Bench, rec: BringupRecord, nf: NeuronFaults, check: Check, tick: Tick, shapeRecheck = true): Promise<void> {
   const { geometry, dac, safe } = bench;
   const L = bench.layers;
   const codes = await chooseCodes(bench);
@@ -176,7 +177,9 @@ export async function stepSynapses(bench: Bench, rec: BringupRecord, nf: NeuronF
     ].map((p) => ({ ...p, codes: stuckOff(p.codes) }) as Probe);
     const mp = await measureLayer(bench, l, pmosProbes, nf, tickSamples, m.reached);
     for (const p of pmosProbes) m.times[p.name] = mp.times[p.name];
-    rec.layers.push(analyseLayer(m, nf.dead[l], nf.stuck[l]));
+    const d = analyseLayer(m, nf.dead[l], nf.stuck[l], shapeRecheck ? Z_SCREEN_PMOS : Z_WEAK_PMOS);
+    if (shapeRecheck) await recheckWeakPmos({ bench, layer: l, m, d, codes, nf, prepare: stuckOff, onSamples: () => {} });
+    rec.layers.push(d);
   }
   tick(totalSamples, totalSamples);
   rec.synapses = rec.layers.flatMap((d) => d.flags);
@@ -184,6 +187,7 @@ export async function stepSynapses(bench: Bench, rec: BringupRecord, nf: NeuronF
   const unmeasured = rec.layers.reduce((s, d) => s + d.unmeasured, 0);
   const bad = rec.synapses.length;
   const kinds = countBy(rec.synapses.map((s) => `${s.kind} ${s.polarity}`));
+  const tails = rec.layers.flatMap((d) => d.mismatchTails);
   check(
     'synapses',
     bad ? 'fail' : unmeasured ? 'warn' : 'pass',
@@ -193,6 +197,9 @@ export async function stepSynapses(bench: Bench, rec: BringupRecord, nf: NeuronF
           .join(', ')}) among ${measured} measured`
       : `all ${measured} measured synapses within the chip's own spread`) +
       (unmeasured ? `; ${unmeasured} not measurable (behind a faulty neuron or relay)` : '') +
+      (tails.length
+        ? `; ${tails.length} PMOS low at p1 / p2 but a threshold-mismatch tail by its shape (${tails.map((t) => `${t.layer}.${t.input}.${t.neuron}`).join(', ')}, PMOS ${codes.p3} on NMOS ${codes.q})`
+        : '') +
       `; codes full ${codes.full}, NMOS ${codes.n0}/${codes.n1}/${codes.n2}, PMOS ${codes.p1}/${codes.p2} on equalised NMOS`,
   );
 }

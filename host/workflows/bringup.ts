@@ -35,7 +35,7 @@ import { type BringupOptions, type BringupRecord, type CheckResult, type CheckSt
 import { Bench } from './bringup-bench.ts';
 import { stepHealth, stepJitter, stepMemory, stepNeurons, stepSupply, stepSynapses } from './bringup-steps.ts';
 
-const DEFAULTS = { seed: 1, jitterRepeats: 32, maxJitterTicks: 2 };
+const DEFAULTS = { seed: 1, jitterRepeats: 32, maxJitterTicks: 2, shapeRecheck: true };
 
 /**
  * Runs bring-up on a device. `device` is an open ChipDevice (the caller closes it) or a function
@@ -109,7 +109,7 @@ export async function runBringup(device: ChipDevice | (() => Promise<ChipDevice>
     stopOnAlert(rec);
     const neuronFaults = await stepNeurons(bench, rec, check, (d, t) => progress('neurons', d, t));
     stopOnAlert(rec);
-    await stepSynapses(bench, rec, neuronFaults, check, (d, t) => progress('synapses', d, t));
+    await stepSynapses(bench, rec, neuronFaults, check, (d, t) => progress('synapses', d, t), o.shapeRecheck);
     stopOnAlert(rec);
     await stepJitter(bench, rec, o.jitterRepeats, o.maxJitterTicks, check, (d, t) => progress('jitter', d, t));
     await stepSupply(dev, rec, check);

@@ -99,7 +99,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     const tolerated = !rec.ok && isolatedWeakSynapses(rec, info.layers);
     if (tolerated)
       (opts.warn ?? opts.print)(
-        `note: bring-up found ${rec.bad_synapses.length} weak synapse(s) and nothing else (${rec.bad_synapses.join(', ')}): on a die this size that is the tail of the transistors' mismatch as much as a fault, and calibration fits each transistor's own shift, so the demo goes on`,
+        `note: bring-up found ${rec.bad_synapses.length} weak synapse(s) and nothing else (${rec.bad_synapses.join(', ')}) that its shape re-check could not tell from the tail of the transistors' mismatch; calibration fits each transistor's own conductance, so the demo goes on`,
       );
     if (!rec.ok && !tolerated) {
       const failed = rec.checks.filter((c) => c.status === 'fail').map((c) => `${c.title}: ${c.detail}`);

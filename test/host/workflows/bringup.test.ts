@@ -223,3 +223,35 @@ describe('gate-voltage safety', () => {
     }
   });
 });
+
+describe('weak PMOS: a threshold-mismatch tail or a weak synapse (784-64-10 die 21, one natural PMOS 4.75 sigmas weak in threshold)', () => {
+  const die = 'mock:behavioral?seed=21&geometry=784-64-10';
+
+  it('with one pair of PMOS codes alone the tail is flagged weak', async () => {
+    const rec = await runBringup(() => ChipDevice.open(die), { jitterRepeats: 8, shapeRecheck: false });
+    expect(findings(rec)).toEqual(['weak-synapse:0.558.35.pmos']);
+    expect(rec.codes?.p3).toBeUndefined();
+  });
+
+  it('the shape re-check clears the tail and still finds weak synapses planted on the same die, both polarities and layers', async () => {
+    const faults = 'weak-synapse:0.100.10.pmos;weak-synapse:1.30.8.pmos;weak-synapse:0.200.7.nmos';
+    const rec = await bringup(`${die}&faults=${faults}`);
+    expect(findings(rec)).toEqual(planted(faults));
+    // The screen (4 robust sigmas) passes a few natural devices to the re-check, the 5.3-sigma one among them.
+    const tails = rec.layers.flatMap((d) => d.mismatchTails);
+    expect(tails.length).toBeGreaterThanOrEqual(1);
+    for (const t of tails) expect(t.unexplainedFactor).toBeGreaterThan(0.8);
+    const worst = tails.find((t) => `${t.layer}.${t.input}.${t.neuron}.${t.polarity}` === '0.558.35.pmos');
+    expect(worst?.z).toBeLessThan(-5.25);
+    // The die draws it 4.75 PDK sigmas weak; the median slope at p2 reads it from the layer.
+    expect(worst?.pdkSigmas).toBeGreaterThan(4);
+    expect(worst?.pdkSigmas).toBeLessThan(6);
+    const pmos = rec.synapses.filter((s) => s.polarity === 'pmos');
+    expect(pmos.map((s) => s.shape)).toEqual(['weak', 'weak']);
+    for (const s of pmos) expect(s.evidence).toMatch(/unexplained current factor 0\.[0-2]\d/);
+    // The stronger PMOS code sits inside the safe window, below p2.
+    expect(rec.codes?.p3).toBeLessThan(rec.codes!.p2);
+    expect(rec.codes?.p3).toBeGreaterThanOrEqual(455); // 0.8 V, the strongest safe PMOS gate
+    expect(rec.checks.find((c) => c.step === 'synapses')?.detail).toMatch(/threshold-mismatch tail by its shape \(.*0\.558\.35/);
+  });
+});
