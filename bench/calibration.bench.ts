@@ -25,7 +25,9 @@
  * each single-synapse sweep is measured, default the probe plan's 3; `calibrate --sweep-repeats`),
  * CAL_PHYSICS (the behavioural die's transistors: sky130, the default, or ekv, the model-form die; a
  * sky130 die has a reversal potential per synapse, so its E+- truth is the die's mean over layer 0's
- * probe codes and its conductance truth the drain slope: calibration/truth-score.ts).
+ * probe codes and its conductance truth the drain slope: calibration/truth-score.ts), CAL_GATE_REVERSAL (1: the
+ * fit carries each transistor's E at its own gate, `calibrateChip`'s `gateReversal`; default 0 on the behavioural
+ * dies, 1 on the SPICE die).
  */
 import { backendTarget } from '../calibration/backend-target.ts';
 import { resolveAdaptive } from '../calibration/adaptive-patterns.ts';
@@ -63,7 +65,11 @@ function parseAdaptive(v: string | undefined): Partial<AdaptiveOptions> | undefi
 }
 
 /** Calibrates an in-process chip with the bench's settings, at the supply and temperature it reports (the mean of the reads `calibrate` takes). */
-async function calibrateBackend(chip: Parameters<typeof backendTarget>[0] & { chipId: string }, target = backendTarget(chip)) {
+async function calibrateBackend(
+  chip: Parameters<typeof backendTarget>[0] & { chipId: string },
+  target = backendTarget(chip),
+  gateReversal = gateReversalFor('0'),
+) {
   const sup = await meanSensorReading(() => chip.supply());
   return calibrateChip(target, {
     seed: probeSeed,
@@ -72,7 +78,15 @@ async function calibrateBackend(chip: Parameters<typeof backendTarget>[0] & { ch
     supplyV: sup.supplyV,
     adaptive,
     sizes: { sweepRepeats },
+    gateReversal,
   });
+}
+
+/** CAL_GATE_REVERSAL, or the mock's default. */
+function gateReversalFor(fallback: '0' | '1'): boolean {
+  const v = process.env.CAL_GATE_REVERSAL ?? fallback;
+  if (v !== '0' && v !== '1') throw new RangeError(`CAL_GATE_REVERSAL must be 0 or 1, got ${v}`);
+  return v === '1';
 }
 
 async function behavioural(): Promise<Record<string, unknown>> {
@@ -141,9 +155,11 @@ async function spice(): Promise<Record<string, unknown>> {
   const t = performance.now();
   const chip = await createChip('spice', { seed: '3', mode: 'table' });
   try {
-    const res = await calibrateBackend(chip);
+    const gateReversal = gateReversalFor('1');
+    const res = await calibrateBackend(chip, backendTarget(chip), gateReversal);
     return {
       backend: 'mock:spice?seed=3&mode=table',
+      gate_reversal: gateReversal,
       geometry: [chip.geometry[0].inputs, ...chip.geometry.map((g) => g.outputs)].join('-'),
       sweep_repeats: sweepRepeats,
       rmse_pnn: round(res.rmse.pnnSeconds),

@@ -16,7 +16,9 @@
  *                            over PNN held-out RMSE) per die and spice_ratio_min, and spice_pnn_over_floor(_max)
  *                            (PNN held-out RMSE over the die's measured noise floor); spice_e_minus, spice_pnn_ticks,
  *                            spice_rest_shifts_v (the raised-precharge steps each die took), spice_seconds and
- *                            spice_cpu_s (wall and CPU seconds of this part). About a minute per die.
+ *                            spice_cpu_s (wall and CPU seconds of this part), spice_gate_reversal (whether the
+ *                            fit carried each transistor's E at its own gate: FIDELITY_GATE_REVERSAL=1, the
+ *                            default, or 0 for one E+ and one E- per die, to compare). About a minute per die.
  *   spice_flow               only with FIDELITY_FLOW_DIE=<seed>: the whole flow (bring-up, calibration,
  *                            Iris twin, nominal and calibrated deployment, fine-tuning) on that SPICE die
  *                            at FIDELITY_FLOW_GEOMETRY (default 64-32-10), table mode (bench/spice-flow.ts);
@@ -110,6 +112,10 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   const { backendTarget } = await import('../calibration/backend-target.ts');
   const { calibrateChip } = await import('../calibration/calibrate-chip.ts');
   const { meanSensorReading } = await import('../calibration/sensor-reading.ts');
+  const gate = process.env.FIDELITY_GATE_REVERSAL ?? '1';
+  if (gate !== '0' && gate !== '1')
+    throw new Error(`FIDELITY_GATE_REVERSAL=${gate}: accepted 0 (one E+ and one E- per die), 1 (each transistor's E at its gate)`);
+  const gateReversal = gate === '1';
   const ePlus: number[] = [];
   const eMinus: number[] = [];
   const ratio: number[] = [];
@@ -122,7 +128,13 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
     const chip = await SpiceChip.create({ seed, mode: 'table', engine });
     try {
       const sup = await meanSensorReading(() => chip.supply());
-      const res = await calibrateChip(backendTarget(chip), { seed: 1, chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV });
+      const res = await calibrateChip(backendTarget(chip), {
+        seed: 1,
+        chipId: chip.chipId,
+        temperatureC: sup.temperatureC,
+        supplyV: sup.supplyV,
+        gateReversal,
+      });
       ePlus.push(res.globals.ePlus);
       eMinus.push(res.globals.eMinus);
       ratio.push(res.rmse.ratio);
@@ -149,6 +161,7 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
     spice_pnn_over_floor: overFloor.map((x) => round(x)),
     spice_pnn_over_floor_max: round(Math.max(...overFloor)),
     spice_dies: seeds,
+    spice_gate_reversal: gateReversal,
     spice_geometry: '16-8-4',
     spice_seconds: round((performance.now() - t0) / 1000, 3),
     spice_cpu_s: round((cpu.user + cpu.system) / 1e6, 3),

@@ -22,7 +22,7 @@ import { NMOS, PMOS } from '../models/chips/chip-backend.ts';
 import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';
 import type { NeuronCircuit } from '../models/neuron/units.ts';
 import { codeToVolts } from '../wire/dac.ts';
-import { reversalCurveFor } from './reversal-curve.ts';
+import { REVERSAL_ANCHOR_VOLTS, reversalCurveFor } from './reversal-curve.ts';
 import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { creepingPatterns, resolveAdaptive, type AdaptiveOptions } from './adaptive-patterns.ts';
 import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from './layer-fit.ts';
@@ -105,6 +105,12 @@ export interface CalibrateChipOptions {
   restShiftVolts?: readonly number[];
   /** The adaptive round after the first fit (adaptive-patterns.ts): default none (configs 0); DEFAULT_ADAPTIVE is what `--adaptive` asks for. */
   adaptive?: Partial<AdaptiveOptions>;
+  /**
+   * The PNN carries each transistor's E+ / E- at its own effective gate (the card's E(Vg) through the fitted scalars at
+   * REVERSAL_ANCHOR_VOLTS; layer-fit.ts `gateReversal`) instead of one E+ and one E- per chip (default false). Physics of
+   * sky130 transistors (the SPICE mock, silicon), not of the behavioural mock, whose E is one per die.
+   */
+  gateReversal?: boolean;
   /** Skip the global fit and use these (diagnostics: e.g. a mock's hidden truth). */
   fixedGlobals?: GlobalParams;
   /** Programmed precharge / threshold per layer, volts (default nominal). */
@@ -601,6 +607,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
       horizon: target.layers[run.layer].horizonTicks / perUnit,
       swingVolts: circuitOf(run.layer).vRest - circuitOf(run.layer).vThreshold,
       samples: run.samples,
+      ...(opts.gateReversal ? { gateReversal: REVERSAL_ANCHOR_VOLTS } : {}),
     }),
   );
   try {
@@ -790,6 +797,7 @@ async function fitChip(target: ProbeTarget, opts: CalibrateChipOptions, c: FitCo
       globals,
       { nmos: volts(runs[k].nCodes), pmos: volts(runs[k].pCodes) },
       { nmos: pl.nmos, pmos: pl.pmos, supply: curveCtx.supply, temperatureC: curveCtx.temperatureC, vMid: 0.5 * (pl.circuit.vRest + pl.circuit.vThreshold) },
+      f.data.input.gateReversal,
     );
     // Calibration-curve data: measured (median over probed synapses) against the fitted family.
     for (const pol of ['nmos', 'pmos'] as const) {

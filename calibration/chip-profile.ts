@@ -25,10 +25,14 @@ import type { NeuronCircuit } from '../models/neuron/units.ts';
 import type { ReversalCurve } from './reversal-curve.ts';
 import type { LayerCurves } from './weight-mapping.ts';
 
-/** 2: layers may carry their E+ / E- against gate voltage (`reversal`); version 1 files (without) still load. */
-export const PROFILE_SCHEMA_VERSION = 2;
+/**
+ * 2: layers may carry their E+ / E- against gate voltage (`reversal`); 3: that curve may carry the gates its scalars are
+ * anchored at (`anchorN` / `anchorP`: the fit carried each transistor's E at its own gate, reversal-curve.ts). Version 1
+ * and 2 files still load; a reader of version 2 refuses a version 3 file as newer instead of misreading it.
+ */
+export const PROFILE_SCHEMA_VERSION = 3;
 /** Schema versions this spikeloop reads. */
-const READABLE_VERSIONS: readonly number[] = [1, 2];
+const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 /** The tensor-file content name of a profile. */
 export const PROFILE_CONTENT_NAME = 'spikeloop-chip-profile';
 
@@ -86,6 +90,9 @@ const layerHeaderSchema = z.strictObject({
       /** The card's conductance shape beyond the probed gates over the fitted family's (reversal-curve.ts); absent = 1. */
       gFactorN: z.array(positive).min(2).optional(),
       gFactorP: z.array(positive).min(2).optional(),
+      /** The gates (volts) the scalars are E at when the fit carried E per transistor at its gate; absent = the scalar model. */
+      anchorN: finite.optional(),
+      anchorP: finite.optional(),
     })
     .optional(),
 });
@@ -214,6 +221,8 @@ function layerHeader(l: ChipProfileLayer): ProfileHeader['layers'][number] {
             eMinus: Array.from(l.reversal.eMinus),
             ...(l.reversal.gFactorN ? { gFactorN: Array.from(l.reversal.gFactorN) } : {}),
             ...(l.reversal.gFactorP ? { gFactorP: Array.from(l.reversal.gFactorP) } : {}),
+            ...(l.reversal.anchorN !== undefined ? { anchorN: l.reversal.anchorN } : {}),
+            ...(l.reversal.anchorP !== undefined ? { anchorP: l.reversal.anchorP } : {}),
           },
         }
       : {}),
@@ -305,6 +314,8 @@ export function decodeChipProfile(bytes: Uint8Array, source: string, opts: LoadP
               eMinus: Float64Array.from(reversal.eMinus),
               ...(reversal.gFactorN ? { gFactorN: Float64Array.from(reversal.gFactorN) } : {}),
               ...(reversal.gFactorP ? { gFactorP: Float64Array.from(reversal.gFactorP) } : {}),
+              ...(reversal.anchorN !== undefined ? { anchorN: reversal.anchorN } : {}),
+              ...(reversal.anchorP !== undefined ? { anchorP: reversal.anchorP } : {}),
             },
           }
         : {}),

@@ -82,6 +82,10 @@ export async function refitGlobals(target: ProbeTarget, profile: ChipProfile, op
       horizon: g.horizonTicks / perUnit,
       swingVolts: pl.circuit.vRest - pl.circuit.vThreshold,
       samples,
+      // A profile fitted with each transistor's E at its gate is refitted with the same model.
+      ...(pl.reversal?.anchorN !== undefined && pl.reversal.anchorP !== undefined
+        ? { gateReversal: { nmos: pl.reversal.anchorN, pmos: pl.reversal.anchorP } }
+        : {}),
     });
     const fams = {
       nmos: familyFromMosfet(pl.nmos, ctx, pl.circuit.capacitance, t0),

@@ -41,6 +41,7 @@ import {
   type NeuronInputs,
   type NeuronPhysics,
 } from './neuron-model.ts';
+import { effectiveGate, reversalAt, reversalShape, type ReversalCurve } from './reversal-curve.ts';
 import { sparseNormalSolve } from './sparse-normal.ts';
 import type { LayerSamples } from './probe-run.ts';
 import { fitFamily, fitSynapse, logConductance, type CurveContext, type CurveFamily, type SynapseObservations } from './transfer-fit.ts';
@@ -80,6 +81,12 @@ export interface LayerFitInput {
   /** vRest - vThreshold of the layer (volts): the unit of u, to place raised-precharge samples. */
   swingVolts: number;
   samples: readonly LayerSamples[];
+  /**
+   * Carry each transistor's reversal potential at its own effective gate (its code's volts, its fitted threshold
+   * shift applied): E = E+- times the card's E(Vg) over its E at these gates (die volts; reversal-curve.ts
+   * `reversalShape`, REVERSAL_ANCHOR_VOLTS), instead of one E+ and one E- for every synapse. PNN only.
+   */
+  gateReversal?: { nmos: number; pmos: number };
 }
 
 /** Everything fitted for a layer; synapse arrays are per input (nIn), one per polarity. */
@@ -280,7 +287,9 @@ class Scratch {
   obsN: SynapseObservations[];
   obsP: SynapseObservations[];
   grad: CrossingGrad;
-  constructor(nIn: number, maxEntries: number, perSyn: number) {
+  /** Per-sample physics of the sweep inversions (E at the swept transistors' gates). */
+  phys: NeuronPhysics = { ePlus: 1, eMinus: -1, theta: 1, ideal: false };
+  constructor(nIn: number, maxEntries: number, perSyn: number, gateE: boolean) {
     this.grad = crossingGradBuffers(maxEntries);
     this.inputs = {
       count: 0,
@@ -288,6 +297,7 @@ class Scratch {
       gE: new Float64Array(maxEntries),
       gI: new Float64Array(maxEntries),
       kick: new Float64Array(maxEntries),
+      ...(gateE ? { fE: new Float64Array(maxEntries), fI: new Float64Array(maxEntries) } : {}),
     };
     const obs = () => ({ count: 0, volts: new Float64Array(perSyn), lnG: new Float64Array(perSyn), weight: new Float64Array(perSyn) });
     this.obsN = Array.from({ length: nIn }, obs);
@@ -307,6 +317,10 @@ export class LayerFitter {
   private scratch: Scratch;
   private gN: Float64Array;
   private gP: Float64Array;
+  /** E over E+- per input x code (gateReversal), else null: one E+ and one E- for every synapse. */
+  private readonly shape: ReversalCurve | null;
+  private fN: Float64Array;
+  private fP: Float64Array;
   private readonly thetaPrior: number;
 
   constructor(data: LayerDataset, ideal: boolean, families: { nmos: CurveFamily; pmos: CurveFamily }) {
@@ -338,9 +352,18 @@ export class LayerFitter {
         for (const j of js) perSyn = Math.max(perSyn, ++perInput[j]);
       }
     }
-    this.scratch = new Scratch(nIn, maxEnt, perSyn);
+    const anchor = data.input.gateReversal;
+    this.shape = !ideal && anchor ? reversalShape(anchor, data.input.ctx.supply) : null;
+    this.scratch = new Scratch(nIn, maxEnt, perSyn, this.shape !== null);
     this.gN = new Float64Array(nIn * Math.max(1, data.codesN.length));
     this.gP = new Float64Array(nIn * Math.max(1, data.codesP.length));
+    this.fN = new Float64Array(this.shape ? this.gN.length : 0).fill(1);
+    this.fP = new Float64Array(this.shape ? this.gP.length : 0).fill(1);
+  }
+
+  /** E over the global E+- of a transistor with threshold shift `dVth` at gate `v` (1 without gateReversal). */
+  private eFactor(pmos: boolean, v: number, dVth: number): number {
+    return this.shape ? reversalAt(this.shape, pmos, effectiveGate(pmos, v, dVth)) : 1;
   }
 
   /** A copy of the per-neuron and per-transistor state (families excluded). */
@@ -437,12 +460,21 @@ export class LayerFitter {
     for (const o of obsN) o.count = 0;
     for (const o of obsP) o.count = 0;
     const offP = data.voltsP.length ? Math.max(...data.voltsP) : vdd;
+    const fam = state.families;
+    const base = i * nIn;
+    const dVN = commit ? state.dVthN : Float64Array.from(state.dVthN.subarray(base, base + nIn));
+    const lgN = commit ? state.lnGainN : Float64Array.from(state.lnGainN.subarray(base, base + nIn));
+    const offN = commit ? base : 0;
+    // With gateReversal each inversion sees the swept transistors' own E (at their current threshold shifts).
+    const ph = this.scratch.phys;
+    Object.assign(ph, phys);
     for (let s = 0; s < d.sn.j.length; s++) {
       const j = d.sn.j[s];
       const v = data.voltsN[d.sn.c[s]];
       const tau = d.sn.tOut[s] - d.sn.tIn[s] - delay;
       const u0 = -kN * v + kP * (vdd - offP);
-      const g = excitatoryFromTime(tau, u0, phys);
+      if (this.shape) ph.ePlus = phys.ePlus * this.eFactor(false, v, dVN[offN + j]);
+      const g = excitatoryFromTime(tau, u0, ph);
       if (!(g > 0)) continue;
       const o = obsN[j];
       if (o.count >= o.volts.length) continue;
@@ -451,14 +483,11 @@ export class LayerFitter {
       o.weight[o.count] = (tau / sigmaT) ** 2;
       o.count++;
     }
-    const fam = state.families;
-    const base = i * nIn;
-    const dVN = commit ? state.dVthN : Float64Array.from(state.dVthN.subarray(base, base + nIn));
-    const lgN = commit ? state.lnGainN : Float64Array.from(state.lnGainN.subarray(base, base + nIn));
-    const offN = commit ? base : 0;
     const driven = data.input.driven;
     const KN = data.codesN.length;
-    this.fitCurves(fam.nmos, obsN, dVN, lgN, offN, data.voltsN, this.gN);
+    this.fitCurves(fam.nmos, obsN, dVN, lgN, offN, data.voltsN, this.gN, this.fN);
+    const dVP = commit ? state.dVthP : Float64Array.from(state.dVthP.subarray(base, base + nIn));
+    const lgP = commit ? state.lnGainP : Float64Array.from(state.lnGainP.subarray(base, base + nIn));
     for (let s = 0; s < d.sp.j.length; s++) {
       const j = d.sp.j[s];
       const vN = data.voltsN[d.sp.cn[s]];
@@ -466,9 +495,13 @@ export class LayerFitter {
       const gE = this.gN[j * KN + d.sp.cn[s]];
       const tau = d.sp.tOut[s] - d.sp.tIn[s] - delay;
       const u0 = -kN * vN + kP * (vdd - vP);
-      const gI = inhibitoryFromPairTime(tau, gE, u0, phys);
+      if (this.shape) {
+        ph.ePlus = phys.ePlus * this.fN[j * KN + d.sp.cn[s]];
+        ph.eMinus = phys.eMinus * this.eFactor(true, vP, dVP[offN + j]);
+      }
+      const gI = inhibitoryFromPairTime(tau, gE, u0, ph);
       if (!(gI > 0)) continue;
-      const tauE = phys.ideal ? (phys.theta - u0) / gE : Math.log((phys.ePlus - u0) / (phys.ePlus - phys.theta)) / gE;
+      const tauE = ph.ideal ? (ph.theta - u0) / gE : Math.log((ph.ePlus - u0) / (ph.ePlus - ph.theta)) / gE;
       const o = obsP[j];
       if (o.count >= o.volts.length) continue;
       o.volts[o.count] = vP;
@@ -476,20 +509,19 @@ export class LayerFitter {
       o.weight[o.count] = (Math.max(tau - tauE, sigmaT) / sigmaT) ** 2;
       o.count++;
     }
-    const dVP = commit ? state.dVthP : Float64Array.from(state.dVthP.subarray(base, base + nIn));
-    const lgP = commit ? state.lnGainP : Float64Array.from(state.lnGainP.subarray(base, base + nIn));
     if (commit) {
       for (let j = 0; j < driven; j++) {
         state.obsN[base + j] = Math.min(255, obsN[j].count);
         state.obsP[base + j] = Math.min(255, obsP[j].count);
       }
     }
-    this.fitCurves(fam.pmos, obsP, dVP, lgP, offN, data.voltsP, this.gP);
+    this.fitCurves(fam.pmos, obsP, dVP, lgP, offN, data.voltsP, this.gP, this.fP);
   }
 
   /**
    * MAP curve of every driven transistor of one polarity from its observations (warm-started from
-   * dV / lg at offset `off`), then the conductance table (input x code) of all inputs.
+   * dV / lg at offset `off`), then the conductance table (input x code) of all inputs, and with
+   * gateReversal their E factors (`eTable`).
    */
   private fitCurves(
     fam: CurveFamily,
@@ -499,6 +531,7 @@ export class LayerFitter {
     off: number,
     volts: Float64Array,
     table: Float64Array,
+    eTable: Float64Array,
   ): void {
     const { ctx, driven } = this.data.input;
     const nIn = this.data.input.geometry.inputs;
@@ -508,8 +541,12 @@ export class LayerFitter {
       dV[off + j] = r.dVth;
       lg[off + j] = r.lnGain;
     }
+    const pmos = fam.polarity === 'pmos';
     for (let j = 0; j < nIn; j++) {
-      for (let c = 0; c < K; c++) table[j * K + c] = Math.exp(logConductance(fam, volts[c], ctx, dV[off + j], lg[off + j]));
+      for (let c = 0; c < K; c++) {
+        table[j * K + c] = Math.exp(logConductance(fam, volts[c], ctx, dV[off + j], lg[off + j]));
+        if (this.shape) eTable[j * K + c] = this.eFactor(pmos, volts[c], dV[off + j]);
+      }
     }
   }
 
@@ -529,6 +566,10 @@ export class LayerFitter {
       inp.times[k] = d.ent.t[st + k];
       inp.gE[k] = this.gN[j * KN + cn];
       inp.gI[k] = this.gP[j * KP + cp];
+      if (inp.fE && inp.fI) {
+        inp.fE[k] = this.fN[j * KN + cn];
+        inp.fI[k] = this.fP[j * KP + cp];
+      }
       inp.kick[k] = -kN * data.voltsN[cn] + kP * (vdd - data.voltsP[cp]);
     }
     inp.count = cnt;
@@ -852,8 +893,14 @@ export class LayerFitter {
     const KP = data.codesP.length;
     for (let j = 0; j < nIn; j++) {
       const k = i * nIn + j;
-      for (let c = 0; c < KN; c++) this.gN[j * KN + c] = Math.exp(logConductance(state.families.nmos, data.voltsN[c], ctx, state.dVthN[k], state.lnGainN[k]));
-      for (let c = 0; c < KP; c++) this.gP[j * KP + c] = Math.exp(logConductance(state.families.pmos, data.voltsP[c], ctx, state.dVthP[k], state.lnGainP[k]));
+      for (let c = 0; c < KN; c++) {
+        this.gN[j * KN + c] = Math.exp(logConductance(state.families.nmos, data.voltsN[c], ctx, state.dVthN[k], state.lnGainN[k]));
+        if (this.shape) this.fN[j * KN + c] = this.eFactor(false, data.voltsN[c], state.dVthN[k]);
+      }
+      for (let c = 0; c < KP; c++) {
+        this.gP[j * KP + c] = Math.exp(logConductance(state.families.pmos, data.voltsP[c], ctx, state.dVthP[k], state.lnGainP[k]));
+        if (this.shape) this.fP[j * KP + c] = this.eFactor(true, data.voltsP[c], state.dVthP[k]);
+      }
     }
   }
 

@@ -20,6 +20,12 @@ export interface NeuronInputs {
   gE: Float64Array;
   gI: Float64Array;
   kick: Float64Array;
+  /**
+   * Per active input, its NMOS's E over ePlus and its PMOS's E over eMinus (a transistor's reversal potential at its
+   * own gate, reversal-curve.ts `reversalShape`); absent = 1 (one E+ and one E- for every synapse).
+   */
+  fE?: Float64Array;
+  fI?: Float64Array;
 }
 
 export interface NeuronPhysics {
@@ -31,7 +37,7 @@ export interface NeuronPhysics {
 
 /** Spike crossing time of one neuron (no delay), +Infinity when it never reaches theta. */
 export function neuronCrossing(inp: NeuronInputs, p: NeuronPhysics): number {
-  const { count, times, gE, gI, kick } = inp;
+  const { count, times, gE, gI, kick, fE, fI } = inp;
   const { ePlus, eMinus, theta, ideal } = p;
   let u = 0;
   let G = 0;
@@ -47,7 +53,7 @@ export function neuronCrossing(inp: NeuronInputs, p: NeuronPhysics): number {
       u = u * Math.exp(-z) + A * d * phi1(z);
     }
     if (!ideal) G += gE[k] + gI[k];
-    A += gE[k] * ePlus + gI[k] * eMinus;
+    A += gE[k] * ePlus * (fE ? fE[k] : 1) + gI[k] * eMinus * (fI ? fI[k] : 1);
     u += kick[k];
     if (u >= theta) return t;
     tPrev = t;
@@ -94,7 +100,7 @@ export function crossingGradBuffers(maxInputs: number): CrossingGrad {
  * kick alone lifts over threshold, has zero derivatives.
  */
 export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: CrossingGrad): number {
-  const { count, times, gE, gI, kick } = inp;
+  const { count, times, gE, gI, kick, fE, fI } = inp;
   const { ePlus, eMinus, theta, ideal } = p;
   const { u: trU, G: trG, A: trA, dgE, dgI } = out;
   dgE.fill(0, 0, count);
@@ -122,7 +128,7 @@ export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: Cro
       u = u * Math.exp(-z) + A * d * phi1(z);
     }
     if (!ideal) G += gE[k] + gI[k];
-    A += gE[k] * ePlus + gI[k] * eMinus;
+    A += gE[k] * ePlus * (fE ? fE[k] : 1) + gI[k] * eMinus * (fI ? fI[k] : 1);
     u += kick[k];
     trU[k] = u;
     trG[k] = G;
@@ -153,10 +159,12 @@ export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: Cro
     if (!ideal) cg += lam * (-d * e * trU[k] + trA[k] * d * d * dphi1(z));
     ca += lam * d * phi1(z);
     lam *= e;
-    dgE[k] = cg + ca * ePlus;
-    dgI[k] = cg + ca * eMinus;
-    dEp += ca * gE[k];
-    dEm += ca * gI[k];
+    const fe = fE ? fE[k] : 1;
+    const fi = fI ? fI[k] : 1;
+    dgE[k] = cg + ca * ePlus * fe;
+    dgI[k] = cg + ca * eMinus * fi;
+    dEp += ca * gE[k] * fe;
+    dEm += ca * gI[k] * fi;
   }
   out.dEPlus = dEp;
   out.dEMinus = dEm;

@@ -29,6 +29,13 @@ export interface ReversalCurve {
    */
   gFactorN?: Float64Array;
   gFactorP?: Float64Array;
+  /**
+   * Present when the fit carried each transistor's E at its own effective gate (`reversalShape`): the gates (die volts)
+   * the fitted scalars are E at, and the curve is the card's shape through them everywhere. Absent: the fitted scalar
+   * across the probed gates (each conductance absorbed E there), the card beyond.
+   */
+  anchorN?: number;
+  anchorP?: number;
 }
 
 /** The fitted transfer families and what evaluating them needs (for the conductance shape beyond the probed gates). */
@@ -180,16 +187,29 @@ function cardReversal(pmos: boolean, v: number): number | null {
  * A layer's reversal curve: the fitted scalar between the lowest and highest probed gate of each
  * polarity (`probeVolts`), where each fitted conductance has absorbed the device's E; beyond them the
  * card's E(Vg) relative to its value at the nearer probed edge, times the scalar. `null` ratios (the
- * card's device off) take the nearest knot's value; a polarity without probes keeps its scalar.
+ * card's device off) take the nearest knot's value; a polarity without probes keeps its scalar. With `anchor`
+ * (the fit carried each transistor's E at its own gate, `reversalShape`) the curve is the scalar times the card's
+ * shape through the anchors everywhere, and carries the anchors.
  */
 export function reversalCurveFor(
   fitted: { ePlus: number; eMinus: number },
   probeVolts: { nmos: readonly number[]; pmos: readonly number[] },
   families?: FittedFamilies,
+  anchor?: { nmos: number; pmos: number },
 ): ReversalCurve {
   const [vLo, vHi] = sky130NominalCurves().gateRange;
   const count = Math.round((vHi - vLo) / STEP) + 1;
   const supply = families?.supply ?? NOMINAL_CIRCUIT.supply;
+  if (anchor) {
+    // The fit carried E per transistor (reversalShape): its conductances are the device's own, not E-absorbing ones.
+    const sh = reversalShape(anchor, supply);
+    return {
+      ...sh,
+      ePlus: sh.ePlus.map((x) => x * fitted.ePlus),
+      eMinus: sh.eMinus.map((x) => x * fitted.eMinus),
+      ...(families ? conductanceFactors(probeVolts, families, vLo, count) : {}),
+    };
+  }
   const curve = (pmos: boolean, probed: readonly number[], scalar: number): Float64Array => {
     const out = new Float64Array(count).fill(scalar);
     if (probed.length === 0) return out;
@@ -229,6 +249,48 @@ function conductanceFactors(
     gFactorN: conductanceFactor(false, probeVolts.nmos, fam, card, vLo, count),
     gFactorP: conductanceFactor(true, probeVolts.pmos, fam, card, vLo, count),
   };
+}
+
+/**
+ * Gates (die volts) the fitted E+ and E- are the reversal potentials at when the fit carries E per transistor
+ * (`LayerFitInput.gateReversal`): mid the sweep codes of the SPICE dies (NMOS 0.54-0.60 V, PMOS 1.07-1.12 V), so the
+ * fitted scalars stay near what the scalar model fits. Fixed, so dies' scalars compare (the model's family of curves
+ * does not depend on them: another anchor rescales the scalar by the card's ratio).
+ */
+export const REVERSAL_ANCHOR_VOLTS: Readonly<{ nmos: number; pmos: number }> = { nmos: 0.55, pmos: 1.1 };
+
+/** The gate at which the nominal device conducts as a transistor with threshold shift `dVth` (transfer-fit.ts) does at `v`. */
+export function effectiveGate(pmos: boolean, v: number, dVth: number): number {
+  return pmos ? v + dVth : v - dVth;
+}
+
+/**
+ * E against the gate relative to E at the anchor gates: the card's E(Vg) (local, at 1.1 V membrane) over its value at the
+ * anchor, per polarity, on the whole grid; knots where the card's device is off hold the value next to them (outward
+ * from the anchor). A fitted scalar times this is a transistor's E at its effective gate (`effectiveGate`), so a
+ * transistor driven far from the anchor (a strong PMOS beside a weak NMOS, whose rows nearly cancel) gets its own E.
+ * A PMOS reads the card at the gate shifted by the supply's deviation (`cardGate`).
+ */
+export function reversalShape(anchor: { nmos: number; pmos: number }, supply: number): ReversalCurve {
+  const [vLo, vHi] = sky130NominalCurves().gateRange;
+  const count = Math.round((vHi - vLo) / STEP) + 1;
+  const clampGate = (v: number) => Math.min(vHi, Math.max(vLo, v));
+  const shape = (pmos: boolean, a: number): Float64Array => {
+    const out = new Float64Array(count).fill(1);
+    const ref = cardReversal(pmos, clampGate(cardGate(pmos, a, supply)));
+    if (ref === null) throw new RangeError(`the card's ${pmos ? 'PMOS' : 'NMOS'} is off at the reversal anchor ${a} V; pick an anchor inside the sweep codes`);
+    const k0 = Math.min(count - 1, Math.max(0, Math.round((a - vLo) / STEP)));
+    for (const dir of [-1, 1]) {
+      let last = 1;
+      for (let k = dir < 0 ? k0 : k0 + 1; k >= 0 && k < count; k += dir) {
+        const e = cardReversal(pmos, clampGate(cardGate(pmos, vLo + k * STEP, supply)));
+        if (e !== null) last = e / ref;
+        out[k] = last;
+      }
+    }
+    return out;
+  };
+  return { vStart: vLo, vStep: STEP, ePlus: shape(false, anchor.nmos), eMinus: shape(true, anchor.pmos), anchorN: anchor.nmos, anchorP: anchor.pmos };
 }
 
 /** E of a polarity at gate `v` (effective: the transistor's threshold shift applied). */

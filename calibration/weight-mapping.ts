@@ -17,7 +17,7 @@ import { NMOS } from '../models/chips/chip-backend.ts';
 import { codeToVolts, dacMaxCode, safeCodeRange } from '../wire/dac.ts';
 import { drainCurrent, gateVoltageFor, type MosfetMismatch, type MosfetParams } from '../models/neuron/transfer-curve.ts';
 import { conductanceToSiemens, reversalPotentials, siemensToConductance, type NeuronCircuit } from '../models/neuron/units.ts';
-import { driveFactor, type ReversalCurve } from './reversal-curve.ts';
+import { driveFactor, effectiveGate, type ReversalCurve } from './reversal-curve.ts';
 
 /** What maps a conductance to a gate voltage on one chip layer: nominal curves or a calibrated profile. */
 export interface LayerCurves {
@@ -134,7 +134,7 @@ export class LayerCodeRule {
     if (!reversal) return 1;
     const pmos = !this.isNmos(r);
     // A threshold shift acts as a gate offset (|Vgs| smaller for a positive shift), as on the die.
-    return driveFactor(reversal, pmos, pmos ? v + this.m.dVth : v - this.m.dVth, pmos ? this.eFit.eMinus : this.eFit.ePlus);
+    return driveFactor(reversal, pmos, effectiveGate(pmos, v, this.m.dVth), pmos ? this.eFit.eMinus : this.eFit.ePlus);
   }
 
   /** The nearest code clamped to the window, and whether the target lay beyond the window's far end. */

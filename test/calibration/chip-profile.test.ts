@@ -103,7 +103,8 @@ describe('chip profile files', () => {
     const q = decodeChipProfile(bytes(p), 'mem');
     expect(q.layers[0].reversal!.gFactorN).toEqual(p.layers[0].reversal!.gFactorN);
     expect(q.layers[0].reversal!.gFactorP).toEqual(p.layers[0].reversal!.gFactorP);
-    expect(q.schemaVersion).toBe(2);
+    expect(q.schemaVersion).toBe(PROFILE_SCHEMA_VERSION);
+    expect(q.layers[0].reversal!.anchorN).toBeUndefined();
     expect(q.layers[0].reversal!.ePlus).toEqual(p.layers[0].reversal!.ePlus);
     expect(q.layers[0].reversal!.eMinus).toEqual(p.layers[0].reversal!.eMinus);
     expect(q.layers[1].reversal).toBeUndefined();
@@ -119,6 +120,19 @@ describe('chip profile files', () => {
     const prof = d.meta.profile as { layers: { reversal?: { ePlus: number[] } }[] };
     prof.layers[0].reversal!.ePlus[3] = 0.5;
     expect(() => decodeChipProfile(Buffer.concat(encodeArrays(d.meta, d.arrays)), 'p.slp')).toThrow(/layers\.0\.reversal\.ePlus\.3/);
+  });
+
+  it('carries the gates a reversal curve is anchored at (schema 3), and still loads a version 2 file', () => {
+    const p = sample();
+    p.layers[0].reversal = reversalCurveFor({ ePlus: 6.2, eMinus: -3.1 }, { nmos: [0.55, 0.6], pmos: [1.1, 1.15] }, undefined, { nmos: 0.55, pmos: 1.1 });
+    const q = decodeChipProfile(bytes(p), 'mem');
+    expect(q.schemaVersion).toBe(3);
+    expect(q.layers[0].reversal!.anchorN).toBe(0.55);
+    expect(q.layers[0].reversal!.anchorP).toBe(1.1);
+    expect(q.layers[0].reversal!.eMinus).toEqual(p.layers[0].reversal!.eMinus);
+    const v2 = decodeArrays(bytes(sample()), 'x');
+    const meta = { ...v2.meta, profile: { ...(v2.meta.profile as object), schemaVersion: 2 } };
+    expect(decodeChipProfile(Buffer.concat(encodeArrays(meta, v2.arrays)), 'v2.slp').schemaVersion).toBe(2);
   });
 
   it('refuses a newer schema with an upgrade hint', () => {

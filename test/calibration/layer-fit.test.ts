@@ -6,8 +6,16 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backendTarget } from '../../calibration/backend-target.ts';
 import { calibrateChip, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
-import { NOISE_TICKS } from '../../calibration/layer-fit.ts';
+import { buildDataset, LayerFitter, NOISE_TICKS } from '../../calibration/layer-fit.ts';
+import { neuronCrossing } from '../../calibration/neuron-model.ts';
+import type { LayerSamples } from '../../calibration/probe-run.ts';
+import { logConductance, type CurveFamily } from '../../calibration/transfer-fit.ts';
 import { BehavioralChip } from '../../models/chips/behavioral-chip.ts';
+import { dualRailLayer } from '../../models/chips/chip-backend.ts';
+import { sky130NominalCurves } from '../../models/chips/sky130-curves.ts';
+import { DEFAULT_DAC } from '../../models/chips/sky130-nominal.ts';
+import { codeToVolts, voltsToCode } from '../../wire/dac.ts';
+import { mulberry32 } from '../../models/datasets/rng.ts';
 
 let res: CalibrationResult;
 beforeAll(async () => {
@@ -139,4 +147,171 @@ describe('LayerFitter sweep observations', () => {
     expect(transistors).toBe(6 * 3);
     expect(most).toBeGreaterThan((Math.max(f.data.codesN.length, f.data.codesP.length) * 2 + 2) * 4);
   }, 120_000);
+});
+
+/**
+ * A synthetic layer whose transistors follow the card's E(Vg) (read straight from sky130NominalCurves, not through
+ * reversal-curve.ts): each NMOS's E is E+ times the card's E+ at its effective gate over the card's at 0.55 V, each
+ * PMOS's likewise from 1.1 V. The held-out patterns hold an input at a weak NMOS code and a strong PMOS code, whose
+ * two rows nearly cancel: there a few per cent of E- is tens of per cent of the net drive.
+ */
+describe('LayerFitter with each transistor’s E at its gate (gateReversal)', () => {
+  const card = sky130NominalCurves();
+  const ctx = { supply: 1.8, temperatureC: 27 };
+  const anchor = { nmos: 0.55, pmos: 1.1 };
+  const globals = { ePlus: 6.2, eMinus: -3.3, kickNmos: 0, kickPmos: 0 };
+  const nIn = 3;
+  const n = 2;
+  const perUnit = 200;
+  const geometry = dualRailLayer(nIn, n);
+  const fam = (polarity: 'nmos' | 'pmos', vth: number, at: number, g: number): CurveFamily => {
+    const base: CurveFamily = { polarity, vth, n: 1.4, lnScale: 0 };
+    return { ...base, lnScale: Math.log(g) - logConductance(base, at, ctx) };
+  };
+  // Sweep codes where a lone NMOS fires in 10-45 % of the window, PMOS codes that slow its pair.
+  const families = { nmos: fam('nmos', 0.45, 0.55, 4), pmos: fam('pmos', 0.55, 1.1, 0.8) };
+  const code = (v: number) => voltsToCode(DEFAULT_DAC, v);
+  const nCodes = [0.53, 0.55, 0.57, 0.59, 0.61].map(code);
+  const pCodes = [1.06, 1.08, 1.1, 1.12].map(code);
+  const offP = 1023;
+  const rng = mulberry32(7);
+  // The die: per transistor threshold shift (volts) and ln gain.
+  const dv = Float64Array.from({ length: 2 * nIn * n }, () => 0.012 * (rng() * 2 - 1));
+  const lg = Float64Array.from({ length: 2 * nIn * n }, () => 0.03 * (rng() * 2 - 1));
+  const theta = [1.0, 1.02];
+  const delay = 0.04;
+  const cardE = (pmos: boolean, v: number) => card.reversal(pmos ? 'pmos' : 'nmos', v)!;
+  /** The die's spike time of neuron i for codes (rows x n) and input times (+Infinity = silent input). */
+  const spike = (i: number, codes: Uint16Array, times: Float64Array, u0 = 0): number => {
+    const order = [...times.keys()].filter((j) => Number.isFinite(times[j]!)).sort((a, b) => times[a]! - times[b]!);
+    const inp = {
+      count: order.length,
+      times: new Float64Array(nIn),
+      gE: new Float64Array(nIn),
+      gI: new Float64Array(nIn),
+      kick: new Float64Array(nIn),
+      fE: new Float64Array(nIn),
+      fI: new Float64Array(nIn),
+    };
+    order.forEach((j, k) => {
+      const vN = codeToVolts(DEFAULT_DAC, codes[2 * j * n + i]!);
+      const vP = codeToVolts(DEFAULT_DAC, codes[(2 * j + 1) * n + i]!);
+      const kn = (i * nIn + j) * 2;
+      inp.times[k] = times[j]!;
+      inp.gE[k] = vN > 0 ? Math.exp(logConductance(families.nmos, vN, ctx, dv[kn]!, lg[kn]!)) : 0;
+      inp.gI[k] = vP < 1.8 ? Math.exp(logConductance(families.pmos, vP, ctx, dv[kn + 1]!, lg[kn + 1]!)) : 0;
+      inp.fE[k] = vN > 0 ? cardE(false, vN - dv[kn]!) / cardE(false, anchor.nmos) : 1;
+      inp.fI[k] = vP < 1.8 ? cardE(true, vP + dv[kn + 1]!) / cardE(true, anchor.pmos) : 1;
+    });
+    inp.kick[0] += u0;
+    const t = neuronCrossing(inp, { ePlus: globals.ePlus, eMinus: globals.eMinus, theta: theta[i]!, ideal: false }) + delay;
+    return t < 1 ? t : Infinity;
+  };
+  const swing = 0.4;
+  const block = (kind: LayerSamples['kind'], rows: { codes: Uint16Array; times: Float64Array }[], restShiftVolts = 0): LayerSamples[] =>
+    rows.map((r) => ({
+      layer: 0,
+      kind,
+      batch: 1,
+      codes: r.codes,
+      inputs: r.times,
+      out: Float64Array.from({ length: n }, (_, i) => spike(i, r.codes, r.times, -restShiftVolts / swing)),
+      ...(restShiftVolts ? { restShiftVolts } : {}),
+    }));
+  const config = (set: (j: number) => [number, number]) => {
+    const c = new Uint16Array(2 * nIn * n);
+    for (let j = 0; j < nIn; j++) {
+      const [cn, cp] = set(j);
+      for (let i = 0; i < n; i++) {
+        c[2 * j * n + i] = cn;
+        c[(2 * j + 1) * n + i] = cp;
+      }
+    }
+    return c;
+  };
+  const lone = (j: number, t = 0.02) => Float64Array.from({ length: nIn }, (_, k) => (k === j ? t : Infinity));
+  const samples: LayerSamples[] = [];
+  for (let rep = 0; rep < 2; rep++) {
+    for (const cn of nCodes) for (let j = 0; j < nIn; j++) samples.push(...block('sweep-n', [{ codes: config(() => [cn, offP]), times: lone(j) }]));
+    // Raised precharge (the membrane starts below rest): pins each threshold and E+.
+    for (const dV of [0.1, 0.2, 0.3, 0.4])
+      for (const cn of nCodes) for (let j = 0; j < nIn; j++) samples.push(...block('sweep-n', [{ codes: config(() => [cn, offP]), times: lone(j) }], dV));
+    // Pairs: the NMOS partner at a reference code, the PMOS slowing the pair 1.1-1.5x.
+    for (const cp of pCodes) for (let j = 0; j < nIn; j++) samples.push(...block('sweep-p', [{ codes: config(() => [nCodes[1]!, cp]), times: lone(j) }]));
+  }
+  const random = (kind: 'pattern' | 'heldout', count: number, cancel: boolean) => {
+    const out: LayerSamples[] = [];
+    for (let s = 0; s < count; s++) {
+      const codes = config((j) =>
+        cancel && j === 0 ? [nCodes[0]!, pCodes[0]!] : [nCodes[Math.floor(rng() * 4)]!, rng() < 0.5 ? offP : pCodes[1 + Math.floor(rng() * 3)]!],
+      );
+      const times = Float64Array.from({ length: nIn }, (_, j) => (cancel && j === 0 ? 0.01 : rng() < 0.7 ? 0.01 + 0.3 * rng() : Infinity));
+      if (cancel && Number.isFinite(times[1]!)) times[1] = 0.2 + 0.2 * rng();
+      out.push(...block(kind, [{ codes, times }]).map((b) => ({ ...b, repeat: 0 })));
+    }
+    return out;
+  };
+  samples.push(...random('pattern', 60, false), ...random('pattern', 6, true), ...random('heldout', 40, true));
+
+  /** A fitter of the samples at the die's own values, disturbed by `by` (the families stay the die's: what differs is the E model alone). */
+  const fitterAt = (gateReversal: boolean, by: number): LayerFitter => {
+    const data = buildDataset({
+      layer: 0,
+      geometry,
+      dac: DEFAULT_DAC,
+      ctx,
+      perUnit,
+      driven: nIn,
+      horizon: 1,
+      swingVolts: swing,
+      samples,
+      ...(gateReversal ? { gateReversal: anchor } : {}),
+    });
+    const f = new LayerFitter(data, false, families);
+    for (let i = 0; i < n; i++) {
+      f.state.theta[i] = theta[i]! * (1 + 0.6 * by);
+      f.state.delay[i] = delay + 0.1 * by;
+      for (let j = 0; j < nIn; j++) {
+        const k = (i * nIn + j) * 2;
+        f.state.dVthN[i * nIn + j] = dv[k]!;
+        f.state.lnGainN[i * nIn + j] = lg[k]! + by;
+        f.state.dVthP[i * nIn + j] = dv[k + 1]!;
+        f.state.lnGainP[i * nIn + j] = lg[k + 1]! - by;
+      }
+    }
+    return f;
+  };
+  const heldOutRmse = (gateReversal: boolean): number => {
+    const f = fitterAt(gateReversal, 0.05);
+    let se = 0;
+    let cnt = 0;
+    for (let i = 0; i < n; i++) {
+      f.fitNeuron(i, globals, 12, true);
+      f.polishNeuron(i, globals, 10);
+      for (const r of f.residualsFixed(i, globals, 0, 'heldout')) {
+        se += (r * NOISE_TICKS) ** 2;
+        cnt++;
+      }
+    }
+    expect(cnt).toBeGreaterThan(30);
+    return Math.sqrt(se / cnt);
+  };
+
+  it("reproduces the die's spike times at its own values: each transistor's E is the card's at its effective gate", () => {
+    for (const gate of [true, false]) {
+      const f = fitterAt(gate, 0);
+      let worst = 0;
+      for (let i = 0; i < n; i++) for (const r of f.residualsFixed(i, globals)) worst = Math.max(worst, Math.abs(r * NOISE_TICKS));
+      // Without it the same values are ticks off: one E+ and one E- cannot be the card's at every gate.
+      if (gate) expect(worst).toBeLessThan(1e-4);
+      else expect(worst).toBeGreaterThan(0.3);
+    }
+  });
+
+  it('predicts held-out patterns whose rows nearly cancel several times better than one E+ and one E- per chip', () => {
+    const without = heldOutRmse(false);
+    const withE = heldOutRmse(true);
+    expect(withE).toBeLessThan(0.3 * without);
+    expect(withE).toBeLessThan(0.5);
+  });
 });

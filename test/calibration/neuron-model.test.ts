@@ -127,6 +127,68 @@ describe('single-neuron model', () => {
     );
   });
 
+  it("with each input's own E (fE, fI) matches the exact solver on synapses split between two wider reversal potentials", () => {
+    // A synapse (g, E) acts as a at E1 plus b at E2 with a + b = g and a E1 + b E2 = g E (E2 <= E <= E1): the
+    // exact solver, which knows one E+ and one E- per layer, is then the reference for per-input E.
+    const [E1, E2] = [30, -30];
+    fc.assert(
+      fc.property(
+        ...neuronCase(0.05, 1),
+        fc.array(fc.double({ min: 0.7, max: 1.3, noNaN: true }), { minLength: 16, maxLength: 16 }),
+        (inputs, ePlus, eMinus, theta, _ideal, f) => {
+          const s = [...inputs].sort((a, b) => a.t - b.t);
+          const fE = Float64Array.from(s, (_, k) => f[2 * k]!);
+          const fI = Float64Array.from(s, (_, k) => f[2 * k + 1]!);
+          const G = s.map((x) => x.gE + x.gI);
+          const A = s.map((x, k) => x.gE * ePlus * fE[k]! + x.gI * eMinus * fI[k]!);
+          const a = s.map((_, k) => (A[k]! - G[k]! * E2) / (E1 - E2));
+          const ref = reference(
+            s.map((x) => x.t),
+            a,
+            s.map((_, k) => G[k]! - a[k]!),
+            s.map((x) => x.k),
+            E1,
+            E2,
+            theta,
+            false,
+          );
+          const inp = {
+            count: s.length,
+            times: Float64Array.from(s, (x) => x.t),
+            gE: Float64Array.from(s, (x) => x.gE),
+            gI: Float64Array.from(s, (x) => x.gI),
+            kick: Float64Array.from(s, (x) => x.k),
+            fE,
+            fI,
+          };
+          const got = neuronCrossing(inp, { ePlus, eMinus, theta, ideal: false });
+          if (ref === Infinity) expect(got).toBe(Infinity);
+          else expect(got).toBeCloseTo(ref, 8);
+          // The gradients carry the factors: dT/dgE, dT/dE+ against central differences.
+          const buf = crossingGradBuffers(s.length);
+          const T = neuronCrossingGrad(inp, { ePlus, eMinus, theta, ideal: false }, buf);
+          if (!Number.isFinite(T)) return;
+          const h = 1e-6;
+          const at = (ep: number, em: number) => neuronCrossing(inp, { ePlus: ep, eMinus: em, theta, ideal: false });
+          const dep = (at(ePlus + h, eMinus) - at(ePlus - h, eMinus)) / (2 * h);
+          const dem = (at(ePlus, eMinus + h) - at(ePlus, eMinus - h)) / (2 * h);
+          const g0 = inp.gE[0]!;
+          inp.gE[0] = g0 + h;
+          const up = at(ePlus, eMinus);
+          inp.gE[0] = g0 - h;
+          const down = at(ePlus, eMinus);
+          inp.gE[0] = g0;
+          const dg = (up - down) / (2 * h);
+          // A crossing on a kink (its interval changes within +-h) has no derivative to compare.
+          const ok = (x: number, y: number) => Math.abs(x - y) <= 1e-4 * (1 + Math.abs(y));
+          if (Math.abs(at(ePlus + 1e-3, eMinus) - T) > 0.1) return;
+          expect(ok(buf.dEPlus, dep) && ok(buf.dEMinus, dem) && ok(buf.dgE[0]!, dg)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('inverts a single excitatory synapse exactly (closed form against the solver)', () => {
     for (const [g, ePlus, theta, u0] of [
       [0.7, 9.5, 1, 0],

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { DRIVE_MATCH_UREF, driveFactor, processPosition, reversalAt, reversalCurveFor } from '../../calibration/reversal-curve.ts';
+import {
+  DRIVE_MATCH_UREF,
+  driveFactor,
+  effectiveGate,
+  processPosition,
+  REVERSAL_ANCHOR_VOLTS,
+  reversalAt,
+  reversalCurveFor,
+  reversalShape,
+} from '../../calibration/reversal-curve.ts';
 import { mapLayer, type LayerCurves } from '../../calibration/weight-mapping.ts';
 import { dualRailLayer } from '../../models/chips/chip-backend.ts';
 import { gateVoltagesToLayer } from '../../models/chips/gate-to-layer.ts';
@@ -25,6 +34,30 @@ describe('reversal curve (E+- against the gate)', () => {
     expect(reversalAt(r, false, 0.4)).toBeLessThan(6.5);
     expect(Math.abs(reversalAt(r, true, 1.35))).toBeLessThan(3.3);
     for (const e of [...r.ePlus, ...r.eMinus.map((x) => -x)]) expect(e).toBeGreaterThan(0);
+  });
+
+  it("anchored at REVERSAL_ANCHOR_VOLTS, times the card's E at the anchor gives the card's E at every gate (PMOS read at the supply-shifted gate)", () => {
+    const a = REVERSAL_ANCHOR_VOLTS;
+    const sh = reversalShape(a, NOMINAL_CIRCUIT.supply);
+    expect(reversalAt(sh, false, a.nmos)).toBeCloseTo(1, 12);
+    expect(reversalAt(sh, true, a.pmos)).toBeCloseTo(1, 12);
+    for (const v of [0.4, 0.5, 0.53, 0.6, 0.65]) expect(reversalAt(sh, false, v) * card.reversal('nmos', a.nmos)!).toBeCloseTo(card.reversal('nmos', v)!, 6);
+    for (const v of [1.0, 1.06, 1.12, 1.2, 1.3]) expect(reversalAt(sh, true, v) * card.reversal('pmos', a.pmos)!).toBeCloseTo(card.reversal('pmos', v)!, 6);
+    // 20 mV above the card's supply: the die's PMOS at v is the card's at v - 20 mV, the anchor's too.
+    const hi = reversalShape(a, NOMINAL_CIRCUIT.supply + 0.02);
+    for (const v of [1.02, 1.1, 1.2]) expect(reversalAt(hi, true, v)).toBeCloseTo(card.reversal('pmos', v - 0.02)! / card.reversal('pmos', a.pmos - 0.02)!, 6);
+    // A transistor's own gate: a PMOS 20 mV strong (dVth -0.02) at 1.1 V has the card's E at 1.08 V; an NMOS the other way.
+    expect(effectiveGate(true, 1.1, -0.02)).toBeCloseTo(1.08, 12);
+    expect(effectiveGate(false, 0.55, 0.01)).toBeCloseTo(0.54, 12);
+    // sky130: |E-| grows toward strong PMOS gates, about 5 % from 1.1 to 1.06 V, which is what a weak NMOS beside it must see.
+    expect(reversalAt(sh, true, 1.06)).toBeGreaterThan(1.04);
+    // The layer's curve with the anchor: the fitted scalar times the shape everywhere (inside the probes too), anchors carried.
+    const r = reversalCurveFor({ ePlus: 6.3, eMinus: -3.3 }, probes, undefined, a);
+    expect(r.anchorN).toBe(a.nmos);
+    expect(r.anchorP).toBe(a.pmos);
+    for (const v of [0.35, 0.55, 0.58]) expect(reversalAt(r, false, v)).toBeCloseTo((6.3 * card.reversal('nmos', v)!) / card.reversal('nmos', a.nmos)!, 6);
+    for (const v of [1.15, 1.4]) expect(reversalAt(r, true, v)).toBeCloseTo((-3.3 * card.reversal('pmos', v)!) / card.reversal('pmos', a.pmos)!, 6);
+    expect(reversalCurveFor({ ePlus: 6.3, eMinus: -3.3 }, probes).anchorN).toBeUndefined();
   });
 
   it("places the die's process point from the fitted families' conductance level at the probed gates", () => {
