@@ -202,7 +202,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         `in-situ fine-tuning (${label(name)})`,
         () => finetune(r, out, profilePath, opts, deployedReads.get(name)),
         (s) =>
-          `device test accuracy ${formatPercent(s.deployed_acc)} -> ${formatPercent(s.finetuned_acc)} in ${s.epochs} epochs (${s.batches} batches, ${s.changed_codes_per_batch.toFixed(0)} codes changed per batch)`,
+          `device test accuracy ${formatPercent(s.deployed_acc)} -> ${formatPercent(s.finetuned_acc)} in ${s.epochs} epochs (${s.batches} batches, ${s.changed_codes_per_batch.toFixed(0)} codes changed per batch)${s.kept_state === 'deployment' ? '; kept the deployment itself: no epoch beat it significantly on validation' : s.kept_state === 'epoch' ? `; kept epoch ${s.kept_epoch}` : ''}`,
       );
       r.finetuned_acc = ft.finetuned_acc;
       r.finetuned_twin_acc = ft.twin_acc;
