@@ -7,7 +7,9 @@
  *   demo_twin_acc, demo_nominal_acc,           its Fashion-MNIST figures: twin, deployed through nominal
  *   demo_calibrated_acc, demo_finetuned_acc    and calibrated curves, after in-situ fine-tuning
  *   runs: per chip { device, demo_s, demo_peak_rss_mb, demo_cpu_s, accuracies, test_samples,
- *                    finetune_kept_epoch (0 = the deployment), finetune_val_acc (per epoch), finetune_last_epoch_acc,
+ *                    finetune_kept_epoch (0 = the deployment), finetune_kept_state, finetune_val_acc (per epoch),
+ *                    finetune_val_comparisons (per epoch against the deployment: gained, lost, p), finetune_keep_alpha,
+ *                    finetune_deployed_read ('reused': the deploy stage's read is epoch 0's), finetune_last_epoch_acc,
  *                    no_spike, rmse_pnn_ticks, stages: { name: [wall s, CPU s] },
  *                    deployed_drive_err: on a behavioural die, per calibrated layer and polarity the drive the
  *                    calibrated mapping assumed at the deployed codes over the die's hidden truth, summed, - 1 }
@@ -20,7 +22,8 @@
  * 1..999 999, written to stderr before the first run, as `npm start` draws one) replace DEMO_SEED, and
  * the line adds
  *   seeds, per_seed: [{ seed, physics, twin, nominal, calibrated, finetuned (percent), finetune_kept_epoch,
- *                       finetune_last_epoch (percent), gap_points
+ *                       finetune_last_epoch (percent), finetune_gain_points (finetuned - calibrated),
+ *                       finetune_val ([gained, lost, p] of each epoch), gap_points
  *                       (twin - calibrated), demo_s, demo_cpu_s }],
  *   worst_gap_points, calibrated_within_3_all, finetuned_ge_calibrated_all
  * (the first run's keys stay as they are).
@@ -93,7 +96,15 @@ async function deployedDrive(device: string, profilePath: string, networkPath: s
 function finetuneKept(record: string): Record<string, unknown> {
   if (!existsSync(record)) return {};
   const s = (JSON.parse(readFileSync(record, 'utf8')) as { summary?: Record<string, unknown> }).summary ?? {};
-  return { finetune_kept_epoch: s.kept_epoch ?? null, finetune_val_acc: s.val_acc ?? null, finetune_last_epoch_acc: s.last_epoch_acc ?? null };
+  return {
+    finetune_kept_epoch: s.kept_epoch ?? null,
+    finetune_kept_state: s.kept_state ?? null,
+    finetune_val_acc: s.val_acc ?? null,
+    finetune_val_comparisons: s.val_comparisons ?? null,
+    finetune_keep_alpha: s.keep_alpha ?? null,
+    finetune_deployed_read: s.deployed_read ?? null,
+    finetune_last_epoch_acc: s.last_epoch_acc ?? null,
+  };
 }
 
 interface Stage {
@@ -162,6 +173,11 @@ const perSeed = runs.map((r) => ({
   finetuned: pct(r.finetuned_acc),
   finetune_kept_epoch: r.finetune_kept_epoch ?? null,
   finetune_last_epoch: pct(r.finetune_last_epoch_acc),
+  finetune_gain_points:
+    typeof r.finetuned_acc === 'number' && typeof r.calibrated_acc === 'number' ? Number((100 * (r.finetuned_acc - r.calibrated_acc)).toFixed(1)) : null,
+  finetune_val: Array.isArray(r.finetune_val_comparisons)
+    ? (r.finetune_val_comparisons as { gained: number; lost: number; p: number }[]).map((c) => [c.gained, c.lost, Number(c.p.toPrecision(2))])
+    : null,
   gap_points: Number((100 * ((r.twin_acc as number) - (r.calibrated_acc as number))).toFixed(1)),
   demo_s: r.demo_s,
   demo_cpu_s: r.demo_cpu_s,

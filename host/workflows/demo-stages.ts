@@ -16,7 +16,7 @@ import { writeBringupJson, writeBringupReport } from './bringup-report.ts';
 import { runCalibrateWorkflow, type CalibrateSummary } from './calibrate.ts';
 import { chipTimeBase, curvesFromProfile } from '../../calibration/chip-mapping.ts';
 import { deployNetwork, evaluateOnDevice } from './deploy.ts';
-import { runFinetune, type FinetuneSummary } from './finetune.ts';
+import { runFinetune, type FinetuneOptions, type FinetuneSummary } from './finetune.ts';
 import { presetFor } from '../../models/training/presets.ts';
 import {
   DEMO_FINETUNE_VAL,
@@ -163,18 +163,29 @@ export async function deployAndMeasure(
   opts: DemoOptions,
   bar: (t: number, l: string, u: string) => Progress,
   which: 'nominal' | 'calibrated',
-): Promise<{ acc: number; noSpike: number; clipped: number; ticks: Uint16Array[] }> {
+): Promise<{ acc: number; noSpike: number; clipped: number; ticks: Uint16Array[]; read: DeployedRead }> {
   const d = await deployNetwork(device, net, { curves, signal: opts.signal });
   d.realised.dispose();
   const b = bar(data.test.n, `device (${which})`, 'samples');
   const e = await evaluateOnDevice(device, net, data.test.x, data.test.y, data.test.n, { signal: opts.signal, onProgress: (done) => b.update(done) });
   b.finish();
-  return { acc: e.accuracy, noSpike: e.noSpike, clipped: d.layers.reduce((s, l) => s + l.clipped, 0), ticks: e.sampleTicks };
+  return {
+    acc: e.accuracy,
+    noSpike: e.noSpike,
+    clipped: d.layers.reduce((s, l) => s + l.clipped, 0),
+    ticks: e.sampleTicks,
+    read: { codes: d.layers.map((l) => l.codes), labels: data.test.y, predictions: e.predictions },
+  };
 }
 
-export async function finetune(r: DemoNetworkResult, out: string, profile: string, opts: DemoOptions): Promise<FinetuneSummary> {
+/** The deploy stage's read of the test part with the codes it uploaded: fine-tuning's epoch 0 when its deployment is the same. */
+export type DeployedRead = NonNullable<FinetuneOptions['deployedRead']>;
+
+export async function finetune(r: DemoNetworkResult, out: string, profile: string, opts: DemoOptions, deployed?: DeployedRead): Promise<FinetuneSummary> {
   const spec = r.dataset;
   return runFinetune({
+    // The calibrated deployment's test read from the deploy stage: kept unchanged, the fine-tuned figure is that same read.
+    ...(deployed ? { deployedRead: deployed } : {}),
     device: opts.device,
     out,
     model: r.network,

@@ -45,7 +45,7 @@ import {
   type DemoOptions,
   type DemoSummary,
 } from './demo-options.ts';
-import { bringup, calibrate, deployAndMeasure, finetune, trainTwin } from './demo-stages.ts';
+import { bringup, calibrate, deployAndMeasure, finetune, trainTwin, type DeployedRead } from './demo-stages.ts';
 import { isolatedWeakSynapses } from './bringup-tolerance.ts';
 import { deviceAccuracy, tableRows, writeReport } from './demo-report.ts';
 
@@ -135,6 +135,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     const results: DemoNetworkResult[] = [];
     const histories = new Map<DemoDataset, EpochMetrics[]>();
     let raster: { ticks: Uint16Array[]; title: string } | undefined;
+    const deployedReads = new Map<DemoDataset, DeployedRead>();
     for (const d of datasets) {
       const trained = await stage(
         `twin training (${label(d.name)})`,
@@ -156,6 +157,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         (r) =>
           `device test accuracy through nominal curves ${deviceAccuracy(r.nominal.acc, r.nominal.noSpike, d.data.test.n)}, through the calibrated curves ${deviceAccuracy(r.calibrated.acc, r.calibrated.noSpike, d.data.test.n)} (${r.calibrated.clipped} synapses clipped)`,
       );
+      deployedReads.set(d.name, deployed.calibrated.read);
       raster ??= { ticks: deployed.calibrated.ticks, title: `${label(d.name)}, first test sample, calibrated deployment` };
       const r: DemoNetworkResult = {
         dataset: d.name,
@@ -198,9 +200,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       const out = run.file(`finetune-${name}`);
       const ft = await stage(
         `in-situ fine-tuning (${label(name)})`,
-        () => finetune(r, out, profilePath, opts),
+        () => finetune(r, out, profilePath, opts, deployedReads.get(name)),
         (s) =>
-          `device test accuracy ${formatPercent(s.deployed_acc)} -> ${formatPercent(s.finetuned_acc)} in ${s.epochs} epochs (${s.batches} batches, ${s.changed_codes_per_batch.toFixed(0)} codes changed per batch)`,
+          `device test accuracy ${formatPercent(s.deployed_acc)} -> ${formatPercent(s.finetuned_acc)} in ${s.epochs} epochs (${s.batches} batches, ${s.changed_codes_per_batch.toFixed(0)} codes changed per batch)${s.kept_state === 'deployment' ? '; kept the deployment itself: no epoch beat it significantly on validation' : s.kept_state === 'epoch' ? `; kept epoch ${s.kept_epoch}` : ''}`,
       );
       r.finetuned_acc = ft.finetuned_acc;
       r.finetuned_twin_acc = ft.twin_acc;

@@ -19,6 +19,8 @@
  * accuracy, the twin's variables (float32, `best.w<i>`) and the codes (`best.codes<l>`), so a resumed run
  * still ends on it. A checkpoint written before `best` existed loads without it (its run keeps the last
  * epoch, as it did); one whose settings ask for a validation split but that lacks `best` is refused.
+ * `val.deployed` (runs with a validation split and `settings.keepAlpha`) is which validation samples the
+ * deployment classified correctly, the reference every later epoch is compared with (finetune-keep.ts).
  */
 
 import fs from 'node:fs';
@@ -49,6 +51,11 @@ export const finetuneSettingsSchema = z.strictObject({
   pipelined: z.boolean(),
   /** Validation samples carved from the training part (absent in older checkpoints: 0, no split). */
   val: z.number().int().nonnegative().optional(),
+  /**
+   * Significance level of the keep rule (finetune-keep.ts); absent in checkpoints written before the rule: such a
+   * run keeps choosing as it began, the strictly best validation accuracy.
+   */
+  keepAlpha: z.number().gt(0).max(1).optional(),
   /** Loss settings (models/training/losses.ts LossConfig). */
   loss: z.record(z.string(), z.number()),
 });
@@ -74,6 +81,8 @@ const stateMetaSchema = z.strictObject({
   /** Batches applied so far (over all sessions). */
   steps: z.number().int().nonnegative(),
   best: z.strictObject({ epoch: z.number().int().nonnegative(), valAcc: z.number().min(0).max(1) }).optional(),
+  /** Whether the state file holds the deployment's validation correctness (`val.deployed`). */
+  valDeployed: z.boolean().optional(),
 });
 
 const commitSchema = z.strictObject({ generation: z.number().int().positive(), network: z.string(), state: z.string(), savedAt: z.string() });
@@ -90,6 +99,8 @@ export interface Checkpoint {
   /** Codes the device must hold when the batch at the cursor is measured, per layer. */
   runCodes: Uint16Array[];
   best?: BestState;
+  /** Which validation samples the deployment classified correctly (1) or not (0): the keep rule's reference. */
+  valDeployed?: Uint8Array;
 }
 
 /** The state with the best validation accuracy: the twin's variables and the codes they map to. */
@@ -145,6 +156,7 @@ export async function saveCheckpoint(dir: string, net: SpikingNetwork, c: Checkp
   c.runCodes.forEach((a, l) => (arrays[`runCodes${l}`] = a));
   c.best?.weights.forEach((a, i) => (arrays[`best.w${i}`] = a));
   c.best?.codes.forEach((a, l) => (arrays[`best.codes${l}`] = a));
+  if (c.valDeployed) arrays['val.deployed'] = c.valDeployed;
   const meta: z.infer<typeof stateMetaSchema> = {
     name: STATE_NAME,
     version: VERSION,
@@ -157,6 +169,7 @@ export async function saveCheckpoint(dir: string, net: SpikingNetwork, c: Checkp
     history: c.history,
     steps: c.steps,
     ...(c.best ? { best: { epoch: c.best.epoch, valAcc: c.best.valAcc } } : {}),
+    ...(c.valDeployed ? { valDeployed: true } : {}),
   };
   await saveArrays(path.join(dir, state), meta, arrays);
   await writeJsonAtomic(path.join(dir, CHECKPOINT_FILE), { generation: g, network, state, savedAt: new Date().toISOString() });
@@ -187,6 +200,14 @@ export async function loadCheckpoint(dir: string): Promise<{ net: SpikingNetwork
   const copy64 = (name: string) => Float64Array.from(get(name, Float64Array));
   const copy16 = (name: string) => Uint16Array.from(get(name, Uint16Array));
   const copy32 = (name: string) => Float32Array.from(get(name, Float32Array));
+  let valDeployed: Uint8Array | undefined;
+  if (meta.valDeployed) {
+    valDeployed = Uint8Array.from(get('val.deployed', Uint8Array));
+    if (valDeployed.length !== meta.settings.val)
+      throw new CheckpointError(
+        `checkpoint state ${c.state}: val.deployed holds ${valDeployed.length} samples, the run's validation split ${meta.settings.val}`,
+      );
+  }
   if ((meta.settings.val ?? 0) > 0 && !meta.best)
     throw new CheckpointError(
       `checkpoint state ${c.state} in ${dir}: the run holds out ${meta.settings.val} validation samples but the checkpoint has no best state; it was not written by this version: start a new run`,
@@ -232,6 +253,7 @@ export async function loadCheckpoint(dir: string): Promise<{ net: SpikingNetwork
       codes: Array.from({ length: meta.layers }, (_, l) => copy16(`codes${l}`)),
       runCodes: Array.from({ length: meta.layers }, (_, l) => copy16(`runCodes${l}`)),
       ...(best ? { best } : {}),
+      ...(valDeployed ? { valDeployed } : {}),
     },
   };
 }

@@ -33,11 +33,11 @@
 import { epochOrder, gatherLabels, gatherRows, miniBatches } from '../../models/datasets/batching.ts';
 import { loadDataset } from '../../models/datasets/load.ts';
 import { holdOut } from '../../models/datasets/split.ts';
-import * as tf from '@tensorflow/tfjs-core';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
 import type { SpikingNetwork } from '../../models/network/network.ts';
 import { loadNetwork, saveNetwork } from '../../models/network/serialize.ts';
 import { createSolver } from '../../models/network/solver.ts';
+import { restoreWeights, snapshotWeights } from '../../models/network/weights-snapshot.ts';
 import { evaluateNetwork } from '../../models/training/evaluate.ts';
 import { adamStep, inLoopGradients, newAdamState, type AdamState } from '../../models/training/in-loop.ts';
 import { resolveLoss } from '../../models/training/trainer.ts';
@@ -56,6 +56,7 @@ import { renderTable } from '../ui/table.ts';
 import { evaluateOnDevice } from './deploy.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type BestState, type EpochRecord, type FinetuneSettings } from './finetune-checkpoint.ts';
 import { runPipeline, type BatchTiming } from './finetune-pipeline.ts';
+import { beatsDeployment, comparePaired, correctness, KEEP_ALPHA, type PairedComparison } from './finetune-keep.ts';
 import { formatPercent } from '../ui/format.ts';
 import { SILENT_TICK } from '../../wire/ticks.ts';
 
@@ -111,6 +112,18 @@ export interface FinetuneOptions {
    * them, at the deployment and after each epoch, chooses the state the run ends with.
    */
   val?: number;
+  /**
+   * Significance level of the keep rule (finetune-keep.ts, default KEEP_ALPHA): an epoch replaces the deployment
+   * only when its gain on the validation split passes a one-sided paired sign test at this level; 1 keeps any
+   * epoch that validates better.
+   */
+  keepAlpha?: number;
+  /**
+   * A read of the test part already taken on this device with the deployment's codes (the demo's deploy stage):
+   * when the run's deployment maps to exactly these codes and the labels match, epoch 0's test figure is this
+   * read rather than a second one, so the deployment and a kept deployment are the same measurement.
+   */
+  deployedRead?: { codes: Uint16Array[]; labels: Uint8Array; predictions: Int32Array };
   /** Default true: the device measures the next batch while the host learns from the last. */
   pipelined?: boolean;
   /** Also checkpoint every N batches (0 / absent: at epoch ends only). */
@@ -141,6 +154,13 @@ export interface FinetuneSummary {
   val_acc: (number | null)[];
   /** Device test accuracy after the last epoch run, whether kept or not. */
   last_epoch_acc: number;
+  /** What the chip ends with: 'deployment' (kept_epoch 0), 'epoch' (a fine-tuned state) or 'last' (no validation split, or interrupted). */
+  kept_state: 'deployment' | 'epoch' | 'last';
+  /** The keep rule's level (null: no split, or a run begun before the rule) and each epoch's paired comparison with the deployment on validation. */
+  keep_alpha: number | null;
+  val_comparisons: ({ epoch: number } & PairedComparison)[];
+  /** Whether epoch 0's test figure is `deployedRead` ('reused') or a read of its own ('measured'). */
+  deployed_read: 'reused' | 'measured';
   batches: number;
   host_ms_per_batch: number;
   device_ms_per_batch: number | null;
@@ -165,8 +185,10 @@ interface LoopState {
   issued?: { epoch: number; batch: number; codes: Uint16Array[] };
   history: EpochRecord[];
   steps: number;
-  /** The state with the best validation accuracy so far (ties: the earlier), when there is a validation split. */
+  /** The state the run keeps so far (finetune-keep.ts; ties: the earlier), when there is a validation split. */
   best?: BestState;
+  /** The deployment's validation correctness, the keep rule's reference. */
+  valDeployed?: Uint8Array;
 }
 
 function mean(a: readonly number[]): number | null {
@@ -211,9 +233,14 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       history: c.checkpoint.history,
       steps: c.checkpoint.steps,
       ...(c.checkpoint.best ? { best: c.checkpoint.best } : {}),
+      ...(c.checkpoint.valDeployed ? { valDeployed: c.checkpoint.valDeployed } : {}),
     };
   } else {
     if (!opts.model || !opts.dataset || opts.epochs === undefined) throw new Error('a new fine-tuning run needs a model, a data set and a number of epochs');
+    if (opts.keepAlpha !== undefined && !(opts.keepAlpha > 0 && opts.keepAlpha <= 1))
+      throw new RangeError(
+        `--keep-alpha ${opts.keepAlpha}: give a significance level above 0 and at most 1, like ${KEEP_ALPHA} (1 keeps any epoch that validates better)`,
+      );
     if (!opts.profile && !opts.uncalibrated)
       throw new Error('fine-tuning needs the chip profile (--profile FILE from spikeloop calibrate), or --uncalibrated to map through nominal curves');
     checkInputFile('--model', opts.model, MODEL_FILE_FIX);
@@ -232,6 +259,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       profile: opts.profile ?? null,
       pipelined: opts.pipelined ?? true,
       loss: { ...resolveLoss({ windowWeight: 0.1 }) },
+      keepAlpha: opts.keepAlpha ?? KEEP_ALPHA,
     };
     state = { cursor: { epoch: 0, batch: 0 }, adam: newAdamState(net), codes: [], history: [], steps: 0 };
   }
@@ -259,6 +287,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       codes: state.codes,
       runCodes,
       ...(state.best ? { best: state.best } : {}),
+      ...(state.valDeployed ? { valDeployed: state.valDeployed } : {}),
     });
   try {
     // Every input is read and checked before the device is opened: the profile (its integrity
@@ -356,24 +385,56 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     };
 
     const test = data.test;
+    let deployedRead: FinetuneSummary['deployed_read'] = 'measured';
+    /** The caller's read of the test part fits this run's deployment: the same codes on the chip, the same labels. */
+    const reusableRead = () => {
+      const r = opts.deployedRead;
+      if (!r || resuming) return false;
+      const same = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.prototype.every.call(a, (x: number, i: number) => x === b[i]);
+      const fits =
+        r.predictions.length === test.n && same(r.labels, test.y) && r.codes.length === onDevice.length && r.codes.every((c, l) => same(c, onDevice[l]!));
+      if (!fits) opts.warn('note: the deployment read given does not match this run (other codes or test samples); the deployment is measured again');
+      return fits;
+    };
     const evaluate = async (epoch: number, extra: Record<string, unknown>): Promise<{ ticks: Uint16Array[] }> => {
       await drain();
       const crc = await Promise.all(onDevice.map((c, l) => device!.verifyWeights(l, c)));
       const bad = crc.find((v) => !v.ok);
       if (bad) throw new Error(`CRC check after epoch ${epoch} failed: ${bad.detail}`);
-      const e = await evaluateOnDevice(device!, net, test.x, test.y, test.n, { signal: opts.signal });
+      const reused = epoch === 0 && reusableRead() ? opts.deployedRead! : undefined;
+      // A reused read still needs the first sample's spikes of every layer (the raster); one sample is read for them.
+      const e = await evaluateOnDevice(device!, net, test.x, test.y, reused ? Math.min(1, test.n) : test.n, { signal: opts.signal });
+      const testAcc = reused ? correctness(reused.predictions, test.y).reduce((a, v) => a + v, 0) / test.n : e.accuracy;
+      if (epoch === 0) deployedRead = reused ? 'reused' : 'measured';
       const twin = evaluateNetwork(net, test, solver, { tauSoft: loss.tauSoft }).acc;
       // Selection looks at the validation split only; the test figures above are recorded, never compared.
-      const v = val ? (await evaluateOnDevice(device!, net, val.x, val.y, val.n, { signal: opts.signal })).accuracy : undefined;
-      const rec: EpochRecord = { epoch, device_acc: e.accuracy, twin_acc: twin, crc_ok: true, ...(v === undefined ? {} : { val_acc: v }), ...extra };
-      // Strictly better only: a tie keeps the earlier state (fewer changes from the deployment).
-      if (v !== undefined && (!state.best || v > state.best.valAcc)) {
-        state.best = {
-          epoch,
-          valAcc: v,
-          codes: onDevice.map((c) => c.slice()),
-          weights: net.trainableVariables().map((w) => Float32Array.from(w.dataSync() as Float32Array)),
-        };
+      const vr = val ? await evaluateOnDevice(device!, net, val.x, val.y, val.n, { signal: opts.signal }) : undefined;
+      const v = vr?.accuracy;
+      const rec: EpochRecord = {
+        epoch,
+        device_acc: testAcc,
+        twin_acc: twin,
+        crc_ok: true,
+        ...(reused ? { test_read: 'deployment read reused' } : {}),
+        ...(v === undefined ? {} : { val_acc: v }),
+        ...extra,
+      };
+      if (vr && v !== undefined) {
+        const correct = correctness(vr.predictions, val!.y);
+        let replace: boolean;
+        if (epoch === 0 || !state.best) {
+          if (epoch === 0) state.valDeployed = correct;
+          replace = !state.best;
+        } else if (settings.keepAlpha !== undefined && state.valDeployed) {
+          // The keep rule (finetune-keep.ts): a significant paired gain over the deployment, then the most correct.
+          const cmp = comparePaired(state.valDeployed, correct);
+          Object.assign(rec, { val_gained: cmp.gained, val_lost: cmp.lost, val_p: cmp.p });
+          replace = beatsDeployment(cmp, settings.keepAlpha) && (state.best.epoch === 0 || v > state.best.valAcc);
+        } else {
+          // A run begun before the rule: strictly better only, a tie keeps the earlier state.
+          replace = v > state.best.valAcc;
+        }
+        if (replace) state.best = { epoch, valAcc: v, codes: onDevice.map((c) => c.slice()), weights: snapshotWeights(net) };
       }
       state.history.push(rec);
       run.metrics.append({ ...rec });
@@ -530,13 +591,20 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       const crc = await Promise.all(best.codes.map((c, l) => device!.verifyWeights(l, c)));
       const bad = crc.find((v) => !v.ok);
       if (bad) throw new Error(`CRC check after restoring the codes of epoch ${best.epoch} failed: ${bad.detail}`);
-      net.trainableVariables().forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(best.weights[i]!, v.shape))));
+      restoreWeights(net, best.weights);
       lastTicks = (await evaluateOnDevice(device, net, test.x, test.y, Math.min(1, test.n), { signal: opts.signal })).sampleTicks;
     }
-    if (best)
+    const comparisons = state.history.flatMap((r) =>
+      typeof r.val_gained === 'number' && typeof r.val_lost === 'number' && typeof r.val_p === 'number'
+        ? [{ epoch: r.epoch, gained: r.val_gained, lost: r.val_lost, p: r.val_p }]
+        : [],
+    );
+    if (best) {
+      const why = comparisons.map((c) => `epoch ${c.epoch} +${c.gained}/-${c.lost}, p ${c.p < 0.001 ? c.p.toExponential(1) : c.p.toFixed(3)}`).join('; ');
       opts.print(
-        `kept epoch ${best.epoch}${best.epoch === 0 ? ' (the deployment)' : ''} of ${final.epoch}: validation device accuracy ${state.history.map((r) => (typeof r.val_acc === 'number' ? formatPercent(r.val_acc) : '-')).join(' / ')} (epochs 0-${final.epoch}); test ${formatPercent(kept?.device_acc)} (last epoch ${formatPercent(final.device_acc)})`,
+        `kept ${best.epoch === 0 ? 'the deployment (epoch 0)' : `epoch ${best.epoch}`} of ${final.epoch}: validation device accuracy ${state.history.map((r) => (typeof r.val_acc === 'number' ? formatPercent(r.val_acc) : '-')).join(' / ')} (epochs 0-${final.epoch})${why ? `, samples gained/lost against the deployment ${why} (replaces it at p <= ${settings.keepAlpha})` : ''}; test ${formatPercent(kept?.device_acc)} (last epoch ${formatPercent(final.device_acc)})`,
       );
+    }
 
     const host = mean(allTimings.map((t) => t.hostMs)) ?? 0;
     const devMs = mean(allTimings.flatMap((t) => (t.deviceMs === undefined ? [] : [t.deviceMs])));
@@ -561,6 +629,10 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       val_samples: settings.val ?? 0,
       val_acc: state.history.map((r) => (typeof r.val_acc === 'number' ? r.val_acc : null)),
       last_epoch_acc: final.device_acc,
+      kept_state: !best ? 'last' : best.epoch === 0 ? 'deployment' : 'epoch',
+      keep_alpha: best && settings.keepAlpha !== undefined ? settings.keepAlpha : null,
+      val_comparisons: comparisons,
+      deployed_read: deployedRead,
       batches: state.steps,
       host_ms_per_batch: host,
       device_ms_per_batch: devMs,
@@ -581,7 +653,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
           [
             { figure: 'device accuracy, deployed', value: formatPercent(summary.deployed_acc) },
             { figure: 'device accuracy, fine-tuned', value: formatPercent(summary.finetuned_acc) },
-            ...(best ? [{ figure: 'kept epoch (best on validation)', value: `${best.epoch} of ${final.epoch} (${val!.n} samples)` }] : []),
+            ...(best ? [{ figure: 'kept state (validation)', value: `${keptText(summary)} (${val!.n} samples)` }] : []),
             { figure: 'twin accuracy', value: formatPercent(summary.twin_acc) },
             { figure: 'host / device / wall ms per batch', value: `${host.toFixed(1)} / ${devMs?.toFixed(1) ?? '-'} / ${wall.toFixed(1)}` },
             { figure: 'overlap efficiency', value: summary.overlap_efficiency?.toFixed(3) ?? '-' },
@@ -619,6 +691,14 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     net.dispose();
     await device?.close().catch(() => {});
   }
+}
+
+/** The kept state in words: the deployment itself, or which epoch, and against what rule. */
+function keptText(s: FinetuneSummary): string {
+  const rule = s.keep_alpha === null ? 'best validation accuracy' : `sign test on validation, p <= ${s.keep_alpha}`;
+  if (s.kept_state === 'deployment')
+    return `the deployment itself (no epoch beat it: ${rule}); the fine-tuned figure is the deployment's${s.deployed_read === 'reused' ? ' own read' : ''}`;
+  return `epoch ${s.kept_epoch} of ${s.epochs} (${rule})`;
 }
 
 async function writeOutputs(
@@ -668,8 +748,7 @@ async function writeOutputs(
     summary: {
       'device accuracy, deployed': formatPercent(summary.deployed_acc),
       'device accuracy, fine-tuned': formatPercent(summary.finetuned_acc),
-      'kept epoch (best on validation)':
-        summary.kept_epoch === null ? 'the last (no validation split)' : `${summary.kept_epoch} (${summary.val_samples} samples)`,
+      'kept state (validation)': summary.kept_epoch === null ? 'the last epoch (no validation split)' : `${keptText(summary)} (${summary.val_samples} samples)`,
       'twin accuracy': formatPercent(summary.twin_acc),
       'overlap efficiency': summary.overlap_efficiency?.toFixed(3) ?? '-',
     },

@@ -24,6 +24,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { earliestSpike, type NetworkForward, type SpikingNetwork } from '../network/network.ts';
 import type { SpikeSolver } from '../network/solver.ts';
+import { restoreWeights, snapshotWeights } from '../network/weights-snapshot.ts';
 import type { LayerSpikes } from '../solvers/spike-tensors.ts';
 import { spikesToInputs } from '../solvers/spike-tensors.ts';
 import { stopGradient, type LossConfig } from './losses.ts';
@@ -170,15 +171,18 @@ export function adamStep(net: SpikingNetwork, state: AdamState, grads: readonly 
   if (grads.length !== vars.length || state.m.length !== vars.length) {
     throw new RangeError(`${grads.length} gradients and ${state.m.length} moments for ${vars.length} variables`);
   }
+  vars.forEach((v, i) => {
+    if (grads[i]!.length !== v.size || state.m[i]!.length !== v.size)
+      throw new RangeError(`variable ${i}: ${grads[i]!.length} gradients, ${state.m[i]!.length} moments, ${v.size} values`);
+  });
   state.step++;
   const c1 = 1 - b1 ** state.step;
   const c2 = 1 - b2 ** state.step;
-  vars.forEach((v, i) => {
+  const weights = snapshotWeights(net);
+  weights.forEach((w, i) => {
     const g = grads[i]!;
     const m = state.m[i]!;
     const s = state.v[i]!;
-    if (g.length !== v.size || m.length !== v.size) throw new RangeError(`variable ${i}: ${g.length} gradients, ${m.length} moments, ${v.size} values`);
-    const w = Float32Array.from(v.dataSync() as Float32Array);
     for (let k = 0; k < w.length; k++) {
       const gk = g[k]!;
       m[k] = b1 * m[k]! + (1 - b1) * gk;
@@ -186,6 +190,6 @@ export function adamStep(net: SpikingNetwork, state: AdamState, grads: readonly 
       const next = w[k]! - (lr * (m[k]! / c1)) / (Math.sqrt(s[k]! / c2) + eps);
       w[k] = next > 0 ? next : 0;
     }
-    tf.tidy(() => v.assign(tf.tensor(w, v.shape)));
   });
+  restoreWeights(net, weights);
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { CommandContext, OptionsSpec, ParsedOptions } from '../command.ts';
 import { deviceOption, flag, intOption, stringOption } from '../common-options.ts';
 import { FINETUNE_DEFAULTS, FINETUNE_VAL_DEFAULT, runFinetune } from '../../workflows/finetune.ts';
+import { KEEP_ALPHA } from '../../workflows/finetune-keep.ts';
 import { options as trainOptions } from './train.ts';
 
 export const name = 'finetune';
@@ -13,7 +14,7 @@ export const description =
   'device measures the next batch while the host computes the last gradient (one-batch lag, see host/workflows/README.md; ' +
   '--no-pipeline turns it off). Each epoch: CRC verified, device and twin test accuracy in DIR/metrics.jsonl, a checkpoint ' +
   '(model, optimiser, device codes, cursor). The run ends with the state whose device accuracy on a validation split of the ' +
-  'training part (--val) is best, the deployment unless an epoch beats it; the chip is left holding it (CRC-verified). Ctrl-C or a lost device leaves a resumable run: --resume DIR continues at the ' +
+  'training part (--val) is best, the deployment unless an epoch beats it significantly (a paired sign test, --keep-alpha); the chip is left holding it (CRC-verified). Ctrl-C or a lost device leaves a resumable run: --resume DIR continues at the ' +
   'batch where it stopped. Writes learning-curve.svg, spike-raster.svg, report.html and network.bin.';
 export const examples = [
   'spikeloop finetune --device mock:behavioral?seed=7 --model runs/fmnist/network.bin --profile runs/cal/profile.slp --dataset fashion-mnist --epochs 3 --out runs/ft',
@@ -47,6 +48,17 @@ export const options = {
       .pipe(z.number().max(10_000_000, 'must be <= 10000000'))
       .optional(),
   },
+  keepAlpha: {
+    type: 'string',
+    placeholder: 'P',
+    description: `significance level at which an epoch replaces the deployment: its validation samples gained against those lost, a one-sided paired sign test (default ${KEEP_ALPHA}; 1 keeps any epoch that validates better)`,
+    schema: z
+      .string()
+      .regex(/^(1|0?\.\d+|\d(\.\d+)?e-\d+)$/, 'expected a level above 0 and at most 1, like 0.05')
+      .transform(Number)
+      .pipe(z.number().gt(0, 'must be above 0').max(1, 'must be at most 1'))
+      .optional(),
+  },
   noPipeline: flag('measure and learn one after the other (no overlap, no one-batch lag)'),
   checkpointEvery: intOption('also checkpoint every N batches (default: at epoch ends)', 1, 1_000_000),
 } satisfies OptionsSpec;
@@ -54,7 +66,7 @@ export const options = {
 export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.resume) {
     if (o.out && o.out !== o.resume) return `--resume continues the run in its own folder; drop --out ${o.out} or make it ${o.resume}`;
-    for (const k of ['model', 'dataset', 'lr', 'batchSize', 'bins', 'seed', 'limitTrain', 'limitTest', 'val'] as const) {
+    for (const k of ['model', 'dataset', 'lr', 'batchSize', 'bins', 'seed', 'limitTrain', 'limitTest', 'val', 'keepAlpha'] as const) {
       if (o[k] !== undefined) return `--resume takes the run's own settings from its checkpoint; drop --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`;
     }
     if (o.noPipeline || o.uncalibrated) return "--resume takes the run's own settings from its checkpoint; drop --no-pipeline / --uncalibrated";
@@ -88,6 +100,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     limitTrain: o.limitTrain,
     limitTest: o.limitTest,
     val: o.val,
+    keepAlpha: o.keepAlpha,
     pipelined: !o.noPipeline,
     checkpointEvery: o.checkpointEvery,
     args: process.argv.slice(2),

@@ -63,6 +63,15 @@ describe('spikeloop finetune flags', () => {
       /--val '1.5': expected a count like 500, a fraction below 1/,
     ],
     [['finetune', '--resume', 'runs/a', '--val', '50'], /--resume takes the run's own settings from its checkpoint; drop --val/],
+    [
+      ['finetune', '--model', 'm.bin', '--dataset', 'iris', '--epochs', '1', '--out', 'x', '--uncalibrated', '--keep-alpha', '0.0'],
+      /--keep-alpha '0.0': must be above 0/,
+    ],
+    [
+      ['finetune', '--model', 'm.bin', '--dataset', 'iris', '--epochs', '1', '--out', 'x', '--uncalibrated', '--keep-alpha', '5%'],
+      /--keep-alpha '5%': expected a level above 0 and at most 1, like 0.05/,
+    ],
+    [['finetune', '--resume', 'runs/a', '--keep-alpha', '0.01'], /--resume takes the run's own settings from its checkpoint; drop --keep-alpha/],
   ];
   it.each(usage)('exits 2 on %j', async (argv, re) => {
     const r = await cli(...argv);

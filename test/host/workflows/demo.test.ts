@@ -88,8 +88,12 @@ describe('runDemo on a small chip', () => {
     expect(epochs.length).toBe(2);
     const kept = JSON.parse(fs.readFileSync(path.join(out, 'finetune-iris', 'record.json'), 'utf8')).summary.kept_epoch as number;
     expect(epochs[kept]!.device_acc).toBe(iris.finetuned_acc);
-    // Fine-tuning starts from the calibrated deployment: its epoch 0 is the demo's deployed figure.
+    // Fine-tuning starts from the calibrated deployment: its epoch 0 is the demo's deployed figure, the deploy
+    // stage's own read (the same codes), so a kept deployment scores exactly what was deployed.
     expect(epochs[0]!.device_acc).toBe(iris.deployed_acc);
+    const ft = JSON.parse(fs.readFileSync(path.join(out, 'finetune-iris', 'record.json'), 'utf8')).summary;
+    expect(ft.deployed_read).toBe('reused');
+    expect(epochs[0]!.test_read).toBe('deployment read reused');
     // A measured accuracy is a count over the test set.
     const n = iris.test_samples;
     expect(Math.abs(iris.finetuned_acc! * n - Math.round(iris.finetuned_acc! * n))).toBeLessThan(1e-6);

@@ -2,6 +2,8 @@
  * Fine-tuning ends on the state whose device accuracy on the validation split is best (the deployment unless
  * an epoch beats it), and the chip is left holding it. On mock:ideal (deterministic) the runs below are fixed:
  * lr 0.005 peaks on validation at epoch 1 of 4 and falls after; lr 0.2 falls below the deployment at every epoch.
+ * Which epoch may replace the deployment is the keep rule's (finetune-keep.ts, tested on its own in
+ * finetune-keep.test.ts); here PEAK runs with level 1 (any gain) so its epochs compete on accuracy alone.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +15,7 @@ import { readMetrics } from '../../../host/runs/metrics-log.ts';
 import { evaluateOnDevice } from '../../../host/workflows/deploy.ts';
 import { loadCheckpoint } from '../../../host/workflows/finetune-checkpoint.ts';
 import { runFinetune, validationSize, type FinetuneOptions } from '../../../host/workflows/finetune.ts';
+import { beatsDeployment, KEEP_ALPHA } from '../../../host/workflows/finetune-keep.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
 import { loadNetwork } from '../../../models/network/serialize.ts';
 import { FINETUNE_DEVICE, SINK, useFinetuneFixture } from './finetune-fixture.ts';
@@ -38,7 +41,8 @@ afterEach(async () => {
   for (const d of opened.splice(0)) await (d as ChipDevice & { reallyClose(): Promise<void> }).reallyClose();
 });
 
-const PEAK = { dataset: 'iris', epochs: 4, batchSize: 16, lr: 0.005, seed: 4, val: 30 } as const;
+// keepAlpha 1: any validation gain over the deployment counts (30 samples are too few for the default level to pass).
+const PEAK = { dataset: 'iris', epochs: 4, batchSize: 16, lr: 0.005, seed: 4, val: 30, keepAlpha: 1 } as const;
 const WORSE = { dataset: 'iris', epochs: 3, batchSize: 16, lr: 0.2, seed: 4, val: 20 } as const;
 
 function opts(out: string, o: Partial<FinetuneOptions>): FinetuneOptions {
@@ -88,6 +92,11 @@ describe('fine-tuning keeps the best validation state', () => {
     expect(s.twin_acc).toBe(epochs[1]!.twin_acc);
     expect(s.last_epoch_acc).toBe(epochs[4]!.device_acc);
     expect(s.last_epoch_acc).not.toBe(s.finetuned_acc);
+    expect(s.kept_state).toBe('epoch');
+    expect(s.keep_alpha).toBe(1);
+    // Every epoch compared with the deployment sample by sample: the net gain is the accuracy difference.
+    expect(s.val_comparisons.map((c) => c.epoch)).toEqual([1, 2, 3, 4]);
+    for (const c of s.val_comparisons) expect((c.gained - c.lost) / PEAK.val).toBeCloseTo(valAcc[c.epoch]! - valAcc[0]!, 10);
 
     // The chip holds the codes network.bin maps to, not the last epoch's (the checkpoint's training state).
     const kept = await codesOf(s.network, dev);
@@ -114,6 +123,7 @@ describe('fine-tuning keeps the best validation state', () => {
     const dev = opened[0]!;
     expect(s.val_acc.slice(1).every((v) => v! <= s.val_acc[0]!)).toBe(true);
     expect(s.kept_epoch).toBe(0);
+    expect(s.kept_state).toBe('deployment');
     expect(s.finetuned_acc).toBe(s.deployed_acc);
     expect(s.last_epoch_acc).toBeLessThan(s.deployed_acc);
     expect(await chipHolds(dev, await codesOf(fx.model, dev))).toBe(true);
@@ -134,6 +144,8 @@ describe('fine-tuning keeps the best validation state', () => {
     expect(resumed.kept_epoch).toBe(whole.kept_epoch);
     expect(resumed.finetuned_acc).toBe(whole.finetuned_acc);
     expect(resumed.val_acc).toEqual(whole.val_acc);
+    // The deployment's validation correctness came back from the checkpoint: the same comparisons as the whole run.
+    expect(resumed.val_comparisons).toEqual(whole.val_comparisons);
     expect(await params(resumed.network)).toEqual(await params(whole.network));
     expect(await chipHolds(dev, await codesOf(whole.network, dev))).toBe(true);
     // ... which is epoch 1's, from the checkpoint, not the last epoch's.
@@ -141,7 +153,53 @@ describe('fine-tuning keeps the best validation state', () => {
     const { net, checkpoint } = await loadCheckpoint(path.join(fx.dir, 'cut'));
     net.dispose();
     expect(await chipHolds(dev, checkpoint.best!.codes)).toBe(true);
+    expect(checkpoint.valDeployed?.length).toBe(PEAK.val);
     expect(await chipHolds(dev, checkpoint.codes)).toBe(false);
+  }, 120_000);
+
+  it("an epoch replaces the deployment only when its paired gain on validation passes the sign test at the run's level", async () => {
+    const s = await runFinetune(opts('rule', { ...PEAK, keepAlpha: undefined }));
+    expect(s.keep_alpha).toBe(KEEP_ALPHA);
+    expect(s.val_comparisons).toHaveLength(PEAK.epochs);
+    // The kept epoch is the passing one with the best validation accuracy (the earlier on a tie).
+    const passing = s.val_comparisons.filter((c) => beatsDeployment(c, KEEP_ALPHA)).map((c) => c.epoch);
+    expect(passing.length).toBeGreaterThan(0);
+    const best = passing.reduce((k, e) => (s.val_acc[e]! > s.val_acc[k]! ? e : k), passing[0]!);
+    expect(s.kept_epoch).toBe(best);
+    // Its evidence: epoch 1 gains 9 of the 30 samples, a one-sided p of 2^-9 or so: below 1e-4 nothing passes.
+    expect(Math.min(...s.val_comparisons.map((c) => c.p))).toBeGreaterThan(1e-4);
+
+    keepDevicesOpen();
+    const strict = await runFinetune(opts('strict', { ...PEAK, keepAlpha: 1e-4 }));
+    const dev = opened[0]!;
+    expect(strict.val_acc).toEqual(s.val_acc);
+    expect(strict.kept_epoch).toBe(0);
+    expect(strict.kept_state).toBe('deployment');
+    expect(strict.finetuned_acc).toBe(strict.deployed_acc);
+    expect(Math.max(...strict.val_acc.slice(1).map((v) => v!))).toBeGreaterThan(strict.val_acc[0]!);
+    expect(await chipHolds(dev, await codesOf(fx.model, dev))).toBe(true);
+    expect(await params(strict.network)).toEqual(await params(fx.model));
+    await expect(runFinetune(opts('alpha0', { ...PEAK, keepAlpha: 0 }))).rejects.toThrow(/--keep-alpha 0: give a significance level above 0/);
+  }, 120_000);
+
+  it('reuses a deployment read of the same codes for epoch 0, and measures again when the codes differ', async () => {
+    keepDevicesOpen();
+    const data = await loadDataset('iris', { seed: PEAK.seed });
+    const probe = await ChipDevice.open(DEVICE);
+    const codes = await codesOf(fx.model, probe);
+    const predictions = Int32Array.from(data.test.y, (y, i) => (i % 3 === 0 ? -1 : y)); // a read no device gave: 2/3 right
+    const read = { codes, labels: data.test.y, predictions };
+    const s = await runFinetune(opts('reuse', { ...WORSE, epochs: 1, deployedRead: read }));
+    expect(s.deployed_read).toBe('reused');
+    expect(s.deployed_acc).toBeCloseTo(predictions.filter((p, i) => p === data.test.y[i]).length / data.test.n, 12);
+    expect(s.kept_epoch).toBe(0);
+    expect(s.finetuned_acc).toBe(s.deployed_acc);
+    const other = codes.map((c) => c.map((v) => v ^ 1));
+    const warned: string[] = [];
+    const t = await runFinetune({ ...opts('remeasure', { ...WORSE, epochs: 1, deployedRead: { ...read, codes: other } }), warn: (l) => warned.push(l) });
+    expect(t.deployed_read).toBe('measured');
+    expect(t.deployed_acc).not.toBeCloseTo(s.deployed_acc, 12);
+    expect(warned.join('\n')).toMatch(/does not match this run/);
   }, 120_000);
 
   it('carves the validation split from the training part: disjoint from every training batch and from the test part', async () => {
