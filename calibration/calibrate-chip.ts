@@ -107,8 +107,8 @@ export interface CalibrateChipOptions {
   adaptive?: Partial<AdaptiveOptions>;
   /**
    * The PNN carries each transistor's E+ / E- at its own effective gate (the card's E(Vg) through the fitted scalars at
-   * REVERSAL_ANCHOR_VOLTS; layer-fit.ts `gateReversal`) instead of one E+ and one E- per chip (default false). Physics of
-   * sky130 transistors (the SPICE mock, silicon), not of the behavioural mock, whose E is one per die.
+   * REVERSAL_ANCHOR_VOLTS; layer-fit.ts `gateReversal`) instead of one E+ and one E- per chip (default false; `spikeloop
+   * calibrate --gate-reversal`). Measured on SPICE dies (docs/RESULTS.md, issue #29 item 4), not yet on behavioural ones.
    */
   gateReversal?: boolean;
   /** Skip the global fit and use these (diagnostics: e.g. a mock's hidden truth). */

@@ -39,7 +39,7 @@ export interface CalibrateWorkflowOptions {
   /** Threads for the per-neuron fits (full mode; default 1, this thread); the profile is the same for any count. */
   workers?: number;
   /** How much fitting the full mode does (calibrateChip's options of the same names; default: all of it). */
-  fit?: Pick<CalibrateChipOptions, 'polishMaxInputs' | 'restShiftVolts'>;
+  fit?: Pick<CalibrateChipOptions, 'polishMaxInputs' | 'restShiftVolts' | 'gateReversal'>;
   signal?: AbortSignal;
   print?: (line: string) => void;
   onProgress?: (stage: string, done: number, total: number) => void;
@@ -63,6 +63,8 @@ export interface CalibrateSummary {
   mode: 'full' | 'quick';
   e_plus: number;
   e_minus: number;
+  /** Whether the fit carried each transistor's E at its own gate (`--gate-reversal`). */
+  gate_reversal?: boolean;
   timer_offset_ticks: number;
   probes: number;
   seconds: number;
@@ -345,6 +347,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         ...where(),
         e_plus: res.globals.ePlus,
         e_minus: res.globals.eMinus,
+        gate_reversal: opts.fit?.gateReversal ?? false,
         timer_offset_ticks: res.profile.global.timerOffsetTicks,
         probes: res.probes.fit + res.probes.heldOut,
         seconds,

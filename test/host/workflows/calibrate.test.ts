@@ -73,6 +73,21 @@ describe('calibrate workflow over a device link', () => {
     expect(s.rmse_pnn_ticks).toBeLessThan(3 * s.floor_ticks!);
   }, 120_000);
 
+  it('with gateReversal, the profile carries the reversal anchors and a quick refit keeps them', async () => {
+    const out = join(root, 'gate-reversal');
+    const s = await runCalibrateWorkflow(device, { out, fit: { gateReversal: true }, sizes: { patternsPerConfig: 48, heldOutPatterns: 32 } });
+    expect(s.gate_reversal).toBe(true);
+    const p = await loadChipProfile(s.profile, { chipId: device.info.chipId });
+    for (const l of p.layers) {
+      expect(l.reversal?.anchorN).toBeGreaterThan(0);
+      expect(l.reversal?.anchorP).toBeGreaterThan(l.reversal!.anchorN!);
+    }
+    expect(s.rmse_pnn_ticks).toBeLessThan(3 * s.floor_ticks!);
+    const q = await runCalibrateWorkflow(device, { out, quick: true });
+    const p2 = await loadChipProfile(q.profile, { chipId: device.info.chipId });
+    expect(p2.layers.map((l) => [l.reversal?.anchorN, l.reversal?.anchorP])).toEqual(p.layers.map((l) => [l.reversal?.anchorN, l.reversal?.anchorP]));
+  }, 120_000);
+
   it('refuses a quick refit from another chip profile before touching the run folder', async () => {
     const other = await ChipDevice.open('mock:behavioral?seed=516&geometry=8-4-2');
     try {
