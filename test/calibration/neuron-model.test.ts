@@ -40,6 +40,17 @@ function neuronCase(gEMin: number, gIMax: number) {
   ] as const;
 }
 
+/** The model's inputs from a case's (time-sorted) synapse records. */
+function neuronInputs(s: readonly { t: number; gE: number; gI: number; k: number }[]) {
+  return {
+    count: s.length,
+    times: Float64Array.from(s, (x) => x.t),
+    gE: Float64Array.from(s, (x) => x.gE),
+    gI: Float64Array.from(s, (x) => x.gI),
+    kick: Float64Array.from(s, (x) => x.k),
+  };
+}
+
 describe('single-neuron model', () => {
   it('matches the exact solver on random staggered E/I inputs (PNN and ideal)', () => {
     fc.assert(
@@ -57,16 +68,7 @@ describe('single-neuron model', () => {
           theta,
           ideal,
         );
-        const got = neuronCrossing(
-          {
-            count: s.length,
-            times: Float64Array.from(s, (x) => x.t),
-            gE: Float64Array.from(s, (x) => x.gE),
-            gI: Float64Array.from(s, (x) => x.gI),
-            kick: Float64Array.from(s, (x) => x.k),
-          },
-          { ePlus: ep, eMinus: em, theta, ideal },
-        );
+        const got = neuronCrossing(neuronInputs(s), { ePlus: ep, eMinus: em, theta, ideal });
         if (ref === Infinity) expect(got).toBe(Infinity);
         else expect(got).toBeCloseTo(ref, 9);
       }),
@@ -78,13 +80,7 @@ describe('single-neuron model', () => {
     fc.assert(
       fc.property(...neuronCase(0.05, 0.5), (inputs, ePlus, eMinus, theta, ideal) => {
         const s = [...inputs].sort((a, b) => a.t - b.t);
-        const inp = {
-          count: s.length,
-          times: Float64Array.from(s, (x) => x.t),
-          gE: Float64Array.from(s, (x) => x.gE),
-          gI: Float64Array.from(s, (x) => x.gI),
-          kick: Float64Array.from(s, (x) => x.k),
-        };
+        const inp = neuronInputs(s);
         const phys = { ePlus: ideal ? 1 : ePlus, eMinus: ideal ? -1 : eMinus, theta, ideal };
         const buf = crossingGradBuffers(s.length);
         const T = neuronCrossingGrad(inp, phys, buf);
@@ -153,11 +149,7 @@ describe('single-neuron model', () => {
             false,
           );
           const inp = {
-            count: s.length,
-            times: Float64Array.from(s, (x) => x.t),
-            gE: Float64Array.from(s, (x) => x.gE),
-            gI: Float64Array.from(s, (x) => x.gI),
-            kick: Float64Array.from(s, (x) => x.k),
+            ...neuronInputs(s),
             fE,
             fI,
           };
