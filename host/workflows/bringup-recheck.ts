@@ -10,6 +10,7 @@
  */
 
 import { codeWindow, selectRows } from '../../calibration/probe-configs.ts';
+import { codeToVolts } from '../../wire/dac.ts';
 import { NMOS, PMOS } from '../../models/chips/chip-backend.ts';
 import { pdkMismatchMagnitudes, synapseVthSigma } from '../../models/chips/mismatch.ts';
 import { excitatoryFromTime, inhibitoryFromTime } from './bringup-analysis.ts';
@@ -101,9 +102,8 @@ export async function recheckWeakPmos(c: RecheckContext): Promise<void> {
     refX.push(d.pmosLnG2[k]);
     refY.push(lnG3[k]);
   }
-  const lsb = (dac.vMax - dac.vMin) / (2 ** dac.bits - 1);
   // PMOS strength grows as its code falls: ln g per volt from the layer's medians at p1 and p2.
-  const slopePerVolt = (d.pmosMedianLnG.p2 - d.pmosMedianLnG.p1) / ((codes.p1 - codes.p2) * lsb);
+  const slopePerVolt = (d.pmosMedianLnG.p2 - d.pmosMedianLnG.p1) / (codeToVolts(dac, codes.p1) - codeToVolts(dac, codes.p2));
   const pdkSigmaV = synapseVthSigma(pdkMismatchMagnitudes(), PMOS);
 
   const tails = new Set<string>();
