@@ -76,6 +76,15 @@ export function beatsDeployment(c: PairedComparison, alpha: number): boolean {
 }
 
 /**
+ * Whether a candidate epoch, compared with the deployment as `cmp`, takes over from the state kept so far: it must
+ * pass the rule, and beat the kept epoch's validation score unless the kept state is the deployment (a tie keeps the
+ * earlier). `score` is any measure increasing with correct samples on the same split (a count or an accuracy).
+ */
+export function replacesKept(cmp: PairedComparison, score: number, kept: { epoch: number; score: number }, alpha: number): boolean {
+  return beatsDeployment(cmp, alpha) && (kept.epoch === 0 || score > kept.score);
+}
+
+/**
  * The epoch to keep from the validation correctness of each epoch (index = epoch, 0 = the deployment): the
  * passing epoch with the most correct samples, the earlier on a tie; 0 when none passes.
  */
@@ -83,16 +92,12 @@ export function chooseKept(correct: readonly Uint8Array[], alpha: number): { epo
   if (correct.length === 0) throw new RangeError('chooseKept needs the deployment’s validation correctness');
   const ref = correct[0]!;
   const count = (c: Uint8Array) => c.reduce((s, v) => s + v, 0);
-  let epoch = 0;
-  let best = -1;
+  let kept = { epoch: 0, score: count(ref) };
   const comparisons = correct.map((c, e) => {
     if (e === 0) return null;
     const cmp = comparePaired(ref, c);
-    if (beatsDeployment(cmp, alpha) && count(c) > best) {
-      epoch = e;
-      best = count(c);
-    }
+    if (replacesKept(cmp, count(c), kept, alpha)) kept = { epoch: e, score: count(c) };
     return cmp;
   });
-  return { epoch, comparisons };
+  return { epoch: kept.epoch, comparisons };
 }

@@ -56,7 +56,7 @@ import { renderTable } from '../ui/table.ts';
 import { evaluateOnDevice } from './deploy.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type BestState, type EpochRecord, type FinetuneSettings } from './finetune-checkpoint.ts';
 import { runPipeline, type BatchTiming } from './finetune-pipeline.ts';
-import { beatsDeployment, comparePaired, correctness, KEEP_ALPHA, type PairedComparison } from './finetune-keep.ts';
+import { comparePaired, correctness, KEEP_ALPHA, type PairedComparison, replacesKept } from './finetune-keep.ts';
 import { formatPercent } from '../ui/format.ts';
 import { SILENT_TICK } from '../../wire/ticks.ts';
 
@@ -429,7 +429,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
           // The keep rule (finetune-keep.ts): a significant paired gain over the deployment, then the most correct.
           const cmp = comparePaired(state.valDeployed, correct);
           Object.assign(rec, { val_gained: cmp.gained, val_lost: cmp.lost, val_p: cmp.p });
-          replace = beatsDeployment(cmp, settings.keepAlpha) && (state.best.epoch === 0 || v > state.best.valAcc);
+          replace = replacesKept(cmp, v, { epoch: state.best.epoch, score: state.best.valAcc }, settings.keepAlpha);
         } else {
           // A run begun before the rule: strictly better only, a tie keeps the earlier state.
           replace = v > state.best.valAcc;
