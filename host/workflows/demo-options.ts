@@ -65,8 +65,8 @@ export const DEMO_DEFAULTS = {
 } as const;
 
 /**
- * Fashion-MNIST validation images of the fine-tuning, carved from its training images (added to finetuneTrain):
- * the device's predictions on them at the deployment and after each epoch decide the state kept (the deployment
+ * Fashion-MNIST validation images of the fine-tuning, from training images outside the twin's subset (or, when the
+ * twin took nearly all, carved from the fine-tuning's, added to finetuneTrain): the device's predictions on them at the deployment and after each epoch decide the state kept (the deployment
  * unless an epoch's paired gain passes the sign test, host/workflows/finetune-keep.ts). 500 resolved about 1.7
  * points: a +1.8-point epoch (+17/-8 samples) did not pass; 2000 make a 1.5-point gain significant
  * (docs/RESULTS.md). A device pass is a forward run only, so the extra images cost a few seconds.

@@ -181,8 +181,19 @@ export async function deployAndMeasure(
 /** The deploy stage's read of the test part with the codes it uploaded: fine-tuning's epoch 0 when its deployment is the same. */
 export type DeployedRead = NonNullable<FinetuneOptions['deployedRead']>;
 
-export async function finetune(r: DemoNetworkResult, out: string, profile: string, opts: DemoOptions, deployed?: DeployedRead): Promise<FinetuneSummary> {
+export async function finetune(
+  r: DemoNetworkResult,
+  out: string,
+  profile: string,
+  opts: DemoOptions,
+  deployed?: DeployedRead,
+  trainPartSize?: number,
+): Promise<FinetuneSummary> {
   const spec = r.dataset;
+  // Images outside the twin's training subset validate; when the twin took nearly all of them, the validation
+  // images are carved from the fine-tuning's own (so its batches still see finetuneTrain images).
+  const ftTrain = opts.fashion ? (opts.fashion.finetuneTrain ?? opts.fashion.train) : 0;
+  const unseenRoom = opts.fashion !== null && trainPartSize !== undefined && trainPartSize - opts.fashion.train - ftTrain >= DEMO_FINETUNE_VAL;
   return runFinetune({
     // The calibrated deployment's test read from the deploy stage: kept unchanged, the fine-tuned figure is that same read.
     ...(deployed ? { deployedRead: deployed } : {}),
@@ -194,10 +205,10 @@ export async function finetune(r: DemoNetworkResult, out: string, profile: strin
     epochs: opts.finetuneEpochs,
     seed: opts.seed,
     // The twin's test subset (same seed, same size: the test part does not depend on the training limit); a
-    // stratified subset of the training part, smaller than the twin's when asked, plus the validation split
-    // carved from it (so the batches still see finetuneTrain images), which chooses the epoch kept.
+    // stratified subset of the training part, smaller than the twin's when asked; and validation images, which
+    // choose the state kept, from the training part outside the twin's subset (the network file names it).
     ...(spec === 'fashion-mnist' && opts.fashion
-      ? { limitTrain: (opts.fashion.finetuneTrain ?? opts.fashion.train) + DEMO_FINETUNE_VAL, val: DEMO_FINETUNE_VAL, limitTest: opts.fashion.test }
+      ? { limitTrain: ftTrain + (unseenRoom ? 0 : DEMO_FINETUNE_VAL), val: DEMO_FINETUNE_VAL, limitTest: opts.fashion.test }
       : {}),
     ...(spec === 'iris' ? { batchSize: 16 } : {}),
     signal: opts.signal,

@@ -16,6 +16,7 @@
  * (bringup/, calibration/, finetune-<data set>/).
  */
 
+import { TRAINING_SUBSET_KEY, trainingSubset } from '../../models/datasets/training-subset.ts';
 import fs from 'node:fs';
 import { loadChipProfile } from '../../calibration/chip-profile.ts';
 import { loadDataset } from '../../models/datasets/load.ts';
@@ -122,7 +123,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     const curves = curvesFromProfile(profile, info);
 
     // 3-4. Twin training, then deployment through nominal and calibrated curves, per data set.
-    const datasets: { name: DemoDataset; data: Dataset; epochs: number }[] = [];
+    const datasets: { name: DemoDataset; data: Dataset; epochs: number; limitTrain?: number }[] = [];
     if (opts.irisEpochs > 0) datasets.push({ name: 'iris', data: await loadDataset('iris', { seed: opts.seed }), epochs: opts.irisEpochs });
     if (opts.fashion) {
       const f = opts.fashion;
@@ -130,9 +131,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         name: 'fashion-mnist',
         data: await loadDataset('fashion-mnist', { limitTrain: f.train, limitTest: f.test, seed: opts.seed }),
         epochs: f.epochs,
+        limitTrain: f.train,
       });
     }
     const results: DemoNetworkResult[] = [];
+    const trainPartSizes = new Map(datasets.map((d) => [d.name, d.data.trainPartSize]));
     const histories = new Map<DemoDataset, EpochMetrics[]>();
     let raster: { ticks: Uint16Array[]; title: string } | undefined;
     const deployedReads = new Map<DemoDataset, DeployedRead>();
@@ -146,7 +149,11 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       nets.push(trained.net);
       histories.set(d.name, trained.history);
       const file = run.file(`${d.name}-network.bin`);
-      await saveNetwork(file, trained.net, { dataset: d.name, seed: opts.seed });
+      await saveNetwork(file, trained.net, {
+        dataset: d.name,
+        seed: opts.seed,
+        [TRAINING_SUBSET_KEY]: trainingSubset(d.name, { seed: opts.seed, limitTrain: d.limitTrain }),
+      });
       const deployed = await stage(
         `deploy (${label(d.name)})`,
         async () => {
@@ -200,7 +207,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       const out = run.file(`finetune-${name}`);
       const ft = await stage(
         `in-situ fine-tuning (${label(name)})`,
-        () => finetune(r, out, profilePath, opts, deployedReads.get(name)),
+        () => finetune(r, out, profilePath, opts, deployedReads.get(name), trainPartSizes.get(name)),
         (s) =>
           `device test accuracy ${formatPercent(s.deployed_acc)} -> ${formatPercent(s.finetuned_acc)} in ${s.epochs} epochs (${s.batches} batches, ${s.changed_codes_per_batch.toFixed(0)} codes changed per batch)${s.kept_state === 'deployment' ? '; kept the deployment itself: no epoch beat it significantly on validation' : s.kept_state === 'epoch' ? `; kept epoch ${s.kept_epoch}` : ''}`,
       );

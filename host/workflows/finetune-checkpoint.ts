@@ -49,8 +49,13 @@ export const finetuneSettingsSchema = z.strictObject({
   epochs: z.number().int().nonnegative(),
   profile: z.string().nullable(),
   pipelined: z.boolean(),
-  /** Validation samples carved from the training part (absent in older checkpoints: 0, no split). */
+  /** Validation samples (absent in older checkpoints: 0, no split). */
   val: z.number().int().nonnegative().optional(),
+  /**
+   * Present when the validation samples lie outside the network's training subset (the load with this seed and
+   * limitTrain; models/datasets/training-subset.ts) and outside the run's training part; absent: carved from it.
+   */
+  valUnseen: z.strictObject({ seenSeed: z.number().int().optional(), seenLimit: z.number().int().nonnegative().optional() }).optional(),
   /**
    * Significance level of the keep rule (finetune-keep.ts); absent in checkpoints written before the rule: such a
    * run keeps choosing as it began, the strictly best validation accuracy.

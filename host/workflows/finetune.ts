@@ -33,6 +33,8 @@
 import { epochOrder, gatherLabels, gatherRows, miniBatches } from '../../models/datasets/batching.ts';
 import { loadDataset } from '../../models/datasets/load.ts';
 import { holdOut } from '../../models/datasets/split.ts';
+import { readTrainingSubset, type TrainingSubset, unseenOf } from '../../models/datasets/training-subset.ts';
+import type { UnseenTrainOptions } from '../../models/datasets/types.ts';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
 import type { SpikingNetwork } from '../../models/network/network.ts';
 import { loadNetwork, saveNetwork } from '../../models/network/serialize.ts';
@@ -72,14 +74,14 @@ export const FINETUNE_VAL_DEFAULT = { fraction: 0.1, max: 500 } as const;
 /**
  * Validation samples for a training part of `trainN`: `val` as a count (a whole number >= 1), a fraction of
  * the part (0 < val < 1), 0 (no split: the last epoch is kept), or the default. Throws naming --val when
- * the split would leave no training sample.
+ * the split, `carved` from the training part, would leave no training sample.
  */
-export function validationSize(val: number | undefined, trainN: number): number {
+export function validationSize(val: number | undefined, trainN: number, carved = true): number {
   if (val === undefined) return Math.min(FINETUNE_VAL_DEFAULT.max, Math.round(FINETUNE_VAL_DEFAULT.fraction * trainN));
   if (!(val >= 0) || (val > 1 && !Number.isInteger(val)))
     throw new RangeError(`--val ${val}: give a count of validation samples (a whole number), a fraction below 1 like 0.1, or 0 to keep the last epoch`);
   const k = val < 1 ? Math.round(val * trainN) : val;
-  if (k >= trainN)
+  if (carved && k >= trainN)
     throw new RangeError(
       `--val ${val}: ${k} validation samples leave none of the ${trainN} training samples to learn from; take fewer (e.g. --val ${Math.max(0, Math.floor(trainN / 10))}) or raise --limit-train`,
     );
@@ -107,9 +109,12 @@ export interface FinetuneOptions {
   limitTrain?: number;
   limitTest?: number;
   /**
-   * Validation samples carved from the training part (after `limitTrain`), never from the test part: a count,
-   * a fraction below 1, or 0 to keep the last epoch (default FINETUNE_VAL_DEFAULT). The device's accuracy on
-   * them, at the deployment and after each epoch, chooses the state the run ends with.
+   * Validation samples, never from the test part: a count, a fraction below 1 of the training part, or 0 to keep
+   * the last epoch (default FINETUNE_VAL_DEFAULT). When the network file names the training samples it learnt
+   * from (models/datasets/training-subset.ts) and the data set has enough others, they are training-part
+   * samples outside those and outside this run's training part; otherwise they are carved from the training
+   * part (after `limitTrain`). The device's accuracy on them, at the deployment and after each epoch, chooses
+   * the state the run ends with.
    */
   val?: number;
   /**
@@ -151,6 +156,8 @@ export interface FinetuneSummary {
   kept_epoch: number | null;
   /** Validation samples, and the device's accuracy on them per epoch (index = epoch, 0 = deployed). */
   val_samples: number;
+  /** Where they came from: 'unseen' (outside the network's training subset and the run's batches), 'carved' (from the run's training part), null (no split). */
+  val_source: 'unseen' | 'carved' | null;
   val_acc: (number | null)[];
   /** Device test accuracy after the last epoch run, whether kept or not. */
   last_epoch_acc: number;
@@ -211,6 +218,12 @@ function isLinkLoss(err: unknown): boolean {
   return /LinkClosed|LinkTimeout|Transport/.test(n);
 }
 
+/** The run's data set again with its training samples `u` stays out of (validation samples no training saw). */
+async function loadUnseen(settings: FinetuneSettings, u: UnseenTrainOptions) {
+  const d = await loadDataset(settings.dataset, { limitTrain: settings.limitTrain ?? undefined, limitTest: 1, seed: settings.seed, unseenTrain: u });
+  return d.unseen!;
+}
+
 export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummary> {
   await initBackend();
   registerGradients();
@@ -220,6 +233,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
   let settings: FinetuneSettings;
   let state: LoopState;
   let savedChip: string | undefined;
+  /** The samples the network file says trained it (new runs). */
+  let trainedOn: TrainingSubset | undefined;
   if (resuming) {
     const c = await loadCheckpoint(opts.out);
     net = c.net;
@@ -245,7 +260,9 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       throw new Error('fine-tuning needs the chip profile (--profile FILE from spikeloop calibrate), or --uncalibrated to map through nominal curves');
     checkInputFile('--model', opts.model, MODEL_FILE_FIX);
     if (opts.profile) checkInputFile('--profile', opts.profile, PROFILE_FILE_FIX);
-    net = (await loadNetwork(opts.model)).net;
+    const loaded = await loadNetwork(opts.model);
+    net = loaded.net;
+    trainedOn = readTrainingSubset(loaded.info);
     settings = {
       model: opts.model,
       dataset: opts.dataset,
@@ -304,13 +321,37 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
         `--dataset ${settings.dataset}: ${data.name} has ${data.features} features and ${data.classes} classes, the network ${net.features} features and ${net.classes} outputs: pass the data set it was trained on`,
       );
     }
-    // The validation split: carved from the loaded training part with the run's seed, so a resumed run
-    // carves the same samples; the batches learn from the rest. Never the test part.
-    if (!resuming) settings.val = validationSize(opts.val, data.train.n);
-    else if (settings.val === undefined) opts.warn('note: this run was started without a validation split: it ends with its last epoch, as it was begun');
-    const split = settings.val ? holdOut(data.train, settings.val, settings.seed) : undefined;
+    // The validation split, never the test part: samples neither the network's training nor this run's batches
+    // saw when the network file says which trained it, else carved from the loaded training part with the run's
+    // seed. Either way a resumed run takes the same samples.
+    if (!resuming) {
+      const k = validationSize(opts.val, data.train.n, false);
+      const unseen = k > 0 ? unseenOf(trainedOn, settings.dataset, k) : undefined;
+      if (unseen) {
+        const outside = await loadUnseen(settings, unseen);
+        if (outside.n === k)
+          settings.valUnseen = {
+            ...(unseen.seenSeed !== undefined ? { seenSeed: unseen.seenSeed } : {}),
+            ...(unseen.seenLimit !== undefined ? { seenLimit: unseen.seenLimit } : {}),
+          };
+        else
+          opts.warn(
+            `note: only ${outside.n} training samples lie outside the network's training subset and this run's; the ${k} validation samples are carved from this run's training part`,
+          );
+      } else if (k > 0)
+        opts.warn(
+          `note: ${opts.model} does not say which samples trained it; the ${k} validation samples are carved from this run's training part and may include some it learnt from`,
+        );
+      settings.val = settings.valUnseen ? k : validationSize(opts.val, data.train.n);
+    } else if (settings.val === undefined) opts.warn('note: this run was started without a validation split: it ends with its last epoch, as it was begun');
+    const split = settings.val && !settings.valUnseen ? holdOut(data.train, settings.val, settings.seed) : undefined;
+    const outside = settings.val && settings.valUnseen ? await loadUnseen(settings, { count: settings.val, ...settings.valUnseen }) : undefined;
+    if (outside && outside.n !== settings.val)
+      throw new Error(
+        `the run's ${settings.val} validation samples outside the network's training subset are ${outside.n} now: the data set changed; start a new run`,
+      );
     const train = split?.train ?? data.train;
-    const val = split?.val;
+    const val = split?.val ?? outside;
     device = await ChipDevice.open(opts.device);
     const info = device.info;
     if (savedChip !== undefined && savedChip !== info.chipId) {
@@ -345,6 +386,11 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       await writeFileAtomic(
         run.file('validation.json'),
         `${JSON.stringify({ samples: split.val.n, seed: settings.seed, of_train_samples: data.train.n, indices: Array.from(split.valIndices) })}\n`,
+      );
+    if (outside && !resuming)
+      await writeFileAtomic(
+        run.file('validation.json'),
+        `${JSON.stringify({ samples: outside.n, seed: settings.seed, outside_training_subset: settings.valUnseen, data_set_train_rows: Array.from(outside.rows) })}\n`,
       );
     const nL = net.layers.length;
 
@@ -627,6 +673,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       epochs: final.epoch,
       kept_epoch: best?.epoch ?? null,
       val_samples: settings.val ?? 0,
+      val_source: settings.val ? (settings.valUnseen ? 'unseen' : 'carved') : null,
       val_acc: state.history.map((r) => (typeof r.val_acc === 'number' ? r.val_acc : null)),
       last_epoch_acc: final.device_acc,
       kept_state: !best ? 'last' : best.epoch === 0 ? 'deployment' : 'epoch',

@@ -4,6 +4,7 @@
  * chosen network.
  */
 
+import { TRAINING_SUBSET_KEY, trainingSubset } from '../../models/datasets/training-subset.ts';
 import { ReluNet, trainReluNet } from '../../models/ann/relu-net.ts';
 import type { Dataset } from '../../models/datasets/types.ts';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
@@ -88,7 +89,14 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
       const chosen = bestAny.acc > bestNominal.acc ? bestAny : bestNominal;
       const deployed = mapped.withModel({ model: 'pnn', ePlus: chosen.ePlus, eMinus: chosen.eMinus, scaleFactor: chosen.scale });
       const modelFile = run.file('network.bin');
-      await saveNetwork(modelFile, deployed, { dataset: data.name, flow: 'ann-to-imc', seed: opts.seed, scale: chosen.scale, slack: search.slack });
+      await saveNetwork(modelFile, deployed, {
+        dataset: data.name,
+        flow: 'ann-to-imc',
+        seed: opts.seed,
+        scale: chosen.scale,
+        slack: search.slack,
+        [TRAINING_SUBSET_KEY]: trainingSubset(opts.dataset, opts),
+      });
       const trainMapped = evaluateNetwork(deployed, data.train, exact).acc;
       deployed.dispose();
       const summary: TrainSummary = {

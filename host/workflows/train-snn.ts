@@ -4,6 +4,7 @@
  * learning and loss curves and report.
  */
 
+import { TRAINING_SUBSET_KEY, trainingSubset } from '../../models/datasets/training-subset.ts';
 import type { Dataset, DatasetPart } from '../../models/datasets/types.ts';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
 import { initNetwork } from '../../models/network/init.ts';
@@ -197,7 +198,12 @@ export async function snnFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
   const r = await trainOneSnn(opts, s, data, run, {
     label: 'train',
     modelFile,
-    info: { dataset: data.name, source: data.source, ...(opts.chip ? { chip: opts.chip.chipId } : {}) },
+    info: {
+      dataset: data.name,
+      source: data.source,
+      [TRAINING_SUBSET_KEY]: trainingSubset(opts.dataset, opts),
+      ...(opts.chip ? { chip: opts.chip.chipId } : {}),
+    },
   });
   const { history, testAcc, testAccExact, onPnn, onPnnExact } = r;
   const testAccRaw = history.at(-1)?.test_acc_raw;

@@ -50,6 +50,13 @@ const optionsSchema = z.strictObject({
   seed: z.number().int().optional(),
   cacheDir: z.string().min(1).optional(),
   cache: z.boolean().optional(),
+  unseenTrain: z
+    .strictObject({
+      count: z.number().int().nonnegative(),
+      seenSeed: z.number().int().optional(),
+      seenLimit: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
 });
 
 /** Load a data set in the common form (see types.ts); throws DatasetError with a fix on bad input. */
@@ -58,7 +65,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '(options)');
-    throw new DatasetError(`loadDataset option ${field}: ${issue.message}; valid options are limitTrain, limitTest, seed, cacheDir, cache`);
+    throw new DatasetError(`loadDataset option ${field}: ${issue.message}; valid options are limitTrain, limitTest, seed, unseenTrain, cacheDir, cache`);
   }
   const s = parseDatasetSpec(spec);
   let raw;

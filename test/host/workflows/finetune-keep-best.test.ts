@@ -17,7 +17,9 @@ import { loadCheckpoint } from '../../../host/workflows/finetune-checkpoint.ts';
 import { runFinetune, validationSize, type FinetuneOptions } from '../../../host/workflows/finetune.ts';
 import { beatsDeployment, KEEP_ALPHA } from '../../../host/workflows/finetune-keep.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
-import { loadNetwork } from '../../../models/network/serialize.ts';
+import { partIndices } from '../../../models/datasets/split.ts';
+import { TRAINING_SUBSET_KEY, trainingSubset } from '../../../models/datasets/training-subset.ts';
+import { loadNetwork, saveNetwork } from '../../../models/network/serialize.ts';
 import { FINETUNE_DEVICE, SINK, useFinetuneFixture } from './finetune-fixture.ts';
 
 const DEVICE = FINETUNE_DEVICE;
@@ -222,6 +224,51 @@ describe('fine-tuning keeps the best validation state', () => {
     expect(v.indices.every((i) => i < data.train.n && !testRows.has(row(data.train.x, i)))).toBe(true);
     // Stratified: each of the three classes keeps its share of the training part (35 of 105 each).
     for (let c = 0; c < 3; c++) expect(v.indices.filter((i) => data.train.y[i] === c).length).toBe(10);
+  }, 120_000);
+
+  it('takes validation samples the network never trained on when its file names its training subset', async () => {
+    // The same network, its file saying it learnt from 50 of iris's 105 training samples (seed 1).
+    const { net, info } = await loadNetwork(fx.model);
+    const model = path.join(fx.dir, 'model-subset.bin');
+    await saveNetwork(model, net, { ...info, [TRAINING_SUBSET_KEY]: trainingSubset('iris', { seed: 1, limitTrain: 50 }) });
+    net.dispose();
+    const batches: Uint32Array[] = [];
+    const warned: string[] = [];
+    const run = { ...PEAK, epochs: 1, limitTrain: 30, val: 20 };
+    const s = await runFinetune({ ...opts('unseen', run), model, onBatch: (p) => batches.push(p.samples), warn: (l) => warned.push(l) });
+    expect(s.val_source).toBe('unseen');
+    expect(s.val_samples).toBe(20);
+    expect(warned.join('\n')).not.toMatch(/carved/);
+    const v = JSON.parse(fs.readFileSync(path.join(fx.dir, 'unseen', 'validation.json'), 'utf8')) as { samples: number; data_set_train_rows: number[] };
+    expect(v.samples).toBe(20);
+    // Rows of iris's training part: none among the 50 the network learnt from, nor among the run's 30, whose every
+    // sample the batches see (no carving).
+    const whole = await loadDataset('iris');
+    const raw = { ...whole, train: { x: whole.train.x, y: whole.train.y, n: whole.train.n }, test: { x: whole.test.x, y: whole.test.y, n: whole.test.n } };
+    const twin = new Set(partIndices(raw, 'train', 50, 1));
+    const own = new Set(partIndices(raw, 'train', 30, PEAK.seed));
+    expect(new Set(v.data_set_train_rows).size).toBe(20);
+    for (const r of v.data_set_train_rows) {
+      expect(twin.has(r)).toBe(false);
+      expect(own.has(r)).toBe(false);
+    }
+    expect(
+      batches
+        .flatMap((b) => Array.from(b))
+        .sort((a, b) => a - b)
+        .join(),
+    ).toBe(Array.from({ length: 30 }, (_, i) => i).join());
+    // Resumed for a second epoch, the run validates on the same samples.
+    const r = await runFinetune({ device: DEVICE, out: path.join(fx.dir, 'unseen'), resume: true, epochs: 2, ...sink });
+    expect(r.val_source).toBe('unseen');
+    expect(r.epochs).toBe(2);
+    expect(r.val_acc.every((a) => typeof a === 'number')).toBe(true);
+    expect(r.val_acc).toHaveLength(3);
+    // A network file without the record: carved from the run's training part, and said so.
+    const warnedOld: string[] = [];
+    const c = await runFinetune({ ...opts('carved', run), warn: (l) => warnedOld.push(l) });
+    expect(c.val_source).toBe('carved');
+    expect(warnedOld.join('\n')).toMatch(/does not say which samples trained it; the 20 validation samples are carved/);
   }, 120_000);
 
   it('sizes the split: a count, a fraction, 0 (no split), or a tenth of the part up to 500; never the whole part', () => {

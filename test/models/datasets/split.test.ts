@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { finishDataset, holdOut, stratifiedSplit, stratifiedSubset } from '../../../models/datasets/split.ts';
+import { finishDataset, holdOut, partIndices, stratifiedSplit, stratifiedSubset } from '../../../models/datasets/split.ts';
 import type { DatasetPart, RawDataset } from '../../../models/datasets/types.ts';
 
 const labelsArb = fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 200 });
@@ -98,6 +98,62 @@ describe('finishDataset', () => {
     const ds = finishDataset(r);
     ds.train.x[0] = 9;
     expect(r.train.x[0]).toBe(0);
+  });
+});
+
+describe('unseen training samples (LoadOptions.unseenTrain)', () => {
+  // Each row's one feature is its position in the raw training part (scaled), so rows can be identified
+  // after any reordering; labels cycle over 4 classes with unequal counts.
+  const N = 203;
+  const raw = (): RawDataset => ({
+    name: 'ids',
+    source: 'test',
+    split: 'ids split',
+    features: 1,
+    classes: 4,
+    classNames: ['a', 'b', 'c', 'd'],
+    train: { x: Float32Array.from({ length: N }, (_, i) => i / 1000), y: Uint8Array.from({ length: N }, (_, i) => (i % 7) % 4), n: N },
+    test: { x: Float32Array.from([0]), y: Uint8Array.from([0]), n: 1 },
+  });
+  const ids = (x: Float32Array) => Array.from(x, (v) => Math.round(v * 1000));
+
+  it('partIndices names the raw rows a load keeps, in its order', () => {
+    for (const o of [{ limitTrain: 50, seed: 9 }, { seed: 9 }, { limitTrain: 50 }]) {
+      const ds = finishDataset(raw(), o);
+      expect(Array.from(partIndices(raw(), 'train', o.limitTrain, o.seed)!)).toEqual(ids(ds.train.x));
+    }
+    expect(partIndices(raw(), 'train', undefined, undefined)).toBeUndefined();
+  });
+
+  it('takes samples outside this load and outside the earlier load, stratified and reproducible', () => {
+    const seen = new Set(ids(finishDataset(raw(), { limitTrain: 80, seed: 5 }).train.x));
+    const ds = finishDataset(raw(), { limitTrain: 40, seed: 11, unseenTrain: { count: 30, seenSeed: 5, seenLimit: 80 } });
+    const own = new Set(ids(ds.train.x));
+    const u = ds.unseen!;
+    expect(u.n).toBe(30);
+    expect(ids(u.x)).toEqual(Array.from(u.rows));
+    expect(new Set(u.rows).size).toBe(30);
+    for (const r of u.rows) {
+      expect(seen.has(r)).toBe(false);
+      expect(own.has(r)).toBe(false);
+      expect(u.y[Array.from(u.rows).indexOf(r)]).toBe(raw().train.y[r]);
+    }
+    // Each class keeps its share of the training part within one sample.
+    const counts = [0, 0, 0, 0];
+    for (const c of raw().train.y) counts[c]!++;
+    for (let c = 0; c < 4; c++) expect(Math.abs(u.y.filter((v) => v === c).length - (30 * counts[c]!) / N)).toBeLessThanOrEqual(1);
+    const again = finishDataset(raw(), { limitTrain: 40, seed: 11, unseenTrain: { count: 30, seenSeed: 5, seenLimit: 80 } });
+    expect(Array.from(again.unseen!.rows)).toEqual(Array.from(u.rows));
+    // The training part itself is what it is without the option.
+    expect(ids(ds.train.x)).toEqual(ids(finishDataset(raw(), { limitTrain: 40, seed: 11 }).train.x));
+  });
+
+  it('gives what is left when fewer samples are free, and none when the earlier load held the whole part', () => {
+    const few = finishDataset(raw(), { limitTrain: 100, seed: 2, unseenTrain: { count: 500, seenSeed: 7, seenLimit: 150 } });
+    const taken = new Set([...ids(few.train.x), ...ids(finishDataset(raw(), { limitTrain: 150, seed: 7 }).train.x)]);
+    expect(taken.size).toBeGreaterThan(150);
+    expect(few.unseen!.n).toBe(N - taken.size);
+    expect(finishDataset(raw(), { limitTrain: 10, unseenTrain: { count: 5 } }).unseen!.n).toBe(0);
   });
 });
 
