@@ -8,6 +8,7 @@
  *   demo_calibrated_acc, demo_finetuned_acc    and calibrated curves, after in-situ fine-tuning
  *   runs: per chip { device, demo_s, demo_peak_rss_mb, demo_cpu_s, accuracies, test_samples,
  *                    finetune_kept_epoch (0 = the deployment), finetune_kept_state, finetune_val_acc (per epoch),
+ *                    finetune_val_source ('unseen': validation images outside the twin's training subset; 'carved'),
  *                    finetune_val_comparisons (per epoch against the deployment: gained, lost, p), finetune_keep_alpha,
  *                    finetune_deployed_read ('reused': the deploy stage's read is epoch 0's), finetune_last_epoch_acc,
  *                    no_spike, rmse_pnn_ticks, stages: { name: [wall s, CPU s] },
@@ -100,6 +101,7 @@ function finetuneKept(record: string): Record<string, unknown> {
     finetune_kept_epoch: s.kept_epoch ?? null,
     finetune_kept_state: s.kept_state ?? null,
     finetune_val_acc: s.val_acc ?? null,
+    finetune_val_source: s.val_source ?? null,
     finetune_val_comparisons: s.val_comparisons ?? null,
     finetune_keep_alpha: s.keep_alpha ?? null,
     finetune_deployed_read: s.deployed_read ?? null,
