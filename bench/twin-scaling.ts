@@ -163,6 +163,7 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
       ticks: new Map(),
       step: async (x, y) => void (await step(x, y)),
       close: async () => {
+        await dp.close();
         await pool.close();
         optimizer.dispose();
         net.dispose();

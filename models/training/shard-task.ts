@@ -21,7 +21,9 @@ import { createSolver, type SolverName, type SolverOptions, type SpikeSolver } f
 import { type BackendName, initBackend } from '../tf/backend.ts';
 import { registerGradients } from '../tf/gradients.ts';
 import { assignFrom, readInto } from '../tf/tensor-io.ts';
+import { type AdamCoefficients, adamProjectRange } from './fused-adam.ts';
 import { deadNeuronMargins, type LossConfig } from './losses.ts';
+import { planStep, readStats, reduceRange, shardRanges, statsLength, writeStats } from './shard-reduce.ts';
 import { forwardLoss, MEMBRANE_BINS } from './trainer.ts';
 
 /** A dense layer without its weights (those travel through shared memory). */
@@ -112,17 +114,29 @@ function loadWeights(net: SpikingNetwork, weights: Float32Array): void {
 export async function shardGradients(input: ShardInput): Promise<ShardResult> {
   const { start, end, batch, shard } = input;
   const weights = new Float32Array(input.weights);
-  const { spec, net, solver } = await replicaFor(input.specId, input.spec, weights);
-  loadWeights(net, weights);
-  const cfg = spec.loss;
-  const n = end - start;
-  const features = net.features;
-  const x = new Float32Array(input.x, start * features * 4, n * features).slice();
-  const labels = new Uint8Array(input.y, start, n).slice();
-  const vars = net.trainableVariables();
-  const P = vars.reduce((a, v) => a + v.size, 0);
+  const rep = await replicaFor(input.specId, input.spec, weights);
+  loadWeights(rep.net, weights);
+  const P = parameterCount(rep.net);
   const mainOut = new Float32Array(input.grads, shard * 2 * P * 4, P);
   const deadOut = new Float32Array(input.grads, (shard * 2 + 1) * P * 4, P);
+  const features = rep.net.features;
+  const x = new Float32Array(input.x, start * features * 4, (end - start) * features);
+  const labels = new Uint8Array(input.y, start, end - start);
+  return shardInto(rep, x, labels, batch, mainOut, deadOut);
+}
+
+function parameterCount(net: SpikingNetwork): number {
+  return net.trainableVariables().reduce((a, v) => a + v.size, 0);
+}
+
+/** The gradients of rows `xs`, `ys` (a shard of a batch of `batch` rows) into `mainOut` and `deadOut`, on the replica's current weights. */
+function shardInto(rep: Replica, xs: Float32Array, ys: Uint8Array, batch: number, mainOut: Float32Array, deadOut: Float32Array): ShardResult {
+  const { spec, net, solver } = rep;
+  const cfg = spec.loss;
+  const n = ys.length;
+  const x = xs.slice();
+  const labels = ys.slice();
+  const vars = net.trainableVariables();
   const L = net.layers.length;
   const share = n / batch;
 
@@ -223,5 +237,149 @@ function writeGrads(vars: tf.Variable[], grads: tf.NamedTensorMap, out: Float32A
     if (g) readInto(g, out, offset);
     else out.fill(0, offset, offset + v.size);
     offset += v.size;
+  }
+}
+
+/** Slots of a training loop's Int32 control block (data-parallel.ts drives it). */
+export const CTL = {
+  /** Bumped by the calling thread for each command; the workers sleep on it. */
+  generation: 0,
+  /** The command of the current generation: STEP or STOP. */
+  command: 1,
+  /** Workers that finished their shard this loop (cumulative): the barrier before the update. */
+  arrived: 2,
+  /** Workers that finished their slice of the update this loop (cumulative); the calling thread waits on it. */
+  done: 3,
+  /** 1 once a worker failed: the others leave their loop, the calling thread reads the error from the task. */
+  failed: 4,
+  /** Rows of the current batch. */
+  rows: 5,
+  /** Which of the two moment buffers holds the current moments (0 or 1); the step writes the other. */
+  moments: 6,
+  length: 7,
+} as const;
+export const STEP = 1;
+export const STOP = 2;
+
+/** Float64 slots of the loop's Adam block: the current step's coefficients (fused-adam.ts). */
+export const ADAM_SLOTS = ['beta1', 'oneMinusBeta1', 'beta2', 'oneMinusBeta2', 'correction1', 'correction2', 'epsilon', 'negLr'] as const;
+
+export interface LoopInput {
+  specId: string;
+  spec: SharedArrayBuffer;
+  /** Int32 control block (CTL). */
+  control: SharedArrayBuffer;
+  /** Float64, ADAM_SLOTS. */
+  adam: SharedArrayBuffer;
+  /** Float32 weights in (published by the calling thread before each step) and the step's weights out. */
+  weights: SharedArrayBuffer;
+  next: SharedArrayBuffer;
+  /** Float32, 2 x 2 x parameters: the first and second moments, two buffers each (CTL.moments). */
+  moments: SharedArrayBuffer;
+  x: SharedArrayBuffer;
+  y: SharedArrayBuffer;
+  /** As ShardInput.grads; `total` holds the reduced gradient, P values. */
+  grads: SharedArrayBuffer;
+  total: SharedArrayBuffer;
+  /** Float64, workers x statsLength: each shard's result (shard-reduce.ts writeStats). */
+  stats: SharedArrayBuffer;
+  workers: number;
+  /** This worker's shard of every batch and slice of the parameters. */
+  shard: number;
+}
+
+/** Marks the loop failed and wakes everyone waiting on it (the counters move, so no waiter sleeps on). */
+function fail(ctl: Int32Array): void {
+  Atomics.store(ctl, CTL.failed, 1);
+  for (const slot of [CTL.arrived, CTL.done]) {
+    Atomics.add(ctl, slot, 1);
+    Atomics.notify(ctl, slot);
+  }
+}
+
+/** Waits until `target` workers arrived; false when a worker failed instead. */
+function barrier(ctl: Int32Array, target: number): boolean {
+  let a = Atomics.add(ctl, CTL.arrived, 1) + 1;
+  if (a >= target) Atomics.notify(ctl, CTL.arrived);
+  while (a < target && !Atomics.load(ctl, CTL.failed)) {
+    Atomics.wait(ctl, CTL.arrived, a);
+    a = Atomics.load(ctl, CTL.arrived);
+  }
+  return !Atomics.load(ctl, CTL.failed);
+}
+
+/**
+ * A training run's worker: one pool task that lives across steps, woken through shared memory
+ * (Atomics) instead of a task per step. Per step: this shard's gradients and results into shared
+ * memory, a barrier with the other workers, then this worker's slice of the parameters summed
+ * over the shards (shard order), stepped by Adam and projected onto >= 0, into `next`. Returns on
+ * STOP or when another worker failed; throws (after waking the others) when this one fails.
+ */
+export async function trainLoop(input: LoopInput): Promise<void> {
+  const ctl = new Int32Array(input.control);
+  const weights = new Float32Array(input.weights);
+  let rep: Replica;
+  try {
+    rep = await replicaFor(input.specId, input.spec, weights);
+  } catch (err) {
+    fail(ctl);
+    throw err;
+  }
+  const { net, spec } = rep;
+  const sizes = net.layers.map((l) => ({ nIn: l.nIn, nOut: l.nOut }));
+  const P = parameterCount(net);
+  const W = input.workers;
+  const k = input.shard;
+  const F = net.features;
+  const all = new Float32Array(input.grads);
+  const mainOut = all.subarray(k * 2 * P, k * 2 * P + P);
+  const deadOut = all.subarray(k * 2 * P + P, (k + 1) * 2 * P);
+  const total = new Float32Array(input.total);
+  const next = new Float32Array(input.next);
+  const moments = [0, 1].map((b) => [0, 1].map((which) => new Float32Array(input.moments, (b * 2 + which) * P * 4, P)));
+  const adam = new Float64Array(input.adam);
+  const SL = statsLength(sizes);
+  const stats = new Float64Array(input.stats);
+  const [lo, hi] = shardRanges(P, W)[k] ?? [0, 0];
+  let generation = 0;
+  for (;;) {
+    while (Atomics.load(ctl, CTL.generation) === generation) Atomics.wait(ctl, CTL.generation, generation);
+    generation = Atomics.load(ctl, CTL.generation);
+    if (Atomics.load(ctl, CTL.command) === STOP || Atomics.load(ctl, CTL.failed)) return;
+    const n = Atomics.load(ctl, CTL.rows);
+    try {
+      const range = shardRanges(n, W)[k];
+      let r: ShardResult;
+      if (range) {
+        loadWeights(net, weights);
+        const [start, end] = range;
+        r = shardInto(rep, new Float32Array(input.x, start * F * 4, (end - start) * F), new Uint8Array(input.y, start, end - start), n, mainOut, deadOut);
+      } else {
+        // Fewer rows than workers: this shard adds nothing.
+        mainOut.fill(0);
+        deadOut.fill(0);
+        r = { ce: 0, window: 0, correct: 0, deadLabels: 0, fired: sizes.map((l) => new Int32Array(l.nOut)), dead: sizes.map(() => new Float64Array(0)) };
+      }
+      writeStats(r, sizes, stats.subarray(k * SL, (k + 1) * SL));
+    } catch (err) {
+      fail(ctl);
+      throw err;
+    }
+    if (!barrier(ctl, W * generation)) return;
+    try {
+      const results = Array.from({ length: W }, (_, s) => readStats(stats.subarray(s * SL, (s + 1) * SL), sizes));
+      const plan = planStep(sizes, spec.loss, results, n);
+      reduceRange(all, P, W, plan.deadTerms, total, lo, hi);
+      const c = Object.fromEntries(ADAM_SLOTS.map((name, i) => [name, adam[i]!])) as unknown as AdamCoefficients;
+      const cur = Atomics.load(ctl, CTL.moments);
+      const [m, v] = moments[cur]!;
+      const [mOut, vOut] = moments[1 - cur]!;
+      adamProjectRange(c, total, m!, v!, weights, mOut!, vOut!, next, lo, hi);
+    } catch (err) {
+      fail(ctl);
+      throw err;
+    }
+    Atomics.add(ctl, CTL.done, 1);
+    Atomics.notify(ctl, CTL.done);
   }
 }
