@@ -78,4 +78,84 @@ describe('data-parallel training steps on the wasm backend', () => {
     net.dispose();
     twin.dispose();
   }, 240_000);
+
+  /** Every layer's pE and pI, flat. */
+  const weightsOf = (net: SpikingNetwork) => Float32Array.from(net.trainableVariables().flatMap((v) => Array.from(v.dataSync())));
+
+  it("steps on the workers' loop bit for bit as the shards' gradients and tf.train.adam do here, and repeats for a seed and a worker count", async () => {
+    const { x } = batch(1);
+    const cfg = resolveLoss({});
+    const make = () => initNetwork(defaultConfig([F, 16, 10, 4]), { x, n: N }, solver, { seed: 5 });
+    // Reference: the shards' gradients (pool tasks, summed here) through tf's Adam and projection.
+    const ref = make();
+    const refOpt = tf.train.adam(0.02);
+    const refStep = new DataParallelStep(ref, pool, { solver, loss: cfg, maxBatch: N });
+    const refLoss: number[] = [];
+    for (let step = 0; step < 4; step++) {
+      const { x: xs, y: ys } = batch(20 + step);
+      const r = await refStep.gradients(xs, ys);
+      refLoss.push(r.loss);
+      tf.tidy(() => {
+        refOpt.applyGradients(ref.trainableVariables().map((v, k) => ({ name: v.name, tensor: tf.tensor(r.grads[k]!, v.shape) })));
+      });
+      ref.project();
+    }
+    const runs = [];
+    for (let run = 0; run < 2; run++) {
+      const net = make();
+      const opt = tf.train.adam(0.02);
+      const dp = new DataParallelStep(net, pool, { solver, loss: cfg, maxBatch: N });
+      const losses: number[] = [];
+      for (let step = 0; step < 4; step++) {
+        const { x: xs, y: ys } = batch(20 + step);
+        losses.push((await dp.step(opt, xs, ys)).loss);
+      }
+      await dp.close();
+      runs.push({ weights: weightsOf(net), losses });
+      opt.dispose();
+      net.dispose();
+    }
+    expect(runs[0]!.weights).toEqual(weightsOf(ref));
+    expect(runs[0]!.losses).toEqual(refLoss);
+    expect(runs[1]).toEqual(runs[0]);
+    refOpt.dispose();
+    ref.dispose();
+  }, 240_000);
+
+  it('drops a step the signal cuts short whole, and rejects a step whose pool closes under it instead of hanging', async () => {
+    const { x } = batch(1);
+    const cfg = resolveLoss({});
+    const make = () => initNetwork(defaultConfig([F, 16, 10, 4]), { x, n: N }, solver, { seed: 6 });
+    const plain = make();
+    const cut = make();
+    const optPlain = tf.train.adam(0.02);
+    const optCut = tf.train.adam(0.02);
+    const a = new DataParallelStep(plain, pool, { solver, loss: cfg, maxBatch: N });
+    const b = new DataParallelStep(cut, pool, { solver, loss: cfg, maxBatch: N });
+    const b0 = batch(30);
+    const b1 = batch(31);
+    await a.step(optPlain, b0.x, b0.y);
+    await a.step(optPlain, b1.x, b1.y);
+    await a.close();
+    await b.step(optCut, b0.x, b0.y);
+    const ac = new AbortController();
+    const aborted = b.step(optCut, batch(99).x, batch(99).y, ac.signal);
+    ac.abort();
+    await expect(aborted).rejects.toThrow(/abort/i);
+    await b.step(optCut, b1.x, b1.y);
+    expect(weightsOf(cut)).toEqual(weightsOf(plain));
+    await b.close();
+
+    const own = new TaskPool(2);
+    const dp = new DataParallelStep(plain, own, { solver, loss: cfg, maxBatch: N });
+    const opt = tf.train.adam(0.02);
+    await dp.step(opt, b0.x, b0.y);
+    const running = expect(dp.step(opt, b1.x, b1.y)).rejects.toThrow(/left its loop|terminat/i);
+    await own.close();
+    await running;
+    opt.dispose();
+    for (const o of [optPlain, optCut]) o.dispose();
+    plain.dispose();
+    cut.dispose();
+  }, 240_000);
 });
