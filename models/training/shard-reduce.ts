@@ -123,11 +123,14 @@ export function reduceRange(all: Float32Array, P: number, S: number, deadTerms: 
     for (const start of [d.offset, d.offset + size]) {
       const a = Math.max(lo, start);
       const b = Math.min(hi, start + size);
+      let column = (a - start) % d.nOut;
       for (let k = a; k < b; k++) {
-        if (!d.chosen[(k - start) % d.nOut]) continue;
-        let sum = 0;
-        for (let s = 0; s < S; s++) sum += all[s * 2 * P + P + k]!;
-        total[k]! += d.factor * sum;
+        if (d.chosen[column]) {
+          let sum = 0;
+          for (let s = 0; s < S; s++) sum += all[s * 2 * P + P + k]!;
+          total[k]! += d.factor * sum;
+        }
+        if (++column === d.nOut) column = 0;
       }
     }
   }

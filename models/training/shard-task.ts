@@ -259,6 +259,8 @@ export const CTL = {
   length: 7,
 } as const;
 export const STEP = 1;
+/** Parameters summed and stepped at a time (16 KB of each array). */
+const CHUNK = 4096;
 export const STOP = 2;
 
 /** Float64 slots of the loop's Adam block: the current step's coefficients (fused-adam.ts). */
@@ -369,12 +371,16 @@ export async function trainLoop(input: LoopInput): Promise<void> {
     try {
       const results = Array.from({ length: W }, (_, s) => readStats(stats.subarray(s * SL, (s + 1) * SL), sizes));
       const plan = planStep(sizes, spec.loss, results, n);
-      reduceRange(all, P, W, plan.deadTerms, total, lo, hi);
       const c = Object.fromEntries(ADAM_SLOTS.map((name, i) => [name, adam[i]!])) as unknown as AdamCoefficients;
       const cur = Atomics.load(ctl, CTL.moments);
       const [m, v] = moments[cur]!;
       const [mOut, vOut] = moments[1 - cur]!;
-      adamProjectRange(c, total, m!, v!, weights, mOut!, vOut!, next, lo, hi);
+      // In chunks that stay in the core's cache between the sum and Adam.
+      for (let a = lo; a < hi; a += CHUNK) {
+        const b = Math.min(hi, a + CHUNK);
+        reduceRange(all, P, W, plan.deadTerms, total, a, b);
+        adamProjectRange(c, total, m!, v!, weights, mOut!, vOut!, next, a, b);
+      }
     } catch (err) {
       fail(ctl);
       throw err;

@@ -82,7 +82,7 @@ describe('data-parallel training steps on the wasm backend', () => {
   /** Every layer's pE and pI, flat. */
   const weightsOf = (net: SpikingNetwork) => Float32Array.from(net.trainableVariables().flatMap((v) => Array.from(v.dataSync())));
 
-  it("steps on the workers' loop bit for bit as the shards' gradients and tf.train.adam do here, and repeats for a seed and a worker count", async () => {
+  it("steps on the workers' loop as the shards' gradients and tf.train.adam do here (to float32 rounding), and repeats bit for bit for a seed and a worker count", async () => {
     const { x } = batch(1);
     const cfg = resolveLoss({});
     const make = () => initNetwork(defaultConfig([F, 16, 10, 4]), { x, n: N }, solver, { seed: 5 });
@@ -115,8 +115,13 @@ describe('data-parallel training steps on the wasm backend', () => {
       opt.dispose();
       net.dispose();
     }
-    expect(runs[0]!.weights).toEqual(weightsOf(ref));
-    expect(runs[0]!.losses).toEqual(refLoss);
+    // The same gradients; the fused Adam parts from tf's by float32 roundings (fused-adam.test.ts), carried through 4 steps.
+    const want = weightsOf(ref);
+    const bound = 8 * 2 ** -23 * (want.reduce((m, v) => Math.max(m, Math.abs(v)), 0) + 4 * 0.02);
+    let worst = 0;
+    runs[0]!.weights.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - want[i]!))));
+    expect(worst).toBeLessThanOrEqual(bound);
+    runs[0]!.losses.forEach((l, k) => expect(l).toBeCloseTo(refLoss[k]!, 5));
     expect(runs[1]).toEqual(runs[0]);
     refOpt.dispose();
     ref.dispose();

@@ -57,15 +57,19 @@ function viaFused(p: ReturnType<typeof problem>, settings: { beta1: number; beta
 }
 
 describe('fused Adam and projection', () => {
-  // Tolerance: none. Each of tf's kernels is one float32 operation and the fused loop rounds each
-  // of the same operations to float32 in the same order, so the weights match bit for bit
-  // (step after step, the moments included, since the weights depend on them).
-  it.each(['wasm', 'cpu'] as const)('gives tf.train.adam then tf.relu bit for bit, step after step, on the %s backend', async (backend) => {
+  // Tolerance: tf rounds each of its kernels to float32, the fused loop computes an element's update
+  // in float64 and rounds the new moments and weight once, so the two part by a few float32 roundings
+  // of the operands of w + update per step (|w| + lr, lr about the largest update Adam takes), and the
+  // weights and moments carry them on: 8 float32 ulps of |w| + the rates summed so far, after 8 steps;
+  // measured at most the figure the test prints. An error in a formula (a missing bias correction, beta1 for beta2, the
+  // projection left out) is off by whole percents of the update, far above it.
+  it.each(['wasm', 'cpu'] as const)('gives tf.train.adam then tf.relu up to float32 rounding, step after step, on the %s backend', async (backend) => {
     if (backend === 'wasm') expect(await initBackend({ prefer: 'wasm' })).toBe('wasm');
     else {
       await import('@tensorflow/tfjs-backend-cpu');
       expect(await tf.setBackend('cpu')).toBe(true);
     }
+    let worst = 0;
     for (const [seed, b1, b2, eps] of [
       [1, undefined, undefined, undefined],
       [2, 0.8, 0.99, 1e-5],
@@ -74,19 +78,24 @@ describe('fused Adam and projection', () => {
       const ref = viaTf(p, b1, b2, eps);
       const settings = freshAdamSettings(tf.train.adam(0.01, b1, b2, eps))!;
       expect(settings).toBeDefined();
-      for (const slices of [1, 3]) {
-        const got = viaFused(p, settings, slices);
-        got.forEach((w, t) => {
-          let differ = 0;
-          w.forEach((x, i) => {
-            if (!Object.is(x, ref[t]![i]!) && !(x === 0 && ref[t]![i] === 0)) differ++;
-          });
-          expect(differ, `seed ${seed}, ${slices} slices, step ${t + 1}`).toBe(0);
+      const bySlices = [1, 3].map((slices) => viaFused(p, settings, slices));
+      // How the vector is cut into the workers' slices changes nothing.
+      expect(bySlices[1]).toEqual(bySlices[0]);
+      bySlices[0]!.forEach((w, t) => {
+        let moved = 0;
+        w.forEach((x, i) => {
+          const r = ref[t]![i]!;
+          const scale = (Math.abs(t > 0 ? ref[t - 1]![i]! : p.w0[i]!) + p.rates.slice(0, t + 1).reduce((a, b) => a + b)) * 2 ** -23;
+          worst = Math.max(worst, Math.abs(x - r) / scale);
+          expect(Math.abs(x - r), `seed ${seed}, step ${t + 1}, weight ${i}`).toBeLessThanOrEqual(8 * scale);
+          if (x !== p.w0[i]) moved++;
         });
-        // The projection acted: some weights sit at exactly 0.
-        expect(got.at(-1)!.some((x) => x === 0)).toBe(true);
-      }
+        expect(moved).toBeGreaterThan(N / 2);
+      });
+      // The projection acted: some weights sit at exactly 0.
+      expect(bySlices[0]!.at(-1)!.some((x) => x === 0)).toBe(true);
     }
+    console.info(`fused Adam on ${backend}: at most ${worst.toFixed(2)} float32 ulps from tf`);
   });
 
   it('takes only a fresh Adam optimiser', () => {
