@@ -61,49 +61,72 @@ export function planStep(layers: readonly LayerSize[], cfg: LossConfig, results:
   const deadTerms: DeadTerm[] = [];
   let dead = 0;
   let layerOffset = 0;
+  const firedSums = layers.map((l) => new Int32Array(l.nOut));
+  let pairs = 0;
+  for (const r of results) {
+    pairs += r.deadLabels;
+    firedSums.forEach((f, l) => {
+      for (let i = 0; i < f.length; i++) f[i]! += r.fired[l]![i]!;
+    });
+  }
+  const deadChoices = chooseDead(layers, cfg, firedSums, pairs, B);
   for (let l = 0; l < L; l++) {
     const { nIn, nOut } = layers[l]!;
     const size = nIn * nOut;
-    const fired = new Int32Array(nOut);
-    for (const r of results) for (let i = 0; i < nOut; i++) fired[i]! += r.fired[l]![i]!;
+    const fired = firedSums[l]!;
     let firedAll = 0;
     for (let i = 0; i < nOut; i++) firedAll += fired[i]!;
     silent.push(1 - firedAll / (B * nOut));
-    if (cfg.deadWeight > 0) {
-      // Which neurons (columns) the term acts on and what it is divided by, as deadSelection and deadNeuronPenalty do on the whole batch.
-      const chosen = new Uint8Array(nOut);
-      let denominator = 0;
-      if (l === L - 1) {
-        let pairs = 0;
-        for (const r of results) pairs += r.deadLabels;
-        if (pairs > 0) {
-          chosen.fill(1);
-          denominator = cfg.deadMean === 1 ? B : pairs;
-        }
-      } else {
-        let count = 0;
-        for (let i = 0; i < nOut; i++) {
-          if (fired[i]! <= cfg.deadRate * B) {
-            chosen[i] = 1;
-            count++;
-          }
-        }
-        if (count > 0) denominator = cfg.deadMean === 1 ? B * nOut : B * count;
+    const choice = deadChoices[l];
+    if (choice) {
+      let value = 0;
+      for (const r of results) {
+        const d = r.dead[l]!;
+        if (d.length === 0) continue;
+        for (let i = 0; i < nOut; i++) if (choice.chosen[i]) value += d[i]!;
       }
-      if (denominator > 0) {
-        let value = 0;
-        for (const r of results) {
-          const d = r.dead[l]!;
-          if (d.length === 0) continue;
-          for (let i = 0; i < nOut; i++) if (chosen[i]) value += d[i]!;
-        }
-        dead += (cfg.deadWeight * value) / denominator;
-        deadTerms.push({ offset: layerOffset, nIn, nOut, factor: cfg.deadWeight / denominator, chosen });
-      }
+      dead += choice.factor * value;
+      deadTerms.push({ offset: layerOffset, nIn, nOut, factor: choice.factor, chosen: choice.chosen });
     }
     layerOffset += 2 * size;
   }
   return { loss: ce + window + dead, terms: { ce, window, dead }, correct, silent, deadTerms };
+}
+
+/** The neurons (columns) a layer's dead-neuron term acts on, and deadWeight / its denominator. */
+export interface DeadChoice {
+  chosen: Uint8Array;
+  factor: number;
+}
+
+/**
+ * Each layer's dead-neuron term from batch-wide counts (null: none), as deadSelection and
+ * deadNeuronPenalty select and normalise on the whole batch: `fired` is how many of the batch's B
+ * samples each neuron fired for, `pairs` the batch's silent label neurons.
+ */
+export function chooseDead(layers: readonly LayerSize[], cfg: LossConfig, fired: readonly Int32Array[], pairs: number, B: number): (DeadChoice | null)[] {
+  const L = layers.length;
+  return layers.map(({ nOut }, l) => {
+    if (!(cfg.deadWeight > 0)) return null;
+    const chosen = new Uint8Array(nOut);
+    let denominator = 0;
+    if (l === L - 1) {
+      if (pairs > 0) {
+        chosen.fill(1);
+        denominator = cfg.deadMean === 1 ? B : pairs;
+      }
+    } else {
+      let count = 0;
+      for (let i = 0; i < nOut; i++) {
+        if (fired[l]![i]! <= cfg.deadRate * B) {
+          chosen[i] = 1;
+          count++;
+        }
+      }
+      if (count > 0) denominator = cfg.deadMean === 1 ? B * nOut : B * count;
+    }
+    return denominator > 0 ? { chosen, factor: cfg.deadWeight / denominator } : null;
+  });
 }
 
 /**

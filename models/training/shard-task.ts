@@ -20,10 +20,10 @@ import type { DenseLayerState, DriveMode } from '../network/layer.ts';
 import { createSolver, type SolverName, type SolverOptions, type SpikeSolver } from '../network/solver.ts';
 import { type BackendName, initBackend } from '../tf/backend.ts';
 import { registerGradients } from '../tf/gradients.ts';
-import { assignFrom, readInto } from '../tf/tensor-io.ts';
+import { assignFrom, readInto, viewSync } from '../tf/tensor-io.ts';
 import { type AdamCoefficients, adamProjectRange } from './fused-adam.ts';
 import { deadNeuronMargins, type LossConfig } from './losses.ts';
-import { planStep, readStats, reduceRange, shardRanges, statsLength, writeStats } from './shard-reduce.ts';
+import { chooseDead, type DeadChoice, readStats, reduceRange, shardRanges, statsLength, writeStats } from './shard-reduce.ts';
 import { forwardLoss, MEMBRANE_BINS } from './trainer.ts';
 
 /** A dense layer without its weights (those travel through shared memory). */
@@ -229,6 +229,95 @@ function shardInto(rep: Replica, xs: Float32Array, ys: Uint8Array, batch: number
   return { ce, window, correct, fired, dead, deadLabels };
 }
 
+/** Thrown inside a loop step when another worker failed: the step is abandoned, not failed. */
+class LoopLeft extends Error {}
+
+/**
+ * A loop step's shard in one backward pass: after the forward pass the shards swap their firing
+ * counts (`exchange`, a barrier), so each knows the batch-wide dead-neuron selection and its
+ * denominators and adds its own pairs' share of the term to its loss; `out` gets the gradient of
+ * share x (cross-entropy + window) + this shard's part of the batch's dead term, and the shards'
+ * gradients only need summing. `dead` in the result holds the unnormalised per-neuron sums of the
+ * chosen pairs (planStep's figures).
+ */
+function shardMerged(
+  rep: Replica,
+  xs: Float32Array,
+  ys: Uint8Array,
+  batch: number,
+  out: Float32Array,
+  exchange: (fired: Int32Array[], deadLabels: number) => (DeadChoice | null)[],
+): ShardResult {
+  const { spec, net, solver } = rep;
+  const cfg = spec.loss;
+  const n = ys.length;
+  const labels = ys.slice();
+  const vars = net.trainableVariables();
+  const L = net.layers.length;
+  const share = n / batch;
+  const inputTimes = net.encode(xs.slice(), n);
+  let kept: tf.Tensor[] = [];
+  const perNeuron: (tf.Tensor | undefined)[] = [];
+  const fired: Int32Array[] = [];
+  let deadLabels = 0;
+  const g = tf.variableGrads(() => {
+    const f = net.forward(inputTimes, solver);
+    const r = forwardLoss(net, f, labels, { ...cfg, deadWeight: 0 }, { bins: solver.resolution });
+    kept = [r.outTimes, r.outMask, r.terms.ce, r.terms.window].map((t) => tf.keep(t));
+    const masks: Float32Array[] = [];
+    for (let l = 0; l < L; l++) {
+      const nOut = net.layers[l]!.nOut;
+      const mask = viewSync(f.spikes[l]!.mask).slice();
+      masks.push(mask);
+      const count = new Int32Array(nOut);
+      for (let b = 0; b < n; b++) for (let i = 0; i < nOut; i++) if (mask[b * nOut + i]! > 0.5) count[i]!++;
+      fired.push(count);
+    }
+    if (cfg.deadWeight > 0) {
+      const last = masks[L - 1]!;
+      const C = net.layers[L - 1]!.nOut;
+      for (let b = 0; b < n; b++) if (last[b * C + labels[b]!]! < 0.5) deadLabels++;
+    }
+    let loss = tf.mul(r.loss, share) as tf.Scalar;
+    if (!(cfg.deadWeight > 0)) return loss;
+    const choices = exchange(fired, deadLabels);
+    for (let l = 0; l < L; l++) {
+      const choice = choices[l];
+      if (!choice) continue;
+      const nOut = net.layers[l]!.nOut;
+      const sel = new Float32Array(n * nOut);
+      if (l === L - 1) {
+        const mask = masks[l]!;
+        for (let b = 0; b < n; b++) {
+          const k = b * nOut + labels[b]!;
+          if (mask[k]! < 0.5) sel[k] = 1;
+        }
+      } else {
+        for (let b = 0; b < n; b++) for (let i = 0; i < nOut; i++) sel[b * nOut + i] = choice.chosen[i]!;
+      }
+      const margins = deadNeuronMargins(
+        net.layers[l]!,
+        f.inputs[l]!,
+        cfg.deadTarget,
+        cfg.deadMembrane === 1 ? { bins: solver.resolution ?? MEMBRANE_BINS } : undefined,
+      );
+      const sums = tf.sum(tf.mul(tf.tensor2d(sel, [n, nOut]), margins), 0);
+      perNeuron[l] = tf.keep(sums);
+      loss = tf.add(loss, tf.mul(tf.sum(sums), choice.factor));
+    }
+    return loss;
+  }, vars);
+  writeGrads(vars, g.grads, out);
+  const pred = earliestSpike(kept[0]!.dataSync(), kept[1]!.dataSync(), n, net.classes);
+  let correct = 0;
+  for (let b = 0; b < n; b++) if (pred[b] === labels[b]) correct++;
+  const ce = kept[2]!.dataSync()[0]! * share;
+  const window = kept[3]!.dataSync()[0]! * share;
+  const dead = net.layers.map((_, l) => (perNeuron[l] ? Float64Array.from(perNeuron[l]!.dataSync()) : new Float64Array(0)));
+  tf.dispose([g.value, ...Object.values(g.grads), ...kept, ...perNeuron.filter((t) => t !== undefined), inputTimes]);
+  return { ce, window, correct, fired, dead, deadLabels };
+}
+
 /** Each variable's gradient (absent: none computed) at its offset in `out`; zeros elsewhere. */
 function writeGrads(vars: tf.Variable[], grads: tf.NamedTensorMap, out: Float32Array): void {
   let offset = 0;
@@ -335,7 +424,6 @@ export async function trainLoop(input: LoopInput): Promise<void> {
   const F = net.features;
   const all = new Float32Array(input.grads);
   const mainOut = all.subarray(k * 2 * P, k * 2 * P + P);
-  const deadOut = all.subarray(k * 2 * P + P, (k + 1) * 2 * P);
   const total = new Float32Array(input.total);
   const next = new Float32Array(input.next);
   const moments = [0, 1].map((b) => [0, 1].map((which) => new Float32Array(input.moments, (b * 2 + which) * P * 4, P)));
@@ -344,6 +432,9 @@ export async function trainLoop(input: LoopInput): Promise<void> {
   const stats = new Float64Array(input.stats);
   const [lo, hi] = shardRanges(P, W)[k] ?? [0, 0];
   let generation = 0;
+  // Barriers passed this loop: every worker passes the same ones, so the k-th waits for W * k arrivals.
+  let barriers = 0;
+  const pass = () => barrier(ctl, W * ++barriers);
   for (;;) {
     while (Atomics.load(ctl, CTL.generation) === generation) Atomics.wait(ctl, CTL.generation, generation);
     generation = Atomics.load(ctl, CTL.generation);
@@ -351,34 +442,53 @@ export async function trainLoop(input: LoopInput): Promise<void> {
     const n = Atomics.load(ctl, CTL.rows);
     try {
       const range = shardRanges(n, W)[k];
+      // The batch's firing counts and silent label neurons, once every shard has written its own.
+      const exchange = (fired: Int32Array[], deadLabels: number): (DeadChoice | null)[] => {
+        const mine = stats.subarray(k * SL, (k + 1) * SL);
+        writeStats({ ce: 0, window: 0, correct: 0, deadLabels, fired, dead: sizes.map(() => new Float64Array(0)) }, sizes, mine);
+        if (!pass()) throw new LoopLeft();
+        const all = Array.from({ length: W }, (_, s) => readStats(stats.subarray(s * SL, (s + 1) * SL), sizes));
+        const sums = sizes.map((l, j) => {
+          const a = new Int32Array(l.nOut);
+          for (const r of all) for (let i = 0; i < l.nOut; i++) a[i]! += r.fired[j]![i]!;
+          return a;
+        });
+        return chooseDead(
+          sizes,
+          spec.loss,
+          sums,
+          all.reduce((p, r) => p + r.deadLabels, 0),
+          n,
+        );
+      };
       let r: ShardResult;
       if (range) {
         loadWeights(net, weights);
         const [start, end] = range;
-        r = shardInto(rep, new Float32Array(input.x, start * F * 4, (end - start) * F), new Uint8Array(input.y, start, end - start), n, mainOut, deadOut);
+        r = shardMerged(rep, new Float32Array(input.x, start * F * 4, (end - start) * F), new Uint8Array(input.y, start, end - start), n, mainOut, exchange);
       } else {
-        // Fewer rows than workers: this shard adds nothing.
+        // Fewer rows than workers: this shard adds nothing (but takes part in the exchange).
+        const fired = sizes.map((l) => new Int32Array(l.nOut));
+        if (spec.loss.deadWeight > 0) exchange(fired, 0);
         mainOut.fill(0);
-        deadOut.fill(0);
-        r = { ce: 0, window: 0, correct: 0, deadLabels: 0, fired: sizes.map((l) => new Int32Array(l.nOut)), dead: sizes.map(() => new Float64Array(0)) };
+        r = { ce: 0, window: 0, correct: 0, deadLabels: 0, fired, dead: sizes.map(() => new Float64Array(0)) };
       }
       writeStats(r, sizes, stats.subarray(k * SL, (k + 1) * SL));
     } catch (err) {
+      if (err instanceof LoopLeft) return;
       fail(ctl);
       throw err;
     }
-    if (!barrier(ctl, W * generation)) return;
+    if (!pass()) return;
     try {
-      const results = Array.from({ length: W }, (_, s) => readStats(stats.subarray(s * SL, (s + 1) * SL), sizes));
-      const plan = planStep(sizes, spec.loss, results, n);
       const c = Object.fromEntries(ADAM_SLOTS.map((name, i) => [name, adam[i]!])) as unknown as AdamCoefficients;
       const cur = Atomics.load(ctl, CTL.moments);
       const [m, v] = moments[cur]!;
       const [mOut, vOut] = moments[1 - cur]!;
-      // In chunks that stay in the core's cache between the sum and Adam.
+      // In chunks that stay in the core's cache between the sum and Adam; the dead term is in each shard's gradient already.
       for (let a = lo; a < hi; a += CHUNK) {
         const b = Math.min(hi, a + CHUNK);
-        reduceRange(all, P, W, plan.deadTerms, total, a, b);
+        reduceRange(all, P, W, [], total, a, b);
         adamProjectRange(c, total, m!, v!, weights, mOut!, vOut!, next, a, b);
       }
     } catch (err) {
