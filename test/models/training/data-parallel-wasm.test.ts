@@ -163,4 +163,33 @@ describe('data-parallel training steps on the wasm backend', () => {
     plain.dispose();
     cut.dispose();
   }, 240_000);
+
+  it("rejects a step with a worker's own error (the other worker leaves its loop too), and the next step starts a new loop", async () => {
+    const { x, y } = batch(40);
+    const cfg = resolveLoss({});
+    const net = initNetwork(defaultConfig([F, 16, 10, 4]), { x, n: N }, solver, { seed: 7 });
+    const opt = tf.train.adam(0.02);
+    const dp = new DataParallelStep(net, pool, { solver, loss: cfg, maxBatch: N });
+    // The replica spec the workers read: garbage in it makes each worker's set-up throw.
+    const spec = new Uint8Array((dp as unknown as { specBytes: SharedArrayBuffer }).specBytes);
+    const saved = spec.slice();
+    spec.fill(0xff);
+    const before = net.states();
+    const err = await dp.step(opt, x, y).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // The worker's own error (v8's deserializer), not the bare fact that a worker left.
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).not.toMatch(/left its loop/);
+    console.info(`a worker's failure surfaced as: ${(err as Error).message}`);
+    expect(net.states()).toEqual(before);
+    spec.set(saved);
+    const r = await dp.step(opt, x, y);
+    expect(Number.isFinite(r.loss)).toBe(true);
+    expect(net.states()).not.toEqual(before);
+    await dp.close();
+    opt.dispose();
+    net.dispose();
+  }, 240_000);
 });
