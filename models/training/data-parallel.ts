@@ -5,8 +5,10 @@
  *
  * `step` with a fresh tf.train.adam optimiser and more than one worker runs the training loop on
  * the workers: one long pool task per worker (shard-task.ts trainLoop), woken per step through
- * Atomics on shared memory rather than a pool task per step; after its shard each worker waits
- * for the others, then sums the shards, steps Adam (fused-adam.ts, tf's float32 arithmetic) and
+ * Atomics on shared memory rather than a pool task per step. After the forward pass the shards
+ * swap firing counts (a barrier), so each adds its own pairs' share of the batch-wide dead-neuron
+ * term to its loss and takes one backward pass; after a second barrier each worker sums the
+ * shards' gradients, steps Adam (fused-adam.ts: tf's update within a few float32 roundings) and
  * projects on its own slice of the parameters, so the step's serial part on this thread is
  * publishing the weights and reading back the new ones. Adam's moments live in shared memory
  * (two buffers: a step cut short by the signal leaves the current ones). The loop stops when the
@@ -19,8 +21,9 @@
  * The loss is the trainer's (forwardLoss) exactly, not a per-shard approximation: the
  * cross-entropy and window terms are batch means, so each shard contributes n_s / B of its own
  * mean; the dead-neuron term selects hidden neurons silent on the whole batch and divides by a
- * batch-wide count, so the shards send their candidates' unnormalised terms and firing counts
- * and the selection and normalisation happen here. That relies on a dense layer's dead term for
+ * batch-wide count, so (pool tasks) the shards send their candidates' unnormalised terms and
+ * firing counts and the selection and normalisation happen here, or (the loop) the shards swap
+ * their firing counts before the backward pass. That relies on a dense layer's dead term for
  * neuron i depending on column i of its weights only; conv layers share kernels across neurons,
  * so networks with conv layers are refused (the trainer runs them on one thread).
  */
