@@ -4,12 +4,17 @@
  * replica (rebuilt only when another network arrives) persist from step to step; the weights
  * come from shared memory at every step.
  *
- * Writes into this shard's slot of the shared gradient buffer:
+ * `shardGradients` (a pool task per shard and step) writes into this shard's slot of the shared
+ * gradient buffer:
  *   main: d/dp [(n_s / B) (cross-entropy_s + window_s)]: the batch means' share of this shard;
  *   dead: d/dp sum over candidate pairs of relu(target - v): unnormalised, every candidate neuron
  *         of a hidden layer (a neuron that fired for at most deadRate * B of this shard's samples,
  *         a superset of the batch's dead neurons), the silent label neurons of the output layer.
  * The caller selects and normalises the dead term once every shard's firing counts are summed.
+ *
+ * `trainLoop` (one task per worker for a training run) takes the steps themselves: the shard's
+ * gradient with its share of the batch-wide dead term in one backward pass (shardMerged), then this
+ * worker's slice of the sum over shards, Adam and the projection.
  */
 
 import { deserialize } from 'node:v8';
