@@ -9,8 +9,9 @@
  * processes on a shared machine falls on all of them alike; each round gives a ratio, and the
  * headline figures are medians. The load average is reported before and after.
  * `twin_step_ms_1_sharded` is the data-parallel path with one worker (inline): what sharding itself costs.
- * N workers run the training path (DataParallelStep.step: the shards' gradients on the workers,
- * the reduction and Adam on the calling thread). Per variant: CPU ms per step by thread
+ * N workers run the training path (DataParallelStep.step: the workers' training loop, each worker's
+ * shard of the gradients, then its slice of the reduction, Adam and projection; the calling thread
+ * publishes and reads back the weights). Per variant: CPU ms per step by thread
  * (`twin_step_cpu_ms_*`), the CPU projection of the speed-up, and `twin_step_serial_fraction_*`
  * (the calling thread's CPU over one thread's whole step).
  *
@@ -163,6 +164,7 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
       ticks: new Map(),
       step: async (x, y) => void (await step(x, y)),
       close: async () => {
+        await dp.close();
         await pool.close();
         optimizer.dispose();
         net.dispose();
@@ -206,7 +208,7 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
     twin_warmup_steps: warmup,
   };
   for (const v of variants) out[`twin_step_ms_${v.name}`] = round(median(v.times));
-  // CPU per step by thread: this thread's (encoding, reduction, Adam, publishing) and each pool
+  // CPU per step by thread: this thread's (publishing and reading back the weights) and each pool
   // worker's (the busiest threads after it). On an idle machine a step's wall time is about this
   // thread's CPU plus the busiest worker's, so their ratio projects the speedup the load hides.
   const cpu: Record<string, { main: number; workers: number[]; other: number }> = {};

@@ -286,8 +286,6 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
         let r: StepResult;
         if (parallel) {
           try {
-            // The reduction and Adam on this thread (DataParallelStep.step); on the workers they
-            // measured no faster (docs/RESULTS.md, "Every core, this round").
             r = await parallel.step(optimizer, x, b.y, opts.signal);
           } catch (err) {
             // A step cut short by the signal is dropped whole: no partial update.
@@ -340,6 +338,8 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
       if (opts.signal?.aborted) break;
     }
   } finally {
+    // The data-parallel loop holds the pool's threads until stopped (a caller's pool outlives this run).
+    await parallel?.close();
     await ownPool?.close();
     optimizer.dispose();
     // The averaged weights are the trained network (also after an abort: they are what was reported).
