@@ -20,7 +20,8 @@
  * mean over seeds per worker count and the difference to one worker in points.
  *
  * Run alone: `npm run bench:twin-scaling` (steps) or `TWIN_SCALING=accuracy npm run bench:twin-scaling`
- * (TWIN_EPOCHS, TWIN_SEEDS, TWIN_LIMIT_TRAIN, TWIN_LIMIT_TEST size it); prints one JSON line.
+ * (TWIN_EPOCHS, TWIN_SEEDS, TWIN_LIMIT_TRAIN, TWIN_LIMIT_TEST size it; TWIN_WORKERS, default 1,2, picks the
+ * worker counts, the first one the reference of the differences); prints one JSON line.
  */
 
 import { readdirSync, readFileSync } from 'node:fs';
@@ -254,6 +255,8 @@ export interface TwinAccuracyOptions {
 /** Final test accuracy per seed and worker count; `twin_acc_mean_<N>` and `twin_acc_diff_points_<N>` (N workers minus one). */
 export async function twinAccuracyScaling(opts: TwinAccuracyOptions = {}): Promise<Record<string, unknown>> {
   const workers = opts.workers ?? [1, 2];
+  if (workers.length === 0 || !workers.every((w) => Number.isInteger(w) && w >= 1))
+    throw new RangeError(`TWIN_WORKERS: expected worker counts like 1,2, got ${workers.join(',')}`);
   const seeds = opts.seeds ?? [1, 2, 3];
   const epochs = opts.epochs ?? 5;
   await initBackend();
@@ -307,6 +310,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       ? await twinAccuracyScaling({
           epochs: num(env.TWIN_EPOCHS),
           seeds: env.TWIN_SEEDS?.split(',').map(Number),
+          workers: env.TWIN_WORKERS?.split(',').map(Number),
           limitTrain: num(env.TWIN_LIMIT_TRAIN),
           limitTest: num(env.TWIN_LIMIT_TEST),
         })
