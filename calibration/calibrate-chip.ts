@@ -108,7 +108,9 @@ export interface CalibrateChipOptions {
   /**
    * The PNN carries each transistor's E+ / E- at its own effective gate (the card's E(Vg) through the fitted scalars at
    * REVERSAL_ANCHOR_VOLTS; layer-fit.ts `gateReversal`) instead of one E+ and one E- per chip (default false; `spikeloop
-   * calibrate --gate-reversal`). Measured on SPICE dies (docs/RESULTS.md, issue #29 item 4), not yet on behavioural ones.
+   * calibrate --gate-reversal`); with it the strength of the card's shape per polarity is fitted with the globals (eq. (1b)).
+   * Off by default: on behavioural sky130 dies it lowers the held-out error but doubles E+'s error and the fit's CPU
+   * (docs/RESULTS.md, "The card shape's strength fitted per die").
    */
   gateReversal?: boolean;
   /** Skip the global fit and use these (diagnostics: e.g. a mock's hidden truth). */
