@@ -18,7 +18,8 @@
  *                            spice_rest_shifts_v (the raised-precharge steps each die took), spice_seconds and
  *                            spice_cpu_s (wall and CPU seconds of this part), spice_gate_reversal (whether the
  *                            fit carried each transistor's E at its own gate: FIDELITY_GATE_REVERSAL=1, the
- *                            default, or 0 for one E+ and one E- per die, to compare). About a minute per die.
+ *                            default, or 0 for one E+ and one E- per die, to compare), spice_shape_strength (with it:
+ *                            per die the fitted strength [NMOS, PMOS] of the card's E(Vg) shape). About a minute per die.
  *   spice_flow               only with FIDELITY_FLOW_DIE=<seed>: the whole flow (bring-up, calibration,
  *                            Iris twin, nominal and calibrated deployment, fine-tuning) on that SPICE die
  *                            at FIDELITY_FLOW_GEOMETRY (default 64-32-10), table mode (bench/spice-flow.ts);
@@ -118,6 +119,7 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   const gateReversal = gate === '1';
   const ePlus: number[] = [];
   const eMinus: number[] = [];
+  const shape: number[][] = [];
   const ratio: number[] = [];
   const overFloor: number[] = [];
   const pnnTicks: number[] = [];
@@ -137,6 +139,7 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
       });
       ePlus.push(res.globals.ePlus);
       eMinus.push(res.globals.eMinus);
+      if (gateReversal) shape.push([round(res.globals.shapeN ?? 1, 3), round(res.globals.shapeP ?? 1, 3)]);
       ratio.push(res.rmse.ratio);
       pnnTicks.push(res.rmse.pnnTicks);
       overFloor.push(res.rmse.pnnTicks / res.noise.pooledFloorTicks);
@@ -154,6 +157,7 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
     spice_e_plus_spread: round((Math.max(...ePlus) - Math.min(...ePlus)) / mean),
     spice_e_plus: ePlus.map((x) => round(x)),
     spice_e_minus: eMinus.map((x) => round(x)),
+    ...(gateReversal ? { spice_shape_strength: shape } : {}),
     spice_rest_shifts_v: shifts,
     spice_pnn_ticks: pnnTicks.map((x) => round(x)),
     spice_ratio: ratio.map((x) => round(x)),

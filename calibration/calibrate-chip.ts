@@ -108,7 +108,9 @@ export interface CalibrateChipOptions {
   /**
    * The PNN carries each transistor's E+ / E- at its own effective gate (the card's E(Vg) through the fitted scalars at
    * REVERSAL_ANCHOR_VOLTS; layer-fit.ts `gateReversal`) instead of one E+ and one E- per chip (default false; `spikeloop
-   * calibrate --gate-reversal`). Measured on SPICE dies (docs/RESULTS.md, issue #29 item 4), not yet on behavioural ones.
+   * calibrate --gate-reversal`); with it the strength of the card's shape per polarity is fitted with the globals (eq. (1b)).
+   * Off by default: on behavioural sky130 dies it lowers the held-out error but doubles E+'s error and the fit's CPU
+   * (docs/RESULTS.md, "The card shape's strength fitted per die").
    */
   gateReversal?: boolean;
   /** Skip the global fit and use these (diagnostics: e.g. a mock's hidden truth). */
@@ -407,10 +409,22 @@ function warmStart(fitters: LayerFitter[], subsets: number[][]): void {
 }
 
 /**
- * Fits globals on a subset of neurons of every layer (outer LM), the neurons refitted on the pool
- * inside each trial.
+ * Prior of the card shape's strength k (GlobalParams.shapeN / shapeP, with gateReversal): centred on the card's own shape,
+ * wide enough that the data moves it (SPICE die 25 wants about 1, die 6 about 0-0.5; docs/RESULTS.md), so that only a die
+ * whose probes say nothing about it keeps 1.
  */
-async function fitGlobals(
+export const SHAPE_PRIOR = { mean: 1, sigma: 0.5 } as const;
+/** Bounds of k: no shape (one E per polarity) to twice the card's. */
+export const SHAPE_BOUNDS: readonly [number, number] = [0, 2];
+/** Finite-difference step of k in the globals fit: about the per-cent change of E at the sweep codes' edges that E+-'s 0.05 is. */
+export const SHAPE_STEP = 0.1;
+
+/**
+ * Fits globals on a subset of neurons of every layer (outer LM), the neurons refitted on the pool
+ * inside each trial. When the PNN fitters carry each transistor's E at its gate (`gateReversal`), the card shape's
+ * strength per polarity (GlobalParams.shapeN / shapeP) is fitted with them, under SHAPE_PRIOR and SHAPE_BOUNDS.
+ */
+export async function fitGlobals(
   fitters: LayerFitter[],
   start: GlobalParams,
   perLayer: number,
@@ -421,7 +435,14 @@ async function fitGlobals(
   maxIterations = 12,
 ): Promise<GlobalParams> {
   const pick = globalSubsets(fitters, perLayer);
-  const toG = (p: Float64Array): GlobalParams => ({ ePlus: p[0], eMinus: p[1], kickNmos: p[2], kickPmos: p[3] });
+  const shaped = fitters.some((f) => !f.state.ideal && f.data.input.gateReversal !== undefined);
+  const toG = (p: Float64Array): GlobalParams => ({
+    ePlus: p[0],
+    eMinus: p[1],
+    kickNmos: p[2],
+    kickPmos: p[3],
+    ...(shaped ? { shapeN: p[4], shapeP: p[5] } : {}),
+  });
   // Every trial starts the per-neuron fits from the same state, so the objective is a function of
   // the globals alone (warm starts from the previous trial would make it depend on the search path).
   const snaps = fitters.map((f) => f.snapshot());
@@ -448,22 +469,29 @@ async function fitGlobals(
         })),
       ) as NeuronJob[],
     );
-    return points.map((_, q) => {
+    return points.map((p, q) => {
       const parts = results
         .slice(q * fitters.length, (q + 1) * fitters.length)
         .flat()
         .map((r) => r.residuals ?? new Float64Array(0));
+      if (shaped) parts.push(Float64Array.of((p[4] - SHAPE_PRIOR.mean) / SHAPE_PRIOR.sigma, (p[5] - SHAPE_PRIOR.mean) / SHAPE_PRIOR.sigma));
       return concatResiduals(parts);
     });
   };
-  const fit = await levenbergMarquardtBatch(res, [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos], {
-    // Steps well above the noise of the nested per-neuron solves, so the Jacobian sees the slope.
-    steps: [0.05, 0.05, 1e-4, 1e-4],
-    lower: [bounds.ePlusMin, -200, 0, 0],
-    upper: [200, bounds.eMinusMax, 0.05, 0.05],
-    maxIterations,
-    tolerance: 1e-6,
-  });
+  const [kLo, kHi] = SHAPE_BOUNDS;
+  const clampK = (k: number | undefined) => Math.min(kHi, Math.max(kLo, k ?? SHAPE_PRIOR.mean));
+  const fit = await levenbergMarquardtBatch(
+    res,
+    [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos, ...(shaped ? [clampK(start.shapeN), clampK(start.shapeP)] : [])],
+    {
+      // Steps well above the noise of the nested per-neuron solves, so the Jacobian sees the slope.
+      steps: [0.05, 0.05, 1e-4, 1e-4, ...(shaped ? [SHAPE_STEP, SHAPE_STEP] : [])],
+      lower: [bounds.ePlusMin, -200, 0, 0, ...(shaped ? [kLo, kLo] : [])],
+      upper: [200, bounds.eMinusMax, 0.05, 0.05, ...(shaped ? [kHi, kHi] : [])],
+      maxIterations,
+      tolerance: 1e-6,
+    },
+  );
   return toG(fit.params);
 }
 

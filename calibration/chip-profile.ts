@@ -27,12 +27,13 @@ import type { LayerCurves } from './weight-mapping.ts';
 
 /**
  * 2: layers may carry their E+ / E- against gate voltage (`reversal`); 3: that curve may carry the gates its scalars are
- * anchored at (`anchorN` / `anchorP`: the fit carried each transistor's E at its own gate, reversal-curve.ts). Version 1
- * and 2 files still load; a reader of version 2 refuses a version 3 file as newer instead of misreading it.
+ * anchored at (`anchorN` / `anchorP`: the fit carried each transistor's E at its own gate, reversal-curve.ts); 4: and the
+ * fitted strength of the card's shape (`strengthN` / `strengthP`, absent = 1). Versions 1-3 still load; a reader of an
+ * older version refuses a newer file as newer instead of misreading it.
  */
-export const PROFILE_SCHEMA_VERSION = 3;
+export const PROFILE_SCHEMA_VERSION = 4;
 /** Schema versions this spikeloop reads. */
-const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
+const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
 /** The tensor-file content name of a profile. */
 export const PROFILE_CONTENT_NAME = 'spikeloop-chip-profile';
 
@@ -93,6 +94,9 @@ const layerHeaderSchema = z.strictObject({
       /** The gates (volts) the scalars are E at when the fit carried E per transistor at its gate; absent = the scalar model. */
       anchorN: finite.optional(),
       anchorP: finite.optional(),
+      /** With the anchors: the power the card's E(Vg) shape is taken to (the fitted strength k); absent = 1. */
+      strengthN: z.number().nonnegative().refine(Number.isFinite, 'must be finite').optional(),
+      strengthP: z.number().nonnegative().refine(Number.isFinite, 'must be finite').optional(),
     })
     .optional(),
 });
@@ -223,6 +227,8 @@ function layerHeader(l: ChipProfileLayer): ProfileHeader['layers'][number] {
             ...(l.reversal.gFactorP ? { gFactorP: Array.from(l.reversal.gFactorP) } : {}),
             ...(l.reversal.anchorN !== undefined ? { anchorN: l.reversal.anchorN } : {}),
             ...(l.reversal.anchorP !== undefined ? { anchorP: l.reversal.anchorP } : {}),
+            ...(l.reversal.strengthN !== undefined ? { strengthN: l.reversal.strengthN } : {}),
+            ...(l.reversal.strengthP !== undefined ? { strengthP: l.reversal.strengthP } : {}),
           },
         }
       : {}),
@@ -316,6 +322,8 @@ export function decodeChipProfile(bytes: Uint8Array, source: string, opts: LoadP
               ...(reversal.gFactorP ? { gFactorP: Float64Array.from(reversal.gFactorP) } : {}),
               ...(reversal.anchorN !== undefined ? { anchorN: reversal.anchorN } : {}),
               ...(reversal.anchorP !== undefined ? { anchorP: reversal.anchorP } : {}),
+              ...(reversal.strengthN !== undefined ? { strengthN: reversal.strengthN } : {}),
+              ...(reversal.strengthP !== undefined ? { strengthP: reversal.strengthP } : {}),
             },
           }
         : {}),

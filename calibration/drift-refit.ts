@@ -111,7 +111,10 @@ export async function refitGlobals(target: ProbeTarget, profile: ChipProfile, op
   const g0 = profile.global;
   // The kicks (overlap over membrane capacitance) do not drift and are weakly determined by a short
   // run: they stay at the profile's values.
-  const toG = (p: ArrayLike<number>): GlobalParams => ({ ePlus: p[0], eMinus: p[1], kickNmos: g0.kickNmos, kickPmos: g0.kickPmos });
+  // The card shape's strengths (gateReversal) are the die's transistors', held like the kicks; every layer carries the same.
+  const shaped = layers.map((l) => profile.layers[l].reversal).find((r) => r?.anchorN !== undefined);
+  const shape = shaped ? { shapeN: shaped.strengthN ?? 1, shapeP: shaped.strengthP ?? 1 } : {};
+  const toG = (p: ArrayLike<number>): GlobalParams => ({ ePlus: p[0], eMinus: p[1], kickNmos: g0.kickNmos, kickPmos: g0.kickPmos, ...shape });
   const residuals = (p: Float64Array, which: 'fit' | 'heldout' = 'fit'): Float64Array => {
     opts.signal?.throwIfAborted();
     const g = toG(p);

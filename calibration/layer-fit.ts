@@ -65,6 +65,12 @@ export interface GlobalParams {
   eMinus: number;
   kickNmos: number;
   kickPmos: number;
+  /**
+   * With `gateReversal`, the strength k of the card's E(Vg) shape per polarity: a transistor's E is E+- times the shape at
+   * its effective gate to the power k (docs/MODEL.md eq. (1b)); 0 = one E per polarity, 1 = the card's shape. Absent = 1.
+   */
+  shapeN?: number;
+  shapeP?: number;
 }
 
 export interface LayerFitInput {
@@ -321,6 +327,9 @@ export class LayerFitter {
   private readonly shape: ReversalCurve | null;
   private fN: Float64Array;
   private fP: Float64Array;
+  /** The shape strengths the E factor tables are at (GlobalParams.shapeN / shapeP; set by `useShape`). */
+  private kN = 1;
+  private kP = 1;
   private readonly thetaPrior: number;
 
   constructor(data: LayerDataset, ideal: boolean, families: { nmos: CurveFamily; pmos: CurveFamily }) {
@@ -361,9 +370,18 @@ export class LayerFitter {
     this.fP = new Float64Array(this.shape ? this.gP.length : 0).fill(1);
   }
 
-  /** E over the global E+- of a transistor with threshold shift `dVth` at gate `v` (1 without gateReversal). */
+  /** E over the global E+- of a transistor with threshold shift `dVth` at gate `v` (1 without gateReversal): the shape to the power k. */
   private eFactor(pmos: boolean, v: number, dVth: number): number {
-    return this.shape ? reversalAt(this.shape, pmos, effectiveGate(pmos, v, dVth)) : 1;
+    if (!this.shape) return 1;
+    const e = reversalAt(this.shape, pmos, effectiveGate(pmos, v, dVth));
+    const k = pmos ? this.kP : this.kN;
+    return k === 1 ? e : e ** k;
+  }
+
+  /** Takes the globals' shape strengths for the E factor tables filled after it (every entry point that takes globals calls it). */
+  private useShape(globals: GlobalParams): void {
+    this.kN = globals.shapeN ?? 1;
+    this.kP = globals.shapeP ?? 1;
   }
 
   /** A copy of the per-neuron and per-transistor state (families excluded). */
@@ -448,6 +466,7 @@ export class LayerFitter {
    * tables gN/gP (per input x code). Updates the state's synapse parameters when `commit`.
    */
   private projectSynapses(i: number, globals: GlobalParams, theta: number, delay: number, commit: boolean): void {
+    this.useShape(globals);
     const { data, state } = this;
     const d = data.neurons[i];
     const nIn = data.input.geometry.inputs;
@@ -657,6 +676,7 @@ export class LayerFitter {
 
   /** Predicted spike times (normalised, +Infinity = never) of neuron i's fit or held-out patterns with the committed state. */
   predicted(i: number, globals: GlobalParams, which: 'fit' | 'heldout' = 'fit'): Float64Array {
+    this.useShape(globals);
     const d = which === 'fit' ? this.data.neurons[i] : this.data.heldOut[i];
     const pred = new Float64Array(d.pat.count.length);
     this.fillTables(i);
@@ -672,6 +692,7 @@ export class LayerFitter {
    * that is what makes its prediction hard, not the measurement.
    */
   heldOutThresholdSensitivity(i: number, s: number, globals: GlobalParams, which: 'fit' | 'heldout' = 'heldout'): number {
+    this.useShape(globals);
     const d = which === 'fit' ? this.data.neurons[i] : this.data.heldOut[i];
     if (!(s >= 0 && s < d.pat.count.length)) throw new RangeError(`neuron ${i} has no ${which === 'fit' ? 'fit' : 'held-out'} pattern ${s}`);
     this.fillTables(i);
@@ -695,6 +716,7 @@ export class LayerFitter {
    * conductance and must not dominate.
    */
   polishNeuron(i: number, globals: GlobalParams, iterations = 6): void {
+    this.useShape(globals);
     const { data, state } = this;
     const d = data.neurons[i];
     const m = d.pat.count.length;
@@ -873,6 +895,7 @@ export class LayerFitter {
    * `robust` applies the Cauchy-style down-weighting the per-neuron fits minimise (see polishNeuron).
    */
   residualsFixed(i: number, globals: GlobalParams, delayShift = 0, which: 'fit' | 'heldout' = 'fit', robust = false): Float64Array {
+    this.useShape(globals);
     const d = which === 'fit' ? this.data.neurons[i] : this.data.heldOut[i];
     const m = d.pat.count.length;
     const pred = new Float64Array(m);

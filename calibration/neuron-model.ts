@@ -68,6 +68,12 @@ export interface CrossingGrad {
   /** dT/dgE, dT/dgI per active input (zero for inputs after the crossing). */
   dgE: Float64Array;
   dgI: Float64Array;
+  /**
+   * dT/dfE, dT/dfI per active input (the E factors of `NeuronInputs`, 1 when absent): what a change of a transistor's
+   * own E does, e.g. of the card shape's strength in eq. (1a) (d fE / dk = fE ln e).
+   */
+  dfE: Float64Array;
+  dfI: Float64Array;
   /** dT/dtheta, dT/dE+, dT/dE- of the last call. */
   dTheta: number;
   dEPlus: number;
@@ -83,6 +89,8 @@ export function crossingGradBuffers(maxInputs: number): CrossingGrad {
   return {
     dgE: new Float64Array(n),
     dgI: new Float64Array(n),
+    dfE: new Float64Array(n),
+    dfI: new Float64Array(n),
     dTheta: 0,
     dEPlus: 0,
     dEMinus: 0,
@@ -102,9 +110,11 @@ export function crossingGradBuffers(maxInputs: number): CrossingGrad {
 export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: CrossingGrad): number {
   const { count, times, gE, gI, kick, fE, fI } = inp;
   const { ePlus, eMinus, theta, ideal } = p;
-  const { u: trU, G: trG, A: trA, dgE, dgI } = out;
+  const { u: trU, G: trG, A: trA, dgE, dgI, dfE, dfI } = out;
   dgE.fill(0, 0, count);
   dgI.fill(0, 0, count);
+  dfE.fill(0, 0, count);
+  dfI.fill(0, 0, count);
   out.dTheta = 0;
   out.dEPlus = 0;
   out.dEMinus = 0;
@@ -165,6 +175,8 @@ export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: Cro
     dgI[k] = cg + ca * eMinus * fi;
     dEp += ca * gE[k] * fe;
     dEm += ca * gI[k] * fi;
+    dfE[k] = ca * gE[k] * ePlus;
+    dfI[k] = ca * gI[k] * eMinus;
   }
   out.dEPlus = dEp;
   out.dEMinus = dEm;

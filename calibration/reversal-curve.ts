@@ -36,6 +36,12 @@ export interface ReversalCurve {
    */
   anchorN?: number;
   anchorP?: number;
+  /**
+   * With the anchors: the strength k of the card's shape per polarity the fit found (GlobalParams.shapeN / shapeP), the
+   * curve being the scalar times the shape to the power k; absent = 1 (profiles written before it).
+   */
+  strengthN?: number;
+  strengthP?: number;
 }
 
 /** The fitted transfer families and what evaluating them needs (for the conductance shape beyond the probed gates). */
@@ -189,10 +195,11 @@ function cardReversal(pmos: boolean, v: number): number | null {
  * card's E(Vg) relative to its value at the nearer probed edge, times the scalar. `null` ratios (the
  * card's device off) take the nearest knot's value; a polarity without probes keeps its scalar. With `anchor`
  * (the fit carried each transistor's E at its own gate, `reversalShape`) the curve is the scalar times the card's
- * shape through the anchors everywhere, and carries the anchors.
+ * shape through the anchors, to the power of the fitted strength (`fitted.shapeN` / `shapeP`, default 1), everywhere,
+ * and carries the anchors and the strengths.
  */
 export function reversalCurveFor(
-  fitted: { ePlus: number; eMinus: number },
+  fitted: { ePlus: number; eMinus: number; shapeN?: number; shapeP?: number },
   probeVolts: { nmos: readonly number[]; pmos: readonly number[] },
   families?: FittedFamilies,
   anchor?: { nmos: number; pmos: number },
@@ -203,10 +210,14 @@ export function reversalCurveFor(
   if (anchor) {
     // The fit carried E per transistor (reversalShape): its conductances are the device's own, not E-absorbing ones.
     const sh = reversalShape(anchor, supply);
+    const kN = fitted.shapeN ?? 1;
+    const kP = fitted.shapeP ?? 1;
     return {
       ...sh,
-      ePlus: sh.ePlus.map((x) => x * fitted.ePlus),
-      eMinus: sh.eMinus.map((x) => x * fitted.eMinus),
+      ePlus: sh.ePlus.map((x) => x ** kN * fitted.ePlus),
+      eMinus: sh.eMinus.map((x) => x ** kP * fitted.eMinus),
+      strengthN: kN,
+      strengthP: kP,
       ...(families ? conductanceFactors(probeVolts, families, vLo, count) : {}),
     };
   }

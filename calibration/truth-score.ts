@@ -7,7 +7,8 @@
  * polarity off), the die's normalised gE / gI against profileLayerConductances() at the same gates.
  * E+ and E- are the die's own at the probe codes (BehavioralChip.trueReversal; on a sky130 die they move
  * with the gate, so the truth is their mean over the first calibrated layer's probe codes; on a
- * model-form die they are one value). They are compared both as fitted and as E / mean(thresholdScale): only the ratio of a reversal
+ * model-form die they are one value); the fitted side is the scalar, or, where the fit carried each transistor's E at its
+ * gate, layer 0's reversal curve averaged over the same codes. They are compared both as fitted and as E / mean(thresholdScale): only the ratio of a reversal
  * potential to a neuron's trip level is observable in spike times (the profile fixes the convention
  * "mean threshold scale = 1"), so the second figure is the one a fit can get right on any die.
  */
@@ -16,6 +17,7 @@ import type { BehavioralChip } from '../models/chips/behavioral-chip.ts';
 import { codeToVolts } from '../wire/dac.ts';
 import { NMOS } from '../models/chips/chip-backend.ts';
 import { profileLayerConductances, profileLayerCurves, type ChipProfile } from './chip-profile.ts';
+import { reversalAt } from './reversal-curve.ts';
 import { LayerCodeRule } from './weight-mapping.ts';
 
 export interface TruthScore {
@@ -87,9 +89,17 @@ export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, dr
     const codes = codesOf(profile, cal[0] ?? 0, pol);
     return codes.length ? mean(codes.map((c) => chip.trueReversal(pol, codeToVolts(chip.dac, c)))) : fallback;
   };
+  // The fitted E over the same codes: the scalar where the fit had one E per polarity; where it carried each transistor's
+  // E at its gate (the curve has anchors) the scalar is E at the anchor gate, so layer 0's curve, the scalar times the
+  // shape, is read at the probe codes.
+  const fittedE = (pol: 'nmos' | 'pmos', scalar: number) => {
+    const curve = profile.layers[cal[0] ?? 0]?.reversal;
+    const codes = codesOf(profile, cal[0] ?? 0, pol);
+    return curve?.anchorN !== undefined && codes.length ? mean(codes.map((c) => reversalAt(curve, pol === 'pmos', codeToVolts(chip.dac, c)))) : scalar;
+  };
   return {
-    ePlus: e(profile.global.ePlus, trueE('nmos', t.layers[0].ePlus)),
-    eMinus: e(profile.global.eMinus, trueE('pmos', t.layers[0].eMinus)),
+    ePlus: e(fittedE('nmos', profile.global.ePlus), trueE('nmos', t.layers[0].ePlus)),
+    eMinus: e(fittedE('pmos', profile.global.eMinus), trueE('pmos', t.layers[0].eMinus)),
     conductance: {
       median: errs[errs.length >> 1] ?? NaN,
       p95: errs[Math.floor(errs.length * 0.95)] ?? NaN,

@@ -122,17 +122,34 @@ describe('chip profile files', () => {
     expect(() => decodeChipProfile(Buffer.concat(encodeArrays(d.meta, d.arrays)), 'p.slp')).toThrow(/layers\.0\.reversal\.ePlus\.3/);
   });
 
-  it('carries the gates a reversal curve is anchored at (schema 3), and still loads a version 2 file', () => {
+  it('carries the gates a reversal curve is anchored at (schema 3) and the shape strengths (schema 4), and still loads versions 2 and 3', () => {
     const p = sample();
-    p.layers[0].reversal = reversalCurveFor({ ePlus: 6.2, eMinus: -3.1 }, { nmos: [0.55, 0.6], pmos: [1.1, 1.15] }, undefined, { nmos: 0.55, pmos: 1.1 });
+    const fitted = { ePlus: 6.2, eMinus: -3.1, shapeN: 0.4, shapeP: 1.3 };
+    p.layers[0].reversal = reversalCurveFor(fitted, { nmos: [0.55, 0.6], pmos: [1.1, 1.15] }, undefined, { nmos: 0.55, pmos: 1.1 });
     const q = decodeChipProfile(bytes(p), 'mem');
-    expect(q.schemaVersion).toBe(3);
+    expect(q.schemaVersion).toBe(4);
     expect(q.layers[0].reversal!.anchorN).toBe(0.55);
     expect(q.layers[0].reversal!.anchorP).toBe(1.1);
+    expect(q.layers[0].reversal!.strengthN).toBe(0.4);
+    expect(q.layers[0].reversal!.strengthP).toBe(1.3);
     expect(q.layers[0].reversal!.eMinus).toEqual(p.layers[0].reversal!.eMinus);
+    // A version 3 file (anchors, no strengths) loads and means the card's full shape.
+    const v3 = decodeArrays(bytes(p), 'x');
+    const prof3 = v3.meta.profile as { schemaVersion: number; layers: { reversal?: Record<string, unknown> }[] };
+    delete prof3.layers[0].reversal!.strengthN;
+    delete prof3.layers[0].reversal!.strengthP;
+    prof3.schemaVersion = 3;
+    const old3 = decodeChipProfile(Buffer.concat(encodeArrays({ ...v3.meta, version: 3 }, v3.arrays)), 'v3.slp');
+    expect(old3.schemaVersion).toBe(3);
+    expect(old3.layers[0].reversal!.anchorN).toBe(0.55);
+    expect(old3.layers[0].reversal!.strengthN).toBeUndefined();
     const v2 = decodeArrays(bytes(sample()), 'x');
     const meta = { ...v2.meta, profile: { ...(v2.meta.profile as object), schemaVersion: 2 } };
     expect(decodeChipProfile(Buffer.concat(encodeArrays(meta, v2.arrays)), 'v2.slp').schemaVersion).toBe(2);
+    // A negative strength is no shape: refused, naming the field.
+    const bad = decodeArrays(bytes(p), 'x');
+    (bad.meta.profile as { layers: { reversal?: { strengthP: number } }[] }).layers[0].reversal!.strengthP = -0.5;
+    expect(() => decodeChipProfile(Buffer.concat(encodeArrays(bad.meta, bad.arrays)), 'p.slp')).toThrow(/layers\.0\.reversal\.strengthP/);
   });
 
   it('refuses a newer schema with an upgrade hint', () => {

@@ -5,9 +5,11 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { backendTarget } from '../../calibration/backend-target.ts';
-import { calibrateChip, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
-import { buildDataset, LayerFitter, NOISE_TICKS } from '../../calibration/layer-fit.ts';
-import { neuronCrossing } from '../../calibration/neuron-model.ts';
+import { calibrateChip, fitGlobals, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
+import { FitPool } from '../../calibration/fit-pool.ts';
+import { TaskPool } from '../../models/parallel/pool.ts';
+import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from '../../calibration/layer-fit.ts';
+import { crossingGradBuffers, neuronCrossing, neuronCrossingGrad } from '../../calibration/neuron-model.ts';
 import type { LayerSamples } from '../../calibration/probe-run.ts';
 import { logConductance, type CurveFamily } from '../../calibration/transfer-fit.ts';
 import { BehavioralChip } from '../../models/chips/behavioral-chip.ts';
@@ -155,13 +157,17 @@ describe('LayerFitter sweep observations', () => {
  * PMOS's likewise from 1.1 V. The held-out patterns hold an input at a weak NMOS code and a strong PMOS code, whose
  * two rows nearly cancel: there a few per cent of E- is tens of per cent of the net drive.
  */
-describe('LayerFitter with each transistor’s E at its gate (gateReversal)', () => {
+function cardShapedLayer(
+  strength: { n: number; p: number },
+  gates = { nmos: [0.53, 0.55, 0.57, 0.59, 0.61], pmos: [1.06, 1.08, 1.1, 1.12] },
+  n = 2,
+  patterns = 60,
+) {
   const card = sky130NominalCurves();
   const ctx = { supply: 1.8, temperatureC: 27 };
   const anchor = { nmos: 0.55, pmos: 1.1 };
   const globals = { ePlus: 6.2, eMinus: -3.3, kickNmos: 0, kickPmos: 0 };
   const nIn = 3;
-  const n = 2;
   const perUnit = 200;
   const geometry = dualRailLayer(nIn, n);
   const fam = (polarity: 'nmos' | 'pmos', vth: number, at: number, g: number): CurveFamily => {
@@ -171,18 +177,18 @@ describe('LayerFitter with each transistor’s E at its gate (gateReversal)', ()
   // Sweep codes where a lone NMOS fires in 10-45 % of the window, PMOS codes that slow its pair.
   const families = { nmos: fam('nmos', 0.45, 0.55, 4), pmos: fam('pmos', 0.55, 1.1, 0.8) };
   const code = (v: number) => voltsToCode(DEFAULT_DAC, v);
-  const nCodes = [0.53, 0.55, 0.57, 0.59, 0.61].map(code);
-  const pCodes = [1.06, 1.08, 1.1, 1.12].map(code);
+  const nCodes = gates.nmos.map(code);
+  const pCodes = gates.pmos.map(code);
   const offP = 1023;
   const rng = mulberry32(7);
   // The die: per transistor threshold shift (volts) and ln gain.
   const dv = Float64Array.from({ length: 2 * nIn * n }, () => 0.012 * (rng() * 2 - 1));
   const lg = Float64Array.from({ length: 2 * nIn * n }, () => 0.03 * (rng() * 2 - 1));
-  const theta = [1.0, 1.02];
+  const theta = Array.from({ length: n }, (_, i) => 1 + 0.02 * (i % 2) - 0.01 * Math.floor(i / 2));
   const delay = 0.04;
   const cardE = (pmos: boolean, v: number) => card.reversal(pmos ? 'pmos' : 'nmos', v)!;
-  /** The die's spike time of neuron i for codes (rows x n) and input times (+Infinity = silent input). */
-  const spike = (i: number, codes: Uint16Array, times: Float64Array, u0 = 0): number => {
+  /** The die's model inputs of neuron i for codes and input times, with ln of each active transistor's card shape (lnE, lnI). */
+  const inputsOf = (i: number, codes: Uint16Array, times: Float64Array, u0 = 0) => {
     const order = [...times.keys()].filter((j) => Number.isFinite(times[j]!)).sort((a, b) => times[a]! - times[b]!);
     const inp = {
       count: order.length,
@@ -192,6 +198,8 @@ describe('LayerFitter with each transistor’s E at its gate (gateReversal)', ()
       kick: new Float64Array(nIn),
       fE: new Float64Array(nIn),
       fI: new Float64Array(nIn),
+      lnE: new Float64Array(nIn),
+      lnI: new Float64Array(nIn),
     };
     order.forEach((j, k) => {
       const vN = codeToVolts(DEFAULT_DAC, codes[2 * j * n + i]!);
@@ -200,10 +208,17 @@ describe('LayerFitter with each transistor’s E at its gate (gateReversal)', ()
       inp.times[k] = times[j]!;
       inp.gE[k] = vN > 0 ? Math.exp(logConductance(families.nmos, vN, ctx, dv[kn]!, lg[kn]!)) : 0;
       inp.gI[k] = vP < 1.8 ? Math.exp(logConductance(families.pmos, vP, ctx, dv[kn + 1]!, lg[kn + 1]!)) : 0;
-      inp.fE[k] = vN > 0 ? cardE(false, vN - dv[kn]!) / cardE(false, anchor.nmos) : 1;
-      inp.fI[k] = vP < 1.8 ? cardE(true, vP + dv[kn + 1]!) / cardE(true, anchor.pmos) : 1;
+      inp.lnE[k] = vN > 0 ? Math.log(cardE(false, vN - dv[kn]!) / cardE(false, anchor.nmos)) : 0;
+      inp.lnI[k] = vP < 1.8 ? Math.log(cardE(true, vP + dv[kn + 1]!) / cardE(true, anchor.pmos)) : 0;
+      inp.fE[k] = Math.exp(strength.n * inp.lnE[k]);
+      inp.fI[k] = Math.exp(strength.p * inp.lnI[k]);
     });
     inp.kick[0] += u0;
+    return inp;
+  };
+  /** The die's spike time of neuron i for codes (rows x n) and input times (+Infinity = silent input). */
+  const spike = (i: number, codes: Uint16Array, times: Float64Array, u0 = 0): number => {
+    const inp = inputsOf(i, codes, times, u0);
     const t = neuronCrossing(inp, { ePlus: globals.ePlus, eMinus: globals.eMinus, theta: theta[i]!, ideal: false }) + delay;
     return t < 1 ? t : Infinity;
   };
@@ -251,7 +266,7 @@ describe('LayerFitter with each transistor’s E at its gate (gateReversal)', ()
     }
     return out;
   };
-  samples.push(...random('pattern', 60, false), ...random('pattern', 6, true), ...random('heldout', 40, true));
+  samples.push(...random('pattern', patterns, false), ...random('pattern', 6, true), ...random('heldout', 40, true));
 
   /** A fitter of the samples at the die's own values, disturbed by `by` (the families stay the die's: what differs is the E model alone). */
   const fitterAt = (gateReversal: boolean, by: number): LayerFitter => {
@@ -296,6 +311,11 @@ describe('LayerFitter with each transistor’s E at its gate (gateReversal)', ()
     expect(cnt).toBeGreaterThan(30);
     return Math.sqrt(se / cnt);
   };
+  return { globals, truth: { ...globals, shapeN: strength.n, shapeP: strength.p }, n, perUnit, swing, theta, inputsOf, fitterAt, heldOutRmse };
+}
+
+describe('LayerFitter with each transistor’s E at its gate (gateReversal)', () => {
+  const { globals, n, fitterAt, heldOutRmse } = cardShapedLayer({ n: 1, p: 1 });
 
   it("reproduces the die's spike times at its own values: each transistor's E is the card's at its effective gate", () => {
     for (const gate of [true, false]) {
@@ -314,4 +334,73 @@ describe('LayerFitter with each transistor’s E at its gate (gateReversal)', ()
     expect(withE).toBeLessThan(0.3 * without);
     expect(withE).toBeLessThan(0.5);
   });
+});
+
+/**
+ * The card shape's strength k (eq. (1b): each transistor's E is E+- times the card's shape to the power k) on a synthetic
+ * layer drawn with a known k per polarity: the fitter reproduces the die at its k, its spike times move with k as the
+ * exact derivative says (dT/dk = sum of dT/df f ln e over the active transistors), and the globals fit finds k back.
+ */
+describe('LayerFitter with a fitted strength of the card shape (GlobalParams.shapeN / shapeP)', () => {
+  const strength = { n: 0.4, p: 1.5 };
+  // Sweep codes wider than the SPICE dies' (NMOS 0.54-0.60 V), so that the shape, not only its mismatch spread, separates k.
+  const L = cardShapedLayer(strength, { nmos: [0.49, 0.52, 0.55, 0.58, 0.61], pmos: [1.06, 1.08, 1.1, 1.12, 1.14] }, 6, 150);
+
+  it("reproduces the die at its own strength, and not at the card's full shape", () => {
+    const f = L.fitterAt(true, 0);
+    const worst = (g: GlobalParams) => {
+      let w = 0;
+      for (let i = 0; i < L.n; i++) for (const r of f.residualsFixed(i, g)) w = Math.max(w, Math.abs(r * NOISE_TICKS));
+      return w;
+    };
+    expect(worst(L.truth)).toBeLessThan(1e-4);
+    expect(worst(L.globals)).toBeGreaterThan(0.05);
+  });
+
+  it("each spike time's derivative in k matches the exact one from the card (central differences of the fitter's residuals)", () => {
+    const f = L.fitterAt(true, 0);
+    const grad = crossingGradBuffers(8);
+    const h = 1e-4;
+    let compared = 0;
+    for (const pol of ['n', 'p'] as const) {
+      const key = pol === 'n' ? 'shapeN' : 'shapeP';
+      for (let i = 0; i < L.n; i++) {
+        const up = f.residualsFixed(i, { ...L.truth, [key]: strength[pol] + h });
+        const down = f.residualsFixed(i, { ...L.truth, [key]: strength[pol] - h });
+        const d = f.data.neurons[i]!;
+        for (let s = 0; s < d.pat.count.length; s++) {
+          if (!Number.isFinite(d.pat.tOut[s]!)) continue;
+          const blk = f.data.input.samples[d.pat.block[s]!]!;
+          const inp = L.inputsOf(i, blk.codes, blk.inputs, d.pat.u0[s]!);
+          const T = neuronCrossingGrad(inp, { ePlus: L.truth.ePlus, eMinus: L.truth.eMinus, theta: L.theta[i]!, ideal: false }, grad);
+          if (!Number.isFinite(T)) continue;
+          let exact = 0;
+          for (let k = 0; k < inp.count; k++) exact += pol === 'n' ? grad.dfE[k]! * inp.fE[k]! * inp.lnE[k]! : grad.dfI[k]! * inp.fI[k]! * inp.lnI[k]!;
+          const fd = ((up[s]! - down[s]!) / (2 * h)) * (NOISE_TICKS / L.perUnit);
+          expect(Math.abs(fd - exact)).toBeLessThan(2e-3 * Math.abs(exact) + 1e-6);
+          if (Math.abs(exact) > 1e-4) compared++;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(50);
+  });
+
+  it("the globals fit finds each polarity's k back from the card shape's start (k = 1), with E+ and E-", async () => {
+    const f = L.fitterAt(true, 0);
+    const fp = new FitPool(new TaskPool(1));
+    const start = { ...L.globals, ePlus: L.globals.ePlus * 1.02, eMinus: L.globals.eMinus * 0.98 };
+    const g = await fitGlobals([f], start, 16, { ePlusMin: 1.5, eMinusMax: -0.5 }, fp, true);
+    // Six neurons of noiseless data weigh little against the prior (k = 1, sigma 0.5): it keeps k about 0.1 short of the
+    // truth here (0.49 / 1.37 when written), and E- takes up the rest; a die's thousands of noisy readings weigh far more.
+    expect(Math.abs(g.shapeN! - strength.n)).toBeLessThan(0.15);
+    expect(Math.abs(g.shapeP! - strength.p)).toBeLessThan(0.2);
+    expect(Math.abs(g.shapeN! - strength.n)).toBeLessThan(0.3 * Math.abs(1 - strength.n));
+    expect(Math.abs(g.shapeP! - strength.p)).toBeLessThan(0.5 * Math.abs(1 - strength.p));
+    expect(Math.abs(g.ePlus / L.globals.ePlus - 1)).toBeLessThan(0.025);
+    expect(Math.abs(g.eMinus / L.globals.eMinus - 1)).toBeLessThan(0.07);
+    // Without gateReversal there is no shape to fit: the globals carry no strength.
+    const plain = await fitGlobals([L.fitterAt(false, 0)], L.globals, 16, { ePlusMin: 1.5, eMinusMax: -0.5 }, fp, false, Infinity, 2);
+    expect(plain.shapeN).toBeUndefined();
+    await fp.pool.close();
+  }, 120_000);
 });

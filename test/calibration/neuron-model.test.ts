@@ -175,6 +175,21 @@ describe('single-neuron model', () => {
           const ok = (x: number, y: number) => Math.abs(x - y) <= 1e-4 * (1 + Math.abs(y));
           if (Math.abs(at(ePlus + 1e-3, eMinus) - T) > 0.1) return;
           expect(ok(buf.dEPlus, dep) && ok(buf.dEMinus, dem) && ok(buf.dgE[0]!, dg)).toBe(true);
+          // dT/dfE, dT/dfI of every input (what the card shape's strength k moves: d f / dk = f ln e).
+          for (let k = 0; k < s.length; k++) {
+            for (const [arr, ana] of [
+              [fE, buf.dfE],
+              [fI, buf.dfI],
+            ] as const) {
+              const f0 = arr[k]!;
+              arr[k] = f0 + h;
+              const a = at(ePlus, eMinus);
+              arr[k] = f0 - h;
+              const b = at(ePlus, eMinus);
+              arr[k] = f0;
+              expect(ok(ana[k]!, (a - b) / (2 * h))).toBe(true);
+            }
+          }
         },
       ),
       { numRuns: 300 },

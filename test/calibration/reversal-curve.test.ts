@@ -57,6 +57,14 @@ describe('reversal curve (E+- against the gate)', () => {
     expect(r.anchorP).toBe(a.pmos);
     for (const v of [0.35, 0.55, 0.58]) expect(reversalAt(r, false, v)).toBeCloseTo((6.3 * card.reversal('nmos', v)!) / card.reversal('nmos', a.nmos)!, 6);
     for (const v of [1.15, 1.4]) expect(reversalAt(r, true, v)).toBeCloseTo((-3.3 * card.reversal('pmos', v)!) / card.reversal('pmos', a.pmos)!, 6);
+    expect(r.strengthN).toBe(1);
+    // With fitted strengths k: the scalar times the card's shape to the power k, per polarity, the strengths carried (knots only:
+    // between knots the curve is linear in the powered values).
+    const rk = reversalCurveFor({ ePlus: 6.3, eMinus: -3.3, shapeN: 0.4, shapeP: 1.6 }, probes, undefined, a);
+    expect([rk.strengthN, rk.strengthP]).toEqual([0.4, 1.6]);
+    for (const v of [0.35, 0.5, 0.6])
+      expect(reversalAt(rk, false, v)).toBeCloseTo(6.3 * (card.reversal('nmos', v)! / card.reversal('nmos', a.nmos)!) ** 0.4, 6);
+    for (const v of [1.0, 1.2, 1.4]) expect(reversalAt(rk, true, v)).toBeCloseTo(-3.3 * (card.reversal('pmos', v)! / card.reversal('pmos', a.pmos)!) ** 1.6, 6);
     expect(reversalCurveFor({ ePlus: 6.3, eMinus: -3.3 }, probes).anchorN).toBeUndefined();
   });
 
