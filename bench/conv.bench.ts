@@ -43,8 +43,9 @@
  */
 import { cpus, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
 import { loadDataset } from '../models/datasets/load.ts';
-import { archPreset, compileArchitecture } from '../models/network/arch.ts';
+import { archPreset, compileArchitecture, readArchitecture } from '../models/network/arch.ts';
 import { convGradCheck } from '../models/network/conv-grad-check.ts';
 import { convLayerShape, type ConvLayerState } from '../models/network/conv-layer.ts';
 import { initNetwork, randomConvState, randomDenseState } from '../models/network/init.ts';
@@ -65,6 +66,45 @@ function envInt(name: string, dflt: number): number {
   if (raw === undefined || raw === '') return dflt;
   if (!/^\d+$/.test(raw)) throw new RangeError(`${name} must be a whole number, got ${JSON.stringify(raw)}`);
   return Number(raw);
+}
+
+/** CONV_LOSS: loss settings over the bench's (JSON, LossConfig fields). */
+const lossOverrideSchema = z.strictObject({
+  tauSoft: z.number().positive().optional(),
+  windowWeight: z.number().nonnegative().optional(),
+  windowMargin: z.number().positive().lt(1).optional(),
+  deadWeight: z.number().nonnegative().optional(),
+  deadRate: z.number().min(0).max(1).optional(),
+  deadTarget: z.number().positive().optional(),
+  deadMembrane: z.union([z.literal(0), z.literal(1)]).optional(),
+  deadMean: z.union([z.literal(0), z.literal(1)]).optional(),
+  silentScale: z.number().nonnegative().optional(),
+  deadConv: z.union([z.literal(0), z.literal(1)]).optional(),
+});
+/** CONV_INIT: initialisation settings (JSON, InitOptions fields other than seed and drives). */
+const initOverrideSchema = z.strictObject({
+  meanRatio: z.number().optional(),
+  targetFraction: z.number().gt(0).lt(1).optional(),
+  outputTargetFraction: z.number().gt(0).lt(1).optional(),
+  fireFraction: z.number().gt(0).max(1).nullable().optional(),
+  earlyLimit: z.number().min(0).lt(1).nullable().optional(),
+  medianOverFireable: z.boolean().optional(),
+});
+function envJson<T>(name: string, schema: z.ZodType<T>): T | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw new RangeError(`${name} must be a JSON object, got ${JSON.stringify(raw)}`);
+  }
+  const r = schema.safeParse(v);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new RangeError(`${name}.${i.path.join('.')}: ${i.message} (got ${raw})`);
+  }
+  return r.data;
 }
 
 /** The gradient-check layer: most neurons fire, some do not (as test/models/network/conv-layer.test.ts). */
@@ -208,6 +248,13 @@ async function main(): Promise<void> {
     const silentZeros = silentZerosEnv === undefined ? {} : { silentZeros: silentZerosEnv === '1' };
     if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new RangeError(`CONV_SEEDS must be whole numbers like 1,2,3, got ${process.env.CONV_SEEDS}`);
     if (!models.every((m) => m === 'pnn' || m === 'ideal')) throw new RangeError(`CONV_MODELS must list pnn and/or ideal, got ${process.env.CONV_MODELS}`);
+    const lossOverride = envJson('CONV_LOSS', lossOverrideSchema) ?? {};
+    const warmupSteps = envInt('CONV_WARMUP', 0);
+    const exclusiveEnv = process.env.CONV_EXCLUSIVE;
+    if (exclusiveEnv !== undefined && exclusiveEnv !== '0' && exclusiveEnv !== '1')
+      throw new RangeError(`CONV_EXCLUSIVE must be 0 or 1, got ${JSON.stringify(exclusiveEnv)}`);
+    const exclusiveConductances = exclusiveEnv === '1';
+    const initOverride = envJson('CONV_INIT', initOverrideSchema) ?? {};
     const lr = Number(process.env.CONV_FMNIST_LR ?? '0.02');
     const schedule = (process.env.CONV_FMNIST_SCHEDULE ?? 'cosine-steps') as LrSchedule;
     if (!['constant', 'cosine', 'cosine-steps'].includes(schedule))
@@ -233,8 +280,8 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         const c0 = cpuMs();
         // CONV_ARCH=dense: the 784-256-128-10 reference network (silent zeros, as its preset) under the same recipe.
-        const config = archName === 'dense' ? defaultConfig([784, 256, 128, 10], { model }) : archConfig(archPreset(archName), { model, ...silentZeros });
-        const net = initNetwork(config, { x: train.x, n: Math.min(64, train.n) }, solver, { seed });
+        const config = archName === 'dense' ? defaultConfig([784, 256, 128, 10], { model }) : archConfig(readArchitecture(archName), { model, ...silentZeros });
+        const net = initNetwork(config, { x: train.x, n: Math.min(64, train.n) }, solver, { seed, ...initOverride });
         const initS = (performance.now() - t0) / 1000;
         const fired = initFiring(net, train.x, Math.min(128, train.n), solver);
         const hist = await trainNetwork(
@@ -247,7 +294,9 @@ async function main(): Promise<void> {
             schedule,
             seed,
             solver,
-            loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1 },
+            warmupSteps,
+            exclusiveConductances,
+            loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1, ...lossOverride },
             onBatch: (p) => {
               if (p.batch % 20 === 0)
                 note(`${model} seed ${seed}: epoch ${p.epoch} batch ${p.batch}/${p.batches}, loss ${round(p.loss, 3)}, train acc ${round(p.acc, 3)}`);
@@ -270,6 +319,10 @@ async function main(): Promise<void> {
           batch: batchSize,
           bins,
           silent_zeros: config.silentZeros,
+          warmup_steps: warmupSteps,
+          exclusive_conductances: exclusiveConductances,
+          loss_override: lossOverride,
+          init_override: initOverride,
           train_acc: round(hist.at(-1)?.train_acc ?? NaN),
           // Per epoch: running training accuracy and the loss terms (cross-entropy, window, dead-neuron).
           epoch_train_acc: hist.map((m) => round(m.train_acc)),
