@@ -254,6 +254,10 @@ async function main(): Promise<void> {
     if (exclusiveEnv !== undefined && exclusiveEnv !== '0' && exclusiveEnv !== '1')
       throw new RangeError(`CONV_EXCLUSIVE must be 0 or 1, got ${JSON.stringify(exclusiveEnv)}`);
     const exclusiveConductances = exclusiveEnv === '1';
+    const centerEnv = process.env.CONV_CENTER;
+    if (centerEnv !== undefined && centerEnv !== 'conv' && centerEnv !== 'all' && centerEnv !== 'none')
+      throw new RangeError(`CONV_CENTER must be conv, all or none, got ${JSON.stringify(centerEnv)}`);
+    const centerGradients = centerEnv === 'conv' || centerEnv === 'all' ? centerEnv : undefined;
     const initOverride = envJson('CONV_INIT', initOverrideSchema) ?? {};
     const lr = Number(process.env.CONV_FMNIST_LR ?? '0.02');
     const schedule = (process.env.CONV_FMNIST_SCHEDULE ?? 'cosine-steps') as LrSchedule;
@@ -296,6 +300,7 @@ async function main(): Promise<void> {
             solver,
             warmupSteps,
             exclusiveConductances,
+            centerGradients,
             loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1, ...lossOverride },
             onBatch: (p) => {
               if (p.batch % 20 === 0)
@@ -312,6 +317,8 @@ async function main(): Promise<void> {
           scored: scored.name,
           scored_n: scored.n,
           acc: round(e.acc),
+          // Scored images with no output spike at all (counted wrong).
+          no_output_spike: round(e.noSpike / e.n),
           train_n: train.n,
           epochs,
           lr,
@@ -321,6 +328,7 @@ async function main(): Promise<void> {
           silent_zeros: config.silentZeros,
           warmup_steps: warmupSteps,
           exclusive_conductances: exclusiveConductances,
+          center_gradients: centerGradients ?? 'none',
           loss_override: lossOverride,
           init_override: initOverride,
           train_acc: round(hist.at(-1)?.train_acc ?? NaN),

@@ -73,6 +73,8 @@ export interface TrainOptions {
    * changes sign only through zero. Default off; single-thread steps only (refused with workers > 1).
    */
   exclusiveConductances?: boolean;
+  /** Remove each neuron's mean from its synapses' gradients on conv layers or all layers (centeredGradients); absent = off. */
+  centerGradients?: 'conv' | 'all';
   /** The rate rises linearly from lr / warmupSteps to the schedule's over the first warmupSteps steps (0 or absent = off). */
   warmupSteps?: number;
   /** A pool to run the steps on instead of one made (and closed) for this run; its size is the worker count. */
@@ -216,6 +218,32 @@ export function exclusiveGradients(vars: tf.Variable[], grads: tf.NamedTensorMap
   return out;
 }
 
+/**
+ * The gradients with each neuron's mean over its own synapses removed (per output channel of a conv
+ * kernel, per column of a dense layer), for the layers `which` names: those layers' steps then keep
+ * each neuron's summed drive and change only its pattern. Why: on the conv layers of mnist-conv-s2 the
+ * gradient is almost all that mean (at initialisation the cross-entropy's rms 4.8e-3 against a mean of
+ * 4.7e-3 on the first kernel, the window term's 7x larger and as uniform), and Adam turns it into a
+ * step of lr on every weight in one direction: a gain that swings the layer between silence and early
+ * spikes while the kernel's pattern does not learn (docs/RESULTS.md, "Why the conv net underfits").
+ */
+export function centeredGradients(net: SpikingNetwork, grads: tf.NamedTensorMap, which: 'conv' | 'all'): tf.NamedTensorMap {
+  const out: tf.NamedTensorMap = { ...grads };
+  tf.tidy(() => {
+    net.layers.forEach((layer) => {
+      if (which === 'conv' && layer.kind !== 'conv') return;
+      for (const v of layer.trainableVariables()) {
+        const g = grads[v.name];
+        if (!g) continue;
+        // Kernels HWIO and dense [nIn, nOut]: the neuron is the last axis, its synapses the others.
+        const axes = Array.from({ length: g.rank - 1 }, (_, k) => k);
+        out[v.name] = tf.keep(tf.sub(g, tf.mean(g, axes, true)));
+      }
+    });
+  });
+  return out;
+}
+
 /** One optimiser step on a batch; returns the batch loss (before the update) and hits. */
 export function trainStep(
   net: SpikingNetwork,
@@ -224,7 +252,7 @@ export function trainStep(
   labels: Uint8Array,
   solver: SpikeSolver,
   cfg: LossConfig,
-  opts: { exclusiveConductances?: boolean } = {},
+  opts: { exclusiveConductances?: boolean; centerGradients?: 'conv' | 'all' } = {},
 ): StepResult {
   const n = labels.length;
   const inputTimes = net.encode(x, n);
@@ -237,12 +265,13 @@ export function trainStep(
     return r.loss;
   };
   let cost: tf.Scalar;
-  if (opts.exclusiveConductances) {
+  if (opts.exclusiveConductances || opts.centerGradients) {
     const vars = net.trainableVariables();
     const { value, grads } = optimizer.computeGradients(f, vars);
-    const masked = exclusiveGradients(vars, grads);
+    const centered = opts.centerGradients ? centeredGradients(net, grads, opts.centerGradients) : grads;
+    const masked = opts.exclusiveConductances ? exclusiveGradients(vars, centered) : centered;
     optimizer.applyGradients(masked);
-    tf.dispose([...Object.values(grads), ...Object.values(masked)]);
+    tf.dispose([...new Set([...Object.values(grads), ...Object.values(centered), ...Object.values(masked)])]);
     cost = value;
   } else cost = optimizer.minimize(f, true, net.trainableVariables())!;
   net.project();
@@ -309,8 +338,8 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
   // An explicit pool is used whatever the size; `workers` only where the shards are worth it.
   const ownPool = !opts.pool && dataParallelWorthIt(net, opts.batchSize, workers) ? new TaskPool(workers) : undefined;
   const pool = opts.pool ?? ownPool;
-  if (opts.exclusiveConductances && pool && pool.workers > 1)
-    throw new RangeError('exclusiveConductances runs on single-thread steps only; train with workers 1');
+  if ((opts.exclusiveConductances || opts.centerGradients) && pool && pool.workers > 1)
+    throw new RangeError('exclusiveConductances and centerGradients run on single-thread steps only; train with workers 1');
   const parallel =
     pool && pool.workers > 1 && dataParallelSupported(net)
       ? new DataParallelStep(net, pool, { solver: opts.solver, loss: cfg, maxBatch: opts.batchSize })
@@ -351,7 +380,8 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
             if (opts.signal?.aborted) break;
             throw err;
           }
-        } else r = trainStep(net, optimizer, x, b.y, opts.solver, cfg, { exclusiveConductances: opts.exclusiveConductances });
+        } else
+          r = trainStep(net, optimizer, x, b.y, opts.solver, cfg, { exclusiveConductances: opts.exclusiveConductances, centerGradients: opts.centerGradients });
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
         decayWeights(net.trainableVariables(), shrink);
         average?.update();
