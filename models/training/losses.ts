@@ -58,12 +58,6 @@ export interface LossConfig {
    * silentPseudoTimes with this many output windows of delay per threshold the membrane fell short.
    */
   silentScale: number;
-  /**
-   * Which silent conv outputs the dead-neuron term pushes: 0 = every (sample, position, channel) pair
-   * of a neuron silent on the batch, as a dense layer's; 1 = only channels silent at every position
-   * (deadSelection's `channels`). Dense layers are unaffected.
-   */
-  deadConv: number;
 }
 
 export const DEFAULT_LOSS: Readonly<LossConfig> = Object.freeze({
@@ -76,7 +70,6 @@ export const DEFAULT_LOSS: Readonly<LossConfig> = Object.freeze({
   deadMembrane: 0,
   deadMean: 0,
   silentScale: 0,
-  deadConv: 0,
 });
 
 /** Mean cross-entropy of softmax(-times / tauSoft) against integer labels [B]. */
@@ -125,16 +118,10 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
 
 /**
  * Which (sample, neuron) pairs the dead-neuron term acts on, from a layer's fired mask [B, N]:
- * hidden layers: every sample of a neuron that fired for at most deadRate * B samples (with
- * `channels`, a conv layer's NHWC outputs: every pair of a channel that fired on at most deadRate of its pairs);
+ * hidden layers: every sample of a neuron that fired for at most deadRate * B samples;
  * the output layer: the label's neuron wherever it stayed silent. Null when there are none.
  */
-export function deadSelection(
-  mask: Float32Array,
-  B: number,
-  N: number,
-  opts: { deadRate: number; labels?: ArrayLike<number>; channels?: number },
-): Float32Array | null {
+export function deadSelection(mask: Float32Array, B: number, N: number, opts: { deadRate: number; labels?: ArrayLike<number> }): Float32Array | null {
   const sel = new Float32Array(B * N);
   let any = false;
   if (opts.labels) {
@@ -144,22 +131,6 @@ export function deadSelection(
         sel[k] = 1;
         any = true;
       }
-    }
-    return any ? sel : null;
-  }
-  const C = opts.channels;
-  if (C !== undefined) {
-    // A conv layer: a kernel is one neuron, so a channel is dead when it fired at no position of any
-    // sample (deadRate: at most that fraction of its pairs); a position over a dark part of an image
-    // is silent by design and not pushed (it would raise the shared kernel everywhere else).
-    if (!(Number.isInteger(C) && C >= 1 && N % C === 0)) throw new RangeError(`channels (${C}) must divide the layer's width ${N}`);
-    const fired = new Float64Array(C);
-    for (let k = 0; k < B * N; k++) if (mask[k]! > 0.5) fired[k % C]!++;
-    const climit = (opts.deadRate * B * N) / C;
-    for (let c = 0; c < C; c++) {
-      if (fired[c]! > climit) continue;
-      any = true;
-      for (let k = c; k < B * N; k += C) sel[k] = 1;
     }
     return any ? sel : null;
   }

@@ -15,7 +15,6 @@ import { batches } from '../datasets/batching.ts';
 import type { DatasetPart } from '../datasets/types.ts';
 import { earliestSpike, windowStart, type NetworkForward, type SpikingNetwork } from '../network/network.ts';
 import type { SpikeSolver } from '../network/solver.ts';
-import { ConvSpikeLayer } from '../network/conv-layer.ts';
 import { evaluateNetwork, type Evaluation } from './evaluate.ts';
 import { DEFAULT_LOSS, deadNeuronPenalty, deadSelection, silentPseudoTimes, ttfsCrossEntropy, windowPenalty, type LossConfig } from './losses.ts';
 import { registerGradients } from '../tf/gradients.ts';
@@ -68,15 +67,6 @@ export interface TrainOptions {
    * than MIN_SHARD_SYNAPSE_ROWS of work (an Iris-sized network), trains on this thread.
    */
   workers?: number;
-  /**
-   * Hold each synapse's opposing conductance off while the other is on (exclusiveGradients): a weight
-   * changes sign only through zero. Default off; single-thread steps only (refused with workers > 1).
-   */
-  exclusiveConductances?: boolean;
-  /** Remove each neuron's mean from its synapses' gradients on conv layers or all layers (centeredGradients); absent = off. */
-  centerGradients?: 'conv' | 'all';
-  /** The rate rises linearly from lr / warmupSteps to the schedule's over the first warmupSteps steps (0 or absent = off). */
-  warmupSteps?: number;
   /** A pool to run the steps on instead of one made (and closed) for this run; its size is the worker count. */
   pool?: TaskPool;
   onBatch?(p: BatchProgress): void;
@@ -177,8 +167,7 @@ export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint
     if (cfg.deadWeight > 0) {
       // The output layer selects at most the label neuron of each sample; a hidden layer any pair.
       const output = l === L - 1;
-      const channels = !output && cfg.deadConv === 1 && layer instanceof ConvSpikeLayer ? layer.geometry.channels : undefined;
-      const sel = deadSelection(mask, B, layer.nOut, { deadRate: cfg.deadRate, labels: output ? labels : undefined, channels });
+      const sel = deadSelection(mask, B, layer.nOut, { deadRate: cfg.deadRate, labels: output ? labels : undefined });
       const candidates = cfg.deadMean === 1 ? (output ? B : B * layer.nOut) : undefined;
       if (sel)
         dead = tf.add(
@@ -191,89 +180,22 @@ export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint
   return { loss, outTimes: out.times, outMask: out.mask, silent, terms: { ce, window: win, dead } };
 }
 
-/**
- * The gradients with each synapse's opposing conductance held off while the other is on: pI's
- * gradient is zeroed where pI = 0 < pE, pE's where pE = 0 < pI (vars in [pE, pI] pairs, as every
- * layer's trainableVariables). Why: Adam moves every parameter by about lr whatever its gradient's
- * size, so a step that weakens an excitatory synapse lowers pE by lr and raises pI from 0 by lr
- * (2 lr), while one that strengthens it raises pE by lr and pI stays projected at 0 (lr); noisy
- * gradients then drain every layer's drive by lr / 2 per synapse and step, and the time-to-first-spike
- * layers fall silent (docs/RESULTS.md, "Why the conv net underfits"). With the mask a weight
- * changes sign only through zero and steps are symmetric.
- */
-export function exclusiveGradients(vars: tf.Variable[], grads: tf.NamedTensorMap): tf.NamedTensorMap {
-  if (vars.length % 2 !== 0) throw new RangeError(`expected [pE, pI] pairs of variables, got ${vars.length}`);
-  const out: tf.NamedTensorMap = {};
-  tf.tidy(() => {
-    for (let i = 0; i < vars.length; i += 2) {
-      const pE = vars[i]!;
-      const pI = vars[i + 1]!;
-      const gE = grads[pE.name];
-      const gI = grads[pI.name];
-      if (!gE || !gI) throw new RangeError(`no gradient for ${gE ? pI.name : pE.name}`);
-      out[pE.name] = tf.keep(tf.where(tf.logicalAnd(tf.lessEqual(pE, 0), tf.greater(pI, 0)), tf.zerosLike(gE), gE));
-      out[pI.name] = tf.keep(tf.where(tf.logicalAnd(tf.lessEqual(pI, 0), tf.greater(pE, 0)), tf.zerosLike(gI), gI));
-    }
-  });
-  return out;
-}
-
-/**
- * The gradients with each neuron's mean over its own synapses removed (per output channel of a conv
- * kernel, per column of a dense layer), for the layers `which` names: those layers' steps then keep
- * each neuron's summed drive and change only its pattern. Why: on the conv layers of mnist-conv-s2 the
- * gradient is almost all that mean (at initialisation the cross-entropy's rms 4.8e-3 against a mean of
- * 4.7e-3 on the first kernel, the window term's 7x larger and as uniform), and Adam turns it into a
- * step of lr on every weight in one direction: a gain that swings the layer between silence and early
- * spikes while the kernel's pattern does not learn (docs/RESULTS.md, "Why the conv net underfits").
- */
-export function centeredGradients(net: SpikingNetwork, grads: tf.NamedTensorMap, which: 'conv' | 'all'): tf.NamedTensorMap {
-  const out: tf.NamedTensorMap = { ...grads };
-  tf.tidy(() => {
-    net.layers.forEach((layer) => {
-      if (which === 'conv' && layer.kind !== 'conv') return;
-      for (const v of layer.trainableVariables()) {
-        const g = grads[v.name];
-        if (!g) continue;
-        // Kernels HWIO and dense [nIn, nOut]: the neuron is the last axis, its synapses the others.
-        const axes = Array.from({ length: g.rank - 1 }, (_, k) => k);
-        out[v.name] = tf.keep(tf.sub(g, tf.mean(g, axes, true)));
-      }
-    });
-  });
-  return out;
-}
-
 /** One optimiser step on a batch; returns the batch loss (before the update) and hits. */
-export function trainStep(
-  net: SpikingNetwork,
-  optimizer: tf.Optimizer,
-  x: Float32Array,
-  labels: Uint8Array,
-  solver: SpikeSolver,
-  cfg: LossConfig,
-  opts: { exclusiveConductances?: boolean; centerGradients?: 'conv' | 'all' } = {},
-): StepResult {
+export function trainStep(net: SpikingNetwork, optimizer: tf.Optimizer, x: Float32Array, labels: Uint8Array, solver: SpikeSolver, cfg: LossConfig): StepResult {
   const n = labels.length;
   const inputTimes = net.encode(x, n);
   let kept: tf.Tensor[] = [];
   let silent: number[] = [];
-  const f = () => {
-    const r = batchLoss(net, inputTimes, labels, solver, cfg);
-    kept = [r.outTimes, r.outMask, r.terms.ce, r.terms.window, r.terms.dead].map((t) => tf.keep(t));
-    silent = r.silent;
-    return r.loss;
-  };
-  let cost: tf.Scalar;
-  if (opts.exclusiveConductances || opts.centerGradients) {
-    const vars = net.trainableVariables();
-    const { value, grads } = optimizer.computeGradients(f, vars);
-    const centered = opts.centerGradients ? centeredGradients(net, grads, opts.centerGradients) : grads;
-    const masked = opts.exclusiveConductances ? exclusiveGradients(vars, centered) : centered;
-    optimizer.applyGradients(masked);
-    tf.dispose([...new Set([...Object.values(grads), ...Object.values(centered), ...Object.values(masked)])]);
-    cost = value;
-  } else cost = optimizer.minimize(f, true, net.trainableVariables())!;
+  const cost = optimizer.minimize(
+    () => {
+      const r = batchLoss(net, inputTimes, labels, solver, cfg);
+      kept = [r.outTimes, r.outMask, r.terms.ce, r.terms.window, r.terms.dead].map((t) => tf.keep(t));
+      silent = r.silent;
+      return r.loss;
+    },
+    true,
+    net.trainableVariables(),
+  )!;
   net.project();
   const loss = cost.dataSync()[0]!;
   const pred = earliestSpike(kept[0]!.dataSync(), kept[1]!.dataSync(), n, net.classes);
@@ -293,8 +215,6 @@ export function resolveLoss(partial: Partial<LossConfig> = {}): LossConfig {
     throw new RangeError(`deadMembrane must be 0 (ideal-limit rest potential) or 1 (the model's membrane), got ${c.deadMembrane}`);
   if (c.deadMean !== 0 && c.deadMean !== 1)
     throw new RangeError(`deadMean must be 0 (mean over the selected pairs) or 1 (mean over every candidate pair), got ${c.deadMean}`);
-  if (c.deadConv !== 0 && c.deadConv !== 1)
-    throw new RangeError(`deadConv must be 0 (every silent conv output) or 1 (only channels silent everywhere), got ${c.deadConv}`);
   if (!(c.silentScale >= 0 && Number.isFinite(c.silentScale)))
     throw new RangeError(`silentScale must be finite and >= 0 (0 = silent outputs clamped), got ${c.silentScale}`);
   return c;
@@ -307,13 +227,11 @@ function cosineRate(lr: number, step: number, steps: number): number {
 }
 
 /** The rate of step `batch` (from 0) of epoch `epoch` (from 0), `nBatches` steps an epoch. */
-export function scheduledRate(opts: Pick<TrainOptions, 'lr' | 'epochs' | 'schedule' | 'warmupSteps'>, epoch: number, batch: number, nBatches: number): number {
+export function scheduledRate(opts: Pick<TrainOptions, 'lr' | 'epochs' | 'schedule'>, epoch: number, batch: number, nBatches: number): number {
   const schedule = opts.schedule ?? 'constant';
-  const step = epoch * nBatches + batch;
-  const warm = opts.warmupSteps ? Math.min(1, (step + 1) / opts.warmupSteps) : 1;
-  if (schedule === 'constant') return opts.lr * warm;
-  if (schedule === 'cosine') return cosineRate(opts.lr, epoch, opts.epochs) * warm;
-  return cosineRate(opts.lr, step, opts.epochs * nBatches) * warm;
+  if (schedule === 'constant') return opts.lr;
+  if (schedule === 'cosine') return cosineRate(opts.lr, epoch, opts.epochs);
+  return cosineRate(opts.lr, epoch * nBatches + batch, opts.epochs * nBatches);
 }
 
 /** Trains in place; resolves to the per-epoch metrics. Stops after the current batch when `signal` aborts. */
@@ -331,15 +249,11 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
   if (!(inputNoise >= 0 && inputNoise < 1)) throw new RangeError(`inputNoise must lie in [0, 1) (a fraction of the input window; 0 = off), got ${inputNoise}`);
   const weightDecay = opts.weightDecay ?? 0;
   decayFactor(opts.lr, weightDecay);
-  const warmupSteps = opts.warmupSteps ?? 0;
-  if (!(Number.isInteger(warmupSteps) && warmupSteps >= 0)) throw new RangeError(`warmupSteps must be a whole number >= 0 (0 = off), got ${warmupSteps}`);
   const average = decay > 0 ? new WeightAverage(net.trainableVariables(), decay) : undefined;
   const workers = opts.pool?.workers ?? checkWorkers(opts.workers ?? 1);
   // An explicit pool is used whatever the size; `workers` only where the shards are worth it.
   const ownPool = !opts.pool && dataParallelWorthIt(net, opts.batchSize, workers) ? new TaskPool(workers) : undefined;
   const pool = opts.pool ?? ownPool;
-  if ((opts.exclusiveConductances || opts.centerGradients) && pool && pool.workers > 1)
-    throw new RangeError('exclusiveConductances and centerGradients run on single-thread steps only; train with workers 1');
   const parallel =
     pool && pool.workers > 1 && dataParallelSupported(net)
       ? new DataParallelStep(net, pool, { solver: opts.solver, loss: cfg, maxBatch: opts.batchSize })
@@ -363,7 +277,7 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
       let batch = 0;
       for (const b of batches(data.train, opts.batchSize, { seed: opts.seed, epoch })) {
         if (opts.signal?.aborted) break;
-        if ((opts.schedule === 'cosine-steps' || epoch * nBatches + batch < warmupSteps) && batch > 0) {
+        if (opts.schedule === 'cosine-steps' && batch > 0) {
           lr = scheduledRate(opts, epoch, batch, nBatches);
           setLr(lr);
           shrink = decayFactor(lr, weightDecay);
@@ -380,8 +294,7 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
             if (opts.signal?.aborted) break;
             throw err;
           }
-        } else
-          r = trainStep(net, optimizer, x, b.y, opts.solver, cfg, { exclusiveConductances: opts.exclusiveConductances, centerGradients: opts.centerGradients });
+        } else r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
         decayWeights(net.trainableVariables(), shrink);
         average?.update();
