@@ -20,7 +20,7 @@
  *                           (default mnist-conv-s2; a .json file holding an architecture; `dense` = the dense
  *                           784-256-128-10 reference) trained for CONV_FMNIST_EPOCHS (1) epochs on n Fashion-MNIST
  *                           training images with the conv preset's settings unless set (models/training/presets.ts,
- *                           what `spikeloop train --arch` takes): batch CONV_FMNIST_BATCH 16, Adam lr CONV_FMNIST_LR
+ *                           what `spikeloop train --arch` takes): batch CONV_FMNIST_BATCH 32, Adam lr CONV_FMNIST_LR
  *                           0.05 on the CONV_FMNIST_SCHEDULE cosine-steps (per step to 5 % of lr; constant, cosine),
  *                           silent zeros, its loss; DSTD CONV_FMNIST_BINS 16; scales calibrated on 64 training
  *                           images), mean over CONV_SEEDS (1) on CONV_FMNIST_TEST test images (10000); per run

@@ -136,7 +136,7 @@ export const options = {
     description: 'Adam learning rate (default: per data set; 0.05 with --arch)',
     schema: positiveNumber('the Adam learning rate').optional(),
   },
-  batchSize: intOption('mini-batch size (default: per data set; 16 with --arch)', 1, 65536, 'B'),
+  batchSize: intOption('mini-batch size (default: per data set; 32 with --arch)', 1, 65536, 'B'),
   limitTrain: intOption('use at most N training samples (a stratified subset)', 1, 10_000_000),
   limitTest: intOption('use at most N test samples', 1, 10_000_000),
   tauSoft: {
