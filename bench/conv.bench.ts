@@ -17,10 +17,12 @@
  *                           wall, because the machine is shared; vgg5_step_wall_ms beside it);
  *   vgg5_samples_per_s, vgg5_epoch_hours_projected (50,000 images) from vgg5_step_ms;
  *   fmnist_conv_pnn_acc, fmnist_conv_ideal_acc: with CONV_FMNIST_TRAIN=n, the CONV_ARCH preset
- *                           (default mnist-conv-s2; `dense` = the dense 784-256-128-10 reference) trained for CONV_FMNIST_EPOCHS (1) epochs on n Fashion-MNIST
- *                           training images (batch CONV_FMNIST_BATCH 32, Adam lr CONV_FMNIST_LR 0.02 on the
- *                           CONV_FMNIST_SCHEDULE cosine-steps (per step to 5 % of lr; constant, cosine), DSTD
- *                           CONV_FMNIST_BINS 16, the image preset's loss; scales calibrated on 64 training
+ *                           (default mnist-conv-s2; a .json file holding an architecture; `dense` = the dense
+ *                           784-256-128-10 reference) trained for CONV_FMNIST_EPOCHS (1) epochs on n Fashion-MNIST
+ *                           training images with the conv preset's settings unless set (models/training/presets.ts,
+ *                           what `spikeloop train --arch` takes): batch CONV_FMNIST_BATCH 32, Adam lr CONV_FMNIST_LR
+ *                           0.05 on the CONV_FMNIST_SCHEDULE cosine-steps (per step to 5 % of lr; constant, cosine),
+ *                           silent zeros, its loss; DSTD CONV_FMNIST_BINS 16; scales calibrated on 64 training
  *                           images), mean over CONV_SEEDS (1) on CONV_FMNIST_TEST test images (10000); per run
  *                           in fmnist_conv_runs (samples/s, CPU and wall seconds); null when not run. With
  *                           CONV_FMNIST_VAL=v, v more training images are held out and scored instead
@@ -30,8 +32,11 @@
  *                           of those spikes before the layer's window start), init_no_output_spike, train_silent
  *                           (per layer, the silent fraction over the last epoch's batches), epoch_train_acc and
  *                           epoch_terms (per epoch: running training accuracy; cross-entropy, window and dead-neuron
- *                           terms). CONV_SILENT_ZEROS=1 (0) gives the conv net silent zeros (zeros spiking at tIn);
- *                           unset, archConfig's default.
+ *                           terms) and no_output_spike (scored images with every output silent). CONV_SILENT_ZEROS=1
+ *                           (0) gives the conv net silent zeros (zeros spiking at tIn); unset, the preset's (silent).
+ *                           CONV_LOSS (JSON of LossConfig fields, e.g. {"tauSoft":0.5}) and CONV_INIT (JSON of
+ *                           InitOptions fields, e.g. {"outputTargetFraction":0.1}) override the loss and the
+ *                           initialisation; both are echoed per run (loss_override, init_override).
  *
  * The VGG network is initialised without the scale calibration of init.ts (40 forward passes per
  * layer, which would dwarf the step being measured) on random pixels: the cost of a DSTD step does
@@ -39,12 +44,13 @@
  * machine's other users inflate every time here.
  * Environment: VGG_REPEATS (default 2), VGG=0 skips the VGG step, CONV_FMNIST_TRAIN, CONV_FMNIST_TEST,
  * CONV_FMNIST_VAL, CONV_FMNIST_LR, CONV_FMNIST_SCHEDULE, CONV_FMNIST_EPOCHS, CONV_FMNIST_BATCH, CONV_FMNIST_BINS, CONV_ARCH,
- * CONV_SEEDS, CONV_MODELS (pnn,ideal), CONV_SILENT_ZEROS.
+ * CONV_SEEDS, CONV_MODELS (pnn,ideal), CONV_SILENT_ZEROS, CONV_LOSS, CONV_INIT.
  */
 import { cpus, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
+import { z } from 'zod';
 import { loadDataset } from '../models/datasets/load.ts';
-import { archPreset, compileArchitecture } from '../models/network/arch.ts';
+import { archPreset, compileArchitecture, readArchitecture } from '../models/network/arch.ts';
 import { convGradCheck } from '../models/network/conv-grad-check.ts';
 import { convLayerShape, type ConvLayerState } from '../models/network/conv-layer.ts';
 import { initNetwork, randomConvState, randomDenseState } from '../models/network/init.ts';
@@ -52,6 +58,7 @@ import { archConfig, defaultConfig, SpikingNetwork, windowStart } from '../model
 import { createSolver } from '../models/network/solver.ts';
 import { initBackend } from '../models/tf/backend.ts';
 import { evaluateNetwork } from '../models/training/evaluate.ts';
+import { PRESETS } from '../models/training/presets.ts';
 import { resolveLoss, trainNetwork, trainStep, type LrSchedule } from '../models/training/trainer.ts';
 
 const round = (v: number, d = 4) => Number(v.toPrecision(d));
@@ -65,6 +72,44 @@ function envInt(name: string, dflt: number): number {
   if (raw === undefined || raw === '') return dflt;
   if (!/^\d+$/.test(raw)) throw new RangeError(`${name} must be a whole number, got ${JSON.stringify(raw)}`);
   return Number(raw);
+}
+
+/** CONV_LOSS: loss settings over the bench's (JSON, LossConfig fields). */
+const lossOverrideSchema = z.strictObject({
+  tauSoft: z.number().positive().optional(),
+  windowWeight: z.number().nonnegative().optional(),
+  windowMargin: z.number().positive().lt(1).optional(),
+  deadWeight: z.number().nonnegative().optional(),
+  deadRate: z.number().min(0).max(1).optional(),
+  deadTarget: z.number().positive().optional(),
+  deadMembrane: z.union([z.literal(0), z.literal(1)]).optional(),
+  deadMean: z.union([z.literal(0), z.literal(1)]).optional(),
+  silentScale: z.number().nonnegative().optional(),
+});
+/** CONV_INIT: initialisation settings (JSON, InitOptions fields other than seed and drives). */
+const initOverrideSchema = z.strictObject({
+  meanRatio: z.number().optional(),
+  targetFraction: z.number().gt(0).lt(1).optional(),
+  outputTargetFraction: z.number().gt(0).lt(1).optional(),
+  fireFraction: z.number().gt(0).max(1).nullable().optional(),
+  earlyLimit: z.number().min(0).lt(1).nullable().optional(),
+  medianOverFireable: z.boolean().optional(),
+});
+function envJson<T>(name: string, schema: z.ZodType<T>): T | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw new RangeError(`${name} must be a JSON object, got ${JSON.stringify(raw)}`);
+  }
+  const r = schema.safeParse(v);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new RangeError(`${name}.${i.path.join('.')}: ${i.message} (got ${raw})`);
+  }
+  return r.data;
 }
 
 /** The gradient-check layer: most neurons fire, some do not (as test/models/network/conv-layer.test.ts). */
@@ -193,10 +238,12 @@ async function main(): Promise<void> {
   out.fmnist_conv_pnn_acc = null;
   out.fmnist_conv_ideal_acc = null;
   if (nTrain > 0) {
+    // Defaults: what `spikeloop train --arch` takes for images (models/training/presets.ts).
+    const conv = PRESETS.conv;
     const nTest = envInt('CONV_FMNIST_TEST', 10000);
     const nVal = envInt('CONV_FMNIST_VAL', 0);
     const epochs = Math.max(1, envInt('CONV_FMNIST_EPOCHS', 1));
-    const batchSize = Math.max(1, envInt('CONV_FMNIST_BATCH', 32));
+    const batchSize = Math.max(1, envInt('CONV_FMNIST_BATCH', conv.batchSize));
     const bins = Math.max(2, envInt('CONV_FMNIST_BINS', 16));
     const archName = process.env.CONV_ARCH ?? 'mnist-conv-s2';
     const seeds = (process.env.CONV_SEEDS ?? '1').split(',').map(Number);
@@ -204,12 +251,14 @@ async function main(): Promise<void> {
     const silentZerosEnv = process.env.CONV_SILENT_ZEROS;
     if (silentZerosEnv !== undefined && silentZerosEnv !== '0' && silentZerosEnv !== '1')
       throw new RangeError(`CONV_SILENT_ZEROS must be 0 or 1, got ${JSON.stringify(silentZerosEnv)}`);
-    // Unset: archConfig's default for the conv net (the dense reference always has silent zeros).
-    const silentZeros = silentZerosEnv === undefined ? {} : { silentZeros: silentZerosEnv === '1' };
+    // Unset: the conv preset's (the dense reference always has silent zeros).
+    const silentZeros = { silentZeros: silentZerosEnv === undefined ? conv.silentZeros : silentZerosEnv === '1' };
     if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new RangeError(`CONV_SEEDS must be whole numbers like 1,2,3, got ${process.env.CONV_SEEDS}`);
     if (!models.every((m) => m === 'pnn' || m === 'ideal')) throw new RangeError(`CONV_MODELS must list pnn and/or ideal, got ${process.env.CONV_MODELS}`);
-    const lr = Number(process.env.CONV_FMNIST_LR ?? '0.02');
-    const schedule = (process.env.CONV_FMNIST_SCHEDULE ?? 'cosine-steps') as LrSchedule;
+    const lossOverride = envJson('CONV_LOSS', lossOverrideSchema) ?? {};
+    const initOverride = envJson('CONV_INIT', initOverrideSchema) ?? {};
+    const lr = Number(process.env.CONV_FMNIST_LR ?? conv.lr);
+    const schedule = (process.env.CONV_FMNIST_SCHEDULE ?? conv.schedule) as LrSchedule;
     if (!['constant', 'cosine', 'cosine-steps'].includes(schedule))
       throw new RangeError(`CONV_FMNIST_SCHEDULE must be constant, cosine or cosine-steps, got ${process.env.CONV_FMNIST_SCHEDULE}`);
     if (!(lr > 0 && lr < 1)) throw new RangeError(`CONV_FMNIST_LR must lie in (0, 1), got ${process.env.CONV_FMNIST_LR}`);
@@ -233,8 +282,8 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         const c0 = cpuMs();
         // CONV_ARCH=dense: the 784-256-128-10 reference network (silent zeros, as its preset) under the same recipe.
-        const config = archName === 'dense' ? defaultConfig([784, 256, 128, 10], { model }) : archConfig(archPreset(archName), { model, ...silentZeros });
-        const net = initNetwork(config, { x: train.x, n: Math.min(64, train.n) }, solver, { seed });
+        const config = archName === 'dense' ? defaultConfig([784, 256, 128, 10], { model }) : archConfig(readArchitecture(archName), { model, ...silentZeros });
+        const net = initNetwork(config, { x: train.x, n: Math.min(64, train.n) }, solver, { seed, ...initOverride });
         const initS = (performance.now() - t0) / 1000;
         const fired = initFiring(net, train.x, Math.min(128, train.n), solver);
         const hist = await trainNetwork(
@@ -247,7 +296,7 @@ async function main(): Promise<void> {
             schedule,
             seed,
             solver,
-            loss: { tauSoft: 0.2, windowWeight: 0.1, deadWeight: 1, deadMean: 1 },
+            loss: { ...conv.loss, ...lossOverride },
             onBatch: (p) => {
               if (p.batch % 20 === 0)
                 note(`${model} seed ${seed}: epoch ${p.epoch} batch ${p.batch}/${p.batches}, loss ${round(p.loss, 3)}, train acc ${round(p.acc, 3)}`);
@@ -263,6 +312,8 @@ async function main(): Promise<void> {
           scored: scored.name,
           scored_n: scored.n,
           acc: round(e.acc),
+          // Scored images with no output spike at all (counted wrong).
+          no_output_spike: round(e.noSpike / e.n),
           train_n: train.n,
           epochs,
           lr,
@@ -270,6 +321,8 @@ async function main(): Promise<void> {
           batch: batchSize,
           bins,
           silent_zeros: config.silentZeros,
+          loss_override: lossOverride,
+          init_override: initOverride,
           train_acc: round(hist.at(-1)?.train_acc ?? NaN),
           // Per epoch: running training accuracy and the loss terms (cross-entropy, window, dead-neuron).
           epoch_train_acc: hist.map((m) => round(m.train_acc)),

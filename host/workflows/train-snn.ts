@@ -65,7 +65,7 @@ export function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: n
   const config = opts.arch
     ? archConfig(opts.arch, {
         model: opts.model,
-        ...(opts.zeros ? { silentZeros: opts.zeros === 'silent' } : {}),
+        ...(opts.zeros ? { silentZeros: opts.zeros === 'silent' } : preset.silentZeros !== undefined ? { silentZeros: preset.silentZeros } : {}),
         ...(chip ? { ...chipTimeBase(chip), ...physics } : {}),
       })
     : defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces, ...(chip ? { ...chipTimeBase(chip), ...physics } : {}) });

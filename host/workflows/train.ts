@@ -14,7 +14,7 @@ import { annFlow } from './train-ann.ts';
 
 export async function runTrainWorkflow(opts: TrainWorkflowOptions): Promise<TrainSummary> {
   const started = performance.now();
-  const preset = presetFor(opts.dataset);
+  const preset = presetFor(opts.dataset, { arch: opts.arch !== undefined });
   if (opts.chip && opts.fromAnn)
     throw new ChipFitError(
       "--from-ann maps a ReLU network onto windows of its own, not a chip's: drop --from-ann to train for the chip, or drop --profile / --device",

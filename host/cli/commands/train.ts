@@ -133,10 +133,10 @@ export const options = {
   lr: {
     type: 'string',
     placeholder: 'X',
-    description: 'Adam learning rate (default: per data set)',
+    description: 'Adam learning rate (default: per data set; 0.05 with --arch)',
     schema: positiveNumber('the Adam learning rate').optional(),
   },
-  batchSize: intOption('mini-batch size (default: per data set)', 1, 65536, 'B'),
+  batchSize: intOption('mini-batch size (default: per data set; 32 with --arch)', 1, 65536, 'B'),
   limitTrain: intOption('use at most N training samples (a stratified subset)', 1, 10_000_000),
   limitTest: intOption('use at most N test samples', 1, 10_000_000),
   tauSoft: {
@@ -216,13 +216,14 @@ export const options = {
     type: 'string',
     placeholder: 'spike|silent',
     description:
-      "with --arch: whether a pixel of 0 spikes at the end of the input window (spike) or never (silent, as a dense network's inputs); silent gives the conv net its data-dependent nonlinearity (docs/RESULTS.md, issue #31) (default spike)",
+      "with --arch: whether a pixel of 0 spikes at the end of the input window (spike) or never (silent, as a dense network's inputs); silent gives the conv net its data-dependent nonlinearity (docs/RESULTS.md, issue #31) (default silent)",
     schema: z.enum(['spike', 'silent'], { error: 'must be spike or silent' }).optional(),
   },
   schedule: {
     type: 'string',
     placeholder: 'constant|cosine|cosine-steps',
-    description: 'learning-rate schedule: cosine sets one rate per epoch, cosine-steps one per step (so a single epoch decays too) (default cosine)',
+    description:
+      'learning-rate schedule: cosine sets one rate per epoch, cosine-steps one per step (so a single epoch decays too) (default cosine; cosine-steps with --arch)',
     schema: z.enum(['constant', 'cosine', 'cosine-steps'], { error: 'must be constant, cosine or cosine-steps' }).optional(),
   },
   ema: {

@@ -296,6 +296,15 @@ describe('spikeloop train: runs', () => {
     ]);
     expect(fits.code, fits.err).toBe(0);
     expect(lastJson(fits.out).sizes).toEqual([4, 12, 3]);
+    // Without --zeros, --batch-size and --lr a conv net takes the conv preset: silent zeros, batches of 32, lr 0.05.
+    const fitted = await loadNetwork(join(root, 'a3', 'network.bin'));
+    expect(fitted.net.config.silentZeros).toBe(true);
+    fitted.net.dispose();
+    expect(JSON.parse(readFileSync(join(root, 'a3', 'record.json'), 'utf8')).summary.settings).toMatchObject({
+      batchSize: 32,
+      lr: 0.05,
+      schedule: 'cosine-steps',
+    });
   });
 
   it('--reference-replaces puts the reference in place of a feature; an index the data lack is refused', async () => {
