@@ -91,7 +91,7 @@ const lossOverrideSchema = z.strictObject({
 /** CONV_STEP: the conv kernels' own step (JSON, ConvStepOptions; models/training/conv-kernel-step.ts). */
 const convStepSchema = z.strictObject({
   moment: z.enum(['weight', 'channel']),
-  norm: z.enum(['free', 'frozen', 'trained']),
+  norm: z.enum(['free', 'frozen', 'trained', 'mean']),
   normRate: z.number().nonnegative().default(0.1),
 });
 /** CONV_INIT: initialisation settings (JSON, InitOptions fields other than seed and drives). */

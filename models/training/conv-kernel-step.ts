@@ -13,6 +13,10 @@
  *   >= 0 the channel is rescaled to n_c; n_c stays at its value when the step was made ('frozen',
  *   the initialisation's calibrated scale) or takes its own Adam step on g . d_c at normRate x lr
  *   ('trained'). 'free' = no normalisation.
+ * - norm 'mean': the signed kernel's sum per channel, sum(pE - pI), is held where training found it
+ *   (the drive a uniform input gives): the mean of each channel's signed gradient (gE - gI) / 2 is
+ *   removed from gE and added to gI, and after the projection the sum is restored by adding the
+ *   same amount to every pE of the channel (or every pI), which keeps the units >= 0.
  * The weights stay ordinary pE, pI (the parameterisation lives only in this step's state), so
  * saving, deployment and fine-tuning see the same layer.
  */
@@ -21,7 +25,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 export interface ConvStepOptions {
   moment: 'weight' | 'channel';
-  norm: 'free' | 'frozen' | 'trained';
+  norm: 'free' | 'frozen' | 'trained' | 'mean';
   /** The channel norms' rate as a fraction of lr (norm 'trained'). */
   normRate: number;
 }
@@ -46,6 +50,8 @@ interface KernelState {
   n: Float64Array;
   nm: Float64Array;
   nv: Float64Array;
+  /** sum(pE - pI) per channel (norm 'mean'). */
+  sums: Float64Array;
 }
 
 export class ConvKernelStep {
@@ -57,12 +63,21 @@ export class ConvKernelStep {
     readonly opts: ConvStepOptions,
   ) {
     if (!['weight', 'channel'].includes(opts.moment)) throw new RangeError(`moment must be 'weight' or 'channel', got '${opts.moment}'`);
-    if (!['free', 'frozen', 'trained'].includes(opts.norm)) throw new RangeError(`norm must be 'free', 'frozen' or 'trained', got '${opts.norm}'`);
+    if (!['free', 'frozen', 'trained', 'mean'].includes(opts.norm))
+      throw new RangeError(`norm must be 'free', 'frozen', 'trained' or 'mean', got '${opts.norm}'`);
     if (!(opts.normRate >= 0 && Number.isFinite(opts.normRate))) throw new RangeError(`normRate must be finite and >= 0, got ${opts.normRate}`);
     this.states = kernels.map((k) => {
       const size = k.pE.size;
       const C = k.channels;
-      return { k, m: new Float64Array(2 * size), v: new Float64Array(2 * size), n: channelNorms(k), nm: new Float64Array(C), nv: new Float64Array(C) };
+      return {
+        k,
+        m: new Float64Array(2 * size),
+        v: new Float64Array(2 * size),
+        n: channelNorms(k),
+        nm: new Float64Array(C),
+        nv: new Float64Array(C),
+        sums: signedSums(k),
+      };
     });
   }
 
@@ -88,7 +103,16 @@ export class ConvKernelStep {
       const g = new Float64Array(2 * size);
       g.set(gE.dataSync());
       g.set(gI.dataSync(), size);
-      const normed = this.opts.norm !== 'free';
+      const normed = this.opts.norm === 'frozen' || this.opts.norm === 'trained';
+      const perChannel = (2 * size) / C;
+      if (this.opts.norm === 'mean') {
+        const mu = new Float64Array(C);
+        for (let k = 0; k < size; k++) mu[k % C]! += (g[k]! - g[size + k]!) / 2 / (perChannel / 2);
+        for (let k = 0; k < size; k++) {
+          g[k] = g[k]! - mu[k % C]!;
+          g[size + k] = g[size + k]! + mu[k % C]!;
+        }
+      }
       if (normed) {
         const { along, direction } = splitChannelGradient(u, g, C);
         g.set(direction);
@@ -114,6 +138,15 @@ export class ConvKernelStep {
         for (let k = 0; k < 2 * size; k++) denom[k] = Math.sqrt(per[k % C]! / count / c2) + EPS;
       } else for (let k = 0; k < 2 * size; k++) denom[k] = Math.sqrt(s.v[k]! / c2) + EPS;
       for (let k = 0; k < 2 * size; k++) u[k] = Math.max(0, u[k]! - (lr * (s.m[k]! / c1)) / denom[k]!);
+      if (this.opts.norm === 'mean') {
+        const now = new Float64Array(C);
+        for (let k = 0; k < size; k++) now[k % C]! += u[k]! - u[size + k]!;
+        for (let k = 0; k < size; k++) {
+          const d = (s.sums[k % C]! - now[k % C]!) / (perChannel / 2);
+          if (d > 0) u[k] = u[k]! + d;
+          else u[size + k] = u[size + k]! - d;
+        }
+      }
       if (normed) {
         const norm = sumSquaresPerChannel(u, C).map(Math.sqrt);
         for (let k = 0; k < 2 * size; k++) {
@@ -152,6 +185,15 @@ export function splitChannelGradient(u: Float64Array, g: Float64Array, C: number
 function sumSquaresPerChannel(u: Float64Array, C: number): Float64Array {
   const s = new Float64Array(C);
   for (let k = 0; k < u.length; k++) s[k % C]! += u[k]! * u[k]!;
+  return s;
+}
+
+/** sum(pE - pI) of each channel of a kernel. */
+export function signedSums(k: ConvKernel): Float64Array {
+  const e = k.pE.dataSync();
+  const i = k.pI.dataSync();
+  const s = new Float64Array(k.channels);
+  for (let j = 0; j < e.length; j++) s[j % k.channels]! += e[j]! - i[j]!;
   return s;
 }
 

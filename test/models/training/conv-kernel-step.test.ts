@@ -6,7 +6,7 @@ import { initNetwork } from '../../../models/network/init.ts';
 import { archConfig } from '../../../models/network/network.ts';
 import { createSolver } from '../../../models/network/solver.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
-import { channelNorms, ConvKernelStep, splitChannelGradient, type ConvKernel } from '../../../models/training/conv-kernel-step.ts';
+import { channelNorms, ConvKernelStep, signedSums, splitChannelGradient, type ConvKernel } from '../../../models/training/conv-kernel-step.ts';
 import { trainNetwork } from '../../../models/training/trainer.ts';
 import { mulberry } from '../rng.ts';
 
@@ -163,6 +163,32 @@ describe('ConvKernelStep', () => {
     const after = units(k);
     // Adam's first step is lr sign(g) (relative here): n -> n (1 - 0.5 x 0.1).
     for (let j = 0; j < after.length; j++) expect(after[j]!).toBeCloseTo(before[j]! * 0.95, 5);
+  });
+
+  it("with norm 'mean' holds each channel's signed sum, keeps the units >= 0, and does not move on a uniform signed gradient", () => {
+    const k = kernel(12);
+    const s0 = signedSums(k);
+    const before = units(k);
+    const step = new ConvKernelStep([k], { moment: 'weight', norm: 'mean', normRate: 0 });
+    // A pure gain gradient in the signed kernel: +0.01 on every pE, -0.01 on every pI.
+    step.apply(grads(k, new Array(SIZE).fill(0.01), new Array(SIZE).fill(-0.01)), 0.05);
+    const same = units(k);
+    for (let j = 0; j < same.length; j++) expect(same[j]!).toBeCloseTo(before[j]!, 6);
+    const rnd = mulberry(13);
+    for (let t = 0; t < 3; t++)
+      step.apply(
+        grads(
+          k,
+          Array.from({ length: SIZE }, () => rnd() - 0.2),
+          Array.from({ length: SIZE }, () => rnd() - 0.8),
+        ),
+        0.05,
+      );
+    const after = units(k);
+    expect(after.some((v, j) => Math.abs(v - before[j]!) > 1e-3)).toBe(true);
+    expect(after.every((v) => v >= 0)).toBe(true);
+    const s1 = signedSums(k);
+    for (let c = 0; c < C; c++) expect(s1[c]!).toBeCloseTo(s0[c]!, 5);
   });
 
   it('rejects unknown settings, naming the field', () => {
