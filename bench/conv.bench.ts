@@ -44,8 +44,7 @@
  * machine's other users inflate every time here.
  * Environment: VGG_REPEATS (default 2), VGG=0 skips the VGG step, CONV_FMNIST_TRAIN, CONV_FMNIST_TEST,
  * CONV_FMNIST_VAL, CONV_FMNIST_LR, CONV_FMNIST_SCHEDULE, CONV_FMNIST_EPOCHS, CONV_FMNIST_BATCH, CONV_FMNIST_BINS, CONV_ARCH,
- * CONV_SEEDS, CONV_MODELS (pnn,ideal), CONV_SILENT_ZEROS, CONV_LOSS, CONV_INIT, CONV_STEP (JSON of ConvStepOptions, e.g.
- * {"moment":"channel","norm":"frozen"}: the conv kernels' own step, models/training/conv-kernel-step.ts; echoed as conv_step).
+ * CONV_SEEDS, CONV_MODELS (pnn,ideal), CONV_SILENT_ZEROS, CONV_LOSS, CONV_INIT.
  */
 import { cpus, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
@@ -86,13 +85,6 @@ const lossOverrideSchema = z.strictObject({
   deadMembrane: z.union([z.literal(0), z.literal(1)]).optional(),
   deadMean: z.union([z.literal(0), z.literal(1)]).optional(),
   silentScale: z.number().nonnegative().optional(),
-  windowConv: z.union([z.literal(0), z.literal(1)]).optional(),
-});
-/** CONV_STEP: the conv kernels' own step (JSON, ConvStepOptions; models/training/conv-kernel-step.ts). */
-const convStepSchema = z.strictObject({
-  moment: z.enum(['weight', 'channel']),
-  norm: z.enum(['free', 'frozen', 'trained', 'mean']),
-  normRate: z.number().nonnegative().default(0.1),
 });
 /** CONV_INIT: initialisation settings (JSON, InitOptions fields other than seed and drives). */
 const initOverrideSchema = z.strictObject({
@@ -265,7 +257,6 @@ async function main(): Promise<void> {
     if (!models.every((m) => m === 'pnn' || m === 'ideal')) throw new RangeError(`CONV_MODELS must list pnn and/or ideal, got ${process.env.CONV_MODELS}`);
     const lossOverride = envJson('CONV_LOSS', lossOverrideSchema) ?? {};
     const initOverride = envJson('CONV_INIT', initOverrideSchema) ?? {};
-    const convStep = envJson('CONV_STEP', convStepSchema);
     const lr = Number(process.env.CONV_FMNIST_LR ?? conv.lr);
     const schedule = (process.env.CONV_FMNIST_SCHEDULE ?? conv.schedule) as LrSchedule;
     if (!['constant', 'cosine', 'cosine-steps'].includes(schedule))
@@ -306,7 +297,6 @@ async function main(): Promise<void> {
             seed,
             solver,
             loss: { ...conv.loss, ...lossOverride },
-            convStep,
             onBatch: (p) => {
               if (p.batch % 20 === 0)
                 note(`${model} seed ${seed}: epoch ${p.epoch} batch ${p.batch}/${p.batches}, loss ${round(p.loss, 3)}, train acc ${round(p.acc, 3)}`);
@@ -333,7 +323,6 @@ async function main(): Promise<void> {
           silent_zeros: config.silentZeros,
           loss_override: lossOverride,
           init_override: initOverride,
-          conv_step: convStep ?? null,
           train_acc: round(hist.at(-1)?.train_acc ?? NaN),
           // Per epoch: running training accuracy and the loss terms (cross-entropy, window, dead-neuron).
           epoch_train_acc: hist.map((m) => round(m.train_acc)),

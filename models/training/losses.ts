@@ -58,8 +58,6 @@ export interface LossConfig {
    * silentPseudoTimes with this many output windows of delay per threshold the membrane fell short.
    */
   silentScale: number;
-  /** 0 = no window term on conv layers' own spikes (absent or 1 = every layer). */
-  windowConv?: number;
 }
 
 export const DEFAULT_LOSS: Readonly<LossConfig> = Object.freeze({

@@ -23,8 +23,6 @@ import { noisyInputs } from './input-noise.ts';
 import { decayFactor, decayWeights } from './weight-decay.ts';
 import { TaskPool, checkWorkers } from '../parallel/pool.ts';
 import { DataParallelStep, dataParallelSupported, dataParallelWorthIt } from './data-parallel.ts';
-import { ConvKernelStep, type ConvStepOptions } from './conv-kernel-step.ts';
-import { ConvSpikeLayer } from '../network/conv-layer.ts';
 
 export type LrSchedule = 'constant' | 'cosine' | 'cosine-steps';
 
@@ -71,8 +69,6 @@ export interface TrainOptions {
   workers?: number;
   /** A pool to run the steps on instead of one made (and closed) for this run; its size is the worker count. */
   pool?: TaskPool;
-  /** Conv kernels step with conv-kernel-step.ts instead of Adam (absent = Adam for every layer). */
-  convStep?: ConvStepOptions;
   onBatch?(p: BatchProgress): void;
   onEpoch?(m: EpochMetrics): void | Promise<void>;
   signal?: AbortSignal;
@@ -163,8 +159,7 @@ export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint
     const s = f.spikes[l]!;
     const layer = net.layers[l]!;
     const start = windowStart(net.config, l);
-    if (cfg.windowWeight > 0 && (cfg.windowConv !== 0 || layer.kind !== 'conv'))
-      win = tf.add(win, tf.mul(windowPenalty(s, start, layer.horizon, cfg.windowMargin), cfg.windowWeight));
+    if (cfg.windowWeight > 0) win = tf.add(win, tf.mul(windowPenalty(s, start, layer.horizon, cfg.windowMargin), cfg.windowWeight));
     const mask = s.mask.dataSync() as Float32Array;
     let fired = 0;
     for (let k = 0; k < mask.length; k++) fired += mask[k]!;
@@ -186,40 +181,21 @@ export function forwardLoss(net: SpikingNetwork, f: NetworkForward, labels: Uint
 }
 
 /** One optimiser step on a batch; returns the batch loss (before the update) and hits. */
-export function trainStep(
-  net: SpikingNetwork,
-  optimizer: tf.Optimizer,
-  x: Float32Array,
-  labels: Uint8Array,
-  solver: SpikeSolver,
-  cfg: LossConfig,
-  convStep?: ConvKernelStep,
-): StepResult {
+export function trainStep(net: SpikingNetwork, optimizer: tf.Optimizer, x: Float32Array, labels: Uint8Array, solver: SpikeSolver, cfg: LossConfig): StepResult {
   const n = labels.length;
   const inputTimes = net.encode(x, n);
   let kept: tf.Tensor[] = [];
   let silent: number[] = [];
-  const f = () => {
-    const r = batchLoss(net, inputTimes, labels, solver, cfg);
-    kept = [r.outTimes, r.outMask, r.terms.ce, r.terms.window, r.terms.dead].map((t) => tf.keep(t));
-    silent = r.silent;
-    return r.loss;
-  };
-  let cost: tf.Scalar;
-  if (convStep) {
-    // What minimize does, with the conv kernels' gradients taken out for their own step.
-    const { value, grads } = optimizer.computeGradients(f, net.trainableVariables());
-    const own = convStep.variableNames;
-    optimizer.applyGradients(
-      net
-        .trainableVariables()
-        .filter((v) => !own.has(v.name))
-        .map((v) => ({ name: v.name, tensor: grads[v.name]! })),
-    );
-    convStep.apply(grads, (optimizer as unknown as { learningRate: number }).learningRate);
-    tf.dispose(grads);
-    cost = value;
-  } else cost = optimizer.minimize(f, true, net.trainableVariables())!;
+  const cost = optimizer.minimize(
+    () => {
+      const r = batchLoss(net, inputTimes, labels, solver, cfg);
+      kept = [r.outTimes, r.outMask, r.terms.ce, r.terms.window, r.terms.dead].map((t) => tf.keep(t));
+      silent = r.silent;
+      return r.loss;
+    },
+    true,
+    net.trainableVariables(),
+  )!;
   net.project();
   const loss = cost.dataSync()[0]!;
   const pred = earliestSpike(kept[0]!.dataSync(), kept[1]!.dataSync(), n, net.classes);
@@ -279,18 +255,10 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
   const ownPool = !opts.pool && dataParallelWorthIt(net, opts.batchSize, workers) ? new TaskPool(workers) : undefined;
   const pool = opts.pool ?? ownPool;
   const parallel =
-    pool && pool.workers > 1 && dataParallelSupported(net) && !opts.convStep
+    pool && pool.workers > 1 && dataParallelSupported(net)
       ? new DataParallelStep(net, pool, { solver: opts.solver, loss: cfg, maxBatch: opts.batchSize })
       : undefined;
   const optimizer = tf.train.adam(opts.lr);
-  const convLayers = net.layers.filter((l): l is ConvSpikeLayer => l instanceof ConvSpikeLayer);
-  const convStep =
-    opts.convStep && convLayers.length > 0
-      ? new ConvKernelStep(
-          convLayers.map((l) => ({ pE: l.pE, pI: l.pI, channels: l.geometry.channels })),
-          opts.convStep,
-        )
-      : undefined;
   const setLr = (lr: number) => ((optimizer as unknown as { learningRate: number }).learningRate = lr);
   const history: EpochMetrics[] = [];
   const nBatches = Math.ceil(data.train.n / opts.batchSize);
@@ -324,7 +292,7 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
             if (opts.signal?.aborted) break;
             throw err;
           }
-        } else r = trainStep(net, optimizer, x, b.y, opts.solver, cfg, convStep);
+        } else r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
         decayWeights(net.trainableVariables(), shrink);
         average?.update();
