@@ -218,7 +218,7 @@ function isLinkLoss(err: unknown): boolean {
   return /LinkClosed|LinkTimeout|Transport/.test(n);
 }
 
-/** The run's data set again with its training samples `u` stays out of (validation samples no training saw). */
+/** Validation samples no training saw: the run's data set loaded again, with `u` naming the training samples to stay out of. */
 async function loadUnseen(settings: FinetuneSettings, u: UnseenTrainOptions) {
   const d = await loadDataset(settings.dataset, { limitTrain: settings.limitTrain ?? undefined, limitTest: 1, seed: settings.seed, unseenTrain: u });
   return d.unseen!;
@@ -324,11 +324,12 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
     // The validation split, never the test part: samples neither the network's training nor this run's batches
     // saw when the network file says which trained it, else carved from the loaded training part with the run's
     // seed. Either way a resumed run takes the same samples.
+    let outside: Awaited<ReturnType<typeof loadUnseen>> | undefined;
     if (!resuming) {
       const k = validationSize(opts.val, data.train.n, false);
       const unseen = k > 0 ? unseenOf(trainedOn, settings.dataset, k) : undefined;
       if (unseen) {
-        const outside = await loadUnseen(settings, unseen);
+        outside = await loadUnseen(settings, unseen);
         if (outside.n === k)
           settings.valUnseen = {
             ...(unseen.seenSeed !== undefined ? { seenSeed: unseen.seenSeed } : {}),
@@ -345,7 +346,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
       settings.val = settings.valUnseen ? k : validationSize(opts.val, data.train.n);
     } else if (settings.val === undefined) opts.warn('note: this run was started without a validation split: it ends with its last epoch, as it was begun');
     const split = settings.val && !settings.valUnseen ? holdOut(data.train, settings.val, settings.seed) : undefined;
-    const outside = settings.val && settings.valUnseen ? await loadUnseen(settings, { count: settings.val, ...settings.valUnseen }) : undefined;
+    if (!settings.val || !settings.valUnseen) outside = undefined;
+    else outside ??= await loadUnseen(settings, { count: settings.val, ...settings.valUnseen });
     if (outside && outside.n !== settings.val)
       throw new Error(
         `the run's ${settings.val} validation samples outside the network's training subset are ${outside.n} now: the data set changed; start a new run`,
