@@ -61,14 +61,7 @@ export function planStep(layers: readonly LayerSize[], cfg: LossConfig, results:
   const deadTerms: DeadTerm[] = [];
   let dead = 0;
   let layerOffset = 0;
-  const firedSums = layers.map((l) => new Int32Array(l.nOut));
-  let pairs = 0;
-  for (const r of results) {
-    pairs += r.deadLabels;
-    firedSums.forEach((f, l) => {
-      for (let i = 0; i < f.length; i++) f[i]! += r.fired[l]![i]!;
-    });
-  }
+  const { fired: firedSums, pairs } = batchFiring(layers, results);
   const deadChoices = chooseDead(layers, cfg, firedSums, pairs, B);
   for (let l = 0; l < L; l++) {
     const { nIn, nOut } = layers[l]!;
@@ -91,6 +84,19 @@ export function planStep(layers: readonly LayerSize[], cfg: LossConfig, results:
     layerOffset += 2 * size;
   }
   return { loss: ce + window + dead, terms: { ce, window, dead }, correct, silent, deadTerms };
+}
+
+/** The shards' firing counts summed per layer and neuron, and their silent label neurons summed: the batch's. */
+export function batchFiring(layers: readonly LayerSize[], results: readonly ShardResult[]): { fired: Int32Array[]; pairs: number } {
+  const fired = layers.map((l) => new Int32Array(l.nOut));
+  let pairs = 0;
+  for (const r of results) {
+    pairs += r.deadLabels;
+    fired.forEach((f, l) => {
+      for (let i = 0; i < f.length; i++) f[i]! += r.fired[l]![i]!;
+    });
+  }
+  return { fired, pairs };
 }
 
 /** The neurons (columns) a layer's dead-neuron term acts on, and deadWeight / its denominator. */

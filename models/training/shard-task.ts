@@ -28,7 +28,7 @@ import { registerGradients } from '../tf/gradients.ts';
 import { assignFrom, readInto, viewSync } from '../tf/tensor-io.ts';
 import { type AdamCoefficients, adamProjectRange } from './fused-adam.ts';
 import { deadNeuronMargins, type LossConfig } from './losses.ts';
-import { chooseDead, type DeadChoice, readStats, reduceRange, shardRanges, statsLength, writeStats } from './shard-reduce.ts';
+import { batchFiring, chooseDead, type DeadChoice, readStats, reduceRange, shardRanges, statsLength, writeStats } from './shard-reduce.ts';
 import { forwardLoss, MEMBRANE_BINS } from './trainer.ts';
 
 /** A dense layer without its weights (those travel through shared memory). */
@@ -134,6 +134,36 @@ function parameterCount(net: SpikingNetwork): number {
   return net.trainableVariables().reduce((a, v) => a + v.size, 0);
 }
 
+/** How many of the n rows each of a layer's nOut neurons fired for, from its [n, nOut] spike mask. */
+function firingCounts(mask: Float32Array, n: number, nOut: number): Int32Array {
+  const count = new Int32Array(nOut);
+  for (let b = 0; b < n; b++) for (let i = 0; i < nOut; i++) if (mask[b * nOut + i]! > 0.5) count[i]!++;
+  return count;
+}
+
+/** The output layer's (row, label) pairs with no spike: 1 at each in an [n, nOut] selection, and how many there are. */
+function silentLabelPairs(mask: Float32Array, labels: Uint8Array, nOut: number): { sel: Float32Array; count: number } {
+  const sel = new Float32Array(labels.length * nOut);
+  let count = 0;
+  for (let b = 0; b < labels.length; b++) {
+    const k = b * nOut + labels[b]!;
+    if (mask[k]! < 0.5) {
+      sel[k] = 1;
+      count++;
+    }
+  }
+  return { sel, count };
+}
+
+/** Layer l's dead-neuron margins summed over the selected [n, nOut] pairs, per neuron (the loss's settings). */
+function selectedMargins(rep: Replica, l: number, inputs: tf.Tensor2D, sel: Float32Array): tf.Tensor1D {
+  const { spec, net, solver } = rep;
+  const cfg = spec.loss;
+  const layer = net.layers[l]!;
+  const margins = deadNeuronMargins(layer, inputs, cfg.deadTarget, cfg.deadMembrane === 1 ? { bins: solver.resolution ?? MEMBRANE_BINS } : undefined);
+  return tf.sum(tf.mul(tf.tensor2d(sel, [sel.length / layer.nOut, layer.nOut]), margins), 0);
+}
+
 /** The gradients of rows `xs`, `ys` (a shard of a batch of `batch` rows) into `mainOut` and `deadOut`, on the replica's current weights. */
 function shardInto(rep: Replica, xs: Float32Array, ys: Uint8Array, batch: number, mainOut: Float32Array, deadOut: Float32Array): ShardResult {
   const { spec, net, solver } = rep;
@@ -174,32 +204,26 @@ function shardInto(rep: Replica, xs: Float32Array, ys: Uint8Array, batch: number
   for (let l = 0; l < L; l++) {
     const nOut = net.layers[l]!.nOut;
     const mask = maskData[l]!;
-    const count = new Int32Array(nOut);
-    for (let b = 0; b < n; b++) for (let i = 0; i < nOut; i++) if (mask[b * nOut + i]! > 0.5) count[i]!++;
+    const count = firingCounts(mask, n, nOut);
     fired.push(count);
     if (!(cfg.deadWeight > 0)) {
       selections.push(null);
       continue;
     }
+    if (l === L - 1) {
+      const pairs = silentLabelPairs(mask, labels, nOut);
+      deadLabels += pairs.count;
+      selections.push(pairs.count > 0 ? pairs.sel : null);
+      continue;
+    }
     const sel = new Float32Array(n * nOut);
     let any = false;
-    if (l === L - 1) {
-      for (let b = 0; b < n; b++) {
-        const k = b * nOut + labels[b]!;
-        if (mask[k]! < 0.5) {
-          sel[k] = 1;
-          deadLabels++;
-          any = true;
-        }
-      }
-    } else {
-      // A neuron that fired for more than deadRate * batch samples here cannot be dead on the batch.
-      const limit = cfg.deadRate * batch;
-      for (let i = 0; i < nOut; i++) {
-        if (count[i]! > limit) continue;
-        any = true;
-        for (let b = 0; b < n; b++) sel[b * nOut + i] = 1;
-      }
+    // A neuron that fired for more than deadRate * batch samples here cannot be dead on the batch.
+    const limit = cfg.deadRate * batch;
+    for (let i = 0; i < nOut; i++) {
+      if (count[i]! > limit) continue;
+      any = true;
+      for (let b = 0; b < n; b++) sel[b * nOut + i] = 1;
     }
     selections.push(any ? sel : null);
   }
@@ -213,12 +237,7 @@ function shardInto(rep: Replica, xs: Float32Array, ys: Uint8Array, batch: number
       for (let l = 0; l < L; l++) {
         const sel = selections[l];
         if (!sel) continue;
-        const layer = net.layers[l]!;
-        const m = tf.mul(
-          tf.tensor2d(sel, [n, layer.nOut]),
-          deadNeuronMargins(layer, inputs[l]!, cfg.deadTarget, cfg.deadMembrane === 1 ? { bins: solver.resolution ?? MEMBRANE_BINS } : undefined),
-        );
-        const s = tf.sum(m, 0);
+        const s = selectedMargins(rep, l, inputs[l]!, sel);
         perNeuron[l] = tf.keep(s);
         total = tf.add(total, tf.sum(s));
       }
@@ -271,42 +290,25 @@ function shardMerged(
     kept = [r.outTimes, r.outMask, r.terms.ce, r.terms.window].map((t) => tf.keep(t));
     const masks: Float32Array[] = [];
     for (let l = 0; l < L; l++) {
-      const nOut = net.layers[l]!.nOut;
       const mask = viewSync(f.spikes[l]!.mask).slice();
       masks.push(mask);
-      const count = new Int32Array(nOut);
-      for (let b = 0; b < n; b++) for (let i = 0; i < nOut; i++) if (mask[b * nOut + i]! > 0.5) count[i]!++;
-      fired.push(count);
-    }
-    if (cfg.deadWeight > 0) {
-      const last = masks[L - 1]!;
-      const C = net.layers[L - 1]!.nOut;
-      for (let b = 0; b < n; b++) if (last[b * C + labels[b]!]! < 0.5) deadLabels++;
+      fired.push(firingCounts(mask, n, net.layers[l]!.nOut));
     }
     let loss = tf.mul(r.loss, share) as tf.Scalar;
     if (!(cfg.deadWeight > 0)) return loss;
+    const silentLabels = silentLabelPairs(masks[L - 1]!, labels, net.layers[L - 1]!.nOut);
+    deadLabels = silentLabels.count;
     const choices = exchange(fired, deadLabels);
     for (let l = 0; l < L; l++) {
       const choice = choices[l];
       if (!choice) continue;
       const nOut = net.layers[l]!.nOut;
-      const sel = new Float32Array(n * nOut);
-      if (l === L - 1) {
-        const mask = masks[l]!;
-        for (let b = 0; b < n; b++) {
-          const k = b * nOut + labels[b]!;
-          if (mask[k]! < 0.5) sel[k] = 1;
-        }
-      } else {
+      let sel = silentLabels.sel;
+      if (l < L - 1) {
+        sel = new Float32Array(n * nOut);
         for (let b = 0; b < n; b++) for (let i = 0; i < nOut; i++) sel[b * nOut + i] = choice.chosen[i]!;
       }
-      const margins = deadNeuronMargins(
-        net.layers[l]!,
-        f.inputs[l]!,
-        cfg.deadTarget,
-        cfg.deadMembrane === 1 ? { bins: solver.resolution ?? MEMBRANE_BINS } : undefined,
-      );
-      const sums = tf.sum(tf.mul(tf.tensor2d(sel, [n, nOut]), margins), 0);
+      const sums = selectedMargins(rep, l, f.inputs[l]!, sel);
       perNeuron[l] = tf.keep(sums);
       loss = tf.add(loss, tf.mul(tf.sum(sums), choice.factor));
     }
@@ -453,18 +455,8 @@ export async function trainLoop(input: LoopInput): Promise<void> {
         writeStats({ ce: 0, window: 0, correct: 0, deadLabels, fired, dead: sizes.map(() => new Float64Array(0)) }, sizes, mine);
         if (!pass()) throw new LoopLeft();
         const all = Array.from({ length: W }, (_, s) => readStats(stats.subarray(s * SL, (s + 1) * SL), sizes));
-        const sums = sizes.map((l, j) => {
-          const a = new Int32Array(l.nOut);
-          for (const r of all) for (let i = 0; i < l.nOut; i++) a[i]! += r.fired[j]![i]!;
-          return a;
-        });
-        return chooseDead(
-          sizes,
-          spec.loss,
-          sums,
-          all.reduce((p, r) => p + r.deadLabels, 0),
-          n,
-        );
+        const batchWide = batchFiring(sizes, all);
+        return chooseDead(sizes, spec.loss, batchWide.fired, batchWide.pairs, n);
       };
       let r: ShardResult;
       if (range) {
