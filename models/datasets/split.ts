@@ -111,7 +111,7 @@ export function partIndices(raw: RawDataset, which: 'train' | 'test', limit: num
 
 /**
  * Positions in the raw training part of up to `u.count` samples that are neither among `taken` (this load's
- * training rows) nor among the rows a load with `u.seenSeed` and `u.seenLimit` keeps (every row when
+ * training rows; undefined: the whole part) nor among the rows a load with `u.seenSeed` and `u.seenLimit` keeps (every row when
  * `seenLimit` is absent): a stratified choice, in `seed`'s order, of images no step of that training saw.
  */
 export function unseenTrainIndices(raw: RawDataset, u: UnseenTrainOptions, taken: Uint32Array | undefined, seed: number | undefined): Uint32Array {
@@ -185,7 +185,7 @@ export function finishDataset(raw: RawDataset, opts: LoadOptions = {}): Dataset 
   if (raw.normalization) ds.normalization = raw.normalization;
   if (raw.cache) ds.cache = raw.cache;
   if (opts.unseenTrain) {
-    const rows = unseenTrainIndices(raw, opts.unseenTrain, trainRows ?? Uint32Array.from({ length: raw.train.n }, (_, i) => i), opts.seed);
+    const rows = unseenTrainIndices(raw, opts.unseenTrain, trainRows, opts.seed);
     ds.unseen = { ...finishPart(raw, 'train', undefined, undefined, rows), name: `${raw.name}/unseen`, rows };
   }
   return ds;
