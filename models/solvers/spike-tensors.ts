@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NeuronModel, PnnLayer } from '../neuron/layer.ts';
 import { matMul } from '../tf/matmul.ts';
+import { viewSync } from '../tf/tensor-io.ts';
 
 /** One dense layer's parameters as tensors (any of them may be tf.Variables being trained). */
 export interface DenseLayerTensors {
@@ -87,14 +88,51 @@ export function checkDense(p: DenseLayerTensors, inputTimes: tf.Tensor, bins: nu
  * +Infinity (silent) and anything at or past the horizon give 0 everywhere, with zero gradient.
  */
 export function binFractions(times: tf.Tensor, bins: number, horizon: number): tf.Tensor {
-  return tf.tidy(() => {
-    const dt = horizon / bins;
-    // Clamp first so +Infinity never enters arithmetic (its gradient is then exactly 0).
-    const t = tf.expandDims(tf.minimum(times, 2 * horizon), 1);
-    const shape = [1, bins, ...times.shape.slice(1).map(() => 1)];
-    const edges = tf.reshape(tf.range(1, bins + 1, 1, 'float32'), shape);
-    return tf.clipByValue(tf.sub(edges, tf.mul(t, 1 / dt)), 0, 1);
+  const dt = horizon / bins;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor;
+    (args[1] as tf.GradSaveFunc)([x]);
+    const value = tf.tidy(() => {
+      // Clamp first so +Infinity never enters arithmetic (its gradient is then exactly 0).
+      const t = tf.expandDims(tf.minimum(x, 2 * horizon), 1);
+      const shape = [1, bins, ...x.shape.slice(1).map(() => 1)];
+      const edges = tf.reshape(tf.range(1, bins + 1, 1, 'float32'), shape);
+      return tf.clipByValue(tf.sub(edges, tf.mul(t, 1 / dt)), 0, 1);
+    });
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => binFractionsGrad(saved[0]!, dy, bins, horizon) };
   });
+  return op(times);
+}
+
+/**
+ * The gradient of binFractions by hand: an input's fraction moves only in the bins where it lies
+ * inside [0, 1] (one bin, two when it sits on an edge), so each input collects -dy / dt from at
+ * most two bins. The same bins and factor as autodiff of the tf ops above (clip and minimum pass
+ * the gradient at their bounds), without its five full-size elementwise tensors.
+ */
+function binFractionsGrad(times: tf.Tensor, dy: tf.Tensor, bins: number, horizon: number): tf.Tensor {
+  const t = viewSync(times);
+  const B = times.shape[0] ?? 1;
+  const per = t.length / B;
+  const inv = Math.fround(1 / (horizon / bins));
+  const out = new Float32Array(t.length);
+  const g = viewSync(dy);
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < per; j++) {
+      const k = b * per + j;
+      const tk = t[k]!;
+      if (!(tk <= 2 * horizon)) continue;
+      const u = Math.fround(tk * inv);
+      let sum = 0;
+      // Bins m with 0 <= (m + 1) - u <= 1.
+      for (let m = Math.max(0, Math.ceil(u) - 1); m < bins && m <= u; m++) {
+        const f = Math.fround(m + 1 - u);
+        if (f >= 0 && f <= 1) sum += g[(b * bins + m) * per + j]!;
+      }
+      if (sum !== 0) out[k] = -sum * inv;
+    }
+  }
+  return tf.tensor(out, times.shape, 'float32');
 }
 
 /** Per-bin conductance G and drive A, [B, M, N], of a dense layer given bin fractions S [B, M, N_in]. */
