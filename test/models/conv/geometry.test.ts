@@ -45,6 +45,8 @@ const CASES: ConvGeometry[] = [
   { inH: 7, inW: 6, inC: 2, channels: 3, kernelH: 2, kernelW: 4, stride: 2, padding: 'same' },
   { inH: 8, inW: 8, inC: 2, channels: 3, kernelH: 3, kernelW: 3, stride: 1, padding: 'valid' },
   { inH: 9, inW: 7, inC: 2, channels: 2, kernelH: 4, kernelW: 3, stride: 3, padding: 'valid' },
+  // A kernel smaller than its stride: some input phases are reached by no tap (zero input gradient there).
+  { inH: 7, inW: 8, inC: 2, channels: 2, kernelH: 2, kernelW: 1, stride: 3, padding: 'same' },
 ];
 
 function randomArrays(g: ConvGeometry, batch: number, seed: number): { x: Float64Array; k: Float64Array } {

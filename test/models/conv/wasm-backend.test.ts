@@ -66,4 +66,33 @@ describe('conv building blocks on the wasm backend', () => {
       expect(gxData[k]!).toBeCloseTo(fd, 2);
     }
   });
+
+  it.each([
+    { h: 14, w: 14, c: 8, k: 3, co: 16, stride: 2, padding: 'same' as const },
+    { h: 9, w: 7, c: 2, k: 4, co: 3, stride: 3, padding: 'valid' as const },
+    { h: 7, w: 8, c: 2, k: 2, co: 2, stride: 3, padding: 'same' as const },
+    { h: 28, w: 28, c: 1, k: 5, co: 8, stride: 2, padding: 'same' as const },
+  ])('conv2dShared input gradient (a convolution per phase, explicit padding) equals the wasm Conv2DBackpropInput (%o)', (g) => {
+    const n = 3;
+    const x = tf.tensor4d(
+      Float32Array.from({ length: n * g.h * g.w * g.c }, (_, i) => Math.sin(0.7 * i)),
+      [n, g.h, g.w, g.c],
+    );
+    const w = tf.tensor4d(
+      Float32Array.from({ length: g.k * g.k * g.c * g.co }, (_, i) => Math.cos(1.3 * i)),
+      [g.k, g.k, g.c, g.co],
+    );
+    const y = tf.conv2d(x, w, g.stride, g.padding);
+    const dy = tf.tensor4d(
+      Float32Array.from({ length: y.size }, (_, i) => Math.sin(2.1 * i + 0.5)),
+      y.shape as [number, number, number, number],
+    );
+    const ours = tf
+      .grad((a: tf.Tensor) => tf.sum(tf.mul(conv2dShared(a as tf.Tensor4D, w, g.stride, g.padding), dy)))(x)
+      .dataSync();
+    const theirs = tf.conv2dTranspose(dy, w, x.shape, g.stride, g.padding).dataSync();
+    expect(ours.length).toBe(theirs.length);
+    for (let i = 0; i < ours.length; i++) expect(ours[i]!).toBeCloseTo(theirs[i]!, 3);
+    tf.dispose([x, w, y, dy]);
+  });
 });
