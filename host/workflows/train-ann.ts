@@ -9,7 +9,6 @@ import { ReluNet, trainReluNet } from '../../models/ann/relu-net.ts';
 import type { Dataset } from '../../models/datasets/types.ts';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
 import { saveNetwork } from '../../models/network/serialize.ts';
-import { createSolver } from '../../models/network/solver.ts';
 import { evaluateNetwork } from '../../models/training/evaluate.ts';
 import { writeHtmlReport } from '../report/html-report.ts';
 import { lineChart } from '../report/svg-plot.ts';
@@ -18,18 +17,42 @@ import { createProgress } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { formatPercent } from '../ui/format.ts';
 import type { Preset } from '../../models/training/presets.ts';
-import { searchImcMapping } from '../../models/ann/imc-search.ts';
+import { imcSolver, searchImcMapping } from '../../models/ann/imc-search.ts';
+import { describeArch } from '../../models/network/arch.ts';
 import type { TrainSummary, TrainWorkflowOptions } from './train-options.ts';
 
 export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: Dataset, run: RunDir, backend: string): Promise<TrainSummary> {
   const hidden = opts.layers ?? preset.layers;
-  const sizes = [data.features, ...hidden, data.classes];
-  const epochs = opts.epochs ?? preset.ann.epochs;
-  const batchSize = opts.batchSize ?? preset.ann.batchSize;
-  const lr = opts.lr ?? preset.ann.lr;
-  run.update({ summary: { settings: { flow: 'ann-to-imc', sizes, epochs, batchSize, lr, seed: opts.seed, rowSum: 1 } } });
-  opts.print(`ANN-to-IMC: ReLU network ${sizes.join('-')} (weights of each neuron summing to 1), ${epochs} epochs of ${batchSize}, Adam lr ${lr}`);
-  const ann = new ReluNet({ sizes, seed: opts.seed, rowSum: 1 });
+  const ann = opts.arch
+    ? new ReluNet({ arch: opts.arch, seed: opts.seed, rowSum: 1 })
+    : new ReluNet({ sizes: [data.features, ...hidden, data.classes], seed: opts.seed, rowSum: 1 });
+  const sizes = ann.sizes;
+  // The conv preset's epochs, batch and rate are the spiking net's; the ReLU net takes the image preset's.
+  const annPreset = preset.ann;
+  const epochs = opts.epochs ?? annPreset.epochs;
+  const batchSize = opts.batchSize ?? annPreset.batchSize;
+  const lr = opts.lr ?? annPreset.lr;
+  const activeWeight = annPreset.activeWeight ?? 0;
+  const solver = imcSolver(opts.arch !== undefined);
+  run.update({
+    summary: {
+      settings: {
+        flow: 'ann-to-imc',
+        sizes,
+        ...(opts.arch ? { arch: opts.arch } : {}),
+        epochs,
+        batchSize,
+        lr,
+        activeWeight,
+        seed: opts.seed,
+        rowSum: 1,
+        solver: solver.name,
+      },
+    },
+  });
+  opts.print(
+    `ANN-to-IMC: ReLU network ${sizes.join('-')}${opts.arch ? ` (${describeArch(opts.arch)})` : ''} (weights of each neuron summing to 1${activeWeight > 0 ? `, negative pre-activations penalised x ${activeWeight}` : ''}), ${epochs} epochs of ${batchSize}, Adam lr ${lr}; mapped networks scored with ${solver.name}`,
+  );
   const t0 = performance.now();
   let samples = 0;
   try {
@@ -42,6 +65,7 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
         batchSize,
         lr,
         seed: opts.seed,
+        activeWeight,
         signal: opts.signal,
         onEpoch: (m) => {
           samples += data.train.n;
@@ -56,10 +80,9 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
     const annTest = ann.accuracy(data.test);
     const annTrain = ann.accuracy(data.train);
     const weights = ann.layerWeights();
-    // The exact solver is the reference for evaluating mapped networks (no training needed).
-    const exact = createSolver('exact');
+    const score = solver.solver;
     let bar2: ReturnType<typeof createProgress> | undefined;
-    const search = searchImcMapping(weights, data.train, exact, {
+    const search = searchImcMapping(weights, data.train, score, {
       onMap: (p) => run.metrics.append({ stage: 'map', ...p }),
       onSearchStart: (points) => {
         bar2 = createProgress({ total: points, label: 'search', unit: 'points', stream: opts.progress });
@@ -72,14 +95,14 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
     bar2!.finish();
     const { mapped, nominalSearch, fullSearch } = search;
     try {
-      const idealTest = evaluateNetwork(mapped, data.test, exact).acc;
+      const idealTest = evaluateNetwork(mapped, data.test, score).acc;
       const nominal = mapped.withModel({ model: 'pnn' });
-      const pnnNominal = evaluateNetwork(nominal, data.test, exact).acc;
+      const pnnNominal = evaluateNetwork(nominal, data.test, score).acc;
       nominal.dispose();
       const testAt = (p: { scale: number; ePlus: number; eMinus: number }) => {
         const net = mapped.withModel({ model: 'pnn', ePlus: p.ePlus, eMinus: p.eMinus, scaleFactor: p.scale });
         try {
-          return evaluateNetwork(net, data.test, exact).acc;
+          return evaluateNetwork(net, data.test, score).acc;
         } finally {
           net.dispose();
         }
@@ -97,7 +120,7 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
         slack: search.slack,
         [TRAINING_SUBSET_KEY]: trainingSubset(opts.dataset, opts),
       });
-      const trainMapped = evaluateNetwork(deployed, data.train, exact).acc;
+      const trainMapped = evaluateNetwork(deployed, data.train, score).acc;
       deployed.dispose();
       const summary: TrainSummary = {
         test_acc: chosen.test_acc,

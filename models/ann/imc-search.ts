@@ -9,7 +9,7 @@ import { NOMINAL_CIRCUIT } from '../chips/sky130-nominal.ts';
 import type { DatasetPart } from '../datasets/types.ts';
 import { reversalPotentials } from '../neuron/units.ts';
 import { NOMINAL_REVERSAL, type SpikingNetwork } from '../network/network.ts';
-import type { SpikeSolver } from '../network/solver.ts';
+import { createSolver, type SpikeSolver } from '../network/solver.ts';
 import { evaluateNetwork } from '../training/evaluate.ts';
 import { mapAnnToSnn, searchCurrentScale, type ReversalPair, type SearchPoint, type SearchResult } from './mapping.ts';
 import type { AnnLayerWeights } from './relu-net.ts';
@@ -27,8 +27,26 @@ export function reversalCandidates(): (ReversalPair & { vRest: number; vThreshol
   return out;
 }
 
-/** Slacks tried when mapping. */
-export const IMC_SLACKS = [0, 0.25, 0.5];
+/**
+ * Slacks tried when mapping. The larger ones let more of the late (negative) neurons fire before the
+ * next layer does: on a conv net they score best (docs/RESULTS.md, ANN-to-IMC for conv nets).
+ */
+export const IMC_SLACKS = [0, 0.25, 0.5, 1, 2];
+
+/** DSTD bins that score a mapped conv net (imcSolver). */
+export const IMC_CONV_BINS = 32;
+
+/**
+ * The solver that scores mapped networks: the exact one (the reference) for dense networks; DSTD
+ * with IMC_CONV_BINS bins for conv nets, because the exact solver runs a conv layer as its unrolled
+ * dense layer (about 40 ms an image for mnist-conv-s2 against 2 ms, and the search scores thousands
+ * of images at each of its points).
+ */
+export function imcSolver(conv: boolean): { solver: SpikeSolver; name: string } {
+  return conv
+    ? { solver: createSolver('dstd', { bins: IMC_CONV_BINS }), name: `DSTD, ${IMC_CONV_BINS} bins` }
+    : { solver: createSolver('exact'), name: 'the exact solver' };
+}
 /** Current scales searched: geometric, since a balanced excitatory/inhibitory network can need several times the current. */
 export const IMC_SCALES = Array.from({ length: 11 }, (_, k) => Number((0.5 * Math.SQRT2 ** k).toPrecision(3)));
 
@@ -52,7 +70,7 @@ export interface ImcSearchHooks {
 
 /**
  * Maps `weights` (the ANN's layers) with each slack, calibrating the windows on up to 2000 samples
- * of `train` and selecting on up to 1000 with `solver` (the exact one, the reference), then
+ * of `train` and selecting on up to 1000 with `solver` (imcSolver), then
  * searches the current scale of the best mapping.
  */
 export function searchImcMapping(weights: AnnLayerWeights[], train: DatasetPart, solver: SpikeSolver, hooks: ImcSearchHooks = {}): ImcSearch {

@@ -17,6 +17,14 @@
  * `rowSum` constraint) all S'_i of a layer are equal, so the output layer's earliest spike is the
  * ANN's argmax exactly.
  *
+ * Conv layers (an architecture's ReluNet): each channel's kernel is one neuron's weights shared by
+ * every position, so everything above holds per channel: S' is the kernel's sum (the previous
+ * layer's S' is one value per channel, so W' stays shared), c and the bias are per channel, and a
+ * max-pooled activation is the window's earliest spike (min-pool.ts). With 'same' padding a border
+ * position's receptive field is cut: its slope is the part of S' inside the image, so it fires
+ * later than the ANN's activation says (zero-padded pixels would have to spike at tIn); 'valid'
+ * convolutions map exactly.
+ *
  * Assumptions (where the spiking network departs from the ANN): a neuron must not reach threshold
  * before T_{n-1} (the window D_n is sized from the training data's activations so that this holds
  * for all but the top `1 - percentile` of them); inputs with zero activation should spike exactly
@@ -25,8 +33,13 @@
  * T_n + slack * D_n so that such neurons still fire and restore most of it.
  */
 
+import * as tf from '@tensorflow/tfjs-core';
+import { conv2dShared } from '../conv/conv-op.ts';
+import { maxPool } from '../conv/min-pool.ts';
 import type { NeuronModel } from '../neuron/layer.ts';
-import type { DenseLayerState } from '../network/layer.ts';
+import type { Architecture, ArchLayer } from '../network/arch.ts';
+import type { ConvLayerState } from '../network/conv-layer.ts';
+import type { LayerState } from '../network/layer.ts';
 import { checkConfig, NOMINAL_REVERSAL, SpikingNetwork, type NetworkConfig } from '../network/network.ts';
 import type { SpikeSolver } from '../network/solver.ts';
 import { evaluateNetwork } from '../training/evaluate.ts';
@@ -58,6 +71,52 @@ function quantile(values: Float64Array, p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.floor(p * (s.length - 1))))]!;
 }
 
+/** The architecture of ANN layers with conv layers (undefined for dense-only ones), as the network config holds it. */
+export function annArchitecture(layers: AnnLayerWeights[]): Architecture | undefined {
+  const first = layers[0];
+  if (first?.kind !== 'conv') {
+    if (layers.some((L) => L.kind === 'conv')) throw new RangeError('conv layers must come first (a conv layer cannot follow a dense one)');
+    return undefined;
+  }
+  const entries: ArchLayer[] = [];
+  for (const L of layers) {
+    if (L.kind === 'conv') {
+      const g = L.geometry;
+      if (g.kernelH !== g.kernelW) throw new RangeError(`conv kernels must be square for an architecture, got ${g.kernelH}x${g.kernelW}`);
+      entries.push({ type: 'conv', channels: g.channels, kernel: g.kernelH, stride: g.stride, padding: g.padding });
+      if (L.pool > 1) entries.push({ type: 'pool', size: L.pool });
+    } else entries.push({ type: 'dense', units: L.nOut });
+  }
+  const g = first.geometry;
+  return { input: { height: g.inH, width: g.inW, channels: g.inC }, layers: entries };
+}
+
+/** Pre-activations divided by S' (the time-domain activations y) of one conv layer over n rows, pooled: [n * nOut]. */
+function convActivations(L: AnnLayerWeights & { kind: 'conv' }, Wp: Float64Array, Seff: Float64Array, aHat: Float64Array, n: number): Float64Array {
+  const g = L.geometry;
+  const out = new Float64Array(n * L.nOut);
+  const kernel = tf.tensor4d(Float32Array.from(Wp), [g.kernelH, g.kernelW, g.inC, g.channels]);
+  const bias = tf.tensor1d(L.b);
+  const inv = tf.tensor1d(Float32Array.from(Seff, (v) => 1 / v));
+  try {
+    // In chunks: a conv layer's map over thousands of rows is large.
+    const chunk = 256;
+    for (let r = 0; r < n; r += chunk) {
+      const m = Math.min(chunk, n - r);
+      const y = tf.tidy(() => {
+        const img = tf.tensor4d(Float32Array.from(aHat.subarray(r * L.nIn, (r + m) * L.nIn)), [m, g.inH, g.inW, g.inC]);
+        const v = tf.mul(tf.add(conv2dShared(img, kernel, g.stride, g.padding), bias), inv) as tf.Tensor4D;
+        return L.pool > 1 ? maxPool(v, L.pool) : v;
+      });
+      out.set(y.dataSync(), r * L.nOut);
+      y.dispose();
+    }
+  } finally {
+    tf.dispose([kernel, bias, inv]);
+  }
+  return out;
+}
+
 /**
  * Maps ANN layers (relu-net.ts layerWeights()) onto an ideal-model network. `calibration` rows
  * (values in [0, 1]) size the windows; use training data.
@@ -78,16 +137,26 @@ export function mapAnnToSnn(layers: AnnLayerWeights[], calibration: { x: Float32
   const windows: number[] = [];
   const invalid: number[] = [];
   const horizons: number[] = [];
-  const states: DenseLayerState[] = [];
+  const states: LayerState[] = [];
+  const arch = annArchitecture(layers);
   for (let l = 0; l < layers.length; l++) {
-    const { nIn, nOut, w: W, b } = layers[l]!;
+    const L = layers[l]!;
+    const { nIn, nOut, w: W, b } = L;
+    // Neurons of this layer with their own weights: every neuron of a dense layer, every channel of a conv layer.
+    const units = L.kind === 'conv' ? L.geometry.channels : nOut;
+    if (W.length % units !== 0 || b.length !== units)
+      throw new RangeError(`layer ${l}: ${W.length} weights and ${b.length} biases do not fit ${units} neurons`);
+    const fanIn = W.length / units;
+    // Which previous-layer neuron's kappa weights row j (a conv kernel row is (ky, kx, c): channel c's, shared by positions).
+    const kappaOf = L.kind === 'conv' ? (j: number) => kappa[j % L.geometry.inC]! : (j: number) => kappa[j]!;
     // Compensated weights W' = diag(kappa) W and their column sums S'.
-    const Wp = new Float64Array(nIn * nOut);
-    const S = new Float64Array(nOut);
-    for (let j = 0; j < nIn; j++) {
-      for (let i = 0; i < nOut; i++) {
-        const v = W[j * nOut + i]! * kappa[j]!;
-        Wp[j * nOut + i] = v;
+    const Wp = new Float64Array(fanIn * units);
+    const S = new Float64Array(units);
+    for (let j = 0; j < fanIn; j++) {
+      const k = kappaOf(j);
+      for (let i = 0; i < units; i++) {
+        const v = W[j * units + i]! * k;
+        Wp[j * units + i] = v;
         S[i] += v;
       }
     }
@@ -102,32 +171,36 @@ export function mapAnnToSnn(layers: AnnLayerWeights[], calibration: { x: Float32
       return fallbackS;
     });
     // Time-domain activations y = (z' + b) / S' over the calibration rows.
-    const y = new Float64Array(n * nOut);
-    for (let r = 0; r < n; r++) {
-      for (let i = 0; i < nOut; i++) {
-        let z = b[i]!;
-        for (let j = 0; j < nIn; j++) z += Wp[j * nOut + i]! * aHat[r * nIn + j]!;
-        y[r * nOut + i] = z / Seff[i]!;
+    let y: Float64Array;
+    if (L.kind === 'conv') y = convActivations(L, Wp, Seff, aHat, n);
+    else {
+      y = new Float64Array(n * nOut);
+      for (let r = 0; r < n; r++) {
+        for (let i = 0; i < nOut; i++) {
+          let z = b[i]!;
+          for (let j = 0; j < nIn; j++) z += Wp[j * nOut + i]! * aHat[r * nIn + j]!;
+          y[r * nOut + i] = z / Seff[i]!;
+        }
       }
     }
     let D = tau * Math.max(quantile(y, p), 1e-6) * 1.02;
     // c_i > 0 needs D > tau b_i / S'_i.
     let maxBias = 0;
-    for (let i = 0; i < nOut; i++) maxBias = Math.max(maxBias, (tau * b[i]!) / Seff[i]!);
+    for (let i = 0; i < units; i++) maxBias = Math.max(maxBias, (tau * b[i]!) / Seff[i]!);
     if (maxBias >= D) D = maxBias * 1.05;
-    const wSigned = new Float64Array(nIn * nOut);
+    const wSigned = new Float64Array(fanIn * units);
     let wMax = 0;
-    for (let i = 0; i < nOut; i++) {
+    for (let i = 0; i < units; i++) {
       const c = 1 / (Seff[i]! * D - tau * b[i]!);
-      for (let j = 0; j < nIn; j++) {
-        const v = c * Wp[j * nOut + i]!;
-        wSigned[j * nOut + i] = v;
+      for (let j = 0; j < fanIn; j++) {
+        const v = c * Wp[j * units + i]!;
+        wSigned[j * units + i] = v;
         wMax = Math.max(wMax, Math.abs(v));
       }
     }
     const scale = wMax > 0 ? wMax : 1;
-    const pE = new Float32Array(nIn * nOut);
-    const pI = new Float32Array(nIn * nOut);
+    const pE = new Float32Array(fanIn * units);
+    const pI = new Float32Array(fanIn * units);
     for (let k = 0; k < wSigned.length; k++) {
       const v = wSigned[k]! / scale;
       if (v >= 0) pE[k] = v;
@@ -138,10 +211,11 @@ export function mapAnnToSnn(layers: AnnLayerWeights[], calibration: { x: Float32
     windows.push(D);
     invalid.push(bad);
     horizons.push(horizon);
-    states.push({ kind: 'dense', nIn, nOut, model: 'ideal', ePlus, eMinus, horizon, timeOffset: 0, scale, pE, pI });
-    // Next layer's inputs: a_hat = relu(y) (time-domain activation / tau), kappa = S'.
+    const common = { nIn, nOut, model: 'ideal' as const, ePlus, eMinus, horizon, timeOffset: 0, scale, pE, pI };
+    states.push(L.kind === 'conv' ? ({ kind: 'conv', ...L.geometry, pool: L.pool, ...common } satisfies ConvLayerState) : { kind: 'dense', ...common });
+    // Next layer's inputs: a_hat = relu(y) (time-domain activation / tau), kappa = S' of each output neuron (its channel's for a conv layer).
     aHat = Float64Array.from(y, (v) => Math.max(0, v));
-    kappa = Seff;
+    kappa = L.kind === 'conv' ? Float64Array.from({ length: nOut }, (_, k) => Seff[k % units]!) : Seff;
     // Windows must increase strictly; a degenerate layer still gets a sliver.
     if (l + 1 < layers.length && !(D > 0)) throw new RangeError(`layer ${l} maps to an empty window`);
   }
@@ -155,6 +229,7 @@ export function mapAnnToSnn(layers: AnnLayerWeights[], calibration: { x: Float32
     horizons,
     silentZeros: false,
     shiftGrids: false,
+    ...(arch ? { arch } : {}),
   });
   return { net: SpikingNetwork.fromStates(config, states), windows, invalid };
 }

@@ -1,30 +1,40 @@
 /**
- * A ReLU multilayer perceptron trained in tfjs: the "train an ideal network, then map it" baseline
- * (ANN-to-IMC) of docs/MODEL.md §10.
+ * A ReLU network trained in tfjs: the "train an ideal network, then map it" baseline
+ * (ANN-to-IMC) of docs/MODEL.md §10. Dense layers from a list of widths, or conv, pool and dense
+ * layers from an architecture (models/network/arch.ts), the same layers the spiking network has.
  *
- * Every layer computes z = a W + b. With `rowSum` set, the weights of each neuron are
- * parametrised so that they sum to exactly `rowSum` (W = V - mean_j V + rowSum / nIn): that is
- * the condition under which a time-to-first-spike network of non-leaky integrate-and-fire
- * neurons reproduces the ReLU network exactly (mapping.ts), so the ANN is trained inside the
- * family the ideal mapping can represent. Hidden layers use ReLU, the last layer is linear
- * (softmax cross-entropy). Deterministic for a seed.
+ * Every layer computes z = a W + b (a convolution for conv layers: one kernel shared by every
+ * position, one bias per channel). With `rowSum` set, the weights of each neuron (each conv
+ * channel's kernel) are parametrised so that they sum to exactly `rowSum` (W = V - mean V +
+ * rowSum / fanIn): that is the condition under which a time-to-first-spike network of non-leaky
+ * integrate-and-fire neurons reproduces the ReLU network exactly (mapping.ts), so the ANN is
+ * trained inside the family the ideal mapping can represent. Hidden layers use ReLU, a pool entry
+ * takes the maximum activation of each window (the earliest spike: min-pool.ts), the last layer
+ * is linear (softmax cross-entropy). Deterministic for a seed.
  */
 
 import * as tf from '@tensorflow/tfjs-core';
 import { batches } from '../datasets/batching.ts';
+import { conv2dShared } from '../conv/conv-op.ts';
+import type { ConvGeometry } from '../conv/geometry.ts';
 import { deriveSeed, Rng } from '../datasets/rng.ts';
 import type { DatasetPart } from '../datasets/types.ts';
+import { compileArchitecture, type Architecture, type CompiledLayer } from '../network/arch.ts';
 import { matMul } from '../tf/matmul.ts';
 import { registerGradients } from '../tf/gradients.ts';
 
 export interface ReluNetOptions {
-  sizes: number[];
+  /** Flat widths, inputs first; with `arch`, they must be the architecture's (or omitted). */
+  sizes?: number[];
+  /** Conv, pool and dense layers instead of dense layers of `sizes`. */
+  arch?: Architecture;
   seed: number;
   /** Constrain each neuron's weights to sum to this value (undefined = unconstrained). */
   rowSum?: number;
 }
 
-export interface AnnLayerWeights {
+export interface AnnDenseWeights {
+  kind?: 'dense';
   nIn: number;
   nOut: number;
   /** nIn x nOut row-major: W[j * nOut + i] is input j to neuron i. */
@@ -32,57 +42,97 @@ export interface AnnLayerWeights {
   b: Float32Array;
 }
 
+export interface AnnConvWeights {
+  kind: 'conv';
+  geometry: ConvGeometry;
+  /** Max-pooling window after the ReLU (1 = none). */
+  pool: number;
+  /** Flat widths: the input image and the (pooled) output map, NHWC. */
+  nIn: number;
+  nOut: number;
+  /** HWIO kernel [kernelH, kernelW, inC, channels], flat. */
+  w: Float32Array;
+  /** One bias per channel. */
+  b: Float32Array;
+}
+
+export type AnnLayerWeights = AnnDenseWeights | AnnConvWeights;
+
 export class ReluNet {
   readonly sizes: number[];
+  readonly arch?: Architecture;
+  /** The neuron layers (dense ones for a list of widths). */
+  readonly layers: CompiledLayer[];
   readonly rowSum?: number;
-  readonly v: tf.Variable<tf.Rank.R2>[];
+  /** Per layer: [nIn, nOut] for dense layers, the HWIO kernel for conv layers. */
+  readonly v: tf.Variable[];
   readonly b: tf.Variable<tf.Rank.R1>[];
 
   constructor(opts: ReluNetOptions) {
-    const { sizes, seed } = opts;
+    const { seed } = opts;
+    const compiled = opts.arch ? compileArchitecture(opts.arch) : undefined;
+    const sizes = compiled?.sizes ?? opts.sizes ?? [];
+    if (compiled && opts.sizes && JSON.stringify(opts.sizes) !== JSON.stringify(compiled.sizes)) {
+      throw new RangeError(`sizes ${JSON.stringify(opts.sizes)} are not the architecture's ${JSON.stringify(compiled.sizes)}; omit sizes`);
+    }
     if (sizes.length < 2 || !sizes.every((n) => Number.isInteger(n) && n >= 1)) {
       throw new RangeError(`sizes must be >= 2 positive integers, got ${JSON.stringify(sizes)}`);
     }
     if (opts.rowSum !== undefined && !Number.isFinite(opts.rowSum)) throw new RangeError(`rowSum must be finite, got ${opts.rowSum}`);
     this.sizes = [...sizes];
+    this.arch = opts.arch;
+    this.layers = compiled?.layers ?? sizes.slice(1).map((nOut, l) => ({ kind: 'dense' as const, nIn: sizes[l]!, nOut }));
     this.rowSum = opts.rowSum;
     this.v = [];
     this.b = [];
-    for (let l = 0; l + 1 < sizes.length; l++) {
-      const nIn = sizes[l]!;
-      const nOut = sizes[l + 1]!;
+    this.layers.forEach((L, l) => {
+      const shape = L.kind === 'conv' ? [L.geometry.kernelH, L.geometry.kernelW, L.geometry.inC, L.geometry.channels] : [L.nIn, L.nOut];
+      const fanIn = shape.slice(0, -1).reduce((a, c) => a * c, 1);
+      const size = fanIn * shape[shape.length - 1]!;
       const rng = new Rng(deriveSeed(seed, l, 0xa22));
       // He initialisation for ReLU layers.
-      const std = Math.sqrt(2 / nIn);
-      const w = Float32Array.from({ length: nIn * nOut }, () => rng.normal(0, std));
-      const t = tf.tensor2d(w, [nIn, nOut]);
+      const std = Math.sqrt(2 / fanIn);
+      const w = Float32Array.from({ length: size }, () => rng.normal(0, std));
+      const t = tf.tensor(w, shape);
       this.v.push(tf.variable(t, true));
       t.dispose();
-      const z = tf.zeros([nOut]) as tf.Tensor1D;
+      const z = tf.zeros([shape[shape.length - 1]!]) as tf.Tensor1D;
       this.b.push(tf.variable(z, true));
       z.dispose();
-    }
+    });
   }
 
-  /** Effective weights of layer l (the row-sum constraint applied). */
-  weights(l: number): tf.Tensor2D {
+  /** Effective weights of layer l (the row-sum constraint applied over each neuron's fan-in). */
+  weights(l: number): tf.Tensor {
     const v = this.v[l]!;
     if (this.rowSum === undefined) return v;
-    const nIn = v.shape[0];
-    return tf.add(tf.sub(v, tf.mean(v, 0, true)), this.rowSum / nIn) as tf.Tensor2D;
+    const axes = v.shape.slice(0, -1).map((_, i) => i);
+    const fanIn = v.shape.slice(0, -1).reduce((a, c) => a * c, 1);
+    return tf.add(tf.sub(v, tf.mean(v, axes, true)), this.rowSum / fanIn);
   }
 
-  /** Logits [B, classes], every hidden layer's ReLU output and pre-activation. */
+  /** Logits [B, classes], every hidden layer's ReLU output and pre-activation (flat, NHWC). */
   forward(x: tf.Tensor2D): { logits: tf.Tensor2D; hidden: tf.Tensor2D[]; pre: tf.Tensor2D[] } {
     const hidden: tf.Tensor2D[] = [];
     const pre: tf.Tensor2D[] = [];
-    let a = x;
-    for (let l = 0; l < this.v.length; l++) {
-      const z = tf.add(matMul(a, this.weights(l)), this.b[l]!) as tf.Tensor2D;
-      if (l + 1 === this.v.length) return { logits: z, hidden, pre };
-      pre.push(z);
+    const B = x.shape[0];
+    let a: tf.Tensor = x;
+    for (let l = 0; l < this.layers.length; l++) {
+      const L = this.layers[l]!;
+      let z: tf.Tensor;
+      if (L.kind === 'conv') {
+        const g = L.geometry;
+        const img = tf.reshape(a, [B, g.inH, g.inW, g.inC]) as tf.Tensor4D;
+        z = tf.add(conv2dShared(img, this.weights(l) as tf.Tensor4D, g.stride, g.padding, l > 0), this.b[l]!);
+      } else {
+        z = tf.add(matMul(tf.reshape(a, [B, L.nIn]) as tf.Tensor2D, this.weights(l) as tf.Tensor2D), this.b[l]!);
+      }
+      if (l + 1 === this.layers.length) return { logits: z as tf.Tensor2D, hidden, pre };
+      pre.push(tf.reshape(z, [B, -1]) as tf.Tensor2D);
       a = tf.relu(z);
-      hidden.push(a);
+      if (L.kind === 'conv' && L.pool > 1) a = tf.maxPool(a as tf.Tensor4D, L.pool, L.pool, 'valid');
+      a = tf.reshape(a, [B, L.nOut]);
+      hidden.push(a as tf.Tensor2D);
     }
     throw new Error('unreachable');
   }
@@ -106,14 +156,11 @@ export class ReluNet {
   }
 
   layerWeights(): AnnLayerWeights[] {
-    return this.v.map((_, l) =>
-      tf.tidy(() => ({
-        nIn: this.sizes[l]!,
-        nOut: this.sizes[l + 1]!,
-        w: Float32Array.from(this.weights(l).dataSync()),
-        b: Float32Array.from(this.b[l]!.dataSync()),
-      })),
-    );
+    return this.layers.map((L, l): AnnLayerWeights => {
+      const w = tf.tidy(() => Float32Array.from(this.weights(l).dataSync()));
+      const b = Float32Array.from(this.b[l]!.dataSync());
+      return L.kind === 'conv' ? { kind: 'conv', geometry: L.geometry, pool: L.pool, nIn: L.nIn, nOut: L.nOut, w, b } : { nIn: L.nIn, nOut: L.nOut, w, b };
+    });
   }
 
   variables(): tf.Variable[] {

@@ -156,6 +156,21 @@ export const ARCH_PRESETS = {
     ],
   },
   /**
+   * mnist-conv-s2 with 'valid' convolutions (4x4 kernels in the first layer so the map keeps its
+   * last row): every neuron sees a whole receptive field, the condition under which a ReLU conv
+   * net maps exactly onto the spiking one (`--from-ann`, models/ann/mapping.ts): conv 8@4x4 stride 2
+   * - conv 16@3x3 stride 2 - dense 64 - dense 10 (widths 784-1352-576-64-10).
+   */
+  'mnist-conv-valid': {
+    input: { height: 28, width: 28, channels: 1 },
+    layers: [
+      { type: 'conv', channels: 8, kernel: 4, stride: 2, padding: 'valid' },
+      { type: 'conv', channels: 16, kernel: 3, stride: 2, padding: 'valid' },
+      { type: 'dense', units: 64 },
+      { type: 'dense', units: 10 },
+    ],
+  },
+  /**
    * VGG-5-like net for CIFAR-10 (32x32x3), three 3x3 conv layers and two dense layers:
    * conv 64 - pool 2 - conv 128 - pool 2 - conv 256 - pool 2 - dense 256 - dense 10
    * (widths 3072-16384-8192-4096-256-10).

@@ -29,8 +29,8 @@ export const description =
   'DIR/report.html) and writes DIR/record.json. Same seed, same numbers. Flags not given take per-data-set presets ' +
   '(iris: --layers 32 --epochs 300 --batch-size 8 --lr 0.01 --tau-soft 0.1 and a reference input spiking at t = 0; images: --layers 256,128 ' +
   '--epochs 20 --batch-size 64 --lr 0.01 --tau-soft 0.2 --dead-mean batch), recorded in record.json. Test accuracy is reported for the training solver and ' +
-  'for the exact solver (test_acc_exact, the physics reference). --from-ann trains a ReLU network instead, maps it onto the ideal model, and reports its accuracy ' +
-  'on the PNN with the nominal reversal potentials and after a search over a uniform current scale and the operating point. ' +
+  'for the exact solver (test_acc_exact, the physics reference). --from-ann trains a ReLU network instead (dense, or with --arch the same conv layers), maps it onto the ideal model, and reports its accuracy ' +
+  'on the PNN with the nominal reversal potentials and after a search over a uniform current scale and the operating point (scored with the exact solver; DSTD with 32 bins for --arch). ' +
   '--cv K runs stratified K-fold cross-validation instead: train and test parts pooled, K folds from --seed, per fold a fresh ' +
   'network trained on the other folds (same settings; iris features min-max scaled on those folds only) and tested on the ' +
   'held-out one; per-fold lines in DIR/cv.jsonl, networks in DIR/fold-<k>/network.bin, test_acc = pooled CV accuracy, and cv ' +
@@ -303,7 +303,8 @@ export function check(o: ParsedOptions<typeof options>): string | undefined {
     return "--zeros chooses how an --arch network codes dark pixels; a dense network's zeros are always silent: drop --zeros or add --arch";
   if (o.arch !== undefined) {
     if (o.layers !== undefined) return '--arch and --layers both describe the network; give one';
-    if (o.fromAnn) return '--from-ann maps dense ReLU networks only; drop --arch or --from-ann';
+    if (o.fromAnn && o.zeros !== undefined)
+      return '--from-ann maps onto a network whose dark pixels spike at the end of the input window (the mapping needs every input in the slope); drop --zeros';
     if (o.referenceSpike !== undefined && o.referenceSpike !== null)
       return '--arch networks take no reference input spike (their input is the image); drop --reference-spike';
   }

@@ -6,6 +6,7 @@ import { main } from '../../../host/cli/main.ts';
 import { readMetrics } from '../../../host/runs/metrics-log.ts';
 import { readIrisSamples } from '../../../models/datasets/iris.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
+import { imcSolver } from '../../../models/ann/imc-search.ts';
 import { loadNetwork } from '../../../models/network/serialize.ts';
 import { createSolver } from '../../../models/network/solver.ts';
 import { evaluateNetwork } from '../../../models/training/evaluate.ts';
@@ -82,10 +83,13 @@ describe('spikeloop train: flags', () => {
     [['--dataset', 'iris', '--cv-part', 'train', '--out', 'x'], /--cv-part chooses what --cv pools; add --cv K or drop --cv-part/],
     [
       ['--dataset', 'iris', '--arch', 'resnet', '--out', 'x'],
-      /invalid --arch 'resnet': 'resnet' is neither a preset \(mnist-conv, mnist-conv-s2, cifar-vgg5\) nor a .json file/,
+      /invalid --arch 'resnet': 'resnet' is neither a preset \(mnist-conv, mnist-conv-s2, mnist-conv-valid, cifar-vgg5\) nor a .json file/,
     ],
     [['--dataset', 'iris', '--arch', 'mnist-conv', '--layers', '8', '--out', 'x'], /--arch and --layers both describe the network; give one/],
-    [['--dataset', 'iris', '--arch', 'mnist-conv', '--from-ann', '--out', 'x'], /--from-ann maps dense ReLU networks only/],
+    [
+      ['--dataset', 'iris', '--arch', 'mnist-conv', '--from-ann', '--zeros', 'silent', '--out', 'x'],
+      /--from-ann maps onto a network whose dark pixels spike.*drop --zeros/,
+    ],
     [['--dataset', 'iris', '--zeros', 'silent', '--out', 'x'], /--zeros chooses how an --arch network codes dark pixels.*drop --zeros or add --arch/],
     [['--dataset', 'iris', '--arch', 'mnist-conv', '--zeros', 'dark', '--out', 'x'], /invalid --zeros 'dark': must be spike or silent/],
     [
@@ -403,6 +407,40 @@ describe('spikeloop train: runs', () => {
     expect(net.config.model).toBe('pnn');
     const data = await loadDataset('iris', { seed: 1 });
     expect(evaluateNetwork(net, data.test, createSolver('exact')).acc).toBe(s.test_acc);
+    net.dispose();
+  });
+
+  it('--from-ann --arch maps a ReLU conv net onto a conv PNN, saved with its architecture', async () => {
+    const data = join(root, 'idx-ann-arch');
+    writeIdxSet(data, [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2], [0, 1, 2, 2, 1, 0]);
+    const archFile = join(root, 'ann-arch.json');
+    const arch = {
+      input: { height: 2, width: 2, channels: 1 },
+      layers: [
+        { type: 'conv', channels: 3, kernel: 2, padding: 'valid' },
+        { type: 'dense', units: 3 },
+      ],
+    };
+    writeFileSync(archFile, JSON.stringify(arch));
+    const out = join(root, 'ann-arch');
+    const r = await cli(['--dataset', `idx:${data}`, '--from-ann', '--arch', archFile, '--epochs', '3', '--out', out, '--json']);
+    expect(r.code, r.err).toBe(0);
+    const s = lastJson(r.out);
+    expect(s.sizes).toEqual([4, 3, 3]);
+    expect([s.mapped_pnn_scaled_test_acc, s.mapped_pnn_best_test_acc]).toContain(s.test_acc);
+    const { net } = await loadNetwork(join(out, 'network.bin'));
+    expect(net.config.arch).toMatchObject({
+      input: arch.input,
+      layers: [
+        { type: 'conv', channels: 3, kernel: 2, stride: 1, padding: 'valid' },
+        { type: 'dense', units: 3 },
+      ],
+    });
+    expect(net.layers.map((l) => l.kind)).toEqual(['conv', 'dense']);
+    expect(net.config.model).toBe('pnn');
+    // Scored as the flow scores conv nets: DSTD at IMC_CONV_BINS.
+    const test = await loadDataset(`idx:${data}`, {});
+    expect(evaluateNetwork(net, test.test, imcSolver(true).solver).acc).toBe(s.test_acc);
     net.dispose();
   });
 });

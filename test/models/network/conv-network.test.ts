@@ -66,7 +66,7 @@ describe('architecture descriptions', () => {
       /layers\.0 \(conv\).*kernel height 9/,
     );
     expect(() => compileArchitecture({ input, layers: [{ type: 'conv', channels: 0, kernel: 3 }] })).toThrow(/layers\.0\.channels/);
-    expect(() => archPreset('vgg16')).toThrow(/unknown architecture preset 'vgg16'; use one of mnist-conv, mnist-conv-s2, cifar-vgg5/);
+    expect(() => archPreset('vgg16')).toThrow(/unknown architecture preset 'vgg16'; use one of mnist-conv, mnist-conv-s2, mnist-conv-valid, cifar-vgg5/);
   });
 
   it('a network config with an architecture must carry its widths; an appended reference input is refused', () => {
