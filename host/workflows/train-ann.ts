@@ -6,7 +6,6 @@
 
 import { TRAINING_SUBSET_KEY, trainingSubset } from '../../models/datasets/training-subset.ts';
 import { ReluNet, trainReluNet } from '../../models/ann/relu-net.ts';
-import type { Dataset } from '../../models/datasets/types.ts';
 import { writeFileAtomic } from '../../models/io/atomic-file.ts';
 import { saveNetwork } from '../../models/network/serialize.ts';
 import { evaluateNetwork } from '../../models/training/evaluate.ts';
@@ -17,7 +16,10 @@ import { createProgress } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { formatPercent } from '../ui/format.ts';
 import type { Preset } from '../../models/training/presets.ts';
-import { imcSolver, searchImcMapping } from '../../models/ann/imc-search.ts';
+import { IMC_SLACKS, imcSolver, searchImcMapping } from '../../models/ann/imc-search.ts';
+import type { SpikingNetwork } from '../../models/network/network.ts';
+import type { SpikeSolver } from '../../models/network/solver.ts';
+import type { Dataset, DatasetPart } from '../../models/datasets/types.ts';
 import { describeArch } from '../../models/network/arch.ts';
 import type { TrainSummary, TrainWorkflowOptions } from './train-options.ts';
 
@@ -82,9 +84,14 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
     const weights = ann.layerWeights();
     const score = solver.solver;
     let bar2: ReturnType<typeof createProgress> | undefined;
+    const mapBar = createProgress({ total: IMC_SLACKS.length, label: 'map', unit: 'slacks', stream: opts.progress });
     const search = searchImcMapping(weights, data.train, score, {
-      onMap: (p) => run.metrics.append({ stage: 'map', ...p }),
+      onMap: (p) => {
+        mapBar.tick(1, { slack: p.slack, acc: p.ideal_select_acc });
+        run.metrics.append({ stage: 'map', ...p });
+      },
       onSearchStart: (points) => {
+        mapBar.finish();
         bar2 = createProgress({ total: points, label: 'search', unit: 'points', stream: opts.progress });
       },
       onPoint: (p) => {
@@ -94,15 +101,18 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
     });
     bar2!.finish();
     const { mapped, nominalSearch, fullSearch } = search;
+    // Four networks on the test part and the chosen one on the training part: minutes on a conv net, so a bar.
+    const scoreBar = createProgress({ total: 4 * data.test.n + data.train.n, label: 'score', unit: 'samples', stream: opts.progress });
+    const accuracy = (net: SpikingNetwork, part: DatasetPart) => scoredInChunks(net, part, score, (n) => scoreBar.tick(n));
     try {
-      const idealTest = evaluateNetwork(mapped, data.test, score).acc;
+      const idealTest = accuracy(mapped, data.test);
       const nominal = mapped.withModel({ model: 'pnn' });
-      const pnnNominal = evaluateNetwork(nominal, data.test, score).acc;
+      const pnnNominal = accuracy(nominal, data.test);
       nominal.dispose();
       const testAt = (p: { scale: number; ePlus: number; eMinus: number }) => {
         const net = mapped.withModel({ model: 'pnn', ePlus: p.ePlus, eMinus: p.eMinus, scaleFactor: p.scale });
         try {
-          return evaluateNetwork(net, data.test, score).acc;
+          return accuracy(net, data.test);
         } finally {
           net.dispose();
         }
@@ -120,7 +130,8 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
         slack: search.slack,
         [TRAINING_SUBSET_KEY]: trainingSubset(opts.dataset, opts),
       });
-      const trainMapped = evaluateNetwork(deployed, data.train, score).acc;
+      const trainMapped = accuracy(deployed, data.train);
+      scoreBar.finish();
       deployed.dispose();
       const summary: TrainSummary = {
         test_acc: chosen.test_acc,
@@ -180,4 +191,17 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
   } finally {
     ann.dispose();
   }
+}
+
+/** Accuracy of `net` on `part`, scored in chunks so a caller can show progress (`done(n)` after each). */
+function scoredInChunks(net: SpikingNetwork, part: DatasetPart, solver: SpikeSolver, done: (n: number) => void): number {
+  const chunk = 2000;
+  let correct = 0;
+  for (let s = 0; s < part.n; s += chunk) {
+    const n = Math.min(chunk, part.n - s);
+    const r = evaluateNetwork(net, { ...part, n, x: part.x.subarray(s * part.features, (s + n) * part.features), y: part.y.subarray(s, s + n) }, solver);
+    correct += Math.round(r.acc * n);
+    done(n);
+  }
+  return part.n ? correct / part.n : 0;
 }
