@@ -9,6 +9,7 @@ import { createSolver } from '../../../models/network/solver.ts';
 import { exactForward } from '../../../models/solvers/exact.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { mulberry } from '../rng.ts';
+import { unitSumLayer } from './unit-sum.ts';
 
 beforeAll(async () => {
   await initBackend({ prefer: 'cpu' });
@@ -96,16 +97,9 @@ const small: ArchitectureInput = {
 
 /** Random HWIO kernels summing to 1 per channel, biases of both signs: a conv layer the mapping takes. */
 function randomConv(seed: number, geometry: AnnConvWeights['geometry'], pool = 1): AnnConvWeights {
-  const rnd = mulberry(seed);
   const { kernelH, kernelW, inC, channels } = geometry;
-  const fan = kernelH * kernelW * inC;
-  const w = Float32Array.from({ length: fan * channels }, () => rnd() - 0.3);
-  for (let o = 0; o < channels; o++) {
-    let s = 0;
-    for (let j = 0; j < fan; j++) s += w[j * channels + o]!;
-    for (let j = 0; j < fan; j++) w[j * channels + o]! += (1 - s) / fan;
-  }
-  const b = Float32Array.from({ length: channels }, () => 0.3 * (rnd() - 0.5));
+  // HWIO flat is [kernelH kernelW inC, channels] row-major: each channel is one neuron.
+  const { w, b } = unitSumLayer(mulberry(seed), kernelH * kernelW * inC, channels);
   const s = convShape(geometry);
   const nOut = Math.floor(s.outH / pool) * Math.floor(s.outW / pool) * channels;
   return { kind: 'conv', geometry, pool, nIn: s.nIn, nOut, w, b };

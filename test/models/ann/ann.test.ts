@@ -8,6 +8,7 @@ import { createSolver } from '../../../models/network/solver.ts';
 import { exactForward } from '../../../models/solvers/exact.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
 import { mulberry } from '../rng.ts';
+import { unitSumLayer } from './unit-sum.ts';
 
 beforeAll(async () => {
   await initBackend({ prefer: 'cpu' });
@@ -66,13 +67,7 @@ describe('mapAnnToSnn', () => {
     // Random weights summing to 1 per neuron, biases of both signs.
     const nIn = 5;
     const nOut = 6;
-    const w = Float32Array.from({ length: nIn * nOut }, () => rnd() - 0.3);
-    for (let i = 0; i < nOut; i++) {
-      let s = 0;
-      for (let j = 0; j < nIn; j++) s += w[j * nOut + i]!;
-      for (let j = 0; j < nIn; j++) w[j * nOut + i]! += (1 - s) / nIn;
-    }
-    const b = Float32Array.from({ length: nOut }, () => 0.3 * (rnd() - 0.5));
+    const { w, b } = unitSumLayer(rnd, nIn, nOut);
     const out: AnnLayerWeights = { nIn: nOut, nOut: 3, w: Float32Array.from({ length: nOut * 3 }, () => rnd()), b: new Float32Array(3) };
     const m = mapAnnToSnn([{ nIn, nOut, w, b }, out], { x: data.x, n: data.n }, { percentile: 1 });
     const layer0 = m.net.toPnnLayers()[0]!;
