@@ -18,7 +18,6 @@ import { formatPercent } from '../ui/format.ts';
 import type { Preset } from '../../models/training/presets.ts';
 import { IMC_SLACKS, imcSolver, searchImcMapping } from '../../models/ann/imc-search.ts';
 import type { SpikingNetwork } from '../../models/network/network.ts';
-import type { SpikeSolver } from '../../models/network/solver.ts';
 import type { Dataset, DatasetPart } from '../../models/datasets/types.ts';
 import { describeArch } from '../../models/network/arch.ts';
 import type { TrainSummary, TrainWorkflowOptions } from './train-options.ts';
@@ -29,12 +28,11 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
     ? new ReluNet({ arch: opts.arch, seed: opts.seed, rowSum: 1 })
     : new ReluNet({ sizes: [data.features, ...hidden, data.classes], seed: opts.seed, rowSum: 1 });
   const sizes = ann.sizes;
-  // The conv preset's epochs, batch and rate are the spiking net's; the ReLU net takes the image preset's.
-  const annPreset = preset.ann;
-  const epochs = opts.epochs ?? annPreset.epochs;
-  const batchSize = opts.batchSize ?? annPreset.batchSize;
-  const lr = opts.lr ?? annPreset.lr;
-  const activeWeight = annPreset.activeWeight ?? 0;
+  // The ReLU net's own settings (preset.ann), not the spiking net's.
+  const epochs = opts.epochs ?? preset.ann.epochs;
+  const batchSize = opts.batchSize ?? preset.ann.batchSize;
+  const lr = opts.lr ?? preset.ann.lr;
+  const activeWeight = preset.ann.activeWeight ?? 0;
   const solver = imcSolver(opts.arch !== undefined);
   run.update({
     summary: {
@@ -103,7 +101,7 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
     const { mapped, nominalSearch, fullSearch } = search;
     // Four networks on the test part and the chosen one on the training part: minutes on a conv net, so a bar.
     const scoreBar = createProgress({ total: 4 * data.test.n + data.train.n, label: 'score', unit: 'samples', stream: opts.progress });
-    const accuracy = (net: SpikingNetwork, part: DatasetPart) => scoredInChunks(net, part, score, (n) => scoreBar.tick(n));
+    const accuracy = (net: SpikingNetwork, part: DatasetPart) => evaluateNetwork(net, part, score, { onBatch: (n) => scoreBar.tick(n) }).acc;
     try {
       const idealTest = accuracy(mapped, data.test);
       const nominal = mapped.withModel({ model: 'pnn' });
@@ -191,17 +189,4 @@ export async function annFlow(opts: TrainWorkflowOptions, preset: Preset, data: 
   } finally {
     ann.dispose();
   }
-}
-
-/** Accuracy of `net` on `part`, scored in chunks so a caller can show progress (`done(n)` after each). */
-function scoredInChunks(net: SpikingNetwork, part: DatasetPart, solver: SpikeSolver, done: (n: number) => void): number {
-  const chunk = 2000;
-  let correct = 0;
-  for (let s = 0; s < part.n; s += chunk) {
-    const n = Math.min(chunk, part.n - s);
-    const r = evaluateNetwork(net, { ...part, n, x: part.x.subarray(s * part.features, (s + n) * part.features), y: part.y.subarray(s, s + n) }, solver);
-    correct += Math.round(r.acc * n);
-    done(n);
-  }
-  return part.n ? correct / part.n : 0;
 }

@@ -22,7 +22,8 @@ export function evaluateNetwork(
   net: SpikingNetwork,
   part: Pick<DatasetPart, 'x' | 'y' | 'n' | 'features'>,
   solver: SpikeSolver,
-  opts: { batchSize?: number; tauSoft?: number; limit?: number } = {},
+  /** onBatch(samples) after each batch: for a progress bar over long evaluations. */
+  opts: { batchSize?: number; tauSoft?: number; limit?: number; onBatch?: (samples: number) => void } = {},
 ): Evaluation {
   const bs = opts.batchSize ?? 512;
   const n = Math.min(part.n, opts.limit ?? part.n);
@@ -42,6 +43,7 @@ export function evaluateNetwork(
       if (pred[b] === labels[b]) correct++;
       if (pred[b] === -1) noSpike++;
     }
+    opts.onBatch?.(e - s);
   }
   return { acc: n ? correct / n : 0, loss: n ? lossSum / n : 0, n, predictions, noSpike };
 }
