@@ -19,7 +19,11 @@
  *                            spice_cpu_s (wall and CPU seconds of this part), spice_gate_reversal (whether the
  *                            fit carried each transistor's E at its own gate: FIDELITY_GATE_REVERSAL=1, the
  *                            default, or 0 for one E+ and one E- per die, to compare), spice_shape_strength (with it:
- *                            per die the fitted strength [NMOS, PMOS] of the card's E(Vg) shape). About a minute per die.
+ *                            per die the fitted strength [NMOS, PMOS] of the card's E(Vg) shape), spice_tail_share and
+ *                            spice_rest_over_floor (per die: the share of the squared held-out error in the worst 1 % of
+ *                            pairs, and the other pairs' RMSE over the floor), spice_adaptive_configs (FIDELITY_ADAPTIVE=N:
+ *                            calibration's adaptive round with N weight configurations per layer, 4 as --adaptive runs it;
+ *                            default 0, none) and spice_adaptive_kept (the rows it added per die). About a minute per die.
  *   spice_flow               only with FIDELITY_FLOW_DIE=<seed>: the whole flow (bring-up, calibration,
  *                            Iris twin, nominal and calibrated deployment, fine-tuning) on that SPICE die
  *                            at FIDELITY_FLOW_GEOMETRY (default 64-32-10), table mode (bench/spice-flow.ts);
@@ -117,6 +121,12 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   if (gate !== '0' && gate !== '1')
     throw new Error(`FIDELITY_GATE_REVERSAL=${gate}: accepted 0 (one E+ and one E- per die), 1 (each transistor's E at its gate)`);
   const gateReversal = gate === '1';
+  const adaptiveRaw = process.env.FIDELITY_ADAPTIVE ?? '0';
+  const adaptiveConfigs = Number(adaptiveRaw);
+  if (!/^\d+$/.test(adaptiveRaw.trim()) || !Number.isInteger(adaptiveConfigs))
+    throw new Error(
+      `FIDELITY_ADAPTIVE=${adaptiveRaw}: give the adaptive round's weight configurations per layer, an integer >= 0 (0 = no adaptive round, 4 = what --adaptive asks for)`,
+    );
   const ePlus: number[] = [];
   const eMinus: number[] = [];
   const shape: number[][] = [];
@@ -124,6 +134,9 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   const overFloor: number[] = [];
   const pnnTicks: number[] = [];
   const shifts: number[][] = [];
+  const adaptiveKept: number[] = [];
+  const tailShare: number[] = [];
+  const restOverFloor: number[] = [];
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   for (const seed of seeds) {
@@ -136,7 +149,11 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
         temperatureC: sup.temperatureC,
         supplyV: sup.supplyV,
         gateReversal,
+        adaptive: { configs: adaptiveConfigs },
       });
+      adaptiveKept.push(res.probes.adaptive.kept);
+      tailShare.push(res.tail.share);
+      restOverFloor.push(res.tail.rmseRestTicks / res.noise.pooledFloorTicks);
       ePlus.push(res.globals.ePlus);
       eMinus.push(res.globals.eMinus);
       if (gateReversal) shape.push([round(res.globals.shapeN ?? 1, 3), round(res.globals.shapeP ?? 1, 3)]);
@@ -164,8 +181,12 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
     spice_ratio_min: round(Math.min(...ratio)),
     spice_pnn_over_floor: overFloor.map((x) => round(x)),
     spice_pnn_over_floor_max: round(Math.max(...overFloor)),
+    spice_tail_share: tailShare.map((x) => round(x, 3)),
+    spice_rest_over_floor: restOverFloor.map((x) => round(x)),
     spice_dies: seeds,
     spice_gate_reversal: gateReversal,
+    spice_adaptive_configs: adaptiveConfigs,
+    ...(adaptiveConfigs > 0 ? { spice_adaptive_kept: adaptiveKept } : {}),
     spice_geometry: '16-8-4',
     spice_seconds: round((performance.now() - t0) / 1000, 3),
     spice_cpu_s: round((cpu.user + cpu.system) / 1e6, 3),

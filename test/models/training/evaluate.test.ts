@@ -18,8 +18,9 @@ describe('evaluateNetwork', () => {
     const batches: number[] = [];
     const small = evaluateNetwork(net, data, solver, { batchSize: 5, onBatch: (n) => batches.push(n) });
     expect(batches).toEqual([5, 5, 5, 5, 5, 5, 2]);
-    // Same batches without the hook. (Other batch sizes can differ in float rounding: the SIMD drive
-    // kernel sums in an order that depends on the batch, which flips a neuron that only grazes its threshold.)
+    // Same batches without the hook. (Other batch sizes can differ in float rounding: a layer with a
+    // time offset extends its grid back to the batch's earliest input (layerGrid), so its times are
+    // computed from a batch-dependent origin, which can flip a neuron that only grazes its threshold.)
     const plain = evaluateNetwork(net, data, solver, { batchSize: 5 });
     expect(small.acc).toBe(plain.acc);
     expect(small.loss).toBe(plain.loss);
