@@ -23,7 +23,11 @@
  *                            spice_rest_over_floor (per die: the share of the squared held-out error in the worst 1 % of
  *                            pairs, and the other pairs' RMSE over the floor), spice_adaptive_configs (FIDELITY_ADAPTIVE=N:
  *                            calibration's adaptive round with N weight configurations per layer, 4 as --adaptive runs it;
- *                            default 0, none) and spice_adaptive_kept (the rows it added per die). About a minute per die.
+ *                            default 0, none) and spice_adaptive_kept (the rows it added per die); spice_drive_err_median
+ *                            and _p95 (per die: every probed synapse's drive at mid-swing as the profile's mapping has it
+ *                            against the die's own tables, |fitted / true - 1|; calibration/truth-score-spice.ts) and
+ *                            spice_drive_bias (per die, the signed mean of fitted / true - 1, [NMOS, PMOS]). About a
+ *                            minute per die.
  *   spice_flow               only with FIDELITY_FLOW_DIE=<seed>: the whole flow (bring-up, calibration,
  *                            Iris twin, nominal and calibrated deployment, fine-tuning) on that SPICE die
  *                            at FIDELITY_FLOW_GEOMETRY (default 64-32-10), table mode (bench/spice-flow.ts);
@@ -117,6 +121,8 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   const { backendTarget } = await import('../calibration/backend-target.ts');
   const { calibrateChip } = await import('../calibration/calibrate-chip.ts');
   const { meanSensorReading } = await import('../calibration/sensor-reading.ts');
+  const { spiceDriveError } = await import('../calibration/truth-score-spice.ts');
+  const { drivenInputs } = await import('../calibration/probe-run.ts');
   const gate = process.env.FIDELITY_GATE_REVERSAL ?? '1';
   if (gate !== '0' && gate !== '1')
     throw new Error(`FIDELITY_GATE_REVERSAL=${gate}: accepted 0 (one E+ and one E- per die), 1 (each transistor's E at its gate)`);
@@ -137,13 +143,15 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   const adaptiveKept: number[] = [];
   const tailShare: number[] = [];
   const restOverFloor: number[] = [];
+  const drive: { median: number; p95: number; meanNmos: number; meanPmos: number }[] = [];
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   for (const seed of seeds) {
     const chip = await SpiceChip.create({ seed, mode: 'table', engine });
     try {
       const sup = await meanSensorReading(() => chip.supply());
-      const res = await calibrateChip(backendTarget(chip), {
+      const target = backendTarget(chip);
+      const res = await calibrateChip(target, {
         seed: 1,
         chipId: chip.chipId,
         temperatureC: sup.temperatureC,
@@ -154,6 +162,13 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
       adaptiveKept.push(res.probes.adaptive.kept);
       tailShare.push(res.tail.share);
       restOverFloor.push(res.tail.rmseRestTicks / res.noise.pooledFloorTicks);
+      drive.push(
+        spiceDriveError(
+          chip,
+          res.profile,
+          target.layers.map((_, l) => drivenInputs(target.layers, l)),
+        ),
+      );
       ePlus.push(res.globals.ePlus);
       eMinus.push(res.globals.eMinus);
       if (gateReversal) shape.push([round(res.globals.shapeN ?? 1, 3), round(res.globals.shapeP ?? 1, 3)]);
@@ -181,6 +196,9 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
     spice_ratio_min: round(Math.min(...ratio)),
     spice_pnn_over_floor: overFloor.map((x) => round(x)),
     spice_pnn_over_floor_max: round(Math.max(...overFloor)),
+    spice_drive_err_median: drive.map((d) => round(d.median, 3)),
+    spice_drive_err_p95: drive.map((d) => round(d.p95, 3)),
+    spice_drive_bias: drive.map((d) => [round(d.meanNmos, 3), round(d.meanPmos, 3)]),
     spice_tail_share: tailShare.map((x) => round(x, 3)),
     spice_rest_over_floor: restOverFloor.map((x) => round(x)),
     spice_dies: seeds,

@@ -82,6 +82,25 @@ export function kickCharge(t: KickTable, vg: number, v: number): number {
   return lo + fa * (hi - lo);
 }
 
+/**
+ * Synapse k's current (amperes, into the membrane: negative for an NMOS, which sinks) at membrane voltage `v`,
+ * bilinear on its polarity's table at its effective gate, as the integrator sees it.
+ */
+export function synapseCurrent(m: TableLayerModel, k: number, v: number): number {
+  const r = Math.floor(k / m.nOut);
+  const t = m.rowPolarity[r] === NMOS ? m.nmos : m.pmos;
+  const n = t.vd.count;
+  const c = m.column[k];
+  const f = m.fraction[k];
+  const atColumn = (col: number) => onGrid(t.current.subarray(col * n, (col + 1) * n), t.vd, v);
+  return (1 - f) * atColumn(c) + f * atColumn(c + 1);
+}
+
+/** The membrane's total capacitance (farads) at voltage `v`: MIM plus parasitics, on the drain grid. */
+export function membraneCapacitance(m: TableLayerModel, v: number): number {
+  return onGrid(m.capacitance, m.nmos.vd, v);
+}
+
 /** log1p(r)/r, 1 at r = 0. */
 function l1(r: number): number {
   return Math.abs(r) < 1e-5 ? 1 - r / 2 + (r * r) / 3 : Math.log1p(r) / r;

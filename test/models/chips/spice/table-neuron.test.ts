@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { NMOS, PMOS } from '../../../../models/chips/chip-backend.ts';
 import type { Grid } from '../../../../models/chips/spice/characterise-netlists.ts';
 import type { IvTable, KickTable } from '../../../../models/chips/spice/characterise.ts';
-import { cellTime, gateColumn, tableLayerForward, type TableLayerModel } from '../../../../models/chips/spice/table-neuron.ts';
+import {
+  cellTime,
+  gateColumn,
+  membraneCapacitance,
+  synapseCurrent,
+  tableLayerForward,
+  type TableLayerModel,
+} from '../../../../models/chips/spice/table-neuron.ts';
 
 const VD: Grid = { start: 0, step: 0.01, count: 181 };
 const VG: Grid = { start: -0.1, step: 0.01, count: 201 };
@@ -159,5 +166,19 @@ describe('table-mode membrane integrator', () => {
     expect(cellTime(-0.01, -1e-9, 1e-13, -2e-7, 0)).toBe(Infinity);
     expect(cellTime(-0.004, -1e-9, 1e-13, -2e-7, 0)).toBeCloseTo((1e-13 / 2e-7) * Math.log(1 / (1 - 0.8)), 18);
     expect(cellTime(0, 1e-9, 1e-13, 0, 0)).toBe(0);
+  });
+
+  it("reads a synapse's current and the membrane's capacitance off the tables as the integrator does", () => {
+    // Bilinear functions are reproduced exactly by bilinear interpolation, between knots too.
+    const nmos = (vg: number, v: number) => -(2e-9 + 40e-9 * vg) * (1 + 0.8 * v);
+    const pmos = (vg: number, v: number) => (30e-9 - 15e-9 * vg) * (1 + 1.3 * (1.8 - v));
+    const m = model({ polarity: [NMOS, PMOS], gates: [0.4537, 1.2263], nmos, pmos, cap: (v) => 100e-15 + 5e-15 * v });
+    for (const v of [0.9, 1.0137, 1.2, 1.2991]) {
+      expect(synapseCurrent(m, 0, v)).toBeCloseTo(nmos(0.4537, v), 20);
+      expect(synapseCurrent(m, 1, v)).toBeCloseTo(pmos(1.2263, v), 20);
+      expect(membraneCapacitance(m, v) / (100e-15 + 5e-15 * v)).toBeCloseTo(1, 12);
+    }
+    expect(synapseCurrent(m, 0, 1.1)).toBeLessThan(0);
+    expect(synapseCurrent(m, 1, 1.1)).toBeGreaterThan(0);
   });
 });

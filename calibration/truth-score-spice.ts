@@ -1,0 +1,91 @@
+/**
+ * Scoring a fitted profile against a SPICE die in table mode (models/chips/spice): each probed
+ * synapse's drive at mid-swing as the profile's mapping assumes it against what the die's own
+ * current tables give. For benchmarks and tests only, like truth-score.ts for behavioural dies.
+ *
+ * Why the drive and not the conductance: a SPICE die has no conductance to compare with, only
+ * currents I(Vg, v) and a membrane capacitance C(v). At u = 0.5 both sides are a rate of change of
+ * u, so the comparison needs no model of the die: the profile's g (E - 0.5) (LayerCodeRule, the
+ * drive the code mapping matches), against -I(v_mid) t0 / (C(v_mid) (V_rest - V_th)). Timing errors
+ * on held-out patterns mix every synapse of a pattern; this says how right each one is.
+ */
+
+import { NMOS } from '../models/chips/chip-backend.ts';
+import type { SpiceChip } from '../models/chips/spice/spice-chip.ts';
+import { membraneCapacitance, synapseCurrent } from '../models/chips/spice/table-neuron.ts';
+import { codeToVolts } from '../wire/dac.ts';
+import { profileLayerCurves, type ChipProfile } from './chip-profile.ts';
+import { LayerCodeRule } from './weight-mapping.ts';
+
+export interface SpiceDriveError {
+  /** |fitted / true - 1| over every probed synapse and probe code: median, 95th percentile, max. */
+  median: number;
+  p95: number;
+  max: number;
+  count: number;
+  /** Mean of fitted / true - 1 per polarity (signed): a bias one polarity carries against the other. */
+  meanNmos: number;
+  meanPmos: number;
+}
+
+/** Probe codes per layer as the calibration recorded them in the profile's notes. */
+function codesOf(p: ChipProfile, l: number, pol: 'nmos' | 'pmos'): number[] {
+  const raw = p.notes?.[`layer${l}.${pol}Codes`];
+  return typeof raw === 'string' && raw ? raw.split(',').map(Number) : [];
+}
+
+/**
+ * Every calibrated layer's driven synapses (`drivenPerLayer`, default all inputs) at each of the
+ * profile's probe codes, one polarity at a time with the other off. Reprograms the chip's gates.
+ */
+export function spiceDriveError(chip: SpiceChip, profile: ChipProfile, drivenPerLayer?: readonly number[]): SpiceDriveError {
+  const errs: number[] = [];
+  const signed: [number[], number[]] = [[], []];
+  const { ePlus, eMinus } = profile.global;
+  chip.geometry.forEach((g, l) => {
+    if (!profile.layers[l]?.calibrated) return;
+    const driven = drivenPerLayer?.[l] ?? g.inputs;
+    const rule = new LayerCodeRule({ geometry: g, dac: chip.dac, safe: chip.safe, t0: profile.t0Seconds }, profileLayerCurves(profile, l));
+    const { vRest, vThreshold } = chip.neuronVoltages(l);
+    const swing = vRest - vThreshold;
+    const vMid = vRest - 0.5 * swing;
+    for (const [pol, name] of [
+      [0, 'nmos'],
+      [1, 'pmos'],
+    ] as const) {
+      for (const code of codesOf(profile, l, name)) {
+        const volts = new Float64Array(g.rowInput.length * g.outputs);
+        for (let r = 0; r < g.rowInput.length; r++) {
+          const isN = g.rowPolarity[r] === NMOS;
+          volts.fill(g.rowPolarity[r] === pol ? codeToVolts(chip.dac, code) : isN ? chip.safe.nmos[0] : chip.safe.pmos[1], r * g.outputs, (r + 1) * g.outputs);
+        }
+        chip.setGateVoltages(l, volts);
+        const m = chip.tableModel(l);
+        const perSecond = profile.t0Seconds / (membraneCapacitance(m, vMid) * swing);
+        for (let r = 0; r < g.rowInput.length; r++) {
+          if (g.rowPolarity[r] !== pol || g.rowInput[r] >= driven) continue;
+          for (let i = 0; i < g.outputs; i++) {
+            const k = r * g.outputs + i;
+            // The current into the membrane lowers u: an NMOS (negative current) raises it.
+            const truth = -synapseCurrent(m, k, vMid) * perSecond;
+            const fit = rule.conductanceAt(r, k, code) * ((pol === 0 ? ePlus : eMinus) - 0.5);
+            if (truth === 0) continue;
+            const e = fit / truth - 1;
+            errs.push(Math.abs(e));
+            signed[pol].push(e);
+          }
+        }
+      }
+    }
+  });
+  errs.sort((x, y) => x - y);
+  const mean = (a: number[]) => (a.length ? a.reduce((s, x) => s + x, 0) / a.length : NaN);
+  return {
+    median: errs[errs.length >> 1] ?? NaN,
+    p95: errs[Math.floor(errs.length * 0.95)] ?? NaN,
+    max: errs[errs.length - 1] ?? NaN,
+    count: errs.length,
+    meanNmos: mean(signed[0]),
+    meanPmos: mean(signed[1]),
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * The drive score of a profile against a SPICE die's tables: which synapses it reads, that it
+ * follows the profile's drive one polarity at a time, and that the nominal design lands near the
+ * die in units (a calibrated profile lands within about 1 %, docs/RESULTS.md; the nominal one, without the
+ * die's mismatch and parasitic capacitance, within tens of per cent).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { nominalChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
+import { spiceDriveError } from '../../calibration/truth-score-spice.ts';
+import { SpiceChip } from '../../models/chips/spice/spice-chip.ts';
+
+/** A cold table cache means SPICE characterisation first. */
+const LONG = 240_000;
+
+let chip: SpiceChip | undefined;
+afterAll(async () => {
+  await chip?.close();
+});
+
+function nominal(c: SpiceChip): ChipProfile {
+  const p = nominalChipProfile({
+    chipId: c.chipId,
+    secondsPerTick: c.timing.tickSeconds,
+    layers: c.geometry.map((g, l) => ({ inputs: g.inputs, outputs: g.outputs, rows: g.rowInput.length, horizonTicks: c.timing.horizonTicks[l] })),
+  });
+  p.layers[0].calibrated = true;
+  p.notes = { 'layer0.nmosCodes': '300,330', 'layer0.pmosCodes': '640,660' };
+  return p;
+}
+
+describe('spiceDriveError', () => {
+  it(
+    'scores every driven synapse at each probe code, and follows the profile polarity by polarity',
+    async () => {
+      chip = await SpiceChip.create({ seed: 5, mode: 'table', sizes: [4, 2] });
+      const profile = nominal(chip);
+      const base = spiceDriveError(chip, profile);
+      // 4 inputs x 2 outputs x 2 codes, for each polarity; layer 1 is not calibrated.
+      expect(base.count).toBe(32);
+      // The nominal design carries no mismatch and the nominal capacitance (the die adds its parasitics and
+      // its own threshold draws), so it is off by tens of per cent, not by a unit's factor (t0, ticks, swing).
+      expect(Math.abs(base.meanNmos)).toBeLessThan(0.4);
+      expect(Math.abs(base.meanPmos)).toBeLessThan(1);
+      expect(base.median).toBeLessThanOrEqual(base.p95);
+      expect(base.p95).toBeLessThanOrEqual(base.max);
+      expect(spiceDriveError(chip, profile, [2]).count).toBe(16);
+
+      // Every NMOS 5 % stronger in the profile: its mean moves by exactly that factor, the PMOS's not at all.
+      const stronger = nominal(chip);
+      const rows = stronger.layers[0].rows;
+      const g = chip.geometry[0];
+      for (let r = 0; r < rows; r++) if (g.rowPolarity[r] === 0) stronger.layers[0].gain.fill(1.05, r * g.outputs, (r + 1) * g.outputs);
+      const s = spiceDriveError(chip, stronger);
+      expect(1 + s.meanNmos).toBeCloseTo(1.05 * (1 + base.meanNmos), 10);
+      expect(s.meanPmos).toBeCloseTo(base.meanPmos, 12);
+    },
+    LONG,
+  );
+});
