@@ -23,7 +23,7 @@ import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky
 import type { NeuronCircuit } from '../models/neuron/units.ts';
 import { codeToVolts } from '../wire/dac.ts';
 import { REVERSAL_ANCHOR_VOLTS, reversalCurveFor } from './reversal-curve.ts';
-import { lambdasFor, nominalChipProfile, PROFILE_SCHEMA_VERSION, reversalBounds, type ChipProfile } from './chip-profile.ts';
+import { lambdasFor, nominalChipProfile, probeCodesKey, PROFILE_SCHEMA_VERSION, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { creepingPatterns, resolveAdaptive, type AdaptiveOptions } from './adaptive-patterns.ts';
 import { buildDataset, LayerFitter, NOISE_TICKS, type GlobalParams } from './layer-fit.ts';
 import { concatResiduals, levenbergMarquardtBatch } from './lm.ts';
@@ -853,8 +853,8 @@ async function fitChip(target: ProbeTarget, opts: CalibrateChipOptions, c: FitCo
       }
     }
     profile.notes ??= {};
-    profile.notes[`layer${l}.nmosCodes`] = runs[k].nCodes.join(',');
-    profile.notes[`layer${l}.pmosCodes`] = runs[k].pCodes.join(',');
+    profile.notes[probeCodesKey(l, 'nmos')] = runs[k].nCodes.join(',');
+    profile.notes[probeCodesKey(l, 'pmos')] = runs[k].pCodes.join(',');
   });
   const nFit = runs.reduce((s, r) => s + r.samples.filter((x) => x.kind !== 'heldout').reduce((a, b) => a + b.batch, 0), 0);
   const nHeld = runs.reduce((s, r) => s + r.samples.filter((x) => x.kind === 'heldout').reduce((a, b) => a + b.batch, 0), 0);

@@ -446,6 +446,17 @@ export interface NominalProfileOptions {
   circuit?: NeuronCircuit;
 }
 
+/** The notes key under which a calibration records a layer's probe codes of one polarity. */
+export function probeCodesKey(layer: number, polarity: 'nmos' | 'pmos'): string {
+  return `layer${layer}.${polarity}Codes`;
+}
+
+/** The probe codes a calibration recorded for a layer and polarity (empty when the profile has none). */
+export function profileProbeCodes(profile: ChipProfile, layer: number, polarity: 'nmos' | 'pmos'): number[] {
+  const raw = profile.notes?.[probeCodesKey(layer, polarity)];
+  return typeof raw === 'string' && raw ? raw.split(',').map(Number) : [];
+}
+
 /**
  * A profile holding the nominal design values (no mismatch, every layer uncalibrated): the
  * starting point of a calibration and the placeholder for layers it skips.

@@ -7,7 +7,7 @@
  */
 
 import { NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';
-import { lambdasFor, reversalBounds, type ChipProfile } from './chip-profile.ts';
+import { lambdasFor, profileProbeCodes, reversalBounds, type ChipProfile } from './chip-profile.ts';
 import { buildDataset, LayerFitter, type GlobalParams } from './layer-fit.ts';
 import { concatResiduals, levenbergMarquardtAsync } from './lm.ts';
 import { pauser } from '../models/io/event-loop.ts';
@@ -36,12 +36,11 @@ export interface DriftRefitResult {
 }
 
 function codesFromNotes(profile: ChipProfile, l: number, pol: 'nmos' | 'pmos'): number[] {
-  const raw = profile.notes?.[`layer${l}.${pol}Codes`];
-  if (typeof raw !== 'string' || raw === '') {
-    if (pol === 'pmos') return [];
+  const codes = profileProbeCodes(profile, l, pol);
+  if (codes.length === 0 && pol === 'nmos') {
     throw new RangeError(`the profile does not record layer ${l}'s probe codes; run a full calibration first (without --quick)`);
   }
-  return raw.split(',').map(Number);
+  return codes;
 }
 
 /** Refits the globals of `profile` on the device; returns an updated copy (the input is not changed). */

@@ -10,11 +10,10 @@
  * on held-out patterns mix every synapse of a pattern; this says how right each one is.
  */
 
-import { NMOS } from '../models/chips/chip-backend.ts';
 import type { SpiceChip } from '../models/chips/spice/spice-chip.ts';
 import { membraneCapacitance, synapseCurrent } from '../models/chips/spice/table-neuron.ts';
-import { codeToVolts } from '../wire/dac.ts';
-import { profileLayerCurves, type ChipProfile } from './chip-profile.ts';
+import { profileLayerCurves, profileProbeCodes, type ChipProfile } from './chip-profile.ts';
+import { polarityAtCodeVolts } from './truth-score.ts';
 import { LayerCodeRule } from './weight-mapping.ts';
 
 export interface SpiceDriveError {
@@ -26,12 +25,6 @@ export interface SpiceDriveError {
   /** Mean of fitted / true - 1 per polarity (signed): a bias one polarity carries against the other. */
   meanNmos: number;
   meanPmos: number;
-}
-
-/** Probe codes per layer as the calibration recorded them in the profile's notes. */
-function codesOf(p: ChipProfile, l: number, pol: 'nmos' | 'pmos'): number[] {
-  const raw = p.notes?.[`layer${l}.${pol}Codes`];
-  return typeof raw === 'string' && raw ? raw.split(',').map(Number) : [];
 }
 
 /**
@@ -53,13 +46,8 @@ export function spiceDriveError(chip: SpiceChip, profile: ChipProfile, drivenPer
       [0, 'nmos'],
       [1, 'pmos'],
     ] as const) {
-      for (const code of codesOf(profile, l, name)) {
-        const volts = new Float64Array(g.rowInput.length * g.outputs);
-        for (let r = 0; r < g.rowInput.length; r++) {
-          const isN = g.rowPolarity[r] === NMOS;
-          volts.fill(g.rowPolarity[r] === pol ? codeToVolts(chip.dac, code) : isN ? chip.safe.nmos[0] : chip.safe.pmos[1], r * g.outputs, (r + 1) * g.outputs);
-        }
-        chip.setGateVoltages(l, volts);
+      for (const code of profileProbeCodes(profile, l, name)) {
+        chip.setGateVoltages(l, polarityAtCodeVolts(g, chip.dac, chip.safe, pol, code));
         const m = chip.tableModel(l);
         const perSecond = profile.t0Seconds / (membraneCapacitance(m, vMid) * swing);
         for (let r = 0; r < g.rowInput.length; r++) {

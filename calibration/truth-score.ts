@@ -15,8 +15,9 @@
 
 import type { BehavioralChip } from '../models/chips/behavioral-chip.ts';
 import { codeToVolts } from '../wire/dac.ts';
-import { NMOS } from '../models/chips/chip-backend.ts';
-import { profileLayerConductances, profileLayerCurves, type ChipProfile } from './chip-profile.ts';
+import { NMOS, type DacSpec, type LayerGeometry, type SafeRange } from '../models/chips/chip-backend.ts';
+import { profileLayerConductances, profileLayerCurves, profileProbeCodes, type ChipProfile } from './chip-profile.ts';
+import { rowsAtCodes, selectRows } from './probe-configs.ts';
 import { reversalAt } from './reversal-curve.ts';
 import { LayerCodeRule } from './weight-mapping.ts';
 
@@ -34,10 +35,9 @@ function mean(a: ArrayLike<number>): number {
   return s / a.length;
 }
 
-/** Probe codes per layer as the calibration recorded them in the profile's notes. */
-function codesOf(p: ChipProfile, l: number, pol: 'nmos' | 'pmos'): number[] {
-  const raw = p.notes?.[`layer${l}.${pol}Codes`];
-  return typeof raw === 'string' && raw ? raw.split(',').map(Number) : [];
+/** A layer's gate voltages (rows x outputs) with every row of polarity `pol` at `code`, every other synapse off. */
+export function polarityAtCodeVolts(g: LayerGeometry, dac: DacSpec, safe: SafeRange, pol: number, code: number): Float64Array {
+  return Float64Array.from(rowsAtCodes(g, dac, safe, selectRows(g, { polarity: pol }), code), (c) => codeToVolts(dac, c));
 }
 
 /** Scores `profile` against `chip`'s truth. Reprograms the chip's gates (restore them afterwards if needed). */
@@ -50,13 +50,8 @@ export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, dr
       [0, 'nmos'],
       [1, 'pmos'],
     ] as const) {
-      for (const code of codesOf(profile, l, name)) {
-        const volts = new Float64Array(g.rowInput.length * g.outputs);
-        for (let r = 0; r < g.rowInput.length; r++) {
-          const isN = g.rowPolarity[r] === NMOS;
-          const v = g.rowPolarity[r] === pol ? codeToVolts(chip.dac, code) : isN ? chip.safe.nmos[0] : chip.safe.pmos[1];
-          volts.fill(v, r * g.outputs, (r + 1) * g.outputs);
-        }
+      for (const code of profileProbeCodes(profile, l, name)) {
+        const volts = polarityAtCodeVolts(g, chip.dac, chip.safe, pol, code);
         chip.setGateVoltages(l, volts);
         const truth = chip.hiddenTruth().layers[l].model;
         const fit = profileLayerConductances(profile, l, volts, g);
@@ -86,7 +81,7 @@ export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, dr
   });
   // The truth's E+ / E-: the die's, averaged over layer 0's probe codes (a sky130 die's move with the gate).
   const trueE = (pol: 'nmos' | 'pmos', fallback: number) => {
-    const codes = codesOf(profile, cal[0] ?? 0, pol);
+    const codes = profileProbeCodes(profile, cal[0] ?? 0, pol);
     return codes.length ? mean(codes.map((c) => chip.trueReversal(pol, codeToVolts(chip.dac, c)))) : fallback;
   };
   // The fitted E over the same codes: the scalar where the fit had one E per polarity; where it carried each transistor's
@@ -94,7 +89,7 @@ export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, dr
   // shape, is read at the probe codes.
   const fittedE = (pol: 'nmos' | 'pmos', scalar: number) => {
     const curve = profile.layers[cal[0] ?? 0]?.reversal;
-    const codes = codesOf(profile, cal[0] ?? 0, pol);
+    const codes = profileProbeCodes(profile, cal[0] ?? 0, pol);
     return curve?.anchorN !== undefined && codes.length ? mean(codes.map((c) => reversalAt(curve, pol === 'pmos', codeToVolts(chip.dac, c)))) : scalar;
   };
   return {
@@ -138,17 +133,12 @@ export function weakDriveError(chip: BehavioralChip, profile: ChipProfile, mode:
       [0, 'nmos'],
       [1, 'pmos'],
     ] as const) {
-      const swept = codesOf(profile, l, name);
+      const swept = profileProbeCodes(profile, l, name);
       if (!swept.length) continue;
       const edge = pol === 0 ? Math.min(...swept) : Math.max(...swept);
       for (const step of WEAK_STEPS) {
         const code = pol === 0 ? edge - step : edge + step;
-        const volts = new Float64Array(g.rowInput.length * g.outputs);
-        for (let r = 0; r < g.rowInput.length; r++) {
-          const isN = g.rowPolarity[r] === NMOS;
-          volts.fill(g.rowPolarity[r] === pol ? codeToVolts(chip.dac, code) : isN ? chip.safe.nmos[0] : chip.safe.pmos[1], r * g.outputs, (r + 1) * g.outputs);
-        }
-        chip.setGateVoltages(l, volts);
+        chip.setGateVoltages(l, polarityAtCodeVolts(g, chip.dac, chip.safe, pol, code));
         const t = chip.hiddenTruth().layers[l].model;
         for (let r = 0; r < g.rowInput.length; r++) {
           const j = g.rowInput[r];
