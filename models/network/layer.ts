@@ -38,6 +38,11 @@ export type DriveMode = 'events' | 'solver';
 export interface LayerForwardOptions {
   /** dL/d(input times) needed (false for the first layer, whose inputs are data). Default true. */
   inputGrad?: boolean;
+  /**
+   * A shifted grid reaches back to 0 rather than to the batch's earliest input (layerGrid): each
+   * sample's times then do not depend on its batch, at a few more bins. Default false (training).
+   */
+  fixedGrid?: boolean;
 }
 
 export interface MembraneOptions {

@@ -265,13 +265,16 @@ export class SpikingNetwork {
     return tf.tensor2d(withBias, [n, f + 1]);
   }
 
-  /** Differentiable forward pass through every layer. The caller disposes (or tidies) the results. */
-  forward(inputTimes: tf.Tensor2D, solver: SpikeSolver): NetworkForward {
+  /**
+   * Differentiable forward pass through every layer. The caller disposes (or tidies) the results.
+   * `fixedGrid`: shifted grids independent of the batch (LayerForwardOptions), as `outputs` uses.
+   */
+  forward(inputTimes: tf.Tensor2D, solver: SpikeSolver, opts: { fixedGrid?: boolean } = {}): NetworkForward {
     const spikes: LayerSpikes[] = [];
     const inputs: tf.Tensor2D[] = [inputTimes];
     let x = inputTimes;
     for (let l = 0; l < this.layers.length; l++) {
-      const s = this.layers[l]!.forward(x, solver, { inputGrad: l > 0 });
+      const s = this.layers[l]!.forward(x, solver, { inputGrad: l > 0, fixedGrid: opts.fixedGrid });
       spikes.push(s);
       if (l + 1 < this.layers.length) {
         x = spikesToInputs(s);
@@ -281,10 +284,14 @@ export class SpikingNetwork {
     return { spikes, inputs };
   }
 
-  /** Output times [n, classes] (silent = last horizon) and mask, without gradients. */
+  /**
+   * Output times [n, classes] (silent = last horizon) and mask, without gradients. On grids that do
+   * not depend on the batch, so a sample scores the same in any batch (and evaluations at different
+   * batch sizes agree).
+   */
   outputs(x: Float32Array, n: number, solver: SpikeSolver): { times: Float32Array; mask: Float32Array } {
     return tf.tidy(() => {
-      const f = this.forward(this.encode(x, n), solver);
+      const f = this.forward(this.encode(x, n), solver, { fixedGrid: true });
       const out = f.spikes[f.spikes.length - 1]!;
       return { times: out.times.dataSync() as Float32Array, mask: out.mask.dataSync() as Float32Array };
     });

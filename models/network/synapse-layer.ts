@@ -22,20 +22,26 @@ export interface LayerGrid {
 }
 
 /**
- * The grid a grid solver uses for one batch: `resolution` bins over [offset, horizon], extended
- * backwards by whole bins of the same width until it covers the earliest finite input time (not
- * below 0; an input before 0 counts as switched on from the grid's start, as on an unshifted grid).
- * Bin edges stay aligned on the offset, so the figures do not depend on how far the extension goes.
+ * The grid a grid solver uses for a layer: `resolution` bins over [offset, horizon], extended
+ * backwards by whole bins of the same width (an input before 0 counts as switched on from the
+ * grid's start, as on an unshifted grid). Bin edges stay aligned on the offset, so the physics does
+ * not depend on how far the extension goes; the float32 arithmetic does, since times are taken
+ * from the grid's start. With a batch's `inputTimes` the grid reaches back to the batch's earliest
+ * finite input (training: the fewest bins); without, down to 0, where any input can arrive, so a
+ * sample's spike times are the same, bit for bit, in whatever batch it is computed (inference).
  */
-export function layerGrid(inputTimes: ArrayLike<number>, offset: number, horizon: number, resolution: number): LayerGrid {
+export function layerGrid(offset: number, horizon: number, resolution: number, inputTimes?: ArrayLike<number>): LayerGrid {
   if (!(offset > 0)) return { start: 0, bins: resolution };
   const dt = (horizon - offset) / resolution;
-  let tMin = offset;
-  for (let k = 0; k < inputTimes.length; k++) {
-    const t = inputTimes[k]!;
-    if (t < tMin) tMin = t;
+  let tMin = 0;
+  if (inputTimes) {
+    tMin = offset;
+    for (let k = 0; k < inputTimes.length; k++) {
+      const t = inputTimes[k]!;
+      if (t < tMin) tMin = t;
+    }
+    if (!(tMin < offset)) return { start: offset, bins: resolution };
   }
-  if (!(tMin < offset)) return { start: offset, bins: resolution };
   // A relative tolerance keeps an input sitting on an edge (up to rounding) from adding a bin.
   const pre = Math.min(Math.ceil((offset - Math.max(tMin, 0)) / dt - 1e-6), Math.ceil(offset / dt - 1e-6));
   return { start: offset - pre * dt, bins: resolution + pre };
@@ -53,9 +59,9 @@ export interface SynapseLayerState {
    * Where a grid solver's resolution is spent (the start of the layer's inputs' window): its M
    * bins (or steps) cover [timeOffset, horizon] instead of [0, horizon]. Inputs that arrive before
    * the offset are not moved: the grid is extended backwards in bins of the same width down to the
-   * earliest input of the batch (layerGrid), so the layer computes the same physics as the exact
-   * solver for any input times. The membrane stays at rest until the first input, so the bins
-   * left out before it change nothing. 0 = the grid starts at 0.
+   * earliest input of the batch, or to 0 with `fixedGrid` (layerGrid), so the layer computes the same
+   * physics as the exact solver for any input times. The membrane stays at rest until the first
+   * input, so the bins left out before it change nothing. 0 = the grid starts at 0.
    */
   timeOffset: number;
   scale: number;
@@ -147,7 +153,10 @@ export abstract class SynapseLayer<R extends tf.Rank> {
     this.checkInput(inputTimes);
     const inputGrad = opts.inputGrad ?? true;
     return tf.tidy(() => {
-      const grid = solver.resolution === undefined ? undefined : layerGrid(inputTimes.dataSync(), this.timeOffset, this.horizon, solver.resolution);
+      const grid =
+        solver.resolution === undefined
+          ? undefined
+          : layerGrid(this.timeOffset, this.horizon, solver.resolution, opts.fixedGrid ? undefined : inputTimes.dataSync());
       const start = grid?.start ?? 0;
       const x = start !== 0 ? (tf.sub(inputTimes, start) as tf.Tensor2D) : inputTimes;
       const s = this.solve(x, this.horizon - start, grid?.bins, solver, inputGrad);
@@ -162,7 +171,7 @@ export abstract class SynapseLayer<R extends tf.Rank> {
     return tf.tidy(() => {
       // The same grid and drives as the DSTD forward pass, so a silent neuron's value is the u its
       // recursion ended on, whichever solver is training.
-      const grid = layerGrid(inputTimes.dataSync(), this.timeOffset, this.horizon, opts.bins);
+      const grid = layerGrid(this.timeOffset, this.horizon, opts.bins, inputTimes.dataSync());
       const x = grid.start !== 0 ? (tf.sub(inputTimes, grid.start) as tf.Tensor2D) : inputTimes;
       const span = this.horizon - grid.start;
       const { G, A } = this.binDrives(x, grid.bins, span, inputGrad);

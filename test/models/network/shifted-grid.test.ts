@@ -64,15 +64,46 @@ function maxError(t: ArrayLike<number>): number {
 }
 
 describe('layerGrid', () => {
-  it('extends the grid backwards by whole bins down to the earliest input, edges aligned on the offset', () => {
+  it("extends the grid backwards by whole bins down to the batch's earliest input, edges aligned on the offset", () => {
     // dt = (3 - 1) / 16 = 0.125; earliest 0.3 needs ceil(0.7 / 0.125) = 6 more bins.
-    expect(layerGrid([2, 0.3, Infinity, 1.4], 1, 3, 16)).toEqual({ start: 0.25, bins: 22 });
-    expect(layerGrid([1, 1.5, Infinity], 1, 3, 16)).toEqual({ start: 1, bins: 16 });
-    expect(layerGrid([0, 1.5], 1, 3, 16)).toEqual({ start: 0, bins: 24 });
+    expect(layerGrid(1, 3, 16, [2, 0.3, Infinity, 1.4])).toEqual({ start: 0.25, bins: 22 });
+    expect(layerGrid(1, 3, 16, [1, 1.5, Infinity])).toEqual({ start: 1, bins: 16 });
+    expect(layerGrid(1, 3, 16, [0, 1.5])).toEqual({ start: 0, bins: 24 });
     // Nothing before 0: an input at a negative time is on from the grid's start.
-    expect(layerGrid([-5], 1, 3, 16)).toEqual({ start: 0, bins: 24 });
-    expect(layerGrid([0.3], 0, 3, 16)).toEqual({ start: 0, bins: 16 });
-    expect(layerGrid([1 - 1e-9], 1, 3, 16)).toEqual({ start: 1, bins: 16 });
+    expect(layerGrid(1, 3, 16, [-5])).toEqual({ start: 0, bins: 24 });
+    expect(layerGrid(0, 3, 16, [0.3])).toEqual({ start: 0, bins: 16 });
+    expect(layerGrid(1, 3, 16, [1 - 1e-9])).toEqual({ start: 1, bins: 16 });
+  });
+
+  it('without input times, down to 0 whatever the batch', () => {
+    expect(layerGrid(1, 3, 16)).toEqual({ start: 0, bins: 24 });
+    // dt = 0.3: 4 more bins, the first edge before 0.
+    const g = layerGrid(1, 4, 10);
+    expect(g.bins).toBe(14);
+    expect(g.start).toBeCloseTo(-0.2, 12);
+    expect(layerGrid(0, 3, 16)).toEqual({ start: 0, bins: 16 });
+  });
+
+  it('with fixedGrid a sample has the same spike times in any batch, to the last bit', () => {
+    const cases = [
+      ['dstd', 'events'],
+      ['dstd', 'solver'],
+      ['euler', 'solver'],
+    ] as const;
+    for (const [name, drives] of cases) {
+      const l = new DenseSpikeLayer({ ...layer.state(), drives });
+      const s = createSolver(name, { bins: 12, eulerSteps: 12 });
+      const times = (rows: Float64Array, n: number, fixedGrid: boolean) =>
+        tf.tidy(() => Array.from(l.forward(tf.tensor2d(Float32Array.from(rows), [n, nIn]), s, { fixedGrid }).times.dataSync()));
+      const all = times(x, B, true);
+      for (let b = 0; b < B; b++) expect(times(x.subarray(b * nIn, (b + 1) * nIn), 1, true)).toEqual(all.slice(b * nOut, (b + 1) * nOut));
+      // The batch's own grid: the same physics, but the float32 times move with the batch.
+      const own = times(x, B, false);
+      const apart = Array.from({ length: B }, (_, b) => times(x.subarray(b * nIn, (b + 1) * nIn), 1, false)).flat();
+      expect(apart).not.toEqual(own);
+      for (let k = 0; k < own.length; k++) expect(Math.abs(apart[k]! - own[k]!)).toBeLessThan(1e-5);
+      l.dispose();
+    }
   });
 });
 
