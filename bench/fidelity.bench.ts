@@ -42,6 +42,7 @@ import { loadDeviceData } from '../models/chips/spice/device-data.ts';
 import { devicePointsNetlist, type DevicePoint } from '../models/chips/spice/device-netlists.ts';
 import { createEngine, getVector, type EngineKind } from '../models/chips/spice/engine.ts';
 import { spiceFlowFromEnv } from './spice-flow.ts';
+import type { SpiceDriveError } from '../calibration/truth-score-spice.ts';
 
 const POINTS = 20;
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
@@ -143,7 +144,7 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   const adaptiveKept: number[] = [];
   const tailShare: number[] = [];
   const restOverFloor: number[] = [];
-  const drive: { median: number; p95: number; meanNmos: number; meanPmos: number }[] = [];
+  const drive: SpiceDriveError[] = [];
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   for (const seed of seeds) {

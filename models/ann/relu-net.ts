@@ -58,6 +58,11 @@ export interface AnnConvWeights {
 
 export type AnnLayerWeights = AnnDenseWeights | AnnConvWeights;
 
+/** Inputs per neuron of a weight tensor whose last axis is the neurons (a dense [nIn, nOut] or an HWIO kernel). */
+function fanInOf(shape: readonly number[]): number {
+  return shape.slice(0, -1).reduce((a, c) => a * c, 1);
+}
+
 export class ReluNet {
   readonly sizes: number[];
   readonly arch?: Architecture;
@@ -87,7 +92,7 @@ export class ReluNet {
     this.b = [];
     this.layers.forEach((L, l) => {
       const shape = L.kind === 'conv' ? [L.geometry.kernelH, L.geometry.kernelW, L.geometry.inC, L.geometry.channels] : [L.nIn, L.nOut];
-      const fanIn = shape.slice(0, -1).reduce((a, c) => a * c, 1);
+      const fanIn = fanInOf(shape);
       const size = fanIn * shape[shape.length - 1]!;
       const rng = new Rng(deriveSeed(seed, l, 0xa22));
       // He initialisation for ReLU layers.
@@ -107,8 +112,7 @@ export class ReluNet {
     const v = this.v[l]!;
     if (this.rowSum === undefined) return v;
     const axes = v.shape.slice(0, -1).map((_, i) => i);
-    const fanIn = v.shape.slice(0, -1).reduce((a, c) => a * c, 1);
-    return tf.add(tf.sub(v, tf.mean(v, axes, true)), this.rowSum / fanIn);
+    return tf.add(tf.sub(v, tf.mean(v, axes, true)), this.rowSum / fanInOf(v.shape));
   }
 
   /** Logits [B, classes], every hidden layer's ReLU output and pre-activation (flat, NHWC). */
@@ -130,6 +134,7 @@ export class ReluNet {
       if (l + 1 === this.layers.length) return { logits: z as tf.Tensor2D, hidden, pre };
       pre.push(tf.reshape(z, [B, -1]) as tf.Tensor2D);
       a = tf.relu(z);
+      // tf's own max pool, not min-pool.ts's: ReLU outputs are >= 0, so the wasm gradient gap that one works around cannot arise.
       if (L.kind === 'conv' && L.pool > 1) a = tf.maxPool(a as tf.Tensor4D, L.pool, L.pool, 'valid');
       a = tf.reshape(a, [B, L.nOut]);
       hidden.push(a as tf.Tensor2D);
