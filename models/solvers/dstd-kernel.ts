@@ -91,6 +91,8 @@ export function dstdBackwardKernel(
   const aBar = into ? into.A.subarray(0, size).fill(0) : new Float32Array(size);
   const thetaBar = new Float64Array(n);
   const uStart = new Float64Array(bins * n);
+  // expm1(-G dt) of every bin the recomputation passes, so the adjoint need not call it again.
+  const em1Of = new Float64Array(bins * n);
   const u = new Float64Array(n);
   const bin = new Int32Array(n);
   const s = new Float64Array(n);
@@ -108,7 +110,10 @@ export function dstdBackwardKernel(
         uStart[m * n + i] = u[i];
         const g = G[base + i];
         const a = A[base + i];
-        const uEnd = membraneAtBinEnd(u[i], g, a, dt);
+        const z = g * dt;
+        const em1 = Math.expm1(-z);
+        em1Of[m * n + i] = em1;
+        const uEnd = u[i] * (1 + em1) + a * dt * phi1Of(z, em1);
         if (uEnd >= theta[i]) {
           s[i] = clampToBin(timeToThreshold(u[i], g, a, theta[i]), dt);
           bin[i] = m;
@@ -141,7 +146,7 @@ export function dstdBackwardKernel(
       lam[i] = -c * eS;
     }
     // Bins before the crossing: u_{m+1} = u_m e_m + A_m phi_m.
-    for (let m = last - 1; m >= 0; m--) binAdjoint(G, A, uStart, lam, gBar, aBar, (b * bins + m) * n, m, n, dt, bin);
+    for (let m = last - 1; m >= 0; m--) binAdjoint(G, A, uStart, em1Of, lam, gBar, aBar, (b * bins + m) * n, m, n, dt, bin);
   }
   return { G: gBar, A: aBar, theta: Float32Array.from(thetaBar) };
 }
@@ -175,20 +180,22 @@ export function membraneEndBackwardKernel(G: ArrayLike<number>, A: ArrayLike<num
   const gBar = new Float32Array(batch * bins * n);
   const aBar = new Float32Array(batch * bins * n);
   const uStart = new Float64Array(bins * n);
+  const em1Of = new Float64Array(bins * n);
   const lam = new Float64Array(n);
   for (let b = 0; b < batch; b++) {
     for (let i = 0; i < n; i++) uStart[i] = 0;
-    for (let m = 0; m + 1 < bins; m++) {
+    for (let m = 0; m < bins; m++) {
       const base = (b * bins + m) * n;
       for (let i = 0; i < n; i++) {
         const z = G[base + i] * dt;
         const em1 = Math.expm1(-z);
-        uStart[(m + 1) * n + i] = uStart[m * n + i] * (1 + em1) + A[base + i] * dt * phi1Of(z, em1);
+        em1Of[m * n + i] = em1;
+        if (m + 1 < bins) uStart[(m + 1) * n + i] = uStart[m * n + i] * (1 + em1) + A[base + i] * dt * phi1Of(z, em1);
       }
     }
     for (let i = 0; i < n; i++) lam[i] = dy[b * n + i];
     // u_{m+1} = u_m e_m + A_m dt phi1(G_m dt), carried back from the last bin.
-    for (let m = bins - 1; m >= 0; m--) binAdjoint(G, A, uStart, lam, gBar, aBar, (b * bins + m) * n, m, n, dt);
+    for (let m = bins - 1; m >= 0; m--) binAdjoint(G, A, uStart, em1Of, lam, gBar, aBar, (b * bins + m) * n, m, n, dt);
   }
   return { G: gBar, A: aBar };
 }
@@ -196,12 +203,14 @@ export function membraneEndBackwardKernel(G: ArrayLike<number>, A: ArrayLike<num
 /**
  * Adjoint of bin m of u_{m+1} = u_m e_m + A_m dt phi1(G_m dt) (e_m = exp(-G_m dt)) for every neuron
  * with lam != 0 and, given `crossing`, m before its crossing bin: writes the bin's dL/dG and dL/dA
- * at `base` and carries lam back to u_m. `uStart` holds u at each bin's start, [bins, n].
+ * at `base` and carries lam back to u_m. `uStart` holds u at each bin's start and `em1Of`
+ * expm1(-G_m dt), both [bins, n], from the forward recomputation.
  */
 function binAdjoint(
   G: ArrayLike<number>,
   A: ArrayLike<number>,
   uStart: Float64Array,
+  em1Of: Float64Array,
   lam: Float64Array,
   gBar: Float32Array,
   aBar: Float32Array,
@@ -217,7 +226,7 @@ function binAdjoint(
     const g = G[base + i];
     const a = A[base + i];
     const z = g * dt;
-    const em1 = Math.expm1(-z);
+    const em1 = em1Of[m * n + i];
     const e = 1 + em1;
     gBar[base + i] = l * (a * dt * dt * dphi1Of(z, em1) - dt * e * uStart[m * n + i]);
     aBar[base + i] = l * dt * phi1Of(z, em1);
