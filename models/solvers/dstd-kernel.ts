@@ -97,6 +97,8 @@ export function dstdBackwardKernel(
   const bin = new Int32Array(n);
   const s = new Float64Array(n);
   const lam = new Float64Array(n);
+  const order = new Int32Array(n);
+  const atBin = new Int32Array(bins);
   for (let b = 0; b < batch; b++) {
     // Recompute the forward pass, keeping u at every bin start up to the crossing.
     u.fill(0);
@@ -145,8 +147,20 @@ export function dstdBackwardKernel(
       thetaBar[i] += c;
       lam[i] = -c * eS;
     }
-    // Bins before the crossing: u_{m+1} = u_m e_m + A_m phi_m.
-    for (let m = last - 1; m >= 0; m--) binAdjoint(G, A, uStart, em1Of, lam, gBar, aBar, (b * bins + m) * n, m, n, dt, bin);
+    // Bins before the crossing: u_{m+1} = u_m e_m + A_m phi_m. The neurons with a gradient are
+    // listed latest crossing first (a counting sort by bin), so bin m walks a prefix of the list
+    // (those crossing after it) instead of testing every neuron: which neurons those are is random
+    // over the layer, and the test was mispredicted as often as not.
+    atBin.fill(0);
+    for (let i = 0; i < n; i++) if (lam[i] !== 0) atBin[bins - 1 - bin[i]]++;
+    for (let r = 0, sum = 0; r < bins; r++) {
+      const c = atBin[r];
+      atBin[r] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) if (lam[i] !== 0) order[atBin[bins - 1 - bin[i]]++] = i;
+    // atBin[r] is now the count of neurons crossing in bin bins - 1 - r or later.
+    for (let m = last - 1; m >= 0; m--) binAdjoint(G, A, uStart, em1Of, lam, gBar, aBar, (b * bins + m) * n, m, n, dt, order, atBin[bins - 2 - m]);
   }
   return { G: gBar, A: aBar, theta: Float32Array.from(thetaBar) };
 }
@@ -182,6 +196,7 @@ export function membraneEndBackwardKernel(G: ArrayLike<number>, A: ArrayLike<num
   const uStart = new Float64Array(bins * n);
   const em1Of = new Float64Array(bins * n);
   const lam = new Float64Array(n);
+  const order = new Int32Array(n);
   for (let b = 0; b < batch; b++) {
     for (let i = 0; i < n; i++) uStart[i] = 0;
     for (let m = 0; m < bins; m++) {
@@ -193,18 +208,22 @@ export function membraneEndBackwardKernel(G: ArrayLike<number>, A: ArrayLike<num
         if (m + 1 < bins) uStart[(m + 1) * n + i] = uStart[m * n + i] * (1 + em1) + A[base + i] * dt * phi1Of(z, em1);
       }
     }
-    for (let i = 0; i < n; i++) lam[i] = dy[b * n + i];
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      lam[i] = dy[b * n + i];
+      if (lam[i] !== 0) order[count++] = i;
+    }
     // u_{m+1} = u_m e_m + A_m dt phi1(G_m dt), carried back from the last bin.
-    for (let m = bins - 1; m >= 0; m--) binAdjoint(G, A, uStart, em1Of, lam, gBar, aBar, (b * bins + m) * n, m, n, dt);
+    for (let m = bins - 1; m >= 0; m--) binAdjoint(G, A, uStart, em1Of, lam, gBar, aBar, (b * bins + m) * n, m, n, dt, order, count);
   }
   return { G: gBar, A: aBar };
 }
 
 /**
- * Adjoint of bin m of u_{m+1} = u_m e_m + A_m dt phi1(G_m dt) (e_m = exp(-G_m dt)) for every neuron
- * with lam != 0 and, given `crossing`, m before its crossing bin: writes the bin's dL/dG and dL/dA
- * at `base` and carries lam back to u_m. `uStart` holds u at each bin's start and `em1Of`
- * expm1(-G_m dt), both [bins, n], from the forward recomputation.
+ * Adjoint of bin m of u_{m+1} = u_m e_m + A_m dt phi1(G_m dt) (e_m = exp(-G_m dt)) for the neurons
+ * `order[0..count)` whose lam is not 0 (the caller lists those the bin lies before the crossing of):
+ * writes the bin's dL/dG and dL/dA at `base` and carries lam back to u_m. `uStart` holds u at each
+ * bin's start and `em1Of` expm1(-G_m dt), both [bins, n], from the forward recomputation.
  */
 function binAdjoint(
   G: ArrayLike<number>,
@@ -218,11 +237,14 @@ function binAdjoint(
   m: number,
   n: number,
   dt: number,
-  crossing?: ArrayLike<number>,
+  order: Int32Array,
+  count: number,
 ): void {
-  for (let i = 0; i < n; i++) {
+  for (let k = 0; k < count; k++) {
+    const i = order[k];
     const l = lam[i];
-    if (l === 0 || (crossing !== undefined && m >= crossing[i])) continue;
+    // lam can underflow to 0 on the way back: nothing more to carry.
+    if (l === 0) continue;
     const g = G[base + i];
     const a = A[base + i];
     const z = g * dt;
