@@ -12,8 +12,10 @@
  * N workers run the training path (DataParallelStep.step: the workers' training loop, each worker's
  * shard of the gradients, then its slice of the reduction, Adam and projection; the calling thread
  * publishes and reads back the weights). Per variant: CPU ms per step by thread
- * (`twin_step_cpu_ms_*`), the CPU projection of the speed-up, and `twin_step_serial_fraction_*`
- * (the calling thread's CPU over one thread's whole step).
+ * (`twin_step_cpu_ms_*`), the CPU projection of the speed-up, `twin_step_serial_fraction_*`
+ * (the calling thread's CPU over one thread's whole step) and `twin_step_speedup_*_cores_bound`
+ * (the one-thread step's wall over every thread's CPU per N-worker step spread over the cores it
+ * can use: V8's helper threads, which recompile and collect on those same cores, included).
  *
  * `twinAccuracyScaling`: the image preset's training (batch 64, lr 0.01 cosine, its loss) of the
  * same network on Fashion-MNIST for each seed and worker count; final test accuracy (DSTD), the
@@ -33,7 +35,7 @@ import { loadDataset } from '../models/datasets/load.ts';
 import { initNetwork } from '../models/network/init.ts';
 import { defaultConfig, SpikingNetwork } from '../models/network/network.ts';
 import { createSolver } from '../models/network/solver.ts';
-import { TaskPool } from '../models/parallel/pool.ts';
+import { defaultWorkers, TaskPool } from '../models/parallel/pool.ts';
 import { DataParallelStep } from '../models/training/data-parallel.ts';
 import { resolveLoss, trainNetwork, trainStep } from '../models/training/trainer.ts';
 import { initBackend } from '../models/tf/backend.ts';
@@ -223,11 +225,18 @@ export async function twinStepScaling(opts: TwinStepOptions = {}): Promise<Recor
     cpu[v.name] = { main, workers: w, other };
     out[`twin_step_cpu_ms_${v.name}`] = { main: round(main, 3), workers: w.map((x) => round(x, 3)), other_threads: round(other, 3) };
   }
+  const cores = defaultWorkers();
+  const oneMs = median(variants.find((u) => u.name === '1')!.times);
   for (const v of variants) {
     if (v.workers < 2) continue;
     const c = cpu[v.name]!;
     const critical = c.main + Math.max(0, ...c.workers);
     if (critical > 0) out[`twin_step_speedup_${v.name}_cpu_projection`] = round(cpu['1']!.main / critical, 3);
+    // Every thread's CPU, V8's helpers (recompiles, GC) included, spread over the cores the step can
+    // use: no N-worker step that costs this CPU can be shorter, so this bounds the speed-up from above.
+    const total = c.main + c.workers.reduce((p, q) => p + q, 0) + c.other;
+    const usable = Math.min(cores, v.workers + 1);
+    if (total > 0) out[`twin_step_speedup_${v.name}_cores_bound`] = round(oneMs / (total / usable), 3);
     // The part of a step no worker runs: this thread's CPU over one thread's whole step.
     if (cpu['1']!.main > 0) out[`twin_step_serial_fraction_${v.name}`] = round(c.main / cpu['1']!.main, 3);
   }
