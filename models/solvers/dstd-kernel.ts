@@ -34,30 +34,29 @@ function membraneAtBinEnd(u0: number, g: number, a: number, dt: number): number 
   return u0 * (1 + em1) + a * dt * phi1Of(z, em1);
 }
 
-/** Raw crossing times [batch, neurons]; +Infinity where u never reaches theta on the grid. */
+/**
+ * Raw crossing times [batch, neurons]; +Infinity where u never reaches theta on the grid. Neuron by
+ * neuron, each walking its bins (a sample's [bins, neurons] block is a few KB, so the strided reads
+ * stay in cache) until it crosses: u stays in a register and no per-bin test of "fired already?" is
+ * needed, a test that was mispredicted at random across a layer.
+ */
 export function dstdForwardKernel(G: ArrayLike<number>, A: ArrayLike<number>, theta: ArrayLike<number>, d: BinDims): Float32Array {
   const { batch, bins, neurons: n, dt } = d;
   const out = new Float32Array(batch * n).fill(Infinity);
-  const u = new Float64Array(n);
-  const done = new Uint8Array(n);
   for (let b = 0; b < batch; b++) {
-    u.fill(0);
-    done.fill(0);
-    let left = n;
-    for (let m = 0; m < bins && left > 0; m++) {
-      const base = (b * bins + m) * n;
-      for (let i = 0; i < n; i++) {
-        if (done[i]) continue;
-        const g = G[base + i];
-        const a = A[base + i];
-        const uEnd = membraneAtBinEnd(u[i], g, a, dt);
-        if (uEnd >= theta[i]) {
-          out[b * n + i] = m * dt + clampToBin(timeToThreshold(u[i], g, a, theta[i]), dt);
-          done[i] = 1;
-          left--;
-        } else {
-          u[i] = uEnd;
+    const start = b * bins * n;
+    for (let i = 0; i < n; i++) {
+      const th = theta[i];
+      let u = 0;
+      for (let m = 0, k = start + i; m < bins; m++, k += n) {
+        const g = G[k];
+        const a = A[k];
+        const uEnd = membraneAtBinEnd(u, g, a, dt);
+        if (uEnd >= th) {
+          out[b * n + i] = m * dt + clampToBin(timeToThreshold(u, g, a, th), dt);
+          break;
         }
+        u = uEnd;
       }
     }
   }
@@ -73,7 +72,8 @@ export interface BinGradients {
 /**
  * Gradients of L given dL/d(raw time) `dy` [batch, neurons] (ignored where silent). `minSlope`
  * bounds du/dt at the crossing from below so near-tangent crossings give large, not huge,
- * gradients.
+ * gradients. Neuron by neuron, as the forward kernel: its walk to the crossing recomputed (keeping u
+ * at each bin start and each bin's expm1(-G dt)), then its adjoint carried back bin by bin.
  */
 export function dstdBackwardKernel(
   G: ArrayLike<number>,
@@ -90,77 +90,48 @@ export function dstdBackwardKernel(
   const gBar = into ? into.G.subarray(0, size).fill(0) : new Float32Array(size);
   const aBar = into ? into.A.subarray(0, size).fill(0) : new Float32Array(size);
   const thetaBar = new Float64Array(n);
-  const uStart = new Float64Array(bins * n);
-  // expm1(-G dt) of every bin the recomputation passes, so the adjoint need not call it again.
-  const em1Of = new Float64Array(bins * n);
-  const u = new Float64Array(n);
-  const bin = new Int32Array(n);
-  const s = new Float64Array(n);
-  const lam = new Float64Array(n);
-  const order = new Int32Array(n);
-  const atBin = new Int32Array(bins);
+  const uStart = new Float64Array(bins);
+  const em1Of = new Float64Array(bins);
   for (let b = 0; b < batch; b++) {
-    // Recompute the forward pass, keeping u at every bin start up to the crossing.
-    u.fill(0);
-    bin.fill(-1);
-    let left = n;
-    let last = -1;
-    for (let m = 0; m < bins && left > 0; m++) {
-      const base = (b * bins + m) * n;
-      for (let i = 0; i < n; i++) {
-        if (bin[i] >= 0) continue;
-        uStart[m * n + i] = u[i];
-        const g = G[base + i];
-        const a = A[base + i];
+    for (let i = 0; i < n; i++) {
+      const up = dy[b * n + i];
+      if (up === 0) continue;
+      const th = theta[i];
+      // The forward walk, up to the crossing bin m (k its entry); m = bins when the neuron is silent.
+      let u = 0;
+      let s = 0;
+      let m = 0;
+      let k = b * bins * n + i;
+      for (; m < bins; m++, k += n) {
+        uStart[m] = u;
+        const g = G[k];
+        const a = A[k];
         const z = g * dt;
         const em1 = Math.expm1(-z);
-        em1Of[m * n + i] = em1;
-        const uEnd = u[i] * (1 + em1) + a * dt * phi1Of(z, em1);
-        if (uEnd >= theta[i]) {
-          s[i] = clampToBin(timeToThreshold(u[i], g, a, theta[i]), dt);
-          bin[i] = m;
-          left--;
-          if (m > last) last = m;
-        } else {
-          u[i] = uEnd;
+        em1Of[m] = em1;
+        const uEnd = u * (1 + em1) + a * dt * phi1Of(z, em1);
+        if (uEnd >= th) {
+          s = clampToBin(timeToThreshold(u, g, a, th), dt);
+          break;
         }
+        u = uEnd;
       }
-    }
-    // Inside the crossing bin: T = m* dt + s(u*, G*, A*, theta), IFT at u(s) = theta.
-    lam.fill(0);
-    for (let i = 0; i < n; i++) {
-      const m = bin[i];
-      const up = dy[b * n + i];
-      if (m < 0 || up === 0) continue;
-      const k = (b * bins + m) * n + i;
+      if (m === bins) continue;
+      // Inside the crossing bin: T = m dt + s(u*, G*, A*, theta), IFT at u(s) = theta.
       const g = G[k];
       const a = A[k];
-      const uS = uStart[m * n + i];
-      const si = s[i];
-      const slope = Math.max(a - g * theta[i], minSlope);
+      const uS = uStart[m];
+      const slope = Math.max(a - g * th, minSlope);
       const c = up / slope;
-      const zS = g * si;
+      const zS = g * s;
       const em1S = Math.expm1(-zS);
       const eS = 1 + em1S;
-      gBar[k] = c * (si * eS * uS - a * si * si * dphi1Of(zS, em1S));
-      aBar[k] = -c * si * phi1Of(zS, em1S);
+      gBar[k] = c * (s * eS * uS - a * s * s * dphi1Of(zS, em1S));
+      aBar[k] = -c * s * phi1Of(zS, em1S);
       thetaBar[i] += c;
-      lam[i] = -c * eS;
+      // Bins before the crossing: u_{q+1} = u_q e_q + A_q phi_q.
+      binsAdjoint(G, A, uStart, em1Of, -c * eS, gBar, aBar, k - n, m - 1, n, dt);
     }
-    // Bins before the crossing: u_{m+1} = u_m e_m + A_m phi_m. The neurons with a gradient are
-    // listed latest crossing first (a counting sort by bin), so bin m walks a prefix of the list
-    // (those crossing after it) instead of testing every neuron: which neurons those are is random
-    // over the layer, and the test was mispredicted as often as not.
-    atBin.fill(0);
-    for (let i = 0; i < n; i++) if (lam[i] !== 0) atBin[bins - 1 - bin[i]]++;
-    for (let r = 0, sum = 0; r < bins; r++) {
-      const c = atBin[r];
-      atBin[r] = sum;
-      sum += c;
-    }
-    for (let i = 0; i < n; i++) if (lam[i] !== 0) order[atBin[bins - 1 - bin[i]]++] = i;
-    // atBin[r] is now the count of neurons crossing in bin bins - 1 - r or later.
-    for (let m = last - 1; m >= 0; m--) binAdjoint(G, A, uStart, em1Of, lam, gBar, aBar, (b * bins + m) * n, m, n, dt, order, atBin[bins - 2 - m]);
   }
   return { G: gBar, A: aBar, theta: Float32Array.from(thetaBar) };
 }
@@ -193,65 +164,56 @@ export function membraneEndBackwardKernel(G: ArrayLike<number>, A: ArrayLike<num
   const { batch, bins, neurons: n, dt } = d;
   const gBar = new Float32Array(batch * bins * n);
   const aBar = new Float32Array(batch * bins * n);
-  const uStart = new Float64Array(bins * n);
-  const em1Of = new Float64Array(bins * n);
-  const lam = new Float64Array(n);
-  const order = new Int32Array(n);
+  const uStart = new Float64Array(bins);
+  const em1Of = new Float64Array(bins);
   for (let b = 0; b < batch; b++) {
-    for (let i = 0; i < n; i++) uStart[i] = 0;
-    for (let m = 0; m < bins; m++) {
-      const base = (b * bins + m) * n;
-      for (let i = 0; i < n; i++) {
-        const z = G[base + i] * dt;
-        const em1 = Math.expm1(-z);
-        em1Of[m * n + i] = em1;
-        if (m + 1 < bins) uStart[(m + 1) * n + i] = uStart[m * n + i] * (1 + em1) + A[base + i] * dt * phi1Of(z, em1);
-      }
-    }
-    let count = 0;
     for (let i = 0; i < n; i++) {
-      lam[i] = dy[b * n + i];
-      if (lam[i] !== 0) order[count++] = i;
+      const up = dy[b * n + i];
+      if (up === 0) continue;
+      const first = b * bins * n + i;
+      let u = 0;
+      for (let m = 0, k = first; m < bins; m++, k += n) {
+        uStart[m] = u;
+        const z = G[k] * dt;
+        const em1 = Math.expm1(-z);
+        em1Of[m] = em1;
+        u = u * (1 + em1) + A[k] * dt * phi1Of(z, em1);
+      }
+      // u_{m+1} = u_m e_m + A_m dt phi1(G_m dt), carried back from the last bin.
+      binsAdjoint(G, A, uStart, em1Of, up, gBar, aBar, first + (bins - 1) * n, bins - 1, n, dt);
     }
-    // u_{m+1} = u_m e_m + A_m dt phi1(G_m dt), carried back from the last bin.
-    for (let m = bins - 1; m >= 0; m--) binAdjoint(G, A, uStart, em1Of, lam, gBar, aBar, (b * bins + m) * n, m, n, dt, order, count);
   }
   return { G: gBar, A: aBar };
 }
 
 /**
- * Adjoint of bin m of u_{m+1} = u_m e_m + A_m dt phi1(G_m dt) (e_m = exp(-G_m dt)) for the neurons
- * `order[0..count)` whose lam is not 0 (the caller lists those the bin lies before the crossing of):
- * writes the bin's dL/dG and dL/dA at `base` and carries lam back to u_m. `uStart` holds u at each
- * bin's start and `em1Of` expm1(-G_m dt), both [bins, n], from the forward recomputation.
+ * One neuron's adjoint of u_{q+1} = u_q e_q + A_q dt phi1(G_q dt) (e_q = exp(-G_q dt)) through bins
+ * `last` down to 0, starting from dL/du_{last+1} = `lam`: writes each bin's dL/dG and dL/dA (its entry
+ * `k` for bin `last`, one row of `n` earlier per bin) and carries lam back. `uStart` and `em1Of` hold
+ * the neuron's u at each bin start and expm1(-G_q dt), from its forward walk.
  */
-function binAdjoint(
+function binsAdjoint(
   G: ArrayLike<number>,
   A: ArrayLike<number>,
   uStart: Float64Array,
   em1Of: Float64Array,
-  lam: Float64Array,
+  lam: number,
   gBar: Float32Array,
   aBar: Float32Array,
-  base: number,
-  m: number,
+  k: number,
+  last: number,
   n: number,
   dt: number,
-  order: Int32Array,
-  count: number,
 ): void {
-  for (let k = 0; k < count; k++) {
-    const i = order[k];
-    const l = lam[i];
-    // lam can underflow to 0 on the way back: nothing more to carry.
-    if (l === 0) continue;
-    const g = G[base + i];
-    const a = A[base + i];
+  // lam can underflow to 0 on the way back: nothing more to carry.
+  for (let q = last; q >= 0 && lam !== 0; q--, k -= n) {
+    const g = G[k];
+    const a = A[k];
     const z = g * dt;
-    const em1 = em1Of[m * n + i];
+    const em1 = em1Of[q];
     const e = 1 + em1;
-    gBar[base + i] = l * (a * dt * dt * dphi1Of(z, em1) - dt * e * uStart[m * n + i]);
-    aBar[base + i] = l * dt * phi1Of(z, em1);
-    lam[i] = l * e;
+    gBar[k] = lam * (a * dt * dt * dphi1Of(z, em1) - dt * e * uStart[q]);
+    aBar[k] = lam * dt * phi1Of(z, em1);
+    lam = lam * e;
   }
 }
