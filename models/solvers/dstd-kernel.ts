@@ -36,9 +36,9 @@ function membraneAtBinEnd(u0: number, g: number, a: number, dt: number): number 
 
 /**
  * Raw crossing times [batch, neurons]; +Infinity where u never reaches theta on the grid. Neuron by
- * neuron, each walking its bins (a sample's [bins, neurons] block is a few KB, so the strided reads
- * stay in cache) until it crosses: u stays in a register and no per-bin test of "fired already?" is
- * needed, a test that was mispredicted at random across a layer.
+ * neuron, each walking its bins until it crosses (a sample's [bins, neurons] blocks of G and A are
+ * tens of KB, so the strided reads stay in cache): u stays in a register, and there is no per-bin
+ * test of "fired already?", which was mispredicted at random across a layer.
  */
 export function dstdForwardKernel(G: ArrayLike<number>, A: ArrayLike<number>, theta: ArrayLike<number>, d: BinDims): Float32Array {
   const { batch, bins, neurons: n, dt } = d;
