@@ -13,15 +13,11 @@
 import type { SpiceChip } from '../models/chips/spice/spice-chip.ts';
 import { membraneCapacitance, synapseCurrent } from '../models/chips/spice/table-neuron.ts';
 import { profileLayerCurves, profileProbeCodes, type ChipProfile } from './chip-profile.ts';
-import { polarityAtCodeVolts } from './truth-score.ts';
+import { type ErrorSummary, mean, polarityAtCodeVolts, summariseErrors } from './truth-score.ts';
 import { LayerCodeRule } from './weight-mapping.ts';
 
-export interface SpiceDriveError {
-  /** |fitted / true - 1| over every probed synapse and probe code: median, 95th percentile, max. */
-  median: number;
-  p95: number;
-  max: number;
-  count: number;
+/** |fitted / true - 1| over every probed synapse and probe code. */
+export interface SpiceDriveError extends ErrorSummary {
   /** Mean of fitted / true - 1 per polarity (signed): a bias one polarity carries against the other. */
   meanNmos: number;
   meanPmos: number;
@@ -56,9 +52,8 @@ export function spiceDriveError(chip: SpiceChip, profile: ChipProfile, drivenPer
             const k = r * g.outputs + i;
             // The current into the membrane lowers u: an NMOS (negative current) raises it.
             const truth = -synapseCurrent(m, k, vMid) * perSecond;
-            const fit = rule.conductanceAt(r, k, code) * ((pol === 0 ? ePlus : eMinus) - 0.5);
             if (truth === 0) continue;
-            const e = fit / truth - 1;
+            const e = (rule.conductanceAt(r, k, code) * ((pol === 0 ? ePlus : eMinus) - 0.5)) / truth - 1;
             errs.push(Math.abs(e));
             signed[pol].push(e);
           }
@@ -66,14 +61,5 @@ export function spiceDriveError(chip: SpiceChip, profile: ChipProfile, drivenPer
       }
     }
   });
-  errs.sort((x, y) => x - y);
-  const mean = (a: number[]) => (a.length ? a.reduce((s, x) => s + x, 0) / a.length : NaN);
-  return {
-    median: errs[errs.length >> 1] ?? NaN,
-    p95: errs[Math.floor(errs.length * 0.95)] ?? NaN,
-    max: errs[errs.length - 1] ?? NaN,
-    count: errs.length,
-    meanNmos: mean(signed[0]),
-    meanPmos: mean(signed[1]),
-  };
+  return { ...summariseErrors(errs), meanNmos: mean(signed[0]), meanPmos: mean(signed[1]) };
 }

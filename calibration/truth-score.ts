@@ -21,18 +21,38 @@ import { rowsAtCodes, selectRows } from './probe-configs.ts';
 import { reversalAt } from './reversal-curve.ts';
 import { LayerCodeRule } from './weight-mapping.ts';
 
+/** Relative errors summarised: median, 95th percentile, max and how many (NaN where there are none). */
+export interface ErrorSummary {
+  median: number;
+  p95: number;
+  max: number;
+  count: number;
+}
+
 export interface TruthScore {
   ePlus: { fitted: number; truth: number; relError: number; relErrorPerTheta: number };
   eMinus: { fitted: number; truth: number; relError: number; relErrorPerTheta: number };
-  /** |g_fit / g_true - 1| over probed synapses at the probe codes: median, 95th percentile, max. */
-  conductance: { median: number; p95: number; max: number; count: number };
+  /** |g_fit / g_true - 1| over probed synapses at the probe codes. */
+  conductance: ErrorSummary;
   timerOffsetTicks: { fitted: number; truth: number };
 }
 
-function mean(a: ArrayLike<number>): number {
+/** The mean, NaN for no values. */
+export function mean(a: ArrayLike<number>): number {
   let s = 0;
   for (let k = 0; k < a.length; k++) s += a[k];
   return s / a.length;
+}
+
+/** Summarises `errs` (sorted in place). */
+export function summariseErrors(errs: number[]): ErrorSummary {
+  errs.sort((x, y) => x - y);
+  return {
+    median: errs[errs.length >> 1] ?? NaN,
+    p95: errs[Math.floor(errs.length * 0.95)] ?? NaN,
+    max: errs[errs.length - 1] ?? NaN,
+    count: errs.length,
+  };
 }
 
 /** A layer's gate voltages (rows x outputs) with every row of polarity `pol` at `code`, every other synapse off. */
@@ -68,7 +88,6 @@ export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, dr
       }
     }
   });
-  errs.sort((x, y) => x - y);
   const t = chip.hiddenTruth();
   const cal = profile.layers.map((l, k) => (l.calibrated ? k : -1)).filter((k) => k >= 0);
   const thetaTrue = mean(cal.flatMap((k) => Array.from(t.layers[k].model.thresholdScale!)));
@@ -95,12 +114,7 @@ export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, dr
   return {
     ePlus: e(fittedE('nmos', profile.global.ePlus), trueE('nmos', t.layers[0].ePlus)),
     eMinus: e(fittedE('pmos', profile.global.eMinus), trueE('pmos', t.layers[0].eMinus)),
-    conductance: {
-      median: errs[errs.length >> 1] ?? NaN,
-      p95: errs[Math.floor(errs.length * 0.95)] ?? NaN,
-      max: errs[errs.length - 1] ?? NaN,
-      count: errs.length,
-    },
+    conductance: summariseErrors(errs),
     timerOffsetTicks: { fitted: profile.global.timerOffsetTicks, truth: t.tdcOffsetTicks },
   };
 }
@@ -154,8 +168,7 @@ export function weakDriveError(chip: BehavioralChip, profile: ChipProfile, mode:
       }
     }
   });
-  errs.sort((x, y) => x - y);
-  return errs[errs.length >> 1] ?? NaN;
+  return summariseErrors(errs).median;
 }
 
 /** One calibrated layer and polarity's drive error at a deployed network's codes (deployedDriveError). */
