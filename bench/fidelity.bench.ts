@@ -26,8 +26,12 @@
  *                            default 0, none) and spice_adaptive_kept (the rows it added per die); spice_drive_err_median
  *                            and _p95 (per die: every probed synapse's drive at mid-swing as the profile's mapping has it
  *                            against the die's own tables, |fitted / true - 1|; calibration/truth-score-spice.ts) and
- *                            spice_drive_bias (per die, the signed mean of fitted / true - 1, [NMOS, PMOS]). About a
- *                            minute per die.
+ *                            spice_drive_bias (per die, the signed mean of fitted / true - 1, [NMOS, PMOS]);
+ *                            spice_cap_slope (per die and layer, the membrane capacitance's slope per unit of u the fit
+ *                            carries, models/chips/spice/membrane-slope.ts: FIDELITY_CAP_SLOPE=characterised, the default,
+ *                            from the nominal array at the measured supply and temperature; die, from the die's own
+ *                            tables; 0, none: eq. (1)'s constant C) and spice_cap_slope_die (the die's own, to compare).
+ *                            About a minute per die.
  *   spice_flow               only with FIDELITY_FLOW_DIE=<seed>: the whole flow (bring-up, calibration,
  *                            Iris twin, nominal and calibrated deployment, fine-tuning) on that SPICE die
  *                            at FIDELITY_FLOW_GEOMETRY (default 64-32-10), table mode (bench/spice-flow.ts);
@@ -120,10 +124,18 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   }
   const { SpiceChip } = await import('../models/chips/spice/spice-chip.ts');
   const { backendTarget } = await import('../calibration/backend-target.ts');
-  const { calibrateChip } = await import('../calibration/calibrate-chip.ts');
+  const { calibrateChip, REST_SHIFT_VOLTS } = await import('../calibration/calibrate-chip.ts');
   const { meanSensorReading } = await import('../calibration/sensor-reading.ts');
   const { spiceDriveError } = await import('../calibration/truth-score-spice.ts');
   const { drivenInputs } = await import('../calibration/probe-run.ts');
+  const { capacitanceSlope, characteriseCapSlopes } = await import('../models/chips/spice/membrane-slope.ts');
+  const capSource = process.env.FIDELITY_CAP_SLOPE ?? 'characterised';
+  if (capSource !== 'characterised' && capSource !== 'die' && capSource !== '0')
+    throw new Error(
+      `FIDELITY_CAP_SLOPE=${capSource}: accepted characterised (the nominal array at the measured supply and temperature), die (the die's own tables), 0 (eq. (1)'s constant C)`,
+    );
+  const capSlopes: number[][] = [];
+  const capSlopesDie: number[][] = [];
   const gate = process.env.FIDELITY_GATE_REVERSAL ?? '1';
   if (gate !== '0' && gate !== '1')
     throw new Error(`FIDELITY_GATE_REVERSAL=${gate}: accepted 0 (one E+ and one E- per die), 1 (each transistor's E at its gate)`);
@@ -152,6 +164,21 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
     try {
       const sup = await meanSensorReading(() => chip.supply());
       const target = backendTarget(chip);
+      // The membrane's capacitance slope per layer: the nominal array's at the measured supply and
+      // temperature (what a lab can know), or this die's own tables (what only a mock can know).
+      const vTop = NOMINAL_CIRCUIT.vRest + Math.max(...REST_SHIFT_VOLTS);
+      const dieSlope = chip.geometry.map((_, l) => {
+        const m = chip.tableModel(l);
+        return capacitanceSlope(m.capacitance, m.nmos.vd, { vRest: NOMINAL_CIRCUIT.vRest, vThreshold: NOMINAL_CIRCUIT.vThreshold, vTop });
+      });
+      const slope =
+        capSource === 'die'
+          ? dieSlope
+          : capSource === 'characterised'
+            ? await characteriseCapSlopes({ supply: sup.supplyV, temperatureC: sup.temperatureC, geometry: chip.geometry, vTop, engine })
+            : chip.geometry.map(() => 0);
+      capSlopes.push(slope.map((k) => round(k, 3)));
+      capSlopesDie.push(dieSlope.map((k) => round(k, 3)));
       const res = await calibrateChip(target, {
         seed: 1,
         chipId: chip.chipId,
@@ -159,6 +186,7 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
         supplyV: sup.supplyV,
         gateReversal,
         adaptive: { configs: adaptiveConfigs },
+        ...(capSource === '0' ? {} : { capSlope: slope }),
       });
       adaptiveKept.push(res.probes.adaptive.kept);
       tailShare.push(res.tail.share);
@@ -205,6 +233,9 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
     spice_dies: seeds,
     spice_gate_reversal: gateReversal,
     spice_adaptive_configs: adaptiveConfigs,
+    spice_cap_slope_source: capSource,
+    spice_cap_slope: capSlopes,
+    spice_cap_slope_die: capSlopesDie,
     ...(adaptiveConfigs > 0 ? { spice_adaptive_kept: adaptiveKept } : {}),
     spice_geometry: '16-8-4',
     spice_seconds: round((performance.now() - t0) / 1000, 3),

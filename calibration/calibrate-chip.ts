@@ -113,6 +113,11 @@ export interface CalibrateChipOptions {
    * (docs/RESULTS.md, "The card shape's strength fitted per die").
    */
   gateReversal?: boolean;
+  /**
+   * Per layer index, the membrane capacitance's slope per unit of u, C(u) = C(0) (1 + k u) (docs/MODEL.md §2,
+   * "Capacitance slope"), from the array's characterisation at the die's supply; absent or 0 = eq. (1)'s constant C.
+   */
+  capSlope?: readonly number[];
   /** Skip the global fit and use these (diagnostics: e.g. a mock's hidden truth). */
   fixedGlobals?: GlobalParams;
   /** Programmed precharge / threshold per layer, volts (default nominal). */
@@ -590,6 +595,10 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
   if (!(Number.isInteger(sizes.sweepRepeats) && sizes.sweepRepeats >= 1)) {
     throw new RangeError(`sizes.sweepRepeats must be an integer >= 1 (each sweep measured that many times), got ${sizes.sweepRepeats}`);
   }
+  opts.capSlope?.forEach((k, l) => {
+    // A slope of 1 per unit of u would double the capacitance over the swing; the arrays measured are near 0.03.
+    if (!(Number.isFinite(k) && Math.abs(k) < 0.5)) throw new RangeError(`capSlope[${l}] must be finite and within (-0.5, 0.5) per unit of u, got ${k}`);
+  });
   const seed = opts.seed ?? 1;
   const adaptive = resolveAdaptive({ configs: 0, ...(opts.adaptive ?? {}) });
   const perUnit = target.layers[0].horizonTicks;
@@ -636,6 +645,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
       swingVolts: circuitOf(run.layer).vRest - circuitOf(run.layer).vThreshold,
       samples: run.samples,
       ...(opts.gateReversal ? { gateReversal: REVERSAL_ANCHOR_VOLTS } : {}),
+      ...(opts.capSlope?.[run.layer] ? { capSlope: opts.capSlope[run.layer] } : {}),
     }),
   );
   try {
@@ -798,6 +808,7 @@ async function fitChip(target: ProbeTarget, opts: CalibrateChipOptions, c: FitCo
     const { rowN, rowP } = f.data;
     pl.calibrated = true;
     pl.circuit = c;
+    if (f.data.input.capSlope) pl.capSlope = f.data.input.capSlope;
     pl.nmos = familyToMosfet(f.state.families.nmos, NOMINAL_NMOS, c.lambdaN, curveCtx, c.capacitance, t0);
     pl.pmos = familyToMosfet(f.state.families.pmos, NOMINAL_PMOS, c.lambdaP, curveCtx, c.capacitance, t0);
     const fired: number[] = [];

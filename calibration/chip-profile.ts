@@ -28,12 +28,13 @@ import type { LayerCurves } from './weight-mapping.ts';
 /**
  * 2: layers may carry their E+ / E- against gate voltage (`reversal`); 3: that curve may carry the gates its scalars are
  * anchored at (`anchorN` / `anchorP`: the fit carried each transistor's E at its own gate, reversal-curve.ts); 4: and the
- * fitted strength of the card's shape (`strengthN` / `strengthP`, absent = 1). Versions 1-3 still load; a reader of an
- * older version refuses a newer file as newer instead of misreading it.
+ * fitted strength of the card's shape (`strengthN` / `strengthP`, absent = 1); 5: a layer may carry the membrane
+ * capacitance's slope its fit assumed (`capSlope`). Versions 1-4 still load; a reader of an older version refuses a newer
+ * file as newer instead of misreading it.
  */
-export const PROFILE_SCHEMA_VERSION = 4;
+export const PROFILE_SCHEMA_VERSION = 5;
 /** Schema versions this spikeloop reads. */
-const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4];
+const READABLE_VERSIONS: readonly number[] = [1, 2, 3, 4, 5];
 /** The tensor-file content name of a profile. */
 export const PROFILE_CONTENT_NAME = 'spikeloop-chip-profile';
 
@@ -99,6 +100,11 @@ const layerHeaderSchema = z.strictObject({
       strengthP: z.number().nonnegative().refine(Number.isFinite, 'must be finite').optional(),
     })
     .optional(),
+  /**
+   * The membrane capacitance's slope per unit of u the fit assumed, C(u) = C(0) (1 + capSlope u) (docs/MODEL.md §2,
+   * "Capacitance slope"); its E+ / E- are then the transistors' own. Absent = eq. (1)'s constant C.
+   */
+  capSlope: z.number().gt(-0.5).lt(0.5).optional(),
 });
 
 /** The JSON part of a profile (arrays excluded). */
@@ -152,6 +158,8 @@ export interface ChipProfileLayer {
   delay: Float64Array;
   /** E+ / E- against gate voltage (schema 2, calibrated layers); absent = the circuit's scalars. */
   reversal?: ReversalCurve;
+  /** The membrane capacitance's slope per unit of u its fit assumed (schema 5); absent = constant C. */
+  capSlope?: number;
 }
 
 export interface ChipProfile extends Omit<ProfileHeader, 'layers'> {
@@ -216,6 +224,7 @@ function layerHeader(l: ChipProfileLayer): ProfileHeader['layers'][number] {
     nmos: { ...l.nmos },
     pmos: { ...l.pmos },
     circuit: { ...l.circuit },
+    ...(l.capSlope !== undefined ? { capSlope: l.capSlope } : {}),
     ...(l.reversal
       ? {
           reversal: {

@@ -85,6 +85,8 @@ export async function refitGlobals(target: ProbeTarget, profile: ChipProfile, op
       ...(pl.reversal?.anchorN !== undefined && pl.reversal.anchorP !== undefined
         ? { gateReversal: { nmos: pl.reversal.anchorN, pmos: pl.reversal.anchorP } }
         : {}),
+      // So is one fitted with the membrane's capacitance slope (the slope is the array's; the drift refit keeps it).
+      ...(pl.capSlope ? { capSlope: pl.capSlope } : {}),
     });
     const fams = {
       nmos: familyFromMosfet(pl.nmos, ctx, pl.circuit.capacitance, t0),

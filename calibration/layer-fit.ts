@@ -34,6 +34,7 @@ import { levenbergMarquardt, solveSpd } from './lm.ts';
 import {
   crossingGradBuffers,
   excitatoryFromTime,
+  excitatoryTime,
   inhibitoryFromPairTime,
   neuronCrossing,
   neuronCrossingGrad,
@@ -93,6 +94,11 @@ export interface LayerFitInput {
    * `reversalShape`, REVERSAL_ANCHOR_VOLTS), instead of one E+ and one E- for every synapse. PNN only.
    */
   gateReversal?: { nmos: number; pmos: number };
+  /**
+   * The membrane capacitance's slope per unit of u, C(u) = C(0) (1 + capSlope u) (docs/MODEL.md §2), from the
+   * array's characterisation at the die's supply; absent = eq. (1)'s constant C. PNN only.
+   */
+  capSlope?: number;
 }
 
 /** Everything fitted for a layer; synapse arrays are per input (nIn), one per polarity. */
@@ -454,7 +460,9 @@ export class LayerFitter {
   }
 
   physics(globals: GlobalParams, theta: number): NeuronPhysics {
-    return this.state.ideal ? { ePlus: 1, eMinus: -1, theta: 1, ideal: true } : { ePlus: globals.ePlus, eMinus: globals.eMinus, theta, ideal: false };
+    return this.state.ideal
+      ? { ePlus: 1, eMinus: -1, theta: 1, ideal: true }
+      : { ePlus: globals.ePlus, eMinus: globals.eMinus, theta, ideal: false, capSlope: this.data.input.capSlope ?? 0 };
   }
 
   private kicks(globals: GlobalParams): { kN: number; kP: number } {
@@ -520,7 +528,7 @@ export class LayerFitter {
       }
       const gI = inhibitoryFromPairTime(tau, gE, u0, ph);
       if (!(gI > 0)) continue;
-      const tauE = ph.ideal ? (ph.theta - u0) / gE : Math.log((ph.ePlus - u0) / (ph.ePlus - ph.theta)) / gE;
+      const tauE = ph.ideal ? (ph.theta - u0) / gE : excitatoryTime(gE, u0, ph);
       const o = obsP[j];
       if (o.count >= o.volts.length) continue;
       o.volts[o.count] = vP;

@@ -11,6 +11,7 @@
  */
 
 import { dphi1, phi1, timeToThreshold } from '../models/solvers/exact.ts';
+import { slopedAdvance, slopedPartials, slopedTimeToThreshold } from '../models/solvers/sloped-membrane.ts';
 
 export interface NeuronInputs {
   /** Number of active inputs (entries used in the arrays below). */
@@ -33,10 +34,16 @@ export interface NeuronPhysics {
   eMinus: number;
   theta: number;
   ideal: boolean;
+  /**
+   * The membrane capacitance's slope per unit of u, C(u) = C(0) (1 + capSlope u) (models/solvers/sloped-membrane.ts);
+   * absent or 0 = eq. (1)'s constant C. Not used by the ideal model.
+   */
+  capSlope?: number;
 }
 
 /** Spike crossing time of one neuron (no delay), +Infinity when it never reaches theta. */
 export function neuronCrossing(inp: NeuronInputs, p: NeuronPhysics): number {
+  if (p.capSlope && !p.ideal) return slopedCrossing(inp, p, p.capSlope);
   const { count, times, gE, gI, kick, fE, fI } = inp;
   const { ePlus, eMinus, theta, ideal } = p;
   let u = 0;
@@ -78,8 +85,9 @@ export interface CrossingGrad {
   dTheta: number;
   dEPlus: number;
   dEMinus: number;
-  /** Forward trace (u, G, A after each applied event). */
+  /** Forward trace (u, G, A after each applied event; uEnd: u at the end of the interval that follows it). */
   u: Float64Array;
+  uEnd: Float64Array;
   G: Float64Array;
   A: Float64Array;
 }
@@ -95,6 +103,7 @@ export function crossingGradBuffers(maxInputs: number): CrossingGrad {
     dEPlus: 0,
     dEMinus: 0,
     u: new Float64Array(n),
+    uEnd: new Float64Array(n),
     G: new Float64Array(n),
     A: new Float64Array(n),
   };
@@ -108,6 +117,7 @@ export function crossingGradBuffers(maxInputs: number): CrossingGrad {
  * kick alone lifts over threshold, has zero derivatives.
  */
 export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: CrossingGrad): number {
+  if (p.capSlope && !p.ideal) return slopedCrossingGrad(inp, p, p.capSlope, out);
   const { count, times, gE, gI, kick, fE, fI } = inp;
   const { ePlus, eMinus, theta, ideal } = p;
   const { u: trU, G: trG, A: trA, dgE, dgI, dfE, dfI } = out;
@@ -183,24 +193,141 @@ export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: Cro
   return T;
 }
 
+/** `neuronCrossing` with a sloped membrane capacitance: each interval by sloped-membrane.ts. */
+function slopedCrossing(inp: NeuronInputs, p: NeuronPhysics, k: number): number {
+  const { count, times, gE, gI, kick, fE, fI } = inp;
+  const { ePlus, eMinus, theta } = p;
+  let u = 0;
+  let G = 0;
+  let A = 0;
+  let tPrev = 0;
+  for (let j = 0; j < count; j++) {
+    const t = times[j];
+    if (j > 0 && t > tPrev) {
+      const d = t - tPrev;
+      const s = slopedTimeToThreshold(u, G, A, theta, k);
+      if (s <= d) return tPrev + s;
+      u = slopedAdvance(u, d, G, A, k);
+    }
+    G += gE[j] + gI[j];
+    A += gE[j] * ePlus * (fE ? fE[j] : 1) + gI[j] * eMinus * (fI ? fI[j] : 1);
+    u += kick[j];
+    if (u >= theta) return t;
+    tPrev = t;
+  }
+  if (count === 0) return Infinity;
+  const s = slopedTimeToThreshold(u, G, A, theta, k);
+  return s < Infinity ? tPrev + s : Infinity;
+}
+
+const partials = { du0: 0, dA: 0, dG: 0 };
+
+/**
+ * `neuronCrossingGrad` with a sloped membrane capacitance: the same reverse sweep, each interval's
+ * partials from the implicit end state F(u0, u1) = d (sloped-membrane.ts `slopedPartials`), and
+ * dT/du(T) = -(1 + k theta) / (A - G theta) at the crossing.
+ */
+function slopedCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, k: number, out: CrossingGrad): number {
+  const { count, times, gE, gI, kick, fE, fI } = inp;
+  const { ePlus, eMinus, theta } = p;
+  const { u: trU, uEnd, G: trG, A: trA, dgE, dgI, dfE, dfI } = out;
+  dgE.fill(0, 0, count);
+  dgI.fill(0, 0, count);
+  dfE.fill(0, 0, count);
+  dfI.fill(0, 0, count);
+  out.dTheta = 0;
+  out.dEPlus = 0;
+  out.dEMinus = 0;
+  let u = 0;
+  let G = 0;
+  let A = 0;
+  let tPrev = 0;
+  let kc = -1;
+  let T = Infinity;
+  for (let j = 0; j < count; j++) {
+    const t = times[j];
+    if (j > 0) {
+      if (t > tPrev) {
+        const s = slopedTimeToThreshold(u, G, A, theta, k);
+        if (s <= t - tPrev) {
+          T = tPrev + s;
+          kc = j - 1;
+          break;
+        }
+        u = slopedAdvance(u, t - tPrev, G, A, k);
+      }
+      uEnd[j - 1] = u;
+    }
+    G += gE[j] + gI[j];
+    A += gE[j] * ePlus * (fE ? fE[j] : 1) + gI[j] * eMinus * (fI ? fI[j] : 1);
+    u += kick[j];
+    trU[j] = u;
+    trG[j] = G;
+    trA[j] = A;
+    if (u >= theta) return t;
+    tPrev = t;
+  }
+  if (count === 0) return Infinity;
+  if (kc < 0) {
+    const s = slopedTimeToThreshold(u, G, A, theta, k);
+    if (!(s < Infinity)) return Infinity;
+    T = tPrev + s;
+    kc = count - 1;
+  }
+  const rate = (trA[kc] - trG[kc] * theta) / (1 + k * theta);
+  let lam = -1 / rate;
+  out.dTheta = 1 / rate;
+  let cg = 0;
+  let ca = 0;
+  let dEp = 0;
+  let dEm = 0;
+  for (let j = kc; j >= 0; j--) {
+    slopedPartials(trU[j], j === kc ? theta : uEnd[j], trG[j], trA[j], k, partials);
+    cg += lam * partials.dG;
+    ca += lam * partials.dA;
+    lam *= partials.du0;
+    const fe = fE ? fE[j] : 1;
+    const fi = fI ? fI[j] : 1;
+    dgE[j] = cg + ca * ePlus * fe;
+    dgI[j] = cg + ca * eMinus * fi;
+    dEp += ca * gE[j] * fe;
+    dEm += ca * gI[j] * fi;
+    dfE[j] = ca * gE[j] * ePlus;
+    dfI[j] = ca * gI[j] * eMinus;
+  }
+  out.dEPlus = dEp;
+  out.dEMinus = dEm;
+  return T;
+}
+
 /**
  * Conductance (or, ideal, drive) of an excitatory synapse firing its neuron alone after `tau`
  * (spike time minus switch-on minus delay), starting from the kick `u0`:
  * PNN: tau = ln((E+ - u0)/(E+ - theta)) / g; ideal: tau = (theta - u0) / w. NaN when impossible.
+ * With a capacitance slope k: tau = ((1 + k E+) ln((E+ - u0)/(E+ - theta)) - k (theta - u0)) / g.
  */
 export function excitatoryFromTime(tau: number, u0: number, p: NeuronPhysics): number {
   if (!(tau > 0)) return NaN;
   if (p.ideal) return (p.theta - u0) / tau;
   if (!(p.ePlus > p.theta) || u0 >= p.theta) return NaN;
-  return Math.log((p.ePlus - u0) / (p.ePlus - p.theta)) / tau;
+  return excitatoryTime(1, u0, p) / tau;
+}
+
+/** Time for an excitatory synapse of conductance g alone to fire its neuron from `u0` (PNN; the inverse of excitatoryFromTime). */
+export function excitatoryTime(g: number, u0: number, p: NeuronPhysics): number {
+  const { ePlus, theta } = p;
+  const k = p.capSlope ?? 0;
+  const L = Math.log((ePlus - u0) / (ePlus - theta));
+  return k === 0 ? L / g : ((1 + k * ePlus) * L - k * (theta - u0)) / g;
 }
 
 /** Firing time of an NMOS + PMOS pair switched on together (module-level: this runs per sweep sample and fit step). */
-function pairTime(gE: number, gI: number, ePlus: number, eMinus: number, theta: number, u0: number): number {
+function pairTime(gE: number, gI: number, ePlus: number, eMinus: number, theta: number, u0: number, k: number): number {
   const G = gE + gI;
   const U = (gE * ePlus + gI * eMinus) / G;
   if (!(U > theta)) return Infinity;
-  return Math.log((U - u0) / (U - theta)) / G;
+  const L = Math.log((U - u0) / (U - theta));
+  return k === 0 ? L / G : ((1 + k * U) * L - k * (theta - u0)) / G;
 }
 
 /**
@@ -216,19 +343,24 @@ export function inhibitoryFromPairTime(tau: number, gE: number, u0: number, p: N
     const wI = (gE * ePlus - (theta - u0) / tau) / -eMinus;
     return wI >= 0 ? wI : NaN;
   }
-  if (pairTime(gE, 0, ePlus, eMinus, theta, u0) >= tau) return NaN;
+  const k = p.capSlope ?? 0;
+  if (pairTime(gE, 0, ePlus, eMinus, theta, u0, k) >= tau) return NaN;
   // U > theta  <=>  gI < gE (E+ - theta) / (theta - E-)
   const hi = (gE * (ePlus - theta)) / (theta - eMinus);
   let lo = 0;
   let up = hi;
   let x = guess > 0 && guess < hi ? guess : 0.5 * hi;
   for (let it = 0; it < 40; it++) {
-    const t = pairTime(gE, x, ePlus, eMinus, theta, u0);
+    const t = pairTime(gE, x, ePlus, eMinus, theta, u0, k);
     if (t > tau) up = x;
     else lo = x;
     const G = gE + x;
     const U = (gE * ePlus + x * eMinus) / G;
-    const deriv = ((eMinus - U) * (u0 - theta)) / ((U - u0) * (U - theta)) / (G * G) - t / G;
+    // t G = (1 + k U) L - k (theta - u0), with dU/dx = (E- - U) / G and dL/dU = (u0 - theta) / ((U - u0)(U - theta)).
+    const deriv =
+      k === 0
+        ? ((eMinus - U) * (u0 - theta)) / ((U - u0) * (U - theta)) / (G * G) - t / G
+        : ((((u0 - theta) / ((U - u0) * (U - theta))) * (1 + k * U) + k * Math.log((U - u0) / (U - theta))) * (eMinus - U)) / (G * G) - t / G;
     let next = x - (t - tau) / deriv;
     if (!(next > lo && next < up) || !Number.isFinite(next)) next = 0.5 * (lo + up);
     if (Math.abs(next - x) <= 1e-12 * Math.max(x, 1e-12)) return next;

@@ -6,7 +6,8 @@
  * Why the drive and not the conductance: a SPICE die has no conductance to compare with, only
  * currents I(Vg, v) and a membrane capacitance C(v). At u = 0.5 both sides are a rate of change of
  * u, so the comparison needs no model of the die: the profile's g (E - 0.5) (LayerCodeRule, the
- * drive the code mapping matches), against -I(v_mid) t0 / (C(v_mid) (V_rest - V_th)). Timing errors
+ * drive the code mapping matches, over 1 + k / 2 when the fit carried the capacitance slope k), against
+ * -I(v_mid) t0 / (C(v_mid) (V_rest - V_th)). Timing errors
  * on held-out patterns mix every synapse of a pattern; this says how right each one is.
  */
 
@@ -38,6 +39,8 @@ export function spiceDriveError(chip: SpiceChip, profile: ChipProfile, drivenPer
     const { vRest, vThreshold } = chip.neuronVoltages(l);
     const swing = vRest - vThreshold;
     const vMid = vRest - 0.5 * swing;
+    // A profile fitted with the membrane's capacitance slope divides its drive by 1 + k u: at mid-swing, 1 + k / 2.
+    const slopeAtMid = 1 + 0.5 * (profile.layers[l].capSlope ?? 0);
     for (const [pol, name] of [
       [0, 'nmos'],
       [1, 'pmos'],
@@ -53,7 +56,7 @@ export function spiceDriveError(chip: SpiceChip, profile: ChipProfile, drivenPer
             // The current into the membrane lowers u: an NMOS (negative current) raises it.
             const truth = -synapseCurrent(m, k, vMid) * perSecond;
             if (truth === 0) continue;
-            const e = (rule.conductanceAt(r, k, code) * ((pol === 0 ? ePlus : eMinus) - 0.5)) / truth - 1;
+            const e = (rule.conductanceAt(r, k, code) * ((pol === 0 ? ePlus : eMinus) - 0.5)) / slopeAtMid / truth - 1;
             errs.push(Math.abs(e));
             signed[pol].push(e);
           }

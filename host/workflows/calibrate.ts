@@ -7,7 +7,7 @@
  */
 
 import path from 'node:path';
-import { calibrateChip, DEFAULT_ADAPTIVE, type CalibrateChipOptions, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
+import { calibrateChip, DEFAULT_ADAPTIVE, REST_SHIFT_VOLTS, type CalibrateChipOptions, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
 import { meanSensorReading } from '../../calibration/sensor-reading.ts';
 import { loadChipProfile, saveChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
 import { refitGlobals, type DriftRefitResult } from '../../calibration/drift-refit.ts';
@@ -21,6 +21,8 @@ import { lineChart, scatterPlot } from '../report/svg-plot.ts';
 import { openRunDir } from '../runs/run-dir.ts';
 import { renderTable } from '../ui/table.ts';
 import { chipLayer } from '../../calibration/chip-mapping.ts';
+import type { LayerGeometry } from '../../models/chips/chip-backend.ts';
+import { NOMINAL_CIRCUIT } from '../../models/chips/sky130-nominal.ts';
 
 export const PROFILE_FILE = 'profile.slp';
 
@@ -40,6 +42,11 @@ export interface CalibrateWorkflowOptions {
   workers?: number;
   /** How much fitting the full mode does (calibrateChip's options of the same names; default: all of it). */
   fit?: Pick<CalibrateChipOptions, 'polishMaxInputs' | 'restShiftVolts' | 'gateReversal'>;
+  /**
+   * The membrane capacitance's slope the fit carries (full mode): per layer, or 'spice' to characterise the nominal sky130
+   * array at the measured supply and temperature (models/chips/spice/membrane-slope.ts); default none (constant C).
+   */
+  capSlope?: readonly number[] | 'spice';
   signal?: AbortSignal;
   print?: (line: string) => void;
   onProgress?: (stage: string, done: number, total: number) => void;
@@ -65,6 +72,8 @@ export interface CalibrateSummary {
   e_minus: number;
   /** Whether the fit carried each transistor's E at its own gate (`--gate-reversal`). */
   gate_reversal?: boolean;
+  /** Per layer, the membrane capacitance's slope the fit carried (absent: constant C). */
+  cap_slope?: number[];
   timer_offset_ticks: number;
   probes: number;
   seconds: number;
@@ -319,6 +328,9 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
       print(
         `spikeloop calibrate: ${info.chipId} (${[info.layers[0]!.inputs, ...info.layers.map((l) => l.outputs)].join('-')}), ${status.supplyV.toFixed(3)} V, ${status.temperatureC.toFixed(1)} C; run folder ${run.path}`,
       );
+      const capSlope = opts.capSlope === 'spice' ? await characterisedSlopes(target.layers, status, opts) : opts.capSlope;
+      if (capSlope && capSlope.length !== info.layers.length)
+        throw new RangeError(`--cap-slope gives ${capSlope.length} slopes; the chip has ${info.layers.length} layers (one per layer, or spice)`);
       const res = await calibrateChip(target, {
         chipId: info.chipId,
         boardId: info.boardId,
@@ -329,6 +341,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         seed: opts.seed,
         sizes: opts.sizes,
         ...opts.fit,
+        ...(capSlope ? { capSlope } : {}),
         ...(opts.adaptive ? { adaptive: DEFAULT_ADAPTIVE } : {}),
         workers: opts.workers,
         signal: opts.signal,
@@ -348,6 +361,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         e_plus: res.globals.ePlus,
         e_minus: res.globals.eMinus,
         gate_reversal: opts.fit?.gateReversal ?? false,
+        ...(capSlope ? { cap_slope: [...capSlope] } : {}),
         timer_offset_ticks: res.profile.global.timerOffsetTicks,
         probes: res.probes.fit + res.probes.heldOut,
         seconds,
@@ -492,4 +506,23 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         : `nothing was fitted yet; run the same command again (the same --out ${opts.out} is taken when the run left no results, else choose a new one)`,
     );
   }
+}
+
+/** The nominal sky130 array's membrane slope per layer at the chip's measured supply and temperature (SPICE, cached). */
+async function characterisedSlopes(
+  layers: readonly LayerGeometry[],
+  status: { supplyV: number; temperatureC: number },
+  opts: CalibrateWorkflowOptions,
+): Promise<number[]> {
+  opts.print?.(
+    `spikeloop calibrate: characterising the membrane's capacitance at ${status.supplyV.toFixed(3)} V, ${status.temperatureC.toFixed(1)} C (SPICE, cached)`,
+  );
+  const { characteriseCapSlopes } = await import('../../models/chips/spice/membrane-slope.ts');
+  const shifts = opts.fit?.restShiftVolts ?? REST_SHIFT_VOLTS;
+  return characteriseCapSlopes({
+    supply: status.supplyV,
+    temperatureC: status.temperatureC,
+    geometry: layers,
+    vTop: NOMINAL_CIRCUIT.vRest + Math.max(0, ...shifts),
+  });
 }

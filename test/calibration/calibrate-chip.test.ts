@@ -160,6 +160,15 @@ describe('calibrateChip on the behavioural mock', () => {
     }
   });
 
+  it('refuses a capacitance slope that is not a few per cent over the swing', async () => {
+    const chip = new IdealChip({ seed: 1, sizes: [4, 2] });
+    for (const k of [0.7, Number.NaN]) {
+      await expect(calibrateChip(backendTarget(chip), { chipId: chip.chipId, temperatureC: 27, supplyV: 1.8, capSlope: [k] })).rejects.toThrow(
+        /capSlope\[0\] must be finite and within \(-0\.5, 0\.5\)/,
+      );
+    }
+  });
+
   it('refuses layers that do not exist', async () => {
     const chip = new IdealChip({ seed: 1, sizes: [4, 2] });
     await expect(calibrateChip(backendTarget(chip), { chipId: chip.chipId, temperatureC: 27, supplyV: 1.8, layers: [3] })).rejects.toThrow(

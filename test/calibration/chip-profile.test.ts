@@ -58,6 +58,16 @@ describe('chip profile files', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
+  it("keeps a layer's membrane capacitance slope, and refuses one out of range", () => {
+    const p = sample();
+    p.layers[1].capSlope = 0.0052;
+    const q = decodeChipProfile(bytes(p), 'mem');
+    expect(q.layers[1].capSlope).toBe(0.0052);
+    expect(q.layers[0].capSlope).toBeUndefined();
+    p.layers[1].capSlope = 0.7;
+    expect(() => encodeChipProfile(p)).toThrow(/capSlope/);
+  });
+
   it('property: any finite parameters round-trip exactly', () => {
     const f64 = (n: number) => fc.float64Array({ minLength: n, maxLength: n, noNaN: true, noDefaultInfinity: true });
     fc.assert(
@@ -127,7 +137,7 @@ describe('chip profile files', () => {
     const fitted = { ePlus: 6.2, eMinus: -3.1, shapeN: 0.4, shapeP: 1.3 };
     p.layers[0].reversal = reversalCurveFor(fitted, { nmos: [0.55, 0.6], pmos: [1.1, 1.15] }, undefined, { nmos: 0.55, pmos: 1.1 });
     const q = decodeChipProfile(bytes(p), 'mem');
-    expect(q.schemaVersion).toBe(4);
+    expect(q.schemaVersion).toBe(PROFILE_SCHEMA_VERSION);
     expect(q.layers[0].reversal!.anchorN).toBe(0.55);
     expect(q.layers[0].reversal!.anchorP).toBe(1.1);
     expect(q.layers[0].reversal!.strengthN).toBe(0.4);

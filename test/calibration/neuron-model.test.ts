@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crossingGradBuffers, excitatoryFromTime, inhibitoryFromPairTime, neuronCrossing, neuronCrossingGrad } from '../../calibration/neuron-model.ts';
+import {
+  crossingGradBuffers,
+  excitatoryFromTime,
+  excitatoryTime,
+  inhibitoryFromPairTime,
+  neuronCrossing,
+  neuronCrossingGrad,
+} from '../../calibration/neuron-model.ts';
 import { makeLayer } from '../../models/neuron/layer.ts';
 import { exactForward } from '../../models/solvers/exact.ts';
 
@@ -123,6 +130,111 @@ describe('single-neuron model', () => {
     );
   });
 
+  it('with a sloped membrane capacitance, crosses where Runge-Kutta integration of (1 + k u) du/dt = A - G u does', () => {
+    fc.assert(
+      fc.property(...neuronCase(0, 1), fc.double({ min: -0.1, max: 0.1, noNaN: true }), (inputs, ePlus, eMinus, theta, _ideal, capSlope) => {
+        const s = [...inputs].sort((a, b) => a.t - b.t);
+        const got = neuronCrossing(neuronInputs(s), { ePlus, eMinus, theta, ideal: false, capSlope });
+        // The reference: RK4 steps of at most 1e-3 between events, kicks at them, the crossing by linear interpolation of the last step.
+        let u = 0;
+        let G = 0;
+        let A = 0;
+        let crossed = Infinity;
+        const rate = (x: number) => (A - G * x) / (1 + capSlope * x);
+        const ends = [...s.map((x) => x.t), s[s.length - 1].t + 40];
+        for (let j = 0; j < s.length && crossed === Infinity; j++) {
+          G += s[j].gE + s[j].gI;
+          A += s[j].gE * ePlus + s[j].gI * eMinus;
+          u += s[j].k;
+          if (u >= theta) {
+            crossed = s[j].t;
+            break;
+          }
+          const n = Math.ceil((ends[j + 1] - ends[j]) / 1e-3);
+          const h = (ends[j + 1] - ends[j]) / n;
+          for (let q = 0; q < n && h > 0; q++) {
+            const a = rate(u);
+            const b = rate(u + 0.5 * h * a);
+            const c = rate(u + 0.5 * h * b);
+            const e = rate(u + h * c);
+            const next = u + (h / 6) * (a + 2 * b + 2 * c + e);
+            if (next >= theta) {
+              crossed = ends[j] + h * (q + (theta - u) / (next - u));
+              break;
+            }
+            u = next;
+          }
+        }
+        if (crossed === Infinity) expect(got).toBeGreaterThan(ends[ends.length - 2] + 39);
+        else expect(Math.abs(got - crossed)).toBeLessThan(1e-5 * (1 + crossed));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('with a sloped membrane capacitance, its gradients match central finite differences', () => {
+    fc.assert(
+      fc.property(...neuronCase(0.05, 0.5), fc.double({ min: -0.1, max: 0.1, noNaN: true }), (inputs, ePlus, eMinus, theta, _ideal, capSlope) => {
+        const s = [...inputs].sort((a, b) => a.t - b.t);
+        const inp = {
+          ...neuronInputs(s),
+          fE: Float64Array.from(s, (_, j) => 1 + 0.05 * Math.sin(j)),
+          fI: Float64Array.from(s, (_, j) => 1 - 0.04 * Math.cos(j)),
+        };
+        const phys = { ePlus, eMinus, theta, ideal: false, capSlope };
+        const buf = crossingGradBuffers(s.length);
+        const T = neuronCrossingGrad(inp, phys, buf);
+        expect(T).toBe(neuronCrossing(inp, phys));
+        if (!Number.isFinite(T)) return;
+        const h = 1e-6;
+        const fd = (apply: (sign: number) => void): number => {
+          apply(1);
+          const a = neuronCrossing(inp, phys);
+          apply(-1);
+          const b = neuronCrossing(inp, phys);
+          apply(0);
+          return (a - b) / (2 * h);
+        };
+        const tol = (x: number, y: number) => Math.abs(x - y) <= 1e-4 * (1 + Math.abs(y));
+        let bad = 0;
+        for (let k = 0; k < s.length; k++) {
+          for (const [arr, grad] of [
+            [inp.gE, buf.dgE],
+            [inp.gI, buf.dgI],
+            [inp.fE, buf.dfE],
+            [inp.fI, buf.dfI],
+          ] as const) {
+            const g0 = arr[k];
+            if (
+              !tol(
+                grad[k],
+                fd((sg) => (arr[k] = g0 + sg * h)),
+              )
+            )
+              bad++;
+          }
+        }
+        for (const [key, grad] of [
+          ['theta', buf.dTheta],
+          ['ePlus', buf.dEPlus],
+          ['eMinus', buf.dEMinus],
+        ] as const) {
+          const v0 = phys[key];
+          if (
+            !tol(
+              grad,
+              fd((sg) => (phys[key] = v0 + sg * h)),
+            )
+          )
+            bad++;
+        }
+        // A sample on a kink (its crossing interval changes within +-h) would show here; the random cases have none.
+        expect(bad).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("with each input's own E (fE, fI) matches the exact solver on synapses split between two wider reversal potentials", () => {
     // A synapse (g, E) acts as a at E1 plus b at E2 with a + b = g and a E1 + b E2 = g E (E2 <= E <= E1): the
     // exact solver, which knows one E+ and one E- per layer, is then the reference for per-input E.
@@ -223,5 +335,29 @@ describe('single-neuron model', () => {
     }
     // Faster than the excitatory synapse alone allows: no solution.
     expect(inhibitoryFromPairTime(0.01, 1, 0, { ePlus: 9.5, eMinus: -6, theta: 1, ideal: false })).toBeNaN();
+  });
+
+  it('with a capacitance slope, inverts single and paired synapses against the sloped crossing', () => {
+    const one = (g: number[], gi: number[], u0: number) => ({
+      count: 1,
+      times: Float64Array.of(0),
+      gE: Float64Array.from(g),
+      gI: Float64Array.from(gi),
+      kick: Float64Array.of(u0),
+    });
+    for (const [gE, gI, ePlus, eMinus, theta, u0, capSlope] of [
+      [1.2, 0.3, 9.5, -6.25, 1, 0, 0.025],
+      [0.8, 0.5, 5.5, -4, 1.03, -0.5, 0.06],
+      [2, 0.05, 12, -8, 0.97, 0.002, -0.04],
+    ]) {
+      const phys = { ePlus, eMinus, theta, ideal: false, capSlope };
+      const tE = neuronCrossing(one([gE], [0], u0), phys);
+      expect(excitatoryFromTime(tE, u0, phys)).toBeCloseTo(gE, 10);
+      expect(excitatoryTime(gE, u0, phys)).toBeCloseTo(tE, 12);
+      const tPair = neuronCrossing(one([gE], [gI], u0), phys);
+      expect(inhibitoryFromPairTime(tPair, gE, u0, phys)).toBeCloseTo(gI, 8);
+      // The slope matters at this precision: ignoring it misreads the conductance.
+      expect(Math.abs(excitatoryFromTime(tE, u0, { ...phys, capSlope: 0 }) - gE)).toBeGreaterThan(1e-4);
+    }
   });
 });

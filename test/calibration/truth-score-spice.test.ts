@@ -53,6 +53,13 @@ describe('spiceDriveError', () => {
       const s = spiceDriveError(chip, stronger);
       expect(1 + s.meanNmos).toBeCloseTo(1.05 * (1 + base.meanNmos), 10);
       expect(s.meanPmos).toBeCloseTo(base.meanPmos, 12);
+
+      // A profile fitted with a capacitance slope k divides its drive by 1 + k u: at mid-swing by 1 + k / 2.
+      const sloped = nominal(chip);
+      sloped.layers[0].capSlope = 0.02;
+      const c = spiceDriveError(chip, sloped);
+      expect(1 + c.meanNmos).toBeCloseTo((1 + base.meanNmos) / 1.01, 10);
+      expect(1 + c.meanPmos).toBeCloseTo((1 + base.meanPmos) / 1.01, 10);
     },
     LONG,
   );

@@ -23,6 +23,7 @@ export const examples = [
   "spikeloop calibrate --device 'mock:behavioral?seed=7&geometry=32-16-8' --out runs/cal-7",
   "spikeloop calibrate --device 'mock:behavioral?seed=7&geometry=32-16-8' --out runs/cal-7 --quick",
   "spikeloop calibrate --device 'mock:spice?seed=3&mode=table' --out runs/cal-spice --json",
+  "spikeloop calibrate --device 'mock:spice?seed=3&mode=table' --out runs/cal-spice-c --gate-reversal --cap-slope spice",
   'spikeloop calibrate --device serial:/dev/ttyACM0 --out runs/chip-a --layers 2',
 ];
 
@@ -58,6 +59,21 @@ export const options = {
   gateReversal: flag(
     "fit each transistor's reversal potential at its own effective gate, shaped by the sky130 card's E(Vg) and anchored by the fitted E+ and E- (sky130 dies: on SPICE dies it lowered the held-out error where an input's NMOS and PMOS rows nearly cancel); the profile records it and --quick keeps it",
   ),
+  capSlope: {
+    type: 'string',
+    placeholder: 'spice|K[,K...]',
+    description:
+      "the membrane capacitance's slope per unit of u the fit carries, C(u) = C(0) (1 + K u): spice characterises the nominal sky130 array at the measured supply and temperature (SPICE, cached), or give one K per layer; the fitted E+ and E- are then the transistors' own (default: constant C)",
+    schema: z
+      .string()
+      .regex(/^(spice|-?\d*\.?\d+(e-?\d+)?(,-?\d*\.?\d+(e-?\d+)?)*)$/, 'expected spice, or one slope per layer like 0.0015,0.005')
+      .transform((v) => (v === 'spice' ? ('spice' as const) : v.split(',').map(Number)))
+      .refine(
+        (v) => v === 'spice' || v.every((k) => Math.abs(k) < 0.5),
+        'each slope must lie within (-0.5, 0.5) per unit of u (the arrays measured are near 0.005)',
+      )
+      .optional(),
+  },
   timeout: timeoutOption,
   workers: workersOption,
 } satisfies OptionsSpec;
@@ -68,6 +84,7 @@ export function check(o: ParsedOptions<typeof options>): string | undefined {
   if (o.adaptive && o.quick) return '--adaptive goes with a full calibration; --quick refits only the globals';
   if (o.sweepRepeats !== undefined && o.quick) return '--sweep-repeats goes with a full calibration; --quick measures no sweeps';
   if (o.gateReversal && o.quick) return '--gate-reversal goes with a full calibration; --quick keeps what the profile was fitted with';
+  if (o.capSlope && o.quick) return '--cap-slope goes with a full calibration; --quick keeps the slope the profile was fitted with';
   return undefined;
 }
 
@@ -101,6 +118,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
       workers: o.workers,
       sizes: o.sweepRepeats !== undefined ? { sweepRepeats: o.sweepRepeats } : undefined,
       ...(o.gateReversal ? { fit: { gateReversal: true } } : {}),
+      ...(o.capSlope ? { capSlope: o.capSlope } : {}),
       signal: ctx.signal,
       print: ctx.print,
       deviceUri: o.device,

@@ -78,6 +78,18 @@ function checkSpiceSizes(sizes: readonly number[], mode: SpiceMode): void {
   }
 }
 
+/** An engine's identity, for cache keys (starts no simulator for ngspice: asks the binary). */
+export async function spiceEngineVersion(engine: EngineKind, ngspicePath?: string): Promise<string> {
+  if (engine === 'wasm') {
+    const { eecircuitVersion } = await import('./sky130-models.ts');
+    return `eecircuit-engine@${eecircuitVersion()}`;
+  }
+  const { NgspiceEngine } = await import('./ngspice-engine.ts');
+  const e = await NgspiceEngine.start(ngspicePath ?? findNgspice()!);
+  await e.close();
+  return e.version;
+}
+
 export class SpiceChip implements ChipBackend {
   readonly chipId: string;
   readonly geometry: readonly LayerGeometry[];
@@ -169,7 +181,7 @@ export class SpiceChip implements ChipBackend {
   private async characterise(cacheDir: string | undefined): Promise<void> {
     const setup: TableSetup = {
       run: (n) => this.pool.run(n),
-      engineVersion: await this.engineVersion(),
+      engineVersion: await spiceEngineVersion(this.engine, this.poolOptions.ngspicePath),
       cacheDir,
       design: this.design,
       supply: this.die.supplyV,
@@ -188,18 +200,6 @@ export class SpiceChip implements ChipBackend {
     for (layer = 0; layer < this.geometry.length; layer++) {
       this.trips.push(await characteriseTripPoints(setup, this.mismatch[layer].inverterDvth));
     }
-  }
-
-  /** The engine's identity, for cache keys (starts no simulator for ngspice: asks the binary). */
-  private async engineVersion(): Promise<string> {
-    if (this.engine === 'wasm') {
-      const { eecircuitVersion } = await import('./sky130-models.ts');
-      return `eecircuit-engine@${eecircuitVersion()}`;
-    }
-    const { NgspiceEngine } = await import('./ngspice-engine.ts');
-    const e = await NgspiceEngine.start(this.poolOptions.ngspicePath ?? findNgspice()!);
-    await e.close();
-    return e.version;
   }
 
   private horizonSeconds(l: number): number {

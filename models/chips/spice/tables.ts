@@ -121,6 +121,14 @@ export interface TableLayerInputs {
   kicks?: boolean;
 }
 
+/** A layer's membrane capacitance on the drain grid (farads): the MIM capacitor, the base load and every row's junctions. */
+export function membraneCapacitanceCurve(p: Parasitics, g: LayerGeometry, mim: number): Float64Array {
+  let nN = 0;
+  for (let r = 0; r < g.rowInput.length; r++) if (g.rowPolarity[r] === NMOS) nN++;
+  const nP = g.rowInput.length - nN;
+  return p.capBase.map((c, k) => mim + c + nN * p.capRowN[k] + nP * p.capRowP[k]);
+}
+
 export function buildTableLayer(t: DeviceTables, x: TableLayerInputs): TableLayerModel {
   const g = x.geometry;
   const rows = g.rowInput.length;
@@ -144,7 +152,7 @@ export function buildTableLayer(t: DeviceTables, x: TableLayerInputs): TableLaye
   }
   const nP = rows - nN;
   const p = t.parasitics;
-  const capacitance = p.capBase.map((c, k) => x.capacitance + c + nN * p.capRowN[k] + nP * p.capRowP[k]);
+  const capacitance = membraneCapacitanceCurve(p, g, x.capacitance);
   const leak = p.leakBase.map((c, k) => c + nN * p.leakRowN[k] + nP * p.leakRowP[k]);
   // The precharge switch's injection lands on the whole membrane: the start moves by Q / C(vRest).
   const vStart = t.release ? x.vRest + onGridValue(t.release.vr, t.release.charge, x.vRest) / onGridValue(p.vd, capacitance, x.vRest) : x.vRest;

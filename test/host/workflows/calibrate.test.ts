@@ -91,6 +91,30 @@ describe('calibrate workflow over a device link', () => {
     expect(keep(p2)).toEqual(keep(p));
   }, 120_000);
 
+  it("with capSlope 'spice', characterises the membrane at the measured supply, records the slope per layer, and a quick refit keeps it", async () => {
+    const out = join(root, 'cap-slope');
+    const lines: string[] = [];
+    const s = await runCalibrateWorkflow(device, {
+      out,
+      capSlope: 'spice',
+      print: (l) => lines.push(l),
+      sizes: { patternsPerConfig: 48, heldOutPatterns: 32 },
+    });
+    expect(lines.some((l) => /characterising the membrane's capacitance at 1\.\d{3} V/.test(l))).toBe(true);
+    expect(s.cap_slope).toHaveLength(2);
+    for (const k of s.cap_slope!) {
+      expect(k).toBeGreaterThan(0);
+      expect(k).toBeLessThan(0.05);
+    }
+    const p = await loadChipProfile(s.profile, { chipId: device.info.chipId });
+    expect(p.layers.map((l) => l.capSlope)).toEqual(s.cap_slope);
+    const q = await runCalibrateWorkflow(device, { out, quick: true });
+    const p2 = await loadChipProfile(q.profile, { chipId: device.info.chipId });
+    expect(p2.layers.map((l) => l.capSlope)).toEqual(s.cap_slope);
+    // One slope per layer, or none.
+    await expect(runCalibrateWorkflow(device, { out: join(root, 'cap-slope-2'), capSlope: [0.001] })).rejects.toThrow(/gives 1 slopes; the chip has 2 layers/);
+  }, 240_000);
+
   it('refuses a quick refit from another chip profile before touching the run folder', async () => {
     const other = await ChipDevice.open('mock:behavioral?seed=516&geometry=8-4-2');
     try {
