@@ -13,6 +13,9 @@
 import { dphi1, phi1, timeToThreshold } from '../models/solvers/exact.ts';
 import { slopedAdvance, slopedPartials, slopedTimeToThreshold } from '../models/solvers/sloped-membrane.ts';
 
+/** The sloped reverse sweep's per-interval partials (one buffer: this runs per sample and fit step). */
+const partials = { du0: 0, dA: 0, dG: 0 };
+
 export interface NeuronInputs {
   /** Number of active inputs (entries used in the arrays below). */
   count: number;
@@ -43,9 +46,10 @@ export interface NeuronPhysics {
 
 /** Spike crossing time of one neuron (no delay), +Infinity when it never reaches theta. */
 export function neuronCrossing(inp: NeuronInputs, p: NeuronPhysics): number {
-  if (p.capSlope && !p.ideal) return slopedCrossing(inp, p, p.capSlope);
   const { count, times, gE, gI, kick, fE, fI } = inp;
   const { ePlus, eMinus, theta, ideal } = p;
+  // With a capacitance slope each interval goes through sloped-membrane.ts (eq. (1c)); without, eqs. (2)-(3).
+  const cs = ideal ? 0 : (p.capSlope ?? 0);
   let u = 0;
   let G = 0;
   let A = 0;
@@ -54,10 +58,12 @@ export function neuronCrossing(inp: NeuronInputs, p: NeuronPhysics): number {
     const t = times[k];
     if (k > 0 && t > tPrev) {
       const d = t - tPrev;
-      const s = timeToThreshold(u, G, A, theta);
+      const s = cs === 0 ? timeToThreshold(u, G, A, theta) : slopedTimeToThreshold(u, G, A, theta, cs);
       if (s <= d) return tPrev + s;
-      const z = G * d;
-      u = u * Math.exp(-z) + A * d * phi1(z);
+      if (cs === 0) {
+        const z = G * d;
+        u = u * Math.exp(-z) + A * d * phi1(z);
+      } else u = slopedAdvance(u, d, G, A, cs);
     }
     if (!ideal) G += gE[k] + gI[k];
     A += gE[k] * ePlus * (fE ? fE[k] : 1) + gI[k] * eMinus * (fI ? fI[k] : 1);
@@ -66,7 +72,7 @@ export function neuronCrossing(inp: NeuronInputs, p: NeuronPhysics): number {
     tPrev = t;
   }
   if (count === 0) return Infinity;
-  const s = timeToThreshold(u, G, A, theta);
+  const s = cs === 0 ? timeToThreshold(u, G, A, theta) : slopedTimeToThreshold(u, G, A, theta, cs);
   return s < Infinity ? tPrev + s : Infinity;
 }
 
@@ -117,10 +123,10 @@ export function crossingGradBuffers(maxInputs: number): CrossingGrad {
  * kick alone lifts over threshold, has zero derivatives.
  */
 export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: CrossingGrad): number {
-  if (p.capSlope && !p.ideal) return slopedCrossingGrad(inp, p, p.capSlope, out);
   const { count, times, gE, gI, kick, fE, fI } = inp;
   const { ePlus, eMinus, theta, ideal } = p;
-  const { u: trU, G: trG, A: trA, dgE, dgI, dfE, dfI } = out;
+  const cs = ideal ? 0 : (p.capSlope ?? 0);
+  const { u: trU, uEnd, G: trG, A: trA, dgE, dgI, dfE, dfI } = out;
   dgE.fill(0, 0, count);
   dgI.fill(0, 0, count);
   dfE.fill(0, 0, count);
@@ -138,15 +144,19 @@ export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: Cro
     const t = times[k];
     if (k > 0 && t > tPrev) {
       const d = t - tPrev;
-      const s = timeToThreshold(u, G, A, theta);
+      const s = cs === 0 ? timeToThreshold(u, G, A, theta) : slopedTimeToThreshold(u, G, A, theta, cs);
       if (s <= d) {
         T = tPrev + s;
         kc = k - 1;
         break;
       }
-      const z = G * d;
-      u = u * Math.exp(-z) + A * d * phi1(z);
+      if (cs === 0) {
+        const z = G * d;
+        u = u * Math.exp(-z) + A * d * phi1(z);
+      } else u = slopedAdvance(u, d, G, A, cs);
     }
+    // The sloped reverse sweep needs each interval's end state (unchanged across a zero-length interval).
+    if (k > 0) uEnd[k - 1] = u;
     if (!ideal) G += gE[k] + gI[k];
     A += gE[k] * ePlus * (fE ? fE[k] : 1) + gI[k] * eMinus * (fI ? fI[k] : 1);
     u += kick[k];
@@ -158,12 +168,13 @@ export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: Cro
   }
   if (count === 0) return Infinity;
   if (kc < 0) {
-    const s = timeToThreshold(u, G, A, theta);
+    const s = cs === 0 ? timeToThreshold(u, G, A, theta) : slopedTimeToThreshold(u, G, A, theta, cs);
     if (!(s < Infinity)) return Infinity;
     T = tPrev + s;
     kc = count - 1;
   }
-  const slope = trA[kc] - trG[kc] * theta;
+  // du/dt at the crossing (over 1 + k theta with a slope).
+  const slope = cs === 0 ? trA[kc] - trG[kc] * theta : (trA[kc] - trG[kc] * theta) / (1 + cs * theta);
   let lam = -1 / slope;
   out.dTheta = 1 / slope;
   let cg = 0;
@@ -171,14 +182,22 @@ export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: Cro
   let dEp = 0;
   let dEm = 0;
   for (let k = kc; k >= 0; k--) {
-    const d = (k === kc ? T : times[k + 1]) - times[k];
-    const Gk = trG[k];
-    const z = Gk * d;
-    const e = Math.exp(-z);
-    // u_end = u e^{-z} + A d phi1(z): partials with respect to G and A of this interval.
-    if (!ideal) cg += lam * (-d * e * trU[k] + trA[k] * d * d * dphi1(z));
-    ca += lam * d * phi1(z);
-    lam *= e;
+    if (cs === 0) {
+      const d = (k === kc ? T : times[k + 1]) - times[k];
+      const Gk = trG[k];
+      const z = Gk * d;
+      const e = Math.exp(-z);
+      // u_end = u e^{-z} + A d phi1(z): partials with respect to G and A of this interval.
+      if (!ideal) cg += lam * (-d * e * trU[k] + trA[k] * d * d * dphi1(z));
+      ca += lam * d * phi1(z);
+      lam *= e;
+    } else {
+      // The end state solves F(u0, u1) = d: its partials from sloped-membrane.ts, ending at theta in the crossing's interval.
+      slopedPartials(trU[k], k === kc ? theta : uEnd[k], trG[k], trA[k], cs, partials);
+      cg += lam * partials.dG;
+      ca += lam * partials.dA;
+      lam *= partials.du0;
+    }
     const fe = fE ? fE[k] : 1;
     const fi = fI ? fI[k] : 1;
     dgE[k] = cg + ca * ePlus * fe;
@@ -187,113 +206,6 @@ export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: Cro
     dEm += ca * gI[k] * fi;
     dfE[k] = ca * gE[k] * ePlus;
     dfI[k] = ca * gI[k] * eMinus;
-  }
-  out.dEPlus = dEp;
-  out.dEMinus = dEm;
-  return T;
-}
-
-/** `neuronCrossing` with a sloped membrane capacitance: each interval by sloped-membrane.ts. */
-function slopedCrossing(inp: NeuronInputs, p: NeuronPhysics, k: number): number {
-  const { count, times, gE, gI, kick, fE, fI } = inp;
-  const { ePlus, eMinus, theta } = p;
-  let u = 0;
-  let G = 0;
-  let A = 0;
-  let tPrev = 0;
-  for (let j = 0; j < count; j++) {
-    const t = times[j];
-    if (j > 0 && t > tPrev) {
-      const d = t - tPrev;
-      const s = slopedTimeToThreshold(u, G, A, theta, k);
-      if (s <= d) return tPrev + s;
-      u = slopedAdvance(u, d, G, A, k);
-    }
-    G += gE[j] + gI[j];
-    A += gE[j] * ePlus * (fE ? fE[j] : 1) + gI[j] * eMinus * (fI ? fI[j] : 1);
-    u += kick[j];
-    if (u >= theta) return t;
-    tPrev = t;
-  }
-  if (count === 0) return Infinity;
-  const s = slopedTimeToThreshold(u, G, A, theta, k);
-  return s < Infinity ? tPrev + s : Infinity;
-}
-
-const partials = { du0: 0, dA: 0, dG: 0 };
-
-/**
- * `neuronCrossingGrad` with a sloped membrane capacitance: the same reverse sweep, each interval's
- * partials from the implicit end state F(u0, u1) = d (sloped-membrane.ts `slopedPartials`), and
- * dT/du(T) = -(1 + k theta) / (A - G theta) at the crossing.
- */
-function slopedCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, k: number, out: CrossingGrad): number {
-  const { count, times, gE, gI, kick, fE, fI } = inp;
-  const { ePlus, eMinus, theta } = p;
-  const { u: trU, uEnd, G: trG, A: trA, dgE, dgI, dfE, dfI } = out;
-  dgE.fill(0, 0, count);
-  dgI.fill(0, 0, count);
-  dfE.fill(0, 0, count);
-  dfI.fill(0, 0, count);
-  out.dTheta = 0;
-  out.dEPlus = 0;
-  out.dEMinus = 0;
-  let u = 0;
-  let G = 0;
-  let A = 0;
-  let tPrev = 0;
-  let kc = -1;
-  let T = Infinity;
-  for (let j = 0; j < count; j++) {
-    const t = times[j];
-    if (j > 0) {
-      if (t > tPrev) {
-        const s = slopedTimeToThreshold(u, G, A, theta, k);
-        if (s <= t - tPrev) {
-          T = tPrev + s;
-          kc = j - 1;
-          break;
-        }
-        u = slopedAdvance(u, t - tPrev, G, A, k);
-      }
-      uEnd[j - 1] = u;
-    }
-    G += gE[j] + gI[j];
-    A += gE[j] * ePlus * (fE ? fE[j] : 1) + gI[j] * eMinus * (fI ? fI[j] : 1);
-    u += kick[j];
-    trU[j] = u;
-    trG[j] = G;
-    trA[j] = A;
-    if (u >= theta) return t;
-    tPrev = t;
-  }
-  if (count === 0) return Infinity;
-  if (kc < 0) {
-    const s = slopedTimeToThreshold(u, G, A, theta, k);
-    if (!(s < Infinity)) return Infinity;
-    T = tPrev + s;
-    kc = count - 1;
-  }
-  const rate = (trA[kc] - trG[kc] * theta) / (1 + k * theta);
-  let lam = -1 / rate;
-  out.dTheta = 1 / rate;
-  let cg = 0;
-  let ca = 0;
-  let dEp = 0;
-  let dEm = 0;
-  for (let j = kc; j >= 0; j--) {
-    slopedPartials(trU[j], j === kc ? theta : uEnd[j], trG[j], trA[j], k, partials);
-    cg += lam * partials.dG;
-    ca += lam * partials.dA;
-    lam *= partials.du0;
-    const fe = fE ? fE[j] : 1;
-    const fi = fI ? fI[j] : 1;
-    dgE[j] = cg + ca * ePlus * fe;
-    dgI[j] = cg + ca * eMinus * fi;
-    dEp += ca * gE[j] * fe;
-    dEm += ca * gI[j] * fi;
-    dfE[j] = ca * gE[j] * ePlus;
-    dfI[j] = ca * gI[j] * eMinus;
   }
   out.dEPlus = dEp;
   out.dEMinus = dEm;
