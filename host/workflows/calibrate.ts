@@ -302,6 +302,9 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
   const started = performance.now();
   const info = device.info;
   const mode: CalibrateSummary['mode'] = opts.quick ? 'quick' : 'full';
+  // Checked before the run folder is opened and the device is read.
+  if (Array.isArray(opts.capSlope) && opts.capSlope.length !== info.layers.length)
+    throw new RangeError(`--cap-slope gives ${opts.capSlope.length} slopes; the chip has ${info.layers.length} layers (one per layer, or spice)`);
   // Quick mode reads the profile before the run folder (possibly the same folder) is opened.
   const startProfile = opts.quick ? await loadChipProfile(opts.profile ?? path.join(opts.out, PROFILE_FILE), { chipId: info.chipId }) : undefined;
   const run = openRunDir({
@@ -329,8 +332,6 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         `spikeloop calibrate: ${info.chipId} (${[info.layers[0]!.inputs, ...info.layers.map((l) => l.outputs)].join('-')}), ${status.supplyV.toFixed(3)} V, ${status.temperatureC.toFixed(1)} C; run folder ${run.path}`,
       );
       const capSlope = opts.capSlope === 'spice' ? await characterisedSlopes(target.layers, status, opts) : opts.capSlope;
-      if (capSlope && capSlope.length !== info.layers.length)
-        throw new RangeError(`--cap-slope gives ${capSlope.length} slopes; the chip has ${info.layers.length} layers (one per layer, or spice)`);
       const res = await calibrateChip(target, {
         chipId: info.chipId,
         boardId: info.boardId,

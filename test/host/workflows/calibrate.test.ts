@@ -111,8 +111,9 @@ describe('calibrate workflow over a device link', () => {
     const q = await runCalibrateWorkflow(device, { out, quick: true });
     const p2 = await loadChipProfile(q.profile, { chipId: device.info.chipId });
     expect(p2.layers.map((l) => l.capSlope)).toEqual(s.cap_slope);
-    // One slope per layer, or none.
+    // One slope per layer, or none: refused before the run folder is made.
     await expect(runCalibrateWorkflow(device, { out: join(root, 'cap-slope-2'), capSlope: [0.001] })).rejects.toThrow(/gives 1 slopes; the chip has 2 layers/);
+    expect(existsSync(join(root, 'cap-slope-2'))).toBe(false);
   }, 240_000);
 
   it('refuses a quick refit from another chip profile before touching the run folder', async () => {
