@@ -596,7 +596,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
     throw new RangeError(`sizes.sweepRepeats must be an integer >= 1 (each sweep measured that many times), got ${sizes.sweepRepeats}`);
   }
   opts.capSlope?.forEach((k, l) => {
-    // A slope of 1 per unit of u would double the capacitance over the swing; the arrays measured are near 0.03.
+    // A slope of 1 per unit of u would double the capacitance over the swing; the arrays measured are 0.0006-0.006.
     if (!(Number.isFinite(k) && Math.abs(k) < 0.5)) throw new RangeError(`capSlope[${l}] must be finite and within (-0.5, 0.5) per unit of u, got ${k}`);
   });
   const seed = opts.seed ?? 1;
