@@ -124,7 +124,7 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
   }
   const { SpiceChip } = await import('../models/chips/spice/spice-chip.ts');
   const { backendTarget } = await import('../calibration/backend-target.ts');
-  const { calibrateChip, REST_SHIFT_VOLTS } = await import('../calibration/calibrate-chip.ts');
+  const { calibrateChip, highestPrecharge } = await import('../calibration/calibrate-chip.ts');
   const { meanSensorReading } = await import('../calibration/sensor-reading.ts');
   const { spiceDriveError } = await import('../calibration/truth-score-spice.ts');
   const { drivenInputs } = await import('../calibration/probe-run.ts');
@@ -166,7 +166,7 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
       const target = backendTarget(chip);
       // The membrane's capacitance slope per layer: the nominal array's at the measured supply and
       // temperature (what a lab can know), or this die's own tables (what only a mock can know).
-      const vTop = NOMINAL_CIRCUIT.vRest + Math.max(...REST_SHIFT_VOLTS);
+      const vTop = highestPrecharge(NOMINAL_CIRCUIT.vRest, sup.supplyV);
       const dieSlope = chip.geometry.map((_, l) => {
         const m = chip.tableModel(l);
         return capacitanceSlope(m.capacitance, m.nmos.vd, { vRest: NOMINAL_CIRCUIT.vRest, vThreshold: NOMINAL_CIRCUIT.vThreshold, vTop });

@@ -46,6 +46,7 @@ import { fineGrid, median, monotoneRatios, pairDelayRatios, pairTransition, scan
 import { pmosFollowUpBlocks, unmeasuredPmos, type RegularPmosSweeps } from './pmos-follow-up.ts';
 import { drivenInputs, measureBlocks, type LayerSamples, type ProbeTarget } from './probe-run.ts';
 import { familyFromMosfet, familyToMosfet, logConductance, type CurveContext, type CurveFamily } from './transfer-fit.ts';
+import { MAX_CAP_SLOPE } from '../models/solvers/sloped-membrane.ts';
 
 export { DEFAULT_ADAPTIVE, type AdaptiveOptions } from './adaptive-patterns.ts';
 
@@ -82,7 +83,16 @@ const FINE_SCAN_CODES = 16;
 async function usableShifts(target: ProbeTarget, l: number, shifts: readonly number[], supplyV: number): Promise<number[]> {
   if (!shifts.length || !target.setNeuronVoltages || !target.neuronVoltages) return [];
   const { vRest } = await target.neuronVoltages(l);
+  return shiftsWithHeadroom(shifts, vRest, supplyV);
+}
+
+function shiftsWithHeadroom(shifts: readonly number[], vRest: number, supplyV: number): number[] {
   return shifts.filter((dv) => dv > 0 && vRest + dv <= supplyV - PRECHARGE_HEADROOM_VOLTS);
+}
+
+/** The highest membrane voltage calibration starts from at this rest and supply: rest plus its largest usable precharge step. */
+export function highestPrecharge(vRest: number, supplyV: number, shifts: readonly number[] = REST_SHIFT_VOLTS): number {
+  return vRest + Math.max(0, ...shiftsWithHeadroom(shifts, vRest, supplyV));
 }
 
 export interface CalibrateChipOptions {
@@ -596,8 +606,8 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
     throw new RangeError(`sizes.sweepRepeats must be an integer >= 1 (each sweep measured that many times), got ${sizes.sweepRepeats}`);
   }
   opts.capSlope?.forEach((k, l) => {
-    // A slope of 1 per unit of u would double the capacitance over the swing; the arrays measured are 0.0006-0.006.
-    if (!(Number.isFinite(k) && Math.abs(k) < 0.5)) throw new RangeError(`capSlope[${l}] must be finite and within (-0.5, 0.5) per unit of u, got ${k}`);
+    if (!(Number.isFinite(k) && Math.abs(k) < MAX_CAP_SLOPE))
+      throw new RangeError(`capSlope[${l}] must be finite and within (-${MAX_CAP_SLOPE}, ${MAX_CAP_SLOPE}) per unit of u, got ${k}`);
   });
   const seed = opts.seed ?? 1;
   const adaptive = resolveAdaptive({ configs: 0, ...(opts.adaptive ?? {}) });

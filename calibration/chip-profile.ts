@@ -24,6 +24,7 @@ import type { MosfetParams } from '../models/neuron/transfer-curve.ts';
 import type { NeuronCircuit } from '../models/neuron/units.ts';
 import type { ReversalCurve } from './reversal-curve.ts';
 import type { LayerCurves } from './weight-mapping.ts';
+import { MAX_CAP_SLOPE } from '../models/solvers/sloped-membrane.ts';
 
 /**
  * 2: layers may carry their E+ / E- against gate voltage (`reversal`); 3: that curve may carry the gates its scalars are
@@ -104,7 +105,7 @@ const layerHeaderSchema = z.strictObject({
    * The membrane capacitance's slope per unit of u the fit assumed, C(u) = C(0) (1 + capSlope u) (docs/MODEL.md §2,
    * "Capacitance slope"); its E+ / E- are then the transistors' own. Absent = eq. (1)'s constant C.
    */
-  capSlope: z.number().gt(-0.5).lt(0.5).optional(),
+  capSlope: z.number().gt(-MAX_CAP_SLOPE).lt(MAX_CAP_SLOPE).optional(),
 });
 
 /** The JSON part of a profile (arrays excluded). */

@@ -216,7 +216,7 @@ export function neuronCrossingGrad(inp: NeuronInputs, p: NeuronPhysics, out: Cro
  * Conductance (or, ideal, drive) of an excitatory synapse firing its neuron alone after `tau`
  * (spike time minus switch-on minus delay), starting from the kick `u0`:
  * PNN: tau = ln((E+ - u0)/(E+ - theta)) / g; ideal: tau = (theta - u0) / w. NaN when impossible.
- * With a capacitance slope k: tau = ((1 + k E+) ln((E+ - u0)/(E+ - theta)) - k (theta - u0)) / g.
+ * With a capacitance slope k, tau is sloped-membrane.ts's crossing time, ((1 + k E+) ln((E+ - u0)/(E+ - theta)) - k (theta - u0)) / g.
  */
 export function excitatoryFromTime(tau: number, u0: number, p: NeuronPhysics): number {
   if (!(tau > 0)) return NaN;
@@ -229,8 +229,7 @@ export function excitatoryFromTime(tau: number, u0: number, p: NeuronPhysics): n
 export function excitatoryTime(g: number, u0: number, p: NeuronPhysics): number {
   const { ePlus, theta } = p;
   const k = p.capSlope ?? 0;
-  const L = Math.log((ePlus - u0) / (ePlus - theta));
-  return k === 0 ? L / g : ((1 + k * ePlus) * L - k * (theta - u0)) / g;
+  return k === 0 ? Math.log((ePlus - u0) / (ePlus - theta)) / g : slopedTimeToThreshold(u0, g, g * ePlus, theta, k);
 }
 
 /** Firing time of an NMOS + PMOS pair switched on together (module-level: this runs per sweep sample and fit step). */
@@ -238,8 +237,7 @@ function pairTime(gE: number, gI: number, ePlus: number, eMinus: number, theta: 
   const G = gE + gI;
   const U = (gE * ePlus + gI * eMinus) / G;
   if (!(U > theta)) return Infinity;
-  const L = Math.log((U - u0) / (U - theta));
-  return k === 0 ? L / G : ((1 + k * U) * L - k * (theta - u0)) / G;
+  return k === 0 ? Math.log((U - u0) / (U - theta)) / G : slopedTimeToThreshold(u0, G, G * U, theta, k);
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 
 import path from 'node:path';
-import { calibrateChip, DEFAULT_ADAPTIVE, REST_SHIFT_VOLTS, type CalibrateChipOptions, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
+import { calibrateChip, DEFAULT_ADAPTIVE, highestPrecharge, type CalibrateChipOptions, type CalibrationResult } from '../../calibration/calibrate-chip.ts';
 import { meanSensorReading } from '../../calibration/sensor-reading.ts';
 import { loadChipProfile, saveChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
 import { refitGlobals, type DriftRefitResult } from '../../calibration/drift-refit.ts';
@@ -519,11 +519,10 @@ async function characterisedSlopes(
     `spikeloop calibrate: characterising the membrane's capacitance at ${status.supplyV.toFixed(3)} V, ${status.temperatureC.toFixed(1)} C (SPICE, cached)`,
   );
   const { characteriseCapSlopes } = await import('../../models/chips/spice/membrane-slope.ts');
-  const shifts = opts.fit?.restShiftVolts ?? REST_SHIFT_VOLTS;
   return characteriseCapSlopes({
     supply: status.supplyV,
     temperatureC: status.temperatureC,
     geometry: layers,
-    vTop: NOMINAL_CIRCUIT.vRest + Math.max(0, ...shifts),
+    vTop: highestPrecharge(NOMINAL_CIRCUIT.vRest, status.supplyV, opts.fit?.restShiftVolts),
   });
 }

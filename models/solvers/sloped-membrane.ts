@@ -18,6 +18,12 @@
 
 import { phi1 } from './exact.ts';
 
+/**
+ * The largest |k| a chip may be given: 0.5 per unit of u is a capacitance 50 % larger at the threshold than at
+ * rest, where the arrays measured have 0.0006-0.006 (docs/MODEL.md §2).
+ */
+export const MAX_CAP_SLOPE = 0.5;
+
 /** h(y) = (-log1p(-y) - y) / y^2 = sum over n >= 0 of y^n / (n + 2), for 0 <= y < 1. */
 export function hLog(y: number): number {
   if (y < 0.05) {

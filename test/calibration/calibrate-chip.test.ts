@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { backendTarget } from '../../calibration/backend-target.ts';
-import { calibrateChip, DEFAULT_ADAPTIVE, probeLayer } from '../../calibration/calibrate-chip.ts';
+import { calibrateChip, DEFAULT_ADAPTIVE, highestPrecharge, probeLayer } from '../../calibration/calibrate-chip.ts';
 import { DEFAULT_PROBE_SIZES, referenceNmos } from '../../calibration/probe-plan.ts';
 import { median } from '../../calibration/scan-analysis.ts';
 import { refitGlobals } from '../../calibration/drift-refit.ts';
@@ -158,6 +158,12 @@ describe('calibrateChip on the behavioural mock', () => {
         /sizes\.sweepRepeats must be an integer >= 1/,
       );
     }
+  });
+
+  it('starts its highest precharge from the largest step that keeps 40 mV below the supply', () => {
+    expect(highestPrecharge(1.3, 1.8)).toBeCloseTo(1.7, 12);
+    expect(highestPrecharge(1.3, 1.72)).toBeCloseTo(1.6, 12);
+    expect(highestPrecharge(1.3, 1.8, [])).toBe(1.3);
   });
 
   it('refuses a capacitance slope that is not a few per cent over the swing', async () => {

@@ -8,6 +8,7 @@ import { PROFILE_FILE, runCalibrateWorkflow } from '../../workflows/calibrate.ts
 import { checkInputFile, PROFILE_FILE_FIX } from '../../workflows/input-file.ts';
 import { checkOutWritable } from '../../runs/out-path.ts';
 import path from 'node:path';
+import { MAX_CAP_SLOPE } from '../../../models/solvers/sloped-membrane.ts';
 
 export const name = 'calibrate';
 export const summary = 'probe a chip, fit its PNN parameters (E+, E-, thresholds, delays, per-transistor curves) and write its profile';
@@ -69,8 +70,8 @@ export const options = {
       .regex(/^(spice|-?\d*\.?\d+(e-?\d+)?(,-?\d*\.?\d+(e-?\d+)?)*)$/, 'expected spice, or one slope per layer like 0.0015,0.005')
       .transform((v) => (v === 'spice' ? ('spice' as const) : v.split(',').map(Number)))
       .refine(
-        (v) => v === 'spice' || v.every((k) => Math.abs(k) < 0.5),
-        'each slope must lie within (-0.5, 0.5) per unit of u (the arrays measured are near 0.005)',
+        (v) => v === 'spice' || v.every((k) => Math.abs(k) < MAX_CAP_SLOPE),
+        `each slope must lie within (-${MAX_CAP_SLOPE}, ${MAX_CAP_SLOPE}) per unit of u (the arrays measured are near 0.005)`,
       )
       .optional(),
   },

@@ -83,3 +83,15 @@ export async function createEngine(kind: EngineKind, opts: EngineOptions = {}): 
   }
   throw new Error(`unknown SPICE engine '${String(kind)}'; accepted: ${ENGINE_KINDS.join(', ')}`);
 }
+
+/** An engine's identity, for cache keys (starts no simulator for ngspice: asks the binary). */
+export async function spiceEngineVersion(engine: EngineKind, ngspicePath?: string): Promise<string> {
+  if (engine === 'wasm') {
+    const { eecircuitVersion } = await import('./sky130-models.ts');
+    return `eecircuit-engine@${eecircuitVersion()}`;
+  }
+  const { NgspiceEngine } = await import('./ngspice-engine.ts');
+  const e = await NgspiceEngine.start(ngspicePath ?? findNgspice()!);
+  await e.close();
+  return e.version;
+}

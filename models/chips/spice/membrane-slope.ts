@@ -17,9 +17,8 @@ import { NOMINAL_CIRCUIT } from '../sky130-nominal.ts';
 import { capacitanceJob, DEFAULT_PARASITICS, leakageJob, parasiticsFrom } from './characterise.ts';
 import type { Grid } from './characterise-netlists.ts';
 import { DEFAULT_DESIGN, type RcSpikeDesign } from './design.ts';
-import type { EngineKind } from './engine.ts';
+import { type EngineKind, spiceEngineVersion } from './engine.ts';
 import { SpicePool } from './pool.ts';
-import { spiceEngineVersion } from './spice-chip.ts';
 import { cachedJob, spiceCacheDir } from './table-cache.ts';
 import { drainGrid, membraneCapacitanceCurve } from './tables.ts';
 
@@ -68,7 +67,7 @@ export interface CapSlopeSetup {
   supply: number;
   temperatureC?: number;
   geometry: readonly LayerGeometry[];
-  /** The highest precharge calibration programs, volts (vRest plus its largest raised-precharge step). */
+  /** The highest precharge calibration programs, volts (calibrate-chip.ts `highestPrecharge`). */
   vTop: number;
   vRest?: number;
   vThreshold?: number;
@@ -105,7 +104,7 @@ export async function characteriseCapSlopes(s: CapSlopeSetup): Promise<number[]>
     const cap = await cachedJob(capacitanceJob(s.supply, vRest, vd, leak, DEFAULT_PARASITICS, design), run, version, cacheDir);
     const p = parasiticsFrom(vd, leak, cap);
     const mim = s.mim ?? NOMINAL_CIRCUIT.capacitance;
-    return s.geometry.map((g) => capacitanceSlope(membraneCapacitanceCurve(p, g, mim), vd, { vRest, vThreshold, vTop: Math.min(s.vTop, s.supply - 0.04) }));
+    return s.geometry.map((g) => capacitanceSlope(membraneCapacitanceCurve(p, g, mim), vd, { vRest, vThreshold, vTop: s.vTop }));
   } finally {
     await pool.close();
   }

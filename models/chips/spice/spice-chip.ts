@@ -19,7 +19,7 @@ import { checkGateVoltages, checkLayerIndex, checkRunInputs, checkSeed, checkSiz
 import { NMOS, dualRailLayer, type ChipBackend, type ChipSupply, type ChipTiming, type DacSpec, type LayerGeometry, type SafeRange } from '../chip-backend.ts';
 import { DEFAULT_DAC, DEFAULT_SAFE, NOMINAL_CIRCUIT } from '../sky130-nominal.ts';
 import { DEFAULT_DESIGN, type RcSpikeDesign } from './design.ts';
-import { findNgspice, type EngineKind } from './engine.ts';
+import { findNgspice, spiceEngineVersion, type EngineKind } from './engine.ts';
 import { drawDie, drawMismatch, NOMINAL_DIE, type DieDraw, type LayerMismatch } from './mismatch.ts';
 import { neuronNetlist } from './netlist.ts';
 import { SpicePool } from './pool.ts';
@@ -76,18 +76,6 @@ function checkSpiceSizes(sizes: readonly number[], mode: SpiceMode): void {
   if (mode === 'transient' && sizes[0] > 4096) {
     throw new RangeError(`transient mode simulates every synapse of a neuron in one netlist; ${sizes[0]} inputs is too many (use mode=table)`);
   }
-}
-
-/** An engine's identity, for cache keys (starts no simulator for ngspice: asks the binary). */
-export async function spiceEngineVersion(engine: EngineKind, ngspicePath?: string): Promise<string> {
-  if (engine === 'wasm') {
-    const { eecircuitVersion } = await import('./sky130-models.ts');
-    return `eecircuit-engine@${eecircuitVersion()}`;
-  }
-  const { NgspiceEngine } = await import('./ngspice-engine.ts');
-  const e = await NgspiceEngine.start(ngspicePath ?? findNgspice()!);
-  await e.close();
-  return e.version;
 }
 
 export class SpiceChip implements ChipBackend {
