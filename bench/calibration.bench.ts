@@ -27,7 +27,8 @@
  * sky130 die has a reversal potential per synapse, so its E+- truth is the die's mean over layer 0's
  * probe codes and its conductance truth the drain slope: calibration/truth-score.ts), CAL_GATE_REVERSAL (1: the
  * fit carries each transistor's E at its own gate, `calibrateChip`'s `gateReversal`; default 0 on the behavioural
- * dies, 1 on the SPICE die).
+ * dies, 1 on the SPICE die), CAL_ALL_PAIR_PARTNERS (1, the default: the PMOS pairs also against the NMOS sweep codes
+ * other than the two references, `calibrateChip`'s `allPairPartners`; 0: the two references only).
  */
 import { backendTarget } from '../calibration/backend-target.ts';
 import { resolveAdaptive } from '../calibration/adaptive-patterns.ts';
@@ -51,6 +52,9 @@ const adaptive = parseAdaptive(process.env.CAL_ADAPTIVE);
 const sweepRepeats = Number(process.env.CAL_SWEEP_REPEATS ?? DEFAULT_PROBE_SIZES.sweepRepeats);
 if (!Number.isInteger(sweepRepeats) || sweepRepeats < 1)
   throw new RangeError(`CAL_SWEEP_REPEATS must be an integer >= 1, got ${process.env.CAL_SWEEP_REPEATS}`);
+const partnersRaw = process.env.CAL_ALL_PAIR_PARTNERS ?? '1';
+if (partnersRaw !== '0' && partnersRaw !== '1') throw new RangeError(`CAL_ALL_PAIR_PARTNERS must be 0 or 1, got ${partnersRaw}`);
+const allPairPartners = partnersRaw === '1';
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
 const avg = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
 
@@ -79,6 +83,7 @@ async function calibrateBackend(
     adaptive,
     sizes: { sweepRepeats },
     gateReversal,
+    allPairPartners,
   });
 }
 
@@ -127,6 +132,7 @@ async function behavioural(): Promise<Record<string, unknown>> {
       ...truthKeys,
       tail_share: res.tail.share,
       rest_over_floor: res.tail.rmseRestTicks / res.noise.pooledFloorTicks,
+      probe_blocks: res.probes.blocks,
       seconds,
     });
     process.stderr.write(`behavioral seed ${seed}: ${JSON.stringify(rows.at(-1))}\n`);
@@ -139,6 +145,7 @@ async function behavioural(): Promise<Record<string, unknown>> {
     probe_seed: probeSeed,
     adaptive: process.env.CAL_ADAPTIVE ?? '0',
     sweep_repeats: sweepRepeats,
+    all_pair_partners: allPairPartners,
   };
   for (const k of Object.keys(rows[0])) out[k] = round(avg(rows.map((r) => r[k])));
   out.worst_pnn_over_floor = round(Math.max(...rows.map((r) => r.pnn_over_floor)));

@@ -30,7 +30,10 @@
  *                            spice_cap_slope (per die and layer, the membrane capacitance's slope per unit of u the fit
  *                            carries, models/chips/spice/membrane-slope.ts: FIDELITY_CAP_SLOPE=characterised, the default,
  *                            from the nominal array at the measured supply and temperature; die, from the die's own
- *                            tables; 0, none: eq. (1)'s constant C) and spice_cap_slope_die (the die's own, to compare).
+ *                            tables; 0, none: eq. (1)'s constant C) and spice_cap_slope_die (the die's own, to compare);
+ *                            spice_all_pair_partners (FIDELITY_ALL_PAIR_PARTNERS=1, the default: the PMOS pairs are also
+ *                            measured against the NMOS sweep codes other than the two references, `calibrateChip`'s
+ *                            allPairPartners; 0, the plan without them) and spice_probe_blocks (per die, blocks measured).
  *                            About a minute per die.
  *   spice_flow               only with FIDELITY_FLOW_DIE=<seed>: the whole flow (bring-up, calibration,
  *                            Iris twin, nominal and calibrated deployment, fine-tuning) on that SPICE die
@@ -146,6 +149,11 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
     throw new Error(
       `FIDELITY_ADAPTIVE=${adaptiveRaw}: give the adaptive round's weight configurations per layer, an integer >= 0 (0 = no adaptive round, 4 = what --adaptive asks for)`,
     );
+  const partnersRaw = process.env.FIDELITY_ALL_PAIR_PARTNERS ?? '1';
+  if (partnersRaw !== '0' && partnersRaw !== '1')
+    throw new Error(`FIDELITY_ALL_PAIR_PARTNERS=${partnersRaw}: accepted 1 (PMOS pairs against every NMOS sweep code) or 0 (against the two references only)`);
+  const allPairPartners = partnersRaw === '1';
+  const blocks: number[] = [];
   const ePlus: number[] = [];
   const eMinus: number[] = [];
   const shape: number[][] = [];
@@ -186,9 +194,11 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
         supplyV: sup.supplyV,
         gateReversal,
         adaptive: { configs: adaptiveConfigs },
+        allPairPartners,
         ...(capSource === '0' ? {} : { capSlope: slope }),
       });
       adaptiveKept.push(res.probes.adaptive.kept);
+      blocks.push(res.probes.blocks);
       tailShare.push(res.tail.share);
       restOverFloor.push(res.tail.rmseRestTicks / res.noise.pooledFloorTicks);
       drive.push(
@@ -233,6 +243,8 @@ async function spiceDies(engine: EngineKind): Promise<Record<string, unknown>> {
     spice_dies: seeds,
     spice_gate_reversal: gateReversal,
     spice_adaptive_configs: adaptiveConfigs,
+    spice_all_pair_partners: allPairPartners,
+    spice_probe_blocks: blocks,
     spice_cap_slope_source: capSource,
     spice_cap_slope: capSlopes,
     spice_cap_slope_die: capSlopesDie,

@@ -116,6 +116,12 @@ export interface CalibrateChipOptions {
   /** The adaptive round after the first fit (adaptive-patterns.ts): default none (configs 0); DEFAULT_ADAPTIVE is what `--adaptive` asks for. */
   adaptive?: Partial<AdaptiveOptions>;
   /**
+   * The PMOS pairs are also measured against the NMOS sweep codes other than the two references, and join the fit
+   * once the globals are fixed (default true; README.md "PMOS pairs against every NMOS sweep code"). false gives the
+   * plan without them: fewer blocks, and a larger held-out error on patterns that pair a PMOS code with those codes.
+   */
+  allPairPartners?: boolean;
+  /**
    * The PNN carries each transistor's E+ / E- at its own effective gate (the card's E(Vg) through the fitted scalars at
    * REVERSAL_ANCHOR_VOLTS; layer-fit.ts `gateReversal`) instead of one E+ and one E- per chip (default false; `spikeloop
    * calibrate --gate-reversal`); with it the strength of the card's shape per polarity is fitted with the globals (eq. (1b)).
@@ -222,6 +228,11 @@ export interface LayerRun {
   layer: number;
   ctx: LayerProbeContext;
   samples: LayerSamples[];
+  /**
+   * Blocks measured once every layer is probed (so the others' readings are the same with or without them), joining the
+   * fit only once the globals are fixed: the PMOS pairs against the other NMOS sweep codes.
+   */
+  lateBlocks: ProbeBlock[];
   nCodes: number[];
   pCodes: number[];
 }
@@ -361,6 +372,13 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
     [patternBlocks(ctx, nCodes, pCodes, sizes, seed, false), 'patterns'],
     [patternBlocks(ctx, nCodes, pCodes, sizes, seed, true), 'held-out patterns'],
   ]);
+  // Every PMOS code against the other NMOS sweep codes too. A code strong enough to silence its
+  // weak-partner pair is otherwise read against the strongest NMOS code alone, and a tick-quantised
+  // reading without jitter is the same at every repeat, so patterns that pair it with another code
+  // extrapolate its drive, which a pattern creeping up to threshold amplifies into tens of ticks.
+  // They join after the globals: in the globals fit they pulled E+ along its valley (README.md).
+  const others = sweepP.length && opts.allPairPartners !== false ? nCodes.filter((c) => !partners.includes(c)) : [];
+  const otherPairs = () => others.flatMap((n) => sweepBlocks(ctx, PMOS, pCodes, n));
   return {
     layer: l,
     ctx,
@@ -378,6 +396,7 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
       ...patterns,
       ...held,
     ],
+    lateBlocks: [...otherPairs(), ...laterReadings(otherPairs)],
     nCodes,
     pCodes,
   };
@@ -624,8 +643,13 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
   const pool = opts.pool ?? new TaskPool(opts.workers ?? 1);
   const tProbe = performance.now();
   const runs: LayerRun[] = [];
+  const late: LayerSamples[][] = [];
   try {
     for (const l of layers) runs.push(await probeLayer(target, l, sizes, seed, opts));
+    for (const run of runs) {
+      const onProgress = (d: number, t: number) => opts.onProgress?.(`layer ${run.layer}: PMOS sweeps, other partners`, d, t);
+      late.push(await measureBlocks(target, run.lateBlocks, { signal: opts.signal, onProgress }));
+    }
   } catch (e) {
     if (!opts.pool) await pool.close();
     throw e;
@@ -662,7 +686,7 @@ export async function calibrateChip(target: ProbeTarget, opts: CalibrateChipOpti
     return await fitChip(
       target,
       opts,
-      { layers, sizes, seed, adaptive, perUnit, curveCtx, circuitOf, runs, datasets, nominalFamilies, g0, bounds, t0, tFit, probingSeconds },
+      { layers, sizes, seed, adaptive, perUnit, curveCtx, circuitOf, runs, late, datasets, nominalFamilies, g0, bounds, t0, tFit, probingSeconds },
       new FitPool(pool, opts.signal),
     );
   } finally {
@@ -679,6 +703,8 @@ interface FitContext {
   curveCtx: CurveContext;
   circuitOf: (l: number) => NeuronCircuit;
   runs: LayerRun[];
+  /** Per run, the readings of its lateBlocks. */
+  late: LayerSamples[][];
   datasets: ReturnType<typeof buildDataset>[];
   nominalFamilies: (l: number) => { nmos: CurveFamily; pmos: CurveFamily };
   g0: GlobalParams;
@@ -693,7 +719,7 @@ interface FitContext {
  * at a time); the families, the globals' outer loop and the scoring run here.
  */
 async function fitChip(target: ProbeTarget, opts: CalibrateChipOptions, c: FitContext, fp: FitPool): Promise<CalibrationResult> {
-  const { layers, sizes, seed, adaptive, perUnit, curveCtx, circuitOf, runs, datasets, nominalFamilies, g0, bounds, t0, tFit, probingSeconds } = c;
+  const { layers, sizes, seed, adaptive, perUnit, curveCtx, circuitOf, runs, late, datasets, nominalFamilies, g0, bounds, t0, tFit, probingSeconds } = c;
   const idealG: GlobalParams = { ePlus: 1, eMinus: -1, kickNmos: 0, kickPmos: 0 };
   const mkFitters = (ideal: boolean) => runs.map((run, k) => new LayerFitter(datasets[k], ideal, nominalFamilies(run.layer)));
   const step = (s: string, d: number, t: number) => opts.onProgress?.(s, d, t);
@@ -744,6 +770,20 @@ async function fitChip(target: ProbeTarget, opts: CalibrateChipOptions, c: FitCo
   if (!opts.fixedGlobals) warmStart(pnn, starts);
   // Warm starts and the polish that follows make a short projected fit enough here.
   await fitAndPolish(pnn, globals, 6, 6);
+  /** Layer k's fit with more samples, at the fixed globals: from the current state, optionally with its families refitted first. */
+  const refitWith = async (k: number, samples: LayerSamples[], families: boolean) => {
+    const run = runs[k];
+    run.samples.push(...samples);
+    datasets[k] = buildDataset({ ...datasets[k].input, samples: run.samples });
+    const f = new LayerFitter(datasets[k], false, nominalFamilies(run.layer));
+    f.adopt(pnn[k]);
+    pnn[k] = f;
+    if (families) await fp.refitFamilies([f], globals);
+    await fitAndPolish([f], globals, 6, 6);
+  };
+  // The late samples (the PMOS pairs against the other NMOS codes) add sweep observations to each
+  // transistor's curve, so the layer's families are refitted with them too (README.md).
+  for (let k = 0; k < runs.length; k++) if (late[k].length) await refitWith(k, late[k], true);
   const adaptiveRecord: AdaptiveRecord = { candidates: 0, kept: 0, layers: [] };
   if (adaptive.configs > 0) {
     // The adaptive round: patterns the fit predicts to creep up to threshold pin the conductance
@@ -756,13 +796,7 @@ async function fitChip(target: ProbeTarget, opts: CalibrateChipOptions, c: FitCo
       });
       const kept = got.kept.reduce((a, e) => a + e.batch, 0);
       adaptiveRecord.layers.push({ layer: run.layer, candidates: got.candidates, kept });
-      if (kept === 0) continue;
-      run.samples.push(...got.kept);
-      datasets[k] = buildDataset({ ...datasets[k].input, samples: run.samples });
-      const f = new LayerFitter(datasets[k], false, nominalFamilies(run.layer));
-      f.adopt(pnn[k]);
-      pnn[k] = f;
-      await fitAndPolish([f], globals, 6, 6);
+      if (kept > 0) await refitWith(k, got.kept, false);
     }
     adaptiveRecord.candidates = adaptiveRecord.layers.reduce((a, x) => a + x.candidates, 0);
     adaptiveRecord.kept = adaptiveRecord.layers.reduce((a, x) => a + x.kept, 0);

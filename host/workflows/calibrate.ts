@@ -41,7 +41,7 @@ export interface CalibrateWorkflowOptions {
   /** Threads for the per-neuron fits (full mode; default 1, this thread); the profile is the same for any count. */
   workers?: number;
   /** How much fitting the full mode does (calibrateChip's options of the same names; default: all of it). */
-  fit?: Pick<CalibrateChipOptions, 'polishMaxInputs' | 'restShiftVolts' | 'gateReversal'>;
+  fit?: Pick<CalibrateChipOptions, 'polishMaxInputs' | 'restShiftVolts' | 'gateReversal' | 'allPairPartners'>;
   /**
    * The membrane capacitance's slope the fit carries (full mode): per layer, or 'spice' to characterise the nominal sky130
    * array at the measured supply and temperature (models/chips/spice/membrane-slope.ts); default none (constant C).
@@ -72,6 +72,8 @@ export interface CalibrateSummary {
   e_minus: number;
   /** Whether the fit carried each transistor's E at its own gate (`--gate-reversal`). */
   gate_reversal?: boolean;
+  /** Full calibrations: whether the PMOS pairs were also measured against the NMOS sweep codes other than the two references (`allPairPartners`). */
+  all_pair_partners?: boolean;
   /** Per layer, the membrane capacitance's slope the fit carried (absent: constant C). */
   cap_slope?: number[];
   timer_offset_ticks: number;
@@ -362,6 +364,7 @@ export async function runCalibrateWorkflow(device: ChipDevice, opts: CalibrateWo
         e_plus: res.globals.ePlus,
         e_minus: res.globals.eMinus,
         gate_reversal: opts.fit?.gateReversal ?? false,
+        all_pair_partners: opts.fit?.allPairPartners ?? true,
         ...(capSlope ? { cap_slope: [...capSlope] } : {}),
         timer_offset_ticks: res.profile.global.timerOffsetTicks,
         probes: res.probes.fit + res.probes.heldOut,

@@ -39,9 +39,11 @@ export const DEMO_PROBE_SIZES: Partial<ProbeSizes> = { patternConfigs: 2, eiConf
  * driven inputs (on the 784-input layer it was a third of the fit's CPU time), and two of calibration's
  * four precharge steps (REST_SHIFT_VOLTS; they pin E+, and the network is trained with the fitted value
  * either way). The top one is calibration's top step, which every die's supply allows: a higher step is
- * skipped on dies whose supply is low, and the fitted E+ then depends on the die's supply draw.
+ * skipped on dies whose supply is low, and the fitted E+ then depends on the die's supply draw. The PMOS
+ * pairs against the two reference NMOS codes only (`allPairPartners` false): the others, and the refit they
+ * take, made the demo's calibration a third to a half longer for no better deployment (docs/RESULTS.md).
  */
-export const DEMO_FIT = { polishMaxInputs: 64, restShiftVolts: [REST_SHIFT_VOLTS[1]!, REST_SHIFT_VOLTS.at(-1)!] } as const;
+export const DEMO_FIT = { polishMaxInputs: 64, restShiftVolts: [REST_SHIFT_VOLTS[1]!, REST_SHIFT_VOLTS.at(-1)!], allPairPartners: false } as const;
 
 /**
  * Layer widths of the demo's own mock chip (no --device). Calibration's cost grows with neurons x

@@ -74,7 +74,11 @@ export async function calibrate(
       seed: opts.seed,
       sizes: opts.calibrationSizes ?? DEMO_PROBE_SIZES,
       workers: workersOf(opts),
-      fit: opts.calibrationFit ?? { polishMaxInputs: DEMO_FIT.polishMaxInputs, restShiftVolts: DEMO_FIT.restShiftVolts },
+      fit: opts.calibrationFit ?? {
+        polishMaxInputs: DEMO_FIT.polishMaxInputs,
+        restShiftVolts: DEMO_FIT.restShiftVolts,
+        allPairPartners: DEMO_FIT.allPairPartners,
+      },
       signal: opts.signal,
       deviceUri: device.uri,
       // Its own table would repeat the demo's; the figures are in calibration/report.html.

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { backendTarget } from '../../calibration/backend-target.ts';
 import { calibrateChip, DEFAULT_ADAPTIVE, highestPrecharge, probeLayer } from '../../calibration/calibrate-chip.ts';
 import { DEFAULT_PROBE_SIZES, referenceNmos } from '../../calibration/probe-plan.ts';
+import { profileProbeCodes } from '../../calibration/chip-profile.ts';
 import { median } from '../../calibration/scan-analysis.ts';
 import { refitGlobals } from '../../calibration/drift-refit.ts';
 import { scoreAgainstTruth } from '../../calibration/truth-score.ts';
@@ -150,6 +151,60 @@ describe('calibrateChip on the behavioural mock', () => {
       expect(moved).toBeGreaterThan(0);
     }
   }, 60_000);
+
+  it('measures every PMOS code against every NMOS sweep code; the pairs against the non-reference codes join the fit after the globals', async () => {
+    const run = async (allPairPartners: boolean) => {
+      // A fresh die per run: the same seed reads the same jitter for the same blocks.
+      const chip = new BehavioralChip({ seed: 5150, sizes: [6, 4] });
+      const sup = chip.supply();
+      const opts = { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, allPairPartners };
+      return { probe: await probeLayer(backendTarget(chip), 0, DEFAULT_PROBE_SIZES, 1, opts), chip };
+    };
+    const on = await run(true);
+    const off = await run(false);
+    const { nCodes, pCodes } = on.probe;
+    const ref = referenceNmos(nCodes);
+    const others = nCodes.filter((c) => c !== ref && c !== Math.max(...nCodes));
+    expect(others.length).toBe(nCodes.length - 2);
+    expect(off.probe.lateBlocks).toEqual([]);
+    // Each other NMOS code with each PMOS code, the input's two rows on, measured sweepRepeats times.
+    const g = backendTarget(on.chip).layers[0]!;
+    const rowOf = (j: number, pol: number) => g.rowInput.findIndex((x, r) => x === j && g.rowPolarity[r] === pol);
+    const pairsSeen = on.probe.lateBlocks.map((b) => {
+      expect(b.kind).toBe('sweep-p');
+      expect(b.restShiftVolts ?? 0).toBe(0);
+      return `${b.codes[rowOf(0, 0) * g.outputs]}/${b.codes[rowOf(0, 1) * g.outputs]}`;
+    });
+    const expected = others.flatMap((n) => pCodes.map((p) => `${n}/${p}`));
+    expect(pairsSeen).toEqual(Array.from({ length: DEFAULT_PROBE_SIZES.sweepRepeats }, () => expected).flat());
+    // The plan before them is the same with or without.
+    expect(on.probe.samples.map((s) => s.kind)).toEqual(off.probe.samples.map((s) => s.kind));
+
+    // Through calibrateChip: the late pairs are measured after every other block (the die's jitter
+    // stream counts runs, so the other readings are the same) and join after the globals, so the
+    // globals are the same to the bit; the PNN's dataset then holds pair sweeps at every NMOS code.
+    const fit = async (allPairPartners: boolean) => {
+      const chip = new BehavioralChip({ seed: 5150, sizes: [6, 4] });
+      const sup = chip.supply();
+      return calibrateChip(backendTarget(chip), { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, allPairPartners });
+    };
+    const a = await fit(true);
+    const b = await fit(false);
+    expect(a.globals).toEqual(b.globals);
+    const pairCodes = (r: typeof a, l: number) => {
+      const d = r.fitters.pnn[l]!.data;
+      return new Set(d.neurons.flatMap((n) => Array.from(n.sp.cn, (c) => d.codesN[c]!)));
+    };
+    // A 6-4 die has one layer.
+    expect(a.fitters.pnn.length).toBe(1);
+    const nc = profileProbeCodes(a.profile, 0, 'nmos');
+    const rest = nc.filter((c) => c !== referenceNmos(nc) && c !== Math.max(...nc));
+    expect(rest.length).toBe(2);
+    expect([...pairCodes(a, 0)].sort()).toEqual([...nc].sort());
+    for (const c of rest) expect(pairCodes(b, 0).has(c)).toBe(false);
+    expect(a.probes.blocks).toBeGreaterThan(b.probes.blocks);
+    expect(a.profile.layers.every((l) => l.calibrated)).toBe(true);
+  }, 120_000);
 
   it('refuses sweepRepeats that are not whole numbers of at least 1', async () => {
     const chip = new BehavioralChip({ seed: 1, sizes: [4, 2] });

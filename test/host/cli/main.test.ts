@@ -40,6 +40,7 @@ describe('spikeloop CLI', () => {
     [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--quick', '--sweep-repeats', '2'], /--sweep-repeats goes with a full calibration/],
     [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--quick', '--gate-reversal'], /--gate-reversal goes with a full calibration/],
     [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--quick', '--cap-slope', 'spice'], /--cap-slope goes with a full calibration/],
+    [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--quick', '--reference-pairs-only'], /--reference-pairs-only goes with a full calibration/],
     [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--cap-slope', '0.9'], /invalid --cap-slope '0\.9': each slope must lie within/],
     [['calibrate', '--device', 'mock:ideal', '--out', 'x', '--sweep-repeats', '0'], /invalid --sweep-repeats '0': must be >= 1/],
     // A negative value reaches the flag's check instead of reading as a missing value.

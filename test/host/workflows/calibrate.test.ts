@@ -22,6 +22,7 @@ describe('calibrate workflow over a device link', () => {
     const lines: string[] = [];
     const s = await runCalibrateWorkflow(device, { out, print: (l) => lines.push(l), sizes: { patternsPerConfig: 48, heldOutPatterns: 32 } });
     expect(s.mode).toBe('full');
+    expect(s.all_pair_partners).toBe(true);
     expect(s.rmse_pnn).toBeCloseTo(s.rmse_pnn_ticks * device.info.tickSeconds, 15);
     expect(s.ratio).toBeCloseTo(s.rmse_ideal / s.rmse_pnn, 10);
     expect(s.rmse_pnn_ticks).toBeLessThan(3 * s.floor_ticks!);
@@ -75,8 +76,14 @@ describe('calibrate workflow over a device link', () => {
 
   it('with gateReversal, the profile carries the reversal anchors and a quick refit keeps them', async () => {
     const out = join(root, 'gate-reversal');
-    const s = await runCalibrateWorkflow(device, { out, fit: { gateReversal: true }, sizes: { patternsPerConfig: 48, heldOutPatterns: 32 } });
+    // With the reference pairs only, too (the plan without the pairs against the other NMOS codes).
+    const s = await runCalibrateWorkflow(device, {
+      out,
+      fit: { gateReversal: true, allPairPartners: false },
+      sizes: { patternsPerConfig: 48, heldOutPatterns: 32 },
+    });
     expect(s.gate_reversal).toBe(true);
+    expect(s.all_pair_partners).toBe(false);
     const p = await loadChipProfile(s.profile, { chipId: device.info.chipId });
     for (const l of p.layers) {
       expect(l.reversal?.anchorN).toBeGreaterThan(0);
