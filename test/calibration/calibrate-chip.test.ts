@@ -183,13 +183,13 @@ describe('calibrateChip on the behavioural mock', () => {
     // Through calibrateChip: the late pairs are measured after every other block (the die's jitter
     // stream counts runs, so the other readings are the same) and join after the globals, so the
     // globals are the same to the bit; the PNN's dataset then holds pair sweeps at every NMOS code.
-    const fit = async (allPairPartners: boolean) => {
+    const calibrated = async (allPairPartners: boolean) => {
       const chip = new BehavioralChip({ seed: 5150, sizes: [6, 4] });
       const sup = chip.supply();
       return calibrateChip(backendTarget(chip), { chipId: chip.chipId, temperatureC: sup.temperatureC, supplyV: sup.supplyV, allPairPartners });
     };
-    const a = await fit(true);
-    const b = await fit(false);
+    const a = await calibrated(true);
+    const b = await calibrated(false);
     expect(a.globals).toEqual(b.globals);
     const pairCodes = (r: typeof a, l: number) => {
       const d = r.fitters.pnn[l]!.data;
