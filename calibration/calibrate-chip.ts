@@ -117,8 +117,9 @@ export interface CalibrateChipOptions {
   adaptive?: Partial<AdaptiveOptions>;
   /**
    * The PMOS pairs are also measured against the NMOS sweep codes other than the two references, and join the fit
-   * once the globals are fixed (default true; README.md "PMOS pairs against every NMOS sweep code"). false gives the
-   * plan without them: fewer blocks, and a larger held-out error on patterns that pair a PMOS code with those codes.
+   * once E+ and E- are fitted (default true; README.md "PMOS pairs against every NMOS sweep code"). false gives the
+   * plan without them: fewer blocks and less fitting, and a larger held-out error on patterns that pair a PMOS code
+   * with those codes.
    */
   allPairPartners?: boolean;
   /**
@@ -230,7 +231,7 @@ export interface LayerRun {
   samples: LayerSamples[];
   /**
    * Blocks measured once every layer is probed (so the others' readings are the same with or without them), joining the
-   * fit only once the globals are fixed: the PMOS pairs against the other NMOS sweep codes.
+   * fit only once E+ and E- are fitted: the PMOS pairs against the other NMOS sweep codes.
    */
   lateBlocks: ProbeBlock[];
   nCodes: number[];
@@ -376,7 +377,7 @@ export async function probeLayer(target: ProbeTarget, l: number, sizes: ProbeSiz
   // weak-partner pair is otherwise read against the strongest NMOS code alone, and a tick-quantised
   // reading without jitter is the same at every repeat, so patterns that pair it with another code
   // extrapolate its drive, which a pattern creeping up to threshold amplifies into tens of ticks.
-  // They join after the globals: in the globals fit they pulled E+ along its valley (README.md).
+  // They join once E+ and E- are fitted: in that fit they pulled E+ along its valley (README.md).
   const others = sweepP.length && opts.allPairPartners !== false ? nCodes.filter((c) => !partners.includes(c)) : [];
   const otherPairs = () => others.flatMap((n) => sweepBlocks(ctx, PMOS, pCodes, n));
   return {
@@ -457,6 +458,8 @@ export const SHAPE_STEP = 0.1;
  * Fits globals on a subset of neurons of every layer (outer LM), the neurons refitted on the pool
  * inside each trial. When the PNN fitters carry each transistor's E at its gate (`gateReversal`), the card shape's
  * strength per polarity (GlobalParams.shapeN / shapeP) is fitted with them, under SHAPE_PRIOR and SHAPE_BOUNDS.
+ * `holdReversals` keeps start's E+ and E- and fits the kicks and strengths (the refit once the pairs against the other
+ * NMOS codes join).
  */
 export async function fitGlobals(
   fitters: LayerFitter[],
@@ -467,16 +470,17 @@ export async function fitGlobals(
   polish = false,
   polishLimit = Infinity,
   maxIterations = 12,
+  holdReversals = false,
 ): Promise<GlobalParams> {
   const pick = globalSubsets(fitters, perLayer);
   const shaped = fitters.some((f) => !f.state.ideal && f.data.input.gateReversal !== undefined);
-  const toG = (p: Float64Array): GlobalParams => ({
-    ePlus: p[0],
-    eMinus: p[1],
-    kickNmos: p[2],
-    kickPmos: p[3],
-    ...(shaped ? { shapeN: p[4], shapeP: p[5] } : {}),
-  });
+  // The LM's parameters are the full vector [E+, E-, kicks, shapes] without E+ and E- when they are held.
+  const free = holdReversals ? 2 : 0;
+  const full = (q: Float64Array): Float64Array => (holdReversals ? Float64Array.of(start.ePlus, start.eMinus, ...q) : q);
+  const toG = (q: Float64Array): GlobalParams => {
+    const p = full(q);
+    return { ePlus: p[0], eMinus: p[1], kickNmos: p[2], kickPmos: p[3], ...(shaped ? { shapeN: p[4], shapeP: p[5] } : {}) };
+  };
   // Every trial starts the per-neuron fits from the same state, so the objective is a function of
   // the globals alone (warm starts from the previous trial would make it depend on the search path).
   const snaps = fitters.map((f) => f.snapshot());
@@ -503,7 +507,8 @@ export async function fitGlobals(
         })),
       ) as NeuronJob[],
     );
-    return points.map((p, q) => {
+    return points.map((point, q) => {
+      const p = full(point);
       const parts = results
         .slice(q * fitters.length, (q + 1) * fitters.length)
         .flat()
@@ -516,12 +521,12 @@ export async function fitGlobals(
   const clampK = (k: number | undefined) => Math.min(kHi, Math.max(kLo, k ?? SHAPE_PRIOR.mean));
   const fit = await levenbergMarquardtBatch(
     res,
-    [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos, ...(shaped ? [clampK(start.shapeN), clampK(start.shapeP)] : [])],
+    [start.ePlus, start.eMinus, start.kickNmos, start.kickPmos, ...(shaped ? [clampK(start.shapeN), clampK(start.shapeP)] : [])].slice(free),
     {
       // Steps well above the noise of the nested per-neuron solves, so the Jacobian sees the slope.
-      steps: [0.05, 0.05, 1e-4, 1e-4, ...(shaped ? [SHAPE_STEP, SHAPE_STEP] : [])],
-      lower: [bounds.ePlusMin, -200, 0, 0, ...(shaped ? [kLo, kLo] : [])],
-      upper: [200, bounds.eMinusMax, 0.05, 0.05, ...(shaped ? [kHi, kHi] : [])],
+      steps: [0.05, 0.05, 1e-4, 1e-4, ...(shaped ? [SHAPE_STEP, SHAPE_STEP] : [])].slice(free),
+      lower: [bounds.ePlusMin, -200, 0, 0, ...(shaped ? [kLo, kLo] : [])].slice(free),
+      upper: [200, bounds.eMinusMax, 0.05, 0.05, ...(shaped ? [kHi, kHi] : [])].slice(free),
       maxIterations,
       tolerance: 1e-6,
     },
@@ -782,8 +787,16 @@ async function fitChip(target: ProbeTarget, opts: CalibrateChipOptions, c: FitCo
     await fitAndPolish([f], globals, 6, 6);
   };
   // The late samples (the PMOS pairs against the other NMOS codes) add sweep observations to each
-  // transistor's curve, so the layer's families are refitted with them too (README.md).
-  for (let k = 0; k < runs.length; k++) if (late[k].length) await refitWith(k, late[k], true);
+  // transistor's curve, so the layer's families are refitted with them too; then the kicks and the
+  // shape strengths (E+ and E- stay: the raised-precharge sweeps pinned them, and these pairs would
+  // pull them along their valley), and every neuron again at those (README.md).
+  if (late.some((x) => x.length)) {
+    for (let k = 0; k < runs.length; k++) if (late[k].length) await refitWith(k, late[k], true);
+    if (!opts.fixedGlobals) {
+      globals = await fitGlobals(pnn, globals, opts.globalNeurons ?? 16, bounds, fp, true, polishLimit, outerSteps, true);
+      await fitAndPolish(pnn, globals, 6, 6);
+    }
+  }
   const adaptiveRecord: AdaptiveRecord = { candidates: 0, kept: 0, layers: [] };
   if (adaptive.configs > 0) {
     // The adaptive round: patterns the fit predicts to creep up to threshold pin the conductance

@@ -434,4 +434,16 @@ describe('LayerFitter with a fitted strength of the card shape (GlobalParams.sha
     expect(plain.shapeN).toBeUndefined();
     await fp.pool.close();
   }, 120_000);
+
+  it('the globals fit with E+ and E- held keeps them to the bit and fits the strengths', async () => {
+    const f = L.fitterAt(true, 0);
+    const fp = new FitPool(new TaskPool(1));
+    const g = await fitGlobals([f], L.globals, 16, { ePlusMin: 1.5, eMinusMax: -0.5 }, fp, true, Infinity, 6, true);
+    expect(g.ePlus).toBe(L.globals.ePlus);
+    expect(g.eMinus).toBe(L.globals.eMinus);
+    // Both strengths start at the card's k = 1 and come back towards the truth.
+    expect(Math.abs(g.shapeN! - strength.n)).toBeLessThan(0.5 * Math.abs(1 - strength.n));
+    expect(Math.abs(g.shapeP! - strength.p)).toBeLessThan(0.7 * Math.abs(1 - strength.p));
+    await fp.pool.close();
+  }, 120_000);
 });
