@@ -122,9 +122,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
       adaptive: o.adaptive,
       workers: o.workers,
       sizes: o.sweepRepeats !== undefined ? { sweepRepeats: o.sweepRepeats } : undefined,
-      ...(o.gateReversal || o.referencePairsOnly
-        ? { fit: { ...(o.gateReversal ? { gateReversal: true } : {}), ...(o.referencePairsOnly ? { allPairPartners: false } : {}) } }
-        : {}),
+      fit: { gateReversal: o.gateReversal === true, allPairPartners: o.referencePairsOnly !== true },
       ...(o.capSlope ? { capSlope: o.capSlope } : {}),
       signal: ctx.signal,
       print: ctx.print,
