@@ -33,15 +33,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { nominalChipProfile, profileTwinPhysics, saveChipProfile, type ChipProfile } from '../calibration/chip-profile.ts';
+import { profileTwinPhysics, saveChipProfile, type ChipProfile } from '../calibration/chip-profile.ts';
+import { truthChipProfile } from '../calibration/truth-score.ts';
 import { ChipDevice } from '../host/device/chip-device.ts';
-import { ChipMapping, curvesFromProfile, deviceHorizons } from '../calibration/chip-mapping.ts';
+import { ChipMapping, chipNeuronLevels, curvesFromProfile, deviceHorizons } from '../calibration/chip-mapping.ts';
 import { runDeployWorkflow } from '../host/workflows/deploy.ts';
 import { runFinetune } from '../host/workflows/finetune.ts';
 import { readMetrics } from '../host/runs/metrics-log.ts';
 import type { BehavioralChip } from '../models/chips/behavioral-chip.ts';
 import { createChip } from '../models/chips/index.ts';
-import { NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';
 import { gatherLabels, gatherRows } from '../models/datasets/batching.ts';
 import { loadDataset } from '../models/datasets/load.ts';
 import type { Dataset } from '../models/datasets/types.ts';
@@ -74,30 +74,11 @@ const quiet = { print: log, warn: log };
 /** The profile calibration would produce, read off the simulated die (its hidden truth). */
 async function truthProfile(): Promise<ChipProfile> {
   const chip = (await createChip('behavioral', { seed: String(CHIP_SEED), geometry: GEOMETRY })) as BehavioralChip;
-  const truth = chip.hiddenTruth();
-  const p = nominalChipProfile({
-    chipId: chip.chipId,
-    secondsPerTick: chip.timing.tickSeconds,
-    layers: chip.geometry.map((g, l) => ({ inputs: g.inputs, outputs: g.outputs, rows: g.rowInput.length, horizonTicks: chip.timing.horizonTicks[l]! })),
-    temperatureC: truth.temperatureC,
-  });
-  p.global = { ...p.global, ePlus: truth.layers[0]!.ePlus, eMinus: truth.layers[0]!.eMinus, timerOffsetTicks: truth.tdcOffsetTicks };
-  p.layers = p.layers.map((l, i) => {
-    const t = truth.layers[i]!;
-    return {
-      ...l,
-      calibrated: true,
-      circuit: { ...t.circuit },
-      nmos: { ...NOMINAL_NMOS, lambda: t.circuit.lambdaN },
-      pmos: { ...NOMINAL_PMOS, lambda: t.circuit.lambdaP },
-      dVth: t.dVth,
-      gain: t.gain,
-      thresholdScale: t.model.thresholdScale!,
-      delay: t.model.delay!,
-    };
-  });
-  await chip.close();
-  return p;
+  try {
+    return truthChipProfile(chip);
+  } finally {
+    await chip.close();
+  }
 }
 
 /**
@@ -131,6 +112,7 @@ async function trainTwin(
   info: ChipDevice['info'],
   model: 'pnn' | 'ideal',
   physics: { ePlus: number; eMinus: number },
+  profile?: ChipProfile,
 ): Promise<{ net: SpikingNetwork; acc: number }> {
   const config = defaultConfig([784, 256, 128, 10], {
     model,
@@ -141,7 +123,9 @@ async function trainTwin(
     shiftGrids: false,
   });
   const solver = createSolver('dstd', { bins: BINS });
-  const net = initNetwork(config, { x: data.train.x, n: Math.min(256, data.train.n) }, solver, { seed: DATA_SEED });
+  // The PNN twin fires at the chip's measured levels, as `spikeloop train --profile` trains it.
+  const neurons = profile && model === 'pnn' ? chipNeuronLevels(profile, config) : undefined;
+  const net = initNetwork(config, { x: data.train.x, n: Math.min(256, data.train.n) }, solver, { seed: DATA_SEED, neurons });
   const t = performance.now();
   const h = await trainNetwork(net, data, {
     epochs: TWIN_EPOCHS,
@@ -224,7 +208,7 @@ async function main(): Promise<void> {
     const profile = await loadChipProfile(profileFile, { chipId: info.chipId });
     const physics = profileTwinPhysics(profile);
 
-    const pnn = await trainTwin(data, info, 'pnn', physics);
+    const pnn = await trainTwin(data, info, 'pnn', physics, profile);
     const pnnFile = path.join(dir, 'pnn.bin');
     await saveNetwork(pnnFile, pnn.net, { dataset: data.name, seed: DATA_SEED });
     const ideal = await trainTwin(data, info, 'ideal', physics);

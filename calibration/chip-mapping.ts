@@ -15,7 +15,8 @@ import { NOMINAL_CIRCUIT, NOMINAL_NMOS, NOMINAL_PMOS, NOMINAL_TEMPERATURE_C } fr
 import { ttfsTicks } from '../models/datasets/coding.ts';
 import { unitsOf } from '../models/network/conductance-units.ts';
 import type { DenseLayerState } from '../models/network/layer.ts';
-import { SpikingNetwork } from '../models/network/network.ts';
+import { compileArchitecture } from '../models/network/arch.ts';
+import { SpikingNetwork, type NetworkConfig } from '../models/network/network.ts';
 import { captureTime, SILENT_TICK } from '../wire/ticks.ts';
 import { profileLayerCurves, type ChipProfile } from './chip-profile.ts';
 import { IncrementalLayerCodes, mapLayer, type LayerCurves, type MappedLayer } from './weight-mapping.ts';
@@ -80,6 +81,50 @@ export function deviceHorizons(chip: { layers: readonly { horizonTicks: number }
  */
 export function chipTimeBase(chip: { layers: readonly { horizonTicks: number }[] }): { inputWindow: number; horizons: number[]; shiftGrids: boolean } {
   return { inputWindow: 1, horizons: deviceHorizons(chip, chip.layers[0]!.horizonTicks / 2), shiftGrids: false };
+}
+
+/** A calibrated neuron's fixed parameters in the twin: its firing level and its output delay (docs/MODEL.md §7, §9). */
+export type NeuronLevels = Required<Pick<DenseLayerState, 'thresholdScale' | 'delay'>>;
+
+/**
+ * The firing levels and output delays a profile measured, for each layer of a network of `config`
+ * on that chip: twin neuron i is chip neuron i (as `measuredTimes` reads them), the delays in the
+ * twin's time unit (the chip's first window over `config.horizons[0]`, as `unitTicksOf`). A conv
+ * layer gets undefined: its copies of a kernel share one neuron model, so it cannot carry a level per
+ * chip neuron. Throws when the profile's layers cannot hold the network's.
+ */
+export function chipNeuronLevels(profile: ChipProfile, config: NetworkConfig): (NeuronLevels | undefined)[] {
+  const layers = config.sizes.length - 1;
+  if (profile.layers.length < layers) {
+    throw new RangeError(
+      `the profile of ${profile.chipId} describes ${profile.layers.length} layers, the network has ${layers}: train a network of at most that depth for this chip`,
+    );
+  }
+  const kinds = config.arch ? compileArchitecture(config.arch).layers.map((c) => c.kind) : undefined;
+  const unitSeconds = (profile.layers[0]!.horizonTicks / config.horizons[0]!) * profile.secondsPerTick;
+  const perUnit = profile.t0Seconds / unitSeconds;
+  return config.sizes.slice(1).map((nOut, l) => {
+    if (kinds?.[l] === 'conv') return undefined;
+    const p = profile.layers[l]!;
+    if (nOut > p.outputs) {
+      throw new RangeError(`layer ${l} of the network has ${nOut} neurons, the profile's chip ${p.outputs}: train a network that fits ${profile.chipId}`);
+    }
+    return {
+      thresholdScale: Float32Array.from(p.thresholdScale.subarray(0, nOut)),
+      delay: Float32Array.from(p.delay.subarray(0, nOut), (d) => d * perUnit),
+    };
+  });
+}
+
+/** Whether every dense layer of `net` already fires at `levels` (absent arrays count as 1 and 0), to float32 precision. */
+export function carriesNeuronLevels(net: SpikingNetwork, levels: readonly (NeuronLevels | undefined)[]): boolean {
+  return net.layerStates().every((s, l) => {
+    const want = levels[l];
+    if (s.kind !== 'dense' || !want) return true;
+    const same = (have: Float32Array | undefined, w: Float32Array, nominal: number) =>
+      w.every((x, i) => Math.abs((have?.[i] ?? nominal) - x) <= 1e-6 * Math.max(1, Math.abs(x)));
+    return same(s.thresholdScale, want.thresholdScale, 1) && same(s.delay, want.delay, 0);
+  });
 }
 
 /** Ticks per twin time unit, read off the network's first window against the chip's. */

@@ -16,7 +16,8 @@
 import type { BehavioralChip } from '../models/chips/behavioral-chip.ts';
 import { codeToVolts } from '../wire/dac.ts';
 import { NMOS, type DacSpec, type LayerGeometry, type SafeRange } from '../models/chips/chip-backend.ts';
-import { profileLayerConductances, profileLayerCurves, profileProbeCodes, type ChipProfile } from './chip-profile.ts';
+import { NOMINAL_NMOS, NOMINAL_PMOS } from '../models/chips/sky130-nominal.ts';
+import { nominalChipProfile, profileLayerConductances, profileLayerCurves, profileProbeCodes, type ChipProfile } from './chip-profile.ts';
 import { rowsAtCodes, selectRows } from './probe-configs.ts';
 import { reversalAt } from './reversal-curve.ts';
 import { LayerCodeRule } from './weight-mapping.ts';
@@ -230,4 +231,38 @@ export function deployedDriveError(chip: BehavioralChip, profile: ChipProfile, c
     }
   });
   return out;
+}
+
+/**
+ * The profile a perfect calibration of a behavioural die would write, read off its hidden truth:
+ * its reversal potentials, timer offset and circuits, every transistor's (dVth, gain) against the
+ * nominal curves, every neuron's firing level and delay. Exact for a model-form die (`physics:
+ * 'ekv'`), whose curves are the nominal family; a sky130 die's curves are not, so there it is an
+ * approximation. What a twin or a deployment is compared against when calibration's own error must
+ * stay out of the figure.
+ */
+export function truthChipProfile(chip: BehavioralChip): ChipProfile {
+  const truth = chip.hiddenTruth();
+  const p = nominalChipProfile({
+    chipId: chip.chipId,
+    secondsPerTick: chip.timing.tickSeconds,
+    layers: chip.geometry.map((g, l) => ({ inputs: g.inputs, outputs: g.outputs, rows: g.rowInput.length, horizonTicks: chip.timing.horizonTicks[l]! })),
+    temperatureC: truth.temperatureC,
+  });
+  p.global = { ...p.global, ePlus: truth.layers[0]!.ePlus, eMinus: truth.layers[0]!.eMinus, timerOffsetTicks: truth.tdcOffsetTicks };
+  p.layers = p.layers.map((l, i) => {
+    const t = truth.layers[i]!;
+    return {
+      ...l,
+      calibrated: true,
+      circuit: { ...t.circuit },
+      nmos: { ...NOMINAL_NMOS, lambda: t.circuit.lambdaN },
+      pmos: { ...NOMINAL_PMOS, lambda: t.circuit.lambdaP },
+      dVth: t.dVth,
+      gain: t.gain,
+      thresholdScale: t.model.thresholdScale!,
+      delay: t.model.delay!,
+    };
+  });
+  return p;
 }

@@ -14,7 +14,7 @@ import { runBringup } from './bringup.ts';
 import type { BringupRecord, StepId } from './bringup-record.ts';
 import { writeBringupJson, writeBringupReport } from './bringup-report.ts';
 import { runCalibrateWorkflow, type CalibrateSummary } from './calibrate.ts';
-import { chipTimeBase, curvesFromProfile } from '../../calibration/chip-mapping.ts';
+import { chipNeuronLevels, chipTimeBase, curvesFromProfile } from '../../calibration/chip-mapping.ts';
 import { deployNetwork, evaluateOnDevice } from './deploy.ts';
 import { runFinetune, type FinetuneOptions, type FinetuneSummary } from './finetune.ts';
 import { presetFor } from '../../models/training/presets.ts';
@@ -122,7 +122,10 @@ export async function trainTwin(
     ...(biasSpike === undefined ? {} : { biasSpike }),
   });
   const solver = createSolver('dstd', { bins: 16 });
-  const net = initNetwork(config, { x: data.train.x, n: Math.min(256, data.train.n) }, solver, { seed: opts.seed });
+  // The chip's measured firing levels and delays, fixed in the twin: on SPICE die 5 the calibrated
+  // deployment of a twin trained without them lost 12 of 45 Iris samples (docs/RESULTS.md).
+  const neurons = chipNeuronLevels(profile, config);
+  const net = initNetwork(config, { x: data.train.x, n: Math.min(256, data.train.n) }, solver, { seed: opts.seed, neurons });
   try {
     const b = bar(epochs, `train ${name}`, 'epochs');
     const history = await trainNetwork(

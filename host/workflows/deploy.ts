@@ -6,8 +6,8 @@
 
 import { classFigures, confusionJson, confusionMatrix } from '../../models/training/confusion.ts';
 import { classTableRows } from './confusion-report.ts';
-import { loadChipProfile } from '../../calibration/chip-profile.ts';
-import { ChipMapping, checkFits, curvesFromProfile } from '../../calibration/chip-mapping.ts';
+import { loadChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
+import { carriesNeuronLevels, ChipMapping, checkFits, chipNeuronLevels, curvesFromProfile } from '../../calibration/chip-mapping.ts';
 import type { LayerCurves } from '../../calibration/weight-mapping.ts';
 import type { SpikingNetwork } from '../../models/network/network.ts';
 import { loadDataset } from '../../models/datasets/load.ts';
@@ -188,8 +188,9 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
     const info = device.info;
     checkFits(net, info, `the network in ${opts.model}`);
     let curves: LayerCurves[] | undefined;
+    let profile: ChipProfile | undefined;
     if (opts.profile) {
-      const profile = await loadChipProfile(opts.profile, { chipId: info.chipId });
+      profile = await loadChipProfile(opts.profile, { chipId: info.chipId });
       curves = curvesFromProfile(profile, info);
     } else {
       opts.warn(
@@ -200,6 +201,16 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
       `spikeloop deploy: ${opts.model} (${net.config.sizes.join('-')}) onto ${info.chipId} at ${opts.device}, ${curves ? `calibrated curves from ${opts.profile}` : 'nominal curves'}`,
     );
     const d = await deployNetwork(device, net, { curves, signal: opts.signal });
+    // The twin of what the chip runs fires at the chip's measured levels, whatever the network carries.
+    const levels = profile && net.config.model === 'pnn' ? chipNeuronLevels(profile, net.config) : undefined;
+    if (levels && !carriesNeuronLevels(net, levels)) {
+      opts.warn(
+        `WARNING: ${opts.model} was trained without this chip's measured firing levels and output delays, so the chip's spikes part from its twin's: train it with --profile ${opts.profile} (the realised twin below carries them)`,
+      );
+      const realised = d.realised;
+      d.realised = realised.withNeuronLevels(levels);
+      realised.dispose();
+    }
     const summary: DeploySummary = {
       device: opts.device,
       chip_id: info.chipId,

@@ -47,7 +47,7 @@ import { initBackend } from '../../models/tf/backend.ts';
 import { registerGradients } from '../../models/tf/gradients.ts';
 import { checkProfileChip, loadChipProfile, profileTwinPhysics } from '../../calibration/chip-profile.ts';
 import type { LayerCurves } from '../../calibration/weight-mapping.ts';
-import { ChipMapping, checkFits, curvesFromProfile, unitTicksOf } from '../../calibration/chip-mapping.ts';
+import { carriesNeuronLevels, ChipMapping, checkFits, chipNeuronLevels, curvesFromProfile, unitTicksOf } from '../../calibration/chip-mapping.ts';
 import { ChipDevice } from '../device/chip-device.ts';
 import { writeHtmlReport } from '../report/html-report.ts';
 import { lineChart, spikeRaster } from '../report/svg-plot.ts';
@@ -374,6 +374,18 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
         opts.warn(
           `note: the network was trained with ePlus ${net.config.ePlus.toFixed(2)}, eMinus ${net.config.eMinus.toFixed(2)}; the profile measured ${physics.ePlus.toFixed(2)}, ${physics.eMinus.toFixed(2)}. The device's times correct the forward pass, but a twin trained with the profile's values starts closer.`,
         );
+      }
+      // The twin's gradients sit at the chip's state only if its neurons fire where the chip's do.
+      if (net.config.model === 'pnn' && !resuming) {
+        const levels = chipNeuronLevels(profile, net.config);
+        if (!carriesNeuronLevels(net, levels)) {
+          const before = net;
+          net = net.withNeuronLevels(levels);
+          before.dispose();
+          opts.warn(
+            `note: the twin takes the profile's measured firing levels and output delays in place of the ones ${opts.model} carries (a network trained with this --profile starts from them)`,
+          );
+        }
       }
     } else {
       opts.warn(

@@ -19,6 +19,8 @@ export interface ChipTarget {
   /** Calibrated reversal potentials (a profile's); the nominal ones when absent. */
   ePlus?: number;
   eMinus?: number;
+  /** The calibration itself, when the chip was read from a profile: its neurons' firing levels and delays (`chipNeuronLevels`). */
+  profile?: ChipProfile;
 }
 
 /** A network that cannot be trained for the chip as asked: what differs and the flag that fixes it. */
@@ -45,6 +47,7 @@ export async function chipTarget(o: { profile?: string; device?: string }): Prom
       layers: p.layers.map((l) => ({ inputs: l.inputs, outputs: l.outputs, horizonTicks: l.horizonTicks })),
       ePlus: p.global.ePlus,
       eMinus: p.global.eMinus,
+      profile: p,
     };
   }
   if (o.device !== undefined) {

@@ -19,7 +19,7 @@ import { writeHtmlReport, type ReportSection } from '../report/html-report.ts';
 import { CONFUSION_FILE, writeConfusion } from './confusion-report.ts';
 import { lineChart } from '../report/svg-plot.ts';
 import type { RunDir } from '../runs/run-dir.ts';
-import { chipTimeBase } from '../../calibration/chip-mapping.ts';
+import { chipNeuronLevels, chipTimeBase, type NeuronLevels } from '../../calibration/chip-mapping.ts';
 import { createProgress } from '../ui/progress.ts';
 import { renderTable } from '../ui/table.ts';
 import { displayPath, formatNumber, formatPercent } from '../ui/format.ts';
@@ -33,6 +33,8 @@ export interface SnnSetup extends Pick<Preset, 'epochs' | 'batchSize' | 'lr' | '
   sizes: number[];
   solver: SpikeSolver;
   config: NetworkConfig;
+  /** Per layer, the chip's measured firing levels and delays (a profile's, PNN only), fixed in the twin. */
+  neurons?: (NeuronLevels | undefined)[];
   settings: Record<string, unknown>;
 }
 
@@ -69,6 +71,8 @@ export function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: n
         ...(chip ? { ...chipTimeBase(chip), ...physics } : {}),
       })
     : defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces, ...(chip ? { ...chipTimeBase(chip), ...physics } : {}) });
+  // A calibrated chip's neurons fire at their own levels: the twin trains with them (docs/MODEL.md §7).
+  const neurons = chip?.profile && opts.model === 'pnn' ? chipNeuronLevels(chip.profile, config) : undefined;
   const settings = {
     sizes,
     ...(opts.arch ? { arch: opts.arch } : {}),
@@ -89,12 +93,12 @@ export function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: n
   };
   if (chip)
     opts.print(
-      `for ${chip.chipId}: its hidden widths, its windows (horizons ${config.horizons.map((h) => formatNumber(h)).join(', ')} input windows)${'ePlus' in physics ? ', its calibrated ePlus and eMinus' : ', nominal ePlus and eMinus (--profile gives calibrated ones)'}`,
+      `for ${chip.chipId}: its hidden widths, its windows (horizons ${config.horizons.map((h) => formatNumber(h)).join(', ')} input windows)${'ePlus' in physics ? `, its calibrated ePlus and eMinus${neurons ? ", its neurons' firing levels and delays" : ''}` : ', nominal ePlus and eMinus (--profile gives calibrated ones)'}`,
     );
   opts.print(
     `network ${sizes.join('-')}${opts.arch ? ` (${describeArch(opts.arch)})` : ''} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}${inputNoise > 0 ? `, input noise ${inputNoise}` : ''}${weightDecay > 0 ? `, weight decay ${weightDecay}` : ''}`,
   );
-  return { sizes, epochs, batchSize, lr, schedule, averageDecay, inputNoise, weightDecay, loss, solver, config, settings };
+  return { sizes, epochs, batchSize, lr, schedule, averageDecay, inputNoise, weightDecay, loss, solver, config, ...(neurons ? { neurons } : {}), settings };
 }
 
 /** Test images the exact solver evaluates for a network with conv layers. */
@@ -134,7 +138,10 @@ export async function trainOneSnn(
 ): Promise<SnnResult> {
   const { solver, epochs, batchSize } = s;
   // A conv net's calibration runs ~90 forward passes per layer: 64 images set its scales as well.
-  const net = initNetwork(s.config, { x: parts.train.x, n: Math.min(s.config.arch ? 64 : 256, parts.train.n) }, solver, { seed: opts.seed });
+  const net = initNetwork(s.config, { x: parts.train.x, n: Math.min(s.config.arch ? 64 : 256, parts.train.n) }, solver, {
+    seed: opts.seed,
+    neurons: s.neurons,
+  });
   try {
     const batches = Math.ceil(parts.train.n / batchSize);
     const bar = createProgress({ total: epochs * batches, label: where.label, unit: 'batches', stream: opts.progress });

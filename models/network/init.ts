@@ -54,6 +54,12 @@ export interface InitOptions {
    */
   medianOverFireable?: boolean;
   drives?: DriveMode;
+  /**
+   * Per layer, the fixed firing levels and output delays of the chip the network is for
+   * (calibration/chip-mapping.ts `chipNeuronLevels`), in place before the scales are set; dense
+   * layers only, undefined entries and an absent list leave the nominal ones (1 and 0).
+   */
+  neurons?: readonly (Pick<DenseLayerState, 'thresholdScale' | 'delay'> | undefined)[];
 }
 
 /** Random pE, pI for one layer with scale 1/sqrt(nIn) (before calibration). */
@@ -243,7 +249,7 @@ export function initNetwork(config: NetworkConfig, calibration: { x: Float32Arra
     .map((_, l) =>
       kinds?.[l] === 'conv'
         ? new ConvSpikeLayer(randomConvState(config, l, opts.seed, opts.meanRatio))
-        : new DenseSpikeLayer({ ...randomDenseState(config, l, opts.seed, opts.meanRatio), drives: opts.drives }),
+        : new DenseSpikeLayer({ ...randomDenseState(config, l, opts.seed, opts.meanRatio), ...opts.neurons?.[l], drives: opts.drives }),
     );
   const net = new SpikingNetwork(config, layers);
   const need = calibration.n * net.features;

@@ -378,6 +378,15 @@ export class SpikingNetwork {
     return SpikingNetwork.fromStates(config, states);
   }
 
+  /**
+   * A copy whose dense layers carry these fixed firing levels and output delays (a calibrated
+   * chip's, docs/MODEL.md §7); an undefined entry, or a conv layer, keeps the layer's own.
+   */
+  withNeuronLevels(levels: readonly (Pick<DenseLayerState, 'thresholdScale' | 'delay'> | undefined)[]): SpikingNetwork {
+    const states = this.layerStates().map((s, l) => (s.kind === 'dense' && levels[l] ? { ...s, ...levels[l] } : s));
+    return SpikingNetwork.fromStates(this.config, states);
+  }
+
   dispose(): void {
     for (const l of this.layers) l.dispose();
   }

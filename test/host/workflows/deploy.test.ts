@@ -1,7 +1,12 @@
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
-import { ChipMapping, classifyTicks, deviceHorizons, fitProblems } from '../../../calibration/chip-mapping.ts';
-import { deployNetwork, evaluateOnDevice } from '../../../host/workflows/deploy.ts';
+import { ChipMapping, chipNeuronLevels, classifyTicks, curvesFromProfile, deviceHorizons, fitProblems } from '../../../calibration/chip-mapping.ts';
+import { loadChipProfile, saveChipProfile } from '../../../calibration/chip-profile.ts';
+import { deployNetwork, evaluateOnDevice, runDeployWorkflow } from '../../../host/workflows/deploy.ts';
+import { loadDataset } from '../../../models/datasets/load.ts';
+import { loadNetwork } from '../../../models/network/serialize.ts';
+import { FINETUNE_DEVICE, useFinetuneFixture } from './finetune-fixture.ts';
 import { Rng } from '../../../models/datasets/rng.ts';
 import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig, type SpikingNetwork } from '../../../models/network/network.ts';
@@ -162,4 +167,36 @@ describe('classifyTicks', () => {
     const t = Uint16Array.from([9, 3, 5, 1, SILENT_TICK, SILENT_TICK, SILENT_TICK, 0]);
     expect(Array.from(classifyTicks(t, 2, 4, 3))).toEqual([1, -1]);
   });
+});
+
+describe("runDeployWorkflow and the profile's firing levels", () => {
+  const fx = useFinetuneFixture('deploy-levels-');
+  it('warns when the network was trained without them, and scores the realised twin at them', async () => {
+    const p = await loadChipProfile(fx.profile);
+    p.layers.forEach((l) => {
+      l.thresholdScale = Float64Array.from({ length: l.outputs }, (_, i) => 1.03 + 0.02 * i);
+    });
+    const profile = path.join(fx.dir, 'levels.slp');
+    await saveChipProfile(profile, p);
+    const warnings: string[] = [];
+    const o = { device: FINETUNE_DEVICE, model: fx.model, dataset: 'iris', seed: 1, print: () => {}, warn: (l: string) => warnings.push(l) };
+    const s = await runDeployWorkflow({ ...o, profile });
+    expect(warnings.join('\n')).toMatch(/was trained without this chip's measured firing levels and output delays.*train it with --profile .*levels\.slp/);
+    // The realised twin's accuracy is the one at the profile's levels.
+    const { net: model } = await loadNetwork(fx.model);
+    const chip = await ChipDevice.open(FINETUNE_DEVICE);
+    const info = chip.info;
+    await chip.close();
+    const m = new ChipMapping(model, info, curvesFromProfile(p, info));
+    const realised = m.realisedNetwork(m.map()).withNeuronLevels(chipNeuronLevels(p, model.config));
+    const data = await loadDataset('iris', { seed: 1 });
+    const pred = realised.predict(data.test.x, data.test.n, createSolver('exact'));
+    expect(s.realised_twin_acc).toBe(pred.filter((c, i) => c === data.test.y[i]).length / data.test.n);
+    realised.dispose();
+    model.dispose();
+    // At the nominal profile (levels 1, delays 0) the network already fires where the chip does: no warning.
+    warnings.length = 0;
+    await runDeployWorkflow({ ...o, profile: fx.profile });
+    expect(warnings.join('\n')).not.toMatch(/firing levels/);
+  }, 60_000);
 });

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChipDevice } from '../../../host/device/chip-device.ts';
-import { ChipMapping } from '../../../calibration/chip-mapping.ts';
+import { carriesNeuronLevels, ChipMapping, chipNeuronLevels } from '../../../calibration/chip-mapping.ts';
+import { loadChipProfile, saveChipProfile } from '../../../calibration/chip-profile.ts';
 import { evaluateOnDevice } from '../../../host/workflows/deploy.ts';
 import { loadCheckpoint } from '../../../host/workflows/finetune-checkpoint.ts';
 import { runFinetune, validationSize, type FinetuneOptions } from '../../../host/workflows/finetune.ts';
@@ -92,4 +93,31 @@ describe('runFinetune', () => {
       /resume on the same chip|belongs to chip/,
     );
   }, 30_000);
+});
+
+describe("runFinetune with a profile's firing levels", () => {
+  it('gives the twin the levels and delays the profile measured, with a note, and saves the network with them', async () => {
+    const p = await loadChipProfile(fx.profile);
+    p.layers.forEach((l, k) => {
+      l.thresholdScale = Float64Array.from({ length: l.outputs }, (_, i) => 1.01 + 0.005 * i + 0.02 * k);
+      l.delay = Float64Array.from({ length: l.outputs }, (_, i) => 0.001 * i);
+    });
+    const profile = path.join(fx.dir, 'levels.slp');
+    await saveChipProfile(profile, p);
+    const notes: string[] = [];
+    const o = { ...base('levels'), profile, epochs: 1, warn: (line: string) => notes.push(line) };
+    await runFinetune(o);
+    expect(notes.some((n) => /the twin takes the profile's measured firing levels and output delays in place of the ones .*model\.bin carries/.test(n))).toBe(
+      true,
+    );
+    const { net } = await loadNetwork(path.join(o.out, 'network.bin'));
+    const levels = chipNeuronLevels(p, net.config);
+    expect(carriesNeuronLevels(net, levels)).toBe(true);
+    expect(net.states()[1]!.thresholdScale![2]).toBeCloseTo(1.01 + 0.01 + 0.02, 6);
+    net.dispose();
+    // A network that already carries them is taken as it is: no note.
+    const again: string[] = [];
+    await runFinetune({ ...base('levels-again'), model: path.join(o.out, 'network.bin'), profile, epochs: 1, warn: (line: string) => again.push(line) });
+    expect(again.some((n) => /firing levels/.test(n))).toBe(false);
+  }, 60_000);
 });

@@ -8,6 +8,7 @@ import { readIrisSamples } from '../../../models/datasets/iris.ts';
 import { loadDataset } from '../../../models/datasets/load.ts';
 import { imcSolver } from '../../../models/ann/imc-search.ts';
 import { loadNetwork } from '../../../models/network/serialize.ts';
+import { nominalChipProfile, saveChipProfile } from '../../../calibration/chip-profile.ts';
 import { createSolver } from '../../../models/network/solver.ts';
 import { evaluateNetwork } from '../../../models/training/evaluate.ts';
 
@@ -160,6 +161,33 @@ describe('spikeloop train: runs', () => {
     // Iris preset: a reference input spiking at t = 0 beside the 4 features.
     expect(net.config.biasSpike).toBe(0);
     expect([net.inputs, net.features]).toEqual([5, 4]);
+    net.dispose();
+  });
+
+  it("--profile trains the twin with the chip's measured firing levels and delays, saved with the network", async () => {
+    // A 16-8-4 chip whose neurons fire above the nominal level, each its own, with delays.
+    const layers = [
+      { inputs: 16, outputs: 8, rows: 32, horizonTicks: 2000 },
+      { inputs: 8, outputs: 4, rows: 16, horizonTicks: 4000 },
+    ];
+    const p = nominalChipProfile({ chipId: 'levels-chip', secondsPerTick: 1e-9, layers });
+    p.layers.forEach((l, k) => {
+      l.thresholdScale = Float64Array.from({ length: l.outputs }, (_, i) => 1.02 + 0.01 * i + 0.05 * k);
+      l.delay = Float64Array.from({ length: l.outputs }, (_, i) => 0.002 * i);
+    });
+    const file = join(root, 'levels.slp');
+    await saveChipProfile(file, p);
+    const out = join(root, 'for-chip');
+    const r = await cli([...'--dataset iris --epochs 2 --bins 8 --seed 3 --profile'.split(' '), file, '--out', out]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/for levels-chip: .*its calibrated ePlus and eMinus, its neurons' firing levels and delays/);
+    const { net } = await loadNetwork(join(out, 'network.bin'));
+    // Iris with its reference input: 5-8-3 on the 16-8-4 chip; the twin's unit is half the first window.
+    expect(net.config.sizes).toEqual([5, 8, 3]);
+    net.states().forEach((s, l) => {
+      expect(Array.from(s.thresholdScale!)).toEqual(Array.from(Float32Array.from(p.layers[l]!.thresholdScale.subarray(0, s.nOut))));
+      s.delay!.forEach((d, i) => expect(d).toBeCloseTo(2 * p.layers[l]!.delay[i]!, 7));
+    });
     net.dispose();
   });
 

@@ -58,6 +58,35 @@ describe('initNetwork', () => {
     }
   });
 
+  it("sets the scales with a chip's firing levels and delays in place, which the layers then carry", () => {
+    const cfg = defaultConfig([10, 12, 4]);
+    const x = data(5, 120, 10);
+    const solver = createSolver('exact');
+    const levels = [
+      { thresholdScale: Float32Array.from({ length: 12 }, (_, i) => 1.02 + 0.01 * (i % 5)), delay: new Float32Array(12).fill(0.01) },
+      { thresholdScale: Float32Array.from([0.97, 1.05, 1.1, 1]), delay: Float32Array.from([0, 0.02, 0, 0.01]) },
+    ];
+    const plain = initNetwork(cfg, { x, n: 120 }, solver, { seed: 3, targetFraction: 0.5, outputTargetFraction: 0.3 });
+    const chip = initNetwork(cfg, { x, n: 120 }, solver, { seed: 3, targetFraction: 0.5, outputTargetFraction: 0.3, neurons: levels });
+    chip.states().forEach((s, l) => {
+      expect(s.thresholdScale).toEqual(levels[l]!.thresholdScale);
+      expect(s.delay).toEqual(levels[l]!.delay);
+    });
+    expect(plain.states()[0]!.thresholdScale).toBeUndefined();
+    // Higher firing levels need more drive for the same median: the scale was set with them.
+    expect(chip.states()[0]!.scale).toBeGreaterThan(plain.states()[0]!.scale);
+    const medians = tf.tidy(() =>
+      chip.forward(chip.encode(x, 120), solver).spikes.map((s) => {
+        const t = Float32Array.from(s.times.dataSync()).sort();
+        return 0.5 * (t[t.length / 2 - 1]! + t[t.length / 2]!);
+      }),
+    );
+    const want = [0.5, 0.3].map((frac, l) => windowStart(cfg, l) + frac * (cfg.horizons[l]! - windowStart(cfg, l)));
+    medians.forEach((m, l) => expect(m).toBeCloseTo(want[l]!, 2));
+    plain.dispose();
+    chip.dispose();
+  });
+
   it('rejects a target outside the window and too little calibration data', () => {
     const cfg = defaultConfig([3, 2]);
     const solver = createSolver('exact');

@@ -237,6 +237,34 @@ describe('SpikingNetwork', () => {
     ti.times.forEach((t, k) => expect(tp.times[k]! + 1e-5).toBeGreaterThanOrEqual(t));
   });
 
+  it('withNeuronLevels gives the dense layers fixed firing levels and delays; a later, higher level fires later', () => {
+    const net = tinyNet('pnn', 4);
+    const n = net.layers[0]!.nOut;
+    const raised = net.withNeuronLevels([{ thresholdScale: new Float32Array(n).fill(1.05), delay: new Float32Array(n).fill(0.01) }]);
+    const same = net.withNeuronLevels([undefined]);
+    made.push(raised, same);
+    expect(raised.states()[0]!.thresholdScale).toEqual(new Float32Array(n).fill(1.05));
+    expect(raised.states()[0]!.pE).toEqual(net.states()[0]!.pE);
+    expect(same.states()).toEqual(net.states());
+    const x = inputs(7, 4, 5);
+    const exact = createSolver('exact');
+    const first = (m: SpikingNetwork) =>
+      tf.tidy(() => {
+        const s = m.forward(m.encode(x, 4), exact).spikes[0]!;
+        return { times: s.times.dataSync(), mask: s.mask.dataSync() };
+      });
+    const a = first(net);
+    const b = first(raised);
+    let compared = 0;
+    a.times.forEach((t, k) => {
+      if (a.mask[k]! > 0 && b.mask[k]! > 0) {
+        expect(b.times[k]!).toBeGreaterThan(t + 0.01);
+        compared++;
+      }
+    });
+    expect(compared).toBeGreaterThan(4);
+  });
+
   it('biasSpike: a reference input spiking at a fixed time after the data features', () => {
     const cfg = defaultConfig([3, 4, 3], { biasSpike: 0.25 });
     const plain = tinyNet('pnn', 5);
