@@ -38,8 +38,9 @@
  *   spice_flow               only with FIDELITY_FLOW_DIE=<seed>: the whole flow (bring-up, calibration,
  *                            Iris twin, nominal and calibrated deployment, fine-tuning) on that SPICE die
  *                            at FIDELITY_FLOW_GEOMETRY (default 64-32-10), table mode (bench/spice-flow.ts);
- *                            its transient_spot_check re-runs FIDELITY_FLOW_SPOT (default 1) test patterns
- *                            on the same die in transient mode and compares spike by spike
+ *                            its deployed_drive_err compares the drive the mapping assumed at the deployed
+ *                            codes with the die's tables; its transient_spot_check re-runs FIDELITY_FLOW_SPOT
+ *                            (default 1) test patterns on the same die in transient mode and compares spike by spike
  */
 import { performance } from 'node:perf_hooks';
 import { drainCurrent } from '../models/neuron/transfer-curve.ts';

@@ -4,6 +4,10 @@
  * layer, twin training on Iris (its 4 inputs on the first layer's first rows), deployment through the
  * nominal and through the calibrated curves, in-situ fine-tuning; every accuracy measured on the die.
  *
+ * `deployed_drive_err` then reads the deployed network's codes against the die's own current tables
+ * (calibration/truth-score-spice.ts): how far the calibrated mapping's drive was off where the network
+ * sits, and how much of the network sits at codes weaker than any calibration probe.
+ *
  * A sample of test patterns then runs again on the same die in transient mode (spice-spot-check.ts):
  * `transient_spot_check` compares the two spike by spike.
  *
@@ -16,6 +20,14 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transientSpotCheck } from './spice-spot-check.ts';
+import { ChipMapping, curvesFromProfile } from '../calibration/chip-mapping.ts';
+import { loadChipProfile } from '../calibration/chip-profile.ts';
+import { spiceDeployedDriveError } from '../calibration/truth-score-spice.ts';
+import { PROFILE_FILE } from '../host/workflows/calibrate.ts';
+import { createChip } from '../models/chips/index.ts';
+import type { SpiceChip } from '../models/chips/spice/spice-chip.ts';
+import { loadNetwork } from '../models/network/serialize.ts';
+import { initBackend } from '../models/tf/backend.ts';
 
 export interface SpiceFlowOptions {
   die: number;
@@ -58,6 +70,7 @@ export async function spiceFlow(o: SpiceFlowOptions): Promise<Record<string, unk
     };
     const n = s.networks[0]!;
     const finetuned = n.finetuned_acc ?? NaN;
+    const drive = await deployedDrive(join(dir, 'run'), o);
     const spot =
       o.spotSamples > 0
         ? await transientSpotCheck({ runDir: join(dir, 'run'), die: o.die, geometry: o.geometry, engine: o.engine, seed: o.seed, samples: o.spotSamples })
@@ -77,12 +90,48 @@ export async function spiceFlow(o: SpiceFlowOptions): Promise<Record<string, unk
       finetuned_ge_twin_minus_1: finetuned >= n.twin_acc - 0.01 - 1e-9,
       rmse_pnn_ticks: round(s.calibration.rmse_pnn_ticks),
       rmse_ideal_ticks: round(s.calibration.rmse_ideal_ticks),
+      deployed_drive_err: drive,
       stages: Object.fromEntries(s.stages.map((x) => [x.stage, [round(x.seconds, 1), round(x.cpu_seconds, 1)]])),
       ...(spot ? { transient_spot_check: spot } : {}),
       seconds: round((performance.now() - t0) / 1000, 1),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The drive the calibrated mapping assumed at the deployed network's codes against the die's own
+ * tables (calibration/truth-score-spice.ts), per layer and polarity: the share of synapses at codes
+ * weaker than the profile's probe codes, and the signed median error overall and over those.
+ */
+async function deployedDrive(runDir: string, o: SpiceFlowOptions): Promise<Record<string, unknown>[]> {
+  await initBackend();
+  const { net } = await loadNetwork(join(runDir, 'iris-network.bin'));
+  const chip = (await createChip('spice', { seed: String(o.die), mode: 'table', engine: o.engine, geometry: o.geometry })) as SpiceChip;
+  try {
+    const info = {
+      chipId: chip.chipId,
+      layers: chip.geometry.map((g, l) => ({ ...g, horizonTicks: chip.timing.horizonTicks[l]! })),
+      dac: chip.dac,
+      safe: chip.safe,
+      tickSeconds: chip.timing.tickSeconds,
+    };
+    const profile = await loadChipProfile(join(runDir, PROFILE_FILE), { chipId: chip.chipId });
+    const codes = new ChipMapping(net, info, curvesFromProfile(profile, info)).map().layers.map((m) => m.codes);
+    return spiceDeployedDriveError(chip, profile, codes).map((e) => ({
+      layer: e.layer,
+      polarity: e.polarity,
+      synapses: e.count,
+      median_err: round(e.median),
+      mean_err: round(e.mean),
+      weighted_err: round(e.weighted),
+      weaker_than_probes: round(e.weakerThanProbes),
+      median_err_weaker: Number.isNaN(e.medianWeaker) ? null : round(e.medianWeaker),
+    }));
+  } finally {
+    net.dispose();
+    await chip.close?.();
   }
 }
 
