@@ -20,6 +20,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transientSpotCheck } from './spice-spot-check.ts';
+import { backendTarget } from '../calibration/backend-target.ts';
 import { ChipMapping, curvesFromProfile } from '../calibration/chip-mapping.ts';
 import { loadChipProfile } from '../calibration/chip-profile.ts';
 import { spiceDeployedDriveError } from '../calibration/truth-score-spice.ts';
@@ -110,13 +111,8 @@ async function deployedDrive(runDir: string, o: SpiceFlowOptions): Promise<Recor
   const { net } = await loadNetwork(join(runDir, 'iris-network.bin'));
   const chip = (await createChip('spice', { seed: String(o.die), mode: 'table', engine: o.engine, geometry: o.geometry })) as SpiceChip;
   try {
-    const info = {
-      chipId: chip.chipId,
-      layers: chip.geometry.map((g, l) => ({ ...g, horizonTicks: chip.timing.horizonTicks[l]! })),
-      dac: chip.dac,
-      safe: chip.safe,
-      tickSeconds: chip.timing.tickSeconds,
-    };
+    // The in-process die as the mapping sees a chip: geometry, windows, DAC, safe windows, tick.
+    const info = backendTarget(chip);
     const profile = await loadChipProfile(join(runDir, PROFILE_FILE), { chipId: chip.chipId });
     const codes = new ChipMapping(net, info, curvesFromProfile(profile, info)).map().layers.map((m) => m.codes);
     return spiceDeployedDriveError(chip, profile, codes).map((e) => ({

@@ -101,8 +101,7 @@ export function chipNeuronLevels(profile: ChipProfile, config: NetworkConfig): (
     );
   }
   const kinds = config.arch ? compileArchitecture(config.arch).layers.map((c) => c.kind) : undefined;
-  const unitSeconds = (profile.layers[0]!.horizonTicks / config.horizons[0]!) * profile.secondsPerTick;
-  const perUnit = profile.t0Seconds / unitSeconds;
+  const perUnit = profile.t0Seconds / (unitTicksOf({ config }, profile) * profile.secondsPerTick);
   return config.sizes.slice(1).map((nOut, l) => {
     if (kinds?.[l] === 'conv') return undefined;
     const p = profile.layers[l]!;
@@ -127,8 +126,8 @@ export function carriesNeuronLevels(net: SpikingNetwork, levels: readonly (Neuro
   });
 }
 
-/** Ticks per twin time unit, read off the network's first window against the chip's. */
-export function unitTicksOf(net: SpikingNetwork, chip: ChipDescription): number {
+/** Ticks per twin time unit, read off the network's first window against the chip's (a chip, or a profile's layers). */
+export function unitTicksOf(net: Pick<SpikingNetwork, 'config'>, chip: { layers: readonly { horizonTicks: number }[] }): number {
   return chip.layers[0]!.horizonTicks / net.config.horizons[0]!;
 }
 

@@ -15,8 +15,7 @@ import type { SpiceChip } from '../models/chips/spice/spice-chip.ts';
 import { membraneCapacitance, synapseCurrent } from '../models/chips/spice/table-neuron.ts';
 import { profileLayerCurves, profileProbeCodes, type ChipProfile } from './chip-profile.ts';
 import { NMOS } from '../models/chips/chip-backend.ts';
-import { codeToVolts } from '../wire/dac.ts';
-import { type DeployedDriveError, type ErrorSummary, mean, polarityAtCodeVolts, summariseErrors } from './truth-score.ts';
+import { type DeployedDriveError, type ErrorSummary, mean, polarityAtCodeVolts, polarityCodesVolts, summariseErrors } from './truth-score.ts';
 import { LayerCodeRule } from './weight-mapping.ts';
 
 /** |fitted / true - 1| over every probed synapse and probe code. */
@@ -45,7 +44,7 @@ function layerComparison(chip: SpiceChip, profile: ChipProfile, l: number): Laye
 
 /**
  * fitted / true - 1 at mid-swing for every synapse of polarity `pol` in layer `l` that `take(r, i)`
- * selects, the chip's gates at `volts` (the other polarity off) and synapse (r, i) at `codeOf(r, i)`.
+ * selects, the chip's gates at `volts` (the other polarity off) and synapse (r, i) at `codeOf(r, i)`, with that code.
  * Zero currents (a transistor off) are skipped.
  */
 function driveRatios(
@@ -57,13 +56,13 @@ function driveRatios(
   volts: Float64Array,
   codeOf: (r: number, i: number) => number,
   take: (r: number, i: number) => boolean,
-): { ratio: number; fit: number; truth: number }[] {
+): { ratio: number; fit: number; truth: number; code: number }[] {
   const g = chip.geometry[l]!;
   const { ePlus, eMinus } = profile.global;
   chip.setGateVoltages(l, volts);
   const m = chip.tableModel(l);
   const perSecond = profile.t0Seconds / (membraneCapacitance(m, c.vMid) * c.swing);
-  const out: { ratio: number; fit: number; truth: number }[] = [];
+  const out: { ratio: number; fit: number; truth: number; code: number }[] = [];
   for (let r = 0; r < g.rowInput.length; r++) {
     if (g.rowPolarity[r] !== pol) continue;
     for (let i = 0; i < g.outputs; i++) {
@@ -72,8 +71,9 @@ function driveRatios(
       // The current into the membrane lowers u: an NMOS (negative current) raises it.
       const truth = -synapseCurrent(m, k, c.vMid) * perSecond;
       if (truth === 0) continue;
-      const fit = (c.rule.conductanceAt(r, k, codeOf(r, i)) * ((pol === 0 ? ePlus : eMinus) - 0.5)) / c.slopeAtMid;
-      out.push({ ratio: fit / truth - 1, fit, truth });
+      const code = codeOf(r, i);
+      const fit = (c.rule.conductanceAt(r, k, code) * ((pol === 0 ? ePlus : eMinus) - 0.5)) / c.slopeAtMid;
+      out.push({ ratio: fit / truth - 1, fit, truth, code });
     }
   }
   return out;
@@ -146,16 +146,10 @@ export function spiceDeployedDriveError(chip: SpiceChip, profile: ChipProfile, c
       // An NMOS conducts less at a lower code, a PMOS at a higher one.
       const weakest = pol === NMOS ? Math.min(...probes) : Math.max(...probes);
       const weaker = (code: number) => probes.length > 0 && (pol === NMOS ? code < weakest : code > weakest);
-      const volts = new Float64Array(g.rowInput.length * g.outputs);
-      for (let r = 0; r < g.rowInput.length; r++) {
-        for (let i = 0; i < g.outputs; i++) {
-          const k = r * g.outputs + i;
-          volts[k] = g.rowPolarity[r] === pol ? codeToVolts(chip.dac, layerCodes[k]!) : g.rowPolarity[r] === NMOS ? chip.safe.nmos[0] : chip.safe.pmos[1];
-        }
-      }
+      const volts = polarityCodesVolts(g, chip.dac, chip.safe, pol, layerCodes);
       const codeOf = (r: number, i: number) => layerCodes[r * g.outputs + i]!;
       const all = driveRatios(chip, profile, l, c, pol, volts, codeOf, (r, i) => codeOf(r, i) !== c.rule.off(r));
-      const weak = driveRatios(chip, profile, l, c, pol, volts, codeOf, (r, i) => codeOf(r, i) !== c.rule.off(r) && weaker(codeOf(r, i)));
+      const weak = all.filter((x) => weaker(x.code));
       const median = (x: number[]) => (x.length ? x.sort((a, b) => a - b)[x.length >> 1]! : NaN);
       const fitSum = all.reduce((t, x) => t + x.fit, 0);
       const trueSum = all.reduce((t, x) => t + x.truth, 0);

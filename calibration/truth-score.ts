@@ -61,6 +61,18 @@ export function polarityAtCodeVolts(g: LayerGeometry, dac: DacSpec, safe: SafeRa
   return Float64Array.from(rowsAtCodes(g, dac, safe, selectRows(g, { polarity: pol }), code), (c) => codeToVolts(dac, c));
 }
 
+/** A layer's gate voltages (rows x outputs) with the rows of polarity `pol` at a network's `codes`, every other synapse off. */
+export function polarityCodesVolts(g: LayerGeometry, dac: DacSpec, safe: SafeRange, pol: number, codes: Uint16Array): Float64Array {
+  const volts = new Float64Array(g.rowInput.length * g.outputs);
+  for (let r = 0; r < g.rowInput.length; r++) {
+    for (let i = 0; i < g.outputs; i++) {
+      const k = r * g.outputs + i;
+      volts[k] = g.rowPolarity[r] === pol ? codeToVolts(dac, codes[k]!) : g.rowPolarity[r] === NMOS ? safe.nmos[0] : safe.pmos[1];
+    }
+  }
+  return volts;
+}
+
 /** Scores `profile` against `chip`'s truth. Reprograms the chip's gates (restore them afterwards if needed). */
 export function scoreAgainstTruth(chip: BehavioralChip, profile: ChipProfile, drivenPerLayer?: readonly number[]): TruthScore {
   const errs: number[] = [];
@@ -200,14 +212,7 @@ export function deployedDriveError(chip: BehavioralChip, profile: ChipProfile, c
       [0, 'nmos'],
       [1, 'pmos'],
     ] as const) {
-      const volts = new Float64Array(g.rowInput.length * g.outputs);
-      for (let r = 0; r < g.rowInput.length; r++) {
-        for (let i = 0; i < g.outputs; i++) {
-          const k = r * g.outputs + i;
-          volts[k] = g.rowPolarity[r] === pol ? codeToVolts(chip.dac, codes[l][k]) : g.rowPolarity[r] === NMOS ? chip.safe.nmos[0] : chip.safe.pmos[1];
-        }
-      }
-      chip.setGateVoltages(l, volts);
+      chip.setGateVoltages(l, polarityCodesVolts(g, chip.dac, chip.safe, pol, codes[l]));
       const t = chip.hiddenTruth().layers[l].model;
       const ratios: number[] = [];
       let fitSum = 0;
