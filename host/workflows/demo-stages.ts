@@ -145,6 +145,8 @@ export async function trainTwin(
         // The preset's regularisers too (Iris: input noise, which is also training for input-timer jitter).
         averageDecay: preset.averageDecay,
         inputNoise: preset.inputNoise,
+        // Training for this chip: through the preset's conductance noise (its deployment misses by a few per cent).
+        weightNoise: preset.chipWeightNoise,
         weightDecay: preset.weightDecay,
         workers: workersOf(opts),
         signal: opts.signal,

@@ -58,6 +58,8 @@ export interface TrainWorkflowOptions {
   inputNoise?: number;
   /** Decoupled weight decay (TrainOptions.weightDecay); 0 = off; absent = the preset's. */
   weightDecay?: number;
+  /** Relative noise on the conductances during training (TrainOptions.weightNoise); 0 = off; absent = the preset's chipWeightNoise when training for a chip, else 0. */
+  weightNoise?: number;
   /** Worker threads for the training steps (TrainOptions.workers); absent = 1. */
   workers?: number;
   /**

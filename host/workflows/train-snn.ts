@@ -35,6 +35,8 @@ export interface SnnSetup extends Pick<Preset, 'epochs' | 'batchSize' | 'lr' | '
   config: NetworkConfig;
   /** Per layer, the chip's measured firing levels and delays (a profile's, PNN only), fixed in the twin. */
   neurons?: (NeuronLevels | undefined)[];
+  /** Relative noise on the conductances during training (TrainOptions.weightNoise). */
+  weightNoise: number;
   settings: Record<string, unknown>;
 }
 
@@ -47,6 +49,8 @@ export function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: n
   const averageDecay = opts.averageDecay ?? preset.averageDecay;
   const inputNoise = opts.inputNoise ?? preset.inputNoise;
   const weightDecay = opts.weightDecay ?? preset.weightDecay;
+  // Conductance noise stands for the chip's mapping error: by default only when training for a chip.
+  const weightNoise = opts.weightNoise ?? (opts.chip ? preset.chipWeightNoise : 0);
   if (!(lr * weightDecay < 1))
     throw new RangeError(
       `--weight-decay ${weightDecay} with --lr ${lr}: every step multiplies the weights by 1 - lr * weight decay, which must stay above 0; use a weight decay below ${formatNumber(1 / lr)}`,
@@ -87,6 +91,7 @@ export function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: n
     averageDecay,
     inputNoise,
     weightDecay,
+    weightNoise,
     loss,
     seed: opts.seed,
     config,
@@ -96,9 +101,24 @@ export function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: n
       `for ${chip.chipId}: its hidden widths, its windows (horizons ${config.horizons.map((h) => formatNumber(h)).join(', ')} input windows)${'ePlus' in physics ? `, its calibrated ePlus and eMinus${neurons ? ", its neurons' firing levels and delays" : ''}` : ', nominal ePlus and eMinus (--profile gives calibrated ones)'}`,
     );
   opts.print(
-    `network ${sizes.join('-')}${opts.arch ? ` (${describeArch(opts.arch)})` : ''} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}${inputNoise > 0 ? `, input noise ${inputNoise}` : ''}${weightDecay > 0 ? `, weight decay ${weightDecay}` : ''}`,
+    `network ${sizes.join('-')}${opts.arch ? ` (${describeArch(opts.arch)})` : ''} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}${inputNoise > 0 ? `, input noise ${inputNoise}` : ''}${weightNoise > 0 ? `, conductance noise ${weightNoise}` : ''}${weightDecay > 0 ? `, weight decay ${weightDecay}` : ''}`,
   );
-  return { sizes, epochs, batchSize, lr, schedule, averageDecay, inputNoise, weightDecay, loss, solver, config, ...(neurons ? { neurons } : {}), settings };
+  return {
+    sizes,
+    epochs,
+    batchSize,
+    lr,
+    schedule,
+    averageDecay,
+    inputNoise,
+    weightDecay,
+    weightNoise,
+    loss,
+    solver,
+    config,
+    ...(neurons ? { neurons } : {}),
+    settings,
+  };
 }
 
 /** Test images the exact solver evaluates for a network with conv layers. */
@@ -155,6 +175,7 @@ export async function trainOneSnn(
       schedule: s.schedule,
       averageDecay: s.averageDecay,
       inputNoise: s.inputNoise,
+      weightNoise: s.weightNoise,
       weightDecay: s.weightDecay,
       workers: opts.workers,
       signal: opts.signal,

@@ -20,6 +20,7 @@ import { DEFAULT_LOSS, deadNeuronPenalty, deadSelection, silentPseudoTimes, ttfs
 import { registerGradients } from '../tf/gradients.ts';
 import { WeightAverage } from './weight-average.ts';
 import { noisyInputs } from './input-noise.ts';
+import { addWeightNoise, checkWeightNoise, removeWeightNoise, weightNoiseAt } from './weight-noise.ts';
 import { decayFactor, decayWeights } from './weight-decay.ts';
 import { TaskPool, checkWorkers } from '../parallel/pool.ts';
 import { DataParallelStep, dataParallelSupported, dataParallelWorthIt } from './data-parallel.ts';
@@ -55,6 +56,12 @@ export interface TrainOptions {
    * sees noise.
    */
   inputNoise?: number;
+  /**
+   * Relative noise on every conductance during each step (weight-noise.ts), fresh every batch, ramped in over the first
+   * half of the epochs (weightNoiseAt): training for a chip whose synapses miss their targets by a few per cent; 0 or
+   * absent = off. Steps then run on this thread.
+   */
+  weightNoise?: number;
   /**
    * Decoupled weight decay (weight-decay.ts): after every step pE, pI shrink by 1 - lr * weightDecay,
    * lr being the step's scheduled rate; 0 or absent = off.
@@ -249,13 +256,15 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
   if (!(inputNoise >= 0 && inputNoise < 1)) throw new RangeError(`inputNoise must lie in [0, 1) (a fraction of the input window; 0 = off), got ${inputNoise}`);
   const weightDecay = opts.weightDecay ?? 0;
   decayFactor(opts.lr, weightDecay);
+  const weightNoise = checkWeightNoise(opts.weightNoise ?? 0);
   const average = decay > 0 ? new WeightAverage(net.trainableVariables(), decay) : undefined;
   const workers = opts.pool?.workers ?? checkWorkers(opts.workers ?? 1);
   // An explicit pool is used whatever the size; `workers` only where the shards are worth it.
-  const ownPool = !opts.pool && dataParallelWorthIt(net, opts.batchSize, workers) ? new TaskPool(workers) : undefined;
+  const ownPool = !opts.pool && weightNoise === 0 && dataParallelWorthIt(net, opts.batchSize, workers) ? new TaskPool(workers) : undefined;
   const pool = opts.pool ?? ownPool;
+  // The workers' training loop keeps its own copy of the weights between steps: no noise there.
   const parallel =
-    pool && pool.workers > 1 && dataParallelSupported(net)
+    pool && pool.workers > 1 && weightNoise === 0 && dataParallelSupported(net)
       ? new DataParallelStep(net, pool, { solver: opts.solver, loss: cfg, maxBatch: opts.batchSize })
       : undefined;
   const optimizer = tf.train.adam(opts.lr);
@@ -292,7 +301,15 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
             if (opts.signal?.aborted) break;
             throw err;
           }
-        } else r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
+        } else {
+          const vars = net.trainableVariables();
+          const noise = addWeightNoise(vars, { std: weightNoiseAt(weightNoise, epoch, opts.epochs), seed: opts.seed, epoch, batch });
+          r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
+          if (noise.length) {
+            removeWeightNoise(vars, noise);
+            net.project();
+          }
+        }
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);
         decayWeights(net.trainableVariables(), shrink);
         average?.update();

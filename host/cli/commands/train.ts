@@ -240,6 +240,18 @@ export const options = {
       "add Gaussian noise of this standard deviation to every training batch's scaled features (a fraction of the input window, so also input-timer jitter), fresh each batch; evaluation sees none; 0 = off (default 0.05 for iris, 0 for images)",
     schema: fractionBelowOne('a standard deviation in [0, 1) like 0.05', 'must be below 1 (the features span [0, 1])'),
   },
+  weightNoise: {
+    type: 'string',
+    placeholder: 'STD',
+    description:
+      "scale every conductance by 1 + STD x N(0, 1) during each training step, fresh each batch (the gradient taken there, the step applied to the clean weights), so the network keeps its accuracy when a chip's synapses miss their targets by a few per cent; steps then run on one thread; 0 = off (default, training for a chip: 0.1 for iris, 0 for images; otherwise 0)",
+    schema: z
+      .string()
+      .regex(/^(0(\.\d+)?|\.\d+)$/, 'expected a relative spread in [0, 0.5) like 0.05, or 0 for off')
+      .transform(Number)
+      .pipe(z.number().lt(0.5, 'must be below 0.5 (a factor 1 + STD x N(0, 1) must stay positive)'))
+      .optional(),
+  },
   // Default 1, not the cores: bench:scaling measures a data-parallel step on 2 cores slower than one thread (docs/RESULTS.md).
   workers: intOptionWithDefault(
     'threads a training batch is split across (default 1: on 2 cores a split step measured slower than one thread; see docs/RESULTS.md)',
@@ -349,6 +361,7 @@ export async function run(ctx: CommandContext<ParsedOptions<typeof options>>): P
     schedule: o.schedule,
     averageDecay: o.ema,
     inputNoise: o.inputNoise,
+    weightNoise: o.weightNoise,
     weightDecay: o.weightDecay,
     workers: o.workers,
     fromAnn: o.fromAnn,

@@ -181,6 +181,10 @@ describe('spikeloop train: runs', () => {
     const r = await cli([...'--dataset iris --epochs 2 --bins 8 --seed 3 --profile'.split(' '), file, '--out', out]);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/for levels-chip: .*its calibrated ePlus and eMinus, its neurons' firing levels and delays/);
+    // For a chip, through the Iris preset's conductance noise.
+    expect(r.out).toMatch(/conductance noise 0\.1/);
+    const settingsOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')).summary.settings as { weightNoise: number };
+    expect(settingsOf(out).weightNoise).toBe(0.1);
     const { net } = await loadNetwork(join(out, 'network.bin'));
     // Iris with its reference input: 5-8-3 on the 16-8-4 chip; the twin's unit is half the first window.
     expect(net.config.sizes).toEqual([5, 8, 3]);
@@ -236,6 +240,22 @@ describe('spikeloop train: runs', () => {
     expect(loss(sel).deadMean).toBe(0);
     // Input noise is an Iris setting; images train on their pixels as they are.
     expect(JSON.parse(readFileSync(join(dflt, 'record.json'), 'utf8')).summary.settings.inputNoise).toBe(0);
+  });
+
+  it('conductance noise: none off a chip by default, --weight-noise sets it, values outside [0, 0.5) are refused', async () => {
+    const [plain, noisy] = [join(root, 'wn-plain'), join(root, 'wn-noisy')];
+    const short = (out: string) => ['--dataset', 'iris', '--layers', '4', '--epochs', '1', '--bins', '4', '--out', out, '--json'];
+    const rp = await cli(short(plain));
+    const rn = await cli([...short(noisy), '--weight-noise', '0.1']);
+    expect(rp.code, rp.err).toBe(0);
+    expect(rn.code, rn.err).toBe(0);
+    const settingsOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')).summary.settings as { weightNoise: number };
+    expect(settingsOf(plain).weightNoise).toBe(0);
+    expect(settingsOf(noisy).weightNoise).toBe(0.1);
+    expect(rn.out + rn.err).toMatch(/conductance noise 0\.1/);
+    const bad = await cli([...short(join(root, 'wn-bad')), '--weight-noise', '0.5']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--weight-noise.*must be below 0\.5/);
   });
 
   it('--arch trains a conv net described in a file, saves the description and reloads it; an architecture the data do not fit is refused', async () => {
