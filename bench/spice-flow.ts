@@ -1,8 +1,9 @@
 /**
  * `spice_flow` of bench:fidelity: the whole flow on a SPICE die, as a user runs it. `spikeloop demo`
  * in its own process on `mock:spice?seed=DIE&mode=table&geometry=G`: bring-up, calibration of every
- * layer, twin training on Iris (its 4 inputs on the first layer's first rows), deployment through the
- * nominal and through the calibrated curves, in-situ fine-tuning; every accuracy measured on the die.
+ * layer, twin training on Iris for the die (its 4 inputs on the first layer's first rows, the die's
+ * firing levels, the Iris preset's conductance noise), deployment through the nominal and through
+ * the calibrated curves, in-situ fine-tuning; every accuracy measured on the die.
  *
  * `deployed_drive_err` then reads the deployed network's codes against the die's own current tables
  * (calibration/truth-score-spice.ts): how far the calibrated mapping's drive was off where the network

@@ -67,7 +67,7 @@ export const PRESETS: Record<'tabular' | 'image' | 'conv', Preset> = {
     inputNoise: 0.05,
     weightDecay: 0,
     // SPICE dies 1-10 (64-32-10, spice_flow): the calibrated deployment 89.8 -> 96.0 % on average, at or above the
-    // twin on every die (0.05: 94.9 %, 1.3 points under it); docs/RESULTS.md, "Training for a chip through conductance noise".
+    // twin on every die (0.05 without the ramp: 95.1 %, 1.3 points under it); docs/RESULTS.md, "Training for a chip through conductance noise".
     chipWeightNoise: 0.1,
     loss: { tauSoft: 0.1, windowWeight: 0.1, deadWeight: 1 },
     // With 4 features the network must see the mean input time, which a reference spike gives
