@@ -77,6 +77,7 @@ export function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: n
     : defaultConfig(sizes, { model: opts.model, biasSpike, biasReplaces, ...(chip ? { ...chipTimeBase(chip), ...physics } : {}) });
   // A calibrated chip's neurons fire at their own levels: the twin trains with them (docs/MODEL.md §7).
   const neurons = chip?.profile && opts.model === 'pnn' ? chipNeuronLevels(chip.profile, config) : undefined;
+  const hyper = { epochs, batchSize, lr, schedule, averageDecay, inputNoise, weightDecay, weightNoise, loss };
   const settings = {
     sizes,
     ...(opts.arch ? { arch: opts.arch } : {}),
@@ -84,15 +85,7 @@ export function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: n
     solver: opts.solver,
     bins: opts.bins,
     eulerSteps: opts.eulerSteps,
-    epochs,
-    batchSize,
-    lr,
-    schedule,
-    averageDecay,
-    inputNoise,
-    weightDecay,
-    weightNoise,
-    loss,
+    ...hyper,
     seed: opts.seed,
     config,
   };
@@ -103,22 +96,7 @@ export function snnSetup(opts: TrainWorkflowOptions, preset: Preset, features: n
   opts.print(
     `network ${sizes.join('-')}${opts.arch ? ` (${describeArch(opts.arch)})` : ''} (${opts.model}, ePlus ${formatNumber(config.ePlus)}, eMinus ${formatNumber(config.eMinus)}), ${biasSpike === undefined ? '' : `reference input spike at t = ${biasSpike}${biasReplaces === undefined ? '' : ` in place of feature ${biasReplaces}`}, `}solver ${opts.solver}${solver.resolution ? ` (${solver.resolution} ${opts.solver === 'dstd' ? 'bins' : 'steps'})` : ''}, ${epochs} epochs of ${batchSize}, Adam lr ${lr} (${schedule})${averageDecay > 0 ? `, weights averaged (decay ${averageDecay})` : ''}${inputNoise > 0 ? `, input noise ${inputNoise}` : ''}${weightNoise > 0 ? `, conductance noise ${weightNoise}` : ''}${weightDecay > 0 ? `, weight decay ${weightDecay}` : ''}`,
   );
-  return {
-    sizes,
-    epochs,
-    batchSize,
-    lr,
-    schedule,
-    averageDecay,
-    inputNoise,
-    weightDecay,
-    weightNoise,
-    loss,
-    solver,
-    config,
-    ...(neurons ? { neurons } : {}),
-    settings,
-  };
+  return { sizes, ...hyper, solver, config, ...(neurons ? { neurons } : {}), settings };
 }
 
 /** Test images the exact solver evaluates for a network with conv layers. */

@@ -6,7 +6,7 @@ import { createSolver } from '../../../models/network/solver.ts';
 import { noisyInputs } from '../../../models/training/input-noise.ts';
 import { trainNetwork } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
-import { toySet } from './toy-set.ts';
+import { toySet, trainToy } from './toy-set.ts';
 
 beforeAll(async () => {
   await initBackend({ prefer: 'cpu' });
@@ -76,21 +76,7 @@ describe('noisyInputs', () => {
 });
 
 describe('trainNetwork with inputNoise', () => {
-  async function train(inputNoise: number | undefined) {
-    const trainPart = toySet(1, 32);
-    const test = toySet(2, 16);
-    const solver = createSolver('dstd', { bins: 12 });
-    const net = initNetwork(defaultConfig([6, 8, 2]), { x: trainPart.x, n: 32 }, solver, { seed: 5 });
-    const history = await trainNetwork(
-      net,
-      { train: trainPart, test },
-      { epochs: 2, batchSize: 8, lr: 0.02, seed: 5, solver, ...(inputNoise !== undefined ? { inputNoise } : {}) },
-    );
-    const weights = net.trainableVariables().map((v) => Array.from(v.dataSync()));
-    net.dispose();
-    // Everything but the timings.
-    return { history: history.map(({ seconds: _s, samples_per_s: _r, ...m }) => m), weights };
-  }
+  const train = (inputNoise: number | undefined) => trainToy(inputNoise !== undefined ? { inputNoise } : {});
 
   it('is off at 0, changes the path when on, and repeats exactly for a seed', async () => {
     const tensors = tf.memory().numTensors;

@@ -1,4 +1,8 @@
 import type { DatasetPart } from '../../../models/datasets/types.ts';
+import { initNetwork } from '../../../models/network/init.ts';
+import { defaultConfig } from '../../../models/network/network.ts';
+import { createSolver } from '../../../models/network/solver.ts';
+import { trainNetwork, type TrainOptions } from '../../../models/training/trainer.ts';
 import { mulberry } from '../rng.ts';
 
 /** Two classes separated by which half of the inputs is bright (linearly separable). */
@@ -16,4 +20,19 @@ export function toySet(seed: number, n: number): DatasetPart {
     }
   }
   return { name: 'toy', x, y, n, features: f, classes: 2, classNames: ['a', 'b'] };
+}
+
+/**
+ * Two epochs of a 6-8-2 network on toySet (seed 5) with `extra` options: the per-epoch metrics without
+ * their timings, and the trained weights. For tests that a training option is off at 0 and repeats.
+ */
+export async function trainToy(extra: Partial<TrainOptions>): Promise<{ history: Record<string, unknown>[]; weights: number[][] }> {
+  const trainPart = toySet(1, 32);
+  const test = toySet(2, 16);
+  const solver = createSolver('dstd', { bins: 12 });
+  const net = initNetwork(defaultConfig([6, 8, 2]), { x: trainPart.x, n: 32 }, solver, { seed: 5 });
+  const history = await trainNetwork(net, { train: trainPart, test }, { epochs: 2, batchSize: 8, lr: 0.02, seed: 5, solver, ...extra });
+  const weights = net.trainableVariables().map((v) => Array.from(v.dataSync()));
+  net.dispose();
+  return { history: history.map(({ seconds: _s, samples_per_s: _r, ...m }) => m), weights };
 }

@@ -9,7 +9,7 @@ import { createSolver } from '../../../models/network/solver.ts';
 import { addWeightNoise, removeWeightNoise, weightNoiseAt } from '../../../models/training/weight-noise.ts';
 import { trainNetwork } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
-import { toySet } from './toy-set.ts';
+import { trainToy } from './toy-set.ts';
 
 beforeAll(async () => {
   await initBackend({ prefer: 'cpu' });
@@ -70,20 +70,7 @@ describe('weightNoiseAt', () => {
 });
 
 describe('trainNetwork with weightNoise', () => {
-  async function train(weightNoise: number | undefined) {
-    const trainPart = toySet(1, 32);
-    const test = toySet(2, 16);
-    const solver = createSolver('dstd', { bins: 12 });
-    const net = initNetwork(defaultConfig([6, 8, 2]), { x: trainPart.x, n: 32 }, solver, { seed: 5 });
-    const history = await trainNetwork(
-      net,
-      { train: trainPart, test },
-      { epochs: 2, batchSize: 8, lr: 0.02, seed: 5, solver, ...(weightNoise !== undefined ? { weightNoise } : {}) },
-    );
-    const weights = net.trainableVariables().map((v) => Array.from(v.dataSync()));
-    net.dispose();
-    return { history: history.map(({ seconds: _s, samples_per_s: _r, ...m }) => m), weights };
-  }
+  const train = (weightNoise: number | undefined) => trainToy(weightNoise !== undefined ? { weightNoise } : {});
 
   it('is off at 0, changes the path when on, repeats exactly for a seed, and leaks no tensor', async () => {
     const tensors = tf.memory().numTensors;
