@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig } from '../../../models/network/network.ts';
@@ -6,7 +5,7 @@ import { createSolver } from '../../../models/network/solver.ts';
 import { noisyInputs } from '../../../models/training/input-noise.ts';
 import { trainNetwork } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
-import { toySet, trainToy } from './toy-set.ts';
+import { expectOffAtZeroAndRepeatable, toySet } from './toy-set.ts';
 
 beforeAll(async () => {
   await initBackend({ prefer: 'cpu' });
@@ -76,18 +75,8 @@ describe('noisyInputs', () => {
 });
 
 describe('trainNetwork with inputNoise', () => {
-  const train = (inputNoise: number | undefined) => trainToy(inputNoise !== undefined ? { inputNoise } : {});
-
   it('is off at 0, changes the path when on, and repeats exactly for a seed', async () => {
-    const tensors = tf.memory().numTensors;
-    const plain = await train(undefined);
-    const zero = await train(0);
-    const noisy = await train(0.1);
-    const again = await train(0.1);
-    expect(tf.memory().numTensors).toBe(tensors);
-    expect(zero).toEqual(plain);
-    expect(noisy.weights).not.toEqual(plain.weights);
-    expect(again).toEqual(noisy);
+    await expectOffAtZeroAndRepeatable('inputNoise', 0.1);
   });
 
   it('refuses a standard deviation outside [0, 1)', async () => {

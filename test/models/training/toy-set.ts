@@ -1,3 +1,5 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'vitest';
 import type { DatasetPart } from '../../../models/datasets/types.ts';
 import { initNetwork } from '../../../models/network/init.ts';
 import { defaultConfig } from '../../../models/network/network.ts';
@@ -35,4 +37,21 @@ export async function trainToy(extra: Partial<TrainOptions>): Promise<{ history:
   const weights = net.trainableVariables().map((v) => Array.from(v.dataSync()));
   net.dispose();
   return { history: history.map(({ seconds: _s, samples_per_s: _r, ...m }) => m), weights };
+}
+
+/**
+ * Checks that a training option (`option`) is off at 0 (the same run as without it), changes the
+ * path at `level`, repeats exactly for a seed, and leaks no tensor; returns the run at `level`.
+ */
+export async function expectOffAtZeroAndRepeatable(option: 'inputNoise' | 'weightNoise', level: number): Promise<{ weights: number[][] }> {
+  const tensors = tf.memory().numTensors;
+  const plain = await trainToy({});
+  const zero = await trainToy({ [option]: 0 });
+  const noisy = await trainToy({ [option]: level });
+  const again = await trainToy({ [option]: level });
+  expect(tf.memory().numTensors).toBe(tensors);
+  expect(zero).toEqual(plain);
+  expect(noisy.weights).not.toEqual(plain.weights);
+  expect(again).toEqual(noisy);
+  return noisy;
 }

@@ -9,7 +9,7 @@ import { createSolver } from '../../../models/network/solver.ts';
 import { addWeightNoise, removeWeightNoise, weightNoiseAt } from '../../../models/training/weight-noise.ts';
 import { trainNetwork } from '../../../models/training/trainer.ts';
 import { initBackend } from '../../../models/tf/backend.ts';
-import { trainToy } from './toy-set.ts';
+import { expectOffAtZeroAndRepeatable } from './toy-set.ts';
 
 beforeAll(async () => {
   await initBackend({ prefer: 'cpu' });
@@ -70,18 +70,8 @@ describe('weightNoiseAt', () => {
 });
 
 describe('trainNetwork with weightNoise', () => {
-  const train = (weightNoise: number | undefined) => trainToy(weightNoise !== undefined ? { weightNoise } : {});
-
   it('is off at 0, changes the path when on, repeats exactly for a seed, and leaks no tensor', async () => {
-    const tensors = tf.memory().numTensors;
-    const plain = await train(undefined);
-    const zero = await train(0);
-    const noisy = await train(0.1);
-    const again = await train(0.1);
-    expect(tf.memory().numTensors).toBe(tensors);
-    expect(zero).toEqual(plain);
-    expect(noisy.weights).not.toEqual(plain.weights);
-    expect(again).toEqual(noisy);
+    const noisy = await expectOffAtZeroAndRepeatable('weightNoise', 0.1);
     // The conductances stay non-negative.
     for (const w of noisy.weights) expect(Math.min(...w)).toBeGreaterThanOrEqual(0);
   });
