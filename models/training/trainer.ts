@@ -304,10 +304,14 @@ export async function trainNetwork(net: SpikingNetwork, data: { train: DatasetPa
         } else {
           const vars = net.trainableVariables();
           const noise = addWeightNoise(vars, { std: weightNoiseAt(weightNoise, epoch, opts.epochs), seed: opts.seed, epoch, batch });
-          r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
-          if (noise.length) {
-            removeWeightNoise(vars, noise);
-            net.project();
+          try {
+            r = trainStep(net, optimizer, x, b.y, opts.solver, cfg);
+          } finally {
+            // Off again even when the step throws: the network is never left at its noisy weights.
+            if (noise.length) {
+              removeWeightNoise(vars, noise);
+              net.project();
+            }
           }
         }
         if (!Number.isFinite(r.loss)) throw new Error(`loss became ${r.loss} at epoch ${epoch + 1}, batch ${batch + 1}; lower --lr`);

@@ -41,9 +41,19 @@ function writeIdxSet(dir: string, trainY: number[], testY: number[]): void {
   writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), idx([testY.length], testY));
 }
 
+/** The training settings a run folder's record.json holds. */
+function recordedSettings(dir: string): { loss: Record<string, number>; weightNoise: number; [key: string]: unknown } {
+  return (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: ReturnType<typeof recordedSettings> } }).summary.settings;
+}
+
 /** The loss settings a run folder's record.json holds. */
 function recordedLoss(dir: string): Record<string, number> {
-  return (JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')) as { summary: { settings: { loss: Record<string, number> } } }).summary.settings.loss;
+  return recordedSettings(dir).loss;
+}
+
+/** A one-epoch Iris run into `out` with a 4-neuron hidden layer and the --json line. */
+function shortIris(out: string): string[] {
+  return ['--dataset', 'iris', '--layers', '4', '--epochs', '1', '--bins', '4', '--out', out, '--json'];
 }
 
 describe('spikeloop train: flags', () => {
@@ -183,8 +193,7 @@ describe('spikeloop train: runs', () => {
     expect(r.out).toMatch(/for levels-chip: .*its calibrated ePlus and eMinus, its neurons' firing levels and delays/);
     // For a chip, through the Iris preset's conductance noise.
     expect(r.out).toMatch(/conductance noise 0\.1/);
-    const settingsOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')).summary.settings as { weightNoise: number };
-    expect(settingsOf(out).weightNoise).toBe(0.1);
+    expect(recordedSettings(out).weightNoise).toBe(0.1);
     const { net } = await loadNetwork(join(out, 'network.bin'));
     // Iris with its reference input: 5-8-3 on the 16-8-4 chip; the twin's unit is half the first window.
     expect(net.config.sizes).toEqual([5, 8, 3]);
@@ -197,9 +206,8 @@ describe('spikeloop train: runs', () => {
 
   it('--reference-spike moves the reference input or removes it', async () => {
     const [none, half] = [join(root, 'ref-none'), join(root, 'ref-half')];
-    const short = (out: string) => ['--dataset', 'iris', '--layers', '4', '--epochs', '1', '--bins', '4', '--out', out, '--json'];
-    const rn = await cli([...short(none), '--reference-spike', 'none']);
-    const rh = await cli([...short(half), '--reference-spike', '0.5']);
+    const rn = await cli([...shortIris(none), '--reference-spike', 'none']);
+    const rh = await cli([...shortIris(half), '--reference-spike', '0.5']);
     expect(rn.code, rn.err).toBe(0);
     expect(rh.code, rh.err).toBe(0);
     const a = await loadNetwork(join(none, 'network.bin'));
@@ -212,9 +220,8 @@ describe('spikeloop train: runs', () => {
 
   it('--dead-mean batch is recorded and makes the dead term a mean over the batch', async () => {
     const [sel, bat] = [join(root, 'dead-selected'), join(root, 'dead-batch')];
-    const short = (out: string) => ['--dataset', 'iris', '--layers', '4', '--epochs', '1', '--bins', '4', '--out', out, '--json'];
-    const rs = await cli(short(sel));
-    const rb = await cli([...short(bat), '--dead-mean', 'batch']);
+    const rs = await cli(shortIris(sel));
+    const rb = await cli([...shortIris(bat), '--dead-mean', 'batch']);
     expect(rs.code, rs.err).toBe(0);
     expect(rb.code, rb.err).toBe(0);
     const settings = recordedLoss;
@@ -239,21 +246,19 @@ describe('spikeloop train: runs', () => {
     expect(loss(dflt).deadMean).toBe(1);
     expect(loss(sel).deadMean).toBe(0);
     // Input noise is an Iris setting; images train on their pixels as they are.
-    expect(JSON.parse(readFileSync(join(dflt, 'record.json'), 'utf8')).summary.settings.inputNoise).toBe(0);
+    expect(recordedSettings(dflt).inputNoise).toBe(0);
   });
 
   it('conductance noise: none off a chip by default, --weight-noise sets it, values outside [0, 0.5) are refused', async () => {
     const [plain, noisy] = [join(root, 'wn-plain'), join(root, 'wn-noisy')];
-    const short = (out: string) => ['--dataset', 'iris', '--layers', '4', '--epochs', '1', '--bins', '4', '--out', out, '--json'];
-    const rp = await cli(short(plain));
-    const rn = await cli([...short(noisy), '--weight-noise', '0.1']);
+    const rp = await cli(shortIris(plain));
+    const rn = await cli([...shortIris(noisy), '--weight-noise', '0.1']);
     expect(rp.code, rp.err).toBe(0);
     expect(rn.code, rn.err).toBe(0);
-    const settingsOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'record.json'), 'utf8')).summary.settings as { weightNoise: number };
-    expect(settingsOf(plain).weightNoise).toBe(0);
-    expect(settingsOf(noisy).weightNoise).toBe(0.1);
+    expect(recordedSettings(plain).weightNoise).toBe(0);
+    expect(recordedSettings(noisy).weightNoise).toBe(0.1);
     expect(rn.out + rn.err).toMatch(/conductance noise 0\.1/);
-    const bad = await cli([...short(join(root, 'wn-bad')), '--weight-noise', '0.5']);
+    const bad = await cli([...shortIris(join(root, 'wn-bad')), '--weight-noise', '0.5']);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--weight-noise.*must be below 0\.5/);
   });
@@ -361,16 +366,15 @@ describe('spikeloop train: runs', () => {
 
   it('--reference-replaces puts the reference in place of a feature; an index the data lack is refused', async () => {
     const out = join(root, 'ref-replaces');
-    const short = (o: string) => ['--dataset', 'iris', '--layers', '4', '--epochs', '1', '--bins', '4', '--out', o, '--json'];
-    const r = await cli([...short(out), '--reference-replaces', '3']);
+    const r = await cli([...shortIris(out), '--reference-replaces', '3']);
     expect(r.code, r.err).toBe(0);
     const { net } = await loadNetwork(join(out, 'network.bin'));
     expect([net.inputs, net.features, net.config.biasSpike, net.config.biasReplaces]).toEqual([4, 4, 0, 3]);
     net.dispose();
-    const bad = await cli([...short(join(root, 'ref-bad')), '--reference-replaces', '4']);
+    const bad = await cli([...shortIris(join(root, 'ref-bad')), '--reference-replaces', '4']);
     expect(bad.code).not.toBe(0);
     expect(bad.err).toMatch(/--reference-replaces 4: the data have features 0\.\.3/);
-    const word = await cli([...short(join(root, 'ref-word')), '--reference-replaces', 'first']);
+    const word = await cli([...shortIris(join(root, 'ref-word')), '--reference-replaces', 'first']);
     expect(word.code).toBe(2);
     expect(word.err).toMatch(/reference-replaces.*feature index/);
   });
