@@ -126,6 +126,16 @@ export function carriesNeuronLevels(net: SpikingNetwork, levels: readonly (Neuro
   });
 }
 
+/**
+ * The profile's firing levels and delays (`chipNeuronLevels`) when `net` is a PNN that does not
+ * carry them yet; undefined when it does, or for the ideal model (which has no firing levels).
+ */
+export function missingNeuronLevels(net: SpikingNetwork, profile: ChipProfile): (NeuronLevels | undefined)[] | undefined {
+  if (net.config.model !== 'pnn') return undefined;
+  const levels = chipNeuronLevels(profile, net.config);
+  return carriesNeuronLevels(net, levels) ? undefined : levels;
+}
+
 /** Ticks per twin time unit, read off the network's first window against the chip's (a chip, or a profile's layers). */
 export function unitTicksOf(net: Pick<SpikingNetwork, 'config'>, chip: { layers: readonly { horizonTicks: number }[] }): number {
   return chip.layers[0]!.horizonTicks / net.config.horizons[0]!;

@@ -7,7 +7,7 @@
 import { classFigures, confusionJson, confusionMatrix } from '../../models/training/confusion.ts';
 import { classTableRows } from './confusion-report.ts';
 import { loadChipProfile, type ChipProfile } from '../../calibration/chip-profile.ts';
-import { carriesNeuronLevels, ChipMapping, checkFits, chipNeuronLevels, curvesFromProfile } from '../../calibration/chip-mapping.ts';
+import { ChipMapping, checkFits, curvesFromProfile, missingNeuronLevels } from '../../calibration/chip-mapping.ts';
 import type { LayerCurves } from '../../calibration/weight-mapping.ts';
 import type { SpikingNetwork } from '../../models/network/network.ts';
 import { loadDataset } from '../../models/datasets/load.ts';
@@ -202,8 +202,8 @@ export async function runDeployWorkflow(opts: DeployWorkflowOptions): Promise<De
     );
     const d = await deployNetwork(device, net, { curves, signal: opts.signal });
     // The twin of what the chip runs fires at the chip's measured levels, whatever the network carries.
-    const levels = profile && net.config.model === 'pnn' ? chipNeuronLevels(profile, net.config) : undefined;
-    if (levels && !carriesNeuronLevels(net, levels)) {
+    const levels = profile && missingNeuronLevels(net, profile);
+    if (levels) {
       opts.warn(
         `WARNING: ${opts.model} was trained without this chip's measured firing levels and output delays, so the chip's spikes part from its twin's: train it with --profile ${opts.profile} (the realised twin below carries them)`,
       );

@@ -47,7 +47,7 @@ import { initBackend } from '../../models/tf/backend.ts';
 import { registerGradients } from '../../models/tf/gradients.ts';
 import { checkProfileChip, loadChipProfile, profileTwinPhysics } from '../../calibration/chip-profile.ts';
 import type { LayerCurves } from '../../calibration/weight-mapping.ts';
-import { carriesNeuronLevels, ChipMapping, checkFits, chipNeuronLevels, curvesFromProfile, unitTicksOf } from '../../calibration/chip-mapping.ts';
+import { ChipMapping, checkFits, curvesFromProfile, missingNeuronLevels, unitTicksOf } from '../../calibration/chip-mapping.ts';
 import { ChipDevice } from '../device/chip-device.ts';
 import { writeHtmlReport } from '../report/html-report.ts';
 import { lineChart, spikeRaster } from '../report/svg-plot.ts';
@@ -376,16 +376,14 @@ export async function runFinetune(opts: FinetuneOptions): Promise<FinetuneSummar
         );
       }
       // The twin's gradients sit at the chip's state only if its neurons fire where the chip's do.
-      if (net.config.model === 'pnn' && !resuming) {
-        const levels = chipNeuronLevels(profile, net.config);
-        if (!carriesNeuronLevels(net, levels)) {
-          const before = net;
-          net = net.withNeuronLevels(levels);
-          before.dispose();
-          opts.warn(
-            `note: the twin takes the profile's measured firing levels and output delays in place of the ones ${opts.model} carries (a network trained with this --profile starts from them)`,
-          );
-        }
+      const levels = resuming ? undefined : missingNeuronLevels(net, profile);
+      if (levels) {
+        const before = net;
+        net = net.withNeuronLevels(levels);
+        before.dispose();
+        opts.warn(
+          `note: the twin takes the profile's measured firing levels and output delays in place of the ones ${opts.model} carries (a network trained with this --profile starts from them)`,
+        );
       }
     } else {
       opts.warn(

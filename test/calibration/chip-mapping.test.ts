@@ -6,6 +6,7 @@ import {
   carriesNeuronLevels,
   ChipMapping,
   chipNeuronLevels,
+  missingNeuronLevels,
   chipTimeBase,
   curvesFromProfile,
   deviceHorizons,
@@ -17,7 +18,7 @@ import { deployNetwork } from '../../host/workflows/deploy.ts';
 import { BehavioralChip } from '../../models/chips/behavioral-chip.ts';
 import { nominalChipProfile } from '../../calibration/chip-profile.ts';
 import { initNetwork } from '../../models/network/init.ts';
-import { defaultConfig, type SpikingNetwork } from '../../models/network/network.ts';
+import { defaultConfig, SpikingNetwork } from '../../models/network/network.ts';
 import { createSolver } from '../../models/network/solver.ts';
 import { initBackend } from '../../models/tf/backend.ts';
 import { mulberry } from '../models/rng.ts';
@@ -132,6 +133,12 @@ describe('chipNeuronLevels', () => {
     // A nominal profile's levels (1) and delays (0) are what a network without any carries.
     const nominal = nominalChipProfile({ chipId: p.chipId, secondsPerTick: p.secondsPerTick, layers: p.layers });
     expect(carriesNeuronLevels(net, chipNeuronLevels(nominal, net.config))).toBe(true);
+    // What deployment and fine-tuning put in: the levels a PNN lacks, nothing once it has them, nothing for the ideal model.
+    expect(missingNeuronLevels(net, p)).toEqual(levels);
+    expect(missingNeuronLevels(fitted, p)).toBeUndefined();
+    const ideal = SpikingNetwork.fromStates({ ...net.config, model: 'ideal' }, net.layerStates());
+    expect(missingNeuronLevels(ideal, p)).toBeUndefined();
+    ideal.dispose();
     fitted.dispose();
   });
 
